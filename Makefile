@@ -1,0 +1,39 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgres install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+## Set everything up and run Soonish at http://127.0.0.1:5000
+run: $(VENV)/.installed
+	SOONISH_ALLOW_PRIVATE_TARGETS=1 $(BIN)/soonish dev
+
+## Set everything up and run the whole suite, on SQLite and on PostgreSQL
+test: $(VENV)/.installed-test
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite:
+	$(BIN)/pytest -q
+
+test-postgres:
+	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,1 @@
+"""Soonish: notification-first events."""

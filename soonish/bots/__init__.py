@@ -1,0 +1,1 @@
+"""Chat bots: platform adapters over one command core."""

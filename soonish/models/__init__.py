@@ -1,0 +1,18 @@
+"""Domain models. Imports nothing of web, bots or temporal."""
+from .base import db, utcnow
+from .event import Event, EventStatus, Visibility
+from .integration import Integration
+from .notification import Delivery, DeliveryStatus, Notification, NotificationKind
+from .subscription import (
+    DEFAULT_REMINDER_OFFSETS,
+    Subscription,
+    SubscriptionSelector,
+    SubscriptionStatus,
+)
+from .user import ChatIdentity, User
+
+__all__ = [
+    "db", "utcnow", "User", "ChatIdentity", "Event", "EventStatus", "Visibility", "Integration",
+    "Subscription", "SubscriptionSelector", "SubscriptionStatus", "DEFAULT_REMINDER_OFFSETS",
+    "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
+]

@@ -1,0 +1,56 @@
+"""Events: what organizers create and subscribers follow."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import UTCDateTime, db, utcnow
+from .user import User
+
+
+class Visibility(str, enum.Enum):
+    PUBLIC = "public"  # listed and visible to all
+    UNLISTED = "unlisted"  # visible to anyone holding the link, never listed
+    PRIVATE = "private"  # visible to its organizer only
+
+
+class EventStatus(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+def _enum(cls):
+    # Store the lowercase values, not the member names, and keep them portable (no native enum).
+    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class Event(db.Model):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(96), unique=True)
+    organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str] = mapped_column(String(300), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
+    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.PUBLIC)
+    status: Mapped[EventStatus] = mapped_column(_enum(EventStatus), default=EventStatus.SCHEDULED)
+    # Bumped on every change; the EventWorkflow keeps the newest version it was told about.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    organizer: Mapped[User] = relationship()
+
+    @property
+    def finishes_at(self) -> datetime:
+        """When the event is over: its end, or its start when it has no end."""
+        return self.ends_at or self.starts_at
+
+    def __repr__(self) -> str:
+        return f"<Event {self.id} {self.slug!r}>"

@@ -1,0 +1,75 @@
+"""Notifications and the deliveries ledger that makes every send happen once."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import UTCDateTime, db, utcnow
+from .event import Event, _enum
+from .subscription import Subscription
+from .user import User
+
+
+class NotificationKind(str, enum.Enum):
+    UPDATE = "update"
+    CANCEL = "cancel"
+    ANNOUNCEMENT = "announcement"
+    REMINDER = "reminder"
+    WELCOME = "welcome"
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[NotificationKind] = mapped_column(_enum(NotificationKind))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Set for notifications that must exist once (e.g. a reminder: event, offset and start time),
+    # so a schedule that fires twice finds the first row instead of making a second.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Set when the notification is for one subscriber only (a welcome), else it goes to all.
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+    author: Mapped[User | None] = relationship()
+
+
+class Delivery(db.Model):
+    """One message to one target. The unique key is what makes sends idempotent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("notification_id", "subscription_id", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    # Where it goes, with no secret in it: "integration:12", "email:a@b.c", "slack:T1:U2".
+    target: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[str] = mapped_column(String(32), default="")  # kind of channel, for stats
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    notification: Mapped[Notification] = relationship()
+    subscription: Mapped[Subscription] = relationship()

@@ -1,0 +1,66 @@
+"""Subscriptions: who follows which event, when to remind them, and where to deliver."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import UTCDateTime, db, utcnow
+from .event import Event, _enum
+from .integration import Integration
+from .user import User
+
+DEFAULT_REMINDER_OFFSETS = [86400, 3600]  # 1 day and 1 hour before, in seconds
+
+
+class SubscriptionStatus(str, enum.Enum):
+    PENDING = "pending"  # anonymous email not yet confirmed
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class Subscription(db.Model):
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("event_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus), default=SubscriptionStatus.ACTIVE, index=True
+    )
+    # Seconds before the event's start, largest first.
+    reminder_offsets: Mapped[list[int]] = mapped_column(
+        JSON, default=lambda: list(DEFAULT_REMINDER_OFFSETS)
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship()
+    user: Mapped[User] = relationship()
+    selectors: Mapped[list["SubscriptionSelector"]] = relationship(
+        back_populates="subscription", cascade="all, delete-orphan"
+    )
+
+
+class SubscriptionSelector(db.Model):
+    """Routes a subscription to one integration, or to every active integration with a tag."""
+
+    __tablename__ = "subscription_selectors"
+    __table_args__ = (
+        CheckConstraint(
+            "(integration_id IS NULL) <> (tag IS NULL)", name="integration_xor_tag"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    tag: Mapped[str | None] = mapped_column(String(40))
+
+    subscription: Mapped[Subscription] = relationship(back_populates="selectors")
+    integration: Mapped[Integration | None] = relationship()

@@ -1,0 +1,56 @@
+"""People: accounts, anonymous email subscribers, and their chat identities."""
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .base import UTCDateTime, db, utcnow
+
+
+class User(UserMixin, db.Model):
+    """One person. Anonymous subscribers are users with an email and no password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Nullable: a user first met in chat has no email until they link one.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    # Secret for the personal calendar feed; None when revoked or never made.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")
+
+    @property
+    def is_anonymous_subscriber(self) -> bool:
+        return self.password_hash is None
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return self.password_hash is not None and check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email!r}>"
+
+
+class ChatIdentity(db.Model):
+    """A Slack or Discord account, mapped to the Soonish user it acts as."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))  # "slack" | "discord"
+    workspace_id: Mapped[str] = mapped_column(String(64))  # Slack team id or Discord guild id
+    external_user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="chat_identities")

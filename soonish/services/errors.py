@@ -1,0 +1,40 @@
+"""Errors the services raise; web, API and bots each render them in their own shape."""
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationFailed(ServiceError):
+    status = 422
+    code = "validation_error"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> "ValidationFailed":
+        return cls(message, {name: [message]})
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"

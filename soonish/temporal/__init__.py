@@ -1,0 +1,1 @@
+"""Durable orchestration: workflows only orchestrate; activities do all I/O."""

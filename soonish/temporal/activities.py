@@ -1,0 +1,30 @@
+"""Activities: all of the workflows' I/O, each run inside the Flask app's context."""
+import logging
+
+from flask import Flask
+from temporalio import activity
+
+from ..models import Event, EventStatus, db
+from .shared import ActivityName, EventRef
+
+log = logging.getLogger(__name__)
+
+
+class EventActivities:
+    """Activities bound to one app, so each runs with its database and config."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def all(self) -> list:
+        return [self.complete_event]
+
+    @activity.defn(name=ActivityName.COMPLETE_EVENT)
+    def complete_event(self, ref: EventRef) -> None:
+        with self.app.app_context():
+            event = db.session.get(Event, ref.event_id)
+            if event is None or event.status != EventStatus.SCHEDULED:
+                return
+            event.status = EventStatus.COMPLETED
+            db.session.commit()
+            log.info("event completed", extra={"event_id": event.id})

@@ -1,0 +1,160 @@
+"""The one bridge from synchronous Flask code to the asyncio Temporal client.
+
+Flask views and CLI commands are synchronous; temporalio is asyncio. Each process runs one
+background event loop thread holding one connected client, and callers submit coroutines to it.
+"""
+import asyncio
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Awaitable, Callable, TypeVar
+
+from temporalio.client import Client, TLSConfig
+from temporalio.service import RPCError
+
+from .shared import EventChange, EventWorkflowInput, event_workflow_id
+from .workflows import EventWorkflow
+
+T = TypeVar("T")
+CALL_TIMEOUT_SECONDS = 30
+
+
+class TemporalUnavailable(Exception):
+    """The Temporal server could not be reached or refused the call."""
+
+
+@dataclass(frozen=True)
+class TemporalSettings:
+    address: str
+    namespace: str
+    task_queue: str
+    id_prefix: str = ""
+    api_key: str = ""
+    tls: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+
+    @classmethod
+    def from_config(cls, config) -> "TemporalSettings":
+        return cls(
+            address=config["TEMPORAL_ADDRESS"],
+            namespace=config["TEMPORAL_NAMESPACE"],
+            task_queue=config["TEMPORAL_TASK_QUEUE"],
+            id_prefix=config["TEMPORAL_ID_PREFIX"],
+            api_key=config["TEMPORAL_API_KEY"],
+            tls=bool(config["TEMPORAL_TLS"]),
+            tls_cert=config["TEMPORAL_TLS_CERT"],
+            tls_key=config["TEMPORAL_TLS_KEY"],
+            tls_ca=config["TEMPORAL_TLS_CA"],
+        )
+
+    def tls_config(self) -> TLSConfig | bool:
+        if not (self.tls or self.api_key or self.tls_cert):
+            return False
+
+        def read(path: str) -> bytes | None:
+            if not path:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        return TLSConfig(
+            client_cert=read(self.tls_cert),
+            client_private_key=read(self.tls_key),
+            server_root_ca_cert=read(self.tls_ca),
+        )
+
+    async def connect(self) -> Client:
+        return await Client.connect(
+            self.address,
+            namespace=self.namespace,
+            api_key=self.api_key or None,
+            tls=self.tls_config(),
+        )
+
+
+class _LoopThread:
+    """A daemon thread running one asyncio loop for the whole process."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def submit(cls, coro: Awaitable[T]) -> Future:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="temporal-client", daemon=True).start()
+                cls._loop = loop
+        return asyncio.run_coroutine_threadsafe(coro, cls._loop)
+
+
+class TemporalGateway:
+    """What the services use to start, signal and query workflows, synchronously."""
+
+    def __init__(self, settings: TemporalSettings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+        self._connect_lock: asyncio.Lock | None = None
+
+    async def client(self) -> Client:
+        if self._client is None:
+            if self._connect_lock is None:
+                self._connect_lock = asyncio.Lock()
+            async with self._connect_lock:
+                if self._client is None:
+                    self._client = await self.settings.connect()
+        return self._client
+
+    def run(self, call: Callable[[Client], Awaitable[T]]) -> T:
+        """Run ``call(client)`` on the client's loop and wait for its result."""
+
+        async def with_client():
+            return await call(await self.client())
+
+        try:
+            return _LoopThread.submit(with_client()).result(timeout=CALL_TIMEOUT_SECONDS)
+        except (RPCError, RuntimeError, TimeoutError, OSError) as exc:
+            raise TemporalUnavailable(str(exc)) from exc
+
+    def event_workflow_id(self, event_id: int) -> str:
+        return event_workflow_id(self.settings.id_prefix, event_id)
+
+    def start_event_workflow(self, params: EventWorkflowInput) -> None:
+        async def start(client: Client) -> Any:
+            return await client.start_workflow(
+                EventWorkflow.run,
+                params,
+                id=self.event_workflow_id(params.event_id),
+                task_queue=self.settings.task_queue,
+            )
+
+        self.run(start)
+
+    def signal_event_updated(self, params: EventWorkflowInput) -> None:
+        self._signal_with_start(params, "event_updated")
+
+    def signal_event_cancelled(self, params: EventWorkflowInput) -> None:
+        self._signal_with_start(params, "event_cancelled")
+
+    def _signal_with_start(self, params: EventWorkflowInput, signal: str) -> None:
+        """Signal the event's workflow, starting it first if it is not running.
+
+        Starting on demand repairs an event whose workflow never started (the server was down
+        at creation) or has already finished (an ended event moved to the future).
+        """
+        change = EventChange(params.version, params.starts_at, params.ends_at)
+
+        async def signal_with_start(client: Client) -> Any:
+            return await client.start_workflow(
+                EventWorkflow.run,
+                params,
+                id=self.event_workflow_id(params.event_id),
+                task_queue=self.settings.task_queue,
+                start_signal=signal,
+                start_signal_args=[change],
+            )
+
+        self.run(signal_with_start)

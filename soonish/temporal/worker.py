@@ -1,0 +1,23 @@
+"""Builds the worker that runs Soonish's workflows and activities."""
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from .activities import EventActivities
+from .workflows import EventWorkflow
+
+ACTIVITY_THREADS = 16
+
+
+def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
+        workflows=[EventWorkflow],
+        activities=EventActivities(app).all(),
+        # Database activities are synchronous; they run on this pool.
+        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )

@@ -1,0 +1,4 @@
+"""The JSON API at /api/v1, documented at /api/v1/openapi.json."""
+from . import auth, events
+
+BLUEPRINTS = [auth.bp, events.bp]

@@ -1,0 +1,48 @@
+"""Events over JSON."""
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from ...services import ServiceError
+from ...services import events as event_service
+from ..auth import current_user_or_none
+from .base import service_error_response
+from .schemas import EventIn, EventOut, EventPatch
+
+bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
+bp.register_error_handler(ServiceError, service_error_response)
+
+
+@bp.get("")
+@bp.response(200, EventOut(many=True))
+def list_events():
+    """Upcoming public events, soonest first."""
+    return event_service.list_upcoming_public_events()
+
+
+@bp.post("")
+@login_required
+@bp.arguments(EventIn)
+@bp.response(201, EventOut)
+def create_event(data):
+    return event_service.create_event(current_user, event_service.EventFields(**data))
+
+
+@bp.get("/<int:event_id>")
+@bp.response(200, EventOut)
+def get_event(event_id):
+    return event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+
+
+@bp.patch("/<int:event_id>")
+@login_required
+@bp.arguments(EventPatch)
+@bp.response(200, EventOut)
+def update_event(data, event_id):
+    return event_service.update_event(current_user, event_id, data)
+
+
+@bp.post("/<int:event_id>/cancel")
+@login_required
+@bp.response(200, EventOut)
+def cancel_event(event_id):
+    return event_service.cancel_event(current_user, event_id)

@@ -1,0 +1,127 @@
+"""Sign-in for both clients: session cookies for pages, bearer JWTs for the API.
+
+Flask-Login gives one ``current_user``: the session when there is no Authorization header,
+otherwise the bearer token alone (a request carrying a token never falls back to the cookie).
+"""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from .. import services
+from ..models import User, db
+from ..services import accounts
+from .extensions import csrf, login_manager
+from .forms import apply_service_error
+from .tokens import user_from_token
+
+bp = Blueprint("auth", __name__)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+@login_manager.user_loader
+def load_user_from_session(user_id: str) -> User | None:
+    if bearer_token() is not None:
+        return None  # a bearer request is judged by its token only
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.request_loader
+def load_user_from_bearer(req) -> User | None:
+    token = bearer_token()
+    return user_from_token(token) if token else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    if request.path.startswith("/api/"):
+        response = jsonify(error={"code": "unauthorized", "message": "Sign in or send a valid bearer token.", "fields": {}})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    flash("Please sign in to continue.", "info")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def protect_cookie_requests() -> None:
+    """CSRF for every state change that a session cookie authenticates.
+
+    Pages always need the token (it also guards the login form). An API call needs it only when
+    it rides on a signed-in session: bearer calls and anonymous calls carry no ambient credential.
+    """
+    if bearer_token() is not None:
+        return
+    if request.path.startswith("/api/") and "_user_id" not in session:
+        return
+    csrf.protect()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class RegisterForm(FlaskForm):
+    display_name = StringField("Name", validators=[Length(max=120)])
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)]
+    )
+    confirm = PasswordField("Repeat password", validators=[EqualTo("password", "Passwords differ.")])
+
+
+def _safe_next(default: str) -> str:
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    # Only same-site paths: never an open redirect.
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.register(form.email.data, form.password.data, form.display_name.data or "")
+        except services.ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            login_user(user)
+            flash("Welcome to Soonish! Your account is ready.", "success")
+            return redirect(_safe_next(url_for("events.dashboard")))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.password.errors.append("That email and password don't match an account.")
+        else:
+            login_user(user)
+            return redirect(_safe_next(url_for("events.dashboard")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("events.home"))
+
+
+def current_user_or_none() -> User | None:
+    return current_user if current_user.is_authenticated else None

@@ -1,0 +1,13 @@
+"""Jinja filters for showing times to people."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def localtime(value: datetime, zone: str, short: bool = False) -> str:
+    """``value`` as a wall-clock time in ``zone``: "Tue 3 Mar 2026, 18:30", or "18:30" when short."""
+    local = value.astimezone(ZoneInfo(zone))
+    return local.strftime("%H:%M") if short else local.strftime("%a %-d %b %Y, %H:%M")
+
+
+def register(app) -> None:
+    app.add_template_filter(localtime)

