@@ -110,7 +110,9 @@ def dev() -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Explicit handlers: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if _port_open(host, port):
             click.echo(f"Temporal already listening on {host}:{port}; using it.")
