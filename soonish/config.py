@@ -32,8 +32,34 @@ class Config:
     WEB_BIND = "127.0.0.1:5000"
     WEB_WORKERS = 2
 
-    # Field encryption: comma-separated Fernet keys, newest first.
+    # Field encryption: comma-separated Fernet keys, newest first. Empty: derived from SECRET_KEY
+    # (fine for development; set real keys in production so SECRET_KEY can rotate on its own).
     ENCRYPTION_KEYS = ""
+
+    # Public base URL, for links in mails and chat messages.
+    PUBLIC_URL = "http://127.0.0.1:5000"
+    # Development conveniences: the dev outbox page. `make run` turns this on.
+    DEV = False
+    # Integration URLs whose host resolves to loopback/private/link-local addresses are refused
+    # unless this is on (tests and `make run` turn it on; production must not).
+    ALLOW_PRIVATE_TARGETS = False
+
+    # Outgoing mail. With no SMTP_HOST, mail is written to instance/outbox/ (see /dev/outbox).
+    MAIL_FROM = "Soonish <no-reply@soonish.localhost>"
+    SMTP_HOST = ""
+    SMTP_PORT = 587
+    SMTP_USERNAME = ""
+    SMTP_PASSWORD = ""
+    SMTP_STARTTLS = True
+    SMTP_SSL = False
+    SMTP_TIMEOUT = 20
+
+    # Email confirmation links stay valid this long.
+    CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
+
+    # Fan-out: subscriptions per delivery activity, and sends in flight per activity.
+    DELIVERY_BATCH_SIZE = 200
+    DELIVERY_CONCURRENCY = 50
 
     # flask-smorest / OpenAPI.
     API_TITLE = "Soonish API"

@@ -11,6 +11,7 @@ from soonish.web import create_app
 from soonish.web.tokens import issue_token
 
 from .harness import Harness
+from .sinks import HttpSink, SmtpSink
 
 # SQLite by default; `make test` runs the suite a second time against PostgreSQL.
 TEST_DATABASE_URL = os.environ.get("SOONISH_TEST_DATABASE_URL", "")
@@ -35,21 +36,53 @@ def database_url(tmp_path) -> str:
     return TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'soonish.sqlite'}"
 
 
+@pytest.fixture(scope="session")
+def smtp_sink():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def _http_sink():
+    sink = HttpSink().start()
+    yield sink
+    sink.stop()
+
+
 @pytest.fixture
-def app(tmp_path, temporal_env):
+def http_sink(_http_sink):
+    _http_sink.clear()
+    _http_sink.failing = range(0)
+    _http_sink.delay = 0.0
+    return _http_sink
+
+
+@pytest.fixture
+def app_config(tmp_path, temporal_env, smtp_sink) -> dict:
+    """This test's app settings; a test may change them before asking for ``app``."""
+    smtp_sink.clear()
     test_id = uuid.uuid4().hex[:10]
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret-" + "x" * 32,
-            "DATABASE_URL": database_url(tmp_path),
-            "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": temporal_env.client.namespace,
-            # Each test gets its own queue and id space on the shared server.
-            "TEMPORAL_TASK_QUEUE": f"test-{test_id}",
-            "TEMPORAL_ID_PREFIX": f"t{test_id}-",
-        }
-    )
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + "x" * 32,
+        "DATABASE_URL": database_url(tmp_path),
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": temporal_env.client.namespace,
+        # Each test gets its own queue and id space on the shared server.
+        "TEMPORAL_TASK_QUEUE": f"test-{test_id}",
+        "TEMPORAL_ID_PREFIX": f"t{test_id}-",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_sink.port,
+        "SMTP_STARTTLS": False,
+        "ALLOW_PRIVATE_TARGETS": True,  # the sinks live on loopback
+        "PUBLIC_URL": "http://soonish.test",
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
     with app.app_context():
         db.drop_all()
         db.create_all()

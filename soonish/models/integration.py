@@ -8,6 +8,13 @@ from .base import UTCDateTime, db, utcnow
 from .user import User
 
 
+# Apprise schemes grouped into the channel kinds the delivery stats count.
+CHANNEL_BY_SCHEME = {
+    "json": "webhook", "jsons": "webhook", "form": "webhook", "forms": "webhook",
+    "xml": "webhook", "xmls": "webhook", "mailto": "email", "mailtos": "email",
+}
+
+
 class Integration(db.Model):
     __tablename__ = "integrations"
 
@@ -23,3 +30,11 @@ class Integration(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship()
+
+    @property
+    def scheme(self) -> str:
+        return self.url_mask.split("://", 1)[0].lower()
+
+    @property
+    def channel(self) -> str:
+        return CHANNEL_BY_SCHEME.get(self.scheme, self.scheme)

@@ -20,9 +20,10 @@ class NotificationKind(str, enum.Enum):
 
 
 class DeliveryStatus(str, enum.Enum):
-    PENDING = "pending"
+    PENDING = "pending"  # not sent yet, or failed and will be retried
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # gave up: last_error says why
+    SKIPPED = "skipped"  # the subscriber left or the channel was removed before it was sent
 
 
 class Notification(db.Model):

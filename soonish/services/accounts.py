@@ -1,9 +1,16 @@
 """Accounts: registration and sign-in."""
+from dataclasses import dataclass
+
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import select
 
+from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import User, db
-from .errors import Conflict, ValidationFailed
+from ..temporal.client import TemporalUnavailable
+from ..temporal.shared import TransactionalMail
+from .errors import Conflict, NotFound, Unavailable, ValidationFailed
+from .temporal import gateway
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -19,17 +26,67 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
-def register(email: str, password: str, display_name: str = "") -> User:
+@dataclass
+class Registration:
+    """``user`` is signed in now; or, when the address already follows events anonymously,
+    ``user`` is None and a link to claim it went to that address."""
+
+    user: User | None
+    claim_mail_sent: bool = False
+
+
+def register(email: str, password: str, display_name: str = "") -> Registration:
     email = normalize_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed.field(
-            "password", f"Use at least {MIN_PASSWORD_LENGTH} characters."
-        )
-    if find_user_by_email(email) is not None:
+    _check_password(password)
+    existing = find_user_by_email(email)
+    if existing is not None and existing.password_hash is not None:
         raise Conflict("An account with this email already exists.", {"email": ["Already registered."]})
+    if existing is not None:
+        # Someone follows events with this address but has no password. Only the owner of the
+        # mailbox may turn it into an account (and see those subscriptions): mail them a link.
+        _send_verification(existing)
+        return Registration(None, claim_mail_sent=True)
     user = User(email=email, display_name=display_name.strip()[:120])
     user.set_password(password)
     db.session.add(user)
+    db.session.commit()
+    _send_verification(user)
+    return Registration(user)
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed.field("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def _send_verification(user: User) -> None:
+    try:
+        gateway().send_transactional_mail(TransactionalMail("verify", user.id))
+    except TemporalUnavailable as exc:
+        current_app.logger.error("verification mail not sent: %s", exc)
+        if user.password_hash is None:
+            raise Unavailable("We couldn't send the mail just now. Please try again.") from exc
+
+
+def user_from_verify_link(token: str) -> User:
+    try:
+        user_id = int(unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, token,
+                             current_app.config["CONFIRM_LINK_MAX_AGE"]))
+    except LinkInvalid as exc:
+        raise NotFound("This link has expired." if exc.expired else "This link is not valid.") from exc
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("This account no longer exists.")
+    return user
+
+
+def verify_email(user: User, password: str | None = None) -> User:
+    """Mark the address proven. A user without a password (an anonymous subscriber claiming
+    the address) sets one now; their subscriptions are already theirs."""
+    if user.password_hash is None:
+        _check_password(password or "")
+        user.set_password(password)
+    user.is_verified = True
     db.session.commit()
     return user
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import current_app
 from sqlalchemy import select
 
-from ..models import Event, EventStatus, User, Visibility, db, utcnow
+from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from ..temporal.client import TemporalUnavailable
-from ..temporal.shared import EventWorkflowInput
 from .errors import Forbidden, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway
+from .broadcast import describe_change, record
+from .temporal import gateway, workflow_input
 
 TITLE_MAX = 200
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
@@ -94,22 +94,12 @@ def _slug_for(title: str) -> str:
     return f"{base}-{secrets.token_hex(3)}"
 
 
-def _workflow_input(event: Event) -> EventWorkflowInput:
-    return EventWorkflowInput(
-        event_id=event.id,
-        version=event.version,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        cancelled=event.status == EventStatus.CANCELLED,
-    )
-
-
 def create_event(organizer: User, fields: EventFields) -> Event:
     event = Event(organizer_id=organizer.id, slug=_slug_for(fields.title), **_clean(fields))
     db.session.add(event)
     db.session.flush()
     try:
-        gateway().start_event_workflow(_workflow_input(event))
+        gateway().start_event_workflow(workflow_input(event))
     except TemporalUnavailable as exc:
         db.session.rollback()
         current_app.logger.warning("event not created: temporal unavailable: %s", exc)
@@ -133,11 +123,14 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     cleaned = _clean(merged)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
         return event
+    before = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     for name, value in cleaned.items():
         setattr(event, name, value)
     event.version += 1
+    summary = describe_change(before, event)
+    notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
     db.session.commit()
-    _tell_workflow(gateway().signal_event_updated, event)
+    _tell_workflow(gateway().signal_event_updated, event, notification)
     return event
 
 
@@ -149,16 +142,20 @@ def cancel_event(actor: User, event_id: int) -> Event:
         raise ValidationFailed("This event is already over.", {"status": ["completed"]})
     event.status = EventStatus.CANCELLED
     event.version += 1
+    notification = record(
+        event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
+        "The organizer has cancelled this event.", author=actor,
+    )
     db.session.commit()
-    _tell_workflow(gateway().signal_event_cancelled, event)
+    _tell_workflow(gateway().signal_event_cancelled, event, notification)
     return event
 
 
-def _tell_workflow(signal, event: Event) -> None:
+def _tell_workflow(signal, event: Event, notification) -> None:
     """Signal after the commit: the database is the truth, and a signal that fails is repaired
     by the next edit or by `soonish sync-schedules`, so the user's change is never lost."""
     try:
-        signal(_workflow_input(event))
+        signal(workflow_input(event), notification.id if notification else None)
     except TemporalUnavailable as exc:
         current_app.logger.error(
             "event workflow not signalled: %s", exc, extra={"event_id": event.id}

@@ -5,6 +5,7 @@ background event loop thread holding one connected client, and callers submit co
 """
 import asyncio
 import threading
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,8 +14,8 @@ from typing import Any, Awaitable, Callable, TypeVar
 from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError
 
-from .shared import EventChange, EventWorkflowInput, event_workflow_id
-from .workflows import EventWorkflow
+from .shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
+from .workflows import EventWorkflow, TransactionalMailWorkflow
 
 T = TypeVar("T")
 CALL_TIMEOUT_SECONDS = 30
@@ -133,19 +134,24 @@ class TemporalGateway:
 
         self.run(start)
 
-    def signal_event_updated(self, params: EventWorkflowInput) -> None:
-        self._signal_with_start(params, "event_updated")
+    def signal_event_updated(self, params: EventWorkflowInput, notification_id: int | None = None) -> None:
+        change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)
+        self._signal_with_start(params, "event_updated", change)
 
-    def signal_event_cancelled(self, params: EventWorkflowInput) -> None:
-        self._signal_with_start(params, "event_cancelled")
+    def signal_event_cancelled(self, params: EventWorkflowInput, notification_id: int | None = None) -> None:
+        change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)
+        self._signal_with_start(params, "event_cancelled", change)
 
-    def _signal_with_start(self, params: EventWorkflowInput, signal: str) -> None:
+    def notify(self, params: EventWorkflowInput, notification_id: int) -> None:
+        self._signal_with_start(params, "notify", NotifyRequest(notification_id))
+
+    def _signal_with_start(self, params: EventWorkflowInput, signal: str, payload: Any) -> None:
         """Signal the event's workflow, starting it first if it is not running.
 
         Starting on demand repairs an event whose workflow never started (the server was down
-        at creation) or has already finished (an ended event moved to the future).
+        at creation) or has already finished (an ended event moved to the future, or an
+        announcement after the end).
         """
-        change = EventChange(params.version, params.starts_at, params.ends_at)
 
         async def signal_with_start(client: Client) -> Any:
             return await client.start_workflow(
@@ -154,7 +160,18 @@ class TemporalGateway:
                 id=self.event_workflow_id(params.event_id),
                 task_queue=self.settings.task_queue,
                 start_signal=signal,
-                start_signal_args=[change],
+                start_signal_args=[payload],
             )
 
         self.run(signal_with_start)
+
+    def send_transactional_mail(self, mail: TransactionalMail) -> None:
+        async def start(client: Client) -> Any:
+            return await client.start_workflow(
+                TransactionalMailWorkflow.run,
+                mail,
+                id=f"{self.settings.id_prefix}mail-{mail.kind}-{mail.subject_id}-{uuid.uuid4().hex[:8]}",
+                task_queue=self.settings.task_queue,
+            )
+
+        self.run(start)

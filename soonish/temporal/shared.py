@@ -5,6 +5,8 @@ Workflows call activities by these names, so the workflow module never imports a
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from temporalio.common import RetryPolicy
+
 
 def event_workflow_id(prefix: str, event_id: int) -> str:
     return f"{prefix}event-{event_id}"
@@ -19,15 +21,25 @@ class EventWorkflowInput:
     # State carried across continue-as-new.
     cancelled: bool = False
     pending_notification_ids: list[int] = field(default_factory=list)
+    recent_notification_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
 class EventChange:
-    """Signal payload: the event's newest version and times."""
+    """Signal payload: the event's newest version and times, and the notification telling
+    subscribers about it (None when the change is not worth a message)."""
 
     version: int
     starts_at: datetime
     ends_at: datetime | None
+    notification_id: int | None = None
+
+
+@dataclass
+class NotifyRequest:
+    """Signal payload: deliver this notification to its recipients."""
+
+    notification_id: int
 
 
 @dataclass
@@ -40,6 +52,7 @@ class EventState:
     ends_at: datetime | None
     cancelled: bool
     pending_notifications: int
+    delivered_notifications: list[int]
 
 
 @dataclass
@@ -47,8 +60,67 @@ class EventRef:
     event_id: int
 
 
+@dataclass
+class NotificationRef:
+    notification_id: int
+
+
+@dataclass
+class SubscriptionRange:
+    first_id: int
+    last_id: int
+
+
+@dataclass
+class FanoutPlan:
+    """A notification's recipients split into batches of subscription-id ranges."""
+
+    notification_id: int
+    batches: list[SubscriptionRange]
+
+
+@dataclass
+class DeliveryBatch:
+    notification_id: int
+    subscriptions: SubscriptionRange
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    already_sent: int = 0
+
+
+@dataclass
+class TransactionalMail:
+    """A one-off mail to one person: "confirm" (subscription id) or "verify" (user id)."""
+
+    kind: str
+    subject_id: int
+
+
 class ActivityName:
     COMPLETE_EVENT = "complete_event"
+    PLAN_FANOUT = "plan_fanout"
+    DELIVER_BATCH = "deliver_batch"
+    SEND_TRANSACTIONAL_MAIL = "send_transactional_mail"
 
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# A batch heartbeats after every group of sends; a dead worker's batch moves on this soon.
+BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+BATCH_TIMEOUT = timedelta(minutes=10)
+MAX_DELIVERY_ATTEMPTS = 8
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=MAX_DELIVERY_ATTEMPTS,
+)
+# Batches of one notification run this many at a time.
+PARALLEL_BATCHES = 8
+# Continue-as-new well before Temporal's 10,240-event warning.
+HISTORY_EVENTS_BEFORE_CONTINUE = 4000
+RECENT_NOTIFICATIONS_KEPT = 100

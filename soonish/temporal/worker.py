@@ -6,7 +6,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from .activities import EventActivities
-from .workflows import EventWorkflow
+from .fanout import DeliveryActivities
+from .workflows import EventWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
 
@@ -15,9 +16,12 @@ def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> W
     return Worker(
         client,
         task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=[EventWorkflow],
-        activities=EventActivities(app).all(),
+        workflows=[EventWorkflow, TransactionalMailWorkflow],
+        activities=EventActivities(app).all() + DeliveryActivities(app).all(),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        # With several workers, eager dispatch would keep a workflow's batches all on the
+        # worker that runs it; off, they spread over every worker polling the queue.
+        disable_eager_activity_execution=True,
     )

@@ -5,7 +5,7 @@ otherwise the bearer token alone (a request carrying a token never falls back to
 """
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -61,7 +61,15 @@ def protect_cookie_requests() -> None:
         return
     if request.path.startswith("/api/") and "_user_id" not in session:
         return
+    if getattr(current_app.view_functions.get(request.endpoint), "csrf_exempt", False):
+        return
     csrf.protect()
+
+
+def csrf_exempt(view):
+    """For views whose URL carries its own signed proof (one-click unsubscribe links)."""
+    view.csrf_exempt = True
+    return view
 
 
 class LoginForm(FlaskForm):
@@ -92,14 +100,43 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = accounts.register(form.email.data, form.password.data, form.display_name.data or "")
+            registration = accounts.register(form.email.data, form.password.data, form.display_name.data or "")
         except services.ServiceError as exc:
             apply_service_error(form, exc)
         else:
-            login_user(user)
-            flash("Welcome to Soonish! Your account is ready.", "success")
+            if registration.user is None:
+                flash("You already follow events with this address. We sent it a link: open it to "
+                      "finish your account, and your subscriptions come with it.", "info")
+                return redirect(url_for("auth.login"))
+            login_user(registration.user)
+            flash("Welcome to Soonish! Your account is ready. We sent a link to confirm your email.", "success")
             return redirect(_safe_next(url_for("events.dashboard")))
     return render_template("auth/register.html", form=form)
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "Choose a password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)]
+    )
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+def verify(token):
+    """The link in a verify mail: proves the address, and lets an anonymous follower set a password."""
+    try:
+        user = accounts.user_from_verify_link(token)
+    except services.ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    if user.password_hash is not None:
+        accounts.verify_email(user)
+        flash("Your email is confirmed.", "success")
+        return redirect(url_for("events.dashboard" if current_user.is_authenticated else "auth.login"))
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        login_user(accounts.verify_email(user, form.password.data))
+        flash("Your account is ready, with the events you already follow.", "success")
+        return redirect(url_for("subscriptions.mine"))
+    return render_template("auth/set_password.html", form=form, user=user)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -10,8 +10,11 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..services import ServiceError
 from ..services import events as event_service
+from ..services import notifications as notification_service
+from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .forms import apply_service_error
+from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
 
@@ -67,13 +70,54 @@ def home():
     return render_template("events/home.html", events=event_service.list_upcoming_public_events())
 
 
+class AnnouncementForm(FlaskForm):
+    title = StringField("Headline", validators=[DataRequired("Write a headline."), Length(max=200)])
+    body = TextAreaField("Message", validators=[Length(max=5000)])
+
+
 @bp.get("/e/<slug>")
 def show(slug):
     try:
         event = event_service.get_visible_event(current_user_or_none(), slug=slug)
     except ServiceError:
         abort(404)
-    return render_template("events/show.html", event=event)
+    return render_template("events/show.html", event=event, **subscribe_box_context(event), **_organizer_context(event))
+
+
+def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
+    """The announce form and delivery reports, for the event's organizer only."""
+    if not (current_user.is_authenticated and current_user.id == event.organizer_id):
+        return {}
+    return {
+        "announce_form": form or AnnouncementForm(),
+        "reports": notification_service.delivery_reports(current_user, event.id),
+        "subscriber_count": subscription_service.count_active(event),
+    }
+
+
+@bp.post("/events/<int:event_id>/announce")
+@login_required
+def announce(event_id):
+    event = _organized_or_abort(event_id)
+    form = AnnouncementForm()
+    if form.validate_on_submit():
+        try:
+            notification_service.announce(current_user, event_id, form.title.data, form.body.data or "")
+        except ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            flash("Announcement on its way to every follower. Delivery counts update below.", "success")
+            return redirect(url_for("events.show", slug=event.slug))
+    context = {**subscribe_box_context(event), **_organizer_context(event, form)}
+    return render_template("events/show.html", event=event, **context), 422
+
+
+@bp.get("/events/<int:event_id>/deliveries")
+@login_required
+def deliveries(event_id):
+    """The delivery reports fragment; the page polls it while anything is pending."""
+    event = _organized_or_abort(event_id)
+    return render_template("events/_deliveries.html", event=event, reports=notification_service.delivery_reports(current_user, event.id))
 
 
 @bp.get("/dashboard")

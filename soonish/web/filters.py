@@ -2,6 +2,8 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ..services.offsets import format_offset
+
 
 def localtime(value: datetime, zone: str, short: bool = False) -> str:
     """``value`` as a wall-clock time in ``zone``: "Tue 3 Mar 2026, 18:30", or "18:30" when short."""
@@ -11,3 +13,4 @@ def localtime(value: datetime, zone: str, short: bool = False) -> str:
 
 def register(app) -> None:
     app.add_template_filter(localtime)
+    app.add_template_filter(format_offset, "offset")

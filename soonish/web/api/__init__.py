@@ -1,4 +1,4 @@
 """The JSON API at /api/v1, documented at /api/v1/openapi.json."""
-from . import auth, events
+from . import auth, events, integrations, subscriptions
 
-BLUEPRINTS = [auth.bp, events.bp]
+BLUEPRINTS = [auth.bp, events.bp, integrations.bp, subscriptions.bp]

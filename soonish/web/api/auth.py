@@ -4,7 +4,7 @@ from flask_smorest import Blueprint, abort
 from ...services import ServiceError, accounts
 from ..tokens import issue_token
 from .base import service_error_response
-from .schemas import RegisterIn, TokenIn, TokenOut, UserOut
+from .schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
 
 bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 bp.register_error_handler(ServiceError, service_error_response)
@@ -13,8 +13,12 @@ bp.register_error_handler(ServiceError, service_error_response)
 @bp.post("/register")
 @bp.arguments(RegisterIn)
 @bp.response(201, UserOut)
+@bp.alt_response(202, schema=MessageOut, description="The address follows events already: a link to claim it was mailed")
 def register(data):
-    return accounts.register(data["email"], data["password"], data["display_name"])
+    registration = accounts.register(data["email"], data["password"], data["display_name"])
+    if registration.user is None:
+        return {"message": "This address already follows events on Soonish. We mailed it a link to finish creating the account."}, 202
+    return registration.user
 
 
 @bp.post("/token")

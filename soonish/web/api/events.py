@@ -4,9 +4,10 @@ from flask_smorest import Blueprint
 
 from ...services import ServiceError
 from ...services import events as event_service
+from ...services import notifications as notification_service
 from ..auth import current_user_or_none
 from .base import service_error_response
-from .schemas import EventIn, EventOut, EventPatch
+from .schemas import AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut
 
 bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
 bp.register_error_handler(ServiceError, service_error_response)
@@ -46,3 +47,20 @@ def update_event(data, event_id):
 @bp.response(200, EventOut)
 def cancel_event(event_id):
     return event_service.cancel_event(current_user, event_id)
+
+
+@bp.post("/<int:event_id>/announcements")
+@login_required
+@bp.arguments(AnnouncementIn)
+@bp.response(201, NotificationOut)
+def announce(data, event_id):
+    """Send an announcement to every subscriber of the event, on their channels."""
+    return notification_service.announce(current_user, event_id, data["title"], data["body"])
+
+
+@bp.get("/<int:event_id>/notifications")
+@login_required
+@bp.response(200, NotificationReportOut(many=True))
+def notifications(event_id):
+    """Per notification: deliveries by status (sent, failed, pending, skipped) and why some failed."""
+    return notification_service.delivery_reports(current_user, event_id)

@@ -1,6 +1,6 @@
 """Request and response shapes of the JSON API (marshmallow, documented in the OpenAPI)."""
 from flask import url_for
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import Visibility
 
@@ -9,6 +9,10 @@ VISIBILITIES = [v.value for v in Visibility]
 
 class ErrorSchema(Schema):
     error = fields.Dict(required=True)
+
+
+class MessageOut(Schema):
+    message = fields.String()
 
 
 class RegisterIn(Schema):
@@ -65,3 +69,86 @@ class EventOut(Schema):
     version = fields.Integer()
     organizer_id = fields.Integer()
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
+
+
+class SelectorSchema(Schema):
+    integration_id = fields.Integer(allow_none=True)
+    tag = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+
+
+class OffsetField(fields.Field):
+    """A reminder offset: seconds (int) or a human form such as "1d", "2h", "15m"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValidationError("Use seconds or a form like 1d, 2h, 15m.")
+        return value
+
+
+class SubscribeIn(Schema):
+    email = fields.String(metadata={"description": "Without a token: follow by email (a confirm mail is sent)"})
+    selectors = fields.List(fields.Nested(SelectorSchema))
+    reminder_offsets = fields.List(OffsetField(), metadata={"description": 'e.g. [86400, "1h"]'})
+
+
+class SubscriptionPatch(Schema):
+    selectors = fields.List(fields.Nested(SelectorSchema))
+    reminder_offsets = fields.List(OffsetField())
+
+
+class SubscriptionOut(Schema):
+    id = fields.Integer()
+    event_id = fields.Integer()
+    status = fields.Function(lambda s: s.status.value)
+    reminder_offsets = fields.List(fields.Integer())
+    selectors = fields.Function(
+        lambda s: [{"integration_id": sel.integration_id, "tag": sel.tag} for sel in s.selectors]
+    )
+    created_at = fields.DateTime()
+
+
+class IntegrationIn(Schema):
+    name = fields.String(required=True)
+    url = fields.String(required=True, load_only=True, metadata={"description": "Apprise URL; never shown back"})
+    tag = fields.String(load_default="")
+
+
+class IntegrationPatch(Schema):
+    name = fields.String()
+    url = fields.String(load_only=True)
+    tag = fields.String()
+    is_active = fields.Boolean()
+
+
+class IntegrationOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    url_mask = fields.String(metadata={"description": "scheme and host only"})
+    channel = fields.String()
+    tag = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class TestResultOut(Schema):
+    delivered = fields.Boolean()
+    error = fields.String(allow_none=True)
+
+
+class AnnouncementIn(Schema):
+    title = fields.String(required=True)
+    body = fields.String(load_default="")
+
+
+class NotificationOut(Schema):
+    id = fields.Integer()
+    kind = fields.Function(lambda n: n.kind.value)
+    title = fields.String()
+    body = fields.String()
+    created_at = fields.DateTime()
+
+
+class NotificationReportOut(Schema):
+    notification = fields.Nested(NotificationOut)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    failures = fields.Function(lambda r: [{"reason": reason, "count": count} for reason, count in r.failures])

@@ -1,0 +1,303 @@
+"""Sends messages to destinations: the fast paths and Apprise's long tail.
+
+A ``Courier`` lives for one batch and reuses its connections: one pooled HTTP client for
+webhooks (``json://``, ``form://``), one SMTP connection for mail to addresses, and one Apprise
+plugin object per URL with Apprise's per-object throttle turned off. Every message carries a
+stable delivery key (``Idempotency-Key`` header, ``Message-ID``) so a receiver can drop the
+rare repeat that a crash in mid-send can cause.
+
+Errors never carry a URL: integration URLs hold credentials.
+"""
+import asyncio
+import json
+import logging
+import smtplib
+import ssl
+import threading
+import uuid
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import apprise
+from apprise.plugins.custom_form import NotifyForm
+from apprise.plugins.custom_json import NotifyJSON
+
+from .netguard import GuardedResolver, PrivateTargetRefused, check_host
+
+log = logging.getLogger(__name__)
+
+HTTP_TIMEOUT_SECONDS = 15
+# Apprise's own fields of a json:// or form:// payload.
+APPRISE_PAYLOAD_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Message:
+    delivery_key: str
+    title: str
+    text: str  # full plain text (mail body)
+    short: str  # a few lines for chat and push
+    html: str | None = None
+    notify_type: str = "info"  # Apprise's info / warning / failure / success
+    unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
+    extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Exactly one of: a plain email address (our SMTP), or an Apprise URL (a secret)."""
+
+    email: str | None = None
+    apprise_url: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """A send that did not happen. ``permanent`` ones are not retried. The text is safe to store."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    sender: str
+    host: str = ""  # empty: write to outbox_dir instead of sending
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    starttls: bool = True
+    use_ssl: bool = False
+    timeout: float = 20
+    outbox_dir: str = ""
+
+    @classmethod
+    def from_config(cls, config, outbox_dir: str) -> "MailSettings":
+        return cls(
+            sender=config["MAIL_FROM"], host=config["SMTP_HOST"], port=int(config["SMTP_PORT"]),
+            username=config["SMTP_USERNAME"], password=config["SMTP_PASSWORD"],
+            starttls=bool(config["SMTP_STARTTLS"]), use_ssl=bool(config["SMTP_SSL"]),
+            timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
+        )
+
+
+def parse_apprise_url(url: str):
+    """The Apprise plugin for ``url``, or None when Apprise does not understand it."""
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True) or None
+    except Exception:  # Apprise raises various types for odd input
+        return None
+
+
+def connect_host(plugin) -> str | None:
+    """The host a plugin will connect to, when the URL chooses it (SMTP server, webhook host)."""
+    return getattr(plugin, "smtp_host", None) or getattr(plugin, "host", None)
+
+
+def mask_url(url: str) -> str:
+    """Scheme and host only: what may be shown back to the user."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
+
+
+def compose_mail(message: Message, sender: str, to: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = message.title
+    mail["Date"] = formatdate(localtime=False)
+    sender_domain = sender.rsplit("@", 1)[-1].rstrip(">") or "soonish.localhost"
+    # Stable per delivery: a repeat after a crash carries the same id and is dropped.
+    mail["Message-ID"] = f"<{message.delivery_key}@{sender_domain}>"
+    mail["X-Soonish-Delivery"] = message.delivery_key
+    if message.unsubscribe_url:
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail.set_content(message.text)
+    if message.html:
+        mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+class _SmtpConnection:
+    """One SMTP connection, opened on first use and reused; sends run on a worker thread."""
+
+    def __init__(self, settings: MailSettings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.use_ssl:
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.starttls and smtp.has_extn("starttls"):
+                smtp.starttls(context=ssl.create_default_context())
+        if s.username:
+            smtp.login(s.username, s.password)
+        return smtp
+
+    def send(self, mail: EmailMessage) -> None:
+        with self._lock:
+            for attempt in (1, 2):
+                if self._smtp is None:
+                    self._smtp = self._open()
+                try:
+                    self._smtp.send_message(mail)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    # The server closed an idle connection: reconnect once.
+                    self._smtp = None
+                    if attempt == 2:
+                        raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._smtp is not None:
+                try:
+                    self._smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+                self._smtp = None
+
+
+def write_to_outbox(outbox_dir: str, mail: EmailMessage) -> Path:
+    folder = Path(outbox_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.eml"
+    path.write_bytes(bytes(mail))
+    return path
+
+
+def send_mail_now(settings: MailSettings, mail: EmailMessage) -> None:
+    """Send one mail on its own connection (or to the outbox), outside any batch."""
+    if not settings.host:
+        write_to_outbox(settings.outbox_dir, mail)
+        return
+    connection = _SmtpConnection(settings)
+    try:
+        connection.send(mail)
+    finally:
+        connection.close()
+
+
+class Courier:
+    """Delivers messages for one batch; use as ``async with Courier(...) as courier``."""
+
+    def __init__(self, mail: MailSettings, allow_private: bool, concurrency: int = 50) -> None:
+        self.mail = mail
+        self.allow_private = allow_private
+        self.concurrency = concurrency
+        self._http: aiohttp.ClientSession | None = None
+        self._smtp = _SmtpConnection(mail) if mail.host else None
+        self._plugins: dict[str, object] = {}
+
+    async def __aenter__(self) -> "Courier":
+        connector = aiohttp.TCPConnector(
+            limit=self.concurrency, resolver=GuardedResolver(self.allow_private)
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._smtp is not None:
+            await asyncio.to_thread(self._smtp.close)
+
+    async def send(self, destination: Destination, message: Message) -> None:
+        if destination.email:
+            await self._send_mail(destination.email, message)
+            return
+        plugin = self._plugin(destination.apprise_url or "")
+        try:
+            check_host(connect_host(plugin), self.allow_private)
+        except PrivateTargetRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from exc
+        if isinstance(plugin, (NotifyJSON, NotifyForm)) and plugin.method == "POST":
+            await self._post_webhook(plugin, message)
+        else:
+            await self._send_with_apprise(plugin, message)
+
+    def _plugin(self, url: str):
+        if url not in self._plugins:
+            plugin = parse_apprise_url(url)
+            if plugin is None:
+                raise DeliveryFailed("the channel's URL is no longer understood", permanent=True)
+            # Apprise sleeps between sends through one object unless told not to.
+            plugin.request_rate_per_sec = 0
+            self._plugins[url] = plugin
+        return self._plugins[url]
+
+    async def _send_mail(self, address: str, message: Message) -> None:
+        mail = compose_mail(message, self.mail.sender, address)
+        if self._smtp is None:
+            await asyncio.to_thread(write_to_outbox, self.mail.outbox_dir, mail)
+            return
+        try:
+            await asyncio.to_thread(self._smtp.send, mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryFailed(f"the mail server refused {address}", permanent=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            raise DeliveryFailed(f"mail server answered {exc.smtp_code}", permanent=permanent) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"mail server unreachable ({type(exc).__name__})") from exc
+
+    async def _post_webhook(self, plugin, message: Message) -> None:
+        """What Apprise's json:// and form:// plugins send, on a pooled connection."""
+        payload = {
+            "version": APPRISE_PAYLOAD_VERSION,
+            "title": message.title,
+            "message": message.short,
+            "type": message.notify_type,
+        }
+        for key, value in plugin.payload_extras.items():
+            if key in payload:  # Apprise's rule: an extra named like a field renames or drops it
+                original = payload.pop(key)
+                if value:
+                    payload[value] = original
+            else:
+                payload[key] = value
+        headers = {"User-Agent": "Soonish", "Idempotency-Key": message.delivery_key, **plugin.headers}
+        if isinstance(plugin, NotifyJSON):
+            payload["attachments"] = []
+            payload["soonish"] = {"delivery_key": message.delivery_key, **message.extra}
+            body = {"data": json.dumps(payload), "headers": {**headers, "Content-Type": "application/json"}}
+        else:
+            body = {"data": payload, "headers": headers}
+        scheme = "https" if plugin.secure else "http"
+        port = f":{plugin.port}" if isinstance(plugin.port, int) else ""
+        url = f"{scheme}://{plugin.host}{port}{plugin.fullpath}"
+        auth = aiohttp.BasicAuth(plugin.user, plugin.password or "") if plugin.user else None
+        where = f"{scheme}://{plugin.host}"
+        try:
+            async with self._http.post(
+                url, params=plugin.params or None, auth=auth, ssl=plugin.verify_certificate, **body
+            ) as response:
+                await response.read()
+                status = response.status
+        except PrivateTargetRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise DeliveryFailed(f"{where} unreachable ({type(exc).__name__})") from exc
+        if status >= 300:
+            # A client error will not heal by retrying, except "too many" and "timeout".
+            permanent = 400 <= status < 500 and status not in (408, 429)
+            raise DeliveryFailed(f"{where} answered HTTP {status}", permanent=permanent)
+
+    async def _send_with_apprise(self, plugin, message: Message) -> None:
+        ok = await asyncio.to_thread(
+            plugin.notify, body=message.short, title=message.title, notify_type=message.notify_type
+        )
+        if not ok:
+            raise DeliveryFailed(f"{mask_url(plugin.url(privacy=True))} did not accept the message")

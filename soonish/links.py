@@ -1,0 +1,51 @@
+"""Signed tokens for the links in mails (confirm, manage, unsubscribe, verify) and public URLs."""
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+
+class LinkPurpose:
+    CONFIRM = "confirm-subscription"
+    MANAGE = "manage-subscription"
+    VERIFY_EMAIL = "verify-email"
+
+
+class LinkInvalid(Exception):
+    def __init__(self, expired: bool) -> None:
+        super().__init__("link expired" if expired else "link invalid")
+        self.expired = expired
+
+
+def sign(secret: str, purpose: str, payload) -> str:
+    return URLSafeTimedSerializer(secret, salt=purpose).dumps(payload)
+
+
+def unsign(secret: str, purpose: str, token: str, max_age: int | None = None):
+    try:
+        return URLSafeTimedSerializer(secret, salt=purpose).loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise LinkInvalid(expired=True) from exc
+    except BadSignature as exc:
+        raise LinkInvalid(expired=False) from exc
+
+
+def public_url(base: str, path: str) -> str:
+    return base.rstrip("/") + path
+
+
+def event_path(slug: str) -> str:
+    return f"/e/{slug}"
+
+
+def confirm_path(token: str) -> str:
+    return f"/s/confirm/{token}"
+
+
+def manage_path(token: str) -> str:
+    return f"/s/manage/{token}"
+
+
+def unsubscribe_path(token: str) -> str:
+    return f"/s/unsubscribe/{token}"
+
+
+def verify_email_path(token: str) -> str:
+    return f"/verify/{token}"

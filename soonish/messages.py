@@ -1,0 +1,95 @@
+"""What a notification says, in mail (text and HTML) and in short form for chat and push."""
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import render_template
+
+from .delivery import Message
+from .models import Event, Notification, NotificationKind
+
+NOTIFY_TYPE = {
+    NotificationKind.CANCEL: "warning",
+    NotificationKind.UPDATE: "info",
+    NotificationKind.ANNOUNCEMENT: "info",
+    NotificationKind.REMINDER: "info",
+    NotificationKind.WELCOME: "success",
+}
+
+
+def when_text(event: Event, moment: datetime | None = None) -> str:
+    """"Tue 3 Mar 2026, 18:30 CET (Europe/Paris)": the event's time in its own zone."""
+    local = (moment or event.starts_at).astimezone(ZoneInfo(event.timezone))
+    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({event.timezone})"
+
+
+def duration_text(seconds: int) -> str:
+    """3600 → "1 hour", 90000 → "1 day 1 hour", 300 → "5 minutes"."""
+    parts = []
+    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {name}{'s' if count > 1 else ''}")
+    return " ".join(parts) or "now"
+
+
+@dataclass(frozen=True)
+class RecipientLinks:
+    manage_url: str
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class NotificationText:
+    """The parts of a notification shared by all its recipients."""
+
+    title: str
+    body: str
+    when: str
+    where: str
+    event_url: str
+    notify_type: str
+    extra: dict
+
+    @classmethod
+    def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
+        return cls(
+            title=notification.title,
+            body=notification.body,
+            when=when_text(event),
+            where=event.location,
+            event_url=event_url,
+            notify_type=NOTIFY_TYPE[notification.kind],
+            extra={
+                "event_id": event.id,
+                "notification_id": notification.id,
+                "kind": notification.kind.value,
+                "starts_at": event.starts_at.isoformat(),
+                "url": event_url,
+            },
+        )
+
+    def short(self) -> str:
+        lines = [self.body] if self.body else []
+        lines.append(f"When: {self.when}")
+        if self.where:
+            lines.append(f"Where: {self.where}")
+        lines.append(self.event_url)
+        return "\n".join(lines)
+
+    def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool) -> Message:
+        text = html = None
+        if as_mail:
+            context = {"n": self, "links": links}
+            text = render_template("mail/notification.txt", **context)
+            html = render_template("mail/notification.html", **context)
+        return Message(
+            delivery_key=delivery_key,
+            title=self.title,
+            text=text or self.short(),
+            short=self.short(),
+            html=html,
+            notify_type=self.notify_type,
+            unsubscribe_url=links.unsubscribe_url if links else None,
+            extra=self.extra,
+        )

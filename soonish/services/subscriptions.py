@@ -1,0 +1,187 @@
+"""Subscriptions: accounts follow events with selectors; anonymous people follow by email and
+confirm by link; everyone can change reminders or leave from any mail."""
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..links import LinkInvalid, LinkPurpose, sign, unsign
+from ..models import (
+    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db, utcnow,
+)
+from ..temporal.client import TemporalUnavailable
+from ..temporal.shared import TransactionalMail
+from .accounts import find_user_by_email, normalize_email
+from .errors import NotFound, Unavailable, ValidationFailed
+from .events import get_visible_event
+from .notifications import welcome
+from .offsets import validate_offsets
+from .temporal import gateway
+
+
+def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
+    """Validate selectors ({"integration_id": n} or {"tag": "urgent"}) as the user's own."""
+    if not raw:
+        return []
+    integrations = list(db.session.scalars(select(Integration).where(Integration.user_id == user.id)))
+    own_ids = {i.id for i in integrations}
+    own_tags = {i.tag for i in integrations if i.tag}
+    selectors = []
+    for item in raw:
+        integration_id, tag = item.get("integration_id"), item.get("tag")
+        if (integration_id is None) == (tag is None):
+            raise ValidationFailed.field("selectors", "Each selector names one integration_id or one tag.")
+        if integration_id is not None and integration_id not in own_ids:
+            raise ValidationFailed.field("selectors", f"Channel {integration_id} is not one of yours.")
+        if tag is not None and tag not in own_tags:
+            raise ValidationFailed.field("selectors", f"None of your channels has the tag {tag!r}.")
+        selectors.append(SubscriptionSelector(integration_id=integration_id, tag=tag))
+    return selectors
+
+
+def _find(event_id: int, user_id: int) -> Subscription | None:
+    return db.session.scalar(
+        select(Subscription).where(Subscription.event_id == event_id, Subscription.user_id == user_id)
+    )
+
+
+def _require_open(event: Event) -> None:
+    if event.status != EventStatus.SCHEDULED:
+        raise ValidationFailed(f"This event is {event.status.value}; it can't be followed.", {"event": [event.status.value]})
+
+
+def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
+              reminder_offsets=None) -> tuple[Subscription, bool]:
+    """Follow an event as a signed-in user. Subscribing again is idempotent (it updates the
+    choices given). Returns the subscription and whether it just became active."""
+    event = get_visible_event(user, event_id=event_id)
+    _require_open(event)
+    chosen = _selectors(user, selectors) if selectors is not None else None
+    offsets = validate_offsets(reminder_offsets) if reminder_offsets is not None else None
+    subscription = _find(event.id, user.id)
+    if subscription is None:
+        subscription = Subscription(event_id=event.id, user_id=user.id, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS))
+        db.session.add(subscription)
+    newly_active = subscription.status != SubscriptionStatus.ACTIVE
+    if chosen is not None:
+        subscription.selectors = chosen
+    if offsets is not None:
+        subscription.reminder_offsets = offsets
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = subscription.confirmed_at or utcnow()
+    db.session.commit()
+    if newly_active:
+        welcome(subscription)
+    return subscription, newly_active
+
+
+def subscribe_by_email(event: Event, email: str) -> Subscription:
+    """Follow an event with just an email address: a pending subscription and a confirm mail.
+
+    Nothing is ever sent to the address before its owner clicks the link, so this cannot be
+    used to sign strangers up for mail (beyond the one confirm mail, which rate limits cap).
+    """
+    _require_open(event)
+    address = normalize_email(email)
+    user = find_user_by_email(address)
+    if user is None:
+        user = User(email=address)
+        db.session.add(user)
+        db.session.flush()
+    subscription = _find(event.id, user.id)
+    if subscription is None:
+        subscription = Subscription(event_id=event.id, user_id=user.id, status=SubscriptionStatus.PENDING)
+        db.session.add(subscription)
+    elif subscription.status == SubscriptionStatus.ACTIVE:
+        db.session.commit()
+        return subscription
+    subscription.status = SubscriptionStatus.PENDING
+    db.session.commit()
+    try:
+        gateway().send_transactional_mail(TransactionalMail("confirm", subscription.id))
+    except TemporalUnavailable as exc:
+        raise Unavailable("We couldn't send the confirmation mail just now. Please try again.") from exc
+    return subscription
+
+
+def confirm(token: str) -> Subscription:
+    """Activate the subscription a confirm link names; confirming twice is harmless."""
+    subscription_id = _unsign(token, LinkPurpose.CONFIRM, current_app.config["CONFIRM_LINK_MAX_AGE"])
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound("This subscription no longer exists.")
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        return subscription
+    _require_open(subscription.event)
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = utcnow()
+    subscription.user.is_verified = True  # the link proved the address
+    db.session.commit()
+    welcome(subscription)
+    return subscription
+
+
+def from_manage_token(token: str) -> Subscription:
+    """The subscription a manage/unsubscribe link in a mail names (these links don't expire)."""
+    subscription = db.session.get(Subscription, _unsign(token, LinkPurpose.MANAGE))
+    if subscription is None:
+        raise NotFound("This subscription no longer exists.")
+    return subscription
+
+
+def manage_token(subscription: Subscription) -> str:
+    return sign(current_app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
+
+
+def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
+    try:
+        return int(unsign(current_app.config["SECRET_KEY"], purpose, token, max_age))
+    except LinkInvalid as exc:
+        message = "This link has expired; subscribe again for a fresh one." if exc.expired else "This link is not valid."
+        raise NotFound(message) from exc
+    except (TypeError, ValueError) as exc:
+        raise NotFound("This link is not valid.") from exc
+
+
+def unsubscribe(subscription: Subscription) -> Subscription:
+    subscription.status = SubscriptionStatus.UNSUBSCRIBED
+    db.session.commit()
+    return subscription
+
+
+def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
+    subscription.reminder_offsets = validate_offsets(reminder_offsets)
+    db.session.commit()
+    return subscription
+
+
+def get_own(user: User, subscription_id: int) -> Subscription:
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None or subscription.user_id != user.id:
+        raise NotFound("No such subscription.")
+    return subscription
+
+
+def update(user: User, subscription_id: int, changes: dict) -> Subscription:
+    subscription = get_own(user, subscription_id)
+    if "selectors" in changes:
+        subscription.selectors = _selectors(user, changes["selectors"])
+    if "reminder_offsets" in changes:
+        subscription.reminder_offsets = validate_offsets(changes["reminder_offsets"])
+    db.session.commit()
+    return subscription
+
+
+def list_mine(user: User) -> list[Subscription]:
+    return list(
+        db.session.scalars(
+            select(Subscription)
+            .where(Subscription.user_id == user.id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .options(selectinload(Subscription.selectors), selectinload(Subscription.event))
+            .order_by(Subscription.id)
+        )
+    )
+
+
+def count_active(event: Event) -> int:
+    return db.session.query(Subscription).filter_by(event_id=event.id, status=SubscriptionStatus.ACTIVE).count()

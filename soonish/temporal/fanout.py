@@ -1,0 +1,293 @@
+"""Delivery activities: plan a notification's fan-out, deliver it batch by batch, and send
+one-off mails. Every send goes through the deliveries ledger, so a retried or rerun batch
+skips what is already sent."""
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, render_template
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload, selectinload
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ..crypto import FieldCipher
+from ..delivery import Courier, DeliveryFailed, Destination, MailSettings, Message, send_mail_now, compose_mail
+from ..links import (
+    LinkPurpose, confirm_path, event_path, manage_path, public_url, sign, unsubscribe_path,
+    verify_email_path,
+)
+from ..messages import NotificationText, RecipientLinks, when_text
+from ..models import (
+    Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionStatus,
+    User, db, utcnow,
+)
+from ..routing import Target, targets_for
+from .shared import (
+    MAX_DELIVERY_ATTEMPTS, ActivityName, BatchResult, DeliveryBatch, FanoutPlan, NotificationRef,
+    SubscriptionRange, TransactionalMail,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlannedSend:
+    delivery_id: int
+    channel: str
+    destination: Destination
+    message: Message
+
+
+@dataclass
+class SendOutcome:
+    delivery_id: int
+    channel: str
+    error: DeliveryFailed | None = None
+
+
+def insert_ignoring_duplicates(table):
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the ledger's unique key decides."""
+    insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
+
+
+class DeliveryActivities:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        config = app.config
+        self.cipher = FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+        self.mail = MailSettings.from_config(config, str(Path(app.instance_path) / "outbox"))
+        self.batch_size = int(config["DELIVERY_BATCH_SIZE"])
+        self.concurrency = int(config["DELIVERY_CONCURRENCY"])
+        self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
+
+    def all(self) -> list:
+        return [self.plan_fanout, self.deliver_batch, self.send_transactional_mail]
+
+    # Planning -----------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.PLAN_FANOUT)
+    def plan_fanout(self, ref: NotificationRef) -> FanoutPlan:
+        """Split the notification's active subscriptions into id ranges of one batch each."""
+        with self.app.app_context():
+            notification = db.session.get(Notification, ref.notification_id)
+            if notification is None:
+                return FanoutPlan(ref.notification_id, [])
+            query = select(Subscription.id).where(
+                Subscription.event_id == notification.event_id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            )
+            if notification.subscription_id is not None:
+                query = query.where(Subscription.id == notification.subscription_id)
+            ids = list(db.session.scalars(query.order_by(Subscription.id)))
+        batches = [
+            SubscriptionRange(chunk[0], chunk[-1])
+            for chunk in (ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size))
+        ]
+        return FanoutPlan(ref.notification_id, batches)
+
+    # Delivering ---------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.DELIVER_BATCH)
+    async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
+        final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
+        planned, already_sent = await asyncio.to_thread(self._prepare, batch)
+        result = BatchResult(already_sent=already_sent)
+        async with Courier(self.mail, self.allow_private, self.concurrency) as courier:
+            # One group in flight at a time, recorded before the next starts: a crash can
+            # repeat at most one group's sends.
+            for start in range(0, len(planned), self.concurrency):
+                group = planned[start : start + self.concurrency]
+                outcomes = await asyncio.gather(*(self._send(courier, item) for item in group))
+                await asyncio.to_thread(self._record, outcomes, final_attempt)
+                for outcome in outcomes:
+                    if outcome.error is None:
+                        result.sent += 1
+                    elif outcome.error.permanent or final_attempt:
+                        result.failed += 1
+                    else:
+                        result.retrying += 1
+                activity.heartbeat(start + len(group))
+        if result.retrying:
+            # Temporal retries the batch with backoff; the ledger skips what was sent.
+            raise ApplicationError(f"{result.retrying} sends failed and will be retried")
+        return result
+
+    async def _send(self, courier: Courier, item: PlannedSend) -> SendOutcome:
+        try:
+            await courier.send(item.destination, item.message)
+        except DeliveryFailed as exc:
+            return SendOutcome(item.delivery_id, item.channel, exc)
+        return SendOutcome(item.delivery_id, item.channel)
+
+    def _prepare(self, batch: DeliveryBatch) -> tuple[list[PlannedSend], int]:
+        """Record a ledger row per (subscription, target) and plan the ones not yet sent."""
+        with self.app.app_context():
+            notification = db.session.get(Notification, batch.notification_id)
+            if notification is None:
+                return [], 0
+            event = db.session.get(Event, notification.event_id)
+            subscriptions = self._subscriptions(notification, batch.subscriptions)
+            integrations = self._integrations_of(subscriptions)
+            targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}
+            integration_by_id = {i.id: i for owned in integrations.values() for i in owned}
+            rows = [
+                {"notification_id": notification.id, "subscription_id": sub_id, "target": t.key, "channel": t.channel}
+                for sub_id, sub_targets in targets.items()
+                for t in sub_targets
+            ]
+            if rows:
+                db.session.execute(insert_ignoring_duplicates(Delivery.__table__), rows)
+            deliveries = list(
+                db.session.scalars(
+                    select(Delivery).where(
+                        Delivery.notification_id == notification.id,
+                        Delivery.subscription_id.between(batch.subscriptions.first_id, batch.subscriptions.last_id),
+                    )
+                )
+            )
+            already_sent = sum(d.status == DeliveryStatus.SENT for d in deliveries)
+            text = NotificationText.of(notification, event, self._url(event_path(event.slug)))
+            by_id = {s.id: s for s in subscriptions}
+            planned = []
+            for delivery in deliveries:
+                if delivery.status != DeliveryStatus.PENDING:
+                    continue
+                target = next((t for t in targets.get(delivery.subscription_id, []) if t.key == delivery.target), None)
+                if target is None:
+                    # Unsubscribed, or the channel was removed, since this row was written.
+                    delivery.status = DeliveryStatus.SKIPPED
+                    continue
+                subscription = by_id[delivery.subscription_id]
+                planned.append(self._plan(delivery, target, subscription, text, integration_by_id))
+            db.session.commit()
+            return planned, already_sent
+
+    def _subscriptions(self, notification: Notification, ids: SubscriptionRange) -> list[Subscription]:
+        query = (
+            select(Subscription)
+            .where(
+                Subscription.event_id == notification.event_id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+                Subscription.id.between(ids.first_id, ids.last_id),
+            )
+            .options(joinedload(Subscription.user), selectinload(Subscription.selectors))
+        )
+        if notification.subscription_id is not None:
+            query = query.where(Subscription.id == notification.subscription_id)
+        return list(db.session.scalars(query))
+
+    def _integrations_of(self, subscriptions: list[Subscription]) -> dict[int, list[Integration]]:
+        """The integrations of every user whose subscription has selectors, by user id."""
+        user_ids = {s.user_id for s in subscriptions if s.selectors}
+        by_user: dict[int, list[Integration]] = {}
+        if user_ids:
+            for integration in db.session.scalars(select(Integration).where(Integration.user_id.in_(user_ids))):
+                by_user.setdefault(integration.user_id, []).append(integration)
+        return by_user
+
+    def _plan(
+        self, delivery: Delivery, target: Target, subscription: Subscription,
+        text: NotificationText, integrations: dict[int, Integration],
+    ) -> PlannedSend:
+        key = f"soonish-{delivery.id}"
+        if target.email:
+            destination = Destination(email=target.email)
+        else:
+            integration = integrations[target.integration_id]
+            destination = Destination(apprise_url=self.cipher.decrypt(integration.apprise_url_encrypted))
+        as_mail = target.channel == "email"
+        links = self._links(subscription) if as_mail else None
+        return PlannedSend(delivery.id, target.channel, destination, text.message(key, links, as_mail))
+
+    def _links(self, subscription: Subscription) -> RecipientLinks:
+        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
+        return RecipientLinks(self._url(manage_path(token)), self._url(unsubscribe_path(token)))
+
+    def _url(self, path: str) -> str:
+        return public_url(self.app.config["PUBLIC_URL"], path)
+
+    def _record(self, outcomes: list[SendOutcome], final_attempt: bool) -> None:
+        now = utcnow()
+        with self.app.app_context():
+            sent = [o.delivery_id for o in outcomes if o.error is None]
+            if sent:
+                db.session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(sent))
+                    .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None)
+                )
+            for outcome in outcomes:
+                if outcome.error is None:
+                    continue
+                gave_up = outcome.error.permanent or final_attempt
+                db.session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == outcome.delivery_id)
+                    .values(
+                        status=DeliveryStatus.FAILED if gave_up else DeliveryStatus.PENDING,
+                        attempts=Delivery.attempts + 1,
+                        last_error=outcome.error.reason[:500],
+                    )
+                )
+            db.session.commit()
+        for outcome in outcomes:
+            log.info(
+                "delivery %s", "sent" if outcome.error is None else "failed",
+                extra={"delivery_id": outcome.delivery_id, "channel": outcome.channel},
+            )
+
+    # One-off mails ------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    def send_transactional_mail(self, request: TransactionalMail) -> None:
+        with self.app.app_context():
+            if request.kind == "confirm":
+                address, message = self._confirm_mail(request.subject_id)
+            else:
+                address, message = self._verify_mail(request.subject_id)
+            if address is None:
+                return
+            try:
+                send_mail_now(self.mail, compose_mail(message, self.mail.sender, address))
+            except OSError as exc:
+                raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc
+
+    def _confirm_mail(self, subscription_id: int) -> tuple[str | None, Message | None]:
+        subscription = db.session.get(Subscription, subscription_id)
+        if subscription is None or subscription.status != SubscriptionStatus.PENDING:
+            return None, None
+        event = subscription.event
+        secret = self.app.config["SECRET_KEY"]
+        confirm_url = self._url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
+        links = self._links(subscription)
+        context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
+                       event_url=self._url(event_path(event.slug)))
+        message = Message(
+            delivery_key=f"soonish-confirm-{subscription.id}-{activity.info().workflow_id}",
+            title=f"Confirm: follow {event.title}",
+            text=render_template("mail/confirm.txt", **context),
+            short="",
+            html=render_template("mail/confirm.html", **context),
+            unsubscribe_url=links.unsubscribe_url,
+        )
+        return subscription.user.email, message
+
+    def _verify_mail(self, user_id: int) -> tuple[str | None, Message | None]:
+        user = db.session.get(User, user_id)
+        if user is None or not user.email:
+            return None, None
+        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
+        context = dict(verify_url=self._url(verify_email_path(token)), user=user)
+        message = Message(
+            delivery_key=f"soonish-verify-{user.id}-{activity.info().workflow_id}",
+            title="Confirm your email for Soonish",
+            text=render_template("mail/verify.txt", **context),
+            short="",
+            html=render_template("mail/verify.html", **context),
+        )
+        return user.email, message

@@ -1,0 +1,57 @@
+"""A user's channels over JSON."""
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+
+from ...services import ServiceError
+from ...services import integrations as integration_service
+from .base import service_error_response
+from .schemas import IntegrationIn, IntegrationOut, IntegrationPatch, TestResultOut
+
+bp = Blueprint("api_integrations", __name__, url_prefix="/api/v1/integrations", description="Your channels")
+bp.register_error_handler(ServiceError, service_error_response)
+
+
+@bp.get("")
+@login_required
+@bp.response(200, IntegrationOut(many=True))
+def list_integrations():
+    return integration_service.list_integrations(current_user)
+
+
+@bp.post("")
+@login_required
+@bp.arguments(IntegrationIn)
+@bp.response(201, IntegrationOut)
+def add_integration(data):
+    return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
+
+
+@bp.get("/<int:integration_id>")
+@login_required
+@bp.response(200, IntegrationOut)
+def get_integration(integration_id):
+    return integration_service.get_integration(current_user, integration_id)
+
+
+@bp.patch("/<int:integration_id>")
+@login_required
+@bp.arguments(IntegrationPatch)
+@bp.response(200, IntegrationOut)
+def update_integration(data, integration_id):
+    return integration_service.update_integration(current_user, integration_id, data)
+
+
+@bp.delete("/<int:integration_id>")
+@login_required
+@bp.response(204)
+def delete_integration(integration_id):
+    integration_service.delete_integration(current_user, integration_id)
+
+
+@bp.post("/<int:integration_id>/test")
+@login_required
+@bp.response(200, TestResultOut)
+def send_test(integration_id):
+    """Send a test message now and report whether it was delivered."""
+    error = integration_service.send_test(current_user, integration_id)
+    return {"delivered": error is None, "error": error}
