@@ -29,6 +29,8 @@ from apprise.plugins.custom_json import NotifyJSON
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
 
 log = logging.getLogger(__name__)
+# Apprise's debug lines echo parsed URLs, credentials included: never let them through.
+logging.getLogger("apprise").setLevel(logging.WARNING)
 
 HTTP_TIMEOUT_SECONDS = 15
 # Apprise's own fields of a json:// or form:// payload.

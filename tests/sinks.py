@@ -84,6 +84,7 @@ class HttpSink:
     delay: float = 0.0
     # Requests numbered (1-based) in this range answer 503: a receiver that goes down for a while.
     failing: range = range(0)
+    failing_status: int = 503
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -98,7 +99,7 @@ class HttpSink:
             await asyncio.sleep(self.delay)
         with self._lock:
             self._count += 1
-            status = 503 if self._count in self.failing else 200
+            status = self.failing_status if self._count in self.failing else 200
             try:
                 body = json.loads(raw)
             except ValueError:

@@ -110,7 +110,7 @@ class ActivityName:
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # A batch heartbeats after every group of sends; a dead worker's batch moves on this soon.
-BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 BATCH_TIMEOUT = timedelta(minutes=10)
 MAX_DELIVERY_ATTEMPTS = 8
 DELIVERY_RETRY = RetryPolicy(

@@ -1,0 +1,27 @@
+"""Many subscribers at once, written straight to the database (for crash tests and benchmarks)."""
+from soonish.delivery import mask_url
+from soonish.models import Integration, Subscription, SubscriptionSelector, User, db
+from soonish.services.integrations import cipher
+
+CHUNK = 1000
+
+
+def seed_subscribers(app, event_id: int, count: int, webhook_url=None, prefix: str = "follower") -> None:
+    """``count`` active subscribers of the event. With ``webhook_url(i)`` each gets a json://
+    integration selected by its subscription; without, each is reached at its email address."""
+    with app.test_request_context():
+        field_cipher = cipher()
+        for start in range(0, count, CHUNK):
+            users = [User(email=f"{prefix}{i}@example.com") for i in range(start, min(start + CHUNK, count))]
+            db.session.add_all(users)
+            db.session.flush()
+            for i, user in enumerate(users, start):
+                subscription = Subscription(event_id=event_id, user=user)
+                if webhook_url is not None:
+                    url = webhook_url(i)
+                    integration = Integration(user=user, name="hook", url_mask=mask_url(url),
+                                              apprise_url_encrypted=field_cipher.encrypt(url))
+                    subscription.selectors = [SubscriptionSelector(integration=integration)]
+                    db.session.add(integration)
+                db.session.add(subscription)
+            db.session.commit()
