@@ -9,7 +9,7 @@ from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
 from . import api as api_package
-from . import auth, events, filters
+from . import account, auth, calendar, events, filters
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(calendar.bp)
+    app.register_blueprint(account.bp)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)
     return app
