@@ -19,6 +19,10 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
+def has_users() -> bool:
+    return db.session.scalar(select(User.id).limit(1)) is not None
+
+
 def register(email: str, password: str, display_name: str = "") -> User:
     email = normalize_email(email)
     if len(password) < MIN_PASSWORD_LENGTH:
