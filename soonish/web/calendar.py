@@ -5,8 +5,7 @@ from flask_login import current_user, login_required
 from ..models import Event
 from ..services import ServiceError
 from ..services import calendar as calendar_service
-from ..services import events as event_service
-from .auth import current_user_or_none
+from .events import visible_event_or_404
 
 bp = Blueprint("calendar", __name__)
 
@@ -21,10 +20,7 @@ def _ics(body: bytes, **headers) -> Response:
 
 @bp.get("/events/<slug>.ics")
 def event_ics(slug):
-    try:
-        event = event_service.get_visible_event(current_user_or_none(), slug=slug)
-    except ServiceError:
-        abort(404)
+    event = visible_event_or_404(slug)
     return _ics(
         calendar_service.event_calendar(event, _event_url),
         **{"Content-Disposition": f'attachment; filename="{event.slug}.ics"'},
