@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres install clean
+.PHONY: run test test-sqlite test-postgres test-browser chromium install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,25 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	SOONISH_ALLOW_PRIVATE_TARGETS=1 $(BIN)/soonish dev
 
-## Set everything up and run the whole suite, on SQLite and on PostgreSQL
+## Set everything up and run the whole suite: SQLite, PostgreSQL, then the browser tests
 test: $(VENV)/.installed-test
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
+	$(MAKE) test-browser
 
 test-sqlite:
 	$(BIN)/pytest -q
 
 test-postgres:
 	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q
+
+# Their own pytest call: pytest-playwright's sync fixtures leave an event loop running.
+test-browser: chromium
+	$(BIN)/pytest -q tests/browser
+
+# Debian's Chromium: Playwright can't download its own browser here.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

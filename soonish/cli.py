@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import current_app, url_for
 from flask.cli import FlaskGroup, with_appcontext
 
+from .services import ServiceError, accounts
+from .services import demo as demo_service
 from .web import create_app
 
 cli = FlaskGroup(create_app=create_app, help="Soonish: notification-first events.")
@@ -88,16 +90,42 @@ def web(bind: str | None, workers: int | None) -> None:
     Server().run()
 
 
+def _make_demo() -> None:
+    """Ensure the demo organizer and event exist, and tell the person how to sign in."""
+    try:
+        sign_in = demo_service.ensure_demo()
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    base_url = f"http://{current_app.config['WEB_BIND']}"
+    with current_app.test_request_context(base_url=base_url):
+        login_url = url_for("auth.login", _external=True)
+        event_url = url_for("events.show", slug=sign_in.event.slug, _external=True)
+    click.echo("Demo organizer ready. Sign in with:")
+    click.echo(f"  email     {sign_in.email}")
+    click.echo(f"  password  {sign_in.password}   (a new one each time `soonish demo` runs)")
+    click.echo(f"  at        {login_url}")
+    click.echo(f"Demo event: {event_url}{'' if sign_in.event_created else '  (already there)'}")
+
+
+@cli.command()
+@with_appcontext
+def demo() -> None:
+    """Create a demo organizer and an upcoming public event; safe to run again."""
+    _make_demo()
+
+
 @cli.command()
 @with_appcontext
 def dev() -> None:
-    """Everything in one terminal: Temporal dev server, migrations, worker and web server."""
+    """Everything in one terminal: Temporal dev server, migrations, worker and web server
+    (and the demo organizer and event when the database has no users yet)."""
     from flask_migrate import upgrade
 
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
     env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}"}
+    config["TEMPORAL_ADDRESS"] = env["SOONISH_TEMPORAL_ADDRESS"]  # for the demo event's workflow
     children: list[subprocess.Popen] = []
 
     def stop_children(*_args) -> None:
@@ -128,6 +156,8 @@ def dev() -> None:
             _wait_for_port(host, port, TEMPORAL_START_TIMEOUT, temporal)
             click.echo(f"Temporal dev server on {host}:{port} (UI http://{host}:{config['TEMPORAL_DEV_UI_PORT']})")
         upgrade()
+        if not accounts.has_users():
+            _make_demo()  # a first run shows the product working at once
         for command in (["worker"], ["web"]):
             children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
         click.echo(f"Soonish is up: http://{config['WEB_BIND']}  (Ctrl-C stops everything)")

@@ -111,17 +111,22 @@ def client(app):
     return app.test_client()
 
 
+def stored(app, row):
+    """Commit ``row`` and hand it back detached, readable after its session is gone."""
+    with app.app_context():
+        db.session.add(row)
+        db.session.commit()
+        db.session.refresh(row)
+        db.session.expunge(row)
+        return row
+
+
 @pytest.fixture
 def make_user(app):
     def make(email: str | None = None, password: str = PASSWORD) -> User:
-        with app.app_context():
-            user = User(email=email or f"{uuid.uuid4().hex[:8]}@example.com", display_name="Test")
-            user.set_password(password)
-            db.session.add(user)
-            db.session.commit()
-            db.session.refresh(user)
-            db.session.expunge(user)
-            return user
+        user = User(email=email or f"{uuid.uuid4().hex[:8]}@example.com", display_name="Test")
+        user.set_password(password)
+        return stored(app, user)
 
     return make
 

@@ -95,3 +95,74 @@ def test_pages_render_for_visitors(client):
     assert "No public events coming up yet" in client.get("/").get_data(as_text=True)
     assert client.get("/e/no-such-event").status_code == 404
     assert client.get("/dashboard").headers["Location"].startswith("/login")
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_same_url_gives_htmx_the_fragment_and_browsers_the_page(client, organizer):
+    page = client.get("/dashboard")
+    fragment = client.get("/dashboard", headers=HTMX)
+    assert "<html" in page.get_data(as_text=True) and "<html" not in fragment.get_data(as_text=True)
+    # The page includes the very fragment htmx gets.
+    assert fragment.get_data(as_text=True).strip() in page.get_data(as_text=True)
+    assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in page.headers["Vary"]
+    missing = client.get("/e/no-such-event", headers=HTMX)
+    assert missing.status_code == 404 and "<html" not in missing.get_data(as_text=True)
+
+
+def test_polling_the_event_page_is_cheap_until_the_event_changes(app, client, organizer):
+    client.post("/events/new", data=form_data(client, "/events/new"))
+    event = only_event(app)
+    path = f"/e/{event.slug}"
+    details = client.get(path, headers=HTMX).get_data(as_text=True)
+    assert f'hx-get="{path}?since=1"' in details and 'hx-trigger="every 3s"' in details
+
+    unchanged = client.get(f"{path}?since=1", headers=HTMX)
+    assert unchanged.status_code == 204 and unchanged.data == b""
+
+    edit_path = f"/events/{event.id}/edit"
+    client.post(edit_path, data=form_data(client, edit_path, title="Book club moved"))
+    changed = client.get(f"{path}?since=1", headers=HTMX).get_data(as_text=True)
+    assert "Book club moved" in changed and "since=2" in changed
+
+    client.post(f"/events/{event.id}/cancel", data={"csrf_token": csrf_token(client, "/dashboard")})
+    cancelled = client.get(f"{path}?since=2", headers=HTMX).get_data(as_text=True)
+    assert "This event is cancelled." in cancelled
+    assert "hx-trigger" not in cancelled  # nothing changes after a cancellation: polling stops
+
+
+def test_changing_a_field_checks_it_without_saving(app, client, organizer):
+    data = form_data(client, "/events/new", title="", ends_at="2031-03-10T18:00", check_field="ends_at")
+    response = client.post("/events/new", data=data, headers=HTMX)
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert '<form id="event-form"' in fragment
+    assert "The end must be after the start." in fragment
+    assert 'aria-describedby="ends_at-hint ends_at-error"' in fragment
+    # An empty title the organizer has not reached yet is not flagged while they type...
+    assert "Give the event a title." not in fragment
+    # ...but is on the field they just left empty.
+    data.update(check_field="title", ends_at="")
+    fragment = client.post("/events/new", data=data, headers=HTMX).get_data(as_text=True)
+    assert "Give the event a title." in fragment and 'id="title-error"' in fragment
+    with app.app_context():
+        assert db.session.query(Event).count() == 0
+
+
+def test_htmx_submit_saves_and_redirects_the_whole_page(app, client, organizer):
+    token = csrf_token(client, "/events/new")
+    data = form_data(client, "/events/new", check_field="")
+    del data["csrf_token"]  # htmx sends the token as a header, from the page's body
+    response = client.post("/events/new", data=data, headers={**HTMX, "X-CSRFToken": token})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/e/{only_event(app).slug}"
+
+
+def test_cancelling_twice_is_a_message_not_an_error(app, client, organizer):
+    client.post("/events/new", data=form_data(client, "/events/new"))
+    event = only_event(app)
+    for _ in range(2):
+        response = client.post(f"/events/{event.id}/cancel", data={"csrf_token": csrf_token(client, "/dashboard")})
+        assert response.status_code == 302
+    assert only_event(app).status == EventStatus.CANCELLED

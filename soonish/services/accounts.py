@@ -26,6 +26,10 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
+def has_users() -> bool:
+    return db.session.scalar(select(User.id).limit(1)) is not None
+
+
 @dataclass
 class Registration:
     """``user`` is signed in now; or, when the address already follows events anonymously,

@@ -47,6 +47,12 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones() | {"UTC"})
 
 
+@cache
+def zone_names() -> list[str]:
+    """Every time zone an event may use, sorted, for pickers."""
+    return sorted(_zone_names())
+
+
 def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
@@ -86,6 +92,11 @@ def _clean(fields: EventFields) -> dict:
         timezone=fields.timezone,
         visibility=visibility,
     )
+
+
+def check_event_fields(fields: EventFields) -> None:
+    """Validate without saving, for forms that check fields as the organizer fills them in."""
+    _clean(fields)
 
 
 def _slug_for(title: str) -> str:

@@ -1,19 +1,22 @@
 """Event pages: home, event page, organizer dashboard, create/edit/cancel forms."""
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from ..models import Event
 from ..services import ServiceError
 from ..services import events as event_service
 from ..services import notifications as notification_service
 from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .forms import apply_service_error
+from .htmx import is_htmx_request, redirect_to, render_page
 from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
@@ -25,6 +28,8 @@ VISIBILITY_CHOICES = [
     ("unlisted", "Unlisted: only people with the link"),
     ("private", "Private: only you"),
 ]
+# Sent by the event form's htmx change trigger, naming the field just changed: check, don't save.
+CHECK_FIELD = "check_field"
 
 
 class EventForm(FlaskForm):
@@ -33,7 +38,7 @@ class EventForm(FlaskForm):
         "Starts", format=LOCAL_INPUT_FORMATS, validators=[InputRequired("When does it start?")]
     )
     ends_at = DateTimeLocalField("Ends", format=LOCAL_INPUT_FORMATS, validators=[Optional()])
-    timezone = StringField("Time zone", default="UTC", validators=[DataRequired()])
+    timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
     location = StringField("Where", validators=[Length(max=300)])
     description = TextAreaField("Details")
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
@@ -59,6 +64,20 @@ class EventForm(FlaskForm):
         self.description.data = event.description
         self.visibility.data = event.visibility.value
 
+    def check_as_filled_in(self, changed: str) -> None:
+        """Validate without saving, showing errors only on fields the organizer has reached
+        (filled in, or just changed): a blank field further down is not a mistake yet."""
+        self.validate()
+        if self.starts_at.data is not None:  # the service's checks are all relative to the start
+            try:
+                event_service.check_event_fields(self.fields())
+            except ServiceError as exc:
+                apply_service_error(self, exc)
+        for field in self:
+            reached = field.name == changed or any(str(v).strip() for v in field.raw_data or [])
+            # One message a field while typing: the form's own comes first.
+            field.errors = list(field.errors[:1]) if reached else []
+
 
 def _local_naive(value: datetime, tz: ZoneInfo) -> datetime:
     """The wall-clock time a datetime-local input shows for ``value`` in ``tz``."""
@@ -67,7 +86,9 @@ def _local_naive(value: datetime, tz: ZoneInfo) -> datetime:
 
 @bp.get("/")
 def home():
-    return render_template("events/home.html", events=event_service.list_upcoming_public_events())
+    return render_page(
+        "events/home.html", "events/_upcoming.html", events=event_service.list_upcoming_public_events()
+    )
 
 
 class AnnouncementForm(FlaskForm):
@@ -77,11 +98,17 @@ class AnnouncementForm(FlaskForm):
 
 @bp.get("/e/<slug>")
 def show(slug):
-    try:
-        event = event_service.get_visible_event(current_user_or_none(), slug=slug)
-    except ServiceError:
-        abort(404)
-    return render_template("events/show.html", event=event, **subscribe_box_context(event), **_organizer_context(event))
+    event = visible_event_or_404(slug)
+    if is_htmx_request() and request.args.get("since") == str(event.version):
+        return Response(status=204)  # the open page is current: a poll costs one query, no render
+    return render_page("events/show.html", "events/_details.html", event=event, **_sidebar_context(event))
+
+
+def _sidebar_context(event) -> dict:
+    """The subscribe box and the organizer's panel, on full page loads only (polls skip them)."""
+    if is_htmx_request():
+        return {}
+    return {**subscribe_box_context(event), **_organizer_context(event)}
 
 
 def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
@@ -109,7 +136,7 @@ def announce(event_id):
             flash("Announcement on its way to every follower. Delivery counts update below.", "success")
             return redirect(url_for("events.show", slug=event.slug))
     context = {**subscribe_box_context(event), **_organizer_context(event, form)}
-    return render_template("events/show.html", event=event, **context), 422
+    return render_page("events/show.html", "events/_details.html", status=422, event=event, **context)
 
 
 @bp.get("/events/<int:event_id>/deliveries")
@@ -117,60 +144,84 @@ def announce(event_id):
 def deliveries(event_id):
     """The delivery reports fragment; the page polls it while anything is pending."""
     event = _organized_or_abort(event_id)
-    return render_template("events/_deliveries.html", event=event, reports=notification_service.delivery_reports(current_user, event.id))
+    reports = notification_service.delivery_reports(current_user, event.id)
+    return render_template("events/_deliveries.html", event=event, reports=reports)
 
 
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    return render_template(
-        "events/dashboard.html", events=event_service.list_organized_events(current_user)
+    return render_page(
+        "events/dashboard.html", "events/_organized.html",
+        events=event_service.list_organized_events(current_user),
     )
 
 
 @bp.route("/events/new", methods=["GET", "POST"])
 @login_required
 def create():
-    form = EventForm()
-    if form.validate_on_submit():
-        try:
-            event = event_service.create_event(current_user, form.fields())
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
-            flash("Your event is live. Share its link to gather followers.", "success")
-            return redirect(url_for("events.show", slug=event.slug))
-    return render_template("events/form.html", form=form, event=None)
+    return _event_form_page(
+        None,
+        lambda fields: event_service.create_event(current_user, fields),
+        "Your event is live. Share its link to gather followers.",
+    )
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(event_id):
-    event = _organized_or_abort(event_id)
+    return _event_form_page(
+        _organized_or_abort(event_id),
+        lambda fields: event_service.update_event(current_user, event_id, vars(fields)),
+        "Saved. Followers see the change now.",
+    )
+
+
+def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str):
+    """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
     form = EventForm()
-    if form.validate_on_submit():
-        try:
-            event = event_service.update_event(current_user, event_id, vars(form.fields()))
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
-            flash("Saved. Followers will see the change.", "success")
-            return redirect(url_for("events.show", slug=event.slug))
-    elif not form.is_submitted():
+    if form.is_submitted():
+        changed = request.form.get(CHECK_FIELD)
+        if changed:
+            form.check_as_filled_in(changed)
+        elif form.validate():
+            try:
+                saved = save(form.fields())
+            except ServiceError as exc:
+                apply_service_error(form, exc)
+            else:
+                flash(saved_message, "success")
+                return redirect_to(url_for("events.show", slug=saved.slug))
+    elif event is not None:
         form.fill_from(event)
-    return render_template("events/form.html", form=form, event=event)
+    return render_page(
+        "events/form.html", "events/_form.html",
+        form=form, event=event, zone_names=event_service.zone_names(),
+    )
 
 
 @bp.post("/events/<int:event_id>/cancel")
 @login_required
 def cancel(event_id):
-    _organized_or_abort(event_id)
-    event = event_service.cancel_event(current_user, event_id)
-    flash("The event is cancelled and its followers are being told.", "info")
+    event = _organized_or_abort(event_id)
+    try:
+        event_service.cancel_event(current_user, event_id)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("The event is cancelled and its followers are being told.", "info")
     return redirect(url_for("events.show", slug=event.slug))
 
 
-def _organized_or_abort(event_id: int):
+def visible_event_or_404(slug: str) -> Event:
+    """The event if the viewer may see it; a private event of someone else is just missing."""
+    try:
+        return event_service.get_visible_event(current_user_or_none(), slug=slug)
+    except ServiceError:
+        abort(404)
+
+
+def _organized_or_abort(event_id: int) -> Event:
     try:
         return event_service.get_event_for_organizer(current_user, event_id)
     except ServiceError as exc:

@@ -1,9 +1,10 @@
 """The JSON API's one error shape: {"error": {"code", "message", "fields"}}."""
-from flask import render_template, request
+from flask import request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from ...services import ServiceError
+from ..htmx import render_page
 
 API_PREFIX = "/api/"
 
@@ -30,7 +31,7 @@ class SoonishApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         if not request.path.startswith(API_PREFIX):
-            return render_template("error.html", error=error), error.code
+            return render_page("error.html", "_error.html", status=error.code, error=error)
         data = getattr(error, "data", None) or {}
         fields = _fields_from_webargs(data.get("messages") or data.get("errors") or {})
         message = data.get("message") or error.description or error.name
