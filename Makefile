@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 
 ## Set everything up and run Soonish at http://127.0.0.1:5000
 run: $(VENV)/.installed
-	SOONISH_ALLOW_PRIVATE_TARGETS=1 $(BIN)/soonish dev
+	SOONISH_ALLOW_PRIVATE_TARGETS=1 SOONISH_DEV=1 $(BIN)/soonish dev
 
 ## Set everything up and run the whole suite: SQLite, PostgreSQL, then the browser tests
 test: $(VENV)/.installed-test
