@@ -67,6 +67,39 @@ def worker() -> None:
     asyncio.run(run())
 
 
+@cli.command("sync-schedules")
+@with_appcontext
+def sync_schedules() -> None:
+    """Reconcile reminder schedules and event workflows with the database, and report."""
+    from .services.reminders import sync_all_schedules
+
+    repair = sync_all_schedules()
+    for label, items in (("created", repair.created), ("updated", repair.updated), ("removed", repair.removed)):
+        for event_id, offset in items:
+            click.echo(f"{label:8} event {event_id} reminder {offset}s")
+    click.echo(
+        f"{len(repair.created)} created, {len(repair.updated)} updated, {len(repair.removed)} removed; "
+        f"{repair.workflows_ensured} event workflows ensured"
+    )
+
+
+@cli.command("rotate-keys")
+@with_appcontext
+def rotate_keys() -> None:
+    """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
+    from .services.integrations import rotate_encryption
+
+    click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
+
+
+@cli.command()
+def keygen() -> None:
+    """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS."""
+    from .crypto import new_key
+
+    click.echo(new_key())
+
+
 @cli.command()
 @click.option("--bind", default=None, help="host:port (default SOONISH_WEB_BIND)")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes")

@@ -3,6 +3,7 @@ import re
 import uuid
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from soonish.models import User, db
@@ -32,8 +33,34 @@ def temporal_env(harness):
     harness.run(env.shutdown())
 
 
-def database_url(tmp_path) -> str:
-    return TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'soonish.sqlite'}"
+@pytest.fixture(scope="session")
+def time_skipping_env(harness):
+    """The time-skipping test server: long waits pass at once (it has no Schedules)."""
+    env = harness.start_time_skipping_server()
+    yield env
+    harness.run(env.shutdown())
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL database of this run's own, made on the server SOONISH_TEST_DATABASE_URL
+    names and dropped afterwards, so runs sharing that server never collide."""
+    if not is_postgres():
+        yield None
+        return
+    name = f"soonish_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, postgres_url) -> str:
+    return postgres_url or f"sqlite:///{tmp_path / 'soonish.sqlite'}"
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +87,14 @@ def http_sink(_http_sink):
 
 
 @pytest.fixture
-def app_config(tmp_path, temporal_env, smtp_sink) -> dict:
+def app_config(database_url, temporal_env, smtp_sink) -> dict:
     """This test's app settings; a test may change them before asking for ``app``."""
     smtp_sink.clear()
     test_id = uuid.uuid4().hex[:10]
     return {
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + "x" * 32,
-        "DATABASE_URL": database_url(tmp_path),
+        "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": temporal_env.client.namespace,
         # Each test gets its own queue and id space on the shared server.

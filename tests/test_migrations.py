@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from soonish.models import db
 from soonish.web import create_app
 
-from .conftest import TEST_DATABASE_URL, is_postgres
+from .conftest import is_postgres
 
 EXPECTED_TABLES = {
     "users", "chat_identities", "events", "integrations", "subscriptions",
@@ -20,16 +20,16 @@ EXPECTED_TABLES = {
 
 
 @pytest.fixture
-def empty_database_url(tmp_path):
+def empty_database_url(tmp_path, postgres_url):
     """An empty database: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
     if not is_postgres():
         yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
         return
     schema = f"migration_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(TEST_DATABASE_URL)
+    engine = create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(TEST_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
     yield url.render_as_string(hide_password=False)
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

@@ -8,11 +8,12 @@ from .subscription import (
     Subscription,
     SubscriptionSelector,
     SubscriptionStatus,
+    reminder_offsets_in_use,
 )
 from .user import ChatIdentity, User
 
 __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "Event", "EventStatus", "Visibility", "Integration",
-    "Subscription", "SubscriptionSelector", "SubscriptionStatus", "DEFAULT_REMINDER_OFFSETS",
+    "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
 ]

@@ -38,6 +38,8 @@ class Notification(db.Model):
     # Set for notifications that must exist once (e.g. a reminder: event, offset and start time),
     # so a schedule that fires twice finds the first row instead of making a second.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Set on reminders: only subscriptions holding this offset (seconds before start) get it.
+    reminder_offset: Mapped[int | None] = mapped_column()
     # Set when the notification is for one subscriber only (a welcome), else it goes to all.
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="CASCADE")

@@ -1,8 +1,9 @@
 """Subscriptions: who follows which event, when to remind them, and where to deliver."""
 import enum
+import json
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint, cast, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import UTCDateTime, db, utcnow
@@ -64,3 +65,14 @@ class SubscriptionSelector(db.Model):
 
     subscription: Mapped[Subscription] = relationship(back_populates="selectors")
     integration: Mapped[Integration | None] = relationship()
+
+
+def reminder_offsets_in_use(event_id: int) -> set[int]:
+    """Every offset some active subscription of the event holds."""
+    # DISTINCT over the JSON text: few subscribers have their own combination of offsets.
+    combinations = db.session.scalars(
+        select(cast(Subscription.reminder_offsets, String))
+        .where(Subscription.event_id == event_id, Subscription.status == SubscriptionStatus.ACTIVE)
+        .distinct()
+    )
+    return {offset for text in combinations for offset in json.loads(text or "[]")}

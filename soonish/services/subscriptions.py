@@ -16,7 +16,7 @@ from .errors import NotFound, Unavailable, ValidationFailed
 from .events import get_visible_event
 from .notifications import welcome
 from .offsets import validate_offsets
-from .temporal import gateway
+from .temporal import gateway, reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -70,6 +70,8 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.confirmed_at = subscription.confirmed_at or utcnow()
     db.session.commit()
+    if newly_active or offsets is not None:
+        reminders_changed(event)
     if newly_active:
         welcome(subscription)
     return subscription, newly_active
@@ -117,6 +119,7 @@ def confirm(token: str) -> Subscription:
     subscription.confirmed_at = utcnow()
     subscription.user.is_verified = True  # the link proved the address
     db.session.commit()
+    reminders_changed(subscription.event)
     welcome(subscription)
     return subscription
 
@@ -144,14 +147,19 @@ def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
 
 
 def unsubscribe(subscription: Subscription) -> Subscription:
+    was_active = subscription.status == SubscriptionStatus.ACTIVE
     subscription.status = SubscriptionStatus.UNSUBSCRIBED
     db.session.commit()
+    if was_active:
+        reminders_changed(subscription.event)
     return subscription
 
 
 def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
     subscription.reminder_offsets = validate_offsets(reminder_offsets)
     db.session.commit()
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        reminders_changed(subscription.event)
     return subscription
 
 
@@ -167,7 +175,7 @@ def update(user: User, subscription_id: int, changes: dict) -> Subscription:
     if "selectors" in changes:
         subscription.selectors = _selectors(user, changes["selectors"])
     if "reminder_offsets" in changes:
-        subscription.reminder_offsets = validate_offsets(changes["reminder_offsets"])
+        return set_offsets(subscription, changes["reminder_offsets"])
     db.session.commit()
     return subscription
 

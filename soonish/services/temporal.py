@@ -2,7 +2,7 @@
 from flask import current_app
 
 from ..models import Event, EventStatus
-from ..temporal.client import TemporalGateway, TemporalSettings
+from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
 from ..temporal.shared import EventWorkflowInput
 
 
@@ -22,3 +22,13 @@ def workflow_input(event: Event) -> EventWorkflowInput:
         ends_at=event.ends_at,
         cancelled=event.status == EventStatus.CANCELLED,
     )
+
+
+def reminders_changed(event: Event) -> None:
+    """Ask the event's workflow to bring its reminder schedules in line with the subscriptions.
+    If Temporal is unreachable the change is kept in the database; the next change, or
+    `soonish sync-schedules`, reconciles."""
+    try:
+        gateway().reminders_changed(workflow_input(event))
+    except TemporalUnavailable as exc:
+        current_app.logger.error("reminder schedules not synced: %s", exc, extra={"event_id": event.id})

@@ -145,7 +145,10 @@ class TemporalGateway:
     def notify(self, params: EventWorkflowInput, notification_id: int) -> None:
         self._signal_with_start(params, "notify", NotifyRequest(notification_id))
 
-    def _signal_with_start(self, params: EventWorkflowInput, signal: str, payload: Any) -> None:
+    def reminders_changed(self, params: EventWorkflowInput) -> None:
+        self._signal_with_start(params, "reminders_changed")
+
+    def _signal_with_start(self, params: EventWorkflowInput, signal: str, *payload: Any) -> None:
         """Signal the event's workflow, starting it first if it is not running.
 
         Starting on demand repairs an event whose workflow never started (the server was down
@@ -160,7 +163,7 @@ class TemporalGateway:
                 id=self.event_workflow_id(params.event_id),
                 task_queue=self.settings.task_queue,
                 start_signal=signal,
-                start_signal_args=[payload],
+                start_signal_args=list(payload),
             )
 
         self.run(signal_with_start)

@@ -49,6 +49,11 @@ class SendOutcome:
     error: DeliveryFailed | None = None
 
 
+def is_recipient(notification: Notification, reminder_offsets: list[int]) -> bool:
+    """A reminder goes only to subscriptions holding its offset; everything else to all."""
+    return notification.reminder_offset is None or notification.reminder_offset in reminder_offsets
+
+
 def insert_ignoring_duplicates(table):
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the ledger's unique key decides."""
     insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
@@ -77,13 +82,17 @@ class DeliveryActivities:
             notification = db.session.get(Notification, ref.notification_id)
             if notification is None:
                 return FanoutPlan(ref.notification_id, [])
-            query = select(Subscription.id).where(
+            query = select(Subscription.id, Subscription.reminder_offsets).where(
                 Subscription.event_id == notification.event_id,
                 Subscription.status == SubscriptionStatus.ACTIVE,
             )
             if notification.subscription_id is not None:
                 query = query.where(Subscription.id == notification.subscription_id)
-            ids = list(db.session.scalars(query.order_by(Subscription.id)))
+            ids = [
+                subscription_id
+                for subscription_id, offsets in db.session.execute(query.order_by(Subscription.id))
+                if is_recipient(notification, offsets)
+            ]
         batches = [
             SubscriptionRange(chunk[0], chunk[-1])
             for chunk in (ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size))
@@ -179,7 +188,7 @@ class DeliveryActivities:
         )
         if notification.subscription_id is not None:
             query = query.where(Subscription.id == notification.subscription_id)
-        return list(db.session.scalars(query))
+        return [s for s in db.session.scalars(query) if is_recipient(notification, s.reminder_offsets)]
 
     def _integrations_of(self, subscriptions: list[Subscription]) -> dict[int, list[Integration]]:
         """The integrations of every user whose subscription has selectors, by user id."""

@@ -12,6 +12,10 @@ def event_workflow_id(prefix: str, event_id: int) -> str:
     return f"{prefix}event-{event_id}"
 
 
+def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str:
+    return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
+
+
 @dataclass
 class EventWorkflowInput:
     event_id: int
@@ -22,6 +26,9 @@ class EventWorkflowInput:
     cancelled: bool = False
     pending_notification_ids: list[int] = field(default_factory=list)
     recent_notification_ids: list[int] = field(default_factory=list)
+    # Reminder schedules this workflow has made, and the event version they were made for.
+    scheduled_offsets: list[int] = field(default_factory=list)
+    schedules_version: int = 0
 
 
 @dataclass
@@ -53,11 +60,38 @@ class EventState:
     cancelled: bool
     pending_notifications: int
     delivered_notifications: list[int]
+    scheduled_offsets: list[int]
+    reminders_in_sync: bool
 
 
 @dataclass
 class EventRef:
     event_id: int
+
+
+@dataclass
+class ReminderSync:
+    """Make the event's reminder schedules match its subscriptions' offsets."""
+
+    event_id: int
+    known_offsets: list[int]  # the schedules that exist now (as far as the workflow knows)
+    known_version: int  # the event version they were made for
+
+
+@dataclass
+class ReminderSyncResult:
+    offsets: list[int]
+    version: int
+
+
+@dataclass
+class ReminderInput:
+    """What a reminder schedule starts: remind holders of ``offset`` before ``starts_at``."""
+
+    event_id: int
+    offset_seconds: int
+    starts_at: datetime
+    event_workflow_id: str
 
 
 @dataclass
@@ -106,6 +140,8 @@ class ActivityName:
     PLAN_FANOUT = "plan_fanout"
     DELIVER_BATCH = "deliver_batch"
     SEND_TRANSACTIONAL_MAIL = "send_transactional_mail"
+    SYNC_REMINDERS = "sync_reminders"
+    PREPARE_REMINDER = "prepare_reminder"
 
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)

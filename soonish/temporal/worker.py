@@ -7,7 +7,8 @@ from temporalio.worker import Worker
 
 from .activities import EventActivities
 from .fanout import DeliveryActivities
-from .workflows import EventWorkflow, TransactionalMailWorkflow
+from .reminders import ReminderActivities
+from .workflows import EventWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
 
@@ -16,8 +17,8 @@ def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> W
     return Worker(
         client,
         task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=[EventWorkflow, TransactionalMailWorkflow],
-        activities=EventActivities(app).all() + DeliveryActivities(app).all(),
+        workflows=[EventWorkflow, ReminderWorkflow, TransactionalMailWorkflow],
+        activities=EventActivities(app).all() + DeliveryActivities(app).all() + ReminderActivities(app, client).all(),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -24,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
         FanoutPlan,
         NotificationRef,
         NotifyRequest,
+        ReminderInput,
+        ReminderSync,
+        ReminderSyncResult,
         TransactionalMail,
     )
 
@@ -42,21 +45,28 @@ class EventWorkflow:
         self._queue: list[int] = list(params.pending_notification_ids)
         # Notifications already taken from the queue, so a repeated signal is not sent twice.
         self._recent: list[int] = list(params.recent_notification_ids)
+        self._scheduled_offsets: list[int] = list(params.scheduled_offsets)
+        self._schedules_version = params.schedules_version
+        # Reminder schedules may not match the subscriptions: checked at start, and whenever a
+        # signal says subscriptions or the event's time changed.
+        self._reminders_dirty = True
+        self._syncing = False
         self._changed = False  # set by signals to wake the main loop
 
     @workflow.run
     async def run(self, params: EventWorkflowInput) -> str:
+        # Reminder schedules are kept in line beside the main loop, so a slow or failing
+        # schedule call never holds up a broadcast.
+        asyncio.create_task(self._keep_reminders_in_sync())
         while True:
-            while self._queue:
-                await self._deliver(self._queue[0])
-                self._remember(self._queue.pop(0))
+            await self._drain_queue()
             if self._cancelled:
-                return "cancelled"
+                break
             remaining = self._finishes_at() - workflow.now()
             if remaining <= timedelta(0):
                 break
             if workflow.info().get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE:
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(lambda: self._reminders_settled() and workflow.all_handlers_finished())
                 workflow.continue_as_new(self._carry_over())
             try:
                 # Woken early by a signal: there may be work, or an edit moved the end.
@@ -65,10 +75,41 @@ class EventWorkflow:
                 pass
             self._changed = False
 
-        await workflow.execute_activity(
-            ActivityName.COMPLETE_EVENT, EventRef(self._event_id), start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
-        return "completed"
+        if not self._cancelled:
+            await workflow.execute_activity(
+                ActivityName.COMPLETE_EVENT, EventRef(self._event_id), start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+        # Cancelled or over: one last sync removes every schedule, then a last drain sends
+        # anything signalled meanwhile.
+        self._reminders_dirty = True
+        await workflow.wait_condition(self._reminders_settled)
+        await self._drain_queue()
+        return "cancelled" if self._cancelled else "completed"
+
+    def _reminders_settled(self) -> bool:
+        return not self._reminders_dirty and not self._syncing
+
+    async def _keep_reminders_in_sync(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self._reminders_dirty)
+            self._reminders_dirty = False
+            self._syncing = True
+            try:
+                result = await workflow.execute_activity(
+                    ActivityName.SYNC_REMINDERS,
+                    ReminderSync(self._event_id, self._scheduled_offsets, self._schedules_version),
+                    result_type=ReminderSyncResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
+            finally:
+                self._syncing = False
+            self._scheduled_offsets = result.offsets
+            self._schedules_version = result.version
+
+    async def _drain_queue(self) -> None:
+        while self._queue:
+            await self._deliver(self._queue[0])
+            self._remember(self._queue.pop(0))
 
     async def _deliver(self, notification_id: int) -> None:
         plan = await workflow.execute_activity(
@@ -113,6 +154,8 @@ class EventWorkflow:
             cancelled=self._cancelled,
             pending_notification_ids=list(self._queue),
             recent_notification_ids=list(self._recent),
+            scheduled_offsets=list(self._scheduled_offsets),
+            schedules_version=self._schedules_version,
         )
 
     @workflow.signal
@@ -123,6 +166,7 @@ class EventWorkflow:
             self._version = change.version
             self._starts_at = change.starts_at
             self._ends_at = change.ends_at
+            self._reminders_dirty = True
         self._changed = True
 
     @workflow.signal
@@ -134,6 +178,11 @@ class EventWorkflow:
     def notify(self, request: NotifyRequest) -> None:
         self._enqueue(request.notification_id)
 
+    @workflow.signal
+    def reminders_changed(self) -> None:
+        """Subscriptions or their offsets changed: bring the reminder schedules in line."""
+        self._reminders_dirty = True
+
     @workflow.query
     def state(self) -> EventState:
         return EventState(
@@ -144,6 +193,8 @@ class EventWorkflow:
             cancelled=self._cancelled,
             pending_notifications=len(self._queue),
             delivered_notifications=list(self._recent),
+            scheduled_offsets=list(self._scheduled_offsets),
+            reminders_in_sync=self._reminders_settled(),
         )
 
     def _finishes_at(self):
@@ -162,3 +213,25 @@ class TransactionalMailWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
         )
+
+
+@workflow.defn
+class ReminderWorkflow:
+    """Started by an (event, offset) schedule a little early; sleeps to the exact due time,
+    then hands the reminder to the event's workflow, which delivers it like any broadcast."""
+
+    @workflow.run
+    async def run(self, reminder: ReminderInput) -> int | None:
+        due = reminder.starts_at - timedelta(seconds=reminder.offset_seconds)
+        wait = due - workflow.now()
+        if wait > timedelta(0):
+            await workflow.sleep(wait)
+        notification_id = await workflow.execute_activity(
+            ActivityName.PREPARE_REMINDER, reminder, result_type=int | None,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        if notification_id is not None:
+            await workflow.get_external_workflow_handle(reminder.event_workflow_id).signal(
+                EventWorkflow.notify, NotifyRequest(notification_id)
+            )
+        return notification_id

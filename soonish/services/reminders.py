@@ -1,0 +1,48 @@
+"""Repairing reminder schedules after a restore or a lost Temporal server."""
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..models import Event, EventStatus, db, reminder_offsets_in_use, utcnow
+from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
+from .temporal import gateway, workflow_input
+
+
+@dataclass
+class ScheduleRepair:
+    created: list[tuple[int, int]] = field(default_factory=list)  # (event id, offset seconds)
+    updated: list[tuple[int, int]] = field(default_factory=list)
+    removed: list[tuple[int, int]] = field(default_factory=list)
+    workflows_ensured: int = 0
+
+
+def sync_all_schedules() -> ScheduleRepair:
+    """Make Temporal match the database: a schedule for every (scheduled event, offset in use)
+    whose reminder is still ahead, none for anything else, and a running workflow per
+    scheduled event (restarted if the server lost it)."""
+    scope = ScheduleScope.from_config(current_app.config)
+    temporal = gateway()
+    existing = temporal.run(lambda client: list_reminder_schedules(client, scope))
+    repair = ScheduleRepair()
+    events = list(db.session.scalars(select(Event).where(Event.status == EventStatus.SCHEDULED)))
+    for event in events:
+        have = existing.pop(event.id, set())
+        wanted = reminder_offsets_in_use(event.id)
+        for offset in sorted(wanted):
+            made = temporal.run(lambda client: put_reminder(client, scope, event.id, offset, event.starts_at, utcnow()))
+            if made:
+                (repair.updated if offset in have else repair.created).append((event.id, offset))
+            elif offset in have:
+                repair.removed.append((event.id, offset))  # its reminder is already past
+        for offset in sorted(have - wanted):
+            temporal.run(lambda client: delete_reminder(client, scope, event.id, offset))
+            repair.removed.append((event.id, offset))
+        # Signal-with-start: restarts the event's workflow if the server lost it.
+        temporal.reminders_changed(workflow_input(event))
+        repair.workflows_ensured += 1
+    for event_id, offsets in existing.items():  # events cancelled, over, or gone
+        for offset in sorted(offsets):
+            temporal.run(lambda client: delete_reminder(client, scope, event_id, offset))
+            repair.removed.append((event_id, offset))
+    return repair

@@ -1,0 +1,68 @@
+"""A reminder a day ahead, on the time-skipping test server: the day passes at once."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from soonish.models import Event, db
+from soonish.temporal.shared import ReminderInput, event_workflow_id
+from soonish.temporal.worker import build_worker
+from soonish.temporal.workflows import ReminderWorkflow
+from soonish.web import create_app
+
+from .api_helpers import create_event
+from .seeding import seed_subscribers
+from .sinks import wait_until
+
+
+@pytest.fixture
+def skipping_app(app_config, time_skipping_env):
+    app = create_app({**app_config, "TEMPORAL_ADDRESS": time_skipping_env.client.service_client.config.target_host,
+                      "TEMPORAL_NAMESPACE": time_skipping_env.client.namespace})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def skipping_worker(skipping_app, harness, time_skipping_env):
+    async def build():
+        return build_worker(skipping_app, time_skipping_env.client)
+
+    running = harness.run(build())
+    finished = harness.spawn(running.run())
+    yield running
+    harness.run(running.shutdown())
+    finished.result(30)
+
+
+def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
+    skipping_app, skipping_worker, make_user, bearer, http_sink, harness, time_skipping_env
+):
+    client = skipping_app.test_client()
+    organizer = bearer(make_user("host@example.com"))
+    starts_at = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+    event = create_event(client, organizer, title="Summit", starts_at=starts_at.isoformat())
+    # Subscribers written directly: this server has no Schedules for the workflow to make.
+    seed_subscribers(skipping_app, event["id"], 3, webhook_url=lambda i: http_sink.url(f"/r{i}"))
+    prefix = skipping_app.config["TEMPORAL_ID_PREFIX"]
+    reminder = ReminderInput(event["id"], 86400, starts_at, event_workflow_id(prefix, event["id"]))
+    queue = skipping_app.config["TEMPORAL_TASK_QUEUE"]
+
+    # What the 1-day schedule starts: it sleeps a day (skipped), then the event's workflow delivers.
+    notification_id = harness.run(time_skipping_env.client.execute_workflow(
+        ReminderWorkflow.run, reminder, id=f"{prefix}reminder-1d", task_queue=queue))
+    assert notification_id is not None
+    wait_until(lambda: len(http_sink.delivered()) == 3, message="the reminder at each subscriber")
+    assert {r.body["title"] for r in http_sink.delivered()} == {"Reminder: Summit starts in 1 day"}
+
+    # The event moved after its old-time reminder was scheduled: that one sends nothing.
+    with skipping_app.app_context():
+        db.session.get(Event, event["id"]).starts_at = starts_at + timedelta(days=3)
+        db.session.commit()
+    stale = ReminderInput(event["id"], 3600, starts_at, event_workflow_id(prefix, event["id"]))
+    assert harness.run(time_skipping_env.client.execute_workflow(
+        ReminderWorkflow.run, stale, id=f"{prefix}reminder-old", task_queue=queue)) is None
+    assert len(http_sink.delivered()) == 3
