@@ -35,6 +35,21 @@ class Config:
     # Field encryption: comma-separated Fernet keys, newest first.
     ENCRYPTION_KEYS = ""
 
+    # Rate limits (Flask-Limiter syntax). Counters are in memory per process unless a storage URL
+    # (redis://host:6379/0) is set; set one whenever more than one web process runs.
+    RATELIMIT_STORAGE_URL = ""
+    RATELIMIT_ENABLED = True
+    # A storage outage must not lock everyone out: count in memory until it is back.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    LOGIN_RATE_LIMIT = "5 per 15 minutes"  # per IP, page form and API token together
+    API_RATE_LIMIT = "100 per minute"  # per signed-in user, per IP when anonymous
+    SUBSCRIBE_RATE_LIMIT_PER_IP = "20 per hour"
+    SUBSCRIBE_RATE_LIMIT_PER_EMAIL = "3 per hour"
+    # Reverse proxies in front of the web processes whose X-Forwarded-* headers are trusted
+    # (0: none). Per-IP limits and secure-request detection depend on getting this right.
+    TRUSTED_PROXIES = 0
+
     # flask-smorest / OpenAPI.
     API_TITLE = "Soonish API"
     API_VERSION = "v1"

@@ -4,12 +4,13 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
 from . import api as api_package
-from . import auth, events, filters
+from . import auth, events, filters, limits
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +32,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"
     )
     logging.basicConfig(level=logging.INFO)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     migrate.init_app(
@@ -39,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
     csrf.init_app(app)
+    limits.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)

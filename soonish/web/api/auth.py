@@ -2,6 +2,7 @@
 from flask_smorest import Blueprint, abort
 
 from ...services import ServiceError, accounts
+from ..limits import login_limit
 from ..tokens import issue_token
 from .base import service_error_response
 from .schemas import RegisterIn, TokenIn, TokenOut, UserOut
@@ -18,6 +19,7 @@ def register(data):
 
 
 @bp.post("/token")
+@login_limit
 @bp.arguments(TokenIn)
 @bp.response(200, TokenOut)
 @bp.alt_response(401, description="Wrong email or password")
