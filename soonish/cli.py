@@ -73,7 +73,13 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
+    from .web.security import refuse_default_secret_key
+
     config = current_app.config
+    try:
+        refuse_default_secret_key(config)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     class Server(BaseApplication):
         def load_config(self):
@@ -97,7 +103,8 @@ def dev() -> None:
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
-    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}"}
+    # DEV: plain http cookies and the default secret are fine on this machine.
+    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true"}
     children: list[subprocess.Popen] = []
 
     def stop_children(*_args) -> None:

@@ -6,7 +6,9 @@ Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_
 
 
 class Config:
-    SECRET_KEY = "dev-insecure-secret-change-me"
+    SECRET_KEY = "dev-insecure-secret-change-me"  # `soonish web` refuses it unless DEV
+    # A development machine: plain http, the default secret allowed. `soonish dev` sets it.
+    DEV = False
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -63,3 +65,8 @@ class Config:
     WTF_CSRF_CHECK_DEFAULT = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
+    SESSION_COOKIE_SECURE = None
+    REMEMBER_COOKIE_SECURE = None

@@ -10,7 +10,7 @@ from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
 from . import api as api_package
-from . import auth, events, filters, limits
+from . import auth, events, filters, limits, security
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limits.init_app(app)
+    security.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
