@@ -46,13 +46,17 @@ def _temporal_binary() -> str:
 @with_appcontext
 def worker() -> None:
     """Run a Temporal worker: Soonish's workflows and activities."""
+    from .observability import serve_metrics
     from .temporal.client import TemporalSettings
-    from .temporal.worker import build_worker
+    from .temporal.worker import build_worker, worker_runtime
 
     app = current_app._get_current_object()
+    if app.config["WORKER_APP_METRICS_BIND"]:
+        serve_metrics(app.config["WORKER_APP_METRICS_BIND"])
 
     async def run() -> None:
-        client = await TemporalSettings.from_config(app.config).connect()
+        runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
+        client = await TemporalSettings.from_config(app.config).connect(runtime)
         temporal_worker = build_worker(app, client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -73,6 +77,7 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
+    from .observability import clear_multiprocess_metrics, forget_process_metrics
     from .web.security import refuse_default_secret_key
 
     config = current_app.config
@@ -80,13 +85,15 @@ def web(bind: str | None, workers: int | None) -> None:
         refuse_default_secret_key(config)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
+    clear_multiprocess_metrics()
 
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or config["WEB_BIND"])
             self.cfg.set("workers", workers or config["WEB_WORKERS"])
             self.cfg.set("threads", 4)
-            self.cfg.set("accesslog", "-")
+            # No access log from gunicorn: the app logs each request as a JSON line.
+            self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))
 
         def load(self):
             return create_app()

@@ -9,6 +9,7 @@ class Config:
     SECRET_KEY = "dev-insecure-secret-change-me"  # `soonish web` refuses it unless DEV
     # A development machine: plain http, the default secret allowed. `soonish dev` sets it.
     DEV = False
+    LOG_LEVEL = "INFO"
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -33,6 +34,11 @@ class Config:
     # Web server for `soonish web` / `soonish dev`.
     WEB_BIND = "127.0.0.1:5000"
     WEB_WORKERS = 2
+
+    # Worker metrics for Prometheus, host:port each ("" = off): the Temporal SDK's own
+    # (task latencies, polls, slots) and Soonish's (deliveries, reminder lateness).
+    WORKER_METRICS_BIND = ""
+    WORKER_APP_METRICS_BIND = ""
 
     # Field encryption: comma-separated Fernet keys, newest first.
     ENCRYPTION_KEYS = ""

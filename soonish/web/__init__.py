@@ -1,5 +1,4 @@
 """The Flask application factory."""
-import logging
 import os
 from pathlib import Path
 
@@ -9,8 +8,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
+from ..observability import configure_logging
 from . import api as api_package
-from . import auth, events, filters, limits, security
+from . import auth, events, filters, limits, ops, security
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"
     )
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(app.config["LOG_LEVEL"])
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -43,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
     csrf.init_app(app)
+    ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
     limits.init_app(app)
     security.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
