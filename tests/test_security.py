@@ -7,7 +7,7 @@ from soonish.config import Config
 from soonish.web import create_app
 from soonish.web.security import refuse_default_secret_key
 
-from .conftest import database_url
+from .conftest import csrf_token, database_url
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/api/v1/events", "/api/v1/openapi.json", "/static/css/soonish.css", "/nowhere"])
@@ -70,3 +70,19 @@ def test_soonish_web_will_not_start_with_the_default_secret_key(tmp_path, monkey
     result = CliRunner().invoke(cli, ["web"])
     assert result.exit_code != 0
     assert "SOONISH_SECRET_KEY is the default" in result.output
+
+
+def test_nul_characters_are_refused_with_the_field_named(client, make_user, bearer, login):
+    # PostgreSQL text cannot hold NUL: without this guard these were 500s there.
+    user = make_user()
+    event = client.post("/api/v1/events", json={"title": "a\x00b", "starts_at": "2031-01-01T10:00:00Z"}, headers=bearer(user))
+    assert event.status_code == 422 and "title" in event.get_json()["error"]["fields"]
+    token = client.post("/api/v1/auth/token", json={"email": "x\x00@example.com", "password": "p"})
+    assert token.status_code == 422 and "email" in token.get_json()["error"]["fields"]
+    nested = client.post("/api/v1/auth/register", json=[{"email": "\x00"}])
+    assert nested.status_code == 422 and "_schema" in nested.get_json()["error"]["fields"]
+    assert client.get("/e/slug%00").status_code == 422
+    assert client.get("/api/v1/events?x=%00").status_code == 422
+    login(user)
+    page = client.post("/events/new", data={"title": "x\x00", "csrf_token": csrf_token(client, "/events/new")})
+    assert page.status_code == 422 and "text/html" in page.content_type
