@@ -10,7 +10,7 @@ from ..models import db
 from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
-from . import auth, events, filters, limits, ops, security
+from . import auth, converters, events, filters, limits, ops, security
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +23,8 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # Before any route exists: every <int:...> in the app is bounded to a database id.
+    app.url_map.converters["int"] = converters.DatabaseIdConverter
     app.config.from_object(Config)
     app.config.from_prefixed_env("SOONISH")
     if config:
@@ -47,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     limits.init_app(app)
     security.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
 

@@ -1,19 +1,20 @@
 """API sign-up and bearer tokens."""
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from ...services import ServiceError, accounts
 from ..limits import login_limit
 from ..tokens import issue_token
-from .base import service_error_response
+from .base import ApiBlueprint, service_error_response
 from .schemas import RegisterIn, TokenIn, TokenOut, UserOut
 
-bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.post("/register")
 @bp.arguments(RegisterIn)
 @bp.response(201, UserOut)
+@bp.errors(400, 409)
 def register(data):
     return accounts.register(data["email"], data["password"], data["display_name"])
 
@@ -22,7 +23,7 @@ def register(data):
 @login_limit
 @bp.arguments(TokenIn)
 @bp.response(200, TokenOut)
-@bp.alt_response(401, description="Wrong email or password")
+@bp.errors(400, 401)
 def token(data):
     """Exchange email and password for a signed bearer token."""
     user = accounts.authenticate(data["email"], data["password"])

@@ -1,11 +1,49 @@
-"""The JSON API's one error shape: {"error": {"code", "message", "fields"}}."""
+"""The JSON API's one error shape: {"error": {"code", "message", "fields"}}, in answers and docs."""
+from http import HTTPStatus
+
 from flask import render_template, request
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from ...services import ServiceError
 
 API_PREFIX = "/api/"
+
+
+class ErrorDetail(Schema):
+    code = fields.String(
+        required=True,
+        metadata={"description": "Machine-readable: not_found, validation_error, unauthorized, rate_limited, ..."},
+    )
+    message = fields.String(required=True, metadata={"description": "For people."})
+    field_errors = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String()), required=True,
+        metadata={"description": "What is wrong with each request field, when fields are at fault."},
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+class ApiBlueprint(SmorestBlueprint):
+    def errors(self, *statuses: int):
+        """Document the error answers a view gives (and the 429 every API call may get)."""
+
+        def decorate(view):
+            for status in statuses:
+                # flask-smorest registers a response per status, in the Api's ERROR_SCHEMA.
+                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+            return self.alt_response(
+                429, schema=ErrorSchema, headers=RETRY_AFTER, description="Too many requests; wait Retry-After seconds."
+            )(view)
+
+        return decorate
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -27,6 +65,8 @@ def _fields_from_webargs(messages) -> dict:
 
 class SoonishApi(Api):
     """flask-smorest handles every HTTPException app-wide; pages keep HTML error pages."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         if not request.path.startswith(API_PREFIX):
