@@ -9,9 +9,11 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Soonish's create_app has already set up logging (JSON lines, soonish.observability). The
+# ini file's setup would replace it and disable every logger that exists, the app's included,
+# for the rest of a process that migrates in-process (soonish dev, the tests).
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name)
 logger = logging.getLogger('alembic.env')
 
 

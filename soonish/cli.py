@@ -48,13 +48,17 @@ def _temporal_binary() -> str:
 @with_appcontext
 def worker() -> None:
     """Run a Temporal worker: Soonish's workflows and activities."""
+    from .observability import serve_metrics
     from .temporal.client import TemporalSettings
-    from .temporal.worker import build_worker
+    from .temporal.worker import build_worker, worker_runtime
 
     app = current_app._get_current_object()
+    if app.config["WORKER_APP_METRICS_BIND"]:
+        serve_metrics(app.config["WORKER_APP_METRICS_BIND"])
 
     async def run() -> None:
-        client = await TemporalSettings.from_config(app.config).connect()
+        runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
+        client = await TemporalSettings.from_config(app.config).connect(runtime)
         temporal_worker = build_worker(app, client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -108,14 +112,23 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
+    from .observability import clear_multiprocess_metrics, forget_process_metrics
+    from .web.security import refuse_default_secret_key
+
     config = current_app.config
+    try:
+        refuse_default_secret_key(config)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    clear_multiprocess_metrics()
 
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", bind or config["WEB_BIND"])
             self.cfg.set("workers", workers or config["WEB_WORKERS"])
             self.cfg.set("threads", 4)
-            self.cfg.set("accesslog", "-")
+            # No access log from gunicorn: the app logs each request as a JSON line.
+            self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))
 
         def load(self):
             return create_app()
@@ -157,7 +170,8 @@ def dev() -> None:
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
-    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}"}
+    # DEV: plain http cookies and the default secret are fine on this machine.
+    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true"}
     config["TEMPORAL_ADDRESS"] = env["SOONISH_TEMPORAL_ADDRESS"]  # for the demo event's workflow
     children: list[subprocess.Popen] = []
 

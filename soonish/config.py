@@ -6,7 +6,10 @@ Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_
 
 
 class Config:
-    SECRET_KEY = "dev-insecure-secret-change-me"
+    SECRET_KEY = "dev-insecure-secret-change-me"  # `soonish web` refuses it unless DEV
+    # A development machine: plain http, the default secret allowed. `soonish dev` sets it.
+    DEV = False
+    LOG_LEVEL = "INFO"
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -32,14 +35,32 @@ class Config:
     WEB_BIND = "127.0.0.1:5000"
     WEB_WORKERS = 2
 
+    # Worker metrics for Prometheus, host:port each ("" = off): the Temporal SDK's own
+    # (task latencies, polls, slots) and Soonish's (deliveries, reminder lateness).
+    WORKER_METRICS_BIND = ""
+    WORKER_APP_METRICS_BIND = ""
+
+    # Rate limits (Flask-Limiter syntax). Counters are in memory per process unless a storage URL
+    # (redis://host:6379/0) is set; set one whenever more than one web process runs.
+    RATELIMIT_STORAGE_URL = ""
+    RATELIMIT_ENABLED = True
+    # A storage outage must not lock everyone out: count in memory until it is back.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    LOGIN_RATE_LIMIT = "5 per 15 minutes"  # per IP, page form and API token together
+    API_RATE_LIMIT = "100 per minute"  # per signed-in user, per IP when anonymous
+    SUBSCRIBE_RATE_LIMIT_PER_IP = "20 per hour"
+    SUBSCRIBE_RATE_LIMIT_PER_EMAIL = "3 per hour"
+    # Reverse proxies in front of the web processes whose X-Forwarded-* headers are trusted
+    # (0: none). Per-IP limits and secure-request detection depend on getting this right.
+    TRUSTED_PROXIES = 0
+
     # Field encryption: comma-separated Fernet keys, newest first. Empty: derived from SECRET_KEY
     # (fine for development; set real keys in production so SECRET_KEY can rotate on its own).
     ENCRYPTION_KEYS = ""
 
     # Public base URL, for links in mails and chat messages.
     PUBLIC_URL = "http://127.0.0.1:5000"
-    # Development conveniences: the dev outbox page. `make run` turns this on.
-    DEV = False
     # Integration URLs whose host resolves to loopback/private/link-local addresses are refused
     # unless this is on (tests and `make run` turn it on; production must not).
     ALLOW_PRIVATE_TARGETS = False
@@ -79,3 +100,8 @@ class Config:
     WTF_CSRF_CHECK_DEFAULT = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
+    SESSION_COOKIE_SECURE = None
+    REMEMBER_COOKIE_SECURE = None

@@ -175,3 +175,15 @@ def test_unknown_event_is_json_404(client):
     response = client.get("/api/v1/events/999999")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_an_id_too_large_for_the_database_is_a_404_not_a_500(client):
+    response = client.get(f"/api/v1/events/{2**63}")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_editing_a_cancelled_event_is_a_409_conflict(client, organizer, bearer, created):
+    client.post(f"/api/v1/events/{created['id']}/cancel", headers=bearer(organizer))
+    response = client.patch(f"/api/v1/events/{created['id']}", json={"title": "Again"}, headers=bearer(organizer))
+    assert response.status_code == 409
+    assert response.get_json()["error"]["fields"] == {"status": ["cancelled"]}

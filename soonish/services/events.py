@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from ..temporal.client import TemporalUnavailable
-from .errors import Forbidden, NotFound, Unavailable, ValidationFailed
 from .broadcast import describe_change, record
+from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from .temporal import gateway, workflow_input
 
 TITLE_MAX = 200
@@ -34,7 +34,7 @@ class EventFields:
 
 
 def zone(name: str) -> ZoneInfo:
-    if name not in _zone_names():
+    if name not in _known_zones():
         raise ValidationFailed.field(
             "timezone", f"Unknown time zone {name!r}; use an IANA name like Europe/Paris."
         )
@@ -42,15 +42,15 @@ def zone(name: str) -> ZoneInfo:
 
 
 @cache
-def _zone_names() -> frozenset[str]:
-    # Checked against the known list: ZoneInfo() alone would also accept file paths.
-    return frozenset(available_timezones() | {"UTC"})
+def zone_names() -> tuple[str, ...]:
+    """Every IANA time zone an event may use, sorted (for pickers and the API spec)."""
+    return tuple(sorted(available_timezones() | {"UTC"}))
 
 
 @cache
-def zone_names() -> list[str]:
-    """Every time zone an event may use, sorted, for pickers."""
-    return sorted(_zone_names())
+def _known_zones() -> frozenset[str]:
+    # Checked against the known list: ZoneInfo() alone would also accept file paths.
+    return frozenset(zone_names())
 
 
 def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
@@ -124,7 +124,7 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     """Apply ``changes`` (a subset of EventFields) and tell the workflow the new version."""
     event = get_event_for_organizer(actor, event_id)
     if event.status != EventStatus.SCHEDULED:
-        raise ValidationFailed("Only scheduled events can be edited.", {"status": [event.status.value]})
+        raise Conflict("Only scheduled events can be edited.", {"status": [event.status.value]})
     current = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     current["visibility"] = event.visibility.value
     unknown = set(changes) - set(EDITABLE_FIELDS)
@@ -150,7 +150,7 @@ def cancel_event(actor: User, event_id: int) -> Event:
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
-        raise ValidationFailed("This event is already over.", {"status": ["completed"]})
+        raise Conflict("This event is already over.", {"status": ["completed"]})
     event.status = EventStatus.CANCELLED
     event.version += 1
     notification = record(

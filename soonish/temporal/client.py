@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, TLSConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from .shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
@@ -67,12 +69,13 @@ class TemporalSettings:
             server_root_ca_cert=read(self.tls_ca),
         )
 
-    async def connect(self) -> Client:
+    async def connect(self, runtime: Runtime | None = None) -> Client:
         return await Client.connect(
             self.address,
             namespace=self.namespace,
             api_key=self.api_key or None,
             tls=self.tls_config(),
+            runtime=runtime,
         )
 
 
@@ -109,16 +112,27 @@ class TemporalGateway:
                     self._client = await self.settings.connect()
         return self._client
 
-    def run(self, call: Callable[[Client], Awaitable[T]]) -> T:
+    def run(self, call: Callable[[Client], Awaitable[T]], timeout: float = CALL_TIMEOUT_SECONDS) -> T:
         """Run ``call(client)`` on the client's loop and wait for its result."""
 
         async def with_client():
             return await call(await self.client())
 
         try:
-            return _LoopThread.submit(with_client()).result(timeout=CALL_TIMEOUT_SECONDS)
+            # wait_for cancels the call on the loop at the deadline: a hung connect does not linger.
+            return _LoopThread.submit(asyncio.wait_for(with_client(), timeout)).result(timeout=timeout + 1)
         except (RPCError, RuntimeError, TimeoutError, OSError) as exc:
-            raise TemporalUnavailable(str(exc)) from exc
+            raise TemporalUnavailable(str(exc) or type(exc).__name__) from exc
+
+    def ping(self, timeout: float) -> None:
+        """One cheap round trip to the server; raises TemporalUnavailable when it does not answer."""
+
+        async def system_info(client: Client) -> Any:
+            return await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), timeout=timedelta(seconds=timeout)
+            )
+
+        self.run(system_info, timeout)
 
     def event_workflow_id(self, event_id: int) -> str:
         return event_workflow_id(self.settings.id_prefix, event_id)

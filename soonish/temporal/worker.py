@@ -3,6 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from .activities import EventActivities
@@ -26,3 +27,11 @@ def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> W
         # worker that runs it; off, they spread over every worker polling the queue.
         disable_eager_activity_execution=True,
     )
+
+
+def worker_runtime(metrics_bind: str) -> Runtime | None:
+    """A Temporal runtime serving the SDK's metrics to Prometheus at ``host:port``; None when
+    ``metrics_bind`` is empty (the SDK's default runtime, no metrics endpoint)."""
+    if not metrics_bind:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_bind)))

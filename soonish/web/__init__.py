@@ -1,15 +1,16 @@
 """The Flask application factory."""
-import logging
 import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
+from ..observability import configure_logging
 from . import api as api_package
-from . import account, auth, calendar, channels, dev, events, filters, subscriptions
+from . import account, auth, calendar, channels, converters, dev, events, filters, limits, ops, security, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,8 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # Before any route exists: every <int:...> in the app is bounded to a database id.
+    app.url_map.converters["int"] = converters.DatabaseIdConverter
     app.config.from_object(Config)
     app.config.from_prefixed_env("SOONISH")
     if config:
@@ -30,7 +33,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"
     )
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(app.config["LOG_LEVEL"])
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
     migrate.init_app(
@@ -39,7 +45,11 @@ def create_app(config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
     csrf.init_app(app)
+    ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
+    limits.init_app(app)
+    security.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
 

@@ -16,6 +16,7 @@ from ..models import User, db
 from ..services import accounts
 from .extensions import csrf, login_manager
 from .forms import apply_service_error
+from .limits import login_limit
 from .tokens import user_from_token
 
 bp = Blueprint("auth", __name__)
@@ -140,6 +141,7 @@ def verify(token):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@login_limit
 def login():
     form = LoginForm()
     if form.validate_on_submit():

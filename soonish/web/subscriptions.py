@@ -13,6 +13,7 @@ from ..services import subscriptions as subscription_service
 from ..services.offsets import format_offset
 from .auth import csrf_exempt, current_user_or_none
 from .forms import apply_service_error
+from .limits import subscribe_by_email_limit
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -61,6 +62,7 @@ def subscribe_box_context(event) -> dict:
 
 
 @bp.post("/e/<slug>/subscribe")
+@subscribe_by_email_limit()
 def subscribe(slug):
     try:
         event = event_service.get_visible_event(current_user_or_none(), slug=slug)

@@ -1,12 +1,13 @@
 """API sign-up and bearer tokens."""
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from ...services import ServiceError, accounts
+from ..limits import login_limit
 from ..tokens import issue_token
-from .base import service_error_response
+from .base import ApiBlueprint, service_error_response
 from .schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
 
-bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 bp.register_error_handler(ServiceError, service_error_response)
 
 
@@ -14,6 +15,7 @@ bp.register_error_handler(ServiceError, service_error_response)
 @bp.arguments(RegisterIn)
 @bp.response(201, UserOut)
 @bp.alt_response(202, schema=MessageOut, description="The address follows events already: a link to claim it was mailed")
+@bp.errors(400, 409)
 def register(data):
     registration = accounts.register(data["email"], data["password"], data["display_name"])
     if registration.user is None:
@@ -22,9 +24,10 @@ def register(data):
 
 
 @bp.post("/token")
+@login_limit
 @bp.arguments(TokenIn)
 @bp.response(200, TokenOut)
-@bp.alt_response(401, description="Wrong email or password")
+@bp.errors(400, 401)
 def token(data):
     """Exchange email and password for a signed bearer token."""
     user = accounts.authenticate(data["email"], data["password"])

@@ -1,6 +1,10 @@
-"""The JSON API's one error shape: {"error": {"code", "message", "fields"}}."""
+"""The JSON API's one error shape: {"error": {"code", "message", "fields"}}, in answers and docs."""
+from http import HTTPStatus
+
 from flask import request
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from ...services import ServiceError
@@ -9,25 +13,72 @@ from ..htmx import render_page
 API_PREFIX = "/api/"
 
 
+class ErrorDetail(Schema):
+    code = fields.String(
+        required=True,
+        metadata={"description": "Machine-readable: not_found, validation_error, unauthorized, rate_limited, ..."},
+    )
+    message = fields.String(required=True, metadata={"description": "For people."})
+    field_errors = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String()), required=True,
+        metadata={"description": "What is wrong with each request field, when fields are at fault."},
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetail, required=True)
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+class ApiBlueprint(SmorestBlueprint):
+    def errors(self, *statuses: int):
+        """Document the error answers a view gives (and the 429 every API call may get)."""
+
+        def decorate(view):
+            for status in statuses:
+                # flask-smorest registers a response per status, in the Api's ERROR_SCHEMA.
+                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+            return self.alt_response(
+                429, schema=ErrorSchema, headers=RETRY_AFTER, description="Too many requests; wait Retry-After seconds."
+            )(view)
+
+        return decorate
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-def _fields_from_webargs(messages) -> dict:
-    """webargs nests errors by location ({"json": {"title": [...]}}); callers want the fields."""
-    fields: dict = {}
-    if not isinstance(messages, dict):
-        return fields
-    for location, errors in messages.items():
+def _fields_from_webargs(messages) -> dict[str, list[str]]:
+    """webargs nests errors by location and by item ({"json": {"selectors": {0: {"tag": [...]}}}});
+    callers get flat field paths: {"selectors.0.tag": [...]}."""
+    fields: dict[str, list[str]] = {}
+
+    def flatten(path: str, errors) -> None:
         if isinstance(errors, dict):
-            fields.update(errors)
+            for key, nested in errors.items():
+                flatten(f"{path}.{key}" if path else str(key), nested)
+        elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+            fields[path] = errors
+        elif isinstance(errors, list):
+            for nested in errors:
+                flatten(path, nested)
         else:
-            fields[location] = errors if isinstance(errors, list) else [str(errors)]
+            fields.setdefault(path, []).append(str(errors))
+
+    if isinstance(messages, dict):
+        for location, errors in messages.items():
+            # Field errors of the body or query go by field name; anything else by location.
+            flatten("" if isinstance(errors, dict) else location, errors)
     return fields
 
 
 class SoonishApi(Api):
     """flask-smorest handles every HTTPException app-wide; pages keep HTML error pages."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         if not request.path.startswith(API_PREFIX):

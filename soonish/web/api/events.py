@@ -1,20 +1,20 @@
 """Events over JSON."""
 from flask_login import current_user, login_required
-from flask_smorest import Blueprint
 
 from ...services import ServiceError
 from ...services import events as event_service
 from ...services import notifications as notification_service
 from ..auth import current_user_or_none
-from .base import service_error_response
+from .base import ApiBlueprint, service_error_response
 from .schemas import AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut
 
-bp = Blueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
+bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
 bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.get("")
 @bp.response(200, EventOut(many=True))
+@bp.errors()
 def list_events():
     """Upcoming public events, soonest first."""
     return event_service.list_upcoming_public_events()
@@ -24,12 +24,14 @@ def list_events():
 @login_required
 @bp.arguments(EventIn)
 @bp.response(201, EventOut)
+@bp.errors(400, 401, 503)
 def create_event(data):
     return event_service.create_event(current_user, event_service.EventFields(**data))
 
 
 @bp.get("/<int:event_id>")
 @bp.response(200, EventOut)
+@bp.errors(404)
 def get_event(event_id):
     return event_service.get_visible_event(current_user_or_none(), event_id=event_id)
 
@@ -38,6 +40,7 @@ def get_event(event_id):
 @login_required
 @bp.arguments(EventPatch)
 @bp.response(200, EventOut)
+@bp.errors(400, 401, 403, 404, 409, 503)
 def update_event(data, event_id):
     return event_service.update_event(current_user, event_id, data)
 
@@ -45,6 +48,7 @@ def update_event(data, event_id):
 @bp.post("/<int:event_id>/cancel")
 @login_required
 @bp.response(200, EventOut)
+@bp.errors(401, 403, 404, 409, 503)
 def cancel_event(event_id):
     return event_service.cancel_event(current_user, event_id)
 
@@ -53,6 +57,7 @@ def cancel_event(event_id):
 @login_required
 @bp.arguments(AnnouncementIn)
 @bp.response(201, NotificationOut)
+@bp.errors(400, 401, 403, 404, 409)
 def announce(data, event_id):
     """Send an announcement to every subscriber of the event, on their channels."""
     return notification_service.announce(current_user, event_id, data["title"], data["body"])
@@ -61,6 +66,7 @@ def announce(data, event_id):
 @bp.get("/<int:event_id>/notifications")
 @login_required
 @bp.response(200, NotificationReportOut(many=True))
+@bp.errors(401, 403, 404)
 def notifications(event_id):
     """Per notification: deliveries by status (sent, failed, pending, skipped) and why some failed."""
     return notification_service.delivery_reports(current_user, event_id)

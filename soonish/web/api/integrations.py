@@ -1,19 +1,19 @@
 """A user's channels over JSON."""
 from flask_login import current_user, login_required
-from flask_smorest import Blueprint
 
 from ...services import ServiceError
 from ...services import integrations as integration_service
-from .base import service_error_response
+from .base import ApiBlueprint, service_error_response
 from .schemas import IntegrationIn, IntegrationOut, IntegrationPatch, TestResultOut
 
-bp = Blueprint("api_integrations", __name__, url_prefix="/api/v1/integrations", description="Your channels")
+bp = ApiBlueprint("api_integrations", __name__, url_prefix="/api/v1/integrations", description="Your channels")
 bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.get("")
 @login_required
 @bp.response(200, IntegrationOut(many=True))
+@bp.errors(401)
 def list_integrations():
     return integration_service.list_integrations(current_user)
 
@@ -22,6 +22,7 @@ def list_integrations():
 @login_required
 @bp.arguments(IntegrationIn)
 @bp.response(201, IntegrationOut)
+@bp.errors(400, 401)
 def add_integration(data):
     return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
 
@@ -29,6 +30,7 @@ def add_integration(data):
 @bp.get("/<int:integration_id>")
 @login_required
 @bp.response(200, IntegrationOut)
+@bp.errors(401, 404)
 def get_integration(integration_id):
     return integration_service.get_integration(current_user, integration_id)
 
@@ -37,6 +39,7 @@ def get_integration(integration_id):
 @login_required
 @bp.arguments(IntegrationPatch)
 @bp.response(200, IntegrationOut)
+@bp.errors(400, 401, 404)
 def update_integration(data, integration_id):
     return integration_service.update_integration(current_user, integration_id, data)
 
@@ -44,6 +47,7 @@ def update_integration(data, integration_id):
 @bp.delete("/<int:integration_id>")
 @login_required
 @bp.response(204)
+@bp.errors(401, 404)
 def delete_integration(integration_id):
     integration_service.delete_integration(current_user, integration_id)
 
@@ -51,6 +55,7 @@ def delete_integration(integration_id):
 @bp.post("/<int:integration_id>/test")
 @login_required
 @bp.response(200, TestResultOut)
+@bp.errors(401, 404)
 def send_test(integration_id):
     """Send a test message now and report whether it was delivered."""
     error = integration_service.send_test(current_user, integration_id)

@@ -3,12 +3,12 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import Visibility
+from ...services.events import zone_names
 
 VISIBILITIES = [v.value for v in Visibility]
-
-
-class ErrorSchema(Schema):
-    error = fields.Dict(required=True)
+# Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
+TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
+TITLE_RULES = [validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="A title is required.")]
 
 
 class MessageOut(Schema):
@@ -41,17 +41,17 @@ class UserOut(Schema):
 class EventPatch(Schema):
     """Any subset of an event's fields; absent ones stay as they are."""
 
-    title = fields.String(validate=validate.Length(max=200))
+    title = fields.String(validate=TITLE_RULES)
     description = fields.String()
     location = fields.String(validate=validate.Length(max=300))
     starts_at = fields.DateTime(metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
     ends_at = fields.DateTime(allow_none=True)
-    timezone = fields.String(metadata={"description": "IANA zone, e.g. Europe/Paris"})
+    timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
 
 
 class EventIn(EventPatch):
-    title = fields.String(required=True, validate=validate.Length(max=200))
+    title = fields.String(required=True, validate=TITLE_RULES)
     starts_at = fields.DateTime(required=True, metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
 
 

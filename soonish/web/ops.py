@@ -1,0 +1,59 @@
+"""What operators see: request ids, a JSON line and a latency sample per request, /metrics, /healthz."""
+import logging
+import re
+import time
+import uuid
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+
+from ..observability import metrics_exposition, record_request
+from ..services import health
+
+log = logging.getLogger("soonish.request")
+bp = Blueprint("ops", __name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A caller's id is kept (so one id follows a request through proxies) only when it is harmless.
+_CALLER_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(start_request)
+    app.after_request(finish_request)
+    app.register_blueprint(bp)
+
+
+def start_request() -> None:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = given if _CALLER_REQUEST_ID.match(given) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def finish_request(response: Response) -> Response:
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    endpoint = request.endpoint or "unmatched"
+    record_request(endpoint, request.method, response.status_code, seconds)
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    # The route's pattern, not the path: paths may carry tokens (feeds, unsubscribe links).
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    log.info(
+        "%s %s %s", request.method, route, response.status_code,
+        extra={"endpoint": endpoint, "status": response.status_code, "duration_ms": round(seconds * 1000, 1)},
+    )
+    return response
+
+
+@bp.get("/metrics")
+def metrics():
+    body, content_type = metrics_exposition()
+    return Response(body, content_type=content_type)
+
+
+@bp.get("/healthz")
+def healthz():
+    checks = health.check_dependencies()
+    failing = sorted(name for name, state in checks.items() if state != "ok")
+    body = {"status": "unavailable" if failing else "ok", "checks": checks}
+    if failing:
+        body["failing"] = failing
+    return jsonify(body), 503 if failing else 200
