@@ -258,7 +258,8 @@ def test_subscription_patch_validates_offsets(client, make_user, bearer, organiz
     for bad in (["99y"], ["1m"], ["31d"], [True], ["1d", "2d", "3d", "4d", "5d", "6d"], "1d"):
         response = client.patch(f"/api/v1/subscriptions/{sub['id']}", json={"reminder_offsets": bad}, headers=reader)
         assert response.status_code == 422, bad
-        assert "reminder_offsets" in response.get_json()["error"]["fields"]
+        fields = response.get_json()["error"]["fields"]
+        assert any(name.split(".")[0] == "reminder_offsets" for name in fields), fields
     stranger = bearer(make_user("stranger@example.com"))
     assert client.patch(f"/api/v1/subscriptions/{sub['id']}", json={"reminder_offsets": []}, headers=stranger).status_code == 404
 
