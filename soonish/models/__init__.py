@@ -9,10 +9,10 @@ from .subscription import (
     SubscriptionSelector,
     SubscriptionStatus,
 )
-from .user import ChatIdentity, User
+from .user import ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "db", "utcnow", "User", "ChatIdentity", "Event", "EventStatus", "Visibility", "Integration",
+    "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
 ]
