@@ -57,6 +57,15 @@ class Config:
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
 
+    # Chat bots (see README "Slack and Discord"). A bot runs only when its token is set.
+    SLACK_BOT_TOKEN = ""  # xoxb-…: replies, and broadcasts posted to DMs and channels
+    SLACK_SIGNING_SECRET = ""  # verifies requests to /slack/events
+    SLACK_APP_TOKEN = ""  # xapp-…: Socket Mode (`soonish bot slack`), for installs without a public URL
+    SLACK_API_URL = "https://slack.com/api/"
+    DISCORD_BOT_TOKEN = ""
+    DISCORD_API_URL = "https://discord.com/api/v10"
+    DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity.
     DELIVERY_BATCH_SIZE = 200
     DELIVERY_CONCURRENCY = 50

@@ -15,15 +15,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ..crypto import FieldCipher
-from ..delivery import Courier, DeliveryFailed, Destination, MailSettings, Message, send_mail_now, compose_mail
+from ..delivery import (
+    ChatAddress, ChatSettings, Courier, DeliveryFailed, Destination, MailSettings, Message, compose_mail,
+    send_mail_now,
+)
 from ..links import (
     LinkPurpose, confirm_path, event_path, manage_path, public_url, sign, unsubscribe_path,
     verify_email_path,
 )
 from ..messages import NotificationText, RecipientLinks, when_text
 from ..models import (
-    Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionStatus,
-    User, db, utcnow,
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription,
+    SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from ..routing import Target, targets_for
 from .shared import (
@@ -55,6 +58,10 @@ def insert_ignoring_duplicates(table):
     return insert(table).on_conflict_do_nothing()
 
 
+def chat_address(identity: ChatIdentity) -> ChatAddress:
+    return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel)
+
+
 class DeliveryActivities:
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -64,6 +71,7 @@ class DeliveryActivities:
         self.batch_size = int(config["DELIVERY_BATCH_SIZE"])
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
+        self.chat = ChatSettings.from_config(config)
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.send_transactional_mail]
@@ -97,7 +105,7 @@ class DeliveryActivities:
         final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
         planned, already_sent = await asyncio.to_thread(self._prepare, batch)
         result = BatchResult(already_sent=already_sent)
-        async with Courier(self.mail, self.allow_private, self.concurrency) as courier:
+        async with Courier(self.mail, self.allow_private, self.concurrency, self.chat) as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends.
             for start in range(0, len(planned), self.concurrency):
@@ -175,7 +183,10 @@ class DeliveryActivities:
                 Subscription.status == SubscriptionStatus.ACTIVE,
                 Subscription.id.between(ids.first_id, ids.last_id),
             )
-            .options(joinedload(Subscription.user), selectinload(Subscription.selectors))
+            .options(
+                joinedload(Subscription.user),
+                selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
+            )
         )
         if notification.subscription_id is not None:
             query = query.where(Subscription.id == notification.subscription_id)
@@ -195,14 +206,20 @@ class DeliveryActivities:
         text: NotificationText, integrations: dict[int, Integration],
     ) -> PlannedSend:
         key = f"soonish-{delivery.id}"
+        chat_platform = None
         if target.email:
             destination = Destination(email=target.email)
+        elif target.chat_identity_id is not None:
+            identity = next(s.chat_identity for s in subscription.selectors if s.chat_identity_id == target.chat_identity_id)
+            destination = Destination(chat=chat_address(identity))
+            chat_platform = identity.platform
         else:
             integration = integrations[target.integration_id]
             destination = Destination(apprise_url=self.cipher.decrypt(integration.apprise_url_encrypted))
         as_mail = target.channel == "email"
         links = self._links(subscription) if as_mail else None
-        return PlannedSend(delivery.id, target.channel, destination, text.message(key, links, as_mail))
+        message = text.message(key, links, as_mail, chat_platform)
+        return PlannedSend(delivery.id, target.channel, destination, message)
 
     def _links(self, subscription: Subscription) -> RecipientLinks:
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
