@@ -19,9 +19,10 @@ from ..delivery import (
     ChatAddress, ChatSettings, Courier, DeliveryFailed, Destination, MailSettings, Message, compose_mail,
     send_mail_now,
 )
+from ..chat_markup import PLATFORM_NAMES
 from ..links import (
-    LinkPurpose, confirm_path, event_path, manage_path, public_url, sign, unsubscribe_path,
-    verify_email_path,
+    LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
+    unsubscribe_path, verify_email_path,
 )
 from ..messages import NotificationText, RecipientLinks, when_text
 from ..models import (
@@ -265,6 +266,8 @@ class DeliveryActivities:
         with self.app.app_context():
             if request.kind == "confirm":
                 address, message = self._confirm_mail(request.subject_id)
+            elif request.kind == "link":
+                address, message = self._link_mail(request.subject_id, request.address)
             else:
                 address, message = self._verify_mail(request.subject_id)
             if address is None:
@@ -308,3 +311,19 @@ class DeliveryActivities:
             html=render_template("mail/verify.html", **context),
         )
         return user.email, message
+
+    def _link_mail(self, identity_id: int, address: str | None) -> tuple[str | None, Message | None]:
+        identity = db.session.get(ChatIdentity, identity_id)
+        if identity is None or not address:
+            return None, None
+        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
+        context = dict(link_url=self._url(link_chat_path(token)), address=address,
+                       platform=PLATFORM_NAMES[identity.platform])
+        message = Message(
+            delivery_key=f"soonish-link-{identity.id}-{activity.info().workflow_id}",
+            title=f"Link your {context['platform']} account to Soonish",
+            text=render_template("mail/link_chat.txt", **context),
+            short="",
+            html=render_template("mail/link_chat.html", **context),
+        )
+        return address, message
