@@ -9,7 +9,7 @@ from ..config import Config
 from ..models import db
 from ..models.base import render_migration_item
 from . import api as api_package
-from . import account, auth, calendar, channels, dev, events, filters, subscriptions
+from . import account, auth, calendar, channels, chat, dev, events, filters, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
 
-    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, dev.bp):
+    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)
