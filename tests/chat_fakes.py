@@ -31,7 +31,24 @@ async def request_fields(request: web.Request) -> dict:
     return fields
 
 
-class FakeSlack:
+class FakePlatform:
+    """A platform's servers: an aiohttp app on loopback, started and stopped by the fixtures."""
+
+    def __init__(self, app: web.Application, name: str) -> None:
+        self._server = LoopbackServer(app, name)
+
+    def start(self):
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self._server.port}{path}"
+
+
+class FakeSlack(FakePlatform):
     """Slack's Web API (the calls we make) and the response URLs of slash commands."""
 
     def __init__(self) -> None:
@@ -42,22 +59,17 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{n}", self._respond)
-        self._server = LoopbackServer(app, "fake-slack")
+        app.router.add_get("/socket-mode", self._socket_mode)
+        self.acknowledged: list[str] = []  # Socket Mode envelopes the app acknowledged
+        self._socket: web.WebSocketResponse | None = None
+        super().__init__(app, "fake-slack")
         self._ids = itertools.count(1)
-
-    def start(self) -> "FakeSlack":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}/api/"
+        self.api_url = self.url("/api/")
 
     async def _api(self, request: web.Request) -> web.Response:
         method, fields = request.match_info["method"], await request_fields(request)
+        if method == "apps.connections.open" and request.headers.get("Authorization", "").startswith("Bearer xapp-"):
+            return json_answer({"ok": True, "url": self.url("/socket-mode", scheme="ws")})
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
             return json_answer({"ok": False, "error": "not_authed"})
         if method == "chat.postMessage":
@@ -79,8 +91,28 @@ class FakeSlack:
             self.responses.append(await request.json())
         return web.Response(text="ok")
 
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}})
+        self._socket = socket
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                with self._lock:
+                    self.acknowledged.append(json.loads(frame.data)["envelope_id"])
+        return socket
+
+    def send_over_socket(self, text: str, user: str = "U0ALICE") -> str:
+        """A /soonish command delivered over Socket Mode; returns its envelope id."""
+        wait_until(lambda: self._socket is not None, 15, message="the Socket Mode connection")
+        envelope_id = f"env-{next(self._ids)}"
+        envelope = {"envelope_id": envelope_id, "type": "slash_commands", "accepts_response_payload": True,
+                    "payload": command_fields(self, text, user)}
+        self._server.run(self._socket.send_json(envelope))
+        return envelope_id
+
     def response_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}/respond/{next(self._ids)}"
+        return self.url(f"/respond/{next(self._ids)}")
 
     def dms_to(self, user_id: str) -> list[str]:
         with self._lock:
@@ -93,13 +125,17 @@ class FakeSlack:
 
 def slash_command(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
                   age: int = 0, secret: str = SIGNING_SECRET) -> tuple[str, dict]:
-    """A /soonish request as Slack sends it: form body and signature headers."""
-    body = urlencode({
+    """A /soonish request as Slack sends it over HTTP: form body and signature headers."""
+    body = urlencode(command_fields(slack, text, user, channel))
+    return body, signed_headers(body, age, secret)
+
+
+def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL") -> dict:
+    return {
         "token": "unused", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
         "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/soonish",
         "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
-    })
-    return body, signed_headers(body, age, secret)
+    }
 
 
 def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET) -> dict:
@@ -120,7 +156,7 @@ GUILD = "900000000000000003"
 CHANNEL = "900000000000000004"
 
 
-class FakeDiscord:
+class FakeDiscord(FakePlatform):
     """Discord's REST API (the calls discord.py and our worker make) and its gateway."""
 
     def __init__(self) -> None:
@@ -142,22 +178,9 @@ class FakeDiscord:
         app.router.add_post(f"{api}/users/@me/channels", self._open_dm)
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._create_message)
         app.router.add_get("/gateway", self._gateway)
-        self._server = LoopbackServer(app, "fake-discord")
-
-    def start(self) -> "FakeDiscord":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}/api/v10"
-
-    @property
-    def gateway_url(self) -> str:
-        return f"ws://127.0.0.1:{self._server.port}/gateway"
+        super().__init__(app, "fake-discord")
+        self.api_url = self.url(api)
+        self.gateway_url = self.url("/gateway", scheme="ws")
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == "Bot discord-test-token"

@@ -78,6 +78,6 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
     return app
 
 
-def run_socket_mode(flask_app: Flask) -> None:
-    """Connect to Slack over Socket Mode and serve until stopped."""
-    SocketModeHandler(build_app(flask_app, socket_mode=True), flask_app.config["SLACK_APP_TOKEN"]).start()
+def socket_mode_handler(flask_app: Flask) -> SocketModeHandler:
+    """Serves the app over Socket Mode: ``start()`` blocks, ``connect()`` returns."""
+    return SocketModeHandler(build_app(flask_app, socket_mode=True), flask_app.config["SLACK_APP_TOKEN"])

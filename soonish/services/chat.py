@@ -52,11 +52,8 @@ def route_to(identity: ChatIdentity) -> dict:
 def request_link(identity: ChatIdentity, email: str) -> str:
     """Mail ``email`` a link that joins this chat account with that address's account."""
     address = normalize_email(email)
-    user = identity.user
-    if user.email is not None and user.email != address:
-        raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {user.email}.")
-    if user.email == address:
-        return address
+    if identity.user.email is not None:
+        raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {identity.user.email}.")
     try:
         gateway().send_transactional_mail(TransactionalMail("link", identity.id, address))
     except TemporalUnavailable as exc:

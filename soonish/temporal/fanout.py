@@ -287,14 +287,8 @@ class DeliveryActivities:
         links = self._links(subscription)
         context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
                        event_url=self._url(event_path(event.slug)))
-        message = Message(
-            delivery_key=f"soonish-confirm-{subscription.id}-{activity.info().workflow_id}",
-            title=f"Confirm: follow {event.title}",
-            text=render_template("mail/confirm.txt", **context),
-            short="",
-            html=render_template("mail/confirm.html", **context),
-            unsubscribe_url=links.unsubscribe_url,
-        )
+        message = self._one_off_mail(f"confirm-{subscription.id}", "confirm", f"Confirm: follow {event.title}",
+                                     context, unsubscribe_url=links.unsubscribe_url)
         return subscription.user.email, message
 
     def _verify_mail(self, user_id: int) -> tuple[str | None, Message | None]:
@@ -303,14 +297,7 @@ class DeliveryActivities:
             return None, None
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
         context = dict(verify_url=self._url(verify_email_path(token)), user=user)
-        message = Message(
-            delivery_key=f"soonish-verify-{user.id}-{activity.info().workflow_id}",
-            title="Confirm your email for Soonish",
-            text=render_template("mail/verify.txt", **context),
-            short="",
-            html=render_template("mail/verify.html", **context),
-        )
-        return user.email, message
+        return user.email, self._one_off_mail(f"verify-{user.id}", "verify", "Confirm your email for Soonish", context)
 
     def _link_mail(self, identity_id: int, address: str | None) -> tuple[str | None, Message | None]:
         identity = db.session.get(ChatIdentity, identity_id)
@@ -319,11 +306,17 @@ class DeliveryActivities:
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
         context = dict(link_url=self._url(link_chat_path(token)), address=address,
                        platform=PLATFORM_NAMES[identity.platform])
-        message = Message(
-            delivery_key=f"soonish-link-{identity.id}-{activity.info().workflow_id}",
-            title=f"Link your {context['platform']} account to Soonish",
-            text=render_template("mail/link_chat.txt", **context),
+        title = f"Link your {context['platform']} account to Soonish"
+        return address, self._one_off_mail(f"link-{identity.id}", "link_chat", title, context)
+
+    def _one_off_mail(self, key: str, template: str, title: str, context: dict,
+                      unsubscribe_url: str | None = None) -> Message:
+        """A mail from its text and HTML templates; keyed by its workflow, so a retry keeps the key."""
+        return Message(
+            delivery_key=f"soonish-{key}-{activity.info().workflow_id}",
+            title=title,
+            text=render_template(f"mail/{template}.txt", **context),
             short="",
-            html=render_template("mail/link_chat.html", **context),
+            html=render_template(f"mail/{template}.html", **context),
+            unsubscribe_url=unsubscribe_url,
         )
-        return address, message
