@@ -161,6 +161,7 @@ class FakeDiscord(FakePlatform):
 
     def __init__(self) -> None:
         self.followups: list[dict] = []  # what the bot answered interactions with
+        self.callbacks: list[dict] = []  # interaction callbacks: defers, replies, autocomplete choices
         self.dm_channels: dict[str, str] = {}  # recipient -> DM channel id
         self.messages: list[dict] = []  # create-message calls: channel_id, content, nonce
         self.synced_commands: list[dict] = []
@@ -200,8 +201,9 @@ class FakeDiscord(FakePlatform):
 
     async def _interaction_callback(self, request):
         body = await request.json()
-        if body.get("type") == 4:  # an immediate reply (help)
-            with self._lock:
+        with self._lock:
+            self.callbacks.append(body)
+            if body.get("type") == 4:  # an immediate reply (help)
                 self.followups.append(body["data"])
         interaction = {"id": request.match_info["id"], "type": 2,
                        "response_message_loading": body.get("type") == 5,
@@ -264,8 +266,30 @@ class FakeDiscord(FakePlatform):
     def run_command(self, subcommand: str, user_id: str, manage_channels: bool = False, **options) -> dict:
         """A member types /soonish <subcommand> in the test server; returns the bot's answer."""
         answered = len(self.followups)
-        interaction = {
-            "id": str(next(self._ids)), "application_id": APPLICATION_ID, "type": 2, "token": f"tok{next(self._ids)}",
+        self._dispatch(self._interaction(2, subcommand, user_id, manage_channels, options))
+        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {subcommand}")
+        return self.followups[answered]
+
+    def autocomplete(self, subcommand: str, user_id: str, option: str, typed: str) -> list[dict]:
+        """A member types into an option of /soonish <subcommand>; returns the choices offered."""
+        interaction = self._interaction(4, subcommand, user_id, False, {option: typed})
+        interaction["data"]["options"][0]["options"][0]["focused"] = True
+        offered = len(self.callbacks)
+        self._dispatch(interaction)
+
+        def choices():
+            return next((c["data"]["choices"] for c in self.callbacks[offered:] if c["type"] == 8), None)
+
+        wait_until(lambda: choices() is not None, 15, message="autocomplete choices")
+        return choices()
+
+    def _dispatch(self, interaction: dict) -> None:
+        event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
+        self._server.run(self._socket.send_json(event))
+
+    def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict) -> dict:
+        return {
+            "id": str(next(self._ids)), "application_id": APPLICATION_ID, "type": kind, "token": f"tok{next(self._ids)}",
             "version": 1, "guild_id": GUILD, "channel_id": CHANNEL, "locale": "en-US", "guild_locale": "en-US",
             "app_permissions": "0", "attachment_size_limit": 8388608, "entitlements": [],
             "authorizing_integration_owners": {"0": GUILD}, "context": 0,
@@ -280,9 +304,6 @@ class FakeDiscord(FakePlatform):
                 "options": [{"name": k, "type": 5 if isinstance(v, bool) else 3, "value": v} for k, v in options.items()],
             }]},
         }
-        self._server.run(self._socket.send_json({"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}))
-        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {subcommand}")
-        return self.followups[answered]
 
     def dms_to(self, user_id: str) -> list[str]:
         with self._lock:

@@ -90,3 +90,12 @@ def test_a_channel_manager_makes_the_channel_follow(discord_bot, app, client, or
                message="the announcement in the channel")
     (posted,) = [m for m in fake_discord.messages if "Agenda posted" in m["content"]]
     assert posted["channel_id"] == "900000000000000004" and posted["allowed_mentions"] == {"parse": []}
+
+
+def test_event_autocomplete_and_help(discord_bot, client, organizer, fake_discord):
+    launch = create_event(client, organizer, title="Launch party")
+    create_event(client, organizer, title="Book club")
+    choices = fake_discord.autocomplete("subscribe", MEMBER, "event", "laun")
+    assert choices == [{"name": "Launch party", "value": launch["slug"]}]
+    answer = fake_discord.run_command("help", MEMBER)
+    assert answer["flags"] & 64 and "`remind <event> <offsets…>`" in answer["content"]
