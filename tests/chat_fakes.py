@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from soonish.models import Delivery, db
+
 from .sinks import LoopbackServer, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
@@ -309,3 +311,10 @@ class FakeDiscord(FakePlatform):
         with self._lock:
             channel = self.dm_channels.get(user_id)
             return [m["content"] for m in self.messages if m["channel_id"] == channel]
+
+
+def ledger_for(app, target: str) -> list[tuple[str, str]]:
+    """(channel, status) of each ledger row for ``target``, oldest first."""
+    with app.app_context():
+        rows = db.session.query(Delivery).filter_by(target=target).order_by(Delivery.id)
+        return [(d.channel, d.status.value) for d in rows]

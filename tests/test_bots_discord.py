@@ -3,9 +3,10 @@
 import pytest
 
 from soonish.bots.discord import SoonishBot
-from soonish.models import ChatIdentity, Delivery, DeliveryStatus, Subscription, db
+from soonish.models import ChatIdentity, Subscription, db
 
 from .api_helpers import announce, create_event, subscribe
+from .chat_fakes import ledger_for
 from .sinks import wait_until
 
 MEMBER = "700000000000000042"
@@ -63,9 +64,8 @@ def test_discord_end_to_end_subscribe_announce_remind_unsubscribe(
     dm = next(m for m in fake_discord.dms_to(MEMBER) if "Doors open at 7" in m)
     assert "**Doors open at 7**" in dm and "Bring a friend." in dm
     assert "<t:" in dm and ":F> (<t:" in dm and ":R>)" in dm
-    with app.app_context():
-        ledger = db.session.query(Delivery).filter_by(target=f"discord::{MEMBER}").all()
-        assert len(ledger) == 2 and all(d.status == DeliveryStatus.SENT for d in ledger)  # welcome + announcement
+    # The worker records the send just after it: the welcome and the announcement.
+    wait_until(lambda: ledger_for(app, f"discord::{MEMBER}") == [("discord", "sent")] * 2, message="the ledger")
 
     answer = fake_discord.run_command("remind", MEMBER, event=event["slug"], offsets="2h")
     assert "2h before" in answer["content"]
