@@ -14,12 +14,12 @@ from sqlalchemy.orm import joinedload, selectinload
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ..chat_markup import PLATFORM_NAMES
 from ..crypto import FieldCipher
 from ..delivery import (
     ChatAddress, ChatSettings, Courier, DeliveryFailed, Destination, MailSettings, Message, compose_mail,
     send_mail_now,
 )
-from ..chat_markup import PLATFORM_NAMES
 from ..links import (
     LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
     unsubscribe_path, verify_email_path,
