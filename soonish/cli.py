@@ -104,6 +104,33 @@ def keygen() -> None:
     click.echo(new_key())
 
 
+BOT_TOKENS = {"slack": "SLACK_APP_TOKEN", "discord": "DISCORD_BOT_TOKEN"}
+
+
+@cli.command()
+@click.argument("platform", type=click.Choice(sorted(BOT_TOKENS)))
+@with_appcontext
+def bot(platform: str) -> None:
+    """Run a chat bot: Slack over Socket Mode (no public URL needed), or Discord."""
+    app = current_app._get_current_object()
+    token = BOT_TOKENS[platform]
+    if not app.config[token]:
+        raise click.ClickException(f"set SOONISH_{token} first (see README: Slack and Discord)")
+    if platform == "slack":
+        from .bots.slack import socket_mode_handler
+
+        socket_mode_handler(app).start()
+    else:
+        from .bots.discord import run_bot
+
+        run_bot(app)
+
+
+def bots_to_start(config) -> list[str]:
+    """The bots whose token is set (Slack over HTTP needs no process: the web app serves it)."""
+    return [platform for platform, token in sorted(BOT_TOKENS.items()) if config[token]]
+
+
 @cli.command()
 @click.option("--bind", default=None, help="host:port (default SOONISH_WEB_BIND)")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes")
@@ -163,8 +190,9 @@ def demo() -> None:
 @cli.command()
 @with_appcontext
 def dev() -> None:
-    """Everything in one terminal: Temporal dev server, migrations, worker and web server
-    (and the demo organizer and event when the database has no users yet)."""
+    """Everything in one terminal: Temporal dev server, migrations, worker and web server, the
+    chat bots whose tokens are set (and the demo organizer and event when the database has no
+    users yet)."""
     from flask_migrate import upgrade
 
     config = current_app.config
@@ -205,7 +233,7 @@ def dev() -> None:
         upgrade()
         if not accounts.has_users():
             _make_demo()  # a first run shows the product working at once
-        for command in (["worker"], ["web"]):
+        for command in (["worker"], ["web"], *(["bot", platform] for platform in bots_to_start(config))):
             children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
         click.echo(f"Soonish is up: http://{config['WEB_BIND']}  (Ctrl-C stops everything)")
         while all(child.poll() is None for child in children):

@@ -83,6 +83,15 @@ class Config:
     # a timer in a running workflow does not.
     REMINDER_LEAD_SECONDS = 120
 
+    # Chat bots (see README "Slack and Discord"). A bot runs only when its token is set.
+    SLACK_BOT_TOKEN = ""  # xoxb-…: replies, and broadcasts posted to DMs and channels
+    SLACK_SIGNING_SECRET = ""  # verifies requests to /slack/events
+    SLACK_APP_TOKEN = ""  # xapp-…: Socket Mode (`soonish bot slack`), for installs without a public URL
+    SLACK_API_URL = "https://slack.com/api/"
+    DISCORD_BOT_TOKEN = ""
+    DISCORD_API_URL = "https://discord.com/api/v10"
+    DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity.
     DELIVERY_BATCH_SIZE = 200
     DELIVERY_CONCURRENCY = 50

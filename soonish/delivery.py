@@ -1,10 +1,11 @@
 """Sends messages to destinations: the fast paths and Apprise's long tail.
 
 A ``Courier`` lives for one batch and reuses its connections: one pooled HTTP client for
-webhooks (``json://``, ``form://``), one SMTP connection for mail to addresses, and one Apprise
-plugin object per URL with Apprise's per-object throttle turned off. Every message carries a
-stable delivery key (``Idempotency-Key`` header, ``Message-ID``) so a receiver can drop the
-rare repeat that a crash in mid-send can cause.
+webhooks (``json://``, ``form://``) and for our Slack and Discord bots' web APIs, one SMTP
+connection for mail to addresses, and one Apprise plugin object per URL with Apprise's
+per-object throttle turned off. Every message carries a stable delivery key (``Idempotency-Key``
+header, ``Message-ID``, Discord's message nonce) so a receiver can drop the rare repeat that a
+crash in mid-send can cause.
 
 Errors never carry a URL: integration URLs hold credentials.
 """
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 logging.getLogger("apprise").setLevel(logging.WARNING)
 
 HTTP_TIMEOUT_SECONDS = 15
+# Discord drops a second message with the same nonce (up to 25 characters) for a few minutes.
+DISCORD_NONCE_MAX = 25
+DISCORD_MESSAGE_MAX = 2000
+# Slack's errors that heal by retrying; any other `"ok": false` answer is final.
+SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 # Apprise's own fields of a json:// or form:// payload.
 APPRISE_PAYLOAD_VERSION = "1.0"
 
@@ -50,11 +56,39 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ChatAddress:
+    """Where our bot posts: a person's DM (their user id) or a channel (its id)."""
+
+    platform: str  # "slack" | "discord"
+    recipient: str
+    is_channel: bool = False
+
+
+@dataclass(frozen=True)
 class Destination:
-    """Exactly one of: a plain email address (our SMTP), or an Apprise URL (a secret)."""
+    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), or a chat
+    address our bot posts to."""
 
     email: str | None = None
     apprise_url: str | None = None
+    chat: ChatAddress | None = None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """The bots' tokens and the platforms' API roots (tests point these at fakes on loopback)."""
+
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    discord_bot_token: str = ""
+    discord_api_url: str = "https://discord.com/api/v10"
+
+    @classmethod
+    def from_config(cls, config) -> "ChatSettings":
+        return cls(
+            slack_bot_token=config["SLACK_BOT_TOKEN"], slack_api_url=config["SLACK_API_URL"],
+            discord_bot_token=config["DISCORD_BOT_TOKEN"], discord_api_url=config["DISCORD_API_URL"],
+        )
 
 
 class DeliveryFailed(Exception):
@@ -193,13 +227,16 @@ def send_mail_now(settings: MailSettings, mail: EmailMessage) -> None:
 class Courier:
     """Delivers messages for one batch; use as ``async with Courier(...) as courier``."""
 
-    def __init__(self, mail: MailSettings, allow_private: bool, concurrency: int = 50) -> None:
+    def __init__(self, mail: MailSettings, allow_private: bool, concurrency: int = 50,
+                 chat: ChatSettings = ChatSettings()) -> None:
         self.mail = mail
         self.allow_private = allow_private
         self.concurrency = concurrency
+        self.chat = chat
         self._http: aiohttp.ClientSession | None = None
         self._smtp = _SmtpConnection(mail) if mail.host else None
         self._plugins: dict[str, object] = {}
+        self._discord_dms: dict[str, str] = {}  # user id -> their DM channel id
 
     async def __aenter__(self) -> "Courier":
         connector = aiohttp.TCPConnector(
@@ -219,6 +256,12 @@ class Courier:
     async def send(self, destination: Destination, message: Message) -> None:
         if destination.email:
             await self._send_mail(destination.email, message)
+            return
+        if destination.chat:
+            if destination.chat.platform == "slack":
+                await self._post_slack(destination.chat, message)
+            else:
+                await self._post_discord(destination.chat, message)
             return
         plugin = self._plugin(destination.apprise_url or "")
         try:
@@ -303,3 +346,53 @@ class Courier:
         )
         if not ok:
             raise DeliveryFailed(f"{mask_url(plugin.url(privacy=True))} did not accept the message")
+
+    async def _call_chat_api(self, platform: str, url: str, token: str, payload: dict) -> dict:
+        """POST ``payload`` to one of our bots' web APIs; the answer's JSON, or DeliveryFailed."""
+        if not token:
+            raise DeliveryFailed(f"the {platform} bot is not configured", permanent=True)
+        scheme = "Bearer" if platform == "Slack" else "Bot"
+        headers = {"Authorization": f"{scheme} {token}", "User-Agent": "Soonish"}
+        try:
+            async with self._http.post(url, json=payload, headers=headers) as response:
+                status = response.status
+                body = await response.json(content_type=None) if status < 300 else None
+        except PrivateTargetRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise DeliveryFailed(f"{platform} unreachable ({type(exc).__name__})") from exc
+        if status >= 300:
+            # Missing access, an unknown user, DMs closed: retrying won't help. Rate limits will.
+            permanent = 400 <= status < 500 and status not in (408, 429)
+            raise DeliveryFailed(f"{platform} answered HTTP {status}", permanent=permanent)
+        return body if isinstance(body, dict) else {}
+
+    async def _post_slack(self, address: ChatAddress, message: Message) -> None:
+        """chat.postMessage; a user id as the channel posts in the bot's DM with that user."""
+        url = self.chat.slack_api_url.rstrip("/") + "/chat.postMessage"
+        answer = await self._call_chat_api("Slack", url, self.chat.slack_bot_token, {
+            "channel": address.recipient, "text": message.short, "unfurl_links": False,
+            "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
+        })
+        if not answer.get("ok"):
+            error = str(answer.get("error", "unknown_error"))[:100]
+            raise DeliveryFailed(f"Slack answered {error}", permanent=error not in SLACK_TRANSIENT_ERRORS)
+
+    async def _post_discord(self, address: ChatAddress, message: Message) -> None:
+        """Create-message in the channel, or in the person's DM channel (created, or found, first)."""
+        root, token = self.chat.discord_api_url.rstrip("/"), self.chat.discord_bot_token
+        channel_id = address.recipient
+        if not address.is_channel:
+            if address.recipient not in self._discord_dms:
+                dm = await self._call_chat_api("Discord", f"{root}/users/@me/channels", token,
+                                               {"recipient_id": address.recipient})
+                if "id" not in dm:
+                    raise DeliveryFailed("Discord opened no DM channel")
+                self._discord_dms[address.recipient] = str(dm["id"])
+            channel_id = self._discord_dms[address.recipient]
+        await self._call_chat_api("Discord", f"{root}/channels/{channel_id}/messages", token, {
+            "content": message.short[:DISCORD_MESSAGE_MAX],
+            "nonce": message.delivery_key[:DISCORD_NONCE_MAX],
+            "enforce_nonce": True,
+            "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
+        })

@@ -6,6 +6,7 @@ class LinkPurpose:
     CONFIRM = "confirm-subscription"
     MANAGE = "manage-subscription"
     VERIFY_EMAIL = "verify-email"
+    LINK_CHAT = "link-chat-identity"
 
 
 class LinkInvalid(Exception):
@@ -49,3 +50,7 @@ def unsubscribe_path(token: str) -> str:
 
 def verify_email_path(token: str) -> str:
     return f"/verify/{token}"
+
+
+def link_chat_path(token: str) -> str:
+    return f"/link/{token}"

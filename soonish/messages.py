@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from flask import render_template
 
+from . import chat_markup
 from .delivery import Message
 from .models import Event, Notification, NotificationKind
 
@@ -45,6 +46,7 @@ class NotificationText:
 
     title: str
     body: str
+    starts_at: datetime
     when: str
     where: str
     event_url: str
@@ -56,6 +58,7 @@ class NotificationText:
         return cls(
             title=notification.title,
             body=notification.body,
+            starts_at=event.starts_at,
             when=when_text(event),
             where=event.location,
             event_url=event_url,
@@ -77,17 +80,30 @@ class NotificationText:
         lines.append(self.event_url)
         return "\n".join(lines)
 
-    def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool) -> Message:
+    def chat_text(self, platform: str) -> str:
+        """The short form in the platform's markup, the time in each reader's own zone."""
+        lines = [chat_markup.bold(platform, self.title)]
+        if self.body:
+            lines.append(chat_markup.escape(platform, self.body))
+        lines.append(f"When: {chat_markup.local_time(platform, self.starts_at, self.when)}")
+        if self.where:
+            lines.append(f"Where: {chat_markup.escape(platform, self.where)}")
+        lines.append(chat_markup.link(platform, self.event_url, "Open the event"))
+        return "\n".join(lines)
+
+    def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool,
+                chat_platform: str | None = None) -> Message:
         text = html = None
         if as_mail:
             context = {"n": self, "links": links}
             text = render_template("mail/notification.txt", **context)
             html = render_template("mail/notification.html", **context)
+        short = self.chat_text(chat_platform) if chat_platform else self.short()
         return Message(
             delivery_key=delivery_key,
             title=self.title,
-            text=text or self.short(),
-            short=self.short(),
+            text=text or short,
+            short=short,
             html=html,
             notify_type=self.notify_type,
             unsubscribe_url=links.unsubscribe_url if links else None,

@@ -11,6 +11,7 @@ from soonish.temporal.worker import build_worker
 from soonish.web import create_app
 from soonish.web.tokens import issue_token
 
+from .chat_fakes import SIGNING_SECRET, FakeDiscord, FakeSlack
 from .harness import Harness
 from .sinks import HttpSink, SmtpSink
 
@@ -131,6 +132,31 @@ def worker(app, harness, temporal_env):
     yield running
     harness.run(running.shutdown())
     finished.result(30)
+
+
+@pytest.fixture
+def fake_slack():
+    slack = FakeSlack().start()
+    yield slack
+    slack.stop()
+
+
+@pytest.fixture
+def fake_discord():
+    discord = FakeDiscord().start()
+    yield discord
+    discord.stop()
+
+
+@pytest.fixture
+def chat_config(app_config, fake_slack, fake_discord) -> dict:
+    """Both bots configured, talking to the fakes (ask for it before ``app``)."""
+    app_config.update(
+        SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.api_url,
+        DISCORD_BOT_TOKEN="discord-test-token", DISCORD_API_URL=fake_discord.api_url,
+        DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+    )
+    return app_config
 
 
 @pytest.fixture

@@ -68,6 +68,32 @@ class SmtpSink:
             return list(self.messages)
 
 
+class LoopbackServer:
+    """An aiohttp application served on 127.0.0.1 from its own thread and event loop."""
+
+    def __init__(self, app: web.Application, name: str) -> None:
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=name)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    def start(self) -> int:
+        async def serve():
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+        self._thread.start()
+        self.run(serve())
+        return self.port
+
+    def run(self, coro, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.run(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 @dataclass
 class Received:
     path: str
@@ -90,8 +116,6 @@ class HttpSink:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="http-sink")
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -108,23 +132,14 @@ class HttpSink:
         return web.Response(status=status, text="ok" if status == 200 else "unavailable")
 
     def start(self) -> "HttpSink":
-        self.port = free_port()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-
-        async def serve():
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        self._runner = runner
+        self._server = LoopbackServer(app, "http-sink")
+        self.port = self._server.start()
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._server.stop()
 
     def url(self, path: str, scheme: str = "json") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"

@@ -10,10 +10,10 @@ from .subscription import (
     SubscriptionStatus,
     reminder_offsets_in_use,
 )
-from .user import ChatIdentity, User
+from .user import ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "db", "utcnow", "User", "ChatIdentity", "Event", "EventStatus", "Visibility", "Integration",
+    "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
 ]

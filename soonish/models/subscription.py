@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import UTCDateTime, db, utcnow
 from .event import Event, _enum
 from .integration import Integration
-from .user import User
+from .user import ChatIdentity, User
 
 DEFAULT_REMINDER_OFFSETS = [86400, 3600]  # 1 day and 1 hour before, in seconds
 
@@ -45,12 +45,16 @@ class Subscription(db.Model):
 
 
 class SubscriptionSelector(db.Model):
-    """Routes a subscription to one integration, or to every active integration with a tag."""
+    """Routes a subscription to one integration, to every active integration with a tag, or to
+    a chat identity (a person's DM or a channel)."""
 
     __tablename__ = "subscription_selectors"
     __table_args__ = (
         CheckConstraint(
-            "(integration_id IS NULL) <> (tag IS NULL)", name="integration_xor_tag"
+            "(CASE WHEN integration_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN tag IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN chat_identity_id IS NULL THEN 0 ELSE 1 END) = 1",
+            name="one_route",
         ),
     )
 
@@ -62,9 +66,13 @@ class SubscriptionSelector(db.Model):
         ForeignKey("integrations.id", ondelete="CASCADE")
     )
     tag: Mapped[str | None] = mapped_column(String(40))
+    chat_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identities.id", ondelete="CASCADE"), index=True
+    )
 
     subscription: Mapped[Subscription] = relationship(back_populates="selectors")
     integration: Mapped[Integration | None] = relationship()
+    chat_identity: Mapped[ChatIdentity | None] = relationship()
 
 
 def reminder_offsets_in_use(event_id: int) -> set[int]:

@@ -40,8 +40,15 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email!r}>"
 
 
+class ChatIdentityKind:
+    USER = "user"  # a person: messages go to their DM
+    # A channel that follows events itself (`subscribe <event> here`): external_user_id holds
+    # the channel id and its user stands for the channel, so its subscriptions are its own.
+    CHANNEL = "channel"
+
+
 class ChatIdentity(db.Model):
-    """A Slack or Discord account, mapped to the Soonish user it acts as."""
+    """A Slack or Discord account (or channel), mapped to the Soonish user it acts as."""
 
     __tablename__ = "chat_identities"
     __table_args__ = (UniqueConstraint("platform", "workspace_id", "external_user_id"),)
@@ -50,7 +57,12 @@ class ChatIdentity(db.Model):
     platform: Mapped[str] = mapped_column(String(16))  # "slack" | "discord"
     workspace_id: Mapped[str] = mapped_column(String(64))  # Slack team id or Discord guild id
     external_user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default=ChatIdentityKind.USER, server_default=ChatIdentityKind.USER)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="chat_identities")
+
+    @property
+    def is_channel(self) -> bool:
+        return self.kind == ChatIdentityKind.CHANNEL

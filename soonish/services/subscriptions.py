@@ -6,7 +6,7 @@ from sqlalchemy.orm import selectinload
 
 from ..links import LinkInvalid, LinkPurpose, sign, unsign
 from ..models import (
-    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
+    DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db, utcnow,
 )
 from ..temporal.client import TemporalUnavailable
@@ -20,22 +20,26 @@ from .temporal import gateway, reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
-    """Validate selectors ({"integration_id": n} or {"tag": "urgent"}) as the user's own."""
+    """Validate selectors ({"integration_id": n}, {"tag": "urgent"} or {"chat_identity_id": n})
+    as the user's own."""
     if not raw:
         return []
     integrations = list(db.session.scalars(select(Integration).where(Integration.user_id == user.id)))
     own_ids = {i.id for i in integrations}
     own_tags = {i.tag for i in integrations if i.tag}
+    own_identities = set(db.session.scalars(select(ChatIdentity.id).where(ChatIdentity.user_id == user.id)))
     selectors = []
     for item in raw:
-        integration_id, tag = item.get("integration_id"), item.get("tag")
-        if (integration_id is None) == (tag is None):
+        integration_id, tag, identity_id = item.get("integration_id"), item.get("tag"), item.get("chat_identity_id")
+        if sum(value is not None for value in (integration_id, tag, identity_id)) != 1:
             raise ValidationFailed.field("selectors", "Each selector names one integration_id or one tag.")
         if integration_id is not None and integration_id not in own_ids:
             raise ValidationFailed.field("selectors", f"Channel {integration_id} is not one of yours.")
         if tag is not None and tag not in own_tags:
             raise ValidationFailed.field("selectors", f"None of your channels has the tag {tag!r}.")
-        selectors.append(SubscriptionSelector(integration_id=integration_id, tag=tag))
+        if identity_id is not None and identity_id not in own_identities:
+            raise ValidationFailed.field("selectors", f"Chat account {identity_id} is not one of yours.")
+        selectors.append(SubscriptionSelector(integration_id=integration_id, tag=tag, chat_identity_id=identity_id))
     return selectors
 
 

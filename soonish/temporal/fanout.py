@@ -14,16 +14,20 @@ from sqlalchemy.orm import joinedload, selectinload
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from ..chat_markup import PLATFORM_NAMES
 from ..crypto import FieldCipher
-from ..delivery import Courier, DeliveryFailed, Destination, MailSettings, Message, send_mail_now, compose_mail
+from ..delivery import (
+    ChatAddress, ChatSettings, Courier, DeliveryFailed, Destination, MailSettings, Message, compose_mail,
+    send_mail_now,
+)
 from ..links import (
-    LinkPurpose, confirm_path, event_path, manage_path, public_url, sign, unsubscribe_path,
-    verify_email_path,
+    LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
+    unsubscribe_path, verify_email_path,
 )
 from ..messages import NotificationText, RecipientLinks, when_text
 from ..models import (
-    Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionStatus,
-    User, db, utcnow,
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription,
+    SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from ..routing import Target, targets_for
 from .shared import (
@@ -60,6 +64,10 @@ def insert_ignoring_duplicates(table):
     return insert(table).on_conflict_do_nothing()
 
 
+def chat_address(identity: ChatIdentity) -> ChatAddress:
+    return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel)
+
+
 class DeliveryActivities:
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -69,6 +77,7 @@ class DeliveryActivities:
         self.batch_size = int(config["DELIVERY_BATCH_SIZE"])
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
+        self.chat = ChatSettings.from_config(config)
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.send_transactional_mail]
@@ -106,7 +115,7 @@ class DeliveryActivities:
         final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
         planned, already_sent = await asyncio.to_thread(self._prepare, batch)
         result = BatchResult(already_sent=already_sent)
-        async with Courier(self.mail, self.allow_private, self.concurrency) as courier:
+        async with Courier(self.mail, self.allow_private, self.concurrency, self.chat) as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends.
             for start in range(0, len(planned), self.concurrency):
@@ -184,7 +193,10 @@ class DeliveryActivities:
                 Subscription.status == SubscriptionStatus.ACTIVE,
                 Subscription.id.between(ids.first_id, ids.last_id),
             )
-            .options(joinedload(Subscription.user), selectinload(Subscription.selectors))
+            .options(
+                joinedload(Subscription.user),
+                selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
+            )
         )
         if notification.subscription_id is not None:
             query = query.where(Subscription.id == notification.subscription_id)
@@ -204,14 +216,20 @@ class DeliveryActivities:
         text: NotificationText, integrations: dict[int, Integration],
     ) -> PlannedSend:
         key = f"soonish-{delivery.id}"
+        chat_platform = None
         if target.email:
             destination = Destination(email=target.email)
+        elif target.chat_identity_id is not None:
+            identity = next(s.chat_identity for s in subscription.selectors if s.chat_identity_id == target.chat_identity_id)
+            destination = Destination(chat=chat_address(identity))
+            chat_platform = identity.platform
         else:
             integration = integrations[target.integration_id]
             destination = Destination(apprise_url=self.cipher.decrypt(integration.apprise_url_encrypted))
         as_mail = target.channel == "email"
         links = self._links(subscription) if as_mail else None
-        return PlannedSend(delivery.id, target.channel, destination, text.message(key, links, as_mail))
+        message = text.message(key, links, as_mail, chat_platform)
+        return PlannedSend(delivery.id, target.channel, destination, message)
 
     def _links(self, subscription: Subscription) -> RecipientLinks:
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
@@ -257,6 +275,8 @@ class DeliveryActivities:
         with self.app.app_context():
             if request.kind == "confirm":
                 address, message = self._confirm_mail(request.subject_id)
+            elif request.kind == "link":
+                address, message = self._link_mail(request.subject_id, request.address)
             else:
                 address, message = self._verify_mail(request.subject_id)
             if address is None:
@@ -276,14 +296,8 @@ class DeliveryActivities:
         links = self._links(subscription)
         context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
                        event_url=self._url(event_path(event.slug)))
-        message = Message(
-            delivery_key=f"soonish-confirm-{subscription.id}-{activity.info().workflow_id}",
-            title=f"Confirm: follow {event.title}",
-            text=render_template("mail/confirm.txt", **context),
-            short="",
-            html=render_template("mail/confirm.html", **context),
-            unsubscribe_url=links.unsubscribe_url,
-        )
+        message = self._one_off_mail(f"confirm-{subscription.id}", "confirm", f"Confirm: follow {event.title}",
+                                     context, unsubscribe_url=links.unsubscribe_url)
         return subscription.user.email, message
 
     def _verify_mail(self, user_id: int) -> tuple[str | None, Message | None]:
@@ -292,11 +306,26 @@ class DeliveryActivities:
             return None, None
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
         context = dict(verify_url=self._url(verify_email_path(token)), user=user)
-        message = Message(
-            delivery_key=f"soonish-verify-{user.id}-{activity.info().workflow_id}",
-            title="Confirm your email for Soonish",
-            text=render_template("mail/verify.txt", **context),
+        return user.email, self._one_off_mail(f"verify-{user.id}", "verify", "Confirm your email for Soonish", context)
+
+    def _link_mail(self, identity_id: int, address: str | None) -> tuple[str | None, Message | None]:
+        identity = db.session.get(ChatIdentity, identity_id)
+        if identity is None or not address:
+            return None, None
+        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
+        context = dict(link_url=self._url(link_chat_path(token)), address=address,
+                       platform=PLATFORM_NAMES[identity.platform])
+        title = f"Link your {context['platform']} account to Soonish"
+        return address, self._one_off_mail(f"link-{identity.id}", "link_chat", title, context)
+
+    def _one_off_mail(self, key: str, template: str, title: str, context: dict,
+                      unsubscribe_url: str | None = None) -> Message:
+        """A mail from its text and HTML templates; keyed by its workflow, so a retry keeps the key."""
+        return Message(
+            delivery_key=f"soonish-{key}-{activity.info().workflow_id}",
+            title=title,
+            text=render_template(f"mail/{template}.txt", **context),
             short="",
-            html=render_template("mail/verify.html", **context),
+            html=render_template(f"mail/{template}.html", **context),
+            unsubscribe_url=unsubscribe_url,
         )
-        return user.email, message

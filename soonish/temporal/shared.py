@@ -129,10 +129,12 @@ class BatchResult:
 
 @dataclass
 class TransactionalMail:
-    """A one-off mail to one person: "confirm" (subscription id) or "verify" (user id)."""
+    """A one-off mail to one person: "confirm" (subscription id), "verify" (user id) or "link"
+    (chat identity id, to ``address``: the email its owner wants to join)."""
 
     kind: str
     subject_id: int
+    address: str | None = None
 
 
 class ActivityName:

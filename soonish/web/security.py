@@ -66,6 +66,9 @@ def _fields_with_nul(values) -> list[str]:
 def refuse_nul_characters() -> None:
     """PostgreSQL text cannot hold NUL (0x00): refuse it at the door with a 422 naming the field,
     rather than fail deep inside a query with a 500. No legitimate input contains one."""
+    # Keep the raw body: signed requests (Slack) are verified over the exact bytes, and form
+    # parsing would otherwise consume them. Forms are then parsed from this cached copy.
+    request.get_data(cache=True)
     places = {
         "path": request.view_args or {},
         "query": request.args.to_dict(),

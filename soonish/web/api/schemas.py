@@ -102,7 +102,10 @@ class SubscriptionOut(Schema):
     status = fields.Function(lambda s: s.status.value)
     reminder_offsets = fields.List(fields.Integer())
     selectors = fields.Function(
-        lambda s: [{"integration_id": sel.integration_id, "tag": sel.tag} for sel in s.selectors]
+        lambda s: [
+            {"integration_id": sel.integration_id, "tag": sel.tag, "chat_identity_id": sel.chat_identity_id}
+            for sel in s.selectors
+        ]
     )
     created_at = fields.DateTime()
 

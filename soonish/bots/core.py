@@ -1,0 +1,296 @@
+"""The chat bots' commands, the same on Slack and Discord, over the services the web app uses.
+
+An adapter says who spoke (a ``Speaker``) and what they asked; it gets back a ``Reply`` to render
+in its platform's format. Every failure becomes a reply that says what to do instead, never a
+stack trace.
+"""
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+
+from .. import chat_markup
+from ..links import event_path, public_url
+from ..messages import when_text
+from ..models import ChatIdentity, ChatIdentityKind, Event, Subscription, SubscriptionStatus, User
+from ..services import ServiceError, ValidationFailed
+from ..services import chat, events, subscriptions
+from ..services.errors import Forbidden, NotFound
+from ..services.offsets import format_offset, validate_offsets
+
+log = logging.getLogger(__name__)
+
+EVENTS_LISTED = 10
+SUGGESTIONS_MAX = 25  # Discord shows at most 25 autocomplete choices
+NO_REMINDERS = "off"
+
+HELP = """Here's what I can do:
+• `subscribe <event>`: follow an event; updates and reminders come to you here as direct messages
+• `subscribe <event> here`: make this channel follow it (for people who manage the channel)
+• `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
+• `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
+• `list`: the events you follow, with your reminders
+• `events`: upcoming public events
+• `link <email>`: join this chat account with your Soonish account at that address
+• `help`: this list
+`<event>` is the event's link or the last part of it (its slug)."""
+
+USAGE = {
+    "subscribe": "`subscribe <event>` or `subscribe <event> here`",
+    "unsubscribe": "`unsubscribe <event>` or `unsubscribe <event> here`",
+    "remind": "`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`",
+    "list": "`list`",
+    "events": "`events`",
+    "link": "`link <email>`, e.g. `link me@example.com`",
+    "help": "`help`",
+}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who typed a command, and where."""
+
+    platform: str  # "slack" | "discord"
+    workspace_id: str  # Slack team id; Discord guild id ("" for Discord persons: their ids are global)
+    user_id: str
+    display_name: str = ""
+    channel_id: str | None = None  # the channel the command was typed in, if any
+    channel_name: str = ""
+    # Asked only for `… here`: may this person make the channel follow events? (The adapter may
+    # need an API call to know, so it is not asked otherwise.)
+    manages_channel: Callable[[], bool] = field(default=lambda: False, compare=False)
+
+
+@dataclass(frozen=True)
+class EventItem:
+    title: str
+    slug: str
+    url: str
+    starts_at: datetime
+    when: str  # in the event's own zone, for clients that can't show the reader's
+    reminders: tuple[str, ...] | None = None  # the reader's offsets ("1d", "1h"), in `list`
+    can_subscribe: bool = False  # offer a Subscribe button
+
+    def markup(self, platform: str) -> str:
+        """Title (linked) and time in the reader's zone, with their reminders when known."""
+        text = (f"{chat_markup.bold(platform, chat_markup.link(platform, self.url, self.title))}\n"
+                f"{chat_markup.local_time(platform, self.starts_at, self.when)}")
+        if self.reminders is not None:
+            text += f"\nReminders: {', '.join(self.reminders) or 'none'} before"
+        return text
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    events: tuple[EventItem, ...] = ()
+    ok: bool = True
+
+
+class CommandError(Exception):
+    """A command that can't be carried out; its text is the reply."""
+
+
+def event_slug(reference: str) -> str:
+    """The slug in "launch-1a2b3c", "https://host/e/launch-1a2b3c" or Slack's "<https://…|label>"."""
+    reference = reference.strip().strip("<>").split("|", 1)[0].strip()
+    if "://" not in reference:
+        return reference.strip("/")
+    parts = [part for part in urlsplit(reference).path.split("/") if part]
+    return parts[1] if len(parts) == 2 and parts[0] == "e" else ""
+
+
+def _route(selector) -> dict:
+    return {name: value for name, value in (
+        ("integration_id", selector.integration_id), ("tag", selector.tag),
+        ("chat_identity_id", selector.chat_identity_id),
+    ) if value is not None}
+
+
+class Commands:
+    """The commands, bound to one app (each runs in its own app context, on any thread)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    # Entry points -------------------------------------------------------------------------
+
+    def run(self, speaker: Speaker, text: str) -> Reply:
+        """One command line as typed after /soonish."""
+        words = text.split()
+        if not words:
+            return self.help()
+        name, args = words[0].lower(), words[1:]
+        if name == "subscribe" and len(args) in (1, 2) and args[1:] in ([], ["here"]):
+            return self.subscribe(speaker, args[0], here=len(args) == 2)
+        if name == "unsubscribe" and len(args) in (1, 2) and args[1:] in ([], ["here"]):
+            return self.unsubscribe(speaker, args[0], here=len(args) == 2)
+        if name == "remind" and len(args) >= 2:
+            return self.remind(speaker, args[0], " ".join(args[1:]))
+        if name == "link" and len(args) == 1:
+            return self.link(speaker, args[0])
+        if name == "list" and not args:
+            return self.list_subscriptions(speaker)
+        if name == "events" and not args:
+            return self.events(speaker)
+        if name == "help" and not args:
+            return self.help()
+        if name in USAGE:
+            return Reply(f"Usage: {USAGE[name]}.", ok=False)
+        return Reply(f"I don't know the command “{words[0]}”.\n{HELP}", ok=False)
+
+    def subscribe(self, speaker: Speaker, reference: str, here: bool = False) -> Reply:
+        return self._answer(self._subscribe, speaker, reference, here)
+
+    def unsubscribe(self, speaker: Speaker, reference: str, here: bool = False) -> Reply:
+        return self._answer(self._unsubscribe, speaker, reference, here)
+
+    def remind(self, speaker: Speaker, reference: str, offsets: str) -> Reply:
+        return self._answer(self._remind, speaker, reference, offsets)
+
+    def list_subscriptions(self, speaker: Speaker) -> Reply:
+        return self._answer(self._list_subscriptions, speaker)
+
+    def events(self, speaker: Speaker) -> Reply:
+        return self._answer(self._events, speaker)
+
+    def link(self, speaker: Speaker, email: str) -> Reply:
+        return self._answer(self._link, speaker, email)
+
+    def help(self) -> Reply:
+        return Reply(HELP)
+
+    def suggest_events(self, speaker: Speaker, typed: str) -> list[tuple[str, str]]:
+        """(title, slug) of events the speaker follows or could follow whose title or slug
+        contains ``typed``, for autocomplete."""
+        with self.app.app_context():
+            user = self._person(speaker).user
+            candidates = [s.event for s in subscriptions.list_mine(user)] + events.list_upcoming_public_events()
+            typed = typed.strip().lower()
+            seen, found = set(), []
+            for event in candidates:
+                if event.slug not in seen and (typed in event.title.lower() or typed in event.slug):
+                    seen.add(event.slug)
+                    found.append((event.title, event.slug))
+            return found[:SUGGESTIONS_MAX]
+
+    # The commands -------------------------------------------------------------------------
+
+    def _subscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
+        follower = self._follower(speaker, here)
+        event = self._event(follower.user, reference)
+        current = self._subscription(follower.user, event)
+        # Add this place to where an active subscription already delivers.
+        routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
+        routes = [r for r in routes if r != chat.route_to(follower)] + [chat.route_to(follower)]
+        subscription, _ = subscriptions.subscribe(follower.user, event.id, selectors=routes)
+        item = self._item(event, subscription)
+        if here:
+            return Reply(f"This channel now follows {event.title}: its updates will be posted here.", (item,))
+        return Reply(f"You're following {event.title}. Its updates and your reminders will come to you "
+                     f"here as direct messages.", (item,))
+
+    def _unsubscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
+        follower = self._follower(speaker, here)
+        event = self._event(follower.user, reference)
+        subscription = self._subscription(follower.user, event)
+        who = "This channel doesn't" if here else "You don't"
+        if subscription is None:
+            raise CommandError(f"{who} follow {event.title}.")
+        subscriptions.unsubscribe(subscription)
+        return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
+                     f"{event.title}. Nothing more will be sent about it.")
+
+    def _remind(self, speaker: Speaker, reference: str, offsets: str) -> Reply:
+        # Offsets first: a typo there is the likelier mistake, and needs no event to explain.
+        seconds = [] if offsets.strip().lower() == NO_REMINDERS else validate_offsets(offsets)
+        user = self._person(speaker).user
+        event = self._event(user, reference)
+        subscription = self._subscription(user, event)
+        if subscription is None:
+            raise CommandError(f"You don't follow {event.title} yet: `subscribe {event.slug}` first.")
+        subscription = subscriptions.update(user, subscription.id, {"reminder_offsets": seconds})
+        if not subscription.reminder_offsets:
+            return Reply(f"No reminders for {event.title}.", (self._item(event, subscription),))
+        return Reply(f"I'll remind you of {event.title} "
+                     f"{', '.join(format_offset(o) for o in subscription.reminder_offsets)} before it starts.",
+                     (self._item(event, subscription),))
+
+    def _list_subscriptions(self, speaker: Speaker) -> Reply:
+        followed = [s for s in subscriptions.list_mine(self._person(speaker).user)
+                    if s.status == SubscriptionStatus.ACTIVE]
+        if not followed:
+            return Reply("You don't follow any event yet. `events` lists upcoming ones.")
+        return Reply("The events you follow:", tuple(self._item(s.event, s) for s in followed))
+
+    def _events(self, speaker: Speaker) -> Reply:
+        upcoming = events.list_upcoming_public_events(limit=EVENTS_LISTED)
+        if not upcoming:
+            return Reply("No upcoming public events right now.")
+        items = tuple(self._item(event, can_subscribe=True) for event in upcoming)
+        return Reply("Upcoming events (subscribe with `subscribe <event>`):", items)
+
+    def _link(self, speaker: Speaker, email: str) -> Reply:
+        address = chat.request_link(self._person(speaker), email)
+        return Reply(f"I've sent a link to {address}. Open it to join this "
+                     f"{chat_markup.PLATFORM_NAMES[speaker.platform]} account with that address: the "
+                     f"events you follow with either come together.")
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _answer(self, command, *args) -> Reply:
+        with self.app.app_context():
+            try:
+                return command(*args)
+            except CommandError as exc:
+                return Reply(str(exc), ok=False)
+            except NotFound as exc:
+                return Reply(f"{exc.message} Use the event's link or its slug; `events` lists upcoming ones.", ok=False)
+            except ValidationFailed as exc:
+                return Reply(f"{exc.message} (`help` shows every command.)", ok=False)
+            except ServiceError as exc:
+                return Reply(exc.message, ok=False)
+            except Exception:
+                log.exception("chat command failed")
+                return Reply("Something went wrong on our side. Please try again in a minute.", ok=False)
+
+    def _person(self, speaker: Speaker) -> ChatIdentity:
+        return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.user_id,
+                                 display_name=speaker.display_name)
+
+    def _follower(self, speaker: Speaker, here: bool) -> ChatIdentity:
+        """Who follows: the speaker, or with ``here`` the channel they're in."""
+        if not here:
+            return self._person(speaker)
+        if not speaker.channel_id:
+            raise CommandError("`here` works in a channel: run it in the channel that should follow the event.")
+        if not speaker.manages_channel():
+            raise Forbidden("Only people who manage this channel can change what it follows.")
+        name = f"#{speaker.channel_name}" if speaker.channel_name else ""
+        return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.channel_id,
+                                 kind=ChatIdentityKind.CHANNEL, display_name=name)
+
+    def _event(self, user: User, reference: str) -> Event:
+        slug = event_slug(reference)
+        if not slug:
+            raise NotFound(f"“{reference}” isn't an event link.")
+        try:
+            return events.get_visible_event(user, slug=slug)
+        except NotFound as exc:
+            raise NotFound(f"I can't find the event “{slug}”.") from exc
+
+    def _subscription(self, user: User, event: Event) -> Subscription | None:
+        return next((s for s in subscriptions.list_mine(user) if s.event_id == event.id), None)
+
+    def _item(self, event: Event, subscription: Subscription | None = None, can_subscribe: bool = False) -> EventItem:
+        reminders = None
+        if subscription is not None:
+            reminders = tuple(format_offset(o) for o in subscription.reminder_offsets)
+        return EventItem(
+            title=event.title, slug=event.slug,
+            url=public_url(current_app.config["PUBLIC_URL"], event_path(event.slug)),
+            starts_at=event.starts_at, when=when_text(event), reminders=reminders, can_subscribe=can_subscribe,
+        )

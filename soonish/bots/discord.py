@@ -1,0 +1,107 @@
+"""Discord adapter: the /soonish command group over bots.core, with event autocomplete and
+replies only the asker sees. The commands touch the database, so they run on worker threads:
+the event loop keeps answering Discord meanwhile."""
+import asyncio
+
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from flask import Flask
+
+from ..chat_markup import DISCORD
+from .core import Commands, Reply, Speaker
+
+MESSAGE_MAX = 2000
+CHOICE_NAME_MAX = 100
+
+
+def use_api(config) -> None:
+    """Point discord.py at the configured API and gateway (tests: fakes on loopback)."""
+    Route.BASE = config["DISCORD_API_URL"].rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config["DISCORD_GATEWAY_URL"])
+
+
+def render(reply: Reply) -> str:
+    return "\n\n".join([reply.text] + [item.markup(DISCORD) for item in reply.events])[:MESSAGE_MAX]
+
+
+def speaker(interaction: discord.Interaction) -> Speaker:
+    # Discord's ids are global, so its identities carry no workspace: one person (or channel)
+    # is the same across servers and DMs.
+    in_server = interaction.guild_id is not None
+    return Speaker(
+        platform=DISCORD, workspace_id="", user_id=str(interaction.user.id),
+        display_name=interaction.user.display_name,
+        channel_id=str(interaction.channel_id) if in_server else None,
+        channel_name=getattr(interaction.channel, "name", "") or "",
+        manages_channel=lambda: interaction.permissions.manage_channels,
+    )
+
+
+def command_group(commands: Commands) -> app_commands.Group:
+    group = app_commands.Group(name="soonish", description="Follow events: updates and reminders right here")
+
+    async def answer(interaction: discord.Interaction, command, *args) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await asyncio.to_thread(command, speaker(interaction), *args)
+        await interaction.followup.send(render(reply), ephemeral=True)
+
+    async def event_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        found = await asyncio.to_thread(commands.suggest_events, speaker(interaction), current)
+        return [app_commands.Choice(name=title[:CHOICE_NAME_MAX], value=slug) for title, slug in found]
+
+    @group.command(description="Follow an event: updates and reminders come to your DMs")
+    @app_commands.describe(event="The event's link or slug", here="Post its updates in this channel instead (channel managers)")
+    @app_commands.autocomplete(event=event_choices)
+    async def subscribe(interaction: discord.Interaction, event: str, here: bool = False) -> None:
+        await answer(interaction, commands.subscribe, event, here)
+
+    @group.command(description="Stop following an event")
+    @app_commands.describe(event="The event's link or slug", here="Stop this channel following it (channel managers)")
+    @app_commands.autocomplete(event=event_choices)
+    async def unsubscribe(interaction: discord.Interaction, event: str, here: bool = False) -> None:
+        await answer(interaction, commands.unsubscribe, event, here)
+
+    @group.command(description="When to remind you before an event, e.g. 1d 2h 15m (or off)")
+    @app_commands.describe(event="The event's link or slug", offsets="e.g. 1d 2h 15m, or off")
+    @app_commands.autocomplete(event=event_choices)
+    async def remind(interaction: discord.Interaction, event: str, offsets: str) -> None:
+        await answer(interaction, commands.remind, event, offsets)
+
+    @group.command(name="list", description="The events you follow, with your reminders")
+    async def list_subscriptions(interaction: discord.Interaction) -> None:
+        await answer(interaction, commands.list_subscriptions)
+
+    @group.command(description="Upcoming public events")
+    async def events(interaction: discord.Interaction) -> None:
+        await answer(interaction, commands.events)
+
+    @group.command(description="Join this Discord account with your Soonish account at an email address")
+    @app_commands.describe(email="Your Soonish account's email address")
+    async def link(interaction: discord.Interaction, email: str) -> None:
+        await answer(interaction, commands.link, email)
+
+    @group.command(name="help", description="What the bot can do")
+    async def show_help(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(render(commands.help()), ephemeral=True)
+
+    return group
+
+
+class SoonishBot(discord.Client):
+    def __init__(self, flask_app: Flask) -> None:
+        use_api(flask_app.config)
+        # Slash commands need no privileged intents.
+        super().__init__(intents=discord.Intents.default())
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(command_group(Commands(flask_app)))
+
+    async def setup_hook(self) -> None:
+        # Registers /soonish with Discord (global commands; one bulk call per start).
+        await self.tree.sync()
+
+
+def run_bot(flask_app: Flask) -> None:
+    SoonishBot(flask_app).run(flask_app.config["DISCORD_BOT_TOKEN"], log_handler=None)

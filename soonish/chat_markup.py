@@ -1,0 +1,36 @@
+"""How Slack and Discord write times, bold text and links, shared by broadcasts and bot replies.
+
+Times go out as each platform's date token, so every reader sees them in their own zone; the
+fallback (written in the event's zone) shows wherever a client can't render the token.
+"""
+from datetime import datetime
+
+SLACK = "slack"
+DISCORD = "discord"
+PLATFORMS = (SLACK, DISCORD)
+PLATFORM_NAMES = {SLACK: "Slack", DISCORD: "Discord"}
+
+
+def slack_escape(text: str) -> str:
+    # Slack reads <…> as links and mentions (<!channel> pings everyone): user text must not.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(platform: str, text: str) -> str:
+    return slack_escape(text) if platform == SLACK else text
+
+
+def bold(platform: str, text: str) -> str:
+    return f"*{escape(platform, text)}*" if platform == SLACK else f"**{text}**"
+
+
+def link(platform: str, url: str, label: str) -> str:
+    return f"<{url}|{slack_escape(label)}>" if platform == SLACK else f"[{label}]({url})"
+
+
+def local_time(platform: str, moment: datetime, fallback: str) -> str:
+    """``moment`` as the reader's own local time, with how far away it is on Discord."""
+    unix = int(moment.timestamp())
+    if platform == SLACK:
+        return f"<!date^{unix}^{{date_long_pretty}} {{time}}|{slack_escape(fallback)}>"
+    return f"<t:{unix}:F> (<t:{unix}:R>)"

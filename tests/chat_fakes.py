@@ -1,0 +1,320 @@
+"""Slack's and Discord's servers, faked on loopback: they speak the platforms' HTTP APIs (and
+Discord's gateway websocket) and record what our bots and our worker sent them."""
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from urllib.parse import urlencode
+
+from aiohttp import WSMsgType, web
+
+from soonish.models import Delivery, db
+
+from .sinks import LoopbackServer, wait_until
+
+SIGNING_SECRET = "test-signing-secret"
+TEAM = "T0TEAM"
+
+
+def json_answer(data, status: int = 200) -> web.Response:
+    # Exactly "application/json": discord.py reads any other content type as plain text.
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+async def request_fields(request: web.Request) -> dict:
+    """What a Slack Web API call carried: query, form or JSON."""
+    fields = dict(request.query)
+    if request.content_type == "application/json":
+        fields.update(await request.json())
+    else:
+        fields.update(await request.post())
+    return fields
+
+
+class FakePlatform:
+    """A platform's servers: an aiohttp app on loopback, started and stopped by the fixtures."""
+
+    def __init__(self, app: web.Application, name: str) -> None:
+        self._server = LoopbackServer(app, name)
+
+    def start(self):
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self._server.port}{path}"
+
+
+class FakeSlack(FakePlatform):
+    """Slack's Web API (the calls we make) and the response URLs of slash commands."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict] = []  # chat.postMessage bodies
+        self.responses: list[dict] = []  # what the bot answered at a command's response_url
+        self.admins: set[str] = set()
+        self._lock = threading.Lock()
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{n}", self._respond)
+        app.router.add_get("/socket-mode", self._socket_mode)
+        self.acknowledged: list[str] = []  # Socket Mode envelopes the app acknowledged
+        self._socket: web.WebSocketResponse | None = None
+        super().__init__(app, "fake-slack")
+        self._ids = itertools.count(1)
+        self.api_url = self.url("/api/")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method, fields = request.match_info["method"], await request_fields(request)
+        if method == "apps.connections.open" and request.headers.get("Authorization", "").startswith("Bearer xapp-"):
+            return json_answer({"ok": True, "url": self.url("/socket-mode", scheme="ws")})
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return json_answer({"ok": False, "error": "not_authed"})
+        if method == "chat.postMessage":
+            with self._lock:
+                self.posted.append(fields)
+            return json_answer({"ok": True, "channel": fields["channel"], "ts": f"{time.time():.6f}"})
+        if method == "auth.test":  # bolt asks once, on the first request it handles
+            return json_answer({"ok": True, "team_id": TEAM, "team": "Acme", "user_id": "U0BOT", "bot_id": "B0BOT",
+                                "user": "soonish", "url": "https://acme.slack.com/"})
+        if method == "users.info":
+            user = fields["user"]
+            return json_answer({"ok": True, "user": {"id": user, "is_admin": user in self.admins, "is_owner": False}})
+        if method == "conversations.info":
+            return json_answer({"ok": True, "channel": {"id": fields["channel"], "creator": "U0CREATOR"}})
+        return json_answer({"ok": False, "error": "unknown_method"})
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.responses.append(await request.json())
+        return web.Response(text="ok")
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0APP"}})
+        self._socket = socket
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                with self._lock:
+                    self.acknowledged.append(json.loads(frame.data)["envelope_id"])
+        return socket
+
+    def send_over_socket(self, text: str, user: str = "U0ALICE") -> str:
+        """A /soonish command delivered over Socket Mode; returns its envelope id."""
+        wait_until(lambda: self._socket is not None, 15, message="the Socket Mode connection")
+        envelope_id = f"env-{next(self._ids)}"
+        envelope = {"envelope_id": envelope_id, "type": "slash_commands", "accepts_response_payload": True,
+                    "payload": command_fields(self, text, user)}
+        self._server.run(self._socket.send_json(envelope))
+        return envelope_id
+
+    def response_url(self) -> str:
+        return self.url(f"/respond/{next(self._ids)}")
+
+    def dms_to(self, user_id: str) -> list[str]:
+        with self._lock:
+            return [p["text"] for p in self.posted if p["channel"] == user_id]
+
+    def wait_for_response(self, count: int) -> dict:
+        wait_until(lambda: len(self.responses) >= count, 15, message=f"{count} Slack replies")
+        return self.responses[count - 1]
+
+
+def slash_command(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
+                  age: int = 0, secret: str = SIGNING_SECRET) -> tuple[str, dict]:
+    """A /soonish request as Slack sends it over HTTP: form body and signature headers."""
+    body = urlencode(command_fields(slack, text, user, channel))
+    return body, signed_headers(body, age, secret)
+
+
+def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL") -> dict:
+    return {
+        "token": "unused", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
+        "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/soonish",
+        "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
+    }
+
+
+def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET) -> dict:
+    """Slack's signature over a form body, made ``age`` seconds ago."""
+    timestamp = int(time.time()) - age
+    base = f"v0:{timestamp}:{body}".encode()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest(),
+    }
+
+
+BOT_USER = {"id": "900000000000000001", "username": "soonish", "discriminator": "0", "avatar": None,
+            "bot": True, "global_name": None}
+APPLICATION_ID = "900000000000000002"
+GUILD = "900000000000000003"
+CHANNEL = "900000000000000004"
+
+
+class FakeDiscord(FakePlatform):
+    """Discord's REST API (the calls discord.py and our worker make) and its gateway."""
+
+    def __init__(self) -> None:
+        self.followups: list[dict] = []  # what the bot answered interactions with
+        self.callbacks: list[dict] = []  # interaction callbacks: defers, replies, autocomplete choices
+        self.dm_channels: dict[str, str] = {}  # recipient -> DM channel id
+        self.messages: list[dict] = []  # create-message calls: channel_id, content, nonce
+        self.synced_commands: list[dict] = []
+        self._lock = threading.Lock()
+        self._socket: web.WebSocketResponse | None = None
+        self._sequence = itertools.count(2)
+        self._ids = itertools.count(800000000000000001)
+        app = web.Application()
+        api = "/api/v10"
+        app.router.add_get(f"{api}/users/@me", lambda r: json_answer(BOT_USER))
+        app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
+        app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync_commands)
+        app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._interaction_callback)
+        app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", self._followup)
+        app.router.add_post(f"{api}/users/@me/channels", self._open_dm)
+        app.router.add_post(f"{api}/channels/{{channel}}/messages", self._create_message)
+        app.router.add_get("/gateway", self._gateway)
+        super().__init__(app, "fake-discord")
+        self.api_url = self.url(api)
+        self.gateway_url = self.url("/gateway", scheme="ws")
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == "Bot discord-test-token"
+
+    async def _application(self, request):
+        return json_answer({
+            "id": APPLICATION_ID, "name": "Soonish", "description": "", "icon": None, "bot_public": True,
+            "bot_require_code_grant": False, "owner": BOT_USER, "verify_key": "0" * 64, "flags": 0,
+        })
+
+    async def _sync_commands(self, request):
+        commands = await request.json()
+        with self._lock:
+            self.synced_commands = commands
+        return json_answer([{**c, "id": str(next(self._ids)), "application_id": APPLICATION_ID, "version": "1"}
+                            for c in commands])
+
+    async def _interaction_callback(self, request):
+        body = await request.json()
+        with self._lock:
+            self.callbacks.append(body)
+            if body.get("type") == 4:  # an immediate reply (help)
+                self.followups.append(body["data"])
+        interaction = {"id": request.match_info["id"], "type": 2,
+                       "response_message_loading": body.get("type") == 5,
+                       "response_message_ephemeral": bool(body.get("data", {}).get("flags", 0) & 64)}
+        return json_answer({"interaction": interaction})
+
+    async def _followup(self, request):
+        body = await request.json()
+        with self._lock:
+            self.followups.append(body)
+        return json_answer(self._message(CHANNEL, body.get("content", "")))
+
+    async def _open_dm(self, request):
+        if not self._authorized(request):
+            return json_answer({"message": "401: Unauthorized", "code": 0}, 401)
+        recipient = (await request.json())["recipient_id"]
+        with self._lock:
+            channel = self.dm_channels.setdefault(recipient, str(next(self._ids)))
+        return json_answer({"id": channel, "type": 1, "recipients": [{**BOT_USER, "id": recipient, "bot": False}]})
+
+    async def _create_message(self, request):
+        if not self._authorized(request):
+            return json_answer({"message": "401: Unauthorized", "code": 0}, 401)
+        body = await request.json()
+        channel = request.match_info["channel"]
+        with self._lock:
+            self.messages.append({"channel_id": channel, **body})
+        return json_answer(self._message(channel, body["content"]))
+
+    def _message(self, channel: str, content: str) -> dict:
+        return {"id": str(next(self._ids)), "channel_id": channel, "content": content, "author": BOT_USER,
+                "timestamp": "2030-01-01T00:00:00+00:00", "edited_timestamp": None, "tts": False,
+                "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [],
+                "embeds": [], "pinned": False, "type": 0, "flags": 0}
+
+    async def _gateway(self, request):
+        """Hello, then Ready after the bot identifies; heartbeats are acknowledged."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json({"op": 10, "d": {"heartbeat_interval": 45000}})
+        async for frame in socket:
+            if frame.type != WSMsgType.TEXT:
+                break
+            payload = json.loads(frame.data)
+            if payload["op"] == 2:
+                self._socket = socket
+                await socket.send_json({"op": 0, "t": "READY", "s": 1, "d": {
+                    "v": 10, "user": BOT_USER, "guilds": [], "session_id": "fake-session",
+                    "resume_gateway_url": self.gateway_url, "application": {"id": APPLICATION_ID, "flags": 0},
+                }})
+            elif payload["op"] == 1:
+                await socket.send_json({"op": 11})
+        return socket
+
+    # What a test does ---------------------------------------------------------------------
+
+    def wait_until_connected(self) -> None:
+        wait_until(lambda: self._socket is not None and self.synced_commands, 20, message="the bot on the gateway")
+
+    def run_command(self, subcommand: str, user_id: str, manage_channels: bool = False, **options) -> dict:
+        """A member types /soonish <subcommand> in the test server; returns the bot's answer."""
+        answered = len(self.followups)
+        self._dispatch(self._interaction(2, subcommand, user_id, manage_channels, options))
+        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {subcommand}")
+        return self.followups[answered]
+
+    def autocomplete(self, subcommand: str, user_id: str, option: str, typed: str) -> list[dict]:
+        """A member types into an option of /soonish <subcommand>; returns the choices offered."""
+        interaction = self._interaction(4, subcommand, user_id, False, {option: typed})
+        interaction["data"]["options"][0]["options"][0]["focused"] = True
+        offered = len(self.callbacks)
+        self._dispatch(interaction)
+
+        def choices():
+            return next((c["data"]["choices"] for c in self.callbacks[offered:] if c["type"] == 8), None)
+
+        wait_until(lambda: choices() is not None, 15, message="autocomplete choices")
+        return choices()
+
+    def _dispatch(self, interaction: dict) -> None:
+        event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
+        self._server.run(self._socket.send_json(event))
+
+    def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict) -> dict:
+        return {
+            "id": str(next(self._ids)), "application_id": APPLICATION_ID, "type": kind, "token": f"tok{next(self._ids)}",
+            "version": 1, "guild_id": GUILD, "channel_id": CHANNEL, "locale": "en-US", "guild_locale": "en-US",
+            "app_permissions": "0", "attachment_size_limit": 8388608, "entitlements": [],
+            "authorizing_integration_owners": {"0": GUILD}, "context": 0,
+            "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general", "position": 0,
+                        "permission_overwrites": []},
+            "member": {"user": {"id": user_id, "username": f"user{user_id[-3:]}", "discriminator": "0",
+                                "avatar": None, "global_name": None},
+                       "roles": [], "joined_at": "2024-01-01T00:00:00+00:00", "deaf": False, "mute": False,
+                       "flags": 0, "permissions": str(1 << 4 if manage_channels else 0)},
+            "data": {"id": "1", "name": "soonish", "type": 1, "options": [{
+                "name": subcommand, "type": 1,
+                "options": [{"name": k, "type": 5 if isinstance(v, bool) else 3, "value": v} for k, v in options.items()],
+            }]},
+        }
+
+    def dms_to(self, user_id: str) -> list[str]:
+        with self._lock:
+            channel = self.dm_channels.get(user_id)
+            return [m["content"] for m in self.messages if m["channel_id"] == channel]
+
+
+def ledger_for(app, target: str) -> list[tuple[str, str]]:
+    """(channel, status) of each ledger row for ``target``, oldest first."""
+    with app.app_context():
+        rows = db.session.query(Delivery).filter_by(target=target).order_by(Delivery.id)
+        return [(d.channel, d.status.value) for d in rows]

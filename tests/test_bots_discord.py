@@ -1,0 +1,101 @@
+"""Discord: the real discord.py bot on a fake Discord (REST and gateway on loopback) takes
+/soonish commands, and the real worker delivers broadcasts to the member's DM."""
+import pytest
+
+from soonish.bots.discord import SoonishBot
+from soonish.models import ChatIdentity, Subscription, db
+
+from .api_helpers import announce, create_event, subscribe
+from .chat_fakes import ledger_for
+from .sinks import wait_until
+
+MEMBER = "700000000000000042"
+
+
+@pytest.fixture
+def organizer(make_user, bearer):
+    return bearer(make_user("host@example.com"))
+
+
+@pytest.fixture
+def discord_bot(chat_config, app, harness, fake_discord):
+    async def build():  # a client must be made on the loop that runs it
+        return SoonishBot(app)
+
+    bot = harness.run(build())
+    running = harness.spawn(bot.start(app.config["DISCORD_BOT_TOKEN"]))
+    fake_discord.wait_until_connected()
+    yield bot
+    # discord.py waits a moment for servers after Ready; let it finish before closing.
+    harness.run(bot.wait_until_ready(), timeout=10)
+    harness.run(bot.close())
+    running.result(10)
+
+
+def member_subscription(app) -> Subscription:
+    with app.app_context():
+        identity = db.session.query(ChatIdentity).filter_by(platform="discord", external_user_id=MEMBER).one()
+        subscription = db.session.query(Subscription).filter_by(user_id=identity.user_id).one()
+        db.session.expunge(subscription)
+        return subscription
+
+
+def test_the_bot_registers_the_soonish_group(discord_bot, fake_discord):
+    (group,) = fake_discord.synced_commands
+    assert group["name"] == "soonish"
+    assert {o["name"] for o in group["options"]} == {"subscribe", "unsubscribe", "remind", "list", "events", "link", "help"}
+    subscribe_options = next(o for o in group["options"] if o["name"] == "subscribe")["options"]
+    assert next(o for o in subscribe_options if o["name"] == "event")["autocomplete"] is True
+
+
+def test_discord_end_to_end_subscribe_announce_remind_unsubscribe(
+    discord_bot, app, client, make_user, bearer, organizer, worker, fake_discord, smtp_sink
+):
+    event = create_event(client, organizer, title="Launch party")
+    subscribe(client, bearer(make_user("witness@example.com")), event["id"])
+
+    answer = fake_discord.run_command("subscribe", MEMBER, event=event["slug"])
+    assert answer["flags"] & 64  # only the member sees it
+    assert "You're following Launch party" in answer["content"] and "<t:" in answer["content"]
+
+    announce(client, organizer, event["id"], "Doors open at 7", "Bring a friend.")
+    wait_until(lambda: any("Doors open at 7" in m for m in fake_discord.dms_to(MEMBER)),
+               message="the announcement in the member's DM")
+    dm = next(m for m in fake_discord.dms_to(MEMBER) if "Doors open at 7" in m)
+    assert "**Doors open at 7**" in dm and "Bring a friend." in dm
+    assert "<t:" in dm and ":F> (<t:" in dm and ":R>)" in dm
+    # The worker records the send just after it: the welcome and the announcement.
+    wait_until(lambda: ledger_for(app, f"discord::{MEMBER}") == [("discord", "sent")] * 2, message="the ledger")
+
+    answer = fake_discord.run_command("remind", MEMBER, event=event["slug"], offsets="2h")
+    assert "2h before" in answer["content"]
+    assert member_subscription(app).reminder_offsets == [7200]
+
+    answer = fake_discord.run_command("unsubscribe", MEMBER, event=event["slug"])
+    assert "no longer follow" in answer["content"]
+    announce(client, organizer, event["id"], "Second call")
+    wait_until(lambda: any(m["Subject"] == "Second call" for m in smtp_sink.messages), message="the witness's mail")
+    assert not any("Second call" in m for m in fake_discord.dms_to(MEMBER))
+
+
+def test_a_channel_manager_makes_the_channel_follow(discord_bot, app, client, organizer, worker, fake_discord):
+    event = create_event(client, organizer, title="Town hall")
+    refused = fake_discord.run_command("subscribe", MEMBER, event=event["slug"], here=True)
+    assert "Only people who manage this channel" in refused["content"]
+
+    accepted = fake_discord.run_command("subscribe", MEMBER, manage_channels=True, event=event["slug"], here=True)
+    assert "This channel now follows Town hall" in accepted["content"]
+    announce(client, organizer, event["id"], "Agenda posted")
+    wait_until(lambda: any("Agenda posted" in m["content"] for m in fake_discord.messages),
+               message="the announcement in the channel")
+    (posted,) = [m for m in fake_discord.messages if "Agenda posted" in m["content"]]
+    assert posted["channel_id"] == "900000000000000004" and posted["allowed_mentions"] == {"parse": []}
+
+
+def test_event_autocomplete_and_help(discord_bot, client, organizer, fake_discord):
+    launch = create_event(client, organizer, title="Launch party")
+    create_event(client, organizer, title="Book club")
+    choices = fake_discord.autocomplete("subscribe", MEMBER, "event", "laun")
+    assert choices == [{"name": "Launch party", "value": launch["slug"]}]
+    answer = fake_discord.run_command("help", MEMBER)
+    assert answer["flags"] & 64 and "`remind <event> <offsets…>`" in answer["content"]

@@ -1,0 +1,139 @@
+"""Slack: signed slash commands at /slack/events, and broadcasts delivered to the user's DM
+through the real worker (Slack's API faked on loopback)."""
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from soonish.bots.slack import socket_mode_handler
+from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
+
+from .api_helpers import announce, create_event, subscribe
+from .chat_fakes import TEAM, ledger_for, signed_headers, slash_command
+from .sinks import wait_until
+
+
+@pytest.fixture
+def organizer(make_user, bearer):
+    return bearer(make_user("host@example.com"))
+
+
+def send(client, fake_slack, text: str, **kwargs):
+    body, headers = slash_command(fake_slack, text, **kwargs)
+    return client.post("/slack/events", data=body, headers=headers)
+
+
+def chat_subscription(app, user_id: str = "U0ALICE") -> Subscription | None:
+    with app.app_context():
+        identity = db.session.query(ChatIdentity).filter_by(external_user_id=user_id).one_or_none()
+        if identity is None:
+            return None
+        subscription = db.session.query(Subscription).filter_by(user_id=identity.user_id).one_or_none()
+        if subscription is not None:
+            db.session.expunge(subscription)
+        return subscription
+
+
+def test_a_signed_slash_command_subscribes_the_user(chat_config, app, client, organizer, worker, fake_slack):
+    event = create_event(client, organizer, title="Launch party")
+    response = send(client, fake_slack, f"subscribe {event['slug']}")
+    assert response.status_code == 200
+
+    reply = fake_slack.wait_for_response(1)
+    assert reply["response_type"] == "ephemeral"
+    assert "You're following Launch party" in reply["text"]
+    assert "<!date^" in json.dumps(reply["blocks"])  # the time in the reader's zone
+    subscription = chat_subscription(app)
+    assert subscription.event_id == event["id"] and subscription.status == SubscriptionStatus.ACTIVE
+
+
+@pytest.mark.parametrize("tampering", ["wrong signature", "ten minutes old"])
+def test_a_forged_or_stale_request_is_refused_and_changes_nothing(chat_config, app, client, organizer, fake_slack, tampering):
+    event = create_event(client, organizer)
+    if tampering == "wrong signature":
+        response = send(client, fake_slack, f"subscribe {event['slug']}", secret="not-the-secret")
+    else:
+        response = send(client, fake_slack, f"subscribe {event['slug']}", age=600)
+    assert response.status_code == 401
+    with app.app_context():
+        assert db.session.query(ChatIdentity).count() == 0
+        assert db.session.query(Subscription).count() == 0
+    assert fake_slack.responses == []
+
+
+def test_slack_end_to_end_subscribe_announce_remind_unsubscribe(
+    chat_config, app, client, make_user, bearer, organizer, worker, fake_slack, smtp_sink
+):
+    event = create_event(client, organizer, title="Launch party", location="Atelier")
+    # Someone following by email shows when a broadcast has gone out.
+    subscribe(client, bearer(make_user("witness@example.com")), event["id"])
+    send(client, fake_slack, f"subscribe http://soonish.test/e/{event['slug']}")
+    fake_slack.wait_for_response(1)
+
+    announce(client, organizer, event["id"], "Doors open at 7", "Bring a friend.")
+    wait_until(lambda: any("Doors open at 7" in text for text in fake_slack.dms_to("U0ALICE")),
+               message="the announcement in Alice's DM")
+    dm = next(text for text in fake_slack.dms_to("U0ALICE") if "Doors open at 7" in text)
+    assert "*Doors open at 7*" in dm and "Bring a friend." in dm
+    assert "<!date^" in dm and "{date_long_pretty} {time}|" in dm
+    assert f"<http://soonish.test/e/{event['slug']}|Open the event>" in dm
+    # The worker records the send just after it: the welcome and the announcement.
+    wait_until(lambda: ledger_for(app, f"slack:{TEAM}:U0ALICE") == [("slack", "sent")] * 2, message="the ledger")
+
+    send(client, fake_slack, f"remind {event['slug']} 2h")
+    assert "2h before" in fake_slack.wait_for_response(2)["text"]
+    assert chat_subscription(app).reminder_offsets == [7200]
+
+    send(client, fake_slack, f"unsubscribe {event['slug']}")
+    assert "no longer follow" in fake_slack.wait_for_response(3)["text"]
+    announce(client, organizer, event["id"], "Second call")
+    wait_until(lambda: any(m["Subject"] == "Second call" for m in smtp_sink.messages), message="the witness's mail")
+    assert not any("Second call" in text for text in fake_slack.dms_to("U0ALICE"))
+
+
+def test_a_channel_follows_an_event_only_when_a_manager_asks(chat_config, app, client, organizer, worker, fake_slack):
+    event = create_event(client, organizer, title="Town hall")
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB")
+    assert "Only people who manage this channel" in fake_slack.wait_for_response(1)["text"]
+
+    fake_slack.admins.add("U0BOB")
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB")
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(2)["text"]
+    announce(client, organizer, event["id"], "Agenda posted")
+    wait_until(lambda: any("Agenda posted" in text for text in fake_slack.dms_to("C0GENERAL")),
+               message="the announcement in the channel")
+    assert not fake_slack.dms_to("U0BOB")  # Bob himself follows nothing
+
+
+def test_events_offer_a_subscribe_button_that_subscribes(chat_config, app, client, organizer, worker, fake_slack):
+    event = create_event(client, organizer, title="Picnic")
+    send(client, fake_slack, "events")
+    blocks = fake_slack.wait_for_response(1)["blocks"]
+    button = next(b["accessory"] for b in blocks if b.get("accessory"))
+    assert button["value"] == event["slug"] and button["text"]["text"] == "Subscribe"
+
+    payload = {
+        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": "C0GENERAL", "name": "general"}, "response_url": fake_slack.response_url(),
+        "actions": [{"action_id": button["action_id"], "value": button["value"], "type": "button"}],
+        "trigger_id": "1.2.3", "api_app_id": "A0APP",
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    response = client.post("/slack/events", data=body, headers=signed_headers(body))
+    assert response.status_code == 200
+    assert "You're following Picnic" in fake_slack.wait_for_response(2)["text"]
+    assert chat_subscription(app).event_id == event["id"]
+
+
+def test_socket_mode_takes_commands_without_a_public_url(chat_config, app, client, organizer, fake_slack):
+    event = create_event(client, organizer, title="Launch party")
+    app.config["SLACK_APP_TOKEN"] = "xapp-test"
+    handler = socket_mode_handler(app)
+    handler.connect()
+    try:
+        envelope = fake_slack.send_over_socket(f"subscribe {event['slug']}")
+        assert "You're following Launch party" in fake_slack.wait_for_response(1)["text"]
+        assert envelope in fake_slack.acknowledged
+    finally:
+        handler.close()
+    assert chat_subscription(app).event_id == event["id"]
