@@ -8,6 +8,7 @@ from soonish.models import ChatIdentity, Subscription, db
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import ledger_for
 from .sinks import wait_until
+from .temporal_helpers import wait_for_schedules
 
 MEMBER = "700000000000000042"
 
@@ -49,7 +50,7 @@ def test_the_bot_registers_the_soonish_group(discord_bot, fake_discord):
 
 
 def test_discord_end_to_end_subscribe_announce_remind_unsubscribe(
-    discord_bot, app, client, make_user, bearer, organizer, worker, fake_discord, smtp_sink
+    discord_bot, app, client, make_user, bearer, organizer, worker, fake_discord, smtp_sink, harness, temporal_env
 ):
     event = create_event(client, organizer, title="Launch party")
     subscribe(client, bearer(make_user("witness@example.com")), event["id"])
@@ -70,9 +71,12 @@ def test_discord_end_to_end_subscribe_announce_remind_unsubscribe(
     answer = fake_discord.run_command("remind", MEMBER, event=event["slug"], offsets="2h")
     assert "2h before" in answer["content"]
     assert member_subscription(app).reminder_offsets == [7200]
+    # The witness keeps the defaults: the event's schedules are 1d, 1h (theirs) and 2h (this one).
+    wait_for_schedules(harness, temporal_env, app, event["id"], {86400, 7200, 3600})
 
     answer = fake_discord.run_command("unsubscribe", MEMBER, event=event["slug"])
     assert "no longer follow" in answer["content"]
+    wait_for_schedules(harness, temporal_env, app, event["id"], {86400, 3600})
     announce(client, organizer, event["id"], "Second call")
     wait_until(lambda: any(m["Subject"] == "Second call" for m in smtp_sink.messages), message="the witness's mail")
     assert not any("Second call" in m for m in fake_discord.dms_to(MEMBER))

@@ -11,6 +11,7 @@ from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, ledger_for, signed_headers, slash_command
 from .sinks import wait_until
+from .temporal_helpers import wait_for_schedules
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_forged_or_stale_request_is_refused_and_changes_nothing(chat_config, a
 
 
 def test_slack_end_to_end_subscribe_announce_remind_unsubscribe(
-    chat_config, app, client, make_user, bearer, organizer, worker, fake_slack, smtp_sink
+    chat_config, app, client, make_user, bearer, organizer, worker, fake_slack, smtp_sink, harness, temporal_env
 ):
     event = create_event(client, organizer, title="Launch party", location="Atelier")
     # Someone following by email shows when a broadcast has gone out.
@@ -83,9 +84,12 @@ def test_slack_end_to_end_subscribe_announce_remind_unsubscribe(
     send(client, fake_slack, f"remind {event['slug']} 2h")
     assert "2h before" in fake_slack.wait_for_response(2)["text"]
     assert chat_subscription(app).reminder_offsets == [7200]
+    # The witness keeps the defaults: the event's schedules are 1d, 1h (theirs) and 2h (this one).
+    wait_for_schedules(harness, temporal_env, app, event["id"], {86400, 7200, 3600})
 
     send(client, fake_slack, f"unsubscribe {event['slug']}")
     assert "no longer follow" in fake_slack.wait_for_response(3)["text"]
+    wait_for_schedules(harness, temporal_env, app, event["id"], {86400, 3600})
     announce(client, organizer, event["id"], "Second call")
     wait_until(lambda: any(m["Subject"] == "Second call" for m in smtp_sink.messages), message="the witness's mail")
     assert not any("Second call" in text for text in fake_slack.dms_to("U0ALICE"))

@@ -5,26 +5,15 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from temporalio.client import Client
-
 from soonish.models import Delivery, Event, Notification, NotificationKind, db
-from soonish.temporal.schedules import ScheduleScope, list_reminder_schedules
+from soonish.temporal.schedules import ScheduleScope
 from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
 from soonish.temporal.workflows import ReminderWorkflow
 
 from .api_helpers import add_integration, create_event, subscribe
 from .seeding import seed_subscribers
 from .sinks import wait_until
-
-
-def schedules_of(harness, client: Client, app, event_id: int) -> set[int]:
-    scope = ScheduleScope.from_config(app.config)
-    return harness.run(list_reminder_schedules(client, scope)).get(event_id, set())
-
-
-def wait_for_schedules(harness, temporal_env, app, event_id: int, expected: set[int]) -> None:
-    wait_until(lambda: schedules_of(harness, temporal_env.client, app, event_id) == expected, timeout=20,
-               message=f"schedules {expected}")
+from .temporal_helpers import schedules_of, wait_for_schedules
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
 from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway
+from .temporal import gateway, reminders_changed
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
@@ -88,15 +88,19 @@ def complete_link(token: str) -> User:
     request = link_request(token)
     chat_user = request.identity.user
     account = find_user_by_email(request.email)
+    folded_events: set[int] = set()
     if account is None:
         if chat_user.email is not None and chat_user.email != request.email:
             raise Conflict(f"This chat account is already linked to {chat_user.email}.")
         chat_user.email = request.email
         account = chat_user
     elif account.id != chat_user.id:
-        merge_users(keep=account, absorb=chat_user)
+        folded_events = merge_users(keep=account, absorb=chat_user)
     account.is_verified = True
     db.session.commit()
+    # Folding subscriptions may change which reminder offsets an event uses.
+    for event in db.session.scalars(select(Event).where(Event.id.in_(folded_events))):
+        reminders_changed(event)
     return account
 
 
@@ -132,10 +136,11 @@ def _fold_subscription(kept: Subscription, absorbed: Subscription) -> None:
     db.session.delete(absorbed)
 
 
-def merge_users(keep: User, absorb: User) -> None:
+def merge_users(keep: User, absorb: User) -> set[int]:
     """Fold ``absorb`` into ``keep``: subscriptions (one per event), integrations, chat
     identities, organized events and authored notifications move; ``absorb`` is deleted.
-    The caller commits."""
+    The caller commits. Returns the events where two subscriptions became one."""
+    folded_events: set[int] = set()
     kept_by_event = {
         s.event_id: s for s in db.session.scalars(select(Subscription).where(Subscription.user_id == keep.id))
     }
@@ -145,6 +150,7 @@ def merge_users(keep: User, absorb: User) -> None:
             subscription.user_id = keep.id
         else:
             _fold_subscription(kept, subscription)
+            folded_events.add(kept.event_id)
     db.session.flush()
     for model, column in ((Integration, Integration.user_id), (ChatIdentity, ChatIdentity.user_id),
                           (Event, Event.organizer_id), (Notification, Notification.author_id)):
@@ -159,3 +165,4 @@ def merge_users(keep: User, absorb: User) -> None:
     db.session.flush()
     db.session.execute(delete(User).where(User.id == absorb.id))
     db.session.expire_all()
+    return folded_events
