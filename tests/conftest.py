@@ -7,7 +7,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from soonish.models import User, db
-from soonish.temporal.worker import build_worker
 from soonish.web import create_app
 from soonish.web.tokens import issue_token
 
@@ -124,14 +123,8 @@ def app(app_config):
 @pytest.fixture
 def worker(app, harness, temporal_env):
     """A real Temporal worker for this test's app, on its task queue."""
-    async def build():  # a Worker must be made on the loop that runs it
-        return build_worker(app, temporal_env.client)
-
-    running = harness.run(build())
-    finished = harness.spawn(running.run())
-    yield running
-    harness.run(running.shutdown())
-    finished.result(30)
+    with harness.worker(app, temporal_env.client) as running:
+        yield running
 
 
 @pytest.fixture

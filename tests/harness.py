@@ -7,10 +7,13 @@ import asyncio
 import shutil
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Awaitable, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
+
+from soonish.temporal.worker import build_worker
 
 T = TypeVar("T")
 
@@ -51,6 +54,21 @@ class Harness:
             ),
             timeout=120,
         )
+
+    @contextmanager
+    def worker(self, app, client):
+        """A real Temporal worker for ``app`` on this loop, for the length of the block."""
+
+        async def build():  # a Worker must be made on the loop that runs it
+            return build_worker(app, client)
+
+        running = self.run(build())
+        finished = self.spawn(running.run())
+        try:
+            yield running
+        finally:
+            self.run(running.shutdown())
+            finished.result(30)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -5,7 +5,6 @@ import pytest
 
 from soonish.models import Event, db
 from soonish.temporal.shared import ReminderInput, event_workflow_id
-from soonish.temporal.worker import build_worker
 from soonish.temporal.workflows import ReminderWorkflow
 from soonish.web import create_app
 
@@ -28,14 +27,8 @@ def skipping_app(app_config, time_skipping_env):
 
 @pytest.fixture
 def skipping_worker(skipping_app, harness, time_skipping_env):
-    async def build():
-        return build_worker(skipping_app, time_skipping_env.client)
-
-    running = harness.run(build())
-    finished = harness.spawn(running.run())
-    yield running
-    harness.run(running.shutdown())
-    finished.result(30)
+    with harness.worker(skipping_app, time_skipping_env.client) as running:
+        yield running
 
 
 def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
