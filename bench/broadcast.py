@@ -279,6 +279,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
             wait_for_line(worker, "worker polling task queue")
         time.sleep(1)  # let both workers' pollers settle
 
+        profilers = [start_profiler(w, args.profile) for w in workers] if args.profile else []
         sink.reset()
         procs = {**others, **{w.name.split("-", 1)[1]: w for w in workers}}
         cpu_before = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
@@ -304,6 +305,9 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
                 break
             time.sleep(0.25)
         cpu_after = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         bench_after = sum(os.times()[:2])
         busy_after = machine_busy_seconds()
         wall_window = time.time() - t0
@@ -355,6 +359,17 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
             db.session.remove()
             db.engine.dispose()
         database.drop()
+
+
+def start_profiler(worker: Proc, folder: str) -> subprocess.Popen:
+    """py-spy (pip install py-spy) sampling a worker, all threads, as collapsed stacks."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{worker.name}.txt"
+    profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+                                 "--rate", "250", "--nonblocking", "-o", str(out), "-p", str(worker.process.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    return profiler
 
 
 def sample_message(app, notification: Notification, event: Event, mode: str) -> bytes:
@@ -449,6 +464,9 @@ def analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall, stats) ->
     for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
         out.append(f"    {name:<18} {seconds:7.2f} CPU-s  {seconds / (wall * cores):6.1%}")
     used = sum(cpu.values())
+    workers = sum(v for k, v in cpu.items() if k.startswith("worker"))
+    out.append(f"    workers: {workers / args.subscribers * 1000:.3f} ms CPU per message "
+               f"(steadier than the rates when the machine is shared)")
     out.append(f"    {'idle':<18} {max(0.0, wall * cores - used):7.2f} CPU-s  {max(0.0, 1 - used / (wall * cores)):6.1%}")
     return out
 
@@ -497,6 +515,7 @@ def main() -> None:
     parser.add_argument("--worker-env", action="append", default=[], metavar="SOONISH_X=V",
                         help="extra environment for the workers, e.g. SOONISH_DELIVERY_BATCH_SIZE=500")
     parser.add_argument("--stall-timeout", type=float, default=120, help="give up after this long with no progress")
+    parser.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy into DIR (slows them)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
     args = parser.parse_args()
 
