@@ -158,28 +158,33 @@ class DeliveryActivities:
             ]
             if rows:
                 db.session.execute(insert_ignoring_duplicates(Delivery.__table__), rows)
-            deliveries = list(
-                db.session.scalars(
-                    select(Delivery).where(
-                        Delivery.notification_id == notification.id,
-                        Delivery.subscription_id.between(batch.subscriptions.first_id, batch.subscriptions.last_id),
-                    )
+            # Plain rows, not ORM objects: a batch reads hundreds and changes few.
+            deliveries = db.session.execute(
+                select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status).where(
+                    Delivery.notification_id == notification.id,
+                    Delivery.subscription_id.between(batch.subscriptions.first_id, batch.subscriptions.last_id),
                 )
-            )
+            ).all()
             already_sent = sum(d.status == DeliveryStatus.SENT for d in deliveries)
             text = NotificationText.of(notification, event, self._url(event_path(event.slug)))
             by_id = {s.id: s for s in subscriptions}
-            planned = []
+            planned, skipped = [], []
             for delivery in deliveries:
                 if delivery.status != DeliveryStatus.PENDING:
                     continue
                 target = next((t for t in targets.get(delivery.subscription_id, []) if t.key == delivery.target), None)
                 if target is None:
                     # Unsubscribed, or the channel was removed, since this row was written.
-                    delivery.status = DeliveryStatus.SKIPPED
+                    skipped.append(delivery.id)
                     continue
                 subscription = by_id[delivery.subscription_id]
-                planned.append(self._plan(delivery, target, subscription, text, integration_by_id))
+                planned.append(self._plan(delivery.id, target, subscription, text, integration_by_id))
+            if skipped:
+                db.session.execute(
+                    update(Delivery).where(Delivery.id.in_(skipped)).values(status=DeliveryStatus.SKIPPED)
+                )
+            # Nothing loaded is needed after this: let the commit skip expiring every object.
+            db.session.expunge_all()
             db.session.commit()
             return planned, already_sent
 
@@ -207,10 +212,10 @@ class DeliveryActivities:
         return by_user
 
     def _plan(
-        self, delivery: Delivery, target: Target, subscription: Subscription,
+        self, delivery_id: int, target: Target, subscription: Subscription,
         text: NotificationText, integrations: dict[int, Integration],
     ) -> PlannedSend:
-        key = f"soonish-{delivery.id}"
+        key = f"soonish-{delivery_id}"
         if target.email:
             destination = Destination(email=target.email)
         else:
@@ -218,7 +223,7 @@ class DeliveryActivities:
             destination = Destination(apprise_url=self.cipher.decrypt(integration.apprise_url_encrypted))
         as_mail = target.channel == "email"
         links = self._links(subscription) if as_mail else None
-        return PlannedSend(delivery.id, target.channel, destination, text.message(key, links, as_mail))
+        return PlannedSend(delivery_id, target.channel, destination, text.message(key, links, as_mail))
 
     def _links(self, subscription: Subscription) -> RecipientLinks:
         token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
