@@ -15,6 +15,7 @@ import smtplib
 import ssl
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.charset import QP, Charset
 from email.policy import compat32
@@ -218,6 +219,23 @@ class _SmtpConnection:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()
+        # Its own thread: queued sends wait here in order, instead of each holding one of the
+        # event loop's few default threads while it waits for the lock (which starved the
+        # batches' ledger writes, queued on those same threads).
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def send_async(self, mail: EmailMessage | MimeMessage) -> None:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="smtp")
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.send, mail)
+
+    async def close_async(self) -> None:
+        if self._thread is None:
+            self.close()
+            return
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.close)
+        self._thread.shutdown(wait=False)
+        self._thread = None
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
@@ -299,7 +317,7 @@ class Courier:
         if self._http is not None:
             await self._http.close()
         if self._smtp is not None:
-            await asyncio.to_thread(self._smtp.close)
+            await self._smtp.close_async()
 
     async def send(self, destination: Destination, message: Message) -> None:
         if destination.email:
@@ -331,7 +349,7 @@ class Courier:
             await asyncio.to_thread(write_to_outbox, self.mail.outbox_dir, mail)
             return
         try:
-            await asyncio.to_thread(self._smtp.send, mail)
+            await self._smtp.send_async(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryFailed(f"the mail server refused {address}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
