@@ -16,9 +16,16 @@ import smtplib
 import ssl
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.charset import QP, Charset
+from email.policy import compat32
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.message import Message as MimeMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -122,9 +129,34 @@ class MailSettings:
         )
 
 
+# The fast-path schemes, parsed by their own plugin class directly: the same parse and the same
+# plugin object as Apprise.instantiate, without its per-call costs (a fresh AppriseAsset, the
+# plugin lookup, and masking the URL for a log line nobody sees), ≈300 µs → ≈50 µs a URL.
+_DIRECT_PLUGINS = {"json": NotifyJSON, "jsons": NotifyJSON, "form": NotifyForm, "forms": NotifyForm}
+_SHARED_ASSET = apprise.AppriseAsset()
+
+
+def _parse_direct(url: str):
+    plugin_class = _DIRECT_PLUGINS.get(url.split("://", 1)[0].lower()) if "://" in url else None
+    if plugin_class is None:
+        return None
+    try:
+        results = plugin_class.parse_url(url.replace("/#", "/%23"))
+        if not results:
+            return None
+        results.update(tag=set(), asset=_SHARED_ASSET)
+        plugin = plugin_class(**results)
+    except Exception:
+        return None
+    return plugin if plugin.enabled else None
+
+
 def parse_apprise_url(url: str):
     """The Apprise plugin for ``url``, or None when Apprise does not understand it."""
-    try:
+    plugin = _parse_direct(url)
+    if plugin is not None:
+        return plugin
+    try:  # everything else, and anything the direct parse refused (Apprise logs why, masked)
         return apprise.Apprise.instantiate(url, suppress_exceptions=True) or None
     except Exception:  # Apprise raises various types for odd input
         return None
@@ -141,7 +173,61 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}"
 
 
-def compose_mail(message: Message, sender: str, to: str) -> EmailMessage:
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
+_MAX_7BIT_LINE = 78  # what EmailMessage's default policy sends as 7bit
+# compat32 would fold a long header as "Name: \r\n <value>", which parses back with a leading
+# space; fold only past SMTP's hard line limit instead (encoded words still fold at 76).
+_FAST_POLICY = compat32.clone(max_line_length=998)
+
+
+def _text_part(body: str, subtype: str) -> MIMEText:
+    body = "\n".join(body.splitlines()) + "\n"  # as EmailMessage.set_content stores it
+    if body.isascii() and all(len(line) <= _MAX_7BIT_LINE for line in body.splitlines()):
+        part = MIMEText(body, subtype, "us-ascii")
+    else:
+        part = MIMEText(body, subtype, _UTF8_QP)
+    del part["MIME-Version"]
+    return part
+
+
+def _fast_mail(message: Message, sender: str, to: str) -> MimeMessage | None:
+    """The same mail as ``_full_mail`` built with the email package's compat32 classes, which
+    store headers as given instead of parsing each one (≈0.2 ms instead of ≈1.1 ms a mail).
+    Only for plain input: ASCII addresses, no line breaks in any header value; otherwise None."""
+    sender_name, sender_address = parseaddr(sender)
+    headers = [message.title, message.delivery_key, message.unsubscribe_url or "", sender_name]
+    if not (sender_address.isascii() and "@" in sender_address and to.isascii()) or any(
+        "\r" in value or "\n" in value for value in headers + [sender, to]
+    ):
+        return None
+    if message.html:
+        mail = MIMEMultipart("alternative", policy=_FAST_POLICY)  # it carries MIME-Version
+        mail.attach(_text_part(message.text, "plain"))
+        mail.attach(_text_part(message.html, "html"))
+    else:
+        mail = _text_part(message.text, "plain")
+        mail.policy = _FAST_POLICY
+        mail["MIME-Version"] = "1.0"
+    mail["From"] = formataddr((sender_name, sender_address), charset="utf-8")
+    mail["To"] = to
+    mail["Subject"] = message.title if message.title.isascii() else Header(message.title, _UTF8_QP)
+    mail["Date"] = formatdate(localtime=False)
+    sender_domain = sender_address.rsplit("@", 1)[-1] or "soonish.localhost"
+    mail["Message-ID"] = f"<{message.delivery_key}@{sender_domain}>"
+    mail["X-Soonish-Delivery"] = message.delivery_key
+    if message.unsubscribe_url:
+        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return mail
+
+
+def compose_mail(message: Message, sender: str, to: str) -> EmailMessage | MimeMessage:
+    """The mail for ``message``: text, and HTML when there is some, with a stable Message-ID."""
+    return _fast_mail(message, sender, to) or _full_mail(message, sender, to)
+
+
+def _full_mail(message: Message, sender: str, to: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -167,6 +253,23 @@ class _SmtpConnection:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()
+        # Its own thread: queued sends wait here in order, instead of each holding one of the
+        # event loop's few default threads while it waits for the lock (which starved the
+        # batches' ledger writes, queued on those same threads).
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def send_async(self, mail: EmailMessage | MimeMessage) -> None:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="smtp")
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.send, mail)
+
+    async def close_async(self) -> None:
+        if self._thread is None:
+            self.close()
+            return
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.close)
+        self._thread.shutdown(wait=False)
+        self._thread = None
 
     def _open(self) -> smtplib.SMTP:
         s = self.settings
@@ -180,7 +283,7 @@ class _SmtpConnection:
             smtp.login(s.username, s.password)
         return smtp
 
-    def send(self, mail: EmailMessage) -> None:
+    def send(self, mail: EmailMessage | MimeMessage) -> None:
         with self._lock:
             for attempt in (1, 2):
                 if self._smtp is None:
@@ -204,7 +307,7 @@ class _SmtpConnection:
                 self._smtp = None
 
 
-def write_to_outbox(outbox_dir: str, mail: EmailMessage) -> Path:
+def write_to_outbox(outbox_dir: str, mail: EmailMessage | MimeMessage) -> Path:
     folder = Path(outbox_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.eml"
@@ -212,7 +315,7 @@ def write_to_outbox(outbox_dir: str, mail: EmailMessage) -> Path:
     return path
 
 
-def send_mail_now(settings: MailSettings, mail: EmailMessage) -> None:
+def send_mail_now(settings: MailSettings, mail: EmailMessage | MimeMessage) -> None:
     """Send one mail on its own connection (or to the outbox), outside any batch."""
     if not settings.host:
         write_to_outbox(settings.outbox_dir, mail)
@@ -251,7 +354,7 @@ class Courier:
         if self._http is not None:
             await self._http.close()
         if self._smtp is not None:
-            await asyncio.to_thread(self._smtp.close)
+            await self._smtp.close_async()
 
     async def send(self, destination: Destination, message: Message) -> None:
         if destination.email:
@@ -289,7 +392,7 @@ class Courier:
             await asyncio.to_thread(write_to_outbox, self.mail.outbox_dir, mail)
             return
         try:
-            await asyncio.to_thread(self._smtp.send, mail)
+            await self._smtp.send_async(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryFailed(f"the mail server refused {address}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:

@@ -1,0 +1,546 @@
+#!/usr/bin/env python
+"""Broadcast benchmark: one announcement to N subscribers, end to end, on the embedded stack.
+
+    .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both]
+                                        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+What runs: its own Temporal dev server (the ``temporal`` binary beside this Python), SQLite in a
+temp dir (or a scratch database created on the given PostgreSQL server and dropped afterwards,
+so the test suite's database is never touched), two ``soonish worker`` processes, and lean sinks
+in their own processes (bench/sink.py: aiohttp for json:// webhooks, aiosmtpd for mail).
+
+For each mode it seeds N subscribers straight into the database, creates the event and posts
+one announcement through the real API (Flask test client → service → Temporal signal), and
+times announcement → the last recipient's receipt at the sink, then checks the ledger shows all
+N sent and the sink saw each delivery key once. Against the same sink, in the same run, it then
+measures the raw limit: a pooled aiohttp client posting N bodies of the same size (webhooks),
+or one smtplib connection sending N mails of the same size (email). It prints the table, then
+where the time went: the ledger's timeline, per-batch timings from the workers' logs, and the
+CPU each process used during the broadcast (2 cores: CPU, not waiting, is the usual limit).
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from soonish.delivery import Message, compose_mail  # noqa: E402
+from soonish.messages import NotificationText, RecipientLinks  # noqa: E402
+from soonish.models import Delivery, DeliveryStatus, Event, Notification, User, db  # noqa: E402
+from soonish.web import create_app  # noqa: E402
+from soonish.web.tokens import issue_token  # noqa: E402
+from tests.seeding import seed_subscribers  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
+BATCH_LINE = re.compile(
+    r"batch (\d+)-(\d+) of notification (\d+): (\d+) sent, (\d+) failed, (\d+) retrying, (\d+) already sent; "
+    r"prepare ([\d.]+)s, sends ([\d.]+)s, records ([\d.]+)s, total ([\d.]+)s"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[0]} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"nothing listening on {port} after {timeout}s")
+        time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all processes, all cores)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def spawn(name: str, args: list[str], logdir: Path, env: dict | None = None) -> Proc:
+    log = logdir / f"{name}.log"
+    handle = open(log, "wb")
+    process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
+                               cwd=str(ROOT))
+    return Proc(name, process, log)
+
+
+class Sink:
+    def __init__(self, proc: Proc, port: int, stats_port: int) -> None:
+        self.proc, self.port, self.stats_port = proc, port, stats_port
+
+    def _call(self, path: str, method: str = "GET") -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.stats_port}{path}", method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict:
+        return self._call("/_stats")
+
+    def reset(self) -> None:
+        self._call("/_reset", "POST")
+
+
+def start_sink(kind: str, logdir: Path) -> Sink:
+    port = free_port()
+    stats_port = port if kind == "http" else free_port()
+    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port)]
+    if kind == "smtp":
+        args += ["--stats-port", str(stats_port)]
+    proc = spawn(f"{kind}-sink", args, logdir)
+    wait_for_port(port, proc.process)
+    wait_for_port(stats_port, proc.process)
+    return Sink(proc, port, stats_port)
+
+
+def start_temporal(logdir: Path) -> tuple[Proc, int]:
+    port = free_port()
+    binary = Path(sys.executable).with_name("temporal")
+    proc = spawn("temporal", [str(binary if binary.exists() else "temporal"), "server", "start-dev",
+                              "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "error"],
+                 logdir)
+    wait_for_port(port, proc.process, timeout=90)
+    return proc, port
+
+
+# Databases -----------------------------------------------------------------------------------
+
+class ScratchDatabase:
+    """SQLite in the temp dir, or a throwaway database on the given PostgreSQL server."""
+
+    def __init__(self, base_url: str | None, tmp: Path, name: str) -> None:
+        self.base_url = base_url
+        if not base_url:
+            self.url = f"sqlite:///{tmp / (name + '.sqlite')}"
+            return
+        url = make_url(base_url)
+        self.db_name = f"soonish_bench_{name}_{uuid.uuid4().hex[:8]}"
+        self.admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+        self.url = url.set(database=self.db_name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        if self.base_url:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            self.admin.dispose()
+
+
+# One mode --------------------------------------------------------------------------------------
+
+@dataclass
+class ModeResult:
+    mode: str
+    n: int
+    e2e_seconds: float | None = None
+    received: int = 0
+    unique: int = 0
+    repeats: int = 0
+    ledger_sent: int = 0
+    ledger_seconds: float | None = None
+    raw_seconds: float | None = None
+    raw_received: int = 0
+    analysis: list[str] = field(default_factory=list)
+
+    @property
+    def e2e_rate(self) -> float | None:
+        return self.n / self.e2e_seconds * 60 if self.e2e_seconds else None
+
+    @property
+    def raw_rate(self) -> float | None:
+        return self.n / self.raw_seconds * 60 if self.raw_seconds else None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.e2e_rate / self.raw_rate if self.e2e_rate and self.raw_rate else None
+
+
+def worker_env(config: dict, extra: dict) -> dict:
+    env = os.environ.copy()
+    env["PYTHONUNBUFFERED"] = "1"
+    for name in ("DATABASE_URL", "SECRET_KEY", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
+                 "TEMPORAL_ID_PREFIX", "PUBLIC_URL", "SMTP_HOST", "SMTP_PORT", "MAIL_FROM"):
+        env[f"SOONISH_{name}"] = str(config[name])
+    env["SOONISH_SMTP_STARTTLS"] = "false"
+    env["SOONISH_ALLOW_PRIVATE_TARGETS"] = "true"
+    env.update(extra)
+    return env
+
+
+def wait_for_line(proc: Proc, needle: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in proc.log.read_text(errors="replace"):
+        if proc.process.poll() is not None:
+            raise SystemExit(f"{proc.name} exited:\n{proc.log.read_text(errors='replace')[-3000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{proc.name} not ready after {timeout}s")
+        time.sleep(0.1)
+
+
+def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others: dict[str, Proc]) -> ModeResult:
+    result = ModeResult(mode, args.subscribers)
+    database = ScratchDatabase(args.database_url, tmp, mode)
+    run_id = uuid.uuid4().hex[:8]
+    config = {
+        "SECRET_KEY": "bench-secret-" + "x" * 32,
+        "DATABASE_URL": database.url,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_TASK_QUEUE": f"bench-{run_id}",
+        "TEMPORAL_ID_PREFIX": f"bench-{run_id}-",
+        "PUBLIC_URL": "http://soonish.bench",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": sink.port if mode == "email" else 25,
+        "SMTP_STARTTLS": False,
+        "MAIL_FROM": "Soonish <no-reply@soonish.bench>",
+        "ALLOW_PRIVATE_TARGETS": True,
+    }
+    app = create_app(config)
+    workers: list[Proc] = []
+    try:
+        with app.app_context():
+            db.create_all()
+            organizer = User(email="organizer@soonish.bench", display_name="Organizer")
+            db.session.add(organizer)
+            db.session.commit()
+            token, _ = issue_token(organizer)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        extra = dict(kv.split("=", 1) for kv in args.worker_env)
+        for i in range(args.workers):
+            workers.append(spawn(f"{mode}-worker{i + 1}", [sys.executable, "-m", "soonish", "worker"], tmp,
+                                 worker_env(config, extra)))
+        client = app.test_client()
+        starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
+        response = client.post("/api/v1/events", headers=headers, json={
+            "title": "Benchmark night", "starts_at": starts, "timezone": "Europe/Paris", "location": "Hall 2"})
+        assert response.status_code == 201, response.get_json()
+        event_id = response.get_json()["id"]
+
+        t = time.monotonic()
+        webhook = (lambda i: f"json://127.0.0.1:{sink.port}/r{i}") if mode == "webhook" else None
+        seed_subscribers(app, event_id, args.subscribers, webhook_url=webhook)
+        print(f"  [{mode}] seeded {args.subscribers} subscribers in {time.monotonic() - t:.1f}s", flush=True)
+        for worker in workers:
+            wait_for_line(worker, "worker polling task queue")
+        time.sleep(1)  # let both workers' pollers settle
+
+        profilers = [start_profiler(w, args.profile) for w in workers] if args.profile else []
+        sink.reset()
+        procs = {**others, **{w.name.split("-", 1)[1]: w for w in workers}}
+        cpu_before = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
+        bench_before = sum(os.times()[:2])
+        busy_before = machine_busy_seconds()
+        t0 = time.time()
+        response = client.post(f"/api/v1/events/{event_id}/announcements", headers=headers,
+                               json={"title": "Doors open at 7", "body": "Bring a friend; the first round is on us."})
+        api_seconds = time.time() - t0
+        assert response.status_code == 201, response.get_json()
+        notification_id = response.get_json()["id"]
+
+        # Wait for the sink to see everyone (the bench polls gently: it shares the cores).
+        last_progress, last_count, stats = time.monotonic(), -1, {}
+        while True:
+            stats = sink.stats()
+            if stats["unique"] >= args.subscribers:
+                break
+            if stats["count"] != last_count:
+                last_count, last_progress = stats["count"], time.monotonic()
+            elif time.monotonic() - last_progress > args.stall_timeout:
+                print(f"  [{mode}] stalled at {stats['count']} received", flush=True)
+                break
+            time.sleep(0.25)
+        cpu_after = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
+        bench_after = sum(os.times()[:2])
+        busy_after = machine_busy_seconds()
+        wall_window = time.time() - t0
+
+        # The ledger must show all sent.
+        with app.app_context():
+            deadline = time.monotonic() + 60
+            while True:
+                db.session.expire_all()
+                sent = db.session.scalar(select(func.count()).select_from(Delivery).where(
+                    Delivery.notification_id == notification_id, Delivery.status == DeliveryStatus.SENT))
+                if sent >= args.subscribers or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+            result.ledger_sent = sent
+            rows = db.session.execute(select(Delivery.subscription_id, Delivery.created_at, Delivery.sent_at).where(
+                Delivery.notification_id == notification_id)).all()
+            last_sent = max((r.sent_at for r in rows if r.sent_at), default=None)
+            if last_sent:
+                result.ledger_seconds = last_sent.timestamp() - t0
+            notification = db.session.get(Notification, notification_id)
+            event = db.session.get(Event, event_id)
+            sample = sample_message(app, notification, event, mode)
+
+        result.received, result.unique, result.repeats = stats["count"], stats["unique"], stats["repeats"]
+        if stats.get("last") and stats["unique"] >= args.subscribers:
+            result.e2e_seconds = stats["last"] - t0
+        cpu = {name: cpu_after[name] - cpu_before[name] for name in procs}
+        cpu["bench"] = bench_after - bench_before
+        cpu["other (not ours)"] = max(0.0, (busy_after - busy_before) - sum(cpu.values()))
+        batch_lines = {w.name.split("-", 1)[1]: parse_batches(w.log, notification_id) for w in workers}
+        for worker in workers:
+            worker.stop()
+        workers.clear()
+        result.analysis = analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall_window, stats)
+
+        # The raw limit, same sink, same run, workers stopped.
+        sink.reset()
+        print(f"  [{mode}] end to end done; measuring the raw limit", flush=True)
+        if mode == "webhook":
+            result.raw_seconds, result.raw_received = raw_webhooks(sink, args.subscribers, sample)
+        else:
+            result.raw_seconds, result.raw_received = raw_mail(sink, args.subscribers, sample)
+        return result
+    finally:
+        for worker in workers:
+            worker.stop()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        database.drop()
+
+
+def start_profiler(worker: Proc, folder: str) -> subprocess.Popen:
+    """py-spy (pip install py-spy) sampling a worker, all threads, as collapsed stacks."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{worker.name}.txt"
+    profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw",
+                                 "--rate", "250", "--nonblocking", "-o", str(out), "-p", str(worker.process.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    return profiler
+
+
+def sample_message(app, notification: Notification, event: Event, mode: str) -> bytes:
+    """What one recipient gets, as bytes on the wire, with a fixed-width key to substitute."""
+    with app.test_request_context():
+        text = NotificationText.of(notification, event, f"{app.config['PUBLIC_URL']}/e/{event.slug}")
+        links = RecipientLinks(f"{app.config['PUBLIC_URL']}/manage/" + "t" * 80,
+                               f"{app.config['PUBLIC_URL']}/unsubscribe/" + "t" * 80)
+        message: Message = text.message("raw-KEY-000000000", links if mode == "email" else None, mode == "email")
+    if mode == "email":
+        mail = compose_mail(message, app.config["MAIL_FROM"], "follower0@example.com")
+        return mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))  # as smtplib's send_message does
+    payload = {"version": "1.0", "title": message.title, "message": message.short, "type": message.notify_type,
+               "attachments": [], "soonish": {"delivery_key": message.delivery_key, **message.extra}}
+    return json.dumps(payload).encode()
+
+
+def raw_webhooks(sink: Sink, n: int, body: bytes) -> tuple[float | None, int]:
+    async def post_all() -> float:
+        connector = aiohttp.TCPConnector(limit=RAW_HTTP_CONCURRENCY)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async def post(i: int) -> None:
+                key = f"raw-{i:013d}"
+                data = body.replace(b"raw-KEY-000000000", key.encode())
+                async with session.post(f"http://127.0.0.1:{sink.port}/r{i}", data=data, headers={
+                        "Content-Type": "application/json", "Idempotency-Key": key}) as response:
+                    await response.read()
+            t0 = time.time()
+            await asyncio.gather(*(post(i) for i in range(n)))
+            return t0
+
+    t0 = asyncio.run(post_all())
+    stats = sink.stats()
+    return (stats["last"] - t0 if stats["last"] else None), stats["unique"]
+
+
+def raw_mail(sink: Sink, n: int, mail: bytes) -> tuple[float | None, int]:
+    t0 = time.time()
+    with smtplib.SMTP("127.0.0.1", sink.port, timeout=30) as smtp:
+        for i in range(n):
+            key = f"raw-{i:013d}"
+            smtp.sendmail("no-reply@soonish.bench", [f"follower{i}@example.com"],
+                          mail.replace(b"raw-KEY-000000000", key.encode()))
+    stats = sink.stats()
+    return (stats["last"] - t0 if stats["last"] else None), stats["unique"]
+
+
+# Where the time went -------------------------------------------------------------------------------
+
+def parse_batches(log: Path, notification_id: int) -> list[dict]:
+    batches = []
+    for match in BATCH_LINE.finditer(log.read_text(errors="replace")):
+        if int(match.group(3)) != notification_id:
+            continue
+        batches.append({"sent": int(match.group(4)), "prepare": float(match.group(8)),
+                        "sends": float(match.group(9)), "records": float(match.group(10)),
+                        "total": float(match.group(11))})
+    return batches
+
+
+def analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall, stats) -> list[str]:
+    out = []
+    created = sorted(r.created_at.timestamp() - t0 for r in rows)
+    sent = sorted(r.sent_at.timestamp() - t0 for r in rows if r.sent_at)
+    if not created:
+        return ["  no ledger rows: the broadcast never started"]
+    out.append(f"  timeline (s after the announcement POST; the API call itself took {api_seconds:.3f}s):")
+    out.append(f"    first ledger row written {created[0]:7.2f}   (signal → workflow → plan_fanout → first batch)")
+    if sent:
+        out.append(f"    first send recorded      {sent[0]:7.2f}")
+    out.append(f"    last ledger row written  {created[-1]:7.2f}   (the last batch started)")
+    if sent:
+        out.append(f"    last send recorded       {sent[-1]:7.2f}")
+    if stats.get("first"):
+        out.append(f"    sink: first {stats['first'] - t0:7.2f}, last {stats['last'] - t0:7.2f}")
+    all_batches = [b for lines in batch_lines.values() for b in lines]
+    if all_batches:
+        out.append(f"  batches: {len(all_batches)} ran ({', '.join(f'{k}: {len(v)}' for k, v in batch_lines.items())}); "
+                   f"sends per batch {statistics.median(b['sent'] for b in all_batches):.0f} (median)")
+        totals = {k: sum(b[k] for b in all_batches) for k in ("prepare", "sends", "records", "total")}
+        other = totals["total"] - totals["prepare"] - totals["sends"] - totals["records"]
+        out.append("  inside deliver_batch, summed over batches (batch-seconds; batches overlap):")
+        for key in ("prepare", "sends", "records"):
+            per = statistics.median(b[key] for b in all_batches)
+            out.append(f"    {key:<8} {totals[key]:8.2f}  {totals[key] / totals['total']:6.1%}   median per batch {per:.3f}s")
+        out.append(f"    {'other':<8} {other:8.2f}  {other / totals['total']:6.1%}")
+        out.append(f"    total    {totals['total']:8.2f}           median per batch "
+                   f"{statistics.median(b['total'] for b in all_batches):.3f}s, "
+                   f"mean overlap {totals['total'] / wall:.1f} batches at once")
+    cores = os.cpu_count() or 1
+    out.append(f"  CPU during the broadcast ({wall:.2f}s wall × {cores} cores = {wall * cores:.1f} CPU-s available):")
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        out.append(f"    {name:<18} {seconds:7.2f} CPU-s  {seconds / (wall * cores):6.1%}")
+    used = sum(cpu.values())
+    workers = sum(v for k, v in cpu.items() if k.startswith("worker"))
+    out.append(f"    workers: {workers / args.subscribers * 1000:.3f} ms CPU per message "
+               f"(steadier than the rates when the machine is shared)")
+    out.append(f"    {'idle':<18} {max(0.0, wall * cores - used):7.2f} CPU-s  {max(0.0, 1 - used / (wall * cores)):6.1%}")
+    return out
+
+
+# Report ----------------------------------------------------------------------------------------------
+
+def fmt(value, pattern: str) -> str:
+    return pattern.format(value) if value is not None else "—"
+
+
+def report(results: list[ModeResult], args, load_before: str, load_after: str) -> None:
+    print()
+    print(f"Soonish broadcast benchmark: {args.subscribers} subscribers, {args.workers} worker processes, "
+          f"{os.cpu_count()} cores, database {'PostgreSQL' if args.database_url else 'SQLite'}"
+          + (f", worker env {' '.join(args.worker_env)}" if args.worker_env else ""))
+    print(f"load average before: {load_before}; after: {load_after}")
+    print()
+    header = f"{'mode':<8} {'e2e s':>7} {'e2e /min':>10} {'raw s':>7} {'raw /min':>10} {'ratio':>6} " \
+             f"{'sink got':>9} {'repeats':>7} {'ledger sent':>11}  target"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if r.mode == "webhook":
+            ok = (r.e2e_rate or 0) >= 60000 and (r.ratio or 0) >= 0.5
+            target = "≥60,000/min and ≥0.5 raw: " + ("MET" if ok else "MISSED")
+        else:
+            ok = (r.ratio or 0) >= 0.5
+            target = "≥0.5 raw: " + ("MET" if ok else "MISSED")
+        print(f"{r.mode:<8} {fmt(r.e2e_seconds, '{:.2f}'):>7} {fmt(r.e2e_rate, '{:,.0f}'):>10} "
+              f"{fmt(r.raw_seconds, '{:.2f}'):>7} {fmt(r.raw_rate, '{:,.0f}'):>10} {fmt(r.ratio, '{:.2f}'):>6} "
+              f"{r.unique:>9} {r.repeats:>7} {r.ledger_sent:>11}  {target}")
+    for r in results:
+        print()
+        print(f"Where the time went: {r.mode}")
+        for line in r.analysis:
+            print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--mode", choices=["webhook", "email", "both"], default="both")
+    parser.add_argument("--database-url", default="",
+                        help="a PostgreSQL server URL; the bench makes (and drops) its own database there")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-env", action="append", default=[], metavar="SOONISH_X=V",
+                        help="extra environment for the workers, e.g. SOONISH_DELIVERY_BATCH_SIZE=500")
+    parser.add_argument("--stall-timeout", type=float, default=120, help="give up after this long with no progress")
+    parser.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy into DIR (slows them)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    args = parser.parse_args()
+
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    tmp = Path(tempfile.mkdtemp(prefix="soonish-bench-"))
+    started: list[Proc] = []
+    results = []
+    try:
+        temporal, temporal_port = start_temporal(tmp)
+        started.append(temporal)
+        modes = ["webhook", "email"] if args.mode == "both" else [args.mode]
+        for mode in modes:
+            sink = start_sink("http" if mode == "webhook" else "smtp", tmp)
+            started.append(sink.proc)
+            print(f"[{mode}] temporal on {temporal_port}, sink on {sink.port}; logs in {tmp}", flush=True)
+            results.append(run_mode(mode, args, tmp, temporal_port, sink, {"temporal": temporal, "sink": sink.proc}))
+            sink.proc.stop()
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        if not args.keep:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    report(results, args, " ".join(load_before), " ".join(Path("/proc/loadavg").read_text().split()[:3]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Lean receivers for the broadcast benchmark, each in its own process so that neither the
+bench nor a worker shares a GIL with them.
+
+    python bench/sink.py http --port P             json:// sink; GET /_stats, POST /_reset
+    python bench/sink.py smtp --port P --stats-port S   aiosmtpd; stats over HTTP on S
+
+A sink counts what it receives, remembers every delivery key (``Idempotency-Key`` header,
+``X-Soonish-Delivery`` mail header) to count repeats, and the wall-clock time of the first and
+last arrival, so the bench can time "announcement → last recipient's receipt". It does no
+parsing beyond finding the key: the sinks must never be the bottleneck.
+"""
+import argparse
+import asyncio
+import re
+import time
+
+from aiohttp import web
+
+KEY_HEADER = re.compile(rb"^X-Soonish-Delivery:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.keys: set[str] = set()
+        self.repeats = 0
+        self.first = None
+        self.last = None
+        self.bytes = 0
+
+    def add(self, key: str | None, size: int) -> None:
+        now = time.time()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.count += 1
+        self.bytes += size
+        if key is not None:
+            if key in self.keys:
+                self.repeats += 1
+            else:
+                self.keys.add(key)
+
+    def stats(self) -> dict:
+        return {"count": self.count, "unique": len(self.keys), "repeats": self.repeats,
+                "first": self.first, "last": self.last, "bytes": self.bytes}
+
+
+def control_routes(app: web.Application, tally: Tally) -> None:
+    async def stats(_request):
+        return web.json_response(tally.stats())
+
+    async def reset(_request):
+        tally.reset()
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/_stats", stats)
+    app.router.add_post("/_reset", reset)
+
+
+async def serve_http(port: int) -> None:
+    tally = Tally()
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        tally.add(request.headers.get("Idempotency-Key"), len(body))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    control_routes(app, tally)
+    app.router.add_post("/{tail:.*}", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    print(f"http sink on {port}", flush=True)
+    await asyncio.Event().wait()
+
+
+async def serve_smtp(port: int, stats_port: int) -> None:
+    from aiosmtpd.smtp import SMTP
+
+    tally = Tally()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            found = KEY_HEADER.search(envelope.content)
+            key = found.group(1).decode() if found else None
+            for _ in envelope.rcpt_tos:
+                tally.add(key, len(envelope.content))
+            return "250 OK"
+
+    loop = asyncio.get_running_loop()
+    handler = Handler()
+    await loop.create_server(lambda: SMTP(handler, hostname="sink.localhost"), "127.0.0.1", port, backlog=1024)
+    app = web.Application()
+    control_routes(app, tally)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", stats_port).start()
+    print(f"smtp sink on {port}, stats on {stats_port}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["http", "smtp"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--stats-port", type=int)
+    args = parser.parse_args()
+    if args.kind == "http":
+        asyncio.run(serve_http(args.port))
+    else:
+        asyncio.run(serve_smtp(args.port, args.stats_port))
+
+
+if __name__ == "__main__":
+    main()
