@@ -61,6 +61,18 @@ def test_confirm_link_from_the_mail_activates_the_subscription(app, client, even
     assert client.get(path_with(confirm_mail, "/s/confirm/")).status_code == 200
 
 
+def test_the_subscribe_box_remembers_what_this_browser_did(app, client, event, smtp_sink):
+    page = f"/e/{event['slug']}"
+    subscribe_by_form(client, event, "reader@example.com")
+    assert "Check your inbox" in client.get(page).get_data(as_text=True)
+    assert "Get updates and reminders" in app.test_client().get(page).get_data(as_text=True)  # another browser
+    confirm_mail = smtp_sink.wait_for(1)[0]
+    client.get(path_with(confirm_mail, "/s/confirm/"))
+    assert "You're following by email" in client.get(page).get_data(as_text=True)
+    client.post(path_with(confirm_mail, "/s/unsubscribe/"))
+    assert "Get updates and reminders" in client.get(page).get_data(as_text=True)
+
+
 def test_a_forged_or_unknown_link_is_refused_politely(client, event):
     for path in ("/s/confirm/not-a-token", "/s/manage/forged.token", "/s/unsubscribe/x"):
         response = client.get(path)

@@ -1,6 +1,6 @@
 """Following events from the web: the event page's subscribe box, the links in every mail
 (confirm, manage, one-click unsubscribe) and the signed-in "my subscriptions" page."""
-from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectMultipleField, StringField
@@ -20,6 +20,11 @@ from .htmx import redirect_to, render_page
 bp = Blueprint("subscriptions", __name__)
 
 OFFSETS_TEXT_MAX = 200
+# Session key: event id → {"email", "confirmed"} for what this browser followed by email, so the
+# subscribe box says "check your inbox" or "following" instead of asking again. Only what this
+# browser itself did: the database's state of someone's address is never shown to another browser.
+EMAIL_FOLLOWS = "email_follows"
+EMAIL_FOLLOWS_KEPT = 20
 
 
 class EmailSubscribeForm(FlaskForm):
@@ -97,7 +102,11 @@ def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
     """What the event page's subscribe box needs (shared by the page and the POST handler)."""
     user = current_user_or_none()
     if user is None:
-        return {"email_form": form or EmailSubscribeForm(), "subscription": None}
+        return {
+            "email_form": form or EmailSubscribeForm(),
+            "subscription": None,
+            "email_follow": None if form else session.get(EMAIL_FOLLOWS, {}).get(str(event.id)),
+        }
     subscription = subscription_service.find_mine(user, event)
     return {
         "account_form": form or choices_form(subscription, channel_choices(user)),
@@ -121,7 +130,8 @@ def subscribe(slug):
                 )
                 flash(f"You're following {event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
             else:
-                subscription_service.subscribe_by_email(event, form.email.data)
+                subscription = subscription_service.subscribe_by_email(event, form.email.data)
+                remember_email_follow(subscription, confirmed=False)
                 flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start "
                       "getting updates. (Not there? Check your spam folder.)", "success")
         except ServiceError as exc:
@@ -134,10 +144,24 @@ def subscribe(slug):
     )
 
 
+def remember_email_follow(subscription: Subscription, confirmed: bool) -> None:
+    follows = {k: v for k, v in session.get(EMAIL_FOLLOWS, {}).items() if k != str(subscription.event_id)}
+    follows[str(subscription.event_id)] = {"email": subscription.user.email, "confirmed": confirmed}
+    session[EMAIL_FOLLOWS] = dict(list(follows.items())[-EMAIL_FOLLOWS_KEPT:])
+
+
+def forget_email_follow(subscription: Subscription) -> None:
+    follows = session.get(EMAIL_FOLLOWS, {})
+    if str(subscription.event_id) in follows:
+        session[EMAIL_FOLLOWS] = {k: v for k, v in follows.items() if k != str(subscription.event_id)}
+
+
 def reminders_sentence(offsets: list[int]) -> str:
     if not offsets:
         return "No reminders: just the organizer's news."
-    return f"We'll remind you {' and '.join(format_offset(o) for o in offsets)} before it starts."
+    *most, last = [format_offset(o) for o in offsets]
+    spoken = f"{', '.join(most)} and {last}" if most else last
+    return f"We'll remind you {spoken} before it starts."
 
 
 @bp.get("/s/confirm/<token>")
@@ -146,6 +170,7 @@ def confirm(token):
         subscription = subscription_service.confirm(token)
     except ServiceError as exc:
         return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    remember_email_follow(subscription, confirmed=True)
     return render_template(
         "subscriptions/confirmed.html", subscription=subscription,
         manage_token=subscription_service.manage_token(subscription),
@@ -180,6 +205,7 @@ def unsubscribe_page(token):
 @csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
 def unsubscribe(token):
     subscription = subscription_service.unsubscribe(_from_link(token))
+    forget_email_follow(subscription)
     return render_template("subscriptions/unsubscribed.html", subscription=subscription, token=token)
 
 

@@ -59,6 +59,7 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     email.fill(VISITOR)
     visitor.get_by_role("button", name="Follow by email").click()
     expect(visitor.get_by_role("status").first).to_contain_text(f"open the link we just sent to {VISITOR}")
+    expect(box.get_by_role("heading")).to_have_text("Check your inbox")
     screenshot(visitor, "subscribe-check-your-inbox")
 
     # The confirm link comes from the mail the real SMTP server received.
@@ -68,10 +69,19 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     expect(visitor.get_by_role("heading", level=1)).to_have_text("You're following “Rooftop jazz night”")
     expect(visitor.locator(".summary")).to_contain_text("1d")
     screenshot(visitor, "subscribe-confirmed")
+
+    # From there (as from every mail), the reminders can change: one more with a chip.
+    visitor.get_by_role("link", name="Change reminders").click()
+    visitor.get_by_role("button", name=re.compile("^15m")).click()
+    expect(visitor.get_by_label("Remind me before it starts")).to_have_value("1d 1h 15m")
+    screenshot(visitor, "manage-reminders")
+    visitor.get_by_role("button", name="Save reminders").click()
+    expect(visitor.get_by_role("status").first).to_contain_text("We'll remind you 1d, 1h and 15m before it starts.")
     mail_to(smtp_sink, VISITOR, "You're following")  # the welcome, through the event's workflow
 
     # The visitor keeps the event page open while the organizer works.
     visitor.goto(event_url)
+    expect(box.get_by_role("heading")).to_have_text("You're following by email")
     visitor.evaluate("window.openedOnce = true")
 
     # The organizer sees the new follower and announces; the panel is swapped in place and its
