@@ -64,7 +64,7 @@ def test_dashboard_shows_followers_and_the_latest_delivery(app, client, make_use
     for i in range(3):
         event = create_event(client, bearer(host), title=f"More {i}")
         announce(client, bearer(host), event["id"], f"News {i}")
-    assert overview_queries(app, host.id) == few == 5
+    assert overview_queries(app, host.id) == few
 
 
 def test_counts_poll_while_an_announcement_is_on_its_way(app, client, make_user, bearer, login):
