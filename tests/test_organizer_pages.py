@@ -1,5 +1,6 @@
 """The organizer's view of deliveries: the dashboard's followers and latest counts (a fixed
 number of queries however many events), and delivery counts that poll only while sending."""
+import threading
 from datetime import timedelta
 
 from sqlalchemy import event as sqlalchemy_event
@@ -23,11 +24,13 @@ def overview_queries(app, organizer_id: int) -> int:
 
 
 def queries_made(call) -> int:
+    """Statements ``call`` sends; the worker's activities share the engine from other threads."""
     count = 0
+    caller = threading.get_ident()
 
     def counted(*_):
         nonlocal count
-        count += 1
+        count += threading.get_ident() == caller
 
     sqlalchemy_event.listen(db.engine, "before_cursor_execute", counted)
     try:
