@@ -91,7 +91,7 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     page.evaluate("window.openedOnce = true")
     panel.get_by_label("Headline").fill("Doors open at 19:30")
     panel.get_by_label("Message").fill("Come early for the sunset.")
-    panel.get_by_role("button", name=re.compile("^Send to")).click()
+    panel.get_by_role("button", name="Send to followers").click()
     expect(panel.get_by_role("status")).to_contain_text("on its way to every follower")
     expect(panel.get_by_label("Headline")).to_have_value("")
     announcement = panel.locator(".report").filter(has_text="Doors open at 19:30")
