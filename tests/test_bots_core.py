@@ -40,7 +40,7 @@ def test_an_unknown_event_is_named_with_how_to_find_one(commands):
 def test_a_bad_offset_says_what_an_offset_looks_like(commands):
     reply = commands.run(ALICE, "remind x 99y")
     assert not reply.ok
-    assert "'99y' is not an offset like 1d, 2h or 15m" in reply.text
+    assert "“99y” is not an offset like 1d, 2h or 15m" in reply.text
 
 
 def test_a_command_missing_its_arguments_gets_its_usage(commands):

@@ -61,6 +61,18 @@ def test_confirm_link_from_the_mail_activates_the_subscription(app, client, even
     assert client.get(path_with(confirm_mail, "/s/confirm/")).status_code == 200
 
 
+def test_the_subscribe_box_remembers_what_this_browser_did(app, client, event, smtp_sink):
+    page = f"/e/{event['slug']}"
+    subscribe_by_form(client, event, "reader@example.com")
+    assert "Check your inbox" in client.get(page).get_data(as_text=True)
+    assert "Get updates and reminders" in app.test_client().get(page).get_data(as_text=True)  # another browser
+    confirm_mail = smtp_sink.wait_for(1)[0]
+    client.get(path_with(confirm_mail, "/s/confirm/"))
+    assert "You're following by email" in client.get(page).get_data(as_text=True)
+    client.post(path_with(confirm_mail, "/s/unsubscribe/"))
+    assert "Get updates and reminders" in client.get(page).get_data(as_text=True)
+
+
 def test_a_forged_or_unknown_link_is_refused_politely(client, event):
     for path in ("/s/confirm/not-a-token", "/s/manage/forged.token", "/s/unsubscribe/x"):
         response = client.get(path)
@@ -130,6 +142,7 @@ def test_registering_later_claims_the_anonymous_subscriptions(app, client, event
 
     claim = smtp_sink.wait_for(1)[0]
     verify = path_with(claim, "/verify/")
+    assert "Finish your account" in client.get(verify).get_data(as_text=True)
     response = client.post(verify, data={"password": PASSWORD, "csrf_token": csrf_token(client, verify)})
     assert response.status_code == 302
     mine = client.get("/api/v1/me/subscriptions").get_json()
@@ -151,3 +164,11 @@ def test_new_account_verify_link_marks_the_address_verified(app, client, smtp_si
     assert client.get(verify).status_code == 302
     with app.app_context():
         assert db.session.query(User).filter_by(email="fresh@example.com").one().is_verified
+
+
+def test_dev_outbox_is_there_only_without_a_mail_server(app_config):
+    from soonish.web import create_app
+
+    assert create_app({**app_config, "DEV": True}).test_client().get("/dev/outbox").status_code == 404
+    outbox = create_app({**app_config, "DEV": True, "SMTP_HOST": ""}).test_client().get("/dev/outbox")
+    assert outbox.status_code == 200 and "mail Soonish sends lands here" in outbox.get_data(as_text=True)

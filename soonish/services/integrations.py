@@ -56,8 +56,21 @@ def check_apprise_url(url: str) -> str:
     return mask_url(url)
 
 
+def _all_checked(*checks) -> list:
+    """Each (check, value) checked; one error naming every bad field, so a form shows them all."""
+    results, errors = [], {}
+    for check, value in checks:
+        try:
+            results.append(check(value))
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors)
+    return results
+
+
 def add_integration(user: User, name: str, url: str, tag: str = "") -> Integration:
-    name, tag, mask = _clean_name(name), _clean_tag(tag), check_apprise_url(url)
+    name, tag, mask = _all_checked((_clean_name, name), (_clean_tag, tag), (check_apprise_url, url))
     integration = Integration(
         user_id=user.id, name=name, tag=tag, url_mask=mask,
         apprise_url_encrypted=cipher().encrypt(url.strip()),

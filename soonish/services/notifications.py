@@ -1,15 +1,17 @@
 """Notifications: what organizers announce and what changes tell subscribers, and how each
 one's deliveries went."""
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from ..models import (
-    Delivery, DeliveryStatus, EventStatus, Notification, NotificationKind, Subscription, User, db,
+    Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription,
+    SubscriptionStatus, User, db, utcnow,
 )
 from .broadcast import TITLE_MAX, dispatch, record
 from .errors import ValidationFailed
-from .events import get_event_for_organizer
+from .events import get_event_for_organizer, list_organized_events
 from .offsets import format_offset
 
 BODY_MAX = 5000
@@ -46,6 +48,11 @@ def welcome(subscription: Subscription) -> None:
     dispatch(event, notification)
 
 
+# A notification's deliveries appear once the workflow plans its fan-out, usually within a
+# second or two; until then a report with none is still on its way, not empty.
+PLANNING_GRACE = timedelta(seconds=30)
+
+
 @dataclass
 class NotificationReport:
     notification: Notification
@@ -56,16 +63,60 @@ class NotificationReport:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def in_progress(self) -> bool:
+        """Still sending: pages poll while this holds."""
+        if self.counts[DeliveryStatus.PENDING.value]:
+            return True
+        return self.total == 0 and utcnow() - self.notification.created_at < PLANNING_GRACE
+
+
+@dataclass
+class EventOverview:
+    """One row of the organizer's dashboard."""
+
+    event: Event
+    followers: int
+    latest: NotificationReport | None
+
 
 def delivery_reports(actor: User, event_id: int, limit: int = 50) -> list[NotificationReport]:
     """Per notification, newest first: deliveries by status and the failures' reasons."""
     get_event_for_organizer(actor, event_id)
-    notifications = list(
+    return _reports_for(list(
         db.session.scalars(
             select(Notification).where(Notification.event_id == event_id)
             .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
         )
+    ))
+
+
+def organizer_overview(actor: User) -> list[EventOverview]:
+    """The organizer's events, newest first, each with its follower count and how its latest
+    broadcast went; a fixed number of queries however many events there are."""
+    events = list_organized_events(actor)
+    ids = [e.id for e in events]
+    if not ids:
+        return []
+    followers = dict(db.session.execute(
+        select(Subscription.event_id, func.count())
+        .where(Subscription.event_id.in_(ids), Subscription.status == SubscriptionStatus.ACTIVE)
+        .group_by(Subscription.event_id)
+    ).all())
+    # Welcomes go to one subscriber each: the organizer's latest news is the latest broadcast.
+    latest_ids = (
+        select(func.max(Notification.id))
+        .where(Notification.event_id.in_(ids), Notification.subscription_id.is_(None))
+        .group_by(Notification.event_id)
     )
+    latest = {r.notification.event_id: r for r in _reports_for(list(
+        db.session.scalars(select(Notification).where(Notification.id.in_(latest_ids)))
+    ))}
+    return [EventOverview(e, followers.get(e.id, 0), latest.get(e.id)) for e in events]
+
+
+def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
+    """Reports for ``notifications``, in their order: two grouped queries for all of them."""
     ids = [n.id for n in notifications]
     counts: dict[int, dict[str, int]] = {i: {s.value: 0 for s in DeliveryStatus} for i in ids}
     failures: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}

@@ -6,6 +6,7 @@ from .errors import ValidationFailed
 MIN_OFFSET = 5 * 60
 MAX_OFFSET = 30 * 86400
 MAX_OFFSETS = 5
+SHOWN_TEXT_MAX = 20  # how much of a bad entry an error message repeats back
 UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
 OFFSET_PATTERN = re.compile(r"^(\d{1,6})\s*([wdhm])$")
 
@@ -14,7 +15,7 @@ def parse_offset(text: str) -> int:
     """"1d" → 86400, "2h" → 7200, "15m" → 900; raises ValueError with a human message."""
     match = OFFSET_PATTERN.match(text.strip().lower())
     if not match:
-        raise ValueError(f"{text!r} is not an offset like 1d, 2h or 15m")
+        raise ValueError(f"“{_shown(text)}” is not an offset like 1d, 2h or 15m.")
     return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
@@ -40,10 +41,16 @@ def validate_offsets(values, field: str = "reminder_offsets") -> list[int]:
         except ValueError as exc:
             raise ValidationFailed.field(field, str(exc)) from exc
         if not MIN_OFFSET <= offset <= MAX_OFFSET:
+            # Named as given: "0m" said back as "0w" would puzzle anyone.
             raise ValidationFailed.field(
-                field, f"{format_offset(offset)} is out of range: use 5 minutes to 30 days before the start."
+                field, f"“{_shown(str(value))}” is out of range: use 5 minutes (5m) to 30 days (30d) before the start."
             )
         seconds.add(offset)
     if len(seconds) > MAX_OFFSETS:
         raise ValidationFailed.field(field, f"At most {MAX_OFFSETS} reminders per event.")
     return sorted(seconds, reverse=True)
+
+
+def _shown(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= SHOWN_TEXT_MAX else text[:SHOWN_TEXT_MAX] + "…"

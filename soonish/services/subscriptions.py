@@ -184,12 +184,23 @@ def update(user: User, subscription_id: int, changes: dict) -> Subscription:
     return subscription
 
 
+def find_mine(user: User, event: Event) -> Subscription | None:
+    """``user``'s subscription to ``event``, pending or active; None if none or left."""
+    subscription = _find(event.id, user.id)
+    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        return None
+    return subscription
+
+
 def list_mine(user: User) -> list[Subscription]:
     return list(
         db.session.scalars(
             select(Subscription)
             .where(Subscription.user_id == user.id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-            .options(selectinload(Subscription.selectors), selectinload(Subscription.event))
+            .options(
+                selectinload(Subscription.selectors).selectinload(SubscriptionSelector.integration),
+                selectinload(Subscription.event),
+            )
             .order_by(Subscription.id)
         )
     )

@@ -91,6 +91,9 @@ def home():
     )
 
 
+ANNOUNCED = "Your announcement is on its way to every follower. Watch the delivery counts below."
+
+
 class AnnouncementForm(FlaskForm):
     title = StringField("Headline", validators=[DataRequired("Write a headline."), Length(max=200)])
     body = TextAreaField("Message", validators=[Length(max=5000)])
@@ -125,6 +128,8 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 @bp.post("/events/<int:event_id>/announce")
 @login_required
 def announce(event_id):
+    """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
+    message's delivery counts updating live; a plain form post goes back to the event page."""
     event = _organized_or_abort(event_id)
     form = AnnouncementForm()
     if form.validate_on_submit():
@@ -133,16 +138,21 @@ def announce(event_id):
         except ServiceError as exc:
             apply_service_error(form, exc)
         else:
-            flash("Announcement on its way to every follower. Delivery counts update below.", "success")
-            return redirect(url_for("events.show", slug=event.slug))
+            if not is_htmx_request():
+                flash(ANNOUNCED, "success")
+                return redirect(url_for("events.show", slug=event.slug) + "#organizer")
+            return render_template(
+                "events/_organizer_panel.html", event=event, announced=ANNOUNCED,
+                **_organizer_context(event, AnnouncementForm(formdata=None)),
+            )
     context = {**subscribe_box_context(event), **_organizer_context(event, form)}
-    return render_page("events/show.html", "events/_details.html", status=422, event=event, **context)
+    return render_page("events/show.html", "events/_organizer_panel.html", status=422, event=event, **context)
 
 
 @bp.get("/events/<int:event_id>/deliveries")
 @login_required
 def deliveries(event_id):
-    """The delivery reports fragment; the page polls it while anything is pending."""
+    """The delivery reports fragment; the page polls it while anything is being sent."""
     event = _organized_or_abort(event_id)
     reports = notification_service.delivery_reports(current_user, event.id)
     return render_template("events/_deliveries.html", event=event, reports=reports)
@@ -151,9 +161,11 @@ def deliveries(event_id):
 @bp.get("/dashboard")
 @login_required
 def dashboard():
+    """My events with their followers and latest delivery counts; htmx polls the list while a
+    broadcast is being sent."""
     return render_page(
         "events/dashboard.html", "events/_organized.html",
-        events=event_service.list_organized_events(current_user),
+        overview=notification_service.organizer_overview(current_user),
     )
 
 

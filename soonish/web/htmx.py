@@ -23,7 +23,8 @@ def redirect_to(location: str) -> Response:
     """A redirect a browser and htmx both follow as a full page load.
 
     htmx reads HX-Redirect; a plain 302 would be followed silently by fetch() and the next page
-    swapped into the fragment that made the request.
+    swapped into the fragment that made the request. ``location`` must not differ from the
+    current page by a #fragment alone: the browser would only scroll, never reload.
     """
     if is_htmx_request():
         response = Response(status=204)

@@ -1,11 +1,13 @@
 """Following events from the web: the event page's subscribe box, the links in every mail
 (confirm, manage, one-click unsubscribe) and the signed-in "my subscriptions" page."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Email
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..models import DEFAULT_REMINDER_OFFSETS, Subscription
 from ..services import ServiceError
 from ..services import events as event_service
 from ..services import integrations as integration_service
@@ -13,21 +15,62 @@ from ..services import subscriptions as subscription_service
 from ..services.offsets import format_offset
 from .auth import csrf_exempt, current_user_or_none
 from .forms import apply_service_error
+from .htmx import redirect_to, render_page
 from .limits import subscribe_by_email_limit
 
 bp = Blueprint("subscriptions", __name__)
 
+OFFSETS_TEXT_MAX = 200
+# Session key: event id → {"email", "confirmed"} for what this browser followed by email, so the
+# subscribe box says "check your inbox" or "following" instead of asking again. Only what this
+# browser itself did: the database's state of someone's address is never shown to another browser.
+EMAIL_FOLLOWS = "email_follows"
+EMAIL_FOLLOWS_KEPT = 20
+
 
 class EmailSubscribeForm(FlaskForm):
-    email = EmailField("Your email", validators=[DataRequired("Enter your email address."), Email("That doesn't look like an email address.")])
+    email = EmailField("Your email", validators=[
+        DataRequired("Enter your email address."),
+        Length(max=254, message="That address is too long to be an email address."),
+        Email("That doesn't look like an email address."),
+    ])
 
 
 class OffsetsForm(FlaskForm):
-    reminder_offsets = StringField("Remind me before", description="e.g. 1d 2h 15m; leave empty for no reminders")
+    reminder_offsets = StringField(
+        "Remind me before it starts",
+        validators=[Length(max=OFFSETS_TEXT_MAX, message="That's more than five reminders can need.")],
+        description="Like 1d 2h 15m (days, hours, minutes); leave empty for no reminders.",
+    )
 
 
-class AccountSubscribeForm(OffsetsForm):
-    channels = SelectMultipleField("Deliver to", coerce=str, description="None chosen: your account email")
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form) -> None:
+        # WTForms' own message repeats the posted value back, however long or odd.
+        offered = {value for value, _ in self.choices or []}
+        if any(value not in offered for value in self.data or []):
+            raise ValidationError("One of the chosen channels isn't available any more; pick again from the list.")
+
+
+class ChannelsAndOffsetsForm(OffsetsForm):
+    """A signed-in follower's choices: where to deliver (channels or tags) and when to remind."""
+
+    channels = CheckboxesField("Deliver to", coerce=str)
+
+    def offer(self, choices: list[tuple[str, str]]) -> "ChannelsAndOffsetsForm":
+        self.channels.choices = choices
+        return self
+
+    def selectors(self) -> list[dict]:
+        """The ticked channels as service selectors (values were checked against the choices)."""
+        selectors = []
+        for value in self.channels.data or []:
+            kind, _, ref = value.partition(":")
+            selectors.append({"integration_id": int(ref)} if kind == "integration" else {"tag": ref})
+        return selectors
 
 
 def offsets_text(offsets: list[int]) -> str:
@@ -35,63 +78,92 @@ def offsets_text(offsets: list[int]) -> str:
 
 
 def channel_choices(user) -> list[tuple[str, str]]:
-    """Channels as "integration:<id>" and tags as "tag:<name>", for the picker."""
-    integrations = integration_service.list_integrations(user)
-    choices = [(f"integration:{i.id}", f"{i.name} ({i.url_mask})") for i in integrations if i.is_active]
-    tags = sorted({i.tag for i in integrations if i.tag and i.is_active})
-    return choices + [(f"tag:{tag}", f"Every channel tagged “{tag}”") for tag in tags]
+    """Active channels as "integration:<id>" and their tags as "tag:<name>", for the picker."""
+    active = [i for i in integration_service.list_integrations(user) if i.is_active]
+    tags = sorted({i.tag for i in active if i.tag})
+    return [(f"integration:{i.id}", f"{i.name} · {i.url_mask}") for i in active] + [
+        (f"tag:{tag}", f"Every channel tagged “{tag}”") for tag in tags
+    ]
 
 
-def selectors_from(values: list[str]) -> list[dict]:
-    selectors = []
-    for value in values:
-        kind, _, ref = value.partition(":")
-        selectors.append({"integration_id": int(ref)} if kind == "integration" else {"tag": ref})
-    return selectors
+def choices_form(subscription: Subscription | None, choices, **kwargs) -> ChannelsAndOffsetsForm:
+    """The picker filled in with a subscription's current choices (or the defaults)."""
+    if subscription is None:
+        selected, offsets = [], DEFAULT_REMINDER_OFFSETS
+    else:
+        selected = [f"integration:{s.integration_id}" if s.integration_id else f"tag:{s.tag}" for s in subscription.selectors]
+        offsets = subscription.reminder_offsets
+    # formdata=None: filled from the subscription even while another form is being posted.
+    return ChannelsAndOffsetsForm(
+        formdata=None, channels=selected, reminder_offsets=offsets_text(offsets), **kwargs
+    ).offer(choices)
 
 
-def subscribe_box_context(event) -> dict:
+def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
     """What the event page's subscribe box needs (shared by the page and the POST handler)."""
     user = current_user_or_none()
     if user is None:
-        return {"email_form": EmailSubscribeForm(), "subscription": None}
-    form = AccountSubscribeForm(reminder_offsets="1d 1h")
-    form.channels.choices = channel_choices(user)
-    mine = next((s for s in subscription_service.list_mine(user) if s.event_id == event.id), None)
-    return {"account_form": form, "subscription": mine}
+        return {
+            "email_form": form or EmailSubscribeForm(),
+            "subscription": None,
+            "email_follow": None if form else session.get(EMAIL_FOLLOWS, {}).get(str(event.id)),
+        }
+    subscription = subscription_service.find_mine(user, event)
+    return {
+        "account_form": form or choices_form(subscription, channel_choices(user)),
+        "subscription": subscription,
+    }
 
 
 @bp.post("/e/<slug>/subscribe")
 @subscribe_by_email_limit()
 def subscribe(slug):
+    user = current_user_or_none()
     try:
-        event = event_service.get_visible_event(current_user_or_none(), slug=slug)
+        event = event_service.get_visible_event(user, slug=slug)
     except ServiceError:
         abort(404)
-    user = current_user_or_none()
-    form = AccountSubscribeForm() if user else EmailSubscribeForm()
-    if user:
-        form.channels.choices = channel_choices(user)
+    form = ChannelsAndOffsetsForm().offer(channel_choices(user)) if user else EmailSubscribeForm()
     if form.validate_on_submit():
         try:
             if user:
-                subscription_service.subscribe(
-                    user, event.id, selectors_from(form.channels.data), form.reminder_offsets.data or ""
+                subscription, _ = subscription_service.subscribe(
+                    user, event.id, form.selectors(), form.reminder_offsets.data or ""
                 )
-                flash(f"You're following {event.title}. Reminders: {offsets_text(_mine(user, event).reminder_offsets) or 'none'}.", "success")
+                flash(f"You're following {event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
             else:
-                subscription_service.subscribe_by_email(event, form.email.data)
-                flash(f"Almost there: we sent a confirmation link to {form.email.data}.", "success")
-            return redirect(url_for("events.show", slug=slug))
+                subscription = subscription_service.subscribe_by_email(event, form.email.data)
+                remember_email_follow(subscription, confirmed=False)
+                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start "
+                      "getting updates. (Not there? Check your spam folder.)", "success")
         except ServiceError as exc:
             apply_service_error(form, exc)
-    context = subscribe_box_context(event)
-    context["account_form" if user else "email_form"] = form
-    return render_template("events/show.html", event=event, **context), 422
+        else:
+            return redirect_to(url_for("events.show", slug=slug))
+    return render_page(
+        "events/show.html", "events/_subscribe_box.html", status=422,
+        event=event, **subscribe_box_context(event, form),
+    )
 
 
-def _mine(user, event):
-    return next(s for s in subscription_service.list_mine(user) if s.event_id == event.id)
+def remember_email_follow(subscription: Subscription, confirmed: bool) -> None:
+    follows = {k: v for k, v in session.get(EMAIL_FOLLOWS, {}).items() if k != str(subscription.event_id)}
+    follows[str(subscription.event_id)] = {"email": subscription.user.email, "confirmed": confirmed}
+    session[EMAIL_FOLLOWS] = dict(list(follows.items())[-EMAIL_FOLLOWS_KEPT:])
+
+
+def forget_email_follow(subscription: Subscription) -> None:
+    follows = session.get(EMAIL_FOLLOWS, {})
+    if str(subscription.event_id) in follows:
+        session[EMAIL_FOLLOWS] = {k: v for k, v in follows.items() if k != str(subscription.event_id)}
+
+
+def reminders_sentence(offsets: list[int]) -> str:
+    if not offsets:
+        return "No reminders: just the organizer's news."
+    *most, last = [format_offset(o) for o in offsets]
+    spoken = f"{', '.join(most)} and {last}" if most else last
+    return f"We'll remind you {spoken} before it starts."
 
 
 @bp.get("/s/confirm/<token>")
@@ -100,6 +172,7 @@ def confirm(token):
         subscription = subscription_service.confirm(token)
     except ServiceError as exc:
         return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    remember_email_follow(subscription, confirmed=True)
     return render_template(
         "subscriptions/confirmed.html", subscription=subscription,
         manage_token=subscription_service.manage_token(subscription),
@@ -116,9 +189,12 @@ def manage(token):
         except ServiceError as exc:
             apply_service_error(form, exc)
         else:
-            flash("Saved. Your reminders are updated.", "success")
-            return redirect(url_for("subscriptions.manage", token=token))
-    return render_template("subscriptions/manage.html", subscription=subscription, form=form, token=token)
+            flash(f"Saved. {reminders_sentence(subscription.reminder_offsets)}", "success")
+            return redirect_to(url_for("subscriptions.manage", token=token))
+    return render_page(
+        "subscriptions/manage.html", "subscriptions/_manage_form.html", status=422 if form.errors else 200,
+        subscription=subscription, form=form, token=token,
+    )
 
 
 @bp.get("/s/unsubscribe/<token>")
@@ -131,6 +207,7 @@ def unsubscribe_page(token):
 @csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
 def unsubscribe(token):
     subscription = subscription_service.unsubscribe(_from_link(token))
+    forget_email_follow(subscription)
     return render_template("subscriptions/unsubscribed.html", subscription=subscription, token=token)
 
 
@@ -144,22 +221,43 @@ def _from_link(token: str):
 @bp.get("/subscriptions")
 @login_required
 def mine():
-    subscriptions = subscription_service.list_mine(current_user)
-    forms = {s.id: OffsetsForm(prefix=f"s{s.id}", reminder_offsets=offsets_text(s.reminder_offsets)) for s in subscriptions}
-    return render_template("subscriptions/mine.html", subscriptions=subscriptions, forms=forms)
+    return _mine_page()
 
 
 @bp.post("/subscriptions/<int:subscription_id>")
 @login_required
 def update(subscription_id):
-    form = OffsetsForm(prefix=f"s{subscription_id}")
+    form = ChannelsAndOffsetsForm(prefix=f"s{subscription_id}").offer(channel_choices(current_user))
     if form.validate_on_submit():
         try:
-            subscription_service.update(current_user, subscription_id, {"reminder_offsets": form.reminder_offsets.data or ""})
-            flash("Reminders saved.", "success")
+            subscription = subscription_service.update(current_user, subscription_id, {
+                "selectors": form.selectors(), "reminder_offsets": form.reminder_offsets.data or "",
+            })
         except ServiceError as exc:
-            flash(exc.fields.get("reminder_offsets", [exc.message])[0], "error")
-    return redirect(url_for("subscriptions.mine"))
+            if exc.status == 404:
+                abort(404)
+            apply_service_error(form, exc)
+        else:
+            flash(f"Saved for {subscription.event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
+            return redirect_to(url_for("subscriptions.mine"))
+    return _mine_page(form, subscription_id)
+
+
+def _mine_page(changed_form: ChannelsAndOffsetsForm | None = None, changed_id: int | None = None):
+    """Every subscription with its form; after a failed save, that form with its errors (and
+    for htmx, only that subscription's card)."""
+    subscriptions = subscription_service.list_mine(current_user)
+    choices = channel_choices(current_user)
+    forms = {s.id: choices_form(s, choices, prefix=f"s{s.id}") for s in subscriptions}
+    if changed_id is not None:
+        if changed_id not in forms:
+            abort(404)
+        forms[changed_id] = changed_form
+    shown = next((s for s in subscriptions if s.id == changed_id), None)
+    return render_page(
+        "subscriptions/mine.html", "subscriptions/_subscription.html", status=200 if changed_id is None else 422,
+        subscriptions=subscriptions, forms=forms, subscription=shown,
+    )
 
 
 @bp.post("/subscriptions/<int:subscription_id>/unsubscribe")
@@ -169,5 +267,5 @@ def leave(subscription_id):
         subscription = subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
     except ServiceError as exc:
         abort(exc.status)
-    flash(f"You no longer follow {subscription.event.title}.", "info")
-    return redirect(request.referrer or url_for("subscriptions.mine"))
+    flash(f"You no longer follow {subscription.event.title}. Nothing more will be sent about it.", "info")
+    return redirect_to(request.referrer or url_for("subscriptions.mine"))

@@ -25,6 +25,26 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
+  // Reminder offsets typed as "1d 1h": chips add or take away one, whichever way it was typed
+  // ("24h" is the 1d chip). The server checks what is sent; unreadable entries are left alone.
+  const UNIT_SECONDS = { w: 604800, d: 86400, h: 3600, m: 60 };
+  const seconds = (token) => {
+    const match = /^(\d+)\s*([wdhm])$/i.exec(token);
+    return match ? Number(match[1]) * UNIT_SECONDS[match[2].toLowerCase()] : null;
+  };
+  Alpine.data("offsetPicker", () => ({
+    text: "",
+    tokens() { return this.text.split(/[\s,]+/).filter(Boolean); },
+    has(chip) { return this.tokens().some((token) => seconds(token) === seconds(chip)); },
+    toggle(chip) {
+      const others = this.tokens().filter((token) => seconds(token) !== seconds(chip));
+      const chosen = this.has(chip) ? others : [...others, chip];
+      chosen.sort((a, b) => (seconds(b) ?? Infinity) - (seconds(a) ?? Infinity));
+      this.text = chosen.join(" ");
+      this.$refs.input.value = this.text;
+    },
+  }));
+
   // Copy a value to the clipboard and say so for a moment.
   Alpine.data("copyText", () => ({
     copied: false,

@@ -7,7 +7,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
+
+from ..conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"  # Playwright can't download its own browser here
 CHROMIUM_ARGS = [
@@ -17,6 +20,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+LIVE_UPDATE_TIMEOUT_MS = 10_000  # the event page polls every 3 s, delivery counts every 2 s
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +50,48 @@ def screenshot():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(page, name: str) -> None:
+        page.evaluate("window.scrollTo(0, 0)")  # a sticky header scrolled along lands mid-picture
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
             page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
         page.set_viewport_size(DESKTOP)
 
     return take
+
+
+@pytest.fixture
+def page_problems(page: Page, live_server):
+    """Console errors and requests that leave the app (a CDN, say) seen by the main tab."""
+    problems: list[str] = []
+
+    def on_console(message) -> None:
+        # Chromium logs every 4xx as an error; a 422 is the app answering a form's mistake.
+        if message.type == "error" and "status of 422" not in message.text:
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("request", lambda request: request.url.startswith(live_server) or problems.append(request.url))
+    return problems
+
+
+def register(page: Page, live_server: str, name: str = "Ada Host", email: str = "ada@example.com") -> None:
+    page.goto(f"{live_server}/register")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(f"{live_server}/dashboard")
+    expect(page.get_by_role("status")).to_contain_text("Welcome to Soonish")
+
+
+def create_event(page: Page, title: str, starts_at: str = "2031-06-20T20:00", location: str = "") -> str:
+    """Create an event through the form as the signed-in organizer; the event page's URL."""
+    page.get_by_role("link", name="New event").first.click()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Starts").fill(starts_at)
+    if location:
+        page.get_by_label("Where").fill(location)
+    page.get_by_role("button", name="Create event").click()
+    expect(page.get_by_role("status").first).to_contain_text("Your event is live")
+    return page.url

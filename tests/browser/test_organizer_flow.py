@@ -2,32 +2,9 @@
 sees the edit and the cancellation without reloading."""
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from ..conftest import PASSWORD
-
-LIVE_UPDATE_TIMEOUT_MS = 10_000  # the event page polls every 3 s
-
-
-@pytest.fixture
-def page_problems(page: Page, live_server):
-    """Console errors and requests that leave the app (a CDN, say) seen by the organizer's tab."""
-    problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-    page.on("request", lambda request: request.url.startswith(live_server) or problems.append(request.url))
-    return problems
-
-
-def register(page: Page, live_server: str) -> None:
-    page.goto(f"{live_server}/register")
-    page.get_by_label("Name").fill("Ada Host")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Repeat password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(f"{live_server}/dashboard")
-    expect(page.get_by_role("status")).to_contain_text("Welcome to Soonish")
+from .conftest import LIVE_UPDATE_TIMEOUT_MS, register
 
 
 def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(

@@ -1,0 +1,103 @@
+"""The organizer's view of deliveries: the dashboard's followers and latest counts (a fixed
+number of queries however many events), and delivery counts that poll only while sending."""
+import threading
+from datetime import timedelta
+
+from sqlalchemy import event as sqlalchemy_event
+
+from soonish.models import Notification, User, db
+from soonish.services.notifications import organizer_overview
+
+from .api_helpers import announce, create_event, subscribe
+from .conftest import csrf_token
+from .sinks import wait_until
+
+HTMX = {"HX-Request": "true"}
+POLLS = 'hx-trigger="every 2s"'
+
+
+def overview_queries(app, organizer_id: int) -> int:
+    """How many SQL statements the dashboard's overview takes, in a fresh session."""
+    with app.app_context():
+        organizer = db.session.get(User, organizer_id)
+        return queries_made(lambda: organizer_overview(organizer))
+
+
+def queries_made(call) -> int:
+    """Statements ``call`` sends; the worker's activities share the engine from other threads."""
+    count = 0
+    caller = threading.get_ident()
+
+    def counted(*_):
+        nonlocal count
+        count += threading.get_ident() == caller
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", counted)
+    try:
+        call()
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", counted)
+    return count
+
+
+def test_dashboard_shows_followers_and_the_latest_delivery(app, client, make_user, bearer, login, worker, smtp_sink):
+    host = make_user("host@example.com")
+    login(host)
+    book_club = create_event(client, bearer(host), title="Book club")
+    create_event(client, bearer(host), title="Quiet night")
+    for name in ("ann", "bob"):
+        subscribe(client, bearer(make_user(f"{name}@example.com")), book_club["id"])
+    announce(client, bearer(host), book_club["id"], "Chapter 7 next time")
+
+    def delivered() -> bool:
+        return 'data-count="sent">2' in client.get("/dashboard", headers=HTMX).get_data(as_text=True)
+
+    wait_until(delivered, message="both deliveries on the dashboard")
+    page = client.get("/dashboard").get_data(as_text=True)
+    book_club_row = page[page.index(f'data-event="{book_club["id"]}"'):]
+    book_club_row = book_club_row[: book_club_row.index("</li>")]
+    # The latest broadcast is the announcement, not a follower's own welcome.
+    assert "2 followers" in book_club_row and "Latest: <strong>Chapter 7 next time</strong>" in book_club_row
+    assert 'data-count="failed">0' in book_club_row and 'data-count="pending">0' in book_club_row
+    assert "<strong>2</strong><span>followers in all</span>" in page
+    assert "0 followers" in page  # the quiet night
+    assert POLLS not in page  # nothing is being sent: the list stays still
+
+    few = overview_queries(app, host.id)
+    for i in range(3):
+        event = create_event(client, bearer(host), title=f"More {i}")
+        announce(client, bearer(host), event["id"], f"News {i}")
+    assert overview_queries(app, host.id) == few
+
+
+def test_counts_poll_while_an_announcement_is_on_its_way(app, client, make_user, bearer, login):
+    """No worker runs here: the announcement stays on its way, with no deliveries yet."""
+    host = make_user("host@example.com")
+    login(host)
+    event = create_event(client, bearer(host), title="Book club")
+    page = f"/e/{event['slug']}"
+    response = client.post(f"/events/{event['id']}/announce", data={"title": "Doors at 7"},
+                           headers={**HTMX, "X-CSRFToken": csrf_token(client, page)})
+    panel = response.get_data(as_text=True)
+    # htmx gets the organizer panel back: a fresh form, a word on what happened, counts polling.
+    assert response.status_code == 200 and "<html" not in panel and 'id="organizer"' in panel
+    assert "on its way to every follower" in panel and 'name="title" placeholder' in panel and 'value="Doors at 7"' not in panel
+    assert POLLS in panel and "sending…" in panel
+    assert POLLS in client.get("/dashboard").get_data(as_text=True)
+
+    # A notification that found no one to send to stops polling once its planning time is over.
+    with app.app_context():
+        notification = db.session.query(Notification).one()
+        notification.created_at -= timedelta(minutes=5)
+        db.session.commit()
+    deliveries = client.get(f"/events/{event['id']}/deliveries").get_data(as_text=True)
+    assert POLLS not in deliveries and "No one to send it to." in deliveries
+    assert POLLS not in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_only_the_organizer_sees_deliveries(client, make_user, bearer, login):
+    event = create_event(client, bearer(make_user("host@example.com")))
+    login(make_user("someone@example.com"))
+    assert client.get(f"/events/{event['id']}/deliveries").status_code == 403
+    page = client.get(f"/e/{event['slug']}").get_data(as_text=True)
+    assert 'id="organizer"' not in page and 'id="subscribe"' in page
