@@ -30,6 +30,7 @@ class Tally:
         self.first = None
         self.last = None
         self.bytes = 0
+        self.arrivals: dict[str, float] = {}  # key → first arrival (for lateness)
 
     def add(self, key: str | None, size: int) -> None:
         now = time.time()
@@ -43,6 +44,7 @@ class Tally:
                 self.repeats += 1
             else:
                 self.keys.add(key)
+                self.arrivals[key] = now
 
     def stats(self) -> dict:
         return {"count": self.count, "unique": len(self.keys), "repeats": self.repeats,
@@ -57,7 +59,11 @@ def control_routes(app: web.Application, tally: Tally) -> None:
         tally.reset()
         return web.json_response({"ok": True})
 
+    async def arrivals(_request):
+        return web.json_response(tally.arrivals)
+
     app.router.add_get("/_stats", stats)
+    app.router.add_get("/_arrivals", arrivals)
     app.router.add_post("/_reset", reset)
 
 

@@ -6,7 +6,8 @@ from soonish.services.integrations import cipher
 CHUNK = 1000
 
 
-def seed_subscribers(app, event_id: int, count: int, webhook_url=None, prefix: str = "follower") -> None:
+def seed_subscribers(app, event_id: int, count: int, webhook_url=None, prefix: str = "follower",
+                     reminder_offsets: list[int] | None = None) -> None:
     """``count`` active subscribers of the event. With ``webhook_url(i)`` each gets a json://
     integration selected by its subscription; without, each is reached at its email address."""
     with app.test_request_context():
@@ -17,6 +18,8 @@ def seed_subscribers(app, event_id: int, count: int, webhook_url=None, prefix: s
             db.session.flush()
             for i, user in enumerate(users, start):
                 subscription = Subscription(event_id=event_id, user=user)
+                if reminder_offsets is not None:
+                    subscription.reminder_offsets = list(reminder_offsets)
                 if webhook_url is not None:
                     url = webhook_url(i)
                     integration = Integration(user=user, name="hook", url_mask=mask_url(url),

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from soonish.models import Delivery, DeliveryStatus, db
+from soonish.models import Delivery, db
 
 from .api_helpers import add_integration, announce, create_event, reports, subscribe
 from .conftest import csrf_token
@@ -209,7 +209,7 @@ def test_private_hosts_are_checked_again_at_send_time(app_config, client, make_u
     """Saved while allowed, sent while not: the send is refused and reported, never made."""
     from soonish.web import create_app
 
-    event = create_event(client, organizer)
+    create_event(client, organizer)
     reader = bearer(make_user("reader@example.com"))
     hook = add_integration(client, reader, http_sink.url("/inside"))
     strict = create_app({**app_config, "ALLOW_PRIVATE_TARGETS": False})

@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""Reminder benchmark: how late do reminders arrive, on the embedded stack?
+
+    .venv/bin/python bench/reminders.py [--scenario one|burst|both] [--lead 120] [--margin 60]
+
+(a) "one": one event with --subscribers (10,000) subscribers sharing a 5-minute offset.
+(b) "burst": --events (300) events with 10 subscribers each whose reminders fall due in the
+    same second.
+
+Each runs on its own Temporal dev server, SQLite (or --database-url), two `soonish worker`
+processes and a json:// sink in its own process. Subscribers are written straight to the
+database, then each event's workflow is told its reminders changed, so it creates one
+Temporal Schedule per (event, offset) that fires --lead seconds before the reminder is due;
+the ReminderWorkflow then sleeps to the exact due time. The due time is set --margin seconds
+beyond the lead, to leave room for the setup. Lateness is the sink's receipt time minus the
+due time, for every delivery. Targets (issue 3): (a) last ≤ 10 s, p50 ≤ 2 s; (b) p99 ≤ 3 s.
+"""
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.stack import ScratchDatabase, spawn, start_sink, start_temporal, wait_for_line, worker_env  # noqa: E402
+from soonish.models import User, db  # noqa: E402
+from soonish.services.events import EventFields, create_event  # noqa: E402
+from soonish.services.temporal import gateway, reminders_changed  # noqa: E402
+from soonish.temporal.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
+from soonish.web import create_app  # noqa: E402
+from tests.seeding import seed_subscribers  # noqa: E402
+
+OFFSET = 300  # a 5-minute reminder
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def run_scenario(name: str, events: int, per_event: int, args, tmp: Path) -> list[str]:
+    logdir = tmp / name
+    logdir.mkdir()
+    temporal, temporal_port = start_temporal(logdir)
+    sink = start_sink("http", logdir)
+    database = ScratchDatabase(args.database_url, tmp, name)
+    config = {
+        "SECRET_KEY": "bench-secret-" + "x" * 32, "DATABASE_URL": database.url,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}", "TEMPORAL_ID_PREFIX": "",
+        "PUBLIC_URL": "http://bench.invalid", "SMTP_HOST": "", "SMTP_PORT": 25, "MAIL_FROM": "bench@bench.invalid",
+        "REMINDER_LEAD_SECONDS": args.lead, "ALLOW_PRIVATE_TARGETS": True, "DEV": True,
+    }
+    app = create_app(config)
+    env = worker_env(config, {"SOONISH_REMINDER_LEAD_SECONDS": str(args.lead), "SOONISH_LOG_LEVEL": "WARNING"})
+    workers = []
+    try:
+        with app.app_context():
+            db.create_all()
+        workers = [spawn(f"worker{n}", [sys.executable, "-m", "soonish", "worker"], logdir, env) for n in (1, 2)]
+        for worker in workers:
+            wait_for_line(worker, "worker polling")
+
+        due = (datetime.now(timezone.utc) + timedelta(seconds=args.lead + args.margin)).replace(microsecond=0)
+        starts_at = due + timedelta(seconds=OFFSET)
+        setup_began = time.monotonic()
+        with app.app_context():
+            organizer = User(email="organizer@bench.invalid")
+            db.session.add(organizer)
+            db.session.commit()
+            created = [create_event(organizer, EventFields(title=f"Bench {i}", starts_at=starts_at)) for i in range(events)]
+            for i, event in enumerate(created):
+                seed_subscribers(app, event.id, per_event, prefix=f"e{i}-",
+                                 webhook_url=lambda n, i=i: f"json://127.0.0.1:{sink.port}/e{i}/r{n}",
+                                 reminder_offsets=[OFFSET])
+            for event in created:
+                reminders_changed(event)
+        setup_seconds = time.monotonic() - setup_began
+        scope = ScheduleScope.from_config(app.config)
+        with app.app_context():
+            schedules_made = _wait_for_schedules(scope, events, due)
+        total = events * per_event
+        deadline = due + timedelta(seconds=args.timeout)
+        while len(arrivals := sink.arrivals()) < total and datetime.now(timezone.utc) < deadline:
+            time.sleep(1)
+        lateness = [t - due.timestamp() for t in arrivals.values()]
+        stats = sink.stats()
+        lines = [f"({name}) {events} event(s) × {per_event} subscribers, reminder due {due:%H:%M:%S} UTC, "
+                 f"lead {args.lead}s; setup took {setup_seconds:.1f}s",
+                 f"    schedules created: {schedules_made} (one per event and offset)",
+                 f"    delivered {len(arrivals)}/{total}, repeats {stats['repeats']}"]
+        if lateness:
+            lines.append(
+                f"    lateness (receipt − due): p50 {percentile(lateness, .5):.2f}s  p99 {percentile(lateness, .99):.2f}s  "
+                f"first {min(lateness):.2f}s  last {max(lateness):.2f}s  mean {statistics.fmean(lateness):.2f}s"
+            )
+        return lines
+    finally:
+        for proc in [*workers, sink.proc, temporal]:
+            proc.stop()
+        database.drop()
+
+
+def _wait_for_schedules(scope: ScheduleScope, events: int, due: datetime) -> int:
+    """How many reminder schedules exist once every event's workflow has made its one
+    (or when the schedules are about to fire)."""
+    fire_at = due - scope.lead
+    while True:
+        made = sum(len(offsets) for offsets in gateway().run(lambda c: list_reminder_schedules(c, scope)).values())
+        if made >= events or datetime.now(timezone.utc) >= fire_at - timedelta(seconds=2):
+            return made
+        time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["one", "burst", "both"], default="both")
+    parser.add_argument("--subscribers", type=int, default=10_000, help="for scenario one")
+    parser.add_argument("--events", type=int, default=300, help="for scenario burst (10 subscribers each)")
+    parser.add_argument("--lead", type=int, default=120, help="seconds a schedule fires before the due time")
+    parser.add_argument("--margin", type=int, default=60, help="seconds of setup before the schedules fire")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds after the due time to wait")
+    parser.add_argument("--database-url", help="a PostgreSQL server; the bench makes (and drops) its own database")
+    args = parser.parse_args()
+    with open("/proc/loadavg") as f:
+        load_before = f.read().split()[:3]
+    with tempfile.TemporaryDirectory(prefix="soonish-reminders-") as tmp:
+        lines = []
+        if args.scenario in ("one", "both"):
+            lines += run_scenario("one", 1, args.subscribers, args, Path(tmp))
+        if args.scenario in ("burst", "both"):
+            lines += run_scenario("burst", args.events, 10, args, Path(tmp))
+    with open("/proc/loadavg") as f:
+        load_after = f.read().split()[:3]
+    print(f"reminders bench — {'PostgreSQL' if args.database_url else 'SQLite'}, 2 workers, "
+          f"load {' '.join(load_before)} → {' '.join(load_after)}")
+    print("\n".join(lines))
+    print("targets: (one) last ≤ 10 s and p50 ≤ 2 s; (burst) p99 ≤ 3 s")
+
+
+if __name__ == "__main__":
+    main()
