@@ -99,11 +99,44 @@ def run_scenario(name: str, events: int, per_event: int, args, tmp: Path) -> lis
                 f"    lateness (receipt − due): p50 {percentile(lateness, .5):.2f}s  p99 {percentile(lateness, .99):.2f}s  "
                 f"first {min(lateness):.2f}s  last {max(lateness):.2f}s  mean {statistics.fmean(lateness):.2f}s"
             )
+        with app.app_context():
+            lines += _timeline(due, events)
         return lines
     finally:
         for proc in [*workers, sink.proc, temporal]:
             proc.stop()
         database.drop()
+
+
+HISTORY_STEPS = {
+    "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED": "started",
+    "EVENT_TYPE_TIMER_FIRED": "timer fired",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED": "signal received",
+    "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED": "activity scheduled",
+    "EVENT_TYPE_ACTIVITY_TASK_STARTED": "activity started",
+    "EVENT_TYPE_ACTIVITY_TASK_COMPLETED": "activity completed",
+    "EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED": "signal sent",
+    "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED": "completed",
+}
+
+
+def _timeline(due: datetime, events: int) -> list[str]:
+    """Where the time went at the due second: the slot workflow's history, in seconds after
+    the due time (it plans REMINDER_PLAN_AHEAD early, then only sends at the due time)."""
+    from temporalio.api.enums.v1 import EventType
+
+    async def history(client):
+        steps = []
+        async for workflow in client.list_workflows('WorkflowType="ReminderSlotWorkflow"'):
+            async for event in client.get_workflow_handle(workflow.id, run_id=workflow.run_id).fetch_history_events():
+                name = EventType.Name(event.event_type)
+                if name in HISTORY_STEPS:
+                    steps.append((event.event_time.ToDatetime(timezone.utc), HISTORY_STEPS[name]))
+        return sorted(steps)
+
+    steps = gateway().run(history)
+    return ["    slot workflow, seconds after due: "
+            + ", ".join(f"{label} {(at - due).total_seconds():+.2f}" for at, label in steps)]
 
 
 def _wait_for_schedules(scope: ScheduleScope, events: int, due: datetime) -> int:

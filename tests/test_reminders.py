@@ -129,8 +129,8 @@ def test_the_same_reminder_fired_twice_is_delivered_once(
                                                        task_queue=app.config["TEMPORAL_TASK_QUEUE"]))
         for n in range(2)
     ]
-    notification_ids = {harness.run(handle.result()) for handle in handles}
-    assert len(notification_ids) == 1 and None not in notification_ids
+    for handle in handles:
+        harness.run(handle.result())  # each enrolled the reminder in its due second's slot
     wait_until(lambda: len(reminders(http_sink)) >= 20, message="the reminder at every subscriber")
     time.sleep(1)
     assert sorted(r.path for r in reminders(http_sink)) == sorted(f"/r{i}" for i in range(20))

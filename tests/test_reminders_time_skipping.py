@@ -2,9 +2,10 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
-from soonish.models import Event, db
-from soonish.temporal.shared import ReminderInput, event_workflow_id
+from soonish.models import Event, Notification, NotificationKind, db
+from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_slot_id
 from soonish.temporal.workflows import ReminderWorkflow
 from soonish.web import create_app
 
@@ -44,10 +45,12 @@ def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
     reminder = ReminderInput(event["id"], 86400, starts_at, event_workflow_id(prefix, event["id"]))
     queue = skipping_app.config["TEMPORAL_TASK_QUEUE"]
 
-    # What the 1-day schedule starts: it sleeps a day (skipped), then the event's workflow delivers.
-    notification_id = harness.run(time_skipping_env.client.execute_workflow(
+    # What the 1-day schedule starts: it enrolls the reminder in the slot of its due second,
+    # which sleeps a day (skipped here while we wait for it) and delivers.
+    harness.run(time_skipping_env.client.execute_workflow(
         ReminderWorkflow.run, reminder, id=f"{prefix}reminder-1d", task_queue=queue))
-    assert notification_id is not None
+    assert http_sink.delivered() == []
+    harness.run(time_skipping_env.sleep(reminder.due - datetime.now(timezone.utc) + timedelta(seconds=5)))
     wait_until(lambda: len(http_sink.delivered()) == 3, message="the reminder at each subscriber")
     assert {r.body["title"] for r in http_sink.delivered()} == {"Reminder: Summit starts in 1 day"}
 
@@ -56,6 +59,13 @@ def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
         db.session.get(Event, event["id"]).starts_at = starts_at + timedelta(days=3)
         db.session.commit()
     stale = ReminderInput(event["id"], 3600, starts_at, event_workflow_id(prefix, event["id"]))
-    assert harness.run(time_skipping_env.client.execute_workflow(
-        ReminderWorkflow.run, stale, id=f"{prefix}reminder-old", task_queue=queue)) is None
-    assert len(http_sink.delivered()) == 3
+    harness.run(time_skipping_env.client.execute_workflow(
+        ReminderWorkflow.run, stale, id=f"{prefix}reminder-old", task_queue=queue))
+    slot = time_skipping_env.client.get_workflow_handle(reminder_slot_id(prefix, stale.due))
+    skipped_now = harness.run(time_skipping_env.get_current_time())
+    harness.run(time_skipping_env.sleep(stale.due - skipped_now + timedelta(seconds=5)))
+    wait_until(lambda: harness.run(slot.describe()).status == WorkflowExecutionStatus.COMPLETED,
+               message="the old-time slot to finish")
+    with skipping_app.app_context():
+        reminders_made = db.session.query(Notification).filter_by(kind=NotificationKind.REMINDER).count()
+    assert reminders_made == 1 and len(http_sink.delivered()) == 3

@@ -28,14 +28,14 @@ from ..links import (
 )
 from ..messages import NotificationText, RecipientLinks, when_text
 from ..models import (
-    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription,
+    ChatIdentity, Delivery, DeliveryStatus, Event, EventStatus, Integration, Notification, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, ActivityName, BatchResult, DeliveryBatch, FanoutPlan, NotificationRef,
-    SubscriptionRange, TransactionalMail,
+    SubscriptionRange, TransactionalMail, reminder_dedupe_key,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,41 @@ def is_recipient(notification: Notification, reminder_offsets: list[int]) -> boo
     return notification.reminder_offset is None or notification.reminder_offset in reminder_offsets
 
 
+def still_stands(notification: Notification, event: Event) -> bool:
+    """Whether a notification should still go out. A reminder (planned ahead of its due time)
+    does not once the event has moved, been cancelled or started."""
+    if notification.reminder_offset is None:
+        return True
+    return (
+        event.status == EventStatus.SCHEDULED
+        and notification.dedupe_key == reminder_dedupe_key(event.id, notification.reminder_offset, event.starts_at)
+        and utcnow() < event.starts_at
+    )
+
+
+def recipient_ids(notification: Notification) -> list[int]:
+    """The active subscriptions this notification goes to, by id."""
+    query = select(Subscription.id, Subscription.reminder_offsets).where(
+        Subscription.event_id == notification.event_id,
+        Subscription.status == SubscriptionStatus.ACTIVE,
+    )
+    if notification.subscription_id is not None:
+        query = query.where(Subscription.id == notification.subscription_id)
+    return [
+        subscription_id
+        for subscription_id, offsets in db.session.execute(query.order_by(Subscription.id))
+        if is_recipient(notification, offsets)
+    ]
+
+
+def chunked(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def ids_range(ids: list[int]) -> SubscriptionRange:
+    return SubscriptionRange(ids[0], ids[-1])
+
+
 def insert_ignoring_duplicates(table):
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the ledger's unique key decides."""
     insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
@@ -83,7 +118,7 @@ class DeliveryActivities:
         self.chat = ChatSettings.from_config(config)
 
     def all(self) -> list:
-        return [self.plan_fanout, self.deliver_batch, self.send_transactional_mail]
+        return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
 
     # Planning -----------------------------------------------------------------------------
 
@@ -92,33 +127,31 @@ class DeliveryActivities:
         """Split the notification's active subscriptions into id ranges of one batch each."""
         with self.app.app_context():
             notification = db.session.get(Notification, ref.notification_id)
-            if notification is None:
-                return FanoutPlan(ref.notification_id, [])
-            query = select(Subscription.id, Subscription.reminder_offsets).where(
-                Subscription.event_id == notification.event_id,
-                Subscription.status == SubscriptionStatus.ACTIVE,
-            )
-            if notification.subscription_id is not None:
-                query = query.where(Subscription.id == notification.subscription_id)
-            ids = [
-                subscription_id
-                for subscription_id, offsets in db.session.execute(query.order_by(Subscription.id))
-                if is_recipient(notification, offsets)
-            ]
-        batches = [
-            SubscriptionRange(chunk[0], chunk[-1])
-            for chunk in (ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size))
-        ]
-        return FanoutPlan(ref.notification_id, batches)
+            ids = recipient_ids(notification) if notification is not None else []
+        return FanoutPlan(ref.notification_id, [ids_range(chunk) for chunk in chunked(ids, self.batch_size)])
 
     # Delivering ---------------------------------------------------------------------------
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
+        return await self._deliver([batch])
+
+    @activity.defn(name=ActivityName.DELIVER_BATCHES)
+    async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
+        """Several small batches (of different notifications) as one: a slot of reminders."""
+        return await self._deliver(batches)
+
+    async def _deliver(self, batches: list[DeliveryBatch]) -> BatchResult:
         final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
         began = time.monotonic()
-        planned, already_sent, due = await asyncio.to_thread(self._prepare, batch)
-        result = BatchResult(already_sent=already_sent)
+        planned: list[PlannedSend] = []
+        dues: list[datetime | None] = []  # when each send was due, for reminders
+        result = BatchResult()
+        for batch in batches:
+            batch_planned, already_sent, due = await asyncio.to_thread(self._prepare, batch)
+            planned += batch_planned
+            dues += [due] * len(batch_planned)
+            result.already_sent += already_sent
         prepared = time.monotonic()
         sending = recording = 0.0
         async with Courier(self.mail, self.allow_private, self.concurrency, self.chat) as courier:
@@ -130,10 +163,10 @@ class DeliveryActivities:
                 outcomes = await asyncio.gather(*(self._send(courier, item) for item in group))
                 sent_at = time.monotonic()
                 await asyncio.to_thread(self._record, outcomes, final_attempt)
-                if due is not None:
-                    lateness = (utcnow() - due).total_seconds()
-                    for _ in range(sum(o.error is None for o in outcomes)):
-                        record_reminder_lateness(lateness)
+                now = utcnow()
+                for outcome, due in zip(outcomes, dues[start : start + self.concurrency]):
+                    if due is not None and outcome.error is None:
+                        record_reminder_lateness((now - due).total_seconds())
                 sending += sent_at - mark
                 recording += time.monotonic() - sent_at
                 for outcome in outcomes:
@@ -145,11 +178,15 @@ class DeliveryActivities:
                         result.retrying += 1
                 activity.heartbeat(start + len(group))
         # Where a batch's time went (the benchmark reads these lines; so can an operator).
+        first = batches[0] if batches else DeliveryBatch(0, SubscriptionRange(0, 0))
+        what = (
+            f"batch {first.subscriptions.first_id}-{first.subscriptions.last_id} of notification {first.notification_id}"
+            if len(batches) == 1 else f"{len(batches)} reminder batches"
+        )
         log.info(
-            "batch %d-%d of notification %d: %d sent, %d failed, %d retrying, %d already sent; "
+            "%s: %d sent, %d failed, %d retrying, %d already sent; "
             "prepare %.3fs, sends %.3fs, records %.3fs, total %.3fs",
-            batch.subscriptions.first_id, batch.subscriptions.last_id, batch.notification_id,
-            result.sent, result.failed, result.retrying, result.already_sent,
+            what, result.sent, result.failed, result.retrying, result.already_sent,
             prepared - began, sending, recording, time.monotonic() - began,
         )
         if result.retrying:
@@ -172,6 +209,8 @@ class DeliveryActivities:
             if notification is None:
                 return [], 0, None
             event = db.session.get(Event, notification.event_id)
+            if not still_stands(notification, event):
+                return [], 0, None
             due = (
                 event.starts_at - timedelta(seconds=notification.reminder_offset)
                 if notification.reminder_offset is not None else None

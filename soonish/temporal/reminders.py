@@ -1,5 +1,6 @@
-"""Reminder activities: keep an event's schedules in line with its subscriptions, and turn a
-due reminder into one notification (exactly one, however often its schedule fires)."""
+"""Reminder activities: keep an event's schedules in line with its subscriptions; enroll a
+fired reminder in the slot of its due second; at that second, turn each into one notification
+(exactly one, however often its schedule fires) and plan its delivery."""
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,10 +11,17 @@ from temporalio import activity
 from temporalio.client import Client
 
 from ..messages import duration_text
-from ..models import Event, EventStatus, Notification, NotificationKind, db, reminder_offsets_in_use, utcnow
-from .fanout import insert_ignoring_duplicates
+from ..models import (
+    Event, EventStatus, Notification, NotificationKind, Subscription, SubscriptionStatus, db, reminder_offsets_in_use,
+    utcnow,
+)
+from .fanout import chunked, ids_range, insert_ignoring_duplicates
 from .schedules import ScheduleScope, delete_reminder, put_reminder
-from .shared import ActivityName, ReminderInput, ReminderSync, ReminderSyncResult
+from .shared import (
+    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, reminder_dedupe_key,
+    reminder_slot_id,
+)
+from .workflows import ReminderSlotWorkflow
 
 
 @dataclass
@@ -25,11 +33,6 @@ class ReminderPlan:
     offsets: set[int]
 
 
-def reminder_dedupe_key(event_id: int, offset: int, starts_at: datetime) -> str:
-    # The start time is part of the key: a reminder for an old time never stands in for the new.
-    return f"reminder:{event_id}:{offset}:{starts_at.isoformat()}"
-
-
 class ReminderActivities:
     def __init__(self, app: Flask, client: Client) -> None:
         self.app = app
@@ -37,7 +40,7 @@ class ReminderActivities:
         self.scope = ScheduleScope.from_config(app.config)
 
     def all(self) -> list:
-        return [self.sync_reminders, self.prepare_reminder]
+        return [self.sync_reminders, self.enroll_reminder, self.plan_reminders]
 
     @activity.defn(name=ActivityName.SYNC_REMINDERS)
     async def sync_reminders(self, request: ReminderSync) -> ReminderSyncResult:
@@ -64,27 +67,68 @@ class ReminderActivities:
                 return ReminderPlan(None, event.version if event else 0, set())
             return ReminderPlan(event.starts_at, event.version, reminder_offsets_in_use(event_id))
 
-    @activity.defn(name=ActivityName.PREPARE_REMINDER)
-    def prepare_reminder(self, reminder: ReminderInput) -> int | None:
-        """The reminder's notification id, or None when it must not be sent: the event moved
-        (this reminder is for its old time), was cancelled, or has already started."""
+    @activity.defn(name=ActivityName.ENROLL_REMINDER)
+    async def enroll_reminder(self, reminder: ReminderInput) -> None:
+        """Put the reminder in the slot workflow of its due second, starting it if needed."""
+        await self.client.start_workflow(
+            ReminderSlotWorkflow.run,
+            ReminderSlot(reminder.due),
+            id=reminder_slot_id(self.scope.id_prefix, reminder.due),
+            task_queue=self.scope.task_queue,
+            start_signal="enroll",
+            start_signal_args=[reminder],
+        )
+
+    @activity.defn(name=ActivityName.PLAN_REMINDERS)
+    def plan_reminders(self, reminders: list[ReminderInput]) -> list[list[DeliveryBatch]]:
+        """One notification per reminder that still stands (made once, however often it is
+        asked for), and the recipients packed into delivery batches of about
+        DELIVERY_BATCH_SIZE subscriptions across events. A few queries for the whole slot."""
+        batch_size = int(self.app.config["DELIVERY_BATCH_SIZE"])
         with self.app.app_context():
-            event = db.session.get(Event, reminder.event_id)
-            if (
-                event is None
-                or event.status != EventStatus.SCHEDULED
-                or event.starts_at != reminder.starts_at
-                or utcnow() >= event.starts_at
-            ):
-                return None
-            key = reminder_dedupe_key(event.id, reminder.offset_seconds, event.starts_at)
-            db.session.execute(
-                insert_ignoring_duplicates(Notification.__table__).values(
-                    event_id=event.id, kind=NotificationKind.REMINDER,
-                    title=f"Reminder: {event.title} starts in {duration_text(reminder.offset_seconds)}",
-                    body="", dedupe_key=key, reminder_offset=reminder.offset_seconds, created_at=utcnow(),
-                )
-            )
-            notification_id = db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key))
+            events = {e.id: e for e in db.session.scalars(select(Event).where(Event.id.in_({r.event_id for r in reminders})))}
+            standing = [r for r in reminders if r.event_id in events and self._stands(r, events[r.event_id])]
+            if not standing:
+                return []
+            rows = [
+                dict(event_id=r.event_id, kind=NotificationKind.REMINDER,
+                     title=f"Reminder: {events[r.event_id].title} starts in {duration_text(r.offset_seconds)}",
+                     body="", dedupe_key=reminder_dedupe_key(r.event_id, r.offset_seconds, r.starts_at),
+                     reminder_offset=r.offset_seconds, created_at=utcnow())
+                for r in standing
+            ]
+            db.session.execute(insert_ignoring_duplicates(Notification.__table__), rows)
             db.session.commit()
-            return notification_id
+            notifications = list(db.session.scalars(
+                select(Notification).where(Notification.dedupe_key.in_([row["dedupe_key"] for row in rows]))
+            ))
+            holders = self._holders({n.event_id for n in notifications})
+        groups: list[list[DeliveryBatch]] = [[]]
+        room = batch_size
+        for notification in notifications:
+            ids = [sid for sid, offsets in holders.get(notification.event_id, []) if notification.reminder_offset in offsets]
+            for chunk in chunked(ids, batch_size):
+                if len(chunk) > room:
+                    groups.append([])
+                    room = batch_size
+                groups[-1].append(DeliveryBatch(notification.id, ids_range(chunk)))
+                room -= len(chunk)
+        return [group for group in groups if group]
+
+    @staticmethod
+    def _stands(reminder: ReminderInput, event: Event) -> bool:
+        """Not for an event that moved (this reminder is for its old time), was cancelled, or
+        has already started."""
+        return event.status == EventStatus.SCHEDULED and event.starts_at == reminder.starts_at and utcnow() < event.starts_at
+
+    @staticmethod
+    def _holders(event_ids: set[int]) -> dict[int, list[tuple[int, list[int]]]]:
+        """Active subscriptions of these events with their offsets, by event, in id order."""
+        by_event: dict[int, list[tuple[int, list[int]]]] = {}
+        for subscription_id, event_id, offsets in db.session.execute(
+            select(Subscription.id, Subscription.event_id, Subscription.reminder_offsets)
+            .where(Subscription.event_id.in_(event_ids), Subscription.status == SubscriptionStatus.ACTIVE)
+            .order_by(Subscription.id)
+        ):
+            by_event.setdefault(event_id, []).append((subscription_id, offsets))
+        return by_event

@@ -16,6 +16,17 @@ def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str
     return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
 
 
+def reminder_dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
+    """A reminder's notification key. The start time is in it: a reminder made for an old
+    time never stands in for the new one."""
+    return f"reminder:{event_id}:{offset_seconds}:{starts_at.isoformat()}"
+
+
+def reminder_slot_id(prefix: str, due: datetime) -> str:
+    """The one workflow that delivers every reminder due in this second."""
+    return f"{prefix}reminders-due-{int(due.timestamp())}"
+
+
 @dataclass
 class EventWorkflowInput:
     event_id: int
@@ -93,6 +104,21 @@ class ReminderInput:
     starts_at: datetime
     event_workflow_id: str
 
+    @property
+    def due(self) -> datetime:
+        return self.starts_at - timedelta(seconds=self.offset_seconds)
+
+    @property
+    def key(self) -> str:
+        return f"{self.event_id}:{self.offset_seconds}:{self.starts_at.isoformat()}"
+
+
+@dataclass
+class ReminderSlot:
+    """Every reminder due in one second, delivered together (events cluster on the hour)."""
+
+    due: datetime
+
 
 @dataclass
 class NotificationRef:
@@ -143,7 +169,9 @@ class ActivityName:
     DELIVER_BATCH = "deliver_batch"
     SEND_TRANSACTIONAL_MAIL = "send_transactional_mail"
     SYNC_REMINDERS = "sync_reminders"
-    PREPARE_REMINDER = "prepare_reminder"
+    ENROLL_REMINDER = "enroll_reminder"
+    PLAN_REMINDERS = "plan_reminders"
+    DELIVER_BATCHES = "deliver_batches"
 
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
@@ -159,6 +187,9 @@ DELIVERY_RETRY = RetryPolicy(
 )
 # Batches of one notification run this many at a time.
 PARALLEL_BATCHES = 8
+# A reminder slot plans its deliveries this long before they are due, so that at the due
+# second only the sends remain (each batch checks again that its reminder still stands).
+REMINDER_PLAN_AHEAD = timedelta(seconds=15)
 # Continue-as-new well before Temporal's 10,240-event warning.
 HISTORY_EVENTS_BEFORE_CONTINUE = 4000
 RECENT_NOTIFICATIONS_KEPT = 100

@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 from .activities import EventActivities
 from .fanout import DeliveryActivities
 from .reminders import ReminderActivities
-from .workflows import EventWorkflow, ReminderWorkflow, TransactionalMailWorkflow
+from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
 
@@ -18,7 +18,7 @@ def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> W
     return Worker(
         client,
         task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=[EventWorkflow, ReminderWorkflow, TransactionalMailWorkflow],
+        workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow],
         activities=EventActivities(app).all() + DeliveryActivities(app).all() + ReminderActivities(app, client).all(),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),

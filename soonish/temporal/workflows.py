@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
         HISTORY_EVENTS_BEFORE_CONTINUE,
         PARALLEL_BATCHES,
         RECENT_NOTIFICATIONS_KEPT,
+        REMINDER_PLAN_AHEAD,
         ActivityName,
         BatchResult,
         DeliveryBatch,
@@ -25,10 +26,41 @@ with workflow.unsafe.imports_passed_through():
         NotificationRef,
         NotifyRequest,
         ReminderInput,
+        ReminderSlot,
         ReminderSync,
         ReminderSyncResult,
         TransactionalMail,
     )
+
+
+async def sleep_until(moment) -> None:
+    wait = moment - workflow.now()
+    if wait > timedelta(0):
+        await workflow.sleep(wait)
+
+
+async def run_batches(activity_name: str, batches: list) -> None:
+    """Run one delivery activity per batch, PARALLEL_BATCHES at a time, each retried with
+    backoff (the ledger makes a rerun skip what was sent)."""
+    slots = asyncio.Semaphore(PARALLEL_BATCHES)
+
+    async def deliver(batch) -> None:
+        async with slots:
+            try:
+                await workflow.execute_activity(
+                    activity_name,
+                    batch,
+                    result_type=BatchResult,
+                    start_to_close_timeout=BATCH_TIMEOUT,
+                    heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
+                    retry_policy=DELIVERY_RETRY,
+                )
+            except ActivityError:
+                # Out of retries (the database was down throughout): the ledger keeps these
+                # deliveries pending, visible to the organizer, never lost.
+                workflow.logger.warning("delivery batch gave up")
+
+    await asyncio.gather(*(deliver(batch) for batch in batches))
 
 
 @workflow.defn
@@ -118,25 +150,9 @@ class EventWorkflow:
             result_type=FanoutPlan,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        slots = asyncio.Semaphore(PARALLEL_BATCHES)
-
-        async def deliver_batch(batch) -> None:
-            async with slots:
-                try:
-                    await workflow.execute_activity(
-                        ActivityName.DELIVER_BATCH,
-                        DeliveryBatch(notification_id, batch),
-                        result_type=BatchResult,
-                        start_to_close_timeout=BATCH_TIMEOUT,
-                        heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
-                        retry_policy=DELIVERY_RETRY,
-                    )
-                except ActivityError:
-                    # Out of retries (the database was down throughout): the ledger keeps
-                    # these deliveries pending, visible to the organizer, never lost.
-                    workflow.logger.warning("batch gave up", extra={"notification_id": notification_id})
-
-        await asyncio.gather(*(deliver_batch(batch) for batch in plan.batches))
+        await run_batches(
+            ActivityName.DELIVER_BATCH, [DeliveryBatch(notification_id, batch) for batch in plan.batches]
+        )
 
     def _enqueue(self, notification_id: int | None) -> None:
         if notification_id is not None and notification_id not in self._queue and notification_id not in self._recent:
@@ -217,21 +233,47 @@ class TransactionalMailWorkflow:
 
 @workflow.defn
 class ReminderWorkflow:
-    """Started by an (event, offset) schedule a little early; sleeps to the exact due time,
-    then hands the reminder to the event's workflow, which delivers it like any broadcast."""
+    """Started by an (event, offset) schedule a lead time early: enrolls the reminder in the
+    slot workflow of its due second, which delivers it on time along with every other reminder
+    due then. Firing twice is harmless: a slot takes each reminder once."""
 
     @workflow.run
-    async def run(self, reminder: ReminderInput) -> int | None:
-        due = reminder.starts_at - timedelta(seconds=reminder.offset_seconds)
-        wait = due - workflow.now()
-        if wait > timedelta(0):
-            await workflow.sleep(wait)
-        notification_id = await workflow.execute_activity(
-            ActivityName.PREPARE_REMINDER, reminder, result_type=int | None,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+    async def run(self, reminder: ReminderInput) -> None:
+        await workflow.execute_activity(
+            ActivityName.ENROLL_REMINDER, reminder, start_to_close_timeout=ACTIVITY_TIMEOUT
         )
-        if notification_id is not None:
-            await workflow.get_external_workflow_handle(reminder.event_workflow_id).signal(
-                EventWorkflow.notify, NotifyRequest(notification_id)
+
+
+@workflow.defn
+class ReminderSlotWorkflow:
+    """All reminders due in one second: sleeps to it, plans them in one activity, and delivers
+    them in batches packed across events. Per event, nothing waits at the due second: 300
+    events due at once cost one timer, not 300 workflows' worth of tasks."""
+
+    @workflow.init
+    def __init__(self, slot: ReminderSlot) -> None:
+        self._waiting: dict[str, ReminderInput] = {}
+        self._taken: set[str] = set()
+
+    @workflow.signal
+    def enroll(self, reminder: ReminderInput) -> None:
+        if reminder.key not in self._taken:
+            self._waiting[reminder.key] = reminder
+
+    @workflow.run
+    async def run(self, slot: ReminderSlot) -> int:
+        await sleep_until(slot.due - REMINDER_PLAN_AHEAD)
+        taken = 0
+        # Reminders enrolled while a round is out go in the next round.
+        while self._waiting:
+            reminders = list(self._waiting.values())
+            self._taken.update(self._waiting)
+            self._waiting.clear()
+            groups = await workflow.execute_activity(
+                ActivityName.PLAN_REMINDERS, reminders, result_type=list[list[DeliveryBatch]],
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
-        return notification_id
+            await sleep_until(slot.due)
+            await run_batches(ActivityName.DELIVER_BATCHES, groups)
+            taken += len(reminders)
+        return taken
