@@ -134,9 +134,13 @@ def _timeline(due: datetime, events: int) -> list[str]:
                     steps.append((event.event_time.ToDatetime(timezone.utc), HISTORY_STEPS[name]))
         return sorted(steps)
 
-    steps = gateway().run(history)
-    return ["    slot workflow, seconds after due: "
-            + ", ".join(f"{label} {(at - due).total_seconds():+.2f}" for at, label in steps)]
+    summary: dict[str, list[float]] = {}
+    for at, label in gateway().run(history):
+        summary.setdefault(label, []).append((at - due).total_seconds())
+    return ["    slot workflow, seconds after due (count: first … last): " + "; ".join(
+        f"{label} ×{len(times)}: {times[0]:+.2f} … {times[-1]:+.2f}" if len(times) > 1 else f"{label} {times[0]:+.2f}"
+        for label, times in summary.items()
+    )]
 
 
 def _wait_for_schedules(scope: ScheduleScope, events: int, due: datetime) -> int:
