@@ -152,10 +152,11 @@ def mine():
 @bp.post("/subscriptions/<int:subscription_id>")
 @login_required
 def update(subscription_id):
+    subscription = _own_or_abort(subscription_id)
     form = OffsetsForm(prefix=f"s{subscription_id}")
     if form.validate_on_submit():
         try:
-            subscription_service.update(current_user, subscription_id, {"reminder_offsets": form.reminder_offsets.data or ""})
+            subscription_service.set_offsets(subscription, form.reminder_offsets.data or "")
             flash("Reminders saved.", "success")
         except ServiceError as exc:
             flash(exc.fields.get("reminder_offsets", [exc.message])[0], "error")
@@ -165,9 +166,14 @@ def update(subscription_id):
 @bp.post("/subscriptions/<int:subscription_id>/unsubscribe")
 @login_required
 def leave(subscription_id):
-    try:
-        subscription = subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
-    except ServiceError as exc:
-        abort(exc.status)
+    subscription = subscription_service.unsubscribe(_own_or_abort(subscription_id))
     flash(f"You no longer follow {subscription.event.title}.", "info")
     return redirect(request.referrer or url_for("subscriptions.mine"))
+
+
+def _own_or_abort(subscription_id: int):
+    """The signed-in user's subscription; someone else's is missing (404), like one that never was."""
+    try:
+        return subscription_service.get_own(current_user, subscription_id)
+    except ServiceError as exc:
+        abort(exc.status)
