@@ -20,8 +20,9 @@ Faults, injected once a quarter of the sends have arrived:
 
 Every run prints: lost (ledger recipients never received) = 0; repeated = 0 after a restart
 and, after a kill, no more than the sends in flight at the kill (the bound printed beside it:
-batches running on the killed worker x DELIVERY_CONCURRENCY), each repeat with its delivery
-key, the same as its first copy's; and the share of sends per worker process.
+batches running on the killed worker x DELIVERY_CONCURRENCY, or x the batch when it is
+smaller), each repeat with its delivery key, the same as its first copy's; that the web
+process is healthy again; and the share of sends per worker process.
 
     .venv/bin/python bench/chaos.py                      # everything (about 10 minutes)
     .venv/bin/python bench/chaos.py --fault worker --scenario broadcast --recipients 2000
@@ -392,9 +393,14 @@ def play(stack: Stack, organizer: Organizer, scenario: str, fault: str) -> bool:
     # A send answered after the ledger settled would be a repeat: give stragglers a moment.
     time.sleep(2)
     elapsed = time.monotonic() - started
+    try:  # the web process answers, and reaches the database and the (maybe restarted) Temporal
+        wait_until(stack.web_is_healthy, 30, 0.5, "/healthz")
+    except AssertionError:
+        log("  FAIL: the web process's /healthz is not 200")
+        return False
     if run.event_id is not None:  # the organizer's view, through the (maybe restarted) web process
         (latest, *_) = organizer.call("GET", f"/api/v1/events/{run.event_id}/notifications")
-        log(f"  the web API reports: {latest['counts']}")
+        log(f"  /healthz 200; the web API reports: {latest['counts']}")
     return report(stack, run, fault, running_batches, elapsed)
 
 
