@@ -30,6 +30,7 @@ from ..models import (
     SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from ..routing import Target, targets_for
+from .activities import database_activity
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, ActivityName, BatchResult, DeliveryBatch, FanoutPlan, NotificationRef,
     SubscriptionRange, TransactionalMail,
@@ -84,7 +85,7 @@ class DeliveryActivities:
 
     # Planning -----------------------------------------------------------------------------
 
-    @activity.defn(name=ActivityName.PLAN_FANOUT)
+    @database_activity(ActivityName.PLAN_FANOUT)
     def plan_fanout(self, ref: NotificationRef) -> FanoutPlan:
         """Split the notification's active subscriptions into id ranges of one batch each."""
         with self.app.app_context():
@@ -270,7 +271,7 @@ class DeliveryActivities:
 
     # One-off mails ------------------------------------------------------------------------
 
-    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
     def send_transactional_mail(self, request: TransactionalMail) -> None:
         with self.app.app_context():
             if request.kind == "confirm":

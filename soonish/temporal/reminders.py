@@ -13,6 +13,7 @@ from ..messages import duration_text
 from ..models import Event, EventStatus, Notification, NotificationKind, db, reminder_offsets_in_use, utcnow
 from .fanout import insert_ignoring_duplicates
 from .schedules import ScheduleScope, delete_reminder, put_reminder
+from .activities import database_activity
 from .shared import ActivityName, ReminderInput, ReminderSync, ReminderSyncResult
 
 
@@ -64,7 +65,7 @@ class ReminderActivities:
                 return ReminderPlan(None, event.version if event else 0, set())
             return ReminderPlan(event.starts_at, event.version, reminder_offsets_in_use(event_id))
 
-    @activity.defn(name=ActivityName.PREPARE_REMINDER)
+    @database_activity(ActivityName.PREPARE_REMINDER)
     def prepare_reminder(self, reminder: ReminderInput) -> int | None:
         """The reminder's notification id, or None when it must not be sent: the event moved
         (this reminder is for its old time), was cancelled, or has already started."""
