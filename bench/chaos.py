@@ -24,7 +24,7 @@ batches running on the killed worker x DELIVERY_CONCURRENCY, or x the batch when
 smaller), each repeat with its delivery key, the same as its first copy's; that the web
 process is healthy again; and the share of sends per worker process.
 
-    .venv/bin/python bench/chaos.py                      # everything (about 10 minutes)
+    .venv/bin/python bench/chaos.py                      # everything (6 minutes on 2 busy cores)
     .venv/bin/python bench/chaos.py --fault worker --scenario broadcast --recipients 2000
 """
 import argparse
