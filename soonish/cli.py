@@ -140,6 +140,7 @@ def web(bind: str | None, workers: int | None) -> None:
     from gunicorn.app.base import BaseApplication
 
     from .observability import clear_multiprocess_metrics, forget_process_metrics
+    from .web.limits import warn_if_counted_per_process
     from .web.security import refuse_default_secret_key
 
     config = current_app.config
@@ -147,6 +148,8 @@ def web(bind: str | None, workers: int | None) -> None:
         refuse_default_secret_key(config)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
+    if (workers or config["WEB_WORKERS"]) > 1:
+        warn_if_counted_per_process(config)
     clear_multiprocess_metrics()
 
     class Server(BaseApplication):

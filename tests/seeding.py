@@ -1,7 +1,9 @@
 """Many subscribers at once, written straight to the database (for crash tests and benchmarks)."""
 from soonish.delivery import mask_url
-from soonish.models import Integration, Subscription, SubscriptionSelector, User, db
+from soonish.models import Delivery, DeliveryStatus, Integration, Subscription, SubscriptionSelector, User, db
 from soonish.services.integrations import cipher
+
+from .sinks import wait_until
 
 CHUNK = 1000
 
@@ -28,3 +30,12 @@ def seed_subscribers(app, event_id: int, count: int, webhook_url=None, prefix: s
                     db.session.add(integration)
                 db.session.add(subscription)
             db.session.commit()
+
+
+def wait_for_sent(app, count: int, timeout: float) -> None:
+    """Until the ledger holds ``count`` deliveries recorded as sent."""
+    def all_sent() -> bool:
+        with app.app_context():
+            return db.session.query(Delivery).filter_by(status=DeliveryStatus.SENT).count() == count
+
+    wait_until(all_sent, timeout=timeout, message=f"{count} deliveries recorded as sent")

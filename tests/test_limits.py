@@ -5,7 +5,7 @@ import pytest
 import redis
 
 from soonish.web import create_app
-from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.limits import subscribe_by_email_limit, warn_if_counted_per_process
 
 from .conftest import PASSWORD, csrf_token
 
@@ -161,3 +161,9 @@ def test_counters_live_in_redis_when_configured(app, redis_ip, make_user):
 def wrong_page_login_from(client, email: str, ip: str):
     client.environ_base.update(from_ip(ip))
     return wrong_page_login(client, email)
+
+
+@pytest.mark.parametrize("storage, dev, warned", [("", False, True), (REDIS_URL, False, False), ("", True, False)])
+def test_production_web_processes_warn_when_each_counts_on_its_own(caplog, storage, dev, warned):
+    warn_if_counted_per_process({"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URL": storage, "DEV": dev})
+    assert ("SOONISH_RATELIMIT_STORAGE_URL" in caplog.text) is warned

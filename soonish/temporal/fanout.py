@@ -33,6 +33,7 @@ from ..models import (
 )
 from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
+from .activities import database_activity
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, ActivityName, BatchResult, DeliveryBatch, FanoutPlan, NotificationRef,
     SubscriptionRange, TransactionalMail, reminder_dedupe_key,
@@ -122,7 +123,7 @@ class DeliveryActivities:
 
     # Planning -----------------------------------------------------------------------------
 
-    @activity.defn(name=ActivityName.PLAN_FANOUT)
+    @database_activity(ActivityName.PLAN_FANOUT)
     def plan_fanout(self, ref: NotificationRef) -> FanoutPlan:
         """Split the notification's active subscriptions into id ranges of one batch each."""
         with self.app.app_context():
@@ -346,7 +347,7 @@ class DeliveryActivities:
 
     # One-off mails ------------------------------------------------------------------------
 
-    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
     def send_transactional_mail(self, request: TransactionalMail) -> None:
         with self.app.app_context():
             if request.kind == "confirm":

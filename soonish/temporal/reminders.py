@@ -17,6 +17,7 @@ from ..models import (
 )
 from .fanout import chunked, ids_range, insert_ignoring_duplicates
 from .schedules import ScheduleScope, delete_reminder, put_reminder
+from .activities import database_activity
 from .shared import (
     ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, reminder_dedupe_key,
     reminder_slot_id,
@@ -79,7 +80,7 @@ class ReminderActivities:
             start_signal_args=[reminder],
         )
 
-    @activity.defn(name=ActivityName.PLAN_REMINDERS)
+    @database_activity(ActivityName.PLAN_REMINDERS)
     def plan_reminders(self, reminders: list[ReminderInput]) -> list[list[DeliveryBatch]]:
         """One notification per reminder that still stands (made once, however often it is
         asked for), and the recipients packed into delivery batches of about

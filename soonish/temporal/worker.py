@@ -14,12 +14,16 @@ from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, Tr
 ACTIVITY_THREADS = 16
 
 
+def all_activities(app: Flask, client: Client) -> list:
+    return EventActivities(app).all() + DeliveryActivities(app).all() + ReminderActivities(app, client).all()
+
+
 def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> Worker:
     return Worker(
         client,
         task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
         workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow],
-        activities=EventActivities(app).all() + DeliveryActivities(app).all() + ReminderActivities(app, client).all(),
+        activities=all_activities(app, client),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,

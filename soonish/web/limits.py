@@ -14,6 +14,7 @@ Views opt in with the decorators here:
   the caller typed in; limits per IP and per address so nobody can mail-bomb someone through us.
 """
 import hashlib
+import logging
 import math
 import time
 from typing import Callable
@@ -24,6 +25,7 @@ from flask_login import current_user
 
 from .api.base import API_PREFIX, error_body
 
+log = logging.getLogger(__name__)
 
 def client_ip() -> str:
     # request.remote_addr is the real client once ProxyFix trusts TRUSTED_PROXIES hops.
@@ -92,6 +94,14 @@ def subscribe_by_email_limit(email_from: Callable[[], str] = requested_email):
         return per_address(per_ip(view))
 
     return decorate
+
+
+def warn_if_counted_per_process(config) -> None:
+    """For the production entry points (wsgi.py, `soonish web`): counters in memory are each
+    process's own, so N web processes let a client through N times every limit."""
+    if config["RATELIMIT_ENABLED"] and not config["RATELIMIT_STORAGE_URL"] and not config["DEV"]:
+        log.warning("rate limits are counted in this process's memory; with more than one web process "
+                    "set SOONISH_RATELIMIT_STORAGE_URL=redis://host:6379/0 so they share the counters")
 
 
 def init_app(app) -> None:

@@ -227,6 +227,7 @@ def mine():
 @bp.post("/subscriptions/<int:subscription_id>")
 @login_required
 def update(subscription_id):
+    _own_or_abort(subscription_id)  # someone else's is missing (404), whatever the form says
     form = ChannelsAndOffsetsForm(prefix=f"s{subscription_id}").offer(channel_choices(current_user))
     if form.validate_on_submit():
         try:
@@ -263,9 +264,14 @@ def _mine_page(changed_form: ChannelsAndOffsetsForm | None = None, changed_id: i
 @bp.post("/subscriptions/<int:subscription_id>/unsubscribe")
 @login_required
 def leave(subscription_id):
-    try:
-        subscription = subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
-    except ServiceError as exc:
-        abort(exc.status)
+    subscription = subscription_service.unsubscribe(_own_or_abort(subscription_id))
     flash(f"You no longer follow {subscription.event.title}. Nothing more will be sent about it.", "info")
     return redirect_to(request.referrer or url_for("subscriptions.mine"))
+
+
+def _own_or_abort(subscription_id: int):
+    """The signed-in user's subscription; someone else's is missing (404), like one that never was."""
+    try:
+        return subscription_service.get_own(current_user, subscription_id)
+    except ServiceError as exc:
+        abort(exc.status)
