@@ -58,7 +58,7 @@ from soonish.config import Config  # noqa: E402
 from soonish.models import Delivery, DeliveryStatus, Notification, Subscription, User, db  # noqa: E402
 from soonish.services import events as event_service  # noqa: E402
 from soonish.services.reminders import sync_all_schedules  # noqa: E402
-from soonish.temporal.shared import ActivityName, event_workflow_id  # noqa: E402
+from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_slot_id  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 from tests.processes import STARTUP_TIMEOUT, TemporalDevServer, stop_process, wait_for_port  # noqa: E402
@@ -229,13 +229,13 @@ class Stack:
         return f"web process stopped, down {self.args.down_seconds:g} s, started again and healthy"
 
     def sends_per_worker(self, delivery_ids: set[int]) -> dict[str, int]:
-        """Sends each worker process recorded, from its log (one line per recorded send)."""
+        """Sends each worker process recorded, from its log (one line per recorded group)."""
         counts = {}
         for worker in self.retired_workers + self.workers:
             count = 0
             for line in worker.log_path.read_text(errors="replace").splitlines():
-                if '"delivery sent"' in line and json.loads(line).get("delivery_id") in delivery_ids:
-                    count += 1
+                if '"sends recorded"' in line:
+                    count += len(delivery_ids.intersection(json.loads(line).get("delivery_ids", [])))
             counts[f"{worker.name} (pid {worker.pid}{', killed' if worker in self.retired_workers else ''})"] = count
         return counts
 
@@ -255,7 +255,7 @@ async def running_batches(client: Client, workflow_ids: list[str], identity_pref
         description = await client.get_workflow_handle(workflow_id).describe()
         running += sum(
             1 for pending in description.raw_description.pending_activities
-            if pending.activity_type.name == ActivityName.DELIVER_BATCH
+            if pending.activity_type.name in (ActivityName.DELIVER_BATCH, ActivityName.DELIVER_BATCHES)
             and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
             and pending.last_worker_identity.startswith(identity_prefix)
         )
@@ -338,7 +338,8 @@ def reminder_burst(stack: Stack, organizer: Organizer, tag: str) -> Run:
     seconds_left = (due - datetime.now(timezone.utc)).total_seconds()
     log(f"  {events} events x {per_event} subscribers, reminders due at {due:%H:%M:%S} UTC (in {seconds_left:.0f} s)")
     return Run(f"reminder burst: {events} events x {per_event} subscribers due in the same second",
-               f"/{tag}/", events * per_event, [event_workflow_id("", event_id) for event_id in event_ids], per_event,
+               # One slot workflow delivers them all, in batches packed across events.
+               f"/{tag}/", events * per_event, [reminder_slot_id("", due)], events * per_event,
                event_ids=event_ids, due=due)
 
 

@@ -334,6 +334,10 @@ class DeliveryActivities:
                     )
                 )
             db.session.commit()
+        sent_ids = [o.delivery_id for o in outcomes if o.error is None]
+        if sent_ids:
+            # One line per recorded group, not per send: which worker sent what, traceably.
+            log.info("sends recorded", extra={"delivery_ids": sent_ids})
         for outcome in outcomes:
             if outcome.error is None:
                 record_delivery("sent", outcome.channel)
