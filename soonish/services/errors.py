@@ -38,3 +38,10 @@ class Conflict(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
+
+
+def owned_or_missing(row, user, what: str):
+    """``row`` when ``user`` owns it. Someone else's looks exactly like a missing one."""
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"No such {what}.")
+    return row

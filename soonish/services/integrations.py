@@ -12,7 +12,7 @@ from ..delivery import (
 )
 from ..models import Integration, User, db
 from ..netguard import PrivateTargetRefused, check_host
-from .errors import NotFound, ValidationFailed
+from .errors import ValidationFailed, owned_or_missing
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -86,11 +86,7 @@ def list_integrations(user: User) -> list[Integration]:
 
 
 def get_integration(user: User, integration_id: int) -> Integration:
-    integration = db.session.get(Integration, integration_id)
-    # Someone else's integration looks exactly like a missing one.
-    if integration is None or integration.user_id != user.id:
-        raise NotFound("No such channel.")
-    return integration
+    return owned_or_missing(db.session.get(Integration, integration_id), user, "channel")
 
 
 def update_integration(user: User, integration_id: int, changes: dict) -> Integration:

@@ -12,7 +12,7 @@ from ..models import (
 from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import NotFound, Unavailable, ValidationFailed
+from .errors import NotFound, Unavailable, ValidationFailed, owned_or_missing
 from .events import get_visible_event
 from .notifications import welcome
 from .offsets import validate_offsets
@@ -168,10 +168,7 @@ def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
 
 
 def get_own(user: User, subscription_id: int) -> Subscription:
-    subscription = db.session.get(Subscription, subscription_id)
-    if subscription is None or subscription.user_id != user.id:
-        raise NotFound("No such subscription.")
-    return subscription
+    return owned_or_missing(db.session.get(Subscription, subscription_id), user, "subscription")
 
 
 def update(user: User, subscription_id: int, changes: dict) -> Subscription:
