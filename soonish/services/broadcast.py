@@ -2,12 +2,10 @@
 
 Used by the event, notification and subscription services alike; imports none of them.
 """
-from flask import current_app
 
 from ..messages import when_text
 from ..models import Event, Notification, NotificationKind, Subscription, User, db
-from ..temporal.client import TemporalUnavailable
-from .temporal import gateway, workflow_input
+from .temporal import tell_event_workflow
 
 TITLE_MAX = 200
 
@@ -26,15 +24,11 @@ def record(event: Event, kind: NotificationKind, title: str, body: str = "", aut
 
 
 def dispatch(event: Event, notification: Notification) -> None:
-    """Hand a committed notification to the event's workflow. If Temporal is unreachable the
-    notification stays recorded with no deliveries; resending it is safe (the ledger)."""
-    try:
-        gateway().notify(workflow_input(event), notification.id)
-    except TemporalUnavailable as exc:
-        current_app.logger.error(
-            "notification not dispatched: %s", exc,
-            extra={"event_id": event.id, "notification_id": notification.id},
-        )
+    """Hand a committed notification to the event's workflow."""
+    tell_event_workflow(
+        event, lambda temporal, params: temporal.notify(params, notification.id), "notification",
+        notification_id=notification.id,
+    )
 
 
 def describe_change(before: dict, event: Event) -> str | None:

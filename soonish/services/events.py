@@ -13,7 +13,7 @@ from ..models import Event, EventStatus, NotificationKind, User, Visibility, db,
 from ..temporal.client import TemporalUnavailable
 from .broadcast import describe_change, record
 from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway, workflow_input
+from .temporal import gateway, tell_event_workflow, workflow_input
 
 TITLE_MAX = 200
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
@@ -141,7 +141,7 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     summary = describe_change(before, event)
     notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
     db.session.commit()
-    _tell_workflow(gateway().signal_event_updated, event, notification)
+    _tell_workflow("signal_event_updated", event, notification)
     return event
 
 
@@ -158,19 +158,15 @@ def cancel_event(actor: User, event_id: int) -> Event:
         "The organizer has cancelled this event.", author=actor,
     )
     db.session.commit()
-    _tell_workflow(gateway().signal_event_cancelled, event, notification)
+    _tell_workflow("signal_event_cancelled", event, notification)
     return event
 
 
-def _tell_workflow(signal, event: Event, notification) -> None:
-    """Signal after the commit: the database is the truth, and a signal that fails is repaired
-    by the next edit or by `soonish sync-schedules`, so the user's change is never lost."""
-    try:
-        signal(workflow_input(event), notification.id if notification else None)
-    except TemporalUnavailable as exc:
-        current_app.logger.error(
-            "event workflow not signalled: %s", exc, extra={"event_id": event.id}
-        )
+def _tell_workflow(signal: str, event: Event, notification) -> None:
+    notification_id = notification.id if notification else None
+    tell_event_workflow(
+        event, lambda temporal, params: getattr(temporal, signal)(params, notification_id), "event change"
+    )
 
 
 def can_view(viewer: User | None, event: Event) -> bool:
