@@ -1,5 +1,6 @@
 """The `soonish` command: Flask's CLI (so `soonish db upgrade` works) plus our processes."""
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -246,3 +247,26 @@ def dev() -> None:
         click.echo("stopping…")
     finally:
         stop_children()
+
+
+def main() -> None:
+    """The `soonish` entry point: runs the command, then leaves without interpreter teardown.
+
+    The Temporal client's Rust threads can outlive the command and call into Python while the
+    interpreter finalizes, which aborts the process (SIGABRT, temporalio/sdk-python#300) after an
+    otherwise clean stop. So once the command has returned, flush what we wrote and exit at once.
+    """
+    try:
+        cli.main()
+    except SystemExit as exit_:
+        code = exit_.code
+    else:
+        code = 0
+    if not isinstance(code, int):  # sys.exit("message") or sys.exit(None)
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
