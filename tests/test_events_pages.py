@@ -1,8 +1,10 @@
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 
-from soonish.models import Event, EventStatus, db
+from soonish.models import Event, EventStatus, Notification, NotificationKind, db, utcnow
 
 from .conftest import csrf_token
 from .temporal_helpers import event_handle, query_state, wait_for_status, workflow_status
@@ -130,6 +132,32 @@ def test_polling_the_event_page_is_cheap_until_the_event_changes(app, client, or
     cancelled = client.get(f"{path}?since=2", headers=HTMX).get_data(as_text=True)
     assert "This event is cancelled." in cancelled
     assert "hx-trigger" not in cancelled  # nothing changes after a cancellation: polling stops
+
+
+def test_idle_delivery_panels_notice_a_message_sent_from_elsewhere(app, client, organizer):
+    """An organizer's open page polls slowly while nothing is being sent, so a broadcast started
+    elsewhere (the API, a reminder, another tab) shows up there without a reload."""
+    client.post("/events/new", data=form_data(client, "/events/new"))
+    event = only_event(app)
+    panels = [f"/events/{event.id}/deliveries", "/dashboard"]
+    for path in panels:
+        idle = client.get(path, headers=HTMX).get_data(as_text=True)
+        assert f'hx-get="{path}?since=0" hx-trigger="every 10s"' in idle
+        nothing_new = client.get(f"{path}?since=0", headers=HTMX)
+        assert nothing_new.status_code == 204 and nothing_new.data == b""
+
+    with app.app_context():  # sent from elsewhere, and already finished (no one to send it to)
+        sent = Notification(event_id=event.id, kind=NotificationKind.ANNOUNCEMENT, title="Doors open at 7",
+                            created_at=utcnow() - timedelta(minutes=5))
+        db.session.add(sent)
+        db.session.commit()
+        sent_id = sent.id
+    for path in panels:
+        fresh = client.get(f"{path}?since=0", headers=HTMX)
+        assert fresh.status_code == 200
+        assert "Doors open at 7" in fresh.get_data(as_text=True)
+        assert f'hx-get="{path}?since={sent_id}" hx-trigger="every 10s"' in fresh.get_data(as_text=True)
+        assert client.get(f"{path}?since={sent_id}", headers=HTMX).status_code == 204
 
 
 def test_changing_a_field_checks_it_without_saving(app, client, organizer):

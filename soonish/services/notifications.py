@@ -115,6 +115,18 @@ def organizer_overview(actor: User) -> list[EventOverview]:
     return [EventOverview(e, followers.get(e.id, 0), latest.get(e.id)) for e in events]
 
 
+def newest_notification_id(actor: User, event_id: int | None = None) -> int:
+    """The id of the newest message of one of the organizer's events (broadcasts of any of their
+    events when ``event_id`` is None), 0 when there is none. An idle page polls with it, so it
+    notices a broadcast started elsewhere (the API, a reminder) without rendering anything else."""
+    query = select(func.max(Notification.id))
+    if event_id is None:
+        query = query.join(Event, Event.id == Notification.event_id).where(Event.organizer_id == actor.id, Notification.subscription_id.is_(None))
+    else:
+        query = query.where(Notification.event_id == event_id)
+    return db.session.scalar(query) or 0
+
+
 def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
     """Reports for ``notifications``, in their order: two grouped queries for all of them."""
     ids = [n.id for n in notifications]

@@ -152,17 +152,32 @@ def announce(event_id):
 @bp.get("/events/<int:event_id>/deliveries")
 @login_required
 def deliveries(event_id):
-    """The delivery reports fragment; the page polls it while anything is being sent."""
+    """The delivery reports fragment; the page polls it quickly while anything is being sent,
+    slowly otherwise, with a 204 while nothing new was sent."""
     event = _organized_or_abort(event_id)
+    if _nothing_sent_since(event_id):
+        return Response(status=204)
     reports = notification_service.delivery_reports(current_user, event.id)
     return render_template("events/_deliveries.html", event=event, reports=reports)
+
+
+def _nothing_sent_since(event_id: int | None = None) -> bool:
+    """True for an idle panel's poll (``since`` = the newest message it shows) when nothing newer
+    has been sent since."""
+    since = request.args.get("since")
+    return (
+        is_htmx_request() and since is not None
+        and since == str(notification_service.newest_notification_id(current_user, event_id))
+    )
 
 
 @bp.get("/dashboard")
 @login_required
 def dashboard():
-    """My events with their followers and latest delivery counts; htmx polls the list while a
-    broadcast is being sent."""
+    """My events with their followers and latest delivery counts; htmx polls the list quickly
+    while a broadcast is being sent, slowly otherwise (204 while nothing new was sent)."""
+    if _nothing_sent_since():
+        return Response(status=204)
     return render_page(
         "events/dashboard.html", "events/_organized.html",
         overview=notification_service.organizer_overview(current_user),

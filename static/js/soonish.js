@@ -1,5 +1,12 @@
 // Small Alpine.js components. Loaded before Alpine so they are registered when it starts.
 document.addEventListener("alpine:init", () => {
+  // On a phone the navigation folds behind a Menu button. The class is added only once Alpine
+  // runs, so without JavaScript the navigation simply stays open.
+  Alpine.data("siteMenu", () => ({
+    open: false,
+    init() { this.$el.classList.add("has-menu"); },
+  }));
+
   // An event's start in the viewer's own time zone, from its ISO datetime.
   Alpine.data("viewerTime", (iso, eventZone) => ({
     label: "",

@@ -21,6 +21,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LIVE_UPDATE_TIMEOUT_MS = 10_000  # the event page polls every 3 s, delivery counts every 2 s
+IDLE_UPDATE_TIMEOUT_MS = 20_000  # idle delivery panels poll every 10 s
 
 
 @pytest.fixture(scope="session")

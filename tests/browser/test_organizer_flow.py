@@ -4,7 +4,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from .conftest import LIVE_UPDATE_TIMEOUT_MS, register
+from ..conftest import PASSWORD
+from .conftest import DESKTOP, IDLE_UPDATE_TIMEOUT_MS, LIVE_UPDATE_TIMEOUT_MS, PHONE, register
 
 
 def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
@@ -59,6 +60,17 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
     page.get_by_role("navigation").get_by_role("link", name="My events").click()
     screenshot(page, "dashboard")
 
+    # An announcement sent from elsewhere (an API client, no cookies) shows up on the open dashboard.
+    api_client = browser.new_context()
+    api = api_client.request
+    token = api.post(f"{live_server}/api/v1/auth/token", data={"email": "ada@example.com", "password": PASSWORD})
+    event_id = re.search(r"/events/(\d+)/edit", page.get_by_role("link", name="Edit").get_attribute("href"))[1]
+    sent = api.post(f"{live_server}/api/v1/events/{event_id}/announcements", data={"title": "Doors open at 19:30"},
+                    headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    assert sent.status == 201, sent.text()
+    expect(page.locator("#organized")).to_contain_text("Doors open at 19:30", timeout=IDLE_UPDATE_TIMEOUT_MS)
+    api_client.close()
+
     # The organizer edits the event in their tab...
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Title").fill("Rooftop jazz night (moved indoors)")
@@ -92,8 +104,20 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
     screenshot(visitor, "not-found")
     visitor_context.close()
 
+    # On a phone the navigation folds behind a Menu button, on one line with the brand.
+    page.set_viewport_size(PHONE)
+    account_link = page.get_by_role("navigation").get_by_role("link", name="Account")
+    expect(account_link).to_be_hidden()
+    menu = page.get_by_role("button", name="Menu")
+    assert abs(menu.bounding_box()["y"] - page.locator(".brand").bounding_box()["y"]) < 12
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    screenshot(page, "menu-open")
+    page.set_viewport_size(PHONE)
+    account_link.click()
+    page.set_viewport_size(DESKTOP)
+
     # The organizer makes their personal calendar feed.
-    page.get_by_role("navigation").get_by_role("link", name="Account").click()
     page.get_by_role("button", name="Create my calendar feed").click()
     expect(page.get_by_label("Your feed URL")).to_have_value(re.compile(rf"^{live_server}/calendar/[\w-]+\.ics$"))
     screenshot(page, "account")
