@@ -47,10 +47,9 @@ from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 
-from bench.stack import (  # noqa: E402
-    ROOT, Proc, ScratchDatabase, Sink, cpu_seconds, machine_busy_seconds, spawn, start_sink,
-    start_temporal, wait_for_line, worker_env,
-)
+from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
+
+from bench.stack import ROOT, Sink, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
 BATCH_LINE = re.compile(
@@ -86,9 +85,9 @@ class ModeResult:
         return self.e2e_rate / self.raw_rate if self.e2e_rate and self.raw_rate else None
 
 
-def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others: dict[str, Proc]) -> ModeResult:
+def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others: dict) -> ModeResult:
     result = ModeResult(mode, args.subscribers)
-    database = ScratchDatabase(args.database_url, tmp, mode)
+    database = ScratchDatabase(f"soonish_bench_{mode}", tmp, args.database_url)
     run_id = uuid.uuid4().hex[:8]
     config = {
         "SECRET_KEY": "bench-secret-" + "x" * 32,
@@ -105,7 +104,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         "ALLOW_PRIVATE_TARGETS": True,
     }
     app = create_app(config)
-    workers: list[Proc] = []
+    workers: list[Child] = []
     try:
         with app.app_context():
             db.create_all()
@@ -115,10 +114,11 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
             token, _ = issue_token(organizer)
         headers = {"Authorization": f"Bearer {token}"}
 
-        extra = dict(kv.split("=", 1) for kv in args.worker_env)
+        mail = {"SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": config["SMTP_PORT"], "SMTP_STARTTLS": "false",
+                "MAIL_FROM": config["MAIL_FROM"]}
+        extra = {name.removeprefix("SOONISH_"): value for name, value in (kv.split("=", 1) for kv in args.worker_env)}
         for i in range(args.workers):
-            workers.append(spawn(f"{mode}-worker{i + 1}", [sys.executable, "-m", "soonish", "worker"], tmp,
-                                 worker_env(config, extra)))
+            workers.append(start_worker(config, f"{mode}-worker{i + 1}", tmp, **{**mail, **extra}))
         client = app.test_client()
         starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
         response = client.post("/api/v1/events", headers=headers, json={
@@ -131,7 +131,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         seed_subscribers(app, event_id, args.subscribers, webhook_url=webhook)
         print(f"  [{mode}] seeded {args.subscribers} subscribers in {time.monotonic() - t:.1f}s", flush=True)
         for worker in workers:
-            wait_for_line(worker, "worker polling task queue")
+            worker.wait_for_output("worker polling task queue")
         time.sleep(1)  # let both workers' pollers settle
 
         profilers = [start_profiler(w, args.profile) for w in workers] if args.profile else []
@@ -193,7 +193,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         cpu = {name: cpu_after[name] - cpu_before[name] for name in procs}
         cpu["bench"] = bench_after - bench_before
         cpu["other (not ours)"] = max(0.0, (busy_after - busy_before) - sum(cpu.values()))
-        batch_lines = {w.name.split("-", 1)[1]: parse_batches(w.log, notification_id) for w in workers}
+        batch_lines = {w.name.split("-", 1)[1]: parse_batches(w.log_path, notification_id) for w in workers}
         for worker in workers:
             worker.stop()
         workers.clear()
@@ -216,7 +216,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         database.drop()
 
 
-def start_profiler(worker: Proc, folder: str) -> subprocess.Popen:
+def start_profiler(worker: Child, folder: str) -> subprocess.Popen:
     """py-spy (pip install py-spy) sampling a worker, all threads, as collapsed stacks."""
     Path(folder).mkdir(parents=True, exist_ok=True)
     out = Path(folder) / f"{worker.name}.txt"
@@ -376,10 +376,11 @@ def main() -> None:
 
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     tmp = Path(tempfile.mkdtemp(prefix="soonish-bench-"))
-    started: list[Proc] = []
+    started: list = []
     results = []
     try:
-        temporal, temporal_port = start_temporal(tmp)
+        temporal = TemporalDevServer(log_path=tmp / "temporal.log").start()
+        temporal_port = temporal.port
         started.append(temporal)
         modes = ["webhook", "email"] if args.mode == "both" else [args.mode]
         for mode in modes:

@@ -33,7 +33,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 
 import requests
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
@@ -61,7 +60,7 @@ from soonish.services.reminders import sync_all_schedules  # noqa: E402
 from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_slot_id  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from tests.harness import Harness  # noqa: E402
-from tests.processes import STARTUP_TIMEOUT, TemporalDevServer, stop_process, wait_for_port  # noqa: E402
+from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
 
@@ -74,29 +73,6 @@ PASSWORD = "chaos-organizer-password"
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-class Child:
-    """One process of the stack, its output in a log file of its own."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, logs: Path) -> None:
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        stop_process(self.process)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass
@@ -159,18 +135,9 @@ class Stack:
 
     def _make_database(self) -> str:
         """A database of this run's own on the --postgres server, dropped by close()."""
-        name = f"soonish_chaos_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(self.args.postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        self._started.callback(drop)
-        return make_url(self.args.postgres).set(database=name).render_as_string(hide_password=False)
+        database = ScratchDatabase("soonish_chaos", server_url=self.args.postgres)
+        self._started.callback(database.drop)
+        return database.url
 
     def _dispose_engine(self) -> None:
         with self.app.app_context():
@@ -181,8 +148,7 @@ class Stack:
     def start_worker(self) -> Child:
         self._worker_count += 1
         worker = Child(f"worker-{self._worker_count}", [sys.executable, "-m", "soonish", "worker"], self.env, self.logs)
-        wait_until(lambda: "worker polling" in worker.log_path.read_text(errors="replace"), STARTUP_TIMEOUT, 0.2,
-                   f"{worker.name} to poll")
+        worker.wait_for_output("worker polling")
         self.workers.append(worker)
         return worker
 

@@ -27,12 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import ScratchDatabase, spawn, start_sink, start_temporal, wait_for_line, worker_env  # noqa: E402
+from bench.stack import start_sink  # noqa: E402
 from soonish.models import User, db  # noqa: E402
 from soonish.services.events import EventFields, create_event  # noqa: E402
 from soonish.services.temporal import gateway, reminders_changed  # noqa: E402
 from soonish.temporal.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
 from soonish.web import create_app  # noqa: E402
+from tests.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 
 OFFSET = 300  # a 5-minute reminder
@@ -46,25 +47,25 @@ def percentile(values: list[float], share: float) -> float:
 def run_scenario(name: str, events: int, per_event: int, args, tmp: Path) -> list[str]:
     logdir = tmp / name
     logdir.mkdir()
-    temporal, temporal_port = start_temporal(logdir)
+    temporal = TemporalDevServer(log_path=logdir / "temporal.log").start()
     sink = start_sink("http", logdir)
-    database = ScratchDatabase(args.database_url, tmp, name)
+    database = ScratchDatabase(f"soonish_bench_{name}", tmp, args.database_url)
     config = {
         "SECRET_KEY": "bench-secret-" + "x" * 32, "DATABASE_URL": database.url,
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_ADDRESS": temporal.address, "TEMPORAL_NAMESPACE": "default",
         "TEMPORAL_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}", "TEMPORAL_ID_PREFIX": "",
         "PUBLIC_URL": "http://bench.invalid", "SMTP_HOST": "", "SMTP_PORT": 25, "MAIL_FROM": "bench@bench.invalid",
         "REMINDER_LEAD_SECONDS": args.lead, "ALLOW_PRIVATE_TARGETS": True, "DEV": True,
     }
     app = create_app(config)
-    env = worker_env(config, {"SOONISH_REMINDER_LEAD_SECONDS": str(args.lead), "SOONISH_LOG_LEVEL": "WARNING"})
     workers = []
     try:
         with app.app_context():
             db.create_all()
-        workers = [spawn(f"worker{n}", [sys.executable, "-m", "soonish", "worker"], logdir, env) for n in (1, 2)]
+        workers = [start_worker(config, f"worker{n}", logdir, REMINDER_LEAD_SECONDS=args.lead, LOG_LEVEL="WARNING")
+                   for n in (1, 2)]
         for worker in workers:
-            wait_for_line(worker, "worker polling")
+            worker.wait_for_output("worker polling")
 
         due = (datetime.now(timezone.utc) + timedelta(seconds=args.lead + args.margin)).replace(microsecond=0)
         starts_at = due + timedelta(seconds=OFFSET)

@@ -1,42 +1,15 @@
-"""The embedded stack the benchmarks run on: processes, sinks, a Temporal dev server and a
-scratch database, all on loopback, all stopped when the bench ends."""
+"""What only the benchmarks need on top of tests/processes.py: CPU accounting, and sinks in
+processes of their own (bench/sink.py), so a sink's work never shares the bench's interpreter."""
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.processes import ROOT, Child, wait_for_port
+from tests.sinks import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[0]} exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"nothing listening on {port} after {timeout}s")
-        time.sleep(0.1)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -55,32 +28,8 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
-@dataclass
-class Proc:
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def spawn(name: str, args: list[str], logdir: Path, env: dict | None = None) -> Proc:
-    log = logdir / f"{name}.log"
-    handle = open(log, "wb")
-    process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env or os.environ.copy(),
-                               cwd=str(ROOT))
-    return Proc(name, process, log)
-
-
 class Sink:
-    def __init__(self, proc: Proc, port: int, stats_port: int) -> None:
+    def __init__(self, proc: Child, port: int, stats_port: int) -> None:
         self.proc, self.port, self.stats_port = proc, port, stats_port
 
     def _call(self, path: str, method: str = "GET") -> dict:
@@ -105,64 +54,7 @@ def start_sink(kind: str, logdir: Path) -> Sink:
     args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port)]
     if kind == "smtp":
         args += ["--stats-port", str(stats_port)]
-    proc = spawn(f"{kind}-sink", args, logdir)
-    wait_for_port(port, proc.process)
-    wait_for_port(stats_port, proc.process)
+    proc = Child(f"{kind}-sink", args, log_dir=logdir)
+    wait_for_port(port, proc.process, proc.name)
+    wait_for_port(stats_port, proc.process, proc.name)
     return Sink(proc, port, stats_port)
-
-
-def start_temporal(logdir: Path) -> tuple[Proc, int]:
-    port = free_port()
-    binary = Path(sys.executable).with_name("temporal")
-    proc = spawn("temporal", [str(binary if binary.exists() else "temporal"), "server", "start-dev",
-                              "--ip", "127.0.0.1", "--port", str(port), "--headless", "--log-level", "error"],
-                 logdir)
-    wait_for_port(port, proc.process, timeout=90)
-    return proc, port
-
-
-class ScratchDatabase:
-    """SQLite in the temp dir, or a throwaway database on the given PostgreSQL server."""
-
-    def __init__(self, base_url: str | None, tmp: Path, name: str) -> None:
-        self.base_url = base_url
-        if not base_url:
-            self.url = f"sqlite:///{tmp / (name + '.sqlite')}"
-            return
-        url = make_url(base_url)
-        self.db_name = f"soonish_bench_{name}_{uuid.uuid4().hex[:8]}"
-        self.admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
-        self.url = url.set(database=self.db_name).render_as_string(hide_password=False)
-
-    def drop(self) -> None:
-        if self.base_url:
-            with self.admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
-            self.admin.dispose()
-
-
-# One mode --------------------------------------------------------------------------------------
-
-
-def worker_env(config: dict, extra: dict) -> dict:
-    env = os.environ.copy()
-    env["PYTHONUNBUFFERED"] = "1"
-    for name in ("DATABASE_URL", "SECRET_KEY", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
-                 "TEMPORAL_ID_PREFIX", "PUBLIC_URL", "SMTP_HOST", "SMTP_PORT", "MAIL_FROM"):
-        env[f"SOONISH_{name}"] = str(config[name])
-    env["SOONISH_SMTP_STARTTLS"] = "false"
-    env["SOONISH_ALLOW_PRIVATE_TARGETS"] = "true"
-    env.update(extra)
-    return env
-
-
-def wait_for_line(proc: Proc, needle: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in proc.log.read_text(errors="replace"):
-        if proc.process.poll() is not None:
-            raise SystemExit(f"{proc.name} exited:\n{proc.log.read_text(errors='replace')[-3000:]}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{proc.name} not ready after {timeout}s")
-        time.sleep(0.1)

@@ -3,7 +3,6 @@ import re
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from soonish.models import User, db
@@ -12,6 +11,7 @@ from soonish.web.tokens import issue_token
 
 from .chat_fakes import SIGNING_SECRET, FakeDiscord, FakeSlack
 from .harness import Harness
+from .processes import ScratchDatabase
 from .sinks import HttpSink, SmtpSink
 
 # SQLite by default; `make test` runs the suite a second time against PostgreSQL.
@@ -48,14 +48,9 @@ def postgres_url():
     if not is_postgres():
         yield None
         return
-    name = f"soonish_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    database = ScratchDatabase("soonish_test", server_url=TEST_DATABASE_URL)
+    yield database.url
+    database.drop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from temporalio import activity
 from soonish.temporal.worker import all_activities
 
 from .api_helpers import announce, create_event
-from .processes import TemporalDevServer, start_worker, stop_process
+from .processes import TemporalDevServer, start_worker
 from .seeding import seed_subscribers, wait_for_sent
 from .sinks import wait_until
 
@@ -51,7 +51,7 @@ def test_a_temporal_restart_mid_fanout_loses_nothing_and_repeats_nothing(
 
         wait_for_sent(app, SUBSCRIBERS, timeout=60)
     finally:
-        stop_process(worker)
+        worker.stop()
 
     assert at_stop < SUBSCRIBERS, "the fan-out was over before the restart"
     received = sorted(request.path for request in http_sink.delivered())
