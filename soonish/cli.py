@@ -140,7 +140,7 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    from .observability import clear_multiprocess_metrics, forget_process_metrics
+    from .observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
     from .web.limits import warn_if_counted_per_process
     from .web.security import refuse_default_secret_key
 
@@ -159,6 +159,7 @@ def web(bind: str | None, workers: int | None) -> None:
             self.cfg.set("workers", workers or config["WEB_WORKERS"])
             self.cfg.set("threads", 4)
             # No access log from gunicorn: the app logs each request as a JSON line.
+            self.cfg.set("logger_class", GunicornJsonLogger)
             self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))
 
         def load(self):

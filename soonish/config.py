@@ -3,6 +3,10 @@
 Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_prefixed_env``);
 ``.env.example`` documents them all.
 """
+import os
+from collections.abc import MutableMapping
+
+ENV_PREFIX = "SOONISH_"
 
 
 class Config:
@@ -39,6 +43,9 @@ class Config:
     # (task latencies, polls, slots) and Soonish's (deliveries, reminder lateness).
     WORKER_METRICS_BIND = ""
     WORKER_APP_METRICS_BIND = ""
+    # A secret Prometheus sends as "Authorization: Bearer …" to scrape the web app's /metrics;
+    # empty: /metrics is open (restrict it at the proxy instead).
+    METRICS_TOKEN = ""
 
     # Rate limits (Flask-Limiter syntax). Counters are in memory per process unless a storage URL
     # (redis://host:6379/0) is set; set one whenever more than one web process runs.
@@ -114,3 +121,13 @@ class Config:
     # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
     SESSION_COOKIE_SECURE = None
     REMEMBER_COOKIE_SECURE = None
+
+
+def keep_text_settings_text(config: MutableMapping) -> None:
+    """``from_prefixed_env`` reads each value as JSON when it can, so a password of digits would
+    arrive as a number (and "1e3" as 1000.0). A setting whose default is text takes the
+    environment's text exactly."""
+    for name, default in vars(Config).items():
+        raw = os.environ.get(ENV_PREFIX + name)
+        if name.isupper() and isinstance(default, str) and raw is not None:
+            config[name] = raw

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from flask import g, has_request_context, request
+from gunicorn.glogging import Logger as GunicornLogger
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -128,7 +129,23 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> logg
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic announces each of its plugins at INFO whenever Flask-Migrate loads it: noise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
+
+
+class GunicornJsonLogger(GunicornLogger):
+    """Gunicorn's own lines ("Booting worker", "Worker exiting", ...) as our JSON lines: its
+    error log hands them to the root logger instead of printing plain text. For gunicorn run
+    by hand: ``--logger-class soonish.observability.GunicornJsonLogger``."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        self.error_log.handlers.clear()
+        self.error_log.propagate = True
+        if not any(handler.get_name() == HANDLER_NAME for handler in logging.getLogger().handlers):
+            # A master that loads the app only in its workers (plain gunicorn, no --preload).
+            configure_logging(os.environ.get("SOONISH_LOG_LEVEL", "INFO"))
 
 
 # --- Metrics -------------------------------------------------------------------------------

@@ -130,6 +130,16 @@ def test_metrics_count_requests_deliveries_and_reminder_lateness(client):
     assert sample("soonish_reminder_lateness_seconds_count") == late_before + 1
 
 
+def test_metrics_answer_only_the_scrape_token_when_one_is_set(app, client):
+    app.config["METRICS_TOKEN"] = "scrape-secret"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic c2NyYXBlLXNlY3JldA=="}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "soonish_" not in refused.get_data(as_text=True)
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert allowed.status_code == 200 and "soonish_deliveries_total" in allowed.get_data(as_text=True)
+
+
 RECORD_ONE_DELIVERY = "from soonish.observability import record_delivery; record_delivery('sent', 'ntfy')"
 EXPOSE = "from soonish.observability import metrics_exposition; print(metrics_exposition()[0].decode())"
 
@@ -228,3 +238,30 @@ def test_a_real_broadcast_moves_the_delivery_counters_on_metrics(client, make_us
     wait_until(lambda: sample("soonish_deliveries_total", status="sent", channel="webhook") == before + 3,
                message="three more sent webhooks on the counter")
     assert 'soonish_deliveries_total{channel="webhook",status="sent"}' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_the_web_server_logs_only_json_lines_and_stops_cleanly(database_url, tmp_path):
+    port = free_port()
+    env = {**os.environ, "SOONISH_DATABASE_URL": database_url, "SOONISH_DEV": "1", "SOONISH_LOG_LEVEL": "INFO"}
+    stderr_path = tmp_path / "web.log"
+    with open(stderr_path, "wb") as stderr:
+        web = subprocess.Popen([sys.executable, "-m", "soonish", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+                               env=env, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert web.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
+                time.sleep(0.2)
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(30) == 0
+    lines = [json.loads(line) for line in stderr_path.read_text().splitlines()]
+    messages = [(line["logger"], line["message"]) for line in lines]
+    assert ("gunicorn.error", f"Listening at: http://127.0.0.1:{port} ({web.pid})") in messages
+    assert any(logger == "gunicorn.error" and message.startswith("Booting worker") for logger, message in messages)
+    assert any(logger == "soonish.request" and message == "GET /login 200" for logger, message in messages)

@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import Config
+from ..config import ENV_PREFIX, Config, keep_text_settings_text
 from ..models import db
 from ..models.base import render_migration_item
 from ..observability import configure_logging
@@ -26,7 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Before any route exists: every <int:...> in the app is bounded to a database id.
     app.url_map.converters["int"] = converters.DatabaseIdConverter
     app.config.from_object(Config)
-    app.config.from_prefixed_env("SOONISH")
+    app.config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
+    keep_text_settings_text(app.config)
     if config:
         app.config.update(config)
     os.makedirs(app.instance_path, exist_ok=True)

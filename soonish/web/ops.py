@@ -1,13 +1,15 @@
 """What operators see: request ids, a JSON line and a latency sample per request, /metrics, /healthz."""
+import hmac
 import logging
 import re
 import time
 import uuid
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from ..observability import metrics_exposition, record_request
 from ..services import health
+from .auth import bearer_token
 
 log = logging.getLogger("soonish.request")
 bp = Blueprint("ops", __name__)
@@ -45,6 +47,10 @@ def finish_request(response: Response) -> Response:
 
 @bp.get("/metrics")
 def metrics():
+    expected = current_app.config["METRICS_TOKEN"]
+    if expected and not hmac.compare_digest((bearer_token() or "").encode(), expected.encode()):
+        return Response("Scraping /metrics needs the SOONISH_METRICS_TOKEN bearer token.\n", 401,
+                        {"WWW-Authenticate": 'Bearer realm="metrics"'}, content_type="text/plain")
     body, content_type = metrics_exposition()
     return Response(body, content_type=content_type)
 
