@@ -118,9 +118,9 @@ def bot(platform: str) -> None:
     if not app.config[token]:
         raise click.ClickException(f"set SOONISH_{token} first (see README: Slack and Discord)")
     if platform == "slack":
-        from .bots.slack import socket_mode_handler
+        from .bots.slack import run_socket_mode
 
-        socket_mode_handler(app).start()
+        run_socket_mode(app)
     else:
         from .bots.discord import run_bot
 

@@ -81,18 +81,22 @@ class Child:
             self.process.wait(STOP_TIMEOUT)
 
 
-def worker_env(config: Mapping, **settings) -> dict:
-    """The environment of a `soonish worker` sharing ``config``'s database and Temporal server,
-    with ``settings`` (DELIVERY_BATCH_SIZE=50, ...) on top."""
+def soonish_env(config: Mapping, **settings) -> dict:
+    """The environment of a `soonish` process sharing ``config``'s database and Temporal
+    server, with ``settings`` (DELIVERY_BATCH_SIZE=50, ...) on top."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SOONISH_ALLOW_PRIVATE_TARGETS": "true"}  # sinks are on loopback
     env.update({f"SOONISH_{name}": str(config[name]) for name in SHARED_SETTINGS})
     env.update({f"SOONISH_{name}": str(value) for name, value in settings.items()})
     return env
 
 
+def start_soonish(command: list[str], config: Mapping, name: str, log_dir: Path | None = None, **settings) -> Child:
+    """`soonish <command…>` as a process of its own; see soonish_env for ``settings``."""
+    return Child(name, [sys.executable, "-m", "soonish", *command], soonish_env(config, **settings), log_dir)
+
+
 def start_worker(config: Mapping, name: str = "worker", log_dir: Path | None = None, **settings) -> Child:
-    """`soonish worker` as a process of its own; see worker_env for ``settings``."""
-    return Child(name, [sys.executable, "-m", "soonish", "worker"], worker_env(config, **settings), log_dir)
+    return start_soonish(["worker"], config, name, log_dir, **settings)
 
 
 class TemporalDevServer:

@@ -7,6 +7,7 @@ from soonish.models import ChatIdentity, Subscription, db
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import ledger_for
+from .processes import start_soonish
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
@@ -103,3 +104,17 @@ def test_event_autocomplete_and_help(discord_bot, client, organizer, fake_discor
     assert choices == [{"name": "Launch party", "value": launch["slug"]}]
     answer = fake_discord.run_command("help", MEMBER)
     assert answer["flags"] & 64 and "`remind <event> <offsets…>`" in answer["content"]
+
+
+def test_the_discord_bot_process_answers_commands_and_stops_cleanly(chat_config, client, organizer, fake_discord, tmp_path):
+    """`soonish bot discord`, as an operator starts it: on the gateway, a command, then SIGTERM."""
+    create_event(client, organizer, title="Launch party")
+    bot = start_soonish(["bot", "discord"], chat_config, "discord-bot", tmp_path, DISCORD_BOT_TOKEN="discord-test-token",
+                        DISCORD_API_URL=fake_discord.api_url, DISCORD_GATEWAY_URL=fake_discord.gateway_url)
+    try:
+        fake_discord.wait_until_connected()
+        answer = fake_discord.run_command("events", MEMBER)
+        assert "Launch party" in answer["content"]
+    finally:
+        bot.stop()
+    assert bot.process.returncode == 0, bot.output()

@@ -10,6 +10,7 @@ from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, ledger_for, signed_headers, slash_command
+from .processes import start_soonish
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
@@ -140,4 +141,19 @@ def test_socket_mode_takes_commands_without_a_public_url(chat_config, app, clien
         assert envelope in fake_slack.acknowledged
     finally:
         handler.close()
+    assert chat_subscription(app).event_id == event["id"]
+
+
+def test_the_slack_bot_process_serves_socket_mode_and_stops_cleanly(chat_config, app, client, organizer, fake_slack, tmp_path):
+    """`soonish bot slack`, as an operator starts it: Socket Mode commands, then SIGTERM."""
+    event = create_event(client, organizer, title="Launch party")
+    bot = start_soonish(["bot", "slack"], chat_config, "slack-bot", tmp_path, SLACK_APP_TOKEN="xapp-test",
+                        SLACK_BOT_TOKEN="xoxb-test", SLACK_API_URL=fake_slack.api_url)
+    try:
+        envelope = fake_slack.send_over_socket(f"subscribe {event['slug']}")
+        assert "You're following Launch party" in fake_slack.wait_for_response(1)["text"]
+        assert envelope in fake_slack.acknowledged
+    finally:
+        bot.stop()
+    assert bot.process.returncode == 0, bot.output()
     assert chat_subscription(app).event_id == event["id"]

@@ -2,6 +2,7 @@
 replies only the asker sees. The commands touch the database, so they run on worker threads:
 the event loop keeps answering Discord meanwhile."""
 import asyncio
+import signal
 
 import discord
 import yarl
@@ -104,4 +105,13 @@ class SoonishBot(discord.Client):
 
 
 def run_bot(flask_app: Flask) -> None:
-    SoonishBot(flask_app).run(flask_app.config["DISCORD_BOT_TOKEN"], log_handler=None)
+    """Run the bot until SIGINT or SIGTERM, then leave the gateway cleanly."""
+
+    async def run() -> None:
+        async with SoonishBot(flask_app) as bot:  # made on the loop that runs it
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: loop.create_task(bot.close()))
+            await bot.start(flask_app.config["DISCORD_BOT_TOKEN"])
+
+    asyncio.run(run())

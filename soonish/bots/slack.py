@@ -1,6 +1,10 @@
 """Slack adapter: the /soonish slash command and the Subscribe buttons of `events`, over
 bots.core. Served over HTTP at /slack/events (the Flask app mounts it) or through Socket Mode
 (`soonish bot slack`) for installs without a public URL."""
+import logging
+import signal
+import threading
+
 from flask import Flask
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -9,6 +13,8 @@ from slack_sdk.errors import SlackApiError
 
 from ..chat_markup import SLACK, slack_escape
 from .core import Commands, Reply, Speaker
+
+log = logging.getLogger(__name__)
 
 COMMAND = "/soonish"
 SUBSCRIBE_ACTION = "subscribe_event"
@@ -81,3 +87,15 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
 def socket_mode_handler(flask_app: Flask) -> SocketModeHandler:
     """Serves the app over Socket Mode: ``start()`` blocks, ``connect()`` returns."""
     return SocketModeHandler(build_app(flask_app, socket_mode=True), flask_app.config["SLACK_APP_TOKEN"])
+
+
+def run_socket_mode(flask_app: Flask) -> None:
+    """Serve Slack over Socket Mode until SIGINT or SIGTERM, then close the connection cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    handler = socket_mode_handler(flask_app)
+    handler.connect()
+    log.info("Slack bot connected over Socket Mode")
+    stop.wait()
+    handler.close()
