@@ -51,7 +51,7 @@ def worker() -> None:
     """Run a Temporal worker: Soonish's workflows and activities."""
     from .observability import serve_metrics
     from .temporal.client import TemporalSettings
-    from .temporal.worker import build_worker, worker_runtime
+    from .temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
     if app.config["WORKER_APP_METRICS_BIND"]:
@@ -60,12 +60,11 @@ def worker() -> None:
     async def run() -> None:
         runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
         client = await TemporalSettings.from_config(app.config).connect(runtime)
-        temporal_worker = build_worker(app, client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with temporal_worker:
+        async with running_worker(app, client) as temporal_worker:
             click.echo(f"worker polling task queue {temporal_worker.task_queue!r}")
             await stop.wait()
 

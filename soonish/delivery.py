@@ -327,31 +327,37 @@ def send_mail_now(settings: MailSettings, mail: EmailMessage | MimeMessage) -> N
         connection.close()
 
 
-class Courier:
-    """Delivers messages for one batch; use as ``async with Courier(...) as courier``."""
+def http_pool(allow_private: bool, connections: int) -> aiohttp.ClientSession:
+    """A pooled HTTP client for webhooks and the chat APIs. The SSRF guard resolves every host
+    it connects to; connections stay open for the next message to the same receiver."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections, resolver=GuardedResolver(allow_private)),
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
+    )
 
-    def __init__(self, mail: MailSettings, allow_private: bool, concurrency: int = 50,
+
+class Courier:
+    """Delivers messages for one batch; use as ``async with Courier(...) as courier``. Given an
+    ``http`` pool it sends through it (and leaves it open); otherwise it opens one of its own."""
+
+    def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
                  chat: ChatSettings = ChatSettings()) -> None:
         self.mail = mail
         self.allow_private = allow_private
-        self.concurrency = concurrency
         self.chat = chat
-        self._http: aiohttp.ClientSession | None = None
+        self._given_http = http
+        self._http = http
         self._smtp = _SmtpConnection(mail) if mail.host else None
         self._plugins: dict[str, object] = {}
         self._discord_dms: dict[str, str] = {}  # user id -> their DM channel id
 
     async def __aenter__(self) -> "Courier":
-        connector = aiohttp.TCPConnector(
-            limit=self.concurrency, resolver=GuardedResolver(self.allow_private)
-        )
-        self._http = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)
-        )
+        if self._http is None:
+            self._http = http_pool(self.allow_private, connections=1)
         return self
 
     async def __aexit__(self, *exc) -> None:
-        if self._http is not None:
+        if self._http is not None and self._http is not self._given_http:
             await self._http.close()
         if self._smtp is not None:
             await self._smtp.close_async()

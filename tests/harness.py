@@ -13,7 +13,7 @@ from typing import Awaitable, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
-from soonish.temporal.worker import build_worker
+from soonish.temporal.worker import running_worker
 
 T = TypeVar("T")
 
@@ -58,18 +58,36 @@ class Harness:
     @contextmanager
     def worker(self, app, client):
         """A real Temporal worker for ``app`` on this loop, for the length of the block."""
+        started: asyncio.Queue = self.run(_make_queue())
+        stop: asyncio.Event = self.run(_make_event())
 
-        async def build():  # a Worker must be made on the loop that runs it
-            return build_worker(app, client)
+        async def serve() -> None:
+            try:
+                async with running_worker(app, client) as worker:
+                    started.put_nowait(worker)
+                    await stop.wait()
+            except BaseException as exc:
+                started.put_nowait(exc)
+                raise
 
-        running = self.run(build())
-        finished = self.spawn(running.run())
+        finished = self.spawn(serve())
+        running = self.run(started.get(), timeout=30)
+        if isinstance(running, BaseException):
+            raise running
         try:
             yield running
         finally:
-            self.run(running.shutdown())
+            self.loop.call_soon_threadsafe(stop.set)
             finished.result(30)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+
+
+async def _make_queue() -> asyncio.Queue:  # asyncio primitives belong to the loop they are made on
+    return asyncio.Queue()
+
+
+async def _make_event() -> asyncio.Event:
+    return asyncio.Event()

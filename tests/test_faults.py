@@ -6,6 +6,7 @@ import inspect
 import pytest
 from temporalio import activity
 
+from soonish.temporal.fanout import DeliveryActivities
 from soonish.temporal.worker import all_activities
 
 from .api_helpers import announce, create_event
@@ -63,7 +64,8 @@ def test_a_worker_stopping_never_interrupts_a_synchronous_activity_mid_query(app
     # Temporal cancels a threaded activity by raising in its thread, wherever it is. Between a
     # query and its answer that left a connection idle in transaction, holding its locks: the
     # next test's DROP TABLE waited forever (measured: 3 shutdowns in 20 mid-activity).
-    synchronous = [fn for fn in all_activities(app, temporal_env.client) if not inspect.iscoroutinefunction(fn)]
+    activities = all_activities(app, temporal_env.client, DeliveryActivities(app))
+    synchronous = [fn for fn in activities if not inspect.iscoroutinefunction(fn)]
     assert len(synchronous) >= 4  # complete_event, plan_fanout, send_transactional_mail, plan_reminders
     interruptible = [fn.__name__ for fn in synchronous
                      if not activity._Definition.must_from_callable(fn).no_thread_cancel_exception]

@@ -122,7 +122,7 @@ def send_test(user: User, integration_id: int) -> str | None:
     )
 
     async def deliver() -> None:
-        async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]), 1) as courier:
+        async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"])) as courier:
             await courier.send(destination, message)
 
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 from flask import Flask, render_template
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
@@ -20,7 +21,7 @@ from ..chat_markup import PLATFORM_NAMES
 from ..crypto import FieldCipher
 from ..delivery import (
     ChatAddress, ChatSettings, Courier, DeliveryFailed, Destination, MailSettings, Message, compose_mail,
-    send_mail_now,
+    http_pool, send_mail_now,
 )
 from ..links import (
     LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
@@ -35,8 +36,8 @@ from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
 from .activities import database_activity
 from .shared import (
-    MAX_DELIVERY_ATTEMPTS, ActivityName, BatchResult, DeliveryBatch, FanoutPlan, NotificationRef,
-    SubscriptionRange, TransactionalMail, reminder_dedupe_key,
+    MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
+    NotificationRef, SubscriptionRange, TransactionalMail, reminder_dedupe_key,
 )
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,23 @@ class DeliveryActivities:
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
         self.chat = ChatSettings.from_config(config)
+        self._http: aiohttp.ClientSession | None = None
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
+
+    def _http_pool(self) -> aiohttp.ClientSession:
+        """One HTTP pool for every batch this worker runs, made on its event loop at first use:
+        a pool per batch opened a new connection to each receiver every batch."""
+        if self._http is None:
+            self._http = http_pool(self.allow_private, self.concurrency * PARALLEL_BATCHES)
+        return self._http
+
+    async def close(self) -> None:
+        """Close the HTTP pool; after the worker has stopped."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     # Planning -----------------------------------------------------------------------------
 
@@ -155,7 +170,7 @@ class DeliveryActivities:
             result.already_sent += already_sent
         prepared = time.monotonic()
         sending = recording = 0.0
-        async with Courier(self.mail, self.allow_private, self.concurrency, self.chat) as courier:
+        async with Courier(self.mail, self.allow_private, self._http_pool(), self.chat) as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends.
             for start in range(0, len(planned), self.concurrency):

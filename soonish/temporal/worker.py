@@ -1,5 +1,7 @@
 """Builds the worker that runs Soonish's workflows and activities."""
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from flask import Flask
 from temporalio.client import Client
@@ -14,16 +16,28 @@ from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, Tr
 ACTIVITY_THREADS = 16
 
 
-def all_activities(app: Flask, client: Client) -> list:
-    return EventActivities(app).all() + DeliveryActivities(app).all() + ReminderActivities(app, client).all()
+def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
+    return EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
 
 
-def build_worker(app: Flask, client: Client, task_queue: str | None = None) -> Worker:
+@asynccontextmanager
+async def running_worker(app: Flask, client: Client) -> AsyncIterator[Worker]:
+    """A worker running Soonish's workflows and activities for the length of the block; then
+    it stops (letting running activities finish) and its delivery HTTP pool closes."""
+    deliveries = DeliveryActivities(app)
+    try:
+        async with build_worker(app, client, deliveries) as worker:
+            yield worker
+    finally:
+        await deliveries.close()
+
+
+def build_worker(app: Flask, client: Client, deliveries: DeliveryActivities) -> Worker:
     return Worker(
         client,
-        task_queue=task_queue or app.config["TEMPORAL_TASK_QUEUE"],
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
         workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow],
-        activities=all_activities(app, client),
+        activities=all_activities(app, client, deliveries),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
