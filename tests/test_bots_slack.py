@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from soonish.bots.slack import socket_mode_handler
 from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 
 from .api_helpers import announce, create_event, subscribe
@@ -127,20 +126,6 @@ def test_events_offer_a_subscribe_button_that_subscribes(chat_config, app, clien
     response = client.post("/slack/events", data=body, headers=signed_headers(body))
     assert response.status_code == 200
     assert "You're following Picnic" in fake_slack.wait_for_response(2)["text"]
-    assert chat_subscription(app).event_id == event["id"]
-
-
-def test_socket_mode_takes_commands_without_a_public_url(chat_config, app, client, organizer, fake_slack):
-    event = create_event(client, organizer, title="Launch party")
-    app.config["SLACK_APP_TOKEN"] = "xapp-test"
-    handler = socket_mode_handler(app)
-    handler.connect()
-    try:
-        envelope = fake_slack.send_over_socket(f"subscribe {event['slug']}")
-        assert "You're following Launch party" in fake_slack.wait_for_response(1)["text"]
-        assert envelope in fake_slack.acknowledged
-    finally:
-        handler.close()
     assert chat_subscription(app).event_id == event["id"]
 
 
