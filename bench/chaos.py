@@ -171,10 +171,12 @@ class Stack:
     # Faults -------------------------------------------------------------------------------
 
     def kill_worker(self, workflow_ids: list[str]) -> "KillReport":
-        """kill -9 the first worker, counting the batches it was running, and start another.
+        """kill -9 the worker running the most delivery batches, counting them, and start another.
 
         It is frozen (SIGSTOP) first, so the count Temporal gives is the count at the kill."""
-        victim = self.workers.pop(0)
+        victim = max(self.workers, key=lambda worker: self.harness.run(
+            running_batches(self.client, workflow_ids, f"{worker.pid}@")))
+        self.workers.remove(victim)
         os.kill(victim.pid, signal.SIGSTOP)
         running = self.harness.run(running_batches(self.client, workflow_ids, f"{victim.pid}@"))
         victim.kill()
