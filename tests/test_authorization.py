@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from soonish.delivery import mask_url
-from soonish.models import Event, Integration, Notification, Subscription, User, Visibility, db
+from soonish.models import Event, Integration, Notification, NotificationKind, Subscription, User, Visibility, db
 from soonish.services import calendar as calendar_service
 from soonish.services.integrations import cipher
 
@@ -48,6 +48,7 @@ API_ATTEMPTS = [
     Attempt("POST", "/api/v1/events/{event}/cancel", 403, 401),
     Attempt("POST", "/api/v1/events/{event}/announcements", 403, 401, {"title": "Spam"}),
     Attempt("GET", "/api/v1/events/{event}/notifications", 403, 401),
+    Attempt("GET", "/api/v1/events/{event}/notifications/{notification}/deliveries", 403, 401),
     Attempt("GET", "/api/v1/events/{private}", 404, 404),
     Attempt("PATCH", "/api/v1/events/{private}", 404, 401, {"title": "Mine now"}),
     Attempt("POST", "/api/v1/events/{private}/cancel", 404, 401),
@@ -69,6 +70,7 @@ PAGE_ATTEMPTS = [
     Attempt("POST", "/events/{event}/cancel", 403, SIGN_IN),
     Attempt("POST", "/events/{event}/announce", 403, SIGN_IN, {"title": "Spam"}),
     Attempt("GET", "/events/{event}/deliveries", 403, SIGN_IN),
+    Attempt("GET", "/events/{event}/messages/{notification}", 403, SIGN_IN),
     Attempt("GET", "/events/{private}/edit", 404, SIGN_IN),
     Attempt("POST", "/events/{private}/cancel", 404, SIGN_IN),
     Attempt("GET", "/events/{private}/deliveries", 404, SIGN_IN),
@@ -89,7 +91,8 @@ CALLERS = ["anonymous", "session", "bearer"]
 
 
 def things_of(app, owner) -> dict[str, str]:
-    """A public and a private event of ``owner``, a channel, a subscription and two dead feed URLs."""
+    """A public and a private event of ``owner``, a message sent to its followers, a channel, a
+    subscription and two dead feed URLs."""
     starts_at = datetime.now(timezone.utc) + timedelta(days=7)
     suffix = uuid.uuid4().hex[:6]
     event = stored(app, Event(organizer_id=owner.id, slug=f"launch-{suffix}", title="Launch", starts_at=starts_at))
@@ -101,6 +104,7 @@ def things_of(app, owner) -> dict[str, str]:
     integration = stored(app, Integration(user_id=owner.id, name="Phone", url_mask=mask_url(url),
                                           apprise_url_encrypted=sealed))
     subscription = stored(app, Subscription(event_id=event.id, user_id=owner.id, reminder_offsets=[3600]))
+    notification = stored(app, Notification(event_id=event.id, kind=NotificationKind.ANNOUNCEMENT, title="Hello"))
     with app.app_context():
         user = db.session.get(User, owner.id)
         rotated = calendar_service.rotate_feed_token(user)
@@ -108,7 +112,7 @@ def things_of(app, owner) -> dict[str, str]:
         calendar_service.revoke_feed_token(user)
     return {
         "event": str(event.id), "private": str(private.id), "slug": event.slug, "private_slug": private.slug,
-        "integration": str(integration.id), "subscription": str(subscription.id),
+        "integration": str(integration.id), "subscription": str(subscription.id), "notification": str(notification.id),
         "rotated": rotated, "revoked": revoked,
     }
 

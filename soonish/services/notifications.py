@@ -1,16 +1,16 @@
 """Notifications: what organizers announce and what changes tell subscribers, and how each
 one's deliveries went."""
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..models import (
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from .broadcast import TITLE_MAX, dispatch, record
-from .errors import ValidationFailed
+from .errors import NotFound, ValidationFailed
 from .events import get_event_for_organizer, list_organized_events
 from .offsets import format_offset
 
@@ -113,6 +113,88 @@ def organizer_overview(actor: User) -> list[EventOverview]:
         db.session.scalars(select(Notification).where(Notification.id.in_(latest_ids)))
     ))}
     return [EventOverview(e, followers.get(e.id, 0), latest.get(e.id)) for e in events]
+
+
+RECIPIENTS_PER_PAGE = 50
+RECIPIENTS_PER_PAGE_MAX = 200
+
+
+@dataclass
+class RecipientRow:
+    """One delivery of a notification, as its organizer sees it."""
+
+    follower: str
+    channel: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+
+
+@dataclass
+class RecipientPage:
+    report: NotificationReport
+    rows: list[RecipientRow]
+    status: str | None
+    page: int
+    per_page: int
+    total: int  # deliveries matching ``status``
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def mask_email(address: str | None) -> str | None:
+    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+def follower_label(user: User) -> str:
+    """How an organizer sees one of their followers. Followers trusted Soonish with their email
+    address, not the organizer, so the address is masked."""
+    return user.display_name or mask_email(user.email) or "a chat follower"
+
+
+def recipients(actor: User, event_id: int, notification_id: int, status: str | None = None,
+               page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
+    """Who a notification went to, one delivery each (failed first, then pending, sent and
+    skipped), with the channel, the outcome and why it failed."""
+    get_event_for_organizer(actor, event_id)
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.event_id != event_id:
+        raise NotFound("No such message for this event.")
+    statuses = {s.value: s for s in DeliveryStatus}
+    if status is not None and status not in statuses:
+        raise ValidationFailed.field("status", f"Use one of: {', '.join(statuses)}.")
+    if page < 1:
+        raise ValidationFailed.field("page", "Pages start at 1.")
+    if not 1 <= per_page <= RECIPIENTS_PER_PAGE_MAX:
+        raise ValidationFailed.field("per_page", f"Between 1 and {RECIPIENTS_PER_PAGE_MAX}.")
+    matching = [Delivery.notification_id == notification_id]
+    if status is not None:
+        matching.append(Delivery.status == statuses[status])
+    total = db.session.scalar(select(func.count()).select_from(Delivery).where(*matching))
+    outcome_order = case(
+        {DeliveryStatus.FAILED: 0, DeliveryStatus.PENDING: 1, DeliveryStatus.SENT: 2}, value=Delivery.status, else_=3,
+    )
+    rows = db.session.execute(
+        select(Delivery, User).join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(User, User.id == Subscription.user_id).where(*matching)
+        .order_by(outcome_order, Delivery.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return RecipientPage(
+        report=_reports_for([notification])[0],
+        rows=[
+            RecipientRow(follower_label(user), delivery.channel, delivery.status.value, delivery.attempts,
+                         delivery.sent_at, delivery.last_error)
+            for delivery, user in rows
+        ],
+        status=status, page=page, per_page=per_page, total=total,
+    )
 
 
 def newest_notification_id(actor: User, event_id: int | None = None) -> int:

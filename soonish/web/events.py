@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from ..models import Event
+from ..models import DeliveryStatus, Event
 from ..services import ServiceError
 from ..services import events as event_service
 from ..services import notifications as notification_service
@@ -159,6 +159,27 @@ def deliveries(event_id):
         return Response(status=204)
     reports = notification_service.delivery_reports(current_user, event.id)
     return render_template("events/_deliveries.html", event=event, reports=reports)
+
+
+DELIVERY_STATUSES = {status.value for status in DeliveryStatus}
+
+
+@bp.get("/events/<int:event_id>/messages/<int:notification_id>")
+@login_required
+def recipients(event_id, notification_id):
+    """Who one message went to: each follower's delivery, its channel, outcome and error."""
+    event = _organized_or_abort(event_id)
+    # The filter links make these; a hand-edited URL gets all followers or the first page.
+    status = request.args.get("status")
+    try:
+        listing = notification_service.recipients(
+            current_user, event_id, notification_id,
+            status=status if status in DELIVERY_STATUSES else None,
+            page=max(1, request.args.get("page", 1, type=int)),
+        )
+    except ServiceError as exc:
+        abort(exc.status)
+    return render_page("events/recipients.html", "events/_recipients.html", event=event, listing=listing)
 
 
 def _nothing_sent_since(event_id: int | None = None) -> bool:

@@ -103,6 +103,18 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
         preferencelist=("plain",)).get_content()
     screenshot(page, "organizer-panel-delivered")
 
+    # Who got it: the visitor, masked, delivered by email; the filter swaps the list in place.
+    announcement.get_by_role("link", name="Who got it").click()
+    recipients = page.locator("#recipients")
+    expect(recipients.locator("tbody tr")).to_have_count(1)
+    expect(recipients.locator("tbody tr")).to_contain_text(f"{VISITOR[0]}•••@{VISITOR.split('@')[1]}")
+    expect(recipients.locator("tbody tr")).to_contain_text("Delivered")
+    assert VISITOR not in recipients.inner_text()
+    recipients.get_by_role("link", name="Delivered 1").click()
+    expect(page).to_have_url(re.compile(r"status=sent"))
+    expect(recipients.get_by_role("link", name="Delivered 1")).to_have_attribute("aria-current", "page")
+    screenshot(page, "who-got-it")
+
     # The dashboard shows the follower and the latest message delivered.
     page.get_by_role("navigation").get_by_role("link", name="My events").click()
     row = page.locator(".organized-item").filter(has_text="Rooftop jazz night")

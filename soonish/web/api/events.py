@@ -6,7 +6,9 @@ from ...services import events as event_service
 from ...services import notifications as notification_service
 from ..auth import current_user_or_none
 from .base import ApiBlueprint, service_error_response
-from .schemas import AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut
+from .schemas import (
+    AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
+)
 
 bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
 bp.register_error_handler(ServiceError, service_error_response)
@@ -70,3 +72,14 @@ def announce(data, event_id):
 def notifications(event_id):
     """Per notification: deliveries by status (sent, failed, pending, skipped) and why some failed."""
     return notification_service.delivery_reports(current_user, event_id)
+
+
+@bp.get("/<int:event_id>/notifications/<int:notification_id>/deliveries")
+@login_required
+@bp.arguments(RecipientsArgs, location="query")
+@bp.response(200, RecipientsOut)
+@bp.errors(401, 403, 404)
+def notification_deliveries(args, event_id, notification_id):
+    """Who one notification went to: a delivery per follower and channel, failures first, with
+    the outcome and why it failed. Followers' email addresses are masked."""
+    return notification_service.recipients(current_user, event_id, notification_id, **args)

@@ -2,8 +2,9 @@
 from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ...models import Visibility
+from ...models import DeliveryStatus, Visibility
 from ...services.events import zone_names
+from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
@@ -155,3 +156,26 @@ class NotificationReportOut(Schema):
     notification = fields.Nested(NotificationOut)
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
     failures = fields.Function(lambda r: [{"reason": reason, "count": count} for reason, count in r.failures])
+
+
+class RecipientsArgs(Schema):
+    status = fields.String(validate=validate.OneOf([s.value for s in DeliveryStatus]),
+                           metadata={"description": "Only deliveries with this outcome."})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2**31 - 1))
+    per_page = fields.Integer(load_default=RECIPIENTS_PER_PAGE, validate=validate.Range(min=1, max=RECIPIENTS_PER_PAGE_MAX))
+
+
+class RecipientOut(Schema):
+    follower = fields.String(metadata={"description": "Display name, or the email address masked (a•••@example.com)."})
+    channel = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    sent_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
+class RecipientsOut(Schema):
+    items = fields.List(fields.Nested(RecipientOut), attribute="rows")
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
