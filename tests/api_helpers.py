@@ -26,6 +26,12 @@ def subscribe(client, headers, event_id: int, **body) -> dict:
     return response.get_json()
 
 
+def follow_by_webhook(client, headers, event_id: int, url: str, **body) -> dict:
+    """The caller adds a webhook channel and follows the event through it."""
+    hook = add_integration(client, headers, url)
+    return subscribe(client, headers, event_id, selectors=[{"integration_id": hook["id"]}], **body)
+
+
 def announce(client, headers, event_id: int, title: str, body: str = "") -> dict:
     response = client.post(f"/api/v1/events/{event_id}/announcements", json={"title": title, "body": body}, headers=headers)
     assert response.status_code == 201, response.get_json()

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from soonish.models import Delivery, db
 
-from .api_helpers import add_integration, announce, create_event, reports, subscribe
+from .api_helpers import add_integration, announce, create_event, follow_by_webhook, reports, subscribe
 from .conftest import csrf_token
 from .sinks import wait_until
 
@@ -109,8 +109,7 @@ def test_a_batch_that_fails_halfway_is_retried_and_each_recipient_gets_it_once(
     event = create_event(client, organizer)
     for n in range(10):
         reader = bearer(make_user(f"r{n}@example.com"))
-        hook = add_integration(client, reader, http_sink.url(f"/r{n}"))
-        subscribe(client, reader, event["id"], selectors=[{"integration_id": hook["id"]}])
+        follow_by_webhook(client, reader, event["id"], http_sink.url(f"/r{n}"))
     wait_until(lambda: len(http_sink.delivered()) == 10, message="welcome messages")
     http_sink.clear()
     # The receiver answers the first group, then fails the next five requests: the batch
@@ -132,8 +131,7 @@ def test_permanent_failures_are_reported_with_their_reason_and_no_secret(
     event = create_event(client, organizer)
     reader = bearer(make_user("reader@example.com"))
     secret_url = f"json://hookuser:hunter2-secret@127.0.0.1:{http_sink.port}/gone"
-    hook = add_integration(client, reader, secret_url)
-    subscribe(client, reader, event["id"], selectors=[{"integration_id": hook["id"]}])
+    follow_by_webhook(client, reader, event["id"], secret_url)
     http_sink.failing, http_sink.failing_status = range(1, 100), 410
     caplog.set_level(logging.DEBUG)
     announce(client, organizer, event["id"], "Will fail")

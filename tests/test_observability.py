@@ -223,15 +223,14 @@ def test_the_worker_exports_temporal_and_soonish_metrics(database_url, temporal_
 
 def test_a_real_broadcast_moves_the_delivery_counters_on_metrics(client, make_user, bearer, worker, http_sink):
     """The worker counts each delivery as it records it (here it shares the app's process)."""
-    from .api_helpers import add_integration, announce, create_event, subscribe
+    from .api_helpers import announce, create_event, follow_by_webhook
     from .sinks import wait_until
 
     organizer = bearer(make_user("host@example.com"))
     event = create_event(client, organizer)
     for n in range(3):
         reader = bearer(make_user(f"r{n}@example.com"))
-        hook = add_integration(client, reader, http_sink.url(f"/r{n}"))
-        subscribe(client, reader, event["id"], selectors=[{"integration_id": hook["id"]}])
+        follow_by_webhook(client, reader, event["id"], http_sink.url(f"/r{n}"))
     wait_until(lambda: len(http_sink.delivered()) == 3, message="the welcomes")
     before = sample("soonish_deliveries_total", status="sent", channel="webhook")
     announce(client, organizer, event["id"], "Counted")

@@ -10,7 +10,7 @@ from soonish.temporal.schedules import ScheduleScope
 from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
 from soonish.temporal.workflows import ReminderWorkflow
 
-from .api_helpers import add_integration, create_event, subscribe
+from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
 from .seeding import seed_subscribers
 from .sinks import wait_until
 from .temporal_helpers import schedules_of, wait_for_schedules
@@ -80,8 +80,7 @@ def test_a_near_reminder_fires_from_its_schedule_at_its_offset(
     event = near_event(client, organizer, due_in=10)
     due = datetime.fromisoformat(event["starts_at"]) - timedelta(minutes=5)
     reader = bearer(make_user("reader@example.com"))
-    hook = add_integration(client, reader, http_sink.url("/reader"))
-    subscribe(client, reader, event["id"], reminder_offsets=["5m"], selectors=[{"integration_id": hook["id"]}])
+    follow_by_webhook(client, reader, event["id"], http_sink.url("/reader"), reminder_offsets=["5m"])
     wait_for_schedules(harness, temporal_env, app, event["id"], {300})
 
     wait_until(lambda: reminders(http_sink), timeout=30, message="the reminder")
@@ -145,8 +144,7 @@ def test_a_reminder_goes_only_to_holders_of_its_offset(
     event = create_event(client, organizer, starts_at=(datetime.now(timezone.utc) + timedelta(hours=1, seconds=2)).isoformat())
     holders = [bearer(make_user(f"h{i}@example.com")) for i in range(2)]
     for i, who in enumerate(holders + [bearer(make_user("other@example.com"))]):
-        hook = add_integration(client, who, http_sink.url(f"/p{i}"))
-        subscribe(client, who, event["id"], reminder_offsets=["1h"] if i < 2 else ["1d"], selectors=[{"integration_id": hook["id"]}])
+        follow_by_webhook(client, who, event["id"], http_sink.url(f"/p{i}"), reminder_offsets=["1h"] if i < 2 else ["1d"])
     with app.app_context():
         starts_at = db.session.get(Event, event["id"]).starts_at
     reminder = ReminderInput(event["id"], 3600, starts_at, event_workflow_id(app.config["TEMPORAL_ID_PREFIX"], event["id"]))
