@@ -116,14 +116,16 @@ def bot(platform: str) -> None:
     token = BOT_TOKENS[platform]
     if not app.config[token]:
         raise click.ClickException(f"set SOONISH_{token} first (see README: Slack and Discord)")
+    from .bots.supervise import run_with_retries
+
     if platform == "slack":
         from .bots.slack import run_socket_mode
 
-        run_socket_mode(app)
+        run_with_retries(lambda: run_socket_mode(app), "Slack")
     else:
         from .bots.discord import run_bot
 
-        run_bot(app)
+        run_with_retries(lambda: run_bot(app), "Discord")
 
 
 def bots_to_start(config) -> list[str]:
@@ -237,10 +239,20 @@ def dev() -> None:
         upgrade()
         if not accounts.has_users():
             _make_demo()  # a first run shows the product working at once
-        for command in (["worker"], ["web"], *(["bot", platform] for platform in bots_to_start(config))):
+        for command in (["worker"], ["web"]):
             children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
+        essential = list(children)  # the Temporal dev server (when we started it), worker and web
+        # The bots retry their own logins; one that still exits is reported, and the web server
+        # and worker keep running without it.
+        bots = {platform: subprocess.Popen([sys.executable, "-m", "soonish", "bot", platform], env=env)
+                for platform in bots_to_start(config)}
+        children.extend(bots.values())
         click.echo(f"Soonish is up: http://{config['WEB_BIND']}  (Ctrl-C stops everything)")
-        while all(child.poll() is None for child in children):
+        while all(child.poll() is None for child in essential):
+            for platform, bot in list(bots.items()):
+                if bot.poll() is not None:
+                    click.echo(f"the {platform} bot exited (code {bot.returncode}); the rest keeps running", err=True)
+                    del bots[platform]
             time.sleep(0.5)
         raise click.ClickException("a Soonish process exited; stopping the others")
     except KeyboardInterrupt:

@@ -57,6 +57,10 @@ class FakeSlack(FakePlatform):
         self.posted: list[dict] = []  # chat.postMessage bodies
         self.responses: list[dict] = []  # what the bot answered at a command's response_url
         self.admins: set[str] = set()
+        # Channels the bot is a member of; the rest are public unless listed in private_channels.
+        self.member_of: set[str] = {"C0GENERAL"}
+        self.private_channels: set[str] = set()
+        self.scopes: set[str] = {"commands", "chat:write", "users:read", "channels:read", "groups:read"}
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
@@ -85,12 +89,31 @@ class FakeSlack(FakePlatform):
             user = fields["user"]
             return json_answer({"ok": True, "user": {"id": user, "is_admin": user in self.admins, "is_owner": False}})
         if method == "conversations.info":
-            return json_answer({"ok": True, "channel": {"id": fields["channel"], "creator": "U0CREATOR"}})
+            channel = fields["channel"]
+            answer = json_answer({"ok": True, "channel": {
+                "id": channel, "creator": "U0CREATOR", "is_channel": True, "is_private": channel in self.private_channels,
+                "is_member": channel in self.member_of}})
+            answer.headers["X-OAuth-Scopes"] = ",".join(sorted(self.scopes))  # Slack names the token's scopes
+            return answer
+        if method == "conversations.join":
+            if "channels:join" not in self.scopes:
+                return json_answer({"ok": False, "error": "missing_scope", "needed": "channels:join",
+                                    "provided": ",".join(sorted(self.scopes))})
+            if fields["channel"] in self.private_channels:
+                return json_answer({"ok": False, "error": "method_not_supported_for_channel_type"})
+            with self._lock:
+                self.member_of.add(fields["channel"])
+            return json_answer({"ok": True, "channel": {"id": fields["channel"], "is_member": True}})
         return json_answer({"ok": False, "error": "unknown_method"})
 
     async def _respond(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        blocks = body.get("blocks", [])
+        # Slack refuses the whole message past Block Kit's limits (and shows the person nothing).
+        if len(blocks) > 50 or any(len(b.get("text", {}).get("text", "")) > 3000 for b in blocks):
+            return web.Response(status=400, text="invalid_blocks")
         with self._lock:
-            self.responses.append(await request.json())
+            self.responses.append(body)
         return web.Response(text="ok")
 
     async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
@@ -133,9 +156,11 @@ def slash_command(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: s
 
 
 def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL") -> dict:
+    # Slack names a DM with the bot "directmessage"; its id starts with D.
+    channel_name = "directmessage" if channel.startswith("D") else channel[2:].lower()
     return {
         "token": "unused", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
-        "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/soonish",
+        "channel_name": channel_name, "user_id": user, "user_name": user.lower(), "command": "/soonish",
         "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
     }
 
@@ -156,6 +181,7 @@ BOT_USER = {"id": "900000000000000001", "username": "soonish", "discriminator": 
 APPLICATION_ID = "900000000000000002"
 GUILD = "900000000000000003"
 CHANNEL = "900000000000000004"
+VIEW_CHANNEL, SEND_MESSAGES = 1 << 10, 1 << 11
 
 
 class FakeDiscord(FakePlatform):
@@ -167,13 +193,14 @@ class FakeDiscord(FakePlatform):
         self.dm_channels: dict[str, str] = {}  # recipient -> DM channel id
         self.messages: list[dict] = []  # create-message calls: channel_id, content, nonce
         self.synced_commands: list[dict] = []
+        self.refused_logins = 0  # answer this many logins 401, as Discord does a bad token
         self._lock = threading.Lock()
         self._socket: web.WebSocketResponse | None = None
         self._sequence = itertools.count(2)
         self._ids = itertools.count(800000000000000001)
         app = web.Application()
         api = "/api/v10"
-        app.router.add_get(f"{api}/users/@me", lambda r: json_answer(BOT_USER))
+        app.router.add_get(f"{api}/users/@me", self._login)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
         app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync_commands)
         app.router.add_post(f"{api}/interactions/{{id}}/{{token}}/callback", self._interaction_callback)
@@ -187,6 +214,13 @@ class FakeDiscord(FakePlatform):
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == "Bot discord-test-token"
+
+    async def _login(self, request):
+        with self._lock:
+            refuse, self.refused_logins = self.refused_logins > 0, max(self.refused_logins - 1, 0)
+        if refuse or not self._authorized(request):
+            return json_answer({"message": "401: Unauthorized", "code": 0}, 401)
+        return json_answer(BOT_USER)
 
     async def _application(self, request):
         return json_answer({
@@ -214,6 +248,9 @@ class FakeDiscord(FakePlatform):
 
     async def _followup(self, request):
         body = await request.json()
+        if len(body.get("content", "")) > 2000:  # Discord's answer to a message over its limit
+            return json_answer({"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors": [
+                {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}}, 400)
         with self._lock:
             self.followups.append(body)
         return json_answer(self._message(CHANNEL, body.get("content", "")))
@@ -265,10 +302,12 @@ class FakeDiscord(FakePlatform):
     def wait_until_connected(self) -> None:
         wait_until(lambda: self._socket is not None and self.synced_commands, 20, message="the bot on the gateway")
 
-    def run_command(self, subcommand: str, user_id: str, manage_channels: bool = False, **options) -> dict:
-        """A member types /soonish <subcommand> in the test server; returns the bot's answer."""
+    def run_command(self, subcommand: str, user_id: str, manage_channels: bool = False,
+                    bot_permissions: int = VIEW_CHANNEL | SEND_MESSAGES, **options) -> dict:
+        """A member types /soonish <subcommand> in the test server; returns the bot's answer.
+        ``bot_permissions`` are the bot's own in that channel (Discord's app_permissions)."""
         answered = len(self.followups)
-        self._dispatch(self._interaction(2, subcommand, user_id, manage_channels, options))
+        self._dispatch(self._interaction(2, subcommand, user_id, manage_channels, options, bot_permissions))
         wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {subcommand}")
         return self.followups[answered]
 
@@ -289,11 +328,12 @@ class FakeDiscord(FakePlatform):
         event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
         self._server.run(self._socket.send_json(event))
 
-    def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict) -> dict:
+    def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict,
+                     bot_permissions: int = VIEW_CHANNEL | SEND_MESSAGES) -> dict:
         return {
             "id": str(next(self._ids)), "application_id": APPLICATION_ID, "type": kind, "token": f"tok{next(self._ids)}",
             "version": 1, "guild_id": GUILD, "channel_id": CHANNEL, "locale": "en-US", "guild_locale": "en-US",
-            "app_permissions": "0", "attachment_size_limit": 8388608, "entitlements": [],
+            "app_permissions": str(bot_permissions), "attachment_size_limit": 8388608, "entitlements": [],
             "authorizing_integration_owners": {"0": GUILD}, "context": 0,
             "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general", "position": 0,
                         "permission_overwrites": []},

@@ -6,8 +6,9 @@ from soonish.bots.discord import SoonishBot
 from soonish.models import ChatIdentity, Subscription, db
 
 from .api_helpers import announce, create_event, subscribe
-from .chat_fakes import ledger_for
+from .chat_fakes import VIEW_CHANNEL, ledger_for
 from .processes import start_soonish
+from .seeding import follow_in_chat
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
@@ -118,3 +119,40 @@ def test_the_discord_bot_process_answers_commands_and_stops_cleanly(chat_config,
     finally:
         bot.stop()
     assert bot.process.returncode == 0, bot.output()
+
+
+def test_here_without_the_bots_posting_permission_is_refused_with_guidance(discord_bot, app, client, organizer, fake_discord):
+    event = create_event(client, organizer, title="Town hall")
+    refused = fake_discord.run_command("subscribe", MEMBER, manage_channels=True, bot_permissions=VIEW_CHANNEL,
+                                       event=event["slug"], here=True)
+    assert "missing the Send Messages permission" in refused["content"]
+    with app.app_context():
+        assert db.session.query(ChatIdentity).filter_by(kind="channel").count() == 0
+
+
+def test_a_long_list_ends_with_where_to_read_the_rest_not_mid_link(discord_bot, app, client, organizer, fake_discord):
+    event_ids = [create_event(client, organizer, title=f"Meetup {n}")["id"] for n in range(52)]
+    follow_in_chat(app, "discord", "", MEMBER, event_ids)
+
+    content = fake_discord.run_command("list", MEMBER)["content"]
+    assert len(content) <= 2000
+    *events, more = content.split("\n\n")[1:]
+    assert all(e.startswith("**[Meetup ") and e.count("](") == 1 and "<t:" in e for e in events)
+    assert more == f"…and {52 - len(events)} more — see [the full list](http://soonish.test/subscriptions)"
+
+
+def test_a_bot_that_cannot_log_in_retries_with_backoff_instead_of_exiting(chat_config, client, organizer, fake_discord, tmp_path):
+    """A refused login (bad token, Discord down) leaves the process up and retrying; once the
+    login works it serves commands, and SIGTERM still stops it cleanly."""
+    create_event(client, organizer, title="Launch party")
+    fake_discord.refused_logins = 2
+    bot = start_soonish(["bot", "discord"], chat_config, "discord-bot", tmp_path, DISCORD_BOT_TOKEN="discord-test-token",
+                        DISCORD_API_URL=fake_discord.api_url, DISCORD_GATEWAY_URL=fake_discord.gateway_url)
+    try:
+        bot.wait_for_output("retrying in 2 s")  # the second wait is twice the first
+        fake_discord.wait_until_connected()
+        assert "Launch party" in fake_discord.run_command("events", MEMBER)["content"]
+    finally:
+        bot.stop()
+    assert bot.process.returncode == 0, bot.output()
+    assert bot.output().count("Discord bot failed (LoginFailure") == 2
