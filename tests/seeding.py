@@ -39,3 +39,13 @@ def wait_for_sent(app, count: int, timeout: float) -> None:
             return db.session.query(Delivery).filter_by(status=DeliveryStatus.SENT).count() == count
 
     wait_until(all_sent, timeout=timeout, message=f"{count} deliveries recorded as sent")
+
+
+def follow_in_chat(app, platform: str, workspace_id: str, user_id: str, event_ids: list[int]) -> None:
+    """A chat person follows each event, as `subscribe` would make them (DM route)."""
+    from soonish.services import chat, subscriptions
+
+    with app.test_request_context():
+        identity = chat.identity_for(platform, workspace_id, user_id)
+        for event_id in event_ids:
+            subscriptions.subscribe(identity.user, event_id, selectors=[chat.route_to(identity)])

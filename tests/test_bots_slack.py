@@ -10,6 +10,7 @@ from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, ledger_for, signed_headers, slash_command
 from .processes import start_soonish
+from .seeding import follow_in_chat
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
@@ -142,3 +143,55 @@ def test_the_slack_bot_process_serves_socket_mode_and_stops_cleanly(chat_config,
         bot.stop()
     assert bot.process.returncode == 0, bot.output()
     assert chat_subscription(app).event_id == event["id"]
+
+
+def test_here_in_a_channel_the_bot_is_not_in_is_refused_with_guidance(chat_config, app, client, organizer, fake_slack):
+    """A follow the bot could never post to is refused with how to fix it, never reported done."""
+    event = create_event(client, organizer, title="Town hall")
+    fake_slack.admins.add("U0BOB")
+    fake_slack.private_channels.add("C0SECRET")
+
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB", channel="C0RANDOM")
+    refused = fake_slack.wait_for_response(1)["text"]
+    assert "not a member" in refused and "/invite @Soonish" in refused
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB", channel="C0SECRET")
+    assert "private channel" in fake_slack.wait_for_response(2)["text"]
+    with app.app_context():
+        assert db.session.query(ChatIdentity).filter_by(kind="channel").count() == 0
+
+    # With channels:join the bot joins a public channel itself, and the follow is made.
+    fake_slack.scopes.add("channels:join")
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB", channel="C0RANDOM")
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(3)["text"]
+    assert "C0RANDOM" in fake_slack.member_of
+
+
+def test_here_in_a_direct_message_is_refused(chat_config, app, client, organizer, fake_slack):
+    event = create_event(client, organizer)
+    fake_slack.admins.add("U0ALICE")
+    send(client, fake_slack, f"subscribe {event['slug']} here", channel="D0ALICE")
+    assert "`here` works in a channel" in fake_slack.wait_for_response(1)["text"]
+    with app.app_context():
+        assert db.session.query(ChatIdentity).filter_by(kind="channel").count() == 0
+
+
+def test_a_52_event_list_pages_within_block_kit_limits(chat_config, app, client, organizer, fake_slack):
+    event_ids = [create_event(client, organizer, title=f"Meetup {n}")["id"] for n in range(52)]
+    follow_in_chat(app, "slack", TEAM, "U0ALICE", event_ids)
+
+    send(client, fake_slack, "list")
+    reply = fake_slack.wait_for_response(1)  # Slack refuses a message of over 50 blocks outright
+    assert len(reply["blocks"]) == 50
+    shown = [b for b in reply["blocks"] if "Meetup" in b.get("text", {}).get("text", "")]
+    assert len(shown) == 48
+    more = reply["blocks"][-1]["elements"][0]["text"]
+    assert more == "…and 4 more — see <http://soonish.test/subscriptions|the full list>"
+
+
+def test_here_in_a_public_channel_with_chat_write_public_needs_no_membership(chat_config, app, client, organizer, fake_slack):
+    event = create_event(client, organizer, title="Town hall")
+    fake_slack.admins.add("U0BOB")
+    fake_slack.scopes.add("chat:write.public")
+    send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB", channel="C0RANDOM")
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
+    assert "C0RANDOM" not in fake_slack.member_of

@@ -59,9 +59,14 @@ class Speaker:
     display_name: str = ""
     channel_id: str | None = None  # the channel the command was typed in, if any
     channel_name: str = ""
+    in_direct_message: bool = False  # a DM with the bot has a channel id, but no channel can follow there
     # Asked only for `… here`: may this person make the channel follow events? (The adapter may
     # need an API call to know, so it is not asked otherwise.)
     manages_channel: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # Asked only for `… here`, after manages_channel: why the bot could not post in this channel
+    # (not a member, missing permission), as guidance for the person; None when it can. The adapter
+    # may join the channel to make it possible.
+    cannot_post_here: Callable[[], str | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,15 @@ class Reply:
     text: str
     events: tuple[EventItem, ...] = ()
     ok: bool = True
+    # Where the whole list can be read, for a renderer that must cut ``events`` to fit the
+    # platform's message limits.
+    more_url: str | None = None
+
+
+def more_line(platform: str, hidden: int, url: str | None) -> str:
+    """The last line of a list cut to fit a platform's message limits."""
+    where = f" — see {chat_markup.link(platform, url, 'the full list')}" if url else ""
+    return f"…and {hidden} more{where}"
 
 
 class CommandError(Exception):
@@ -224,14 +238,16 @@ class Commands:
                     if s.status == SubscriptionStatus.ACTIVE]
         if not followed:
             return Reply("You don't follow any event yet. `events` lists upcoming ones.")
-        return Reply("The events you follow:", tuple(self._item(s.event, s) for s in followed))
+        return Reply("The events you follow:", tuple(self._item(s.event, s) for s in followed),
+                     more_url=public_url(current_app.config["PUBLIC_URL"], "/subscriptions"))
 
     def _events(self, speaker: Speaker) -> Reply:
         upcoming = events.list_upcoming_public_events(limit=EVENTS_LISTED)
         if not upcoming:
             return Reply("No upcoming public events right now.")
         items = tuple(self._item(event, can_subscribe=True) for event in upcoming)
-        return Reply("Upcoming events (subscribe with `subscribe <event>`):", items)
+        return Reply("Upcoming events (subscribe with `subscribe <event>`):", items,
+                     more_url=public_url(current_app.config["PUBLIC_URL"], "/"))
 
     def _link(self, speaker: Speaker, email: str) -> Reply:
         address = chat.request_link(self._person(speaker), email)
@@ -265,10 +281,12 @@ class Commands:
         """Who follows: the speaker, or with ``here`` the channel they're in."""
         if not here:
             return self._person(speaker)
-        if not speaker.channel_id:
+        if not speaker.channel_id or speaker.in_direct_message:
             raise CommandError("`here` works in a channel: run it in the channel that should follow the event.")
         if not speaker.manages_channel():
             raise Forbidden("Only people who manage this channel can change what it follows.")
+        if problem := speaker.cannot_post_here():
+            raise CommandError(problem)
         name = f"#{speaker.channel_name}" if speaker.channel_name else ""
         return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.channel_id,
                                  kind=ChatIdentityKind.CHANNEL, display_name=name)

@@ -2,6 +2,7 @@
 replies only the asker sees. The commands touch the database, so they run on worker threads:
 the event loop keeps answering Discord meanwhile."""
 import asyncio
+import logging
 import signal
 
 import discord
@@ -12,10 +13,15 @@ from discord.http import Route
 from flask import Flask
 
 from ..chat_markup import DISCORD
-from .core import Commands, Reply, Speaker
+from .core import Commands, Reply, Speaker, more_line
+
+log = logging.getLogger(__name__)
 
 MESSAGE_MAX = 2000
 CHOICE_NAME_MAX = 100
+SEPARATOR = "\n\n"
+# What the bot needs in a channel to post a followed event's updates there.
+POSTING_PERMISSIONS = {"view_channel": "View Channel", "send_messages": "Send Messages"}
 
 
 def use_api(config) -> None:
@@ -25,7 +31,28 @@ def use_api(config) -> None:
 
 
 def render(reply: Reply) -> str:
-    return "\n\n".join([reply.text] + [item.markup(DISCORD) for item in reply.events])[:MESSAGE_MAX]
+    """The reply's text and as many whole events as fit in one message; the rest is named by a
+    last line with where to read it (cutting the text would break a link or a date token)."""
+    body = reply.text[:MESSAGE_MAX]
+    items = [item.markup(DISCORD) for item in reply.events]
+    for shown, markup in enumerate(items):
+        rest = len(items) - shown - 1
+        tail = SEPARATOR + more_line(DISCORD, rest, reply.more_url) if rest else ""
+        if len(body) + len(SEPARATOR) + len(markup) + len(tail) > MESSAGE_MAX:
+            return body + SEPARATOR + more_line(DISCORD, len(items) - shown, reply.more_url)
+        body += SEPARATOR + markup
+    return body
+
+
+def cannot_post_in(interaction: discord.Interaction) -> str | None:
+    """The bot's own permissions in the channel (Discord sends them with every interaction):
+    without them every post there would fail."""
+    missing = [label for name, label in POSTING_PERMISSIONS.items()
+               if not getattr(interaction.app_permissions, name)]
+    if not missing:
+        return None
+    return (f"I can't post in this channel: I'm missing the {' and '.join(missing)} permission. "
+            f"A server manager can grant it in the channel's settings → Permissions, then run the command again.")
 
 
 def speaker(interaction: discord.Interaction) -> Speaker:
@@ -38,6 +65,7 @@ def speaker(interaction: discord.Interaction) -> Speaker:
         channel_id=str(interaction.channel_id) if in_server else None,
         channel_name=getattr(interaction.channel, "name", "") or "",
         manages_channel=lambda: interaction.permissions.manage_channels,
+        cannot_post_here=lambda: cannot_post_in(interaction),
     )
 
 
@@ -47,7 +75,10 @@ def command_group(commands: Commands) -> app_commands.Group:
     async def answer(interaction: discord.Interaction, command, *args) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await asyncio.to_thread(command, speaker(interaction), *args)
-        await interaction.followup.send(render(reply), ephemeral=True)
+        try:
+            await interaction.followup.send(render(reply), ephemeral=True)
+        except discord.HTTPException as exc:
+            log.error("Discord refused a reply: HTTP %s %s", exc.status, exc.text)
 
     async def event_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         found = await asyncio.to_thread(commands.suggest_events, speaker(interaction), current)

@@ -12,27 +12,54 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ..chat_markup import SLACK, slack_escape
-from .core import Commands, Reply, Speaker
+from .core import Commands, Reply, Speaker, more_line
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/soonish"
 SUBSCRIBE_ACTION = "subscribe_event"
+# Block Kit's limits: Slack refuses a whole message with more blocks, or a longer section text
+# (a 52-event `list` used to show nothing at all).
+BLOCKS_MAX = 50
+SECTION_TEXT_MAX = 3000
+# Slack's DM ("D…") and group DM ("G…" with this name prefix) channels, where no channel can follow.
+DIRECT_MESSAGE_NAMES = ("directmessage", "mpdm-")
+
+
+def section_text(text: str) -> str:
+    """``text`` within a section's limit, cut at a line break so no link or date token is split."""
+    if len(text) <= SECTION_TEXT_MAX:
+        return text
+    cut = text.rfind("\n", 0, SECTION_TEXT_MAX - 1)
+    return text[:cut if cut > 0 else SECTION_TEXT_MAX - 1] + "…"
 
 
 def render(reply: Reply) -> dict:
-    """Block Kit: the reply's text, then one section per event (with a Subscribe button in `events`)."""
-    text = slack_escape(reply.text)
+    """Block Kit: the reply's text, then one section per event (with a Subscribe button in
+    `events`); a list longer than a message holds ends with where to read the rest."""
+    text = section_text(slack_escape(reply.text))
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    for item in reply.events:
-        block = {"type": "section", "text": {"type": "mrkdwn", "text": item.markup(SLACK)}}
+    room = BLOCKS_MAX - len(blocks)
+    shown = reply.events if len(reply.events) <= room else reply.events[:room - 1]
+    for item in shown:
+        block = {"type": "section", "text": {"type": "mrkdwn", "text": section_text(item.markup(SLACK))}}
         if item.can_subscribe:
             block["accessory"] = {
                 "type": "button", "action_id": SUBSCRIBE_ACTION, "value": item.slug,
                 "text": {"type": "plain_text", "text": "Subscribe"},
             }
         blocks.append(block)
+    if hidden := len(reply.events) - len(shown):
+        blocks.append({"type": "context",
+                       "elements": [{"type": "mrkdwn", "text": more_line(SLACK, hidden, reply.more_url)}]})
     return {"text": text, "blocks": blocks, "response_type": "ephemeral"}
+
+
+def answer(respond, reply: Reply, **options) -> None:
+    """Send ``reply`` to the command's response URL; a refusal is logged with Slack's own words."""
+    response = respond(**render(reply), **options)
+    if response is not None and response.status_code != 200:
+        log.error("Slack refused a reply: HTTP %s %s", response.status_code, response.body)
 
 
 def manages_channel(client: WebClient, user_id: str, channel_id: str) -> bool:
@@ -46,11 +73,46 @@ def manages_channel(client: WebClient, user_id: str, channel_id: str) -> bool:
         return False
 
 
+def cannot_post_in(client: WebClient, channel_id: str) -> str | None:
+    """Whether the bot can post in the channel, checked before a follow is promised: a bot that
+    is not a member gets `not_in_channel` on every post. A public channel is joined when the app
+    has `channels:join`; otherwise the person is told how to invite the bot."""
+    invite = ("Invite me first: type `/invite @Soonish` in this channel (or open the channel's "
+              "details → Integrations → Add apps), then run the command again.")
+    try:
+        answer = client.conversations_info(channel=channel_id)
+    except SlackApiError as exc:
+        log.warning("conversations.info refused for %s: %s", channel_id, exc.response.get("error"))
+        return f"I can't see this channel. {invite}"
+    channel = answer["channel"]
+    if channel.get("is_member"):
+        return None
+    if channel.get("is_private"):
+        return f"This is a private channel I'm not in. {invite}"
+    # Slack names the token's scopes on every answer: with chat:write.public the bot posts in
+    # any public channel without joining it.
+    headers = {name.lower(): value for name, value in answer.headers.items()}
+    if "chat:write.public" in headers.get("x-oauth-scopes", "").replace(" ", "").split(","):
+        return None
+    try:
+        client.conversations_join(channel=channel_id)
+        return None
+    except SlackApiError as exc:
+        log.info("could not join %s: %s", channel_id, exc.response.get("error"))
+        return f"I'm not a member of this channel. {invite}"
+
+
+def in_direct_message(channel: dict) -> bool:
+    return str(channel.get("id", "")).startswith("D") or str(channel.get("name", "")).startswith(DIRECT_MESSAGE_NAMES)
+
+
 def speaker(client: WebClient, team_id: str, user: dict, channel: dict) -> Speaker:
     return Speaker(
         platform=SLACK, workspace_id=team_id, user_id=user["id"], display_name=user.get("name", ""),
         channel_id=channel.get("id"), channel_name=channel.get("name", ""),
+        in_direct_message=in_direct_message(channel),
         manages_channel=lambda: manages_channel(client, user["id"], channel.get("id", "")),
+        cannot_post_here=lambda: cannot_post_in(client, channel.get("id", "")),
     )
 
 
@@ -73,13 +135,13 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         ack()
         who = speaker(client, command["team_id"], {"id": command["user_id"], "name": command.get("user_name", "")},
                       {"id": command.get("channel_id"), "name": command.get("channel_name", "")})
-        respond(**render(commands.run(who, command.get("text", ""))))
+        answer(respond, commands.run(who, command.get("text", "")))
 
     @app.action(SUBSCRIBE_ACTION)
     def on_subscribe_button(ack, body, respond, client):
         ack()
         who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
-        respond(**render(commands.subscribe(who, body["actions"][0]["value"])), replace_original=False)
+        answer(respond, commands.subscribe(who, body["actions"][0]["value"]), replace_original=False)
 
     return app
 
