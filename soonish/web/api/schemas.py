@@ -3,7 +3,7 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import DeliveryStatus, Visibility
-from ...services.events import zone_names
+from ...services.events import DESCRIPTION_MAX, zone_names
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
@@ -43,7 +43,7 @@ class EventPatch(Schema):
     """Any subset of an event's fields; absent ones stay as they are."""
 
     title = fields.String(validate=TITLE_RULES)
-    description = fields.String()
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
     location = fields.String(validate=validate.Length(max=300))
     starts_at = fields.DateTime(metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
     ends_at = fields.DateTime(allow_none=True)
