@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import DeliveryStatus, Visibility
 from ...services.events import DESCRIPTION_MAX, zone_names
+from ...services.integrations import URL_MAX
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
@@ -113,13 +114,14 @@ class SubscriptionOut(Schema):
 
 class IntegrationIn(Schema):
     name = fields.String(required=True)
-    url = fields.String(required=True, load_only=True, metadata={"description": "Apprise URL; never shown back"})
+    url = fields.String(required=True, load_only=True, validate=validate.Length(max=URL_MAX),
+                        metadata={"description": "Apprise URL; never shown back"})
     tag = fields.String(load_default="")
 
 
 class IntegrationPatch(Schema):
     name = fields.String()
-    url = fields.String(load_only=True)
+    url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX))
     tag = fields.String()
     is_active = fields.Boolean()
 
