@@ -40,10 +40,8 @@ class EventForm(FlaskForm):
     ends_at = DateTimeLocalField("Ends", format=LOCAL_INPUT_FORMATS, validators=[Optional()])
     timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
     location = StringField("Where", validators=[Length(max=300)])
-    description = TextAreaField("Details", validators=[Length(
-        max=event_service.DESCRIPTION_MAX,
-        message=f"Keep the details under {event_service.DESCRIPTION_MAX:,} characters.",
-    )])
+    # The service checks the length (beside the field, like its other checks); the browser stops there too.
+    description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
 
     def fields(self) -> event_service.EventFields:
