@@ -54,7 +54,10 @@ class Config:
     # A storage outage must not lock everyone out: count in memory until it is back.
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-    LOGIN_RATE_LIMIT = "5 per 15 minutes"  # per IP, page form and API token together
+    # Failed sign-ins (page form and API token together): per account from one IP, and per IP
+    # across accounts. Successful ones are not counted and clear the account's failures.
+    LOGIN_RATE_LIMIT = "5 per 15 minutes"
+    LOGIN_RATE_LIMIT_PER_IP = "20 per 15 minutes"
     API_RATE_LIMIT = "100 per minute"  # per signed-in user, per IP when anonymous
     SUBSCRIBE_RATE_LIMIT_PER_IP = "20 per hour"
     SUBSCRIBE_RATE_LIMIT_PER_EMAIL = "3 per hour"

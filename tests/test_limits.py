@@ -1,4 +1,7 @@
-"""Rate limits: sign-in brute force, API budget per user, subscribe-by-email, Redis storage."""
+"""Rate limits: sign-in brute force, API budget per user, subscribe-by-email, Redis storage.
+
+Sign-in counts failures only (OWASP's authentication guidance): per account from one IP, and per
+IP with a higher ceiling; a success costs nothing and clears that account's failures."""
 import uuid
 
 import pytest
@@ -17,9 +20,11 @@ def from_ip(ip: str) -> dict:
 
 
 def wrong_page_login(client, email: str):
-    return client.post(
-        "/login", data={"email": email, "password": "wrong-password", "csrf_token": csrf_token(client, "/login")}
-    )
+    return page_login(client, email, "wrong-password")
+
+
+def page_login(client, email: str, password: str = PASSWORD):
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
 
 
 def assert_retry_after(response, window_seconds: int = 15 * 60):
@@ -34,8 +39,8 @@ def test_a_login_brute_force_gets_429_on_the_sixth_try(client, make_user):
     assert refused.status_code == 429
     assert_retry_after(refused)
     page = refused.get_data(as_text=True)
-    assert "Slow down" in page and "Too many sign-in attempts" in page
-    # Even the right password waits now: the budget is the IP's, not the account's.
+    assert "Slow down" in page and "Too many failed sign-ins" in page
+    # Even the right password waits now: this account's budget at this IP is spent.
     right = client.post(
         "/login", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client, "/login")}
     )
@@ -43,7 +48,7 @@ def test_a_login_brute_force_gets_429_on_the_sixth_try(client, make_user):
     assert client.get("/login").status_code == 200  # only attempts count, not showing the form
 
 
-def test_page_form_and_token_endpoint_share_one_budget_per_ip(app, client, make_user):
+def test_page_form_and_token_endpoint_share_one_budget(app, client, make_user):
     user = make_user()
     for _ in range(3):
         assert wrong_page_login(client, user.email).status_code == 200
@@ -150,17 +155,85 @@ def test_counters_live_in_redis_when_configured(app, redis_ip, make_user):
     user = make_user()
     settings = {**app.config, "RATELIMIT_STORAGE_URL": REDIS_URL}
     first_process = create_app(settings).test_client()
-    for _ in range(5):
+    for _ in range(4):
         assert wrong_page_login_from(first_process, user.email, redis_ip).status_code == 200
     assert list(redis.Redis.from_url(REDIS_URL).scan_iter(f"*ip:{redis_ip}*"))
-    # Another web process sharing the Redis sees the same count.
+    # A success in another web process sharing the Redis clears those failures for both...
     second_process = create_app(settings).test_client()
+    second_process.environ_base.update(from_ip(redis_ip))
+    assert page_login(second_process, user.email).status_code == 302
+    for attempt in range(5):
+        assert wrong_page_login_from(first_process, user.email, redis_ip).status_code == 200, attempt
+    # ...and each sees the failures the other counted.
     assert wrong_page_login_from(second_process, user.email, redis_ip).status_code == 429
 
 
 def wrong_page_login_from(client, email: str, ip: str):
     client.environ_base.update(from_ip(ip))
     return wrong_page_login(client, email)
+
+
+def test_sign_ins_that_succeed_cost_nothing(app, make_user):
+    """Everyone at an office, a venue's Wi-Fi or behind a carrier's NAT shares an IP."""
+    for person in range(12):
+        browser = app.test_client()
+        assert page_login(browser, make_user().email).status_code == 302, person
+    for person in range(12):
+        response = app.test_client().post("/api/v1/auth/token", json={"email": make_user().email, "password": PASSWORD})
+        assert response.status_code == 200, person
+
+
+def test_a_success_clears_that_accounts_failures(app, client, make_user):
+    user, other = make_user(), make_user()
+    for _ in range(4):
+        assert wrong_page_login(client, user.email).status_code == 200
+        assert wrong_page_login(client, other.email).status_code == 200
+    assert page_login(app.test_client(), user.email).status_code == 302
+    for attempt in range(5):  # a fresh budget of 5 for this account
+        assert wrong_page_login(client, user.email).status_code == 200, attempt
+    assert wrong_page_login(client, user.email).status_code == 429
+    # The other account's failures at this IP still count: one left.
+    assert wrong_page_login(client, other.email).status_code == 200
+    assert wrong_page_login(client, other.email).status_code == 429
+
+
+def test_failures_count_per_account_and_ip(app, client, make_user):
+    user, neighbour = make_user(), make_user()
+    for _ in range(5):
+        assert wrong_page_login(client, user.email).status_code == 200
+    assert wrong_page_login(client, user.email).status_code == 429
+    # The same account from elsewhere, and someone else from the same network, are not held up.
+    elsewhere = app.test_client()
+    elsewhere.environ_base.update(from_ip("10.0.0.7"))
+    assert page_login(elsewhere, user.email).status_code == 302
+    assert page_login(app.test_client(), neighbour.email).status_code == 302
+    response = client.post("/api/v1/auth/token", json={"email": neighbour.email, "password": PASSWORD})
+    assert response.status_code == 200
+
+
+def test_an_ip_has_a_higher_ceiling_across_accounts(app, client, make_user):
+    """Guessing one password across many accounts (spraying) from one IP."""
+    app.config["LOGIN_RATE_LIMIT_PER_IP"] = "8 per 15 minutes"
+    for attempt in range(8):
+        assert wrong_page_login(client, f"someone{attempt}@example.com").status_code == 200, attempt
+    assert wrong_page_login(client, "someone-else@example.com").status_code == 429
+    response = client.post("/api/v1/auth/token", json={"email": make_user().email, "password": PASSWORD})
+    assert response.status_code == 429
+    elsewhere = app.test_client()
+    elsewhere.environ_base.update(from_ip("10.0.0.8"))
+    assert wrong_page_login(elsewhere, "someone0@example.com").status_code == 200
+
+
+def test_the_refusal_says_how_long_as_a_person_would(client, make_user):
+    user = make_user()
+    for _ in range(5):
+        wrong_page_login(client, user.email)
+    page = wrong_page_login(client, user.email)
+    assert page.status_code == 429
+    assert "about 15 minutes" in page.get_data(as_text=True) and "seconds" not in page.get_data(as_text=True)
+    api = client.post("/api/v1/auth/token", json={"email": user.email, "password": "nope-nope"})
+    assert api.status_code == 429 and "about 15 minutes" in api.get_json()["error"]["message"]
+    assert 14 * 60 < int(api.headers["Retry-After"]) <= 15 * 60
 
 
 @pytest.mark.parametrize("storage, dev, warned", [("", False, True), (REDIS_URL, False, False), ("", True, False)])

@@ -127,7 +127,7 @@ ODD_CHANNELS = [
     ("Phone", "not a url", "very urgent", {"url": "Apprise doesn&#39;t recognise", "tag": "Use letters, digits"}),
     ("Phone", "json://[::1", "", {"url": "Apprise doesn&#39;t recognise"}),
     ("Phone", "unknownscheme://host", "", {"url": "Apprise doesn&#39;t recognise"}),
-    ("Phone", "json://example.com/" + HUGE, "", {"url": "2000 characters at most"}),
+    ("Phone", "json://example.com/" + HUGE, "", {"url": "2,048 characters at most"}),
     ("Phone", "json://example.com/hook", "x" * 41, {"tag": "under 40 characters"}),
 ]
 

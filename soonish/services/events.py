@@ -2,7 +2,7 @@
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -16,6 +16,14 @@ from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from .temporal import gateway, tell_event_workflow, workflow_input
 
 TITLE_MAX = 200
+# Plain text shown on the event page and in every update mail: room for a programme, not a book.
+DESCRIPTION_MAX = 10_000
+# A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
+# anything earlier is in the past and refused.
+START_GRACE = timedelta(minutes=5)
+# How far ahead an event may be. With the start grace it also keeps every instant, shown in any
+# zone, inside the years Python can represent (9999-12-31 UTC overflows on a page in Asia/Tokyo).
+FURTHEST_AHEAD_YEARS = 10
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
 
 
@@ -53,14 +61,45 @@ def _known_zones() -> frozenset[str]:
     return frozenset(zone_names())
 
 
-def to_utc(value: datetime, tz: ZoneInfo) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value.astimezone(timezone.utc)
+def to_utc(value: datetime, tz: ZoneInfo, field: str) -> datetime:
+    """``value`` in UTC (a naive value is read in ``tz``); a ValidationFailed naming ``field``
+    for an instant outside the years a calendar can show (0001-01-01 in Tokyo is year 0 in UTC)."""
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationFailed.field(field, "That date is out of range; pick one in the coming years.") from exc
 
 
-def _clean(fields: EventFields) -> dict:
-    """Validate and normalize; raises ValidationFailed naming every bad field."""
+def _as_stored(given: datetime, stored: datetime | None) -> datetime:
+    """The stored instant when ``given`` is it as a form shows it (to the minute): sending an
+    edit form back unchanged must not move the event by its seconds."""
+    if stored is not None and given.second == given.microsecond == 0 and given == stored.replace(second=0, microsecond=0):
+        return stored
+    return given
+
+
+def _instant(value: datetime, tz: ZoneInfo, field: str, stored: datetime | None, errors: dict) -> datetime | None:
+    """``value`` in UTC, or None with the reason in ``errors``. A changed instant must fall
+    between the start grace and the furthest an event may be ahead."""
+    try:
+        instant = _as_stored(to_utc(value, tz, field), stored)
+        if instant != stored:
+            now = utcnow()
+            if field == "starts_at" and instant < now - START_GRACE:
+                raise ValidationFailed.field(field, "That start is in the past; pick a time from now on.")
+            if instant > now + timedelta(days=366 * FURTHEST_AHEAD_YEARS):
+                raise ValidationFailed.field(field, f"Events can be planned up to {FURTHEST_AHEAD_YEARS} years ahead.")
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+        return None
+    return instant
+
+
+def _clean(fields: EventFields, stored: Event | None = None) -> dict:
+    """Validate and normalize; raises ValidationFailed naming every bad field. ``stored`` is the
+    event being edited: its own start may be past (a running event stays editable) until moved."""
     errors: dict[str, list[str]] = {}
     title = (fields.title or "").strip()
     if not title:
@@ -72,10 +111,16 @@ def _clean(fields: EventFields) -> dict:
     except ValidationFailed as exc:
         errors.update(exc.fields)
         tz = ZoneInfo("UTC")
-    starts_at = to_utc(fields.starts_at, tz)
-    ends_at = to_utc(fields.ends_at, tz) if fields.ends_at else None
-    if ends_at is not None and ends_at <= starts_at:
+    starts_at = _instant(fields.starts_at, tz, "starts_at", stored.starts_at if stored else None, errors)
+    ends_at = (
+        _instant(fields.ends_at, tz, "ends_at", stored.ends_at if stored else None, errors) if fields.ends_at else None
+    )
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
         errors["ends_at"] = ["The end must be after the start."]
+    # Measured as stored: a form sends each line break as \r\n, a browser counts it as one.
+    description = (fields.description or "").replace("\r\n", "\n").strip()
+    if len(description) > DESCRIPTION_MAX:
+        errors["description"] = [f"Keep the details under {DESCRIPTION_MAX:,} characters (this is {len(description):,})."]
     try:
         visibility = Visibility(fields.visibility)
     except ValueError:
@@ -85,7 +130,7 @@ def _clean(fields: EventFields) -> dict:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(
         title=title,
-        description=(fields.description or "").strip(),
+        description=description,
         location=(fields.location or "").strip()[:300],
         starts_at=starts_at,
         ends_at=ends_at,
@@ -94,9 +139,10 @@ def _clean(fields: EventFields) -> dict:
     )
 
 
-def check_event_fields(fields: EventFields) -> None:
-    """Validate without saving, for forms that check fields as the organizer fills them in."""
-    _clean(fields)
+def check_event_fields(fields: EventFields, stored: Event | None = None) -> None:
+    """Validate without saving, for forms that check fields as the organizer fills them in
+    (``stored``: the event being edited)."""
+    _clean(fields, stored)
 
 
 def _slug_for(title: str) -> str:
@@ -131,7 +177,7 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     if unknown:
         raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
-    cleaned = _clean(merged)
+    cleaned = _clean(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
         return event
     before = {name: getattr(event, name) for name in EDITABLE_FIELDS}

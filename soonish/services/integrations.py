@@ -15,6 +15,10 @@ from ..netguard import PrivateTargetRefused, check_host
 from .errors import ValidationFailed, owned_or_missing
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# Longer than any channel's URL needs (Apprise's longest carry a few tokens), and what browsers
+# and proxies reliably pass along.
+URL_MAX = 2048
+PORTS = range(1, 65536)
 
 
 def cipher() -> FieldCipher:
@@ -43,12 +47,17 @@ def _clean_name(name: str | None) -> str:
 def check_apprise_url(url: str) -> str:
     """The URL's mask if Apprise understands it and it points nowhere private; else a field error."""
     url = (url or "").strip()
+    if len(url) > URL_MAX:
+        raise ValidationFailed.field("url", f"That's longer than any channel URL needs ({URL_MAX:,} characters at most).")
     plugin = parse_apprise_url(url) if url else None
     if plugin is None:
         raise ValidationFailed.field(
             "url", "Apprise doesn't recognise this URL. Examples: mailto://user:pass@example.com, "
             "ntfy://topic, discord://webhook_id/token, json://example.com/hook."
         )
+    port = getattr(plugin, "port", None)
+    if port is not None and port not in PORTS:
+        raise ValidationFailed.field("url", f"Port {port} doesn't exist; use 1 to 65535, or leave it out.")
     try:
         check_host(connect_host(plugin), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]))
     except PrivateTargetRefused as exc:

@@ -16,7 +16,7 @@ from ..models import User, db
 from ..services import accounts
 from .extensions import csrf, login_manager
 from .forms import apply_service_error
-from .limits import login_limit
+from .limits import authenticate_within_limits
 from .tokens import user_from_token
 
 bp = Blueprint("auth", __name__)
@@ -141,11 +141,10 @@ def verify(token):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@login_limit
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        user = authenticate_within_limits(form.email.data, form.password.data)
         if user is None:
             form.password.errors.append("That email and password don't match an account.")
         else:

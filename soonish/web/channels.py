@@ -10,17 +10,15 @@ from ..services import integrations as integration_service
 from .forms import apply_service_error
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
-URL_MAX = 2000
 
 
 class ChannelForm(FlaskForm):
     name = StringField("Name", validators=[
         DataRequired("Name this channel, e.g. Phone."), Length(max=80, message="Keep the name under 80 characters."),
     ])
-    url = StringField("Apprise URL", validators=[
-        DataRequired("Paste the channel's Apprise URL."),
-        Length(max=URL_MAX, message=f"That's longer than any channel URL needs ({URL_MAX} characters at most)."),
-    ], description="e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id")
+    # Its length and port are the service's checks, shown beside the field like any other.
+    url = StringField("Apprise URL", validators=[DataRequired("Paste the channel's Apprise URL.")],
+                      description="e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id")
     tag = StringField("Tag", validators=[Length(max=40, message="Keep the tag under 40 characters.")],
                       description="Optional, one word like urgent: follow an event by tag to reach every channel carrying it.")
 

@@ -40,7 +40,8 @@ class EventForm(FlaskForm):
     ends_at = DateTimeLocalField("Ends", format=LOCAL_INPUT_FORMATS, validators=[Optional()])
     timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
     location = StringField("Where", validators=[Length(max=300)])
-    description = TextAreaField("Details")
+    # The service checks the length (beside the field, like its other checks); the browser stops there too.
+    description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
 
     def fields(self) -> event_service.EventFields:
@@ -64,13 +65,14 @@ class EventForm(FlaskForm):
         self.description.data = event.description
         self.visibility.data = event.visibility.value
 
-    def check_as_filled_in(self, changed: str) -> None:
+    def check_as_filled_in(self, changed: str, event: Event | None) -> None:
         """Validate without saving, showing errors only on fields the organizer has reached
-        (filled in, or just changed): a blank field further down is not a mistake yet."""
+        (filled in, or just changed): a blank field further down is not a mistake yet.
+        ``event``: the one being edited, whose own start may already be past."""
         self.validate()
         if self.starts_at.data is not None:  # the service's checks are all relative to the start
             try:
-                event_service.check_event_fields(self.fields())
+                event_service.check_event_fields(self.fields(), event)
             except ServiceError as exc:
                 apply_service_error(self, exc)
         for field in self:
@@ -231,7 +233,7 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
     if form.is_submitted():
         changed = request.form.get(CHECK_FIELD)
         if changed:
-            form.check_as_filled_in(changed)
+            form.check_as_filled_in(changed, event)
         elif form.validate():
             try:
                 saved = save(form.fields())

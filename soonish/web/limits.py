@@ -4,10 +4,14 @@ Counters live in memory (one process) unless ``SOONISH_RATELIMIT_STORAGE_URL`` p
 which every web process then shares. The limits themselves are settings (``LOGIN_RATE_LIMIT``,
 ...), read on each request, so a deployment or a test can tune them without code.
 
+Sign-in goes through ``authenticate_within_limits`` (page form and token endpoint alike, so
+splitting a brute force across the two gains nothing). It counts failures only, as OWASP's
+authentication guidance has it: per account from one IP (``LOGIN_RATE_LIMIT``) and per IP across
+accounts with a higher ceiling (``LOGIN_RATE_LIMIT_PER_IP``). A success costs nothing and clears
+that account's failures, so an office or a venue's Wi-Fi behind one IP can all sign in.
+
 Views opt in with the decorators here:
 
-- ``login_limit``: page form and token endpoint share one budget per IP, so splitting a brute
-  force across the two gains nothing;
 - ``api_limit``: applied to every API blueprint in ``api/__init__.py``; keyed by the signed-in
   user (who may sit behind a shared NAT), by IP for anonymous calls;
 - ``subscribe_by_email_limit``: for the endpoints that send a confirmation email to an address
@@ -22,7 +26,12 @@ from typing import Callable
 from flask import current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_login import current_user
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 
+from ..models import User
+from ..services import accounts
 from .api.base import API_PREFIX, error_body
 
 log = logging.getLogger(__name__)
@@ -50,12 +59,6 @@ def _setting(name: str) -> Callable[[], str]:
 
 
 limiter = Limiter(key_func=client_ip)
-
-login_limit = limiter.shared_limit(
-    _setting("LOGIN_RATE_LIMIT"), scope="login", key_func=client_ip, methods=["POST"],
-    error_message="Too many sign-in attempts.",
-    override_defaults=False,  # the token endpoint still counts against the caller's API budget
-)
 
 api_limit = limiter.shared_limit(
     _setting("API_RATE_LIMIT"), scope="api", key_func=api_caller, error_message="Too many API calls.",
@@ -96,6 +99,54 @@ def subscribe_by_email_limit(email_from: Callable[[], str] = requested_email):
     return decorate
 
 
+class TooManyFailedSignIns(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed sign-ins.")
+        self.retry_after = retry_after
+
+
+# Counts here while the shared storage is unreachable, as Flask-Limiter does for its limits:
+# a Redis outage must neither lock everyone out nor lift the limit.
+_fallback_counter = FixedWindowRateLimiter(MemoryStorage())
+
+
+def _sign_in_counters(email: str) -> list[tuple]:
+    """(limit, *identifiers) of each failure counter a sign-in for ``email`` from here uses."""
+    account = "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()  # no addresses in Redis
+    return [
+        (parse(current_app.config["LOGIN_RATE_LIMIT"]), "sign-in-failures", client_ip(), account),
+        (parse(current_app.config["LOGIN_RATE_LIMIT_PER_IP"]), "sign-in-failures", client_ip()),
+    ]
+
+
+def _count(operation: str, limit, *identifiers):
+    try:
+        return getattr(limiter.limiter, operation)(limit, *identifiers)
+    except Exception:  # the storage's own errors (a Redis outage) vary by backend
+        log.warning("rate limit storage unreachable; counting sign-in failures in memory", exc_info=True)
+        return getattr(_fallback_counter, operation)(limit, *identifiers)
+
+
+def authenticate_within_limits(email: str, password: str) -> User | None:
+    """``accounts.authenticate`` behind the sign-in limits: raises TooManyFailedSignIns while
+    either failure budget is spent (even for the right password), counts a failure against
+    both, and clears the account's count at this IP on a success."""
+    if not limiter.enabled:
+        return accounts.authenticate(email, password)
+    counters = _sign_in_counters(email)
+    spent = [counter for counter in counters if not _count("test", *counter)]
+    if spent:
+        reset_at = max(_count("get_window_stats", *counter).reset_time for counter in spent)
+        raise TooManyFailedSignIns(max(1, math.ceil(reset_at - time.time())))
+    user = accounts.authenticate(email, password)
+    if user is None:
+        for counter in counters:
+            _count("hit", *counter)
+    else:
+        _count("clear", *counters[0])
+    return user
+
+
 def warn_if_counted_per_process(config) -> None:
     """For the production entry points (wsgi.py, `soonish web`): counters in memory are each
     process's own, so N web processes let a client through N times every limit."""
@@ -108,6 +159,7 @@ def init_app(app) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = app.config["RATELIMIT_STORAGE_URL"] or "memory://"
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, rate_limited)
+    app.register_error_handler(TooManyFailedSignIns, sign_in_refused)
 
 
 def retry_after_seconds() -> int:
@@ -118,10 +170,27 @@ def retry_after_seconds() -> int:
     return max(1, math.ceil(reset_time - time.time()))
 
 
+def wait_in_words(seconds: int) -> str:
+    """How long to wait as a person says it: "about 15 minutes", not "884 seconds"."""
+    minutes = math.ceil(seconds / 60)
+    if minutes <= 1:
+        return "a minute"
+    if minutes < 90:
+        return f"about {minutes} minutes"
+    return f"about {round(minutes / 60)} hours"
+
+
 def rate_limited(error: RateLimitExceeded):
-    retry_after = retry_after_seconds()
+    return _refusal(error.description, retry_after_seconds())
+
+
+def sign_in_refused(error: TooManyFailedSignIns):
+    return _refusal(str(error), error.retry_after)
+
+
+def _refusal(reason: str, retry_after: int):
     headers = {"Retry-After": str(retry_after)}
-    message = f"{error.description} Try again in {retry_after} seconds."
+    message = f"{reason} Try again in {wait_in_words(retry_after)}."
     if request.path.startswith(API_PREFIX):
         return error_body("rate_limited", message), 429, headers
     return render_template("rate_limited.html", message=message, retry_after=retry_after), 429, headers

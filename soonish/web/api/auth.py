@@ -2,7 +2,7 @@
 from flask_smorest import abort
 
 from ...services import ServiceError, accounts
-from ..limits import login_limit
+from ..limits import authenticate_within_limits
 from ..tokens import issue_token
 from .base import ApiBlueprint, service_error_response
 from .schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
@@ -24,13 +24,13 @@ def register(data):
 
 
 @bp.post("/token")
-@login_limit
 @bp.arguments(TokenIn)
 @bp.response(200, TokenOut)
 @bp.errors(400, 401)
 def token(data):
-    """Exchange email and password for a signed bearer token."""
-    user = accounts.authenticate(data["email"], data["password"])
+    """Exchange email and password for a signed bearer token. Failed attempts are limited per
+    account and IP, and per IP (429 with Retry-After); successful ones are not."""
+    user = authenticate_within_limits(data["email"], data["password"])
     if user is None:
         abort(401, message="Wrong email or password.")
     access_token, lifetime = issue_token(user)

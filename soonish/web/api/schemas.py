@@ -3,12 +3,15 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import DeliveryStatus, Visibility
-from ...services.events import zone_names
+from ...services.events import DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
+from ...services.integrations import URL_MAX
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
 TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
+START_RULE = (f"ISO 8601; without an offset it is read in `timezone`. From now ({START_GRACE.seconds // 60} minutes "
+              f"of grace) to {FURTHEST_AHEAD_YEARS} years ahead; an event's own past start may be sent back unchanged.")
 TITLE_RULES = [validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="A title is required.")]
 
 
@@ -43,9 +46,9 @@ class EventPatch(Schema):
     """Any subset of an event's fields; absent ones stay as they are."""
 
     title = fields.String(validate=TITLE_RULES)
-    description = fields.String()
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
     location = fields.String(validate=validate.Length(max=300))
-    starts_at = fields.DateTime(metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
+    starts_at = fields.DateTime(metadata={"description": START_RULE})
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
@@ -53,7 +56,7 @@ class EventPatch(Schema):
 
 class EventIn(EventPatch):
     title = fields.String(required=True, validate=TITLE_RULES)
-    starts_at = fields.DateTime(required=True, metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
+    starts_at = fields.DateTime(required=True, metadata={"description": START_RULE})
 
 
 class EventOut(Schema):
@@ -113,13 +116,14 @@ class SubscriptionOut(Schema):
 
 class IntegrationIn(Schema):
     name = fields.String(required=True)
-    url = fields.String(required=True, load_only=True, metadata={"description": "Apprise URL; never shown back"})
+    url = fields.String(required=True, load_only=True, validate=validate.Length(max=URL_MAX),
+                        metadata={"description": "Apprise URL; never shown back"})
     tag = fields.String(load_default="")
 
 
 class IntegrationPatch(Schema):
     name = fields.String()
-    url = fields.String(load_only=True)
+    url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX))
     tag = fields.String()
     is_active = fields.Boolean()
 
