@@ -28,6 +28,15 @@ def unsign(secret: str, purpose: str, token: str, max_age: int | None = None):
         raise LinkInvalid(expired=False) from exc
 
 
+def read_unverified(secret: str, purpose: str, token: str) -> tuple[bool, object]:
+    """(signature holds, payload) of a link however old or damaged, or (False, None): for
+    saying what a failed link was about, never for acting on it."""
+    try:
+        return URLSafeTimedSerializer(secret, salt=purpose).loads_unsafe(token)
+    except Exception:  # noqa: BLE001 - a mangled link can fail to decode in many ways
+        return False, None
+
+
 def public_url(base: str, path: str) -> str:
     return base.rstrip("/") + path
 

@@ -16,6 +16,7 @@ from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from .temporal import gateway, tell_event_workflow, workflow_input
 
 TITLE_MAX = 200
+CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
 
 
@@ -145,8 +146,13 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     return event
 
 
-def cancel_event(actor: User, event_id: int) -> Event:
+def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
+    """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
+    reason travels in the notification's text, so the workflow sends it like any message."""
     event = get_event_for_organizer(actor, event_id)
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
@@ -155,7 +161,7 @@ def cancel_event(actor: User, event_id: int) -> Event:
     event.version += 1
     notification = record(
         event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-        "The organizer has cancelled this event.", author=actor,
+        "The organizer has cancelled this event." + (f"\nTheir reason: {reason}" if reason else ""), author=actor,
     )
     db.session.commit()
     _tell_workflow("signal_event_cancelled", event, notification)

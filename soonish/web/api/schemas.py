@@ -3,7 +3,7 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import DeliveryStatus, Visibility
-from ...services.events import zone_names
+from ...services.events import CANCEL_REASON_MAX, zone_names
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
@@ -137,6 +137,13 @@ class IntegrationOut(Schema):
 class TestResultOut(Schema):
     delivered = fields.Boolean()
     error = fields.String(allow_none=True)
+
+
+class CancelIn(Schema):
+    reason = fields.String(
+        load_default="", validate=validate.Length(max=CANCEL_REASON_MAX),
+        metadata={"description": "Why, in the organizer's words; sent to every follower with the news."},
+    )
 
 
 class AnnouncementIn(Schema):
