@@ -160,7 +160,7 @@ def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
         return int(unsign(current_app.config["SECRET_KEY"], purpose, token, max_age))
     except LinkInvalid as exc:
         if exc.expired:  # it was good once: the page leads back to following again
-            raise Gone("This link has expired. Follow the event again and we'll send you a fresh one.") from exc
+            raise Gone("Confirm links only work for a while. Follow the event again and we'll send you a fresh one.") from exc
         raise NotFound("This link is not valid.") from exc
     except (TypeError, ValueError) as exc:
         raise NotFound("This link is not valid.") from exc
