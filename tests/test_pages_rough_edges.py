@@ -202,6 +202,17 @@ def test_welcomes_fold_into_one_entry_and_announcements_stay_in_view(
     fragment = page_text(client.get(f"/events/{event['id']}/deliveries", headers=HTMX))
     assert fragment.count("data-welcomes") == 1 and "Welcomes — 3 delivered, 1 failed" in fragment
 
+    # Who got them: every welcome's delivery in one list, the failed one first.
+    assert f'<a href="/events/{event["id"]}/messages/welcomes">Who got them</a>' in panel
+    who = page_text(client.get(f"/events/{event['id']}/messages/welcomes"))
+    assert "Welcomes to new followers" in who and "4 sent, the latest" in who
+    followers = re.findall(r'<td class="follower">([^<]+)</td>', who)
+    assert len(followers) == 4 and followers[0] == "Test"  # make_user's display name; Dan's webhook failed
+    assert 'data-status="failed"' in who.split("<tbody>")[1].split("</tr>")[0]
+    failed = page_text(client.get(f"/events/{event['id']}/messages/welcomes?status=failed", headers=HTMX))
+    assert failed.count('data-status="failed"') == 1 and 'data-status="sent"' not in failed
+    assert f'href="/events/{event["id"]}/messages/welcomes?status=sent"' in failed
+
 
 def test_panel_and_who_got_it_times_carry_their_zone_and_who_got_it_shows_the_message(
     app, client, host, login, make_user, bearer, worker, smtp_sink

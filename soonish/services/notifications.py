@@ -200,6 +200,22 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
         raise NotFound("No such message for this event.")
+    return _recipient_page(_reports_for([notification])[0], Delivery.notification_id == notification_id,
+                           status, page, per_page)
+
+
+def welcome_recipients(actor: User, event_id: int, status: str | None = None,
+                       page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
+    """Who got the event's welcomes (one each), like ``recipients`` for a single message."""
+    get_event_for_organizer(actor, event_id)
+    report = _welcomes_report(event_id)
+    if report is None:
+        raise NotFound("No one has been welcomed to this event yet.")
+    welcomes = select(Notification.id).where(Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
+    return _recipient_page(report, Delivery.notification_id.in_(welcomes), status, page, per_page)
+
+
+def _recipient_page(report: NotificationReport, of_message, status: str | None, page: int, per_page: int) -> RecipientPage:
     statuses = {s.value: s for s in DeliveryStatus}
     if status is not None and status not in statuses:
         raise ValidationFailed.field("status", f"Use one of: {', '.join(statuses)}.")
@@ -207,7 +223,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
         raise ValidationFailed.field("page", "Pages start at 1.")
     if not 1 <= per_page <= RECIPIENTS_PER_PAGE_MAX:
         raise ValidationFailed.field("per_page", f"Between 1 and {RECIPIENTS_PER_PAGE_MAX}.")
-    matching = [Delivery.notification_id == notification_id]
+    matching = [of_message]
     if status is not None:
         matching.append(Delivery.status == statuses[status])
     total = db.session.scalar(select(func.count()).select_from(Delivery).where(*matching))
@@ -220,7 +236,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
         .order_by(outcome_order, Delivery.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return RecipientPage(
-        report=_reports_for([notification])[0],
+        report=report,
         rows=[
             RecipientRow(follower_label(user), delivery.channel, delivery.status.value, delivery.attempts,
                          delivery.sent_at, delivery.last_error)

@@ -76,7 +76,6 @@ class EventForm(FlaskForm):
             # One message a field while typing: the form's own comes first.
             field.errors = list(field.errors[:1]) if reached else []
 
-
     def check_service_rules(self) -> None:
         """Add the service's errors (end after start, a known zone) to the form's own, so one
         submit shows every mistake, even when a required field is also missing."""
@@ -181,18 +180,37 @@ DELIVERY_STATUSES = {status.value for status in DeliveryStatus}
 @login_required
 def recipients(event_id, notification_id):
     """Who one message went to: each follower's delivery, its channel, outcome and error."""
+    return _recipients_page(
+        event_id, lambda **args: notification_service.recipients(current_user, event_id, notification_id, **args),
+        {"notification_id": notification_id},
+    )
+
+
+@bp.get("/events/<int:event_id>/messages/welcomes")
+@login_required
+def welcome_recipients(event_id):
+    """Who got the welcomes, folded into one entry on the event page."""
+    return _recipients_page(
+        event_id, lambda **args: notification_service.welcome_recipients(current_user, event_id, **args), {},
+    )
+
+
+def _recipients_page(event_id: int, list_recipients, url_args: dict):
     event = _organized_or_abort(event_id)
     # The filter links make these; a hand-edited URL gets all followers or the first page.
     status = request.args.get("status")
     try:
-        listing = notification_service.recipients(
-            current_user, event_id, notification_id,
+        listing = list_recipients(
             status=status if status in DELIVERY_STATUSES else None,
             page=max(1, request.args.get("page", 1, type=int)),
         )
     except ServiceError as exc:
         abort(exc.status)
-    return render_page("events/recipients.html", "events/_recipients.html", event=event, listing=listing)
+    return render_page(
+        "events/recipients.html", "events/_recipients.html", event=event, listing=listing,
+        # The filter and page links point back here.
+        list_endpoint=request.endpoint, list_args={"event_id": event_id, **url_args},
+    )
 
 
 def _nothing_sent_since(event_id: int | None = None) -> bool:

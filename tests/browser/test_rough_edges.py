@@ -119,6 +119,11 @@ def test_cancel_with_a_reason_and_welcomes_folded(page: Page, browser, live_serv
     expect(page.locator("#deliveries .report")).to_have_count(1)
     expect(page.locator("#deliveries time").first).to_have_text(re.compile(r"\d{2}:\d{2} CES?T$"))
     screenshot(page, "organizer-panel-welcomes-folded")
+    welcomes.get_by_role("link", name="Who got them").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcomes to new followers")
+    expect(page.locator("#recipients tbody tr")).to_have_count(2)
+    screenshot(page, "who-got-the-welcomes")
+    page.go_back()
 
     page.get_by_role("button", name="Cancel event").click()
     dialog = page.get_by_role("dialog")
