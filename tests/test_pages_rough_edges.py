@@ -150,6 +150,10 @@ def test_a_cancellation_reason_reaches_mail_webhook_and_chat(
     wait_until(lambda: any(title in text for text in fake_slack.dms_to("U0ALICE")), message="the cancel DM")
     assert REASON in next(t for t in fake_slack.dms_to("U0ALICE") if title in t)
 
+    # Whoever opens the event page later reads it too.
+    visitor = app.test_client().get(page)
+    assert "The organizer says: “The speaker is ill; we&#39;ll announce a new date.”" in page_text(visitor)
+
 
 def test_the_api_takes_a_reason_on_cancel_and_documents_its_limit(app, client, host, bearer):
     headers = bearer(host)
@@ -166,13 +170,15 @@ def test_the_api_takes_a_reason_on_cancel_and_documents_its_limit(app, client, h
 
     response = client.post(f"/api/v1/events/{event['id']}/cancel", json={"reason": REASON}, headers=headers)
     assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
+    assert response.get_json()["cancel_reason"] == REASON
     with app.app_context():
         cancel_row = db.session.query(Notification).filter_by(kind=NotificationKind.CANCEL).one()
         assert cancel_row.body.endswith(REASON)
 
     # A body is optional: cancelling without one still works (it is idempotent too).
     other = create_event(client, headers)
-    assert client.post(f"/api/v1/events/{other['id']}/cancel", headers=headers).status_code == 200
+    cancelled = client.post(f"/api/v1/events/{other['id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200 and cancelled.get_json()["cancel_reason"] is None
 
 
 # Items 14, 15 and 17 ---------------------------------------------------------------------------

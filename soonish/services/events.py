@@ -158,6 +158,7 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     if event.status == EventStatus.COMPLETED:
         raise Conflict("This event is already over.", {"status": ["completed"]})
     event.status = EventStatus.CANCELLED
+    event.cancel_reason = reason or None
     event.version += 1
     notification = record(
         event, NotificationKind.CANCEL, f"Cancelled: {event.title}",

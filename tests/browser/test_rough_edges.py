@@ -133,6 +133,8 @@ def test_cancel_with_a_reason_and_welcomes_folded(page: Page, browser, live_serv
     screenshot(page, "cancel-with-reason")
     dialog.get_by_role("button", name="Yes, cancel it").click()
     expect(page.get_by_role("status").first).to_contain_text("cancelled")
+    expect(page.locator(".cancel-reason")).to_have_text("The organizer says: “The poet is ill; a new date follows.”")
+    screenshot(page, "event-cancelled-with-reason")
 
     def cancel_mail():
         return [m for m in smtp_sink.to("ann@example.com") if m["Subject"] == "Cancelled: Poetry night"]

@@ -67,6 +67,7 @@ class EventOut(Schema):
     timezone = fields.String()
     visibility = fields.Function(lambda e: e.visibility.value)
     status = fields.Function(lambda e: e.status.value)
+    cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
     organizer_id = fields.Integer()
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
