@@ -28,6 +28,14 @@ def unsign(secret: str, purpose: str, token: str, max_age: int | None = None):
         raise LinkInvalid(expired=False) from exc
 
 
+def read_unverified(secret: str, purpose: str, token: str) -> tuple[bool, object]:
+    """(signature holds, payload) of a link however old or damaged, or (False, None): for
+    saying what a failed link was about, never for acting on it."""
+    # loads_unsafe answers (False, None) itself for what it can't decode; with no max_age, an
+    # expired link's signature still counts as holding.
+    return URLSafeTimedSerializer(secret, salt=purpose).loads_unsafe(token)
+
+
 def public_url(base: str, path: str) -> str:
     return base.rstrip("/") + path
 

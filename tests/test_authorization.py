@@ -71,6 +71,7 @@ PAGE_ATTEMPTS = [
     Attempt("POST", "/events/{event}/announce", 403, SIGN_IN, {"title": "Spam"}),
     Attempt("GET", "/events/{event}/deliveries", 403, SIGN_IN),
     Attempt("GET", "/events/{event}/messages/{notification}", 403, SIGN_IN),
+    Attempt("GET", "/events/{event}/messages/welcomes", 403, SIGN_IN),
     Attempt("GET", "/events/{private}/edit", 404, SIGN_IN),
     Attempt("POST", "/events/{private}/cancel", 404, SIGN_IN),
     Attempt("GET", "/events/{private}/deliveries", 404, SIGN_IN),

@@ -40,6 +40,8 @@ class Event(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
     visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.PUBLIC)
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus), default=EventStatus.SCHEDULED)
+    # The organizer's words when cancelling, if any (also in the cancel notification's text).
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
     # Bumped on every change; the EventWorkflow keeps the newest version it was told about.
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,11 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class Gone(ServiceError):
+    status = 410
+    code = "gone"
+
+
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"

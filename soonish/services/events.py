@@ -24,6 +24,7 @@ START_GRACE = timedelta(minutes=5)
 # How far ahead an event may be. With the start grace it also keeps every instant, shown in any
 # zone, inside the years Python can represent (9999-12-31 UTC overflows on a page in Asia/Tokyo).
 FURTHEST_AHEAD_YEARS = 10
+CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
 
 
@@ -191,17 +192,23 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     return event
 
 
-def cancel_event(actor: User, event_id: int) -> Event:
+def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
+    """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
+    reason travels in the notification's text, so the workflow sends it like any message."""
     event = get_event_for_organizer(actor, event_id)
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
         raise Conflict("This event is already over.", {"status": ["completed"]})
     event.status = EventStatus.CANCELLED
+    event.cancel_reason = reason or None
     event.version += 1
     notification = record(
         event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-        "The organizer has cancelled this event.", author=actor,
+        "The organizer has cancelled this event." + (f"\nTheir reason: {reason}" if reason else ""), author=actor,
     )
     db.session.commit()
     _tell_workflow("signal_event_cancelled", event, notification)

@@ -3,7 +3,7 @@ one's deliveries went."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from ..models import (
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription,
@@ -72,6 +72,14 @@ class NotificationReport:
 
 
 @dataclass
+class WelcomesReport(NotificationReport):
+    """Every welcome of an event as one report (``notification`` is the newest): one goes to
+    each new follower, so a report each would bury the organizer's own messages."""
+
+    welcomes: int = 0
+
+
+@dataclass
 class EventOverview:
     """One row of the organizer's dashboard."""
 
@@ -80,15 +88,40 @@ class EventOverview:
     latest: NotificationReport | None
 
 
-def delivery_reports(actor: User, event_id: int, limit: int = 50) -> list[NotificationReport]:
-    """Per notification, newest first: deliveries by status and the failures' reasons."""
+def delivery_reports(actor: User, event_id: int, limit: int = 50, fold_welcomes: bool = False) -> list[NotificationReport]:
+    """Per notification, newest first: deliveries by status and the failures' reasons. With
+    ``fold_welcomes``, the welcomes are one WelcomesReport at the end, after the broadcasts."""
     get_event_for_organizer(actor, event_id)
-    return _reports_for(list(
-        db.session.scalars(
-            select(Notification).where(Notification.event_id == event_id)
-            .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
-        )
+    query = select(Notification).where(Notification.event_id == event_id)
+    if fold_welcomes:
+        query = query.where(Notification.kind != NotificationKind.WELCOME)
+    reports = _reports_for(list(
+        db.session.scalars(query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
     ))
+    welcomes = _welcomes_report(event_id) if fold_welcomes else None
+    return reports + [welcomes] if welcomes else reports
+
+
+def _welcomes_report(event_id: int) -> WelcomesReport | None:
+    """All of an event's welcomes in one report: three grouped queries however many followers."""
+    is_welcome = (Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
+    newest_id, welcomes = db.session.execute(select(func.max(Notification.id), func.count()).where(*is_welcome)).one()
+    if not welcomes:
+        return None
+    of_welcomes = (Notification.id == Delivery.notification_id, *is_welcome)
+    counts = {s.value: 0 for s in DeliveryStatus}
+    for status, count in db.session.execute(
+        select(Delivery.status, func.count()).join(Notification, and_(*of_welcomes)).group_by(Delivery.status)
+    ):
+        counts[status.value] = count
+    failures = [
+        (reason or "unknown", count) for reason, count in db.session.execute(
+            select(Delivery.last_error, func.count()).join(Notification, and_(*of_welcomes))
+            .where(Delivery.status == DeliveryStatus.FAILED)
+            .group_by(Delivery.last_error).order_by(func.count().desc())
+        )
+    ]
+    return WelcomesReport(db.session.get(Notification, newest_id), counts, failures, welcomes=welcomes)
 
 
 def organizer_overview(actor: User) -> list[EventOverview]:
@@ -167,6 +200,22 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
         raise NotFound("No such message for this event.")
+    return _recipient_page(_reports_for([notification])[0], Delivery.notification_id == notification_id,
+                           status, page, per_page)
+
+
+def welcome_recipients(actor: User, event_id: int, status: str | None = None,
+                       page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
+    """Who got the event's welcomes (one each), like ``recipients`` for a single message."""
+    get_event_for_organizer(actor, event_id)
+    report = _welcomes_report(event_id)
+    if report is None:
+        raise NotFound("No one has been welcomed to this event yet.")
+    welcomes = select(Notification.id).where(Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
+    return _recipient_page(report, Delivery.notification_id.in_(welcomes), status, page, per_page)
+
+
+def _recipient_page(report: NotificationReport, of_message, status: str | None, page: int, per_page: int) -> RecipientPage:
     statuses = {s.value: s for s in DeliveryStatus}
     if status is not None and status not in statuses:
         raise ValidationFailed.field("status", f"Use one of: {', '.join(statuses)}.")
@@ -174,7 +223,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
         raise ValidationFailed.field("page", "Pages start at 1.")
     if not 1 <= per_page <= RECIPIENTS_PER_PAGE_MAX:
         raise ValidationFailed.field("per_page", f"Between 1 and {RECIPIENTS_PER_PAGE_MAX}.")
-    matching = [Delivery.notification_id == notification_id]
+    matching = [of_message]
     if status is not None:
         matching.append(Delivery.status == statuses[status])
     total = db.session.scalar(select(func.count()).select_from(Delivery).where(*matching))
@@ -187,7 +236,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
         .order_by(outcome_order, Delivery.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
     return RecipientPage(
-        report=_reports_for([notification])[0],
+        report=report,
         rows=[
             RecipientRow(follower_label(user), delivery.channel, delivery.status.value, delivery.attempts,
                          delivery.sent_at, delivery.last_error)

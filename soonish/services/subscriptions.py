@@ -4,16 +4,16 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..links import LinkInvalid, LinkPurpose, sign, unsign
+from ..links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from ..models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, db, utcnow,
+    SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import NotFound, Unavailable, ValidationFailed, owned_or_missing
-from .events import get_visible_event
+from .errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
+from .events import can_view, get_visible_event
 from .notifications import welcome
 from .offsets import validate_offsets
 from .temporal import gateway, reminders_changed
@@ -128,6 +128,21 @@ def confirm(token: str) -> Subscription:
     return subscription
 
 
+def event_of_confirm_link(token: str) -> Event | None:
+    """The event a confirm link that didn't work was about, to offer following it again. An
+    expired link's signature still holds, so it names its event for sure; a damaged link's id
+    could be anyone's guess, so it names only a public event (never an unlisted one's secret slug)."""
+    signed, subscription_id = read_unverified(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM, token)
+    if not isinstance(subscription_id, int) or not 0 < subscription_id < 2**31:  # a database id
+        return None
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None:
+        return None
+    event = subscription.event
+    shown = can_view(None, event) if signed else event.visibility == Visibility.PUBLIC
+    return event if shown else None
+
+
 def from_manage_token(token: str) -> Subscription:
     """The subscription a manage/unsubscribe link in a mail names (these links don't expire)."""
     subscription = db.session.get(Subscription, _unsign(token, LinkPurpose.MANAGE))
@@ -144,8 +159,9 @@ def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
     try:
         return int(unsign(current_app.config["SECRET_KEY"], purpose, token, max_age))
     except LinkInvalid as exc:
-        message = "This link has expired; subscribe again for a fresh one." if exc.expired else "This link is not valid."
-        raise NotFound(message) from exc
+        if exc.expired:  # it was good once: the page leads back to following again
+            raise Gone("Confirm links only work for a while. Follow the event again and we'll send you a fresh one.") from exc
+        raise NotFound("This link is not valid.") from exc
     except (TypeError, ValueError) as exc:
         raise NotFound("This link is not valid.") from exc
 

@@ -8,14 +8,18 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from .. import services
 from ..models import User, db
 from ..services import accounts
-from .extensions import csrf, login_manager
+from .api.base import API_PREFIX
+from .extensions import api, csrf, login_manager
 from .forms import apply_service_error
+from .htmx import render_page
 from .limits import authenticate_within_limits
 from .tokens import user_from_token
 
@@ -65,6 +69,28 @@ def protect_cookie_requests() -> None:
     if getattr(current_app.view_functions.get(request.endpoint), "csrf_exempt", False):
         return
     csrf.protect()
+
+
+@bp.app_errorhandler(CSRFError)
+def form_expired(error: CSRFError):
+    """A refused CSRF token nearly always means a form left open past its session (a browser
+    restarted, a sign-out in another tab): say so plainly and lead back to the form."""
+    if request.path.startswith(API_PREFIX):
+        return api.handle_http_exception(error)
+    return render_page("form_expired.html", "_form_expired.html", status=error.code, back=_form_page())
+
+
+def _form_page() -> str:
+    """Where the refused form lives: the page it was sent from, else its own URL when that is a
+    page (the event form posts to itself), else the home page."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(request.path, method="GET")
+    except HTTPException:
+        return url_for("events.home")
+    return request.full_path.rstrip("?")
 
 
 def csrf_exempt(view):

@@ -20,6 +20,8 @@ from .htmx import is_htmx_request, redirect_to, render_page
 from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
+# The cancel dialog is part of the event page, which several blueprints render.
+bp.add_app_template_global(event_service.CANCEL_REASON_MAX, "cancel_reason_max")
 
 # What a datetime-local input sends (first: what it is given back).
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -70,15 +72,26 @@ class EventForm(FlaskForm):
         (filled in, or just changed): a blank field further down is not a mistake yet.
         ``event``: the one being edited, whose own start may already be past."""
         self.validate()
-        if self.starts_at.data is not None:  # the service's checks are all relative to the start
-            try:
-                event_service.check_event_fields(self.fields(), event)
-            except ServiceError as exc:
-                apply_service_error(self, exc)
+        self.check_service_rules(event)
         for field in self:
             reached = field.name == changed or any(str(v).strip() for v in field.raw_data or [])
             # One message a field while typing: the form's own comes first.
             field.errors = list(field.errors[:1]) if reached else []
+
+    def check_service_rules(self, event: Event | None) -> None:
+        """Add the service's errors (end after start, a start not past, a known zone) to the
+        form's own, so one submit shows every mistake, even when a required field is also missing.
+        ``event``: the one being edited, whose own start may already be past."""
+        if self.starts_at.data is None:  # the service's checks are all relative to the start
+            return
+        try:
+            event_service.check_event_fields(self.fields(), event)
+        except ServiceError as exc:
+            for name, messages in exc.fields.items():
+                field = getattr(self, name, None)
+                # A field the form already faults (a blank title) keeps its one message.
+                if field is not None and not field.errors:
+                    field.errors = list(messages)
 
 
 def _local_naive(value: datetime, tz: ZoneInfo) -> datetime:
@@ -122,7 +135,7 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
         return {}
     return {
         "announce_form": form or AnnouncementForm(),
-        "reports": notification_service.delivery_reports(current_user, event.id),
+        "reports": notification_service.delivery_reports(current_user, event.id, fold_welcomes=True),
         "subscriber_count": subscription_service.count_active(event),
     }
 
@@ -159,7 +172,7 @@ def deliveries(event_id):
     event = _organized_or_abort(event_id)
     if _nothing_sent_since(event_id):
         return Response(status=204)
-    reports = notification_service.delivery_reports(current_user, event.id)
+    reports = notification_service.delivery_reports(current_user, event.id, fold_welcomes=True)
     return render_template("events/_deliveries.html", event=event, reports=reports)
 
 
@@ -170,18 +183,37 @@ DELIVERY_STATUSES = {status.value for status in DeliveryStatus}
 @login_required
 def recipients(event_id, notification_id):
     """Who one message went to: each follower's delivery, its channel, outcome and error."""
+    return _recipients_page(
+        event_id, lambda **args: notification_service.recipients(current_user, event_id, notification_id, **args),
+        {"notification_id": notification_id},
+    )
+
+
+@bp.get("/events/<int:event_id>/messages/welcomes")
+@login_required
+def welcome_recipients(event_id):
+    """Who got the welcomes, folded into one entry on the event page."""
+    return _recipients_page(
+        event_id, lambda **args: notification_service.welcome_recipients(current_user, event_id, **args), {},
+    )
+
+
+def _recipients_page(event_id: int, list_recipients, url_args: dict):
     event = _organized_or_abort(event_id)
     # The filter links make these; a hand-edited URL gets all followers or the first page.
     status = request.args.get("status")
     try:
-        listing = notification_service.recipients(
-            current_user, event_id, notification_id,
+        listing = list_recipients(
             status=status if status in DELIVERY_STATUSES else None,
             page=max(1, request.args.get("page", 1, type=int)),
         )
     except ServiceError as exc:
         abort(exc.status)
-    return render_page("events/recipients.html", "events/_recipients.html", event=event, listing=listing)
+    return render_page(
+        "events/recipients.html", "events/_recipients.html", event=event, listing=listing,
+        # The filter and page links point back here.
+        list_endpoint=request.endpoint, list_args={"event_id": event_id, **url_args},
+    )
 
 
 def _nothing_sent_since(event_id: int | None = None) -> bool:
@@ -234,7 +266,9 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
         changed = request.form.get(CHECK_FIELD)
         if changed:
             form.check_as_filled_in(changed, event)
-        elif form.validate():
+        elif not form.validate():
+            form.check_service_rules(event)
+        else:
             try:
                 saved = save(form.fields())
             except ServiceError as exc:
@@ -255,7 +289,7 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
 def cancel(event_id):
     event = _organized_or_abort(event_id)
     try:
-        event_service.cancel_event(current_user, event_id)
+        event_service.cancel_event(current_user, event_id, request.form.get("reason", ""))
     except ServiceError as exc:
         flash(exc.message, "error")
     else:

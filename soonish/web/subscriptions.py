@@ -171,7 +171,10 @@ def confirm(token):
     try:
         subscription = subscription_service.confirm(token)
     except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+        event = subscription_service.event_of_confirm_link(token)
+        return render_template(
+            "subscriptions/link_problem.html", message=exc.message, status=exc.status, event=event,
+        ), exc.status
     remember_email_follow(subscription, confirmed=True)
     return render_template(
         "subscriptions/confirmed.html", subscription=subscription,

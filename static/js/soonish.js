@@ -62,3 +62,17 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 });
+
+// A form that swaps its own box in place (the follow box, the organizer's panel) takes the
+// focused button away with the old box: keyboard and screen-reader users would land on <body>.
+// The server marks such a box data-swapped-in; its heading takes the focus.
+document.addEventListener("htmx:after:settle", () => {
+  for (const box of document.querySelectorAll("[data-swapped-in]")) {
+    box.removeAttribute("data-swapped-in");
+    const heading = box.querySelector("h1, h2, h3");
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }
+});

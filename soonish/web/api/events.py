@@ -7,7 +7,7 @@ from ...services import notifications as notification_service
 from ..auth import current_user_or_none
 from .base import ApiBlueprint, service_error_response
 from .schemas import (
-    AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
+    AnnouncementIn, CancelIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
 )
 
 bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
@@ -49,10 +49,12 @@ def update_event(data, event_id):
 
 @bp.post("/<int:event_id>/cancel")
 @login_required
+@bp.arguments(CancelIn, required=False)
 @bp.response(200, EventOut)
 @bp.errors(401, 403, 404, 409, 503)
-def cancel_event(event_id):
-    return event_service.cancel_event(current_user, event_id)
+def cancel_event(data, event_id):
+    """Cancel the event; every follower is told, with the reason if one is given (the body is optional)."""
+    return event_service.cancel_event(current_user, event_id, data["reason"])
 
 
 @bp.post("/<int:event_id>/announcements")

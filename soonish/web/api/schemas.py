@@ -3,7 +3,7 @@ from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...models import DeliveryStatus, Visibility
-from ...services.events import DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
+from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
@@ -70,6 +70,7 @@ class EventOut(Schema):
     timezone = fields.String()
     visibility = fields.Function(lambda e: e.visibility.value)
     status = fields.Function(lambda e: e.status.value)
+    cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
     organizer_id = fields.Integer()
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
@@ -141,6 +142,13 @@ class IntegrationOut(Schema):
 class TestResultOut(Schema):
     delivered = fields.Boolean()
     error = fields.String(allow_none=True)
+
+
+class CancelIn(Schema):
+    reason = fields.String(
+        load_default="", validate=validate.Length(max=CANCEL_REASON_MAX),
+        metadata={"description": "Why, in the organizer's words; sent to every follower with the news."},
+    )
 
 
 class AnnouncementIn(Schema):
