@@ -10,5 +10,11 @@ bp = Blueprint("account", __name__)
 @bp.get("/account")
 @login_required
 def show():
+    from .account_settings import account_forms
+
+    return render_account(**account_forms())
+
+
+def render_account(status: int = 200, **forms):
     token = current_user.calendar_token
-    return render_template("account/show.html", feed_url=feed_url(token) if token else None)
+    return render_template("account/show.html", feed_url=feed_url(token) if token else None, **forms), status
