@@ -18,7 +18,7 @@ import hashlib
 import hmac
 
 from flask import current_app
-from sqlalchemy import delete, distinct, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
@@ -123,7 +123,7 @@ def _tombstone_ledger(user: User, subscription_ids: list[int]) -> None:
     secret = current_app.config["SECRET_KEY"]
     mine = Delivery.subscription_id.in_(subscription_ids)
     targets = db.session.scalars(
-        select(distinct(Delivery.target)).where(mine, ~Delivery.target.startswith("erased:"))
+        select(Delivery.target).where(mine, ~Delivery.target.startswith("erased:")).distinct()
     ).all()
     for target in targets:
         db.session.execute(update(Delivery).where(mine, Delivery.target == target).values(target=tombstone(secret, target)))
