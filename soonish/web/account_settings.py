@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 from ..services import ServiceError, accounts, credentials, erasure
 from ..services.export import export_data
 from .auth import csrf_exempt
+from .calendar import feed_url
 from .forms import apply_service_error
 from .limits import password_reset_limit
 
@@ -53,10 +54,15 @@ def account_forms(**given) -> dict:
     return forms
 
 
-def _account_page_with(status: int = 422, **given):
-    from .account import render_account  # the page's own view renders it
+def render_account(status: int = 200, **forms):
+    """The account page (calendar feed, then these settings) with ``forms``."""
+    token = current_user.calendar_token
+    return render_template("account/show.html", feed_url=feed_url(token) if token else None, **forms), status
 
-    return render_account(status=status, **account_forms(**given))
+
+def _account_page_with(**given):
+    """The account page again, after a failed post, with that form's errors."""
+    return render_account(status=422, **account_forms(**given))
 
 
 # Forgot password -------------------------------------------------------------------------
