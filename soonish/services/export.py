@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..models import ChatIdentity, Delivery, Event, Integration, Notification, Subscription, User, db
+from ..models import ChatIdentity, Delivery, Event, Integration, Notification, Subscription, User, db, utcnow
 from .integrations import cipher
 
 EXPORT_FORMAT = 1
@@ -34,7 +34,7 @@ def export_data(user: User) -> dict:
     field_cipher = cipher()
     return {
         "format": EXPORT_FORMAT,
-        "exported_at": _when(datetime.now().astimezone()),
+        "exported_at": _when(utcnow()),
         "account": {
             "id": user.id, "email": user.email, "display_name": user.display_name,
             "email_verified": user.is_verified, "created_at": _when(user.created_at),
