@@ -290,6 +290,7 @@ def raw_mail(sink: Sink, n: int, mail: bytes) -> tuple[float | None, int]:
 # A broadcast during a ledger prune (--old-ledger) ----------------------------------------------------
 
 OLD_FOLLOWERS = 10_000
+PRUNE_WAIT_SECONDS = 600  # after the broadcast, how long to wait for the prune to finish (then report what is left)
 SEED_CHUNK = 20_000
 
 
@@ -365,7 +366,7 @@ def broadcast_during_prune(app, client, headers, event_id: int, sink: Sink, args
     during = timed_announcement(client, headers, event_id, sink, args, "During the prune")
     during_end = old_rows(app, old_ids)
     t = time.monotonic()
-    while old_rows(app, old_ids) and time.monotonic() - t < 1800:
+    while old_rows(app, old_ids) and time.monotonic() - t < PRUNE_WAIT_SECONDS:
         time.sleep(2)
     left = old_rows(app, old_ids)
     prune_seconds = time.monotonic() - t
