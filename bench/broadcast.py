@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both]
                                         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                                        [--old-ledger 1000000]
 
 What runs: its own Temporal dev server (the ``temporal`` binary beside this Python), SQLite in a
 temp dir (or a scratch database created on the given PostgreSQL server and dropped afterwards,
@@ -17,6 +18,11 @@ measures the raw limit: a pooled aiohttp client posting N bodies of the same siz
 or one smtplib connection sending N mails of the same size (email). It prints the table, then
 where the time went: the ledger's timeline, per-batch timings from the workers' logs, and the
 CPU each process used during the broadcast (2 cores: CPU, not waiting, is the usual limit).
+
+With ``--old-ledger N`` it then seeds N delivery rows of an event that ended 120 days ago and
+broadcasts twice more: once alone, once while the workers run the ledger retention prune
+(RetentionWorkflow, as the soonish-retention schedule starts it) over those rows, and prints
+both rates and how many old rows the prune removed meanwhile (issue 16: within 10%).
 """
 import argparse
 import asyncio
@@ -32,6 +38,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +49,12 @@ from sqlalchemy import func, select  # noqa: E402
 
 from soonish.delivery import Message, compose_mail  # noqa: E402
 from soonish.messages import NotificationText, RecipientLinks  # noqa: E402
-from soonish.models import Delivery, DeliveryStatus, Event, Notification, User, db  # noqa: E402
+from soonish.models import (  # noqa: E402
+    Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription, User, db, utcnow,
+)
+from soonish.services.temporal import gateway  # noqa: E402
+from soonish.temporal.retention_shared import LedgerPruneRound  # noqa: E402
+from soonish.temporal.retention_workflow import RetentionWorkflow  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
@@ -71,6 +83,7 @@ class ModeResult:
     raw_seconds: float | None = None
     raw_received: int = 0
     analysis: list[str] = field(default_factory=list)
+    prune: list[str] = field(default_factory=list)  # --old-ledger: the rates with and without a prune
 
     @property
     def e2e_rate(self) -> float | None:
@@ -194,6 +207,8 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         cpu["bench"] = bench_after - bench_before
         cpu["other (not ours)"] = max(0.0, (busy_after - busy_before) - sum(cpu.values()))
         batch_lines = {w.name.split("-", 1)[1]: parse_batches(w.log_path, notification_id) for w in workers}
+        if args.old_ledger:
+            result.prune = broadcast_during_prune(app, client, headers, event_id, sink, args, mode)
         for worker in workers:
             worker.stop()
         workers.clear()
@@ -270,6 +285,105 @@ def raw_mail(sink: Sink, n: int, mail: bytes) -> tuple[float | None, int]:
                           mail.replace(b"raw-KEY-000000000", key.encode()))
     stats = sink.stats()
     return (stats["last"] - t0 if stats["last"] else None), stats["unique"]
+
+
+# A broadcast during a ledger prune (--old-ledger) ----------------------------------------------------
+
+OLD_FOLLOWERS = 10_000
+PRUNE_WAIT_SECONDS = 600  # after the broadcast, how long to wait for the prune to finish (then report what is left)
+SEED_CHUNK = 20_000
+
+
+def seed_old_ledger(app, organizer_id: int, rows: int) -> list[int]:
+    """``rows`` sent deliveries of an event that ended 120 days ago (its followers' addresses,
+    OLD_FOLLOWERS of them, one notification per OLD_FOLLOWERS rows). Returns the notification ids."""
+    long_ago = utcnow() - timedelta(days=120)
+    with app.app_context():
+        event = Event(organizer_id=organizer_id, slug=f"old-{uuid.uuid4().hex[:6]}", title="Last season",
+                      starts_at=long_ago, status=EventStatus.COMPLETED)
+        db.session.add(event)
+        db.session.commit()
+        followers = min(OLD_FOLLOWERS, rows)
+        seed_subscribers(app, event.id, followers, prefix="old")
+        subscription_ids = list(db.session.scalars(select(Subscription.id).where(Subscription.event_id == event.id)))
+        notification_ids, written = [], 0
+        while written < rows:
+            notification = Notification(event_id=event.id, kind=NotificationKind.ANNOUNCEMENT,
+                                        title=f"Old news {len(notification_ids)}", created_at=long_ago)
+            db.session.add(notification)
+            db.session.flush()
+            notification_ids.append(notification.id)
+            batch = subscription_ids[: rows - written]
+            for start in range(0, len(batch), SEED_CHUNK):
+                db.session.execute(Delivery.__table__.insert(), [
+                    {"notification_id": notification.id, "subscription_id": sid, "target": f"email:old{sid}@example.com",
+                     "channel": "email", "status": DeliveryStatus.SENT, "attempts": 1, "sent_at": long_ago,
+                     "created_at": long_ago}
+                    for sid in batch[start : start + SEED_CHUNK]
+                ])
+            db.session.commit()
+            written += len(batch)
+        return notification_ids
+
+
+def timed_announcement(client, headers, event_id: int, sink: Sink, args, title: str) -> float | None:
+    """Announce and wait for every recipient at the sink; seconds from the POST to the last one."""
+    sink.reset()
+    t0 = time.time()
+    response = client.post(f"/api/v1/events/{event_id}/announcements", headers=headers, json={"title": title})
+    assert response.status_code == 201, response.get_json()
+    last_count, last_progress = -1, time.monotonic()
+    while (stats := sink.stats())["unique"] < args.subscribers:
+        if stats["count"] != last_count:
+            last_count, last_progress = stats["count"], time.monotonic()
+        elif time.monotonic() - last_progress > args.stall_timeout:
+            return None
+        time.sleep(0.25)
+    return stats["last"] - t0
+
+
+def old_rows(app, notification_ids: list[int]) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Delivery)
+                                 .where(Delivery.notification_id.in_(notification_ids)))
+
+
+def broadcast_during_prune(app, client, headers, event_id: int, sink: Sink, args, mode: str) -> list[str]:
+    with app.app_context():
+        organizer_id = db.session.scalar(select(User.id).where(User.email == "organizer@soonish.bench"))
+    t = time.monotonic()
+    old_ids = seed_old_ledger(app, organizer_id, args.old_ledger)
+    print(f"  [{mode}] seeded an old ledger of {args.old_ledger} rows in {time.monotonic() - t:.1f}s", flush=True)
+    alone = timed_announcement(client, headers, event_id, sink, args, "Baseline, no prune")
+    print(f"  [{mode}] broadcast alone: {fmt(alone, '{:.2f}')}s; starting the prune", flush=True)
+    with app.app_context():
+        prune_id = f"{app.config['TEMPORAL_ID_PREFIX']}retention-bench"
+        gateway().run(lambda c: c.start_workflow(RetentionWorkflow.run, LedgerPruneRound(), id=prune_id,
+                                                 task_queue=app.config["TEMPORAL_TASK_QUEUE"]))
+    before = old_rows(app, old_ids)
+    time.sleep(2)  # the prune is under way before the broadcast starts
+    during_start = old_rows(app, old_ids)
+    during = timed_announcement(client, headers, event_id, sink, args, "During the prune")
+    during_end = old_rows(app, old_ids)
+    t = time.monotonic()
+    while old_rows(app, old_ids) and time.monotonic() - t < PRUNE_WAIT_SECONDS:
+        time.sleep(2)
+    left = old_rows(app, old_ids)
+    prune_seconds = time.monotonic() - t
+    n = args.subscribers
+    rate_alone = n / alone * 60 if alone else None
+    rate_during = n / during * 60 if during else None
+    change = (rate_during / rate_alone - 1) if rate_alone and rate_during else None
+    return [
+        f"  old ledger: {args.old_ledger:,} rows of an event over 120 days ago ({len(old_ids)} notifications); "
+        f"{before - during_start:,} pruned in the 2 s before the broadcast",
+        f"  broadcast alone:         {fmt(alone, '{:.2f}')} s  {fmt(rate_alone, '{:,.0f}')} /min",
+        f"  broadcast during prune:  {fmt(during, '{:.2f}')} s  {fmt(rate_during, '{:,.0f}')} /min  "
+        f"({fmt(change, '{:+.1%}')}; target within 10%: {'MET' if change is not None and abs(change) <= 0.10 else 'MISSED'})",
+        f"  the prune removed {during_start - during_end:,} old rows during that broadcast "
+        f"({(during_start - during_end) / during if during else 0:,.0f} rows/s); "
+        f"{left:,} left {prune_seconds:.0f} s after it",
+    ]
 
 
 # Where the time went -------------------------------------------------------------------------------
@@ -358,6 +472,12 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
         print(f"Where the time went: {r.mode}")
         for line in r.analysis:
             print(line)
+    for r in results:
+        if r.prune:
+            print()
+            print(f"Broadcast during a ledger prune: {r.mode}, {r.n} recipients")
+            for line in r.prune:
+                print(line)
 
 
 def main() -> None:
@@ -372,6 +492,8 @@ def main() -> None:
     parser.add_argument("--stall-timeout", type=float, default=120, help="give up after this long with no progress")
     parser.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy into DIR (slows them)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    parser.add_argument("--old-ledger", type=int, default=0, metavar="ROWS",
+                        help="then seed ROWS old deliveries and compare a broadcast alone and during their prune")
     args = parser.parse_args()
 
     load_before = Path("/proc/loadavg").read_text().split()[:3]

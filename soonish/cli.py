@@ -51,6 +51,7 @@ def worker() -> None:
     """Run a Temporal worker: Soonish's workflows and activities."""
     from .observability import serve_metrics
     from .temporal.client import TemporalSettings
+    from .temporal.retention import RetentionScope, put_retention_schedule
     from .temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
@@ -60,6 +61,7 @@ def worker() -> None:
     async def run() -> None:
         runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
         client = await TemporalSettings.from_config(app.config).connect(runtime)
+        await put_retention_schedule(client, RetentionScope.from_config(app.config))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -83,8 +85,35 @@ def sync_schedules() -> None:
             click.echo(f"{label:8} event {event_id} reminder {offset}s")
     click.echo(
         f"{len(repair.created)} created, {len(repair.updated)} updated, {len(repair.removed)} removed; "
-        f"{repair.workflows_ensured} event workflows ensured"
+        f"{repair.workflows_ensured} event workflows ensured; retention schedule {repair.retention}"
     )
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be folded and deleted.")
+@with_appcontext
+def retention(dry_run: bool) -> None:
+    """Fold and delete old deliveries of events that are over, now (the soonish-retention
+    schedule does it daily)."""
+    from .models import utcnow
+    from .retention import prune_batch, what_would_go
+
+    config = current_app.config
+    days = int(config["LEDGER_RETENTION_DAYS"])
+    report = what_would_go(utcnow(), days)
+    verb = "would fold and delete" if dry_run else "folding and deleting"
+    click.echo(f"{verb} {report.deliveries} deliveries of {report.notifications} notifications "
+               f"(events over, notifications before {report.cutoff:%Y-%m-%d %H:%M} UTC, retention {days} days)")
+    if dry_run:
+        return
+    size, pause, deleted = int(config["LEDGER_PRUNE_BATCH_SIZE"]), float(config["LEDGER_PRUNE_PAUSE_SECONDS"]), 0
+    while True:
+        removed = prune_batch(utcnow(), days, size)
+        deleted += removed
+        if removed < size:
+            break
+        time.sleep(pause)
+    click.echo(f"deleted {deleted} deliveries; their counts are kept per notification")
 
 
 @cli.command("rotate-keys")

@@ -61,6 +61,9 @@ class Config:
     API_RATE_LIMIT = "100 per minute"  # per signed-in user, per IP when anonymous
     SUBSCRIBE_RATE_LIMIT_PER_IP = "20 per hour"
     SUBSCRIBE_RATE_LIMIT_PER_EMAIL = "3 per hour"
+    # "Forgot password" mails a reset link: limited per IP and per address, like subscribing.
+    PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"
+    PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"
     # Reverse proxies in front of the web processes whose X-Forwarded-* headers are trusted
     # (0: none). Per-IP limits and secure-request detection depend on getting this right.
     TRUSTED_PROXIES = 0
@@ -87,6 +90,17 @@ class Config:
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
+    # Password reset and "delete my account" links stay valid this long (and work once).
+    ACCOUNT_LINK_MAX_AGE = 3600
+
+    # Ledger retention: deliveries of events that are over are folded into per-notification
+    # counts and deleted once older than this many days, by the `soonish-retention` schedule
+    # (cron, UTC), in batches of LEDGER_PRUNE_BATCH_SIZE rows, each its own short transaction,
+    # with a pause between batches so sends never queue behind the prune.
+    LEDGER_RETENTION_DAYS = 90
+    LEDGER_PRUNE_BATCH_SIZE = 1000
+    LEDGER_PRUNE_PAUSE_SECONDS = 0.05
+    LEDGER_RETENTION_CRON = "17 3 * * *"
 
     # A reminder schedule fires this long before the reminder is due, and its workflow sleeps
     # the rest: schedules firing in bursts start late (measured: 300 at once, 23-40 s late),

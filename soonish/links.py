@@ -7,6 +7,11 @@ class LinkPurpose:
     MANAGE = "manage-subscription"
     VERIFY_EMAIL = "verify-email"
     LINK_CHAT = "link-chat-identity"
+    RESET_PASSWORD = "reset-password"
+    CHANGE_EMAIL = "change-email"
+    UNDO_EMAIL_CHANGE = "undo-email-change"
+    DELETE_ACCOUNT = "delete-account"
+    FORGET_ADDRESS = "forget-address"
 
 
 class LinkInvalid(Exception):
@@ -62,3 +67,23 @@ def verify_email_path(token: str) -> str:
 
 def link_chat_path(token: str) -> str:
     return f"/link/{token}"
+
+
+def reset_password_path(token: str) -> str:
+    return f"/reset-password/{token}"
+
+
+def change_email_path(token: str) -> str:
+    return f"/account/email/confirm/{token}"
+
+
+def undo_email_change_path(token: str) -> str:
+    return f"/account/email/undo/{token}"
+
+
+def delete_account_path(token: str) -> str:
+    return f"/account/delete/{token}"
+
+
+def forget_address_path(token: str) -> str:
+    return f"/s/forget/{token}"

@@ -40,17 +40,22 @@ def duration_text(seconds: int) -> str:
 class RecipientLinks:
     manage_url: str
     unsubscribe_url: str
+    # Followers by email alone (no account) also get "forget my address".
+    forget_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
-        for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url)):
+        for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
+                          (LINK_SLOTS.forget_url, self.forget_url or "")):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
 
 # Stand-ins for a recipient's links: a notification's mail is rendered once per batch with
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
-LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot")
+LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
+                            "https://soonish.invalid/forget-link-slot")
+LINK_SLOTS_WITHOUT_FORGET = RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url)
 
 
 @dataclass(frozen=True)
@@ -110,13 +115,17 @@ class NotificationText:
 
     @cached_property
     def _mail_with_link_slots(self) -> tuple[str, str]:
+        return self._render_mail(LINK_SLOTS_WITHOUT_FORGET)
+
+    @cached_property
+    def _mail_with_forget_slots(self) -> tuple[str, str]:
         return self._render_mail(LINK_SLOTS)
 
     def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool,
                 chat_platform: str | None = None) -> Message:
         text = html = None
         if as_mail and links is not None:
-            text_template, html_template = self._mail_with_link_slots
+            text_template, html_template = self._mail_with_forget_slots if links.forget_url else self._mail_with_link_slots
             text, html = links.fill(text_template, False), links.fill(html_template, True)
         elif as_mail:
             text, html = self._render_mail(None)

@@ -76,3 +76,18 @@ class Delivery(db.Model):
 
     notification: Mapped[Notification] = relationship()
     subscription: Mapped[Subscription] = relationship()
+
+
+class DeliveryTally(db.Model):
+    """Deliveries folded away by ledger retention: how many of a notification's deliveries ended
+    with each status (and, for failures, why), so organizers keep "412 delivered, 8 failed"
+    after the rows themselves are pruned."""
+
+    __tablename__ = "delivery_tallies"
+    __table_args__ = (UniqueConstraint("notification_id", "status", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"), index=True)
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    reason: Mapped[str] = mapped_column(String(500), default="")  # failures only; "" otherwise
+    count: Mapped[int] = mapped_column(default=0)

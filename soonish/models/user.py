@@ -22,6 +22,12 @@ class User(UserMixin, db.Model):
     is_verified: Mapped[bool] = mapped_column(default=False)
     # Secret for the personal calendar feed; None when revoked or never made.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Bumped to sign out everywhere: sessions and API tokens carry the epoch they were issued
+    # in, and the request loaders refuse any other (a reset, a revoke, a deletion).
+    token_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when the person deleted their account or had their address forgotten: the row stays
+    # as a tombstone so organizers' delivery counts keep their rows, but holds nothing personal.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")

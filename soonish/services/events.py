@@ -203,16 +203,27 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
         return event
     if event.status == EventStatus.COMPLETED:
         raise Conflict("This event is already over.", {"status": ["completed"]})
+    notification = mark_cancelled(event, actor, reason=reason)
+    db.session.commit()
+    tell_cancelled(event, notification)
+    return event
+
+
+CANCELLED_BODY = "The organizer has cancelled this event."
+
+
+def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
+    """Cancel a scheduled event and record the notice to its followers, in the caller's
+    transaction; after the commit, ``tell_cancelled`` hands it to the event's workflow."""
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
-    notification = record(
-        event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-        "The organizer has cancelled this event." + (f"\nTheir reason: {reason}" if reason else ""), author=actor,
-    )
-    db.session.commit()
+    return record(event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
+                  body + (f"\nTheir reason: {reason}" if reason else ""), author=actor)
+
+
+def tell_cancelled(event: Event, notification) -> None:
     _tell_workflow("signal_event_cancelled", event, notification)
-    return event
 
 
 def _tell_workflow(signal: str, event: Event, notification) -> None:

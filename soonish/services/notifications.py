@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select
 
 from ..models import (
-    Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription,
+    Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from .broadcast import TITLE_MAX, dispatch, record
@@ -189,6 +189,8 @@ def mask_email(address: str | None) -> str | None:
 def follower_label(user: User) -> str:
     """How an organizer sees one of their followers. Followers trusted Soonish with their email
     address, not the organizer, so the address is masked."""
+    if user.erased_at is not None:
+        return "a deleted account"
     return user.display_name or mask_email(user.email) or "a chat follower"
 
 
@@ -276,4 +278,15 @@ def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
             .order_by(func.count().desc())
         ):
             failures[notification_id].append((reason or "unknown", count))
+        _add_folded_tallies(ids, counts, failures)
     return [NotificationReport(n, counts[n.id], failures[n.id]) for n in notifications]
+
+
+def _add_folded_tallies(ids: list[int], counts: dict, failures: dict) -> None:
+    """Deliveries that ledger retention folded away still count (see soonish/retention.py)."""
+    for tally in db.session.scalars(select(DeliveryTally).where(DeliveryTally.notification_id.in_(ids))):
+        counts[tally.notification_id][tally.status.value] += tally.count
+        if tally.status == DeliveryStatus.FAILED:
+            reasons = dict(failures[tally.notification_id])
+            reasons[tally.reason or "unknown"] = reasons.get(tally.reason or "unknown", 0) + tally.count
+            failures[tally.notification_id] = sorted(reasons.items(), key=lambda item: -item[1])

@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..models import Event, EventStatus, db, reminder_offsets_in_use, utcnow
+from ..temporal.retention import RetentionScope, put_retention_schedule
 from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
 from .temporal import gateway, workflow_input
 
@@ -15,6 +16,7 @@ class ScheduleRepair:
     updated: list[tuple[int, int]] = field(default_factory=list)
     removed: list[tuple[int, int]] = field(default_factory=list)
     workflows_ensured: int = 0
+    retention: str = ""  # the soonish-retention schedule: "created" or "updated"
 
 
 def sync_all_schedules() -> ScheduleRepair:
@@ -45,4 +47,11 @@ def sync_all_schedules() -> ScheduleRepair:
         for offset in sorted(offsets):
             temporal.run(lambda client: delete_reminder(client, scope, event_id, offset))
             repair.removed.append((event_id, offset))
+    repair.retention = keep_retention_schedule()
     return repair
+
+
+def keep_retention_schedule() -> str:
+    """Create the ledger retention schedule, or bring it in line with the settings."""
+    retention_scope = RetentionScope.from_config(current_app.config)
+    return gateway().run(lambda client: put_retention_schedule(client, retention_scope))

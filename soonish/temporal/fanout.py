@@ -24,7 +24,7 @@ from ..delivery import (
     http_pool, send_mail_now,
 )
 from ..links import (
-    LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
+    LinkPurpose, confirm_path, event_path, forget_address_path, link_chat_path, manage_path, public_url, sign,
     unsubscribe_path, verify_email_path,
 )
 from ..messages import NotificationText, RecipientLinks, when_text
@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
+from .account_mails import ACCOUNT_MAIL_KINDS, account_mail
 from .activities import database_activity
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
@@ -319,8 +320,13 @@ class DeliveryActivities:
         return PlannedSend(delivery_id, target.channel, destination, message)
 
     def _links(self, subscription: Subscription) -> RecipientLinks:
-        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
-        return RecipientLinks(self._url(manage_path(token)), self._url(unsubscribe_path(token)))
+        secret = self.app.config["SECRET_KEY"]
+        token = sign(secret, LinkPurpose.MANAGE, subscription.id)
+        user = subscription.user
+        forget = None
+        if user.password_hash is None and user.email:  # a follower by email alone
+            forget = self._url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
+        return RecipientLinks(self._url(manage_path(token)), self._url(unsubscribe_path(token)), forget)
 
     def _url(self, path: str) -> str:
         return public_url(self.app.config["PUBLIC_URL"], path)
@@ -373,6 +379,10 @@ class DeliveryActivities:
                 address, message = self._confirm_mail(request.subject_id)
             elif request.kind == "link":
                 address, message = self._link_mail(request.subject_id, request.address)
+            elif request.kind in ACCOUNT_MAIL_KINDS:
+                mail = account_mail(self.app, request)
+                address = mail.address if mail else None
+                message = self._one_off_mail(mail.key, mail.template, mail.title, mail.context) if mail else None
             else:
                 address, message = self._verify_mail(request.subject_id)
             if address is None:

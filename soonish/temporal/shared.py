@@ -156,7 +156,9 @@ class BatchResult:
 @dataclass
 class TransactionalMail:
     """A one-off mail to one person: "confirm" (subscription id), "verify" (user id) or "link"
-    (chat identity id, to ``address``: the email its owner wants to join)."""
+    (chat identity id, to ``address``: the email its owner wants to join); account mails (see
+    account_mails.py): "reset" (to ``address``, subject 0), "email_change" (user id, to the new
+    ``address``), "email_changed" (user id, to the old ``address``), "delete_account" (user id)."""
 
     kind: str
     subject_id: int

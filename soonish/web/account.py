@@ -1,8 +1,8 @@
 """The signed-in person's account page."""
-from flask import Blueprint, render_template
-from flask_login import current_user, login_required
+from flask import Blueprint
+from flask_login import login_required
 
-from .calendar import feed_url
+from .account_settings import account_forms, render_account
 
 bp = Blueprint("account", __name__)
 
@@ -10,5 +10,4 @@ bp = Blueprint("account", __name__)
 @bp.get("/account")
 @login_required
 def show():
-    token = current_user.calendar_token
-    return render_template("account/show.html", feed_url=feed_url(token) if token else None)
+    return render_account(**account_forms())

@@ -6,7 +6,7 @@ otherwise the bearer token alone (a request carrying a token never falls back to
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -32,11 +32,23 @@ def bearer_token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+# The token epoch a session was signed in under; a session of an older epoch is signed out.
+SESSION_EPOCH = "token_epoch"
+
+
+@user_logged_in.connect
+def remember_token_epoch(_app, user: User) -> None:
+    session[SESSION_EPOCH] = user.token_epoch
+
+
 @login_manager.user_loader
 def load_user_from_session(user_id: str) -> User | None:
     if bearer_token() is not None:
         return None  # a bearer request is judged by its token only
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    if user is None or user.erased_at is not None or session.get(SESSION_EPOCH, 0) != user.token_epoch:
+        return None  # signed out everywhere (or reset, or deleted) since this session began
+    return user
 
 
 @login_manager.request_loader

@@ -76,21 +76,37 @@ def subscribe_by_email_limit(email_from: Callable[[], str] = requested_email):
         @subscribe_by_email_limit()
         def subscribe(event_id): ...
     """
+    return mail_to_address_limit(
+        "subscribe-by-email", "SUBSCRIBE_RATE_LIMIT_PER_IP", "SUBSCRIBE_RATE_LIMIT_PER_EMAIL",
+        "Too many subscriptions from your network.", "Too many subscription emails to that address.",
+        email_from,
+    )
 
+
+def password_reset_limit():
+    """"Forgot password": per IP and per address, so nobody floods a mailbox with reset mails."""
+    return mail_to_address_limit(
+        "password-reset", "PASSWORD_RESET_RATE_LIMIT_PER_IP", "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
+        "Too many reset requests from your network.", "Too many reset mails to that address.",
+    )
+
+
+def mail_to_address_limit(scope: str, per_ip_setting: str, per_email_setting: str, ip_message: str,
+                          email_message: str, email_from: Callable[[], str] = requested_email):
     def address_key() -> str:
         # Hashed: the limiter's storage (maybe a shared Redis) need not hold people's addresses.
         return "email:" + hashlib.sha256(email_from().encode()).hexdigest()
 
     per_ip = limiter.shared_limit(
-        _setting("SUBSCRIBE_RATE_LIMIT_PER_IP"), scope="subscribe-by-email-ip", key_func=client_ip,
+        _setting(per_ip_setting), scope=f"{scope}-ip", key_func=client_ip, methods=["POST"],
         # Signed-in subscribers mail nobody but themselves: their API budget covers them.
         exempt_when=lambda: current_user.is_authenticated,
-        error_message="Too many subscriptions from your network.", override_defaults=False,
+        error_message=ip_message, override_defaults=False,
     )
     per_address = limiter.shared_limit(
-        _setting("SUBSCRIBE_RATE_LIMIT_PER_EMAIL"), scope="subscribe-by-email-address",
+        _setting(per_email_setting), scope=f"{scope}-address", methods=["POST"],
         key_func=address_key, exempt_when=lambda: not email_from(),
-        error_message="Too many subscription emails to that address.", override_defaults=False,
+        error_message=email_message, override_defaults=False,
     )
 
     def decorate(view):

@@ -1,0 +1,154 @@
+"""Passwords, addresses and sessions: forgot password, change password or email (with an undo
+for the old address), and "sign out everywhere".
+
+Every signed link here carries the user's token epoch: a reset, a revoke or a deletion bumps
+it, so a link works once and an older link stops working as soon as the account's sessions are
+renewed. Mails go through the transactional mail workflow like the verify and confirm mails.
+"""
+from flask import current_app
+
+from ..links import LinkInvalid, LinkPurpose, unsign
+from ..models import User, db
+from ..temporal.client import TemporalUnavailable
+from ..temporal.shared import TransactionalMail
+from .accounts import _check_password, find_user_by_email, normalize_email
+from .errors import Conflict, NotFound, Unavailable, ValidationFailed
+from .temporal import gateway
+
+
+def revoke_sessions(user: User) -> None:
+    """Sign out every session and refuse every API token issued before now (the caller's too)."""
+    user.token_epoch += 1
+    db.session.commit()
+
+
+def request_password_reset(email: str) -> None:
+    """Mail a reset link if the address has an account. The answer is the same either way, and
+    so is the work done here (the mail activity looks the address up), so neither the reply
+    nor its timing tells whether someone has an account."""
+    try:
+        address = normalize_email(email)
+    except ValidationFailed:
+        return
+    _send(TransactionalMail("reset", 0, address), "password reset")
+
+
+def user_for_reset(token: str) -> User:
+    """The account a reset link is for; NotFound (with a reason people understand) otherwise."""
+    return _user_from_epoch_link(LinkPurpose.RESET_PASSWORD, token, "Ask for a new reset link.")
+
+
+def reset_password(token: str, password: str) -> User:
+    """Set a new password from a reset link, once: it signs out every other session and refuses
+    every older API token (the epoch moves, which also spends the link)."""
+    user = user_for_reset(token)
+    _check_password(password)
+    user.set_password(password)
+    user.is_verified = True  # the link proved the mailbox
+    user.token_epoch += 1
+    db.session.commit()
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> User:
+    """The current password must be right. Every other session is signed out; the caller signs
+    this one in again under the new epoch."""
+    if not user.check_password(current_password or ""):
+        raise ValidationFailed.field("current_password", "That isn't your current password.")
+    _check_password(new_password)
+    user.set_password(new_password)
+    user.token_epoch += 1
+    db.session.commit()
+    return user
+
+
+def request_email_change(user: User, new_email: str, current_password: str) -> str:
+    """Mail a confirm link to the new address; nothing changes until it is opened."""
+    if not user.check_password(current_password or ""):
+        raise ValidationFailed.field("current_password", "That isn't your current password.")
+    address = normalize_email(new_email)
+    if address == user.email:
+        raise ValidationFailed.field("email", "That is already your address.")
+    if find_user_by_email(address) is not None:
+        raise Conflict("That address belongs to another account.", {"email": ["Already in use."]})
+    _send(TransactionalMail("email_change", user.id, address), "email change", required=True)
+    return address
+
+
+def confirm_email_change(token: str) -> User:
+    """Switch to the new address the link was mailed to, and tell the old one (with an undo)."""
+    user_id, old, new = _unsign_fields(LinkPurpose.CHANGE_EMAIL, token, current_app.config["CONFIRM_LINK_MAX_AGE"],
+                                       "Change your address again from your account page.")
+    user = _live_user(user_id)
+    if user.email == new:
+        return user  # opened twice
+    if user.email != old:
+        raise NotFound("This link is out of date: your address changed since it was sent.")
+    if find_user_by_email(new) is not None:
+        raise Conflict("That address belongs to another account now.", {"email": ["Already in use."]})
+    user.email = new
+    user.is_verified = True
+    db.session.commit()
+    _send(TransactionalMail("email_changed", user.id, old), "email change notice")
+    return user
+
+
+def undo_email_change(token: str) -> User:
+    """From the notice to the old address: put it back and sign out everywhere, in case the
+    change was not the owner's doing."""
+    user_id, old, new = _unsign_fields(LinkPurpose.UNDO_EMAIL_CHANGE, token,
+                                       current_app.config["CONFIRM_LINK_MAX_AGE"], "")
+    user = _live_user(user_id)
+    if user.email == old:
+        return user  # undone already
+    if user.email != new:
+        raise NotFound("This link is out of date: the address changed again since.")
+    if find_user_by_email(old) is not None:
+        raise Conflict("Your old address belongs to another account now.", {"email": ["Already in use."]})
+    user.email = old
+    user.token_epoch += 1
+    db.session.commit()
+    return user
+
+
+def user_for_deletion_link(token: str) -> User:
+    return _user_from_epoch_link(LinkPurpose.DELETE_ACCOUNT, token, "Ask for a new link from your account page.")
+
+
+def request_deletion_link(user: User) -> None:
+    _send(TransactionalMail("delete_account", user.id), "account deletion link", required=True)
+
+
+def _user_from_epoch_link(purpose: str, token: str, again: str) -> User:
+    user_id, epoch = _unsign_fields(purpose, token, current_app.config["ACCOUNT_LINK_MAX_AGE"], again)
+    user = _live_user(user_id)
+    if epoch != user.token_epoch:
+        raise NotFound(f"This link has already been used. {again}".strip())
+    return user
+
+
+def _unsign_fields(purpose: str, token: str, max_age: int, again: str) -> list:
+    try:
+        fields = unsign(current_app.config["SECRET_KEY"], purpose, token, max_age)
+    except LinkInvalid as exc:
+        reason = "This link has expired." if exc.expired else "This link is not valid."
+        raise NotFound(f"{reason} {again}".strip()) from exc
+    if not isinstance(fields, list):
+        raise NotFound("This link is not valid.")
+    return fields
+
+
+def _live_user(user_id) -> User:
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or user.erased_at is not None:
+        raise NotFound("This account no longer exists.")
+    return user
+
+
+def _send(mail: TransactionalMail, what: str, required: bool = False) -> None:
+    try:
+        gateway().send_transactional_mail(mail)
+    except TemporalUnavailable as exc:
+        current_app.logger.error("%s mail not sent: %s", what, exc)
+        if required:
+            raise Unavailable("We couldn't send the mail just now. Please try again.") from exc

@@ -1,0 +1,135 @@
+"""Deleting an account and forgetting an email-only follower's address: one erase, in one
+transaction, so a crash leaves either everything or nothing done.
+
+What happens to a person's things:
+- upcoming events they organize are cancelled, and their followers are told (the same cancel
+  as the organizer's button): followers would rather hear "cancelled" than be left waiting for
+  an event nobody runs; past events stay, as history, under a nameless organizer;
+- their subscriptions end (the rows stay, unsubscribed, so organizers' delivery counts keep
+  them) and the events' reminder schedules are brought in line after the commit;
+- their channels are deleted (the encrypted URLs with them), their chat identities unlinked;
+- the deliveries ledger keeps every row, with the address in its target replaced by a keyed
+  hash: counts stay right, the address is gone, and nobody without the secret can get it back;
+- the user row stays as a tombstone (no email, name, password or feed token) so the rows above
+  keep their foreign keys; its token epoch moves, which ends every session and token.
+Erasing twice does nothing the second time.
+"""
+import hashlib
+import hmac
+
+from flask import current_app
+from sqlalchemy import delete, func, or_, select, update
+
+from ..links import LinkInvalid, LinkPurpose, unsign
+from ..models import (
+    ChatIdentity, Delivery, Event, EventStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
+    User, db, utcnow,
+)
+from .credentials import user_for_deletion_link
+from .errors import Conflict, NotFound, ValidationFailed
+from .events import mark_cancelled, tell_cancelled
+from .temporal import reminders_changed
+
+CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
+ERASED_ERROR_TEXT = "[erased address]"
+
+
+def delete_account(user: User, password: str) -> None:
+    if not user.check_password(password or ""):
+        raise ValidationFailed.field("password", "That isn't your password.")
+    erase(user)
+
+
+def delete_account_from_link(token: str) -> None:
+    erase(user_for_deletion_link(token))
+
+
+def follower_from_forget_link(token: str) -> User | None:
+    """The email-only follower a "forget my address" link names; None once forgotten already."""
+    try:
+        user_id, address = unsign(current_app.config["SECRET_KEY"], LinkPurpose.FORGET_ADDRESS, token)
+    except (LinkInvalid, TypeError, ValueError) as exc:
+        raise NotFound("This link is not valid.") from exc
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None:
+        raise NotFound("This link is not valid.")
+    if user.erased_at is not None or user.email != address:
+        return None
+    if user.password_hash is not None:
+        raise Conflict("This address now has a Soonish account: sign in and delete it from your account page.")
+    return user
+
+
+def forget_follower(token: str) -> None:
+    user = follower_from_forget_link(token)
+    if user is not None:
+        erase(user)
+
+
+def tombstone(secret: str, target: str) -> str:
+    """A delivery target with the address replaced by a keyed hash of it: the same target
+    always gives the same tombstone (the ledger's unique key still holds), and it cannot be
+    turned back into the address."""
+    kind = target.split(":", 1)[0]
+    digest = hmac.new(f"soonish-erased:{secret}".encode(), target.encode(), hashlib.sha256).hexdigest()
+    return f"erased:{kind}:{digest[:32]}"
+
+
+def erase(user: User) -> None:
+    if user.erased_at is not None:
+        return
+    cancelled = [
+        (event, mark_cancelled(event, None, CANCEL_NOTICE))
+        for event in db.session.scalars(
+            select(Event).where(Event.organizer_id == user.id, Event.status == EventStatus.SCHEDULED)
+        )
+    ]
+    subscriptions = list(db.session.scalars(select(Subscription).where(Subscription.user_id == user.id)))
+    subscription_ids = [s.id for s in subscriptions]
+    followed = [s.event for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
+    integration_ids = select(Integration.id).where(Integration.user_id == user.id)
+    identity_ids = select(ChatIdentity.id).where(ChatIdentity.user_id == user.id)
+    # Explicit deletes, child rows first: SQLite enforces no ON DELETE CASCADE here.
+    db.session.execute(delete(SubscriptionSelector).where(or_(
+        SubscriptionSelector.subscription_id.in_(subscription_ids),
+        SubscriptionSelector.integration_id.in_(integration_ids),
+        SubscriptionSelector.chat_identity_id.in_(identity_ids),
+    )))
+    db.session.execute(delete(Integration).where(Integration.user_id == user.id))
+    db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
+    db.session.execute(
+        update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
+    )
+    _tombstone_ledger(user, subscription_ids)
+    user.email = None
+    user.display_name = ""
+    user.password_hash = None
+    user.calendar_token = None
+    user.is_verified = False
+    user.token_epoch += 1
+    user.erased_at = utcnow()
+    db.session.commit()
+    current_app.logger.info("account erased", extra={"user_id": user.id, "events_cancelled": len(cancelled)})
+    for event, notification in cancelled:
+        tell_cancelled(event, notification)
+    for event in followed:
+        if event.status == EventStatus.SCHEDULED:
+            reminders_changed(event)
+
+
+def _tombstone_ledger(user: User, subscription_ids: list[int]) -> None:
+    if not subscription_ids:
+        return
+    secret = current_app.config["SECRET_KEY"]
+    mine = Delivery.subscription_id.in_(subscription_ids)
+    targets = db.session.scalars(
+        select(Delivery.target).where(mine, ~Delivery.target.startswith("erased:")).distinct()
+    ).all()
+    for target in targets:
+        db.session.execute(update(Delivery).where(mine, Delivery.target == target).values(target=tombstone(secret, target)))
+    if user.email:
+        # A mail server's refusal often quotes the address.
+        db.session.execute(
+            update(Delivery).where(mine, Delivery.last_error.contains(user.email))
+            .values(last_error=func.replace(Delivery.last_error, user.email, ERASED_ERROR_TEXT))
+        )

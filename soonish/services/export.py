@@ -1,0 +1,83 @@
+"""A person's data, as one JSON document (GDPR articles 15 and 20): the account, the events
+they organize, what they follow and when they are reminded, their channels (URLs decrypted:
+this goes to their owner only), their chat identities, and every message sent to them."""
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..models import ChatIdentity, Delivery, Event, Integration, Notification, Subscription, User, db, utcnow
+from .integrations import cipher
+
+EXPORT_FORMAT = 1
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def export_data(user: User) -> dict:
+    events = db.session.scalars(select(Event).where(Event.organizer_id == user.id).order_by(Event.id))
+    subscriptions = db.session.scalars(
+        select(Subscription).where(Subscription.user_id == user.id)
+        .options(selectinload(Subscription.selectors), selectinload(Subscription.event)).order_by(Subscription.id)
+    )
+    integrations = db.session.scalars(select(Integration).where(Integration.user_id == user.id).order_by(Integration.id))
+    identities = db.session.scalars(select(ChatIdentity).where(ChatIdentity.user_id == user.id).order_by(ChatIdentity.id))
+    messages = db.session.execute(
+        select(Delivery, Notification, Event)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Event, Event.id == Notification.event_id)
+        .where(Subscription.user_id == user.id).order_by(Delivery.id)
+    )
+    field_cipher = cipher()
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": _when(utcnow()),
+        "account": {
+            "id": user.id, "email": user.email, "display_name": user.display_name,
+            "email_verified": user.is_verified, "created_at": _when(user.created_at),
+            "has_calendar_feed": user.calendar_token is not None,
+        },
+        "events_organized": [
+            {
+                "id": e.id, "slug": e.slug, "title": e.title, "description": e.description, "location": e.location,
+                "starts_at": _when(e.starts_at), "ends_at": _when(e.ends_at), "timezone": e.timezone,
+                "visibility": e.visibility.value, "status": e.status.value, "created_at": _when(e.created_at),
+            }
+            for e in events
+        ],
+        "follows": [
+            {
+                "id": s.id, "event_id": s.event_id, "event_title": s.event.title, "status": s.status.value,
+                "reminder_offsets": list(s.reminder_offsets or []), "created_at": _when(s.created_at),
+                "confirmed_at": _when(s.confirmed_at),
+                "selectors": [
+                    {"integration_id": sel.integration_id, "tag": sel.tag, "chat_identity_id": sel.chat_identity_id}
+                    for sel in s.selectors
+                ],
+            }
+            for s in subscriptions
+        ],
+        "channels": [
+            {
+                "id": i.id, "name": i.name, "url": field_cipher.decrypt(i.apprise_url_encrypted), "tag": i.tag,
+                "is_active": i.is_active, "created_at": _when(i.created_at),
+            }
+            for i in integrations
+        ],
+        "chat_identities": [
+            {"id": c.id, "platform": c.platform, "workspace_id": c.workspace_id, "external_user_id": c.external_user_id,
+             "kind": c.kind, "created_at": _when(c.created_at)}
+            for c in identities
+        ],
+        "messages_received": [
+            {
+                "notification_id": n.id, "event_id": e.id, "event_title": e.title, "kind": n.kind.value,
+                "title": n.title, "body": n.body, "channel": d.channel, "target": d.target, "status": d.status.value,
+                "attempts": d.attempts, "sent_at": _when(d.sent_at), "created_at": _when(d.created_at),
+            }
+            for d, n, e in messages
+        ],
+    }

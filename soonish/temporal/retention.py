@@ -1,0 +1,82 @@
+"""Ledger retention on Temporal: the prune activity (a thin adapter over soonish.retention)
+and the `soonish-retention` schedule that starts RetentionWorkflow (kept in sync at worker
+start and by `soonish sync-schedules`)."""
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from temporalio import activity
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
+    SchedulePolicy, ScheduleSpec, ScheduleUpdate,
+)
+
+from ..models import utcnow
+from ..retention import prune_batch
+from .retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
+from .retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
+
+# One activity call stops taking batches after this long and reports back, well inside its
+# start-to-close timeout; the workflow calls it again if there is more.
+ROUND_BUDGET_SECONDS = min(60.0, ROUND_TIMEOUT.total_seconds() / 2)
+
+
+class RetentionActivities:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def all(self) -> list:
+        return [self.prune_ledger]
+
+    # Like the database activities: a batch is one short transaction; let it finish.
+    @activity.defn(name=PRUNE_LEDGER, no_thread_cancel_exception=True)
+    def prune_ledger(self, _round: LedgerPruneRound) -> LedgerPruneResult:
+        config = self.app.config
+        days = int(config["LEDGER_RETENTION_DAYS"])
+        size = int(config["LEDGER_PRUNE_BATCH_SIZE"])
+        pause = float(config["LEDGER_PRUNE_PAUSE_SECONDS"])
+        deleted, began = 0, time.monotonic()
+        with self.app.app_context():
+            while time.monotonic() - began < ROUND_BUDGET_SECONDS:
+                removed = prune_batch(utcnow(), days, size)
+                deleted += removed
+                activity.heartbeat(deleted)
+                if removed < size:
+                    return LedgerPruneResult(deleted, done=True)
+                # Between batches the ledger's other writers (the sends) have the database.
+                time.sleep(pause)
+        return LedgerPruneResult(deleted, done=False)
+
+
+@dataclass(frozen=True)
+class RetentionScope:
+    id_prefix: str
+    task_queue: str
+    cron: str
+
+    @classmethod
+    def from_config(cls, config) -> "RetentionScope":
+        return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"], config["LEDGER_RETENTION_CRON"])
+
+
+def _schedule(scope: RetentionScope) -> Schedule:
+    schedule_id = retention_schedule_id(scope.id_prefix)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(RetentionWorkflow.run, LedgerPruneRound(), id=schedule_id,
+                                           task_queue=scope.task_queue),
+        spec=ScheduleSpec(cron_expressions=[scope.cron]),
+        # A prune still running when the next is due: skip the new one, the running one covers it.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def put_retention_schedule(client: Client, scope: RetentionScope) -> str:
+    """Create the schedule, or bring it in line with the settings. Returns "created" or "updated"."""
+    schedule_id = retention_schedule_id(scope.id_prefix)
+    schedule = _schedule(scope)
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"

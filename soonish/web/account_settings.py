@@ -1,0 +1,246 @@
+"""Accounts people can trust, as pages: forgot password, change password or email, sign out
+everywhere, delete the account, download one's data, and "forget my address" for followers by
+email. Each view calls one service operation (services.credentials, .erasure, .export)."""
+import json
+
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from ..services import ServiceError, accounts, credentials, erasure
+from ..services.export import export_data
+from .auth import csrf_exempt
+from .calendar import feed_url
+from .forms import apply_service_error
+from .limits import password_reset_limit
+
+bp = Blueprint("account_settings", __name__)
+
+NEW_PASSWORD_RULES = [DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH, max=200)]
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), Email()])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=NEW_PASSWORD_RULES)
+    confirm = PasswordField("Repeat it", validators=[EqualTo("password", "Passwords differ.")])
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField("New email", validators=[DataRequired(), Length(max=254), Email()])
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField("Your password", validators=[DataRequired()])
+
+
+def account_forms(**given) -> dict:
+    """The account page's forms, blank unless a failed post hands one back with its errors."""
+    forms = {
+        "password_form": ChangePasswordForm(formdata=None, prefix="pw"),
+        "email_form": ChangeEmailForm(formdata=None, prefix="em"),
+        "delete_form": DeleteAccountForm(formdata=None, prefix="del"),
+    }
+    forms.update(given)
+    return forms
+
+
+def render_account(status: int = 200, **forms):
+    """The account page (calendar feed, then these settings) with ``forms``."""
+    token = current_user.calendar_token
+    return render_template("account/show.html", feed_url=feed_url(token) if token else None, **forms), status
+
+
+def _account_page_with(**given):
+    """The account page again, after a failed post, with that form's errors."""
+    return render_account(status=422, **account_forms(**given))
+
+
+# Forgot password -------------------------------------------------------------------------
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@password_reset_limit()
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        credentials.request_password_reset(form.email.data)
+        # The same words whether or not the address has an account.
+        flash("If that address has a Soonish account, a link to choose a new password is on its way. "
+              "It works for an hour.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("account/forgot_password.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    try:
+        user = credentials.user_for_reset(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = credentials.reset_password(token, form.password.data)
+        except ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            login_user(user)
+            flash("Your new password is set. Every other session is signed out.", "success")
+            return redirect(url_for("events.dashboard"))
+    return render_template("account/reset_password.html", form=form, user=user), 422 if form.errors else 200
+
+
+# Password, email, sessions -----------------------------------------------------------------
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            # The user itself, not the current_user proxy: login_user stores what it is given.
+            user = credentials.change_password(current_user._get_current_object(), form.current_password.data,
+                                               form.password.data)
+        except ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            login_user(user)  # this session carries on under the new epoch
+            flash("Password changed. Every other session is signed out.", "success")
+            return redirect(url_for("account.show"))
+    return _account_page_with(password_form=form)
+
+
+@bp.post("/account/email")
+@login_required
+def change_email():
+    form = ChangeEmailForm(prefix="em")
+    if form.validate_on_submit():
+        try:
+            address = credentials.request_email_change(current_user, form.email.data, form.current_password.data)
+        except ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            flash(f"Almost done: open the link we sent to {address} to start using it.", "info")
+            return redirect(url_for("account.show"))
+    return _account_page_with(email_form=form)
+
+
+@bp.get("/account/email/confirm/<token>")
+def confirm_email_change(token):
+    try:
+        user = credentials.confirm_email_change(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    flash(f"Your address is now {user.email}.", "success")
+    return redirect(url_for("account.show" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.route("/account/email/undo/<token>", methods=["GET", "POST"])
+def undo_email_change(token):
+    form = FlaskForm()
+    if form.validate_on_submit():
+        try:
+            user = credentials.undo_email_change(token)
+        except ServiceError as exc:
+            return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+        logout_user()
+        flash(f"Your address is {user.email} again and every session is signed out. "
+              "If you didn't make that change, choose a new password now.", "success")
+        return redirect(url_for("account_settings.forgot_password"))
+    return render_template("account/undo_email_change.html", form=form)
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    credentials.revoke_sessions(current_user)
+    logout_user()
+    flash("You are signed out everywhere, and every API token you had stopped working.", "info")
+    return redirect(url_for("auth.login"))
+
+
+# Delete, export ----------------------------------------------------------------------------
+
+@bp.post("/account/delete")
+@login_required
+def delete_account():
+    form = DeleteAccountForm(prefix="del")
+    if form.validate_on_submit():
+        try:
+            erasure.delete_account(current_user, form.password.data)
+        except ServiceError as exc:
+            apply_service_error(form, exc)
+        else:
+            return _deleted()
+    return _account_page_with(delete_form=form)
+
+
+@bp.post("/account/delete/email")
+@login_required
+def mail_deletion_link():
+    try:
+        credentials.request_deletion_link(current_user)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"We sent a link to {current_user.email}: open it to delete your account.", "info")
+    return redirect(url_for("account.show"))
+
+
+@bp.route("/account/delete/<token>", methods=["GET", "POST"])
+def delete_account_from_link(token):
+    try:
+        user = credentials.user_for_deletion_link(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    form = FlaskForm()
+    if form.validate_on_submit():
+        erasure.delete_account_from_link(token)
+        return _deleted()
+    return render_template("account/delete_confirm.html", form=form, user=user)
+
+
+def _deleted():
+    logout_user()
+    flash("Your account is deleted. Thank you for having used Soonish.", "info")
+    return redirect(url_for("events.home"))
+
+
+@bp.get("/account/export")
+@login_required
+def export():
+    body = json.dumps(export_data(current_user), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="soonish-my-data.json"', "Cache-Control": "no-store",
+    })
+
+
+# Forget my address (email-only followers, from any mail) ---------------------------------------
+
+@bp.get("/s/forget/<token>")
+def forget_address_page(token):
+    # Link scanners follow GET links: this only asks; the button POSTs.
+    try:
+        follower = erasure.follower_from_forget_link(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    return render_template("account/forget_address.html", follower=follower, token=token)
+
+
+@bp.post("/s/forget/<token>")
+@csrf_exempt  # like one-click unsubscribe: the signed token in the URL is the proof
+def forget_address(token):
+    try:
+        erasure.forget_follower(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    return render_template("account/forget_address.html", follower=None, token=token, forgotten=True)

@@ -1,0 +1,140 @@
+"""The account over JSON: revoke tokens, reset or change the password, change the email,
+download one's data, delete the account."""
+from flask_login import current_user, login_required
+from marshmallow import Schema, fields, validate
+
+from ...services import ServiceError, credentials, erasure
+from ...services.accounts import MIN_PASSWORD_LENGTH
+from ...services.export import export_data
+from ..limits import password_reset_limit
+from ..tokens import issue_token
+from .base import ApiBlueprint, service_error_response
+from .schemas import MessageOut, TokenOut
+
+bp = ApiBlueprint("api_account", __name__, url_prefix="/api/v1", description="Your account: tokens, password, data")
+bp.register_error_handler(ServiceError, service_error_response)
+
+NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=200)
+BEARER = [{"bearer": []}]
+
+
+class PasswordResetIn(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+
+
+class PasswordResetConfirmIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                          metadata={"description": "The token at the end of the mailed /reset-password/ link."})
+    password = fields.String(required=True, validate=NEW_PASSWORD)
+
+
+class PasswordChangeIn(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(max=200))
+    new_password = fields.String(required=True, validate=NEW_PASSWORD)
+
+
+class EmailChangeIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    current_password = fields.String(required=True, validate=validate.Length(max=200))
+
+
+class DeleteAccountIn(Schema):
+    password = fields.String(required=True, validate=validate.Length(max=200))
+
+
+class ExportOut(Schema):
+    """The whole of it is described in README "Your data"; the top-level parts:"""
+
+    format = fields.Integer()
+    exported_at = fields.String()
+    account = fields.Dict()
+    events_organized = fields.List(fields.Dict())
+    follows = fields.List(fields.Dict(), metadata={"description": "With reminder_offsets in seconds."})
+    channels = fields.List(fields.Dict(), metadata={"description": "With each channel's full, decrypted URL."})
+    chat_identities = fields.List(fields.Dict())
+    messages_received = fields.List(fields.Dict(), metadata={"description": "From the deliveries ledger."})
+
+
+def _token_for(user) -> dict:
+    access_token, lifetime = issue_token(user)
+    return {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
+
+
+@bp.post("/auth/revoke")
+@login_required
+@bp.response(204)
+@bp.errors(401)
+@bp.doc(security=BEARER)
+def revoke():
+    """Sign out everywhere: every session and every token issued until now (this one too)
+    stops working."""
+    credentials.revoke_sessions(current_user)
+
+
+@bp.post("/auth/password-reset")
+@password_reset_limit()
+@bp.arguments(PasswordResetIn)
+@bp.response(202, MessageOut)
+@bp.errors(422)
+def password_reset(data):
+    """Mail a reset link to the address if it has an account. The answer is the same either way."""
+    credentials.request_password_reset(data["email"])
+    return {"message": "If that address has a Soonish account, a reset link is on its way. It works once, for an hour."}
+
+
+@bp.post("/auth/password-reset/confirm")
+@bp.arguments(PasswordResetConfirmIn)
+@bp.response(200, TokenOut)
+@bp.errors(404, 422)
+def password_reset_confirm(data):
+    """Set a new password with the mailed token (once, within an hour). Every older session and
+    token stops working; the answer carries a fresh token."""
+    return _token_for(credentials.reset_password(data["token"], data["password"]))
+
+
+@bp.post("/me/password")
+@login_required
+@bp.arguments(PasswordChangeIn)
+@bp.response(200, TokenOut)
+@bp.errors(401, 422)
+@bp.doc(security=BEARER)
+def change_password(data):
+    """Change the password (the current one is required). Every older token stops working;
+    the answer carries a fresh one."""
+    return _token_for(credentials.change_password(current_user, data["current_password"], data["new_password"]))
+
+
+@bp.post("/me/email")
+@login_required
+@bp.arguments(EmailChangeIn)
+@bp.response(202, MessageOut)
+@bp.errors(401, 409, 422, 503)
+@bp.doc(security=BEARER)
+def change_email(data):
+    """Mail a confirm link to the new address; the change happens when it is opened, and the old
+    address then gets a notice with an undo link."""
+    address = credentials.request_email_change(current_user, data["email"], data["current_password"])
+    return {"message": f"Open the link we sent to {address} to start using it."}
+
+
+@bp.get("/me/export")
+@login_required
+@bp.response(200, ExportOut)
+@bp.errors(401)
+@bp.doc(security=BEARER)
+def export():
+    """Everything Soonish holds about you, as one JSON document."""
+    return export_data(current_user)
+
+
+@bp.delete("/me")
+@login_required
+@bp.arguments(DeleteAccountIn)
+@bp.response(204)
+@bp.errors(401, 422)
+@bp.doc(security=BEARER)
+def delete_me(data):
+    """Delete the account (the password is required): upcoming events you organize are
+    cancelled with a notice to their followers, your follows end, your channels and chat links
+    are removed, and the deliveries ledger keeps its counts without your address."""
+    erasure.delete_account(current_user, data["password"])

@@ -1,0 +1,198 @@
+"""Delete my account, export my data, forget my address: through the real pages and API, a real
+worker delivering to the SMTP and HTTP sinks, and Temporal's real reminder schedules."""
+import re
+
+import pytest
+from sqlalchemy import text
+
+from soonish.models import (
+    ChatIdentity, Delivery, Event, EventStatus, Subscription, SubscriptionStatus, User, db,
+)
+from soonish.services.erasure import erase
+
+from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
+from .conftest import PASSWORD, csrf_token
+from .sinks import wait_until
+from .temporal_helpers import wait_for_schedules
+
+LINK = re.compile(r"http://soonish\.test(/\S+)")
+
+
+def links_in(mail) -> list[str]:
+    return LINK.findall(mail.get_body(preferencelist=("plain",)).get_content())
+
+
+def raw_count(app, sql: str, **params) -> int:
+    """Straight from the table, past the models: what the database really holds."""
+    with app.app_context():
+        return db.session.execute(text(sql), params).scalar()
+
+
+def user_row(app, user_id: int) -> User:
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        db.session.expunge(user)
+        return user
+
+
+@pytest.fixture
+def organizer_with_history(app, client, make_user, bearer, worker, smtp_sink, http_sink, harness, temporal_env):
+    """An organizer with an upcoming event that two people follow (by mail and by webhook), who
+    follows someone else's event by mail with a 1-hour reminder, and has a channel and a chat
+    identity of their own."""
+    organizer = make_user("organizer@example.com")
+    headers = bearer(organizer)
+    own = create_event(client, headers, title="Own meetup")
+    mail_follower, hook_follower = make_user("reader@example.com"), make_user("hooked@example.com")
+    subscribe(client, bearer(mail_follower), own["id"])
+    follow_by_webhook(client, bearer(hook_follower), own["id"], http_sink.url("/hook"))
+    other = create_event(client, bearer(make_user("host@example.com")), title="Someone else's talk")
+    subscribe(client, headers, other["id"], reminder_offsets=[3600])
+    wait_for_schedules(harness, temporal_env, app, other["id"], {3600})
+    add_integration(client, headers, "json://127.0.0.1:9/private-hook?token=secret")
+    with app.app_context():
+        db.session.add(ChatIdentity(platform="slack", workspace_id="T1", external_user_id="U1", user_id=organizer.id))
+        db.session.commit()
+    # Welcomes: reader and the organizer by mail, the hooked follower by webhook.
+    smtp_sink.wait_for(2)
+    wait_until(lambda: len(http_sink.delivered("/hook")) == 1, message="webhook welcome")
+    return organizer, headers, own, other
+
+
+def test_delete_account_by_api_cancels_notifies_and_erases(app, client, organizer_with_history, smtp_sink,
+                                                           http_sink, harness, temporal_env):
+    organizer, headers, own, other = organizer_with_history
+    wrong = client.delete("/api/v1/me", json={"password": "not it"}, headers=headers)
+    assert wrong.status_code == 422 and "password" in wrong.get_json()["error"]["fields"]
+    assert client.delete("/api/v1/me", json={}, headers=headers).status_code == 422
+
+    assert client.delete("/api/v1/me", json={"password": PASSWORD}, headers=headers).status_code == 204
+
+    # Upcoming events are cancelled, and their followers told on their channels.
+    with app.app_context():
+        assert db.session.get(Event, own["id"]).status == EventStatus.CANCELLED
+    wait_until(lambda: any("Cancelled: Own meetup" in (m["Subject"] or "") for m in smtp_sink.to("reader@example.com")),
+               message="cancel notice by mail")
+    wait_until(lambda: len(http_sink.delivered("/hook")) == 2, message="cancel notice by webhook")
+    assert "Cancelled: Own meetup" in str(http_sink.delivered("/hook")[-1].body)
+
+    # Channels and chat identities are gone from the tables themselves.
+    assert raw_count(app, "SELECT count(*) FROM integrations WHERE user_id = :id", id=organizer.id) == 0
+    assert raw_count(app, "SELECT count(*) FROM chat_identities WHERE user_id = :id", id=organizer.id) == 0
+    # The ledger keeps the organizer's rows (counts) without the address.
+    with app.app_context():
+        mine = db.session.query(Delivery).join(Subscription).filter(Subscription.user_id == organizer.id).all()
+        assert mine and all(d.target.startswith("erased:email:") for d in mine)
+        assert db.session.query(Subscription).filter_by(user_id=organizer.id).one().status == SubscriptionStatus.UNSUBSCRIBED
+    assert raw_count(app, "SELECT count(*) FROM deliveries WHERE target LIKE '%organizer@example.com%'") == 0
+    assert raw_count(app, "SELECT count(*) FROM users WHERE email = 'organizer@example.com'") == 0
+    # The event they followed loses the reminder schedule only they needed.
+    wait_for_schedules(harness, temporal_env, app, other["id"], set())
+    # Their token stops working, and signing in again is impossible.
+    assert client.get("/api/v1/me/export", headers=headers).status_code == 401
+    assert app.test_client().post("/api/v1/auth/token", json={"email": "organizer@example.com",
+                                                               "password": PASSWORD}).status_code == 401
+
+    # Erasing again changes nothing.
+    before = user_row(app, organizer.id)
+    with app.app_context():
+        erase(db.session.get(User, organizer.id))
+    assert user_row(app, organizer.id).token_epoch == before.token_epoch
+
+
+def test_delete_account_from_the_account_page_with_password_or_mailed_link(app, client, make_user, login, worker,
+                                                                           smtp_sink):
+    user = make_user("leaver@example.com")
+    login(user)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Delete my account" in page and "Download my data" in page
+
+    wrong = client.post("/account/delete", data={"del-password": "nope", "csrf_token": csrf_token(client, "/account")})
+    assert wrong.status_code == 422 and "That isn&#39;t your password." in wrong.get_data(as_text=True)
+    assert user_row(app, user.id).erased_at is None
+
+    # Without the password: a link by mail.
+    assert client.post("/account/delete/email", data={"csrf_token": csrf_token(client, "/account")}).status_code == 302
+    mail = smtp_sink.wait_for(1)[0]
+    path = next(p for p in links_in(mail) if p.startswith("/account/delete/"))
+    confirm_page = client.get(path)
+    assert confirm_page.status_code == 200 and user_row(app, user.id).erased_at is None  # GET only asks
+    done = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert done.status_code == 302
+    assert user_row(app, user.id).erased_at is not None
+    assert client.get("/account").status_code == 302  # signed out
+    reused = app.test_client().get(path)
+    assert reused.status_code == 404
+
+
+def test_delete_account_with_the_password_form(app, client, make_user, login):
+    user = make_user()
+    login(user)
+    done = client.post("/account/delete", data={"del-password": PASSWORD, "csrf_token": csrf_token(client, "/account")})
+    assert done.status_code == 302
+    erased = user_row(app, user.id)
+    assert erased.erased_at is not None and erased.email is None and erased.password_hash is None
+
+
+def test_export_has_the_account_events_follows_channels_and_messages(app, client, make_user, bearer, worker,
+                                                                      http_sink, login):
+    user = make_user("me@example.com")
+    headers = bearer(user)
+    organized = create_event(client, headers, title="My own event")
+    followed = create_event(client, bearer(make_user()), title="A followed event")
+    hook_url = http_sink.url("/mine") + "?token=s3cret"
+    follow_by_webhook(client, headers, followed["id"], hook_url, reminder_offsets=["2h", 600])
+    wait_until(lambda: len(http_sink.delivered("/mine")) == 1, message="welcome by webhook")
+    wait_until(lambda: raw_count(app, "SELECT count(*) FROM deliveries WHERE status = 'sent'") == 1,
+               message="the welcome recorded")
+
+    data = client.get("/api/v1/me/export", headers=headers).get_json()
+    assert data["account"]["email"] == "me@example.com"
+    assert [e["title"] for e in data["events_organized"]] == [organized["title"]]
+    (follow,) = data["follows"]
+    assert follow["event_id"] == followed["id"] and follow["reminder_offsets"] == [7200, 600]
+    (channel,) = data["channels"]
+    assert channel["url"] == hook_url  # decrypted, for its owner
+    (message,) = data["messages_received"]
+    assert message["title"] == "You're following A followed event" and message["status"] == "sent"
+    assert set(data) >= {"account", "events_organized", "follows", "channels", "messages_received"}
+
+    login(user)
+    download = client.get("/account/export")
+    assert download.status_code == 200 and "attachment" in download.headers["Content-Disposition"]
+    assert download.get_json()["channels"][0]["url"] == hook_url
+    assert app.test_client().get("/api/v1/me/export").status_code == 401
+
+
+def test_forget_my_address_is_in_every_mail_to_an_email_follower_and_works_by_post_only(app, client, make_user,
+                                                                                       bearer, worker, smtp_sink):
+    event = create_event(client, bearer(make_user("host@example.com")), title="Book club")
+    page = f"/e/{event['slug']}"
+    client.post(f"{page}/subscribe", data={"email": "reader@example.com", "csrf_token": csrf_token(client, page)})
+    confirm_mail = smtp_sink.wait_for(1)[0]
+    assert any(p.startswith("/s/forget/") for p in links_in(confirm_mail))
+    client.get(next(p for p in links_in(confirm_mail) if p.startswith("/s/confirm/")))
+    welcome = smtp_sink.wait_for(2)[1]
+    forget = next(p for p in links_in(welcome) if p.startswith("/s/forget/"))
+    assert "Forget my address" in welcome.get_body(preferencelist=("html",)).get_content()
+
+    asked = client.get(forget)
+    assert asked.status_code == 200 and "Forget reader@example.com?" in asked.get_data(as_text=True)
+    with app.app_context():
+        follower = db.session.query(User).filter_by(email="reader@example.com").one()
+        follower_id = follower.id
+    done = app.test_client().post(forget)  # from a mail client: no session, no CSRF token
+    assert done.status_code == 200 and "Your address is forgotten" in done.get_data(as_text=True)
+    assert raw_count(app, "SELECT count(*) FROM users WHERE email = 'reader@example.com'") == 0
+    with app.app_context():
+        assert db.session.get(User, follower_id).erased_at is not None
+        assert db.session.query(Subscription).filter_by(user_id=follower_id).one().status == SubscriptionStatus.UNSUBSCRIBED
+    assert client.post(forget).status_code == 200  # twice: still forgotten
+    assert client.get("/s/forget/forged-token").status_code == 404
+
+
+def test_account_holders_mails_carry_no_forget_link(app, client, make_user, bearer, worker, smtp_sink):
+    event = create_event(client, bearer(make_user("host@example.com")), title="Talk")
+    subscribe(client, bearer(make_user("member@example.com")), event["id"])
+    welcome = smtp_sink.wait_for(1)[0]
+    assert not any(p.startswith("/s/forget/") for p in links_in(welcome))
