@@ -13,6 +13,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..delivery.reminders import due_at
 from .shared import ReminderInput, event_workflow_id, reminder_schedule_id
 from .workflows import ReminderWorkflow
 
@@ -29,10 +30,6 @@ class ScheduleScope:
     def from_config(cls, config) -> "ScheduleScope":
         return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"],
                    timedelta(seconds=int(config["REMINDER_LEAD_SECONDS"])))
-
-
-def due_at(starts_at: datetime, offset_seconds: int) -> datetime:
-    return starts_at - timedelta(seconds=offset_seconds)
 
 
 def _at(moment: datetime) -> ScheduleCalendarSpec:

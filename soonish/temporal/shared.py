@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from temporalio.common import RetryPolicy
 
+from ..delivery.reminders import due_at
+
 
 def event_workflow_id(prefix: str, event_id: int) -> str:
     return f"{prefix}event-{event_id}"
@@ -14,12 +16,6 @@ def event_workflow_id(prefix: str, event_id: int) -> str:
 
 def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str:
     return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
-
-
-def reminder_dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
-    """A reminder's notification key. The start time is in it: a reminder made for an old
-    time never stands in for the new one."""
-    return f"reminder:{event_id}:{offset_seconds}:{starts_at.isoformat()}"
 
 
 def reminder_slot_id(prefix: str, due: datetime) -> str:
@@ -106,7 +102,7 @@ class ReminderInput:
 
     @property
     def due(self) -> datetime:
-        return self.starts_at - timedelta(seconds=self.offset_seconds)
+        return due_at(self.starts_at, self.offset_seconds)
 
     @property
     def key(self) -> str:
