@@ -7,10 +7,9 @@ from sqlalchemy import select
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import User, db
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
-from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway
+from .errors import Conflict, NotFound, ValidationFailed
+from .temporal import send_one_off_mail
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -64,12 +63,7 @@ def _check_password(password: str) -> None:
 
 
 def _send_verification(user: User) -> None:
-    try:
-        gateway().send_transactional_mail(TransactionalMail("verify", user.id))
-    except TemporalUnavailable as exc:
-        current_app.logger.error("verification mail not sent: %s", exc)
-        if user.password_hash is None:
-            raise Unavailable("We couldn't send the mail just now. Please try again.") from exc
+    send_one_off_mail(TransactionalMail("verify", user.id), "verification mail")
 
 
 def user_from_verify_link(token: str) -> User:

@@ -12,11 +12,10 @@ from ..models import (
     ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db,
 )
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway, reminders_changed
+from .errors import Conflict, NotFound, ValidationFailed
+from .temporal import reminders_changed, send_one_off_mail
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
@@ -54,10 +53,7 @@ def request_link(identity: ChatIdentity, email: str) -> str:
     address = normalize_email(email)
     if identity.user.email is not None:
         raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {identity.user.email}.")
-    try:
-        gateway().send_transactional_mail(TransactionalMail("link", identity.id, address))
-    except TemporalUnavailable as exc:
-        raise Unavailable("We couldn't send the mail just now. Please try again.") from exc
+    send_one_off_mail(TransactionalMail("link", identity.id, address), "link mail")
     return address
 
 

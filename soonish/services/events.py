@@ -10,10 +10,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
-from ..temporal.client import TemporalUnavailable
 from .broadcast import describe_change, record
-from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway, tell_event_workflow, workflow_input
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+from .temporal import tell_event_workflow
 
 TITLE_MAX = 200
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
@@ -108,15 +107,9 @@ def _slug_for(title: str) -> str:
 def create_event(organizer: User, fields: EventFields) -> Event:
     event = Event(organizer_id=organizer.id, slug=_slug_for(fields.title), **_clean(fields))
     db.session.add(event)
-    db.session.flush()
-    try:
-        gateway().start_event_workflow(workflow_input(event))
-    except TemporalUnavailable as exc:
-        db.session.rollback()
-        current_app.logger.warning("event not created: temporal unavailable: %s", exc)
-        raise Unavailable("Soonish can't schedule events right now; please try again in a minute.") from exc
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
+    tell_event_workflow(event, lambda temporal, params: temporal.start_event_workflow(params), "event workflow start")
     return event
 
 

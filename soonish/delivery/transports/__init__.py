@@ -5,3 +5,8 @@ from .base import (
     SENT, Failed, Outcome, RetryAfter, Sent, Transport, TransportContext, TransportKind, raise_unless_sent,
     register, registered_kinds, transport_class,
 )
+
+__all__ = [
+    "SENT", "Failed", "Outcome", "RetryAfter", "Sent", "Transport", "TransportContext", "TransportKind",
+    "raise_unless_sent", "register", "registered_kinds", "transport_class",
+]
