@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ..limits import TITLE_MAX
+from ..field_limits import TITLE_MAX
 from ..messages import duration_text
 from ..models import (
     Event, EventStatus, Notification, NotificationKind, Subscription, SubscriptionStatus, db, reminder_offsets_in_use,

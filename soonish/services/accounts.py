@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..links import LinkInvalid, LinkPurpose, unsign
+from ..field_limits import DISPLAY_NAME_MAX
 from ..models import User, db
 from ..temporal.shared import TransactionalMail
 from .errors import Conflict, NotFound, ValidationFailed
@@ -35,7 +36,6 @@ class Registration:
     ``user`` is None and a link to claim it went to that address."""
 
     user: User | None
-    claim_mail_sent: bool = False
 
 
 def register(email: str, password: str, display_name: str = "") -> Registration:
@@ -48,8 +48,8 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
         _send_verification(existing)
-        return Registration(None, claim_mail_sent=True)
-    user = User(email=email, display_name=display_name.strip()[:120])
+        return Registration(None)
+    user = User(email=email, display_name=display_name.strip()[:DISPLAY_NAME_MAX])
     user.set_password(password)
     db.session.add(user)
     db.session.commit()

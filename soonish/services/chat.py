@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..chat_markup import PLATFORM_NAMES, PLATFORMS
 from ..links import LinkInvalid, LinkPurpose, unsign
+from ..field_limits import DISPLAY_NAME_MAX
 from ..models import (
     ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db,
@@ -30,7 +31,7 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     identity = db.session.scalar(query)
     if identity is not None:
         return identity
-    name = display_name.strip()[:120] or f"{PLATFORM_NAMES[platform]} {kind}"
+    name = display_name.strip()[:DISPLAY_NAME_MAX] or f"{PLATFORM_NAMES[platform]} {kind}"
     identity = ChatIdentity(platform=platform, workspace_id=workspace_id, external_user_id=external_id,
                             kind=kind, user=User(display_name=name))
     db.session.add(identity)

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import current_app
 from sqlalchemy import select
 
+from ..field_limits import LOCATION_MAX, TITLE_MAX
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from .broadcast import describe_change, record
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
 
-TITLE_MAX = 200
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
 
 
@@ -85,7 +85,7 @@ def _clean(fields: EventFields) -> dict:
     return dict(
         title=title,
         description=(fields.description or "").strip(),
-        location=(fields.location or "").strip()[:300],
+        location=(fields.location or "").strip()[:LOCATION_MAX],
         starts_at=starts_at,
         ends_at=ends_at,
         timezone=fields.timezone,

@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 from soonish.delivery import planning, reminders
-from soonish.limits import TITLE_MAX
+from soonish.field_limits import TITLE_MAX
 from soonish.models import EventStatus, Notification, NotificationKind, db, utcnow
 from soonish.temporal.shared import ReminderInput
 

@@ -2,6 +2,7 @@
 from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, TITLE_MAX
 from ...models import DeliveryStatus, Visibility
 from ...services.events import zone_names
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
@@ -9,7 +10,7 @@ from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_M
 VISIBILITIES = [v.value for v in Visibility]
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
 TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
-TITLE_RULES = [validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="A title is required.")]
+TITLE_RULES = [validate.Length(min=1, max=TITLE_MAX), validate.Regexp(r"^\s*\S", error="A title is required.")]
 
 
 class MessageOut(Schema):
@@ -19,7 +20,7 @@ class MessageOut(Schema):
 class RegisterIn(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True, validate=validate.Length(min=8, max=200))
-    display_name = fields.String(load_default="", validate=validate.Length(max=120))
+    display_name = fields.String(load_default="", validate=validate.Length(max=DISPLAY_NAME_MAX))
 
 
 class TokenIn(Schema):
@@ -44,7 +45,7 @@ class EventPatch(Schema):
 
     title = fields.String(validate=TITLE_RULES)
     description = fields.String()
-    location = fields.String(validate=validate.Length(max=300))
+    location = fields.String(validate=validate.Length(max=LOCATION_MAX))
     starts_at = fields.DateTime(metadata={"description": "ISO 8601; without an offset it is read in `timezone`."})
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
