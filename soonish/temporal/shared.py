@@ -1,4 +1,6 @@
-"""Types shared by workflows, activities and the client. Pure data: no I/O imports.
+"""Types shared by workflows, activities and the client: pure data, and the reminder rule's
+due time (``delivery.reminders.due_at``, so there is one formula). Workflows import this module
+through ``imports_passed_through``.
 
 Workflows call activities by these names, so the workflow module never imports activity code.
 """

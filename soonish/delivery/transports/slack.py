@@ -15,8 +15,8 @@ class SlackTransport(Transport):
     async def send(self, address: ChatAddress, message: Message) -> Outcome:
         """chat.postMessage; a user id as the channel posts in the bot's DM with that user."""
         chat = self.context.chat
-        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, chat.slack_api_url.rstrip("/") + "/chat.postMessage",
-                                     chat.slack_bot_token, {
+        url = chat.slack_api_url.rstrip("/") + "/chat.postMessage"
+        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, {
             "channel": address.recipient, "text": message.short, "unfurl_links": False,
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
         })
