@@ -11,7 +11,8 @@ Each runs on its own Temporal dev server, SQLite (or --database-url), two `sooni
 processes and a json:// sink in its own process. Subscribers are written straight to the
 database, then each event's workflow is told its reminders changed, so it creates one
 Temporal Schedule per (event, offset) that fires --lead seconds before the reminder is due;
-the ReminderWorkflow then sleeps to the exact due time. The due time is set --margin seconds
+its ReminderWorkflow enrolls the reminder in the slot workflow of its due second, which plans
+every reminder due then a little ahead and sends them at that second. The due time is set --margin seconds
 beyond the lead, to leave room for the setup. Lateness is the sink's receipt time minus the
 due time, for every delivery. Targets (issue 3): (a) last ≤ 10 s, p50 ≤ 2 s; (b) p99 ≤ 3 s.
 """

@@ -4,11 +4,25 @@ Times go out as each platform's date token, so every reader sees them in their o
 fallback (written in the event's zone) shows wherever a client can't render the token.
 """
 from datetime import datetime
+from enum import StrEnum
 
-SLACK = "slack"
-DISCORD = "discord"
-PLATFORMS = (SLACK, DISCORD)
-PLATFORM_NAMES = {SLACK: "Slack", DISCORD: "Discord"}
+
+class ChatPlatform(StrEnum):
+    """The chat platforms our bots live on. A StrEnum: equal to the value stored in
+    ``ChatIdentity.platform``, so code compares members, never display names."""
+
+    SLACK = "slack"
+    DISCORD = "discord"
+
+    @property
+    def display_name(self) -> str:
+        return {ChatPlatform.SLACK: "Slack", ChatPlatform.DISCORD: "Discord"}[self]
+
+
+SLACK = ChatPlatform.SLACK
+DISCORD = ChatPlatform.DISCORD
+PLATFORMS = tuple(ChatPlatform)
+PLATFORM_NAMES = {platform: platform.display_name for platform in ChatPlatform}
 
 
 def slack_escape(text: str) -> str:

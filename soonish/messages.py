@@ -8,7 +8,7 @@ from flask import render_template
 from markupsafe import escape
 
 from . import chat_markup
-from .delivery import Message
+from .delivery.types import Message
 from .models import Event, Notification, NotificationKind
 
 NOTIFY_TYPE = {

@@ -33,7 +33,6 @@ from prometheus_client import (
 from temporalio import activity
 
 HANDLER_NAME = "soonish-json"
-CONTEXT_FIELDS = ("request_id", "event_id", "workflow_id", "notification_id")
 # Attributes every LogRecord has; anything else on a record came in through extra=.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..field_limits import DISPLAY_NAME_MAX
 from .base import UTCDateTime, db, utcnow
 
 
@@ -17,7 +18,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Nullable: a user first met in chat has no email until they link one.
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
-    display_name: Mapped[str] = mapped_column(String(120), default="")
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_MAX), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_verified: Mapped[bool] = mapped_column(default=False)
     # Secret for the personal calendar feed; None when revoked or never made.
@@ -31,10 +32,6 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")
-
-    @property
-    def is_anonymous_subscriber(self) -> bool:
-        return self.password_hash is None
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

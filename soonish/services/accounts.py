@@ -6,11 +6,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..links import LinkInvalid, LinkPurpose, unsign
+from ..field_limits import DISPLAY_NAME_MAX
 from ..models import User, db
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
-from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway
+from .errors import Conflict, NotFound, ValidationFailed
+from .temporal import send_one_off_mail
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -36,7 +36,6 @@ class Registration:
     ``user`` is None and a link to claim it went to that address."""
 
     user: User | None
-    claim_mail_sent: bool = False
 
 
 def register(email: str, password: str, display_name: str = "") -> Registration:
@@ -49,8 +48,8 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
         _send_verification(existing)
-        return Registration(None, claim_mail_sent=True)
-    user = User(email=email, display_name=display_name.strip()[:120])
+        return Registration(None)
+    user = User(email=email, display_name=display_name.strip()[:DISPLAY_NAME_MAX])
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
@@ -64,12 +63,7 @@ def _check_password(password: str) -> None:
 
 
 def _send_verification(user: User) -> None:
-    try:
-        gateway().send_transactional_mail(TransactionalMail("verify", user.id))
-    except TemporalUnavailable as exc:
-        current_app.logger.error("verification mail not sent: %s", exc)
-        if user.password_hash is None:
-            raise Unavailable("We couldn't send the mail just now. Please try again.") from exc
+    send_one_off_mail(TransactionalMail("verify", user.id), "verification mail")
 
 
 def user_from_verify_link(token: str) -> User:

@@ -2,12 +2,10 @@
 
 Used by the event, notification and subscription services alike; imports none of them.
 """
-
+from ..field_limits import TITLE_MAX
 from ..messages import when_text
 from ..models import Event, Notification, NotificationKind, Subscription, User, db
 from .temporal import tell_event_workflow
-
-TITLE_MAX = 200
 
 
 def record(event: Event, kind: NotificationKind, title: str, body: str = "", author: User | None = None,

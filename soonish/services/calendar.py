@@ -18,8 +18,6 @@ from .events import can_view
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
-# How often a subscribed calendar app should fetch the feed again.
-FEED_REFRESH = timedelta(hours=1)
 
 EventUrl = Callable[[Event], str]
 

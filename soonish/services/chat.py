@@ -8,15 +8,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..chat_markup import PLATFORM_NAMES, PLATFORMS
 from ..links import LinkInvalid, LinkPurpose, unsign
+from ..field_limits import DISPLAY_NAME_MAX
 from ..models import (
     ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db,
 )
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway, reminders_changed
+from .errors import Conflict, NotFound, ValidationFailed
+from .temporal import reminders_changed, send_one_off_mail
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
@@ -31,7 +31,7 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     identity = db.session.scalar(query)
     if identity is not None:
         return identity
-    name = display_name.strip()[:120] or f"{PLATFORM_NAMES[platform]} {kind}"
+    name = display_name.strip()[:DISPLAY_NAME_MAX] or f"{PLATFORM_NAMES[platform]} {kind}"
     identity = ChatIdentity(platform=platform, workspace_id=workspace_id, external_user_id=external_id,
                             kind=kind, user=User(display_name=name))
     db.session.add(identity)
@@ -54,10 +54,7 @@ def request_link(identity: ChatIdentity, email: str) -> str:
     address = normalize_email(email)
     if identity.user.email is not None:
         raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {identity.user.email}.")
-    try:
-        gateway().send_transactional_mail(TransactionalMail("link", identity.id, address))
-    except TemporalUnavailable as exc:
-        raise Unavailable("We couldn't send the mail just now. Please try again.") from exc
+    send_one_off_mail(TransactionalMail("link", identity.id, address), "link mail")
     return address
 
 

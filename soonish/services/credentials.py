@@ -7,13 +7,13 @@ renewed. Mails go through the transactional mail workflow like the verify and co
 """
 from flask import current_app
 
+from ..delivery.mail import OneOffKind
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import User, db
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import _check_password, find_user_by_email, normalize_email
-from .errors import Conflict, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway
+from .errors import Conflict, NotFound, ValidationFailed
+from .temporal import send_one_off_mail
 
 
 def revoke_sessions(user: User) -> None:
@@ -30,7 +30,7 @@ def request_password_reset(email: str) -> None:
         address = normalize_email(email)
     except ValidationFailed:
         return
-    _send(TransactionalMail("reset", 0, address), "password reset")
+    send_one_off_mail(TransactionalMail(OneOffKind.RESET_PASSWORD, 0, address), "password reset mail")
 
 
 def user_for_reset(token: str) -> User:
@@ -71,7 +71,7 @@ def request_email_change(user: User, new_email: str, current_password: str) -> s
         raise ValidationFailed.field("email", "That is already your address.")
     if find_user_by_email(address) is not None:
         raise Conflict("That address belongs to another account.", {"email": ["Already in use."]})
-    _send(TransactionalMail("email_change", user.id, address), "email change", required=True)
+    send_one_off_mail(TransactionalMail(OneOffKind.CHANGE_EMAIL, user.id, address), "email change mail")
     return address
 
 
@@ -89,7 +89,7 @@ def confirm_email_change(token: str) -> User:
     user.email = new
     user.is_verified = True
     db.session.commit()
-    _send(TransactionalMail("email_changed", user.id, old), "email change notice")
+    send_one_off_mail(TransactionalMail(OneOffKind.EMAIL_CHANGED, user.id, old), "email change notice")
     return user
 
 
@@ -116,7 +116,7 @@ def user_for_deletion_link(token: str) -> User:
 
 
 def request_deletion_link(user: User) -> None:
-    _send(TransactionalMail("delete_account", user.id), "account deletion link", required=True)
+    send_one_off_mail(TransactionalMail(OneOffKind.DELETE_ACCOUNT, user.id), "account deletion link")
 
 
 def _user_from_epoch_link(purpose: str, token: str, again: str) -> User:
@@ -143,12 +143,3 @@ def _live_user(user_id) -> User:
     if user is None or user.erased_at is not None:
         raise NotFound("This account no longer exists.")
     return user
-
-
-def _send(mail: TransactionalMail, what: str, required: bool = False) -> None:
-    try:
-        gateway().send_transactional_mail(mail)
-    except TemporalUnavailable as exc:
-        current_app.logger.error("%s mail not sent: %s", what, exc)
-        if required:
-            raise Unavailable("We couldn't send the mail just now. Please try again.") from exc

@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import current_app
 from sqlalchemy import select
 
+from ..field_limits import LOCATION_MAX, TITLE_MAX
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
-from ..temporal.client import TemporalUnavailable
 from .broadcast import describe_change, record
-from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
-from .temporal import gateway, tell_event_workflow, workflow_input
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+from .temporal import tell_event_workflow
 
-TITLE_MAX = 200
 # Plain text shown on the event page and in every update mail: room for a programme, not a book.
 DESCRIPTION_MAX = 10_000
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
@@ -132,7 +131,7 @@ def _clean(fields: EventFields, stored: Event | None = None) -> dict:
     return dict(
         title=title,
         description=description,
-        location=(fields.location or "").strip()[:300],
+        location=(fields.location or "").strip()[:LOCATION_MAX],
         starts_at=starts_at,
         ends_at=ends_at,
         timezone=fields.timezone,
@@ -155,15 +154,9 @@ def _slug_for(title: str) -> str:
 def create_event(organizer: User, fields: EventFields) -> Event:
     event = Event(organizer_id=organizer.id, slug=_slug_for(fields.title), **_clean(fields))
     db.session.add(event)
-    db.session.flush()
-    try:
-        gateway().start_event_workflow(workflow_input(event))
-    except TemporalUnavailable as exc:
-        db.session.rollback()
-        current_app.logger.warning("event not created: temporal unavailable: %s", exc)
-        raise Unavailable("Soonish can't schedule events right now; please try again in a minute.") from exc
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
+    tell_event_workflow(event, lambda temporal, params: temporal.start_event_workflow(params), "event workflow start")
     return event
 
 

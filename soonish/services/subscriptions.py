@@ -9,14 +9,13 @@ from ..models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, db, utcnow,
 )
-from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
+from .errors import Gone, NotFound, ValidationFailed, owned_or_missing
 from .events import can_view, get_visible_event
 from .notifications import welcome
 from .offsets import validate_offsets
-from .temporal import gateway, reminders_changed
+from .temporal import reminders_changed, send_one_off_mail
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -103,10 +102,7 @@ def subscribe_by_email(event: Event, email: str) -> Subscription:
         return subscription
     subscription.status = SubscriptionStatus.PENDING
     db.session.commit()
-    try:
-        gateway().send_transactional_mail(TransactionalMail("confirm", subscription.id))
-    except TemporalUnavailable as exc:
-        raise Unavailable("We couldn't send the confirmation mail just now. Please try again.") from exc
+    send_one_off_mail(TransactionalMail("confirm", subscription.id), "confirmation mail")
     return subscription
 
 

@@ -1,11 +1,18 @@
-"""The app's Temporal gateway, made once per app from its config."""
+"""The app's Temporal gateway, made once per app from its config, and THE policy for Temporal
+being unavailable during a web request or a bot command (``after_commit``).
+
+Every service follows one convention: an operation validates, changes the session, commits
+once, and only then hands work to Temporal (start a workflow, signal, send a one-off mail)
+through ``after_commit``. Helpers that add to the session (``broadcast.record``) only flush;
+the operation that calls them commits.
+"""
 from collections.abc import Callable
 
 from flask import current_app
 
 from ..models import Event, EventStatus
 from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
-from ..temporal.shared import EventWorkflowInput
+from ..temporal.shared import EventWorkflowInput, TransactionalMail
 
 
 def gateway() -> TemporalGateway:
@@ -26,16 +33,29 @@ def workflow_input(event: Event) -> EventWorkflowInput:
     )
 
 
+def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_context) -> None:
+    """Hand committed work to Temporal. The database is the truth: if Temporal is unreachable
+    the change stays recorded, the failure is logged, and the user is not shown an error. The
+    next change repairs it (every event signal is signal-with-start, so it starts a workflow
+    that never started), and so does `soonish sync-schedules` after an outage (it restarts
+    every scheduled event's workflow and its reminder schedules; resending a notification is
+    safe: the ledger). A one-off mail that was not handed over is sent when the person asks
+    again (follows again, asks for a new link)."""
+    try:
+        call(gateway())
+    except TemporalUnavailable as exc:
+        current_app.logger.error("%s not handed to Temporal: %s", what, exc, extra=log_context)
+
+
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
                         what: str, **log_context) -> None:
-    """Signal the event's workflow after the commit. The database is the truth: if Temporal is
-    unreachable the change stays recorded and is picked up by the next signal or by
-    `soonish sync-schedules` (resending a notification is safe: the ledger), so it is logged,
-    never lost and never an error for the user."""
-    try:
-        call(gateway(), workflow_input(event))
-    except TemporalUnavailable as exc:
-        current_app.logger.error("%s not signalled: %s", what, exc, extra={"event_id": event.id, **log_context})
+    """Signal the event's workflow, after the commit (see ``after_commit``)."""
+    after_commit(lambda temporal: call(temporal, workflow_input(event)), what, event_id=event.id, **log_context)
+
+
+def send_one_off_mail(mail: TransactionalMail, what: str) -> None:
+    """Start the workflow that sends a one-off mail, after the commit (see ``after_commit``)."""
+    after_commit(lambda temporal: temporal.send_transactional_mail(mail), what, mail_kind=mail.kind)
 
 
 def reminders_changed(event: Event) -> None:

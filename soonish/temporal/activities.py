@@ -1,13 +1,10 @@
-"""Activities: all of the workflows' I/O, each run inside the Flask app's context."""
-import logging
-
+"""Activities: all of the workflows' I/O, each a thin adapter that runs the delivery domain
+inside the Flask app's context."""
 from flask import Flask
 from temporalio import activity
 
-from ..models import Event, EventStatus, db
+from ..delivery.events import complete_event
 from .shared import ActivityName, EventRef
-
-log = logging.getLogger(__name__)
 
 
 def database_activity(name: str):
@@ -33,9 +30,4 @@ class EventActivities:
     @database_activity(ActivityName.COMPLETE_EVENT)
     def complete_event(self, ref: EventRef) -> None:
         with self.app.app_context():
-            event = db.session.get(Event, ref.event_id)
-            if event is None or event.status != EventStatus.SCHEDULED:
-                return
-            event.status = EventStatus.COMPLETED
-            db.session.commit()
-            log.info("event completed", extra={"event_id": event.id})
+            complete_event(ref.event_id)

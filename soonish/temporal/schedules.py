@@ -1,7 +1,10 @@
 """Reminder schedules: one Temporal Schedule per (event, offset in use).
 
 Each fires a lead time (REMINDER_LEAD_SECONDS) before its reminder is due and starts a
-ReminderWorkflow that sleeps to the exact due time. Used by the reminder activities and by `soonish sync-schedules`.
+ReminderWorkflow, which enrolls the reminder in the ReminderSlotWorkflow of its due second; the
+slot plans every reminder due then a little ahead (REMINDER_PLAN_AHEAD) and sends them at that
+second. Used by the reminder activities and by `soonish sync-schedules`. When a reminder is due
+is ``delivery.reminders.due_at``.
 """
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -13,6 +16,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..delivery.reminders import due_at
 from .shared import ReminderInput, event_workflow_id, reminder_schedule_id
 from .workflows import ReminderWorkflow
 
@@ -29,10 +33,6 @@ class ScheduleScope:
     def from_config(cls, config) -> "ScheduleScope":
         return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"],
                    timedelta(seconds=int(config["REMINDER_LEAD_SECONDS"])))
-
-
-def due_at(starts_at: datetime, offset_seconds: int) -> datetime:
-    return starts_at - timedelta(seconds=offset_seconds)
 
 
 def _at(moment: datetime) -> ScheduleCalendarSpec:
@@ -72,7 +72,7 @@ async def put_reminder(client: Client, scope: ScheduleScope, event_id: int, offs
     - due time passed: nothing (late subscribers get no reminders from the past), any
       schedule for it is removed;
     - due within the lead time: no schedule (one made in the past never fires): the
-      ReminderWorkflow is started directly and sleeps to the due time;
+      ReminderWorkflow is started directly (it enrolls the reminder in its due second's slot);
     - otherwise: the schedule is created, or updated to the new time.
     """
     due = due_at(starts_at, offset)

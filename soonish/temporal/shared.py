@@ -1,4 +1,6 @@
-"""Types shared by workflows, activities and the client. Pure data: no I/O imports.
+"""Types shared by workflows, activities and the client: pure data, and the reminder rule's
+due time (``delivery.reminders.due_at``, so there is one formula). Workflows import this module
+through ``imports_passed_through``.
 
 Workflows call activities by these names, so the workflow module never imports activity code.
 """
@@ -7,6 +9,8 @@ from datetime import datetime, timedelta
 
 from temporalio.common import RetryPolicy
 
+from ..delivery.reminders import due_at
+
 
 def event_workflow_id(prefix: str, event_id: int) -> str:
     return f"{prefix}event-{event_id}"
@@ -14,12 +18,6 @@ def event_workflow_id(prefix: str, event_id: int) -> str:
 
 def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str:
     return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
-
-
-def reminder_dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
-    """A reminder's notification key. The start time is in it: a reminder made for an old
-    time never stands in for the new one."""
-    return f"reminder:{event_id}:{offset_seconds}:{starts_at.isoformat()}"
 
 
 def reminder_slot_id(prefix: str, due: datetime) -> str:
@@ -106,7 +104,7 @@ class ReminderInput:
 
     @property
     def due(self) -> datetime:
-        return self.starts_at - timedelta(seconds=self.offset_seconds)
+        return due_at(self.starts_at, self.offset_seconds)
 
     @property
     def key(self) -> str:
@@ -156,9 +154,8 @@ class BatchResult:
 @dataclass
 class TransactionalMail:
     """A one-off mail to one person: "confirm" (subscription id), "verify" (user id) or "link"
-    (chat identity id, to ``address``: the email its owner wants to join); account mails (see
-    account_mails.py): "reset" (to ``address``, subject 0), "email_change" (user id, to the new
-    ``address``), "email_changed" (user id, to the old ``address``), "delete_account" (user id)."""
+    (chat identity id, to ``address``: the email its owner wants to join), or an account mail
+    ("reset", "email_change", "email_changed", "delete_account"; see delivery.mail.OneOffKind)."""
 
     kind: str
     subject_id: int

@@ -16,6 +16,8 @@ from .retention_workflow import RetentionWorkflow
 from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
+# Every workflow this worker runs (tests/test_replay.py replays a recorded history of each).
+WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow]
 
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
@@ -39,7 +41,7 @@ def build_worker(app: Flask, client: Client, deliveries: DeliveryActivities) -> 
     return Worker(
         client,
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow],
+        workflows=WORKFLOWS,
         activities=all_activities(app, client, deliveries),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),

@@ -14,6 +14,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from .. import services
+from ..field_limits import DISPLAY_NAME_MAX
 from ..models import User, db
 from ..services import accounts
 from .api.base import API_PREFIX
@@ -117,7 +118,7 @@ class LoginForm(FlaskForm):
 
 
 class RegisterForm(FlaskForm):
-    display_name = StringField("Name", validators=[Length(max=120)])
+    display_name = StringField("Name", validators=[Length(max=DISPLAY_NAME_MAX)])
     email = EmailField("Email", validators=[DataRequired(), Email()])
     password = PasswordField(
         "Password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)]

@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from ..field_limits import LOCATION_MAX, TITLE_MAX
 from ..models import DeliveryStatus, Event
 from ..services import ServiceError
 from ..services import events as event_service
@@ -35,13 +36,13 @@ CHECK_FIELD = "check_field"
 
 
 class EventForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Give the event a title."), Length(max=200)])
+    title = StringField("Title", validators=[DataRequired("Give the event a title."), Length(max=TITLE_MAX)])
     starts_at = DateTimeLocalField(
         "Starts", format=LOCAL_INPUT_FORMATS, validators=[InputRequired("When does it start?")]
     )
     ends_at = DateTimeLocalField("Ends", format=LOCAL_INPUT_FORMATS, validators=[Optional()])
     timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
-    location = StringField("Where", validators=[Length(max=300)])
+    location = StringField("Where", validators=[Length(max=LOCATION_MAX)])
     # The service checks the length (beside the field, like its other checks); the browser stops there too.
     description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
@@ -110,7 +111,7 @@ ANNOUNCED = "Your announcement is on its way to every follower. Watch the delive
 
 
 class AnnouncementForm(FlaskForm):
-    title = StringField("Headline", validators=[DataRequired("Write a headline."), Length(max=200)])
+    title = StringField("Headline", validators=[DataRequired("Write a headline."), Length(max=TITLE_MAX)])
     body = TextAreaField("Message", validators=[Length(max=5000)])
 
 

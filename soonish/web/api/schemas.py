@@ -2,6 +2,7 @@
 from flask import url_for
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, TITLE_MAX
 from ...models import DeliveryStatus, Visibility
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
@@ -12,7 +13,7 @@ VISIBILITIES = [v.value for v in Visibility]
 TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
 START_RULE = (f"ISO 8601; without an offset it is read in `timezone`. From now ({START_GRACE.seconds // 60} minutes "
               f"of grace) to {FURTHEST_AHEAD_YEARS} years ahead; an event's own past start may be sent back unchanged.")
-TITLE_RULES = [validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="A title is required.")]
+TITLE_RULES = [validate.Length(min=1, max=TITLE_MAX), validate.Regexp(r"^\s*\S", error="A title is required.")]
 
 
 class MessageOut(Schema):
@@ -22,7 +23,7 @@ class MessageOut(Schema):
 class RegisterIn(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True, validate=validate.Length(min=8, max=200))
-    display_name = fields.String(load_default="", validate=validate.Length(max=120))
+    display_name = fields.String(load_default="", validate=validate.Length(max=DISPLAY_NAME_MAX))
 
 
 class TokenIn(Schema):

@@ -1,0 +1,28 @@
+"""The delivery domain: plain Python, no Temporal. Who gets a notification through which
+targets (``planning``), the ledger that makes every send happen once (``ledger``), the
+reminder rule (``reminders``), composing mail (``mail``), and one class per transport behind
+one interface (``transports``), driven for a batch by the ``Courier``.
+
+Errors never carry a URL: integration URLs hold credentials.
+
+The names below are the package's public face; ``planning``, ``ledger`` and ``reminders``
+work in the database and are imported by module.
+"""
+import logging
+
+from .courier import Courier
+from .mail import compose_mail
+from .transports import Failed, Outcome, RetryAfter, Sent, TransportKind
+from .transports.apprise import connect_host, mask_url, parse_apprise_url
+from .transports.smtp import send_mail_now, write_to_outbox
+from .transports.webhook import http_pool
+from .types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+
+# Apprise's debug lines echo parsed URLs, credentials included: never let them through.
+logging.getLogger("apprise").setLevel(logging.WARNING)
+
+__all__ = [
+    "ChatAddress", "ChatSettings", "Courier", "DeliveryFailed", "Destination", "Failed", "MailSettings", "Message",
+    "Outcome", "RetryAfter", "Sent", "TransportKind", "compose_mail", "connect_host", "http_pool", "mask_url",
+    "parse_apprise_url", "send_mail_now", "write_to_outbox",
+]

@@ -1,0 +1,87 @@
+"""The Courier: for one batch, routes each destination to its transport (a registry lookup)
+and shares the batch's resources with them: one pooled HTTP client for webhooks and our
+bots' web APIs, one SMTP connection, one Apprise plugin object per URL with Apprise's
+per-object throttle turned off. Every message carries a stable delivery key
+(``Idempotency-Key`` header, ``Message-ID``, Discord's message nonce) so a receiver can drop
+the rare repeat that a crash in mid-send can cause.
+"""
+from typing import Any
+
+import aiohttp
+
+from ..netguard import PrivateTargetRefused, check_host
+from .transports import (
+    Failed, Outcome, Transport, TransportContext, TransportKind, raise_unless_sent, transport_class,
+)
+from .transports.apprise import connect_host, parse_apprise_url
+from .transports.webhook import http_pool, is_pooled_webhook
+from .types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+
+
+class Courier:
+    """Delivers messages for one batch; use as ``async with Courier(...) as courier``. Given an
+    ``http`` pool it sends through it (and leaves it open); otherwise it opens one of its own."""
+
+    def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
+                 chat: ChatSettings = ChatSettings()) -> None:
+        self.mail = mail
+        self.allow_private = allow_private
+        self.chat = chat
+        self._given_http = http
+        self._http = http
+        self._context: TransportContext | None = None
+        self._transports: dict[TransportKind, Transport] = {}
+        self._plugins: dict[str, object] = {}
+
+    async def __aenter__(self) -> "Courier":
+        if self._http is None:
+            self._http = http_pool(self.allow_private, connections=1)
+        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for transport in self._transports.values():
+            await transport.close()
+        self._transports.clear()
+        if self._http is not None and self._http is not self._given_http:
+            await self._http.close()
+
+    async def deliver(self, destination: Destination, message: Message) -> Outcome:
+        """Send ``message``; what happened, as the transport classified it."""
+        try:
+            kind, target = self._route(destination)
+        except DeliveryFailed as exc:
+            return Failed(exc.reason, exc.permanent)
+        return await self._transport(kind).send(target, message)
+
+    async def send(self, destination: Destination, message: Message) -> None:
+        """``deliver``, raising DeliveryFailed unless the message was sent."""
+        raise_unless_sent(await self.deliver(destination, message))
+
+    def _route(self, destination: Destination) -> tuple[TransportKind, Any]:
+        """Which transport reaches ``destination``, and the target it takes."""
+        if destination.email:
+            return TransportKind.EMAIL, destination.email
+        if destination.chat:
+            return TransportKind(destination.chat.platform), destination.chat
+        plugin = self._plugin(destination.apprise_url or "")
+        try:
+            check_host(connect_host(plugin), self.allow_private)
+        except PrivateTargetRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from exc
+        return (TransportKind.WEBHOOK if is_pooled_webhook(plugin) else TransportKind.APPRISE), plugin
+
+    def _transport(self, kind: TransportKind) -> Transport:
+        if kind not in self._transports:
+            self._transports[kind] = transport_class(kind)(self._context)
+        return self._transports[kind]
+
+    def _plugin(self, url: str):
+        if url not in self._plugins:
+            plugin = parse_apprise_url(url)
+            if plugin is None:
+                raise DeliveryFailed("the channel's URL is no longer understood", permanent=True)
+            # Apprise sleeps between sends through one object unless told not to.
+            plugin.request_rate_per_sec = 0
+            self._plugins[url] = plugin
+        return self._plugins[url]

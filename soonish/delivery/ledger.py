@@ -1,0 +1,126 @@
+"""The deliveries ledger: one row per (notification, subscription, target), claimed before a
+send and recorded after it, so a retried or rerun batch skips what is already sent and every
+send happens once. Runs inside the app context."""
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..models import Delivery, DeliveryStatus, db, utcnow
+from ..observability import record_delivery
+from .transports import Failed, Outcome, RetryAfter, Sent
+
+log = logging.getLogger(__name__)
+
+# What a recorded failure keeps of its reason (the column's size).
+LAST_ERROR_MAX = 500
+
+
+def delivery_key(delivery_id: int) -> str:
+    """The stable key a receiver can drop a repeat by (Idempotency-Key, Message-ID, nonce)."""
+    return f"soonish-{delivery_id}"
+
+
+def insert_ignoring_duplicates(table):
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the unique key decides."""
+    insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A delivery as the ledger holds it (plain values: a batch reads hundreds, changes few)."""
+
+    id: int
+    subscription_id: int
+    target: str
+    status: DeliveryStatus
+
+
+def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: int, last_id: int) -> list[LedgerRow]:
+    """Write a row per (subscription id, target key, channel) not written yet, and return
+    every row of this notification for subscriptions ``first_id``..``last_id``."""
+    rows = [
+        {"notification_id": notification_id, "subscription_id": sub_id, "target": key, "channel": channel}
+        for sub_id, key, channel in targets
+    ]
+    if rows:
+        db.session.execute(insert_ignoring_duplicates(Delivery.__table__), rows)
+    return [
+        LedgerRow(*row)
+        for row in db.session.execute(
+            select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status).where(
+                Delivery.notification_id == notification_id,
+                Delivery.subscription_id.between(first_id, last_id),
+            )
+        )
+    ]
+
+
+def mark_skipped(delivery_ids: list[int]) -> None:
+    """Unsubscribed, or the channel was removed, since these rows were written."""
+    if delivery_ids:
+        db.session.execute(
+            update(Delivery).where(Delivery.id.in_(delivery_ids)).values(status=DeliveryStatus.SKIPPED)
+        )
+
+
+@dataclass
+class SendOutcome:
+    delivery_id: int
+    channel: str
+    outcome: Outcome
+
+    @property
+    def sent(self) -> bool:
+        return isinstance(self.outcome, Sent)
+
+    def gave_up(self, final_attempt: bool) -> bool:
+        """A failure that stays failed: permanent, or out of attempts."""
+        return not self.sent and (final_attempt or (isinstance(self.outcome, Failed) and self.outcome.permanent))
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self.outcome, RetryAfter):
+            return f"{self.outcome.reason} (retry after {self.outcome.seconds:g}s)"
+        return getattr(self.outcome, "reason", "")
+
+
+def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
+    """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
+    now = utcnow()
+    sent = [o.delivery_id for o in outcomes if o.sent]
+    if sent:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(sent))
+            .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None)
+        )
+    for outcome in outcomes:
+        if outcome.sent:
+            continue
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id == outcome.delivery_id)
+            .values(
+                status=DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING,
+                attempts=Delivery.attempts + 1,
+                last_error=outcome.reason[:LAST_ERROR_MAX],
+            )
+        )
+    db.session.commit()
+    if sent:
+        # One line per recorded group, not per send: which worker sent what, traceably.
+        log.info("sends recorded", extra={"delivery_ids": sent})
+    for outcome in outcomes:
+        if outcome.sent:
+            record_delivery("sent", outcome.channel)
+            continue
+        gave_up = outcome.gave_up(final_attempt)
+        record_delivery("failed" if gave_up else "retrying", outcome.channel)
+        log.warning(
+            "delivery %s: %s", "failed" if gave_up else "will retry", outcome.reason,
+            extra={"delivery_id": outcome.delivery_id, "channel": outcome.channel},
+        )

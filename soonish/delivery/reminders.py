@@ -1,0 +1,134 @@
+"""THE reminder rule, in one place. A reminder is "``offset`` seconds before the event starts",
+for the subscriptions holding that offset:
+
+- it is due at ``starts_at - offset`` (``due_at``);
+- it is made for one start time: its notification's dedupe key names that time
+  (``dedupe_key``), so a reminder made for an old time never stands in for the new one;
+- it still stands while its event is scheduled, has not started, and still starts at the time
+  the reminder was made for (``still_stands``);
+- it goes to the active subscriptions holding its offset (``is_recipient``, ``holders``).
+
+Everything else (schedules, the slot workflows, the delivery batches) asks these functions.
+The database functions run inside the app context.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..field_limits import TITLE_MAX
+from ..messages import duration_text
+from ..models import (
+    Event, EventStatus, Notification, NotificationKind, Subscription, SubscriptionStatus, db, reminder_offsets_in_use,
+    utcnow,
+)
+from .ledger import insert_ignoring_duplicates
+
+
+def due_at(starts_at: datetime, offset_seconds: int) -> datetime:
+    return starts_at - timedelta(seconds=offset_seconds)
+
+
+def dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
+    """A reminder's notification key. The start time is in it: a reminder made for an old
+    time never stands in for the new one."""
+    return f"reminder:{event_id}:{offset_seconds}:{starts_at.isoformat()}"
+
+
+def still_stands(event: Event, offset_seconds: int, key: str, now: datetime | None = None) -> bool:
+    """Whether the reminder keyed ``key`` should still go out: not once its event was
+    cancelled or has started, nor for an event that moved (the key names the old time)."""
+    return (
+        event.status == EventStatus.SCHEDULED
+        and key == dedupe_key(event.id, offset_seconds, event.starts_at)
+        and (now or utcnow()) < event.starts_at
+    )
+
+
+def notification_stands(notification: Notification, event: Event) -> bool:
+    """Whether a notification should still go out: always, unless it is a reminder that no
+    longer stands (it is planned ahead of its due time, and checked again when it is sent)."""
+    if notification.reminder_offset is None:
+        return True
+    return still_stands(event, notification.reminder_offset, notification.dedupe_key)
+
+
+def notification_due(notification: Notification, event: Event) -> datetime | None:
+    """When a reminder was due (to measure how late it went out); None for anything else."""
+    if notification.reminder_offset is None:
+        return None
+    return due_at(event.starts_at, notification.reminder_offset)
+
+
+def is_recipient(notification: Notification, subscription_offsets: list[int]) -> bool:
+    """A reminder goes only to subscriptions holding its offset; everything else to all."""
+    return notification.reminder_offset is None or notification.reminder_offset in subscription_offsets
+
+
+def title(event: Event, offset_seconds: int) -> str:
+    text = f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One reminder asked for: holders of ``offset_seconds`` before ``starts_at``."""
+
+    event_id: int
+    offset_seconds: int
+    starts_at: datetime
+
+    @property
+    def key(self) -> str:
+        return dedupe_key(self.event_id, self.offset_seconds, self.starts_at)
+
+
+def make_notifications(reminders: list[Reminder]) -> list[Notification]:
+    """One notification per reminder that still stands, made once however often it is asked
+    for (its dedupe key is unique). Returns them, committed."""
+    event_ids = {r.event_id for r in reminders}
+    events = {e.id: e for e in db.session.scalars(select(Event).where(Event.id.in_(event_ids)))}
+    now = utcnow()
+    standing = [r for r in reminders if r.event_id in events and still_stands(events[r.event_id], r.offset_seconds, r.key, now)]
+    if not standing:
+        return []
+    rows = [
+        dict(event_id=r.event_id, kind=NotificationKind.REMINDER, title=title(events[r.event_id], r.offset_seconds),
+             body="", dedupe_key=r.key, reminder_offset=r.offset_seconds, created_at=now)
+        for r in standing
+    ]
+    db.session.execute(insert_ignoring_duplicates(Notification.__table__), rows)
+    db.session.commit()
+    return list(db.session.scalars(select(Notification).where(Notification.dedupe_key.in_([r.key for r in standing]))))
+
+
+def recipients_by_notification(notifications: list[Notification]) -> dict[int, list[int]]:
+    """The active subscriptions each reminder goes to, by notification id, in id order."""
+    holders: dict[int, list[tuple[int, list[int]]]] = {}
+    for subscription_id, event_id, offsets in db.session.execute(
+        select(Subscription.id, Subscription.event_id, Subscription.reminder_offsets)
+        .where(Subscription.event_id.in_({n.event_id for n in notifications}),
+               Subscription.status == SubscriptionStatus.ACTIVE)
+        .order_by(Subscription.id)
+    ):
+        holders.setdefault(event_id, []).append((subscription_id, offsets))
+    return {
+        n.id: [sid for sid, offsets in holders.get(n.event_id, []) if is_recipient(n, offsets)]
+        for n in notifications
+    }
+
+
+@dataclass
+class SchedulePlan:
+    """What the database says an event's reminder schedules should be."""
+
+    starts_at: datetime | None  # None: the event is gone, cancelled or over (no reminders)
+    version: int
+    offsets: set[int]
+
+
+def schedule_plan(event_id: int) -> SchedulePlan:
+    event = db.session.get(Event, event_id)
+    if event is None or event.status != EventStatus.SCHEDULED:
+        return SchedulePlan(None, event.version if event else 0, set())
+    return SchedulePlan(event.starts_at, event.version, reminder_offsets_in_use(event_id))

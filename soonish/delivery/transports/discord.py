@@ -1,0 +1,42 @@
+"""Discord: our bot's create-message, in a channel or in a person's DM channel."""
+from ...chat_markup import ChatPlatform
+from ..types import ChatAddress, Message
+from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
+from .chat_api import call_chat_api
+
+# Discord drops a second message with the same nonce (up to 25 characters) for a few minutes.
+DISCORD_NONCE_MAX = 25
+DISCORD_MESSAGE_MAX = 2000
+
+
+@register
+class DiscordTransport(Transport):
+    kind = TransportKind.DISCORD
+
+    def __init__(self, context: TransportContext) -> None:
+        super().__init__(context)
+        self._dms: dict[str, str] = {}  # user id -> their DM channel id
+
+    async def send(self, address: ChatAddress, message: Message) -> Outcome:
+        """Create-message in the channel, or in the person's DM channel (created, or found, first)."""
+        root, token = self.context.chat.discord_api_url.rstrip("/"), self.context.chat.discord_bot_token
+        channel_id = address.recipient
+        if not address.is_channel:
+            if address.recipient not in self._dms:
+                dm = await self._call(f"{root}/users/@me/channels", token, {"recipient_id": address.recipient})
+                if not isinstance(dm, dict):
+                    return dm
+                if "id" not in dm:
+                    return Failed("Discord opened no DM channel")
+                self._dms[address.recipient] = str(dm["id"])
+            channel_id = self._dms[address.recipient]
+        answer = await self._call(f"{root}/channels/{channel_id}/messages", token, {
+            "content": message.short[:DISCORD_MESSAGE_MAX],
+            "nonce": message.delivery_key[:DISCORD_NONCE_MAX],
+            "enforce_nonce": True,
+            "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
+        })
+        return answer if not isinstance(answer, dict) else SENT
+
+    async def _call(self, url: str, token: str, payload: dict) -> dict | Outcome:
+        return await call_chat_api(self.context.http, ChatPlatform.DISCORD, url, token, payload)

@@ -1,0 +1,28 @@
+"""Slack: our bot's chat.postMessage, to a channel or to a person's DM."""
+from ...chat_markup import ChatPlatform
+from ..types import ChatAddress, Message
+from .base import SENT, Failed, Outcome, Transport, TransportKind, register
+from .chat_api import call_chat_api
+
+# Slack's errors that heal by retrying; any other `"ok": false` answer is final.
+SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+@register
+class SlackTransport(Transport):
+    kind = TransportKind.SLACK
+
+    async def send(self, address: ChatAddress, message: Message) -> Outcome:
+        """chat.postMessage; a user id as the channel posts in the bot's DM with that user."""
+        chat = self.context.chat
+        url = chat.slack_api_url.rstrip("/") + "/chat.postMessage"
+        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, {
+            "channel": address.recipient, "text": message.short, "unfurl_links": False,
+            "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
+        })
+        if not isinstance(answer, dict):
+            return answer
+        if not answer.get("ok"):
+            error = str(answer.get("error", "unknown_error"))[:100]
+            return Failed(f"Slack answered {error}", permanent=error not in SLACK_TRANSIENT_ERRORS)
+        return SENT

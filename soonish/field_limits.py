@@ -1,0 +1,9 @@
+"""Size limits that the database columns, the forms, the API schemas and the services share:
+each in one place."""
+
+# An event's title and a notification's (announcement headline, reminder line).
+TITLE_MAX = 200
+# Where an event takes place.
+LOCATION_MAX = 300
+# A person's display name (their own, or the name a chat platform gives us).
+DISPLAY_NAME_MAX = 120

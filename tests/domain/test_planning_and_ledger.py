@@ -1,0 +1,94 @@
+"""Recipient planning and the deliveries ledger, with a database and no Temporal."""
+import pytest
+
+from soonish.crypto import FieldCipher
+from soonish.delivery import Failed, RetryAfter, Sent, ledger, planning
+from soonish.models import (
+    Delivery, DeliveryStatus, Integration, Notification, NotificationKind, Subscription, SubscriptionSelector,
+    SubscriptionStatus, db,
+)
+
+
+@pytest.fixture
+def cipher(domain_app) -> FieldCipher:
+    config = domain_app.config
+    return FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+
+
+@pytest.fixture
+def announcement(event) -> Notification:
+    notification = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Doors open", body="At 7")
+    db.session.add(notification)
+    db.session.commit()
+    return notification
+
+
+def statuses() -> dict[str, DeliveryStatus]:
+    return {d.target: d.status for d in db.session.query(Delivery)}
+
+
+def test_a_batch_plans_one_send_per_target_and_a_rerun_plans_only_what_is_pending(
+    event, follow, announcement, cipher
+):
+    ann = follow("ann@example.com")
+    bob = follow("bob@example.com")
+    hook = Integration(user=bob.user, name="hook", url_mask="json://hooks.example",
+                       apprise_url_encrypted=cipher.encrypt("json://hooks.example/in"))
+    bob.selectors = [SubscriptionSelector(integration=hook)]  # a selector: no mail to bob's address
+    db.session.commit()
+
+    plan = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher)
+    by_target = {s.destination.email or s.destination.apprise_url: s for s in plan.sends}
+    assert set(by_target) == {"ann@example.com", "json://hooks.example/in"}
+    mail = by_target["ann@example.com"]
+    assert mail.channel == "email" and mail.message.delivery_key == ledger.delivery_key(mail.delivery_id)
+    assert "http://soonish.test/" in mail.message.unsubscribe_url  # a one-click link of ann's own
+    assert by_target["json://hooks.example/in"].message.html is None  # webhooks get the short form
+    assert plan.already_sent == 0 and plan.due is None
+
+    ledger.record([ledger.SendOutcome(mail.delivery_id, "email", Sent())], final_attempt=False)
+    rerun = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher)
+    assert [s.destination.apprise_url for s in rerun.sends] == ["json://hooks.example/in"]
+    assert rerun.already_sent == 1
+    assert db.session.query(Delivery).count() == 2  # the ledger's key held: no second row
+
+
+def test_a_target_gone_since_its_row_was_written_is_skipped(event, follow, announcement, cipher):
+    ann = follow("ann@example.com")
+    planning.prepare_batch(announcement.id, ann.id, ann.id, cipher)
+    subscription = db.session.get(Subscription, ann.id)
+    subscription.status = SubscriptionStatus.UNSUBSCRIBED
+    db.session.commit()
+    assert planning.prepare_batch(announcement.id, ann.id, ann.id, cipher).sends == []
+    assert statuses() == {"email:ann@example.com": DeliveryStatus.SKIPPED}
+
+
+def test_the_ledger_records_sent_retrying_and_given_up(event, follow, announcement, cipher):
+    for name in ("a", "b", "c", "d"):
+        follow(f"{name}@example.com")
+    ids = planning.recipient_ids(announcement)
+    (first, last), = planning.batch_ranges(ids, 10)
+    sends = planning.prepare_batch(announcement.id, first, last, cipher).sends
+    outcomes = [
+        ledger.SendOutcome(sends[0].delivery_id, "email", Sent()),
+        ledger.SendOutcome(sends[1].delivery_id, "email", Failed("mail server answered 451")),
+        ledger.SendOutcome(sends[2].delivery_id, "email", Failed("the mail server refused d@", permanent=True)),
+        ledger.SendOutcome(sends[3].delivery_id, "email", RetryAfter(30, "x answered HTTP 429")),
+    ]
+    ledger.record(outcomes, final_attempt=False)
+    rows = {d.id: d for d in db.session.query(Delivery)}
+    assert [rows[o.delivery_id].status for o in outcomes] == [
+        DeliveryStatus.SENT, DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.PENDING,
+    ]
+    assert rows[sends[3].delivery_id].last_error == "x answered HTTP 429 (retry after 30s)"
+    assert rows[sends[0].delivery_id].sent_at is not None and rows[sends[0].delivery_id].last_error is None
+    # On the last attempt, what still fails has failed for good.
+    ledger.record(outcomes[1:2], final_attempt=True)
+    db.session.expire_all()
+    assert db.session.get(Delivery, sends[1].delivery_id).status == DeliveryStatus.FAILED
+    assert db.session.get(Delivery, sends[1].delivery_id).attempts == 2
+
+
+def test_batches_are_id_ranges_of_at_most_the_batch_size():
+    assert planning.batch_ranges([1, 2, 5, 9, 10], 2) == [(1, 2), (5, 9), (10, 10)]
+    assert planning.batch_ranges([], 2) == []

@@ -1,0 +1,70 @@
+"""THE reminder rule (soonish.delivery.reminders), with a database and no Temporal."""
+from datetime import timedelta
+
+from soonish.delivery import planning, reminders
+from soonish.field_limits import TITLE_MAX
+from soonish.models import EventStatus, Notification, NotificationKind, db, utcnow
+from soonish.temporal.shared import ReminderInput
+
+
+def test_due_time_is_the_offset_before_the_start(event):
+    assert reminders.due_at(event.starts_at, 3600) == event.starts_at - timedelta(hours=1)
+    # The workflows' input asks the same formula.
+    assert ReminderInput(event.id, 3600, event.starts_at, "w").due == reminders.due_at(event.starts_at, 3600)
+
+
+def test_a_reminder_stands_until_the_event_moves_is_cancelled_or_starts(event):
+    key = reminders.dedupe_key(event.id, 3600, event.starts_at)
+    assert reminders.still_stands(event, 3600, key)
+    assert not reminders.still_stands(event, 3600, key, now=event.starts_at)  # started
+    old_start = event.starts_at
+    event.starts_at = old_start + timedelta(hours=2)
+    assert not reminders.still_stands(event, 3600, key)  # made for the old time
+    assert reminders.still_stands(event, 3600, reminders.dedupe_key(event.id, 3600, event.starts_at))
+    event.status = EventStatus.CANCELLED
+    assert not reminders.still_stands(event, 3600, reminders.dedupe_key(event.id, 3600, event.starts_at))
+
+
+def test_a_reminder_notification_is_made_once_and_only_while_it_stands(event, follow):
+    asked = reminders.Reminder(event.id, 3600, event.starts_at)
+    first = reminders.make_notifications([asked, asked])
+    again = reminders.make_notifications([asked])
+    assert [n.id for n in first] == [n.id for n in again]
+    assert first[0].kind == NotificationKind.REMINDER and first[0].reminder_offset == 3600
+    assert first[0].dedupe_key == asked.key
+    assert reminders.make_notifications([reminders.Reminder(event.id, 3600, event.starts_at - timedelta(hours=1))]) == []
+    assert db.session.query(Notification).count() == 1
+
+
+def test_a_long_title_is_clipped_to_the_one_title_limit(event):
+    event.title = "x" * TITLE_MAX
+    db.session.commit()
+    (notification,) = reminders.make_notifications([reminders.Reminder(event.id, 90000, event.starts_at)])
+    assert len(notification.title) == TITLE_MAX
+    assert notification.title.startswith("Reminder: xxx") and notification.title.endswith("…")
+
+
+def test_a_reminder_goes_to_the_holders_of_its_offset_only(event, follow):
+    hour = follow("hour@example.com", [3600])
+    day = follow("day@example.com", [86400])
+    both = follow("both@example.com", [3600, 86400])
+    (notification,) = reminders.make_notifications([reminders.Reminder(event.id, 3600, event.starts_at)])
+    assert reminders.recipients_by_notification([notification]) == {notification.id: [hour.id, both.id]}
+    # Planning a fan-out asks the same rule.
+    assert planning.recipient_ids(notification) == [hour.id, both.id]
+    announcement = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Hi")
+    db.session.add(announcement)
+    db.session.commit()
+    assert planning.recipient_ids(announcement) == [hour.id, day.id, both.id]
+
+
+def test_the_schedule_plan_follows_the_offsets_in_use(event, follow):
+    follow("a@example.com", [3600])
+    follow("b@example.com", [3600, 600])
+    plan = reminders.schedule_plan(event.id)
+    assert (plan.starts_at, plan.offsets) == (event.starts_at, {600, 3600})
+    event.status = EventStatus.CANCELLED
+    db.session.commit()
+    assert reminders.schedule_plan(event.id).offsets == set()
+    assert reminders.schedule_plan(9999).starts_at is None
+    assert utcnow() < event.starts_at

@@ -1,0 +1,99 @@
+"""Records the histories that tests/test_replay.py replays: representative runs of every
+long-lived workflow on a real dev server and worker, saved to tests/histories/*.json.
+
+Not part of the suite (pytest only collects test_*.py); run it on purpose:
+
+    .venv/bin/pytest -q tests/record_histories.py
+
+Record from the workflow code that is deployed (main), and commit the files: they stand for
+the runs in flight when the next change ships. Re-record only to add a shape of run, never to
+make a failing replay pass (that failure is a running workflow that would break).
+"""
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from soonish.models import Event, Subscription, db
+from soonish.temporal.shared import (
+    REMINDER_PLAN_AHEAD, ReminderInput, TransactionalMail, event_workflow_id, reminder_slot_id,
+)
+from soonish.temporal.workflows import ReminderWorkflow, TransactionalMailWorkflow
+
+from .api_helpers import announce, create_event, follow_by_webhook
+from .conftest import csrf_token
+from .sinks import wait_until
+from .temporal_helpers import event_handle
+
+HISTORIES = Path(__file__).with_name("histories")
+
+
+def save(harness, handle, name: str) -> None:
+    harness.run(handle.result(), timeout=120)
+    history = harness.run(handle.fetch_history())
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def soon(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
+
+
+def test_record_event_workflow_cancelled(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
+    """Subscribe (reminder sync), announce (fan-out), edit (update), cancel."""
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, starts_at=soon(7 * 86400))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"),
+                      reminder_offsets=["1d", "1h"])
+    announce(client, organizer, event["id"], "Doors open at 7")
+    wait_until(lambda: len(http_sink.received) >= 2, message="welcome and announcement")
+    client.patch(f"/api/v1/events/{event['id']}", json={"location": "Library"}, headers=organizer)
+    wait_until(lambda: len(http_sink.received) >= 3, message="the update")
+    client.post(f"/api/v1/events/{event['id']}/cancel", headers=organizer)
+    save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_cancelled")
+
+
+def test_record_event_workflow_completed(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
+    """An event that starts a few seconds from now: the workflow waits for it, then completes it."""
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, starts_at=soon(8))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"))
+    save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_completed")
+
+
+def test_record_reminder_and_slot_workflows(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
+    """A reminder as its schedule starts it, and the slot of its due second delivering it."""
+    organizer = bearer(make_user("host@example.com"))
+    lead = REMINDER_PLAN_AHEAD.total_seconds() + 5
+    event = create_event(client, organizer, starts_at=soon(300 + lead))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"),
+                      reminder_offsets=["5m"])
+    with app.app_context():
+        starts_at = db.session.get(Event, event["id"]).starts_at
+    prefix = app.config["TEMPORAL_ID_PREFIX"]
+    reminder = ReminderInput(event["id"], 300, starts_at, event_workflow_id(prefix, event["id"]))
+    handle = harness.run(temporal_env.client.start_workflow(
+        ReminderWorkflow.run, reminder, id=f"{prefix}event-{event['id']}-reminder-300s",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "reminder_workflow")
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    save(harness, slot, "reminder_slot_workflow")
+    assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
+
+
+def test_record_transactional_mail_workflow(app, client, make_user, bearer, worker, harness, temporal_env, smtp_sink):
+    event = create_event(client, bearer(make_user("host@example.com")))
+    page = f"/e/{event['slug']}"
+    client.post(f"{page}/subscribe", data={"email": "reader@example.com", "csrf_token": csrf_token(client, page)})
+    smtp_sink.wait_for(1)
+    smtp_sink.clear()
+    with app.app_context():
+        subscription_id = db.session.query(Subscription).one().id
+    handle = harness.run(temporal_env.client.start_workflow(
+        TransactionalMailWorkflow.run, TransactionalMail("confirm", subscription_id),
+        id=f"{app.config['TEMPORAL_ID_PREFIX']}mail-confirm-{subscription_id}-recorded",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "transactional_mail_workflow")
+    time.sleep(0.5)
+    assert smtp_sink.wait_for(1)
