@@ -66,6 +66,10 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
     if subscription is None:
         subscription = Subscription(event_id=event.id, user_id=user.id, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS))
         db.session.add(subscription)
+    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        # Following again after leaving is a fresh act: the old choices do not come back.
+        subscription.selectors = []
+        subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     newly_active = subscription.status != SubscriptionStatus.ACTIVE
     if chosen is not None:
         subscription.selectors = chosen
@@ -171,8 +175,17 @@ def get_own(user: User, subscription_id: int) -> Subscription:
     return owned_or_missing(db.session.get(Subscription, subscription_id), user, "subscription")
 
 
-def update(user: User, subscription_id: int, changes: dict) -> Subscription:
+def get_following(user: User, subscription_id: int) -> Subscription:
+    """``user``'s subscription while it lasts: once left (unsubscribed) it reads as gone (404),
+    so the API cannot change or leave it again; following again is a new POST."""
     subscription = get_own(user, subscription_id)
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        raise NotFound("No such subscription.")
+    return subscription
+
+
+def update(user: User, subscription_id: int, changes: dict) -> Subscription:
+    subscription = get_following(user, subscription_id)
     if "selectors" in changes:
         subscription.selectors = _selectors(user, changes["selectors"])
     if "reminder_offsets" in changes:

@@ -10,6 +10,7 @@ from ..models import db
 from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
+from .api import access as api_access
 from . import account, auth, calendar, channels, chat, converters, dev, events, filters, limits, ops, security, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
@@ -49,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
     limits.init_app(app)
     security.init_app(app)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)

@@ -5,7 +5,7 @@ otherwise the bearer token alone (a request carrying a token never falls back to
 """
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from .. import services
 from ..models import User, db
-from ..services import accounts
+from ..services import accounts, api_keys
 from .extensions import csrf, login_manager
 from .forms import apply_service_error
 from .limits import login_limit
@@ -38,6 +38,10 @@ def load_user_from_session(user_id: str) -> User | None:
 @login_manager.request_loader
 def load_user_from_bearer(req) -> User | None:
     token = bearer_token()
+    if token and api_keys.is_api_key(token):
+        key = api_keys.key_for(token)
+        g.api_key = key  # the views' scope checks read it
+        return key.user if key else None
     return user_from_token(token) if token else None
 
 
