@@ -6,11 +6,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..models import DeliveryStatus, Event
-from ..services import ServiceError
+from ..services import ServiceError, concurrency
 from ..services import events as event_service
 from ..services import notifications as notification_service
 from ..services import subscriptions as subscription_service
@@ -42,6 +42,8 @@ class EventForm(FlaskForm):
     location = StringField("Where", validators=[Length(max=300)])
     description = TextAreaField("Details")
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
+    # The version the organizer started editing from: a save from an older one is refused.
+    version = HiddenField()
 
     def fields(self) -> event_service.EventFields:
         return event_service.EventFields(
@@ -63,6 +65,11 @@ class EventForm(FlaskForm):
         self.location.data = event.location
         self.description.data = event.description
         self.visibility.data = event.visibility.value
+        self.version.data = str(event.version)
+
+    def edited_version(self) -> int | None:
+        value = (self.version.data or "").strip()
+        return int(value) if value.isdigit() else None
 
     def check_as_filled_in(self, changed: str) -> None:
         """Validate without saving, showing errors only on fields the organizer has reached
@@ -218,16 +225,24 @@ def create():
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(event_id):
-    return _event_form_page(
-        _organized_or_abort(event_id),
-        lambda fields: event_service.update_event(current_user, event_id, vars(fields)),
-        "Saved. Followers see the change now.",
-    )
-
-
-def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str):
-    """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
     form = EventForm()
+
+    def save(fields: event_service.EventFields) -> Event:
+        try:
+            concurrency.event_at_version(current_user, event_id, form.edited_version())
+        except concurrency.VersionMismatch as stale:
+            # What the organizer typed stays in the form; saving again now is a deliberate overwrite.
+            form.version.data = str(stale.event.version)
+            raise
+        return event_service.update_event(current_user, event_id, vars(fields))
+
+    return _event_form_page(_organized_or_abort(event_id), save, "Saved. Followers see the change now.", form)
+
+
+def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str,
+                     form: EventForm | None = None):
+    """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
+    form = form or EventForm()
     if form.is_submitted():
         changed = request.form.get(CHECK_FIELD)
         if changed:

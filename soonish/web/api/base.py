@@ -59,7 +59,9 @@ class ApiBlueprint(SmorestBlueprint):
         def decorate(view):
             view = self.alt_response(409, response="CONFLICT")(view)
             view = self.alt_response(422, response="UNPROCESSABLE_ENTITY")(view)
-            return register(self.doc(parameters=[IDEMPOTENCY_KEY_PARAMETER])(view))
+            # Added to the view's own header parameters (doc() would replace the list).
+            own = getattr(view, "_apidoc", {}).get("manual_doc", {}).get("parameters", [])
+            return register(self.doc(parameters=[*own, IDEMPOTENCY_KEY_PARAMETER])(view))
 
         return decorate
 

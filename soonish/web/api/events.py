@@ -1,13 +1,15 @@
 """Events over JSON."""
+from flask import jsonify, make_response, request
 from flask_login import current_user
+from marshmallow import fields
 
 from ...services import ServiceError
 from ...services import events as event_service
-from ...services import lists
+from ...services import concurrency, lists
 from ...services import notifications as notification_service
 from ..auth import current_user_or_none
 from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, service_error_response
+from .base import ApiBlueprint, ErrorSchema, service_error_response
 from .paging import LINK_HEADER, EventListArgs, MyEventListArgs, NotificationListArgs, page_schema, paged
 from .schemas import (
     AnnouncementIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
@@ -52,21 +54,55 @@ def create_event(data):
     return event_service.create_event(current_user, event_service.EventFields(**data))
 
 
+ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it back as If-Match when changing it.",
+                         "schema": {"type": "string"}}}
+IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
+    "description": "The ETag the change is based on. If the event changed since, the answer is 412 with the current "
+    "event and nothing is changed. Without it the change applies to whatever is stored (last write wins).",
+}
+
+
+class StaleEventOut(ErrorSchema):
+    current = fields.Nested(EventOut, metadata={"description": "The event as it is now."})
+
+
+def _expected_version() -> int | None:
+    """The version If-Match names; None without the header (or with `*`). Weak or unparsable
+    tags match no version, so they are refused rather than ignored."""
+    if not request.headers.get("If-Match"):
+        return None
+    if request.if_match.star_tag:
+        return None
+    versions = [int(tag) for tag in request.if_match.as_set() if tag.isdigit()]
+    return versions[0] if len(versions) == 1 else -1
+
+
 @bp.get("/<int:event_id>")
 @optionally_authorized("events:read")
-@bp.response(200, EventOut)
+@bp.response(200, EventOut, headers=ETAG_HEADER)
 @bp.errors(403, 404)
 def get_event(event_id):
-    return event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+    event = event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+    return event, 200, {"ETag": concurrency.etag(event)}
 
 
 @bp.patch("/<int:event_id>")
 @authorized("events:write")
+@bp.doc(parameters=[IF_MATCH])
 @bp.arguments(EventPatch)
-@bp.response(200, EventOut)
+@bp.response(200, EventOut, headers=ETAG_HEADER)
+@bp.alt_response(412, schema=StaleEventOut, description="The event changed since the If-Match version.")
 @bp.errors(400, 401, 403, 404, 409, 503)
 def update_event(data, event_id):
-    return event_service.update_event(current_user, event_id, data)
+    try:
+        concurrency.event_at_version(current_user, event_id, _expected_version())
+    except concurrency.VersionMismatch as stale:
+        # A Response of its own: the 200 schema must not reshape this body.
+        body = {**service_error_response(stale)[0], "current": EventOut().dump(stale.event)}
+        return make_response(jsonify(body), 412, {"ETag": concurrency.etag(stale.event)})
+    event = event_service.update_event(current_user, event_id, data)
+    return event, 200, {"ETag": concurrency.etag(event)}
 
 
 @bp.post("/<int:event_id>/cancel")
