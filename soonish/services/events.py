@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from ..temporal.client import TemporalUnavailable
 from .broadcast import describe_change, record
+from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from .temporal import gateway, tell_event_workflow, workflow_input
 
@@ -142,6 +143,7 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
     db.session.commit()
     _tell_workflow("signal_event_updated", event, notification)
+    webhook_endpoints.event_changed("event.updated", event)
     return event
 
 
@@ -159,6 +161,7 @@ def cancel_event(actor: User, event_id: int) -> Event:
     )
     db.session.commit()
     _tell_workflow("signal_event_cancelled", event, notification)
+    webhook_endpoints.event_changed("event.cancelled", event)
     return event
 
 

@@ -12,6 +12,7 @@ from ..models import (
 from ..temporal.client import TemporalUnavailable
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
+from . import webhook_endpoints
 from .errors import NotFound, Unavailable, ValidationFailed, owned_or_missing
 from .events import get_visible_event
 from .notifications import welcome
@@ -82,6 +83,7 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
         reminders_changed(event)
     if newly_active:
         welcome(subscription)
+        webhook_endpoints.subscription_event("subscription.created", subscription)
     return subscription, newly_active
 
 
@@ -129,6 +131,7 @@ def confirm(token: str) -> Subscription:
     db.session.commit()
     reminders_changed(subscription.event)
     welcome(subscription)
+    webhook_endpoints.subscription_event("subscription.created", subscription)
     return subscription
 
 
@@ -160,6 +163,7 @@ def unsubscribe(subscription: Subscription) -> Subscription:
     db.session.commit()
     if was_active:
         reminders_changed(subscription.event)
+        webhook_endpoints.subscription_event("subscription.cancelled", subscription)
     return subscription
 
 
