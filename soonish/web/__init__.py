@@ -11,7 +11,7 @@ from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
 from .api import access as api_access
-from . import account, auth, calendar, channels, chat, converters, dev, events, filters, limits, ops, security, subscriptions
+from . import account, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits, ops, security, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
 
-    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp):
+    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp, integrator.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)
