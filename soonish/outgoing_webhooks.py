@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import aiohttp
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from standardwebhooks.webhooks import Webhook
 
 from .crypto import FieldCipher
-from .models import WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from .models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
 
 # What an endpoint can subscribe to. A new kind of event is one line here and one emit() call
@@ -80,6 +80,64 @@ def signed_headers(secret: str, msg_id: str, at: datetime, body: str) -> dict[st
         "webhook-timestamp": str(int(at.timestamp())),
         "webhook-signature": Webhook(secret).sign(msg_id, at, body),
     }
+
+
+def event_data(event: Event) -> dict:
+    return {"id": event.id, "slug": event.slug, "title": event.title, "status": event.status.value,
+            "version": event.version, "starts_at": event.starts_at.isoformat(),
+            "ends_at": event.ends_at.isoformat() if event.ends_at else None}
+
+
+def record_messages(owner_id: int, event_type: str, data: dict, dedupe_key: str | None = None) -> list[WebhookMessage]:
+    """A message for each of ``owner_id``'s active endpoints that take ``event_type``, committed;
+    the caller starts their deliveries. With ``dedupe_key`` the message ids are derived from it,
+    so recording the same happening twice (a retried activity) makes no second message."""
+    assert event_type in EVENT_TYPES, event_type
+    endpoints = [
+        endpoint for endpoint in db.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.user_id == owner_id, WebhookEndpoint.is_active.is_(True))
+        )
+        if event_type in endpoint.event_types
+    ]
+    payload = envelope(event_type, data, utcnow())
+    messages = []
+    for endpoint in endpoints:
+        msg_id = f"msg_{dedupe_key}_{endpoint.id}" if dedupe_key else new_message_id()
+        if dedupe_key and db.session.scalar(select(WebhookMessage.id).where(WebhookMessage.msg_id == msg_id)):
+            continue
+        message = WebhookMessage(endpoint_id=endpoint.id, msg_id=msg_id, event_type=event_type, payload=payload,
+                                 next_attempt_at=utcnow())
+        db.session.add(message)
+        messages.append(message)
+    db.session.commit()
+    return messages
+
+
+def notification_settled(notification_id: int) -> list[WebhookMessage]:
+    """Once a notification's batches are done: ``notification.sent`` with its counts, and a
+    ``delivery.failed`` per delivery that gave up, to the organizer's endpoints. Welcomes are
+    left out: ``subscription.created`` already tells of each new follower."""
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.kind == NotificationKind.WELCOME:
+        return []
+    event = notification.event
+    counts = {status.value: 0 for status in DeliveryStatus}
+    for status, count in db.session.execute(
+        select(Delivery.status, func.count()).where(Delivery.notification_id == notification_id).group_by(Delivery.status)
+    ):
+        counts[status.value] = count
+    about = {"id": notification.id, "kind": notification.kind.value, "title": notification.title}
+    messages = record_messages(event.organizer_id, "notification.sent",
+                               {"notification": about, "counts": counts, "event": event_data(event)},
+                               dedupe_key=f"notification-sent-{notification_id}")
+    for delivery in db.session.scalars(select(Delivery).where(
+            Delivery.notification_id == notification_id, Delivery.status == DeliveryStatus.FAILED)):
+        messages += record_messages(event.organizer_id, "delivery.failed", {
+            "delivery_id": delivery.id, "subscription_id": delivery.subscription_id, "channel": delivery.channel,
+            "attempts": delivery.attempts, "reason": delivery.last_error, "notification": about,
+            "event": event_data(event),
+        }, dedupe_key=f"delivery-failed-{delivery.id}")
+    return messages
 
 
 def cipher_for(config) -> FieldCipher:

@@ -2,12 +2,13 @@
 durably by a Temporal workflow with backoff, every attempt visible, resend, dead endpoints
 disabled, and the channels' SSRF guard on targets."""
 import json
+from functools import partial
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from .api_helpers import create_event, subscribe
-from .sinks import wait_until
+from .api_helpers import announce, create_event, follow_by_webhook, subscribe
+from .sinks import HttpSink, wait_until
 
 
 @pytest.fixture
@@ -123,3 +124,33 @@ def test_only_the_owner_and_keys_with_the_scope_manage_endpoints(client, make_us
     assert refused.status_code == 403 and refused.get_json()["error"]["fields"] == {"scope": ["webhooks:write"]}
     assert client.get(f"/api/v1/webhook-endpoints/{endpoint['id']}/secret", headers=owner).get_json()["secret"] == endpoint["secret"]
     assert client.delete(f"/api/v1/webhook-endpoints/{endpoint['id']}", headers=owner).status_code == 204
+
+
+def told_at(sink, event_type: str) -> list[dict]:
+    return [r.body for r in sink.delivered("/organizer") if r.body.get("type") == event_type]
+
+
+def told_both(sink) -> None:
+    wait_until(lambda: told_at(sink, "notification.sent") and told_at(sink, "delivery.failed"), timeout=60,
+               message="notification.sent and delivery.failed at the organizer's endpoint")
+
+
+def test_an_announcement_tells_the_organizer_how_it_went(client, make_user, bearer, worker, http_sink):
+    organizer, reader, other = bearer(make_user()), bearer(make_user()), bearer(make_user())
+    register(client, organizer, http_sink.url("/organizer", scheme="http"), ["notification.sent", "delivery.failed"])
+    event = create_event(client, organizer)
+    follow_by_webhook(client, reader, event["id"], http_sink.url("/reader"))
+    gone = HttpSink(failing=range(1, 1000), failing_status=410).start()  # a follower's hook that is gone for good
+    follow_by_webhook(client, other, event["id"], gone.url("/gone"))
+    try:
+        sent = announce(client, organizer, event["id"], "Doors open at 19:00")
+        told_both(http_sink)
+    finally:
+        gone.stop()
+
+    told = partial(told_at, http_sink)
+    (summary,) = [b for b in told("notification.sent") if b["data"]["notification"]["id"] == sent["id"]]
+    assert summary["data"]["counts"]["sent"] == 1 and summary["data"]["counts"]["failed"] == 1
+    (failure,) = told("delivery.failed")
+    assert failure["data"]["notification"]["id"] == sent["id"] and failure["data"]["reason"]
+    assert not [b for b in told("notification.sent") if b["data"]["notification"]["kind"] == "welcome"]

@@ -10,7 +10,7 @@ from .. import outgoing_webhooks
 from ..models import Event, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
 from ..temporal.client import TemporalUnavailable
-from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow
+from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
 from .errors import NotFound, ValidationFailed, owned_or_missing
 from .pagination import Page, keyset_page
 from .temporal import gateway
@@ -112,36 +112,18 @@ def emit(owner_id: int, event_type: str, data: dict) -> None:
     """Tell ``owner_id``'s active endpoints that take ``event_type``; each message is delivered
     durably by its own workflow. Never an error for the action that caused it: if Temporal is
     unreachable the message stays pending (logged) and the owner can resend it."""
-    assert event_type in EVENT_TYPES, event_type
-    endpoints = [
-        endpoint for endpoint in db.session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.user_id == owner_id, WebhookEndpoint.is_active.is_(True))
-        )
-        if event_type in endpoint.event_types
-    ]
-    if not endpoints:
-        return
-    payload = outgoing_webhooks.envelope(event_type, data, utcnow())
-    messages = [WebhookMessage(endpoint_id=e.id, msg_id=outgoing_webhooks.new_message_id(), event_type=event_type,
-                               payload=payload, next_attempt_at=utcnow()) for e in endpoints]
-    db.session.add_all(messages)
-    db.session.commit()
-    for message in messages:
+    for message in outgoing_webhooks.record_messages(owner_id, event_type, data):
         _start_delivery(message)
 
 
 def _start_delivery(message: WebhookMessage) -> None:
-    config = current_app.config
-    params = WebhookDeliveryInput(
-        message.id, float(config["WEBHOOK_FIRST_RETRY_SECONDS"]), float(config["WEBHOOK_MAX_RETRY_SECONDS"]),
-        float(config["WEBHOOK_RETRY_WINDOW_SECONDS"]),
-    )
+    params = WebhookDeliveryInput.from_config(message.id, current_app.config)
     temporal = gateway()
 
     async def start(client):
         return await client.start_workflow(
             WebhookDeliveryWorkflow.run, params, task_queue=temporal.settings.task_queue,
-            id=f"{temporal.settings.id_prefix}webhook-{message.id}-{uuid.uuid4().hex[:8]}",
+            id=delivery_workflow_id(temporal.settings.id_prefix, message.id, uuid.uuid4().hex[:8]),
         )
 
     try:
@@ -150,20 +132,17 @@ def _start_delivery(message: WebhookMessage) -> None:
         current_app.logger.error("webhook delivery not started: %s", exc, extra={"webhook_message_id": message.id})
 
 
-def event_data(event: Event) -> dict:
-    return {"id": event.id, "slug": event.slug, "title": event.title, "status": event.status.value,
-            "version": event.version, "starts_at": event.starts_at.isoformat(),
-            "ends_at": event.ends_at.isoformat() if event.ends_at else None}
 
 
 def subscription_event(event_type: str, subscription) -> None:
     """subscription.created / subscription.cancelled, to the event's organizer."""
     event = subscription.event
     emit(event.organizer_id, event_type, {
-        "subscription_id": subscription.id, "status": subscription.status.value, "event": event_data(event),
+        "subscription_id": subscription.id, "status": subscription.status.value,
+        "event": outgoing_webhooks.event_data(event),
     })
 
 
 def event_changed(event_type: str, event: Event) -> None:
     """event.updated / event.cancelled, to the organizer."""
-    emit(event.organizer_id, event_type, {"event": event_data(event)})
+    emit(event.organizer_id, event_type, {"event": outgoing_webhooks.event_data(event)})

@@ -8,6 +8,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 SEND_WEBHOOK = "send_webhook"
+# After a notification's batches: tells organizers' endpoints how it went (notification.sent,
+# delivery.failed). Called by the EventWorkflow.
+NOTIFICATION_SETTLED = "notification_settled"
 ATTEMPT_TIMEOUT = timedelta(seconds=60)
 
 
@@ -18,6 +21,11 @@ class WebhookDeliveryInput:
     first_retry_seconds: float
     max_retry_seconds: float
     retry_window_seconds: float
+
+    @classmethod
+    def from_config(cls, message_id: int, config) -> "WebhookDeliveryInput":
+        return cls(message_id, float(config["WEBHOOK_FIRST_RETRY_SECONDS"]), float(config["WEBHOOK_MAX_RETRY_SECONDS"]),
+                   float(config["WEBHOOK_RETRY_WINDOW_SECONDS"]))
 
 
 @dataclass
@@ -48,3 +56,8 @@ class WebhookDeliveryWorkflow:
                 return delivered
             await workflow.sleep(timedelta(seconds=delay))
             delay = min(delay * 2, params.max_retry_seconds)
+
+
+def delivery_workflow_id(prefix: str, message_id: int, series: str) -> str:
+    """One workflow per message and per resend of it (``series`` tells them apart)."""
+    return f"{prefix}webhook-{message_id}-{series}"

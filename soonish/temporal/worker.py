@@ -20,7 +20,7 @@ ACTIVITY_THREADS = 16
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
-            + WebhookActivities(app).all())
+            + WebhookActivities(app, client).all())
 
 
 @asynccontextmanager
