@@ -11,7 +11,7 @@ from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
 from .api import access as api_access
-from . import account, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits, ops, security, subscriptions
+from . import account, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits, once, ops, security, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +50,12 @@ def create_app(config: dict | None = None) -> Flask:
     ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
     limits.init_app(app)
     security.init_app(app)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES}})
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
+                                   "info": {"description": api_access.API_RULES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
+    app.jinja_env.globals["form_nonce"] = once.form_nonce
 
     for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp, integrator.bp):
         app.register_blueprint(blueprint)

@@ -17,6 +17,7 @@ from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .forms import apply_service_error
 from .htmx import is_htmx_request, redirect_to, render_page
+from .once import once_per_form
 from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
@@ -134,6 +135,7 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 
 @bp.post("/events/<int:event_id>/announce")
 @login_required
+@once_per_form
 def announce(event_id):
     """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
     message's delivery counts updating live; a plain form post goes back to the event page."""
@@ -265,6 +267,7 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
 
 @bp.post("/events/<int:event_id>/cancel")
 @login_required
+@once_per_form
 def cancel(event_id):
     event = _organized_or_abort(event_id)
     try:

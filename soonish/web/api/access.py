@@ -14,6 +14,15 @@ from flask_smorest import Blueprint
 from ...services import Forbidden, api_keys
 from ..extensions import login_manager
 
+# What every operation enforces beyond its schema, said once for the whole document.
+API_RULES = (
+    "Rules every operation enforces: text must not contain NUL (U+0000): such requests get 422 naming the field. "
+    "Unknown body fields are refused (422). An event's `ends_at` must be after its `starts_at` (422 naming `ends_at`). "
+    "Email addresses must be able to receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) "
+    "get 422. Lists are pages: `limit` (at most 200) and `cursor`; the answer's `next_cursor` and its "
+    "`Link: <...>; rel=\"next\"` header lead to the next page. Every POST and PATCH takes an `Idempotency-Key`. "
+    "Authenticate with a JWT from `/auth/token` or a personal API key (`sk_...`), both as `Authorization: Bearer`."
+)
 JWT_SCHEME = "BearerToken"
 API_KEY_SCHEME = "ApiKey"
 SECURITY_SCHEMES = {
