@@ -14,8 +14,9 @@ from .sinks import HttpSink, wait_until
 @pytest.fixture
 def app_config(app_config):
     # Backoff in seconds rather than hours, so a test sees several retries and a closed window.
+    # The tests poll the messages list: a budget the polling cannot exhaust.
     return {**app_config, "WEBHOOK_FIRST_RETRY_SECONDS": 1, "WEBHOOK_MAX_RETRY_SECONDS": 2,
-            "WEBHOOK_RETRY_WINDOW_SECONDS": 4}
+            "WEBHOOK_RETRY_WINDOW_SECONDS": 12, "API_RATE_LIMIT": "10000 per minute"}
 
 
 def register(client, headers, url: str, event_types: list[str]) -> dict:
