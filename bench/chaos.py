@@ -368,7 +368,7 @@ def play(stack: Stack, organizer: Organizer, scenario: str, fault: str) -> bool:
         log("  FAIL: the web process's /healthz is not 200")
         return False
     if run.event_id is not None:  # the organizer's view, through the (maybe restarted) web process
-        (latest, *_) = organizer.call("GET", f"/api/v1/events/{run.event_id}/notifications")
+        (latest, *_) = organizer.call("GET", f"/api/v1/events/{run.event_id}/notifications")["items"]
         log(f"  /healthz 200; the web API reports: {latest['counts']}")
     return report(stack, run, fault, running_batches, elapsed)
 

@@ -121,6 +121,13 @@ class Config:
     DELIVERY_BATCH_SIZE = 500
     DELIVERY_CONCURRENCY = 50
 
+    # Outgoing webhooks to integrators: retried with exponential backoff from the first delay,
+    # doubling up to the longest, for the retry window (3 days); an endpoint that takes nothing
+    # for a whole window is disabled.
+    WEBHOOK_FIRST_RETRY_SECONDS = 30
+    WEBHOOK_MAX_RETRY_SECONDS = 21600
+    WEBHOOK_RETRY_WINDOW_SECONDS = 259200
+
     # flask-smorest / OpenAPI.
     API_TITLE = "Soonish API"
     API_VERSION = "v1"

@@ -41,4 +41,4 @@ def announce(client, headers, event_id: int, title: str, body: str = "") -> dict
 def reports(client, headers, event_id: int) -> list[dict]:
     response = client.get(f"/api/v1/events/{event_id}/notifications", headers=headers)
     assert response.status_code == 200, response.get_json()
-    return response.get_json()
+    return response.get_json()["items"]

@@ -1,4 +1,6 @@
-"""schemathesis over the OpenAPI document: no 5xx, and every response as the spec says.
+"""schemathesis over the OpenAPI document with every check it has (the CLI's `--checks all`):
+no 5xx, every response as the spec says (status, headers, body, content type, Allow on 405),
+invalid input refused, valid input accepted, missing auth refused where the spec asks for it.
 
 Runs against the app in-process (WSGI) with a real Temporal worker, anonymous and with a
 bearer token, valid and invalid inputs, a bounded number of examples per operation.
@@ -8,6 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
@@ -21,6 +24,10 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 
 
+load_all_checks()
+ALL_CHECKS = CHECKS.get_all()  # `--checks all`
+
+
 def fuzz(app, headers: dict) -> list[str]:
     """Every operation, valid and invalid input; the failures, each with a curl to reproduce it."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=CONFIG)
@@ -32,7 +39,7 @@ def fuzz(app, headers: dict) -> list[str]:
             @FUZZ
             @given(case=operation.as_strategy(generation_mode=mode))
             def exercise(case):
-                case.call_and_validate(headers=headers)
+                case.call_and_validate(headers=headers, checks=ALL_CHECKS)
 
             try:
                 exercise()

@@ -242,7 +242,7 @@ def test_subscribing_twice_is_idempotent(app, client, make_user, bearer, organiz
     assert first.status_code == 201 and second.status_code == 200
     assert first.get_json()["id"] == second.get_json()["id"]
     assert second.get_json()["reminder_offsets"] == [7200]
-    assert len(client.get("/api/v1/me/subscriptions", headers=reader).get_json()) == 1
+    assert len(client.get("/api/v1/me/subscriptions", headers=reader).get_json()["items"]) == 1
     wait_until_mail(smtp_sink, "You're following Launch party")
     assert len(mails_titled(smtp_sink, "You're following Launch party")) == 1
 

@@ -108,14 +108,14 @@ def test_private_event_is_404_to_others_and_visible_to_its_organizer(client, org
     assert client.patch(f"/api/v1/events/{event['id']}", json={"title": "x"}, headers=stranger).status_code == 404
     assert client.get(f"/e/{event['slug']}").status_code == 404
     assert client.get(f"/api/v1/events/{event['id']}", headers=bearer(organizer)).status_code == 200
-    listed = [e["id"] for e in client.get("/api/v1/events").get_json()]
+    listed = [e["id"] for e in client.get("/api/v1/events").get_json()["items"]]
     assert event["id"] not in listed
 
 
 def test_unlisted_event_is_reachable_by_link_but_not_listed(client, organizer, bearer, worker):
     event = client.post("/api/v1/events", json=event_body(visibility="unlisted"), headers=bearer(organizer)).get_json()
     assert client.get(f"/e/{event['slug']}").status_code == 200
-    assert event["id"] not in [e["id"] for e in client.get("/api/v1/events").get_json()]
+    assert event["id"] not in [e["id"] for e in client.get("/api/v1/events").get_json()["items"]]
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,7 @@ def test_registering_later_claims_the_anonymous_subscriptions(app, client, event
     assert "Finish your account" in client.get(verify).get_data(as_text=True)
     response = client.post(verify, data={"password": PASSWORD, "csrf_token": csrf_token(client, verify)})
     assert response.status_code == 302
-    mine = client.get("/api/v1/me/subscriptions").get_json()
+    mine = client.get("/api/v1/me/subscriptions").get_json()["items"]
     assert [s["event_id"] for s in mine] == [event["id"]]
     with app.app_context():
         user = db.session.query(User).filter_by(email="reader@example.com").one()

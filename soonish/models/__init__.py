@@ -2,6 +2,9 @@
 from .base import db, utcnow
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
+from .integrator import (
+    ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
+)
 from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
@@ -16,4 +19,5 @@ __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
+    "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
 ]

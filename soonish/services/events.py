@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..field_limits import LOCATION_MAX, TITLE_MAX
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from .broadcast import describe_change, record
+from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
 
@@ -182,6 +183,7 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
     db.session.commit()
     _tell_workflow("signal_event_updated", event, notification)
+    webhook_endpoints.event_changed("event.updated", event)
     return event
 
 
@@ -217,6 +219,7 @@ def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY,
 
 def tell_cancelled(event: Event, notification) -> None:
     _tell_workflow("signal_event_cancelled", event, notification)
+    webhook_endpoints.event_changed("event.cancelled", event)
 
 
 def _tell_workflow(signal: str, event: Event, notification) -> None:

@@ -11,6 +11,7 @@ from ..models import (
 )
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
+from . import webhook_endpoints
 from .errors import Gone, NotFound, ValidationFailed, owned_or_missing
 from .events import can_view, get_visible_event
 from .notifications import welcome
@@ -65,6 +66,10 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
     if subscription is None:
         subscription = Subscription(event_id=event.id, user_id=user.id, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS))
         db.session.add(subscription)
+    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        # Following again after leaving is a fresh act: the old choices do not come back.
+        subscription.selectors = []
+        subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     newly_active = subscription.status != SubscriptionStatus.ACTIVE
     if chosen is not None:
         subscription.selectors = chosen
@@ -77,6 +82,7 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
         reminders_changed(event)
     if newly_active:
         welcome(subscription)
+        webhook_endpoints.subscription_event("subscription.created", subscription)
     return subscription, newly_active
 
 
@@ -121,6 +127,7 @@ def confirm(token: str) -> Subscription:
     db.session.commit()
     reminders_changed(subscription.event)
     welcome(subscription)
+    webhook_endpoints.subscription_event("subscription.created", subscription)
     return subscription
 
 
@@ -168,6 +175,7 @@ def unsubscribe(subscription: Subscription) -> Subscription:
     db.session.commit()
     if was_active:
         reminders_changed(subscription.event)
+        webhook_endpoints.subscription_event("subscription.cancelled", subscription)
     return subscription
 
 
@@ -183,8 +191,17 @@ def get_own(user: User, subscription_id: int) -> Subscription:
     return owned_or_missing(db.session.get(Subscription, subscription_id), user, "subscription")
 
 
-def update(user: User, subscription_id: int, changes: dict) -> Subscription:
+def get_following(user: User, subscription_id: int) -> Subscription:
+    """``user``'s subscription while it lasts: once left (unsubscribed) it reads as gone (404),
+    so the API cannot change or leave it again; following again is a new POST."""
     subscription = get_own(user, subscription_id)
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        raise NotFound("No such subscription.")
+    return subscription
+
+
+def update(user: User, subscription_id: int, changes: dict) -> Subscription:
+    subscription = get_following(user, subscription_id)
     if "selectors" in changes:
         subscription.selectors = _selectors(user, changes["selectors"])
     if "reminder_offsets" in changes:

@@ -13,16 +13,19 @@ from .fanout import DeliveryActivities
 from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
+from .webhook_activities import WebhookActivities
+from .webhook_workflow import WebhookDeliveryWorkflow
 from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
 # Every workflow this worker runs (tests/test_replay.py replays a recorded history of each).
-WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow]
+WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
+             WebhookDeliveryWorkflow]
 
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
-            + RetentionActivities(app).all())
+            + RetentionActivities(app).all() + WebhookActivities(app, client).all())
 
 
 @asynccontextmanager

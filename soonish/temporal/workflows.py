@@ -3,6 +3,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ReminderSyncResult,
         TransactionalMail,
     )
+    from .webhook_workflow import NOTIFICATION_SETTLED
 
 
 async def sleep_until(moment) -> None:
@@ -153,6 +155,16 @@ class EventWorkflow:
         await run_batches(
             ActivityName.DELIVER_BATCH, [DeliveryBatch(notification_id, batch) for batch in plan.batches]
         )
+        if workflow.patched("notification-settled-webhooks"):
+            # Organizers' webhook endpoints hear how it went (notification.sent, delivery.failed).
+            try:
+                await workflow.execute_activity(
+                    NOTIFICATION_SETTLED, NotificationRef(notification_id), start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=5),
+                )
+            except ActivityError:
+                # Telling integrators must never hold up the event's next notification.
+                workflow.logger.warning("notification webhooks not recorded")
 
     def _enqueue(self, notification_id: int | None) -> None:
         if notification_id is not None and notification_id not in self._queue and notification_id not in self._recent:

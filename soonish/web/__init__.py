@@ -10,7 +10,11 @@ from ..models import db
 from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
-from . import account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, limits, ops, security, subscriptions
+from .api import access as api_access
+from . import (
+    account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
+    once, ops, security, subscriptions,
+)
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +53,15 @@ def create_app(config: dict | None = None) -> Flask:
     ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
     limits.init_app(app)
     security.init_app(app)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}})
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
+                                   "info": {"description": api_access.API_RULES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
+    app.jinja_env.globals["form_nonce"] = once.form_nonce
 
-    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, account_settings.bp, chat.bp, dev.bp):
+    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, account_settings.bp,
+                      chat.bp, dev.bp, integrator.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -5,7 +5,7 @@ otherwise the bearer token alone (a request carrying a token never falls back to
 """
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 from .. import services
 from ..field_limits import DISPLAY_NAME_MAX
 from ..models import User, db
-from ..services import accounts
+from ..services import accounts, api_keys
 from .api.base import API_PREFIX
 from .extensions import api, csrf, login_manager
 from .forms import apply_service_error
@@ -55,6 +55,10 @@ def load_user_from_session(user_id: str) -> User | None:
 @login_manager.request_loader
 def load_user_from_bearer(req) -> User | None:
     token = bearer_token()
+    if token and api_keys.is_api_key(token):
+        key = api_keys.key_for(token)
+        g.api_key = key  # the views' scope checks read it
+        return key.user if key else None
     return user_from_token(token) if token else None
 
 

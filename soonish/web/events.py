@@ -6,18 +6,19 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..field_limits import LOCATION_MAX, TITLE_MAX
 from ..models import DeliveryStatus, Event
-from ..services import ServiceError
+from ..services import ServiceError, concurrency
 from ..services import events as event_service
 from ..services import notifications as notification_service
 from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .forms import apply_service_error
 from .htmx import is_htmx_request, redirect_to, render_page
+from .once import once_per_form
 from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
@@ -46,6 +47,8 @@ class EventForm(FlaskForm):
     # The service checks the length (beside the field, like its other checks); the browser stops there too.
     description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
+    # The version the organizer started editing from: a save from an older one is refused.
+    version = HiddenField()
 
     def fields(self) -> event_service.EventFields:
         return event_service.EventFields(
@@ -67,6 +70,11 @@ class EventForm(FlaskForm):
         self.location.data = event.location
         self.description.data = event.description
         self.visibility.data = event.visibility.value
+        self.version.data = str(event.version)
+
+    def edited_version(self) -> int | None:
+        value = (self.version.data or "").strip()
+        return int(value) if value.isdigit() else None
 
     def check_as_filled_in(self, changed: str, event: Event | None) -> None:
         """Validate without saving, showing errors only on fields the organizer has reached
@@ -143,6 +151,7 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 
 @bp.post("/events/<int:event_id>/announce")
 @login_required
+@once_per_form
 def announce(event_id):
     """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
     message's delivery counts updating live; a plain form post goes back to the event page."""
@@ -253,16 +262,24 @@ def create():
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(event_id):
-    return _event_form_page(
-        _organized_or_abort(event_id),
-        lambda fields: event_service.update_event(current_user, event_id, vars(fields)),
-        "Saved. Followers see the change now.",
-    )
-
-
-def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str):
-    """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
     form = EventForm()
+
+    def save(fields: event_service.EventFields) -> Event:
+        try:
+            concurrency.event_at_version(current_user, event_id, form.edited_version())
+        except concurrency.VersionMismatch as stale:
+            # What the organizer typed stays in the form; saving again now is a deliberate overwrite.
+            form.version.data = str(stale.event.version)
+            raise
+        return event_service.update_event(current_user, event_id, vars(fields))
+
+    return _event_form_page(_organized_or_abort(event_id), save, "Saved. Followers see the change now.", form)
+
+
+def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str,
+                     form: EventForm | None = None):
+    """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
+    form = form or EventForm()
     if form.is_submitted():
         changed = request.form.get(CHECK_FIELD)
         if changed:
@@ -287,6 +304,7 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
 
 @bp.post("/events/<int:event_id>/cancel")
 @login_required
+@once_per_form
 def cancel(event_id):
     event = _organized_or_abort(event_id)
     try:

@@ -23,7 +23,7 @@ import math
 import time
 from typing import Callable
 
-from flask import current_app, render_template, request
+from flask import current_app, g, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_login import current_user
 from limits import parse
@@ -42,6 +42,9 @@ def client_ip() -> str:
 
 
 def api_caller() -> str:
+    api_key = g.get("api_key") if current_user.is_authenticated else None
+    if api_key is not None:
+        return f"key:{api_key.id}"  # each API key has a budget of its own
     if current_user.is_authenticated:
         return f"user:{current_user.id}"
     return client_ip()

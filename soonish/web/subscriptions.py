@@ -7,6 +7,7 @@ from wtforms import EmailField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from .once import once_per_form
 from ..models import DEFAULT_REMINDER_OFFSETS, Subscription
 from ..services import ServiceError
 from ..services import events as event_service
@@ -117,6 +118,7 @@ def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
 
 @bp.post("/e/<slug>/subscribe")
 @subscribe_by_email_limit()
+@once_per_form
 def subscribe(slug):
     user = current_user_or_none()
     try:

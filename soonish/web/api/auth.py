@@ -7,7 +7,8 @@ from ..tokens import issue_token
 from .base import ApiBlueprint, service_error_response
 from .schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
 
-bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
+bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens",
+                  idempotent=False)
 bp.register_error_handler(ServiceError, service_error_response)
 
 

@@ -32,7 +32,39 @@ class ErrorSchema(Schema):
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any unique string (a UUID). A retry with the same key and body within 24 hours gets the first "
+    "answer back (with the header `Idempotent-Replayed: true`) and nothing is done again; the same key with another "
+    "body is refused with 422; a retry while the first request still runs gets 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+IDEMPOTENT_METHODS = {"POST", "PATCH"}
+
+
 class ApiBlueprint(SmorestBlueprint):
+    def __init__(self, *args, idempotent: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Off for sign-up and tokens: retrying those is harmless, and their answers (tokens)
+        # must not be kept.
+        self.idempotent = idempotent
+
+    def route(self, rule, *, parameters=None, tags=None, **options):
+        """Every POST and PATCH takes an Idempotency-Key (see idempotency.py): documented here,
+        with the 409 and 422 it may answer, so no view can forget it."""
+        register = super().route(rule, parameters=parameters, tags=tags, **options)
+        if not self.idempotent or not IDEMPOTENT_METHODS & set(options.get("methods", ())):
+            return register
+
+        def decorate(view):
+            view = self.alt_response(409, response="CONFLICT")(view)
+            view = self.alt_response(422, response="UNPROCESSABLE_ENTITY")(view)
+            # Added to the view's own header parameters (doc() would replace the list).
+            own = getattr(view, "_apidoc", {}).get("manual_doc", {}).get("parameters", [])
+            return register(self.doc(parameters=[*own, IDEMPOTENCY_KEY_PARAMETER])(view))
+
+        return decorate
+
     def errors(self, *statuses: int):
         """Document the error answers a view gives (and the 429 every API call may get)."""
 
@@ -92,7 +124,11 @@ class SoonishApi(Api):
         # webargs reports a body that is not JSON as a field error on "json".
         if "json" in fields and error.code == 400:
             message = "The request body is not valid JSON."
-        return error_body(code, message, fields), error.code, data.get("headers", {})
+        # werkzeug's own headers (Allow on a 405, WWW-Authenticate on a 401) belong to the answer;
+        # its Content-Type does not: the body is JSON.
+        headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+        headers.update(data.get("headers") or {})
+        return error_body(code, message, fields), error.code, headers
 
 
 def service_error_response(error: ServiceError):

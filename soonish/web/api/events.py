@@ -1,54 +1,112 @@
 """Events over JSON."""
-from flask_login import current_user, login_required
+from flask import jsonify, make_response, request
+from flask_login import current_user
+from marshmallow import fields
 
 from ...services import ServiceError
 from ...services import events as event_service
+from ...services import concurrency, lists
 from ...services import notifications as notification_service
 from ..auth import current_user_or_none
-from .base import ApiBlueprint, service_error_response
+from .access import authorized, optionally_authorized
+from .base import ApiBlueprint, ErrorSchema, service_error_response
+from .paging import LINK_HEADER, EventListArgs, MyEventListArgs, NotificationListArgs, page_schema, paged
 from .schemas import (
     AnnouncementIn, CancelIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
 )
 
 bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
 bp.register_error_handler(ServiceError, service_error_response)
+me_bp = ApiBlueprint("api_my_events", __name__, url_prefix="/api/v1/me/events", description="Events you organize")
+me_bp.register_error_handler(ServiceError, service_error_response)
+
+EventPage = page_schema(EventOut, "EventPage")
+NotificationReportPage = page_schema(NotificationReportOut, "NotificationReportPage")
 
 
 @bp.get("")
-@bp.response(200, EventOut(many=True))
-@bp.errors()
-def list_events():
-    """Upcoming public events, soonest first."""
-    return event_service.list_upcoming_public_events()
+@bp.arguments(EventListArgs, location="query")
+@bp.response(200, EventPage, headers=LINK_HEADER)
+@bp.errors(422)
+def list_events(args):
+    """Upcoming public events, soonest first, a page at a time."""
+    limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    return paged(lists.public_events(lists.EventFilters(**args), limit, cursor))
+
+
+@me_bp.get("")
+@authorized("events:read")
+@me_bp.arguments(MyEventListArgs, location="query")
+@me_bp.response(200, EventPage, headers=LINK_HEADER)
+@me_bp.errors(401, 403, 422)
+def my_events(args):
+    """The events you organize, any status, by start time, a page at a time."""
+    limit, cursor = args.pop("limit"), args.pop("cursor", None)
+    return paged(lists.organized_events(current_user, lists.EventFilters(**args), limit, cursor))
 
 
 @bp.post("")
-@login_required
+@authorized("events:write")
 @bp.arguments(EventIn)
 @bp.response(201, EventOut)
-@bp.errors(400, 401, 503)
+@bp.errors(400, 401, 403, 503)
 def create_event(data):
     return event_service.create_event(current_user, event_service.EventFields(**data))
 
 
+ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it back as If-Match when changing it.",
+                         "schema": {"type": "string"}}}
+IF_MATCH = {
+    "name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
+    "description": "The ETag the change is based on. If the event changed since, the answer is 412 with the current "
+    "event and nothing is changed. Without it the change applies to whatever is stored (last write wins).",
+}
+
+
+class StaleEventOut(ErrorSchema):
+    current = fields.Nested(EventOut, metadata={"description": "The event as it is now."})
+
+
+def _expected_version() -> int | None:
+    """The version If-Match names; None without the header (or with `*`). Weak or unparsable
+    tags match no version, so they are refused rather than ignored."""
+    if not request.headers.get("If-Match"):
+        return None
+    if request.if_match.star_tag:
+        return None
+    versions = [int(tag) for tag in request.if_match.as_set() if tag.isdigit()]
+    return versions[0] if len(versions) == 1 else -1
+
+
 @bp.get("/<int:event_id>")
-@bp.response(200, EventOut)
-@bp.errors(404)
+@optionally_authorized("events:read")
+@bp.response(200, EventOut, headers=ETAG_HEADER)
+@bp.errors(403, 404)
 def get_event(event_id):
-    return event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+    event = event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+    return event, 200, {"ETag": concurrency.etag(event)}
 
 
 @bp.patch("/<int:event_id>")
-@login_required
+@authorized("events:write")
+@bp.doc(parameters=[IF_MATCH])
 @bp.arguments(EventPatch)
-@bp.response(200, EventOut)
+@bp.response(200, EventOut, headers=ETAG_HEADER)
+@bp.alt_response(412, schema=StaleEventOut, description="The event changed since the If-Match version.")
 @bp.errors(400, 401, 403, 404, 409, 503)
 def update_event(data, event_id):
-    return event_service.update_event(current_user, event_id, data)
+    try:
+        concurrency.event_at_version(current_user, event_id, _expected_version())
+    except concurrency.VersionMismatch as stale:
+        # A Response of its own: the 200 schema must not reshape this body.
+        body = {**service_error_response(stale)[0], "current": EventOut().dump(stale.event)}
+        return make_response(jsonify(body), 412, {"ETag": concurrency.etag(stale.event)})
+    event = event_service.update_event(current_user, event_id, data)
+    return event, 200, {"ETag": concurrency.etag(event)}
 
 
 @bp.post("/<int:event_id>/cancel")
-@login_required
+@authorized("events:write")
 @bp.arguments(CancelIn, required=False)
 @bp.response(200, EventOut)
 @bp.errors(401, 403, 404, 409, 503)
@@ -58,7 +116,7 @@ def cancel_event(data, event_id):
 
 
 @bp.post("/<int:event_id>/announcements")
-@login_required
+@authorized("announce")
 @bp.arguments(AnnouncementIn)
 @bp.response(201, NotificationOut)
 @bp.errors(400, 401, 403, 404, 409)
@@ -68,16 +126,19 @@ def announce(data, event_id):
 
 
 @bp.get("/<int:event_id>/notifications")
-@login_required
-@bp.response(200, NotificationReportOut(many=True))
-@bp.errors(401, 403, 404)
-def notifications(event_id):
-    """Per notification: deliveries by status (sent, failed, pending, skipped) and why some failed."""
-    return notification_service.delivery_reports(current_user, event_id)
+@authorized("events:read")
+@bp.arguments(NotificationListArgs, location="query")
+@bp.response(200, NotificationReportPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 404, 422)
+def notifications(args, event_id):
+    """Per notification, newest first: deliveries by status (sent, failed, pending, skipped) and
+    why some failed. `kind` keeps one kind of message (announcement, reminder, ...)."""
+    page = lists.notification_reports(current_user, event_id, args.get("kind"), args["limit"], args.get("cursor"))
+    return paged(page)
 
 
 @bp.get("/<int:event_id>/notifications/<int:notification_id>/deliveries")
-@login_required
+@authorized("events:read")
 @bp.arguments(RecipientsArgs, location="query")
 @bp.response(200, RecipientsOut)
 @bp.errors(401, 403, 404)

@@ -1,61 +1,66 @@
 """A user's channels over JSON."""
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from ...services import ServiceError
 from ...services import integrations as integration_service
+from ...services import lists
+from .access import authorized
 from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
 from .schemas import IntegrationIn, IntegrationOut, IntegrationPatch, TestResultOut
 
 bp = ApiBlueprint("api_integrations", __name__, url_prefix="/api/v1/integrations", description="Your channels")
 bp.register_error_handler(ServiceError, service_error_response)
+IntegrationPage = page_schema(IntegrationOut, "IntegrationPage")
 
 
 @bp.get("")
-@login_required
-@bp.response(200, IntegrationOut(many=True))
-@bp.errors(401)
-def list_integrations():
-    return integration_service.list_integrations(current_user)
+@authorized("channels:write")
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, IntegrationPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 422)
+def list_integrations(args):
+    return paged(lists.my_integrations(current_user, args["limit"], args.get("cursor")))
 
 
 @bp.post("")
-@login_required
+@authorized("channels:write")
 @bp.arguments(IntegrationIn)
 @bp.response(201, IntegrationOut)
-@bp.errors(400, 401)
+@bp.errors(400, 401, 403)
 def add_integration(data):
     return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
 
 
 @bp.get("/<int:integration_id>")
-@login_required
+@authorized("channels:write")
 @bp.response(200, IntegrationOut)
-@bp.errors(401, 404)
+@bp.errors(401, 403, 404)
 def get_integration(integration_id):
     return integration_service.get_integration(current_user, integration_id)
 
 
 @bp.patch("/<int:integration_id>")
-@login_required
+@authorized("channels:write")
 @bp.arguments(IntegrationPatch)
 @bp.response(200, IntegrationOut)
-@bp.errors(400, 401, 404)
+@bp.errors(400, 401, 403, 404)
 def update_integration(data, integration_id):
     return integration_service.update_integration(current_user, integration_id, data)
 
 
 @bp.delete("/<int:integration_id>")
-@login_required
+@authorized("channels:write")
 @bp.response(204)
-@bp.errors(401, 404)
+@bp.errors(401, 403, 404)
 def delete_integration(integration_id):
     integration_service.delete_integration(current_user, integration_id)
 
 
 @bp.post("/<int:integration_id>/test")
-@login_required
+@authorized("channels:write")
 @bp.response(200, TestResultOut)
-@bp.errors(401, 404)
+@bp.errors(401, 403, 404)
 def send_test(integration_id):
     """Send a test message now and report whether it was delivered."""
     error = integration_service.send_test(current_user, integration_id)

@@ -6,7 +6,8 @@ from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, TITLE_MAX
 from ...models import DeliveryStatus, Visibility
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
-from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
+from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
+from ...services.offsets import MAX_OFFSET, MIN_OFFSET
 
 VISIBILITIES = [v.value for v in Visibility]
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
@@ -20,8 +21,11 @@ class MessageOut(Schema):
     message = fields.String()
 
 
+EMAIL_RULES = {"validate": validate.Length(max=254), "metadata": {"description": "An address that can receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) are refused with 422."}}
+
+
 class RegisterIn(Schema):
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, **EMAIL_RULES)
     password = fields.String(required=True, validate=validate.Length(min=8, max=200))
     display_name = fields.String(load_default="", validate=validate.Length(max=DISPLAY_NAME_MAX))
 
@@ -44,11 +48,12 @@ class UserOut(Schema):
 
 
 class EventPatch(Schema):
-    """Any subset of an event's fields; absent ones stay as they are."""
+    """Any subset of an event's fields; absent ones stay as they are. `ends_at`, when given,
+    must be after `starts_at` (else 422 naming `ends_at`)."""
 
     title = fields.String(validate=TITLE_RULES)
     description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
-    location = fields.String(validate=validate.Length(max=300))
+    location = fields.String(validate=validate.Length(max=LOCATION_MAX))
     starts_at = fields.DateTime(metadata={"description": START_RULE})
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
@@ -85,6 +90,15 @@ class SelectorSchema(Schema):
 class OffsetField(fields.Field):
     """A reminder offset: seconds (int) or a human form such as "1d", "2h", "15m"."""
 
+    def __init__(self, **kwargs) -> None:
+        # Documented as what it takes: the OpenAPI item type is one of these two.
+        kwargs.setdefault("metadata", {}).update({"oneOf": [
+            {"type": "integer", "minimum": MIN_OFFSET, "maximum": MAX_OFFSET, "description": "seconds before the start"},
+            {"type": "string", "pattern": r"^\s*\d{1,6}\s*[wdhmWDHM]\s*$", "example": "2h",
+             "description": "weeks, days, hours or minutes before the start"},
+        ]})
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValidationError("Use seconds or a form like 1d, 2h, 15m.")
@@ -92,7 +106,8 @@ class OffsetField(fields.Field):
 
 
 class SubscribeIn(Schema):
-    email = fields.String(metadata={"description": "Without a token: follow by email (a confirm mail is sent)"})
+    email = fields.String(validate=validate.Length(max=254), metadata={
+        "description": "Without a token: follow by email (a confirm mail is sent). " + "An address that can receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) are refused with 422."})
     selectors = fields.List(fields.Nested(SelectorSchema))
     reminder_offsets = fields.List(OffsetField(), metadata={"description": 'e.g. [86400, "1h"]'})
 
@@ -116,17 +131,22 @@ class SubscriptionOut(Schema):
     created_at = fields.DateTime()
 
 
+CHANNEL_NAME_RULES = validate.Length(max=80)
+CHANNEL_TAG_RULES = {"validate": validate.Length(max=40),
+                     "metadata": {"description": "letters, digits, - or _, e.g. urgent; empty for none"}}
+
+
 class IntegrationIn(Schema):
-    name = fields.String(required=True)
+    name = fields.String(required=True, validate=CHANNEL_NAME_RULES)
     url = fields.String(required=True, load_only=True, validate=validate.Length(max=URL_MAX),
                         metadata={"description": "Apprise URL; never shown back"})
-    tag = fields.String(load_default="")
+    tag = fields.String(load_default="", **CHANNEL_TAG_RULES)
 
 
 class IntegrationPatch(Schema):
-    name = fields.String()
+    name = fields.String(validate=CHANNEL_NAME_RULES)
     url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX))
-    tag = fields.String()
+    tag = fields.String(**CHANNEL_TAG_RULES)
     is_active = fields.Boolean()
 
 
@@ -153,8 +173,8 @@ class CancelIn(Schema):
 
 
 class AnnouncementIn(Schema):
-    title = fields.String(required=True)
-    body = fields.String(load_default="")
+    title = fields.String(required=True, validate=validate.Length(max=TITLE_MAX))
+    body = fields.String(load_default="", validate=validate.Length(max=BODY_MAX))
 
 
 class NotificationOut(Schema):

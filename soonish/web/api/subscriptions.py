@@ -1,24 +1,30 @@
 """Following events over JSON: with a token (selectors, offsets) or by email alone."""
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from ...services import ServiceError, ValidationFailed
 from ...services import events as event_service
 from ...services import subscriptions as subscription_service
 from ..auth import current_user_or_none
+from ...services import lists
 from ..limits import subscribe_by_email_limit
+from .access import authorized, optionally_authorized
 from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
 from .schemas import SubscribeIn, SubscriptionOut, SubscriptionPatch
+
+SubscriptionPage = page_schema(SubscriptionOut, "SubscriptionPage")
 
 bp = ApiBlueprint("api_subscriptions", __name__, url_prefix="/api/v1", description="Subscriptions")
 bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.post("/events/<int:event_id>/subscriptions")
+@optionally_authorized("subscriptions:write")
 @bp.arguments(SubscribeIn)
 @bp.response(201, SubscriptionOut)
 @bp.alt_response(202, schema=SubscriptionOut, description="Pending: a confirm link was mailed")
 @bp.alt_response(200, schema=SubscriptionOut, description="Already subscribed: unchanged apart from the choices given")
-@bp.errors(400, 404, 409, 503)
+@bp.errors(400, 403, 404, 409, 503)
 @subscribe_by_email_limit()
 def subscribe(data, event_id):
     """Follow an event. Signed in: active at once. Anonymous: give `email`; a confirm mail is sent."""
@@ -35,25 +41,38 @@ def subscribe(data, event_id):
 
 
 @bp.get("/me/subscriptions")
-@login_required
-@bp.response(200, SubscriptionOut(many=True))
-@bp.errors(401)
-def my_subscriptions():
-    return subscription_service.list_mine(current_user)
+@authorized("subscriptions:read")
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, SubscriptionPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 422)
+def my_subscriptions(args):
+    """The events you follow (pending or active), oldest subscription first, a page at a time."""
+    return paged(lists.my_subscriptions(current_user, args["limit"], args.get("cursor")))
+
+
+@bp.get("/subscriptions/<int:subscription_id>")
+@authorized("subscriptions:read")
+@bp.response(200, SubscriptionOut)
+@bp.errors(401, 403, 404)
+def get_subscription(subscription_id):
+    """One of your subscriptions. After DELETE it is gone: GET, PATCH and DELETE answer 404, and
+    following the event again is a new `POST /events/{id}/subscriptions` (with default choices)."""
+    return subscription_service.get_following(current_user, subscription_id)
 
 
 @bp.patch("/subscriptions/<int:subscription_id>")
-@login_required
+@authorized("subscriptions:write")
 @bp.arguments(SubscriptionPatch)
 @bp.response(200, SubscriptionOut)
-@bp.errors(400, 401, 404)
+@bp.errors(400, 401, 403, 404)
 def update_subscription(data, subscription_id):
     return subscription_service.update(current_user, subscription_id, data)
 
 
 @bp.delete("/subscriptions/<int:subscription_id>")
-@login_required
+@authorized("subscriptions:write")
 @bp.response(204)
-@bp.errors(401, 404)
+@bp.errors(401, 403, 404)
 def unsubscribe(subscription_id):
-    subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
+    """Stop following. The subscription then reads as gone (404) to GET, PATCH and DELETE."""
+    subscription_service.unsubscribe(subscription_service.get_following(current_user, subscription_id))

@@ -1,0 +1,78 @@
+"""Personal API keys for server-to-server integrations: ``sk_...``, shown once, kept as a SHA-256,
+named, scoped, optionally expiring, revocable at once."""
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..models import ApiKey, User, db, utcnow
+from .errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
+
+PREFIX = "sk_"
+# What a key may do. A session or a JWT may do everything its account may; a key only what
+# its scopes name. New scopes go here (and on the views that need them).
+SCOPES = {
+    "events:read": "Read your events, their notifications and who got them.",
+    "events:write": "Create, change and cancel your events.",
+    "announce": "Send announcements to an event's followers.",
+    "subscriptions:read": "Read the events you follow.",
+    "subscriptions:write": "Follow and stop following events, change reminders.",
+    "channels:write": "Read, add, change and remove your delivery channels.",
+    "webhooks:write": "Read, add, change and remove your outgoing webhook endpoints.",
+}
+# last_used_at is a hint for people, not an audit log: one write a minute per key is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _digest(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def create_key(user: User, name: str, scopes: list[str], expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """A new key and its plain text, which is never stored and cannot be shown again."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ValidationFailed.field("name", "Give the key a name (up to 80 characters), e.g. the integration using it.")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValidationFailed.field("scopes", f"Choose one or more of: {', '.join(SCOPES)}.")
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed.field("expires_at", "The expiry must be in the future.")
+    plain = PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(user_id=user.id, name=name, prefix=plain[:10], key_hash=_digest(plain),
+                 scopes=sorted(set(scopes)), expires_at=expires_at)
+    db.session.add(key)
+    db.session.commit()
+    return key, plain
+
+
+def revoke_key(user: User, key_id: int) -> None:
+    key = owned_or_missing(db.session.get(ApiKey, key_id), user, "API key")
+    if key.revoked_at is not None:  # revoked keys are gone, like deleted ones
+        raise NotFound("No such API key.")
+    key.revoked_at = utcnow()
+    db.session.commit()
+
+
+def is_api_key(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+def key_for(plain: str) -> ApiKey | None:
+    """The live key ``plain`` is, or None when unknown, revoked or expired. Checked on every
+    request, so a revoked key stops working at once."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(plain)))
+    now = utcnow()
+    if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+        key.last_used_at = now
+        db.session.commit()
+    return key
+
+
+def check_scope(key: ApiKey | None, scope: str) -> None:
+    """Forbidden, naming the scope, when a request made with ``key`` needs one it lacks."""
+    if key is not None and scope not in key.scopes:
+        raise Forbidden(f"This API key lacks the scope {scope!r}.", {"scope": [scope]})

@@ -1,0 +1,82 @@
+"""Idempotent API writes (Stripe semantics) for requests carrying an ``Idempotency-Key``.
+
+The first request with a key stores its answer for 24 hours per (caller, key); a retry with the
+same key and the same request gets that answer back without anything being done again; the
+same key on a different request is refused (422); a retry while the first still runs is told
+to wait (409). Records live in the database, so every web process on every host sees them, and
+the unique (caller, key) constraint decides which of two racing requests runs.
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from ..models import IdempotencyRecord, db, utcnow
+from .errors import Conflict, ValidationFailed
+
+KEY_LIFETIME = timedelta(hours=24)
+# A first request still "running" after this long died with its process: a retry takes over.
+ABANDONED_AFTER = timedelta(minutes=5)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    body: str
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same": method, path and body (JSON compared by value)."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def begin(caller: str, key: str, request_fingerprint: str) -> StoredAnswer | IdempotencyRecord:
+    """Claim ``key`` for this request: the new in-flight record to finish, or the stored answer
+    of the first request to replay. Raises Conflict (409) while the first one still runs and
+    ValidationFailed (422) when the key was used for a different request."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed.field("Idempotency-Key", f"Use 1 to {MAX_KEY_LENGTH} characters, e.g. a UUID.")
+    db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - KEY_LIFETIME))
+    record = IdempotencyRecord(caller=caller, key=key, fingerprint=request_fingerprint)
+    db.session.add(record)
+    try:
+        db.session.commit()
+        return record
+    except IntegrityError:
+        db.session.rollback()
+    first = db.session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+    )
+    if first is None:  # finished and dropped (a failed first attempt) between the two statements
+        return begin(caller, key, request_fingerprint)
+    if first.fingerprint != request_fingerprint:
+        raise ValidationFailed.field(
+            "Idempotency-Key", "This key was already used for a different request; use a new key for a new request."
+        )
+    if first.status is None and first.created_at < utcnow() - ABANDONED_AFTER:
+        db.session.delete(first)
+        db.session.commit()
+        return begin(caller, key, request_fingerprint)
+    if first.status is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+    return StoredAnswer(first.status, first.response_body or "")
+
+
+def finish(record: IdempotencyRecord, status: int, body: str) -> None:
+    """Store the answer to replay. Answers that say "try again" (auth missing, conflicts, rate
+    limits, server errors) are not stored: the key is released so a retry can run for real."""
+    db.session.rollback()  # the view committed its work; anything left over is discarded anyway
+    if status in (401, 409, 429) or status >= 500:
+        db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+    else:
+        stored = db.session.get(IdempotencyRecord, record.id)
+        stored.status, stored.response_body = status, body
+    db.session.commit()

@@ -1,0 +1,148 @@
+"""Outgoing webhook endpoints: registering them, emitting events to them, and what their owners
+see of each message's attempts (with a resend). Delivery itself is durable: one
+WebhookDeliveryWorkflow per message (see temporal/webhook_workflow.py)."""
+import uuid
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import outgoing_webhooks
+from ..models import Event, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
+from ..temporal.client import TemporalUnavailable
+from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
+from .errors import NotFound, ValidationFailed, owned_or_missing
+from .pagination import Page, keyset_page
+from .temporal import gateway
+
+DESCRIPTION_MAX = 200
+
+
+def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:
+    """The given fields checked; one error naming every bad field."""
+    cleaned, errors = {}, {}
+    if url is not None:
+        try:
+            cleaned["url"] = outgoing_webhooks.check_target(url, bool(current_app.config["ALLOW_PRIVATE_TARGETS"]))
+        except TargetRefused as exc:
+            errors["url"] = [str(exc)]
+    if event_types is not None:
+        unknown = sorted(set(event_types) - set(EVENT_TYPES))
+        if unknown or not event_types:
+            errors["event_types"] = [f"Choose one or more of: {', '.join(EVENT_TYPES)}."]
+        cleaned["event_types"] = sorted(set(event_types))
+    if description is not None:
+        if len(description) > DESCRIPTION_MAX:
+            errors["description"] = [f"Up to {DESCRIPTION_MAX} characters."]
+        cleaned["description"] = description.strip()
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors)
+    return cleaned
+
+
+def create_endpoint(user: User, url: str, event_types: list[str], description: str = "") -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret (shown to the owner; kept encrypted)."""
+    fields = _clean(url, event_types, description)
+    secret = outgoing_webhooks.new_secret()
+    endpoint = WebhookEndpoint(user_id=user.id, secret_encrypted=outgoing_webhooks.cipher_for(current_app.config).encrypt(secret),
+                               **fields)
+    db.session.add(endpoint)
+    db.session.commit()
+    return endpoint, secret
+
+
+def endpoints_page(user: User, limit: int, cursor: str | None) -> Page:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id)
+    return keyset_page(query, WebhookEndpoint.id, WebhookEndpoint.id, limit, cursor)
+
+
+def get_endpoint(user: User, endpoint_id: int) -> WebhookEndpoint:
+    return owned_or_missing(db.session.get(WebhookEndpoint, endpoint_id), user, "webhook endpoint")
+
+
+def secret_of(endpoint: WebhookEndpoint) -> str:
+    return outgoing_webhooks.cipher_for(current_app.config).decrypt(endpoint.secret_encrypted)
+
+
+def update_endpoint(user: User, endpoint_id: int, changes: dict) -> WebhookEndpoint:
+    endpoint = get_endpoint(user, endpoint_id)
+    fields = _clean(changes.get("url"), changes.get("event_types"), changes.get("description"))
+    for name, value in fields.items():
+        setattr(endpoint, name, value)
+    if "is_active" in changes:
+        endpoint.is_active = bool(changes["is_active"])
+        if endpoint.is_active:
+            endpoint.disabled_reason = None
+    db.session.commit()
+    return endpoint
+
+
+def delete_endpoint(user: User, endpoint_id: int) -> None:
+    db.session.delete(get_endpoint(user, endpoint_id))
+    db.session.commit()
+
+
+def messages_page(user: User, endpoint_id: int, limit: int, cursor: str | None) -> Page:
+    """The endpoint's messages, newest first, each with its attempts."""
+    get_endpoint(user, endpoint_id)
+    query = select(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint_id)
+    return keyset_page(query, WebhookMessage.id, WebhookMessage.id, limit, cursor, descending=True)
+
+
+def get_message(user: User, endpoint_id: int, message_id: int) -> WebhookMessage:
+    endpoint = get_endpoint(user, endpoint_id)
+    message = db.session.get(WebhookMessage, message_id)
+    if message is None or message.endpoint_id != endpoint.id:
+        raise NotFound("No such message.")
+    return message
+
+
+def resend(user: User, endpoint_id: int, message_id: int) -> WebhookMessage:
+    """Send the message again (same webhook-id, so a receiver that got it already can tell)."""
+    message = get_message(user, endpoint_id, message_id)
+    if not message.endpoint.is_active:
+        raise ValidationFailed.field("endpoint", "Enable the endpoint before resending to it.")
+    message.status, message.next_attempt_at = WebhookMessageStatus.PENDING, utcnow()
+    db.session.commit()
+    _start_delivery(message)
+    return message
+
+
+def emit(owner_id: int, event_type: str, data: dict) -> None:
+    """Tell ``owner_id``'s active endpoints that take ``event_type``; each message is delivered
+    durably by its own workflow. Never an error for the action that caused it: if Temporal is
+    unreachable the message stays pending (logged) and the owner can resend it."""
+    for message in outgoing_webhooks.record_messages(owner_id, event_type, data):
+        _start_delivery(message)
+
+
+def _start_delivery(message: WebhookMessage) -> None:
+    params = WebhookDeliveryInput.from_config(message.id, current_app.config)
+    temporal = gateway()
+
+    async def start(client):
+        return await client.start_workflow(
+            WebhookDeliveryWorkflow.run, params, task_queue=temporal.settings.task_queue,
+            id=delivery_workflow_id(temporal.settings.id_prefix, message.id, uuid.uuid4().hex[:8]),
+        )
+
+    try:
+        temporal.run(start)
+    except TemporalUnavailable as exc:
+        current_app.logger.error("webhook delivery not started: %s", exc, extra={"webhook_message_id": message.id})
+
+
+
+
+def subscription_event(event_type: str, subscription) -> None:
+    """subscription.created / subscription.cancelled, to the event's organizer."""
+    event = subscription.event
+    emit(event.organizer_id, event_type, {
+        "subscription_id": subscription.id, "status": subscription.status.value,
+        "event": outgoing_webhooks.event_data(event),
+    })
+
+
+def event_changed(event_type: str, event: Event) -> None:
+    """event.updated / event.cancelled, to the organizer."""
+    emit(event.organizer_id, event_type, {"event": outgoing_webhooks.event_data(event)})

@@ -1,0 +1,88 @@
+"""Who may call an operation: the two bearer credentials, API key scopes, and their OpenAPI doc.
+
+Views say ``@authorized("events:write")`` instead of ``@login_required``: a session or a JWT may
+do whatever its account may; an API key (``sk_...``) only what its scopes name, else 403 naming
+the scope. The same decorator writes the operation's ``security`` and scopes into the OpenAPI
+document, so the document says what the server enforces.
+"""
+from functools import wraps
+
+from flask import g
+from flask_login import current_user
+from flask_smorest import Blueprint
+
+from ...services import Forbidden, api_keys
+from ..extensions import login_manager
+
+# What every operation enforces beyond its schema, said once for the whole document.
+API_RULES = (
+    "Rules every operation enforces: text must not contain NUL (U+0000): such requests get 422 naming the field. "
+    "Unknown body fields are refused (422). An event's `ends_at` must be after its `starts_at` (422 naming `ends_at`). "
+    "Email addresses must be able to receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) "
+    "get 422. Lists are pages: `limit` (at most 200) and `cursor`; the answer's `next_cursor` and its "
+    "`Link: <...>; rel=\"next\"` header lead to the next page. Every POST and PATCH takes an `Idempotency-Key`. "
+    "Authenticate with a JWT from `/auth/token` or a personal API key (`sk_...`), both as `Authorization: Bearer`."
+)
+JWT_SCHEME = "BearerToken"
+API_KEY_SCHEME = "ApiKey"
+SECURITY_SCHEMES = {
+    JWT_SCHEME: {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "From `POST /api/v1/auth/token`; may do whatever the account may.",
+    },
+    API_KEY_SCHEME: {
+        "type": "http", "scheme": "bearer", "bearerFormat": "sk_...",
+        "description": "A personal API key (`POST /api/v1/api-keys`, or the account page). It may only do what its "
+        "scopes allow; an operation's `x-required-scopes` names the scope it needs. Scopes: "
+        + "; ".join(f"`{name}`: {meaning}" for name, meaning in api_keys.SCOPES.items()),
+    },
+}
+
+
+def _document(view, security: list[dict], scope: str | None, note: str):
+    doc = {"security": security}
+    if scope:
+        doc["x-required-scopes"] = [scope]
+    described = Blueprint.doc(**doc)(view)
+    described.__doc__ = ((view.__doc__ or "").rstrip() + "\n\n" + note).strip()
+    return described
+
+
+def authorized(scope: str | None, *, api_keys_allowed: bool = True):
+    """Signed in (session, JWT, or an API key holding ``scope``) or 401/403."""
+    note = f"API keys need the scope `{scope}`." if scope and api_keys_allowed else (
+        "Not with an API key: sign in or use a token." if not api_keys_allowed else "")
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            key = g.get("api_key")
+            if key is not None and not api_keys_allowed:
+                raise Forbidden("API keys can't do this; sign in or use a token from /api/v1/auth/token.")
+            if scope:
+                api_keys.check_scope(key, scope)
+            return view(*args, **kwargs)
+
+        security = [{JWT_SCHEME: []}] + ([{API_KEY_SCHEME: []}] if api_keys_allowed else [])
+        return _document(checked, security, scope, note)
+
+    return decorate
+
+
+def optionally_authorized(scope: str):
+    """Open to anyone; a caller that signs in sees more (their private events). An API key
+    without ``scope`` is refused rather than silently treated as anonymous."""
+
+    def decorate(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if current_user.is_authenticated:
+                api_keys.check_scope(g.get("api_key"), scope)
+            return view(*args, **kwargs)
+
+        return _document(checked, [{}, {JWT_SCHEME: []}, {API_KEY_SCHEME: []}], scope,
+                         f"Anonymous, or signed in; API keys need the scope `{scope}`.")
+
+    return decorate

@@ -1,0 +1,79 @@
+"""Personal API keys over JSON. Managed with a session or a JWT only: a key can't mint keys."""
+from flask_login import current_user
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ...services import ServiceError, api_keys, lists
+from .access import authorized
+from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
+
+bp = ApiBlueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="Personal API keys")
+bp.register_error_handler(ServiceError, service_error_response)
+
+
+def _aware(value) -> None:
+    try:
+        value.timestamp()
+    except (OverflowError, ValueError):
+        raise ValidationError("Out of range.") from None
+
+
+class ApiKeyIn(Schema):
+    class Meta:
+        unknown = "raise"
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    scopes = fields.List(fields.String(validate=validate.OneOf(list(api_keys.SCOPES))), required=True,
+                         validate=validate.Length(min=1, max=len(api_keys.SCOPES)))
+    expires_at = fields.AwareDateTime(allow_none=True, validate=_aware,
+                                      metadata={"description": "With its offset; absent or null: never expires."})
+
+
+class ApiKeyOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "The key's first characters, to tell keys apart."})
+    scopes = fields.List(fields.String())
+    expires_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key = fields.String(attribute="plaintext", metadata={"description": "The key itself (sk_...), shown this once; send it as "
+                                  "`Authorization: Bearer sk_...`."})
+
+
+ApiKeyPage = page_schema(ApiKeyOut, "ApiKeyPage")
+
+
+@bp.post("")
+@authorized(None, api_keys_allowed=False)
+@bp.arguments(ApiKeyIn)
+@bp.response(201, ApiKeyCreatedOut)
+@bp.errors(400, 401, 403)
+def create_key(data):
+    """A new key with the scopes given. Its text is in this answer only: store it now."""
+    key, plain = api_keys.create_key(current_user, data["name"], data["scopes"], data.get("expires_at"))
+    key.plaintext = plain  # for this answer only; never stored
+    return key
+
+
+@bp.get("")
+@authorized(None, api_keys_allowed=False)
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, ApiKeyPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 422)
+def list_keys(args):
+    """Your keys that are not revoked, oldest first."""
+    return paged(lists.my_api_keys(current_user, args["limit"], args.get("cursor")))
+
+
+@bp.delete("/<int:key_id>")
+@authorized(None, api_keys_allowed=False)
+@bp.response(204)
+@bp.errors(401, 403, 404)
+def revoke_key(key_id):
+    """Revoke a key: it is refused from the next request on."""
+    api_keys.revoke_key(current_user, key_id)
+

@@ -1,0 +1,63 @@
+"""Cursor pagination on the wire: `limit` and `cursor` in, `items` and `next_cursor` out, plus
+an RFC 8288 `Link: <...>; rel="next"` header, on every list of the API."""
+from datetime import datetime, timezone
+
+from flask import request, url_for
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ...models import EventStatus, NotificationKind, Visibility
+from ...services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+LINK_HEADER = {"Link": {
+    "description": 'RFC 8288: `<url>; rel="next"` while more pages follow.', "schema": {"type": "string"},
+}}
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT),
+                           metadata={"description": f"Items per page, at most {MAX_LIMIT}."})
+    cursor = fields.String(validate=validate.Length(max=500), metadata={
+        "description": "The `next_cursor` of the previous page; absent for the first page. Pages stay right while "
+        "items are added: nothing is skipped or seen twice."})
+
+
+def _utc_representable(value: datetime) -> None:
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError("Out of range once converted to UTC.") from None
+
+
+class EventListArgs(PageArgs):
+    starts_after = fields.AwareDateTime(validate=_utc_representable,
+                                        metadata={"description": "Only events starting at or after this instant (with its offset)."})
+    starts_before = fields.AwareDateTime(validate=_utc_representable,
+                                         metadata={"description": "Only events starting before this instant (with its offset)."})
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Words in the title or location."})
+
+
+class MyEventListArgs(EventListArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in EventStatus]))
+    visibility = fields.String(validate=validate.OneOf([v.value for v in Visibility]))
+
+
+class NotificationListArgs(PageArgs):
+    kind = fields.String(validate=validate.OneOf([k.value for k in NotificationKind]))
+
+
+def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
+    """The envelope of one page of ``item_schema``."""
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item_schema)),
+        "next_cursor": fields.String(allow_none=True, metadata={"description": "null on the last page"}),
+    }, name=name)
+
+
+def paged(page: Page):
+    """The view's answer: the page and, when another follows, its Link header."""
+    body = {"items": page.items, "next_cursor": page.next_cursor}
+    if page.next_cursor is None:
+        return body
+    args = {**request.args.to_dict(), "cursor": page.next_cursor}
+    link = url_for(request.endpoint, **(request.view_args or {}), **args, _external=True)
+    return body, 200, {"Link": f'<{link}>; rel="next"'}

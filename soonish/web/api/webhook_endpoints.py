@@ -1,0 +1,154 @@
+"""Outgoing webhook endpoints over JSON: register, list, change, remove; each one's messages
+with their attempts, and resend."""
+from flask_login import current_user
+from marshmallow import Schema, fields, validate
+
+from ...outgoing_webhooks import EVENT_TYPES, URL_MAX
+from ...services import ServiceError
+from ...services import webhook_endpoints as endpoint_service
+from ...services.webhook_endpoints import DESCRIPTION_MAX
+from .access import authorized
+from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
+
+bp = ApiBlueprint("api_webhook_endpoints", __name__, url_prefix="/api/v1/webhook-endpoints",
+                  description="Outgoing webhooks: Soonish tells your endpoints what happens, signed per Standard Webhooks")
+bp.register_error_handler(ServiceError, service_error_response)
+
+EVENT_TYPE = fields.String(validate=validate.OneOf(list(EVENT_TYPES)))
+SCOPE = "webhooks:write"
+
+
+URL_FIELD = {"validate": validate.Length(min=1, max=URL_MAX),
+             "metadata": {"description": "http(s) URL on a public host; redirects are not followed."}}
+TYPES_FIELD = {"validate": validate.Length(min=1, max=len(EVENT_TYPES)),
+               "metadata": {"description": "; ".join(f"`{k}`: {v}" for k, v in EVENT_TYPES.items())}}
+
+
+class EndpointIn(Schema):
+    class Meta:
+        unknown = "raise"
+
+    url = fields.String(required=True, **URL_FIELD)
+    event_types = fields.List(EVENT_TYPE, required=True, **TYPES_FIELD)
+    description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+
+
+class EndpointPatch(Schema):
+    class Meta:
+        unknown = "raise"
+
+    url = fields.String(**URL_FIELD)
+    event_types = fields.List(EVENT_TYPE, **TYPES_FIELD)
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    is_active = fields.Boolean(metadata={"description": "Enable again after fixing a disabled endpoint."})
+
+
+class EndpointOut(Schema):
+    id = fields.Integer()
+    url = fields.String()
+    description = fields.String()
+    event_types = fields.List(fields.String())
+    is_active = fields.Boolean()
+    disabled_reason = fields.String(allow_none=True, metadata={"description": "Why Soonish disabled it, if it did."})
+    created_at = fields.DateTime()
+
+
+class EndpointCreatedOut(EndpointOut):
+    secret = fields.String(metadata={"description": "The whsec_ signing secret: verify deliveries with it "
+                                     "(any Standard Webhooks library)."})
+
+
+class WebhookAttemptOut(Schema):
+    attempted_at = fields.DateTime()
+    status_code = fields.Integer(allow_none=True, metadata={"description": "The endpoint's HTTP status; null if none."})
+    error = fields.String(allow_none=True)
+    succeeded = fields.Boolean()
+
+
+class WebhookMessageOut(Schema):
+    id = fields.Integer()
+    msg_id = fields.String(metadata={"description": "The webhook-id header: the same on every attempt and resend."})
+    event_type = fields.String()
+    payload = fields.Dict()
+    status = fields.Function(lambda m: m.status.value, metadata={"description": "pending, delivered or failed"})
+    next_attempt_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    attempts = fields.List(fields.Nested(WebhookAttemptOut))
+
+
+EndpointPage = page_schema(EndpointOut, "WebhookEndpointPage")
+MessagePage = page_schema(WebhookMessageOut, "WebhookMessagePage")
+
+
+@bp.post("")
+@authorized(SCOPE)
+@bp.arguments(EndpointIn)
+@bp.response(201, EndpointCreatedOut)
+@bp.errors(400, 401, 403)
+def create_endpoint(data):
+    endpoint, secret = endpoint_service.create_endpoint(current_user, data["url"], data["event_types"], data["description"])
+    endpoint.secret = secret  # for this answer; also readable later from GET .../{id}/secret
+    return endpoint
+
+
+@bp.get("")
+@authorized(SCOPE)
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, EndpointPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 422)
+def list_endpoints(args):
+    return paged(endpoint_service.endpoints_page(current_user, args["limit"], args.get("cursor")))
+
+
+@bp.get("/<int:endpoint_id>")
+@authorized(SCOPE)
+@bp.response(200, EndpointOut)
+@bp.errors(401, 403, 404)
+def get_endpoint(endpoint_id):
+    return endpoint_service.get_endpoint(current_user, endpoint_id)
+
+
+@bp.get("/<int:endpoint_id>/secret")
+@authorized(SCOPE)
+@bp.response(200, Schema.from_dict({"secret": fields.String()}, name="WebhookSecretOut"))
+@bp.errors(401, 403, 404)
+def get_secret(endpoint_id):
+    """The endpoint's signing secret."""
+    return {"secret": endpoint_service.secret_of(endpoint_service.get_endpoint(current_user, endpoint_id))}
+
+
+@bp.patch("/<int:endpoint_id>")
+@authorized(SCOPE)
+@bp.arguments(EndpointPatch)
+@bp.response(200, EndpointOut)
+@bp.errors(400, 401, 403, 404)
+def update_endpoint(data, endpoint_id):
+    return endpoint_service.update_endpoint(current_user, endpoint_id, data)
+
+
+@bp.delete("/<int:endpoint_id>")
+@authorized(SCOPE)
+@bp.response(204)
+@bp.errors(401, 403, 404)
+def delete_endpoint(endpoint_id):
+    endpoint_service.delete_endpoint(current_user, endpoint_id)
+
+
+@bp.get("/<int:endpoint_id>/messages")
+@authorized(SCOPE)
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, MessagePage, headers=LINK_HEADER)
+@bp.errors(401, 403, 404, 422)
+def list_messages(args, endpoint_id):
+    """What was sent to the endpoint, newest first: each message's status, next retry and attempts."""
+    return paged(endpoint_service.messages_page(current_user, endpoint_id, args["limit"], args.get("cursor")))
+
+
+@bp.post("/<int:endpoint_id>/messages/<int:message_id>/resend")
+@authorized(SCOPE)
+@bp.response(202, WebhookMessageOut)
+@bp.errors(401, 403, 404)
+def resend(endpoint_id, message_id):
+    """Deliver the message again now (same webhook-id), with a fresh retry window."""
+    return endpoint_service.resend(current_user, endpoint_id, message_id)
