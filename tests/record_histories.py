@@ -97,3 +97,35 @@ def test_record_transactional_mail_workflow(app, client, make_user, bearer, work
     save(harness, handle, "transactional_mail_workflow")
     time.sleep(0.5)
     assert smtp_sink.wait_for(1)
+
+
+def test_record_retention_workflow(app, worker, harness, temporal_env):
+    """A prune with nothing old enough to go: one round, done."""
+    from soonish.temporal.retention_shared import LedgerPruneRound
+    from soonish.temporal.retention_workflow import RetentionWorkflow
+
+    handle = harness.run(temporal_env.client.start_workflow(
+        RetentionWorkflow.run, LedgerPruneRound(), id=f"{app.config['TEMPORAL_ID_PREFIX']}retention-recorded",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "retention_workflow")
+
+
+def test_record_webhook_delivery_workflow(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
+    """An outgoing webhook the endpoint refuses once, then takes: an attempt, a backoff, an attempt."""
+    from soonish.models import WebhookMessage
+
+    app.config.update(WEBHOOK_FIRST_RETRY_SECONDS=1, WEBHOOK_MAX_RETRY_SECONDS=2)
+    http_sink.failing = range(1, 2)
+    organizer = bearer(make_user("host@example.com"))
+    response = client.post("/api/v1/webhook-endpoints", headers=organizer,
+                           json={"url": http_sink.url("/hook"), "event_types": ["event.updated"]})
+    assert response.status_code == 201, response.get_json()
+    event = create_event(client, organizer)
+    client.patch(f"/api/v1/events/{event['id']}", json={"location": "Library"}, headers=organizer)
+    wait_until(lambda: len(http_sink.delivered("/hook")) == 1, timeout=30, message="the webhook, after one refusal")
+    with app.app_context():
+        message_id = db.session.query(WebhookMessage).one().id
+    prefix = app.config["TEMPORAL_ID_PREFIX"]
+    found = harness.run(temporal_env.client.list_workflows(f"WorkflowId STARTS_WITH '{prefix}webhook-{message_id}-'").__anext__())
+    save(harness, temporal_env.client.get_workflow_handle(found.id), "webhook_delivery_workflow")
