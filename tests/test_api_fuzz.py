@@ -56,7 +56,8 @@ def fuzz_app(app, worker):
     # Fuzzing is not about rate limits: a budget it cannot exhaust, limits still on.
     app.config.update(LOGIN_RATE_LIMIT="10000 per minute", LOGIN_RATE_LIMIT_PER_IP="10000 per minute",
                       API_RATE_LIMIT="10000 per minute", PASSWORD_RESET_RATE_LIMIT_PER_IP="10000 per minute",
-                      PASSWORD_RESET_RATE_LIMIT_PER_EMAIL="10000 per minute")
+                      PASSWORD_RESET_RATE_LIMIT_PER_EMAIL="10000 per minute",
+                      SUBSCRIBE_RATE_LIMIT_PER_IP="10000 per minute", SUBSCRIBE_RATE_LIMIT_PER_EMAIL="10000 per minute")
     return app
 
 
