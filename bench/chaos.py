@@ -161,7 +161,7 @@ class Stack:
 
     def web_is_healthy(self) -> bool:
         try:
-            return requests.get(self.url("/healthz"), timeout=5).status_code == 200
+            return requests.get(self.url("/readyz"), timeout=5).status_code == 200
         except requests.ConnectionError:
             return False
 
@@ -363,13 +363,13 @@ def play(stack: Stack, organizer: Organizer, scenario: str, fault: str) -> bool:
     time.sleep(2)
     elapsed = time.monotonic() - started
     try:  # the web process answers, and reaches the database and the (maybe restarted) Temporal
-        wait_until(stack.web_is_healthy, 30, 0.5, "/healthz")
+        wait_until(stack.web_is_healthy, 30, 0.5, "/readyz")
     except AssertionError:
-        log("  FAIL: the web process's /healthz is not 200")
+        log("  FAIL: the web process's /readyz is not 200")
         return False
     if run.event_id is not None:  # the organizer's view, through the (maybe restarted) web process
         (latest, *_) = organizer.call("GET", f"/api/v1/events/{run.event_id}/notifications")
-        log(f"  /healthz 200; the web API reports: {latest['counts']}")
+        log(f"  /readyz 200; the web API reports: {latest['counts']}")
     return report(stack, run, fault, running_batches, elapsed)
 
 

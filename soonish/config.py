@@ -46,6 +46,9 @@ class Config:
     # A secret Prometheus sends as "Authorization: Bearer …" to scrape the web app's /metrics;
     # empty: /metrics is open (restrict it at the proxy instead).
     METRICS_TOKEN = ""
+    # /readyz checks the database and Temporal at most once per this many seconds per web
+    # process, whatever the probe rate (readiness turns 503 at most this + 2 s after an outage).
+    READINESS_CACHE_SECONDS = 2.0
 
     # Rate limits (Flask-Limiter syntax). Counters are in memory per process unless a storage URL
     # (redis://host:6379/0) is set; set one whenever more than one web process runs.
