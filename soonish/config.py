@@ -21,7 +21,10 @@ class Config:
     # Temporal: the embedded dev server by default; a cluster or Temporal Cloud via these.
     TEMPORAL_ADDRESS = "127.0.0.1:7233"
     TEMPORAL_NAMESPACE = "default"
-    TEMPORAL_TASK_QUEUE = "soonish"
+    TEMPORAL_TASK_QUEUE = "soonish"  # workflows, and the activities that plan and sync
+    # Delivery batches (the bulk of the work), polled by `soonish worker --role delivery|all`.
+    # Empty: TEMPORAL_TASK_QUEUE + "-delivery".
+    TEMPORAL_DELIVERY_TASK_QUEUE = ""
     TEMPORAL_API_KEY = ""  # Temporal Cloud API key (implies TLS)
     TEMPORAL_TLS = False
     TEMPORAL_TLS_CERT = ""  # path to client certificate (mTLS)

@@ -23,7 +23,7 @@ STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 15
 # The settings a worker process shares with the app that starts it, passed on as SOONISH_* variables.
 SHARED_SETTINGS = ("DATABASE_URL", "SECRET_KEY", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
-                   "TEMPORAL_ID_PREFIX", "PUBLIC_URL")
+                   "TEMPORAL_DELIVERY_TASK_QUEUE", "TEMPORAL_ID_PREFIX", "PUBLIC_URL")
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -87,7 +87,7 @@ def soonish_env(config: Mapping, **settings) -> dict:
     """The environment of a `soonish` process sharing ``config``'s database and Temporal
     server, with ``settings`` (DELIVERY_BATCH_SIZE=50, ...) on top."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SOONISH_ALLOW_PRIVATE_TARGETS": "true"}  # sinks are on loopback
-    env.update({f"SOONISH_{name}": str(config[name]) for name in SHARED_SETTINGS})
+    env.update({f"SOONISH_{name}": str(config[name]) for name in SHARED_SETTINGS if name in config})
     env.update({f"SOONISH_{name}": str(value) for name, value in settings.items()})
     return env
 

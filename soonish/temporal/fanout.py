@@ -35,9 +35,10 @@ from ..models import (
 from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
 from .activities import database_activity
+from .liveness import heartbeating
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
-    NotificationRef, SubscriptionRange, TransactionalMail, reminder_dedupe_key,
+    NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue, reminder_dedupe_key,
 )
 
 log = logging.getLogger(__name__)
@@ -144,18 +145,21 @@ class DeliveryActivities:
         with self.app.app_context():
             notification = db.session.get(Notification, ref.notification_id)
             ids = recipient_ids(notification) if notification is not None else []
-        return FanoutPlan(ref.notification_id, [ids_range(chunk) for chunk in chunked(ids, self.batch_size)])
+        return FanoutPlan(ref.notification_id, [ids_range(chunk) for chunk in chunked(ids, self.batch_size)],
+                          delivery_task_queue(self.app.config))
 
     # Delivering ---------------------------------------------------------------------------
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
-        return await self._deliver([batch])
+        async with heartbeating():
+            return await self._deliver([batch])
 
     @activity.defn(name=ActivityName.DELIVER_BATCHES)
     async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
         """Several small batches (of different notifications) as one: a slot of reminders."""
-        return await self._deliver(batches)
+        async with heartbeating():
+            return await self._deliver(batches)
 
     async def _deliver(self, batches: list[DeliveryBatch]) -> BatchResult:
         final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS

@@ -19,8 +19,8 @@ from .fanout import chunked, ids_range, insert_ignoring_duplicates
 from .schedules import ScheduleScope, delete_reminder, put_reminder
 from .activities import database_activity
 from .shared import (
-    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, reminder_dedupe_key,
-    reminder_slot_id,
+    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, delivery_task_queue,
+    reminder_dedupe_key, reminder_slot_id,
 )
 from .workflows import ReminderSlotWorkflow
 
@@ -73,7 +73,7 @@ class ReminderActivities:
         """Put the reminder in the slot workflow of its due second, starting it if needed."""
         await self.client.start_workflow(
             ReminderSlotWorkflow.run,
-            ReminderSlot(reminder.due),
+            ReminderSlot(reminder.due, delivery_task_queue(self.app.config)),
             id=reminder_slot_id(self.scope.id_prefix, reminder.due),
             task_queue=self.scope.task_queue,
             start_signal="enroll",
