@@ -166,7 +166,7 @@ class Stack:
     def web_is_healthy(self) -> bool:
         try:
             return requests.get(self.url("/readyz"), timeout=5).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still booting on a busy box
             return False
 
     def url(self, path: str) -> str:
