@@ -184,10 +184,16 @@ class Stack:
         os.kill(victim.pid, signal.SIGSTOP)
         running = self.harness.run(running_batches(self.client, workflow_ids, f"{victim.pid}@"))
         victim.kill()
+        killed_at = time.monotonic()
         self.retired_workers.append(victim)
+        # Failover: until Temporal has timed out every batch the dead worker held (they are
+        # then retried on the live workers after the retry policy's first interval).
+        wait_until(lambda: self.harness.run(running_batches(self.client, workflow_ids, f"{victim.pid}@")) == 0,
+                   60, 0.1, "the killed worker's batches to time out")
+        released = time.monotonic() - killed_at
         replacement = self.start_worker("delivery")
         self.workers.append(replacement)
-        return KillReport(victim.name, victim.pid, running, replacement.name)
+        return KillReport(victim.name, victim.pid, running, replacement.name, released)
 
     def kill_workflow_worker(self) -> str:
         """kill -9 the one workflow worker mid-broadcast, and start another. No send is in flight
@@ -228,6 +234,7 @@ class KillReport:
     pid: int
     running_batches: int
     replacement: str
+    released_after: float  # seconds from the kill until Temporal had timed out all its batches
 
 
 async def running_batches(client: Client, workflow_ids: list[str], identity_prefix: str) -> int:
@@ -349,7 +356,8 @@ def inject(stack: Stack, fault: str, run: Run) -> tuple[str, int | None]:
     if fault == "worker":
         kill = stack.kill_worker(run.workflow_ids)
         return (f"kill -9 {kill.victim} (pid {kill.pid}) with {kill.running_batches} batches running on it; "
-                f"{kill.replacement} started in its place", kill.running_batches)
+                f"Temporal timed them out {kill.released_after:.1f} s after the kill (then retried on the live "
+                f"workers); {kill.replacement} started in its place", kill.running_batches)
     if fault == "workflow-worker":
         return stack.kill_workflow_worker(), None
     if fault == "temporal":
