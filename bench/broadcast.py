@@ -268,7 +268,10 @@ def sample_message(app, notification: Notification, event: Event, mode: str) -> 
 def raw_webhooks(sink: Sink, n: int, body: bytes) -> tuple[float | None, int]:
     async def post_all() -> float:
         connector = aiohttp.TCPConnector(limit=RAW_HTTP_CONCURRENCY)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        # No total timeout: with 100,000 posts queued on 50 connections, a post waits its turn
+        # longer than aiohttp's default 5 minutes on a busy box (seen at --subscribers 100000).
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=30)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             async def post(i: int) -> None:
                 key = f"raw-{i:013d}"
                 data = body.replace(b"raw-KEY-000000000", key.encode())
