@@ -4,7 +4,8 @@ receiving end, against the deliveries ledger, what was lost and what came twice.
 It starts a stack of its own on loopback, and stops it when done:
   - a Temporal dev server (the venv's `temporal`, with a database file, so it survives restarts);
   - a PostgreSQL database of its own (made on --postgres, dropped afterwards);
-  - two `soonish worker` processes and one web process (`gunicorn -w 2 wsgi:app`);
+  - split task queues as in production: one `soonish worker --role workflows` and two
+    `soonish worker --role delivery` processes; one web process (`gunicorn -w 2 wsgi:app`);
   - an HTTP sink and an SMTP sink (tests/sinks.py) for everything Soonish sends.
 
 Scenarios, each on fresh events:
@@ -13,8 +14,9 @@ Scenarios, each on fresh events:
     5-minute reminder, all due in the same second (REMINDER_LEAD_SECONDS is made small so
     the run takes a couple of minutes).
 Faults, injected once a quarter of the sends have arrived:
-  - none: nothing breaks; proves two workers share the work with no repeat (scale-out);
-  - worker: kill -9 of one worker, then a replacement starts;
+  - none: nothing breaks; proves two delivery workers share the work with no repeat (scale-out);
+  - worker: kill -9 of the delivery worker running the most batches, then a replacement starts;
+  - workflow-worker: kill -9 of the workflow worker, then a replacement starts;
   - temporal: the Temporal dev server stops and starts again on the same database file;
   - web: the web process stops and starts again.
 
@@ -64,7 +66,7 @@ from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDev
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
 
-FAULTS = ["none", "worker", "temporal", "web"]
+FAULTS = ["none", "worker", "workflow-worker", "temporal", "web"]
 SCENARIOS = ["broadcast", "reminders"]
 REMINDER_OFFSET = 300  # "5m": every reminder of the burst
 TERMINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
@@ -82,7 +84,8 @@ class Stack:
     args: argparse.Namespace
     workdir: Path
     harness: Harness = field(default_factory=Harness)
-    workers: list[Child] = field(default_factory=list)
+    workers: list[Child] = field(default_factory=list)  # delivery workers
+    workflow_worker: Child | None = None
     retired_workers: list[Child] = field(default_factory=list)
     web: Child | None = None
     # What close() undoes, last started first; filled in as each piece starts.
@@ -124,9 +127,10 @@ class Stack:
         self.temporal.start()
         self._started.callback(self.temporal.stop)
         self.client = self.harness.run(Client.connect(self.temporal.address))
-        self._started.callback(lambda: [worker.stop() for worker in self.workers])
+        self._started.callback(lambda: [worker.stop() for worker in self.workers + [self.workflow_worker] if worker])
+        self.workflow_worker = self.start_worker("workflows")
         for _ in range(2):
-            self.start_worker()
+            self.workers.append(self.start_worker("delivery"))
         self._started.callback(lambda: self.web and self.web.stop())
         self.start_web()
 
@@ -145,11 +149,11 @@ class Stack:
 
     # The pieces ---------------------------------------------------------------------------
 
-    def start_worker(self) -> Child:
+    def start_worker(self, role: str) -> Child:
         self._worker_count += 1
-        worker = Child(f"worker-{self._worker_count}", [sys.executable, "-m", "soonish", "worker"], self.env, self.logs)
+        worker = Child(f"{role}-worker-{self._worker_count}",
+                       [sys.executable, "-m", "soonish", "worker", "--role", role], self.env, self.logs)
         worker.wait_for_output("worker polling")
-        self.workers.append(worker)
         return worker
 
     def start_web(self) -> None:
@@ -161,8 +165,8 @@ class Stack:
 
     def web_is_healthy(self) -> bool:
         try:
-            return requests.get(self.url("/healthz"), timeout=5).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(self.url("/readyz"), timeout=5).status_code == 200
+        except requests.RequestException:  # not listening yet, or still booting on a busy box
             return False
 
     def url(self, path: str) -> str:
@@ -180,9 +184,25 @@ class Stack:
         os.kill(victim.pid, signal.SIGSTOP)
         running = self.harness.run(running_batches(self.client, workflow_ids, f"{victim.pid}@"))
         victim.kill()
+        killed_at = time.monotonic()
         self.retired_workers.append(victim)
-        replacement = self.start_worker()
-        return KillReport(victim.name, victim.pid, running, replacement.name)
+        # Failover: until Temporal has timed out every batch the dead worker held (they are
+        # then retried on the live workers after the retry policy's first interval).
+        wait_until(lambda: self.harness.run(running_batches(self.client, workflow_ids, f"{victim.pid}@")) == 0,
+                   60, 0.1, "the killed worker's batches to time out")
+        released = time.monotonic() - killed_at
+        replacement = self.start_worker("delivery")
+        self.workers.append(replacement)
+        return KillReport(victim.name, victim.pid, running, replacement.name, released)
+
+    def kill_workflow_worker(self) -> str:
+        """kill -9 the one workflow worker mid-broadcast, and start another. No send is in flight
+        on it (batches run on the delivery workers), so nothing may repeat."""
+        victim = self.workflow_worker
+        victim.kill()
+        self.retired_workers.append(victim)
+        self.workflow_worker = self.start_worker("workflows")
+        return f"kill -9 {victim.name} (pid {victim.pid}); {self.workflow_worker.name} started in its place"
 
     def restart_temporal(self) -> str:
         self.temporal.stop()
@@ -199,7 +219,7 @@ class Stack:
     def sends_per_worker(self, delivery_ids: set[int]) -> dict[str, int]:
         """Sends each worker process recorded, from its log (one line per recorded group)."""
         counts = {}
-        for worker in self.retired_workers + self.workers:
+        for worker in self.retired_workers + [self.workflow_worker] + self.workers:
             count = 0
             for line in worker.log_path.read_text(errors="replace").splitlines():
                 if '"sends recorded"' in line:
@@ -214,6 +234,7 @@ class KillReport:
     pid: int
     running_batches: int
     replacement: str
+    released_after: float  # seconds from the kill until Temporal had timed out all its batches
 
 
 async def running_batches(client: Client, workflow_ids: list[str], identity_prefix: str) -> int:
@@ -335,7 +356,10 @@ def inject(stack: Stack, fault: str, run: Run) -> tuple[str, int | None]:
     if fault == "worker":
         kill = stack.kill_worker(run.workflow_ids)
         return (f"kill -9 {kill.victim} (pid {kill.pid}) with {kill.running_batches} batches running on it; "
-                f"{kill.replacement} started in its place", kill.running_batches)
+                f"Temporal timed them out {kill.released_after:.1f} s after the kill (then retried on the live "
+                f"workers); {kill.replacement} started in its place", kill.running_batches)
+    if fault == "workflow-worker":
+        return stack.kill_workflow_worker(), None
     if fault == "temporal":
         return stack.restart_temporal(), None
     if fault == "web":
@@ -363,13 +387,13 @@ def play(stack: Stack, organizer: Organizer, scenario: str, fault: str) -> bool:
     time.sleep(2)
     elapsed = time.monotonic() - started
     try:  # the web process answers, and reaches the database and the (maybe restarted) Temporal
-        wait_until(stack.web_is_healthy, 30, 0.5, "/healthz")
+        wait_until(stack.web_is_healthy, 30, 0.5, "/readyz")
     except AssertionError:
-        log("  FAIL: the web process's /healthz is not 200")
+        log("  FAIL: the web process's /readyz is not 200")
         return False
     if run.event_id is not None:  # the organizer's view, through the (maybe restarted) web process
         (latest, *_) = organizer.call("GET", f"/api/v1/events/{run.event_id}/notifications")["items"]
-        log(f"  /healthz 200; the web API reports: {latest['counts']}")
+        log(f"  /readyz 200; the web API reports: {latest['counts']}")
     return report(stack, run, fault, running_batches, elapsed)
 
 
@@ -473,7 +497,7 @@ def main() -> int:
     try:
         stack.start()
         log(f"stack: Temporal dev server :{stack.temporal.port}, web :{stack.web_port} (gunicorn -w 2), "
-            f"workers {', '.join(w.name for w in stack.workers)}, database {make_url(stack.database_url).database}; "
+            f"workers {', '.join(w.name for w in [stack.workflow_worker, *stack.workers])}, database {make_url(stack.database_url).database}; "
             f"DELIVERY_BATCH_SIZE {args.batch_size}, DELIVERY_CONCURRENCY {args.concurrency}, "
             f"REMINDER_LEAD_SECONDS {args.reminder_lead}; logs in {stack.logs}")
         organizer = Organizer(stack)

@@ -46,9 +46,11 @@ def _temporal_binary() -> str:
 
 
 @cli.command()
+@click.option("--role", type=click.Choice(["all", "workflows", "delivery"]), default="all", show_default=True,
+              help="workflows: the workflows' task queue; delivery: the delivery batches' queue; all: both")
 @with_appcontext
-def worker() -> None:
-    """Run a Temporal worker: Soonish's workflows and activities."""
+def worker(role: str) -> None:
+    """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
     from .observability import serve_metrics
     from .temporal.client import TemporalSettings
     from .temporal.retention import RetentionScope, put_retention_schedule
@@ -66,8 +68,9 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with running_worker(app, client) as temporal_worker:
-            click.echo(f"worker polling task queue {temporal_worker.task_queue!r}")
+        async with running_worker(app, client, role) as temporal_workers:
+            queues = ", ".join(repr(temporal_worker.task_queue) for temporal_worker in temporal_workers)
+            click.echo(f"worker polling task queue {queues} (role {role})")
             await stop.wait()
 
     asyncio.run(run())

@@ -21,7 +21,10 @@ class Config:
     # Temporal: the embedded dev server by default; a cluster or Temporal Cloud via these.
     TEMPORAL_ADDRESS = "127.0.0.1:7233"
     TEMPORAL_NAMESPACE = "default"
-    TEMPORAL_TASK_QUEUE = "soonish"
+    TEMPORAL_TASK_QUEUE = "soonish"  # workflows, and the activities that plan and sync
+    # Delivery batches (the bulk of the work), polled by `soonish worker --role delivery|all`.
+    # Empty: TEMPORAL_TASK_QUEUE + "-delivery".
+    TEMPORAL_DELIVERY_TASK_QUEUE = ""
     TEMPORAL_API_KEY = ""  # Temporal Cloud API key (implies TLS)
     TEMPORAL_TLS = False
     TEMPORAL_TLS_CERT = ""  # path to client certificate (mTLS)
@@ -46,6 +49,9 @@ class Config:
     # A secret Prometheus sends as "Authorization: Bearer …" to scrape the web app's /metrics;
     # empty: /metrics is open (restrict it at the proxy instead).
     METRICS_TOKEN = ""
+    # /readyz checks the database and Temporal at most once per this many seconds per web
+    # process, whatever the probe rate (readiness turns 503 at most this + 2 s after an outage).
+    READINESS_CACHE_SECONDS = 2.0
 
     # Rate limits (Flask-Limiter syntax). Counters are in memory per process unless a storage URL
     # (redis://host:6379/0) is set; set one whenever more than one web process runs.

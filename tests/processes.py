@@ -6,6 +6,8 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +23,7 @@ STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 15
 # The settings a worker process shares with the app that starts it, passed on as SOONISH_* variables.
 SHARED_SETTINGS = ("DATABASE_URL", "SECRET_KEY", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE",
-                   "TEMPORAL_ID_PREFIX", "PUBLIC_URL")
+                   "TEMPORAL_DELIVERY_TASK_QUEUE", "TEMPORAL_ID_PREFIX", "PUBLIC_URL")
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -85,7 +87,7 @@ def soonish_env(config: Mapping, **settings) -> dict:
     """The environment of a `soonish` process sharing ``config``'s database and Temporal
     server, with ``settings`` (DELIVERY_BATCH_SIZE=50, ...) on top."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SOONISH_ALLOW_PRIVATE_TARGETS": "true"}  # sinks are on loopback
-    env.update({f"SOONISH_{name}": str(config[name]) for name in SHARED_SETTINGS})
+    env.update({f"SOONISH_{name}": str(config[name]) for name in SHARED_SETTINGS if name in config})
     env.update({f"SOONISH_{name}": str(value) for name, value in settings.items()})
     return env
 
@@ -104,10 +106,12 @@ class TemporalDevServer:
     it comes back with its workflows, activities, timers and schedules; without one it keeps
     everything in memory."""
 
-    def __init__(self, database: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, database: Path | None = None, log_path: Path | None = None, serve_metrics: bool = False) -> None:
         self.database = database
         self.log_path = log_path
         self.port = free_port()
+        # The server's own Prometheus metrics (requests per operation), when asked for.
+        self.metrics_port = free_port() if serve_metrics else None
         self.process: subprocess.Popen | None = None
 
     @property
@@ -116,10 +120,11 @@ class TemporalDevServer:
 
     def start(self) -> "TemporalDevServer":
         storage = ["--db-filename", str(self.database), "--sqlite-pragma", "journal_mode=wal"] if self.database else []
+        metrics = ["--metrics-port", str(self.metrics_port)] if self.metrics_port else []
         with open(self.log_path or os.devnull, "ab") as out:
             self.process = subprocess.Popen(
                 [installed_binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-                 "--headless", *storage, "--log-level", "warn"],
+                 "--headless", *storage, *metrics, "--log-level", "warn"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         wait_for_port(self.port, self.process, "the Temporal dev server", timeout=90)
@@ -128,6 +133,24 @@ class TemporalDevServer:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process)
+
+    def requests_answered(self, operation: str) -> float:
+        """Requests of this gRPC operation (GetSystemInfo, ...) the server has answered so far, by
+        its own metrics (serve_metrics), once they have settled: it publishes them every second or so."""
+        previous = None
+        while (current := self.exposed_requests(operation)) != previous:
+            previous = current
+            time.sleep(2)
+        return current
+
+    def exposed_requests(self, operation: str) -> float:
+        """The count as the server's metrics show it right now (may lag a second behind)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in exposition.splitlines()
+            if line.startswith("service_requests{") and f'operation="{operation}"' in line
+        )
 
 
 class ScratchDatabase:

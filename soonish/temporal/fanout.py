@@ -19,9 +19,10 @@ from ..delivery.mail import one_off_mail
 from ..models import utcnow
 from ..observability import record_reminder_lateness
 from .activities import database_activity
+from .liveness import heartbeating
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
-    NotificationRef, SubscriptionRange, TransactionalMail,
+    NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -60,16 +61,19 @@ class DeliveryActivities:
         """Split the notification's recipients into id ranges of one batch each."""
         with self.app.app_context():
             ranges = planning.plan_notification(ref.notification_id, self.batch_size)
-        return FanoutPlan(ref.notification_id, [SubscriptionRange(*r) for r in ranges])
+        return FanoutPlan(ref.notification_id, [SubscriptionRange(*r) for r in ranges],
+                          delivery_task_queue(self.app.config))
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
-        return await self._deliver([batch])
+        async with heartbeating():
+            return await self._deliver([batch])
 
     @activity.defn(name=ActivityName.DELIVER_BATCHES)
     async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
         """Several small batches (of different notifications) as one: a slot of reminders."""
-        return await self._deliver(batches)
+        async with heartbeating():
+            return await self._deliver(batches)
 
     def _prepare(self, batch: DeliveryBatch) -> planning.BatchPlan:
         with self.app.app_context():

@@ -14,7 +14,7 @@ from .schedules import ScheduleScope, delete_reminder, put_reminder
 from .activities import database_activity
 from .shared import (
     ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, SubscriptionRange,
-    reminder_slot_id,
+    delivery_task_queue, reminder_slot_id,
 )
 from .workflows import ReminderSlotWorkflow
 
@@ -55,7 +55,7 @@ class ReminderActivities:
         """Put the reminder in the slot workflow of its due second, starting it if needed."""
         await self.client.start_workflow(
             ReminderSlotWorkflow.run,
-            ReminderSlot(reminder.due),
+            ReminderSlot(reminder.due, delivery_task_queue(self.app.config)),
             id=reminder_slot_id(self.scope.id_prefix, reminder.due),
             task_queue=self.scope.task_queue,
             start_signal="enroll",

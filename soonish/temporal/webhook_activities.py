@@ -24,7 +24,9 @@ class WebhookActivities:
     def all(self) -> list:
         return [self.send_webhook, self.notification_settled]
 
-    @activity.defn(name=SEND_WEBHOOK)
+    # Synchronous and in the database: let it finish rather than be interrupted mid-query (see
+    # activities.database_activity); its HTTP call is bounded by the webhook timeout.
+    @activity.defn(name=SEND_WEBHOOK, no_thread_cancel_exception=True)
     def send_webhook(self, attempt: WebhookAttemptInput) -> bool:
         with self.app.app_context():
             # One short-lived loop in this activity thread; the HTTP call is aiohttp's, guarded.

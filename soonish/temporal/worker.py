@@ -1,7 +1,14 @@
-"""Builds the worker that runs Soonish's workflows and activities."""
+"""Builds the workers that run Soonish's workflows and activities.
+
+Two task queues, so each side scales on its own: workflows (and the short activities that plan,
+sync schedules, send one-off mails, prune the ledger and post outgoing webhooks) on TEMPORAL_TASK_QUEUE; delivery batches, the bulk of
+the work, on TEMPORAL_DELIVERY_TASK_QUEUE. A process takes a role: "workflows", "delivery", or
+"all" (both, one process: `make run` and the embedded stack).
+"""
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 
 from flask import Flask
 from temporalio.client import Client
@@ -13,14 +20,19 @@ from .fanout import DeliveryActivities
 from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
+from .shared import delivery_task_queue
 from .webhook_activities import WebhookActivities
 from .webhook_workflow import WebhookDeliveryWorkflow
 from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
-# Every workflow this worker runs (tests/test_replay.py replays a recorded history of each).
+# Every workflow the workflows role runs (tests/test_replay.py replays a recorded history of each).
 WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
              WebhookDeliveryWorkflow]
+ROLES = ("all", "workflows", "delivery")
+# Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
+# timeout, which would leave a 3 s timeout 0.6 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.
+HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
@@ -28,31 +40,54 @@ def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -
             + RetentionActivities(app).all() + WebhookActivities(app, client).all())
 
 
+def delivery_activities(deliveries: DeliveryActivities) -> list:
+    """What the delivery task queue runs: the batches workflows schedule there."""
+    return [deliveries.deliver_batch, deliveries.deliver_batches]
+
+
 @asynccontextmanager
-async def running_worker(app: Flask, client: Client) -> AsyncIterator[Worker]:
-    """A worker running Soonish's workflows and activities for the length of the block; then
-    it stops (letting running activities finish) and its delivery HTTP pool closes."""
+async def running_worker(app: Flask, client: Client, role: str = "all") -> AsyncIterator[list[Worker]]:
+    """The workers of ``role`` running for the length of the block; then they stop (letting
+    running activities finish) and the delivery HTTP pool closes."""
     deliveries = DeliveryActivities(app)
     try:
-        async with build_worker(app, client, deliveries) as worker:
-            yield worker
+        async with AsyncExitStack() as stack:
+            yield [await stack.enter_async_context(worker) for worker in build_workers(app, client, deliveries, role)]
     finally:
         await deliveries.close()
 
 
-def build_worker(app: Flask, client: Client, deliveries: DeliveryActivities) -> Worker:
-    return Worker(
-        client,
-        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=WORKFLOWS,
-        activities=all_activities(app, client, deliveries),
-        # Database activities are synchronous; they run on this pool.
-        activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
-        max_concurrent_activities=ACTIVITY_THREADS,
-        # With several workers, eager dispatch would keep a workflow's batches all on the
-        # worker that runs it; off, they spread over every worker polling the queue.
-        disable_eager_activity_execution=True,
-    )
+def build_workers(app: Flask, client: Client, deliveries: DeliveryActivities, role: str) -> list[Worker]:
+    workflows_queue = app.config["TEMPORAL_TASK_QUEUE"]
+    delivery_queue = delivery_task_queue(app.config)
+    workers = []
+    if role in ("all", "workflows"):
+        workers.append(Worker(
+            client,
+            task_queue=workflows_queue,
+            workflows=WORKFLOWS,
+            # Every activity, delivery batches included: workflows that scheduled their batches
+            # here before the queues were split (and a deployment that names one queue for both)
+            # still have them run. Retention rounds and outgoing webhooks run here too, on the
+            # queue of the workflows that schedule them.
+            activities=all_activities(app, client, deliveries),
+            # Database activities are synchronous; they run on this pool.
+            activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
+            max_concurrent_activities=ACTIVITY_THREADS,
+            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+            # With several workers, eager dispatch would keep a workflow's activities all on
+            # the worker that runs it; off, they spread over every worker polling the queue.
+            disable_eager_activity_execution=True,
+        ))
+    if role in ("all", "delivery") and not (role == "all" and delivery_queue == workflows_queue):
+        workers.append(Worker(
+            client,
+            task_queue=delivery_queue,
+            activities=delivery_activities(deliveries),
+            max_concurrent_activities=ACTIVITY_THREADS,
+            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        ))
+    return workers
 
 
 def worker_runtime(metrics_bind: str) -> Runtime | None:

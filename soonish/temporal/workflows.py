@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
         BATCH_TIMEOUT,
         DELIVERY_RETRY,
         HISTORY_EVENTS_BEFORE_CONTINUE,
+        LEGACY_BATCH_HEARTBEAT_TIMEOUT,
         PARALLEL_BATCHES,
         RECENT_NOTIFICATIONS_KEPT,
         REMINDER_PLAN_AHEAD,
@@ -41,10 +42,20 @@ async def sleep_until(moment) -> None:
         await workflow.sleep(wait)
 
 
-async def run_batches(activity_name: str, batches: list) -> None:
+def batch_placement(delivery_task_queue: str) -> dict:
+    """Where delivery batches run and how soon a dead worker's batch moves: on the delivery task
+    queue with the fast-failover heartbeat. Batches scheduled before the split (on the
+    workflow's own queue, 10 s heartbeat) stay as they were when their workflow replays."""
+    if delivery_task_queue and workflow.patched("delivery-task-queue"):
+        return dict(task_queue=delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT)
+    return dict(heartbeat_timeout=LEGACY_BATCH_HEARTBEAT_TIMEOUT)
+
+
+async def run_batches(activity_name: str, batches: list, delivery_task_queue: str = "") -> None:
     """Run one delivery activity per batch, PARALLEL_BATCHES at a time, each retried with
     backoff (the ledger makes a rerun skip what was sent)."""
     slots = asyncio.Semaphore(PARALLEL_BATCHES)
+    placement = batch_placement(delivery_task_queue) if batches else {}
 
     async def deliver(batch) -> None:
         async with slots:
@@ -54,8 +65,8 @@ async def run_batches(activity_name: str, batches: list) -> None:
                     batch,
                     result_type=BatchResult,
                     start_to_close_timeout=BATCH_TIMEOUT,
-                    heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                     retry_policy=DELIVERY_RETRY,
+                    **placement,
                 )
             except ActivityError:
                 # Out of retries (the database was down throughout): the ledger keeps these
@@ -153,7 +164,8 @@ class EventWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         await run_batches(
-            ActivityName.DELIVER_BATCH, [DeliveryBatch(notification_id, batch) for batch in plan.batches]
+            ActivityName.DELIVER_BATCH, [DeliveryBatch(notification_id, batch) for batch in plan.batches],
+            plan.delivery_task_queue,
         )
         if workflow.patched("notification-settled-webhooks"):
             # Organizers' webhook endpoints hear how it went (notification.sent, delivery.failed).
@@ -286,6 +298,6 @@ class ReminderSlotWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             await sleep_until(slot.due)
-            await run_batches(ActivityName.DELIVER_BATCHES, groups)
+            await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
             taken += len(reminders)
         return taken

@@ -1,4 +1,5 @@
-"""What operators see: request ids, a JSON line and a latency sample per request, /metrics, /healthz."""
+"""What operators see: request ids, a JSON line and a latency sample per request, /metrics,
+/healthz (liveness) and /readyz (readiness)."""
 import hmac
 import logging
 import re
@@ -57,9 +58,17 @@ def metrics():
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness: this process answers. Nothing else is asked, so a database or Temporal outage
+    never gets healthy processes restarted."""
+    return jsonify({"status": "ok"}), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database and Temporal answer (each state cached a few seconds per process)."""
     checks = health.check_dependencies()
     failing = sorted(name for name, state in checks.items() if state != "ok")
     body = {"status": "unavailable" if failing else "ok", "checks": checks}
     if failing:
         body["failing"] = failing
-    return jsonify(body), 503 if failing else 200
+    return jsonify(body), 503 if failing else 200, {"Cache-Control": "no-store"}
