@@ -84,6 +84,10 @@ class Config:
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
+    # The going / maybe / can't go links in mails about an event stay valid this long (answers
+    # close at the start anyway), and a place freed for the waitlist is held this long.
+    RSVP_LINK_MAX_AGE = 60 * 24 * 3600
+    RSVP_OFFER_SECONDS = 12 * 3600
 
     # A reminder schedule fires this long before the reminder is due, and its workflow sleeps
     # the rest: schedules firing in bursts start late (measured: 300 at once, 23-40 s late),

@@ -34,6 +34,7 @@ import apprise
 from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
 
+from . import chat_buttons
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Message:
     notify_type: str = "info"  # Apprise's info / warning / failure / success
     unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
+    rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
 
 
 @dataclass(frozen=True)
@@ -479,10 +481,13 @@ class Courier:
     async def _post_slack(self, address: ChatAddress, message: Message) -> None:
         """chat.postMessage; a user id as the channel posts in the bot's DM with that user."""
         url = self.chat.slack_api_url.rstrip("/") + "/chat.postMessage"
-        answer = await self._call_chat_api("Slack", url, self.chat.slack_bot_token, {
+        payload = {
             "channel": address.recipient, "text": message.short, "unfurl_links": False,
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
-        })
+        }
+        if message.rsvp_event_id is not None:
+            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id)
+        answer = await self._call_chat_api("Slack", url, self.chat.slack_bot_token, payload)
         if not answer.get("ok"):
             error = str(answer.get("error", "unknown_error"))[:100]
             raise DeliveryFailed(f"Slack answered {error}", permanent=error not in SLACK_TRANSIENT_ERRORS)
@@ -499,9 +504,12 @@ class Courier:
                     raise DeliveryFailed("Discord opened no DM channel")
                 self._discord_dms[address.recipient] = str(dm["id"])
             channel_id = self._discord_dms[address.recipient]
-        await self._call_chat_api("Discord", f"{root}/channels/{channel_id}/messages", token, {
+        payload = {
             "content": message.short[:DISCORD_MESSAGE_MAX],
             "nonce": message.delivery_key[:DISCORD_NONCE_MAX],
             "enforce_nonce": True,
             "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
-        })
+        }
+        if message.rsvp_event_id is not None:
+            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id)
+        await self._call_chat_api("Discord", f"{root}/channels/{channel_id}/messages", token, payload)

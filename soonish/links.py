@@ -7,6 +7,8 @@ class LinkPurpose:
     MANAGE = "manage-subscription"
     VERIFY_EMAIL = "verify-email"
     LINK_CHAT = "link-chat-identity"
+    RSVP = "rsvp-answer"
+    RSVP_OFFER = "rsvp-waitlist-offer"
 
 
 class LinkInvalid(Exception):
@@ -54,3 +56,21 @@ def verify_email_path(token: str) -> str:
 
 def link_chat_path(token: str) -> str:
     return f"/link/{token}"
+
+
+def rsvp_path(token: str) -> str:
+    return f"/r/{token}"
+
+
+def rsvp_offer_path(token: str) -> str:
+    return f"/r/offer/{token}"
+
+
+def rsvp_token(secret: str, event_id: int, email: str) -> str:
+    """The one-tap answer links in a mail to ``email`` about an event."""
+    return sign(secret, LinkPurpose.RSVP, [event_id, email])
+
+
+def rsvp_offer_token(secret: str, rsvp_id: int, expires_at) -> str:
+    """The accept link of a waitlist offer; the expiry in it ties it to that one offer."""
+    return sign(secret, LinkPurpose.RSVP_OFFER, [rsvp_id, expires_at.isoformat()])

@@ -9,7 +9,7 @@ from markupsafe import escape
 
 from . import chat_markup
 from .delivery import Message
-from .models import Event, Notification, NotificationKind
+from .models import Event, EventStatus, Notification, NotificationKind
 
 NOTIFY_TYPE = {
     NotificationKind.CANCEL: "warning",
@@ -40,17 +40,26 @@ def duration_text(seconds: int) -> str:
 class RecipientLinks:
     manage_url: str
     unsubscribe_url: str
+    # The one-tap going / maybe / can't go page for this address (the answer goes after "?answer=").
+    rsvp_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
-        for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url)):
+        for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
+                          (LINK_SLOTS.rsvp_url, self.rsvp_url or self.manage_url)):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
 
 # Stand-ins for a recipient's links: a notification's mail is rendered once per batch with
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
-LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot")
+LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
+                            "https://soonish.invalid/rsvp-link-slot")
+
+
+def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
+    """Whether a message about ``event`` carries going / maybe / can't go links and buttons."""
+    return event.rsvp_enabled and event.status == EventStatus.SCHEDULED and kind != NotificationKind.CANCEL
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class NotificationText:
     event_url: str
     notify_type: str
     extra: dict
+    rsvp_event_id: int | None = None  # set when the message offers RSVP answers
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
@@ -83,6 +93,7 @@ class NotificationText:
                 "starts_at": event.starts_at.isoformat(),
                 "url": event_url,
             },
+            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) else None,
         )
 
     def short(self) -> str:
@@ -130,4 +141,5 @@ class NotificationText:
             notify_type=self.notify_type,
             unsubscribe_url=links.unsubscribe_url if links else None,
             extra=self.extra,
+            rsvp_event_id=None if as_mail else self.rsvp_event_id,
         )

@@ -15,9 +15,10 @@ from flask import Flask, current_app
 from .. import chat_markup
 from ..links import event_path, public_url
 from ..messages import when_text
-from ..models import ChatIdentity, ChatIdentityKind, Event, Subscription, SubscriptionStatus, User
+from ..models import ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User
 from ..services import ServiceError, ValidationFailed
 from ..services import chat, events, subscriptions
+from ..services import rsvp as rsvp_service
 from ..services.errors import Forbidden, NotFound
 from ..services.offsets import format_offset, validate_offsets
 
@@ -32,7 +33,8 @@ HELP = """Here's what I can do:
 • `subscribe <event> here`: make this channel follow it (for people who manage the channel)
 • `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
 • `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
-• `list`: the events you follow, with your reminders
+• `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
+• `list`: the events you follow, with your reminders and answers
 • `events`: upcoming public events
 • `link <email>`: join this chat account with your Soonish account at that address
 • `help`: this list
@@ -42,6 +44,7 @@ USAGE = {
     "subscribe": "`subscribe <event>` or `subscribe <event> here`",
     "unsubscribe": "`unsubscribe <event>` or `unsubscribe <event> here`",
     "remind": "`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`",
+    "rsvp": "`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`",
     "list": "`list`",
     "events": "`events`",
     "link": "`link <email>`, e.g. `link me@example.com`",
@@ -72,6 +75,7 @@ class EventItem:
     starts_at: datetime
     when: str  # in the event's own zone, for clients that can't show the reader's
     reminders: tuple[str, ...] | None = None  # the reader's offsets ("1d", "1h"), in `list`
+    rsvp: str | None = None  # the reader's answer ("Going"), in `list`
     can_subscribe: bool = False  # offer a Subscribe button
 
     def markup(self, platform: str) -> str:
@@ -80,6 +84,8 @@ class EventItem:
                 f"{chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.reminders is not None:
             text += f"\nReminders: {', '.join(self.reminders) or 'none'} before"
+        if self.rsvp is not None:
+            text += f"\nYour answer: {self.rsvp}"
         return text
 
 
@@ -130,6 +136,8 @@ class Commands:
             return self.unsubscribe(speaker, args[0], here=len(args) == 2)
         if name == "remind" and len(args) >= 2:
             return self.remind(speaker, args[0], " ".join(args[1:]))
+        if name == "rsvp" and len(args) == 2:
+            return self.rsvp(speaker, args[0], args[1])
         if name == "link" and len(args) == 1:
             return self.link(speaker, args[0])
         if name == "list" and not args:
@@ -153,6 +161,13 @@ class Commands:
 
     def list_subscriptions(self, speaker: Speaker) -> Reply:
         return self._answer(self._list_subscriptions, speaker)
+
+    def rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
+        return self._answer(self._rsvp, speaker, reference, choice)
+
+    def rsvp_button(self, speaker: Speaker, event_id: int, choice: str) -> Reply:
+        """A Going / Maybe / Can't go button under a post about the event."""
+        return self._answer(self._rsvp_button, speaker, event_id, choice)
 
     def events(self, speaker: Speaker) -> Reply:
         return self._answer(self._events, speaker)
@@ -219,12 +234,38 @@ class Commands:
                      f"{', '.join(format_offset(o) for o in subscription.reminder_offsets)} before it starts.",
                      (self._item(event, subscription),))
 
+    def _rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
+        rsvp_service.parse_choice(choice)  # a typo in the answer needs no event to explain
+        user = self._person(speaker).user
+        return self._rsvp_reply(user, self._event(user, reference), choice)
+
+    def _rsvp_button(self, speaker: Speaker, event_id: int, choice: str) -> Reply:
+        user = self._person(speaker).user
+        try:
+            event = events.get_visible_event(user, event_id=event_id)
+        except NotFound as exc:
+            raise CommandError("This event is no longer available.") from exc
+        return self._rsvp_reply(user, event, choice)
+
+    def _rsvp_reply(self, user: User, event: Event, choice: str) -> Reply:
+        rsvp = rsvp_service.answer(user, event, choice)
+        text = {
+            RsvpAnswer.GOING: f"You're going to {event.title}. See you there!",
+            RsvpAnswer.MAYBE: f"You're a maybe for {event.title}.",
+            RsvpAnswer.NOT_GOING: f"You can't go to {event.title}; the organizer will know.",
+            RsvpAnswer.WAITLISTED: f"{event.title} is full: you're on the waitlist, and if a place frees up "
+                                   f"it's offered to you.",
+        }[rsvp.answer]
+        return Reply(text + " You can change your answer until it starts.", (self._item(event, rsvp=rsvp),))
+
     def _list_subscriptions(self, speaker: Speaker) -> Reply:
-        followed = [s for s in subscriptions.list_mine(self._person(speaker).user)
-                    if s.status == SubscriptionStatus.ACTIVE]
+        user = self._person(speaker).user
+        followed = [s for s in subscriptions.list_mine(user) if s.status == SubscriptionStatus.ACTIVE]
         if not followed:
             return Reply("You don't follow any event yet. `events` lists upcoming ones.")
-        return Reply("The events you follow:", tuple(self._item(s.event, s) for s in followed))
+        return Reply("The events you follow:", tuple(
+            self._item(s.event, s, rsvp=rsvp_service.find(s.event, user) if s.event.rsvp_enabled else None)
+            for s in followed))
 
     def _events(self, speaker: Speaker) -> Reply:
         upcoming = events.list_upcoming_public_events(limit=EVENTS_LISTED)
@@ -285,7 +326,8 @@ class Commands:
     def _subscription(self, user: User, event: Event) -> Subscription | None:
         return next((s for s in subscriptions.list_mine(user) if s.event_id == event.id), None)
 
-    def _item(self, event: Event, subscription: Subscription | None = None, can_subscribe: bool = False) -> EventItem:
+    def _item(self, event: Event, subscription: Subscription | None = None, can_subscribe: bool = False,
+              rsvp: Rsvp | None = None) -> EventItem:
         reminders = None
         if subscription is not None:
             reminders = tuple(format_offset(o) for o in subscription.reminder_offsets)
@@ -293,4 +335,5 @@ class Commands:
             title=event.title, slug=event.slug,
             url=public_url(current_app.config["PUBLIC_URL"], event_path(event.slug)),
             starts_at=event.starts_at, when=when_text(event), reminders=reminders, can_subscribe=can_subscribe,
+            rsvp=rsvp_service.ANSWER_LABELS[rsvp.answer] if rsvp else None,
         )

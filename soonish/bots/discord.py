@@ -11,6 +11,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
+from ..chat_buttons import parse_discord_id
 from ..chat_markup import DISCORD
 from .core import Commands, Reply, Speaker
 
@@ -97,7 +98,20 @@ class SoonishBot(discord.Client):
         # Slash commands need no privileged intents.
         super().__init__(intents=discord.Intents.default())
         self.tree = app_commands.CommandTree(self)
-        self.tree.add_command(command_group(Commands(flask_app)))
+        self.commands = Commands(flask_app)
+        self.tree.add_command(command_group(self.commands))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Going / Maybe / Can't go buttons under our posts (sent by the worker, not by a view
+        of this process, so they are read here by their custom id)."""
+        if interaction.type != discord.InteractionType.component:
+            return
+        pressed = parse_discord_id(str((interaction.data or {}).get("custom_id", "")))
+        if pressed is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await asyncio.to_thread(self.commands.rsvp_button, speaker(interaction), *pressed)
+        await interaction.followup.send(render(reply), ephemeral=True)
 
     async def setup_hook(self) -> None:
         # Registers /soonish with Discord (global commands; one bulk call per start).

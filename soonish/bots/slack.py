@@ -1,7 +1,9 @@
-"""Slack adapter: the /soonish slash command and the Subscribe buttons of `events`, over
+"""Slack adapter: the /soonish slash command, the Subscribe buttons of `events` and the RSVP
+buttons under posts, over
 bots.core. Served over HTTP at /slack/events (the Flask app mounts it) or through Socket Mode
 (`soonish bot slack`) for installs without a public URL."""
 import logging
+import re
 import signal
 import threading
 
@@ -11,6 +13,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from ..chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
 from ..chat_markup import SLACK, slack_escape
 from .core import Commands, Reply, Speaker
 
@@ -80,6 +83,18 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         ack()
         who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
         respond(**render(commands.subscribe(who, body["actions"][0]["value"])), replace_original=False)
+
+    @app.action(re.compile("^" + re.escape(SLACK_ACTION_PREFIX)))
+    def on_rsvp_button(ack, body, respond, client):
+        """Going / Maybe / Can't go under a DM or a channel post: whoever presses answers for
+        themselves; the post stays as it is and the answer comes back only to them."""
+        ack()
+        action = body["actions"][0]
+        pressed = parse_slack_action(action.get("action_id", ""), str(action.get("value", "")))
+        if pressed is None:
+            return
+        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        respond(**render(commands.rsvp_button(who, *pressed)), replace_original=False)
 
     return app
 

@@ -2,6 +2,7 @@
 from .base import db, utcnow
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
+from .rsvp import Rsvp, RsvpAnswer
 from .notification import Delivery, DeliveryStatus, Notification, NotificationKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
@@ -15,5 +16,5 @@ from .user import ChatIdentity, ChatIdentityKind, User
 __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
-    "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
+    "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "Rsvp", "RsvpAnswer",
 ]

@@ -24,10 +24,10 @@ from ..delivery import (
     http_pool, send_mail_now,
 )
 from ..links import (
-    LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, sign,
+    LinkPurpose, confirm_path, event_path, link_chat_path, manage_path, public_url, rsvp_path, rsvp_token, sign,
     unsubscribe_path, verify_email_path,
 )
-from ..messages import NotificationText, RecipientLinks, when_text
+from ..messages import NotificationText, RecipientLinks, takes_rsvps, when_text
 from ..models import (
     ChatIdentity, Delivery, DeliveryStatus, Event, EventStatus, Integration, Notification, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
@@ -314,13 +314,15 @@ class DeliveryActivities:
             integration = integrations[target.integration_id]
             destination = Destination(apprise_url=self.cipher.decrypt(integration.apprise_url_encrypted))
         as_mail = target.channel == "email"
-        links = self._links(subscription) if as_mail else None
+        links = self._links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
         message = text.message(key, links, as_mail, chat_platform)
         return PlannedSend(delivery_id, target.channel, destination, message)
 
-    def _links(self, subscription: Subscription) -> RecipientLinks:
-        token = sign(self.app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
-        return RecipientLinks(self._url(manage_path(token)), self._url(unsubscribe_path(token)))
+    def _links(self, subscription: Subscription, address: str | None = None) -> RecipientLinks:
+        secret = self.app.config["SECRET_KEY"]
+        rsvp_url = self._url(rsvp_path(rsvp_token(secret, subscription.event_id, address))) if address else None
+        token = sign(secret, LinkPurpose.MANAGE, subscription.id)
+        return RecipientLinks(self._url(manage_path(token)), self._url(unsubscribe_path(token)), rsvp_url)
 
     def _url(self, path: str) -> str:
         return public_url(self.app.config["PUBLIC_URL"], path)
@@ -389,8 +391,8 @@ class DeliveryActivities:
         event = subscription.event
         secret = self.app.config["SECRET_KEY"]
         confirm_url = self._url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
-        links = self._links(subscription)
-        context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
+        links = self._links(subscription, subscription.user.email)
+        context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links, rsvp=takes_rsvps(event),
                        event_url=self._url(event_path(event.slug)))
         message = self._one_off_mail(f"confirm-{subscription.id}", "confirm", f"Confirm: follow {event.title}",
                                      context, unsubscribe_url=links.unsubscribe_url)

@@ -11,13 +11,15 @@ from temporalio.worker import Worker
 from .activities import EventActivities
 from .fanout import DeliveryActivities
 from .reminders import ReminderActivities
+from .rsvp import RsvpActivities
+from .waitlist_workflow import WaitlistOfferWorkflow
 from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
 
 ACTIVITY_THREADS = 16
 
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
-    return EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
+    return EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all() + RsvpActivities(app, client).all()
 
 
 @asynccontextmanager
@@ -36,7 +38,7 @@ def build_worker(app: Flask, client: Client, deliveries: DeliveryActivities) -> 
     return Worker(
         client,
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
-        workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow],
+        workflows=[EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, WaitlistOfferWorkflow],
         activities=all_activities(app, client, deliveries),
         # Database activities are synchronous; they run on this pool.
         activity_executor=ThreadPoolExecutor(ACTIVITY_THREADS),
