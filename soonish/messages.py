@@ -22,8 +22,12 @@ NOTIFY_TYPE = {
 
 def when_text(event: Event, moment: datetime | None = None) -> str:
     """"Tue 3 Mar 2026, 18:30 CET (Europe/Paris)": the event's time in its own zone."""
-    local = (moment or event.starts_at).astimezone(ZoneInfo(event.timezone))
-    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({event.timezone})"
+    return zoned_text(moment or event.starts_at, event.timezone)
+
+
+def zoned_text(moment: datetime, zone_name: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone_name))
+    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({zone_name})"
 
 
 def duration_text(seconds: int) -> str:

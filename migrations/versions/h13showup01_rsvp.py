@@ -1,4 +1,5 @@
-"""RSVPs: going / maybe / can't go answers with a waitlist, and per-event RSVP settings
+"""RSVPs: going / maybe / can't go answers with a waitlist, and per-event RSVP settings;
+chat actions waiting for their Confirm button
 
 Revision ID: h13showup01
 Revises: 8f0cff00fa3e
@@ -34,6 +35,19 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_rsvps_event_id'), ['event_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_rsvps_user_id'), ['user_id'], unique=False)
 
+    op.create_table(
+        'pending_chat_actions',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('chat_identity_id', sa.Integer(), nullable=False),
+        sa.Column('action', sa.String(length=16), nullable=False),
+        sa.Column('payload', sa.JSON(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['chat_identity_id'], ['chat_identities.id'], name=op.f('fk_pending_chat_actions_chat_identity_id_chat_identities'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_pending_chat_actions')),
+    )
+    with op.batch_alter_table('pending_chat_actions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pending_chat_actions_chat_identity_id'), ['chat_identity_id'], unique=False)
+
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('rsvp_enabled', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(sa.Column('capacity', sa.Integer(), nullable=True))
@@ -43,6 +57,9 @@ def downgrade():
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_column('capacity')
         batch_op.drop_column('rsvp_enabled')
+    with op.batch_alter_table('pending_chat_actions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pending_chat_actions_chat_identity_id'))
+    op.drop_table('pending_chat_actions')
     with op.batch_alter_table('rsvps', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rsvps_user_id'))
         batch_op.drop_index(batch_op.f('ix_rsvps_event_id'))

@@ -14,10 +14,10 @@ from flask import Flask, current_app
 
 from .. import chat_markup
 from ..links import event_path, public_url
-from ..messages import when_text
+from ..messages import when_text, zoned_text
 from ..models import ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User
 from ..services import ServiceError, ValidationFailed
-from ..services import chat, events, subscriptions
+from ..services import chat, chat_organizer, events, subscriptions
 from ..services import rsvp as rsvp_service
 from ..services.errors import Forbidden, NotFound
 from ..services.offsets import format_offset, validate_offsets
@@ -37,6 +37,11 @@ HELP = """Here's what I can do:
 • `list`: the events you follow, with your reminders and answers
 • `events`: upcoming public events
 • `link <email>`: join this chat account with your Soonish account at that address
+For organizers (with a linked account):
+• `create <title> <when>`: a new event, e.g. `create Team lunch tomorrow 7pm` (you confirm first)
+• `announce <event> <text>`: send a message to everyone following your event
+• `edit <event> when <new time>`: move your event, e.g. `edit <event> when fri 18:30`
+• `cancel <event>`: cancel your event (you confirm first)
 • `help`: this list
 `<event>` is the event's link or the last part of it (its slug)."""
 
@@ -49,7 +54,12 @@ USAGE = {
     "events": "`events`",
     "link": "`link <email>`, e.g. `link me@example.com`",
     "help": "`help`",
+    "create": "`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`",
+    "announce": "`announce <event> <text>`",
+    "edit": "`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`",
+    "cancel": "`cancel <event>`",
 }
+CONFIRM, DISMISS = "confirm", "dismiss"
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,9 @@ class Speaker:
     # Asked only for `… here`: may this person make the channel follow events? (The adapter may
     # need an API call to know, so it is not asked otherwise.)
     manages_channel: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # The person's time zone from their chat profile (an API call on Slack, so asked only when
+    # a time is read); None where the platform doesn't say.
+    timezone: Callable[[], str | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,10 +103,20 @@ class EventItem:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A button under a reply; pressing it hands ``value`` back to ``Commands.press``."""
+
+    label: str
+    value: str  # "confirm:<pending id>" | "dismiss:<pending id>"
+    primary: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     events: tuple[EventItem, ...] = ()
     ok: bool = True
+    actions: tuple[Action, ...] = ()
 
 
 class CommandError(Exception):
@@ -136,6 +159,14 @@ class Commands:
             return self.unsubscribe(speaker, args[0], here=len(args) == 2)
         if name == "remind" and len(args) >= 2:
             return self.remind(speaker, args[0], " ".join(args[1:]))
+        if name == "create" and len(args) >= 2:
+            return self.create(speaker, " ".join(args))
+        if name == "announce" and len(args) >= 2:
+            return self.announce(speaker, args[0], text.strip().split(None, 2)[2])
+        if name == "edit" and len(args) >= 3 and args[1].lower() == "when":
+            return self.edit_when(speaker, args[0], " ".join(args[2:]))
+        if name == "cancel" and len(args) == 1:
+            return self.cancel(speaker, args[0])
         if name == "rsvp" and len(args) == 2:
             return self.rsvp(speaker, args[0], args[1])
         if name == "link" and len(args) == 1:
@@ -171,6 +202,22 @@ class Commands:
 
     def events(self, speaker: Speaker) -> Reply:
         return self._answer(self._events, speaker)
+
+    def create(self, speaker: Speaker, title_and_when: str, when: str | None = None) -> Reply:
+        return self._answer(self._create, speaker, title_and_when, when)
+
+    def announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
+        return self._answer(self._announce, speaker, reference, text)
+
+    def edit_when(self, speaker: Speaker, reference: str, when: str) -> Reply:
+        return self._answer(self._edit_when, speaker, reference, when)
+
+    def cancel(self, speaker: Speaker, reference: str) -> Reply:
+        return self._answer(self._cancel, speaker, reference)
+
+    def press(self, speaker: Speaker, value: str) -> Reply:
+        """A Confirm or Dismiss button under a create or cancel preview."""
+        return self._answer(self._press, speaker, value)
 
     def link(self, speaker: Speaker, email: str) -> Reply:
         return self._answer(self._link, speaker, email)
@@ -233,6 +280,47 @@ class Commands:
         return Reply(f"I'll remind you of {event.title} "
                      f"{', '.join(format_offset(o) for o in subscription.reminder_offsets)} before it starts.",
                      (self._item(event, subscription),))
+
+    def _create(self, speaker: Speaker, title_and_when: str, when: str | None) -> Reply:
+        preview = chat_organizer.preview_create(self._person(speaker), title_and_when, speaker.timezone(), when=when)
+        local = zoned_text(preview.starts_at, preview.timezone)
+        return Reply(f"Create “{preview.title}” on {local}?", actions=self._confirm_buttons(preview.pending_id, "Create it"))
+
+    def _announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
+        identity = self._person(speaker)
+        event = self._event(identity.user, reference)
+        chat_organizer.announce(identity, event, text)
+        return Reply(f"Your announcement is on its way to everyone following {event.title}.")
+
+    def _edit_when(self, speaker: Speaker, reference: str, when: str) -> Reply:
+        identity = self._person(speaker)
+        event = chat_organizer.move_start(identity, self._event(identity.user, reference), when, speaker.timezone())
+        return Reply(f"{event.title} now starts {when_text(event)}. Its followers are being told.", (self._item(event),))
+
+    def _cancel(self, speaker: Speaker, reference: str) -> Reply:
+        identity = self._person(speaker)
+        event = self._event(identity.user, reference)
+        pending_id = chat_organizer.preview_cancel(identity, event)
+        return Reply(f"Cancel {event.title}? Everyone following it is told right away; this can't be undone.",
+                     (self._item(event),), actions=self._confirm_buttons(pending_id, "Cancel the event"))
+
+    def _press(self, speaker: Speaker, value: str) -> Reply:
+        choice, _, pending = value.partition(":")
+        if choice not in (CONFIRM, DISMISS) or not pending.isdigit():
+            raise CommandError("I don't know that button.")
+        identity = self._person(speaker)
+        if choice == DISMISS:
+            chat_organizer.dismiss(identity, int(pending))
+            return Reply("Alright, nothing done.")
+        done, event = chat_organizer.confirm(identity, int(pending))
+        if done == "create":
+            return Reply(f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`.",
+                         (self._item(event),))
+        return Reply(f"{event.title} is cancelled and its followers are being told.")
+
+    @staticmethod
+    def _confirm_buttons(pending_id: int, confirm_label: str) -> tuple[Action, ...]:
+        return (Action(confirm_label, f"{CONFIRM}:{pending_id}", primary=True), Action("Never mind", f"{DISMISS}:{pending_id}"))
 
     def _rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
         rsvp_service.parse_choice(choice)  # a typo in the answer needs no event to explain

@@ -25,8 +25,24 @@ def use_api(config) -> None:
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config["DISCORD_GATEWAY_URL"])
 
 
+PRESS_ID_PREFIX = "soonish:press:"  # + confirm:<id> / dismiss:<id>
+
+
 def render(reply: Reply) -> str:
     return "\n\n".join([reply.text] + [item.markup(DISCORD) for item in reply.events])[:MESSAGE_MAX]
+
+
+def buttons(reply: Reply) -> dict:
+    """The reply's buttons as a view (send keyword arguments); pressing one reaches on_interaction."""
+    if not reply.actions:
+        return {}
+    view = discord.ui.View(timeout=None)
+    for action in reply.actions:
+        view.add_item(discord.ui.Button(
+            label=action.label, custom_id=PRESS_ID_PREFIX + action.value,
+            style=discord.ButtonStyle.primary if action.primary else discord.ButtonStyle.secondary,
+        ))
+    return {"view": view}
 
 
 def speaker(interaction: discord.Interaction) -> Speaker:
@@ -48,7 +64,7 @@ def command_group(commands: Commands) -> app_commands.Group:
     async def answer(interaction: discord.Interaction, command, *args) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await asyncio.to_thread(command, speaker(interaction), *args)
-        await interaction.followup.send(render(reply), ephemeral=True)
+        await interaction.followup.send(render(reply), ephemeral=True, **buttons(reply))
 
     async def event_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         found = await asyncio.to_thread(commands.suggest_events, speaker(interaction), current)
@@ -85,6 +101,38 @@ def command_group(commands: Commands) -> app_commands.Group:
     async def link(interaction: discord.Interaction, email: str) -> None:
         await answer(interaction, commands.link, email)
 
+    @group.command(description="Organizers: create an event, e.g. title Team lunch, when tomorrow 7pm")
+    @app_commands.describe(title="The event's title", when="e.g. tomorrow 7pm, fri 18:30, in 3 hours")
+    async def create(interaction: discord.Interaction, title: str, when: str) -> None:
+        await answer(interaction, commands.create, title, when)
+
+    @group.command(description="Organizers: send a message to everyone following your event")
+    @app_commands.describe(event="Your event's link or slug", text="The message")
+    @app_commands.autocomplete(event=event_choices)
+    async def announce(interaction: discord.Interaction, event: str, text: str) -> None:
+        await answer(interaction, commands.announce, event, text)
+
+    @group.command(description="Organizers: move your event to a new time")
+    @app_commands.describe(event="Your event's link or slug", when="e.g. fri 18:30")
+    @app_commands.autocomplete(event=event_choices)
+    async def edit(interaction: discord.Interaction, event: str, when: str) -> None:
+        await answer(interaction, commands.edit_when, event, when)
+
+    @group.command(description="Organizers: cancel your event (you confirm first)")
+    @app_commands.describe(event="Your event's link or slug")
+    @app_commands.autocomplete(event=event_choices)
+    async def cancel(interaction: discord.Interaction, event: str) -> None:
+        await answer(interaction, commands.cancel, event)
+
+    @group.command(description="Say whether you're coming: going, maybe or no")
+    @app_commands.rename(choice="answer")
+    @app_commands.describe(event="The event's link or slug", choice="going, maybe or no")
+    @app_commands.autocomplete(event=event_choices)
+    @app_commands.choices(choice=[app_commands.Choice(name=label, value=value) for value, label in
+                                  (("going", "Going"), ("maybe", "Maybe"), ("no", "Can't go"))])
+    async def rsvp(interaction: discord.Interaction, event: str, choice: str) -> None:
+        await answer(interaction, commands.rsvp, event, choice)
+
     @group.command(name="help", description="What the bot can do")
     async def show_help(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(render(commands.help()), ephemeral=True)
@@ -106,11 +154,16 @@ class SoonishBot(discord.Client):
         of this process, so they are read here by their custom id)."""
         if interaction.type != discord.InteractionType.component:
             return
-        pressed = parse_discord_id(str((interaction.data or {}).get("custom_id", "")))
-        if pressed is None:
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        pressed = parse_discord_id(custom_id)
+        if pressed is not None:
+            call = (self.commands.rsvp_button, *pressed)
+        elif custom_id.startswith(PRESS_ID_PREFIX):
+            call = (self.commands.press, custom_id.removeprefix(PRESS_ID_PREFIX))
+        else:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        reply = await asyncio.to_thread(self.commands.rsvp_button, speaker(interaction), *pressed)
+        reply = await asyncio.to_thread(call[0], speaker(interaction), *call[1:])
         await interaction.followup.send(render(reply), ephemeral=True)
 
     async def setup_hook(self) -> None:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/soonish"
 SUBSCRIBE_ACTION = "subscribe_event"
+PRESS_ACTION_PREFIX = "soonish_press_"  # + confirm / dismiss; the value names the pending action
 
 
 def render(reply: Reply) -> dict:
@@ -35,6 +36,12 @@ def render(reply: Reply) -> dict:
                 "text": {"type": "plain_text", "text": "Subscribe"},
             }
         blocks.append(block)
+    if reply.actions:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "action_id": PRESS_ACTION_PREFIX + action.value.split(":", 1)[0], "value": action.value,
+             "text": {"type": "plain_text", "text": action.label}, **({"style": "primary"} if action.primary else {})}
+            for action in reply.actions
+        ]})
     return {"text": text, "blocks": blocks, "response_type": "ephemeral"}
 
 
@@ -49,11 +56,20 @@ def manages_channel(client: WebClient, user_id: str, channel_id: str) -> bool:
         return False
 
 
+def user_zone(client: WebClient, user_id: str) -> str | None:
+    """The IANA zone of the person's Slack profile (users.info `tz`)."""
+    try:
+        return client.users_info(user=user_id)["user"].get("tz")
+    except SlackApiError:
+        return None
+
+
 def speaker(client: WebClient, team_id: str, user: dict, channel: dict) -> Speaker:
     return Speaker(
         platform=SLACK, workspace_id=team_id, user_id=user["id"], display_name=user.get("name", ""),
         channel_id=channel.get("id"), channel_name=channel.get("name", ""),
         manages_channel=lambda: manages_channel(client, user["id"], channel.get("id", "")),
+        timezone=lambda: user_zone(client, user["id"]),
     )
 
 
@@ -83,6 +99,13 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         ack()
         who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
         respond(**render(commands.subscribe(who, body["actions"][0]["value"])), replace_original=False)
+
+    @app.action(re.compile("^" + re.escape(PRESS_ACTION_PREFIX)))
+    def on_press(ack, body, respond, client):
+        """Confirm / Never mind under a create or cancel preview."""
+        ack()
+        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        respond(**render(commands.press(who, str(body["actions"][0].get("value", "")))), replace_original=True)
 
     @app.action(re.compile("^" + re.escape(SLACK_ACTION_PREFIX)))
     def on_rsvp_button(ack, body, respond, client):

@@ -2,6 +2,7 @@
 from .base import db, utcnow
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
+from .pending import PendingChatAction
 from .rsvp import Rsvp, RsvpAnswer
 from .notification import Delivery, DeliveryStatus, Notification, NotificationKind
 from .subscription import (
@@ -17,4 +18,5 @@ __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "Rsvp", "RsvpAnswer",
+    "PendingChatAction",
 ]
