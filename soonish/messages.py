@@ -97,7 +97,8 @@ class NotificationText:
                 "starts_at": event.starts_at.isoformat(),
                 "url": event_url,
             },
-            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) else None,
+            # Answers close at the start: the "starting now" message (offset 0) asks nothing.
+            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
         )
 
     def short(self) -> str:

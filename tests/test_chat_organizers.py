@@ -13,6 +13,7 @@ from soonish.models import ChatIdentity, Event, EventStatus, Notification, Notif
 
 from .api_helpers import create_event
 from .chat_fakes import TEAM, signed_headers, slash_command
+from .sinks import wait_until
 
 NEW_YORK = ZoneInfo("America/New_York")
 ALICE = Speaker(platform="slack", workspace_id=TEAM, user_id="U0ALICE", display_name="alice",
@@ -171,3 +172,33 @@ def test_slack_create_preview_and_confirm_button(chat_config, app, client, host,
     # Slack's profile gave no zone and the host has no events yet: read in UTC.
     tomorrow = utcnow().date() + timedelta(days=1)
     assert event.starts_at == datetime.combine(tomorrow, time(19), ZoneInfo("UTC"))
+
+
+@pytest.fixture
+def short_lead(app_config):
+    """Reminder schedules fire 3 s ahead instead of 2 minutes, so a test sees a real one fire."""
+    app_config["REMINDER_LEAD_SECONDS"] = 3
+
+
+def test_a_channel_that_follows_an_event_gets_starting_now_once(
+    short_lead, chat_config, app, client, host, bearer, worker, fake_slack, harness, temporal_env,
+):
+    starts_at = utcnow() + timedelta(seconds=25)
+    event = create_event(client, bearer(host), title="Town hall", starts_at=starts_at.isoformat())
+    fake_slack.admins.add("U0BOB")
+    body, headers = slash_command(fake_slack, f"subscribe {event['slug']} here", user="U0BOB")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
+    assert "Reminders: 1d, 1h before" in json.dumps(fake_slack.wait_for_response(1)["blocks"])
+
+    def starting_now() -> list[str]:
+        return [text for text in fake_slack.dms_to("C0GENERAL") if "Starting now: Town hall" in text]
+
+    wait_until(lambda: starting_now(), 60, message="the start message in the channel")
+    arrived = utcnow()
+    assert starts_at - timedelta(seconds=1) <= arrived <= starts_at + timedelta(seconds=20), (starts_at, arrived)
+    # Once: nothing more comes (the reminder machinery's key is the event, offset and start).
+    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
+    assert len(starting_now()) == 1
+    start_post = next(p for p in fake_slack.posted if "Starting now" in p["text"])
+    assert "blocks" not in start_post  # answers are closed: no RSVP buttons under it

@@ -21,6 +21,7 @@ from ..services import chat, chat_organizer, events, subscriptions
 from ..services import rsvp as rsvp_service
 from ..services.errors import Forbidden, NotFound
 from ..services.offsets import format_offset, validate_offsets
+from ..temporal.shared import START_OFFSET
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,8 @@ class Commands:
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
         routes = [r for r in routes if r != chat.route_to(follower)] + [chat.route_to(follower)]
         subscription, _ = subscriptions.subscribe(follower.user, event.id, selectors=routes)
+        if here:
+            subscription = subscriptions.post_at_start(subscription)
         item = self._item(event, subscription)
         if here:
             return Reply(f"This channel now follows {event.title}: its updates will be posted here.", (item,))
@@ -418,7 +421,8 @@ class Commands:
               rsvp: Rsvp | None = None) -> EventItem:
         reminders = None
         if subscription is not None:
-            reminders = tuple(format_offset(o) for o in subscription.reminder_offsets)
+            # The "starting now" message (offset 0) a channel gets is not a reminder to list.
+            reminders = tuple(format_offset(o) for o in subscription.reminder_offsets if o != START_OFFSET)
         return EventItem(
             title=event.title, slug=event.slug,
             url=public_url(current_app.config["PUBLIC_URL"], event_path(event.slug)),

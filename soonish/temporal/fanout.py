@@ -36,7 +36,7 @@ from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
 from .activities import database_activity
 from .shared import (
-    MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
+    MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, START_MESSAGE_GRACE, START_OFFSET, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
     NotificationRef, SubscriptionRange, TransactionalMail, reminder_dedupe_key,
 )
 
@@ -68,10 +68,12 @@ def still_stands(notification: Notification, event: Event) -> bool:
     does not once the event has moved, been cancelled or started."""
     if notification.reminder_offset is None:
         return True
+    # The start message goes at the start itself, when an event without an end completes.
+    starting = notification.reminder_offset == START_OFFSET
     return (
-        event.status == EventStatus.SCHEDULED
+        (event.status == EventStatus.SCHEDULED or (starting and event.status == EventStatus.COMPLETED))
         and notification.dedupe_key == reminder_dedupe_key(event.id, notification.reminder_offset, event.starts_at)
-        and utcnow() < event.starts_at
+        and utcnow() < event.starts_at + (START_MESSAGE_GRACE if starting else timedelta(0))
     )
 
 

@@ -19,10 +19,16 @@ from .fanout import chunked, ids_range, insert_ignoring_duplicates
 from .schedules import ScheduleScope, delete_reminder, put_reminder
 from .activities import database_activity
 from .shared import (
-    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, reminder_dedupe_key,
+    START_OFFSET, ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, reminder_dedupe_key,
     reminder_slot_id,
 )
 from .workflows import ReminderSlotWorkflow
+
+
+def reminder_title(event: Event, offset_seconds: int) -> str:
+    if offset_seconds == START_OFFSET:
+        return f"Starting now: {event.title}"
+    return f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
 
 
 @dataclass
@@ -93,7 +99,7 @@ class ReminderActivities:
                 return []
             rows = [
                 dict(event_id=r.event_id, kind=NotificationKind.REMINDER,
-                     title=f"Reminder: {events[r.event_id].title} starts in {duration_text(r.offset_seconds)}",
+                     title=reminder_title(events[r.event_id], r.offset_seconds),
                      body="", dedupe_key=reminder_dedupe_key(r.event_id, r.offset_seconds, r.starts_at),
                      reminder_offset=r.offset_seconds, created_at=utcnow())
                 for r in standing

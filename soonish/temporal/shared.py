@@ -190,6 +190,10 @@ PARALLEL_BATCHES = 8
 # A reminder slot plans its deliveries this long before they are due, so that at the due
 # second only the sends remain (each batch checks again that its reminder still stands).
 REMINDER_PLAN_AHEAD = timedelta(seconds=15)
+# The "starting now" message is a reminder with offset 0 (channels that follow an event hold it);
+# it may still go out this long after the start (a busy worker), never later.
+START_OFFSET = 0
+START_MESSAGE_GRACE = timedelta(minutes=5)
 # Continue-as-new well before Temporal's 10,240-event warning.
 HISTORY_EVENTS_BEFORE_CONTINUE = 4000
 RECENT_NOTIFICATIONS_KEPT = 100
