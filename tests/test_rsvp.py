@@ -248,7 +248,7 @@ def test_slack_buttons_under_a_dm_and_the_rsvp_command(chat_config, app, client,
     def announcement():
         return next((p for p in fake_slack.posted if p["channel"] == "U0ALICE" and "Doors at 7" in p["text"]), None)
 
-    wait_until(lambda: announcement() is not None, message="the announcement in Alice's DM")
+    wait_until(lambda: announcement() is not None, 60, message="the announcement in Alice's DM")
     blocks = announcement()["blocks"]
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
     buttons = next(b["elements"] for b in blocks if b["type"] == "actions")
@@ -286,7 +286,7 @@ def test_discord_buttons_under_a_dm(discord_bot, app, client, organizer, worker,
     def announcement():
         return next((m for m in fake_discord.messages if "Doors at 7" in m["content"]), None)
 
-    wait_until(lambda: announcement() is not None, message="the announcement in the member's DM")
+    wait_until(lambda: announcement() is not None, 60, message="the announcement in the member's DM")
     buttons = announcement()["components"][0]["components"]
     assert [b["label"] for b in buttons] == ["Going", "Maybe", "Can't go"]
 
