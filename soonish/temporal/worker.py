@@ -13,6 +13,8 @@ from .fanout import DeliveryActivities
 from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
+from .rsvp import RsvpActivities
+from .waitlist_workflow import WaitlistOfferWorkflow
 from .webhook_activities import WebhookActivities
 from .webhook_workflow import WebhookDeliveryWorkflow
 from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
@@ -20,12 +22,12 @@ from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, Tr
 ACTIVITY_THREADS = 16
 # Every workflow this worker runs (tests/test_replay.py replays a recorded history of each).
 WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
-             WebhookDeliveryWorkflow]
+             WebhookDeliveryWorkflow, WaitlistOfferWorkflow]
 
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
-            + RetentionActivities(app).all() + WebhookActivities(app, client).all())
+            + RetentionActivities(app).all() + WebhookActivities(app, client).all() + RsvpActivities(app, client).all())
 
 
 @asynccontextmanager
