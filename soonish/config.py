@@ -108,6 +108,11 @@ class Config:
     LEDGER_PRUNE_PAUSE_SECONDS = 0.05
     LEDGER_RETENTION_CRON = "17 3 * * *"
 
+    # The going / maybe / can't go links in mails about an event stay valid this long (answers
+    # close at the start anyway), and a place freed for the waitlist is held this long.
+    RSVP_LINK_MAX_AGE = 60 * 24 * 3600
+    RSVP_OFFER_SECONDS = 12 * 3600
+
     # A reminder schedule fires this long before the reminder is due, and its workflow sleeps
     # the rest: schedules firing in bursts start late (measured: 300 at once, 23-40 s late),
     # a timer in a running workflow does not.

@@ -7,3 +7,5 @@ TITLE_MAX = 200
 LOCATION_MAX = 300
 # A person's display name (their own, or the name a chat platform gives us).
 DISPLAY_NAME_MAX = 120
+# An event's places for "going" (RSVPs); no limit is None.
+CAPACITY_MAX = 1_000_000

@@ -12,6 +12,8 @@ class LinkPurpose:
     UNDO_EMAIL_CHANGE = "undo-email-change"
     DELETE_ACCOUNT = "delete-account"
     FORGET_ADDRESS = "forget-address"
+    RSVP = "rsvp-answer"
+    RSVP_OFFER = "rsvp-waitlist-offer"
 
 
 class LinkInvalid(Exception):
@@ -87,3 +89,19 @@ def delete_account_path(token: str) -> str:
 
 def forget_address_path(token: str) -> str:
     return f"/s/forget/{token}"
+def rsvp_path(token: str) -> str:
+    return f"/r/{token}"
+
+
+def rsvp_offer_path(token: str) -> str:
+    return f"/r/offer/{token}"
+
+
+def rsvp_token(secret: str, event_id: int, email: str) -> str:
+    """The one-tap answer links in a mail to ``email`` about an event."""
+    return sign(secret, LinkPurpose.RSVP, [event_id, email])
+
+
+def rsvp_offer_token(secret: str, rsvp_id: int, expires_at) -> str:
+    """The accept link of a waitlist offer; the expiry in it ties it to that one offer."""
+    return sign(secret, LinkPurpose.RSVP_OFFER, [rsvp_id, expires_at.isoformat()])

@@ -9,7 +9,7 @@ from markupsafe import escape
 
 from . import chat_markup
 from .delivery.types import Message
-from .models import Event, Notification, NotificationKind
+from .models import Event, EventStatus, Notification, NotificationKind
 
 NOTIFY_TYPE = {
     NotificationKind.CANCEL: "warning",
@@ -22,8 +22,12 @@ NOTIFY_TYPE = {
 
 def when_text(event: Event, moment: datetime | None = None) -> str:
     """"Tue 3 Mar 2026, 18:30 CET (Europe/Paris)": the event's time in its own zone."""
-    local = (moment or event.starts_at).astimezone(ZoneInfo(event.timezone))
-    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({event.timezone})"
+    return zoned_text(moment or event.starts_at, event.timezone)
+
+
+def zoned_text(moment: datetime, zone_name: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone_name))
+    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({zone_name})"
 
 
 def duration_text(seconds: int) -> str:
@@ -42,11 +46,13 @@ class RecipientLinks:
     unsubscribe_url: str
     # Followers by email alone (no account) also get "forget my address".
     forget_url: str | None = None
+    # The one-tap going / maybe / can't go page for this address (the answer goes after "?answer=").
+    rsvp_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
         for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
-                          (LINK_SLOTS.forget_url, self.forget_url or "")):
+                          (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or "")):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
@@ -54,8 +60,20 @@ class RecipientLinks:
 # Stand-ins for a recipient's links: a notification's mail is rendered once per batch with
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
 LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
-                            "https://soonish.invalid/forget-link-slot")
-LINK_SLOTS_WITHOUT_FORGET = RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url)
+                            "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot")
+
+
+def slots_like(links: RecipientLinks) -> RecipientLinks:
+    """The stand-ins for the links ``links`` has (the forget and RSVP links are optional, and a
+    mail shows their lines only when it has them)."""
+    return RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url,
+                          LINK_SLOTS.forget_url if links.forget_url else None,
+                          LINK_SLOTS.rsvp_url if links.rsvp_url else None)
+
+
+def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
+    """Whether a message about ``event`` carries going / maybe / can't go links and buttons."""
+    return event.rsvp_enabled and event.status == EventStatus.SCHEDULED and kind != NotificationKind.CANCEL
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,7 @@ class NotificationText:
     event_url: str
     notify_type: str
     extra: dict
+    rsvp_event_id: int | None = None  # set when the message offers RSVP answers
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
@@ -88,6 +107,8 @@ class NotificationText:
                 "starts_at": event.starts_at.isoformat(),
                 "url": event_url,
             },
+            # Answers close at the start: the "starting now" message (offset 0) asks nothing.
+            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
         )
 
     def short(self) -> str:
@@ -114,18 +135,21 @@ class NotificationText:
         return render_template("mail/notification.txt", **context), render_template("mail/notification.html", **context)
 
     @cached_property
-    def _mail_with_link_slots(self) -> tuple[str, str]:
-        return self._render_mail(LINK_SLOTS_WITHOUT_FORGET)
+    def _mails_with_link_slots(self) -> dict[tuple[bool, bool], tuple[str, str]]:
+        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP)."""
+        return {}
 
-    @cached_property
-    def _mail_with_forget_slots(self) -> tuple[str, str]:
-        return self._render_mail(LINK_SLOTS)
+    def _mail_with_slots(self, links: RecipientLinks) -> tuple[str, str]:
+        variant = (links.forget_url is not None, links.rsvp_url is not None)
+        if variant not in self._mails_with_link_slots:
+            self._mails_with_link_slots[variant] = self._render_mail(slots_like(links))
+        return self._mails_with_link_slots[variant]
 
     def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool,
                 chat_platform: str | None = None) -> Message:
         text = html = None
         if as_mail and links is not None:
-            text_template, html_template = self._mail_with_forget_slots if links.forget_url else self._mail_with_link_slots
+            text_template, html_template = self._mail_with_slots(links)
             text, html = links.fill(text_template, False), links.fill(html_template, True)
         elif as_mail:
             text, html = self._render_mail(None)
@@ -139,4 +163,5 @@ class NotificationText:
             notify_type=self.notify_type,
             unsubscribe_url=links.unsubscribe_url if links else None,
             extra=self.extra,
+            rsvp_event_id=None if as_mail else self.rsvp_event_id,
         )

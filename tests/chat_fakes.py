@@ -324,6 +324,16 @@ class FakeDiscord(FakePlatform):
         wait_until(lambda: choices() is not None, 15, message="autocomplete choices")
         return choices()
 
+    def press_button(self, custom_id: str, user_id: str) -> dict:
+        """A member presses a button under one of the bot's posts; returns the bot's answer."""
+        interaction = self._interaction(3, "", user_id, False, {})
+        interaction["data"] = {"custom_id": custom_id, "component_type": 2}
+        interaction["message"] = {**self._message(CHANNEL, "a post"), "components": []}
+        answered = len(self.followups)
+        self._dispatch(interaction)
+        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {custom_id}")
+        return self.followups[answered]
+
     def _dispatch(self, interaction: dict) -> None:
         event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
         self._server.run(self._socket.send_json(event))

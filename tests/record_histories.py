@@ -129,3 +129,26 @@ def test_record_webhook_delivery_workflow(app, client, make_user, bearer, worker
     prefix = app.config["TEMPORAL_ID_PREFIX"]
     found = harness.run(temporal_env.client.list_workflows(f"WorkflowId STARTS_WITH '{prefix}webhook-{message_id}-'").__anext__())
     save(harness, temporal_env.client.get_workflow_handle(found.id), "webhook_delivery_workflow")
+
+
+def test_record_waitlist_offer_workflow(app, client, make_user, bearer, worker, harness, temporal_env,
+                                        smtp_sink):
+    """A full event's freed place offered to the first on the waitlist, who lets the offer run
+    out: the offer mail, the wait, the expiry (the place passes on)."""
+    from soonish.models import Rsvp, RsvpAnswer
+    from soonish.temporal.waitlist_types import WaitlistOffer, offer_workflow_id
+
+    app.config["RSVP_OFFER_SECONDS"] = 3
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, title="Tasting")
+    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+    ann, bob = bearer(make_user("ann@example.com")), bearer(make_user("bob@example.com"))
+    for who in (ann, bob):
+        client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "going"}, headers=who)
+    client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "no"}, headers=ann)
+    with app.app_context():
+        rsvp = db.session.query(Rsvp).filter_by(answer=RsvpAnswer.WAITLISTED).one()
+        offer = WaitlistOffer(rsvp.id, rsvp.offer_expires_at)
+    handle = temporal_env.client.get_workflow_handle(offer_workflow_id(app.config["TEMPORAL_ID_PREFIX"], offer))
+    save(harness, handle, "waitlist_offer_workflow")
+    assert any("A place opened up" in m["Subject"] for m in smtp_sink.messages)

@@ -14,12 +14,14 @@ from flask import Flask, current_app
 
 from .. import chat_markup
 from ..links import event_path, public_url
-from ..messages import when_text
-from ..models import ChatIdentity, ChatIdentityKind, Event, Subscription, SubscriptionStatus, User
+from ..messages import when_text, zoned_text
+from ..models import ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User
 from ..services import ServiceError, ValidationFailed
-from ..services import chat, events, subscriptions
+from ..services import chat, chat_organizer, events, subscriptions
+from ..services import rsvp as rsvp_service
 from ..services.errors import Forbidden, NotFound
 from ..services.offsets import format_offset, validate_offsets
+from ..delivery.reminders import START_OFFSET
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,15 @@ HELP = """Here's what I can do:
 • `subscribe <event> here`: make this channel follow it (for people who manage the channel)
 • `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
 • `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
-• `list`: the events you follow, with your reminders
+• `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
+• `list`: the events you follow, with your reminders and answers
 • `events`: upcoming public events
 • `link <email>`: join this chat account with your Soonish account at that address
+For organizers (with a linked account):
+• `create <title> <when>`: a new event, e.g. `create Team lunch tomorrow 7pm` (you confirm first)
+• `announce <event> <text>`: send a message to everyone following your event
+• `edit <event> when <new time>`: move your event, e.g. `edit <event> when fri 18:30`
+• `cancel <event>`: cancel your event (you confirm first)
 • `help`: this list
 `<event>` is the event's link or the last part of it (its slug)."""
 
@@ -42,11 +50,17 @@ USAGE = {
     "subscribe": "`subscribe <event>` or `subscribe <event> here`",
     "unsubscribe": "`unsubscribe <event>` or `unsubscribe <event> here`",
     "remind": "`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`",
+    "rsvp": "`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`",
     "list": "`list`",
     "events": "`events`",
     "link": "`link <email>`, e.g. `link me@example.com`",
     "help": "`help`",
+    "create": "`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`",
+    "announce": "`announce <event> <text>`",
+    "edit": "`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`",
+    "cancel": "`cancel <event>`",
 }
+CONFIRM, DISMISS = "confirm", "dismiss"
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,9 @@ class Speaker:
     # (not a member, missing permission), as guidance for the person; None when it can. The adapter
     # may join the channel to make it possible.
     cannot_post_here: Callable[[], str | None] = field(default=lambda: None, compare=False)
+    # The person's time zone from their chat profile (an API call on Slack, so asked only when
+    # a time is read); None where the platform doesn't say.
+    timezone: Callable[[], str | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class EventItem:
     starts_at: datetime
     when: str  # in the event's own zone, for clients that can't show the reader's
     reminders: tuple[str, ...] | None = None  # the reader's offsets ("1d", "1h"), in `list`
+    rsvp: str | None = None  # the reader's answer ("Going"), in `list`
     can_subscribe: bool = False  # offer a Subscribe button
 
     def markup(self, platform: str) -> str:
@@ -85,7 +103,18 @@ class EventItem:
                 f"{chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.reminders is not None:
             text += f"\nReminders: {', '.join(self.reminders) or 'none'} before"
+        if self.rsvp is not None:
+            text += f"\nYour answer: {self.rsvp}"
         return text
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button under a reply; pressing it hands ``value`` back to ``Commands.press``."""
+
+    label: str
+    value: str  # "confirm:<pending id>" | "dismiss:<pending id>"
+    primary: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +122,7 @@ class Reply:
     text: str
     events: tuple[EventItem, ...] = ()
     ok: bool = True
+    actions: tuple[Action, ...] = ()
     # Where the whole list can be read, for a renderer that must cut ``events`` to fit the
     # platform's message limits.
     more_url: str | None = None
@@ -144,6 +174,16 @@ class Commands:
             return self.unsubscribe(speaker, args[0], here=len(args) == 2)
         if name == "remind" and len(args) >= 2:
             return self.remind(speaker, args[0], " ".join(args[1:]))
+        if name == "create" and len(args) >= 2:
+            return self.create(speaker, " ".join(args))
+        if name == "announce" and len(args) >= 2:
+            return self.announce(speaker, args[0], text.strip().split(None, 2)[2])
+        if name == "edit" and len(args) >= 3 and args[1].lower() == "when":
+            return self.edit_when(speaker, args[0], " ".join(args[2:]))
+        if name == "cancel" and len(args) == 1:
+            return self.cancel(speaker, args[0])
+        if name == "rsvp" and len(args) == 2:
+            return self.rsvp(speaker, args[0], args[1])
         if name == "link" and len(args) == 1:
             return self.link(speaker, args[0])
         if name == "list" and not args:
@@ -168,8 +208,31 @@ class Commands:
     def list_subscriptions(self, speaker: Speaker) -> Reply:
         return self._answer(self._list_subscriptions, speaker)
 
+    def rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
+        return self._answer(self._rsvp, speaker, reference, choice)
+
+    def rsvp_button(self, speaker: Speaker, event_id: int, choice: str) -> Reply:
+        """A Going / Maybe / Can't go button under a post about the event."""
+        return self._answer(self._rsvp_button, speaker, event_id, choice)
+
     def events(self, speaker: Speaker) -> Reply:
         return self._answer(self._events, speaker)
+
+    def create(self, speaker: Speaker, title_and_when: str, when: str | None = None) -> Reply:
+        return self._answer(self._create, speaker, title_and_when, when)
+
+    def announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
+        return self._answer(self._announce, speaker, reference, text)
+
+    def edit_when(self, speaker: Speaker, reference: str, when: str) -> Reply:
+        return self._answer(self._edit_when, speaker, reference, when)
+
+    def cancel(self, speaker: Speaker, reference: str) -> Reply:
+        return self._answer(self._cancel, speaker, reference)
+
+    def press(self, speaker: Speaker, value: str) -> Reply:
+        """A Confirm or Dismiss button under a create or cancel preview."""
+        return self._answer(self._press, speaker, value)
 
     def link(self, speaker: Speaker, email: str) -> Reply:
         return self._answer(self._link, speaker, email)
@@ -201,6 +264,8 @@ class Commands:
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
         routes = [r for r in routes if r != chat.route_to(follower)] + [chat.route_to(follower)]
         subscription, _ = subscriptions.subscribe(follower.user, event.id, selectors=routes)
+        if here:
+            subscription = subscriptions.post_at_start(subscription)
         item = self._item(event, subscription)
         if here:
             return Reply(f"This channel now follows {event.title}: its updates will be posted here.", (item,))
@@ -233,13 +298,79 @@ class Commands:
                      f"{', '.join(format_offset(o) for o in subscription.reminder_offsets)} before it starts.",
                      (self._item(event, subscription),))
 
+    def _create(self, speaker: Speaker, title_and_when: str, when: str | None) -> Reply:
+        preview = chat_organizer.preview_create(self._person(speaker), title_and_when, speaker.timezone(), when=when)
+        local = zoned_text(preview.starts_at, preview.timezone)
+        return Reply(f"Create “{preview.title}” on {local}?", actions=self._confirm_buttons(preview.pending_id, "Create it"))
+
+    def _announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
+        identity = self._person(speaker)
+        event = self._event(identity.user, reference)
+        chat_organizer.announce(identity, event, text)
+        return Reply(f"Your announcement is on its way to everyone following {event.title}.")
+
+    def _edit_when(self, speaker: Speaker, reference: str, when: str) -> Reply:
+        identity = self._person(speaker)
+        event = chat_organizer.move_start(identity, self._event(identity.user, reference), when, speaker.timezone())
+        return Reply(f"{event.title} now starts {when_text(event)}. Its followers are being told.", (self._item(event),))
+
+    def _cancel(self, speaker: Speaker, reference: str) -> Reply:
+        identity = self._person(speaker)
+        event = self._event(identity.user, reference)
+        pending_id = chat_organizer.preview_cancel(identity, event)
+        return Reply(f"Cancel {event.title}? Everyone following it is told right away; this can't be undone.",
+                     (self._item(event),), actions=self._confirm_buttons(pending_id, "Cancel the event"))
+
+    def _press(self, speaker: Speaker, value: str) -> Reply:
+        choice, _, pending = value.partition(":")
+        if choice not in (CONFIRM, DISMISS) or not pending.isdigit():
+            raise CommandError("I don't know that button.")
+        identity = self._person(speaker)
+        if choice == DISMISS:
+            chat_organizer.dismiss(identity, int(pending))
+            return Reply("Alright, nothing done.")
+        done, event = chat_organizer.confirm(identity, int(pending))
+        if done == "create":
+            return Reply(f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`.",
+                         (self._item(event),))
+        return Reply(f"{event.title} is cancelled and its followers are being told.")
+
+    @staticmethod
+    def _confirm_buttons(pending_id: int, confirm_label: str) -> tuple[Action, ...]:
+        return (Action(confirm_label, f"{CONFIRM}:{pending_id}", primary=True), Action("Never mind", f"{DISMISS}:{pending_id}"))
+
+    def _rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
+        rsvp_service.parse_choice(choice)  # a typo in the answer needs no event to explain
+        user = self._person(speaker).user
+        return self._rsvp_reply(user, self._event(user, reference), choice)
+
+    def _rsvp_button(self, speaker: Speaker, event_id: int, choice: str) -> Reply:
+        user = self._person(speaker).user
+        try:
+            event = events.get_visible_event(user, event_id=event_id)
+        except NotFound as exc:
+            raise CommandError("This event is no longer available.") from exc
+        return self._rsvp_reply(user, event, choice)
+
+    def _rsvp_reply(self, user: User, event: Event, choice: str) -> Reply:
+        rsvp = rsvp_service.answer(user, event, choice)
+        text = {
+            RsvpAnswer.GOING: f"You're going to {event.title}. See you there!",
+            RsvpAnswer.MAYBE: f"You're a maybe for {event.title}.",
+            RsvpAnswer.NOT_GOING: f"You can't go to {event.title}; the organizer will know.",
+            RsvpAnswer.WAITLISTED: f"{event.title} is full: you're on the waitlist, and if a place frees up "
+                                   f"it's offered to you.",
+        }[rsvp.answer]
+        return Reply(text + " You can change your answer until it starts.", (self._item(event, rsvp=rsvp),))
+
     def _list_subscriptions(self, speaker: Speaker) -> Reply:
-        followed = [s for s in subscriptions.list_mine(self._person(speaker).user)
-                    if s.status == SubscriptionStatus.ACTIVE]
+        user = self._person(speaker).user
+        followed = [s for s in subscriptions.list_mine(user) if s.status == SubscriptionStatus.ACTIVE]
         if not followed:
             return Reply("You don't follow any event yet. `events` lists upcoming ones.")
-        return Reply("The events you follow:", tuple(self._item(s.event, s) for s in followed),
-                     more_url=public_url(current_app.config["PUBLIC_URL"], "/subscriptions"))
+        return Reply("The events you follow:", tuple(
+            self._item(s.event, s, rsvp=rsvp_service.find(s.event, user) if s.event.rsvp_enabled else None)
+            for s in followed), more_url=public_url(current_app.config["PUBLIC_URL"], "/subscriptions"))
 
     def _events(self, speaker: Speaker) -> Reply:
         upcoming = events.list_upcoming_public_events(limit=EVENTS_LISTED)
@@ -303,12 +434,15 @@ class Commands:
     def _subscription(self, user: User, event: Event) -> Subscription | None:
         return next((s for s in subscriptions.list_mine(user) if s.event_id == event.id), None)
 
-    def _item(self, event: Event, subscription: Subscription | None = None, can_subscribe: bool = False) -> EventItem:
+    def _item(self, event: Event, subscription: Subscription | None = None, can_subscribe: bool = False,
+              rsvp: Rsvp | None = None) -> EventItem:
         reminders = None
         if subscription is not None:
-            reminders = tuple(format_offset(o) for o in subscription.reminder_offsets)
+            # The "starting now" message (offset 0) a channel gets is not a reminder to list.
+            reminders = tuple(format_offset(o) for o in subscription.reminder_offsets if o != START_OFFSET)
         return EventItem(
             title=event.title, slug=event.slug,
             url=public_url(current_app.config["PUBLIC_URL"], event_path(event.slug)),
             starts_at=event.starts_at, when=when_text(event), reminders=reminders, can_subscribe=can_subscribe,
+            rsvp=rsvp_service.ANSWER_LABELS[rsvp.answer] if rsvp else None,
         )

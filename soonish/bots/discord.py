@@ -12,6 +12,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
+from ..chat_buttons import parse_discord_id
 from ..chat_markup import DISCORD
 from .core import Commands, Reply, Speaker, more_line
 
@@ -28,6 +29,9 @@ def use_api(config) -> None:
     """Point discord.py at the configured API and gateway (tests: fakes on loopback)."""
     Route.BASE = config["DISCORD_API_URL"].rstrip("/")
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config["DISCORD_GATEWAY_URL"])
+
+
+PRESS_ID_PREFIX = "soonish:press:"  # + confirm:<id> / dismiss:<id>
 
 
 def render(reply: Reply) -> str:
@@ -55,6 +59,19 @@ def cannot_post_in(interaction: discord.Interaction) -> str | None:
             f"A server manager can grant it in the channel's settings → Permissions, then run the command again.")
 
 
+def buttons(reply: Reply) -> dict:
+    """The reply's buttons as a view (send keyword arguments); pressing one reaches on_interaction."""
+    if not reply.actions:
+        return {}
+    view = discord.ui.View(timeout=None)
+    for action in reply.actions:
+        view.add_item(discord.ui.Button(
+            label=action.label, custom_id=PRESS_ID_PREFIX + action.value,
+            style=discord.ButtonStyle.primary if action.primary else discord.ButtonStyle.secondary,
+        ))
+    return {"view": view}
+
+
 def speaker(interaction: discord.Interaction) -> Speaker:
     # Discord's ids are global, so its identities carry no workspace: one person (or channel)
     # is the same across servers and DMs.
@@ -76,7 +93,7 @@ def command_group(commands: Commands) -> app_commands.Group:
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await asyncio.to_thread(command, speaker(interaction), *args)
         try:
-            await interaction.followup.send(render(reply), ephemeral=True)
+            await interaction.followup.send(render(reply), ephemeral=True, **buttons(reply))
         except discord.HTTPException as exc:
             log.error("Discord refused a reply: HTTP %s %s", exc.status, exc.text)
 
@@ -115,6 +132,38 @@ def command_group(commands: Commands) -> app_commands.Group:
     async def link(interaction: discord.Interaction, email: str) -> None:
         await answer(interaction, commands.link, email)
 
+    @group.command(description="Organizers: create an event, e.g. title Team lunch, when tomorrow 7pm")
+    @app_commands.describe(title="The event's title", when="e.g. tomorrow 7pm, fri 18:30, in 3 hours")
+    async def create(interaction: discord.Interaction, title: str, when: str) -> None:
+        await answer(interaction, commands.create, title, when)
+
+    @group.command(description="Organizers: send a message to everyone following your event")
+    @app_commands.describe(event="Your event's link or slug", text="The message")
+    @app_commands.autocomplete(event=event_choices)
+    async def announce(interaction: discord.Interaction, event: str, text: str) -> None:
+        await answer(interaction, commands.announce, event, text)
+
+    @group.command(description="Organizers: move your event to a new time")
+    @app_commands.describe(event="Your event's link or slug", when="e.g. fri 18:30")
+    @app_commands.autocomplete(event=event_choices)
+    async def edit(interaction: discord.Interaction, event: str, when: str) -> None:
+        await answer(interaction, commands.edit_when, event, when)
+
+    @group.command(description="Organizers: cancel your event (you confirm first)")
+    @app_commands.describe(event="Your event's link or slug")
+    @app_commands.autocomplete(event=event_choices)
+    async def cancel(interaction: discord.Interaction, event: str) -> None:
+        await answer(interaction, commands.cancel, event)
+
+    @group.command(description="Say whether you're coming: going, maybe or no")
+    @app_commands.rename(choice="answer")
+    @app_commands.describe(event="The event's link or slug", choice="going, maybe or no")
+    @app_commands.autocomplete(event=event_choices)
+    @app_commands.choices(choice=[app_commands.Choice(name=label, value=value) for value, label in
+                                  (("going", "Going"), ("maybe", "Maybe"), ("no", "Can't go"))])
+    async def rsvp(interaction: discord.Interaction, event: str, choice: str) -> None:
+        await answer(interaction, commands.rsvp, event, choice)
+
     @group.command(name="help", description="What the bot can do")
     async def show_help(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(render(commands.help()), ephemeral=True)
@@ -128,7 +177,25 @@ class SoonishBot(discord.Client):
         # Slash commands need no privileged intents.
         super().__init__(intents=discord.Intents.default())
         self.tree = app_commands.CommandTree(self)
-        self.tree.add_command(command_group(Commands(flask_app)))
+        self.commands = Commands(flask_app)
+        self.tree.add_command(command_group(self.commands))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Going / Maybe / Can't go buttons under our posts (sent by the worker, not by a view
+        of this process, so they are read here by their custom id)."""
+        if interaction.type != discord.InteractionType.component:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        pressed = parse_discord_id(custom_id)
+        if pressed is not None:
+            call = (self.commands.rsvp_button, *pressed)
+        elif custom_id.startswith(PRESS_ID_PREFIX):
+            call = (self.commands.press, custom_id.removeprefix(PRESS_ID_PREFIX))
+        else:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await asyncio.to_thread(call[0], speaker(interaction), *call[1:])
+        await interaction.followup.send(render(reply), ephemeral=True)
 
     async def setup_hook(self) -> None:
         # Registers /soonish with Discord (global commands; one bulk call per start).

@@ -1,7 +1,9 @@
-"""Slack adapter: the /soonish slash command and the Subscribe buttons of `events`, over
+"""Slack adapter: the /soonish slash command, the Subscribe buttons of `events` and the RSVP
+buttons under posts, over
 bots.core. Served over HTTP at /slack/events (the Flask app mounts it) or through Socket Mode
 (`soonish bot slack`) for installs without a public URL."""
 import logging
+import re
 import signal
 import threading
 
@@ -11,6 +13,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from ..chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
 from ..chat_markup import SLACK, slack_escape
 from .core import Commands, Reply, Speaker, more_line
 
@@ -34,12 +37,15 @@ def section_text(text: str) -> str:
     return text[:cut if cut > 0 else SECTION_TEXT_MAX - 1] + "…"
 
 
+PRESS_ACTION_PREFIX = "soonish_press_"  # + confirm / dismiss; the value names the pending action
+
+
 def render(reply: Reply) -> dict:
     """Block Kit: the reply's text, then one section per event (with a Subscribe button in
     `events`); a list longer than a message holds ends with where to read the rest."""
     text = section_text(slack_escape(reply.text))
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    room = BLOCKS_MAX - len(blocks)
+    room = BLOCKS_MAX - len(blocks) - (1 if reply.actions else 0)  # the buttons' block stays
     shown = reply.events if len(reply.events) <= room else reply.events[:room - 1]
     for item in shown:
         block = {"type": "section", "text": {"type": "mrkdwn", "text": section_text(item.markup(SLACK))}}
@@ -52,6 +58,12 @@ def render(reply: Reply) -> dict:
     if hidden := len(reply.events) - len(shown):
         blocks.append({"type": "context",
                        "elements": [{"type": "mrkdwn", "text": more_line(SLACK, hidden, reply.more_url)}]})
+    if reply.actions:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "action_id": PRESS_ACTION_PREFIX + action.value.split(":", 1)[0], "value": action.value,
+             "text": {"type": "plain_text", "text": action.label}, **({"style": "primary"} if action.primary else {})}
+            for action in reply.actions
+        ]})
     return {"text": text, "blocks": blocks, "response_type": "ephemeral"}
 
 
@@ -106,6 +118,14 @@ def in_direct_message(channel: dict) -> bool:
     return str(channel.get("id", "")).startswith("D") or str(channel.get("name", "")).startswith(DIRECT_MESSAGE_NAMES)
 
 
+def user_zone(client: WebClient, user_id: str) -> str | None:
+    """The IANA zone of the person's Slack profile (users.info `tz`)."""
+    try:
+        return client.users_info(user=user_id)["user"].get("tz")
+    except SlackApiError:
+        return None
+
+
 def speaker(client: WebClient, team_id: str, user: dict, channel: dict) -> Speaker:
     return Speaker(
         platform=SLACK, workspace_id=team_id, user_id=user["id"], display_name=user.get("name", ""),
@@ -113,6 +133,7 @@ def speaker(client: WebClient, team_id: str, user: dict, channel: dict) -> Speak
         in_direct_message=in_direct_message(channel),
         manages_channel=lambda: manages_channel(client, user["id"], channel.get("id", "")),
         cannot_post_here=lambda: cannot_post_in(client, channel.get("id", "")),
+        timezone=lambda: user_zone(client, user["id"]),
     )
 
 
@@ -142,6 +163,25 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         ack()
         who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
         answer(respond, commands.subscribe(who, body["actions"][0]["value"]), replace_original=False)
+
+    @app.action(re.compile("^" + re.escape(PRESS_ACTION_PREFIX)))
+    def on_press(ack, body, respond, client):
+        """Confirm / Never mind under a create or cancel preview."""
+        ack()
+        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        answer(respond, commands.press(who, str(body["actions"][0].get("value", ""))), replace_original=True)
+
+    @app.action(re.compile("^" + re.escape(SLACK_ACTION_PREFIX)))
+    def on_rsvp_button(ack, body, respond, client):
+        """Going / Maybe / Can't go under a DM or a channel post: whoever presses answers for
+        themselves; the post stays as it is and the answer comes back only to them."""
+        ack()
+        action = body["actions"][0]
+        pressed = parse_slack_action(action.get("action_id", ""), str(action.get("value", "")))
+        if pressed is None:
+            return
+        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        answer(respond, commands.rsvp_button(who, *pressed), replace_original=False)
 
     return app
 

@@ -18,8 +18,8 @@ from .. import messages  # a module reference: soonish.messages imports this pac
 from ..chat_markup import ChatPlatform
 from ..links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    link_chat_path, manage_path, public_url, reset_password_path, sign, undo_email_change_path, unsubscribe_path,
-    verify_email_path,
+    link_chat_path, manage_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
+    unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
@@ -106,16 +106,19 @@ def absolute_url(path: str) -> str:
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
-def recipient_links(subscription: Subscription) -> "messages.RecipientLinks":
-    """The manage and one-click unsubscribe links of one subscription's mails, and "forget my
-    address" for a follower by email alone (no account)."""
+def recipient_links(subscription: Subscription, rsvp_address: str | None = None) -> "messages.RecipientLinks":
+    """The manage and one-click unsubscribe links of one subscription's mails, "forget my
+    address" for a follower by email alone (no account), and, given ``rsvp_address``, the
+    one-tap going / maybe / can't go page for that address."""
     secret = current_app.config["SECRET_KEY"]
     token = sign(secret, LinkPurpose.MANAGE, subscription.id)
     user = subscription.user
     forget = None
     if user.password_hash is None and user.email:
         forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
-    return messages.RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget)
+    rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, rsvp_address))) if rsvp_address else None
+    return messages.RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
+                                   rsvp_url)
 
 
 # One-off mails ----------------------------------------------------------------------------
@@ -160,9 +163,9 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     event = subscription.event
     secret = current_app.config["SECRET_KEY"]
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
-    links = recipient_links(subscription)
+    links = recipient_links(subscription, subscription.user.email)
     context = dict(event=event, when=messages.when_text(event), confirm_url=confirm_url, links=links,
-                   event_url=absolute_url(event_path(event.slug)))
+                   rsvp=messages.takes_rsvps(event), event_url=absolute_url(event_path(event.slug)))
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
                        context, unsubscribe_url=links.unsubscribe_url)
     return OneOffMail(subscription.user.email, message)

@@ -155,6 +155,6 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, text: No
         integration = integrations[target.integration_id]
         destination = Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
     as_mail = target.channel == EMAIL_CHANNEL
-    links = recipient_links(subscription) if as_mail else None
+    links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
     message = text.message(key, links, as_mail, chat_platform)
     return PlannedSend(delivery_id, target.channel, destination, message)

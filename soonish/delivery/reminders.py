@@ -5,7 +5,9 @@ for the subscriptions holding that offset:
 - it is made for one start time: its notification's dedupe key names that time
   (``dedupe_key``), so a reminder made for an old time never stands in for the new one;
 - it still stands while its event is scheduled, has not started, and still starts at the time
-  the reminder was made for (``still_stands``);
+  the reminder was made for (``still_stands``); the "starting now" message is the reminder at
+  offset ``START_OFFSET``, which may still go out up to ``START_MESSAGE_GRACE`` after the
+  start, also once an event without an end has completed at its start;
 - it goes to the active subscriptions holding its offset (``is_recipient``, ``holders``).
 
 Everything else (schedules, the slot workflows, the delivery batches) asks these functions.
@@ -24,6 +26,11 @@ from ..models import (
 )
 from .ledger import insert_ignoring_duplicates
 
+# The "starting now" message is a reminder with offset 0 (channels that follow an event hold it);
+# it may still go out this long after the start (a busy worker), never later.
+START_OFFSET = 0
+START_MESSAGE_GRACE = timedelta(minutes=5)
+
 
 def due_at(starts_at: datetime, offset_seconds: int) -> datetime:
     return starts_at - timedelta(seconds=offset_seconds)
@@ -37,11 +44,14 @@ def dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
 
 def still_stands(event: Event, offset_seconds: int, key: str, now: datetime | None = None) -> bool:
     """Whether the reminder keyed ``key`` should still go out: not once its event was
-    cancelled or has started, nor for an event that moved (the key names the old time)."""
+    cancelled or has started, nor for an event that moved (the key names the old time). The
+    start message goes at the start itself: up to START_MESSAGE_GRACE late, also when an
+    event without an end completes at its start."""
+    starting = offset_seconds == START_OFFSET
     return (
-        event.status == EventStatus.SCHEDULED
+        (event.status == EventStatus.SCHEDULED or (starting and event.status == EventStatus.COMPLETED))
         and key == dedupe_key(event.id, offset_seconds, event.starts_at)
-        and (now or utcnow()) < event.starts_at
+        and (now or utcnow()) < event.starts_at + (START_MESSAGE_GRACE if starting else timedelta(0))
     )
 
 
@@ -66,7 +76,10 @@ def is_recipient(notification: Notification, subscription_offsets: list[int]) ->
 
 
 def title(event: Event, offset_seconds: int) -> str:
-    text = f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
+    if offset_seconds == START_OFFSET:
+        text = f"Starting now: {event.title}"
+    else:
+        text = f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
 
 

@@ -15,6 +15,7 @@ class Message:
     notify_type: str = "info"  # Apprise's info / warning / failure / success
     unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
+    rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from .integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
 from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
+from .pending import PendingChatAction
+from .rsvp import Rsvp, RsvpAnswer
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
     Subscription,
@@ -20,4 +22,5 @@ __all__ = [
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
+    "Rsvp", "RsvpAnswer", "PendingChatAction",
 ]

@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import Enum, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..field_limits import LOCATION_MAX, TITLE_MAX
@@ -45,6 +45,10 @@ class Event(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     # Bumped on every change; the EventWorkflow keeps the newest version it was told about.
     version: Mapped[int] = mapped_column(default=1)
+    # Going / maybe / can't go answers; on for new events, off for those made before RSVPs.
+    rsvp_enabled: Mapped[bool] = mapped_column(default=True, server_default=false())
+    # Places for "going"; None is unlimited. When full, "going" joins the waitlist.
+    capacity: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

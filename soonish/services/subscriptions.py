@@ -9,6 +9,7 @@ from ..models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, db, utcnow,
 )
+from ..delivery.reminders import START_OFFSET
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
 from . import webhook_endpoints
@@ -167,6 +168,17 @@ def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
         raise NotFound("This link is not valid.") from exc
     except (TypeError, ValueError) as exc:
         raise NotFound("This link is not valid.") from exc
+
+
+def post_at_start(subscription: Subscription) -> Subscription:
+    """A channel following an event also gets the "starting now" message, once per start time:
+    a reminder at offset 0 (below what people can choose, so only channels hold it)."""
+    if START_OFFSET not in subscription.reminder_offsets:
+        subscription.reminder_offsets = [*subscription.reminder_offsets, START_OFFSET]
+        db.session.commit()
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            reminders_changed(subscription.event)
+    return subscription
 
 
 def unsubscribe(subscription: Subscription) -> Subscription:

@@ -19,6 +19,7 @@ from .auth import current_user_or_none
 from .forms import apply_service_error
 from .htmx import is_htmx_request, redirect_to, render_page
 from .once import once_per_form
+from .rsvp import rsvp_box_context
 from .subscriptions import subscribe_box_context
 
 bp = Blueprint("events", __name__)
@@ -135,7 +136,7 @@ def _sidebar_context(event) -> dict:
     """The subscribe box and the organizer's panel, on full page loads only (polls skip them)."""
     if is_htmx_request():
         return {}
-    return {**subscribe_box_context(event), **_organizer_context(event)}
+    return {**subscribe_box_context(event), **_organizer_context(event), **rsvp_box_context(event)}
 
 
 def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:

@@ -25,6 +25,20 @@ def test_a_reminder_stands_until_the_event_moves_is_cancelled_or_starts(event):
     assert not reminders.still_stands(event, 3600, reminders.dedupe_key(event.id, 3600, event.starts_at))
 
 
+def test_the_start_message_is_the_reminder_at_offset_0_and_may_go_a_little_late(event):
+    start = reminders.START_OFFSET
+    key = reminders.dedupe_key(event.id, start, event.starts_at)
+    assert reminders.title(event, start) == f"Starting now: {event.title}"
+    assert reminders.still_stands(event, start, key, now=event.starts_at + timedelta(minutes=4))
+    assert not reminders.still_stands(event, start, key, now=event.starts_at + reminders.START_MESSAGE_GRACE)
+    # Not for a real reminder: that one is over at the start.
+    assert not reminders.still_stands(event, 60, reminders.dedupe_key(event.id, 60, event.starts_at), now=event.starts_at)
+    event.status = EventStatus.COMPLETED  # an event without an end completes at its start
+    assert reminders.still_stands(event, start, key, now=event.starts_at + timedelta(minutes=1))
+    event.status = EventStatus.CANCELLED
+    assert not reminders.still_stands(event, start, key, now=event.starts_at)
+
+
 def test_a_reminder_notification_is_made_once_and_only_while_it_stands(event, follow):
     asked = reminders.Reminder(event.id, 3600, event.starts_at)
     first = reminders.make_notifications([asked, asked])

@@ -1,4 +1,5 @@
 """Discord: our bot's create-message, in a channel or in a person's DM channel."""
+from ... import chat_buttons
 from ...chat_markup import ChatPlatform
 from ..types import ChatAddress, Message
 from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
@@ -30,12 +31,15 @@ class DiscordTransport(Transport):
                     return Failed("Discord opened no DM channel")
                 self._dms[address.recipient] = str(dm["id"])
             channel_id = self._dms[address.recipient]
-        answer = await self._call(f"{root}/channels/{channel_id}/messages", token, {
+        payload = {
             "content": message.short[:DISCORD_MESSAGE_MAX],
             "nonce": message.delivery_key[:DISCORD_NONCE_MAX],
             "enforce_nonce": True,
             "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
-        })
+        }
+        if message.rsvp_event_id is not None:
+            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id)
+        answer = await self._call(f"{root}/channels/{channel_id}/messages", token, payload)
         return answer if not isinstance(answer, dict) else SENT
 
     async def _call(self, url: str, token: str, payload: dict) -> dict | Outcome:

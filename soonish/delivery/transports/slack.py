@@ -1,4 +1,5 @@
 """Slack: our bot's chat.postMessage, to a channel or to a person's DM."""
+from ... import chat_buttons
 from ...chat_markup import ChatPlatform
 from ..types import ChatAddress, Message
 from .base import SENT, Failed, Outcome, Transport, TransportKind, register
@@ -16,10 +17,13 @@ class SlackTransport(Transport):
         """chat.postMessage; a user id as the channel posts in the bot's DM with that user."""
         chat = self.context.chat
         url = chat.slack_api_url.rstrip("/") + "/chat.postMessage"
-        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, {
+        payload = {
             "channel": address.recipient, "text": message.short, "unfurl_links": False,
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
-        })
+        }
+        if message.rsvp_event_id is not None:
+            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id)
+        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, payload)
         if not isinstance(answer, dict):
             return answer
         if not answer.get("ok"):

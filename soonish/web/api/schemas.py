@@ -1,5 +1,6 @@
 """Request and response shapes of the JSON API (marshmallow, documented in the OpenAPI)."""
 from flask import url_for
+from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, TITLE_MAX
@@ -8,6 +9,7 @@ from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEA
 from ...services.integrations import URL_MAX
 from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 from ...services.offsets import MAX_OFFSET, MIN_OFFSET
+from ...services.rsvp import counts as rsvp_counts
 
 VISIBILITIES = [v.value for v in Visibility]
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
@@ -65,6 +67,12 @@ class EventIn(EventPatch):
     starts_at = fields.DateTime(required=True, metadata={"description": START_RULE})
 
 
+def _organizer_rsvp_counts(event):
+    if not (current_user.is_authenticated and current_user.id == event.organizer_id and event.rsvp_enabled):
+        return None
+    return rsvp_counts(event).as_dict()
+
+
 class EventOut(Schema):
     id = fields.Integer()
     slug = fields.String()
@@ -80,6 +88,12 @@ class EventOut(Schema):
     version = fields.Integer()
     organizer_id = fields.Integer()
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
+    rsvp_enabled = fields.Boolean()
+    capacity = fields.Integer(allow_none=True)
+    rsvp_counts = fields.Function(
+        _organizer_rsvp_counts, allow_none=True,
+        metadata={"description": "For the organizer: going, maybe, no, waitlisted, no_answer, capacity, places_left."},
+    )
 
 
 class SelectorSchema(Schema):

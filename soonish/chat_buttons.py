@@ -1,0 +1,44 @@
+"""The RSVP buttons under chat posts about an event (Slack Block Kit actions, Discord message
+components), and reading a pressed button back. Pure data: the worker and the bots share it."""
+
+SLACK_ACTION_PREFIX = "rsvp_"  # action_id rsvp_going / rsvp_maybe / rsvp_no, value: the event id
+DISCORD_ID_PREFIX = "soonish:rsvp:"  # custom_id soonish:rsvp:<event id>:<answer>
+BUTTONS = (("going", "Going", "primary"), ("maybe", "Maybe", None), ("no", "Can't go", None))
+DISCORD_STYLES = {"primary": 1, None: 2}  # blurple, grey
+DISCORD_BUTTON, DISCORD_ACTION_ROW = 2, 1
+
+
+def slack_blocks(text: str, event_id: int) -> list[dict]:
+    """The post's text as a section, then the answer buttons."""
+    buttons = []
+    for choice, label, style in BUTTONS:
+        button = {"type": "button", "action_id": SLACK_ACTION_PREFIX + choice, "value": str(event_id),
+                  "text": {"type": "plain_text", "text": label}}
+        if style:
+            button["style"] = style
+        buttons.append(button)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+            {"type": "actions", "block_id": f"soonish_rsvp_{event_id}", "elements": buttons}]
+
+
+def discord_components(event_id: int) -> list[dict]:
+    return [{"type": DISCORD_ACTION_ROW, "components": [
+        {"type": DISCORD_BUTTON, "style": DISCORD_STYLES[style], "label": label,
+         "custom_id": f"{DISCORD_ID_PREFIX}{event_id}:{choice}"}
+        for choice, label, style in BUTTONS
+    ]}]
+
+
+def parse_slack_action(action_id: str, value: str) -> tuple[int, str] | None:
+    """(event id, answer) of a pressed Slack button, or None for anything else."""
+    choice = action_id.removeprefix(SLACK_ACTION_PREFIX)
+    if not action_id.startswith(SLACK_ACTION_PREFIX) or not value.isdigit():
+        return None
+    return int(value), choice
+
+
+def parse_discord_id(custom_id: str) -> tuple[int, str] | None:
+    if not custom_id.startswith(DISCORD_ID_PREFIX):
+        return None
+    event_id, _, choice = custom_id.removeprefix(DISCORD_ID_PREFIX).partition(":")
+    return (int(event_id), choice) if event_id.isdigit() else None

@@ -1,0 +1,36 @@
+"""RSVPs: who says they are coming to an event, and the waitlist when it is full."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import UTCDateTime, db, utcnow
+from .event import Event, _enum
+from .user import User
+
+
+class RsvpAnswer(str, enum.Enum):
+    GOING = "going"
+    MAYBE = "maybe"
+    NOT_GOING = "no"  # "can't go"
+    # Said "going" while the event was full: in line for the next freed place.
+    WAITLISTED = "waitlisted"
+
+
+class Rsvp(db.Model):
+    __tablename__ = "rsvps"
+    __table_args__ = (UniqueConstraint("event_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[RsvpAnswer] = mapped_column(_enum(RsvpAnswer))
+    # The waitlist's order: when this person joined it.
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A freed place is held for this waitlisted person until then (their one-tap accept).
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    event: Mapped[Event] = relationship()
+    user: Mapped[User] = relationship()

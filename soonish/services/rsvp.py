@@ -1,0 +1,271 @@
+"""RSVPs: going / maybe / can't go, from every front door (web, mail link, chat, API), with
+an optional capacity whose waitlist is offered each freed place in turn."""
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .. import waitlist
+from ..field_limits import CAPACITY_MAX
+from ..links import LinkInvalid, LinkPurpose, unsign
+from ..models import (
+    Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
+)
+from ..temporal.rsvp import start_offer_workflow
+from .accounts import find_user_by_email
+from .errors import Conflict, NotFound, ValidationFailed
+from .events import get_event_for_organizer
+from .notifications import follower_label, welcome
+from .temporal import after_commit, reminders_changed
+
+# What people may answer, as typed in chat, sent by the API, or posted by a button.
+CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
+CHOICE_LABELS = {"going": "Going", "maybe": "Maybe", "no": "Can't go"}
+ANSWER_LABELS = {
+    RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.NOT_GOING: "Can't go",
+    RsvpAnswer.WAITLISTED: "On the waitlist",
+}
+
+
+@dataclass(frozen=True)
+class RsvpCounts:
+    going: int
+    maybe: int
+    not_going: int
+    waitlisted: int
+    no_answer: int  # active followers who haven't answered
+    capacity: int | None
+
+    @property
+    def places_left(self) -> int | None:
+        return None if self.capacity is None else max(0, self.capacity - self.going)
+
+    def as_dict(self) -> dict:
+        return {"going": self.going, "maybe": self.maybe, "no": self.not_going, "waitlisted": self.waitlisted,
+                "no_answer": self.no_answer, "capacity": self.capacity, "places_left": self.places_left}
+
+
+@dataclass(frozen=True)
+class RsvpRow:
+    follower: str  # display name, or the masked address
+    answer: str
+    answered_at: datetime
+
+
+def parse_choice(choice: str | None) -> RsvpAnswer:
+    value = CHOICES.get((choice or "").strip().lower())
+    if value is None:
+        raise ValidationFailed.field("answer", "Answer going, maybe or no.")
+    return value
+
+
+def check_open(event: Event) -> None:
+    """Answers may change until the start, on scheduled events that take RSVPs."""
+    if not event.rsvp_enabled:
+        raise Conflict("This event doesn't take RSVPs.", {"answer": ["RSVPs are off for this event."]})
+    if event.status == EventStatus.CANCELLED:
+        raise Conflict("This event is cancelled; there is nothing to answer.", {"answer": ["cancelled"]})
+    if event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
+        raise Conflict("This event has started or is over; answers are closed.", {"answer": ["closed"]})
+
+
+def find(event: Event, user: User) -> Rsvp | None:
+    return db.session.scalar(select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.user_id == user.id))
+
+
+def answer(user: User, event: Event, choice: str) -> Rsvp:
+    """Record ``user``'s answer. "going" on a full event joins the waitlist (or takes the place
+    offered to them); leaving "going" frees a place for the waitlist."""
+    value = parse_choice(choice)
+    check_open(event)
+    waitlist.lock_event(event)
+    held = waitlist.held_places(event)  # before this answer is in the session (autoflush)
+    rsvp = find(event, user)
+    if rsvp is None:
+        rsvp = Rsvp(event_id=event.id, user_id=user.id, answer=value)
+        db.session.add(rsvp)
+        previous = None
+    else:
+        previous = rsvp.answer
+    frees_place = previous == RsvpAnswer.GOING or (rsvp.offer_expires_at is not None)
+    if value == RsvpAnswer.GOING:
+        if previous == RsvpAnswer.GOING:
+            db.session.commit()
+            return rsvp
+        if rsvp.offer_expires_at is not None and rsvp.offer_expires_at > utcnow():
+            value = RsvpAnswer.GOING  # takes the place held for them
+        elif previous == RsvpAnswer.WAITLISTED:
+            value = RsvpAnswer.WAITLISTED  # keeps their place in line
+        elif event.capacity is not None and held >= event.capacity:
+            value = RsvpAnswer.WAITLISTED
+        frees_place = False
+    rsvp.answer = value
+    if value == RsvpAnswer.WAITLISTED:
+        rsvp.waitlisted_at = rsvp.waitlisted_at or utcnow()
+    else:
+        rsvp.waitlisted_at = None
+        rsvp.offer_expires_at = None
+    rsvp.answered_at = utcnow()
+    db.session.commit()
+    if frees_place:
+        offer_free_places(event)
+    return rsvp
+
+
+def offer_free_places(event: Event) -> list[int]:
+    """Offer each free place to the next on the waitlist; each offer's workflow tells them and
+    times it. Returns the waitlisted answers offered a place."""
+    offers = waitlist.claim_offers(event, int(current_app.config["RSVP_OFFER_SECONDS"]))
+    for rsvp_id, expires_at in offers:
+        # Temporal down: the place stays held and the page shows the offer; only the message
+        # and the expiry wait (the organizer sees the held place in the counts).
+        after_commit(lambda temporal, rsvp_id=rsvp_id, expires_at=expires_at:
+                     start_offer_workflow(temporal, rsvp_id, expires_at),
+                     "waitlist offer", event_id=event.id, rsvp_id=rsvp_id)
+    return [rsvp_id for rsvp_id, _ in offers]
+
+
+def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True) -> Event:
+    """The organizer turns RSVPs on or off and sets (or lifts) the number of places."""
+    event = get_event_for_organizer(actor, event_id)
+    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
+                                 or not 1 <= capacity <= CAPACITY_MAX):
+        raise ValidationFailed.field(
+            "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
+    event.rsvp_enabled = bool(enabled)
+    event.capacity = capacity
+    db.session.commit()
+    offer_free_places(event)
+    return event
+
+
+def counts(event: Event) -> RsvpCounts:
+    by_answer = dict(db.session.execute(
+        select(Rsvp.answer, func.count()).where(Rsvp.event_id == event.id).group_by(Rsvp.answer)
+    ).all())
+    answered = select(Rsvp.user_id).where(Rsvp.event_id == event.id)
+    no_answer = db.session.scalar(
+        select(func.count()).select_from(Subscription).where(
+            Subscription.event_id == event.id, Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.user_id.not_in(answered),
+        )
+    )
+    return RsvpCounts(
+        going=by_answer.get(RsvpAnswer.GOING, 0), maybe=by_answer.get(RsvpAnswer.MAYBE, 0),
+        not_going=by_answer.get(RsvpAnswer.NOT_GOING, 0), waitlisted=by_answer.get(RsvpAnswer.WAITLISTED, 0),
+        no_answer=no_answer, capacity=event.capacity,
+    )
+
+
+def organizer_counts(actor: User, event_id: int) -> RsvpCounts:
+    return counts(get_event_for_organizer(actor, event_id))
+
+
+def roster(actor: User, event_id: int) -> list[RsvpRow]:
+    """Who answered what, for the organizer: going first, then the waitlist in its order."""
+    event = get_event_for_organizer(actor, event_id)
+    order = {RsvpAnswer.GOING: 0, RsvpAnswer.WAITLISTED: 1, RsvpAnswer.MAYBE: 2, RsvpAnswer.NOT_GOING: 3}
+    rows = db.session.scalars(select(Rsvp).where(Rsvp.event_id == event.id))
+    ordered = sorted(rows, key=lambda r: (order[r.answer], r.waitlisted_at or r.answered_at, r.id))
+    return [RsvpRow(follower_label(r.user), ANSWER_LABELS[r.answer], r.answered_at) for r in ordered]
+
+
+def roster_csv(actor: User, event_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["follower", "answer", "answered_at"])
+    for row in roster(actor, event_id):
+        # A leading = + - @ would make a spreadsheet run the cell as a formula.
+        name = "'" + row.follower if row.follower[:1] in "=+-@" else row.follower
+        writer.writerow([name, row.answer, row.answered_at.isoformat()])
+    return out.getvalue()
+
+
+# Mail links ------------------------------------------------------------------------------
+
+@dataclass
+class LinkAnswer:
+    event: Event
+    email: str
+    current: Rsvp | None
+
+
+def from_link(token: str) -> LinkAnswer:
+    """What an answer link names; opening it changes nothing (mail scanners open links)."""
+    try:
+        event_id, email = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP, token,
+                                 current_app.config["RSVP_LINK_MAX_AGE"])
+    except LinkInvalid as exc:
+        raise NotFound("This link has expired; answer on the event's page instead." if exc.expired
+                       else "This link is not valid.") from exc
+    except (TypeError, ValueError) as exc:
+        raise NotFound("This link is not valid.") from exc
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise NotFound("This event no longer exists.")
+    user = find_user_by_email(email)
+    return LinkAnswer(event, email, find(event, user) if user else None)
+
+
+def answer_from_link(token: str, choice: str) -> Rsvp:
+    """The answer link's confirm button. "going" from someone not following yet makes them a
+    follower by email, confirmed by this click: the link went to their address."""
+    request = from_link(token)
+    event = request.event
+    parse_choice(choice)
+    check_open(event)
+    user = find_user_by_email(request.email)
+    if user is None:
+        user = User(email=request.email)
+        db.session.add(user)
+        db.session.flush()
+    newly_following = None
+    if CHOICES[choice.strip().lower()] == RsvpAnswer.GOING:
+        newly_following = _follow_by_proven_email(event, user)
+    rsvp = answer(user, event, choice)
+    if newly_following is not None:
+        reminders_changed(event)
+        welcome(newly_following)
+    return rsvp
+
+
+def _follow_by_proven_email(event: Event, user: User) -> Subscription | None:
+    subscription = db.session.scalar(
+        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == user.id)
+    )
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return None
+    if subscription is None:
+        subscription = Subscription(event_id=event.id, user_id=user.id)
+        db.session.add(subscription)
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = utcnow()
+    user.is_verified = True
+    db.session.flush()
+    return subscription
+
+
+def from_offer_token(token: str) -> Rsvp:
+    """The waitlist offer an accept link names, while it still holds a place."""
+    try:
+        rsvp_id, expires = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP_OFFER, token)
+    except (LinkInvalid, TypeError, ValueError) as exc:
+        raise NotFound("This link is not valid.") from exc
+    rsvp = db.session.get(Rsvp, rsvp_id)
+    if rsvp is None:
+        raise NotFound("This answer no longer exists.")
+    if rsvp.answer == RsvpAnswer.GOING:
+        return rsvp
+    if rsvp.offer_expires_at is None or rsvp.offer_expires_at.isoformat() != expires or rsvp.offer_expires_at <= utcnow():
+        raise Conflict("This offer has expired and the place went to the next person in line.")
+    return rsvp
+
+
+def accept_offer(token: str) -> Rsvp:
+    rsvp = from_offer_token(token)
+    if rsvp.answer == RsvpAnswer.GOING:
+        return rsvp
+    return answer(rsvp.user, rsvp.event, "going")

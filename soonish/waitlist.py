@@ -1,0 +1,60 @@
+"""The waitlist of a full event, in the database alone: which places are held, who is offered
+the next freed one, and an offer running out. The services and the offer workflow's activities
+share it; starting the offers' workflows is their callers' part."""
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from .models import Event, EventStatus, Rsvp, RsvpAnswer, db, utcnow
+
+
+def lock_event(event: Event) -> None:
+    """Serialize answers to one event, so two people can't both take its last place
+    (a PostgreSQL row lock; SQLite has one writer anyway)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+
+
+def held_places(event: Event) -> int:
+    """Places taken: everyone going, plus places offered to the waitlist and not yet timed out."""
+    return db.session.scalar(
+        select(func.count()).select_from(Rsvp).where(
+            Rsvp.event_id == event.id,
+            (Rsvp.answer == RsvpAnswer.GOING) | (Rsvp.offer_expires_at.is_not(None)),
+        )
+    )
+
+
+def claim_offers(event: Event, offer_seconds: int) -> list[tuple[int, datetime]]:
+    """Hold each free place for the next on the waitlist; commits. Returns (rsvp id, expiry) of
+    the new offers, each to be told and timed by its workflow."""
+    if event.capacity is None or event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
+        return []
+    lock_event(event)
+    free = event.capacity - held_places(event)
+    waiting = [] if free <= 0 else list(db.session.scalars(
+        select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.WAITLISTED,
+                           Rsvp.offer_expires_at.is_(None))
+        .order_by(Rsvp.waitlisted_at, Rsvp.id).limit(free)
+    ))
+    # Never beyond the start: a place offered for after the event is no place.
+    expires = min(utcnow() + timedelta(seconds=offer_seconds), event.starts_at)
+    for rsvp in waiting:
+        rsvp.offer_expires_at = expires
+    db.session.commit()
+    return [(rsvp.id, expires) for rsvp in waiting]
+
+
+def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
+    """The offer's time is up. Untaken, the person is down as "maybe" and leaves the line;
+    commits and returns the event (whose freed place goes to the next). None if the offer was
+    taken, withdrawn or replaced meanwhile."""
+    rsvp = db.session.get(Rsvp, rsvp_id)
+    if rsvp is None or rsvp.answer != RsvpAnswer.WAITLISTED or rsvp.offer_expires_at != expires_at:
+        return None
+    rsvp.answer = RsvpAnswer.MAYBE
+    rsvp.offer_expires_at = None
+    rsvp.waitlisted_at = None
+    rsvp.answered_at = utcnow()
+    db.session.commit()
+    return rsvp.event

@@ -1,0 +1,91 @@
+"""RSVPs over JSON: answer going / maybe / no; the organizer's counts, list and settings."""
+from flask_login import current_user, login_required
+from marshmallow import Schema, fields, validate
+
+from ...field_limits import CAPACITY_MAX
+from ...services import ServiceError
+from ...services import events as event_service
+from ...services import rsvp as rsvp_service
+from .base import ApiBlueprint, service_error_response
+
+bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
+bp.register_error_handler(ServiceError, service_error_response)
+
+
+class RsvpIn(Schema):
+    answer = fields.String(required=True, validate=validate.OneOf(sorted(rsvp_service.CHOICES)),
+                           metadata={"description": "going, maybe or no (can't go)"})
+
+
+class RsvpOut(Schema):
+    event_id = fields.Integer()
+    answer = fields.Function(lambda r: r.answer.value, metadata={
+        "description": "going, maybe, no, or waitlisted (said going while the event was full)"})
+    offer_expires_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Set while a freed place is held for this waitlisted person: answer going to take it."})
+    answered_at = fields.DateTime()
+
+
+class RsvpCountsOut(Schema):
+    going = fields.Integer()
+    maybe = fields.Integer()
+    no = fields.Integer(attribute="not_going")
+    waitlisted = fields.Integer()
+    no_answer = fields.Integer(metadata={"description": "Active followers who haven't answered."})
+    capacity = fields.Integer(allow_none=True)
+    places_left = fields.Integer(allow_none=True)
+
+
+class RsvpRowOut(Schema):
+    follower = fields.String(metadata={"description": "Display name, or the email address masked (a•••@example.com)."})
+    answer = fields.String()
+    answered_at = fields.DateTime()
+
+
+class RsvpListOut(Schema):
+    counts = fields.Nested(RsvpCountsOut)
+    items = fields.List(fields.Nested(RsvpRowOut))
+
+
+class RsvpSettingsIn(Schema):
+    enabled = fields.Boolean(load_default=True)
+    capacity = fields.Integer(allow_none=True, load_default=None, strict=True,
+                              validate=validate.Range(min=1, max=CAPACITY_MAX, error=f"Capacity must be from 1 to {CAPACITY_MAX}."),
+                              metadata={"description": "Places for going; null for no limit."})
+
+
+class RsvpSettingsOut(Schema):
+    rsvp_enabled = fields.Boolean()
+    capacity = fields.Integer(allow_none=True)
+
+
+@bp.put("/<int:event_id>/rsvp")
+@login_required
+@bp.arguments(RsvpIn)
+@bp.response(200, RsvpOut)
+@bp.errors(400, 401, 404, 409)
+def answer(data, event_id):
+    """Say whether you're coming. Changing your answer is possible until the start; "going" on a
+    full event puts you on the waitlist (answer: waitlisted)."""
+    event = event_service.get_visible_event(current_user, event_id=event_id)
+    return rsvp_service.answer(current_user, event, data["answer"])
+
+
+@bp.get("/<int:event_id>/rsvps")
+@login_required
+@bp.response(200, RsvpListOut)
+@bp.errors(401, 403, 404)
+def answers(event_id):
+    """The organizer's view: counts (going / maybe / no / waitlisted / no answer) and who answered what."""
+    return {"counts": rsvp_service.organizer_counts(current_user, event_id),
+            "items": rsvp_service.roster(current_user, event_id)}
+
+
+@bp.put("/<int:event_id>/rsvp-settings")
+@login_required
+@bp.arguments(RsvpSettingsIn)
+@bp.response(200, RsvpSettingsOut)
+@bp.errors(400, 401, 403, 404)
+def settings(data, event_id):
+    """Turn RSVPs on or off and set the number of places (null: no limit)."""
+    return rsvp_service.set_capacity(current_user, event_id, data["capacity"], enabled=data["enabled"])

@@ -1,0 +1,193 @@
+"""RSVP pages: the event page's "Are you going?" box (live counts), the organizer's list and
+CSV, and the pages one-tap mail links open (they only ask; a POST answers)."""
+import hashlib
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+
+from ..links import LinkInvalid, LinkPurpose, unsign
+from ..messages import when_text
+from ..models import Rsvp, db
+from ..services import ServiceError
+from ..services import events as event_service
+from ..services import rsvp as rsvp_service
+from ..services import subscriptions as subscription_service
+from ..services.accounts import find_user_by_email
+from .htmx import is_htmx_request
+
+bp = Blueprint("rsvp", __name__)
+
+
+def rsvp_box_context(event) -> dict:
+    """What the RSVP box shows: the counts, the viewer's answer, and for the organizer the
+    no-answer count, the list and the capacity settings."""
+    if not event.rsvp_enabled and not _is_organizer(event):
+        return {"rsvp_counts": None}
+    counts = rsvp_service.counts(event)
+    mine = rsvp_service.find(event, current_user) if current_user.is_authenticated else None
+    state = f"{counts}|{mine.answer.value if mine else ''}|{event.rsvp_enabled}|{event.status.value}"
+    return {
+        "rsvp_counts": counts, "my_rsvp": mine, "rsvp_choices": rsvp_service.CHOICE_LABELS,
+        "rsvp_answer_labels": rsvp_service.ANSWER_LABELS, "rsvp_is_organizer": _is_organizer(event),
+        "rsvp_open": _is_open(event), "rsvp_state": hashlib.sha1(state.encode()).hexdigest()[:12],
+    }
+
+
+def _is_organizer(event) -> bool:
+    return current_user.is_authenticated and current_user.id == event.organizer_id
+
+
+def _is_open(event) -> bool:
+    try:
+        rsvp_service.check_open(event)
+    except ServiceError:
+        return False
+    return True
+
+
+def _visible(event_id: int):
+    try:
+        return event_service.get_visible_event(current_user if current_user.is_authenticated else None, event_id=event_id)
+    except ServiceError:
+        abort(404)
+
+
+def _box(event, status: int = 200, error: str | None = None) -> Response:
+    return Response(render_template("events/_rsvp_box.html", event=event, rsvp_error=error, **rsvp_box_context(event)),
+                    status=status)
+
+
+@bp.get("/events/<int:event_id>/rsvp")
+def box(event_id):
+    """The RSVP box, polled by the event page: 204 while nothing in it changed."""
+    event = _visible(event_id)
+    context = rsvp_box_context(event)
+    if is_htmx_request() and context.get("rsvp_state") and request.args.get("since") == context["rsvp_state"]:
+        return Response(status=204)
+    return _box(event)
+
+
+@bp.post("/events/<int:event_id>/rsvp")
+@login_required
+def answer(event_id):
+    event = _visible(event_id)
+    try:
+        rsvp_service.answer(current_user, event, request.form.get("answer", ""))
+    except ServiceError as exc:
+        if is_htmx_request():
+            return _box(event, status=exc.status, error=exc.message)
+        flash(exc.message, "error")
+    if is_htmx_request():
+        return _box(event)
+    return redirect(url_for("events.show", slug=event.slug) + "#rsvp")
+
+
+@bp.post("/events/<int:event_id>/rsvp/settings")
+@login_required
+def settings(event_id):
+    """The organizer turns RSVPs on or off and sets the number of places (empty: no limit)."""
+    event = _visible(event_id)
+    raw = request.form.get("capacity", "").strip()
+    error = None
+    try:
+        capacity = int(raw) if raw else None
+    except ValueError:
+        error = "Capacity must be a whole number of at least 1 (or empty for no limit)."
+    else:
+        try:
+            rsvp_service.set_capacity(current_user, event_id, capacity, enabled=request.form.get("enabled") == "on")
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                abort(exc.status)
+            error = exc.message
+    if not is_htmx_request():
+        if error:
+            flash(error, "error")
+        return redirect(url_for("events.show", slug=event.slug) + "#rsvp")
+    return _box(event, status=422 if error else 200, error=error)
+
+
+@bp.get("/events/<int:event_id>/rsvps")
+@login_required
+def roster(event_id):
+    try:
+        event = event_service.get_event_for_organizer(current_user, event_id)
+        rows = rsvp_service.roster(current_user, event_id)
+    except ServiceError as exc:
+        abort(exc.status)
+    return render_template("rsvp/roster.html", event=event, rows=rows, counts=rsvp_service.counts(event))
+
+
+@bp.get("/events/<int:event_id>/rsvps.csv")
+@login_required
+def roster_csv(event_id):
+    try:
+        event = event_service.get_event_for_organizer(current_user, event_id)
+        body = rsvp_service.roster_csv(current_user, event_id)
+    except ServiceError as exc:
+        abort(exc.status)
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{event.slug}-rsvps.csv"'})
+
+
+@bp.route("/r/<token>", methods=["GET", "POST"])
+def from_mail(token):
+    """A one-tap answer link from a mail: opening it shows the answer it carries; only the
+    button (a POST) records it."""
+    try:
+        link = rsvp_service.from_link(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    form = FlaskForm()
+    saved = problem = None
+    status = 200
+    chosen = request.values.get("answer", "going")
+    if form.validate_on_submit():
+        try:
+            rsvp = rsvp_service.answer_from_link(token, chosen)
+        except ServiceError as exc:
+            problem, status = exc.message, exc.status
+        else:
+            saved = f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”."
+            link = rsvp_service.from_link(token)
+    event = link.event
+    user = find_user_by_email(link.email)
+    following = bool(user and (mine := subscription_service.find_mine(user, event)) and mine.status.value == "active")
+    return render_template(
+        "rsvp/link.html", form=form, event=event, when=when_text(event), email=link.email, following=following,
+        current=rsvp_service.ANSWER_LABELS[link.current.answer] if link.current else None,
+        choices=rsvp_service.CHOICE_LABELS, chosen=chosen if chosen in rsvp_service.CHOICES else "going",
+        open=_is_open(event), saved=saved, problem=problem,
+    ), status
+
+
+@bp.route("/r/offer/<token>", methods=["GET", "POST"])
+def offer(token):
+    """The waitlist offer's accept link: the page says how long the place is held; the button takes it."""
+    form = FlaskForm()
+    try:
+        rsvp = rsvp_service.from_offer_token(token)
+    except ServiceError as exc:
+        event = _offer_event(token)
+        if event is None:
+            return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+        return render_template("rsvp/offer.html", event=event, problem=exc.message, form=form), exc.status
+    if form.validate_on_submit():
+        try:
+            rsvp = rsvp_service.accept_offer(token)
+        except ServiceError as exc:
+            return render_template("rsvp/offer.html", event=rsvp.event, problem=exc.message, form=form), exc.status
+    taken = rsvp.answer.value == "going"
+    expires = when_text(rsvp.event, rsvp.offer_expires_at) if rsvp.offer_expires_at else ""
+    return render_template("rsvp/offer.html", event=rsvp.event, taken=taken, expires=expires, form=form)
+
+
+def _offer_event(token: str):
+    """The event an offer link is about, to show beside "this offer is over"."""
+    try:
+        rsvp_id, _ = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP_OFFER, token)
+    except (LinkInvalid, TypeError, ValueError):
+        return None
+    rsvp = db.session.get(Rsvp, rsvp_id)
+    return rsvp.event if rsvp else None

@@ -1,0 +1,204 @@
+"""Organizers working from chat: `create <title> <when>` in natural language read in the
+organizer's zone, previews with Confirm buttons, announce / edit when / cancel, and clear
+refusals for anyone but the event's linked organizer."""
+import json
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from soonish.bots.core import Commands, Speaker
+from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, db, utcnow
+
+from .api_helpers import create_event
+from .chat_fakes import TEAM, signed_headers, slash_command
+from .sinks import wait_until
+
+NEW_YORK = ZoneInfo("America/New_York")
+ALICE = Speaker(platform="slack", workspace_id=TEAM, user_id="U0ALICE", display_name="alice",
+                timezone=lambda: "America/New_York")
+BOB = Speaker(platform="slack", workspace_id=TEAM, user_id="U0BOB", display_name="bob")
+STRANGER = Speaker(platform="slack", workspace_id=TEAM, user_id="U0NOBODY", display_name="nobody")
+
+
+@pytest.fixture
+def commands(app):
+    return Commands(app)
+
+
+@pytest.fixture
+def host(make_user):
+    return make_user("host@example.com")
+
+
+def link(app, user, speaker: Speaker) -> None:
+    """The speaker's chat account, joined with ``user``'s account (as `link <email>` does)."""
+    with app.app_context():
+        db.session.add(ChatIdentity(platform=speaker.platform, workspace_id=speaker.workspace_id,
+                                    external_user_id=speaker.user_id, user_id=user.id))
+        db.session.commit()
+
+
+@pytest.fixture
+def alice_is_host(app, host):
+    link(app, host, ALICE)
+
+
+def confirm_value(reply) -> str:
+    assert reply.ok, reply.text
+    assert [a.label for a in reply.actions][1:] == ["Never mind"]
+    return reply.actions[0].value
+
+
+def events_titled(app, title: str) -> list[Event]:
+    with app.app_context():
+        found = db.session.query(Event).filter_by(title=title).all()
+        for event in found:
+            db.session.expunge(event)
+        return found
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), NEW_YORK).astimezone(ZoneInfo("UTC"))
+
+
+def expected_instants(now: datetime) -> dict[str, set[datetime]]:
+    """Where each phrasing must land for someone in New York, worked out by hand."""
+    local = now.astimezone(NEW_YORK)
+    today = local.date()
+    friday = (4 - today.weekday()) % 7
+    monday = (0 - today.weekday()) % 7 or 7
+    christmas_eve = date(today.year, 12, 24)
+    if at(christmas_eve, 19) <= now:
+        christmas_eve = date(today.year + 1, 12, 24)
+    return {
+        "tomorrow 7pm": {at(today + timedelta(days=1), 19)},
+        # A Friday asked on a Friday may mean today (still ahead) or next week.
+        "fri 18:30": {at(today + timedelta(days=friday), 18, 30), at(today + timedelta(days=friday or 7), 18, 30)},
+        "next monday at noon": {at(today + timedelta(days=monday), 12)},
+        "dec 24 7pm": {at(christmas_eve, 19)},
+    }
+
+
+def test_create_with_five_natural_phrasings_lands_at_the_right_instant(app, commands, host, alice_is_host, worker):
+    now = utcnow()
+    expected = expected_instants(now)
+    for letter, phrase in zip("ABCDE", [*expected, "in 3 hours"]):
+        title = f"Team lunch {letter}"
+        preview = commands.run(ALICE, f"create {title} {phrase}")
+        assert f"Create “{title}” on" in preview.text and "(America/New_York)" in preview.text
+        assert events_titled(app, title) == []  # nothing before the Confirm button
+        created = commands.press(ALICE, confirm_value(preview))
+        assert created.ok and f"Created {title}." in created.text, created.text
+        [event] = events_titled(app, title)
+        assert event.organizer_id == host.id and event.timezone == "America/New_York"
+        if phrase == "in 3 hours":
+            assert abs(event.starts_at - (now + timedelta(hours=3))) < timedelta(minutes=2)
+        else:
+            assert event.starts_at in expected[phrase], (phrase, event.starts_at)
+
+
+def test_times_that_cant_be_read_or_are_past_get_a_clear_answer(commands, alice_is_host, worker):
+    reply = commands.run(ALICE, "create Party someday")
+    assert not reply.ok and "I can't find a time in “Party someday”" in reply.text
+    reply = commands.run(ALICE, "create Party yesterday 9am")
+    assert not reply.ok and "is in the past" in reply.text
+    reply = commands.run(ALICE, "create")
+    assert not reply.ok and "Usage: `create <title> <when>`" in reply.text
+
+
+def test_only_the_linked_organizer_may_change_an_event(app, client, commands, host, bearer, make_user,
+                                                       alice_is_host, worker):
+    event = create_event(client, bearer(host), title="Launch party")
+    link(app, make_user("bob@example.com"), BOB)
+    for command in (f"cancel {event['slug']}", f"announce {event['slug']} Free drinks",
+                    f"edit {event['slug']} when tomorrow 9pm"):
+        reply = commands.run(BOB, command)
+        assert not reply.ok and "Only the organizer of Launch party can change it" in reply.text, command
+    reply = commands.run(STRANGER, "create Picnic tomorrow noon")
+    assert not reply.ok and "link this chat account first" in reply.text
+    # Someone else can't press the organizer's Confirm either.
+    preview = commands.run(ALICE, f"cancel {event['slug']}")
+    pressed = commands.press(BOB, confirm_value(preview))
+    assert not pressed.ok and "Only the person who asked" in pressed.text
+    assert events_titled(app, "Launch party")[0].status == EventStatus.SCHEDULED
+
+
+def test_announce_edit_and_cancel_from_chat(app, client, commands, host, bearer, alice_is_host, worker):
+    event = create_event(client, bearer(host), title="Launch party", timezone="America/New_York")
+    reply = commands.run(ALICE, f"announce {event['slug']} Doors open at 7")
+    assert reply.ok and "on its way" in reply.text
+    with app.app_context():
+        assert db.session.query(Notification).filter_by(
+            event_id=event["id"], kind=NotificationKind.ANNOUNCEMENT).one().title == "Doors open at 7"
+
+    reply = commands.run(ALICE, f"edit {event['slug']} when tomorrow 9pm")
+    assert reply.ok, reply.text
+    tomorrow = utcnow().astimezone(NEW_YORK).date() + timedelta(days=1)
+    assert events_titled(app, "Launch party")[0].starts_at == at(tomorrow, 21)
+    reply = commands.run(ALICE, f"edit {event['slug']} when someday")
+    assert not reply.ok and "I can't read “someday” as a time" in reply.text
+
+    never_mind = commands.run(ALICE, f"cancel {event['slug']}")
+    assert commands.press(ALICE, never_mind.actions[1].value).text == "Alright, nothing done."
+    assert events_titled(app, "Launch party")[0].status == EventStatus.SCHEDULED
+    preview = commands.run(ALICE, f"cancel {event['slug']}")
+    value = confirm_value(preview)
+    assert "is cancelled" in commands.press(ALICE, value).text
+    assert events_titled(app, "Launch party")[0].status == EventStatus.CANCELLED
+    again = commands.press(ALICE, value)  # the button pressed twice
+    assert not again.ok and "already done" in again.text
+
+
+def test_slack_create_preview_and_confirm_button(chat_config, app, client, host, alice_is_host, worker, fake_slack):
+    body, headers = slash_command(fake_slack, "create Team lunch tomorrow 7pm")
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    preview = fake_slack.wait_for_response(1)
+    assert "Create “Team lunch” on" in preview["text"]
+    buttons = next(b["elements"] for b in preview["blocks"] if b["type"] == "actions")
+    assert [b["text"]["text"] for b in buttons] == ["Create it", "Never mind"]
+
+    payload = {
+        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": "C0GENERAL", "name": "general"}, "response_url": fake_slack.response_url(),
+        "actions": [{"action_id": buttons[0]["action_id"], "value": buttons[0]["value"], "type": "button"}],
+        "trigger_id": "1.2.3", "api_app_id": "A0APP",
+    }
+    pressed = urlencode({"payload": json.dumps(payload)})
+    assert client.post("/slack/events", data=pressed, headers=signed_headers(pressed)).status_code == 200
+    assert "Created Team lunch." in fake_slack.wait_for_response(2)["text"]
+    [event] = events_titled(app, "Team lunch")
+    # Slack's profile gave no zone and the host has no events yet: read in UTC.
+    tomorrow = utcnow().date() + timedelta(days=1)
+    assert event.starts_at == datetime.combine(tomorrow, time(19), ZoneInfo("UTC"))
+
+
+@pytest.fixture
+def short_lead(app_config):
+    """Reminder schedules fire 3 s ahead instead of 2 minutes, so a test sees a real one fire."""
+    app_config["REMINDER_LEAD_SECONDS"] = 3
+
+
+def test_a_channel_that_follows_an_event_gets_starting_now_once(
+    short_lead, chat_config, app, client, host, bearer, worker, fake_slack, harness, temporal_env,
+):
+    starts_at = utcnow() + timedelta(seconds=25)
+    event = create_event(client, bearer(host), title="Town hall", starts_at=starts_at.isoformat())
+    fake_slack.admins.add("U0BOB")
+    body, headers = slash_command(fake_slack, f"subscribe {event['slug']} here", user="U0BOB")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
+    assert "Reminders: 1d, 1h before" in json.dumps(fake_slack.wait_for_response(1)["blocks"])
+
+    def starting_now() -> list[str]:
+        return [text for text in fake_slack.dms_to("C0GENERAL") if "Starting now: Town hall" in text]
+
+    wait_until(lambda: starting_now(), 60, message="the start message in the channel")
+    arrived = utcnow()
+    assert starts_at - timedelta(seconds=1) <= arrived <= starts_at + timedelta(seconds=20), (starts_at, arrived)
+    # Once: nothing more comes (the reminder machinery's key is the event, offset and start).
+    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
+    assert len(starting_now()) == 1
+    start_post = next(p for p in fake_slack.posted if "Starting now" in p["text"])
+    assert "blocks" not in start_post  # answers are closed: no RSVP buttons under it

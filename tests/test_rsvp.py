@@ -1,0 +1,298 @@
+"""RSVPs from every front door (API, event page, mail links, Slack and Discord buttons, chat
+commands), the organizer's counts, list and CSV, and the waitlist's timed offers, on the real
+Temporal dev server and a real SMTP server."""
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from soonish.models import Event, Rsvp, Subscription, SubscriptionStatus, User, db, utcnow
+
+from .api_helpers import announce, create_event, subscribe
+from .chat_fakes import TEAM, signed_headers, slash_command
+from .conftest import PASSWORD, csrf_token
+from .sinks import wait_until
+from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
+
+LINK = re.compile(r"http://soonish\.test(/\S+)")
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def host(make_user):
+    return make_user("host@example.com")
+
+
+@pytest.fixture
+def organizer(host, bearer):
+    return bearer(host)
+
+
+@pytest.fixture
+def person(app, make_user):
+    """A user known by their address only (so organizers see it masked)."""
+
+    def make(email: str) -> User:
+        user = make_user(email)
+        with app.app_context():
+            db.session.get(User, user.id).display_name = ""
+            db.session.commit()
+        return user
+
+    return make
+
+
+def answers(app, event_id: int) -> dict[str, str]:
+    """Each answer by the person's email (or chat name)."""
+    with app.app_context():
+        rows = db.session.query(Rsvp).filter_by(event_id=event_id).all()
+        return {(r.user.email or r.user.display_name): r.answer.value for r in rows}
+
+
+def put_answer(client, headers, event_id: int, answer: str):
+    return client.put(f"/api/v1/events/{event_id}/rsvp", json={"answer": answer}, headers=headers)
+
+
+def counts(client, organizer, event_id: int) -> dict:
+    return client.get(f"/api/v1/events/{event_id}", headers=organizer).get_json()["rsvp_counts"]
+
+
+def links_in(mail) -> list[str]:
+    return LINK.findall(mail.get_body(preferencelist=("plain",)).get_content())
+
+
+def mail_with(smtp_sink, subject: str, to: str | None = None):
+    def found():
+        return next((m for m in smtp_sink.messages if subject in m["Subject"]
+                     and (to is None or m["X-Envelope-To"] == to)), None)
+
+    wait_until(lambda: found() is not None, 30, message=f"the mail “{subject}”")
+    return found()
+
+
+def signed_in(app, user: User):
+    """A fresh browser with ``user`` signed in through the login form."""
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD,
+                                            "csrf_token": csrf_token(browser, "/login")})
+    assert response.status_code == 302
+    return browser
+
+
+def test_api_answers_counts_and_the_organizers_list(app, client, person, bearer, organizer, worker):
+    event = create_event(client, organizer, title="Launch party")
+    assert event["rsvp_enabled"] is True
+    ann, bob, cy = (bearer(person(f"{name}@example.com")) for name in ("ann", "bob", "cy"))
+    subscribe(client, cy, event["id"])  # follows, hasn't answered
+
+    answered = put_answer(client, ann, event["id"], "going")
+    assert answered.status_code == 200 and answered.get_json()["answer"] == "going"
+    assert put_answer(client, bob, event["id"], "maybe").status_code == 200
+    assert put_answer(client, bob, event["id"], "no").get_json()["answer"] == "no"  # changed their mind
+
+    assert counts(client, organizer, event["id"]) == {
+        "going": 1, "maybe": 0, "no": 1, "waitlisted": 0, "no_answer": 1, "capacity": None, "places_left": None,
+    }
+    # Only the organizer sees the counts and the list.
+    assert client.get(f"/api/v1/events/{event['id']}", headers=ann).get_json()["rsvp_counts"] is None
+    assert client.get(f"/api/v1/events/{event['id']}/rsvps", headers=ann).status_code == 403
+    listing = client.get(f"/api/v1/events/{event['id']}/rsvps", headers=organizer).get_json()
+    assert [(row["follower"], row["answer"]) for row in listing["items"]] == [
+        ("a•••@example.com", "Going"), ("b•••@example.com", "Can't go"),
+    ]
+    assert listing["counts"]["going"] == 1
+
+    bad = put_answer(client, ann, event["id"], "perhaps")
+    assert bad.status_code == 422 and "answer" in bad.get_json()["error"]["fields"]
+
+
+def test_answers_close_on_cancelled_and_past_events(app, client, person, bearer, organizer, worker):
+    guest = bearer(person("guest@example.com"))
+    past = create_event(client, organizer, title="Yesterday")
+    with app.app_context():
+        db.session.get(Event, past["id"]).starts_at = utcnow() - timedelta(hours=1)
+        db.session.commit()
+    refused = put_answer(client, guest, past["id"], "going")
+    assert refused.status_code == 409 and "started or is over" in refused.get_json()["error"]["message"]
+
+    cancelled = create_event(client, organizer, title="Called off")
+    assert client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer).status_code == 200
+    refused = put_answer(client, guest, cancelled["id"], "maybe")
+    assert refused.status_code == 409 and "cancelled" in refused.get_json()["error"]["message"]
+    assert answers(app, past["id"]) == {} and answers(app, cancelled["id"]) == {}
+
+
+def test_capacity_must_be_at_least_one(client, organizer, worker):
+    event = create_event(client, organizer)
+    for bad in (0, -3, "ten", 1.5):
+        response = client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": bad}, headers=organizer)
+        assert response.status_code == 422 and "capacity" in response.get_json()["error"]["fields"], bad
+    ok = client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 20}, headers=organizer)
+    assert ok.status_code == 200 and ok.get_json() == {"rsvp_enabled": True, "capacity": 20}
+
+
+def test_answer_on_the_event_page_and_the_organizer_sees_the_list(app, client, person, host, organizer, login, worker):
+    event = create_event(client, organizer, title="Picnic")
+    page = f"/e/{event['slug']}"
+    login(person("guest@example.com"))
+    html = client.get(page).get_data(as_text=True)
+    assert 'id="rsvp"' in html and 'data-count="going">0' in html
+
+    box = client.post(f"/events/{event['id']}/rsvp", data={"answer": "going", "csrf_token": csrf_token(client, page)},
+                      headers=HTMX)
+    assert box.status_code == 200
+    text = box.get_data(as_text=True)
+    assert 'data-count="going">1' in text and 'data-my-answer="going"' in text
+    # The box polls itself: nothing changed, nothing sent.
+    state = re.search(r"since=([0-9a-f]+)", text).group(1)
+    assert client.get(f"/events/{event['id']}/rsvp?since={state}", headers=HTMX).status_code == 204
+
+    wrong = client.post(f"/events/{event['id']}/rsvp", data={"answer": "yes!", "csrf_token": csrf_token(client, page)},
+                        headers=HTMX)
+    assert wrong.status_code == 422 and "Answer going, maybe or no." in wrong.get_data(as_text=True)
+
+    organizer_browser = signed_in(app, host)
+    panel = organizer_browser.get(page).get_data(as_text=True)
+    assert 'data-count="no_answer">0' in panel and "rsvps.csv" in panel
+    roster = organizer_browser.get(f"/events/{event['id']}/rsvps").get_data(as_text=True)
+    assert "g•••@example.com" in roster and "guest@example.com" not in roster
+    exported = organizer_browser.get(f"/events/{event['id']}/rsvps.csv")
+    assert exported.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    assert rows[0] == ["follower", "answer", "answered_at"] and rows[1][:2] == ["g•••@example.com", "Going"]
+    assert client.get(f"/events/{event['id']}/rsvps.csv").status_code == 403  # the guest
+
+
+def test_mail_links_answer_only_on_post_and_going_makes_a_follower(app, client, organizer, worker, smtp_sink):
+    event = create_event(client, organizer, title="Book club")
+    page = f"/e/{event['slug']}"
+    client.post(f"{page}/subscribe", data={"email": "reader@example.com", "csrf_token": csrf_token(client, page)})
+    confirm_mail = smtp_sink.wait_for(1)[0]
+    going = next(p for p in links_in(confirm_mail) if p.startswith("/r/") and p.endswith("answer=going"))
+
+    # Opening the link (a mail scanner does) only asks.
+    opened = client.get(going)
+    assert opened.status_code == 200 and "Are you coming" in opened.get_data(as_text=True)
+    assert answers(app, event["id"]) == {}
+    with app.app_context():
+        assert db.session.query(Subscription).one().status == SubscriptionStatus.PENDING
+
+    # The button answers, from any browser: the link itself went to the address.
+    browser = app.test_client()
+    path = urlsplit(going).path
+    answered = browser.post(path, data={"answer": "going", "csrf_token": csrf_token(browser, going)})
+    assert answered.status_code == 200 and "down as “Going”" in answered.get_data(as_text=True)
+    assert answers(app, event["id"]) == {"reader@example.com": "going"}
+    with app.app_context():
+        assert db.session.query(Subscription).one().status == SubscriptionStatus.ACTIVE
+    mail_with(smtp_sink, "You're following Book club")
+
+    # Every mail about the event carries the links; "maybe" from an announcement changes the answer.
+    announce(client, organizer, event["id"], "Doors at 7")
+    maybe = next(p for p in links_in(mail_with(smtp_sink, "Doors at 7")) if p.endswith("answer=maybe"))
+    assert browser.post(urlsplit(maybe).path, data={"answer": "maybe", "csrf_token": csrf_token(browser, maybe)}).status_code == 200
+    assert answers(app, event["id"]) == {"reader@example.com": "maybe"}
+
+    forged = client.get("/r/not-a-token?answer=going")
+    assert forged.status_code == 404 and "not valid" in forged.get_data(as_text=True)
+
+
+@pytest.fixture
+def quick_offers(app_config):
+    app_config["RSVP_OFFER_SECONDS"] = 8
+
+
+def test_a_full_event_waitlists_and_offers_each_freed_place_in_turn(
+    quick_offers, app, client, person, bearer, organizer, worker, smtp_sink,
+):
+    event = create_event(client, organizer, title="Tasting")
+    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+    ann, bob, cy = (bearer(person(f"{name}@example.com")) for name in ("ann", "bob", "cy"))
+    assert put_answer(client, ann, event["id"], "going").get_json()["answer"] == "going"
+    assert put_answer(client, bob, event["id"], "going").get_json()["answer"] == "waitlisted"
+    assert put_answer(client, cy, event["id"], "going").get_json()["answer"] == "waitlisted"
+    assert counts(client, organizer, event["id"])["places_left"] == 0
+
+    # Ann can't come: the place is offered to Bob, first in line, who takes it.
+    put_answer(client, ann, event["id"], "no")
+    offer = mail_with(smtp_sink, "A place opened up: Tasting", to="bob@example.com")
+    accept = next(p for p in links_in(offer) if p.startswith("/r/offer/"))
+    assert "held for you" in client.get(accept).get_data(as_text=True)
+    assert answers(app, event["id"])["bob@example.com"] == "waitlisted"  # opening changed nothing
+    taken = client.post(accept, data={"csrf_token": csrf_token(client, accept)})
+    assert taken.status_code == 200 and "You're going" in taken.get_data(as_text=True)
+    assert answers(app, event["id"])["bob@example.com"] == "going"
+
+    # Bob drops out: Cy is offered the place, lets the offer run out, and it passes on.
+    put_answer(client, bob, event["id"], "maybe")
+    offer = mail_with(smtp_sink, "A place opened up: Tasting", to="cy@example.com")
+    accept = next(p for p in links_in(offer) if p.startswith("/r/offer/"))
+    wait_until(lambda: answers(app, event["id"])["cy@example.com"] == "maybe", 40, message="the offer to expire")
+    late = client.post(accept, data={"csrf_token": csrf_token(client, accept)})
+    assert late.status_code == 409 and "expired" in late.get_data(as_text=True)
+    assert counts(client, organizer, event["id"]) == {
+        "going": 0, "maybe": 2, "no": 1, "waitlisted": 0, "no_answer": 0, "capacity": 1, "places_left": 1,
+    }
+
+
+def test_slack_buttons_under_a_dm_and_the_rsvp_command(chat_config, app, client, organizer, worker, fake_slack):
+    event = create_event(client, organizer, title="Launch party")
+    body, headers = slash_command(fake_slack, f"subscribe {event['slug']}")
+    client.post("/slack/events", data=body, headers=headers)
+    announce(client, organizer, event["id"], "Doors at 7")
+
+    def announcement():
+        return next((p for p in fake_slack.posted if p["channel"] == "U0ALICE" and "Doors at 7" in p["text"]), None)
+
+    wait_until(lambda: announcement() is not None, 60, message="the announcement in Alice's DM")
+    blocks = announcement()["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    buttons = next(b["elements"] for b in blocks if b["type"] == "actions")
+    assert [b["text"]["text"] for b in buttons] == ["Going", "Maybe", "Can't go"]
+    going = buttons[0]
+
+    payload = {
+        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
+        "channel": {"id": "D0ALICE", "name": "directmessage"}, "response_url": fake_slack.response_url(),
+        "actions": [{"action_id": going["action_id"], "value": going["value"], "type": "button"}],
+        "trigger_id": "1.2.3", "api_app_id": "A0APP",
+    }
+    pressed = urlencode({"payload": json.dumps(payload)})
+    assert client.post("/slack/events", data=pressed, headers=signed_headers(pressed)).status_code == 200
+    assert "You're going to Launch party" in fake_slack.wait_for_response(2)["text"]
+    assert list(answers(app, event["id"]).values()) == ["going"]
+
+    body, headers = slash_command(fake_slack, f"rsvp {event['slug']} maybe")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "You're a maybe for Launch party" in fake_slack.wait_for_response(3)["text"]
+    body, headers = slash_command(fake_slack, "list")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "Your answer: Maybe" in json.dumps(fake_slack.wait_for_response(4)["blocks"])
+    body, headers = slash_command(fake_slack, f"rsvp {event['slug']} perhaps")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "Answer going, maybe or no." in fake_slack.wait_for_response(5)["text"]
+    assert list(answers(app, event["id"]).values()) == ["maybe"]
+
+
+def test_discord_buttons_under_a_dm(discord_bot, app, client, organizer, worker, fake_discord):  # noqa: F811
+    event = create_event(client, organizer, title="Launch party")
+    fake_discord.run_command("subscribe", MEMBER, event=event["slug"])
+    announce(client, organizer, event["id"], "Doors at 7")
+
+    def announcement():
+        return next((m for m in fake_discord.messages if "Doors at 7" in m["content"]), None)
+
+    wait_until(lambda: announcement() is not None, 60, message="the announcement in the member's DM")
+    buttons = announcement()["components"][0]["components"]
+    assert [b["label"] for b in buttons] == ["Going", "Maybe", "Can't go"]
+
+    answer = fake_discord.press_button(buttons[2]["custom_id"], MEMBER)
+    assert answer["flags"] & 64 and "You can't go to Launch party" in answer["content"]
+    assert list(answers(app, event["id"]).values()) == ["no"]
+    answer = fake_discord.press_button(buttons[0]["custom_id"], MEMBER)
+    assert "You're going to Launch party" in answer["content"]
+    assert list(answers(app, event["id"]).values()) == ["going"]
