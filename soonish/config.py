@@ -84,6 +84,10 @@ class Config:
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
+    # Following again by email within this many seconds does not mail the confirm link again.
+    CONFIRM_MAIL_REPEAT_WINDOW = 600
+    # The worker's follow outbox drain looks for new rows this often (seconds) when idle.
+    OUTBOX_POLL_SECONDS = 0.2
 
     # A reminder schedule fires this long before the reminder is due, and its workflow sleeps
     # the rest: schedules firing in bursts start late (measured: 300 at once, 23-40 s late),

@@ -3,6 +3,7 @@ from .base import db, utcnow
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
 from .notification import Delivery, DeliveryStatus, Notification, NotificationKind
+from .outbox import OutboxItem, OutboxKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
     Subscription,
@@ -16,4 +17,5 @@ __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
+    "OutboxItem", "OutboxKind",
 ]

@@ -9,6 +9,7 @@ from ..models import (
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
+from . import outbox
 from .broadcast import TITLE_MAX, dispatch, record
 from .errors import NotFound, ValidationFailed
 from .events import get_event_for_organizer, list_organized_events
@@ -35,8 +36,9 @@ def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     return notification
 
 
-def welcome(subscription: Subscription) -> None:
-    """Greet a subscription that just became active (the caller has committed it)."""
+def welcome(subscription: Subscription) -> Notification:
+    """Greet a subscription that just became active: the welcome is recorded in the caller's
+    transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
     offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
     notification = record(
@@ -44,8 +46,8 @@ def welcome(subscription: Subscription) -> None:
         f"You'll get the organizer's updates here, and reminders before it starts ({offsets}).",
         subscription=subscription,
     )
-    db.session.commit()
-    dispatch(event, notification)
+    outbox.notify(event, notification)
+    return notification
 
 
 # A notification's deliveries appear once the workflow plans its fan-out, usually within a

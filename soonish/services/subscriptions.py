@@ -9,14 +9,13 @@ from ..models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db, utcnow,
 )
-from ..temporal.client import TemporalUnavailable
-from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import NotFound, Unavailable, ValidationFailed, owned_or_missing
+from . import outbox
+from .errors import NotFound, ValidationFailed, owned_or_missing
 from .events import get_visible_event
 from .notifications import welcome
 from .offsets import validate_offsets
-from .temporal import gateway, reminders_changed
+from .temporal import reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -73,11 +72,13 @@ def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
         subscription.reminder_offsets = offsets
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.confirmed_at = subscription.confirmed_at or utcnow()
-    db.session.commit()
+    # The workflow hears of it from the outbox, in the same commit: no Temporal call per follow.
     if newly_active or offsets is not None:
-        reminders_changed(event)
+        outbox.reminders_changed(event)
     if newly_active:
+        db.session.flush()
         welcome(subscription)
+    db.session.commit()
     return subscription, newly_active
 
 
@@ -102,11 +103,10 @@ def subscribe_by_email(event: Event, email: str) -> Subscription:
         db.session.commit()
         return subscription
     subscription.status = SubscriptionStatus.PENDING
+    # The confirm mail is an outbox row committed with the subscription: the worker mails it
+    # within a second or so, exactly once, and a crash on either side loses nothing.
+    outbox.confirm_mail(subscription)
     db.session.commit()
-    try:
-        gateway().send_transactional_mail(TransactionalMail("confirm", subscription.id))
-    except TemporalUnavailable as exc:
-        raise Unavailable("We couldn't send the confirmation mail just now. Please try again.") from exc
     return subscription
 
 
@@ -122,9 +122,9 @@ def confirm(token: str) -> Subscription:
     subscription.status = SubscriptionStatus.ACTIVE
     subscription.confirmed_at = utcnow()
     subscription.user.is_verified = True  # the link proved the address
-    db.session.commit()
-    reminders_changed(subscription.event)
+    outbox.reminders_changed(subscription.event)
     welcome(subscription)
+    db.session.commit()
     return subscription
 
 

@@ -3,8 +3,8 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from ..models import Event, EventStatus
-from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
+from ..models import Event
+from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable, workflow_input
 from ..temporal.shared import EventWorkflowInput
 
 
@@ -13,17 +13,6 @@ def gateway() -> TemporalGateway:
     if "soonish.temporal" not in extensions:
         extensions["soonish.temporal"] = TemporalGateway(TemporalSettings.from_config(current_app.config))
     return extensions["soonish.temporal"]
-
-
-def workflow_input(event: Event) -> EventWorkflowInput:
-    """What the event's workflow is started with (or told) about its event."""
-    return EventWorkflowInput(
-        event_id=event.id,
-        version=event.version,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        cancelled=event.status == EventStatus.CANCELLED,
-    )
 
 
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],

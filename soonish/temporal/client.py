@@ -16,6 +16,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from ..models import Event, EventStatus
 from .shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
 from .workflows import EventWorkflow, TransactionalMailWorkflow
 
@@ -77,6 +78,31 @@ class TemporalSettings:
             tls=self.tls_config(),
             runtime=runtime,
         )
+
+
+def workflow_input(event: Event) -> EventWorkflowInput:
+    """What the event's workflow is started with (or told) about its event."""
+    return EventWorkflowInput(
+        event_id=event.id,
+        version=event.version,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        cancelled=event.status == EventStatus.CANCELLED,
+    )
+
+
+async def signal_with_start(client: Client, settings: TemporalSettings, params: EventWorkflowInput,
+                            signal: str, *payload: Any) -> None:
+    """Signal an event's workflow, starting it first if it is not running (see
+    TemporalGateway._signal_with_start); also used by the worker's outbox drain."""
+    await client.start_workflow(
+        EventWorkflow.run,
+        params,
+        id=event_workflow_id(settings.id_prefix, params.event_id),
+        task_queue=settings.task_queue,
+        start_signal=signal,
+        start_signal_args=list(payload),
+    )
 
 
 class _LoopThread:
@@ -170,17 +196,7 @@ class TemporalGateway:
         announcement after the end).
         """
 
-        async def signal_with_start(client: Client) -> Any:
-            return await client.start_workflow(
-                EventWorkflow.run,
-                params,
-                id=self.event_workflow_id(params.event_id),
-                task_queue=self.settings.task_queue,
-                start_signal=signal,
-                start_signal_args=list(payload),
-            )
-
-        self.run(signal_with_start)
+        self.run(lambda client: signal_with_start(client, self.settings, params, signal, *payload))
 
     def send_transactional_mail(self, mail: TransactionalMail) -> None:
         async def start(client: Client) -> Any:

@@ -370,7 +370,7 @@ class DeliveryActivities:
     def send_transactional_mail(self, request: TransactionalMail) -> None:
         with self.app.app_context():
             if request.kind == "confirm":
-                address, message = self._confirm_mail(request.subject_id)
+                address, message = self.confirm_mail(request.subject_id)
             elif request.kind == "link":
                 address, message = self._link_mail(request.subject_id, request.address)
             else:
@@ -382,7 +382,7 @@ class DeliveryActivities:
             except OSError as exc:
                 raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc
 
-    def _confirm_mail(self, subscription_id: int) -> tuple[str | None, Message | None]:
+    def confirm_mail(self, subscription_id: int, delivery_key: str | None = None) -> tuple[str | None, Message | None]:
         subscription = db.session.get(Subscription, subscription_id)
         if subscription is None or subscription.status != SubscriptionStatus.PENDING:
             return None, None
@@ -393,7 +393,7 @@ class DeliveryActivities:
         context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
                        event_url=self._url(event_path(event.slug)))
         message = self._one_off_mail(f"confirm-{subscription.id}", "confirm", f"Confirm: follow {event.title}",
-                                     context, unsubscribe_url=links.unsubscribe_url)
+                                     context, unsubscribe_url=links.unsubscribe_url, delivery_key=delivery_key)
         return subscription.user.email, message
 
     def _verify_mail(self, user_id: int) -> tuple[str | None, Message | None]:
@@ -415,10 +415,11 @@ class DeliveryActivities:
         return address, self._one_off_mail(f"link-{identity.id}", "link_chat", title, context)
 
     def _one_off_mail(self, key: str, template: str, title: str, context: dict,
-                      unsubscribe_url: str | None = None) -> Message:
-        """A mail from its text and HTML templates; keyed by its workflow, so a retry keeps the key."""
+                      unsubscribe_url: str | None = None, delivery_key: str | None = None) -> Message:
+        """A mail from its text and HTML templates; keyed by its workflow (or outbox row), so a
+        retry keeps the key."""
         return Message(
-            delivery_key=f"soonish-{key}-{activity.info().workflow_id}",
+            delivery_key=delivery_key or f"soonish-{key}-{activity.info().workflow_id}",
             title=title,
             text=render_template(f"mail/{template}.txt", **context),
             short="",
