@@ -63,6 +63,13 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_by_process(children: list[Child], temporal: TemporalDevServer) -> dict[str, float]:
+    used = {child.name: tree_cpu_seconds(child.pid) for child in children}
+    used["temporal"] = tree_cpu_seconds(temporal.process.pid)
+    used["bench"] = cpu_seconds(os.getpid())  # the HTTP client (its children are counted above)
+    return used
+
+
 def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -200,16 +207,17 @@ def main() -> None:
         # Warm both paths (imports, templates, connections), then measure.
         asyncio.run(measure_page(base, f"/e/{event['slug']}", 2, 1.0))
         load_before = os.getloadavg()
+        web_cpu_before = tree_cpu_seconds(web.pid)
         page = asyncio.run(measure_page(base, f"/e/{event['slug']}", args.page_connections, args.page_seconds))
+        page["web_cpu_ms"] = (tree_cpu_seconds(web.pid) - web_cpu_before) / max(page["ok"], 1) * 1000
 
         sink.reset()
-        pids = {c.name: c.pid for c in children} | {"bench": os.getpid()}
-        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before = cpu_by_process(children, temporal)
         busy_before, wall_began = machine_busy_seconds(), time.monotonic()
         follows = asyncio.run(follow_burst(base, event["id"], args.follows, args.concurrency, run_id))
         delays, stats = confirm_delays(sink, follows["started"], CONFIRM_TIMEOUT)
         wall = time.monotonic() - wall_began
-        cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_by_process(children, temporal).items()}
         busy = machine_busy_seconds() - busy_before
 
         with app.app_context():
@@ -267,6 +275,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"  CPU ({wall:.1f}s wall × {cores} cores = {wall * cores:.1f} CPU-s; machine busy {busy:.1f} CPU-s, "
           f"other processes included):")
+    print(f"  for comparison, the page phase: web {page['web_cpu_ms']:.2f} ms CPU per page view")
     for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"    {name:<10} {seconds:7.2f} CPU-s  {seconds / expected * 1000:6.2f} ms per follow")
     print()

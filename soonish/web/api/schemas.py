@@ -1,12 +1,14 @@
 """Request and response shapes of the JSON API (marshmallow, documented in the OpenAPI)."""
 from flask import url_for
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ...models import DeliveryStatus, Visibility
+from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
 from ...services.events import zone_names
 from ...services.notifications import RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 
 VISIBILITIES = [v.value for v in Visibility]
+CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
 TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
 TITLE_RULES = [validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="A title is required.")]
@@ -112,9 +114,23 @@ class SubscriptionOut(Schema):
 
 
 class IntegrationIn(Schema):
-    name = fields.String(required=True)
-    url = fields.String(required=True, load_only=True, metadata={"description": "Apprise URL; never shown back"})
+    """Either ``url`` (a raw Apprise URL) or ``type`` + ``fields`` (see GET /api/v1/channel-types)."""
+
+    name = fields.String(load_default="", validate=validate.Length(max=80),
+                         metadata={"description": "Required with url; with type, defaults to the type's label"})
+    url = fields.String(load_only=True, validate=validate.Length(max=2000),
+                        metadata={"description": "Apprise URL; never shown back"})
+    type = fields.String(validate=validate.OneOf(CHANNEL_TYPES), metadata={"description": "A channel type's key"})
+    field_values = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                               values=fields.String(validate=validate.Length(max=500)), load_only=True,
+                               data_key="fields",
+                               metadata={"description": "The type's field values by name; secrets are never shown back"})
     tag = fields.String(load_default="")
+
+    @validates_schema
+    def url_or_type(self, data, **_kwargs):
+        if ("url" in data) == ("type" in data):
+            raise ValidationError("Give either url (a raw Apprise URL) or type and fields.", "url")
 
 
 class IntegrationPatch(Schema):
