@@ -102,6 +102,9 @@ class Config:
     DISCORD_BOT_TOKEN = ""
     DISCORD_API_URL = "https://discord.com/api/v10"
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+    # Shown beside "Follow in Slack/Discord" on event pages: where to add the bot (optional).
+    SLACK_INSTALL_URL = ""
+    DISCORD_INSTALL_URL = ""
 
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity. 500 per
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).

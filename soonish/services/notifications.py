@@ -3,6 +3,7 @@ one's deliveries went."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import case, func, select
 
 from ..models import (
@@ -41,11 +42,13 @@ def welcome(subscription: Subscription) -> Notification:
     transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
     offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
-    notification = record(
-        event, NotificationKind.WELCOME, f"You're following {event.title}",
-        f"You'll get the organizer's updates here, and reminders before it starts ({offsets}).",
-        subscription=subscription,
-    )
+    body = f"You'll get the organizer's updates here, and reminders before it starts ({offsets})."
+    chats = [name for name, token in (("Slack", "SLACK_BOT_TOKEN"), ("Discord", "DISCORD_BOT_TOKEN"))
+             if current_app.config[token]]
+    if chats:
+        body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
+    notification = record(event, NotificationKind.WELCOME, f"You're following {event.title}", body,
+                          subscription=subscription)
     outbox.notify(event, notification)
     return notification
 

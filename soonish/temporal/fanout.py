@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..observability import record_delivery, record_reminder_lateness
 from ..routing import Target, targets_for
+from ..share import calendar_links
 from .activities import database_activity
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
@@ -390,8 +391,9 @@ class DeliveryActivities:
         secret = self.app.config["SECRET_KEY"]
         confirm_url = self._url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
         links = self._links(subscription)
+        event_url = self._url(event_path(event.slug))
         context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
-                       event_url=self._url(event_path(event.slug)))
+                       event_url=event_url, calendar=calendar_links(event, event_url))
         message = self._one_off_mail(f"confirm-{subscription.id}", "confirm", f"Confirm: follow {event.title}",
                                      context, unsubscribe_url=links.unsubscribe_url, delivery_key=delivery_key)
         return subscription.user.email, message

@@ -10,7 +10,7 @@ from ..models import db
 from ..models.base import render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
-from . import account, auth, calendar, channels, chat, converters, dev, events, filters, limits, ops, security, subscriptions
+from . import account, auth, calendar, channels, chat, converters, dev, events, filters, limits, ops, security, share, subscriptions
 from .extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
 
-    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp):
+    for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, chat.bp, dev.bp, share.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)
