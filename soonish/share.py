@@ -56,6 +56,14 @@ def calendar_links(event: Event, event_url: str) -> CalendarLinks:
     return CalendarLinks(google, outlook)
 
 
+JOIN_OPENS_BEFORE = timedelta(minutes=15)
+
+
+def join_open(event: Event, now: datetime) -> bool:
+    """Followers see the Join button from 15 minutes before the start until the end."""
+    return bool(event.online_url) and event.starts_at - JOIN_OPENS_BEFORE <= now <= event.finishes_at + DEFAULT_LENGTH
+
+
 def shareable(event: Event) -> bool:
     """Public and unlisted events get cards and an image; a private one exposes nothing."""
     return event.visibility != Visibility.PRIVATE

@@ -1,4 +1,6 @@
-"""follow outbox: confirm mails and workflow nudges left by follow requests for the worker
+"""follow outbox, event online link and follower-count switch
+
+The outbox holds confirm mails and workflow nudges left by follow requests for the worker.
 
 Revision ID: h12follow01
 Revises: 8f0cff00fa3e
@@ -39,7 +41,15 @@ def upgrade():
         batch_op.create_index('ix_outbox_subject', ['kind', 'subject_id'], unique=False)
 
 
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('online_url', sa.String(length=500), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('show_follower_count', sa.Boolean(), server_default=sa.true(), nullable=False))
+
+
 def downgrade():
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_column('show_follower_count')
+        batch_op.drop_column('online_url')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_subject')
         batch_op.drop_index('ix_outbox_pending')

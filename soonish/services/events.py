@@ -4,6 +4,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app
@@ -16,7 +17,9 @@ from .errors import Conflict, Forbidden, NotFound, Unavailable, ValidationFailed
 from .temporal import gateway, tell_event_workflow, workflow_input
 
 TITLE_MAX = 200
-EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
+EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility",
+                   "online_url", "show_follower_count")
+ONLINE_URL_MAX = 500
 
 
 @dataclass
@@ -31,6 +34,8 @@ class EventFields:
     description: str = ""
     location: str = ""
     visibility: str = Visibility.PUBLIC.value
+    online_url: str = ""
+    show_follower_count: bool = True
 
 
 def zone(name: str) -> ZoneInfo:
@@ -81,9 +86,16 @@ def _clean(fields: EventFields) -> dict:
     except ValueError:
         errors["visibility"] = ["Choose public, unlisted or private."]
         visibility = Visibility.PUBLIC
+    online_url = (fields.online_url or "").strip()
+    if online_url:
+        parts = urlsplit(online_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(online_url) > ONLINE_URL_MAX:
+            errors["online_url"] = [f"Give a link starting with https:// or http:// (up to {ONLINE_URL_MAX} characters)."]
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(
+        online_url=online_url,
+        show_follower_count=bool(fields.show_follower_count),
         title=title,
         description=(fields.description or "").strip(),
         location=(fields.location or "").strip()[:300],

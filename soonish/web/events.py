@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..models import DeliveryStatus, Event
@@ -42,6 +42,8 @@ class EventForm(FlaskForm):
     location = StringField("Where", validators=[Length(max=300)])
     description = TextAreaField("Details")
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
+    online_url = StringField("Online link", validators=[Length(max=500)])
+    show_follower_count = BooleanField("Show how many people follow it", default=True)
 
     def fields(self) -> event_service.EventFields:
         return event_service.EventFields(
@@ -52,6 +54,8 @@ class EventForm(FlaskForm):
             location=self.location.data or "",
             description=self.description.data or "",
             visibility=self.visibility.data,
+            online_url=self.online_url.data or "",
+            show_follower_count=bool(self.show_follower_count.data),
         )
 
     def fill_from(self, event) -> None:
@@ -63,6 +67,8 @@ class EventForm(FlaskForm):
         self.location.data = event.location
         self.description.data = event.description
         self.visibility.data = event.visibility.value
+        self.online_url.data = event.online_url
+        self.show_follower_count.data = event.show_follower_count
 
     def check_as_filled_in(self, changed: str) -> None:
         """Validate without saving, showing errors only on fields the organizer has reached

@@ -1,5 +1,6 @@
 """Request and response shapes of the JSON API (marshmallow, documented in the OpenAPI)."""
 from flask import url_for
+from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ...models import DeliveryStatus, Visibility
@@ -51,6 +52,9 @@ class EventPatch(Schema):
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    online_url = fields.String(validate=validate.Length(max=500),
+                               metadata={"description": "http(s) link to join online; empty for none"})
+    show_follower_count = fields.Boolean(metadata={"description": "Show the follower count on the public page"})
 
 
 class EventIn(EventPatch):
@@ -68,10 +72,16 @@ class EventOut(Schema):
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String()
     visibility = fields.Function(lambda e: e.visibility.value)
+    online_url = fields.Method("online_url_for_viewer", allow_none=True,
+                               metadata={"description": "Shown to the organizer only (followers see it on the page near the start)"})
+    show_follower_count = fields.Boolean()
     status = fields.Function(lambda e: e.status.value)
     version = fields.Integer()
     organizer_id = fields.Integer()
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
+
+    def online_url_for_viewer(self, event):
+        return event.online_url if current_user.is_authenticated and current_user.id == event.organizer_id else None
 
 
 class SelectorSchema(Schema):
