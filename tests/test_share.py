@@ -2,6 +2,7 @@
 share image with cache headers, and Google / Outlook calendar links in UTC."""
 import io
 import re
+from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -89,3 +90,47 @@ def test_the_confirm_mail_offers_calendar_links(client, organizer, smtp_sink, wo
     text = mail.get_body(preferencelist=("plain",)).get_content()
     assert "https://calendar.google.com/calendar/render?" in text and "20310620T180000Z" in text
     assert "https://outlook.live.com/calendar/0/action/compose?" in text
+
+
+def test_online_link_must_be_http_and_the_join_button_waits_for_followers(
+        app, client, organizer, make_user, bearer, login, host):
+    refused = client.post("/api/v1/events", headers=organizer, json={
+        "title": "Stream", "starts_at": "2031-01-10T09:00:00+00:00", "online_url": "javascript:alert(1)"})
+    assert refused.status_code == 422 and "online_url" in refused.get_json()["error"]["fields"]
+
+    soon = (datetime.now(timezone.utc) + timedelta(minutes=10)).replace(microsecond=0).isoformat()
+    later = (datetime.now(timezone.utc) + timedelta(hours=3)).replace(microsecond=0).isoformat()
+    near = create_event(client, organizer, title="Soon stream", starts_at=soon, online_url="https://meet.example.com/soon")
+    far = create_event(client, organizer, title="Later stream", starts_at=later, online_url="https://meet.example.com/later")
+    assert near["online_url"] == "https://meet.example.com/soon"  # the organizer sees it over the API
+    assert client.get(f"/api/v1/events/{near['id']}").get_json()["online_url"] is None  # anyone else doesn't
+
+    def join_shown(event) -> bool:
+        return "Join online" in client.get(f"/e/{event['slug']}").get_data(as_text=True)
+
+    assert not join_shown(near)  # a visitor never sees it
+    follower = make_user("fan@example.com")
+    for event in (near, far):
+        client.post(f"/api/v1/events/{event['id']}/subscriptions", headers=bearer(follower), json={})
+    login(follower)
+    assert join_shown(near) and not join_shown(far)  # 10 minutes to go: open; 3 hours: not yet
+    login(host)
+    assert join_shown(far)  # the organizer always
+
+
+def test_reminders_and_updates_carry_the_join_and_map_links(app):
+    from soonish.messages import NotificationText
+    from soonish.models import Event, Notification, NotificationKind
+
+    event = Event(id=7, title="Stream", location="Hall 2, Lyon", online_url="https://meet.example.com/x",
+                  starts_at=datetime(2031, 1, 10, 9, tzinfo=timezone.utc), timezone="UTC")
+    notification = Notification(id=3, kind=NotificationKind.REMINDER, title="Reminder: Stream", body="")
+    with app.test_request_context():
+        text = NotificationText.of(notification, event, "http://soonish.test/e/stream")
+        message = text.message("key", None, as_mail=True)
+    assert "Join online: https://meet.example.com/x" in message.short
+    assert "https://www.openstreetmap.org/search?query=Hall+2%2C+Lyon" in message.text
+    assert "Join online: https://meet.example.com/x" in message.text
+    assert message.extra["online_url"] == "https://meet.example.com/x" and message.extra["location"] == "Hall 2, Lyon"
+    slack = text.chat_text("slack")
+    assert "<https://meet.example.com/x|Join online>" in slack and "openstreetmap.org" in slack
