@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .messages import when_text
 from .models import Event, Visibility
@@ -148,4 +148,43 @@ def share_image(event: Event) -> bytes:
               fill="#a5b4fc")
     out = io.BytesIO()
     image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+# Covers: what organizers may upload, and what is kept of it.
+COVER_MAX_BYTES = 5 * 1024 * 1024
+COVER_FORMATS = {"JPEG", "PNG", "WEBP"}
+COVER_MAX_PIXELS = 50_000_000  # a 5 MB file can still decode to a huge bitmap; refuse early
+
+
+class CoverRefused(ValueError):
+    """An upload that is not a cover we take; the message says why, for the organizer."""
+
+
+def process_cover(data: bytes) -> bytes:
+    """A JPEG, PNG or WebP of up to 5 MB, re-encoded as a 1200×630 JPEG (cropped to the card's
+    shape around its centre, turned upright by its EXIF orientation). Nothing of the original
+    file survives: no EXIF (location, camera), no other metadata."""
+    if not data:
+        raise CoverRefused("Choose an image file.")
+    if len(data) > COVER_MAX_BYTES:
+        raise CoverRefused("That image is over 5 MB; use a smaller one.")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind = probe.format
+            pixels = probe.width * probe.height
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CoverRefused("That file isn't an image we can read; use a JPEG, PNG or WebP.") from exc
+    if kind not in COVER_FORMATS:
+        raise CoverRefused(f"{kind or 'That'} images aren't taken; use a JPEG, PNG or WebP.")
+    if pixels > COVER_MAX_PIXELS:
+        raise CoverRefused("That image has too many pixels; use one under 50 megapixels.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise CoverRefused("That image is damaged or unreadable; try exporting it again.") from exc
+    card = ImageOps.fit(upright, IMAGE_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    card.save(out, "JPEG", quality=85, optimize=True, progressive=True)
     return out.getvalue()

@@ -15,7 +15,7 @@ from .conftest import is_postgres
 
 EXPECTED_TABLES = {
     "users", "chat_identities", "events", "integrations", "subscriptions",
-    "subscription_selectors", "notifications", "deliveries", "alembic_version", "outbox",
+    "subscription_selectors", "notifications", "deliveries", "alembic_version", "outbox", "event_covers",
 }
 
 

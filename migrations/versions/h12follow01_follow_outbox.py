@@ -1,4 +1,4 @@
-"""follow outbox, event online link and follower-count switch
+"""follow outbox, event covers, event online link and follower-count switch
 
 The outbox holds confirm mails and workflow nudges left by follow requests for the worker.
 
@@ -41,6 +41,16 @@ def upgrade():
         batch_op.create_index('ix_outbox_subject', ['kind', 'subject_id'], unique=False)
 
 
+    op.create_table(
+        'event_covers',
+        sa.Column('event_id', sa.Integer(), nullable=False),
+        sa.Column('image', sa.LargeBinary(), nullable=False),
+        sa.Column('content_type', sa.String(length=32), nullable=False),
+        sa.Column('etag', sa.String(length=64), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_event_covers_event_id_events'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('event_id', name=op.f('pk_event_covers')),
+    )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('online_url', sa.String(length=500), server_default='', nullable=False))
         batch_op.add_column(sa.Column('show_follower_count', sa.Boolean(), server_default=sa.true(), nullable=False))
@@ -50,6 +60,7 @@ def downgrade():
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_column('show_follower_count')
         batch_op.drop_column('online_url')
+    op.drop_table('event_covers')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_subject')
         batch_op.drop_index('ix_outbox_pending')

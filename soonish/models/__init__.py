@@ -1,5 +1,6 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from .base import db, utcnow
+from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
 from .notification import Delivery, DeliveryStatus, Notification, NotificationKind
@@ -17,5 +18,5 @@ __all__ = [
     "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus",
-    "OutboxItem", "OutboxKind",
+    "OutboxItem", "OutboxKind", "EventCover",
 ]
