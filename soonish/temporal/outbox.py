@@ -23,11 +23,12 @@ from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import joinedload
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from ..delivery import Courier, DeliveryFailed, Destination, Message
-from ..models import Event, OutboxItem, OutboxKind, db, utcnow
+from ..models import Event, OutboxItem, OutboxKind, Subscription, db, utcnow
 from .client import TemporalSettings, signal_with_start, workflow_input
 from .fanout import DeliveryActivities
 from .shared import MAX_DELIVERY_ATTEMPTS, NotifyRequest
@@ -165,6 +166,12 @@ class OutboxDrain:
 
     def _compose(self, items: list[Claimed]) -> list[tuple[Claimed, str | None, Message | None]]:
         with self.app.app_context():
+            # The group's subscriptions, events and addresses in one query, not three per mail
+            # (confirm_mail then finds them in the session).
+            loaded = db.session.scalars(  # noqa: F841 (held so the session keeps them)
+                select(Subscription).where(Subscription.id.in_([item.subject_id for item in items]))
+                .options(joinedload(Subscription.event), joinedload(Subscription.user))
+            ).all()
             composed = []
             for item in items:
                 # Keyed by the outbox row: a resend after a crash carries the same key.
