@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import render_template
@@ -58,6 +59,11 @@ LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https:/
 LINK_SLOTS_WITHOUT_FORGET = RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url)
 
 
+def map_url(location: str) -> str:
+    """An OpenStreetMap search for a free-text address ("" when there is none)."""
+    return f"https://www.openstreetmap.org/search?{urlencode({'query': location})}" if location else ""
+
+
 @dataclass(frozen=True)
 class NotificationText:
     """The parts of a notification shared by all its recipients."""
@@ -70,6 +76,8 @@ class NotificationText:
     event_url: str
     notify_type: str
     extra: dict
+    join_url: str = ""  # the event's online link, if any
+    map_url: str = ""
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
@@ -87,7 +95,11 @@ class NotificationText:
                 "kind": notification.kind.value,
                 "starts_at": event.starts_at.isoformat(),
                 "url": event_url,
+                "location": event.location,
+                "online_url": event.online_url or None,
             },
+            join_url=event.online_url,
+            map_url=map_url(event.location),
         )
 
     def short(self) -> str:
@@ -95,6 +107,8 @@ class NotificationText:
         lines.append(f"When: {self.when}")
         if self.where:
             lines.append(f"Where: {self.where}")
+        if self.join_url:
+            lines.append(f"Join online: {self.join_url}")
         lines.append(self.event_url)
         return "\n".join(lines)
 
@@ -105,7 +119,9 @@ class NotificationText:
             lines.append(chat_markup.escape(platform, self.body))
         lines.append(f"When: {chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.where:
-            lines.append(f"Where: {chat_markup.escape(platform, self.where)}")
+            lines.append(f"Where: {chat_markup.escape(platform, self.where)} ({chat_markup.link(platform, self.map_url, 'map')})")
+        if self.join_url:
+            lines.append(chat_markup.link(platform, self.join_url, "Join online"))
         lines.append(chat_markup.link(platform, self.event_url, "Open the event"))
         return "\n".join(lines)
 

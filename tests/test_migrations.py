@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     "users", "chat_identities", "events", "integrations", "subscriptions",
     "subscription_selectors", "notifications", "deliveries", "delivery_tallies", "alembic_version",
     "idempotency_records", "api_keys", "webhook_endpoints", "webhook_messages", "webhook_attempts",
+    "outbox", "event_covers",
 }
 
 

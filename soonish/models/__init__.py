@@ -1,11 +1,13 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from .base import db, utcnow
+from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
 from .integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
 from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
+from .outbox import OutboxItem, OutboxKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
     Subscription,
@@ -20,4 +22,5 @@ __all__ = [
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
+    "OutboxItem", "OutboxKind", "EventCover",
 ]

@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 
 from .activities import EventActivities
 from .fanout import DeliveryActivities
+from .outbox import OutboxDrain
 from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
@@ -30,11 +31,12 @@ def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -
 
 @asynccontextmanager
 async def running_worker(app: Flask, client: Client) -> AsyncIterator[Worker]:
-    """A worker running Soonish's workflows and activities for the length of the block; then
-    it stops (letting running activities finish) and its delivery HTTP pool closes."""
+    """A worker running Soonish's workflows and activities, and the follow outbox drain, for the
+    length of the block; then it stops (letting running activities and the drain's round
+    finish) and its delivery HTTP pool closes."""
     deliveries = DeliveryActivities(app)
     try:
-        async with build_worker(app, client, deliveries) as worker:
+        async with build_worker(app, client, deliveries) as worker, OutboxDrain(app, client, deliveries).running():
             yield worker
     finally:
         await deliveries.close()
