@@ -119,7 +119,7 @@ def test_record_webhook_delivery_workflow(app, client, make_user, bearer, worker
     http_sink.failing = range(1, 2)
     organizer = bearer(make_user("host@example.com"))
     response = client.post("/api/v1/webhook-endpoints", headers=organizer,
-                           json={"url": http_sink.url("/hook"), "event_types": ["event.updated"]})
+                           json={"url": http_sink.url("/hook", scheme="http"), "event_types": ["event.updated"]})
     assert response.status_code == 201, response.get_json()
     event = create_event(client, organizer)
     client.patch(f"/api/v1/events/{event['id']}", json={"location": "Library"}, headers=organizer)
