@@ -107,6 +107,10 @@ class Config:
     LEDGER_PRUNE_BATCH_SIZE = 1000
     LEDGER_PRUNE_PAUSE_SECONDS = 0.05
     LEDGER_RETENTION_CRON = "17 3 * * *"
+    # Following again by email within this many seconds does not mail the confirm link again.
+    CONFIRM_MAIL_REPEAT_WINDOW = 600
+    # The worker's follow outbox drain looks for new rows this often (seconds) when idle.
+    OUTBOX_POLL_SECONDS = 0.2
 
     # The going / maybe / can't go links in mails about an event stay valid this long (answers
     # close at the start anyway), and a place freed for the waitlist is held this long.
@@ -126,6 +130,9 @@ class Config:
     DISCORD_BOT_TOKEN = ""
     DISCORD_API_URL = "https://discord.com/api/v10"
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+    # Shown beside "Follow in Slack/Discord" on event pages: where to add the bot (optional).
+    SLACK_INSTALL_URL = ""
+    DISCORD_INSTALL_URL = ""
 
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity. 500 per
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).

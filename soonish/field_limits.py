@@ -5,6 +5,8 @@ each in one place."""
 TITLE_MAX = 200
 # Where an event takes place.
 LOCATION_MAX = 300
+# An event's http(s) link to join online.
+ONLINE_URL_MAX = 500
 # A person's display name (their own, or the name a chat platform gives us).
 DISPLAY_NAME_MAX = 120
 # An event's places for "going" (RSVPs); no limit is None.

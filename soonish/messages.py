@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import render_template
@@ -76,6 +77,11 @@ def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
     return event.rsvp_enabled and event.status == EventStatus.SCHEDULED and kind != NotificationKind.CANCEL
 
 
+def map_url(location: str) -> str:
+    """An OpenStreetMap search for a free-text address ("" when there is none)."""
+    return f"https://www.openstreetmap.org/search?{urlencode({'query': location})}" if location else ""
+
+
 @dataclass(frozen=True)
 class NotificationText:
     """The parts of a notification shared by all its recipients."""
@@ -89,6 +95,8 @@ class NotificationText:
     notify_type: str
     extra: dict
     rsvp_event_id: int | None = None  # set when the message offers RSVP answers
+    join_url: str = ""  # the event's online link, if any
+    map_url: str = ""
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
@@ -106,9 +114,13 @@ class NotificationText:
                 "kind": notification.kind.value,
                 "starts_at": event.starts_at.isoformat(),
                 "url": event_url,
+                "location": event.location,
+                "online_url": event.online_url or None,
             },
             # Answers close at the start: the "starting now" message (offset 0) asks nothing.
             rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
+            join_url=event.online_url,
+            map_url=map_url(event.location),
         )
 
     def short(self) -> str:
@@ -116,6 +128,8 @@ class NotificationText:
         lines.append(f"When: {self.when}")
         if self.where:
             lines.append(f"Where: {self.where}")
+        if self.join_url:
+            lines.append(f"Join online: {self.join_url}")
         lines.append(self.event_url)
         return "\n".join(lines)
 
@@ -126,7 +140,9 @@ class NotificationText:
             lines.append(chat_markup.escape(platform, self.body))
         lines.append(f"When: {chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.where:
-            lines.append(f"Where: {chat_markup.escape(platform, self.where)}")
+            lines.append(f"Where: {chat_markup.escape(platform, self.where)} ({chat_markup.link(platform, self.map_url, 'map')})")
+        if self.join_url:
+            lines.append(chat_markup.link(platform, self.join_url, "Join online"))
         lines.append(chat_markup.link(platform, self.event_url, "Open the event"))
         return "\n".join(lines)
 

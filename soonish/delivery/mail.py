@@ -164,8 +164,11 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     secret = current_app.config["SECRET_KEY"]
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
     links = recipient_links(subscription, subscription.user.email)
+    event_url = absolute_url(event_path(event.slug))
+    # Imported here: soonish.share imports soonish.messages, which imports this package.
+    from ..share import calendar_links
     context = dict(event=event, when=messages.when_text(event), confirm_url=confirm_url, links=links,
-                   rsvp=messages.takes_rsvps(event), event_url=absolute_url(event_path(event.slug)))
+                   rsvp=messages.takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
                        context, unsubscribe_url=links.unsubscribe_url)
     return OneOffMail(subscription.user.email, message)

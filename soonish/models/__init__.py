@@ -1,5 +1,6 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from .base import db, utcnow
+from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration
 from .integrator import (
@@ -8,6 +9,7 @@ from .integrator import (
 from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
 from .pending import PendingChatAction
 from .rsvp import Rsvp, RsvpAnswer
+from .outbox import OutboxItem, OutboxKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
     Subscription,
@@ -23,4 +25,5 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
+    "OutboxItem", "OutboxKind", "EventCover",
 ]

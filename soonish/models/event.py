@@ -2,10 +2,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, false
+from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
 from .base import UTCDateTime, db, utcnow
 from .user import User
 
@@ -36,6 +36,10 @@ class Event(db.Model):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), default="")
+    # An http(s) link to join online; shown to followers from shortly before the start.
+    online_url: Mapped[str] = mapped_column(String(ONLINE_URL_MAX), default="", server_default="")
+    # The public page shows how many follow; the organizer may hide it.
+    show_follower_count: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name

@@ -37,6 +37,8 @@ def describe_change(before: dict, event: Event) -> str | None:
         lines.append(f"New time: {when_text(event)} (was {when_text(event, before['starts_at'])}).")
     if before["location"] != event.location:
         lines.append(f"New place: {event.location or 'to be announced'} (was {before['location'] or 'not set'}).")
+    if before.get("online_url", event.online_url) != event.online_url:
+        lines.append(f"New online link: {event.online_url}." if event.online_url else "It is no longer online.")
     if before["title"] != event.title:
         lines.append(f"New name: {event.title} (was {before['title']}).")
     return "\n".join(lines) or None

@@ -4,12 +4,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app
 from sqlalchemy import select
 
-from ..field_limits import LOCATION_MAX, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from .broadcast import describe_change, record
 from . import webhook_endpoints
@@ -25,7 +26,8 @@ START_GRACE = timedelta(minutes=5)
 # zone, inside the years Python can represent (9999-12-31 UTC overflows on a page in Asia/Tokyo).
 FURTHEST_AHEAD_YEARS = 10
 CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
-EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility")
+EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility",
+                   "online_url", "show_follower_count")
 
 
 @dataclass
@@ -40,6 +42,8 @@ class EventFields:
     description: str = ""
     location: str = ""
     visibility: str = Visibility.PUBLIC.value
+    online_url: str = ""
+    show_follower_count: bool = True
 
 
 def zone(name: str) -> ZoneInfo:
@@ -127,9 +131,16 @@ def _clean(fields: EventFields, stored: Event | None = None) -> dict:
     except ValueError:
         errors["visibility"] = ["Choose public, unlisted or private."]
         visibility = Visibility.PUBLIC
+    online_url = (fields.online_url or "").strip()
+    if online_url:
+        parts = urlsplit(online_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(online_url) > ONLINE_URL_MAX:
+            errors["online_url"] = [f"Give a link starting with https:// or http:// (up to {ONLINE_URL_MAX} characters)."]
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(
+        online_url=online_url,
+        show_follower_count=bool(fields.show_follower_count),
         title=title,
         description=description,
         location=(fields.location or "").strip()[:LOCATION_MAX],

@@ -12,6 +12,7 @@ from ..delivery import (
 )
 from ..models import Integration, User, db
 from ..netguard import PrivateTargetRefused, check_host
+from .channel_types import BY_KEY, build_url
 from .errors import ValidationFailed, owned_or_missing
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -88,6 +89,34 @@ def add_integration(user: User, name: str, url: str, tag: str = "") -> Integrati
     db.session.commit()
     current_app.logger.info("integration added", extra={"integration_id": integration.id, "channel": integration.channel})
     return integration
+
+
+def add_typed_integration(user: User, channel_type: str, fields: dict, name: str = "", tag: str = "") -> Integration:
+    """A channel from the catalogue's form (services/channel_types.py): the server builds the
+    Apprise URL from the fields, then it is checked and stored like any other."""
+    try:
+        url = build_url(channel_type, fields)
+    except ValidationFailed as exc:
+        errors = dict(exc.fields)
+    else:
+        errors = {}
+    try:
+        _all_checked((_clean_name, name or (BY_KEY[channel_type].label if channel_type in BY_KEY else "")),
+                     (_clean_tag, tag))
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors)
+    try:
+        check_apprise_url(url)
+    except ValidationFailed as exc:
+        # The built URL points somewhere refused (a private host): say which field holds it.
+        raise ValidationFailed(exc.message, {f"fields.{_first_field(channel_type)}": exc.fields["url"]}) from exc
+    return add_integration(user, name or BY_KEY[channel_type].label, url, tag)
+
+
+def _first_field(channel_type: str) -> str:
+    return BY_KEY[channel_type].fields[0].name
 
 
 def list_integrations(user: User) -> list[Integration]:

@@ -3,12 +3,14 @@ one's deliveries went."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, case, func, select
 
 from ..models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
+from . import outbox
 from .broadcast import TITLE_MAX, dispatch, record
 from .errors import NotFound, ValidationFailed
 from .events import get_event_for_organizer, list_organized_events
@@ -35,17 +37,20 @@ def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     return notification
 
 
-def welcome(subscription: Subscription) -> None:
-    """Greet a subscription that just became active (the caller has committed it)."""
+def welcome(subscription: Subscription) -> Notification:
+    """Greet a subscription that just became active: the welcome is recorded in the caller's
+    transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
     offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
-    notification = record(
-        event, NotificationKind.WELCOME, f"You're following {event.title}",
-        f"You'll get the organizer's updates here, and reminders before it starts ({offsets}).",
-        subscription=subscription,
-    )
-    db.session.commit()
-    dispatch(event, notification)
+    body = f"You'll get the organizer's updates here, and reminders before it starts ({offsets})."
+    chats = [name for name, token in (("Slack", "SLACK_BOT_TOKEN"), ("Discord", "DISCORD_BOT_TOKEN"))
+             if current_app.config[token]]
+    if chats:
+        body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
+    notification = record(event, NotificationKind.WELCOME, f"You're following {event.title}", body,
+                          subscription=subscription)
+    outbox.notify(event, notification)
+    return notification
 
 
 # A notification's deliveries appear once the workflow plans its fan-out, usually within a

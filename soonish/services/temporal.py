@@ -40,7 +40,8 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
     that never started), and so does `soonish sync-schedules` after an outage (it restarts
     every scheduled event's workflow and its reminder schedules; resending a notification is
     safe: the ledger). A one-off mail that was not handed over is sent when the person asks
-    again (follows again, asks for a new link)."""
+    again (asks for a new link). A follow's confirm mail, welcome and reminder change never come
+    here: they are outbox rows committed with the follow (services/outbox.py), drained by the worker."""
     try:
         call(gateway())
     except TemporalUnavailable as exc:

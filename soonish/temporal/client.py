@@ -79,6 +79,20 @@ class TemporalSettings:
         )
 
 
+async def signal_with_start(client: Client, settings: TemporalSettings, params: EventWorkflowInput,
+                            signal: str, *payload: Any) -> None:
+    """Signal an event's workflow, starting it first if it is not running (see
+    TemporalGateway._signal_with_start); also used by the worker's outbox drain."""
+    await client.start_workflow(
+        EventWorkflow.run,
+        params,
+        id=event_workflow_id(settings.id_prefix, params.event_id),
+        task_queue=settings.task_queue,
+        start_signal=signal,
+        start_signal_args=list(payload),
+    )
+
+
 class _LoopThread:
     """A daemon thread running one asyncio loop for the whole process."""
 
@@ -170,17 +184,7 @@ class TemporalGateway:
         announcement after the end).
         """
 
-        async def signal_with_start(client: Client) -> Any:
-            return await client.start_workflow(
-                EventWorkflow.run,
-                params,
-                id=self.event_workflow_id(params.event_id),
-                task_queue=self.settings.task_queue,
-                start_signal=signal,
-                start_signal_args=list(payload),
-            )
-
-        self.run(signal_with_start)
+        self.run(lambda client: signal_with_start(client, self.settings, params, signal, *payload))
 
     def send_transactional_mail(self, mail: TransactionalMail) -> None:
         async def start(client: Client) -> Any:

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from .activities import EventActivities
 from .fanout import DeliveryActivities
+from .outbox import OutboxDrain
 from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
@@ -49,12 +50,16 @@ def delivery_activities(deliveries: DeliveryActivities) -> list:
 
 @asynccontextmanager
 async def running_worker(app: Flask, client: Client, role: str = "all") -> AsyncIterator[list[Worker]]:
-    """The workers of ``role`` running for the length of the block; then they stop (letting
-    running activities finish) and the delivery HTTP pool closes."""
+    """The workers of ``role`` running for the length of the block, with the follow outbox drain
+    beside the workflow workers; then they stop (letting running activities and the drain's round
+    finish) and the delivery HTTP pool closes."""
     deliveries = DeliveryActivities(app)
     try:
         async with AsyncExitStack() as stack:
-            yield [await stack.enter_async_context(worker) for worker in build_workers(app, client, deliveries, role)]
+            workers = [await stack.enter_async_context(worker) for worker in build_workers(app, client, deliveries, role)]
+            if role != "delivery":
+                await stack.enter_async_context(OutboxDrain(app, client, deliveries).running())
+            yield workers
     finally:
         await deliveries.close()
 

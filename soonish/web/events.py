@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from ..field_limits import LOCATION_MAX, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
 from ..models import DeliveryStatus, Event
 from ..services import ServiceError, concurrency
 from ..services import events as event_service
@@ -48,6 +48,8 @@ class EventForm(FlaskForm):
     # The service checks the length (beside the field, like its other checks); the browser stops there too.
     description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
+    online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
+    show_follower_count = BooleanField("Show how many people follow it", default=True)
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
 
@@ -60,6 +62,8 @@ class EventForm(FlaskForm):
             location=self.location.data or "",
             description=self.description.data or "",
             visibility=self.visibility.data,
+            online_url=self.online_url.data or "",
+            show_follower_count=bool(self.show_follower_count.data),
         )
 
     def fill_from(self, event) -> None:
@@ -71,6 +75,8 @@ class EventForm(FlaskForm):
         self.location.data = event.location
         self.description.data = event.description
         self.visibility.data = event.visibility.value
+        self.online_url.data = event.online_url
+        self.show_follower_count.data = event.show_follower_count
         self.version.data = str(event.version)
 
     def edited_version(self) -> int | None:

@@ -52,6 +52,21 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
+  // Share this page: the phone's share sheet where there is one, else copy the link.
+  Alpine.data("shareLink", (title) => ({
+    label: "Share",
+    async share() {
+      const url = window.location.href.split("#")[0];
+      if (navigator.share) {
+        try { await navigator.share({ title, url }); } catch (e) { /* closed the sheet */ }
+        return;
+      }
+      await navigator.clipboard.writeText(url);
+      this.label = "Link copied";
+      setTimeout(() => { this.label = "Share"; }, 2000);
+    },
+  }));
+
   // Copy a value to the clipboard and say so for a moment.
   Alpine.data("copyText", () => ({
     copied: false,

@@ -21,6 +21,7 @@ def test_follower_picks_channels_and_reminders(page: Page, browser, live_server,
     expect(page.get_by_role("heading", name="No channels yet, and that's fine")).to_be_visible()
 
     # What Apprise can't read, and a tag with spaces, are explained beside their fields.
+    page.get_by_text("Advanced: paste an Apprise URL").click()
     page.get_by_label("Name").fill("My phone")
     page.get_by_label("Apprise URL").fill("not a url")
     page.get_by_label("Tag").fill("very urgent")

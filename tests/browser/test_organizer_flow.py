@@ -43,7 +43,8 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
     expect(page.get_by_role("status").first).to_contain_text("Your event is live")
     event_url = page.url
     expect(page.locator(".when")).to_contain_text("Fri 20 Jun 2031, 20:00 – 23:30")
-    expect(page.get_by_role("link", name="Add to calendar")).to_have_attribute("href", re.compile(r"\.ics$"))
+    page.locator(".add-to-calendar summary").click()
+    expect(page.get_by_role("link", name="Apple, Outlook desktop, others (.ics)")).to_have_attribute("href", re.compile(r"\.ics$"))
 
     # A visitor on a phone in Tokyo opens the event in another tab.
     visitor_context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Tokyo", locale="en-GB")

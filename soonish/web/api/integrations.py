@@ -29,6 +29,11 @@ def list_integrations(args):
 @bp.response(201, IntegrationOut)
 @bp.errors(400, 401, 403)
 def add_integration(data):
+    """Add a channel: a catalogue type with its fields (the server builds the Apprise URL), or
+    a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``)."""
+    if "type" in data:
+        return integration_service.add_typed_integration(
+            current_user, data["type"], data.get("field_values") or {}, data["name"], data["tag"])
     return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
 
 

@@ -1,10 +1,11 @@
 """Request and response shapes of the JSON API (marshmallow, documented in the OpenAPI)."""
 from flask import url_for
 from flask_login import current_user
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, TITLE_MAX
+from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
 from ...models import DeliveryStatus, Visibility
+from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
 from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
@@ -12,6 +13,7 @@ from ...services.offsets import MAX_OFFSET, MIN_OFFSET
 from ...services.rsvp import counts as rsvp_counts
 
 VISIBILITIES = [v.value for v in Visibility]
+CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)
 # Listed in the OpenAPI document, so clients (and the fuzzer) know the valid names.
 TIMEZONES = validate.OneOf(sorted(zone_names()), error="Unknown time zone; use an IANA name like Europe/Paris.")
 START_RULE = (f"ISO 8601; without an offset it is read in `timezone`. From now ({START_GRACE.seconds // 60} minutes "
@@ -60,6 +62,9 @@ class EventPatch(Schema):
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String(validate=TIMEZONES, metadata={"description": "IANA zone, e.g. Europe/Paris"})
     visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    online_url = fields.String(validate=validate.Length(max=ONLINE_URL_MAX),
+                               metadata={"description": "http(s) link to join online; empty for none"})
+    show_follower_count = fields.Boolean(metadata={"description": "Show the follower count on the public page"})
 
 
 class EventIn(EventPatch):
@@ -83,6 +88,9 @@ class EventOut(Schema):
     ends_at = fields.DateTime(allow_none=True)
     timezone = fields.String()
     visibility = fields.Function(lambda e: e.visibility.value)
+    online_url = fields.Method("online_url_for_viewer", allow_none=True,
+                               metadata={"description": "Shown to the organizer only (followers see it on the page near the start)"})
+    show_follower_count = fields.Boolean()
     status = fields.Function(lambda e: e.status.value)
     cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
@@ -94,6 +102,9 @@ class EventOut(Schema):
         _organizer_rsvp_counts, allow_none=True,
         metadata={"description": "For the organizer: going, maybe, no, waitlisted, no_answer, capacity, places_left."},
     )
+
+    def online_url_for_viewer(self, event):
+        return event.online_url if current_user.is_authenticated and current_user.id == event.organizer_id else None
 
 
 class SelectorSchema(Schema):
@@ -151,10 +162,23 @@ CHANNEL_TAG_RULES = {"validate": validate.Length(max=40),
 
 
 class IntegrationIn(Schema):
-    name = fields.String(required=True, validate=CHANNEL_NAME_RULES)
-    url = fields.String(required=True, load_only=True, validate=validate.Length(max=URL_MAX),
+    """Either ``url`` (a raw Apprise URL) or ``type`` + ``fields`` (see GET /api/v1/channel-types)."""
+
+    name = fields.String(load_default="", validate=CHANNEL_NAME_RULES,
+                         metadata={"description": "Required with url; with type, defaults to the type's label"})
+    url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX),
                         metadata={"description": "Apprise URL; never shown back"})
+    type = fields.String(validate=validate.OneOf(CHANNEL_TYPES), metadata={"description": "A channel type's key"})
+    field_values = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                               values=fields.String(validate=validate.Length(max=500)), load_only=True,
+                               data_key="fields",
+                               metadata={"description": "The type's field values by name; secrets are never shown back"})
     tag = fields.String(load_default="", **CHANNEL_TAG_RULES)
+
+    @validates_schema
+    def url_or_type(self, data, **_kwargs):
+        if ("url" in data) == ("type" in data):
+            raise ValidationError("Give either url (a raw Apprise URL) or type and fields.", "url")
 
 
 class IntegrationPatch(Schema):

@@ -1,0 +1,288 @@
+#!/usr/bin/env python
+"""Follow benchmark: is following as fast as viewing the page, and is "check your inbox" true?
+
+    .venv/bin/python bench/follow.py [--followers 10000] [--follows 2000] [--concurrency 32]
+                                     [--page-connections 16] [--page-seconds 10]
+                                     [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+What runs, all started here: a Temporal dev server, SQLite in a temp dir (or a scratch database
+on the given PostgreSQL server, dropped afterwards), `soonish web` (gunicorn, the default
+SOONISH_WEB_WORKERS processes, rate limits off), one `soonish worker` (which drains the follow
+outbox) and an aiosmtpd sink in its own process (bench/sink.py).
+
+It seeds an event with N active followers, then in one run measures
+  (a) the event page: GET /e/<slug> over P keep-alive connections for S seconds (req/s, p99);
+  (b) F anonymous follows, POST /api/v1/events/<id>/subscriptions {"email": unique}, at C
+      concurrent (req/s, p50/p99), and for each, request → its confirm mail at the sink.
+Both use the same client (aiohttp, in this process), so the ratio compares like with like.
+It prints a table, where the time went (CPU per process, the outbox timeline) and, last,
+    RESULT follow page_rps=… follow_rps=… ratio=… follow_p99_ms=… confirm_p95_s=… confirm_max_s=… mails=got/expected
+"""
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from soonish.models import OutboxItem, OutboxKind, User, db  # noqa: E402
+from soonish.web import create_app  # noqa: E402
+from soonish.web.tokens import issue_token  # noqa: E402
+from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_soonish, start_worker, wait_for_port  # noqa: E402
+from tests.seeding import seed_subscribers  # noqa: E402
+from tests.sinks import free_port  # noqa: E402
+
+from bench.stack import cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+
+CONFIRM_TIMEOUT = 180
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU used by a process and its children (gunicorn's workers are the master's children)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += cpu_seconds(current)
+        todo += children.get(current, [])
+    return total
+
+
+def cpu_by_process(children: list[Child], temporal: TemporalDevServer) -> dict[str, float]:
+    used = {child.name: tree_cpu_seconds(child.pid) for child in children}
+    used["temporal"] = tree_cpu_seconds(temporal.process.pid)
+    used["bench"] = cpu_seconds(os.getpid())  # the HTTP client (its children are counted above)
+    return used
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def measure_page(base: str, path: str, connections: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def loop(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            async with session.get(base + path) as response:
+                await response.read()
+                if response.status == 200:
+                    latencies.append(time.monotonic() - began)
+                else:
+                    errors += 1
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.monotonic()
+        await asyncio.gather(*(loop(session) for _ in range(connections)))
+        wall = time.monotonic() - began
+    return {"rps": len(latencies) / wall, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "ok": len(latencies), "errors": errors, "wall": wall}
+
+
+async def follow_burst(base: str, event_id: int, count: int, concurrency: int, run_id: str) -> dict:
+    started: dict[int, float] = {}  # subscription id → wall-clock time its request was sent
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue: asyncio.Queue = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(f"burst{i}-{run_id}@example.com")
+
+    async def loop(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            email = queue.get_nowait()
+            sent_at, began = time.time(), time.monotonic()
+            async with session.post(f"{base}/api/v1/events/{event_id}/subscriptions", json={"email": email}) as response:
+                body = await response.json(content_type=None)
+            latencies.append(time.monotonic() - began)
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+            if response.status == 202:
+                started[body["id"]] = sent_at
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.monotonic()
+        await asyncio.gather(*(loop(session) for _ in range(concurrency)))
+        wall = time.monotonic() - began
+    return {"rps": count / wall, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "statuses": statuses, "started": started, "wall": wall}
+
+
+def confirm_delays(sink, started: dict[int, float], timeout: float) -> tuple[list[float], dict]:
+    """Wait until every follow's confirm mail is at the sink (or the timeout); each one's delay."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = sink.stats()
+        if stats["unique"] >= len(started):
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # a repeat, if there were one, would arrive about now
+    stats = sink.stats()
+    delays = []
+    for key, arrived in sink.arrivals().items():
+        # soonish-confirm-<subscription id>-outbox-<row id>
+        parts = key.split("-")
+        if len(parts) >= 3 and parts[1] == "confirm" and int(parts[2]) in started:
+            delays.append(arrived - started[int(parts[2])])
+    return delays, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--followers", type=int, default=10000)
+    parser.add_argument("--follows", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--page-connections", type=int, default=16)
+    parser.add_argument("--page-seconds", type=float, default=10)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="soonish-follow-bench-"))
+    temporal = TemporalDevServer(log_path=tmp / "temporal.log").start()
+    sink = start_sink("smtp", tmp)
+    database = ScratchDatabase("soonish_bench_follow", tmp, args.database_url)
+    run_id = uuid.uuid4().hex[:8]
+    web_port = free_port()
+    config = {
+        "SECRET_KEY": "bench-secret-" + "x" * 32,
+        "DATABASE_URL": database.url,
+        "TEMPORAL_ADDRESS": temporal.address,
+        "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_TASK_QUEUE": f"bench-{run_id}",
+        "TEMPORAL_ID_PREFIX": f"bench-{run_id}-",
+        "PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": sink.port,
+        "SMTP_STARTTLS": False,
+        "ALLOW_PRIVATE_TARGETS": True,
+    }
+    mail = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_STARTTLS": "false"}
+    app = create_app(config)
+    children: list[Child] = [sink.proc]
+    try:
+        with app.app_context():
+            db.create_all()
+            organizer = User(email="organizer@soonish.bench", display_name="Bench Organizer")
+            db.session.add(organizer)
+            db.session.commit()
+            token, _ = issue_token(organizer)
+        worker = start_worker(config, "worker", tmp, **mail)
+        web = start_soonish(["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)],
+                            config, "web", tmp, RATELIMIT_ENABLED="false", **mail)
+        children += [worker, web]
+        wait_for_port(web_port, web.process, "soonish web")
+        client = app.test_client()
+        starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
+        response = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json={
+            "title": "Follow night", "starts_at": starts, "timezone": "Europe/Paris", "location": "Hall 2",
+            "description": "A benchmark event with many followers."})
+        assert response.status_code == 201, response.get_json()
+        event = response.get_json()
+        seed_subscribers(app, event["id"], args.followers)
+        base = f"http://127.0.0.1:{web_port}"
+
+        # Warm both paths (imports, templates, connections), then measure.
+        asyncio.run(measure_page(base, f"/e/{event['slug']}", 2, 1.0))
+        load_before = os.getloadavg()
+        web_cpu_before = tree_cpu_seconds(web.pid)
+        page = asyncio.run(measure_page(base, f"/e/{event['slug']}", args.page_connections, args.page_seconds))
+        page["web_cpu_ms"] = (tree_cpu_seconds(web.pid) - web_cpu_before) / max(page["ok"], 1) * 1000
+
+        sink.reset()
+        cpu_before = cpu_by_process(children, temporal)
+        busy_before, wall_began = machine_busy_seconds(), time.monotonic()
+        follows = asyncio.run(follow_burst(base, event["id"], args.follows, args.concurrency, run_id))
+        delays, stats = confirm_delays(sink, follows["started"], CONFIRM_TIMEOUT)
+        wall = time.monotonic() - wall_began
+        cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_by_process(children, temporal).items()}
+        busy = machine_busy_seconds() - busy_before
+
+        with app.app_context():
+            rows = db.session.execute(
+                select(func.count(), func.min(OutboxItem.created_at), func.max(OutboxItem.created_at),
+                       func.min(OutboxItem.done_at), func.max(OutboxItem.done_at),
+                       func.count(OutboxItem.done_at), func.max(OutboxItem.attempts))
+                .where(OutboxItem.kind == OutboxKind.CONFIRM_MAIL)
+            ).one()
+    finally:
+        for child in reversed(children):
+            child.stop()
+        temporal.stop()
+        database.drop()
+
+    expected = args.follows
+    got = stats["count"]
+    ratio = follows["rps"] / page["rps"] if page["rps"] else 0
+    confirm_p95 = percentile(delays, 95)
+    confirm_max = max(delays) if delays else None
+
+    def ms(value):
+        return f"{value * 1000:.0f}" if value is not None else "—"
+
+    def s(value):
+        return f"{value:.2f}" if value is not None else "—"
+
+    print()
+    print(f"Soonish follow benchmark: event with {args.followers} followers, {os.cpu_count()} cores, "
+          f"database {'PostgreSQL' if args.database_url else 'SQLite'}, web: gunicorn × {args.web_workers} "
+          f"(4 threads each), 1 worker; load average before {load_before[0]:.2f}")
+    print()
+    header = f"{'measure':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  target"
+    print(header)
+    print("-" * len(header))
+    print(f"{f'event page, {args.page_connections} keep-alive conns':<34} {page['rps']:>8.0f} {ms(page['p50']):>8} "
+          f"{ms(page['p99']):>8}  ({page['ok']} OK, {page['errors']} errors)")
+    print(f"{f'{args.follows} follows, {args.concurrency} concurrent':<34} {follows['rps']:>8.0f} "
+          f"{ms(follows['p50']):>8} {ms(follows['p99']):>8}  p99 ≤ 250 ms: "
+          f"{'MET' if follows['p99'] is not None and follows['p99'] <= 0.25 else 'MISSED'}; statuses {follows['statuses']}")
+    print(f"{'follow / page':<34} {ratio:>8.2f} {'':>8} {'':>8}  ≥ 0.4: {'MET' if ratio >= 0.4 else 'MISSED'}")
+    print(f"{'request → confirm mail at sink':<34} {'':>8} {s(percentile(delays, 50)):>7}s {s(percentile(delays, 99)):>7}s"
+          f"  p95 {s(confirm_p95)} s ≤ 5 s: {'MET' if confirm_p95 is not None and confirm_p95 <= 5 else 'MISSED'}; "
+          f"max {s(confirm_max)} s")
+    print(f"{'confirm mails':<34} {got:>8} {'':>8} {'':>8}  unique {stats['unique']}, repeats {stats['repeats']}, "
+          f"expected {expected}: {'MET' if got == stats['unique'] == expected else 'MISSED'}")
+    print()
+    print("Where the time went (follow phase, burst + drain):")
+    count, first_created, last_created, first_done, last_done, done, max_attempts = rows
+    if count:
+        origin = first_created
+        print(f"  outbox: {count} confirm rows, {done} done, most attempts {max_attempts}; "
+              f"rows written over {(last_created - origin).total_seconds():.2f}s, "
+              f"first done +{(first_done - origin).total_seconds():.2f}s, last done +{(last_done - origin).total_seconds():.2f}s")
+    cores = os.cpu_count() or 1
+    print(f"  CPU ({wall:.1f}s wall × {cores} cores = {wall * cores:.1f} CPU-s; machine busy {busy:.1f} CPU-s, "
+          f"other processes included):")
+    print(f"  for comparison, the page phase: web {page['web_cpu_ms']:.2f} ms CPU per page view")
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"    {name:<10} {seconds:7.2f} CPU-s  {seconds / expected * 1000:6.2f} ms per follow")
+    print()
+    print(f"RESULT follow page_rps={page['rps']:.0f} follow_rps={follows['rps']:.0f} ratio={ratio:.2f} "
+          f"follow_p99_ms={ms(follows['p99'])} confirm_p95_s={s(confirm_p95)} confirm_max_s={s(confirm_max)} "
+          f"mails={got}/{expected}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Sharing an event: its card image, and the card tags and calendar links its pages show."""
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required
+
+from .. import share
+from ..links import event_path, public_url
+from ..messages import map_url
+from ..models import SubscriptionStatus, utcnow
+from ..services import ServiceError, ValidationFailed
+from ..services import covers as cover_service
+from ..services import events as event_service
+from ..services import subscriptions as subscription_service
+from .auth import current_user_or_none
+from .events import visible_event_or_404
+from .subscriptions import EMAIL_FOLLOWS
+
+bp = Blueprint("share", __name__)
+# Shared caches may keep the image a while; the ETag makes a revalidation after an edit cheap.
+IMAGE_MAX_AGE = 600
+
+
+def canonical_url(event) -> str:
+    return public_url(current_app.config["PUBLIC_URL"], event_path(event.slug))
+
+
+def image_url(event) -> str:
+    """The cover if the event has one, else the generated card. The version (or the cover's
+    hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
+    etag = cover_service.cover_etag(event)
+    path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
+        url_for("share.image", slug=event.slug, v=event.version)
+    return public_url(current_app.config["PUBLIC_URL"], path)
+
+
+def _cached(response: Response, etag: str, public: bool) -> Response:
+    response.set_etag(etag)
+    response.cache_control.public = public
+    response.cache_control.private = not public
+    response.cache_control.max_age = IMAGE_MAX_AGE
+    return response
+
+
+@bp.get("/e/<slug>/cover.jpg")
+def cover(slug):
+    event = visible_event_or_404(slug)
+    etag = cover_service.cover_etag(event)
+    if etag is None:
+        abort(404)
+    response = _cached(Response(mimetype="image/jpeg"), etag, share.shareable(event))
+    if request.if_none_match.contains(etag):
+        response.status_code = 304
+        return response
+    response.set_data(cover_service.get_cover(event).image)
+    return response
+
+
+@bp.post("/events/<int:event_id>/cover")
+@login_required
+def upload_cover(event_id):
+    # Refuse big bodies before they are read (the limit counts the form's other parts too).
+    request.max_content_length = share.COVER_MAX_BYTES + 64 * 1024
+    upload = request.files.get("cover")
+    try:
+        cover_service.set_cover(current_user, event_id, upload.read(share.COVER_MAX_BYTES + 1) if upload else b"")
+    except ValidationFailed as exc:
+        flash(" ".join(exc.fields.get("cover", [exc.message])), "error")
+    except ServiceError as exc:
+        abort(exc.status)  # not theirs (403), or no such event (404)
+    else:
+        flash("Cover image saved. It shows on the event page and when the link is shared.", "success")
+    return redirect(_event_page(event_id))
+
+
+@bp.post("/events/<int:event_id>/cover/delete")
+@login_required
+def delete_cover(event_id):
+    try:
+        cover_service.remove_cover(current_user, event_id)
+    except ServiceError as exc:
+        abort(exc.status)
+    flash("Cover image removed.", "info")
+    return redirect(_event_page(event_id))
+
+
+def _event_page(event_id: int) -> str:
+    return url_for("events.show", slug=event_service.get_event_for_organizer(current_user, event_id).slug)
+
+
+@bp.get("/e/<slug>/share.png")
+def image(slug):
+    event = visible_event_or_404(slug)
+    if not share.shareable(event):
+        abort(404)
+    response = _cached(Response(mimetype="image/png"), share.image_etag(event), public=True)
+    if request.if_none_match.contains(share.image_etag(event)):
+        response.status_code = 304
+        return response
+    response.set_data(share.share_image(event))
+    return response
+
+
+def join_link(event) -> str | None:
+    """The event's online link if this viewer may see it now: its organizer always, a follower
+    from 15 minutes before the start."""
+    if not event.online_url:
+        return None
+    user = current_user_or_none()
+    if user is not None and user.id == event.organizer_id:
+        return event.online_url
+    if not share.join_open(event, utcnow()):
+        return None
+    subscription = subscription_service.find_mine(user, event) if user is not None else None
+    following = (subscription is not None and subscription.status == SubscriptionStatus.ACTIVE) \
+        or bool(session.get(EMAIL_FOLLOWS, {}).get(str(event.id), {}).get("confirmed"))
+    return event.online_url if following else None
+
+
+@bp.app_context_processor
+def share_helpers() -> dict:
+    """For templates: an event's card tags, calendar links, map link, Join link and follower count."""
+    return {
+        "join_link": join_link,
+        "map_url": map_url,
+        "public_follower_count": lambda event: (
+            subscription_service.count_active(event) if event.show_follower_count and share.shareable(event) else None),
+        "card_tags": lambda event: share.card_tags(event, canonical_url(event), image_url(event)),
+        "calendar_links": lambda event: share.calendar_links(event, canonical_url(event)),
+        "event_canonical_url": canonical_url,
+        "cover_url": lambda event: (url_for("share.cover", slug=event.slug, v=etag)
+                                    if (etag := cover_service.cover_etag(event)) else None),
+    }

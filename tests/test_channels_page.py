@@ -1,0 +1,41 @@
+"""The Channels page: the catalogue's per-type forms (errors beside the field, nothing saved),
+and "Connect Slack/Discord" when those bots run here."""
+from soonish.models import Integration, db
+
+from .conftest import csrf_token
+
+
+def test_a_typed_form_shows_field_errors_and_saves_nothing(app, client, make_user, login):
+    login(make_user("bea@example.com"))
+    page = "/channels/new/telegram"
+    assert "Where do I find these?" in client.get(page).get_data(as_text=True)
+    response = client.post(page, data={"bot_token": "nope", "chat_id": "", "csrf_token": csrf_token(client, page)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="field-bot_token-error"' in html and "expected digits, a colon" in html
+    assert 'id="field-chat_id-error"' in html
+    with app.app_context():
+        assert db.session.query(Integration).count() == 0
+    assert client.get("/channels/new/carrier-pigeon").status_code == 404
+
+
+def test_connect_chat_shows_the_link_command_when_a_bot_runs(app, client, make_user, login):
+    login(make_user("bea@example.com"))
+    assert "Connect Slack" not in client.get("/channels").get_data(as_text=True)
+    app.config.update(SLACK_BOT_TOKEN="xoxb-test", SLACK_INSTALL_URL="https://slack.com/oauth/v2/authorize?client_id=1")
+    html = client.get("/channels").get_data(as_text=True)
+    assert "Connect Slack" in html and "/soonish link bea@example.com" in html
+    assert "https://slack.com/oauth/v2/authorize?client_id=1" in html
+
+
+def test_event_pages_say_how_to_follow_in_slack_and_discord_when_the_bots_run(app, client, make_user, bearer):
+    from .api_helpers import create_event
+
+    event = create_event(client, bearer(make_user("host@example.com")), title="Book club")
+    assert "Follow in Slack" not in client.get(f"/e/{event['slug']}").get_data(as_text=True)
+    app.config.update(SLACK_BOT_TOKEN="xoxb-test", DISCORD_BOT_TOKEN="discord-test",
+                      DISCORD_INSTALL_URL="https://discord.com/oauth2/authorize?client_id=2")
+    html = client.get(f"/e/{event['slug']}").get_data(as_text=True)
+    assert "Follow in Slack" in html and "Follow in Discord" in html
+    assert html.count(f"/soonish subscribe {event['slug']}") >= 2
+    assert "https://discord.com/oauth2/authorize?client_id=2" in html
