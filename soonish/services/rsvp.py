@@ -17,9 +17,10 @@ from ..models import (
 from ..temporal.rsvp import start_offer_workflow
 from .accounts import find_user_by_email
 from .errors import Conflict, NotFound, ValidationFailed
+from . import outbox
 from .events import get_event_for_organizer
 from .notifications import follower_label, welcome
-from .temporal import after_commit, reminders_changed
+from .temporal import after_commit
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
@@ -227,8 +228,10 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
         newly_following = _follow_by_proven_email(event, user)
     rsvp = answer(user, event, choice)
     if newly_following is not None:
-        reminders_changed(event)
+        # Like a confirm link: the welcome and the reminder sync go out through the outbox.
+        outbox.reminders_changed(event)
         welcome(newly_following)
+        db.session.commit()
     return rsvp
 
 
