@@ -24,17 +24,19 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	SOONISH_ALLOW_PRIVATE_TARGETS=1 SOONISH_DEV=1 $(BIN)/soonish dev
 
-## Set everything up and run the whole suite: SQLite, PostgreSQL, then the browser tests
+## Set everything up and run the whole suite: SQLite and PostgreSQL side by side, then the browser tests
+# The two database runs mostly wait on Temporal, mail and HTTP, so on 2 cores running them
+# together takes ~12 minutes instead of ~16 one after the other. Each has its own temporary
+# folder; --output-sync prints each run's output whole when it ends.
 test: $(VENV)/.installed-test
-	$(MAKE) test-sqlite
-	$(MAKE) test-postgres
+	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
 	$(MAKE) test-browser
 
 test-sqlite:
-	$(BIN)/pytest -q
+	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.pytest-tmp/sqlite
 
 test-postgres:
-	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q
+	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.pytest-tmp/postgres
 
 # Their own pytest call: pytest-playwright's sync fixtures leave an event loop running.
 test-browser: chromium
@@ -45,4 +47,4 @@ chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache .pytest-tmp
