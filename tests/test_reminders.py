@@ -168,6 +168,10 @@ def test_sync_schedules_repairs_a_lost_schedule_and_removes_an_orphan(
     # A restore loses one schedule and leaves one for an event that no longer exists.
     harness.run(temporal_env.client.get_schedule_handle(reminder_schedule_id(scope.id_prefix, event["id"], 86400)).delete())
     harness.run(put_reminder(temporal_env.client, scope, 999, 3600, datetime.fromisoformat(days_ahead(4)), datetime.now(timezone.utc)))
+    # Schedules are listed from Temporal's visibility store, which lags a change by a moment;
+    # a restore's damage is older than that.
+    wait_for_schedules(harness, temporal_env, app, event["id"], set())
+    wait_for_schedules(harness, temporal_env, app, 999, {3600})
     with app.app_context():
         repair = sync_all_schedules()
     assert repair.created == [(event["id"], 86400)]

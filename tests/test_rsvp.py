@@ -243,6 +243,8 @@ def test_slack_buttons_under_a_dm_and_the_rsvp_command(chat_config, app, client,
     event = create_event(client, organizer, title="Launch party")
     body, headers = slash_command(fake_slack, f"subscribe {event['slug']}")
     client.post("/slack/events", data=body, headers=headers)
+    # Slack is answered first and the command runs after: announce once Alice follows.
+    assert "You're following Launch party" in fake_slack.wait_for_response(1)["text"]
     announce(client, organizer, event["id"], "Doors at 7")
 
     def announcement():
