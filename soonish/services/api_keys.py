@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ..models import ApiKey, User, db, utcnow
 from .errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
@@ -13,11 +13,11 @@ PREFIX = "sk_"
 # What a key may do. A session or a JWT may do everything its account may; a key only what
 # its scopes name. New scopes go here (and on the views that need them).
 SCOPES = {
-    "events:read": "Read your events, their notifications and who got them.",
-    "events:write": "Create, change and cancel your events.",
+    "events:read": "Read your events, their notifications, who got them and who answered.",
+    "events:write": "Create, change and cancel your events, and set their RSVPs and places.",
     "announce": "Send announcements to an event's followers.",
     "subscriptions:read": "Read the events you follow.",
-    "subscriptions:write": "Follow and stop following events, change reminders.",
+    "subscriptions:write": "Follow and stop following events, change reminders, answer RSVPs.",
     "channels:write": "Read, add, change and remove your delivery channels.",
     "webhooks:write": "Read, add, change and remove your outgoing webhook endpoints.",
 }
@@ -55,16 +55,27 @@ def revoke_key(user: User, key_id: int) -> None:
     db.session.commit()
 
 
+def revoke_all(user: User) -> None:
+    """Revoke every live key of ``user``, in the caller's transaction: a password reset (the
+    account may have been taken over) and an account's erasure. "Sign out everywhere" leaves keys
+    alone, as GitHub's does with personal access tokens: integrations keep running, and each key
+    can be revoked on its own."""
+    db.session.execute(update(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
 def is_api_key(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
 def key_for(plain: str) -> ApiKey | None:
-    """The live key ``plain`` is, or None when unknown, revoked or expired. Checked on every
-    request, so a revoked key stops working at once."""
+    """The live key ``plain`` is, or None when unknown, revoked, expired or its account erased.
+    Checked on every request, so a revoked key stops working at once."""
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(plain)))
     now = utcnow()
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    if key.user.erased_at is not None:
         return None
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         key.last_used_at = now

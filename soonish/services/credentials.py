@@ -11,13 +11,15 @@ from ..delivery.mail import OneOffKind
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import User, db
 from ..temporal.shared import TransactionalMail
+from . import api_keys
 from .accounts import _check_password, find_user_by_email, normalize_email
 from .errors import Conflict, NotFound, ValidationFailed
 from .temporal import send_one_off_mail
 
 
 def revoke_sessions(user: User) -> None:
-    """Sign out every session and refuse every API token issued before now (the caller's too)."""
+    """Sign out every session and refuse every JWT issued before now (the caller's too).
+    Personal API keys keep working (see ``api_keys.revoke_all``): each is revoked on its own."""
     user.token_epoch += 1
     db.session.commit()
 
@@ -39,13 +41,15 @@ def user_for_reset(token: str) -> User:
 
 
 def reset_password(token: str, password: str) -> User:
-    """Set a new password from a reset link, once: it signs out every other session and refuses
-    every older API token (the epoch moves, which also spends the link)."""
+    """Set a new password from a reset link, once: it signs out every other session, refuses
+    every older JWT (the epoch moves, which also spends the link) and revokes every API key:
+    whoever knew the old password may have made keys."""
     user = user_for_reset(token)
     _check_password(password)
     user.set_password(password)
     user.is_verified = True  # the link proved the mailbox
     user.token_epoch += 1
+    api_keys.revoke_all(user)
     db.session.commit()
     return user
 
@@ -94,8 +98,8 @@ def confirm_email_change(token: str) -> User:
 
 
 def undo_email_change(token: str) -> User:
-    """From the notice to the old address: put it back and sign out everywhere, in case the
-    change was not the owner's doing."""
+    """From the notice to the old address: put it back, sign out everywhere and revoke every
+    API key, in case the change was not the owner's doing."""
     user_id, old, new = _unsign_fields(LinkPurpose.UNDO_EMAIL_CHANGE, token,
                                        current_app.config["CONFIRM_LINK_MAX_AGE"], "")
     user = _live_user(user_id)
@@ -107,6 +111,7 @@ def undo_email_change(token: str) -> User:
         raise Conflict("Your old address belongs to another account now.", {"email": ["Already in use."]})
     user.email = old
     user.token_epoch += 1
+    api_keys.revoke_all(user)
     db.session.commit()
     return user
 

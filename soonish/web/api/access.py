@@ -33,7 +33,10 @@ SECURITY_SCHEMES = {
     API_KEY_SCHEME: {
         "type": "http", "scheme": "bearer", "bearerFormat": "sk_...",
         "description": "A personal API key (`POST /api/v1/api-keys`, or the account page). It may only do what its "
-        "scopes allow; an operation's `x-required-scopes` names the scope it needs. Scopes: "
+        "scopes allow; an operation's `x-required-scopes` names the scope it needs. No key may manage the account "
+        "(sign out everywhere, password, email, data export, deletion) or mint keys: those take a JWT or a session. "
+        "\"Sign out everywhere\" leaves keys working (revoke each with `DELETE /api-keys/{key_id}`); a password "
+        "reset revokes every key, and deleting the account deletes them. Scopes: "
         + "; ".join(f"`{name}`: {meaning}" for name, meaning in api_keys.SCOPES.items()),
     },
 }

@@ -1,6 +1,11 @@
 """The account over JSON: revoke tokens, reset or change the password, change the email,
-download one's data, delete the account."""
-from flask_login import current_user, login_required
+download one's data, delete the account.
+
+Personal API keys can do none of this, whatever their scopes (as with GitHub's and Stripe's
+keys, an account's credentials, its deletion and its full export belong to its owner signed
+in): a key is handed to an integration, and the export holds every channel's decrypted URL.
+"""
+from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from ...services import ServiceError, credentials, erasure
@@ -8,6 +13,7 @@ from ...services.accounts import MIN_PASSWORD_LENGTH
 from ...services.export import export_data
 from ..limits import password_reset_limit
 from ..tokens import issue_token
+from .access import authorized
 from .base import ApiBlueprint, service_error_response
 from .schemas import MessageOut, TokenOut
 
@@ -15,7 +21,8 @@ bp = ApiBlueprint("api_account", __name__, url_prefix="/api/v1", description="Yo
 bp.register_error_handler(ServiceError, service_error_response)
 
 NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=200)
-BEARER = [{"bearer": []}]
+# The account's own operations: a session or a JWT, never an API key (403).
+account_only = authorized(None, api_keys_allowed=False)
 
 
 class PasswordResetIn(Schema):
@@ -50,8 +57,13 @@ class ExportOut(Schema):
     account = fields.Dict()
     events_organized = fields.List(fields.Dict())
     follows = fields.List(fields.Dict(), metadata={"description": "With reminder_offsets in seconds."})
+    rsvps = fields.List(fields.Dict(), metadata={
+        "description": "Your answers, with your waitlist_position (1: next in line) and place_offered_until."})
     channels = fields.List(fields.Dict(), metadata={"description": "With each channel's full, decrypted URL."})
     chat_identities = fields.List(fields.Dict())
+    webhook_endpoints = fields.List(fields.Dict(), metadata={"description": "Without their signing secrets."})
+    api_keys = fields.List(fields.Dict(), metadata={
+        "description": "Name, scopes, created, last used, expiry and revocation; never the key."})
     messages_received = fields.List(fields.Dict(), metadata={"description": "From the deliveries ledger."})
 
 
@@ -61,13 +73,14 @@ def _token_for(user) -> dict:
 
 
 @bp.post("/auth/revoke")
-@login_required
+@account_only
 @bp.response(204)
-@bp.errors(401)
-@bp.doc(security=BEARER)
+@bp.errors(401, 403)
 def revoke():
     """Sign out everywhere: every session and every token issued until now (this one too)
-    stops working."""
+    stops working. Personal API keys keep working, as GitHub's personal access tokens do when
+    sessions are revoked: integrations run on, and each key is revoked on its own
+    (`DELETE /api-keys/{key_id}`). A password reset revokes every key."""
     credentials.revoke_sessions(current_user)
 
 
@@ -88,16 +101,15 @@ def password_reset(data):
 @bp.errors(404, 422)
 def password_reset_confirm(data):
     """Set a new password with the mailed token (once, within an hour). Every older session and
-    token stops working; the answer carries a fresh token."""
+    token stops working and every personal API key is revoked; the answer carries a fresh token."""
     return _token_for(credentials.reset_password(data["token"], data["password"]))
 
 
 @bp.post("/me/password")
-@login_required
+@account_only
 @bp.arguments(PasswordChangeIn)
 @bp.response(200, TokenOut)
-@bp.errors(401, 422)
-@bp.doc(security=BEARER)
+@bp.errors(401, 403, 422)
 def change_password(data):
     """Change the password (the current one is required). Every older token stops working;
     the answer carries a fresh one."""
@@ -105,11 +117,10 @@ def change_password(data):
 
 
 @bp.post("/me/email")
-@login_required
+@account_only
 @bp.arguments(EmailChangeIn)
 @bp.response(202, MessageOut)
-@bp.errors(401, 409, 422, 503)
-@bp.doc(security=BEARER)
+@bp.errors(401, 403, 409, 422, 503)
 def change_email(data):
     """Mail a confirm link to the new address; the change happens when it is opened, and the old
     address then gets a notice with an undo link."""
@@ -118,23 +129,23 @@ def change_email(data):
 
 
 @bp.get("/me/export")
-@login_required
+@account_only
 @bp.response(200, ExportOut)
-@bp.errors(401)
-@bp.doc(security=BEARER)
+@bp.errors(401, 403)
 def export():
     """Everything Soonish holds about you, as one JSON document."""
     return export_data(current_user)
 
 
 @bp.delete("/me")
-@login_required
+@account_only
 @bp.arguments(DeleteAccountIn)
 @bp.response(204)
-@bp.errors(401, 422)
-@bp.doc(security=BEARER)
+@bp.errors(401, 403, 422)
 def delete_me(data):
     """Delete the account (the password is required): upcoming events you organize are
     cancelled with a notice to their followers, your follows end, your channels and chat links
-    are removed, and the deliveries ledger keeps its counts without your address."""
+    are removed, your RSVPs are withdrawn (a place you held goes to the waitlist), your webhook
+    endpoints and API keys are deleted, and the deliveries ledger keeps its counts without your
+    address."""
     erasure.delete_account(current_user, data["password"])

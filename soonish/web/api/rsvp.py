@@ -1,11 +1,12 @@
 """RSVPs over JSON: answer going / maybe / no; the organizer's counts, list and settings."""
-from flask_login import current_user, login_required
+from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from ...field_limits import CAPACITY_MAX
 from ...services import ServiceError
 from ...services import events as event_service
 from ...services import rsvp as rsvp_service
+from .access import authorized
 from .base import ApiBlueprint, service_error_response
 
 bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
@@ -60,10 +61,10 @@ class RsvpSettingsOut(Schema):
 
 
 @bp.put("/<int:event_id>/rsvp")
-@login_required
+@authorized("subscriptions:write")
 @bp.arguments(RsvpIn)
 @bp.response(200, RsvpOut)
-@bp.errors(400, 401, 404, 409)
+@bp.errors(400, 401, 403, 404, 409)
 def answer(data, event_id):
     """Say whether you're coming. Changing your answer is possible until the start; "going" on a
     full event puts you on the waitlist (answer: waitlisted)."""
@@ -72,7 +73,7 @@ def answer(data, event_id):
 
 
 @bp.get("/<int:event_id>/rsvps")
-@login_required
+@authorized("events:read")
 @bp.response(200, RsvpListOut)
 @bp.errors(401, 403, 404)
 def answers(event_id):
@@ -82,7 +83,7 @@ def answers(event_id):
 
 
 @bp.put("/<int:event_id>/rsvp-settings")
-@login_required
+@authorized("events:write")
 @bp.arguments(RsvpSettingsIn)
 @bp.response(200, RsvpSettingsOut)
 @bp.errors(400, 401, 403, 404)
