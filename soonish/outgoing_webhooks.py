@@ -182,6 +182,8 @@ async def attempt(message_id: int, next_attempt_at: datetime | None, allow_priva
     db.session.commit()  # no transaction held open across the HTTP call
     status, error = await _post(endpoint.url, body, signed_headers(secret, message.msg_id, now, body), allow_private)
     message = db.session.get(WebhookMessage, message_id)
+    if message is None:
+        return True  # deleted while it was being sent (its endpoint, or its owner's account)
     succeeded = error is None
     db.session.add(WebhookAttempt(message=message, status_code=status, error=error, succeeded=succeeded))
     if succeeded:

@@ -58,3 +58,17 @@ def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
     rsvp.answered_at = utcnow()
     db.session.commit()
     return rsvp.event
+
+
+def place_in_line(rsvp: Rsvp) -> int | None:
+    """Where a waitlisted answer stands (1: offered the next freed place), in the order
+    ``claim_offers`` offers places; None when not on the waitlist."""
+    if rsvp.answer != RsvpAnswer.WAITLISTED:
+        return None
+    ahead = db.session.scalar(
+        select(func.count()).select_from(Rsvp).where(
+            Rsvp.event_id == rsvp.event_id, Rsvp.answer == RsvpAnswer.WAITLISTED,
+            (Rsvp.waitlisted_at < rsvp.waitlisted_at) | ((Rsvp.waitlisted_at == rsvp.waitlisted_at) & (Rsvp.id < rsvp.id)),
+        )
+    )
+    return ahead + 1

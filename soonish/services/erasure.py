@@ -8,6 +8,10 @@ What happens to a person's things:
 - their subscriptions end (the rows stay, unsubscribed, so organizers' delivery counts keep
   them) and the events' reminder schedules are brought in line after the commit;
 - their channels are deleted (the encrypted URLs with them), their chat identities unlinked;
+- their RSVPs are deleted: a place they held (going, or offered to them from the waitlist) is
+  freed and offered to the next in line, as when someone answers "can't go";
+- their outgoing webhook endpoints (with the messages and attempts sent to them) and their API
+  keys are deleted: the erased account's keys are refused from this commit on;
 - the deliveries ledger keeps every row, with the address in its target replaced by a keyed
   hash: counts stay right, the address is gone, and nobody without the secret can get it back;
 - the user row stays as a tombstone (no email, name, password or feed token) so the rows above
@@ -22,12 +26,13 @@ from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ChatIdentity, Delivery, Event, EventStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, db, utcnow,
+    ApiKey, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Subscription,
+    SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import mark_cancelled, tell_cancelled
+from .rsvp import offer_free_places
 from .temporal import reminders_changed
 
 CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
@@ -89,6 +94,10 @@ def erase(user: User) -> None:
     followed = [s.event for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
     integration_ids = select(Integration.id).where(Integration.user_id == user.id)
     identity_ids = select(ChatIdentity.id).where(ChatIdentity.user_id == user.id)
+    rsvps = list(db.session.scalars(select(Rsvp).where(Rsvp.user_id == user.id)))
+    freed = [r.event for r in rsvps if r.answer == RsvpAnswer.GOING or r.offer_expires_at is not None]
+    endpoint_ids = select(WebhookEndpoint.id).where(WebhookEndpoint.user_id == user.id)
+    message_ids = select(WebhookMessage.id).where(WebhookMessage.endpoint_id.in_(endpoint_ids))
     # Explicit deletes, child rows first: SQLite enforces no ON DELETE CASCADE here.
     db.session.execute(delete(SubscriptionSelector).where(or_(
         SubscriptionSelector.subscription_id.in_(subscription_ids),
@@ -97,6 +106,11 @@ def erase(user: User) -> None:
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
+    db.session.execute(delete(Rsvp).where(Rsvp.user_id == user.id))
+    db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(message_ids)))
+    db.session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(message_ids)))
+    db.session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id))
+    db.session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )
@@ -115,6 +129,8 @@ def erase(user: User) -> None:
     for event in followed:
         if event.status == EventStatus.SCHEDULED:
             reminders_changed(event)
+    for event in freed:
+        offer_free_places(event)
 
 
 def _tombstone_ledger(user: User, subscription_ids: list[int]) -> None:

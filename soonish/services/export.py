@@ -1,12 +1,18 @@
 """A person's data, as one JSON document (GDPR articles 15 and 20): the account, the events
-they organize, what they follow and when they are reminded, their channels (URLs decrypted:
-this goes to their owner only), their chat identities, and every message sent to them."""
+they organize, what they follow and when they are reminded, their RSVP answers (with their
+place on a waitlist), their channels (URLs decrypted: this goes to their owner only), their
+chat identities, their webhook endpoints and API keys (never a signing secret or a key), and
+every message sent to them."""
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..models import ChatIdentity, Delivery, Event, Integration, Notification, Subscription, User, db, utcnow
+from .. import waitlist
+from ..models import (
+    ApiKey, ChatIdentity, Delivery, Event, Integration, Notification, Rsvp, Subscription, User, WebhookEndpoint, db,
+    utcnow,
+)
 from .integrations import cipher
 
 EXPORT_FORMAT = 1
@@ -24,6 +30,13 @@ def export_data(user: User) -> dict:
     )
     integrations = db.session.scalars(select(Integration).where(Integration.user_id == user.id).order_by(Integration.id))
     identities = db.session.scalars(select(ChatIdentity).where(ChatIdentity.user_id == user.id).order_by(ChatIdentity.id))
+    rsvps = db.session.scalars(
+        select(Rsvp).where(Rsvp.user_id == user.id).options(selectinload(Rsvp.event)).order_by(Rsvp.id)
+    )
+    endpoints = db.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id).order_by(WebhookEndpoint.id)
+    )
+    keys = db.session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
     messages = db.session.execute(
         select(Delivery, Notification, Event)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
@@ -60,6 +73,14 @@ def export_data(user: User) -> dict:
             }
             for s in subscriptions
         ],
+        "rsvps": [
+            {
+                "event_id": r.event_id, "event_title": r.event.title, "answer": r.answer.value,
+                "answered_at": _when(r.answered_at), "waitlist_position": waitlist.place_in_line(r),
+                "place_offered_until": _when(r.offer_expires_at),
+            }
+            for r in rsvps
+        ],
         "channels": [
             {
                 "id": i.id, "name": i.name, "url": field_cipher.decrypt(i.apprise_url_encrypted), "tag": i.tag,
@@ -71,6 +92,21 @@ def export_data(user: User) -> dict:
             {"id": c.id, "platform": c.platform, "workspace_id": c.workspace_id, "external_user_id": c.external_user_id,
              "kind": c.kind, "created_at": _when(c.created_at)}
             for c in identities
+        ],
+        "webhook_endpoints": [
+            {
+                "id": w.id, "url": w.url, "description": w.description, "event_types": list(w.event_types),
+                "is_active": w.is_active, "disabled_reason": w.disabled_reason, "created_at": _when(w.created_at),
+            }
+            for w in endpoints
+        ],
+        "api_keys": [
+            {
+                "id": k.id, "name": k.name, "scopes": list(k.scopes), "created_at": _when(k.created_at),
+                "last_used_at": _when(k.last_used_at), "expires_at": _when(k.expires_at),
+                "revoked_at": _when(k.revoked_at),
+            }
+            for k in keys
         ],
         "messages_received": [
             {
