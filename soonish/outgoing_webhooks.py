@@ -22,7 +22,7 @@ from .models import Delivery, DeliveryStatus, Event, Notification, NotificationK
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
 
 # What an endpoint can subscribe to. A new kind of event is one line here and one emit() call
-# where it happens (rsvp.changed comes with RSVPs).
+# where it happens.
 EVENT_TYPES = {
     "subscription.created": "Someone started following one of your events.",
     "subscription.cancelled": "Someone stopped following one of your events.",
@@ -30,6 +30,7 @@ EVENT_TYPES = {
     "delivery.failed": "A message could not be delivered to a follower, after every retry.",
     "event.updated": "One of your events changed.",
     "event.cancelled": "One of your events was cancelled.",
+    "rsvp.changed": "Someone's answer to one of your events changed (going, maybe, can't go, waitlisted).",
 }
 URL_MAX = 2000
 HTTP_TIMEOUT_SECONDS = 15

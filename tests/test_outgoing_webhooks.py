@@ -8,6 +8,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from .api_helpers import announce, create_event, follow_by_webhook, subscribe
+from .conftest import csrf_token
 from .sinks import HttpSink, wait_until
 
 
@@ -155,3 +156,39 @@ def test_an_announcement_tells_the_organizer_how_it_went(client, make_user, bear
     (failure,) = told("delivery.failed")
     assert failure["data"]["notification"]["id"] == sent["id"] and failure["data"]["reason"]
     assert not [b for b in told("notification.sent") if b["data"]["notification"]["kind"] == "welcome"]
+
+
+def test_every_rsvp_change_tells_the_organizer_signed(client, make_user, bearer, login, worker, http_sink):
+    host, guest = make_user(), make_user()
+    organizer = bearer(host)
+    endpoint = register(client, organizer, http_sink.url("/rsvps", scheme="http"), ["rsvp.changed"])
+    event = create_event(client, organizer)
+    by_api = client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "going"}, headers=bearer(guest))
+    assert by_api.status_code == 200
+    login(guest)  # and then on the event page
+    page = f"/e/{event['slug']}"
+    by_page = client.post(f"/events/{event['id']}/rsvp", data={"answer": "maybe", "csrf_token": csrf_token(client, page)},
+                          headers={"HX-Request": "true"})
+    assert by_page.status_code == 200
+    # The same answer again is no change: nothing is told.
+    client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "maybe"}, headers=bearer(guest))
+    messages = client.get(f"/api/v1/webhook-endpoints/{endpoint['id']}/messages", headers=organizer).get_json()["items"]
+    assert [m["event_type"] for m in messages] == ["rsvp.changed", "rsvp.changed"]
+
+    wait_until(lambda: len(http_sink.delivered("/rsvps")) == 2, message="both rsvp.changed at the endpoint")
+    told = []
+    for received in http_sink.delivered("/rsvps"):
+        headers = {name.lower(): value for name, value in received.headers.items()}
+        told.append(Webhook(endpoint["secret"]).verify(raw_body(received), headers))  # raises unless signed right
+    told.sort(key=lambda payload: payload["timestamp"])
+    assert [(p["type"], p["data"]["previous_answer"], p["data"]["answer"]) for p in told] == [
+        ("rsvp.changed", None, "going"), ("rsvp.changed", "going", "maybe"),
+    ]
+    assert all(p["data"]["event"]["id"] == event["id"] and p["data"]["follower"] == "Test" for p in told)
+    assert guest.email not in json.dumps(told)
+    # Offered wherever endpoints are made: the page and the API's enum.
+    assert 'value="rsvp.changed"' in client.get("/account/webhooks").get_data(as_text=True)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    body = spec["paths"]["/api/v1/webhook-endpoints"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    types = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]["properties"]["event_types"]["items"]
+    assert "rsvp.changed" in types["enum"]

@@ -17,7 +17,7 @@ from ..models import (
 from ..temporal.rsvp import start_offer_workflow
 from .accounts import find_user_by_email
 from .errors import Conflict, NotFound, ValidationFailed
-from . import outbox
+from . import outbox, webhook_endpoints
 from .events import get_event_for_organizer
 from .notifications import follower_label, welcome
 from .temporal import after_commit
@@ -113,6 +113,8 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
     db.session.commit()
     if frees_place:
         offer_free_places(event)
+    if rsvp.answer != previous:
+        webhook_endpoints.rsvp_changed(rsvp, previous, follower_label(user))
     return rsvp
 
 

@@ -7,7 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import outgoing_webhooks
-from ..models import Event, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from ..models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
 from ..temporal.client import TemporalUnavailable
 from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
@@ -146,3 +146,12 @@ def subscription_event(event_type: str, subscription) -> None:
 def event_changed(event_type: str, event: Event) -> None:
     """event.updated / event.cancelled, to the organizer."""
     emit(event.organizer_id, event_type, {"event": outgoing_webhooks.event_data(event)})
+
+
+def rsvp_changed(rsvp: Rsvp, previous: RsvpAnswer | None, follower: str) -> None:
+    """rsvp.changed, to the event's organizer; ``follower`` as the organizer's list shows them."""
+    event = rsvp.event
+    emit(event.organizer_id, "rsvp.changed", {
+        "rsvp_id": rsvp.id, "answer": rsvp.answer.value, "previous_answer": previous.value if previous else None,
+        "follower": follower, "answered_at": rsvp.answered_at.isoformat(), "event": outgoing_webhooks.event_data(event),
+    })
