@@ -191,7 +191,10 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
         setattr(event, name, value)
     event.version += 1
     summary = describe_change(before, event)
-    notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
+    notification = (
+        record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
+        if summary else None
+    )
     db.session.commit()
     _tell_workflow("signal_event_updated", event, notification)
     webhook_endpoints.event_changed("event.updated", event)
