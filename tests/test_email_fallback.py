@@ -104,6 +104,14 @@ def test_a_dm_that_cannot_reach_the_person_falls_back_to_their_email_once(
         cipher = FieldCipher.from_setting(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"])
         plan = planning.prepare_batch(note["id"], min(subscription_ids), max(subscription_ids), cipher)
     assert plan.sends == [] and plan.already_sent == 2
+    # A worker that died after claiming a fallback mail, before sending it: the retry sends it, once.
+    with app.app_context():
+        db.session.query(Delivery).filter_by(notification_id=note["id"], target=planning.FALLBACK_TARGET) \
+            .filter(Delivery.subscription_id == min(subscription_ids)).update({"status": DeliveryStatus.PENDING})
+        db.session.commit()
+        (resent,) = planning.prepare_batch(note["id"], min(subscription_ids), max(subscription_ids), cipher).sends
+    assert resent.destination.email == ada.email and resent.channel == "email"
+    assert resent.message.delivery_key == planning.fallback_delivery_key(note["id"], ada.id)
 
 
 def test_with_fallback_off_or_no_verified_email_the_dm_fails_with_the_reason(
