@@ -45,7 +45,7 @@ class Notification(db.Model):
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="CASCADE")
     )
-    # Set on updates: what the changed fields were before the edit (broadcast.change_snapshot),
+    # Set on updates: what the changed fields were before the edit (messages.change_snapshot),
     # so updates coalesced into one describe everything since followers were last told.
     change_from: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,8 +11,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..messages import describe_change
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
-from .broadcast import describe_change, record
+from .broadcast import record
 from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow

@@ -3,8 +3,7 @@ inside the Flask app's context."""
 from flask import Flask
 from temporalio import activity
 
-from ..delivery.events import complete_event
-from ..services.broadcast import coalesce_updates
+from ..delivery.events import coalesce_updates, complete_event
 from .shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
 
 
