@@ -138,6 +138,10 @@ class Config:
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).
     DELIVERY_BATCH_SIZE = 500
     DELIVERY_CONCURRENCY = 50
+    # Edits to one event within this many seconds of the first not yet told reach each follower
+    # as one update (the final state, and everything that changed); 0 sends one per edit. A
+    # fixed window from the first edit, so a storm of edits cannot hold an update back for long.
+    UPDATE_COALESCE_SECONDS = 60
 
     # Outgoing webhooks to integrators: retried with exponential backoff from the first delay,
     # doubling up to the longest, for the retry window (3 days); an endpoint that takes nothing

@@ -181,3 +181,39 @@ class NotificationText:
             extra=self.extra,
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
         )
+
+
+# The fields an update tells followers about (what ``describe_change`` compares).
+TOLD_FIELDS = ("title", "starts_at", "ends_at", "location", "online_url")
+_TOLD_TIMES = ("starts_at", "ends_at")
+
+
+def change_snapshot(before: dict) -> dict:
+    """The told fields of ``before`` as JSON (times as ISO 8601), kept on an update."""
+    return {
+        name: (before[name].isoformat() if name in _TOLD_TIMES and before[name] is not None else before[name])
+        for name in TOLD_FIELDS
+    }
+
+
+def from_snapshot(snapshot: dict) -> dict:
+    """``change_snapshot``'s JSON back as the values ``describe_change`` compares."""
+    return {
+        name: (datetime.fromisoformat(value) if name in _TOLD_TIMES and value is not None else value)
+        for name, value in snapshot.items()
+    }
+
+
+def describe_change(before: dict, event: Event) -> str | None:
+    """A human summary of what subscribers should know changed, or None if nothing they'd care
+    about did (a description edit, say)."""
+    lines = []
+    if before["starts_at"] != event.starts_at or before["ends_at"] != event.ends_at:
+        lines.append(f"New time: {when_text(event)} (was {when_text(event, before['starts_at'])}).")
+    if before["location"] != event.location:
+        lines.append(f"New place: {event.location or 'to be announced'} (was {before['location'] or 'not set'}).")
+    if before.get("online_url", event.online_url) != event.online_url:
+        lines.append(f"New online link: {event.online_url}." if event.online_url else "It is no longer online.")
+    if before["title"] != event.title:
+        lines.append(f"New name: {event.title} (was {before['title']}).")
+    return "\n".join(lines) or None

@@ -55,6 +55,8 @@ class FakeSlack(FakePlatform):
 
     def __init__(self) -> None:
         self.posted: list[dict] = []  # chat.postMessage bodies
+        # People our bot cannot DM, and the error Slack gives for each (cannot_dm_bot, user_not_found, …).
+        self.refused_dms: dict[str, str] = {}
         self.responses: list[dict] = []  # what the bot answered at a command's response_url
         self.admins: set[str] = set()
         # Channels the bot is a member of; the rest are public unless listed in private_channels.
@@ -79,6 +81,8 @@ class FakeSlack(FakePlatform):
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
             return json_answer({"ok": False, "error": "not_authed"})
         if method == "chat.postMessage":
+            if fields["channel"] in self.refused_dms:  # Slack's errors are HTTP 200 with "ok": false
+                return json_answer({"ok": False, "error": self.refused_dms[fields["channel"]]})
             with self._lock:
                 self.posted.append(fields)
             return json_answer({"ok": True, "channel": fields["channel"], "ts": f"{time.time():.6f}"})
@@ -192,6 +196,7 @@ class FakeDiscord(FakePlatform):
         self.callbacks: list[dict] = []  # interaction callbacks: defers, replies, autocomplete choices
         self.dm_channels: dict[str, str] = {}  # recipient -> DM channel id
         self.messages: list[dict] = []  # create-message calls: channel_id, content, nonce
+        self.closed_dms: set[str] = set()  # people who take no DMs from our bot
         self.synced_commands: list[dict] = []
         self.refused_logins = 0  # answer this many logins 401, as Discord does a bad token
         self._lock = threading.Lock()
@@ -269,7 +274,11 @@ class FakeDiscord(FakePlatform):
         body = await request.json()
         channel = request.match_info["channel"]
         with self._lock:
-            self.messages.append({"channel_id": channel, **body})
+            closed = any(self.dm_channels.get(user) == channel for user in self.closed_dms)
+            if not closed:
+                self.messages.append({"channel_id": channel, **body})
+        if closed:  # what Discord answers when the person's DMs are closed to the bot
+            return json_answer({"message": "Cannot send messages to this user", "code": 50007}, 403)
         return json_answer(self._message(channel, body["content"]))
 
     def _message(self, channel: str, content: str) -> dict:

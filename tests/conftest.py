@@ -100,6 +100,8 @@ def app_config(database_url, temporal_env, smtp_sink) -> dict:
         "SMTP_STARTTLS": False,
         "ALLOW_PRIVATE_TARGETS": True,  # the sinks live on loopback
         "PUBLIC_URL": "http://soonish.test",
+        # One update per edit, at once: what most tests check. Coalescing's own tests set a window.
+        "UPDATE_COALESCE_SECONDS": 0,
     }
 
 

@@ -13,6 +13,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from soonish.models import Event, Subscription, db
 from soonish.temporal.shared import (
     REMINDER_PLAN_AHEAD, ReminderInput, TransactionalMail, event_workflow_id, reminder_slot_id,
@@ -50,6 +52,27 @@ def test_record_event_workflow_cancelled(app, client, make_user, bearer, worker,
     wait_until(lambda: len(http_sink.received) >= 3, message="the update")
     client.post(f"/api/v1/events/{event['id']}/cancel", headers=organizer)
     save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_cancelled")
+
+
+@pytest.fixture
+def coalescing(app_config):
+    app_config["UPDATE_COALESCE_SECONDS"] = 3
+
+
+def test_record_event_workflow_coalesced(coalescing, app, client, make_user, bearer, worker, harness, temporal_env,
+                                         http_sink):
+    """Coalescing updates: two edits in one window become one update; an edit held when the
+    event is cancelled is dropped."""
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, starts_at=soon(7 * 86400))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"))
+    wait_until(lambda: len(http_sink.received) >= 1, message="the welcome")
+    client.patch(f"/api/v1/events/{event['id']}", json={"location": "Library"}, headers=organizer)
+    client.patch(f"/api/v1/events/{event['id']}", json={"location": "Town hall"}, headers=organizer)
+    wait_until(lambda: len(http_sink.received) >= 2, message="the coalesced update")
+    client.patch(f"/api/v1/events/{event['id']}", json={"location": "Park"}, headers=organizer)
+    client.post(f"/api/v1/events/{event['id']}/cancel", headers=organizer)
+    save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_coalesced")
 
 
 def test_record_event_workflow_completed(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):

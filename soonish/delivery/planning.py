@@ -4,6 +4,11 @@ target gets. Runs inside the app context.
 A notification's recipients are cut into batches of subscription-id ranges (``batch_ranges``);
 ``prepare_batch`` then claims a ledger row per (subscription, target) of one range and plans
 a send for each row still pending.
+
+A chat DM that fails for good (DMs closed, the account gone) falls back once to the person's
+verified email (``fall_back_to_email``): a ledger row of its own (target ``FALLBACK_TARGET``),
+claimed in the transaction that records the DM's failure, so the mail goes out once however
+often the batch runs, and never the other way round.
 """
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,15 +20,19 @@ from ..crypto import FieldCipher
 from ..links import event_path
 from ..messages import NotificationText
 from ..models import (
-    ChatIdentity, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db,
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db,
 )
 from ..routing import Target, targets_for
 from . import ledger, reminders
 from .mail import absolute_url, recipient_links
+from .transports import Failed
 from .types import ChatAddress, Destination, Message
 
 EMAIL_CHANNEL = "email"
+# The ledger target of a chat DM's message mailed to the person instead.
+FALLBACK_TARGET = "fallback:email"
+FELL_BACK = "fell back to email"
 
 
 @dataclass
@@ -89,11 +98,18 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
         [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
         first_id, last_id,
     )
-    text = NotificationText.of(notification, event, absolute_url(event_path(event.slug)))
+    text = _text_of(notification, event)
     by_id = {s.id: s for s in subscriptions}
     planned, skipped = [], []
     for row in rows:
         if row.status != DeliveryStatus.PENDING:
+            continue
+        if row.target == FALLBACK_TARGET:  # claimed when the DM failed; not sent yet (a crash, a retry)
+            subscription = by_id.get(row.subscription_id)
+            if subscription is None or _no_fallback(subscription.user):
+                skipped.append(row.id)
+            else:
+                planned.append(_plan_fallback(row.id, subscription, notification.id, text))
             continue
         target = next((t for t in targets.get(row.subscription_id, []) if t.key == row.target), None)
         if target is None:
@@ -107,6 +123,79 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     db.session.expunge_all()
     db.session.commit()
     return plan
+
+
+def _text_of(notification: Notification, event: Event) -> NotificationText:
+    return NotificationText.of(notification, event, absolute_url(event_path(event.slug)))
+
+
+def fallback_delivery_key(notification_id: int, user_id: int) -> str:
+    """The fallback mail's own key (its Message-ID): one per notification and person."""
+    return f"soonish-{notification_id}-{user_id}-fallback"
+
+
+def _no_fallback(user: User) -> str | None:
+    """Why ``user`` gets no fallback mail, or None when they do."""
+    if not user.email_fallback:
+        return "email fallback is turned off"
+    if user.erased_at is not None or not user.email or not user.is_verified:
+        return "no verified email to fall back to"
+    return None
+
+
+def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int,
+                   text: NotificationText) -> PlannedSend:
+    address = subscription.user.email
+    links = recipient_links(subscription, address if text.rsvp_event_id else None)
+    message = text.message(fallback_delivery_key(notification_id, subscription.user_id), links, True)
+    return PlannedSend(delivery_id, EMAIL_CHANNEL, Destination(email=address), message)
+
+
+def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
+    chat = send.destination.chat
+    return (chat is not None and not chat.is_channel and isinstance(outcome.outcome, Failed)
+            and outcome.outcome.permanent)
+
+
+def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[PlannedSend]:
+    """For each chat DM among ``sends`` that failed for good: claim a ledger row that mails the
+    message to the person's verified email instead, and plan that mail; the DM's recorded
+    reason says it fell back (or why it could not). Only the rows this call creates are planned:
+    one mail per notification and person, however many of their DMs failed. Leaves the
+    session's transaction open for ``ledger.record`` to commit with the DMs' outcomes."""
+    failed = [outcome for send, outcome in sends if _dm_failed_for_good(send, outcome)]
+    if not failed:
+        return []
+    deliveries = {
+        d.id: d for d in db.session.scalars(
+            select(Delivery).where(Delivery.id.in_([o.delivery_id for o in failed]))
+            .options(joinedload(Delivery.subscription).joinedload(Subscription.user))
+        )
+    }
+    texts: dict[int, NotificationText] = {}
+    planned = []
+    for outcome in failed:
+        delivery = deliveries[outcome.delivery_id]
+        subscription = delivery.subscription
+        refused = _no_fallback(subscription.user)
+        outcome.outcome = Failed(f"{outcome.reason}; {refused or FELL_BACK}", permanent=True)
+        if refused:
+            continue
+        claimed = db.session.execute(ledger.insert_ignoring_duplicates(Delivery.__table__), {
+            "notification_id": delivery.notification_id, "subscription_id": subscription.id,
+            "target": FALLBACK_TARGET, "channel": EMAIL_CHANNEL,
+        })
+        if not claimed.rowcount:
+            continue  # another DM of theirs fell back already
+        fallback_id = db.session.scalar(select(Delivery.id).where(
+            Delivery.notification_id == delivery.notification_id, Delivery.subscription_id == subscription.id,
+            Delivery.target == FALLBACK_TARGET,
+        ))
+        if delivery.notification_id not in texts:
+            notification = db.session.get(Notification, delivery.notification_id)
+            texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
+        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
+    return planned
 
 
 def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:

@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -29,6 +29,9 @@ class User(UserMixin, db.Model):
     # Set when the person deleted their account or had their address forgotten: the row stays
     # as a tombstone so organizers' delivery counts keep their rows, but holds nothing personal.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a chat DM to this person fails for good (DMs closed, account gone), the message goes
+    # to their verified email instead, once; they may turn that off.
+    email_fallback: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")

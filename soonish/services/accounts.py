@@ -89,6 +89,14 @@ def verify_email(user: User, password: str | None = None) -> User:
     return user
 
 
+def set_email_fallback(user: User, on: bool) -> User:
+    """Whether a chat DM that can't reach ``user`` (DMs closed, account gone) is mailed to their
+    verified email instead."""
+    user.email_fallback = bool(on)
+    db.session.commit()
+    return user
+
+
 def authenticate(email: str, password: str) -> User | None:
     try:
         email = normalize_email(email)

@@ -11,8 +11,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..messages import describe_change
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
-from .broadcast import describe_change, record
+from .broadcast import record
 from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
@@ -191,7 +192,10 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
         setattr(event, name, value)
     event.version += 1
     summary = describe_change(before, event)
-    notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
+    notification = (
+        record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
+        if summary else None
+    )
     db.session.commit()
     _tell_workflow("signal_event_updated", event, notification)
     webhook_endpoints.event_changed("event.updated", event)

@@ -52,6 +52,7 @@ def export_data(user: User) -> dict:
             "id": user.id, "email": user.email, "display_name": user.display_name,
             "email_verified": user.is_verified, "created_at": _when(user.created_at),
             "has_calendar_feed": user.calendar_token is not None,
+            "email_fallback": user.email_fallback,
         },
         "events_organized": [
             {

@@ -42,7 +42,7 @@ def sync_all_schedules() -> ScheduleRepair:
             temporal.run(lambda client: delete_reminder(client, scope, event.id, offset))
             repair.removed.append((event.id, offset))
         # Signal-with-start: restarts the event's workflow if the server lost it.
-        temporal.reminders_changed(EventWorkflowInput.for_event(event))
+        temporal.reminders_changed(EventWorkflowInput.for_event(event, current_app.config))
         repair.workflows_ensured += 1
     for event_id, offsets in existing.items():  # events cancelled, over, or gone
         for offset in sorted(offsets):

@@ -40,7 +40,8 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
                         what: str, **log_context) -> None:
     """Signal the event's workflow, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: call(temporal, EventWorkflowInput.for_event(event)), what, event_id=event.id, **log_context)
+    after_commit(lambda temporal: call(temporal, EventWorkflowInput.for_event(event, current_app.config)), what,
+                 event_id=event.id, **log_context)
 
 
 def send_one_off_mail(mail: TransactionalMail, what: str) -> None:

@@ -3,8 +3,8 @@ inside the Flask app's context."""
 from flask import Flask
 from temporalio import activity
 
-from ..delivery.events import complete_event
-from .shared import ActivityName, EventRef
+from ..delivery.events import coalesce_updates, complete_event
+from .shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
 
 
 def database_activity(name: str):
@@ -25,9 +25,14 @@ class EventActivities:
         self.app = app
 
     def all(self) -> list:
-        return [self.complete_event]
+        return [self.complete_event, self.coalesce_updates]
 
     @database_activity(ActivityName.COMPLETE_EVENT)
     def complete_event(self, ref: EventRef) -> None:
         with self.app.app_context():
             complete_event(ref.event_id)
+
+    @database_activity(ActivityName.COALESCE_UPDATES)
+    def coalesce_updates(self, held: HeldUpdates) -> CoalescedUpdate:
+        with self.app.app_context():
+            return CoalescedUpdate(coalesce_updates(held.event_id, held.notification_ids))

@@ -81,9 +81,14 @@ class DeliveryActivities:
                 batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher
             )
 
-    def _record(self, outcomes: list[ledger.SendOutcome], final_attempt: bool) -> None:
+    def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
+                final_attempt: bool) -> list[planning.PlannedSend]:
+        """Record a group's sends; the mails that stand in for its DMs that failed for good,
+        claimed in the same transaction."""
         with self.app.app_context():
+            fallbacks = planning.fall_back_to_email(list(zip(group, outcomes)))
             ledger.record(outcomes, final_attempt)
+            return fallbacks
 
     async def _deliver(self, batches: list[DeliveryBatch]) -> BatchResult:
         final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
@@ -100,15 +105,17 @@ class DeliveryActivities:
         sending = recording = 0.0
         async with Courier(self.mail, self.allow_private, self._http_pool(), self.chat) as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
-            # repeat at most one group's sends.
-            for start in range(0, len(planned), self.concurrency):
-                group = planned[start : start + self.concurrency]
+            # repeat at most one group's sends. Fallback mails join the end of the line.
+            start = 0
+            while group := planned[start : start + self.concurrency]:
                 mark = time.monotonic()
                 outcomes = await asyncio.gather(*(self._send(courier, item) for item in group))
                 sent_at = time.monotonic()
-                await asyncio.to_thread(self._record, outcomes, final_attempt)
+                fallbacks = await asyncio.to_thread(self._record, group, outcomes, final_attempt)
+                planned += fallbacks
+                dues += [None] * len(fallbacks)
                 now = utcnow()
-                for outcome, due in zip(outcomes, dues[start : start + self.concurrency]):
+                for outcome, due in zip(outcomes, dues[start : start + len(group)]):
                     if due is not None and outcome.sent:
                         record_reminder_lateness((now - due).total_seconds())
                 sending += sent_at - mark
@@ -121,6 +128,7 @@ class DeliveryActivities:
                     else:
                         result.retrying += 1
                 activity.heartbeat(start + len(group))
+                start += len(group)
         # Where a batch's time went (the benchmark reads these lines; so can an operator).
         first = batches[0] if batches else DeliveryBatch(0, SubscriptionRange(0, 0))
         what = (

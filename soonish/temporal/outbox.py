@@ -120,7 +120,7 @@ class OutboxDrain:
         for item in items:
             by_event[item.event_id].append(item)
         events = await self._db(
-            lambda ids: {event.id: EventWorkflowInput.for_event(event) for event in outbox.events(ids)}, list(by_event))
+            lambda ids: {event.id: EventWorkflowInput.for_event(event, self.app.config) for event in outbox.events(ids)}, list(by_event))
         outcomes = []
         for event_id, event_items in by_event.items():
             params = events.get(event_id)

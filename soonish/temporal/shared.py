@@ -46,16 +46,24 @@ class EventWorkflowInput:
     # Reminder schedules this workflow has made, and the event version they were made for.
     scheduled_offsets: list[int] = field(default_factory=list)
     schedules_version: int = 0
+    # Updates within this many seconds of the first held one go out as one (0: each at once;
+    # workflows cannot read settings, so it travels here, carried across continue-as-new).
+    update_coalesce_seconds: float = 0
+    # Updates held for coalescing, and when their window closes.
+    held_update_ids: list[int] = field(default_factory=list)
+    update_window_ends_at: datetime | None = None
 
     @classmethod
-    def for_event(cls, event: Event) -> "EventWorkflowInput":
-        """What the event's workflow is started with (or told) about its event."""
+    def for_event(cls, event: Event, config) -> "EventWorkflowInput":
+        """What the event's workflow is started with (or told) about its event, under the
+        app's ``config``."""
         return cls(
             event_id=event.id,
             version=event.version,
             starts_at=event.starts_at,
             ends_at=event.ends_at,
             cancelled=event.status == EventStatus.CANCELLED,
+            update_coalesce_seconds=max(0.0, float(config["UPDATE_COALESCE_SECONDS"])),
         )
 
 
@@ -145,6 +153,22 @@ class NotificationRef:
 
 
 @dataclass
+class HeldUpdates:
+    """Updates of one event held through a coalescing window, to become one notification."""
+
+    event_id: int
+    notification_ids: list[int]
+
+
+@dataclass
+class CoalescedUpdate:
+    """The one update to send, or None when there is nothing left to tell (the event was
+    cancelled, or the edits undid each other)."""
+
+    notification_id: int | None
+
+
+@dataclass
 class SubscriptionRange:
     first_id: int
     last_id: int
@@ -188,6 +212,7 @@ class TransactionalMail:
 
 class ActivityName:
     COMPLETE_EVENT = "complete_event"
+    COALESCE_UPDATES = "coalesce_updates"
     PLAN_FANOUT = "plan_fanout"
     DELIVER_BATCH = "deliver_batch"
     SEND_TRANSACTIONAL_MAIL = "send_transactional_mail"

@@ -19,12 +19,14 @@ with workflow.unsafe.imports_passed_through():
         REMINDER_PLAN_AHEAD,
         ActivityName,
         BatchResult,
+        CoalescedUpdate,
         DeliveryBatch,
         EventChange,
         EventRef,
         EventState,
         EventWorkflowInput,
         FanoutPlan,
+        HeldUpdates,
         NotificationRef,
         NotifyRequest,
         ReminderInput,
@@ -97,6 +99,10 @@ class EventWorkflow:
         self._reminders_dirty = True
         self._syncing = False
         self._changed = False  # set by signals to wake the main loop
+        # Updates held back so that a burst of edits reaches followers as one message.
+        self._coalesce_window = timedelta(seconds=params.update_coalesce_seconds)
+        self._held_updates: list[int] = list(params.held_update_ids)
+        self._window_ends_at = params.update_window_ends_at
 
     @workflow.run
     async def run(self, params: EventWorkflowInput) -> str:
@@ -105,6 +111,9 @@ class EventWorkflow:
         asyncio.create_task(self._keep_reminders_in_sync())
         while True:
             await self._drain_queue()
+            if self._held_updates and (self._cancelled or workflow.now() >= self._window_ends_at):
+                await self._release_held_updates()
+                continue
             if self._cancelled:
                 break
             remaining = self._finishes_at() - workflow.now()
@@ -113,9 +122,10 @@ class EventWorkflow:
             if workflow.info().get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE:
                 await workflow.wait_condition(lambda: self._reminders_settled() and workflow.all_handlers_finished())
                 workflow.continue_as_new(self._carry_over())
+            wait = min(remaining, self._window_ends_at - workflow.now()) if self._held_updates else remaining
             try:
                 # Woken early by a signal: there may be work, or an edit moved the end.
-                await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=remaining)
+                await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=wait)
             except asyncio.TimeoutError:
                 pass
             self._changed = False
@@ -128,6 +138,7 @@ class EventWorkflow:
         # anything signalled meanwhile.
         self._reminders_dirty = True
         await workflow.wait_condition(self._reminders_settled)
+        await self._release_held_updates()
         await self._drain_queue()
         return "cancelled" if self._cancelled else "completed"
 
@@ -178,6 +189,28 @@ class EventWorkflow:
                 # Telling integrators must never hold up the event's next notification.
                 workflow.logger.warning("notification webhooks not recorded")
 
+    async def _release_held_updates(self) -> None:
+        """The held updates become one (or none, after a cancellation), queued to go out."""
+        if not self._held_updates:
+            return
+        held, self._held_updates, self._window_ends_at = self._held_updates, [], None
+        coalesced = await workflow.execute_activity(
+            ActivityName.COALESCE_UPDATES, HeldUpdates(self._event_id, held), result_type=CoalescedUpdate,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self._enqueue(coalesced.notification_id)
+
+    def _coalesces_updates(self) -> bool:
+        return self._coalesce_window > timedelta(0) and workflow.patched("coalesce-updates")
+
+    def _hold_update(self, notification_id: int) -> None:
+        """Hold an update until its window closes; the window runs from the first held one."""
+        if notification_id in self._held_updates or notification_id in self._queue or notification_id in self._recent:
+            return
+        if not self._held_updates:
+            self._window_ends_at = workflow.now() + self._coalesce_window
+        self._held_updates.append(notification_id)
+
     def _enqueue(self, notification_id: int | None) -> None:
         if notification_id is not None and notification_id not in self._queue and notification_id not in self._recent:
             self._queue.append(notification_id)
@@ -196,11 +229,20 @@ class EventWorkflow:
             recent_notification_ids=list(self._recent),
             scheduled_offsets=list(self._scheduled_offsets),
             schedules_version=self._schedules_version,
+            update_coalesce_seconds=self._coalesce_window.total_seconds(),
+            held_update_ids=list(self._held_updates),
+            update_window_ends_at=self._window_ends_at,
         )
 
     @workflow.signal
     def event_updated(self, change: EventChange) -> None:
-        self._enqueue(change.notification_id)
+        if change.notification_id is not None and self._coalesces_updates():
+            self._hold_update(change.notification_id)
+        else:
+            self._enqueue(change.notification_id)
+        self._take_change(change)
+
+    def _take_change(self, change: EventChange) -> None:
         # Signals can arrive out of order; the newest version wins.
         if change.version >= self._version:
             self._version = change.version
@@ -211,7 +253,9 @@ class EventWorkflow:
 
     @workflow.signal
     def event_cancelled(self, change: EventChange) -> None:
-        self.event_updated(change)
+        # Never held: the cancellation goes out at once, and the held updates with it go stale.
+        self._enqueue(change.notification_id)
+        self._take_change(change)
         self._cancelled = True
 
     @workflow.signal

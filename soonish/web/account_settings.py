@@ -6,7 +6,7 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from ..services import ServiceError, accounts, credentials, erasure
@@ -39,6 +39,10 @@ class ChangeEmailForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
 
 
+class EmailFallbackForm(FlaskForm):
+    email_fallback = BooleanField("When a Slack or Discord message can't reach me, email it to me instead")
+
+
 class DeleteAccountForm(FlaskForm):
     password = PasswordField("Your password", validators=[DataRequired()])
 
@@ -49,6 +53,7 @@ def account_forms(**given) -> dict:
         "password_form": ChangePasswordForm(formdata=None, prefix="pw"),
         "email_form": ChangeEmailForm(formdata=None, prefix="em"),
         "delete_form": DeleteAccountForm(formdata=None, prefix="del"),
+        "fallback_form": EmailFallbackForm(formdata=None, prefix="fb", data={"email_fallback": current_user.email_fallback}),
     }
     forms.update(given)
     return forms
@@ -117,6 +122,18 @@ def change_password():
             flash("Password changed. Every other session is signed out.", "success")
             return redirect(url_for("account.show"))
     return _account_page_with(password_form=form)
+
+
+@bp.post("/account/email-fallback")
+@login_required
+def set_email_fallback():
+    form = EmailFallbackForm(prefix="fb")
+    if form.validate_on_submit():
+        accounts.set_email_fallback(current_user, form.email_fallback.data)
+        flash("Saved: chat messages that can't reach you " + ("come by email instead." if form.email_fallback.data
+                                                            else "are not mailed."), "success")
+        return redirect(url_for("account.show"))
+    return _account_page_with(fallback_form=form)
 
 
 @bp.post("/account/email")

@@ -1,14 +1,15 @@
 """The account over JSON: revoke tokens, reset or change the password, change the email,
-download one's data, delete the account.
+download one's data, delete the account, and delivery settings.
 
-Personal API keys can do none of this, whatever their scopes (as with GitHub's and Stripe's
-keys, an account's credentials, its deletion and its full export belong to its owner signed
-in): a key is handed to an integration, and the export holds every channel's decrypted URL.
+Personal API keys can do none of this but the delivery settings, whatever their scopes (as with
+GitHub's and Stripe's keys, an account's credentials, its deletion and its full export belong to
+its owner signed in): a key is handed to an integration, and the export holds every channel's
+decrypted URL.
 """
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...services import ServiceError, credentials, erasure
+from ...services import ServiceError, accounts, credentials, erasure
 from ...services.accounts import MIN_PASSWORD_LENGTH
 from ...services.export import export_data
 from ..limits import password_reset_limit
@@ -47,6 +48,13 @@ class EmailChangeIn(Schema):
 
 class DeleteAccountIn(Schema):
     password = fields.String(required=True, validate=validate.Length(max=200))
+
+
+class SettingsSchema(Schema):
+    email_fallback = fields.Boolean(
+        required=True, metadata={"description": "When a Slack or Discord DM can't reach you for good (DMs closed, "
+                                 "the account gone), the message is mailed once to your verified email instead, "
+                                 "and the organizer sees it fell back to email. On unless turned off."})
 
 
 class ExportOut(Schema):
@@ -126,6 +134,26 @@ def change_email(data):
     address then gets a notice with an undo link."""
     address = credentials.request_email_change(current_user, data["email"], data["current_password"])
     return {"message": f"Open the link we sent to {address} to start using it."}
+
+
+@bp.get("/me/settings")
+@authorized("subscriptions:read")
+@bp.response(200, SettingsSchema)
+@bp.errors(401, 403)
+def settings():
+    """How your messages reach you."""
+    return {"email_fallback": current_user.email_fallback}
+
+
+@bp.patch("/me/settings")
+@authorized("subscriptions:write")
+@bp.arguments(SettingsSchema)
+@bp.response(200, SettingsSchema)
+@bp.errors(401, 403, 422)
+def change_settings(data):
+    """Change how your messages reach you."""
+    user = accounts.set_email_fallback(current_user, data["email_fallback"])
+    return {"email_fallback": user.email_fallback}
 
 
 @bp.get("/me/export")
