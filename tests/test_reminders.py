@@ -98,20 +98,31 @@ def reminders(sink):
 def test_moving_or_cancelling_before_the_due_time_sends_nothing(
     short_lead, app, client, make_user, bearer, organizer, worker, http_sink, harness, temporal_env
 ):
-    moved = near_event(client, organizer, due_in=8)
-    cancelled = near_event(client, organizer, due_in=8)
+    # Schedules fire 3 s before the due time; the margins leave a loaded machine room to set up.
+    moved = near_event(client, organizer, due_in=25)
+    cancelled = near_event(client, organizer, due_in=25)
+    due = datetime.fromisoformat(moved["starts_at"]) - timedelta(minutes=5)
     reader = bearer(make_user("reader@example.com"))
     hook = add_integration(client, reader, http_sink.url("/reader"))
     for event in (moved, cancelled):
         subscribe(client, reader, event["id"], reminder_offsets=["5m"], selectors=[{"integration_id": hook["id"]}])
         wait_for_schedules(harness, temporal_env, app, event["id"], {300})
-    time.sleep(5)  # both schedules have fired: their ReminderWorkflows sleep to the due time
+    # Both schedules have fired: their ReminderWorkflows sleep to the due time.
+    wait_until(lambda: all(schedule_fired(harness, temporal_env, app, e["id"], 300) for e in (moved, cancelled)),
+               timeout=40, message="both reminder schedules firing")
+    assert datetime.now(timezone.utc) < due - timedelta(seconds=1), "the set-up ran past the due time"
     client.patch(f"/api/v1/events/{moved['id']}", json={"starts_at": days_ahead(2)}, headers=organizer)
     client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer)
-    time.sleep(6)  # past the old due time
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 3)  # past the old due time
     assert reminders(http_sink) == []
     wait_for_schedules(harness, temporal_env, app, moved["id"], {300})  # for the new time
     wait_for_schedules(harness, temporal_env, app, cancelled["id"], set())
+
+
+def schedule_fired(harness, temporal_env, app, event_id: int, offset: int) -> bool:
+    scope = ScheduleScope.from_config(app.config)
+    handle = temporal_env.client.get_schedule_handle(reminder_schedule_id(scope.id_prefix, event_id, offset))
+    return bool(harness.run(handle.describe()).info.recent_actions)
 
 
 def test_the_same_reminder_fired_twice_is_delivered_once(
