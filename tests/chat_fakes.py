@@ -133,7 +133,7 @@ class FakeSlack(FakePlatform):
 
     def send_over_socket(self, text: str, user: str = "U0ALICE") -> str:
         """A /soonish command delivered over Socket Mode; returns its envelope id."""
-        wait_until(lambda: self._socket is not None, 15, message="the Socket Mode connection")
+        wait_until(lambda: self._socket is not None, 45, message="the Socket Mode connection")
         envelope_id = f"env-{next(self._ids)}"
         envelope = {"envelope_id": envelope_id, "type": "slash_commands", "accepts_response_payload": True,
                     "payload": command_fields(self, text, user)}
@@ -148,7 +148,7 @@ class FakeSlack(FakePlatform):
             return [p["text"] for p in self.posted if p["channel"] == user_id]
 
     def wait_for_response(self, count: int) -> dict:
-        wait_until(lambda: len(self.responses) >= count, 15, message=f"{count} Slack replies")
+        wait_until(lambda: len(self.responses) >= count, 30, message=f"{count} Slack replies")
         return self.responses[count - 1]
 
 
@@ -317,7 +317,7 @@ class FakeDiscord(FakePlatform):
         ``bot_permissions`` are the bot's own in that channel (Discord's app_permissions)."""
         answered = len(self.followups)
         self._dispatch(self._interaction(2, subcommand, user_id, manage_channels, options, bot_permissions))
-        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {subcommand}")
+        wait_until(lambda: len(self.followups) > answered, 30, message=f"the bot's answer to {subcommand}")
         return self.followups[answered]
 
     def autocomplete(self, subcommand: str, user_id: str, option: str, typed: str) -> list[dict]:
@@ -330,7 +330,7 @@ class FakeDiscord(FakePlatform):
         def choices():
             return next((c["data"]["choices"] for c in self.callbacks[offered:] if c["type"] == 8), None)
 
-        wait_until(lambda: choices() is not None, 15, message="autocomplete choices")
+        wait_until(lambda: choices() is not None, 30, message="autocomplete choices")
         return choices()
 
     def press_button(self, custom_id: str, user_id: str) -> dict:
@@ -340,7 +340,7 @@ class FakeDiscord(FakePlatform):
         interaction["message"] = {**self._message(CHANNEL, "a post"), "components": []}
         answered = len(self.followups)
         self._dispatch(interaction)
-        wait_until(lambda: len(self.followups) > answered, 15, message=f"the bot's answer to {custom_id}")
+        wait_until(lambda: len(self.followups) > answered, 30, message=f"the bot's answer to {custom_id}")
         return self.followups[answered]
 
     def _dispatch(self, interaction: dict) -> None:
