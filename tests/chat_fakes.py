@@ -309,7 +309,7 @@ class FakeDiscord(FakePlatform):
     # What a test does ---------------------------------------------------------------------
 
     def wait_until_connected(self) -> None:
-        wait_until(lambda: self._socket is not None and self.synced_commands, 20, message="the bot on the gateway")
+        wait_until(lambda: self._socket is not None and self.synced_commands, 45, message="the bot on the gateway")
 
     def run_command(self, subcommand: str, user_id: str, manage_channels: bool = False,
                     bot_permissions: int = VIEW_CHANNEL | SEND_MESSAGES, **options) -> dict:
