@@ -102,11 +102,13 @@ async def call_chat_api(context: TransportContext, platform: ChatPlatform, url: 
     name = platform.display_name
     if not token:
         return Failed(f"the {name} bot is not configured", permanent=True)
-    if await context.pacer.is_refused(_token_scope(platform, token)):
-        return refused_token_failure(platform, "earlier in this broadcast")
+    scope = _token_scope(platform, token)
     headers = {"Authorization": f"{AUTH_SCHEMES[platform]} {token}", "User-Agent": "Soonish"}
 
     async def request() -> Answer:
+        # Asked before every request, also one that waited its turn while the token was refused.
+        if await context.pacer.is_refused(scope):
+            return Answer(refused_token_failure(platform, "earlier in this broadcast"))
         try:
             async with context.http.post(url, json=payload, headers=headers, allow_redirects=False) as response:
                 holds = _discord_limits(route, response, context) if route is not None else []
