@@ -4,6 +4,7 @@ stops the broadcast's sends on it."""
 import asyncio
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -165,3 +166,29 @@ def test_a_refused_token_stops_the_broadcasts_sends_on_it(one_at_a_time, app, cl
             and getattr(r, "broadcast", None) == str(notification["id"])]
     assert len(told) == 1
     assert all(r.attempts == 1 for r in announcement_rows())  # failed for good, not retried
+
+
+def test_the_organizer_sees_a_send_waiting_for_a_rate_limit_instead_of_pending(
+        app, client, make_user, bearer, login, worker, http_sink):
+    host = make_user("host@example.com")
+    organizer = bearer(host)
+    event = create_event(client, organizer)
+    follow_by_webhook(client, bearer(make_user("ann@example.com")), event["id"], http_sink.url("/ann"))
+    wait_until(lambda: len(http_sink.delivered()) == 1, message="the welcome message")
+    http_sink.clear()
+    http_sink.failing, http_sink.failing_status, http_sink.retry_after = range(1, 2), 429, "20"
+    notification = announce(client, organizer, event["id"], "Doors open at 7")
+    login(host)
+    path = f"/events/{event['id']}/messages/{notification['id']}"
+
+    waiting = re.compile(r"waiting for 127\.0\.0\.1&#39;s rate limit \(≈(\d+) s left\)")
+    wait_until(lambda: waiting.search(client.get(path).get_data(as_text=True)), timeout=30,
+               message="the page showing the wait")
+    page = client.get(path).get_data(as_text=True)
+    assert 1 <= int(waiting.search(page).group(1)) <= 20
+    assert '">Pending</span>' not in page  # the row says why it waits, not just "Pending"
+
+    wait_until(lambda: len(http_sink.delivered("/ann")) == 1, timeout=60, message="the announcement after the wait")
+    wait_until(lambda: 'data-status="sent"' in client.get(path).get_data(as_text=True), timeout=30,
+               message="the send recorded")
+    assert not waiting.search(client.get(path).get_data(as_text=True))
