@@ -50,6 +50,7 @@ class Tally:
     def reset(self) -> None:
         self.requests = 0
         self.too_many = 0
+        self.too_many_by: dict[str, int] = {}  # which limit said no
         self.keys: set[str] = set()
         self.delivered = 0
         self.repeats = 0
@@ -59,8 +60,9 @@ class Tally:
     def request(self) -> None:
         self.requests += 1
 
-    def refused(self) -> None:
+    def refused(self, limit: str) -> None:
         self.too_many += 1
+        self.too_many_by[limit] = self.too_many_by.get(limit, 0) + 1
 
     def deliver(self, key: str | None) -> None:
         now = time.time()
@@ -73,7 +75,8 @@ class Tally:
             self.keys.add(key)
 
     def stats(self) -> dict:
-        return {"requests": self.requests, "too_many": self.too_many, "delivered": self.delivered,
+        return {"requests": self.requests, "too_many": self.too_many, "too_many_by": self.too_many_by,
+                "delivered": self.delivered,
                 "unique": len(self.keys), "repeats": self.repeats, "first": self.first, "last": self.last}
 
 
@@ -142,7 +145,7 @@ def slack_app(tally: Tally) -> web.Application:
         allowed, _, app_wait = limits["app"].take()
         channel_ok, channel_wait = limits["channel"].take(body["channel"]) if allowed else (True, 0.0)
         if not (allowed and channel_ok):
-            tally.refused()
+            tally.refused("app" if not allowed else "channel")
             wait = app_wait if not allowed else channel_wait
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -170,7 +173,7 @@ def discord_app(tally: Tally) -> web.Application:
         """The global limit, then the route's; a 429 as Discord sends it, or the bucket's headers."""
         ok, _, reset_after = state["glob"].take()
         if not ok:
-            tally.refused()
+            tally.refused("global")
             return web.json_response(
                 {"message": "You are being rate limited.", "retry_after": round(reset_after, 3), "global": True},
                 status=429, headers={"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global",
@@ -180,7 +183,7 @@ def discord_app(tally: Tally) -> web.Application:
                    "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
                    "X-RateLimit-Reset-After": f"{reset_after:.3f}", "X-RateLimit-Bucket": bucket}
         if not ok:
-            tally.refused()
+            tally.refused(bucket)
             return web.json_response(
                 {"message": "You are being rate limited.", "retry_after": round(reset_after, 3), "global": False},
                 status=429, headers={**headers, "X-RateLimit-Scope": "user",
@@ -230,7 +233,7 @@ def webhook_app(tally: Tally) -> web.Application:
         host = request.transport.get_extra_info("sockname")[0]
         ok, _, reset_after = state["hosts"].take(host)
         if not ok:
-            tally.refused()
+            tally.refused(host)
             return web.Response(status=429, text="too many requests",
                                 headers={"Retry-After": str(max(1, math.ceil(reset_after)))})
         tally.deliver(request.headers.get("Idempotency-Key"))
@@ -259,10 +262,10 @@ async def serve_smtp(tally: Tally, port: int, stats_port: int) -> None:
             tally.request()
             sent = getattr(session, "soonish_sent", 0)
             if sent >= SMTP_PER_CONNECTION:
-                tally.refused()
+                tally.refused("per connection")
                 return "421 4.7.0 Too many messages on this connection, closing"
             if not state["rate"].take()[0]:
-                tally.refused()
+                tally.refused("per second")
                 return "421 4.7.0 Too many messages a second, try again later"
             session.soonish_sent = sent + 1
             envelope.mail_from = address

@@ -262,7 +262,7 @@ def run_kind(kind: str, args, tmp: Path, temporal_port: int) -> dict:
         sent, failed = counts.get(DeliveryStatus.SENT, 0), counts.get(DeliveryStatus.FAILED, 0)
         batches = [b for w in workers for nid in notification_ids for b in parse_batches(w.log_path, nid)]
         lost = target.recipients - stats["unique"]
-        print(f"  [{kind}] fake: {stats['requests']} requests, {stats['too_many']} refused (429/421), "
+        print(f"  [{kind}] fake: {stats['requests']} requests, {stats['too_many']} refused (429/421: {stats['too_many_by']}), "
               f"{stats['unique']} delivery keys, {stats['repeats']} repeats, {lost} lost; "
               f"ledger: {sent} sent, {failed} failed, {counts.get(DeliveryStatus.PENDING, 0)} pending", flush=True)
         print(f"  [{kind}] where the time went: {elapsed:.1f}s to the last delivery (floor {target.floor:.0f}s); "

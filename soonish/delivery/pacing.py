@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
+from limits.errors import StorageError
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
@@ -44,6 +45,11 @@ MAX_WAITS_PER_REQUEST = 5
 # A refused bot token stays refused for the broadcast this long (longer than any broadcast's
 # retries); the key then expires by itself.
 REFUSED_TOKEN_SECONDS = 6 * 3600
+# Connections to Redis per worker process, and how long a send waits for a free one.
+REDIS_CONNECTIONS = 16
+REDIS_WAIT_SECONDS = 10
+# With Redis unreachable, budgets are per process for this long before Redis is tried again.
+SHARED_RETRY_SECONDS = 30
 # Waits this long or longer are written to the ledger as they begin, for the organizer's view.
 LONG_WAIT_SECONDS = 5.0
 
@@ -126,13 +132,10 @@ class _MemoryHolds:
     async def until(self, keys: list[str]) -> float:
         return max((self._until.get(k, 0.0) for k in keys), default=0.0)
 
-    async def close(self) -> None:
-        pass
-
 
 class _RedisHolds:
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.asyncio.from_url(url)
+    def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
+        self._redis = client
         self._prefix = prefix
 
     async def hold(self, key: str, until: float) -> bool:
@@ -148,9 +151,6 @@ class _RedisHolds:
         values = await self._redis.mget([self._prefix + k for k in keys]) if keys else []
         return max((float(v) for v in values if v is not None), default=0.0)
 
-    async def close(self) -> None:
-        await self._redis.aclose()
-
 
 class Pacer:
     """The budgets of one worker process (shared with the others through Redis when set)."""
@@ -158,14 +158,19 @@ class Pacer:
     def __init__(self, settings: BudgetSettings = BudgetSettings()) -> None:
         self.settings = settings
         prefix = settings.key_prefix
+        self._local = _Store(MovingWindowRateLimiter(MemoryStorage()), _MemoryHolds())
+        self._shared: _Store | None = None
+        self._pool: redis.asyncio.BlockingConnectionPool | None = None
         if settings.storage_url:
+            # A few connections, waited for: hundreds of sends in flight each asking Redis
+            # would otherwise open hundreds of connections (or fail with "Too many connections").
+            self._pool = redis.asyncio.BlockingConnectionPool.from_url(
+                settings.storage_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_SECONDS)
             url = settings.storage_url.replace("redis://", "async+redis://", 1)
-            storage = RedisStorage(url, implementation="redispy", key_prefix=prefix)
-            self._holds = _RedisHolds(settings.storage_url, f"{prefix}:hold:")
-        else:
-            storage = MemoryStorage()
-            self._holds = _MemoryHolds()
-        self._limiter = MovingWindowRateLimiter(storage)
+            storage = RedisStorage(url, implementation="redispy", key_prefix=prefix, connection_pool=self._pool)
+            self._shared = _Store(MovingWindowRateLimiter(storage),
+                                  _RedisHolds(redis.asyncio.Redis(connection_pool=self._pool), f"{prefix}:hold:"))
+        self._shared_down_until = 0.0
         # Route limits the destination told us (Discord's X-RateLimit-Limit and its window).
         self._learned: dict[str, RateLimitItem] = {}
         self._probes: dict[str, asyncio.Lock] = {}
@@ -185,16 +190,30 @@ class Pacer:
         if known is None or known.amount != limit or known.multiples < seconds:
             self._learned[route.template] = RateLimitItemPerSecond(limit, seconds)
 
+    async def _in_store(self, call: Callable[["_Store"], Awaitable]):
+        """``call`` on the shared store, or on this process's own while Redis is unreachable
+        (sends go on, paced per process, rather than stop; logged when it happens)."""
+        if self._shared is None or time.monotonic() < self._shared_down_until:
+            return await call(self._local)
+        try:
+            return await call(self._shared)
+        except (redis.exceptions.RedisError, StorageError, OSError) as exc:
+            self._shared_down_until = time.monotonic() + SHARED_RETRY_SECONDS
+            log.warning("delivery budgets: Redis unreachable (%s); budgets are per process for the next %ds",
+                        type(exc).__name__, SHARED_RETRY_SECONDS)
+            return await call(self._local)
+
     async def hold(self, key: str, seconds: float) -> None:
         """The destination said: nothing more on ``key`` for ``seconds``."""
-        await self._holds.hold(key, time.time() + seconds)
+        await self._in_store(lambda store: store.holds.hold(key, time.time() + seconds))
 
     async def refuse_token(self, scope: str) -> bool:
         """Stop sends on a refused token for a broadcast; True for the first to say so."""
-        return await self._holds.hold(f"refused:{scope}", time.time() + REFUSED_TOKEN_SECONDS)
+        until = time.time() + REFUSED_TOKEN_SECONDS
+        return await self._in_store(lambda store: store.holds.hold(f"refused:{scope}", until))
 
     async def is_refused(self, scope: str) -> bool:
-        return await self._holds.until([f"refused:{scope}"]) > time.time()
+        return await self._in_store(lambda store: store.holds.until([f"refused:{scope}"])) > time.time()
 
     async def wait_turn(self, budgets: list[Budget], route: "Route | None" = None) -> None:
         """Wait until every budget has room and no hold is on any of them, then charge them.
@@ -207,7 +226,7 @@ class Pacer:
         began = time.monotonic()
         told = False
         while True:
-            pause, label = await self._pause(budgets, keys)
+            pause, label = await self._in_store(lambda store: self._pause(store, budgets, keys))
             if pause <= 0:
                 break
             if send is not None and not told:
@@ -217,22 +236,20 @@ class Pacer:
         if send is not None:
             send.waited_seconds += time.monotonic() - began
 
-    async def _pause(self, budgets: list[Budget], keys: list[str]) -> tuple[float, str]:
+    @staticmethod
+    async def _pause(store: "_Store", budgets: list[Budget], keys: list[str]) -> tuple[float, str]:
         """How long to wait before trying again (0: charged, go), and whose limit it is."""
-        held = await self._holds.until(keys) - time.time()
+        held = await store.holds.until(keys) - time.time()
         if held > 0:
             return held, budgets[-1].label
+        if len(budgets) > 1:  # (one budget: the hit below is its test)
+            for budget in budgets:
+                if not await store.limiter.test(budget.limit, budget.key):
+                    return await _until_room(store, budget), budget.label
         for budget in budgets:
-            if not await self._limiter.test(budget.limit, budget.key):
-                return await self._until_room(budget), budget.label
-        for budget in budgets:
-            if not await self._limiter.hit(budget.limit, budget.key):
-                return await self._until_room(budget), budget.label
+            if not await store.limiter.hit(budget.limit, budget.key):
+                return await _until_room(store, budget), budget.label
         return 0.0, ""
-
-    async def _until_room(self, budget: Budget) -> float:
-        stats = await self._limiter.get_window_stats(budget.limit, budget.key)
-        return max(MIN_PAUSE_SECONDS, stats.reset_time - time.time())
 
     async def send(self, budgets: list[Budget], request: Callable[[], Awaitable["Answer"]],
                    route: "Route | None" = None) -> object:
@@ -269,7 +286,21 @@ class Pacer:
             return await request()
 
     async def close(self) -> None:
-        await self._holds.close()
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+@dataclass(frozen=True)
+class _Store:
+    """Where budgets are counted: Redis (shared) or this process's memory."""
+
+    limiter: MovingWindowRateLimiter
+    holds: "_MemoryHolds | _RedisHolds"
+
+
+async def _until_room(store: _Store, budget: Budget) -> float:
+    stats = await store.limiter.get_window_stats(budget.limit, budget.key)
+    return max(MIN_PAUSE_SECONDS, stats.reset_time - time.time())
 
 
 @dataclass(frozen=True)
