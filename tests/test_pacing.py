@@ -192,3 +192,17 @@ def test_the_organizer_sees_a_send_waiting_for_a_rate_limit_instead_of_pending(
     wait_until(lambda: 'data-status="sent"' in client.get(path).get_data(as_text=True), timeout=30,
                message="the send recorded")
     assert not waiting.search(client.get(path).get_data(as_text=True))
+
+
+async def test_with_redis_unreachable_budgets_fall_back_to_the_process_and_say_so(caplog):
+    pacer = Pacer(BudgetSettings(storage_url="redis://127.0.0.1:1/0"))  # nothing listens there
+    budget = pacer.budget("host:example.org", "2 per second", "example.org")
+    try:
+        began = time.monotonic()
+        for _ in range(3):
+            await pacer.wait_turn([budget])
+        assert time.monotonic() - began >= 0.9  # still paced: the third waited for the window
+    finally:
+        await pacer.close()
+    unreachable = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(unreachable) == 1
