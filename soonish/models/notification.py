@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..field_limits import TITLE_MAX
@@ -81,7 +81,7 @@ class Delivery(db.Model):
     # Rate limits: how often and how long the send waited for its destination's budget, and,
     # while it waits a long while, until when and for whose limit ("Slack").
     waits: Mapped[int] = mapped_column(default=0, server_default="0")
-    waited_seconds: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waiting_for: Mapped[str | None] = mapped_column(String(WAITING_FOR_MAX))
 
