@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ import redis
 from soonish.delivery import ChatAddress, ChatSettings, Courier, Destination, MailSettings, Message, Sent
 from soonish.delivery.pacing import BudgetSettings, Pacer, SendPacing
 from soonish.models import Delivery, DeliveryStatus, db
+from soonish.temporal import fanout
 
 from .api_helpers import announce, create_event, follow_by_webhook
-from .seeding import follow_in_chat
+from .seeding import follow_in_chat, seed_subscribers
 from .sinks import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -206,3 +208,33 @@ async def test_with_redis_unreachable_budgets_fall_back_to_the_process_and_say_s
         await pacer.close()
     unreachable = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
     assert len(unreachable) == 1
+
+
+@pytest.fixture
+def slow_host(app_config):
+    app_config.update(BUDGET_WEBHOOK_HOST="2 per second", DELIVERY_CONCURRENCY=2)
+    return app_config
+
+
+def test_a_batch_paced_past_its_sending_window_hands_the_rest_back_and_each_is_sent_once(
+        slow_host, app, client, make_user, bearer, worker, http_sink, monkeypatch, caplog):
+    monkeypatch.setattr(fanout, "BATCH_SENDING_WINDOW", timedelta(seconds=1))
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], 8, webhook_url=lambda i: http_sink.url(f"/r{i}"))
+    notification = announce(client, organizer, event["id"], "Doors open at 7")
+
+    def recorded() -> list[Delivery]:
+        with app.app_context():
+            rows = db.session.query(Delivery).filter(Delivery.notification_id == notification["id"]).all()
+            db.session.expunge_all()
+            return rows
+
+    wait_until(lambda: len(recorded()) == 8 and all(r.status == DeliveryStatus.SENT for r in recorded()),
+               timeout=60, message="all eight sent")
+    assert sorted(r.path for r in http_sink.delivered()) == sorted(f"/r{i}" for i in range(8))
+    # Handed back, not failed: every send was made once, on one try of its own.
+    assert all(r.attempts == 1 for r in recorded())
+    handed_back = [r for r in caplog.records if "will be retried" in str(getattr(r, "exc_info", "") or "")
+                   or "will be retried" in r.getMessage()]
+    assert handed_back, "the batch never reached its sending window"

@@ -22,7 +22,7 @@ from ..observability import record_reminder_lateness
 from .activities import database_activity
 from .liveness import heartbeating
 from .shared import (
-    MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
+    BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
     NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue,
 )
 
@@ -117,6 +117,9 @@ class DeliveryActivities:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends.
             for start in range(0, len(planned), self.concurrency):
+                if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
+                    result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
+                    break
                 group = planned[start : start + self.concurrency]
                 mark = time.monotonic()
                 outcomes = await asyncio.gather(*(
