@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # sends waiting on one budget do not all ask at the same instant).
 MIN_PAUSE_SECONDS = 0.01
 PAUSE_SPREAD_SECONDS = 0.02
+# A send that waited for room goes this fraction of the window after it opens: a request
+# reaches the destination some milliseconds after its turn, more or fewer on a busy worker, and
+# a destination counting in fixed windows would see the late ones of one window in the next.
+WINDOW_MARGIN = 0.05
 # A destination that asks us to wait longer than this inside a batch gets the send handed back
 # (the batch ends "retrying" and Temporal runs it again later; the hold is remembered).
 MAX_WAIT_IN_BATCH_SECONDS = 150.0
@@ -300,7 +304,8 @@ class _Store:
 
 async def _until_room(store: _Store, budget: Budget) -> float:
     stats = await store.limiter.get_window_stats(budget.limit, budget.key)
-    return max(MIN_PAUSE_SECONDS, stats.reset_time - time.time())
+    margin = budget.limit.get_expiry() * WINDOW_MARGIN
+    return max(MIN_PAUSE_SECONDS, stats.reset_time - time.time()) + margin
 
 
 @dataclass(frozen=True)
