@@ -93,6 +93,11 @@ class Config:
     SMTP_STARTTLS = True
     SMTP_SSL = False
     SMTP_TIMEOUT = 20
+    # Reconnect after this many messages on one connection (0: never), for servers that
+    # take only so many per connection and then answer 421.
+    SMTP_MESSAGES_PER_CONNECTION = 0
+    # An SMTP 421/450/451/452 ("not now") says no when: the mail is sent again this much later.
+    SMTP_TEMPORARY_WAIT_SECONDS = 1.0
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
@@ -142,6 +147,18 @@ class Config:
     # as one update (the final state, and everything that changed); 0 sends one per edit. A
     # fixed window from the first edit, so a storm of edits cannot hold an update back for long.
     UPDATE_COALESCE_SECONDS = 60
+    # Delivery budgets (README "Delivery budgets"): every send waits for room in the budgets of
+    # where it goes, in `limits` syntax. Shared by all workers through BUDGET_REDIS_URL
+    # (redis://host:6379/0); empty: each worker process has budgets of its own.
+    BUDGET_REDIS_URL = ""
+    BUDGET_KEY_PREFIX = "soonish-budget"
+    BUDGET_SLACK_APP = "5 per second"  # Slack: "several hundred messages a minute" per workspace
+    BUDGET_SLACK_CHANNEL = "1 per second"  # Slack chat.postMessage, per channel or DM
+    BUDGET_DISCORD_GLOBAL = "50 per second"  # Discord, per bot (routes: from Discord's headers)
+    BUDGET_TELEGRAM_BOT = "30 per second"
+    BUDGET_TELEGRAM_CHAT = "1 per second"
+    BUDGET_WEBHOOK_HOST = "100 per second"  # per receiving host (webhooks, other HTTP channels)
+    BUDGET_SMTP_HOST = "100 per second"  # our SMTP server
 
     # Outgoing webhooks to integrators: retried with exponential backoff from the first delay,
     # doubling up to the longest, for the retry window (3 days); an endpoint that takes nothing

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import threading
 import time
 from urllib.parse import urlencode
@@ -199,6 +200,11 @@ class FakeDiscord(FakePlatform):
         self.closed_dms: set[str] = set()  # people who take no DMs from our bot
         self.synced_commands: list[dict] = []
         self.refused_logins = 0  # answer this many logins 401, as Discord does a bad token
+        # Create-message's route bucket per channel, when set: (limit, window seconds), with
+        # Discord's X-RateLimit-* headers on every answer and a 429 past the limit.
+        self.message_bucket: tuple[int, float] | None = None
+        self._buckets: dict[str, tuple[float, int]] = {}  # channel -> (window start, used)
+        self.requests: list[tuple[str, float, int]] = []  # (path, monotonic arrival, status) of our worker's calls
         self._lock = threading.Lock()
         self._socket: web.WebSocketResponse | None = None
         self._sequence = itertools.count(2)
@@ -260,9 +266,15 @@ class FakeDiscord(FakePlatform):
             self.followups.append(body)
         return json_answer(self._message(CHANNEL, body.get("content", "")))
 
+    def _count(self, request, status: int) -> None:
+        with self._lock:
+            self.requests.append((request.path, time.monotonic(), status))
+
     async def _open_dm(self, request):
         if not self._authorized(request):
+            self._count(request, 401)
             return json_answer({"message": "401: Unauthorized", "code": 0}, 401)
+        self._count(request, 200)
         recipient = (await request.json())["recipient_id"]
         with self._lock:
             channel = self.dm_channels.setdefault(recipient, str(next(self._ids)))
@@ -270,16 +282,47 @@ class FakeDiscord(FakePlatform):
 
     async def _create_message(self, request):
         if not self._authorized(request):
+            self._count(request, 401)
             return json_answer({"message": "401: Unauthorized", "code": 0}, 401)
         body = await request.json()
         channel = request.match_info["channel"]
+        headers = {}
         with self._lock:
-            closed = any(self.dm_channels.get(user) == channel for user in self.closed_dms)
-            if not closed:
-                self.messages.append({"channel_id": channel, **body})
-        if closed:  # what Discord answers when the person's DMs are closed to the bot
-            return json_answer({"message": "Cannot send messages to this user", "code": 50007}, 403)
-        return json_answer(self._message(channel, body["content"]))
+            if any(self.dm_channels.get(user) == channel for user in self.closed_dms):
+                # What Discord answers when the person's DMs are closed to the bot.
+                self.requests.append((request.path, time.monotonic(), 403))
+                return json_answer({"message": "Cannot send messages to this user", "code": 50007}, 403)
+            if self.message_bucket is not None:
+                headers = self._charge_bucket(channel)
+                if headers["X-RateLimit-Remaining"] == "-1":
+                    retry_after = float(headers["X-RateLimit-Reset-After"])
+                    headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Scope": "user",
+                                    "Retry-After": str(math.ceil(retry_after))})
+                    self.requests.append((request.path, time.monotonic(), 429))
+                    answer = json_answer({"message": "You are being rate limited.", "retry_after": retry_after,
+                                          "global": False}, 429)
+                    answer.headers.update(headers)
+                    return answer
+            self.requests.append((request.path, time.monotonic(), 200))
+            self.messages.append({"channel_id": channel, **body})
+        answer = json_answer(self._message(channel, body["content"]))
+        answer.headers.update(headers)
+        return answer
+
+    def _charge_bucket(self, channel: str) -> dict:
+        """Discord's headers for one more request in the channel's bucket (a fixed window from
+        its first request); Remaining "-1" means this one is over the limit."""
+        limit, window = self.message_bucket
+        now = time.monotonic()
+        start, used = self._buckets.get(channel, (now, 0))
+        if now - start >= window:
+            start, used = now, 0
+        used += 1
+        if used <= limit:
+            self._buckets[channel] = (start, used)
+        reset_after = max(0.0, start + window - now)
+        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit - used),
+                "X-RateLimit-Reset-After": f"{reset_after:.3f}", "X-RateLimit-Bucket": "create-message-bucket"}
 
     def _message(self, channel: str, content: str) -> dict:
         return {"id": str(next(self._ids)), "channel_id": channel, "content": content, "author": BOT_USER,

@@ -77,6 +77,7 @@ def http_sink(_http_sink):
     _http_sink.clear()
     _http_sink.failing = range(0)
     _http_sink.failing_status = 503
+    _http_sink.retry_after = None
     _http_sink.delay = 0.0
     return _http_sink
 

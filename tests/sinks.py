@@ -113,6 +113,7 @@ class HttpSink:
     # Requests numbered (1-based) in this range answer 503: a receiver that goes down for a while.
     failing: range = range(0)
     failing_status: int = 503
+    retry_after: str | None = None  # the failing answers' Retry-After header, when set
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -131,7 +132,8 @@ class HttpSink:
             except ValueError:
                 body = raw.decode(errors="replace")
             self.received.append(Received(request.path, dict(request.headers), body, status))
-        return web.Response(status=status, text="ok" if status == 200 else "unavailable")
+        headers = {"Retry-After": self.retry_after} if status != 200 and self.retry_after else {}
+        return web.Response(status=status, text="ok" if status == 200 else "unavailable", headers=headers)
 
     def start(self) -> "HttpSink":
         app = web.Application()

@@ -1,7 +1,7 @@
 """The Courier: for one batch, routes each destination to its transport (a registry lookup)
 and shares the batch's resources with them: one pooled HTTP client for webhooks and our
 bots' web APIs, one SMTP connection, one Apprise plugin object per URL with Apprise's
-per-object throttle turned off. Every message carries a stable delivery key
+per-object throttle turned off (our budgets pace them instead, see ``pacing``). Every message carries a stable delivery key
 (``Idempotency-Key`` header, ``Message-ID``, Discord's message nonce) so a receiver can drop
 the rare repeat that a crash in mid-send can cause.
 """
@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from ..netguard import PrivateTargetRefused, check_host
+from .pacing import Pacer, SendPacing, current_send
 from .transports import (
     Failed, Outcome, Transport, TransportContext, TransportKind, raise_unless_sent, transport_class,
 )
@@ -20,15 +21,18 @@ from .types import ChatSettings, DeliveryFailed, Destination, MailSettings, Mess
 
 class Courier:
     """Delivers messages for one batch; use as ``async with Courier(...) as courier``. Given an
-    ``http`` pool it sends through it (and leaves it open); otherwise it opens one of its own."""
+    ``http`` pool it sends through it (and leaves it open); otherwise it opens one of its own.
+    Likewise a ``pacer`` (the worker's budgets), or budgets of its own for this courier alone."""
 
     def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
-                 chat: ChatSettings = ChatSettings()) -> None:
+                 chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None) -> None:
         self.mail = mail
         self.allow_private = allow_private
         self.chat = chat
         self._given_http = http
         self._http = http
+        self._given_pacer = pacer
+        self._pacer = pacer
         self._context: TransportContext | None = None
         self._transports: dict[TransportKind, Transport] = {}
         self._plugins: dict[str, object] = {}
@@ -36,7 +40,9 @@ class Courier:
     async def __aenter__(self) -> "Courier":
         if self._http is None:
             self._http = http_pool(self.allow_private, connections=1)
-        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private)
+        if self._pacer is None:
+            self._pacer = Pacer()
+        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -45,14 +51,22 @@ class Courier:
         self._transports.clear()
         if self._http is not None and self._http is not self._given_http:
             await self._http.close()
+        if self._pacer is not None and self._pacer is not self._given_pacer:
+            await self._pacer.close()
+            self._pacer = None
 
-    async def deliver(self, destination: Destination, message: Message) -> Outcome:
-        """Send ``message``; what happened, as the transport classified it."""
+    async def deliver(self, destination: Destination, message: Message, pacing: SendPacing | None = None) -> Outcome:
+        """Send ``message``; what happened, as the transport classified it. ``pacing`` collects
+        the send's waits (and names its broadcast)."""
         try:
             kind, target = self._route(destination)
         except DeliveryFailed as exc:
             return Failed(exc.reason, exc.permanent)
-        return await self._transport(kind).send(target, message)
+        token = current_send.set(pacing or SendPacing())
+        try:
+            return await self._transport(kind).send(target, message)
+        finally:
+            current_send.reset(token)
 
     async def send(self, destination: Destination, message: Message) -> None:
         """``deliver``, raising DeliveryFailed unless the message was sent."""

@@ -3,12 +3,14 @@ send and recorded after it, so a retried or rerun batch skips what is already se
 send happens once. Runs inside the app context."""
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..models import Delivery, DeliveryStatus, db, utcnow
+from ..models.notification import WAITING_FOR_MAX
 from ..observability import record_delivery
 from .transports import Failed, Outcome, RetryAfter, Sent
 
@@ -72,6 +74,8 @@ class SendOutcome:
     delivery_id: int
     channel: str
     outcome: Outcome
+    waits: int = 0  # times the send waited for its destination's rate limit
+    waited_seconds: float = 0.0
 
     @property
     def sent(self) -> bool:
@@ -88,26 +92,41 @@ class SendOutcome:
         return getattr(self.outcome, "reason", "")
 
 
+def mark_waiting(delivery_id: int, waiting_for: str, until: datetime) -> None:
+    """A send has begun a long wait for ``waiting_for``'s rate limit: the organizer sees it."""
+    db.session.execute(
+        update(Delivery).where(Delivery.id == delivery_id)
+        .values(waiting_for=waiting_for[:WAITING_FOR_MAX], waiting_until=until)
+    )
+    db.session.commit()
+
+
 def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
     """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
     now = utcnow()
-    sent = [o.delivery_id for o in outcomes if o.sent]
+    done_waiting = {"waiting_for": None, "waiting_until": None}
+    sent = [o.delivery_id for o in outcomes if o.sent and not o.waits]
     if sent:
         db.session.execute(
             update(Delivery)
             .where(Delivery.id.in_(sent))
-            .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None)
+            .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None,
+                    **done_waiting)
         )
     for outcome in outcomes:
-        if outcome.sent:
+        if outcome.sent and not outcome.waits:
             continue
+        if outcome.sent:
+            values = dict(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+        else:
+            status = DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING
+            values = dict(status=status, last_error=outcome.reason[:LAST_ERROR_MAX])
         db.session.execute(
             update(Delivery)
             .where(Delivery.id == outcome.delivery_id)
             .values(
-                status=DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING,
-                attempts=Delivery.attempts + 1,
-                last_error=outcome.reason[:LAST_ERROR_MAX],
+                attempts=Delivery.attempts + 1, waits=Delivery.waits + outcome.waits,
+                waited_seconds=Delivery.waited_seconds + outcome.waited_seconds, **done_waiting, **values,
             )
         )
     db.session.commit()

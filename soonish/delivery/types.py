@@ -69,6 +69,8 @@ class MailSettings:
     use_ssl: bool = False
     timeout: float = 20
     outbox_dir: str = ""
+    messages_per_connection: int = 0  # 0: as many as the server takes
+
 
     @classmethod
     def from_config(cls, config, outbox_dir: str) -> "MailSettings":
@@ -77,6 +79,7 @@ class MailSettings:
             username=config["SMTP_USERNAME"], password=config["SMTP_PASSWORD"],
             starttls=bool(config["SMTP_STARTTLS"]), use_ssl=bool(config["SMTP_SSL"]),
             timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
+            messages_per_connection=int(config["SMTP_MESSAGES_PER_CONNECTION"]),
         )
 
 

@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..field_limits import TITLE_MAX
@@ -54,6 +54,10 @@ class Notification(db.Model):
     author: Mapped[User | None] = relationship()
 
 
+# Whose rate limit a waiting send waits for: a platform's name or a host name.
+WAITING_FOR_MAX = 100
+
+
 class Delivery(db.Model):
     """One message to one target. The unique key is what makes sends idempotent."""
 
@@ -77,6 +81,12 @@ class Delivery(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Rate limits: how often and how long the send waited for its destination's budget, and,
+    # while it waits a long while, until when and for whose limit ("Slack").
+    waits: Mapped[int] = mapped_column(default=0, server_default="0")
+    waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waiting_for: Mapped[str | None] = mapped_column(String(WAITING_FOR_MAX))
 
     notification: Mapped[Notification] = relationship()
     subscription: Mapped[Subscription] = relationship()

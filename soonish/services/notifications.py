@@ -1,5 +1,6 @@
 """Notifications: what organizers announce and what changes tell subscribers, and how each
 one's deliveries went."""
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -167,6 +168,16 @@ class RecipientRow:
     attempts: int
     sent_at: datetime | None
     last_error: str | None
+    waiting: str | None = None  # "waiting for Slack's rate limit (≈2 min left)", while it does
+
+
+def waiting_label(waiting_for: str | None, until: datetime | None, now: datetime) -> str | None:
+    """Why a pending delivery has not gone yet, when it waits for a rate limit."""
+    if waiting_for is None or until is None or until <= now:
+        return None
+    left = (until - now).total_seconds()
+    amount = f"≈{math.ceil(left / 60)} min" if left >= 90 else f"≈{math.ceil(left)} s"
+    return f"waiting for {waiting_for}'s rate limit ({amount} left)"
 
 
 @dataclass
@@ -242,11 +253,14 @@ def _recipient_page(report: NotificationReport, of_message, status: str | None, 
         .join(User, User.id == Subscription.user_id).where(*matching)
         .order_by(outcome_order, Delivery.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
+    now = utcnow()
     return RecipientPage(
         report=report,
         rows=[
             RecipientRow(follower_label(user), delivery.channel, delivery.status.value, delivery.attempts,
-                         delivery.sent_at, delivery.last_error)
+                         delivery.sent_at, delivery.last_error,
+                         waiting_label(delivery.waiting_for, delivery.waiting_until, now)
+                         if delivery.status == DeliveryStatus.PENDING else None)
             for delivery, user in rows
         ],
         status=status, page=page, per_page=per_page, total=total,

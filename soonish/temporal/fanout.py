@@ -4,7 +4,7 @@ through the deliveries ledger, so a retried or rerun batch skips what is already
 import asyncio
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -15,17 +15,21 @@ from temporalio.exceptions import ApplicationError
 from ..crypto import FieldCipher
 from ..delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
 from ..delivery import ledger, planning
+from ..delivery.pacing import BudgetSettings, Pacer, SendPacing
 from ..delivery.mail import one_off_mail
 from ..models import utcnow
 from ..observability import record_reminder_lateness
 from .activities import database_activity
 from .liveness import heartbeating
 from .shared import (
-    MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
+    BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
     NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
+
+# A fallback mail goes over SMTP, which no refused chat token stops: no broadcast to scope it by.
+NO_CHAT_TOKEN = 0
 
 
 class DeliveryActivities:
@@ -38,7 +42,9 @@ class DeliveryActivities:
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
         self.chat = ChatSettings.from_config(config)
+        self.budgets = BudgetSettings.from_config(config)
         self._http: aiohttp.ClientSession | None = None
+        self._pacer: Pacer | None = None
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
@@ -50,11 +56,21 @@ class DeliveryActivities:
             self._http = http_pool(self.allow_private, self.concurrency * PARALLEL_BATCHES)
         return self._http
 
+    def _budgets(self) -> Pacer:
+        """The worker's delivery budgets, one for every batch it runs (shared with the other
+        workers through Redis when BUDGET_REDIS_URL is set), made on its event loop."""
+        if self._pacer is None:
+            self._pacer = Pacer(self.budgets)
+        return self._pacer
+
     async def close(self) -> None:
-        """Close the HTTP pool; after the worker has stopped."""
+        """Close the HTTP pool and the budgets' connection; after the worker has stopped."""
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._pacer is not None:
+            await self._pacer.close()
+            self._pacer = None
 
     @database_activity(ActivityName.PLAN_FANOUT)
     def plan_fanout(self, ref: NotificationRef) -> FanoutPlan:
@@ -95,25 +111,34 @@ class DeliveryActivities:
         began = time.monotonic()
         planned: list[planning.PlannedSend] = []
         dues: list[datetime | None] = []  # when each send was due, for reminders
+        broadcasts: list[int] = []  # each send's notification: a refused bot token stops its sends
         result = BatchResult()
         for batch in batches:
             plan = await asyncio.to_thread(self._prepare, batch)
             planned += plan.sends
             dues += [plan.due] * len(plan.sends)
+            broadcasts += [batch.notification_id] * len(plan.sends)
             result.already_sent += plan.already_sent
         prepared = time.monotonic()
         sending = recording = 0.0
-        async with Courier(self.mail, self.allow_private, self._http_pool(), self.chat) as courier:
+        async with Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets()) as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends. Fallback mails join the end of the line.
             start = 0
             while group := planned[start : start + self.concurrency]:
+                if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
+                    result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
+                    break
                 mark = time.monotonic()
-                outcomes = await asyncio.gather(*(self._send(courier, item) for item in group))
+                outcomes = await asyncio.gather(*(
+                    self._send(courier, item, broadcast)
+                    for item, broadcast in zip(group, broadcasts[start : start + len(group)])
+                ))
                 sent_at = time.monotonic()
                 fallbacks = await asyncio.to_thread(self._record, group, outcomes, final_attempt)
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
+                broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
                 now = utcnow()
                 for outcome, due in zip(outcomes, dues[start : start + len(group)]):
                     if due is not None and outcome.sent:
@@ -146,9 +171,18 @@ class DeliveryActivities:
             raise ApplicationError(f"{result.retrying} sends failed and will be retried")
         return result
 
-    @staticmethod
-    async def _send(courier: Courier, item: planning.PlannedSend) -> ledger.SendOutcome:
-        return ledger.SendOutcome(item.delivery_id, item.channel, await courier.deliver(item.destination, item.message))
+    async def _send(self, courier: Courier, item: planning.PlannedSend, broadcast: int) -> ledger.SendOutcome:
+        async def waiting(waiting_for: str, seconds: float) -> None:
+            until = utcnow() + timedelta(seconds=seconds)
+            await asyncio.to_thread(self._mark_waiting, item.delivery_id, waiting_for, until)
+
+        pacing = SendPacing(broadcast=str(broadcast), on_long_wait=waiting)
+        outcome = await courier.deliver(item.destination, item.message, pacing)
+        return ledger.SendOutcome(item.delivery_id, item.channel, outcome, pacing.waits, pacing.waited_seconds)
+
+    def _mark_waiting(self, delivery_id: int, waiting_for: str, until: datetime) -> None:
+        with self.app.app_context():
+            ledger.mark_waiting(delivery_id, waiting_for, until)
 
     @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
     def send_transactional_mail(self, request: TransactionalMail) -> None:

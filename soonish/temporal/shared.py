@@ -242,6 +242,10 @@ LEGACY_BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # timeout): a batch of 500 in groups of 50 is 10 groups, each bounded by the 15 s HTTP
 # timeout (SMTP's 20 s) plus its record, so under 4 minutes at worst; 10 leaves room for a slow database.
 BATCH_TIMEOUT = timedelta(minutes=10)
+# Sends paced by their destinations' budgets can take longer than that (500 Slack DMs at 5 a
+# second, shared by every batch): a batch starts no new group after this long, and hands the
+# rest back to Temporal's retry (the ledger skips what was sent).
+BATCH_SENDING_WINDOW = timedelta(minutes=5)
 MAX_DELIVERY_ATTEMPTS = 8
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

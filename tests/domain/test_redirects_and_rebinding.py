@@ -9,6 +9,7 @@ import requests
 from aiohttp import web
 
 from soonish.delivery import Courier, Destination, Failed, MailSettings, Message, Sent, parse_apprise_url
+from soonish.delivery.pacing import Pacer
 from soonish.delivery.transports import TransportContext
 from soonish.delivery.transports.apprise import AppriseTransport
 from soonish.delivery.transports.webhook import WebhookTransport, http_pool
@@ -120,7 +121,8 @@ async def test_the_webhook_pool_checks_the_address_at_connect_time(secret, host)
     plugin = parse_apprise_url(f"json://{host}:{secret.port}/hook")
     http = http_pool(allow_private=False, connections=2)
     try:
-        context = TransportContext(http, MailSettings(sender="soonish@example.com"), None, allow_private=False)
+        context = TransportContext(http, MailSettings(sender="soonish@example.com"), None, allow_private=False,
+                                   pacer=Pacer())
         outcome = await WebhookTransport(context).send(plugin, MESSAGE)
     finally:
         await http.close()
@@ -132,7 +134,8 @@ async def test_the_webhook_pool_checks_the_address_at_connect_time(secret, host)
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_apprise_plugins_check_the_address_at_connect_time(secret, host):
     plugin = parse_apprise_url(f"ntfy://{host}:{secret.port}/doors")
-    context = TransportContext(None, MailSettings(sender="soonish@example.com"), None, allow_private=False)
+    context = TransportContext(None, MailSettings(sender="soonish@example.com"), None, allow_private=False,
+                                   pacer=Pacer())
     outcome = await AppriseTransport(context).send(plugin, MESSAGE)
     assert isinstance(outcome, Failed) and outcome.permanent, outcome
     assert "private address" in outcome.reason

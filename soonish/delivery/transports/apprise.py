@@ -21,8 +21,10 @@ import requests
 import urllib3.util.connection
 from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
+from apprise.plugins.telegram import NotifyTelegram
 
 from ...netguard import is_public_address, resolve
+from ..pacing import Budget, Pacer, token_fingerprint
 from ..types import Message
 from .base import SENT, Failed, Outcome, Transport, TransportKind, register
 
@@ -68,6 +70,17 @@ def mask_url(url: str) -> str:
     """Scheme and host only: what may be shown back to the user."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}"
+
+
+def plugin_budgets(pacer: Pacer, plugin) -> list[Budget]:
+    """Telegram: each chat 1 a second, the bot 30 a second; any other plugin: its host's."""
+    limits = pacer.settings
+    if isinstance(plugin, NotifyTelegram):
+        bot = f"telegram:{token_fingerprint(plugin.bot_token)}"
+        chats = [pacer.budget(f"{bot}:chat:{chat}", limits.telegram_chat, "Telegram") for chat, *_ in plugin.targets]
+        return [*chats, pacer.budget(bot, limits.telegram_bot, "Telegram")]
+    host = connect_host(plugin)
+    return [pacer.host_budget(host)] if host else []
 
 
 # Guarding requests ---------------------------------------------------------------------------
@@ -158,6 +171,8 @@ class AppriseTransport(Transport):
     kind = TransportKind.APPRISE
 
     async def send(self, plugin, message: Message) -> Outcome:
+        # Apprise's plugins say only "sent" or not (no Retry-After): pacing is all we can do.
+        await self.context.pacer.wait_turn(plugin_budgets(self.context.pacer, plugin))
         return await asyncio.to_thread(self._notify, plugin, message)
 
     def _notify(self, plugin, message: Message) -> Outcome:

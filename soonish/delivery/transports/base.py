@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
+from ..outcomes import SENT, Failed, Outcome, RetryAfter, Sent
 from ..types import ChatSettings, DeliveryFailed, MailSettings, Message
+
+if TYPE_CHECKING:
+    from ..pacing import Pacer
 
 HTTP_TIMEOUT_SECONDS = 15
 
@@ -30,29 +34,6 @@ class TransportKind(StrEnum):
     APPRISE = "apprise"  # every other Apprise URL (Apprise's own plugins)
     SLACK = "slack"  # our Slack bot's web API
     DISCORD = "discord"  # our Discord bot's REST API
-
-
-@dataclass(frozen=True)
-class Sent:
-    pass
-
-
-@dataclass(frozen=True)
-class RetryAfter:
-    """The receiver is busy and said when to come back (HTTP 429/503 with Retry-After)."""
-
-    seconds: float
-    reason: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    reason: str
-    permanent: bool = False
-
-
-Outcome = Sent | RetryAfter | Failed
-SENT = Sent()
 
 
 def raise_unless_sent(outcome: Outcome) -> None:
@@ -71,6 +52,7 @@ class TransportContext:
     mail: MailSettings
     chat: ChatSettings
     allow_private: bool
+    pacer: "Pacer"  # every request is charged against its destination's budgets
 
 
 class Transport(ABC):

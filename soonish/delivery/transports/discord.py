@@ -3,7 +3,8 @@ from ... import chat_buttons
 from ...chat_markup import ChatPlatform
 from ..types import ChatAddress, Message
 from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
-from .chat_api import call_chat_api
+from ..pacing import Route
+from .chat_api import DISCORD_GLOBAL_KEY, call_chat_api
 
 # Discord drops a second message with the same nonce (up to 25 characters) for a few minutes.
 DISCORD_NONCE_MAX = 25
@@ -24,7 +25,8 @@ class DiscordTransport(Transport):
         channel_id = address.recipient
         if not address.is_channel:
             if address.recipient not in self._dms:
-                dm = await self._call(f"{root}/users/@me/channels", token, {"recipient_id": address.recipient})
+                dm = await self._call(f"{root}/users/@me/channels", token, {"recipient_id": address.recipient},
+                                      Route("POST /users/@me/channels", "discord:route:dm-open", "Discord"))
                 if not isinstance(dm, dict):
                     return dm
                 if "id" not in dm:
@@ -39,8 +41,12 @@ class DiscordTransport(Transport):
         }
         if message.rsvp_event_id is not None:
             payload["components"] = chat_buttons.discord_components(message.rsvp_event_id)
-        answer = await self._call(f"{root}/channels/{channel_id}/messages", token, payload)
+        # Discord's route buckets are per route and major parameter: here, the channel.
+        route = Route("POST /channels/{id}/messages", f"discord:route:channel:{channel_id}", "Discord")
+        answer = await self._call(f"{root}/channels/{channel_id}/messages", token, payload, route)
         return answer if not isinstance(answer, dict) else SENT
 
-    async def _call(self, url: str, token: str, payload: dict) -> dict | Outcome:
-        return await call_chat_api(self.context.http, ChatPlatform.DISCORD, url, token, payload)
+    async def _call(self, url: str, token: str, payload: dict, route: Route) -> dict | Outcome:
+        pacer = self.context.pacer
+        budgets = [pacer.budget(DISCORD_GLOBAL_KEY, pacer.settings.discord_global, "Discord")]
+        return await call_chat_api(self.context, ChatPlatform.DISCORD, url, token, payload, budgets, route)

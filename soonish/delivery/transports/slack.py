@@ -3,10 +3,12 @@ from ... import chat_buttons
 from ...chat_markup import ChatPlatform
 from ..types import ChatAddress, Message
 from .base import SENT, Failed, Outcome, Transport, TransportKind, register
-from .chat_api import call_chat_api
+from .chat_api import call_chat_api, token_refused
 
 # Slack's errors that heal by retrying; any other `"ok": false` answer is final.
 SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# Slack's answers (HTTP 200, "ok": false) that mean the token itself is no good.
+SLACK_TOKEN_ERRORS = {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
 
 
 @register
@@ -23,10 +25,19 @@ class SlackTransport(Transport):
         }
         if message.rsvp_event_id is not None:
             payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id)
-        answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, payload)
+        pacer = self.context.pacer
+        limits = pacer.settings
+        # Narrowest first: the channel (or DM) at 1 a second, then the app's ceiling.
+        budgets = [
+            pacer.budget(f"slack:channel:{address.recipient}", limits.slack_channel, "Slack"),
+            pacer.budget("slack:app", limits.slack_app, "Slack"),
+        ]
+        answer = await call_chat_api(self.context, ChatPlatform.SLACK, url, chat.slack_bot_token, payload, budgets)
         if not isinstance(answer, dict):
             return answer
         if not answer.get("ok"):
             error = str(answer.get("error", "unknown_error"))[:100]
+            if error in SLACK_TOKEN_ERRORS:
+                return await token_refused(self.context, ChatPlatform.SLACK, chat.slack_bot_token, error)
             return Failed(f"Slack answered {error}", permanent=error not in SLACK_TRANSIENT_ERRORS)
         return SENT

@@ -11,8 +11,13 @@ from email.message import Message as MimeMessage
 from pathlib import Path
 
 from ..mail import compose_mail
+from ..pacing import Answer
 from ..types import MailSettings, Message
-from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
+from .base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
+
+# The server's "not now": service closing (421), mailbox busy (450), local error (451), out
+# of storage (452). The mail is sent again after a pause, and is not a failure.
+SMTP_TEMPORARY_CODES = {421, 450, 451, 452}
 
 
 class SmtpConnection:
@@ -21,6 +26,7 @@ class SmtpConnection:
     def __init__(self, settings: MailSettings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
         self._lock = threading.Lock()
         # Its own thread: queued sends wait here in order, instead of each holding one of the
         # event loop's few default threads while it waits for the lock (which starved the
@@ -54,11 +60,17 @@ class SmtpConnection:
 
     def send(self, mail: EmailMessage | MimeMessage) -> None:
         with self._lock:
+            limit = self.settings.messages_per_connection
+            if limit and self._sent_on_connection >= limit:
+                # The server takes this many per connection (then answers 421): start a new one.
+                self._quit()
             for attempt in (1, 2):
                 if self._smtp is None:
                     self._smtp = self._open()
+                    self._sent_on_connection = 0
                 try:
                     self._smtp.send_message(mail)
+                    self._sent_on_connection += 1
                     return
                 except smtplib.SMTPServerDisconnected:
                     # The server closed an idle connection: reconnect once.
@@ -68,12 +80,15 @@ class SmtpConnection:
 
     def close(self) -> None:
         with self._lock:
-            if self._smtp is not None:
-                try:
-                    self._smtp.quit()
-                except (smtplib.SMTPException, OSError):
-                    pass
-                self._smtp = None
+            self._quit()
+
+    def _quit(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None
 
 
 def write_to_outbox(outbox_dir: str, mail: EmailMessage | MimeMessage) -> Path:
@@ -103,6 +118,10 @@ class SmtpTransport(Transport):
     def __init__(self, context: TransportContext) -> None:
         super().__init__(context)
         self._smtp = SmtpConnection(context.mail) if context.mail.host else None
+        # The connection sends one mail at a time: a send takes its budget turn when the
+        # connection is free, not long before (a turn taken while 49 mails queue ahead would
+        # reach the server late, in its next second, beside that second's own).
+        self._connection_free = asyncio.Lock()
 
     async def send(self, address: str, message: Message) -> Outcome:
         settings = self.context.mail
@@ -110,15 +129,28 @@ class SmtpTransport(Transport):
         if self._smtp is None:
             await asyncio.to_thread(write_to_outbox, settings.outbox_dir, mail)
             return SENT
-        try:
-            await self._smtp.send_async(mail)
-        except smtplib.SMTPRecipientsRefused:
-            return Failed(f"the mail server refused {address}", permanent=True)
-        except smtplib.SMTPResponseException as exc:
-            return Failed(f"mail server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600)
-        except (smtplib.SMTPException, OSError) as exc:
-            return Failed(f"mail server unreachable ({type(exc).__name__})")
-        return SENT
+        pacer = self.context.pacer
+        wait = pacer.settings.smtp_temporary_wait
+
+        async def request() -> Answer:
+            try:
+                await self._smtp.send_async(mail)
+            except smtplib.SMTPRecipientsRefused as exc:
+                codes = {code for code, _ in exc.recipients.values()}
+                if codes <= SMTP_TEMPORARY_CODES:
+                    return Answer(RetryAfter(wait, f"mail server answered {min(codes)}"))
+                return Answer(Failed(f"the mail server refused {address}", permanent=True))
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code in SMTP_TEMPORARY_CODES:
+                    return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"))
+                return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600))
+            except (smtplib.SMTPException, OSError) as exc:
+                return Answer(Failed(f"mail server unreachable ({type(exc).__name__})"))
+            return Answer(SENT)
+
+        budget = pacer.budget(f"smtp:{settings.host.lower()}", pacer.settings.smtp_host, "the mail server")
+        async with self._connection_free:
+            return await pacer.send([budget], request)
 
     async def close(self) -> None:
         if self._smtp is not None:

@@ -9,6 +9,7 @@ from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
 
 from ...netguard import GuardedResolver, PrivateTargetRefused, is_public_address
+from ..pacing import Answer
 from ..types import Message
 from .base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
 
@@ -77,14 +78,19 @@ class WebhookTransport(Transport):
         url = f"{scheme}://{plugin.host}{port}{plugin.fullpath}"
         auth = aiohttp.BasicAuth(plugin.user, plugin.password or "") if plugin.user else None
         where = f"{scheme}://{plugin.host}"
-        try:
-            async with self.context.http.post(
-                url, params=plugin.params or None, auth=auth, ssl=plugin.verify_certificate,
-                allow_redirects=False, **body,
-            ) as response:
-                await response.read()
-                return http_status_outcome(where, response.status, response.headers.get("Retry-After"))
-        except PrivateTargetRefused as exc:
-            return Failed(str(exc), permanent=True)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return Failed(f"{where} unreachable ({type(exc).__name__})")
+
+        async def request() -> Answer:
+            try:
+                async with self.context.http.post(
+                    url, params=plugin.params or None, auth=auth, ssl=plugin.verify_certificate,
+                    allow_redirects=False, **body,
+                ) as response:
+                    await response.read()
+                    return Answer(http_status_outcome(where, response.status, response.headers.get("Retry-After")))
+            except PrivateTargetRefused as exc:
+                return Answer(Failed(str(exc), permanent=True))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+
+        pacer = self.context.pacer
+        return await pacer.send([pacer.host_budget(plugin.host)], request)
