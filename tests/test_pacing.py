@@ -159,10 +159,11 @@ def test_a_refused_token_stops_the_broadcasts_sends_on_it(one_at_a_time, app, cl
                timeout=60, message="the announcement's sends marked failed")
     assert len(fake_discord.requests) - before == 1  # the first 401, then nothing more with that token
     reasons = sorted(r.last_error for r in announcement_rows())
+    # Each DM would fall back to email (tests/test_email_fallback.py); these chat-only followers have none.
     assert reasons == [
-        "Discord refused the bot's token (HTTP 401); not sent",
-        "Discord refused the bot's token (earlier in this broadcast); not sent",
-        "Discord refused the bot's token (earlier in this broadcast); not sent",
+        "Discord refused the bot's token (HTTP 401); not sent; no verified email to fall back to",
+        "Discord refused the bot's token (earlier in this broadcast); not sent; no verified email to fall back to",
+        "Discord refused the bot's token (earlier in this broadcast); not sent; no verified email to fall back to",
     ]
     told = [r for r in caplog.records if "refused the bot's token" in r.getMessage()
             and getattr(r, "broadcast", None) == str(notification["id"])]
