@@ -199,6 +199,14 @@ def connect(identity: ChatIdentity, typed: str) -> User:
     return db.session.get(User, account.id)
 
 
+def connect_code_used(user: User, platform: str) -> bool:
+    """Whether ``user``'s latest connect code for ``platform`` has been typed."""
+    latest = db.session.scalar(select(ChatConnectCode).where(
+        ChatConnectCode.user_id == user.id, ChatConnectCode.platform == platform,
+    ).order_by(ChatConnectCode.id.desc()).limit(1))
+    return latest is not None and latest.used_at is not None
+
+
 def linked_identities(user: User) -> list[ChatIdentity]:
     """The chat accounts that act as ``user``: their DMs are channels like any other."""
     return list(db.session.scalars(select(ChatIdentity).where(
