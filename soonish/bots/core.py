@@ -395,7 +395,11 @@ class Commands:
                      f"events you follow with either come together.")
 
     def _connect(self, speaker: Speaker, code: str) -> Reply:
-        account = chat.connect(self._person(speaker), code)
+        try:
+            account = chat.connect(self._person(speaker), code)
+        except ServiceError as exc:
+            # Said as it is: the general advice on events and commands doesn't fit a code.
+            raise CommandError(exc.message) from exc
         platform = chat_markup.PLATFORM_NAMES[speaker.platform]
         return Reply(f"Connected: this {platform} account is now part of your Soonish account "
                      f"({account.email}). Updates you route here come as direct messages; "

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..chat_markup import ChatPlatform
 from ..field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from .base import UTCDateTime, db, utcnow
 
@@ -69,6 +70,13 @@ class ChatIdentity(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="chat_identities")
+
+    @property
+    def label(self) -> str:
+        """How the Channels page names it: "Slack: @alice in acme workspace", "Discord: @alice"."""
+        who = f"@{self.handle}" if self.handle else "your account"
+        where = f" in {self.workspace_name} workspace" if self.workspace_name else ""
+        return f"{ChatPlatform(self.platform).display_name}: {who}{where}"
 
     @property
     def is_channel(self) -> bool:

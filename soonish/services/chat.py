@@ -213,13 +213,6 @@ def linked_identities(user: User) -> list[ChatIdentity]:
         ChatIdentity.user_id == user.id, ChatIdentity.kind == ChatIdentityKind.USER).order_by(ChatIdentity.id)))
 
 
-def identity_label(identity: ChatIdentity) -> str:
-    """"Slack: @alice in acme workspace", "Discord: @alice"."""
-    who = f"@{identity.handle}" if identity.handle else "your account"
-    where = f" in {identity.workspace_name} workspace" if identity.workspace_name else ""
-    return f"{PLATFORM_NAMES[identity.platform]}: {who}{where}"
-
-
 def unlink(user: User, identity_id: int) -> None:
     """Forget a chat account of ``user``'s: its DMs get nothing more (a follow routed only there
     goes back to the account's email). Typing in that chat again starts afresh."""

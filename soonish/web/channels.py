@@ -45,7 +45,7 @@ def index():
     link = session.pop(SUBSCRIBE_LINK, None)
     return render_template(
         "channels/index.html", form=form, integrations=integration_service.list_integrations(current_user),
-        chat_accounts=_chat_accounts(), platforms=chat.configured_platforms(),
+        chat_accounts=chat.linked_identities(current_user), platforms=chat.configured_platforms(),
         catalogue=channel_types.TYPES, subscribe_link=link,
         subscribe_qr=segno.make(link, error="m").svg_inline(scale=4, title="Scan with your phone") if link else None,
     ), 422 if form.errors else 200
@@ -158,10 +158,6 @@ def verify(token):
 # Chat accounts ------------------------------------------------------------------------------
 
 
-def _chat_accounts() -> list[tuple]:
-    return [(identity, chat.identity_label(identity)) for identity in chat.linked_identities(current_user)]
-
-
 def _platform(name: str) -> ChatPlatform:
     if name not in {p.value for p in chat.configured_platforms()}:
         abort(404)
@@ -182,7 +178,7 @@ def connect_status(platform):
     """Polled by the connect page until the code was typed."""
     platform = _platform(platform)
     connected = chat.connect_code_used(current_user, platform)
-    accounts = [(i, label) for i, label in _chat_accounts() if i.platform == platform] if connected else []
+    accounts = [i for i in chat.linked_identities(current_user) if i.platform == platform] if connected else []
     return render_page("channels/connect.html", "channels/_connect_status.html",
                        code=None, platform=platform, connected=connected, accounts=accounts)
 

@@ -7,7 +7,6 @@ from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, TITL
 from ...chat_markup import PLATFORMS
 from ...models import DeliveryStatus, IntegrationState, Visibility
 from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
-from ...services.chat import identity_label
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
 from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
@@ -110,8 +109,12 @@ class EventOut(Schema):
 
 
 class SelectorSchema(Schema):
+    """One route of a follow: exactly one of these."""
+
     integration_id = fields.Integer(allow_none=True)
     tag = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+    chat_identity_id = fields.Integer(allow_none=True, metadata={
+        "description": "A chat account's DMs (GET /api/v1/chat-accounts)"})
 
 
 class OffsetField(fields.Field):
@@ -211,7 +214,7 @@ class ChatAccountOut(Schema):
     platform = fields.String(validate=validate.OneOf(list(PLATFORMS)))
     handle = fields.String(metadata={"description": "How the platform names the account; may be empty"})
     workspace_name = fields.String(metadata={"description": "The Slack workspace; empty on Discord"})
-    label = fields.Function(identity_label, metadata={"description": "e.g. Slack: @alice in acme workspace"})
+    label = fields.String(metadata={"description": "e.g. Slack: @alice in acme workspace"})
     created_at = fields.DateTime()
 
 
