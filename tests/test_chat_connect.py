@@ -151,3 +151,14 @@ def test_discord_connect_then_remove_the_chat_account(discord_bot, app, client, 
         assert db.session.query(ChatIdentity).count() == 0
         assert db.session.query(SubscriptionSelector).count() == 0
     assert client.delete(f"/api/v1/chat-accounts/{identity.id}", headers=bearer(bea)).status_code == 404
+
+
+def test_a_deleted_accounts_code_connects_nothing(chat_config, app, client, make_user, bearer, fake_slack):
+    from soonish.services import erasure
+
+    bea = make_user("bea@example.com")
+    code = client.post("/api/v1/chat-accounts/connect-codes", json={"platform": "slack"}, headers=bearer(bea)).get_json()
+    with app.test_request_context():
+        erasure.erase(db.session.get(User, bea.id))
+        assert db.session.query(ChatConnectCode).count() == 0
+    assert "I don't know the code" in SlackChat(client, fake_slack).type(f"connect {code['code']}")

@@ -22,8 +22,8 @@ from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ChatIdentity, Delivery, Event, EventStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, db, utcnow,
+    ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
@@ -97,6 +97,7 @@ def erase(user: User) -> None:
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
+    db.session.execute(delete(ChatConnectCode).where(ChatConnectCode.user_id == user.id))
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )
