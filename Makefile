@@ -34,11 +34,11 @@ test: $(VENV)/.installed-test
 
 test-sqlite:
 	mkdir -p .pytest-tmp
-	$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.pytest-tmp/sqlite
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp=$(CURDIR)/.pytest-tmp/sqlite
 
 test-postgres:
 	mkdir -p .pytest-tmp
-	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.pytest-tmp/postgres
+	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp=$(CURDIR)/.pytest-tmp/postgres
 
 # Their own pytest call: pytest-playwright's sync fixtures leave an event loop running.
 test-browser: chromium

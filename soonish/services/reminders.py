@@ -7,7 +7,8 @@ from sqlalchemy import select
 from ..models import Event, EventStatus, db, reminder_offsets_in_use, utcnow
 from ..temporal.retention import RetentionScope, put_retention_schedule
 from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
-from .temporal import gateway, workflow_input
+from ..temporal.shared import EventWorkflowInput
+from .temporal import gateway
 
 
 @dataclass
@@ -41,7 +42,7 @@ def sync_all_schedules() -> ScheduleRepair:
             temporal.run(lambda client: delete_reminder(client, scope, event.id, offset))
             repair.removed.append((event.id, offset))
         # Signal-with-start: restarts the event's workflow if the server lost it.
-        temporal.reminders_changed(workflow_input(event))
+        temporal.reminders_changed(EventWorkflowInput.for_event(event))
         repair.workflows_ensured += 1
     for event_id, offsets in existing.items():  # events cancelled, over, or gone
         for offset in sorted(offsets):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from ..models import Event, EventStatus
+from ..models import Event
 from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
 from ..temporal.shared import EventWorkflowInput, TransactionalMail
 
@@ -20,17 +20,6 @@ def gateway() -> TemporalGateway:
     if "soonish.temporal" not in extensions:
         extensions["soonish.temporal"] = TemporalGateway(TemporalSettings.from_config(current_app.config))
     return extensions["soonish.temporal"]
-
-
-def workflow_input(event: Event) -> EventWorkflowInput:
-    """What the event's workflow is started with (or told) about its event."""
-    return EventWorkflowInput(
-        event_id=event.id,
-        version=event.version,
-        starts_at=event.starts_at,
-        ends_at=event.ends_at,
-        cancelled=event.status == EventStatus.CANCELLED,
-    )
 
 
 def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_context) -> None:
@@ -51,7 +40,7 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
                         what: str, **log_context) -> None:
     """Signal the event's workflow, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: call(temporal, workflow_input(event)), what, event_id=event.id, **log_context)
+    after_commit(lambda temporal: call(temporal, EventWorkflowInput.for_event(event)), what, event_id=event.id, **log_context)
 
 
 def send_one_off_mail(mail: TransactionalMail, what: str) -> None:

@@ -1,5 +1,5 @@
 """The worker's drain of the follow outbox (models/outbox.py): a thin adapter over
-soonish/services/outbox.py, which does the database work.
+soonish/delivery/outbox.py, which does the database work.
 
 Follows commit their subscription with an outbox row and answer at once; each worker runs one
 drain beside its Temporal worker, which claims pending rows in batches and:
@@ -26,11 +26,11 @@ from temporalio.service import RPCError
 from ..delivery import Courier, DeliveryFailed, Destination
 from ..delivery.mail import OneOffMail
 from ..models import OutboxKind
-from ..services import outbox
-from ..services.outbox import CLAIM_BATCH, Claimed, Outcome
+from ..delivery import outbox
+from ..delivery.outbox import CLAIM_BATCH, Claimed, Outcome
 from .client import TemporalSettings, signal_with_start
 from .fanout import DeliveryActivities
-from .shared import NotifyRequest
+from .shared import MAX_DELIVERY_ATTEMPTS, EventWorkflowInput, NotifyRequest
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class OutboxDrain:
                     pass
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a database call of services/outbox.py in the app's context, off the event loop."""
+        """Run a database call of delivery/outbox.py in the app's context, off the event loop."""
         def in_app() -> T:
             with self.app.app_context():
                 return call(*args)
@@ -87,7 +87,7 @@ class OutboxDrain:
         mails = [item for item in claimed if item.kind == OutboxKind.CONFIRM_MAIL]
         signals = [item for item in claimed if item.kind != OutboxKind.CONFIRM_MAIL]
         if signals:
-            await self._db(outbox.record, await self._tell_workflows(signals))
+            await self._db(outbox.record, await self._tell_workflows(signals), MAX_DELIVERY_ATTEMPTS)
         if mails:
             await self._send_confirm_mails(mails)
         return len(claimed)
@@ -101,7 +101,7 @@ class OutboxDrain:
                 group = items[start : start + SEND_GROUP]
                 composed = await self._db(outbox.confirm_mails, group)
                 outcomes = await asyncio.gather(*(self._send(courier, item, mail) for item, mail in composed))
-                await self._db(outbox.record, list(outcomes))
+                await self._db(outbox.record, list(outcomes), MAX_DELIVERY_ATTEMPTS)
 
     @staticmethod
     async def _send(courier: Courier, item: Claimed, mail: OneOffMail | None) -> Outcome:
@@ -119,7 +119,8 @@ class OutboxDrain:
         by_event: dict[int, list[Claimed]] = defaultdict(list)
         for item in items:
             by_event[item.event_id].append(item)
-        events = await self._db(outbox.event_inputs, list(by_event))
+        events = await self._db(
+            lambda ids: {event.id: EventWorkflowInput.for_event(event) for event in outbox.events(ids)}, list(by_event))
         outcomes = []
         for event_id, event_items in by_event.items():
             params = events.get(event_id)

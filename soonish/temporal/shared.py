@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from temporalio.common import RetryPolicy
 
 from ..delivery.reminders import due_at
+from ..models import Event, EventStatus
 
 
 def event_workflow_id(prefix: str, event_id: int) -> str:
@@ -45,6 +46,17 @@ class EventWorkflowInput:
     # Reminder schedules this workflow has made, and the event version they were made for.
     scheduled_offsets: list[int] = field(default_factory=list)
     schedules_version: int = 0
+
+    @classmethod
+    def for_event(cls, event: Event) -> "EventWorkflowInput":
+        """What the event's workflow is started with (or told) about its event."""
+        return cls(
+            event_id=event.id,
+            version=event.version,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            cancelled=event.status == EventStatus.CANCELLED,
+        )
 
 
 @dataclass
