@@ -30,6 +30,7 @@ def connect_code(client, platform: str = "slack") -> str:
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "It works once, for 10 minutes" in html and 'hx-trigger="every 3s"' in html
+    assert "Waiting for you to type it" in html
     return CODE.search(html).group(1)
 
 
@@ -52,8 +53,9 @@ def test_a_connect_code_joins_the_slack_account_which_then_gets_announcements_in
     event = create_event(client, organizer, title="Launch party")
     slack = SlackChat(client, fake_slack)
     code = connect_code(client)
-    waiting = client.get("/channels/connect/slack/status", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "Waiting for you to type it" in waiting
+    # Until it is typed, the page's polls are told "no change".
+    assert client.get("/channels/connect/slack/status", headers={"HX-Request": "true"}).status_code == 204
+    assert "Waiting for you to type it" in client.get("/channels/connect/slack/status").get_data(as_text=True)
 
     reply = slack.type(f"connect {code.lower().replace('-', '')}")  # typed loosely, still the code
     assert "Connected" in reply and "bea@example.com" in reply

@@ -1,7 +1,7 @@
 """My channels: the integrations (Apprise URLs, other email addresses) a user's messages can go
 to, and the chat accounts (Slack, Discord) whose DMs act as channels."""
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import StringField
@@ -12,7 +12,7 @@ from ..services import ServiceError
 from ..services import channel_types, chat
 from ..services import integrations as integration_service
 from .forms import apply_service_error
-from .htmx import render_page
+from .htmx import is_htmx_request, render_page
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
 # An ntfy channel just added: its subscribe link is shown (with a QR code) once, on the next page.
@@ -175,9 +175,12 @@ def connect(platform):
 @bp.get("/connect/<platform>/status")
 @login_required
 def connect_status(platform):
-    """Polled by the connect page until the code was typed."""
+    """Polled by the connect page until the code was typed: "no change" (204, which htmx leaves
+    alone, so a screen reader isn't told the same thing every few seconds) until then."""
     platform = _platform(platform)
     connected = chat.connect_code_used(current_user, platform)
+    if not connected and is_htmx_request():
+        return Response(status=204)
     accounts = [i for i in chat.linked_identities(current_user) if i.platform == platform] if connected else []
     return render_page("channels/connect.html", "channels/_connect_status.html",
                        code=None, platform=platform, connected=connected, accounts=accounts)
