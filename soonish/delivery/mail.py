@@ -201,8 +201,7 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
     if integration is None or not integration.awaiting_verification or integration.email_address != address:
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, [integration.id, address])
-    owner = integration.user.display_name or integration.user.email or "Someone"
-    context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=owner,
+    context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
     return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
                                         "Confirm: get Soonish updates at this address", context))

@@ -51,6 +51,11 @@ class Integration(db.Model):
         return CHANNEL_BY_SCHEME.get(self.scheme, self.scheme)
 
     @property
+    def owner_name(self) -> str:
+        """How an email channel's verification names its owner to the address."""
+        return self.user.display_name or self.user.email or "A Soonish user"
+
+    @property
     def awaiting_verification(self) -> bool:
         return self.email_address is not None and self.email_verified_at is None
 

@@ -176,7 +176,6 @@ def resend_verification(user: User, integration_id: int) -> Integration:
 @dataclass
 class ChannelVerification:
     integration: Integration
-    owner: str  # how the channel's owner is named to the address
     done: bool  # the address is verified already
 
 
@@ -193,8 +192,7 @@ def channel_verification(token: str) -> ChannelVerification:
     integration = db.session.get(Integration, integration_id)
     if integration is None or integration.email_address != address:
         raise NotFound("This channel was removed; nothing will be sent to this address.")
-    owner = integration.user.display_name or integration.user.email or "A Soonish user"
-    return ChannelVerification(integration, owner, done=not integration.awaiting_verification)
+    return ChannelVerification(integration, done=not integration.awaiting_verification)
 
 
 def verify_email_channel(token: str) -> Integration:
