@@ -103,6 +103,15 @@ class Config:
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
     # Password reset and "delete my account" links stay valid this long (and work once).
     ACCOUNT_LINK_MAX_AGE = 3600
+    # An email channel's verification link stays valid this long; another one is mailed on
+    # request at most once every EMAIL_CHANNEL_RESEND_SECONDS, and at most
+    # EMAIL_CHANNELS_WAITING_MAX new addresses of one person wait for their link at once (so
+    # nobody can use us to mail strangers).
+    EMAIL_CHANNEL_LINK_MAX_AGE = 3 * 24 * 3600
+    EMAIL_CHANNEL_RESEND_SECONDS = 300
+    EMAIL_CHANNELS_WAITING_MAX = 3
+    # A "connect Slack / Discord" code, typed in chat by its signed-in owner, works this long.
+    CHAT_CONNECT_CODE_SECONDS = 600
 
     # Ledger retention: deliveries of events that are over are folded into per-notification
     # counts and deleted once older than this many days, by the `soonish-retention` schedule

@@ -11,3 +11,5 @@ ONLINE_URL_MAX = 500
 DISPLAY_NAME_MAX = 120
 # An event's places for "going" (RSVPs); no limit is None.
 CAPACITY_MAX = 1_000_000
+# How a chat platform names an account or a workspace (Slack allows 80 characters, Discord 32).
+CHAT_NAME_MAX = 120

@@ -7,6 +7,7 @@ class LinkPurpose:
     MANAGE = "manage-subscription"
     VERIFY_EMAIL = "verify-email"
     LINK_CHAT = "link-chat-identity"
+    VERIFY_CHANNEL = "verify-email-channel"
     RESET_PASSWORD = "reset-password"
     CHANGE_EMAIL = "change-email"
     UNDO_EMAIL_CHANGE = "undo-email-change"
@@ -69,6 +70,10 @@ def verify_email_path(token: str) -> str:
 
 def link_chat_path(token: str) -> str:
     return f"/link/{token}"
+
+
+def verify_channel_path(token: str) -> str:
+    return f"/channels/verify/{token}"
 
 
 def reset_password_path(token: str) -> str:

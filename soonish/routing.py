@@ -43,13 +43,14 @@ def targets_for(subscription: Subscription, integrations: list[Integration]) -> 
     """Where ``subscription``'s messages go, given its user's integrations.
 
     No selectors means the default channel: the user's own email address.
-    Selectors pick integrations by id or by tag (inactive integrations are skipped) and chat
+    Selectors pick integrations by id or by tag (paused ones, and email channels still waiting
+    for their verification link, are skipped) and chat
     identities of the same user (a DM or a channel).
     """
     if not subscription.selectors:
         email = subscription.user.email
         return [email_target(email)] if email else []
-    active = [i for i in integrations if i.is_active and i.user_id == subscription.user_id]
+    active = [i for i in integrations if i.delivers and i.user_id == subscription.user_id]
     chosen: dict[int, Integration] = {}
     chats: dict[int, ChatIdentity] = {}
     for selector in subscription.selectors:

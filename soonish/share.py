@@ -97,6 +97,30 @@ def card_tags(event: Event, event_url: str, image_url: str) -> list[tuple[str, s
     ]
 
 
+def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str | None) -> list[tuple[str, str, str]]:
+    """The Open Graph / Twitter card tags of a host's page: their upcoming public events, with
+    the soonest one's image when there is one."""
+    title = f"Events hosted by {name}"
+    if events:
+        listed = ", ".join(event.title for event in events[:3]) + (", …" if len(events) > 3 else "")
+        description = excerpt(f"{len(events)} upcoming event{'s' if len(events) != 1 else ''}: {listed}.")
+    else:
+        description = "No upcoming public events right now."
+    tags = [
+        ("property", "og:type", "profile"),
+        ("property", "og:site_name", "Soonish"),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", page_url),
+        ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+    ]
+    if image_url:
+        tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
+    return tags
+
+
 def image_etag(event: Event) -> str:
     """Changes whenever what the image shows may change (the event's version counts edits)."""
     organizer = event.organizer.display_name or ""

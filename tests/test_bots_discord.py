@@ -47,7 +47,8 @@ def test_the_bot_registers_the_soonish_group(discord_bot, fake_discord):
     (group,) = fake_discord.synced_commands
     assert group["name"] == "soonish"
     assert {o["name"] for o in group["options"]} == {
-        "subscribe", "unsubscribe", "remind", "list", "events", "link", "help", "rsvp", "create", "announce", "edit", "cancel",
+        "subscribe", "unsubscribe", "remind", "list", "events", "link", "connect", "help", "rsvp", "create", "announce",
+        "edit", "cancel",
     }
     subscribe_options = next(o for o in group["options"] if o["name"] == "subscribe")["options"]
     assert next(o for o in subscribe_options if o["name"] == "event")["autocomplete"] is True

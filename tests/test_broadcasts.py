@@ -226,7 +226,9 @@ def test_selectors_must_be_the_users_own(client, make_user, bearer, organizer, w
     thief = bearer(make_user("thief@example.com"))
     for selectors, message in (([{"integration_id": theirs["id"]}], "not one of yours"),
                                ([{"tag": "urgent"}], "has the tag"),
-                               ([{"integration_id": theirs["id"], "tag": "urgent"}], "one integration_id or one tag")):
+                               ([{"chat_identity_id": 4242}], "Chat account 4242 is not one of yours"),
+                               ([{"integration_id": theirs["id"], "tag": "urgent"}],
+                                "one integration_id, one tag or one chat_identity_id")):
         response = client.post(f"/api/v1/events/{event['id']}/subscriptions", json={"selectors": selectors}, headers=thief)
         assert response.status_code == 422
         assert message in response.get_json()["error"]["fields"]["selectors"][0]

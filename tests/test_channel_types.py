@@ -34,7 +34,9 @@ def test_catalogue_lists_every_type_with_its_fields(client):
     response = client.get("/api/v1/channel-types")
     assert response.status_code == 200
     types = {t["type"]: t for t in response.get_json()}
-    assert set(types) == set(GOOD_FIELDS)
+    # Every Apprise type, and email (another address, delivered by our own SMTP).
+    assert set(types) == set(GOOD_FIELDS) | {"email"}
+    assert [(f["name"], f["kind"]) for f in types["email"]["fields"]] == [("address", "email")]
     ntfy = types["ntfy"]
     assert ntfy["label"] == "ntfy" and ntfy["help_url"].startswith("https://")
     assert [f["name"] for f in ntfy["fields"]] == ["server", "topic", "token"]
@@ -44,7 +46,7 @@ def test_catalogue_lists_every_type_with_its_fields(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/api/v1/channel-types" in spec["paths"]
     integration_in = spec["components"]["schemas"]["IntegrationIn"]["properties"]
-    assert set(integration_in["type"]["enum"]) == set(GOOD_FIELDS)
+    assert set(integration_in["type"]["enum"]) == set(GOOD_FIELDS) | {"email"}
 
 
 @pytest.mark.parametrize("channel_type", sorted(GOOD_FIELDS))

@@ -19,12 +19,13 @@ def test_a_typed_form_shows_field_errors_and_saves_nothing(app, client, make_use
     assert client.get("/channels/new/carrier-pigeon").status_code == 404
 
 
-def test_connect_chat_shows_the_link_command_when_a_bot_runs(app, client, make_user, login):
+def test_connect_chat_is_offered_when_a_bot_runs(app, client, make_user, login):
     login(make_user("bea@example.com"))
     assert "Connect Slack" not in client.get("/channels").get_data(as_text=True)
+    assert client.post("/channels/connect/slack", data={"csrf_token": csrf_token(client, "/channels")}).status_code == 404
     app.config.update(SLACK_BOT_TOKEN="xoxb-test", SLACK_INSTALL_URL="https://slack.com/oauth/v2/authorize?client_id=1")
     html = client.get("/channels").get_data(as_text=True)
-    assert "Connect Slack" in html and "/soonish link bea@example.com" in html
+    assert "Connect Slack" in html and 'action="/channels/connect/slack"' in html and "Connect Discord" not in html
     assert "https://slack.com/oauth/v2/authorize?client_id=1" in html
 
 

@@ -37,7 +37,8 @@ HELP = """Here's what I can do:
 • `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
 • `list`: the events you follow, with your reminders and answers
 • `events`: upcoming public events
-• `link <email>`: join this chat account with your Soonish account at that address
+• `connect <code>`: join this chat account with your Soonish account, with the code its Channels page gives you
+• `link <email>`: the same by mail: join this chat account with your Soonish account at that address
 For organizers (with a linked account):
 • `create <title> <when>`: a new event, e.g. `create Team lunch tomorrow 7pm` (you confirm first)
 • `announce <event> <text>`: send a message to everyone following your event
@@ -54,6 +55,7 @@ USAGE = {
     "list": "`list`",
     "events": "`events`",
     "link": "`link <email>`, e.g. `link me@example.com`",
+    "connect": "`connect <code>`, e.g. `connect ABCD-2345` (get the code on the Channels page of Soonish)",
     "help": "`help`",
     "create": "`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`",
     "announce": "`announce <event> <text>`",
@@ -71,6 +73,7 @@ class Speaker:
     workspace_id: str  # Slack team id; Discord guild id ("" for Discord persons: their ids are global)
     user_id: str
     display_name: str = ""
+    workspace_name: str = ""  # how the workspace is called (Slack's team domain), when the platform says
     channel_id: str | None = None  # the channel the command was typed in, if any
     channel_name: str = ""
     in_direct_message: bool = False  # a DM with the bot has a channel id, but no channel can follow there
@@ -186,6 +189,8 @@ class Commands:
             return self.rsvp(speaker, args[0], args[1])
         if name == "link" and len(args) == 1:
             return self.link(speaker, args[0])
+        if name == "connect" and len(args) in (1, 2):
+            return self.connect(speaker, "".join(args))
         if name == "list" and not args:
             return self.list_subscriptions(speaker)
         if name == "events" and not args:
@@ -236,6 +241,9 @@ class Commands:
 
     def link(self, speaker: Speaker, email: str) -> Reply:
         return self._answer(self._link, speaker, email)
+
+    def connect(self, speaker: Speaker, code: str) -> Reply:
+        return self._answer(self._connect, speaker, code)
 
     def help(self) -> Reply:
         return Reply(HELP)
@@ -386,6 +394,17 @@ class Commands:
                      f"{chat_markup.PLATFORM_NAMES[speaker.platform]} account with that address: the "
                      f"events you follow with either come together.")
 
+    def _connect(self, speaker: Speaker, code: str) -> Reply:
+        try:
+            account = chat.connect(self._person(speaker), code)
+        except ServiceError as exc:
+            # Said as it is: the general advice on events and commands doesn't fit a code.
+            raise CommandError(exc.message) from exc
+        platform = chat_markup.PLATFORM_NAMES[speaker.platform]
+        return Reply(f"Connected: this {platform} account is now part of your Soonish account "
+                     f"({account.email}). Updates you route here come as direct messages; "
+                     f"`subscribe <event>` follows an event from here.")
+
     # Helpers ------------------------------------------------------------------------------
 
     def _answer(self, command, *args) -> Reply:
@@ -406,7 +425,7 @@ class Commands:
 
     def _person(self, speaker: Speaker) -> ChatIdentity:
         return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.user_id,
-                                 display_name=speaker.display_name)
+                                 display_name=speaker.display_name, workspace_name=speaker.workspace_name)
 
     def _follower(self, speaker: Speaker, here: bool) -> ChatIdentity:
         """Who follows: the speaker, or with ``here`` the channel they're in."""

@@ -132,6 +132,11 @@ def command_group(commands: Commands) -> app_commands.Group:
     async def link(interaction: discord.Interaction, email: str) -> None:
         await answer(interaction, commands.link, email)
 
+    @group.command(description="Join this Discord account with your Soonish account, with a code from its Channels page")
+    @app_commands.describe(code="The code the Channels page shows, e.g. ABCD-2345")
+    async def connect(interaction: discord.Interaction, code: str) -> None:
+        await answer(interaction, commands.connect, code)
+
     @group.command(description="Organizers: create an event, e.g. title Team lunch, when tomorrow 7pm")
     @app_commands.describe(title="The event's title", when="e.g. tomorrow 7pm, fri 18:30, in 3 hours")
     async def create(interaction: discord.Interaction, title: str, when: str) -> None:

@@ -126,15 +126,21 @@ def user_zone(client: WebClient, user_id: str) -> str | None:
         return None
 
 
-def speaker(client: WebClient, team_id: str, user: dict, channel: dict) -> Speaker:
+def speaker(client: WebClient, team_id: str, user: dict, channel: dict, team_domain: str = "") -> Speaker:
     return Speaker(
         platform=SLACK, workspace_id=team_id, user_id=user["id"], display_name=user.get("name", ""),
+        workspace_name=team_domain,
         channel_id=channel.get("id"), channel_name=channel.get("name", ""),
         in_direct_message=in_direct_message(channel),
         manages_channel=lambda: manages_channel(client, user["id"], channel.get("id", "")),
         cannot_post_here=lambda: cannot_post_in(client, channel.get("id", "")),
         timezone=lambda: user_zone(client, user["id"]),
     )
+
+
+def action_speaker(client: WebClient, body: dict) -> Speaker:
+    """Who pressed a button, from an interaction payload."""
+    return speaker(client, body["team"]["id"], body["user"], body.get("channel") or {}, body["team"].get("domain", ""))
 
 
 def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
@@ -155,20 +161,21 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
     def on_command(ack, command, respond, client):
         ack()
         who = speaker(client, command["team_id"], {"id": command["user_id"], "name": command.get("user_name", "")},
-                      {"id": command.get("channel_id"), "name": command.get("channel_name", "")})
+                      {"id": command.get("channel_id"), "name": command.get("channel_name", "")},
+                      command.get("team_domain", ""))
         answer(respond, commands.run(who, command.get("text", "")))
 
     @app.action(SUBSCRIBE_ACTION)
     def on_subscribe_button(ack, body, respond, client):
         ack()
-        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        who = action_speaker(client, body)
         answer(respond, commands.subscribe(who, body["actions"][0]["value"]), replace_original=False)
 
     @app.action(re.compile("^" + re.escape(PRESS_ACTION_PREFIX)))
     def on_press(ack, body, respond, client):
         """Confirm / Never mind under a create or cancel preview."""
         ack()
-        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        who = action_speaker(client, body)
         answer(respond, commands.press(who, str(body["actions"][0].get("value", ""))), replace_original=True)
 
     @app.action(re.compile("^" + re.escape(SLACK_ACTION_PREFIX)))
@@ -180,7 +187,7 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         pressed = parse_slack_action(action.get("action_id", ""), str(action.get("value", "")))
         if pressed is None:
             return
-        who = speaker(client, body["team"]["id"], body["user"], body.get("channel") or {})
+        who = action_speaker(client, body)
         answer(respond, commands.rsvp_button(who, *pressed), replace_original=False)
 
     return app

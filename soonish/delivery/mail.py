@@ -18,12 +18,12 @@ from .. import messages  # a module reference: soonish.messages imports this pac
 from ..chat_markup import ChatPlatform
 from ..links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    link_chat_path, manage_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
+    link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
-from ..models import ChatIdentity, Subscription, SubscriptionStatus, User, db
+from ..models import ChatIdentity, Integration, Subscription, SubscriptionStatus, User, db
 from .types import Message
 
 _UTF8_QP = Charset("utf-8")
@@ -136,6 +136,7 @@ class OneOffKind:
     CONFIRM = "confirm"
     VERIFY = "verify"
     LINK = "link"
+    VERIFY_CHANNEL = "verify_channel"  # integration id (an email channel), to its ``address``
     # Account mails: each reads the account at send time and signs its link then, so a link
     # carries the account's current token epoch (it works once, and not after "sign out everywhere").
     RESET_PASSWORD = "reset"  # to ``address``, subject 0: looked up here, so the web answer never tells
@@ -195,6 +196,17 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
                                         f"Link your {platform} account to Soonish", context))
 
 
+def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
+    integration = db.session.get(Integration, integration_id)
+    if integration is None or not integration.awaiting_verification or integration.email_address != address:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, [integration.id, address])
+    context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
+                   days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
+    return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
+                                        "Confirm: get Soonish updates at this address", context))
+
+
 def _link_hours() -> int:
     return current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1
 
@@ -245,6 +257,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.CONFIRM: _confirm_mail,
     OneOffKind.VERIFY: _verify_mail,
     OneOffKind.LINK: _link_mail,
+    OneOffKind.VERIFY_CHANNEL: _verify_channel_mail,
     OneOffKind.RESET_PASSWORD: _reset_password_mail,
     OneOffKind.CHANGE_EMAIL: _change_email_mail,
     OneOffKind.EMAIL_CHANGED: _email_changed_mail,

@@ -230,6 +230,14 @@ def chat_address(identity: ChatIdentity) -> ChatAddress:
     return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel)
 
 
+def integration_destination(integration: Integration, cipher: FieldCipher) -> Destination:
+    """An email channel goes through our SMTP like the follower's own address; any other
+    channel through Apprise."""
+    if integration.email_address is not None:
+        return Destination(email=integration.email_address)
+    return Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
+
+
 def _plan(delivery_id: int, target: Target, subscription: Subscription, text: NotificationText,
           integrations: dict[int, Integration], cipher: FieldCipher) -> PlannedSend:
     key = ledger.delivery_key(delivery_id)
@@ -241,8 +249,7 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, text: No
         destination = Destination(chat=chat_address(identity))
         chat_platform = destination.chat.platform
     else:
-        integration = integrations[target.integration_id]
-        destination = Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
+        destination = integration_destination(integrations[target.integration_id], cipher)
     as_mail = target.channel == EMAIL_CHANNEL
     links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
     message = text.message(key, links, as_mail, chat_platform)

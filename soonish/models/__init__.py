@@ -2,7 +2,7 @@
 from .base import db, utcnow
 from .cover import EventCover
 from .event import Event, EventStatus, Visibility
-from .integration import Integration
+from .integration import Integration, IntegrationState
 from .integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
@@ -17,10 +17,10 @@ from .subscription import (
     SubscriptionStatus,
     reminder_offsets_in_use,
 )
-from .user import ChatIdentity, ChatIdentityKind, User
+from .user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "db", "utcnow", "User", "ChatIdentity", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
+    "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",

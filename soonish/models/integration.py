@@ -16,13 +16,22 @@ CHANNEL_BY_SCHEME = {
 
 
 class Integration(db.Model):
+    """A channel: an Apprise URL, or another email address of the person's (delivered through
+    our own SMTP like their account address, once the address has proven it is theirs)."""
+
     __tablename__ = "integrations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(80))
-    # Fernet token of the Apprise URL; the plain URL never touches the database.
-    apprise_url_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    # Fernet token of the Apprise URL; the plain URL never touches the database. None for an
+    # email channel.
+    apprise_url_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # An email channel: the address, when it opened its verification link, and when the last
+    # verification mail went (resends are spaced by it).
+    email_address: Mapped[str | None] = mapped_column(String(254))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verification_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What may be shown back: scheme and host only (credentials live in the URL).
     url_mask: Mapped[str] = mapped_column(String(200), default="")
     tag: Mapped[str] = mapped_column(String(40), default="", index=True)
@@ -37,4 +46,33 @@ class Integration(db.Model):
 
     @property
     def channel(self) -> str:
+        if self.email_address is not None:
+            return "email"
         return CHANNEL_BY_SCHEME.get(self.scheme, self.scheme)
+
+    @property
+    def owner_name(self) -> str:
+        """How an email channel's verification names its owner to the address."""
+        return self.user.display_name or self.user.email or "A Soonish user"
+
+    @property
+    def awaiting_verification(self) -> bool:
+        return self.email_address is not None and self.email_verified_at is None
+
+    @property
+    def delivers(self) -> bool:
+        """Whether messages go to it: switched on and, for an email channel, verified."""
+        return self.is_active and not self.awaiting_verification
+
+    @property
+    def state(self) -> str:
+        if self.awaiting_verification:
+            return IntegrationState.AWAITING_VERIFICATION
+        return IntegrationState.ACTIVE if self.is_active else IntegrationState.PAUSED
+
+
+class IntegrationState:
+    ACTIVE = "active"
+    PAUSED = "paused"
+    AWAITING_VERIFICATION = "waiting_for_verification"
+    ALL = (ACTIVE, PAUSED, AWAITING_VERIFICATION)

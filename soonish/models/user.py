@@ -6,7 +6,8 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..field_limits import DISPLAY_NAME_MAX
+from ..chat_markup import ChatPlatform
+from ..field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from .base import UTCDateTime, db, utcnow
 
 
@@ -65,10 +66,37 @@ class ChatIdentity(db.Model):
     external_user_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16), default=ChatIdentityKind.USER, server_default=ChatIdentityKind.USER)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # How the platform last named the account and its workspace, for showing the identity on
+    # the Channels page ("@alice in acme"); empty when it never said.
+    handle: Mapped[str] = mapped_column(String(CHAT_NAME_MAX), default="", server_default="")
+    workspace_name: Mapped[str] = mapped_column(String(CHAT_NAME_MAX), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="chat_identities")
 
     @property
+    def label(self) -> str:
+        """How the Channels page names it: "Slack: @alice in acme workspace", "Discord: @alice"."""
+        who = f"@{self.handle}" if self.handle else "your account"
+        where = f" in {self.workspace_name} workspace" if self.workspace_name else ""
+        return f"{ChatPlatform(self.platform).display_name}: {who}{where}"
+
+    @property
     def is_channel(self) -> bool:
         return self.kind == ChatIdentityKind.CHANNEL
+
+
+class ChatConnectCode(db.Model):
+    """A one-time code a signed-in person types in chat (`connect ABCD-1234`) to join that chat
+    account with theirs: being signed in proves the account, typing it proves the chat account.
+    Only a hash is kept; a used code stays (with ``used_at``) so reusing it is told apart."""
+
+    __tablename__ = "chat_connect_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,6 +5,9 @@ Each type names the Apprise plugin that delivers it and the plugin template its 
 (tests check every template is one the plugin itself declares, and that Apprise parses each
 built URL back into that plugin). Field checks reuse the plugin's own token patterns where it
 has them. The raw Apprise URL stays available ("Advanced") for everything else.
+
+One type is not Apprise: "email", another address of the person's, which our own SMTP delivers
+like their account address once the address has opened its verification link.
 """
 import re
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from apprise.plugins.telegram import NotifyTelegram
 from apprise.plugins.twilio import NotifyTwilio
 from apprise.plugins.workflows import NotifyWorkflows
 
+from .accounts import normalize_email
 from .errors import ValidationFailed
 
 FIELD_MAX = 500
@@ -40,7 +44,7 @@ class Field:
     pattern: str | None = None  # the whole value must match (case-insensitive)
     expected: str = ""  # what the error says is expected
     default: str = ""
-    kind: str = "text"  # "server": an http(s) address; shown as a URL input
+    kind: str = "text"  # "server": an http(s) address; shown as a URL input. "email": an address
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,9 @@ class ChannelType:
     summary: str
     help_url: str  # where to get the values
     fields: tuple[Field, ...]
-    plugin: type
+    plugin: type | None  # None: not delivered through Apprise (email)
     template: str  # the plugin's template this type's URLs follow
-    build: Callable[[dict], str] = field(repr=False, compare=False)
+    build: Callable[[dict], str] | None = field(repr=False, compare=False)
     subscribe_link: Callable[[dict], str | None] | None = field(default=None, repr=False, compare=False)
 
 
@@ -321,7 +325,16 @@ CATALOGUE: tuple[ChannelType, ...] = (
         NotifyJSON, "{schema}://{host}", _webhook_json,
     ),
 )
-BY_KEY = {channel_type.key: channel_type for channel_type in CATALOGUE}
+EMAIL = ChannelType(
+    "email", "Email (another address)", "Updates at another address of yours, e.g. at work. We mail it a link "
+    "first; it gets nothing until the link is opened.", "",
+    (Field("address", "Email address", "The address to send updates to. It has to open the link we mail it.",
+           "you@work.example", expected="an email address like you@work.example", kind="email"),),
+    None, "", None,
+)
+# Every type a person can pick: the Apprise catalogue, then email.
+TYPES: tuple[ChannelType, ...] = CATALOGUE + (EMAIL,)
+BY_KEY = {channel_type.key: channel_type for channel_type in TYPES}
 
 
 def get_type(key: str) -> ChannelType:
@@ -333,6 +346,17 @@ def get_type(key: str) -> ChannelType:
 def build_url(key: str, raw: dict | None) -> str:
     """The Apprise URL for a catalogue type's field values; a ValidationFailed naming every bad
     field (as ``fields.<name>``) when they don't fit."""
+    channel_type = get_type(key)
+    values = clean_fields(key, raw)
+    try:
+        return channel_type.build(values)
+    except FieldError as exc:
+        raise ValidationFailed("Some fields need attention.", {f"fields.{exc.name}": [str(exc)]}) from exc
+
+
+def clean_fields(key: str, raw: dict | None) -> dict[str, str]:
+    """A type's field values, trimmed and checked (an email address normalized); a
+    ValidationFailed naming every bad field (as ``fields.<name>``) when they don't fit."""
     channel_type = get_type(key)
     raw = raw if isinstance(raw, dict) else {}
     values, errors = {}, {}
@@ -356,13 +380,15 @@ def build_url(key: str, raw: dict | None) -> str:
                 _server({spec.name: value}, spec.name, "", "")
             except FieldError as exc:
                 errors[f"fields.{spec.name}"] = [str(exc)]
+        elif spec.kind == "email":
+            try:
+                value = normalize_email(value)
+            except ValidationFailed as exc:
+                errors[f"fields.{spec.name}"] = [f"{spec.label} doesn't look right: {exc.message}"]
         values[spec.name] = value
-    if not errors:
-        try:
-            return channel_type.build(values)
-        except FieldError as exc:
-            errors[f"fields.{exc.name}"] = [str(exc)]
-    raise ValidationFailed("Some fields need attention.", errors)
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors)
+    return values
 
 
 def subscribe_link(key: str, raw: dict) -> str | None:

@@ -1,39 +1,54 @@
 """Chat identities: who a Slack or Discord account (or channel) is in Soonish, and joining one
-with an email's account when its owner proves the address."""
+with an account: by mail (`link <email>`, the address proves the account) or by a one-time code
+a signed-in person gets on the Channels page and types in chat (`connect ABCD-1234`)."""
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..chat_markup import PLATFORM_NAMES, PLATFORMS
+from ..chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
 from ..links import LinkInvalid, LinkPurpose, unsign
-from ..field_limits import DISPLAY_NAME_MAX
+from ..field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from ..models import (
-    ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, Subscription,
-    SubscriptionSelector, SubscriptionStatus, User, db,
+    ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
+    Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from ..temporal.shared import TransactionalMail
 from .accounts import find_user_by_email, normalize_email
-from .errors import Conflict, NotFound, ValidationFailed
+from .errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
 from .temporal import reminders_changed, send_one_off_mail
+
+# Connect codes read aloud and typed easily: no 0/O, 1/I/L look-alikes.
+CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_DIGITS = "23456789"
+CODE_PART = 4
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
-                 display_name: str = "") -> ChatIdentity:
-    """The identity of a chat account (or channel), made with its own user the first time."""
+                 display_name: str = "", workspace_name: str = "") -> ChatIdentity:
+    """The identity of a chat account (or channel), made with its own user the first time; how
+    the platform names it and its workspace is kept up to date."""
     if platform not in PLATFORMS:
         raise ValidationFailed.field("platform", f"Unknown chat platform {platform!r}.")
     query = select(ChatIdentity).where(
         ChatIdentity.platform == platform, ChatIdentity.workspace_id == workspace_id,
         ChatIdentity.external_user_id == external_id,
     )
+    handle, workspace_name = display_name.strip()[:CHAT_NAME_MAX], workspace_name.strip()[:CHAT_NAME_MAX]
     identity = db.session.scalar(query)
     if identity is not None:
+        if (handle and identity.handle != handle) or (workspace_name and identity.workspace_name != workspace_name):
+            identity.handle = handle or identity.handle
+            identity.workspace_name = workspace_name or identity.workspace_name
+            db.session.commit()
         return identity
     name = display_name.strip()[:DISPLAY_NAME_MAX] or f"{PLATFORM_NAMES[platform]} {kind}"
     identity = ChatIdentity(platform=platform, workspace_id=workspace_id, external_user_id=external_id,
-                            kind=kind, user=User(display_name=name))
+                            kind=kind, user=User(display_name=name), handle=handle, workspace_name=workspace_name)
     db.session.add(identity)
     try:
         db.session.commit()
@@ -91,14 +106,123 @@ def complete_link(token: str) -> User:
             raise Conflict(f"This chat account is already linked to {chat_user.email}.")
         chat_user.email = request.email
         account = chat_user
-    elif account.id != chat_user.id:
-        folded_events = merge_users(keep=account, absorb=chat_user)
     account.is_verified = True
+    _join(account, chat_user)
+    return account
+
+
+def _join(account: User, chat_user: User) -> None:
+    """Fold a chat account's user into ``account`` (nothing when they are one) and commit."""
+    folded_events = merge_users(keep=account, absorb=chat_user) if account.id != chat_user.id else set()
     db.session.commit()
     # Folding subscriptions may change which reminder offsets an event uses.
     for event in db.session.scalars(select(Event).where(Event.id.in_(folded_events))):
         reminders_changed(event)
-    return account
+
+
+# Connecting from the web side ---------------------------------------------------------------
+
+
+def configured_platforms() -> list[ChatPlatform]:
+    """The platforms whose bot runs here: only those can be connected."""
+    config = current_app.config
+    return [platform for platform, token in ((ChatPlatform.SLACK, config["SLACK_BOT_TOKEN"]),
+                                             (ChatPlatform.DISCORD, config["DISCORD_BOT_TOKEN"])) if token]
+
+
+@dataclass
+class ConnectCode:
+    platform: ChatPlatform
+    code: str
+    expires_at: datetime
+
+    @property
+    def command(self) -> str:
+        return f"/soonish connect {self.code}"
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def normalize_code(typed: str) -> str:
+    """"abcd 1234", "ABCD1234" and "ABCD-1234" are the same code."""
+    plain = "".join(ch for ch in typed.upper() if ch.isalnum())
+    return f"{plain[:CODE_PART]}-{plain[CODE_PART:]}" if len(plain) == 2 * CODE_PART else plain
+
+
+def new_connect_code(user: User, platform: str) -> ConnectCode:
+    """A one-time code for ``user`` to type in ``platform``'s chat; it replaces their earlier
+    unused codes for that platform."""
+    if platform not in PLATFORMS:
+        raise ValidationFailed.field("platform", f"Choose one of: {', '.join(PLATFORMS)}.")
+    platform = ChatPlatform(platform)
+    if platform not in configured_platforms():
+        raise ValidationFailed.field("platform", f"There is no {platform.display_name} bot on this Soonish.")
+    code = (''.join(secrets.choice(CODE_LETTERS) for _ in range(CODE_PART)) + "-"
+            + ''.join(secrets.choice(CODE_DIGITS) for _ in range(CODE_PART)))
+    expires_at = utcnow() + timedelta(seconds=current_app.config["CHAT_CONNECT_CODE_SECONDS"])
+    db.session.execute(delete(ChatConnectCode).where(
+        ChatConnectCode.user_id == user.id, ChatConnectCode.platform == platform, ChatConnectCode.used_at.is_(None)))
+    db.session.add(ChatConnectCode(user_id=user.id, platform=platform, code_hash=_code_hash(code), expires_at=expires_at))
+    db.session.commit()
+    return ConnectCode(platform, code, expires_at)
+
+
+def connect(identity: ChatIdentity, typed: str) -> User:
+    """Join the chat account that typed a connect code with the account that asked for it: the
+    code proves the account (its owner was signed in), typing it proves the chat account."""
+    platform = PLATFORM_NAMES[identity.platform]
+    again = "Get a new code on the Channels page of Soonish (Connect " + platform + ")."
+    row = db.session.scalar(select(ChatConnectCode).where(ChatConnectCode.code_hash == _code_hash(normalize_code(typed))))
+    if row is None:
+        raise NotFound(f"I don't know the code “{typed}”. {again}")
+    if row.platform != identity.platform:
+        raise ValidationFailed(f"This code is for {PLATFORM_NAMES[row.platform]}: type it there, or get a "
+                               f"{platform} code on the Channels page.")
+    if row.used_at is not None:
+        raise Conflict(f"This code was used already; each works once. {again}")
+    if row.expires_at <= utcnow():
+        raise Gone(f"This code has expired (codes work for {current_app.config['CHAT_CONNECT_CODE_SECONDS'] // 60} "
+                   f"minutes). {again}")
+    account, chat_user = db.session.get(User, row.user_id), identity.user
+    if chat_user.id != account.id and chat_user.email is not None:
+        raise Conflict(f"This {platform} account is linked to another Soonish account ({chat_user.email}). "
+                       f"Remove it from that account's Channels page first.")
+    # Claimed in one statement: of two people typing the same code at once, one gets it.
+    claimed = db.session.execute(update(ChatConnectCode).where(
+        ChatConnectCode.id == row.id, ChatConnectCode.used_at.is_(None)).values(used_at=utcnow()))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise Conflict(f"This code was used already; each works once. {again}")
+    _join(account, chat_user)
+    return db.session.get(User, account.id)
+
+
+def connect_code_used(user: User, platform: str) -> bool:
+    """Whether ``user``'s latest connect code for ``platform`` has been typed."""
+    latest = db.session.scalar(select(ChatConnectCode).where(
+        ChatConnectCode.user_id == user.id, ChatConnectCode.platform == platform,
+    ).order_by(ChatConnectCode.id.desc()).limit(1))
+    return latest is not None and latest.used_at is not None
+
+
+def linked_identities(user: User) -> list[ChatIdentity]:
+    """The chat accounts that act as ``user``: their DMs are channels like any other."""
+    return list(db.session.scalars(select(ChatIdentity).where(
+        ChatIdentity.user_id == user.id, ChatIdentity.kind == ChatIdentityKind.USER).order_by(ChatIdentity.id)))
+
+
+def unlink(user: User, identity_id: int) -> None:
+    """Forget a chat account of ``user``'s: its DMs get nothing more (a follow routed only there
+    goes back to the account's email). Typing in that chat again starts afresh."""
+    identity = owned_or_missing(db.session.get(ChatIdentity, identity_id), user, "chat account")
+    if identity.is_channel:
+        raise NotFound("No such chat account.")
+    db.session.execute(delete(SubscriptionSelector).where(SubscriptionSelector.chat_identity_id == identity.id))
+    db.session.execute(delete(PendingChatAction).where(PendingChatAction.chat_identity_id == identity.id))
+    db.session.delete(identity)
+    db.session.commit()
 
 
 def _same_route(selector: SubscriptionSelector) -> tuple:

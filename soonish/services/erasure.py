@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ApiKey, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Subscription,
+    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
 from .credentials import user_for_deletion_link
@@ -111,6 +111,7 @@ def erase(user: User) -> None:
     db.session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(message_ids)))
     db.session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id))
     db.session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
+    db.session.execute(delete(ChatConnectCode).where(ChatConnectCode.user_id == user.id))
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )

@@ -40,6 +40,17 @@ class Gone(ServiceError):
     code = "gone"
 
 
+class TooSoon(ServiceError):
+    """Asked again before the wait is over; ``retry_after`` seconds to go."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"

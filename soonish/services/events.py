@@ -268,19 +268,34 @@ def get_event_for_organizer(actor: User, event_id: int) -> Event:
     return event
 
 
-def list_upcoming_public_events(limit: int = 50) -> list[Event]:
-    return list(
-        db.session.scalars(
-            select(Event)
-            .where(
-                Event.visibility == Visibility.PUBLIC,
-                Event.status == EventStatus.SCHEDULED,
-                Event.starts_at >= utcnow(),
-            )
-            .order_by(Event.starts_at)
-            .limit(limit)
-        )
+def list_upcoming_public_events(limit: int = 50, organizer_id: int | None = None) -> list[Event]:
+    """Public events still to come, soonest first (one organizer's, given ``organizer_id``)."""
+    query = select(Event).where(
+        Event.visibility == Visibility.PUBLIC,
+        Event.status == EventStatus.SCHEDULED,
+        Event.starts_at >= utcnow(),
     )
+    if organizer_id is not None:
+        query = query.where(Event.organizer_id == organizer_id)
+    return list(db.session.scalars(query.order_by(Event.starts_at).limit(limit)))
+
+
+@dataclass
+class HostPage:
+    host: User
+    events: list[Event]
+
+
+def host_page(host_id: int) -> HostPage:
+    """A host's public page: their upcoming public events. Only someone who has published a
+    public event has one: anyone else's name (a follower's) is nobody's business."""
+    host = db.session.get(User, host_id)
+    published = host is not None and host.erased_at is None and db.session.scalar(
+        select(Event.id).where(Event.organizer_id == host.id, Event.visibility == Visibility.PUBLIC).limit(1)
+    ) is not None
+    if not published:
+        raise NotFound("No such host.")
+    return HostPage(host, list_upcoming_public_events(organizer_id=host.id))
 
 
 def list_organized_events(organizer: User) -> list[Event]:

@@ -84,7 +84,8 @@ def export_data(user: User) -> dict:
         ],
         "channels": [
             {
-                "id": i.id, "name": i.name, "url": field_cipher.decrypt(i.apprise_url_encrypted), "tag": i.tag,
+                "id": i.id, "name": i.name, "tag": i.tag, "email": i.email_address,
+                "url": field_cipher.decrypt(i.apprise_url_encrypted) if i.apprise_url_encrypted is not None else None,
                 "is_active": i.is_active, "created_at": _when(i.created_at),
             }
             for i in integrations

@@ -1,6 +1,9 @@
-"""Integrations: a user's channels, each an Apprise URL stored encrypted and shown masked."""
+"""Integrations: a user's channels, each an Apprise URL stored encrypted and shown masked, or
+another email address of theirs that receives nothing until it has opened a verification link."""
 import asyncio
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
@@ -8,12 +11,17 @@ from sqlalchemy import select
 
 from ..crypto import FieldCipher
 from ..delivery import (
-    Courier, DeliveryFailed, Destination, MailSettings, Message, connect_host, mask_url, parse_apprise_url,
+    Courier, DeliveryFailed, MailSettings, Message, connect_host, mask_url, parse_apprise_url,
 )
-from ..models import Integration, User, db
+from ..delivery.mail import OneOffKind
+from ..delivery.planning import integration_destination
+from ..links import LinkInvalid, LinkPurpose, unsign
+from ..models import Integration, User, db, utcnow
 from ..netguard import PrivateTargetRefused, check_host
-from .channel_types import BY_KEY, build_url
-from .errors import ValidationFailed, owned_or_missing
+from ..temporal.shared import TransactionalMail
+from .channel_types import BY_KEY, EMAIL, build_url, clean_fields
+from .errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
+from .temporal import send_one_off_mail
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Longer than any channel's URL needs (Apprise's longest carry a few tokens), and what browsers
@@ -93,9 +101,13 @@ def add_integration(user: User, name: str, url: str, tag: str = "") -> Integrati
 
 def add_typed_integration(user: User, channel_type: str, fields: dict, name: str = "", tag: str = "") -> Integration:
     """A channel from the catalogue's form (services/channel_types.py): the server builds the
-    Apprise URL from the fields, then it is checked and stored like any other."""
+    Apprise URL from the fields, then it is checked and stored like any other. An email channel
+    is stored with its address and mailed a verification link."""
     try:
-        url = build_url(channel_type, fields)
+        if channel_type == EMAIL.key:
+            address = clean_fields(channel_type, fields)["address"]
+        else:
+            url = build_url(channel_type, fields)
     except ValidationFailed as exc:
         errors = dict(exc.fields)
     else:
@@ -107,12 +119,91 @@ def add_typed_integration(user: User, channel_type: str, fields: dict, name: str
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
+    if channel_type == EMAIL.key:
+        return _add_email_channel(user, name or EMAIL.label, address, tag)
     try:
         check_apprise_url(url)
     except ValidationFailed as exc:
         # The built URL points somewhere refused (a private host): say which field holds it.
         raise ValidationFailed(exc.message, {f"fields.{_first_field(channel_type)}": exc.fields["url"]}) from exc
     return add_integration(user, name or BY_KEY[channel_type].label, url, tag)
+
+
+def _add_email_channel(user: User, name: str, address: str, tag: str) -> Integration:
+    problem = None
+    mine = list_integrations(user)
+    if address == user.email:
+        problem = "That's your account's address: what you follow reaches it already."
+    elif any(i.email_address == address for i in mine):
+        problem = "This address is already one of your channels."
+    elif sum(i.awaiting_verification for i in mine) >= current_app.config["EMAIL_CHANNELS_WAITING_MAX"]:
+        problem = "Some of your addresses still wait for their link: verify or remove those first."
+    if problem:
+        raise ValidationFailed.field(f"fields.{EMAIL.fields[0].name}", problem)
+    integration = Integration(user_id=user.id, name=name, tag=tag, url_mask=f"mailto://{address.rsplit('@', 1)[1]}",
+                              email_address=address, verification_sent_at=utcnow())
+    db.session.add(integration)
+    db.session.commit()
+    _mail_verification(integration)
+    current_app.logger.info("integration added", extra={"integration_id": integration.id, "channel": integration.channel})
+    return integration
+
+
+def _mail_verification(integration: Integration) -> None:
+    send_one_off_mail(TransactionalMail(OneOffKind.VERIFY_CHANNEL, integration.id, integration.email_address),
+                      "email channel verification mail")
+
+
+def resend_verification(user: User, integration_id: int) -> Integration:
+    """Mail an email channel's verification link again, at most once every
+    EMAIL_CHANNEL_RESEND_SECONDS."""
+    integration = get_integration(user, integration_id)
+    if not integration.awaiting_verification:
+        raise Conflict("This channel needs no verification link." if integration.email_address is None
+                       else "This address is verified already.")
+    interval = current_app.config["EMAIL_CHANNEL_RESEND_SECONDS"]
+    waited = (utcnow() - integration.verification_sent_at).total_seconds()
+    if waited < interval:
+        wait = math.ceil(interval - waited)
+        raise TooSoon(f"We mailed a link {int(waited // 60)} min ago; ask again in {math.ceil(wait / 60)} min "
+                      f"(check the spam folder meanwhile).", wait)
+    integration.verification_sent_at = utcnow()
+    db.session.commit()
+    _mail_verification(integration)
+    return integration
+
+
+@dataclass
+class ChannelVerification:
+    integration: Integration
+    done: bool  # the address is verified already
+
+
+def channel_verification(token: str) -> ChannelVerification:
+    """What a verification link is about; opening it changes nothing (mail scanners open links)."""
+    try:
+        integration_id, address = unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, token,
+                                         current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"])
+    except LinkInvalid as exc:
+        raise NotFound("This link has expired; ask for a new one on your Channels page." if exc.expired
+                       else "This link is not valid.") from exc
+    except (TypeError, ValueError) as exc:
+        raise NotFound("This link is not valid.") from exc
+    integration = db.session.get(Integration, integration_id)
+    if integration is None or integration.email_address != address:
+        raise NotFound("This channel was removed; nothing will be sent to this address.")
+    return ChannelVerification(integration, done=not integration.awaiting_verification)
+
+
+def verify_email_channel(token: str) -> Integration:
+    """The address confirms it wants the updates: from now on the channel receives them. Once
+    done, the link changes nothing more."""
+    verification = channel_verification(token)
+    if verification.done:
+        raise Conflict("This address is verified already; the link can't be used again.")
+    verification.integration.email_verified_at = utcnow()
+    db.session.commit()
+    return verification.integration
 
 
 def _first_field(channel_type: str) -> str:
@@ -135,6 +226,8 @@ def update_integration(user: User, integration_id: int, changes: dict) -> Integr
         integration.tag = _clean_tag(changes["tag"])
     if "is_active" in changes:
         integration.is_active = bool(changes["is_active"])
+    if "url" in changes and integration.email_address is not None:
+        raise ValidationFailed.field("url", "An email channel has no Apprise URL: remove it and add the channel you want.")
     if "url" in changes:
         integration.url_mask = check_apprise_url(changes["url"])
         integration.apprise_url_encrypted = cipher().encrypt(changes["url"].strip())
@@ -150,7 +243,9 @@ def delete_integration(user: User, integration_id: int) -> None:
 def send_test(user: User, integration_id: int) -> str | None:
     """Deliver a test message now; None when it went out, else the reason it didn't."""
     integration = get_integration(user, integration_id)
-    destination = Destination(apprise_url=cipher().decrypt(integration.apprise_url_encrypted))
+    if integration.awaiting_verification:
+        return "This address isn't verified yet: open the link we mailed to it."
+    destination = integration_destination(integration, cipher())
     message = Message(
         delivery_key=f"soonish-test-{integration.id}",
         title="Soonish test message",
@@ -174,7 +269,8 @@ def rotate_encryption() -> int:
     """Re-encrypt every integration URL with the newest key; returns how many rows changed."""
     field_cipher = cipher()
     count = 0
-    for integration in db.session.scalars(select(Integration)).yield_per(500):
+    query = select(Integration).where(Integration.apprise_url_encrypted.is_not(None))
+    for integration in db.session.scalars(query).yield_per(500):
         integration.apprise_url_encrypted = field_cipher.rotate(integration.apprise_url_encrypted)
         count += 1
     db.session.commit()

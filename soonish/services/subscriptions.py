@@ -35,7 +35,7 @@ def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]
     for item in raw:
         integration_id, tag, identity_id = item.get("integration_id"), item.get("tag"), item.get("chat_identity_id")
         if sum(value is not None for value in (integration_id, tag, identity_id)) != 1:
-            raise ValidationFailed.field("selectors", "Each selector names one integration_id or one tag.")
+            raise ValidationFailed.field("selectors", "Each selector names one integration_id, one tag or one chat_identity_id.")
         if integration_id is not None and integration_id not in own_ids:
             raise ValidationFailed.field("selectors", f"Channel {integration_id} is not one of yours.")
         if tag is not None and tag not in own_tags:

@@ -202,7 +202,8 @@ class BatchResult:
 @dataclass
 class TransactionalMail:
     """A one-off mail to one person: "confirm" (subscription id), "verify" (user id) or "link"
-    (chat identity id, to ``address``: the email its owner wants to join), or an account mail
+    (chat identity id, to ``address``: the email its owner wants to join), "verify_channel" (an
+    email channel's integration id, to its ``address``), or an account mail
     ("reset", "email_change", "email_changed", "delete_account"; see delivery.mail.OneOffKind)."""
 
     kind: str

@@ -1,15 +1,18 @@
-"""My channels: the integrations (Apprise URLs) a user's messages can go to."""
+"""My channels: the integrations (Apprise URLs, other email addresses) a user's messages can go
+to, and the chat accounts (Slack, Discord) whose DMs act as channels."""
 import segno
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from ..chat_markup import ChatPlatform
 from ..services import ServiceError
-from ..services import channel_types
+from ..services import channel_types, chat
 from ..services import integrations as integration_service
 from .forms import apply_service_error
+from .htmx import is_htmx_request, render_page
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
 # An ntfy channel just added: its subscribe link is shown (with a QR code) once, on the next page.
@@ -42,7 +45,8 @@ def index():
     link = session.pop(SUBSCRIBE_LINK, None)
     return render_template(
         "channels/index.html", form=form, integrations=integration_service.list_integrations(current_user),
-        catalogue=channel_types.CATALOGUE, subscribe_link=link,
+        chat_accounts=chat.linked_identities(current_user), platforms=chat.configured_platforms(),
+        catalogue=channel_types.TYPES, subscribe_link=link,
         subscribe_qr=segno.make(link, error="m").svg_inline(scale=4, title="Scan with your phone") if link else None,
     ), 422 if form.errors else 200
 
@@ -73,6 +77,10 @@ def typed(channel_type):
             errors = {name.removeprefix("fields."): messages for name, messages in exc.fields.items()}
             apply_service_error(form, exc)
         else:
+            if integration.awaiting_verification:
+                flash(f"Channel “{integration.name}” added. We've mailed a link to {integration.email_address}: "
+                      f"it gets nothing until the link is opened there.", "success")
+                return redirect(url_for("channels.index", _anchor=f"channel-{integration.id}"))
             _report_test(integration, _call(integration_service.send_test, integration.id))
             link = channel_types.subscribe_link(spec.key, values)
             if link:
@@ -110,6 +118,79 @@ def toggle(integration_id):
 def delete(integration_id):
     _call(integration_service.delete_integration, integration_id)
     flash("Channel removed.", "info")
+    return redirect(url_for("channels.index"))
+
+
+@bp.post("/<int:integration_id>/resend")
+@login_required
+def resend(integration_id):
+    """Mail an email channel's verification link again (spaced: see resend_verification)."""
+    try:
+        integration = integration_service.resend_verification(current_user, integration_id)
+    except ServiceError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "error")
+    else:
+        flash(f"We've mailed a new link to {integration.email_address}.", "success")
+    return redirect(url_for("channels.index", _anchor=f"channel-{integration_id}"))
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+def verify(token):
+    """An email channel's verification link, opened by whoever reads that address (signed in or
+    not). Opening it only asks (mail scanners open links); the button verifies."""
+    try:
+        verification = integration_service.channel_verification(token)
+    except ServiceError as exc:
+        return render_template("subscriptions/link_problem.html", message=exc.message, status=exc.status), exc.status
+    form = FlaskForm()
+    if not verification.done and form.validate_on_submit():
+        try:
+            integration_service.verify_email_channel(token)
+        except ServiceError as exc:
+            return render_template("subscriptions/link_problem.html", message=exc.message, status=exc.status), exc.status
+        verification.done = True
+        return render_template("channels/verify.html", verification=verification, form=form, just_verified=True)
+    return render_template("channels/verify.html", verification=verification, form=form, just_verified=False)
+
+
+# Chat accounts ------------------------------------------------------------------------------
+
+
+def _platform(name: str) -> ChatPlatform:
+    if name not in {p.value for p in chat.configured_platforms()}:
+        abort(404)
+    return ChatPlatform(name)
+
+
+@bp.post("/connect/<platform>")
+@login_required
+def connect(platform):
+    """A one-time code to type in the platform's chat: typing it joins that chat account."""
+    code = chat.new_connect_code(current_user, _platform(platform))
+    return render_template("channels/connect.html", code=code, platform=code.platform, connected=False, accounts=[])
+
+
+@bp.get("/connect/<platform>/status")
+@login_required
+def connect_status(platform):
+    """Polled by the connect page until the code was typed: "no change" (204, which htmx leaves
+    alone, so a screen reader isn't told the same thing every few seconds) until then."""
+    platform = _platform(platform)
+    connected = chat.connect_code_used(current_user, platform)
+    if not connected and is_htmx_request():
+        return Response(status=204)
+    accounts = [i for i in chat.linked_identities(current_user) if i.platform == platform] if connected else []
+    return render_page("channels/connect.html", "channels/_connect_status.html",
+                       code=None, platform=platform, connected=connected, accounts=accounts)
+
+
+@bp.post("/chat/<int:identity_id>/remove")
+@login_required
+def remove_chat_account(identity_id):
+    _call(chat.unlink, identity_id)
+    flash("Chat account removed: its DMs get nothing more from this account.", "info")
     return redirect(url_for("channels.index"))
 
 

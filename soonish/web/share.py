@@ -1,5 +1,6 @@
-"""Sharing an event: its card image, and the card tags and calendar links its pages show."""
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, session, url_for
+"""Sharing an event: its card image, and the card tags and calendar links its pages show; a
+host's public page of upcoming events."""
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from .. import share
@@ -113,6 +114,19 @@ def join_link(event) -> str | None:
     following = (subscription is not None and subscription.status == SubscriptionStatus.ACTIVE) \
         or bool(session.get(EMAIL_FOLLOWS, {}).get(str(event.id), {}).get("confirmed"))
     return event.online_url if following else None
+
+
+@bp.get("/hosts/<int:host_id>")
+def host(host_id):
+    """A host's upcoming public events, with a card for link previews like an event's."""
+    try:
+        page = event_service.host_page(host_id)
+    except ServiceError:
+        abort(404)
+    name = page.host.display_name or "this host"
+    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
+    tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)
+    return render_template("events/host.html", name=name, events=page.events, card=tags, canonical=page_url)
 
 
 @bp.app_context_processor

@@ -9,7 +9,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .once import once_per_form
 from ..models import DEFAULT_REMINDER_OFFSETS, Subscription
-from ..services import ServiceError
+from ..services import ServiceError, chat
 from ..services import events as event_service
 from ..services import integrations as integration_service
 from ..services import subscriptions as subscription_service
@@ -70,7 +70,8 @@ class ChannelsAndOffsetsForm(OffsetsForm):
         selectors = []
         for value in self.channels.data or []:
             kind, _, ref = value.partition(":")
-            selectors.append({"integration_id": int(ref)} if kind == "integration" else {"tag": ref})
+            selectors.append({"integration_id": int(ref)} if kind == "integration" else
+                             {"chat_identity_id": int(ref)} if kind == "chat" else {"tag": ref})
         return selectors
 
 
@@ -79,12 +80,26 @@ def offsets_text(offsets: list[int]) -> str:
 
 
 def channel_choices(user) -> list[tuple[str, str]]:
-    """Active channels as "integration:<id>" and their tags as "tag:<name>", for the picker."""
+    """Active channels as "integration:<id>", their tags as "tag:<name>" and chat accounts'
+    DMs as "chat:<id>", for the picker."""
     active = [i for i in integration_service.list_integrations(user) if i.is_active]
     tags = sorted({i.tag for i in active if i.tag})
-    return [(f"integration:{i.id}", f"{i.name} · {i.url_mask}") for i in active] + [
-        (f"tag:{tag}", f"Every channel tagged “{tag}”") for tag in tags
-    ]
+    return [(f"integration:{i.id}", _choice_label(i)) for i in active] + [
+        (f"chat:{identity.id}", f"{identity.label} (DM)") for identity in chat.linked_identities(user)
+    ] + [(f"tag:{tag}", f"Every channel tagged “{tag}”") for tag in tags]
+
+
+def _choice_label(integration) -> str:
+    if integration.email_address is None:
+        return f"{integration.name} · {integration.url_mask}"
+    waiting = " (waiting for verification)" if integration.awaiting_verification else ""
+    return f"{integration.name} · {integration.email_address}{waiting}"
+
+
+def _selected(selector) -> str:
+    if selector.integration_id:
+        return f"integration:{selector.integration_id}"
+    return f"chat:{selector.chat_identity_id}" if selector.chat_identity_id else f"tag:{selector.tag}"
 
 
 def choices_form(subscription: Subscription | None, choices, **kwargs) -> ChannelsAndOffsetsForm:
@@ -92,7 +107,7 @@ def choices_form(subscription: Subscription | None, choices, **kwargs) -> Channe
     if subscription is None:
         selected, offsets = [], DEFAULT_REMINDER_OFFSETS
     else:
-        selected = [f"integration:{s.integration_id}" if s.integration_id else f"tag:{s.tag}" for s in subscription.selectors]
+        selected = [_selected(s) for s in subscription.selectors]
         offsets = subscription.reminder_offsets
     # formdata=None: filled from the subscription even while another form is being posted.
     return ChannelsAndOffsetsForm(

@@ -132,4 +132,6 @@ class SoonishApi(Api):
 
 
 def service_error_response(error: ServiceError):
-    return error_body(error.code, error.message, error.fields), error.status
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return error_body(error.code, error.message, error.fields), error.status, headers

@@ -17,7 +17,7 @@ class ChannelFieldOut(Schema):
     pattern = fields.String(allow_none=True, metadata={"description": "Regular expression the value must match"})
     expected = fields.String(metadata={"description": "What a good value looks like, in words"})
     default = fields.String()
-    kind = fields.String(metadata={"description": "text, or server (an http(s) address)"})
+    kind = fields.String(metadata={"description": "text, server (an http(s) address) or email (an email address)"})
     max_length = fields.Integer()
 
 
@@ -34,5 +34,6 @@ class ChannelTypeOut(Schema):
 @bp.errors()
 def list_channel_types():
     """The services a channel can be made for, each with its fields, labels and help. POST
-    `{"type": …, "fields": {…}}` to /api/v1/integrations to add one."""
-    return [channel_types.describe(channel_type) for channel_type in channel_types.CATALOGUE]
+    `{"type": …, "fields": {…}}` to /api/v1/integrations to add one. Type `email` (another address of
+    yours) gets nothing until that address confirms the link we mail it."""
+    return [channel_types.describe(channel_type) for channel_type in channel_types.TYPES]

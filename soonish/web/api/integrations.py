@@ -30,7 +30,9 @@ def list_integrations(args):
 @bp.errors(400, 401, 403)
 def add_integration(data):
     """Add a channel: a catalogue type with its fields (the server builds the Apprise URL), or
-    a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``)."""
+    a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``). Type `email`
+    (fields: `address`) mails that address a verification link: the channel's state is
+    `waiting_for_verification`, and it gets nothing, until the link is opened and confirmed."""
     if "type" in data:
         return integration_service.add_typed_integration(
             current_user, data["type"], data.get("field_values") or {}, data["name"], data["tag"])
@@ -60,6 +62,17 @@ def update_integration(data, integration_id):
 @bp.errors(401, 403, 404)
 def delete_integration(integration_id):
     integration_service.delete_integration(current_user, integration_id)
+
+
+@bp.post("/<int:integration_id>/resend-verification")
+@authorized("channels:write")
+@bp.response(200, IntegrationOut)
+@bp.errors(401, 403, 404)
+def resend_verification(integration_id):
+    """Mail an email channel's verification link again. 409 when it needs none (verified, or
+    not an email channel); 429 with Retry-After within EMAIL_CHANNEL_RESEND_SECONDS (5 min) of
+    the last one."""
+    return integration_service.resend_verification(current_user, integration_id)
 
 
 @bp.post("/<int:integration_id>/test")

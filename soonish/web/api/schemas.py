@@ -4,7 +4,8 @@ from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
-from ...models import DeliveryStatus, Visibility
+from ...chat_markup import PLATFORMS
+from ...models import DeliveryStatus, IntegrationState, Visibility
 from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.integrations import URL_MAX
@@ -108,8 +109,12 @@ class EventOut(Schema):
 
 
 class SelectorSchema(Schema):
+    """One route of a follow: exactly one of these."""
+
     integration_id = fields.Integer(allow_none=True)
     tag = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+    chat_identity_id = fields.Integer(allow_none=True, metadata={
+        "description": "A chat account's DMs (GET /api/v1/chat-accounts)"})
 
 
 class OffsetField(fields.Field):
@@ -195,7 +200,34 @@ class IntegrationOut(Schema):
     channel = fields.String()
     tag = fields.String()
     is_active = fields.Boolean()
+    state = fields.String(validate=validate.OneOf(IntegrationState.ALL), metadata={
+        "description": "active; paused (is_active false); waiting_for_verification: an email channel that gets "
+                       "nothing until its address opens the link we mailed (POST …/resend-verification for another)",
+    })
+    email = fields.String(attribute="email_address", allow_none=True,
+                          metadata={"description": "An email channel's address; null for any other channel"})
     created_at = fields.DateTime()
+
+
+class ChatAccountOut(Schema):
+    id = fields.Integer(metadata={"description": "Route a follow here with the selector {\"chat_identity_id\": id}"})
+    platform = fields.String(validate=validate.OneOf(list(PLATFORMS)))
+    handle = fields.String(metadata={"description": "How the platform names the account; may be empty"})
+    workspace_name = fields.String(metadata={"description": "The Slack workspace; empty on Discord"})
+    label = fields.String(metadata={"description": "e.g. Slack: @alice in acme workspace"})
+    created_at = fields.DateTime()
+
+
+class ConnectCodeIn(Schema):
+    platform = fields.String(required=True, validate=validate.OneOf(list(PLATFORMS)),
+                             metadata={"description": "Only a platform whose bot runs here"})
+
+
+class ConnectCodeOut(Schema):
+    platform = fields.String()
+    code = fields.String(metadata={"description": "One-time, e.g. ABCD-2345"})
+    command = fields.String(metadata={"description": "What to type in the chat, e.g. /soonish connect ABCD-2345"})
+    expires_at = fields.DateTime()
 
 
 class TestResultOut(Schema):

@@ -1,0 +1,44 @@
+"""A user's chat accounts (Slack, Discord) over JSON: their DMs are channels like any other."""
+from flask_login import current_user
+
+from ...services import ServiceError, chat
+from .access import authorized
+from .base import ApiBlueprint, service_error_response
+from .schemas import ChatAccountOut, ConnectCodeIn, ConnectCodeOut
+
+bp = ApiBlueprint("api_chat_accounts", __name__, url_prefix="/api/v1/chat-accounts",
+                  description="Your Slack and Discord accounts")
+bp.register_error_handler(ServiceError, service_error_response)
+
+
+@bp.get("")
+@authorized("channels:write")
+@bp.response(200, ChatAccountOut(many=True))
+@bp.errors(401, 403)
+def list_chat_accounts():
+    """The chat accounts that act as you (connected, or linked with `link <email>`); route a
+    follow to one's DMs with the selector `{"chat_identity_id": id}`."""
+    return chat.linked_identities(current_user)
+
+
+@bp.post("/connect-codes")
+@authorized("channels:write")
+@bp.arguments(ConnectCodeIn)
+@bp.response(201, ConnectCodeOut)
+@bp.errors(401, 403)
+def new_connect_code(data):
+    """A one-time code (10 minutes) to type in the chat as `/soonish connect <code>`: that chat
+    account then acts as you, no mail needed. A new code replaces your unused one. 422 on
+    `platform` when that platform's bot doesn't run here."""
+    code = chat.new_connect_code(current_user, data["platform"])
+    return {"platform": code.platform.value, "code": code.code, "command": code.command, "expires_at": code.expires_at}
+
+
+@bp.delete("/<int:identity_id>")
+@authorized("channels:write")
+@bp.response(204)
+@bp.errors(401, 403, 404)
+def remove_chat_account(identity_id):
+    """Unlink a chat account: its DMs get nothing more (a follow routed only there goes back to
+    your email)."""
+    chat.unlink(current_user, identity_id)
