@@ -102,7 +102,7 @@ def _instant(value: datetime, tz: ZoneInfo, field: str, stored: datetime | None,
     return instant
 
 
-def _clean(fields: EventFields, stored: Event | None = None) -> dict:
+def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict:
     """Validate and normalize; raises ValidationFailed naming every bad field. ``stored`` is the
     event being edited: its own start may be past (a running event stays editable) until moved."""
     errors: dict[str, list[str]] = {}
@@ -154,17 +154,17 @@ def _clean(fields: EventFields, stored: Event | None = None) -> dict:
 def check_event_fields(fields: EventFields, stored: Event | None = None) -> None:
     """Validate without saving, for forms that check fields as the organizer fills them in
     (``stored``: the event being edited)."""
-    _clean(fields, stored)
+    clean_event_fields(fields, stored)
 
 
-def _slug_for(title: str) -> str:
+def slug_for(title: str) -> str:
     # The random tail makes unlisted links unguessable and slugs unique.
     base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "event"
     return f"{base}-{secrets.token_hex(3)}"
 
 
 def create_event(organizer: User, fields: EventFields) -> Event:
-    event = Event(organizer_id=organizer.id, slug=_slug_for(fields.title), **_clean(fields))
+    event = Event(organizer_id=organizer.id, slug=slug_for(fields.title), **clean_event_fields(fields))
     db.session.add(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
@@ -183,19 +183,33 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     if unknown:
         raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
-    cleaned = _clean(merged, event)
+    cleaned = clean_event_fields(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
         return event
+    if event.series_id is not None:
+        # "This occurrence": from now on it differs from its series (its own RECURRENCE-ID entry).
+        event.occurrence_overridden = True
+    notification = apply_event_changes(actor, event, cleaned)
+    db.session.commit()
+    tell_updated(event, notification)
+    return event
+
+
+def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
+    """Set ``cleaned`` fields on ``event``, bump its version and record the notice to its
+    followers (None when nothing worth a message changed), in the caller's transaction; after
+    the commit, ``tell_updated`` hands it to the event's workflow."""
     before = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     for name, value in cleaned.items():
         setattr(event, name, value)
     event.version += 1
     summary = describe_change(before, event)
-    notification = record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
-    db.session.commit()
+    return record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor) if summary else None
+
+
+def tell_updated(event: Event, notification) -> None:
     _tell_workflow("signal_event_updated", event, notification)
     webhook_endpoints.event_changed("event.updated", event)
-    return event
 
 
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
