@@ -2,7 +2,7 @@
 materialize: make the instances of the coming weeks into real events.
 
 Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger). Instances are
-made on a rolling horizon (HORIZON, at most AHEAD_MAX upcoming), at once when a series is made
+made on a rolling horizon (SERIES_HORIZON_DAYS, at most SERIES_AHEAD_MAX upcoming), at once when a series is made
 or changed and daily by the `soonish-series` schedule (soonish/temporal/series.py), never all
 at once. A new occurrence's workflow starts through the follow outbox, committed with it, so a
 crash between the two loses nothing.
@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,9 +29,6 @@ from .events import (
 from .offsets import validate_offsets
 from .subscriptions import _selectors as validated_selectors
 
-# How far ahead occurrences exist as events, and at most how many upcoming ones.
-HORIZON = timedelta(weeks=8)
-AHEAD_MAX = 10
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
 # What each occurrence copies from its series as it is.
@@ -179,9 +177,11 @@ def _materialize(series: Series, now: datetime) -> list[Event]:
         return []
     made_starts = set(db.session.scalars(select(Event.occurrence_start).where(Event.series_id == series.id)))
     duration = timedelta(seconds=series.duration_seconds) if series.duration_seconds is not None else None
+    horizon = now + timedelta(days=int(current_app.config["SERIES_HORIZON_DAYS"]))
+    ahead_max = int(current_app.config["SERIES_AHEAD_MAX"])
     made, upcoming = [], 0
     for start in instance_starts(series, after=now - START_GRACE):
-        if start > now + HORIZON or upcoming >= AHEAD_MAX:
+        if start > horizon or upcoming >= ahead_max:
             break
         upcoming += 1
         if start in made_starts:
