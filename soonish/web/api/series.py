@@ -2,7 +2,7 @@
 occurrence or it and the following ones."""
 from flask_login import current_user
 
-from ...services import ServiceError, ValidationFailed
+from ...services import NotFound, ServiceError, ValidationFailed
 from ...services import events as event_service
 from ...services import lists
 from ...services import series as series_service
@@ -88,7 +88,7 @@ def edit_occurrence(data, series_id, event_id):
     The answer is the occurrence as it is now."""
     event = event_service.get_event_for_organizer(current_user, event_id)
     if event.series_id != series_id:
-        raise ValidationFailed.field("event_id", "This event is not an occurrence of that series.")
+        raise NotFound("No such occurrence in this series.")
     scope = data.pop("scope")
     if scope == "this":
         if "rrule" in data:
