@@ -15,6 +15,7 @@ from soonish.services.reminders import keep_series_schedule
 from soonish.temporal.series_shared import series_schedule_id
 
 from .api_helpers import add_integration
+from .conftest import csrf_token
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
@@ -278,3 +279,70 @@ def test_the_series_page_lists_its_occurrences_and_an_occurrence_links_to_it(cli
     assert "every Tuesday at 19:00" in html and "Follow all" not in html  # signed out: sign in first
     for occurrence in series["upcoming"]:
         assert f"/e/{occurrence['slug']}" in html
+
+
+def series_form(client, path: str, **overrides) -> dict:
+    day = next_weekday(1)
+    data = {"title": "Book club", "starts_at": f"{day}T19:00", "ends_at": f"{day}T21:00", "timezone": "Europe/Paris",
+            "location": "Library", "description": "", "visibility": "public", "csrf_token": csrf_token(client, path)}
+    data.update(overrides)
+    return data
+
+
+def test_the_event_form_makes_a_weekly_series_and_its_page_lists_the_occurrences(app, client, make_user, login):
+    login(make_user("host@example.com"))
+    response = client.post("/events/new", data=series_form(
+        client, "/events/new", repeats="weekly", repeat_interval="1", repeat_weekdays=["TU", "TH"], repeat_count="4"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        series = db.session.scalars(select(Series)).one()
+        assert series.rrule == "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=4"
+        occurrences = series_service.occurrences(series)
+        slugs = [event.slug for event in occurrences]
+    assert response.headers["Location"].endswith(f"/series/{series.slug}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "every Tuesday and Thursday at 19:00" in page and "Follow all" in page
+    assert len(slugs) == 4 and all(f"/e/{slug}" in page for slug in slugs)
+    # An occurrence's page says it is part of the series and links to it.
+    occurrence_page = client.get(f"/e/{slugs[0]}").get_data(as_text=True)
+    assert "Part of a series: every Tuesday and Thursday at 19:00" in occurrence_page
+    assert f'href="/series/{series.slug}"' in occurrence_page
+    # Its edit form asks: this occurrence, or this and following.
+    with app.app_context():
+        first_id = occurrences[0].id
+    edit = client.get(f"/events/{first_id}/edit").get_data(as_text=True)
+    assert "This occurrence only" in edit and "This and all following occurrences" in edit
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"repeats": "weekly"}, "A series must end"),
+    ({"repeats": "monthly_day", "repeat_until": "2040-01-01"}, "A series may run for up to 731 days"),
+    ({"repeats": "weekly", "repeat_count": "500"}, "Number must be between 1 and 104"),
+])
+def test_a_series_the_form_cannot_make_is_explained_beside_repeats(app, client, make_user, login, overrides, message):
+    login(make_user("host@example.com"))
+    response = client.post("/events/new", data=series_form(client, "/events/new", **overrides))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert message in page and 'aria-invalid="true"' in page
+    with app.app_context():
+        assert db.session.query(Series).count() == 0 and db.session.query(Event).count() == 0
+
+
+def test_the_edit_form_applies_a_change_to_this_and_following_occurrences(app, client, make_user, login):
+    login(make_user("host@example.com"))
+    client.post("/events/new", data=series_form(client, "/events/new", repeats="weekly", repeat_count="4"))
+    with app.app_context():
+        series = db.session.scalars(select(Series)).one()
+        occurrences = series_service.occurrences(series)
+        second = occurrences[1]
+        second_day = second.starts_at.astimezone(PARIS).date()
+        edit_path = f"/events/{second.id}/edit"
+        version = second.version
+    response = client.post(edit_path, data=series_form(
+        client, edit_path, title="Book club, new room", starts_at=f"{second_day}T19:00", ends_at=f"{second_day}T21:00",
+        scope="following", version=str(version)))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        titles = [db.session.get(Event, event.id).title for event in occurrences]
+    assert titles == ["Book club", "Book club, new room", "Book club, new room", "Book club, new room"]

@@ -13,6 +13,15 @@ from .once import once_per_form
 bp = Blueprint("series", __name__)
 
 
+@bp.app_template_global("series_of_event")
+def series_of_event(event) -> dict | None:
+    """For an occurrence's page: its series and the rule in words ("every Tuesday at 19:00")."""
+    series = series_service.series_of(event)
+    if series is None:
+        return None
+    return {"series": series, "summary": series_service.describe(series)}
+
+
 def _event_url(event) -> str:
     return url_for("events.show", slug=event.slug, _external=True)
 
