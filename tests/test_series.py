@@ -9,7 +9,10 @@ import recurring_ical_events
 from icalendar import Calendar
 from sqlalchemy import select
 
-from soonish.models import Event, EventStatus, Series, SeriesFollow, Subscription, SubscriptionStatus, db
+from soonish.bots.core import Commands, Speaker
+from soonish.models import (
+    Event, EventStatus, Series, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus, db,
+)
 from soonish.services import series as series_service
 from soonish.services.reminders import keep_series_schedule
 from soonish.temporal.series_shared import series_schedule_id
@@ -20,6 +23,7 @@ from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
 PARIS = ZoneInfo("Europe/Paris")
+ALICE = Speaker(platform="slack", workspace_id="T0TEAM", user_id="U0ALICE", display_name="alice")
 
 
 @pytest.fixture
@@ -346,3 +350,25 @@ def test_the_edit_form_applies_a_change_to_this_and_following_occurrences(app, c
     with app.app_context():
         titles = [db.session.get(Event, event.id).title for event in occurrences]
     assert titles == ["Book club", "Book club, new room", "Book club, new room", "Book club, new room"]
+
+
+def test_subscribe_in_chat_follows_every_occurrence_of_a_series(app, client, organizer):
+    series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    commands = Commands(app)
+    reply = commands.run(ALICE, f"subscribe {series['slug']}")
+    assert reply.ok, reply.text
+    assert "every occurrence of Book club (every Tuesday at 19:00)" in reply.text
+
+    def followed() -> dict[int, SubscriptionStatus]:
+        with app.app_context():
+            return {s.event_id: s.status for s in db.session.scalars(select(Subscription).where(
+                Subscription.event_id.in_([o["id"] for o in series["upcoming"]])))}
+
+    assert followed() == {o["id"]: SubscriptionStatus.ACTIVE for o in series["upcoming"]}
+    with app.app_context():
+        routes = {sel.chat_identity_id for sel in db.session.scalars(select(SubscriptionSelector))}
+        assert len(routes) == 1 and None not in routes  # alice's DM
+    reply = commands.run(ALICE, f"unsubscribe <{series['url']}|club>")  # a link as Slack sends it
+    assert reply.ok and "no longer follow Book club" in reply.text
+    assert set(followed().values()) == {SubscriptionStatus.UNSUBSCRIBED}
+    assert "I can't find the event “no-such-series”" in commands.run(ALICE, "subscribe no-such-series").text
