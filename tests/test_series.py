@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from soonish.bots.core import Commands, Speaker
 from soonish.models import (
-    Event, EventStatus, Series, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus, db,
+    Event, EventStatus, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus, db,
 )
 from soonish.services import series as series_service
 from soonish.services.reminders import keep_series_schedule
@@ -222,6 +222,9 @@ def test_the_series_ics_expands_to_its_occurrences_with_exdates_and_overrides(ap
     series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU,TH;COUNT=6")
     upcoming = series["upcoming"]
     assert client.post(f"/api/v1/events/{upcoming[1]['id']}/cancel", headers=organizer).status_code == 200
+    with app.app_context():  # the notice goes to that occurrence's followers only
+        notices = db.session.scalars(select(Notification).where(Notification.kind == NotificationKind.CANCEL)).all()
+        assert [notice.event_id for notice in notices] == [upcoming[1]["id"]]
     fourth_day = datetime.fromisoformat(upcoming[3]["starts_at"]).astimezone(PARIS).date()
     response = client.patch(f"/api/v1/series/{series['id']}/occurrences/{upcoming[3]['id']}", headers=organizer,
                             json={"scope": "this", "title": "Book club: author visit", "starts_at": f"{fourth_day}T18:00:00"})
@@ -372,3 +375,22 @@ def test_subscribe_in_chat_follows_every_occurrence_of_a_series(app, client, org
     assert reply.ok and "no longer follow Book club" in reply.text
     assert set(followed().values()) == {SubscriptionStatus.UNSUBSCRIBED}
     assert "I can't find the event “no-such-series”" in commands.run(ALICE, "subscribe no-such-series").text
+
+
+def test_erasing_an_account_stops_its_series_and_its_series_follows(app, client, make_user, bearer, organizer):
+    from soonish.models import User
+    from soonish.services.erasure import erase
+
+    series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=20")
+    user = make_user("ada@example.com")
+    assert client.post(f"/api/v1/series/{series['id']}/follow", headers=bearer(user), json={}).status_code == 201
+    other = create_series(client, bearer(user), title="Ada's walks", rrule="FREQ=WEEKLY;BYDAY=SA;COUNT=20")
+    with app.app_context():
+        erase(db.session.get(User, user.id))
+        assert db.session.scalars(select(SeriesFollow)).all() == []
+        assert db.session.get(Series, other["id"]).status.value == "cancelled"
+        # Occurrences made later do not subscribe the erased follower.
+        later = datetime.now(timezone.utc) + timedelta(weeks=6)
+        assert series_service.materialize_series(series["id"], now=later) > 0
+        assert not db.session.scalars(select(Subscription).where(
+            Subscription.user_id == user.id, Subscription.status == SubscriptionStatus.ACTIVE)).all()

@@ -5,6 +5,7 @@ What happens to a person's things:
 - upcoming events they organize are cancelled, and their followers are told (the same cancel
   as the organizer's button): followers would rather hear "cancelled" than be left waiting for
   an event nobody runs; past events stay, as history, under a nameless organizer;
+- their recurring series stop making occurrences, and their series follows go;
 - their subscriptions end (the rows stay, unsubscribed, so organizers' delivery counts keep
   them) and the events' reminder schedules are brought in line after the commit;
 - their channels are deleted (the encrypted URLs with them), their chat identities unlinked;
@@ -22,8 +23,8 @@ from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ChatIdentity, Delivery, Event, EventStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, db, utcnow,
+    ChatIdentity, Delivery, Event, EventStatus, Integration, Series, SeriesFollow, SeriesStatus, Subscription,
+    SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
@@ -97,6 +98,9 @@ def erase(user: User) -> None:
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
+    # Their series make no more occurrences, and no new occurrence subscribes them.
+    db.session.execute(delete(SeriesFollow).where(SeriesFollow.user_id == user.id))
+    db.session.execute(update(Series).where(Series.organizer_id == user.id).values(status=SeriesStatus.CANCELLED))
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )
