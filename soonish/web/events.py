@@ -66,12 +66,12 @@ class EventForm(FlaskForm):
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
     # New events only: a series instead of one event (its rule is built from these choices).
-    repeats = SelectField("Repeats", choices=REPEAT_CHOICES, default="none")
+    repeats = SelectField("How often", choices=REPEAT_CHOICES, default="none")
     repeat_interval = IntegerField("Every how many weeks or months", default=1,
                                    validators=[Optional(), NumberRange(1, SERIES_INTERVAL_MAX)])
     repeat_weekdays = CheckboxesField("On", choices=WEEKDAY_CHOICES)
-    repeat_until = DateField("Ends on", validators=[Optional()])
-    repeat_count = IntegerField("Or ends after this many times", validators=[Optional(), NumberRange(1, SERIES_COUNT_MAX)])
+    repeat_until = DateField("Last day", validators=[Optional()])
+    repeat_count = IntegerField("Number of times", validators=[Optional(), NumberRange(1, SERIES_COUNT_MAX)])
     # Editing an occurrence of a series: just it, or it and the following ones.
     scope = RadioField("Apply the change to", choices=SCOPE_CHOICES, default="this")
 
