@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from .. import recurrence
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, TITLE_MAX
 from ..models import DeliveryStatus, Event, Series
-from ..services import ServiceError, concurrency
+from ..services import ServiceError, ValidationFailed, concurrency
 from ..services import events as event_service
 from ..services import notifications as notification_service
 from ..services import series as series_service
@@ -340,6 +340,9 @@ def edit(event_id):
             form.version.data = str(stale.event.version)
             raise
         if event.series_id is not None and form.scope.data == "following":
+            if fields.timezone != event.timezone:
+                raise ValidationFailed.field("timezone", "A series keeps its time zone: change this occurrence "
+                                                         "on its own, or make a new series.")
             changes = {name: value for name, value in vars(fields).items() if name in series_service.EDITABLE}
             series_service.edit_following(current_user, event_id, changes)
             return event_service.get_event_for_organizer(current_user, event_id)
