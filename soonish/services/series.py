@@ -169,10 +169,19 @@ def list_organized_series(organizer: User) -> list[Series]:
 # Materializing --------------------------------------------------------------------------------
 
 
+def _lock(series: Series) -> None:
+    """Hold the series row until the commit (PostgreSQL; SQLite has one writer anyway), so
+    making occurrences and (un)following the series never interleave: each sees the other's
+    committed occurrences or follows, and no new occurrence misses a follower or keeps one who left."""
+    db.session.flush()  # refresh expires the row first: changes not yet flushed would be lost
+    db.session.refresh(series, with_for_update=True)
+
+
 def _materialize(series: Series, now: datetime) -> list[Event]:
     """Make the instances due within the horizon into events, with every series follower
     subscribed, in the caller's transaction. Instances already made (or cancelled, or past) are
     left alone. Returns the new occurrences."""
+    _lock(series)
     if series.status != SeriesStatus.ACTIVE:
         return []
     made_starts = set(db.session.scalars(select(Event.occurrence_start).where(Event.series_id == series.id)))
@@ -270,6 +279,7 @@ def follow_series(user: User, series_id: int, selectors: list[dict] | None = Non
     """Follow every occurrence: the made ones now, the rest as they are made. Following again
     updates the choices for occurrences made from now on. Returns the follow and whether it is new."""
     series = get_visible_series(user, series_id=series_id)
+    _lock(series)
     if series.status != SeriesStatus.ACTIVE:
         raise ValidationFailed.field("series", "This series is cancelled; it can't be followed.")
     validated_selectors(user, selectors)  # raises naming the bad one
@@ -303,6 +313,7 @@ def unfollow_series(user: User, series_id: int) -> None:
     """Stop following: no subscriptions to occurrences made from now on, and the ones to
     upcoming occurrences end (their reminder schedules go with them)."""
     series = get_visible_series(user, series_id=series_id)
+    _lock(series)
     follow = find_follow(user, series)
     if follow is None:
         raise NotFound("You don't follow this series.")
