@@ -13,6 +13,7 @@ from soonish.bots.core import Commands, Speaker
 from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus, db,
 )
+from soonish.delivery.occurrences import materialize_series
 from soonish.services import series as series_service
 from soonish.services.reminders import keep_series_schedule
 from soonish.temporal.series_shared import series_schedule_id
@@ -60,7 +61,7 @@ def test_a_weekly_series_keeps_19_00_local_across_the_daylight_saving_change(app
     assert series["summary"] == "every Tuesday at 19:00"
     assert series["upcoming"] == []  # March is beyond the horizon: nothing is made yet
     with app.app_context():
-        made = series_service.materialize_series(series["id"], now=datetime(2027, 3, 10, tzinfo=timezone.utc))
+        made = materialize_series(series["id"], now=datetime(2027, 3, 10, tzinfo=timezone.utc))
         events = list(db.session.scalars(select(Event).where(Event.series_id == series["id"]).order_by(Event.starts_at)))
     assert made == 4
     assert [e.starts_at.astimezone(PARIS).strftime("%a %d %H:%M") for e in events] == [
@@ -75,9 +76,9 @@ def test_occurrences_are_made_ahead_on_a_rolling_horizon_and_only_once(app, clie
     # The first Tuesday is 2 to 8 days away; 8 weeks ahead hold 7 or 8 of them (at most 10).
     assert 7 <= len(series["upcoming"]) <= 8
     with app.app_context():
-        assert series_service.materialize_series(series["id"]) == 0  # idempotent
+        assert materialize_series(series["id"]) == 0  # idempotent
         later = datetime.now(timezone.utc) + timedelta(weeks=4)
-        assert series_service.materialize_series(series["id"], now=later) == 4
+        assert materialize_series(series["id"], now=later) == 4
         stored = db.session.get(Series, series["id"])
         assert stored.materialized_until == max(
             db.session.scalars(select(Event.occurrence_start).where(Event.series_id == series["id"])))
@@ -275,7 +276,7 @@ def test_cancelling_a_series_cancels_its_upcoming_occurrences(app, client, organ
     assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
     assert {o["status"] for o in response.get_json()["upcoming"]} == {"cancelled"}
     with app.app_context():
-        assert series_service.materialize_series(series["id"]) == 0
+        assert materialize_series(series["id"]) == 0
 
 
 def test_the_series_page_lists_its_occurrences_and_an_occurrence_links_to_it(client, organizer):
@@ -391,6 +392,6 @@ def test_erasing_an_account_stops_its_series_and_its_series_follows(app, client,
         assert db.session.get(Series, other["id"]).status.value == "cancelled"
         # Occurrences made later do not subscribe the erased follower.
         later = datetime.now(timezone.utc) + timedelta(weeks=6)
-        assert series_service.materialize_series(series["id"], now=later) > 0
+        assert materialize_series(series["id"], now=later) > 0
         assert not db.session.scalars(select(Subscription).where(
             Subscription.user_id == user.id, Subscription.status == SubscriptionStatus.ACTIVE)).all()

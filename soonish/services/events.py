@@ -1,6 +1,4 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -11,6 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..links import new_slug
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from .broadcast import describe_change, record
 from . import webhook_endpoints
@@ -157,14 +156,8 @@ def check_event_fields(fields: EventFields, stored: Event | None = None) -> None
     clean_event_fields(fields, stored)
 
 
-def slug_for(title: str) -> str:
-    # The random tail makes unlisted links unguessable and slugs unique.
-    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "event"
-    return f"{base}-{secrets.token_hex(3)}"
-
-
 def create_event(organizer: User, fields: EventFields) -> Event:
-    event = Event(organizer_id=organizer.id, slug=slug_for(fields.title), **clean_event_fields(fields))
+    event = Event(organizer_id=organizer.id, slug=new_slug(fields.title), **clean_event_fields(fields))
     db.session.add(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})

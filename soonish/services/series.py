@@ -1,38 +1,36 @@
-"""Recurring series: create, edit ("this and following"), cancel; follow every occurrence; and
-materialize: make the instances of the coming weeks into real events.
+"""Recurring series: create, edit ("this occurrence" is the event service's update; "this and
+following" is here), cancel; follow every occurrence.
 
-Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger). Instances are
-made on a rolling horizon (SERIES_HORIZON_DAYS, at most SERIES_AHEAD_MAX upcoming), at once when a series is made
-or changed and daily by the `soonish-series` schedule (soonish/temporal/series.py), never all
-at once. A new occurrence's workflow starts through the follow outbox, committed with it, so a
-crash between the two loses nothing.
+Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger), made ahead on a
+rolling horizon by soonish/delivery/occurrences.py: at once when a series is made or changed
+(here), and daily by the `soonish-series` schedule (soonish/temporal/series.py).
 """
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from .. import recurrence
+from ..delivery.occurrences import (
+    TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
+)
+from ..links import new_slug
 from ..models import (
-    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, Visibility, db, utcnow,
+    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
+    SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from . import outbox
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, apply_event_changes, can_view, clean_event_fields, get_event_for_organizer,
-    mark_cancelled, slug_for, tell_cancelled, tell_updated,
+    CANCEL_REASON_MAX, START_GRACE, EventFields, apply_event_changes, can_view, clean_event_fields,
+    get_event_for_organizer, mark_cancelled, tell_cancelled, tell_updated,
 )
 from .offsets import validate_offsets
 from .subscriptions import _selectors as validated_selectors
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
-# What each occurrence copies from its series as it is.
-TEMPLATE_FIELDS = ("title", "description", "location", "online_url", "visibility", "timezone")
 NO_LONGER_BODY = "This date is no longer part of the series; the organizer changed its schedule."
 
 
@@ -101,10 +99,10 @@ def check_series_fields(fields: SeriesFields) -> None:
 
 
 def create_series(organizer: User, fields: SeriesFields) -> Series:
-    series = Series(organizer_id=organizer.id, slug=slug_for(fields.title), **_cleaned(fields))
+    series = Series(organizer_id=organizer.id, slug=new_slug(fields.title), **_cleaned(fields))
     db.session.add(series)
     db.session.flush()
-    _materialize(series, utcnow())
+    materialize(series, utcnow(), START_GRACE)
     db.session.commit()
     return series
 
@@ -134,22 +132,9 @@ def series_of(event: Event) -> Series | None:
     return db.session.get(Series, event.series_id) if event.series_id is not None else None
 
 
-def rule_of(series: Series) -> recurrence.Rule:
-    return recurrence.parse(series.rrule, ZoneInfo(series.timezone))
-
-
-def _first_local(series: Series) -> datetime:
-    return series.starts_at.astimezone(ZoneInfo(series.timezone)).replace(tzinfo=None)
-
-
 def describe(series: Series) -> str:
     """"every Tuesday at 19:00" (in the series' zone)."""
-    return rule_of(series).describe(_first_local(series).time())
-
-
-def instance_starts(series: Series, after: datetime | None = None):
-    """The series' instance starts (UTC) from ``after`` on, in order; bounded by its end."""
-    return rule_of(series).starts(_first_local(series), ZoneInfo(series.timezone), after)
+    return rule_of(series).describe(first_local(series).time())
 
 
 def occurrences(series: Series, upcoming: bool = True) -> list[Event]:
@@ -166,112 +151,7 @@ def list_organized_series(organizer: User) -> list[Series]:
     ))
 
 
-# Materializing --------------------------------------------------------------------------------
-
-
-def _lock(series: Series) -> None:
-    """Hold the series row until the commit (PostgreSQL; SQLite has one writer anyway), so
-    making occurrences and (un)following the series never interleave: each sees the other's
-    committed occurrences or follows, and no new occurrence misses a follower or keeps one who left."""
-    db.session.flush()  # refresh expires the row first: changes not yet flushed would be lost
-    db.session.refresh(series, with_for_update=True)
-
-
-def _materialize(series: Series, now: datetime) -> list[Event]:
-    """Make the instances due within the horizon into events, with every series follower
-    subscribed, in the caller's transaction. Instances already made (or cancelled, or past) are
-    left alone. Returns the new occurrences."""
-    _lock(series)
-    if series.status != SeriesStatus.ACTIVE:
-        return []
-    made_starts = set(db.session.scalars(select(Event.occurrence_start).where(Event.series_id == series.id)))
-    duration = timedelta(seconds=series.duration_seconds) if series.duration_seconds is not None else None
-    horizon = now + timedelta(days=int(current_app.config["SERIES_HORIZON_DAYS"]))
-    ahead_max = int(current_app.config["SERIES_AHEAD_MAX"])
-    made, upcoming = [], 0
-    for start in instance_starts(series, after=now - START_GRACE):
-        if start > horizon or upcoming >= ahead_max:
-            break
-        upcoming += 1
-        if start in made_starts:
-            continue
-        event = Event(
-            organizer_id=series.organizer_id, slug=slug_for(series.title), starts_at=start,
-            ends_at=start + duration if duration is not None else None, series_id=series.id, occurrence_start=start,
-            **{name: getattr(series, name) for name in TEMPLATE_FIELDS},
-        )
-        db.session.add(event)
-        made.append(event)
-        series.materialized_until = max(series.materialized_until or start, start)
-    if not made:
-        return []
-    db.session.flush()
-    follows = list(db.session.scalars(select(SeriesFollow).where(SeriesFollow.series_id == series.id)))
-    for event in made:
-        for follow in follows:
-            _copy_follow(follow, event)
-        # Starts the occurrence's workflow (signal-with-start), which syncs its reminders.
-        outbox.reminders_changed(event)
-    return made
-
-
-def materialize_series(series_id: int, now: datetime | None = None) -> int:
-    """Materialize one series and commit; returns how many occurrences were made. Two
-    materializations at once (the daily run and an edit) make each instance once: the loser of
-    the unique (series, occurrence start) race starts over and finds it made."""
-    for attempt in range(2):
-        series = db.session.get(Series, series_id)
-        if series is None:
-            return 0
-        try:
-            made = _materialize(series, now or utcnow())
-            db.session.commit()
-            return len(made)
-        except IntegrityError:
-            db.session.rollback()
-            if attempt:
-                raise
-    return 0
-
-
-def active_series_ids(after: int = 0) -> list[int]:
-    """The ids of active series above ``after``, in order (the daily run's cursor)."""
-    return list(db.session.scalars(
-        select(Series.id).where(Series.status == SeriesStatus.ACTIVE, Series.id > after).order_by(Series.id)
-    ))
-
-
 # Following ------------------------------------------------------------------------------------
-
-
-def _copy_follow(follow: SeriesFollow, event: Event) -> bool:
-    """Subscribe the follower to ``event`` with the follow's choices, unless they already
-    follow it (their own choices stay). Returns whether a subscription became active."""
-    subscription = db.session.scalar(
-        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == follow.user_id)
-    )
-    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
-        return False
-    if subscription is None:
-        subscription = Subscription(event_id=event.id, user_id=follow.user_id)
-        db.session.add(subscription)
-    subscription.reminder_offsets = list(follow.reminder_offsets)
-    subscription.selectors = _still_valid_selectors(follow)
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.confirmed_at = subscription.confirmed_at or utcnow()
-    return True
-
-
-def _still_valid_selectors(follow: SeriesFollow) -> list[SubscriptionSelector]:
-    """The follow's selectors that still name the follower's own channels (one removed since
-    is dropped, not an error: the other occurrences keep being made)."""
-    kept = []
-    for raw in follow.selectors or []:
-        try:
-            kept += validated_selectors(follow.user, [raw])
-        except ValidationFailed:
-            continue
-    return kept
 
 
 def follow_series(user: User, series_id: int, selectors: list[dict] | None = None,
@@ -279,7 +159,7 @@ def follow_series(user: User, series_id: int, selectors: list[dict] | None = Non
     """Follow every occurrence: the made ones now, the rest as they are made. Following again
     updates the choices for occurrences made from now on. Returns the follow and whether it is new."""
     series = get_visible_series(user, series_id=series_id)
-    _lock(series)
+    lock(series)
     if series.status != SeriesStatus.ACTIVE:
         raise ValidationFailed.field("series", "This series is cancelled; it can't be followed.")
     validated_selectors(user, selectors)  # raises naming the bad one
@@ -297,7 +177,7 @@ def follow_series(user: User, series_id: int, selectors: list[dict] | None = Non
     if reminder_offsets is not None or is_new:
         follow.reminder_offsets = offsets
     for event in occurrences(series):
-        if event.status == EventStatus.SCHEDULED and _copy_follow(follow, event):
+        if event.status == EventStatus.SCHEDULED and copy_follow(follow, event):
             outbox.reminders_changed(event)
     db.session.commit()
     return follow, is_new
@@ -313,7 +193,7 @@ def unfollow_series(user: User, series_id: int) -> None:
     """Stop following: no subscriptions to occurrences made from now on, and the ones to
     upcoming occurrences end (their reminder schedules go with them)."""
     series = get_visible_series(user, series_id=series_id)
-    _lock(series)
+    lock(series)
     follow = find_follow(user, series)
     if follow is None:
         raise NotFound("You don't follow this series.")
@@ -342,7 +222,7 @@ def update_series(actor: User, series_id: int, changes: dict) -> Series:
         fields = _merged(series, series.starts_at, changes)
         for name, value in _cleaned(fields, series.starts_at).items():
             setattr(series, name, value)
-        _materialize(series, utcnow())
+        materialize(series, utcnow(), START_GRACE)
         db.session.commit()
         return series
     return edit_following(actor, upcoming[0].id, changes)
@@ -357,7 +237,7 @@ def _merged(series: Series, start: datetime, changes: dict) -> SeriesFields:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in sorted(unknown)})
-    duration = timedelta(seconds=series.duration_seconds) if series.duration_seconds is not None else None
+    duration = duration_of(series)
     current = dict(
         title=series.title, description=series.description, location=series.location, online_url=series.online_url,
         visibility=series.visibility.value, timezone=series.timezone, starts_at=start,
@@ -403,7 +283,7 @@ def edit_following(actor: User, event_id: int, changes: dict) -> Series:
         old_rule = rule_of(series)
         last_day = split_at.astimezone(zone).date() - timedelta(days=1)
         series.rrule = replace(old_rule, count=None, until=last_day).text()
-        target = Series(organizer_id=series.organizer_id, slug=slug_for(cleaned["title"]), **cleaned)
+        target = Series(organizer_id=series.organizer_id, slug=new_slug(cleaned["title"]), **cleaned)
         db.session.add(target)
         db.session.flush()
         for follow in db.session.scalars(select(SeriesFollow).where(SeriesFollow.series_id == series.id)):
@@ -414,7 +294,7 @@ def edit_following(actor: User, event_id: int, changes: dict) -> Series:
         for name, value in cleaned.items():
             setattr(series, name, value)
     told = _move_occurrences(actor, moving, target)
-    _materialize(target, utcnow())
+    materialize(target, utcnow(), START_GRACE)
     db.session.commit()
     for tell, event, notification in told:
         tell(event, notification)
@@ -433,7 +313,7 @@ def _move_occurrences(actor: User, moving: list[Event], target: Series) -> list:
         if start > last:
             break
         by_day[start.astimezone(zone).date()] = start
-    duration = timedelta(seconds=target.duration_seconds) if target.duration_seconds is not None else None
+    duration = duration_of(target)
     told = []
     for event in moving:
         start = by_day.get(event.occurrence_start.astimezone(zone).date())

@@ -1,5 +1,5 @@
 """Recurring series on Temporal: the materialize activity (a thin adapter over
-services/series.py) and the `soonish-series` schedule that starts SeriesMaterializeWorkflow
+delivery/occurrences.py) and the `soonish-series` schedule that starts SeriesMaterializeWorkflow
 daily (kept in sync at worker start and by `soonish sync-schedules`)."""
 import time
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from ..services import series as series_service
+from ..delivery.occurrences import active_series_ids, materialize_series
 from .series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
 from .schedules import put_cron_schedule
 from .series_workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow
@@ -30,8 +30,8 @@ class SeriesActivities:
     def materialize_series(self, round_: SeriesRound) -> SeriesRoundResult:
         made, last, began = 0, round_.after_series_id, time.monotonic()
         with self.app.app_context():
-            for series_id in series_service.active_series_ids(after=round_.after_series_id):
-                made += series_service.materialize_series(series_id)
+            for series_id in active_series_ids(after=round_.after_series_id):
+                made += materialize_series(series_id)
                 last = series_id
                 activity.heartbeat(last)
                 if time.monotonic() - began > ROUND_BUDGET_SECONDS:
