@@ -395,3 +395,15 @@ def test_erasing_an_account_stops_its_series_and_its_series_follows(app, client,
         assert materialize_series(series["id"], now=later) > 0
         assert not db.session.scalars(select(Subscription).where(
             Subscription.user_id == user.id, Subscription.status == SubscriptionStatus.ACTIVE)).all()
+
+
+def test_changing_the_whole_series_changes_its_upcoming_occurrences(app, client, organizer):
+    series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    response = client.patch(f"/api/v1/series/{series['id']}", headers=organizer,
+                            json={"title": "Reading circle", "location": "Café"})
+    assert response.status_code == 200, response.get_json()
+    changed = response.get_json()
+    assert changed["id"] == series["id"]  # nothing past yet: changed in place
+    assert [(o["id"], o["title"]) for o in changed["upcoming"]] == [(o["id"], "Reading circle") for o in series["upcoming"]]
+    bad = client.patch(f"/api/v1/series/{series['id']}", headers=organizer, json={"rrule": "FREQ=YEARLY;COUNT=2"})
+    assert bad.status_code == 422 and "rrule" in bad.get_json()["error"]["fields"]

@@ -145,12 +145,6 @@ def occurrences(series: Series, upcoming: bool = True) -> list[Event]:
     return list(db.session.scalars(query))
 
 
-def list_organized_series(organizer: User) -> list[Series]:
-    return list(db.session.scalars(
-        select(Series).where(Series.organizer_id == organizer.id).order_by(Series.starts_at.desc())
-    ))
-
-
 # Following ------------------------------------------------------------------------------------
 
 
