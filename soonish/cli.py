@@ -54,6 +54,7 @@ def worker(role: str) -> None:
     from .observability import serve_metrics
     from .temporal.client import TemporalSettings
     from .temporal.retention import RetentionScope, put_retention_schedule
+    from .temporal.series import SeriesScope, put_series_schedule
     from .temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
@@ -64,6 +65,7 @@ def worker(role: str) -> None:
         runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
         client = await TemporalSettings.from_config(app.config).connect(runtime)
         await put_retention_schedule(client, RetentionScope.from_config(app.config))
+        await put_series_schedule(client, SeriesScope.from_config(app.config))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +90,8 @@ def sync_schedules() -> None:
             click.echo(f"{label:8} event {event_id} reminder {offset}s")
     click.echo(
         f"{len(repair.created)} created, {len(repair.updated)} updated, {len(repair.removed)} removed; "
-        f"{repair.workflows_ensured} event workflows ensured; retention schedule {repair.retention}"
+        f"{repair.workflows_ensured} event workflows ensured; retention schedule {repair.retention}; "
+        f"series schedule {repair.series}"
     )
 
 

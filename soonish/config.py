@@ -121,6 +121,12 @@ class Config:
     LEDGER_PRUNE_BATCH_SIZE = 1000
     LEDGER_PRUNE_PAUSE_SECONDS = 0.05
     LEDGER_RETENTION_CRON = "17 3 * * *"
+    # Recurring series: the `soonish-series` schedule (cron, UTC) makes each active series'
+    # occurrences of the coming weeks into events (creating or editing a series does it at once).
+    SERIES_MATERIALIZE_CRON = "41 2 * * *"
+    # How far ahead a series' occurrences exist as events, and at most how many upcoming ones.
+    SERIES_HORIZON_DAYS = 56
+    SERIES_AHEAD_MAX = 10
     # Following again by email within this many seconds does not mail the confirm link again.
     CONFIRM_MAIL_REPEAT_WINDOW = 600
     # The worker's follow outbox drain looks for new rows this often (seconds) when idle.

@@ -13,3 +13,11 @@ DISPLAY_NAME_MAX = 120
 CAPACITY_MAX = 1_000_000
 # How a chat platform names an account or a workspace (Slack allows 80 characters, Discord 32).
 CHAT_NAME_MAX = 120
+# A recurring series' rule (an RFC 5545 RRULE, without DTSTART).
+SERIES_RULE_MAX = 200
+# How many occurrences a series may have, and how long after its first it must end: a series
+# always ends (UNTIL or COUNT), so its .ics and its rolling materialization stay bounded.
+SERIES_COUNT_MAX = 104
+SERIES_SPAN_MAX_DAYS = 731
+# "Every N weeks / months": N at most this.
+SERIES_INTERVAL_MAX = 12

@@ -1,4 +1,7 @@
 """Signed tokens for the links in mails (confirm, manage, unsubscribe, verify) and public URLs."""
+import re
+import secrets
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 
@@ -46,6 +49,13 @@ def read_unverified(secret: str, purpose: str, token: str) -> tuple[bool, object
 
 def public_url(base: str, path: str) -> str:
     return base.rstrip("/") + path
+
+
+def new_slug(title: str) -> str:
+    """The address part of a new event or series, from its title."""
+    # The random tail makes unlisted links unguessable and slugs unique.
+    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "event"
+    return f"{base}-{secrets.token_hex(3)}"
 
 
 def event_path(slug: str) -> str:

@@ -175,3 +175,21 @@ def test_record_waitlist_offer_workflow(app, client, make_user, bearer, worker, 
     handle = temporal_env.client.get_workflow_handle(offer_workflow_id(app.config["TEMPORAL_ID_PREFIX"], offer))
     save(harness, handle, "waitlist_offer_workflow")
     assert any("A place opened up" in m["Subject"] for m in smtp_sink.messages)
+
+
+def test_record_series_materialize_workflow(app, client, make_user, bearer, worker, harness, temporal_env):
+    """The daily run over one series with an occurrence still to make: one round, done."""
+    from soonish.temporal.series_shared import SeriesRound
+    from soonish.temporal.series_workflow import SeriesMaterializeWorkflow
+
+    app.config["SERIES_HORIZON_DAYS"] = 3
+    organizer = bearer(make_user("host@example.com"))
+    response = client.post("/api/v1/series", headers=organizer, json={
+        "title": "Standup", "starts_at": soon(86400), "rrule": "FREQ=WEEKLY;COUNT=3", "timezone": "Europe/Paris"})
+    assert response.status_code == 201, response.get_json()
+    app.config["SERIES_HORIZON_DAYS"] = 56
+    handle = harness.run(temporal_env.client.start_workflow(
+        SeriesMaterializeWorkflow.run, SeriesRound(), id=f"{app.config['TEMPORAL_ID_PREFIX']}series-recorded",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "series_materialize_workflow")

@@ -18,7 +18,7 @@ EXPECTED_TABLES = {
     "subscription_selectors", "notifications", "deliveries", "delivery_tallies", "alembic_version",
     "idempotency_records", "api_keys", "webhook_endpoints", "webhook_messages", "webhook_attempts",
     "rsvps", "pending_chat_actions",
-    "outbox", "event_covers", "chat_connect_codes",
+    "outbox", "event_covers", "chat_connect_codes", "series", "series_follows",
 }
 
 

@@ -15,10 +15,13 @@ from flask import Flask, current_app
 from .. import chat_markup
 from ..links import event_path, public_url
 from ..messages import when_text, zoned_text
-from ..models import ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User
+from ..models import (
+    ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
+)
 from ..services import ServiceError, ValidationFailed
 from ..services import chat, chat_organizer, events, subscriptions
 from ..services import rsvp as rsvp_service
+from ..services import series as series_service
 from ..services.errors import Forbidden, NotFound
 from ..services.offsets import format_offset, validate_offsets
 from ..delivery.reminders import START_OFFSET
@@ -32,6 +35,7 @@ NO_REMINDERS = "off"
 HELP = """Here's what I can do:
 • `subscribe <event>`: follow an event; updates and reminders come to you here as direct messages
 • `subscribe <event> here`: make this channel follow it (for people who manage the channel)
+• `subscribe <series>`: follow every occurrence of a recurring series (`unsubscribe <series>` stops them)
 • `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
 • `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
 • `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
@@ -45,7 +49,7 @@ For organizers (with a linked account):
 • `edit <event> when <new time>`: move your event, e.g. `edit <event> when fri 18:30`
 • `cancel <event>`: cancel your event (you confirm first)
 • `help`: this list
-`<event>` is the event's link or the last part of it (its slug)."""
+`<event>` is the event's link or the last part of it (its slug); `<series>` likewise for a series."""
 
 USAGE = {
     "subscribe": "`subscribe <event>` or `subscribe <event> here`",
@@ -141,13 +145,14 @@ class CommandError(Exception):
     """A command that can't be carried out; its text is the reply."""
 
 
-def event_slug(reference: str) -> str:
-    """The slug in "launch-1a2b3c", "https://host/e/launch-1a2b3c" or Slack's "<https://…|label>"."""
+def event_slug(reference: str, page: str = "e") -> str:
+    """The slug in "launch-1a2b3c", "https://host/e/launch-1a2b3c" or Slack's "<https://…|label>"
+    (``page`` "series": in a series page's link, https://host/series/book-club-1a2b3c)."""
     reference = reference.strip().strip("<>").split("|", 1)[0].strip()
     if "://" not in reference:
         return reference.strip("/")
     parts = [part for part in urlsplit(reference).path.split("/") if part]
-    return parts[1] if len(parts) == 2 and parts[0] == "e" else ""
+    return parts[1] if len(parts) == 2 and parts[0] == page else ""
 
 
 def _route(selector) -> dict:
@@ -266,7 +271,13 @@ class Commands:
 
     def _subscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event(follower.user, reference)
+        event = self._event_or_series(follower.user, reference)
+        if isinstance(event, Series):
+            series_service.follow_series(follower.user, event.id, selectors=[chat.route_to(follower)])
+            who = "This channel now follows" if here else "You're following"
+            return Reply(f"{who} every occurrence of {event.title} ({series_service.describe(event)}): updates and "
+                         f"reminders of each will come {'here' if here else 'to you here as direct messages'}. "
+                         f"`unsubscribe {event.slug}` stops them.")
         current = self._subscription(follower.user, event)
         # Add this place to where an active subscription already delivers.
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
@@ -282,7 +293,11 @@ class Commands:
 
     def _unsubscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event(follower.user, reference)
+        event = self._event_or_series(follower.user, reference)
+        if isinstance(event, Series):
+            series_service.unfollow_series(follower.user, event.id)
+            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
+                         f"{event.title}. Nothing more will be sent about its occurrences.")
         subscription = self._subscription(follower.user, event)
         who = "This channel doesn't" if here else "You don't"
         if subscription is None:
@@ -449,6 +464,19 @@ class Commands:
             return events.get_visible_event(user, slug=slug)
         except NotFound as exc:
             raise NotFound(f"I can't find the event “{slug}”.") from exc
+
+    def _event_or_series(self, user: User, reference: str) -> Event | Series:
+        """The event ``reference`` names or else the recurring series it names."""
+        try:
+            return self._event(user, reference)
+        except NotFound as not_an_event:
+            slug = event_slug(reference) or event_slug(reference, page="series")
+            if not slug:
+                raise
+            try:
+                return series_service.get_visible_series(user, slug=slug)
+            except NotFound:
+                raise not_an_event from None
 
     def _subscription(self, user: User, event: Event) -> Subscription | None:
         return next((s for s in subscriptions.list_mine(user) if s.event_id == event.id), None)

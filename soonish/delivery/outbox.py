@@ -17,6 +17,13 @@ CLAIM_BATCH = 500
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=2)
 
+
+def reminders_changed(event: Event) -> None:
+    """Leave a row telling the event's workflow its subscriptions changed (it starts the workflow
+    if it isn't running); a burst of follows costs one signal per drain round, not one per follow."""
+    db.session.add(OutboxItem(kind=OutboxKind.REMINDERS_CHANGED, event_id=event.id, subject_id=event.id))
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int

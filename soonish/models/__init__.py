@@ -9,6 +9,7 @@ from .integrator import (
 from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
 from .pending import PendingChatAction
 from .rsvp import Rsvp, RsvpAnswer
+from .series import Series, SeriesFollow, SeriesStatus
 from .outbox import OutboxItem, OutboxKind
 from .subscription import (
     DEFAULT_REMINDER_OFFSETS,
@@ -25,5 +26,5 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "OutboxItem", "OutboxKind", "EventCover",
+    "OutboxItem", "OutboxKind", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
 ]

@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, false, true
+from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
@@ -29,6 +29,8 @@ def _enum(cls):
 
 class Event(db.Model):
     __tablename__ = "events"
+    # A series makes each instance once, however often (or concurrently) it is materialized.
+    __table_args__ = (UniqueConstraint("series_id", "occurrence_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(96), unique=True)
@@ -53,6 +55,11 @@ class Event(db.Model):
     rsvp_enabled: Mapped[bool] = mapped_column(default=True, server_default=false())
     # Places for "going"; None is unlimited. When full, "going" joins the waitlist.
     capacity: Mapped[int | None] = mapped_column()
+    # An occurrence of a recurring series: the series, the instance's original start (its
+    # RECURRENCE-ID, which never moves), and whether it was edited on its own ("this occurrence").
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"), index=True)
+    occurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    occurrence_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -5,14 +5,15 @@ never changes and SEQUENCE is the event's version: an edit or a cancellation rep
 """
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
-from ..models import Event, EventStatus, Subscription, SubscriptionStatus, User, db
+from ..models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
+from . import series as series_service
 from .errors import NotFound
 from .events import can_view
 
@@ -27,10 +28,14 @@ def event_uid(event: Event) -> str:
     return f"{event.slug}@soonish"
 
 
-def _vevent(event: Event, url: str) -> CalendarEvent:
+def series_uid(series: Series) -> str:
+    return f"{series.slug}@soonish"
+
+
+def _vevent(event: Event, url: str, uid: str | None = None) -> CalendarEvent:
     zone = ZoneInfo(event.timezone)
     entry = CalendarEvent()
-    entry.add("uid", event_uid(event))
+    entry.add("uid", uid or event_uid(event))
     entry.add("dtstamp", event.updated_at)
     entry.add("dtstart", event.starts_at.astimezone(zone))
     if event.ends_at is not None:
@@ -54,28 +59,66 @@ def _reminder(event: Event, offset_seconds: int) -> Alarm:
     return alarm
 
 
-def _calendar(entries: Iterable[tuple[Event, CalendarEvent]], name: str) -> bytes:
+def _calendar(entries: Iterable[tuple[tuple[datetime, datetime], CalendarEvent]], name: str) -> bytes:
+    """A calendar of ``entries``, each with the (start, finish) span its times cover."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", name)
-    events = []
-    for event, entry in entries:
+    spans = []
+    for span, entry in entries:
         calendar.add_component(entry)
-        events.append(event)
-    if events:
+        spans.append(span)
+    if spans:
         # VTIMEZONE rules only for the years the events span keep the file small.
         calendar.add_missing_timezones(
-            first_date=min(e.starts_at for e in events).date() - timedelta(days=1),
-            last_date=max(e.finishes_at for e in events).date() + timedelta(days=2),
+            first_date=min(start for start, _ in spans).date() - timedelta(days=1),
+            last_date=max(finish for _, finish in spans).date() + timedelta(days=2),
         )
     return calendar.to_ical()
 
 
+def _span(event: Event) -> tuple[datetime, datetime]:
+    return event.starts_at, event.finishes_at
+
+
 def event_calendar(event: Event, event_url: EventUrl) -> bytes:
     """One event as an .ics file, for "add to calendar"."""
-    return _calendar([(event, _vevent(event, event_url(event)))], event.title)
+    return _calendar([(_span(event), _vevent(event, event_url(event)))], event.title)
+
+
+def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> bytes:
+    """A series as one recurring entry: its RRULE, an EXDATE per cancelled occurrence, and an
+    entry of its own (same UID, RECURRENCE-ID = the original start) per occurrence edited on its own."""
+    zone = ZoneInfo(series.timezone)
+    duration = timedelta(seconds=series.duration_seconds) if series.duration_seconds is not None else None
+    master = CalendarEvent()
+    master.add("uid", series_uid(series))
+    master.add("dtstamp", series.updated_at)
+    master.add("dtstart", series.starts_at.astimezone(zone))
+    if duration is not None:
+        master.add("duration", duration)
+    master.add("summary", series.title)
+    if series.description:
+        master.add("description", series.description)
+    if series.location:
+        master.add("location", series.location)
+    master.add("url", series_url)
+    master.add("rrule", series_service.rule_of(series).ical(zone))
+    master.add("status", "CANCELLED" if series.status == SeriesStatus.CANCELLED else "CONFIRMED")
+    made = series_service.occurrences(series, upcoming=False)
+    cancelled = [event.occurrence_start.astimezone(zone) for event in made if event.status == EventStatus.CANCELLED]
+    if cancelled:
+        master.add("exdate", cancelled)
+    entries = []
+    for event in made:
+        if event.occurrence_overridden and event.status != EventStatus.CANCELLED:
+            entry = _vevent(event, event_url(event), uid=series_uid(series))
+            entry.add("recurrence-id", event.occurrence_start.astimezone(zone))
+            entries.append((_span(event), entry))
+    last_start = list(series_service.instance_starts(series))[-1]
+    return _calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
 
 
 def followed_subscriptions(user: User) -> list[Subscription]:
@@ -97,7 +140,7 @@ def feed_calendar(user: User, event_url: EventUrl) -> bytes:
         entry = _vevent(event, event_url(event))
         for offset in subscription.reminder_offsets or []:
             entry.add_component(_reminder(event, offset))
-        entries.append((event, entry))
+        entries.append((_span(event), entry))
     return _calendar(entries, "Soonish: events I follow")
 
 

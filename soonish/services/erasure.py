@@ -5,6 +5,7 @@ What happens to a person's things:
 - upcoming events they organize are cancelled, and their followers are told (the same cancel
   as the organizer's button): followers would rather hear "cancelled" than be left waiting for
   an event nobody runs; past events stay, as history, under a nameless organizer;
+- their recurring series stop making occurrences, and their series follows go;
 - their subscriptions end (the rows stay, unsubscribed, so organizers' delivery counts keep
   them) and the events' reminder schedules are brought in line after the commit;
 - their channels are deleted (the encrypted URLs with them), their chat identities unlinked;
@@ -26,8 +27,9 @@ from sqlalchemy import delete, func, or_, select, update
 
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Subscription,
-    SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
+    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Series,
+    SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt,
+    WebhookEndpoint, WebhookMessage, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
@@ -106,12 +108,9 @@ def erase(user: User) -> None:
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
-    db.session.execute(delete(Rsvp).where(Rsvp.user_id == user.id))
-    db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(message_ids)))
-    db.session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(message_ids)))
-    db.session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id))
-    db.session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
-    db.session.execute(delete(ChatConnectCode).where(ChatConnectCode.user_id == user.id))
+    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Series,
+    SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt,
+    WebhookEndpoint, WebhookMessage, db, utcnow,
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )

@@ -1,6 +1,4 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -11,6 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..links import new_slug
 from ..messages import describe_change
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
 from .broadcast import record
@@ -103,7 +102,7 @@ def _instant(value: datetime, tz: ZoneInfo, field: str, stored: datetime | None,
     return instant
 
 
-def _clean(fields: EventFields, stored: Event | None = None) -> dict:
+def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict:
     """Validate and normalize; raises ValidationFailed naming every bad field. ``stored`` is the
     event being edited: its own start may be past (a running event stays editable) until moved."""
     errors: dict[str, list[str]] = {}
@@ -155,17 +154,11 @@ def _clean(fields: EventFields, stored: Event | None = None) -> dict:
 def check_event_fields(fields: EventFields, stored: Event | None = None) -> None:
     """Validate without saving, for forms that check fields as the organizer fills them in
     (``stored``: the event being edited)."""
-    _clean(fields, stored)
-
-
-def _slug_for(title: str) -> str:
-    # The random tail makes unlisted links unguessable and slugs unique.
-    base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "event"
-    return f"{base}-{secrets.token_hex(3)}"
+    clean_event_fields(fields, stored)
 
 
 def create_event(organizer: User, fields: EventFields) -> Event:
-    event = Event(organizer_id=organizer.id, slug=_slug_for(fields.title), **_clean(fields))
+    event = Event(organizer_id=organizer.id, slug=new_slug(fields.title), **clean_event_fields(fields))
     db.session.add(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
@@ -184,22 +177,36 @@ def update_event(actor: User, event_id: int, changes: dict) -> Event:
     if unknown:
         raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
-    cleaned = _clean(merged, event)
+    cleaned = clean_event_fields(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
         return event
+    if event.series_id is not None:
+        # "This occurrence": from now on it differs from its series (its own RECURRENCE-ID entry).
+        event.occurrence_overridden = True
+    notification = apply_event_changes(actor, event, cleaned)
+    db.session.commit()
+    tell_updated(event, notification)
+    return event
+
+
+def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
+    """Set ``cleaned`` fields on ``event``, bump its version and record the notice to its
+    followers (None when nothing worth a message changed), in the caller's transaction; after
+    the commit, ``tell_updated`` hands it to the event's workflow."""
     before = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     for name, value in cleaned.items():
         setattr(event, name, value)
     event.version += 1
     summary = describe_change(before, event)
-    notification = (
+    return (
         record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
         if summary else None
     )
-    db.session.commit()
+
+
+def tell_updated(event: Event, notification) -> None:
     _tell_workflow("signal_event_updated", event, notification)
     webhook_endpoints.event_changed("event.updated", event)
-    return event
 
 
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:

@@ -7,8 +7,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from ..models import (
-    ApiKey, Event, EventStatus, Integration, Notification, Subscription, SubscriptionSelector, SubscriptionStatus, User,
-    Visibility, db, utcnow,
+    ApiKey, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from .events import get_event_for_organizer
 from .notifications import _reports_for
@@ -79,3 +79,9 @@ def notification_reports(actor: User, event_id: int, kind: str | None, limit: in
 def my_api_keys(user: User, limit: int, cursor: str | None) -> Page:
     query = select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
     return keyset_page(query, ApiKey.id, ApiKey.id, limit, cursor)
+
+
+def public_series(limit: int, cursor: str | None) -> Page:
+    """Active public series, newest first."""
+    query = select(Series).where(Series.visibility == Visibility.PUBLIC, Series.status == SeriesStatus.ACTIVE)
+    return keyset_page(query, Series.created_at, Series.id, limit, cursor, descending=True)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from ..delivery.outbox import reminders_changed  # noqa: F401 (left through here by the services)
 from ..models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
 
 
@@ -36,9 +37,3 @@ def confirm_mail(subscription: Subscription) -> bool:
 def notify(event: Event, notification: Notification) -> None:
     """Hand ``notification`` (recorded in this transaction) to the event's workflow after commit."""
     db.session.add(OutboxItem(kind=OutboxKind.NOTIFY, event_id=event.id, subject_id=notification.id))
-
-
-def reminders_changed(event: Event) -> None:
-    """Tell the event's workflow its subscriptions changed; a burst of follows costs one signal
-    per drain round, not one per follow."""
-    db.session.add(OutboxItem(kind=OutboxKind.REMINDERS_CHANGED, event_id=event.id, subject_id=event.id))

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from ..models import Event, EventStatus, db, reminder_offsets_in_use, utcnow
 from ..temporal.retention import RetentionScope, put_retention_schedule
+from ..temporal.series import SeriesScope, put_series_schedule
 from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
 from ..temporal.shared import EventWorkflowInput
 from .temporal import gateway
@@ -18,6 +19,7 @@ class ScheduleRepair:
     removed: list[tuple[int, int]] = field(default_factory=list)
     workflows_ensured: int = 0
     retention: str = ""  # the soonish-retention schedule: "created" or "updated"
+    series: str = ""  # the soonish-series schedule: "created" or "updated"
 
 
 def sync_all_schedules() -> ScheduleRepair:
@@ -49,6 +51,7 @@ def sync_all_schedules() -> ScheduleRepair:
             temporal.run(lambda client: delete_reminder(client, scope, event_id, offset))
             repair.removed.append((event_id, offset))
     repair.retention = keep_retention_schedule()
+    repair.series = keep_series_schedule()
     return repair
 
 
@@ -56,3 +59,9 @@ def keep_retention_schedule() -> str:
     """Create the ledger retention schedule, or bring it in line with the settings."""
     retention_scope = RetentionScope.from_config(current_app.config)
     return gateway().run(lambda client: put_retention_schedule(client, retention_scope))
+
+
+def keep_series_schedule() -> str:
+    """Create the series materialization schedule, or bring it in line with the settings."""
+    series_scope = SeriesScope.from_config(current_app.config)
+    return gateway().run(lambda client: put_series_schedule(client, series_scope))

@@ -6,15 +6,13 @@ from dataclasses import dataclass
 
 from flask import Flask
 from temporalio import activity
-from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy,
-    SchedulePolicy, ScheduleSpec, ScheduleUpdate,
-)
+from temporalio.client import Client
 
 from ..models import utcnow
 from ..retention import prune_batch
 from .retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
 from .retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
+from .schedules import put_cron_schedule
 
 # One activity call stops taking batches after this long and reports back, well inside its
 # start-to-close timeout; the workflow calls it again if there is more.
@@ -59,24 +57,7 @@ class RetentionScope:
         return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"], config["LEDGER_RETENTION_CRON"])
 
 
-def _schedule(scope: RetentionScope) -> Schedule:
-    schedule_id = retention_schedule_id(scope.id_prefix)
-    return Schedule(
-        action=ScheduleActionStartWorkflow(RetentionWorkflow.run, LedgerPruneRound(), id=schedule_id,
-                                           task_queue=scope.task_queue),
-        spec=ScheduleSpec(cron_expressions=[scope.cron]),
-        # A prune still running when the next is due: skip the new one, the running one covers it.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-
-
 async def put_retention_schedule(client: Client, scope: RetentionScope) -> str:
     """Create the schedule, or bring it in line with the settings. Returns "created" or "updated"."""
-    schedule_id = retention_schedule_id(scope.id_prefix)
-    schedule = _schedule(scope)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
-        return "updated"
+    return await put_cron_schedule(client, retention_schedule_id(scope.id_prefix), RetentionWorkflow.run,
+                                   LedgerPruneRound(), scope.task_queue, scope.cron)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleCalendarSpec,
-    ScheduleRange, ScheduleSpec, ScheduleState, ScheduleUpdate,
+    ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleState, ScheduleUpdate,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -120,3 +120,21 @@ async def list_reminder_schedules(client: Client, scope: ScheduleScope) -> dict[
         if marker and event_part.isdigit() and offset_part.endswith("s") and offset_part[:-1].isdigit():
             found.setdefault(int(event_part), set()).add(int(offset_part[:-1]))
     return found
+
+
+async def put_cron_schedule(client: Client, schedule_id: str, workflow_run, arg, task_queue: str, cron: str) -> str:
+    """Create a schedule starting ``workflow_run(arg)`` on ``cron`` (UTC), or bring it in line
+    with these settings (the ledger retention and series materialization runs). A run still
+    going when the next is due: the new one is skipped, the running one covers it. Returns
+    "created" or "updated"."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(workflow_run, arg, id=schedule_id, task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"

@@ -22,6 +22,8 @@ from .reminders import ReminderActivities
 from .retention import RetentionActivities
 from .retention_workflow import RetentionWorkflow
 from .rsvp import RsvpActivities
+from .series import SeriesActivities
+from .series_workflow import SeriesMaterializeWorkflow
 from .shared import delivery_task_queue
 from .waitlist_workflow import WaitlistOfferWorkflow
 from .webhook_activities import WebhookActivities
@@ -31,7 +33,7 @@ from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, Tr
 ACTIVITY_THREADS = 16
 # Every workflow the workflows role runs (tests/test_replay.py replays a recorded history of each).
 WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
-             WebhookDeliveryWorkflow, WaitlistOfferWorkflow]
+             WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow]
 ROLES = ("all", "workflows", "delivery")
 # Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
 # timeout, which would leave a 3 s timeout 0.6 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.
@@ -40,7 +42,8 @@ HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
-            + RetentionActivities(app).all() + WebhookActivities(app, client).all() + RsvpActivities(app, client).all())
+            + RetentionActivities(app).all() + WebhookActivities(app, client).all() + RsvpActivities(app, client).all()
+            + SeriesActivities(app).all())
 
 
 def delivery_activities(deliveries: DeliveryActivities) -> list:

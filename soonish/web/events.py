@@ -6,21 +6,26 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms import (
+    BooleanField, DateField, DateTimeLocalField, HiddenField, IntegerField, RadioField, SelectField, StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
-from ..models import DeliveryStatus, Event
-from ..services import ServiceError, concurrency
+from .. import recurrence
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, TITLE_MAX
+from ..models import DeliveryStatus, Event, Series
+from ..services import ServiceError, ValidationFailed, concurrency
 from ..services import events as event_service
 from ..services import notifications as notification_service
+from ..services import series as series_service
 from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .forms import apply_service_error
 from .htmx import is_htmx_request, redirect_to, render_page
 from .once import once_per_form
 from .rsvp import rsvp_box_context
-from .subscriptions import subscribe_box_context
+from .subscriptions import CheckboxesField, subscribe_box_context
 
 bp = Blueprint("events", __name__)
 # The cancel dialog is part of the event page, which several blueprints render.
@@ -35,6 +40,14 @@ VISIBILITY_CHOICES = [
 ]
 # Sent by the event form's htmx change trigger, naming the field just changed: check, don't save.
 CHECK_FIELD = "check_field"
+REPEAT_CHOICES = [
+    ("none", "Does not repeat"),
+    ("weekly", "Weekly, on the days ticked"),
+    ("monthly_weekday", "Monthly, on the same weekday (like the 2nd Tuesday)"),
+    ("monthly_day", "Monthly, on the same day of the month"),
+]
+WEEKDAY_CHOICES = list(zip(recurrence.WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")))
+SCOPE_CHOICES = [("this", "This occurrence only"), ("following", "This and all following occurrences")]
 
 
 class EventForm(FlaskForm):
@@ -52,6 +65,39 @@ class EventForm(FlaskForm):
     show_follower_count = BooleanField("Show how many people follow it", default=True)
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
+    # New events only: a series instead of one event (its rule is built from these choices).
+    repeats = SelectField("How often", choices=REPEAT_CHOICES, default="none")
+    repeat_interval = IntegerField("Every how many weeks or months", default=1,
+                                   validators=[Optional(), NumberRange(1, SERIES_INTERVAL_MAX)])
+    repeat_weekdays = CheckboxesField("On", choices=WEEKDAY_CHOICES)
+    repeat_until = DateField("Last day", validators=[Optional()])
+    repeat_count = IntegerField("Number of times", validators=[Optional(), NumberRange(1, SERIES_COUNT_MAX)])
+    # Editing an occurrence of a series: just it, or it and the following ones.
+    scope = RadioField("Apply the change to", choices=SCOPE_CHOICES, default="this")
+
+    def repeating(self) -> bool:
+        return (self.repeats.data or "none") != "none"
+
+    def rule_text(self) -> str:
+        """The RRULE the Repeats choices make; the start gives the weekday and the day. The
+        series service checks it (an end is required, within the limits)."""
+        start = self.starts_at.data
+        interval = self.repeat_interval.data or 1
+        ends = dict(until=self.repeat_until.data, count=self.repeat_count.data)
+        if self.repeats.data == "weekly":
+            return recurrence.weekly(self.repeat_weekdays.data or [recurrence.WEEKDAYS[start.weekday()]], interval, **ends)
+        if self.repeats.data == "monthly_weekday":
+            return recurrence.monthly(interval, weekday=recurrence.WEEKDAYS[start.weekday()],
+                                      position=(start.day - 1) // 7 + 1, **ends)
+        return recurrence.monthly(interval, monthday=start.day, **ends)
+
+    def series_fields(self) -> series_service.SeriesFields:
+        fields = self.fields()
+        return series_service.SeriesFields(
+            title=fields.title, starts_at=fields.starts_at, ends_at=fields.ends_at, timezone=fields.timezone,
+            location=fields.location, description=fields.description, visibility=fields.visibility,
+            online_url=fields.online_url, rrule=self.rule_text(),
+        )
 
     def fields(self) -> event_service.EventFields:
         return event_service.EventFields(
@@ -101,13 +147,25 @@ class EventForm(FlaskForm):
         if self.starts_at.data is None:  # the service's checks are all relative to the start
             return
         try:
-            event_service.check_event_fields(self.fields(), event)
+            if event is None and self.repeating():
+                series_service.check_series_fields(self.series_fields())
+            else:
+                event_service.check_event_fields(self.fields(), event)
         except ServiceError as exc:
-            for name, messages in exc.fields.items():
+            for name, messages in rule_errors_on_repeats(exc).items():
                 field = getattr(self, name, None)
                 # A field the form already faults (a blank title) keeps its one message.
                 if field is not None and not field.errors:
                     field.errors = list(messages)
+
+
+def rule_errors_on_repeats(error: ServiceError) -> dict[str, list[str]]:
+    """The service's field errors, with the rule's shown beside the Repeats choices that made it."""
+    fields = dict(error.fields)
+    if "rrule" in fields:
+        fields["repeats"] = fields.pop("rrule")
+    error.fields = fields
+    return fields
 
 
 def _local_naive(value: datetime, tz: ZoneInfo) -> datetime:
@@ -259,11 +317,14 @@ def dashboard():
 @bp.route("/events/new", methods=["GET", "POST"])
 @login_required
 def create():
-    return _event_form_page(
-        None,
-        lambda fields: event_service.create_event(current_user, fields),
-        "Your event is live. Share its link to gather followers.",
-    )
+    form = EventForm()
+
+    def save(fields: event_service.EventFields) -> Event | Series:
+        if form.repeating():
+            return series_service.create_series(current_user, form.series_fields())
+        return event_service.create_event(current_user, fields)
+
+    return _event_form_page(None, save, "Your event is live. Share its link to gather followers.", form)
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
@@ -278,13 +339,21 @@ def edit(event_id):
             # What the organizer typed stays in the form; saving again now is a deliberate overwrite.
             form.version.data = str(stale.event.version)
             raise
+        if event.series_id is not None and form.scope.data == "following":
+            if fields.timezone != event.timezone:
+                raise ValidationFailed.field("timezone", "A series keeps its time zone: change this occurrence "
+                                                         "on its own, or make a new series.")
+            changes = {name: value for name, value in vars(fields).items() if name in series_service.EDITABLE}
+            series_service.edit_following(current_user, event_id, changes)
+            return event_service.get_event_for_organizer(current_user, event_id)
         return event_service.update_event(current_user, event_id, vars(fields))
 
-    return _event_form_page(_organized_or_abort(event_id), save, "Saved. Followers see the change now.", form)
+    event = _organized_or_abort(event_id)
+    return _event_form_page(event, save, "Saved. Followers see the change now.", form)
 
 
-def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event], saved_message: str,
-                     form: EventForm | None = None):
+def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event | Series],
+                     saved_message: str, form: EventForm | None = None):
     """Create and edit: check fields as they change (htmx), save on submit, show errors in place."""
     form = form or EventForm()
     if form.is_submitted():
@@ -297,8 +366,12 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
             try:
                 saved = save(form.fields())
             except ServiceError as exc:
+                rule_errors_on_repeats(exc)
                 apply_service_error(form, exc)
             else:
+                if isinstance(saved, Series):
+                    flash("Your series is live; its occurrences of the coming weeks are listed below.", "success")
+                    return redirect_to(url_for("series.show", slug=saved.slug))
                 flash(saved_message, "success")
                 return redirect_to(url_for("events.show", slug=saved.slug))
     elif event is not None:

@@ -3,8 +3,11 @@ from flask import url_for
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ...field_limits import DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
 from ...chat_markup import PLATFORMS
+from ...field_limits import (
+    DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
+    SERIES_SPAN_MAX_DAYS, TITLE_MAX,
+)
 from ...models import DeliveryStatus, IntegrationState, Visibility
 from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
 from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
@@ -12,6 +15,8 @@ from ...services.integrations import URL_MAX
 from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 from ...services.offsets import MAX_OFFSET, MIN_OFFSET
 from ...services.rsvp import counts as rsvp_counts
+from ...services.series import describe as describe_series
+from ...services.series import occurrences
 
 VISIBILITIES = [v.value for v in Visibility]
 CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)
@@ -103,6 +108,9 @@ class EventOut(Schema):
         _organizer_rsvp_counts, allow_none=True,
         metadata={"description": "For the organizer: going, maybe, no, waitlisted, no_answer, capacity, places_left."},
     )
+    series_id = fields.Integer(allow_none=True, metadata={"description": "The recurring series it is an occurrence of."})
+    occurrence_start = fields.DateTime(
+        allow_none=True, metadata={"description": "An occurrence's original start (its RECURRENCE-ID); it never moves."})
 
     def online_url_for_viewer(self, event):
         return event.online_url if current_user.is_authenticated and current_user.id == event.organizer_id else None
@@ -282,3 +290,86 @@ class RecipientsOut(Schema):
     total = fields.Integer()
     page = fields.Integer()
     per_page = fields.Integer()
+
+
+RRULE_RULE = (
+    f"An RFC 5545 RRULE (no DTSTART; at most {SERIES_RULE_MAX} characters): FREQ=WEEKLY with BYDAY=MO,TH "
+    f"or FREQ=MONTHLY with BYDAY=2TU (or BYDAY=TU;BYSETPOS=2, -1 for the last) or BYMONTHDAY=15; INTERVAL up to "
+    f"{SERIES_INTERVAL_MAX}. It must end: UNTIL=YYYYMMDD (a local date) or COUNT up to {SERIES_COUNT_MAX}, within "
+    f"{SERIES_SPAN_MAX_DAYS} days of the first occurrence. Other parts (BYHOUR, FREQ=DAILY, ...) are refused "
+    "with 422 naming `rrule`."
+)
+
+
+class SeriesPatch(Schema):
+    """Any subset of a series' fields. `starts_at`/`ends_at` are the first changed occurrence's
+    times: their time of day becomes the series'."""
+
+    title = fields.String(validate=TITLE_RULES)
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    location = fields.String(validate=validate.Length(max=LOCATION_MAX))
+    starts_at = fields.DateTime(metadata={"description": START_RULE})
+    ends_at = fields.DateTime(allow_none=True)
+    visibility = fields.String(validate=validate.OneOf(VISIBILITIES))
+    online_url = fields.String(validate=validate.Length(max=ONLINE_URL_MAX),
+                               metadata={"description": "http(s) link to join online; empty for none"})
+    rrule = fields.String(validate=validate.Length(min=1, max=SERIES_RULE_MAX + len("RRULE:")),
+                          metadata={"description": RRULE_RULE, "example": "FREQ=WEEKLY;BYDAY=TU;COUNT=10"})
+
+
+class SeriesIn(SeriesPatch):
+    title = fields.String(required=True, validate=TITLE_RULES)
+    starts_at = fields.DateTime(required=True, metadata={
+        "description": "The first occurrence's start (moved to the rule's first instance on or after it). " + START_RULE})
+    rrule = fields.String(required=True, validate=validate.Length(min=1, max=SERIES_RULE_MAX + len("RRULE:")),
+                          metadata={"description": RRULE_RULE, "example": "FREQ=WEEKLY;BYDAY=TU;COUNT=10"})
+    timezone = fields.String(load_default="UTC", validate=TIMEZONES, metadata={
+        "description": "IANA zone, e.g. Europe/Paris: occurrences keep their wall-clock time in it across daylight-saving changes"})
+
+
+class OccurrenceEditIn(SeriesPatch):
+    scope = fields.String(required=True, validate=validate.OneOf(["this", "following"]), metadata={
+        "description": "`this`: only this occurrence (`rrule` not allowed); `following`: this one and all after it "
+        "(the series ends before it and a new series with the same followers carries on)."})
+
+
+class OccurrenceOut(Schema):
+    id = fields.Integer()
+    slug = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime(allow_none=True)
+    occurrence_start = fields.DateTime()
+    status = fields.Function(lambda e: e.status.value)
+    title = fields.String()
+    url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
+
+
+class SeriesOut(Schema):
+    id = fields.Integer()
+    slug = fields.String()
+    title = fields.String()
+    description = fields.String()
+    location = fields.String()
+    visibility = fields.Function(lambda s: s.visibility.value)
+    timezone = fields.String()
+    starts_at = fields.DateTime(metadata={"description": "The first occurrence's start."})
+    duration_seconds = fields.Integer(allow_none=True)
+    rrule = fields.String()
+    summary = fields.Function(describe_series, metadata={"description": "In words, e.g. \"every Tuesday at 19:00\"."})
+    status = fields.Function(lambda s: s.status.value)
+    organizer_id = fields.Integer()
+    url = fields.Function(lambda s: url_for("series.show", slug=s.slug, _external=True))
+    ics_url = fields.Function(lambda s: url_for("series.ics", slug=s.slug, _external=True))
+    upcoming = fields.Function(lambda s: OccurrenceOut(many=True).dump(occurrences(s)), metadata={"description": "The occurrences made so far that are still ahead."})
+
+
+class SeriesFollowIn(Schema):
+    selectors = fields.List(fields.Nested(SelectorSchema))
+    reminder_offsets = fields.List(OffsetField(), metadata={"description": 'e.g. [86400, "1h"]'})
+
+
+class SeriesFollowOut(Schema):
+    series_id = fields.Integer()
+    selectors = fields.List(fields.Dict())
+    reminder_offsets = fields.List(fields.Integer())
+    created_at = fields.DateTime()

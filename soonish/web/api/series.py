@@ -1,0 +1,121 @@
+"""Recurring series over JSON: create, read, change, cancel; follow every occurrence; edit one
+occurrence or it and the following ones."""
+from flask_login import current_user
+
+from ...services import NotFound, ServiceError, ValidationFailed
+from ...services import events as event_service
+from ...services import lists
+from ...services import series as series_service
+from ..auth import current_user_or_none
+from .access import authorized, optionally_authorized
+from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
+from .schemas import (
+    CancelIn, EventOut, OccurrenceEditIn, SeriesFollowIn, SeriesFollowOut, SeriesIn, SeriesOut, SeriesPatch,
+)
+
+bp = ApiBlueprint("api_series", __name__, url_prefix="/api/v1/series", description="Recurring series")
+bp.register_error_handler(ServiceError, service_error_response)
+
+SeriesPage = page_schema(SeriesOut, "SeriesPage")
+
+
+@bp.get("")
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, SeriesPage, headers=LINK_HEADER)
+@bp.errors(422)
+def list_series(args):
+    """Active public series, newest first, a page at a time."""
+    return paged(lists.public_series(args["limit"], args.get("cursor")))
+
+
+@bp.post("")
+@authorized("events:write")
+@bp.arguments(SeriesIn)
+@bp.response(201, SeriesOut)
+@bp.errors(400, 401, 403)
+def create_series(data):
+    """Make a recurring series; its occurrences of the coming weeks are made at once as events
+    (each with its own page, reminders and RSVPs), later ones as time goes on."""
+    return series_service.create_series(current_user, series_service.SeriesFields(**data))
+
+
+@bp.get("/<int:series_id>")
+@optionally_authorized("events:read")
+@bp.response(200, SeriesOut)
+@bp.errors(403, 404)
+def get_series(series_id):
+    return series_service.get_visible_series(current_user_or_none(), series_id=series_id)
+
+
+@bp.patch("/<int:series_id>")
+@authorized("events:write")
+@bp.arguments(SeriesPatch)
+@bp.response(200, SeriesOut)
+@bp.errors(400, 401, 403, 404, 409)
+def update_series(data, series_id):
+    """Change the series from its next occurrence on. Once some occurrences are past, the
+    answer is a new series (new id) carrying on from the next one; the old one ends before it."""
+    return series_service.update_series(current_user, series_id, data)
+
+
+@bp.delete("/<int:series_id>")
+@authorized("events:write")
+@bp.arguments(CancelIn, required=False)
+@bp.response(200, SeriesOut)
+@bp.errors(401, 403, 404)
+def cancel_series(data, series_id):
+    """Cancel the series: no more occurrences, and each upcoming one is cancelled (its followers are told)."""
+    return series_service.cancel_series(current_user, series_id, data["reason"])
+
+
+@bp.get("/<int:series_id>/occurrences")
+@optionally_authorized("events:read")
+@bp.response(200, EventOut(many=True))
+@bp.errors(403, 404)
+def occurrences(series_id):
+    """The occurrences made so far that are still ahead, soonest first."""
+    return series_service.occurrences(series_service.get_visible_series(current_user_or_none(), series_id=series_id))
+
+
+@bp.patch("/<int:series_id>/occurrences/<int:event_id>")
+@authorized("events:write")
+@bp.arguments(OccurrenceEditIn)
+@bp.response(200, EventOut)
+@bp.errors(400, 401, 403, 404, 409)
+def edit_occurrence(data, series_id, event_id):
+    """Edit one occurrence (`scope: this`), or it and all following ones (`scope: following`).
+    The answer is the occurrence as it is now."""
+    event = event_service.get_event_for_organizer(current_user, event_id)
+    if event.series_id != series_id:
+        raise NotFound("No such occurrence in this series.")
+    scope = data.pop("scope")
+    if scope == "this":
+        if "rrule" in data:
+            raise ValidationFailed.field("rrule", "The rule belongs to the series: use scope `following`.")
+        return event_service.update_event(current_user, event_id, data)
+    series_service.edit_following(current_user, event_id, data)
+    return event_service.get_visible_event(current_user, event_id=event_id)
+
+
+@bp.post("/<int:series_id>/follow")
+@authorized("subscriptions:write")
+@bp.arguments(SeriesFollowIn)
+@bp.response(201, SeriesFollowOut)
+@bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
+@bp.errors(400, 401, 403, 404)
+def follow(data, series_id):
+    """Follow every occurrence, with these channels and reminder offsets: each occurrence made
+    so far or later gets a subscription of its own (leave one to skip it)."""
+    follow, is_new = series_service.follow_series(current_user, series_id, data.get("selectors"),
+                                                  data.get("reminder_offsets"))
+    return follow, 201 if is_new else 200
+
+
+@bp.delete("/<int:series_id>/follow")
+@authorized("subscriptions:write")
+@bp.response(204)
+@bp.errors(401, 403, 404)
+def unfollow(series_id):
+    """Stop following: the subscriptions to upcoming occurrences end, and later ones get none."""
+    series_service.unfollow_series(current_user, series_id)

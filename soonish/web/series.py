@@ -1,0 +1,87 @@
+"""Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
+from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+from ..models import Series
+from ..services import ServiceError
+from ..services import calendar as calendar_service
+from ..services import series as series_service
+from .auth import current_user_or_none
+from .htmx import render_page
+from .once import once_per_form
+
+bp = Blueprint("series", __name__)
+
+
+@bp.app_template_global("series_of_event")
+def series_of_event(event) -> dict | None:
+    """For an occurrence's page: its series and the rule in words ("every Tuesday at 19:00")."""
+    series = series_service.series_of(event)
+    if series is None:
+        return None
+    return {"series": series, "summary": series_service.describe(series)}
+
+
+def _event_url(event) -> str:
+    return url_for("events.show", slug=event.slug, _external=True)
+
+
+def visible_series_or_404(slug: str) -> Series:
+    try:
+        return series_service.get_visible_series(current_user_or_none(), slug=slug)
+    except ServiceError:
+        abort(404)
+
+
+@bp.get("/series/<slug>")
+def show(slug):
+    series = visible_series_or_404(slug)
+    viewer = current_user_or_none()
+    return render_page(
+        "series/show.html", "series/show.html", series=series, summary=series_service.describe(series),
+        upcoming=series_service.occurrences(series),
+        following=viewer is not None and series_service.find_follow(viewer, series) is not None,
+    )
+
+
+@bp.get("/series/<slug>.ics")
+def ics(slug):
+    series = visible_series_or_404(slug)
+    body = calendar_service.series_calendar(series, url_for("series.show", slug=series.slug, _external=True), _event_url)
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="{series.slug}.ics"'})
+
+
+@bp.post("/series/<int:series_id>/follow")
+@login_required
+@once_per_form
+def follow(series_id):
+    series = _series_or_abort(series_id)
+    try:
+        series_service.follow_series(current_user, series_id)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("You follow every occurrence of this series, with the usual reminders. Leave one to skip it.", "success")
+    return redirect(url_for("series.show", slug=series.slug))
+
+
+@bp.post("/series/<int:series_id>/unfollow")
+@login_required
+@once_per_form
+def unfollow(series_id):
+    series = _series_or_abort(series_id)
+    try:
+        series_service.unfollow_series(current_user, series_id)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("You no longer follow this series.", "info")
+    return redirect(url_for("series.show", slug=series.slug))
+
+
+def _series_or_abort(series_id: int) -> Series:
+    try:
+        return series_service.get_visible_series(current_user, series_id=series_id)
+    except ServiceError as exc:
+        abort(exc.status)
