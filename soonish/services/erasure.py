@@ -108,9 +108,15 @@ def erase(user: User) -> None:
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
-    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Series,
-    SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt,
-    WebhookEndpoint, WebhookMessage, db, utcnow,
+    db.session.execute(delete(Rsvp).where(Rsvp.user_id == user.id))
+    db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(message_ids)))
+    db.session.execute(delete(WebhookMessage).where(WebhookMessage.id.in_(message_ids)))
+    db.session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id))
+    db.session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
+    db.session.execute(delete(ChatConnectCode).where(ChatConnectCode.user_id == user.id))
+    # Their series make no more occurrences, and no new occurrence subscribes them.
+    db.session.execute(delete(SeriesFollow).where(SeriesFollow.user_id == user.id))
+    db.session.execute(update(Series).where(Series.organizer_id == user.id).values(status=SeriesStatus.CANCELLED))
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )
