@@ -11,3 +11,8 @@ ONLINE_URL_MAX = 500
 DISPLAY_NAME_MAX = 120
 # An event's places for "going" (RSVPs); no limit is None.
 CAPACITY_MAX = 1_000_000
+# The "still coming?" check's lead time, in whole hours before the start (a week at most: further
+# ahead nobody knows yet).
+STILL_COMING_HOURS_MIN = 1
+STILL_COMING_HOURS_MAX = 7 * 24
+STILL_COMING_HOURS_DEFAULT = 24

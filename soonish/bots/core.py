@@ -350,6 +350,10 @@ class Commands:
             event = events.get_visible_event(user, event_id=event_id)
         except NotFound as exc:
             raise CommandError("This event is no longer available.") from exc
+        if choice == rsvp_service.CONFIRM:  # "Yes, still coming" under the still-coming check
+            rsvp = rsvp_service.still_coming(user, event, choice)
+            return Reply(f"Thanks: you're still going to {event.title}, and the organizer knows.",
+                         (self._item(event, rsvp=rsvp),))
         return self._rsvp_reply(user, event, choice)
 
     def _rsvp_reply(self, user: User, event: Event, choice: str) -> Reply:

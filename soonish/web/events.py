@@ -6,10 +6,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..field_limits import (
+    LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+)
 from ..models import DeliveryStatus, Event
 from ..services import ServiceError, concurrency
 from ..services import events as event_service
@@ -50,6 +52,13 @@ class EventForm(FlaskForm):
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
     online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
     show_follower_count = BooleanField("Show how many people follow it", default=True)
+    still_coming_check = BooleanField("Ask those going whether they're still coming", default=False)
+    # The service checks the range (beside the field); the browser's number input stops there too.
+    still_coming_hours = IntegerField(
+        "Hours before the start", default=STILL_COMING_HOURS_DEFAULT,
+        validators=[InputRequired("How many hours before the start?")],
+        render_kw={"min": STILL_COMING_HOURS_MIN, "max": STILL_COMING_HOURS_MAX, "step": 1, "inputmode": "numeric"},
+    )
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
 
@@ -64,6 +73,8 @@ class EventForm(FlaskForm):
             visibility=self.visibility.data,
             online_url=self.online_url.data or "",
             show_follower_count=bool(self.show_follower_count.data),
+            still_coming_check=bool(self.still_coming_check.data),
+            still_coming_hours=self.still_coming_hours.data,
         )
 
     def fill_from(self, event) -> None:
@@ -77,6 +88,8 @@ class EventForm(FlaskForm):
         self.visibility.data = event.visibility.value
         self.online_url.data = event.online_url
         self.show_follower_count.data = event.show_follower_count
+        self.still_coming_check.data = event.still_coming_check
+        self.still_coming_hours.data = event.still_coming_hours
         self.version.data = str(event.version)
 
     def edited_version(self) -> int | None:

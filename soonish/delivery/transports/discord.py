@@ -38,7 +38,7 @@ class DiscordTransport(Transport):
             "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
         }
         if message.rsvp_event_id is not None:
-            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id)
+            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id, message.still_coming)
         answer = await self._call(f"{root}/channels/{channel_id}/messages", token, payload)
         return answer if not isinstance(answer, dict) else SENT
 

@@ -22,7 +22,7 @@ class SlackTransport(Transport):
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
         }
         if message.rsvp_event_id is not None:
-            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id)
+            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming)
         answer = await call_chat_api(self.context.http, ChatPlatform.SLACK, url, chat.slack_bot_token, payload)
         if not isinstance(answer, dict):
             return answer
