@@ -331,9 +331,23 @@ class Commands:
             return Reply("Alright, nothing done.")
         done, event = chat_organizer.confirm(identity, int(pending))
         if done == "create":
-            return Reply(f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`.",
-                         (self._item(event),))
+            text = f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`."
+            if speaker.channel_id and not speaker.in_direct_message:
+                text += "\n" + self._channel_follows_created(speaker, event)
+            return Reply(text, (self._item(event),))
         return Reply(f"{event.title} is cancelled and its followers are being told.")
+
+    def _channel_follows_created(self, speaker: Speaker, event: Event) -> str:
+        """An event created in a channel: the channel follows it, its updates and the
+        "starting now" message posted there, as `subscribe <event> here` does (with its
+        checks: a channel the organizer doesn't manage, or the bot can't post in, doesn't)."""
+        try:
+            self._subscribe(speaker, event.slug, here=True)
+        except CommandError as exc:
+            return f"This channel doesn't follow it: {exc}"
+        except ServiceError as exc:
+            return f"This channel doesn't follow it: {exc.message}"
+        return "This channel follows it: its updates, and a “starting now” message at the start, are posted here."
 
     @staticmethod
     def _confirm_buttons(pending_id: int, confirm_label: str) -> tuple[Action, ...]:
