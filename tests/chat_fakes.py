@@ -324,9 +324,9 @@ class FakeDiscord(FakePlatform):
         wait_until(lambda: choices() is not None, 15, message="autocomplete choices")
         return choices()
 
-    def press_button(self, custom_id: str, user_id: str) -> dict:
+    def press_button(self, custom_id: str, user_id: str, manage_channels: bool = False) -> dict:
         """A member presses a button under one of the bot's posts; returns the bot's answer."""
-        interaction = self._interaction(3, "", user_id, False, {})
+        interaction = self._interaction(3, "", user_id, manage_channels, {})
         interaction["data"] = {"custom_id": custom_id, "component_type": 2}
         interaction["message"] = {**self._message(CHANNEL, "a post"), "components": []}
         answered = len(self.followups)
