@@ -5,7 +5,6 @@ import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +13,7 @@ from soonish.bots.core import Commands, Speaker
 from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription, db, utcnow
 
 from .api_helpers import create_event
-from .chat_fakes import CHANNEL, TEAM, signed_headers, slash_command
+from .chat_fakes import CHANNEL, TEAM, block_action, slash_command
 from .sinks import wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
@@ -162,14 +161,8 @@ def test_slack_create_preview_and_confirm_button(chat_config, app, client, host,
     buttons = next(b["elements"] for b in preview["blocks"] if b["type"] == "actions")
     assert [b["text"]["text"] for b in buttons] == ["Create it", "Never mind"]
 
-    payload = {
-        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
-        "channel": {"id": "C0GENERAL", "name": "general"}, "response_url": fake_slack.response_url(),
-        "actions": [{"action_id": buttons[0]["action_id"], "value": buttons[0]["value"], "type": "button"}],
-        "trigger_id": "1.2.3", "api_app_id": "A0APP",
-    }
-    pressed = urlencode({"payload": json.dumps(payload)})
-    assert client.post("/slack/events", data=pressed, headers=signed_headers(pressed)).status_code == 200
+    body, headers = block_action(fake_slack, buttons[0])
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     assert "Created Team lunch." in fake_slack.wait_for_response(2)["text"]
     [event] = events_titled(app, "Team lunch")
     # Slack's profile gave no zone and the host has no events yet: read in UTC.
@@ -229,14 +222,8 @@ def test_an_event_created_in_a_slack_channel_posts_starting_now_there_once(
     body, headers = slash_command(fake_slack, "create Standup in 40 seconds")
     client.post("/slack/events", data=body, headers=headers)
     buttons = next(b["elements"] for b in fake_slack.wait_for_response(1)["blocks"] if b["type"] == "actions")
-    payload = {
-        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
-        "channel": {"id": "C0GENERAL", "name": "general"}, "response_url": fake_slack.response_url(),
-        "actions": [{"action_id": buttons[0]["action_id"], "value": buttons[0]["value"], "type": "button"}],
-        "trigger_id": "1.2.3", "api_app_id": "A0APP",
-    }
-    pressed = urlencode({"payload": json.dumps(payload)})
-    client.post("/slack/events", data=pressed, headers=signed_headers(pressed))
+    body, headers = block_action(fake_slack, buttons[0])
+    client.post("/slack/events", data=body, headers=headers)
     created = fake_slack.wait_for_response(2)["text"]
     assert "Created Standup." in created and "This channel follows it" in created
     assert_posted_once_at_the_start(app, lambda: starting_now_posts(fake_slack.posted, "C0GENERAL", "Standup"), "Standup")

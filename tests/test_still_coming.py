@@ -5,7 +5,7 @@ frees the place for the waitlist."""
 import html
 import json
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,7 +14,7 @@ from soonish.links import rsvp_path, rsvp_token
 from soonish.models import Delivery, Event, Notification, NotificationKind, db, utcnow
 
 from .api_helpers import create_event, future_iso, subscribe
-from .chat_fakes import TEAM, signed_headers, slash_command
+from .chat_fakes import TEAM, block_action, slash_command
 from .conftest import csrf_token
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
@@ -189,14 +189,8 @@ def test_cant_make_it_from_a_slack_button_frees_the_place(
     buttons = next(b["elements"] for b in blocks if b["type"] == "actions")
     assert [b["text"]["text"] for b in buttons] == ["Yes, still coming", "Can't make it"]
 
-    payload = {
-        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
-        "channel": {"id": "D0ALICE", "name": "directmessage"}, "response_url": fake_slack.response_url(),
-        "actions": [{"action_id": buttons[1]["action_id"], "value": buttons[1]["value"], "type": "button"}],
-        "trigger_id": "1.2.3", "api_app_id": "A0APP",
-    }
-    pressed = urlencode({"payload": json.dumps(payload)})
-    assert client.post("/slack/events", data=pressed, headers=signed_headers(pressed)).status_code == 200
+    body, headers = block_action(fake_slack, buttons[1], channel="D0ALICE")
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     assert "You can't go to Tasting" in fake_slack.wait_for_response(3)["text"]
     mail_with(smtp_sink, "A place opened up: Tasting", to="cy@example.com")
     assert sorted(answers(app, event["id"]).values()) == ["no", "waitlisted"]  # Cy's place is offered, held

@@ -144,7 +144,7 @@ def _clean(fields: EventFields, stored: Event | None = None) -> dict:
     hours = fields.still_coming_hours
     if isinstance(hours, bool) or not isinstance(hours, int) or not STILL_COMING_HOURS_MIN <= hours <= STILL_COMING_HOURS_MAX:
         errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
-                                        f"(a week) before the start, in whole hours."]
+                                        f"before the start, in whole hours."]
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(

@@ -49,8 +49,9 @@ class RsvpCounts:
         return None if self.capacity is None else max(0, self.capacity - self.going)
 
     def as_dict(self) -> dict:
-        return {"going": self.going, "confirmed": self.confirmed, "maybe": self.maybe, "no": self.not_going, "waitlisted": self.waitlisted,
-                "no_answer": self.no_answer, "capacity": self.capacity, "places_left": self.places_left}
+        return {"going": self.going, "confirmed": self.confirmed, "maybe": self.maybe, "no": self.not_going,
+                "waitlisted": self.waitlisted, "no_answer": self.no_answer, "capacity": self.capacity,
+                "places_left": self.places_left}
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,7 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
             problem, status = exc.message, exc.status
         else:
             saved = (f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”"
-                     f"{' and still coming' if rsvp.still_coming_for else ''}.")
+                     f"{' and still coming' if rsvp.still_coming_for == rsvp.event.starts_at else ''}.")
             link = rsvp_service.from_link(token)
     event = link.event
     user = find_user_by_email(link.email)
