@@ -54,9 +54,9 @@ class EventForm(FlaskForm):
     show_follower_count = BooleanField("Show how many people follow it", default=True)
     still_coming_check = BooleanField("Ask those going whether they're still coming", default=False)
     # The service checks the range (beside the field); the browser's number input stops there too.
+    # Left empty it is the default.
     still_coming_hours = IntegerField(
-        "Hours before the start", default=STILL_COMING_HOURS_DEFAULT,
-        validators=[InputRequired("How many hours before the start?")],
+        "Hours before the start", default=STILL_COMING_HOURS_DEFAULT, validators=[Optional()],
         render_kw={"min": STILL_COMING_HOURS_MIN, "max": STILL_COMING_HOURS_MAX, "step": 1, "inputmode": "numeric"},
     )
     # The version the organizer started editing from: a save from an older one is refused.
@@ -74,7 +74,8 @@ class EventForm(FlaskForm):
             online_url=self.online_url.data or "",
             show_follower_count=bool(self.show_follower_count.data),
             still_coming_check=bool(self.still_coming_check.data),
-            still_coming_hours=self.still_coming_hours.data,
+            still_coming_hours=(STILL_COMING_HOURS_DEFAULT if self.still_coming_hours.data is None
+                                else self.still_coming_hours.data),
         )
 
     def fill_from(self, event) -> None:
