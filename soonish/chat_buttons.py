@@ -4,14 +4,20 @@ components), and reading a pressed button back. Pure data: the worker and the bo
 SLACK_ACTION_PREFIX = "rsvp_"  # action_id rsvp_going / rsvp_maybe / rsvp_no, value: the event id
 DISCORD_ID_PREFIX = "soonish:rsvp:"  # custom_id soonish:rsvp:<event id>:<answer>
 BUTTONS = (("going", "Going", "primary"), ("maybe", "Maybe", None), ("no", "Can't go", None))
+# Under the still-coming check: "confirm" keeps the person going (and says so); "no" frees the place.
+STILL_COMING_BUTTONS = (("confirm", "Yes, still coming", "primary"), ("no", "Can't make it", None))
 DISCORD_STYLES = {"primary": 1, None: 2}  # blurple, grey
 DISCORD_BUTTON, DISCORD_ACTION_ROW = 2, 1
 
 
-def slack_blocks(text: str, event_id: int) -> list[dict]:
+def _buttons(still_coming: bool) -> tuple:
+    return STILL_COMING_BUTTONS if still_coming else BUTTONS
+
+
+def slack_blocks(text: str, event_id: int, still_coming: bool = False) -> list[dict]:
     """The post's text as a section, then the answer buttons."""
     buttons = []
-    for choice, label, style in BUTTONS:
+    for choice, label, style in _buttons(still_coming):
         button = {"type": "button", "action_id": SLACK_ACTION_PREFIX + choice, "value": str(event_id),
                   "text": {"type": "plain_text", "text": label}}
         if style:
@@ -21,11 +27,11 @@ def slack_blocks(text: str, event_id: int) -> list[dict]:
             {"type": "actions", "block_id": f"soonish_rsvp_{event_id}", "elements": buttons}]
 
 
-def discord_components(event_id: int) -> list[dict]:
+def discord_components(event_id: int, still_coming: bool = False) -> list[dict]:
     return [{"type": DISCORD_ACTION_ROW, "components": [
         {"type": DISCORD_BUTTON, "style": DISCORD_STYLES[style], "label": label,
          "custom_id": f"{DISCORD_ID_PREFIX}{event_id}:{choice}"}
-        for choice, label, style in BUTTONS
+        for choice, label, style in _buttons(still_coming)
     ]}]
 
 

@@ -21,3 +21,8 @@ SERIES_COUNT_MAX = 104
 SERIES_SPAN_MAX_DAYS = 731
 # "Every N weeks / months": N at most this.
 SERIES_INTERVAL_MAX = 12
+# The "still coming?" check's lead time, in whole hours before the start (a week at most: further
+# ahead nobody knows yet).
+STILL_COMING_HOURS_MIN = 1
+STILL_COMING_HOURS_MAX = 7 * 24
+STILL_COMING_HOURS_DEFAULT = 24

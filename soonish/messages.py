@@ -18,6 +18,7 @@ NOTIFY_TYPE = {
     NotificationKind.ANNOUNCEMENT: "info",
     NotificationKind.REMINDER: "info",
     NotificationKind.WELCOME: "success",
+    NotificationKind.STILL_COMING: "info",
 }
 
 
@@ -95,6 +96,8 @@ class NotificationText:
     notify_type: str
     extra: dict
     rsvp_event_id: int | None = None  # set when the message offers RSVP answers
+    # The still-coming check: its answers are "yes" and "can't make it" instead.
+    still_coming: bool = False
     join_url: str = ""  # the event's online link, if any
     map_url: str = ""
 
@@ -119,6 +122,7 @@ class NotificationText:
             },
             # Answers close at the start: the "starting now" message (offset 0) asks nothing.
             rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
+            still_coming=notification.kind == NotificationKind.STILL_COMING,
             join_url=event.online_url,
             map_url=map_url(event.location),
         )
@@ -180,6 +184,7 @@ class NotificationText:
             unsubscribe_url=links.unsubscribe_url if links else None,
             extra=self.extra,
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
+            still_coming=self.still_coming,
         )
 
 

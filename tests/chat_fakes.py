@@ -170,6 +170,20 @@ def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: 
     }
 
 
+def block_action(slack: FakeSlack, button: dict, user: str = "U0ALICE", channel: str = "C0GENERAL") -> tuple[str, dict]:
+    """A Block Kit button pressed, as Slack posts it to the interactivity URL: form body and
+    signature headers."""
+    channel_name = "directmessage" if channel.startswith("D") else channel[2:].lower()
+    payload = {
+        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user, "name": user[2:].lower()},
+        "channel": {"id": channel, "name": channel_name}, "response_url": slack.response_url(),
+        "actions": [{"action_id": button["action_id"], "value": button["value"], "type": "button"}],
+        "trigger_id": "1.2.3", "api_app_id": "A0APP",
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    return body, signed_headers(body)
+
+
 def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET) -> dict:
     """Slack's signature over a form body, made ``age`` seconds ago."""
     timestamp = int(time.time()) - age
@@ -376,9 +390,9 @@ class FakeDiscord(FakePlatform):
         wait_until(lambda: choices() is not None, 30, message="autocomplete choices")
         return choices()
 
-    def press_button(self, custom_id: str, user_id: str) -> dict:
+    def press_button(self, custom_id: str, user_id: str, manage_channels: bool = False) -> dict:
         """A member presses a button under one of the bot's posts; returns the bot's answer."""
-        interaction = self._interaction(3, "", user_id, False, {})
+        interaction = self._interaction(3, "", user_id, manage_channels, {})
         interaction["data"] = {"custom_id": custom_id, "component_type": 2}
         interaction["message"] = {**self._message(CHANNEL, "a post"), "components": []}
         answered = len(self.followups)

@@ -1,19 +1,21 @@
 """Organizers working from chat: `create <title> <when>` in natural language read in the
 organizer's zone, previews with Confirm buttons, announce / edit when / cancel, and clear
 refusals for anyone but the event's linked organizer."""
+import dataclasses
 import json
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from soonish.bots.core import Commands, Speaker
-from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, db, utcnow
+from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription, db, utcnow
 
 from .api_helpers import create_event
-from .chat_fakes import TEAM, signed_headers, slash_command
+from .chat_fakes import CHANNEL, TEAM, block_action, slash_command
 from .sinks import wait_until
+from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 NEW_YORK = ZoneInfo("America/New_York")
 ALICE = Speaker(platform="slack", workspace_id=TEAM, user_id="U0ALICE", display_name="alice",
@@ -159,14 +161,8 @@ def test_slack_create_preview_and_confirm_button(chat_config, app, client, host,
     buttons = next(b["elements"] for b in preview["blocks"] if b["type"] == "actions")
     assert [b["text"]["text"] for b in buttons] == ["Create it", "Never mind"]
 
-    payload = {
-        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": "U0ALICE", "name": "alice"},
-        "channel": {"id": "C0GENERAL", "name": "general"}, "response_url": fake_slack.response_url(),
-        "actions": [{"action_id": buttons[0]["action_id"], "value": buttons[0]["value"], "type": "button"}],
-        "trigger_id": "1.2.3", "api_app_id": "A0APP",
-    }
-    pressed = urlencode({"payload": json.dumps(payload)})
-    assert client.post("/slack/events", data=pressed, headers=signed_headers(pressed)).status_code == 200
+    body, headers = block_action(fake_slack, buttons[0])
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     assert "Created Team lunch." in fake_slack.wait_for_response(2)["text"]
     [event] = events_titled(app, "Team lunch")
     # Slack's profile gave no zone and the host has no events yet: read in UTC.
@@ -202,3 +198,55 @@ def test_a_channel_that_follows_an_event_gets_starting_now_once(
     assert len(starting_now()) == 1
     start_post = next(p for p in fake_slack.posted if "Starting now" in p["text"])
     assert "blocks" not in start_post  # answers are closed: no RSVP buttons under it
+
+
+def starting_now_posts(posts: list[dict], channel: str, title: str) -> list[dict]:
+    return [p for p in posts if p.get("channel", p.get("channel_id")) == channel
+            and f"Starting now: {title}" in p.get("text", p.get("content", ""))]
+
+
+def assert_posted_once_at_the_start(app, posts: Callable[[], list[dict]], title: str) -> None:
+    [event] = events_titled(app, title)
+    wait_until(lambda: posts(), 90, message="the start message in the channel")
+    arrived = utcnow()
+    assert event.starts_at - timedelta(seconds=1) <= arrived <= event.starts_at + timedelta(seconds=20), (
+        event.starts_at, arrived)
+    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
+    assert len(posts()) == 1
+
+
+def test_an_event_created_in_a_slack_channel_posts_starting_now_there_once(
+    short_lead, chat_config, app, client, host, alice_is_host, worker, fake_slack,
+):
+    fake_slack.admins.add("U0ALICE")  # she may make the channel follow events
+    body, headers = slash_command(fake_slack, "create Standup in 40 seconds")
+    client.post("/slack/events", data=body, headers=headers)
+    buttons = next(b["elements"] for b in fake_slack.wait_for_response(1)["blocks"] if b["type"] == "actions")
+    body, headers = block_action(fake_slack, buttons[0])
+    client.post("/slack/events", data=body, headers=headers)
+    created = fake_slack.wait_for_response(2)["text"]
+    assert "Created Standup." in created and "This channel follows it" in created
+    assert_posted_once_at_the_start(app, lambda: starting_now_posts(fake_slack.posted, "C0GENERAL", "Standup"), "Standup")
+
+
+def test_an_event_created_in_a_discord_channel_posts_starting_now_there_once(
+    short_lead, discord_bot, app, client, host, worker, fake_discord,  # noqa: F811
+):
+    link(app, host, Speaker(platform="discord", workspace_id="", user_id=MEMBER))
+    preview = fake_discord.run_command("create", MEMBER, title="Standup", when="in 40 seconds")
+    confirm = preview["components"][0]["components"][0]
+    assert confirm["label"] == "Create it"
+    created = fake_discord.press_button(confirm["custom_id"], MEMBER, manage_channels=True)["content"]
+    assert "Created Standup." in created and "This channel follows it" in created
+    assert_posted_once_at_the_start(app, lambda: starting_now_posts(fake_discord.messages, CHANNEL, "Standup"), "Standup")
+
+
+def test_a_channel_follows_what_is_created_there_only_with_the_checks_of_here(app, commands, host, alice_is_host, worker):
+    in_channel = dataclasses.replace(ALICE, channel_id="C0GENERAL", channel_name="general")
+    in_dm = dataclasses.replace(ALICE, channel_id="D0ALICE", channel_name="directmessage", in_direct_message=True)
+    created = commands.press(in_channel, confirm_value(commands.create(in_channel, "Retro tomorrow 5pm")))
+    assert created.ok and "This channel doesn't follow it: Only people who manage this channel" in created.text
+    created = commands.press(in_dm, confirm_value(commands.create(in_dm, "Review tomorrow 6pm")))
+    assert created.ok and "channel" not in created.text
+    with app.app_context():
+        assert db.session.query(Subscription).count() == 0  # neither the channel nor the DM follows

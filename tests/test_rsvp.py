@@ -95,7 +95,8 @@ def test_api_answers_counts_and_the_organizers_list(app, client, person, bearer,
     assert put_answer(client, bob, event["id"], "no").get_json()["answer"] == "no"  # changed their mind
 
     assert counts(client, organizer, event["id"]) == {
-        "going": 1, "maybe": 0, "no": 1, "waitlisted": 0, "no_answer": 1, "capacity": None, "places_left": None,
+        "going": 1, "confirmed": 0, "maybe": 0, "no": 1, "waitlisted": 0, "no_answer": 1, "capacity": None,
+        "places_left": None,
     }
     # Only the organizer sees the counts and the list.
     assert client.get(f"/api/v1/events/{event['id']}", headers=ann).get_json()["rsvp_counts"] is None
@@ -235,7 +236,8 @@ def test_a_full_event_waitlists_and_offers_each_freed_place_in_turn(
     late = client.post(accept, data={"csrf_token": csrf_token(client, accept)})
     assert late.status_code == 409 and "expired" in late.get_data(as_text=True)
     assert counts(client, organizer, event["id"]) == {
-        "going": 0, "maybe": 2, "no": 1, "waitlisted": 0, "no_answer": 0, "capacity": 1, "places_left": 1,
+        "going": 0, "confirmed": 0, "maybe": 2, "no": 1, "waitlisted": 0, "no_answer": 0, "capacity": 1,
+        "places_left": 1,
     }
 
 

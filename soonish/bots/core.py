@@ -354,9 +354,23 @@ class Commands:
             return Reply("Alright, nothing done.")
         done, event = chat_organizer.confirm(identity, int(pending))
         if done == "create":
-            return Reply(f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`.",
-                         (self._item(event),))
+            text = f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`."
+            if speaker.channel_id and not speaker.in_direct_message:
+                text += "\n" + self._channel_follows_created(speaker, event)
+            return Reply(text, (self._item(event),))
         return Reply(f"{event.title} is cancelled and its followers are being told.")
+
+    def _channel_follows_created(self, speaker: Speaker, event: Event) -> str:
+        """An event created in a channel: the channel follows it, its updates and the
+        "starting now" message posted there, as `subscribe <event> here` does (with its
+        checks: a channel the organizer doesn't manage, or the bot can't post in, doesn't)."""
+        try:
+            self._subscribe(speaker, event.slug, here=True)
+        except CommandError as exc:
+            return f"This channel doesn't follow it: {exc}"
+        except ServiceError as exc:
+            return f"This channel doesn't follow it: {exc.message}"
+        return "This channel follows it: its updates, and a “starting now” message at the start, are posted here."
 
     @staticmethod
     def _confirm_buttons(pending_id: int, confirm_label: str) -> tuple[Action, ...]:
@@ -373,6 +387,10 @@ class Commands:
             event = events.get_visible_event(user, event_id=event_id)
         except NotFound as exc:
             raise CommandError("This event is no longer available.") from exc
+        if choice == rsvp_service.CONFIRM:  # "Yes, still coming" under the still-coming check
+            rsvp = rsvp_service.still_coming(user, event, choice)
+            return Reply(f"Thanks: you're still going to {event.title}, and the organizer knows.",
+                         (self._item(event, rsvp=rsvp),))
         return self._rsvp_reply(user, event, choice)
 
     def _rsvp_reply(self, user: User, event: Event, choice: str) -> Reply:

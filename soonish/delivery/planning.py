@@ -52,16 +52,17 @@ class BatchPlan:
 
 def recipient_ids(notification: Notification) -> list[int]:
     """The active subscriptions this notification goes to, by id, in order."""
-    query = select(Subscription.id, Subscription.reminder_offsets).where(
+    query = select(Subscription.id, Subscription.user_id, Subscription.reminder_offsets).where(
         Subscription.event_id == notification.event_id,
         Subscription.status == SubscriptionStatus.ACTIVE,
     )
     if notification.subscription_id is not None:
         query = query.where(Subscription.id == notification.subscription_id)
+    going = reminders.going_users(notification)
     return [
         subscription_id
-        for subscription_id, offsets in db.session.execute(query.order_by(Subscription.id))
-        if reminders.is_recipient(notification, offsets)
+        for subscription_id, user_id, offsets in db.session.execute(query.order_by(Subscription.id))
+        if reminders.is_recipient(notification, offsets, user_id in going)
     ]
 
 
@@ -213,7 +214,9 @@ def _subscriptions(notification: Notification, first_id: int, last_id: int) -> l
     )
     if notification.subscription_id is not None:
         query = query.where(Subscription.id == notification.subscription_id)
-    return [s for s in db.session.scalars(query) if reminders.is_recipient(notification, s.reminder_offsets)]
+    going = reminders.going_users(notification)
+    return [s for s in db.session.scalars(query)
+            if reminders.is_recipient(notification, s.reminder_offsets, s.user_id in going)]
 
 
 def _integrations_of(subscriptions: list[Subscription]) -> dict[int, list[Integration]]:

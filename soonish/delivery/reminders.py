@@ -10,6 +10,13 @@ for the subscriptions holding that offset:
   start, also once an event without an end has completed at its start;
 - it goes to the active subscriptions holding its offset (``is_recipient``, ``holders``).
 
+The organizer's "still coming?" check is a reminder of its own kind: asked of those going
+(an RSVP), ``still_coming_hours`` before the start, with "yes" / "can't make it" answers. Its
+offset is its lead time negated (``still_coming_offset``), so it never meets a reminder of the
+same lead: it has its own schedule, slot entry and dedupe key (``still-coming:…``), and the
+schedules and workflows carry it like any other offset. It stands only while the event still
+asks it at that lead.
+
 Everything else (schedules, the slot workflows, the delivery batches) asks these functions.
 The database functions run inside the app context.
 """
@@ -21,8 +28,8 @@ from sqlalchemy import select
 from ..field_limits import TITLE_MAX
 from ..messages import duration_text
 from ..models import (
-    Event, EventStatus, Notification, NotificationKind, Subscription, SubscriptionStatus, db, reminder_offsets_in_use,
-    utcnow,
+    Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, db,
+    reminder_offsets_in_use, utcnow,
 )
 from .ledger import insert_ignoring_duplicates
 
@@ -32,13 +39,34 @@ START_OFFSET = 0
 START_MESSAGE_GRACE = timedelta(minutes=5)
 
 
+STILL_COMING_BODY = "Tap “Yes” to keep your place, or “Can't make it” to free it for someone else."
+
+
+def still_coming_offset(event: Event) -> int | None:
+    """The offset of the event's still-coming check, None when the event doesn't ask it."""
+    if not (event.still_coming_check and event.rsvp_enabled):
+        return None
+    return -event.still_coming_hours * 3600
+
+
+def is_still_coming(offset_seconds: int) -> bool:
+    return offset_seconds < 0
+
+
+def lead_seconds(offset_seconds: int) -> int:
+    """How long before the start it goes out (a check's offset is its lead negated)."""
+    return abs(offset_seconds)
+
+
 def due_at(starts_at: datetime, offset_seconds: int) -> datetime:
-    return starts_at - timedelta(seconds=offset_seconds)
+    return starts_at - timedelta(seconds=lead_seconds(offset_seconds))
 
 
 def dedupe_key(event_id: int, offset_seconds: int, starts_at: datetime) -> str:
-    """A reminder's notification key. The start time is in it: a reminder made for an old
-    time never stands in for the new one."""
+    """A reminder's notification key (each recipient gets it once: the deliveries ledger). The
+    start time is in it: a reminder made for an old time never stands in for the new one."""
+    if is_still_coming(offset_seconds):
+        return f"still-coming:{event_id}:{lead_seconds(offset_seconds)}:{starts_at.isoformat()}"
     return f"reminder:{event_id}:{offset_seconds}:{starts_at.isoformat()}"
 
 
@@ -51,6 +79,7 @@ def still_stands(event: Event, offset_seconds: int, key: str, now: datetime | No
     return (
         (event.status == EventStatus.SCHEDULED or (starting and event.status == EventStatus.COMPLETED))
         and key == dedupe_key(event.id, offset_seconds, event.starts_at)
+        and (not is_still_coming(offset_seconds) or offset_seconds == still_coming_offset(event))
         and (now or utcnow()) < event.starts_at + (START_MESSAGE_GRACE if starting else timedelta(0))
     )
 
@@ -70,14 +99,35 @@ def notification_due(notification: Notification, event: Event) -> datetime | Non
     return due_at(event.starts_at, notification.reminder_offset)
 
 
-def is_recipient(notification: Notification, subscription_offsets: list[int]) -> bool:
-    """A reminder goes only to subscriptions holding its offset; everything else to all."""
-    return notification.reminder_offset is None or notification.reminder_offset in subscription_offsets
+def is_recipient(notification: Notification, subscription_offsets: list[int], going: bool = False) -> bool:
+    """A reminder goes only to subscriptions holding its offset, a still-coming check only to
+    those ``going`` (see ``going_users``); everything else to all."""
+    if notification.reminder_offset is None:
+        return True
+    if is_still_coming(notification.reminder_offset):
+        return going
+    return notification.reminder_offset in subscription_offsets
+
+
+def going_users(notification: Notification) -> set[int]:
+    """The users a still-coming check goes to (those going as it is planned and sent); none
+    for anything else, which asks no one's answer."""
+    if notification.reminder_offset is None or not is_still_coming(notification.reminder_offset):
+        return set()
+    return set(db.session.scalars(
+        select(Rsvp.user_id).where(Rsvp.event_id == notification.event_id, Rsvp.answer == RsvpAnswer.GOING)
+    ))
+
+
+def kind(offset_seconds: int) -> NotificationKind:
+    return NotificationKind.STILL_COMING if is_still_coming(offset_seconds) else NotificationKind.REMINDER
 
 
 def title(event: Event, offset_seconds: int) -> str:
     if offset_seconds == START_OFFSET:
         text = f"Starting now: {event.title}"
+    elif is_still_coming(offset_seconds):
+        text = f"Still coming? {event.title} starts in {duration_text(lead_seconds(offset_seconds))}"
     else:
         text = f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
@@ -106,8 +156,9 @@ def make_notifications(reminders: list[Reminder]) -> list[Notification]:
     if not standing:
         return []
     rows = [
-        dict(event_id=r.event_id, kind=NotificationKind.REMINDER, title=title(events[r.event_id], r.offset_seconds),
-             body="", dedupe_key=r.key, reminder_offset=r.offset_seconds, created_at=now)
+        dict(event_id=r.event_id, kind=kind(r.offset_seconds), title=title(events[r.event_id], r.offset_seconds),
+             body=STILL_COMING_BODY if is_still_coming(r.offset_seconds) else "", dedupe_key=r.key,
+             reminder_offset=r.offset_seconds, created_at=now)
         for r in standing
     ]
     db.session.execute(insert_ignoring_duplicates(Notification.__table__), rows)
@@ -117,18 +168,20 @@ def make_notifications(reminders: list[Reminder]) -> list[Notification]:
 
 def recipients_by_notification(notifications: list[Notification]) -> dict[int, list[int]]:
     """The active subscriptions each reminder goes to, by notification id, in id order."""
-    holders: dict[int, list[tuple[int, list[int]]]] = {}
-    for subscription_id, event_id, offsets in db.session.execute(
-        select(Subscription.id, Subscription.event_id, Subscription.reminder_offsets)
+    holders: dict[int, list[tuple[int, int, list[int]]]] = {}
+    for subscription_id, event_id, user_id, offsets in db.session.execute(
+        select(Subscription.id, Subscription.event_id, Subscription.user_id, Subscription.reminder_offsets)
         .where(Subscription.event_id.in_({n.event_id for n in notifications}),
                Subscription.status == SubscriptionStatus.ACTIVE)
         .order_by(Subscription.id)
     ):
-        holders.setdefault(event_id, []).append((subscription_id, offsets))
-    return {
-        n.id: [sid for sid, offsets in holders.get(n.event_id, []) if is_recipient(n, offsets)]
-        for n in notifications
-    }
+        holders.setdefault(event_id, []).append((subscription_id, user_id, offsets))
+    recipients = {}
+    for n in notifications:
+        going = going_users(n)
+        recipients[n.id] = [sid for sid, user_id, offsets in holders.get(n.event_id, [])
+                            if is_recipient(n, offsets, user_id in going)]
+    return recipients
 
 
 @dataclass
@@ -144,4 +197,11 @@ def schedule_plan(event_id: int) -> SchedulePlan:
     event = db.session.get(Event, event_id)
     if event is None or event.status != EventStatus.SCHEDULED:
         return SchedulePlan(None, event.version if event else 0, set())
-    return SchedulePlan(event.starts_at, event.version, reminder_offsets_in_use(event_id))
+    return SchedulePlan(event.starts_at, event.version, offsets_in_use(event))
+
+
+def offsets_in_use(event: Event) -> set[int]:
+    """The offsets the event's reminder schedules are for: every one some active follower
+    holds, and its still-coming check when it asks it."""
+    check = still_coming_offset(event)
+    return reminder_offsets_in_use(event.id) | ({check} if check is not None else set())

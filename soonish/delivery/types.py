@@ -16,6 +16,7 @@ class Message:
     unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
     rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
+    still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
 from .base import UTCDateTime, db, utcnow
 from .user import User
 
@@ -60,6 +60,11 @@ class Event(db.Model):
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"), index=True)
     occurrence_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     occurrence_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The "still coming?" check: those going are asked this many hours before the start to
+    # confirm or free their place (a reminder of its own kind, see delivery.reminders).
+    still_coming_check: Mapped[bool] = mapped_column(default=False, server_default=false())
+    still_coming_hours: Mapped[int] = mapped_column(default=STILL_COMING_HOURS_DEFAULT,
+                                                    server_default=str(STILL_COMING_HOURS_DEFAULT))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

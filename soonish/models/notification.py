@@ -18,6 +18,8 @@ class NotificationKind(str, enum.Enum):
     ANNOUNCEMENT = "announcement"
     REMINDER = "reminder"
     WELCOME = "welcome"
+    # The organizer's "still coming?" check to those going (a reminder of its own kind).
+    STILL_COMING = "still_coming"
 
 
 class DeliveryStatus(str, enum.Enum):
@@ -39,7 +41,8 @@ class Notification(db.Model):
     # Set for notifications that must exist once (e.g. a reminder: event, offset and start time),
     # so a schedule that fires twice finds the first row instead of making a second.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    # Set on reminders: only subscriptions holding this offset (seconds before start) get it.
+    # Set on reminders: only subscriptions holding this offset (seconds before start) get it;
+    # on a still-coming check (negative, see delivery.reminders), only those going.
     reminder_offset: Mapped[int | None] = mapped_column()
     # Set when the notification is for one subscriber only (a welcome), else it goes to all.
     subscription_id: Mapped[int | None] = mapped_column(

@@ -31,6 +31,9 @@ class Rsvp(db.Model):
     # A freed place is held for this waitlisted person until then (their one-tap accept).
     offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The start time this "going" was confirmed for by the still-coming check's "yes" (a moved
+    # event asks again: a confirmation counts only while it names the current start).
+    still_coming_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

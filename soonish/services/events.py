@@ -8,7 +8,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import current_app
 from sqlalchemy import select
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, TITLE_MAX
+from ..field_limits import (
+    LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+)
 from ..links import new_slug
 from ..messages import describe_change
 from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
@@ -27,7 +29,7 @@ START_GRACE = timedelta(minutes=5)
 FURTHEST_AHEAD_YEARS = 10
 CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility",
-                   "online_url", "show_follower_count")
+                   "online_url", "show_follower_count", "still_coming_check", "still_coming_hours")
 
 
 @dataclass
@@ -44,6 +46,9 @@ class EventFields:
     visibility: str = Visibility.PUBLIC.value
     online_url: str = ""
     show_follower_count: bool = True
+    # Ask those going, this many hours before the start, whether they're still coming.
+    still_coming_check: bool = False
+    still_coming_hours: int = STILL_COMING_HOURS_DEFAULT
 
 
 def zone(name: str) -> ZoneInfo:
@@ -136,9 +141,15 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
         parts = urlsplit(online_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(online_url) > ONLINE_URL_MAX:
             errors["online_url"] = [f"Give a link starting with https:// or http:// (up to {ONLINE_URL_MAX} characters)."]
+    hours = fields.still_coming_hours
+    if isinstance(hours, bool) or not isinstance(hours, int) or not STILL_COMING_HOURS_MIN <= hours <= STILL_COMING_HOURS_MAX:
+        errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
+                                        f"before the start, in whole hours."]
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(
+        still_coming_check=bool(fields.still_coming_check),
+        still_coming_hours=hours,
         online_url=online_url,
         show_follower_count=bool(fields.show_follower_count),
         title=title,

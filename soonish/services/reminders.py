@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from ..models import Event, EventStatus, db, reminder_offsets_in_use, utcnow
+from ..delivery.reminders import offsets_in_use
+from ..models import Event, EventStatus, db, utcnow
 from ..temporal.retention import RetentionScope, put_retention_schedule
 from ..temporal.series import SeriesScope, put_series_schedule
 from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
@@ -23,8 +24,8 @@ class ScheduleRepair:
 
 
 def sync_all_schedules() -> ScheduleRepair:
-    """Make Temporal match the database: a schedule for every (scheduled event, offset in use)
-    whose reminder is still ahead, none for anything else, and a running workflow per
+    """Make Temporal match the database: a schedule for every (scheduled event, offset in use,
+    its still-coming check included) whose reminder is still ahead, none for anything else, and a running workflow per
     scheduled event (restarted if the server lost it)."""
     scope = ScheduleScope.from_config(current_app.config)
     temporal = gateway()
@@ -33,7 +34,7 @@ def sync_all_schedules() -> ScheduleRepair:
     events = list(db.session.scalars(select(Event).where(Event.status == EventStatus.SCHEDULED)))
     for event in events:
         have = existing.pop(event.id, set())
-        wanted = reminder_offsets_in_use(event.id)
+        wanted = offsets_in_use(event)
         for offset in sorted(wanted):
             made = temporal.run(lambda client: put_reminder(client, scope, event.id, offset, event.starts_at, utcnow()))
             if made:

@@ -25,6 +25,9 @@ from .temporal import after_commit
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
 CHOICE_LABELS = {"going": "Going", "maybe": "Maybe", "no": "Can't go"}
+# The still-coming check's answers (mail links, chat buttons): "confirm" keeps the person going.
+CONFIRM = "confirm"
+STILL_COMING_LABELS = {CONFIRM: "Yes, still coming", "no": "Can't make it"}
 ANSWER_LABELS = {
     RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.NOT_GOING: "Can't go",
     RsvpAnswer.WAITLISTED: "On the waitlist",
@@ -34,6 +37,7 @@ ANSWER_LABELS = {
 @dataclass(frozen=True)
 class RsvpCounts:
     going: int
+    confirmed: int  # of those going, who said "yes" to the still-coming check for the current start
     maybe: int
     not_going: int
     waitlisted: int
@@ -45,8 +49,9 @@ class RsvpCounts:
         return None if self.capacity is None else max(0, self.capacity - self.going)
 
     def as_dict(self) -> dict:
-        return {"going": self.going, "maybe": self.maybe, "no": self.not_going, "waitlisted": self.waitlisted,
-                "no_answer": self.no_answer, "capacity": self.capacity, "places_left": self.places_left}
+        return {"going": self.going, "confirmed": self.confirmed, "maybe": self.maybe, "no": self.not_going,
+                "waitlisted": self.waitlisted, "no_answer": self.no_answer, "capacity": self.capacity,
+                "places_left": self.places_left}
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
             value = RsvpAnswer.WAITLISTED
         frees_place = False
     rsvp.answer = value
+    rsvp.still_coming_for = None  # a new "going" is confirmed by its own check
     if value == RsvpAnswer.WAITLISTED:
         rsvp.waitlisted_at = rsvp.waitlisted_at or utcnow()
     else:
@@ -115,6 +121,29 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         offer_free_places(event)
     if rsvp.answer != previous:
         webhook_endpoints.rsvp_changed(rsvp, previous, follower_label(user))
+    return rsvp
+
+
+def _nothing_to_confirm() -> Conflict:
+    return Conflict("You're not down as going, so there is nothing to confirm; answer on the event's page.",
+                    {"answer": ["not going"]})
+
+
+def still_coming(user: User, event: Event, choice: str) -> Rsvp:
+    """An answer to the still-coming check: "confirm" keeps the person going and records it
+    for this start time (the organizer counts the confirmed); "no" frees their place for the
+    waitlist, as any "can't go" does."""
+    choice = (choice or "").strip().lower()
+    if choice not in STILL_COMING_LABELS:
+        raise ValidationFailed.field("answer", "Answer confirm (still coming) or no (can't make it).")
+    if choice != CONFIRM:
+        return answer(user, event, choice)
+    check_open(event)
+    rsvp = find(event, user)
+    if rsvp is None or rsvp.answer != RsvpAnswer.GOING:
+        raise _nothing_to_confirm()
+    rsvp.still_coming_for = event.starts_at
+    db.session.commit()
     return rsvp
 
 
@@ -149,6 +178,9 @@ def counts(event: Event) -> RsvpCounts:
     by_answer = dict(db.session.execute(
         select(Rsvp.answer, func.count()).where(Rsvp.event_id == event.id).group_by(Rsvp.answer)
     ).all())
+    confirmed = db.session.scalar(select(func.count()).select_from(Rsvp).where(
+        Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.GOING, Rsvp.still_coming_for == event.starts_at,
+    ))
     answered = select(Rsvp.user_id).where(Rsvp.event_id == event.id)
     no_answer = db.session.scalar(
         select(func.count()).select_from(Subscription).where(
@@ -157,7 +189,7 @@ def counts(event: Event) -> RsvpCounts:
         )
     )
     return RsvpCounts(
-        going=by_answer.get(RsvpAnswer.GOING, 0), maybe=by_answer.get(RsvpAnswer.MAYBE, 0),
+        going=by_answer.get(RsvpAnswer.GOING, 0), confirmed=confirmed, maybe=by_answer.get(RsvpAnswer.MAYBE, 0),
         not_going=by_answer.get(RsvpAnswer.NOT_GOING, 0), waitlisted=by_answer.get(RsvpAnswer.WAITLISTED, 0),
         no_answer=no_answer, capacity=event.capacity,
     )
@@ -235,6 +267,15 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
         welcome(newly_following)
         db.session.commit()
     return rsvp
+
+
+def still_coming_from_link(token: str, choice: str) -> Rsvp:
+    """The still-coming check's confirm button, from its mail link."""
+    request = from_link(token)
+    user = find_user_by_email(request.email)
+    if user is None:
+        raise _nothing_to_confirm()
+    return still_coming(user, request.event, choice)
 
 
 def _follow_by_proven_email(event: Event, user: User) -> Subscription | None:

@@ -16,7 +16,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ..delivery.reminders import due_at
+from ..delivery.reminders import due_at, kind, lead_seconds
 from .shared import ReminderInput, event_workflow_id, reminder_schedule_id
 from .workflows import ReminderWorkflow
 
@@ -60,7 +60,8 @@ def _schedule(scope: ScheduleScope, event_id: int, offset: int, starts_at: datet
         spec=ScheduleSpec(calendars=[_at(fire_at)], start_at=fire_at - timedelta(seconds=1),
                           end_at=fire_at + timedelta(seconds=1)),
         state=ScheduleState(limited_actions=True, remaining_actions=1,
-                            note=f"reminder {offset}s before event {event_id} at {starts_at.isoformat()}"),
+                            note=f"{kind(offset).value} {lead_seconds(offset)}s before event {event_id} "
+                                 f"at {starts_at.isoformat()}"),
     )
 
 
@@ -117,7 +118,8 @@ async def list_reminder_schedules(client: Client, scope: ScheduleScope) -> dict[
     async for listed in await client.list_schedules():
         rest = listed.id[len(prefix):] if listed.id.startswith(prefix) else ""
         event_part, marker, offset_part = rest.partition("-reminder-")
-        if marker and event_part.isdigit() and offset_part.endswith("s") and offset_part[:-1].isdigit():
+        # A still-coming check's offset is negative ("-reminder--86400s").
+        if marker and event_part.isdigit() and offset_part.endswith("s") and offset_part[:-1].lstrip("-").isdigit():
             found.setdefault(int(event_part), set()).add(int(offset_part[:-1]))
     return found
 

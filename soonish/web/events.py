@@ -13,7 +13,10 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from .. import recurrence
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, TITLE_MAX
+from ..field_limits import (
+    LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
+    STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+)
 from ..models import DeliveryStatus, Event, Series
 from ..services import ServiceError, ValidationFailed, concurrency
 from ..services import events as event_service
@@ -63,6 +66,13 @@ class EventForm(FlaskForm):
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
     online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
     show_follower_count = BooleanField("Show how many people follow it", default=True)
+    still_coming_check = BooleanField("Ask those going whether they're still coming", default=False)
+    # The service checks the range (beside the field); the browser's number input stops there too.
+    # Left empty it is the default.
+    still_coming_hours = IntegerField(
+        "Hours before the start", default=STILL_COMING_HOURS_DEFAULT, validators=[Optional()],
+        render_kw={"min": STILL_COMING_HOURS_MIN, "max": STILL_COMING_HOURS_MAX, "step": 1, "inputmode": "numeric"},
+    )
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
     # New events only: a series instead of one event (its rule is built from these choices).
@@ -110,6 +120,9 @@ class EventForm(FlaskForm):
             visibility=self.visibility.data,
             online_url=self.online_url.data or "",
             show_follower_count=bool(self.show_follower_count.data),
+            still_coming_check=bool(self.still_coming_check.data),
+            still_coming_hours=(STILL_COMING_HOURS_DEFAULT if self.still_coming_hours.data is None
+                                else self.still_coming_hours.data),
         )
 
     def fill_from(self, event) -> None:
@@ -123,6 +136,8 @@ class EventForm(FlaskForm):
         self.visibility.data = event.visibility.value
         self.online_url.data = event.online_url
         self.show_follower_count.data = event.show_follower_count
+        self.still_coming_check.data = event.still_coming_check
+        self.still_coming_hours.data = event.still_coming_hours
         self.version.data = str(event.version)
 
     def edited_version(self) -> int | None:

@@ -135,6 +135,18 @@ def roster_csv(event_id):
 def from_mail(token):
     """A one-tap answer link from a mail: opening it shows the answer it carries; only the
     button (a POST) records it."""
+    return _link_page(token, rsvp_service.CHOICE_LABELS, "going", rsvp_service.answer_from_link)
+
+
+@bp.route("/r/<token>/still-coming", methods=["GET", "POST"])
+def still_coming(token):
+    """The still-coming check's links: "yes, still coming" or "can't make it", answered (as
+    every mail link) only by the page's button."""
+    return _link_page(token, rsvp_service.STILL_COMING_LABELS, rsvp_service.CONFIRM,
+                      rsvp_service.still_coming_from_link, still_coming=True)
+
+
+def _link_page(token: str, choices: dict[str, str], default: str, save, still_coming: bool = False):
     try:
         link = rsvp_service.from_link(token)
     except ServiceError as exc:
@@ -142,14 +154,15 @@ def from_mail(token):
     form = FlaskForm()
     saved = problem = None
     status = 200
-    chosen = request.values.get("answer", "going")
+    chosen = request.values.get("answer", default)
     if form.validate_on_submit():
         try:
-            rsvp = rsvp_service.answer_from_link(token, chosen)
+            rsvp = save(token, chosen)
         except ServiceError as exc:
             problem, status = exc.message, exc.status
         else:
-            saved = f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”."
+            saved = (f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”"
+                     f"{' and still coming' if rsvp.still_coming_for == rsvp.event.starts_at else ''}.")
             link = rsvp_service.from_link(token)
     event = link.event
     user = find_user_by_email(link.email)
@@ -157,7 +170,7 @@ def from_mail(token):
     return render_template(
         "rsvp/link.html", form=form, event=event, when=when_text(event), email=link.email, following=following,
         current=rsvp_service.ANSWER_LABELS[link.current.answer] if link.current else None,
-        choices=rsvp_service.CHOICE_LABELS, chosen=chosen if chosen in rsvp_service.CHOICES else "going",
+        choices=choices, chosen=chosen if chosen in choices else default, still_coming=still_coming,
         open=_is_open(event), saved=saved, problem=problem,
     ), status
 

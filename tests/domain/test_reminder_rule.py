@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from soonish.delivery import planning, reminders
 from soonish.field_limits import TITLE_MAX
-from soonish.models import EventStatus, Notification, NotificationKind, db, utcnow
+from soonish.models import EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, db, utcnow
 from soonish.temporal.shared import ReminderInput
 
 
@@ -82,3 +82,46 @@ def test_the_schedule_plan_follows_the_offsets_in_use(event, follow):
     assert reminders.schedule_plan(event.id).offsets == set()
     assert reminders.schedule_plan(9999).starts_at is None
     assert utcnow() < event.starts_at
+
+
+def answer(event, subscription, value: RsvpAnswer) -> None:
+    db.session.add(Rsvp(event=event, user=subscription.user, answer=value))
+    db.session.commit()
+
+
+def test_the_still_coming_check_is_a_reminder_of_its_own_kind(event, follow):
+    assert reminders.still_coming_offset(event) is None  # off unless the organizer asks
+    event.still_coming_check, event.still_coming_hours = True, 24
+    db.session.commit()
+    check = reminders.still_coming_offset(event)
+    assert check == -86400 and reminders.due_at(event.starts_at, check) == event.starts_at - timedelta(days=1)
+    assert ReminderInput(event.id, check, event.starts_at, "w").due == reminders.due_at(event.starts_at, check)
+    # Never the same as the one-day reminder: its own key (and schedule) for the same lead.
+    assert reminders.dedupe_key(event.id, check, event.starts_at) == f"still-coming:{event.id}:86400:{event.starts_at.isoformat()}"
+    assert reminders.dedupe_key(event.id, check, event.starts_at) != reminders.dedupe_key(event.id, 86400, event.starts_at)
+    follow("reader@example.com", [86400])
+    assert reminders.schedule_plan(event.id).offsets == {86400, check}
+    event.rsvp_enabled = False  # no answers, no check
+    db.session.commit()
+    assert reminders.schedule_plan(event.id).offsets == {86400}
+
+
+def test_the_check_goes_to_those_going_only_and_stands_while_the_event_asks_it(event, follow):
+    event.still_coming_check, event.still_coming_hours = True, 2
+    db.session.commit()
+    going, maybe, waiting = follow("going@example.com"), follow("maybe@example.com"), follow("waiting@example.com")
+    follow("silent@example.com")
+    answer(event, going, RsvpAnswer.GOING)
+    answer(event, maybe, RsvpAnswer.MAYBE)
+    answer(event, waiting, RsvpAnswer.WAITLISTED)
+    check = reminders.Reminder(event.id, -7200, event.starts_at)
+    (notification,) = reminders.make_notifications([check])
+    assert notification.kind == NotificationKind.STILL_COMING
+    assert notification.title == "Still coming? Launch starts in 2 hours" and "Can't make it" in notification.body
+    assert reminders.recipients_by_notification([notification]) == {notification.id: [going.id]}
+    assert planning.recipient_ids(notification) == [going.id]
+    assert reminders.still_stands(event, -7200, check.key)
+    event.still_coming_hours = 3  # asked at another lead now: the 2-hour check is over
+    assert not reminders.still_stands(event, -7200, check.key)
+    event.still_coming_hours, event.still_coming_check = 2, False
+    assert not reminders.still_stands(event, -7200, check.key)

@@ -29,6 +29,7 @@ class RsvpOut(Schema):
 
 class RsvpCountsOut(Schema):
     going = fields.Integer()
+    confirmed = fields.Integer(metadata={"description": "Of those going, who said yes to the still-coming check for the current start."})
     maybe = fields.Integer()
     no = fields.Integer(attribute="not_going")
     waitlisted = fields.Integer()

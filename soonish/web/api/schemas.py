@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ...chat_markup import PLATFORMS
 from ...field_limits import (
     DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
-    SERIES_SPAN_MAX_DAYS, TITLE_MAX,
+    SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from ...models import DeliveryStatus, IntegrationState, Visibility
 from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
@@ -71,6 +71,11 @@ class EventPatch(Schema):
     online_url = fields.String(validate=validate.Length(max=ONLINE_URL_MAX),
                                metadata={"description": "http(s) link to join online; empty for none"})
     show_follower_count = fields.Boolean(metadata={"description": "Show the follower count on the public page"})
+    still_coming_check = fields.Boolean(metadata={
+        "description": "Ask those going, `still_coming_hours` before the start, whether they're still coming "
+                       "(\"can't make it\" frees their place for the waitlist). Off by default."})
+    still_coming_hours = fields.Integer(strict=True, validate=validate.Range(min=STILL_COMING_HOURS_MIN, max=STILL_COMING_HOURS_MAX),
+                                        metadata={"description": "Hours before the start the still-coming check goes out (default 24)."})
 
 
 class EventIn(EventPatch):
@@ -104,9 +109,12 @@ class EventOut(Schema):
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
     rsvp_enabled = fields.Boolean()
     capacity = fields.Integer(allow_none=True)
+    still_coming_check = fields.Boolean()
+    still_coming_hours = fields.Integer()
     rsvp_counts = fields.Function(
         _organizer_rsvp_counts, allow_none=True,
-        metadata={"description": "For the organizer: going, maybe, no, waitlisted, no_answer, capacity, places_left."},
+        metadata={"description": "For the organizer: going (of whom confirmed: said yes to the still-coming check), "
+                                 "maybe, no, waitlisted, no_answer, capacity, places_left."},
     )
     series_id = fields.Integer(allow_none=True, metadata={"description": "The recurring series it is an occurrence of."})
     occurrence_start = fields.DateTime(
