@@ -40,7 +40,8 @@ def chat_target(identity: ChatIdentity) -> Target:
 
 
 def targets_for(subscription: Subscription, integrations: list[Integration]) -> list[Target]:
-    """Where ``subscription``'s messages go, given its user's integrations.
+    """Where ``subscription``'s messages go, given its user's integrations (the ORM objects, or
+    the plain rows delivery planning reads: the same attributes).
 
     No selectors means the default channel: the user's own email address.
     Selectors pick integrations by id or by tag (inactive integrations are skipped) and chat

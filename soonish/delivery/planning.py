@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
 from ..crypto import FieldCipher
 from ..links import event_path
 from ..messages import NotificationText
 from ..models import (
     ChatIdentity, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db,
+    SubscriptionStatus, User, db,
 )
+from ..models.integration import channel_of
 from ..routing import Target, targets_for
 from . import ledger, reminders
 from .mail import absolute_url, recipient_links
@@ -109,31 +109,100 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     return plan
 
 
-def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:
+@dataclass(frozen=True)
+class Recipient:
+    """What planning reads of a subscriber's account (plain values, no ORM object)."""
+
+    id: int
+    email: str | None
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class Selector:
+    integration_id: int | None
+    tag: str | None
+    chat_identity_id: int | None
+    chat_identity: ChatIdentity | None
+
+
+@dataclass
+class PlannedSubscription:
+    """A subscription as planning reads it: what ``targets_for`` and ``recipient_links`` use.
+    Read with plain selects: building ORM objects (subscription, user, selectors) was most of
+    a batch's prepare time (about 0.5 ms a recipient)."""
+
+    id: int
+    event_id: int
+    user_id: int
+    reminder_offsets: list[int] | None
+    user: Recipient
+    selectors: list[Selector]
+
+
+@dataclass(frozen=True)
+class IntegrationRow:
+    """An integration as planning reads it: what ``targets_for`` and ``_plan`` use."""
+
+    id: int
+    user_id: int
+    is_active: bool
+    tag: str
+    channel: str
+    apprise_url_encrypted: bytes
+
+
+def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[PlannedSubscription]:
     query = (
-        select(Subscription)
+        select(Subscription.id, Subscription.event_id, Subscription.user_id, Subscription.reminder_offsets,
+               User.email, User.password_hash)
+        .join(User, User.id == Subscription.user_id)
         .where(
             Subscription.event_id == notification.event_id,
             Subscription.status == SubscriptionStatus.ACTIVE,
             Subscription.id.between(first_id, last_id),
         )
-        .options(
-            joinedload(Subscription.user),
-            selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
-        )
+        .order_by(Subscription.id)
     )
     if notification.subscription_id is not None:
         query = query.where(Subscription.id == notification.subscription_id)
-    return [s for s in db.session.scalars(query) if reminders.is_recipient(notification, s.reminder_offsets)]
+    subscriptions = [
+        PlannedSubscription(row.id, row.event_id, row.user_id, row.reminder_offsets,
+                            Recipient(row.user_id, row.email, row.password_hash), [])
+        for row in db.session.execute(query)
+        if reminders.is_recipient(notification, row.reminder_offsets)
+    ]
+    by_id = {s.id: s for s in subscriptions}
+    selectors = db.session.execute(
+        select(SubscriptionSelector.subscription_id, SubscriptionSelector.integration_id,
+               SubscriptionSelector.tag, SubscriptionSelector.chat_identity_id)
+        .join(Subscription, Subscription.id == SubscriptionSelector.subscription_id)
+        .where(Subscription.event_id == notification.event_id,
+               SubscriptionSelector.subscription_id.between(first_id, last_id))
+        .order_by(SubscriptionSelector.id)
+    ).all()
+    identity_ids = {row.chat_identity_id for row in selectors if row.chat_identity_id is not None}
+    identities = (
+        {i.id: i for i in db.session.scalars(select(ChatIdentity).where(ChatIdentity.id.in_(identity_ids)))}
+        if identity_ids else {}
+    )
+    for row in selectors:
+        if row.subscription_id in by_id:
+            by_id[row.subscription_id].selectors.append(
+                Selector(row.integration_id, row.tag, row.chat_identity_id, identities.get(row.chat_identity_id)))
+    return subscriptions
 
 
-def _integrations_of(subscriptions: list[Subscription]) -> dict[int, list[Integration]]:
+def _integrations_of(subscriptions: list[PlannedSubscription]) -> dict[int, list[IntegrationRow]]:
     """The integrations of every user whose subscription has selectors, by user id."""
     user_ids = {s.user_id for s in subscriptions if s.selectors}
-    by_user: dict[int, list[Integration]] = {}
+    by_user: dict[int, list[IntegrationRow]] = {}
     if user_ids:
-        for integration in db.session.scalars(select(Integration).where(Integration.user_id.in_(user_ids))):
-            by_user.setdefault(integration.user_id, []).append(integration)
+        query = select(Integration.id, Integration.user_id, Integration.is_active, Integration.tag,
+                       Integration.url_mask, Integration.apprise_url_encrypted).where(Integration.user_id.in_(user_ids))
+        for row in db.session.execute(query):
+            by_user.setdefault(row.user_id, []).append(IntegrationRow(
+                row.id, row.user_id, row.is_active, row.tag, channel_of(row.url_mask), row.apprise_url_encrypted))
     return by_user
 
 
@@ -141,8 +210,8 @@ def chat_address(identity: ChatIdentity) -> ChatAddress:
     return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel)
 
 
-def _plan(delivery_id: int, target: Target, subscription: Subscription, text: NotificationText,
-          integrations: dict[int, Integration], cipher: FieldCipher) -> PlannedSend:
+def _plan(delivery_id: int, target: Target, subscription: PlannedSubscription, text: NotificationText,
+          integrations: dict[int, IntegrationRow], cipher: FieldCipher) -> PlannedSend:
     key = ledger.delivery_key(delivery_id)
     chat_platform = None
     if target.email:

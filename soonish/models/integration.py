@@ -15,6 +15,12 @@ CHANNEL_BY_SCHEME = {
 }
 
 
+def channel_of(url_mask: str) -> str:
+    """The channel kind of an integration's URL, from its mask (scheme://host)."""
+    scheme = url_mask.split("://", 1)[0].lower()
+    return CHANNEL_BY_SCHEME.get(scheme, scheme)
+
+
 class Integration(db.Model):
     __tablename__ = "integrations"
 
@@ -37,4 +43,4 @@ class Integration(db.Model):
 
     @property
     def channel(self) -> str:
-        return CHANNEL_BY_SCHEME.get(self.scheme, self.scheme)
+        return channel_of(self.url_mask)
