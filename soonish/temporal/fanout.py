@@ -22,7 +22,7 @@ from .activities import database_activity
 from .liveness import heartbeating
 from .shared import (
     MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
-    NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue,
+    NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,26 @@ class DeliveryActivities:
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
-        async with heartbeating():
-            return await self._deliver([batch])
+        return await self._deliver_backing_off([batch])
 
     @activity.defn(name=ActivityName.DELIVER_BATCHES)
     async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
         """Several small batches (of different notifications) as one: a slot of reminders."""
-        async with heartbeating():
-            return await self._deliver(batches)
+        return await self._deliver_backing_off(batches)
+
+    async def _deliver_backing_off(self, batches: list[DeliveryBatch]) -> BatchResult:
+        """Deliver, and on failure name the wait before the next attempt: the retry policy's
+        own first interval is for timeouts only (shared.BATCH_RETRY)."""
+        try:
+            async with heartbeating():
+                return await self._deliver(batches)
+        except ApplicationError as exc:
+            if exc.non_retryable or exc.next_retry_delay is not None:
+                raise
+            raise ApplicationError(exc.message, next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
+        except Exception as exc:  # the database down, mostly: retried like a failed send
+            raise ApplicationError(f"batch failed ({type(exc).__name__}); retrying",
+                                   next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
 
     def _prepare(self, batches: list[DeliveryBatch]) -> list[planning.BatchPlan]:
         """Every batch's plan, in one thread and one app context: a reminder slot's activity
