@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soonish.config import Config  # noqa: E402
-from soonish.models import Delivery, DeliveryStatus, Notification, Subscription, User, db  # noqa: E402
+from soonish.models import Delivery, DeliveryStatus, Event, Notification, Subscription, User, db  # noqa: E402
 from soonish.services import events as event_service  # noqa: E402
 from soonish.services.reminders import sync_all_schedules  # noqa: E402
 from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_slot_id  # noqa: E402
@@ -307,20 +307,23 @@ def broadcast(stack: Stack, organizer: Organizer, tag: str) -> Run:
 
 def reminder_burst(stack: Stack, organizer: Organizer, tag: str) -> Run:
     events, per_event = stack.args.reminder_events, stack.args.reminder_subscribers
-    # Due once the events exist and their schedules are made, with the lead time to spare.
-    due = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=stack.args.reminder_lead + 45)
-    starts_at = due + timedelta(seconds=REMINDER_OFFSET)
     with stack.app.app_context():
         owner = organizer.user()
         event_ids = [
             event_service.create_event(owner, event_service.EventFields(
-                title=f"Chaos {tag} {n}", starts_at=starts_at, timezone="UTC")).id
+                title=f"Chaos {tag} {n}", starts_at=datetime.now(timezone.utc) + timedelta(days=1), timezone="UTC")).id
             for n in range(events)
         ]
     for n, event_id in enumerate(event_ids):
         seed_subscribers(stack.app, event_id, per_event, prefix=f"{tag}-{n}-",
                          webhook_url=lambda i, n=n: stack.http_sink.url(f"/{tag}/e{n}/r{i}"))
+    # Due once the subscribers are seeded and the schedules made, with the lead time to spare:
+    # the events move there before their schedules are made (seeding took over 100 s at load
+    # average 25, past a due time chosen before it).
+    due = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=stack.args.reminder_lead + 45)
     with stack.app.app_context():
+        db.session.execute(update(Event).where(Event.id.in_(event_ids))
+                           .values(starts_at=due + timedelta(seconds=REMINDER_OFFSET)))
         db.session.execute(update(Subscription).where(Subscription.event_id.in_(event_ids))
                            .values(reminder_offsets=[REMINDER_OFFSET]))
         db.session.commit()
