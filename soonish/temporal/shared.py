@@ -190,7 +190,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # (liveness: the worker process and its event loop are alive; progress is in the ledger), and
 # the worker passes heartbeats on at least every 0.5 s (worker.HEARTBEAT_THROTTLE). A killed
 # worker's batch times out at most BATCH_HEARTBEAT_TIMEOUT after its last heartbeat and is
-# retried elsewhere at once (BATCH_RETRY): resumed within ~3 s (was 11, then 4 with a 1 s first retry).
+# retried elsewhere at once (BATCH_RETRY): resumed within 3-4 s (was 11, then ~4.5 with a 1 s first retry).
 # The trade-off: a worker whose heartbeats do not reach the server for longer than ~2.5 s (a
 # box so busy the heartbeat task or the server lags, a long GC pause) has its batch taken over
 # while it still runs. Nothing is lost and the ledger still skips recorded sends, but the group
