@@ -11,8 +11,9 @@ It starts a stack of its own on loopback, and stops it when done:
 Scenarios, each on fresh events:
   - broadcast: an announcement to --recipients webhook subscribers;
   - reminders: --reminder-events events x --reminder-subscribers subscribers, each with a
-    5-minute reminder, all due in the same second (REMINDER_LEAD_SECONDS is made small so
-    the run takes a couple of minutes).
+    5-minute reminder, all due in the same second (REMINDER_LEAD_SECONDS is made 60 s, not
+    production's 120, so the run takes a couple of minutes); it prints how late the first
+    and the last reminder arrived.
 Faults, injected once a quarter of the sends have arrived:
   - none: nothing breaks; proves two delivery workers share the work with no repeat (scale-out);
   - worker: kill -9 of the delivery worker running the most batches, then a replacement starts;
@@ -56,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soonish.config import Config  # noqa: E402
-from soonish.models import Delivery, DeliveryStatus, Notification, Subscription, User, db  # noqa: E402
+from soonish.models import Delivery, DeliveryStatus, Event, Notification, Subscription, User, db  # noqa: E402
 from soonish.services import events as event_service  # noqa: E402
 from soonish.services.reminders import sync_all_schedules  # noqa: E402
 from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_slot_id  # noqa: E402
@@ -306,20 +307,23 @@ def broadcast(stack: Stack, organizer: Organizer, tag: str) -> Run:
 
 def reminder_burst(stack: Stack, organizer: Organizer, tag: str) -> Run:
     events, per_event = stack.args.reminder_events, stack.args.reminder_subscribers
-    # Due once the events exist and their schedules are made, with the lead time to spare.
-    due = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=stack.args.reminder_lead + 45)
-    starts_at = due + timedelta(seconds=REMINDER_OFFSET)
     with stack.app.app_context():
         owner = organizer.user()
         event_ids = [
             event_service.create_event(owner, event_service.EventFields(
-                title=f"Chaos {tag} {n}", starts_at=starts_at, timezone="UTC")).id
+                title=f"Chaos {tag} {n}", starts_at=datetime.now(timezone.utc) + timedelta(days=1), timezone="UTC")).id
             for n in range(events)
         ]
     for n, event_id in enumerate(event_ids):
         seed_subscribers(stack.app, event_id, per_event, prefix=f"{tag}-{n}-",
                          webhook_url=lambda i, n=n: stack.http_sink.url(f"/{tag}/e{n}/r{i}"))
+    # Due once the subscribers are seeded and the schedules made, with the lead time to spare:
+    # the events move there before their schedules are made (seeding took over 100 s at load
+    # average 25, past a due time chosen before it).
+    due = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=stack.args.reminder_lead + 45)
     with stack.app.app_context():
+        db.session.execute(update(Event).where(Event.id.in_(event_ids))
+                           .values(starts_at=due + timedelta(seconds=REMINDER_OFFSET)))
         db.session.execute(update(Subscription).where(Subscription.event_id.in_(event_ids))
                            .values(reminder_offsets=[REMINDER_OFFSET]))
         db.session.commit()
@@ -435,9 +439,10 @@ def report(stack: Stack, run: Run, fault: str, running_batches: int | None, elap
     stats = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
     log(f"  settled in {elapsed:.1f} s: ledger {len(rows)} rows ({stats}), {len(received(stack, run))} requests at the sink")
     if run.due:
-        last = max((r.received_at for r in received(stack, run)), default=None)
-        if last:
-            log(f"  last reminder arrived {(last - run.due).total_seconds():.1f} s after the due time")
+        arrivals = sorted(r.received_at for r in received(stack, run))
+        if arrivals:
+            log(f"  first reminder arrived {(arrivals[0] - run.due).total_seconds():.1f} s after the due time, "
+                f"last {(arrivals[-1] - run.due).total_seconds():.1f} s after it (target: last <= 5 s)")
     log(f"  lost       {len(lost)}")
     if running_batches is None:
         allowed, limit = 0, "(must be 0)"
@@ -471,7 +476,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recipients", type=int, default=10_000, help="broadcast size")
     parser.add_argument("--reminder-events", type=int, default=100)
     parser.add_argument("--reminder-subscribers", type=int, default=10, help="per event")
-    parser.add_argument("--reminder-lead", type=int, default=15, help="REMINDER_LEAD_SECONDS for the run")
+    # Production's lead is 120 s. At 15 s, on 2 cores at load average 11-14, the burst's 100
+    # schedules fired and enrolled late, so the slot planned in rounds after the due second and
+    # its first reminder went out 8 s late with no fault at all: that measured the box, not the
+    # failover. 60 s leaves the slot planned before the due second.
+    parser.add_argument("--reminder-lead", type=int, default=60, help="REMINDER_LEAD_SECONDS for the run")
     parser.add_argument("--batch-size", type=int, default=Config.DELIVERY_BATCH_SIZE)
     parser.add_argument("--concurrency", type=int, default=Config.DELIVERY_CONCURRENCY)
     parser.add_argument("--sink-delay", type=float, default=0.02, help="seconds the sink takes per request")

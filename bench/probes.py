@@ -119,6 +119,11 @@ def main() -> int:
     parser.add_argument("--cache-seconds", type=float, default=2.0, help="READINESS_CACHE_SECONDS")
     parser.add_argument("--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp")
     args = parser.parse_args()
+    if args.client == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not installed (Debian: apt-get install -y wrk); or use --client aiohttp")
+    if args.client == "aiohttp":
+        log("load from an aiohttp loop in this process, not wrk (install it: apt-get install -y wrk): "
+            "the rates below are that client's limit, not the web processes'")
 
     workdir = Path(tempfile.mkdtemp(prefix="soonish-probes-"))
     temporal = TemporalDevServer(log_path=workdir / "temporal.log", serve_metrics=True).start()

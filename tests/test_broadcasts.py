@@ -120,6 +120,11 @@ def test_a_batch_that_fails_halfway_is_retried_and_each_recipient_gets_it_once(
     wait_until(lambda: reports(client, organizer, event["id"])[0]["counts"]["sent"] == 10)
     assert Counter(r.path for r in announcements_at(http_sink, "Halfway")) == {f"/r{n}": 1 for n in range(10)}
     assert len(http_sink.received) == 15  # ten delivered, five refused once
+    # The batch named its wait (DELIVERY_RETRY's first second): the retry policy's own 0.1 s is
+    # for timed-out batches only.
+    last_refused = max(r.received_at for r in http_sink.received if r.status != 200)
+    first_retried = min(r.received_at for r in announcements_at(http_sink, "Halfway") if r.received_at > last_refused)
+    assert (first_retried - last_refused).total_seconds() >= 1
     with app.app_context():
         attempts = sorted(d.attempts for d in db.session.query(Delivery).filter(Delivery.notification_id == reports(client, organizer, event["id"])[0]["notification"]["id"]))
     assert attempts == [1] * 5 + [2] * 5

@@ -36,6 +36,11 @@ class Courier:
         self._context: TransportContext | None = None
         self._transports: dict[TransportKind, Transport] = {}
         self._plugins: dict[str, object] = {}
+        # Each host's SSRF check, once per batch: a batch sends for seconds, and resolving the
+        # same host before each of its sends was a blocking DNS lookup on the event loop per
+        # message. Connections are still checked as they are made (GuardedResolver for pooled
+        # webhooks, guarded_requests for Apprise's plugins).
+        self._host_checks: dict[str, PrivateTargetRefused | None] = {}
 
     async def __aenter__(self) -> "Courier":
         if self._http is None:
@@ -79,16 +84,25 @@ class Courier:
         if destination.chat:
             return TransportKind(destination.chat.platform), destination.chat
         plugin = self._plugin(destination.apprise_url or "")
-        try:
-            check_host(connect_host(plugin), self.allow_private)
-        except PrivateTargetRefused as exc:
-            raise DeliveryFailed(str(exc), permanent=True) from exc
+        refused = self._host_check(connect_host(plugin))
+        if refused is not None:
+            raise DeliveryFailed(str(refused), permanent=True) from refused
         return (TransportKind.WEBHOOK if is_pooled_webhook(plugin) else TransportKind.APPRISE), plugin
 
     def _transport(self, kind: TransportKind) -> Transport:
         if kind not in self._transports:
             self._transports[kind] = transport_class(kind)(self._context)
         return self._transports[kind]
+
+    def _host_check(self, host: str | None) -> PrivateTargetRefused | None:
+        """Why ``host`` is refused (None: it is not), checked at its first send of the batch."""
+        if host not in self._host_checks:
+            try:
+                check_host(host, self.allow_private)
+                self._host_checks[host] = None
+            except PrivateTargetRefused as exc:
+                self._host_checks[host] = exc
+        return self._host_checks[host]
 
     def _plugin(self, url: str):
         if url not in self._plugins:

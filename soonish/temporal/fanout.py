@@ -23,7 +23,7 @@ from .activities import database_activity
 from .liveness import heartbeating
 from .shared import (
     BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
-    NotificationRef, SubscriptionRange, TransactionalMail, delivery_task_queue,
+    NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -82,20 +82,38 @@ class DeliveryActivities:
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
-        async with heartbeating():
-            return await self._deliver([batch])
+        return await self._deliver_backing_off([batch])
 
     @activity.defn(name=ActivityName.DELIVER_BATCHES)
     async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
         """Several small batches (of different notifications) as one: a slot of reminders."""
-        async with heartbeating():
-            return await self._deliver(batches)
+        return await self._deliver_backing_off(batches)
 
-    def _prepare(self, batch: DeliveryBatch) -> planning.BatchPlan:
+    async def _deliver_backing_off(self, batches: list[DeliveryBatch]) -> BatchResult:
+        """Deliver, and on failure name the wait before the next attempt: the retry policy's
+        own first interval is for timeouts only (shared.BATCH_RETRY)."""
+        try:
+            async with heartbeating():
+                return await self._deliver(batches)
+        except ApplicationError as exc:
+            if exc.non_retryable or exc.next_retry_delay is not None:
+                raise
+            raise ApplicationError(exc.message, next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
+        except Exception as exc:  # the database down, mostly: retried like a failed send
+            raise ApplicationError(f"batch failed ({type(exc).__name__}); retrying",
+                                   next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
+
+    def _prepare(self, batches: list[DeliveryBatch]) -> list[planning.BatchPlan]:
+        """Every batch's plan, in one thread and one app context: a reminder slot's activity
+        holds up to a batch's worth of small batches (50 events of 10 followers), and a thread
+        hop and a context per batch added up to seconds on a busy box."""
         with self.app.app_context():
-            return planning.prepare_batch(
-                batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher
-            )
+            return [
+                planning.prepare_batch(
+                    batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher
+                )
+                for batch in batches
+            ]
 
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
                 final_attempt: bool) -> list[planning.PlannedSend]:
@@ -113,8 +131,7 @@ class DeliveryActivities:
         dues: list[datetime | None] = []  # when each send was due, for reminders
         broadcasts: list[int] = []  # each send's notification: a refused bot token stops its sends
         result = BatchResult()
-        for batch in batches:
-            plan = await asyncio.to_thread(self._prepare, batch)
+        for batch, plan in zip(batches, await asyncio.to_thread(self._prepare, batches)):
             planned += plan.sends
             dues += [plan.due] * len(plan.sends)
             broadcasts += [batch.notification_id] * len(plan.sends)

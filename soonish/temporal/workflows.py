@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from .shared import (
         ACTIVITY_TIMEOUT,
         BATCH_HEARTBEAT_TIMEOUT,
+        BATCH_RETRY,
         BATCH_TIMEOUT,
         DELIVERY_RETRY,
         HISTORY_EVENTS_BEFORE_CONTINUE,
@@ -49,7 +50,10 @@ def batch_placement(delivery_task_queue: str) -> dict:
     queue with the fast-failover heartbeat. Batches scheduled before the split (on the
     workflow's own queue, 10 s heartbeat) stay as they were when their workflow replays."""
     if delivery_task_queue and workflow.patched("delivery-task-queue"):
-        return dict(task_queue=delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT)
+        placement = dict(task_queue=delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT)
+        if workflow.patched("batch-retry-at-once"):  # a timed-out batch is retried at once
+            placement["retry_policy"] = BATCH_RETRY
+        return placement
     return dict(heartbeat_timeout=LEGACY_BATCH_HEARTBEAT_TIMEOUT)
 
 
@@ -67,8 +71,7 @@ async def run_batches(activity_name: str, batches: list, delivery_task_queue: st
                     batch,
                     result_type=BatchResult,
                     start_to_close_timeout=BATCH_TIMEOUT,
-                    retry_policy=DELIVERY_RETRY,
-                    **placement,
+                    **{"retry_policy": DELIVERY_RETRY, **placement},
                 )
             except ActivityError:
                 # Out of retries (the database was down throughout): the ledger keeps these
