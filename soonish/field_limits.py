@@ -26,3 +26,12 @@ SERIES_INTERVAL_MAX = 12
 STILL_COMING_HOURS_MIN = 1
 STILL_COMING_HOURS_MAX = 7 * 24
 STILL_COMING_HOURS_DEFAULT = 24
+# An event's details (its page, mails and cards carry them).
+EVENT_DESCRIPTION_MAX = 10_000
+# A channel's Apprise URL as typed: longer than any real service's URL needs.
+CHANNEL_URL_MAX = 2048
+# An integrator's webhook endpoint: its URL, and what its owner calls it.
+ENDPOINT_URL_MAX = 2000
+ENDPOINT_DESCRIPTION_MAX = 200
+# A password: longer is a paste gone wrong, or an attempt to make hashing expensive.
+PASSWORD_MAX = 200

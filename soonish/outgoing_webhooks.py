@@ -18,6 +18,7 @@ from sqlalchemy import exists, func, select
 from standardwebhooks.webhooks import Webhook
 
 from .crypto import FieldCipher
+from .field_limits import ENDPOINT_URL_MAX
 from .models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
 
@@ -32,7 +33,6 @@ EVENT_TYPES = {
     "event.cancelled": "One of your events was cancelled.",
     "rsvp.changed": "Someone's answer to one of your events changed (going, maybe, can't go, waitlisted).",
 }
-URL_MAX = 2000
 HTTP_TIMEOUT_SECONDS = 15
 ERROR_MAX = 500
 
@@ -52,8 +52,8 @@ def new_message_id() -> str:
 def check_target(url: str, allow_private: bool) -> str:
     """``url`` cleaned, if it is an http(s) URL to a public host (the channels' SSRF guard)."""
     url = (url or "").strip()
-    if not url or len(url) > URL_MAX:
-        raise TargetRefused(f"Give the endpoint's URL (up to {URL_MAX} characters).")
+    if not url or len(url) > ENDPOINT_URL_MAX:
+        raise TargetRefused(f"Give the endpoint's URL (up to {ENDPOINT_URL_MAX} characters).")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -6,7 +6,8 @@ import pytest
 
 from soonish.models import Integration, User, db
 from soonish.netguard import GuardedResolver, PrivateTargetRefused
-from soonish.services.integrations import URL_MAX, cipher, send_test
+from soonish.field_limits import CHANNEL_URL_MAX
+from soonish.services.integrations import cipher, send_test
 
 from .api_helpers import add_integration
 from .conftest import csrf_token
@@ -33,14 +34,14 @@ def test_api_refuses_a_channel_url_past_the_limit(app, client, reader, bearer, h
     huge = base + "A" * 100_000
     assert refused_url(client.post("/api/v1/integrations", json={"name": "x", "url": huge}, headers=headers))
     assert channel_count(app) == 0
-    longest = base + "A" * (URL_MAX - len(base))
+    longest = base + "A" * (CHANNEL_URL_MAX - len(base))
     hook = add_integration(client, headers, longest)
     response = client.patch(f"/api/v1/integrations/{hook['id']}", json={"url": longest + "A"}, headers=headers)
     assert refused_url(response)
 
     spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
-    assert spec["IntegrationIn"]["properties"]["url"]["maxLength"] == URL_MAX
-    assert spec["IntegrationPatch"]["properties"]["url"]["maxLength"] == URL_MAX
+    assert spec["IntegrationIn"]["properties"]["url"]["maxLength"] == CHANNEL_URL_MAX
+    assert spec["IntegrationPatch"]["properties"]["url"]["maxLength"] == CHANNEL_URL_MAX
 
 
 @pytest.mark.parametrize("url", ["json://127.0.0.1:99999/", "json://127.0.0.1:0/", "form://example.com:70000/hook",

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from soonish.models import Event, db, utcnow
-from soonish.services.events import DESCRIPTION_MAX
+from soonish.field_limits import EVENT_DESCRIPTION_MAX
 
 from .api_helpers import create_event, future_iso
 from .conftest import csrf_token
@@ -100,16 +100,16 @@ def test_a_running_event_stays_editable_unless_its_start_moves_into_the_past(app
 
 def test_descriptions_are_capped_at_the_documented_size(app, client, organizer, bearer):
     headers = bearer(organizer)
-    too_long = "x" * (DESCRIPTION_MAX + 1)
+    too_long = "x" * (EVENT_DESCRIPTION_MAX + 1)
     response = client.post("/api/v1/events", json={"title": "x", "starts_at": future_iso(), "description": too_long}, headers=headers)
     assert refused_field(response, "description")
-    event = create_event(client, headers, description="x" * DESCRIPTION_MAX)
+    event = create_event(client, headers, description="x" * EVENT_DESCRIPTION_MAX)
     response = client.patch(f"/api/v1/events/{event['id']}", json={"description": too_long}, headers=headers)
     assert refused_field(response, "description")
 
     spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
-    assert spec["EventIn"]["properties"]["description"]["maxLength"] == DESCRIPTION_MAX
-    assert spec["EventPatch"]["properties"]["description"]["maxLength"] == DESCRIPTION_MAX
+    assert spec["EventIn"]["properties"]["description"]["maxLength"] == EVENT_DESCRIPTION_MAX
+    assert spec["EventPatch"]["properties"]["description"]["maxLength"] == EVENT_DESCRIPTION_MAX
 
 
 # The forms ----------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ FORM_REFUSALS = [
     ({"starts_at": "0001-01-01T00:00"}, "starts_at", "out of range"),
     ({"ends_at": "9999-12-31T23:59", "timezone": "Pacific/Kiritimati"}, "ends_at", "10 years"),
     ({"starts_at": local_input(datetime.now(timezone.utc) - timedelta(days=365))}, "starts_at", "in the past"),
-    ({"description": "x" * (DESCRIPTION_MAX + 1)}, "description", f"{DESCRIPTION_MAX:,}"),
+    ({"description": "x" * (EVENT_DESCRIPTION_MAX + 1)}, "description", f"{EVENT_DESCRIPTION_MAX:,}"),
 ]
 
 

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..field_limits import (
-    LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+    EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from ..links import new_slug
 from ..messages import describe_change
@@ -20,7 +20,6 @@ from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
 
 # Plain text shown on the event page and in every update mail: room for a programme, not a book.
-DESCRIPTION_MAX = 10_000
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
 START_GRACE = timedelta(minutes=5)
@@ -129,8 +128,8 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
         errors["ends_at"] = ["The end must be after the start."]
     # Measured as stored: a form sends each line break as \r\n, a browser counts it as one.
     description = (fields.description or "").replace("\r\n", "\n").strip()
-    if len(description) > DESCRIPTION_MAX:
-        errors["description"] = [f"Keep the details under {DESCRIPTION_MAX:,} characters (this is {len(description):,})."]
+    if len(description) > EVENT_DESCRIPTION_MAX:
+        errors["description"] = [f"Keep the details under {EVENT_DESCRIPTION_MAX:,} characters (this is {len(description):,})."]
     try:
         visibility = Visibility(fields.visibility)
     except ValueError:

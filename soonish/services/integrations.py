@@ -15,6 +15,7 @@ from ..delivery import (
 )
 from ..delivery.mail import OneOffKind
 from ..delivery.planning import integration_destination
+from ..field_limits import CHANNEL_URL_MAX
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import Integration, User, db, utcnow
 from ..netguard import PrivateTargetRefused, check_host
@@ -26,7 +27,6 @@ from .temporal import send_one_off_mail
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Longer than any channel's URL needs (Apprise's longest carry a few tokens), and what browsers
 # and proxies reliably pass along.
-URL_MAX = 2048
 PORTS = range(1, 65536)
 
 
@@ -56,8 +56,8 @@ def _clean_name(name: str | None) -> str:
 def check_apprise_url(url: str) -> str:
     """The URL's mask if Apprise understands it and it points nowhere private; else a field error."""
     url = (url or "").strip()
-    if len(url) > URL_MAX:
-        raise ValidationFailed.field("url", f"That's longer than any channel URL needs ({URL_MAX:,} characters at most).")
+    if len(url) > CHANNEL_URL_MAX:
+        raise ValidationFailed.field("url", f"That's longer than any channel URL needs ({CHANNEL_URL_MAX:,} characters at most).")
     plugin = parse_apprise_url(url) if url else None
     if plugin is None:
         raise ValidationFailed.field(

@@ -7,6 +7,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from .. import outgoing_webhooks
+from ..field_limits import ENDPOINT_DESCRIPTION_MAX
 from ..models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
 from ..temporal.client import TemporalUnavailable
@@ -15,7 +16,6 @@ from .errors import NotFound, ValidationFailed, owned_or_missing
 from .pagination import Page, keyset_page
 from .temporal import gateway
 
-DESCRIPTION_MAX = 200
 
 
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:
@@ -32,8 +32,8 @@ def _clean(url: str | None = None, event_types: list[str] | None = None, descrip
             errors["event_types"] = [f"Choose one or more of: {', '.join(EVENT_TYPES)}."]
         cleaned["event_types"] = sorted(set(event_types))
     if description is not None:
-        if len(description) > DESCRIPTION_MAX:
-            errors["description"] = [f"Up to {DESCRIPTION_MAX} characters."]
+        if len(description) > ENDPOINT_DESCRIPTION_MAX:
+            errors["description"] = [f"Up to {ENDPOINT_DESCRIPTION_MAX} characters."]
         cleaned["description"] = description.strip()
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)

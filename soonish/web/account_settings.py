@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from ..field_limits import PASSWORD_MAX
 from ..services import ServiceError, accounts, credentials, erasure
 from ..services.export import export_data
 from .auth import csrf_exempt
@@ -18,7 +19,7 @@ from .limits import password_reset_limit
 
 bp = Blueprint("account_settings", __name__)
 
-NEW_PASSWORD_RULES = [DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH, max=200)]
+NEW_PASSWORD_RULES = [DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH, max=PASSWORD_MAX)]
 
 
 class ForgotPasswordForm(FlaskForm):

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from .. import recurrence
 from ..field_limits import (
-    LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
+    EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
     STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from ..models import DeliveryStatus, Event, Series
@@ -62,7 +62,7 @@ class EventForm(FlaskForm):
     timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
     location = StringField("Where", validators=[Length(max=LOCATION_MAX)])
     # The service checks the length (beside the field, like its other checks); the browser stops there too.
-    description = TextAreaField("Details", render_kw={"maxlength": event_service.DESCRIPTION_MAX})
+    description = TextAreaField("Details", render_kw={"maxlength": EVENT_DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
     online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
     show_follower_count = BooleanField("Show how many people follow it", default=True)

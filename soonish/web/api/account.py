@@ -9,6 +9,7 @@ decrypted URL.
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
+from ...field_limits import PASSWORD_MAX
 from ...services import ServiceError, accounts, credentials, erasure
 from ...services.accounts import MIN_PASSWORD_LENGTH
 from ...services.export import export_data
@@ -21,7 +22,7 @@ from .schemas import MessageOut, TokenOut
 bp = ApiBlueprint("api_account", __name__, url_prefix="/api/v1", description="Your account: tokens, password, data")
 bp.register_error_handler(ServiceError, service_error_response)
 
-NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=200)
+NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=PASSWORD_MAX)
 # The account's own operations: a session or a JWT, never an API key (403).
 account_only = authorized(None, api_keys_allowed=False)
 
@@ -37,17 +38,17 @@ class PasswordResetConfirmIn(Schema):
 
 
 class PasswordChangeIn(Schema):
-    current_password = fields.String(required=True, validate=validate.Length(max=200))
+    current_password = fields.String(required=True, validate=validate.Length(max=PASSWORD_MAX))
     new_password = fields.String(required=True, validate=NEW_PASSWORD)
 
 
 class EmailChangeIn(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    current_password = fields.String(required=True, validate=validate.Length(max=200))
+    current_password = fields.String(required=True, validate=validate.Length(max=PASSWORD_MAX))
 
 
 class DeleteAccountIn(Schema):
-    password = fields.String(required=True, validate=validate.Length(max=200))
+    password = fields.String(required=True, validate=validate.Length(max=PASSWORD_MAX))
 
 
 class SettingsSchema(Schema):

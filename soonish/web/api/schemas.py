@@ -5,18 +5,18 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ...chat_markup import PLATFORMS
 from ...field_limits import (
-    DISPLAY_NAME_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
+    CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
     SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from ...models import DeliveryStatus, IntegrationState, Visibility
 from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
-from ...services.events import CANCEL_REASON_MAX, DESCRIPTION_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
-from ...services.integrations import URL_MAX
+from ...services.events import CANCEL_REASON_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
 from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
 from ...services.offsets import MAX_OFFSET, MIN_OFFSET
 from ...services.rsvp import counts as rsvp_counts
 from ...services.series import describe as describe_series
 from ...services.series import occurrences
+from ...services.accounts import MIN_PASSWORD_LENGTH
 
 VISIBILITIES = [v.value for v in Visibility]
 CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)
@@ -36,7 +36,7 @@ EMAIL_RULES = {"validate": validate.Length(max=254), "metadata": {"description":
 
 class RegisterIn(Schema):
     email = fields.Email(required=True, **EMAIL_RULES)
-    password = fields.String(required=True, validate=validate.Length(min=8, max=200))
+    password = fields.String(required=True, validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=PASSWORD_MAX))
     display_name = fields.String(load_default="", validate=validate.Length(max=DISPLAY_NAME_MAX))
 
 
@@ -62,7 +62,7 @@ class EventPatch(Schema):
     must be after `starts_at` (else 422 naming `ends_at`)."""
 
     title = fields.String(validate=TITLE_RULES)
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    description = fields.String(validate=validate.Length(max=EVENT_DESCRIPTION_MAX))
     location = fields.String(validate=validate.Length(max=LOCATION_MAX))
     starts_at = fields.DateTime(metadata={"description": START_RULE})
     ends_at = fields.DateTime(allow_none=True)
@@ -187,7 +187,7 @@ class IntegrationIn(Schema):
 
     name = fields.String(load_default="", validate=CHANNEL_NAME_RULES,
                          metadata={"description": "Required with url; with type, defaults to the type's label"})
-    url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX),
+    url = fields.String(load_only=True, validate=validate.Length(max=CHANNEL_URL_MAX),
                         metadata={"description": "Apprise URL; never shown back"})
     type = fields.String(validate=validate.OneOf(CHANNEL_TYPES), metadata={"description": "A channel type's key"})
     field_values = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
@@ -204,7 +204,7 @@ class IntegrationIn(Schema):
 
 class IntegrationPatch(Schema):
     name = fields.String(validate=CHANNEL_NAME_RULES)
-    url = fields.String(load_only=True, validate=validate.Length(max=URL_MAX))
+    url = fields.String(load_only=True, validate=validate.Length(max=CHANNEL_URL_MAX))
     tag = fields.String(**CHANNEL_TAG_RULES)
     is_active = fields.Boolean()
 
@@ -314,7 +314,7 @@ class SeriesPatch(Schema):
     times: their time of day becomes the series'."""
 
     title = fields.String(validate=TITLE_RULES)
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    description = fields.String(validate=validate.Length(max=EVENT_DESCRIPTION_MAX))
     location = fields.String(validate=validate.Length(max=LOCATION_MAX))
     starts_at = fields.DateTime(metadata={"description": START_RULE})
     ends_at = fields.DateTime(allow_none=True)

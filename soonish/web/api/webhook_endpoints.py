@@ -3,10 +3,10 @@ with their attempts, and resend."""
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...outgoing_webhooks import EVENT_TYPES, URL_MAX
+from ...field_limits import ENDPOINT_DESCRIPTION_MAX, ENDPOINT_URL_MAX
+from ...outgoing_webhooks import EVENT_TYPES
 from ...services import ServiceError
 from ...services import webhook_endpoints as endpoint_service
-from ...services.webhook_endpoints import DESCRIPTION_MAX
 from .access import authorized
 from .base import ApiBlueprint, service_error_response
 from .paging import LINK_HEADER, PageArgs, page_schema, paged
@@ -19,7 +19,7 @@ EVENT_TYPE = fields.String(validate=validate.OneOf(list(EVENT_TYPES)))
 SCOPE = "webhooks:write"
 
 
-URL_FIELD = {"validate": validate.Length(min=1, max=URL_MAX),
+URL_FIELD = {"validate": validate.Length(min=1, max=ENDPOINT_URL_MAX),
              "metadata": {"description": "http(s) URL on a public host; redirects are not followed."}}
 TYPES_FIELD = {"validate": validate.Length(min=1, max=len(EVENT_TYPES)),
                "metadata": {"description": "; ".join(f"`{k}`: {v}" for k, v in EVENT_TYPES.items())}}
@@ -31,7 +31,7 @@ class EndpointIn(Schema):
 
     url = fields.String(required=True, **URL_FIELD)
     event_types = fields.List(EVENT_TYPE, required=True, **TYPES_FIELD)
-    description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+    description = fields.String(load_default="", validate=validate.Length(max=ENDPOINT_DESCRIPTION_MAX))
 
 
 class EndpointPatch(Schema):
@@ -40,7 +40,7 @@ class EndpointPatch(Schema):
 
     url = fields.String(**URL_FIELD)
     event_types = fields.List(EVENT_TYPE, **TYPES_FIELD)
-    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    description = fields.String(validate=validate.Length(max=ENDPOINT_DESCRIPTION_MAX))
     is_active = fields.Boolean(metadata={"description": "Enable again after fixing a disabled endpoint."})
 
 
