@@ -267,22 +267,31 @@ def can_view(viewer: User | None, event: Event) -> bool:
     return True
 
 
-def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None) -> Event:
-    """The event if ``viewer`` may see it; private events of others look like missing ones."""
-    if event_id is not None:
-        event = db.session.get(Event, event_id)
+def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None):
+    """The event (or series: ``model``) by id or slug if ``viewer`` may see it; private ones of
+    others look like missing ones."""
+    if row_id is not None:
+        row = db.session.get(model, row_id)
     else:
-        event = db.session.scalar(select(Event).where(Event.slug == slug))
-    if event is None or not can_view(viewer, event):
-        raise NotFound("No such event.")
-    return event
+        row = db.session.scalar(select(model).where(model.slug == slug))
+    if row is None or not can_view(viewer, row):
+        raise NotFound(f"No such {noun}.")
+    return row
+
+
+def organized_by(actor: User, row, noun: str):
+    """``row`` (an event or a series) if ``actor`` organizes it."""
+    if row.organizer_id != actor.id:
+        raise Forbidden(f"Only the {noun}'s organizer can change it.")
+    return row
+
+
+def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None) -> Event:
+    return visible_or_missing(Event, "event", viewer, event_id, slug)
 
 
 def get_event_for_organizer(actor: User, event_id: int) -> Event:
-    event = get_visible_event(actor, event_id=event_id)
-    if event.organizer_id != actor.id:
-        raise Forbidden("Only the event's organizer can change it.")
-    return event
+    return organized_by(actor, get_visible_event(actor, event_id=event_id), "event")
 
 
 def list_upcoming_public_events(limit: int = 50, organizer_id: int | None = None) -> list[Event]:

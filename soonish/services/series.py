@@ -21,10 +21,10 @@ from ..models import (
     SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from . import outbox
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+from .errors import Conflict, NotFound, ValidationFailed
 from .events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, apply_event_changes, can_view, clean_event_fields,
-    get_event_for_organizer, mark_cancelled, tell_cancelled, tell_updated,
+    CANCEL_REASON_MAX, START_GRACE, EventFields, apply_event_changes, clean_event_fields, get_event_for_organizer,
+    mark_cancelled, organized_by, tell_cancelled, tell_updated, visible_or_missing,
 )
 from .offsets import validate_offsets
 from .subscriptions import _selectors as validated_selectors
@@ -111,21 +111,11 @@ def create_series(organizer: User, fields: SeriesFields) -> Series:
 
 
 def get_visible_series(viewer: User | None, series_id: int | None = None, slug: str | None = None) -> Series:
-    """The series if ``viewer`` may see it; private series of others look like missing ones."""
-    if series_id is not None:
-        series = db.session.get(Series, series_id)
-    else:
-        series = db.session.scalar(select(Series).where(Series.slug == slug))
-    if series is None or not can_view(viewer, series):
-        raise NotFound("No such series.")
-    return series
+    return visible_or_missing(Series, "series", viewer, series_id, slug)
 
 
 def get_series_for_organizer(actor: User, series_id: int) -> Series:
-    series = get_visible_series(actor, series_id=series_id)
-    if series.organizer_id != actor.id:
-        raise Forbidden("Only the series' organizer can change it.")
-    return series
+    return organized_by(actor, get_visible_series(actor, series_id=series_id), "series")
 
 
 def series_of(event: Event) -> Series | None:
