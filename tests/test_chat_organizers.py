@@ -219,7 +219,7 @@ def test_an_event_created_in_a_slack_channel_posts_starting_now_there_once(
     short_lead, chat_config, app, client, host, alice_is_host, worker, fake_slack,
 ):
     fake_slack.admins.add("U0ALICE")  # she may make the channel follow events
-    body, headers = slash_command(fake_slack, "create Standup in 40 seconds")
+    body, headers = slash_command(fake_slack, "create Standup in 20 seconds")
     client.post("/slack/events", data=body, headers=headers)
     buttons = next(b["elements"] for b in fake_slack.wait_for_response(1)["blocks"] if b["type"] == "actions")
     body, headers = block_action(fake_slack, buttons[0])
@@ -233,7 +233,7 @@ def test_an_event_created_in_a_discord_channel_posts_starting_now_there_once(
     short_lead, discord_bot, app, client, host, worker, fake_discord,  # noqa: F811
 ):
     link(app, host, Speaker(platform="discord", workspace_id="", user_id=MEMBER))
-    preview = fake_discord.run_command("create", MEMBER, title="Standup", when="in 40 seconds")
+    preview = fake_discord.run_command("create", MEMBER, title="Standup", when="in 20 seconds")
     confirm = preview["components"][0]["components"][0]
     assert confirm["label"] == "Create it"
     created = fake_discord.press_button(confirm["custom_id"], MEMBER, manage_channels=True)["content"]

@@ -112,11 +112,11 @@ def test_the_check_goes_once_to_those_going_at_its_time_and_answers_by_mail(
 def test_the_check_moves_with_the_event_and_is_not_sent_after_cancel(
     short_lead, app, client, person, bearer, organizer, worker, smtp_sink,  # noqa: F811
 ):
-    moved = checked_event(client, organizer, due_in=40, title="Moved tasting")
-    cancelled = checked_event(client, organizer, due_in=40, title="Called-off tasting")
+    moved = checked_event(client, organizer, due_in=20, title="Moved tasting")
+    cancelled = checked_event(client, organizer, due_in=20, title="Called-off tasting")
     going(client, bearer, person, moved["id"], "ann")
     going(client, bearer, person, cancelled["id"], "bob")
-    new_start = datetime.fromisoformat(moved["starts_at"]) + timedelta(seconds=20)
+    new_start = datetime.fromisoformat(moved["starts_at"]) + timedelta(seconds=12)
     patched = client.patch(f"/api/v1/events/{moved['id']}", json={"starts_at": new_start.isoformat()}, headers=organizer)
     assert patched.status_code == 200
     assert client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer).status_code == 200
@@ -170,7 +170,7 @@ def chat_check(posts, predicate):
 def test_cant_make_it_from_a_slack_button_frees_the_place(
     short_lead, chat_config, app, client, person, bearer, organizer, worker, smtp_sink, fake_slack,  # noqa: F811
 ):
-    event = checked_event(client, organizer, due_in=25)
+    event = checked_event(client, organizer, due_in=15)
     client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
     body, headers = slash_command(fake_slack, f"subscribe {event['slug']}")
     client.post("/slack/events", data=body, headers=headers)
@@ -199,7 +199,7 @@ def test_cant_make_it_from_a_slack_button_frees_the_place(
 def test_yes_then_cant_make_it_from_discord_components(
     short_lead, discord_bot, app, client, person, bearer, organizer, worker, smtp_sink, fake_discord,  # noqa: F811
 ):
-    event = checked_event(client, organizer, due_in=25)
+    event = checked_event(client, organizer, due_in=15)
     client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
     fake_discord.run_command("subscribe", MEMBER, event=event["slug"])
     fake_discord.press_button(f"soonish:rsvp:{event['id']}:going", MEMBER)
