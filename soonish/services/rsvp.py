@@ -41,7 +41,7 @@ class RsvpCounts:
     maybe: int
     not_going: int
     waitlisted: int
-    no_answer: int  # active followers who haven't answered
+    no_answer: int | None  # active followers who haven't answered (None: not counted)
     capacity: int | None
 
     @property
@@ -174,20 +174,25 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
     return event
 
 
-def counts(event: Event) -> RsvpCounts:
+def counts(event: Event, with_no_answer: bool = True) -> RsvpCounts:
+    """The answers' counts. ``no_answer`` (None without ``with_no_answer``) counts the active
+    followers who haven't answered: the organizer's figure, and the costly one, since it reads
+    every subscription (a visitor's page view of a 10,000-follower event skips it)."""
     by_answer = dict(db.session.execute(
         select(Rsvp.answer, func.count()).where(Rsvp.event_id == event.id).group_by(Rsvp.answer)
     ).all())
     confirmed = db.session.scalar(select(func.count()).select_from(Rsvp).where(
         Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.GOING, Rsvp.still_coming_for == event.starts_at,
-    ))
-    answered = select(Rsvp.user_id).where(Rsvp.event_id == event.id)
-    no_answer = db.session.scalar(
-        select(func.count()).select_from(Subscription).where(
-            Subscription.event_id == event.id, Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.user_id.not_in(answered),
+    )) if event.still_coming_check else 0
+    no_answer = None
+    if with_no_answer:
+        answered = select(Rsvp.user_id).where(Rsvp.event_id == event.id)
+        no_answer = db.session.scalar(
+            select(func.count()).select_from(Subscription).where(
+                Subscription.event_id == event.id, Subscription.status == SubscriptionStatus.ACTIVE,
+                Subscription.user_id.not_in(answered),
+            )
         )
-    )
     return RsvpCounts(
         going=by_answer.get(RsvpAnswer.GOING, 0), confirmed=confirmed, maybe=by_answer.get(RsvpAnswer.MAYBE, 0),
         not_going=by_answer.get(RsvpAnswer.NOT_GOING, 0), waitlisted=by_answer.get(RsvpAnswer.WAITLISTED, 0),

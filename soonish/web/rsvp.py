@@ -24,7 +24,7 @@ def rsvp_box_context(event) -> dict:
     no-answer count, the list and the capacity settings."""
     if not event.rsvp_enabled and not _is_organizer(event):
         return {"rsvp_counts": None}
-    counts = rsvp_service.counts(event)
+    counts = rsvp_service.counts(event, with_no_answer=_is_organizer(event))
     mine = rsvp_service.find(event, current_user) if current_user.is_authenticated else None
     state = f"{counts}|{mine.answer.value if mine else ''}|{event.rsvp_enabled}|{event.status.value}"
     return {
