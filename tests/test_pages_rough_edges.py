@@ -243,3 +243,30 @@ def test_a_zone_without_an_abbreviation_is_said_as_an_offset():
     moment = datetime(2031, 3, 10, 12, 0, tzinfo=timezone.utc)
     assert str(zoned_time(moment, "Asia/Dubai")).endswith(">Mon 10 Mar 2031, 16:00 UTC+04</time>")
     assert str(zoned_time(moment, "America/New_York")).endswith(">Mon 10 Mar 2031, 08:00 EDT</time>")
+
+
+def test_the_folded_welcomes_stay_live_while_the_newest_waits_for_its_planning(app, client, host, make_user, bearer):
+    from soonish.models import Delivery, DeliveryStatus, User
+    from soonish.services.notifications import delivery_reports
+
+    event = create_event(client, bearer(host), title="Choir practice")
+    for name in ("ann", "ben"):
+        subscribe(client, bearer(make_user(f"{name}@example.com")), event["id"])
+    with app.app_context():
+        welcomes = db.session.query(Notification).filter_by(event_id=event["id"], kind=NotificationKind.WELCOME) \
+            .order_by(Notification.id).all()
+        assert len(welcomes) == 2
+
+        def sent(notification):  # what the worker records once it has planned and sent a welcome
+            subscription = db.session.query(Subscription).filter_by(id=notification.subscription_id).one()
+            db.session.add(Delivery(notification_id=notification.id, subscription_id=subscription.id,
+                                    target=f"mailto:{subscription.user_id}", channel="email", status=DeliveryStatus.SENT))
+            db.session.commit()
+
+        def folded():
+            return delivery_reports(db.session.get(User, host.id), event["id"], fold_welcomes=True)[-1]
+
+        sent(welcomes[0])  # Ann's welcome is out; Ben's is not planned yet
+        assert folded().counts["sent"] == 1 and folded().in_progress  # the panel keeps polling
+        sent(welcomes[1])
+        assert folded().counts["sent"] == 2 and not folded().in_progress

@@ -83,6 +83,15 @@ class WelcomesReport(NotificationReport):
     each new follower, so a report each would bury the organizer's own messages."""
 
     welcomes: int = 0
+    newest_planned: bool = True  # the newest welcome has its delivery rows
+
+    @property
+    def in_progress(self) -> bool:
+        # The newest welcome may wait for its planning while the earlier ones are delivered:
+        # the totals alone would read as settled and the panel would stop following it.
+        if not self.newest_planned and utcnow() - self.notification.created_at < PLANNING_GRACE:
+            return True
+        return super().in_progress
 
 
 @dataclass
@@ -109,7 +118,7 @@ def delivery_reports(actor: User, event_id: int, limit: int = 50, fold_welcomes:
 
 
 def _welcomes_report(event_id: int) -> WelcomesReport | None:
-    """All of an event's welcomes in one report: three grouped queries however many followers."""
+    """All of an event's welcomes in one report: four queries however many followers."""
     is_welcome = (Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
     newest_id, welcomes = db.session.execute(select(func.max(Notification.id), func.count()).where(*is_welcome)).one()
     if not welcomes:
@@ -127,7 +136,9 @@ def _welcomes_report(event_id: int) -> WelcomesReport | None:
             .group_by(Delivery.last_error).order_by(func.count().desc())
         )
     ]
-    return WelcomesReport(db.session.get(Notification, newest_id), counts, failures, welcomes=welcomes)
+    newest_planned = db.session.scalar(select(Delivery.id).where(Delivery.notification_id == newest_id).limit(1)) is not None
+    return WelcomesReport(db.session.get(Notification, newest_id), counts, failures, welcomes=welcomes,
+                          newest_planned=newest_planned)
 
 
 def organizer_overview(actor: User) -> list[EventOverview]:
