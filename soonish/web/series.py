@@ -56,27 +56,26 @@ def ics(slug):
 @login_required
 @once_per_form
 def follow(series_id):
-    series = _series_or_abort(series_id)
-    try:
-        series_service.follow_series(current_user, series_id)
-    except ServiceError as exc:
-        flash(exc.message, "error")
-    else:
-        flash("You follow every occurrence of this series, with the usual reminders. Leave one to skip it.", "success")
-    return redirect(url_for("series.show", slug=series.slug))
+    return _change_follow(series_id, series_service.follow_series, (
+        "You follow every occurrence of this series, with the usual reminders. Leave one to skip it.", "success"))
 
 
 @bp.post("/series/<int:series_id>/unfollow")
 @login_required
 @once_per_form
 def unfollow(series_id):
+    return _change_follow(series_id, series_service.unfollow_series, ("You no longer follow this series.", "info"))
+
+
+def _change_follow(series_id: int, change, done: tuple[str, str]) -> Response:
+    """Follow or leave the series as ``change`` does; say how it went on the series page."""
     series = _series_or_abort(series_id)
     try:
-        series_service.unfollow_series(current_user, series_id)
+        change(current_user, series_id)
     except ServiceError as exc:
         flash(exc.message, "error")
     else:
-        flash("You no longer follow this series.", "info")
+        flash(*done)
     return redirect(url_for("series.show", slug=series.slug))
 
 
