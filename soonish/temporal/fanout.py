@@ -63,6 +63,11 @@ class DeliveryActivities:
             self._pacer = Pacer(self.budgets)
         return self._pacer
 
+    def courier(self) -> Courier:
+        """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
+        and the follow outbox's confirm mails share the mail server's and each host's budget."""
+        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets())
+
     async def close(self) -> None:
         """Close the HTTP pool and the budgets' connection; after the worker has stopped."""
         if self._http is not None:
@@ -138,7 +143,7 @@ class DeliveryActivities:
             result.already_sent += plan.already_sent
         prepared = time.monotonic()
         sending = recording = 0.0
-        async with Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets()) as courier:
+        async with self.courier() as courier:
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends. Fallback mails join the end of the line.
             start = 0
