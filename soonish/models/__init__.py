@@ -1,5 +1,5 @@
 """Domain models. Imports nothing of web, bots or temporal."""
-from .base import db, utcnow
+from .base import commit_keeping_loaded, db, utcnow
 from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration, IntegrationState
@@ -21,6 +21,7 @@ from .subscription import (
 from .user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
+    "commit_keeping_loaded",
     "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",

@@ -37,6 +37,18 @@ def _sqlite_pragmas(dbapi_connection, _connection_record) -> None:
         cursor.close()
 
 
+def commit_keeping_loaded() -> None:
+    """Commit without expiring the session's objects, for a caller that answers with what it
+    has just written: reloading them after a plain commit costs a query per object (two on
+    every follow)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

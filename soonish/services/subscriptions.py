@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 from ..links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from ..models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, Visibility, db, utcnow,
+    SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
 from ..delivery.reminders import START_OFFSET
 from ..temporal.shared import TransactionalMail
@@ -122,23 +122,23 @@ def subscribe_by_email(event: Event, email: str) -> Subscription:
 def _subscribe_by_email(event: Event, email: str) -> Subscription:
     _require_open(event)
     address = normalize_email(email)
+    # Everything is read before anything is written: on SQLite the first write takes the
+    # database's one write lock, which every other follow then waits for until this commit.
     user = find_user_by_email(address)
+    subscription = _find(event.id, user.id) if user is not None else None
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return subscription
     if user is None:
         user = User(email=address)
         db.session.add(user)
-        db.session.flush()
-    subscription = _find(event.id, user.id)
     if subscription is None:
-        subscription = Subscription(event_id=event.id, user_id=user.id, status=SubscriptionStatus.PENDING)
+        subscription = Subscription(event=event, user=user, status=SubscriptionStatus.PENDING, selectors=[])
         db.session.add(subscription)
-    elif subscription.status == SubscriptionStatus.ACTIVE:
-        db.session.commit()
-        return subscription
     subscription.status = SubscriptionStatus.PENDING
     # The confirm mail is an outbox row committed with the subscription: the worker mails it
     # within a second or so, exactly once, and a crash on either side loses nothing.
     outbox.confirm_mail(subscription)
-    db.session.commit()
+    commit_keeping_loaded()
     return subscription
 
 
