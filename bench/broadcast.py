@@ -63,7 +63,7 @@ from tests.seeding import seed_subscribers  # noqa: E402
 
 from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 
-from bench.stack import ROOT, Sink, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+from bench.stack import ROOT, SINK_BUDGETS, Sink, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
 BATCH_LINE = re.compile(
@@ -135,7 +135,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
                 "MAIL_FROM": config["MAIL_FROM"]}
         extra = {name.removeprefix("SOONISH_"): value for name, value in (kv.split("=", 1) for kv in args.worker_env)}
         for i in range(args.workers):
-            workers.append(start_worker(config, f"{mode}-worker{i + 1}", tmp, **{**mail, **extra}))
+            workers.append(start_worker(config, f"{mode}-worker{i + 1}", tmp, **{**SINK_BUDGETS, **mail, **extra}))
         client = app.test_client()
         starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
         response = client.post("/api/v1/events", headers=headers, json={

@@ -64,6 +64,7 @@ from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_sl
 from soonish.web import create_app  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402
+from bench.stack import SINK_BUDGETS  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
 
@@ -118,6 +119,7 @@ class Stack:
             "SOONISH_DELIVERY_CONCURRENCY": str(self.args.concurrency),
             "SOONISH_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
             "SOONISH_LOG_LEVEL": "INFO",  # workers log each recorded send: the per-worker share
+            **{f"SOONISH_{name}": value for name, value in SINK_BUDGETS.items()},
         }
         # This process reads and seeds the database and creates events, as the same deployment.
         settings = {name.removeprefix("SOONISH_"): value for name, value in self.env.items() if name.startswith("SOONISH_")}

@@ -41,7 +41,7 @@ from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_soo
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import free_port  # noqa: E402
 
-from bench.stack import cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+from bench.stack import SINK_BUDGETS, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 CONFIRM_TIMEOUT = 180
 
@@ -161,12 +161,6 @@ def main() -> None:
     parser.add_argument("--page-seconds", type=float, default=10)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--smtp-budget", default="1000 per second",
-                        help="BUDGET_SMTP_HOST for the worker: the sink is local, so this is set to what "
-                             "it takes rather than the default's 100/s for a provider")
-    parser.add_argument("--smtp-budget", default="1000 per second",
-                        help="BUDGET_SMTP_HOST for the worker: the sink is local, so this is set to what "
-                             "it takes rather than the default's 100/s for a provider")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="soonish-follow-bench-"))
@@ -198,7 +192,7 @@ def main() -> None:
             db.session.add(organizer)
             db.session.commit()
             token, _ = issue_token(organizer)
-        worker = start_worker(config, "worker", tmp, BUDGET_SMTP_HOST=args.smtp_budget, **mail)
+        worker = start_worker(config, "worker", tmp, **SINK_BUDGETS, **mail)
         web = start_soonish(["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)],
                             config, "web", tmp, RATELIMIT_ENABLED="false", **mail)
         children += [worker, web]
@@ -257,7 +251,7 @@ def main() -> None:
     print()
     print(f"Soonish follow benchmark: event with {args.followers} followers, {os.cpu_count()} cores, "
           f"database {'PostgreSQL' if args.database_url else 'SQLite'}, web: gunicorn × {args.web_workers} "
-          f"(4 threads each), 1 worker (SMTP budget {args.smtp_budget}); load average before {load_before[0]:.2f}")
+          f"(4 threads each), 1 worker (SMTP budget {SINK_BUDGETS['BUDGET_SMTP_HOST']}); load average before {load_before[0]:.2f}")
     print()
     header = f"{'measure':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  target"
     print(header)
