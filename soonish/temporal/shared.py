@@ -228,14 +228,18 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # (liveness: the worker process and its event loop are alive; progress is in the ledger), and
 # the worker passes heartbeats on at least every 0.5 s (worker.HEARTBEAT_THROTTLE). A killed
 # worker's batch times out at most BATCH_HEARTBEAT_TIMEOUT after its last heartbeat and is
-# retried elsewhere at once (BATCH_RETRY): resumed within 3-4 s (was 11, then ~4.5 with a 1 s first retry).
-# The trade-off: a worker whose heartbeats do not reach the server for longer than ~2.5 s (a
+# retried elsewhere at once (BATCH_RETRY). Measured with bench/chaos.py (reminders, kill -9):
+# the server noticed 0.5-1 s after the timeout and the retry started ~0.8 s after that, so a
+# 3 s timeout resumed the work 4.3 s after the kill and the last reminder came 5.7 s after its
+# due time; 2 s brings both about a second earlier.
+# The trade-off: a worker whose heartbeats do not reach the server for longer than ~1.5 s (a
 # box so busy the heartbeat task or the server lags, a long GC pause) has its batch taken over
 # while it still runs. Nothing is lost and the ledger still skips recorded sends, but the group
-# in flight can go out twice (with the same delivery key). Measured with bench/chaos.py on
-# 2 cores at load average ~15: 2 s gave 50 such repeats in a run with no fault and 1,350
-# (bound 350) with a kill; 3 s leaves five missed heartbeats of margin.
-BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+# in flight can go out twice (with the same delivery key, which receivers can drop). On 2 cores
+# at load average ~15, 2 s gave 50 such repeats in a run with no fault; a box that busy is
+# past its capacity anyway, and the start-up objects no longer stall the loop in full
+# collections (cli.freeze_loaded_objects). Four heartbeats fit in the timeout.
+BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 BATCH_HEARTBEAT_EVERY = timedelta(seconds=0.5)
 # Workflows that scheduled batches before the failover tuning keep their timeout on replay.
 LEGACY_BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=10)

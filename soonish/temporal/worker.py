@@ -36,7 +36,7 @@ WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, Transactiona
              WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow]
 ROLES = ("all", "workflows", "delivery")
 # Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
-# timeout, which would leave a 3 s timeout 0.6 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.
+# timeout, which would leave a 2 s timeout 0.4 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.
 HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 
