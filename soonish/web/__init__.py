@@ -7,7 +7,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import ENV_PREFIX, Config, keep_text_settings_text
 from ..models import db
-from ..models.base import render_migration_item
+from ..models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
 from ..observability import configure_logging
 from . import api as api_package
 from .api import access as api_access
@@ -40,7 +40,10 @@ def create_app(config: dict | None = None) -> Flask:
     )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A database file can't drop a connection as a server can: no ping before each use.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False,
+            "connect_args": {"factory": OneWriterAtATime, "timeout": SQLITE_BUSY_TIMEOUT},
+        }
     configure_logging(app.config["LOG_LEVEL"])
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
