@@ -9,8 +9,9 @@ from email.message import EmailMessage
 from email.message import Message as MimeMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
+import uuid
 
 from flask import current_app, render_template
 
@@ -29,9 +30,23 @@ from .types import Message
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
 _MAX_7BIT_LINE = 78  # what EmailMessage's default policy sends as 7bit
+
+
+class _PlainHeaderPolicy(Compat32):
+    """compat32, writing a plain ASCII header as it is: compat32 runs every header through
+    email.header.Header to encode and fold it (about 35 µs each, half a millisecond a mail),
+    which leaves a plain one as it was anyway."""
+
+    def fold_binary(self, name, value):
+        if isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value \
+                and len(name) + 2 + len(value) <= self.max_line_length:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
 # compat32 would fold a long header as "Name: \r\n <value>", which parses back with a leading
 # space; fold only past SMTP's hard line limit instead (encoded words still fold at 76).
-_FAST_POLICY = compat32.clone(max_line_length=998)
+_FAST_POLICY = _PlainHeaderPolicy(max_line_length=998)
 
 
 def _text_part(body: str, subtype: str) -> MIMEText:
@@ -55,7 +70,11 @@ def _fast_mail(message: Message, sender: str, to: str) -> MimeMessage | None:
     ):
         return None
     if message.html:
-        mail = MIMEMultipart("alternative", policy=_FAST_POLICY)  # it carries MIME-Version
+        # A boundary of our own: left unset, the generator makes one and compiles a regex for it
+        # to search the parts with (a new pattern per mail, 0.2 ms of ~0.9). 122 random bits
+        # can't occur in a body by chance.
+        mail = MIMEMultipart("alternative", boundary=f"=_soonish_{uuid.uuid4().hex}",
+                             policy=_FAST_POLICY)  # it carries MIME-Version
         mail.attach(_text_part(message.text, "plain"))
         mail.attach(_text_part(message.html, "html"))
     else:
