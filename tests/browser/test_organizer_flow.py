@@ -12,7 +12,9 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
     page: Page, browser, live_server, screenshot, page_problems
 ):
     register(page, live_server)
-    assert page.evaluate("typeof htmx === 'object' && typeof Alpine === 'object'")
+    # The page's deferred scripts run after the flash message is parsed and shown: wait for them
+    # (on a busy box the check ran in between and found neither).
+    page.wait_for_function("typeof htmx === 'object' && typeof Alpine === 'object'", timeout=10_000)
 
     page.get_by_role("link", name="New event").first.click()
     expect(page.get_by_role("heading", name="New event")).to_be_visible()
