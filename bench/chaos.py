@@ -64,9 +64,10 @@ from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_sl
 from soonish.web import create_app  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402
-from bench.stack import SINK_BUDGETS  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
+
+from bench.stack import SINK_BUDGETS  # noqa: E402
 
 FAULTS = ["none", "worker", "workflow-worker", "temporal", "web"]
 SCENARIOS = ["broadcast", "reminders"]

@@ -104,7 +104,6 @@ async def measure_page(base: str, path: str, connections: int, seconds: float) -
 
 async def follow_burst(base: str, event_id: int, count: int, concurrency: int, run_id: str) -> dict:
     started: dict[int, float] = {}  # subscription id → wall-clock time its request was sent
-    latencies: list[float] = []
     timeline: list[tuple[float, float]] = []  # (seconds into the burst it was sent, its latency)
     statuses: dict[int, int] = {}
     queue: asyncio.Queue = asyncio.Queue()
@@ -117,8 +116,7 @@ async def follow_burst(base: str, event_id: int, count: int, concurrency: int, r
             sent_at, began = time.time(), time.monotonic()
             async with session.post(f"{base}/api/v1/events/{event_id}/subscriptions", json={"email": email}) as response:
                 body = await response.json(content_type=None)
-            latencies.append(time.monotonic() - began)
-            timeline.append((began - burst_began, latencies[-1]))
+            timeline.append((began - burst_began, time.monotonic() - began))
             statuses[response.status] = statuses.get(response.status, 0) + 1
             if response.status == 202:
                 started[body["id"]] = sent_at
@@ -128,6 +126,7 @@ async def follow_burst(base: str, event_id: int, count: int, concurrency: int, r
         burst_began = time.monotonic()
         await asyncio.gather(*(loop(session) for _ in range(concurrency)))
         wall = time.monotonic() - burst_began
+    latencies = [latency for _, latency in timeline]
     return {"rps": count / wall, "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
             "statuses": statuses, "started": started, "wall": wall,
             "slowest": sorted(timeline, key=lambda sent_latency: -sent_latency[1])[:max(1, count // 100)]}

@@ -1,6 +1,7 @@
 """Composing mail: the MIME message for any ``Message`` (broadcasts and one-offs alike), the
 links a mail carries, and the one-off mails (confirm a subscription, verify an address, link a
 chat account). Runs inside the app context (templates, config, database)."""
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.charset import QP, Charset
@@ -11,7 +12,6 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formataddr, formatdate, parseaddr
-import uuid
 
 from flask import current_app, render_template
 

@@ -19,7 +19,6 @@ from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
 
-# Plain text shown on the event page and in every update mail: room for a programme, not a book.
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
 START_GRACE = timedelta(minutes=5)

@@ -25,8 +25,6 @@ from .errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_miss
 from .temporal import send_one_off_mail
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-# Longer than any channel's URL needs (Apprise's longest carry a few tokens), and what browsers
-# and proxies reliably pass along.
 PORTS = range(1, 65536)
 
 

@@ -17,7 +17,6 @@ from .pagination import Page, keyset_page
 from .temporal import gateway
 
 
-
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:
     """The given fields checked; one error naming every bad field."""
     cleaned, errors = {}, {}
