@@ -9,6 +9,8 @@ from playwright.sync_api import Page, expect
 from ..sinks import wait_until
 from .conftest import SCREENSHOTS, create_event, register
 
+ALPINE = "**/vendor/alpinejs/alpine.min.js"
+
 
 def test_follower_adds_ntfy_from_the_catalogue_and_follows_through_it(
         page: Page, browser, live_server, http_sink, screenshot, page_problems):
@@ -27,13 +29,22 @@ def test_follower_adds_ntfy_from_the_catalogue_and_follows_through_it(
     # A topic with a space is explained beside the field; nothing is saved.
     page.get_by_label("Server").fill(f"http://127.0.0.1:{http_sink.port}")
     page.get_by_label("Topic").fill("bea phone")
+    # The answer's Alpine is held back until she has typed again, as on a slow phone connection.
+    page.route(ALPINE, lambda route: route.fulfill(status=200, content_type="text/javascript", body=""))
     page.get_by_role("button", name="Add and send a test").click()
     expect(page.locator("#field-topic-error")).to_contain_text("expected 1–64 letters, digits, - or _")
     expect(page.get_by_label("Topic")).to_have_attribute("aria-invalid", "true")
     assert http_sink.delivered() == []
 
     page.get_by_label("Topic").fill("bea-phone")
-    expect(page.get_by_text(f"ntfy://127.0.0.1:{http_sink.port}/bea-phone")).to_be_visible()  # live, before saving
+    page.unroute(ALPINE)
+    page.add_script_tag(url=f"{live_server}/static/vendor/alpinejs/alpine.min.js")
+    # What she typed before the script ran stays, and the subscribe link follows it, live, before saving.
+    expect(page.get_by_label("Topic")).to_have_value("bea-phone")
+    expect(page.get_by_text(f"ntfy://127.0.0.1:{http_sink.port}/bea-phone")).to_be_visible()
+    page.get_by_label("Topic").fill("bea-phone2")
+    expect(page.get_by_text(f"ntfy://127.0.0.1:{http_sink.port}/bea-phone2")).to_be_visible()
+    page.get_by_label("Topic").fill("bea-phone")
     screenshot(page, "channel-catalogue-ntfy")
     page.get_by_role("button", name="Add and send a test").click()
     expect(page.get_by_role("status").first).to_contain_text("Channel “ntfy” added. Test message sent.")
