@@ -7,7 +7,7 @@ adapter over soonish/delivery/outbox.py) does the rest within a second or so.
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from ..delivery.outbox import reminders_changed  # noqa: F401 (left through here by the services)
 from ..models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
@@ -30,7 +30,10 @@ def confirm_mail(subscription: Subscription) -> bool:
             return False
     else:
         db.session.flush()
-    db.session.add(OutboxItem(kind=OutboxKind.CONFIRM_MAIL, event_id=subscription.event_id, subject_id=subscription.id))
+    # A plain INSERT rather than one more object for the commit to flush: a follow is the web
+    # tier's hottest write, and a second unit-of-work flush cost it about a tenth of its time.
+    db.session.execute(insert(OutboxItem.__table__).values(
+        kind=OutboxKind.CONFIRM_MAIL, event_id=subscription.event_id, subject_id=subscription.id))
     return True
 
 

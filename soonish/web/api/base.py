@@ -65,6 +65,11 @@ class ApiBlueprint(SmorestBlueprint):
 
         return decorate
 
+    def arguments(self, schema, *args, **kwargs):
+        """Parse with one schema instance per view: given a class, webargs would build a new
+        instance for every request (a tenth of a millisecond of a follow's few)."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     def errors(self, *statuses: int):
         """Document the error answers a view gives (and the 429 every API call may get)."""
 
