@@ -3,12 +3,13 @@
 
     .venv/bin/python bench/follow.py [--followers 10000] [--follows 2000] [--concurrency 32]
                                      [--page-connections 16] [--page-seconds 10]
+                                     [--web-workers 4] [--web-threads 1]
                                      [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 What runs, all started here: a Temporal dev server, SQLite in a temp dir (or a scratch database
-on the given PostgreSQL server, dropped afterwards), `soonish web` (gunicorn, the default
-SOONISH_WEB_WORKERS processes, rate limits off), one `soonish worker` (which drains the follow
-outbox) and an aiosmtpd sink in its own process (bench/sink.py).
+on the given PostgreSQL server, dropped afterwards), `soonish web` (gunicorn with the default
+SOONISH_WEB_WORKERS and SOONISH_WEB_THREADS, rate limits off), one `soonish worker` (which drains
+the follow outbox) and an aiosmtpd sink in its own process (bench/sink.py).
 
 It seeds an event with N active followers, then in one run measures
   (a) the event page: GET /e/<slug> over P keep-alive connections for S seconds (req/s, p99);
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from soonish.config import Config  # noqa: E402
 from soonish.models import OutboxItem, OutboxKind, User, db  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402
@@ -158,7 +160,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--page-connections", type=int, default=16)
     parser.add_argument("--page-seconds", type=float, default=10)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=Config.WEB_WORKERS)
+    parser.add_argument("--web-threads", type=int, default=Config.WEB_THREADS)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
@@ -193,7 +196,7 @@ def main() -> None:
             token, _ = issue_token(organizer)
         worker = start_worker(config, "worker", tmp, **SINK_BUDGETS, **mail)
         web = start_soonish(["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)],
-                            config, "web", tmp, RATELIMIT_ENABLED="false", **mail)
+                            config, "web", tmp, RATELIMIT_ENABLED="false", WEB_THREADS=args.web_threads, **mail)
         children += [worker, web]
         wait_for_port(web_port, web.process, "soonish web")
         client = app.test_client()
@@ -250,7 +253,7 @@ def main() -> None:
     print()
     print(f"Soonish follow benchmark: event with {args.followers} followers, {os.cpu_count()} cores, "
           f"database {'PostgreSQL' if args.database_url else 'SQLite'}, web: gunicorn × {args.web_workers} "
-          f"(4 threads each), 1 worker (SMTP budget {SINK_BUDGETS['BUDGET_SMTP_HOST']}); load average before {load_before[0]:.2f}")
+          f"({args.web_threads} request{'s' if args.web_threads > 1 else ''} at a time each), 1 worker (SMTP budget {SINK_BUDGETS['BUDGET_SMTP_HOST']}); load average before {load_before[0]:.2f}")
     print()
     header = f"{'measure':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  target"
     print(header)

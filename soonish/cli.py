@@ -204,7 +204,8 @@ def web(bind: str | None, workers: int | None) -> None:
         def load_config(self):
             self.cfg.set("bind", bind or config["WEB_BIND"])
             self.cfg.set("workers", workers or config["WEB_WORKERS"])
-            self.cfg.set("threads", 4)
+            # 1: gunicorn's sync workers; more: its gthread workers (config.WEB_THREADS says why 1).
+            self.cfg.set("threads", int(config["WEB_THREADS"]))
             # No access log from gunicorn: the app logs each request as a JSON line.
             self.cfg.set("logger_class", GunicornJsonLogger)
             self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))
