@@ -22,7 +22,6 @@ It prints a table, where the time went (CPU per process, the outbox timeline) an
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time

@@ -100,7 +100,6 @@ def complete_link(token: str) -> User:
     request = link_request(token)
     chat_user = request.identity.user
     account = find_user_by_email(request.email)
-    folded_events: set[int] = set()
     if account is None:
         if chat_user.email is not None and chat_user.email != request.email:
             raise Conflict(f"This chat account is already linked to {chat_user.email}.")

@@ -1,4 +1,5 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -31,9 +32,9 @@ EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "
 
 
 @dataclass
-class EventFields:
-    """An event's editable fields as given by a form or the API. Times may be naive: they are
-    then read in the event's time zone."""
+class SharedEventFields:
+    """What an event and a series (services/series.py) are both given by a form or the API.
+    Times may be naive: they are then read in the time zone given."""
 
     title: str
     starts_at: datetime
@@ -43,6 +44,17 @@ class EventFields:
     location: str = ""
     visibility: str = Visibility.PUBLIC.value
     online_url: str = ""
+
+
+def shared_values(given: SharedEventFields) -> dict:
+    """The shared fields of ``given`` by name, to make one kind of fields from another."""
+    return {field.name: getattr(given, field.name) for field in dataclasses.fields(SharedEventFields)}
+
+
+@dataclass
+class EventFields(SharedEventFields):
+    """An event's editable fields as given by a form or the API."""
+
     show_follower_count: bool = True
     # Ask those going, this many hours before the start, whether they're still coming.
     still_coming_check: bool = False

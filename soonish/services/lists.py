@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from ..models import (
     ApiKey, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, Visibility, db, utcnow,
+    SubscriptionStatus, User, Visibility, utcnow,
 )
 from .events import get_event_for_organizer
 from .notifications import _reports_for

@@ -18,13 +18,14 @@ from ..delivery.occurrences import (
 from ..links import new_slug
 from ..models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
-    SubscriptionStatus, User, Visibility, db, utcnow,
+    SubscriptionStatus, User, db, utcnow,
 )
 from . import outbox
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, apply_event_changes, clean_event_fields, get_event_for_organizer,
-    mark_cancelled, organized_by, tell_cancelled, tell_updated, visible_or_missing,
+    CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
+    get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
+    visible_or_missing,
 )
 from .offsets import validate_offsets
 from .subscriptions import _selectors as validated_selectors
@@ -34,31 +35,19 @@ EDITABLE = ("title", "description", "location", "online_url", "visibility", "sta
 NO_LONGER_BODY = "This date is no longer part of the series; the organizer changed its schedule."
 
 
-@dataclass
-class SeriesFields:
-    """A new series as a form or the API gives it: the first occurrence's times (naive ones
-    are read in ``timezone``) and the rule (RRULE text)."""
+@dataclass(kw_only=True)
+class SeriesFields(SharedEventFields):
+    """A new series as a form or the API gives it: the first occurrence's fields and the rule
+    (RRULE text)."""
 
-    title: str
-    starts_at: datetime
     rrule: str
-    timezone: str = "UTC"
-    ends_at: datetime | None = None
-    description: str = ""
-    location: str = ""
-    visibility: str = Visibility.PUBLIC.value
-    online_url: str = ""
 
 
 def _cleaned(fields: SeriesFields, stored_start: datetime | None = None) -> dict:
     """The series' columns from ``fields``, or a ValidationFailed naming every bad field (the
     rule's problems under ``rrule``). The start moves to the rule's first instance."""
     errors: dict[str, list[str]] = {}
-    event_fields = EventFields(
-        title=fields.title, starts_at=fields.starts_at, timezone=fields.timezone, ends_at=fields.ends_at,
-        description=fields.description, location=fields.location, visibility=fields.visibility,
-        online_url=fields.online_url,
-    )
+    event_fields = EventFields(**shared_values(fields))
     try:
         # The same rules as one event's fields; a start already stored may be sent back as is.
         cleaned = clean_event_fields(event_fields, _StoredStart(stored_start) if stored_start else None)

@@ -11,7 +11,6 @@ from ..models import (
     SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
 from ..delivery.reminders import START_OFFSET
-from ..temporal.shared import TransactionalMail
 from . import outbox
 from .accounts import find_user_by_email, normalize_email
 from . import webhook_endpoints

@@ -102,12 +102,7 @@ class EventForm(FlaskForm):
         return recurrence.monthly(interval, monthday=start.day, **ends)
 
     def series_fields(self) -> series_service.SeriesFields:
-        fields = self.fields()
-        return series_service.SeriesFields(
-            title=fields.title, starts_at=fields.starts_at, ends_at=fields.ends_at, timezone=fields.timezone,
-            location=fields.location, description=fields.description, visibility=fields.visibility,
-            online_url=fields.online_url, rrule=self.rule_text(),
-        )
+        return series_service.SeriesFields(**event_service.shared_values(self.fields()), rrule=self.rule_text())
 
     def fields(self) -> event_service.EventFields:
         return event_service.EventFields(

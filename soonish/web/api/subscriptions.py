@@ -3,9 +3,9 @@ from flask_login import current_user
 
 from ...services import ServiceError, ValidationFailed
 from ...services import events as event_service
+from ...services import lists
 from ...services import subscriptions as subscription_service
 from ..auth import current_user_or_none
-from ...services import lists
 from ..limits import subscribe_by_email_limit
 from .access import authorized, optionally_authorized
 from .base import ApiBlueprint, service_error_response
