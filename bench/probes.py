@@ -29,6 +29,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from soonish.config import Config  # noqa: E402
 from tests.processes import Child, TemporalDevServer, wait_for_port  # noqa: E402
 from tests.sinks import free_port, wait_until  # noqa: E402
 
@@ -114,8 +115,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=Config.WEB_WORKERS)
+    parser.add_argument("--threads", type=int, default=Config.WEB_THREADS)
     parser.add_argument("--cache-seconds", type=float, default=2.0, help="READINESS_CACHE_SECONDS")
     parser.add_argument("--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp")
     args = parser.parse_args()
