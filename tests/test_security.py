@@ -1,4 +1,6 @@
 """Cookie flags, security headers on every kind of response, and the default-secret guard."""
+import io
+
 import pytest
 from click.testing import CliRunner
 
@@ -86,3 +88,13 @@ def test_nul_characters_are_refused_with_the_field_named(client, make_user, bear
     login(user)
     page = client.post("/events/new", data={"title": "x\x00", "csrf_token": csrf_token(client, "/events/new")})
     assert page.status_code == 422 and "text/html" in page.content_type
+    assert b"The request contains NUL characters" in page.data  # what went wrong, not a generic sentence
+    # A multipart form (a cover upload) carries the NUL as itself.
+    upload = client.post("/events/new", content_type="multipart/form-data", data={
+        "title": "x\x00", "csrf_token": csrf_token(client, "/events/new"), "cover": (io.BytesIO(b"\x89PNG"), "c.png")})
+    assert upload.status_code == 422 and b"The request contains NUL characters" in upload.data
+    # A value with a backslash or a percent sign but no NUL goes through (the guard only looks
+    # closer at requests that spell one).
+    fine = client.post("/api/v1/events", json={"title": "100% \\u0001 fine", "starts_at": "2031-01-01T10:00:00Z"},
+                       headers=bearer(user))
+    assert fine.status_code == 201, fine.get_json()

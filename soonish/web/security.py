@@ -89,7 +89,8 @@ def refuse_nul_characters() -> None:
     }
     errors = {location: fields for location, fields in errors.items() if fields}
     if errors:
-        abort(422, message="The request contains NUL characters.", errors=errors)
+        abort(422, message="The request contains NUL characters, which text pasted from a file can bring along: "
+                           "remove them and try again.", errors=errors)
 
 
 def refuse_default_secret_key(config) -> None:

@@ -118,9 +118,11 @@ class SoonishApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
-        if not request.path.startswith(API_PREFIX):
-            return render_page("error.html", "_error.html", status=error.code, error=error)
         data = getattr(error, "data", None) or {}
+        if not request.path.startswith(API_PREFIX):
+            # What the app said (abort(..., message=...)) rather than werkzeug's generic sentence.
+            return render_page("error.html", "_error.html", status=error.code, error=error,
+                               message=data.get("message") or error.description)
         fields = _fields_from_webargs(data.get("messages") or data.get("errors") or {})
         message = data.get("message") or error.description or error.name
         if fields and not data.get("message"):
