@@ -1,6 +1,8 @@
 """Sharing an event: its card image, and the card tags and calendar links its pages show; a
 host's public page of upcoming events."""
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for,
+)
 from flask_login import current_user, login_required
 
 from .. import share
@@ -24,10 +26,18 @@ def canonical_url(event) -> str:
     return public_url(current_app.config["PUBLIC_URL"], event_path(event.slug))
 
 
+def shown_cover_etag(event) -> str | None:
+    """The cover's ETag, read once per request: a page shows the cover and names it in its card."""
+    known = g.setdefault("cover_etags", {})
+    if event.id not in known:
+        known[event.id] = cover_service.cover_etag(event)
+    return known[event.id]
+
+
 def image_url(event) -> str:
     """The cover if the event has one, else the generated card. The version (or the cover's
     hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
-    etag = cover_service.cover_etag(event)
+    etag = shown_cover_etag(event)
     path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
         url_for("share.image", slug=event.slug, v=event.version)
     return public_url(current_app.config["PUBLIC_URL"], path)
@@ -141,5 +151,5 @@ def share_helpers() -> dict:
         "calendar_links": lambda event: share.calendar_links(event, canonical_url(event)),
         "event_canonical_url": canonical_url,
         "cover_url": lambda event: (url_for("share.cover", slug=event.slug, v=etag)
-                                    if (etag := cover_service.cover_etag(event)) else None),
+                                    if (etag := shown_cover_etag(event)) else None),
     }
