@@ -42,9 +42,9 @@ class Config:
     WEB_BIND = "127.0.0.1:5000"
     # Processes, each serving one request at a time (gunicorn's sync workers). A request is
     # Python work holding the GIL more than it waits, so threads in one process mostly queue for
-    # it: bench/follow.py measured follow p99 257-311 ms with 2 processes x 4 threads and 161-227
-    # ms with processes alone, for the same throughput. Raise WEB_THREADS (gunicorn's gthread
-    # workers) only for requests that mostly wait; see README "Production".
+    # it: bench/follow.py measured follow p99 257-311 ms with 2 processes x 4 threads and 161-250
+    # ms with 2-4 single-threaded processes, for the same throughput. Raise WEB_THREADS
+    # (gunicorn's gthread workers) only for requests that mostly wait; see README "Production".
     WEB_WORKERS = 4
     WEB_THREADS = 1
 
