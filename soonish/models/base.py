@@ -55,22 +55,40 @@ class OneWriterAtATime(sqlite3.Connection):
     next writer usually wins meanwhile, and bench/follow.py's burst of follows from two web
     processes had a p99 four times its median. A turn is handed over the moment the writer
     before commits. A write that can't get its turn within SQLITE_BUSY_TIMEOUT goes on without
-    one and meets SQLite's own lock, as before."""
+    one and meets SQLite's own lock, as before. Each database file has turns of its own; an
+    in-memory database (one per connection) needs none."""
 
-    _in_process = threading.Lock()
+    _locks: dict[str, threading.Lock] = {}  # per database, for the connections of this process
+    _locks_guard = threading.Lock()
 
     def __init__(self, database, *args, **kwargs) -> None:
         super().__init__(database, *args, **kwargs)
         path = str(database)
-        self._turn_file = None if path in ("", ":memory:") or path.startswith("file:") else f"{path}-writers.lock"
+        in_memory, uri = path in ("", ":memory:"), path.startswith("file:")
+        self._in_process = None if in_memory else self._lock_for(path if uri else os.path.abspath(path))
+        self._turn_file = None if in_memory or uri else f"{path}-writers.lock"
         self._turn_fd: int | None = None
         self._turn: tuple[bool, bool] | None = None  # (in-process lock held, file lock held)
+
+    @classmethod
+    def _lock_for(cls, database: str) -> threading.Lock:
+        with cls._locks_guard:
+            return cls._locks.setdefault(database, threading.Lock())
 
     def cursor(self, factory=None):
         return super().cursor(factory or _TakingTurnsCursor)
 
+    # sqlite3's shortcuts make their cursor without calling cursor(): route them through it.
+    def execute(self, sql, parameters=()):
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):
+        return self.cursor().executemany(sql, seq_of_parameters)
+
     def take_turn_for(self, statement: str) -> None:
-        if self._turn is None and statement.lstrip()[:7].upper().startswith(_WRITES):
+        if self._in_process is None or self._turn is not None:
+            return
+        if statement.lstrip()[:7].upper().startswith(_WRITES):
             deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
             held_here = self._in_process.acquire(timeout=SQLITE_BUSY_TIMEOUT)
             self._turn = (held_here, held_here and self._lock_file(deadline))

@@ -67,6 +67,18 @@ def test_a_rollback_or_a_close_ends_the_turn(tmp_path):
     assert [who for who, _ in done] == ["next"]
 
 
+def test_writers_to_another_database_do_not_wait(tmp_path):
+    busy, other = tmp_path / "busy.sqlite", tmp_path / "other.sqlite"
+    make_table(busy)
+    make_table(other)
+    holding = connect(busy)
+    holding.execute("INSERT INTO marks VALUES ('held', 0)")
+    done: list = []
+    write_in_thread(other, "elsewhere", done).join(timeout=2)
+    assert [who for who, _ in done] == ["elsewhere"]  # while the other file's turn is held
+    holding.commit()
+
+
 def hold_a_write(path, holding, release) -> None:
     connection = connect(path)
     connection.execute("INSERT INTO marks VALUES ('other process', 0)")
