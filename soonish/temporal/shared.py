@@ -229,7 +229,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # the worker passes heartbeats on at least every 0.5 s (worker.HEARTBEAT_THROTTLE). A killed
 # worker's batch times out at most BATCH_HEARTBEAT_TIMEOUT after its last heartbeat and is
 # retried elsewhere at once (BATCH_RETRY). Measured with bench/chaos.py (reminders, kill -9):
-# the server noticed 0.5-1 s after the timeout and the retry started ~0.8 s after that, so a
+# the server noticed 0.3-1 s after the timeout and the retry started ~0.8-1 s after that, so a
 # 3 s timeout resumed the work 4.3 s after the kill and the last reminder came 5.7 s after its
 # due time; 2 s brings both about a second earlier.
 # The trade-off: a worker whose heartbeats do not reach the server for longer than ~1.5 s (a
