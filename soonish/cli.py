@@ -250,6 +250,8 @@ def dev() -> None:
     users yet)."""
     from flask_migrate import upgrade
 
+    from .temporal.shared import temporal_dev_server_args
+
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
@@ -279,7 +281,7 @@ def dev() -> None:
                 [_temporal_binary(), "server", "start-dev", "--ip", host, "--port", str(port),
                  "--ui-port", str(config["TEMPORAL_DEV_UI_PORT"]),
                  "--db-filename", str(instance / "temporal.db"),
-                 "--sqlite-pragma", "journal_mode=wal", "--log-level", "warn"],
+                 "--sqlite-pragma", "journal_mode=wal", "--log-level", "warn", *temporal_dev_server_args()],
                 env=env,
             )
             children.append(temporal)

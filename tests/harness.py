@@ -13,6 +13,7 @@ from typing import Awaitable, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
+from soonish.temporal.shared import temporal_dev_server_args
 from soonish.temporal.worker import running_worker
 
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class Harness:
             WorkflowEnvironment.start_local(
                 dev_server_existing_path=installed_binary("temporal"),
                 dev_server_log_level="error",
+                dev_server_extra_args=temporal_dev_server_args(),
             ),
             timeout=120,
         )

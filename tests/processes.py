@@ -15,6 +15,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from soonish.temporal.shared import temporal_dev_server_args
+
 from .harness import installed_binary
 from .sinks import free_port, wait_until
 
@@ -124,7 +126,7 @@ class TemporalDevServer:
         with open(self.log_path or os.devnull, "ab") as out:
             self.process = subprocess.Popen(
                 [installed_binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-                 "--headless", *storage, *metrics, "--log-level", "warn"],
+                 "--headless", *storage, *metrics, "--log-level", "warn", *temporal_dev_server_args()],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         wait_for_port(self.port, self.process, "the Temporal dev server", timeout=90)
