@@ -10,11 +10,15 @@ from .shared import BATCH_HEARTBEAT_EVERY
 
 @asynccontextmanager
 async def heartbeating() -> AsyncIterator[None]:
-    """Heartbeat every BATCH_HEARTBEAT_EVERY for the length of the block, from a task of its own.
+    """Heartbeat every BATCH_HEARTBEAT_EVERY for the length of the block, from a task of its own
+    (a batch's progress is in the ledger, so the heartbeats carry none).
 
-    A batch's own heartbeats come after each group of sends, and none while it prepares (a
-    second or more for 500 recipients on a busy box); with a heartbeat timeout short enough for
-    a dead worker's batch to move within seconds, those gaps alone would time it out."""
+    Not from the batch's own steps: none come while it prepares (a second or more for 500
+    recipients on a busy box), and with a heartbeat timeout short enough for a dead worker's
+    batch to move within seconds, those gaps alone would time it out. Nor as well as the task:
+    each heartbeat is a call into the SDK's core on the event loop, and one per group of sends
+    on top of these held the loop 0.42 s per 10,000 sends (py-spy: 106 samples at 250 Hz;
+    12 without them)."""
 
     async def beat() -> None:
         while True:
