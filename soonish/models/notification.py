@@ -65,21 +65,20 @@ class Delivery(db.Model):
     """One message to one target. The unique key is what makes sends idempotent."""
 
     __tablename__ = "deliveries"
+    # Every query of the ledger names the notification: the unique key (which leads with it)
+    # serves them all, so notification_id and status have no index of their own. Each one was
+    # written again on every claim and every recorded send (a status change moves the row).
     __table_args__ = (UniqueConstraint("notification_id", "subscription_id", "target"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    notification_id: Mapped[int] = mapped_column(
-        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
-    )
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
     subscription_id: Mapped[int] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
     )
     # Where it goes, with no secret in it: "integration:12", "email:a@b.c", "slack:T1:U2".
     target: Mapped[str] = mapped_column(String(300))
     channel: Mapped[str] = mapped_column(String(32), default="")  # kind of channel, for stats
-    status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
-    )
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
