@@ -120,9 +120,9 @@ class SoonishApi(Api):
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}
         if not request.path.startswith(API_PREFIX):
-            # What the app said (abort(..., message=...)) rather than werkzeug's generic sentence.
+            # What the app said (abort(..., message=...)); the page falls back to werkzeug's sentence.
             return render_page("error.html", "_error.html", status=error.code, error=error,
-                               message=data.get("message") or error.description)
+                               message=data.get("message"))
         fields = _fields_from_webargs(data.get("messages") or data.get("errors") or {})
         message = data.get("message") or error.description or error.name
         if fields and not data.get("message"):
