@@ -5,7 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy import event as sqlalchemy_event
 
-from soonish.models import Notification, User, db
+from sqlalchemy import select
+
+from soonish.delivery import ledger
+from soonish.models import Delivery, DeliveryStatus, Notification, NotificationKind, User, db
 from soonish.services.notifications import organizer_overview
 
 from .api_helpers import announce, create_event, subscribe
@@ -85,14 +88,58 @@ def test_counts_poll_while_an_announcement_is_on_its_way(app, client, make_user,
     assert POLLS in panel and "sending…" in panel
     assert POLLS in client.get("/dashboard").get_data(as_text=True)
 
-    # A notification that found no one to send to stops polling once its planning time is over.
+    # However long its workflow takes to plan it, it is on its way, not a message to no one.
     with app.app_context():
         notification = db.session.query(Notification).one()
         notification.created_at -= timedelta(minutes=5)
         db.session.commit()
+        notification_id = notification.id
+    assert POLLS in client.get(f"/events/{event['id']}/deliveries").get_data(as_text=True)
+
+    # Its fan-out ran and found no one to send to: the counts stand still.
+    with app.app_context():
+        ledger.mark_settled(notification_id)
     deliveries = client.get(f"/events/{event['id']}/deliveries").get_data(as_text=True)
     assert POLLS not in deliveries and "No one to send it to." in deliveries
     assert POLLS not in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_folded_welcomes_wait_for_every_welcome_planned(app, client, make_user, bearer, login):
+    """Two followers greeted; the second's welcome was delivered while the first's still waits
+    for its planning (batches of different welcomes run in any order). The folded entry counts
+    the first as pending and keeps polling, and settles once both are delivered. No worker runs
+    here: the test plays the workflow's part with the ledger's own calls."""
+    host = make_user("host@example.com")
+    login(host)
+    event = create_event(client, bearer(host), title="Poetry night")
+    for name in ("ann", "ben"):
+        subscribe(client, bearer(make_user(f"{name}@example.com")), event["id"])
+    with app.app_context():
+        first, second = db.session.execute(
+            select(Notification.id, Notification.subscription_id)
+            .where(Notification.kind == NotificationKind.WELCOME).order_by(Notification.id)
+        ).all()
+
+    def deliver(welcome) -> None:
+        with app.app_context():
+            db.session.add(Delivery(notification_id=welcome.id, subscription_id=welcome.subscription_id,
+                                    target=f"email:{welcome.id}", channel="email", status=DeliveryStatus.SENT))
+            db.session.commit()
+            ledger.mark_settled(welcome.id)
+
+    def panel() -> str:
+        return client.get(f"/events/{event['id']}/deliveries").get_data(as_text=True)
+
+    deliver(second)
+    seen = panel()
+    assert "2 new followers greeted" in seen and "Welcomes — 1 delivered" in seen
+    assert 'data-count="sent">1' in seen and 'data-count="pending">1' in seen
+    assert POLLS in seen and "sending…" in seen
+
+    deliver(first)
+    seen = panel()
+    assert "Welcomes — 2 delivered" in seen and 'data-count="pending">0' in seen
+    assert POLLS not in seen
 
 
 def test_only_the_organizer_sees_deliveries(client, make_user, bearer, login):

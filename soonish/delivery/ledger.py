@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..models import Delivery, DeliveryStatus, db, utcnow
+from ..models import Delivery, DeliveryStatus, Notification, db, utcnow
 from ..models.notification import WAITING_FOR_MAX
 from ..observability import record_delivery
 from .transports import Failed, Outcome, RetryAfter, Sent
@@ -67,6 +67,16 @@ def mark_skipped(delivery_ids: list[int]) -> None:
         db.session.execute(
             update(Delivery).where(Delivery.id.in_(delivery_ids)).values(status=DeliveryStatus.SKIPPED)
         )
+
+
+def mark_settled(notification_id: int) -> None:
+    """Every batch of the notification has run (its retries included): from now on, no delivery
+    rows means it found nobody to send to. Commits; running it again changes nothing."""
+    db.session.execute(
+        update(Notification).where(Notification.id == notification_id, Notification.settled_at.is_(None))
+        .values(settled_at=utcnow())
+    )
+    db.session.commit()
 
 
 @dataclass

@@ -52,6 +52,10 @@ class Notification(db.Model):
     # so updates coalesced into one describe everything since followers were last told.
     change_from: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the event's workflow finished its fan-out (every batch done, retries included). Until
+    # then a notification without deliveries is on its way, not one that found nobody: the
+    # organizer's live counts keep following it (delivery.ledger.mark_settled).
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     author: Mapped[User | None] = relationship()

@@ -54,9 +54,23 @@ def welcome(subscription: Subscription) -> Notification:
     return notification
 
 
-# A notification's deliveries appear once the workflow plans its fan-out, usually within a
-# second or two; until then a report with none is still on its way, not empty.
+# Announcements, updates, cancellations and welcomes go out through the event's workflow, which
+# marks each one settled when its batches are done (ledger.mark_settled): until then, one without
+# deliveries is on its way, however long the wait. Reminders go out from their slot's workflow,
+# which marks nothing: one of them without deliveries is on its way for as long as planning takes.
+SETTLED_BY_EVENT_WORKFLOW = frozenset({
+    NotificationKind.ANNOUNCEMENT, NotificationKind.UPDATE, NotificationKind.CANCEL, NotificationKind.WELCOME,
+})
 PLANNING_GRACE = timedelta(seconds=30)
+
+
+def awaits_planning(notification: Notification, has_deliveries: bool) -> bool:
+    """No delivery rows yet because its fan-out has not run, rather than because it found nobody."""
+    if has_deliveries or notification.settled_at is not None:
+        return False
+    if notification.kind in SETTLED_BY_EVENT_WORKFLOW:
+        return True
+    return utcnow() - notification.created_at < PLANNING_GRACE
 
 
 @dataclass
@@ -64,6 +78,7 @@ class NotificationReport:
     notification: Notification
     counts: dict[str, int]
     failures: list[tuple[str, int]] = field(default_factory=list)
+    unplanned: int = 0  # messages whose fan-out has not claimed their deliveries yet
 
     @property
     def total(self) -> int:
@@ -72,26 +87,16 @@ class NotificationReport:
     @property
     def in_progress(self) -> bool:
         """Still sending: pages poll while this holds."""
-        if self.counts[DeliveryStatus.PENDING.value]:
-            return True
-        return self.total == 0 and utcnow() - self.notification.created_at < PLANNING_GRACE
+        return bool(self.counts[DeliveryStatus.PENDING.value] or self.unplanned)
 
 
 @dataclass
 class WelcomesReport(NotificationReport):
     """Every welcome of an event as one report (``notification`` is the newest): one goes to
-    each new follower, so a report each would bury the organizer's own messages."""
+    each new follower, so a report each would bury the organizer's own messages. A welcome not
+    planned yet counts as one pending delivery, so the totals account for every follower greeted."""
 
     welcomes: int = 0
-    newest_planned: bool = True  # the newest welcome has its delivery rows
-
-    @property
-    def in_progress(self) -> bool:
-        # The newest welcome may wait for its planning while the earlier ones are delivered:
-        # the totals alone would read as settled and the panel would stop following it.
-        if not self.newest_planned and utcnow() - self.notification.created_at < PLANNING_GRACE:
-            return True
-        return super().in_progress
 
 
 @dataclass
@@ -118,7 +123,7 @@ def delivery_reports(actor: User, event_id: int, limit: int = 50, fold_welcomes:
 
 
 def _welcomes_report(event_id: int) -> WelcomesReport | None:
-    """All of an event's welcomes in one report: four queries however many followers."""
+    """All of an event's welcomes in one report: five queries however many followers."""
     is_welcome = (Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
     newest_id, welcomes = db.session.execute(select(func.max(Notification.id), func.count()).where(*is_welcome)).one()
     if not welcomes:
@@ -136,9 +141,13 @@ def _welcomes_report(event_id: int) -> WelcomesReport | None:
             .group_by(Delivery.last_error).order_by(func.count().desc())
         )
     ]
-    newest_planned = db.session.scalar(select(Delivery.id).where(Delivery.notification_id == newest_id).limit(1)) is not None
-    return WelcomesReport(db.session.get(Notification, newest_id), counts, failures, welcomes=welcomes,
-                          newest_planned=newest_planned)
+    unplanned = db.session.scalar(select(func.count()).where(
+        *is_welcome, Notification.settled_at.is_(None),
+        ~select(Delivery.id).where(Delivery.notification_id == Notification.id).exists(),
+    ))
+    counts[DeliveryStatus.PENDING.value] += unplanned
+    return WelcomesReport(db.session.get(Notification, newest_id), counts, failures, unplanned=unplanned,
+                          welcomes=welcomes)
 
 
 def organizer_overview(actor: User) -> list[EventOverview]:
@@ -309,7 +318,10 @@ def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
         ):
             failures[notification_id].append((reason or "unknown", count))
         _add_folded_tallies(ids, counts, failures)
-    return [NotificationReport(n, counts[n.id], failures[n.id]) for n in notifications]
+    return [
+        NotificationReport(n, counts[n.id], failures[n.id], unplanned=int(awaits_planning(n, any(counts[n.id].values()))))
+        for n in notifications
+    ]
 
 
 def _add_folded_tallies(ids: list[int], counts: dict, failures: dict) -> None:

@@ -1,6 +1,7 @@
 """The outgoing webhooks' activities: thin adapters over soonish.outgoing_webhooks, in the app's
 context. send_webhook makes one signed attempt; notification_settled records what a finished
-notification tells organizers' endpoints and starts a delivery workflow for each message."""
+notification tells organizers' endpoints and starts a delivery workflow for each message; it
+also marks the notification settled in the ledger, which is what ends the organizer's live counts."""
 import asyncio
 import uuid
 
@@ -9,6 +10,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from .. import outgoing_webhooks
+from ..delivery import ledger
 from .shared import NotificationRef
 from .webhook_workflow import (
     NOTIFICATION_SETTLED, SEND_WEBHOOK, WebhookAttemptInput, WebhookDeliveryInput, WebhookDeliveryWorkflow,
@@ -39,6 +41,7 @@ class WebhookActivities:
     async def notification_settled(self, ref: NotificationRef) -> int:
         def record() -> list[int]:
             with self.app.app_context():
+                ledger.mark_settled(ref.notification_id)
                 return [m.id for m in outgoing_webhooks.notification_settled(ref.notification_id)]
 
         message_ids = await asyncio.to_thread(record)
