@@ -142,7 +142,7 @@ class TemporalDevServer:
         previous = None
         while (current := self.exposed_requests(operation)) != previous:
             previous = current
-            time.sleep(2)
+            time.sleep(2)  # on purpose: a publishing interval or so, to see whether the count still moves
         return current
 
     def exposed_requests(self, operation: str) -> float:

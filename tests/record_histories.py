@@ -9,7 +9,6 @@ Record from the workflow code that is deployed (main), and commit the files: the
 the runs in flight when the next change ships. Re-record only to add a shape of run, never to
 make a failing replay pass (that failure is a running workflow that would break).
 """
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -118,7 +117,6 @@ def test_record_transactional_mail_workflow(app, client, make_user, bearer, work
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
     save(harness, handle, "transactional_mail_workflow")
-    time.sleep(0.5)
     assert smtp_sink.wait_for(1)
 
 

@@ -1,7 +1,6 @@
 """What API integrators expect (issue 17, issue 10 items 4-5): 405s that say what is allowed,
 deleted subscriptions that stay gone, idempotent writes, scoped API keys, and cursor pages."""
 import json
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +9,7 @@ from soonish.services import idempotency
 
 from .api_helpers import announce, create_event, follow_by_webhook, future_iso, subscribe
 from .sinks import wait_until
+from .temporal_helpers import wait_for_settled
 
 
 def titled(sink, title: str) -> list:
@@ -44,7 +44,7 @@ def test_a_deleted_subscription_reads_as_gone_and_following_again_is_fresh(clien
 
 # --- 1. idempotent writes ------------------------------------------------------------------------
 
-def test_a_retried_announcement_with_the_same_key_is_sent_once(client, make_user, bearer, worker, http_sink):
+def test_a_retried_announcement_with_the_same_key_is_sent_once(app, client, make_user, bearer, worker, http_sink):
     organizer, reader = bearer(make_user()), bearer(make_user())
     event = create_event(client, organizer)
     follow_by_webhook(client, reader, event["id"], http_sink.url("/reader"))
@@ -57,7 +57,7 @@ def test_a_retried_announcement_with_the_same_key_is_sent_once(client, make_user
     assert retried.headers["Idempotent-Replayed"] == "true"
     assert retried.get_json() == first.get_json()
     wait_until(lambda: titled(http_sink, "Doors open at 19:00"), message="the announcement at the sink")
-    time.sleep(2)  # room for a second copy to arrive, were one sent
+    wait_for_settled(app, first.get_json()["id"])  # every send it makes has been made
     assert len(titled(http_sink, "Doors open at 19:00")) == 1
     # Another key is another request: it is sent again.
     other = client.post(f"/api/v1/events/{event['id']}/announcements", json=body,

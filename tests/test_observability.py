@@ -4,10 +4,8 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -19,6 +17,7 @@ from soonish.observability import configure_logging, record_delivery, record_rem
 from soonish.web import create_app
 
 from .conftest import PASSWORD
+from .sinks import free_port, wait_until
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -96,12 +95,13 @@ def test_activity_lines_carry_the_workflow_id(app, client, make_user, bearer, wo
     soon = datetime.now(timezone.utc) + timedelta(seconds=1)
     body = {"title": "Quick", "starts_at": soon.isoformat(), "ends_at": (soon + timedelta(seconds=1)).isoformat()}
     event_id = client.post("/api/v1/events", json=body, headers=bearer(make_user())).get_json()["id"]
-    deadline = time.monotonic() + 20
-    while not (completed := [e for e in log_lines() if e["message"] == "event completed"]):
-        assert time.monotonic() < deadline, "the event never completed"
-        time.sleep(0.2)
-    assert completed[0]["event_id"] == event_id
-    assert completed[0]["workflow_id"] == f"{app.config['TEMPORAL_ID_PREFIX']}event-{event_id}"
+
+    def completed() -> list:
+        return [e for e in log_lines() if e["message"] == "event completed"]
+
+    wait_until(completed, 20, 0.2, "the event to complete")
+    assert completed()[0]["event_id"] == event_id
+    assert completed()[0]["workflow_id"] == f"{app.config['TEMPORAL_ID_PREFIX']}event-{event_id}"
 
 
 def sample(name: str, **labels) -> float:
@@ -165,21 +165,19 @@ def test_readyz_names_an_unreachable_database(app, tmp_path):
     assert response.get_json()["failing"] == ["database"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def fetch(url: str) -> str | None:
+    """The page's text, or None while nothing answers there yet."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
 
 
 def scrape(port: int, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-                return response.read().decode()
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing served metrics on port {port}"
-            time.sleep(0.2)
+    wait_until(lambda: fetch(f"http://127.0.0.1:{port}/metrics") is not None, timeout, 0.2,
+               f"metrics served on port {port}")
+    return fetch(f"http://127.0.0.1:{port}/metrics")
 
 
 def test_the_worker_exports_temporal_and_soonish_metrics(database_url, temporal_env):
@@ -195,11 +193,8 @@ def test_the_worker_exports_temporal_and_soonish_metrics(database_url, temporal_
     worker = subprocess.Popen([sys.executable, "-m", "soonish", "worker"], env=env)
     try:
         assert "# TYPE soonish_deliveries_total counter" in scrape(app_port)
-        deadline = time.monotonic() + 30
-        while "temporal_worker_start" not in (sdk_metrics := scrape(sdk_port)):
-            assert time.monotonic() < deadline, sdk_metrics[:2000]
-            time.sleep(0.3)
-        assert "temporal_request" in sdk_metrics
+        wait_until(lambda: "temporal_worker_start" in scrape(sdk_port), 30, 0.3, "the SDK's worker metrics")
+        assert "temporal_request" in scrape(sdk_port)
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
@@ -208,7 +203,6 @@ def test_the_worker_exports_temporal_and_soonish_metrics(database_url, temporal_
 def test_a_real_broadcast_moves_the_delivery_counters_on_metrics(client, make_user, bearer, worker, http_sink):
     """The worker counts each delivery as it records it (here it shares the app's process)."""
     from .api_helpers import announce, create_event, follow_by_webhook
-    from .sinks import wait_until
 
     def sent_webhooks():
         return sample("soonish_deliveries_total", status="sent", channel="webhook")
@@ -236,15 +230,11 @@ def test_the_web_server_logs_only_json_lines_and_stops_cleanly(database_url, tmp
         web = subprocess.Popen([sys.executable, "-m", "soonish", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
                                env=env, stderr=stderr)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert web.poll() is None and time.monotonic() < deadline, stderr_path.read_text()
-                time.sleep(0.2)
+        def serving() -> bool:
+            assert web.poll() is None, stderr_path.read_text()
+            return fetch(f"http://127.0.0.1:{port}/login") is not None  # a 200: urlopen raises for others
+
+        wait_until(serving, 30, 0.2, "the web server to serve /login")
     finally:
         web.send_signal(signal.SIGTERM)
         assert web.wait(30) == 0

@@ -37,7 +37,7 @@ def test_readiness_asks_temporal_once_per_interval_and_turns_503_when_it_stops(a
     assert client.get("/readyz").status_code == 200  # connects (the shared client) and checks once
     wait_until(lambda: own_temporal.exposed_requests("GetSystemInfo") > 0, 15, 0.2, "the server to count the first check")
     before = own_temporal.requests_answered("GetSystemInfo")
-    time.sleep(CACHE_SECONDS)  # the state is stale: the next probe checks again
+    time.sleep(CACHE_SECONDS)  # on purpose: past the cache interval, the state is stale and the next probe checks
 
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:  # concurrent, as gunicorn's threads would probe

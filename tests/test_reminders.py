@@ -13,7 +13,7 @@ from soonish.temporal.workflows import ReminderWorkflow
 from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
 from .seeding import seed_subscribers
 from .sinks import wait_until
-from .temporal_helpers import schedules_of, wait_for_schedules
+from .temporal_helpers import schedules_of, wait_for_event_quiet, wait_for_schedules, wait_for_workflows_closed
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_schedules_follow_the_offsets_in_use(app, client, make_user, bearer, org
     client.patch(f"/api/v1/subscriptions/{bob_sub['id']}", json={"reminder_offsets": ["1d"]}, headers=bob)
     wait_for_schedules(harness, temporal_env, app, event["id"], {86400})
     client.delete(f"/api/v1/subscriptions/{ada_sub['id']}", headers=ada)
-    time.sleep(1)
+    wait_for_event_quiet(harness, temporal_env, app, event["id"])  # the workflow has acted on the change
     assert schedules_of(harness, temporal_env.client, app, event["id"]) == {86400}  # bob still holds it
     client.delete(f"/api/v1/subscriptions/{bob_sub['id']}", headers=bob)
     wait_for_schedules(harness, temporal_env, app, event["id"], set())
@@ -113,7 +113,8 @@ def test_moving_or_cancelling_before_the_due_time_sends_nothing(
     assert datetime.now(timezone.utc) < due - timedelta(seconds=1), "the set-up ran past the due time"
     client.patch(f"/api/v1/events/{moved['id']}", json={"starts_at": days_ahead(2)}, headers=organizer)
     client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer)
-    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 3)  # past the old due time
+    # Time passes on purpose: past the old due time, when a reminder that still stood would go.
+    time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 3)
     assert reminders(http_sink) == []
     wait_for_schedules(harness, temporal_env, app, moved["id"], {300})  # for the new time
     wait_for_schedules(harness, temporal_env, app, cancelled["id"], set())
@@ -142,7 +143,7 @@ def test_the_same_reminder_fired_twice_is_delivered_once(
     for handle in handles:
         harness.run(handle.result())  # each enrolled the reminder in its due second's slot
     wait_until(lambda: len(reminders(http_sink)) >= 20, message="the reminder at every subscriber")
-    time.sleep(1)
+    wait_for_workflows_closed(harness, temporal_env.client, app, "ReminderSlotWorkflow")  # nothing more to send
     assert sorted(r.path for r in reminders(http_sink)) == sorted(f"/r{i}" for i in range(20))
     with app.app_context():
         assert db.session.query(Delivery).count() == 20
@@ -162,7 +163,7 @@ def test_a_reminder_goes_only_to_holders_of_its_offset(
     harness.run(temporal_env.client.execute_workflow(ReminderWorkflow.run, reminder, id=f"r-{app.config['TEMPORAL_ID_PREFIX']}",
                                                      task_queue=app.config["TEMPORAL_TASK_QUEUE"]))
     wait_until(lambda: len(reminders(http_sink)) >= 2)
-    time.sleep(1)
+    wait_for_workflows_closed(harness, temporal_env.client, app, "ReminderSlotWorkflow")  # nothing more to send
     assert sorted(r.path for r in reminders(http_sink)) == ["/p0", "/p1"]
 
 

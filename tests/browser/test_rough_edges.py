@@ -39,7 +39,9 @@ def test_swapped_boxes_hand_the_focus_to_their_heading(page: Page, browser, live
     expect(page.locator("#organizer-title")).to_be_focused()
     # A poll of the delivery counts never takes the focus from where the organizer put it.
     panel.get_by_label("Headline").focus()
-    page.wait_for_timeout(2500)
+    # The counts are sending, so they poll every 2 s and each answer replaces the element.
+    page.evaluate("document.getElementById('deliveries').dataset.before = 'poll'")
+    page.wait_for_function("!document.getElementById('deliveries').dataset.before")  # a poll swapped in
     expect(panel.get_by_label("Headline")).to_be_focused()
     assert page_problems == []
 

@@ -41,7 +41,7 @@ def test_a_second_writer_waits_for_the_first_to_commit_and_readers_do_not_wait(t
     first.execute("INSERT INTO marks VALUES ('first', 0)")
     done: list = []
     second = write_in_thread(path, "second", done)
-    time.sleep(0.3)
+    time.sleep(0.3)  # on purpose: time the second writer would need to write, were its turn free
     assert done == []  # still waiting for its turn
     reader = connect(path)
     assert reader.execute("SELECT count(*) FROM marks").fetchone() == (0,)  # reads go on meanwhile
@@ -98,7 +98,7 @@ def test_writers_in_other_processes_take_turns_too(tmp_path):
         assert holding.wait(30)
         done: list = []
         here = write_in_thread(path, "here", done)
-        time.sleep(0.3)
+        time.sleep(0.3)  # on purpose: time this writer would need to write, were its turn free
         assert done == []  # the other process has the turn
         release.set()
         here.join(timeout=5)
