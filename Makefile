@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres test-browser chromium install clean
+.PHONY: run test test-repeat test-sqlite test-postgres test-browser chromium install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,9 +43,24 @@ test-postgres:
 test-browser: chromium
 	$(BIN)/pytest -q tests/browser
 
+## Run the whole suite N times (default 3) from scratch and list every test that failed in any run
+# Flakiness shows up here before CI: each run starts with empty temporary folders and databases,
+# its output goes to .pytest-repeat/run-N.log, and the summary counts failures per test.
+N ?= 3
+test-repeat: $(VENV)/.installed-test
+	@rm -rf .pytest-repeat && mkdir -p .pytest-repeat
+	@for i in $$(seq $(N)); do \
+	  rm -rf .pytest-tmp; started=$$(date +%s); \
+	  $(MAKE) --no-print-directory test PYTEST_ADDOPTS="-rfE" > .pytest-repeat/run-$$i.log 2>&1; status=$$?; \
+	  echo "run $$i of $(N): exit $$status in $$(( $$(date +%s) - started )) s ($$(grep -hE '^[0-9]+ (passed|failed)' .pytest-repeat/run-$$i.log | tr '\n' ' '))"; \
+	done
+	@if grep -qhE '^(FAILED|ERROR) ' .pytest-repeat/run-*.log; then \
+	  echo "tests that failed (runs):"; grep -hE '^(FAILED|ERROR) ' .pytest-repeat/run-*.log | sed 's/ - .*//' | sort | uniq -c | sort -rn; exit 1; \
+	else echo "no test failed in $(N) runs"; fi
+
 # Debian's Chromium: Playwright can't download its own browser here.
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .pytest-tmp
+	rm -rf $(VENV) instance .pytest_cache .pytest-tmp .pytest-repeat

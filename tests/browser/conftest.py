@@ -22,6 +22,11 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LIVE_UPDATE_TIMEOUT_MS = 10_000  # the event page polls every 3 s, delivery counts every 2 s
 IDLE_UPDATE_TIMEOUT_MS = 20_000  # idle delivery panels poll every 10 s
+# How long an expectation waits for the page by default. Playwright's 5 s was too short on a
+# 2-core box running both suites beside the browser: a form's POST, its redirect and the next
+# page took longer under that load, and a test failed while the page was still on its way.
+# Each expectation still ends as soon as what it waits for is there.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")
