@@ -9,6 +9,8 @@ import pytest
 from soonish.models import Event, Subscription, User, db, utcnow
 from soonish.web import create_app
 
+from ..conftest import fresh_tables
+
 
 @pytest.fixture
 def domain_app(database_url, smtp_sink):
@@ -25,8 +27,7 @@ def domain_app(database_url, smtp_sink):
         "PUBLIC_URL": "http://soonish.test",
     })
     with app.app_context():
-        db.drop_all()
-        db.create_all()
+        fresh_tables()
     with app.test_request_context():
         yield app
         db.session.remove()
