@@ -37,6 +37,10 @@ class Config:
 
     # JSON API bearer tokens.
     JWT_EXPIRES_SECONDS = 3600
+    # How passwords are hashed (werkzeug's method string). scrypt costs ~0.1 s of CPU and 32 MB
+    # per hash on purpose; the test suite, which signs hundreds of people up, sets a cheap one.
+    # A stored hash names its own method, so changing this never locks anyone out.
+    PASSWORD_HASH_METHOD = "scrypt"
 
     # Web server for `soonish web` / `soonish dev`.
     WEB_BIND = "127.0.0.1:5000"

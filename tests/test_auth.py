@@ -2,6 +2,10 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 
+from soonish.config import Config
+from soonish.models import User
+from soonish.web import create_app
+
 from .conftest import PASSWORD, csrf_token
 
 
@@ -121,3 +125,16 @@ def test_a_bad_bearer_token_never_falls_back_to_the_session(client, make_user, l
         headers={"Authorization": "Bearer forged", "X-CSRFToken": csrf_token(client)},
     )
     assert response.status_code == 401
+
+
+def test_passwords_are_hashed_with_scrypt_unless_a_deployment_says_otherwise(app):
+    """The suite hashes cheaply (conftest); what a deployment gets by default is scrypt, and a
+    hash keeps working whatever the setting becomes, since it names its own method."""
+    assert Config.PASSWORD_HASH_METHOD == "scrypt"
+    deployed = create_app({**app.config, "PASSWORD_HASH_METHOD": Config.PASSWORD_HASH_METHOD})
+    with deployed.app_context():
+        user = User(email="scrypt@example.com")
+        user.set_password(PASSWORD)
+    assert user.password_hash.startswith("scrypt:")
+    with app.app_context():
+        assert user.check_password(PASSWORD) and not user.check_password(PASSWORD + "!")
