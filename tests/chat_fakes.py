@@ -39,9 +39,11 @@ class FakePlatform:
 
     def __init__(self, app: web.Application, name: str) -> None:
         self._server = LoopbackServer(app, name)
+        self.started = False  # its port is chosen at once; nothing listens there before start()
 
     def start(self):
         self._server.start()
+        self.started = True
         return self
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 
 from .api_helpers import announce, create_event, subscribe
-from .chat_fakes import TEAM, ledger_for, signed_headers, slash_command
+from .chat_fakes import SIGNING_SECRET, TEAM, FakeSlack, ledger_for, signed_headers, slash_command
 from .processes import start_soonish
 from .seeding import follow_in_chat
 from .sinks import wait_until
@@ -195,3 +195,26 @@ def test_here_in_a_public_channel_with_chat_write_public_needs_no_membership(cha
     send(client, fake_slack, f"subscribe {event['slug']} here", user="U0BOB", channel="C0RANDOM")
     assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
     assert "C0RANDOM" not in fake_slack.member_of
+
+
+@pytest.fixture
+def slack_down(app_config):
+    """Slack configured at an address where nothing listens yet (its fake, not started)."""
+    slack = FakeSlack()
+    app_config.update(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url)
+    yield slack
+    if slack.started:
+        slack.stop()
+
+
+def test_a_fresh_process_with_slack_unreachable_says_so_and_works_once_slack_is_back(slack_down, app, client):
+    # The first request a process handles makes bolt ask Slack's auth.test; Slack doesn't answer.
+    response = send(client, slack_down, "help")
+    assert response.status_code == 200
+    assert response.get_json() == {"response_type": "ephemeral",
+                                   "text": "Soonish can't reach Slack right now; try again in a minute."}
+
+    slack_down.start()
+    response = send(client, slack_down, "help")
+    assert response.status_code == 200
+    assert "Here's what I can do" in slack_down.wait_for_response(1)["text"]

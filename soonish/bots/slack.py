@@ -8,7 +8,7 @@ import signal
 import threading
 
 from flask import Flask
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -36,6 +36,10 @@ def section_text(text: str) -> str:
     cut = text.rfind("\n", 0, SECTION_TEXT_MAX - 1)
     return text[:cut if cut > 0 else SECTION_TEXT_MAX - 1] + "…"
 
+
+# Said when bolt can't make its first call to Slack (auth.test, on a process's first request):
+# the person gets an answer instead of an error page, and the next request asks Slack again.
+SLACK_UNREACHABLE = "Soonish can't reach Slack right now; try again in a minute."
 
 PRESS_ACTION_PREFIX = "soonish_press_"  # + confirm / dismiss; the value names the pending action
 
@@ -156,6 +160,17 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
         # Ack first (Slack waits 3 s at most); bolt runs the rest of the listener on a thread.
         process_before_response=False,
     )
+
+    @app.error
+    def on_error(error: Exception):
+        """Errors bolt did not handle. Slack out of reach (refused, timed out: an OSError, as
+        urllib's URLError is) gets a 200 with an ephemeral answer; Slack shows it to a command's
+        author and ignores it for a button. Anything else stays the 500 it was, logged."""
+        if isinstance(error, OSError):
+            log.warning("Slack unreachable while handling a request: %s", error)
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SLACK_UNREACHABLE})
+        log.error("Slack request failed", exc_info=error)
+        return None
 
     @app.command(COMMAND)
     def on_command(ack, command, respond, client):
