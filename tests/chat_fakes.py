@@ -66,6 +66,11 @@ class FakeSlack(FakePlatform):
         self.member_of: set[str] = {"C0GENERAL"}
         self.private_channels: set[str] = set()
         self.scopes: set[str] = {"commands", "chat:write", "users:read", "channels:read", "groups:read"}
+        # chat.postMessage's app-wide limit, when set: this many a second (windows aligned to the
+        # clock); past it, HTTP 429 with Retry-After in whole seconds, as Slack answers.
+        self.post_limit: int | None = None
+        self._post_window = (0, 0)  # (window, posts in it)
+        self.post_statuses: list[int] = []  # the HTTP status of each chat.postMessage, in order
         self._lock = threading.Lock()
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
@@ -84,6 +89,10 @@ class FakeSlack(FakePlatform):
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
             return json_answer({"ok": False, "error": "not_authed"})
         if method == "chat.postMessage":
+            if (retry_after := self._over_post_limit()) is not None:
+                answer = json_answer({"ok": False, "error": "ratelimited"}, 429)
+                answer.headers["Retry-After"] = str(retry_after)
+                return answer
             if fields["channel"] in self.refused_dms:  # Slack's errors are HTTP 200 with "ok": false
                 return json_answer({"ok": False, "error": self.refused_dms[fields["channel"]]})
             with self._lock:
@@ -112,6 +121,19 @@ class FakeSlack(FakePlatform):
                 self.member_of.add(fields["channel"])
             return json_answer({"ok": True, "channel": {"id": fields["channel"], "is_member": True}})
         return json_answer({"ok": False, "error": "unknown_method"})
+
+    def _over_post_limit(self) -> int | None:
+        """Count one chat.postMessage: None when it is within ``post_limit``, else the
+        Retry-After (whole seconds) Slack would give."""
+        now = time.time()
+        window = math.floor(now)
+        with self._lock:
+            seen, used = self._post_window
+            used = used if seen == window else 0
+            over = self.post_limit is not None and used >= self.post_limit
+            self._post_window = (window, used + (not over))
+            self.post_statuses.append(429 if over else 200)
+        return max(1, math.ceil(window + 1 - now)) if over else None
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -95,6 +95,25 @@ async def test_a_discord_429_waits_its_retry_after_and_sends_once(fake_discord):
     assert len(fake_discord.messages) == 1
 
 
+def slack_courier(fake_slack, pacer: Pacer) -> Courier:
+    chat = ChatSettings(slack_bot_token="xoxb-test", slack_api_url=fake_slack.api_url)
+    return Courier(MailSettings(sender="s@example.com"), allow_private=True, chat=chat, pacer=pacer)
+
+
+async def test_a_slack_429_slows_the_whole_app_not_only_its_channel(fake_slack):
+    # Slack allows fewer posts than our app budget (5 a second): each DM is a channel of its own,
+    # so only the app-wide budget can keep the others from meeting the same 429.
+    fake_slack.post_limit = 2
+    people = [Destination(chat=ChatAddress("slack", f"U{n:04d}")) for n in range(12)]
+    async with slack_courier(fake_slack, Pacer()) as courier:
+        outcomes = await asyncio.gather(*(courier.deliver(person, MESSAGE, SendPacing()) for person in people))
+    assert outcomes == [Sent()] * 12
+    assert len(fake_slack.posted) == 12
+    # The first burst (5 at our budget) meets 3 refusals; then every budget holds for the
+    # Retry-After and the app's goes at half its rate (14 of 26 posts were refused before).
+    assert fake_slack.post_statuses.count(429) <= 4, fake_slack.post_statuses
+
+
 def test_two_processes_share_one_budget_through_redis():
     prefix = f"test-budget-{uuid.uuid4().hex[:10]}"
     limit, per_process = 5, 10

@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis.asyncio
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
@@ -56,6 +56,10 @@ REDIS_WAIT_SECONDS = 10
 SHARED_RETRY_SECONDS = 30
 # Waits this long or longer are written to the ledger as they begin, for the organizer's view.
 LONG_WAIT_SECONDS = 5.0
+# A destination that answers "too many" to a request our budgets let through allows less than
+# them: those budgets count at half their rate (down to 1 a window), halved again by a "too
+# many" after the last halving's wait, back to their settings this long after the last one.
+SLOWED_FOR_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,9 @@ class Pacer:
         self._shared_down_until = 0.0
         # Route limits the destination told us (Discord's X-RateLimit-Limit and its window).
         self._learned: dict[str, RateLimitItem] = {}
+        # Budgets slowed by a destination's "too many": key -> (lowered limit, lowered at, until),
+        # monotonic times, in this process.
+        self._slowed: dict[str, tuple[RateLimitItem, float, float]] = {}
         self._probes: dict[str, asyncio.Lock] = {}
 
     def budget(self, key: str, limit: str, label: str) -> Budget:
@@ -193,6 +200,21 @@ class Pacer:
         known = self._learned.get(route.template)
         if known is None or known.amount != limit or known.multiples < seconds:
             self._learned[route.template] = RateLimitItemPerSecond(limit, seconds)
+
+    def slow_down(self, budget: Budget, waited: float) -> None:
+        """The destination allows less than ``budget``: halve it, unless it was halved within
+        ``waited`` seconds (the requests in flight meanwhile meet the same refusal)."""
+        now = time.monotonic()
+        lowered, since, _ = self._slowed.get(budget.key, (budget.limit, -math.inf, 0.0))
+        if now - since >= waited:
+            lowered, since = type(lowered)(max(1, lowered.amount // 2), lowered.multiples), now
+        self._slowed[budget.key] = (lowered, since, now + SLOWED_FOR_SECONDS)
+
+    def _current(self, budget: Budget) -> Budget:
+        slowed = self._slowed.get(budget.key)
+        if slowed is None or slowed[2] <= time.monotonic():
+            return budget
+        return replace(budget, limit=slowed[0])
 
     async def _in_store(self, call: Callable[["_Store"], Awaitable]):
         """``call`` on the shared store, or on this process's own while Redis is unreachable
@@ -230,7 +252,9 @@ class Pacer:
         began = time.monotonic()
         told = False
         while True:
-            pause, label = await self._in_store(lambda store: self._pause(store, budgets, keys))
+            # Looked up on every try: a budget may be slowed while this send waits.
+            current = [self._current(b) for b in budgets]
+            pause, label = await self._in_store(lambda store: self._pause(store, current, keys))
             if pause <= 0:
                 break
             if send is not None and not told:
@@ -273,6 +297,9 @@ class Pacer:
                 return answer.result
             waits += 1
             told = answer.result
+            if answer.slows:
+                for budget in budgets:
+                    self.slow_down(budget, told.seconds)
             if told.seconds > MAX_WAIT_IN_BATCH_SECONDS or waits > MAX_WAITS_PER_REQUEST:
                 return told
             if not answer.holds:  # no finer budget named: the narrowest one waits
@@ -326,3 +353,5 @@ class Answer:
 
     result: object
     holds: list[tuple[str, float]] = field(default_factory=list)
+    # The destination allows less than the budgets charged (Slack's 429): slow them down.
+    slows: bool = False
