@@ -88,7 +88,7 @@ class NotificationText:
     """The parts of a notification shared by all its recipients."""
 
     title: str
-    body: str
+    body: str  # as read in mail and every channel outside chat
     starts_at: datetime
     when: str
     where: str
@@ -100,12 +100,20 @@ class NotificationText:
     still_coming: bool = False
     join_url: str = ""  # the event's online link, if any
     map_url: str = ""
+    chat_body: str = ""  # as read in Slack or Discord
 
     @classmethod
-    def of(cls, notification: Notification, event: Event, event_url: str) -> "NotificationText":
+    def of(cls, notification: Notification, event: Event, event_url: str,
+           chats: tuple[str, ...] = ()) -> "NotificationText":
+        """``chats``: the chat platforms whose bot runs here (display names). A welcome read
+        outside chat offers them; one read in chat doesn't send its reader to chat."""
+        body = notification.body
+        if notification.kind == NotificationKind.WELCOME and chats:
+            body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
         return cls(
             title=notification.title,
-            body=notification.body,
+            body=body,
+            chat_body=notification.body,
             starts_at=event.starts_at,
             when=when_text(event),
             where=event.location,
@@ -140,8 +148,8 @@ class NotificationText:
     def chat_text(self, platform: str) -> str:
         """The short form in the platform's markup, the time in each reader's own zone."""
         lines = [chat_markup.bold(platform, self.title)]
-        if self.body:
-            lines.append(chat_markup.escape(platform, self.body))
+        if self.chat_body:
+            lines.append(chat_markup.escape(platform, self.chat_body))
         lines.append(f"When: {chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.where:
             lines.append(f"Where: {chat_markup.escape(platform, self.where)} ({chat_markup.link(platform, self.map_url, 'map')})")

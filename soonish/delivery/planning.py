@@ -13,9 +13,11 @@ often the batch runs, and never the other way round.
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..chat_markup import ChatPlatform
 from ..crypto import FieldCipher
 from ..links import event_path
 from ..messages import NotificationText
@@ -127,7 +129,13 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
 
 
 def _text_of(notification: Notification, event: Event) -> NotificationText:
-    return NotificationText.of(notification, event, absolute_url(event_path(event.slug)))
+    return NotificationText.of(notification, event, absolute_url(event_path(event.slug)), _chats_running())
+
+
+def _chats_running() -> tuple[str, ...]:
+    """The chat platforms whose bot is configured: where a welcome may offer to follow instead."""
+    tokens = {ChatPlatform.SLACK: "SLACK_BOT_TOKEN", ChatPlatform.DISCORD: "DISCORD_BOT_TOKEN"}
+    return tuple(platform.display_name for platform, token in tokens.items() if current_app.config[token])
 
 
 def fallback_delivery_key(notification_id: int, user_id: int) -> str:

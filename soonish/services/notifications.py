@@ -4,7 +4,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import and_, case, func, select
 
 from ..models import (
@@ -43,11 +42,8 @@ def welcome(subscription: Subscription) -> Notification:
     transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
     offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
+    # Where else they could follow (chat) is said per channel when it is sent (messages.py).
     body = f"You'll get the organizer's updates here, and reminders before it starts ({offsets})."
-    chats = [name for name, token in (("Slack", "SLACK_BOT_TOKEN"), ("Discord", "DISCORD_BOT_TOKEN"))
-             if current_app.config[token]]
-    if chats:
-        body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
     notification = record(event, NotificationKind.WELCOME, f"You're following {event.title}", body,
                           subscription=subscription)
     outbox.notify(event, notification)

@@ -4,9 +4,10 @@ import pytest
 from soonish.crypto import FieldCipher
 from soonish.delivery import Failed, RetryAfter, Sent, ledger, planning
 from soonish.models import (
-    Delivery, DeliveryStatus, Integration, Notification, NotificationKind, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db,
+    ChatIdentity, Delivery, DeliveryStatus, Integration, Notification, NotificationKind, Subscription,
+    SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
+from soonish.services import notifications
 
 
 @pytest.fixture
@@ -92,3 +93,29 @@ def test_the_ledger_records_sent_retrying_and_given_up(event, follow, announceme
 def test_batches_are_id_ranges_of_at_most_the_batch_size():
     assert planning.batch_ranges([1, 2, 5, 9, 10], 2) == [(1, 2), (5, 9), (10, 10)]
     assert planning.batch_ranges([], 2) == []
+
+
+def test_a_welcome_offers_chat_only_to_readers_outside_chat(domain_app, event, cipher):
+    domain_app.config.update(SLACK_BOT_TOKEN="xoxb-test", DISCORD_BOT_TOKEN="discord-test-token")
+    user = User(email="ann@example.com")
+    slack = ChatIdentity(platform="slack", workspace_id="T1", external_user_id="U1", user=user)
+    discord = ChatIdentity(platform="discord", workspace_id="", external_user_id="100000000000000001", user=user)
+    mail = Integration(user=user, name="mail", url_mask="mailto://ann@example.com", email_address="ann@example.com",
+                       email_verified_at=utcnow())
+    subscription = Subscription(event=event, user=user, selectors=[
+        SubscriptionSelector(chat_identity=slack), SubscriptionSelector(chat_identity=discord),
+        SubscriptionSelector(integration=mail)])
+    db.session.add(subscription)
+    db.session.flush()
+    welcome = notifications.welcome(subscription)
+    db.session.commit()
+
+    plan = planning.prepare_batch(welcome.id, subscription.id, subscription.id, cipher)
+    by_channel = {send.channel: send.message for send in plan.sends}
+    assert set(by_channel) == {"slack", "discord", "email"}
+    offer = "Rather get them in Slack or Discord? Type /soonish subscribe launch there."
+    assert offer in by_channel["email"].text and offer in by_channel["email"].html
+    # Each chat's welcome speaks of where it is: nobody subscribed there is sent there.
+    for platform in ("slack", "discord"):
+        assert "You'll get the organizer's updates here" in by_channel[platform].short
+        assert "Rather get them" not in by_channel[platform].short
