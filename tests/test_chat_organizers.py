@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from soonish.bots.core import Commands, Speaker
+from soonish.bots import slack
+from soonish.bots.core import Action, Commands, Reply, Speaker
+from soonish.messages import zoned_text
 from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription, db, utcnow
 
 from .api_helpers import create_event
@@ -108,6 +110,37 @@ def test_times_that_cant_be_read_or_are_past_get_a_clear_answer(commands, alice_
     assert not reply.ok and "is in the past" in reply.text
     reply = commands.run(ALICE, "create")
     assert not reply.ok and "Usage: `create <title> <when>`" in reply.text
+
+
+def test_create_takes_a_phrasing_whole_and_asks_when_a_number_may_be_the_title(app, commands, alice_is_host, worker):
+    week_from_tomorrow = utcnow().astimezone(NEW_YORK).date() + timedelta(days=8)
+    preview = commands.run(ALICE, "create Board games a week from tomorrow 8am")
+    assert preview.text == f"Create “Board games” on {zoned_text(at(week_from_tomorrow, 8), 'America/New_York')}?"
+    assert commands.press(ALICE, confirm_value(preview)).ok
+    [event] = events_titled(app, "Board games")
+    assert event.starts_at == at(week_from_tomorrow, 8)
+
+    # 42 may end the title or be the year (2042): the organizer chooses.
+    asked = commands.run(ALICE, "create Meeting 42 fri 18:30")
+    assert asked.ok and asked.text.startswith("I can read that more than one way. Which did you mean?\n")
+    assert "\n1. “Meeting” on " in asked.text and " 2042, 18:30 " in asked.text
+    assert "\n2. “Meeting 42” on Fri " in asked.text
+    assert [a.label for a in asked.actions] == ["Create 1", "Create 2", "Never mind"]
+    assert events_titled(app, "Meeting 42") == []  # nothing before a choice
+    created = commands.press(ALICE, asked.actions[1].value)
+    assert created.ok and "Created Meeting 42." in created.text, created.text
+    [event] = events_titled(app, "Meeting 42")
+    local = event.starts_at.astimezone(NEW_YORK)
+    assert (local.weekday(), local.hour, local.minute) == (4, 18, 30) and local.year < 2042
+    assert events_titled(app, "Meeting") == []
+    assert not commands.press(ALICE, asked.actions[0].value).ok  # the other choice went with it
+
+
+def test_slack_choice_buttons_have_action_ids_of_their_own():
+    reply = Reply("Which did you mean?", actions=(
+        Action("Create 1", "confirm:5:0"), Action("Create 2", "confirm:5:1"), Action("Never mind", "dismiss:5")))
+    [buttons] = [b["elements"] for b in slack.render(reply)["blocks"] if b["type"] == "actions"]
+    assert len({b["action_id"] for b in buttons}) == 3  # Slack refuses a message repeating one
 
 
 def test_only_the_linked_organizer_may_change_an_event(app, client, commands, host, bearer, make_user,

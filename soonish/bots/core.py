@@ -120,7 +120,7 @@ class Action:
     """A button under a reply; pressing it hands ``value`` back to ``Commands.press``."""
 
     label: str
-    value: str  # "confirm:<pending id>" | "dismiss:<pending id>"
+    value: str  # "confirm:<pending id>" (":<choice>" when there are several) | "dismiss:<pending id>"
     primary: bool = False
 
 
@@ -323,8 +323,16 @@ class Commands:
 
     def _create(self, speaker: Speaker, title_and_when: str, when: str | None) -> Reply:
         preview = chat_organizer.preview_create(self._person(speaker), title_and_when, speaker.timezone(), when=when)
-        local = zoned_text(preview.starts_at, preview.timezone)
-        return Reply(f"Create “{preview.title}” on {local}?", actions=self._confirm_buttons(preview.pending_id, "Create it"))
+        if len(preview.choices) == 1:
+            [only] = preview.choices
+            return Reply(f"Create “{only.title}” on {zoned_text(only.starts_at, preview.timezone)}?",
+                         actions=self._confirm_buttons(preview.pending_id, "Create it"))
+        readings = "\n".join(f"{n}. “{c.title}” on {zoned_text(c.starts_at, preview.timezone)}"
+                              for n, c in enumerate(preview.choices, 1))
+        creates = tuple(Action(f"Create {n}", f"{CONFIRM}:{preview.pending_id}:{n - 1}")
+                        for n in range(1, len(preview.choices) + 1))
+        return Reply(f"I can read that more than one way. Which did you mean?\n{readings}",
+                     actions=(*creates, Action("Never mind", f"{DISMISS}:{preview.pending_id}")))
 
     def _announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
         identity = self._person(speaker)
@@ -346,13 +354,14 @@ class Commands:
 
     def _press(self, speaker: Speaker, value: str) -> Reply:
         choice, _, pending = value.partition(":")
-        if choice not in (CONFIRM, DISMISS) or not pending.isdigit():
+        pending, _, picked = pending.partition(":")
+        if choice not in (CONFIRM, DISMISS) or not pending.isdigit() or not (picked or "0").isdigit():
             raise CommandError("I don't know that button.")
         identity = self._person(speaker)
         if choice == DISMISS:
             chat_organizer.dismiss(identity, int(pending))
             return Reply("Alright, nothing done.")
-        done, event = chat_organizer.confirm(identity, int(pending))
+        done, event = chat_organizer.confirm(identity, int(pending), int(picked or "0"))
         if done == "create":
             text = f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`."
             if speaker.channel_id and not speaker.in_direct_message:

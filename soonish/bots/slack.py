@@ -41,7 +41,7 @@ def section_text(text: str) -> str:
 # the person gets an answer instead of an error page, and the next request asks Slack again.
 SLACK_UNREACHABLE = "Soonish can't reach Slack right now; try again in a minute."
 
-PRESS_ACTION_PREFIX = "soonish_press_"  # + confirm / dismiss; the value names the pending action
+PRESS_ACTION_PREFIX = "soonish_press_"  # + the value with "_" for ":"; the value names the pending action
 
 
 def render(reply: Reply) -> dict:
@@ -64,7 +64,8 @@ def render(reply: Reply) -> dict:
                        "elements": [{"type": "mrkdwn", "text": more_line(SLACK, hidden, reply.more_url)}]})
     if reply.actions:
         blocks.append({"type": "actions", "elements": [
-            {"type": "button", "action_id": PRESS_ACTION_PREFIX + action.value.split(":", 1)[0], "value": action.value,
+            # Action ids are unique within a message (two "Create" choices may stand side by side).
+            {"type": "button", "action_id": PRESS_ACTION_PREFIX + action.value.replace(":", "_"), "value": action.value,
              "text": {"type": "plain_text", "text": action.label}, **({"style": "primary"} if action.primary else {})}
             for action in reply.actions
         ]})

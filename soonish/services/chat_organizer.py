@@ -20,49 +20,65 @@ CONFIRM_WITHIN = timedelta(minutes=15)
 TIME_EXAMPLES = "“tomorrow 7pm”, “fri 18:30”, “in 3 hours” or “next monday at noon”"
 
 
-def parse_when(text: str, zone_name: str, now: datetime | None = None) -> datetime:
-    """``text`` as an instant, read in ``zone_name`` (future dates preferred); UTC-aware."""
-    tz = zone(zone_name)
-    local_now = (now or utcnow()).astimezone(tz).replace(tzinfo=None)
-    parsed = dateparser.parse(text, languages=["en"], settings={
+def _read(text: str, zone_name: str, now: datetime | None) -> datetime | None:
+    """``text`` as a time in ``zone_name`` (future dates preferred), aware in that zone; None
+    when dateparser can't read it."""
+    local_now = (now or utcnow()).astimezone(zone(zone_name)).replace(tzinfo=None)
+    return dateparser.parse(text, languages=["en"], settings={
         "TIMEZONE": zone_name, "RETURN_AS_TIMEZONE_AWARE": True, "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": local_now,
     }) if text.strip() else None
+
+
+def parse_when(text: str, zone_name: str, now: datetime | None = None) -> datetime:
+    """``text`` as an instant, read in ``zone_name`` (future dates preferred); UTC-aware."""
+    parsed = _read(text, zone_name, now)
     if parsed is None:
         raise ValidationFailed.field("when", f"I can't read “{text}” as a time. Try {TIME_EXAMPLES}.")
     return parsed.astimezone(ZoneInfo("UTC"))
 
 
-# Words a time may start with. dateparser alone reads too much as a time: "A tomorrow 7pm" (the
-# "a" of "Team A") or "42 fri 18:30" (as the year 2042), so a bare word or number never starts one.
-TIME_STARTS = {
-    "today", "tonight", "tomorrow", "yesterday", "next", "last", "this", "in", "at", "on", "noon", "midnight",
-    "mon", "monday", "tue", "tues", "tuesday", "wed", "wednesday", "thu", "thur", "thurs", "thursday",
-    "fri", "friday", "sat", "saturday", "sun", "sunday",
-    "jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june", "jul", "july",
-    "aug", "august", "sep", "sept", "september", "oct", "october", "nov", "november", "dec", "december",
-}
-CLOCK_OR_DATE = re.compile(r"^\d{1,4}([:./-]\d{1,2}.*|(am|pm))$", re.IGNORECASE)
+# A time of day named in a phrase: "7pm", "8 am", "18:30", "noon".
+CLOCK = re.compile(r"\b(\d{1,2}(:\d{2})?\s*(am|pm)|\d{1,2}:\d{2}|noon|midnight)\b", re.IGNORECASE)
+BARE_NUMBER = re.compile(r"\d+")
+# The longest time read ("in two weeks at 18:30" has 5 words): each ending tried is one
+# dateparser call, 10-50 ms, and a long title would otherwise take seconds.
+TIME_WORDS_MAX = 8
 
 
-def _may_start_time(word: str) -> bool:
-    return word.lower() in TIME_STARTS or bool(CLOCK_OR_DATE.match(word))
+@dataclass(frozen=True)
+class Reading:
+    """One way to split `create <title> <when>`: the title, and the time (UTC-aware)."""
+
+    title: str
+    starts_at: datetime
 
 
-def split_title_and_when(text: str, zone_name: str, now: datetime | None = None) -> tuple[str, datetime]:
-    """"Team lunch tomorrow 7pm" → ("Team lunch", that instant): the longest ending that starts
-    like a time and reads as one is the time, the rest the title."""
+def read_title_and_when(text: str, zone_name: str, now: datetime | None = None) -> list[Reading]:
+    """"Board games a week from tomorrow 8am" → [("Board games", that instant)]: the longest
+    ending dateparser reads as a time is the time, and the rest the title.
+
+    Endings are read from the shortest up, and a longer one counts only if it keeps the time of
+    day that the last one counted named: dateparser drops words it can't place, and reads "A
+    tomorrow 7pm" (the "A" of "Team A") as 15:00 tomorrow. A bare number first may be the title's
+    or the time's ("Meeting 42 fri 18:30": 42 read as the year 2042): when it moves the time, both
+    readings come back, longest ending first, for the organizer to choose; when it doesn't, it is
+    the title's ("Sprint 2 in 3 hours"). Empty when no ending after a title reads as a time."""
     words = text.split()
-    for cut in range(1, len(words)):
-        if not _may_start_time(words[cut]):
+    counted: list[tuple[int, datetime]] = []  # (the ending's first word, its time), shortest first
+    for cut in range(len(words) - 1, max(0, len(words) - 1 - TIME_WORDS_MAX), -1):
+        at = _read(" ".join(words[cut:]), zone_name, now)
+        if at is None:
             continue
-        try:
-            return " ".join(words[:cut]), parse_when(" ".join(words[cut:]), zone_name, now)
-        except ValidationFailed:
-            continue
-    raise ValidationFailed.field(
-        "when", f"I can't find a time in “{text}”. Put it after the title, e.g. `create Team lunch tomorrow 7pm`; "
-                f"times like {TIME_EXAMPLES} work.")
+        if counted:
+            last_cut, last_at = counted[-1]
+            if CLOCK.search(" ".join(words[last_cut:])) and (at.hour, at.minute) != (last_at.hour, last_at.minute):
+                continue
+        counted.append((cut, at))
+    readings = [Reading(" ".join(words[:cut]), at.astimezone(ZoneInfo("UTC"))) for cut, at in reversed(counted[-2:])]
+    if len(readings) == 2 and BARE_NUMBER.fullmatch(words[counted[-1][0]]):
+        return readings if readings[0].starts_at != readings[1].starts_at else readings[1:]
+    return readings[:1]
 
 
 def organizer_zone(user: User, chat_zone: str | None) -> str:
@@ -96,8 +112,9 @@ def organized_event(identity: ChatIdentity, event: Event) -> Event:
 @dataclass(frozen=True)
 class CreatePreview:
     pending_id: int
-    title: str
-    starts_at: datetime
+    # What the organizer confirms: one reading, or the ones to choose from when the title and
+    # the time split more than one way (the button confirming the n-th carries n).
+    choices: tuple[Reading, ...]
     timezone: str
 
 
@@ -108,15 +125,22 @@ def preview_create(identity: ChatIdentity, text: str, chat_zone: str | None, now
     user = require_account(identity)
     zone_name = organizer_zone(user, chat_zone)
     if when is None:
-        title, starts_at = split_title_and_when(text, zone_name, now)
+        readings = read_title_and_when(text, zone_name, now)
+        if not readings:
+            raise ValidationFailed.field(
+                "when", f"I can't find a time in “{text}”. Put it after the title, e.g. `create Team lunch tomorrow 7pm`; "
+                        f"times like {TIME_EXAMPLES} work.")
     else:
-        title, starts_at = text.strip(), parse_when(when, zone_name, now)
-    if not title or len(title) > TITLE_MAX:
+        readings = [Reading(text.strip(), parse_when(when, zone_name, now))]
+    if any(not r.title or len(r.title) > TITLE_MAX for r in readings):
         raise ValidationFailed.field("title", f"Give the event a title of up to {TITLE_MAX} characters.")
-    if starts_at <= (now or utcnow()):
-        raise ValidationFailed.field("when", f"{starts_at.astimezone(ZoneInfo(zone_name)):%a %-d %b %H:%M} is in the past.")
-    pending = _hold(identity, "create", {"title": title, "starts_at": starts_at.isoformat(), "timezone": zone_name})
-    return CreatePreview(pending.id, title, starts_at, zone_name)
+    choices = tuple(r for r in readings if r.starts_at > (now or utcnow()))
+    if not choices:
+        raise ValidationFailed.field(
+            "when", f"{readings[0].starts_at.astimezone(ZoneInfo(zone_name)):%a %-d %b %H:%M} is in the past.")
+    pending = _hold(identity, "create", {"timezone": zone_name, "choices": [
+        {"title": c.title, "starts_at": c.starts_at.isoformat()} for c in choices]})
+    return CreatePreview(pending.id, choices, zone_name)
 
 
 def preview_cancel(identity: ChatIdentity, event: Event) -> int:
@@ -152,12 +176,18 @@ def _take(identity: ChatIdentity, pending_id: int) -> PendingChatAction:
     return pending
 
 
-def confirm(identity: ChatIdentity, pending_id: int) -> tuple[str, Event]:
-    """Carry out a confirmed action: ("create" | "cancel", the event)."""
+def confirm(identity: ChatIdentity, pending_id: int, choice: int = 0) -> tuple[str, Event]:
+    """Carry out a confirmed action: ("create" | "cancel", the event); a create of the reading
+    the organizer chose (the ``choice``-th)."""
     pending = _take(identity, pending_id)
     user = require_account(identity)
     if pending.action == "create":
-        fields = EventFields(title=pending.payload["title"], starts_at=datetime.fromisoformat(pending.payload["starts_at"]),
+        # A preview held before creates had choices (they live 15 minutes) is its one choice.
+        choices = pending.payload.get("choices") or [pending.payload]
+        if not 0 <= choice < len(choices):
+            raise NotFound("That choice isn't one of this preview's.")
+        chosen = choices[choice]
+        fields = EventFields(title=chosen["title"], starts_at=datetime.fromisoformat(chosen["starts_at"]),
                              timezone=pending.payload["timezone"])
         return "create", create_event(user, fields)
     event = db.session.get(Event, pending.payload["event_id"])
