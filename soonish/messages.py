@@ -89,6 +89,7 @@ class NotificationText:
 
     title: str
     body: str  # as read in mail and every channel outside chat
+    chat_body: str  # as read in Slack or Discord
     starts_at: datetime
     when: str
     where: str
@@ -100,7 +101,6 @@ class NotificationText:
     still_coming: bool = False
     join_url: str = ""  # the event's online link, if any
     map_url: str = ""
-    chat_body: str = ""  # as read in Slack or Discord
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str,
