@@ -8,16 +8,18 @@ Payloads follow the Standard Webhooks spec (standardwebhooks.com): a JSON envelo
 ``standardwebhooks`` package, so receivers verify with the same library in any language.
 """
 import base64
+import copy
 import json
 import secrets
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import aiohttp
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from standardwebhooks.webhooks import Webhook
 
 from .crypto import FieldCipher
+from .delivery.outcomes import redacted_reason
 from .field_limits import ENDPOINT_URL_MAX
 from .models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from .netguard import GuardedResolver, PrivateTargetRefused, check_host
@@ -139,6 +141,29 @@ def notification_settled(notification_id: int) -> list[WebhookMessage]:
             "event": event_data(event),
         }, dedupe_key=f"delivery-failed-{delivery.id}")
     return messages
+
+
+def forget_person(rsvp_ids: list[int], subscription_ids: list[int], organizer_ids: list[int], follower: str) -> None:
+    """Take an erased person out of the stored messages that name them, so the organizer's log
+    and a resend no longer carry them: ``rsvp.changed`` of their RSVPs (their name, as
+    ``follower``) and ``delivery.failed`` of their subscriptions (the reason names their address
+    or their channel's host). The messages stay, as the events they tell of happened.
+    ``organizer_ids`` are whose endpoints may hold such messages. Attempts need nothing: they
+    record what the organizer's endpoint answered."""
+    about_them = or_(
+        and_(WebhookMessage.event_type == "rsvp.changed",
+             WebhookMessage.payload[("data", "rsvp_id")].as_integer().in_(rsvp_ids)),
+        and_(WebhookMessage.event_type == "delivery.failed",
+             WebhookMessage.payload[("data", "subscription_id")].as_integer().in_(subscription_ids)),
+    )
+    endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.user_id.in_(organizer_ids))
+    for message in db.session.scalars(select(WebhookMessage).where(WebhookMessage.endpoint_id.in_(endpoints), about_them)):
+        payload = copy.deepcopy(message.payload)
+        if message.event_type == "rsvp.changed":
+            payload["data"]["follower"] = follower
+        elif payload["data"].get("reason"):
+            payload["data"]["reason"] = redacted_reason(payload["data"]["reason"])
+        message.payload = payload
 
 
 def cipher_for(config) -> FieldCipher:

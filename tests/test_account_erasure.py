@@ -1,18 +1,19 @@
 """Delete my account, export my data, forget my address: through the real pages and API, a real
 worker delivering to the SMTP and HTTP sinks, and Temporal's real reminder schedules."""
 import re
+import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import JSON, String, text
 
 from soonish.models import (
     ChatIdentity, Delivery, Event, EventStatus, Subscription, SubscriptionStatus, User, db,
 )
 from soonish.services.erasure import erase
 
-from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
+from .api_helpers import add_integration, announce, create_event, follow_by_webhook, subscribe
 from .conftest import PASSWORD, csrf_token
-from .sinks import wait_until
+from .sinks import HttpSink, wait_until
 from .temporal_helpers import wait_for_schedules
 
 LINK = re.compile(r"http://soonish\.test(/\S+)")
@@ -196,3 +197,112 @@ def test_account_holders_mails_carry_no_forget_link(app, client, make_user, bear
     subscribe(client, bearer(make_user("member@example.com")), event["id"])
     welcome = smtp_sink.wait_for(1)[0]
     assert not any(p.startswith("/s/forget/") for p in links_in(welcome))
+
+
+# What erasing a person must leave nowhere: their addresses, their name, their channels' URLs
+# and hosts. "localhost" is the host of the person's own receiver (a second sink, reached by
+# that name so it differs from every other row's 127.0.0.1).
+PERSON_EMAIL, SECOND_ADDRESS, PERSON_NAME = "zelda@example.com", "zelda.second@example.com", "Zelda Erasmus"
+PERSON_CHANNEL_HOST = "localhost"
+
+
+def text_columns_holding(app, needles: list[str]) -> dict[str, list[str]]:
+    """Every text and JSON column of every table, read by raw SQL: "table.column" -> the needles
+    found in it."""
+    found: dict[str, list[str]] = {}
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            for column in table.columns:
+                if not isinstance(column.type, (String, JSON)):
+                    continue
+                values = db.session.execute(
+                    text(f'SELECT CAST("{column.name}" AS TEXT) FROM "{table.name}"')  # noqa: S608 (metadata names)
+                ).scalars()
+                held = {needle for value in values if value for needle in needles if needle in value}
+                if held:
+                    found[f"{table.name}.{column.name}"] = sorted(held)
+    return found
+
+
+def workflow_ids(harness, temporal_env, app) -> list[str]:
+    query = f'WorkflowId STARTS_WITH "{app.config["TEMPORAL_ID_PREFIX"]}"'
+
+    async def ids() -> list[str]:
+        return [execution.id async for execution in temporal_env.client.list_workflows(query)]
+
+    return harness.run(ids())
+
+
+def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, client, make_user, bearer, worker,
+                                                                      smtp_sink, http_sink, harness, temporal_env):
+    """A person with channels (a webhook to their own host, a second address), follows, an RSVP,
+    an outgoing webhook endpoint, idempotent answers, a failed delivery and the organizer's
+    webhook messages about them deletes their account: then no text or JSON column of any table
+    holds their addresses, name, channel URL or host (the README's kept rows hold hashes), and no
+    Temporal history of theirs holds them either."""
+    receiver = HttpSink(failing=range(1, 10**6), failing_status=410).start()  # their endpoint says "gone"
+    try:
+        organizer = make_user("host@example.com")
+        organizer_headers = bearer(organizer)
+        hook = client.post("/api/v1/webhook-endpoints", headers=organizer_headers, json={
+            "url": http_sink.url("/organizer-hook", scheme="http"), "event_types": ["rsvp.changed", "delivery.failed"]})
+        assert hook.status_code == 201, hook.get_json()
+        meetup = create_event(client, organizer_headers, title="Meetup")
+        talk = create_event(client, organizer_headers, title="Talk")
+
+        person = make_user(PERSON_EMAIL)
+        with app.app_context():
+            db.session.get(User, person.id).display_name = PERSON_NAME
+            db.session.commit()
+        headers = bearer(person)
+        keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+        channel_url = f"json://{PERSON_CHANNEL_HOST}:{receiver.port}/zelda-hook?token=zelda-secret"
+        channel = client.post("/api/v1/integrations", headers=keyed, json={"name": "mine", "url": channel_url})
+        assert channel.status_code == 201, channel.get_json()
+        second = client.post("/api/v1/integrations", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                             json={"type": "email", "fields": {"address": SECOND_ADDRESS}})
+        assert second.status_code == 201, second.get_json()
+        endpoint = client.post("/api/v1/webhook-endpoints", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                               json={"url": f"http://{PERSON_CHANNEL_HOST}:{receiver.port}/zelda-endpoint",
+                                     "event_types": ["subscription.created"]})
+        assert endpoint.status_code == 201, endpoint.get_json()
+        subscribe(client, headers, meetup["id"], selectors=[{"integration_id": channel.get_json()["id"]}])
+        subscribe(client, headers, talk["id"])
+        assert client.put(f"/api/v1/events/{meetup['id']}/rsvp", headers=headers,
+                          json={"answer": "going"}).status_code == 200
+        assert client.post("/api/v1/auth/password-reset", json={"email": PERSON_EMAIL}).status_code == 202
+        announce(client, organizer_headers, meetup["id"], "Doors at seven")
+
+        # Mails to both addresses (the talk's welcome, the channel's verification, the reset link),
+        # and the organizer told of the RSVP and of the announcement that failed at the person's host.
+        wait_until(lambda: len(smtp_sink.to(SECOND_ADDRESS)) == 1 and len(smtp_sink.to(PERSON_EMAIL)) == 2,
+                   message="the person's mails")
+        wait_until(lambda: {"rsvp.changed", "delivery.failed"} <= {
+            r.body.get("type") for r in http_sink.delivered("/organizer-hook") if isinstance(r.body, dict)
+        }, timeout=60, message="the organizer's webhook messages about the person")
+        before = text_columns_holding(app, [PERSON_EMAIL, SECOND_ADDRESS, PERSON_NAME, PERSON_CHANNEL_HOST])
+        assert {"webhook_messages.payload", "deliveries.last_error", "users.email"} <= set(before), before
+        mail_workflows = [i for i in workflow_ids(harness, temporal_env, app) if "-mail-" in i]
+        assert any("mail-verify_channel-" in i for i in mail_workflows) and any("mail-reset-" in i for i in mail_workflows)
+
+        assert client.delete("/api/v1/me", json={"password": PASSWORD}, headers=headers).status_code == 204
+
+        needles = [PERSON_EMAIL, SECOND_ADDRESS, PERSON_NAME, PERSON_CHANNEL_HOST, "zelda-hook", "zelda-secret",
+                   "zelda-endpoint"]
+        left = text_columns_holding(app, needles)
+        # Item 7(a) of issue 22: the idempotency records (their stored answers carry the second
+        # address, the endpoint's URL and secret) are purged by erasure on another branch; until
+        # both are merged this table is the one expected leftover, and the test says so.
+        stored_answers = left.pop("idempotency_records.response_body", None)
+        assert left == {}, f"personal data left after erasure: {left}"
+        # The organizer's log still shows the messages, without the person in them.
+        messages = client.get(f"/api/v1/webhook-endpoints/{hook.get_json()['id']}/messages",
+                              headers=organizer_headers).get_json()["items"]
+        by_type = {m["event_type"]: m["payload"]["data"] for m in messages}
+        assert by_type["rsvp.changed"]["follower"] == "a deleted account"
+        assert by_type["delivery.failed"]["reason"] == "http://[erased host] answered HTTP 410"
+
+        if stored_answers:
+            pytest.xfail(f"idempotency records still hold {stored_answers}: purged by the idempotency branch")
+    finally:
+        receiver.stop()

@@ -15,6 +15,10 @@ What happens to a person's things:
   keys are deleted: the erased account's keys are refused from this commit on;
 - the deliveries ledger keeps every row, with the address in its target replaced by a keyed
   hash: counts stay right, the address is gone, and nobody without the secret can get it back;
+  the failure reasons of their rows (and of their confirm mails in the outbox) lose the hosts
+  and addresses they quote;
+- organizers' stored webhook messages that name them (an RSVP of theirs, a delivery to them
+  that failed) stay, without their name, address or channel host;
 - the user row stays as a tombstone (no email, name, password or feed token) so the rows above
   keep their foreign keys; its token epoch moves, which ends every session and token.
 Erasing twice does nothing the second time.
@@ -23,22 +27,24 @@ import hashlib
 import hmac
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
+from .. import outgoing_webhooks
+from ..delivery.outcomes import redacted_reason
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, Rsvp, RsvpAnswer, Series,
-    SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User, WebhookAttempt,
-    WebhookEndpoint, WebhookMessage, db, utcnow,
+    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind, Rsvp,
+    RsvpAnswer, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User,
+    WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import mark_cancelled, tell_cancelled
+from .notifications import ERASED_FOLLOWER
 from .rsvp import offer_free_places
 from .temporal import reminders_changed
 
 CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
-ERASED_ERROR_TEXT = "[erased address]"
 
 
 def delete_account(user: User, password: str) -> None:
@@ -98,6 +104,9 @@ def erase(user: User) -> None:
     identity_ids = select(ChatIdentity.id).where(ChatIdentity.user_id == user.id)
     rsvps = list(db.session.scalars(select(Rsvp).where(Rsvp.user_id == user.id)))
     freed = [r.event for r in rsvps if r.answer == RsvpAnswer.GOING or r.offer_expires_at is not None]
+    rsvp_ids = [r.id for r in rsvps]
+    # Whose webhook messages may name them.
+    organizers = {s.event.organizer_id for s in subscriptions} | {r.event.organizer_id for r in rsvps}
     endpoint_ids = select(WebhookEndpoint.id).where(WebhookEndpoint.user_id == user.id)
     message_ids = select(WebhookMessage.id).where(WebhookMessage.endpoint_id.in_(endpoint_ids))
     # Explicit deletes, child rows first: SQLite enforces no ON DELETE CASCADE here.
@@ -120,7 +129,8 @@ def erase(user: User) -> None:
     db.session.execute(
         update(Subscription).where(Subscription.user_id == user.id).values(status=SubscriptionStatus.UNSUBSCRIBED)
     )
-    _tombstone_ledger(user, subscription_ids)
+    _tombstone_ledger(subscription_ids)
+    outgoing_webhooks.forget_person(rsvp_ids, subscription_ids, sorted(organizers), ERASED_FOLLOWER)
     user.email = None
     user.display_name = ""
     user.password_hash = None
@@ -139,7 +149,7 @@ def erase(user: User) -> None:
         offer_free_places(event)
 
 
-def _tombstone_ledger(user: User, subscription_ids: list[int]) -> None:
+def _tombstone_ledger(subscription_ids: list[int]) -> None:
     if not subscription_ids:
         return
     secret = current_app.config["SECRET_KEY"]
@@ -149,9 +159,13 @@ def _tombstone_ledger(user: User, subscription_ids: list[int]) -> None:
     ).all()
     for target in targets:
         db.session.execute(update(Delivery).where(mine, Delivery.target == target).values(target=tombstone(secret, target)))
-    if user.email:
-        # A mail server's refusal often quotes the address.
-        db.session.execute(
-            update(Delivery).where(mine, Delivery.last_error.contains(user.email))
-            .values(last_error=func.replace(Delivery.last_error, user.email, ERASED_ERROR_TEXT))
-        )
+    _redact_reasons(Delivery, Delivery.last_error, mine)
+    _redact_reasons(OutboxItem, OutboxItem.last_error, OutboxItem.kind == OutboxKind.CONFIRM_MAIL,
+                    OutboxItem.subject_id.in_(subscription_ids))
+
+
+def _redact_reasons(model, column, *where) -> None:
+    """A mail server's refusal quotes the address, a failed webhook its host."""
+    for row_id, reason in db.session.execute(select(model.id, column).where(*where, column.is_not(None))).all():
+        if (kept := redacted_reason(reason)) != reason:
+            db.session.execute(update(model).where(model.id == row_id).values({column.key: kept}))

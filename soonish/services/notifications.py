@@ -218,11 +218,14 @@ def mask_email(address: str | None) -> str | None:
     return f"{local[:1]}•••@{domain}"
 
 
+ERASED_FOLLOWER = "a deleted account"
+
+
 def follower_label(user: User) -> str:
     """How an organizer sees one of their followers. Followers trusted Soonish with their email
     address, not the organizer, so the address is masked."""
     if user.erased_at is not None:
-        return "a deleted account"
+        return ERASED_FOLLOWER
     return user.display_name or mask_email(user.email) or "a chat follower"
 
 
