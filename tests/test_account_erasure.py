@@ -224,6 +224,25 @@ def text_columns_holding(app, needles: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def temporal_payloads_holding(harness, temporal_env, app, needles: list[str]) -> dict[str, list[str]]:
+    """Every workflow this test's app started (its id prefix), with the needles found anywhere in
+    its history (inputs, activity inputs and results, failures: payloads hold their JSON as is)."""
+    client = temporal_env.client
+
+    async def scan() -> dict[str, list[str]]:
+        found = {}
+        query = f'WorkflowId STARTS_WITH "{app.config["TEMPORAL_ID_PREFIX"]}"'
+        async for execution in client.list_workflows(query):
+            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+            events = b"".join(event.SerializeToString() for event in history.events)
+            held = [needle for needle in needles if needle.encode() in events]
+            if held:
+                found[execution.id] = held
+        return found
+
+    return harness.run(scan())
+
+
 def workflow_ids(harness, temporal_env, app) -> list[str]:
     query = f'WorkflowId STARTS_WITH "{app.config["TEMPORAL_ID_PREFIX"]}"'
 
@@ -302,6 +321,7 @@ def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, clie
         assert by_type["rsvp.changed"]["follower"] == "a deleted account"
         assert by_type["delivery.failed"]["reason"] == "http://[erased host] answered HTTP 410"
 
+        assert temporal_payloads_holding(harness, temporal_env, app, needles) == {}
         if stored_answers:
             pytest.xfail(f"idempotency records still hold {stored_answers}: purged by the idempotency branch")
     finally:

@@ -155,10 +155,10 @@ class OneOffKind:
     CONFIRM = "confirm"
     VERIFY = "verify"
     LINK = "link"
-    VERIFY_CHANNEL = "verify_channel"  # integration id (an email channel), to its ``address``
+    VERIFY_CHANNEL = "verify_channel"  # integration id (an email channel), to its address
     # Account mails: each reads the account at send time and signs its link then, so a link
     # carries the account's current token epoch (it works once, and not after "sign out everywhere").
-    RESET_PASSWORD = "reset"  # to ``address``, subject 0: looked up here, so the web answer never tells
+    RESET_PASSWORD = "reset"  # user id, or 0 for an address with no account (nothing is sent)
     CHANGE_EMAIL = "email_change"  # user id, to the new ``address``
     EMAIL_CHANGED = "email_changed"  # user id, to the old ``address``, with an undo link
     DELETE_ACCOUNT = "delete_account"  # user id
@@ -216,8 +216,14 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
 
 
 def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """To the channel's address, read here. Mails started before the address stayed out of
+    Temporal name it, and go only if it is still the channel's."""
     integration = db.session.get(Integration, integration_id)
-    if integration is None or not integration.awaiting_verification or integration.email_address != address:
+    if integration is None or not integration.awaiting_verification:
+        return None
+    if address is None:
+        address = integration.email_address
+    elif integration.email_address != address:
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, [integration.id, address])
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
@@ -235,8 +241,13 @@ def _account(user_id: int) -> User | None:
     return None if user is None or user.erased_at is not None or not user.email else user
 
 
-def _reset_password_mail(subject_id: int, address: str | None, key: str) -> OneOffMail | None:
-    user = db.session.scalar(select(User).where(User.email == address))
+def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """To the account ``user_id``; mails started before the address stayed out of Temporal name
+    the address instead (subject 0), and go to the account that has it."""
+    if address is None:
+        user = db.session.get(User, user_id)
+    else:
+        user = db.session.scalar(select(User).where(User.email == address))
     if user is None or user.password_hash is None or user.erased_at is not None:
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])

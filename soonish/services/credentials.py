@@ -26,13 +26,16 @@ def revoke_sessions(user: User) -> None:
 
 def request_password_reset(email: str) -> None:
     """Mail a reset link if the address has an account. The answer is the same either way, and
-    so is the work done here (the mail activity looks the address up), so neither the reply
-    nor its timing tells whether someone has an account."""
+    so is the work done here (one lookup, one mail workflow started: with the account's id, or 0
+    for none, which the activity then finds nothing to send for), so neither the reply nor its
+    timing tells whether someone has an account. The workflow carries the id, not the address:
+    Temporal keeps its history after an erasure."""
     try:
         address = normalize_email(email)
     except ValidationFailed:
         return
-    send_one_off_mail(TransactionalMail(OneOffKind.RESET_PASSWORD, 0, address), "password reset mail")
+    user = find_user_by_email(address)
+    send_one_off_mail(TransactionalMail(OneOffKind.RESET_PASSWORD, user.id if user else 0), "password reset mail")
 
 
 def user_for_reset(token: str) -> User:

@@ -148,8 +148,7 @@ def _add_email_channel(user: User, name: str, address: str, tag: str) -> Integra
 
 
 def _mail_verification(integration: Integration) -> None:
-    send_one_off_mail(TransactionalMail(OneOffKind.VERIFY_CHANNEL, integration.id, integration.email_address),
-                      "email channel verification mail")
+    send_one_off_mail(TransactionalMail(OneOffKind.VERIFY_CHANNEL, integration.id), "email channel verification mail")
 
 
 def resend_verification(user: User, integration_id: int) -> Integration:

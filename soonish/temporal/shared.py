@@ -203,8 +203,13 @@ class BatchResult:
 class TransactionalMail:
     """A one-off mail to one person: "confirm" (subscription id), "verify" (user id) or "link"
     (chat identity id, to ``address``: the email its owner wants to join), "verify_channel" (an
-    email channel's integration id, to its ``address``), or an account mail
-    ("reset", "email_change", "email_changed", "delete_account"; see delivery.mail.OneOffKind)."""
+    email channel's integration id), or an account mail ("reset", "email_change",
+    "email_changed", "delete_account"; see delivery.mail.OneOffKind).
+
+    ``address`` only for an address no table holds (a chat link's, an email change's new and old
+    ones): the activity reads every other from the database, because Temporal keeps a history
+    for its retention period and an erased person's address must not stay in it. Mails started
+    before that carry the address of "verify_channel" and "reset" too; the activity honours it."""
 
     kind: str
     subject_id: int

@@ -1,6 +1,6 @@
 """The one-off mails (soonish.delivery.mail), composed with a database and no Temporal."""
 from soonish.delivery.mail import OneOffKind, one_off_mail
-from soonish.models import ChatIdentity, SubscriptionStatus, User, db
+from soonish.models import ChatIdentity, Integration, SubscriptionStatus, User, db
 
 
 def test_a_confirm_mail_links_to_confirming_and_stops_once_confirmed(event, follow):
@@ -30,3 +30,26 @@ def test_verify_and_link_mails(domain_app):
     assert link.address == "ada@example.com" and link.message.title == "Link your Discord account to Soonish"
     assert one_off_mail(OneOffKind.LINK, identity.id, None, "wf") is None
     assert one_off_mail(OneOffKind.VERIFY, 9999, None, "wf") is None
+
+
+def test_channel_verification_and_reset_mails_find_the_address_by_id(domain_app):
+    """The mail workflow carries ids and the address is read here (Temporal keeps histories
+    after an erasure); a workflow started before that still carries the address, which must
+    still be the channel's or an account's."""
+    user = User(email="ada@example.com", display_name="Ada")
+    user.set_password("correct horse battery")
+    channel = Integration(user=user, name="work", url_mask="mailto://work.example", email_address="ada@work.example")
+    db.session.add_all([user, channel])
+    db.session.commit()
+
+    verify = one_off_mail(OneOffKind.VERIFY_CHANNEL, channel.id, None, "wf")
+    assert verify.address == "ada@work.example" and verify.message.title.startswith("Confirm: get Soonish updates")
+    reset = one_off_mail(OneOffKind.RESET_PASSWORD, user.id, None, "wf")
+    assert reset.address == "ada@example.com" and reset.message.title == "Reset your Soonish password"
+    assert one_off_mail(OneOffKind.RESET_PASSWORD, 0, None, "wf") is None  # an address with no account
+
+    # Started before: the address in the input.
+    assert one_off_mail(OneOffKind.VERIFY_CHANNEL, channel.id, "ada@work.example", "wf").address == "ada@work.example"
+    assert one_off_mail(OneOffKind.VERIFY_CHANNEL, channel.id, "someone@else.example", "wf") is None
+    assert one_off_mail(OneOffKind.RESET_PASSWORD, 0, "ada@example.com", "wf").address == "ada@example.com"
+    assert one_off_mail(OneOffKind.RESET_PASSWORD, 0, "nobody@example.com", "wf") is None
