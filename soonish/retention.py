@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from .delivery.outcomes import redacted_reason
 from .models import Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, db
 
 # A row still pending after the retention period was never going to be sent (retries give up
@@ -89,7 +90,8 @@ def _tally_key(notification_id: int, status: DeliveryStatus, last_error: str | N
     if status == DeliveryStatus.PENDING:
         return notification_id, DeliveryStatus.FAILED, NEVER_SENT
     if status == DeliveryStatus.FAILED:
-        return notification_id, status, (last_error or "unknown")[:REASON_MAX]
+        # A tally belongs to no one, so no erasure could find it later: it keeps why, not where.
+        return notification_id, status, redacted_reason(last_error or "unknown")[:REASON_MAX]
     return notification_id, status, ""
 
 

@@ -128,3 +128,19 @@ def test_sync_schedules_creates_and_keeps_the_retention_schedule(app, harness, t
         assert "retention schedule updated" in runner.invoke(cli, ["sync-schedules"]).output
     finally:
         harness.run(handle.delete())
+
+
+def test_folded_reasons_keep_no_host_or_address(app, client, bearer, make_user):
+    """Counts outlive the rows and belong to no one, so an erasure could never find them later:
+    the reasons they keep name no follower's host or address."""
+    organizer = make_user("organizer@example.com")
+    with app.app_context():
+        event_id, _ = seed_event(organizer.id, "Old party", 120, 121, [
+            (DeliveryStatus.FAILED, "http://ann-home.example answered HTTP 410"),
+            (DeliveryStatus.FAILED, "http://bob-home.example answered HTTP 410"),
+            (DeliveryStatus.FAILED, "the mail server refused cy@example.com"),
+        ])
+    assert app.test_cli_runner().invoke(cli, ["retention"]).exit_code == 0
+    (report,) = reports(client, bearer(organizer), event_id)
+    assert {f["reason"]: f["count"] for f in report["failures"]} == {
+        "http://[erased host] answered HTTP 410": 2, "the mail server refused [erased address]": 1}
