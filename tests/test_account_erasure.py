@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import JSON, String, text
 
 from soonish.models import (
-    ChatIdentity, Delivery, Event, EventStatus, Subscription, SubscriptionStatus, User, db,
+    ChatIdentity, Delivery, Event, EventStatus, PendingChatAction, Subscription, SubscriptionStatus, User, db,
 )
 from soonish.services.erasure import erase
 
-from .api_helpers import add_integration, announce, create_event, follow_by_webhook, subscribe
+from .api_helpers import add_integration, announce, create_event, follow_by_webhook, future_iso, subscribe
 from .conftest import PASSWORD, csrf_token
 from .sinks import HttpSink, wait_until
 from .temporal_helpers import wait_for_schedules
@@ -272,6 +272,13 @@ def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, clie
         person = make_user(PERSON_EMAIL)
         with app.app_context():
             db.session.get(User, person.id).display_name = PERSON_NAME
+            # A Slack link with an event creation waiting for its Confirm (what /soonish new holds).
+            identity = ChatIdentity(platform="slack", workspace_id="T1", external_user_id="U1", user_id=person.id,
+                                    handle="zelda_chat")
+            db.session.add(identity)
+            db.session.flush()
+            db.session.add(PendingChatAction(chat_identity_id=identity.id, action="create", payload={
+                "title": f"{PERSON_NAME}'s birthday", "starts_at": future_iso(3), "timezone": "UTC"}))
             db.session.commit()
         headers = bearer(person)
         keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
@@ -307,7 +314,7 @@ def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, clie
         assert client.delete("/api/v1/me", json={"password": PASSWORD}, headers=headers).status_code == 204
 
         needles = [PERSON_EMAIL, SECOND_ADDRESS, PERSON_NAME, PERSON_CHANNEL_HOST, "zelda-hook", "zelda-secret",
-                   "zelda-endpoint"]
+                   "zelda-endpoint", "zelda_chat"]
         left = text_columns_holding(app, needles)
         # Item 7(a) of issue 22: the idempotency records (their stored answers carry the second
         # address, the endpoint's URL and secret) are purged by erasure on another branch; until

@@ -8,7 +8,8 @@ What happens to a person's things:
 - their recurring series stop making occurrences, and their series follows go;
 - their subscriptions end (the rows stay, unsubscribed, so organizers' delivery counts keep
   them) and the events' reminder schedules are brought in line after the commit;
-- their channels are deleted (the encrypted URLs with them), their chat identities unlinked;
+- their channels are deleted (the encrypted URLs with them), their chat identities unlinked
+  (with any chat action waiting for their Confirm);
 - their RSVPs are deleted: a place they held (going, or offered to them from the waitlist) is
   freed and offered to the next in line, as when someone answers "can't go";
 - their outgoing webhook endpoints (with the messages and attempts sent to them) and their API
@@ -33,9 +34,9 @@ from .. import outgoing_webhooks
 from ..delivery.outcomes import redacted_reason
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
-    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind, Rsvp,
-    RsvpAnswer, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector, SubscriptionStatus, User,
-    WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
+    ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind,
+    PendingChatAction, Rsvp, RsvpAnswer, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
@@ -116,6 +117,7 @@ def erase(user: User) -> None:
         SubscriptionSelector.chat_identity_id.in_(identity_ids),
     )))
     db.session.execute(delete(Integration).where(Integration.user_id == user.id))
+    db.session.execute(delete(PendingChatAction).where(PendingChatAction.chat_identity_id.in_(identity_ids)))
     db.session.execute(delete(ChatIdentity).where(ChatIdentity.user_id == user.id))
     db.session.execute(delete(Rsvp).where(Rsvp.user_id == user.id))
     db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.message_id.in_(message_ids)))
