@@ -157,7 +157,8 @@ def forget_person(rsvp_ids: list[int], subscription_ids: list[int], organizer_id
              WebhookMessage.payload[("data", "subscription_id")].as_integer().in_(subscription_ids)),
     )
     endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.user_id.in_(organizer_ids))
-    for message in db.session.scalars(select(WebhookMessage).where(WebhookMessage.endpoint_id.in_(endpoints), about_them)):
+    on_their_endpoints = WebhookMessage.endpoint_id.in_(endpoints)
+    for message in db.session.scalars(select(WebhookMessage).where(on_their_endpoints, about_them)):
         payload = copy.deepcopy(message.payload)
         if message.event_type == "rsvp.changed":
             payload["data"]["follower"] = follower
