@@ -5,19 +5,22 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..models import Delivery, DeliveryStatus, Notification, db, utcnow
 from ..models.notification import WAITING_FOR_MAX
 from ..observability import record_delivery
+from .outcomes import redacted_reason
 from .transports import Failed, Outcome, RetryAfter, Sent
 
 log = logging.getLogger(__name__)
 
 # What a recorded failure keeps of its reason (the column's size).
 LAST_ERROR_MAX = 500
+# A ledger row whose recipient was erased: its target is this and a keyed hash of the address.
+ERASED_TARGET_PREFIX = "erased:"
 
 
 def delivery_key(delivery_id: int) -> str:
@@ -111,6 +114,14 @@ def mark_waiting(delivery_id: int, waiting_for: str, until: datetime) -> None:
     db.session.commit()
 
 
+def _kept_reason(reason: str):
+    """What a failed send's row keeps as its reason. A send still in flight when its recipient
+    was erased records after the erasure redacted their rows: its tombstoned target says so, and
+    the reason is redacted too (decided by the row the UPDATE finds, so no race is left)."""
+    return case((Delivery.target.startswith(ERASED_TARGET_PREFIX), redacted_reason(reason)[:LAST_ERROR_MAX]),
+                else_=reason[:LAST_ERROR_MAX])
+
+
 def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
     """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
     now = utcnow()
@@ -130,7 +141,7 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             values = dict(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
         else:
             status = DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING
-            values = dict(status=status, last_error=outcome.reason[:LAST_ERROR_MAX])
+            values = dict(status=status, last_error=_kept_reason(outcome.reason))
         db.session.execute(
             update(Delivery)
             .where(Delivery.id == outcome.delivery_id)

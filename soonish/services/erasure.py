@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
 from .. import outgoing_webhooks
+from ..delivery.ledger import ERASED_TARGET_PREFIX
 from ..delivery.outcomes import redacted_reason
 from ..links import LinkInvalid, LinkPurpose, unsign
 from ..models import (
@@ -86,7 +87,7 @@ def tombstone(secret: str, target: str) -> str:
     turned back into the address."""
     kind = target.split(":", 1)[0]
     digest = hmac.new(f"soonish-erased:{secret}".encode(), target.encode(), hashlib.sha256).hexdigest()
-    return f"erased:{kind}:{digest[:32]}"
+    return f"{ERASED_TARGET_PREFIX}{kind}:{digest[:32]}"
 
 
 def erase(user: User) -> None:
@@ -157,7 +158,7 @@ def _tombstone_ledger(subscription_ids: list[int]) -> None:
     secret = current_app.config["SECRET_KEY"]
     mine = Delivery.subscription_id.in_(subscription_ids)
     targets = db.session.scalars(
-        select(Delivery.target).where(mine, ~Delivery.target.startswith("erased:")).distinct()
+        select(Delivery.target).where(mine, ~Delivery.target.startswith(ERASED_TARGET_PREFIX)).distinct()
     ).all()
     for target in targets:
         db.session.execute(update(Delivery).where(mine, Delivery.target == target).values(target=tombstone(secret, target)))

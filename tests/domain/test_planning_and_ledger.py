@@ -119,3 +119,17 @@ def test_a_welcome_offers_chat_only_to_readers_outside_chat(domain_app, event, c
     for platform in ("slack", "discord"):
         assert "You'll get the organizer's updates here" in by_channel[platform].short
         assert "Rather get them" not in by_channel[platform].short
+
+
+def test_a_failure_recorded_after_its_recipient_was_erased_keeps_no_address(event, follow, announcement, cipher):
+    """The send was in flight when the account was deleted: the erasure tombstoned the row
+    first, and the failure it records afterwards must not bring the address back."""
+    ann = follow("ann@example.com")
+    (send,) = planning.prepare_batch(announcement.id, ann.id, ann.id, cipher).sends
+    db.session.get(Delivery, send.delivery_id).target = "erased:email:0123456789abcdef"
+    db.session.commit()
+    ledger.record([ledger.SendOutcome(send.delivery_id, "email",
+                                      Failed("the mail server refused ann@example.com", permanent=True))],
+                  final_attempt=False)
+    db.session.expire_all()
+    assert db.session.get(Delivery, send.delivery_id).last_error == "the mail server refused [erased address]"
