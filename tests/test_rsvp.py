@@ -2,6 +2,7 @@
 commands), the organizer's counts, list and CSV, and the waitlist's timed offers, on the real
 Temporal dev server and a real SMTP server."""
 import csv
+import html
 import io
 import json
 import re
@@ -10,7 +11,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from soonish.models import Event, Rsvp, Subscription, SubscriptionStatus, User, db, utcnow
+from soonish.links import rsvp_path, rsvp_token
+from soonish.models import Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, signed_headers, slash_command
@@ -200,6 +202,46 @@ def test_mail_links_answer_only_on_post_and_going_makes_a_follower(app, client, 
 
     forged = client.get("/r/not-a-token?answer=going")
     assert forged.status_code == 404 and "not valid" in forged.get_data(as_text=True)
+
+
+def answer_link(app, event_id: int, email: str, still_coming: bool = False) -> str:
+    """The path of the one-tap answer page a mail to ``email`` links to (without its ?answer=)."""
+    with app.app_context():
+        path = rsvp_path(rsvp_token(app.config["SECRET_KEY"], event_id, email))
+    return f"{path}/still-coming" if still_coming else path
+
+
+def test_the_pressed_button_wins_over_the_answer_in_the_link(app, client, person, bearer, organizer, worker):
+    """Issue 22 (4): the page posts back to its own URL, which still carries the link's ?answer=."""
+    event = create_event(client, organizer, title="Picnic")
+    going_link = answer_link(app, event["id"], "reader@example.com") + "?answer=going"
+    opened = client.get(going_link).get_data(as_text=True)
+    assert re.search(r'<button class="button" type="submit" name="answer" value="going"', opened)  # preselected
+
+    pressed = client.post(going_link, data={"answer": "no", "csrf_token": csrf_token(client, going_link)})
+    assert pressed.status_code == 200 and "down as “Can't go”" in html.unescape(pressed.get_data(as_text=True))
+    assert answers(app, event["id"]) == {"reader@example.com": "no"}
+    # No button pressed is no answer, whatever the link said.
+    unpressed = client.post(going_link, data={"csrf_token": csrf_token(client, going_link)})
+    assert unpressed.status_code == 422 and "Answer going, maybe or no." in unpressed.get_data(as_text=True)
+
+
+
+def test_cant_make_it_pressed_on_the_yes_links_page_frees_the_place(app, client, person, bearer, organizer, worker):
+    """Issue 22 (4), the still-coming check: "Yes" opened, "Can't make it" pressed."""
+    checked = create_event(client, organizer, title="Tasting", still_coming_check=True)
+    client.put(f"/api/v1/events/{checked['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+    ann, cy = bearer(person("ann@example.com")), bearer(person("cy@example.com"))
+    assert put_answer(client, ann, checked["id"], "going").get_json()["answer"] == "going"
+    assert put_answer(client, cy, checked["id"], "going").get_json()["answer"] == "waitlisted"
+    yes_link = answer_link(app, checked["id"], "ann@example.com", still_coming=True) + "?answer=confirm"
+    pressed = client.post(yes_link, data={"answer": "no", "csrf_token": csrf_token(client, yes_link)})
+    assert pressed.status_code == 200 and "down as “Can't go”" in html.unescape(pressed.get_data(as_text=True))
+    assert answers(app, checked["id"]) == {"ann@example.com": "no", "cy@example.com": "waitlisted"}
+    assert counts(client, organizer, checked["id"])["confirmed"] == 0
+    with app.app_context():
+        offered = db.session.query(Rsvp).filter_by(event_id=checked["id"], answer=RsvpAnswer.WAITLISTED).one()
+        assert offered.offer_expires_at is not None  # the freed place is held for Cy
 
 
 @pytest.fixture

@@ -154,7 +154,9 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
     form = FlaskForm()
     saved = problem = None
     status = 200
-    chosen = request.values.get("answer", default)
+    # The pressed button answers. The form posts back to this page's own URL, whose ?answer= (the
+    # link's answer) only preselects a button: it must never stand in for the one pressed.
+    chosen = request.form.get("answer", "") if request.method == "POST" else request.args.get("answer", default)
     if form.validate_on_submit():
         try:
             rsvp = save(token, chosen)

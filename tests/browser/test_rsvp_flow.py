@@ -2,6 +2,9 @@
 for them at once and, without a reload, on the organizer's open tab."""
 from playwright.sync_api import Page, expect
 
+from ..api_helpers import create_event as create_event_by_api
+from ..sinks import wait_until
+from ..test_rsvp import answer_link
 from .conftest import LIVE_UPDATE_TIMEOUT_MS, create_event, register
 
 
@@ -32,4 +35,34 @@ def test_answer_going_and_see_the_count_move_live(page: Page, browser, live_serv
     expect(organizer_box.locator('[data-count="no"]')).to_have_text("1", timeout=LIVE_UPDATE_TIMEOUT_MS)
     screenshot(page, "event-page-rsvp-organizer")
     guest_context.close()
+    assert page_problems == []
+
+
+def test_the_button_pressed_on_a_mail_links_page_is_the_answer(
+    page: Page, app, client, make_user, bearer, live_server, smtp_sink, screenshot, page_problems,
+):
+    """Issue 22 (4): a mail's "Going" link, then "Can't go" pressed, is "Can't go"; the still-coming
+    check's "Yes" link, then "Can't make it" pressed, frees the place for the waitlist."""
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event_by_api(client, organizer, title="Picnic")
+    page.goto(live_server + answer_link(app, event["id"], "reader@example.com") + "?answer=going")
+    expect(page.get_by_role("button", name="Going")).to_be_focused()  # the link's answer, preselected
+    page.get_by_role("button", name="Can't go").click()
+    expect(page.get_by_role("status")).to_have_text("Thanks! You're down as “Can't go”.")
+    expect(page.locator("[data-current-answer]")).to_have_text("Can't go")
+    screenshot(page, "rsvp-link-pressed-cant-go")
+
+    checked = create_event_by_api(client, organizer, title="Tasting", still_coming_check=True)
+    client.put(f"/api/v1/events/{checked['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+    for name, expected in (("ann", "going"), ("cy", "waitlisted")):
+        answered = client.put(f"/api/v1/events/{checked['id']}/rsvp", json={"answer": "going"},
+                              headers=bearer(make_user(f"{name}@example.com")))
+        assert answered.get_json()["answer"] == expected
+    page.goto(live_server + answer_link(app, checked["id"], "ann@example.com", still_coming=True) + "?answer=confirm")
+    expect(page.get_by_role("button", name="Yes, still coming")).to_be_focused()
+    page.get_by_role("button", name="Can't make it").click()
+    expect(page.get_by_role("status")).to_have_text("Thanks! You're down as “Can't go”.")
+    # The freed place is offered to Cy, first in line.
+    wait_until(lambda: any("A place opened up: Tasting" in m["Subject"] for m in smtp_sink.to("cy@example.com")),
+               30, message="the offer to the next in line")
     assert page_problems == []
