@@ -98,7 +98,7 @@ def test_api_answers_counts_and_the_organizers_list(app, client, person, bearer,
 
     assert counts(client, organizer, event["id"]) == {
         "going": 1, "confirmed": 0, "maybe": 0, "no": 1, "waitlisted": 0, "no_answer": 1, "capacity": None,
-        "places_left": None,
+        "places_held": 0, "places_left": None,
     }
     # Only the organizer sees the counts and the list.
     assert client.get(f"/api/v1/events/{event['id']}", headers=ann).get_json()["rsvp_counts"] is None
@@ -279,8 +279,36 @@ def test_a_full_event_waitlists_and_offers_each_freed_place_in_turn(
     assert late.status_code == 409 and "expired" in late.get_data(as_text=True)
     assert counts(client, organizer, event["id"]) == {
         "going": 0, "confirmed": 0, "maybe": 2, "no": 1, "waitlisted": 0, "no_answer": 0, "capacity": 1,
-        "places_left": 1,
+        "places_held": 0, "places_left": 1,
     }
+
+
+def test_a_place_held_for_the_waitlist_is_not_free(app, client, person, bearer, host, organizer, worker):
+    """Issue 22 (13): the place offered to the first in line shows as held, not left, on the
+    page, in the API and to the next "going"."""
+    event = create_event(client, organizer, title="Tasting")
+    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 2}, headers=organizer)
+    ann, bob, cy, dee = (bearer(person(f"{name}@example.com")) for name in ("ann", "bob", "cy", "dee"))
+    for headers, expected in ((ann, "going"), (bob, "going"), (cy, "waitlisted")):
+        assert put_answer(client, headers, event["id"], "going").get_json()["answer"] == expected
+    put_answer(client, bob, event["id"], "no")  # the place goes to Cy, held until she takes it
+
+    held = {"going": 1, "waitlisted": 1, "capacity": 2, "places_held": 1, "places_left": 0}
+    assert {k: counts(client, organizer, event["id"])[k] for k in held} == held
+    listing = client.get(f"/api/v1/events/{event['id']}/rsvps", headers=organizer).get_json()
+    assert {k: listing["counts"][k] for k in held} == held
+    assert put_answer(client, dee, event["id"], "going").get_json()["answer"] == "waitlisted"
+    box = client.get(f"/events/{event['id']}/rsvp").get_data(as_text=True)  # what a visitor sees
+    assert 'data-count="going">1 / 2<' in box
+    assert "Going 1 / 2 · 1 place held for the waitlist" in box and "Full:" in box
+    roster = signed_in(app, host).get(f"/events/{event['id']}/rsvps").get_data(as_text=True)
+    assert "1 going of 2 places (1 held for the waitlist)" in roster
+
+    # Cy takes it: going, nothing held, still full.
+    assert put_answer(client, cy, event["id"], "going").get_json()["answer"] == "going"
+    taken = {"going": 2, "waitlisted": 1, "capacity": 2, "places_held": 0, "places_left": 0}
+    assert {k: counts(client, organizer, event["id"])[k] for k in taken} == taken
+    assert 'data-count="held"' not in client.get(f"/events/{event['id']}/rsvp").get_data(as_text=True)
 
 
 def test_slack_buttons_under_a_dm_and_the_rsvp_command(chat_config, app, client, organizer, worker, fake_slack):

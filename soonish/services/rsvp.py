@@ -43,15 +43,16 @@ class RsvpCounts:
     waitlisted: int
     no_answer: int | None  # active followers who haven't answered (None: not counted)
     capacity: int | None
+    places_held: int  # offered to someone on the waitlist, not taken yet: not free
 
     @property
     def places_left(self) -> int | None:
-        return None if self.capacity is None else max(0, self.capacity - self.going)
+        return waitlist.places_left(self.capacity, self.going, self.places_held)
 
     def as_dict(self) -> dict:
         return {"going": self.going, "confirmed": self.confirmed, "maybe": self.maybe, "no": self.not_going,
                 "waitlisted": self.waitlisted, "no_answer": self.no_answer, "capacity": self.capacity,
-                "places_left": self.places_left}
+                "places_held": self.places_held, "places_left": self.places_left}
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
     value = parse_choice(choice)
     check_open(event)
     waitlist.lock_event(event)
-    held = waitlist.held_places(event)  # before this answer is in the session (autoflush)
+    free = waitlist.free_places(event)  # before this answer is in the session (autoflush)
     rsvp = find(event, user)
     if rsvp is None:
         rsvp = Rsvp(event_id=event.id, user_id=user.id, answer=value)
@@ -105,7 +106,7 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
             value = RsvpAnswer.GOING  # takes the place held for them
         elif previous == RsvpAnswer.WAITLISTED:
             value = RsvpAnswer.WAITLISTED  # keeps their place in line
-        elif event.capacity is not None and held >= event.capacity:
+        elif free == 0:
             value = RsvpAnswer.WAITLISTED
         frees_place = False
     rsvp.answer = value
@@ -178,9 +179,8 @@ def counts(event: Event, with_no_answer: bool = True) -> RsvpCounts:
     """The answers' counts. ``no_answer`` (None without ``with_no_answer``) counts the active
     followers who haven't answered: the organizer's figure, and the costly one, since it reads
     every subscription (a visitor's page view of a 10,000-follower event skips it)."""
-    by_answer = dict(db.session.execute(
-        select(Rsvp.answer, func.count()).where(Rsvp.event_id == event.id).group_by(Rsvp.answer)
-    ).all())
+    tally = waitlist.tally(event)
+    by_answer = tally.by_answer
     confirmed = db.session.scalar(select(func.count()).select_from(Rsvp).where(
         Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.GOING, Rsvp.still_coming_for == event.starts_at,
     )) if event.still_coming_check else 0
@@ -196,7 +196,7 @@ def counts(event: Event, with_no_answer: bool = True) -> RsvpCounts:
     return RsvpCounts(
         going=by_answer.get(RsvpAnswer.GOING, 0), confirmed=confirmed, maybe=by_answer.get(RsvpAnswer.MAYBE, 0),
         not_going=by_answer.get(RsvpAnswer.NOT_GOING, 0), waitlisted=by_answer.get(RsvpAnswer.WAITLISTED, 0),
-        no_answer=no_answer, capacity=event.capacity,
+        no_answer=no_answer, capacity=event.capacity, places_held=tally.held,
     )
 
 

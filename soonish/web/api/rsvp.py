@@ -35,7 +35,10 @@ class RsvpCountsOut(Schema):
     waitlisted = fields.Integer()
     no_answer = fields.Integer(metadata={"description": "Active followers who haven't answered."})
     capacity = fields.Integer(allow_none=True)
-    places_left = fields.Integer(allow_none=True)
+    places_held = fields.Integer(metadata={
+        "description": "Places offered to someone on the waitlist and not taken yet: neither free nor going."})
+    places_left = fields.Integer(allow_none=True, metadata={
+        "description": "Free places: capacity less those going and the places held; null without a capacity."})
 
 
 class RsvpRowOut(Schema):

@@ -114,7 +114,8 @@ class EventOut(Schema):
     rsvp_counts = fields.Function(
         _organizer_rsvp_counts, allow_none=True,
         metadata={"description": "For the organizer: going (of whom confirmed: said yes to the still-coming check), "
-                                 "maybe, no, waitlisted, no_answer, capacity, places_left."},
+                                 "maybe, no, waitlisted, no_answer, capacity, places_held (offered to the waitlist, not "
+                                 "taken yet), places_left (capacity less going and held)."},
     )
     series_id = fields.Integer(allow_none=True, metadata={"description": "The recurring series it is an occurrence of."})
     occurrence_start = fields.DateTime(
