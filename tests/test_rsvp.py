@@ -104,13 +104,54 @@ def test_api_answers_counts_and_the_organizers_list(app, client, person, bearer,
     assert client.get(f"/api/v1/events/{event['id']}", headers=ann).get_json()["rsvp_counts"] is None
     assert client.get(f"/api/v1/events/{event['id']}/rsvps", headers=ann).status_code == 403
     listing = client.get(f"/api/v1/events/{event['id']}/rsvps", headers=organizer).get_json()
-    assert [(row["follower"], row["answer"]) for row in listing["items"]] == [
-        ("a•••@example.com", "Going"), ("b•••@example.com", "Can't go"),
+    assert [(row["follower"], row["answer"], row["answer_label"]) for row in listing["items"]] == [
+        ("a•••@example.com", "going", "Going"), ("b•••@example.com", "no", "Can't go"),
     ]
     assert listing["counts"]["going"] == 1
 
     bad = put_answer(client, ann, event["id"], "perhaps")
     assert bad.status_code == 422 and "answer" in bad.get_json()["error"]["fields"]
+
+
+def test_the_organizers_list_pages_and_names_each_answer_by_id_and_value(
+    app, client, person, bearer, host, organizer, worker,
+):
+    """Issue 22 (16, 12): the list, its page and its CSV carry each answer's id and the value the
+    API takes beside its label; the API's list is paged like every other."""
+    event = create_event(client, organizer, title="Launch party")
+    for name, answer in (("ann", "going"), ("bob", "no"), ("cy", "maybe")):
+        put_answer(client, bearer(person(f"{name}@example.com")), event["id"], answer)
+    with app.app_context():
+        ids = {r.user.email: r.id for r in db.session.query(Rsvp).filter_by(event_id=event["id"])}
+    url = f"/api/v1/events/{event['id']}/rsvps"
+
+    first = client.get(url, query_string={"limit": 2}, headers=organizer)
+    assert first.status_code == 200 and first.get_json()["next_cursor"] and 'rel="next"' in first.headers["Link"]
+    assert first.get_json()["counts"]["going"] == 1
+    second = client.get(url, query_string={"limit": 2, "cursor": first.get_json()["next_cursor"]}, headers=organizer)
+    assert second.status_code == 200 and second.get_json()["next_cursor"] is None and "Link" not in second.headers
+    assert second.get_json()["counts"] is None  # counted once, on the first page
+    items = first.get_json()["items"] + second.get_json()["items"]
+    assert [(row["id"], row["answer"], row["answer_label"]) for row in items] == [
+        (ids["ann@example.com"], "going", "Going"), (ids["bob@example.com"], "no", "Can't go"),
+        (ids["cy@example.com"], "maybe", "Maybe"),
+    ]
+    for bad in ({"limit": -1}, {"limit": 0}, {"limit": 201}, {"cursor": "nonsense"}):
+        refused = client.get(url, query_string=bad, headers=organizer)
+        assert refused.status_code == 422 and list(refused.get_json()["error"]["fields"]) == list(bad), bad
+    spec = client.get("/api/v1/openapi.json").get_json()
+    limit = next(p for p in spec["paths"]["/api/v1/events/{event_id}/rsvps"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 200)
+    assert {"id", "answer", "answer_label"} <= set(spec["components"]["schemas"]["RsvpRowOut"]["properties"])
+
+    organizer_browser = signed_in(app, host)
+    rows = list(csv.reader(io.StringIO(organizer_browser.get(f"/events/{event['id']}/rsvps.csv").get_data(as_text=True))))
+    assert [(int(r[0]), r[2], r[3]) for r in rows[1:]] == [
+        (ids["ann@example.com"], "going", "Going"), (ids["cy@example.com"], "maybe", "Maybe"),
+        (ids["bob@example.com"], "no", "Can't go"),
+    ]
+    page = html.unescape(organizer_browser.get(f"/events/{event['id']}/rsvps").get_data(as_text=True))
+    assert f'<tr id="rsvp-{ids["bob@example.com"]}"><td>b•••@example.com</td><td data-answer="no">Can\'t go</td>' in page
 
 
 def test_answers_close_on_cancelled_and_past_events(app, client, person, bearer, organizer, worker):
@@ -166,7 +207,8 @@ def test_answer_on_the_event_page_and_the_organizer_sees_the_list(app, client, p
     exported = organizer_browser.get(f"/events/{event['id']}/rsvps.csv")
     assert exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
-    assert rows[0] == ["follower", "answer", "answered_at"] and rows[1][:2] == ["g•••@example.com", "Going"]
+    assert rows[0] == ["id", "follower", "answer", "answer_label", "answered_at"]
+    assert rows[1][1:4] == ["g•••@example.com", "going", "Going"]
     assert client.get(f"/events/{event['id']}/rsvps.csv").status_code == 403  # the guest
 
 

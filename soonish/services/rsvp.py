@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from .. import waitlist
 from ..field_limits import CAPACITY_MAX
@@ -20,6 +21,7 @@ from .errors import Conflict, NotFound, ValidationFailed
 from . import outbox, webhook_endpoints
 from .events import get_event_for_organizer
 from .notifications import follower_label, welcome
+from .pagination import Page, keyset_page
 from .temporal import after_commit
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
@@ -57,9 +59,15 @@ class RsvpCounts:
 
 @dataclass(frozen=True)
 class RsvpRow:
+    id: int  # the answer's: it stays when the person changes their answer
     follower: str  # display name, or the masked address
-    answer: str
+    answer: str  # the value the API takes (going, maybe, no) or waitlisted
+    answer_label: str  # as pages show it
     answered_at: datetime
+
+    @classmethod
+    def of(cls, rsvp: Rsvp) -> "RsvpRow":
+        return cls(rsvp.id, follower_label(rsvp.user), rsvp.answer.value, ANSWER_LABELS[rsvp.answer], rsvp.answered_at)
 
 
 def parse_choice(choice: str | None) -> RsvpAnswer:
@@ -210,17 +218,26 @@ def roster(actor: User, event_id: int) -> list[RsvpRow]:
     order = {RsvpAnswer.GOING: 0, RsvpAnswer.WAITLISTED: 1, RsvpAnswer.MAYBE: 2, RsvpAnswer.NOT_GOING: 3}
     rows = db.session.scalars(select(Rsvp).where(Rsvp.event_id == event.id))
     ordered = sorted(rows, key=lambda r: (order[r.answer], r.waitlisted_at or r.answered_at, r.id))
-    return [RsvpRow(follower_label(r.user), ANSWER_LABELS[r.answer], r.answered_at) for r in ordered]
+    return [RsvpRow.of(r) for r in ordered]
+
+
+def roster_page(actor: User, event_id: int, limit: int, cursor: str | None) -> Page:
+    """Who answered what, a page at a time, in the order people first answered (by the answer's
+    id, which a change of answer keeps): a cursor stays right while answers come in and change."""
+    event = get_event_for_organizer(actor, event_id)
+    query = select(Rsvp).where(Rsvp.event_id == event.id).options(selectinload(Rsvp.user))
+    page = keyset_page(query, Rsvp.id, Rsvp.id, limit, cursor)
+    return Page([RsvpRow.of(r) for r in page.items], page.next_cursor)
 
 
 def roster_csv(actor: User, event_id: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["follower", "answer", "answered_at"])
+    writer.writerow(["id", "follower", "answer", "answer_label", "answered_at"])
     for row in roster(actor, event_id):
         # A leading = + - @ would make a spreadsheet run the cell as a formula.
         name = "'" + row.follower if row.follower[:1] in "=+-@" else row.follower
-        writer.writerow([name, row.answer, row.answered_at.isoformat()])
+        writer.writerow([row.id, name, row.answer, row.answer_label, row.answered_at.isoformat()])
     return out.getvalue()
 
 

@@ -53,9 +53,10 @@ def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
     }, name=name)
 
 
-def paged(page: Page):
-    """The view's answer: the page and, when another follows, its Link header."""
-    body = {"items": page.items, "next_cursor": page.next_cursor}
+def paged(page: Page, **fields):
+    """The view's answer: the page (with any ``fields`` the list adds) and, when another
+    follows, its Link header."""
+    body = {**fields, "items": page.items, "next_cursor": page.next_cursor}
     if page.next_cursor is None:
         return body
     args = {**request.args.to_dict(), "cursor": page.next_cursor}

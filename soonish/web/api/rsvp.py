@@ -8,6 +8,7 @@ from ...services import events as event_service
 from ...services import rsvp as rsvp_service
 from .access import authorized
 from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
 bp.register_error_handler(ServiceError, service_error_response)
@@ -42,14 +43,17 @@ class RsvpCountsOut(Schema):
 
 
 class RsvpRowOut(Schema):
+    id = fields.Integer(metadata={"description": "The answer's id; it stays when the person changes their answer."})
     follower = fields.String(metadata={"description": "Display name, or the email address masked (a•••@example.com)."})
-    answer = fields.String()
+    answer = fields.String(metadata={
+        "description": "going, maybe or no (the values PUT …/rsvp takes), or waitlisted (said going while full)."})
+    answer_label = fields.String(metadata={"description": "As pages show it: Going, Maybe, Can't go, On the waitlist."})
     answered_at = fields.DateTime()
 
 
-class RsvpListOut(Schema):
-    counts = fields.Nested(RsvpCountsOut)
-    items = fields.List(fields.Nested(RsvpRowOut))
+class RsvpListOut(page_schema(RsvpRowOut, "RsvpRowPage")):
+    counts = fields.Nested(RsvpCountsOut, allow_none=True, metadata={
+        "description": "The whole list's counts, on the first page (without cursor); null on the next pages."})
 
 
 class RsvpSettingsIn(Schema):
@@ -78,12 +82,15 @@ def answer(data, event_id):
 
 @bp.get("/<int:event_id>/rsvps")
 @authorized("events:read")
-@bp.response(200, RsvpListOut)
-@bp.errors(401, 403, 404)
-def answers(event_id):
-    """The organizer's view: counts (going / maybe / no / waitlisted / no answer) and who answered what."""
-    return {"counts": rsvp_service.organizer_counts(current_user, event_id),
-            "items": rsvp_service.roster(current_user, event_id)}
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, RsvpListOut, headers=LINK_HEADER)
+@bp.errors(401, 403, 404, 422)
+def answers(args, event_id):
+    """The organizer's view: who answered what, a page at a time in the order they first answered,
+    and on the first page the counts (going / maybe / no / waitlisted / no answer / places)."""
+    cursor = args.get("cursor")
+    page = rsvp_service.roster_page(current_user, event_id, args["limit"], cursor)
+    return paged(page, counts=None if cursor else rsvp_service.organizer_counts(current_user, event_id))
 
 
 @bp.put("/<int:event_id>/rsvp-settings")
