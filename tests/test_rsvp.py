@@ -342,7 +342,7 @@ def test_a_place_held_for_the_waitlist_is_not_free(app, client, person, bearer, 
     assert put_answer(client, dee, event["id"], "going").get_json()["answer"] == "waitlisted"
     box = client.get(f"/events/{event['id']}/rsvp").get_data(as_text=True)  # what a visitor sees
     assert 'data-count="going">1 / 2<' in box
-    assert "Going 1 / 2 · 1 place held for the waitlist" in box and "Full:" in box
+    assert 'data-count="held">1 place held for the waitlist' in box and "Full:" in box
     roster = signed_in(app, host).get(f"/events/{event['id']}/rsvps").get_data(as_text=True)
     assert "1 going of 2 places (1 held for the waitlist)" in roster
 

@@ -66,3 +66,24 @@ def test_the_button_pressed_on_a_mail_links_page_is_the_answer(
     wait_until(lambda: any("A place opened up: Tasting" in m["Subject"] for m in smtp_sink.to("cy@example.com")),
                30, message="the offer to the next in line")
     assert page_problems == []
+
+
+def test_a_place_held_for_the_waitlist_shows_as_held_and_full(
+    page: Page, client, make_user, bearer, live_server, screenshot, page_problems,
+):
+    """Issue 22 (13): the place offered to the first in line is held, not free."""
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event_by_api(client, organizer, title="Tasting")
+    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 2}, headers=organizer)
+    people = {name: bearer(make_user(f"{name}@example.com")) for name in ("ann", "bob", "cy")}
+    for name in people:
+        client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "going"}, headers=people[name])
+    client.put(f"/api/v1/events/{event['id']}/rsvp", json={"answer": "no"}, headers=people["bob"])
+
+    page.goto(f"{live_server}/e/{event['slug']}")
+    box = page.locator("#rsvp")
+    expect(box.locator('[data-count="going"]')).to_have_text("1 / 2")
+    expect(box.locator('[data-count="held"]')).to_have_text("1 place held for the waitlist (offered to the next in line)")
+    expect(box).to_contain_text("Full: “Going” puts you on the waitlist")
+    screenshot(page, "event-page-rsvp-place-held")
+    assert page_problems == []
