@@ -22,12 +22,14 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .delivery.outcomes import redacted_reason
-from .models import Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, db
+from .models import Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, IdempotencyRecord, Notification, db
 
 # A row still pending after the retention period was never going to be sent (retries give up
 # within minutes): it is folded as a failure, so the organizer's page doesn't wait for it forever.
 NEVER_SENT = "not sent before the ledger was pruned"
 REASON_MAX = 500
+# An Idempotency-Key's answer is replayed for this long (services/idempotency.py), then it goes.
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
 
 @dataclass
@@ -106,3 +108,16 @@ def _add_to_tallies(tallies: Counter) -> None:
         index_elements=[table.c.notification_id, table.c.status, table.c.reason],
         set_={"count": table.c.count + statement.excluded["count"]},
     ))
+
+
+def expire_idempotency_records(now: datetime) -> int:
+    """Delete the idempotency records older than their lifetime; returns how many went.
+
+    A keyed request clears them too on its way, but only when keyed requests come: the daily
+    retention round makes sure what they kept (a person's requests and answers) goes within a
+    day of its lifetime whatever the traffic."""
+    expired = db.session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_KEY_LIFETIME)
+    ).rowcount
+    db.session.commit()
+    return expired

@@ -15,7 +15,8 @@ class IdempotencyRecord(db.Model):
     """The first answer to a request that carried an ``Idempotency-Key`` (Stripe semantics).
 
     In the database so every web process on every host sees it; ``status`` is None while the
-    first request is still running."""
+    first request is still running. Only answers of requests that ran are kept, and never a
+    secret they showed (see web/api/idempotency.py)."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("caller", "key"),)
@@ -27,6 +28,8 @@ class IdempotencyRecord(db.Model):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[int | None] = mapped_column()
     response_body: Mapped[str | None] = mapped_column(Text)
+    # What a replay repeats besides the body: the event version's ETag, the secrets left out.
+    response_headers: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

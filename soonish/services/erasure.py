@@ -42,6 +42,7 @@ from ..models import (
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import mark_cancelled, tell_cancelled
+from .idempotency import forget_account
 from .notifications import ERASED_FOLLOWER
 from .rsvp import offer_free_places
 from .temporal import reminders_changed
@@ -126,6 +127,7 @@ def erase(user: User) -> None:
     db.session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.user_id == user.id))
     db.session.execute(delete(ApiKey).where(ApiKey.user_id == user.id))
     db.session.execute(delete(ChatConnectCode).where(ChatConnectCode.user_id == user.id))
+    forget_account(user.id)  # the answers kept for its Idempotency-Keys
     # Their series make no more occurrences, and no new occurrence subscribes them.
     db.session.execute(delete(SeriesFollow).where(SeriesFollow.user_id == user.id))
     db.session.execute(update(Series).where(Series.organizer_id == user.id).values(status=SeriesStatus.CANCELLED))

@@ -24,7 +24,7 @@ def form_nonce() -> str:
 
 
 def _caller() -> str:
-    return f"user:{current_user.id}" if current_user.is_authenticated else "form"
+    return idempotency.account_caller(current_user.id) if current_user.is_authenticated else "form"
 
 
 def once_per_form(view):

@@ -56,18 +56,25 @@ def authorized(scope: str | None, *, api_keys_allowed: bool = True):
     note = f"API keys need the scope `{scope}`." if scope and api_keys_allowed else (
         "Not with an API key: sign in or use a token." if not api_keys_allowed else "")
 
+    def refusal():
+        """The 401 this request gets (or the 403 it raises); None when it may go on."""
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        key = g.get("api_key")
+        if key is not None and not api_keys_allowed:
+            raise Forbidden("API keys can't do this; sign in or use a token from /api/v1/auth/token.")
+        if scope:
+            api_keys.check_scope(key, scope)
+        return None
+
     def decorate(view):
         @wraps(view)
         def checked(*args, **kwargs):
-            if not current_user.is_authenticated:
-                return login_manager.unauthorized()
-            key = g.get("api_key")
-            if key is not None and not api_keys_allowed:
-                raise Forbidden("API keys can't do this; sign in or use a token from /api/v1/auth/token.")
-            if scope:
-                api_keys.check_scope(key, scope)
-            return view(*args, **kwargs)
+            refused = refusal()
+            return refused if refused is not None else view(*args, **kwargs)
 
+        # An Idempotency-Key replay passes this same check first (idempotency.py).
+        checked.refusal = refusal
         security = [{JWT_SCHEME: []}] + ([{API_KEY_SCHEME: []}] if api_keys_allowed else [])
         return _document(checked, security, scope, note)
 
@@ -78,13 +85,17 @@ def optionally_authorized(scope: str):
     """Open to anyone; a caller that signs in sees more (their private events). An API key
     without ``scope`` is refused rather than silently treated as anonymous."""
 
+    def refusal():
+        if current_user.is_authenticated:
+            api_keys.check_scope(g.get("api_key"), scope)  # raises the 403
+
     def decorate(view):
         @wraps(view)
         def checked(*args, **kwargs):
-            if current_user.is_authenticated:
-                api_keys.check_scope(g.get("api_key"), scope)
+            refusal()
             return view(*args, **kwargs)
 
+        checked.refusal = refusal  # as authorized's
         return _document(checked, [{}, {JWT_SCHEME: []}, {API_KEY_SCHEME: []}], scope,
                          f"Anonymous, or signed in; API keys need the scope `{scope}`.")
 

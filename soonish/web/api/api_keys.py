@@ -5,6 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from ...services import ServiceError, api_keys, lists
 from .access import authorized
 from .base import ApiBlueprint, service_error_response
+from .idempotency import ShownOnce
 from .paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="Personal API keys")
@@ -40,8 +41,8 @@ class ApiKeyOut(Schema):
 
 
 class ApiKeyCreatedOut(ApiKeyOut):
-    key = fields.String(attribute="plaintext", metadata={"description": "The key itself (sk_...), shown this once; send it as "
-                                  "`Authorization: Bearer sk_...`."})
+    key = ShownOnce(attribute="plaintext", metadata={"description": "The key itself (sk_...); send it as "
+                                                     "`Authorization: Bearer sk_...`."})
 
 
 ApiKeyPage = page_schema(ApiKeyOut, "ApiKeyPage")

@@ -35,8 +35,12 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying aga
 IDEMPOTENCY_KEY_PARAMETER = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "description": "Any unique string (a UUID). A retry with the same key and body within 24 hours gets the first "
-    "answer back (with the header `Idempotent-Replayed: true`) and nothing is done again; the same key with another "
-    "body is refused with 422; a retry while the first request still runs gets 409.",
+    "answer back (with the header `Idempotent-Replayed: true`, and the first answer's `ETag`) and nothing is done "
+    "again; the same key with another body is refused with 422; a retry while the first request still runs gets 409. "
+    "Only answers of requests that ran (2xx) are kept: after a 4xx or 5xx the key is free and a corrected retry runs. "
+    "A replay needs what the request needs (a key without the scope gets the same 403 as without this header). "
+    "Secrets an answer shows (a new API key, a signing secret, a token, a connect code) are shown once: a replay has "
+    "them as null and names them in the header `Idempotent-Redacted`. Keys of an account go when it is deleted.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 IDEMPOTENT_METHODS = {"POST", "PATCH"}

@@ -45,17 +45,20 @@ def my_events(args):
     return paged(lists.organized_events(current_user, lists.EventFilters(**args), limit, cursor))
 
 
+ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it back as If-Match when changing it.",
+                         "schema": {"type": "string"}}}
+
+
 @bp.post("")
 @authorized("events:write")
 @bp.arguments(EventIn)
-@bp.response(201, EventOut)
+@bp.response(201, EventOut, headers=ETAG_HEADER)
 @bp.errors(400, 401, 403, 503)
 def create_event(data):
-    return event_service.create_event(current_user, event_service.EventFields(**data))
+    event = event_service.create_event(current_user, event_service.EventFields(**data))
+    return event, 201, {"ETag": concurrency.etag(event)}
 
 
-ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it back as If-Match when changing it.",
-                         "schema": {"type": "string"}}}
 IF_MATCH = {
     "name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
     "description": "The ETag the change is based on. If the event changed since, the answer is 412 with the current "

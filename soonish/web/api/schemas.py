@@ -17,6 +17,7 @@ from ...services.rsvp import counts as rsvp_counts
 from ...services.series import describe as describe_series
 from ...services.series import occurrences
 from ...services.accounts import MIN_PASSWORD_LENGTH
+from .idempotency import ShownOnce
 
 VISIBILITIES = [v.value for v in Visibility]
 CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)
@@ -46,7 +47,7 @@ class TokenIn(Schema):
 
 
 class TokenOut(Schema):
-    access_token = fields.String()
+    access_token = ShownOnce()
     token_type = fields.String()
     expires_in = fields.Integer()
 
@@ -242,8 +243,8 @@ class ConnectCodeIn(Schema):
 
 class ConnectCodeOut(Schema):
     platform = fields.String()
-    code = fields.String(metadata={"description": "One-time, e.g. ABCD-2345"})
-    command = fields.String(metadata={"description": "What to type in the chat, e.g. /soonish connect ABCD-2345"})
+    code = ShownOnce(metadata={"description": "One-time, e.g. ABCD-2345."})
+    command = ShownOnce(metadata={"description": "What to type in the chat, e.g. /soonish connect ABCD-2345."})
     expires_at = fields.DateTime()
 
 

@@ -9,6 +9,7 @@ from ...services import ServiceError
 from ...services import webhook_endpoints as endpoint_service
 from .access import authorized
 from .base import ApiBlueprint, service_error_response
+from .idempotency import ShownOnce
 from .paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_webhook_endpoints", __name__, url_prefix="/api/v1/webhook-endpoints",
@@ -55,8 +56,8 @@ class EndpointOut(Schema):
 
 
 class EndpointCreatedOut(EndpointOut):
-    secret = fields.String(metadata={"description": "The whsec_ signing secret: verify deliveries with it "
-                                     "(any Standard Webhooks library)."})
+    secret = ShownOnce(metadata={"description": "The whsec_ signing secret: verify deliveries with it (any Standard "
+                                 "Webhooks library); `GET .../{endpoint_id}/secret` reads it again."})
 
 
 class WebhookAttemptOut(Schema):
