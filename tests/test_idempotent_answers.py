@@ -168,3 +168,25 @@ def test_erasing_an_account_drops_its_records(app, client, make_user, bearer):
     assert client.delete("/api/v1/me", json={"password": PASSWORD}, headers=mine).status_code == 204
     with app.app_context():
         assert [(r.caller, r.key) for r in db.session.query(IdempotencyRecord)] == [(f"user:{other.id}", "theirs")]
+
+
+def test_a_chat_connect_code_is_not_stored(chat_config, app, client, make_user, bearer):
+    owner = keyed(bearer(make_user()), "code")
+    first = client.post("/api/v1/chat-accounts/connect-codes", json={"platform": "slack"}, headers=owner)
+    assert first.status_code == 201
+    assert all(first.get_json()["code"] not in body for body in stored_bodies(app))
+    replayed = client.post("/api/v1/chat-accounts/connect-codes", json={"platform": "slack"}, headers=owner)
+    assert replayed.status_code == 201 and replayed.headers["Idempotent-Redacted"] == "code, command"
+    assert replayed.get_json() == {**first.get_json(), "code": None, "command": None}
+
+
+def test_the_openapi_document_says_what_a_replay_gives(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    for schema, field in [("ApiKeyCreatedOut", "key"), ("EndpointCreatedOut", "secret"), ("TokenOut", "access_token"),
+                          ("ConnectCodeOut", "code"), ("ConnectCodeOut", "command")]:
+        described = schemas[schema]["properties"][field]
+        assert described["nullable"] is True and "Idempotent-Redacted" in described["description"], (schema, field)
+    assert "ETag" in spec["paths"]["/api/v1/events"]["post"]["responses"]["201"]["headers"]
+    (parameter,) = [p for p in spec["paths"]["/api/v1/api-keys"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert "same 403" in parameter["description"] and "Only answers of requests that ran" in parameter["description"]
