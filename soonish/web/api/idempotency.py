@@ -20,9 +20,9 @@ from .base import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_METHODS, service_error_r
 HEADER = IDEMPOTENCY_KEY_PARAMETER["name"]
 REPLAYED = "Idempotent-Replayed"
 REDACTED = "Idempotent-Redacted"
-# What a replay repeats of the first answer besides its body (the event version's ETag, where
-# the new thing is). Never cookies or anything else a secret may ride in.
-KEPT_HEADERS = ("Content-Type", "ETag", "Location")
+# What a replay repeats of the first answer besides its body: its type and the event version's
+# ETag. Never cookies or anything else a secret may ride in.
+KEPT_HEADERS = ("Content-Type", "ETag")
 
 
 class ShownOnce(fields.String):
