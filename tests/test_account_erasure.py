@@ -321,12 +321,9 @@ def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, clie
 
         needles = [PERSON_EMAIL, SECOND_ADDRESS, PERSON_NAME, PERSON_CHANNEL_HOST, "zelda-hook", "zelda-secret",
                    "zelda-endpoint", "zelda_chat", endpoint.get_json()["secret"], api_key.get_json()["key"]]
+        # The idempotency records' stored answers (second address, endpoint URL and secret,
+        # API key) included: erasure forgets them too.
         left = text_columns_holding(app, needles)
-        # Item 7(a) of issue 22: the idempotency records (their stored answers carry the second
-        # address, the endpoint's URL and secret, the API key) are purged by erasure on another
-        # branch; until both are merged this table is the one expected leftover, and the test
-        # xfails on it alone (the last line). Once merged, the xfail never fires.
-        stored_answers = left.pop("idempotency_records.response_body", None)
         assert left == {}, f"personal data left after erasure: {left}"
         # The organizer's log still shows the messages, without the person in them.
         messages = client.get(f"/api/v1/webhook-endpoints/{hook.get_json()['id']}/messages",
@@ -336,7 +333,5 @@ def test_erasure_leaves_the_person_in_no_table_and_no_workflow_history(app, clie
         assert by_type["delivery.failed"]["reason"] == "http://[erased host] answered HTTP 410"
 
         assert temporal_payloads_holding(harness, temporal_env, app, needles) == {}
-        if stored_answers:
-            pytest.xfail(f"idempotency records still hold {stored_answers}: purged by the idempotency branch")
     finally:
         receiver.stop()

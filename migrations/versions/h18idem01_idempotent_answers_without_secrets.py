@@ -7,7 +7,7 @@ their 24 hours: a retry of one of those requests runs again (one more key, say),
 lesser harm. The others are replayed as JSON, as they were.
 
 Revision ID: h18idem01
-Revises: h14ledger01
+Revises: h18settled01
 Create Date: 2026-12-06 05:30:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h18idem01'
-down_revision = 'h14ledger01'
+down_revision = 'h18settled01'
 branch_labels = None
 depends_on = None
 
