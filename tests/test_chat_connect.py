@@ -69,8 +69,9 @@ def test_a_connect_code_joins_the_slack_account_which_then_gets_announcements_in
     page = client.get("/channels").get_data(as_text=True)
     assert "Slack: @u0alice in acme workspace" in page and f"/channels/chat/{identity.id}/remove" in page
     listed = client.get("/api/v1/chat-accounts", headers=bearer(bea)).get_json()
-    assert listed == [{"id": identity.id, "platform": "slack", "handle": "u0alice", "workspace_name": "acme",
-                       "label": "Slack: @u0alice in acme workspace", "created_at": listed[0]["created_at"]}]
+    assert listed == {"items": [{"id": identity.id, "platform": "slack", "handle": "u0alice", "workspace_name": "acme",
+                                 "label": "Slack: @u0alice in acme workspace",
+                                 "created_at": listed["items"][0]["created_at"]}], "next_cursor": None}
 
     subscribe(client, bearer(bea), event["id"], selectors=[{"chat_identity_id": identity.id}])
     announce(client, organizer, event["id"], "Doors open at 7")

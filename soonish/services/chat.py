@@ -206,10 +206,14 @@ def connect_code_used(user: User, platform: str) -> bool:
     return latest is not None and latest.used_at is not None
 
 
+def linked_identities_query(user: User):
+    """The chat accounts that act as ``user``, unordered: their DMs are channels like any other."""
+    return select(ChatIdentity).where(ChatIdentity.user_id == user.id, ChatIdentity.kind == ChatIdentityKind.USER)
+
+
 def linked_identities(user: User) -> list[ChatIdentity]:
-    """The chat accounts that act as ``user``: their DMs are channels like any other."""
-    return list(db.session.scalars(select(ChatIdentity).where(
-        ChatIdentity.user_id == user.id, ChatIdentity.kind == ChatIdentityKind.USER).order_by(ChatIdentity.id)))
+    """The chat accounts that act as ``user``, oldest first."""
+    return list(db.session.scalars(linked_identities_query(user).order_by(ChatIdentity.id)))
 
 
 def unlink(user: User, identity_id: int) -> None:

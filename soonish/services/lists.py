@@ -1,5 +1,5 @@
-"""The API's lists, a page at a time (see pagination): events, subscriptions, channels and an
-event's notifications, with the filters their readers need."""
+"""The API's lists, a page at a time (see pagination): events, series and their occurrences,
+subscriptions, channels, chat accounts and an event's notifications, with the filters their readers need."""
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -7,12 +7,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from ..models import (
-    ApiKey, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
+    ApiKey, ChatIdentity, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, utcnow,
 )
+from .chat import linked_identities_query
 from .events import get_event_for_organizer
 from .notifications import _reports_for
 from .pagination import Page, keyset_page
+from .series import occurrences_query
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,13 @@ def public_series(limit: int, cursor: str | None) -> Page:
     """Active public series, newest first."""
     query = select(Series).where(Series.visibility == Visibility.PUBLIC, Series.status == SeriesStatus.ACTIVE)
     return keyset_page(query, Series.created_at, Series.id, limit, cursor, descending=True)
+
+
+def series_occurrences(series: Series, limit: int, cursor: str | None) -> Page:
+    """The occurrences of ``series`` made so far that are still ahead, soonest first."""
+    return keyset_page(occurrences_query(series), Event.starts_at, Event.id, limit, cursor)
+
+
+def my_chat_accounts(user: User, limit: int, cursor: str | None) -> Page:
+    """The chat accounts that act as ``user``, oldest first."""
+    return keyset_page(linked_identities_query(user), ChatIdentity.id, ChatIdentity.id, limit, cursor)

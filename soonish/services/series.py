@@ -116,12 +116,17 @@ def describe(series: Series) -> str:
     return rule_of(series).describe(first_local(series).time())
 
 
-def occurrences(series: Series, upcoming: bool = True) -> list[Event]:
-    """The series' occurrences made so far (upcoming ones only, by default), soonest first."""
-    query = select(Event).where(Event.series_id == series.id).order_by(Event.starts_at)
+def occurrences_query(series: Series, upcoming: bool = True):
+    """The series' occurrences made so far (upcoming ones only, by default), unordered."""
+    query = select(Event).where(Event.series_id == series.id)
     if upcoming:
         query = query.where(Event.starts_at >= utcnow() - START_GRACE)
-    return list(db.session.scalars(query))
+    return query
+
+
+def occurrences(series: Series, upcoming: bool = True) -> list[Event]:
+    """The series' occurrences made so far (upcoming ones only, by default), soonest first."""
+    return list(db.session.scalars(occurrences_query(series, upcoming).order_by(Event.starts_at)))
 
 
 # Following ------------------------------------------------------------------------------------

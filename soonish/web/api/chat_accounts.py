@@ -1,24 +1,28 @@
 """A user's chat accounts (Slack, Discord) over JSON: their DMs are channels like any other."""
 from flask_login import current_user
 
-from ...services import ServiceError, chat
+from ...services import ServiceError, chat, lists
 from .access import authorized
 from .base import ApiBlueprint, service_error_response
+from .paging import LINK_HEADER, PageArgs, page_schema, paged
 from .schemas import ChatAccountOut, ConnectCodeIn, ConnectCodeOut
 
 bp = ApiBlueprint("api_chat_accounts", __name__, url_prefix="/api/v1/chat-accounts",
                   description="Your Slack and Discord accounts")
 bp.register_error_handler(ServiceError, service_error_response)
 
+ChatAccountPage = page_schema(ChatAccountOut, "ChatAccountPage")
+
 
 @bp.get("")
 @authorized("channels:write")
-@bp.response(200, ChatAccountOut(many=True))
-@bp.errors(401, 403)
-def list_chat_accounts():
-    """The chat accounts that act as you (connected, or linked with `link <email>`); route a
-    follow to one's DMs with the selector `{"chat_identity_id": id}`."""
-    return chat.linked_identities(current_user)
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, ChatAccountPage, headers=LINK_HEADER)
+@bp.errors(401, 403, 422)
+def list_chat_accounts(args):
+    """The chat accounts that act as you (connected, or linked with `link <email>`), oldest
+    first, a page at a time; route a follow to one's DMs with the selector `{"chat_identity_id": id}`."""
+    return paged(lists.my_chat_accounts(current_user, args["limit"], args.get("cursor")))
 
 
 @bp.post("/connect-codes")

@@ -18,6 +18,7 @@ bp = ApiBlueprint("api_series", __name__, url_prefix="/api/v1/series", descripti
 bp.register_error_handler(ServiceError, service_error_response)
 
 SeriesPage = page_schema(SeriesOut, "SeriesPage")
+OccurrencePage = page_schema(EventOut, "OccurrencePage")
 
 
 @bp.get("")
@@ -71,11 +72,13 @@ def cancel_series(data, series_id):
 
 @bp.get("/<int:series_id>/occurrences")
 @optionally_authorized("events:read")
-@bp.response(200, EventOut(many=True))
-@bp.errors(403, 404)
-def occurrences(series_id):
-    """The occurrences made so far that are still ahead, soonest first."""
-    return series_service.occurrences(series_service.get_visible_series(current_user_or_none(), series_id=series_id))
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, OccurrencePage, headers=LINK_HEADER)
+@bp.errors(403, 404, 422)
+def occurrences(args, series_id):
+    """The occurrences made so far that are still ahead, soonest first, a page at a time."""
+    series = series_service.get_visible_series(current_user_or_none(), series_id=series_id)
+    return paged(lists.series_occurrences(series, args["limit"], args.get("cursor")))
 
 
 @bp.patch("/<int:series_id>/occurrences/<int:event_id>")
