@@ -201,6 +201,7 @@ def web(bind: str | None, workers: int | None) -> None:
 
     from .observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
     from .web.limits import warn_if_counted_per_process
+    from .web.request_bounds import GUNICORN_REQUEST_LINE_MAX
     from .web.security import refuse_default_secret_key
 
     config = current_app.config
@@ -218,6 +219,9 @@ def web(bind: str | None, workers: int | None) -> None:
             self.cfg.set("workers", workers or config["WEB_WORKERS"])
             # 1: gunicorn's sync workers; more: its gthread workers (config.WEB_THREADS says why 1).
             self.cfg.set("threads", int(config["WEB_THREADS"]))
+            # Longer than the app reads (request_bounds.URL_MAX_BYTES), so the app answers an
+            # over-long URL itself (JSON under /api/); only a line over this gets gunicorn's page.
+            self.cfg.set("limit_request_line", GUNICORN_REQUEST_LINE_MAX)
             # No access log from gunicorn: the app logs each request as a JSON line.
             self.cfg.set("logger_class", GunicornJsonLogger)
             self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))

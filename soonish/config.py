@@ -51,6 +51,10 @@ class Config:
     # (gunicorn's gthread workers) only for requests that mostly wait; see README "Production".
     WEB_WORKERS = 4
     WEB_THREADS = 1
+    # Request bodies: 1 MiB is many times the largest JSON or form the app takes (an event with
+    # its 10,000-character details); routes that take uploads set their own (web/request_bounds.py).
+    # Werkzeug refuses a longer body with a 413 before reading it.
+    MAX_CONTENT_LENGTH = 1024 * 1024
 
     # Worker metrics for Prometheus, host:port each ("" = off): the Temporal SDK's own
     # (task latencies, polls, slots) and Soonish's (deliveries, reminder lateness).

@@ -13,7 +13,7 @@ from . import api as api_package
 from .api import access as api_access
 from . import (
     account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
-    once, ops, rsvp, security, series, share, subscriptions,
+    once, ops, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from .extensions import api, csrf, login_manager, migrate
 
@@ -54,9 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
         app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
         render_item=render_migration_item,
     )
+    ops.init_app(app)  # first: its request timer and id must exist before anything refuses
+    # Before any hook reads the body (the CSRF check parses forms): a route's own body cap, and
+    # bodies no parser should be handed.
+    request_bounds.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
-    ops.init_app(app)  # first: its request timer and id must exist before a rate limit refuses
     limits.init_app(app)
     security.init_app(app)
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},

@@ -15,6 +15,7 @@ from ..services import events as event_service
 from ..services import subscriptions as subscription_service
 from .auth import current_user_or_none
 from .events import visible_event_or_404
+from .request_bounds import body_limit
 from .subscriptions import EMAIL_FOLLOWS
 
 bp = Blueprint("share", __name__)
@@ -66,10 +67,10 @@ def cover(slug):
 
 
 @bp.post("/events/<int:event_id>/cover")
+# Refuse big bodies before they are read (the limit counts the form's other parts too).
+@body_limit(share.COVER_MAX_BYTES + 64 * 1024)
 @login_required
 def upload_cover(event_id):
-    # Refuse big bodies before they are read (the limit counts the form's other parts too).
-    request.max_content_length = share.COVER_MAX_BYTES + 64 * 1024
     upload = request.files.get("cover")
     try:
         cover_service.set_cover(current_user, event_id, upload.read(share.COVER_MAX_BYTES + 1) if upload else b"")

@@ -133,7 +133,7 @@ class SoonishApi(Api):
             message = "The request has invalid fields."
         code = error.name.lower().replace(" ", "_")
         # webargs reports a body that is not JSON as a field error on "json".
-        if "json" in fields and error.code == 400:
+        if "json" in fields and error.code == 400 and not data.get("message"):
             message = "The request body is not valid JSON."
         # werkzeug's own headers (Allow on a 405, WWW-Authenticate on a 401) belong to the answer;
         # its Content-Type does not: the body is JSON.
