@@ -2,12 +2,13 @@
 named, scoped, optionally expiring, revocable at once."""
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
 from ..models import ApiKey, User, db, utcnow
 from .errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
+from .events import to_utc
 
 PREFIX = "sk_"
 # What a key may do. A session or a JWT may do everything its account may; a key only what
@@ -37,8 +38,10 @@ def create_key(user: User, name: str, scopes: list[str], expires_at: datetime | 
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValidationFailed.field("scopes", f"Choose one or more of: {', '.join(SCOPES)}.")
-    if expires_at is not None and expires_at <= utcnow():
-        raise ValidationFailed.field("expires_at", "The expiry must be in the future.")
+    if expires_at is not None:
+        expires_at = to_utc(expires_at, timezone.utc, "expires_at")
+        if expires_at <= utcnow():
+            raise ValidationFailed.field("expires_at", "The expiry must be in the future.")
     plain = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(user_id=user.id, name=name, prefix=plain[:10], key_hash=_digest(plain),
                  scopes=sorted(set(scopes)), expires_at=expires_at)

@@ -1,7 +1,7 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
@@ -81,9 +81,10 @@ def _known_zones() -> frozenset[str]:
     return frozenset(zone_names())
 
 
-def to_utc(value: datetime, tz: ZoneInfo, field: str) -> datetime:
+def to_utc(value: datetime, tz: tzinfo, field: str) -> datetime:
     """``value`` in UTC (a naive value is read in ``tz``); a ValidationFailed naming ``field``
-    for an instant outside the years a calendar can show (0001-01-01 in Tokyo is year 0 in UTC)."""
+    for an instant outside the years a calendar can show (0001-01-01 in Tokyo is year 0 in UTC).
+    Every instant a person gives goes through it: an event's times, a key's expiry, a list's bounds."""
     try:
         if value.tzinfo is None:
             value = value.replace(tzinfo=tz)

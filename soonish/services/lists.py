@@ -1,7 +1,7 @@
 """The API's lists, a page at a time (see pagination): events, series and their occurrences,
 subscriptions, channels, chat accounts and an event's notifications, with the filters their readers need."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
@@ -11,7 +11,7 @@ from ..models import (
     SubscriptionStatus, User, Visibility, utcnow,
 )
 from .chat import linked_identities_query
-from .events import get_event_for_organizer
+from .events import get_event_for_organizer, to_utc
 from .notifications import _reports_for
 from .pagination import Page, keyset_page
 from .series import occurrences_query
@@ -32,9 +32,9 @@ def _filtered(query, filters: EventFilters):
     if filters.visibility:
         query = query.where(Event.visibility == Visibility(filters.visibility))
     if filters.starts_after:
-        query = query.where(Event.starts_at >= filters.starts_after)
+        query = query.where(Event.starts_at >= to_utc(filters.starts_after, timezone.utc, "starts_after"))
     if filters.starts_before:
-        query = query.where(Event.starts_at < filters.starts_before)
+        query = query.where(Event.starts_at < to_utc(filters.starts_before, timezone.utc, "starts_before"))
     if filters.q and filters.q.strip():
         escaped = filters.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"

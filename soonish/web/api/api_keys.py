@@ -1,6 +1,6 @@
 """Personal API keys over JSON. Managed with a session or a JWT only: a key can't mint keys."""
 from flask_login import current_user
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from ...services import ServiceError, api_keys, lists
 from .access import authorized
@@ -12,13 +12,6 @@ bp = ApiBlueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", descripti
 bp.register_error_handler(ServiceError, service_error_response)
 
 
-def _aware(value) -> None:
-    try:
-        value.timestamp()
-    except (OverflowError, ValueError):
-        raise ValidationError("Out of range.") from None
-
-
 class ApiKeyIn(Schema):
     class Meta:
         unknown = "raise"
@@ -26,8 +19,9 @@ class ApiKeyIn(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=80))
     scopes = fields.List(fields.String(validate=validate.OneOf(list(api_keys.SCOPES))), required=True,
                          validate=validate.Length(min=1, max=len(api_keys.SCOPES)))
-    expires_at = fields.AwareDateTime(allow_none=True, validate=_aware,
-                                      metadata={"description": "With its offset; absent or null: never expires."})
+    expires_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "With its offset; in the future, and in the years 1-9999 once in UTC (422 otherwise). Absent "
+                       "or null: never expires."})
 
 
 class ApiKeyOut(Schema):

@@ -1,9 +1,7 @@
 """Cursor pagination on the wire: `limit` and `cursor` in, `items` and `next_cursor` out, plus
 an RFC 8288 `Link: <...>; rel="next"` header, on every list of the API."""
-from datetime import datetime, timezone
-
 from flask import request, url_for
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from ...models import EventStatus, NotificationKind, Visibility
 from ...services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -21,18 +19,11 @@ class PageArgs(Schema):
         "items are added: nothing is skipped or seen twice."})
 
 
-def _utc_representable(value: datetime) -> None:
-    try:
-        value.astimezone(timezone.utc)
-    except OverflowError:
-        raise ValidationError("Out of range once converted to UTC.") from None
-
-
 class EventListArgs(PageArgs):
-    starts_after = fields.AwareDateTime(validate=_utc_representable,
-                                        metadata={"description": "Only events starting at or after this instant (with its offset)."})
-    starts_before = fields.AwareDateTime(validate=_utc_representable,
-                                         metadata={"description": "Only events starting before this instant (with its offset)."})
+    starts_after = fields.AwareDateTime(metadata={
+        "description": "Only events starting at or after this instant (with its offset; in the years 1-9999 once in UTC)."})
+    starts_before = fields.AwareDateTime(metadata={
+        "description": "Only events starting before this instant (with its offset; in the years 1-9999 once in UTC)."})
     q = fields.String(validate=validate.Length(max=200), metadata={"description": "Words in the title or location."})
 
 
