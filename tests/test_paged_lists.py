@@ -74,3 +74,18 @@ def test_every_paged_list_names_limit_when_it_is_out_of_range(client, make_user,
             assert response.status_code == 422, (path, limit, response.get_json())
             assert set(response.get_json()["error"]["fields"]) == {"limit"}, (path, limit)
 
+
+
+def test_the_openapi_document_says_what_a_cursor_and_a_search_may_be(app, client, make_user, bearer):
+    parameters = {parameter["name"]: parameter["schema"] for parameter in
+                  client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/events"]["get"]["parameters"]}
+    assert parameters["cursor"] == {"type": "string", "maxLength": 500, "pattern": "^[A-Za-z0-9_-]*$"}
+    assert parameters["q"] == {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
+    user = make_user()
+    stored(app, ChatIdentity(platform="slack", workspace_id="T0TEAM", external_user_id="U1", user_id=user.id))
+    stored(app, ChatIdentity(platform="slack", workspace_id="T0TEAM", external_user_id="U2", user_id=user.id))
+    cursor = client.get("/api/v1/chat-accounts?limit=1", headers=bearer(user)).get_json()["next_cursor"]
+    assert re.fullmatch(parameters["cursor"]["pattern"], cursor)
+
+    response = client.get("/api/v1/events?cursor=" + cursor + ".")
+    assert response.status_code == 422 and list(response.get_json()["error"]["fields"]) == ["cursor"]

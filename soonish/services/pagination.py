@@ -19,6 +19,10 @@ from .errors import ValidationFailed
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# What _encode writes: URL-safe base64 without its padding, at most this long (a cursor holds a
+# sort key and an id; the longest, a timestamp with its offset, is about 60 characters).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+CURSOR_MAX_LENGTH = 500
 
 
 @dataclass(frozen=True)

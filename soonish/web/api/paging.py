@@ -4,8 +4,9 @@ from flask import request, url_for
 from marshmallow import Schema, fields, validate
 
 from ...models import EventStatus, NotificationKind, Visibility
-from ...services.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from ...services.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, Page
 
+NO_NUL_PATTERN = r"^[^\x00]*$"  # JSON Schema's (ECMA 262) spelling works in Python's re too
 LINK_HEADER = {"Link": {
     "description": 'RFC 8288: `<url>; rel="next"` while more pages follow.', "schema": {"type": "string"},
 }}
@@ -14,7 +15,10 @@ LINK_HEADER = {"Link": {
 class PageArgs(Schema):
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT),
                            metadata={"description": f"Items per page, at most {MAX_LIMIT}."})
-    cursor = fields.String(validate=validate.Length(max=500), metadata={
+    cursor = fields.String(validate=[
+        validate.Length(max=CURSOR_MAX_LENGTH),
+        validate.Regexp(CURSOR_PATTERN, error="Not a cursor from this list; use the next_cursor of a previous page."),
+    ], metadata={
         "description": "The `next_cursor` of the previous page; absent for the first page. Pages stay right while "
         "items are added: nothing is skipped or seen twice."})
 
@@ -24,7 +28,10 @@ class EventListArgs(PageArgs):
         "description": "Only events starting at or after this instant (with its offset; in the years 1-9999 once in UTC)."})
     starts_before = fields.AwareDateTime(metadata={
         "description": "Only events starting before this instant (with its offset; in the years 1-9999 once in UTC)."})
-    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Words in the title or location."})
+    # The pattern says what security.refuse_nul_characters enforces for every field, before this
+    # schema runs: no NUL.
+    q = fields.String(validate=validate.Length(max=200),
+                      metadata={"description": "Words in the title or location.", "pattern": NO_NUL_PATTERN})
 
 
 class MyEventListArgs(EventListArgs):
