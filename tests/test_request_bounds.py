@@ -113,3 +113,9 @@ def test_gunicorn_leaves_an_over_long_address_to_the_app(database_url, tmp_path)
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(30)
+
+
+def test_the_openapi_document_states_the_bounds(client):
+    rules = client.get("/api/v1/openapi.json").get_json()["info"]["description"]
+    assert f"nested deeper than {JSON_DEPTH_MAX} levels gets 400" in rules
+    assert "over 1 MiB 413" in rules and f"over {URL_MAX_BYTES:,} bytes 414" in rules

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 
 from ...services import Forbidden, api_keys
 from ..extensions import login_manager
+from ..request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
 # What every operation enforces beyond its schema, said once for the whole document.
 API_RULES = (
@@ -20,7 +21,9 @@ API_RULES = (
     "Unknown body fields are refused (422). An event's `ends_at` must be after its `starts_at` (422 naming `ends_at`). "
     "Email addresses must be able to receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) "
     "get 422. Lists are pages: `limit` (at most 200) and `cursor`; the answer's `next_cursor` and its "
-    "`Link: <...>; rel=\"next\"` header lead to the next page. Every POST and PATCH takes an `Idempotency-Key`. "
+    "`Link: <...>; rel=\"next\"` header lead to the next page. A JSON body nested deeper than "
+    f"{JSON_DEPTH_MAX} levels gets 400, a body over 1 MiB 413, a path and query string over {URL_MAX_BYTES:,} bytes 414. "
+    "Every POST and PATCH takes an `Idempotency-Key`. "
     "Authenticate with a JWT from `/auth/token` or a personal API key (`sk_...`), both as `Authorization: Bearer`."
 )
 JWT_SCHEME = "BearerToken"
