@@ -16,6 +16,7 @@ from soonish.web.request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
 from .api_helpers import create_event
 from .conftest import csrf_token
+from .processes import STARTUP_TIMEOUT
 from .sinks import free_port, wait_until
 from .test_covers import upload
 
@@ -105,10 +106,10 @@ def test_gunicorn_leaves_an_over_long_address_to_the_app(database_url, tmp_path)
             return False
 
     try:
-        wait_until(answers, 30, 0.2, "gunicorn to answer")
+        wait_until(answers, STARTUP_TIMEOUT, 0.2, "gunicorn to answer")
         # Longer than gunicorn's default request line (4094 bytes), shorter than what cli.py sets.
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{base}/api/v1/events?q={'a' * 6000}", timeout=10)
+            urllib.request.urlopen(f"{base}/api/v1/events?q={'a' * 6000}", timeout=STARTUP_TIMEOUT)
         assert refused.value.code == 414 and refused.value.headers.get_content_type() == "application/json"
     finally:
         web.send_signal(signal.SIGTERM)
