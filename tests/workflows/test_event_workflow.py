@@ -30,6 +30,9 @@ from soonish.temporal.workflows import EventWorkflow
 from .conftest import eventually, server_now
 
 EVENT_ID = 7
+# Recorded when a mocked delivery batch returns (not an activity): a batch held while the event is
+# cancelled must still run to its end.
+BATCH_FINISHED = "deliver_batch returned"
 
 
 @dataclass
@@ -81,7 +84,7 @@ class MockedEventActivities:
                 await asyncio.wait_for(self.batches_held.wait(), 0.2)
             except asyncio.TimeoutError:
                 pass
-        self._record("batch finished", batch)
+        self._record(BATCH_FINISHED, batch)
         return BatchResult(sent=batch.subscriptions.last_id - batch.subscriptions.first_id + 1)
 
     @activity.defn(name=NOTIFICATION_SETTLED)
@@ -228,7 +231,7 @@ async def test_a_cancellation_during_a_batch_lets_the_batch_finish_then_sends_th
 
     assert mocked.planned() == [1, 2]
     # The batch in flight was not abandoned: it ran to its end, once.
-    assert [call.arg.notification_id for call in mocked.of("batch finished")] == [1, 2]
+    assert [call.arg.notification_id for call in mocked.of(BATCH_FINISHED)] == [1, 2]
     assert [call.arg.notification_id for call in mocked.of(NOTIFICATION_SETTLED)] == [1, 2]
     assert mocked.of(ActivityName.COMPLETE_EVENT) == []
 
