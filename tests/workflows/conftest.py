@@ -62,7 +62,7 @@ def run_workers(workflow_env):
 
 
 async def server_now(env: WorkflowEnvironment) -> datetime:
-    """The test server's time, whole seconds (workflow inputs compare at that precision)."""
+    """The test server's time in whole seconds, as the app stores event times."""
     return (await env.get_current_time()).replace(microsecond=0)
 
 
