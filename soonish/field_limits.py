@@ -26,6 +26,8 @@ SERIES_INTERVAL_MAX = 12
 STILL_COMING_HOURS_MIN = 1
 STILL_COMING_HOURS_MAX = 7 * 24
 STILL_COMING_HOURS_DEFAULT = 24
+# An event's or a series' slug: the address part of its link (links.new_slug makes 67 at most).
+SLUG_MAX = 96
 # An event's details (its page, mails and cards carry them).
 EVENT_DESCRIPTION_MAX = 10_000
 # A channel's Apprise URL as typed: longer than any real service's URL needs.

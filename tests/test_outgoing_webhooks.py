@@ -167,7 +167,7 @@ def test_every_rsvp_change_tells_the_organizer_signed(client, make_user, bearer,
     assert by_api.status_code == 200
     login(guest)  # and then on the event page
     page = f"/e/{event['slug']}"
-    by_page = client.post(f"/events/{event['id']}/rsvp", data={"answer": "maybe", "csrf_token": csrf_token(client, page)},
+    by_page = client.post(f"/e/{event['slug']}/rsvp", data={"answer": "maybe", "csrf_token": csrf_token(client, page)},
                           headers={"HX-Request": "true"})
     assert by_page.status_code == 200
     # The same answer again is no change: nothing is told.

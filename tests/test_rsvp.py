@@ -186,16 +186,16 @@ def test_answer_on_the_event_page_and_the_organizer_sees_the_list(app, client, p
     html = client.get(page).get_data(as_text=True)
     assert 'id="rsvp"' in html and 'data-count="going">0' in html
 
-    box = client.post(f"/events/{event['id']}/rsvp", data={"answer": "going", "csrf_token": csrf_token(client, page)},
+    box = client.post(f"/e/{event['slug']}/rsvp", data={"answer": "going", "csrf_token": csrf_token(client, page)},
                       headers=HTMX)
     assert box.status_code == 200
     text = box.get_data(as_text=True)
     assert 'data-count="going">1' in text and 'data-my-answer="going"' in text
     # The box polls itself: nothing changed, nothing sent.
     state = re.search(r"since=([0-9a-f]+)", text).group(1)
-    assert client.get(f"/events/{event['id']}/rsvp?since={state}", headers=HTMX).status_code == 204
+    assert client.get(f"/e/{event['slug']}/rsvp?since={state}", headers=HTMX).status_code == 204
 
-    wrong = client.post(f"/events/{event['id']}/rsvp", data={"answer": "yes!", "csrf_token": csrf_token(client, page)},
+    wrong = client.post(f"/e/{event['slug']}/rsvp", data={"answer": "yes!", "csrf_token": csrf_token(client, page)},
                         headers=HTMX)
     assert wrong.status_code == 422 and "Answer going, maybe or no." in wrong.get_data(as_text=True)
 

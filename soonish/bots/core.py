@@ -273,7 +273,7 @@ class Commands:
         follower = self._follower(speaker, here)
         event = self._event_or_series(follower.user, reference)
         if isinstance(event, Series):
-            series_service.follow_series(follower.user, event.id, selectors=[chat.route_to(follower)])
+            series_service.follow_series(follower.user, slug=event.slug, selectors=[chat.route_to(follower)])
             who = "This channel now follows" if here else "You're following"
             return Reply(f"{who} every occurrence of {event.title} ({series_service.describe(event)}): updates and "
                          f"reminders of each will come {'here' if here else 'to you here as direct messages'}. "
@@ -282,7 +282,7 @@ class Commands:
         # Add this place to where an active subscription already delivers.
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
         routes = [r for r in routes if r != chat.route_to(follower)] + [chat.route_to(follower)]
-        subscription, _ = subscriptions.subscribe(follower.user, event.id, selectors=routes)
+        subscription, _ = subscriptions.subscribe(follower.user, slug=event.slug, selectors=routes)
         if here:
             subscription = subscriptions.post_at_start(subscription)
         item = self._item(event, subscription)
@@ -295,7 +295,7 @@ class Commands:
         follower = self._follower(speaker, here)
         event = self._event_or_series(follower.user, reference)
         if isinstance(event, Series):
-            series_service.unfollow_series(follower.user, event.id)
+            series_service.unfollow_series(follower.user, slug=event.slug)
             return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
                          f"{event.title}. Nothing more will be sent about its occurrences.")
         subscription = self._subscription(follower.user, event)
@@ -393,7 +393,9 @@ class Commands:
     def _rsvp_button(self, speaker: Speaker, event_id: int, choice: str) -> Reply:
         user = self._person(speaker).user
         try:
-            event = events.get_visible_event(user, event_id=event_id)
+            # The button is on a post we made about the event, with its link, and the platform
+            # signs what a press sends: whoever pressed it has the link, even to an unlisted event.
+            event = events.get_visible_event(user, event_id=event_id, has_link=True)
         except NotFound as exc:
             raise CommandError("This event is no longer available.") from exc
         if choice == rsvp_service.CONFIRM:  # "Yes, still coming" under the still-coming check

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
 from .base import UTCDateTime, db, utcnow
 from .user import User
 
@@ -33,7 +33,7 @@ class Event(db.Model):
     __table_args__ = (UniqueConstraint("series_id", "occurrence_start"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(96), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
     organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_RULE_MAX, TITLE_MAX
+from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_RULE_MAX, SLUG_MAX, TITLE_MAX
 from .base import UTCDateTime, db, utcnow
 from .event import Visibility, _enum
 from .user import User
@@ -25,7 +25,7 @@ class Series(db.Model):
     __tablename__ = "series"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(96), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
     organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")

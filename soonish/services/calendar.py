@@ -129,7 +129,8 @@ def followed_subscriptions(user: User) -> list[Subscription]:
         .where(Subscription.user_id == user.id, Subscription.status == SubscriptionStatus.ACTIVE)
         .order_by(Event.starts_at)
     )
-    return [s for s in subscriptions if can_view(user, s.event)]
+    # Following an event means having had its link: an unlisted one stays in the feed.
+    return [s for s in subscriptions if can_view(user, s.event, has_link=True)]
 
 
 def feed_calendar(user: User, event_url: EventUrl) -> bytes:

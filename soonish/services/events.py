@@ -14,7 +14,9 @@ from ..field_limits import (
 )
 from ..links import new_slug
 from ..messages import describe_change
-from ..models import Event, EventStatus, NotificationKind, User, Visibility, db, utcnow
+from ..models import (
+    Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User, Visibility, db, utcnow,
+)
 from .broadcast import record
 from . import webhook_endpoints
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -273,20 +275,41 @@ def _tell_workflow(signal: str, event: Event, notification) -> None:
     )
 
 
-def can_view(viewer: User | None, event: Event) -> bool:
-    if event.visibility == Visibility.PRIVATE:
-        return viewer is not None and viewer.is_authenticated and viewer.id == event.organizer_id
-    return True
+def can_view(viewer: User | None, row, has_link: bool = False) -> bool:
+    """Whether ``viewer`` may see an event or a series (``row``). Public: anyone. Private: its
+    organizer. Unlisted: its organizer and whoever ``has_link`` (its slug): ids are counted, so
+    an id alone never shows an unlisted one."""
+    if row.visibility == Visibility.PUBLIC:
+        return True
+    if viewer is not None and viewer.is_authenticated and viewer.id == row.organizer_id:
+        return True
+    return row.visibility == Visibility.UNLISTED and has_link
 
 
-def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None):
+def _has_followed(viewer: User | None, row) -> bool:
+    """Whether ``viewer`` follows (or once followed) the event or series ``row``: they came
+    through its link, and their mails, lists and chat buttons name it by id from then on."""
+    if viewer is None or not viewer.is_authenticated:
+        return False
+    if isinstance(row, Series):
+        query = select(SeriesFollow.id).where(SeriesFollow.series_id == row.id, SeriesFollow.user_id == viewer.id)
+    else:
+        query = select(Subscription.id).where(Subscription.event_id == row.id, Subscription.user_id == viewer.id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None,
+                       has_link: bool = False):
     """The event (or series: ``model``) by id or slug if ``viewer`` may see it; private ones of
-    others look like missing ones."""
+    others, and unlisted ones asked for by id by someone who never followed them (nor has the
+    link otherwise: ``has_link``), look like missing ones."""
     if row_id is not None:
         row = db.session.get(model, row_id)
+        has_link = has_link or (row is not None and row.visibility == Visibility.UNLISTED and _has_followed(viewer, row))
     else:
         row = db.session.scalar(select(model).where(model.slug == slug))
-    if row is None or not can_view(viewer, row):
+        has_link = True
+    if row is None or not can_view(viewer, row, has_link):
         raise NotFound(f"No such {noun}.")
     return row
 
@@ -298,8 +321,9 @@ def organized_by(actor: User, row, noun: str):
     return row
 
 
-def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None) -> Event:
-    return visible_or_missing(Event, "event", viewer, event_id, slug)
+def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None,
+                      has_link: bool = False) -> Event:
+    return visible_or_missing(Event, "event", viewer, event_id, slug, has_link)
 
 
 def get_event_for_organizer(actor: User, event_id: int) -> Event:

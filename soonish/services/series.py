@@ -132,11 +132,12 @@ def occurrences(series: Series, upcoming: bool = True) -> list[Event]:
 # Following ------------------------------------------------------------------------------------
 
 
-def follow_series(user: User, series_id: int, selectors: list[dict] | None = None,
-                  reminder_offsets=None) -> tuple[SeriesFollow, bool]:
-    """Follow every occurrence: the made ones now, the rest as they are made. Following again
+def follow_series(user: User, series_id: int | None = None, selectors: list[dict] | None = None,
+                  reminder_offsets=None, slug: str | None = None) -> tuple[SeriesFollow, bool]:
+    """Follow every occurrence of the series ``series_id`` or ``slug`` names (an unlisted one by
+    its slug, the first time): the made ones now, the rest as they are made. Following again
     updates the choices for occurrences made from now on. Returns the follow and whether it is new."""
-    series = get_visible_series(user, series_id=series_id)
+    series = get_visible_series(user, series_id=series_id, slug=slug)
     lock(series)
     if series.status != SeriesStatus.ACTIVE:
         raise ValidationFailed.field("series", "This series is cancelled; it can't be followed.")
@@ -167,10 +168,10 @@ def find_follow(user: User, series: Series) -> SeriesFollow | None:
     )
 
 
-def unfollow_series(user: User, series_id: int) -> None:
+def unfollow_series(user: User, series_id: int | None = None, slug: str | None = None) -> None:
     """Stop following: no subscriptions to occurrences made from now on, and the ones to
     upcoming occurrences end (their reminder schedules go with them)."""
-    series = get_visible_series(user, series_id=series_id)
+    series = get_visible_series(user, series_id=series_id, slug=slug)
     lock(series)
     follow = find_follow(user, series)
     if follow is None:

@@ -56,11 +56,12 @@ def _require_open(event: Event) -> None:
         raise ValidationFailed(f"This event is {event.status.value}; it can't be followed.", {"event": [event.status.value]})
 
 
-def subscribe(user: User, event_id: int, selectors: list[dict] | None = None,
-              reminder_offsets=None) -> tuple[Subscription, bool]:
-    """Follow an event as a signed-in user. Subscribing again is idempotent (it updates the
-    choices given). Returns the subscription and whether it just became active."""
-    event = get_visible_event(user, event_id=event_id)
+def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | None = None,
+              reminder_offsets=None, slug: str | None = None) -> tuple[Subscription, bool]:
+    """Follow the event ``event_id`` or ``slug`` names (an unlisted one by its slug, the first
+    time) as a signed-in user. Subscribing again is idempotent (it updates the choices given).
+    Returns the subscription and whether it just became active."""
+    event = get_visible_event(user, event_id=event_id, slug=slug)
     _require_open(event)
     chosen = _selectors(user, selectors) if selectors is not None else None
     offsets = validate_offsets(reminder_offsets) if reminder_offsets is not None else None
@@ -171,7 +172,7 @@ def event_of_confirm_link(token: str) -> Event | None:
     if subscription is None:
         return None
     event = subscription.event
-    shown = can_view(None, event) if signed else event.visibility == Visibility.PUBLIC
+    shown = can_view(None, event, has_link=True) if signed else event.visibility == Visibility.PUBLIC
     return event if shown else None
 
 

@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     # Before any route exists: every <int:...> in the app is bounded to a database id.
     app.url_map.converters["int"] = converters.DatabaseIdConverter
+    app.url_map.converters["slug"] = converters.SlugConverter
     app.config.from_object(Config)
     app.config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
     keep_text_settings_text(app.config)
@@ -65,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
                                    "info": {"description": api_access.API_RULES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
+    api.register_converter(converters.SlugConverter, converters.slug_openapi_schema)
     app.before_request(auth.protect_cookie_requests)
     filters.register(app)
     app.jinja_env.globals["form_nonce"] = once.form_nonce

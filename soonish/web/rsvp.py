@@ -53,25 +53,34 @@ def _visible(event_id: int):
         abort(404)
 
 
+def _visible_by_link(slug: str):
+    """The event the page's box is on: by its link, as the page, so an unlisted one's box works
+    for everyone who has the page."""
+    try:
+        return event_service.get_visible_event(current_user if current_user.is_authenticated else None, slug=slug)
+    except ServiceError:
+        abort(404)
+
+
 def _box(event, status: int = 200, error: str | None = None) -> Response:
     return Response(render_template("events/_rsvp_box.html", event=event, rsvp_error=error, **rsvp_box_context(event)),
                     status=status)
 
 
-@bp.get("/events/<int:event_id>/rsvp")
-def box(event_id):
+@bp.get("/e/<slug>/rsvp")
+def box(slug):
     """The RSVP box, polled by the event page: 204 while nothing in it changed."""
-    event = _visible(event_id)
+    event = _visible_by_link(slug)
     context = rsvp_box_context(event)
     if is_htmx_request() and context.get("rsvp_state") and request.args.get("since") == context["rsvp_state"]:
         return Response(status=204)
     return _box(event)
 
 
-@bp.post("/events/<int:event_id>/rsvp")
+@bp.post("/e/<slug>/rsvp")
 @login_required
-def answer(event_id):
-    event = _visible(event_id)
+def answer(slug):
+    event = _visible_by_link(slug)
     try:
         rsvp_service.answer(current_user, event, request.form.get("answer", ""))
     except ServiceError as exc:

@@ -52,35 +52,29 @@ def ics(slug):
                     headers={"Content-Disposition": f'attachment; filename="{series.slug}.ics"'})
 
 
-@bp.post("/series/<int:series_id>/follow")
+@bp.post("/series/<slug>/follow")
 @login_required
 @once_per_form
-def follow(series_id):
-    return _change_follow(series_id, series_service.follow_series, (
+def follow(slug):
+    return _change_follow(slug, series_service.follow_series, (
         "You follow every occurrence of this series, with the usual reminders. Leave one to skip it.", "success"))
 
 
-@bp.post("/series/<int:series_id>/unfollow")
+@bp.post("/series/<slug>/unfollow")
 @login_required
 @once_per_form
-def unfollow(series_id):
-    return _change_follow(series_id, series_service.unfollow_series, ("You no longer follow this series.", "info"))
+def unfollow(slug):
+    return _change_follow(slug, series_service.unfollow_series, ("You no longer follow this series.", "info"))
 
 
-def _change_follow(series_id: int, change, done: tuple[str, str]) -> Response:
-    """Follow or leave the series as ``change`` does; say how it went on the series page."""
-    series = _series_or_abort(series_id)
+def _change_follow(slug: str, change, done: tuple[str, str]) -> Response:
+    """Follow or leave the series as ``change`` does; say how it went on the series page. By its
+    link, as the page: an unlisted series is followed from its page."""
+    series = visible_series_or_404(slug)
     try:
-        change(current_user, series_id)
+        change(current_user, slug=slug)
     except ServiceError as exc:
         flash(exc.message, "error")
     else:
         flash(*done)
     return redirect(url_for("series.show", slug=series.slug))
-
-
-def _series_or_abort(series_id: int) -> Series:
-    try:
-        return series_service.get_visible_series(current_user, series_id=series_id)
-    except ServiceError as exc:
-        abort(exc.status)

@@ -145,7 +145,7 @@ def subscribe(slug):
         try:
             if user:
                 subscription, _ = subscription_service.subscribe(
-                    user, event.id, form.selectors(), form.reminder_offsets.data or ""
+                    user, selectors=form.selectors(), reminder_offsets=form.reminder_offsets.data or "", slug=slug
                 )
                 flash(f"You're following {event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
             else:

@@ -86,7 +86,20 @@ def _expected_version() -> int | None:
 @bp.response(200, EventOut, headers=ETAG_HEADER)
 @bp.errors(403, 404)
 def get_event(event_id):
+    """An event by id. An unlisted one answers 404 here to all but its organizer and those who
+    follow (or followed) it: ids can be counted, its link can't. Read it by its link with
+    `GET /events/by-slug/{slug}`."""
     event = event_service.get_visible_event(current_user_or_none(), event_id=event_id)
+    return event, 200, {"ETag": concurrency.etag(event)}
+
+
+@bp.get("/by-slug/<slug:slug>")
+@optionally_authorized("events:read")
+@bp.response(200, EventOut, headers=ETAG_HEADER)
+@bp.errors(403, 404)
+def get_event_by_link(slug):
+    """An event by its link (`/e/{slug}`): how anyone who was given an unlisted event's link reads it."""
+    event = event_service.get_visible_event(current_user_or_none(), slug=slug)
     return event, 200, {"ETag": concurrency.etag(event)}
 
 

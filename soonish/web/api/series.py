@@ -46,7 +46,18 @@ def create_series(data):
 @bp.response(200, SeriesOut)
 @bp.errors(403, 404)
 def get_series(series_id):
+    """A series by id. An unlisted one answers 404 here to all but its organizer and those who
+    follow it: read it by its link with `GET /series/by-slug/{slug}`."""
     return series_service.get_visible_series(current_user_or_none(), series_id=series_id)
+
+
+@bp.get("/by-slug/<slug:slug>")
+@optionally_authorized("events:read")
+@bp.response(200, SeriesOut)
+@bp.errors(403, 404)
+def get_series_by_link(slug):
+    """A series by its link (`/series/{slug}`): how anyone who was given an unlisted series' link reads it."""
+    return series_service.get_visible_series(current_user_or_none(), slug=slug)
 
 
 @bp.patch("/<int:series_id>")
@@ -112,6 +123,19 @@ def follow(data, series_id):
     so far or later gets a subscription of its own (leave one to skip it)."""
     follow, is_new = series_service.follow_series(current_user, series_id, data.get("selectors"),
                                                   data.get("reminder_offsets"))
+    return follow, 201 if is_new else 200
+
+
+@bp.post("/by-slug/<slug:slug>/follow")
+@authorized("subscriptions:write")
+@bp.arguments(SeriesFollowIn)
+@bp.response(201, SeriesFollowOut)
+@bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
+@bp.errors(400, 401, 403, 404)
+def follow_by_link(data, slug):
+    """Follow the series its link (`/series/{slug}`) names, an unlisted one too; as `POST /series/{series_id}/follow`."""
+    follow, is_new = series_service.follow_series(current_user, selectors=data.get("selectors"),
+                                                  reminder_offsets=data.get("reminder_offsets"), slug=slug)
     return follow, 201 if is_new else 200
 
 

@@ -27,15 +27,35 @@ bp.register_error_handler(ServiceError, service_error_response)
 @bp.errors(400, 403, 404, 409, 503)
 @subscribe_by_email_limit()
 def subscribe(data, event_id):
-    """Follow an event. Signed in: active at once. Anonymous: give `email`; a confirm mail is sent."""
+    """Follow an event. Signed in: active at once. Anonymous: give `email`; a confirm mail is sent.
+    An unlisted event answers 404 by id (but to its organizer and followers): follow it by its
+    link with `POST /events/by-slug/{slug}/subscriptions`."""
+    return _follow(data, event_id=event_id)
+
+
+@bp.post("/events/by-slug/<slug:slug>/subscriptions")
+@optionally_authorized("subscriptions:write")
+@bp.arguments(SubscribeIn)
+@bp.response(201, SubscriptionOut)
+@bp.alt_response(202, schema=SubscriptionOut, description="Pending: a confirm link was mailed")
+@bp.alt_response(200, schema=SubscriptionOut, description="Already subscribed: unchanged apart from the choices given")
+@bp.errors(400, 403, 404, 409, 503)
+@subscribe_by_email_limit()
+def subscribe_by_link(data, slug):
+    """Follow the event its link (`/e/{slug}`) names, an unlisted one too; as `POST /events/{event_id}/subscriptions`.
+    Once you follow it, its id works for you as for a public event (reading it, RSVPs)."""
+    return _follow(data, slug=slug)
+
+
+def _follow(data, event_id: int | None = None, slug: str | None = None):
     user = current_user_or_none()
     if user is None:
         if not data.get("email"):
             raise ValidationFailed.field("email", "Sign in, or give an email address to follow by email.")
-        event = event_service.get_visible_event(None, event_id=event_id)
+        event = event_service.get_visible_event(None, event_id=event_id, slug=slug)
         return subscription_service.subscribe_by_email(event, data["email"]), 202
     subscription, newly_active = subscription_service.subscribe(
-        user, event_id, data.get("selectors"), data.get("reminder_offsets")
+        user, event_id, data.get("selectors"), data.get("reminder_offsets"), slug=slug
     )
     return subscription, 201 if newly_active else 200
 
