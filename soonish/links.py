@@ -2,7 +2,7 @@
 import re
 import secrets
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 
 
 class LinkPurpose:
@@ -112,9 +112,31 @@ def rsvp_offer_path(token: str) -> str:
     return f"/r/offer/{token}"
 
 
-def rsvp_token(secret: str, event_id: int, email: str) -> str:
-    """The one-tap answer links in a mail to ``email`` about an event."""
-    return sign(secret, LinkPurpose.RSVP, [event_id, email])
+ADDRESS_TAG_SALT = "link-address-tag"
+
+
+def address_tag(secret: str, address: str) -> str:
+    """A keyed fingerprint of an email address, for a link to carry in its place: a link's payload
+    is signed, not encrypted, and links end up in logs, proxies and referrers. The tag ties the
+    link to the address it was mailed to, yet reads as nothing (and without the secret no list of
+    guessed addresses can be matched against it)."""
+    return Signer(secret, salt=ADDRESS_TAG_SALT).get_signature(address).decode()
+
+
+def carries_address(secret: str, carried: str, address: str | None) -> bool:
+    """Whether ``carried``, from a link's payload, names ``address``: as its tag, or, in channel
+    verification links mailed before tags, as the address itself (those work until they expire,
+    EMAIL_CHANNEL_LINK_MAX_AGE after this change is deployed; then that branch goes)."""
+    if address is None:
+        return False
+    if "@" in carried:  # an old link: the address itself (a tag is URL-safe base64, never an @)
+        return carried == address
+    return Signer(secret, salt=ADDRESS_TAG_SALT).verify_signature(address.encode(), carried.encode())
+
+
+def rsvp_token(secret: str, event_id: int, user_id: int, address: str) -> str:
+    """The one-tap answer links, in a mail to ``address`` (user ``user_id``'s) about an event."""
+    return sign(secret, LinkPurpose.RSVP, [event_id, user_id, address_tag(secret, address)])
 
 
 def rsvp_offer_token(secret: str, rsvp_id: int, expires_at) -> str:

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from soonish.bots.core import Commands, Speaker
 from soonish.links import rsvp_path, rsvp_token
-from soonish.models import Delivery, Event, Notification, NotificationKind, db, utcnow
+from soonish.models import Delivery, Event, Notification, NotificationKind, User, db, utcnow
 
 from .api_helpers import create_event, future_iso, subscribe
 from .chat_fakes import TEAM, block_action, slash_command
@@ -221,6 +222,13 @@ def test_yes_then_cant_make_it_from_discord_components(
     assert counts(client, organizer, event["id"])["confirmed"] == 0
 
 
+def answer_link(app, event_id: int, email: str) -> str:
+    """The path of the answer links a mail to ``email`` about the event carries."""
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.email == email))
+        return rsvp_path(rsvp_token(app.config["SECRET_KEY"], event_id, user_id, email))
+
+
 def test_answers_on_cancelled_or_past_events_get_a_clear_error(
     app, client, person, bearer, organizer, worker,  # noqa: F811
 ):
@@ -235,8 +243,7 @@ def test_answers_on_cancelled_or_past_events_get_a_clear_error(
         db.session.commit()
 
     def post(name: str, answer: str):
-        with app.app_context():
-            path = rsvp_path(rsvp_token(app.config["SECRET_KEY"], events[name]["id"], f"{name}-guest@example.com"))
+        path = answer_link(app, events[name]["id"], f"{name}-guest@example.com")
         page = f"{path}/still-coming?answer={answer}"
         return client.post(f"{path}/still-coming", data={"answer": answer, "csrf_token": csrf_token(client, page)})
 
@@ -251,8 +258,7 @@ def test_answers_on_cancelled_or_past_events_get_a_clear_error(
     wrong = post("open", "perhaps")
     assert wrong.status_code == 422 and "Answer confirm" in wrong.get_data(as_text=True)
     put_answer(client, bearer(person("maybe@example.com")), events["open"]["id"], "maybe")
-    with app.app_context():
-        path = rsvp_path(rsvp_token(app.config["SECRET_KEY"], events["open"]["id"], "maybe@example.com"))
+    path = answer_link(app, events["open"]["id"], "maybe@example.com")
     page = f"{path}/still-coming?answer=confirm"
     not_going = client.post(f"{path}/still-coming", data={"answer": "confirm", "csrf_token": csrf_token(client, page)})
     assert not_going.status_code == 409 and "not down as going" in not_going.get_data(as_text=True)

@@ -19,7 +19,7 @@ from .. import messages  # a module reference: soonish.messages imports this pac
 from ..chat_markup import ChatPlatform
 from ..links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
+    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
@@ -135,7 +135,8 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
     forget = None
     if user.password_hash is None and user.email:
         forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
-    rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, rsvp_address))) if rsvp_address else None
+    rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
+        if rsvp_address else None
     return messages.RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
                                    rsvp_url)
 
@@ -225,7 +226,8 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
         address = integration.email_address
     elif integration.email_address != address:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, [integration.id, address])
+    secret = current_app.config["SECRET_KEY"]
+    token = sign(secret, LinkPurpose.VERIFY_CHANNEL, [integration.id, address_tag(secret, address)])
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
     return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",

@@ -16,7 +16,7 @@ from ..delivery import (
 from ..delivery.mail import OneOffKind
 from ..delivery.planning import integration_destination
 from ..field_limits import CHANNEL_URL_MAX
-from ..links import LinkInvalid, LinkPurpose, unsign
+from ..links import LinkInvalid, LinkPurpose, carries_address, unsign
 from ..models import Integration, User, db, utcnow
 from ..netguard import PrivateTargetRefused, check_host
 from ..temporal.shared import TransactionalMail
@@ -178,8 +178,9 @@ class ChannelVerification:
 
 def channel_verification(token: str) -> ChannelVerification:
     """What a verification link is about; opening it changes nothing (mail scanners open links)."""
+    secret = current_app.config["SECRET_KEY"]
     try:
-        integration_id, address = unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_CHANNEL, token,
+        integration_id, address = unsign(secret, LinkPurpose.VERIFY_CHANNEL, token,
                                          current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"])
     except LinkInvalid as exc:
         raise NotFound("This link has expired; ask for a new one on your Channels page." if exc.expired
@@ -187,7 +188,8 @@ def channel_verification(token: str) -> ChannelVerification:
     except (TypeError, ValueError) as exc:
         raise NotFound("This link is not valid.") from exc
     integration = db.session.get(Integration, integration_id)
-    if integration is None or integration.email_address != address:
+    # The address (its tag) in the link: an id freed by a removed channel may name a new one.
+    if integration is None or not carries_address(secret, str(address), integration.email_address):
         raise NotFound("This channel was removed; nothing will be sent to this address.")
     return ChannelVerification(integration, done=not integration.awaiting_verification)
 

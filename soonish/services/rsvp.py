@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import waitlist
 from ..field_limits import CAPACITY_MAX
-from ..links import LinkInvalid, LinkPurpose, unsign
+from ..links import LinkInvalid, LinkPurpose, carries_address, unsign
 from ..models import (
     Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
 )
@@ -247,14 +247,16 @@ def roster_csv(actor: User, event_id: int) -> str:
 class LinkAnswer:
     event: Event
     email: str
+    user: User | None  # None: an old link's address that has no account yet
     current: Rsvp | None
 
 
 def from_link(token: str) -> LinkAnswer:
     """What an answer link names; opening it changes nothing (mail scanners open links)."""
+    secret = current_app.config["SECRET_KEY"]
     try:
-        event_id, email = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP, token,
-                                 current_app.config["RSVP_LINK_MAX_AGE"])
+        event_id, *addressee = unsign(secret, LinkPurpose.RSVP, token, current_app.config["RSVP_LINK_MAX_AGE"])
+        user, email = _addressee(secret, addressee)
     except LinkInvalid as exc:
         raise NotFound("This link has expired; answer on the event's page instead." if exc.expired
                        else "This link is not valid.") from exc
@@ -263,8 +265,22 @@ def from_link(token: str) -> LinkAnswer:
     event = db.session.get(Event, event_id)
     if event is None:
         raise NotFound("This event no longer exists.")
-    user = find_user_by_email(email)
-    return LinkAnswer(event, email, find(event, user) if user else None)
+    return LinkAnswer(event, email, user, find(event, user) if user else None)
+
+
+def _addressee(secret: str, addressee: list) -> tuple[User | None, str]:
+    """Whom an answer link was mailed to: the user id and their address' tag it carries (the
+    address must still be theirs), or, in a link mailed before those, the address itself."""
+    if len(addressee) == 1:
+        (email,) = addressee
+        if not isinstance(email, str):
+            raise ValueError("not an address")
+        return find_user_by_email(email), email
+    user_id, tag = addressee
+    user = db.session.get(User, user_id)
+    if user is None or not carries_address(secret, tag, user.email):
+        raise ValueError("not this user's link")
+    return user, user.email
 
 
 def answer_from_link(token: str, choice: str) -> Rsvp:
@@ -274,7 +290,7 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
     event = request.event
     parse_choice(choice)
     check_open(event)
-    user = find_user_by_email(request.email)
+    user = request.user
     if user is None:
         user = User(email=request.email)
         db.session.add(user)
@@ -294,10 +310,9 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
 def still_coming_from_link(token: str, choice: str) -> Rsvp:
     """The still-coming check's confirm button, from its mail link."""
     request = from_link(token)
-    user = find_user_by_email(request.email)
-    if user is None:
+    if request.user is None:
         raise _nothing_to_confirm()
-    return still_coming(user, request.event, choice)
+    return still_coming(request.user, request.event, choice)
 
 
 def _follow_by_proven_email(event: Event, user: User) -> Subscription | None:

@@ -13,7 +13,6 @@ from ..services import ServiceError
 from ..services import events as event_service
 from ..services import rsvp as rsvp_service
 from ..services import subscriptions as subscription_service
-from ..services.accounts import find_user_by_email
 from .htmx import is_htmx_request
 
 bp = Blueprint("rsvp", __name__)
@@ -176,8 +175,8 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
                      f"{' and still coming' if rsvp.still_coming_for == rsvp.event.starts_at else ''}.")
             link = rsvp_service.from_link(token)
     event = link.event
-    user = find_user_by_email(link.email)
-    following = bool(user and (mine := subscription_service.find_mine(user, event)) and mine.status.value == "active")
+    following = bool(link.user and (mine := subscription_service.find_mine(link.user, event))
+                     and mine.status.value == "active")
     return render_template(
         "rsvp/link.html", form=form, event=event, when=when_text(event), email=link.email, following=following,
         current=rsvp_service.ANSWER_LABELS[link.current.answer] if link.current else None,
