@@ -10,6 +10,7 @@ from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from soonish.links import rsvp_path, rsvp_token
 from soonish.models import Event, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow
@@ -249,13 +250,15 @@ def test_mail_links_answer_only_on_post_and_going_makes_a_follower(app, client, 
 def answer_link(app, event_id: int, email: str, still_coming: bool = False) -> str:
     """The path of the one-tap answer page a mail to ``email`` links to (without its ?answer=)."""
     with app.app_context():
-        path = rsvp_path(rsvp_token(app.config["SECRET_KEY"], event_id, email))
+        user_id = db.session.scalar(select(User.id).where(User.email == email))
+        path = rsvp_path(rsvp_token(app.config["SECRET_KEY"], event_id, user_id, email))
     return f"{path}/still-coming" if still_coming else path
 
 
 def test_the_pressed_button_wins_over_the_answer_in_the_link(app, client, person, bearer, organizer, worker):
     """Issue 22 (4): the page posts back to its own URL, which still carries the link's ?answer=."""
     event = create_event(client, organizer, title="Picnic")
+    person("reader@example.com")  # mail links name an account: the reader's
     going_link = answer_link(app, event["id"], "reader@example.com") + "?answer=going"
     opened = client.get(going_link).get_data(as_text=True)
     assert re.search(r'<button class="button" type="submit" name="answer" value="going"', opened)  # preselected
@@ -340,7 +343,7 @@ def test_a_place_held_for_the_waitlist_is_not_free(app, client, person, bearer, 
     listing = client.get(f"/api/v1/events/{event['id']}/rsvps", headers=organizer).get_json()
     assert {k: listing["counts"][k] for k in held} == held
     assert put_answer(client, dee, event["id"], "going").get_json()["answer"] == "waitlisted"
-    box = client.get(f"/events/{event['id']}/rsvp").get_data(as_text=True)  # what a visitor sees
+    box = client.get(f"/e/{event['slug']}/rsvp").get_data(as_text=True)  # what a visitor sees
     assert 'data-count="going">1 / 2<' in box
     assert 'data-count="held">1 place held for the waitlist' in box and "Full:" in box
     roster = signed_in(app, host).get(f"/events/{event['id']}/rsvps").get_data(as_text=True)

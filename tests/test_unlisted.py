@@ -83,7 +83,7 @@ def test_by_id_an_unlisted_series_is_missing_and_its_link_reads_and_follows_it(c
     assert followed.status_code == 201, followed.get_json()
     assert client.get(f"/api/v1/series/{series['id']}", headers=guest).status_code == 200
     # Each occurrence came with the follow, so its id works for the follower too.
-    occurrence = client.get(f"/api/v1/series/{series['id']}/occurrences", headers=guest).get_json()[0]
+    occurrence = client.get(f"/api/v1/series/{series['id']}/occurrences", headers=guest).get_json()["items"][0]
     assert client.get(f"/api/v1/events/{occurrence['id']}", headers=guest).status_code == 200
 
 
