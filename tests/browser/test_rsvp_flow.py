@@ -45,6 +45,7 @@ def test_the_button_pressed_on_a_mail_links_page_is_the_answer(
     check's "Yes" link, then "Can't make it" pressed, frees the place for the waitlist."""
     organizer = bearer(make_user("host@example.com"))
     event = create_event_by_api(client, organizer, title="Picnic")
+    make_user("reader@example.com")  # mail links name an account: the reader's
     page.goto(live_server + answer_link(app, event["id"], "reader@example.com") + "?answer=going")
     expect(page.get_by_role("button", name="Going")).to_be_focused()  # the link's answer, preselected
     page.get_by_role("button", name="Can't go").click()
