@@ -70,6 +70,13 @@ class Event(db.Model):
 
     organizer: Mapped[User] = relationship()
 
+    # Every change of an event is written as UPDATE ... WHERE id = ? AND version = <as read>, so
+    # two requests that read the same version can't both change it (two cancels, two edits
+    # from one ETag): the second finds no row and SQLAlchemy raises StaleDataError (see
+    # services.concurrency). The services bump the version themselves (not every write is a
+    # new version: completing an event or setting its capacity only has to be from the current one).
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
     @property
     def finishes_at(self) -> datetime:
         """When the event is over: its end, or its start when it has no end."""

@@ -22,7 +22,7 @@ What happens to a person's things:
   that failed) stay, without their name, address or channel host;
 - the user row stays as a tombstone (no email, name, password or feed token) so the rows above
   keep their foreign keys; its token epoch moves, which ends every session and token.
-Erasing twice does nothing the second time.
+Erasing twice does nothing the second time, also when both run at the same instant.
 """
 import hashlib
 import hmac
@@ -39,6 +39,7 @@ from ..models import (
     PendingChatAction, Rsvp, RsvpAnswer, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
+from .concurrency import rerun_if_changed_meanwhile
 from .credentials import user_for_deletion_link
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import mark_cancelled, tell_cancelled
@@ -91,8 +92,19 @@ def tombstone(secret: str, target: str) -> str:
     return f"{ERASED_TARGET_PREFIX}{kind}:{digest[:32]}"
 
 
+@rerun_if_changed_meanwhile
 def erase(user: User) -> None:
     if user.erased_at is not None:
+        return
+    # The claim and its check are one statement: of two erasures at once (two tabs, a double
+    # click) the second finds the account claimed and does nothing, so followers hear once.
+    # Being the transaction's first write, it also makes what is read below current (SQLite
+    # begins at the first write; PostgreSQL reads each statement afresh).
+    claimed = db.session.execute(
+        update(User).where(User.id == user.id, User.erased_at.is_(None)).values(erased_at=utcnow())
+    )
+    if claimed.rowcount == 0:
+        db.session.rollback()
         return
     cancelled = [
         (event, mark_cancelled(event, None, CANCEL_NOTICE))
@@ -142,7 +154,6 @@ def erase(user: User) -> None:
     user.calendar_token = None
     user.is_verified = False
     user.token_epoch += 1
-    user.erased_at = utcnow()
     db.session.commit()
     current_app.logger.info("account erased", extra={"user_id": user.id, "events_cancelled": len(cancelled)})
     for event, notification in cancelled:

@@ -19,6 +19,7 @@ from ..models import (
 )
 from .broadcast import record
 from . import webhook_endpoints
+from .concurrency import check_version, rerun_if_changed_meanwhile
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .temporal import tell_event_workflow
 
@@ -190,9 +191,13 @@ def create_event(organizer: User, fields: EventFields) -> Event:
     return event
 
 
-def update_event(actor: User, event_id: int, changes: dict) -> Event:
-    """Apply ``changes`` (a subset of EventFields) and tell the workflow the new version."""
+@rerun_if_changed_meanwhile
+def update_event(actor: User, event_id: int, changes: dict, expected_version: int | None = None) -> Event:
+    """Apply ``changes`` (a subset of EventFields) and tell the workflow the new version. With
+    ``expected_version`` (If-Match, the edit form's), an event at another version is refused
+    (VersionMismatch); without it the change applies to whatever is stored."""
     event = get_event_for_organizer(actor, event_id)
+    check_version(event, expected_version)
     if event.status != EventStatus.SCHEDULED:
         raise Conflict("Only scheduled events can be edited.", {"status": [event.status.value]})
     current = {name: getattr(event, name) for name in EDITABLE_FIELDS}
@@ -233,9 +238,12 @@ def tell_updated(event: Event, notification) -> None:
     webhook_endpoints.event_changed("event.updated", event)
 
 
+@rerun_if_changed_meanwhile
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
-    reason travels in the notification's text, so the workflow sends it like any message."""
+    reason travels in the notification's text, so the workflow sends it like any message.
+    Cancelling a cancelled event answers it as it is (also when another request cancelled it
+    a moment before: the reason is that request's) and sends nothing."""
     event = get_event_for_organizer(actor, event_id)
     reason = (reason or "").strip()
     if len(reason) > CANCEL_REASON_MAX:

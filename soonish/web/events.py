@@ -344,19 +344,19 @@ def edit(event_id):
 
     def save(fields: event_service.EventFields) -> Event:
         try:
-            concurrency.event_at_version(current_user, event_id, form.edited_version())
+            if event.series_id is not None and form.scope.data == "following":
+                concurrency.check_version(event, form.edited_version())
+                if fields.timezone != event.timezone:
+                    raise ValidationFailed.field("timezone", "A series keeps its time zone: change this occurrence "
+                                                             "on its own, or make a new series.")
+                changes = {name: value for name, value in vars(fields).items() if name in series_service.EDITABLE}
+                series_service.edit_following(current_user, event_id, changes)
+                return event_service.get_event_for_organizer(current_user, event_id)
+            return event_service.update_event(current_user, event_id, vars(fields), form.edited_version())
         except concurrency.VersionMismatch as stale:
             # What the organizer typed stays in the form; saving again now is a deliberate overwrite.
             form.version.data = str(stale.event.version)
             raise
-        if event.series_id is not None and form.scope.data == "following":
-            if fields.timezone != event.timezone:
-                raise ValidationFailed.field("timezone", "A series keeps its time zone: change this occurrence "
-                                                         "on its own, or make a new series.")
-            changes = {name: value for name, value in vars(fields).items() if name in series_service.EDITABLE}
-            series_service.edit_following(current_user, event_id, changes)
-            return event_service.get_event_for_organizer(current_user, event_id)
-        return event_service.update_event(current_user, event_id, vars(fields))
 
     event = _organized_or_abort(event_id)
     return _event_form_page(event, save, "Saved. Followers see the change now.", form)

@@ -112,12 +112,11 @@ def get_event_by_link(slug):
 @bp.errors(400, 401, 403, 404, 409, 503)
 def update_event(data, event_id):
     try:
-        concurrency.event_at_version(current_user, event_id, _expected_version())
+        event = event_service.update_event(current_user, event_id, data, _expected_version())
     except concurrency.VersionMismatch as stale:
         # A Response of its own: the 200 schema must not reshape this body.
         body = {**service_error_response(stale)[0], "current": EventOut().dump(stale.event)}
         return make_response(jsonify(body), 412, {"ETag": concurrency.etag(stale.event)})
-    event = event_service.update_event(current_user, event_id, data)
     return event, 200, {"ETag": concurrency.etag(event)}
 
 
@@ -127,7 +126,9 @@ def update_event(data, event_id):
 @bp.response(200, EventOut)
 @bp.errors(401, 403, 404, 409, 503)
 def cancel_event(data, event_id):
-    """Cancel the event; every follower is told, with the reason if one is given (the body is optional)."""
+    """Cancel the event; every follower is told, with the reason if one is given (the body is optional).
+    Cancelling a cancelled event, also twice at the same instant, answers 200 with the event as it is
+    (the reason the first cancel gave) and tells nobody again."""
     return event_service.cancel_event(current_user, event_id, data["reason"])
 
 
