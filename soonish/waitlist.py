@@ -6,14 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from .models import Event, EventStatus, Rsvp, RsvpAnswer, db, utcnow
+from .models import Event, EventStatus, Rsvp, RsvpAnswer, db, lock_for_change, utcnow
 
 
 def lock_event(event: Event) -> None:
-    """Serialize answers to one event, so two people can't both take its last place
-    (a PostgreSQL row lock; SQLite has one writer anyway)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
+    """Serialize answers to one event until the commit, so two people can't both take its last
+    place and one answer sent twice at once counts once; call it before reading what to decide on."""
+    lock_for_change(event)
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,12 @@ def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
     commits and returns the event (whose freed place goes to the next). None if the offer was
     taken, withdrawn or replaced meanwhile."""
     rsvp = db.session.get(Rsvp, rsvp_id)
+    if rsvp is None:
+        return None
+    lock_event(rsvp.event)  # the offer may be being taken at this instant: decide on what is stored
+    rsvp = db.session.get(Rsvp, rsvp_id, populate_existing=True)
     if rsvp is None or rsvp.answer != RsvpAnswer.WAITLISTED or rsvp.offer_expires_at != expires_at:
+        db.session.rollback()
         return None
     rsvp.answer = RsvpAnswer.MAYBE
     rsvp.offer_expires_at = None

@@ -4,10 +4,11 @@ together through the WSGI app, from threads released by one barrier, have exactl
 Repeated over rounds, since a race shows only some of the time: before the fixes a run of 10
 rounds caught each of them."""
 import threading
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from soonish.models import Event, EventStatus, Notification, NotificationKind, User, WebhookMessage, db
+from soonish.models import Event, EventStatus, Notification, NotificationKind, Series, User, WebhookMessage, db
 
 from .api_helpers import create_event
 from .conftest import PASSWORD
@@ -103,3 +104,60 @@ def test_two_patches_with_one_etag_change_once(app, client, make_user, bearer):
         assert client.get(path).get_json()["location"] == applied["location"]
         assert notifications_of(app, event["id"], NotificationKind.UPDATE) == 1, f"round {round_}"
 
+
+def rsvp_webhook_endpoint(client, headers, http_sink) -> dict:
+    registered = client.post("/api/v1/webhook-endpoints", headers=headers,
+                             json={"url": http_sink.url("/rsvps", scheme="http"), "event_types": ["rsvp.changed"]})
+    assert registered.status_code == 201, registered.get_json()
+    return registered.get_json()
+
+
+def test_one_answer_sent_twice_at_once_is_recorded_once(app, client, make_user, bearer, http_sink):
+    organizer = bearer(make_user())
+    endpoint = rsvp_webhook_endpoint(client, organizer, http_sink)
+    follower = bearer(make_user())
+    for round_ in range(ROUNDS):
+        event = create_event(client, organizer, title=f"Round {round_}")
+        path = f"/api/v1/events/{event['id']}/rsvp"
+        assert client.put(path, json={"answer": "maybe"}, headers=follower).status_code == 200
+        going = lambda c: c.put(path, json={"answer": "going"}, headers=follower)
+        first, second = at_once(app, going, going)
+        # The second finds the answer given: the same answer back, and the organizer hears of one change.
+        assert (first.status_code, second.status_code) == (200, 200), (first.get_json(), second.get_json())
+        assert first.get_json()["answer"] == second.get_json()["answer"] == "going"
+        assert webhook_messages(app, endpoint["id"], "rsvp.changed") == 2 * (round_ + 1), f"round {round_}"
+
+
+def test_two_people_taking_the_last_place_at_once_get_one_place(app, client, make_user, bearer):
+    organizer = bearer(make_user())
+    for round_ in range(ROUNDS):
+        event = create_event(client, organizer, title=f"Round {round_}")
+        settings = client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+        assert settings.status_code == 200, settings.get_json()
+        path = f"/api/v1/events/{event['id']}/rsvp"
+        people = [bearer(make_user()), bearer(make_user())]
+        answers = at_once(app, *[lambda c, who=who: c.put(path, json={"answer": "going"}, headers=who) for who in people])
+        assert sorted(a.get_json()["answer"] for a in answers) == ["going", "waitlisted"], f"round {round_}"
+
+
+def test_two_splits_of_a_series_at_once_make_one_new_series(app, client, make_user, bearer):
+    organizer = bearer(make_user())
+    first_tuesday = date.today() + timedelta(days=2 + (1 - (date.today() + timedelta(days=2)).weekday()) % 7)
+    for round_ in range(ROUNDS):
+        created = client.post("/api/v1/series", headers=organizer, json={
+            "title": f"Round {round_}", "timezone": "Europe/Paris", "starts_at": f"{first_tuesday}T19:00:00",
+            "rrule": "FREQ=WEEKLY;BYDAY=TU;COUNT=4"})
+        assert created.status_code == 201, created.get_json()
+        series = created.get_json()
+        third = series["upcoming"][2]
+        path = f"/api/v1/series/{series['id']}/occurrences/{third['id']}"
+        split = lambda c: c.patch(path, headers=organizer, json={"scope": "following", "location": "New room"})
+        first, second = at_once(app, split, split)
+        # The second finds the split made: the occurrence is no longer in the series it names.
+        assert sorted([first.status_code, second.status_code]) == [200, 404], (first.get_json(), second.get_json())
+        refused = first if first.status_code == 404 else second
+        assert refused.get_json()["error"]["message"] == "No such occurrence in this series."
+        with app.app_context():
+            titles = db.session.scalars(select(Series.id).where(Series.title == f"Round {round_}")).all()
+        assert len(titles) == 2, f"round {round_}"
+        assert notifications_of(app, third["id"], NotificationKind.UPDATE) == 1, f"round {round_}"

@@ -17,7 +17,7 @@ from .. import recurrence
 from ..links import new_slug
 from ..models import (
     ChatIdentity, Event, Integration, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db, utcnow,
+    SubscriptionStatus, db, lock_for_change, utcnow,
 )
 from .outbox import reminders_changed
 
@@ -44,11 +44,10 @@ def duration_of(series: Series) -> timedelta | None:
 
 
 def lock(series: Series) -> None:
-    """Hold the series row until the commit (PostgreSQL; SQLite has one writer anyway), so
-    making occurrences and (un)following the series never interleave: each sees the other's
-    committed occurrences or follows, and no new occurrence misses a follower or keeps one who left."""
-    db.session.flush()  # refresh expires the row first: changes not yet flushed would be lost
-    db.session.refresh(series, with_for_update=True)
+    """Hold the series row until the commit, so making occurrences, (un)following the series and
+    splitting it never interleave: each sees the other's committed occurrences or follows, and no
+    new occurrence misses a follower or keeps one who left."""
+    lock_for_change(series)
 
 
 def materialize(series: Series, now: datetime, started_since: timedelta = timedelta(0)) -> list[Event]:

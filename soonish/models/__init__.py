@@ -1,5 +1,5 @@
 """Domain models. Imports nothing of web, bots or temporal."""
-from .base import commit_keeping_loaded, db, utcnow
+from .base import commit_keeping_loaded, db, lock_for_change, utcnow
 from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration, IntegrationState
@@ -21,7 +21,7 @@ from .subscription import (
 from .user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "commit_keeping_loaded",
+    "commit_keeping_loaded", "lock_for_change",
     "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -161,6 +161,20 @@ def commit_keeping_loaded() -> None:
         session.commit()
     finally:
         session.expire_on_commit = True
+
+
+def lock_for_change(row) -> None:
+    """Hold ``row`` until the commit and read it afresh, so requests deciding on it take turns:
+    of two that arrive together the second waits here and then sees what the first did.
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has one writer, but a transaction only begins at
+    its first write (sqlite3 runs the reads before it on their own), so two requests could both
+    read the old state before either writes: a write that changes nothing begins the transaction
+    and takes the writer's turn now, and what is read after it is current."""
+    db.session.flush()  # refresh expires the row first: changes not yet flushed would be lost
+    if db.session.get_bind().dialect.name == "sqlite":
+        table, (key,) = type(row).__table__, type(row).__table__.primary_key.columns
+        db.session.execute(table.update().where(key == inspect(row).identity[0]).values({key.name: key}))
+    db.session.refresh(row, with_for_update=True)
 
 
 def utcnow() -> datetime:

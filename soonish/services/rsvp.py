@@ -17,6 +17,7 @@ from ..models import (
 )
 from ..temporal.rsvp import start_offer_workflow
 from .accounts import find_user_by_email
+from .concurrency import rerun_if_changed_meanwhile
 from .errors import Conflict, NotFound, ValidationFailed
 from . import outbox, webhook_endpoints
 from .events import get_event_for_organizer
@@ -88,7 +89,10 @@ def check_open(event: Event) -> None:
 
 
 def find(event: Event, user: User) -> Rsvp | None:
-    return db.session.scalar(select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.user_id == user.id))
+    # As stored now, also when loaded earlier in the request: after ``waitlist.lock_event`` this
+    # is what the answer is decided on.
+    return db.session.scalar(select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.user_id == user.id)
+                             .execution_options(populate_existing=True))
 
 
 def answer(user: User, event: Event, choice: str) -> Rsvp:
@@ -169,6 +173,7 @@ def offer_free_places(event: Event) -> list[int]:
     return [rsvp_id for rsvp_id, _ in offers]
 
 
+@rerun_if_changed_meanwhile
 def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True) -> Event:
     """The organizer turns RSVPs on or off and sets (or lifts) the number of places."""
     event = get_event_for_organizer(actor, event_id)

@@ -21,6 +21,7 @@ from ..models import (
     SubscriptionStatus, User, db, utcnow,
 )
 from . import outbox
+from .concurrency import rerun_if_changed_meanwhile
 from .errors import Conflict, NotFound, ValidationFailed
 from .events import (
     CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
@@ -229,19 +230,29 @@ def _merged(series: Series, start: datetime, changes: dict) -> SeriesFields:
     return SeriesFields(**{**current, **changes})
 
 
-def edit_following(actor: User, event_id: int, changes: dict) -> Series:
+@rerun_if_changed_meanwhile
+def edit_following(actor: User, event_id: int, changes: dict, series_id: int | None = None) -> Series:
     """"This and following": from occurrence ``event_id`` on, the series is as ``changes`` say.
 
     Done as calendars do it: the series ends the day before, and a new series (with the same
     followers) carries on from this occurrence. At the first occurrence the series is changed
     in place. Occurrences already made from there on move to the new series (on the same day,
     at its time of day, with its details; their followers are told, as for any edit); those on
-    a day the new rule skips are cancelled (their followers are told).
+    a day the new rule skips are cancelled (their followers are told). With ``series_id`` (the
+    API's path), an occurrence no longer in that series is not found, also when a split moved it
+    while this one waited for its turn.
     """
     occurrence = get_event_for_organizer(actor, event_id)
     series = series_of(occurrence)
     if series is None:
         raise ValidationFailed.field("scope", "This event is not part of a series.")
+    # Of two splits at once the second waits here for the first's commit, then reads what it
+    # made: this occurrence may have moved to the new series (which it then changes in place).
+    lock(series)
+    db.session.refresh(occurrence)
+    if series_id is not None and occurrence.series_id != series_id:
+        raise NotFound("No such occurrence in this series.")
+    series = series_of(occurrence)
     _require_active(series)
     if occurrence.status != EventStatus.SCHEDULED:
         raise Conflict("Only scheduled occurrences can be edited.", {"status": [occurrence.status.value]})
@@ -309,6 +320,7 @@ def _move_occurrences(actor: User, moving: list[Event], target: Series) -> list:
     return told
 
 
+@rerun_if_changed_meanwhile
 def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     """Stop the series: no more occurrences, and every upcoming one is cancelled (each one's
     followers are told, with the reason)."""

@@ -108,7 +108,7 @@ def edit_occurrence(data, series_id, event_id):
         if "rrule" in data:
             raise ValidationFailed.field("rrule", "The rule belongs to the series: use scope `following`.")
         return event_service.update_event(current_user, event_id, data)
-    series_service.edit_following(current_user, event_id, data)
+    series_service.edit_following(current_user, event_id, data, series_id)
     return event_service.get_visible_event(current_user, event_id=event_id)
 
 
