@@ -4,7 +4,7 @@ share it; starting the offers' workflows is their callers' part."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .models import Event, EventStatus, Rsvp, RsvpAnswer, db, lock_for_change, utcnow
 
@@ -67,20 +67,18 @@ def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
     """The offer's time is up. Untaken, the person is down as "maybe" and leaves the line;
     commits and returns the event (whose freed place goes to the next). None if the offer was
     taken, withdrawn or replaced meanwhile."""
-    rsvp = db.session.get(Rsvp, rsvp_id)
-    if rsvp is None:
-        return None
-    lock_event(rsvp.event)  # the offer may be being taken at this instant: decide on what is stored
-    rsvp = db.session.get(Rsvp, rsvp_id, populate_existing=True)
-    if rsvp is None or rsvp.answer != RsvpAnswer.WAITLISTED or rsvp.offer_expires_at != expires_at:
+    # One conditional update: the offer may be being taken at this instant, and a check read
+    # before the write would let the expiry overwrite the place just taken.
+    expired = db.session.execute(
+        update(Rsvp).where(Rsvp.id == rsvp_id, Rsvp.answer == RsvpAnswer.WAITLISTED, Rsvp.offer_expires_at == expires_at)
+        .values(answer=RsvpAnswer.MAYBE, offer_expires_at=None, waitlisted_at=None, answered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if expired.rowcount == 0:
         db.session.rollback()
         return None
-    rsvp.answer = RsvpAnswer.MAYBE
-    rsvp.offer_expires_at = None
-    rsvp.waitlisted_at = None
-    rsvp.answered_at = utcnow()
     db.session.commit()
-    return rsvp.event
+    return db.session.get(Rsvp, rsvp_id).event
 
 
 def place_in_line(rsvp: Rsvp) -> int | None:

@@ -8,7 +8,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from soonish.models import Event, EventStatus, Notification, NotificationKind, Series, User, WebhookMessage, db
+from soonish import waitlist
+from soonish.models import (
+    Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Series, User, WebhookMessage, db,
+)
 
 from .api_helpers import create_event
 from .conftest import PASSWORD
@@ -138,6 +141,38 @@ def test_two_people_taking_the_last_place_at_once_get_one_place(app, client, mak
         people = [bearer(make_user()), bearer(make_user())]
         answers = at_once(app, *[lambda c, who=who: c.put(path, json={"answer": "going"}, headers=who) for who in people])
         assert sorted(a.get_json()["answer"] for a in answers) == ["going", "waitlisted"], f"round {round_}"
+
+
+def test_an_offered_place_taken_twice_as_its_offer_runs_out_is_taken_once(app, client, make_user, bearer, http_sink):
+    organizer = bearer(make_user())
+    endpoint = rsvp_webhook_endpoint(client, organizer, http_sink)
+    for round_ in range(ROUNDS):
+        event = create_event(client, organizer, title=f"Round {round_}")
+        client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+        path = f"/api/v1/events/{event['id']}/rsvp"
+        holder, offered = bearer(make_user()), make_user()
+        assert client.put(path, json={"answer": "going"}, headers=holder).get_json()["answer"] == "going"
+        assert client.put(path, json={"answer": "going"}, headers=bearer(offered)).get_json()["answer"] == "waitlisted"
+        # The holder can't come: the place is held for the one waiting, who takes it (twice, from
+        # two tabs) at the instant the offer's workflow finds its time up.
+        client.put(path, json={"answer": "no"}, headers=holder)
+        with app.app_context():
+            rsvp = db.session.scalar(select(Rsvp).where(Rsvp.event_id == event["id"], Rsvp.user_id == offered.id))
+            rsvp_id, expires_at = rsvp.id, rsvp.offer_expires_at
+        assert expires_at is not None
+        sent_before = webhook_messages(app, endpoint["id"], "rsvp.changed")
+
+        def time_up(_client):
+            with app.app_context():
+                return waitlist.expire(rsvp_id, expires_at)
+
+        take = lambda c: c.put(path, json={"answer": "going"}, headers=bearer(offered))
+        first, second, _ = at_once(app, take, take, time_up)
+        # Taken before the time was up, or offered again once free and taken: going, said once.
+        assert first.get_json()["answer"] == second.get_json()["answer"] == "going", f"round {round_}"
+        with app.app_context():
+            assert db.session.get(Rsvp, rsvp_id).answer == RsvpAnswer.GOING, f"round {round_}"
+        assert webhook_messages(app, endpoint["id"], "rsvp.changed") == sent_before + 1, f"round {round_}"
 
 
 def test_two_splits_of_a_series_at_once_make_one_new_series(app, client, make_user, bearer):

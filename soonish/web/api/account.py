@@ -170,11 +170,11 @@ def export():
 @account_only
 @bp.arguments(DeleteAccountIn)
 @bp.response(204)
-@bp.errors(401, 403, 422)
+@bp.errors(401, 403, 409, 422)
 def delete_me(data):
     """Delete the account (the password is required): upcoming events you organize are
     cancelled with a notice to their followers, your follows end, your channels and chat links
     are removed, your RSVPs are withdrawn (a place you held goes to the waitlist), your webhook
     endpoints and API keys are deleted, and the deliveries ledger keeps its counts without your
-    address."""
+    address. A second deletion sent at the same instant also answers 204 and does nothing more."""
     erasure.delete_account(current_user, data["password"])

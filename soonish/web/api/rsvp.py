@@ -97,7 +97,7 @@ def answers(args, event_id):
 @authorized("events:write")
 @bp.arguments(RsvpSettingsIn)
 @bp.response(200, RsvpSettingsOut)
-@bp.errors(400, 401, 403, 404)
+@bp.errors(400, 401, 403, 404, 409)
 def settings(data, event_id):
     """Turn RSVPs on or off and set the number of places (null: no limit)."""
     return rsvp_service.set_capacity(current_user, event_id, data["capacity"], enabled=data["enabled"])

@@ -75,7 +75,7 @@ def update_series(data, series_id):
 @authorized("events:write")
 @bp.arguments(CancelIn, required=False)
 @bp.response(200, SeriesOut)
-@bp.errors(401, 403, 404)
+@bp.errors(401, 403, 404, 409)
 def cancel_series(data, series_id):
     """Cancel the series: no more occurrences, and each upcoming one is cancelled (its followers are told)."""
     return series_service.cancel_series(current_user, series_id, data["reason"])
