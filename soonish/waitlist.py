@@ -67,8 +67,14 @@ def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
     """The offer's time is up. Untaken, the person is down as "maybe" and leaves the line;
     commits and returns the event (whose freed place goes to the next). None if the offer was
     taken, withdrawn or replaced meanwhile."""
-    # One conditional update: the offer may be being taken at this instant, and a check read
-    # before the write would let the expiry overwrite the place just taken.
+    rsvp = db.session.get(Rsvp, rsvp_id)
+    if rsvp is None:
+        return None
+    # The offer may be being taken at this instant. The expiry takes its turn with the event's
+    # answers (an answer reads the places held and then the person's row: an expiry committed
+    # between the two reads would have them waitlisted), and is one conditional update, so it
+    # never puts back a place just taken.
+    lock_event(rsvp.event)
     expired = db.session.execute(
         update(Rsvp).where(Rsvp.id == rsvp_id, Rsvp.answer == RsvpAnswer.WAITLISTED, Rsvp.offer_expires_at == expires_at)
         .values(answer=RsvpAnswer.MAYBE, offer_expires_at=None, waitlisted_at=None, answered_at=utcnow())
@@ -78,7 +84,7 @@ def expire(rsvp_id: int, expires_at: datetime) -> Event | None:
         db.session.rollback()
         return None
     db.session.commit()
-    return db.session.get(Rsvp, rsvp_id).event
+    return rsvp.event
 
 
 def place_in_line(rsvp: Rsvp) -> int | None:
