@@ -148,7 +148,7 @@ def test_idle_delivery_panels_notice_a_message_sent_from_elsewhere(app, client, 
 
     with app.app_context():  # sent from elsewhere, and already finished (no one to send it to)
         sent = Notification(event_id=event.id, kind=NotificationKind.ANNOUNCEMENT, title="Doors open at 7",
-                            created_at=utcnow() - timedelta(minutes=5))
+                            created_at=utcnow() - timedelta(minutes=5), settled_at=utcnow() - timedelta(minutes=5))
         db.session.add(sent)
         db.session.commit()
         sent_id = sent.id
