@@ -82,6 +82,25 @@ def test_record_event_workflow_completed(app, client, make_user, bearer, worker,
     save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_completed")
 
 
+def test_record_event_workflow_with_retries_beside(app, client, make_user, bearer, worker, harness, temporal_env,
+                                                  http_sink):
+    """A welcome the webhook refuses once: its first attempt, then its retry in a
+    DeliveryRetriesWorkflow of its own while the event goes on; the event then completes."""
+    http_sink.failing = range(1, 2)
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, starts_at=soon(8))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"))
+    handle = event_handle(app, temporal_env, event["id"])
+    save(harness, handle, "event_workflow_retries_beside")
+    started = [e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+               for e in harness.run(handle.fetch_history()).events
+               if e.HasField("start_child_workflow_execution_initiated_event_attributes")]
+    assert len(started) == 1
+    child_id = started[0]
+    save(harness, temporal_env.client.get_workflow_handle(child_id), "delivery_retries_workflow")
+    assert len(http_sink.delivered("/ada")) == 1
+
+
 def test_record_reminder_and_slot_workflows(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
     """A reminder as its schedule starts it, and the slot of its due second delivering it."""
     organizer = bearer(make_user("host@example.com"))

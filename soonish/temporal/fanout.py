@@ -22,8 +22,8 @@ from ..observability import record_reminder_lateness
 from .activities import database_activity
 from .liveness import heartbeating
 from .shared import (
-    BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, ActivityName, BatchResult, DeliveryBatch, FanoutPlan,
-    NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
+    BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, SENDS_TO_RETRY, ActivityName, BatchResult, DeliveryBatch,
+    FanoutPlan, NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -87,26 +87,28 @@ class DeliveryActivities:
 
     @activity.defn(name=ActivityName.DELIVER_BATCH)
     async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
-        return await self._deliver_backing_off([batch])
+        return await self._deliver_backing_off([batch], batch.earlier_attempts)
 
     @activity.defn(name=ActivityName.DELIVER_BATCHES)
     async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
         """Several small batches (of different notifications) as one: a slot of reminders."""
         return await self._deliver_backing_off(batches)
 
-    async def _deliver_backing_off(self, batches: list[DeliveryBatch]) -> BatchResult:
+    async def _deliver_backing_off(self, batches: list[DeliveryBatch], earlier_attempts: int = 0) -> BatchResult:
         """Deliver, and on failure name the wait before the next attempt: the retry policy's
         own first interval is for timeouts only (shared.BATCH_RETRY)."""
+        attempt = earlier_attempts + activity.info().attempt
         try:
             async with heartbeating():
-                return await self._deliver(batches)
+                return await self._deliver(batches, attempt)
         except ApplicationError as exc:
             if exc.non_retryable or exc.next_retry_delay is not None:
                 raise
-            raise ApplicationError(exc.message, next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
+            raise ApplicationError(exc.message, attempt, type=exc.type,
+                                   next_retry_delay=batch_retry_delay(attempt)) from exc
         except Exception as exc:  # the database down, mostly: retried like a failed send
             raise ApplicationError(f"batch failed ({type(exc).__name__}); retrying",
-                                   next_retry_delay=batch_retry_delay(activity.info().attempt)) from exc
+                                   next_retry_delay=batch_retry_delay(attempt)) from exc
 
     def _prepare(self, batches: list[DeliveryBatch]) -> list[planning.BatchPlan]:
         """Every batch's plan, in one thread and one app context: a reminder slot's activity
@@ -129,8 +131,8 @@ class DeliveryActivities:
             ledger.record(outcomes, final_attempt)
             return fallbacks
 
-    async def _deliver(self, batches: list[DeliveryBatch]) -> BatchResult:
-        final_attempt = activity.info().attempt >= MAX_DELIVERY_ATTEMPTS
+    async def _deliver(self, batches: list[DeliveryBatch], attempt: int) -> BatchResult:
+        final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
         began = time.monotonic()
         planned: list[planning.PlannedSend] = []
         dues: list[datetime | None] = []  # when each send was due, for reminders
@@ -189,7 +191,7 @@ class DeliveryActivities:
         )
         if result.retrying:
             # Temporal retries the batch with backoff; the ledger skips what was sent.
-            raise ApplicationError(f"{result.retrying} sends failed and will be retried")
+            raise ApplicationError(f"{result.retrying} sends failed and will be retried", type=SENDS_TO_RETRY)
         return result
 
     async def _send(self, courier: Courier, item: planning.PlannedSend, broadcast: int) -> ledger.SendOutcome:

@@ -4,7 +4,7 @@ through ``imports_passed_through``.
 
 Workflows call activities by these names, so the workflow module never imports activity code.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from temporalio.common import RetryPolicy
@@ -189,6 +189,19 @@ class FanoutPlan:
 class DeliveryBatch:
     notification_id: int
     subscriptions: SubscriptionRange
+    # Attempts made before this activity's own (the event's first attempt, for its retries
+    # workflow): each attempt's backoff and the last attempt count from them.
+    earlier_attempts: int = 0
+
+
+@dataclass
+class NotificationRetries:
+    """A notification's batches that have sends to retry after its first attempt, retried by a
+    DeliveryRetriesWorkflow of their own while the event's next messages go out."""
+
+    notification_id: int
+    batches: list[DeliveryBatch]
+    delivery_task_queue: str
 
 
 @dataclass
@@ -288,6 +301,13 @@ BATCH_RETRY = RetryPolicy(
     maximum_interval=DELIVERY_RETRY.maximum_interval,
     maximum_attempts=MAX_DELIVERY_ATTEMPTS,
 )
+
+
+# The error type of a batch that made its attempt and has sends to retry (the details carry the
+# attempts made). An event's first attempt does not retry it itself (FIRST_ATTEMPT_RETRY): its
+# retries run beside the event's next notifications, so a dead destination holds back no one.
+SENDS_TO_RETRY = "SendsToRetry"
+FIRST_ATTEMPT_RETRY = replace(BATCH_RETRY, non_retryable_error_types=[SENDS_TO_RETRY])
 
 
 def batch_retry_delay(attempt: int) -> timedelta:

@@ -28,12 +28,14 @@ from .shared import delivery_task_queue
 from .waitlist_workflow import WaitlistOfferWorkflow
 from .webhook_activities import WebhookActivities
 from .webhook_workflow import WebhookDeliveryWorkflow
-from .workflows import EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow
+from .workflows import (
+    DeliveryRetriesWorkflow, EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow,
+)
 
 ACTIVITY_THREADS = 16
 # Every workflow the workflows role runs (tests/test_replay.py replays a recorded history of each).
 WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
-             WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow]
+             WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow, DeliveryRetriesWorkflow]
 ROLES = ("all", "workflows", "delivery")
 # Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
 # timeout, which would leave a 2 s timeout 0.4 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.

@@ -1,10 +1,11 @@
 """Workflows: they only orchestrate. Activities are called by name (see shared.ActivityName)."""
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from .shared import (
@@ -13,11 +14,14 @@ with workflow.unsafe.imports_passed_through():
         BATCH_RETRY,
         BATCH_TIMEOUT,
         DELIVERY_RETRY,
+        FIRST_ATTEMPT_RETRY,
         HISTORY_EVENTS_BEFORE_CONTINUE,
         LEGACY_BATCH_HEARTBEAT_TIMEOUT,
+        MAX_DELIVERY_ATTEMPTS,
         PARALLEL_BATCHES,
         RECENT_NOTIFICATIONS_KEPT,
         REMINDER_PLAN_AHEAD,
+        SENDS_TO_RETRY,
         ActivityName,
         BatchResult,
         CoalescedUpdate,
@@ -29,12 +33,14 @@ with workflow.unsafe.imports_passed_through():
         FanoutPlan,
         HeldUpdates,
         NotificationRef,
+        NotificationRetries,
         NotifyRequest,
         ReminderInput,
         ReminderSlot,
         ReminderSync,
         ReminderSyncResult,
         TransactionalMail,
+        batch_retry_delay,
     )
     from .webhook_workflow import NOTIFICATION_SETTLED
 
@@ -57,28 +63,77 @@ def batch_placement(delivery_task_queue: str) -> dict:
     return dict(heartbeat_timeout=LEGACY_BATCH_HEARTBEAT_TIMEOUT)
 
 
+async def each_batch(batches: list, deliver) -> None:
+    """``await deliver(batch)`` for every batch, PARALLEL_BATCHES at a time."""
+    slots = asyncio.Semaphore(PARALLEL_BATCHES)
+
+    async def in_turn(batch) -> None:
+        async with slots:
+            await deliver(batch)
+
+    await asyncio.gather(*(in_turn(batch) for batch in batches))
+
+
+def batch_gave_up() -> None:
+    # Out of retries (the database was down throughout): the ledger keeps these deliveries
+    # pending, visible to the organizer, never lost.
+    workflow.logger.warning("delivery batch gave up")
+
+
 async def run_batches(activity_name: str, batches: list, delivery_task_queue: str = "") -> None:
     """Run one delivery activity per batch, PARALLEL_BATCHES at a time, each retried with
     backoff (the ledger makes a rerun skip what was sent)."""
-    slots = asyncio.Semaphore(PARALLEL_BATCHES)
     placement = batch_placement(delivery_task_queue) if batches else {}
 
     async def deliver(batch) -> None:
-        async with slots:
-            try:
-                await workflow.execute_activity(
-                    activity_name,
-                    batch,
-                    result_type=BatchResult,
-                    start_to_close_timeout=BATCH_TIMEOUT,
-                    **{"retry_policy": DELIVERY_RETRY, **placement},
-                )
-            except ActivityError:
-                # Out of retries (the database was down throughout): the ledger keeps these
-                # deliveries pending, visible to the organizer, never lost.
-                workflow.logger.warning("delivery batch gave up")
+        try:
+            await workflow.execute_activity(
+                activity_name,
+                batch,
+                result_type=BatchResult,
+                start_to_close_timeout=BATCH_TIMEOUT,
+                **{"retry_policy": DELIVERY_RETRY, **placement},
+            )
+        except ActivityError:
+            batch_gave_up()
 
-    await asyncio.gather(*(deliver(batch) for batch in batches))
+    await each_batch(batches, deliver)
+
+
+async def first_attempts(batches: list[DeliveryBatch], delivery_task_queue: str) -> list[DeliveryBatch]:
+    """Each batch's first attempt at its sends (a batch whose worker died is still taken over at
+    once); the batches with sends to retry, each with the attempts it made."""
+    placement = {**batch_placement(delivery_task_queue), "retry_policy": FIRST_ATTEMPT_RETRY}
+    to_retry: list[DeliveryBatch] = []
+
+    async def deliver(batch: DeliveryBatch) -> None:
+        try:
+            await workflow.execute_activity(
+                ActivityName.DELIVER_BATCH, batch, result_type=BatchResult, start_to_close_timeout=BATCH_TIMEOUT,
+                **placement,
+            )
+        except ActivityError as exc:
+            failure = exc.cause
+            if isinstance(failure, ApplicationError) and failure.type == SENDS_TO_RETRY:
+                to_retry.append(dataclasses.replace(batch, earlier_attempts=failure.details[0]))
+            else:
+                batch_gave_up()
+
+    await each_batch(batches, deliver)
+    return to_retry
+
+
+async def tell_integrators(notification_id: int) -> None:
+    """Organizers' webhook endpoints hear how a notification went (notification.sent,
+    delivery.failed), once its deliveries are settled."""
+    try:
+        await workflow.execute_activity(
+            NOTIFICATION_SETTLED, NotificationRef(notification_id), start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+    except ActivityError:
+        # Telling integrators must never hold up the event's next notification.
+        workflow.logger.warning("notification webhooks not recorded")
 
 
 @workflow.defn
@@ -177,20 +232,33 @@ class EventWorkflow:
             result_type=FanoutPlan,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        await run_batches(
-            ActivityName.DELIVER_BATCH, [DeliveryBatch(notification_id, batch) for batch in plan.batches],
-            plan.delivery_task_queue,
-        )
+        batches = [DeliveryBatch(notification_id, batch) for batch in plan.batches]
+        if workflow.patched("retries-beside-next-notifications"):
+            # Only the first attempt holds up the event's next notification: a dead destination's
+            # retries (up to 2 minutes of backoff) run in a workflow of their own, which tells
+            # integrators how it went once they are done.
+            to_retry = await first_attempts(batches, plan.delivery_task_queue)
+            if to_retry:
+                await self._retry_beside(NotificationRetries(notification_id, to_retry, plan.delivery_task_queue))
+                return
+        else:
+            await run_batches(ActivityName.DELIVER_BATCH, batches, plan.delivery_task_queue)
         if workflow.patched("notification-settled-webhooks"):
-            # Organizers' webhook endpoints hear how it went (notification.sent, delivery.failed).
-            try:
-                await workflow.execute_activity(
-                    NOTIFICATION_SETTLED, NotificationRef(notification_id), start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=5),
-                )
-            except ActivityError:
-                # Telling integrators must never hold up the event's next notification.
-                workflow.logger.warning("notification webhooks not recorded")
+            await tell_integrators(notification_id)
+
+    async def _retry_beside(self, retries: NotificationRetries) -> None:
+        """Start the notification's retries, left running when this workflow continues as new
+        or ends (the event over does not stop a follower's pending welcome)."""
+        try:
+            await workflow.start_child_workflow(
+                DeliveryRetriesWorkflow.run, retries,
+                id=f"{workflow.info().workflow_id}-retries-{retries.notification_id}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            # Delivered again while its retries still run: those retries cover it (and the
+            # ledger sends each target once).
+            workflow.logger.info("retries of notification %s already running", retries.notification_id)
 
     async def _release_held_updates(self) -> None:
         """The held updates become one (or none, after a cancellation), queued to go out."""
@@ -286,6 +354,31 @@ class EventWorkflow:
 
     def _finishes_at(self):
         return self._ends_at or self._starts_at
+
+
+@workflow.defn
+class DeliveryRetriesWorkflow:
+    """The sends of one notification that failed their first attempt, retried with backoff
+    (1, 2, 4 ... 64 s) beside the event's next notifications; then integrators hear how it went.
+    Started by the EventWorkflow, id ``event-{id}-retries-{notification id}``."""
+
+    @workflow.run
+    async def run(self, retries: NotificationRetries) -> None:
+        async def retry(batch: DeliveryBatch) -> None:
+            await workflow.sleep(batch_retry_delay(batch.earlier_attempts))
+            try:
+                await workflow.execute_activity(
+                    ActivityName.DELIVER_BATCH, batch, result_type=BatchResult, start_to_close_timeout=BATCH_TIMEOUT,
+                    task_queue=retries.delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
+                    retry_policy=dataclasses.replace(
+                        BATCH_RETRY, maximum_attempts=MAX_DELIVERY_ATTEMPTS - batch.earlier_attempts
+                    ),
+                )
+            except ActivityError:
+                batch_gave_up()
+
+        await each_batch(retries.batches, retry)
+        await tell_integrators(retries.notification_id)
 
 
 @workflow.defn
