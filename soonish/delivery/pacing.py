@@ -103,6 +103,21 @@ class BudgetSettings:
 _parse_limit = functools.lru_cache(maxsize=64)(parse)
 
 
+# The budget a follower's own mail (and email channels) is charged to, counted ahead of a
+# reminder's sends (``least_seconds``); webhook and other HTTP hosts count as "host:<name>".
+MAIL_SERVER = "smtp"
+
+
+def least_seconds(sends: dict[str, int], settings: BudgetSettings) -> float:
+    """The least time ``sends`` (a count per budget: MAIL_SERVER or "host:<name>") can take
+    under their budgets: the busiest budget's count over its rate."""
+    def rate(budget: str) -> float:
+        limit = _parse_limit(settings.smtp_host if budget == MAIL_SERVER else settings.webhook_host)
+        return limit.amount / limit.get_expiry()
+
+    return max((count / rate(budget) for budget, count in sends.items()), default=0.0)
+
+
 def token_fingerprint(token: str) -> str:
     """A bot token as a key part: never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]

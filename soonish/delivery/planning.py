@@ -10,6 +10,7 @@ verified email (``fall_back_to_email``): a ledger row of its own (target ``FALLB
 claimed in the transaction that records the DM's failure, so the mail goes out once however
 often the batch runs, and never the other way round.
 """
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from ..models import (
 from ..routing import Target, targets_for
 from . import ledger, reminders
 from .mail import absolute_url, recipient_links
+from .pacing import MAIL_SERVER
 from .transports import Failed
 from .types import ChatAddress, Destination, Message
 
@@ -35,6 +37,8 @@ EMAIL_CHANNEL = "email"
 # The ledger target of a chat DM's message mailed to the person instead.
 FALLBACK_TARGET = "fallback:email"
 FELL_BACK = "fell back to email"
+# Ids in one IN (...) list: under SQLite's bound-parameter limit.
+IDS_PER_QUERY = 900
 
 
 @dataclass
@@ -205,6 +209,27 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
             texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
         planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
     return planned
+
+
+def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:
+    """How many sends these subscriptions' targets make to our mail server (pacing.MAIL_SERVER)
+    and to each HTTP host ("host:<name>", from the channel's mask: no secret decrypted). The
+    budgets a large reminder fills; chat platforms' budgets are not counted."""
+    sends: Counter[str] = Counter()
+    for chunk in chunks(subscription_ids, IDS_PER_QUERY):
+        subscriptions = list(db.session.scalars(
+            select(Subscription).where(Subscription.id.in_(chunk))
+            .options(joinedload(Subscription.user), selectinload(Subscription.selectors))
+        ))
+        integrations = _integrations_of(subscriptions)
+        by_id = {i.id: i for owned in integrations.values() for i in owned}
+        for subscription in subscriptions:
+            for target in targets_for(subscription, integrations.get(subscription.user_id, [])):
+                if target.channel == EMAIL_CHANNEL:
+                    sends[MAIL_SERVER] += 1
+                elif target.integration_id is not None:
+                    sends[f"host:{by_id[target.integration_id].url_mask.split('://', 1)[-1].lower()}"] += 1
+    return sends
 
 
 def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:

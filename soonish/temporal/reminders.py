@@ -9,12 +9,13 @@ from temporalio.client import Client
 
 from ..delivery import planning
 from ..delivery import reminders as reminder_rule
+from ..delivery.pacing import BudgetSettings, least_seconds
 from ..models import utcnow
 from .schedules import ScheduleScope, delete_reminder, put_reminder
 from .activities import database_activity
 from .shared import (
-    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult, SubscriptionRange,
-    delivery_task_queue, reminder_slot_id,
+    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSlotPlan, ReminderSync, ReminderSyncResult,
+    SubscriptionRange, delivery_task_queue, reminder_slot_id,
 )
 from .workflows import ReminderSlotWorkflow
 
@@ -24,9 +25,10 @@ class ReminderActivities:
         self.app = app
         self.client = client
         self.scope = ScheduleScope.from_config(app.config)
+        self.budgets = BudgetSettings.from_config(app.config)
 
     def all(self) -> list:
-        return [self.sync_reminders, self.enroll_reminder, self.plan_reminders]
+        return [self.sync_reminders, self.enroll_reminder, self.plan_reminders, self.plan_reminder_slot]
 
     @activity.defn(name=ActivityName.SYNC_REMINDERS)
     async def sync_reminders(self, request: ReminderSync) -> ReminderSyncResult:
@@ -67,19 +69,37 @@ class ReminderActivities:
         """One notification per reminder that still stands (made once, however often it is
         asked for), and the recipients packed into delivery batches of about
         DELIVERY_BATCH_SIZE subscriptions across events. A few queries for the whole slot."""
-        batch_size = int(self.app.config["DELIVERY_BATCH_SIZE"])
         with self.app.app_context():
-            notifications = reminder_rule.make_notifications(
-                [reminder_rule.Reminder(r.event_id, r.offset_seconds, r.starts_at) for r in reminders]
-            )
-            recipients = reminder_rule.recipients_by_notification(notifications) if notifications else {}
+            return self._batches(self._recipients(reminders))
+
+    @database_activity(ActivityName.PLAN_REMINDER_SLOT)
+    def plan_reminder_slot(self, reminders: list[ReminderInput]) -> ReminderSlotPlan:
+        """plan_reminders, and when the sends start: early enough for the budgets of the mail
+        server and of each webhook host they go to (delivery.reminders.sends_from)."""
+        with self.app.app_context():
+            recipients = self._recipients(reminders)
+            sends = planning.sends_per_budget([sid for ids in recipients.values() for sid in ids])
+        sends_from = reminder_rule.sends_from(
+            reminders[0].due, [r.offset_seconds for r in reminders], least_seconds(sends, self.budgets), self.scope.lead
+        )
+        return ReminderSlotPlan(self._batches(recipients), sends_from)
+
+    def _recipients(self, reminders: list[ReminderInput]) -> dict[int, list[int]]:
+        """Each standing reminder's notification id and its recipients' subscription ids."""
+        notifications = reminder_rule.make_notifications(
+            [reminder_rule.Reminder(r.event_id, r.offset_seconds, r.starts_at) for r in reminders]
+        )
+        return reminder_rule.recipients_by_notification(notifications) if notifications else {}
+
+    def _batches(self, recipients: dict[int, list[int]]) -> list[list[DeliveryBatch]]:
+        batch_size = int(self.app.config["DELIVERY_BATCH_SIZE"])
         groups: list[list[DeliveryBatch]] = [[]]
         room = batch_size
-        for notification in notifications:
-            for chunk in planning.chunks(recipients[notification.id], batch_size):
+        for notification_id, subscription_ids in recipients.items():
+            for chunk in planning.chunks(subscription_ids, batch_size):
                 if len(chunk) > room:
                     groups.append([])
                     room = batch_size
-                groups[-1].append(DeliveryBatch(notification.id, SubscriptionRange(chunk[0], chunk[-1])))
+                groups[-1].append(DeliveryBatch(notification_id, SubscriptionRange(chunk[0], chunk[-1])))
                 room -= len(chunk)
         return [group for group in groups if group]

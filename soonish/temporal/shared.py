@@ -148,6 +148,15 @@ class ReminderSlot:
 
 
 @dataclass
+class ReminderSlotPlan:
+    """A slot's reminders in delivery batches packed across events, and when their sends start
+    (a little before the due time when the budgets need it: delivery.reminders.sends_from)."""
+
+    batches: list[list["DeliveryBatch"]]
+    sends_from: datetime
+
+
+@dataclass
 class NotificationRef:
     notification_id: int
 
@@ -238,6 +247,7 @@ class ActivityName:
     SYNC_REMINDERS = "sync_reminders"
     ENROLL_REMINDER = "enroll_reminder"
     PLAN_REMINDERS = "plan_reminders"
+    PLAN_REMINDER_SLOT = "plan_reminder_slot"
     DELIVER_BATCHES = "deliver_batches"
 
 

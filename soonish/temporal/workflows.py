@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyRequest,
         ReminderInput,
         ReminderSlot,
+        ReminderSlotPlan,
         ReminderSync,
         ReminderSyncResult,
         TransactionalMail,
@@ -426,13 +427,13 @@ class ReminderSlotWorkflow:
 
     @workflow.run
     async def run(self, slot: ReminderSlot) -> int:
+        if workflow.patched("reminders-sent-early"):
+            return await self._send_early_enough(slot)
         await sleep_until(slot.due - REMINDER_PLAN_AHEAD)
         taken = 0
         # Reminders enrolled while a round is out go in the next round.
         while self._waiting:
-            reminders = list(self._waiting.values())
-            self._taken.update(self._waiting)
-            self._waiting.clear()
+            reminders = self._take_waiting()
             groups = await workflow.execute_activity(
                 ActivityName.PLAN_REMINDERS, reminders, result_type=list[list[DeliveryBatch]],
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -441,3 +442,34 @@ class ReminderSlotWorkflow:
             await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
             taken += len(reminders)
         return taken
+
+    async def _send_early_enough(self, slot: ReminderSlot) -> int:
+        """Plan as reminders enroll (their schedules fire a lead before the due time), and start
+        the sends when their plan says: at the due time, unless the budgets need longer."""
+        taken = 0
+        while self._waiting:
+            groups: list[list[DeliveryBatch]] = []
+            sends_from = slot.due
+            # Reminders enrolled before the sends start join them; later ones, the next round.
+            while self._waiting:
+                reminders = self._take_waiting()
+                plan = await workflow.execute_activity(
+                    ActivityName.PLAN_REMINDER_SLOT, reminders, result_type=ReminderSlotPlan,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
+                groups += plan.batches
+                sends_from = min(sends_from, plan.sends_from)
+                taken += len(reminders)
+                if sends_from > workflow.now():
+                    try:
+                        await workflow.wait_condition(lambda: bool(self._waiting), timeout=sends_from - workflow.now())
+                    except asyncio.TimeoutError:
+                        pass
+            await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
+        return taken
+
+    def _take_waiting(self) -> list[ReminderInput]:
+        reminders = list(self._waiting.values())
+        self._taken.update(self._waiting)
+        self._waiting.clear()
+        return reminders

@@ -2,8 +2,12 @@
 from datetime import timedelta
 
 from soonish.delivery import planning, reminders
+from soonish.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
 from soonish.field_limits import TITLE_MAX
-from soonish.models import EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, db, utcnow
+from soonish.models import (
+    EventStatus, Integration, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector, User,
+    db, utcnow,
+)
 from soonish.temporal.shared import ReminderInput
 
 
@@ -125,3 +129,38 @@ def test_the_check_goes_to_those_going_only_and_stands_while_the_event_asks_it(e
     assert not reminders.still_stands(event, -7200, check.key)
     event.still_coming_hours, event.still_coming_check = 2, False
     assert not reminders.still_stands(event, -7200, check.key)
+
+
+def test_sends_start_early_enough_for_the_budgets_but_never_before_the_lead():
+    due = utcnow().replace(microsecond=0)
+    lead = timedelta(seconds=120)  # the schedules fire 2 minutes before the due time
+    mail_server = BudgetSettings()  # our mail server's default budget: 100 a second
+    assert least_seconds({MAIL_SERVER: 2_000}, mail_server) == 20
+    # 2,000 mails take 20 s at the least, 25 s as a slot fills 0.8 of the budget: they start
+    # 23 s early, so the last lands 2 s after the due time.
+    assert reminders.sends_from(due, [300], 20, lead) == due - timedelta(seconds=23)
+    # What fits in the grace starts on time.
+    assert reminders.sends_from(due, [300], least_seconds({MAIL_SERVER: 150, "host:a.example": 150}, mail_server),
+                                lead) == due
+    # 10,000 need 123 s: never before the schedule fires (the lead), nor more than 0.4 of the
+    # reminder's own offset early (a 5-minute reminder 2 minutes, a 1-minute one 24 s).
+    assert reminders.sends_from(due, [3600], 100, lead) == due - lead
+    assert reminders.sends_from(due, [300], 100, timedelta(seconds=600)) == due - timedelta(seconds=120)
+    assert reminders.sends_from(due, [300, 60], 100, lead) == due - timedelta(seconds=24)
+    # The "starting now" message is never early.
+    assert reminders.sends_from(due, [reminders.START_OFFSET], 100, lead) == due
+    # Each webhook host has a budget of its own: 10,000 spread over 100 hosts fit in the grace.
+    spread = {f"host:h{n}.example": 100 for n in range(100)}
+    assert reminders.sends_from(due, [300], least_seconds(spread, mail_server), lead) == due
+
+
+def test_sends_are_counted_per_budget_from_the_channels_without_decrypting_them(event, follow):
+    for n in range(3):
+        follow(f"mail{n}@example.com")
+    for n, host in enumerate(["a.example", "a.example", "b.example"]):
+        user = User(email=f"hook{n}@example.com")
+        hook = Integration(user=user, name="hook", url_mask=f"json://{host}", apprise_url_encrypted=b"not read")
+        db.session.add(Subscription(event=event, user=user, selectors=[SubscriptionSelector(integration=hook)]))
+    db.session.commit()
+    ids = [s.id for s in db.session.query(Subscription)]
+    assert planning.sends_per_budget(ids) == {MAIL_SERVER: 3, "host:a.example": 2, "host:b.example": 1}
