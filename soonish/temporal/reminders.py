@@ -14,8 +14,8 @@ from ..models import utcnow
 from .schedules import ScheduleScope, delete_reminder, put_reminder
 from .activities import database_activity
 from .shared import (
-    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSlotPlan, ReminderSync, ReminderSyncResult,
-    SubscriptionRange, delivery_task_queue, reminder_slot_id,
+    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult,
+    SlotStart, SubscriptionRange, delivery_task_queue, reminder_slot_id,
 )
 from .workflows import ReminderSlotWorkflow
 
@@ -28,7 +28,7 @@ class ReminderActivities:
         self.budgets = BudgetSettings.from_config(app.config)
 
     def all(self) -> list:
-        return [self.sync_reminders, self.enroll_reminder, self.plan_reminders, self.plan_reminder_slot]
+        return [self.sync_reminders, self.enroll_reminder, self.plan_reminders, self.reminder_sends_from]
 
     @activity.defn(name=ActivityName.SYNC_REMINDERS)
     async def sync_reminders(self, request: ReminderSync) -> ReminderSyncResult:
@@ -72,17 +72,17 @@ class ReminderActivities:
         with self.app.app_context():
             return self._batches(self._recipients(reminders))
 
-    @database_activity(ActivityName.PLAN_REMINDER_SLOT)
-    def plan_reminder_slot(self, reminders: list[ReminderInput]) -> ReminderSlotPlan:
-        """plan_reminders, and when the sends start: early enough for the budgets of the mail
-        server and of each webhook host they go to (delivery.reminders.sends_from)."""
+    @database_activity(ActivityName.REMINDER_SENDS_FROM)
+    def reminder_sends_from(self, reminders: list[ReminderInput]) -> SlotStart:
+        """When the sends of a slot's reminders start: early enough for the budgets of the mail
+        server and of each webhook host they go to (delivery.reminders.sends_from). Makes their
+        notifications (once, as planning would) to know who gets them."""
         with self.app.app_context():
             recipients = self._recipients(reminders)
             sends = planning.sends_per_budget([sid for ids in recipients.values() for sid in ids])
-        sends_from = reminder_rule.sends_from(
+        return SlotStart(reminder_rule.sends_from(
             reminders[0].due, [r.offset_seconds for r in reminders], least_seconds(sends, self.budgets), self.scope.lead
-        )
-        return ReminderSlotPlan(self._batches(recipients), sends_from)
+        ))
 
     def _recipients(self, reminders: list[ReminderInput]) -> dict[int, list[int]]:
         """Each standing reminder's notification id and its recipients' subscription ids."""

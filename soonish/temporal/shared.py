@@ -148,11 +148,10 @@ class ReminderSlot:
 
 
 @dataclass
-class ReminderSlotPlan:
-    """A slot's reminders in delivery batches packed across events, and when their sends start
-    (a little before the due time when the budgets need it: delivery.reminders.sends_from)."""
+class SlotStart:
+    """When a slot's sends start: its due time, or a little earlier when the budgets need it
+    (delivery.reminders.sends_from)."""
 
-    batches: list[list["DeliveryBatch"]]
     sends_from: datetime
 
 
@@ -247,7 +246,7 @@ class ActivityName:
     SYNC_REMINDERS = "sync_reminders"
     ENROLL_REMINDER = "enroll_reminder"
     PLAN_REMINDERS = "plan_reminders"
-    PLAN_REMINDER_SLOT = "plan_reminder_slot"
+    REMINDER_SENDS_FROM = "reminder_sends_from"
     DELIVER_BATCHES = "deliver_batches"
 
 
@@ -331,6 +330,9 @@ PARALLEL_BATCHES = 8
 # A reminder slot plans its deliveries this long before they are due, so that at the due
 # second only the sends remain (each batch checks again that its reminder still stands).
 REMINDER_PLAN_AHEAD = timedelta(seconds=15)
+# Until then, a slot counts its reminders' sends again (to know how early they start) at most
+# this often as more enroll: 300 events' schedules firing over a minute cost a dozen counts.
+REMINDER_RECOUNT_EVERY = timedelta(seconds=5)
 # Continue-as-new well before Temporal's 10,240-event warning.
 HISTORY_EVENTS_BEFORE_CONTINUE = 4000
 RECENT_NOTIFICATIONS_KEPT = 100

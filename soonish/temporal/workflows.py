@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         PARALLEL_BATCHES,
         RECENT_NOTIFICATIONS_KEPT,
         REMINDER_PLAN_AHEAD,
+        REMINDER_RECOUNT_EVERY,
         SENDS_TO_RETRY,
         ActivityName,
         BatchResult,
@@ -37,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
         NotifyRequest,
         ReminderInput,
         ReminderSlot,
-        ReminderSlotPlan,
         ReminderSync,
         ReminderSyncResult,
+        SlotStart,
         TransactionalMail,
         batch_retry_delay,
     )
@@ -413,7 +414,8 @@ class ReminderWorkflow:
 class ReminderSlotWorkflow:
     """All reminders due in one second: sleeps to it, plans them in one activity, and delivers
     them in batches packed across events. Per event, nothing waits at the due second: 300
-    events due at once cost one timer, not 300 workflows' worth of tasks."""
+    events due at once cost one timer, not 300 workflows' worth of tasks. Sends that need
+    longer than their budgets allow start early enough that the last lands on time."""
 
     @workflow.init
     def __init__(self, slot: ReminderSlot) -> None:
@@ -444,28 +446,34 @@ class ReminderSlotWorkflow:
         return taken
 
     async def _send_early_enough(self, slot: ReminderSlot) -> int:
-        """Plan as reminders enroll (their schedules fire a lead before the due time), and start
-        the sends when their plan says: at the due time, unless the budgets need longer."""
-        taken = 0
-        while self._waiting:
-            groups: list[list[DeliveryBatch]] = []
-            sends_from = slot.due
-            # Reminders enrolled before the sends start join them; later ones, the next round.
-            while self._waiting:
-                reminders = self._take_waiting()
-                plan = await workflow.execute_activity(
-                    ActivityName.PLAN_REMINDER_SLOT, reminders, result_type=ReminderSlotPlan,
+        """As reminders enroll (their schedules fire a lead before the due time), count their
+        sends to know when those start: at the due time, unless the budgets need longer. Plan
+        REMINDER_PLAN_AHEAD before that, then send as before."""
+        sends_from = slot.due
+        counted = 0
+        while True:
+            if len(self._waiting) > counted:
+                counted = len(self._waiting)
+                start = await workflow.execute_activity(
+                    ActivityName.REMINDER_SENDS_FROM, list(self._waiting.values()), result_type=SlotStart,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 )
-                groups += plan.batches
-                sends_from = min(sends_from, plan.sends_from)
-                taken += len(reminders)
-                if sends_from > workflow.now():
-                    try:
-                        await workflow.wait_condition(lambda: bool(self._waiting), timeout=sends_from - workflow.now())
-                    except asyncio.TimeoutError:
-                        pass
+                sends_from = start.sends_from
+            plan_at = sends_from - REMINDER_PLAN_AHEAD
+            if workflow.now() >= plan_at:
+                break
+            await sleep_until(min(plan_at, workflow.now() + REMINDER_RECOUNT_EVERY))
+        taken = 0
+        # Reminders enrolled while a round is out go in the next round.
+        while self._waiting:
+            reminders = self._take_waiting()
+            groups = await workflow.execute_activity(
+                ActivityName.PLAN_REMINDERS, reminders, result_type=list[list[DeliveryBatch]],
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            await sleep_until(sends_from)
             await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
+            taken += len(reminders)
         return taken
 
     def _take_waiting(self) -> list[ReminderInput]:
