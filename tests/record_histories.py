@@ -122,6 +122,26 @@ def test_record_reminder_and_slot_workflows(app, client, make_user, bearer, work
     assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
 
 
+def test_record_reminder_slot_sending_early(app, client, make_user, bearer, worker, harness, temporal_env, http_sink):
+    """A slot of today's shape: it counts its sends as the reminder enrolls, plans, sends."""
+    organizer = bearer(make_user("host@example.com"))
+    lead = REMINDER_PLAN_AHEAD.total_seconds() + 5
+    event = create_event(client, organizer, starts_at=soon(300 + lead))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"),
+                      reminder_offsets=["5m"])
+    with app.app_context():
+        starts_at = db.session.get(Event, event["id"]).starts_at
+    prefix = app.config["TEMPORAL_ID_PREFIX"]
+    reminder = ReminderInput(event["id"], 300, starts_at, event_workflow_id(prefix, event["id"]))
+    harness.run(temporal_env.client.execute_workflow(
+        ReminderWorkflow.run, reminder, id=f"{prefix}event-{event['id']}-reminder-300s",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    save(harness, slot, "reminder_slot_workflow_sending_early")
+    assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
+
+
 def test_record_transactional_mail_workflow(app, client, make_user, bearer, worker, harness, temporal_env, smtp_sink):
     event = create_event(client, bearer(make_user("host@example.com")))
     page = f"/e/{event['slug']}"
