@@ -331,7 +331,7 @@ PARALLEL_BATCHES = 8
 # second only the sends remain (each batch checks again that its reminder still stands).
 REMINDER_PLAN_AHEAD = timedelta(seconds=15)
 # Until then, a slot counts its reminders' sends again (to know how early they start) at most
-# this often as more enroll: 300 events' schedules firing over a minute cost a dozen counts.
+# this often as more enroll: schedules firing over the whole lead cost about twenty counts.
 REMINDER_RECOUNT_EVERY = timedelta(seconds=5)
 # Continue-as-new well before Temporal's 10,240-event warning.
 HISTORY_EVENTS_BEFORE_CONTINUE = 4000

@@ -104,7 +104,8 @@ async def run_batches(activity_name: str, batches: list, delivery_task_queue: st
 
 async def first_attempts(batches: list[DeliveryBatch], delivery_task_queue: str) -> list[DeliveryBatch]:
     """Each batch's first attempt at its sends (a batch whose worker died is still taken over at
-    once); the batches with sends to retry, each with the attempts it made."""
+    once); the batches with sends to retry, each with the attempts it made. A batch that failed
+    for another reason (the database down) is retried in place: nothing else could go out."""
     placement = {**batch_placement(delivery_task_queue), "retry_policy": FIRST_ATTEMPT_RETRY}
     to_retry: list[DeliveryBatch] = []
 
@@ -429,40 +430,11 @@ class ReminderSlotWorkflow:
 
     @workflow.run
     async def run(self, slot: ReminderSlot) -> int:
-        if workflow.patched("reminders-sent-early"):
-            return await self._send_early_enough(slot)
-        await sleep_until(slot.due - REMINDER_PLAN_AHEAD)
-        taken = 0
-        # Reminders enrolled while a round is out go in the next round.
-        while self._waiting:
-            reminders = self._take_waiting()
-            groups = await workflow.execute_activity(
-                ActivityName.PLAN_REMINDERS, reminders, result_type=list[list[DeliveryBatch]],
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
-            await sleep_until(slot.due)
-            await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
-            taken += len(reminders)
-        return taken
-
-    async def _send_early_enough(self, slot: ReminderSlot) -> int:
-        """As reminders enroll (their schedules fire a lead before the due time), count their
-        sends to know when those start: at the due time, unless the budgets need longer. Plan
-        REMINDER_PLAN_AHEAD before that, then send as before."""
         sends_from = slot.due
-        counted = 0
-        while True:
-            if len(self._waiting) > counted:
-                counted = len(self._waiting)
-                start = await workflow.execute_activity(
-                    ActivityName.REMINDER_SENDS_FROM, list(self._waiting.values()), result_type=SlotStart,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                )
-                sends_from = start.sends_from
-            plan_at = sends_from - REMINDER_PLAN_AHEAD
-            if workflow.now() >= plan_at:
-                break
-            await sleep_until(min(plan_at, workflow.now() + REMINDER_RECOUNT_EVERY))
+        if workflow.patched("reminders-sent-early"):
+            sends_from = await self._count_sends(slot)
+        else:
+            await sleep_until(slot.due - REMINDER_PLAN_AHEAD)
         taken = 0
         # Reminders enrolled while a round is out go in the next round.
         while self._waiting:
@@ -475,6 +447,25 @@ class ReminderSlotWorkflow:
             await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
             taken += len(reminders)
         return taken
+
+    async def _count_sends(self, slot: ReminderSlot):
+        """As reminders enroll (their schedules fire a lead before the due time), count their
+        sends to know when those start: at the due time, unless the budgets need longer. Returns
+        that moment, REMINDER_PLAN_AHEAD after which the slot plans (now, when it is late)."""
+        sends_from = slot.due
+        counted = 0
+        while True:
+            if len(self._waiting) > counted:
+                counted = len(self._waiting)
+                start = await workflow.execute_activity(
+                    ActivityName.REMINDER_SENDS_FROM, list(self._waiting.values()), result_type=SlotStart,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
+                sends_from = start.sends_from
+            plan_at = sends_from - REMINDER_PLAN_AHEAD
+            if workflow.now() >= plan_at:
+                return sends_from
+            await sleep_until(min(plan_at, workflow.now() + REMINDER_RECOUNT_EVERY))
 
     def _take_waiting(self) -> list[ReminderInput]:
         reminders = list(self._waiting.values())
