@@ -169,15 +169,22 @@ class Reminder:
         return dedupe_key(self.event_id, self.offset_seconds, self.starts_at)
 
 
-def make_notifications(reminders: list[Reminder]) -> list[Notification]:
-    """One notification per reminder that still stands, made once however often it is asked
-    for (its dedupe key is unique). Returns them, committed."""
+def _standing(reminders: list[Reminder]) -> tuple[list[Reminder], dict[int, Event]]:
+    """The reminders that still stand, and their events by id."""
     event_ids = {r.event_id for r in reminders}
     events = {e.id: e for e in db.session.scalars(select(Event).where(Event.id.in_(event_ids)))}
     now = utcnow()
     standing = [r for r in reminders if r.event_id in events and still_stands(events[r.event_id], r.offset_seconds, r.key, now)]
+    return standing, events
+
+
+def make_notifications(reminders: list[Reminder]) -> list[Notification]:
+    """One notification per reminder that still stands, made once however often it is asked
+    for (its dedupe key is unique). Returns them, committed."""
+    standing, events = _standing(reminders)
     if not standing:
         return []
+    now = utcnow()
     rows = [
         dict(event_id=r.event_id, kind=kind(r.offset_seconds), title=title(events[r.event_id], r.offset_seconds),
              body=STILL_COMING_BODY if is_still_coming(r.offset_seconds) else "", dedupe_key=r.key,
@@ -191,6 +198,21 @@ def make_notifications(reminders: list[Reminder]) -> list[Notification]:
 
 def recipients_by_notification(notifications: list[Notification]) -> dict[int, list[int]]:
     """The active subscriptions each reminder goes to, by notification id, in id order."""
+    return {n.id: ids for n, ids in zip(notifications, _recipient_lists(notifications))}
+
+
+def recipients_of(reminders: list[Reminder]) -> list[int]:
+    """The active subscriptions the standing ones of ``reminders`` go to, with nothing written:
+    a slot counts them well before it makes their notifications (the organizer's view shows
+    a notification only once it is about to go out)."""
+    standing, _ = _standing(reminders)
+    # Unsaved notifications, only for the recipient rule to read.
+    asked = [Notification(event_id=r.event_id, reminder_offset=r.offset_seconds) for r in standing]
+    return [sid for ids in _recipient_lists(asked) for sid in ids] if asked else []
+
+
+def _recipient_lists(notifications: list[Notification]) -> list[list[int]]:
+    """The active subscriptions each reminder goes to, in id order, in the notifications' order."""
     holders: dict[int, list[tuple[int, int, list[int]]]] = {}
     for subscription_id, event_id, user_id, offsets in db.session.execute(
         select(Subscription.id, Subscription.event_id, Subscription.user_id, Subscription.reminder_offsets)
@@ -199,11 +221,11 @@ def recipients_by_notification(notifications: list[Notification]) -> dict[int, l
         .order_by(Subscription.id)
     ):
         holders.setdefault(event_id, []).append((subscription_id, user_id, offsets))
-    recipients = {}
+    recipients = []
     for n in notifications:
         going = going_users(n)
-        recipients[n.id] = [sid for sid, user_id, offsets in holders.get(n.event_id, [])
-                            if is_recipient(n, offsets, user_id in going)]
+        recipients.append([sid for sid, user_id, offsets in holders.get(n.event_id, [])
+                           if is_recipient(n, offsets, user_id in going)])
     return recipients
 
 

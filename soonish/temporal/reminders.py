@@ -70,26 +70,22 @@ class ReminderActivities:
         asked for), and the recipients packed into delivery batches of about
         DELIVERY_BATCH_SIZE subscriptions across events. A few queries for the whole slot."""
         with self.app.app_context():
-            return self._batches(self._recipients(reminders))
+            notifications = reminder_rule.make_notifications(self._asked(reminders))
+            return self._batches(reminder_rule.recipients_by_notification(notifications) if notifications else {})
 
     @database_activity(ActivityName.REMINDER_SENDS_FROM)
     def reminder_sends_from(self, reminders: list[ReminderInput]) -> SlotStart:
         """When the sends of a slot's reminders start: early enough for the budgets of the mail
-        server and of each webhook host they go to (delivery.reminders.sends_from). Makes their
-        notifications (once, as planning would) to know who gets them."""
+        server and of each webhook host they go to (delivery.reminders.sends_from)."""
         with self.app.app_context():
-            recipients = self._recipients(reminders)
-            sends = planning.sends_per_budget([sid for ids in recipients.values() for sid in ids])
+            sends = planning.sends_per_budget(reminder_rule.recipients_of(self._asked(reminders)))
         return SlotStart(reminder_rule.sends_from(
             reminders[0].due, [r.offset_seconds for r in reminders], least_seconds(sends, self.budgets), self.scope.lead
         ))
 
-    def _recipients(self, reminders: list[ReminderInput]) -> dict[int, list[int]]:
-        """Each standing reminder's notification id and its recipients' subscription ids."""
-        notifications = reminder_rule.make_notifications(
-            [reminder_rule.Reminder(r.event_id, r.offset_seconds, r.starts_at) for r in reminders]
-        )
-        return reminder_rule.recipients_by_notification(notifications) if notifications else {}
+    @staticmethod
+    def _asked(reminders: list[ReminderInput]) -> list[reminder_rule.Reminder]:
+        return [reminder_rule.Reminder(r.event_id, r.offset_seconds, r.starts_at) for r in reminders]
 
     def _batches(self, recipients: dict[int, list[int]]) -> list[list[DeliveryBatch]]:
         batch_size = int(self.app.config["DELIVERY_BATCH_SIZE"])

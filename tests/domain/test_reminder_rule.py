@@ -164,3 +164,14 @@ def test_sends_are_counted_per_budget_from_the_channels_without_decrypting_them(
     db.session.commit()
     ids = [s.id for s in db.session.query(Subscription)]
     assert planning.sends_per_budget(ids) == {MAIL_SERVER: 3, "host:a.example": 2, "host:b.example": 1}
+
+
+def test_a_slot_counts_its_recipients_without_writing_anything(event, follow):
+    follow("hour@example.com", offsets=[3600])
+    follow("day@example.com", offsets=[86400])
+    asked = [reminders.Reminder(event.id, 3600, event.starts_at),
+             reminders.Reminder(event.id, 60, event.starts_at - timedelta(hours=1))]
+    hour = db.session.query(Subscription).join(User).filter(User.email == "hour@example.com").one()
+    # Only the standing reminder (the other was made for an old start time) and its holders.
+    assert reminders.recipients_of(asked) == [hour.id]
+    assert db.session.query(Notification).count() == 0
