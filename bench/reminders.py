@@ -94,9 +94,8 @@ def run_scenario(name: str, events: int, per_event: int, args, tmp: Path) -> tup
             db.session.commit()
             created = [create_event(organizer, EventFields(title=f"Bench {i}", starts_at=starts_at)) for i in range(events)]
             for i, event in enumerate(created):
-                seed_subscribers(app, event.id, per_event, prefix=f"e{i}-",
-                                 webhook_url=None if by_mail else lambda n, i=i: f"json://127.0.0.1:{sink.port}/e{i}/r{n}",
-                                 reminder_offsets=[OFFSET])
+                hook = None if by_mail else lambda n, i=i: f"json://127.0.0.1:{sink.port}/e{i}/r{n}"
+                seed_subscribers(app, event.id, per_event, prefix=f"e{i}-", webhook_url=hook, reminder_offsets=[OFFSET])
             for event in created:
                 reminders_changed(event)
         setup_seconds = time.monotonic() - setup_began
@@ -182,7 +181,8 @@ def main() -> None:
     parser.add_argument("--margin", type=int, default=60, help="seconds of setup before the schedules fire")
     parser.add_argument("--timeout", type=int, default=120, help="seconds after the due time to wait")
     parser.add_argument("--database-url", help="a PostgreSQL server; the bench makes (and drops) its own database")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="the shared budgets, for scenario budget")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="the shared budgets, for scenario budget")
     args = parser.parse_args()
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
