@@ -465,6 +465,13 @@ class ReminderSlotWorkflow:
             plan_at = sends_from - REMINDER_PLAN_AHEAD
             if workflow.now() >= plan_at:
                 return sends_from
+            # Asleep until more reminders enroll or planning is due, not on a clock: a slot
+            # started long before its due time costs nothing while nobody enrolls.
+            try:
+                await workflow.wait_condition(lambda: len(self._waiting) > counted, timeout=plan_at - workflow.now())
+            except asyncio.TimeoutError:
+                continue
+            # Schedules fire in bursts: let the burst gather, then count it once.
             await sleep_until(min(plan_at, workflow.now() + REMINDER_RECOUNT_EVERY))
 
     def _take_waiting(self) -> list[ReminderInput]:

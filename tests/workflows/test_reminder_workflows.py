@@ -9,6 +9,7 @@ from soonish.temporal.shared import (
     BatchResult,
     DeliveryBatch,
     ReminderInput,
+    SlotStart,
     ReminderSlot,
     SubscriptionRange,
     reminder_slot_id,
@@ -45,7 +46,12 @@ async def test_a_slot_plans_ahead_delivers_at_its_second_and_takes_each_reminder
     first, second, late = (ReminderInput(event_id, 3600, starts_at, f"event-{event_id}") for event_id in (1, 2, 3))
     due = first.due
     slot = None
-    planned, delivered = [], []
+    counted, planned, delivered = [], [], []
+
+    @activity.defn(name=ActivityName.REMINDER_SENDS_FROM)
+    async def reminder_sends_from(reminders: list[ReminderInput]) -> SlotStart:
+        counted.append(sorted(r.event_id for r in reminders))
+        return SlotStart(due)  # the budgets allow every send at the due second
 
     @activity.defn(name=ActivityName.PLAN_REMINDERS)
     async def plan_reminders(reminders: list[ReminderInput]) -> list[list[DeliveryBatch]]:
@@ -62,7 +68,7 @@ async def test_a_slot_plans_ahead_delivers_at_its_second_and_takes_each_reminder
         delivered.append(([b.notification_id for b in group], info.current_attempt_scheduled_time, info.task_queue))
         return BatchResult(sent=50 * len(group))
 
-    async with run_workers([plan_reminders], [deliver_batches]) as queues:
+    async with run_workers([reminder_sends_from, plan_reminders], [deliver_batches]) as queues:
         # As the enroll activity starts it: signal-with-start, so the first reminder is never missed.
         slot = await workflow_env.client.start_workflow(
             ReminderSlotWorkflow.run, ReminderSlot(due, queues.delivery),
@@ -72,6 +78,7 @@ async def test_a_slot_plans_ahead_delivers_at_its_second_and_takes_each_reminder
         await slot.signal(ReminderSlotWorkflow.enroll, first)  # its schedule fired twice
         assert await slot.result() == 3
 
+    assert counted and counted[-1] == [1, 2]  # the sends were counted as the reminders enrolled
     assert [events for events, _ in planned] == [[1, 2], [3]]
     # Planned ahead of the due second, sent at it (not before), on the delivery queue.
     assert due - timedelta(seconds=15) <= planned[0][1] < due
