@@ -31,13 +31,19 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(MAKE) -j3 --output-sync=target test-sqlite test-postgres test-browser
 
+# Each suite spreads its test files over PARALLEL processes (pytest-xdist), each with its own
+# Temporal dev server, sinks and database: a test mostly waits (timers, reminders due at their
+# second, mail), so on 2 cores three at a time finish sooner without starving one another.
+PARALLEL ?= 3
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(PARALLEL) --dist loadfile
+
 test-sqlite:
 	mkdir -p .pytest-tmp
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp=$(CURDIR)/.pytest-tmp/sqlite
+	$(PYTEST) --basetemp=$(CURDIR)/.pytest-tmp/sqlite
 
 test-postgres:
 	mkdir -p .pytest-tmp
-	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 --basetemp=$(CURDIR)/.pytest-tmp/postgres
+	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST) --basetemp=$(CURDIR)/.pytest-tmp/postgres
 
 # Their own pytest call: pytest-playwright's sync fixtures leave an event loop running.
 test-browser: chromium
