@@ -227,6 +227,18 @@ def make_user(app):
 
 
 @pytest.fixture
+def host(make_user):
+    """The organizer most tests need; a module may define its own."""
+    return make_user("host@example.com")
+
+
+@pytest.fixture
+def organizer(host, bearer):
+    """The host's bearer headers."""
+    return bearer(host)
+
+
+@pytest.fixture
 def bearer(app):
     """Authorization headers carrying a fresh token for a user."""
 

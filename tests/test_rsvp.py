@@ -26,16 +26,6 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def host(make_user):
-    return make_user("host@example.com")
-
-
-@pytest.fixture
-def organizer(host, bearer):
-    return bearer(host)
-
-
-@pytest.fixture
 def person(app, make_user):
     """A user known by their address only (so organizers see it masked)."""
 

@@ -6,22 +6,11 @@ from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from PIL import Image
 
 from .api_helpers import create_event
 
 META = re.compile(r'<meta (property|name)="([^"]+)" content="([^"]*)">')
-
-
-@pytest.fixture
-def host(make_user):
-    return make_user("host@example.com")
-
-
-@pytest.fixture
-def organizer(host, bearer):
-    return bearer(host)
 
 
 def tags(html: str) -> dict[str, str]:

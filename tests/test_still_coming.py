@@ -20,7 +20,7 @@ from .conftest import csrf_token
 from .sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
-from .test_rsvp import answers, counts, host, links_in, mail_with, organizer, person, put_answer, signed_in  # noqa: F401
+from .test_rsvp import answers, counts, links_in, mail_with, person, put_answer, signed_in  # noqa: F401 (person: a fixture)
 
 CHECK_SUBJECT = "Still coming?"
 

@@ -16,16 +16,6 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def host(make_user):
-    return make_user("host@example.com")
-
-
-@pytest.fixture
-def organizer(host, bearer):
-    return bearer(host)
-
-
-@pytest.fixture
 def unlisted(client, organizer) -> dict:
     return create_event(client, organizer, title="Secret supper", description="Bring wine",
                         online_url="https://meet.example/secret", visibility="unlisted")
