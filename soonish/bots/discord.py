@@ -12,9 +12,9 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
-from ..chat_buttons import parse_discord_id
-from ..chat_markup import DISCORD
-from .core import Commands, Reply, Speaker, more_line
+from soonish.chat_buttons import parse_discord_id
+from soonish.chat_markup import DISCORD
+from soonish.bots.core import Commands, Reply, Speaker, more_line
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from .. import messages  # a module reference: soonish.messages imports this package's types
-from ..links import event_path, rsvp_offer_path, rsvp_offer_token
-from ..models import ChatIdentityKind, Rsvp, RsvpAnswer, db
-from .mail import absolute_url
-from .types import ChatAddress, Destination, Message
+from soonish import messages  # a module reference: soonish.messages imports this package's types
+from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
+from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
+from soonish.delivery.mail import absolute_url
+from soonish.delivery.types import ChatAddress, Destination, Message
 
 
 @dataclass(frozen=True)

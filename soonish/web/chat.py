@@ -4,10 +4,10 @@ import threading
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_wtf import FlaskForm
 
-from .. import services
-from ..chat_markup import PLATFORM_NAMES
-from ..services import chat
-from .auth import csrf_exempt
+from soonish import services
+from soonish.chat_markup import PLATFORM_NAMES
+from soonish.services import chat
+from soonish.web.auth import csrf_exempt
 
 bp = Blueprint("chat", __name__)
 _slack_lock = threading.Lock()
@@ -24,7 +24,7 @@ def slack_handler():
             # Imported here: an install without Slack never loads bolt.
             from slack_bolt.adapter.flask import SlackRequestHandler
 
-            from ..bots.slack import build_app
+            from soonish.bots.slack import build_app
 
             extensions["soonish.slack"] = SlackRequestHandler(build_app(current_app._get_current_object()))
     return extensions["soonish.slack"]
