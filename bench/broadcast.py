@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from soonish.delivery import Message, compose_mail  # noqa: E402
-from soonish.messages import NotificationText, RecipientLinks  # noqa: E402
+from soonish.domain.delivery import Message, compose_mail  # noqa: E402
+from soonish.domain.messages import NotificationText, RecipientLinks  # noqa: E402
 from soonish.models import (  # noqa: E402
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription, User, db, utcnow,
 )

@@ -105,7 +105,7 @@ def retention(dry_run: bool) -> None:
     """Fold and delete old deliveries of events that are over, now (the soonish-retention
     schedule does it daily)."""
     from soonish.models import utcnow
-    from soonish.retention import prune_batch, what_would_go
+    from soonish.domain.retention import prune_batch, what_would_go
 
     config = current_app.config
     days = int(config["LEDGER_RETENTION_DAYS"])

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from soonish.delivery import ChatAddress, ChatSettings, Courier, Destination, MailSettings, Message, Sent
-from soonish.delivery.pacing import BudgetSettings, Pacer, SendPacing
+from soonish.domain.delivery import ChatAddress, ChatSettings, Courier, Destination, MailSettings, Message, Sent
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
 from soonish.models import Delivery, DeliveryStatus, db
 from soonish.temporal import fanout
 

@@ -10,7 +10,7 @@ from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     User, db, utcnow,
 )
-from soonish.retention import NEVER_SENT
+from soonish.domain.retention import NEVER_SENT
 from soonish.temporal.retention_shared import LedgerPruneRound, retention_schedule_id
 from soonish.temporal.retention_workflow import RetentionWorkflow
 

@@ -13,8 +13,8 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from soonish.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
-from soonish.chat_markup import SLACK, slack_escape
+from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
+from soonish.domain.chat_markup import SLACK, slack_escape
 from soonish.bots.core import Commands, Reply, Speaker, more_line
 
 log = logging.getLogger(__name__)

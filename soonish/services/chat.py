@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from soonish.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
+from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models import (

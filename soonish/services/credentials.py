@@ -7,7 +7,7 @@ renewed. Mails go through the transactional mail workflow like the verify and co
 """
 from flask import current_app
 
-from soonish.delivery.mail import OneOffKind
+from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import User, db
 from soonish.temporal.shared import TransactionalMail

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from soonish.delivery.reminders import offsets_in_use
+from soonish.domain.delivery.reminders import offsets_in_use
 from soonish.models import Event, EventStatus, db, utcnow
 from soonish.temporal.retention import RetentionScope, put_retention_schedule
 from soonish.temporal.series import SeriesScope, put_series_schedule

@@ -6,10 +6,10 @@ import uuid
 from flask import current_app
 from sqlalchemy import select
 
-from soonish import outgoing_webhooks
+from soonish.domain import outgoing_webhooks
 from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX
 from soonish.models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
-from soonish.outgoing_webhooks import EVENT_TYPES, TargetRefused
+from soonish.domain.outgoing_webhooks import EVENT_TYPES, TargetRefused
 from soonish.temporal.client import TemporalUnavailable
 from soonish.temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
 from soonish.services.errors import NotFound, ValidationFailed, owned_or_missing

@@ -3,7 +3,7 @@ inside the Flask app's context."""
 from flask import Flask
 from temporalio import activity
 
-from soonish.delivery.events import coalesce_updates, complete_event
+from soonish.domain.events import coalesce_updates, complete_event
 from soonish.temporal.shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
 
 

@@ -1,4 +1,4 @@
-"""Delivery activities: thin adapters over the delivery domain (``soonish.delivery``). Plan a
+"""Delivery activities: thin adapters over the delivery domain (``soonish.domain.delivery``). Plan a
 notification's fan-out, deliver it batch by batch, and send one-off mails. Every send goes
 through the deliveries ledger, so a retried or rerun batch skips what is already sent."""
 import asyncio
@@ -13,10 +13,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
-from soonish.delivery import ledger, planning
-from soonish.delivery.pacing import BudgetSettings, Pacer, SendPacing
-from soonish.delivery.mail import one_off_mail
+from soonish.domain.delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain.delivery import ledger, planning
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
+from soonish.domain.delivery.mail import one_off_mail
 from soonish.models import utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity

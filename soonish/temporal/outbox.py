@@ -1,5 +1,5 @@
 """The worker's drain of the follow outbox (models/outbox.py): a thin adapter over
-soonish/delivery/outbox.py, which does the database work.
+soonish/domain/outbox.py, which does the database work.
 
 Follows commit their subscription with an outbox row and answer at once; each worker runs one
 drain beside its Temporal worker, which claims pending rows in batches and:
@@ -24,11 +24,11 @@ from flask import Flask
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from soonish.delivery import Courier, DeliveryFailed, Destination
-from soonish.delivery.mail import OneOffMail
+from soonish.domain.delivery import Courier, DeliveryFailed, Destination
+from soonish.domain.delivery.mail import OneOffMail
 from soonish.models import OutboxKind
-from soonish.delivery import outbox
-from soonish.delivery.outbox import CLAIM_BATCH, Claimed, Outcome
+from soonish.domain import outbox
+from soonish.domain.outbox import CLAIM_BATCH, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
 from soonish.temporal.fanout import DeliveryActivities
 from soonish.temporal.shared import MAX_DELIVERY_ATTEMPTS, EventWorkflowInput, NotifyRequest

@@ -7,9 +7,9 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from soonish.delivery import planning
-from soonish.delivery import reminders as reminder_rule
-from soonish.delivery.pacing import BudgetSettings, least_seconds
+from soonish.domain.delivery import planning
+from soonish.domain.delivery import reminders as reminder_rule
+from soonish.domain.delivery.pacing import BudgetSettings, least_seconds
 from soonish.models import utcnow
 from soonish.temporal.schedules import ScheduleScope, delete_reminder, put_reminder
 from soonish.temporal.activities import database_activity

@@ -1,4 +1,4 @@
-"""Ledger retention on Temporal: the prune activity (a thin adapter over soonish.retention)
+"""Ledger retention on Temporal: the prune activity (a thin adapter over soonish.domain.retention)
 and the `soonish-retention` schedule that starts RetentionWorkflow (kept in sync at worker
 start and by `soonish sync-schedules`)."""
 import time
@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from soonish.models import utcnow
-from soonish.retention import expire_idempotency_records, prune_batch
+from soonish.domain.retention import expire_idempotency_records, prune_batch
 from soonish.temporal.retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
 from soonish.temporal.retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
 from soonish.temporal.schedules import put_cron_schedule

@@ -9,8 +9,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from soonish import waitlist
-from soonish.delivery import ChatSettings, Courier, DeliveryFailed, MailSettings, offers
+from soonish.domain import offers, waitlist
+from soonish.domain.delivery import ChatSettings, Courier, DeliveryFailed, MailSettings
 from soonish.temporal.waitlist_types import RsvpActivityName, WaitlistOffer, offer_workflow_id
 from soonish.temporal.waitlist_workflow import WaitlistOfferWorkflow
 

@@ -8,7 +8,7 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from soonish.delivery.occurrences import active_series_ids, materialize_series
+from soonish.domain.series.occurrences import active_series_ids, materialize_series
 from soonish.temporal.series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
 from soonish.temporal.schedules import put_cron_schedule
 from soonish.temporal.series_workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow

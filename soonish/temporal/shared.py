@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from temporalio.common import RetryPolicy
 
-from soonish.delivery.reminders import due_at
+from soonish.domain.delivery.reminders import due_at
 from soonish.models import Event, EventStatus
 
 

@@ -1,4 +1,4 @@
-"""The outgoing webhooks' activities: thin adapters over soonish.outgoing_webhooks, in the app's
+"""The outgoing webhooks' activities: thin adapters over soonish.domain.outgoing_webhooks, in the app's
 context. send_webhook makes one signed attempt; notification_settled records what a finished
 notification tells organizers' endpoints and starts a delivery workflow for each message; it
 also marks the notification settled in the ledger, which is what ends the organizer's live counts."""
@@ -9,8 +9,8 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from soonish import outgoing_webhooks
-from soonish.delivery import ledger
+from soonish.domain import outgoing_webhooks
+from soonish.domain.delivery import ledger
 from soonish.temporal.shared import NotificationRef
 from soonish.temporal.webhook_workflow import (
     NOTIFICATION_SETTLED, SEND_WEBHOOK, WebhookAttemptInput, WebhookDeliveryInput, WebhookDeliveryWorkflow,

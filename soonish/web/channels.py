@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.services import ServiceError
 from soonish.services import channel_types, chat
 from soonish.services import integrations as integration_service

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_wtf import FlaskForm
 
 from soonish import services
-from soonish.chat_markup import PLATFORM_NAMES
+from soonish.domain.chat_markup import PLATFORM_NAMES
 from soonish.services import chat
 from soonish.web.auth import csrf_exempt
 

@@ -5,7 +5,7 @@ from datetime import datetime, time, timezone
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from soonish.outgoing_webhooks import EVENT_TYPES
+from soonish.domain.outgoing_webhooks import EVENT_TYPES
 from soonish.services import ServiceError, api_keys, lists
 from soonish.services import webhook_endpoints as endpoint_service
 

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from soonish.links import LinkInvalid, LinkPurpose, unsign
-from soonish.messages import when_text
+from soonish.domain.messages import when_text
 from soonish.models import Rsvp, db
 from soonish.services import ServiceError
 from soonish.services import events as event_service

@@ -5,9 +5,9 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from soonish import share
+from soonish.domain import share
 from soonish.links import event_path, public_url
-from soonish.messages import map_url
+from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
 from soonish.services import ServiceError, ValidationFailed
 from soonish.services import covers as cover_service

@@ -1,17 +1,17 @@
-"""THE reminder rule (soonish.delivery.reminders), with a database and no Temporal."""
+"""THE reminder rule (soonish.domain.delivery.reminders), with a database and no Temporal."""
 from datetime import timedelta
 
 from flask import render_template
 
-from soonish.delivery import planning, reminders
-from soonish.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
+from soonish.domain.delivery import planning, reminders
+from soonish.domain.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
 from soonish.field_limits import TITLE_MAX
 from soonish.models import (
     Delivery, DeliveryStatus, EventStatus, Integration, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector, User,
     db, utcnow,
 )
 from soonish.services import notifications as notification_service
-from soonish.temporal.shared import ReminderInput
+from soonish.temporal.reminders.types import ReminderInput
 
 
 def test_due_time_is_the_offset_before_the_start(event):

@@ -4,7 +4,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX, ENDPOINT_URL_MAX
-from soonish.outgoing_webhooks import EVENT_TYPES
+from soonish.domain.outgoing_webhooks import EVENT_TYPES
 from soonish.services import ServiceError
 from soonish.services import webhook_endpoints as endpoint_service
 from soonish.web.api.access import authorized

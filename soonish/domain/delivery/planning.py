@@ -18,20 +18,20 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.crypto import FieldCipher
 from soonish.links import event_path
-from soonish.messages import NotificationText
+from soonish.domain.messages import NotificationText
 from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db,
 )
-from soonish.routing import Target, targets_for
-from soonish.delivery import ledger, reminders
-from soonish.delivery.mail import absolute_url, recipient_links
-from soonish.delivery.pacing import MAIL_SERVER
-from soonish.delivery.transports import Failed
-from soonish.delivery.types import ChatAddress, Destination, Message
+from soonish.domain.delivery.routing import Target, targets_for
+from soonish.domain.delivery import ledger, reminders
+from soonish.domain.delivery.mail import absolute_url, recipient_links
+from soonish.domain.delivery.pacing import MAIL_SERVER
+from soonish.domain.delivery.transports import Failed
+from soonish.domain.delivery.types import ChatAddress, Destination, Message
 
 EMAIL_CHANNEL = "email"
 # The ledger target of a chat DM's message mailed to the person instead.

@@ -24,9 +24,9 @@ from apprise.plugins.custom_json import NotifyJSON
 from apprise.plugins.telegram import NotifyTelegram
 
 from soonish.netguard import is_public_address, resolve
-from soonish.delivery.pacing import Budget, Pacer, token_fingerprint
-from soonish.delivery.types import Message
-from soonish.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
+from soonish.domain.delivery.pacing import Budget, Pacer, token_fingerprint
+from soonish.domain.delivery.types import Message
+from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
 
 # The fast-path schemes, parsed by their own plugin class directly: the same parse and the same
 # plugin object as Apprise.instantiate, without its per-call costs (a fresh AppriseAsset, the

@@ -1,9 +1,9 @@
 """Slack: our bot's chat.postMessage, to a channel or to a person's DM."""
-from soonish import chat_buttons
-from soonish.chat_markup import ChatPlatform
-from soonish.delivery.types import ChatAddress, Message
-from soonish.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
-from soonish.delivery.transports.chat_api import call_chat_api, token_refused
+from soonish.domain import chat_buttons
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.delivery.types import ChatAddress, Message
+from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
+from soonish.domain.delivery.transports.chat_api import call_chat_api, token_refused
 
 # Slack's errors that heal by retrying; any other `"ok": false` answer is final.
 SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}

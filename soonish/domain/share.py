@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from soonish.messages import when_text
+from soonish.domain.messages import when_text
 from soonish.models import Event, Visibility
 
 # An event without an end is put in calendars as one hour long.

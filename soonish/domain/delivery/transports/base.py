@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
-from soonish.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from soonish.delivery.types import ChatSettings, DeliveryFailed, MailSettings, Message
+from soonish.domain.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
+from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, MailSettings, Message
 
 if TYPE_CHECKING:
-    from soonish.delivery.pacing import Pacer
+    from soonish.domain.delivery.pacing import Pacer
 
 HTTP_TIMEOUT_SECONDS = 15
 

@@ -10,13 +10,13 @@ from typing import Any
 import aiohttp
 
 from soonish.netguard import PrivateTargetRefused, check_host
-from soonish.delivery.pacing import Pacer, SendPacing, current_send
-from soonish.delivery.transports import (
+from soonish.domain.delivery.pacing import Pacer, SendPacing, current_send
+from soonish.domain.delivery.transports import (
     Failed, Outcome, Transport, TransportContext, TransportKind, raise_unless_sent, transport_class,
 )
-from soonish.delivery.transports.apprise import connect_host, parse_apprise_url
-from soonish.delivery.transports.webhook import http_pool, is_pooled_webhook
-from soonish.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from soonish.domain.delivery.transports.apprise import connect_host, parse_apprise_url
+from soonish.domain.delivery.transports.webhook import http_pool, is_pooled_webhook
+from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message
 
 
 class Courier:

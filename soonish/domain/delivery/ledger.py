@@ -12,8 +12,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from soonish.models import Delivery, DeliveryStatus, Notification, db, utcnow
 from soonish.models.notification import WAITING_FOR_MAX
 from soonish.observability import record_delivery
-from soonish.delivery.outcomes import redacted_reason
-from soonish.delivery.transports import Failed, Outcome, RetryAfter, Sent
+from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.domain.delivery.transports import Failed, Outcome, RetryAfter, Sent
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ work in the database and are imported by module.
 """
 import logging
 
-from soonish.delivery.courier import Courier
-from soonish.delivery.mail import compose_mail
-from soonish.delivery.transports import Failed, Outcome, RetryAfter, Sent, TransportKind
-from soonish.delivery.transports.apprise import connect_host, mask_url, parse_apprise_url
-from soonish.delivery.transports.smtp import send_mail_now, write_to_outbox
-from soonish.delivery.transports.webhook import http_pool
-from soonish.delivery.types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from soonish.domain.delivery.courier import Courier
+from soonish.domain.delivery.mail import compose_mail
+from soonish.domain.delivery.transports import Failed, Outcome, RetryAfter, Sent, TransportKind
+from soonish.domain.delivery.transports.apprise import connect_host, mask_url, parse_apprise_url
+from soonish.domain.delivery.transports.smtp import send_mail_now, write_to_outbox
+from soonish.domain.delivery.transports.webhook import http_pool
+from soonish.domain.delivery.types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message
 
 # Apprise's debug lines echo parsed URLs, credentials included: never let them through.
 logging.getLogger("apprise").setLevel(logging.WARNING)

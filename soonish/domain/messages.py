@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from flask import render_template
 from markupsafe import escape
 
-from soonish import chat_markup
-from soonish.delivery.types import Message
+from soonish.domain import chat_markup
+from soonish.domain.delivery.types import Message
 from soonish.models import Event, EventStatus, Notification, NotificationKind
 
 NOTIFY_TYPE = {

@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from standardwebhooks.webhooks import Webhook
 
 from soonish.crypto import FieldCipher
-from soonish.delivery.outcomes import redacted_reason
+from soonish.domain.delivery.outcomes import redacted_reason
 from soonish.field_limits import ENDPOINT_URL_MAX
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from soonish.netguard import GuardedResolver, PrivateTargetRefused, check_host

@@ -15,8 +15,8 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app, render_template
 
-from soonish import messages  # a module reference: soonish.messages imports this package's types
-from soonish.chat_markup import ChatPlatform
+from soonish.domain import messages  # a module reference: soonish.domain.messages imports this package's types
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
@@ -25,7 +25,7 @@ from soonish.links import (
 from sqlalchemy import select
 
 from soonish.models import ChatIdentity, Integration, Subscription, SubscriptionStatus, User, db
-from soonish.delivery.types import Message
+from soonish.domain.delivery.types import Message
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
@@ -186,8 +186,8 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
-    # Imported here: soonish.share imports soonish.messages, which imports this package.
-    from soonish.share import calendar_links
+    # Imported here: soonish.domain.share imports soonish.domain.messages, which imports this package.
+    from soonish.domain.share import calendar_links
     context = dict(event=event, when=messages.when_text(event), confirm_url=confirm_url, links=links,
                    rsvp=messages.takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",

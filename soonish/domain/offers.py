@@ -5,11 +5,11 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from soonish import messages  # a module reference: soonish.messages imports this package's types
+from soonish.domain import messages  # a module reference: soonish.domain.messages imports this package's types
 from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
 from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
-from soonish.delivery.mail import absolute_url
-from soonish.delivery.types import ChatAddress, Destination, Message
+from soonish.domain.delivery.mail import absolute_url
+from soonish.domain.delivery.types import ChatAddress, Destination, Message
 
 
 @dataclass(frozen=True)

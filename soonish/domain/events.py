@@ -4,7 +4,7 @@ import logging
 from sqlalchemy import delete, select
 
 from soonish.field_limits import TITLE_MAX
-from soonish.messages import describe_change, from_snapshot
+from soonish.domain.messages import describe_change, from_snapshot
 from soonish.models import Event, EventStatus, Notification, NotificationKind, db
 
 log = logging.getLogger(__name__)

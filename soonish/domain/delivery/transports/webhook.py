@@ -9,9 +9,9 @@ from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
 
 from soonish.netguard import GuardedResolver, PrivateTargetRefused, is_public_address
-from soonish.delivery.pacing import Answer
-from soonish.delivery.types import Message
-from soonish.delivery.transports.base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
+from soonish.domain.delivery.pacing import Answer
+from soonish.domain.delivery.types import Message
+from soonish.domain.delivery.transports.base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
 
 # Apprise's own fields of a json:// or form:// payload.
 APPRISE_PAYLOAD_VERSION = "1.0"

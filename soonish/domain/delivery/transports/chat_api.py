@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.netguard import PrivateTargetRefused
-from soonish.delivery.pacing import Answer, Budget, Route, current_send, token_fingerprint
-from soonish.delivery.transports.base import Failed, Outcome, RetryAfter, TransportContext, http_status_outcome
+from soonish.domain.delivery.pacing import Answer, Budget, Route, current_send, token_fingerprint
+from soonish.domain.delivery.transports.base import Failed, Outcome, RetryAfter, TransportContext, http_status_outcome
 
 log = logging.getLogger(__name__)
 
