@@ -53,9 +53,9 @@ from soonish.models import (  # noqa: E402
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription, User, db, utcnow,
 )
 from soonish.services.temporal import gateway  # noqa: E402
-from soonish.temporal.retention_shared import LedgerPruneRound  # noqa: E402
-from soonish.temporal.retention_workflow import RetentionWorkflow  # noqa: E402
-from soonish.temporal.shared import event_workflow_id  # noqa: E402
+from soonish.temporal.retention.types import LedgerPruneRound  # noqa: E402
+from soonish.temporal.retention.workflow import RetentionWorkflow  # noqa: E402
+from soonish.temporal.events.types import event_workflow_id  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from soonish.models import Delivery, Event, Notification, NotificationKind, db
 from soonish.temporal.schedules import ScheduleScope
-from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
-from soonish.temporal.workflows import ReminderWorkflow
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import ReminderInput, reminder_schedule_id
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
 from .seeding import seed_subscribers

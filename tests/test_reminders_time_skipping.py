@@ -5,8 +5,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from soonish.models import Event, Notification, NotificationKind, db
-from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_slot_id
-from soonish.temporal.workflows import ReminderWorkflow
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import ReminderInput, reminder_slot_id
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 from soonish.web import create_app
 
 from .api_helpers import create_event

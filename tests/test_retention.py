@@ -11,8 +11,8 @@ from soonish.models import (
     User, db, utcnow,
 )
 from soonish.domain.retention import NEVER_SENT
-from soonish.temporal.retention_shared import LedgerPruneRound, retention_schedule_id
-from soonish.temporal.retention_workflow import RetentionWorkflow
+from soonish.temporal.retention.types import LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention.workflow import RetentionWorkflow
 
 from .api_helpers import reports
 

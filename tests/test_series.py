@@ -16,7 +16,7 @@ from soonish.models import (
 from soonish.domain.series.occurrences import materialize_series
 from soonish.services import series as series_service
 from soonish.services.reminders import keep_series_schedule
-from soonish.temporal.series_shared import series_schedule_id
+from soonish.temporal.series.types import series_schedule_id
 
 from .api_helpers import add_integration
 from .conftest import csrf_token

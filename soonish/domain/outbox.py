@@ -6,7 +6,7 @@ mail server to answer a follow: it commits the subscription with these rows, and
 drain does the rest within a second or so.
 
 Draining, in the database alone: claim pending rows under a lease, compose their confirm mails,
-record what was done. The worker's drain (soonish/temporal/outbox.py) is the thin adapter that
+record what was done. The worker's drain (soonish/temporal/outbox/drain.py) is the thin adapter that
 sends and signals."""
 import logging
 from dataclasses import dataclass

@@ -6,10 +6,10 @@ from sqlalchemy import select
 
 from soonish.domain.delivery.reminders import offsets_in_use
 from soonish.models import Event, EventStatus, db, utcnow
-from soonish.temporal.retention import RetentionScope, put_retention_schedule
-from soonish.temporal.series import SeriesScope, put_series_schedule
+from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
+from soonish.temporal.series.activities import SeriesScope, put_series_schedule
 from soonish.temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
-from soonish.temporal.shared import EventWorkflowInput
+from soonish.temporal.events.types import EventWorkflowInput
 from soonish.services.temporal import gateway
 
 

@@ -15,7 +15,7 @@ from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import (
     Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.rsvp import start_offer_workflow
+from soonish.temporal.waitlist.activities import start_offer_workflow
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed

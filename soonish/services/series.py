@@ -3,7 +3,7 @@ following" is here), cancel; follow every occurrence.
 
 Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger), made ahead on a
 rolling horizon by soonish/domain/series/occurrences.py: at once when a series is made or changed
-(here), and daily by the `soonish-series` schedule (soonish/temporal/series.py).
+(here), and daily by the `soonish-series` schedule (soonish/temporal/series/activities.py).
 """
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone

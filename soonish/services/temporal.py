@@ -12,7 +12,8 @@ from flask import current_app
 
 from soonish.models import Event
 from soonish.temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
-from soonish.temporal.shared import EventWorkflowInput, TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.temporal.events.types import EventWorkflowInput
 
 
 def gateway() -> TemporalGateway:
@@ -30,7 +31,7 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
     every scheduled event's workflow and its reminder schedules; resending a notification is
     safe: the ledger). A one-off mail that was not handed over is sent when the person asks
     again (asks for a new link). A follow's confirm mail, welcome and reminder change never come
-    here: they are outbox rows committed with the follow (services/outbox.py), drained by the worker."""
+    here: they are outbox rows committed with the follow (domain/outbox.py), drained by the worker."""
     try:
         call(gateway())
     except TemporalUnavailable as exc:

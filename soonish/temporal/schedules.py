@@ -17,8 +17,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from soonish.domain.delivery.reminders import due_at, kind, lead_seconds
-from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
-from soonish.temporal.workflows import ReminderWorkflow
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import ReminderInput, reminder_schedule_id
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,9 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from soonish.temporal.shared import (
-    ActivityName,
-    BatchResult,
-    DeliveryBatch,
-    ReminderInput,
-    SlotStart,
-    ReminderSlot,
-    SubscriptionRange,
-    reminder_slot_id,
-)
-from soonish.temporal.workflows import ReminderSlotWorkflow, ReminderWorkflow
+from soonish.temporal.delivery.types import ActivityName, BatchResult, DeliveryBatch, SubscriptionRange
+from soonish.temporal.reminders.types import ReminderInput, SlotStart, ReminderSlot, reminder_slot_id
+from soonish.temporal.reminders.workflow import ReminderSlotWorkflow, ReminderWorkflow
 
 from .conftest import server_now
 

@@ -2,7 +2,7 @@
 (each with its own page, reminders, RSVPs and ledger), with every series follower subscribed.
 
 Domain work in the database alone, shared by the series service (at once, when a series is made
-or changed) and the daily `soonish-series` run's activity (soonish/temporal/series.py). A new
+or changed) and the daily `soonish-series` run's activity (soonish/temporal/series/activities.py). A new
 occurrence's workflow starts through the follow outbox row committed with it, so a crash between
 the two loses nothing; the unique (series, occurrence start) makes each instance once.
 """

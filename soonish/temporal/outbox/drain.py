@@ -30,8 +30,9 @@ from soonish.models import OutboxKind
 from soonish.domain import outbox
 from soonish.domain.outbox import CLAIM_BATCH, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
-from soonish.temporal.fanout import DeliveryActivities
-from soonish.temporal.shared import MAX_DELIVERY_ATTEMPTS, EventWorkflowInput, NotifyRequest
+from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
+from soonish.temporal.events.types import EventWorkflowInput, NotifyRequest
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class OutboxDrain:
                     pass
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a database call of delivery/outbox.py in the app's context, off the event loop."""
+        """Run a database call of domain/outbox.py in the app's context, off the event loop."""
         def in_app() -> T:
             with self.app.app_context():
                 return call(*args)

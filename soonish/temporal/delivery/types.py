@@ -1,24 +1,13 @@
-"""Types shared by workflows, activities and the client: pure data, and the reminder rule's
-due time (``delivery.reminders.due_at``, so there is one formula). Workflows import this module
-through ``imports_passed_through``.
+"""What delivery workflows and activities share: activity names, timeouts and retry policies, and
+the batches a notification is delivered in. Plain data: workflows import it through
+``imports_passed_through``.
 
 Workflows call activities by these names, so the workflow module never imports activity code.
 """
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from temporalio.common import RetryPolicy
-
-from soonish.domain.delivery.reminders import due_at
-from soonish.models import Event, EventStatus
-
-
-def event_workflow_id(prefix: str, event_id: int) -> str:
-    return f"{prefix}event-{event_id}"
-
-
-def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str:
-    return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
 
 
 def delivery_task_queue(config) -> str:
@@ -28,152 +17,9 @@ def delivery_task_queue(config) -> str:
     return config["TEMPORAL_DELIVERY_TASK_QUEUE"] or f"{config['TEMPORAL_TASK_QUEUE']}-delivery"
 
 
-def reminder_slot_id(prefix: str, due: datetime) -> str:
-    """The one workflow that delivers every reminder due in this second."""
-    return f"{prefix}reminders-due-{int(due.timestamp())}"
-
-
-@dataclass
-class EventWorkflowInput:
-    event_id: int
-    version: int
-    starts_at: datetime
-    ends_at: datetime | None
-    # State carried across continue-as-new.
-    cancelled: bool = False
-    pending_notification_ids: list[int] = field(default_factory=list)
-    recent_notification_ids: list[int] = field(default_factory=list)
-    # Reminder schedules this workflow has made, and the event version they were made for.
-    scheduled_offsets: list[int] = field(default_factory=list)
-    schedules_version: int = 0
-    # Updates within this many seconds of the first held one go out as one (0: each at once;
-    # workflows cannot read settings, so it travels here, carried across continue-as-new).
-    update_coalesce_seconds: float = 0
-    # Updates held for coalescing, and when their window closes.
-    held_update_ids: list[int] = field(default_factory=list)
-    update_window_ends_at: datetime | None = None
-
-    @classmethod
-    def for_event(cls, event: Event, config) -> "EventWorkflowInput":
-        """What the event's workflow is started with (or told) about its event, under the
-        app's ``config``."""
-        return cls(
-            event_id=event.id,
-            version=event.version,
-            starts_at=event.starts_at,
-            ends_at=event.ends_at,
-            cancelled=event.status == EventStatus.CANCELLED,
-            update_coalesce_seconds=max(0.0, float(config["UPDATE_COALESCE_SECONDS"])),
-        )
-
-
-@dataclass
-class EventChange:
-    """Signal payload: the event's newest version and times, and the notification telling
-    subscribers about it (None when the change is not worth a message)."""
-
-    version: int
-    starts_at: datetime
-    ends_at: datetime | None
-    notification_id: int | None = None
-
-
-@dataclass
-class NotifyRequest:
-    """Signal payload: deliver this notification to its recipients."""
-
-    notification_id: int
-
-
-@dataclass
-class EventState:
-    """Query result: what the workflow currently believes about its event."""
-
-    event_id: int
-    version: int
-    starts_at: datetime
-    ends_at: datetime | None
-    cancelled: bool
-    pending_notifications: int
-    delivered_notifications: list[int]
-    scheduled_offsets: list[int]
-    reminders_in_sync: bool
-
-
-@dataclass
-class EventRef:
-    event_id: int
-
-
-@dataclass
-class ReminderSync:
-    """Make the event's reminder schedules match its subscriptions' offsets."""
-
-    event_id: int
-    known_offsets: list[int]  # the schedules that exist now (as far as the workflow knows)
-    known_version: int  # the event version they were made for
-
-
-@dataclass
-class ReminderSyncResult:
-    offsets: list[int]
-    version: int
-
-
-@dataclass
-class ReminderInput:
-    """What a reminder schedule starts: remind holders of ``offset`` before ``starts_at``."""
-
-    event_id: int
-    offset_seconds: int
-    starts_at: datetime
-    event_workflow_id: str
-
-    @property
-    def due(self) -> datetime:
-        return due_at(self.starts_at, self.offset_seconds)
-
-    @property
-    def key(self) -> str:
-        return f"{self.event_id}:{self.offset_seconds}:{self.starts_at.isoformat()}"
-
-
-@dataclass
-class ReminderSlot:
-    """Every reminder due in one second, delivered together (events cluster on the hour)."""
-
-    due: datetime
-    # Where its delivery batches run; "" for slots started before the task queues were split.
-    delivery_task_queue: str = ""
-
-
-@dataclass
-class SlotStart:
-    """When a slot's sends start: its due time, or a little earlier when the budgets need it
-    (delivery.reminders.sends_from)."""
-
-    sends_from: datetime
-
-
 @dataclass
 class NotificationRef:
     notification_id: int
-
-
-@dataclass
-class HeldUpdates:
-    """Updates of one event held through a coalescing window, to become one notification."""
-
-    event_id: int
-    notification_ids: list[int]
-
-
-@dataclass
-class CoalescedUpdate:
-    """The one update to send, or None when there is nothing left to tell (the event was
-    cancelled, or the edits undid each other)."""
-
-    notification_id: int | None
 
 
 @dataclass
@@ -327,12 +173,3 @@ def batch_retry_delay(attempt: int) -> timedelta:
 
 # Batches of one notification run this many at a time.
 PARALLEL_BATCHES = 8
-# A reminder slot plans its deliveries this long before they are due, so that at the due
-# second only the sends remain (each batch checks again that its reminder still stands).
-REMINDER_PLAN_AHEAD = timedelta(seconds=15)
-# Until then, a slot counts its reminders' sends again (to know how early they start) at most
-# this often as more enroll: schedules firing over the whole lead cost about twenty counts.
-REMINDER_RECOUNT_EVERY = timedelta(seconds=5)
-# Continue-as-new well before Temporal's 10,240-event warning.
-HISTORY_EVENTS_BEFORE_CONTINUE = 4000
-RECENT_NOTIFICATIONS_KEPT = 100

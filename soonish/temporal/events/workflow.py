@@ -1,142 +1,27 @@
-"""Workflows: they only orchestrate. Activities are called by name (see shared.ActivityName)."""
+"""The event's workflow: one per event, for its life. It only orchestrates; activities are called
+by name (see delivery/types.ActivityName)."""
 import asyncio
-import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from soonish.temporal.shared import (
+    from soonish.temporal.delivery.types import (
         ACTIVITY_TIMEOUT,
-        BATCH_HEARTBEAT_TIMEOUT,
-        BATCH_RETRY,
-        BATCH_TIMEOUT,
-        DELIVERY_RETRY,
-        FIRST_ATTEMPT_RETRY,
-        HISTORY_EVENTS_BEFORE_CONTINUE,
-        LEGACY_BATCH_HEARTBEAT_TIMEOUT,
-        MAX_DELIVERY_ATTEMPTS,
-        PARALLEL_BATCHES,
-        RECENT_NOTIFICATIONS_KEPT,
-        REMINDER_PLAN_AHEAD,
-        REMINDER_RECOUNT_EVERY,
-        SENDS_TO_RETRY,
         ActivityName,
-        BatchResult,
-        CoalescedUpdate,
         DeliveryBatch,
-        EventChange,
-        EventRef,
-        EventState,
-        EventWorkflowInput,
         FanoutPlan,
-        HeldUpdates,
         NotificationRef,
         NotificationRetries,
-        NotifyRequest,
-        ReminderInput,
-        ReminderSlot,
-        ReminderSync,
-        ReminderSyncResult,
-        SlotStart,
-        TransactionalMail,
-        batch_retry_delay,
     )
-    from soonish.temporal.webhook_workflow import NOTIFICATION_SETTLED
+    from soonish.temporal.events.types import (
+        HISTORY_EVENTS_BEFORE_CONTINUE, RECENT_NOTIFICATIONS_KEPT, CoalescedUpdate, EventChange, EventRef,
+        EventState, EventWorkflowInput, HeldUpdates, NotifyRequest,
+    )
+    from soonish.temporal.reminders.types import ReminderSync, ReminderSyncResult
 
-
-async def sleep_until(moment) -> None:
-    wait = moment - workflow.now()
-    if wait > timedelta(0):
-        await workflow.sleep(wait)
-
-
-def batch_placement(delivery_task_queue: str) -> dict:
-    """Where delivery batches run and how soon a dead worker's batch moves: on the delivery task
-    queue with the fast-failover heartbeat. Batches scheduled before the split (on the
-    workflow's own queue, 10 s heartbeat) stay as they were when their workflow replays."""
-    if delivery_task_queue and workflow.patched("delivery-task-queue"):
-        placement = dict(task_queue=delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT)
-        if workflow.patched("batch-retry-at-once"):  # a timed-out batch is retried at once
-            placement["retry_policy"] = BATCH_RETRY
-        return placement
-    return dict(heartbeat_timeout=LEGACY_BATCH_HEARTBEAT_TIMEOUT)
-
-
-async def each_batch(batches: list, deliver) -> None:
-    """``await deliver(batch)`` for every batch, PARALLEL_BATCHES at a time."""
-    slots = asyncio.Semaphore(PARALLEL_BATCHES)
-
-    async def in_turn(batch) -> None:
-        async with slots:
-            await deliver(batch)
-
-    await asyncio.gather(*(in_turn(batch) for batch in batches))
-
-
-def batch_gave_up() -> None:
-    # Out of retries (the database was down throughout): the ledger keeps these deliveries
-    # pending, visible to the organizer, never lost.
-    workflow.logger.warning("delivery batch gave up")
-
-
-async def run_batches(activity_name: str, batches: list, delivery_task_queue: str = "") -> None:
-    """Run one delivery activity per batch, PARALLEL_BATCHES at a time, each retried with
-    backoff (the ledger makes a rerun skip what was sent)."""
-    placement = batch_placement(delivery_task_queue) if batches else {}
-
-    async def deliver(batch) -> None:
-        try:
-            await workflow.execute_activity(
-                activity_name,
-                batch,
-                result_type=BatchResult,
-                start_to_close_timeout=BATCH_TIMEOUT,
-                **{"retry_policy": DELIVERY_RETRY, **placement},
-            )
-        except ActivityError:
-            batch_gave_up()
-
-    await each_batch(batches, deliver)
-
-
-async def first_attempts(batches: list[DeliveryBatch], delivery_task_queue: str) -> list[DeliveryBatch]:
-    """Each batch's first attempt at its sends (a batch whose worker died is still taken over at
-    once); the batches with sends to retry, each with the attempts it made. A batch that failed
-    for another reason (the database down) is retried in place: nothing else could go out."""
-    placement = {**batch_placement(delivery_task_queue), "retry_policy": FIRST_ATTEMPT_RETRY}
-    to_retry: list[DeliveryBatch] = []
-
-    async def deliver(batch: DeliveryBatch) -> None:
-        try:
-            await workflow.execute_activity(
-                ActivityName.DELIVER_BATCH, batch, result_type=BatchResult, start_to_close_timeout=BATCH_TIMEOUT,
-                **placement,
-            )
-        except ActivityError as exc:
-            failure = exc.cause
-            if isinstance(failure, ApplicationError) and failure.type == SENDS_TO_RETRY:
-                to_retry.append(dataclasses.replace(batch, earlier_attempts=failure.details[0]))
-            else:
-                batch_gave_up()
-
-    await each_batch(batches, deliver)
-    return to_retry
-
-
-async def tell_integrators(notification_id: int) -> None:
-    """Organizers' webhook endpoints hear how a notification went (notification.sent,
-    delivery.failed), once its deliveries are settled."""
-    try:
-        await workflow.execute_activity(
-            NOTIFICATION_SETTLED, NotificationRef(notification_id), start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
-    except ActivityError:
-        # Telling integrators must never hold up the event's next notification.
-        workflow.logger.warning("notification webhooks not recorded")
+from soonish.temporal.delivery.workflow import DeliveryRetriesWorkflow, first_attempts, run_batches, tell_integrators
 
 
 @workflow.defn
@@ -357,125 +242,3 @@ class EventWorkflow:
 
     def _finishes_at(self):
         return self._ends_at or self._starts_at
-
-
-@workflow.defn
-class DeliveryRetriesWorkflow:
-    """The sends of one notification that failed their first attempt, retried with backoff
-    (1, 2, 4 ... 64 s) beside the event's next notifications; then integrators hear how it went.
-    Started by the EventWorkflow, id ``event-{id}-retries-{notification id}``."""
-
-    @workflow.run
-    async def run(self, retries: NotificationRetries) -> None:
-        async def retry(batch: DeliveryBatch) -> None:
-            await workflow.sleep(batch_retry_delay(batch.earlier_attempts))
-            try:
-                await workflow.execute_activity(
-                    ActivityName.DELIVER_BATCH, batch, result_type=BatchResult, start_to_close_timeout=BATCH_TIMEOUT,
-                    task_queue=retries.delivery_task_queue, heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
-                    retry_policy=dataclasses.replace(
-                        BATCH_RETRY, maximum_attempts=MAX_DELIVERY_ATTEMPTS - batch.earlier_attempts
-                    ),
-                )
-            except ActivityError:
-                batch_gave_up()
-
-        await each_batch(retries.batches, retry)
-        await tell_integrators(retries.notification_id)
-
-
-@workflow.defn
-class TransactionalMailWorkflow:
-    """One mail to one person (a confirm or verify link), retried until the mail server takes it."""
-
-    @workflow.run
-    async def run(self, mail: TransactionalMail) -> None:
-        await workflow.execute_activity(
-            ActivityName.SEND_TRANSACTIONAL_MAIL,
-            mail,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DELIVERY_RETRY,
-        )
-
-
-@workflow.defn
-class ReminderWorkflow:
-    """Started by an (event, offset) schedule a lead time early: enrolls the reminder in the
-    slot workflow of its due second, which delivers it on time along with every other reminder
-    due then. Firing twice is harmless: a slot takes each reminder once."""
-
-    @workflow.run
-    async def run(self, reminder: ReminderInput) -> None:
-        await workflow.execute_activity(
-            ActivityName.ENROLL_REMINDER, reminder, start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
-
-
-@workflow.defn
-class ReminderSlotWorkflow:
-    """All reminders due in one second: sleeps to it, plans them in one activity, and delivers
-    them in batches packed across events. Per event, nothing waits at the due second: 300
-    events due at once cost one timer, not 300 workflows' worth of tasks. Sends that need
-    longer than their budgets allow start early enough that the last lands on time."""
-
-    @workflow.init
-    def __init__(self, slot: ReminderSlot) -> None:
-        self._waiting: dict[str, ReminderInput] = {}
-        self._taken: set[str] = set()
-
-    @workflow.signal
-    def enroll(self, reminder: ReminderInput) -> None:
-        if reminder.key not in self._taken:
-            self._waiting[reminder.key] = reminder
-
-    @workflow.run
-    async def run(self, slot: ReminderSlot) -> int:
-        sends_from = slot.due
-        if workflow.patched("reminders-sent-early"):
-            sends_from = await self._count_sends(slot)
-        else:
-            await sleep_until(slot.due - REMINDER_PLAN_AHEAD)
-        taken = 0
-        # Reminders enrolled while a round is out go in the next round.
-        while self._waiting:
-            reminders = self._take_waiting()
-            groups = await workflow.execute_activity(
-                ActivityName.PLAN_REMINDERS, reminders, result_type=list[list[DeliveryBatch]],
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
-            await sleep_until(sends_from)
-            await run_batches(ActivityName.DELIVER_BATCHES, groups, slot.delivery_task_queue)
-            taken += len(reminders)
-        return taken
-
-    async def _count_sends(self, slot: ReminderSlot):
-        """As reminders enroll (their schedules fire a lead before the due time), count their
-        sends to know when those start: at the due time, unless the budgets need longer. Returns
-        that moment, REMINDER_PLAN_AHEAD after which the slot plans (now, when it is late)."""
-        sends_from = slot.due
-        counted = 0
-        while True:
-            if len(self._waiting) > counted:
-                counted = len(self._waiting)
-                start = await workflow.execute_activity(
-                    ActivityName.REMINDER_SENDS_FROM, list(self._waiting.values()), result_type=SlotStart,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                )
-                sends_from = start.sends_from
-            plan_at = sends_from - REMINDER_PLAN_AHEAD
-            if workflow.now() >= plan_at:
-                return sends_from
-            # Asleep until more reminders enroll or planning is due, not on a clock: a slot
-            # started long before its due time costs nothing while nobody enrolls.
-            try:
-                await workflow.wait_condition(lambda: len(self._waiting) > counted, timeout=plan_at - workflow.now())
-            except asyncio.TimeoutError:
-                continue
-            # Schedules fire in bursts: let the burst gather, then count it once.
-            await sleep_until(min(plan_at, workflow.now() + REMINDER_RECOUNT_EVERY))
-
-    def _take_waiting(self) -> list[ReminderInput]:
-        reminders = list(self._waiting.values())
-        self._taken.update(self._waiting)
-        self._waiting.clear()
-        return reminders

@@ -21,9 +21,20 @@ from soonish.models import utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity
 from soonish.temporal.liveness import heartbeating
-from soonish.temporal.shared import (
-    BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, SENDS_TO_RETRY, ActivityName, BatchResult, DeliveryBatch,
-    FanoutPlan, NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
+from soonish.temporal.delivery.types import (
+    BATCH_SENDING_WINDOW,
+    MAX_DELIVERY_ATTEMPTS,
+    PARALLEL_BATCHES,
+    SENDS_TO_RETRY,
+    ActivityName,
+    BatchResult,
+    DeliveryBatch,
+    FanoutPlan,
+    NotificationRef,
+    SubscriptionRange,
+    TransactionalMail,
+    batch_retry_delay,
+    delivery_task_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -96,7 +107,7 @@ class DeliveryActivities:
 
     async def _deliver_backing_off(self, batches: list[DeliveryBatch], earlier_attempts: int = 0) -> BatchResult:
         """Deliver, and on failure name the wait before the next attempt: the retry policy's
-        own first interval is for timeouts only (shared.BATCH_RETRY)."""
+        own first interval is for timeouts only (delivery/types.BATCH_RETRY)."""
         attempt = earlier_attempts + activity.info().attempt
         try:
             async with heartbeating():

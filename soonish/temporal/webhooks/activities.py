@@ -11,11 +11,15 @@ from temporalio.client import Client
 
 from soonish.domain import outgoing_webhooks
 from soonish.domain.delivery import ledger
-from soonish.temporal.shared import NotificationRef
-from soonish.temporal.webhook_workflow import (
-    NOTIFICATION_SETTLED, SEND_WEBHOOK, WebhookAttemptInput, WebhookDeliveryInput, WebhookDeliveryWorkflow,
+from soonish.temporal.delivery.types import NotificationRef
+from soonish.temporal.webhooks.types import (
+    NOTIFICATION_SETTLED,
+    SEND_WEBHOOK,
+    WebhookAttemptInput,
+    WebhookDeliveryInput,
     delivery_workflow_id,
 )
+from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
 
 
 class WebhookActivities:

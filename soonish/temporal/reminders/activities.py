@@ -13,11 +13,16 @@ from soonish.domain.delivery.pacing import BudgetSettings, least_seconds
 from soonish.models import utcnow
 from soonish.temporal.schedules import ScheduleScope, delete_reminder, put_reminder
 from soonish.temporal.activities import database_activity
-from soonish.temporal.shared import (
-    ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult,
-    SlotStart, SubscriptionRange, delivery_task_queue, reminder_slot_id,
+from soonish.temporal.delivery.types import ActivityName, DeliveryBatch, SubscriptionRange, delivery_task_queue
+from soonish.temporal.reminders.types import (
+    ReminderInput,
+    ReminderSlot,
+    ReminderSync,
+    ReminderSyncResult,
+    SlotStart,
+    reminder_slot_id,
 )
-from soonish.temporal.workflows import ReminderSlotWorkflow
+from soonish.temporal.reminders.workflow import ReminderSlotWorkflow
 
 
 class ReminderActivities:

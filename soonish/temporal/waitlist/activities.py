@@ -11,8 +11,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from soonish.domain import offers, waitlist
 from soonish.domain.delivery import ChatSettings, Courier, DeliveryFailed, MailSettings
-from soonish.temporal.waitlist_types import RsvpActivityName, WaitlistOffer, offer_workflow_id
-from soonish.temporal.waitlist_workflow import WaitlistOfferWorkflow
+from soonish.temporal.waitlist.types import RsvpActivityName, WaitlistOffer, offer_workflow_id
+from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
 
 
 async def start_offer(client: Client, id_prefix: str, task_queue: str, offer: WaitlistOffer) -> None:

@@ -10,8 +10,8 @@ from temporalio.client import Client
 
 from soonish.models import utcnow
 from soonish.domain.retention import expire_idempotency_records, prune_batch
-from soonish.temporal.retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
-from soonish.temporal.retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
+from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention.workflow import ROUND_TIMEOUT, RetentionWorkflow
 from soonish.temporal.schedules import put_cron_schedule
 
 # One activity call stops taking batches after this long and reports back, well inside its

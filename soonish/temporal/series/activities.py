@@ -1,5 +1,5 @@
 """Recurring series on Temporal: the materialize activity (a thin adapter over
-delivery/occurrences.py) and the `soonish-series` schedule that starts SeriesMaterializeWorkflow
+domain/series/occurrences.py) and the `soonish-series` schedule that starts SeriesMaterializeWorkflow
 daily (kept in sync at worker start and by `soonish sync-schedules`)."""
 import time
 from dataclasses import dataclass
@@ -9,9 +9,9 @@ from temporalio import activity
 from temporalio.client import Client
 
 from soonish.domain.series.occurrences import active_series_ids, materialize_series
-from soonish.temporal.series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
+from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
 from soonish.temporal.schedules import put_cron_schedule
-from soonish.temporal.series_workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow
+from soonish.temporal.series.workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow
 
 # One activity call stops taking series after this long and reports back, well inside its
 # start-to-close timeout; the workflow calls it again for the rest.
