@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from soonish.domain.delivery.reminders import due_at
 from soonish.models import Event, Subscription, db
 from soonish.temporal.delivery.types import TransactionalMail
 from soonish.temporal.events.types import event_workflow_id
@@ -118,7 +119,7 @@ def test_record_reminder_and_slot_workflows(app, client, make_user, bearer, work
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
     save(harness, handle, "reminder_workflow")
-    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, due_at(reminder.starts_at, reminder.offset_seconds)))
     save(harness, slot, "reminder_slot_workflow")
     assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
 
@@ -138,7 +139,7 @@ def test_record_reminder_slot_sending_early(app, client, make_user, bearer, work
         ReminderWorkflow.run, reminder, id=f"{prefix}event-{event['id']}-reminder-300s",
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
-    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, due_at(reminder.starts_at, reminder.offset_seconds)))
     save(harness, slot, "reminder_slot_workflow_sending_early")
     assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
 

@@ -13,6 +13,7 @@ from flask import current_app
 from soonish.models import Event
 from soonish.temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
 from soonish.temporal.delivery.types import TransactionalMail
+from soonish.temporal.events.input import event_workflow_input
 from soonish.temporal.events.types import EventWorkflowInput
 
 
@@ -41,7 +42,7 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
                         what: str, **log_context) -> None:
     """Signal the event's workflow, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: call(temporal, EventWorkflowInput.for_event(event, current_app.config)), what,
+    after_commit(lambda temporal: call(temporal, event_workflow_input(event, current_app.config)), what,
                  event_id=event.id, **log_context)
 
 

@@ -3,8 +3,6 @@ import it through ``imports_passed_through``."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from soonish.models import Event, EventStatus
-
 
 def event_workflow_id(prefix: str, event_id: int) -> str:
     return f"{prefix}event-{event_id}"
@@ -29,19 +27,6 @@ class EventWorkflowInput:
     # Updates held for coalescing, and when their window closes.
     held_update_ids: list[int] = field(default_factory=list)
     update_window_ends_at: datetime | None = None
-
-    @classmethod
-    def for_event(cls, event: Event, config) -> "EventWorkflowInput":
-        """What the event's workflow is started with (or told) about its event, under the
-        app's ``config``."""
-        return cls(
-            event_id=event.id,
-            version=event.version,
-            starts_at=event.starts_at,
-            ends_at=event.ends_at,
-            cancelled=event.status == EventStatus.CANCELLED,
-            update_coalesce_seconds=max(0.0, float(config["UPDATE_COALESCE_SECONDS"])),
-        )
 
 
 @dataclass

@@ -32,7 +32,8 @@ from soonish.domain.outbox import CLAIM_BATCH, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
 from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
-from soonish.temporal.events.types import EventWorkflowInput, NotifyRequest
+from soonish.temporal.events.input import event_workflow_input
+from soonish.temporal.events.types import NotifyRequest
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class OutboxDrain:
         for item in items:
             by_event[item.event_id].append(item)
         events = await self._db(
-            lambda ids: {event.id: EventWorkflowInput.for_event(event, self.app.config) for event in outbox.events(ids)}, list(by_event))
+            lambda ids: {event.id: event_workflow_input(event, self.app.config) for event in outbox.events(ids)}, list(by_event))
         outcomes = []
         for event_id, event_items in by_event.items():
             params = events.get(event_id)

@@ -60,10 +60,11 @@ class ReminderActivities:
     @activity.defn(name=ActivityName.ENROLL_REMINDER)
     async def enroll_reminder(self, reminder: ReminderInput) -> None:
         """Put the reminder in the slot workflow of its due second, starting it if needed."""
+        due = reminder_rule.due_at(reminder.starts_at, reminder.offset_seconds)
         await self.client.start_workflow(
             ReminderSlotWorkflow.run,
-            ReminderSlot(reminder.due, delivery_task_queue(self.app.config)),
-            id=reminder_slot_id(self.scope.id_prefix, reminder.due),
+            ReminderSlot(due, delivery_task_queue(self.app.config)),
+            id=reminder_slot_id(self.scope.id_prefix, due),
             task_queue=self.scope.task_queue,
             start_signal="enroll",
             start_signal_args=[reminder],
@@ -85,7 +86,7 @@ class ReminderActivities:
         with self.app.app_context():
             sends = planning.sends_per_budget(reminder_rule.recipients_of(self._asked(reminders)))
         return SlotStart(reminder_rule.sends_from(
-            reminders[0].due, [r.offset_seconds for r in reminders], least_seconds(sends, self.budgets), self.scope.lead
+            reminder_rule.due_at(reminders[0].starts_at, reminders[0].offset_seconds), [r.offset_seconds for r in reminders], least_seconds(sends, self.budgets), self.scope.lead
         ))
 
     @staticmethod

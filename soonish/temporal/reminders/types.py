@@ -3,8 +3,6 @@ workflows import it through ``imports_passed_through``."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from soonish.domain.delivery.reminders import due_at
-
 
 def reminder_schedule_id(prefix: str, event_id: int, offset_seconds: int) -> str:
     return f"{prefix}event-{event_id}-reminder-{offset_seconds}s"
@@ -38,10 +36,6 @@ class ReminderInput:
     offset_seconds: int
     starts_at: datetime
     event_workflow_id: str
-
-    @property
-    def due(self) -> datetime:
-        return due_at(self.starts_at, self.offset_seconds)
 
     @property
     def key(self) -> str:
