@@ -1,5 +1,6 @@
-"""What a notification says, in mail (text and HTML) and in short form for chat and push."""
-from dataclasses import dataclass
+"""What a notification says, in mail (text and HTML) and in short form for chat and push, and the
+``Message`` that carries it to a transport."""
+from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
 from urllib.parse import urlencode
@@ -9,8 +10,22 @@ from flask import render_template
 from markupsafe import escape
 
 from soonish.domain import chat_markup
-from soonish.domain.delivery.types import Message
 from soonish.models import Event, EventStatus, Notification, NotificationKind
+
+
+@dataclass(frozen=True)
+class Message:
+    delivery_key: str
+    title: str
+    text: str  # full plain text (mail body)
+    short: str  # a few lines for chat and push
+    html: str | None = None
+    notify_type: str = "info"  # Apprise's info / warning / failure / success
+    unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
+    extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
+    rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
+    still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
+
 
 NOTIFY_TYPE = {
     NotificationKind.CANCEL: "warning",

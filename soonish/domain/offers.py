@@ -5,11 +5,11 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from soonish.domain import messages  # a module reference: soonish.domain.messages imports this package's types
 from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
 from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
 from soonish.domain.delivery.mail import absolute_url
-from soonish.domain.delivery.types import ChatAddress, Destination, Message
+from soonish.domain.delivery.types import ChatAddress, Destination
+from soonish.domain.messages import Message, when_text
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
     event, user = rsvp.event, rsvp.user
     token = rsvp_offer_token(current_app.config["SECRET_KEY"], rsvp.id, expires_at)
     context = dict(
-        event=event, when=messages.when_text(event), expires=messages.when_text(event, expires_at),
+        event=event, when=when_text(event), expires=when_text(event, expires_at),
         accept_url=absolute_url(rsvp_offer_path(token)), event_url=absolute_url(event_path(event.slug)),
     )
     title = f"A place opened up: {event.title}"

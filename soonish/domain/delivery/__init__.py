@@ -16,7 +16,8 @@ from soonish.domain.delivery.transports import Failed, Outcome, RetryAfter, Sent
 from soonish.domain.delivery.transports.apprise import connect_host, mask_url, parse_apprise_url
 from soonish.domain.delivery.transports.smtp import send_mail_now, write_to_outbox
 from soonish.domain.delivery.transports.webhook import http_pool
-from soonish.domain.delivery.types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from soonish.domain.delivery.types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings
+from soonish.domain.messages import Message
 
 # Apprise's debug lines echo parsed URLs, credentials included: never let them through.
 logging.getLogger("apprise").setLevel(logging.WARNING)

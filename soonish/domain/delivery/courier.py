@@ -16,7 +16,8 @@ from soonish.domain.delivery.transports import (
 )
 from soonish.domain.delivery.transports.apprise import connect_host, parse_apprise_url
 from soonish.domain.delivery.transports.webhook import http_pool, is_pooled_webhook
-from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings
+from soonish.domain.messages import Message
 
 
 class Courier:

@@ -15,7 +15,6 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app, render_template
 
-from soonish.domain import messages  # a module reference: soonish.domain.messages imports this package's types
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
@@ -25,7 +24,8 @@ from soonish.links import (
 from sqlalchemy import select
 
 from soonish.models import ChatIdentity, Integration, Subscription, SubscriptionStatus, User, db
-from soonish.domain.delivery.types import Message
+from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
+from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
@@ -125,7 +125,7 @@ def absolute_url(path: str) -> str:
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
-def recipient_links(subscription: Subscription, rsvp_address: str | None = None) -> "messages.RecipientLinks":
+def recipient_links(subscription: Subscription, rsvp_address: str | None = None) -> RecipientLinks:
     """The manage and one-click unsubscribe links of one subscription's mails, "forget my
     address" for a follower by email alone (no account), and, given ``rsvp_address``, the
     one-tap going / maybe / can't go page for that address."""
@@ -137,7 +137,7 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
         forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
     rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
         if rsvp_address else None
-    return messages.RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
+    return RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
                                    rsvp_url)
 
 
@@ -186,10 +186,8 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
-    # Imported here: soonish.domain.share imports soonish.domain.messages, which imports this package.
-    from soonish.domain.share import calendar_links
-    context = dict(event=event, when=messages.when_text(event), confirm_url=confirm_url, links=links,
-                   rsvp=messages.takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
+    context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
+                   rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
                        context, unsubscribe_url=links.unsubscribe_url)
     return OneOffMail(subscription.user.email, message)

@@ -31,7 +31,8 @@ from soonish.domain.delivery import ledger, reminders
 from soonish.domain.delivery.mail import absolute_url, recipient_links
 from soonish.domain.delivery.pacing import MAIL_SERVER
 from soonish.domain.delivery.transports import Failed
-from soonish.domain.delivery.types import ChatAddress, Destination, Message
+from soonish.domain.delivery.types import ChatAddress, Destination
+from soonish.domain.messages import Message
 
 EMAIL_CHANNEL = "email"
 # The ledger target of a chat DM's message mailed to the person instead.

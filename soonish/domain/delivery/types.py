@@ -1,22 +1,8 @@
-"""What the delivery domain passes around: a message, where it goes, and the settings the
-transports need. Plain data, no I/O."""
-from dataclasses import dataclass, field
+"""What the delivery domain passes around besides the message (``messages.Message``): where it
+goes, and the settings the transports need. Plain data, no I/O."""
+from dataclasses import dataclass
 
 from soonish.domain.chat_markup import ChatPlatform
-
-
-@dataclass(frozen=True)
-class Message:
-    delivery_key: str
-    title: str
-    text: str  # full plain text (mail body)
-    short: str  # a few lines for chat and push
-    html: str | None = None
-    notify_type: str = "info"  # Apprise's info / warning / failure / success
-    unsubscribe_url: str | None = None  # one-click (RFC 8058) for mail
-    extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
-    rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
-    still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from apprise.plugins.telegram import NotifyTelegram
 
 from soonish.netguard import is_public_address, resolve
 from soonish.domain.delivery.pacing import Budget, Pacer, token_fingerprint
-from soonish.domain.delivery.types import Message
+from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
 
 # The fast-path schemes, parsed by their own plugin class directly: the same parse and the same

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from soonish.domain.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, MailSettings, Message
+from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, MailSettings
+from soonish.domain.messages import Message
 
 if TYPE_CHECKING:
     from soonish.domain.delivery.pacing import Pacer

@@ -1,7 +1,8 @@
 """Discord: our bot's create-message, in a channel or in a person's DM channel."""
 from soonish.domain import chat_buttons
 from soonish.domain.chat_markup import ChatPlatform
-from soonish.domain.delivery.types import ChatAddress, Message
+from soonish.domain.delivery.types import ChatAddress
+from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
 from soonish.domain.delivery.pacing import Route
 from soonish.domain.delivery.transports.chat_api import DISCORD_GLOBAL_KEY, call_chat_api

@@ -1,7 +1,8 @@
 """Slack: our bot's chat.postMessage, to a channel or to a person's DM."""
 from soonish.domain import chat_buttons
 from soonish.domain.chat_markup import ChatPlatform
-from soonish.domain.delivery.types import ChatAddress, Message
+from soonish.domain.delivery.types import ChatAddress
+from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
 from soonish.domain.delivery.transports.chat_api import call_chat_api, token_refused
 

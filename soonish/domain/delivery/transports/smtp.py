@@ -12,7 +12,8 @@ from pathlib import Path
 
 from soonish.domain.delivery.mail import compose_mail
 from soonish.domain.delivery.pacing import Answer
-from soonish.domain.delivery.types import MailSettings, Message
+from soonish.domain.delivery.types import MailSettings
+from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
 
 # The server's "not now": service closing (421), mailbox busy (450), local error (451), out

@@ -10,7 +10,7 @@ from apprise.plugins.custom_json import NotifyJSON
 
 from soonish.netguard import GuardedResolver, PrivateTargetRefused, is_public_address
 from soonish.domain.delivery.pacing import Answer
-from soonish.domain.delivery.types import Message
+from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
 
 # Apprise's own fields of a json:// or form:// payload.
