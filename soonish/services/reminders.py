@@ -8,7 +8,7 @@ from soonish.domain.delivery.reminders import offsets_in_use
 from soonish.models import Event, EventStatus, db, utcnow
 from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
 from soonish.temporal.series.activities import SeriesScope, put_series_schedule
-from soonish.temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
+from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
 from soonish.temporal.events.input import event_workflow_input
 from soonish.services.temporal import gateway
 

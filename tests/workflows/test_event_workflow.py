@@ -24,8 +24,8 @@ from soonish.temporal.events.types import (
     HeldUpdates,
     NotifyRequest,
 )
-from soonish.temporal.reminders.types import ReminderSync, ReminderSyncResult
-from soonish.temporal.webhooks.types import NOTIFICATION_SETTLED
+from soonish.temporal.events.types import ReminderSync, ReminderSyncResult
+from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
 from soonish.temporal.events.workflow import EventWorkflow
 
 from .conftest import eventually, server_now

@@ -20,7 +20,7 @@ from soonish.domain.delivery.mail import one_off_mail
 from soonish.models import utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity
-from soonish.temporal.liveness import heartbeating
+from soonish.temporal.delivery.liveness import heartbeating
 from soonish.temporal.delivery.types import (
     BATCH_SENDING_WINDOW,
     MAX_DELIVERY_ATTEMPTS,

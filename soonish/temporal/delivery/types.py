@@ -96,6 +96,11 @@ class ActivityName:
     DELIVER_BATCHES = "deliver_batches"
 
 
+# After a notification's batches: tells organizers' endpoints how it went (notification.sent,
+# delivery.failed). Called by the EventWorkflow.
+NOTIFICATION_SETTLED = "notification_settled"
+
+
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Failover. A running batch heartbeats every BATCH_HEARTBEAT_EVERY from a task of its own
 # (liveness: the worker process and its event loop are alive; progress is in the ledger), and

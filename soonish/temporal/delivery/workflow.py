@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TransactionalMail,
         batch_retry_delay,
     )
-    from soonish.temporal.webhooks.types import NOTIFICATION_SETTLED
+    from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
 
 
 def batch_placement(delivery_task_queue: str) -> dict:

@@ -84,3 +84,18 @@ class CoalescedUpdate:
 # Continue-as-new well before Temporal's 10,240-event warning.
 HISTORY_EVENTS_BEFORE_CONTINUE = 4000
 RECENT_NOTIFICATIONS_KEPT = 100
+
+
+@dataclass
+class ReminderSync:
+    """Make the event's reminder schedules match its subscriptions' offsets."""
+
+    event_id: int
+    known_offsets: list[int]  # the schedules that exist now (as far as the workflow knows)
+    known_version: int  # the event version they were made for
+
+
+@dataclass
+class ReminderSyncResult:
+    offsets: list[int]
+    version: int

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         HISTORY_EVENTS_BEFORE_CONTINUE, RECENT_NOTIFICATIONS_KEPT, CoalescedUpdate, EventChange, EventRef,
         EventState, EventWorkflowInput, HeldUpdates, NotifyRequest,
     )
-    from soonish.temporal.reminders.types import ReminderSync, ReminderSyncResult
+    from soonish.temporal.events.types import ReminderSync, ReminderSyncResult
 
 from soonish.temporal.delivery.workflow import DeliveryRetriesWorkflow, first_attempts, run_batches, tell_integrators
 

@@ -14,21 +14,6 @@ def reminder_slot_id(prefix: str, due: datetime) -> str:
 
 
 @dataclass
-class ReminderSync:
-    """Make the event's reminder schedules match its subscriptions' offsets."""
-
-    event_id: int
-    known_offsets: list[int]  # the schedules that exist now (as far as the workflow knows)
-    known_version: int  # the event version they were made for
-
-
-@dataclass
-class ReminderSyncResult:
-    offsets: list[int]
-    version: int
-
-
-@dataclass
 class ReminderInput:
     """What a reminder schedule starts: remind holders of ``offset`` before ``starts_at``."""
 

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from soonish.domain import outgoing_webhooks
 from soonish.domain.delivery import ledger
 from soonish.temporal.delivery.types import NotificationRef
+from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
 from soonish.temporal.webhooks.types import (
-    NOTIFICATION_SETTLED,
     SEND_WEBHOOK,
     WebhookAttemptInput,
     WebhookDeliveryInput,

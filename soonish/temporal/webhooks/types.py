@@ -2,11 +2,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
 SEND_WEBHOOK = "send_webhook"
-# After a notification's batches: tells organizers' endpoints how it went (notification.sent,
-# delivery.failed). Called by the EventWorkflow.
-NOTIFICATION_SETTLED = "notification_settled"
 ATTEMPT_TIMEOUT = timedelta(seconds=60)
 
 
