@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
-from soonish.delivery import reminders as reminder_rule
+from soonish.domain.delivery import reminders as reminder_rule
 from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
