@@ -28,9 +28,9 @@ from flask import current_app, flash, render_template, request
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import default_exceptions
 
-from ..services import Forbidden, NotFound, ServiceError
-from .api.base import API_PREFIX, service_error_response
-from .htmx import render_page
+from soonish.services import Forbidden, NotFound, ServiceError
+from soonish.web.api.base import API_PREFIX, service_error_response
+from soonish.web.htmx import render_page
 
 LINK_PROBLEM = "subscriptions/link_problem.html"
 
