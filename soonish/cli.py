@@ -85,7 +85,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def sync_schedules() -> None:
     """Reconcile reminder schedules and event workflows with the database, and report."""
-    from soonish.services.reminders import sync_all_schedules
+    from soonish.services.temporal import sync_all_schedules
 
     repair = sync_all_schedules()
     for label, items in (("created", repair.created), ("updated", repair.updated), ("removed", repair.removed)):

@@ -19,6 +19,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from standardwebhooks.webhooks import Webhook
 
 from soonish.crypto import FieldCipher
+from soonish.domain import outbox
 from soonish.domain.delivery.outcomes import redacted_reason
 from soonish.field_limits import ENDPOINT_URL_MAX
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
@@ -92,9 +93,10 @@ def event_data(event: Event) -> dict:
 
 
 def record_messages(owner_id: int, event_type: str, data: dict, dedupe_key: str | None = None) -> list[WebhookMessage]:
-    """A message for each of ``owner_id``'s active endpoints that take ``event_type``, committed;
-    the caller starts their deliveries. With ``dedupe_key`` the message ids are derived from it,
-    so recording the same happening twice (a retried activity) makes no second message."""
+    """A message for each of ``owner_id``'s active endpoints that take ``event_type``, each with
+    an outbox row that starts its delivery, in the caller's transaction (the caller commits).
+    With ``dedupe_key`` the message ids are derived from it, so recording the same happening
+    twice (a retried activity) makes no second message."""
     assert event_type in EVENT_TYPES, event_type
     endpoints = [
         endpoint for endpoint in db.session.scalars(
@@ -111,8 +113,9 @@ def record_messages(owner_id: int, event_type: str, data: dict, dedupe_key: str 
         message = WebhookMessage(endpoint_id=endpoint.id, msg_id=msg_id, event_type=event_type, payload=payload,
                                  next_attempt_at=utcnow())
         db.session.add(message)
+        db.session.flush()
+        outbox.webhook_message(message.id)
         messages.append(message)
-    db.session.commit()
     return messages
 
 

@@ -17,11 +17,11 @@ from soonish.domain.messages import describe_change
 from soonish.models import (
     Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User, Visibility, db, utcnow,
 )
+from soonish.domain import outbox
 from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from soonish.services.temporal import tell_event_workflow
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -185,9 +185,10 @@ def check_event_fields(fields: EventFields, stored: Event | None = None) -> None
 def create_event(organizer: User, fields: EventFields) -> Event:
     event = Event(organizer_id=organizer.id, slug=new_slug(fields.title), **clean_event_fields(fields))
     db.session.add(event)
+    db.session.flush()
+    outbox.event_created(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
-    tell_event_workflow(event, lambda temporal, params: temporal.start_event_workflow(params), "event workflow start")
     return event
 
 
@@ -213,15 +214,15 @@ def update_event(actor: User, event_id: int, changes: dict, expected_version: in
         # "This occurrence": from now on it differs from its series (its own RECURRENCE-ID entry).
         event.occurrence_overridden = True
     notification = apply_event_changes(actor, event, cleaned)
-    db.session.commit()
     tell_updated(event, notification)
+    db.session.commit()
     return event
 
 
 def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
     """Set ``cleaned`` fields on ``event``, bump its version and record the notice to its
-    followers (None when nothing worth a message changed), in the caller's transaction; after
-    the commit, ``tell_updated`` hands it to the event's workflow."""
+    followers (None when nothing worth a message changed), in the caller's transaction;
+    ``tell_updated`` then hands it to the event's workflow."""
     before = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     for name, value in cleaned.items():
         setattr(event, name, value)
@@ -234,7 +235,9 @@ def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
 
 
 def tell_updated(event: Event, notification) -> None:
-    _tell_workflow("signal_event_updated", event, notification)
+    """Tell the event's workflow and the organizer's endpoints of the change, through the
+    outbox, in the caller's transaction."""
+    outbox.event_changed(event, notification)
     webhook_endpoints.event_changed("event.updated", event)
 
 
@@ -253,8 +256,8 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     if event.status == EventStatus.COMPLETED:
         raise Conflict("This event is already over.", {"status": ["completed"]})
     notification = mark_cancelled(event, actor, reason=reason)
-    db.session.commit()
     tell_cancelled(event, notification)
+    db.session.commit()
     return event
 
 
@@ -263,7 +266,7 @@ CANCELLED_BODY = "The organizer has cancelled this event."
 
 def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
     """Cancel a scheduled event and record the notice to its followers, in the caller's
-    transaction; after the commit, ``tell_cancelled`` hands it to the event's workflow."""
+    transaction; ``tell_cancelled`` then hands it to the event's workflow."""
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
@@ -272,15 +275,9 @@ def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY,
 
 
 def tell_cancelled(event: Event, notification) -> None:
-    _tell_workflow("signal_event_cancelled", event, notification)
+    """As ``tell_updated``, for a cancellation."""
+    outbox.event_changed(event, notification, cancelled=True)
     webhook_endpoints.event_changed("event.cancelled", event)
-
-
-def _tell_workflow(signal: str, event: Event, notification) -> None:
-    notification_id = notification.id if notification else None
-    tell_event_workflow(
-        event, lambda temporal, params: getattr(temporal, signal)(params, notification_id), "event change"
-    )
 
 
 def can_view(viewer: User | None, row, has_link: bool = False) -> bool:

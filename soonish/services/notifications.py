@@ -12,7 +12,7 @@ from soonish.models import (
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import outbox
-from soonish.services.broadcast import TITLE_MAX, dispatch, record
+from soonish.services.broadcast import TITLE_MAX, record
 from soonish.services.errors import NotFound, ValidationFailed
 from soonish.services.events import get_event_for_organizer, list_organized_events
 from soonish.services.offsets import format_offset
@@ -35,8 +35,8 @@ def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     notification = record(event, NotificationKind.ANNOUNCEMENT, title, body, author=actor)
+    outbox.notify(event, notification)
     db.session.commit()
-    dispatch(event, notification)
     return notification
 
 

@@ -15,7 +15,6 @@ from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import (
     Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.waitlist.activities import start_offer_workflow
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
@@ -23,7 +22,6 @@ from soonish.services import webhook_endpoints
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page
-from soonish.services.temporal import after_commit
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
@@ -129,11 +127,12 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         rsvp.waitlisted_at = None
         rsvp.offer_expires_at = None
     rsvp.answered_at = utcnow()
-    db.session.commit()
     if frees_place:
         offer_free_places(event)
     if rsvp.answer != previous:
+        db.session.flush()  # the message names the answer's id
         webhook_endpoints.rsvp_changed(rsvp, previous, follower_label(user))
+    db.session.commit()
     return rsvp
 
 
@@ -161,15 +160,12 @@ def still_coming(user: User, event: Event, choice: str) -> Rsvp:
 
 
 def offer_free_places(event: Event) -> list[int]:
-    """Offer each free place to the next on the waitlist; each offer's workflow tells them and
-    times it. Returns the waitlisted answers offered a place."""
+    """Offer each free place to the next on the waitlist, in the caller's transaction (the
+    caller commits); each offer's workflow, started from the outbox, tells them and times it.
+    Returns the waitlisted answers offered a place."""
+    # Temporal down: the place stays held and the page shows the offer; only the message and
+    # the expiry wait in the outbox (the organizer sees the held place in the counts).
     offers = waitlist.claim_offers(event, int(current_app.config["RSVP_OFFER_SECONDS"]))
-    for rsvp_id, expires_at in offers:
-        # Temporal down: the place stays held and the page shows the offer; only the message
-        # and the expiry wait (the organizer sees the held place in the counts).
-        after_commit(lambda temporal, rsvp_id=rsvp_id, expires_at=expires_at:
-                     start_offer_workflow(temporal, rsvp_id, expires_at),
-                     "waitlist offer", event_id=event.id, rsvp_id=rsvp_id)
     return [rsvp_id for rsvp_id, _ in offers]
 
 
@@ -183,8 +179,8 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
             "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
-    db.session.commit()
     offer_free_places(event)
+    db.session.commit()
     return event
 
 
@@ -303,13 +299,12 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
     newly_following = None
     if CHOICES[choice.strip().lower()] == RsvpAnswer.GOING:
         newly_following = _follow_by_proven_email(event, user)
-    rsvp = answer(user, event, choice)
     if newly_following is not None:
-        # Like a confirm link: the welcome and the reminder sync go out through the outbox.
+        # Like a confirm link: the welcome and the reminder sync go out through the outbox,
+        # committed with the answer.
         outbox.reminders_changed(event)
         welcome(newly_following)
-        db.session.commit()
-    return rsvp
+    return answer(user, event, choice)
 
 
 def still_coming_from_link(token: str, choice: str) -> Rsvp:

@@ -283,17 +283,16 @@ def edit_following(actor: User, event_id: int, changes: dict, series_id: int | N
         target = series
         for name, value in cleaned.items():
             setattr(series, name, value)
-    told = _move_occurrences(actor, moving, target)
+    for tell, event, notification in _move_occurrences(actor, moving, target):
+        tell(event, notification)
     materialize(target, utcnow(), START_GRACE)
     db.session.commit()
-    for tell, event, notification in told:
-        tell(event, notification)
     return target
 
 
 def _move_occurrences(actor: User, moving: list[Event], target: Series) -> list:
     """Make ``moving`` occurrences of ``target``: each takes the instance on its own day, or is
-    cancelled when the target has none that day. Returns what to tell each workflow after the commit."""
+    cancelled when the target has none that day. Returns what to tell each workflow (through the outbox)."""
     zone = ZoneInfo(target.timezone)
     if not moving:
         return []
@@ -331,9 +330,8 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED
-    told = [(event, mark_cancelled(event, actor, reason=reason))
-            for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
+    for event in occurrences(series):
+        if event.status == EventStatus.SCHEDULED:
+            tell_cancelled(event, mark_cancelled(event, actor, reason=reason))
     db.session.commit()
-    for event, notification in told:
-        tell_cancelled(event, notification)
     return series

@@ -2,6 +2,7 @@
 confirm by link; everyone can change reminders or leave from any mail."""
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +19,6 @@ from soonish.services.errors import Gone, NotFound, Unavailable, ValidationFaile
 from soonish.services.events import can_view, get_visible_event
 from soonish.services.notifications import welcome
 from soonish.services.offsets import validate_offsets
-from soonish.services.temporal import reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -86,9 +86,8 @@ def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | N
     if newly_active:
         db.session.flush()
         welcome(subscription)
-    db.session.commit()
-    if newly_active:
         webhook_endpoints.subscription_event("subscription.created", subscription)
+    db.session.commit()
     return subscription, newly_active
 
 
@@ -151,14 +150,27 @@ def confirm(token: str) -> Subscription:
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
     _require_open(subscription.event)
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.confirmed_at = utcnow()
+    if not _transition(subscription, SubscriptionStatus.ACTIVE, confirmed_at=utcnow()):
+        return subscription  # a second click of the link confirmed it meanwhile: one welcome
     subscription.user.is_verified = True  # the link proved the address
     outbox.reminders_changed(subscription.event)
     welcome(subscription)
-    db.session.commit()
     webhook_endpoints.subscription_event("subscription.created", subscription)
+    db.session.commit()
     return subscription
+
+
+def _transition(subscription: Subscription, to: SubscriptionStatus, **values) -> bool:
+    """Move ``subscription`` from the status it was read with to ``to``, in one conditional
+    update: of two requests making the same change, one makes it (and causes its effects) and
+    the other is told it was made already (False)."""
+    changed = db.session.execute(
+        sql_update(Subscription).where(Subscription.id == subscription.id, Subscription.status == subscription.status)
+        .values(status=to, **values).execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        db.session.refresh(subscription, ["status", *values])
+    return bool(changed)
 
 
 def event_of_confirm_link(token: str) -> Event | None:
@@ -204,27 +216,29 @@ def post_at_start(subscription: Subscription) -> Subscription:
     a reminder at offset 0 (below what people can choose, so only channels hold it)."""
     if START_OFFSET not in subscription.reminder_offsets:
         subscription.reminder_offsets = [*subscription.reminder_offsets, START_OFFSET]
-        db.session.commit()
         if subscription.status == SubscriptionStatus.ACTIVE:
-            reminders_changed(subscription.event)
+            outbox.reminders_changed(subscription.event)
+        db.session.commit()
     return subscription
 
 
 def unsubscribe(subscription: Subscription) -> Subscription:
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        return subscription
     was_active = subscription.status == SubscriptionStatus.ACTIVE
-    subscription.status = SubscriptionStatus.UNSUBSCRIBED
-    db.session.commit()
-    if was_active:
-        reminders_changed(subscription.event)
+    # Two clicks of "unsubscribe" at once: one leaves, and tells the organizer once.
+    if _transition(subscription, SubscriptionStatus.UNSUBSCRIBED) and was_active:
+        outbox.reminders_changed(subscription.event)
         webhook_endpoints.subscription_event("subscription.cancelled", subscription)
+    db.session.commit()
     return subscription
 
 
 def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
     subscription.reminder_offsets = validate_offsets(reminder_offsets)
-    db.session.commit()
     if subscription.status == SubscriptionStatus.ACTIVE:
-        reminders_changed(subscription.event)
+        outbox.reminders_changed(subscription.event)
+    db.session.commit()
     return subscription
 
 

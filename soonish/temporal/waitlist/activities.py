@@ -1,4 +1,4 @@
-"""Waitlist offers: starting an offer's workflow, and its activities (tell the person; pass an
+"""Waitlist offers: starting an offer's workflow (the outbox drain does), and its activities (tell the person; pass an
 untaken place on when the offer runs out)."""
 import asyncio
 from datetime import datetime
@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from soonish.domain import offers, waitlist
+from soonish.models import db
 from soonish.domain.delivery import ChatSettings, Courier, DeliveryFailed, MailSettings
 from soonish.temporal.waitlist.types import RsvpActivityName, WaitlistOffer, offer_workflow_id
 from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
@@ -20,13 +21,7 @@ async def start_offer(client: Client, id_prefix: str, task_queue: str, offer: Wa
         await client.start_workflow(WaitlistOfferWorkflow.run, offer, id=offer_workflow_id(id_prefix, offer),
                                     task_queue=task_queue)
     except WorkflowAlreadyStartedError:
-        pass  # a retried activity: the offer is already being timed
-
-
-def start_offer_workflow(temporal, rsvp_id: int, expires_at: datetime) -> None:
-    """Start an offer's workflow through the app's TemporalGateway (from the services)."""
-    offer = WaitlistOffer(rsvp_id, expires_at)
-    temporal.run(lambda client: start_offer(client, temporal.settings.id_prefix, temporal.settings.task_queue, offer))
+        pass  # a retried outbox row: the offer is already being timed
 
 
 class RsvpActivities:
@@ -61,17 +56,15 @@ class RsvpActivities:
 
     @activity.defn(name=RsvpActivityName.EXPIRE_OFFER)
     async def expire_waitlist_offer(self, offer: WaitlistOffer) -> int:
-        """Pass an untaken place on: the next in line gets their own offer workflow. Returns
-        how many new offers were made."""
-        made = await asyncio.to_thread(self._expire, offer)
-        for rsvp_id, expires_at in made:
-            await start_offer(self.client, self.app.config["TEMPORAL_ID_PREFIX"], self.app.config["TEMPORAL_TASK_QUEUE"],
-                              WaitlistOffer(rsvp_id, expires_at))
-        return len(made)
+        """Pass an untaken place on: the next in line gets their own offer workflow (started by
+        the outbox drain). Returns how many new offers were made."""
+        return len(await asyncio.to_thread(self._expire, offer))
 
     def _expire(self, offer: WaitlistOffer) -> list[tuple[int, datetime]]:
         with self.app.app_context():
             event = waitlist.expire(offer.rsvp_id, offer.expires_at)
             if event is None:
                 return []
-            return waitlist.claim_offers(event, int(self.app.config["RSVP_OFFER_SECONDS"]))
+            made = waitlist.claim_offers(event, int(self.app.config["RSVP_OFFER_SECONDS"]))
+            db.session.commit()
+            return made

@@ -1,25 +1,19 @@
 """The outgoing webhooks' activities: thin adapters over soonish.domain.outgoing_webhooks, in the app's
 context. send_webhook makes one signed attempt; notification_settled records what a finished
-notification tells organizers' endpoints and starts a delivery workflow for each message; it
+notification tells organizers' endpoints (the outbox drain starts each message's delivery); it
 also marks the notification settled in the ledger, which is what ends the organizer's live counts."""
 import asyncio
-import uuid
 
 from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
 from soonish.domain import outgoing_webhooks
+from soonish.models import db
 from soonish.domain.delivery import ledger
 from soonish.temporal.delivery.types import NotificationRef
 from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
-from soonish.temporal.webhooks.types import (
-    SEND_WEBHOOK,
-    WebhookAttemptInput,
-    WebhookDeliveryInput,
-    delivery_workflow_id,
-)
-from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
+from soonish.temporal.webhooks.types import SEND_WEBHOOK, WebhookAttemptInput
 
 
 class WebhookActivities:
@@ -43,18 +37,12 @@ class WebhookActivities:
 
     @activity.defn(name=NOTIFICATION_SETTLED)
     async def notification_settled(self, ref: NotificationRef) -> int:
-        def record() -> list[int]:
+        def record() -> int:
             with self.app.app_context():
                 ledger.mark_settled(ref.notification_id)
-                return [m.id for m in outgoing_webhooks.notification_settled(ref.notification_id)]
+                # The message ids are derived from the notification, so a retry records nothing new.
+                recorded = len(outgoing_webhooks.notification_settled(ref.notification_id))
+                db.session.commit()
+                return recorded
 
-        message_ids = await asyncio.to_thread(record)
-        config = self.app.config
-        for message_id in message_ids:
-            # The message ids are derived from the notification, so a retry records nothing new.
-            await self.client.start_workflow(
-                WebhookDeliveryWorkflow.run, WebhookDeliveryInput.from_config(message_id, config),
-                id=delivery_workflow_id(config["TEMPORAL_ID_PREFIX"], message_id, uuid.uuid4().hex[:8]),
-                task_queue=config["TEMPORAL_TASK_QUEUE"],
-            )
-        return len(message_ids)
+        return await asyncio.to_thread(record)
