@@ -108,7 +108,9 @@ class OutboxDrain:
         if signals:
             await self._db(outbox.record, await self._tell_workflows(signals), MAX_DELIVERY_ATTEMPTS)
         if starts:
-            await self._db(outbox.record, [await self._start(item) for item in starts], MAX_DELIVERY_ATTEMPTS)
+            # Side by side: a settled broadcast leaves a message per endpoint, each one start.
+            started = await asyncio.gather(*(self._start(item) for item in starts))
+            await self._db(outbox.record, list(started), MAX_DELIVERY_ATTEMPTS)
         if mails:
             await self._send_mails(mails)
         return len(claimed)
