@@ -36,7 +36,9 @@ test: $(VENV)/.installed-test
 # second, mail). Three per suite beside the other suite and the browser kept 2 cores busy (20.6
 # CPU-minutes in 12.9) and starved a workflow activation past Temporal's 2 s deadlock check once.
 PARALLEL ?= 2
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(PARALLEL) --dist loadfile
+# Without pytest-playwright's plugin (only tests/browser uses it): importing it cost each of the
+# six processes of the two suites (two workers and a controller each) 1.1 s of CPU.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadfile
 
 test-sqlite:
 	mkdir -p .pytest-tmp
