@@ -128,10 +128,13 @@ def retention(dry_run: bool) -> None:
 @cli.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
-    """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
+    """Re-encrypt every integration URL and chat installation token with the newest of
+    SOONISH_ENCRYPTION_KEYS."""
+    from .services import chat_installations
     from .services.integrations import rotate_encryption
 
     click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
+    click.echo(f"re-encrypted {chat_installations.rotate_encryption()} chat installation tokens with the newest key")
 
 
 @cli.command()

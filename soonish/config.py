@@ -161,6 +161,14 @@ class Config:
     SLACK_SIGNING_SECRET = ""  # verifies requests to /slack/events
     SLACK_APP_TOKEN = ""  # xapp-…: Socket Mode (`soonish bot slack`), for installs without a public URL
     SLACK_API_URL = "https://slack.com/api/"
+    # "Add to Slack" for any workspace (README "Slack for many workspaces"): the app's OAuth
+    # credentials (Basic Information). Set, each workspace that installs the app gets its own
+    # bot token (kept encrypted) and SLACK_BOT_TOKEN is only for workspaces installed before.
+    SLACK_CLIENT_ID = ""
+    SLACK_CLIENT_SECRET = ""
+    # The bot scopes an install asks for: commands, DMs and channel posts, who is an admin, channels.
+    SLACK_SCOPES = "commands,chat:write,chat:write.public,users:read,channels:read,groups:read,channels:join"
+    SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
     DISCORD_BOT_TOKEN = ""
     DISCORD_API_URL = "https://discord.com/api/v10"
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -214,6 +222,16 @@ class Config:
     # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
     SESSION_COOKIE_SECURE = None
     REMEMBER_COOKIE_SECURE = None
+
+
+def slack_installs_per_workspace(config) -> bool:
+    """"Add to Slack" for any workspace (Slack's OAuth): the app's client id and secret are set.
+    Otherwise one workspace, with SLACK_BOT_TOKEN."""
+    return bool(config["SLACK_CLIENT_ID"] and config["SLACK_CLIENT_SECRET"])
+
+
+def slack_runs(config) -> bool:
+    return bool(config["SLACK_BOT_TOKEN"]) or slack_installs_per_workspace(config)
 
 
 def keep_text_settings_text(config: MutableMapping) -> None:

@@ -1,12 +1,15 @@
 """Slack's and Discord's servers, faked on loopback: they speak the platforms' HTTP APIs (and
 Discord's gateway websocket) and record what our bots and our worker sent them."""
+import base64
 import hashlib
 import hmac
 import itertools
 import json
 import math
+import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
@@ -17,6 +20,23 @@ from .sinks import LoopbackServer, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0TEAM"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret"
+APP_ID = "A0APP"
+
+
+@dataclass
+class Workspace:
+    """A Slack workspace (or, with ``org_teams``, a Grid organization installing org-wide)."""
+
+    team_id: str
+    name: str
+    enterprise_id: str | None = None
+    org_teams: list[tuple[str, str]] = field(default_factory=list)  # an org-wide install's workspaces
+
+    @property
+    def org_wide(self) -> bool:
+        return bool(self.org_teams)
 
 
 def json_answer(data, status: int = 200) -> web.Response:
@@ -72,7 +92,18 @@ class FakeSlack(FakePlatform):
         self._post_window = (0, 0)  # (window, posts in it)
         self.post_statuses: list[int] = []  # the HTTP status of each chat.postMessage, in order
         self._lock = threading.Lock()
+        # "Add to Slack": the workspace the next person at the consent page installs into, the
+        # redirect URLs the app is configured with, codes issued (code -> workspace, redirect
+        # URI), and the bot token each workspace got (token -> workspace); revoked tokens.
+        self.installing: Workspace | None = None
+        self.redirect_urls: list[str] = []
+        self._codes: dict[str, tuple[Workspace, str | None]] = {}
+        self.tokens: dict[str, Workspace] = {}
+        self.revoked: set[str] = set()
+        self.token_calls: list[tuple[str, str]] = []  # (method, team id of the token) of each token-checked call
+        self.refused_calls: list[tuple[str, str]] = []  # the same, for calls with a revoked token
         app = web.Application()
+        app.router.add_get("/oauth/v2/authorize", self._authorize)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{n}", self._respond)
         app.router.add_get("/socket-mode", self._socket_mode)
@@ -82,12 +113,84 @@ class FakeSlack(FakePlatform):
         self._ids = itertools.count(1)
         self.api_url = self.url("/api/")
 
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's consent page, the person pressing Allow for ``installing``: back to the
+        redirect URL with a one-time code and the state, as Slack sends them."""
+        query = request.query
+        if query.get("client_id") != CLIENT_ID:
+            return web.Response(status=400, text="invalid_client_id")
+        redirect_uri = query.get("redirect_uri")
+        if redirect_uri is not None and redirect_uri not in self.redirect_urls:
+            return web.Response(status=400, text="bad_redirect_uri")
+        code = secrets.token_hex(8)
+        with self._lock:
+            self._codes[code] = (self.installing, redirect_uri)
+        back = (redirect_uri or self.redirect_urls[0]) + "?" + urlencode({"code": code, "state": query.get("state", "")})
+        raise web.HTTPFound(back)
+
+    def _oauth_access(self, request: web.Request, fields: dict) -> web.Response:
+        """oauth.v2.access: the app's credentials (HTTP Basic, or in the body), the code once,
+        with the redirect URI it was issued for; a bot token of the workspace's own."""
+        client_id, client_secret = fields.get("client_id"), fields.get("client_secret")
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if client_id != CLIENT_ID:
+            return json_answer({"ok": False, "error": "invalid_client_id"})
+        if client_secret != CLIENT_SECRET:
+            return json_answer({"ok": False, "error": "bad_client_secret"})
+        with self._lock:
+            issued = self._codes.pop(fields.get("code", ""), None)
+        if issued is None:
+            return json_answer({"ok": False, "error": "invalid_code"})
+        workspace, redirect_uri = issued
+        if redirect_uri != fields.get("redirect_uri"):
+            return json_answer({"ok": False, "error": "bad_redirect_uri"})
+        token = f"xoxb-{workspace.team_id}-{secrets.token_hex(12)}"
+        with self._lock:
+            self.tokens[token] = workspace
+        answer = {
+            "ok": True, "access_token": token, "token_type": "bot", "scope": ",".join(sorted(self.scopes)),
+            "bot_user_id": f"U0BOT{workspace.team_id}", "app_id": APP_ID,
+            "team": None if workspace.org_wide else {"id": workspace.team_id, "name": workspace.name},
+            "enterprise": {"id": workspace.enterprise_id, "name": workspace.name} if workspace.enterprise_id else None,
+            "authed_user": {"id": "U0INSTALLER"}, "is_enterprise_install": workspace.org_wide,
+        }
+        return json_answer(answer)
+
+    def _token_problem(self, request: web.Request, method: str) -> web.Response | None:
+        """Once the app is installed by OAuth, every call's token is checked: a workspace's own,
+        not revoked (Slack: token_revoked), known (invalid_auth)."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not self.tokens:
+            return None if token.startswith("xoxb-") else json_answer({"ok": False, "error": "not_authed"})
+        if token in self.revoked:
+            with self._lock:
+                self.refused_calls.append((method, self.tokens[token].team_id))
+            return json_answer({"ok": False, "error": "token_revoked"})
+        if token not in self.tokens:
+            return json_answer({"ok": False, "error": "invalid_auth"})
+        with self._lock:
+            self.token_calls.append((method, self.tokens[token].team_id))
+        return None
+
+    def workspace_of(self, request: web.Request) -> Workspace | None:
+        return self.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+
     async def _api(self, request: web.Request) -> web.Response:
         method, fields = request.match_info["method"], await request_fields(request)
         if method == "apps.connections.open" and request.headers.get("Authorization", "").startswith("Bearer xapp-"):
             return json_answer({"ok": True, "url": self.url("/socket-mode", scheme="ws")})
-        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
-            return json_answer({"ok": False, "error": "not_authed"})
+        if method == "oauth.v2.access":
+            return self._oauth_access(request, fields)
+        if (problem := self._token_problem(request, method)) is not None:
+            return problem
+        workspace = self.workspace_of(request)
+        if method == "auth.teams.list":
+            if workspace is None or not workspace.org_wide:
+                return json_answer({"ok": False, "error": "not_allowed_token_type"})
+            return json_answer({"ok": True, "teams": [{"id": t, "name": n} for t, n in workspace.org_teams],
+                                "response_metadata": {"next_cursor": ""}})
         if method == "chat.postMessage":
             if (retry_after := self._over_post_limit()) is not None:
                 answer = json_answer({"ok": False, "error": "ratelimited"}, 429)
@@ -96,9 +199,15 @@ class FakeSlack(FakePlatform):
             if fields["channel"] in self.refused_dms:  # Slack's errors are HTTP 200 with "ok": false
                 return json_answer({"ok": False, "error": self.refused_dms[fields["channel"]]})
             with self._lock:
-                self.posted.append(fields)
+                # With OAuth installs, which workspace's token made the post.
+                self.posted.append({**fields, "token_team": workspace.team_id if workspace else None})
             return json_answer({"ok": True, "channel": fields["channel"], "ts": f"{time.time():.6f}"})
-        if method == "auth.test":  # bolt asks once, on the first request it handles
+        if method == "auth.test":  # bolt asks on requests it handles, and after an install
+            if workspace is not None:
+                return json_answer({"ok": True, "team_id": workspace.team_id, "team": workspace.name,
+                                    "user_id": f"U0BOT{workspace.team_id}", "bot_id": f"B0{workspace.team_id}",
+                                    "user": "soonish", "url": f"https://{workspace.team_id.lower()}.slack.com/",
+                                    "enterprise_id": workspace.enterprise_id, "is_enterprise_install": workspace.org_wide})
             return json_answer({"ok": True, "team_id": TEAM, "team": "Acme", "user_id": "U0BOT", "bot_id": "B0BOT",
                                 "user": "soonish", "url": "https://acme.slack.com/"})
         if method == "users.info":
@@ -165,6 +274,25 @@ class FakeSlack(FakePlatform):
         self._server.run(self._socket.send_json(envelope))
         return envelope_id
 
+    def uninstall(self, team_id: str) -> dict:
+        """The app removed from a workspace: its tokens revoked, and the app_uninstalled event
+        Slack then sends to the request URL (returned, for the test to post)."""
+        with self._lock:
+            self.revoked |= {t for t, w in self.tokens.items() if w.team_id == team_id}
+        return {"token": "unused", "team_id": team_id, "api_app_id": APP_ID, "type": "event_callback",
+                "event": {"type": "app_uninstalled"}, "event_id": f"Ev{next(self._ids)}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": f"U0BOT{team_id}", "is_bot": True,
+                                    "is_enterprise_install": False}]}
+
+    def revoke_silently(self, team_id: str) -> None:
+        """The workspace's token stops working, and no event says so (it was missed)."""
+        with self._lock:
+            self.revoked |= {t for t, w in self.tokens.items() if w.team_id == team_id}
+
+    def posts_to(self, recipient: str) -> list[dict]:
+        with self._lock:
+            return [p for p in self.posted if p["channel"] == recipient]
+
     def response_url(self) -> str:
         return self.url(f"/respond/{next(self._ids)}")
 
@@ -178,17 +306,18 @@ class FakeSlack(FakePlatform):
 
 
 def slash_command(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
-                  age: int = 0, secret: str = SIGNING_SECRET) -> tuple[str, dict]:
+                  age: int = 0, secret: str = SIGNING_SECRET, team: str = TEAM) -> tuple[str, dict]:
     """A /soonish request as Slack sends it over HTTP: form body and signature headers."""
-    body = urlencode(command_fields(slack, text, user, channel))
+    body = urlencode(command_fields(slack, text, user, channel, team))
     return body, signed_headers(body, age, secret)
 
 
-def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL") -> dict:
+def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
+                   team: str = TEAM) -> dict:
     # Slack names a DM with the bot "directmessage"; its id starts with D.
     channel_name = "directmessage" if channel.startswith("D") else channel[2:].lower()
     return {
-        "token": "unused", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
+        "token": "unused", "team_id": team, "team_domain": team.lower(), "channel_id": channel,
         "channel_name": channel_name, "user_id": user, "user_name": user.lower(), "command": "/soonish",
         "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
     }
@@ -208,12 +337,13 @@ def block_action(slack: FakeSlack, button: dict, user: str = "U0ALICE", channel:
     return body, signed_headers(body)
 
 
-def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET) -> dict:
-    """Slack's signature over a form body, made ``age`` seconds ago."""
+def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET,
+                   content_type: str = "application/x-www-form-urlencoded") -> dict:
+    """Slack's signature over a body (a form's, or an event's JSON), made ``age`` seconds ago."""
     timestamp = int(time.time()) - age
     base = f"v0:{timestamp}:{body}".encode()
     return {
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
         "X-Slack-Request-Timestamp": str(timestamp),
         "X-Slack-Signature": "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest(),
     }

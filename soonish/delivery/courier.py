@@ -5,6 +5,7 @@ per-object throttle turned off (our budgets pace them instead, see ``pacing``). 
 (``Idempotency-Key`` header, ``Message-ID``, Discord's message nonce) so a receiver can drop
 the rare repeat that a crash in mid-send can cause.
 """
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -25,7 +26,8 @@ class Courier:
     Likewise a ``pacer`` (the worker's budgets), or budgets of its own for this courier alone."""
 
     def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
-                 chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None) -> None:
+                 chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None,
+                 installation_gone: Callable[[str, str, str], Awaitable[None]] | None = None) -> None:
         self.mail = mail
         self.allow_private = allow_private
         self.chat = chat
@@ -33,6 +35,7 @@ class Courier:
         self._http = http
         self._given_pacer = pacer
         self._pacer = pacer
+        self._installation_gone = installation_gone
         self._context: TransportContext | None = None
         self._transports: dict[TransportKind, Transport] = {}
         self._plugins: dict[str, object] = {}
@@ -47,7 +50,8 @@ class Courier:
             self._http = http_pool(self.allow_private, connections=1)
         if self._pacer is None:
             self._pacer = Pacer()
-        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer)
+        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer,
+                                         self._installation_gone)
         return self
 
     async def __aexit__(self, *exc) -> None:

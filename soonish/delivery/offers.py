@@ -6,10 +6,12 @@ from datetime import datetime
 from flask import current_app, render_template
 
 from .. import messages  # a module reference: soonish.messages imports this package's types
+from ..crypto import FieldCipher
 from ..links import event_path, rsvp_offer_path, rsvp_offer_token
 from ..models import ChatIdentityKind, Rsvp, RsvpAnswer, db
 from .mail import absolute_url
-from .types import ChatAddress, Destination, Message
+from .planning import chat_address, workspace_bots
+from .types import Destination, Message
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
     if user.email:
         destinations = [Destination(email=user.email)]
     else:
-        destinations = [Destination(chat=ChatAddress(i.platform, i.external_user_id))
-                        for i in user.chat_identities if i.kind == ChatIdentityKind.USER]
+        people = [i for i in user.chat_identities if i.kind == ChatIdentityKind.USER]
+        config = current_app.config
+        bots = workspace_bots(people, FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"]))
+        destinations = [Destination(chat=chat_address(i, bots)) for i in people]
     return OfferMessage(message, destinations)

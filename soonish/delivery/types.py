@@ -26,6 +26,11 @@ class ChatAddress:
     platform: ChatPlatform
     recipient: str
     is_channel: bool = False
+    workspace_id: str = ""  # Slack team id, Discord guild id ("" for a Discord person)
+    # The workspace's own bot token (its installation's); empty: the deployment's single token.
+    # Never shown: not in repr, logs or errors.
+    token: str = field(default="", repr=False)
+    removed: bool = False  # our app was removed from the workspace: nothing is sent
 
     def __post_init__(self) -> None:
         # Stored as a plain string in the database: take it as the enum, refuse an unknown one.

@@ -1,5 +1,6 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from .base import commit_keeping_loaded, db, lock_for_change, utcnow
+from .chat_installation import ChatInstallation, OAuthState
 from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration, IntegrationState
@@ -27,5 +28,5 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "OutboxItem", "OutboxKind", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
+    "OutboxItem", "OutboxKind", "EventCover", "ChatInstallation", "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

@@ -16,8 +16,9 @@ from ..crypto import FieldCipher
 from ..delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
 from ..delivery import ledger, planning
 from ..delivery.pacing import BudgetSettings, Pacer, SendPacing
-from ..delivery.mail import one_off_mail
-from ..models import utcnow
+from ..delivery.mail import OneOffKind, one_off_mail
+from ..domain import chat_installations
+from ..models import db, utcnow
 from ..observability import record_reminder_lateness
 from .activities import database_activity
 from .liveness import heartbeating
@@ -66,7 +67,25 @@ class DeliveryActivities:
     def courier(self) -> Courier:
         """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
         and the follow outbox's confirm mails share the mail server's and each host's budget."""
-        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets())
+        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets(),
+                       installation_gone=self._installation_gone)
+
+    async def _installation_gone(self, platform: str, workspace_id: str, reason: str) -> None:
+        """A workspace's token is refused for good: its installation is removed (its channel
+        follows end) and whoever added it is mailed, as for an uninstall."""
+        mails = await asyncio.to_thread(self._remove_installation, platform, workspace_id, reason)
+        for mail in mails:
+            try:
+                await asyncio.to_thread(send_mail_now, self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
+            except OSError as exc:
+                log.warning("installer not told of a removed installation: %s", type(exc).__name__)
+
+    def _remove_installation(self, platform: str, workspace_id: str, reason: str) -> list:
+        with self.app.app_context():
+            removal = chat_installations.remove_workspace(platform, workspace_id, reason)
+            db.session.commit()
+            told = [one_off_mail(OneOffKind.CHAT_REMOVED, i.id, None, f"worker-{workspace_id}") for i in removal.to_tell]
+            return [mail for mail in told if mail is not None]
 
     async def close(self) -> None:
         """Close the HTTP pool and the budgets' connection; after the worker has stopped."""

@@ -9,7 +9,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..chat_markup import ChatPlatform
 from ..services import ServiceError
-from ..services import channel_types, chat
+from ..services import channel_types, chat, chat_installations
 from ..services import integrations as integration_service
 from .forms import apply_service_error
 from .htmx import is_htmx_request, render_page
@@ -46,6 +46,7 @@ def index():
     return render_template(
         "channels/index.html", form=form, integrations=integration_service.list_integrations(current_user),
         chat_accounts=chat.linked_identities(current_user), platforms=chat.configured_platforms(),
+        workspaces=chat_installations.added_by(current_user),
         catalogue=channel_types.TYPES, subscribe_link=link,
         subscribe_qr=segno.make(link, error="m").svg_inline(scale=4, title="Scan with your phone") if link else None,
     ), 422 if form.errors else 200

@@ -9,6 +9,7 @@ Adding a transport: one module here with a ``@register``-ed ``Transport`` subcla
 import in ``transports/__init__.py``.
 """
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -53,6 +54,9 @@ class TransportContext:
     chat: ChatSettings
     allow_private: bool
     pacer: "Pacer"  # every request is charged against its destination's budgets
+    # Told (platform, workspace id, why) when a workspace's installation turns out gone (its
+    # token refused twice): the worker marks it removed, so later batches send nothing there.
+    installation_gone: Callable[[str, str, str], Awaitable[None]] | None = None
 
 
 class Transport(ABC):

@@ -1,0 +1,1 @@
+"""Domain rules: plain Python over the models; imports nothing of services, web, bots or temporal."""
