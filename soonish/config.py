@@ -5,6 +5,7 @@ Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_
 """
 import os
 from collections.abc import MutableMapping
+from urllib.parse import quote, urlencode
 
 ENV_PREFIX = "SOONISH_"
 
@@ -174,7 +175,9 @@ class Config:
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
     # Shown beside "Follow in Slack/Discord" on event pages: where to add the bot (optional).
     SLACK_INSTALL_URL = ""
+    # Empty with DISCORD_CLIENT_ID set: Discord's install URL for our bot (discord_install_url).
     DISCORD_INSTALL_URL = ""
+    DISCORD_CLIENT_ID = ""  # the application id (Developer Portal → General Information)
 
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity. 500 per
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).
@@ -232,6 +235,19 @@ def slack_installs_per_workspace(config) -> bool:
 
 def slack_runs(config) -> bool:
     return bool(config["SLACK_BOT_TOKEN"]) or slack_installs_per_workspace(config)
+
+
+# View Channels + Send Messages: all the bot does in a server (slash commands need no permission).
+DISCORD_BOT_PERMISSIONS = (1 << 10) | (1 << 11)
+
+
+def discord_install_url(config) -> str:
+    """"Add to Discord": the bot's OAuth2 install URL for any server, with the least it needs."""
+    if config["DISCORD_INSTALL_URL"] or not config["DISCORD_CLIENT_ID"]:
+        return config["DISCORD_INSTALL_URL"]
+    return ("https://discord.com/oauth2/authorize?" +
+            urlencode({"client_id": config["DISCORD_CLIENT_ID"], "scope": "bot applications.commands",
+                       "permissions": DISCORD_BOT_PERMISSIONS}, quote_via=quote))
 
 
 def keep_text_settings_text(config: MutableMapping) -> None:

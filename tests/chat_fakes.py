@@ -554,9 +554,28 @@ class FakeDiscord(FakePlatform):
         wait_until(lambda: len(self.followups) > answered, 30, message=f"the bot's answer to {custom_id}")
         return self.followups[answered]
 
-    def _dispatch(self, interaction: dict) -> None:
-        event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
+    def _dispatch(self, interaction: dict, kind: str = "INTERACTION_CREATE") -> None:
+        event = {"op": 0, "t": kind, "s": next(self._sequence), "d": interaction}
         self._server.run(self._socket.send_json(event))
+
+    def add_to_server(self, guild: str = GUILD, name: str = "Test server") -> None:
+        """Someone adds the bot to a server: GUILD_CREATE, with the server's one text channel."""
+        self._dispatch({
+            "id": guild, "name": name, "icon": None, "owner_id": "1", "afk_timeout": 300, "verification_level": 0,
+            "default_message_notifications": 0, "explicit_content_filter": 0, "features": [], "mfa_level": 0,
+            "system_channel_flags": 0, "premium_tier": 0, "nsfw_level": 0, "preferred_locale": "en-US",
+            "roles": [{"id": guild, "name": "@everyone", "permissions": "0", "position": 0, "color": 0,
+                       "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
+            "emojis": [], "stickers": [], "member_count": 2, "large": False, "unavailable": False,
+            "joined_at": "2024-01-01T00:00:00+00:00", "members": [], "voice_states": [], "presences": [],
+            "threads": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+            "channels": [{"id": CHANNEL, "type": 0, "guild_id": guild, "name": "general", "position": 0,
+                          "permission_overwrites": []}],
+        }, "GUILD_CREATE")
+
+    def remove_from_server(self, guild: str = GUILD) -> None:
+        """The bot is removed from a server (GUILD_DELETE without ``unavailable``: not an outage)."""
+        self._dispatch({"id": guild}, "GUILD_DELETE")
 
     def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict,
                      bot_permissions: int = VIEW_CHANNEL | SEND_MESSAGES) -> dict:

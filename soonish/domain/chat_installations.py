@@ -177,9 +177,21 @@ def end_channel_follows(platform: str, workspace_ids: list[str]) -> list[Subscri
     subscriptions that ended."""
     if not workspace_ids:
         return []
-    channel_users = select(ChatIdentity.user_id).where(
+    return _end_follows_of(select(ChatIdentity.user_id).where(
         ChatIdentity.platform == platform, ChatIdentity.workspace_id.in_(workspace_ids),
-        ChatIdentity.kind == ChatIdentityKind.CHANNEL)
+        ChatIdentity.kind == ChatIdentityKind.CHANNEL))
+
+
+def end_channels(platform: str, channel_ids: list[str]) -> list[Subscription]:
+    """These channels follow nothing more (a Discord server's, whose ids are global)."""
+    if not channel_ids:
+        return []
+    return _end_follows_of(select(ChatIdentity.user_id).where(
+        ChatIdentity.platform == platform, ChatIdentity.external_user_id.in_(channel_ids),
+        ChatIdentity.kind == ChatIdentityKind.CHANNEL))
+
+
+def _end_follows_of(channel_users) -> list[Subscription]:
     ended = db.session.scalars(select(Subscription).where(
         Subscription.user_id.in_(channel_users), Subscription.status == SubscriptionStatus.ACTIVE)).all()
     for subscription in ended:

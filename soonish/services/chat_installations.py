@@ -39,6 +39,24 @@ def remove(platform: str, workspace_ids: list[str], reason: str, enterprise_id: 
     return removal.installations
 
 
+def add_server(guild_id: str, name: str) -> None:
+    """Our Discord bot is in this server (added, or found there at connect)."""
+    installations.save(InstalledBot(ChatPlatform.DISCORD.value, guild_id, name), cipher())
+    db.session.commit()
+
+
+def left_server(guild_id: str, channel_ids: list[str]) -> None:
+    """Our Discord bot left (or was removed from) a server: its channels follow nothing more.
+    Discord's ids are global, so a channel's identity names no server: its channels are
+    the ones the server had."""
+    ended = installations.end_channels(ChatPlatform.DISCORD.value, channel_ids)
+    installations.remove(ChatPlatform.DISCORD.value, [guild_id], installations.LEFT_SERVER)
+    db.session.commit()
+    for event in {subscription.event for subscription in ended}:
+        reminders_changed(event)
+    log.warning("Discord bot left server %s: %d channel follows ended", guild_id, len(ended))
+
+
 def added_by(user: User) -> list[ChatInstallation]:
     """The Slack workspaces (organization rows, not each of their workspaces) ``user`` added
     our app to, for their Channels page."""

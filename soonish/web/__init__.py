@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import ENV_PREFIX, Config, keep_text_settings_text
+from ..config import ENV_PREFIX, Config, discord_install_url, keep_text_settings_text
 from ..models import db
 from ..models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
 from ..observability import configure_logging
@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     keep_text_settings_text(app.config)
     if config:
         app.config.update(config)
+    app.config["DISCORD_INSTALL_URL"] = discord_install_url(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"

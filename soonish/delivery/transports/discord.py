@@ -1,6 +1,7 @@
 """Discord: our bot's create-message, in a channel or in a person's DM channel."""
 from ... import chat_buttons
 from ...chat_markup import ChatPlatform
+from ...domain.chat_installations import REMOVED_REASON
 from ..types import ChatAddress, Message
 from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
 from ..pacing import Route
@@ -21,6 +22,8 @@ class DiscordTransport(Transport):
 
     async def send(self, address: ChatAddress, message: Message) -> Outcome:
         """Create-message in the channel, or in the person's DM channel (created, or found, first)."""
+        if address.removed:
+            return Failed(REMOVED_REASON, permanent=True)
         root, token = self.context.chat.discord_api_url.rstrip("/"), self.context.chat.discord_bot_token
         channel_id = address.recipient
         if not address.is_channel:
