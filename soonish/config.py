@@ -170,6 +170,8 @@ class Config:
     # The bot scopes an install asks for: commands, DMs and channel posts, who is an admin, channels.
     SLACK_SCOPES = "commands,chat:write,chat:write.public,users:read,channels:read,groups:read,channels:join"
     SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
+    # Sign in with Slack (OpenID Connect) uses the same client id and secret.
+    SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
     DISCORD_BOT_TOKEN = ""
     DISCORD_API_URL = "https://discord.com/api/v10"
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
@@ -178,6 +180,8 @@ class Config:
     # Empty with DISCORD_CLIENT_ID set: Discord's install URL for our bot (discord_install_url).
     DISCORD_INSTALL_URL = ""
     DISCORD_CLIENT_ID = ""  # the application id (Developer Portal → General Information)
+    DISCORD_CLIENT_SECRET = ""  # Developer Portal → OAuth2: with the id, "Sign in with Discord"
+    DISCORD_OAUTH_AUTHORIZE_URL = "https://discord.com/oauth2/authorize"
 
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity. 500 per
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).

@@ -100,10 +100,14 @@ class FakeSlack(FakePlatform):
         self._codes: dict[str, tuple[Workspace, str | None]] = {}
         self.tokens: dict[str, Workspace] = {}
         self.revoked: set[str] = set()
+        # Sign in with Slack: the person at the consent page (OpenID Connect claims), user tokens issued.
+        self.signing_in: dict | None = None
+        self._user_tokens: dict[str, dict] = {}
         self.token_calls: list[tuple[str, str]] = []  # (method, team id of the token) of each token-checked call
         self.refused_calls: list[tuple[str, str]] = []  # the same, for calls with a revoked token
         app = web.Application()
         app.router.add_get("/oauth/v2/authorize", self._authorize)
+        app.router.add_get("/openid/connect/authorize", self._authorize)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{n}", self._respond)
         app.router.add_get("/socket-mode", self._socket_mode)
@@ -123,29 +127,61 @@ class FakeSlack(FakePlatform):
         if redirect_uri is not None and redirect_uri not in self.redirect_urls:
             return web.Response(status=400, text="bad_redirect_uri")
         code = secrets.token_hex(8)
+        signing_in = request.path.startswith("/openid/")
         with self._lock:
-            self._codes[code] = (self.installing, redirect_uri)
+            self._codes[code] = (self.signing_in if signing_in else self.installing, redirect_uri)
         back = (redirect_uri or self.redirect_urls[0]) + "?" + urlencode({"code": code, "state": query.get("state", "")})
         raise web.HTTPFound(back)
 
-    def _oauth_access(self, request: web.Request, fields: dict) -> web.Response:
-        """oauth.v2.access: the app's credentials (HTTP Basic, or in the body), the code once,
-        with the redirect URI it was issued for; a bot token of the workspace's own."""
+    def _redeem(self, request: web.Request, fields: dict) -> tuple[object, web.Response | None]:
+        """A code exchanged by the app: its credentials (HTTP Basic, or in the body), the code
+        once, with the redirect URI it was issued for. What the code was for, or Slack's error."""
         client_id, client_secret = fields.get("client_id"), fields.get("client_secret")
         basic = request.headers.get("Authorization", "")
         if basic.startswith("Basic "):
             client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
         if client_id != CLIENT_ID:
-            return json_answer({"ok": False, "error": "invalid_client_id"})
+            return None, json_answer({"ok": False, "error": "invalid_client_id"})
         if client_secret != CLIENT_SECRET:
-            return json_answer({"ok": False, "error": "bad_client_secret"})
+            return None, json_answer({"ok": False, "error": "bad_client_secret"})
         with self._lock:
             issued = self._codes.pop(fields.get("code", ""), None)
         if issued is None:
-            return json_answer({"ok": False, "error": "invalid_code"})
-        workspace, redirect_uri = issued
+            return None, json_answer({"ok": False, "error": "invalid_code"})
+        granted, redirect_uri = issued
         if redirect_uri != fields.get("redirect_uri"):
-            return json_answer({"ok": False, "error": "bad_redirect_uri"})
+            return None, json_answer({"ok": False, "error": "bad_redirect_uri"})
+        return granted, None
+
+    def _openid_token(self, request: web.Request, fields: dict) -> web.Response:
+        """openid.connect.token: a user token for the person who signed in (and an id_token)."""
+        person, refused = self._redeem(request, fields)
+        if refused is not None:
+            return refused
+        token = f"xoxp-{secrets.token_hex(12)}"
+        with self._lock:
+            self._user_tokens[token] = person
+        return json_answer({"ok": True, "access_token": token, "token_type": "Bearer",
+                            "id_token": "eyJhbGciOiJSUzI1NiJ9.e30.signature"})
+
+    def _openid_user_info(self, request: web.Request) -> web.Response:
+        """openid.connect.userInfo: the person's claims, for their user token only."""
+        person = self._user_tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if person is None:
+            return json_answer({"ok": False, "error": "invalid_auth"})
+        return json_answer({
+            "ok": True, "sub": person["user"], "https://slack.com/user_id": person["user"],
+            "https://slack.com/team_id": person["team"], "https://slack.com/team_name": person.get("team_name", ""),
+            "email": person["email"], "email_verified": person.get("email_verified", True),
+            "date_email_verified": 1622128723, "name": person["name"], "given_name": person["name"],
+            "locale": "en-US", "picture": "https://secure.gravatar.com/avatar/x.jpg",
+        })
+
+    def _oauth_access(self, request: web.Request, fields: dict) -> web.Response:
+        """oauth.v2.access: a bot token of the workspace's own."""
+        workspace, refused = self._redeem(request, fields)
+        if refused is not None:
+            return refused
         token = f"xoxb-{workspace.team_id}-{secrets.token_hex(12)}"
         with self._lock:
             self.tokens[token] = workspace
@@ -183,6 +219,10 @@ class FakeSlack(FakePlatform):
             return json_answer({"ok": True, "url": self.url("/socket-mode", scheme="ws")})
         if method == "oauth.v2.access":
             return self._oauth_access(request, fields)
+        if method == "openid.connect.token":
+            return self._openid_token(request, fields)
+        if method == "openid.connect.userInfo":
+            return self._openid_user_info(request)
         if (problem := self._token_problem(request, method)) is not None:
             return problem
         workspace = self.workspace_of(request)
@@ -353,6 +393,7 @@ BOT_USER = {"id": "900000000000000001", "username": "soonish", "discriminator": 
             "bot": True, "global_name": None}
 APPLICATION_ID = "900000000000000002"
 GUILD = "900000000000000003"
+DISCORD_CLIENT_SECRET = "discord-client-secret"
 CHANNEL = "900000000000000004"
 VIEW_CHANNEL, SEND_MESSAGES = 1 << 10, 1 << 11
 
@@ -379,6 +420,14 @@ class FakeDiscord(FakePlatform):
         self._ids = itertools.count(800000000000000001)
         app = web.Application()
         api = "/api/v10"
+        # Sign in with Discord: the person at the consent page, the app's redirect URLs, codes
+        # (code -> (person, redirect URI)), and the bearer tokens issued for them.
+        self.signing_in: dict | None = None
+        self.redirect_urls: list[str] = []
+        self._codes: dict[str, tuple[dict, str]] = {}
+        self._bearers: dict[str, dict] = {}
+        app.router.add_get("/oauth2/authorize", self._oauth_authorize)
+        app.router.add_post(f"{api}/oauth2/token", self._oauth_token)
         app.router.add_get(f"{api}/users/@me", self._login)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
         app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync_commands)
@@ -394,7 +443,38 @@ class FakeDiscord(FakePlatform):
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == "Bot discord-test-token"
 
+    async def _oauth_authorize(self, request):
+        """Discord's consent page, the person pressing Authorize: back with a code and the state."""
+        query = request.query
+        if query.get("client_id") != APPLICATION_ID or query.get("redirect_uri") not in self.redirect_urls:
+            return web.Response(status=400, text="Invalid OAuth2 redirect_uri")
+        code = secrets.token_hex(8)
+        with self._lock:
+            self._codes[code] = (self.signing_in, query["redirect_uri"])
+        raise web.HTTPFound(query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")}))
+
+    async def _oauth_token(self, request):
+        """The code exchanged, with the app's credentials as HTTP Basic, once, for its redirect URI."""
+        fields = await request.post()
+        client_id, _, secret = base64.b64decode(request.headers.get("Authorization", "Basic ")[6:]).decode().partition(":")
+        if client_id != APPLICATION_ID or secret != DISCORD_CLIENT_SECRET:
+            return json_answer({"error": "invalid_client"}, 401)
+        with self._lock:
+            issued = self._codes.pop(fields.get("code", ""), None)
+        if issued is None or fields.get("grant_type") != "authorization_code" or issued[1] != fields.get("redirect_uri"):
+            return json_answer({"error": "invalid_grant", "error_description": 'Invalid "code" in request.'}, 400)
+        token = secrets.token_hex(15)
+        with self._lock:
+            self._bearers[token] = issued[0]
+        return json_answer({"access_token": token, "token_type": "Bearer", "expires_in": 604800,
+                            "refresh_token": secrets.token_hex(15), "scope": "identify email"})
+
     async def _login(self, request):
+        person = self._bearers.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if person is not None:  # a signed-in person's own token: who they are
+            return json_answer({"id": person["id"], "username": person["username"], "global_name": person["username"],
+                                "discriminator": "0", "avatar": None, "email": person.get("email"),
+                                "verified": person.get("verified", True)})
         with self._lock:
             refuse, self.refused_logins = self.refused_logins > 0, max(self.refused_logins - 1, 0)
         if refuse or not self._authorized(request):
