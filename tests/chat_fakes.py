@@ -226,6 +226,11 @@ class FakeSlack(FakePlatform):
         if (problem := self._token_problem(request, method)) is not None:
             return problem
         workspace = self.workspace_of(request)
+        if method == "apps.uninstall":  # the app's credentials, and the workspace's token it revokes
+            if fields.get("client_id") != CLIENT_ID or fields.get("client_secret") != CLIENT_SECRET:
+                return json_answer({"ok": False, "error": "invalid_client_id"})
+            self.revoke_silently(workspace.team_id)
+            return json_answer({"ok": True})
         if method == "auth.teams.list":
             if workspace is None or not workspace.org_wide:
                 return json_answer({"ok": False, "error": "not_allowed_token_type"})

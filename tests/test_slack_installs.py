@@ -212,3 +212,51 @@ def test_a_workspace_with_no_installation_is_told_how_to_add_soonish_and_its_eve
                "event_id": "Ev1", "event_time": 1}
     assert post_event(client, mention).status_code == 200
     assert fake_slack.token_calls == [] and fake_slack.posted == []
+
+
+def test_the_workspace_page_shows_its_follows_to_its_installer_and_admins_and_uninstalls(
+    oauth_config, app, client, installer, fake_slack, make_user, bearer, login
+):
+    add_to_slack(client, fake_slack, ONE)
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, title="Town hall")
+    fake_slack.admins.add("U0BOSS")
+    send(client, fake_slack, f"subscribe {event['slug']} here", team="T0ONE", user="U0BOSS", channel="C0GENERAL")
+    fake_slack.wait_for_response(1)
+    installation_id = installations(app)["T0ONE"].id
+    page = f"/channels/slack/{installation_id}"
+
+    shown = client.get(page).get_data(as_text=True)
+    assert "One Club" in shown and "Town hall" in shown and "Uninstall" in shown
+
+    # Someone else signed in: no such page. A workspace admin whose Slack account is linked: the page.
+    other = app.test_client()
+    login_as(other, make_user("stranger@example.com"))
+    assert other.get(page).status_code == 404
+    admin = make_user("boss@example.com")
+    with app.app_context():  # U0BOSS (a Slack admin, per the fake) linked to this account
+        from soonish.models import ChatIdentity
+
+        db.session.add(ChatIdentity(platform="slack", workspace_id="T0ONE", external_user_id="U0BOSS", user_id=admin.id))
+        db.session.commit()
+    login_as(other, admin)
+    assert other.get(page).status_code == 200
+
+    uninstalled = client.post(f"{page}/uninstall", headers={"X-CSRFToken": csrf(client)})
+    assert uninstalled.status_code == 302
+    assert not installations(app)["T0ONE"].is_active
+    assert all(w.team_id != "T0ONE" for t, w in fake_slack.tokens.items() if t not in fake_slack.revoked)
+    assert "Town hall" not in client.get(page).get_data(as_text=True)  # its channel follows nothing now
+
+
+def login_as(client, user) -> None:
+    from .conftest import PASSWORD
+
+    token = csrf(client, "/login")
+    assert client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+
+
+def csrf(client, path: str = "/") -> str:
+    from .conftest import csrf_token
+
+    return csrf_token(client, path)

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 Installer = Callable[[], int | None]
 
 
-class SoonishStateStore(OAuthStateStore):
-    """The OAuth ``state``: issued per "Add to Slack" press, stored hashed, consumed once."""
+class _OnOurDatabase:
+    """A store of slack_sdk's over our models: each call in an app context of its own (bolt
+    calls from its listener threads and Socket Mode, outside any request)."""
 
     def __init__(self, app: Flask, installer: Installer) -> None:
         self.app = app
@@ -38,6 +39,10 @@ class SoonishStateStore(OAuthStateStore):
     @property
     def logger(self) -> logging.Logger:
         return log
+
+
+class SoonishStateStore(_OnOurDatabase, OAuthStateStore):
+    """The OAuth ``state``: issued per "Add to Slack" press, stored hashed, consumed once."""
 
     def issue(self, *args, **kwargs) -> str:
         with self.app.app_context():
@@ -48,17 +53,9 @@ class SoonishStateStore(OAuthStateStore):
             return chat_installations.consume_install_state(state)
 
 
-class SoonishInstallationStore(InstallationStore):
+class SoonishInstallationStore(_OnOurDatabase, InstallationStore):
     """One installation per workspace, its bot token encrypted. bolt asks ``find_bot`` on every
     request (``installation_store_bot_only``): the token of the workspace the request is from."""
-
-    def __init__(self, app: Flask, installer: Installer) -> None:
-        self.app = app
-        self.installer = installer
-
-    @property
-    def logger(self) -> logging.Logger:
-        return log
 
     def save(self, installation: Installation) -> None:
         org_wide = bool(installation.is_enterprise_install)

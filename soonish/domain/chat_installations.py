@@ -17,8 +17,8 @@ from sqlalchemy import delete, select, update
 from ..crypto import FieldCipher
 from ..field_limits import CHAT_NAME_MAX
 from ..models import (
-    ChatIdentity, ChatIdentityKind, ChatInstallation, OAuthState, SeriesFollow, Subscription, SubscriptionStatus, db,
-    utcnow,
+    ChatIdentity, ChatIdentityKind, ChatInstallation, OAuthState, SeriesFollow, Subscription, SubscriptionStatus, User,
+    db, utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,37 @@ def _end_follows_of(channel_users) -> list[Subscription]:
         subscription.status = SubscriptionStatus.UNSUBSCRIBED
     db.session.execute(delete(SeriesFollow).where(SeriesFollow.user_id.in_(channel_users)))
     return list(ended)
+
+
+def covered_workspaces(installation: ChatInstallation) -> list[str]:
+    """The workspaces an installation serves: itself, and for an org-wide install each of its
+    organization's."""
+    if not installation.is_enterprise_install:
+        return [installation.workspace_id]
+    return list(db.session.scalars(select(ChatInstallation.workspace_id).where(
+        ChatInstallation.platform == installation.platform, ChatInstallation.enterprise_id == installation.enterprise_id,
+        ChatInstallation.is_enterprise_install.is_(True))))
+
+
+def channel_follows(platform: str, workspace_ids: list[str]) -> list[tuple[ChatIdentity, list[Subscription]]]:
+    """The workspaces' channels that follow events, each with its active follows."""
+    rows = db.session.execute(select(ChatIdentity, Subscription).join(
+        Subscription, Subscription.user_id == ChatIdentity.user_id).where(
+        ChatIdentity.platform == platform, ChatIdentity.workspace_id.in_(workspace_ids),
+        ChatIdentity.kind == ChatIdentityKind.CHANNEL, Subscription.status == SubscriptionStatus.ACTIVE,
+    ).order_by(ChatIdentity.id, Subscription.id)).all()
+    by_channel: dict[int, tuple[ChatIdentity, list[Subscription]]] = {}
+    for identity, subscription in rows:
+        by_channel.setdefault(identity.id, (identity, []))[1].append(subscription)
+    return list(by_channel.values())
+
+
+def linked_people(platform: str, workspace_ids: list[str]) -> list[ChatIdentity]:
+    """The workspaces' people whose chat account is joined with a Soonish account."""
+    return list(db.session.scalars(select(ChatIdentity).join(User, User.id == ChatIdentity.user_id).where(
+        ChatIdentity.platform == platform, ChatIdentity.workspace_id.in_(workspace_ids),
+        ChatIdentity.kind == ChatIdentityKind.USER, User.email.is_not(None),
+    ).order_by(ChatIdentity.id)))
 
 
 def rotate(cipher: FieldCipher) -> int:

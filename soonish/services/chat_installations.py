@@ -1,12 +1,18 @@
 """Installing our chat apps per workspace: keep an installation, remove one (an uninstall, a
 revoked or refused token, a server the bot left) and tell who added it, rotate their tokens."""
 import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from ..domain import chat_installations as installations
 from ..domain.chat_installations import InstalledBot
 from ..chat_markup import ChatPlatform
-from ..models import ChatInstallation, User, db
+from ..models import ChatIdentity, ChatInstallation, Subscription, User, db
 from ..temporal.shared import TransactionalMail
+from .errors import NotFound, Unavailable
 from .integrations import cipher
 from .temporal import reminders_changed, send_one_off_mail
 
@@ -62,6 +68,68 @@ def added_by(user: User) -> list[ChatInstallation]:
     our app to, for their Channels page."""
     return [i for i in installations.installations_of(ChatPlatform.SLACK.value, user.id)
             if not i.is_enterprise_install or i.workspace_id == i.enterprise_id]
+
+
+@dataclass
+class WorkspaceOverview:
+    installation: ChatInstallation
+    channels: list[tuple[ChatIdentity, list[Subscription]]]  # the channels following, with their follows
+    linked: list[ChatIdentity]  # people who joined their account with Soonish
+
+
+def manageable(user: User, installation_id: int) -> ChatInstallation:
+    """A Slack installation ``user`` may see and remove: they added it, or they are an admin
+    (or owner) of its workspace by a Slack account linked to theirs (asked of Slack)."""
+    installation = db.session.get(ChatInstallation, installation_id)
+    if installation is None or installation.platform != ChatPlatform.SLACK.value:
+        raise NotFound("No such workspace.")
+    if installation.installed_by_id == user.id or _slack_admin(user, installation):
+        return installation
+    raise NotFound("No such workspace.")  # not theirs: as if it weren't there
+
+
+def _slack_admin(user: User, installation: ChatInstallation) -> bool:
+    token = installations.bot_token(installation, cipher()) if installation.is_active else None
+    if token is None:
+        return False
+    workspaces = installations.covered_workspaces(installation)
+    client = WebClient(token=token, base_url=current_app.config["SLACK_API_URL"], timeout=10)
+    for identity in user.chat_identities:
+        if identity.platform != ChatPlatform.SLACK.value or identity.workspace_id not in workspaces or identity.is_channel:
+            continue
+        try:
+            profile = client.users_info(user=identity.external_user_id)["user"]
+        except (SlackApiError, OSError):
+            continue
+        if profile.get("is_admin") or profile.get("is_owner"):
+            return True
+    return False
+
+
+def overview(user: User, installation_id: int) -> WorkspaceOverview:
+    installation = manageable(user, installation_id)
+    workspaces = installations.covered_workspaces(installation)
+    return WorkspaceOverview(installation, installations.channel_follows(ChatPlatform.SLACK.value, workspaces),
+                             installations.linked_people(ChatPlatform.SLACK.value, workspaces))
+
+
+def uninstall(user: User, installation_id: int) -> ChatInstallation:
+    """Remove our app from the workspace at Slack (apps.uninstall revokes its tokens), then here."""
+    installation = manageable(user, installation_id)
+    if not installation.is_active:
+        return installation
+    token = installations.bot_token(installation, cipher())
+    config = current_app.config
+    try:
+        WebClient(token=token, base_url=config["SLACK_API_URL"], timeout=10).apps_uninstall(
+            client_id=config["SLACK_CLIENT_ID"], client_secret=config["SLACK_CLIENT_SECRET"])
+    except SlackApiError as exc:  # a token already dead is as good as uninstalled
+        log.warning("apps.uninstall refused: %s", exc.response.get("error"))
+    except OSError as exc:
+        raise Unavailable("Slack can't be reached right now; try again in a minute.") from exc
+    remove(ChatPlatform.SLACK.value, [installation.workspace_id], installations.UNINSTALLED,
+           installation.enterprise_id if installation.is_enterprise_install else None)
+    return installation
 
 
 def rotate_encryption() -> int:

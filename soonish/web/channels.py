@@ -195,6 +195,23 @@ def remove_chat_account(identity_id):
     return redirect(url_for("channels.index"))
 
 
+@bp.get("/slack/<int:installation_id>")
+@login_required
+def slack_workspace(installation_id):
+    """A workspace's page, for who added Soonish there and its admins: what its channels
+    follow, who linked an account, and the uninstall button."""
+    overview = _call(chat_installations.overview, installation_id)
+    return render_template("channels/workspace.html", overview=overview, form=FlaskForm())
+
+
+@bp.post("/slack/<int:installation_id>/uninstall")
+@login_required
+def uninstall_slack(installation_id):
+    installation = _call(chat_installations.uninstall, installation_id)
+    flash(f"Soonish was removed from {installation.workspace_name or installation.workspace_id}.", "info")
+    return redirect(url_for("channels.slack_workspace", installation_id=installation_id))
+
+
 def _call(operation, *args):
     try:
         return operation(current_user, *args)
