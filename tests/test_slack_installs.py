@@ -201,8 +201,9 @@ def test_a_token_slack_refuses_without_an_event_ends_the_installation_after_one_
 
 
 def test_a_workspace_with_no_installation_is_told_how_to_add_soonish_and_its_events_ignored(
-    oauth_config, app, client, fake_slack
+    oauth_config, app, client, fake_slack, caplog
 ):
+    caplog.set_level(logging.INFO)
     response = send(client, fake_slack, "help", team="T0NOBODY")
     assert response.status_code == 200
     told = fake_slack.wait_for_response(1)["text"]
@@ -212,6 +213,8 @@ def test_a_workspace_with_no_installation_is_told_how_to_add_soonish_and_its_eve
                "event_id": "Ev1", "event_time": 1}
     assert post_event(client, mention).status_code == 200
     assert fake_slack.token_calls == [] and fake_slack.posted == []
+    said = [r.getMessage() for r in caplog.records if "T0NOBODY" in r.getMessage() or "should be installed" in r.msg]
+    assert said == ["requests from Slack workspace T0NOBODY are ignored: Soonish is not installed there"]  # once
 
 
 def test_the_workspace_page_shows_its_follows_to_its_installer_and_admins_and_uninstalls(
@@ -260,3 +263,21 @@ def csrf(client, path: str = "/") -> str:
     from .conftest import csrf_token
 
     return csrf_token(client, path)
+
+
+def test_an_org_wide_grid_install_maps_each_of_its_workspaces_to_the_organization_token(
+    oauth_config, app, client, installer, fake_slack, worker, make_user, bearer
+):
+    org = Workspace("E0ORG", "Big Org", enterprise_id="E0ORG", org_teams=[("T0SALES", "Sales"), ("T0OPS", "Ops")])
+    assert add_to_slack(client, fake_slack, org).status_code == 303
+    rows = installations(app)
+    assert set(rows) == {"E0ORG", "T0SALES", "T0OPS"} and all(r.is_enterprise_install for r in rows.values())
+    assert "Big Org" in client.get("/channels").get_data(as_text=True)
+
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, title="All hands")
+    send(client, fake_slack, f"subscribe {event['slug']}", team="T0OPS", user="U0OLA")
+    assert "You're following All hands" in fake_slack.wait_for_response(1)["text"]
+    announce(client, organizer, event["id"], "Agenda")
+    wait_until(lambda: any("Agenda" in p["text"] for p in fake_slack.posts_to("U0OLA")), message="the DM")
+    assert {p["token_team"] for p in fake_slack.posts_to("U0OLA")} == {"E0ORG"}  # the organization's token

@@ -258,6 +258,21 @@ def build_app(flask_app: Flask, socket_mode: bool = False, installer: Installer 
         ack()
         removed(context, installations.UNINSTALLED)
 
+    @app.event("team_access_granted")
+    def on_team_access_granted(ack, event, context):
+        """An org-wide install reaches more workspaces: each gets the organization's token."""
+        ack()
+        if context.enterprise_id:
+            with flask_app.app_context():
+                chat_installations.grant_org_workspaces(context.enterprise_id, list(event.get("team_ids") or []))
+
+    @app.event("team_access_revoked")
+    def on_team_access_revoked(ack, event):
+        ack()
+        with flask_app.app_context():
+            chat_installations.remove(ChatPlatform.SLACK.value, list(event.get("team_ids") or []),
+                                      installations.ACCESS_REVOKED)
+
     @app.event("tokens_revoked")
     def on_tokens_revoked(ack, event, context):
         """Only the bot's tokens matter: we keep no user tokens."""

@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 
 # Who is installing: the signed-in Soonish account's id, or None.
 Installer = Callable[[], int | None]
+# bolt's own line for a request from a workspace with no installation, at ERROR on every
+# request; find_bot says it once per workspace instead.
+BOLT_NOT_INSTALLED = "Although the app should be installed into this workspace"
+
+
+class _NotInstalledOnce(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(BOLT_NOT_INSTALLED)
+
+
+logging.getLogger("slack_bolt.MultiTeamsAuthorization").addFilter(_NotInstalledOnce())
 
 
 class _OnOurDatabase:
@@ -56,6 +67,10 @@ class SoonishStateStore(_OnOurDatabase, OAuthStateStore):
 class SoonishInstallationStore(_OnOurDatabase, InstallationStore):
     """One installation per workspace, its bot token encrypted. bolt asks ``find_bot`` on every
     request (``installation_store_bot_only``): the token of the workspace the request is from."""
+
+    def __init__(self, app: Flask, installer: Installer) -> None:
+        super().__init__(app, installer)
+        self._told_not_installed: set[tuple[str | None, str | None]] = set()
 
     def save(self, installation: Installation) -> None:
         org_wide = bool(installation.is_enterprise_install)
@@ -96,6 +111,9 @@ class SoonishInstallationStore(_OnOurDatabase, InstallationStore):
         with self.app.app_context():
             found = installations.find(ChatPlatform.SLACK.value, team_id, enterprise_id)
             if found is None or (token := installations.bot_token(found, cipher())) is None:
+                if (enterprise_id, team_id) not in self._told_not_installed:
+                    self._told_not_installed.add((enterprise_id, team_id))
+                    log.info("requests from Slack workspace %s are ignored: Soonish is not installed there", team_id)
                 return None
             return Bot(
                 app_id=found.app_id, enterprise_id=found.enterprise_id, team_id=team_id or found.workspace_id,

@@ -29,7 +29,9 @@ UNINSTALLED = "app_uninstalled"
 TOKENS_REVOKED = "tokens_revoked"
 TOKEN_REFUSED = "token_refused"  # a send's token refused, and auth.test confirmed it
 LEFT_SERVER = "guild_delete"
+ACCESS_REVOKED = "team_access_revoked"  # an org-wide install taken away from one workspace
 REMOVED_WHY = {UNINSTALLED: "the app was uninstalled", TOKENS_REVOKED: "its access was revoked",
+               ACCESS_REVOKED: "the organization took the workspace out of the app's reach",
                TOKEN_REFUSED: "it no longer accepts our app's token", LEFT_SERVER: "the bot left the server"}
 
 
@@ -88,6 +90,19 @@ def _upsert(platform: str, workspace_id: str, name: str, fields: dict) -> ChatIn
     installation.workspace_name = (name or installation.workspace_name or "")[:CHAT_NAME_MAX]
     db.session.flush()
     return installation
+
+
+def grant(platform: str, enterprise_id: str, workspaces: list[tuple[str, str]]) -> list[ChatInstallation]:
+    """An org-wide install granted more workspaces (Slack's team_access_granted): each served
+    with the organization's token from now on."""
+    org = find(platform, enterprise_id, enterprise_id)
+    if org is None or not org.is_enterprise_install:
+        return []
+    fields = {column: getattr(org, column) for column in (
+        "enterprise_id", "is_enterprise_install", "app_id", "bot_token_encrypted", "bot_id", "bot_user_id",
+        "bot_scopes", "installer_external_id", "installed_by_id")}
+    fields.update(installed_at=utcnow(), removed_at=None, removed_reason=None)
+    return [_upsert(platform, workspace_id, name, fields) for workspace_id, name in workspaces]
 
 
 def find(platform: str, workspace_id: str | None, enterprise_id: str | None = None,

@@ -29,6 +29,11 @@ def install(bot: InstalledBot, installed_by_id: int | None = None,
     return installation
 
 
+def grant_org_workspaces(enterprise_id: str, team_ids: list[str]) -> None:
+    installations.grant(ChatPlatform.SLACK.value, enterprise_id, [(team, "") for team in team_ids])
+    db.session.commit()
+
+
 def remove(platform: str, workspace_ids: list[str], reason: str, enterprise_id: str | None = None) -> list[ChatInstallation]:
     """The app is gone from these workspaces: mark them, end their channel follows, and mail
     whoever added it (once, however many events say so)."""

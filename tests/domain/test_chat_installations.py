@@ -118,3 +118,17 @@ def test_a_state_is_good_once_for_its_purpose_until_it_expires(domain_app):
     db.session.commit()
     assert installations.consume_state(old, "slack_install") is None
     assert state not in {r.state_hash for r in db.session.query(OAuthState)}  # only hashes are kept
+
+
+def test_a_workspace_granted_to_an_org_wide_install_gets_its_token_and_a_revoked_one_stops(cipher):
+    installations.save(slack("E1", "xoxb-org", enterprise_id="E1", is_enterprise_install=True), cipher,
+                       workspaces=[("T1", "One")])
+    db.session.commit()
+    [granted] = installations.grant("slack", "E1", [("T7", "")])
+    db.session.commit()
+    assert granted.is_active and installations.bot_token(granted, cipher) == "xoxb-org"
+    assert installations.grant("slack", "E404", [("T8", "")]) == []  # no such organization install
+
+    removal = installations.remove("slack", ["T7"], installations.ACCESS_REVOKED)
+    assert [i.workspace_id for i in removal.installations] == ["T7"] and removal.to_tell == []
+    assert installations.find("slack", "T1").is_active  # the organization's other workspaces go on
