@@ -362,7 +362,7 @@ def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: 
     # Slack names a DM with the bot "directmessage"; its id starts with D.
     channel_name = "directmessage" if channel.startswith("D") else channel[2:].lower()
     return {
-        "token": "unused", "team_id": team, "team_domain": team.lower(), "channel_id": channel,
+        "token": "unused", "team_id": team, "team_domain": "acme" if team == TEAM else team.lower(), "channel_id": channel,
         "channel_name": channel_name, "user_id": user, "user_name": user.lower(), "command": "/soonish",
         "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
     }
