@@ -86,6 +86,7 @@ def test_add_to_slack_keeps_each_workspace_with_its_own_encrypted_token(oauth_co
 
     page = client.get("/channels").get_data(as_text=True)
     assert "Soonish is now in Two Club" in page and "One Club" in page
+    assert 'href="/slack/install"' in page  # "Add to Slack" for the next workspace
     rows = installations(app)
     assert set(rows) == {"T0ONE", "T0TWO"}
     tokens = {workspace.team_id: token for token, workspace in fake_slack.tokens.items()}
@@ -281,3 +282,9 @@ def test_an_org_wide_grid_install_maps_each_of_its_workspaces_to_the_organizatio
     announce(client, organizer, event["id"], "Agenda")
     wait_until(lambda: any("Agenda" in p["text"] for p in fake_slack.posts_to("U0OLA")), message="the DM")
     assert {p["token_team"] for p in fake_slack.posts_to("U0OLA")} == {"E0ORG"}  # the organization's token
+
+
+def test_event_pages_offer_add_to_slack_for_any_workspace(oauth_config, app, client, make_user, bearer):
+    event = create_event(client, bearer(make_user("host@example.com")), title="Picnic")
+    page = client.get(f"/e/{event['slug']}").get_data(as_text=True)
+    assert "/soonish subscribe " + event["slug"] in page and 'href="/slack/install"' in page
