@@ -9,6 +9,7 @@ import requests
 
 from soonish.models import ChatIdentity, User, db
 
+from .conftest import csrf_token
 from .chat_fakes import APPLICATION_ID, CLIENT_ID, CLIENT_SECRET, DISCORD_CLIENT_SECRET
 from .sinks import wait_until
 
@@ -55,14 +56,10 @@ def test_sign_in_with_slack_makes_an_account_linked_to_the_slack_identity(signin
     page = client.get("/channels").get_data(as_text=True)  # signed in, with the identity shown
     assert "Slack: @Ann in One Club workspace" in page
 
-    client.post("/logout", headers={"X-CSRFToken": csrf(client)})
+    client.post("/logout", headers={"X-CSRFToken": csrf_token(client)})
     assert sign_in_with(client, fake_slack, "slack", ANN).status_code == 302  # the same account again
     with app.app_context():
         assert db.session.query(User).filter_by(email="ann@example.com").count() == 1
-
-
-def csrf(client) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
 
 
 def test_an_account_with_the_same_email_is_joined_only_through_the_mailed_link(
@@ -96,7 +93,7 @@ def test_a_callback_from_another_browser_or_a_used_state_signs_nobody_in(signin_
 
     # The browser that began it comes back: signed in. The same callback once more is refused.
     assert client.get(f"{back.path}?{back.query}").status_code == 302
-    client.post("/logout", headers={"X-CSRFToken": csrf(client)})
+    client.post("/logout", headers={"X-CSRFToken": csrf_token(client)})
     with client.session_transaction() as session:
         session["chat_signin_state"] = parse_qs(back.query)["state"][0]
     used = client.get(f"{back.path}?{back.query}")
@@ -109,7 +106,7 @@ def test_sign_in_with_discord_makes_an_account(signin_config, app, client, fake_
     assert response.status_code == 302
     assert identity_user(app, "discord", "700000000000000042").email == "ben@example.com"
 
-    client.post("/logout", headers={"X-CSRFToken": csrf(client)})
+    client.post("/logout", headers={"X-CSRFToken": csrf_token(client)})
     unverified = {"id": "700000000000000043", "username": "cy", "email": "cy@example.com", "verified": False}
     refused = sign_in_with(client, fake_discord, "discord", unverified)
     assert refused.status_code == 400 and "no verified email" in refused.get_data(as_text=True)

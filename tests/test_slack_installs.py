@@ -15,6 +15,7 @@ from soonish.models import ChatInstallation, Subscription, SubscriptionStatus, d
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import CLIENT_ID, CLIENT_SECRET, SIGNING_SECRET, Workspace, ledger_for, signed_headers, slash_command
+from .conftest import PASSWORD, csrf_token
 from .sinks import wait_until
 
 ONE = Workspace("T0ONE", "One Club")
@@ -246,7 +247,7 @@ def test_the_workspace_page_shows_its_follows_to_its_installer_and_admins_and_un
     login_as(other, admin)
     assert other.get(page).status_code == 200
 
-    uninstalled = client.post(f"{page}/uninstall", headers={"X-CSRFToken": csrf(client)})
+    uninstalled = client.post(f"{page}/uninstall", headers={"X-CSRFToken": csrf_token(client)})
     assert uninstalled.status_code == 302
     assert not installations(app)["T0ONE"].is_active
     assert all(w.team_id != "T0ONE" for t, w in fake_slack.tokens.items() if t not in fake_slack.revoked)
@@ -254,16 +255,8 @@ def test_the_workspace_page_shows_its_follows_to_its_installer_and_admins_and_un
 
 
 def login_as(client, user) -> None:
-    from .conftest import PASSWORD
-
-    token = csrf(client, "/login")
+    token = csrf_token(client, "/login")
     assert client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}).status_code == 302
-
-
-def csrf(client, path: str = "/") -> str:
-    from .conftest import csrf_token
-
-    return csrf_token(client, path)
 
 
 def test_an_org_wide_grid_install_maps_each_of_its_workspaces_to_the_organization_token(
