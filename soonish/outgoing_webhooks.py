@@ -18,11 +18,11 @@ import aiohttp
 from sqlalchemy import and_, exists, func, or_, select
 from standardwebhooks.webhooks import Webhook
 
-from .crypto import FieldCipher
-from .delivery.outcomes import redacted_reason
-from .field_limits import ENDPOINT_URL_MAX
-from .models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
-from .netguard import GuardedResolver, PrivateTargetRefused, check_host
+from soonish.crypto import FieldCipher
+from soonish.delivery.outcomes import redacted_reason
+from soonish.field_limits import ENDPOINT_URL_MAX
+from soonish.models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from soonish.netguard import GuardedResolver, PrivateTargetRefused, check_host
 
 # What an endpoint can subscribe to. A new kind of event is one line here and one emit() call
 # where it happens.

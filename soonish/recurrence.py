@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule as dateutil_rrule
 from icalendar import vRecur
 
-from .field_limits import SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX, SERIES_SPAN_MAX_DAYS
+from soonish.field_limits import SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX, SERIES_SPAN_MAX_DAYS
 
 FREQUENCIES = {"WEEKLY": dateutil_rrule.WEEKLY, "MONTHLY": dateutil_rrule.MONTHLY}
 # The rule parts a series may use; anything else (BYHOUR, DAILY, ...) is refused by name.

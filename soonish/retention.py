@@ -21,8 +21,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from .delivery.outcomes import redacted_reason
-from .models import Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, IdempotencyRecord, Notification, db
+from soonish.delivery.outcomes import redacted_reason
+from soonish.models import Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, IdempotencyRecord, Notification, db
 
 # A row still pending after the retention period was never going to be sent (retries give up
 # within minutes): it is folded as a failure, so the organizer's page doesn't wait for it forever.

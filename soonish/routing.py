@@ -5,7 +5,7 @@ A target string names a destination without any secret: it is the deliveries led
 """
 from dataclasses import dataclass
 
-from .models import ChatIdentity, Integration, Subscription
+from soonish.models import ChatIdentity, Integration, Subscription
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from .models import Event, EventStatus, Rsvp, RsvpAnswer, db, lock_for_change, utcnow
+from soonish.models import Event, EventStatus, Rsvp, RsvpAnswer, db, lock_for_change, utcnow
 
 
 def lock_event(event: Event) -> None:

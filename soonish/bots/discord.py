@@ -12,10 +12,10 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
-from ..chat_buttons import parse_discord_id
-from ..chat_markup import DISCORD
-from ..services import chat_installations
-from .core import Commands, Reply, Speaker, more_line
+from soonish.chat_buttons import parse_discord_id
+from soonish.chat_markup import DISCORD
+from soonish.services import chat_installations
+from soonish.bots.core import Commands, Reply, Speaker, more_line
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
-from ..config import slack_installs_per_workspace
-from ..chat_markup import SLACK, ChatPlatform, slack_escape
-from ..domain import chat_installations as installations
-from ..links import public_url
-from ..services import chat_installations
-from .core import Commands, Reply, Speaker, more_line
-from .slack_installs import Installer, SoonishInstallationStore, SoonishStateStore
+from soonish.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
+from soonish.config import slack_installs_per_workspace
+from soonish.chat_markup import SLACK, ChatPlatform, slack_escape
+from soonish.domain import chat_installations as installations
+from soonish.links import public_url
+from soonish.services import chat_installations
+from soonish.bots.core import Commands, Reply, Speaker, more_line
+from soonish.bots.slack_installs import Installer, SoonishInstallationStore, SoonishStateStore
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
-from ..chat_markup import ChatPlatform
-from ..domain import chat_installations as installations
-from ..domain.chat_installations import InstalledBot
-from ..services import chat_installations
-from ..services.integrations import cipher
+from soonish.chat_markup import ChatPlatform
+from soonish.domain import chat_installations as installations
+from soonish.domain.chat_installations import InstalledBot
+from soonish.services import chat_installations
+from soonish.services.integrations import cipher
 
 log = logging.getLogger(__name__)
 

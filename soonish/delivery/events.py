@@ -3,9 +3,9 @@ import logging
 
 from sqlalchemy import delete, select
 
-from ..field_limits import TITLE_MAX
-from ..messages import describe_change, from_snapshot
-from ..models import Event, EventStatus, Notification, NotificationKind, db
+from soonish.field_limits import TITLE_MAX
+from soonish.messages import describe_change, from_snapshot
+from soonish.models import Event, EventStatus, Notification, NotificationKind, db
 
 log = logging.getLogger(__name__)
 

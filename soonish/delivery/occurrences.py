@@ -13,13 +13,13 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .. import recurrence
-from ..links import new_slug
-from ..models import (
+from soonish import recurrence
+from soonish.links import new_slug
+from soonish.models import (
     ChatIdentity, Event, Integration, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
     SubscriptionStatus, db, lock_for_change, utcnow,
 )
-from .outbox import reminders_changed
+from soonish.delivery.outbox import reminders_changed
 
 # What each occurrence copies from its series as it is.
 TEMPLATE_FIELDS = ("title", "description", "location", "online_url", "visibility", "timezone")

@@ -5,13 +5,13 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from .. import messages  # a module reference: soonish.messages imports this package's types
-from ..crypto import FieldCipher
-from ..links import event_path, rsvp_offer_path, rsvp_offer_token
-from ..models import ChatIdentityKind, Rsvp, RsvpAnswer, db
-from .mail import absolute_url
-from .planning import chat_address, workspace_bots
-from .types import Destination, Message
+from soonish import messages  # a module reference: soonish.messages imports this package's types
+from soonish.crypto import FieldCipher
+from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
+from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
+from soonish.delivery.mail import absolute_url
+from soonish.delivery.planning import chat_address, workspace_bots
+from soonish.delivery.types import Destination, Message
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
-from ..chat_markup import ChatPlatform
+from soonish.chat_markup import ChatPlatform
 
 
 @dataclass(frozen=True)

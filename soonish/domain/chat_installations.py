@@ -14,9 +14,9 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from ..crypto import FieldCipher
-from ..field_limits import CHAT_NAME_MAX
-from ..models import (
+from soonish.crypto import FieldCipher
+from soonish.field_limits import CHAT_NAME_MAX
+from soonish.models import (
     ChatIdentity, ChatIdentityKind, ChatInstallation, OAuthState, SeriesFollow, Subscription, SubscriptionStatus, User,
     db, utcnow,
 )

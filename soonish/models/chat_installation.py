@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import UTCDateTime, db, utcnow
-from ..field_limits import CHAT_NAME_MAX
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.field_limits import CHAT_NAME_MAX
 
 
 class ChatInstallation(db.Model):

@@ -7,14 +7,14 @@ from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..domain import chat_installations as installations
-from ..domain.chat_installations import InstalledBot
-from ..chat_markup import ChatPlatform
-from ..models import ChatIdentity, ChatInstallation, Subscription, User, db
-from ..temporal.shared import TransactionalMail
-from .errors import NotFound, Unavailable
-from .integrations import cipher
-from .temporal import reminders_changed, send_one_off_mail
+from soonish.domain import chat_installations as installations
+from soonish.domain.chat_installations import InstalledBot
+from soonish.chat_markup import ChatPlatform
+from soonish.models import ChatIdentity, ChatInstallation, Subscription, User, db
+from soonish.temporal.shared import TransactionalMail
+from soonish.services.errors import NotFound, Unavailable
+from soonish.services.integrations import cipher
+from soonish.services.temporal import reminders_changed, send_one_off_mail
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..chat_markup import ChatPlatform
-from ..domain import chat_installations as installations
-from ..models import User, db
-from . import chat
-from .accounts import find_user_by_email, normalize_email
-from .errors import ValidationFailed
+from soonish.chat_markup import ChatPlatform
+from soonish.domain import chat_installations as installations
+from soonish.models import User, db
+from soonish.services import chat
+from soonish.services.accounts import find_user_by_email, normalize_email
+from soonish.services.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from ..delivery.reminders import offsets_in_use
-from ..models import Event, EventStatus, db, utcnow
-from ..temporal.retention import RetentionScope, put_retention_schedule
-from ..temporal.series import SeriesScope, put_series_schedule
-from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
-from ..temporal.shared import EventWorkflowInput
-from .temporal import gateway
+from soonish.delivery.reminders import offsets_in_use
+from soonish.models import Event, EventStatus, db, utcnow
+from soonish.temporal.retention import RetentionScope, put_retention_schedule
+from soonish.temporal.series import SeriesScope, put_series_schedule
+from soonish.temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
+from soonish.temporal.shared import EventWorkflowInput
+from soonish.services.temporal import gateway
 
 
 @dataclass

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from ..models import Event
-from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
-from ..temporal.shared import EventWorkflowInput, TransactionalMail
+from soonish.models import Event
+from soonish.temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
+from soonish.temporal.shared import EventWorkflowInput, TransactionalMail
 
 
 def gateway() -> TemporalGateway:

@@ -6,15 +6,15 @@ import uuid
 from flask import current_app
 from sqlalchemy import select
 
-from .. import outgoing_webhooks
-from ..field_limits import ENDPOINT_DESCRIPTION_MAX
-from ..models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
-from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
-from ..temporal.client import TemporalUnavailable
-from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
-from .errors import NotFound, ValidationFailed, owned_or_missing
-from .pagination import Page, keyset_page
-from .temporal import gateway
+from soonish import outgoing_webhooks
+from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX
+from soonish.models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from soonish.outgoing_webhooks import EVENT_TYPES, TargetRefused
+from soonish.temporal.client import TemporalUnavailable
+from soonish.temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
+from soonish.services.errors import NotFound, ValidationFailed, owned_or_missing
+from soonish.services.pagination import Page, keyset_page
+from soonish.services.temporal import gateway
 
 
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:

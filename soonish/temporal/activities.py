@@ -3,8 +3,8 @@ inside the Flask app's context."""
 from flask import Flask
 from temporalio import activity
 
-from ..delivery.events import coalesce_updates, complete_event
-from .shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
+from soonish.delivery.events import coalesce_updates, complete_event
+from soonish.temporal.shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
 
 
 def database_activity(name: str):

@@ -16,8 +16,8 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from .shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
-from .workflows import EventWorkflow, TransactionalMailWorkflow
+from soonish.temporal.shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
+from soonish.temporal.workflows import EventWorkflow, TransactionalMailWorkflow
 
 T = TypeVar("T")
 CALL_TIMEOUT_SECONDS = 30

@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager, suppress
 
 from temporalio import activity
 
-from .shared import BATCH_HEARTBEAT_EVERY
+from soonish.temporal.shared import BATCH_HEARTBEAT_EVERY
 
 
 @asynccontextmanager

@@ -7,17 +7,17 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from ..delivery import planning
-from ..delivery import reminders as reminder_rule
-from ..delivery.pacing import BudgetSettings, least_seconds
-from ..models import utcnow
-from .schedules import ScheduleScope, delete_reminder, put_reminder
-from .activities import database_activity
-from .shared import (
+from soonish.delivery import planning
+from soonish.delivery import reminders as reminder_rule
+from soonish.delivery.pacing import BudgetSettings, least_seconds
+from soonish.models import utcnow
+from soonish.temporal.schedules import ScheduleScope, delete_reminder, put_reminder
+from soonish.temporal.activities import database_activity
+from soonish.temporal.shared import (
     ActivityName, DeliveryBatch, ReminderInput, ReminderSlot, ReminderSync, ReminderSyncResult,
     SlotStart, SubscriptionRange, delivery_task_queue, reminder_slot_id,
 )
-from .workflows import ReminderSlotWorkflow
+from soonish.temporal.workflows import ReminderSlotWorkflow
 
 
 class ReminderActivities:

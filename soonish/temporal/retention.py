@@ -8,11 +8,11 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from ..models import utcnow
-from ..retention import expire_idempotency_records, prune_batch
-from .retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
-from .retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
-from .schedules import put_cron_schedule
+from soonish.models import utcnow
+from soonish.retention import expire_idempotency_records, prune_batch
+from soonish.temporal.retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention_workflow import ROUND_TIMEOUT, RetentionWorkflow
+from soonish.temporal.schedules import put_cron_schedule
 
 # One activity call stops taking batches after this long and reports back, well inside its
 # start-to-close timeout; the workflow calls it again if there is more.

@@ -5,7 +5,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
+    from soonish.temporal.retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
 
 # Each activity call prunes for at most this long, heartbeating after every batch.
 ROUND_TIMEOUT = timedelta(minutes=5)

@@ -9,10 +9,10 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from .. import waitlist
-from ..delivery import ChatSettings, Courier, DeliveryFailed, MailSettings, offers
-from .waitlist_types import RsvpActivityName, WaitlistOffer, offer_workflow_id
-from .waitlist_workflow import WaitlistOfferWorkflow
+from soonish import waitlist
+from soonish.delivery import ChatSettings, Courier, DeliveryFailed, MailSettings, offers
+from soonish.temporal.waitlist_types import RsvpActivityName, WaitlistOffer, offer_workflow_id
+from soonish.temporal.waitlist_workflow import WaitlistOfferWorkflow
 
 
 async def start_offer(client: Client, id_prefix: str, task_queue: str, offer: WaitlistOffer) -> None:

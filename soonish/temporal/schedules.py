@@ -16,9 +16,9 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ..delivery.reminders import due_at, kind, lead_seconds
-from .shared import ReminderInput, event_workflow_id, reminder_schedule_id
-from .workflows import ReminderWorkflow
+from soonish.delivery.reminders import due_at, kind, lead_seconds
+from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
+from soonish.temporal.workflows import ReminderWorkflow
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from ..delivery.occurrences import active_series_ids, materialize_series
-from .series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
-from .schedules import put_cron_schedule
-from .series_workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow
+from soonish.delivery.occurrences import active_series_ids, materialize_series
+from soonish.temporal.series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
+from soonish.temporal.schedules import put_cron_schedule
+from soonish.temporal.series_workflow import ROUND_TIMEOUT, SeriesMaterializeWorkflow
 
 # One activity call stops taking series after this long and reports back, well inside its
 # start-to-close timeout; the workflow calls it again for the rest.

@@ -6,7 +6,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
+    from soonish.temporal.series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
 
 # Each activity call works for at most this long, heartbeating after every series.
 ROUND_TIMEOUT = timedelta(minutes=5)

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from temporalio.common import RetryPolicy
 
-from ..delivery.reminders import due_at
-from ..models import Event, EventStatus
+from soonish.delivery.reminders import due_at
+from soonish.models import Event, EventStatus
 
 
 def event_workflow_id(prefix: str, event_id: int) -> str:

@@ -3,8 +3,8 @@ wait until the offer expires, then pass an untaken place on. Only orchestrates."
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .shared import ACTIVITY_TIMEOUT, DELIVERY_RETRY
-    from .waitlist_types import RsvpActivityName, WaitlistOffer
+    from soonish.temporal.shared import ACTIVITY_TIMEOUT, DELIVERY_RETRY
+    from soonish.temporal.waitlist_types import RsvpActivityName, WaitlistOffer
 
 
 @workflow.defn

@@ -9,10 +9,10 @@ from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 
-from .. import outgoing_webhooks
-from ..delivery import ledger
-from .shared import NotificationRef
-from .webhook_workflow import (
+from soonish import outgoing_webhooks
+from soonish.delivery import ledger
+from soonish.temporal.shared import NotificationRef
+from soonish.temporal.webhook_workflow import (
     NOTIFICATION_SETTLED, SEND_WEBHOOK, WebhookAttemptInput, WebhookDeliveryInput, WebhookDeliveryWorkflow,
     delivery_workflow_id,
 )

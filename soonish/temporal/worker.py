@@ -15,20 +15,20 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from .activities import EventActivities
-from .fanout import DeliveryActivities
-from .outbox import OutboxDrain
-from .reminders import ReminderActivities
-from .retention import RetentionActivities
-from .retention_workflow import RetentionWorkflow
-from .rsvp import RsvpActivities
-from .series import SeriesActivities
-from .series_workflow import SeriesMaterializeWorkflow
-from .shared import delivery_task_queue
-from .waitlist_workflow import WaitlistOfferWorkflow
-from .webhook_activities import WebhookActivities
-from .webhook_workflow import WebhookDeliveryWorkflow
-from .workflows import (
+from soonish.temporal.activities import EventActivities
+from soonish.temporal.fanout import DeliveryActivities
+from soonish.temporal.outbox import OutboxDrain
+from soonish.temporal.reminders import ReminderActivities
+from soonish.temporal.retention import RetentionActivities
+from soonish.temporal.retention_workflow import RetentionWorkflow
+from soonish.temporal.rsvp import RsvpActivities
+from soonish.temporal.series import SeriesActivities
+from soonish.temporal.series_workflow import SeriesMaterializeWorkflow
+from soonish.temporal.shared import delivery_task_queue
+from soonish.temporal.waitlist_workflow import WaitlistOfferWorkflow
+from soonish.temporal.webhook_activities import WebhookActivities
+from soonish.temporal.webhook_workflow import WebhookDeliveryWorkflow
+from soonish.temporal.workflows import (
     DeliveryRetriesWorkflow, EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow,
 )
 

@@ -13,16 +13,16 @@ from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from .. import services
-from ..field_limits import DISPLAY_NAME_MAX
-from ..models import User, db
-from ..services import accounts, api_keys
-from .api.base import API_PREFIX
-from .extensions import api, csrf, login_manager
-from .forms import apply_service_error
-from .htmx import render_page
-from .limits import authenticate_within_limits
-from .tokens import user_from_token
+from soonish import services
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import User, db
+from soonish.services import accounts, api_keys
+from soonish.web.api.base import API_PREFIX
+from soonish.web.extensions import api, csrf, login_manager
+from soonish.web.forms import apply_service_error
+from soonish.web.htmx import render_page
+from soonish.web.limits import authenticate_within_limits
+from soonish.web.tokens import user_from_token
 
 bp = Blueprint("auth", __name__)
 

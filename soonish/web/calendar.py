@@ -2,10 +2,10 @@
 from flask import Blueprint, Response, abort, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from ..models import Event
-from ..services import ServiceError
-from ..services import calendar as calendar_service
-from .events import visible_event_or_404
+from soonish.models import Event
+from soonish.services import ServiceError
+from soonish.services import calendar as calendar_service
+from soonish.web.events import visible_event_or_404
 
 bp = Blueprint("calendar", __name__)
 

@@ -7,12 +7,12 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from ..chat_markup import ChatPlatform
-from ..services import ServiceError
-from ..services import channel_types, chat, chat_installations
-from ..services import integrations as integration_service
-from .forms import apply_service_error
-from .htmx import is_htmx_request, render_page
+from soonish.chat_markup import ChatPlatform
+from soonish.services import ServiceError
+from soonish.services import channel_types, chat, chat_installations
+from soonish.services import integrations as integration_service
+from soonish.web.forms import apply_service_error
+from soonish.web.htmx import is_htmx_request, render_page
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
 # An ntfy channel just added: its subscribe link is shown (with a QR code) once, on the next page.

@@ -5,11 +5,11 @@ from flask import Blueprint, abort, current_app, flash, has_request_context, ren
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from .. import services
-from ..chat_markup import PLATFORM_NAMES
-from ..config import slack_installs_per_workspace, slack_runs
-from ..services import chat
-from .auth import csrf_exempt
+from soonish import services
+from soonish.chat_markup import PLATFORM_NAMES
+from soonish.config import slack_installs_per_workspace, slack_runs
+from soonish.services import chat
+from soonish.web.auth import csrf_exempt
 
 bp = Blueprint("chat", __name__)
 _slack_lock = threading.Lock()
@@ -27,7 +27,7 @@ def slack_handler():
             from slack_bolt.adapter.flask import SlackRequestHandler
             from slack_bolt.oauth.callback_options import CallbackOptions
 
-            from ..bots.slack import build_app
+            from soonish.bots.slack import build_app
 
             app = build_app(current_app._get_current_object(), installer=_signed_in_account,
                             pages=CallbackOptions(success=_installed, failure=_install_failed))

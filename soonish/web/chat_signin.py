@@ -2,9 +2,9 @@
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import login_user
 
-from ..chat_markup import ChatPlatform
-from ..links import public_url
-from ..services import chat_signin
+from soonish.chat_markup import ChatPlatform
+from soonish.links import public_url
+from soonish.services import chat_signin
 
 bp = Blueprint("chat_signin", __name__)
 # The state of the flow this browser began: a callback carrying any other is refused.

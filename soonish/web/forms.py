@@ -1,7 +1,7 @@
 """Helpers shared by the page forms."""
 from flask_wtf import FlaskForm
 
-from ..services import ServiceError
+from soonish.services import ServiceError
 
 
 def apply_service_error(form: FlaskForm, error: ServiceError) -> None:

@@ -5,9 +5,9 @@ from datetime import datetime, time, timezone
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ..outgoing_webhooks import EVENT_TYPES
-from ..services import ServiceError, api_keys, lists
-from ..services import webhook_endpoints as endpoint_service
+from soonish.outgoing_webhooks import EVENT_TYPES
+from soonish.services import ServiceError, api_keys, lists
+from soonish.services import webhook_endpoints as endpoint_service
 
 bp = Blueprint("integrator", __name__, url_prefix="/account")
 SHOWN = 100  # a person's keys and endpoints fit one page; the API pages past this

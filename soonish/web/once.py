@@ -13,7 +13,7 @@ from functools import wraps
 from flask import Response, flash, get_flashed_messages, redirect, request, session
 from flask_login import current_user
 
-from ..services import Conflict, ServiceError, idempotency
+from soonish.services import Conflict, ServiceError, idempotency
 
 FIELD = "form_nonce"
 

@@ -23,10 +23,10 @@ from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
 from apprise.plugins.telegram import NotifyTelegram
 
-from ...netguard import is_public_address, resolve
-from ..pacing import Budget, Pacer, token_fingerprint
-from ..types import Message
-from .base import SENT, Failed, Outcome, Transport, TransportKind, register
+from soonish.netguard import is_public_address, resolve
+from soonish.delivery.pacing import Budget, Pacer, token_fingerprint
+from soonish.delivery.types import Message
+from soonish.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportKind, register
 
 # The fast-path schemes, parsed by their own plugin class directly: the same parse and the same
 # plugin object as Apprise.instantiate, without its per-call costs (a fresh AppriseAsset, the

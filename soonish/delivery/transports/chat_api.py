@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from ...chat_markup import ChatPlatform
-from ...netguard import PrivateTargetRefused
-from ..pacing import Answer, Budget, Route, current_send, token_fingerprint
-from .base import Failed, Outcome, RetryAfter, TransportContext, http_status_outcome
+from soonish.chat_markup import ChatPlatform
+from soonish.netguard import PrivateTargetRefused
+from soonish.delivery.pacing import Answer, Budget, Route, current_send, token_fingerprint
+from soonish.delivery.transports.base import Failed, Outcome, RetryAfter, TransportContext, http_status_outcome
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Discord: our bot's create-message, in a channel or in a person's DM channel."""
-from ... import chat_buttons
-from ...chat_markup import ChatPlatform
-from ...domain.chat_installations import REMOVED_REASON
-from ..types import ChatAddress, Message
-from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
-from ..pacing import Route
-from .chat_api import DISCORD_GLOBAL_KEY, call_chat_api
+from soonish import chat_buttons
+from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_installations import REMOVED_REASON
+from soonish.delivery.types import ChatAddress, Message
+from soonish.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
+from soonish.delivery.pacing import Route
+from soonish.delivery.transports.chat_api import DISCORD_GLOBAL_KEY, call_chat_api
 
 # Discord drops a second message with the same nonce (up to 25 characters) for a few minutes.
 DISCORD_NONCE_MAX = 25

@@ -2,13 +2,13 @@
 workspace it goes to (its installation's; the deployment's single token when it has none)."""
 import asyncio
 
-from ... import chat_buttons
-from ...chat_markup import ChatPlatform
-from ...domain.chat_installations import REMOVED_REASON, TOKEN_REFUSED
-from ..pacing import token_fingerprint
-from ..types import ChatAddress, Message
-from .base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
-from .chat_api import call_chat_api, token_refused
+from soonish import chat_buttons
+from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_installations import REMOVED_REASON, TOKEN_REFUSED
+from soonish.delivery.pacing import token_fingerprint
+from soonish.delivery.types import ChatAddress, Message
+from soonish.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
+from soonish.delivery.transports.chat_api import call_chat_api, token_refused
 
 # Slack's errors that heal by retrying; any other `"ok": false` answer is final.
 SLACK_TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}

@@ -10,10 +10,10 @@ from email.message import EmailMessage
 from email.message import Message as MimeMessage
 from pathlib import Path
 
-from ..mail import compose_mail
-from ..pacing import Answer
-from ..types import MailSettings, Message
-from .base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
+from soonish.delivery.mail import compose_mail
+from soonish.delivery.pacing import Answer
+from soonish.delivery.types import MailSettings, Message
+from soonish.delivery.transports.base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
 
 # The server's "not now": service closing (421), mailbox busy (450), local error (451), out
 # of storage (452). The mail is sent again after a pause, and is not a failure.

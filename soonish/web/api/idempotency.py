@@ -12,10 +12,10 @@ from flask import current_app, g, request
 from flask_login import current_user
 from marshmallow import fields
 
-from ...services import ServiceError
-from ...services import idempotency
-from ..limits import api_caller
-from .base import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_METHODS, service_error_response
+from soonish.services import ServiceError
+from soonish.services import idempotency
+from soonish.web.limits import api_caller
+from soonish.web.api.base import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_METHODS, service_error_response
 
 HEADER = IDEMPOTENCY_KEY_PARAMETER["name"]
 REPLAYED = "Idempotent-Replayed"

@@ -2,15 +2,15 @@
 occurrence or it and the following ones."""
 from flask_login import current_user
 
-from ...services import NotFound, ServiceError, ValidationFailed
-from ...services import events as event_service
-from ...services import lists
-from ...services import series as series_service
-from ..auth import current_user_or_none
-from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
-from .schemas import (
+from soonish.services import NotFound, ServiceError, ValidationFailed
+from soonish.services import events as event_service
+from soonish.services import lists
+from soonish.services import series as series_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.base import ApiBlueprint, service_error_response
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import (
     CancelIn, EventOut, OccurrenceEditIn, SeriesFollowIn, SeriesFollowOut, SeriesIn, SeriesOut, SeriesPatch,
 )
 
