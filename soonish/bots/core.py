@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
-from soonish import chat_markup
+from soonish.domain import chat_markup
 from soonish.links import event_path, public_url
-from soonish.messages import when_text, zoned_text
+from soonish.domain.messages import when_text, zoned_text
 from soonish.models import (
     ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
 )
@@ -24,7 +24,7 @@ from soonish.services import rsvp as rsvp_service
 from soonish.services import series as series_service
 from soonish.services.errors import Forbidden, NotFound
 from soonish.services.offsets import format_offset, validate_offsets
-from soonish.delivery.reminders import START_OFFSET
+from soonish.domain.delivery.reminders import START_OFFSET
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
-from soonish.chat_buttons import parse_discord_id
-from soonish.chat_markup import DISCORD
+from soonish.domain.chat_buttons import parse_discord_id
+from soonish.domain.chat_markup import DISCORD
 from soonish.services import chat_installations
 from soonish.bots.core import Commands, Reply, Speaker, more_line
 

@@ -15,9 +15,9 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from soonish.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
+from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
 from soonish.config import slack_installs_per_workspace
-from soonish.chat_markup import SLACK, ChatPlatform, slack_escape
+from soonish.domain.chat_markup import SLACK, ChatPlatform, slack_escape
 from soonish.domain import chat_installations as installations
 from soonish.links import public_url
 from soonish.services import chat_installations

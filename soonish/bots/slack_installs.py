@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.domain import chat_installations as installations
 from soonish.domain.chat_installations import InstalledBot
 from soonish.services import chat_installations

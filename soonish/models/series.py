@@ -20,7 +20,7 @@ class SeriesStatus(str, enum.Enum):
 class Series(db.Model):
     """What every occurrence is made from. The rule is the single truth about when: the first
     instance is ``starts_at`` (read in ``timezone``, so its wall-clock time is the series'
-    time of day), the rest follow the stored RRULE (soonish/recurrence.py)."""
+    time of day), the rest follow the stored RRULE (soonish/domain/series/recurrence.py)."""
 
     __tablename__ = "series"
 

@@ -3,7 +3,7 @@
 Used by the event, notification and subscription services alike; imports none of them.
 """
 from soonish.field_limits import TITLE_MAX
-from soonish.messages import change_snapshot
+from soonish.domain.messages import change_snapshot
 from soonish.models import Event, Notification, NotificationKind, Subscription, User, db
 from soonish.services.temporal import tell_event_workflow
 

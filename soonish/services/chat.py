@@ -11,14 +11,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from soonish.config import slack_runs
-from soonish.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
+from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
     Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.shared import TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
 from soonish.services.temporal import reminders_changed, send_one_off_mail

@@ -9,9 +9,9 @@ from slack_sdk.errors import SlackApiError
 
 from soonish.domain import chat_installations as installations
 from soonish.domain.chat_installations import InstalledBot
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.models import ChatIdentity, ChatInstallation, Subscription, User, db
-from soonish.temporal.shared import TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.errors import NotFound, Unavailable
 from soonish.services.integrations import cipher
 from soonish.services.temporal import reminders_changed, send_one_off_mail

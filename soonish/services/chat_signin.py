@@ -18,7 +18,7 @@ from flask import current_app
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.domain import chat_installations as installations
 from soonish.models import User, db
 from soonish.services import chat

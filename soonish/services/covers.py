@@ -4,7 +4,7 @@ import hashlib
 from sqlalchemy import select
 
 from soonish.models import Event, EventCover, db
-from soonish.share import CoverRefused, process_cover
+from soonish.domain.share import CoverRefused, process_cover
 from soonish.services.errors import ValidationFailed
 from soonish.services.events import get_event_for_organizer
 

@@ -7,10 +7,10 @@ renewed. Mails go through the transactional mail workflow like the verify and co
 """
 from flask import current_app
 
-from soonish.delivery.mail import OneOffKind
+from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import User, db
-from soonish.temporal.shared import TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services import api_keys
 from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, NotFound, ValidationFailed

@@ -30,9 +30,9 @@ import hmac
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from soonish import outgoing_webhooks
-from soonish.delivery.ledger import ERASED_TARGET_PREFIX
-from soonish.delivery.outcomes import redacted_reason
+from soonish.domain import outgoing_webhooks
+from soonish.domain.delivery.ledger import ERASED_TARGET_PREFIX
+from soonish.domain.delivery.outcomes import redacted_reason
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import (
     ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind,

@@ -13,7 +13,7 @@ from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.links import new_slug
-from soonish.messages import describe_change
+from soonish.domain.messages import describe_change
 from soonish.models import (
     Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User, Visibility, db, utcnow,
 )

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from soonish.models import IdempotencyRecord, db, utcnow
-from soonish.retention import expire_idempotency_records
+from soonish.domain.retention import expire_idempotency_records
 from soonish.services.errors import Conflict, ValidationFailed
 
 # A first request still "running" after this long died with its process: a retry takes over.

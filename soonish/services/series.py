@@ -2,8 +2,8 @@
 following" is here), cancel; follow every occurrence.
 
 Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger), made ahead on a
-rolling horizon by soonish/delivery/occurrences.py: at once when a series is made or changed
-(here), and daily by the `soonish-series` schedule (soonish/temporal/series.py).
+rolling horizon by soonish/domain/series/occurrences.py: at once when a series is made or changed
+(here), and daily by the `soonish-series` schedule (soonish/temporal/series/activities.py).
 """
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from soonish import recurrence
-from soonish.delivery.occurrences import (
+from soonish.domain.series import recurrence
+from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
 from soonish.links import new_slug
@@ -20,7 +20,7 @@ from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from soonish.services import outbox
+from soonish.domain import outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import (

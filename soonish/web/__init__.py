@@ -12,7 +12,7 @@ from soonish.observability import configure_logging
 from soonish.web import api as api_package
 from soonish.web.api import access as api_access
 from soonish.web import (
-    account, account_settings, auth, calendar, channels, chat, chat_signin, converters, dev, events, filters, integrator, limits,
+    account, account_settings, auth, calendar, channels, chat, chat_signin, converters, dev, errors, events, filters, integrator, limits,
     once, ops, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from soonish.web.extensions import api, csrf, login_manager, migrate
@@ -64,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limits.init_app(app)
     security.init_app(app)
+    errors.init_app(app)  # a ServiceError no view handles: the API's JSON problem, or a page
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
                                    "info": {"description": api_access.API_RULES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)

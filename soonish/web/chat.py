@@ -5,11 +5,11 @@ from flask import Blueprint, abort, current_app, flash, has_request_context, ren
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from soonish import services
-from soonish.chat_markup import PLATFORM_NAMES
+from soonish.domain.chat_markup import PLATFORM_NAMES
 from soonish.config import slack_installs_per_workspace, slack_runs
 from soonish.services import chat
 from soonish.web.auth import csrf_exempt
+from soonish.web.errors import link_page
 
 bp = Blueprint("chat", __name__)
 _slack_lock = threading.Lock()
@@ -105,19 +105,14 @@ def slack_oauth_redirect():
 
 
 @bp.route("/link/<token>", methods=["GET", "POST"])
+@link_page
 def link(token):
     """Join a chat account with an email's account. Opening the link only asks (mail scanners
     open links); the button does it."""
-    try:
-        pending = chat.link_request(token)
-    except services.ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    pending = chat.link_request(token)
     platform = PLATFORM_NAMES[pending.identity.platform]
     form = FlaskForm()
     if form.validate_on_submit():
-        try:
-            account = chat.complete_link(token)
-        except services.ServiceError as exc:
-            return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+        account = chat.complete_link(token)
         return render_template("chat/linked.html", platform=platform, account=account)
     return render_template("chat/link.html", form=form, platform=platform, email=pending.email)

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import login_user
 
-from soonish.chat_markup import ChatPlatform
+from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import public_url
 from soonish.services import chat_signin
 

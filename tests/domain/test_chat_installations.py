@@ -6,7 +6,7 @@ import pytest
 
 from soonish.cli import rotate_keys
 from soonish.crypto import FieldCipher, new_key
-from soonish.delivery import planning
+from soonish.domain.delivery import planning
 from soonish.domain import chat_installations as installations
 from soonish.domain.chat_installations import InstalledBot
 from soonish.models import (

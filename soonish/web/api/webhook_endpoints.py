@@ -4,17 +4,15 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX, ENDPOINT_URL_MAX
-from soonish.outgoing_webhooks import EVENT_TYPES
-from soonish.services import ServiceError
+from soonish.domain.outgoing_webhooks import EVENT_TYPES
 from soonish.services import webhook_endpoints as endpoint_service
 from soonish.web.api.access import authorized
-from soonish.web.api.base import ApiBlueprint, service_error_response
+from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.idempotency import ShownOnce
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_webhook_endpoints", __name__, url_prefix="/api/v1/webhook-endpoints",
                   description="Outgoing webhooks: Soonish tells your endpoints what happens, signed per Standard Webhooks")
-bp.register_error_handler(ServiceError, service_error_response)
 
 EVENT_TYPE = fields.String(validate=validate.OneOf(list(EVENT_TYPES)))
 SCOPE = "webhooks:write"
