@@ -8,9 +8,9 @@ import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from ..observability import metrics_exposition, record_request
-from ..services import health
-from .auth import bearer_token
+from soonish.observability import metrics_exposition, record_request
+from soonish.services import health
+from soonish.web.auth import bearer_token
 
 log = logging.getLogger("soonish.request")
 bp = Blueprint("ops", __name__)

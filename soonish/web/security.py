@@ -2,7 +2,7 @@
 from flask import Flask, request
 from flask_smorest import abort
 
-from ..config import Config
+from soonish.config import Config
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
