@@ -135,6 +135,17 @@ def rotate_keys() -> None:
 
 
 @cli.command()
+@with_appcontext
+def assets() -> None:
+    """Build the hashed and precompressed static files now (each start builds them when stale),
+    e.g. in an image build, so no web process spends the seconds brotli takes."""
+    from .web.assets import build
+
+    build(Path(current_app.static_folder))
+    click.echo(f"built hashed, gzip and brotli copies of the files in {current_app.static_folder}")
+
+
+@cli.command()
 def keygen() -> None:
     """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS."""
     from .crypto import new_key

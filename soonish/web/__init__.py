@@ -12,7 +12,7 @@ from ..observability import configure_logging
 from . import api as api_package
 from .api import access as api_access
 from . import (
-    account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
+    account, account_settings, assets, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
     once, ops, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from .extensions import api, csrf, login_manager, migrate
@@ -46,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
             "connect_args": {"factory": OneWriterAtATime, "timeout": SQLITE_BUSY_TIMEOUT},
         }
     configure_logging(app.config["LOG_LEVEL"])
+    assets.init_app(app)  # wraps the WSGI app: static files are answered before Flask sees them
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
