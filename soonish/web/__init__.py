@@ -13,7 +13,7 @@ from . import api as api_package
 from .api import access as api_access
 from . import (
     account, account_settings, assets, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
-    once, ops, request_bounds, rsvp, security, series, share, subscriptions,
+    once, ops, replicas, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from .extensions import api, csrf, login_manager, migrate
 
@@ -57,6 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
         render_item=render_migration_item,
     )
     ops.init_app(app)  # first: its request timer and id must exist before anything refuses
+    replicas.init_app(app)  # before any hook that reads the database: which one this request reads
     # Before any hook reads the body (the CSRF check parses forms): a route's own body cap, and
     # bodies no parser should be handed.
     request_bounds.init_app(app)

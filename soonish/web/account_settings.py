@@ -16,6 +16,7 @@ from .auth import csrf_exempt
 from .calendar import feed_url
 from .forms import apply_service_error
 from .limits import password_reset_limit
+from .replicas import uses_primary
 
 bp = Blueprint("account_settings", __name__)
 
@@ -153,6 +154,7 @@ def change_email():
 
 
 @bp.get("/account/email/confirm/<token>")
+@uses_primary  # opening the link changes the address
 def confirm_email_change(token):
     try:
         user = credentials.confirm_email_change(token)

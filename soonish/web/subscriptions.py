@@ -18,6 +18,7 @@ from .auth import csrf_exempt, current_user_or_none
 from .forms import apply_service_error
 from .htmx import redirect_to, render_page
 from .limits import subscribe_by_email_limit
+from .replicas import uses_primary
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -184,6 +185,7 @@ def reminders_sentence(offsets: list[int]) -> str:
 
 
 @bp.get("/s/confirm/<token>")
+@uses_primary  # opening the link confirms
 def confirm(token):
     try:
         subscription = subscription_service.confirm(token)
