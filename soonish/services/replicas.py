@@ -99,6 +99,9 @@ def ready_replica() -> Replica | None:
 
 def replica_states() -> dict[str, dict]:
     """For /readyz: each replica's state, its lag, and whether reads go to it."""
-    return {replica.name: {"state": replica.state(), "in_use": replica.state() == OK,
-                           "lag_seconds": None if replica.lag_seconds is None else round(replica.lag_seconds, 3)}
-            for replica in replicas()}
+    states = {}
+    for replica in replicas():
+        state = replica.state()
+        lag = None if replica.lag_seconds is None else round(replica.lag_seconds, 3)
+        states[replica.name] = {"state": state, "in_use": state == OK, "lag_seconds": lag}
+    return states
