@@ -146,11 +146,21 @@ def test_a_get_that_writes_runs_again_on_the_primary(replica_app, pair):
         db.session.commit()
         return {"users": db.session.scalar(select(db.func.count(User.id)))}
 
+    @replica_app.get("/test-only/lock-by-hand")
+    def lock_by_hand():  # raw SQL the session takes for a read: the standby itself refuses it
+        return {"locked": len(db.session.execute(text("SELECT id FROM users FOR UPDATE")).all())}
+
     client = replica_app.test_client()
     answer = client.get("/test-only/count-a-visit")
     assert answer.status_code == 200 and answer.get_json() == {"users": 1}
-    assert ("primary", "wrote_on_read") in reads(client)
+    assert reads(client)[("primary", "wrote_on_read")] == 1
     assert "soonish_wrote=" in answer.headers["Set-Cookie"]
+    pair.wait_caught_up()
+    other = replica_app.test_client()
+    assert other.get("/test-only/lock-by-hand").get_json() == {"locked": 1}
+    assert reads(other)[("primary", "wrote_on_read")] == 2
+    replica_name = f"127.0.0.1:{pair.replica.port}/soonish"
+    assert other.get("/readyz").get_json()["replicas"][replica_name]["in_use"] is True  # not taken as down
 
 
 @pytest.mark.parametrize("lag_limit", [0.5])

@@ -100,7 +100,9 @@ def _read_again_from_primary(exc: Exception) -> None:
     db.session.rollback()
     db.session.info.pop(READ_FROM)
     replica = g.pop("replica")
-    if isinstance(exc, WriteOnReplica):
+    # 25006 read_only_sql_transaction: the standby itself refused a write our check let through
+    # (raw SQL such as SELECT ... FOR UPDATE): the replica is fine.
+    if isinstance(exc, WriteOnReplica) or getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006":
         g.read_by = (PRIMARY, "wrote_on_read")
         if request.endpoint not in _rerouted_endpoints:
             _rerouted_endpoints.add(request.endpoint)
