@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ..field_limits import TITLE_MAX
-from ..messages import duration_text
-from ..models import (
+from soonish.field_limits import TITLE_MAX
+from soonish.messages import duration_text
+from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, db,
     reminder_offsets_in_use, utcnow,
 )
-from .ledger import insert_ignoring_duplicates
+from soonish.delivery.ledger import insert_ignoring_duplicates
 
 # The "starting now" message is a reminder with offset 0 (channels that follow an event hold it);
 # it may still go out this long after the start (a busy worker), never later.

@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
-from .replicas import ReplicaRoutingSession
+from soonish.models.replicas import ReplicaRoutingSession
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {

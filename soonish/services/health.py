@@ -13,8 +13,8 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import text
 
-from ..models import db
-from .temporal import gateway
+from soonish.models import db
+from soonish.services.temporal import gateway
 
 log = logging.getLogger(__name__)
 

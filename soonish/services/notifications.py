@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
-from ..delivery import reminders as reminder_rule
-from ..models import (
+from soonish.delivery import reminders as reminder_rule
+from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from . import outbox
-from .broadcast import TITLE_MAX, dispatch, record
-from .errors import NotFound, ValidationFailed
-from .events import get_event_for_organizer, list_organized_events
-from .offsets import format_offset
+from soonish.services import outbox
+from soonish.services.broadcast import TITLE_MAX, dispatch, record
+from soonish.services.errors import NotFound, ValidationFailed
+from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.

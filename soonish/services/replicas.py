@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from .health import CachedCheck
+from soonish.services.health import CachedCheck
 
 log = logging.getLogger(__name__)
 

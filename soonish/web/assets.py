@@ -27,7 +27,7 @@ from flask_static_digest import FlaskStaticDigest
 from flask_static_digest import digester
 from whitenoise import WhiteNoise
 
-from .security import security_headers
+from soonish.web.security import security_headers
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"

@@ -8,10 +8,10 @@ import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from ..observability import metrics_exposition, record_request
-from ..services import health
-from ..services.replicas import replica_states
-from .auth import bearer_token
+from soonish.observability import metrics_exposition, record_request
+from soonish.services import health
+from soonish.services.replicas import replica_states
+from soonish.web.auth import bearer_token
 
 log = logging.getLogger("soonish.request")
 bp = Blueprint("ops", __name__)

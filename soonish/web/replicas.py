@@ -24,9 +24,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from prometheus_client import Counter
 from sqlalchemy.exc import DBAPIError
 
-from ..models import db
-from ..models.replicas import READ_FROM, WROTE, WriteOnReplica
-from ..services import replicas as replica_service
+from soonish.models import db
+from soonish.models.replicas import READ_FROM, WROTE, WriteOnReplica
+from soonish.services import replicas as replica_service
 
 log = logging.getLogger(__name__)
 

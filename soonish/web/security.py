@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request
 from flask_smorest import abort
 
-from ..config import Config
+from soonish.config import Config
 
 
 

@@ -7,18 +7,18 @@ from wtforms import EmailField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .once import once_per_form
-from ..models import DEFAULT_REMINDER_OFFSETS, Subscription
-from ..services import ServiceError, chat
-from ..services import events as event_service
-from ..services import integrations as integration_service
-from ..services import subscriptions as subscription_service
-from ..services.offsets import format_offset
-from .auth import csrf_exempt, current_user_or_none
-from .forms import apply_service_error
-from .htmx import redirect_to, render_page
-from .limits import subscribe_by_email_limit
-from .replicas import uses_primary
+from soonish.web.once import once_per_form
+from soonish.models import DEFAULT_REMINDER_OFFSETS, Subscription
+from soonish.services import ServiceError, chat
+from soonish.services import events as event_service
+from soonish.services import integrations as integration_service
+from soonish.services import subscriptions as subscription_service
+from soonish.services.offsets import format_offset
+from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.forms import apply_service_error
+from soonish.web.htmx import redirect_to, render_page
+from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.replicas import uses_primary
 
 bp = Blueprint("subscriptions", __name__)
 
