@@ -13,7 +13,7 @@ from typing import Awaitable, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
-from soonish.temporal.shared import temporal_dev_server_args
+from soonish.temporal.delivery.types import temporal_dev_server_args
 from soonish.temporal.worker import running_worker
 
 T = TypeVar("T")

@@ -5,15 +5,16 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from soonish import share
+from soonish.domain import share
 from soonish.links import event_path, public_url
-from soonish.messages import map_url
+from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
-from soonish.services import ServiceError, ValidationFailed
+from soonish.services import ValidationFailed
 from soonish.services import covers as cover_service
 from soonish.services import events as event_service
 from soonish.services import subscriptions as subscription_service
 from soonish.web.assets import IMMUTABLE
+from soonish.web.errors import refusal_flashed
 from soonish.web.auth import current_user_or_none
 from soonish.web.events import visible_event_or_404
 from soonish.web.request_bounds import body_limit
@@ -78,13 +79,9 @@ def cover(slug):
 @login_required
 def upload_cover(event_id):
     upload = request.files.get("cover")
-    try:
+    # Not theirs (403), or no such event (404): the error page.
+    with refusal_flashed(ValidationFailed):
         cover_service.set_cover(current_user, event_id, upload.read(share.COVER_MAX_BYTES + 1) if upload else b"")
-    except ValidationFailed as exc:
-        flash(" ".join(exc.fields.get("cover", [exc.message])), "error")
-    except ServiceError as exc:
-        abort(exc.status)  # not theirs (403), or no such event (404)
-    else:
         flash("Cover image saved. It shows on the event page and when the link is shared.", "success")
     return redirect(_event_page(event_id))
 
@@ -92,10 +89,7 @@ def upload_cover(event_id):
 @bp.post("/events/<int:event_id>/cover/delete")
 @login_required
 def delete_cover(event_id):
-    try:
-        cover_service.remove_cover(current_user, event_id)
-    except ServiceError as exc:
-        abort(exc.status)
+    cover_service.remove_cover(current_user, event_id)
     flash("Cover image removed.", "info")
     return redirect(_event_page(event_id))
 
@@ -136,10 +130,7 @@ def join_link(event) -> str | None:
 @bp.get("/hosts/<int:host_id>")
 def host(host_id):
     """A host's upcoming public events, with a card for link previews like an event's."""
-    try:
-        page = event_service.host_page(host_id)
-    except ServiceError:
-        abort(404)
+    page = event_service.host_page(host_id)
     name = page.host.display_name or "this host"
     page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
     tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)
