@@ -29,6 +29,8 @@ run: $(VENV)/.installed
 # less than one after the other. Each has its own temporary folder; --output-sync prints each
 # run's output whole when it ends.
 test: $(VENV)/.installed-test
+	@# The hashed static files (web/assets.py), built once before three suites start apps at once.
+	$(BIN)/soonish assets
 	$(MAKE) -j3 --output-sync=target test-sqlite test-postgres test-browser
 
 # Each suite spreads its test files over PARALLEL processes (pytest-xdist), each with its own

@@ -18,6 +18,16 @@ class Config:
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL read replicas (streaming standbys of DATABASE_URL), separated by commas or
+    # spaces; none: every query goes to DATABASE_URL. Requests that only read use a replica that
+    # answers and lags at most REPLICA_MAX_LAG_SECONDS (checked at most once per
+    # REPLICA_CHECK_SECONDS per process); a request that writes, and every request of a browser
+    # or client that wrote in the last REPLICA_STICKY_SECONDS (a signed cookie says so), uses
+    # the primary. Workers always do. README "Running in production" says more.
+    DATABASE_REPLICA_URLS = ""
+    REPLICA_MAX_LAG_SECONDS = 5.0
+    REPLICA_STICKY_SECONDS = 10
+    REPLICA_CHECK_SECONDS = 1.0
 
     # Temporal: the embedded dev server by default; a cluster or Temporal Cloud via these.
     TEMPORAL_ADDRESS = "127.0.0.1:7233"
@@ -42,6 +52,12 @@ class Config:
     # per hash on purpose; the test suite, which signs hundreds of people up, sets a cheap one.
     # A stored hash names its own method, so changing this never locks anyone out.
     PASSWORD_HASH_METHOD = "scrypt"
+
+    # Static files (web/assets.py): the folder served at /static (empty: the checkout's static/),
+    # and the origin pages load them from, for a CDN in front (https://cdn.example.com; empty:
+    # this site). The Content-Security-Policy allows that origin.
+    STATIC_FOLDER = ""
+    STATIC_URL = ""
 
     # Web server for `soonish web` / `soonish dev`.
     WEB_BIND = "127.0.0.1:5000"

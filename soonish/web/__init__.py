@@ -12,8 +12,8 @@ from soonish.observability import configure_logging
 from soonish.web import api as api_package
 from soonish.web.api import access as api_access
 from soonish.web import (
-    account, account_settings, auth, calendar, channels, chat, chat_signin, converters, dev, errors, events, filters, integrator, limits,
-    once, ops, request_bounds, rsvp, security, series, share, subscriptions,
+    account, account_settings, assets, auth, calendar, channels, chat, chat_signin, converters, dev, errors, events, filters,
+    integrator, limits, once, ops, replicas, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from soonish.web.extensions import api, csrf, login_manager, migrate
 
@@ -47,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
             "connect_args": {"factory": OneWriterAtATime, "timeout": SQLITE_BUSY_TIMEOUT},
         }
     configure_logging(app.config["LOG_LEVEL"])
+    assets.init_app(app)  # wraps the WSGI app: static files are answered before Flask sees them
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -57,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
         render_item=render_migration_item,
     )
     ops.init_app(app)  # first: its request timer and id must exist before anything refuses
+    replicas.init_app(app)  # before any hook that reads the database: which one this request reads
     # Before any hook reads the body (the CSRF check parses forms): a route's own body cap, and
     # bodies no parser should be handed.
     request_bounds.init_app(app)
