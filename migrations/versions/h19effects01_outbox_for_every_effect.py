@@ -4,7 +4,7 @@ One-off mails and webhook messages belong to no event; a one-off mail names its 
 address no table holds), a waitlist offer its expiry.
 
 Revision ID: h19effects01
-Revises: h18idem01
+Revises: h19chat01
 Create Date: 2026-12-06 09:40:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h19effects01'
-down_revision = 'h18idem01'
+down_revision = 'h19chat01'
 branch_labels = None
 depends_on = None
 
