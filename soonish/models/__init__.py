@@ -3,6 +3,7 @@ from .base import commit_keeping_loaded, db, lock_for_change, utcnow
 from .cover import EventCover
 from .event import Event, EventStatus, Visibility
 from .integration import Integration, IntegrationState
+from .mail_reputation import BounceKind, MailBounce, SuppressedAddress
 from .integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
@@ -27,5 +28,5 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "OutboxItem", "OutboxKind", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
+    "OutboxItem", "OutboxKind", "BounceKind", "MailBounce", "SuppressedAddress", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
 ]

@@ -27,6 +27,8 @@ class DeliveryStatus(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"  # gave up: last_error says why
     SKIPPED = "skipped"  # the subscriber left or the channel was removed before it was sent
+    # Not sent: the address is on the suppression list (last_error says since when and why).
+    SUPPRESSED = "suppressed"
 
 
 class Notification(db.Model):
