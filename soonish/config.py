@@ -112,6 +112,16 @@ class Config:
     SMTP_MESSAGES_PER_CONNECTION = 0
     # An SMTP 421/450/451/452 ("not now") says no when: the mail is sent again this much later.
     SMTP_TEMPORARY_WAIT_SECONDS = 1.0
+    # Mail reputation (README "Mail reputation"). Each mail's envelope sender is
+    # bounces+<signed ref>@BOUNCE_DOMAIN, whose MX is `soonish mail-in` (empty: MAIL_FROM's address,
+    # and bounces go nowhere). MAIL_IN_BIND is where `soonish mail-in` (and `soonish dev`) listen.
+    BOUNCE_DOMAIN = ""
+    MAIL_IN_BIND = "127.0.0.1:2525"
+    # DKIM: the selector and the private key (PEM text, or a path to the PEM file); the signing
+    # domain is DKIM_DOMAIN or MAIL_FROM's domain. Unset: mail goes unsigned (a relay may sign).
+    DKIM_SELECTOR = ""
+    DKIM_PRIVATE_KEY = ""
+    DKIM_DOMAIN = ""
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600

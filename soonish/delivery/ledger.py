@@ -9,6 +9,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..domain import mail_reputation
 from ..models import Delivery, DeliveryStatus, Notification, db, utcnow
 from ..models.notification import WAITING_FOR_MAX
 from ..observability import record_delivery
@@ -69,6 +70,15 @@ def mark_skipped(delivery_ids: list[int]) -> None:
     if delivery_ids:
         db.session.execute(
             update(Delivery).where(Delivery.id.in_(delivery_ids)).values(status=DeliveryStatus.SKIPPED)
+        )
+
+
+def mark_suppressed(reasons: dict[int, str]) -> None:
+    """Not sent: the address is on the suppression list (``reasons``: delivery id -> why)."""
+    for delivery_id, reason in reasons.items():
+        db.session.execute(
+            update(Delivery).where(Delivery.id == delivery_id)
+            .values(status=DeliveryStatus.SUPPRESSED, last_error=reason[:LAST_ERROR_MAX])
         )
 
 
@@ -151,6 +161,8 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             )
         )
     db.session.commit()
+    mail_reputation.hear_refusals(
+        {o.delivery_id: o.outcome.mail_reply for o in outcomes if isinstance(o.outcome, Failed) and o.outcome.mail_reply})
     if sent:
         # One line per recorded group, not per send: which worker sent what, traceably.
         log.info("sends recorded", extra={"delivery_ids": sent})

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
+from ..domain import mail_reputation
 from ..models import Event, OutboxItem, OutboxKind, Subscription, db, utcnow
 from .mail import OneOffKind, OneOffMail, one_off_mail
 
@@ -103,7 +104,10 @@ def confirm_mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None
     ).all()
     # Keyed by the outbox row (soonish-confirm-<subscription>-outbox-<row>): a resend after a
     # crash carries the same key.
-    return [(item, one_off_mail(OneOffKind.CONFIRM, item.subject_id, None, f"outbox-{item.id}")) for item in items]
+    mails = [(item, one_off_mail(OneOffKind.CONFIRM, item.subject_id, None, f"outbox-{item.id}")) for item in items]
+    # Confirm links never go to a suppressed address.
+    stopped = mail_reputation.suppressed(mail.address for _, mail in mails if mail is not None)
+    return [(item, None if mail is not None and mail.address in stopped else mail) for item, mail in mails]
 
 
 def events(event_ids: list[int]) -> list[Event]:

@@ -21,6 +21,9 @@ class RetryAfter:
 class Failed:
     reason: str
     permanent: bool = False
+    # The mail server's 5xx refusal of the recipient ("550 5.1.1 user unknown"): a bounce, heard
+    # by the suppression list like a mailed-back one.
+    mail_reply: str = ""
 
 
 Outcome = Sent | RetryAfter | Failed

@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..chat_markup import ChatPlatform
 from ..crypto import FieldCipher
+from ..domain import mail_reputation
 from ..links import event_path
 from ..messages import NotificationText
 from ..models import (
@@ -124,12 +125,24 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
             continue
         planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, cipher))
     ledger.mark_skipped(skipped)
+    planned = _without_suppressed(planned)
     plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
                      reminders.notification_due(notification, event))
     # Nothing loaded is needed after this: let the commit skip expiring every object.
     db.session.expunge_all()
     db.session.commit()
     return plan
+
+
+def _without_suppressed(planned: list[PlannedSend]) -> list[PlannedSend]:
+    """The mails among ``planned`` to addresses on the suppression list are not sent: their rows
+    say why (the organizer's "Who got it" shows it)."""
+    reasons = mail_reputation.suppressed(send.destination.email for send in planned if send.destination.email)
+    if not reasons:
+        return planned
+    ledger.mark_suppressed({send.delivery_id: reasons[send.destination.email]
+                            for send in planned if send.destination.email in reasons})
+    return [send for send in planned if send.destination.email not in reasons]
 
 
 def _text_of(notification: Notification, event: Event) -> NotificationText:
@@ -208,7 +221,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
             notification = db.session.get(Notification, delivery.notification_id)
             texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
         planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
-    return planned
+    return _without_suppressed(planned)
 
 
 def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:

@@ -147,9 +147,9 @@ def _dsn_failures(parts: list[Message]) -> list[Returned]:
             if not action.startswith(("failed", "error")):  # delayed, delivered, relayed, expanded
                 continue
             diagnostic = block.get("Diagnostic-Code", "")
-            status = _first_status(block.get("Status", ""))
+            status = first_status(block.get("Status", ""))
             if not status or status.endswith(".0.0"):  # Exim says 5.0.0 and leaves the detail to the server's words
-                status = _first_status(diagnostic) or status
+                status = first_status(diagnostic) or status
             kind = kind_of_status(status) if status else BounceKind.HARD
             returned.append(Returned(_recipient(block), kind, status, reason_for(status, diagnostic)))
     return returned
@@ -232,7 +232,7 @@ def _is_auto_reply(message: Message) -> bool:
     return bool(_AUTO_REPLY_SUBJECT.match(str(message.get("Subject", ""))))
 
 
-def _first_status(text: str) -> str:
+def first_status(text: str) -> str:
     match = _ENHANCED.search(text)
     if match:
         return ".".join(match.groups())
@@ -257,7 +257,7 @@ def _detected_failures(message: Message) -> list[Returned]:
         for raw in sorted(addresses):
             address = raw.decode("ascii", "replace")
             near = _text_near(text, address)
-            status = _first_status(near) or _first_status(text)
+            status = first_status(near) or first_status(text)
             kind = kind_of_status(status) if status else verdict
             returned.append(Returned(address, kind, status, reason_for(status, _diagnostic_line(near, status))))
     return returned

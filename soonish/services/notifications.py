@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
+from ..domain.mail_reputation import mask_address
 from ..models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
@@ -210,14 +211,6 @@ class RecipientPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def mask_email(address: str | None) -> str | None:
-    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}•••@{domain}"
-
-
 ERASED_FOLLOWER = "a deleted account"
 
 
@@ -226,7 +219,7 @@ def follower_label(user: User) -> str:
     address, not the organizer, so the address is masked."""
     if user.erased_at is not None:
         return ERASED_FOLLOWER
-    return user.display_name or mask_email(user.email) or "a chat follower"
+    return user.display_name or mask_address(user.email) or "a chat follower"
 
 
 def recipients(actor: User, event_id: int, notification_id: int, status: str | None = None,

@@ -1,15 +1,21 @@
 """Mail to plain addresses through our SMTP server: one connection per batch, reused, on a
 thread of its own; or, with no server configured, .eml files in the outbox folder."""
 import asyncio
+import io
 import smtplib
 import ssl
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.message import Message as MimeMessage
+from email.utils import parseaddr
 from pathlib import Path
 
+from ...domain.mail_reputation import return_path
+from ...domain.mail_signing import dkim_sign
 from ..mail import compose_mail
 from ..pacing import Answer
 from ..types import MailSettings, Message
@@ -18,6 +24,31 @@ from .base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext
 # The server's "not now": service closing (421), mailbox busy (450), local error (451), out
 # of storage (452). The mail is sent again after a pause, and is not a failure.
 SMTP_TEMPORARY_CODES = {421, 450, 451, 452}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A mail as it goes to the server: who it is from (the return path bounces go to), and the
+    mail itself, or its bytes when it is signed (a signature covers the exact bytes sent)."""
+
+    sender: str
+    recipient: str
+    mail: EmailMessage | MimeMessage
+    signed: bytes | None = None
+
+
+def envelope(settings: MailSettings, mail: EmailMessage | MimeMessage, delivery_key: str, to: str) -> Envelope:
+    """``mail`` to ``to`` with its return path (VERP, when a bounce domain is set) and its DKIM
+    signature (when a key is set)."""
+    if settings.bounce_domain:
+        sender = return_path(settings.return_path_secret, settings.bounce_domain, delivery_key, to)
+    else:
+        sender = parseaddr(settings.sender)[1]
+    if settings.dkim is None:
+        return Envelope(sender, to, mail)
+    buffer = io.BytesIO()
+    BytesGenerator(buffer).flatten(mail, linesep="\r\n")
+    return Envelope(sender, to, mail, dkim_sign(buffer.getvalue(), settings.dkim))
 
 
 class SmtpConnection:
@@ -33,7 +64,7 @@ class SmtpConnection:
         # batches' ledger writes, queued on those same threads).
         self._thread: ThreadPoolExecutor | None = None
 
-    async def send_async(self, mail: EmailMessage | MimeMessage) -> None:
+    async def send_async(self, mail: Envelope) -> None:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="smtp")
         await asyncio.get_running_loop().run_in_executor(self._thread, self.send, mail)
@@ -58,7 +89,7 @@ class SmtpConnection:
             smtp.login(s.username, s.password)
         return smtp
 
-    def send(self, mail: EmailMessage | MimeMessage) -> None:
+    def send(self, mail: Envelope) -> None:
         with self._lock:
             limit = self.settings.messages_per_connection
             if limit and self._sent_on_connection >= limit:
@@ -69,7 +100,10 @@ class SmtpConnection:
                     self._smtp = self._open()
                     self._sent_on_connection = 0
                 try:
-                    self._smtp.send_message(mail)
+                    if mail.signed is None:
+                        self._smtp.send_message(mail.mail, from_addr=mail.sender, to_addrs=[mail.recipient])
+                    else:
+                        self._smtp.sendmail(mail.sender, [mail.recipient], mail.signed)
                     self._sent_on_connection += 1
                     return
                 except smtplib.SMTPServerDisconnected:
@@ -106,7 +140,7 @@ def send_mail_now(settings: MailSettings, mail: EmailMessage | MimeMessage) -> N
         return
     connection = SmtpConnection(settings)
     try:
-        connection.send(mail)
+        connection.send(envelope(settings, mail, mail["X-Soonish-Delivery"] or "", mail["To"]))
     finally:
         connection.close()
 
@@ -131,19 +165,25 @@ class SmtpTransport(Transport):
             return SENT
         pacer = self.context.pacer
         wait = pacer.settings.smtp_temporary_wait
+        outgoing = envelope(settings, mail, message.delivery_key, address)
 
         async def request() -> Answer:
             try:
-                await self._smtp.send_async(mail)
+                await self._smtp.send_async(outgoing)
             except smtplib.SMTPRecipientsRefused as exc:
-                codes = {code for code, _ in exc.recipients.values()}
+                replies = list(exc.recipients.values())
+                codes = {code for code, _ in replies}
                 if codes <= SMTP_TEMPORARY_CODES:
                     return Answer(RetryAfter(wait, f"mail server answered {min(codes)}"))
-                return Answer(Failed(f"the mail server refused {address}", permanent=True))
+                code, text = replies[0]
+                return Answer(Failed(f"the mail server refused {address}", permanent=True,
+                                     mail_reply=_reply(code, text)))
             except smtplib.SMTPResponseException as exc:
                 if exc.smtp_code in SMTP_TEMPORARY_CODES:
                     return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"))
-                return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600))
+                permanent = 500 <= exc.smtp_code < 600
+                return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=permanent,
+                                     mail_reply=_reply(exc.smtp_code, exc.smtp_error) if permanent else ""))
             except (smtplib.SMTPException, OSError) as exc:
                 return Answer(Failed(f"mail server unreachable ({type(exc).__name__})"))
             return Answer(SENT)
@@ -155,3 +195,10 @@ class SmtpTransport(Transport):
     async def close(self) -> None:
         if self._smtp is not None:
             await self._smtp.close_async()
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """A refusal as the suppression list reads it: "550 5.1.1 <ann@example.com>: user unknown"."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"[:300]

@@ -148,8 +148,8 @@ def announce(data, event_id):
 @bp.response(200, NotificationReportPage, headers=LINK_HEADER)
 @bp.errors(401, 403, 404, 422)
 def notifications(args, event_id):
-    """Per notification, newest first: deliveries by status (sent, failed, pending, skipped) and
-    why some failed. `kind` keeps one kind of message (announcement, reminder, ...)."""
+    """Per notification, newest first: deliveries by status (sent, failed, pending, skipped, and
+    suppressed: not sent to an address that bounced or complained) and why some failed. `kind` keeps one kind of message (announcement, reminder, ...)."""
     page = lists.notification_reports(current_user, event_id, args.get("kind"), args["limit"], args.get("cursor"))
     return paged(page)
 

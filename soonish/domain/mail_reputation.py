@@ -1,0 +1,305 @@
+"""The sender's standing with mailbox providers: which send a bounce answers (VERP), what a bounce
+or complaint does (the suppression list), and who is not mailed any more.
+
+- **Return path per message (VERP).** Each mail leaves with the envelope sender
+  ``bounces+<ref>-<signature>@<BOUNCE_DOMAIN>``: ``ref`` is ``d<delivery id>`` for a ledger
+  delivery, ``m`` for any other mail; the signature is a keyed hash of the ref and the recipient's
+  address. A bounce to that address names its delivery and its recipient without parsing
+  guesswork, and a forged one matches no address (``signed_for``): it is ignored.
+- **Suppression.** A hard bounce (5.x.x, a provider's "Permanent") and a complaint suppress the
+  address at once; soft bounces (4.x.x, a full mailbox) after ``SOFT_BOUNCES_TO_SUPPRESS`` within
+  ``SOFT_BOUNCE_WINDOW``. A complaint also ends that person's follows of that organizer's events.
+  Suppressed addresses are skipped where sends are planned (``suppressed``); the owner lifts it
+  (``lift``) by confirming a fresh link.
+
+Runs in the app context (config, database).
+"""
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
+
+from ..links import address_tag
+from ..models import (
+    BounceKind, Delivery, DeliveryStatus, Event, Integration, MailBounce, Notification, Subscription, SubscriptionStatus,
+    SuppressedAddress, User, db, utcnow,
+)
+from ..models.mail_reputation import REASON_MAX
+from .bounces import BounceReport, first_status, kind_of_status, reason_for
+
+VERP_PREFIX = "bounces+"
+ANY_MAIL_REF = "m"
+SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters: the local part stays under 64
+SOFT_BOUNCES_TO_SUPPRESS = 3
+SOFT_BOUNCE_WINDOW = timedelta(days=7)
+IDS_PER_QUERY = 900  # under SQLite's bound-parameter limit
+_VERP_LOCAL = re.compile(r"bounces\+(d\d{1,18}|m)-([a-z2-7]{16})", re.IGNORECASE)
+_LEDGER_KEY = re.compile(r"soonish-(\d+)")
+
+
+class Source:
+    """Where a bounce came in."""
+
+    MAIL_IN = "mail-in"  # a DSN or feedback report mailed to the bounce domain
+    SMTP = "smtp"  # our mail server's own 5xx at RCPT or DATA
+    SES = "ses"
+    POSTMARK = "postmark"
+    MAILGUN = "mailgun"
+
+
+def normalized(address: str) -> str:
+    return address.strip().strip("<>").lower()
+
+
+def mask_address(address: str | None) -> str | None:
+    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
+# Return paths (VERP) ----------------------------------------------------------------------
+
+
+def _signature(secret: str, ref: str, address: str) -> str:
+    digest = hmac.new(secret.encode(), f"verp\0{ref}\0{normalized(address)}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:SIGNATURE_BYTES]).decode().lower()
+
+
+def return_path(secret: str, bounce_domain: str, delivery_key: str, address: str) -> str:
+    """The envelope sender of the mail with ``delivery_key`` to ``address``."""
+    ledger = _LEDGER_KEY.fullmatch(delivery_key)
+    ref = f"d{ledger.group(1)}" if ledger else ANY_MAIL_REF
+    return f"{VERP_PREFIX}{ref}-{_signature(secret, ref, address)}@{bounce_domain}"
+
+
+@dataclass(frozen=True)
+class ReturnPath:
+    """A return path as read back (not yet verified: see ``signed_for``)."""
+
+    ref: str
+    signature: str
+
+    @property
+    def delivery_id(self) -> int | None:
+        return int(self.ref[1:]) if self.ref.startswith("d") else None
+
+
+def read_return_path(address: str, bounce_domain: str) -> ReturnPath | None:
+    """``address`` as one of our return paths; None when it is not one."""
+    local, _, domain = normalized(address).rpartition("@")
+    match = _VERP_LOCAL.fullmatch(local)
+    if match is None or domain != bounce_domain.lower():
+        return None
+    return ReturnPath(match.group(1).lower(), match.group(2).lower())
+
+
+def signed_for(secret: str, path: ReturnPath, address: str) -> bool:
+    """Whether ``path`` was made for mail to ``address`` (a forged or altered one is not)."""
+    return hmac.compare_digest(_signature(secret, path.ref, address), path.signature)
+
+
+def delivery_address(delivery_id: int) -> str | None:
+    """The address a ledger delivery mailed: the follower's own, an email channel's, or (a chat
+    DM's fallback) the person's; None for a delivery that was no mail or whose recipient is gone."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    if delivery.target.startswith("email:"):
+        return delivery.target.removeprefix("email:")
+    if delivery.target.startswith("integration:"):
+        integration = db.session.get(Integration, int(delivery.target.removeprefix("integration:")))
+        return integration.email_address if integration is not None else None
+    if delivery.channel == "email":  # the fallback mail
+        return delivery.subscription.user.email
+    return None
+
+
+# Bounces and the suppression list ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """One bounce or complaint, from whichever door it came in."""
+
+    address: str
+    kind: BounceKind
+    status: str
+    reason: str  # for people: "mailbox does not exist (550 5.1.1 ...)"
+    source: str
+    delivery_id: int | None = None
+
+
+def hear_refusals(replies: dict[int, str]) -> None:
+    """Our mail server refused these deliveries' recipients with a 5xx at RCPT or DATA (delivery
+    id -> its reply): bounces like any mailed back, recorded the same way. Commits."""
+    bounces = []
+    for delivery_id, reply in replies.items():
+        address = delivery_address(delivery_id)
+        if address is None:
+            continue
+        status = first_status(reply) or reply[:3]
+        bounces.append(Bounce(address, kind_of_status(status), status, reason_for(status, reply), Source.SMTP,
+                              delivery_id))
+    record(bounces)
+
+
+def take_report(report: BounceReport, recipients: list[str]) -> int:
+    """A report mailed to the bounce domain (``recipients``: the envelope's): record what it
+    says about mail whose return path it names, signed for the address it bounced. The return
+    path is looked for in the envelope, then in the returned mail's quoted headers (feedback
+    loops write to the address the provider registered). Forged or altered paths match no
+    address: what they claim is ignored. Returns the bounces recorded."""
+    secret, domain = current_app.config["SECRET_KEY"], current_app.config["BOUNCE_DOMAIN"]
+    paths = [path for path in (read_return_path(a, domain) for a in [*recipients, *report.quoted_senders]) if path]
+    bounces = []
+    for returned in report.returned:
+        for path in paths:
+            # The address the delivery was sent to first (a forward's Final-Recipient differs),
+            # then the one the report names (mail outside the ledger).
+            sent_to = delivery_address(path.delivery_id) if path.delivery_id is not None else None
+            address = next((a for a in (sent_to, returned.address) if a and signed_for(secret, path, a)), None)
+            if address is not None:
+                bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
+                                      path.delivery_id))
+                break
+    record(bounces)
+    return len(bounces)
+
+
+def address_key(address: str) -> str:
+    return address_tag(current_app.config["SECRET_KEY"], normalized(address))
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b}"
+
+
+def _suppression_reason(bounce: Bounce, now: datetime) -> str:
+    if bounce.kind == BounceKind.COMPLAINT:
+        text = f"this address reported our mail as spam on {_day(now)}"
+    elif bounce.kind == BounceKind.SOFT:
+        text = (f"this address bounced {SOFT_BOUNCES_TO_SUPPRESS} times in {SOFT_BOUNCE_WINDOW.days} days "
+                f"(last on {_day(now)}: {bounce.reason})")
+    else:
+        text = f"this address bounced on {_day(now)}: {bounce.reason}"
+    return text[:REASON_MAX]
+
+
+def record(bounces: list[Bounce]) -> int:
+    """Record bounces and complaints and apply their rules; commits. A bounce naming a delivery
+    marks it failed with why (it was sent, and it did not arrive). Returns the addresses newly
+    suppressed."""
+    if not bounces:
+        return 0
+    now = utcnow()
+    ids = {b.delivery_id for b in bounces if b.delivery_id is not None}
+    deliveries = {
+        d.id: d for d in db.session.scalars(
+            select(Delivery).where(Delivery.id.in_(ids))
+            .options(joinedload(Delivery.notification).joinedload(Notification.event))
+        )
+    } if ids else {}
+    suppressed = 0
+    for bounce in bounces:
+        delivery = deliveries.get(bounce.delivery_id)
+        organizer_id = delivery.notification.event.organizer_id if delivery is not None else None
+        tag = address_key(bounce.address)
+        db.session.add(MailBounce(
+            address_tag=tag, kind=bounce.kind, status=bounce.status[:16], reason=bounce.reason[:REASON_MAX],
+            source=bounce.source, delivery_id=delivery.id if delivery else None,
+            notification_id=delivery.notification_id if delivery else None, organizer_id=organizer_id,
+            received_at=now,
+        ))
+        if delivery is not None and bounce.source != Source.SMTP:  # the ledger recorded a refusal itself
+            what = "reported as spam" if bounce.kind == BounceKind.COMPLAINT else f"bounced: {bounce.reason}"
+            if bounce.kind != BounceKind.COMPLAINT:
+                delivery.status = DeliveryStatus.FAILED
+            delivery.last_error = what[:500]
+        if _suppresses(bounce, tag, now):
+            suppressed += _suppress(tag, bounce, now)
+        if bounce.kind == BounceKind.COMPLAINT and organizer_id is not None:
+            _end_follows(bounce.address, organizer_id)
+    db.session.commit()
+    return suppressed
+
+
+def _suppresses(bounce: Bounce, tag: str, now: datetime) -> bool:
+    if bounce.kind != BounceKind.SOFT:
+        return True
+    recent = db.session.scalar(
+        select(func.count()).select_from(MailBounce).where(
+            MailBounce.address_tag == tag, MailBounce.kind == BounceKind.SOFT,
+            MailBounce.received_at > now - SOFT_BOUNCE_WINDOW,
+        )
+    )
+    return recent >= SOFT_BOUNCES_TO_SUPPRESS
+
+
+def _suppress(tag: str, bounce: Bounce, now: datetime) -> int:
+    """One row per address: the first reason stands (a second bounce changes nothing), and two
+    bounces recorded at once don't both insert (the unique tag decides)."""
+    from ..delivery.ledger import insert_ignoring_duplicates
+
+    inserted = db.session.execute(insert_ignoring_duplicates(SuppressedAddress.__table__).values(
+        address_tag=tag, masked=mask_address(normalized(bounce.address)) or "",
+        kind=bounce.kind.value, reason=_suppression_reason(bounce, now), suppressed_at=now,
+    ).returning(SuppressedAddress.__table__.c.id)).all()
+    return len(inserted)
+
+
+def _end_follows(address: str, organizer_id: int) -> None:
+    """A complaint: the person follows none of that organizer's events any more."""
+    from ..delivery.outbox import reminders_changed
+
+    user = db.session.scalar(select(User).where(func.lower(User.email) == normalized(address)))
+    if user is None:
+        return
+    events = select(Event.id).where(Event.organizer_id == organizer_id)
+    ended = db.session.execute(
+        update(Subscription)
+        .where(Subscription.user_id == user.id, Subscription.event_id.in_(events),
+               Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED)
+        .returning(Subscription.event_id)
+    ).scalars().all()
+    for event in db.session.scalars(select(Event).where(Event.id.in_(set(ended)))):
+        reminders_changed(event)  # its reminder schedules no longer count this person
+
+
+def suppressed(addresses: Iterable[str]) -> dict[str, str]:
+    """Of ``addresses``, those on the suppression list, each with why (for people)."""
+    by_tag: dict[str, list[str]] = {}
+    for address in set(addresses):
+        by_tag.setdefault(address_key(address), []).append(address)
+    tags = list(by_tag)
+    found: dict[str, str] = {}
+    for start in range(0, len(tags), IDS_PER_QUERY):
+        for tag, reason in db.session.execute(
+            select(SuppressedAddress.address_tag, SuppressedAddress.reason)
+            .where(SuppressedAddress.address_tag.in_(tags[start : start + IDS_PER_QUERY]))
+        ):
+            for address in by_tag[tag]:
+                found[address] = reason
+    return found
+
+
+def suppression_of(address: str) -> SuppressedAddress | None:
+    return db.session.scalar(select(SuppressedAddress).where(SuppressedAddress.address_tag == address_key(address)))
+
+
+def lift(address: str) -> bool:
+    """The owner showed the address works (they confirmed a link mailed to it): mail it again.
+    Its bounce history stays, so three more soft bounces suppress it again. Commits."""
+    result = db.session.execute(
+        SuppressedAddress.__table__.delete().where(SuppressedAddress.address_tag == address_key(address)))
+    db.session.commit()
+    return bool(result.rowcount)
