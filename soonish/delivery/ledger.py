@@ -140,7 +140,9 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
     if sent:
         db.session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(sent))
+            # A bounce can come back before its send is recorded (a relay's DSN within the
+            # second): the failure it recorded stands.
+            .where(Delivery.id.in_(sent), Delivery.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None,
                     **done_waiting)
         )
@@ -148,7 +150,9 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
         if outcome.sent and not outcome.waits:
             continue
         if outcome.sent:
-            values = dict(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+            values = dict(status=case((Delivery.status == DeliveryStatus.PENDING, DeliveryStatus.SENT.value),
+                                      else_=Delivery.status), sent_at=now,
+                          last_error=case((Delivery.status == DeliveryStatus.PENDING, None), else_=Delivery.last_error))
         else:
             status = DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING
             values = dict(status=status, last_error=_kept_reason(outcome.reason))

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # "5.1.1", "4.2.2" (RFC 3463), and a bare SMTP reply code ("550", "452").
 _ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_ADDRESS = re.compile(r"[^\s<>()\"',;:\[\]]+@[^\s<>()\"',;:\[\]]+")
 _REPLY = re.compile(r"(?<![\d.:])([45]\d\d)(?=(?:[ -]|: )[^\d])")
 # Where a plain-text notice stops describing and starts quoting the returned mail.
 _QUOTE_STARTS = re.compile(
@@ -92,9 +93,19 @@ def status_words(status: str) -> str:
     return "it could not be delivered"
 
 
+def mask_address(address: str | None) -> str | None:
+    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
+    if not address or "@" not in address:
+        return None
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}•••@{domain}"
+
+
 def reason_for(status: str, diagnostic: str) -> str:
+    """For people, organizers among them: what the status means, and the server's words with
+    any address in them masked."""
     words = status_words(status)
-    diagnostic = " ".join(diagnostic.split())
+    diagnostic = _ADDRESS.sub(lambda m: mask_address(m.group(0)), " ".join(diagnostic.split()))
     diagnostic = re.sub(r"^smtp;\s*", "", diagnostic, flags=re.IGNORECASE)
     if diagnostic:
         words = f"{words} ({diagnostic[:DIAGNOSTIC_MAX]})"

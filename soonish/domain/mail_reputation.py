@@ -32,7 +32,7 @@ from ..models import (
     SuppressedAddress, User, db, utcnow,
 )
 from ..models.mail_reputation import REASON_MAX
-from .bounces import BounceReport, first_status, kind_of_status, reason_for
+from .bounces import BounceReport, first_status, kind_of_status, mask_address, reason_for
 
 VERP_PREFIX = "bounces+"
 ANY_MAIL_REF = "m"
@@ -56,14 +56,6 @@ class Source:
 
 def normalized(address: str) -> str:
     return address.strip().strip("<>").lower()
-
-
-def mask_address(address: str | None) -> str | None:
-    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}•••@{domain}"
 
 
 # Return paths (VERP) ----------------------------------------------------------------------
@@ -219,7 +211,7 @@ def record(bounces: list[Bounce]) -> int:
             notification_id=delivery.notification_id if delivery else None, organizer_id=organizer_id,
             received_at=now,
         ))
-        if delivery is not None and bounce.source != Source.SMTP:  # the ledger recorded a refusal itself
+        if delivery is not None:
             what = "reported as spam" if bounce.kind == BounceKind.COMPLAINT else f"bounced: {bounce.reason}"
             if bounce.kind != BounceKind.COMPLAINT:
                 delivery.status = DeliveryStatus.FAILED

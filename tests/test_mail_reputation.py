@@ -1,0 +1,101 @@
+"""Mail reputation end to end: a broadcast through the real worker to a fake MTA that refuses some
+recipients at RCPT (550 5.1.1) and mails DSNs back for others to `soonish mail-in`; the next
+broadcast sends nothing to any of them, and the organizer sees why."""
+from collections import Counter
+
+import pytest
+
+from soonish.mail_in import listener
+from soonish.models import Delivery, DeliveryStatus, MailBounce, db
+
+from .api_helpers import announce, create_event, reports
+from .seeding import seed_subscribers
+from .sinks import FakeMta, free_port, wait_until
+
+BOUNCE_DOMAIN = "bounces.soonish.test"
+FOLLOWERS = 50
+REFUSED = {f"follower{i}@example.com" for i in (3, 17)}
+BOUNCED = {f"follower{i}@example.com" for i in (8, 41)}
+
+
+@pytest.fixture
+def mail_in_port():
+    return free_port()
+
+
+@pytest.fixture
+def fake_mta(mail_in_port):
+    mta = FakeMta(refused=REFUSED, bounced=BOUNCED, mail_in=("127.0.0.1", mail_in_port)).start()
+    yield mta
+    mta.stop()
+
+
+@pytest.fixture
+def app_config(app_config, fake_mta):
+    return {**app_config, "SMTP_PORT": fake_mta.port, "BOUNCE_DOMAIN": BOUNCE_DOMAIN}
+
+
+@pytest.fixture
+def mail_in(app, mail_in_port):
+    controller = listener(app, "127.0.0.1", mail_in_port)
+    controller.start()
+    yield
+    controller.stop()
+
+
+@pytest.fixture
+def organizer(make_user, bearer):
+    return bearer(make_user("host@example.com"))
+
+
+def titled(mta, title: str) -> Counter:
+    return Counter(m["X-Envelope-To"] for m in mta.messages if m["Subject"] == title)
+
+
+def settled(client, organizer, event_id, total: int) -> dict:
+    def counts():
+        report = reports(client, organizer, event_id)[0]
+        return report["counts"] if report["counts"]["pending"] == 0 and sum(report["counts"].values()) == total else None
+
+    wait_until(counts, timeout=60, message="the broadcast settled")
+    return counts()
+
+
+def test_bounces_recorded_by_one_broadcast_keep_the_next_from_mailing_those_addresses(
+    app, client, organizer, worker, fake_mta, mail_in
+):
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], FOLLOWERS)
+
+    announce(client, organizer, event["id"], "First news", "Hello.")
+    settled(client, organizer, event["id"], FOLLOWERS)
+    wait_until(lambda: fake_mta.dsns_sent == len(BOUNCED), message="the DSNs mailed back")
+    with app.app_context():
+        wait_until(lambda: db.session.query(MailBounce).count() == len(REFUSED | BOUNCED), message="bounces recorded")
+        bounced_rows = {d.target.removeprefix("email:"): d.last_error for d in db.session.query(Delivery)
+                        .filter(Delivery.status == DeliveryStatus.FAILED)}
+        db.session.remove()
+    # Refused at RCPT, or taken and bounced later: both failed, saying why.
+    assert set(bounced_rows) == REFUSED | BOUNCED
+    assert reports(client, organizer, event["id"])[0]["counts"]["failed"] == 4
+    assert all("mailbox does not exist" in reason for reason in bounced_rows.values())
+    mails = titled(fake_mta, "First news")
+    assert len(mails) == FOLLOWERS - len(REFUSED | BOUNCED) and not set(mails) & (REFUSED | BOUNCED)
+    # Every mail went out with its own return path.
+    assert all(m["X-Envelope-From"].startswith("bounces+d") and m["X-Envelope-From"].endswith("@" + BOUNCE_DOMAIN)
+               for m in fake_mta.messages)
+
+    announce(client, organizer, event["id"], "Second news", "Hello again.")
+    counts = settled(client, organizer, event["id"], FOLLOWERS)
+    assert counts == {"sent": FOLLOWERS - 4, "failed": 0, "pending": 0, "skipped": 0, "suppressed": 4}
+    assert set(titled(fake_mta, "Second news")) == {f"follower{i}@example.com" for i in range(FOLLOWERS)} - REFUSED - BOUNCED
+    assert fake_mta.refusals == len(REFUSED)  # the refused addresses were not even tried again
+
+    listing = client.get(f"/api/v1/events/{event['id']}/notifications", headers=organizer).get_json()
+    second = listing["items"][0]["notification"]["id"]
+    rows = client.get(f"/api/v1/events/{event['id']}/notifications/{second}/deliveries?status=suppressed",
+                      headers=organizer).get_json()
+    reasons = {row["last_error"] for row in rows["items"]}
+    assert len(rows["items"]) == 4
+    assert all(r.startswith("this address bounced on ") and "mailbox does not exist" in r for r in reasons)
+    assert not any(address in str(rows) for address in REFUSED | BOUNCED)  # organizers see them masked
