@@ -119,6 +119,14 @@ class Config:
     MAIL_IN_BIND = "127.0.0.1:2525"
     # DKIM: the selector and the private key (PEM text, or a path to the PEM file); the signing
     # domain is DKIM_DOMAIN or MAIL_FROM's domain. Unset: mail goes unsigned (a relay may sign).
+    # Bounces and complaints from a sending provider's webhooks (/webhooks/mail/<provider>):
+    # the SNS topics of Amazon SES's notifications (comma-separated ARNs; empty: any topic whose
+    # messages SNS signed), the Basic credentials set in Postmark's webhook URL, Mailgun's
+    # webhook signing key. A provider left unset refuses its webhook.
+    SES_SNS_TOPIC_ARNS = ""
+    POSTMARK_WEBHOOK_USER = ""
+    POSTMARK_WEBHOOK_PASSWORD = ""
+    MAILGUN_WEBHOOK_SIGNING_KEY = ""
     DKIM_SELECTOR = ""
     DKIM_PRIVATE_KEY = ""
     DKIM_DOMAIN = ""

@@ -167,6 +167,19 @@ def take_report(report: BounceReport, recipients: list[str]) -> int:
     return len(bounces)
 
 
+def record_reported(bounces: list[Bounce]) -> int:
+    """Bounces a provider reported (its request verified): a delivery it names counts only if
+    that delivery was mailed to the address it bounced. Commits; returns the addresses suppressed."""
+    def checked(bounce: Bounce) -> Bounce:
+        if bounce.delivery_id is None:
+            return bounce
+        sent_to = delivery_address(bounce.delivery_id)
+        same = sent_to is not None and normalized(sent_to) == normalized(bounce.address)
+        return bounce if same else Bounce(bounce.address, bounce.kind, bounce.status, bounce.reason, bounce.source)
+
+    return record([checked(b) for b in bounces])
+
+
 def address_key(address: str) -> str:
     return address_tag(current_app.config["SECRET_KEY"], normalized(address))
 
