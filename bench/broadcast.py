@@ -2,6 +2,7 @@
 """Broadcast benchmark: one announcement to N subscribers, end to end, on the embedded stack.
 
     .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both]
+                                        [--bounce-rate 0.04]  (email with dead mailboxes: bench/bounces.py)
                                         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
                                         [--old-ledger 1000000]
 
@@ -536,6 +537,9 @@ def main() -> None:
     parser.add_argument("--stall-timeout", type=float, default=120, help="give up after this long with no progress")
     parser.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy into DIR (slows them)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    parser.add_argument("--bounce-rate", type=float, default=0.0, metavar="RATE",
+                        help="email only: that share of dead mailboxes; broadcast twice and against a clean "
+                             "audience (bench/bounces.py)")
     parser.add_argument("--old-ledger", type=int, default=0, metavar="ROWS",
                         help="then seed ROWS old deliveries and compare a broadcast alone and during their prune")
     args = parser.parse_args()
@@ -548,6 +552,10 @@ def main() -> None:
         temporal = TemporalDevServer(log_path=tmp / "temporal.log").start()
         temporal_port = temporal.port
         started.append(temporal)
+        if args.bounce_rate:
+            from bench.bounces import run_bounces
+            print(run_bounces(args, tmp, temporal_port), flush=True)
+            return
         modes = ["webhook", "email"] if args.mode == "both" else [args.mode]
         for mode in modes:
             sink = start_sink("http" if mode == "webhook" else "smtp", tmp)

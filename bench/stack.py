@@ -55,10 +55,10 @@ class Sink:
         return self._call("/_arrivals")
 
 
-def start_sink(kind: str, logdir: Path) -> Sink:
+def start_sink(kind: str, logdir: Path, *extra: str) -> Sink:
     port = free_port()
     stats_port = port if kind == "http" else free_port()
-    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port)]
+    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port), *extra]
     if kind == "smtp":
         args += ["--stats-port", str(stats_port)]
     proc = Child(f"{kind}-sink", args, log_dir=logdir)

@@ -1,7 +1,7 @@
 """What mailbox providers told us about our mail: bounces and complaints as they arrived, and
 the suppression list they feed (addresses no mail goes to).
 
-Addresses are kept as a keyed fingerprint (``links.address_tag``) and a masked form for
+Addresses are kept as a keyed fingerprint (``mail_reputation.address_key``) and a masked form for
 organizers ("a***@example.com"): a suppression must outlive the person's erasure (their
 address would otherwise be mailed again the day it follows anything), and a fingerprint is
 nothing personal. The owner, who knows the address, finds their entry by it.
