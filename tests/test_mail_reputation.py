@@ -1,6 +1,7 @@
 """Mail reputation end to end: a broadcast through the real worker to a fake MTA that refuses some
 recipients at RCPT (550 5.1.1) and mails DSNs back for others to `soonish mail-in`; the next
 broadcast sends nothing to any of them, and the organizer sees why."""
+import time
 from collections import Counter
 
 import pytest
@@ -24,8 +25,15 @@ def mail_in_port():
 
 
 @pytest.fixture
-def fake_mta(mail_in_port):
-    mta = FakeMta(refused=REFUSED, bounced=BOUNCED, mail_in=("127.0.0.1", mail_in_port)).start()
+def dead_mailboxes() -> tuple[set[str], set[str]]:
+    """The addresses the fake MTA refuses at RCPT, and those it bounces by DSN."""
+    return REFUSED, BOUNCED
+
+
+@pytest.fixture
+def fake_mta(mail_in_port, dead_mailboxes):
+    refused, bounced = dead_mailboxes
+    mta = FakeMta(refused=refused, bounced=bounced, mail_in=("127.0.0.1", mail_in_port)).start()
     yield mta
     mta.stop()
 
@@ -99,3 +107,40 @@ def test_bounces_recorded_by_one_broadcast_keep_the_next_from_mailing_those_addr
     assert len(rows["items"]) == 4
     assert all(r.startswith("this address bounced on ") and "mailbox does not exist" in r for r in reasons)
     assert not any(address in str(rows) for address in REFUSED | BOUNCED)  # organizers see them masked
+
+
+PAUSE_FOLLOWERS = 1500
+PAUSE_REFUSED = {f"follower{i}@example.com" for i in range(0, PAUSE_FOLLOWERS, 5)}  # 20%
+
+
+@pytest.mark.parametrize("dead_mailboxes", [(PAUSE_REFUSED, set())])
+def test_a_broadcast_bouncing_above_ten_percent_pauses_tells_its_organizer_and_resumes_once(
+    app, client, organizer, worker, fake_mta, mail_in, dead_mailboxes
+):
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], PAUSE_FOLLOWERS)
+    announce(client, organizer, event["id"], "Big news", "Hello.")
+
+    wait_until(lambda: any(m["Subject"] == "Paused: Big news" for m in fake_mta.messages), timeout=120,
+               message="the organizer told")
+    [notice] = [m for m in fake_mta.messages if m["Subject"] == "Paused: Big news"]
+    assert notice["X-Envelope-To"] == "host@example.com"
+    assert f"/events/{event['id']}/messages/" in notice.get_body(("plain",)).get_content()
+    time.sleep(3)  # batches in flight finish their group and stop
+    report = reports(client, organizer, event["id"])[0]
+    assert report["notification"]["paused_at"] is not None
+    attempted = report["counts"]["sent"] + report["counts"]["failed"]
+    assert 1000 <= attempted < PAUSE_FOLLOWERS  # stopped after its first 1,000, not at the end
+    assert len(titled(fake_mta, "Big news")) < PAUSE_FOLLOWERS - len(PAUSE_REFUSED)
+
+    notification_id = report["notification"]["id"]
+    resume = f"/api/v1/events/{event['id']}/notifications/{notification_id}/resume"
+    answer = client.post(resume, headers=organizer)
+    assert answer.status_code == 200 and answer.get_json()["paused_at"] is None
+    assert client.post(resume, headers=organizer).status_code == 409  # once
+    living = {f"follower{i}@example.com" for i in range(PAUSE_FOLLOWERS)} - PAUSE_REFUSED
+    wait_until(lambda: set(titled(fake_mta, "Big news")) == living, timeout=120, message="the rest sent")
+    time.sleep(1)
+    assert titled(fake_mta, "Big news") == Counter({address: 1 for address in living})  # each once
+    counts = settled(client, organizer, event["id"], PAUSE_FOLLOWERS)
+    assert counts["sent"] == len(living) and counts["failed"] == len(PAUSE_REFUSED)

@@ -1,5 +1,6 @@
 """mail_bounces and suppressed_addresses: what mailbox providers answered, and the addresses no
-mail goes to any more (deliveries.status gains "suppressed": a string column, no change).
+mail goes to any more (deliveries.status gains "suppressed": a string column, no change);
+notifications.paused_at and resumed_at: a broadcast paused for its bounce rate.
 
 Revision ID: h19mailrep01
 Revises: h18idem01
@@ -19,6 +20,9 @@ KIND = sa.Enum('hard', 'soft', 'complaint', name='bouncekind', native_enum=False
 
 
 def upgrade():
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('paused_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('resumed_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         'mail_bounces',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -62,3 +66,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_mail_bounces_delivery_id'))
         batch_op.drop_index('ix_mail_bounces_address')
     op.drop_table('mail_bounces')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_column('resumed_at')
+        batch_op.drop_column('paused_at')

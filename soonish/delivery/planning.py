@@ -95,8 +95,8 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     if notification is None:
         return BatchPlan([])
     event = db.session.get(Event, notification.event_id)
-    if not reminders.notification_stands(notification, event):
-        return BatchPlan([])
+    if not reminders.notification_stands(notification, event) or notification.paused_at is not None:
+        return BatchPlan([])  # a paused broadcast's rest waits for its organizer to resume it
     subscriptions = _subscriptions(notification, first_id, last_id)
     integrations = _integrations_of(subscriptions)
     targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}

@@ -37,6 +37,10 @@ from .bounces import BounceReport, first_status, kind_of_status, mask_address, r
 VERP_PREFIX = "bounces+"
 ANY_MAIL_REF = "m"
 SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters: the local part stays under 64
+# A broadcast whose first PAUSE_AFTER_SENDS mails bounce (hard) above this rate stops until its
+# organizer resumes it, as mailbox providers stop a sender whose mail keeps bouncing.
+PAUSE_AFTER_SENDS = 1000
+PAUSE_ABOVE_BOUNCE_RATE = 0.10
 SOFT_BOUNCES_TO_SUPPRESS = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
 IDS_PER_QUERY = 900  # under SQLite's bound-parameter limit
@@ -317,3 +321,52 @@ def lift(address: str) -> bool:
         SuppressedAddress.__table__.delete().where(SuppressedAddress.address_tag == address_key(address)))
     db.session.commit()
     return bool(result.rowcount)
+
+
+# A broadcast's bounce rate ---------------------------------------------------------------------
+
+
+class Standing:
+    """What a broadcast's first sends said (``judge_broadcast``)."""
+
+    UNDECIDED = "undecided"  # fewer than PAUSE_AFTER_SENDS mails so far
+    CLEAR = "clear"  # its first mails bounced at an acceptable rate: it goes on, unjudged from now
+    PAUSED_NOW = "paused now"  # this call paused it: tell the organizer
+    PAUSED = "paused"  # paused already, or resumed (a resumed broadcast is not judged again)
+
+
+def judge_broadcast(notification_id: int) -> str:
+    """Pause the broadcast if its first ``PAUSE_AFTER_SENDS`` mails bounced above the rate.
+    Conditional update: of two workers judging at once, one pauses it (and tells). Commits."""
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.paused_at is not None or notification.resumed_at is not None:
+        return Standing.PAUSED
+    bounced, mailed = bounce_rate(notification_id)
+    if mailed < PAUSE_AFTER_SENDS:
+        return Standing.UNDECIDED
+    if bounced <= PAUSE_ABOVE_BOUNCE_RATE * mailed:
+        return Standing.CLEAR
+    paused = db.session.execute(
+        update(Notification).where(Notification.id == notification_id, Notification.paused_at.is_(None),
+                                   Notification.resumed_at.is_(None)).values(paused_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    return Standing.PAUSED_NOW if paused else Standing.PAUSED
+
+
+def paused_among(notification_ids: Iterable[int]) -> set[int]:
+    ids = list(set(notification_ids))
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(Notification.id).where(
+        Notification.id.in_(ids), Notification.paused_at.is_not(None))))
+
+
+def bounce_rate(notification_id: int) -> tuple[int, int]:
+    """(hard bounces, mails sent or failed) of a broadcast so far."""
+    mailed = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.notification_id == notification_id, Delivery.channel == "email",
+        Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED])))
+    bounced = db.session.scalar(select(func.count()).select_from(MailBounce).where(
+        MailBounce.notification_id == notification_id, MailBounce.kind == BounceKind.HARD))
+    return bounced, mailed

@@ -58,6 +58,10 @@ class Notification(db.Model):
     # then a notification without deliveries is on its way, not one that found nobody: the
     # organizer's live counts keep following it (delivery.ledger.mark_settled).
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A broadcast whose first sends bounced too often stops until its organizer resumes it
+    # (domain.mail_reputation.pause_if_bouncing); once resumed it is not paused again.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     author: Mapped[User | None] = relationship()

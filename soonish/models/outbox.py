@@ -21,6 +21,7 @@ class OutboxKind(str, enum.Enum):
     CONFIRM_MAIL = "confirm_mail"  # subject: a pending subscription; mail its confirm link
     NOTIFY = "notify"  # subject: a notification (a welcome); hand it to the event's workflow
     REMINDERS_CHANGED = "reminders"  # subject: the event; its subscriptions or offsets changed
+    RESUME = "resume"  # subject: a paused broadcast its organizer resumed; deliver the rest
 
 
 class OutboxItem(db.Model):

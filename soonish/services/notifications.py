@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 
 from ..domain.mail_reputation import mask_address
 from ..models import (
@@ -13,7 +13,7 @@ from ..models import (
 )
 from . import outbox
 from .broadcast import TITLE_MAX, dispatch, record
-from .errors import NotFound, ValidationFailed
+from .errors import Conflict, NotFound, ValidationFailed
 from .events import get_event_for_organizer, list_organized_events
 from .offsets import format_offset
 
@@ -220,6 +220,46 @@ def follower_label(user: User) -> str:
     if user.erased_at is not None:
         return ERASED_FOLLOWER
     return user.display_name or mask_address(user.email) or "a chat follower"
+
+
+def _paused(actor: User, event_id: int, notification_id: int) -> tuple[Event, Notification]:
+    event = get_event_for_organizer(actor, event_id)
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.event_id != event_id:
+        raise NotFound("No such message for this event.")
+    return event, notification
+
+
+def _leave_pause(notification: Notification, **values) -> None:
+    """Conditional: of two requests at once (resume and cancel, say), one leaves the pause."""
+    left = db.session.execute(
+        update(Notification).where(Notification.id == notification.id, Notification.paused_at.is_not(None),
+                                   Notification.resumed_at.is_(None)).values(resumed_at=utcnow(), **values)
+    ).rowcount
+    if not left:
+        raise Conflict("This message is not paused (it was resumed or cancelled already).")
+
+
+def resume(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send the rest of a broadcast paused for its bounce rate (the ledger skips what was sent)."""
+    event, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification, paused_at=None)
+    outbox.resume(event, notification)
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
+
+
+def cancel_rest(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send no more of a paused broadcast: what was not sent yet is skipped."""
+    _, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification)
+    db.session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
+                                              Delivery.status == DeliveryStatus.PENDING)
+                       .values(status=DeliveryStatus.SKIPPED))
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
 
 
 def recipients(actor: User, event_id: int, notification_id: int, status: str | None = None,

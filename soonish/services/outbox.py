@@ -37,6 +37,11 @@ def confirm_mail(subscription: Subscription) -> bool:
     return True
 
 
+def resume(event: Event, notification: Notification) -> None:
+    """Hand a paused broadcast its organizer resumed back to the event's workflow after commit."""
+    db.session.add(OutboxItem(kind=OutboxKind.RESUME, event_id=event.id, subject_id=notification.id))
+
+
 def notify(event: Event, notification: Notification) -> None:
     """Hand ``notification`` (recorded in this transaction) to the event's workflow after commit."""
     db.session.add(OutboxItem(kind=OutboxKind.NOTIFY, event_id=event.id, subject_id=notification.id))

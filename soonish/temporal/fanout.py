@@ -16,7 +16,9 @@ from ..crypto import FieldCipher
 from ..delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
 from ..delivery import ledger, planning
 from ..delivery.pacing import BudgetSettings, Pacer, SendPacing
-from ..delivery.mail import one_off_mail
+from ..delivery.mail import OneOffKind, one_off_mail
+from ..delivery.transports import Failed
+from ..domain import mail_reputation
 from ..models import utcnow
 from ..observability import record_reminder_lateness
 from .activities import database_activity
@@ -45,6 +47,8 @@ class DeliveryActivities:
         self.budgets = BudgetSettings.from_config(config)
         self._http: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
+        # Broadcasts whose first sends bounced at an acceptable rate: not judged again.
+        self._cleared: set[int] = set()
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
@@ -123,13 +127,30 @@ class DeliveryActivities:
             ]
 
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
-                final_attempt: bool) -> list[planning.PlannedSend]:
+                final_attempt: bool, broadcasts: list[int]) -> tuple[list[planning.PlannedSend], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
-        claimed in the same transaction."""
+        claimed in the same transaction; and the group's broadcasts now paused for bouncing."""
         with self.app.app_context():
             fallbacks = planning.fall_back_to_email(list(zip(group, outcomes)))
             ledger.record(outcomes, final_attempt)
-            return fallbacks
+            return fallbacks, self._judge(broadcasts, outcomes)
+
+    def _judge(self, broadcasts: list[int], outcomes: list[ledger.SendOutcome]) -> set[int]:
+        """Judge each broadcast whose mail was refused in this group by its first sends (until it
+        is judged clear), tell the organizer of one this pauses, and say which of them are paused
+        (by this worker or another). A group with no refusal costs nothing here: a broadcast
+        that does not bounce on this worker goes on until it does."""
+        refused = {b for b, o in zip(broadcasts, outcomes) if isinstance(o.outcome, Failed) and o.outcome.mail_reply}
+        refused -= self._cleared
+        for broadcast in refused:
+            standing = mail_reputation.judge_broadcast(broadcast)
+            if standing == mail_reputation.Standing.CLEAR:
+                self._cleared.add(broadcast)
+            elif standing == mail_reputation.Standing.PAUSED_NOW:
+                notice = one_off_mail(OneOffKind.BROADCAST_PAUSED, broadcast, None, "bounces")
+                if notice is not None:
+                    send_mail_now(self.mail, compose_mail(notice.message, self.mail.sender, notice.address))
+        return mail_reputation.paused_among(refused - self._cleared) if refused else set()
 
     async def _deliver(self, batches: list[DeliveryBatch], attempt: int) -> BatchResult:
         final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
@@ -159,10 +180,16 @@ class DeliveryActivities:
                     for item, broadcast in zip(group, broadcasts[start : start + len(group)])
                 ))
                 sent_at = time.monotonic()
-                fallbacks = await asyncio.to_thread(self._record, group, outcomes, final_attempt)
+                fallbacks, paused = await asyncio.to_thread(
+                    self._record, group, outcomes, final_attempt, broadcasts[start : start + len(group)])
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
                 broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
+                if paused:  # the rest of a paused broadcast waits for its organizer (left pending)
+                    rest = [i for i in range(start + len(group), len(planned)) if broadcasts[i] not in paused]
+                    planned[start + len(group):] = [planned[i] for i in rest]
+                    dues[start + len(group):] = [dues[i] for i in rest]
+                    broadcasts[start + len(group):] = [broadcasts[i] for i in rest]
                 now = utcnow()
                 for outcome, due in zip(outcomes, dues[start : start + len(group)]):
                     if due is not None and outcome.sent:

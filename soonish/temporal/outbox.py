@@ -136,8 +136,9 @@ class OutboxDrain:
                 continue
             try:
                 for item in event_items:
-                    if item.kind == OutboxKind.NOTIFY:
-                        await signal_with_start(self.client, self.temporal, params, "notify",
+                    if item.kind in (OutboxKind.NOTIFY, OutboxKind.RESUME):
+                        signal = "notify" if item.kind == OutboxKind.NOTIFY else "resume_notification"
+                        await signal_with_start(self.client, self.temporal, params, signal,
                                                 NotifyRequest(item.subject_id))
                 if any(item.kind == OutboxKind.REMINDERS_CHANGED for item in event_items):
                     await signal_with_start(self.client, self.temporal, params, "reminders_changed")
