@@ -19,14 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from soonish.models import Delivery, DeliveryStatus, MailBounce, User, db
+from soonish.models import Delivery, DeliveryStatus, MailBounce, db
 from soonish.web import create_app
-from soonish.web.tokens import issue_token
 from tests.processes import ScratchDatabase, start_soonish, start_worker
 from tests.seeding import seed_subscribers
 from tests.sinks import free_port
 
-from bench.stack import SINK_BUDGETS, start_sink
+from bench.stack import SINK_BUDGETS, bench_organizer, start_sink
 
 BOUNCE_DOMAIN = "bounces.soonish.bench"
 
@@ -48,13 +47,7 @@ def run_bounces(args, tmp: Path, temporal_port: int) -> str:
     app = create_app(config)
     children = [sink.proc]
     try:
-        with app.app_context():
-            db.create_all()
-            organizer = User(email="organizer@soonish.bench", display_name="Organizer")
-            db.session.add(organizer)
-            db.session.commit()
-            token, _ = issue_token(organizer)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bench_organizer(app)
         shared = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port, "SMTP_STARTTLS": "false",
                   "MAIL_FROM": config["MAIL_FROM"], "BOUNCE_DOMAIN": BOUNCE_DOMAIN, "SECRET_KEY": config["SECRET_KEY"]}
         mail_in = start_soonish(["mail-in", "--bind", f"127.0.0.1:{mail_in_port}"], config, "mail-in", tmp, **shared)

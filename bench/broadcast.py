@@ -59,12 +59,11 @@ from soonish.temporal.retention_workflow import RetentionWorkflow  # noqa: E402
 from soonish.temporal.shared import event_workflow_id  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from soonish.web.tokens import issue_token  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 
 from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 
-from bench.stack import ROOT, SINK_BUDGETS, Sink, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+from bench.stack import ROOT, SINK_BUDGETS, Sink, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
 BATCH_LINE = re.compile(
@@ -124,13 +123,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
     app = create_app(config)
     workers: list[Child] = []
     try:
-        with app.app_context():
-            db.create_all()
-            organizer = User(email="organizer@soonish.bench", display_name="Organizer")
-            db.session.add(organizer)
-            db.session.commit()
-            token, _ = issue_token(organizer)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bench_organizer(app)
 
         mail = {"SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": config["SMTP_PORT"], "SMTP_STARTTLS": "false",
                 "MAIL_FROM": config["MAIL_FROM"]}

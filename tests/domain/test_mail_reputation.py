@@ -19,7 +19,7 @@ from soonish.domain.mail_reputation import Bounce, Source
 from soonish.domain.mail_signing import DkimKey
 from soonish.mail_in import listener
 from soonish.models import (
-    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, NotificationKind, Subscription,
+    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, Subscription,
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,
 )
 
@@ -40,17 +40,8 @@ def secret(app) -> str:
     return app.config["SECRET_KEY"]
 
 
-@pytest.fixture
-def cipher(app) -> FieldCipher:
-    return FieldCipher.from_setting(app.config["ENCRYPTION_KEYS"], app.config["SECRET_KEY"])
 
 
-@pytest.fixture
-def announcement(event) -> Notification:
-    notification = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Doors open", body="At 7")
-    db.session.add(notification)
-    db.session.commit()
-    return notification
 
 
 @pytest.fixture

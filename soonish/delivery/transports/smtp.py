@@ -28,27 +28,28 @@ SMTP_TEMPORARY_CODES = {421, 450, 451, 452}
 
 @dataclass(frozen=True)
 class Envelope:
-    """A mail as it goes to the server: who it is from (the return path bounces go to), and the
-    mail itself, or its bytes when it is signed (a signature covers the exact bytes sent)."""
+    """A mail as it goes to the server: who it is from (the return path bounces go to) and to."""
 
     sender: str
     recipient: str
     mail: EmailMessage | MimeMessage
-    signed: bytes | None = None
 
 
 def envelope(settings: MailSettings, mail: EmailMessage | MimeMessage, delivery_key: str, to: str) -> Envelope:
-    """``mail`` to ``to`` with its return path (VERP, when a bounce domain is set) and its DKIM
-    signature (when a key is set)."""
+    """``mail`` to ``to`` with its return path: VERP when a bounce domain is set."""
     if settings.bounce_domain:
         sender = return_path(settings.return_path_secret, settings.bounce_domain, delivery_key, to)
     else:
         sender = parseaddr(settings.sender)[1]
-    if settings.dkim is None:
-        return Envelope(sender, to, mail)
+    return Envelope(sender, to, mail)
+
+
+def signed_bytes(mail: EmailMessage | MimeMessage, key) -> bytes:
+    """The mail as sent (CRLF line ends) with its DKIM signature: a signature covers the exact
+    bytes, so they are sent as they were signed."""
     buffer = io.BytesIO()
     BytesGenerator(buffer).flatten(mail, linesep="\r\n")
-    return Envelope(sender, to, mail, dkim_sign(buffer.getvalue(), settings.dkim))
+    return dkim_sign(buffer.getvalue(), key)
 
 
 class SmtpConnection:
@@ -100,10 +101,10 @@ class SmtpConnection:
                     self._smtp = self._open()
                     self._sent_on_connection = 0
                 try:
-                    if mail.signed is None:
+                    if self.settings.dkim is None:
                         self._smtp.send_message(mail.mail, from_addr=mail.sender, to_addrs=[mail.recipient])
-                    else:
-                        self._smtp.sendmail(mail.sender, [mail.recipient], mail.signed)
+                    else:  # signed here, on the connection's thread: RSA takes milliseconds
+                        self._smtp.sendmail(mail.sender, [mail.recipient], signed_bytes(mail.mail, self.settings.dkim))
                     self._sent_on_connection += 1
                     return
                 except smtplib.SMTPServerDisconnected:
