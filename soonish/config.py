@@ -206,6 +206,11 @@ class Config:
     BUDGET_TELEGRAM_CHAT = "1 per second"
     BUDGET_WEBHOOK_HOST = "100 per second"  # per receiving host (webhooks, other HTTP channels)
     BUDGET_SMTP_HOST = "100 per second"  # our SMTP server
+    # Each big mailbox provider's own pace, on top of the SMTP server's (README "Mail reputation").
+    BUDGET_MAILBOX_GMAIL = "20 per second"  # gmail.com, googlemail.com
+    BUDGET_MAILBOX_MICROSOFT = "10 per second"  # outlook.com, hotmail.com, live.com ...
+    BUDGET_MAILBOX_YAHOO = "10 per second"  # yahoo.com, aol.com ...
+    BUDGET_MAILBOX_ICLOUD = "10 per second"  # icloud.com, me.com, mac.com
 
     # Outgoing webhooks to integrators: retried with exponential backoff from the first delay,
     # doubling up to the longest, for the retry window (3 days); an endpoint that takes nothing

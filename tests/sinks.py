@@ -104,15 +104,20 @@ class FakeMta(SmtpSink):
     ones only to mail a DSN back later to the envelope sender, through the bounce domain's MX
     (``mail_in``: host, port), as a relay that accepts first and delivers after does."""
 
-    def __init__(self, refused=(), bounced=(), mail_in: tuple[str, int] | None = None) -> None:
+    def __init__(self, refused=(), bounced=(), mail_in: tuple[str, int] | None = None, deferred=()) -> None:
         super().__init__()
         self.refused = {a.lower() for a in refused}
+        # Answered "try later" once each (450 4.7.1, as Gmail and Outlook defer a sender).
+        self.deferred = {a.lower() for a in deferred}
         self.bounced = {a.lower() for a in bounced}
         self.mail_in = mail_in
         self.dsns_sent = 0
         self.refusals = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.deferred:
+            self.deferred.discard(address.lower())
+            return "450 4.7.1 Try again later: too many messages from your IP"
         if address.lower() in self.refused:
             self.refusals += 1
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"

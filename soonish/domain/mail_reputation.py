@@ -62,6 +62,26 @@ def normalized(address: str) -> str:
     return address.strip().strip("<>").lower()
 
 
+# Mailbox providers ------------------------------------------------------------------------
+
+# The big mailbox providers by the domains their users' addresses have: each paces senders on
+# its own (pacing budgets "mailbox:<provider>", SOONISH_BUDGET_MAILBOX_<PROVIDER>).
+MAILBOX_PROVIDERS = {
+    "gmail": {"gmail.com", "googlemail.com"},
+    "microsoft": {"outlook.com", "hotmail.com", "live.com", "msn.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de",
+                  "outlook.fr", "outlook.de", "live.co.uk", "live.fr", "live.de"},
+    "yahoo": {"yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de",
+              "yahoo.co.jp", "aim.com"},
+    "icloud": {"icloud.com", "me.com", "mac.com"},
+}
+_PROVIDER_OF_DOMAIN = {domain: provider for provider, domains in MAILBOX_PROVIDERS.items() for domain in domains}
+
+
+def mailbox_provider(address: str) -> str | None:
+    """Which big provider keeps ``address``'s mailbox (by its domain); None for any other."""
+    return _PROVIDER_OF_DOMAIN.get(address.rpartition("@")[2].strip().rstrip(">").lower())
+
+
 # Return paths (VERP) ----------------------------------------------------------------------
 
 

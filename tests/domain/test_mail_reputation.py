@@ -4,6 +4,7 @@ and DKIM signatures checked with dkimpy's verifier."""
 import asyncio
 import base64
 import smtplib
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from soonish.crypto import FieldCipher
 from soonish.delivery import Courier, Destination, MailSettings, Message, ledger, planning
+from soonish.delivery.pacing import BudgetSettings, Pacer
 from soonish.domain import mail_reputation
 from soonish.domain.mail_reputation import Bounce, Source
 from soonish.domain.mail_signing import DkimKey
@@ -217,6 +219,41 @@ def test_a_refusal_at_rcpt_is_a_hard_bounce_and_the_mail_carries_its_return_path
     assert set(mail_reputation.suppressed(["dead@example.com", "ann@example.com"])) == {"dead@example.com"}
     dead = db.session.query(Delivery).filter_by(target="email:dead@example.com").one()
     assert dead.status == DeliveryStatus.FAILED
+
+
+def test_a_providers_try_later_holds_that_providers_budget_and_not_the_servers(app):
+    mta = FakeMta(deferred=["ann@gmail.com"]).start()
+    try:
+        settings = MailSettings(sender="Soonish <no-reply@soonish.test>", host="127.0.0.1", port=mta.port,
+                                starttls=False)
+        pacer = Pacer(BudgetSettings(smtp_temporary_wait=1.0))
+
+        async def send_both():
+            async with Courier(settings, allow_private=True, pacer=pacer) as courier:
+                message = Message(delivery_key="soonish-1", title="Hi", text="Hello", short="")
+                gmail = asyncio.create_task(courier.deliver(Destination(email="ann@gmail.com"), message))
+                await asyncio.sleep(0.3)  # deferred by now: Gmail's budget is held for a second
+                held = {key: await pacer._local.holds.until([key]) - time.time()
+                        for key in ("mailbox:gmail", "smtp:127.0.0.1")}
+                began = time.monotonic()
+                outlook = await courier.deliver(Destination(email="bob@outlook.com"), message)
+                return held, time.monotonic() - began, outlook, await gmail
+
+        held, outlook_seconds, outlook, gmail = asyncio.run(send_both())
+        assert held["mailbox:gmail"] > 0 and held["smtp:127.0.0.1"] <= 0
+        assert isinstance(outlook, ledger.Sent) and outlook_seconds < 0.5  # Outlook did not wait for Gmail
+        assert isinstance(gmail, ledger.Sent)  # sent once the hold ended
+        assert [m["X-Envelope-To"] for m in mta.wait_for(2)] == ["bob@outlook.com", "ann@gmail.com"]
+    finally:
+        mta.stop()
+
+
+def test_addresses_belong_to_their_mailbox_provider():
+    assert mail_reputation.mailbox_provider("Ann@GoogleMail.com") == "gmail"
+    assert mail_reputation.mailbox_provider("bob@hotmail.co.uk") == "microsoft"
+    assert mail_reputation.mailbox_provider("cy@aol.com") == "yahoo"
+    assert mail_reputation.mailbox_provider("dee@me.com") == "icloud"
+    assert mail_reputation.mailbox_provider("eve@example.org") is None
 
 
 # DKIM ----------------------------------------------------------------------------------------

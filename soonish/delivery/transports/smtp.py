@@ -14,10 +14,10 @@ from email.message import Message as MimeMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-from ...domain.mail_reputation import return_path
+from ...domain.mail_reputation import mailbox_provider, return_path
 from ...domain.mail_signing import dkim_sign
 from ..mail import compose_mail
-from ..pacing import Answer
+from ..pacing import MAX_WAITS_PER_REQUEST, Answer
 from ..types import MailSettings, Message
 from .base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
 
@@ -50,6 +50,14 @@ def signed_bytes(mail: EmailMessage | MimeMessage, key) -> bytes:
     buffer = io.BytesIO()
     BytesGenerator(buffer).flatten(mail, linesep="\r\n")
     return dkim_sign(buffer.getvalue(), key)
+
+
+@dataclass(frozen=True)
+class _ProviderLater:
+    """A mailbox provider said "try later" for a recipient: its budget is held, and the send
+    waits for it off the connection."""
+
+    later: RetryAfter
 
 
 class SmtpConnection:
@@ -175,13 +183,17 @@ class SmtpTransport(Transport):
                 replies = list(exc.recipients.values())
                 codes = {code for code, _ in replies}
                 if codes <= SMTP_TEMPORARY_CODES:
-                    return Answer(RetryAfter(wait, f"mail server answered {min(codes)}"))
+                    # "Try later" for this recipient (Gmail's 421 4.7.28, 450 4.7.1): its
+                    # provider's budget waits, not the whole server's, and not on the connection.
+                    later = RetryAfter(wait, f"mail server answered {min(codes)}")
+                    return Answer(_ProviderLater(later) if len(budgets) > 1 else later, holds=[(budgets[0].key, wait)])
                 code, text = replies[0]
                 return Answer(Failed(f"the mail server refused {address}", permanent=True,
                                      mail_reply=_reply(code, text)))
             except smtplib.SMTPResponseException as exc:
-                if exc.smtp_code in SMTP_TEMPORARY_CODES:
-                    return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"))
+                if exc.smtp_code in SMTP_TEMPORARY_CODES:  # the server itself is busy: all of it waits
+                    return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"),
+                                  holds=[(server.key, wait)])
                 permanent = 500 <= exc.smtp_code < 600
                 return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=permanent,
                                      mail_reply=_reply(exc.smtp_code, exc.smtp_error) if permanent else ""))
@@ -189,9 +201,21 @@ class SmtpTransport(Transport):
                 return Answer(Failed(f"mail server unreachable ({type(exc).__name__})"))
             return Answer(SENT)
 
-        budget = pacer.budget(f"smtp:{settings.host.lower()}", pacer.settings.smtp_host, "the mail server")
-        async with self._connection_free:
-            return await pacer.send([budget], request)
+        server = pacer.budget(f"smtp:{settings.host.lower()}", pacer.settings.smtp_host, "the mail server")
+        budgets = [server]
+        provider = mailbox_provider(address)
+        if provider is not None:  # narrowest first: a held provider does not use up the server's turn
+            limit = dict(pacer.settings.mailbox_providers).get(provider)
+            if limit:
+                budgets.insert(0, pacer.budget(f"mailbox:{provider}", limit, provider.capitalize()))
+        for _ in range(MAX_WAITS_PER_REQUEST):
+            if len(budgets) > 1:  # a provider's hold waits here, not on the connection the others share
+                await pacer.wait_unheld(budgets[0])
+            async with self._connection_free:
+                result = await pacer.send(budgets, request)
+            if not isinstance(result, _ProviderLater):
+                return result
+        return result.later
 
     async def close(self) -> None:
         if self._smtp is not None:
