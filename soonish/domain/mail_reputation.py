@@ -32,6 +32,7 @@ from ..models import (
     SuppressedAddress, User, db, utcnow,
 )
 from ..models.mail_reputation import REASON_MAX
+from ..observability import record_bounce
 from .bounces import BounceReport, first_status, kind_of_status, mask_address, reason_for
 
 VERP_PREFIX = "bounces+"
@@ -262,8 +263,9 @@ def record(bounces: list[Bounce]) -> int:
             if bounce.kind != BounceKind.COMPLAINT:
                 delivery.status = DeliveryStatus.FAILED
             delivery.last_error = what[:500]
-        if _suppresses(bounce, tag, now):
-            suppressed += _suppress(tag, bounce, now)
+        newly = _suppress(tag, bounce, now) if _suppresses(bounce, tag, now) else 0
+        suppressed += newly
+        record_bounce(bounce.kind.value, bounce.source, bool(newly))
         if bounce.kind == BounceKind.COMPLAINT and organizer_id is not None:
             _end_follows(bounce.address, organizer_id)
     db.session.commit()

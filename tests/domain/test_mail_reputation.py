@@ -226,13 +226,13 @@ def test_a_providers_try_later_holds_that_providers_budget_and_not_the_servers(a
     try:
         settings = MailSettings(sender="Soonish <no-reply@soonish.test>", host="127.0.0.1", port=mta.port,
                                 starttls=False)
-        pacer = Pacer(BudgetSettings(smtp_temporary_wait=1.0))
+        pacer = Pacer(BudgetSettings(smtp_temporary_wait=2.0))
 
         async def send_both():
             async with Courier(settings, allow_private=True, pacer=pacer) as courier:
                 message = Message(delivery_key="soonish-1", title="Hi", text="Hello", short="")
                 gmail = asyncio.create_task(courier.deliver(Destination(email="ann@gmail.com"), message))
-                await asyncio.sleep(0.3)  # deferred by now: Gmail's budget is held for a second
+                await asyncio.sleep(0.3)  # deferred by now: Gmail's budget is held for two seconds
                 held = {key: await pacer._local.holds.until([key]) - time.time()
                         for key in ("mailbox:gmail", "smtp:127.0.0.1")}
                 began = time.monotonic()
@@ -241,7 +241,7 @@ def test_a_providers_try_later_holds_that_providers_budget_and_not_the_servers(a
 
         held, outlook_seconds, outlook, gmail = asyncio.run(send_both())
         assert held["mailbox:gmail"] > 0 and held["smtp:127.0.0.1"] <= 0
-        assert isinstance(outlook, ledger.Sent) and outlook_seconds < 0.5  # Outlook did not wait for Gmail
+        assert isinstance(outlook, ledger.Sent) and outlook_seconds < 1.5  # Outlook did not wait for Gmail
         assert isinstance(gmail, ledger.Sent)  # sent once the hold ended
         assert [m["X-Envelope-To"] for m in mta.wait_for(2)] == ["bob@outlook.com", "ann@gmail.com"]
     finally:
