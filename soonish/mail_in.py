@@ -12,8 +12,8 @@ import logging
 from aiosmtpd.controller import Controller
 from flask import Flask
 
-from .domain import mail_reputation
-from .domain.bounces import parse_bounce
+from soonish.domain import mail_reputation
+from soonish.domain.bounces import parse_bounce
 
 log = logging.getLogger(__name__)
 

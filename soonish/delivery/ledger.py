@@ -9,12 +9,12 @@ from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..domain import mail_reputation
-from ..models import Delivery, DeliveryStatus, Notification, db, utcnow
-from ..models.notification import WAITING_FOR_MAX
-from ..observability import record_delivery
-from .outcomes import redacted_reason
-from .transports import Failed, Outcome, RetryAfter, Sent
+from soonish.domain import mail_reputation
+from soonish.models import Delivery, DeliveryStatus, Notification, db, utcnow
+from soonish.models.notification import WAITING_FOR_MAX
+from soonish.observability import record_delivery
+from soonish.delivery.outcomes import redacted_reason
+from soonish.delivery.transports import Failed, Outcome, RetryAfter, Sent
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from flask import current_app, render_template
 
-from .. import messages  # a module reference: soonish.messages imports this package's types
-from ..chat_markup import ChatPlatform
-from ..links import (
+from soonish import messages  # a module reference: soonish.messages imports this package's types
+from soonish.chat_markup import ChatPlatform
+from soonish.links import (
     LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
-from ..models import ChatIdentity, Integration, Notification, Subscription, SubscriptionStatus, User, db
-from .types import Message
+from soonish.models import ChatIdentity, Integration, Notification, Subscription, SubscriptionStatus, User, db
+from soonish.delivery.types import Message
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
@@ -188,7 +188,7 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
     # Imported here: soonish.share imports soonish.messages, which imports this package.
-    from ..share import calendar_links
+    from soonish.share import calendar_links
     context = dict(event=event, when=messages.when_text(event), confirm_url=confirm_url, links=links,
                    rsvp=messages.takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
@@ -288,7 +288,7 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
     """To the organizer: their broadcast bounced too often and waits (domain.mail_reputation)."""
-    from ..domain.mail_reputation import bounce_rate
+    from soonish.domain.mail_reputation import bounce_rate
 
     notification = db.session.get(Notification, notification_id)
     organizer = notification.event.organizer if notification is not None else None

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
-from ..domain import mail_reputation
-from ..models import Event, OutboxItem, OutboxKind, Subscription, db, utcnow
-from .mail import OneOffKind, OneOffMail, one_off_mail
+from soonish.domain import mail_reputation
+from soonish.models import Event, OutboxItem, OutboxKind, Subscription, db, utcnow
+from soonish.delivery.mail import OneOffKind, OneOffMail, one_off_mail
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from limits.errors import StorageError
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from .outcomes import RetryAfter
+from soonish.delivery.outcomes import RetryAfter
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
-from ..chat_markup import ChatPlatform
-from ..domain.mail_signing import DkimKey
+from soonish.chat_markup import ChatPlatform
+from soonish.domain.mail_signing import DkimKey
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
-from ..models.mail_reputation import BounceKind
+from soonish.models.mail_reputation import BounceKind
 
 log = logging.getLogger(__name__)
 

@@ -27,13 +27,13 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 
-from ..models import (
+from soonish.models import (
     BounceKind, Delivery, DeliveryStatus, Event, Integration, MailBounce, Notification, Subscription, SubscriptionStatus,
     SuppressedAddress, User, db, utcnow,
 )
-from ..models.mail_reputation import REASON_MAX
-from ..observability import record_bounce
-from .bounces import BounceReport, first_status, kind_of_status, mask_address, reason_for
+from soonish.models.mail_reputation import REASON_MAX
+from soonish.observability import record_bounce
+from soonish.domain.bounces import BounceReport, first_status, kind_of_status, mask_address, reason_for
 
 VERP_PREFIX = "bounces+"
 ANY_MAIL_REF = "m"
@@ -287,7 +287,7 @@ def _suppresses(bounce: Bounce, tag: str, now: datetime) -> bool:
 def _suppress(tag: str, bounce: Bounce, now: datetime) -> int:
     """One row per address: the first reason stands (a second bounce changes nothing), and two
     bounces recorded at once don't both insert (the unique tag decides)."""
-    from ..delivery.ledger import insert_ignoring_duplicates
+    from soonish.delivery.ledger import insert_ignoring_duplicates
 
     inserted = db.session.execute(insert_ignoring_duplicates(SuppressedAddress.__table__).values(
         address_tag=tag, masked=mask_address(normalized(bounce.address)) or "",
@@ -298,7 +298,7 @@ def _suppress(tag: str, bounce: Bounce, now: datetime) -> int:
 
 def _end_follows(address: str, organizer_id: int) -> None:
     """A complaint: the person follows none of that organizer's events any more."""
-    from ..delivery.outbox import reminders_changed
+    from soonish.delivery.outbox import reminders_changed
 
     user = db.session.scalar(select(User).where(func.lower(User.email) == normalized(address)))
     if user is None:

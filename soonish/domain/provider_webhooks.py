@@ -28,9 +28,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from ..models import BounceKind
-from .bounces import first_status, kind_of_status, reason_for
-from .mail_reputation import Bounce, Source
+from soonish.models import BounceKind
+from soonish.domain.bounces import first_status, kind_of_status, reason_for
+from soonish.domain.mail_reputation import Bounce, Source
 
 SNS_CERT_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 # The fields each SNS message type signs, in the order AWS's documentation lists them.

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import UTCDateTime, db, utcnow
-from .event import _enum
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import _enum
 
 
 class OutboxKind(str, enum.Enum):

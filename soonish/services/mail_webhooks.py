@@ -5,9 +5,9 @@ import json
 
 from flask import current_app
 
-from ..domain import mail_reputation
-from ..domain import provider_webhooks as providers
-from .errors import Forbidden, ValidationFailed
+from soonish.domain import mail_reputation
+from soonish.domain import provider_webhooks as providers
+from soonish.services.errors import Forbidden, ValidationFailed
 
 
 def _json(body: bytes) -> dict:

@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select, update
 
-from ..domain.mail_reputation import mask_address
-from ..models import (
+from soonish.domain.mail_reputation import mask_address
+from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from . import outbox
-from .broadcast import TITLE_MAX, dispatch, record
-from .errors import Conflict, NotFound, ValidationFailed
-from .events import get_event_for_organizer, list_organized_events
-from .offsets import format_offset
+from soonish.services import outbox
+from soonish.services.broadcast import TITLE_MAX, dispatch, record
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import insert, select
 
-from ..delivery.outbox import reminders_changed  # noqa: F401 (left through here by the services)
-from ..models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
+from soonish.delivery.outbox import reminders_changed  # noqa: F401 (left through here by the services)
+from soonish.models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
 
 
 def confirm_mail(subscription: Subscription) -> bool:

@@ -24,14 +24,14 @@ from flask import Flask
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from ..delivery import Courier, DeliveryFailed, Destination
-from ..delivery.mail import OneOffMail
-from ..models import OutboxKind
-from ..delivery import outbox
-from ..delivery.outbox import CLAIM_BATCH, Claimed, Outcome
-from .client import TemporalSettings, signal_with_start
-from .fanout import DeliveryActivities
-from .shared import MAX_DELIVERY_ATTEMPTS, EventWorkflowInput, NotifyRequest
+from soonish.delivery import Courier, DeliveryFailed, Destination
+from soonish.delivery.mail import OneOffMail
+from soonish.models import OutboxKind
+from soonish.delivery import outbox
+from soonish.delivery.outbox import CLAIM_BATCH, Claimed, Outcome
+from soonish.temporal.client import TemporalSettings, signal_with_start
+from soonish.temporal.fanout import DeliveryActivities
+from soonish.temporal.shared import MAX_DELIVERY_ATTEMPTS, EventWorkflowInput, NotifyRequest
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from .shared import (
+    from soonish.temporal.shared import (
         ACTIVITY_TIMEOUT,
         BATCH_HEARTBEAT_TIMEOUT,
         BATCH_RETRY,
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TransactionalMail,
         batch_retry_delay,
     )
-    from .webhook_workflow import NOTIFICATION_SETTLED
+    from soonish.temporal.webhook_workflow import NOTIFICATION_SETTLED
 
 
 async def sleep_until(moment) -> None:

@@ -14,12 +14,12 @@ from email.message import Message as MimeMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-from ...domain.mail_reputation import mailbox_provider, return_path
-from ...domain.mail_signing import dkim_sign
-from ..mail import compose_mail
-from ..pacing import MAX_WAITS_PER_REQUEST, Answer
-from ..types import MailSettings, Message
-from .base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
+from soonish.domain.mail_reputation import mailbox_provider, return_path
+from soonish.domain.mail_signing import dkim_sign
+from soonish.delivery.mail import compose_mail
+from soonish.delivery.pacing import MAX_WAITS_PER_REQUEST, Answer
+from soonish.delivery.types import MailSettings, Message
+from soonish.delivery.transports.base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
 
 # The server's "not now": service closing (421), mailbox busy (450), local error (451), out
 # of storage (452). The mail is sent again after a pause, and is not a failure.

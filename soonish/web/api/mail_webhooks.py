@@ -4,10 +4,10 @@ set in the webhook's URL), not with a Soonish key: a refused one is 403 and reco
 from flask import request
 from marshmallow import Schema, fields
 
-from ...services import mail_webhooks
-from ...services.errors import ServiceError
-from ..auth import csrf_exempt
-from .base import ApiBlueprint, service_error_response
+from soonish.services import mail_webhooks
+from soonish.services.errors import ServiceError
+from soonish.web.auth import csrf_exempt
+from soonish.web.api.base import ApiBlueprint, service_error_response
 
 bp = ApiBlueprint("api_mail_webhooks", __name__, url_prefix="/api/v1/mail-webhooks",
                   description="Bounces and complaints from sending providers")
