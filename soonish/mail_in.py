@@ -3,7 +3,8 @@
 Takes mail for our return paths only (``bounces+<ref>-<signature>@<BOUNCE_DOMAIN>``; anything
 else is refused at RCPT), reads each as a bounce, a complaint or neither
 (``domain.bounces``), and records what it says about the delivery its return path names
-(``domain.mail_reputation``). A report whose path is forged is taken (250) and ignored: an
+(``services.mail_webhooks.take_mailed_report``). A front door like the web app and the bots, run
+by `soonish mail-in`. A report whose path is forged is taken (250) and ignored: an
 answer must not tell a prober which paths are real.
 """
 import asyncio
@@ -14,6 +15,7 @@ from flask import Flask
 
 from soonish.domain import mail_reputation
 from soonish.domain.bounces import parse_bounce
+from soonish.services import mail_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class BounceHandler:
         if report.kind is None:
             return 0
         with self.app.app_context():
-            recorded = mail_reputation.take_report(report, recipients)
+            recorded = mail_webhooks.take_mailed_report(report, recipients)
         log.info("mail-in: %s report, %d of its %d recipients recorded", report.kind.value, recorded,
                  len(report.returned))
         return recorded

@@ -3,7 +3,7 @@ mail goes to any more (deliveries.status gains "suppressed": a string column, no
 notifications.paused_at and resumed_at: a broadcast paused for its bounce rate.
 
 Revision ID: h19mailrep01
-Revises: h18idem01
+Revises: h19chat01
 Create Date: 2026-12-06 08:20:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h19mailrep01'
-down_revision = 'h18idem01'
+down_revision = 'h19chat01'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,8 @@ or complaint does (the suppression list), and who is not mailed any more.
   guesswork, and a forged one matches no address (``signed_for``): it is ignored.
 - **Suppression.** A hard bounce (5.x.x, a provider's "Permanent") and a complaint suppress the
   address at once; soft bounces (4.x.x, a full mailbox) after ``SOFT_BOUNCES_TO_SUPPRESS`` within
-  ``SOFT_BOUNCE_WINDOW``. A complaint also ends that person's follows of that organizer's events.
+  ``SOFT_BOUNCE_WINDOW``. A complaint also ends that person's follows of that organizer's events
+  (the caller writes their reminder changes to the outbox: ``Recorded.unfollowed``).
   Suppressed addresses are skipped where sends are planned (``suppressed``); the owner lifts it
   (``lift``) by confirming a fresh link.
 
@@ -20,7 +21,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -29,7 +30,7 @@ from sqlalchemy.orm import joinedload
 
 from soonish.models import (
     BounceKind, Delivery, DeliveryStatus, Event, Integration, MailBounce, Notification, Subscription, SubscriptionStatus,
-    SuppressedAddress, User, db, utcnow,
+    SuppressedAddress, User, db, insert_ignoring_duplicates, utcnow,
 )
 from soonish.models.mail_reputation import REASON_MAX
 from soonish.observability import record_bounce
@@ -155,9 +156,21 @@ class Bounce:
     delivery_id: int | None = None
 
 
+@dataclass
+class Recorded:
+    """What recording bounces did. ``unfollowed``: the events whose follows a complaint ended,
+    whose reminder schedules no longer count that person (``domain.outbox.reminders_changed``,
+    written by the caller: the outbox's drain composes mail, so this module may not import it)."""
+
+    bounces: int = 0
+    suppressed: int = 0  # addresses newly suppressed
+    unfollowed: list[Event] = field(default_factory=list)
+
+
 def hear_refusals(replies: dict[int, str]) -> None:
     """Our mail server refused these deliveries' recipients with a 5xx at RCPT or DATA (delivery
-    id -> its reply): bounces like any mailed back, recorded the same way. Commits."""
+    id -> its reply): bounces like any mailed back, recorded the same way. Commits (a refusal is
+    never a complaint: no follows end)."""
     bounces = []
     for delivery_id, reply in replies.items():
         address = delivery_address(delivery_id)
@@ -167,14 +180,15 @@ def hear_refusals(replies: dict[int, str]) -> None:
         bounces.append(Bounce(address, kind_of_status(status), status, reason_for(status, reply), Source.SMTP,
                               delivery_id))
     record(bounces)
+    db.session.commit()
 
 
-def take_report(report: BounceReport, recipients: list[str]) -> int:
+def take_report(report: BounceReport, recipients: list[str]) -> Recorded:
     """A report mailed to the bounce domain (``recipients``: the envelope's): record what it
     says about mail whose return path it names, signed for the address it bounced. The return
     path is looked for in the envelope, then in the returned mail's quoted headers (feedback
     loops write to the address the provider registered). Forged or altered paths match no
-    address: what they claim is ignored. Returns the bounces recorded."""
+    address: what they claim is ignored. The caller commits."""
     secret, domain = current_app.config["SECRET_KEY"], current_app.config["BOUNCE_DOMAIN"]
     paths = [path for path in (read_return_path(a, domain) for a in [*recipients, *report.quoted_senders]) if path]
     bounces = []
@@ -188,13 +202,12 @@ def take_report(report: BounceReport, recipients: list[str]) -> int:
                 bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
                                       path.delivery_id))
                 break
-    record(bounces)
-    return len(bounces)
+    return record(bounces)
 
 
-def record_reported(bounces: list[Bounce]) -> int:
+def record_reported(bounces: list[Bounce]) -> Recorded:
     """Bounces a provider reported (its request verified): a delivery it names counts only if
-    that delivery was mailed to the address it bounced. Commits; returns the addresses suppressed."""
+    that delivery was mailed to the address it bounced. The caller commits."""
     def checked(bounce: Bounce) -> Bounce:
         if bounce.delivery_id is None:
             return bounce
@@ -233,12 +246,12 @@ def _suppression_reason(bounce: Bounce, now: datetime) -> str:
     return text[:REASON_MAX]
 
 
-def record(bounces: list[Bounce]) -> int:
-    """Record bounces and complaints and apply their rules; commits. A bounce naming a delivery
-    marks it failed with why (it was sent, and it did not arrive). Returns the addresses newly
-    suppressed."""
+def record(bounces: list[Bounce]) -> Recorded:
+    """Record bounces and complaints and apply their rules, in the caller's transaction. A bounce
+    naming a delivery marks it failed with why (it was sent, and it did not arrive)."""
+    recorded = Recorded(bounces=len(bounces))
     if not bounces:
-        return 0
+        return recorded
     now = utcnow()
     ids = {b.delivery_id for b in bounces if b.delivery_id is not None}
     deliveries = {
@@ -247,7 +260,6 @@ def record(bounces: list[Bounce]) -> int:
             .options(joinedload(Delivery.notification).joinedload(Notification.event))
         )
     } if ids else {}
-    suppressed = 0
     for bounce in bounces:
         delivery = deliveries.get(bounce.delivery_id)
         organizer_id = delivery.notification.event.organizer_id if delivery is not None else None
@@ -264,12 +276,11 @@ def record(bounces: list[Bounce]) -> int:
                 delivery.status = DeliveryStatus.FAILED
             delivery.last_error = what[:500]
         newly = _suppress(tag, bounce, now) if _suppresses(bounce, tag, now) else 0
-        suppressed += newly
+        recorded.suppressed += newly
         record_bounce(bounce.kind.value, bounce.source, bool(newly))
         if bounce.kind == BounceKind.COMPLAINT and organizer_id is not None:
-            _end_follows(bounce.address, organizer_id)
-    db.session.commit()
-    return suppressed
+            recorded.unfollowed += _end_follows(bounce.address, organizer_id)
+    return recorded
 
 
 def _suppresses(bounce: Bounce, tag: str, now: datetime) -> bool:
@@ -287,8 +298,6 @@ def _suppresses(bounce: Bounce, tag: str, now: datetime) -> bool:
 def _suppress(tag: str, bounce: Bounce, now: datetime) -> int:
     """One row per address: the first reason stands (a second bounce changes nothing), and two
     bounces recorded at once don't both insert (the unique tag decides)."""
-    from soonish.delivery.ledger import insert_ignoring_duplicates
-
     inserted = db.session.execute(insert_ignoring_duplicates(SuppressedAddress.__table__).values(
         address_tag=tag, masked=mask_address(normalized(bounce.address)) or "",
         kind=bounce.kind.value, reason=_suppression_reason(bounce, now), suppressed_at=now,
@@ -296,13 +305,12 @@ def _suppress(tag: str, bounce: Bounce, now: datetime) -> int:
     return len(inserted)
 
 
-def _end_follows(address: str, organizer_id: int) -> None:
-    """A complaint: the person follows none of that organizer's events any more."""
-    from soonish.delivery.outbox import reminders_changed
-
+def _end_follows(address: str, organizer_id: int) -> list[Event]:
+    """A complaint: the person follows none of that organizer's events any more. Returns the
+    events whose follows ended."""
     user = db.session.scalar(select(User).where(func.lower(User.email) == normalized(address)))
     if user is None:
-        return
+        return []
     events = select(Event.id).where(Event.organizer_id == organizer_id)
     ended = db.session.execute(
         update(Subscription)
@@ -311,8 +319,7 @@ def _end_follows(address: str, organizer_id: int) -> None:
         .values(status=SubscriptionStatus.UNSUBSCRIBED)
         .returning(Subscription.event_id)
     ).scalars().all()
-    for event in db.session.scalars(select(Event).where(Event.id.in_(set(ended)))):
-        reminders_changed(event)  # its reminder schedules no longer count this person
+    return list(db.session.scalars(select(Event).where(Event.id.in_(set(ended))))) if ended else []
 
 
 def suppressed(addresses: Iterable[str]) -> dict[str, str]:

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import Courier, Destination, MailSettings, Message, ledger, planning
-from soonish.delivery.pacing import BudgetSettings, Pacer
+from soonish.domain.delivery import Courier, Destination, MailSettings, Message, ledger, planning
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer
 from soonish.domain import mail_reputation
 from soonish.domain.mail_reputation import Bounce, Source
-from soonish.domain.mail_signing import DkimKey
+from soonish.domain.delivery.mail_signing import DkimKey
 from soonish.mail_in import listener
 from soonish.models import (
     BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, Subscription,
@@ -94,7 +94,7 @@ def test_a_hard_bounce_suppresses_at_once_and_the_next_broadcast_skips_the_addre
 ):
     follow("ann@example.com")
     follow("bob@example.com")
-    assert mail_reputation.record([hard("ANN@example.com")]) == 1
+    assert mail_reputation.record([hard("ANN@example.com")]).suppressed == 1
     sends = planned(announcement, cipher)
     assert [s.destination.email for s in sends] == ["bob@example.com"]
     row = db.session.query(Delivery).filter_by(target="email:ann@example.com").one()
@@ -105,7 +105,7 @@ def test_a_hard_bounce_suppresses_at_once_and_the_next_broadcast_skips_the_addre
     # A rerun plans nothing more and the row stays as it is.
     assert [s.destination.email for s in planned(announcement, cipher)] == ["bob@example.com"]
     # A second bounce changes nothing: one row, the first reason.
-    assert mail_reputation.record([hard("ann@example.com")]) == 0
+    assert mail_reputation.record([hard("ann@example.com")]).suppressed == 0
     assert db.session.query(SuppressedAddress).count() == 1
 
 
@@ -117,10 +117,10 @@ def test_soft_bounces_suppress_at_the_third_within_seven_days(app):
                      status="4.2.2", reason="", source=Source.MAIL_IN, received_at=utcnow() - timedelta(days=8))
     db.session.add(old)
     db.session.commit()
-    assert mail_reputation.record([soft()]) == 0
-    assert mail_reputation.record([soft()]) == 0  # two in the window (the one 8 days old is out)
+    assert mail_reputation.record([soft()]).suppressed == 0
+    assert mail_reputation.record([soft()]).suppressed == 0  # two in the window (the one 8 days old is out)
     assert mail_reputation.suppressed(["full@example.com"]) == {}
-    assert mail_reputation.record([soft()]) == 1
+    assert mail_reputation.record([soft()]).suppressed == 1
     assert "bounced 3 times in 7 days" in mail_reputation.suppressed(["full@example.com"])["full@example.com"]
 
 
@@ -135,8 +135,10 @@ def test_a_complaint_suppresses_and_ends_the_persons_follows_of_that_organizers_
     db.session.commit()
     [send] = planned(announcement, cipher)
 
-    mail_reputation.record([Bounce("ann@example.com", BounceKind.COMPLAINT, "", "reported as spam", Source.MAIL_IN,
-                                   send.delivery_id)])
+    recorded = mail_reputation.record([Bounce("ann@example.com", BounceKind.COMPLAINT, "", "reported as spam",
+                                              Source.MAIL_IN, send.delivery_id)])
+    # Their reminder schedules no longer count her: the caller writes that to the outbox.
+    assert sorted(e.slug for e in recorded.unfollowed) == ["launch", "second"]
     statuses = {s.event.slug: s.status for s in db.session.query(Subscription)}
     assert statuses == {"launch": SubscriptionStatus.UNSUBSCRIBED, "second": SubscriptionStatus.UNSUBSCRIBED,
                         "other": SubscriptionStatus.ACTIVE}

@@ -1,5 +1,5 @@
 """Recipient planning and the deliveries ledger, with a database and no Temporal."""
-from soonish.delivery import Failed, RetryAfter, Sent, ledger, planning
+from soonish.domain.delivery import Failed, RetryAfter, Sent, ledger, planning
 from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
     User, db, utcnow,

@@ -3,7 +3,6 @@ from flask import jsonify, make_response, request
 from flask_login import current_user
 from marshmallow import fields
 
-from soonish.services import ServiceError
 from soonish.services import events as event_service
 from soonish.services import concurrency, lists
 from soonish.services import notifications as notification_service
@@ -16,9 +15,7 @@ from soonish.web.api.schemas import (
 )
 
 bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
-bp.register_error_handler(ServiceError, service_error_response)
 me_bp = ApiBlueprint("api_my_events", __name__, url_prefix="/api/v1/me/events", description="Events you organize")
-me_bp.register_error_handler(ServiceError, service_error_response)
 
 EventPage = page_schema(EventOut, "EventPage")
 NotificationReportPage = page_schema(NotificationReportOut, "NotificationReportPage")

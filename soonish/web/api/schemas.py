@@ -3,7 +3,7 @@ from flask import url_for
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from soonish.chat_markup import PLATFORMS
+from soonish.domain.chat_markup import PLATFORMS
 from soonish.field_limits import (
     CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
     SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
