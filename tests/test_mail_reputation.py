@@ -7,9 +7,12 @@ from collections import Counter
 import pytest
 
 from soonish.mail_in import listener
-from soonish.models import Delivery, DeliveryStatus, MailBounce, db
+from soonish.models import (
+    Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
+)
 
 from .api_helpers import announce, create_event, reports
+from .conftest import csrf_token
 from .seeding import seed_subscribers
 from .sinks import FakeMta, free_port, wait_until
 
@@ -144,3 +147,47 @@ def test_a_broadcast_bouncing_above_ten_percent_pauses_tells_its_organizer_and_r
     assert titled(fake_mta, "Big news") == Counter({address: 1 for address in living})  # each once
     counts = settled(client, organizer, event["id"], PAUSE_FOLLOWERS)
     assert counts["sent"] == len(living) and counts["failed"] == len(PAUSE_REFUSED)
+
+
+def test_the_who_got_it_page_resumes_a_paused_message_once_and_cancels_the_rest_of_another(
+    app, client, make_user, bearer, login
+):
+    host = make_user("host@example.com")
+    event = create_event(client, bearer(host))
+    seed_subscribers(app, event["id"], 2)
+    with app.app_context():
+        paused = [Notification(event_id=event["id"], kind=NotificationKind.ANNOUNCEMENT, title=title, paused_at=utcnow())
+                  for title in ("Big news", "Other news")]
+        db.session.add_all(paused)
+        db.session.flush()
+        for notification in paused:
+            db.session.add_all(Delivery(notification_id=notification.id, subscription_id=subscription.id,
+                                        target=f"email:{subscription.user.email}", channel="email")
+                               for subscription in db.session.query(Subscription).filter_by(event_id=event["id"]))
+        db.session.commit()
+        big, other = (n.id for n in paused)
+        db.session.remove()
+    login(host)
+    page = f"/events/{event['id']}/messages/{big}"
+    shown = client.get(page).get_data(as_text=True)
+    assert "data-paused" in shown and "Resume sending" in shown and "Cancel the rest" in shown
+    token = csrf_token(client, page)
+
+    resumed = client.post(f"{page}/resume", data={"csrf_token": token})
+    assert resumed.status_code == 302 and resumed.headers["Location"].endswith(page)
+    after = client.get(page).get_data(as_text=True)
+    assert "Resumed: the rest is being sent" in after and "data-paused" not in after
+    # Once: the second press is refused on the error page with the service's sentence.
+    again = client.post(f"{page}/resume", data={"csrf_token": token})
+    assert again.status_code == 409 and "This message is not paused" in again.get_data(as_text=True)
+
+    other_page = f"/events/{event['id']}/messages/{other}"
+    assert client.post(f"{other_page}/cancel-rest", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"{other_page}/resume", data={"csrf_token": token}).status_code == 409
+    with app.app_context():
+        # The resumed one goes back to its event's workflow (an outbox row); the other sends no more.
+        assert [(o.kind, o.subject_id) for o in db.session.query(OutboxItem).filter_by(kind=OutboxKind.RESUME)] == [
+            (OutboxKind.RESUME, big)]
+        statuses = {d.notification_id: d.status for d in db.session.query(Delivery)}
+        assert statuses == {big: DeliveryStatus.PENDING, other: DeliveryStatus.SKIPPED}
+        db.session.remove()
