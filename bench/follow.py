@@ -47,9 +47,8 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from soonish.config import Config  # noqa: E402
-from soonish.models import OutboxItem, OutboxKind, User, db  # noqa: E402
+from soonish.models import OutboxItem, OutboxKind, db  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from soonish.web.tokens import issue_token  # noqa: E402
 from tests.postgres_cluster import ReplicatedPair  # noqa: E402
 from tests.processes import (  # noqa: E402
     Child, ScratchDatabase, TemporalDevServer, soonish_env, start_worker, wait_for_port,
@@ -57,7 +56,7 @@ from tests.processes import (  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import free_port  # noqa: E402
 
-from bench.stack import SINK_BUDGETS, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+from bench.stack import SINK_BUDGETS, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 CONFIRM_TIMEOUT = 180
 
@@ -222,12 +221,7 @@ def main() -> None:
     app = create_app(config)
     children: list[Child] = [sink.proc]
     try:
-        with app.app_context():
-            db.create_all()
-            organizer = User(email="organizer@soonish.bench", display_name="Bench Organizer")
-            db.session.add(organizer)
-            db.session.commit()
-            token, _ = issue_token(organizer)
+        organizer = bench_organizer(app)
         worker = start_worker(config, "worker", tmp, **SINK_BUDGETS, **mail)
         replica_url = make_url(database.url).set(port=pair.replica.port) if args.replica else None
         replica = {"DATABASE_REPLICA_URLS": replica_url.render_as_string(hide_password=False)} if replica_url else {}
@@ -240,7 +234,7 @@ def main() -> None:
         wait_for_port(web_port, web.process, "soonish web")
         client = app.test_client()
         starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
-        response = client.post("/api/v1/events", headers={"Authorization": f"Bearer {token}"}, json={
+        response = client.post("/api/v1/events", headers=organizer, json={
             "title": "Follow night", "starts_at": starts, "timezone": "Europe/Paris", "location": "Hall 2",
             "description": "A benchmark event with many followers."})
         assert response.status_code == 201, response.get_json()

@@ -55,13 +55,27 @@ class Sink:
         return self._call("/_arrivals")
 
 
-def start_sink(kind: str, logdir: Path) -> Sink:
+def start_sink(kind: str, logdir: Path, *extra: str) -> Sink:
     port = free_port()
     stats_port = port if kind == "http" else free_port()
-    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port)]
+    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port), *extra]
     if kind == "smtp":
         args += ["--stats-port", str(stats_port)]
     proc = Child(f"{kind}-sink", args, log_dir=logdir)
     wait_for_port(port, proc.process, proc.name)
     wait_for_port(stats_port, proc.process, proc.name)
     return Sink(proc, port, stats_port)
+
+
+def bench_organizer(app) -> dict:
+    """Make the tables and the bench's organizer; the headers its API calls carry."""
+    from soonish.models import User, db
+    from soonish.web.tokens import issue_token
+
+    with app.app_context():
+        db.create_all()
+        organizer = User(email="organizer@soonish.bench", display_name="Organizer")
+        db.session.add(organizer)
+        db.session.commit()
+        token, _ = issue_token(organizer)
+    return {"Authorization": f"Bearer {token}"}

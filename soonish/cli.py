@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,6 +80,32 @@ def worker(role: str) -> None:
             await stop.wait()
 
     asyncio.run(run())
+
+
+@cli.command("mail-in")
+@click.option("--bind", default=None, help="host:port (default SOONISH_MAIL_IN_BIND)")
+@with_appcontext
+def mail_in(bind: str | None) -> None:
+    """Take bounces and complaints by SMTP: the MX of SOONISH_BOUNCE_DOMAIN (README "Mail reputation")."""
+    from soonish.mail_in import listener, split_bind
+
+    app = current_app._get_current_object()
+    host, port = split_bind(bind or app.config["MAIL_IN_BIND"])
+    try:
+        controller = listener(app, host, port)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    controller.start()
+    click.echo(f"mail-in taking bounces for {app.config['BOUNCE_DOMAIN']} on {host}:{port}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+# `soonish dev`'s bounce domain when none is set: mail-in runs, and the return paths are real.
+DEV_BOUNCE_DOMAIN = "bounces.soonish.localhost"
 
 
 @cli.command("sync-schedules")
@@ -272,9 +299,9 @@ def demo() -> None:
 @cli.command()
 @with_appcontext
 def dev() -> None:
-    """Everything in one terminal: Temporal dev server, migrations, worker and web server, the
-    chat bots whose tokens are set (and the demo organizer and event when the database has no
-    users yet)."""
+    """Everything in one terminal: Temporal dev server, migrations, worker, web server, the bounce
+    listener (mail-in), the chat bots whose tokens are set (and the demo organizer and event when
+    the database has no users yet)."""
     from flask_migrate import upgrade
 
     from soonish.temporal.delivery.types import temporal_dev_server_args
@@ -283,7 +310,8 @@ def dev() -> None:
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
     # DEV: plain http cookies and the default secret are fine on this machine.
-    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true"}
+    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true",
+           "SOONISH_BOUNCE_DOMAIN": config["BOUNCE_DOMAIN"] or DEV_BOUNCE_DOMAIN}
     config["TEMPORAL_ADDRESS"] = env["SOONISH_TEMPORAL_ADDRESS"]  # for the demo event's workflow
     children: list[subprocess.Popen] = []
 
@@ -317,9 +345,9 @@ def dev() -> None:
         upgrade()
         if not accounts.has_users():
             _make_demo()  # a first run shows the product working at once
-        for command in (["worker"], ["web"]):
+        for command in (["worker"], ["web"], ["mail-in"]):
             children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
-        essential = list(children)  # the Temporal dev server (when we started it), worker and web
+        essential = list(children)  # the Temporal dev server (when we started it), worker, web and mail-in
         # The bots retry their own logins; one that still exits is reported, and the web server
         # and worker keep running without it.
         bots = {platform: subprocess.Popen([sys.executable, "-m", "soonish", "bot", platform], env=env)

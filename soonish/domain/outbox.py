@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from soonish.domain import mail_reputation
 from soonish.models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
 from soonish.domain.delivery.mail import OneOffKind, OneOffMail
 from soonish.domain.delivery.mail import one_off_mail as compose_one_off_mail
@@ -58,6 +59,11 @@ def confirm_mail(subscription: Subscription) -> bool:
     return True
 
 
+def resume(event: Event, notification: Notification) -> None:
+    """Hand a paused broadcast its organizer resumed back to the event's workflow after commit."""
+    db.session.add(OutboxItem(kind=OutboxKind.RESUME, event_id=event.id, subject_id=notification.id))
+
+
 def notify(event: Event, notification: Notification) -> None:
     """Hand ``notification`` (recorded in this transaction) to the event's workflow after commit."""
     db.session.add(OutboxItem(kind=OutboxKind.NOTIFY, event_id=event.id, subject_id=notification.id))
@@ -94,7 +100,7 @@ def waitlist_offer(event: Event, rsvp_id: int, expires_at: datetime) -> None:
 
 MAILS = (OutboxKind.CONFIRM_MAIL, OutboxKind.ONE_OFF_MAIL)
 EVENT_WORKFLOW = (OutboxKind.NOTIFY, OutboxKind.REMINDERS_CHANGED, OutboxKind.EVENT_CREATED,
-                  OutboxKind.EVENT_UPDATED, OutboxKind.EVENT_CANCELLED)
+                  OutboxKind.EVENT_UPDATED, OutboxKind.EVENT_CANCELLED, OutboxKind.RESUME)
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,13 @@ def mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None]]:
     ).all()
     # Keyed by the outbox row (soonish-confirm-<subscription>-outbox-<row>): a resend after a
     # crash carries the same key.
-    return [(item, compose_one_off_mail(*_mail_of(item), f"outbox-{item.id}")) for item in items]
+    mails = [(item, compose_one_off_mail(*_mail_of(item), f"outbox-{item.id}")) for item in items]
+    # Confirm links never go to a suppressed address; account mails a person asked for (a reset,
+    # a verification) still do.
+    stopped = mail_reputation.suppressed(
+        mail.address for item, mail in mails if mail is not None and item.kind == OutboxKind.CONFIRM_MAIL)
+    return [(item, None if mail is not None and item.kind == OutboxKind.CONFIRM_MAIL and mail.address in stopped else mail)
+            for item, mail in mails]
 
 
 def _mail_of(item: Claimed) -> tuple[str, int, str | None]:

@@ -29,6 +29,7 @@ class OutboxKind(str, enum.Enum):
     EVENT_CANCELLED = "event_cancelled"
     WEBHOOK_MESSAGE = "webhook_message"  # subject: a webhook message; start its delivery workflow
     WAITLIST_OFFER = "waitlist_offer"  # subject: an offered RSVP (payload: expires_at); start its offer
+    RESUME = "resume"  # subject: a paused broadcast its organizer resumed; deliver the rest
 
 
 class OutboxItem(db.Model):

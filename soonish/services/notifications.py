@@ -4,16 +4,17 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 
 from soonish.domain.delivery import reminders as reminder_rule
+from soonish.domain.mail_reputation import mask_address
 from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import outbox
 from soonish.services.broadcast import TITLE_MAX, record
-from soonish.services.errors import NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import get_event_for_organizer, list_organized_events
 from soonish.services.offsets import format_offset
 
@@ -82,6 +83,12 @@ class NotificationReport:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def going_out(self) -> int:
+        """The deliveries sent or to be sent: not those planning left out (skipped, or suppressed:
+        the address bounced or complained), which no destination's pace held up."""
+        return self.total - self.counts[DeliveryStatus.SKIPPED.value] - self.counts[DeliveryStatus.SUPPRESSED.value]
 
     @property
     def in_progress(self) -> bool:
@@ -225,14 +232,6 @@ class RecipientPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def mask_email(address: str | None) -> str | None:
-    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}•••@{domain}"
-
-
 ERASED_FOLLOWER = "a deleted account"
 
 
@@ -241,7 +240,47 @@ def follower_label(user: User) -> str:
     address, not the organizer, so the address is masked."""
     if user.erased_at is not None:
         return ERASED_FOLLOWER
-    return user.display_name or mask_email(user.email) or "a chat follower"
+    return user.display_name or mask_address(user.email) or "a chat follower"
+
+
+def _paused(actor: User, event_id: int, notification_id: int) -> tuple[Event, Notification]:
+    event = get_event_for_organizer(actor, event_id)
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.event_id != event_id:
+        raise NotFound("No such message for this event.")
+    return event, notification
+
+
+def _leave_pause(notification: Notification, **values) -> None:
+    """Conditional: of two requests at once (resume and cancel, say), one leaves the pause."""
+    left = db.session.execute(
+        update(Notification).where(Notification.id == notification.id, Notification.paused_at.is_not(None),
+                                   Notification.resumed_at.is_(None)).values(resumed_at=utcnow(), **values)
+    ).rowcount
+    if not left:
+        raise Conflict("This message is not paused (it was resumed or cancelled already).")
+
+
+def resume(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send the rest of a broadcast paused for its bounce rate (the ledger skips what was sent)."""
+    event, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification, paused_at=None)
+    outbox.resume(event, notification)
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
+
+
+def cancel_rest(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send no more of a paused broadcast: what was not sent yet is skipped."""
+    _, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification)
+    db.session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
+                                              Delivery.status == DeliveryStatus.PENDING)
+                       .values(status=DeliveryStatus.SKIPPED))
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
 
 
 def recipients(actor: User, event_id: int, notification_id: int, status: str | None = None,

@@ -265,6 +265,27 @@ def recipients(event_id, notification_id):
     )
 
 
+@bp.post("/events/<int:event_id>/messages/<int:notification_id>/resume")
+@login_required
+@once_per_form
+def resume_message(event_id, notification_id):
+    """Resume a message paused for its bounce rate. Refused (a 409 once it was resumed or
+    cancelled) on the error page, like any refusal."""
+    notification_service.resume(current_user, event_id, notification_id)
+    flash("Resumed: the rest is being sent. Addresses that bounced stay skipped.", "success")
+    return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
+
+
+@bp.post("/events/<int:event_id>/messages/<int:notification_id>/cancel-rest")
+@login_required
+@once_per_form
+def cancel_rest_of_message(event_id, notification_id):
+    """Send no more of a message paused for its bounce rate."""
+    notification_service.cancel_rest(current_user, event_id, notification_id)
+    flash("Cancelled: nobody else gets this message.", "info")
+    return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
+
+
 @bp.get("/events/<int:event_id>/messages/welcomes")
 @login_required
 def welcome_recipients(event_id):

@@ -24,7 +24,8 @@ from soonish.links import (
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
-from soonish.models import ChatIdentity, ChatInstallation, Integration, Subscription, SubscriptionStatus, User, db
+from soonish.models import (ChatIdentity, ChatInstallation, Integration, Notification, Subscription, SubscriptionStatus,
+                            User, db)
 from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
 
@@ -164,6 +165,7 @@ class OneOffKind:
     CHANGE_EMAIL = "email_change"  # user id, to the new ``address``
     EMAIL_CHANGED = "email_changed"  # user id, to the old ``address``, with an undo link
     DELETE_ACCOUNT = "delete_account"  # user id
+    BROADCAST_PAUSED = "broadcast_paused"  # notification id, to its event's organizer
     CHAT_REMOVED = "chat_removed"  # chat installation id: to the account that added our app
 
 
@@ -285,6 +287,22 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
                                            "Confirm: delete your Soonish account", context))
 
 
+def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """To the organizer: their broadcast bounced too often and waits (domain.mail_reputation)."""
+    from soonish.domain.mail_reputation import bounce_rate
+
+    notification = db.session.get(Notification, notification_id)
+    organizer = notification.event.organizer if notification is not None else None
+    if organizer is None or not organizer.email or organizer.erased_at is not None:
+        return None
+    bounced, mailed = bounce_rate(notification_id)
+    report_url = absolute_url(f"/events/{notification.event_id}/messages/{notification_id}")
+    context = dict(notification=notification, bounced=bounced, mailed=mailed,
+                   percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
+    return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
+                                                f"Paused: {notification.title}", context))
+
+
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
     installation = db.session.get(ChatInstallation, installation_id)
     if installation is None or installation.installed_by_id is None or installation.is_active:
@@ -308,6 +326,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.CHANGE_EMAIL: _change_email_mail,
     OneOffKind.EMAIL_CHANGED: _email_changed_mail,
     OneOffKind.DELETE_ACCOUNT: _delete_account_mail,
+    OneOffKind.BROADCAST_PAUSED: _broadcast_paused_mail,
     OneOffKind.CHAT_REMOVED: _chat_removed_mail,
 }
 

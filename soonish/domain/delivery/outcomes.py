@@ -25,6 +25,9 @@ class Failed:
     reason: str
     permanent: bool = False
     http_status: int | None = None
+    # The mail server's 5xx refusal of the recipient ("550 5.1.1 user unknown"): a bounce, heard
+    # by the suppression list like a mailed-back one.
+    mail_reply: str = ""
 
 
 Outcome = Sent | RetryAfter | Failed

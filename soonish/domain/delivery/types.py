@@ -3,6 +3,7 @@ goes, and the settings the transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.delivery.mail_signing import DkimKey
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,11 @@ class MailSettings:
     timeout: float = 20
     outbox_dir: str = ""
     messages_per_connection: int = 0  # 0: as many as the server takes
-
+    # Return paths per message (domain.mail_reputation): bounces+<signed ref>@bounce_domain;
+    # empty: the sender's address, as before.
+    bounce_domain: str = ""
+    return_path_secret: str = ""
+    dkim: DkimKey | None = None  # set: every mail is DKIM-signed with it
 
     @classmethod
     def from_config(cls, config, outbox_dir: str) -> "MailSettings":
@@ -81,4 +86,6 @@ class MailSettings:
             starttls=bool(config["SMTP_STARTTLS"]), use_ssl=bool(config["SMTP_SSL"]),
             timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
             messages_per_connection=int(config["SMTP_MESSAGES_PER_CONNECTION"]),
+            bounce_domain=config["BOUNCE_DOMAIN"], return_path_secret=config["SECRET_KEY"],
+            dkim=DkimKey.from_config(config, config["MAIL_FROM"]),
         )

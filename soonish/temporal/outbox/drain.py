@@ -176,6 +176,8 @@ class OutboxDrain:
                 pass  # a change or a follow started it first, or a retried row
         elif item.kind == OutboxKind.NOTIFY:
             await signal_with_start(self.client, self.temporal, params, "notify", NotifyRequest(item.subject_id))
+        elif item.kind == OutboxKind.RESUME:  # a paused broadcast its organizer resumed
+            await signal_with_start(self.client, self.temporal, params, "resume_notification", NotifyRequest(item.subject_id))
         elif item.kind in (OutboxKind.EVENT_UPDATED, OutboxKind.EVENT_CANCELLED):
             # The event as it is now: signals carry its newest version, which the workflow keeps.
             change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)

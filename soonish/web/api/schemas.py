@@ -271,6 +271,10 @@ class NotificationOut(Schema):
     title = fields.String()
     body = fields.String()
     created_at = fields.DateTime()
+    paused_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Set while the message is paused: its first mails bounced too often. Resume or cancel the rest."})
+    resumed_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When its organizer resumed it (or, with paused_at still set, cancelled the rest)."})
 
 
 class NotificationReportOut(Schema):
