@@ -23,6 +23,7 @@ from ..services import events as event_service
 from ..services import notifications as notification_service
 from ..services import series as series_service
 from ..services import subscriptions as subscription_service
+from . import anonymous_page
 from .auth import current_user_or_none
 from .forms import apply_service_error
 from .htmx import is_htmx_request, redirect_to, render_page
@@ -200,6 +201,14 @@ class AnnouncementForm(FlaskForm):
 
 @bp.get("/e/<slug>")
 def show(slug):
+    if anonymous_page.serves_viewer() and (key := event_service.version_for_anyone(slug)) \
+            and anonymous_page.serves_event(key[0]):
+        # The event itself is loaded only when this version's page is rendered.
+        def render(**per_view) -> str:
+            event = visible_event_or_404(slug)
+            return render_template("events/show.html", event=event, **_sidebar_context(event), **per_view)
+
+        return anonymous_page.response(key, render)
     event = visible_event_or_404(slug)
     if is_htmx_request() and request.args.get("since") == str(event.version):
         return Response(status=204)  # the open page is current: a poll costs one query, no render

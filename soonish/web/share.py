@@ -5,7 +5,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from .. import share
+from .. import avatars, share
 from ..links import event_path, public_url
 from ..messages import map_url
 from ..models import SubscriptionStatus, utcnow
@@ -137,7 +137,8 @@ def host(host_id):
     name = page.host.display_name or "this host"
     page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
     tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)
-    return render_template("events/host.html", name=name, events=page.events, card=tags, canonical=page_url)
+    return render_template("events/host.html", name=name, host=page.host, events=page.events, card=tags,
+                           canonical=page_url)
 
 
 @bp.app_context_processor
@@ -153,4 +154,6 @@ def share_helpers() -> dict:
         "event_canonical_url": canonical_url,
         "cover_url": lambda event: (url_for("share.cover", slug=event.slug, v=etag)
                                     if (etag := shown_cover_etag(event)) else None),
+        "event_visual": lambda event: avatars.event_visual_data_uri(f"event:{event.id}:{event.title}"),
+        "avatar_url": lambda user: avatars.identicon_data_uri(f"user:{user.id}"),
     }

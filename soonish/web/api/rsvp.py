@@ -16,7 +16,10 @@ bp.register_error_handler(ServiceError, service_error_response)
 
 class RsvpIn(Schema):
     answer = fields.String(required=True, validate=validate.OneOf(sorted(rsvp_service.CHOICES)),
-                           metadata={"description": "going, maybe or no (can't go)"})
+                           metadata={"description": "going, maybe or no (can't go). Going also follows the event "
+                                                    "(default channels and reminders) if you don't follow it yet."})
+    listed = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "Whether your name may show on the event page among those going (omitted: unchanged)."})
 
 
 class RsvpOut(Schema):
@@ -26,6 +29,7 @@ class RsvpOut(Schema):
     offer_expires_at = fields.DateTime(allow_none=True, metadata={
         "description": "Set while a freed place is held for this waitlisted person: answer going to take it."})
     answered_at = fields.DateTime()
+    listed = fields.Boolean(metadata={"description": "Whether your name shows on the event page among those going."})
 
 
 class RsvpCountsOut(Schema):
@@ -77,7 +81,7 @@ def answer(data, event_id):
     """Say whether you're coming. Changing your answer is possible until the start; "going" on a
     full event puts you on the waitlist (answer: waitlisted)."""
     event = event_service.get_visible_event(current_user, event_id=event_id)
-    return rsvp_service.answer(current_user, event, data["answer"])
+    return rsvp_service.answer(current_user, event, data["answer"], listed=data["listed"])
 
 
 @bp.get("/<int:event_id>/rsvps")
