@@ -1,12 +1,11 @@
 """Pictures made here from a seed, never fetched: a person's identicon (a mirrored 5x5 grid, in
 the manner of GitHub's and Gravatar's, so no address goes to a third party) and an event's
 visual when it has no cover (a gradient and a pattern picked from the event, so two events'
-pages and cards don't look alike)."""
+pages and share cards don't look alike)."""
 import base64
 import colorsys
 import hashlib
 from functools import lru_cache
-from xml.sax.saxutils import escape
 
 GRID = 5
 
@@ -42,13 +41,22 @@ def identicon_data_uri(seed: str) -> str:
 PATTERNS = ("circles", "stripes", "dots")
 
 
-@lru_cache(maxsize=1024)
-def event_visual_svg(seed: str, title: str = "") -> str:
-    """A 1200x630 gradient in two colours and a pattern from ``seed``; ``title``, when given, is
-    written over it (for the share card)."""
+def event_colours(seed: str) -> tuple[str, str]:
+    """Two deep colours (white text stays legible on both) picked from ``seed``."""
     digest = _digest(seed)
-    start, end = _colour(digest[0], 0.6, 0.38), _colour((digest[0] + 60 + digest[1] % 80) % 256, 0.65, 0.3)
-    pattern = PATTERNS[digest[2] % len(PATTERNS)]
+    return _colour(digest[0], 0.6, 0.38), _colour((digest[0] + 60 + digest[1] % 80) % 256, 0.65, 0.3)
+
+
+def event_pattern(seed: str) -> str:
+    return PATTERNS[_digest(seed)[2] % len(PATTERNS)]
+
+
+@lru_cache(maxsize=1024)
+def event_visual_svg(seed: str) -> str:
+    """A 1200x630 gradient in two colours and a pattern from ``seed``."""
+    digest = _digest(seed)
+    start, end = event_colours(seed)
+    pattern = event_pattern(seed)
     if pattern == "circles":
         shapes = "".join(f'<circle cx="{200 + digest[3 + i] * 4}" cy="{digest[8 + i] * 2.5:.0f}" r="{60 + digest[12 + i]}"/>'
                          for i in range(4))
@@ -57,12 +65,10 @@ def event_visual_svg(seed: str, title: str = "") -> str:
                          for i in range(12))
     else:
         shapes = "".join(f'<circle cx="{x}" cy="{y}" r="6"/>' for x in range(40, 1200, 80) for y in range(40, 630, 80))
-    text = (f'<text x="64" y="560" font-family="sans-serif" font-size="64" font-weight="700" fill="#fff">'
-            f'{escape(title[:40])}</text>') if title else ""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1200 630" preserveAspectRatio="xMidYMid slice">'
             f'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="{start}"/>'
             f'<stop offset="1" stop-color="{end}"/></linearGradient></defs>'
-            f'<rect width="1200" height="630" fill="url(#g)"/><g fill="#fff" fill-opacity="0.12">{shapes}</g>{text}</svg>')
+            f'<rect width="1200" height="630" fill="url(#g)"/><g fill="#fff" fill-opacity="0.12">{shapes}</g></svg>')
 
 
 def event_visual_data_uri(seed: str) -> str:

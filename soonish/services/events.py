@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from ..field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
@@ -327,19 +327,6 @@ def organized_by(actor: User, row, noun: str):
     if row.organizer_id != actor.id:
         raise Forbidden(f"Only the {noun}'s organizer can change it.")
     return row
-
-
-# Built once: the anonymous event page runs it on every view, where building it cost more than running it.
-_VERSION_BY_SLUG = select(Event.id, Event.version, Event.visibility).where(Event.slug == bindparam("slug"))
-
-
-def version_for_anyone(slug: str) -> tuple[int, int] | None:
-    """The id and version of the event at ``slug`` if anyone with its link may see it (public or
-    unlisted): three columns, no entity, for the anonymous page's cache key."""
-    row = db.session.connection().execute(_VERSION_BY_SLUG, {"slug": slug}).first()
-    if row is None or row.visibility == Visibility.PRIVATE:
-        return None
-    return row.id, row.version
 
 
 def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None,

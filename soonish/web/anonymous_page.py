@@ -1,6 +1,7 @@
-"""The event page as an anonymous visitor sees it, rendered once per event version (and kept a
-couple of seconds, for the counts) in each process, because the moment a link spreads is made
-of anonymous views of one page.
+"""The event page as an anonymous visitor sees it, rendered once every EVENT_PAGE_CACHE_SECONDS
+(2) per process and answered from memory in between without a query, because the moment a link
+spreads is made of anonymous views of one page. A change of the event made in this process (a
+new version, RSVP settings) renders it again at the next view.
 
 What differs per visitor is put in per view: the CSRF token (the rendered one is swapped for
 this visitor's) and each form's one-time nonce (rendered as a placeholder). A visitor with
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from flask import Response, current_app, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy import event as sa_event
+
+from ..models import Event, EventCover
 
 from .htmx import is_htmx_request
 from .subscriptions import EMAIL_FOLLOWS
@@ -33,12 +37,15 @@ ETAG_WINDOW_SECONDS = 1800
 
 @dataclass(frozen=True)
 class Rendered:
+    event_id: int
     html: str  # with CSRF_SLOT and NONCE_SLOT where the visitor's own values go
     digest: str
     fresh_until: float
 
 
-_entries: dict[tuple[int, int], Rendered] = {}
+# By slug: a kept page answers without a query. Changes made in this process drop it at once
+# (forget, below); other processes' copies are at most EVENT_PAGE_CACHE_SECONDS old.
+_entries: dict[str, Rendered] = {}
 _lock = threading.Lock()
 
 
@@ -53,22 +60,28 @@ def serves_event(event_id: int) -> bool:
     return str(event_id) not in session.get(EMAIL_FOLLOWS, {})
 
 
-def response(key: tuple[int, int], render: Callable[..., str]) -> Response:
-    """The page for the event version ``key`` (id, version) from memory, rendered by
-    ``render(form_nonce=...)`` when it has a new version or the kept render is more than
-    EVENT_PAGE_CACHE_SECONDS old."""
-    now = time.monotonic()
-    entry = _entries.get(key)
-    if entry is None or entry.fresh_until <= now:
-        token = generate_csrf()  # the one the render puts in every form: swapped for a slot
-        html = render(form_nonce=lambda: NONCE_SLOT).replace(token, CSRF_SLOT)
-        entry = Rendered(html, hashlib.sha1(html.encode()).hexdigest()[:20],
-                         now + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
-        with _lock:
-            if len(_entries) >= ENTRIES_KEPT:
-                _entries.pop(next(iter(_entries)))
-            _entries.pop(key, None)
-            _entries[key] = entry
+def kept(slug: str) -> Rendered | None:
+    """The page kept for ``slug`` while it is fresh."""
+    entry = _entries.get(slug)
+    return entry if entry is not None and entry.fresh_until > time.monotonic() else None
+
+
+def keep(event, render: Callable[..., str]) -> Rendered:
+    """Render ``event``'s page with ``render(form_nonce=...)`` and keep it."""
+    token = generate_csrf()  # the one the render puts in every form: swapped for a slot
+    html = render(form_nonce=lambda: NONCE_SLOT).replace(token, CSRF_SLOT)
+    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20],
+                     time.monotonic() + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
+    with _lock:
+        _entries.pop(event.slug, None)
+        if len(_entries) >= ENTRIES_KEPT:
+            _entries.pop(next(iter(_entries)))
+        _entries[event.slug] = entry
+    return entry
+
+
+def response(entry: Rendered) -> Response:
+    """The kept page with this visitor's token and nonces, or 304 if they have it."""
     etag = f"{entry.digest}-{int(time.time() // ETAG_WINDOW_SECONDS)}"
     if request.if_none_match.contains(etag):
         answer = Response(status=304)
@@ -81,3 +94,18 @@ def response(key: tuple[int, int], render: Callable[..., str]) -> Response:
     answer.cache_control.no_cache = True
     answer.vary.update(("HX-Request", "Cookie"))
     return answer
+
+
+@sa_event.listens_for(Event, "after_update")
+def _event_changed(mapper, connection, event: Event) -> None:
+    """An event changed here (an edit, a cancel, RSVP settings): its next view renders again."""
+    _entries.pop(event.slug, None)
+
+
+@sa_event.listens_for(EventCover, "after_insert")
+@sa_event.listens_for(EventCover, "after_update")
+@sa_event.listens_for(EventCover, "after_delete")
+def _cover_changed(mapper, connection, cover: EventCover) -> None:
+    for slug, entry in list(_entries.items()):
+        if entry.event_id == cover.event_id:
+            _entries.pop(slug, None)

@@ -201,17 +201,15 @@ class AnnouncementForm(FlaskForm):
 
 @bp.get("/e/<slug>")
 def show(slug):
-    if anonymous_page.serves_viewer() and (key := event_service.version_for_anyone(slug)) \
-            and anonymous_page.serves_event(key[0]):
-        # The event itself is loaded only when this version's page is rendered.
-        def render(**per_view) -> str:
-            event = visible_event_or_404(slug)
-            return render_template("events/show.html", event=event, **_sidebar_context(event), **per_view)
-
-        return anonymous_page.response(key, render)
+    shared = anonymous_page.serves_viewer()
+    if shared and (kept := anonymous_page.kept(slug)) and anonymous_page.serves_event(kept.event_id):
+        return anonymous_page.response(kept)
     event = visible_event_or_404(slug)
     if is_htmx_request() and request.args.get("since") == str(event.version):
         return Response(status=204)  # the open page is current: a poll costs one query, no render
+    if shared and anonymous_page.serves_event(event.id):
+        return anonymous_page.response(anonymous_page.keep(event, lambda **per_view: render_template(
+            "events/show.html", event=event, **_sidebar_context(event), **per_view)))
     return render_page("events/show.html", "events/_details.html", event=event, **_sidebar_context(event))
 
 

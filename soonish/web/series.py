@@ -1,14 +1,17 @@
 """Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
-from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from ..models import Series
+from .. import share
+from ..links import public_url
+from ..models import Series, Visibility
 from ..services import ServiceError
 from ..services import calendar as calendar_service
 from ..services import series as series_service
 from .auth import current_user_or_none
 from .htmx import render_page
 from .once import once_per_form
+from .share import image_url
 
 bp = Blueprint("series", __name__)
 
@@ -37,10 +40,16 @@ def visible_series_or_404(slug: str) -> Series:
 def show(slug):
     series = visible_series_or_404(slug)
     viewer = current_user_or_none()
+    summary = series_service.describe(series)
+    upcoming = series_service.occurrences(series)
+    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("series.show", slug=series.slug))
+    # A private series has no card, as a private event has none.
+    card = [] if series.visibility == Visibility.PRIVATE else share.series_card_tags(
+        series.title, summary, series.description, page_url, image_url(upcoming[0]) if upcoming else None)
     return render_page(
-        "series/show.html", "series/show.html", series=series, summary=series_service.describe(series),
-        upcoming=series_service.occurrences(series),
+        "series/show.html", "series/show.html", series=series, summary=summary, upcoming=upcoming,
         following=viewer is not None and series_service.find_follow(viewer, series) is not None,
+        card=card, canonical=page_url,
     )
 
 

@@ -36,11 +36,9 @@ def shown_cover_etag(event) -> str | None:
 
 
 def image_url(event) -> str:
-    """The cover if the event has one, else the generated card. The version (or the cover's
-    hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
-    etag = shown_cover_etag(event)
-    path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
-        url_for("share.image", slug=event.slug, v=event.version)
+    """The share card (over the cover when there is one). What it shows is in the URL: a card
+    crawler that caches by URL sees a change as a new image."""
+    path = url_for("share.image", slug=event.slug, v=share.image_etag(event, shown_cover_etag(event))[:12])
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
@@ -103,11 +101,13 @@ def image(slug):
     event = visible_event_or_404(slug)
     if not share.shareable(event):
         abort(404)
-    response = _cached(Response(mimetype="image/png"), share.image_etag(event), public=True)
-    if request.if_none_match.contains(share.image_etag(event)):
+    etag = share.image_etag(event, shown_cover_etag(event))
+    response = _cached(Response(mimetype="image/png"), etag, public=True)
+    if request.if_none_match.contains(etag):
         response.status_code = 304
         return response
-    response.set_data(share.share_image(event))
+    cover = cover_service.get_cover(event) if shown_cover_etag(event) else None
+    response.set_data(share.share_image(event, cover.image if cover else None))
     return response
 
 
@@ -154,6 +154,6 @@ def share_helpers() -> dict:
         "event_canonical_url": canonical_url,
         "cover_url": lambda event: (url_for("share.cover", slug=event.slug, v=etag)
                                     if (etag := shown_cover_etag(event)) else None),
-        "event_visual": lambda event: avatars.event_visual_data_uri(f"event:{event.id}:{event.title}"),
+        "event_visual": lambda event: avatars.event_visual_data_uri(share.visual_seed(event)),
         "avatar_url": lambda user: avatars.identicon_data_uri(f"user:{user.id}"),
     }
