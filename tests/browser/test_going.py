@@ -50,7 +50,7 @@ def test_a_visitor_on_a_phone_says_im_going_with_a_name_and_an_email(
     short_lead, page: Page, browser, app, client, host, organizer, live_server, smtp_sink, screenshot, page_problems,
 ):
     event = checked_event(client, organizer, due_in=60, title="Rooftop jazz night")
-    context = browser.new_context(viewport=PHONE, timezone_id="Europe/Paris", locale="en-GB")
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, timezone_id="Europe/Paris", locale="en-GB")
     visitor = context.new_page()
     visitor.goto(f"{live_server}/e/{event['slug']}")
     box = visitor.locator("#subscribe")
