@@ -2,6 +2,7 @@
 name and an email, confirms from the mail (a real SMTP server) and is then counted going,
 following, and asked "still coming?" at its time (real Temporal); a signed-in person's one tap
 does the same."""
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,8 @@ from soonish.models import Rsvp, Subscription, User, db, utcnow
 from ..api_helpers import create_event as create_event_by_api
 from ..sinks import wait_until
 from ..conftest import PASSWORD
-from .conftest import PHONE
+from ..test_covers import picture, upload
+from .conftest import PHONE, SCREENSHOTS
 from .test_follow_flow import CONFIRM_LINK, mail_to
 
 GUEST = "gus@example.com"
@@ -115,4 +117,50 @@ def test_a_signed_in_persons_one_tap_is_going_and_following(
     box.get_by_role("button", name="Can't go").click()
     expect(box.locator('[data-count="going"]')).to_have_text("0")
     assert going_and_following(app, event["id"], "mia@example.com") == ("no", "active")
+    assert page_problems == []
+
+
+def test_the_page_has_a_face_with_or_without_a_cover_and_no_axe_violations(
+    page: Page, browser, app, client, host, organizer, login, live_server, screenshot, axe_violations, page_problems,
+):
+    """The cover leads the page (a visual made from the event without one), the host's avatar
+    and bio beside their name, those going who agreed to it, and the share card drawn over it."""
+    with app.app_context():
+        user = db.session.get(User, host.id)
+        user.display_name, user.bio = "Ada Host", "Runs the rooftop jazz evenings in Lyon since 2019."
+        db.session.commit()
+    event = create_event_by_api(client, organizer, title="Rooftop jazz night", location="Terrasse du Marché, Lyon",
+                                description="Three sets, one sunset.")
+    other = create_event_by_api(client, organizer, title="Poetry slam")
+    url = f"{live_server}/e/{event['slug']}"
+    page.goto(url)
+    hero = page.locator(".event-hero img")
+    assert hero.get_attribute("src").startswith("data:image/svg+xml")  # made here, per event
+    visual = hero.get_attribute("src")
+    page.goto(f"{live_server}/e/{other['slug']}")
+    assert page.locator(".event-hero img").get_attribute("src") != visual  # not one flat picture for all
+    page.goto(url)
+    expect(page.locator(".host-line")).to_contain_text("Runs the rooftop jazz evenings")
+    assert axe_violations(page) == []
+    screenshot(page, "event-page-without-cover")
+
+    login(host)
+    upload(client, event, picture("JPEG"))
+    page.goto(url)
+    expect(page.locator(".event-hero img")).to_have_attribute("src", re.compile(r"/cover\.jpg\?v="))
+    assert axe_violations(page) == []
+    screenshot(page, "event-page-with-cover")
+    # The cards, as a crawler fetches them (in a tab of their own: Chromium's image viewer styles
+    # itself inline, which the app's CSP refuses, and that is no problem of the page).
+    viewer = browser.new_page(viewport={"width": 1200, "height": 630})
+    for slug, name in ((event["slug"], "share-card-with-cover"), (other["slug"], "share-card-without-cover")):
+        page.goto(f"{live_server}/e/{slug}")
+        card = page.locator('meta[property="og:image"]').get_attribute("content")
+        viewer.goto(card.replace("http://soonish.test", live_server))
+        viewer.screenshot(path=SCREENSHOTS / f"{name}.png")
+    viewer.close()
+
+    page.goto(f"{live_server}/hosts/{host.id}")
+    expect(page.locator(".host-bio")).to_have_text("Runs the rooftop jazz evenings in Lyon since 2019.")
+    assert axe_violations(page) == []
     assert page_problems == []
