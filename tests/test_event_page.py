@@ -2,6 +2,9 @@
 each visitor's own CSRF token and form nonces put in per view, 304 for an unchanged page."""
 import re
 
+from soonish.models import Subscription, User, db
+from soonish.services import subscriptions as subscription_service
+
 from .api_helpers import create_event as create_event_by_api
 
 
@@ -29,3 +32,22 @@ def test_the_anonymous_page_is_one_render_per_version_with_each_visitors_own_tok
     assert edited.status_code == 200, edited.get_json()
     fresh = second.get(page, headers={"If-None-Match": two.headers["ETag"]})
     assert fresh.status_code == 200 and "Cached night, moved" in fresh.get_data(as_text=True)
+
+
+def test_an_email_follower_answers_through_the_api_with_their_manage_token(app, client, host, organizer):
+    event = create_event_by_api(client, organizer, title="Token night")
+    other = create_event_by_api(client, organizer, title="Other night")
+    with app.test_request_context():
+        follower = User(email="eve@example.com")
+        subscription = Subscription(event_id=event["id"], user=follower, selectors=[])
+        db.session.add(subscription)
+        db.session.commit()
+        token = subscription_service.manage_token(subscription)
+    url = f"/api/v1/events/{event['id']}/rsvp"
+    assert client.put(url, json={"answer": "going"}).status_code == 401
+    refused = client.put(f"/api/v1/events/{other['id']}/rsvp", json={"answer": "going", "manage_token": token})
+    assert refused.status_code == 404
+    answered = client.put(url, json={"answer": "going", "manage_token": token, "listed": True})
+    assert answered.status_code == 200, answered.get_json()
+    assert (answered.get_json()["answer"], answered.get_json()["listed"]) == ("going", True)
+    assert client.put(url, json={"answer": "going", "manage_token": "forged"}).status_code == 404

@@ -211,6 +211,15 @@ def from_manage_token(token: str) -> Subscription:
     return subscription
 
 
+def answer_by_manage_token(token: str, event_id: int, choice: str, listed: bool | None = None):
+    """An email follower's RSVP through the API, with the manage token from their mails (which
+    only their address received) standing in for an account's sign-in."""
+    subscription = from_manage_token(token)
+    if subscription.event_id != event_id:
+        raise NotFound("This token is for another event.")
+    return rsvp_service.answer(subscription.user, subscription.event, choice, listed=listed)
+
+
 def manage_token(subscription: Subscription) -> str:
     return sign(current_app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
 

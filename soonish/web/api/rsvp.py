@@ -6,7 +6,9 @@ from ...field_limits import CAPACITY_MAX
 from ...services import ServiceError
 from ...services import events as event_service
 from ...services import rsvp as rsvp_service
-from .access import authorized
+from ...services import subscriptions as subscription_service
+from ..extensions import login_manager
+from .access import authorized, optionally_authorized
 from .base import ApiBlueprint, service_error_response
 from .paging import LINK_HEADER, PageArgs, page_schema, paged
 
@@ -20,6 +22,9 @@ class RsvpIn(Schema):
                                                     "(default channels and reminders) if you don't follow it yet."})
     listed = fields.Boolean(load_default=None, allow_none=True, metadata={
         "description": "Whether your name may show on the event page among those going (omitted: unchanged)."})
+    manage_token = fields.String(load_default=None, validate=validate.Length(max=500), metadata={
+        "description": "Without signing in: the token of the manage link in your mails about this event "
+                       "(/s/manage/<token>), for people who follow by email without an account."})
 
 
 class RsvpOut(Schema):
@@ -73,13 +78,19 @@ class RsvpSettingsOut(Schema):
 
 
 @bp.put("/<int:event_id>/rsvp")
-@authorized("subscriptions:write")
+@optionally_authorized("subscriptions:write")
 @bp.arguments(RsvpIn)
 @bp.response(200, RsvpOut)
 @bp.errors(400, 401, 403, 404, 409)
 def answer(data, event_id):
-    """Say whether you're coming. Changing your answer is possible until the start; "going" on a
-    full event puts you on the waitlist (answer: waitlisted)."""
+    """Say whether you're coming, signed in or with an email follower's `manage_token`. Changing
+    your answer is possible until the start; "going" on a full event puts you on the waitlist
+    (answer: waitlisted), and going follows the event if you don't yet."""
+    if not current_user.is_authenticated:
+        if not data["manage_token"]:
+            return login_manager.unauthorized()
+        return subscription_service.answer_by_manage_token(data["manage_token"], event_id, data["answer"],
+                                                           data["listed"])
     event = event_service.get_visible_event(current_user, event_id=event_id)
     return rsvp_service.answer(current_user, event, data["answer"], listed=data["listed"])
 
