@@ -189,7 +189,8 @@ def _background(event: Event, cover: bytes | None) -> Image.Image:
         return image
     seed = visual_seed(event)
     start, end = (ImageColor.getrgb(c) for c in avatars.event_colours(seed))
-    mask = Image.linear_gradient("L").rotate(-45, expand=True).resize(IMAGE_SIZE)
+    down = Image.linear_gradient("L").resize(IMAGE_SIZE)
+    mask = Image.blend(down, Image.linear_gradient("L").rotate(90).resize(IMAGE_SIZE), 0.5)  # corner to corner
     image = Image.composite(Image.new("RGB", IMAGE_SIZE, end), Image.new("RGB", IMAGE_SIZE, start), mask)
     draw = ImageDraw.Draw(image, "RGBA")
     digest = hashlib.sha256(seed.encode()).digest()
