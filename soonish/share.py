@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from . import avatars
-from .messages import when_text
-from .models import Event, Visibility
+from soonish import avatars
+from soonish.messages import when_text
+from soonish.models import Event, Visibility
 
 # An event without an end is put in calendars as one hour long.
 DEFAULT_LENGTH = timedelta(hours=1)

@@ -9,13 +9,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from ..field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
-from ..services import ServiceError, accounts, credentials, erasure
-from ..services.export import export_data
-from .auth import csrf_exempt
-from .calendar import feed_url
-from .forms import apply_service_error
-from .limits import password_reset_limit
+from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
+from soonish.services import ServiceError, accounts, credentials, erasure
+from soonish.services.export import export_data
+from soonish.web.auth import csrf_exempt
+from soonish.web.calendar import feed_url
+from soonish.web.forms import apply_service_error
+from soonish.web.limits import password_reset_limit
 
 bp = Blueprint("account_settings", __name__)
 

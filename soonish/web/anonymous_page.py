@@ -21,10 +21,10 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event as sa_event
 
-from ..models import Event, EventCover
+from soonish.models import Event, EventCover
 
-from .htmx import is_htmx_request
-from .subscriptions import EMAIL_FOLLOWS
+from soonish.web.htmx import is_htmx_request
+from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 # Rendered where a form's nonce goes; each view puts a fresh nonce in each place.
 NONCE_SLOT = "form-nonce-slot-0f3a9c"

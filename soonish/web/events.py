@@ -12,24 +12,24 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .. import recurrence
-from ..field_limits import (
+from soonish import recurrence
+from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
     STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
-from ..models import DeliveryStatus, Event, Series
-from ..services import ServiceError, ValidationFailed, concurrency
-from ..services import events as event_service
-from ..services import notifications as notification_service
-from ..services import series as series_service
-from ..services import subscriptions as subscription_service
-from . import anonymous_page
-from .auth import current_user_or_none
-from .forms import apply_service_error
-from .htmx import is_htmx_request, redirect_to, render_page
-from .once import once_per_form
-from .rsvp import rsvp_box_context
-from .subscriptions import CheckboxesField, subscribe_box_context
+from soonish.models import DeliveryStatus, Event, Series
+from soonish.services import ServiceError, ValidationFailed, concurrency
+from soonish.services import events as event_service
+from soonish.services import notifications as notification_service
+from soonish.services import series as series_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web import anonymous_page
+from soonish.web.auth import current_user_or_none
+from soonish.web.forms import apply_service_error
+from soonish.web.htmx import is_htmx_request, redirect_to, render_page
+from soonish.web.once import once_per_form
+from soonish.web.rsvp import rsvp_box_context
+from soonish.web.subscriptions import CheckboxesField, subscribe_box_context
 
 bp = Blueprint("events", __name__)
 # The cancel dialog is part of the event page, which several blueprints render.

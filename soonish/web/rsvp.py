@@ -6,14 +6,14 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..messages import when_text
-from ..models import Rsvp, db
-from ..services import ServiceError
-from ..services import events as event_service
-from ..services import rsvp as rsvp_service
-from ..services import subscriptions as subscription_service
-from .htmx import is_htmx_request
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.messages import when_text
+from soonish.models import Rsvp, db
+from soonish.services import ServiceError
+from soonish.services import events as event_service
+from soonish.services import rsvp as rsvp_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.htmx import is_htmx_request
 
 bp = Blueprint("rsvp", __name__)
 

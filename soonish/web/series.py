@@ -2,16 +2,16 @@
 from flask import Blueprint, Response, abort, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from .. import share
-from ..links import public_url
-from ..models import Series, Visibility
-from ..services import ServiceError
-from ..services import calendar as calendar_service
-from ..services import series as series_service
-from .auth import current_user_or_none
-from .htmx import render_page
-from .once import once_per_form
-from .share import image_url
+from soonish import share
+from soonish.links import public_url
+from soonish.models import Series, Visibility
+from soonish.services import ServiceError
+from soonish.services import calendar as calendar_service
+from soonish.services import series as series_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.htmx import render_page
+from soonish.web.once import once_per_form
+from soonish.web.share import image_url
 
 bp = Blueprint("series", __name__)
 

@@ -5,18 +5,18 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from .. import avatars, share
-from ..links import event_path, public_url
-from ..messages import map_url
-from ..models import SubscriptionStatus, utcnow
-from ..services import ServiceError, ValidationFailed
-from ..services import covers as cover_service
-from ..services import events as event_service
-from ..services import subscriptions as subscription_service
-from .auth import current_user_or_none
-from .events import visible_event_or_404
-from .request_bounds import body_limit
-from .subscriptions import EMAIL_FOLLOWS
+from soonish import avatars, share
+from soonish.links import event_path, public_url
+from soonish.messages import map_url
+from soonish.models import SubscriptionStatus, utcnow
+from soonish.services import ServiceError, ValidationFailed
+from soonish.services import covers as cover_service
+from soonish.services import events as event_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.events import visible_event_or_404
+from soonish.web.request_bounds import body_limit
+from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 bp = Blueprint("share", __name__)
 # Shared caches may keep the image a while; the ETag makes a revalidation after an edit cheap.

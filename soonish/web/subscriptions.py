@@ -7,20 +7,20 @@ from wtforms import BooleanField, EmailField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .once import once_per_form
-from ..field_limits import DISPLAY_NAME_MAX
-from ..models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
-from ..services import ServiceError, chat
-from ..services import events as event_service
-from ..services import integrations as integration_service
-from ..services import rsvp as rsvp_service
-from ..services import subscriptions as subscription_service
-from ..services.offsets import format_offset
-from .auth import csrf_exempt, current_user_or_none
-from .forms import apply_service_error
-from .htmx import redirect_to, render_page
-from .limits import subscribe_by_email_limit
-from .rsvp import going_button
+from soonish.web.once import once_per_form
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
+from soonish.services import ServiceError, chat
+from soonish.services import events as event_service
+from soonish.services import integrations as integration_service
+from soonish.services import rsvp as rsvp_service
+from soonish.services import subscriptions as subscription_service
+from soonish.services.offsets import format_offset
+from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.forms import apply_service_error
+from soonish.web.htmx import redirect_to, render_page
+from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.rsvp import going_button
 
 bp = Blueprint("subscriptions", __name__)
 

@@ -2,15 +2,15 @@
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...field_limits import CAPACITY_MAX
-from ...services import ServiceError
-from ...services import events as event_service
-from ...services import rsvp as rsvp_service
-from ...services import subscriptions as subscription_service
-from ..extensions import login_manager
-from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.field_limits import CAPACITY_MAX
+from soonish.services import ServiceError
+from soonish.services import events as event_service
+from soonish.services import rsvp as rsvp_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.extensions import login_manager
+from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.base import ApiBlueprint, service_error_response
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
 bp.register_error_handler(ServiceError, service_error_response)
