@@ -14,9 +14,9 @@ import click
 from flask import current_app, url_for
 from flask.cli import FlaskGroup, with_appcontext
 
-from .services import ServiceError, accounts
-from .services import demo as demo_service
-from .web import create_app
+from soonish.services import ServiceError, accounts
+from soonish.services import demo as demo_service
+from soonish.web import create_app
 
 cli = FlaskGroup(create_app=create_app, help="Soonish: notification-first events.")
 
@@ -52,11 +52,11 @@ def _temporal_binary() -> str:
 @with_appcontext
 def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
-    from .observability import serve_metrics
-    from .temporal.client import TemporalSettings
-    from .temporal.retention import RetentionScope, put_retention_schedule
-    from .temporal.series import SeriesScope, put_series_schedule
-    from .temporal.worker import running_worker, worker_runtime
+    from soonish.observability import serve_metrics
+    from soonish.temporal.client import TemporalSettings
+    from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
+    from soonish.temporal.series.activities import SeriesScope, put_series_schedule
+    from soonish.temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
     if app.config["WORKER_APP_METRICS_BIND"]:
@@ -85,7 +85,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def sync_schedules() -> None:
     """Reconcile reminder schedules and event workflows with the database, and report."""
-    from .services.reminders import sync_all_schedules
+    from soonish.services.reminders import sync_all_schedules
 
     repair = sync_all_schedules()
     for label, items in (("created", repair.created), ("updated", repair.updated), ("removed", repair.removed)):
@@ -104,8 +104,8 @@ def sync_schedules() -> None:
 def retention(dry_run: bool) -> None:
     """Fold and delete old deliveries of events that are over, now (the soonish-retention
     schedule does it daily)."""
-    from .models import utcnow
-    from .retention import prune_batch, what_would_go
+    from soonish.models import utcnow
+    from soonish.domain.retention import prune_batch, what_would_go
 
     config = current_app.config
     days = int(config["LEDGER_RETENTION_DAYS"])
@@ -128,16 +128,27 @@ def retention(dry_run: bool) -> None:
 @cli.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
-    """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
-    from .services.integrations import rotate_encryption
+    """Re-encrypt every integration URL and chat installation token with the newest of
+    SOONISH_ENCRYPTION_KEYS."""
+    from soonish.services import chat_installations
+    from soonish.services.integrations import rotate_encryption
 
     click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
+    click.echo(f"re-encrypted {chat_installations.rotate_encryption()} chat installation tokens with the newest key")
+
+
+@cli.command()
+@with_appcontext
+def assets() -> None:
+    """Build the hashed and precompressed static files now, e.g. in an image build, so no web
+    process spends the seconds brotli takes (loading the app already did, if they were stale)."""
+    click.echo(f"hashed, gzip and brotli copies of the files in {current_app.static_folder} are up to date")
 
 
 @cli.command()
 def keygen() -> None:
     """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS."""
-    from .crypto import new_key
+    from soonish.crypto import new_key
 
     click.echo(new_key())
 
@@ -154,14 +165,14 @@ def bot(platform: str) -> None:
     token = BOT_TOKENS[platform]
     if not app.config[token]:
         raise click.ClickException(f"set SOONISH_{token} first (see README: Slack and Discord)")
-    from .bots.supervise import run_with_retries
+    from soonish.bots.supervise import run_with_retries
 
     if platform == "slack":
-        from .bots.slack import run_socket_mode
+        from soonish.bots.slack import run_socket_mode
 
         run_with_retries(lambda: run_socket_mode(app), "Slack")
     else:
-        from .bots.discord import run_bot
+        from soonish.bots.discord import run_bot
 
         run_with_retries(lambda: run_bot(app), "Discord")
 
@@ -199,10 +210,10 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    from .observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
-    from .web.limits import warn_if_counted_per_process
-    from .web.request_bounds import GUNICORN_REQUEST_LINE_MAX
-    from .web.security import refuse_default_secret_key
+    from soonish.observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
+    from soonish.web.limits import warn_if_counted_per_process
+    from soonish.web.request_bounds import GUNICORN_REQUEST_LINE_MAX
+    from soonish.web.security import refuse_default_secret_key
 
     config = current_app.config
     try:
@@ -266,7 +277,7 @@ def dev() -> None:
     users yet)."""
     from flask_migrate import upgrade
 
-    from .temporal.shared import temporal_dev_server_args
+    from soonish.temporal.delivery.types import temporal_dev_server_args
 
     config = current_app.config
     instance = Path(current_app.instance_path)

@@ -2,7 +2,7 @@
 consent to show among those going, the organizer's switch for that list, and a host's bio
 
 Revision ID: h19face01
-Revises: h18idem01
+Revises: h19chat01
 Create Date: 2026-12-06 08:45:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h19face01'
-down_revision = 'h18idem01'
+down_revision = 'h19chat01'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
-from soonish.temporal.shared import TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.temporal import send_one_off_mail
 

@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import waitlist
-from ..models import (
+from soonish.domain import waitlist
+from soonish.models import (
     ApiKey, ChatIdentity, Delivery, Event, Integration, Notification, Rsvp, Subscription, User, WebhookEndpoint, db,
     utcnow,
 )
-from .integrations import cipher
+from soonish.services.integrations import cipher
 
 EXPORT_FORMAT = 1
 

@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
-from ..delivery import reminders as reminder_rule
-from ..models import (
+from soonish.domain.delivery import reminders as reminder_rule
+from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from . import outbox
-from .broadcast import TITLE_MAX, dispatch, record
-from .errors import NotFound, ValidationFailed
-from .events import get_event_for_organizer, list_organized_events
-from .offsets import format_offset
+from soonish.domain import outbox
+from soonish.services.broadcast import TITLE_MAX, dispatch, record
+from soonish.services.errors import NotFound, ValidationFailed
+from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.
@@ -345,7 +345,7 @@ def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
 
 
 def _add_folded_tallies(ids: list[int], counts: dict, failures: dict) -> None:
-    """Deliveries that ledger retention folded away still count (see soonish/retention.py)."""
+    """Deliveries that ledger retention folded away still count (see soonish/domain/retention.py)."""
     for tally in db.session.scalars(select(DeliveryTally).where(DeliveryTally.notification_id.in_(ids))):
         counts[tally.notification_id][tally.status.value] += tally.count
         if tally.status == DeliveryStatus.FAILED:

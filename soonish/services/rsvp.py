@@ -9,18 +9,18 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from soonish import waitlist
+from soonish.domain import outbox, waitlist
 from soonish.field_limits import CAPACITY_MAX
 from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.rsvp import start_offer_workflow
+from soonish.temporal.waitlist.activities import start_offer_workflow
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
-from soonish.services import outbox, webhook_endpoints
+from soonish.services import webhook_endpoints
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page

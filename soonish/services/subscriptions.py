@@ -11,14 +11,13 @@ from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
-from soonish.delivery.reminders import START_OFFSET
-from soonish.services import outbox
+from soonish.domain.delivery.reminders import START_OFFSET
+from soonish.domain import outbox
 from soonish.services import rsvp as rsvp_service
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services import webhook_endpoints
 from soonish.services.errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
 from soonish.services.events import can_view, get_visible_event
-
 from soonish.services.notifications import welcome
 from soonish.services.offsets import validate_offsets
 from soonish.services.temporal import reminders_changed

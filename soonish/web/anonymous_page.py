@@ -7,6 +7,14 @@ What differs per visitor is put in per view: the CSRF token (the rendered one is
 this visitor's) and each form's one-time nonce (rendered as a placeholder). A visitor with
 something of their own on the page (a flash message, a follow by email this browser made, a
 session) gets it rendered as before. An unchanged page answers a revalidation with 304.
+
+With read replicas, a browser that wrote within REPLICA_STICKY_SECONDS reads the primary
+(read-your-writes, web/replicas.py): it is never answered from here, nor does its render go here,
+since a kept page may have been read from a replica that has not seen that write yet. Everyone
+else may see a page as old as the replica's lag plus EVENT_PAGE_CACHE_SECONDS.
+
+The pages are kept per app (in ``app.extensions``, made at first use), so an app a test process
+reuses starts each test without them (tests/reused_apps.py drops what an app made at first use).
 """
 import hashlib
 import re
@@ -16,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Response, current_app, request, session
+from flask import Response, current_app, has_app_context, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event as sa_event
@@ -24,6 +32,7 @@ from sqlalchemy import event as sa_event
 from soonish.models import Event, EventCover
 
 from soonish.web.htmx import is_htmx_request
+from soonish.web.replicas import reads_own_writes
 from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 # Rendered where a form's nonce goes; each view puts a fresh nonce in each place.
@@ -43,16 +52,23 @@ class Rendered:
     fresh_until: float
 
 
-# By slug: a kept page answers without a query. Changes made in this process drop it at once
-# (forget, below); other processes' copies are at most EVENT_PAGE_CACHE_SECONDS old.
-_entries: dict[str, Rendered] = {}
-_lock = threading.Lock()
+class KeptPages:
+    """By slug: a kept page answers without a query. Changes made in this process drop it at once
+    (the listeners below); other processes' copies are at most EVENT_PAGE_CACHE_SECONDS old."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Rendered] = {}
+        self.lock = threading.Lock()
+
+
+def _kept_pages() -> KeptPages:
+    return current_app.extensions.setdefault("soonish.anonymous_pages", KeptPages())
 
 
 def serves_viewer() -> bool:
     """Whether this viewer sees the shared page: signed out, a full page load, no message waiting."""
     return (current_app.config["EVENT_PAGE_CACHE_SECONDS"] > 0 and not current_user.is_authenticated
-            and not is_htmx_request() and "_flashes" not in session)
+            and not is_htmx_request() and "_flashes" not in session and not reads_own_writes())
 
 
 def serves_event(event_id: int) -> bool:
@@ -62,7 +78,7 @@ def serves_event(event_id: int) -> bool:
 
 def kept(slug: str) -> Rendered | None:
     """The page kept for ``slug`` while it is fresh."""
-    entry = _entries.get(slug)
+    entry = _kept_pages().entries.get(slug)
     return entry if entry is not None and entry.fresh_until > time.monotonic() else None
 
 
@@ -72,11 +88,12 @@ def keep(event, render: Callable[..., str]) -> Rendered:
     html = render(form_nonce=lambda: NONCE_SLOT).replace(token, CSRF_SLOT)
     entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20],
                      time.monotonic() + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
-    with _lock:
-        _entries.pop(event.slug, None)
-        if len(_entries) >= ENTRIES_KEPT:
-            _entries.pop(next(iter(_entries)))
-        _entries[event.slug] = entry
+    pages = _kept_pages()
+    with pages.lock:
+        pages.entries.pop(event.slug, None)
+        if len(pages.entries) >= ENTRIES_KEPT:
+            pages.entries.pop(next(iter(pages.entries)))
+        pages.entries[event.slug] = entry
     return entry
 
 
@@ -99,13 +116,17 @@ def response(entry: Rendered) -> Response:
 @sa_event.listens_for(Event, "after_update")
 def _event_changed(mapper, connection, event: Event) -> None:
     """An event changed here (an edit, a cancel, RSVP settings): its next view renders again."""
-    _entries.pop(event.slug, None)
+    if has_app_context():
+        _kept_pages().entries.pop(event.slug, None)
 
 
 @sa_event.listens_for(EventCover, "after_insert")
 @sa_event.listens_for(EventCover, "after_update")
 @sa_event.listens_for(EventCover, "after_delete")
 def _cover_changed(mapper, connection, cover: EventCover) -> None:
-    for slug, entry in list(_entries.items()):
+    if not has_app_context():
+        return
+    entries = _kept_pages().entries
+    for slug, entry in list(entries.items()):
         if entry.event_id == cover.event_id:
-            _entries.pop(slug, None)
+            entries.pop(slug, None)

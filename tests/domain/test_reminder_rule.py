@@ -1,23 +1,20 @@
-"""THE reminder rule (soonish.delivery.reminders), with a database and no Temporal."""
+"""THE reminder rule (soonish.domain.delivery.reminders), with a database and no Temporal."""
 from datetime import timedelta
 
 from flask import render_template
 
-from soonish.delivery import planning, reminders
-from soonish.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
+from soonish.domain.delivery import planning, reminders
+from soonish.domain.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
 from soonish.field_limits import TITLE_MAX
 from soonish.models import (
     Delivery, DeliveryStatus, EventStatus, Integration, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector, User,
     db, utcnow,
 )
 from soonish.services import notifications as notification_service
-from soonish.temporal.shared import ReminderInput
 
 
 def test_due_time_is_the_offset_before_the_start(event):
     assert reminders.due_at(event.starts_at, 3600) == event.starts_at - timedelta(hours=1)
-    # The workflows' input asks the same formula.
-    assert ReminderInput(event.id, 3600, event.starts_at, "w").due == reminders.due_at(event.starts_at, 3600)
 
 
 def test_a_reminder_stands_until_the_event_moves_is_cancelled_or_starts(event):
@@ -102,7 +99,6 @@ def test_the_still_coming_check_is_a_reminder_of_its_own_kind(event, follow):
     db.session.commit()
     check = reminders.still_coming_offset(event)
     assert check == -86400 and reminders.due_at(event.starts_at, check) == event.starts_at - timedelta(days=1)
-    assert ReminderInput(event.id, check, event.starts_at, "w").due == reminders.due_at(event.starts_at, check)
     # Never the same as the one-day reminder: its own key (and schedule) for the same lead.
     assert reminders.dedupe_key(event.id, check, event.starts_at) == f"still-coming:{event.id}:86400:{event.starts_at.isoformat()}"
     assert reminders.dedupe_key(event.id, check, event.starts_at) != reminders.dedupe_key(event.id, 86400, event.starts_at)

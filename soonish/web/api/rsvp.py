@@ -3,17 +3,15 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from soonish.field_limits import CAPACITY_MAX
-from soonish.services import ServiceError
 from soonish.services import events as event_service
 from soonish.services import rsvp as rsvp_service
 from soonish.services import subscriptions as subscription_service
 from soonish.web.extensions import login_manager
 from soonish.web.api.access import authorized, optionally_authorized
-from soonish.web.api.base import ApiBlueprint, service_error_response
+from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 class RsvpIn(Schema):
