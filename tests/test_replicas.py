@@ -144,6 +144,7 @@ def test_a_confirm_link_reads_the_primary_though_the_replica_has_not_seen_the_fo
         assert db.session.get(Subscription, followed.get_json()["id"]).status.value == "active"
 
 
+@pytest.mark.own_app  # adds routes
 def test_a_get_that_writes_runs_again_on_the_primary(replica_app, pair):
     @replica_app.get("/test-only/count-a-visit")
     def count_a_visit():  # a view that writes on GET and was never marked
