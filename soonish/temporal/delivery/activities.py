@@ -13,10 +13,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
-from soonish.domain.delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain.delivery import ChatSettings, Courier, Destination, Failed, MailSettings, RetryAfter, Sent, http_pool
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
-from soonish.domain.delivery.mail import OneOffKind, one_off_mail
+from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
 from soonish.domain import chat_installations
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
@@ -86,10 +86,10 @@ class DeliveryActivities:
         follows end) and whoever added it is mailed, as for an uninstall."""
         mails = await asyncio.to_thread(self._remove_installation, platform, workspace_id, reason)
         for mail in mails:
-            try:
-                await asyncio.to_thread(send_mail_now, self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
-            except OSError as exc:
-                log.warning("installer not told of a removed installation: %s", type(exc).__name__)
+            async with self.courier() as courier:
+                outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+            if not isinstance(outcome, Sent):
+                log.warning("installer not told of a removed installation: %s", outcome.reason)
 
     def _remove_installation(self, platform: str, workspace_id: str, reason: str) -> list:
         with self.app.app_context():
@@ -237,13 +237,20 @@ class DeliveryActivities:
         with self.app.app_context():
             ledger.mark_waiting(delivery_id, waiting_for, until)
 
-    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
-    def send_transactional_mail(self, request: TransactionalMail) -> None:
+    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    async def send_transactional_mail(self, request: TransactionalMail) -> None:
+        """One mail to one person, through a Courier of this worker: the mail server's budget is
+        the broadcasts' one. A refusal for good ends the workflow; anything else is retried."""
+        mail = await asyncio.to_thread(self._one_off_mail, request, activity.info().workflow_id)
+        if mail is None:
+            return
+        async with self.courier() as courier:
+            outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+        if isinstance(outcome, RetryAfter):
+            raise ApplicationError(outcome.reason, next_retry_delay=timedelta(seconds=outcome.seconds))
+        if isinstance(outcome, Failed):
+            raise ApplicationError(outcome.reason, non_retryable=outcome.permanent)
+
+    def _one_off_mail(self, request: TransactionalMail, workflow_id: str) -> OneOffMail | None:
         with self.app.app_context():
-            mail = one_off_mail(request.kind, request.subject_id, request.address, activity.info().workflow_id)
-            if mail is None:
-                return
-            try:
-                send_mail_now(self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
-            except OSError as exc:
-                raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc
+            return one_off_mail(request.kind, request.subject_id, request.address, workflow_id)
