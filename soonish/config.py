@@ -259,6 +259,11 @@ class Config:
     OPENAPI_SWAGGER_UI_PATH = "docs"
     OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
 
+    # The event page as anonymous visitors see it is rendered once per event version and process
+    # and kept this many seconds: its counts (which change without a new version) are at most
+    # this old, and the page's own polls keep an open page current. 0: render every view.
+    EVENT_PAGE_CACHE_SECONDS = 2.0
+
     # CSRF is enforced per request in web/__init__.py so bearer-token API calls can skip it.
     WTF_CSRF_CHECK_DEFAULT = False
     SESSION_COOKIE_HTTPONLY = True

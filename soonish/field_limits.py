@@ -9,6 +9,7 @@ LOCATION_MAX = 300
 ONLINE_URL_MAX = 500
 # A person's display name (their own, or the name a chat platform gives us).
 DISPLAY_NAME_MAX = 120
+BIO_MAX = 280
 # An event's places for "going" (RSVPs); no limit is None.
 CAPACITY_MAX = 1_000_000
 # How a chat platform names an account or a workspace (Slack allows 80 characters, Discord 32).

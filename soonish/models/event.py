@@ -42,6 +42,8 @@ class Event(db.Model):
     online_url: Mapped[str] = mapped_column(String(ONLINE_URL_MAX), default="", server_default="")
     # The public page shows how many follow; the organizer may hide it.
     show_follower_count: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The page shows those going who agreed to it; the organizer may hide that list.
+    show_guest_list: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name

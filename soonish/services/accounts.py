@@ -6,7 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish.links import LinkInvalid, LinkPurpose, unsign
-from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain import outbox
@@ -87,6 +87,18 @@ def verify_email(user: User, password: str | None = None) -> User:
         _check_password(password or "")
         user.set_password(password)
     user.is_verified = True
+    db.session.commit()
+    return user
+
+
+def set_profile(user: User, display_name: str, bio: str) -> User:
+    """The name and the few words shown beside the events ``user`` hosts (and among those going)."""
+    display_name, bio = display_name.strip(), bio.strip()
+    if len(display_name) > DISPLAY_NAME_MAX:
+        raise ValidationFailed.field("display_name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+    if len(bio) > BIO_MAX:
+        raise ValidationFailed.field("bio", f"Keep it under {BIO_MAX} characters.")
+    user.display_name, user.bio = display_name, bio
     db.session.commit()
     return user
 

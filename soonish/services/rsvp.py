@@ -13,7 +13,8 @@ from soonish.domain import outbox, waitlist
 from soonish.field_limits import CAPACITY_MAX
 from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import (
-    Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
+    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db, utcnow,
 )
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
@@ -86,6 +87,14 @@ def check_open(event: Event) -> None:
         raise Conflict("This event has started or is over; answers are closed.", {"answer": ["closed"]})
 
 
+def is_open(event: Event) -> bool:
+    try:
+        check_open(event)
+    except Conflict:
+        return False
+    return True
+
+
 def find(event: Event, user: User) -> Rsvp | None:
     # As stored now, also when loaded earlier in the request: after ``waitlist.lock_event`` this
     # is what the answer is decided on.
@@ -93,9 +102,13 @@ def find(event: Event, user: User) -> Rsvp | None:
                              .execution_options(populate_existing=True))
 
 
-def answer(user: User, event: Event, choice: str) -> Rsvp:
+def answer(user: User, event: Event, choice: str, listed: bool | None = None,
+           route: dict | None = None) -> Rsvp:
     """Record ``user``'s answer. "going" on a full event joins the waitlist (or takes the place
-    offered to them); leaving "going" frees a place for the waitlist."""
+    offered to them); leaving "going" frees a place for the waitlist. Going is one act with
+    following: someone going who doesn't follow the event yet follows it now (with ``route``,
+    a chat selector, or their account's email), so they get the reminders and the still-coming
+    check. ``listed``: whether their name may show among those going (None: unchanged)."""
     value = parse_choice(choice)
     check_open(event)
     waitlist.lock_event(event)
@@ -107,9 +120,13 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         previous = None
     else:
         previous = rsvp.answer
+    if listed is not None:
+        rsvp.listed = listed
+    newly_following = _follow_when_going(event, user, route) if value == RsvpAnswer.GOING else None
     frees_place = previous == RsvpAnswer.GOING or (rsvp.offer_expires_at is not None)
     if value == RsvpAnswer.GOING:
         if previous == RsvpAnswer.GOING:
+            _announce_follow(newly_following)
             db.session.commit()
             return rsvp
         if rsvp.offer_expires_at is not None and rsvp.offer_expires_at > utcnow():
@@ -127,6 +144,7 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         rsvp.waitlisted_at = None
         rsvp.offer_expires_at = None
     rsvp.answered_at = utcnow()
+    _announce_follow(newly_following)
     if frees_place:
         offer_free_places(event)
     if rsvp.answer != previous:
@@ -134,6 +152,34 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         webhook_endpoints.rsvp_changed(rsvp, previous, follower_label(user))
     db.session.commit()
     return rsvp
+
+
+def _follow_when_going(event: Event, user: User, route: dict | None) -> Subscription | None:
+    """Make ``user`` an active follower of ``event`` unless they are one: default reminders,
+    delivered to ``route`` or their account. The welcome and the reminder sync are outbox rows
+    in the answer's transaction. Returns the subscription if it just became active."""
+    subscription = db.session.scalar(
+        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == user.id)
+    )
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return None
+    if subscription is None:
+        subscription = Subscription(event_id=event.id, user_id=user.id, selectors=[])
+        db.session.add(subscription)
+    # Following again after leaving is a fresh act: the old choices do not come back.
+    subscription.selectors = [SubscriptionSelector(**route)] if route else []
+    subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = subscription.confirmed_at or utcnow()
+    db.session.flush()
+    outbox.reminders_changed(event)
+    welcome(subscription)
+    return subscription
+
+
+def _announce_follow(subscription: Subscription | None) -> None:
+    if subscription is not None:
+        webhook_endpoints.subscription_event("subscription.created", subscription)
 
 
 def _nothing_to_confirm() -> Conflict:
@@ -170,8 +216,10 @@ def offer_free_places(event: Event) -> list[int]:
 
 
 @rerun_if_changed_meanwhile
-def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True) -> Event:
-    """The organizer turns RSVPs on or off and sets (or lifts) the number of places."""
+def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True,
+                 show_guest_list: bool | None = None) -> Event:
+    """The organizer turns RSVPs on or off, sets (or lifts) the number of places, and shows or
+    hides those going who agreed to be shown (None: unchanged)."""
     event = get_event_for_organizer(actor, event_id)
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= CAPACITY_MAX):
@@ -179,6 +227,8 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
             "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
+    if show_guest_list is not None:
+        event.show_guest_list = show_guest_list
     offer_free_places(event)
     db.session.commit()
     return event
@@ -207,6 +257,16 @@ def counts(event: Event, with_no_answer: bool = True) -> RsvpCounts:
         not_going=by_answer.get(RsvpAnswer.NOT_GOING, 0), waitlisted=by_answer.get(RsvpAnswer.WAITLISTED, 0),
         no_answer=no_answer, capacity=event.capacity, places_held=tally.held,
     )
+
+
+def listed_guests(event: Event, limit: int) -> list[User]:
+    """Some of those going who agreed to be shown, first answers first (one query)."""
+    return list(db.session.scalars(
+        select(User).join(Rsvp, Rsvp.user_id == User.id)
+        .where(Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.GOING, Rsvp.listed.is_(True),
+               User.display_name != "", User.erased_at.is_(None))
+        .order_by(Rsvp.id).limit(limit)
+    ))
 
 
 def organizer_counts(actor: User, event_id: int) -> RsvpCounts:
@@ -286,7 +346,8 @@ def _addressee(secret: str, addressee: list) -> tuple[User | None, str]:
 
 def answer_from_link(token: str, choice: str) -> Rsvp:
     """The answer link's confirm button. "going" from someone not following yet makes them a
-    follower by email, confirmed by this click: the link went to their address."""
+    follower by email (as going does everywhere), confirmed by this click: the link went to
+    their address."""
     request = from_link(token)
     event = request.event
     parse_choice(choice)
@@ -296,14 +357,8 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
         user = User(email=request.email)
         db.session.add(user)
         db.session.flush()
-    newly_following = None
     if CHOICES[choice.strip().lower()] == RsvpAnswer.GOING:
-        newly_following = _follow_by_proven_email(event, user)
-    if newly_following is not None:
-        # Like a confirm link: the welcome and the reminder sync go out through the outbox,
-        # committed with the answer.
-        outbox.reminders_changed(event)
-        welcome(newly_following)
+        user.is_verified = True  # the link went to their address
     return answer(user, event, choice)
 
 
@@ -313,22 +368,6 @@ def still_coming_from_link(token: str, choice: str) -> Rsvp:
     if request.user is None:
         raise _nothing_to_confirm()
     return still_coming(request.user, request.event, choice)
-
-
-def _follow_by_proven_email(event: Event, user: User) -> Subscription | None:
-    subscription = db.session.scalar(
-        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == user.id)
-    )
-    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
-        return None
-    if subscription is None:
-        subscription = Subscription(event_id=event.id, user_id=user.id)
-        db.session.add(subscription)
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.confirmed_at = utcnow()
-    user.is_verified = True
-    db.session.flush()
-    return subscription
 
 
 def from_offer_token(token: str) -> Rsvp:

@@ -23,6 +23,7 @@ from soonish.services import events as event_service
 from soonish.services import notifications as notification_service
 from soonish.services import series as series_service
 from soonish.services import subscriptions as subscription_service
+from soonish.web import anonymous_page
 from soonish.web.auth import current_user_or_none
 from soonish.web.errors import refusal_flashed, refusal_kept
 from soonish.web.htmx import is_htmx_request, redirect_to, render_page
@@ -194,9 +195,15 @@ class AnnouncementForm(FlaskForm):
 
 @bp.get("/e/<slug>")
 def show(slug):
+    shared = anonymous_page.serves_viewer()
+    if shared and (kept := anonymous_page.kept(slug)) and anonymous_page.serves_event(kept.event_id):
+        return anonymous_page.response(kept)
     event = visible_event_or_404(slug)
     if is_htmx_request() and request.args.get("since") == str(event.version):
         return Response(status=204)  # the open page is current: a poll costs one query, no render
+    if shared and anonymous_page.serves_event(event.id):
+        return anonymous_page.response(anonymous_page.keep(event, lambda **per_view: render_template(
+            "events/show.html", event=event, **_sidebar_context(event), **per_view)))
     return render_page("events/show.html", "events/_details.html", event=event, **_sidebar_context(event))
 
 
