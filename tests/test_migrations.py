@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "idempotency_records", "api_keys", "webhook_endpoints", "webhook_messages", "webhook_attempts",
     "rsvps", "pending_chat_actions",
     "outbox", "event_covers", "chat_connect_codes", "series", "series_follows",
+    "communities", "community_members", "community_audit", "community_invites",
 }
 
 

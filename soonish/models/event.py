@@ -34,7 +34,9 @@ class Event(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
+    # Who created it; what anyone may do to it is their role in its community (domain/communities.py).
     organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), default="")
@@ -69,6 +71,7 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     organizer: Mapped[User] = relationship()
+    community: Mapped["Community | None"] = relationship()  # noqa: F821 (models/community.py)
 
     # Every change of an event is written as UPDATE ... WHERE id = ? AND version = <as read>, so
     # two requests that read the same version can't both change it (two cancels, two edits

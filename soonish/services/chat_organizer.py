@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import dateparser
 from sqlalchemy import select
 
+from soonish.domain import communities
+from soonish.domain.communities import Action
 from soonish.field_limits import TITLE_MAX
 from soonish.models import ChatIdentity, Event, PendingChatAction, User, db, utcnow
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -103,7 +105,7 @@ def require_account(identity: ChatIdentity) -> User:
 
 def organized_event(identity: ChatIdentity, event: Event) -> Event:
     user = require_account(identity)
-    if event.organizer_id != user.id:
+    if not communities.may(user, Action.EDIT_EVENT, event):
         raise Forbidden(f"Only the organizer of {event.title} can change it, and this chat account isn't linked "
                         f"to theirs.")
     return get_event_for_organizer(user, event.id)
