@@ -114,7 +114,7 @@ def _personal_communities_for_organizers():
     now = sa.func.current_timestamp()
     for user_id, display_name in organizers:
         name = (display_name or "").strip()[:NAME_MAX] or f"Host {user_id}"
-        conn.execute(communities.insert().values(slug=_personal_slug(name, user_id), name=name, description='',
+        conn.execute(communities.insert().values(slug=_personal_slug(display_name or '', user_id), name=name, description='',
                                                  personal_of_id=user_id, created_at=now))
         community_id = conn.execute(sa.select(communities.c.id).where(communities.c.personal_of_id == user_id)).scalar_one()
         conn.execute(members.insert().values(community_id=community_id, user_id=user_id, role='owner', created_at=now))

@@ -134,7 +134,7 @@ def personal_community(user: User) -> Community:
         return found
     try:
         with db.session.begin_nested():
-            community = Community(slug=slug_from(personal_name(user), str(user.id)), name=personal_name(user),
+            community = Community(slug=slug_from(user.display_name or "", str(user.id)), name=personal_name(user),
                                   personal_of_id=user.id)
             db.session.add(community)
             db.session.flush()
