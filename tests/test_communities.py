@@ -224,3 +224,18 @@ def test_deleting_a_community_cancels_its_events_and_personal_ones_stay(app, cli
     personal = create_event(client, headers["owner"])["community_id"]
     kept = client.delete(f"/api/v1/communities/{personal}", headers=headers["owner"])
     assert kept.status_code == 409 and kept.get_json()["error"]["fields"] == {"community": ["personal"]}
+
+
+def test_a_hosts_series_and_its_occurrences_belong_to_the_community(app, client, team):
+    from .test_series import create_series
+    people, headers, community = team
+    series = create_series(client, headers["host"], community_id=community["id"])
+    assert series["community_id"] == community["id"] and series["upcoming"]
+    with app.app_context():
+        owners = set(db.session.scalars(select(Event.community_id).where(Event.series_id == series["id"])))
+    assert owners == {community["id"]}
+    # The admin (not the host who made it) may change it; the announcer may not.
+    assert client.patch(f"/api/v1/series/{series['id']}", json={"title": "Readers"}, headers=headers["admin"]).status_code == 200
+    assert client.patch(f"/api/v1/series/{series['id']}", json={"title": "Mine"}, headers=headers["announcer"]).status_code == 403
+    refused = create_series(client, headers["announcer"], expect=403, community_id=community["id"])
+    assert "announcer" in refused["error"]["message"]

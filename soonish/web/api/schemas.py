@@ -80,12 +80,16 @@ class EventPatch(Schema):
                                         metadata={"description": "Hours before the start the still-coming check goes out (default 24)."})
 
 
+def community_field():
+    return fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "The community it belongs to, which the caller must host (owner, admin or host); "
+                       "by default the caller's personal community."})
+
+
 class EventIn(EventPatch):
     title = fields.String(required=True, validate=TITLE_RULES)
     starts_at = fields.DateTime(required=True, metadata={"description": START_RULE})
-    community_id = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
-        "description": "The community it belongs to, which the caller must host (owner, admin or host); "
-                       "by default the caller's personal community."})
+    community_id = community_field()
 
 
 def _organizer_rsvp_counts(event):
@@ -335,6 +339,7 @@ class SeriesPatch(Schema):
 
 class SeriesIn(SeriesPatch):
     title = fields.String(required=True, validate=TITLE_RULES)
+    community_id = community_field()
     starts_at = fields.DateTime(required=True, metadata={
         "description": "The first occurrence's start (moved to the rule's first instance on or after it). " + START_RULE})
     rrule = fields.String(required=True, validate=validate.Length(min=1, max=SERIES_RULE_MAX + len("RRULE:")),
@@ -373,7 +378,8 @@ class SeriesOut(Schema):
     rrule = fields.String()
     summary = fields.Function(describe_series, metadata={"description": "In words, e.g. \"every Tuesday at 19:00\"."})
     status = fields.Function(lambda s: s.status.value)
-    organizer_id = fields.Integer()
+    organizer_id = fields.Integer(metadata={"description": "Who created it."})
+    community_id = fields.Integer(allow_none=True)
     url = fields.Function(lambda s: url_for("series.show", slug=s.slug, _external=True))
     ics_url = fields.Function(lambda s: url_for("series.ics", slug=s.slug, _external=True))
     upcoming = fields.Function(lambda s: OccurrenceOut(many=True).dump(occurrences(s)), metadata={"description": "The occurrences made so far that are still ahead."})
