@@ -21,8 +21,7 @@ from soonish.services.accounts import normalize_email
 from soonish.services.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from soonish.services.events import list_upcoming_public_events, mark_cancelled, permitted, tell_cancelled
 from soonish.services.notifications import mask_email
-from soonish.services.temporal import send_one_off_mail
-from soonish.temporal.delivery.types import TransactionalMail
+from soonish.services.temporal import mail_one_off
 
 PAST_SHOWN = 20
 
@@ -161,7 +160,7 @@ def invite(actor: User, community_id: int, email: str, role: str) -> CommunityIn
     db.session.flush()
     rules.audit(community.id, actor, "invited", f"invited {mask_email(address)} as {wanted.value}")
     db.session.commit()
-    send_one_off_mail(TransactionalMail(OneOffKind.COMMUNITY_INVITE, invitation.id), "community invite")
+    mail_one_off(OneOffKind.COMMUNITY_INVITE, invitation.id, "community invite")
     return invitation
 
 

@@ -51,6 +51,12 @@ def send_one_off_mail(mail: TransactionalMail, what: str) -> None:
     after_commit(lambda temporal: temporal.send_transactional_mail(mail), what, mail_kind=mail.kind)
 
 
+def mail_one_off(kind: str, subject_id: int, what: str) -> None:
+    """``send_one_off_mail`` for a mail whose address a table holds, so a service needn't build
+    the workflow's payload (and import Temporal's types) itself."""
+    send_one_off_mail(TransactionalMail(kind, subject_id), what)
+
+
 def reminders_changed(event: Event) -> None:
     """Ask the event's workflow to bring its reminder schedules in line with the subscriptions."""
     tell_event_workflow(event, lambda temporal, params: temporal.reminders_changed(params), "reminder change")
