@@ -128,10 +128,21 @@ def retention(dry_run: bool) -> None:
 @cli.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
-    """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
+    """Re-encrypt every integration URL and chat installation token with the newest of
+    SOONISH_ENCRYPTION_KEYS."""
+    from soonish.services import chat_installations
     from soonish.services.integrations import rotate_encryption
 
     click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
+    click.echo(f"re-encrypted {chat_installations.rotate_encryption()} chat installation tokens with the newest key")
+
+
+@cli.command()
+@with_appcontext
+def assets() -> None:
+    """Build the hashed and precompressed static files now, e.g. in an image build, so no web
+    process spends the seconds brotli takes (loading the app already did, if they were stale)."""
+    click.echo(f"hashed, gzip and brotli copies of the files in {current_app.static_folder} are up to date")
 
 
 @cli.command()

@@ -23,6 +23,7 @@ SERVICES_TALKING_TO_TEMPORAL_UNTIL_23_2 = {
     # A one-off mail's TransactionalMail payload, handed to the gateway's send_one_off_mail.
     "soonish/services/accounts.py": {"soonish.temporal.delivery.types"},
     "soonish/services/chat.py": {"soonish.temporal.delivery.types"},
+    "soonish/services/chat_installations.py": {"soonish.temporal.delivery.types"},
     "soonish/services/credentials.py": {"soonish.temporal.delivery.types"},
     "soonish/services/integrations.py": {"soonish.temporal.delivery.types"},
     # Repairing schedules after a restore: reminder, retention and series schedules and the

@@ -15,6 +15,7 @@ from soonish.web import create_app
 from .conftest import is_postgres
 
 EXPECTED_TABLES = {
+    "chat_installations", "oauth_states",
     "users", "chat_identities", "events", "integrations", "subscriptions",
     "subscription_selectors", "notifications", "deliveries", "delivery_tallies", "alembic_version",
     "idempotency_records", "api_keys", "webhook_endpoints", "webhook_messages", "webhook_attempts",
@@ -80,7 +81,7 @@ def test_every_organizer_gets_a_personal_community_owning_their_events_at_h25com
     named after them, owned by them, holding their events and series; a follower gets none."""
     app = create_app({"TESTING": True, "DATABASE_URL": empty_database_url})
     with app.app_context():
-        upgrade(revision="h18idem01")
+        upgrade(revision="h19chat01")
         with db.engine.begin() as conn:
             for user_id, name in ((1, "Ada's Book Club"), (2, ""), (3, "Follower")):
                 conn.execute(text("INSERT INTO users (id, email, display_name, is_verified, token_epoch, email_fallback, "

@@ -5,7 +5,7 @@ named after them, with them as its owner, and their events and series are moved 
 pages, links and rights stay as they were, and /hosts/<id> now leads to /c/<slug>.
 
 Revision ID: h25comm01
-Revises: h18idem01
+Revises: h19chat01
 Create Date: 2026-12-06 09:30:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h25comm01'
-down_revision = 'h18idem01'
+down_revision = 'h19chat01'
 branch_labels = None
 depends_on = None
 

@@ -5,10 +5,12 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
+from soonish.crypto import FieldCipher
 from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
 from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
 from soonish.domain.delivery.mail import absolute_url
-from soonish.domain.delivery.types import ChatAddress, Destination
+from soonish.domain.delivery.planning import chat_address, workspace_bots
+from soonish.domain.delivery.types import Destination
 from soonish.domain.messages import Message, when_text
 
 
@@ -39,6 +41,8 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
     if user.email:
         destinations = [Destination(email=user.email)]
     else:
-        destinations = [Destination(chat=ChatAddress(i.platform, i.external_user_id))
-                        for i in user.chat_identities if i.kind == ChatIdentityKind.USER]
+        people = [i for i in user.chat_identities if i.kind == ChatIdentityKind.USER]
+        config = current_app.config
+        bots = workspace_bots(people, FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"]))
+        destinations = [Destination(chat=chat_address(i, bots)) for i in people]
     return OfferMessage(message, destinations)

@@ -1,5 +1,6 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from soonish.models.base import commit_keeping_loaded, db, lock_for_change, utcnow
+from soonish.models.chat_installation import ChatInstallation, OAuthState
 from soonish.models.community import Community, CommunityAudit, CommunityInvite, CommunityMember, CommunityRole
 from soonish.models.cover import EventCover
 from soonish.models.event import Event, EventStatus, Visibility
@@ -29,5 +30,5 @@ __all__ = [
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
     "Community", "CommunityAudit", "CommunityInvite", "CommunityMember", "CommunityRole",
-    "OutboxItem", "OutboxKind", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
+    "OutboxItem", "OutboxKind", "EventCover", "ChatInstallation", "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

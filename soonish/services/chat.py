@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from soonish.config import slack_runs
 from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
@@ -125,8 +126,8 @@ def _join(account: User, chat_user: User) -> None:
 def configured_platforms() -> list[ChatPlatform]:
     """The platforms whose bot runs here: only those can be connected."""
     config = current_app.config
-    return [platform for platform, token in ((ChatPlatform.SLACK, config["SLACK_BOT_TOKEN"]),
-                                             (ChatPlatform.DISCORD, config["DISCORD_BOT_TOKEN"])) if token]
+    return [platform for platform, running in ((ChatPlatform.SLACK, slack_runs(config)),
+                                               (ChatPlatform.DISCORD, config["DISCORD_BOT_TOKEN"])) if running]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
 from soonish.domain.delivery import (
-    Courier, DeliveryFailed, MailSettings, Message, connect_host, mask_url, parse_apprise_url,
+    Courier, MailSettings, Message, Outcome, Sent, connect_host, mask_url, parse_apprise_url,
 )
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
@@ -253,15 +253,12 @@ def send_test(user: User, integration_id: int) -> str | None:
         notify_type="success",
     )
 
-    async def deliver() -> None:
+    async def deliver() -> Outcome:
         async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"])) as courier:
-            await courier.send(destination, message)
+            return await courier.deliver(destination, message)
 
-    try:
-        asyncio.run(deliver())
-    except DeliveryFailed as exc:
-        return exc.reason
-    return None
+    outcome = asyncio.run(deliver())
+    return None if isinstance(outcome, Sent) else outcome.reason
 
 
 def rotate_encryption() -> int:

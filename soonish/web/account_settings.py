@@ -16,6 +16,7 @@ from soonish.web.auth import csrf_exempt
 from soonish.web.calendar import feed_url
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.limits import password_reset_limit
+from soonish.web.replicas import uses_primary
 
 bp = Blueprint("account_settings", __name__)
 
@@ -142,6 +143,7 @@ def change_email():
 
 
 @bp.get("/account/email/confirm/<token>")
+@uses_primary  # opening the link changes the address
 @link_page
 def confirm_email_change(token):
     user = credentials.confirm_email_change(token)

@@ -8,7 +8,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from soonish.domain.chat_markup import ChatPlatform
-from soonish.services import channel_types, chat
+from soonish.services import channel_types, chat, chat_installations
 from soonish.services import integrations as integration_service
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import is_htmx_request, render_page
@@ -42,6 +42,7 @@ def index():
     return render_template(
         "channels/index.html", form=form, integrations=integration_service.list_integrations(current_user),
         chat_accounts=chat.linked_identities(current_user), platforms=chat.configured_platforms(),
+        workspaces=chat_installations.added_by(current_user),
         catalogue=channel_types.TYPES, subscribe_link=link,
         subscribe_qr=segno.make(link, error="m").svg_inline(scale=4, title="Scan with your phone") if link else None,
     ), 422 if form.errors else 200
@@ -175,3 +176,21 @@ def remove_chat_account(identity_id):
     chat.unlink(current_user, identity_id)
     flash("Chat account removed: its DMs get nothing more from this account.", "info")
     return redirect(url_for("channels.index"))
+
+
+@bp.get("/slack/<int:installation_id>")
+@login_required
+def slack_workspace(installation_id):
+    """A workspace's page, for who added Soonish there and its admins: what its channels
+    follow, who linked an account, and the uninstall button."""
+    overview = chat_installations.overview(current_user, installation_id)
+    return render_template("channels/workspace.html", overview=overview, form=FlaskForm())
+
+
+@bp.post("/slack/<int:installation_id>/uninstall")
+@login_required
+def uninstall_slack(installation_id):
+    installation = chat_installations.uninstall(current_user, installation_id)
+    flash(f"Soonish was removed from {installation.workspace_name or installation.workspace_id}.", "info")
+    return redirect(url_for("channels.slack_workspace", installation_id=installation_id))
+

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from soonish.domain import share
 from soonish.links import public_url
 from soonish.services import communities as community_service
+from soonish.web.replicas import uses_primary
 from soonish.web.share import image_url
 
 bp = Blueprint("communities", __name__)
@@ -30,6 +31,7 @@ def show(slug):
 
 
 @bp.route("/c/invites/<token>", methods=["GET", "POST"])
+@uses_primary  # opened soon after someone else made the invitation: a replica may not have it yet
 @login_required
 def accept_invite(token):
     """The invitation link: a page saying which community and role, and a button to accept."""

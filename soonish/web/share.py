@@ -13,14 +13,16 @@ from soonish.services import ValidationFailed
 from soonish.services import covers as cover_service
 from soonish.services import events as event_service
 from soonish.services import subscriptions as subscription_service
-from soonish.web.auth import current_user_or_none
+from soonish.web.assets import IMMUTABLE
 from soonish.web.errors import refusal_flashed
+from soonish.web.auth import current_user_or_none
 from soonish.web.events import visible_event_or_404
 from soonish.web.request_bounds import body_limit
 from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 bp = Blueprint("share", __name__)
-# Shared caches may keep the image a while; the ETag makes a revalidation after an edit cheap.
+# Shared caches may keep an image asked for without its version a while; the ETag makes a
+# revalidation after an edit cheap.
 IMAGE_MAX_AGE = 600
 
 
@@ -41,12 +43,16 @@ def image_url(event) -> str:
     hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
     etag = shown_cover_etag(event)
     path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
-        url_for("share.image", slug=event.slug, v=event.version)
+        url_for("share.image", slug=event.slug, v=share.image_etag(event))
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
 def _cached(response: Response, etag: str, public: bool) -> Response:
     response.set_etag(etag)
+    if public and request.args.get("v") == etag:
+        # The URL names this very image (pages link to it so): a change gets another URL.
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
     response.cache_control.public = public
     response.cache_control.private = not public
     response.cache_control.max_age = IMAGE_MAX_AGE

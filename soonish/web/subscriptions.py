@@ -18,6 +18,7 @@ from soonish.web.auth import csrf_exempt, current_user_or_none
 from soonish.web.errors import link_page, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.replicas import uses_primary
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -178,6 +179,7 @@ def reminders_sentence(offsets: list[int]) -> str:
 
 
 @bp.get("/s/confirm/<token>")
+@uses_primary  # opening the link confirms
 @link_page(event_of=subscription_service.event_of_confirm_link)
 def confirm(token):
     subscription = subscription_service.confirm(token)

@@ -23,7 +23,8 @@ from soonish.links import (
 )
 from sqlalchemy import select
 
-from soonish.models import ChatIdentity, CommunityInvite, Integration, Subscription, SubscriptionStatus, User, db
+from soonish.domain.chat_installations import REMOVED_WHY
+from soonish.models import ChatIdentity, ChatInstallation, CommunityInvite, Integration, Subscription, SubscriptionStatus, User, db
 from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
 
@@ -163,6 +164,7 @@ class OneOffKind:
     CHANGE_EMAIL = "email_change"  # user id, to the new ``address``
     EMAIL_CHANGED = "email_changed"  # user id, to the old ``address``, with an undo link
     DELETE_ACCOUNT = "delete_account"  # user id
+    CHAT_REMOVED = "chat_removed"  # chat installation id: to the account that added our app
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
 
 
@@ -284,6 +286,20 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
                                            "Confirm: delete your Soonish account", context))
 
 
+def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
+    installation = db.session.get(ChatInstallation, installation_id)
+    if installation is None or installation.installed_by_id is None or installation.is_active:
+        return None
+    if (user := _account(installation.installed_by_id)) is None:
+        return None
+    workspace = installation.workspace_name or installation.workspace_id
+    context = dict(workspace=workspace, platform=ChatPlatform(installation.platform).display_name,
+                   why=REMOVED_WHY.get(installation.removed_reason or "", installation.removed_reason),
+                   channels_url=absolute_url("/channels"))
+    return OneOffMail(user.email, _one_off(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
+                                           f"Soonish was removed from {workspace}", context))
+
+
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
     invitation = db.session.get(CommunityInvite, invite_id)
     if invitation is None or invitation.accepted_at is not None:
@@ -306,6 +322,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.CHANGE_EMAIL: _change_email_mail,
     OneOffKind.EMAIL_CHANGED: _email_changed_mail,
     OneOffKind.DELETE_ACCOUNT: _delete_account_mail,
+    OneOffKind.CHAT_REMOVED: _chat_removed_mail,
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
 }
 

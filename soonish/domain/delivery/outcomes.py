@@ -1,12 +1,14 @@
 """What a send came to: ``Sent``, ``RetryAfter(seconds)`` (the receiver asked us to come back
-later) or ``Failed(reason, permanent)``. Plain data, used by the transports and the budgets."""
+later) or ``Failed(reason, permanent)``. Plain data, used by the transports and the budgets.
+Each carries the receiver's HTTP status when it answered one (an outgoing webhook's attempt
+log shows it to the endpoint's owner)."""
 import re
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    http_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -15,12 +17,14 @@ class RetryAfter:
 
     seconds: float
     reason: str
+    http_status: int | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
     reason: str
     permanent: bool = False
+    http_status: int | None = None
 
 
 Outcome = Sent | RetryAfter | Failed

@@ -19,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.config import slack_runs
 from soonish.crypto import FieldCipher
+from soonish.domain import chat_installations
 from soonish.links import event_path
 from soonish.domain.messages import NotificationText
 from soonish.models import (
@@ -101,6 +103,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     integrations = _integrations_of(subscriptions)
     targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}
     integration_by_id = {i.id: i for owned in integrations.values() for i in owned}
+    bots = workspace_bots([sel.chat_identity for s in subscriptions for sel in s.selectors if sel.chat_identity], cipher)
     rows = ledger.claim(
         notification.id,
         [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
@@ -123,7 +126,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
         if target is None:
             skipped.append(row.id)
             continue
-        planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, cipher))
+        planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, bots, cipher))
     ledger.mark_skipped(skipped)
     plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
                      reminders.notification_due(notification, event))
@@ -139,8 +142,9 @@ def _text_of(notification: Notification, event: Event) -> NotificationText:
 
 def _chats_running() -> tuple[str, ...]:
     """The chat platforms whose bot is configured: where a welcome may offer to follow instead."""
-    tokens = {ChatPlatform.SLACK: "SLACK_BOT_TOKEN", ChatPlatform.DISCORD: "DISCORD_BOT_TOKEN"}
-    return tuple(platform.display_name for platform, token in tokens.items() if current_app.config[token])
+    config = current_app.config
+    running = {ChatPlatform.SLACK: slack_runs(config), ChatPlatform.DISCORD: bool(config["DISCORD_BOT_TOKEN"])}
+    return tuple(platform.display_name for platform, runs in running.items() if runs)
 
 
 def fallback_delivery_key(notification_id: int, user_id: int) -> str:
@@ -263,8 +267,16 @@ def _integrations_of(subscriptions: list[Subscription]) -> dict[int, list[Integr
     return by_user
 
 
-def chat_address(identity: ChatIdentity) -> ChatAddress:
-    return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel)
+def chat_address(identity: ChatIdentity, bots: dict[tuple[str, str], chat_installations.WorkspaceBot]) -> ChatAddress:
+    """Where our bot posts for ``identity``, with the token of its workspace's installation
+    (``bots``: from ``workspace_bots``)."""
+    bot = bots.get((identity.platform, identity.workspace_id), chat_installations.WorkspaceBot())
+    return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel,
+                       identity.workspace_id, bot.token, bot.removed)
+
+
+def workspace_bots(identities: list[ChatIdentity], cipher: FieldCipher) -> dict[tuple[str, str], chat_installations.WorkspaceBot]:
+    return chat_installations.workspace_bots({(i.platform, i.workspace_id) for i in identities}, cipher)
 
 
 def integration_destination(integration: Integration, cipher: FieldCipher) -> Destination:
@@ -276,14 +288,14 @@ def integration_destination(integration: Integration, cipher: FieldCipher) -> De
 
 
 def _plan(delivery_id: int, target: Target, subscription: Subscription, text: NotificationText,
-          integrations: dict[int, Integration], cipher: FieldCipher) -> PlannedSend:
+          integrations: dict[int, Integration], bots: dict, cipher: FieldCipher) -> PlannedSend:
     key = ledger.delivery_key(delivery_id)
     chat_platform = None
     if target.email:
         destination = Destination(email=target.email)
     elif target.chat_identity_id is not None:
         identity = next(s.chat_identity for s in subscription.selectors if s.chat_identity_id == target.chat_identity_id)
-        destination = Destination(chat=chat_address(identity))
+        destination = Destination(chat=chat_address(identity, bots))
         chat_platform = destination.chat.platform
     else:
         destination = integration_destination(integrations[target.integration_id], cipher)

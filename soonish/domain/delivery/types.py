@@ -1,6 +1,6 @@
 """What the delivery domain passes around besides the message (``messages.Message``): where it
 goes, and the settings the transports need. Plain data, no I/O."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from soonish.domain.chat_markup import ChatPlatform
 
@@ -12,6 +12,11 @@ class ChatAddress:
     platform: ChatPlatform
     recipient: str
     is_channel: bool = False
+    workspace_id: str = ""  # Slack team id, Discord guild id ("" for a Discord person)
+    # The workspace's own bot token (its installation's); empty: the deployment's single token.
+    # Never shown: not in repr, logs or errors.
+    token: str = field(default="", repr=False)
+    removed: bool = False  # our app was removed from the workspace: nothing is sent
 
     def __post_init__(self) -> None:
         # Stored as a plain string in the database: take it as the enum, refuse an unknown one.
@@ -19,13 +24,22 @@ class ChatAddress:
 
 
 @dataclass(frozen=True)
+class SignedEndpoint:
+    """An integrator's webhook endpoint, and the secret our messages to it are signed with."""
+
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Destination:
-    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), or a chat
-    address our bot posts to."""
+    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), a chat
+    address our bot posts to, or an integrator's endpoint (signed webhooks)."""
 
     email: str | None = None
     apprise_url: str | None = None
     chat: ChatAddress | None = None
+    signed_webhook: SignedEndpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +82,3 @@ class MailSettings:
             timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
             messages_per_connection=int(config["SMTP_MESSAGES_PER_CONNECTION"]),
         )
-
-
-class DeliveryFailed(Exception):
-    """A send that did not happen. ``permanent`` ones are not retried. The text is safe to store."""
-
-    def __init__(self, reason: str, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent

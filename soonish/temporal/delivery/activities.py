@@ -13,11 +13,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
-from soonish.domain.delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain.delivery import ChatSettings, Courier, Destination, Failed, MailSettings, RetryAfter, Sent, http_pool
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
-from soonish.domain.delivery.mail import one_off_mail
-from soonish.models import utcnow
+from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
+from soonish.domain import chat_installations
+from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity
 from soonish.temporal.delivery.liveness import heartbeating
@@ -77,7 +78,25 @@ class DeliveryActivities:
     def courier(self) -> Courier:
         """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
         and the follow outbox's confirm mails share the mail server's and each host's budget."""
-        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets())
+        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets(),
+                       installation_gone=self._installation_gone)
+
+    async def _installation_gone(self, platform: str, workspace_id: str, reason: str) -> None:
+        """A workspace's token is refused for good: its installation is removed (its channel
+        follows end) and whoever added it is mailed, as for an uninstall."""
+        mails = await asyncio.to_thread(self._remove_installation, platform, workspace_id, reason)
+        for mail in mails:
+            async with self.courier() as courier:
+                outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+            if not isinstance(outcome, Sent):
+                log.warning("installer not told of a removed installation: %s", outcome.reason)
+
+    def _remove_installation(self, platform: str, workspace_id: str, reason: str) -> list:
+        with self.app.app_context():
+            removal = chat_installations.remove_workspace(platform, workspace_id, reason)
+            db.session.commit()
+            told = [one_off_mail(OneOffKind.CHAT_REMOVED, i.id, None, f"worker-{workspace_id}") for i in removal.to_tell]
+            return [mail for mail in told if mail is not None]
 
     async def close(self) -> None:
         """Close the HTTP pool and the budgets' connection; after the worker has stopped."""
@@ -218,13 +237,20 @@ class DeliveryActivities:
         with self.app.app_context():
             ledger.mark_waiting(delivery_id, waiting_for, until)
 
-    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
-    def send_transactional_mail(self, request: TransactionalMail) -> None:
+    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    async def send_transactional_mail(self, request: TransactionalMail) -> None:
+        """One mail to one person, through a Courier of this worker: the mail server's budget is
+        the broadcasts' one. A refusal for good ends the workflow; anything else is retried."""
+        mail = await asyncio.to_thread(self._one_off_mail, request, activity.info().workflow_id)
+        if mail is None:
+            return
+        async with self.courier() as courier:
+            outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+        if isinstance(outcome, RetryAfter):
+            raise ApplicationError(outcome.reason, next_retry_delay=timedelta(seconds=outcome.seconds))
+        if isinstance(outcome, Failed):
+            raise ApplicationError(outcome.reason, non_retryable=outcome.permanent)
+
+    def _one_off_mail(self, request: TransactionalMail, workflow_id: str) -> OneOffMail | None:
         with self.app.app_context():
-            mail = one_off_mail(request.kind, request.subject_id, request.address, activity.info().workflow_id)
-            if mail is None:
-                return
-            try:
-                send_mail_now(self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
-            except OSError as exc:
-                raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc
+            return one_off_mail(request.kind, request.subject_id, request.address, workflow_id)

@@ -24,7 +24,7 @@ from flask import Flask
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from soonish.domain.delivery import Courier, DeliveryFailed, Destination
+from soonish.domain.delivery import Courier, Destination, Failed, RetryAfter
 from soonish.domain.delivery.mail import OneOffMail
 from soonish.models import OutboxKind
 from soonish.domain import outbox
@@ -116,10 +116,11 @@ class OutboxDrain:
     async def _send(courier: Courier, item: Claimed, mail: OneOffMail | None) -> Outcome:
         if mail is None:
             return Outcome(item)  # confirmed, left or gone meanwhile: nothing to mail
-        try:
-            await courier.send(Destination(email=mail.address), mail.message)
-        except DeliveryFailed as exc:
-            return Outcome(item, exc.reason, exc.permanent)
+        delivered = await courier.deliver(Destination(email=mail.address), mail.message)
+        if isinstance(delivered, Failed):
+            return Outcome(item, delivered.reason, delivered.permanent)
+        if isinstance(delivered, RetryAfter):
+            return Outcome(item, delivered.reason)
         return Outcome(item)
 
     # Event workflows -------------------------------------------------------------------------

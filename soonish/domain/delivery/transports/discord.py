@@ -1,6 +1,7 @@
 """Discord: our bot's create-message, in a channel or in a person's DM channel."""
 from soonish.domain import chat_buttons
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.chat_installations import REMOVED_REASON
 from soonish.domain.delivery.types import ChatAddress
 from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Transport, TransportContext, TransportKind, register
@@ -22,6 +23,8 @@ class DiscordTransport(Transport):
 
     async def send(self, address: ChatAddress, message: Message) -> Outcome:
         """Create-message in the channel, or in the person's DM channel (created, or found, first)."""
+        if address.removed:
+            return Failed(REMOVED_REASON, permanent=True)
         root, token = self.context.chat.discord_api_url.rstrip("/"), self.context.chat.discord_bot_token
         channel_id = address.recipient
         if not address.is_channel:

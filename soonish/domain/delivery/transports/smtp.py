@@ -100,18 +100,6 @@ def write_to_outbox(outbox_dir: str, mail: EmailMessage | MimeMessage) -> Path:
     return path
 
 
-def send_mail_now(settings: MailSettings, mail: EmailMessage | MimeMessage) -> None:
-    """Send one mail on its own connection (or to the outbox), outside any batch."""
-    if not settings.host:
-        write_to_outbox(settings.outbox_dir, mail)
-        return
-    connection = SmtpConnection(settings)
-    try:
-        connection.send(mail)
-    finally:
-        connection.close()
-
-
 @register
 class SmtpTransport(Transport):
     kind = TransportKind.EMAIL

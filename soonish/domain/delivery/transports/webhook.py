@@ -1,5 +1,7 @@
 """Webhooks (Apprise's json:// and form:// with POST) on one pooled aiohttp client: the same
-request Apprise's plugins make, without a thread and a fresh connection per send."""
+request Apprise's plugins make, without a thread and a fresh connection per send. The pool
+(``http_pool``) and the one POST every HTTP webhook makes (``post_once``) live here; the signed
+outgoing webhooks (``signed_webhook``) use both."""
 import asyncio
 import json
 
@@ -42,6 +44,20 @@ def http_pool(allow_private: bool, connections: int) -> aiohttp.ClientSession:
     )
 
 
+async def post_once(http: aiohttp.ClientSession, where: str, url: str, **request) -> Outcome:
+    """POST once, never following a redirect, and say what came of it: the answer classified
+    by ``http_status_outcome``, a private address refused at connect time (for good), or an
+    unreachable host or a timeout (for now). ``where`` names the receiver without credentials."""
+    try:
+        async with http.post(url, allow_redirects=False, **request) as response:
+            await response.read()
+            return http_status_outcome(where, response.status, response.headers.get("Retry-After"))
+    except PrivateTargetRefused as exc:
+        return Failed(str(exc), permanent=True)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        return Failed(f"{where} unreachable ({type(exc).__name__})")
+
+
 def is_pooled_webhook(plugin) -> bool:
     """Whether an Apprise plugin's request is one the webhook transport makes itself."""
     return isinstance(plugin, (NotifyJSON, NotifyForm)) and plugin.method == "POST"
@@ -80,17 +96,8 @@ class WebhookTransport(Transport):
         where = f"{scheme}://{plugin.host}"
 
         async def request() -> Answer:
-            try:
-                async with self.context.http.post(
-                    url, params=plugin.params or None, auth=auth, ssl=plugin.verify_certificate,
-                    allow_redirects=False, **body,
-                ) as response:
-                    await response.read()
-                    return Answer(http_status_outcome(where, response.status, response.headers.get("Retry-After")))
-            except PrivateTargetRefused as exc:
-                return Answer(Failed(str(exc), permanent=True))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+            return Answer(await post_once(self.context.http, where, url, params=plugin.params or None, auth=auth,
+                                          ssl=plugin.verify_certificate, **body))
 
         pacer = self.context.pacer
         return await pacer.send([pacer.host_budget(plugin.host)], request)
