@@ -1,6 +1,6 @@
 """Sharing an event: its card image, and the card tags and calendar links its pages show."""
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for,
 )
 from flask_login import current_user, login_required
 
