@@ -257,7 +257,7 @@ def test_every_cookie_authenticated_state_change_needs_the_csrf_token(app, clien
     own = things_of(app, user)
     values = {"event_id": own["event"], "slug": own["slug"], "integration_id": own["integration"],
               "subscription_id": own["subscription"], "token": "a-signed-token", "key_id": 1, "endpoint_id": 1, "message_id": 1,
-              "channel_type": "ntfy", "identity_id": 1, "series_id": 1, "platform": "slack",
+              "channel_type": "ntfy", "identity_id": 1, "series_id": 1, "platform": "slack", "installation_id": 1,
               "community_id": own["community"], "user_id": str(user.id)}
     routes = [route for route in state_changing_routes(app) if route[0] not in CSRF_EXEMPT_ENDPOINTS]
     assert len(routes) > 20  # the walk found the app's routes
