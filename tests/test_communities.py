@@ -14,7 +14,7 @@ from soonish.models import (
 )
 
 from .api_helpers import create_event, future_iso, subscribe
-from .conftest import stored
+from .conftest import PASSWORD, csrf_token, stored
 from .sinks import wait_until
 from .test_concurrent_changes import at_once
 
@@ -104,6 +104,20 @@ def test_members_see_private_events_and_lose_rights_at_their_next_request(app, c
     assert removed.status_code == 204
     # Same token, next request: the role is read afresh.
     assert client.patch(f"/api/v1/events/{private['id']}", json={"title": "B"}, headers=host_headers).status_code == 404
+
+
+def test_the_event_page_offers_edit_and_cancel_to_whoever_may(app, team):
+    """The page's buttons follow the same rule as the server: a host sees them, an announcer not."""
+    people, headers, community = team
+    event = create_event(app.test_client(), headers["owner"], community_id=community["id"])
+    for who, offered in (("owner", True), ("host", True), ("announcer", False), ("stranger", False)):
+        browser = app.test_client()
+        response = browser.post("/login", data={"email": people[who].email, "password": PASSWORD,
+                                                "csrf_token": csrf_token(browser, "/login")})
+        assert response.status_code == 302, who
+        html = browser.get(f"/e/{event['slug']}").get_data(as_text=True)
+        assert (f'/events/{event["id"]}/edit"' in html) == offered, who
+        assert (f'/events/{event["id"]}/cancel' in html) == offered, who
 
 
 def test_nobody_raises_their_own_role_or_outranks_who_let_them_in(client, team):

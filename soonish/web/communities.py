@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from soonish.domain import share
+from soonish.domain.communities import Action, may
 from soonish.links import public_url
 from soonish.services import communities as community_service
 from soonish.web.replicas import uses_primary
@@ -42,3 +43,13 @@ def accept_invite(token):
         flash(f"You help run {community.name} now.", "success")
         return redirect(url_for("events.dashboard"))
     return render_template("communities/accept_invite.html", form=form, invitation=invitation)
+
+
+@bp.app_context_processor
+def community_rights() -> dict:
+    """For templates: whether the signed-in person may change or cancel an event, by the one
+    rule (their role in its community), so a page offers what the server would allow."""
+    return {
+        "may_edit": lambda event: may(current_user, Action.EDIT_EVENT, event),
+        "may_cancel": lambda event: may(current_user, Action.CANCEL_EVENT, event),
+    }
