@@ -161,6 +161,11 @@ class Config:
     EMAIL_CHANNELS_WAITING_MAX = 3
     # A "connect Slack / Discord" code, typed in chat by its signed-in owner, works this long.
     CHAT_CONNECT_CODE_SECONDS = 600
+    # Communities: an invitation to help run one works this long (and once); how many one
+    # account may own, and how many people may run one.
+    COMMUNITY_INVITE_MAX_AGE = 7 * 24 * 3600
+    COMMUNITIES_OWNED_MAX = 50
+    COMMUNITY_MEMBERS_MAX = 10_000
 
     # Ledger retention: deliveries of events that are over are folded into per-notification
     # counts and deleted once older than this many days, by the `soonish-retention` schedule

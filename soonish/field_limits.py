@@ -29,6 +29,10 @@ STILL_COMING_HOURS_MAX = 7 * 24
 STILL_COMING_HOURS_DEFAULT = 24
 # An event's or a series' slug: the address part of its link (links.new_slug makes 67 at most).
 SLUG_MAX = 96
+# A community's name, and its slug (the /c/<slug> address part, chosen or made from its name).
+COMMUNITY_NAME_MAX = 120
+COMMUNITY_SLUG_MAX = 60
+COMMUNITY_DESCRIPTION_MAX = 5000
 # An event's details (its page, mails and cards carry them).
 EVENT_DESCRIPTION_MAX = 10_000
 # A channel's Apprise URL as typed: longer than any real service's URL needs.

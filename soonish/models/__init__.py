@@ -1,6 +1,7 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from soonish.models.base import commit_keeping_loaded, db, insert_ignoring_duplicates, lock_for_change, utcnow
 from soonish.models.chat_installation import ChatInstallation, OAuthState
+from soonish.models.community import Community, CommunityAudit, CommunityInvite, CommunityMember, CommunityRole
 from soonish.models.cover import EventCover
 from soonish.models.event import Event, EventStatus, Visibility
 from soonish.models.integration import Integration, IntegrationState
@@ -29,6 +30,7 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
+    "Community", "CommunityAudit", "CommunityInvite", "CommunityMember", "CommunityRole",
     "OutboxItem", "OutboxKind", "BounceKind", "MailBounce", "SuppressedAddress", "EventCover", "ChatInstallation",
     "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

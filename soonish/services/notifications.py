@@ -15,7 +15,8 @@ from soonish.models import (
 from soonish.domain import outbox
 from soonish.services.broadcast import TITLE_MAX, record
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
-from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.domain.communities import Action
+from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
 from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
@@ -24,7 +25,7 @@ SENT_EARLY_NOTICE = timedelta(seconds=1)
 
 
 def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.ANNOUNCE)
     if event.status == EventStatus.CANCELLED:
         raise ValidationFailed("This event is cancelled.", {"event": ["cancelled"]})
     title, body = (title or "").strip(), (body or "").strip()
@@ -117,7 +118,7 @@ class EventOverview:
 def delivery_reports(actor: User, event_id: int, limit: int = 50, fold_welcomes: bool = False) -> list[NotificationReport]:
     """Per notification, newest first: deliveries by status and the failures' reasons. With
     ``fold_welcomes``, the welcomes are one WelcomesReport at the end, after the broadcasts."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     query = select(Notification).where(Notification.event_id == event_id)
     if fold_welcomes:
         query = query.where(Notification.kind != NotificationKind.WELCOME)
@@ -287,7 +288,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
                page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
     """Who a notification went to, one delivery each (failed first, then pending, sent and
     skipped), with the channel, the outcome and why it failed."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
         raise NotFound("No such message for this event.")
@@ -304,7 +305,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
 def welcome_recipients(actor: User, event_id: int, status: str | None = None,
                        page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
     """Who got the event's welcomes (one each), like ``recipients`` for a single message."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     report = _welcomes_report(event_id)
     if report is None:
         raise NotFound("No one has been welcomed to this event yet.")
@@ -352,7 +353,7 @@ def newest_notification_id(actor: User, event_id: int | None = None) -> int:
     notices a broadcast started elsewhere (the API, a reminder) without rendering anything else."""
     query = select(func.max(Notification.id))
     if event_id is None:
-        query = query.join(Event, Event.id == Notification.event_id).where(Event.organizer_id == actor.id, Notification.subscription_id.is_(None))
+        query = query.join(Event, Event.id == Notification.event_id).where(run_by(actor), Notification.subscription_id.is_(None))
     else:
         query = query.where(Notification.event_id == event_id)
     return db.session.scalar(query) or 0

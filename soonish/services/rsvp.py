@@ -20,6 +20,7 @@ from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services import webhook_endpoints
+from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page
@@ -270,12 +271,12 @@ def listed_guests(event: Event, limit: int) -> list[User]:
 
 
 def organizer_counts(actor: User, event_id: int) -> RsvpCounts:
-    return counts(get_event_for_organizer(actor, event_id))
+    return counts(get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES))
 
 
 def roster(actor: User, event_id: int) -> list[RsvpRow]:
     """Who answered what, for the organizer: going first, then the waitlist in its order."""
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     order = {RsvpAnswer.GOING: 0, RsvpAnswer.WAITLISTED: 1, RsvpAnswer.MAYBE: 2, RsvpAnswer.NOT_GOING: 3}
     rows = db.session.scalars(select(Rsvp).where(Rsvp.event_id == event.id))
     ordered = sorted(rows, key=lambda r: (order[r.answer], r.waitlisted_at or r.answered_at, r.id))
@@ -285,7 +286,7 @@ def roster(actor: User, event_id: int) -> list[RsvpRow]:
 def roster_page(actor: User, event_id: int, limit: int, cursor: str | None) -> Page:
     """Who answered what, a page at a time, in the order people first answered (by the answer's
     id, which a change of answer keeps): a cursor stays right while answers come in and change."""
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     query = select(Rsvp).where(Rsvp.event_id == event.id).options(selectinload(Rsvp.user))
     page = keyset_page(query, Rsvp.id, Rsvp.id, limit, cursor)
     return Page([RsvpRow.of(r) for r in page.items], page.next_cursor)

@@ -12,6 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from soonish.domain.communities import Action, may
 from soonish.domain.series import recurrence
 from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
@@ -216,7 +217,7 @@ def _sidebar_context(event) -> dict:
 
 def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
     """The announce form and delivery reports, for the event's organizer only."""
-    if not (current_user.is_authenticated and current_user.id == event.organizer_id):
+    if not may(current_user, Action.SEE_DELIVERIES, event):
         return {}
     return {
         "announce_form": form or AnnouncementForm(),
@@ -231,7 +232,7 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 def announce(event_id):
     """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
     message's delivery counts updating live; a plain form post goes back to the event page."""
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.ANNOUNCE)
     form = AnnouncementForm()
     if form.validate_on_submit():
         with refusal_kept(form):
@@ -252,7 +253,7 @@ def announce(event_id):
 def deliveries(event_id):
     """The delivery reports fragment; the page polls it quickly while anything is being sent,
     slowly otherwise, with a 204 while nothing new was sent."""
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     if _nothing_sent_since(event_id):
         return Response(status=204)
     reports = notification_service.delivery_reports(current_user, event.id, fold_welcomes=True)
@@ -303,7 +304,7 @@ def welcome_recipients(event_id):
 
 
 def _recipients_page(event_id: int, list_recipients, url_args: dict):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     # The filter links make these; a hand-edited URL gets all followers or the first page.
     status = request.args.get("status")
     listing = list_recipients(

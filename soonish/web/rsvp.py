@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from soonish.domain.communities import Action, may
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.domain.messages import when_text
 from soonish.models import Rsvp, db
@@ -52,7 +53,7 @@ def going_button(event, counts: rsvp_service.RsvpCounts | None = None) -> dict:
 
 
 def _is_organizer(event) -> bool:
-    return current_user.is_authenticated and current_user.id == event.organizer_id
+    return may(current_user, Action.EDIT_EVENT, event)
 
 
 def _visible_by_link(slug: str):
@@ -127,7 +128,7 @@ def _capacity(raw: str) -> int | None:
 @bp.get("/events/<int:event_id>/rsvps")
 @login_required
 def roster(event_id):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     rows = rsvp_service.roster(current_user, event_id)
     return render_template("rsvp/roster.html", event=event, rows=rows, counts=rsvp_service.counts(event))
 
@@ -135,7 +136,7 @@ def roster(event_id):
 @bp.get("/events/<int:event_id>/rsvps.csv")
 @login_required
 def roster_csv(event_id):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     body = rsvp_service.roster_csv(current_user, event_id)
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{event.slug}-rsvps.csv"'})

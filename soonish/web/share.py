@@ -1,11 +1,11 @@
-"""Sharing an event: its card image, and the card tags and calendar links its pages show; a
-host's public page of upcoming events."""
+"""Sharing an event: its card image, and the card tags and calendar links its pages show."""
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for,
 )
 from flask_login import current_user, login_required
 
 from soonish.domain import avatars, share
+from soonish.domain.communities import Action, may
 from soonish.links import event_path, public_url
 from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
@@ -118,7 +118,7 @@ def join_link(event) -> str | None:
     if not event.online_url:
         return None
     user = current_user_or_none()
-    if user is not None and user.id == event.organizer_id:
+    if may(user, Action.VIEW_PRIVATE, event):
         return event.online_url
     if not share.join_open(event, utcnow()):
         return None
@@ -126,17 +126,6 @@ def join_link(event) -> str | None:
     following = (subscription is not None and subscription.status == SubscriptionStatus.ACTIVE) \
         or bool(session.get(EMAIL_FOLLOWS, {}).get(str(event.id), {}).get("confirmed"))
     return event.online_url if following else None
-
-
-@bp.get("/hosts/<int:host_id>")
-def host(host_id):
-    """A host's upcoming public events, with a card for link previews like an event's."""
-    page = event_service.host_page(host_id)
-    name = page.host.display_name or "this host"
-    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
-    tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)
-    return render_template("events/host.html", name=name, host=page.host, events=page.events, card=tags,
-                           canonical=page_url)
 
 
 @bp.app_context_processor

@@ -50,9 +50,10 @@ ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it bac
 @authorized("events:write")
 @bp.arguments(EventIn)
 @bp.response(201, EventOut, headers=ETAG_HEADER)
-@bp.errors(400, 401, 403, 503)
+@bp.errors(400, 401, 403, 404, 503)
 def create_event(data):
-    event = event_service.create_event(current_user, event_service.EventFields(**data))
+    community_id = data.pop("community_id", None)
+    event = event_service.create_event(current_user, event_service.EventFields(**data), community_id)
     return event, 201, {"ETag": concurrency.etag(event)}
 
 
