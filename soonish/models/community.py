@@ -35,6 +35,9 @@ class Community(db.Model):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # A personal community's page shows its organizer's avatar and bio, as host pages did.
+    personal_of: Mapped[User | None] = relationship()
+
     def __repr__(self) -> str:
         return f"<Community {self.id} {self.slug!r}>"
 

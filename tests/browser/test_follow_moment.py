@@ -85,8 +85,9 @@ def test_a_shared_event_page_has_its_card_calendar_links_and_a_phone_follow_bar(
     assert image.status == 200 and image.headers["content-type"] == "image/png"
     assert image.body()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # On a phone the follow call to action is on screen without scrolling.
-    bar = visitor.get_by_role("link", name="Follow this event")
+    # On a phone the call to action is on screen without scrolling: events take RSVPs by
+    # default, and going is one act with following (the bar leads to the name + email form).
+    bar = visitor.get_by_role("link", name="I'm going")
     expect(bar).to_be_in_viewport()
     box = bar.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 844
