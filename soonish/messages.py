@@ -193,6 +193,7 @@ class NotificationText:
             extra=self.extra,
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
             still_coming=self.still_coming,
+            summary=self.chat_body,
         )
 
 

@@ -16,13 +16,13 @@ from .transports import Failed, Outcome, RetryAfter, Sent, TransportKind
 from .transports.apprise import connect_host, mask_url, parse_apprise_url
 from .transports.smtp import send_mail_now, write_to_outbox
 from .transports.webhook import http_pool
-from .types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from .types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
 
 # Apprise's debug lines echo parsed URLs, credentials included: never let them through.
 logging.getLogger("apprise").setLevel(logging.WARNING)
 
 __all__ = [
     "ChatAddress", "ChatSettings", "Courier", "DeliveryFailed", "Destination", "Failed", "MailSettings", "Message",
-    "Outcome", "RetryAfter", "Sent", "TransportKind", "compose_mail", "connect_host", "http_pool", "mask_url",
+    "Outcome", "PushSettings", "RetryAfter", "Sent", "TransportKind", "compose_mail", "connect_host", "http_pool", "mask_url",
     "parse_apprise_url", "send_mail_now", "write_to_outbox",
 ]

@@ -16,7 +16,7 @@ from .transports import (
 )
 from .transports.apprise import connect_host, parse_apprise_url
 from .transports.webhook import http_pool, is_pooled_webhook
-from .types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message
+from .types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
 
 
 class Courier:
@@ -25,10 +25,12 @@ class Courier:
     Likewise a ``pacer`` (the worker's budgets), or budgets of its own for this courier alone."""
 
     def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
-                 chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None) -> None:
+                 chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None,
+                 push: PushSettings = PushSettings()) -> None:
         self.mail = mail
         self.allow_private = allow_private
         self.chat = chat
+        self.push = push
         self._given_http = http
         self._http = http
         self._given_pacer = pacer
@@ -47,7 +49,7 @@ class Courier:
             self._http = http_pool(self.allow_private, connections=1)
         if self._pacer is None:
             self._pacer = Pacer()
-        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer)
+        self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer, self.push)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -83,16 +85,22 @@ class Courier:
             return TransportKind.EMAIL, destination.email
         if destination.chat:
             return TransportKind(destination.chat.platform), destination.chat
+        if destination.push:
+            self._refuse_private(destination.push.host)
+            return TransportKind.PUSH, destination.push
         plugin = self._plugin(destination.apprise_url or "")
-        refused = self._host_check(connect_host(plugin))
-        if refused is not None:
-            raise DeliveryFailed(str(refused), permanent=True) from refused
+        self._refuse_private(connect_host(plugin))
         return (TransportKind.WEBHOOK if is_pooled_webhook(plugin) else TransportKind.APPRISE), plugin
 
     def _transport(self, kind: TransportKind) -> Transport:
         if kind not in self._transports:
             self._transports[kind] = transport_class(kind)(self._context)
         return self._transports[kind]
+
+    def _refuse_private(self, host: str | None) -> None:
+        refused = self._host_check(host)
+        if refused is not None:
+            raise DeliveryFailed(str(refused), permanent=True) from refused
 
     def _host_check(self, host: str | None) -> PrivateTargetRefused | None:
         """Why ``host`` is refused (None: it is not), checked at its first send of the batch."""

@@ -21,6 +21,9 @@ class RetryAfter:
 class Failed:
     reason: str
     permanent: bool = False
+    # The destination no longer exists and never comes back (a push subscription its push
+    # service answers 404/410 for): its channel is removed.
+    gone: bool = False
 
 
 Outcome = Sent | RetryAfter | Failed

@@ -3,6 +3,7 @@ transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
 from ..chat_markup import ChatPlatform
+from ..domain.push import PushSubscription
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,10 @@ class Message:
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
     rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
     still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
+    # Push: the organizer's words alone (the worker shows the time in the reader's zone), and
+    # the signed single-use token the notification's answer buttons send.
+    summary: str = ""
+    answer_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,12 +39,25 @@ class ChatAddress:
 
 @dataclass(frozen=True)
 class Destination:
-    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), or a chat
-    address our bot posts to."""
+    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), a chat
+    address our bot posts to, or a browser's Web Push subscription (domain.push)."""
 
     email: str | None = None
     apprise_url: str | None = None
     chat: ChatAddress | None = None
+    push: "PushSubscription | None" = None
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Our VAPID key (RFC 8292) and the contact push services see in its JWT."""
+
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@soonish.localhost"
+
+    @classmethod
+    def from_config(cls, config) -> "PushSettings":
+        return cls(config["VAPID_PRIVATE_KEY"], config["VAPID_SUBJECT"])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ..crypto import FieldCipher
-from ..delivery import ChatSettings, Courier, MailSettings, compose_mail, http_pool, send_mail_now
+from ..delivery import ChatSettings, Courier, MailSettings, PushSettings, compose_mail, http_pool, send_mail_now
+from ..domain import push
 from ..delivery import ledger, planning
 from ..delivery.pacing import BudgetSettings, Pacer, SendPacing
 from ..delivery.mail import one_off_mail
@@ -42,6 +43,7 @@ class DeliveryActivities:
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
         self.chat = ChatSettings.from_config(config)
+        self.push = PushSettings.from_config(config)
         self.budgets = BudgetSettings.from_config(config)
         self._http: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
@@ -66,7 +68,7 @@ class DeliveryActivities:
     def courier(self) -> Courier:
         """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
         and the follow outbox's confirm mails share the mail server's and each host's budget."""
-        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets())
+        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets(), self.push)
 
     async def close(self) -> None:
         """Close the HTTP pool and the budgets' connection; after the worker has stopped."""
@@ -125,9 +127,12 @@ class DeliveryActivities:
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
                 final_attempt: bool) -> list[planning.PlannedSend]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
-        claimed in the same transaction."""
+        claimed in the same transaction, which also removes the devices whose push service
+        said they are gone."""
         with self.app.app_context():
-            fallbacks = planning.fall_back_to_email(list(zip(group, outcomes)))
+            sends = list(zip(group, outcomes))
+            fallbacks = planning.fall_back_to_email(sends)
+            push.remove_gone(planning.gone_devices(sends))
             ledger.record(outcomes, final_attempt)
             return fallbacks
 

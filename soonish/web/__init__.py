@@ -13,7 +13,7 @@ from . import api as api_package
 from .api import access as api_access
 from . import (
     account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
-    once, ops, request_bounds, rsvp, security, series, share, subscriptions,
+    once, ops, push, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from .extensions import api, csrf, login_manager, migrate
 
@@ -72,7 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["form_nonce"] = once.form_nonce
 
     for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, account_settings.bp,
-                      chat.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp):
+                      chat.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp, push.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)

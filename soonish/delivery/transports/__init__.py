@@ -1,6 +1,6 @@
 """One class per transport behind one interface (``base.Transport``). Importing a module
 registers its transport; a new transport is one module plus its line here."""
-from . import apprise, discord, slack, smtp, webhook  # noqa: F401  (registration)
+from . import apprise, discord, push, slack, smtp, webhook  # noqa: F401  (registration)
 from .base import (
     SENT, Failed, Outcome, RetryAfter, Sent, Transport, TransportContext, TransportKind, raise_unless_sent,
     register, registered_kinds, transport_class,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from ..outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from ..types import ChatSettings, DeliveryFailed, MailSettings, Message
+from ..types import ChatSettings, DeliveryFailed, MailSettings, Message, PushSettings
 
 if TYPE_CHECKING:
     from ..pacing import Pacer
@@ -34,6 +34,7 @@ class TransportKind(StrEnum):
     APPRISE = "apprise"  # every other Apprise URL (Apprise's own plugins)
     SLACK = "slack"  # our Slack bot's web API
     DISCORD = "discord"  # our Discord bot's REST API
+    PUSH = "push"  # a browser's Web Push subscription, on the pooled HTTP client
 
 
 def raise_unless_sent(outcome: Outcome) -> None:
@@ -53,6 +54,7 @@ class TransportContext:
     chat: ChatSettings
     allow_private: bool
     pacer: "Pacer"  # every request is charged against its destination's budgets
+    push: PushSettings = PushSettings()
 
 
 class Transport(ABC):

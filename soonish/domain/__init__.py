@@ -1,0 +1,1 @@
+"""The rules, plain Python and models: never services, web, bots or temporal."""

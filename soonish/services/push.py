@@ -1,0 +1,138 @@
+"""Web Push requests: "Notify me on this device" (the browser's subscription becomes a channel
+used for that follow, for anyone, signed in or not), stopping it from the same browser, and the
+answer a push notification's button sends (RSVP or still-coming, by a signed single-use token).
+
+A device nobody signed in on belongs to a user with no email and no password: its endpoint,
+which only the browser and its push service know, is what finds it again."""
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..domain import push
+from ..models import (
+    DEFAULT_REMINDER_OFFSETS, Event, Integration, Subscription, SubscriptionSelector, SubscriptionStatus, User, db,
+    utcnow,
+)
+from . import outbox, rsvp, webhook_endpoints
+from .errors import Conflict, NotFound, ServiceError, Unavailable, ValidationFailed
+from .events import get_visible_event
+from .integrations import cipher
+from .notifications import welcome
+from .subscriptions import _find, _require_open
+from .temporal import reminders_changed
+
+
+def public_key() -> str:
+    """The VAPID public key browsers subscribe with (their ``applicationServerKey``)."""
+    private_key = current_app.config["VAPID_PRIVATE_KEY"]
+    if not private_key:
+        raise Unavailable("Notifications on this device are not set up on this server.")
+    return push.vapid_public_key(private_key)
+
+
+def _checked(raw) -> push.PushSubscription:
+    try:
+        return push.check_subscription(raw, bool(current_app.config["ALLOW_PRIVATE_TARGETS"]))
+    except push.SubscriptionRefused as exc:
+        raise ValidationFailed.field(exc.field, exc.message) from exc
+
+
+def follow_on_device(user: User | None, raw_subscription, user_agent: str, event_id: int | None = None,
+                     slug: str | None = None) -> tuple[Subscription, Integration, bool]:
+    """Follow the event on this browser: its subscription becomes (or is found as) a push
+    channel, and the follow routes to it. Returns the subscription, the device and whether the
+    follow just became active. Anonymous: the device's own user follows; signed in: the person."""
+    public_key()  # refused before anything is written when push is not set up
+    subscription_info = _checked(raw_subscription)
+    event = get_visible_event(user, event_id=event_id, slug=slug)
+    _require_open(event)
+    try:
+        return _follow(user, event, subscription_info, user_agent)
+    except IntegrityError:
+        # The same browser's other request made the device (or the follow) first: use it.
+        db.session.rollback()
+        return _follow(user, event, subscription_info, user_agent)
+
+
+def _follow(user: User | None, event: Event, info: push.PushSubscription, user_agent: str):
+    device = push.find_device(info.endpoint)
+    if device is None:
+        owner = user or User(email=None)
+        device = Integration(user=owner, name=push.device_label(user_agent)[:80], url_mask=push.mask(info),
+                             push_endpoint_hash=push.endpoint_hash(info.endpoint))
+        db.session.add(device)
+    elif user is not None and device.user_id != user.id:
+        device.user = user  # whoever holds the browser now: the endpoint proves the device
+    # The browser may have renewed its keys; the newest subscription is the one that works.
+    device.push_subscription_encrypted = cipher().encrypt(info.to_json())
+    device.is_active = True
+    owner = device.user
+    db.session.flush()
+    subscription = _find(event.id, owner.id)
+    if subscription is None:
+        subscription = Subscription(event=event, user=owner, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS),
+                                    status=SubscriptionStatus.PENDING, selectors=[])
+        db.session.add(subscription)
+    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        subscription.selectors = []
+        subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
+    if all(selector.integration_id != device.id for selector in subscription.selectors):
+        subscription.selectors.append(SubscriptionSelector(integration_id=device.id))
+    newly_active = subscription.status != SubscriptionStatus.ACTIVE
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = subscription.confirmed_at or utcnow()
+    if newly_active:
+        outbox.reminders_changed(event)
+        db.session.flush()
+        welcome(subscription)
+    db.session.commit()
+    if newly_active:
+        webhook_endpoints.subscription_event("subscription.created", subscription)
+    return subscription, device, newly_active
+
+
+def stop_on_device(endpoint, event_id: int | None = None, slug: str | None = None) -> None:
+    """Stop this browser's notifications about the event ("You get notifications here - stop").
+    The follow ends when the device was its only route."""
+    device = push.find_device(endpoint) if isinstance(endpoint, str) else None
+    if device is None:
+        raise NotFound("This device gets no notifications here.")
+    event = get_visible_event(device.user, event_id=event_id, slug=slug)
+    subscription = _find(event.id, device.user_id)
+    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED \
+            or all(s.integration_id != device.id for s in subscription.selectors):
+        raise NotFound("This device gets no notifications about this event.")
+    subscription.selectors = [s for s in subscription.selectors if s.integration_id != device.id]
+    stopped = not subscription.selectors
+    if stopped:
+        subscription.status = SubscriptionStatus.UNSUBSCRIBED
+    db.session.commit()
+    if stopped:
+        reminders_changed(event)
+        webhook_endpoints.subscription_event("subscription.cancelled", subscription)
+
+
+def answer(token, choice) -> str:
+    """A notification button's answer; the token works once. Returns the answer recorded."""
+    config = current_app.config
+    try:
+        claim = push.read_answer_token(config["SECRET_KEY"], token, int(config["PUSH_ANSWER_MAX_AGE"]))
+    except push.AnswerRefused as exc:
+        raise ValidationFailed.field("token", exc.message) from exc
+    user, event = db.session.get(User, claim.user_id), db.session.get(Event, claim.event_id)
+    if user is None or event is None:
+        raise NotFound("This event no longer exists.")
+    allowed = dict(push.STILL_COMING_ACTIONS if claim.still_coming else push.RSVP_ACTIONS)
+    if choice not in allowed:
+        raise ValidationFailed.field("answer", f"Answer one of: {', '.join(allowed)}.")
+    try:
+        push.claim_answer(claim)
+    except push.AnswerRefused as exc:
+        raise Conflict(exc.message, {"token": ["used"]}) from exc
+    # The claim commits with the answer; an answer refused (closed, nothing to confirm) leaves
+    # the token unused.
+    try:
+        recorded = rsvp.still_coming(user, event, choice) if claim.still_coming else rsvp.answer(user, event, choice)
+    except ServiceError:
+        db.session.rollback()
+        raise
+    return recorded.answer.value
