@@ -13,11 +13,13 @@ A device can be told to answer 404/410 (gone), 413 (too large) or 429 with Retry
 to hang (never answer)."""
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import http_ece
@@ -32,6 +34,7 @@ from .sinks import LoopbackServer
 
 MAX_JWT_LIFETIME = 24 * 3600
 HANG_SECONDS = 5
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 # The suite's VAPID key (SOONISH_VAPID_PRIVATE_KEY in the push tests' apps).
 TEST_VAPID_KEY = new_vapid_key()
 
@@ -52,6 +55,16 @@ class Device:
     private_key: ec.EllipticCurvePrivateKey
     auth: bytes
     endpoint: str
+
+    @classmethod
+    def derived(cls, seed: str, number: int, origin: str) -> "Device":
+        """Device ``number`` of a set both a benchmark's seeding and its push service make from
+        ``seed`` alone (10,000 browsers' keys need not travel between processes)."""
+        digest = hashlib.sha256(f"{seed}:{number}".encode()).digest()
+        scalar = int.from_bytes(digest, "big") % (P256_ORDER - 1) + 1
+        auth = hashlib.sha256(f"{seed}:{number}:auth".encode()).digest()[:16]
+        token = f"d{number}"
+        return cls(token, ec.derive_private_key(scalar, ec.SECP256R1()), auth, f"{origin}/push/{token}")
 
     @property
     def p256dh(self) -> str:
@@ -81,6 +94,10 @@ class FakePushService:
     refused: list[str] = field(default_factory=list)  # why requests were refused
     # A device's token -> (status, Retry-After) it answers instead of 201; or "hang".
     answers: dict[str, tuple[int, str | None] | str] = field(default_factory=dict)
+    # A benchmark's devices: "d<n>" is Device.derived(seed, n) (made on its first push).
+    seed: str | None = None
+    # Called with each push taken (a benchmark's tally); with it set, pushes are not kept.
+    on_push: Callable[[Push], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -105,6 +122,11 @@ class FakePushService:
             self.pushes.clear()
             self.refused.clear()
             self.answers.clear()
+
+    def _device(self, token: str) -> Device | None:
+        if token not in self.devices and self.seed and token.startswith("d") and token[1:].isdigit():
+            self.devices[token] = Device.derived(self.seed, int(token[1:]), self.origin)
+        return self.devices.get(token)
 
     def _refuse(self, status: int, why: str) -> web.Response:
         with self._lock:
@@ -144,7 +166,7 @@ class FakePushService:
             return self._refuse(400, "Content-Encoding is not aes128gcm")
         if not request.headers.get("TTL", "").isdigit():
             return self._refuse(400, "TTL is missing")
-        device = self.devices.get(token)
+        device = self._device(token)
         if device is None:
             return web.Response(status=404, text="no such subscription")
         if isinstance(answer, tuple):
@@ -155,14 +177,23 @@ class FakePushService:
             payload = json.loads(plain)
         except Exception as exc:  # noqa: BLE001 - any failure to decrypt is the sender's fault
             return self._refuse(400, f"payload does not decrypt: {type(exc).__name__}")
-        with self._lock:
-            self.pushes.append(Push(token, dict(request.headers), payload))
+        pushed = Push(token, dict(request.headers), payload)
+        if self.on_push is not None:
+            self.on_push(pushed)
+        else:
+            with self._lock:
+                self.pushes.append(pushed)
         return web.Response(status=201, headers={"Location": f"{self.origin}/message/{uuid.uuid4().hex}"})
 
-    def start(self) -> "FakePushService":
+    def application(self) -> web.Application:
+        # Push services take 4096-byte payloads; a body far past that is refused (413).
         app = web.Application(client_max_size=8192)
         app.router.add_post("/push/{token}", self._handle)
-        self._server = LoopbackServer(app, "fake-push-service")
+        return app
+
+    def start(self) -> "FakePushService":
+        """Serve on a loopback port of its own, from a thread (the tests' way)."""
+        self._server = LoopbackServer(self.application(), "fake-push-service")
         self.port = self._server.port
         self._server.start()
         return self
