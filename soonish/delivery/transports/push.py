@@ -3,20 +3,18 @@ encrypted for the browser alone (RFC 8291, aes128gcm, by pywebpush/http_ece: an 
 message), signed with our VAPID key (RFC 8292, py-vapid), and the push service's answer read by
 the same rules as every HTTP send, plus its own: 404/410 mean the subscription is gone for good
 (its channel is removed), 413 that the payload is too large."""
-import asyncio
 import json
 import time
 from datetime import datetime, timezone
 
-import aiohttp
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
 from ...domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription
-from ...netguard import PrivateTargetRefused
 from ..pacing import Answer
 from ..types import Message
 from .base import Failed, Outcome, Transport, TransportKind, http_status_outcome, register
+from .webhook import post
 
 # What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
 # tag and padding delimiter): the text is cut to fit well within.
@@ -112,26 +110,19 @@ class PushTransport(Transport):
             return Failed(f"the device's push keys are unusable ({type(exc).__name__})", permanent=True)
         headers = {**push_headers(message, datetime.now(timezone.utc)), **self._authorization(subscription.origin),
                    "Content-Type": "application/octet-stream"}
-        where = subscription.origin
 
         async def request() -> Answer:
-            try:
-                async with self.context.http.post(subscription.endpoint, data=body, headers=headers,
-                                                  allow_redirects=False) as response:
-                    await response.read()
-                    return Answer(self._outcome(where, response.status, response.headers.get("Retry-After")))
-            except PrivateTargetRefused as exc:
-                return Answer(Failed(str(exc), permanent=True))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+            return await post(self.context.http, subscription.endpoint, subscription.origin, push_service_outcome,
+                              data=body, headers=headers)
 
         pacer = self.context.pacer
         return await pacer.send([pacer.host_budget(subscription.host)], request)
 
-    @staticmethod
-    def _outcome(where: str, status: int, retry_after: str | None) -> Outcome:
-        if status in GONE:
-            return Failed(f"{where} answered HTTP {status}: the device's subscription is gone", permanent=True, gone=True)
-        if status == 413:
-            return Failed(f"{where} answered HTTP 413: the message is too large for push", permanent=True)
-        return http_status_outcome(where, status, retry_after)
+
+def push_service_outcome(where: str, status: int, retry_after: str | None) -> Outcome:
+    """A push service's answer: HTTP's rules, and RFC 8030's gone (404/410) and too large (413)."""
+    if status in GONE:
+        return Failed(f"{where} answered HTTP {status}: the device's subscription is gone", permanent=True, gone=True)
+    if status == 413:
+        return Failed(f"{where} answered HTTP 413: the message is too large for push", permanent=True)
+    return http_status_outcome(where, status, retry_after)

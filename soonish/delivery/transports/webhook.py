@@ -42,6 +42,19 @@ def http_pool(allow_private: bool, connections: int) -> aiohttp.ClientSession:
     )
 
 
+async def post(http: aiohttp.ClientSession, url: str, where: str, outcome_of, **request) -> Answer:
+    """POST on the pooled client, never following a redirect; the answer as ``outcome_of(where,
+    status, Retry-After)`` says, a refused private address or an unreachable receiver as a failure."""
+    try:
+        async with http.post(url, allow_redirects=False, **request) as response:
+            await response.read()
+            return Answer(outcome_of(where, response.status, response.headers.get("Retry-After")))
+    except PrivateTargetRefused as exc:
+        return Answer(Failed(str(exc), permanent=True))
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+
+
 def is_pooled_webhook(plugin) -> bool:
     """Whether an Apprise plugin's request is one the webhook transport makes itself."""
     return isinstance(plugin, (NotifyJSON, NotifyForm)) and plugin.method == "POST"
@@ -80,17 +93,8 @@ class WebhookTransport(Transport):
         where = f"{scheme}://{plugin.host}"
 
         async def request() -> Answer:
-            try:
-                async with self.context.http.post(
-                    url, params=plugin.params or None, auth=auth, ssl=plugin.verify_certificate,
-                    allow_redirects=False, **body,
-                ) as response:
-                    await response.read()
-                    return Answer(http_status_outcome(where, response.status, response.headers.get("Retry-After")))
-            except PrivateTargetRefused as exc:
-                return Answer(Failed(str(exc), permanent=True))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+            return await post(self.context.http, url, where, http_status_outcome, params=plugin.params or None,
+                              auth=auth, ssl=plugin.verify_certificate, **body)
 
         pacer = self.context.pacer
         return await pacer.send([pacer.host_budget(plugin.host)], request)
