@@ -14,9 +14,9 @@ import click
 from flask import current_app, url_for
 from flask.cli import FlaskGroup, with_appcontext
 
-from .services import ServiceError, accounts
-from .services import demo as demo_service
-from .web import create_app
+from soonish.services import ServiceError, accounts
+from soonish.services import demo as demo_service
+from soonish.web import create_app
 
 cli = FlaskGroup(create_app=create_app, help="Soonish: notification-first events.")
 
@@ -52,11 +52,11 @@ def _temporal_binary() -> str:
 @with_appcontext
 def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
-    from .observability import serve_metrics
-    from .temporal.client import TemporalSettings
-    from .temporal.retention import RetentionScope, put_retention_schedule
-    from .temporal.series import SeriesScope, put_series_schedule
-    from .temporal.worker import running_worker, worker_runtime
+    from soonish.observability import serve_metrics
+    from soonish.temporal.client import TemporalSettings
+    from soonish.temporal.retention import RetentionScope, put_retention_schedule
+    from soonish.temporal.series import SeriesScope, put_series_schedule
+    from soonish.temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
     if app.config["WORKER_APP_METRICS_BIND"]:
@@ -85,7 +85,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def sync_schedules() -> None:
     """Reconcile reminder schedules and event workflows with the database, and report."""
-    from .services.reminders import sync_all_schedules
+    from soonish.services.reminders import sync_all_schedules
 
     repair = sync_all_schedules()
     for label, items in (("created", repair.created), ("updated", repair.updated), ("removed", repair.removed)):
@@ -104,8 +104,8 @@ def sync_schedules() -> None:
 def retention(dry_run: bool) -> None:
     """Fold and delete old deliveries of events that are over, now (the soonish-retention
     schedule does it daily)."""
-    from .models import utcnow
-    from .retention import prune_batch, what_would_go
+    from soonish.models import utcnow
+    from soonish.retention import prune_batch, what_would_go
 
     config = current_app.config
     days = int(config["LEDGER_RETENTION_DAYS"])
@@ -129,7 +129,7 @@ def retention(dry_run: bool) -> None:
 @with_appcontext
 def rotate_keys() -> None:
     """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
-    from .services.integrations import rotate_encryption
+    from soonish.services.integrations import rotate_encryption
 
     click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
 
@@ -140,13 +140,13 @@ def keygen(vapid: bool) -> None:
     """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS (or, with --vapid, a VAPID private
     key for SOONISH_VAPID_PRIVATE_KEY, and its public key on stderr)."""
     if vapid:
-        from .domain.push import new_vapid_key, vapid_public_key
+        from soonish.domain.push import new_vapid_key, vapid_public_key
 
         key = new_vapid_key()
         click.echo(key)
         click.echo(f"public key (browsers subscribe with it): {vapid_public_key(key)}", err=True)
         return
-    from .crypto import new_key
+    from soonish.crypto import new_key
 
     click.echo(new_key())
 
@@ -154,7 +154,7 @@ def keygen(vapid: bool) -> None:
 def dev_vapid_key(instance: Path) -> str:
     """The dev instance's VAPID key, made once and kept in instance/: browsers subscribed on
     one run keep working on the next."""
-    from .domain.push import new_vapid_key
+    from soonish.domain.push import new_vapid_key
 
     path = instance / "vapid_private_key"
     if not path.exists():
@@ -175,14 +175,14 @@ def bot(platform: str) -> None:
     token = BOT_TOKENS[platform]
     if not app.config[token]:
         raise click.ClickException(f"set SOONISH_{token} first (see README: Slack and Discord)")
-    from .bots.supervise import run_with_retries
+    from soonish.bots.supervise import run_with_retries
 
     if platform == "slack":
-        from .bots.slack import run_socket_mode
+        from soonish.bots.slack import run_socket_mode
 
         run_with_retries(lambda: run_socket_mode(app), "Slack")
     else:
-        from .bots.discord import run_bot
+        from soonish.bots.discord import run_bot
 
         run_with_retries(lambda: run_bot(app), "Discord")
 
@@ -220,10 +220,10 @@ def web(bind: str | None, workers: int | None) -> None:
     """Serve the web app and API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    from .observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
-    from .web.limits import warn_if_counted_per_process
-    from .web.request_bounds import GUNICORN_REQUEST_LINE_MAX
-    from .web.security import refuse_default_secret_key
+    from soonish.observability import GunicornJsonLogger, clear_multiprocess_metrics, forget_process_metrics
+    from soonish.web.limits import warn_if_counted_per_process
+    from soonish.web.request_bounds import GUNICORN_REQUEST_LINE_MAX
+    from soonish.web.security import refuse_default_secret_key
 
     config = current_app.config
     try:
@@ -287,7 +287,7 @@ def dev() -> None:
     users yet)."""
     from flask_migrate import upgrade
 
-    from .temporal.shared import temporal_dev_server_args
+    from soonish.temporal.shared import temporal_dev_server_args
 
     config = current_app.config
     instance = Path(current_app.instance_path)

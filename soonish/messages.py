@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from flask import render_template
 from markupsafe import escape
 
-from . import chat_markup
-from .delivery.types import Message
-from .models import Event, EventStatus, Notification, NotificationKind
+from soonish import chat_markup
+from soonish.delivery.types import Message
+from soonish.models import Event, EventStatus, Notification, NotificationKind
 
 NOTIFY_TYPE = {
     NotificationKind.CANCEL: "warning",

@@ -10,13 +10,13 @@ work in the database and are imported by module.
 """
 import logging
 
-from .courier import Courier
-from .mail import compose_mail
-from .transports import Failed, Outcome, RetryAfter, Sent, TransportKind
-from .transports.apprise import connect_host, mask_url, parse_apprise_url
-from .transports.smtp import send_mail_now, write_to_outbox
-from .transports.webhook import http_pool
-from .types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
+from soonish.delivery.courier import Courier
+from soonish.delivery.mail import compose_mail
+from soonish.delivery.transports import Failed, Outcome, RetryAfter, Sent, TransportKind
+from soonish.delivery.transports.apprise import connect_host, mask_url, parse_apprise_url
+from soonish.delivery.transports.smtp import send_mail_now, write_to_outbox
+from soonish.delivery.transports.webhook import http_pool
+from soonish.delivery.types import ChatAddress, ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
 
 # Apprise's debug lines echo parsed URLs, credentials included: never let them through.
 logging.getLogger("apprise").setLevel(logging.WARNING)

@@ -9,14 +9,14 @@ from typing import Any
 
 import aiohttp
 
-from ..netguard import PrivateTargetRefused, check_host
-from .pacing import Pacer, SendPacing, current_send
-from .transports import (
+from soonish.netguard import PrivateTargetRefused, check_host
+from soonish.delivery.pacing import Pacer, SendPacing, current_send
+from soonish.delivery.transports import (
     Failed, Outcome, Transport, TransportContext, TransportKind, raise_unless_sent, transport_class,
 )
-from .transports.apprise import connect_host, parse_apprise_url
-from .transports.webhook import http_pool, is_pooled_webhook
-from .types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
+from soonish.delivery.transports.apprise import connect_host, parse_apprise_url
+from soonish.delivery.transports.webhook import http_pool, is_pooled_webhook
+from soonish.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings, Message, PushSettings
 
 
 class Courier:

@@ -18,21 +18,21 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..chat_markup import ChatPlatform
-from ..crypto import FieldCipher
-from ..domain.push import PushAnswer, PushSubscription, answer_token
-from ..links import event_path
-from ..messages import NotificationText
-from ..models import (
+from soonish.chat_markup import ChatPlatform
+from soonish.crypto import FieldCipher
+from soonish.domain.push import PushAnswer, PushSubscription, answer_token
+from soonish.links import event_path
+from soonish.messages import NotificationText
+from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db,
 )
-from ..routing import Target, targets_for
-from . import ledger, reminders
-from .mail import absolute_url, recipient_links
-from .pacing import MAIL_SERVER
-from .transports import Failed
-from .types import ChatAddress, Destination, Message
+from soonish.routing import Target, targets_for
+from soonish.delivery import ledger, reminders
+from soonish.delivery.mail import absolute_url, recipient_links
+from soonish.delivery.pacing import MAIL_SERVER
+from soonish.delivery.transports import Failed
+from soonish.delivery.types import ChatAddress, Destination, Message
 
 EMAIL_CHANNEL = "email"
 # The ledger target of a chat DM's message mailed to the person instead.

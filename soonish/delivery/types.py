@@ -2,8 +2,8 @@
 transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
-from ..chat_markup import ChatPlatform
-from ..domain.push import PushSubscription
+from soonish.chat_markup import ChatPlatform
+from soonish.domain.push import PushSubscription
 
 
 @dataclass(frozen=True)

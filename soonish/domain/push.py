@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select, update
 
-from ..links import LinkInvalid, unsign, sign
-from ..models import Delivery, Integration, SubscriptionSelector, db, utcnow
-from ..models.integration import PUSH_SCHEME
-from ..netguard import PrivateTargetRefused, check_host
+from soonish.links import LinkInvalid, unsign, sign
+from soonish.models import Delivery, Integration, SubscriptionSelector, db, utcnow
+from soonish.models.integration import PUSH_SCHEME
+from soonish.netguard import PrivateTargetRefused, check_host
 
 ENDPOINT_MAX = 1000  # push services' endpoints run to ~200-400 characters
 P256DH_BYTES = 65  # an uncompressed P-256 point: 0x04, x, y

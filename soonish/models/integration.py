@@ -4,8 +4,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import UTCDateTime, db, utcnow
-from .user import User
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.user import User
 
 
 # Apprise schemes grouped into the channel kinds the delivery stats count.

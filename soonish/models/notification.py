@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import JSON, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import TITLE_MAX
-from .base import UTCDateTime, db, utcnow
-from .event import Event, _enum
-from .subscription import Subscription
-from .user import User
+from soonish.field_limits import TITLE_MAX
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import Event, _enum
+from soonish.models.subscription import Subscription
+from soonish.models.user import User
 
 
 class NotificationKind(str, enum.Enum):

@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import waitlist
-from ..domain.push import PushSubscription
-from ..models import (
+from soonish import waitlist
+from soonish.domain.push import PushSubscription
+from soonish.models import (
     ApiKey, ChatIdentity, Delivery, Event, Integration, Notification, Rsvp, Subscription, User, WebhookEndpoint, db,
     utcnow,
 )
-from .integrations import cipher
+from soonish.services.integrations import cipher
 
 EXPORT_FORMAT = 1
 

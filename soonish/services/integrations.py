@@ -9,20 +9,20 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
-from ..crypto import FieldCipher
-from ..delivery import (
+from soonish.crypto import FieldCipher
+from soonish.delivery import (
     Courier, DeliveryFailed, MailSettings, Message, PushSettings, connect_host, mask_url, parse_apprise_url,
 )
-from ..delivery.mail import OneOffKind
-from ..delivery.planning import integration_destination
-from ..field_limits import CHANNEL_URL_MAX
-from ..links import LinkInvalid, LinkPurpose, carries_address, unsign
-from ..models import Integration, User, db, utcnow
-from ..netguard import PrivateTargetRefused, check_host
-from ..temporal.shared import TransactionalMail
-from .channel_types import BY_KEY, EMAIL, build_url, clean_fields
-from .errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
-from .temporal import send_one_off_mail
+from soonish.delivery.mail import OneOffKind
+from soonish.delivery.planning import integration_destination
+from soonish.field_limits import CHANNEL_URL_MAX
+from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
+from soonish.models import Integration, User, db, utcnow
+from soonish.netguard import PrivateTargetRefused, check_host
+from soonish.temporal.shared import TransactionalMail
+from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
+from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
+from soonish.services.temporal import send_one_off_mail
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PORTS = range(1, 65536)

@@ -7,18 +7,18 @@ which only the browser and its push service know, is what finds it again."""
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import push
-from ..models import (
+from soonish.domain import push
+from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, Integration, Subscription, SubscriptionSelector, SubscriptionStatus, User, db,
     utcnow,
 )
-from . import outbox, rsvp, webhook_endpoints
-from .errors import Conflict, NotFound, ServiceError, Unavailable, ValidationFailed
-from .events import get_visible_event
-from .integrations import cipher
-from .notifications import welcome
-from .subscriptions import _find, _require_open
-from .temporal import reminders_changed
+from soonish.services import outbox, rsvp, webhook_endpoints
+from soonish.services.errors import Conflict, NotFound, ServiceError, Unavailable, ValidationFailed
+from soonish.services.events import get_visible_event
+from soonish.services.integrations import cipher
+from soonish.services.notifications import welcome
+from soonish.services.subscriptions import _find, _require_open
+from soonish.services.temporal import reminders_changed
 
 
 def public_key() -> str:

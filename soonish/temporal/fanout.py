@@ -12,17 +12,17 @@ from flask import Flask
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ..crypto import FieldCipher
-from ..delivery import ChatSettings, Courier, MailSettings, PushSettings, compose_mail, http_pool, send_mail_now
-from ..domain import push
-from ..delivery import ledger, planning
-from ..delivery.pacing import BudgetSettings, Pacer, SendPacing
-from ..delivery.mail import one_off_mail
-from ..models import utcnow
-from ..observability import record_reminder_lateness
-from .activities import database_activity
-from .liveness import heartbeating
-from .shared import (
+from soonish.crypto import FieldCipher
+from soonish.delivery import ChatSettings, Courier, MailSettings, PushSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain import push
+from soonish.delivery import ledger, planning
+from soonish.delivery.pacing import BudgetSettings, Pacer, SendPacing
+from soonish.delivery.mail import one_off_mail
+from soonish.models import utcnow
+from soonish.observability import record_reminder_lateness
+from soonish.temporal.activities import database_activity
+from soonish.temporal.liveness import heartbeating
+from soonish.temporal.shared import (
     BATCH_SENDING_WINDOW, MAX_DELIVERY_ATTEMPTS, PARALLEL_BATCHES, SENDS_TO_RETRY, ActivityName, BatchResult, DeliveryBatch,
     FanoutPlan, NotificationRef, SubscriptionRange, TransactionalMail, batch_retry_delay, delivery_task_queue,
 )

@@ -5,17 +5,17 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import ENV_PREFIX, Config, keep_text_settings_text
-from ..models import db
-from ..models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
-from ..observability import configure_logging
-from . import api as api_package
-from .api import access as api_access
-from . import (
+from soonish.config import ENV_PREFIX, Config, keep_text_settings_text
+from soonish.models import db
+from soonish.models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
+from soonish.observability import configure_logging
+from soonish.web import api as api_package
+from soonish.web.api import access as api_access
+from soonish.web import (
     account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
     once, ops, push, request_bounds, rsvp, security, series, share, subscriptions,
 )
-from .extensions import api, csrf, login_manager, migrate
+from soonish.web.extensions import api, csrf, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 

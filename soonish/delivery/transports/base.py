@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
-from ..outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from ..types import ChatSettings, DeliveryFailed, MailSettings, Message, PushSettings
+from soonish.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
+from soonish.delivery.types import ChatSettings, DeliveryFailed, MailSettings, Message, PushSettings
 
 if TYPE_CHECKING:
-    from ..pacing import Pacer
+    from soonish.delivery.pacing import Pacer
 
 HTTP_TIMEOUT_SECONDS = 15
 

@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
-from ...domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription
-from ..pacing import Answer
-from ..types import Message
-from .base import Failed, Outcome, Transport, TransportKind, http_status_outcome, register
-from .webhook import post
+from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription
+from soonish.delivery.pacing import Answer
+from soonish.delivery.types import Message
+from soonish.delivery.transports.base import Failed, Outcome, Transport, TransportKind, http_status_outcome, register
+from soonish.delivery.transports.webhook import post
 
 # What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
 # tag and padding delimiter): the text is cut to fit well within.

@@ -8,10 +8,10 @@ from aiohttp.helpers import is_ip_address
 from apprise.plugins.custom_form import NotifyForm
 from apprise.plugins.custom_json import NotifyJSON
 
-from ...netguard import GuardedResolver, PrivateTargetRefused, is_public_address
-from ..pacing import Answer
-from ..types import Message
-from .base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
+from soonish.netguard import GuardedResolver, PrivateTargetRefused, is_public_address
+from soonish.delivery.pacing import Answer
+from soonish.delivery.types import Message
+from soonish.delivery.transports.base import HTTP_TIMEOUT_SECONDS, Failed, Outcome, Transport, TransportKind, http_status_outcome, register
 
 # Apprise's own fields of a json:// or form:// payload.
 APPRISE_PAYLOAD_VERSION = "1.0"

@@ -1,6 +1,6 @@
 """The JSON API at /api/v1, documented at /api/v1/openapi.json."""
-from ..limits import api_limit
-from . import (
+from soonish.web.limits import api_limit
+from soonish.web.api import (
     account, api_keys, auth, channel_types, chat_accounts, events, idempotency, integrations, push, rsvp, series,
     subscriptions,
     webhook_endpoints,

@@ -3,12 +3,12 @@ subscription becomes a channel for a follow), stopping it, and a notification bu
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from ...domain.push import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES
-from ...services import ServiceError
-from ...services import push as push_service
-from ..auth import current_user_or_none
-from .access import optionally_authorized
-from .base import ApiBlueprint, service_error_response
+from soonish.domain.push import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES
+from soonish.services import ServiceError
+from soonish.services import push as push_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.api.access import optionally_authorized
+from soonish.web.api.base import ApiBlueprint, service_error_response
 
 bp = ApiBlueprint("api_push", __name__, url_prefix="/api/v1", description="Web Push (notifications on a device)")
 bp.register_error_handler(ServiceError, service_error_response)
