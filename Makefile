@@ -29,6 +29,8 @@ run: $(VENV)/.installed
 # less than one after the other. Each has its own temporary folder; --output-sync prints each
 # run's output whole when it ends.
 test: $(VENV)/.installed-test
+	@# The hashed static files (web/assets.py), built once before three suites start apps at once.
+	$(BIN)/soonish assets
 	$(MAKE) -j3 --output-sync=target test-sqlite test-postgres test-browser
 
 # Each suite spreads its test files over PARALLEL processes (pytest-xdist), each with its own
@@ -36,7 +38,9 @@ test: $(VENV)/.installed-test
 # second, mail). Three per suite beside the other suite and the browser kept 2 cores busy (20.6
 # CPU-minutes in 12.9) and starved a workflow activation past Temporal's 2 s deadlock check once.
 PARALLEL ?= 2
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n $(PARALLEL) --dist loadfile
+# Without pytest-playwright's plugin (only tests/browser uses it): importing it cost each of the
+# six processes of the two suites (two workers and a controller each) 1.1 s of CPU.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadfile
 
 test-sqlite:
 	mkdir -p .pytest-tmp

@@ -53,16 +53,16 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from soonish.delivery import Message, compose_mail  # noqa: E402
+from soonish.domain.delivery import Message, compose_mail  # noqa: E402
+from soonish.domain.messages import NotificationText, RecipientLinks  # noqa: E402
 from soonish.domain.push import new_vapid_key, vapid_public_key  # noqa: E402
-from soonish.messages import NotificationText, RecipientLinks  # noqa: E402
 from soonish.models import (  # noqa: E402
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription, User, db, utcnow,
 )
 from soonish.services.temporal import gateway  # noqa: E402
-from soonish.temporal.retention_shared import LedgerPruneRound  # noqa: E402
-from soonish.temporal.retention_workflow import RetentionWorkflow  # noqa: E402
-from soonish.temporal.shared import event_workflow_id  # noqa: E402
+from soonish.temporal.retention.types import LedgerPruneRound  # noqa: E402
+from soonish.temporal.retention.workflow import RetentionWorkflow  # noqa: E402
+from soonish.temporal.events.types import event_workflow_id  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402

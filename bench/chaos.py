@@ -60,7 +60,9 @@ from soonish.config import Config  # noqa: E402
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, Subscription, User, db  # noqa: E402
 from soonish.services import events as event_service  # noqa: E402
 from soonish.services.reminders import sync_all_schedules  # noqa: E402
-from soonish.temporal.shared import ActivityName, event_workflow_id, reminder_slot_id  # noqa: E402
+from soonish.temporal.delivery.types import ActivityName
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import reminder_slot_id  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from tests.harness import Harness  # noqa: E402
 from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402

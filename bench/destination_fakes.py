@@ -4,7 +4,8 @@ enforcing its platform's limits and answering as the platform documents when one
     python bench/destination_fakes.py slack|discord|webhook|smtp --port P [--stats-port S]
 
 Slack (chat.postMessage): per channel 1 a second with a short burst (a bucket of SLACK_BURST),
-and an app-wide ceiling of SLACK_APP_PER_SECOND; past either, HTTP 429 with Retry-After
+and an app-wide ceiling of SLACK_APP_PER_SECOND per workspace (per bot token: each workspace's
+installation has its own); past either, HTTP 429 with Retry-After
 (whole seconds) and ``{"ok": false, "error": "ratelimited"}``.
 Discord: the bot's global 50 requests a second (HTTP 429, ``X-RateLimit-Global: true``,
 ``X-RateLimit-Scope: global``, JSON ``retry_after``), and per-route buckets (opening DMs;
@@ -139,11 +140,12 @@ def slack_app(tally: Tally) -> web.Application:
 
     async def post_message(request: web.Request) -> web.Response:
         tally.request()
-        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not token.startswith("xoxb-"):
             return web.json_response({"ok": False, "error": "not_authed"})
         body = await request.json()
-        allowed, _, app_wait = limits["app"].take()
-        channel_ok, channel_wait = limits["channel"].take(body["channel"]) if allowed else (True, 0.0)
+        allowed, _, app_wait = limits["app"].take(token)
+        channel_ok, channel_wait = limits["channel"].take(f"{token}:{body['channel']}") if allowed else (True, 0.0)
         if not (allowed and channel_ok):
             tally.refused("app" if not allowed else "channel")
             wait = app_wait if not allowed else channel_wait

@@ -3,7 +3,7 @@
 limits (bench/destination_fakes.py), end to end on the embedded stack with 2 workers sharing
 their budgets through Redis.
 
-    .venv/bin/python bench/destinations.py [--kinds slack_dm,slack_channel,discord_dm,webhook,smtp]
+    .venv/bin/python bench/destinations.py [--kinds slack_dm,slack_channel,slack_two_workspaces,discord_dm,webhook,smtp]
                                            [--quick] [--database-url postgresql+psycopg://…]
                                            [--redis-url redis://127.0.0.1:6379/0]
 
@@ -13,6 +13,9 @@ fake's limits allow at best) is 30-90 s (``--quick``: a few seconds, to try it f
   slack_dm       DMs to N people: the fake's app-wide ceiling (5/s) is the limit.
   slack_channel  A announcements on each of E events, all followed by the same C channels,
                  posted in quick succession: each channel's 1/s (burst 3) is the limit.
+  slack_two_workspaces  The same as slack_channel in two workspaces at once, each installed
+                 with its own token: each workspace's channels at 1/s and its app ceiling (5/s)
+                 are its own, so the two take no longer than one.
   discord_dm     DMs to N people (open the DM, then post: 2 requests): Discord's global 50/s.
   webhook        N webhooks spread over 5 hosts (127.0.0.1-5) at 100/s each.
   smtp           N mails; the server takes 50 per connection and 200/s (421 past either).
@@ -49,6 +52,9 @@ from sqlalchemy import func, select  # noqa: E402
 from bench import destination_fakes as fakes  # noqa: E402
 from bench.broadcast import parse_batches  # noqa: E402
 from bench.stack import cpu_seconds, machine_busy_seconds  # noqa: E402
+from soonish.domain import chat_installations  # noqa: E402
+from soonish.domain.chat_installations import InstalledBot  # noqa: E402
+from soonish.services.integrations import cipher  # noqa: E402
 from soonish.models import (  # noqa: E402
     ChatIdentity, Delivery, DeliveryStatus, Subscription, SubscriptionSelector, User, db,
 )
@@ -58,17 +64,21 @@ from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_wor
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import free_port  # noqa: E402
 
-KINDS = ["slack_dm", "slack_channel", "discord_dm", "webhook", "smtp"]
-FAKE_OF = {"slack_dm": "slack", "slack_channel": "slack", "discord_dm": "discord", "webhook": "webhook", "smtp": "smtp"}
+KINDS = ["slack_dm", "slack_channel", "slack_two_workspaces", "discord_dm", "webhook", "smtp"]
+FAKE_OF = {"slack_dm": "slack", "slack_channel": "slack", "slack_two_workspaces": "slack", "discord_dm": "discord",
+           "webhook": "webhook", "smtp": "smtp"}
 # Recipients per kind: full (floor 30-90 s) and --quick. slack_channel: (channels, events, announcements per event).
 SIZES = {
     "slack_dm": (300, 40),
     "slack_channel": ((3, 5, 9), (3, 2, 4)),
+    # Per workspace: (channels, events, announcements per event).
+    "slack_two_workspaces": ((15, 3, 4), (5, 2, 2)),
     "discord_dm": (1500, 250),
     "webhook": (25000, 2500),
     "smtp": (10000, 1000),
 }
 WORKSPACE = "T0BENCH"
+TWO_WORKSPACES = ("T0BENCHA", "T0BENCHB")
 SEED_CHUNK = 1000
 
 
@@ -91,13 +101,15 @@ def plan(kind: str, quick: bool) -> Plan:
     size = SIZES[kind][1 if quick else 0]
     if kind == "slack_dm":
         return Plan(kind, size, fixed_window_floor(size, fakes.SLACK_APP_PER_SECOND))
-    if kind == "slack_channel":
+    if kind in ("slack_channel", "slack_two_workspaces"):
         channels, events, per_event = size
         posts_per_channel = events * per_event
-        # Each channel: a burst, then one a second; all channels together under the app ceiling.
+        # Each channel: a burst, then one a second; a workspace's channels together under its
+        # app ceiling (each workspace has its own).
         floor = max((posts_per_channel - fakes.SLACK_BURST) / fakes.SLACK_CHANNEL_PER_SECOND,
                     fixed_window_floor(channels * posts_per_channel, fakes.SLACK_APP_PER_SECOND))
-        return Plan(kind, channels * posts_per_channel, floor, events, per_event)
+        workspaces = len(TWO_WORKSPACES) if kind == "slack_two_workspaces" else 1
+        return Plan(kind, workspaces * channels * posts_per_channel, floor, events, per_event)
     if kind == "discord_dm":
         floor = max(fixed_window_floor(2 * size, fakes.DISCORD_GLOBAL_PER_SECOND),
                     fixed_window_floor(size, fakes.DISCORD_DM_OPEN_PER_SECOND))
@@ -133,13 +145,24 @@ class Fake:
         self._call("/_reset", "POST")
 
 
-def seed_chat(app, event_ids: list[int], platform: str, count: int, channels: bool) -> None:
+def install_workspaces(app, workspaces: tuple[str, ...]) -> None:
+    """Our Slack app installed in each workspace, each with its own bot token (as "Add to
+    Slack" leaves them: encrypted)."""
+    with app.app_context():
+        for workspace in workspaces:
+            chat_installations.save(InstalledBot("slack", workspace, f"Bench {workspace}",
+                                                 bot_token=f"xoxb-{workspace}-bench"), cipher())
+        db.session.commit()
+
+
+def seed_chat(app, event_ids: list[int], platform: str, count: int, channels: bool,
+              workspace: str = WORKSPACE) -> None:
     """``count`` chat identities (people, or channels) following every one of ``event_ids``."""
     kind = "channel" if channels else "user"
     with app.app_context():
         for start in range(0, count, SEED_CHUNK):
             identities = [
-                ChatIdentity(platform=platform, workspace_id=WORKSPACE, kind=kind,
+                ChatIdentity(platform=platform, workspace_id=workspace, kind=kind,
                              external_user_id=(f"C{i:08d}" if channels else f"U{i:08d}") if platform == "slack"
                              else str(300000000000000000 + i), user=User(display_name=f"{platform} {kind} {i}"))
                 for i in range(start, min(start + SEED_CHUNK, count))
@@ -202,6 +225,11 @@ def run_kind(kind: str, args, tmp: Path, temporal_port: int) -> dict:
         began = time.monotonic()
         if kind == "slack_channel":
             seed_chat(app, event_ids, "slack", SIZES[kind][1 if args.quick else 0][0], channels=True)
+        elif kind == "slack_two_workspaces":
+            install_workspaces(app, TWO_WORKSPACES)
+            for workspace in TWO_WORKSPACES:
+                seed_chat(app, event_ids, "slack", SIZES[kind][1 if args.quick else 0][0], channels=True,
+                          workspace=workspace)
         elif kind in ("slack_dm", "discord_dm"):
             seed_chat(app, event_ids, kind.split("_")[0], target.recipients, channels=False)
         elif kind == "webhook":

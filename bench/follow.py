@@ -5,6 +5,7 @@
                                      [--page-connections 16] [--page-seconds 10]
                                      [--web-workers 4] [--web-threads 1]
                                      [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                                     [--replica | --replica-unused]
 
 What runs, all started here: a Temporal dev server, SQLite in a temp dir (or a scratch database
 on the given PostgreSQL server, dropped afterwards), `soonish web` (gunicorn with the default
@@ -16,15 +17,25 @@ It seeds an event with N active followers, then in one run measures
   (b) F anonymous follows, POST /api/v1/events/<id>/subscriptions {"email": unique}, at C
       concurrent (req/s, p50/p99), and for each, request → its confirm mail at the sink.
 Both use the same client (aiohttp, in this process), so the ratio compares like with like.
+With --replica it starts a PostgreSQL primary and a streaming replica of it on this box
+(tests/postgres_cluster.py) and gives the web app the replica (SOONISH_DATABASE_REPLICA_URLS):
+the page phase then also reports which database served the reads (the web app's /metrics,
+soonish_database_reads_total) and the CPU the primary and the replica used meanwhile.
+--replica-unused starts the same pair but tells the web app nothing of the replica: the run to
+set beside it (on one box a replica adds no CPU; the figures show where the reads went).
+
 It prints a table, where the time went (CPU per process, the outbox timeline) and, last,
     RESULT follow page_rps=… follow_rps=… ratio=… follow_p99_ms=… confirm_p95_s=… confirm_max_s=… mails=got/expected
+(with --replica or --replica-unused, also replica_share=… primary_cpu_ms_per_page=… replica_cpu_ms_per_page=…)
 """
 import argparse
 import asyncio
 import os
+import re
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -33,12 +44,16 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from soonish.config import Config  # noqa: E402
 from soonish.models import OutboxItem, OutboxKind, User, db  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from soonish.web.tokens import issue_token  # noqa: E402
-from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_soonish, start_worker, wait_for_port  # noqa: E402
+from tests.postgres_cluster import ReplicatedPair  # noqa: E402
+from tests.processes import (  # noqa: E402
+    Child, ScratchDatabase, TemporalDevServer, soonish_env, start_worker, wait_for_port,
+)
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import free_port  # noqa: E402
 
@@ -69,6 +84,22 @@ def cpu_by_process(children: list[Child], temporal: TemporalDevServer) -> dict[s
     used["temporal"] = tree_cpu_seconds(temporal.process.pid)
     used["bench"] = cpu_seconds(os.getpid())  # the HTTP client (its children are counted above)
     return used
+
+
+def postgres_cpu_seconds(server) -> float:
+    """CPU of one of the pair's servers: its postmaster and every backend (its children)."""
+    return tree_cpu_seconds(int((server.folder / "postmaster.pid").read_text().split()[0]))
+
+
+def reads_by_target(base: str) -> dict[str, float]:
+    """Requests the web app's processes have served, by the database that served them."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+        exposition = response.read().decode()
+    totals: dict[str, float] = {}
+    for target, value in re.findall(r'^soonish_database_reads_total\{reason="[^"]+",target="([^"]+)"\} (\S+)$',
+                                    exposition, re.M):
+        totals[target] = totals.get(target, 0) + float(value)
+    return totals
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -162,12 +193,16 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=Config.WEB_WORKERS)
     parser.add_argument("--web-threads", type=int, default=Config.WEB_THREADS)
     parser.add_argument("--database-url", default=None)
+    own = parser.add_mutually_exclusive_group()
+    own.add_argument("--replica", action="store_true", help="a primary and a streaming replica here; pages read the replica")
+    own.add_argument("--replica-unused", action="store_true", help="the same pair, the web app reads the primary only")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="soonish-follow-bench-"))
     temporal = TemporalDevServer(log_path=tmp / "temporal.log").start()
     sink = start_sink("smtp", tmp)
-    database = ScratchDatabase("soonish_bench_follow", tmp, args.database_url)
+    pair = ReplicatedPair().start() if args.replica or args.replica_unused else None
+    database = ScratchDatabase("soonish_bench_follow", tmp, pair.primary.url() if pair else args.database_url)
     run_id = uuid.uuid4().hex[:8]
     web_port = free_port()
     config = {
@@ -194,8 +229,13 @@ def main() -> None:
             db.session.commit()
             token, _ = issue_token(organizer)
         worker = start_worker(config, "worker", tmp, **SINK_BUDGETS, **mail)
-        web = start_soonish(["web", "--bind", f"127.0.0.1:{web_port}", "--workers", str(args.web_workers)],
-                            config, "web", tmp, RATELIMIT_ENABLED="false", WEB_THREADS=args.web_threads, **mail)
+        replica_url = make_url(database.url).set(port=pair.replica.port) if args.replica else None
+        replica = {"DATABASE_REPLICA_URLS": replica_url.render_as_string(hide_password=False)} if replica_url else {}
+        web_env = soonish_env(config, RATELIMIT_ENABLED="false", WEB_THREADS=args.web_threads, **mail, **replica)
+        (tmp / "metrics").mkdir()
+        web_env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")  # /metrics adds up every web process
+        web = Child("web", [sys.executable, "-m", "soonish", "web", "--bind", f"127.0.0.1:{web_port}",
+                            "--workers", str(args.web_workers)], web_env, tmp)
         children += [worker, web]
         wait_for_port(web_port, web.process, "soonish web")
         client = app.test_client()
@@ -207,13 +247,27 @@ def main() -> None:
         event = response.get_json()
         seed_subscribers(app, event["id"], args.followers)
         base = f"http://127.0.0.1:{web_port}"
+        if pair:
+            pair.wait_caught_up(120)  # the seeded followers: a replica behind by more than the limit is skipped
 
         # Warm both paths (imports, templates, connections), then measure.
         asyncio.run(measure_page(base, f"/e/{event['slug']}", 2, 1.0))
         load_before = os.getloadavg()
         web_cpu_before = tree_cpu_seconds(web.pid)
+        if pair:
+            reads_before = reads_by_target(base)
+            servers_before = {name: postgres_cpu_seconds(server) for name, server in
+                              (("primary", pair.primary), ("replica", pair.replica))}
         page = asyncio.run(measure_page(base, f"/e/{event['slug']}", args.page_connections, args.page_seconds))
         page["web_cpu_ms"] = (tree_cpu_seconds(web.pid) - web_cpu_before) / max(page["ok"], 1) * 1000
+        if pair:
+            reads_after = reads_by_target(base)
+            served = {target: reads_after.get(target, 0) - reads_before.get(target, 0) for target in reads_after}
+            page["replica_share"] = sum(n for target, n in served.items() if target != "primary") / \
+                max(sum(served.values()), 1)
+            page["served"] = served
+            for name, server in (("primary", pair.primary), ("replica", pair.replica)):
+                page[f"{name}_cpu_ms"] = (postgres_cpu_seconds(server) - servers_before[name]) / max(page["ok"], 1) * 1000
 
         sink.reset()
         cpu_before = cpu_by_process(children, temporal)
@@ -236,6 +290,8 @@ def main() -> None:
             child.stop()
         temporal.stop()
         database.drop()
+        if pair:
+            pair.stop()
 
     expected = args.follows
     got = stats["count"]
@@ -251,7 +307,7 @@ def main() -> None:
 
     print()
     print(f"Soonish follow benchmark: event with {args.followers} followers, {os.cpu_count()} cores, "
-          f"database {'PostgreSQL' if args.database_url else 'SQLite'}, web: gunicorn × {args.web_workers} "
+          f"database {'PostgreSQL' if args.database_url or pair else 'SQLite'}, web: gunicorn × {args.web_workers} "
           f"({args.web_threads} request{'s' if args.web_threads > 1 else ''} at a time each), 1 worker (SMTP budget {SINK_BUDGETS['BUDGET_SMTP_HOST']}); load average before {load_before[0]:.2f}")
     print()
     header = f"{'measure':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  target"
@@ -262,6 +318,13 @@ def main() -> None:
     print(f"{f'{args.follows} follows, {args.concurrency} concurrent':<34} {follows['rps']:>8.0f} "
           f"{ms(follows['p50']):>8} {ms(follows['p99']):>8}  p99 ≤ 250 ms: "
           f"{'MET' if follows['p99'] is not None and follows['p99'] <= 0.25 else 'MISSED'}; statuses {follows['statuses']}")
+    if pair:
+        served = ", ".join(f"{t} {n:.0f}" for t, n in sorted(page["served"].items())) or \
+            "not counted (no replica set: the primary serves every read)"
+        print(f"{'  reads by database (requests)':<34} {served}"
+              f"; replica share {page['replica_share']:.3f} (≥ 0.9 with --replica)")
+        print(f"{'  PostgreSQL CPU per page view':<34} primary {page['primary_cpu_ms']:.2f} ms, "
+              f"replica {page['replica_cpu_ms']:.2f} ms ({'replica in use' if args.replica else 'replica unused'})")
     print(f"{'follow / page':<34} {ratio:>8.2f} {'':>8} {'':>8}  ≥ 0.4: {'MET' if ratio >= 0.4 else 'MISSED'}")
     print(f"{'request → confirm mail at sink':<34} {'':>8} {s(percentile(delays, 50)):>7}s {s(percentile(delays, 99)):>7}s"
           f"  p95 {s(confirm_p95)} s ≤ 5 s: {'MET' if confirm_p95 is not None and confirm_p95 <= 5 else 'MISSED'}; "
@@ -290,7 +353,9 @@ def main() -> None:
     print()
     print(f"RESULT follow page_rps={page['rps']:.0f} follow_rps={follows['rps']:.0f} ratio={ratio:.2f} "
           f"follow_p99_ms={ms(follows['p99'])} confirm_p95_s={s(confirm_p95)} confirm_max_s={s(confirm_max)} "
-          f"mails={got}/{expected}")
+          f"mails={got}/{expected}" + (f" replica_share={page['replica_share']:.3f} "
+                                        f"primary_cpu_ms_per_page={page['primary_cpu_ms']:.2f} "
+                                        f"replica_cpu_ms_per_page={page['replica_cpu_ms']:.2f}" if pair else ""))
 
 
 if __name__ == "__main__":

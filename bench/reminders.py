@@ -40,7 +40,7 @@ from bench.stack import SINK_BUDGETS, start_sink  # noqa: E402
 from soonish.models import User, db  # noqa: E402
 from soonish.services.events import EventFields, create_event  # noqa: E402
 from soonish.services.temporal import gateway, reminders_changed  # noqa: E402
-from soonish.temporal.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
+from soonish.temporal.reminders.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from tests.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402

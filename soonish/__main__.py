@@ -1,3 +1,3 @@
-from .cli import main
+from soonish.cli import main
 
 main()

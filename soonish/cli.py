@@ -54,8 +54,8 @@ def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
     from soonish.observability import serve_metrics
     from soonish.temporal.client import TemporalSettings
-    from soonish.temporal.retention import RetentionScope, put_retention_schedule
-    from soonish.temporal.series import SeriesScope, put_series_schedule
+    from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
+    from soonish.temporal.series.activities import SeriesScope, put_series_schedule
     from soonish.temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
@@ -105,7 +105,7 @@ def retention(dry_run: bool) -> None:
     """Fold and delete old deliveries of events that are over, now (the soonish-retention
     schedule does it daily)."""
     from soonish.models import utcnow
-    from soonish.retention import prune_batch, what_would_go
+    from soonish.domain.retention import prune_batch, what_would_go
 
     config = current_app.config
     days = int(config["LEDGER_RETENTION_DAYS"])
@@ -128,10 +128,21 @@ def retention(dry_run: bool) -> None:
 @cli.command("rotate-keys")
 @with_appcontext
 def rotate_keys() -> None:
-    """Re-encrypt every integration URL with the newest of SOONISH_ENCRYPTION_KEYS."""
+    """Re-encrypt every integration URL and chat installation token with the newest of
+    SOONISH_ENCRYPTION_KEYS."""
+    from soonish.services import chat_installations
     from soonish.services.integrations import rotate_encryption
 
     click.echo(f"re-encrypted {rotate_encryption()} integrations with the newest key")
+    click.echo(f"re-encrypted {chat_installations.rotate_encryption()} chat installation tokens with the newest key")
+
+
+@cli.command()
+@with_appcontext
+def assets() -> None:
+    """Build the hashed and precompressed static files now, e.g. in an image build, so no web
+    process spends the seconds brotli takes (loading the app already did, if they were stale)."""
+    click.echo(f"hashed, gzip and brotli copies of the files in {current_app.static_folder} are up to date")
 
 
 @cli.command()
@@ -287,7 +298,7 @@ def dev() -> None:
     users yet)."""
     from flask_migrate import upgrade
 
-    from soonish.temporal.shared import temporal_dev_server_args
+    from soonish.temporal.delivery.types import temporal_dev_server_args
 
     config = current_app.config
     instance = Path(current_app.instance_path)

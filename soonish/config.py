@@ -5,6 +5,7 @@ Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_
 """
 import os
 from collections.abc import MutableMapping
+from urllib.parse import quote, urlencode
 
 ENV_PREFIX = "SOONISH_"
 
@@ -17,6 +18,16 @@ class Config:
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL read replicas (streaming standbys of DATABASE_URL), separated by commas or
+    # spaces; none: every query goes to DATABASE_URL. Requests that only read use a replica that
+    # answers and lags at most REPLICA_MAX_LAG_SECONDS (checked at most once per
+    # REPLICA_CHECK_SECONDS per process); a request that writes, and every request of a browser
+    # or client that wrote in the last REPLICA_STICKY_SECONDS (a signed cookie says so), uses
+    # the primary. Workers always do. README "Running in production" says more.
+    DATABASE_REPLICA_URLS = ""
+    REPLICA_MAX_LAG_SECONDS = 5.0
+    REPLICA_STICKY_SECONDS = 10
+    REPLICA_CHECK_SECONDS = 1.0
 
     # Temporal: the embedded dev server by default; a cluster or Temporal Cloud via these.
     TEMPORAL_ADDRESS = "127.0.0.1:7233"
@@ -41,6 +52,12 @@ class Config:
     # per hash on purpose; the test suite, which signs hundreds of people up, sets a cheap one.
     # A stored hash names its own method, so changing this never locks anyone out.
     PASSWORD_HASH_METHOD = "scrypt"
+
+    # Static files (web/assets.py): the folder served at /static (empty: the checkout's static/),
+    # and the origin pages load them from, for a CDN in front (https://cdn.example.com; empty:
+    # this site). The Content-Security-Policy allows that origin.
+    STATIC_FOLDER = ""
+    STATIC_URL = ""
 
     # Web server for `soonish web` / `soonish dev`.
     WEB_BIND = "127.0.0.1:5000"
@@ -170,12 +187,26 @@ class Config:
     SLACK_SIGNING_SECRET = ""  # verifies requests to /slack/events
     SLACK_APP_TOKEN = ""  # xapp-…: Socket Mode (`soonish bot slack`), for installs without a public URL
     SLACK_API_URL = "https://slack.com/api/"
+    # "Add to Slack" for any workspace (README "Slack for many workspaces"): the app's OAuth
+    # credentials (Basic Information). Set, each workspace that installs the app gets its own
+    # bot token (kept encrypted) and SLACK_BOT_TOKEN is only for workspaces installed before.
+    SLACK_CLIENT_ID = ""
+    SLACK_CLIENT_SECRET = ""
+    # The bot scopes an install asks for: commands, DMs and channel posts, who is an admin, channels.
+    SLACK_SCOPES = "commands,chat:write,chat:write.public,users:read,channels:read,groups:read,channels:join"
+    SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
+    # Sign in with Slack (OpenID Connect) uses the same client id and secret.
+    SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
     DISCORD_BOT_TOKEN = ""
     DISCORD_API_URL = "https://discord.com/api/v10"
     DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
     # Shown beside "Follow in Slack/Discord" on event pages: where to add the bot (optional).
     SLACK_INSTALL_URL = ""
+    # Empty with DISCORD_CLIENT_ID set: Discord's install URL for our bot (discord_install_url).
     DISCORD_INSTALL_URL = ""
+    DISCORD_CLIENT_ID = ""  # the application id (Developer Portal → General Information)
+    DISCORD_CLIENT_SECRET = ""  # Developer Portal → OAuth2: with the id, "Sign in with Discord"
+    DISCORD_OAUTH_AUTHORIZE_URL = "https://discord.com/oauth2/authorize"
 
     # Fan-out: subscriptions per delivery activity, and sends in flight per activity. 500 per
     # batch: 0.60 of the raw webhook rate against 0.50 at 200 (bench/broadcast.py, 10,000).
@@ -223,6 +254,29 @@ class Config:
     # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
     SESSION_COOKIE_SECURE = None
     REMEMBER_COOKIE_SECURE = None
+
+
+def slack_installs_per_workspace(config) -> bool:
+    """"Add to Slack" for any workspace (Slack's OAuth): the app's client id and secret are set.
+    Otherwise one workspace, with SLACK_BOT_TOKEN."""
+    return bool(config["SLACK_CLIENT_ID"] and config["SLACK_CLIENT_SECRET"])
+
+
+def slack_runs(config) -> bool:
+    return bool(config["SLACK_BOT_TOKEN"]) or slack_installs_per_workspace(config)
+
+
+# View Channels + Send Messages: all the bot does in a server (slash commands need no permission).
+DISCORD_BOT_PERMISSIONS = (1 << 10) | (1 << 11)
+
+
+def discord_install_url(config) -> str:
+    """"Add to Discord": the bot's OAuth2 install URL for any server, with the least it needs."""
+    if config["DISCORD_INSTALL_URL"] or not config["DISCORD_CLIENT_ID"]:
+        return config["DISCORD_INSTALL_URL"]
+    return ("https://discord.com/oauth2/authorize?" +
+            urlencode({"client_id": config["DISCORD_CLIENT_ID"], "scope": "bot applications.commands",
+                       "permissions": DISCORD_BOT_PERMISSIONS}, quote_via=quote))
 
 
 def keep_text_settings_text(config: MutableMapping) -> None:

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from soonish.delivery.pacing import BudgetSettings, Pacer
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer
 
 
 async def take_turns(url: str, prefix: str, limit: str, count: int) -> list[float]:

@@ -1,12 +1,15 @@
 """Slack's and Discord's servers, faked on loopback: they speak the platforms' HTTP APIs (and
 Discord's gateway websocket) and record what our bots and our worker sent them."""
+import base64
 import hashlib
 import hmac
 import itertools
 import json
 import math
+import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
@@ -17,6 +20,23 @@ from .sinks import LoopbackServer, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0TEAM"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret"
+APP_ID = "A0APP"
+
+
+@dataclass
+class Workspace:
+    """A Slack workspace (or, with ``org_teams``, a Grid organization installing org-wide)."""
+
+    team_id: str
+    name: str
+    enterprise_id: str | None = None
+    org_teams: list[tuple[str, str]] = field(default_factory=list)  # an org-wide install's workspaces
+
+    @property
+    def org_wide(self) -> bool:
+        return bool(self.org_teams)
 
 
 def json_answer(data, status: int = 200) -> web.Response:
@@ -72,7 +92,22 @@ class FakeSlack(FakePlatform):
         self._post_window = (0, 0)  # (window, posts in it)
         self.post_statuses: list[int] = []  # the HTTP status of each chat.postMessage, in order
         self._lock = threading.Lock()
+        # "Add to Slack": the workspace the next person at the consent page installs into, the
+        # redirect URLs the app is configured with, codes issued (code -> workspace, redirect
+        # URI), and the bot token each workspace got (token -> workspace); revoked tokens.
+        self.installing: Workspace | None = None
+        self.redirect_urls: list[str] = []
+        self._codes: dict[str, tuple[Workspace, str | None]] = {}
+        self.tokens: dict[str, Workspace] = {}
+        self.revoked: set[str] = set()
+        # Sign in with Slack: the person at the consent page (OpenID Connect claims), user tokens issued.
+        self.signing_in: dict | None = None
+        self._user_tokens: dict[str, dict] = {}
+        self.token_calls: list[tuple[str, str]] = []  # (method, team id of the token) of each token-checked call
+        self.refused_calls: list[tuple[str, str]] = []  # the same, for calls with a revoked token
         app = web.Application()
+        app.router.add_get("/oauth/v2/authorize", self._authorize)
+        app.router.add_get("/openid/connect/authorize", self._authorize)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{n}", self._respond)
         app.router.add_get("/socket-mode", self._socket_mode)
@@ -82,12 +117,125 @@ class FakeSlack(FakePlatform):
         self._ids = itertools.count(1)
         self.api_url = self.url("/api/")
 
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's consent page, the person pressing Allow for ``installing``: back to the
+        redirect URL with a one-time code and the state, as Slack sends them."""
+        query = request.query
+        if query.get("client_id") != CLIENT_ID:
+            return web.Response(status=400, text="invalid_client_id")
+        redirect_uri = query.get("redirect_uri")
+        if redirect_uri is not None and redirect_uri not in self.redirect_urls:
+            return web.Response(status=400, text="bad_redirect_uri")
+        code = secrets.token_hex(8)
+        signing_in = request.path.startswith("/openid/")
+        with self._lock:
+            self._codes[code] = (self.signing_in if signing_in else self.installing, redirect_uri)
+        back = (redirect_uri or self.redirect_urls[0]) + "?" + urlencode({"code": code, "state": query.get("state", "")})
+        raise web.HTTPFound(back)
+
+    def _redeem(self, request: web.Request, fields: dict) -> tuple[object, web.Response | None]:
+        """A code exchanged by the app: its credentials (HTTP Basic, or in the body), the code
+        once, with the redirect URI it was issued for. What the code was for, or Slack's error."""
+        client_id, client_secret = fields.get("client_id"), fields.get("client_secret")
+        basic = request.headers.get("Authorization", "")
+        if basic.startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if client_id != CLIENT_ID:
+            return None, json_answer({"ok": False, "error": "invalid_client_id"})
+        if client_secret != CLIENT_SECRET:
+            return None, json_answer({"ok": False, "error": "bad_client_secret"})
+        with self._lock:
+            issued = self._codes.pop(fields.get("code", ""), None)
+        if issued is None:
+            return None, json_answer({"ok": False, "error": "invalid_code"})
+        granted, redirect_uri = issued
+        if redirect_uri != fields.get("redirect_uri"):
+            return None, json_answer({"ok": False, "error": "bad_redirect_uri"})
+        return granted, None
+
+    def _openid_token(self, request: web.Request, fields: dict) -> web.Response:
+        """openid.connect.token: a user token for the person who signed in (and an id_token)."""
+        person, refused = self._redeem(request, fields)
+        if refused is not None:
+            return refused
+        token = f"xoxp-{secrets.token_hex(12)}"
+        with self._lock:
+            self._user_tokens[token] = person
+        return json_answer({"ok": True, "access_token": token, "token_type": "Bearer",
+                            "id_token": "eyJhbGciOiJSUzI1NiJ9.e30.signature"})
+
+    def _openid_user_info(self, request: web.Request) -> web.Response:
+        """openid.connect.userInfo: the person's claims, for their user token only."""
+        person = self._user_tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if person is None:
+            return json_answer({"ok": False, "error": "invalid_auth"})
+        return json_answer({
+            "ok": True, "sub": person["user"], "https://slack.com/user_id": person["user"],
+            "https://slack.com/team_id": person["team"], "https://slack.com/team_name": person.get("team_name", ""),
+            "email": person["email"], "email_verified": person.get("email_verified", True),
+            "date_email_verified": 1622128723, "name": person["name"], "given_name": person["name"],
+            "locale": "en-US", "picture": "https://secure.gravatar.com/avatar/x.jpg",
+        })
+
+    def _oauth_access(self, request: web.Request, fields: dict) -> web.Response:
+        """oauth.v2.access: a bot token of the workspace's own."""
+        workspace, refused = self._redeem(request, fields)
+        if refused is not None:
+            return refused
+        token = f"xoxb-{workspace.team_id}-{secrets.token_hex(12)}"
+        with self._lock:
+            self.tokens[token] = workspace
+        answer = {
+            "ok": True, "access_token": token, "token_type": "bot", "scope": ",".join(sorted(self.scopes)),
+            "bot_user_id": f"U0BOT{workspace.team_id}", "app_id": APP_ID,
+            "team": None if workspace.org_wide else {"id": workspace.team_id, "name": workspace.name},
+            "enterprise": {"id": workspace.enterprise_id, "name": workspace.name} if workspace.enterprise_id else None,
+            "authed_user": {"id": "U0INSTALLER"}, "is_enterprise_install": workspace.org_wide,
+        }
+        return json_answer(answer)
+
+    def _token_problem(self, request: web.Request, method: str) -> web.Response | None:
+        """Once the app is installed by OAuth, every call's token is checked: a workspace's own,
+        not revoked (Slack: token_revoked), known (invalid_auth)."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not self.tokens:
+            return None if token.startswith("xoxb-") else json_answer({"ok": False, "error": "not_authed"})
+        if token in self.revoked:
+            with self._lock:
+                self.refused_calls.append((method, self.tokens[token].team_id))
+            return json_answer({"ok": False, "error": "token_revoked"})
+        if token not in self.tokens:
+            return json_answer({"ok": False, "error": "invalid_auth"})
+        with self._lock:
+            self.token_calls.append((method, self.tokens[token].team_id))
+        return None
+
+    def workspace_of(self, request: web.Request) -> Workspace | None:
+        return self.tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+
     async def _api(self, request: web.Request) -> web.Response:
         method, fields = request.match_info["method"], await request_fields(request)
         if method == "apps.connections.open" and request.headers.get("Authorization", "").startswith("Bearer xapp-"):
             return json_answer({"ok": True, "url": self.url("/socket-mode", scheme="ws")})
-        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
-            return json_answer({"ok": False, "error": "not_authed"})
+        if method == "oauth.v2.access":
+            return self._oauth_access(request, fields)
+        if method == "openid.connect.token":
+            return self._openid_token(request, fields)
+        if method == "openid.connect.userInfo":
+            return self._openid_user_info(request)
+        if (problem := self._token_problem(request, method)) is not None:
+            return problem
+        workspace = self.workspace_of(request)
+        if method == "apps.uninstall":  # the app's credentials, and the workspace's token it revokes
+            if fields.get("client_id") != CLIENT_ID or fields.get("client_secret") != CLIENT_SECRET:
+                return json_answer({"ok": False, "error": "invalid_client_id"})
+            self.revoke_silently(workspace.team_id)
+            return json_answer({"ok": True})
+        if method == "auth.teams.list":
+            if workspace is None or not workspace.org_wide:
+                return json_answer({"ok": False, "error": "not_allowed_token_type"})
+            return json_answer({"ok": True, "teams": [{"id": t, "name": n} for t, n in workspace.org_teams],
+                                "response_metadata": {"next_cursor": ""}})
         if method == "chat.postMessage":
             if (retry_after := self._over_post_limit()) is not None:
                 answer = json_answer({"ok": False, "error": "ratelimited"}, 429)
@@ -96,9 +244,15 @@ class FakeSlack(FakePlatform):
             if fields["channel"] in self.refused_dms:  # Slack's errors are HTTP 200 with "ok": false
                 return json_answer({"ok": False, "error": self.refused_dms[fields["channel"]]})
             with self._lock:
-                self.posted.append(fields)
+                # With OAuth installs, which workspace's token made the post.
+                self.posted.append({**fields, "token_team": workspace.team_id if workspace else None})
             return json_answer({"ok": True, "channel": fields["channel"], "ts": f"{time.time():.6f}"})
-        if method == "auth.test":  # bolt asks once, on the first request it handles
+        if method == "auth.test":  # bolt asks on requests it handles, and after an install
+            if workspace is not None:
+                return json_answer({"ok": True, "team_id": workspace.team_id, "team": workspace.name,
+                                    "user_id": f"U0BOT{workspace.team_id}", "bot_id": f"B0{workspace.team_id}",
+                                    "user": "soonish", "url": f"https://{workspace.team_id.lower()}.slack.com/",
+                                    "enterprise_id": workspace.enterprise_id, "is_enterprise_install": workspace.org_wide})
             return json_answer({"ok": True, "team_id": TEAM, "team": "Acme", "user_id": "U0BOT", "bot_id": "B0BOT",
                                 "user": "soonish", "url": "https://acme.slack.com/"})
         if method == "users.info":
@@ -165,6 +319,25 @@ class FakeSlack(FakePlatform):
         self._server.run(self._socket.send_json(envelope))
         return envelope_id
 
+    def uninstall(self, team_id: str) -> dict:
+        """The app removed from a workspace: its tokens revoked, and the app_uninstalled event
+        Slack then sends to the request URL (returned, for the test to post)."""
+        with self._lock:
+            self.revoked |= {t for t, w in self.tokens.items() if w.team_id == team_id}
+        return {"token": "unused", "team_id": team_id, "api_app_id": APP_ID, "type": "event_callback",
+                "event": {"type": "app_uninstalled"}, "event_id": f"Ev{next(self._ids)}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": team_id, "user_id": f"U0BOT{team_id}", "is_bot": True,
+                                    "is_enterprise_install": False}]}
+
+    def revoke_silently(self, team_id: str) -> None:
+        """The workspace's token stops working, and no event says so (it was missed)."""
+        with self._lock:
+            self.revoked |= {t for t, w in self.tokens.items() if w.team_id == team_id}
+
+    def posts_to(self, recipient: str) -> list[dict]:
+        with self._lock:
+            return [p for p in self.posted if p["channel"] == recipient]
+
     def response_url(self) -> str:
         return self.url(f"/respond/{next(self._ids)}")
 
@@ -178,17 +351,18 @@ class FakeSlack(FakePlatform):
 
 
 def slash_command(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
-                  age: int = 0, secret: str = SIGNING_SECRET) -> tuple[str, dict]:
+                  age: int = 0, secret: str = SIGNING_SECRET, team: str = TEAM) -> tuple[str, dict]:
     """A /soonish request as Slack sends it over HTTP: form body and signature headers."""
-    body = urlencode(command_fields(slack, text, user, channel))
+    body = urlencode(command_fields(slack, text, user, channel, team))
     return body, signed_headers(body, age, secret)
 
 
-def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL") -> dict:
+def command_fields(slack: FakeSlack, text: str, user: str = "U0ALICE", channel: str = "C0GENERAL",
+                   team: str = TEAM) -> dict:
     # Slack names a DM with the bot "directmessage"; its id starts with D.
     channel_name = "directmessage" if channel.startswith("D") else channel[2:].lower()
     return {
-        "token": "unused", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
+        "token": "unused", "team_id": team, "team_domain": "acme" if team == TEAM else team.lower(), "channel_id": channel,
         "channel_name": channel_name, "user_id": user, "user_name": user.lower(), "command": "/soonish",
         "text": text, "response_url": slack.response_url(), "trigger_id": "1.2.3", "api_app_id": "A0APP",
     }
@@ -208,12 +382,13 @@ def block_action(slack: FakeSlack, button: dict, user: str = "U0ALICE", channel:
     return body, signed_headers(body)
 
 
-def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET) -> dict:
-    """Slack's signature over a form body, made ``age`` seconds ago."""
+def signed_headers(body: str, age: int = 0, secret: str = SIGNING_SECRET,
+                   content_type: str = "application/x-www-form-urlencoded") -> dict:
+    """Slack's signature over a body (a form's, or an event's JSON), made ``age`` seconds ago."""
     timestamp = int(time.time()) - age
     base = f"v0:{timestamp}:{body}".encode()
     return {
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
         "X-Slack-Request-Timestamp": str(timestamp),
         "X-Slack-Signature": "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest(),
     }
@@ -223,6 +398,7 @@ BOT_USER = {"id": "900000000000000001", "username": "soonish", "discriminator": 
             "bot": True, "global_name": None}
 APPLICATION_ID = "900000000000000002"
 GUILD = "900000000000000003"
+DISCORD_CLIENT_SECRET = "discord-client-secret"
 CHANNEL = "900000000000000004"
 VIEW_CHANNEL, SEND_MESSAGES = 1 << 10, 1 << 11
 
@@ -249,6 +425,14 @@ class FakeDiscord(FakePlatform):
         self._ids = itertools.count(800000000000000001)
         app = web.Application()
         api = "/api/v10"
+        # Sign in with Discord: the person at the consent page, the app's redirect URLs, codes
+        # (code -> (person, redirect URI)), and the bearer tokens issued for them.
+        self.signing_in: dict | None = None
+        self.redirect_urls: list[str] = []
+        self._codes: dict[str, tuple[dict, str]] = {}
+        self._bearers: dict[str, dict] = {}
+        app.router.add_get("/oauth2/authorize", self._oauth_authorize)
+        app.router.add_post(f"{api}/oauth2/token", self._oauth_token)
         app.router.add_get(f"{api}/users/@me", self._login)
         app.router.add_get(f"{api}/oauth2/applications/@me", self._application)
         app.router.add_put(f"{api}/applications/{{app}}/commands", self._sync_commands)
@@ -264,7 +448,38 @@ class FakeDiscord(FakePlatform):
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == "Bot discord-test-token"
 
+    async def _oauth_authorize(self, request):
+        """Discord's consent page, the person pressing Authorize: back with a code and the state."""
+        query = request.query
+        if query.get("client_id") != APPLICATION_ID or query.get("redirect_uri") not in self.redirect_urls:
+            return web.Response(status=400, text="Invalid OAuth2 redirect_uri")
+        code = secrets.token_hex(8)
+        with self._lock:
+            self._codes[code] = (self.signing_in, query["redirect_uri"])
+        raise web.HTTPFound(query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")}))
+
+    async def _oauth_token(self, request):
+        """The code exchanged, with the app's credentials as HTTP Basic, once, for its redirect URI."""
+        fields = await request.post()
+        client_id, _, secret = base64.b64decode(request.headers.get("Authorization", "Basic ")[6:]).decode().partition(":")
+        if client_id != APPLICATION_ID or secret != DISCORD_CLIENT_SECRET:
+            return json_answer({"error": "invalid_client"}, 401)
+        with self._lock:
+            issued = self._codes.pop(fields.get("code", ""), None)
+        if issued is None or fields.get("grant_type") != "authorization_code" or issued[1] != fields.get("redirect_uri"):
+            return json_answer({"error": "invalid_grant", "error_description": 'Invalid "code" in request.'}, 400)
+        token = secrets.token_hex(15)
+        with self._lock:
+            self._bearers[token] = issued[0]
+        return json_answer({"access_token": token, "token_type": "Bearer", "expires_in": 604800,
+                            "refresh_token": secrets.token_hex(15), "scope": "identify email"})
+
     async def _login(self, request):
+        person = self._bearers.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
+        if person is not None:  # a signed-in person's own token: who they are
+            return json_answer({"id": person["id"], "username": person["username"], "global_name": person["username"],
+                                "discriminator": "0", "avatar": None, "email": person.get("email"),
+                                "verified": person.get("verified", True)})
         with self._lock:
             refuse, self.refused_logins = self.refused_logins > 0, max(self.refused_logins - 1, 0)
         if refuse or not self._authorized(request):
@@ -424,9 +639,28 @@ class FakeDiscord(FakePlatform):
         wait_until(lambda: len(self.followups) > answered, 30, message=f"the bot's answer to {custom_id}")
         return self.followups[answered]
 
-    def _dispatch(self, interaction: dict) -> None:
-        event = {"op": 0, "t": "INTERACTION_CREATE", "s": next(self._sequence), "d": interaction}
+    def _dispatch(self, interaction: dict, kind: str = "INTERACTION_CREATE") -> None:
+        event = {"op": 0, "t": kind, "s": next(self._sequence), "d": interaction}
         self._server.run(self._socket.send_json(event))
+
+    def add_to_server(self, guild: str = GUILD, name: str = "Test server") -> None:
+        """Someone adds the bot to a server: GUILD_CREATE, with the server's one text channel."""
+        self._dispatch({
+            "id": guild, "name": name, "icon": None, "owner_id": "1", "afk_timeout": 300, "verification_level": 0,
+            "default_message_notifications": 0, "explicit_content_filter": 0, "features": [], "mfa_level": 0,
+            "system_channel_flags": 0, "premium_tier": 0, "nsfw_level": 0, "preferred_locale": "en-US",
+            "roles": [{"id": guild, "name": "@everyone", "permissions": "0", "position": 0, "color": 0,
+                       "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
+            "emojis": [], "stickers": [], "member_count": 2, "large": False, "unavailable": False,
+            "joined_at": "2024-01-01T00:00:00+00:00", "members": [], "voice_states": [], "presences": [],
+            "threads": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+            "channels": [{"id": CHANNEL, "type": 0, "guild_id": guild, "name": "general", "position": 0,
+                          "permission_overwrites": []}],
+        }, "GUILD_CREATE")
+
+    def remove_from_server(self, guild: str = GUILD) -> None:
+        """The bot is removed from a server (GUILD_DELETE without ``unavailable``: not an outage)."""
+        self._dispatch({"id": guild}, "GUILD_DELETE")
 
     def _interaction(self, kind: int, subcommand: str, user_id: str, manage_channels: bool, options: dict,
                      bot_permissions: int = VIEW_CHANNEL | SEND_MESSAGES) -> dict:

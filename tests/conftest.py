@@ -1,11 +1,9 @@
 import os
 import re
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from soonish.models import User, db
@@ -16,6 +14,7 @@ from .chat_fakes import SIGNING_SECRET, FakeDiscord, FakeSlack
 from .harness import Harness
 from .processes import ScratchDatabase
 from .push_service import FakePushService
+from .reused_apps import ReusedApps
 from .sinks import HttpSink, SmtpSink
 
 # SQLite by default; `make test` runs the suite a second time against PostgreSQL.
@@ -63,26 +62,25 @@ _TABLES_MADE: set[str] = set()
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory) -> Path:
-    """An SQLite database with every table and no rows, copied for each test (creating the
-    tables anew took 0.1 s of each test's setup)."""
-    path = tmp_path_factory.mktemp("template") / "soonish.sqlite"
-    app = create_app({"TESTING": True, "SECRET_KEY": "t" * 40, "DATABASE_URL": f"sqlite:///{path}"})
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    return path
+def sqlite_url(tmp_path_factory) -> str:
+    """This process's SQLite database, with every table; each test's ``app`` empties it. One
+    file for all (as on PostgreSQL): the tests share an app, and an app keeps its database."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('database') / 'soonish.sqlite'}"
+    engine = create_engine(url)
+    db.metadata.create_all(engine)
+    engine.dispose()
+    _TABLES_MADE.add(make_url(url).render_as_string(hide_password=False))
+    return url
 
 
 @pytest.fixture
-def database_url(tmp_path, postgres_url, sqlite_template) -> str:
-    if postgres_url:
-        return postgres_url
-    path = tmp_path / "soonish.sqlite"
-    shutil.copyfile(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    _TABLES_MADE.add(make_url(url).render_as_string(hide_password=False))
-    return url
+def database_url(postgres_url, sqlite_url) -> str:
+    return postgres_url or sqlite_url
+
+
+@pytest.fixture(scope="session")
+def reused_apps() -> ReusedApps:
+    return ReusedApps()
 
 
 @pytest.fixture(scope="session")
@@ -173,8 +171,10 @@ def fresh_tables() -> None:
 
 
 @pytest.fixture
-def app(app_config):
-    app = create_app(app_config)
+def app(request, app_config, reused_apps):
+    """This test's app: shared with the tests of the same settings (tests/reused_apps.py), or
+    its own under ``@pytest.mark.own_app``."""
+    app = create_app(app_config) if request.node.get_closest_marker("own_app") else reused_apps.app_for(app_config)
     with app.app_context():
         fresh_tables()
     yield app
@@ -286,6 +286,10 @@ def login(client):
         return response
 
     return sign_in
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "own_app: the test changes the app itself (adds a route), so it gets an app of its own")
 
 
 def is_postgres() -> bool:

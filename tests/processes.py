@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from soonish.temporal.shared import temporal_dev_server_args
+from soonish.temporal.delivery.types import temporal_dev_server_args
 
 from .harness import installed_binary
 from .sinks import free_port, wait_until

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from soonish.domain.delivery.reminders import due_at
 from soonish.models import Event, Subscription, db
-from soonish.temporal.shared import (
-    REMINDER_PLAN_AHEAD, ReminderInput, TransactionalMail, event_workflow_id, reminder_slot_id,
-)
-from soonish.temporal.workflows import ReminderWorkflow, TransactionalMailWorkflow
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import REMINDER_PLAN_AHEAD, ReminderInput, reminder_slot_id
+from soonish.temporal.delivery.workflow import TransactionalMailWorkflow
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 from .api_helpers import announce, create_event, follow_by_webhook
 from .conftest import csrf_token
@@ -117,7 +119,7 @@ def test_record_reminder_and_slot_workflows(app, client, make_user, bearer, work
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
     save(harness, handle, "reminder_workflow")
-    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, due_at(reminder.starts_at, reminder.offset_seconds)))
     save(harness, slot, "reminder_slot_workflow")
     assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
 
@@ -137,7 +139,7 @@ def test_record_reminder_slot_sending_early(app, client, make_user, bearer, work
         ReminderWorkflow.run, reminder, id=f"{prefix}event-{event['id']}-reminder-300s",
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
-    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, reminder.due))
+    slot = temporal_env.client.get_workflow_handle(reminder_slot_id(prefix, due_at(reminder.starts_at, reminder.offset_seconds)))
     save(harness, slot, "reminder_slot_workflow_sending_early")
     assert any(r.path == "/ada" and r.body["title"].startswith("Reminder:") for r in http_sink.received)
 
@@ -161,8 +163,8 @@ def test_record_transactional_mail_workflow(app, client, make_user, bearer, work
 
 def test_record_retention_workflow(app, worker, harness, temporal_env):
     """A prune with nothing old enough to go: one round, done."""
-    from soonish.temporal.retention_shared import LedgerPruneRound
-    from soonish.temporal.retention_workflow import RetentionWorkflow
+    from soonish.temporal.retention.types import LedgerPruneRound
+    from soonish.temporal.retention.workflow import RetentionWorkflow
 
     handle = harness.run(temporal_env.client.start_workflow(
         RetentionWorkflow.run, LedgerPruneRound(), id=f"{app.config['TEMPORAL_ID_PREFIX']}retention-recorded",
@@ -196,7 +198,7 @@ def test_record_waitlist_offer_workflow(app, client, make_user, bearer, worker, 
     """A full event's freed place offered to the first on the waitlist, who lets the offer run
     out: the offer mail, the wait, the expiry (the place passes on)."""
     from soonish.models import Rsvp, RsvpAnswer
-    from soonish.temporal.waitlist_types import WaitlistOffer, offer_workflow_id
+    from soonish.temporal.waitlist.types import WaitlistOffer, offer_workflow_id
 
     app.config["RSVP_OFFER_SECONDS"] = 3
     organizer = bearer(make_user("host@example.com"))
@@ -216,8 +218,8 @@ def test_record_waitlist_offer_workflow(app, client, make_user, bearer, worker, 
 
 def test_record_series_materialize_workflow(app, client, make_user, bearer, worker, harness, temporal_env):
     """The daily run over one series with an occurrence still to make: one round, done."""
-    from soonish.temporal.series_shared import SeriesRound
-    from soonish.temporal.series_workflow import SeriesMaterializeWorkflow
+    from soonish.temporal.series.types import SeriesRound
+    from soonish.temporal.series.workflow import SeriesMaterializeWorkflow
 
     app.config["SERIES_HORIZON_DAYS"] = 3
     organizer = bearer(make_user("host@example.com"))

@@ -1,5 +1,5 @@
 """Many subscribers at once, written straight to the database (for crash tests and benchmarks)."""
-from soonish.delivery import mask_url
+from soonish.domain.delivery import mask_url
 from soonish.domain import push
 from soonish.models import Delivery, DeliveryStatus, Integration, Subscription, SubscriptionSelector, User, db
 from soonish.services.integrations import cipher

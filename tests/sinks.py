@@ -4,6 +4,7 @@ Both run on loopback in their own threads and record what they received.
 """
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -23,8 +24,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Deadlines are for tests that fail: a passing test stops waiting as soon as its condition
+# holds, so a long deadline costs it nothing. Each wait names the time its step takes on a
+# quiet box; on a shared 2-core box at load 15-20 (other suites and builds beside this one) a
+# worker process took over 30 s to start serving and a welcome mail over 30 s to arrive, so
+# every deadline stretches by this factor.
+PATIENCE = float(os.environ.get("SOONISH_TEST_PATIENCE", "3"))
+
+
 def wait_until(condition, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * PATIENCE
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")

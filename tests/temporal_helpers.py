@@ -5,9 +5,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from soonish.models import Notification, OutboxItem, db
 
-from soonish.temporal.schedules import ScheduleScope, list_reminder_schedules
-from soonish.temporal.shared import event_workflow_id
-from soonish.temporal.workflows import EventWorkflow
+from soonish.temporal.reminders.schedules import ScheduleScope, list_reminder_schedules
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.events.workflow import EventWorkflow
 
 from .sinks import wait_until
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from soonish.delivery import mask_url
+from soonish.domain.delivery import mask_url
 from soonish.models import Event, Integration, Notification, NotificationKind, Subscription, User, Visibility, db
 from soonish.services import calendar as calendar_service
 from soonish.services.integrations import cipher

@@ -159,3 +159,30 @@ def test_a_bot_that_cannot_log_in_retries_with_backoff_instead_of_exiting(chat_c
         bot.stop()
     assert bot.process.returncode == 0, bot.output()
     assert bot.output().count("Discord bot failed (LoginFailure") == 2
+
+
+def test_a_server_the_bot_leaves_stops_its_channel_follows(discord_bot, app, client, organizer, worker, fake_discord,
+                                                          smtp_sink):
+    from soonish.models import ChatInstallation, SubscriptionStatus
+
+    def server():
+        with app.app_context():
+            row = db.session.query(ChatInstallation).filter_by(platform="discord").one_or_none()
+            return (row.workspace_name, row.is_active, row.removed_reason) if row else None
+
+    fake_discord.add_to_server(name="Board games")
+    wait_until(lambda: server() == ("Board games", True, None), message="the server recorded")
+    event = create_event(client, organizer, title="Town hall")
+    accepted = fake_discord.run_command("subscribe", MEMBER, manage_channels=True, event=event["slug"], here=True)
+    assert "This channel now follows Town hall" in accepted["content"]
+
+    fake_discord.remove_from_server()
+    wait_until(lambda: server() == ("Board games", False, "guild_delete"), message="the server marked left")
+    with app.app_context():
+        channel = db.session.query(ChatIdentity).filter_by(platform="discord", kind="channel").one()
+        status = db.session.query(Subscription).filter_by(user_id=channel.user_id).one().status
+    assert status == SubscriptionStatus.UNSUBSCRIBED
+    subscribe(client, organizer, event["id"])  # a follower by mail shows the broadcast went out
+    announce(client, organizer, event["id"], "Agenda posted")
+    wait_until(lambda: any(m["Subject"] == "Agenda posted" for m in smtp_sink.messages), message="the mail")
+    assert not any("Agenda" in m["content"] for m in fake_discord.messages)

@@ -2,7 +2,7 @@
 (the server builds the Apprise URL) with per-field errors naming the field."""
 import pytest
 
-from soonish.delivery import parse_apprise_url
+from soonish.domain.delivery import parse_apprise_url
 from soonish.models import Integration, db
 from soonish.services.channel_types import CATALOGUE, build_url
 from soonish.services.integrations import cipher

@@ -11,7 +11,7 @@ import pytest
 
 from soonish.bots import slack
 from soonish.bots.core import Action, Commands, Reply, Speaker
-from soonish.messages import zoned_text
+from soonish.domain.messages import zoned_text
 from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription, db, utcnow
 
 from .api_helpers import create_event

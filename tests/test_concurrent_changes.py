@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from soonish import waitlist
+from soonish.domain import waitlist
 from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Series, User, WebhookMessage, db,
 )

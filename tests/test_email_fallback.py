@@ -8,7 +8,7 @@ import re
 import pytest
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import planning
+from soonish.domain.delivery import planning
 from soonish.models import ChatIdentity, Delivery, DeliveryStatus, Subscription, User, db
 from soonish.services import chat, subscriptions
 

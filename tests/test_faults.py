@@ -6,7 +6,7 @@ import inspect
 import pytest
 from temporalio import activity
 
-from soonish.temporal.fanout import DeliveryActivities
+from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.worker import all_activities
 
 from .api_helpers import announce, create_event

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from soonish.models import IdempotencyRecord, db
-from soonish.temporal.retention_shared import LedgerPruneRound
-from soonish.temporal.retention_workflow import RetentionWorkflow
+from soonish.temporal.retention.types import LedgerPruneRound
+from soonish.temporal.retention.workflow import RetentionWorkflow
 
 from .api_helpers import create_event, future_iso
 from .conftest import PASSWORD

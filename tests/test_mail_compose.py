@@ -4,8 +4,8 @@ from email.parser import BytesParser
 
 import pytest
 
-from soonish.delivery import Message, compose_mail
-from soonish.delivery.mail import _fast_mail, _full_mail
+from soonish.domain.delivery import Message, compose_mail
+from soonish.domain.delivery.mail import _fast_mail, _full_mail
 
 CASES = [
     Message("soonish-1", "Doors open at 7", "Hello\nWhen: x\nhttp://x/" + "a" * 100 + "\n", "s",

@@ -15,6 +15,7 @@ from soonish.web import create_app
 from .conftest import is_postgres
 
 EXPECTED_TABLES = {
+    "chat_installations", "oauth_states",
     "users", "chat_identities", "events", "integrations", "subscriptions",
     "subscription_selectors", "notifications", "deliveries", "delivery_tallies", "alembic_version",
     "idempotency_records", "api_keys", "webhook_endpoints", "webhook_messages", "webhook_attempts",

@@ -7,7 +7,7 @@ from sqlalchemy import event as sqlalchemy_event
 
 from sqlalchemy import select
 
-from soonish.delivery import ledger
+from soonish.domain.delivery import ledger
 from soonish.models import Delivery, DeliveryStatus, Notification, NotificationKind, User, db
 from soonish.services.notifications import organizer_overview
 

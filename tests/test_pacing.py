@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from soonish.delivery import ChatAddress, ChatSettings, Courier, Destination, MailSettings, Message, Sent
-from soonish.delivery.pacing import BudgetSettings, Pacer, SendPacing
+from soonish.domain.delivery import ChatAddress, ChatSettings, Courier, Destination, MailSettings, Message, Sent
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
 from soonish.models import Delivery, DeliveryStatus, db
-from soonish.temporal import fanout
+from soonish.temporal.delivery import activities as fanout
 
 from .api_helpers import announce, create_event, follow_by_webhook
 from .seeding import follow_in_chat, seed_subscribers

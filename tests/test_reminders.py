@@ -6,9 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from soonish.models import Delivery, Event, Notification, NotificationKind, db
-from soonish.temporal.schedules import ScheduleScope
-from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_schedule_id
-from soonish.temporal.workflows import ReminderWorkflow
+from soonish.temporal.reminders.schedules import ScheduleScope
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import ReminderInput, reminder_schedule_id
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
 from .seeding import seed_subscribers
@@ -171,7 +172,7 @@ def test_sync_schedules_repairs_a_lost_schedule_and_removes_an_orphan(
     app, client, make_user, bearer, organizer, worker, harness, temporal_env
 ):
     from soonish.services.reminders import sync_all_schedules
-    from soonish.temporal.schedules import put_reminder
+    from soonish.temporal.reminders.schedules import put_reminder
 
     event = create_event(client, organizer, starts_at=days_ahead(3))
     subscribe(client, bearer(make_user("ada@example.com")), event["id"], reminder_offsets=["1d"])

@@ -4,9 +4,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from soonish.domain.delivery.reminders import due_at
 from soonish.models import Event, Notification, NotificationKind, db
-from soonish.temporal.shared import ReminderInput, event_workflow_id, reminder_slot_id
-from soonish.temporal.workflows import ReminderWorkflow
+from soonish.temporal.events.types import event_workflow_id
+from soonish.temporal.reminders.types import ReminderInput, reminder_slot_id
+from soonish.temporal.reminders.workflow import ReminderWorkflow
 from soonish.web import create_app
 
 from .api_helpers import create_event
@@ -52,7 +54,7 @@ def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
     harness.run(time_skipping_env.client.execute_workflow(
         ReminderWorkflow.run, reminder, id=f"{prefix}reminder-1d", task_queue=queue))
     assert http_sink.delivered() == []
-    harness.run(time_skipping_env.sleep(reminder.due - datetime.now(timezone.utc) + timedelta(seconds=5)))
+    harness.run(time_skipping_env.sleep(due_at(reminder.starts_at, reminder.offset_seconds) - datetime.now(timezone.utc) + timedelta(seconds=5)))
     wait_until(lambda: len(http_sink.delivered()) == 3, message="the reminder at each subscriber")
     assert {r.body["title"] for r in http_sink.delivered()} == {"Reminder: Summit starts in 1 day"}
 
@@ -63,9 +65,9 @@ def test_a_reminder_one_day_ahead_arrives_when_due_and_not_for_an_old_time(
     stale = ReminderInput(event["id"], 3600, starts_at, event_workflow_id(prefix, event["id"]))
     harness.run(time_skipping_env.client.execute_workflow(
         ReminderWorkflow.run, stale, id=f"{prefix}reminder-old", task_queue=queue))
-    slot = time_skipping_env.client.get_workflow_handle(reminder_slot_id(prefix, stale.due))
+    slot = time_skipping_env.client.get_workflow_handle(reminder_slot_id(prefix, due_at(stale.starts_at, stale.offset_seconds)))
     skipped_now = harness.run(time_skipping_env.get_current_time())
-    harness.run(time_skipping_env.sleep(stale.due - skipped_now + timedelta(seconds=5)))
+    harness.run(time_skipping_env.sleep(due_at(stale.starts_at, stale.offset_seconds) - skipped_now + timedelta(seconds=5)))
     wait_until(lambda: harness.run(slot.describe()).status == WorkflowExecutionStatus.COMPLETED,
                message="the old-time slot to finish")
     with skipping_app.app_context():

@@ -10,9 +10,9 @@ from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     User, db, utcnow,
 )
-from soonish.retention import NEVER_SENT
-from soonish.temporal.retention_shared import LedgerPruneRound, retention_schedule_id
-from soonish.temporal.retention_workflow import RetentionWorkflow
+from soonish.domain.retention import NEVER_SENT
+from soonish.temporal.retention.types import LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention.workflow import RetentionWorkflow
 
 from .api_helpers import reports
 

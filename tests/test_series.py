@@ -13,10 +13,10 @@ from soonish.bots.core import Commands, Speaker
 from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus, db,
 )
-from soonish.delivery.occurrences import materialize_series
+from soonish.domain.series.occurrences import materialize_series
 from soonish.services import series as series_service
 from soonish.services.reminders import keep_series_schedule
-from soonish.temporal.series_shared import series_schedule_id
+from soonish.temporal.series.types import series_schedule_id
 
 from .api_helpers import add_integration
 from .conftest import csrf_token

@@ -108,7 +108,7 @@ def test_online_link_must_be_http_and_the_join_button_waits_for_followers(
 
 
 def test_reminders_and_updates_carry_the_join_and_map_links(app):
-    from soonish.messages import NotificationText
+    from soonish.domain.messages import NotificationText
     from soonish.models import Event, Notification, NotificationKind
 
     event = Event(id=7, title="Stream", location="Hall 2, Lyon", online_url="https://meet.example.com/x",

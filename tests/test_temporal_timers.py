@@ -1,7 +1,7 @@
 """The Temporal servers we start fire a short timer when it is due, not a second later: a dead
 worker's batch is found by a heartbeat-timeout timer and retried after a 0.1 s backoff timer,
 and with the server's default timerProcessorMaxTimeShift (1 s) each of those came up to a second
-late (shared.TEMPORAL_TIMER_SHIFT)."""
+late (temporal/delivery/types.TEMPORAL_TIMER_SHIFT)."""
 import uuid
 from datetime import timedelta
 

@@ -7,7 +7,7 @@ import pytest
 
 from soonish.models import Event, OutboxItem, OutboxKind, Subscription, SubscriptionStatus, db
 from soonish.services.reminders import sync_all_schedules
-from soonish.temporal.shared import event_workflow_id
+from soonish.temporal.events.types import event_workflow_id
 
 from .api_helpers import create_event
 from .conftest import csrf_token

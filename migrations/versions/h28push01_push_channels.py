@@ -5,7 +5,7 @@ Fernet token; push_endpoint_hash finds the same browser's channel again (unique)
 deliveries.answered_at marks a push notification's answer token as used.
 
 Revision ID: h28push01
-Revises: h18idem01
+Revises: h19chat01
 Create Date: 2026-12-06 08:20:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h28push01'
-down_revision = 'h18idem01'
+down_revision = 'h19chat01'
 branch_labels = None
 depends_on = None
 

@@ -12,19 +12,19 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
-from .. import chat_markup
-from ..links import event_path, public_url
-from ..messages import when_text, zoned_text
-from ..models import (
+from soonish.domain import chat_markup
+from soonish.links import event_path, public_url
+from soonish.domain.messages import when_text, zoned_text
+from soonish.models import (
     ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
 )
-from ..services import ServiceError, ValidationFailed
-from ..services import chat, chat_organizer, events, subscriptions
-from ..services import rsvp as rsvp_service
-from ..services import series as series_service
-from ..services.errors import Forbidden, NotFound
-from ..services.offsets import format_offset, validate_offsets
-from ..delivery.reminders import START_OFFSET
+from soonish.services import ServiceError, ValidationFailed
+from soonish.services import chat, chat_organizer, events, subscriptions
+from soonish.services import rsvp as rsvp_service
+from soonish.services import series as series_service
+from soonish.services.errors import Forbidden, NotFound
+from soonish.services.offsets import format_offset, validate_offsets
+from soonish.domain.delivery.reminders import START_OFFSET
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
-from ..chat_buttons import parse_discord_id
-from ..chat_markup import DISCORD
-from .core import Commands, Reply, Speaker, more_line
+from soonish.domain.chat_buttons import parse_discord_id
+from soonish.domain.chat_markup import DISCORD
+from soonish.services import chat_installations
+from soonish.bots.core import Commands, Reply, Speaker, more_line
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class SoonishBot(discord.Client):
         # Slash commands need no privileged intents.
         super().__init__(intents=discord.Intents.default())
         self.tree = app_commands.CommandTree(self)
+        self.flask_app = flask_app
         self.commands = Commands(flask_app)
         self.tree.add_command(command_group(self.commands))
 
@@ -205,6 +207,26 @@ class SoonishBot(discord.Client):
     async def setup_hook(self) -> None:
         # Registers /soonish with Discord (global commands; one bulk call per start).
         await self.tree.sync()
+
+    # The servers the bot is in (GUILD_CREATE: at connect, and when added), and the ones it
+    # left or was removed from (GUILD_DELETE; not an outage, which discord.py reports apart).
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await asyncio.to_thread(self._in_server, guild)
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await asyncio.to_thread(self._in_server, guild)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        channels = [str(channel.id) for channel in guild.channels]
+        await asyncio.to_thread(self._left_server, str(guild.id), channels)
+
+    def _in_server(self, guild: discord.Guild) -> None:
+        with self.flask_app.app_context():
+            chat_installations.add_server(str(guild.id), guild.name or "")
+
+    def _left_server(self, guild_id: str, channel_ids: list[str]) -> None:
+        with self.flask_app.app_context():
+            chat_installations.left_server(guild_id, channel_ids)
 
 
 def run_bot(flask_app: Flask) -> None:

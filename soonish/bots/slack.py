@@ -10,12 +10,19 @@ import threading
 from flask import Flask
 from slack_bolt import App, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.oauth.callback_options import CallbackOptions
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ..chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
-from ..chat_markup import SLACK, slack_escape
-from .core import Commands, Reply, Speaker, more_line
+from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
+from soonish.config import slack_installs_per_workspace
+from soonish.domain.chat_markup import SLACK, ChatPlatform, slack_escape
+from soonish.domain import chat_installations as installations
+from soonish.links import public_url
+from soonish.services import chat_installations
+from soonish.bots.core import Commands, Reply, Speaker, more_line
+from soonish.bots.slack_installs import Installer, SoonishInstallationStore, SoonishStateStore
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +155,44 @@ def action_speaker(client: WebClient, body: dict) -> Speaker:
     return speaker(client, body["team"]["id"], body["user"], body.get("channel") or {}, body["team"].get("domain", ""))
 
 
-def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+
+
+def token_options(flask_app: Flask, installer: Installer, pages: CallbackOptions | None) -> dict:
+    """How bolt finds the token of a request: per workspace from our installations (and with
+    ``pages``, serving the OAuth flow that makes them), or the one configured token."""
+    config = flask_app.config
+    if not slack_installs_per_workspace(config):
+        return dict(client=WebClient(token=config["SLACK_BOT_TOKEN"], base_url=config["SLACK_API_URL"]))
+    store = SoonishInstallationStore(flask_app, installer)
+    # What a command from a workspace without an installation is told (events are ignored, 200).
+    not_installed = (f"Soonish isn't installed in this workspace (any more). A workspace admin can add it: "
+                     f"{public_url(config['PUBLIC_URL'], INSTALL_PATH)}")
+    options = dict(client=WebClient(base_url=config["SLACK_API_URL"]), installation_store=store,
+                   installation_store_bot_only=True, user_facing_authorize_error_message=not_installed)
+    if pages is not None:
+        options["oauth_settings"] = OAuthSettings(
+            client_id=config["SLACK_CLIENT_ID"], client_secret=config["SLACK_CLIENT_SECRET"],
+            scopes=config["SLACK_SCOPES"],
+            # Fixed by configuration, never taken from the request.
+            redirect_uri=public_url(config["PUBLIC_URL"], REDIRECT_PATH),
+            install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH, install_page_rendering_enabled=False,
+            authorization_url=config["SLACK_AUTHORIZE_URL"], installation_store=store,
+            installation_store_bot_only=True, state_store=SoonishStateStore(flask_app, installer),
+            state_expiration_seconds=chat_installations.INSTALL_STATE_SECONDS, callback_options=pages,
+        )
+    return options
+
+
+def build_app(flask_app: Flask, socket_mode: bool = False, installer: Installer = lambda: None,
+              pages: CallbackOptions | None = None) -> App:
+    """The Slack app; ``installer`` says who is pressing "Add to Slack", ``pages`` answer the
+    end of the OAuth flow (the web app's; Socket Mode serves no OAuth flow)."""
     config = flask_app.config
     commands = Commands(flask_app)
     app = App(
-        client=WebClient(token=config["SLACK_BOT_TOKEN"], base_url=config["SLACK_API_URL"]),
+        **token_options(flask_app, installer, pages),
         signing_secret=config["SLACK_SIGNING_SECRET"],
         # Socket Mode requests come over our own authenticated connection, unsigned.
         request_verification_enabled=not socket_mode,
@@ -205,6 +245,40 @@ def build_app(flask_app: Flask, socket_mode: bool = False) -> App:
             return
         who = action_speaker(client, body)
         answer(respond, commands.rsvp_button(who, *pressed), replace_original=False)
+
+    def removed(context, reason: str) -> None:
+        """The app is gone from the request's workspace (or its whole organization)."""
+        with flask_app.app_context():
+            chat_installations.remove(ChatPlatform.SLACK.value,
+                                      [context.team_id or context.enterprise_id or ""], reason,
+                                      context.enterprise_id if context.is_enterprise_install else None)
+
+    @app.event("app_uninstalled")
+    def on_uninstalled(ack, context):
+        ack()
+        removed(context, installations.UNINSTALLED)
+
+    @app.event("team_access_granted")
+    def on_team_access_granted(ack, event, context):
+        """An org-wide install reaches more workspaces: each gets the organization's token."""
+        ack()
+        if context.enterprise_id:
+            with flask_app.app_context():
+                chat_installations.grant_org_workspaces(context.enterprise_id, list(event.get("team_ids") or []))
+
+    @app.event("team_access_revoked")
+    def on_team_access_revoked(ack, event):
+        ack()
+        with flask_app.app_context():
+            chat_installations.remove(ChatPlatform.SLACK.value, list(event.get("team_ids") or []),
+                                      installations.ACCESS_REVOKED)
+
+    @app.event("tokens_revoked")
+    def on_tokens_revoked(ack, event, context):
+        """Only the bot's tokens matter: we keep no user tokens."""
+        ack()
+        if (event.get("tokens") or {}).get("bot"):
+            removed(context, installations.TOKENS_REVOKED)
 
     return app
 

@@ -1,1 +1,3 @@
-"""The rules, plain Python and models: never services, web, bots or temporal."""
+"""The domain: Soonish's rules, plain Python over the models, testable with a database alone.
+One module (or subpackage) per feature; ``delivery`` delivers and nothing else. The domain never
+imports services, web, bots or temporal (tests/test_layers.py)."""

@@ -1,24 +1,25 @@
 """Domain models. Imports nothing of web, bots or temporal."""
-from .base import commit_keeping_loaded, db, lock_for_change, utcnow
-from .cover import EventCover
-from .event import Event, EventStatus, Visibility
-from .integration import Integration, IntegrationState
-from .integrator import (
+from soonish.models.base import commit_keeping_loaded, db, lock_for_change, utcnow
+from soonish.models.chat_installation import ChatInstallation, OAuthState
+from soonish.models.cover import EventCover
+from soonish.models.event import Event, EventStatus, Visibility
+from soonish.models.integration import Integration, IntegrationState
+from soonish.models.integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
-from .notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
-from .pending import PendingChatAction
-from .rsvp import Rsvp, RsvpAnswer
-from .series import Series, SeriesFollow, SeriesStatus
-from .outbox import OutboxItem, OutboxKind
-from .subscription import (
+from soonish.models.notification import Delivery, DeliveryStatus, DeliveryTally, Notification, NotificationKind
+from soonish.models.pending import PendingChatAction
+from soonish.models.rsvp import Rsvp, RsvpAnswer
+from soonish.models.series import Series, SeriesFollow, SeriesStatus
+from soonish.models.outbox import OutboxItem, OutboxKind
+from soonish.models.subscription import (
     DEFAULT_REMINDER_OFFSETS,
     Subscription,
     SubscriptionSelector,
     SubscriptionStatus,
     reminder_offsets_in_use,
 )
-from .user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
+from soonish.models.user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
     "commit_keeping_loaded", "lock_for_change",
@@ -27,5 +28,5 @@ __all__ = [
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "OutboxItem", "OutboxKind", "EventCover", "Series", "SeriesFollow", "SeriesStatus",
+    "OutboxItem", "OutboxKind", "EventCover", "ChatInstallation", "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

@@ -11,6 +11,8 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
+from soonish.models.replicas import ReplicaRoutingSession
+
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,7 +27,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"class_": ReplicaRoutingSession})
 
 
 @event.listens_for(Engine, "connect")

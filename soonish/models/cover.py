@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import UTCDateTime, db, utcnow
+from soonish.models.base import UTCDateTime, db, utcnow
 
 
 class EventCover(db.Model):

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
-from .base import UTCDateTime, db, utcnow
-from .user import User
+from soonish.field_limits import LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.user import User
 
 
 class Visibility(str, enum.Enum):

@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import UTCDateTime, db, utcnow
-from .event import _enum
-from .user import User
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import _enum
+from soonish.models.user import User
 
 
 class IdempotencyRecord(db.Model):

@@ -2,7 +2,7 @@
 transaction as the subscription it is about.
 
 A follow writes its subscription and an outbox row together and answers at once; the worker's
-drain (soonish/temporal/outbox.py) takes rows in batches, sends confirm mails over one reused
+drain (soonish/temporal/outbox/drain.py) takes rows in batches, sends confirm mails over one reused
 SMTP connection and tells event workflows what changed, once per event per batch. A row is
 claimed with a lease and marked done only after its work is done, like the deliveries ledger:
 a crash mid-batch leaves the rows claimed, and another drain takes them when the lease ends.
@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import UTCDateTime, db, utcnow
-from .event import _enum
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import _enum
 
 
 class OutboxKind(str, enum.Enum):

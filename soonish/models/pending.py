@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import UTCDateTime, db, utcnow
+from soonish.models.base import UTCDateTime, db, utcnow
 
 
 class PendingChatAction(db.Model):

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import UTCDateTime, db, utcnow
-from .event import Event, _enum
-from .user import User
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import Event, _enum
+from soonish.models.user import User
 
 
 class RsvpAnswer(str, enum.Enum):

@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_RULE_MAX, SLUG_MAX, TITLE_MAX
-from .base import UTCDateTime, db, utcnow
-from .event import Visibility, _enum
-from .user import User
+from soonish.field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_RULE_MAX, SLUG_MAX, TITLE_MAX
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import Visibility, _enum
+from soonish.models.user import User
 
 
 class SeriesStatus(str, enum.Enum):
@@ -20,7 +20,7 @@ class SeriesStatus(str, enum.Enum):
 class Series(db.Model):
     """What every occurrence is made from. The rule is the single truth about when: the first
     instance is ``starts_at`` (read in ``timezone``, so its wall-clock time is the series'
-    time of day), the rest follow the stored RRULE (soonish/recurrence.py)."""
+    time of day), the rest follow the stored RRULE (soonish/domain/series/recurrence.py)."""
 
     __tablename__ = "series"
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, cast, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import UTCDateTime, db, utcnow
-from .event import Event, _enum
-from .integration import Integration
-from .user import ChatIdentity, User
+from soonish.models.base import UTCDateTime, db, utcnow
+from soonish.models.event import Event, _enum
+from soonish.models.integration import Integration
+from soonish.models.user import ChatIdentity, User
 
 DEFAULT_REMINDER_OFFSETS = [86400, 3600]  # 1 day and 1 hour before, in seconds
 

@@ -7,9 +7,9 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..chat_markup import ChatPlatform
-from ..field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
-from .base import UTCDateTime, db, utcnow
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
+from soonish.models.base import UTCDateTime, db, utcnow
 
 
 class User(UserMixin, db.Model):

@@ -2,6 +2,6 @@
 
 A caller parses its input, calls one of these, and renders the result or the ServiceError.
 """
-from .errors import Conflict, Forbidden, NotFound, ServiceError, Unavailable, ValidationFailed
+from soonish.services.errors import Conflict, Forbidden, NotFound, ServiceError, Unavailable, ValidationFailed
 
 __all__ = ["ServiceError", "ValidationFailed", "NotFound", "Forbidden", "Conflict", "Unavailable"]

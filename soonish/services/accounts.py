@@ -5,12 +5,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..field_limits import DISPLAY_NAME_MAX
-from ..models import User, db
-from ..temporal.shared import TransactionalMail
-from .errors import Conflict, NotFound, ValidationFailed
-from .temporal import send_one_off_mail
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import User, db
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.temporal import send_one_off_mail
 
 MIN_PASSWORD_LENGTH = 8
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 
-from ..models import ApiKey, User, db, utcnow
-from .errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
-from .events import to_utc
+from soonish.models import ApiKey, User, db, utcnow
+from soonish.services.errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
+from soonish.services.events import to_utc
 
 PREFIX = "sk_"
 # What a key may do. A session or a JWT may do everything its account may; a key only what

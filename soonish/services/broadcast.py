@@ -2,10 +2,10 @@
 
 Used by the event, notification and subscription services alike; imports none of them.
 """
-from ..field_limits import TITLE_MAX
-from ..messages import change_snapshot
-from ..models import Event, Notification, NotificationKind, Subscription, User, db
-from .temporal import tell_event_workflow
+from soonish.field_limits import TITLE_MAX
+from soonish.domain.messages import change_snapshot
+from soonish.models import Event, Notification, NotificationKind, Subscription, User, db
+from soonish.services.temporal import tell_event_workflow
 
 
 def record(event: Event, kind: NotificationKind, title: str, body: str = "", author: User | None = None,

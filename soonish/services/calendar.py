@@ -12,10 +12,10 @@ from icalendar import Alarm, Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
-from ..models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
-from . import series as series_service
-from .errors import NotFound
-from .events import can_view
+from soonish.models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
+from soonish.services import series as series_service
+from soonish.services.errors import NotFound
+from soonish.services.events import can_view
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32

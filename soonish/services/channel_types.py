@@ -27,8 +27,8 @@ from apprise.plugins.telegram import NotifyTelegram
 from apprise.plugins.twilio import NotifyTwilio
 from apprise.plugins.workflows import NotifyWorkflows
 
-from .accounts import normalize_email
-from .errors import ValidationFailed
+from soonish.services.accounts import normalize_email
+from soonish.services.errors import ValidationFailed
 
 FIELD_MAX = 500
 

@@ -10,17 +10,18 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
-from ..models import (
+from soonish.config import slack_runs
+from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
+from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
     Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
-from ..temporal.shared import TransactionalMail
-from .accounts import find_user_by_email, normalize_email
-from .errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
-from .temporal import reminders_changed, send_one_off_mail
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.services.accounts import find_user_by_email, normalize_email
+from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
+from soonish.services.temporal import reminders_changed, send_one_off_mail
 
 # Connect codes read aloud and typed easily: no 0/O, 1/I/L look-alikes.
 CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -125,8 +126,8 @@ def _join(account: User, chat_user: User) -> None:
 def configured_platforms() -> list[ChatPlatform]:
     """The platforms whose bot runs here: only those can be connected."""
     config = current_app.config
-    return [platform for platform, token in ((ChatPlatform.SLACK, config["SLACK_BOT_TOKEN"]),
-                                             (ChatPlatform.DISCORD, config["DISCORD_BOT_TOKEN"])) if token]
+    return [platform for platform, running in ((ChatPlatform.SLACK, slack_runs(config)),
+                                               (ChatPlatform.DISCORD, config["DISCORD_BOT_TOKEN"])) if running]
 
 
 @dataclass

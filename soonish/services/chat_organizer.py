@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import dateparser
 from sqlalchemy import select
 
-from ..field_limits import TITLE_MAX
-from ..models import ChatIdentity, Event, PendingChatAction, User, db, utcnow
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .events import EventFields, cancel_event, create_event, get_event_for_organizer, update_event, zone
-from .notifications import announce as send_announcement
+from soonish.field_limits import TITLE_MAX
+from soonish.models import ChatIdentity, Event, PendingChatAction, User, db, utcnow
+from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from soonish.services.events import EventFields, cancel_event, create_event, get_event_for_organizer, update_event, zone
+from soonish.services.notifications import announce as send_announcement
 
 # A Confirm button older than this asks again: the preview it confirmed may be stale.
 CONFIRM_WITHIN = timedelta(minutes=15)

@@ -14,8 +14,8 @@ import functools
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..models import Event, db
-from .errors import Conflict, ServiceError
+from soonish.models import Event, db
+from soonish.services.errors import Conflict, ServiceError
 
 # Each run after the first follows a change that another request committed meanwhile: three runs
 # lose only to a row changed three times during one request.

@@ -3,10 +3,10 @@ import hashlib
 
 from sqlalchemy import select
 
-from ..models import Event, EventCover, db
-from ..share import CoverRefused, process_cover
-from .errors import ValidationFailed
-from .events import get_event_for_organizer
+from soonish.models import Event, EventCover, db
+from soonish.domain.share import CoverRefused, process_cover
+from soonish.services.errors import ValidationFailed
+from soonish.services.events import get_event_for_organizer
 
 
 def set_cover(actor, event_id: int, data: bytes) -> EventCover:

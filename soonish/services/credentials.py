@@ -7,14 +7,14 @@ renewed. Mails go through the transactional mail workflow like the verify and co
 """
 from flask import current_app
 
-from ..delivery.mail import OneOffKind
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..models import User, db
-from ..temporal.shared import TransactionalMail
-from . import api_keys
-from .accounts import _check_password, find_user_by_email, normalize_email
-from .errors import Conflict, NotFound, ValidationFailed
-from .temporal import send_one_off_mail
+from soonish.domain.delivery.mail import OneOffKind
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.models import User, db
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.services import api_keys
+from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.temporal import send_one_off_mail
 
 
 def revoke_sessions(user: User) -> None:

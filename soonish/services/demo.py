@@ -5,9 +5,9 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
 
-from ..models import Event, EventStatus, User, db, utcnow
-from .accounts import find_user_by_email
-from .events import EventFields, create_event
+from soonish.models import Event, EventStatus, User, db, utcnow
+from soonish.services.accounts import find_user_by_email
+from soonish.services.events import EventFields, create_event
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_NAME = "Demo organizer"

@@ -30,23 +30,23 @@ import hmac
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
 
-from .. import outgoing_webhooks
-from ..delivery.ledger import ERASED_TARGET_PREFIX
-from ..delivery.outcomes import redacted_reason
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..models import (
+from soonish.domain import outgoing_webhooks
+from soonish.domain.delivery.ledger import ERASED_TARGET_PREFIX
+from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.models import (
     ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind,
     PendingChatAction, Rsvp, RsvpAnswer, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, WebhookAttempt, WebhookEndpoint, WebhookMessage, db, utcnow,
 )
-from .concurrency import rerun_if_changed_meanwhile
-from .credentials import user_for_deletion_link
-from .errors import Conflict, NotFound, ValidationFailed
-from .events import mark_cancelled, tell_cancelled
-from .idempotency import forget_account
-from .notifications import ERASED_FOLLOWER
-from .rsvp import offer_free_places
-from .temporal import reminders_changed
+from soonish.services.concurrency import rerun_if_changed_meanwhile
+from soonish.services.credentials import user_for_deletion_link
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.events import mark_cancelled, tell_cancelled
+from soonish.services.idempotency import forget_account
+from soonish.services.notifications import ERASED_FOLLOWER
+from soonish.services.rsvp import offer_free_places
+from soonish.services.temporal import reminders_changed
 
 CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
 

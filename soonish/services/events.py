@@ -9,19 +9,19 @@ from zoneinfo import ZoneInfo, available_timezones
 from flask import current_app
 from sqlalchemy import select
 
-from ..field_limits import (
+from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
-from ..links import new_slug
-from ..messages import describe_change
-from ..models import (
+from soonish.links import new_slug
+from soonish.domain.messages import describe_change
+from soonish.models import (
     Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User, Visibility, db, utcnow,
 )
-from .broadcast import record
-from . import webhook_endpoints
-from .concurrency import check_version, rerun_if_changed_meanwhile
-from .errors import Conflict, Forbidden, NotFound, ValidationFailed
-from .temporal import tell_event_workflow
+from soonish.services.broadcast import record
+from soonish.services import webhook_endpoints
+from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
+from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from soonish.services.temporal import tell_event_workflow
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from soonish import waitlist
+from soonish.domain import waitlist
 from soonish.domain.push import PushSubscription
 from soonish.models import (
     ApiKey, ChatIdentity, Delivery, Event, Integration, Notification, Rsvp, Subscription, User, WebhookEndpoint, db,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import text
 
-from ..models import db
-from .temporal import gateway
+from soonish.models import db
+from soonish.services.temporal import gateway
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,9 @@ TEMPORAL_TIMEOUT_SECONDS = 2
 
 
 def _check_database() -> None:
-    try:
-        db.session.execute(text("SELECT 1"))
-    finally:
-        db.session.rollback()
+    # The primary's engine itself: the request's session may be reading from a replica.
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _check_temporal() -> None:
@@ -39,7 +38,7 @@ class CachedCheck:
     however many threads ask: the first to find it stale runs the check (single flight); the
     others answer the previous state meanwhile, or wait for the first one when there is none."""
 
-    def __init__(self, name: str, check: Callable[[], None], ttl: float) -> None:
+    def __init__(self, name: str, check: Callable[[], str | None], ttl: float) -> None:
         self.name = name
         self.check = check
         self.ttl = ttl
@@ -63,13 +62,17 @@ class CachedCheck:
     def _fresh(self) -> bool:
         return self._state is not None and time.monotonic() - self._checked_at < self.ttl
 
+    def take(self, state: str) -> None:
+        """Take ``state`` as if checked now (a caller has just seen the dependency fail)."""
+        self._state, self._checked_at = state, time.monotonic()
+
     def _run(self) -> str:
         try:
-            self.check()
+            state = self.check()
         except Exception:  # any failure at all means not ready; a probe must not crash
             log.warning("readiness check failed: %s", self.name, exc_info=True)
             return "failing"
-        return "ok"
+        return state or "ok"  # a check may name a state of its own
 
 
 def _cached_checks() -> list[CachedCheck]:

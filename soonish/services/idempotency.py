@@ -17,9 +17,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..models import IdempotencyRecord, db, utcnow
-from ..retention import expire_idempotency_records
-from .errors import Conflict, ValidationFailed
+from soonish.models import IdempotencyRecord, db, utcnow
+from soonish.domain.retention import expire_idempotency_records
+from soonish.services.errors import Conflict, ValidationFailed
 
 # A first request still "running" after this long died with its process: a retry takes over.
 ABANDONED_AFTER = timedelta(minutes=5)

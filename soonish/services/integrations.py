@@ -10,16 +10,16 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import (
+from soonish.domain.delivery import (
     Courier, DeliveryFailed, MailSettings, Message, PushSettings, connect_host, mask_url, parse_apprise_url,
 )
-from soonish.delivery.mail import OneOffKind
-from soonish.delivery.planning import integration_destination
+from soonish.domain.delivery.mail import OneOffKind
+from soonish.domain.delivery.planning import integration_destination
 from soonish.field_limits import CHANNEL_URL_MAX
 from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import Integration, User, db, utcnow
 from soonish.netguard import PrivateTargetRefused, check_host
-from soonish.temporal.shared import TransactionalMail
+from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
 from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
 from soonish.services.temporal import send_one_off_mail

@@ -6,15 +6,15 @@ from datetime import datetime, timezone
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from ..models import (
+from soonish.models import (
     ApiKey, ChatIdentity, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, utcnow,
 )
-from .chat import linked_identities_query
-from .events import get_event_for_organizer, to_utc
-from .notifications import _reports_for
-from .pagination import Page, keyset_page
-from .series import occurrences_query
+from soonish.services.chat import linked_identities_query
+from soonish.services.events import get_event_for_organizer, to_utc
+from soonish.services.notifications import _reports_for
+from soonish.services.pagination import Page, keyset_page
+from soonish.services.series import occurrences_query
 
 
 @dataclass(frozen=True)

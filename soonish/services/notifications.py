@@ -6,17 +6,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
-from ..models import (
+from soonish.domain.delivery import reminders as reminder_rule
+from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from . import outbox
-from .broadcast import TITLE_MAX, dispatch, record
-from .errors import NotFound, ValidationFailed
-from .events import get_event_for_organizer, list_organized_events
-from .offsets import format_offset
+from soonish.domain import outbox
+from soonish.services.broadcast import TITLE_MAX, dispatch, record
+from soonish.services.errors import NotFound, ValidationFailed
+from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
+# Below this, "sent early" is only the schedule's own jitter.
+SENT_EARLY_NOTICE = timedelta(seconds=1)
 
 
 def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
@@ -204,6 +207,18 @@ class RecipientPage:
     page: int
     per_page: int
     total: int  # deliveries matching ``status``
+    # A reminder whose sends need longer than its destinations' budgets allow at its due time
+    # starts early (delivery.reminders.sends_from): the page says when it was due and when its
+    # sending started, so an organizer who sees "sent 17:58" for an 18:00 reminder knows why.
+    due_at: datetime | None = None
+    sending_started_at: datetime | None = None
+
+    @property
+    def sent_early_by(self) -> timedelta | None:
+        if self.due_at is None or self.sending_started_at is None:
+            return None
+        early = self.due_at - self.sending_started_at
+        return early if early >= SENT_EARLY_NOTICE else None
 
     @property
     def pages(self) -> int:
@@ -237,8 +252,14 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
         raise NotFound("No such message for this event.")
-    return _recipient_page(_reports_for([notification])[0], Delivery.notification_id == notification_id,
-                           status, page, per_page)
+    listing = _recipient_page(_reports_for([notification])[0], Delivery.notification_id == notification_id,
+                              status, page, per_page)
+    listing.due_at = reminder_rule.due_of(notification)
+    if listing.due_at is not None:
+        listing.sending_started_at = db.session.scalar(
+            select(func.min(Delivery.sent_at)).where(Delivery.notification_id == notification_id)
+        )
+    return listing
 
 
 def welcome_recipients(actor: User, event_id: int, status: str | None = None,
@@ -324,7 +345,7 @@ def _reports_for(notifications: list[Notification]) -> list[NotificationReport]:
 
 
 def _add_folded_tallies(ids: list[int], counts: dict, failures: dict) -> None:
-    """Deliveries that ledger retention folded away still count (see soonish/retention.py)."""
+    """Deliveries that ledger retention folded away still count (see soonish/domain/retention.py)."""
     for tally in db.session.scalars(select(DeliveryTally).where(DeliveryTally.notification_id.in_(ids))):
         counts[tally.notification_id][tally.status.value] += tally.count
         if tally.status == DeliveryStatus.FAILED:

@@ -1,7 +1,7 @@
 """Reminder offsets: how long before an event's start a subscriber is reminded."""
 import re
 
-from .errors import ValidationFailed
+from soonish.services.errors import ValidationFailed
 
 MIN_OFFSET = 5 * 60
 MAX_OFFSET = 30 * 86400

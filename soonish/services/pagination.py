@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import and_, or_
 
-from ..models import db
-from ..models.base import UTCDateTime
-from .errors import ValidationFailed
+from soonish.models import db
+from soonish.models.base import UTCDateTime
+from soonish.services.errors import ValidationFailed
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

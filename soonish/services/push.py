@@ -7,12 +7,12 @@ which only the browser and its push service know, is what finds it again."""
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from soonish.domain import push
+from soonish.domain import outbox, push
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, Integration, Subscription, SubscriptionSelector, SubscriptionStatus, User, db,
     utcnow,
 )
-from soonish.services import outbox, rsvp, webhook_endpoints
+from soonish.services import rsvp, webhook_endpoints
 from soonish.services.errors import Conflict, NotFound, ServiceError, Unavailable, ValidationFailed
 from soonish.services.events import get_visible_event
 from soonish.services.integrations import cipher

@@ -4,13 +4,13 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from ..delivery.reminders import offsets_in_use
-from ..models import Event, EventStatus, db, utcnow
-from ..temporal.retention import RetentionScope, put_retention_schedule
-from ..temporal.series import SeriesScope, put_series_schedule
-from ..temporal.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
-from ..temporal.shared import EventWorkflowInput
-from .temporal import gateway
+from soonish.domain.delivery.reminders import offsets_in_use
+from soonish.models import Event, EventStatus, db, utcnow
+from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
+from soonish.temporal.series.activities import SeriesScope, put_series_schedule
+from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
+from soonish.temporal.events.input import event_workflow_input
+from soonish.services.temporal import gateway
 
 
 @dataclass
@@ -45,7 +45,7 @@ def sync_all_schedules() -> ScheduleRepair:
             temporal.run(lambda client: delete_reminder(client, scope, event.id, offset))
             repair.removed.append((event.id, offset))
         # Signal-with-start: restarts the event's workflow if the server lost it.
-        temporal.reminders_changed(EventWorkflowInput.for_event(event, current_app.config))
+        temporal.reminders_changed(event_workflow_input(event, current_app.config))
         repair.workflows_ensured += 1
     for event_id, offsets in existing.items():  # events cancelled, over, or gone
         for offset in sorted(offsets):

@@ -9,21 +9,21 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import waitlist
-from ..field_limits import CAPACITY_MAX
-from ..links import LinkInvalid, LinkPurpose, carries_address, unsign
-from ..models import (
+from soonish.domain import outbox, waitlist
+from soonish.field_limits import CAPACITY_MAX
+from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
+from soonish.models import (
     Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
 )
-from ..temporal.rsvp import start_offer_workflow
-from .accounts import find_user_by_email
-from .concurrency import rerun_if_changed_meanwhile
-from .errors import Conflict, NotFound, ValidationFailed
-from . import outbox, webhook_endpoints
-from .events import get_event_for_organizer
-from .notifications import follower_label, welcome
-from .pagination import Page, keyset_page
-from .temporal import after_commit
+from soonish.temporal.waitlist.activities import start_offer_workflow
+from soonish.services.accounts import find_user_by_email
+from soonish.services.concurrency import rerun_if_changed_meanwhile
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services import webhook_endpoints
+from soonish.services.events import get_event_for_organizer
+from soonish.services.notifications import follower_label, welcome
+from soonish.services.pagination import Page, keyset_page
+from soonish.services.temporal import after_commit
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}

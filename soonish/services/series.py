@@ -2,8 +2,8 @@
 following" is here), cancel; follow every occurrence.
 
 Each occurrence is an ordinary event (its own page, reminders, RSVPs, ledger), made ahead on a
-rolling horizon by soonish/delivery/occurrences.py: at once when a series is made or changed
-(here), and daily by the `soonish-series` schedule (soonish/temporal/series.py).
+rolling horizon by soonish/domain/series/occurrences.py: at once when a series is made or changed
+(here), and daily by the `soonish-series` schedule (soonish/temporal/series/activities.py).
 """
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -11,25 +11,25 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from .. import recurrence
-from ..delivery.occurrences import (
+from soonish.domain.series import recurrence
+from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
-from ..links import new_slug
-from ..models import (
+from soonish.links import new_slug
+from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from . import outbox
-from .concurrency import rerun_if_changed_meanwhile
-from .errors import Conflict, NotFound, ValidationFailed
-from .events import (
+from soonish.domain import outbox
+from soonish.services.concurrency import rerun_if_changed_meanwhile
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.events import (
     CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
     get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
     visible_or_missing,
 )
-from .offsets import validate_offsets
-from .subscriptions import _selectors as validated_selectors
+from soonish.services.offsets import validate_offsets
+from soonish.services.subscriptions import _selectors as validated_selectors
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")

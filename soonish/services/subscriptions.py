@@ -5,20 +5,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
-from ..links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
-from ..models import (
+from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
+from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
-from ..delivery.reminders import START_OFFSET
-from . import outbox
-from .accounts import find_user_by_email, normalize_email
-from . import webhook_endpoints
-from .errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
-from .events import can_view, get_visible_event
-from .notifications import welcome
-from .offsets import validate_offsets
-from .temporal import reminders_changed
+from soonish.domain.delivery.reminders import START_OFFSET
+from soonish.domain import outbox
+from soonish.services.accounts import find_user_by_email, normalize_email
+from soonish.services import webhook_endpoints
+from soonish.services.errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
+from soonish.services.events import can_view, get_visible_event
+from soonish.services.notifications import welcome
+from soonish.services.offsets import validate_offsets
+from soonish.services.temporal import reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:

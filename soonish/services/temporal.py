@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from ..models import Event
-from ..temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
-from ..temporal.shared import EventWorkflowInput, TransactionalMail
+from soonish.models import Event
+from soonish.temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.temporal.events.input import event_workflow_input
+from soonish.temporal.events.types import EventWorkflowInput
 
 
 def gateway() -> TemporalGateway:
@@ -30,7 +32,7 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
     every scheduled event's workflow and its reminder schedules; resending a notification is
     safe: the ledger). A one-off mail that was not handed over is sent when the person asks
     again (asks for a new link). A follow's confirm mail, welcome and reminder change never come
-    here: they are outbox rows committed with the follow (services/outbox.py), drained by the worker."""
+    here: they are outbox rows committed with the follow (domain/outbox.py), drained by the worker."""
     try:
         call(gateway())
     except TemporalUnavailable as exc:
@@ -40,7 +42,7 @@ def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_conte
 def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
                         what: str, **log_context) -> None:
     """Signal the event's workflow, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: call(temporal, EventWorkflowInput.for_event(event, current_app.config)), what,
+    after_commit(lambda temporal: call(temporal, event_workflow_input(event, current_app.config)), what,
                  event_id=event.id, **log_context)
 
 

@@ -1,20 +1,21 @@
 """Outgoing webhook endpoints: registering them, emitting events to them, and what their owners
 see of each message's attempts (with a resend). Delivery itself is durable: one
-WebhookDeliveryWorkflow per message (see temporal/webhook_workflow.py)."""
+WebhookDeliveryWorkflow per message (see temporal/webhooks/workflow.py)."""
 import uuid
 
 from flask import current_app
 from sqlalchemy import select
 
-from .. import outgoing_webhooks
-from ..field_limits import ENDPOINT_DESCRIPTION_MAX
-from ..models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
-from ..outgoing_webhooks import EVENT_TYPES, TargetRefused
-from ..temporal.client import TemporalUnavailable
-from ..temporal.webhook_workflow import WebhookDeliveryInput, WebhookDeliveryWorkflow, delivery_workflow_id
-from .errors import NotFound, ValidationFailed, owned_or_missing
-from .pagination import Page, keyset_page
-from .temporal import gateway
+from soonish.domain import outgoing_webhooks
+from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX
+from soonish.models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
+from soonish.domain.outgoing_webhooks import EVENT_TYPES, TargetRefused
+from soonish.temporal.client import TemporalUnavailable
+from soonish.temporal.webhooks.types import WebhookDeliveryInput, delivery_workflow_id
+from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
+from soonish.services.errors import NotFound, ValidationFailed, owned_or_missing
+from soonish.services.pagination import Page, keyset_page
+from soonish.services.temporal import gateway
 
 
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:

@@ -1,10 +1,5 @@
-"""Activities: all of the workflows' I/O, each a thin adapter that runs the delivery domain
-inside the Flask app's context."""
-from flask import Flask
+"""What every feature's activities share."""
 from temporalio import activity
-
-from ..delivery.events import coalesce_updates, complete_event
-from .shared import ActivityName, CoalescedUpdate, EventRef, HeldUpdates
 
 
 def database_activity(name: str):
@@ -16,23 +11,3 @@ def database_activity(name: str):
     forever behind a plan_fanout cancelled that way). These activities are short: let them finish.
     """
     return activity.defn(name=name, no_thread_cancel_exception=True)
-
-
-class EventActivities:
-    """Activities bound to one app, so each runs with its database and config."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
-    def all(self) -> list:
-        return [self.complete_event, self.coalesce_updates]
-
-    @database_activity(ActivityName.COMPLETE_EVENT)
-    def complete_event(self, ref: EventRef) -> None:
-        with self.app.app_context():
-            complete_event(ref.event_id)
-
-    @database_activity(ActivityName.COALESCE_UPDATES)
-    def coalesce_updates(self, held: HeldUpdates) -> CoalescedUpdate:
-        with self.app.app_context():
-            return CoalescedUpdate(coalesce_updates(held.event_id, held.notification_ids))

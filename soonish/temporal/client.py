@@ -16,8 +16,10 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from .shared import EventChange, EventWorkflowInput, NotifyRequest, TransactionalMail, event_workflow_id
-from .workflows import EventWorkflow, TransactionalMailWorkflow
+from soonish.temporal.delivery.types import TransactionalMail
+from soonish.temporal.events.types import EventChange, EventWorkflowInput, NotifyRequest, event_workflow_id
+from soonish.temporal.delivery.workflow import TransactionalMailWorkflow
+from soonish.temporal.events.workflow import EventWorkflow
 
 T = TypeVar("T")
 CALL_TIMEOUT_SECONDS = 30

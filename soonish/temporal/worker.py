@@ -15,22 +15,22 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from .activities import EventActivities
-from .fanout import DeliveryActivities
-from .outbox import OutboxDrain
-from .reminders import ReminderActivities
-from .retention import RetentionActivities
-from .retention_workflow import RetentionWorkflow
-from .rsvp import RsvpActivities
-from .series import SeriesActivities
-from .series_workflow import SeriesMaterializeWorkflow
-from .shared import delivery_task_queue
-from .waitlist_workflow import WaitlistOfferWorkflow
-from .webhook_activities import WebhookActivities
-from .webhook_workflow import WebhookDeliveryWorkflow
-from .workflows import (
-    DeliveryRetriesWorkflow, EventWorkflow, ReminderSlotWorkflow, ReminderWorkflow, TransactionalMailWorkflow,
-)
+from soonish.temporal.events.activities import EventActivities
+from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.outbox.drain import OutboxDrain
+from soonish.temporal.reminders.activities import ReminderActivities
+from soonish.temporal.retention.activities import RetentionActivities
+from soonish.temporal.retention.workflow import RetentionWorkflow
+from soonish.temporal.waitlist.activities import RsvpActivities
+from soonish.temporal.series.activities import SeriesActivities
+from soonish.temporal.series.workflow import SeriesMaterializeWorkflow
+from soonish.temporal.delivery.types import delivery_task_queue
+from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
+from soonish.temporal.webhooks.activities import WebhookActivities
+from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
+from soonish.temporal.delivery.workflow import DeliveryRetriesWorkflow, TransactionalMailWorkflow
+from soonish.temporal.events.workflow import EventWorkflow
+from soonish.temporal.reminders.workflow import ReminderSlotWorkflow, ReminderWorkflow
 
 ACTIVITY_THREADS = 16
 # Every workflow the workflows role runs (tests/test_replay.py replays a recorded history of each).
@@ -38,7 +38,7 @@ WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, Transactiona
              WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow, DeliveryRetriesWorkflow]
 ROLES = ("all", "workflows", "delivery")
 # Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
-# timeout, which would leave a 2 s timeout 0.4 s of slack); see shared.BATCH_HEARTBEAT_TIMEOUT.
+# timeout, which would leave a 2 s timeout 0.4 s of slack); see delivery/types.BATCH_HEARTBEAT_TIMEOUT.
 HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 

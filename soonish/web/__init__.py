@@ -5,15 +5,15 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from soonish.config import ENV_PREFIX, Config, keep_text_settings_text
+from soonish.config import ENV_PREFIX, Config, discord_install_url, keep_text_settings_text
 from soonish.models import db
 from soonish.models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
 from soonish.observability import configure_logging
 from soonish.web import api as api_package
 from soonish.web.api import access as api_access
 from soonish.web import (
-    account, account_settings, auth, calendar, channels, chat, converters, dev, events, filters, integrator, limits,
-    once, ops, push, request_bounds, rsvp, security, series, share, subscriptions,
+    account, account_settings, assets, auth, calendar, channels, chat, chat_signin, converters, dev, errors, events, filters,
+    integrator, limits, once, ops, push, replicas, request_bounds, rsvp, security, series, share, subscriptions,
 )
 from soonish.web.extensions import api, csrf, login_manager, migrate
 
@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     keep_text_settings_text(app.config)
     if config:
         app.config.update(config)
+    app.config["DISCORD_INSTALL_URL"] = discord_install_url(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = (
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"
@@ -46,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
             "connect_args": {"factory": OneWriterAtATime, "timeout": SQLITE_BUSY_TIMEOUT},
         }
     configure_logging(app.config["LOG_LEVEL"])
+    assets.init_app(app)  # wraps the WSGI app: static files are answered before Flask sees them
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -56,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
         render_item=render_migration_item,
     )
     ops.init_app(app)  # first: its request timer and id must exist before anything refuses
+    replicas.init_app(app)  # before any hook that reads the database: which one this request reads
     # Before any hook reads the body (the CSRF check parses forms): a route's own body cap, and
     # bodies no parser should be handed.
     request_bounds.init_app(app)
@@ -63,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limits.init_app(app)
     security.init_app(app)
+    errors.init_app(app)  # a ServiceError no view handles: the API's JSON problem, or a page
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
                                    "info": {"description": api_access.API_RULES}})
     api.register_converter(converters.DatabaseIdConverter, converters.openapi_schema)
@@ -72,7 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["form_nonce"] = once.form_nonce
 
     for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, account_settings.bp,
-                      chat.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp, push.bp):
+                      chat.bp, chat_signin.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp, push.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)

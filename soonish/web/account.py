@@ -2,7 +2,7 @@
 from flask import Blueprint
 from flask_login import login_required
 
-from .account_settings import account_forms, render_account
+from soonish.web.account_settings import account_forms, render_account
 
 bp = Blueprint("account", __name__)
 

@@ -9,13 +9,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from ..field_limits import PASSWORD_MAX
-from ..services import ServiceError, accounts, credentials, erasure
-from ..services.export import export_data
-from .auth import csrf_exempt
-from .calendar import feed_url
-from .forms import apply_service_error
-from .limits import password_reset_limit
+from soonish.field_limits import PASSWORD_MAX
+from soonish.services import accounts, credentials, erasure
+from soonish.services.export import export_data
+from soonish.web.auth import csrf_exempt
+from soonish.web.calendar import feed_url
+from soonish.web.errors import link_page, refusal_flashed, refusal_kept
+from soonish.web.limits import password_reset_limit
+from soonish.web.replicas import uses_primary
 
 bp = Blueprint("account_settings", __name__)
 
@@ -87,18 +88,13 @@ def forgot_password():
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@link_page
 def reset_password(token):
-    try:
-        user = credentials.user_for_reset(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    user = credentials.user_for_reset(token)
     form = NewPasswordForm()
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             user = credentials.reset_password(token, form.password.data)
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             login_user(user)
             flash("Your new password is set. Every other session is signed out.", "success")
             return redirect(url_for("events.dashboard"))
@@ -112,13 +108,10 @@ def reset_password(token):
 def change_password():
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             # The user itself, not the current_user proxy: login_user stores what it is given.
             user = credentials.change_password(current_user._get_current_object(), form.current_password.data,
                                                form.password.data)
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             login_user(user)  # this session carries on under the new epoch
             flash("Password changed. Every other session is signed out.", "success")
             return redirect(url_for("account.show"))
@@ -142,34 +135,28 @@ def set_email_fallback():
 def change_email():
     form = ChangeEmailForm(prefix="em")
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             address = credentials.request_email_change(current_user, form.email.data, form.current_password.data)
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             flash(f"Almost done: open the link we sent to {address} to start using it.", "info")
             return redirect(url_for("account.show"))
     return _account_page_with(email_form=form)
 
 
 @bp.get("/account/email/confirm/<token>")
+@uses_primary  # opening the link changes the address
+@link_page
 def confirm_email_change(token):
-    try:
-        user = credentials.confirm_email_change(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    user = credentials.confirm_email_change(token)
     flash(f"Your address is now {user.email}.", "success")
     return redirect(url_for("account.show" if current_user.is_authenticated else "auth.login"))
 
 
 @bp.route("/account/email/undo/<token>", methods=["GET", "POST"])
+@link_page
 def undo_email_change(token):
     form = FlaskForm()
     if form.validate_on_submit():
-        try:
-            user = credentials.undo_email_change(token)
-        except ServiceError as exc:
-            return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+        user = credentials.undo_email_change(token)
         logout_user()
         flash(f"Your address is {user.email} again and every session is signed out. "
               "If you didn't make that change, choose a new password now.", "success")
@@ -193,11 +180,8 @@ def sign_out_everywhere():
 def delete_account():
     form = DeleteAccountForm(prefix="del")
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             erasure.delete_account(current_user, form.password.data)
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             return _deleted()
     return _account_page_with(delete_form=form)
 
@@ -205,21 +189,16 @@ def delete_account():
 @bp.post("/account/delete/email")
 @login_required
 def mail_deletion_link():
-    try:
+    with refusal_flashed():
         credentials.request_deletion_link(current_user)
-    except ServiceError as exc:
-        flash(exc.message, "error")
-    else:
         flash(f"We sent a link to {current_user.email}: open it to delete your account.", "info")
     return redirect(url_for("account.show"))
 
 
 @bp.route("/account/delete/<token>", methods=["GET", "POST"])
+@link_page
 def delete_account_from_link(token):
-    try:
-        user = credentials.user_for_deletion_link(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    user = credentials.user_for_deletion_link(token)
     form = FlaskForm()
     if form.validate_on_submit():
         erasure.delete_account_from_link(token)
@@ -245,20 +224,16 @@ def export():
 # Forget my address (email-only followers, from any mail) ---------------------------------------
 
 @bp.get("/s/forget/<token>")
+@link_page
 def forget_address_page(token):
     # Link scanners follow GET links: this only asks; the button POSTs.
-    try:
-        follower = erasure.follower_from_forget_link(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    follower = erasure.follower_from_forget_link(token)
     return render_template("account/forget_address.html", follower=follower, token=token)
 
 
 @bp.post("/s/forget/<token>")
 @csrf_exempt  # like one-click unsubscribe: the signed token in the URL is the proof
+@link_page
 def forget_address(token):
-    try:
-        erasure.forget_follower(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    erasure.forget_follower(token)
     return render_template("account/forget_address.html", follower=None, token=token, forgotten=True)

@@ -13,16 +13,15 @@ from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from .. import services
-from ..field_limits import DISPLAY_NAME_MAX
-from ..models import User, db
-from ..services import accounts, api_keys
-from .api.base import API_PREFIX
-from .extensions import api, csrf, login_manager
-from .forms import apply_service_error
-from .htmx import render_page
-from .limits import authenticate_within_limits
-from .tokens import user_from_token
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import User, db
+from soonish.services import accounts, api_keys
+from soonish.web.api.base import API_PREFIX
+from soonish.web.extensions import api, csrf, login_manager
+from soonish.web.errors import link_page, refusal_kept
+from soonish.web.htmx import render_page
+from soonish.web.limits import authenticate_within_limits
+from soonish.web.tokens import user_from_token
 
 bp = Blueprint("auth", __name__)
 
@@ -143,11 +142,8 @@ def _safe_next(default: str) -> str:
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             registration = accounts.register(form.email.data, form.password.data, form.display_name.data or "")
-        except services.ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             if registration.user is None:
                 flash("You already follow events with this address. We sent it a link: open it to "
                       "finish your account, and your subscriptions come with it.", "info")
@@ -165,12 +161,10 @@ class SetPasswordForm(FlaskForm):
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
+@link_page
 def verify(token):
     """The link in a verify mail: proves the address, and lets an anonymous follower set a password."""
-    try:
-        user = accounts.user_from_verify_link(token)
-    except services.ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    user = accounts.user_from_verify_link(token)
     if user.password_hash is not None:
         accounts.verify_email(user)
         flash("Your email is confirmed.", "success")

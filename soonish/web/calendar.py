@@ -1,11 +1,10 @@
 """Calendar files: "add to calendar" for one event, and each user's secret feed URL."""
-from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask import Blueprint, Response, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from ..models import Event
-from ..services import ServiceError
-from ..services import calendar as calendar_service
-from .events import visible_event_or_404
+from soonish.models import Event
+from soonish.services import calendar as calendar_service
+from soonish.web.events import visible_event_or_404
 
 bp = Blueprint("calendar", __name__)
 
@@ -29,10 +28,7 @@ def event_ics(slug):
 
 @bp.get("/calendar/<token>.ics")
 def feed(token):
-    try:
-        owner = calendar_service.feed_owner(token)
-    except ServiceError:
-        abort(404)
+    owner = calendar_service.feed_owner(token)
     # The URL is the secret: keep the feed out of shared caches.
     return _ics(calendar_service.feed_calendar(owner, _event_url), **{"Cache-Control": "private, max-age=300"})
 

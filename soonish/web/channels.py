@@ -7,12 +7,11 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from ..chat_markup import ChatPlatform
-from ..services import ServiceError
-from ..services import channel_types, chat
-from ..services import integrations as integration_service
-from .forms import apply_service_error
-from .htmx import is_htmx_request, render_page
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.services import channel_types, chat, chat_installations
+from soonish.services import integrations as integration_service
+from soonish.web.errors import link_page, refusal_flashed, refusal_kept
+from soonish.web.htmx import is_htmx_request, render_page
 
 bp = Blueprint("channels", __name__, url_prefix="/channels")
 # An ntfy channel just added: its subscribe link is shown (with a QR code) once, on the next page.
@@ -35,17 +34,15 @@ class ChannelForm(FlaskForm):
 def index():
     form = ChannelForm()
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             integration = integration_service.add_integration(current_user, form.name.data, form.url.data, form.tag.data)
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             flash(f"Channel “{integration.name}” added. Send it a test to be sure.", "success")
             return redirect(url_for("channels.index"))
     link = session.pop(SUBSCRIBE_LINK, None)
     return render_template(
         "channels/index.html", form=form, integrations=integration_service.list_integrations(current_user),
         chat_accounts=chat.linked_identities(current_user), platforms=chat.configured_platforms(),
+        workspaces=chat_installations.added_by(current_user),
         catalogue=channel_types.TYPES, subscribe_link=link,
         subscribe_qr=segno.make(link, error="m").svg_inline(scale=4, title="Scan with your phone") if link else None,
     ), 422 if form.errors else 200
@@ -68,24 +65,21 @@ def typed(channel_type):
         abort(404)
     form = TypedChannelForm()
     values = {f.name: request.form.get(f.name, f.default) for f in spec.fields}
-    errors: dict[str, list[str]] = {}
-    if form.validate_on_submit():
-        try:
+    with refusal_kept(form) as refusal:
+        if form.validate_on_submit():
             integration = integration_service.add_typed_integration(
                 current_user, spec.key, values, form.name.data, form.tag.data)
-        except ServiceError as exc:
-            errors = {name.removeprefix("fields."): messages for name, messages in exc.fields.items()}
-            apply_service_error(form, exc)
-        else:
             if integration.awaiting_verification:
                 flash(f"Channel “{integration.name}” added. We've mailed a link to {integration.email_address}: "
                       f"it gets nothing until the link is opened there.", "success")
                 return redirect(url_for("channels.index", _anchor=f"channel-{integration.id}"))
-            _report_test(integration, _call(integration_service.send_test, integration.id))
+            _report_test(integration, integration_service.send_test(current_user, integration.id))
             link = channel_types.subscribe_link(spec.key, values)
             if link:
                 session[SUBSCRIBE_LINK] = link
             return redirect(url_for("channels.index", _anchor=f"channel-{integration.id}"))
+    # The catalogue type's own fields (``fields.<name>`` in the service's errors), beside each input.
+    errors = {name.removeprefix("fields."): messages for name, messages in refusal.fields.items()}
     status = 422 if (errors or form.errors) else 200
     return render_template("channels/typed.html", spec=spec, form=form, values=values, errors=errors), status
 
@@ -93,7 +87,7 @@ def typed(channel_type):
 @bp.post("/<int:integration_id>/test")
 @login_required
 def test(integration_id):
-    _report_test(None, _call(integration_service.send_test, integration_id))
+    _report_test(None, integration_service.send_test(current_user, integration_id))
     return redirect(url_for("channels.index"))
 
 
@@ -108,15 +102,15 @@ def _report_test(added, error: str | None) -> None:
 @bp.post("/<int:integration_id>/toggle")
 @login_required
 def toggle(integration_id):
-    integration = _call(integration_service.get_integration, integration_id)
-    _call(integration_service.update_integration, integration_id, {"is_active": not integration.is_active})
+    integration = integration_service.get_integration(current_user, integration_id)
+    integration_service.update_integration(current_user, integration_id, {"is_active": not integration.is_active})
     return redirect(url_for("channels.index"))
 
 
 @bp.post("/<int:integration_id>/delete")
 @login_required
 def delete(integration_id):
-    _call(integration_service.delete_integration, integration_id)
+    integration_service.delete_integration(current_user, integration_id)
     flash("Channel removed.", "info")
     return redirect(url_for("channels.index"))
 
@@ -125,31 +119,21 @@ def delete(integration_id):
 @login_required
 def resend(integration_id):
     """Mail an email channel's verification link again (spaced: see resend_verification)."""
-    try:
+    with refusal_flashed():  # too soon, or needs no link; someone else's channel is missing (404)
         integration = integration_service.resend_verification(current_user, integration_id)
-    except ServiceError as exc:
-        if exc.status == 404:
-            abort(404)
-        flash(exc.message, "error")
-    else:
         flash(f"We've mailed a new link to {integration.email_address}.", "success")
     return redirect(url_for("channels.index", _anchor=f"channel-{integration_id}"))
 
 
 @bp.route("/verify/<token>", methods=["GET", "POST"])
+@link_page
 def verify(token):
     """An email channel's verification link, opened by whoever reads that address (signed in or
     not). Opening it only asks (mail scanners open links); the button verifies."""
-    try:
-        verification = integration_service.channel_verification(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message, status=exc.status), exc.status
+    verification = integration_service.channel_verification(token)
     form = FlaskForm()
     if not verification.done and form.validate_on_submit():
-        try:
-            integration_service.verify_email_channel(token)
-        except ServiceError as exc:
-            return render_template("subscriptions/link_problem.html", message=exc.message, status=exc.status), exc.status
+        integration_service.verify_email_channel(token)
         verification.done = True
         return render_template("channels/verify.html", verification=verification, form=form, just_verified=True)
     return render_template("channels/verify.html", verification=verification, form=form, just_verified=False)
@@ -189,13 +173,24 @@ def connect_status(platform):
 @bp.post("/chat/<int:identity_id>/remove")
 @login_required
 def remove_chat_account(identity_id):
-    _call(chat.unlink, identity_id)
+    chat.unlink(current_user, identity_id)
     flash("Chat account removed: its DMs get nothing more from this account.", "info")
     return redirect(url_for("channels.index"))
 
 
-def _call(operation, *args):
-    try:
-        return operation(current_user, *args)
-    except ServiceError as exc:
-        abort(exc.status)
+@bp.get("/slack/<int:installation_id>")
+@login_required
+def slack_workspace(installation_id):
+    """A workspace's page, for who added Soonish there and its admins: what its channels
+    follow, who linked an account, and the uninstall button."""
+    overview = chat_installations.overview(current_user, installation_id)
+    return render_template("channels/workspace.html", overview=overview, form=FlaskForm())
+
+
+@bp.post("/slack/<int:installation_id>/uninstall")
+@login_required
+def uninstall_slack(installation_id):
+    installation = chat_installations.uninstall(current_user, installation_id)
+    flash(f"Soonish was removed from {installation.workspace_name or installation.workspace_id}.", "info")
+    return redirect(url_for("channels.slack_workspace", installation_id=installation_id))
+

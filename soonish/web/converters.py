@@ -1,7 +1,7 @@
 """URL converters for every route."""
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from ..field_limits import SLUG_MAX
+from soonish.field_limits import SLUG_MAX
 
 # Ids are PostgreSQL integer columns: a larger number can name nothing.
 MAX_DATABASE_ID = 2**31 - 1

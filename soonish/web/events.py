@@ -3,7 +3,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -12,23 +12,23 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .. import recurrence
-from ..field_limits import (
+from soonish.domain.series import recurrence
+from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
     STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
-from ..models import DeliveryStatus, Event, Series
-from ..services import ServiceError, ValidationFailed, concurrency
-from ..services import events as event_service
-from ..services import notifications as notification_service
-from ..services import series as series_service
-from ..services import subscriptions as subscription_service
-from .auth import current_user_or_none
-from .forms import apply_service_error
-from .htmx import is_htmx_request, redirect_to, render_page
-from .once import once_per_form
-from .rsvp import rsvp_box_context
-from .subscriptions import CheckboxesField, subscribe_box_context
+from soonish.models import DeliveryStatus, Event, Series
+from soonish.services import ValidationFailed, concurrency
+from soonish.services import events as event_service
+from soonish.services import notifications as notification_service
+from soonish.services import series as series_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.errors import refusal_flashed, refusal_kept
+from soonish.web.htmx import is_htmx_request, redirect_to, render_page
+from soonish.web.once import once_per_form
+from soonish.web.rsvp import rsvp_box_context
+from soonish.web.subscriptions import CheckboxesField, subscribe_box_context
 
 bp = Blueprint("events", __name__)
 # The cancel dialog is part of the event page, which several blueprints render.
@@ -54,6 +54,9 @@ SCOPE_CHOICES = [("this", "This occurrence only"), ("following", "This and all f
 
 
 class EventForm(FlaskForm):
+    # The service checks the rule the Repeats choices make: its errors are shown beside them.
+    SERVICE_FIELDS = {"rrule": "repeats"}
+
     title = StringField("Title", validators=[DataRequired("Give the event a title."), Length(max=TITLE_MAX)])
     starts_at = DateTimeLocalField(
         "Starts", format=LOCAL_INPUT_FORMATS, validators=[InputRequired("When does it start?")]
@@ -161,21 +164,12 @@ class EventForm(FlaskForm):
                 series_service.check_series_fields(self.series_fields())
             else:
                 event_service.check_event_fields(self.fields(), event)
-        except ServiceError as exc:
-            for name, messages in rule_errors_on_repeats(exc).items():
-                field = getattr(self, name, None)
+        except ValidationFailed as exc:  # the checks' result, merged with the form's own
+            for name, messages in exc.fields.items():
+                field = getattr(self, self.SERVICE_FIELDS.get(name, name), None)
                 # A field the form already faults (a blank title) keeps its one message.
                 if field is not None and not field.errors:
                     field.errors = list(messages)
-
-
-def rule_errors_on_repeats(error: ServiceError) -> dict[str, list[str]]:
-    """The service's field errors, with the rule's shown beside the Repeats choices that made it."""
-    fields = dict(error.fields)
-    if "rrule" in fields:
-        fields["repeats"] = fields.pop("rrule")
-    error.fields = fields
-    return fields
 
 
 def _local_naive(value: datetime, tz: ZoneInfo) -> datetime:
@@ -230,14 +224,11 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 def announce(event_id):
     """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
     message's delivery counts updating live; a plain form post goes back to the event page."""
-    event = _organized_or_abort(event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id)
     form = AnnouncementForm()
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             notification_service.announce(current_user, event_id, form.title.data, form.body.data or "")
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             if not is_htmx_request():
                 flash(ANNOUNCED, "success")
                 return redirect(url_for("events.show", slug=event.slug) + "#organizer")
@@ -254,7 +245,7 @@ def announce(event_id):
 def deliveries(event_id):
     """The delivery reports fragment; the page polls it quickly while anything is being sent,
     slowly otherwise, with a 204 while nothing new was sent."""
-    event = _organized_or_abort(event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id)
     if _nothing_sent_since(event_id):
         return Response(status=204)
     reports = notification_service.delivery_reports(current_user, event.id, fold_welcomes=True)
@@ -284,16 +275,13 @@ def welcome_recipients(event_id):
 
 
 def _recipients_page(event_id: int, list_recipients, url_args: dict):
-    event = _organized_or_abort(event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id)
     # The filter links make these; a hand-edited URL gets all followers or the first page.
     status = request.args.get("status")
-    try:
-        listing = list_recipients(
-            status=status if status in DELIVERY_STATUSES else None,
-            page=max(1, request.args.get("page", 1, type=int)),
-        )
-    except ServiceError as exc:
-        abort(exc.status)
+    listing = list_recipients(
+        status=status if status in DELIVERY_STATUSES else None,
+        page=max(1, request.args.get("page", 1, type=int)),
+    )
     return render_page(
         "events/recipients.html", "events/_recipients.html", event=event, listing=listing,
         # The filter and page links point back here.
@@ -358,7 +346,7 @@ def edit(event_id):
             form.version.data = str(stale.event.version)
             raise
 
-    event = _organized_or_abort(event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id)
     return _event_form_page(event, save, "Saved. Followers see the change now.", form)
 
 
@@ -373,12 +361,8 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
         elif not form.validate():
             form.check_service_rules(event)
         else:
-            try:
+            with refusal_kept(form):
                 saved = save(form.fields())
-            except ServiceError as exc:
-                rule_errors_on_repeats(exc)
-                apply_service_error(form, exc)
-            else:
                 if isinstance(saved, Series):
                     flash("Your series is live; its occurrences of the coming weeks are listed below.", "success")
                     return redirect_to(url_for("series.show", slug=saved.slug))
@@ -396,26 +380,13 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
 @login_required
 @once_per_form
 def cancel(event_id):
-    event = _organized_or_abort(event_id)
-    try:
+    event = event_service.get_event_for_organizer(current_user, event_id)
+    with refusal_flashed():
         event_service.cancel_event(current_user, event_id, request.form.get("reason", ""))
-    except ServiceError as exc:
-        flash(exc.message, "error")
-    else:
         flash("The event is cancelled and its followers are being told.", "info")
     return redirect(url_for("events.show", slug=event.slug))
 
 
 def visible_event_or_404(slug: str) -> Event:
-    """The event if the viewer may see it; a private event of someone else is just missing."""
-    try:
-        return event_service.get_visible_event(current_user_or_none(), slug=slug)
-    except ServiceError:
-        abort(404)
-
-
-def _organized_or_abort(event_id: int) -> Event:
-    try:
-        return event_service.get_event_for_organizer(current_user, event_id)
-    except ServiceError as exc:
-        abort(exc.status)
+    """The event if the viewer may see it; a private event of someone else is just missing (404)."""
+    return event_service.get_visible_event(current_user_or_none(), slug=slug)

@@ -3,7 +3,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
-from .api.base import SoonishApi
+from soonish.web.api.base import SoonishApi
 
 login_manager = LoginManager()
 csrf = CSRFProtect()

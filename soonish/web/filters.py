@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
-from ..services.offsets import format_offset
+from soonish.services.offsets import format_offset
 
 
 def in_zone(value: datetime, zone: str) -> datetime:

@@ -30,9 +30,9 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from ..models import User
-from ..services import accounts
-from .api.base import API_PREFIX, error_body
+from soonish.models import User
+from soonish.services import accounts
+from soonish.web.api.base import API_PREFIX, error_body
 
 log = logging.getLogger(__name__)
 

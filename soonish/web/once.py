@@ -13,7 +13,7 @@ from functools import wraps
 from flask import Response, flash, get_flashed_messages, redirect, request, session
 from flask_login import current_user
 
-from ..services import Conflict, ServiceError, idempotency
+from soonish.services import Conflict, ValidationFailed, idempotency
 
 FIELD = "form_nonce"
 
@@ -39,11 +39,16 @@ def once_per_form(view):
         except Conflict:
             flash("That was sent already and is still being processed.", "info")
             return redirect(request.referrer or "/")
-        except ServiceError:  # the nonce was used on another form: not a repeat of this one
+        except ValidationFailed:  # the nonce was used on another form: not a repeat of this one
             return view(*args, **kwargs)
         if isinstance(outcome, idempotency.StoredAnswer):
             return _replay(outcome)
-        response = view(*args, **kwargs)
+        try:
+            response = view(*args, **kwargs)
+        except Exception:
+            # Refused (an abort, a ServiceError for the error page) or failed: free the nonce.
+            idempotency.finish(outcome, 500, "")
+            raise
         response = response if isinstance(response, Response) else Response(response)
         # Flashes this answer queued (a redirect shows them on the next page): kept for a replay.
         flashes = session.get("_flashes", [])

@@ -8,9 +8,10 @@ import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from ..observability import metrics_exposition, record_request
-from ..services import health
-from .auth import bearer_token
+from soonish.observability import metrics_exposition, record_request
+from soonish.services import health
+from soonish.services.replicas import replica_states
+from soonish.web.auth import bearer_token
 
 log = logging.getLogger("soonish.request")
 bp = Blueprint("ops", __name__)
@@ -65,10 +66,14 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: the database and Temporal answer (each state cached a few seconds per process)."""
+    """Readiness: the database and Temporal answer (each state cached a few seconds per process);
+    and which read replicas serve reads now, each with its state and lag."""
     checks = health.check_dependencies()
     failing = sorted(name for name, state in checks.items() if state != "ok")
     body = {"status": "unavailable" if failing else "ok", "checks": checks}
     if failing:
         body["failing"] = failing
+    if replicas := replica_states():
+        # Informative: without a replica the primary serves the reads, so this process is ready.
+        body["replicas"] = replicas
     return jsonify(body), 503 if failing else 200, {"Cache-Control": "no-store"}

@@ -1,6 +1,8 @@
 """What makes Soonish installable and able to show notifications: the web app manifest and the
 service worker, served from the site's root so the worker's scope is the whole site."""
-from flask import Blueprint, current_app, jsonify, send_from_directory, url_for
+from flask import Blueprint, current_app, jsonify, send_from_directory
+
+from soonish.web.assets import asset_url
 
 bp = Blueprint("push", __name__)
 
@@ -20,7 +22,7 @@ def manifest():
         "background_color": "#f5f6fa",
         "theme_color": THEME_COLOUR,
         "icons": [
-            {"src": url_for("static", filename=f"icons/soonish-{size}.png"), "sizes": f"{size}x{size}",
+            {"src": asset_url(f"icons/soonish-{size}.png"), "sizes": f"{size}x{size}",
              "type": "image/png", "purpose": "any"}
             for size in (192, 512)
         ],

@@ -2,18 +2,19 @@
 CSV, and the pages one-tap mail links open (they only ask; a POST answers)."""
 import hashlib
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from ..links import LinkInvalid, LinkPurpose, unsign
-from ..messages import when_text
-from ..models import Rsvp, db
-from ..services import ServiceError
-from ..services import events as event_service
-from ..services import rsvp as rsvp_service
-from ..services import subscriptions as subscription_service
-from .htmx import is_htmx_request
+from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.domain.messages import when_text
+from soonish.models import Rsvp, db
+from soonish.services import Conflict, ValidationFailed
+from soonish.services import events as event_service
+from soonish.services import rsvp as rsvp_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.errors import Refusal, link_page, refusal_kept
+from soonish.web.htmx import is_htmx_request
 
 bp = Blueprint("rsvp", __name__)
 
@@ -40,30 +41,32 @@ def _is_organizer(event) -> bool:
 def _is_open(event) -> bool:
     try:
         rsvp_service.check_open(event)
-    except ServiceError:
+    except Conflict:  # the answer to "is it open?", not a refusal of this request
         return False
     return True
-
-
-def _visible(event_id: int):
-    try:
-        return event_service.get_visible_event(current_user if current_user.is_authenticated else None, event_id=event_id)
-    except ServiceError:
-        abort(404)
 
 
 def _visible_by_link(slug: str):
     """The event the page's box is on: by its link, as the page, so an unlisted one's box works
     for everyone who has the page."""
-    try:
-        return event_service.get_visible_event(current_user if current_user.is_authenticated else None, slug=slug)
-    except ServiceError:
-        abort(404)
+    return event_service.get_visible_event(current_user if current_user.is_authenticated else None, slug=slug)
 
 
-def _box(event, status: int = 200, error: str | None = None) -> Response:
-    return Response(render_template("events/_rsvp_box.html", event=event, rsvp_error=error, **rsvp_box_context(event)),
-                    status=status)
+def _box(event, refusal: Refusal | None = None) -> Response:
+    """The box again, with the message of a refused change (and its status)."""
+    refusal = refusal or Refusal()
+    return Response(render_template("events/_rsvp_box.html", event=event, rsvp_error=refusal.message,
+                                    **rsvp_box_context(event)), status=refusal.status)
+
+
+def _changed(event, refusal: Refusal) -> Response:
+    """After a change in the box: htmx gets the box, with the message if it was refused; a plain
+    form post goes back to the event page, the message flashed there."""
+    if is_htmx_request():
+        return _box(event, refusal)
+    if refusal:
+        flash(refusal.message, "error")
+    return redirect(url_for("events.show", slug=event.slug) + "#rsvp")
 
 
 @bp.get("/e/<slug>/rsvp")
@@ -80,66 +83,53 @@ def box(slug):
 @login_required
 def answer(slug):
     event = _visible_by_link(slug)
-    try:
+    with refusal_kept() as refusal:
         rsvp_service.answer(current_user, event, request.form.get("answer", ""))
-    except ServiceError as exc:
-        if is_htmx_request():
-            return _box(event, status=exc.status, error=exc.message)
-        flash(exc.message, "error")
-    if is_htmx_request():
-        return _box(event)
-    return redirect(url_for("events.show", slug=event.slug) + "#rsvp")
+    return _changed(event, refusal)
 
 
 @bp.post("/events/<int:event_id>/rsvp/settings")
 @login_required
 def settings(event_id):
     """The organizer turns RSVPs on or off and sets the number of places (empty: no limit)."""
-    event = _visible(event_id)
-    raw = request.form.get("capacity", "").strip()
-    error = None
+    # Not theirs (403) or no such event (404): the error page, before anything is read.
+    event = event_service.get_event_for_organizer(current_user, event_id)
+    with refusal_kept() as refusal:
+        rsvp_service.set_capacity(current_user, event_id, _capacity(request.form.get("capacity", "")),
+                                  enabled=request.form.get("enabled") == "on")
+    return _changed(event, refusal)
+
+
+def _capacity(raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
     try:
-        capacity = int(raw) if raw else None
+        return int(raw)
     except ValueError:
-        error = "Capacity must be a whole number of at least 1 (or empty for no limit)."
-    else:
-        try:
-            rsvp_service.set_capacity(current_user, event_id, capacity, enabled=request.form.get("enabled") == "on")
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                abort(exc.status)
-            error = exc.message
-    if not is_htmx_request():
-        if error:
-            flash(error, "error")
-        return redirect(url_for("events.show", slug=event.slug) + "#rsvp")
-    return _box(event, status=422 if error else 200, error=error)
+        raise ValidationFailed.field(
+            "capacity", "Capacity must be a whole number of at least 1 (or empty for no limit).") from None
 
 
 @bp.get("/events/<int:event_id>/rsvps")
 @login_required
 def roster(event_id):
-    try:
-        event = event_service.get_event_for_organizer(current_user, event_id)
-        rows = rsvp_service.roster(current_user, event_id)
-    except ServiceError as exc:
-        abort(exc.status)
+    event = event_service.get_event_for_organizer(current_user, event_id)
+    rows = rsvp_service.roster(current_user, event_id)
     return render_template("rsvp/roster.html", event=event, rows=rows, counts=rsvp_service.counts(event))
 
 
 @bp.get("/events/<int:event_id>/rsvps.csv")
 @login_required
 def roster_csv(event_id):
-    try:
-        event = event_service.get_event_for_organizer(current_user, event_id)
-        body = rsvp_service.roster_csv(current_user, event_id)
-    except ServiceError as exc:
-        abort(exc.status)
+    event = event_service.get_event_for_organizer(current_user, event_id)
+    body = rsvp_service.roster_csv(current_user, event_id)
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{event.slug}-rsvps.csv"'})
 
 
 @bp.route("/r/<token>", methods=["GET", "POST"])
+@link_page
 def from_mail(token):
     """A one-tap answer link from a mail: opening it shows the answer it carries; only the
     button (a POST) records it."""
@@ -147,6 +137,7 @@ def from_mail(token):
 
 
 @bp.route("/r/<token>/still-coming", methods=["GET", "POST"])
+@link_page
 def still_coming(token):
     """The still-coming check's links: "yes, still coming" or "can't make it", answered (as
     every mail link) only by the page's button."""
@@ -155,22 +146,15 @@ def still_coming(token):
 
 
 def _link_page(token: str, choices: dict[str, str], default: str, save, still_coming: bool = False):
-    try:
-        link = rsvp_service.from_link(token)
-    except ServiceError as exc:
-        return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
+    link = rsvp_service.from_link(token)
     form = FlaskForm()
-    saved = problem = None
-    status = 200
+    saved = None
     # The pressed button answers. The form posts back to this page's own URL, whose ?answer= (the
     # link's answer) only preselects a button: it must never stand in for the one pressed.
     chosen = request.form.get("answer", "") if request.method == "POST" else request.args.get("answer", default)
-    if form.validate_on_submit():
-        try:
+    with refusal_kept() as refusal:
+        if form.validate_on_submit():
             rsvp = save(token, chosen)
-        except ServiceError as exc:
-            problem, status = exc.message, exc.status
-        else:
             saved = (f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”"
                      f"{' and still coming' if rsvp.still_coming_for == rsvp.event.starts_at else ''}.")
             link = rsvp_service.from_link(token)
@@ -181,29 +165,27 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
         "rsvp/link.html", form=form, event=event, when=when_text(event), email=link.email, following=following,
         current=rsvp_service.ANSWER_LABELS[link.current.answer] if link.current else None,
         choices=choices, chosen=chosen if chosen in choices else default, still_coming=still_coming,
-        open=_is_open(event), saved=saved, problem=problem,
-    ), status
+        open=_is_open(event), saved=saved, problem=refusal.message,
+    ), refusal.status
 
 
 @bp.route("/r/offer/<token>", methods=["GET", "POST"])
+@link_page
 def offer(token):
-    """The waitlist offer's accept link: the page says how long the place is held; the button takes it."""
+    """The waitlist offer's accept link: the page says how long the place is held; the button takes it.
+    An offer that is over says so beside its event; a link that names none is a link problem."""
     form = FlaskForm()
-    try:
+    with refusal_kept() as refusal:
         rsvp = rsvp_service.from_offer_token(token)
-    except ServiceError as exc:
-        event = _offer_event(token)
-        if event is None:
-            return render_template("subscriptions/link_problem.html", message=exc.message), exc.status
-        return render_template("rsvp/offer.html", event=event, problem=exc.message, form=form), exc.status
-    if form.validate_on_submit():
-        try:
+        if form.validate_on_submit():
             rsvp = rsvp_service.accept_offer(token)
-        except ServiceError as exc:
-            return render_template("rsvp/offer.html", event=rsvp.event, problem=exc.message, form=form), exc.status
-    taken = rsvp.answer.value == "going"
-    expires = when_text(rsvp.event, rsvp.offer_expires_at) if rsvp.offer_expires_at else ""
-    return render_template("rsvp/offer.html", event=rsvp.event, taken=taken, expires=expires, form=form)
+        taken = rsvp.answer.value == "going"
+        expires = when_text(rsvp.event, rsvp.offer_expires_at) if rsvp.offer_expires_at else ""
+        return render_template("rsvp/offer.html", event=rsvp.event, taken=taken, expires=expires, form=form)
+    event = _offer_event(token)
+    if event is None:
+        raise refusal.error
+    return render_template("rsvp/offer.html", event=event, problem=refusal.message, form=form), refusal.status
 
 
 def _offer_event(token: str):

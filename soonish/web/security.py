@@ -1,28 +1,46 @@
 """Browser-facing hardening: cookie flags, security headers, and no default secret in production."""
-from flask import Flask, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
 from flask_smorest import abort
 
-from ..config import Config
+from soonish.config import Config
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    # 'unsafe-eval' only because the vendored Alpine.js (static/vendor/alpinejs, the standard
-    # build) compiles x-data / x-on expressions with new Function(). Switching the pages to
-    # Alpine's CSP build (@alpinejs/csp) lets this line drop it. No inline scripts anywhere.
-    "script-src 'self' 'unsafe-eval'",
-    "style-src 'self'",
-    "img-src 'self' data:",  # Swagger UI's stylesheet draws its icons from data: URIs
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
-}
+
+
+def content_security_policy(asset_origin: str | None = None) -> str:
+    """The policy every response carries; ``asset_origin`` (a CDN serving /static) is allowed
+    wherever the pages load assets from."""
+    own = f"'self' {asset_origin}" if asset_origin else "'self'"
+    return "; ".join([
+        f"default-src {own}",
+        # 'unsafe-eval' only because the vendored Alpine.js (static/vendor/alpinejs, the standard
+        # build) compiles x-data / x-on expressions with new Function(). Switching the pages to
+        # Alpine's CSP build (@alpinejs/csp) lets this line drop it. No inline scripts anywhere.
+        f"script-src {own} 'unsafe-eval'",
+        f"style-src {own}",
+        f"img-src {own} data:",  # Swagger UI's stylesheet draws its icons from data: URIs
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def static_origin(static_url: str) -> str | None:
+    """The origin (scheme://host[:port]) of SOONISH_STATIC_URL, when assets come from elsewhere."""
+    parts = urlsplit(static_url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def security_headers(config) -> dict[str, str]:
+    """The headers every response carries (the static files' too: web/assets.py adds them)."""
+    return {
+        "Content-Security-Policy": content_security_policy(static_origin(config["STATIC_URL"])),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    }
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -35,12 +53,13 @@ def init_app(app: Flask) -> None:
     for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         if app.config[name] is None:  # unset: secure unless serving plain http
             app.config[name] = not serves_plain_http(app.config)
+    app.extensions["soonish.security_headers"] = security_headers(app.config)
     app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
 
 
 def add_security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in current_app.extensions["soonish.security_headers"].items():
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)

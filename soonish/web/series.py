@@ -1,14 +1,15 @@
 """Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
-from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask import Blueprint, Response, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from ..models import Series
-from ..services import ServiceError
-from ..services import calendar as calendar_service
-from ..services import series as series_service
-from .auth import current_user_or_none
-from .htmx import render_page
-from .once import once_per_form
+from soonish.models import Series
+from soonish.services import ServiceError
+from soonish.services import calendar as calendar_service
+from soonish.services import series as series_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.errors import refusal_flashed
+from soonish.web.htmx import render_page
+from soonish.web.once import once_per_form
 
 bp = Blueprint("series", __name__)
 
@@ -27,10 +28,7 @@ def _event_url(event) -> str:
 
 
 def visible_series_or_404(slug: str) -> Series:
-    try:
-        return series_service.get_visible_series(current_user_or_none(), slug=slug)
-    except ServiceError:
-        abort(404)
+    return series_service.get_visible_series(current_user_or_none(), slug=slug)
 
 
 @bp.get("/series/<slug>")
@@ -71,10 +69,8 @@ def _change_follow(slug: str, change, done: tuple[str, str]) -> Response:
     """Follow or leave the series as ``change`` does; say how it went on the series page. By its
     link, as the page: an unlisted series is followed from its page."""
     series = visible_series_or_404(slug)
-    try:
+    # Every refusal, also "You don't follow this series" (a NotFound), is said on the series page.
+    with refusal_flashed(ServiceError):
         change(current_user, slug=slug)
-    except ServiceError as exc:
-        flash(exc.message, "error")
-    else:
         flash(*done)
     return redirect(url_for("series.show", slug=series.slug))

@@ -5,21 +5,24 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from .. import share
-from ..links import event_path, public_url
-from ..messages import map_url
-from ..models import SubscriptionStatus, utcnow
-from ..services import ServiceError, ValidationFailed
-from ..services import covers as cover_service
-from ..services import events as event_service
-from ..services import subscriptions as subscription_service
-from .auth import current_user_or_none
-from .events import visible_event_or_404
-from .request_bounds import body_limit
-from .subscriptions import EMAIL_FOLLOWS
+from soonish.domain import share
+from soonish.links import event_path, public_url
+from soonish.domain.messages import map_url
+from soonish.models import SubscriptionStatus, utcnow
+from soonish.services import ValidationFailed
+from soonish.services import covers as cover_service
+from soonish.services import events as event_service
+from soonish.services import subscriptions as subscription_service
+from soonish.web.assets import IMMUTABLE
+from soonish.web.errors import refusal_flashed
+from soonish.web.auth import current_user_or_none
+from soonish.web.events import visible_event_or_404
+from soonish.web.request_bounds import body_limit
+from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 bp = Blueprint("share", __name__)
-# Shared caches may keep the image a while; the ETag makes a revalidation after an edit cheap.
+# Shared caches may keep an image asked for without its version a while; the ETag makes a
+# revalidation after an edit cheap.
 IMAGE_MAX_AGE = 600
 
 
@@ -40,12 +43,16 @@ def image_url(event) -> str:
     hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
     etag = shown_cover_etag(event)
     path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
-        url_for("share.image", slug=event.slug, v=event.version)
+        url_for("share.image", slug=event.slug, v=share.image_etag(event))
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
 def _cached(response: Response, etag: str, public: bool) -> Response:
     response.set_etag(etag)
+    if public and request.args.get("v") == etag:
+        # The URL names this very image (pages link to it so): a change gets another URL.
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
     response.cache_control.public = public
     response.cache_control.private = not public
     response.cache_control.max_age = IMAGE_MAX_AGE
@@ -72,13 +79,9 @@ def cover(slug):
 @login_required
 def upload_cover(event_id):
     upload = request.files.get("cover")
-    try:
+    # Not theirs (403), or no such event (404): the error page.
+    with refusal_flashed(ValidationFailed):
         cover_service.set_cover(current_user, event_id, upload.read(share.COVER_MAX_BYTES + 1) if upload else b"")
-    except ValidationFailed as exc:
-        flash(" ".join(exc.fields.get("cover", [exc.message])), "error")
-    except ServiceError as exc:
-        abort(exc.status)  # not theirs (403), or no such event (404)
-    else:
         flash("Cover image saved. It shows on the event page and when the link is shared.", "success")
     return redirect(_event_page(event_id))
 
@@ -86,10 +89,7 @@ def upload_cover(event_id):
 @bp.post("/events/<int:event_id>/cover/delete")
 @login_required
 def delete_cover(event_id):
-    try:
-        cover_service.remove_cover(current_user, event_id)
-    except ServiceError as exc:
-        abort(exc.status)
+    cover_service.remove_cover(current_user, event_id)
     flash("Cover image removed.", "info")
     return redirect(_event_page(event_id))
 
@@ -130,10 +130,7 @@ def join_link(event) -> str | None:
 @bp.get("/hosts/<int:host_id>")
 def host(host_id):
     """A host's upcoming public events, with a card for link previews like an event's."""
-    try:
-        page = event_service.host_page(host_id)
-    except ServiceError:
-        abort(404)
+    page = event_service.host_page(host_id)
     name = page.host.display_name or "this host"
     page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
     tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)

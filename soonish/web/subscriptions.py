@@ -7,17 +7,18 @@ from wtforms import EmailField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .once import once_per_form
-from ..models import DEFAULT_REMINDER_OFFSETS, Subscription
-from ..services import ServiceError, chat
-from ..services import events as event_service
-from ..services import integrations as integration_service
-from ..services import subscriptions as subscription_service
-from ..services.offsets import format_offset
-from .auth import csrf_exempt, current_user_or_none
-from .forms import apply_service_error
-from .htmx import redirect_to, render_page
-from .limits import subscribe_by_email_limit
+from soonish.web.once import once_per_form
+from soonish.models import DEFAULT_REMINDER_OFFSETS, Subscription
+from soonish.services import chat
+from soonish.services import events as event_service
+from soonish.services import integrations as integration_service
+from soonish.services import subscriptions as subscription_service
+from soonish.services.offsets import format_offset
+from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.errors import link_page, refusal_kept
+from soonish.web.htmx import redirect_to, render_page
+from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.replicas import uses_primary
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -136,13 +137,10 @@ def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
 @once_per_form
 def subscribe(slug):
     user = current_user_or_none()
-    try:
-        event = event_service.get_visible_event(user, slug=slug)
-    except ServiceError:
-        abort(404)
+    event = event_service.get_visible_event(user, slug=slug)
     form = ChannelsAndOffsetsForm().offer(channel_choices(user)) if user else EmailSubscribeForm()
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             if user:
                 subscription, _ = subscription_service.subscribe(
                     user, selectors=form.selectors(), reminder_offsets=form.reminder_offsets.data or "", slug=slug
@@ -153,9 +151,6 @@ def subscribe(slug):
                 remember_email_follow(subscription, confirmed=False)
                 flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start "
                       "getting updates. (Not there? Check your spam folder.)", "success")
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             return redirect_to(url_for("events.show", slug=slug))
     return render_page(
         "events/show.html", "events/_subscribe_box.html", status=422,
@@ -184,14 +179,10 @@ def reminders_sentence(offsets: list[int]) -> str:
 
 
 @bp.get("/s/confirm/<token>")
+@uses_primary  # opening the link confirms
+@link_page(event_of=subscription_service.event_of_confirm_link)
 def confirm(token):
-    try:
-        subscription = subscription_service.confirm(token)
-    except ServiceError as exc:
-        event = subscription_service.event_of_confirm_link(token)
-        return render_template(
-            "subscriptions/link_problem.html", message=exc.message, status=exc.status, event=event,
-        ), exc.status
+    subscription = subscription_service.confirm(token)
     remember_email_follow(subscription, confirmed=True)
     return render_template(
         "subscriptions/confirmed.html", subscription=subscription,
@@ -200,15 +191,13 @@ def confirm(token):
 
 
 @bp.route("/s/manage/<token>", methods=["GET", "POST"])
+@link_page
 def manage(token):
-    subscription = _from_link(token)
+    subscription = subscription_service.from_manage_token(token)
     form = OffsetsForm(reminder_offsets=offsets_text(subscription.reminder_offsets))
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             subscription_service.set_offsets(subscription, form.reminder_offsets.data or "")
-        except ServiceError as exc:
-            apply_service_error(form, exc)
-        else:
             flash(f"Saved. {reminders_sentence(subscription.reminder_offsets)}", "success")
             return redirect_to(url_for("subscriptions.manage", token=token))
     return render_page(
@@ -218,24 +207,20 @@ def manage(token):
 
 
 @bp.get("/s/unsubscribe/<token>")
+@link_page
 def unsubscribe_page(token):
     # Link scanners follow GET links: this only asks; the button POSTs.
-    return render_template("subscriptions/unsubscribe.html", subscription=_from_link(token), token=token)
+    return render_template("subscriptions/unsubscribe.html", subscription=subscription_service.from_manage_token(token),
+                           token=token)
 
 
 @bp.post("/s/unsubscribe/<token>")
 @csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
+@link_page
 def unsubscribe(token):
-    subscription = subscription_service.unsubscribe(_from_link(token))
+    subscription = subscription_service.unsubscribe(subscription_service.from_manage_token(token))
     forget_email_follow(subscription)
     return render_template("subscriptions/unsubscribed.html", subscription=subscription, token=token)
-
-
-def _from_link(token: str):
-    try:
-        return subscription_service.from_manage_token(token)
-    except ServiceError as exc:
-        abort(exc.status, exc.message)
 
 
 @bp.get("/subscriptions")
@@ -247,18 +232,14 @@ def mine():
 @bp.post("/subscriptions/<int:subscription_id>")
 @login_required
 def update(subscription_id):
-    _own_or_abort(subscription_id)  # someone else's is missing (404), whatever the form says
+    # Someone else's is missing (404), whatever the form says; so is one left meanwhile (_mine_page).
+    subscription_service.get_own(current_user, subscription_id)
     form = ChannelsAndOffsetsForm(prefix=f"s{subscription_id}").offer(channel_choices(current_user))
     if form.validate_on_submit():
-        try:
+        with refusal_kept(form):
             subscription = subscription_service.update(current_user, subscription_id, {
                 "selectors": form.selectors(), "reminder_offsets": form.reminder_offsets.data or "",
             })
-        except ServiceError as exc:
-            if exc.status == 404:
-                abort(404)
-            apply_service_error(form, exc)
-        else:
             flash(f"Saved for {subscription.event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
             return redirect_to(url_for("subscriptions.mine"))
     return _mine_page(form, subscription_id)
@@ -284,14 +265,7 @@ def _mine_page(changed_form: ChannelsAndOffsetsForm | None = None, changed_id: i
 @bp.post("/subscriptions/<int:subscription_id>/unsubscribe")
 @login_required
 def leave(subscription_id):
-    subscription = subscription_service.unsubscribe(_own_or_abort(subscription_id))
+    # Someone else's is missing (404), like one that never was.
+    subscription = subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
     flash(f"You no longer follow {subscription.event.title}. Nothing more will be sent about it.", "info")
     return redirect_to(request.referrer or url_for("subscriptions.mine"))
-
-
-def _own_or_abort(subscription_id: int):
-    """The signed-in user's subscription; someone else's is missing (404), like one that never was."""
-    try:
-        return subscription_service.get_own(current_user, subscription_id)
-    except ServiceError as exc:
-        abort(exc.status)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import jwt
 from flask import current_app
 
-from ..models import User, db
+from soonish.models import User, db
 
 ALGORITHM = "HS256"
 

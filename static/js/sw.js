@@ -1,5 +1,5 @@
 // Soonish's service worker: shows the push notifications the server sends (payload: the
-// transport's soonish/delivery/transports/push.py `payload`), opens the event on a tap, and
+// transport's soonish/domain/delivery/transports/push.py `payload`), opens the event on a tap, and
 // answers RSVP / still-coming from the notification's buttons with the signed token it carries.
 "use strict";
 

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from ..sinks import wait_until
 from .conftest import SCREENSHOTS, create_event, register
 
-ALPINE = "**/vendor/alpinejs/alpine.min.js"
+ALPINE = "**/vendor/alpinejs/alpine.min*.js"  # its hashed name (web/assets.py)
 
 
 def test_follower_adds_ntfy_from_the_catalogue_and_follows_through_it(

@@ -7,15 +7,14 @@ from datetime import timedelta
 import pytest
 
 from soonish.models import Event, Subscription, User, db, utcnow
-from soonish.web import create_app
 
 from ..conftest import fresh_tables
 
 
 @pytest.fixture
-def domain_app(database_url, smtp_sink):
+def domain_app(database_url, smtp_sink, reused_apps):
     smtp_sink.clear()
-    app = create_app({
+    app = reused_apps.app_for({
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + "x" * 32,
         "DATABASE_URL": database_url,

@@ -1,5 +1,5 @@
-"""The one-off mails (soonish.delivery.mail), composed with a database and no Temporal."""
-from soonish.delivery.mail import OneOffKind, one_off_mail
+"""The one-off mails (soonish.domain.delivery.mail), composed with a database and no Temporal."""
+from soonish.domain.delivery.mail import OneOffKind, one_off_mail
 from soonish.models import ChatIdentity, Integration, SubscriptionStatus, User, db
 
 

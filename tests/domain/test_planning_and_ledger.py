@@ -2,7 +2,7 @@
 import pytest
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import Failed, RetryAfter, Sent, ledger, planning
+from soonish.domain.delivery import Failed, RetryAfter, Sent, ledger, planning
 from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Integration, Notification, NotificationKind, Subscription,
     SubscriptionSelector, SubscriptionStatus, User, db, utcnow,

@@ -2,7 +2,6 @@
 service (which verifies the VAPID JWT and decrypts each payload as the browser would), the
 device API's answers, the single-use answer token, and removing a device that is gone."""
 import asyncio
-import json
 import time
 from datetime import timedelta
 
@@ -10,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
-from soonish.delivery import Courier, Destination, Failed, MailSettings, Message, PushSettings, RetryAfter, Sent
-from soonish.delivery import ledger, planning
-from soonish.delivery.transports import webhook
+from soonish.domain.delivery import Courier, Destination, Failed, MailSettings, Message, PushSettings, RetryAfter, Sent
+from soonish.domain.delivery import ledger, planning
+from soonish.domain.delivery.transports import webhook
 from soonish.domain import push
 from soonish.models import (
     Delivery, Event, Integration, Notification, NotificationKind, Rsvp, Subscription, SubscriptionSelector,

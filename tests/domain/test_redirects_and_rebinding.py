@@ -8,11 +8,11 @@ import pytest
 import requests
 from aiohttp import web
 
-from soonish.delivery import Courier, Destination, Failed, MailSettings, Message, Sent, parse_apprise_url
-from soonish.delivery.pacing import Pacer
-from soonish.delivery.transports import TransportContext
-from soonish.delivery.transports.apprise import AppriseTransport
-from soonish.delivery.transports.webhook import WebhookTransport, http_pool
+from soonish.domain.delivery import Courier, Destination, Failed, MailSettings, Message, Sent, parse_apprise_url
+from soonish.domain.delivery.pacing import Pacer
+from soonish.domain.delivery.transports import TransportContext
+from soonish.domain.delivery.transports.apprise import AppriseTransport
+from soonish.domain.delivery.transports.webhook import WebhookTransport, http_pool
 
 from ..sinks import LoopbackServer
 

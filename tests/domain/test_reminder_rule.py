@@ -1,20 +1,20 @@
-"""THE reminder rule (soonish.delivery.reminders), with a database and no Temporal."""
+"""THE reminder rule (soonish.domain.delivery.reminders), with a database and no Temporal."""
 from datetime import timedelta
 
-from soonish.delivery import planning, reminders
-from soonish.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
+from flask import render_template
+
+from soonish.domain.delivery import planning, reminders
+from soonish.domain.delivery.pacing import MAIL_SERVER, BudgetSettings, least_seconds
 from soonish.field_limits import TITLE_MAX
 from soonish.models import (
-    EventStatus, Integration, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector, User,
+    Delivery, DeliveryStatus, EventStatus, Integration, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector, User,
     db, utcnow,
 )
-from soonish.temporal.shared import ReminderInput
+from soonish.services import notifications as notification_service
 
 
 def test_due_time_is_the_offset_before_the_start(event):
     assert reminders.due_at(event.starts_at, 3600) == event.starts_at - timedelta(hours=1)
-    # The workflows' input asks the same formula.
-    assert ReminderInput(event.id, 3600, event.starts_at, "w").due == reminders.due_at(event.starts_at, 3600)
 
 
 def test_a_reminder_stands_until_the_event_moves_is_cancelled_or_starts(event):
@@ -99,7 +99,6 @@ def test_the_still_coming_check_is_a_reminder_of_its_own_kind(event, follow):
     db.session.commit()
     check = reminders.still_coming_offset(event)
     assert check == -86400 and reminders.due_at(event.starts_at, check) == event.starts_at - timedelta(days=1)
-    assert ReminderInput(event.id, check, event.starts_at, "w").due == reminders.due_at(event.starts_at, check)
     # Never the same as the one-day reminder: its own key (and schedule) for the same lead.
     assert reminders.dedupe_key(event.id, check, event.starts_at) == f"still-coming:{event.id}:86400:{event.starts_at.isoformat()}"
     assert reminders.dedupe_key(event.id, check, event.starts_at) != reminders.dedupe_key(event.id, 86400, event.starts_at)
@@ -136,16 +135,18 @@ def test_sends_start_early_enough_for_the_budgets_but_never_before_the_lead():
     lead = timedelta(seconds=120)  # the schedules fire 2 minutes before the due time
     mail_server = BudgetSettings()  # our mail server's default budget: 100 a second
     assert least_seconds({MAIL_SERVER: 2_000}, mail_server) == 20
-    # 2,000 mails take 20 s at the least, 25 s as a slot fills 0.8 of the budget: they start
-    # 23 s early, so the last lands 2 s after the due time.
-    assert reminders.sends_from(due, [300], 20, lead) == due - timedelta(seconds=23)
+    # 2,000 mails take 20 s at the least, 21.7 s as a slot fills 0.92 of the budget: they start
+    # 19.7 s early, so the last lands 2 s after the due time.
+    assert reminders.sends_from(due, [300], 20, lead) == due - timedelta(seconds=20 / 0.92 - 2)
     # What fits in the grace starts on time.
     assert reminders.sends_from(due, [300], least_seconds({MAIL_SERVER: 150, "host:a.example": 150}, mail_server),
                                 lead) == due
-    # 10,000 need 123 s: never before the schedule fires (the lead), nor more than 0.4 of the
-    # reminder's own offset early (a 5-minute reminder 2 minutes, a 1-minute one 24 s).
-    assert reminders.sends_from(due, [3600], 100, lead) == due - lead
-    assert reminders.sends_from(due, [300], 100, timedelta(seconds=600)) == due - timedelta(seconds=120)
+    # 10,000 need 108.7 s: 106.7 s early. 20,000 would need 217 s: never before the schedule
+    # fires (the lead), nor more than 0.4 of the reminder's own offset early (a 5-minute
+    # reminder 2 minutes, a 1-minute one 24 s).
+    assert reminders.sends_from(due, [3600], 100, lead) == due - timedelta(seconds=100 / 0.92 - 2)
+    assert reminders.sends_from(due, [3600], 200, lead) == due - lead
+    assert reminders.sends_from(due, [300], 200, timedelta(seconds=600)) == due - timedelta(seconds=120)
     assert reminders.sends_from(due, [300, 60], 100, lead) == due - timedelta(seconds=24)
     # The "starting now" message is never early.
     assert reminders.sends_from(due, [reminders.START_OFFSET], 100, lead) == due
@@ -175,3 +176,32 @@ def test_a_slot_counts_its_recipients_without_writing_anything(event, follow):
     # Only the standing reminder (the other was made for an old start time) and its holders.
     assert reminders.recipients_of(asked) == [hour.id]
     assert db.session.query(Notification).count() == 0
+
+
+def test_who_got_it_says_when_a_reminder_started_early_and_why(domain_app, event, follow):
+    """A reminder whose sends outlast the budgets at its due second starts early
+    (reminders.sends_from); its "who got it" page names the due time and the early start."""
+    due = reminders.due_at(event.starts_at, 3600)
+    reminder = Notification(event=event, kind=NotificationKind.REMINDER, title="Starts in 1 hour",
+                            reminder_offset=3600, dedupe_key=reminders.dedupe_key(event.id, 3600, event.starts_at))
+    on_time = Notification(event=event, kind=NotificationKind.REMINDER, title="Starts in 1 day",
+                           reminder_offset=86400, dedupe_key=reminders.dedupe_key(event.id, 86400, event.starts_at))
+    db.session.add_all([reminder, on_time])
+    for number, seconds_early in enumerate((95, 40, 1)):
+        subscription = follow(f"f{number}@example.com", [3600, 86400])
+        db.session.add(Delivery(notification=reminder, subscription=subscription, target=f"email:f{number}",
+                                channel="email", status=DeliveryStatus.SENT, sent_at=due - timedelta(seconds=seconds_early)))
+        db.session.add(Delivery(notification=on_time, subscription=subscription, target=f"email:f{number}",
+                                channel="email", status=DeliveryStatus.SENT,
+                                sent_at=reminders.due_at(event.starts_at, 86400) + timedelta(seconds=0.4)))
+    db.session.commit()
+
+    listing = notification_service.recipients(event.organizer, event.id, reminder.id)
+    assert listing.due_at == due
+    assert listing.sent_early_by == timedelta(seconds=95)
+    page = render_template("events/_recipients.html", event=event, listing=listing,
+                           list_endpoint="events.recipients", list_args={"event_id": event.id, "notification_id": reminder.id})
+    assert "95 s early" in page and "the last of 3 arrives on time" in page
+
+    # On time (or the schedule's jitter): nothing to explain.
+    assert notification_service.recipients(event.organizer, event.id, on_time.id).sent_early_by is None

@@ -2,12 +2,12 @@
 Slack and Discord fakes), with no Temporal."""
 import pytest
 
-from soonish.chat_markup import ChatPlatform
-from soonish.delivery import (
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.delivery import (
     ChatAddress, ChatSettings, Courier, Destination, Failed, MailSettings, Message, RetryAfter, Sent,
 )
-from soonish.delivery.transports import TransportKind, registered_kinds, transport_class
-from soonish.delivery.transports.base import http_status_outcome
+from soonish.domain.delivery.transports import TransportKind, registered_kinds, transport_class
+from soonish.domain.delivery.transports.base import http_status_outcome
 
 MESSAGE = Message(delivery_key="soonish-42", title="Doors open", text="Doors open at 7\n", short="Doors open at 7")
 

@@ -8,24 +8,25 @@ from datetime import datetime, timedelta
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 
-from soonish.temporal.shared import (
+from soonish.temporal.delivery.types import (
     ActivityName,
     BatchResult,
-    CoalescedUpdate,
     DeliveryBatch,
+    FanoutPlan,
+    NotificationRef,
+    SubscriptionRange,
+)
+from soonish.temporal.events.types import (
+    CoalescedUpdate,
     EventChange,
     EventRef,
     EventWorkflowInput,
-    FanoutPlan,
     HeldUpdates,
-    NotificationRef,
     NotifyRequest,
-    ReminderSync,
-    ReminderSyncResult,
-    SubscriptionRange,
 )
-from soonish.temporal.webhook_workflow import NOTIFICATION_SETTLED
-from soonish.temporal.workflows import EventWorkflow
+from soonish.temporal.events.types import ReminderSync, ReminderSyncResult
+from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
+from soonish.temporal.events.workflow import EventWorkflow
 
 from .conftest import eventually, server_now
 

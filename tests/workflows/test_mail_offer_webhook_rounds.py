@@ -6,20 +6,16 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from soonish.temporal.retention_shared import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
-from soonish.temporal.retention_workflow import RetentionWorkflow
-from soonish.temporal.series_shared import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
-from soonish.temporal.series_workflow import SeriesMaterializeWorkflow
-from soonish.temporal.shared import ActivityName, TransactionalMail
-from soonish.temporal.waitlist_types import RsvpActivityName, WaitlistOffer
-from soonish.temporal.waitlist_workflow import WaitlistOfferWorkflow
-from soonish.temporal.webhook_workflow import (
-    SEND_WEBHOOK,
-    WebhookAttemptInput,
-    WebhookDeliveryInput,
-    WebhookDeliveryWorkflow,
-)
-from soonish.temporal.workflows import TransactionalMailWorkflow
+from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
+from soonish.temporal.retention.workflow import RetentionWorkflow
+from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
+from soonish.temporal.series.workflow import SeriesMaterializeWorkflow
+from soonish.temporal.delivery.types import ActivityName, TransactionalMail
+from soonish.temporal.waitlist.types import RsvpActivityName, WaitlistOffer
+from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
+from soonish.temporal.webhooks.types import SEND_WEBHOOK, WebhookAttemptInput, WebhookDeliveryInput
+from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
+from soonish.temporal.delivery.workflow import TransactionalMailWorkflow
 
 from .conftest import server_now
 

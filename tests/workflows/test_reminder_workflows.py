@@ -4,17 +4,10 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from soonish.temporal.shared import (
-    ActivityName,
-    BatchResult,
-    DeliveryBatch,
-    ReminderInput,
-    SlotStart,
-    ReminderSlot,
-    SubscriptionRange,
-    reminder_slot_id,
-)
-from soonish.temporal.workflows import ReminderSlotWorkflow, ReminderWorkflow
+from soonish.domain.delivery.reminders import due_at
+from soonish.temporal.delivery.types import ActivityName, BatchResult, DeliveryBatch, SubscriptionRange
+from soonish.temporal.reminders.types import ReminderInput, SlotStart, ReminderSlot, reminder_slot_id
+from soonish.temporal.reminders.workflow import ReminderSlotWorkflow, ReminderWorkflow
 
 from .conftest import server_now
 
@@ -44,7 +37,7 @@ async def test_a_slot_plans_ahead_delivers_at_its_second_and_takes_each_reminder
     now = await server_now(workflow_env)
     starts_at = now + timedelta(days=1, hours=1)
     first, second, late = (ReminderInput(event_id, 3600, starts_at, f"event-{event_id}") for event_id in (1, 2, 3))
-    due = first.due
+    due = due_at(first.starts_at, first.offset_seconds)
     slot = None
     counted, planned, delivered = [], [], []
 

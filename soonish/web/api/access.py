@@ -11,9 +11,9 @@ from flask import g
 from flask_login import current_user
 from flask_smorest import Blueprint
 
-from ...services import Forbidden, api_keys
-from ..extensions import login_manager
-from ..request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
+from soonish.services import Forbidden, api_keys
+from soonish.web.extensions import login_manager
+from soonish.web.request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
 # What every operation enforces beyond its schema, said once for the whole document.
 API_RULES = (

@@ -9,18 +9,17 @@ decrypted URL.
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...field_limits import PASSWORD_MAX
-from ...services import ServiceError, accounts, credentials, erasure
-from ...services.accounts import MIN_PASSWORD_LENGTH
-from ...services.export import export_data
-from ..limits import password_reset_limit
-from ..tokens import issue_token
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .schemas import MessageOut, TokenOut
+from soonish.field_limits import PASSWORD_MAX
+from soonish.services import accounts, credentials, erasure
+from soonish.services.accounts import MIN_PASSWORD_LENGTH
+from soonish.services.export import export_data
+from soonish.web.limits import password_reset_limit
+from soonish.web.tokens import issue_token
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.schemas import MessageOut, TokenOut
 
 bp = ApiBlueprint("api_account", __name__, url_prefix="/api/v1", description="Your account: tokens, password, data")
-bp.register_error_handler(ServiceError, service_error_response)
 
 NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=PASSWORD_MAX)
 # The account's own operations: a session or a JWT, never an API key (403).

@@ -2,14 +2,13 @@
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...services import ServiceError, api_keys, lists
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .idempotency import ShownOnce
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.services import api_keys, lists
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.idempotency import ShownOnce
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="Personal API keys")
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 class ApiKeyIn(Schema):

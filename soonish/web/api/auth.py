@@ -1,15 +1,14 @@
 """API sign-up and bearer tokens."""
 from flask_smorest import abort
 
-from ...services import ServiceError, accounts
-from ..limits import authenticate_within_limits
-from ..tokens import issue_token
-from .base import ApiBlueprint, service_error_response
-from .schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
+from soonish.services import accounts
+from soonish.web.limits import authenticate_within_limits
+from soonish.web.tokens import issue_token
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.schemas import MessageOut, RegisterIn, TokenIn, TokenOut, UserOut
 
 bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens",
                   idempotent=False)
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.post("/register")

@@ -7,8 +7,8 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
-from ...services import ServiceError
-from ..htmx import render_page
+from soonish.services import ServiceError
+from soonish.web.htmx import render_page
 
 API_PREFIX = "/api/"
 

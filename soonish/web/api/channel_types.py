@@ -1,8 +1,8 @@
 """The channel catalogue over JSON: what a client's "add a channel" form needs."""
 from marshmallow import Schema, fields
 
-from ...services import channel_types
-from .base import ApiBlueprint
+from soonish.services import channel_types
+from soonish.web.api.base import ApiBlueprint
 
 bp = ApiBlueprint("api_channel_types", __name__, url_prefix="/api/v1/channel-types", description="Channel catalogue")
 

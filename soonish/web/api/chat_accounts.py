@@ -1,15 +1,14 @@
 """A user's chat accounts (Slack, Discord) over JSON: their DMs are channels like any other."""
 from flask_login import current_user
 
-from ...services import ServiceError, chat, lists
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
-from .schemas import ChatAccountOut, ConnectCodeIn, ConnectCodeOut
+from soonish.services import chat, lists
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import ChatAccountOut, ConnectCodeIn, ConnectCodeOut
 
 bp = ApiBlueprint("api_chat_accounts", __name__, url_prefix="/api/v1/chat-accounts",
                   description="Your Slack and Discord accounts")
-bp.register_error_handler(ServiceError, service_error_response)
 
 ChatAccountPage = page_schema(ChatAccountOut, "ChatAccountPage")
 

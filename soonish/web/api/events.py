@@ -3,22 +3,19 @@ from flask import jsonify, make_response, request
 from flask_login import current_user
 from marshmallow import fields
 
-from ...services import ServiceError
-from ...services import events as event_service
-from ...services import concurrency, lists
-from ...services import notifications as notification_service
-from ..auth import current_user_or_none
-from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, ErrorSchema, service_error_response
-from .paging import LINK_HEADER, EventListArgs, MyEventListArgs, NotificationListArgs, page_schema, paged
-from .schemas import (
+from soonish.services import events as event_service
+from soonish.services import concurrency, lists
+from soonish.services import notifications as notification_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.base import ApiBlueprint, ErrorSchema, service_error_response
+from soonish.web.api.paging import LINK_HEADER, EventListArgs, MyEventListArgs, NotificationListArgs, page_schema, paged
+from soonish.web.api.schemas import (
     AnnouncementIn, CancelIn, EventIn, EventOut, EventPatch, NotificationOut, NotificationReportOut, RecipientsArgs, RecipientsOut,
 )
 
 bp = ApiBlueprint("api_events", __name__, url_prefix="/api/v1/events", description="Events")
-bp.register_error_handler(ServiceError, service_error_response)
 me_bp = ApiBlueprint("api_my_events", __name__, url_prefix="/api/v1/me/events", description="Events you organize")
-me_bp.register_error_handler(ServiceError, service_error_response)
 
 EventPage = page_schema(EventOut, "EventPage")
 NotificationReportPage = page_schema(NotificationReportOut, "NotificationReportPage")

@@ -12,10 +12,9 @@ from flask import current_app, g, request
 from flask_login import current_user
 from marshmallow import fields
 
-from ...services import ServiceError
-from ...services import idempotency
-from ..limits import api_caller
-from .base import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_METHODS, service_error_response
+from soonish.services import idempotency
+from soonish.web.limits import api_caller
+from soonish.web.api.base import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENT_METHODS
 
 HEADER = IDEMPOTENCY_KEY_PARAMETER["name"]
 REPLAYED = "Idempotent-Replayed"
@@ -56,10 +55,8 @@ def claim_key():
     if refused is not None:
         return refused
     request_fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
-    try:
-        outcome = idempotency.begin(_caller(), key, request_fingerprint)
-    except ServiceError as error:
-        return service_error_response(error)
+    # A key in use or reused for another request raises: answered like any refusal.
+    outcome = idempotency.begin(_caller(), key, request_fingerprint)
     if isinstance(outcome, idempotency.StoredAnswer):
         return outcome.body, outcome.status, {**outcome.headers, REPLAYED: "true"}
     g.idempotency_record = outcome

@@ -1,16 +1,14 @@
 """A user's channels over JSON."""
 from flask_login import current_user
 
-from ...services import ServiceError
-from ...services import integrations as integration_service
-from ...services import lists
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
-from .schemas import IntegrationIn, IntegrationOut, IntegrationPatch, TestResultOut
+from soonish.services import integrations as integration_service
+from soonish.services import lists
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import IntegrationIn, IntegrationOut, IntegrationPatch, TestResultOut
 
 bp = ApiBlueprint("api_integrations", __name__, url_prefix="/api/v1/integrations", description="Your channels")
-bp.register_error_handler(ServiceError, service_error_response)
 IntegrationPage = page_schema(IntegrationOut, "IntegrationPage")
 
 

@@ -3,8 +3,8 @@ an RFC 8288 `Link: <...>; rel="next"` header, on every list of the API."""
 from flask import request, url_for
 from marshmallow import Schema, fields, validate
 
-from ...models import EventStatus, NotificationKind, Visibility
-from ...services.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, Page
+from soonish.models import EventStatus, NotificationKind, Visibility
+from soonish.services.pagination import CURSOR_MAX_LENGTH, CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, Page
 
 NO_NUL_PATTERN = r"^[^\x00]*$"  # JSON Schema's (ECMA 262) spelling works in Python's re too
 LINK_HEADER = {"Link": {

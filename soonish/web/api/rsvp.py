@@ -2,16 +2,14 @@
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...field_limits import CAPACITY_MAX
-from ...services import ServiceError
-from ...services import events as event_service
-from ...services import rsvp as rsvp_service
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.field_limits import CAPACITY_MAX
+from soonish.services import events as event_service
+from soonish.services import rsvp as rsvp_service
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description="RSVPs")
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 class RsvpIn(Schema):

@@ -3,21 +3,21 @@ from flask import url_for
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ...chat_markup import PLATFORMS
-from ...field_limits import (
+from soonish.domain.chat_markup import PLATFORMS
+from soonish.field_limits import (
     CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
     SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
-from ...models import DeliveryStatus, IntegrationState, Visibility
-from ...services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
-from ...services.events import CANCEL_REASON_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
-from ...services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
-from ...services.offsets import MAX_OFFSET, MIN_OFFSET
-from ...services.rsvp import counts as rsvp_counts
-from ...services.series import describe as describe_series
-from ...services.series import occurrences
-from ...services.accounts import MIN_PASSWORD_LENGTH
-from .idempotency import ShownOnce
+from soonish.models import DeliveryStatus, IntegrationState, Visibility
+from soonish.services.channel_types import BY_KEY as CHANNEL_TYPES_BY_KEY
+from soonish.services.events import CANCEL_REASON_MAX, FURTHEST_AHEAD_YEARS, START_GRACE, zone_names
+from soonish.services.notifications import BODY_MAX, RECIPIENTS_PER_PAGE, RECIPIENTS_PER_PAGE_MAX
+from soonish.services.offsets import MAX_OFFSET, MIN_OFFSET
+from soonish.services.rsvp import counts as rsvp_counts
+from soonish.services.series import describe as describe_series
+from soonish.services.series import occurrences
+from soonish.services.accounts import MIN_PASSWORD_LENGTH
+from soonish.web.api.idempotency import ShownOnce
 
 VISIBILITIES = [v.value for v in Visibility]
 CHANNEL_TYPES = sorted(CHANNEL_TYPES_BY_KEY)

@@ -2,20 +2,19 @@
 occurrence or it and the following ones."""
 from flask_login import current_user
 
-from ...services import NotFound, ServiceError, ValidationFailed
-from ...services import events as event_service
-from ...services import lists
-from ...services import series as series_service
-from ..auth import current_user_or_none
-from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
-from .schemas import (
+from soonish.services import NotFound, ValidationFailed
+from soonish.services import events as event_service
+from soonish.services import lists
+from soonish.services import series as series_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import (
     CancelIn, EventOut, OccurrenceEditIn, SeriesFollowIn, SeriesFollowOut, SeriesIn, SeriesOut, SeriesPatch,
 )
 
 bp = ApiBlueprint("api_series", __name__, url_prefix="/api/v1/series", description="Recurring series")
-bp.register_error_handler(ServiceError, service_error_response)
 
 SeriesPage = page_schema(SeriesOut, "SeriesPage")
 OccurrencePage = page_schema(EventOut, "OccurrencePage")

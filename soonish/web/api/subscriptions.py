@@ -1,21 +1,20 @@
 """Following events over JSON: with a token (selectors, offsets) or by email alone."""
 from flask_login import current_user
 
-from ...services import ServiceError, ValidationFailed
-from ...services import events as event_service
-from ...services import lists
-from ...services import subscriptions as subscription_service
-from ..auth import current_user_or_none
-from ..limits import subscribe_by_email_limit
-from .access import authorized, optionally_authorized
-from .base import ApiBlueprint, service_error_response
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
-from .schemas import SubscribeIn, SubscriptionOut, SubscriptionPatch
+from soonish.services import ValidationFailed
+from soonish.services import events as event_service
+from soonish.services import lists
+from soonish.services import subscriptions as subscription_service
+from soonish.web.auth import current_user_or_none
+from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import SubscribeIn, SubscriptionOut, SubscriptionPatch
 
 SubscriptionPage = page_schema(SubscriptionOut, "SubscriptionPage")
 
 bp = ApiBlueprint("api_subscriptions", __name__, url_prefix="/api/v1", description="Subscriptions")
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 @bp.post("/events/<int:event_id>/subscriptions")

@@ -3,18 +3,16 @@ with their attempts, and resend."""
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...field_limits import ENDPOINT_DESCRIPTION_MAX, ENDPOINT_URL_MAX
-from ...outgoing_webhooks import EVENT_TYPES
-from ...services import ServiceError
-from ...services import webhook_endpoints as endpoint_service
-from .access import authorized
-from .base import ApiBlueprint, service_error_response
-from .idempotency import ShownOnce
-from .paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX, ENDPOINT_URL_MAX
+from soonish.domain.outgoing_webhooks import EVENT_TYPES
+from soonish.services import webhook_endpoints as endpoint_service
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.idempotency import ShownOnce
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
 bp = ApiBlueprint("api_webhook_endpoints", __name__, url_prefix="/api/v1/webhook-endpoints",
                   description="Outgoing webhooks: Soonish tells your endpoints what happens, signed per Standard Webhooks")
-bp.register_error_handler(ServiceError, service_error_response)
 
 EVENT_TYPE = fields.String(validate=validate.OneOf(list(EVENT_TYPES)))
 SCOPE = "webhooks:write"

@@ -1,0 +1,166 @@
+"""The deliveries ledger: one row per (notification, subscription, target), claimed before a
+send and recorded after it, so a retried or rerun batch skips what is already sent and every
+send happens once. Runs inside the app context."""
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from soonish.models import Delivery, DeliveryStatus, Notification, db, utcnow
+from soonish.models.notification import WAITING_FOR_MAX
+from soonish.observability import record_delivery
+from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.domain.delivery.transports import Failed, Outcome, RetryAfter, Sent
+
+log = logging.getLogger(__name__)
+
+# What a recorded failure keeps of its reason (the column's size).
+LAST_ERROR_MAX = 500
+# A ledger row whose recipient was erased: its target is this and a keyed hash of the address.
+ERASED_TARGET_PREFIX = "erased:"
+
+
+def delivery_key(delivery_id: int) -> str:
+    """The stable key a receiver can drop a repeat by (Idempotency-Key, Message-ID, nonce)."""
+    return f"soonish-{delivery_id}"
+
+
+def insert_ignoring_duplicates(table):
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the unique key decides."""
+    insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A delivery as the ledger holds it (plain values: a batch reads hundreds, changes few)."""
+
+    id: int
+    subscription_id: int
+    target: str
+    status: DeliveryStatus
+
+
+def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: int, last_id: int) -> list[LedgerRow]:
+    """Write a row per (subscription id, target key, channel) not written yet, and return
+    every row of this notification for subscriptions ``first_id``..``last_id``."""
+    rows = [
+        {"notification_id": notification_id, "subscription_id": sub_id, "target": key, "channel": channel}
+        for sub_id, key, channel in targets
+    ]
+    if rows:
+        db.session.execute(insert_ignoring_duplicates(Delivery.__table__), rows)
+    return [
+        LedgerRow(*row)
+        for row in db.session.execute(
+            select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status).where(
+                Delivery.notification_id == notification_id,
+                Delivery.subscription_id.between(first_id, last_id),
+            )
+        )
+    ]
+
+
+def mark_skipped(delivery_ids: list[int]) -> None:
+    """Unsubscribed, or the channel was removed, since these rows were written."""
+    if delivery_ids:
+        db.session.execute(
+            update(Delivery).where(Delivery.id.in_(delivery_ids)).values(status=DeliveryStatus.SKIPPED)
+        )
+
+
+def mark_settled(notification_id: int) -> None:
+    """Every batch of the notification has run (its retries included): from now on, no delivery
+    rows means it found nobody to send to. Commits; running it again changes nothing."""
+    db.session.execute(
+        update(Notification).where(Notification.id == notification_id, Notification.settled_at.is_(None))
+        .values(settled_at=utcnow())
+    )
+    db.session.commit()
+
+
+@dataclass
+class SendOutcome:
+    delivery_id: int
+    channel: str
+    outcome: Outcome
+    waits: int = 0  # times the send waited for its destination's rate limit
+    waited_seconds: float = 0.0
+
+    @property
+    def sent(self) -> bool:
+        return isinstance(self.outcome, Sent)
+
+    def gave_up(self, final_attempt: bool) -> bool:
+        """A failure that stays failed: permanent, or out of attempts."""
+        return not self.sent and (final_attempt or (isinstance(self.outcome, Failed) and self.outcome.permanent))
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self.outcome, RetryAfter):
+            return f"{self.outcome.reason} (retry after {self.outcome.seconds:g}s)"
+        return getattr(self.outcome, "reason", "")
+
+
+def mark_waiting(delivery_id: int, waiting_for: str, until: datetime) -> None:
+    """A send has begun a long wait for ``waiting_for``'s rate limit: the organizer sees it."""
+    db.session.execute(
+        update(Delivery).where(Delivery.id == delivery_id)
+        .values(waiting_for=waiting_for[:WAITING_FOR_MAX], waiting_until=until)
+    )
+    db.session.commit()
+
+
+def _kept_reason(reason: str):
+    """What a failed send's row keeps as its reason. A send still in flight when its recipient
+    was erased records after the erasure redacted their rows: its tombstoned target says so, and
+    the reason is redacted too (decided by the row the UPDATE finds, so no race is left)."""
+    return case((Delivery.target.startswith(ERASED_TARGET_PREFIX), redacted_reason(reason)[:LAST_ERROR_MAX]),
+                else_=reason[:LAST_ERROR_MAX])
+
+
+def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
+    """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
+    now = utcnow()
+    done_waiting = {"waiting_for": None, "waiting_until": None}
+    sent = [o.delivery_id for o in outcomes if o.sent and not o.waits]
+    if sent:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(sent))
+            .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None,
+                    **done_waiting)
+        )
+    for outcome in outcomes:
+        if outcome.sent and not outcome.waits:
+            continue
+        if outcome.sent:
+            values = dict(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+        else:
+            status = DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING
+            values = dict(status=status, last_error=_kept_reason(outcome.reason))
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id == outcome.delivery_id)
+            .values(
+                attempts=Delivery.attempts + 1, waits=Delivery.waits + outcome.waits,
+                waited_seconds=Delivery.waited_seconds + outcome.waited_seconds, **done_waiting, **values,
+            )
+        )
+    db.session.commit()
+    if sent:
+        # One line per recorded group, not per send: which worker sent what, traceably.
+        log.info("sends recorded", extra={"delivery_ids": sent})
+    for outcome in outcomes:
+        if outcome.sent:
+            record_delivery("sent", outcome.channel)
+            continue
+        gave_up = outcome.gave_up(final_attempt)
+        record_delivery("failed" if gave_up else "retrying", outcome.channel)
+        log.warning(
+            "delivery %s: %s", "failed" if gave_up else "will retry", outcome.reason,
+            extra={"delivery_id": outcome.delivery_id, "channel": outcome.channel},
+        )

@@ -1,0 +1,320 @@
+"""Recipient planning: who a notification goes to, through which targets, and the message each
+target gets. Runs inside the app context.
+
+A notification's recipients are cut into batches of subscription-id ranges (``batch_ranges``);
+``prepare_batch`` then claims a ledger row per (subscription, target) of one range and plans
+a send for each row still pending.
+
+A chat DM that fails for good (DMs closed, the account gone) falls back once to the person's
+verified email (``fall_back_to_email``): a ledger row of its own (target ``FALLBACK_TARGET``),
+claimed in the transaction that records the DM's failure, so the mail goes out once however
+often the batch runs, and never the other way round.
+"""
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.config import slack_runs
+from soonish.crypto import FieldCipher
+from soonish.domain import chat_installations
+from soonish.domain.push import PushAnswer, PushSubscription, answer_token
+from soonish.links import event_path
+from soonish.domain.messages import NotificationText
+from soonish.models import (
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db,
+)
+from soonish.domain.delivery.routing import Target, targets_for
+from soonish.domain.delivery import ledger, reminders
+from soonish.domain.delivery.mail import absolute_url, recipient_links
+from soonish.domain.delivery.pacing import MAIL_SERVER
+from soonish.domain.delivery.transports import Failed
+from soonish.domain.delivery.types import ChatAddress, Destination
+from soonish.domain.messages import Message
+
+EMAIL_CHANNEL = "email"
+# The ledger target of a chat DM's message mailed to the person instead.
+FALLBACK_TARGET = "fallback:email"
+FELL_BACK = "fell back to email"
+# Ids in one IN (...) list: under SQLite's bound-parameter limit.
+IDS_PER_QUERY = 900
+
+
+@dataclass
+class PlannedSend:
+    delivery_id: int
+    channel: str
+    destination: Destination
+    message: Message
+
+
+@dataclass
+class BatchPlan:
+    sends: list[PlannedSend]
+    already_sent: int = 0
+    due: datetime | None = None  # when a reminder was due (None for anything else)
+
+
+def recipient_ids(notification: Notification) -> list[int]:
+    """The active subscriptions this notification goes to, by id, in order."""
+    query = select(Subscription.id, Subscription.user_id, Subscription.reminder_offsets).where(
+        Subscription.event_id == notification.event_id,
+        Subscription.status == SubscriptionStatus.ACTIVE,
+    )
+    if notification.subscription_id is not None:
+        query = query.where(Subscription.id == notification.subscription_id)
+    going = reminders.going_users(notification)
+    return [
+        subscription_id
+        for subscription_id, user_id, offsets in db.session.execute(query.order_by(Subscription.id))
+        if reminders.is_recipient(notification, offsets, user_id in going)
+    ]
+
+
+def chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def batch_ranges(ids: list[int], size: int) -> list[tuple[int, int]]:
+    """Sorted ids cut into (first id, last id) ranges of at most ``size`` ids each."""
+    return [(chunk[0], chunk[-1]) for chunk in chunks(ids, size)]
+
+
+def plan_notification(notification_id: int, batch_size: int) -> list[tuple[int, int]]:
+    """The batches of one notification's recipients (none when it is gone)."""
+    notification = db.session.get(Notification, notification_id)
+    return batch_ranges(recipient_ids(notification), batch_size) if notification is not None else []
+
+
+def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: FieldCipher) -> BatchPlan:
+    """Claim a ledger row per (subscription, target) of subscriptions ``first_id``..``last_id``
+    and plan a send for each one not yet sent. Commits."""
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        return BatchPlan([])
+    event = db.session.get(Event, notification.event_id)
+    if not reminders.notification_stands(notification, event):
+        return BatchPlan([])
+    subscriptions = _subscriptions(notification, first_id, last_id)
+    integrations = _integrations_of(subscriptions)
+    targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}
+    integration_by_id = {i.id: i for owned in integrations.values() for i in owned}
+    bots = workspace_bots([sel.chat_identity for s in subscriptions for sel in s.selectors if sel.chat_identity], cipher)
+    rows = ledger.claim(
+        notification.id,
+        [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
+        first_id, last_id,
+    )
+    text = _text_of(notification, event)
+    by_id = {s.id: s for s in subscriptions}
+    planned, skipped = [], []
+    for row in rows:
+        if row.status != DeliveryStatus.PENDING:
+            continue
+        if row.target == FALLBACK_TARGET:  # claimed when the DM failed; not sent yet (a crash, a retry)
+            subscription = by_id.get(row.subscription_id)
+            if subscription is None or _no_fallback(subscription.user):
+                skipped.append(row.id)
+            else:
+                planned.append(_plan_fallback(row.id, subscription, notification.id, text))
+            continue
+        target = next((t for t in targets.get(row.subscription_id, []) if t.key == row.target), None)
+        if target is None:
+            skipped.append(row.id)
+            continue
+        planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, bots, cipher))
+    ledger.mark_skipped(skipped)
+    plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
+                     reminders.notification_due(notification, event))
+    # Nothing loaded is needed after this: let the commit skip expiring every object.
+    db.session.expunge_all()
+    db.session.commit()
+    return plan
+
+
+def _text_of(notification: Notification, event: Event) -> NotificationText:
+    return NotificationText.of(notification, event, absolute_url(event_path(event.slug)), _chats_running())
+
+
+def _chats_running() -> tuple[str, ...]:
+    """The chat platforms whose bot is configured: where a welcome may offer to follow instead."""
+    config = current_app.config
+    running = {ChatPlatform.SLACK: slack_runs(config), ChatPlatform.DISCORD: bool(config["DISCORD_BOT_TOKEN"])}
+    return tuple(platform.display_name for platform, runs in running.items() if runs)
+
+
+def fallback_delivery_key(notification_id: int, user_id: int) -> str:
+    """The fallback mail's own key (its Message-ID): one per notification and person."""
+    return f"soonish-{notification_id}-{user_id}-fallback"
+
+
+def _no_fallback(user: User) -> str | None:
+    """Why ``user`` gets no fallback mail, or None when they do."""
+    if not user.email_fallback:
+        return "email fallback is turned off"
+    if user.erased_at is not None or not user.email or not user.is_verified:
+        return "no verified email to fall back to"
+    return None
+
+
+def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int,
+                   text: NotificationText) -> PlannedSend:
+    address = subscription.user.email
+    links = recipient_links(subscription, address if text.rsvp_event_id else None)
+    message = text.message(fallback_delivery_key(notification_id, subscription.user_id), links, True)
+    return PlannedSend(delivery_id, EMAIL_CHANNEL, Destination(email=address), message)
+
+
+def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
+    """A chat DM that failed for good, or a person's device whose subscription is gone."""
+    chat, failed = send.destination.chat, outcome.outcome
+    if not isinstance(failed, Failed):
+        return False
+    return (chat is not None and not chat.is_channel and failed.permanent) or (
+        send.destination.push is not None and failed.gone)
+
+
+def gone_devices(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[str]:
+    """The push endpoints among ``sends`` whose push service said the subscription is gone."""
+    return [send.destination.push.endpoint for send, outcome in sends
+            if send.destination.push is not None and isinstance(outcome.outcome, Failed) and outcome.outcome.gone]
+
+
+def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[PlannedSend]:
+    """For each chat DM among ``sends`` that failed for good (or device that is gone): claim a ledger row that mails the
+    message to the person's verified email instead, and plan that mail; the DM's recorded
+    reason says it fell back (or why it could not). Only the rows this call creates are planned:
+    one mail per notification and person, however many of their DMs failed. Leaves the
+    session's transaction open for ``ledger.record`` to commit with the DMs' outcomes."""
+    failed = [outcome for send, outcome in sends if _dm_failed_for_good(send, outcome)]
+    if not failed:
+        return []
+    deliveries = {
+        d.id: d for d in db.session.scalars(
+            select(Delivery).where(Delivery.id.in_([o.delivery_id for o in failed]))
+            .options(joinedload(Delivery.subscription).joinedload(Subscription.user))
+        )
+    }
+    texts: dict[int, NotificationText] = {}
+    planned = []
+    for outcome in failed:
+        delivery = deliveries[outcome.delivery_id]
+        subscription = delivery.subscription
+        refused = _no_fallback(subscription.user)
+        outcome.outcome = replace(outcome.outcome, reason=f"{outcome.reason}; {refused or FELL_BACK}", permanent=True)
+        if refused:
+            continue
+        claimed = db.session.execute(ledger.insert_ignoring_duplicates(Delivery.__table__), {
+            "notification_id": delivery.notification_id, "subscription_id": subscription.id,
+            "target": FALLBACK_TARGET, "channel": EMAIL_CHANNEL,
+        })
+        if not claimed.rowcount:
+            continue  # another DM of theirs fell back already
+        fallback_id = db.session.scalar(select(Delivery.id).where(
+            Delivery.notification_id == delivery.notification_id, Delivery.subscription_id == subscription.id,
+            Delivery.target == FALLBACK_TARGET,
+        ))
+        if delivery.notification_id not in texts:
+            notification = db.session.get(Notification, delivery.notification_id)
+            texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
+        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
+    return planned
+
+
+def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:
+    """How many sends these subscriptions' targets make to our mail server (pacing.MAIL_SERVER)
+    and to each HTTP host ("host:<name>", from the channel's mask: no secret decrypted). The
+    budgets a large reminder fills; chat platforms' budgets are not counted."""
+    sends: Counter[str] = Counter()
+    for chunk in chunks(subscription_ids, IDS_PER_QUERY):
+        subscriptions = list(db.session.scalars(
+            select(Subscription).where(Subscription.id.in_(chunk))
+            .options(joinedload(Subscription.user), selectinload(Subscription.selectors))
+        ))
+        integrations = _integrations_of(subscriptions)
+        by_id = {i.id: i for owned in integrations.values() for i in owned}
+        for subscription in subscriptions:
+            for target in targets_for(subscription, integrations.get(subscription.user_id, [])):
+                if target.channel == EMAIL_CHANNEL:
+                    sends[MAIL_SERVER] += 1
+                elif target.integration_id is not None:
+                    sends[f"host:{by_id[target.integration_id].url_mask.split('://', 1)[-1].lower()}"] += 1
+    return sends
+
+
+def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:
+    query = (
+        select(Subscription)
+        .where(
+            Subscription.event_id == notification.event_id,
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.id.between(first_id, last_id),
+        )
+        .options(
+            joinedload(Subscription.user),
+            selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
+        )
+    )
+    if notification.subscription_id is not None:
+        query = query.where(Subscription.id == notification.subscription_id)
+    going = reminders.going_users(notification)
+    return [s for s in db.session.scalars(query)
+            if reminders.is_recipient(notification, s.reminder_offsets, s.user_id in going)]
+
+
+def _integrations_of(subscriptions: list[Subscription]) -> dict[int, list[Integration]]:
+    """The integrations of every user whose subscription has selectors, by user id."""
+    user_ids = {s.user_id for s in subscriptions if s.selectors}
+    by_user: dict[int, list[Integration]] = {}
+    if user_ids:
+        for integration in db.session.scalars(select(Integration).where(Integration.user_id.in_(user_ids))):
+            by_user.setdefault(integration.user_id, []).append(integration)
+    return by_user
+
+
+def chat_address(identity: ChatIdentity, bots: dict[tuple[str, str], chat_installations.WorkspaceBot]) -> ChatAddress:
+    """Where our bot posts for ``identity``, with the token of its workspace's installation
+    (``bots``: from ``workspace_bots``)."""
+    bot = bots.get((identity.platform, identity.workspace_id), chat_installations.WorkspaceBot())
+    return ChatAddress(identity.platform, identity.external_user_id, identity.is_channel,
+                       identity.workspace_id, bot.token, bot.removed)
+
+
+def workspace_bots(identities: list[ChatIdentity], cipher: FieldCipher) -> dict[tuple[str, str], chat_installations.WorkspaceBot]:
+    return chat_installations.workspace_bots({(i.platform, i.workspace_id) for i in identities}, cipher)
+
+
+def integration_destination(integration: Integration, cipher: FieldCipher) -> Destination:
+    """An email channel goes through our SMTP like the follower's own address, a device through
+    its push service; any other channel through Apprise."""
+    if integration.email_address is not None:
+        return Destination(email=integration.email_address)
+    if integration.is_push:
+        return Destination(push=PushSubscription.from_json(cipher.decrypt(integration.push_subscription_encrypted)))
+    return Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
+
+
+def _plan(delivery_id: int, target: Target, subscription: Subscription, text: NotificationText,
+          integrations: dict[int, Integration], bots: dict, cipher: FieldCipher) -> PlannedSend:
+    key = ledger.delivery_key(delivery_id)
+    chat_platform = None
+    if target.email:
+        destination = Destination(email=target.email)
+    elif target.chat_identity_id is not None:
+        identity = next(s.chat_identity for s in subscription.selectors if s.chat_identity_id == target.chat_identity_id)
+        destination = Destination(chat=chat_address(identity, bots))
+        chat_platform = destination.chat.platform
+    else:
+        destination = integration_destination(integrations[target.integration_id], cipher)
+    as_mail = target.channel == EMAIL_CHANNEL
+    links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
+    message = text.message(key, links, as_mail, chat_platform)
+    if destination.push is not None and (text.rsvp_event_id or text.still_coming):
+        answer = PushAnswer(delivery_id, subscription.event_id, subscription.user_id, text.still_coming)
+        message = replace(message, answer_token=answer_token(current_app.config["SECRET_KEY"], answer))
+    return PlannedSend(delivery_id, target.channel, destination, message)

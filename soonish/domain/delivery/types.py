@@ -1,0 +1,98 @@
+"""What the delivery domain passes around besides the message (``messages.Message``): where it
+goes, and the settings the transports need. Plain data, no I/O."""
+from dataclasses import dataclass, field
+
+from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.push import PushSubscription
+
+
+@dataclass(frozen=True)
+class ChatAddress:
+    """Where our bot posts: a person's DM (their user id) or a channel (its id)."""
+
+    platform: ChatPlatform
+    recipient: str
+    is_channel: bool = False
+    workspace_id: str = ""  # Slack team id, Discord guild id ("" for a Discord person)
+    # The workspace's own bot token (its installation's); empty: the deployment's single token.
+    # Never shown: not in repr, logs or errors.
+    token: str = field(default="", repr=False)
+    removed: bool = False  # our app was removed from the workspace: nothing is sent
+
+    def __post_init__(self) -> None:
+        # Stored as a plain string in the database: take it as the enum, refuse an unknown one.
+        object.__setattr__(self, "platform", ChatPlatform(self.platform))
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), a chat
+    address our bot posts to, or a browser's Web Push subscription (domain.push)."""
+
+    email: str | None = None
+    apprise_url: str | None = None
+    chat: ChatAddress | None = None
+    push: "PushSubscription | None" = None
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Our VAPID key (RFC 8292) and the contact push services see in its JWT."""
+
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@soonish.localhost"
+
+    @classmethod
+    def from_config(cls, config) -> "PushSettings":
+        return cls(config["VAPID_PRIVATE_KEY"], config["VAPID_SUBJECT"])
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """The bots' tokens and the platforms' API roots (tests point these at fakes on loopback)."""
+
+    slack_bot_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    discord_bot_token: str = ""
+    discord_api_url: str = "https://discord.com/api/v10"
+
+    @classmethod
+    def from_config(cls, config) -> "ChatSettings":
+        return cls(
+            slack_bot_token=config["SLACK_BOT_TOKEN"], slack_api_url=config["SLACK_API_URL"],
+            discord_bot_token=config["DISCORD_BOT_TOKEN"], discord_api_url=config["DISCORD_API_URL"],
+        )
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    sender: str
+    host: str = ""  # empty: write to outbox_dir instead of sending
+    port: int = 587
+    username: str = ""
+    password: str = ""
+    starttls: bool = True
+    use_ssl: bool = False
+    timeout: float = 20
+    outbox_dir: str = ""
+    messages_per_connection: int = 0  # 0: as many as the server takes
+
+
+    @classmethod
+    def from_config(cls, config, outbox_dir: str) -> "MailSettings":
+        return cls(
+            sender=config["MAIL_FROM"], host=config["SMTP_HOST"], port=int(config["SMTP_PORT"]),
+            username=config["SMTP_USERNAME"], password=config["SMTP_PASSWORD"],
+            starttls=bool(config["SMTP_STARTTLS"]), use_ssl=bool(config["SMTP_SSL"]),
+            timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
+            messages_per_connection=int(config["SMTP_MESSAGES_PER_CONNECTION"]),
+        )
+
+
+class DeliveryFailed(Exception):
+    """A send that did not happen. ``permanent`` ones are not retried. The text is safe to store."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent

@@ -1,0 +1,2 @@
+"""Recurring series: their recurrence rules (``recurrence``) and the occurrences made from them
+(``occurrences``)."""

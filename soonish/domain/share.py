@@ -1,0 +1,214 @@
+"""What a shared event link shows: "Add to calendar" links for Google and Outlook, the Open
+Graph / Twitter card tags, and a generated 1200×630 share image. Plain functions of an event,
+used by the pages and the mails alike (imports nothing of web, services or temporal)."""
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from soonish.domain.messages import when_text
+from soonish.models import Event, Visibility
+
+# An event without an end is put in calendars as one hour long.
+DEFAULT_LENGTH = timedelta(hours=1)
+DESCRIPTION_EXCERPT = 200
+IMAGE_SIZE = (1200, 630)
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+@dataclass(frozen=True)
+class CalendarLinks:
+    google: str
+    outlook: str
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
+
+
+def calendar_links(event: Event, event_url: str) -> CalendarLinks:
+    """Links that open Google Calendar and Outlook.com with the event filled in, in UTC (each
+    calendar shows it in its owner's zone)."""
+    starts = _utc(event.starts_at)
+    ends = _utc(event.ends_at) if event.ends_at else starts + DEFAULT_LENGTH
+    details = "\n\n".join(part for part in (event.description[:DESCRIPTION_EXCERPT], event_url) if part)
+    google = "https://calendar.google.com/calendar/render?" + urlencode({
+        "action": "TEMPLATE",
+        "text": event.title,
+        "dates": f"{starts:%Y%m%dT%H%M%SZ}/{ends:%Y%m%dT%H%M%SZ}",
+        "details": details,
+        "location": event.location or "",
+        "ctz": event.timezone,
+    })
+    outlook = "https://outlook.live.com/calendar/0/action/compose?" + urlencode({
+        "rru": "addevent",
+        "subject": event.title,
+        "startdt": f"{starts:%Y-%m-%dT%H:%M:%SZ}",
+        "enddt": f"{ends:%Y-%m-%dT%H:%M:%SZ}",
+        "body": details,
+        "location": event.location or "",
+    })
+    return CalendarLinks(google, outlook)
+
+
+JOIN_OPENS_BEFORE = timedelta(minutes=15)
+
+
+def join_open(event: Event, now: datetime) -> bool:
+    """Followers see the Join button from 15 minutes before the start until the end."""
+    return bool(event.online_url) and event.starts_at - JOIN_OPENS_BEFORE <= now <= event.finishes_at + DEFAULT_LENGTH
+
+
+def shareable(event: Event) -> bool:
+    """Public and unlisted events get cards and an image; a private one exposes nothing."""
+    return event.visibility != Visibility.PRIVATE
+
+
+def excerpt(text: str, limit: int = DESCRIPTION_EXCERPT) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def card_tags(event: Event, event_url: str, image_url: str) -> list[tuple[str, str, str]]:
+    """(attribute, name, content) of each Open Graph / Twitter card meta tag; none when private."""
+    if not shareable(event):
+        return []
+    when = when_text(event)
+    description = excerpt(f"{when}. {event.location + '. ' if event.location else ''}{event.description or ''}")
+    return [
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "Soonish"),
+        ("property", "og:title", event.title),
+        ("property", "og:description", description),
+        ("property", "og:url", event_url),
+        ("property", "og:image", image_url),
+        ("property", "og:image:width", str(IMAGE_SIZE[0])),
+        ("property", "og:image:height", str(IMAGE_SIZE[1])),
+        ("property", "og:image:alt", f"{event.title}, {when}"),
+        ("name", "twitter:card", "summary_large_image"),
+        ("name", "twitter:title", event.title),
+        ("name", "twitter:description", description),
+        ("name", "twitter:image", image_url),
+    ]
+
+
+def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str | None) -> list[tuple[str, str, str]]:
+    """The Open Graph / Twitter card tags of a host's page: their upcoming public events, with
+    the soonest one's image when there is one."""
+    title = f"Events hosted by {name}"
+    if events:
+        listed = ", ".join(event.title for event in events[:3]) + (", …" if len(events) > 3 else "")
+        description = excerpt(f"{len(events)} upcoming event{'s' if len(events) != 1 else ''}: {listed}.")
+    else:
+        description = "No upcoming public events right now."
+    tags = [
+        ("property", "og:type", "profile"),
+        ("property", "og:site_name", "Soonish"),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", page_url),
+        ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+    ]
+    if image_url:
+        tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
+    return tags
+
+
+def image_etag(event: Event) -> str:
+    """Changes whenever what the image shows may change (the event's version counts edits)."""
+    organizer = event.organizer.display_name or ""
+    return hashlib.sha256(f"{event.id}:{event.version}:{event.status.value}:{organizer}".encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=8)
+def _font(bold: bool, size: int) -> ImageFont.FreeTypeFont:
+    path = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    return ImageFont.truetype(str(path), size) if path.exists() else ImageFont.load_default(size)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, max_lines: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1].rstrip(".,;:") + "…"
+    return lines
+
+
+def share_image(event: Event) -> bytes:
+    """A 1200×630 PNG card: title, date (in the event's zone), place and organizer."""
+    width, height = IMAGE_SIZE
+    image = Image.new("RGB", IMAGE_SIZE, "#4338ca")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, height - 90, width, height), fill="#312e81")
+    margin = 80
+    title_font = _font(True, 72)
+    lines = _wrap(draw, event.title, title_font, width - 2 * margin, 3)
+    y = 90
+    for line in lines:
+        draw.text((margin, y), line, font=title_font, fill="white")
+        y += 88
+    y += 20
+    draw.text((margin, y), when_text(event), font=_font(False, 40), fill="#e0e7ff")
+    if event.location:
+        draw.text((margin, y + 56), excerpt(event.location, 60), font=_font(False, 34), fill="#c7d2fe")
+    organizer = event.organizer.display_name or "its organizer"
+    draw.text((margin, height - 68), f"Hosted by {excerpt(organizer, 50)}", font=_font(False, 34), fill="white")
+    brand = "Soonish"
+    brand_font = _font(True, 38)
+    draw.text((width - margin - draw.textlength(brand, font=brand_font), height - 70), brand, font=brand_font,
+              fill="#a5b4fc")
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+# Covers: what organizers may upload, and what is kept of it.
+COVER_MAX_BYTES = 5 * 1024 * 1024
+COVER_FORMATS = {"JPEG", "PNG", "WEBP"}
+COVER_MAX_PIXELS = 50_000_000  # a 5 MB file can still decode to a huge bitmap; refuse early
+
+
+class CoverRefused(ValueError):
+    """An upload that is not a cover we take; the message says why, for the organizer."""
+
+
+def process_cover(data: bytes) -> bytes:
+    """A JPEG, PNG or WebP of up to 5 MB, re-encoded as a 1200×630 JPEG (cropped to the card's
+    shape around its centre, turned upright by its EXIF orientation). Nothing of the original
+    file survives: no EXIF (location, camera), no other metadata."""
+    if not data:
+        raise CoverRefused("Choose an image file.")
+    if len(data) > COVER_MAX_BYTES:
+        raise CoverRefused("That image is over 5 MB; use a smaller one.")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind = probe.format
+            pixels = probe.width * probe.height
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CoverRefused("That file isn't an image we can read; use a JPEG, PNG or WebP.") from exc
+    if kind not in COVER_FORMATS:
+        raise CoverRefused(f"{kind or 'That'} images aren't taken; use a JPEG, PNG or WebP.")
+    if pixels > COVER_MAX_PIXELS:
+        raise CoverRefused("That image has too many pixels; use one under 50 megapixels.")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise CoverRefused("That image is damaged or unreadable; try exporting it again.") from exc
+    card = ImageOps.fit(upright, IMAGE_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    card.save(out, "JPEG", quality=85, optimize=True, progressive=True)
+    return out.getvalue()

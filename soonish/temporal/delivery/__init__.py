@@ -1,0 +1,1 @@
+"""Delivering a notification batch by batch, its retries, and one-off mails."""

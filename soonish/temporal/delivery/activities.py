@@ -1,0 +1,253 @@
+"""Delivery activities: thin adapters over the delivery domain (``soonish.domain.delivery``). Plan a
+notification's fan-out, deliver it batch by batch, and send one-off mails. Every send goes
+through the deliveries ledger, so a retried or rerun batch skips what is already sent."""
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from flask import Flask
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from soonish.crypto import FieldCipher
+from soonish.domain.delivery import ChatSettings, Courier, MailSettings, PushSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain.delivery import ledger, planning
+from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
+from soonish.domain.delivery.mail import OneOffKind, one_off_mail
+from soonish.domain import chat_installations, push
+from soonish.models import db, utcnow
+from soonish.observability import record_reminder_lateness
+from soonish.temporal.activities import database_activity
+from soonish.temporal.delivery.liveness import heartbeating
+from soonish.temporal.delivery.types import (
+    BATCH_SENDING_WINDOW,
+    MAX_DELIVERY_ATTEMPTS,
+    PARALLEL_BATCHES,
+    SENDS_TO_RETRY,
+    ActivityName,
+    BatchResult,
+    DeliveryBatch,
+    FanoutPlan,
+    NotificationRef,
+    SubscriptionRange,
+    TransactionalMail,
+    batch_retry_delay,
+    delivery_task_queue,
+)
+
+log = logging.getLogger(__name__)
+
+# A fallback mail goes over SMTP, which no refused chat token stops: no broadcast to scope it by.
+NO_CHAT_TOKEN = 0
+
+
+class DeliveryActivities:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        config = app.config
+        self.cipher = FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+        self.mail = MailSettings.from_config(config, str(Path(app.instance_path) / "outbox"))
+        self.batch_size = int(config["DELIVERY_BATCH_SIZE"])
+        self.concurrency = int(config["DELIVERY_CONCURRENCY"])
+        self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
+        self.chat = ChatSettings.from_config(config)
+        self.push = PushSettings.from_config(config)
+        self.budgets = BudgetSettings.from_config(config)
+        self._http: aiohttp.ClientSession | None = None
+        self._pacer: Pacer | None = None
+
+    def all(self) -> list:
+        return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
+
+    def _http_pool(self) -> aiohttp.ClientSession:
+        """One HTTP pool for every batch this worker runs, made on its event loop at first use:
+        a pool per batch opened a new connection to each receiver every batch."""
+        if self._http is None:
+            self._http = http_pool(self.allow_private, self.concurrency * PARALLEL_BATCHES)
+        return self._http
+
+    def _budgets(self) -> Pacer:
+        """The worker's delivery budgets, one for every batch it runs (shared with the other
+        workers through Redis when BUDGET_REDIS_URL is set), made on its event loop."""
+        if self._pacer is None:
+            self._pacer = Pacer(self.budgets)
+        return self._pacer
+
+    def courier(self) -> Courier:
+        """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
+        and the follow outbox's confirm mails share the mail server's and each host's budget."""
+        return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets(),
+                       installation_gone=self._installation_gone, push=self.push)
+
+    async def _installation_gone(self, platform: str, workspace_id: str, reason: str) -> None:
+        """A workspace's token is refused for good: its installation is removed (its channel
+        follows end) and whoever added it is mailed, as for an uninstall."""
+        mails = await asyncio.to_thread(self._remove_installation, platform, workspace_id, reason)
+        for mail in mails:
+            try:
+                await asyncio.to_thread(send_mail_now, self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
+            except OSError as exc:
+                log.warning("installer not told of a removed installation: %s", type(exc).__name__)
+
+    def _remove_installation(self, platform: str, workspace_id: str, reason: str) -> list:
+        with self.app.app_context():
+            removal = chat_installations.remove_workspace(platform, workspace_id, reason)
+            db.session.commit()
+            told = [one_off_mail(OneOffKind.CHAT_REMOVED, i.id, None, f"worker-{workspace_id}") for i in removal.to_tell]
+            return [mail for mail in told if mail is not None]
+
+    async def close(self) -> None:
+        """Close the HTTP pool and the budgets' connection; after the worker has stopped."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._pacer is not None:
+            await self._pacer.close()
+            self._pacer = None
+
+    @database_activity(ActivityName.PLAN_FANOUT)
+    def plan_fanout(self, ref: NotificationRef) -> FanoutPlan:
+        """Split the notification's recipients into id ranges of one batch each."""
+        with self.app.app_context():
+            ranges = planning.plan_notification(ref.notification_id, self.batch_size)
+        return FanoutPlan(ref.notification_id, [SubscriptionRange(*r) for r in ranges],
+                          delivery_task_queue(self.app.config))
+
+    @activity.defn(name=ActivityName.DELIVER_BATCH)
+    async def deliver_batch(self, batch: DeliveryBatch) -> BatchResult:
+        return await self._deliver_backing_off([batch], batch.earlier_attempts)
+
+    @activity.defn(name=ActivityName.DELIVER_BATCHES)
+    async def deliver_batches(self, batches: list[DeliveryBatch]) -> BatchResult:
+        """Several small batches (of different notifications) as one: a slot of reminders."""
+        return await self._deliver_backing_off(batches)
+
+    async def _deliver_backing_off(self, batches: list[DeliveryBatch], earlier_attempts: int = 0) -> BatchResult:
+        """Deliver, and on failure name the wait before the next attempt: the retry policy's
+        own first interval is for timeouts only (delivery/types.BATCH_RETRY)."""
+        attempt = earlier_attempts + activity.info().attempt
+        try:
+            async with heartbeating():
+                return await self._deliver(batches, attempt)
+        except ApplicationError as exc:
+            if exc.non_retryable or exc.next_retry_delay is not None:
+                raise
+            raise ApplicationError(exc.message, attempt, type=exc.type,
+                                   next_retry_delay=batch_retry_delay(attempt)) from exc
+        except Exception as exc:  # the database down, mostly: retried like a failed send
+            raise ApplicationError(f"batch failed ({type(exc).__name__}); retrying",
+                                   next_retry_delay=batch_retry_delay(attempt)) from exc
+
+    def _prepare(self, batches: list[DeliveryBatch]) -> list[planning.BatchPlan]:
+        """Every batch's plan, in one thread and one app context: a reminder slot's activity
+        holds up to a batch's worth of small batches (50 events of 10 followers), and a thread
+        hop and a context per batch added up to seconds on a busy box."""
+        with self.app.app_context():
+            return [
+                planning.prepare_batch(
+                    batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher
+                )
+                for batch in batches
+            ]
+
+    def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
+                final_attempt: bool) -> list[planning.PlannedSend]:
+        """Record a group's sends; the mails that stand in for its DMs that failed for good,
+        claimed in the same transaction, which also removes the devices whose push service
+        said they are gone."""
+        with self.app.app_context():
+            sends = list(zip(group, outcomes))
+            fallbacks = planning.fall_back_to_email(sends)
+            push.remove_gone(planning.gone_devices(sends))
+            ledger.record(outcomes, final_attempt)
+            return fallbacks
+
+    async def _deliver(self, batches: list[DeliveryBatch], attempt: int) -> BatchResult:
+        final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
+        began = time.monotonic()
+        planned: list[planning.PlannedSend] = []
+        dues: list[datetime | None] = []  # when each send was due, for reminders
+        broadcasts: list[int] = []  # each send's notification: a refused bot token stops its sends
+        result = BatchResult()
+        for batch, plan in zip(batches, await asyncio.to_thread(self._prepare, batches)):
+            planned += plan.sends
+            dues += [plan.due] * len(plan.sends)
+            broadcasts += [batch.notification_id] * len(plan.sends)
+            result.already_sent += plan.already_sent
+        prepared = time.monotonic()
+        sending = recording = 0.0
+        async with self.courier() as courier:
+            # One group in flight at a time, recorded before the next starts: a crash can
+            # repeat at most one group's sends. Fallback mails join the end of the line.
+            start = 0
+            while group := planned[start : start + self.concurrency]:
+                if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
+                    result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
+                    break
+                mark = time.monotonic()
+                outcomes = await asyncio.gather(*(
+                    self._send(courier, item, broadcast)
+                    for item, broadcast in zip(group, broadcasts[start : start + len(group)])
+                ))
+                sent_at = time.monotonic()
+                fallbacks = await asyncio.to_thread(self._record, group, outcomes, final_attempt)
+                planned += fallbacks
+                dues += [None] * len(fallbacks)
+                broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
+                now = utcnow()
+                for outcome, due in zip(outcomes, dues[start : start + len(group)]):
+                    if due is not None and outcome.sent:
+                        record_reminder_lateness((now - due).total_seconds())
+                sending += sent_at - mark
+                recording += time.monotonic() - sent_at
+                for outcome in outcomes:
+                    if outcome.sent:
+                        result.sent += 1
+                    elif outcome.gave_up(final_attempt):
+                        result.failed += 1
+                    else:
+                        result.retrying += 1
+                start += len(group)
+        # Where a batch's time went (the benchmark reads these lines; so can an operator).
+        first = batches[0] if batches else DeliveryBatch(0, SubscriptionRange(0, 0))
+        what = (
+            f"batch {first.subscriptions.first_id}-{first.subscriptions.last_id} of notification {first.notification_id}"
+            if len(batches) == 1 else f"{len(batches)} reminder batches"
+        )
+        log.info(
+            "%s: %d sent, %d failed, %d retrying, %d already sent; "
+            "prepare %.3fs, sends %.3fs, records %.3fs, total %.3fs",
+            what, result.sent, result.failed, result.retrying, result.already_sent,
+            prepared - began, sending, recording, time.monotonic() - began,
+        )
+        if result.retrying:
+            # Temporal retries the batch with backoff; the ledger skips what was sent.
+            raise ApplicationError(f"{result.retrying} sends failed and will be retried", type=SENDS_TO_RETRY)
+        return result
+
+    async def _send(self, courier: Courier, item: planning.PlannedSend, broadcast: int) -> ledger.SendOutcome:
+        async def waiting(waiting_for: str, seconds: float) -> None:
+            until = utcnow() + timedelta(seconds=seconds)
+            await asyncio.to_thread(self._mark_waiting, item.delivery_id, waiting_for, until)
+
+        pacing = SendPacing(broadcast=str(broadcast), on_long_wait=waiting)
+        outcome = await courier.deliver(item.destination, item.message, pacing)
+        return ledger.SendOutcome(item.delivery_id, item.channel, outcome, pacing.waits, pacing.waited_seconds)
+
+    def _mark_waiting(self, delivery_id: int, waiting_for: str, until: datetime) -> None:
+        with self.app.app_context():
+            ledger.mark_waiting(delivery_id, waiting_for, until)
+
+    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
+    def send_transactional_mail(self, request: TransactionalMail) -> None:
+        with self.app.app_context():
+            mail = one_off_mail(request.kind, request.subject_id, request.address, activity.info().workflow_id)
+            if mail is None:
+                return
+            try:
+                send_mail_now(self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
+            except OSError as exc:
+                raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc

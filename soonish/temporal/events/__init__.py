@@ -1,0 +1,1 @@
+"""The event workflow: one per event, for its life (announcements, updates, cancel, completion)."""

@@ -1,0 +1,1 @@
+"""The worker's drain of the follow outbox (soonish/domain/outbox.py)."""

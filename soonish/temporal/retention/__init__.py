@@ -1,0 +1,1 @@
+"""Ledger retention: the `soonish-retention` run that prunes old deliveries."""

@@ -1,0 +1,1 @@
+"""Recurring series: the daily `soonish-series` run that makes the coming occurrences."""

@@ -1,0 +1,1 @@
+"""Waitlist offers: a freed place offered to the next person, until the offer runs out."""

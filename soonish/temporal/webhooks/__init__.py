@@ -1,0 +1,1 @@
+"""Outgoing webhooks: one durable delivery workflow per message, and its attempts."""
