@@ -4,14 +4,12 @@ from flask import request
 from marshmallow import Schema, fields, validate
 
 from soonish.domain.push import AUTH_BYTES, ENDPOINT_MAX, P256DH_BYTES
-from soonish.services import ServiceError
 from soonish.services import push as push_service
 from soonish.web.auth import current_user_or_none
 from soonish.web.api.access import optionally_authorized
-from soonish.web.api.base import ApiBlueprint, service_error_response
+from soonish.web.api.base import ApiBlueprint
 
 bp = ApiBlueprint("api_push", __name__, url_prefix="/api/v1", description="Web Push (notifications on a device)")
-bp.register_error_handler(ServiceError, service_error_response)
 
 
 class PushKeyOut(Schema):
