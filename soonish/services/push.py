@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.domain import outbox, push
 from soonish.models import (
-    DEFAULT_REMINDER_OFFSETS, Event, Integration, Subscription, SubscriptionSelector, SubscriptionStatus, User, db,
-    utcnow,
+    DEFAULT_REMINDER_OFFSETS, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
+    User, db, utcnow,
 )
 from soonish.services import rsvp, webhook_endpoints
+from soonish.services import series as series_service
 from soonish.services.errors import Conflict, NotFound, ServiceError, Unavailable, ValidationFailed
 from soonish.services.events import get_visible_event
 from soonish.services.integrations import cipher
@@ -53,7 +54,9 @@ def follow_on_device(user: User | None, raw_subscription, user_agent: str, event
         return _follow(user, event, subscription_info, user_agent)
 
 
-def _follow(user: User | None, event: Event, info: push.PushSubscription, user_agent: str):
+def _device(user: User | None, info: push.PushSubscription, user_agent: str) -> Integration:
+    """This browser's channel, made the first time (for the person signed in, or a user of its
+    own), flushed but not committed."""
     device = push.find_device(info.endpoint)
     if device is None:
         owner = user or User(email=None)
@@ -65,8 +68,13 @@ def _follow(user: User | None, event: Event, info: push.PushSubscription, user_a
     # The browser may have renewed its keys; the newest subscription is the one that works.
     device.push_subscription_encrypted = cipher().encrypt(info.to_json())
     device.is_active = True
-    owner = device.user
     db.session.flush()
+    return device
+
+
+def _follow(user: User | None, event: Event, info: push.PushSubscription, user_agent: str):
+    device = _device(user, info, user_agent)
+    owner = device.user
     subscription = _find(event.id, owner.id)
     if subscription is None:
         subscription = Subscription(event=event, user=owner, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS),
@@ -109,6 +117,61 @@ def stop_on_device(endpoint, event_id: int | None = None, slug: str | None = Non
     if stopped:
         reminders_changed(event)
         webhook_endpoints.subscription_event("subscription.cancelled", subscription)
+
+
+def follow_series_on_device(user: User | None, raw_subscription, user_agent: str,
+                            slug: str) -> tuple[SeriesFollow, Integration, bool]:
+    """Follow every occurrence of the series on this browser, as ``follow_on_device`` does one
+    event: its occurrences made now and later route to the device. Returns the follow, the
+    device and whether the follow is new."""
+    public_key()
+    info = _checked(raw_subscription)
+    series_service.get_visible_series(user, slug=slug)  # 404 before a device is made
+    try:
+        return _follow_series(user, info, user_agent, slug)
+    except IntegrityError:
+        db.session.rollback()  # the same browser's other request made the device first
+        return _follow_series(user, info, user_agent, slug)
+
+
+def _follow_series(user: User | None, info: push.PushSubscription, user_agent: str, slug: str):
+    device = _device(user, info, user_agent)
+    owner = device.user
+    series = series_service.get_visible_series(owner, slug=slug)
+    existing = series_service.find_follow(owner, series)
+    selectors = [dict(item) for item in (existing.selectors or [])] if existing else []
+    if all(item.get("integration_id") != device.id for item in selectors):
+        selectors.append({"integration_id": device.id})
+    # Occurrences followed already keep their own choices (copy_follow): the device joins them.
+    for event in series_service.occurrences(series):
+        subscription = _find(event.id, owner.id)
+        if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE \
+                and all(s.integration_id != device.id for s in subscription.selectors):
+            subscription.selectors.append(SubscriptionSelector(integration_id=device.id))
+    follow, is_new = series_service.follow_series(owner, selectors=selectors, slug=slug)  # commits
+    return follow, device, is_new
+
+
+def stop_series_on_device(endpoint, slug: str) -> None:
+    """Stop this browser's notifications about the series: the follow ends when the device was
+    its only route (the occurrences' follows with it)."""
+    device = push.find_device(endpoint) if isinstance(endpoint, str) else None
+    if device is None:
+        raise NotFound("This device gets no notifications here.")
+    series = series_service.get_visible_series(device.user, slug=slug)
+    follow = series_service.find_follow(device.user, series)
+    if follow is None or all(item.get("integration_id") != device.id for item in follow.selectors or []):
+        raise NotFound("This device gets no notifications about this series.")
+    rest = [dict(item) for item in follow.selectors if item.get("integration_id") != device.id]
+    if rest:
+        # The occurrences followed already stop routing here too (committed with the follow).
+        for event in series_service.occurrences(series):
+            subscription = _find(event.id, device.user_id)
+            if subscription is not None:
+                subscription.selectors = [s for s in subscription.selectors if s.integration_id != device.id]
+        series_service.follow_series(device.user, selectors=rest, slug=slug)
+    else:
+        series_service.unfollow_series(device.user, slug=slug)
 
 
 def answer(token, choice) -> str:

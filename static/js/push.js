@@ -1,20 +1,21 @@
-// "Notify me on this device" on an event page (templates/events/_push_box.html): registers the
-// service worker (/sw.js), subscribes the browser to push with the server's VAPID key, and hands
-// the subscription to the API, which makes it a channel for this follow. The events this browser
-// gets notifications about are remembered here, to offer "stop" on their pages.
+// "Notify me on this device" on an event or series page (templates/events/_push_box.html):
+// registers the service worker (/sw.js), subscribes the browser to push with the server's VAPID
+// key, and hands the subscription to the API (the box's data-follow-url), which makes it a
+// channel for this follow. The events and series this browser gets notifications about are
+// remembered here (by the box's data-followed-key), to offer "stop" on their pages.
 "use strict";
 
 (() => {
   const FOLLOWED = "soonish-push-events";
   const box = document.querySelector("[data-push-box]");
   if (!box) return;
-  const eventId = Number(box.dataset.eventId);
+  const { followUrl, stopUrl, followedKey } = box.dataset;
   const message = box.querySelector("[data-push-message]");
 
   const followed = () => { try { return JSON.parse(localStorage.getItem(FOLLOWED)) || []; } catch { return []; } };
   const remember = (on) => {
-    const others = followed().filter((id) => id !== eventId);
-    localStorage.setItem(FOLLOWED, JSON.stringify(on ? [...others, eventId] : others));
+    const others = followed().filter((key) => key !== followedKey);
+    localStorage.setItem(FOLLOWED, JSON.stringify(on ? [...others, followedKey] : others));
   };
   const show = (state) => {
     box.hidden = false;
@@ -28,7 +29,7 @@
   if (!supported) { show(apple && !installed ? "ios" : "unsupported"); return; }
 
   const registered = navigator.serviceWorker.register("/sw.js").then(() => navigator.serviceWorker.ready);
-  show(followed().includes(eventId) ? "following" : "offer");
+  show(followed().includes(followedKey) ? "following" : "offer");
 
   const keyBytes = (base64url) => {
     const text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - base64url.length % 4) % 4));
@@ -54,20 +55,20 @@
     const { public_key: publicKey } = await keyResponse.json();
     const subscription = await registration.pushManager.getSubscription()
       || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
-    const response = await post(`/api/v1/events/${eventId}/devices`, { subscription: subscription.toJSON() });
+    const response = await post(followUrl, { subscription: subscription.toJSON() });
     if (!response.ok) { say(await problem(response)); return; }
     remember(true);
     show("following");
-    say(`Done: ${(await response.json()).device_name} gets this event's news and reminders.`);
+    say(`Done: ${(await response.json()).device_name} gets ${box.dataset.what} news and reminders.`);
   });
 
   box.querySelector("[data-push-stop]").addEventListener("click", async () => {
     const registration = await registered;
     const subscription = await registration.pushManager.getSubscription();
-    const response = subscription ? await post(`/api/v1/events/${eventId}/devices/stop`, { endpoint: subscription.endpoint }) : null;
+    const response = subscription ? await post(stopUrl, { endpoint: subscription.endpoint }) : null;
     if (response && !response.ok && response.status !== 404) { say(await problem(response)); return; }
     remember(false);
     show("offer");
-    say("Stopped: this device gets nothing more about this event.");
+    say(`Stopped: this device gets nothing more about ${box.dataset.noun}.`);
   });
 })();

@@ -259,6 +259,67 @@ def test_a_signed_in_persons_device_is_theirs_and_joins_their_follow(push_app, e
     assert channel.user_id == person.id and channel.name == "Chrome on Android"
 
 
+def test_notify_me_on_a_series_routes_its_occurrences_to_the_device_and_stop_ends_the_follow(push_app, fake_push):
+    from soonish.services.series import SeriesFields, create_series
+    organizer = User(email="organizer@example.com")
+    db.session.add(organizer)
+    db.session.commit()
+    series = create_series(organizer, SeriesFields(title="Tuesday run", starts_at=utcnow() + timedelta(days=1),
+                                                   rrule="FREQ=WEEKLY;COUNT=3", visibility="unlisted"))
+    occurrences = db.session.scalars(select(Event).where(Event.series_id == series.id)).all()
+    assert occurrences
+    client = push_app.test_client()
+    device = fake_push.new_device()
+    url = f"/api/v1/series/by-slug/{series.slug}/devices"
+    page = client.get(f"/series/{series.slug}").get_data(as_text=True)  # the page's box posts here
+    assert f'data-follow-url="{url}"' in page and f'data-stop-url="{url}/stop"' in page
+    first = client.post(url, json={"subscription": device.subscription()}, headers={"User-Agent": "Firefox/133.0 (X11; Linux)"})
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["series_id"] == series.id and first.get_json()["device_name"] == "Firefox on Linux"
+    again = client.post(url, json={"subscription": device.subscription()})
+    assert again.status_code == 200 and again.get_json()["channel_id"] == first.get_json()["channel_id"]
+    channel = db.session.get(Integration, first.get_json()["channel_id"])
+    assert channel.is_push and channel.user.email is None
+    subscriptions = db.session.scalars(select(Subscription).where(Subscription.user_id == channel.user_id)).all()
+    assert {s.event_id for s in subscriptions} == {e.id for e in occurrences}
+    for subscription in subscriptions:
+        assert subscription.status == SubscriptionStatus.ACTIVE
+        assert [t.key for t in planning.targets_for(subscription, [channel])] == [f"integration:{channel.id}"]
+    assert client.post("/api/v1/series/by-slug/no-such-series/devices",
+                       json={"subscription": device.subscription()}).status_code == 404
+
+    assert client.post(f"{url}/stop", json={"endpoint": device.endpoint}).status_code == 204
+    db.session.expire_all()
+    assert {s.status for s in db.session.scalars(select(Subscription))} == {SubscriptionStatus.UNSUBSCRIBED}
+    assert client.post(f"{url}/stop", json={"endpoint": device.endpoint}).status_code == 404
+
+
+def test_a_signed_in_persons_two_devices_on_a_series_and_one_stopped(push_app, fake_push):
+    from flask_login import FlaskLoginClient
+    from soonish.services.series import SeriesFields, create_series
+    person = User(email="ann@example.com", is_verified=True)
+    db.session.add(person)
+    db.session.commit()
+    series = create_series(person, SeriesFields(title="Book club", starts_at=utcnow() + timedelta(days=1),
+                                                rrule="FREQ=WEEKLY;COUNT=2"))
+    push_app.test_client_class = FlaskLoginClient
+    client = push_app.test_client(user=person)
+    headers = {"X-CSRFToken": _csrf(client)}
+    url = f"/api/v1/series/by-slug/{series.slug}/devices"
+    phone, laptop = fake_push.new_device(), fake_push.new_device()
+    channels = [client.post(url, json={"subscription": d.subscription()}, headers=headers).get_json()["channel_id"]
+                for d in (phone, laptop)]
+    # The occurrences followed with the phone gain the laptop too.
+    subscriptions = db.session.scalars(select(Subscription).where(Subscription.user_id == person.id)).all()
+    assert len(subscriptions) == 2 and all(sorted(s.integration_id for s in sub.selectors) == sorted(channels)
+                                           for sub in subscriptions)
+    assert client.post(f"{url}/stop", json={"endpoint": phone.endpoint}, headers=headers).status_code == 204
+    db.session.expire_all()
+    for subscription in db.session.scalars(select(Subscription)):
+        assert subscription.status == SubscriptionStatus.ACTIVE
+        assert [s.integration_id for s in subscription.selectors] == [channels[1]]
+
+
 def _csrf(client) -> str:
     page = client.get("/").get_data(as_text=True)
     return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]

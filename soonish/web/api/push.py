@@ -111,6 +111,37 @@ def stop_on_device(data, event_id):
     push_service.stop_on_device(data["endpoint"], event_id=event_id)
 
 
+class DeviceSeriesFollowOut(Schema):
+    series_id = fields.Integer(attribute="follow.series_id")
+    channel_id = fields.Integer(attribute="device.id", metadata={
+        "description": "The device's channel: signed in, it is on your Channels page (rename, test, remove)."})
+    device_name = fields.String(attribute="device.name", metadata={"description": 'e.g. "Chrome on Android".'})
+
+
+@bp.post("/series/by-slug/<slug:slug>/devices")
+@optionally_authorized("subscriptions:write")
+@bp.arguments(DeviceFollowIn)
+@bp.response(201, DeviceSeriesFollowOut)
+@bp.alt_response(200, schema=DeviceSeriesFollowOut, description="Followed already: this device is now one of its routes")
+@bp.errors(403, 404, 503)
+def follow_series_on_device(data, slug):
+    """Notify me on this device about every occurrence of the series its link names, made now
+    and later; as `POST /events/{event_id}/devices` otherwise (same 422s)."""
+    follow, device, is_new = push_service.follow_series_on_device(
+        current_user_or_none(), data["subscription"], request.headers.get("User-Agent", ""), slug=slug)
+    return {"follow": follow, "device": device}, 201 if is_new else 200
+
+
+@bp.post("/series/by-slug/<slug:slug>/devices/stop")
+@bp.arguments(DeviceStopIn)
+@bp.response(204)
+@bp.errors(404)
+def stop_series_on_device(data, slug):
+    """Stop this device's notifications about the series; the follow ends when the device was
+    its only route."""
+    push_service.stop_series_on_device(data["endpoint"], slug=slug)
+
+
 @bp.post("/push/answers")
 @bp.arguments(PushAnswerIn)
 @bp.response(200, PushAnswerOut)
