@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-repeat test-sqlite test-postgres test-browser chromium install clean
+.PHONY: run test test-repeat test-sqlite test-postgres test-browser chromium axe install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ test-postgres:
 	SOONISH_TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST) --basetemp=$(CURDIR)/.pytest-tmp/postgres
 
 # Their own pytest call: pytest-playwright's sync fixtures leave an event loop running.
-test-browser: chromium
+test-browser: chromium axe
 	$(BIN)/pytest -q tests/browser
 
 ## Run the whole suite N times (default 3) from scratch and list every test that failed in any run
@@ -72,6 +72,14 @@ test-repeat: $(VENV)/.installed-test
 # Debian's Chromium: Playwright can't download its own browser here.
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+## axe-core (accessibility checks in the browser tests), from the npm registry, pinned
+AXE_VERSION = 4.14.1
+axe: tests/browser/.axe/axe.min.js
+tests/browser/.axe/axe.min.js:
+	mkdir -p tests/browser/.axe
+	cd tests/browser/.axe && npm pack --silent axe-core@$(AXE_VERSION) && tar xzf axe-core-$(AXE_VERSION).tgz package/axe.min.js \
+		&& mv package/axe.min.js . && rm -r package axe-core-$(AXE_VERSION).tgz
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .pytest-tmp .pytest-repeat

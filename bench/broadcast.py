@@ -2,6 +2,7 @@
 """Broadcast benchmark: one announcement to N subscribers, end to end, on the embedded stack.
 
     .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both|push]
+                                        [--bounce-rate 0.04]  (email with dead mailboxes: bench/bounces.py)
                                         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
                                         [--old-ledger 1000000]
 
@@ -65,13 +66,12 @@ from soonish.temporal.retention.workflow import RetentionWorkflow  # noqa: E402
 from soonish.temporal.events.types import event_workflow_id  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from soonish.web.tokens import issue_token  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 
 from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 from tests.push_service import Device  # noqa: E402
 
-from bench.stack import ROOT, SINK_BUDGETS, Sink, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
+from bench.stack import ROOT, SINK_BUDGETS, Sink, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
 PUSH_DEVICE_SEED = "soonish-bench"  # the push sink makes the same devices from it
@@ -135,13 +135,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
     app = create_app(config)
     workers: list[Child] = []
     try:
-        with app.app_context():
-            db.create_all()
-            organizer = User(email="organizer@soonish.bench", display_name="Organizer")
-            db.session.add(organizer)
-            db.session.commit()
-            token, _ = issue_token(organizer)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bench_organizer(app)
 
         mail = {"SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": config["SMTP_PORT"], "SMTP_STARTTLS": "false",
                 "MAIL_FROM": config["MAIL_FROM"], "VAPID_PRIVATE_KEY": PUSH_VAPID_KEY}
@@ -560,6 +554,9 @@ def main() -> None:
     parser.add_argument("--stall-timeout", type=float, default=120, help="give up after this long with no progress")
     parser.add_argument("--profile", metavar="DIR", help="sample the workers with py-spy into DIR (slows them)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    parser.add_argument("--bounce-rate", type=float, default=0.0, metavar="RATE",
+                        help="email only: that share of dead mailboxes; broadcast twice and against a clean "
+                             "audience (bench/bounces.py)")
     parser.add_argument("--old-ledger", type=int, default=0, metavar="ROWS",
                         help="then seed ROWS old deliveries and compare a broadcast alone and during their prune")
     args = parser.parse_args()
@@ -572,6 +569,10 @@ def main() -> None:
         temporal = TemporalDevServer(log_path=tmp / "temporal.log").start()
         temporal_port = temporal.port
         started.append(temporal)
+        if args.bounce_rate:
+            from bench.bounces import run_bounces
+            print(run_bounces(args, tmp, temporal_port), flush=True)
+            return
         modes = {"both": ["webhook", "email"], "push": ["webhook", "push"]}.get(args.mode, [args.mode])
         sink_kinds = {"webhook": ("http",), "email": ("smtp",),
                       "push": ("push", "--seed", PUSH_DEVICE_SEED, "--vapid-key", vapid_public_key(PUSH_VAPID_KEY))}

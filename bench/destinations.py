@@ -51,7 +51,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench import destination_fakes as fakes  # noqa: E402
 from bench.broadcast import parse_batches  # noqa: E402
-from bench.stack import cpu_seconds, machine_busy_seconds  # noqa: E402
+from bench.stack import bench_organizer, cpu_seconds, machine_busy_seconds  # noqa: E402
 from soonish.domain import chat_installations  # noqa: E402
 from soonish.domain.chat_installations import InstalledBot  # noqa: E402
 from soonish.services.integrations import cipher  # noqa: E402
@@ -59,7 +59,6 @@ from soonish.models import (  # noqa: E402
     ChatIdentity, Delivery, DeliveryStatus, Subscription, SubscriptionSelector, User, db,
 )
 from soonish.web import create_app  # noqa: E402
-from soonish.web.tokens import issue_token  # noqa: E402
 from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker, wait_for_port  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 from tests.sinks import free_port  # noqa: E402
@@ -204,13 +203,7 @@ def run_kind(kind: str, args, tmp: Path, temporal_port: int) -> dict:
     app = create_app(config)
     workers: list[Child] = []
     try:
-        with app.app_context():
-            db.create_all()
-            organizer = User(email="organizer@soonish.bench", display_name="Organizer")
-            db.session.add(organizer)
-            db.session.commit()
-            token, _ = issue_token(organizer)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bench_organizer(app)
         for i in range(args.workers):
             workers.append(start_worker(config, f"{kind}-worker{i + 1}", tmp, **settings))
         client = app.test_client()

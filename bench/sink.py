@@ -3,6 +3,7 @@ bench nor a worker shares a GIL with them.
 
     python bench/sink.py http --port P             json:// sink; GET /_stats, POST /_reset
     python bench/sink.py smtp --port P --stats-port S   aiosmtpd; stats over HTTP on S
+        [--bounce-rate R --mail-in-port M]   a mail server with dead mailboxes (bench/bounces.py)
     python bench/sink.py push --port P --seed S --vapid-key K   the tests' fake push service
 
 A sink counts what it receives, remembers every delivery key (``Idempotency-Key`` header,
@@ -90,13 +91,49 @@ async def serve_http(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def serve_smtp(port: int, stats_port: int) -> None:
+def dead_mailbox(address: str, rate: float) -> str | None:
+    """With dead mailboxes at ``rate``: "refused" for half of them (550 5.1.1 at RCPT), "bounced"
+    for the other half (taken, then a DSN mailed back), by follower number; None for the living.
+    Only "follower<n>@" addresses die: a clean audience of another prefix stays clean."""
+    match = re.fullmatch(r"follower(\d+)@.*", address)
+    if not rate or match is None:
+        return None
+    step = round(2 / rate)  # 0.04: one in 50 refused, another one in 50 bounced
+    n = int(match.group(1)) % step
+    return "refused" if n == 0 else "bounced" if n == step // 2 else None
+
+
+async def serve_smtp(port: int, stats_port: int, bounce_rate: float = 0.0, mail_in_port: int = 0) -> None:
+    import smtplib
+    import sys
+    from pathlib import Path
+
     from aiosmtpd.smtp import SMTP
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.sinks import postfix_dsn  # the DSN the tests' fake MTA mails back
+
     tally = Tally()
+    dead = {"refused": 0, "bounced": 0}  # attempts to mail a dead mailbox, since the start
+
+    def mail_back(to: str, dsn: bytes) -> None:
+        with smtplib.SMTP("127.0.0.1", mail_in_port, timeout=30) as smtp:
+            smtp.sendmail("", [to], dsn)
 
     class Handler:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if dead_mailbox(address, bounce_rate) == "refused":
+                dead["refused"] += 1
+                return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server, session, envelope):
+            for recipient in envelope.rcpt_tos:
+                if dead_mailbox(recipient, bounce_rate) == "bounced":
+                    dead["bounced"] += 1
+                    dsn = postfix_dsn(envelope.mail_from, recipient, envelope.content)
+                    asyncio.get_running_loop().run_in_executor(None, mail_back, envelope.mail_from, dsn)
             found = KEY_HEADER.search(envelope.content)
             key = found.group(1).decode() if found else None
             for _ in envelope.rcpt_tos:
@@ -108,6 +145,11 @@ async def serve_smtp(port: int, stats_port: int) -> None:
     await loop.create_server(lambda: SMTP(handler, hostname="sink.localhost"), "127.0.0.1", port, backlog=1024)
     app = web.Application()
     control_routes(app, tally)
+
+    async def dead_stats(_request):
+        return web.json_response(dead)
+
+    app.router.add_get("/_dead", dead_stats)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", stats_port).start()
@@ -142,13 +184,15 @@ def main() -> None:
     parser.add_argument("--stats-port", type=int)
     parser.add_argument("--seed", help="push: the devices' seed (tests/push_service.py Device.derived)")
     parser.add_argument("--vapid-key", help="push: the VAPID public key subscriptions were made with")
+    parser.add_argument("--bounce-rate", type=float, default=0.0)
+    parser.add_argument("--mail-in-port", type=int, default=0)
     args = parser.parse_args()
     if args.kind == "http":
         asyncio.run(serve_http(args.port))
     elif args.kind == "push":
         asyncio.run(serve_push(args.port, args.seed, args.vapid_key))
     else:
-        asyncio.run(serve_smtp(args.port, args.stats_port))
+        asyncio.run(serve_smtp(args.port, args.stats_port, args.bounce_rate, args.mail_in_port))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ class Sink:
 
 
 def start_sink(kind: str, logdir: Path, *options: str) -> Sink:
-    """``options``: more of bench/sink.py's arguments (the push sink's --seed and --vapid-key)."""
+    """``options``: more of bench/sink.py's arguments (the push sink's --seed and --vapid-key, the mail sink's --bounce-rate)."""
     port = free_port()
     stats_port = free_port() if kind == "smtp" else port
     args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port), *options]
@@ -66,3 +66,17 @@ def start_sink(kind: str, logdir: Path, *options: str) -> Sink:
     wait_for_port(port, proc.process, proc.name)
     wait_for_port(stats_port, proc.process, proc.name)
     return Sink(proc, port, stats_port)
+
+
+def bench_organizer(app) -> dict:
+    """Make the tables and the bench's organizer; the headers its API calls carry."""
+    from soonish.models import User, db
+    from soonish.web.tokens import issue_token
+
+    with app.app_context():
+        db.create_all()
+        organizer = User(email="organizer@soonish.bench", display_name="Organizer")
+        db.session.add(organizer)
+        db.session.commit()
+        token, _ = issue_token(organizer)
+    return {"Authorization": f"Bearer {token}"}

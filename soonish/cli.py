@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -81,11 +82,37 @@ def worker(role: str) -> None:
     asyncio.run(run())
 
 
+@cli.command("mail-in")
+@click.option("--bind", default=None, help="host:port (default SOONISH_MAIL_IN_BIND)")
+@with_appcontext
+def mail_in(bind: str | None) -> None:
+    """Take bounces and complaints by SMTP: the MX of SOONISH_BOUNCE_DOMAIN (README "Mail reputation")."""
+    from soonish.mail_in import listener, split_bind
+
+    app = current_app._get_current_object()
+    host, port = split_bind(bind or app.config["MAIL_IN_BIND"])
+    try:
+        controller = listener(app, host, port)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    controller.start()
+    click.echo(f"mail-in taking bounces for {app.config['BOUNCE_DOMAIN']} on {host}:{port}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    controller.stop()
+
+
+# `soonish dev`'s bounce domain when none is set: mail-in runs, and the return paths are real.
+DEV_BOUNCE_DOMAIN = "bounces.soonish.localhost"
+
+
 @cli.command("sync-schedules")
 @with_appcontext
 def sync_schedules() -> None:
     """Reconcile reminder schedules and event workflows with the database, and report."""
-    from soonish.services.reminders import sync_all_schedules
+    from soonish.services.temporal import sync_all_schedules
 
     repair = sync_all_schedules()
     for label, items in (("created", repair.created), ("updated", repair.updated), ("removed", repair.removed)):
@@ -293,9 +320,9 @@ def demo() -> None:
 @cli.command()
 @with_appcontext
 def dev() -> None:
-    """Everything in one terminal: Temporal dev server, migrations, worker and web server, the
-    chat bots whose tokens are set (and the demo organizer and event when the database has no
-    users yet)."""
+    """Everything in one terminal: Temporal dev server, migrations, worker, web server, the bounce
+    listener (mail-in), the chat bots whose tokens are set (and the demo organizer and event when
+    the database has no users yet)."""
     from flask_migrate import upgrade
 
     from soonish.temporal.delivery.types import temporal_dev_server_args
@@ -304,7 +331,8 @@ def dev() -> None:
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])
     # DEV: plain http cookies and the default secret are fine on this machine.
-    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true"}
+    env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true",
+           "SOONISH_BOUNCE_DOMAIN": config["BOUNCE_DOMAIN"] or DEV_BOUNCE_DOMAIN}
     if not config["VAPID_PRIVATE_KEY"]:  # "Notify me on this device" works out of the box
         env["SOONISH_VAPID_PRIVATE_KEY"] = dev_vapid_key(instance)
     config["TEMPORAL_ADDRESS"] = env["SOONISH_TEMPORAL_ADDRESS"]  # for the demo event's workflow
@@ -340,9 +368,9 @@ def dev() -> None:
         upgrade()
         if not accounts.has_users():
             _make_demo()  # a first run shows the product working at once
-        for command in (["worker"], ["web"]):
+        for command in (["worker"], ["web"], ["mail-in"]):
             children.append(subprocess.Popen([sys.executable, "-m", "soonish", *command], env=env))
-        essential = list(children)  # the Temporal dev server (when we started it), worker and web
+        essential = list(children)  # the Temporal dev server (when we started it), worker, web and mail-in
         # The bots retry their own logins; one that still exits is reported, and the web server
         # and worker keep running without it.
         bots = {platform: subprocess.Popen([sys.executable, "-m", "soonish", "bot", platform], env=env)

@@ -138,6 +138,24 @@ class Config:
     SMTP_MESSAGES_PER_CONNECTION = 0
     # An SMTP 421/450/451/452 ("not now") says no when: the mail is sent again this much later.
     SMTP_TEMPORARY_WAIT_SECONDS = 1.0
+    # Mail reputation (README "Mail reputation"). Each mail's envelope sender is
+    # bounces+<signed ref>@BOUNCE_DOMAIN, whose MX is `soonish mail-in` (empty: MAIL_FROM's address,
+    # and bounces go nowhere). MAIL_IN_BIND is where `soonish mail-in` (and `soonish dev`) listen.
+    BOUNCE_DOMAIN = ""
+    MAIL_IN_BIND = "127.0.0.1:2525"
+    # DKIM: the selector and the private key (PEM text, or a path to the PEM file); the signing
+    # domain is DKIM_DOMAIN or MAIL_FROM's domain. Unset: mail goes unsigned (a relay may sign).
+    # Bounces and complaints from a sending provider's webhooks (/webhooks/mail/<provider>):
+    # the SNS topics of Amazon SES's notifications (comma-separated ARNs; empty: any topic whose
+    # messages SNS signed), the Basic credentials set in Postmark's webhook URL, Mailgun's
+    # webhook signing key. A provider left unset refuses its webhook.
+    SES_SNS_TOPIC_ARNS = ""
+    POSTMARK_WEBHOOK_USER = ""
+    POSTMARK_WEBHOOK_PASSWORD = ""
+    MAILGUN_WEBHOOK_SIGNING_KEY = ""
+    DKIM_SELECTOR = ""
+    DKIM_PRIVATE_KEY = ""
+    DKIM_DOMAIN = ""
 
     # Email confirmation links stay valid this long.
     CONFIRM_LINK_MAX_AGE = 7 * 24 * 3600
@@ -152,6 +170,11 @@ class Config:
     EMAIL_CHANNELS_WAITING_MAX = 3
     # A "connect Slack / Discord" code, typed in chat by its signed-in owner, works this long.
     CHAT_CONNECT_CODE_SECONDS = 600
+    # Communities: an invitation to help run one works this long (and once); how many one
+    # account may own, and how many people may run one.
+    COMMUNITY_INVITE_MAX_AGE = 7 * 24 * 3600
+    COMMUNITIES_OWNED_MAX = 50
+    COMMUNITY_MEMBERS_MAX = 10_000
 
     # Ledger retention: deliveries of events that are over are folded into per-notification
     # counts and deleted once older than this many days, by the `soonish-retention` schedule
@@ -228,6 +251,11 @@ class Config:
     BUDGET_TELEGRAM_CHAT = "1 per second"
     BUDGET_WEBHOOK_HOST = "100 per second"  # per receiving host (webhooks, other HTTP channels)
     BUDGET_SMTP_HOST = "100 per second"  # our SMTP server
+    # Each big mailbox provider's own pace, on top of the SMTP server's (README "Mail reputation").
+    BUDGET_MAILBOX_GMAIL = "20 per second"  # gmail.com, googlemail.com
+    BUDGET_MAILBOX_MICROSOFT = "10 per second"  # outlook.com, hotmail.com, live.com ...
+    BUDGET_MAILBOX_YAHOO = "10 per second"  # yahoo.com, aol.com ...
+    BUDGET_MAILBOX_ICLOUD = "10 per second"  # icloud.com, me.com, mac.com
 
     # Outgoing webhooks to integrators: retried with exponential backoff from the first delay,
     # doubling up to the longest, for the retry window (3 days); an endpoint that takes nothing
@@ -244,6 +272,11 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
     OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+
+    # The event page as anonymous visitors see it is rendered once per event version and process
+    # and kept this many seconds: its counts (which change without a new version) are at most
+    # this old, and the page's own polls keep an open page current. 0: render every view.
+    EVENT_PAGE_CACHE_SECONDS = 2.0
 
     # CSRF is enforced per request in web/__init__.py so bearer-token API calls can skip it.
     WTF_CSRF_CHECK_DEFAULT = False

@@ -9,6 +9,7 @@ LOCATION_MAX = 300
 ONLINE_URL_MAX = 500
 # A person's display name (their own, or the name a chat platform gives us).
 DISPLAY_NAME_MAX = 120
+BIO_MAX = 280
 # An event's places for "going" (RSVPs); no limit is None.
 CAPACITY_MAX = 1_000_000
 # How a chat platform names an account or a workspace (Slack allows 80 characters, Discord 32).
@@ -28,6 +29,10 @@ STILL_COMING_HOURS_MAX = 7 * 24
 STILL_COMING_HOURS_DEFAULT = 24
 # An event's or a series' slug: the address part of its link (links.new_slug makes 67 at most).
 SLUG_MAX = 96
+# A community's name, and its slug (the /c/<slug> address part, chosen or made from its name).
+COMMUNITY_NAME_MAX = 120
+COMMUNITY_SLUG_MAX = 60
+COMMUNITY_DESCRIPTION_MAX = 5000
 # An event's details (its page, mails and cards carry them).
 EVENT_DESCRIPTION_MAX = 10_000
 # A channel's Apprise URL as typed: longer than any real service's URL needs.

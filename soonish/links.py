@@ -18,6 +18,7 @@ class LinkPurpose:
     FORGET_ADDRESS = "forget-address"
     RSVP = "rsvp-answer"
     RSVP_OFFER = "rsvp-waitlist-offer"
+    COMMUNITY_INVITE = "community-invite"
 
 
 class LinkInvalid(Exception):
@@ -76,6 +77,10 @@ def unsubscribe_path(token: str) -> str:
 
 def verify_email_path(token: str) -> str:
     return f"/verify/{token}"
+
+
+def community_invite_path(token: str) -> str:
+    return f"/c/invites/{token}"
 
 
 def link_chat_path(token: str) -> str:

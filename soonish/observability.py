@@ -157,6 +157,12 @@ DELIVERIES = Counter(
     "soonish_deliveries", "Messages handed to a channel, by outcome (sent, failed, ...).",
     ["status", "channel"],
 )
+MAIL_BOUNCES = Counter(
+    "soonish_mail_bounces", "Bounces and complaints heard, by kind (hard, soft, complaint) and where they came "
+    "in (mail-in, smtp, ses, postmark, mailgun); against soonish_deliveries{channel=\"email\"}: the sender's rates.",
+    ["kind", "source"],
+)
+MAIL_SUPPRESSED = Counter("soonish_mail_suppressed", "Addresses put on the suppression list.")
 REMINDER_LATENESS = Histogram(
     "soonish_reminder_lateness_seconds", "How long after its due time a reminder went out.",
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
@@ -173,6 +179,12 @@ def record_delivery(status: str, channel: str) -> None:
     """Count one delivery attempt; ``channel`` is the kind of target (Apprise scheme or fast path)."""
     channel = channel.lower()
     DELIVERIES.labels(status=status, channel=channel if _CHANNEL_KIND.match(channel) else "other").inc()
+
+
+def record_bounce(kind: str, source: str, suppressed: bool) -> None:
+    MAIL_BOUNCES.labels(kind=kind, source=source).inc()
+    if suppressed:
+        MAIL_SUPPRESSED.inc()
 
 
 def record_reminder_lateness(seconds: float) -> None:

@@ -8,6 +8,7 @@ import shutil
 import sys
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Awaitable, TypeVar
 
@@ -18,6 +19,9 @@ from soonish.temporal.worker import running_worker
 
 T = TypeVar("T")
 
+# The SDK waits 5 s for a server it starts; at load 20 (both suites and the browser run on 2
+# cores) the dev server took longer, and every test of that process errored at setup.
+SERVER_STARTUP = timedelta(seconds=90)
 # Every test has task queues of its own, each split by default into 4 partitions the server loads
 # and polls: one each took a quarter less of the server's CPU (20 workers started and stopped,
 # 1.5-1.6 s against 2.1-2.2 s), and a test server has no load to spread.
@@ -53,6 +57,7 @@ class Harness:
                 dev_server_existing_path=installed_binary("temporal"),
                 dev_server_log_level="error",
                 dev_server_extra_args=[*temporal_dev_server_args(), *ONE_PARTITION_PER_TASK_QUEUE],
+                dev_server_startup_timeout=SERVER_STARTUP,
             ),
             timeout=120,
         )
@@ -61,6 +66,7 @@ class Harness:
         return self.run(
             WorkflowEnvironment.start_time_skipping(
                 test_server_existing_path=installed_binary("temporal-test-server"),
+                test_server_startup_timeout=SERVER_STARTUP,
             ),
             timeout=120,
         )

@@ -4,7 +4,8 @@ Building the app took 0.2-0.5 s of CPU, a third of the suite's: werkzeug compile
 rule into Python code and flask-smorest builds the OpenAPI document, and each app compiles its
 own templates again. Most tests ask for the same settings, so they share one app. Between tests
 everything a test may leave in it is put back: its settings (``app.config``), what the app made
-at first use (``app.extensions``: the Temporal gateway, readiness checks, the Slack handler), the
+at first use (``app.extensions``: the Temporal gateway, readiness checks, the Slack handler, the
+anonymous event pages kept by web/anonymous_page.py), the
 rate limiter's counters, the log handler (bound to the test's captured stderr), and the
 process-wide extension objects that the newest ``create_app`` points at its own app.
 

@@ -5,9 +5,11 @@ Both run on loopback in their own threads and record what they received.
 import asyncio
 import json
 import os
+import smtplib
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
@@ -43,6 +45,7 @@ def wait_until(condition, timeout: float = 30, interval: float = 0.1, message: s
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # each mail's bytes as they arrived (a signature covers these)
         self._lock = threading.Lock()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -50,9 +53,11 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope):
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
         with self._lock:
+            self.raw.append(envelope.original_content or envelope.content)
             for recipient in envelope.rcpt_tos:
                 copy = BytesParser(policy=policy.default).parsebytes(envelope.content)
                 copy["X-Envelope-To"] = recipient
+                copy["X-Envelope-From"] = envelope.mail_from  # the return path bounces go to
                 self.messages.append(copy)
         del message
         return "250 OK"
@@ -67,6 +72,7 @@ class SmtpSink:
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
+            self.raw.clear()
 
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:
@@ -76,6 +82,71 @@ class SmtpSink:
         wait_until(lambda: len(self.messages) >= count, timeout, message=f"{count} mails")
         with self._lock:
             return list(self.messages)
+
+
+def postfix_dsn(mail_from: str, recipient: str, returned: bytes) -> bytes:
+    """A delivery status notification as Postfix's bounce(8) writes it (tests/bounces/
+    postfix_user_unknown.eml): 550 5.1.1 for ``recipient``, to the return path ``mail_from``."""
+    headers = returned.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    boundary = f"{uuid.uuid4().hex}/mx.fake-mta.test"
+    return (
+        f"From: MAILER-DAEMON@mx.fake-mta.test (Mail Delivery System)\r\n"
+        f"To: {mail_from}\r\nSubject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        f"This is the mail system at host mx.fake-mta.test.\r\n\r\n"
+        f"<{recipient}>: host store.fake-mta.test said: 550 5.1.1 <{recipient}>: Recipient address\r\n"
+        f"    rejected: User unknown in virtual mailbox table (in reply to RCPT TO command)\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; mx.fake-mta.test\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"
+        f"Action: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; store.fake-mta.test\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown\r\n\r\n"
+        f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n\r\n--{boundary}--\r\n"
+    ).encode()
+
+
+class FakeMta(SmtpSink):
+    """A receiving mail server with dead mailboxes: it refuses the ``refused`` addresses at RCPT
+    (550 5.1.1, as Gmail and Postfix do for an unknown user), and takes mail for the ``bounced``
+    ones only to mail a DSN back later to the envelope sender, through the bounce domain's MX
+    (``mail_in``: host, port), as a relay that accepts first and delivers after does."""
+
+    def __init__(self, refused=(), bounced=(), mail_in: tuple[str, int] | None = None, deferred=()) -> None:
+        super().__init__()
+        self.refused = {a.lower() for a in refused}
+        # Answered "try later" once each (450 4.7.1, as Gmail and Outlook defer a sender).
+        self.deferred = {a.lower() for a in deferred}
+        self.bounced = {a.lower() for a in bounced}
+        self.mail_in = mail_in
+        self.dsns_sent = 0
+        self.refusals = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.deferred:
+            self.deferred.discard(address.lower())
+            return "450 4.7.1 Try again later: too many messages from your IP"
+        if address.lower() in self.refused:
+            self.refusals += 1
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        bounced = [r for r in envelope.rcpt_tos if r.lower() in self.bounced]
+        envelope.rcpt_tos = [r for r in envelope.rcpt_tos if r.lower() not in self.bounced]
+        answer = await super().handle_DATA(server, session, envelope) if envelope.rcpt_tos else "250 OK"
+        for recipient in bounced:
+            dsn = postfix_dsn(envelope.mail_from, recipient, envelope.content)
+            await asyncio.to_thread(self._mail_back, envelope.mail_from, dsn)
+        return answer
+
+    def _mail_back(self, to: str, dsn: bytes) -> None:
+        with smtplib.SMTP(*self.mail_in, timeout=10) as smtp:
+            smtp.sendmail("", [to], dsn)
+        with self._lock:
+            self.dsns_sent += 1
 
 
 class LoopbackServer:

@@ -52,6 +52,15 @@ def wait_for_settled(app, notification_id: int, timeout: float = 30) -> None:
     wait_until(settled, timeout, message=f"notification {notification_id} settled")
 
 
+def wait_for_outbox_drained(app, timeout: float = 30) -> None:
+    """Until every outbox row is done (its mail sent, its workflow started or signalled)."""
+    def drained() -> bool:
+        with app.app_context():
+            return db.session.scalar(select(OutboxItem.id).where(OutboxItem.done_at.is_(None)).limit(1)) is None
+
+    wait_until(drained, timeout, message="outbox drained")
+
+
 def wait_for_event_quiet(harness, temporal_env, app, event_id: int, timeout: float = 30) -> None:
     """Until the event's outbox is drained and its workflow has acted on it: nothing queued to
     send and its reminder schedules in line with the subscriptions."""

@@ -19,7 +19,10 @@ import pytest
 from sqlalchemy import func, select
 
 from soonish.domain.delivery import mask_url
-from soonish.models import Event, Integration, Notification, NotificationKind, Subscription, User, Visibility, db
+from soonish.models import (
+    Community, CommunityMember, CommunityRole, Event, Integration, Notification, NotificationKind, Subscription, User,
+    Visibility, db,
+)
 from soonish.services import calendar as calendar_service
 from soonish.services.integrations import cipher
 
@@ -32,7 +35,8 @@ SIGN_IN = 302
 @dataclass(frozen=True)
 class Attempt:
     """One request at the owner's things. ``path`` and ``body`` name them by placeholder:
-    {event} {private} {slug} {private_slug} {integration} {subscription} {rotated} {revoked}."""
+    {event} {private} {slug} {private_slug} {integration} {subscription} {rotated} {revoked} {community}
+    {owner}."""
 
     method: str
     path: str
@@ -56,6 +60,15 @@ API_ATTEMPTS = [
     Attempt("POST", "/api/v1/events/{private}/announcements", 404, 401, {"title": "Spam"}),
     Attempt("GET", "/api/v1/events/{private}/notifications", 404, 401),
     Attempt("POST", "/api/v1/events/{private}/subscriptions", 404, 404, {"email": "{email}"}),
+    # Someone else's community is missing to whoever isn't on its team.
+    Attempt("GET", "/api/v1/communities/{community}", 404, 401),
+    Attempt("GET", "/api/v1/communities/{community}/members", 404, 401),
+    Attempt("GET", "/api/v1/communities/{community}/audit", 404, 401),
+    Attempt("POST", "/api/v1/communities/{community}/invites", 404, 401, {"email": "{email}", "role": "owner"}),
+    Attempt("PATCH", "/api/v1/communities/{community}/members/{owner}", 404, 401, {"role": "announcer"}),
+    Attempt("DELETE", "/api/v1/communities/{community}/members/{owner}", 404, 401),
+    Attempt("POST", "/api/v1/communities/{community}/transfer", 404, 401, {"user_id": 1}),
+    Attempt("DELETE", "/api/v1/communities/{community}", 404, 401),
     Attempt("GET", "/api/v1/integrations/{integration}", 404, 401),
     Attempt("PATCH", "/api/v1/integrations/{integration}", 404, 401, {"name": "Mine now"}),
     Attempt("DELETE", "/api/v1/integrations/{integration}", 404, 401),
@@ -97,9 +110,12 @@ def things_of(app, owner) -> dict[str, str]:
     subscription and two dead feed URLs."""
     starts_at = datetime.now(timezone.utc) + timedelta(days=7)
     suffix = uuid.uuid4().hex[:6]
-    event = stored(app, Event(organizer_id=owner.id, slug=f"launch-{suffix}", title="Launch", starts_at=starts_at))
-    private = stored(app, Event(organizer_id=owner.id, slug=f"secret-{suffix}", title="Secret", starts_at=starts_at,
-                                visibility=Visibility.PRIVATE))
+    community = stored(app, Community(slug=f"owners-{suffix}", name="Owner's", personal_of_id=owner.id))
+    stored(app, CommunityMember(community_id=community.id, user_id=owner.id, role=CommunityRole.OWNER))
+    event = stored(app, Event(organizer_id=owner.id, community_id=community.id, slug=f"launch-{suffix}",
+                              title="Launch", starts_at=starts_at))
+    private = stored(app, Event(organizer_id=owner.id, community_id=community.id, slug=f"secret-{suffix}",
+                                title="Secret", starts_at=starts_at, visibility=Visibility.PRIVATE))
     url = f"json://127.0.0.1:9/{suffix}"
     with app.app_context():
         sealed = cipher().encrypt(url)
@@ -115,7 +131,7 @@ def things_of(app, owner) -> dict[str, str]:
     return {
         "event": str(event.id), "private": str(private.id), "slug": event.slug, "private_slug": private.slug,
         "integration": str(integration.id), "subscription": str(subscription.id), "notification": str(notification.id),
-        "rotated": rotated, "revoked": revoked,
+        "rotated": rotated, "revoked": revoked, "community": str(community.id), "owner": str(owner.id),
     }
 
 
@@ -213,6 +229,8 @@ CSRF_EXEMPT_ENDPOINTS = {
     "subscriptions.unsubscribe",  # RFC 8058 one-click: mail providers POST it; the signed URL is the proof
     "account_settings.forget_address",  # "forget my address" from a mail: the signed URL is the proof
     "chat.slack_events",  # Slack signs every request; bolt verifies it
+    # Mail providers' bounce and complaint reports: each verified as its provider documents it.
+    "api_mail_webhooks.ses", "api_mail_webhooks.postmark", "api_mail_webhooks.mailgun",
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -241,7 +259,8 @@ def test_every_cookie_authenticated_state_change_needs_the_csrf_token(app, clien
     own = things_of(app, user)
     values = {"event_id": own["event"], "slug": own["slug"], "integration_id": own["integration"],
               "subscription_id": own["subscription"], "token": "a-signed-token", "key_id": 1, "endpoint_id": 1, "message_id": 1,
-              "channel_type": "ntfy", "identity_id": 1, "series_id": 1, "platform": "slack"}
+              "channel_type": "ntfy", "identity_id": 1, "series_id": 1, "platform": "slack", "installation_id": 1, "notification_id": 1,
+              "community_id": own["community"], "user_id": str(user.id)}
     routes = [route for route in state_changing_routes(app) if route[0] not in CSRF_EXEMPT_ENDPOINTS]
     assert len(routes) > 20  # the walk found the app's routes
 

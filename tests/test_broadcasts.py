@@ -60,7 +60,7 @@ def test_broadcast_routes_by_selectors_and_reaches_each_active_subscriber_once(
 
     report = reports(client, organizer, event["id"])[0]
     assert report["notification"]["kind"] == "announcement"
-    assert report["counts"] == {"sent": 3, "failed": 0, "pending": 0, "skipped": 0}
+    assert report["counts"] == {"sent": 3, "failed": 0, "pending": 0, "skipped": 0, "suppressed": 0}
 
 
 def test_every_message_carries_its_delivery_key(app, client, make_user, bearer, organizer, worker, http_sink, smtp_sink):

@@ -1,6 +1,7 @@
 """Cover images: JPEG/PNG/WebP up to 5 MB, re-encoded to a 1200×630 JPEG with the EXIF gone,
 kept in the database and served with Cache-Control and an ETag; anything else refused clearly."""
 import io
+import re
 from html import unescape
 
 import pytest
@@ -54,7 +55,11 @@ def test_a_cover_is_reencoded_stripped_and_served_with_cache_headers(app, client
         assert b"SpyCam" not in stored.image
 
     page = client.get(f"/e/{event['slug']}").get_data(as_text=True)
-    assert f'property="og:image" content="http://soonish.test/e/{event["slug"]}/cover.jpg?v=' in page
+    # The page leads with the cover; the card crawlers get is the share image drawn over it.
+    assert f'<img src="/e/{event["slug"]}/cover.jpg?v=' in page
+    card = re.search(r'property="og:image" content="http://soonish\.test(/e/[^"]+/share\.png\?v=[^"]+)"', page).group(1)
+    with_cover = client.get(card.replace("&amp;", "&"))
+    assert with_cover.status_code == 200 and with_cover.mimetype == "image/png"
     served = client.get(f"/e/{event['slug']}/cover.jpg")
     assert served.status_code == 200 and served.mimetype == "image/jpeg"
     assert "public" in served.headers["Cache-Control"] and served.headers["ETag"]
@@ -62,7 +67,10 @@ def test_a_cover_is_reencoded_stripped_and_served_with_cache_headers(app, client
 
     client.post(f"/events/{event['id']}/cover/delete", data={"csrf_token": csrf_token(client, f"/e/{event['slug']}")})
     assert client.get(f"/e/{event['slug']}/cover.jpg").status_code == 404
-    assert "share.png" in client.get(f"/e/{event['slug']}").get_data(as_text=True)
+    without = re.search(r'property="og:image" content="http://soonish\.test(/e/[^"]+/share\.png\?v=[^"]+)"',
+                        client.get(f"/e/{event['slug']}").get_data(as_text=True)).group(1)
+    assert without != card  # a new card URL: crawlers that cache by URL fetch the new image
+    assert client.get(without).data != with_cover.data
 
 
 @pytest.mark.parametrize("kind", ["PNG", "WEBP"])

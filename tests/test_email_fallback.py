@@ -90,7 +90,7 @@ def test_a_dm_that_cannot_reach_the_person_falls_back_to_their_email_once(
             planning.FALLBACK_TARGET: ("sent", None),
         }
     assert fake_slack.posted == [] and fake_discord.messages == []
-    assert report["counts"] == {"sent": 2, "failed": 2, "pending": 0, "skipped": 0}
+    assert report["counts"] == {"sent": 2, "failed": 2, "pending": 0, "skipped": 0, "suppressed": 0}
     assert {failure["reason"] for failure in report["failures"]} == {
         "Slack answered cannot_dm_bot; fell back to email", "Discord answered HTTP 403; fell back to email"}
     # The organizer's list of who got it says so too.
@@ -131,7 +131,7 @@ def test_with_fallback_off_or_no_verified_email_the_dm_fails_with_the_reason(
     note = announce(client, organizer, event["id"], "Doors open at 7")
     report = settled(app, client, organizer, event["id"], note["id"], deliveries=2)
 
-    assert report["counts"] == {"sent": 0, "failed": 2, "pending": 0, "skipped": 0}
+    assert report["counts"] == {"sent": 0, "failed": 2, "pending": 0, "skipped": 0, "suppressed": 0}
     assert ledger_of(app, event["id"], cy.id, note["id"]) == {
         f"slack:{TEAM}:U0CY": ("failed", "Slack answered user_not_found; email fallback is turned off")}
     assert ledger_of(app, event["id"], dee.id, note["id"]) == {

@@ -16,28 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "soonish"
 STDLIB = sys.stdlib_module_names
 
-# Services that still talk to Temporal themselves instead of leaving an outbox row or going
-# through the gateway. Issue 23.2 ("one way to cause a side effect") removes each one; the list
-# may only shrink.
-SERVICES_TALKING_TO_TEMPORAL_UNTIL_23_2 = {
-    # A one-off mail's TransactionalMail payload, handed to the gateway's send_one_off_mail.
-    "soonish/services/accounts.py": {"soonish.temporal.delivery.types"},
-    "soonish/services/chat.py": {"soonish.temporal.delivery.types"},
-    "soonish/services/chat_installations.py": {"soonish.temporal.delivery.types"},
-    "soonish/services/credentials.py": {"soonish.temporal.delivery.types"},
-    "soonish/services/integrations.py": {"soonish.temporal.delivery.types"},
-    # Repairing schedules after a restore: reminder, retention and series schedules and the
-    # event workflows, put directly.
-    "soonish/services/reminders.py": {
-        "soonish.temporal.events.input", "soonish.temporal.reminders.schedules", "soonish.temporal.retention.activities",
-        "soonish.temporal.series.activities",
-    },
-    # Starts a waitlist offer's workflow after commit.
-    "soonish/services/rsvp.py": {"soonish.temporal.waitlist.activities"},
-    # Starts a webhook message's delivery workflow in the request.
-    "soonish/services/webhook_endpoints.py": {"soonish.temporal.client", "soonish.temporal.webhooks.types",
-                                              "soonish.temporal.webhooks.workflow"},
-}
+# The one service module that talks to Temporal, for what must be synchronous (readiness, the
+# schedule repair); every other effect of an operation is an outbox row (domain/outbox.py).
 GATEWAY = "soonish/services/temporal.py"
 
 
@@ -177,7 +157,7 @@ def test_only_the_gateway_talks_to_temporal_among_the_services():
         reached = {m for m in own_modules(path) if m.startswith("soonish.temporal")}
         if reached and where(path) != GATEWAY:
             found[where(path)] = reached
-    assert found == SERVICES_TALKING_TO_TEMPORAL_UNTIL_23_2
+    assert found == {}
 
 
 def test_imports_inside_soonish_are_absolute():

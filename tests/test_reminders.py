@@ -171,7 +171,7 @@ def test_a_reminder_goes_only_to_holders_of_its_offset(
 def test_sync_schedules_repairs_a_lost_schedule_and_removes_an_orphan(
     app, client, make_user, bearer, organizer, worker, harness, temporal_env
 ):
-    from soonish.services.reminders import sync_all_schedules
+    from soonish.services.temporal import sync_all_schedules
     from soonish.temporal.reminders.schedules import put_reminder
 
     event = create_event(client, organizer, starts_at=days_ahead(3))

@@ -86,7 +86,7 @@ def test_retention_command_folds_counts_and_deletes_rows(app, client, bearer, le
     assert deliveries_of(app, recent[1]) == 2 and deliveries_of(app, ahead[1]) == 1
     # Organizers keep their figures, in the API and the pages.
     (report,) = reports(client, bearer(organizer), old[0])
-    assert report["counts"] == {"sent": 3, "failed": 2, "pending": 0, "skipped": 0}
+    assert report["counts"] == {"sent": 3, "failed": 2, "pending": 0, "skipped": 0, "suppressed": 0}
     assert {f["reason"]: f["count"] for f in report["failures"]} == {"HTTP 500": 1, NEVER_SENT: 1}
     # A second run finds nothing and counts nothing twice.
     again = app.test_cli_runner().invoke(cli, ["retention"])

@@ -15,7 +15,7 @@ from soonish.models import (
 )
 from soonish.domain.series.occurrences import materialize_series
 from soonish.services import series as series_service
-from soonish.services.reminders import keep_series_schedule
+from soonish.services.temporal import keep_series_schedule
 from soonish.temporal.series.types import series_schedule_id
 
 from .api_helpers import add_integration

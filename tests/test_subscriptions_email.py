@@ -65,12 +65,12 @@ def test_the_subscribe_box_remembers_what_this_browser_did(app, client, event, s
     page = f"/e/{event['slug']}"
     subscribe_by_form(client, event, "reader@example.com")
     assert "Check your inbox" in client.get(page).get_data(as_text=True)
-    assert "Get updates and reminders" in app.test_client().get(page).get_data(as_text=True)  # another browser
+    assert "Are you going?" in app.test_client().get(page).get_data(as_text=True)  # another browser
     confirm_mail = smtp_sink.wait_for(1)[0]
     client.get(path_with(confirm_mail, "/s/confirm/"))
     assert "You're following by email" in client.get(page).get_data(as_text=True)
     client.post(path_with(confirm_mail, "/s/unsubscribe/"))
-    assert "Get updates and reminders" in client.get(page).get_data(as_text=True)
+    assert "Are you going?" in client.get(page).get_data(as_text=True)
 
 
 def test_a_forged_or_unknown_link_is_refused_politely(client, event):

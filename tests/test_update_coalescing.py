@@ -68,7 +68,7 @@ def test_three_edits_in_the_window_reach_each_follower_as_one_update_of_the_fina
                message="the update settled")
     # The organizer's view: one update message, sent to both followers.
     (report,) = update_reports(client, organizer, event["id"])
-    assert report["counts"] == {"sent": 2, "failed": 0, "pending": 0, "skipped": 0}
+    assert report["counts"] == {"sent": 2, "failed": 0, "pending": 0, "skipped": 0, "suppressed": 0}
     assert report["notification"]["title"] == "Updated: Picnic indoors"
     # Each follower: one update, telling the final state and every field changed since the start.
     (mail,) = update_mails(smtp_sink, "mail@example.com")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h28push01'
-down_revision = 'h19chat01'
+down_revision = 'h25comm01'
 branch_labels = None
 depends_on = None
 

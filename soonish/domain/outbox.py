@@ -1,23 +1,26 @@
-"""The follow outbox (models/outbox.py): THE way to cause an effect after a commit.
+"""The outbox (models/outbox.py): THE way to cause an effect after a commit.
 
-Writing: a follow, an announcement or a change leaves typed rows in the caller's own transaction
-(``reminders_changed``, ``confirm_mail``, ``notify``). The web tier never waits on Temporal or the
-mail server to answer a follow: it commits the subscription with these rows, and the worker's
-drain does the rest within a second or so.
+Writing: an operation leaves typed rows in its own transaction (``confirm_mail``, ``one_off_mail``,
+``notify``, ``reminders_changed``, ``event_created``/``updated``/``cancelled``, ``webhook_message``,
+``waitlist_offer``) and commits once. The web tier never waits on Temporal or the mail server: the
+worker's drain acts on the rows within a poll interval (OUTBOX_POLL_SECONDS) and marks them done.
+Nothing is lost when Temporal or the mail server is away: the rows wait and are retried.
 
-Draining, in the database alone: claim pending rows under a lease, compose their confirm mails,
-record what was done. The worker's drain (soonish/temporal/outbox/drain.py) is the thin adapter that
-sends and signals."""
+Draining, in the database alone: claim pending rows under a lease, compose their mails, record
+what was done. The worker's drain (soonish/temporal/outbox/drain.py) is the thin adapter that
+sends, starts and signals."""
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from soonish.domain import mail_reputation
 from soonish.models import Event, Notification, OutboxItem, OutboxKind, Subscription, db, utcnow
-from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
+from soonish.domain.delivery.mail import OneOffKind, OneOffMail
+from soonish.domain.delivery.mail import one_off_mail as compose_one_off_mail
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +59,58 @@ def confirm_mail(subscription: Subscription) -> bool:
     return True
 
 
+def resume(event: Event, notification: Notification) -> None:
+    """Hand a paused broadcast its organizer resumed back to the event's workflow after commit."""
+    db.session.add(OutboxItem(kind=OutboxKind.RESUME, event_id=event.id, subject_id=notification.id))
+
+
 def notify(event: Event, notification: Notification) -> None:
     """Hand ``notification`` (recorded in this transaction) to the event's workflow after commit."""
     db.session.add(OutboxItem(kind=OutboxKind.NOTIFY, event_id=event.id, subject_id=notification.id))
+
+
+def one_off_mail(kind: str, subject_id: int, address: str | None = None) -> None:
+    """Mail a one-off mail (delivery.mail.OneOffKind) about ``subject_id`` after commit;
+    ``address`` only for one no table holds (it is cleared once the mail is sent)."""
+    db.session.add(OutboxItem(kind=OutboxKind.ONE_OFF_MAIL, subject_id=subject_id,
+                              payload={"mail": kind, "address": address}))
+
+
+def event_created(event: Event) -> None:
+    """Start the new event's workflow after commit (``event.id`` must be flushed)."""
+    db.session.add(OutboxItem(kind=OutboxKind.EVENT_CREATED, event_id=event.id, subject_id=event.id))
+
+
+def event_changed(event: Event, notification: Notification | None, cancelled: bool = False) -> None:
+    """Tell the event's workflow its new version (and the notice to its followers, if any)."""
+    db.session.add(OutboxItem(kind=OutboxKind.EVENT_CANCELLED if cancelled else OutboxKind.EVENT_UPDATED,
+                              event_id=event.id, subject_id=notification.id if notification else 0))
+
+
+def webhook_message(message_id: int) -> None:
+    """Start the delivery of an outgoing webhook message (flushed in this transaction)."""
+    db.session.add(OutboxItem(kind=OutboxKind.WEBHOOK_MESSAGE, subject_id=message_id))
+
+
+def waitlist_offer(event: Event, rsvp_id: int, expires_at: datetime) -> None:
+    """Start a waitlist offer's workflow (it tells the person and times the offer)."""
+    db.session.add(OutboxItem(kind=OutboxKind.WAITLIST_OFFER, event_id=event.id, subject_id=rsvp_id,
+                              payload={"expires_at": expires_at.isoformat()}))
+
+
+MAILS = (OutboxKind.CONFIRM_MAIL, OutboxKind.ONE_OFF_MAIL)
+EVENT_WORKFLOW = (OutboxKind.NOTIFY, OutboxKind.REMINDERS_CHANGED, OutboxKind.EVENT_CREATED,
+                  OutboxKind.EVENT_UPDATED, OutboxKind.EVENT_CANCELLED, OutboxKind.RESUME)
 
 
 @dataclass(frozen=True)
 class Claimed:
     id: int
     kind: OutboxKind
-    event_id: int
+    event_id: int | None
     subject_id: int
     attempts: int  # including this one
+    payload: dict | None = None
 
 
 @dataclass
@@ -95,7 +138,7 @@ def claim(limit: int = CLAIM_BATCH, lease: timedelta = LEASE) -> list[Claimed]:
         .where(OutboxItem.id.in_(pending))
         .values(claimed_until=now + lease, attempts=OutboxItem.attempts + 1)
         .returning(OutboxItem.id, OutboxItem.kind, OutboxItem.event_id, OutboxItem.subject_id,
-                   OutboxItem.attempts)
+                   OutboxItem.attempts, OutboxItem.payload)
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
@@ -109,7 +152,8 @@ def record(outcomes: list[Outcome], max_attempts: int) -> None:
     done = [o.item.id for o in outcomes if o.error is None]
     if done:
         db.session.execute(
-            update(OutboxItem).where(OutboxItem.id.in_(done)).values(done_at=now, last_error=None)
+            # The payload goes with the work: a one-off mail's address is not kept once it is sent.
+            update(OutboxItem).where(OutboxItem.id.in_(done)).values(done_at=now, last_error=None, payload=None)
             .execution_options(synchronize_session=False)
         )
     for outcome in outcomes:
@@ -121,7 +165,8 @@ def record(outcomes: list[Outcome], max_attempts: int) -> None:
         retry_at = now + min(timedelta(seconds=2 ** item.attempts), MAX_BACKOFF)
         db.session.execute(
             update(OutboxItem).where(OutboxItem.id == item.id)
-            .values(done_at=now if gave_up else None, claimed_until=retry_at, last_error=outcome.error[:500])
+            .values(done_at=now if gave_up else None, claimed_until=retry_at, last_error=outcome.error[:500],
+                    **({"payload": None} if gave_up else {}))
             .execution_options(synchronize_session=False)
         )
         log.warning("outbox %s %s: %s", item.kind.value, "gave up" if gave_up else "will retry",
@@ -129,18 +174,31 @@ def record(outcomes: list[Outcome], max_attempts: int) -> None:
     db.session.commit()
 
 
-def confirm_mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None]]:
-    """The confirm mails of claimed rows; None where there is nothing to mail any more
-    (confirmed, left or gone meanwhile)."""
-    # The group's subscriptions, events and addresses in one query, not three per mail (the
-    # one-off mail then finds them in the session).
+def mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None]]:
+    """The mails of claimed confirm and one-off mail rows; None where there is nothing to mail
+    any more (confirmed, left or gone meanwhile)."""
+    # The group's subscriptions, events and addresses in one query, not three per confirm mail
+    # (the one-off mail then finds them in the session).
     loaded = db.session.scalars(  # noqa: F841 (held so the session keeps them)
-        select(Subscription).where(Subscription.id.in_([item.subject_id for item in items]))
+        select(Subscription).where(Subscription.id.in_(
+            [item.subject_id for item in items if item.kind == OutboxKind.CONFIRM_MAIL]))
         .options(joinedload(Subscription.event), joinedload(Subscription.user))
     ).all()
     # Keyed by the outbox row (soonish-confirm-<subscription>-outbox-<row>): a resend after a
     # crash carries the same key.
-    return [(item, one_off_mail(OneOffKind.CONFIRM, item.subject_id, None, f"outbox-{item.id}")) for item in items]
+    mails = [(item, compose_one_off_mail(*_mail_of(item), f"outbox-{item.id}")) for item in items]
+    # Confirm links never go to a suppressed address; account mails a person asked for (a reset,
+    # a verification) still do.
+    stopped = mail_reputation.suppressed(
+        mail.address for item, mail in mails if mail is not None and item.kind == OutboxKind.CONFIRM_MAIL)
+    return [(item, None if mail is not None and item.kind == OutboxKind.CONFIRM_MAIL and mail.address in stopped else mail)
+            for item, mail in mails]
+
+
+def _mail_of(item: Claimed) -> tuple[str, int, str | None]:
+    if item.kind == OutboxKind.CONFIRM_MAIL:
+        return OneOffKind.CONFIRM, item.subject_id, None
+    return item.payload["mail"], item.subject_id, item.payload.get("address")
 
 
 def events(event_ids: list[int]) -> list[Event]:

@@ -1,28 +1,29 @@
 """Outgoing webhooks, the domain part: event types, signing secrets, the SSRF check of a target,
-and one signed attempt to deliver a message, recorded. Plain Python over the models (the worker's
-send_webhook activity and the services both use it); no Temporal, no Flask request.
+and an attempt to deliver a message: what to send (``prepare_attempt``) and what its outcome
+means for the message and its endpoint (``record_attempt``). The send itself is the signed
+webhook transport's (``delivery/transports/signed_webhook.py``), through the worker's Courier.
+Plain Python over the models (the worker's send_webhook activity and the services both use
+it); no Temporal, no Flask request.
 
 Payloads follow the Standard Webhooks spec (standardwebhooks.com): a JSON envelope
-``{"type", "timestamp", "data"}`` and the ``webhook-id`` / ``webhook-timestamp`` /
-``webhook-signature`` headers, signed with the endpoint's ``whsec_`` secret by the reference
-``standardwebhooks`` package, so receivers verify with the same library in any language.
+``{"type", "timestamp", "data"}``, signed as it leaves with the endpoint's ``whsec_`` secret.
 """
 import base64
 import copy
-import json
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlsplit
 
-import aiohttp
 from sqlalchemy import and_, exists, func, or_, select
-from standardwebhooks.webhooks import Webhook
 
 from soonish.crypto import FieldCipher
-from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.domain import outbox
+from soonish.domain.delivery.outcomes import Failed, Outcome, Sent, redacted_reason
+from soonish.domain.delivery.types import Destination, SignedEndpoint
+from soonish.domain.messages import Message
 from soonish.field_limits import ENDPOINT_URL_MAX
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
-from soonish.netguard import GuardedResolver, PrivateTargetRefused, check_host
+from soonish.netguard import PrivateTargetRefused, check_host
 
 # What an endpoint can subscribe to. A new kind of event is one line here and one emit() call
 # where it happens.
@@ -35,7 +36,6 @@ EVENT_TYPES = {
     "event.cancelled": "One of your events was cancelled.",
     "rsvp.changed": "Someone's answer to one of your events changed (going, maybe, can't go, waitlisted).",
 }
-HTTP_TIMEOUT_SECONDS = 15
 ERROR_MAX = 500
 
 
@@ -76,15 +76,6 @@ def envelope(event_type: str, data: dict, at: datetime) -> dict:
     return {"type": event_type, "timestamp": at.isoformat(), "data": data}
 
 
-def signed_headers(secret: str, msg_id: str, at: datetime, body: str) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, at, body),
-    }
-
-
 def event_data(event: Event) -> dict:
     return {"id": event.id, "slug": event.slug, "title": event.title, "status": event.status.value,
             "version": event.version, "starts_at": event.starts_at.isoformat(),
@@ -92,9 +83,10 @@ def event_data(event: Event) -> dict:
 
 
 def record_messages(owner_id: int, event_type: str, data: dict, dedupe_key: str | None = None) -> list[WebhookMessage]:
-    """A message for each of ``owner_id``'s active endpoints that take ``event_type``, committed;
-    the caller starts their deliveries. With ``dedupe_key`` the message ids are derived from it,
-    so recording the same happening twice (a retried activity) makes no second message."""
+    """A message for each of ``owner_id``'s active endpoints that take ``event_type``, each with
+    an outbox row that starts its delivery, in the caller's transaction (the caller commits).
+    With ``dedupe_key`` the message ids are derived from it, so recording the same happening
+    twice (a retried activity) makes no second message."""
     assert event_type in EVENT_TYPES, event_type
     endpoints = [
         endpoint for endpoint in db.session.scalars(
@@ -111,8 +103,9 @@ def record_messages(owner_id: int, event_type: str, data: dict, dedupe_key: str 
         message = WebhookMessage(endpoint_id=endpoint.id, msg_id=msg_id, event_type=event_type, payload=payload,
                                  next_attempt_at=utcnow())
         db.session.add(message)
+        db.session.flush()
+        outbox.webhook_message(message.id)
         messages.append(message)
-    db.session.commit()
     return messages
 
 
@@ -171,48 +164,40 @@ def cipher_for(config) -> FieldCipher:
     return FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
 
 
-async def _post(url: str, body: str, headers: dict, allow_private: bool) -> tuple[int | None, str | None]:
-    """(status, error) of one POST. Redirects are not followed (a 3xx is a failure, with the
-    reason): following one could lead the request to a private address."""
-    try:
-        check_target(url, allow_private)
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(allow_private), force_close=True)
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)) as http:
-            async with http.post(url, data=body.encode(), headers=headers, allow_redirects=False) as response:
-                if 200 <= response.status < 300:
-                    return response.status, None
-                if 300 <= response.status < 400:
-                    return response.status, f"HTTP {response.status}: redirects are not followed"
-                return response.status, f"HTTP {response.status}"
-    except TargetRefused as exc:
-        return None, str(exc)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return None, (str(exc) or type(exc).__name__)[:ERROR_MAX]
-
-
-async def attempt(message_id: int, next_attempt_at: datetime | None, allow_private: bool, config) -> bool:
-    """Send the message once, signed now, and record the attempt. True when there is nothing
-    more to do (taken, or gone); False to be retried at ``next_attempt_at``."""
+def prepare_attempt(message_id: int, allow_private: bool, config) -> tuple[Destination, Message] | Failed | None:
+    """What one attempt of the message sends, and where; or the Failed outcome of an endpoint
+    that is no longer a public host (to record: nothing is sent); or None when there is nothing
+    more to do (the message is gone, or its endpoint disabled: recorded so, here)."""
     message = db.session.get(WebhookMessage, message_id)
     if message is None:
-        return True
+        return None
     endpoint = message.endpoint
     if not endpoint.is_active:
         message.status, message.next_attempt_at = WebhookMessageStatus.FAILED, None
         db.session.add(WebhookAttempt(message=message, error="The endpoint is disabled."))
         db.session.commit()
-        return True
+        return None
+    try:
+        check_target(endpoint.url, allow_private)  # DNS may have changed since it was saved
+    except TargetRefused as exc:
+        return Failed(str(exc), permanent=True)
     secret = cipher_for(config).decrypt(endpoint.secret_encrypted)
-    body = json.dumps(message.payload, separators=(",", ":"))
-    now = datetime.now(timezone.utc)
-    db.session.commit()  # no transaction held open across the HTTP call
-    status, error = await _post(endpoint.url, body, signed_headers(secret, message.msg_id, now, body), allow_private)
+    # The envelope is the body (``extra``); the webhook-id is the key a receiver dedupes by.
+    signed = Message(delivery_key=message.msg_id, title=message.event_type, text="", short="", extra=message.payload)
+    return Destination(signed_webhook=SignedEndpoint(endpoint.url, secret)), signed
+
+
+def record_attempt(message_id: int, next_attempt_at: datetime | None, outcome: Outcome) -> bool:
+    """Record what one attempt came to. True when there is nothing more to do (taken, or gone);
+    False to be retried at ``next_attempt_at``. Every outcome but Sent is retried on the
+    workflow's schedule, a permanent one too: the endpoint's owner may fix it within the window,
+    and an endpoint that takes nothing for the whole window is disabled."""
     message = db.session.get(WebhookMessage, message_id)
     if message is None:
         return True  # deleted while it was being sent (its endpoint, or its owner's account)
-    succeeded = error is None
-    db.session.add(WebhookAttempt(message=message, status_code=status, error=error, succeeded=succeeded))
+    succeeded = isinstance(outcome, Sent)
+    db.session.add(WebhookAttempt(message=message, status_code=outcome.http_status, error=attempt_error(outcome),
+                                  succeeded=succeeded))
     if succeeded:
         message.status, message.next_attempt_at = WebhookMessageStatus.DELIVERED, None
     elif next_attempt_at is not None:
@@ -222,6 +207,18 @@ async def attempt(message_id: int, next_attempt_at: datetime | None, allow_priva
         _disable_if_failing_since(message.endpoint, message.created_at)
     db.session.commit()
     return succeeded
+
+
+def attempt_error(outcome: Outcome) -> str | None:
+    """The attempt log's words for an outcome. An HTTP answer is told as the log always told it
+    ("HTTP 503"; the status code is beside it); anything else by the outcome's reason."""
+    if isinstance(outcome, Sent):
+        return None
+    if outcome.http_status is None:
+        return outcome.reason[:ERROR_MAX]
+    if 300 <= outcome.http_status < 400:
+        return f"HTTP {outcome.http_status}: redirects are not followed"
+    return f"HTTP {outcome.http_status}"
 
 
 def _disable_if_failing_since(endpoint: WebhookEndpoint, since: datetime) -> None:

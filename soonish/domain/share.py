@@ -9,8 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from soonish.domain import avatars
 from soonish.domain.messages import when_text
 from soonish.models import Event, Visibility
 
@@ -121,10 +122,32 @@ def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str
     return tags
 
 
-def image_etag(event: Event) -> str:
-    """Changes whenever what the image shows may change (the event's version counts edits)."""
+def series_card_tags(title: str, summary: str, description: str, page_url: str,
+                     image_url: str | None) -> list[tuple[str, str, str]]:
+    """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
+    words, and its next occurrence's image when there is one."""
+    text = excerpt(f"A series: {summary}. {description}")
+    tags = [
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "Soonish"),
+        ("property", "og:title", title),
+        ("property", "og:description", text),
+        ("property", "og:url", page_url),
+        ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", text),
+    ]
+    if image_url:
+        tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
+    return tags
+
+
+def image_etag(event: Event, cover_etag: str | None = None) -> str:
+    """Changes whenever what the image shows may change (the event's version counts edits, the
+    cover's ETag a new cover)."""
     organizer = event.organizer.display_name or ""
-    return hashlib.sha256(f"{event.id}:{event.version}:{event.status.value}:{organizer}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{event.id}:{event.version}:{event.status.value}:{organizer}:{cover_etag}".encode()
+                          ).hexdigest()[:32]
 
 
 @lru_cache(maxsize=8)
@@ -147,12 +170,48 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, max_lines: int
     return lines
 
 
-def share_image(event: Event) -> bytes:
-    """A 1200×630 PNG card: title, date (in the event's zone), place and organizer."""
+def visual_seed(event: Event) -> str:
+    """What an event's generated visual is made from: the page's and the card's are the same."""
+    return f"event:{event.id}:{event.title}"
+
+
+def _background(event: Event, cover: bytes | None) -> Image.Image:
+    """The cover under a dark gradient that keeps white text legible, or without a cover the
+    event's own two colours and pattern (avatars.event_colours)."""
     width, height = IMAGE_SIZE
-    image = Image.new("RGB", IMAGE_SIZE, "#4338ca")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, height - 90, width, height), fill="#312e81")
+    if cover is not None:
+        with Image.open(io.BytesIO(cover)) as picture:
+            image = picture.convert("RGB").resize(IMAGE_SIZE)
+        shade = Image.linear_gradient("L").resize(IMAGE_SIZE)  # black at the top, white at the bottom
+        # From a light veil at the top to 85% black under the text.
+        mask = shade.point(lambda value: 90 + value * 130 // 255)
+        image.paste(Image.new("RGB", IMAGE_SIZE, "black"), (0, 0), mask)
+        return image
+    seed = visual_seed(event)
+    start, end = (ImageColor.getrgb(c) for c in avatars.event_colours(seed))
+    down = Image.linear_gradient("L").resize(IMAGE_SIZE)
+    mask = Image.blend(down, Image.linear_gradient("L").rotate(90).resize(IMAGE_SIZE), 0.5)  # corner to corner
+    image = Image.composite(Image.new("RGB", IMAGE_SIZE, end), Image.new("RGB", IMAGE_SIZE, start), mask)
+    draw = ImageDraw.Draw(image, "RGBA")
+    digest = hashlib.sha256(seed.encode()).digest()
+    if avatars.event_pattern(seed) == "dots":
+        for x in range(40, width, 80):
+            for y in range(40, height, 80):
+                draw.ellipse((x - 6, y - 6, x + 6, y + 6), fill=(255, 255, 255, 30))
+    else:
+        for i in range(4):
+            x, y, r = 200 + digest[3 + i] * 4, int(digest[8 + i] * 2.5), 60 + digest[12 + i]
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255, 30))
+    return image
+
+
+def share_image(event: Event, cover: bytes | None = None) -> bytes:
+    """A 1200×630 PNG card: title, date (in the event's zone), place and organizer, over the
+    cover (``cover``: its JPEG) or the event's generated visual."""
+    width, height = IMAGE_SIZE
+    image = _background(event, cover)
+    draw = ImageDraw.Draw(image, "RGBA")
+    draw.rectangle((0, height - 90, width, height), fill=(0, 0, 0, 110))
     margin = 80
     title_font = _font(True, 72)
     lines = _wrap(draw, event.title, title_font, width - 2 * margin, 3)

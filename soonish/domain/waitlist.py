@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from soonish.domain import outbox
 from soonish.models import Event, EventStatus, Rsvp, RsvpAnswer, db, lock_for_change, utcnow
 
 
@@ -44,8 +45,9 @@ def free_places(event: Event) -> int | None:
 
 
 def claim_offers(event: Event, offer_seconds: int) -> list[tuple[int, datetime]]:
-    """Hold each free place for the next on the waitlist; commits. Returns (rsvp id, expiry) of
-    the new offers, each to be told and timed by its workflow."""
+    """Hold each free place for the next on the waitlist, in the caller's transaction (the caller
+    commits), with an outbox row per offer that starts its workflow (which tells the person and
+    times the offer). Returns (rsvp id, expiry) of the new offers."""
     if event.capacity is None or event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
         return []
     lock_event(event)
@@ -59,7 +61,7 @@ def claim_offers(event: Event, offer_seconds: int) -> list[tuple[int, datetime]]
     expires = min(utcnow() + timedelta(seconds=offer_seconds), event.starts_at)
     for rsvp in waiting:
         rsvp.offer_expires_at = expires
-    db.session.commit()
+        outbox.waitlist_offer(event, rsvp.id, expires)
     return [(rsvp.id, expires) for rsvp in waiting]
 
 

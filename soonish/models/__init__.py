@@ -1,9 +1,11 @@
 """Domain models. Imports nothing of web, bots or temporal."""
-from soonish.models.base import commit_keeping_loaded, db, lock_for_change, utcnow
+from soonish.models.base import commit_keeping_loaded, db, insert_ignoring_duplicates, lock_for_change, utcnow
 from soonish.models.chat_installation import ChatInstallation, OAuthState
+from soonish.models.community import Community, CommunityAudit, CommunityInvite, CommunityMember, CommunityRole
 from soonish.models.cover import EventCover
 from soonish.models.event import Event, EventStatus, Visibility
 from soonish.models.integration import Integration, IntegrationState
+from soonish.models.mail_reputation import BounceKind, MailBounce, SuppressedAddress
 from soonish.models.integrator import (
     ApiKey, IdempotencyRecord, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus,
 )
@@ -22,11 +24,13 @@ from soonish.models.subscription import (
 from soonish.models.user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "commit_keeping_loaded", "lock_for_change",
+    "commit_keeping_loaded", "insert_ignoring_duplicates", "lock_for_change",
     "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "OutboxItem", "OutboxKind", "EventCover", "ChatInstallation", "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
+    "Community", "CommunityAudit", "CommunityInvite", "CommunityMember", "CommunityRole",
+    "OutboxItem", "OutboxKind", "BounceKind", "MailBounce", "SuppressedAddress", "EventCover", "ChatInstallation",
+    "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

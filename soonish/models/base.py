@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, inspect
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -28,6 +30,12 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": ReplicaRoutingSession})
+
+
+def insert_ignoring_duplicates(table):
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the unique key decides."""
+    insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()
 
 
 @event.listens_for(Engine, "connect")

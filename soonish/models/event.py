@@ -1,6 +1,7 @@
 """Events: what organizers create and subscribers follow."""
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -8,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from soonish.field_limits import LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
 from soonish.models.base import UTCDateTime, db, utcnow
 from soonish.models.user import User
+
+if TYPE_CHECKING:  # models/community.py imports this module
+    from soonish.models.community import Community
 
 
 class Visibility(str, enum.Enum):
@@ -34,7 +38,9 @@ class Event(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
+    # Who created it; what anyone may do to it is their role in its community (domain/communities.py).
     organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), default="")
@@ -42,6 +48,8 @@ class Event(db.Model):
     online_url: Mapped[str] = mapped_column(String(ONLINE_URL_MAX), default="", server_default="")
     # The public page shows how many follow; the organizer may hide it.
     show_follower_count: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The page shows those going who agreed to it; the organizer may hide that list.
+    show_guest_list: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
@@ -69,6 +77,7 @@ class Event(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     organizer: Mapped[User] = relationship()
+    community: Mapped["Community | None"] = relationship()
 
     # Every change of an event is written as UPDATE ... WHERE id = ? AND version = <as read>, so
     # two requests that read the same version can't both change it (two cancels, two edits

@@ -27,6 +27,8 @@ class DeliveryStatus(str, enum.Enum):
     SENT = "sent"
     FAILED = "failed"  # gave up: last_error says why
     SKIPPED = "skipped"  # the subscriber left or the channel was removed before it was sent
+    # Not sent: the address is on the suppression list (last_error says since when and why).
+    SUPPRESSED = "suppressed"
 
 
 class Notification(db.Model):
@@ -56,6 +58,10 @@ class Notification(db.Model):
     # then a notification without deliveries is on its way, not one that found nobody: the
     # organizer's live counts keep following it (delivery.ledger.mark_settled).
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A broadcast whose first sends bounced too often stops until its organizer resumes it
+    # (domain.mail_reputation.pause_if_bouncing); once resumed it is not paused again.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship()
     author: Mapped[User | None] = relationship()

@@ -1,5 +1,5 @@
-"""The follow outbox: work a follow request leaves for the worker, committed in the same
-transaction as the subscription it is about.
+"""The outbox: every effect an operation causes after its commit (a mail, a workflow to start or
+signal, a webhook message to deliver), committed in the same transaction as the change it is about.
 
 A follow writes its subscription and an outbox row together and answers at once; the worker's
 drain (soonish/temporal/outbox/drain.py) takes rows in batches, sends confirm mails over one reused
@@ -10,7 +10,7 @@ a crash mid-batch leaves the rows claimed, and another drain takes them when the
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from soonish.models.base import UTCDateTime, db, utcnow
@@ -19,8 +19,17 @@ from soonish.models.event import _enum
 
 class OutboxKind(str, enum.Enum):
     CONFIRM_MAIL = "confirm_mail"  # subject: a pending subscription; mail its confirm link
-    NOTIFY = "notify"  # subject: a notification (a welcome); hand it to the event's workflow
+    # subject: what the mail is about (payload: its OneOffKind, and an address no table holds)
+    ONE_OFF_MAIL = "one_off_mail"
+    NOTIFY = "notify"  # subject: a notification; hand it to the event's workflow
     REMINDERS_CHANGED = "reminders"  # subject: the event; its subscriptions or offsets changed
+    EVENT_CREATED = "event_created"  # subject: the event; start its workflow
+    # subject: the event's notice (0: none); tell the workflow the event's new version
+    EVENT_UPDATED = "event_updated"
+    EVENT_CANCELLED = "event_cancelled"
+    WEBHOOK_MESSAGE = "webhook_message"  # subject: a webhook message; start its delivery workflow
+    WAITLIST_OFFER = "waitlist_offer"  # subject: an offered RSVP (payload: expires_at); start its offer
+    RESUME = "resume"  # subject: a paused broadcast its organizer resumed; deliver the rest
 
 
 class OutboxItem(db.Model):
@@ -33,8 +42,11 @@ class OutboxItem(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[OutboxKind] = mapped_column(_enum(OutboxKind))
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    # None for effects about no event (an account's mail, a webhook message); an event's go with it.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     subject_id: Mapped[int] = mapped_column(Integer)
+    # What the kind needs beyond its subject; a one-off mail's address is cleared once it is sent.
+    payload: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Until then the row belongs to the drain that claimed it; after, any drain may take it.
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

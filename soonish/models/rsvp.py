@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy import ForeignKey, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from soonish.models.base import UTCDateTime, db, utcnow
@@ -34,6 +34,8 @@ class Rsvp(db.Model):
     # The start time this "going" was confirmed for by the still-coming check's "yes" (a moved
     # event asks again: a confirmation counts only while it names the current start).
     still_coming_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The person agreed to their name and avatar showing among those going (off unless asked).
+    listed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

@@ -3,7 +3,7 @@ import enum
 import json
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, cast, select
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, cast, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from soonish.models.base import UTCDateTime, db, utcnow
@@ -41,6 +41,11 @@ class Subscription(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What a visitor's "I'm going" asked for, carried out when the confirm link proves the
+    # address: answer "going" (a follow by email alone leaves it False), and whether their name
+    # may show among those going.
+    going_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
+    listed_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

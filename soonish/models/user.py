@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from soonish.domain.chat_markup import ChatPlatform
-from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
+from soonish.field_limits import BIO_MAX, CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models.base import UTCDateTime, db, utcnow
 
 
@@ -21,6 +21,8 @@ class User(UserMixin, db.Model):
     # Nullable: a user first met in chat has no email until they link one.
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_MAX), default="")
+    # A few words about the person, shown beside their events as their host's line.
+    bio: Mapped[str] = mapped_column(String(BIO_MAX), default="", server_default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_verified: Mapped[bool] = mapped_column(default=False)
     # Secret for the personal calendar feed; None when revoked or never made.

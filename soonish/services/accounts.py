@@ -6,11 +6,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish.links import LinkInvalid, LinkPurpose, unsign
-from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
-from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
-from soonish.services.temporal import send_one_off_mail
+from soonish.domain import outbox
+from soonish.domain.delivery.mail import OneOffKind
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -48,12 +48,14 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
         _send_verification(existing)
+        db.session.commit()
         return Registration(None)
     user = User(email=email, display_name=display_name.strip()[:DISPLAY_NAME_MAX])
     user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    db.session.flush()
     _send_verification(user)
+    db.session.commit()
     return Registration(user)
 
 
@@ -63,7 +65,7 @@ def _check_password(password: str) -> None:
 
 
 def _send_verification(user: User) -> None:
-    send_one_off_mail(TransactionalMail("verify", user.id), "verification mail")
+    outbox.one_off_mail(OneOffKind.VERIFY, user.id)
 
 
 def user_from_verify_link(token: str) -> User:
@@ -85,6 +87,18 @@ def verify_email(user: User, password: str | None = None) -> User:
         _check_password(password or "")
         user.set_password(password)
     user.is_verified = True
+    db.session.commit()
+    return user
+
+
+def set_profile(user: User, display_name: str, bio: str) -> User:
+    """The name and the few words shown beside the events ``user`` hosts (and among those going)."""
+    display_name, bio = display_name.strip(), bio.strip()
+    if len(display_name) > DISPLAY_NAME_MAX:
+        raise ValidationFailed.field("display_name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+    if len(bio) > BIO_MAX:
+        raise ValidationFailed.field("bio", f"Keep it under {BIO_MAX} characters.")
+    user.display_name, user.bio = display_name, bio
     db.session.commit()
     return user
 

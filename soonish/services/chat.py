@@ -18,10 +18,10 @@ from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
     Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
-from soonish.services.temporal import reminders_changed, send_one_off_mail
+from soonish.domain import outbox
+from soonish.domain.delivery.mail import OneOffKind
 
 # Connect codes read aloud and typed easily: no 0/O, 1/I/L look-alikes.
 CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -70,7 +70,8 @@ def request_link(identity: ChatIdentity, email: str) -> str:
     address = normalize_email(email)
     if identity.user.email is not None:
         raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {identity.user.email}.")
-    send_one_off_mail(TransactionalMail("link", identity.id, address), "link mail")
+    outbox.one_off_mail(OneOffKind.LINK, identity.id, address)
+    db.session.commit()
     return address
 
 
@@ -114,10 +115,10 @@ def complete_link(token: str) -> User:
 def _join(account: User, chat_user: User) -> None:
     """Fold a chat account's user into ``account`` (nothing when they are one) and commit."""
     folded_events = merge_users(keep=account, absorb=chat_user) if account.id != chat_user.id else set()
-    db.session.commit()
     # Folding subscriptions may change which reminder offsets an event uses.
     for event in db.session.scalars(select(Event).where(Event.id.in_(folded_events))):
-        reminders_changed(event)
+        outbox.reminders_changed(event)
+    db.session.commit()
 
 
 # Connecting from the web side ---------------------------------------------------------------

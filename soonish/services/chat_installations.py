@@ -8,13 +8,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from soonish.domain import chat_installations as installations
+from soonish.domain import outbox
 from soonish.domain.chat_installations import InstalledBot
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.models import ChatIdentity, ChatInstallation, Subscription, User, db
-from soonish.temporal.delivery.types import TransactionalMail
+from soonish.domain.delivery.mail import OneOffKind
 from soonish.services.errors import NotFound, Unavailable
 from soonish.services.integrations import cipher
-from soonish.services.temporal import reminders_changed, send_one_off_mail
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,14 @@ def remove(platform: str, workspace_ids: list[str], reason: str, enterprise_id: 
     """The app is gone from these workspaces: mark them, end their channel follows, and mail
     whoever added it (once, however many events say so)."""
     removal = installations.remove(platform, workspace_ids, reason, enterprise_id)
-    events = {subscription.event for subscription in removal.ended}
-    db.session.commit()
-    for event in events:
-        reminders_changed(event)
-    for installation in removal.installations:
-        log.warning("%s app removed from %s: %s", platform, installation.workspace_id, reason)
+    for event in {subscription.event for subscription in removal.ended}:
+        outbox.reminders_changed(event)
     for installation in removal.to_tell:
         if installation.installed_by_id is not None:
-            send_one_off_mail(TransactionalMail("chat_removed", installation.id), "chat removed mail")
+            outbox.one_off_mail(OneOffKind.CHAT_REMOVED, installation.id)
+    db.session.commit()
+    for installation in removal.installations:
+        log.warning("%s app removed from %s: %s", platform, installation.workspace_id, reason)
     return removal.installations
 
 
@@ -62,9 +61,9 @@ def left_server(guild_id: str, channel_ids: list[str]) -> None:
     the ones the server had."""
     ended = installations.end_channels(ChatPlatform.DISCORD.value, channel_ids)
     installations.remove(ChatPlatform.DISCORD.value, [guild_id], installations.LEFT_SERVER)
-    db.session.commit()
     for event in {subscription.event for subscription in ended}:
-        reminders_changed(event)
+        outbox.reminders_changed(event)
+    db.session.commit()
     log.warning("Discord bot left server %s: %d channel follows ended", guild_id, len(ended))
 
 

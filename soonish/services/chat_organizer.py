@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import dateparser
 from sqlalchemy import select
 
+from soonish.domain import communities
+from soonish.domain.communities import Action
 from soonish.field_limits import TITLE_MAX
 from soonish.models import ChatIdentity, Event, PendingChatAction, User, db, utcnow
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -101,12 +103,13 @@ def require_account(identity: ChatIdentity) -> User:
     return identity.user
 
 
-def organized_event(identity: ChatIdentity, event: Event) -> Event:
+def organized_event(identity: ChatIdentity, event: Event, action: Action = Action.EDIT_EVENT) -> Event:
+    """The event if the chat account's person may do ``action`` to it (their role in its community)."""
     user = require_account(identity)
-    if event.organizer_id != user.id:
+    if not communities.may(user, action, event):
         raise Forbidden(f"Only the organizer of {event.title} can change it, and this chat account isn't linked "
                         f"to theirs.")
-    return get_event_for_organizer(user, event.id)
+    return get_event_for_organizer(user, event.id, action)
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def move_start(identity: ChatIdentity, event: Event, when: str, chat_zone: str |
 
 def announce(identity: ChatIdentity, event: Event, text: str):
     """The first line is the headline (what chat and push show first), the rest its body."""
-    event = organized_event(identity, event)
+    event = organized_event(identity, event, Action.ANNOUNCE)
     headline, _, body = text.strip().partition("\n")
     if not headline.strip():
         raise ValidationFailed.field("text", "Write the announcement after the event, e.g. `announce <event> Doors open at 7`.")

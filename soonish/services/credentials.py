@@ -10,11 +10,10 @@ from flask import current_app
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import User, db
-from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services import api_keys
 from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
-from soonish.services.temporal import send_one_off_mail
+from soonish.domain import outbox
 
 
 def revoke_sessions(user: User) -> None:
@@ -26,16 +25,16 @@ def revoke_sessions(user: User) -> None:
 
 def request_password_reset(email: str) -> None:
     """Mail a reset link if the address has an account. The answer is the same either way, and
-    so is the work done here (one lookup, one mail workflow started: with the account's id, or 0
-    for none, which the activity then finds nothing to send for), so neither the reply nor its
-    timing tells whether someone has an account. The workflow carries the id, not the address:
-    Temporal keeps its history after an erasure."""
+    so is the work done here (one lookup, one outbox row committed: with the account's id, or 0
+    for none, which the drain then finds nothing to send for), so neither the reply nor its
+    timing tells whether someone has an account. The row carries the id, not the address."""
     try:
         address = normalize_email(email)
     except ValidationFailed:
         return
     user = find_user_by_email(address)
-    send_one_off_mail(TransactionalMail(OneOffKind.RESET_PASSWORD, user.id if user else 0), "password reset mail")
+    outbox.one_off_mail(OneOffKind.RESET_PASSWORD, user.id if user else 0)
+    db.session.commit()
 
 
 def user_for_reset(token: str) -> User:
@@ -78,7 +77,8 @@ def request_email_change(user: User, new_email: str, current_password: str) -> s
         raise ValidationFailed.field("email", "That is already your address.")
     if find_user_by_email(address) is not None:
         raise Conflict("That address belongs to another account.", {"email": ["Already in use."]})
-    send_one_off_mail(TransactionalMail(OneOffKind.CHANGE_EMAIL, user.id, address), "email change mail")
+    outbox.one_off_mail(OneOffKind.CHANGE_EMAIL, user.id, address)
+    db.session.commit()
     return address
 
 
@@ -95,8 +95,8 @@ def confirm_email_change(token: str) -> User:
         raise Conflict("That address belongs to another account now.", {"email": ["Already in use."]})
     user.email = new
     user.is_verified = True
+    outbox.one_off_mail(OneOffKind.EMAIL_CHANGED, user.id, old)
     db.session.commit()
-    send_one_off_mail(TransactionalMail(OneOffKind.EMAIL_CHANGED, user.id, old), "email change notice")
     return user
 
 
@@ -124,7 +124,8 @@ def user_for_deletion_link(token: str) -> User:
 
 
 def request_deletion_link(user: User) -> None:
-    send_one_off_mail(TransactionalMail(OneOffKind.DELETE_ACCOUNT, user.id), "account deletion link")
+    outbox.one_off_mail(OneOffKind.DELETE_ACCOUNT, user.id)
+    db.session.commit()
 
 
 def _user_from_epoch_link(purpose: str, token: str, again: str) -> User:

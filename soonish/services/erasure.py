@@ -46,7 +46,7 @@ from soonish.services.events import mark_cancelled, tell_cancelled
 from soonish.services.idempotency import forget_account
 from soonish.services.notifications import ERASED_FOLLOWER
 from soonish.services.rsvp import offer_free_places
-from soonish.services.temporal import reminders_changed
+from soonish.domain import outbox
 
 CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
 
@@ -154,15 +154,16 @@ def erase(user: User) -> None:
     user.calendar_token = None
     user.is_verified = False
     user.token_epoch += 1
-    db.session.commit()
-    current_app.logger.info("account erased", extra={"user_id": user.id, "events_cancelled": len(cancelled)})
+    # Told after the deletes above, so the account's own endpoints hear nothing.
     for event, notification in cancelled:
         tell_cancelled(event, notification)
     for event in followed:
         if event.status == EventStatus.SCHEDULED:
-            reminders_changed(event)
+            outbox.reminders_changed(event)
     for event in freed:
         offer_free_places(event)
+    db.session.commit()
+    current_app.logger.info("account erased", extra={"user_id": user.id, "events_cancelled": len(cancelled)})
 
 
 def _tombstone_ledger(subscription_ids: list[int]) -> None:

@@ -13,15 +13,18 @@ from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.links import new_slug
+from soonish.domain import communities
+from soonish.domain.communities import Action
 from soonish.domain.messages import describe_change
 from soonish.models import (
-    Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User, Visibility, db, utcnow,
+    Community, CommunityMember, Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User,
+    Visibility, db, utcnow,
 )
+from soonish.domain import outbox
 from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from soonish.services.temporal import tell_event_workflow
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -182,12 +185,26 @@ def check_event_fields(fields: EventFields, stored: Event | None = None) -> None
     clean_event_fields(fields, stored)
 
 
-def create_event(organizer: User, fields: EventFields) -> Event:
-    event = Event(organizer_id=organizer.id, slug=new_slug(fields.title), **clean_event_fields(fields))
+def community_to_host(organizer: User, community_id: int | None) -> Community:
+    """Where a new event or series of ``organizer`` goes: the community given (which they must
+    host), else their personal one."""
+    if community_id is None:
+        return communities.personal_community(organizer)
+    community = db.session.get(Community, community_id)
+    if community is None or communities.role_in(organizer, community.id) is None:
+        raise NotFound("No such community.")
+    return permitted(organizer, Action.CREATE_EVENT, community, "community")
+
+
+def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
+    cleaned = clean_event_fields(fields)
+    community = community_to_host(organizer, community_id)
+    event = Event(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
     db.session.add(event)
+    db.session.flush()
+    outbox.event_created(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
-    tell_event_workflow(event, lambda temporal, params: temporal.start_event_workflow(params), "event workflow start")
     return event
 
 
@@ -213,15 +230,15 @@ def update_event(actor: User, event_id: int, changes: dict, expected_version: in
         # "This occurrence": from now on it differs from its series (its own RECURRENCE-ID entry).
         event.occurrence_overridden = True
     notification = apply_event_changes(actor, event, cleaned)
-    db.session.commit()
     tell_updated(event, notification)
+    db.session.commit()
     return event
 
 
 def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
     """Set ``cleaned`` fields on ``event``, bump its version and record the notice to its
-    followers (None when nothing worth a message changed), in the caller's transaction; after
-    the commit, ``tell_updated`` hands it to the event's workflow."""
+    followers (None when nothing worth a message changed), in the caller's transaction;
+    ``tell_updated`` then hands it to the event's workflow."""
     before = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     for name, value in cleaned.items():
         setattr(event, name, value)
@@ -234,7 +251,9 @@ def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
 
 
 def tell_updated(event: Event, notification) -> None:
-    _tell_workflow("signal_event_updated", event, notification)
+    """Tell the event's workflow and the organizer's endpoints of the change, through the
+    outbox, in the caller's transaction."""
+    outbox.event_changed(event, notification)
     webhook_endpoints.event_changed("event.updated", event)
 
 
@@ -253,8 +272,8 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     if event.status == EventStatus.COMPLETED:
         raise Conflict("This event is already over.", {"status": ["completed"]})
     notification = mark_cancelled(event, actor, reason=reason)
-    db.session.commit()
     tell_cancelled(event, notification)
+    db.session.commit()
     return event
 
 
@@ -263,7 +282,7 @@ CANCELLED_BODY = "The organizer has cancelled this event."
 
 def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
     """Cancel a scheduled event and record the notice to its followers, in the caller's
-    transaction; after the commit, ``tell_cancelled`` hands it to the event's workflow."""
+    transaction; ``tell_cancelled`` then hands it to the event's workflow."""
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
@@ -272,24 +291,18 @@ def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY,
 
 
 def tell_cancelled(event: Event, notification) -> None:
-    _tell_workflow("signal_event_cancelled", event, notification)
+    """As ``tell_updated``, for a cancellation."""
+    outbox.event_changed(event, notification, cancelled=True)
     webhook_endpoints.event_changed("event.cancelled", event)
 
 
-def _tell_workflow(signal: str, event: Event, notification) -> None:
-    notification_id = notification.id if notification else None
-    tell_event_workflow(
-        event, lambda temporal, params: getattr(temporal, signal)(params, notification_id), "event change"
-    )
-
-
 def can_view(viewer: User | None, row, has_link: bool = False) -> bool:
-    """Whether ``viewer`` may see an event or a series (``row``). Public: anyone. Private: its
-    organizer. Unlisted: its organizer and whoever ``has_link`` (its slug): ids are counted, so
-    an id alone never shows an unlisted one."""
+    """Whether ``viewer`` may see an event or a series (``row``). Public: anyone. Private: the
+    members of its community. Unlisted: those members and whoever ``has_link`` (its slug): ids
+    are counted, so an id alone never shows an unlisted one."""
     if row.visibility == Visibility.PUBLIC:
         return True
-    if viewer is not None and viewer.is_authenticated and viewer.id == row.organizer_id:
+    if communities.may(viewer, Action.VIEW_PRIVATE, row):
         return True
     return row.visibility == Visibility.UNLISTED and has_link
 
@@ -322,11 +335,20 @@ def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None
     return row
 
 
-def organized_by(actor: User, row, noun: str):
-    """``row`` (an event or a series) if ``actor`` organizes it."""
-    if row.organizer_id != actor.id:
+def permitted(actor: User, action: Action, row, noun: str):
+    """``row`` (an event, a series or a community) if ``actor``'s role in its community allows
+    ``action``; Forbidden saying why otherwise."""
+    if communities.may(actor, action, row):
+        return row
+    role = communities.role_for(actor, row)
+    if role is None:
         raise Forbidden(f"Only the {noun}'s organizer can change it.")
-    return row
+    raise Forbidden(f"As {role.value} of this community you can't {action.value}.", {"role": [role.value]})
+
+
+def organized_by(actor: User, row, noun: str, action: Action = Action.EDIT_EVENT):
+    """``row`` (an event or a series) if ``actor`` may do ``action`` to it (edit, by default)."""
+    return permitted(actor, action, row, noun)
 
 
 def get_visible_event(viewer: User | None, event_id: int | None = None, slug: str | None = None,
@@ -334,43 +356,30 @@ def get_visible_event(viewer: User | None, event_id: int | None = None, slug: st
     return visible_or_missing(Event, "event", viewer, event_id, slug, has_link)
 
 
-def get_event_for_organizer(actor: User, event_id: int) -> Event:
-    return organized_by(actor, get_visible_event(actor, event_id=event_id), "event")
+def get_event_for_organizer(actor: User, event_id: int, action: Action = Action.EDIT_EVENT) -> Event:
+    """The event if ``actor``'s role in its community allows ``action`` (editing, by default)."""
+    return organized_by(actor, get_visible_event(actor, event_id=event_id), "event", action)
 
 
-def list_upcoming_public_events(limit: int = 50, organizer_id: int | None = None) -> list[Event]:
-    """Public events still to come, soonest first (one organizer's, given ``organizer_id``)."""
+def list_upcoming_public_events(limit: int = 50, community_id: int | None = None) -> list[Event]:
+    """Public events still to come, soonest first (one community's, given ``community_id``)."""
     query = select(Event).where(
         Event.visibility == Visibility.PUBLIC,
         Event.status == EventStatus.SCHEDULED,
         Event.starts_at >= utcnow(),
     )
-    if organizer_id is not None:
-        query = query.where(Event.organizer_id == organizer_id)
+    if community_id is not None:
+        query = query.where(Event.community_id == community_id)
     return list(db.session.scalars(query.order_by(Event.starts_at).limit(limit)))
 
 
-@dataclass
-class HostPage:
-    host: User
-    events: list[Event]
-
-
-def host_page(host_id: int) -> HostPage:
-    """A host's public page: their upcoming public events. Only someone who has published a
-    public event has one: anyone else's name (a follower's) is nobody's business."""
-    host = db.session.get(User, host_id)
-    published = host is not None and host.erased_at is None and db.session.scalar(
-        select(Event.id).where(Event.organizer_id == host.id, Event.visibility == Visibility.PUBLIC).limit(1)
-    ) is not None
-    if not published:
-        raise NotFound("No such host.")
-    return HostPage(host, list_upcoming_public_events(organizer_id=host.id))
+def run_by(member: User, model=Event):
+    """A condition on Event (or Series: ``model``) rows: those of the communities ``member``
+    belongs to, in any role, and those made outside any community by them."""
+    theirs = select(CommunityMember.community_id).where(CommunityMember.user_id == member.id)
+    return model.community_id.in_(theirs) | (model.community_id.is_(None) & (model.organizer_id == member.id))
 
 
 def list_organized_events(organizer: User) -> list[Event]:
-    return list(
-        db.session.scalars(
-            select(Event).where(Event.organizer_id == organizer.id).order_by(Event.starts_at.desc())
-        )
-    )
+    """The events of every community ``organizer`` is a member of, latest start first."""
+    return list(db.session.scalars(select(Event).where(run_by(organizer)).order_by(Event.starts_at.desc())))

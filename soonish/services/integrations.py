@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
 from soonish.domain.delivery import (
-    Courier, DeliveryFailed, MailSettings, Message, PushSettings, connect_host, mask_url, parse_apprise_url,
+    Courier, MailSettings, Message, Outcome, PushSettings, Sent, connect_host, mask_url, parse_apprise_url,
 )
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
@@ -19,10 +19,9 @@ from soonish.field_limits import CHANNEL_URL_MAX
 from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import Integration, User, db, utcnow
 from soonish.netguard import PrivateTargetRefused, check_host
-from soonish.temporal.delivery.types import TransactionalMail
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
 from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
-from soonish.services.temporal import send_one_off_mail
+from soonish.domain import outbox
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PORTS = range(1, 65536)
@@ -141,14 +140,15 @@ def _add_email_channel(user: User, name: str, address: str, tag: str) -> Integra
     integration = Integration(user_id=user.id, name=name, tag=tag, url_mask=f"mailto://{address.rsplit('@', 1)[1]}",
                               email_address=address, verification_sent_at=utcnow())
     db.session.add(integration)
-    db.session.commit()
+    db.session.flush()
     _mail_verification(integration)
+    db.session.commit()
     current_app.logger.info("integration added", extra={"integration_id": integration.id, "channel": integration.channel})
     return integration
 
 
 def _mail_verification(integration: Integration) -> None:
-    send_one_off_mail(TransactionalMail(OneOffKind.VERIFY_CHANNEL, integration.id), "email channel verification mail")
+    outbox.one_off_mail(OneOffKind.VERIFY_CHANNEL, integration.id)
 
 
 def resend_verification(user: User, integration_id: int) -> Integration:
@@ -165,8 +165,8 @@ def resend_verification(user: User, integration_id: int) -> Integration:
         raise TooSoon(f"We mailed a link {int(waited // 60)} min ago; ask again in {math.ceil(wait / 60)} min "
                       f"(check the spam folder meanwhile).", wait)
     integration.verification_sent_at = utcnow()
-    db.session.commit()
     _mail_verification(integration)
+    db.session.commit()
     return integration
 
 
@@ -253,16 +253,13 @@ def send_test(user: User, integration_id: int) -> str | None:
         notify_type="success",
     )
 
-    async def deliver() -> None:
+    async def deliver() -> Outcome:
         async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]),
                            push=PushSettings.from_config(current_app.config)) as courier:
-            await courier.send(destination, message)
+            return await courier.deliver(destination, message)
 
-    try:
-        asyncio.run(deliver())
-    except DeliveryFailed as exc:
-        return exc.reason
-    return None
+    outcome = asyncio.run(deliver())
+    return None if isinstance(outcome, Sent) else outcome.reason
 
 
 def rotate_encryption() -> int:

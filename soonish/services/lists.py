@@ -11,7 +11,8 @@ from soonish.models import (
     SubscriptionStatus, User, Visibility, utcnow,
 )
 from soonish.services.chat import linked_identities_query
-from soonish.services.events import get_event_for_organizer, to_utc
+from soonish.domain.communities import Action
+from soonish.services.events import get_event_for_organizer, run_by, to_utc
 from soonish.services.notifications import _reports_for
 from soonish.services.pagination import Page, keyset_page
 from soonish.services.series import occurrences_query
@@ -52,7 +53,7 @@ def public_events(filters: EventFilters, limit: int, cursor: str | None) -> Page
 
 def organized_events(organizer: User, filters: EventFilters, limit: int, cursor: str | None) -> Page:
     """The events ``organizer`` organizes, any status, by start time."""
-    query = select(Event).where(Event.organizer_id == organizer.id)
+    query = select(Event).where(run_by(organizer))
     return keyset_page(_filtered(query, filters), Event.starts_at, Event.id, limit, cursor)
 
 
@@ -70,7 +71,7 @@ def my_integrations(user: User, limit: int, cursor: str | None) -> Page:
 
 def notification_reports(actor: User, event_id: int, kind: str | None, limit: int, cursor: str | None) -> Page:
     """The event's notifications, newest first, each with its deliveries by status."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     query = select(Notification).where(Notification.event_id == event_id)
     if kind:
         query = query.where(Notification.kind == kind)

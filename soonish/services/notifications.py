@@ -4,17 +4,19 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, update
 
 from soonish.domain.delivery import reminders as reminder_rule
+from soonish.domain.mail_reputation import mask_address
 from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import outbox
-from soonish.services.broadcast import TITLE_MAX, dispatch, record
-from soonish.services.errors import NotFound, ValidationFailed
-from soonish.services.events import get_event_for_organizer, list_organized_events
+from soonish.services.broadcast import TITLE_MAX, record
+from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.domain.communities import Action
+from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
 from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
@@ -23,7 +25,7 @@ SENT_EARLY_NOTICE = timedelta(seconds=1)
 
 
 def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.ANNOUNCE)
     if event.status == EventStatus.CANCELLED:
         raise ValidationFailed("This event is cancelled.", {"event": ["cancelled"]})
     title, body = (title or "").strip(), (body or "").strip()
@@ -35,8 +37,8 @@ def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     notification = record(event, NotificationKind.ANNOUNCEMENT, title, body, author=actor)
+    outbox.notify(event, notification)
     db.session.commit()
-    dispatch(event, notification)
     return notification
 
 
@@ -84,6 +86,12 @@ class NotificationReport:
         return sum(self.counts.values())
 
     @property
+    def going_out(self) -> int:
+        """The deliveries sent or to be sent: not those planning left out (skipped, or suppressed:
+        the address bounced or complained), which no destination's pace held up."""
+        return self.total - self.counts[DeliveryStatus.SKIPPED.value] - self.counts[DeliveryStatus.SUPPRESSED.value]
+
+    @property
     def in_progress(self) -> bool:
         """Still sending: pages poll while this holds."""
         return bool(self.counts[DeliveryStatus.PENDING.value] or self.unplanned)
@@ -110,7 +118,7 @@ class EventOverview:
 def delivery_reports(actor: User, event_id: int, limit: int = 50, fold_welcomes: bool = False) -> list[NotificationReport]:
     """Per notification, newest first: deliveries by status and the failures' reasons. With
     ``fold_welcomes``, the welcomes are one WelcomesReport at the end, after the broadcasts."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     query = select(Notification).where(Notification.event_id == event_id)
     if fold_welcomes:
         query = query.where(Notification.kind != NotificationKind.WELCOME)
@@ -225,14 +233,6 @@ class RecipientPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def mask_email(address: str | None) -> str | None:
-    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}•••@{domain}"
-
-
 ERASED_FOLLOWER = "a deleted account"
 
 
@@ -241,14 +241,54 @@ def follower_label(user: User) -> str:
     address, not the organizer, so the address is masked."""
     if user.erased_at is not None:
         return ERASED_FOLLOWER
-    return user.display_name or mask_email(user.email) or "a chat follower"
+    return user.display_name or mask_address(user.email) or "a chat follower"
+
+
+def _paused(actor: User, event_id: int, notification_id: int) -> tuple[Event, Notification]:
+    event = get_event_for_organizer(actor, event_id)
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.event_id != event_id:
+        raise NotFound("No such message for this event.")
+    return event, notification
+
+
+def _leave_pause(notification: Notification, **values) -> None:
+    """Conditional: of two requests at once (resume and cancel, say), one leaves the pause."""
+    left = db.session.execute(
+        update(Notification).where(Notification.id == notification.id, Notification.paused_at.is_not(None),
+                                   Notification.resumed_at.is_(None)).values(resumed_at=utcnow(), **values)
+    ).rowcount
+    if not left:
+        raise Conflict("This message is not paused (it was resumed or cancelled already).")
+
+
+def resume(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send the rest of a broadcast paused for its bounce rate (the ledger skips what was sent)."""
+    event, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification, paused_at=None)
+    outbox.resume(event, notification)
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
+
+
+def cancel_rest(actor: User, event_id: int, notification_id: int) -> Notification:
+    """Send no more of a paused broadcast: what was not sent yet is skipped."""
+    _, notification = _paused(actor, event_id, notification_id)
+    _leave_pause(notification)
+    db.session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
+                                              Delivery.status == DeliveryStatus.PENDING)
+                       .values(status=DeliveryStatus.SKIPPED))
+    db.session.commit()
+    db.session.refresh(notification)
+    return notification
 
 
 def recipients(actor: User, event_id: int, notification_id: int, status: str | None = None,
                page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
     """Who a notification went to, one delivery each (failed first, then pending, sent and
     skipped), with the channel, the outcome and why it failed."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
         raise NotFound("No such message for this event.")
@@ -265,7 +305,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
 def welcome_recipients(actor: User, event_id: int, status: str | None = None,
                        page: int = 1, per_page: int = RECIPIENTS_PER_PAGE) -> RecipientPage:
     """Who got the event's welcomes (one each), like ``recipients`` for a single message."""
-    get_event_for_organizer(actor, event_id)
+    get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     report = _welcomes_report(event_id)
     if report is None:
         raise NotFound("No one has been welcomed to this event yet.")
@@ -313,7 +353,7 @@ def newest_notification_id(actor: User, event_id: int | None = None) -> int:
     notices a broadcast started elsewhere (the API, a reminder) without rendering anything else."""
     query = select(func.max(Notification.id))
     if event_id is None:
-        query = query.join(Event, Event.id == Notification.event_id).where(Event.organizer_id == actor.id, Notification.subscription_id.is_(None))
+        query = query.join(Event, Event.id == Notification.event_id).where(run_by(actor), Notification.subscription_id.is_(None))
     else:
         query = query.where(Notification.event_id == event_id)
     return db.session.scalar(query) or 0

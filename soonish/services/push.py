@@ -19,7 +19,6 @@ from soonish.services.events import get_visible_event
 from soonish.services.integrations import cipher
 from soonish.services.notifications import welcome
 from soonish.services.subscriptions import _find, _require_open
-from soonish.services.temporal import reminders_changed
 
 
 def public_key() -> str:
@@ -92,9 +91,8 @@ def _follow(user: User | None, event: Event, info: push.PushSubscription, user_a
         outbox.reminders_changed(event)
         db.session.flush()
         welcome(subscription)
-    db.session.commit()
-    if newly_active:
         webhook_endpoints.subscription_event("subscription.created", subscription)
+    db.session.commit()
     return subscription, device, newly_active
 
 
@@ -113,10 +111,9 @@ def stop_on_device(endpoint, event_id: int | None = None, slug: str | None = Non
     stopped = not subscription.selectors
     if stopped:
         subscription.status = SubscriptionStatus.UNSUBSCRIBED
-    db.session.commit()
-    if stopped:
-        reminders_changed(event)
+        outbox.reminders_changed(event)
         webhook_endpoints.subscription_event("subscription.cancelled", subscription)
+    db.session.commit()
 
 
 def follow_series_on_device(user: User | None, raw_subscription, user_agent: str,

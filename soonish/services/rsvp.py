@@ -13,17 +13,17 @@ from soonish.domain import outbox, waitlist
 from soonish.field_limits import CAPACITY_MAX
 from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
 from soonish.models import (
-    Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db, utcnow,
+    DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Rsvp, RsvpAnswer, Subscription, SubscriptionSelector,
+    SubscriptionStatus, User, db, utcnow,
 )
-from soonish.temporal.waitlist.activities import start_offer_workflow
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services import webhook_endpoints
+from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page
-from soonish.services.temporal import after_commit
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
@@ -88,6 +88,14 @@ def check_open(event: Event) -> None:
         raise Conflict("This event has started or is over; answers are closed.", {"answer": ["closed"]})
 
 
+def is_open(event: Event) -> bool:
+    try:
+        check_open(event)
+    except Conflict:
+        return False
+    return True
+
+
 def find(event: Event, user: User) -> Rsvp | None:
     # As stored now, also when loaded earlier in the request: after ``waitlist.lock_event`` this
     # is what the answer is decided on.
@@ -95,9 +103,13 @@ def find(event: Event, user: User) -> Rsvp | None:
                              .execution_options(populate_existing=True))
 
 
-def answer(user: User, event: Event, choice: str) -> Rsvp:
+def answer(user: User, event: Event, choice: str, listed: bool | None = None,
+           route: dict | None = None) -> Rsvp:
     """Record ``user``'s answer. "going" on a full event joins the waitlist (or takes the place
-    offered to them); leaving "going" frees a place for the waitlist."""
+    offered to them); leaving "going" frees a place for the waitlist. Going is one act with
+    following: someone going who doesn't follow the event yet follows it now (with ``route``,
+    a chat selector, or their account's email), so they get the reminders and the still-coming
+    check. ``listed``: whether their name may show among those going (None: unchanged)."""
     value = parse_choice(choice)
     check_open(event)
     waitlist.lock_event(event)
@@ -109,9 +121,13 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         previous = None
     else:
         previous = rsvp.answer
+    if listed is not None:
+        rsvp.listed = listed
+    newly_following = _follow_when_going(event, user, route) if value == RsvpAnswer.GOING else None
     frees_place = previous == RsvpAnswer.GOING or (rsvp.offer_expires_at is not None)
     if value == RsvpAnswer.GOING:
         if previous == RsvpAnswer.GOING:
+            _announce_follow(newly_following)
             db.session.commit()
             return rsvp
         if rsvp.offer_expires_at is not None and rsvp.offer_expires_at > utcnow():
@@ -129,12 +145,42 @@ def answer(user: User, event: Event, choice: str) -> Rsvp:
         rsvp.waitlisted_at = None
         rsvp.offer_expires_at = None
     rsvp.answered_at = utcnow()
-    db.session.commit()
+    _announce_follow(newly_following)
     if frees_place:
         offer_free_places(event)
     if rsvp.answer != previous:
+        db.session.flush()  # the message names the answer's id
         webhook_endpoints.rsvp_changed(rsvp, previous, follower_label(user))
+    db.session.commit()
     return rsvp
+
+
+def _follow_when_going(event: Event, user: User, route: dict | None) -> Subscription | None:
+    """Make ``user`` an active follower of ``event`` unless they are one: default reminders,
+    delivered to ``route`` or their account. The welcome and the reminder sync are outbox rows
+    in the answer's transaction. Returns the subscription if it just became active."""
+    subscription = db.session.scalar(
+        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == user.id)
+    )
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+        return None
+    if subscription is None:
+        subscription = Subscription(event_id=event.id, user_id=user.id, selectors=[])
+        db.session.add(subscription)
+    # Following again after leaving is a fresh act: the old choices do not come back.
+    subscription.selectors = [SubscriptionSelector(**route)] if route else []
+    subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.confirmed_at = subscription.confirmed_at or utcnow()
+    db.session.flush()
+    outbox.reminders_changed(event)
+    welcome(subscription)
+    return subscription
+
+
+def _announce_follow(subscription: Subscription | None) -> None:
+    if subscription is not None:
+        webhook_endpoints.subscription_event("subscription.created", subscription)
 
 
 def _nothing_to_confirm() -> Conflict:
@@ -161,21 +207,20 @@ def still_coming(user: User, event: Event, choice: str) -> Rsvp:
 
 
 def offer_free_places(event: Event) -> list[int]:
-    """Offer each free place to the next on the waitlist; each offer's workflow tells them and
-    times it. Returns the waitlisted answers offered a place."""
+    """Offer each free place to the next on the waitlist, in the caller's transaction (the
+    caller commits); each offer's workflow, started from the outbox, tells them and times it.
+    Returns the waitlisted answers offered a place."""
+    # Temporal down: the place stays held and the page shows the offer; only the message and
+    # the expiry wait in the outbox (the organizer sees the held place in the counts).
     offers = waitlist.claim_offers(event, int(current_app.config["RSVP_OFFER_SECONDS"]))
-    for rsvp_id, expires_at in offers:
-        # Temporal down: the place stays held and the page shows the offer; only the message
-        # and the expiry wait (the organizer sees the held place in the counts).
-        after_commit(lambda temporal, rsvp_id=rsvp_id, expires_at=expires_at:
-                     start_offer_workflow(temporal, rsvp_id, expires_at),
-                     "waitlist offer", event_id=event.id, rsvp_id=rsvp_id)
     return [rsvp_id for rsvp_id, _ in offers]
 
 
 @rerun_if_changed_meanwhile
-def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True) -> Event:
-    """The organizer turns RSVPs on or off and sets (or lifts) the number of places."""
+def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool = True,
+                 show_guest_list: bool | None = None) -> Event:
+    """The organizer turns RSVPs on or off, sets (or lifts) the number of places, and shows or
+    hides those going who agreed to be shown (None: unchanged)."""
     event = get_event_for_organizer(actor, event_id)
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= CAPACITY_MAX):
@@ -183,8 +228,10 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
             "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
-    db.session.commit()
+    if show_guest_list is not None:
+        event.show_guest_list = show_guest_list
     offer_free_places(event)
+    db.session.commit()
     return event
 
 
@@ -213,13 +260,23 @@ def counts(event: Event, with_no_answer: bool = True) -> RsvpCounts:
     )
 
 
+def listed_guests(event: Event, limit: int) -> list[User]:
+    """Some of those going who agreed to be shown, first answers first (one query)."""
+    return list(db.session.scalars(
+        select(User).join(Rsvp, Rsvp.user_id == User.id)
+        .where(Rsvp.event_id == event.id, Rsvp.answer == RsvpAnswer.GOING, Rsvp.listed.is_(True),
+               User.display_name != "", User.erased_at.is_(None))
+        .order_by(Rsvp.id).limit(limit)
+    ))
+
+
 def organizer_counts(actor: User, event_id: int) -> RsvpCounts:
-    return counts(get_event_for_organizer(actor, event_id))
+    return counts(get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES))
 
 
 def roster(actor: User, event_id: int) -> list[RsvpRow]:
     """Who answered what, for the organizer: going first, then the waitlist in its order."""
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     order = {RsvpAnswer.GOING: 0, RsvpAnswer.WAITLISTED: 1, RsvpAnswer.MAYBE: 2, RsvpAnswer.NOT_GOING: 3}
     rows = db.session.scalars(select(Rsvp).where(Rsvp.event_id == event.id))
     ordered = sorted(rows, key=lambda r: (order[r.answer], r.waitlisted_at or r.answered_at, r.id))
@@ -229,7 +286,7 @@ def roster(actor: User, event_id: int) -> list[RsvpRow]:
 def roster_page(actor: User, event_id: int, limit: int, cursor: str | None) -> Page:
     """Who answered what, a page at a time, in the order people first answered (by the answer's
     id, which a change of answer keeps): a cursor stays right while answers come in and change."""
-    event = get_event_for_organizer(actor, event_id)
+    event = get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     query = select(Rsvp).where(Rsvp.event_id == event.id).options(selectinload(Rsvp.user))
     page = keyset_page(query, Rsvp.id, Rsvp.id, limit, cursor)
     return Page([RsvpRow.of(r) for r in page.items], page.next_cursor)
@@ -290,7 +347,8 @@ def _addressee(secret: str, addressee: list) -> tuple[User | None, str]:
 
 def answer_from_link(token: str, choice: str) -> Rsvp:
     """The answer link's confirm button. "going" from someone not following yet makes them a
-    follower by email, confirmed by this click: the link went to their address."""
+    follower by email (as going does everywhere), confirmed by this click: the link went to
+    their address."""
     request = from_link(token)
     event = request.event
     parse_choice(choice)
@@ -300,16 +358,9 @@ def answer_from_link(token: str, choice: str) -> Rsvp:
         user = User(email=request.email)
         db.session.add(user)
         db.session.flush()
-    newly_following = None
     if CHOICES[choice.strip().lower()] == RsvpAnswer.GOING:
-        newly_following = _follow_by_proven_email(event, user)
-    rsvp = answer(user, event, choice)
-    if newly_following is not None:
-        # Like a confirm link: the welcome and the reminder sync go out through the outbox.
-        outbox.reminders_changed(event)
-        welcome(newly_following)
-        db.session.commit()
-    return rsvp
+        user.is_verified = True  # the link went to their address
+    return answer(user, event, choice)
 
 
 def still_coming_from_link(token: str, choice: str) -> Rsvp:
@@ -318,22 +369,6 @@ def still_coming_from_link(token: str, choice: str) -> Rsvp:
     if request.user is None:
         raise _nothing_to_confirm()
     return still_coming(request.user, request.event, choice)
-
-
-def _follow_by_proven_email(event: Event, user: User) -> Subscription | None:
-    subscription = db.session.scalar(
-        select(Subscription).where(Subscription.event_id == event.id, Subscription.user_id == user.id)
-    )
-    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
-        return None
-    if subscription is None:
-        subscription = Subscription(event_id=event.id, user_id=user.id)
-        db.session.add(subscription)
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.confirmed_at = utcnow()
-    user.is_verified = True
-    db.session.flush()
-    return subscription
 
 
 def from_offer_token(token: str) -> Rsvp:

@@ -25,7 +25,7 @@ from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import (
     CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
-    get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
+    community_to_host, get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
     visible_or_missing,
 )
 from soonish.services.offsets import validate_offsets
@@ -88,8 +88,10 @@ def check_series_fields(fields: SeriesFields) -> None:
     _cleaned(fields)
 
 
-def create_series(organizer: User, fields: SeriesFields) -> Series:
-    series = Series(organizer_id=organizer.id, slug=new_slug(fields.title), **_cleaned(fields))
+def create_series(organizer: User, fields: SeriesFields, community_id: int | None = None) -> Series:
+    cleaned = _cleaned(fields)
+    community = community_to_host(organizer, community_id)
+    series = Series(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
     db.session.add(series)
     db.session.flush()
     materialize(series, utcnow(), START_GRACE)
@@ -273,7 +275,7 @@ def edit_following(actor: User, event_id: int, changes: dict, series_id: int | N
         old_rule = rule_of(series)
         last_day = split_at.astimezone(zone).date() - timedelta(days=1)
         series.rrule = replace(old_rule, count=None, until=last_day).text()
-        target = Series(organizer_id=series.organizer_id, slug=new_slug(cleaned["title"]), **cleaned)
+        target = Series(organizer_id=series.organizer_id, community_id=series.community_id, slug=new_slug(cleaned["title"]), **cleaned)
         db.session.add(target)
         db.session.flush()
         for follow in db.session.scalars(select(SeriesFollow).where(SeriesFollow.series_id == series.id)):
@@ -283,17 +285,16 @@ def edit_following(actor: User, event_id: int, changes: dict, series_id: int | N
         target = series
         for name, value in cleaned.items():
             setattr(series, name, value)
-    told = _move_occurrences(actor, moving, target)
+    for tell, event, notification in _move_occurrences(actor, moving, target):
+        tell(event, notification)
     materialize(target, utcnow(), START_GRACE)
     db.session.commit()
-    for tell, event, notification in told:
-        tell(event, notification)
     return target
 
 
 def _move_occurrences(actor: User, moving: list[Event], target: Series) -> list:
     """Make ``moving`` occurrences of ``target``: each takes the instance on its own day, or is
-    cancelled when the target has none that day. Returns what to tell each workflow after the commit."""
+    cancelled when the target has none that day. Returns what to tell each workflow (through the outbox)."""
     zone = ZoneInfo(target.timezone)
     if not moving:
         return []
@@ -331,9 +332,8 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED
-    told = [(event, mark_cancelled(event, actor, reason=reason))
-            for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
+    for event in occurrences(series):
+        if event.status == EventStatus.SCHEDULED:
+            tell_cancelled(event, mark_cancelled(event, actor, reason=reason))
     db.session.commit()
-    for event, notification in told:
-        tell_cancelled(event, notification)
     return series

@@ -2,9 +2,11 @@
 confirm by link; everyone can change reminders or leave from any mail."""
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
+from soonish.field_limits import DISPLAY_NAME_MAX
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
@@ -12,13 +14,13 @@ from soonish.models import (
 )
 from soonish.domain.delivery.reminders import START_OFFSET
 from soonish.domain import outbox
+from soonish.services import rsvp as rsvp_service
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services import webhook_endpoints
 from soonish.services.errors import Gone, NotFound, Unavailable, ValidationFailed, owned_or_missing
 from soonish.services.events import can_view, get_visible_event
 from soonish.services.notifications import welcome
 from soonish.services.offsets import validate_offsets
-from soonish.services.temporal import reminders_changed
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -86,9 +88,8 @@ def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | N
     if newly_active:
         db.session.flush()
         welcome(subscription)
-    db.session.commit()
-    if newly_active:
         webhook_endpoints.subscription_event("subscription.created", subscription)
+    db.session.commit()
     return subscription, newly_active
 
 
@@ -110,31 +111,44 @@ def _retried_when_locked(write):
                 raise Unavailable("Lots of people are following right now; please try again in a moment.") from exc
 
 
-def subscribe_by_email(event: Event, email: str) -> Subscription:
+def subscribe_by_email(event: Event, email: str, name: str = "", going: bool = False,
+                       listed: bool = False) -> Subscription:
     """Follow an event with just an email address: a pending subscription and a confirm mail.
+    ``going``: the visitor's "I'm going", answered when they confirm (``listed``: their name may
+    show among those going; ``name``: what to call a new address).
 
     Nothing is ever sent to the address before its owner clicks the link, so this cannot be
     used to sign strangers up for mail (beyond the one confirm mail, which rate limits cap).
     """
-    return _retried_when_locked(lambda: _subscribe_by_email(event, email))
+    return _retried_when_locked(lambda: _subscribe_by_email(event, email, name, going, listed))
 
 
-def _subscribe_by_email(event: Event, email: str) -> Subscription:
+def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed: bool) -> Subscription:
     _require_open(event)
     address = normalize_email(email)
+    name = name.strip()
+    if len(name) > DISPLAY_NAME_MAX:
+        raise ValidationFailed.field("name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+    if going:
+        rsvp_service.check_open(event)  # "I'm going" to an event that takes no answers is refused, not half-done
     # Everything is read before anything is written: on SQLite the first write takes the
     # database's one write lock, which every other follow then waits for until this commit.
     user = find_user_by_email(address)
     subscription = _find(event.id, user.id) if user is not None else None
-    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE:
+    if subscription is not None and subscription.status == SubscriptionStatus.ACTIVE and not going:
         return subscription
     if user is None:
-        user = User(email=address)
+        # Someone else's address can't rename its account: a name is only given to a new one.
+        user = User(email=address, display_name=name)
         db.session.add(user)
     if subscription is None:
         subscription = Subscription(event=event, user=user, status=SubscriptionStatus.PENDING, selectors=[])
         db.session.add(subscription)
-    subscription.status = SubscriptionStatus.PENDING
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        subscription.status = SubscriptionStatus.PENDING
+    # An active follower's "I'm going" also waits for the link: this form proves no address.
+    subscription.going_on_confirm = going
+    subscription.listed_on_confirm = going and listed
     # The confirm mail is an outbox row committed with the subscription: the worker mails it
     # within a second or so, exactly once, and a crash on either side loses nothing.
     outbox.confirm_mail(subscription)
@@ -148,17 +162,41 @@ def confirm(token: str) -> Subscription:
     subscription = db.session.get(Subscription, subscription_id)
     if subscription is None:
         raise NotFound("This subscription no longer exists.")
-    if subscription.status == SubscriptionStatus.ACTIVE:
+    going = subscription.going_on_confirm
+    if subscription.status == SubscriptionStatus.ACTIVE and not going:
         return subscription
-    _require_open(subscription.event)
-    subscription.status = SubscriptionStatus.ACTIVE
-    subscription.confirmed_at = utcnow()
+    event = subscription.event
+    _require_open(event)
+    # One conditional update: of two clicks of the link at once, one makes the follow active
+    # and causes its welcome and webhook message.
+    newly_active = subscription.status != SubscriptionStatus.ACTIVE and _transition(
+        subscription, SubscriptionStatus.ACTIVE, confirmed_at=utcnow())
+    if newly_active:
+        outbox.reminders_changed(event)
+        welcome(subscription)
+        webhook_endpoints.subscription_event("subscription.created", subscription)
     subscription.user.is_verified = True  # the link proved the address
-    outbox.reminders_changed(subscription.event)
-    welcome(subscription)
-    db.session.commit()
-    webhook_endpoints.subscription_event("subscription.created", subscription)
+    subscription.going_on_confirm = False
+    if going and rsvp_service.is_open(event):
+        # Their "I'm going", now that the address is theirs: it commits the follow with it
+        # (a full event puts them on the waitlist; answers closed meanwhile leave the follow).
+        rsvp_service.answer(subscription.user, event, "going", listed=subscription.listed_on_confirm)
+    else:
+        db.session.commit()
     return subscription
+
+
+def _transition(subscription: Subscription, to: SubscriptionStatus, **values) -> bool:
+    """Move ``subscription`` from the status it was read with to ``to``, in one conditional
+    update: of two requests making the same change, one makes it (and causes its effects) and
+    the other is told it was made already (False)."""
+    changed = db.session.execute(
+        sql_update(Subscription).where(Subscription.id == subscription.id, Subscription.status == subscription.status)
+        .values(status=to, **values).execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        db.session.refresh(subscription, ["status", *values])
+    return bool(changed)
 
 
 def event_of_confirm_link(token: str) -> Event | None:
@@ -184,6 +222,15 @@ def from_manage_token(token: str) -> Subscription:
     return subscription
 
 
+def answer_by_manage_token(token: str, event_id: int, choice: str, listed: bool | None = None):
+    """An email follower's RSVP through the API, with the manage token from their mails (which
+    only their address received) standing in for an account's sign-in."""
+    subscription = from_manage_token(token)
+    if subscription.event_id != event_id:
+        raise NotFound("This token is for another event.")
+    return rsvp_service.answer(subscription.user, subscription.event, choice, listed=listed)
+
+
 def manage_token(subscription: Subscription) -> str:
     return sign(current_app.config["SECRET_KEY"], LinkPurpose.MANAGE, subscription.id)
 
@@ -204,27 +251,29 @@ def post_at_start(subscription: Subscription) -> Subscription:
     a reminder at offset 0 (below what people can choose, so only channels hold it)."""
     if START_OFFSET not in subscription.reminder_offsets:
         subscription.reminder_offsets = [*subscription.reminder_offsets, START_OFFSET]
-        db.session.commit()
         if subscription.status == SubscriptionStatus.ACTIVE:
-            reminders_changed(subscription.event)
+            outbox.reminders_changed(subscription.event)
+        db.session.commit()
     return subscription
 
 
 def unsubscribe(subscription: Subscription) -> Subscription:
+    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+        return subscription
     was_active = subscription.status == SubscriptionStatus.ACTIVE
-    subscription.status = SubscriptionStatus.UNSUBSCRIBED
-    db.session.commit()
-    if was_active:
-        reminders_changed(subscription.event)
+    # Two clicks of "unsubscribe" at once: one leaves, and tells the organizer once.
+    if _transition(subscription, SubscriptionStatus.UNSUBSCRIBED) and was_active:
+        outbox.reminders_changed(subscription.event)
         webhook_endpoints.subscription_event("subscription.cancelled", subscription)
+    db.session.commit()
     return subscription
 
 
 def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
     subscription.reminder_offsets = validate_offsets(reminder_offsets)
-    db.session.commit()
     if subscription.status == SubscriptionStatus.ACTIVE:
-        reminders_changed(subscription.event)
+        outbox.reminders_changed(subscription.event)
+    db.session.commit()
     return subscription
 
 

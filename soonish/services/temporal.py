@@ -1,20 +1,24 @@
-"""The app's Temporal gateway, made once per app from its config, and THE policy for Temporal
-being unavailable during a web request or a bot command (``after_commit``).
+"""The app's Temporal gateway, made once per app from its config: the one service module that
+talks to Temporal, for what must be answered synchronously (readiness, the schedule repair
+`soonish sync-schedules` runs and reports).
 
-Every service follows one convention: an operation validates, changes the session, commits
-once, and only then hands work to Temporal (start a workflow, signal, send a one-off mail)
-through ``after_commit``. Helpers that add to the session (``broadcast.record``) only flush;
-the operation that calls them commits.
+Every other effect of an operation is an outbox row (domain/outbox.py) committed with its change:
+an operation validates, changes the session, leaves its rows and commits once; the worker's
+drain (temporal/outbox/drain.py) acts on the rows. Helpers that add to the session
+(``broadcast.record``) only flush; the operation that calls them commits.
 """
-from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import current_app
+from sqlalchemy import select
 
-from soonish.models import Event
-from soonish.temporal.client import TemporalGateway, TemporalSettings, TemporalUnavailable
-from soonish.temporal.delivery.types import TransactionalMail
+from soonish.domain.delivery.reminders import offsets_in_use
+from soonish.models import Event, EventStatus, db, utcnow
+from soonish.temporal.client import TemporalGateway, TemporalSettings
 from soonish.temporal.events.input import event_workflow_input
-from soonish.temporal.events.types import EventWorkflowInput
+from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
+from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
+from soonish.temporal.series.activities import SeriesScope, put_series_schedule
 
 
 def gateway() -> TemporalGateway:
@@ -24,33 +28,59 @@ def gateway() -> TemporalGateway:
     return extensions["soonish.temporal"]
 
 
-def after_commit(call: Callable[[TemporalGateway], None], what: str, **log_context) -> None:
-    """Hand committed work to Temporal. The database is the truth: if Temporal is unreachable
-    the change stays recorded, the failure is logged, and the user is not shown an error. The
-    next change repairs it (every event signal is signal-with-start, so it starts a workflow
-    that never started), and so does `soonish sync-schedules` after an outage (it restarts
-    every scheduled event's workflow and its reminder schedules; resending a notification is
-    safe: the ledger). A one-off mail that was not handed over is sent when the person asks
-    again (asks for a new link). A follow's confirm mail, welcome and reminder change never come
-    here: they are outbox rows committed with the follow (domain/outbox.py), drained by the worker."""
-    try:
-        call(gateway())
-    except TemporalUnavailable as exc:
-        current_app.logger.error("%s not handed to Temporal: %s", what, exc, extra=log_context)
+# Repairing reminder schedules after a restore or a lost Temporal server -----------------------
 
 
-def tell_event_workflow(event: Event, call: Callable[[TemporalGateway, EventWorkflowInput], None],
-                        what: str, **log_context) -> None:
-    """Signal the event's workflow, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: call(temporal, event_workflow_input(event, current_app.config)), what,
-                 event_id=event.id, **log_context)
+@dataclass
+class ScheduleRepair:
+    created: list[tuple[int, int]] = field(default_factory=list)  # (event id, offset seconds)
+    updated: list[tuple[int, int]] = field(default_factory=list)
+    removed: list[tuple[int, int]] = field(default_factory=list)
+    workflows_ensured: int = 0
+    retention: str = ""  # the soonish-retention schedule: "created" or "updated"
+    series: str = ""  # the soonish-series schedule: "created" or "updated"
 
 
-def send_one_off_mail(mail: TransactionalMail, what: str) -> None:
-    """Start the workflow that sends a one-off mail, after the commit (see ``after_commit``)."""
-    after_commit(lambda temporal: temporal.send_transactional_mail(mail), what, mail_kind=mail.kind)
+def sync_all_schedules() -> ScheduleRepair:
+    """Make Temporal match the database: a schedule for every (scheduled event, offset in use,
+    its still-coming check included) whose reminder is still ahead, none for anything else, and a running workflow per
+    scheduled event (restarted if the server lost it)."""
+    scope = ScheduleScope.from_config(current_app.config)
+    temporal = gateway()
+    existing = temporal.run(lambda client: list_reminder_schedules(client, scope))
+    repair = ScheduleRepair()
+    events = list(db.session.scalars(select(Event).where(Event.status == EventStatus.SCHEDULED)))
+    for event in events:
+        have = existing.pop(event.id, set())
+        wanted = offsets_in_use(event)
+        for offset in sorted(wanted):
+            made = temporal.run(lambda client: put_reminder(client, scope, event.id, offset, event.starts_at, utcnow()))
+            if made:
+                (repair.updated if offset in have else repair.created).append((event.id, offset))
+            elif offset in have:
+                repair.removed.append((event.id, offset))  # its reminder is already past
+        for offset in sorted(have - wanted):
+            temporal.run(lambda client: delete_reminder(client, scope, event.id, offset))
+            repair.removed.append((event.id, offset))
+        # Signal-with-start: restarts the event's workflow if the server lost it.
+        temporal.reminders_changed(event_workflow_input(event, current_app.config))
+        repair.workflows_ensured += 1
+    for event_id, offsets in existing.items():  # events cancelled, over, or gone
+        for offset in sorted(offsets):
+            temporal.run(lambda client: delete_reminder(client, scope, event_id, offset))
+            repair.removed.append((event_id, offset))
+    repair.retention = keep_retention_schedule()
+    repair.series = keep_series_schedule()
+    return repair
 
 
-def reminders_changed(event: Event) -> None:
-    """Ask the event's workflow to bring its reminder schedules in line with the subscriptions."""
-    tell_event_workflow(event, lambda temporal, params: temporal.reminders_changed(params), "reminder change")
+def keep_retention_schedule() -> str:
+    """Create the ledger retention schedule, or bring it in line with the settings."""
+    retention_scope = RetentionScope.from_config(current_app.config)
+    return gateway().run(lambda client: put_retention_schedule(client, retention_scope))
+
+
+def keep_series_schedule() -> str:
+    """Create the series materialization schedule, or bring it in line with the settings."""
+    series_scope = SeriesScope.from_config(current_app.config)
+    return gateway().run(lambda client: put_series_schedule(client, series_scope))

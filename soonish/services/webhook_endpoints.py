@@ -1,21 +1,15 @@
 """Outgoing webhook endpoints: registering them, emitting events to them, and what their owners
 see of each message's attempts (with a resend). Delivery itself is durable: one
 WebhookDeliveryWorkflow per message (see temporal/webhooks/workflow.py)."""
-import uuid
-
 from flask import current_app
 from sqlalchemy import select
 
-from soonish.domain import outgoing_webhooks
+from soonish.domain import outbox, outgoing_webhooks
 from soonish.field_limits import ENDPOINT_DESCRIPTION_MAX
 from soonish.models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from soonish.domain.outgoing_webhooks import EVENT_TYPES, TargetRefused
-from soonish.temporal.client import TemporalUnavailable
-from soonish.temporal.webhooks.types import WebhookDeliveryInput, delivery_workflow_id
-from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
 from soonish.services.errors import NotFound, ValidationFailed, owned_or_missing
 from soonish.services.pagination import Page, keyset_page
-from soonish.services.temporal import gateway
 
 
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:
@@ -103,33 +97,17 @@ def resend(user: User, endpoint_id: int, message_id: int) -> WebhookMessage:
     if not message.endpoint.is_active:
         raise ValidationFailed.field("endpoint", "Enable the endpoint before resending to it.")
     message.status, message.next_attempt_at = WebhookMessageStatus.PENDING, utcnow()
+    outbox.webhook_message(message.id)
     db.session.commit()
-    _start_delivery(message)
     return message
 
 
 def emit(owner_id: int, event_type: str, data: dict) -> None:
-    """Tell ``owner_id``'s active endpoints that take ``event_type``; each message is delivered
-    durably by its own workflow. Never an error for the action that caused it: if Temporal is
-    unreachable the message stays pending (logged) and the owner can resend it."""
-    for message in outgoing_webhooks.record_messages(owner_id, event_type, data):
-        _start_delivery(message)
-
-
-def _start_delivery(message: WebhookMessage) -> None:
-    params = WebhookDeliveryInput.from_config(message.id, current_app.config)
-    temporal = gateway()
-
-    async def start(client):
-        return await client.start_workflow(
-            WebhookDeliveryWorkflow.run, params, task_queue=temporal.settings.task_queue,
-            id=delivery_workflow_id(temporal.settings.id_prefix, message.id, uuid.uuid4().hex[:8]),
-        )
-
-    try:
-        temporal.run(start)
-    except TemporalUnavailable as exc:
-        current_app.logger.error("webhook delivery not started: %s", exc, extra={"webhook_message_id": message.id})
+    """Tell ``owner_id``'s active endpoints that take ``event_type``, in the caller's
+    transaction (the caller commits): each message is delivered durably by its own workflow,
+    which the outbox drain starts. Never an error for the action that caused it: if Temporal is
+    unreachable the outbox row waits and is retried."""
+    outgoing_webhooks.record_messages(owner_id, event_type, data)
 
 
 

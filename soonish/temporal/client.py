@@ -5,7 +5,6 @@ background event loop thread holding one connected client, and callers submit co
 """
 import asyncio
 import threading
-import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +15,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from soonish.temporal.delivery.types import TransactionalMail
-from soonish.temporal.events.types import EventChange, EventWorkflowInput, NotifyRequest, event_workflow_id
-from soonish.temporal.delivery.workflow import TransactionalMailWorkflow
+from soonish.temporal.events.types import EventWorkflowInput, event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 
 T = TypeVar("T")
@@ -112,7 +109,8 @@ class _LoopThread:
 
 
 class TemporalGateway:
-    """What the services use to start, signal and query workflows, synchronously."""
+    """What the gateway (services/temporal.py) uses to reach Temporal synchronously: readiness
+    and the schedule repair. An operation's effects go through the outbox instead."""
 
     def __init__(self, settings: TemporalSettings) -> None:
         self.settings = settings
@@ -150,31 +148,6 @@ class TemporalGateway:
 
         self.run(system_info, timeout)
 
-    def event_workflow_id(self, event_id: int) -> str:
-        return event_workflow_id(self.settings.id_prefix, event_id)
-
-    def start_event_workflow(self, params: EventWorkflowInput) -> None:
-        async def start(client: Client) -> Any:
-            return await client.start_workflow(
-                EventWorkflow.run,
-                params,
-                id=self.event_workflow_id(params.event_id),
-                task_queue=self.settings.task_queue,
-            )
-
-        self.run(start)
-
-    def signal_event_updated(self, params: EventWorkflowInput, notification_id: int | None = None) -> None:
-        change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)
-        self._signal_with_start(params, "event_updated", change)
-
-    def signal_event_cancelled(self, params: EventWorkflowInput, notification_id: int | None = None) -> None:
-        change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)
-        self._signal_with_start(params, "event_cancelled", change)
-
-    def notify(self, params: EventWorkflowInput, notification_id: int) -> None:
-        self._signal_with_start(params, "notify", NotifyRequest(notification_id))
-
     def reminders_changed(self, params: EventWorkflowInput) -> None:
         self._signal_with_start(params, "reminders_changed")
 
@@ -187,14 +160,3 @@ class TemporalGateway:
         """
 
         self.run(lambda client: signal_with_start(client, self.settings, params, signal, *payload))
-
-    def send_transactional_mail(self, mail: TransactionalMail) -> None:
-        async def start(client: Client) -> Any:
-            return await client.start_workflow(
-                TransactionalMailWorkflow.run,
-                mail,
-                id=f"{self.settings.id_prefix}mail-{mail.kind}-{mail.subject_id}-{uuid.uuid4().hex[:8]}",
-                task_queue=self.settings.task_queue,
-            )
-
-        self.run(start)

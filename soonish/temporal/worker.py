@@ -44,7 +44,8 @@ HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -> list:
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
-            + RetentionActivities(app).all() + WebhookActivities(app, client).all() + RsvpActivities(app, client).all()
+            + RetentionActivities(app).all() + WebhookActivities(app, client, deliveries).all()
+            + RsvpActivities(app, client, deliveries).all()
             + SeriesActivities(app).all())
 
 

@@ -6,10 +6,10 @@ import json
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from soonish.field_limits import PASSWORD_MAX
+from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
 from soonish.services import accounts, credentials, erasure
 from soonish.services.export import export_data
 from soonish.web.auth import csrf_exempt
@@ -45,6 +45,12 @@ class EmailFallbackForm(FlaskForm):
     email_fallback = BooleanField("When a Slack or Discord message can't reach me, email it to me instead")
 
 
+class ProfileForm(FlaskForm):
+    display_name = StringField("Your name", validators=[Length(max=DISPLAY_NAME_MAX)])
+    bio = TextAreaField("About you", description="A line or two shown on your events and your host page.",
+                        validators=[Length(max=BIO_MAX)], render_kw={"maxlength": BIO_MAX, "rows": 3})
+
+
 class DeleteAccountForm(FlaskForm):
     password = PasswordField("Your password", validators=[DataRequired()])
 
@@ -55,6 +61,8 @@ def account_forms(**given) -> dict:
         "password_form": ChangePasswordForm(formdata=None, prefix="pw"),
         "email_form": ChangeEmailForm(formdata=None, prefix="em"),
         "delete_form": DeleteAccountForm(formdata=None, prefix="del"),
+        "profile_form": ProfileForm(formdata=None, prefix="pr", data={"display_name": current_user.display_name,
+                                                                        "bio": current_user.bio}),
         "fallback_form": EmailFallbackForm(formdata=None, prefix="fb", data={"email_fallback": current_user.email_fallback}),
     }
     forms.update(given)
@@ -116,6 +124,18 @@ def change_password():
             flash("Password changed. Every other session is signed out.", "success")
             return redirect(url_for("account.show"))
     return _account_page_with(password_form=form)
+
+
+@bp.post("/account/profile")
+@login_required
+def set_profile():
+    form = ProfileForm(prefix="pr")
+    if form.validate_on_submit():
+        with refusal_kept(form):
+            accounts.set_profile(current_user, form.display_name.data or "", form.bio.data or "")
+            flash("Saved: your name and a few words show beside the events you host.", "success")
+            return redirect(url_for("account.show"))
+    return _account_page_with(profile_form=form)
 
 
 @bp.post("/account/email-fallback")

@@ -12,6 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from soonish.domain.communities import Action, may
 from soonish.domain.series import recurrence
 from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
@@ -23,6 +24,7 @@ from soonish.services import events as event_service
 from soonish.services import notifications as notification_service
 from soonish.services import series as series_service
 from soonish.services import subscriptions as subscription_service
+from soonish.web import anonymous_page
 from soonish.web.auth import current_user_or_none
 from soonish.web.errors import refusal_flashed, refusal_kept
 from soonish.web.htmx import is_htmx_request, redirect_to, render_page
@@ -194,9 +196,15 @@ class AnnouncementForm(FlaskForm):
 
 @bp.get("/e/<slug>")
 def show(slug):
+    shared = anonymous_page.serves_viewer()
+    if shared and (kept := anonymous_page.kept(slug)) and anonymous_page.serves_event(kept.event_id):
+        return anonymous_page.response(kept)
     event = visible_event_or_404(slug)
     if is_htmx_request() and request.args.get("since") == str(event.version):
         return Response(status=204)  # the open page is current: a poll costs one query, no render
+    if shared and anonymous_page.serves_event(event.id):
+        return anonymous_page.response(anonymous_page.keep(event, lambda **per_view: render_template(
+            "events/show.html", event=event, **_sidebar_context(event), **per_view)))
     return render_page("events/show.html", "events/_details.html", event=event, **_sidebar_context(event))
 
 
@@ -209,7 +217,7 @@ def _sidebar_context(event) -> dict:
 
 def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
     """The announce form and delivery reports, for the event's organizer only."""
-    if not (current_user.is_authenticated and current_user.id == event.organizer_id):
+    if not may(current_user, Action.SEE_DELIVERIES, event):
         return {}
     return {
         "announce_form": form or AnnouncementForm(),
@@ -224,7 +232,7 @@ def _organizer_context(event, form: AnnouncementForm | None = None) -> dict:
 def announce(event_id):
     """Send an announcement. htmx gets the organizer panel back, with a fresh form and the new
     message's delivery counts updating live; a plain form post goes back to the event page."""
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.ANNOUNCE)
     form = AnnouncementForm()
     if form.validate_on_submit():
         with refusal_kept(form):
@@ -245,7 +253,7 @@ def announce(event_id):
 def deliveries(event_id):
     """The delivery reports fragment; the page polls it quickly while anything is being sent,
     slowly otherwise, with a 204 while nothing new was sent."""
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     if _nothing_sent_since(event_id):
         return Response(status=204)
     reports = notification_service.delivery_reports(current_user, event.id, fold_welcomes=True)
@@ -265,6 +273,27 @@ def recipients(event_id, notification_id):
     )
 
 
+@bp.post("/events/<int:event_id>/messages/<int:notification_id>/resume")
+@login_required
+@once_per_form
+def resume_message(event_id, notification_id):
+    """Resume a message paused for its bounce rate. Refused (a 409 once it was resumed or
+    cancelled) on the error page, like any refusal."""
+    notification_service.resume(current_user, event_id, notification_id)
+    flash("Resumed: the rest is being sent. Addresses that bounced stay skipped.", "success")
+    return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
+
+
+@bp.post("/events/<int:event_id>/messages/<int:notification_id>/cancel-rest")
+@login_required
+@once_per_form
+def cancel_rest_of_message(event_id, notification_id):
+    """Send no more of a message paused for its bounce rate."""
+    notification_service.cancel_rest(current_user, event_id, notification_id)
+    flash("Cancelled: nobody else gets this message.", "info")
+    return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
+
+
 @bp.get("/events/<int:event_id>/messages/welcomes")
 @login_required
 def welcome_recipients(event_id):
@@ -275,7 +304,7 @@ def welcome_recipients(event_id):
 
 
 def _recipients_page(event_id: int, list_recipients, url_args: dict):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     # The filter links make these; a hand-edited URL gets all followers or the first page.
     status = request.args.get("status")
     listing = list_recipients(

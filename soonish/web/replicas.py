@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 WROTE_COOKIE = "soonish_wrote"
 READ_METHODS = frozenset({"GET", "HEAD"})
 PRIMARY = "primary"
+READ_YOUR_WRITES = "read_your_writes"
 READS = Counter(
     "soonish_database_reads", "Requests by the database that served them (primary or a replica), and why.",
     ["target", "reason"],
@@ -82,12 +83,18 @@ def wrote_recently() -> bool:
     return True
 
 
+def reads_own_writes() -> bool:
+    """Whether this request reads the primary because its browser or client just wrote (so it
+    must not be answered from anything read before, or from a replica)."""
+    return g.get("read_by", (PRIMARY, None))[1] == READ_YOUR_WRITES
+
+
 def choose_database() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if request.method not in READ_METHODS or getattr(view, "uses_primary", False):
         g.read_by = (PRIMARY, "writes")
     elif wrote_recently():
-        g.read_by = (PRIMARY, "read_your_writes")
+        g.read_by = (PRIMARY, READ_YOUR_WRITES)
     elif (replica := replica_service.ready_replica()) is None:
         g.read_by = (PRIMARY, "no_replica_ready")
     else:

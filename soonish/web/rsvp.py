@@ -6,10 +6,11 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
+from soonish.domain.communities import Action, may
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.domain.messages import when_text
 from soonish.models import Rsvp, db
-from soonish.services import Conflict, ValidationFailed
+from soonish.services import ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import rsvp as rsvp_service
 from soonish.services import subscriptions as subscription_service
@@ -19,31 +20,40 @@ from soonish.web.htmx import is_htmx_request
 bp = Blueprint("rsvp", __name__)
 
 
+GUESTS_SHOWN = 12
+
+
 def rsvp_box_context(event) -> dict:
-    """What the RSVP box shows: the counts, the viewer's answer, and for the organizer the
-    no-answer count, the list and the capacity settings."""
+    """What the RSVP box shows: the counts, those going who agreed to be shown, the viewer's
+    answer, and for the organizer the no-answer count, the list and the capacity settings."""
     if not event.rsvp_enabled and not _is_organizer(event):
-        return {"rsvp_counts": None}
+        return {"rsvp_counts": None, **going_button(event)}
     counts = rsvp_service.counts(event, with_no_answer=_is_organizer(event))
     mine = rsvp_service.find(event, current_user) if current_user.is_authenticated else None
-    state = f"{counts}|{mine.answer.value if mine else ''}|{event.rsvp_enabled}|{event.status.value}"
+    guests = rsvp_service.listed_guests(event, GUESTS_SHOWN) if event.show_guest_list else []
+    state = (f"{counts}|{mine.answer.value if mine else ''}|{mine.listed if mine else ''}|{event.rsvp_enabled}"
+             f"|{event.status.value}|{event.show_guest_list}|{[guest.id for guest in guests]}")
     return {
         "rsvp_counts": counts, "my_rsvp": mine, "rsvp_choices": rsvp_service.CHOICE_LABELS,
         "rsvp_answer_labels": rsvp_service.ANSWER_LABELS, "rsvp_is_organizer": _is_organizer(event),
-        "rsvp_open": _is_open(event), "rsvp_state": hashlib.sha1(state.encode()).hexdigest()[:12],
+        "guests": guests, "rsvp_state": hashlib.sha1(state.encode()).hexdigest()[:12],
+        **going_button(event, counts),
     }
 
 
+def going_button(event, counts: rsvp_service.RsvpCounts | None = None) -> dict:
+    """Whether answers are open, and the main button's words: "Register" where places are
+    limited, "Join waitlist" when none is left, else "I'm going"."""
+    if not event.capacity:
+        label = "I'm going"
+    else:
+        counts = counts or rsvp_service.counts(event, with_no_answer=False)
+        label = "Join waitlist" if not counts.places_left else "Register"
+    return {"rsvp_open": rsvp_service.is_open(event), "going_label": label}
+
+
 def _is_organizer(event) -> bool:
-    return current_user.is_authenticated and current_user.id == event.organizer_id
-
-
-def _is_open(event) -> bool:
-    try:
-        rsvp_service.check_open(event)
-    except Conflict:  # the answer to "is it open?", not a refusal of this request
-        return False
-    return True
+    return may(current_user, Action.EDIT_EVENT, event)
 
 
 def _visible_by_link(slug: str):
@@ -84,7 +94,10 @@ def box(slug):
 def answer(slug):
     event = _visible_by_link(slug)
     with refusal_kept() as refusal:
-        rsvp_service.answer(current_user, event, request.form.get("answer", ""))
+        # An account's "I'm going" is one tap: it follows too. The checkbox beside the buttons is
+        # the consent to be shown among those going.
+        rsvp_service.answer(current_user, event, request.form.get("answer", ""),
+                            listed=request.form.get("listed") == "on")
     return _changed(event, refusal)
 
 
@@ -96,7 +109,8 @@ def settings(event_id):
     event = event_service.get_event_for_organizer(current_user, event_id)
     with refusal_kept() as refusal:
         rsvp_service.set_capacity(current_user, event_id, _capacity(request.form.get("capacity", "")),
-                                  enabled=request.form.get("enabled") == "on")
+                                  enabled=request.form.get("enabled") == "on",
+                                  show_guest_list=request.form.get("show_guest_list") == "on")
     return _changed(event, refusal)
 
 
@@ -114,7 +128,7 @@ def _capacity(raw: str) -> int | None:
 @bp.get("/events/<int:event_id>/rsvps")
 @login_required
 def roster(event_id):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     rows = rsvp_service.roster(current_user, event_id)
     return render_template("rsvp/roster.html", event=event, rows=rows, counts=rsvp_service.counts(event))
 
@@ -122,7 +136,7 @@ def roster(event_id):
 @bp.get("/events/<int:event_id>/rsvps.csv")
 @login_required
 def roster_csv(event_id):
-    event = event_service.get_event_for_organizer(current_user, event_id)
+    event = event_service.get_event_for_organizer(current_user, event_id, Action.SEE_DELIVERIES)
     body = rsvp_service.roster_csv(current_user, event_id)
     return Response(body, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{event.slug}-rsvps.csv"'})
@@ -165,7 +179,7 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
         "rsvp/link.html", form=form, event=event, when=when_text(event), email=link.email, following=following,
         current=rsvp_service.ANSWER_LABELS[link.current.answer] if link.current else None,
         choices=choices, chosen=chosen if chosen in choices else default, still_coming=still_coming,
-        open=_is_open(event), saved=saved, problem=refusal.message,
+        open=rsvp_service.is_open(event), saved=saved, problem=refusal.message,
     ), refusal.status
 
 

@@ -1,8 +1,10 @@
 """Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
-from flask import Blueprint, Response, flash, redirect, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required
 
-from soonish.models import Series
+from soonish.domain import share
+from soonish.links import public_url
+from soonish.models import Series, Visibility
 from soonish.services import ServiceError
 from soonish.services import calendar as calendar_service
 from soonish.services import series as series_service
@@ -10,6 +12,7 @@ from soonish.web.auth import current_user_or_none
 from soonish.web.errors import refusal_flashed
 from soonish.web.htmx import render_page
 from soonish.web.once import once_per_form
+from soonish.web.share import image_url
 
 bp = Blueprint("series", __name__)
 
@@ -35,10 +38,16 @@ def visible_series_or_404(slug: str) -> Series:
 def show(slug):
     series = visible_series_or_404(slug)
     viewer = current_user_or_none()
+    summary = series_service.describe(series)
+    upcoming = series_service.occurrences(series)
+    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("series.show", slug=series.slug))
+    # A private series has no card, as a private event has none.
+    card = [] if series.visibility == Visibility.PRIVATE else share.series_card_tags(
+        series.title, summary, series.description, page_url, image_url(upcoming[0]) if upcoming else None)
     return render_page(
-        "series/show.html", "series/show.html", series=series, summary=series_service.describe(series),
-        upcoming=series_service.occurrences(series),
+        "series/show.html", "series/show.html", series=series, summary=summary, upcoming=upcoming,
         following=viewer is not None and series_service.find_follow(viewer, series) is not None,
+        card=card, canonical=page_url,
     )
 
 

@@ -1,11 +1,11 @@
-"""Sharing an event: its card image, and the card tags and calendar links its pages show; a
-host's public page of upcoming events."""
+"""Sharing an event: its card image, and the card tags and calendar links its pages show."""
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint, Response, abort, current_app, flash, g, redirect, request, session, url_for,
 )
 from flask_login import current_user, login_required
 
-from soonish.domain import share
+from soonish.domain import avatars, share
+from soonish.domain.communities import Action, may
 from soonish.links import event_path, public_url
 from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
@@ -39,11 +39,10 @@ def shown_cover_etag(event) -> str | None:
 
 
 def image_url(event) -> str:
-    """The cover if the event has one, else the generated card. The version (or the cover's
-    hash) is in the URL: a card crawler that caches by URL sees a change as a new image."""
-    etag = shown_cover_etag(event)
-    path = url_for("share.cover", slug=event.slug, v=etag) if etag else \
-        url_for("share.image", slug=event.slug, v=share.image_etag(event))
+    """The share card (over the cover when there is one). What it shows is in the URL (its ETag,
+    so the image route answers it as immutable): a card crawler that caches by URL sees a
+    change as a new image."""
+    path = url_for("share.image", slug=event.slug, v=share.image_etag(event, shown_cover_etag(event)))
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
@@ -103,11 +102,13 @@ def image(slug):
     event = visible_event_or_404(slug)
     if not share.shareable(event):
         abort(404)
-    response = _cached(Response(mimetype="image/png"), share.image_etag(event), public=True)
-    if request.if_none_match.contains(share.image_etag(event)):
+    etag = share.image_etag(event, shown_cover_etag(event))
+    response = _cached(Response(mimetype="image/png"), etag, public=True)
+    if request.if_none_match.contains(etag):
         response.status_code = 304
         return response
-    response.set_data(share.share_image(event))
+    cover = cover_service.get_cover(event) if shown_cover_etag(event) else None
+    response.set_data(share.share_image(event, cover.image if cover else None))
     return response
 
 
@@ -117,7 +118,7 @@ def join_link(event) -> str | None:
     if not event.online_url:
         return None
     user = current_user_or_none()
-    if user is not None and user.id == event.organizer_id:
+    if may(user, Action.VIEW_PRIVATE, event):
         return event.online_url
     if not share.join_open(event, utcnow()):
         return None
@@ -125,16 +126,6 @@ def join_link(event) -> str | None:
     following = (subscription is not None and subscription.status == SubscriptionStatus.ACTIVE) \
         or bool(session.get(EMAIL_FOLLOWS, {}).get(str(event.id), {}).get("confirmed"))
     return event.online_url if following else None
-
-
-@bp.get("/hosts/<int:host_id>")
-def host(host_id):
-    """A host's upcoming public events, with a card for link previews like an event's."""
-    page = event_service.host_page(host_id)
-    name = page.host.display_name or "this host"
-    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("share.host", host_id=host_id))
-    tags = share.host_card_tags(name, page_url, page.events, image_url(page.events[0]) if page.events else None)
-    return render_template("events/host.html", name=name, events=page.events, card=tags, canonical=page_url)
 
 
 @bp.app_context_processor
@@ -150,4 +141,6 @@ def share_helpers() -> dict:
         "event_canonical_url": canonical_url,
         "cover_url": lambda event: (url_for("share.cover", slug=event.slug, v=etag)
                                     if (etag := shown_cover_etag(event)) else None),
+        "event_visual": lambda event: avatars.event_visual_data_uri(share.visual_seed(event)),
+        "avatar_url": lambda user: avatars.identicon_data_uri(f"user:{user.id}"),
     }

@@ -3,15 +3,17 @@
 from flask import Blueprint, abort, flash, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectMultipleField, StringField
+from wtforms import BooleanField, EmailField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from soonish.web.once import once_per_form
-from soonish.models import DEFAULT_REMINDER_OFFSETS, Subscription
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
 from soonish.services import chat
 from soonish.services import events as event_service
 from soonish.services import integrations as integration_service
+from soonish.services import rsvp as rsvp_service
 from soonish.services import subscriptions as subscription_service
 from soonish.services.offsets import format_offset
 from soonish.web.auth import csrf_exempt, current_user_or_none
@@ -19,6 +21,7 @@ from soonish.web.errors import link_page, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
 from soonish.web.replicas import uses_primary
+from soonish.web.rsvp import going_button
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -30,12 +33,28 @@ EMAIL_FOLLOWS = "email_follows"
 EMAIL_FOLLOWS_KEPT = 20
 
 
+# The visitor's two acts, the buttons of one form: going (and so following), or following only.
+GOING, KEEP_POSTED = "going", "follow"
+
+
 class EmailSubscribeForm(FlaskForm):
+    """A visitor's "I'm going" (name and email) or "Just keep me posted" (email alone)."""
+
+    name = StringField("Your name", validators=[Length(max=DISPLAY_NAME_MAX, message="That name is too long.")])
     email = EmailField("Your email", validators=[
         DataRequired("Enter your email address."),
         Length(max=254, message="That address is too long to be an email address."),
         Email("That doesn't look like an email address."),
     ])
+    listed = BooleanField("Show my name to others going")
+
+    def going(self) -> bool:
+        # A form from before "I'm going" (no intent) follows, as it said.
+        return request.form.get("intent") == GOING
+
+    def validate_name(self, field) -> None:
+        if self.going() and not (field.data or "").strip():
+            raise ValidationError("Enter your name: it's how the organizer knows who's coming.")
 
 
 class OffsetsForm(FlaskForm):
@@ -124,6 +143,7 @@ def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
             "email_form": form or EmailSubscribeForm(),
             "subscription": None,
             "email_follow": None if form else session.get(EMAIL_FOLLOWS, {}).get(str(event.id)),
+            **going_button(event),
         }
     subscription = subscription_service.find_mine(user, event)
     return {
@@ -147,10 +167,13 @@ def subscribe(slug):
                 )
                 flash(f"You're following {event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
             else:
-                subscription = subscription_service.subscribe_by_email(event, form.email.data)
-                remember_email_follow(subscription, confirmed=False)
-                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start "
-                      "getting updates. (Not there? Check your spam folder.)", "success")
+                going = form.going()
+                subscription = subscription_service.subscribe_by_email(
+                    event, form.email.data, name=form.name.data or "", going=going, listed=form.listed.data)
+                remember_email_follow(subscription, confirmed=False, going=going)
+                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to "
+                      f"{'confirm that you’re going' if going else 'start getting updates'}. "
+                      "(Not there? Check your spam folder.)", "success")
             return redirect_to(url_for("events.show", slug=slug))
     return render_page(
         "events/show.html", "events/_subscribe_box.html", status=422,
@@ -158,9 +181,9 @@ def subscribe(slug):
     )
 
 
-def remember_email_follow(subscription: Subscription, confirmed: bool) -> None:
+def remember_email_follow(subscription: Subscription, confirmed: bool, going: bool = False) -> None:
     follows = {k: v for k, v in session.get(EMAIL_FOLLOWS, {}).items() if k != str(subscription.event_id)}
-    follows[str(subscription.event_id)] = {"email": subscription.user.email, "confirmed": confirmed}
+    follows[str(subscription.event_id)] = {"email": subscription.user.email, "confirmed": confirmed, "going": going}
     session[EMAIL_FOLLOWS] = dict(list(follows.items())[-EMAIL_FOLLOWS_KEPT:])
 
 
@@ -183,10 +206,12 @@ def reminders_sentence(offsets: list[int]) -> str:
 @link_page(event_of=subscription_service.event_of_confirm_link)
 def confirm(token):
     subscription = subscription_service.confirm(token)
-    remember_email_follow(subscription, confirmed=True)
+    answer = rsvp_service.find(subscription.event, subscription.user)
+    going = answer is not None and answer.answer in (RsvpAnswer.GOING, RsvpAnswer.WAITLISTED)
+    remember_email_follow(subscription, confirmed=True, going=going)
     return render_template(
-        "subscriptions/confirmed.html", subscription=subscription,
-        manage_token=subscription_service.manage_token(subscription),
+        "subscriptions/confirmed.html", subscription=subscription, rsvp=answer,
+        rsvp_labels=rsvp_service.ANSWER_LABELS, manage_token=subscription_service.manage_token(subscription),
     )
 
 

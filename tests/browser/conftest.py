@@ -101,3 +101,25 @@ def create_event(page: Page, title: str, starts_at: str = "2031-06-20T20:00", lo
     page.get_by_role("button", name="Create event").click()
     expect(page.get_by_role("status").first).to_contain_text("Your event is live")
     return page.url
+
+
+AXE = Path(__file__).resolve().parent / ".axe" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: `make axe` fetches it (npm pack axe-core, pinned in the Makefile)")
+    return AXE.read_text()
+
+
+@pytest.fixture
+def axe_violations(axe_source):
+    """axe-core's WCAG 2.1 A/AA violations on the page as shown, as "rule: target" lines. Run
+    through the DevTools protocol's evaluate, which the page's CSP doesn't govern."""
+    def check(page: Page) -> list[str]:
+        found = page.evaluate(axe_source + """
+            ;axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]})
+               .then(result => result.violations.map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", ")))""")
+        return found
+    return check

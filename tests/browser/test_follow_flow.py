@@ -42,13 +42,13 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     visitor = visitor_context.new_page()
     visitor.goto(event_url)
     box = visitor.locator("#subscribe")
-    expect(box.get_by_role("heading")).to_have_text("Get updates and reminders")
+    expect(box.get_by_role("heading")).to_have_text("Are you going?")
     screenshot(visitor, "event-page-visitor")
 
     # A mistake shows beside the field, swapped in without leaving the page.
     visitor.evaluate("window.openedOnce = true")
     box.get_by_label("Your email").fill("visitor at example")
-    box.get_by_role("button", name="Follow by email").click()
+    box.get_by_role("button", name="Just keep me posted").click()
     email = visitor.locator("#subscribe").get_by_label("Your email")
     expect(visitor.locator("#email-error")).to_have_text(re.compile("doesn't look like an email address"))
     expect(email).to_have_attribute("aria-invalid", "true")
@@ -57,7 +57,7 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     screenshot(visitor, "subscribe-error")
 
     email.fill(VISITOR)
-    visitor.get_by_role("button", name="Follow by email").click()
+    visitor.get_by_role("button", name="Just keep me posted").click()
     expect(visitor.get_by_role("status").first).to_contain_text(f"open the link we just sent to {VISITOR}")
     expect(box.get_by_role("heading")).to_have_text("Check your inbox")
     screenshot(visitor, "subscribe-check-your-inbox")

@@ -86,7 +86,7 @@ def test_an_expired_confirm_link_offers_to_follow_again(short_confirm_links, app
     page.context.clear_cookies()  # now an anonymous visitor
     page.goto(event_url)
     page.locator("#subscribe").get_by_label("Your email").fill("late@example.com")
-    page.locator("#subscribe").get_by_role("button", name="Follow by email").click()
+    page.locator("#subscribe").get_by_role("button", name="Just keep me posted").click()
     expect(page.locator("#subscribe").get_by_role("heading")).to_have_text("Check your inbox")
     with app.app_context():
         subscription = db.session.query(Subscription).one()

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from soonish.models import Event, Subscription, User, db, utcnow
+from soonish.crypto import FieldCipher
+from soonish.models import Event, Notification, NotificationKind, Subscription, User, db, utcnow
 
 from ..conftest import fresh_tables
 
@@ -56,3 +57,17 @@ def follow(event):
         return subscription
 
     return make
+
+
+@pytest.fixture
+def cipher(domain_app) -> FieldCipher:
+    config = domain_app.config
+    return FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
+
+
+@pytest.fixture
+def announcement(event) -> Notification:
+    notification = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Doors open", body="At 7")
+    db.session.add(notification)
+    db.session.commit()
+    return notification

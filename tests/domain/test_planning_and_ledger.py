@@ -1,27 +1,14 @@
 """Recipient planning and the deliveries ledger, with a database and no Temporal."""
-import pytest
-
-from soonish.crypto import FieldCipher
 from soonish.domain.delivery import Failed, RetryAfter, Sent, ledger, planning
 from soonish.models import (
-    ChatIdentity, Delivery, DeliveryStatus, Integration, Notification, NotificationKind, Subscription,
-    SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
+    ChatIdentity, Delivery, DeliveryStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
+    User, db, utcnow,
 )
 from soonish.services import notifications
 
 
-@pytest.fixture
-def cipher(domain_app) -> FieldCipher:
-    config = domain_app.config
-    return FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
 
 
-@pytest.fixture
-def announcement(event) -> Notification:
-    notification = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Doors open", body="At 7")
-    db.session.add(notification)
-    db.session.commit()
-    return notification
 
 
 def statuses() -> dict[str, DeliveryStatus]:

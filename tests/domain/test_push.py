@@ -95,7 +95,7 @@ async def test_a_push_is_signed_encrypted_and_decrypts_to_the_message_at_the_pus
     reminder = message("reminder", rsvp_event_id=3, answer_token=token)
     reminder = Message(**{**reminder.__dict__, "extra": {**reminder.extra, "starts_at": starts}})
     (outcome,) = await deliver(subscription_of(device), reminder)
-    assert outcome == Sent()
+    assert outcome == Sent(201)  # RFC 8030 §5: Created
     assert fake_push.refused == []
     (received,) = fake_push.received(device.token)
     assert received.payload["title"] == "Doors open" and received.payload["summary"] == "Doors open at 7"
@@ -119,12 +119,12 @@ async def test_the_still_coming_check_offers_its_own_answers_and_an_announcement
 
 
 @pytest.mark.parametrize("status, retry_after, expected", [
-    (404, None, Failed("{origin} answered HTTP 404: the device's subscription is gone", permanent=True, gone=True)),
-    (410, None, Failed("{origin} answered HTTP 410: the device's subscription is gone", permanent=True, gone=True)),
-    (413, None, Failed("{origin} answered HTTP 413: the message is too large for push", permanent=True)),
-    (429, "600", RetryAfter(600.0, "{origin} answered HTTP 429")),  # longer than a batch waits: handed back
-    (400, None, Failed("{origin} answered HTTP 400", permanent=True)),
-    (503, None, Failed("{origin} answered HTTP 503")),
+    (404, None, Failed("{origin} answered HTTP 404: the device's subscription is gone", permanent=True, gone=True, http_status=404)),
+    (410, None, Failed("{origin} answered HTTP 410: the device's subscription is gone", permanent=True, gone=True, http_status=410)),
+    (413, None, Failed("{origin} answered HTTP 413: the message is too large for push", permanent=True, http_status=413)),
+    (429, "600", RetryAfter(600.0, "{origin} answered HTTP 429", 429)),  # longer than a batch waits: handed back
+    (400, None, Failed("{origin} answered HTTP 400", permanent=True, http_status=400)),
+    (503, None, Failed("{origin} answered HTTP 503", http_status=503)),
 ])
 async def test_the_push_services_answers_are_classified(fake_push, status, retry_after, expected):
     device = fake_push.new_device()
@@ -146,7 +146,7 @@ async def test_a_push_service_that_hangs_is_cut_off_at_the_delivery_timeout_with
             return outcome, time.monotonic() - began
         (hung, hung_after), (sent, sent_after) = await asyncio.gather(timed(hanging), timed(live))
         await courier._http.close()
-    assert sent == Sent() and sent_after < 1
+    assert sent == Sent(201) and sent_after < 1
     assert hung == Failed(f"{fake_push.origin} unreachable (TimeoutError)") and 1 <= hung_after < 3
 
 

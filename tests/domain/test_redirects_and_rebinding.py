@@ -1,5 +1,6 @@
 """SSRF through redirects and DNS re-pointing (issue 10, item 8), on both HTTP paths: the pooled
-webhook client and Apprise's long tail (its plugins use ``requests``).
+webhook client (channels' webhooks and our signed outgoing ones) and Apprise's long tail (its
+plugins use ``requests``).
 
 Real HTTP servers on loopback: a receiver answering 307 to a "private" target, and that target,
 which must never receive anything.
@@ -8,7 +9,9 @@ import pytest
 import requests
 from aiohttp import web
 
-from soonish.domain.delivery import Courier, Destination, Failed, MailSettings, Message, Sent, parse_apprise_url
+from soonish.domain.delivery import (
+    Courier, Destination, Failed, MailSettings, Message, Sent, SignedEndpoint, parse_apprise_url,
+)
 from soonish.domain.delivery.pacing import Pacer
 from soonish.domain.delivery.transports import TransportContext
 from soonish.domain.delivery.transports.apprise import AppriseTransport
@@ -17,6 +20,7 @@ from soonish.domain.delivery.transports.webhook import WebhookTransport, http_po
 from ..sinks import LoopbackServer
 
 MESSAGE = Message(delivery_key="soonish-1", title="Doors open", text="Doors open at 7", short="Doors open at 7")
+SIGNED = Message(delivery_key="msg_1", title="event.updated", text="", short="", extra={"type": "event.updated"})
 
 
 class Secret:
@@ -99,6 +103,13 @@ async def test_a_json_webhook_with_another_method_goes_through_apprise_and_is_no
     assert_redirect_refused(outcome, redirector, secret)
 
 
+async def test_a_signed_webhook_does_not_follow_a_redirect(redirector, secret):
+    endpoint = SignedEndpoint(f"http://127.0.0.1:{redirector.port}/hook", "whsec_" + "A" * 32)
+    async with Courier(MailSettings(sender="soonish@example.com"), allow_private=True) as courier:
+        outcome = await courier.deliver(Destination(signed_webhook=endpoint), SIGNED)
+    assert_redirect_refused(outcome, redirector, secret)
+
+
 def test_requests_outside_a_delivery_still_follow_redirects(redirector, secret):
     # The guard is scoped to a plugin's send on its thread; the rest of the process is untouched.
     response = requests.get(f"http://127.0.0.1:{redirector.port}/x", timeout=5)
@@ -126,6 +137,18 @@ async def test_the_webhook_pool_checks_the_address_at_connect_time(secret, host)
         outcome = await WebhookTransport(context).send(plugin, MESSAGE)
     finally:
         await http.close()
+    assert isinstance(outcome, Failed) and outcome.permanent, outcome
+    assert "private address" in outcome.reason
+    assert secret.hits == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_signed_webhook_checks_the_address_at_connect_time(secret, host):
+    # The Courier does not check a signed webhook's host (the endpoint's own check does, before
+    # each attempt): the pool's guard is what stands at connect time.
+    endpoint = SignedEndpoint(f"http://{host}:{secret.port}/hook", "whsec_" + "A" * 32)
+    async with Courier(MailSettings(sender="soonish@example.com"), allow_private=False) as courier:
+        outcome = await courier.deliver(Destination(signed_webhook=endpoint), SIGNED)
     assert isinstance(outcome, Failed) and outcome.permanent, outcome
     assert "private address" in outcome.reason
     assert secret.hits == []

@@ -194,6 +194,9 @@ def test_who_got_it_says_when_a_reminder_started_early_and_why(domain_app, event
         db.session.add(Delivery(notification=on_time, subscription=subscription, target=f"email:f{number}",
                                 channel="email", status=DeliveryStatus.SENT,
                                 sent_at=reminders.due_at(event.starts_at, 86400) + timedelta(seconds=0.4)))
+    # Not sent (its address bounced before): not among those the pace held up.
+    db.session.add(Delivery(notification=reminder, subscription=follow("gone@example.com", [3600]), target="email:gone",
+                            channel="email", status=DeliveryStatus.SUPPRESSED, last_error="this address bounced"))
     db.session.commit()
 
     listing = notification_service.recipients(event.organizer, event.id, reminder.id)
@@ -201,7 +204,7 @@ def test_who_got_it_says_when_a_reminder_started_early_and_why(domain_app, event
     assert listing.sent_early_by == timedelta(seconds=95)
     page = render_template("events/_recipients.html", event=event, listing=listing,
                            list_endpoint="events.recipients", list_args={"event_id": event.id, "notification_id": reminder.id})
-    assert "95 s early" in page and "the last of 3 arrives on time" in page
+    assert "95 s early" in page and "the last of 3 arrives on time (1 not sent: their addresses bounced)" in page
 
     # On time (or the schedule's jitter): nothing to explain.
     assert notification_service.recipients(event.organizer, event.id, on_time.id).sent_early_by is None

@@ -19,14 +19,14 @@ def test_every_kind_and_every_chat_platform_has_its_transport():
 
 
 @pytest.mark.parametrize("status, retry_after, expected", [
-    (200, None, Sent()),
-    (302, None, Failed("h answered HTTP 302, a redirect (deliveries don't follow redirects)", permanent=True)),
-    (404, None, Failed("h answered HTTP 404", permanent=True)),
-    (408, None, Failed("h answered HTTP 408")),
-    (429, "30", RetryAfter(30.0, "h answered HTTP 429")),
-    (429, None, Failed("h answered HTTP 429")),
-    (503, "Wed, 21 Oct 2015 07:28:00 GMT", RetryAfter(0.0, "h answered HTTP 503")),  # a date already past
-    (500, None, Failed("h answered HTTP 500")),
+    (200, None, Sent(200)),
+    (302, None, Failed("h answered HTTP 302, a redirect (deliveries don't follow redirects)", True, 302)),
+    (404, None, Failed("h answered HTTP 404", True, 404)),
+    (408, None, Failed("h answered HTTP 408", False, 408)),
+    (429, "30", RetryAfter(30.0, "h answered HTTP 429", 429)),
+    (429, None, Failed("h answered HTTP 429", False, 429)),
+    (503, "Wed, 21 Oct 2015 07:28:00 GMT", RetryAfter(0.0, "h answered HTTP 503", 503)),  # a date already past
+    (500, None, Failed("h answered HTTP 500", False, 500)),
 ])
 def test_an_http_answer_is_classified_once_for_every_http_transport(status, retry_after, expected):
     assert http_status_outcome("h", status, retry_after) == expected

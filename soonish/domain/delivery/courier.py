@@ -1,6 +1,6 @@
 """The Courier: for one batch, routes each destination to its transport (a registry lookup)
-and shares the batch's resources with them: one pooled HTTP client for webhooks and our
-bots' web APIs, one SMTP connection, one Apprise plugin object per URL with Apprise's
+and shares the batch's resources with them: one pooled HTTP client for webhooks (signed
+outgoing ones too) and our bots' web APIs, one SMTP connection, one Apprise plugin object per URL with Apprise's
 per-object throttle turned off (our budgets pace them instead, see ``pacing``). Every message carries a stable delivery key
 (``Idempotency-Key`` header, ``Message-ID``, Discord's message nonce) so a receiver can drop
 the rare repeat that a crash in mid-send can cause.
@@ -12,12 +12,10 @@ import aiohttp
 
 from soonish.netguard import PrivateTargetRefused, check_host
 from soonish.domain.delivery.pacing import Pacer, SendPacing, current_send
-from soonish.domain.delivery.transports import (
-    Failed, Outcome, Transport, TransportContext, TransportKind, raise_unless_sent, transport_class,
-)
+from soonish.domain.delivery.transports import Failed, Outcome, Transport, TransportContext, TransportKind, transport_class
 from soonish.domain.delivery.transports.apprise import connect_host, parse_apprise_url
 from soonish.domain.delivery.transports.webhook import http_pool, is_pooled_webhook
-from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, Destination, MailSettings, PushSettings
+from soonish.domain.delivery.types import ChatSettings, Destination, MailSettings, PushSettings
 from soonish.domain.messages import Message
 
 
@@ -70,42 +68,41 @@ class Courier:
     async def deliver(self, destination: Destination, message: Message, pacing: SendPacing | None = None) -> Outcome:
         """Send ``message``; what happened, as the transport classified it. ``pacing`` collects
         the send's waits (and names its broadcast)."""
-        try:
-            kind, target = self._route(destination)
-        except DeliveryFailed as exc:
-            return Failed(exc.reason, exc.permanent)
+        route = self._route(destination)
+        if isinstance(route, Failed):
+            return route
+        kind, target = route
         token = current_send.set(pacing or SendPacing())
         try:
             return await self._transport(kind).send(target, message)
         finally:
             current_send.reset(token)
 
-    async def send(self, destination: Destination, message: Message) -> None:
-        """``deliver``, raising DeliveryFailed unless the message was sent."""
-        raise_unless_sent(await self.deliver(destination, message))
-
-    def _route(self, destination: Destination) -> tuple[TransportKind, Any]:
-        """Which transport reaches ``destination``, and the target it takes."""
+    def _route(self, destination: Destination) -> tuple[TransportKind, Any] | Failed:
+        """Which transport reaches ``destination``, and the target it takes; or why none will."""
         if destination.email:
             return TransportKind.EMAIL, destination.email
         if destination.chat:
             return TransportKind(destination.chat.platform), destination.chat
+        if destination.signed_webhook:
+            # Its URL is checked when the endpoint is saved and before each attempt (with the
+            # endpoint's own words), and the pool's resolver guards every connection.
+            return TransportKind.SIGNED_WEBHOOK, destination.signed_webhook
         if destination.push:
-            self._refuse_private(destination.push.host)
-            return TransportKind.PUSH, destination.push
+            refused = self._host_check(destination.push.host)
+            return Failed(str(refused), permanent=True) if refused else (TransportKind.PUSH, destination.push)
         plugin = self._plugin(destination.apprise_url or "")
-        self._refuse_private(connect_host(plugin))
+        if plugin is None:
+            return Failed("the channel's URL is no longer understood", permanent=True)
+        refused = self._host_check(connect_host(plugin))
+        if refused is not None:
+            return Failed(str(refused), permanent=True)
         return (TransportKind.WEBHOOK if is_pooled_webhook(plugin) else TransportKind.APPRISE), plugin
 
     def _transport(self, kind: TransportKind) -> Transport:
         if kind not in self._transports:
             self._transports[kind] = transport_class(kind)(self._context)
         return self._transports[kind]
-
-    def _refuse_private(self, host: str | None) -> None:
-        refused = self._host_check(host)
-        if refused is not None:
-            raise DeliveryFailed(str(refused), permanent=True) from refused
 
     def _host_check(self, host: str | None) -> PrivateTargetRefused | None:
         """Why ``host`` is refused (None: it is not), checked at its first send of the batch."""
@@ -118,11 +115,12 @@ class Courier:
         return self._host_checks[host]
 
     def _plugin(self, url: str):
+        """The URL's Apprise plugin, parsed at its first send of the batch; None when Apprise no
+        longer understands it."""
         if url not in self._plugins:
             plugin = parse_apprise_url(url)
-            if plugin is None:
-                raise DeliveryFailed("the channel's URL is no longer understood", permanent=True)
-            # Apprise sleeps between sends through one object unless told not to.
-            plugin.request_rate_per_sec = 0
+            if plugin is not None:
+                # Apprise sleeps between sends through one object unless told not to.
+                plugin.request_rate_per_sec = 0
             self._plugins[url] = plugin
         return self._plugins[url]

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from soonish.models import Delivery, DeliveryStatus, Notification, db, utcnow
+from soonish.domain import mail_reputation
+from soonish.models import Delivery, DeliveryStatus, Notification, db, insert_ignoring_duplicates, utcnow
 from soonish.models.notification import WAITING_FOR_MAX
 from soonish.observability import record_delivery
 from soonish.domain.delivery.outcomes import redacted_reason
@@ -26,12 +25,6 @@ ERASED_TARGET_PREFIX = "erased:"
 def delivery_key(delivery_id: int) -> str:
     """The stable key a receiver can drop a repeat by (Idempotency-Key, Message-ID, nonce)."""
     return f"soonish-{delivery_id}"
-
-
-def insert_ignoring_duplicates(table):
-    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the unique key decides."""
-    insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)
@@ -69,6 +62,15 @@ def mark_skipped(delivery_ids: list[int]) -> None:
     if delivery_ids:
         db.session.execute(
             update(Delivery).where(Delivery.id.in_(delivery_ids)).values(status=DeliveryStatus.SKIPPED)
+        )
+
+
+def mark_suppressed(reasons: dict[int, str]) -> None:
+    """Not sent: the address is on the suppression list (``reasons``: delivery id -> why)."""
+    for delivery_id, reason in reasons.items():
+        db.session.execute(
+            update(Delivery).where(Delivery.id == delivery_id)
+            .values(status=DeliveryStatus.SUPPRESSED, last_error=reason[:LAST_ERROR_MAX])
         )
 
 
@@ -130,7 +132,9 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
     if sent:
         db.session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(sent))
+            # A bounce can come back before its send is recorded (a relay's DSN within the
+            # second): the failure it recorded stands.
+            .where(Delivery.id.in_(sent), Delivery.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None,
                     **done_waiting)
         )
@@ -138,7 +142,9 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
         if outcome.sent and not outcome.waits:
             continue
         if outcome.sent:
-            values = dict(status=DeliveryStatus.SENT, sent_at=now, last_error=None)
+            values = dict(status=case((Delivery.status == DeliveryStatus.PENDING, DeliveryStatus.SENT.value),
+                                      else_=Delivery.status), sent_at=now,
+                          last_error=case((Delivery.status == DeliveryStatus.PENDING, None), else_=Delivery.last_error))
         else:
             status = DeliveryStatus.FAILED if outcome.gave_up(final_attempt) else DeliveryStatus.PENDING
             values = dict(status=status, last_error=_kept_reason(outcome.reason))
@@ -151,6 +157,8 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             )
         )
     db.session.commit()
+    mail_reputation.hear_refusals(
+        {o.delivery_id: o.outcome.mail_reply for o in outcomes if isinstance(o.outcome, Failed) and o.outcome.mail_reply})
     if sent:
         # One line per recorded group, not per send: which worker sent what, traceably.
         log.info("sends recorded", extra={"delivery_ids": sent})

@@ -17,14 +17,15 @@ from flask import current_app, render_template
 
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
-    LinkPurpose, change_email_path, confirm_path, delete_account_path, event_path, forget_address_path,
+    LinkPurpose, change_email_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
-from soonish.models import ChatIdentity, ChatInstallation, Integration, Subscription, SubscriptionStatus, User, db
+from soonish.models import (ChatIdentity, ChatInstallation, CommunityInvite, Integration, Notification, Subscription,
+                            SubscriptionStatus, User, db)
 from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
 
@@ -164,7 +165,9 @@ class OneOffKind:
     CHANGE_EMAIL = "email_change"  # user id, to the new ``address``
     EMAIL_CHANGED = "email_changed"  # user id, to the old ``address``, with an undo link
     DELETE_ACCOUNT = "delete_account"  # user id
+    BROADCAST_PAUSED = "broadcast_paused"  # notification id, to its event's organizer
     CHAT_REMOVED = "chat_removed"  # chat installation id: to the account that added our app
+    COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
 
 
 def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None) -> Message:
@@ -285,6 +288,22 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
                                            "Confirm: delete your Soonish account", context))
 
 
+def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """To the organizer: their broadcast bounced too often and waits (domain.mail_reputation)."""
+    from soonish.domain.mail_reputation import bounce_rate
+
+    notification = db.session.get(Notification, notification_id)
+    organizer = notification.event.organizer if notification is not None else None
+    if organizer is None or not organizer.email or organizer.erased_at is not None:
+        return None
+    bounced, mailed = bounce_rate(notification_id)
+    report_url = absolute_url(f"/events/{notification.event_id}/messages/{notification_id}")
+    context = dict(notification=notification, bounced=bounced, mailed=mailed,
+                   percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
+    return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
+                                                f"Paused: {notification.title}", context))
+
+
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
     installation = db.session.get(ChatInstallation, installation_id)
     if installation is None or installation.installed_by_id is None or installation.is_active:
@@ -299,6 +318,19 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
                                            f"Soonish was removed from {workspace}", context))
 
 
+def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
+    invitation = db.session.get(CommunityInvite, invite_id)
+    if invitation is None or invitation.accepted_at is not None:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
+    inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+    context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
+                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or "Someone",
+                   days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
+    return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
+                                                 f"Help run {invitation.community.name} on Soonish", context))
+
+
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {
     OneOffKind.CONFIRM: _confirm_mail,
     OneOffKind.VERIFY: _verify_mail,
@@ -308,7 +340,9 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.CHANGE_EMAIL: _change_email_mail,
     OneOffKind.EMAIL_CHANGED: _email_changed_mail,
     OneOffKind.DELETE_ACCOUNT: _delete_account_mail,
+    OneOffKind.BROADCAST_PAUSED: _broadcast_paused_mail,
     OneOffKind.CHAT_REMOVED: _chat_removed_mail,
+    OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
 }
 
 

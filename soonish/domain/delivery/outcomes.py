@@ -1,12 +1,14 @@
 """What a send came to: ``Sent``, ``RetryAfter(seconds)`` (the receiver asked us to come back
-later) or ``Failed(reason, permanent)``. Plain data, used by the transports and the budgets."""
+later) or ``Failed(reason, permanent)``. Plain data, used by the transports and the budgets.
+Each carries the receiver's HTTP status when it answered one (an outgoing webhook's attempt
+log shows it to the endpoint's owner)."""
 import re
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    http_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -15,12 +17,17 @@ class RetryAfter:
 
     seconds: float
     reason: str
+    http_status: int | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
     reason: str
     permanent: bool = False
+    http_status: int | None = None
+    # The mail server's 5xx refusal of the recipient ("550 5.1.1 user unknown"): a bounce, heard
+    # by the suppression list like a mailed-back one.
+    mail_reply: str = ""
     # The destination no longer exists and never comes back (a push subscription its push
     # service answers 404/410 for): its channel is removed.
     gone: bool = False

@@ -87,6 +87,12 @@ class BudgetSettings:
     storage_url: str = ""  # redis://host:6379/0; empty: in process
     key_prefix: str = "soonish-budget"
     smtp_temporary_wait: float = 1.0  # an SMTP 4xx says "later" but not when
+    # Each big mailbox provider's own pace (domain.mail_reputation.MAILBOX_PROVIDERS), on top of
+    # our mail server's: none publishes a rate; these keep well under what they throttle.
+    mailbox_providers: tuple[tuple[str, str], ...] = (
+        ("gmail", "20 per second"), ("microsoft", "10 per second"), ("yahoo", "10 per second"),
+        ("icloud", "10 per second"),
+    )
 
     @classmethod
     def from_config(cls, config) -> "BudgetSettings":
@@ -96,6 +102,8 @@ class BudgetSettings:
             telegram_chat=config["BUDGET_TELEGRAM_CHAT"], webhook_host=config["BUDGET_WEBHOOK_HOST"],
             smtp_host=config["BUDGET_SMTP_HOST"], storage_url=config["BUDGET_REDIS_URL"],
             key_prefix=config["BUDGET_KEY_PREFIX"], smtp_temporary_wait=float(config["SMTP_TEMPORARY_WAIT_SECONDS"]),
+            mailbox_providers=tuple((provider, config[f"BUDGET_MAILBOX_{provider.upper()}"])
+                                    for provider, _ in cls.mailbox_providers),
         )
 
 
@@ -247,6 +255,12 @@ class Pacer:
     async def hold(self, key: str, seconds: float) -> None:
         """The destination said: nothing more on ``key`` for ``seconds``."""
         await self._in_store(lambda store: store.holds.hold(key, time.time() + seconds))
+
+    async def wait_unheld(self, budget: Budget) -> None:
+        """Wait while ``budget`` is held, without charging it (a send that would otherwise wait
+        for it while holding a shared connection)."""
+        while (left := await self._in_store(lambda store: store.holds.until([budget.key])) - time.time()) > 0:
+            await asyncio.sleep(left + random.uniform(0, PAUSE_SPREAD_SECONDS))
 
     async def refuse_token(self, scope: str) -> bool:
         """Stop sends on a refused token for a broadcast; True for the first to say so."""

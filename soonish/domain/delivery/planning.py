@@ -21,13 +21,13 @@ from sqlalchemy.orm import joinedload, selectinload
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.config import slack_runs
 from soonish.crypto import FieldCipher
-from soonish.domain import chat_installations
+from soonish.domain import chat_installations, mail_reputation
 from soonish.domain.push import PushAnswer, PushSubscription, answer_token
 from soonish.links import event_path
 from soonish.domain.messages import NotificationText
 from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, db,
+    SubscriptionStatus, User, db, insert_ignoring_duplicates,
 )
 from soonish.domain.delivery.routing import Target, targets_for
 from soonish.domain.delivery import ledger, reminders
@@ -98,8 +98,8 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     if notification is None:
         return BatchPlan([])
     event = db.session.get(Event, notification.event_id)
-    if not reminders.notification_stands(notification, event):
-        return BatchPlan([])
+    if not reminders.notification_stands(notification, event) or notification.paused_at is not None:
+        return BatchPlan([])  # a paused broadcast's rest waits for its organizer to resume it
     subscriptions = _subscriptions(notification, first_id, last_id)
     integrations = _integrations_of(subscriptions)
     targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}
@@ -129,12 +129,24 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
             continue
         planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, bots, cipher))
     ledger.mark_skipped(skipped)
+    planned = _without_suppressed(planned)
     plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
                      reminders.notification_due(notification, event))
     # Nothing loaded is needed after this: let the commit skip expiring every object.
     db.session.expunge_all()
     db.session.commit()
     return plan
+
+
+def _without_suppressed(planned: list[PlannedSend]) -> list[PlannedSend]:
+    """The mails among ``planned`` to addresses on the suppression list are not sent: their rows
+    say why (the organizer's "Who got it" shows it)."""
+    reasons = mail_reputation.suppressed(send.destination.email for send in planned if send.destination.email)
+    if not reasons:
+        return planned
+    ledger.mark_suppressed({send.delivery_id: reasons[send.destination.email]
+                            for send in planned if send.destination.email in reasons})
+    return [send for send in planned if send.destination.email not in reasons]
 
 
 def _text_of(notification: Notification, event: Event) -> NotificationText:
@@ -209,7 +221,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
         outcome.outcome = replace(outcome.outcome, reason=f"{outcome.reason}; {refused or FELL_BACK}", permanent=True)
         if refused:
             continue
-        claimed = db.session.execute(ledger.insert_ignoring_duplicates(Delivery.__table__), {
+        claimed = db.session.execute(insert_ignoring_duplicates(Delivery.__table__), {
             "notification_id": delivery.notification_id, "subscription_id": subscription.id,
             "target": FALLBACK_TARGET, "channel": EMAIL_CHANNEL,
         })
@@ -223,7 +235,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
             notification = db.session.get(Notification, delivery.notification_id)
             texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
         planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
-    return planned
+    return _without_suppressed(planned)
 
 
 def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:

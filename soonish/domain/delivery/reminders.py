@@ -29,9 +29,8 @@ from soonish.field_limits import TITLE_MAX
 from soonish.domain.messages import duration_text
 from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, db,
-    reminder_offsets_in_use, utcnow,
+    insert_ignoring_duplicates, reminder_offsets_in_use, utcnow,
 )
-from soonish.domain.delivery.ledger import insert_ignoring_duplicates
 
 # The "starting now" message is a reminder with offset 0 (channels that follow an event hold it);
 # it may still go out this long after the start (a busy worker), never later.

@@ -3,6 +3,7 @@ goes, and the settings the transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.domain.delivery.mail_signing import DkimKey
 from soonish.domain.push import PushSubscription
 
 
@@ -25,13 +26,23 @@ class ChatAddress:
 
 
 @dataclass(frozen=True)
+class SignedEndpoint:
+    """An integrator's webhook endpoint, and the secret our messages to it are signed with."""
+
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Destination:
     """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), a chat
-    address our bot posts to, or a browser's Web Push subscription (domain.push)."""
+    address our bot posts to, an integrator's endpoint (signed webhooks), or a browser's Web Push
+    subscription (domain.push)."""
 
     email: str | None = None
     apprise_url: str | None = None
     chat: ChatAddress | None = None
+    signed_webhook: SignedEndpoint | None = None
     push: "PushSubscription | None" = None
 
 
@@ -76,7 +87,11 @@ class MailSettings:
     timeout: float = 20
     outbox_dir: str = ""
     messages_per_connection: int = 0  # 0: as many as the server takes
-
+    # Return paths per message (domain.mail_reputation): bounces+<signed ref>@bounce_domain;
+    # empty: the sender's address, as before.
+    bounce_domain: str = ""
+    return_path_secret: str = ""
+    dkim: DkimKey | None = None  # set: every mail is DKIM-signed with it
 
     @classmethod
     def from_config(cls, config, outbox_dir: str) -> "MailSettings":
@@ -86,13 +101,6 @@ class MailSettings:
             starttls=bool(config["SMTP_STARTTLS"]), use_ssl=bool(config["SMTP_SSL"]),
             timeout=float(config["SMTP_TIMEOUT"]), outbox_dir=outbox_dir,
             messages_per_connection=int(config["SMTP_MESSAGES_PER_CONNECTION"]),
+            bounce_domain=config["BOUNCE_DOMAIN"], return_path_secret=config["SECRET_KEY"],
+            dkim=DkimKey.from_config(config, config["MAIL_FROM"]),
         )
-
-
-class DeliveryFailed(Exception):
-    """A send that did not happen. ``permanent`` ones are not retried. The text is safe to store."""
-
-    def __init__(self, reason: str, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent

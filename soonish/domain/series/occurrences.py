@@ -70,7 +70,7 @@ def materialize(series: Series, now: datetime, started_since: timedelta = timede
         if start in made_starts:
             continue
         event = Event(
-            organizer_id=series.organizer_id, slug=new_slug(series.title), starts_at=start,
+            organizer_id=series.organizer_id, community_id=series.community_id, slug=new_slug(series.title), starts_at=start,
             ends_at=start + duration if duration is not None else None, series_id=series.id, occurrence_start=start,
             **{name: getattr(series, name) for name in TEMPLATE_FIELDS},
         )

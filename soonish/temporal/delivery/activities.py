@@ -13,11 +13,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
-from soonish.domain.delivery import ChatSettings, Courier, MailSettings, PushSettings, compose_mail, http_pool, send_mail_now
+from soonish.domain.delivery import (
+    ChatSettings, Courier, Destination, Failed, MailSettings, PushSettings, RetryAfter, Sent, http_pool,
+)
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
-from soonish.domain.delivery.mail import OneOffKind, one_off_mail
-from soonish.domain import chat_installations, push
+from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
+from soonish.domain.delivery.transports import Failed
+from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity
@@ -58,6 +61,8 @@ class DeliveryActivities:
         self.budgets = BudgetSettings.from_config(config)
         self._http: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
+        # Broadcasts whose first sends bounced at an acceptable rate: not judged again.
+        self._cleared: set[int] = set()
 
     def all(self) -> list:
         return [self.plan_fanout, self.deliver_batch, self.deliver_batches, self.send_transactional_mail]
@@ -87,10 +92,10 @@ class DeliveryActivities:
         follows end) and whoever added it is mailed, as for an uninstall."""
         mails = await asyncio.to_thread(self._remove_installation, platform, workspace_id, reason)
         for mail in mails:
-            try:
-                await asyncio.to_thread(send_mail_now, self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
-            except OSError as exc:
-                log.warning("installer not told of a removed installation: %s", type(exc).__name__)
+            async with self.courier() as courier:
+                outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+            if not isinstance(outcome, Sent):
+                log.warning("installer not told of a removed installation: %s", outcome.reason)
 
     def _remove_installation(self, platform: str, workspace_id: str, reason: str) -> list:
         with self.app.app_context():
@@ -154,16 +159,34 @@ class DeliveryActivities:
             ]
 
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
-                final_attempt: bool) -> list[planning.PlannedSend]:
+                final_attempt: bool, broadcasts: list[int]) -> tuple[list[planning.PlannedSend], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
-        claimed in the same transaction, which also removes the devices whose push service
-        said they are gone."""
+        claimed in the same transaction, which also removes the devices whose push service said
+        they are gone; and the group's broadcasts now paused for bouncing."""
         with self.app.app_context():
             sends = list(zip(group, outcomes))
             fallbacks = planning.fall_back_to_email(sends)
             push.remove_gone(planning.gone_devices(sends))
             ledger.record(outcomes, final_attempt)
-            return fallbacks
+            return fallbacks, self._judge(broadcasts, outcomes)
+
+    def _judge(self, broadcasts: list[int], outcomes: list[ledger.SendOutcome]) -> set[int]:
+        """Judge each broadcast whose mail was refused in this group by its first sends (until it
+        is judged clear), tell the organizer of one this pauses, and say which of them are paused
+        (by this worker or another). A group with no refusal costs nothing here: a broadcast
+        that does not bounce on this worker goes on until it does."""
+        refused = {b for b, o in zip(broadcasts, outcomes) if isinstance(o.outcome, Failed) and o.outcome.mail_reply}
+        refused -= self._cleared
+        for broadcast in refused:
+            standing = mail_reputation.judge_broadcast(broadcast)
+            if standing == mail_reputation.Standing.CLEAR:
+                self._cleared.add(broadcast)
+            elif standing == mail_reputation.Standing.PAUSED_NOW:
+                # The organizer's notice, sent by the outbox drain like every one-off mail: the
+                # pause was a conditional update, so exactly one worker writes it.
+                outbox.one_off_mail(OneOffKind.BROADCAST_PAUSED, broadcast)
+                db.session.commit()
+        return mail_reputation.paused_among(refused - self._cleared) if refused else set()
 
     async def _deliver(self, batches: list[DeliveryBatch], attempt: int) -> BatchResult:
         final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
@@ -193,10 +216,16 @@ class DeliveryActivities:
                     for item, broadcast in zip(group, broadcasts[start : start + len(group)])
                 ))
                 sent_at = time.monotonic()
-                fallbacks = await asyncio.to_thread(self._record, group, outcomes, final_attempt)
+                fallbacks, paused = await asyncio.to_thread(
+                    self._record, group, outcomes, final_attempt, broadcasts[start : start + len(group)])
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
                 broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
+                if paused:  # the rest of a paused broadcast waits for its organizer (left pending)
+                    rest = [i for i in range(start + len(group), len(planned)) if broadcasts[i] not in paused]
+                    planned[start + len(group):] = [planned[i] for i in rest]
+                    dues[start + len(group):] = [dues[i] for i in rest]
+                    broadcasts[start + len(group):] = [broadcasts[i] for i in rest]
                 now = utcnow()
                 for outcome, due in zip(outcomes, dues[start : start + len(group)]):
                     if due is not None and outcome.sent:
@@ -241,13 +270,20 @@ class DeliveryActivities:
         with self.app.app_context():
             ledger.mark_waiting(delivery_id, waiting_for, until)
 
-    @database_activity(ActivityName.SEND_TRANSACTIONAL_MAIL)
-    def send_transactional_mail(self, request: TransactionalMail) -> None:
+    @activity.defn(name=ActivityName.SEND_TRANSACTIONAL_MAIL)
+    async def send_transactional_mail(self, request: TransactionalMail) -> None:
+        """One mail to one person, through a Courier of this worker: the mail server's budget is
+        the broadcasts' one. A refusal for good ends the workflow; anything else is retried."""
+        mail = await asyncio.to_thread(self._one_off_mail, request, activity.info().workflow_id)
+        if mail is None:
+            return
+        async with self.courier() as courier:
+            outcome = await courier.deliver(Destination(email=mail.address), mail.message)
+        if isinstance(outcome, RetryAfter):
+            raise ApplicationError(outcome.reason, next_retry_delay=timedelta(seconds=outcome.seconds))
+        if isinstance(outcome, Failed):
+            raise ApplicationError(outcome.reason, non_retryable=outcome.permanent)
+
+    def _one_off_mail(self, request: TransactionalMail, workflow_id: str) -> OneOffMail | None:
         with self.app.app_context():
-            mail = one_off_mail(request.kind, request.subject_id, request.address, activity.info().workflow_id)
-            if mail is None:
-                return
-            try:
-                send_mail_now(self.mail, compose_mail(mail.message, self.mail.sender, mail.address))
-            except OSError as exc:
-                raise ApplicationError(f"mail server unreachable ({type(exc).__name__})") from exc
+            return one_off_mail(request.kind, request.subject_id, request.address, workflow_id)

@@ -222,6 +222,15 @@ class EventWorkflow:
         self._enqueue(request.notification_id)
 
     @workflow.signal
+    def resume_notification(self, request: NotifyRequest) -> None:
+        """A broadcast paused for its bounce rate was resumed: deliver it again, though it was
+        delivered already (the ledger sends only what is still pending)."""
+        # The queue's head is the notification being delivered now: it may be this one, whose
+        # fan-out is still finishing (telling integrators); the resumed one goes again after it.
+        if request.notification_id not in self._queue[1:]:
+            self._queue.append(request.notification_id)
+
+    @workflow.signal
     def reminders_changed(self) -> None:
         """Subscriptions or their offsets changed: bring the reminder schedules in line."""
         self._reminders_dirty = True

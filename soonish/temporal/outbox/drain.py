@@ -1,13 +1,17 @@
-"""The worker's drain of the follow outbox (models/outbox.py): a thin adapter over
-soonish/domain/outbox.py, which does the database work.
+"""The worker's drain of the outbox (models/outbox.py): a thin adapter over
+soonish/domain/outbox.py, which does the database work. Besides the gateway for what must be
+synchronous (services/temporal.py), the only place an operation's effects reach Temporal.
 
-Follows commit their subscription with an outbox row and answer at once; each worker runs one
+Operations commit their change with outbox rows and answer at once; each worker runs one
 drain beside its Temporal worker, which claims pending rows in batches and:
-- mails confirm links over a few reused SMTP connections (Couriers, as broadcasts use), paced
-  by the worker's budgets,
+- mails confirm links and one-off mails over a few reused SMTP connections (Couriers, as
+  broadcasts use), paced by the worker's budgets,
   recording each group of sends before the next starts, as the deliveries ledger does;
-- hands welcomes to event workflows and tells them their subscriptions changed, one
-  signal-with-start per event and kind per batch, however many follows the batch holds.
+- tells event workflows what changed, in the order the rows were written (starts, changes,
+  notifications), with one reminders_changed signal-with-start per event per batch, however
+  many follows the batch holds;
+- starts outgoing webhook deliveries and waitlist offers, with workflow ids derived from the
+  row, so a row retried after a crash starts nothing twice.
 
 Rows are claimed with a lease and marked done only after their work is done: a worker killed
 mid-batch loses nothing, and another drain takes the rows when the lease ends (a mail sent but
@@ -18,22 +22,29 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Flask
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from soonish.domain.delivery import Courier, DeliveryFailed, Destination
+from soonish.domain.delivery import Courier, Destination, Failed, RetryAfter
 from soonish.domain.delivery.mail import OneOffMail
 from soonish.models import OutboxKind
 from soonish.domain import outbox
-from soonish.domain.outbox import CLAIM_BATCH, Claimed, Outcome
+from soonish.domain.outbox import CLAIM_BATCH, EVENT_WORKFLOW, MAILS, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
 from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
 from soonish.temporal.events.input import event_workflow_input
-from soonish.temporal.events.types import NotifyRequest
+from soonish.temporal.events.types import EventChange, EventWorkflowInput, NotifyRequest, event_workflow_id
+from soonish.temporal.events.workflow import EventWorkflow
+from soonish.temporal.waitlist.activities import start_offer
+from soonish.temporal.waitlist.types import WaitlistOffer
+from soonish.temporal.webhooks.types import WebhookDeliveryInput, delivery_workflow_id
+from soonish.temporal.webhooks.workflow import WebhookDeliveryWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +102,27 @@ class OutboxDrain:
         claimed = await self._db(outbox.claim)
         if not claimed:
             return 0
-        mails = [item for item in claimed if item.kind == OutboxKind.CONFIRM_MAIL]
-        signals = [item for item in claimed if item.kind != OutboxKind.CONFIRM_MAIL]
+        mails = [item for item in claimed if item.kind in MAILS]
+        signals = [item for item in claimed if item.kind in EVENT_WORKFLOW]
+        starts = [item for item in claimed if item.kind not in MAILS + EVENT_WORKFLOW]
         if signals:
             await self._db(outbox.record, await self._tell_workflows(signals), MAX_DELIVERY_ATTEMPTS)
+        if starts:
+            # Side by side: a settled broadcast leaves a message per endpoint, each one start.
+            started = await asyncio.gather(*(self._start(item) for item in starts))
+            await self._db(outbox.record, list(started), MAX_DELIVERY_ATTEMPTS)
         if mails:
-            await self._send_confirm_mails(mails)
+            await self._send_mails(mails)
         return len(claimed)
 
-    # Confirm mails ---------------------------------------------------------------------------
+    # Mails -----------------------------------------------------------------------------------
 
-    async def _send_confirm_mails(self, items: list[Claimed]) -> None:
+    async def _send_mails(self, items: list[Claimed]) -> None:
         async with AsyncExitStack() as stack:
             couriers = [await stack.enter_async_context(self.deliveries.courier()) for _ in range(MAIL_CONNECTIONS)]
             for start in range(0, len(items), SEND_GROUP):
                 group = items[start : start + SEND_GROUP]
-                composed = await self._db(outbox.confirm_mails, group)
+                composed = await self._db(outbox.mails, group)
                 outcomes = await asyncio.gather(*(
                     self._send(couriers[i % len(couriers)], item, mail) for i, (item, mail) in enumerate(composed)
                 ))
@@ -116,10 +132,11 @@ class OutboxDrain:
     async def _send(courier: Courier, item: Claimed, mail: OneOffMail | None) -> Outcome:
         if mail is None:
             return Outcome(item)  # confirmed, left or gone meanwhile: nothing to mail
-        try:
-            await courier.send(Destination(email=mail.address), mail.message)
-        except DeliveryFailed as exc:
-            return Outcome(item, exc.reason, exc.permanent)
+        delivered = await courier.deliver(Destination(email=mail.address), mail.message)
+        if isinstance(delivered, Failed):
+            return Outcome(item, delivered.reason, delivered.permanent)
+        if isinstance(delivered, RetryAfter):
+            return Outcome(item, delivered.reason)
         return Outcome(item)
 
     # Event workflows -------------------------------------------------------------------------
@@ -137,10 +154,8 @@ class OutboxDrain:
                 outcomes += [Outcome(item) for item in event_items]  # the event is gone
                 continue
             try:
-                for item in event_items:
-                    if item.kind == OutboxKind.NOTIFY:
-                        await signal_with_start(self.client, self.temporal, params, "notify",
-                                                NotifyRequest(item.subject_id))
+                for item in event_items:  # in the order they were written
+                    await self._tell_workflow(params, item)
                 if any(item.kind == OutboxKind.REMINDERS_CHANGED for item in event_items):
                     await signal_with_start(self.client, self.temporal, params, "reminders_changed")
             except (RPCError, RuntimeError, OSError) as exc:
@@ -148,3 +163,43 @@ class OutboxDrain:
             else:
                 outcomes += [Outcome(item) for item in event_items]
         return outcomes
+
+    async def _tell_workflow(self, params: EventWorkflowInput, item: Claimed) -> None:
+        # Each signal is signal-with-start: it starts a workflow that never started or has
+        # finished (an ended event moved to the future, an announcement after the end).
+        notification_id = item.subject_id or None
+        if item.kind == OutboxKind.EVENT_CREATED:
+            try:
+                await self.client.start_workflow(EventWorkflow.run, params, id=event_workflow_id(self.temporal.id_prefix, params.event_id),
+                                                 task_queue=self.temporal.task_queue)
+            except WorkflowAlreadyStartedError:
+                pass  # a change or a follow started it first, or a retried row
+        elif item.kind == OutboxKind.NOTIFY:
+            await signal_with_start(self.client, self.temporal, params, "notify", NotifyRequest(item.subject_id))
+        elif item.kind == OutboxKind.RESUME:  # a paused broadcast its organizer resumed
+            await signal_with_start(self.client, self.temporal, params, "resume_notification", NotifyRequest(item.subject_id))
+        elif item.kind in (OutboxKind.EVENT_UPDATED, OutboxKind.EVENT_CANCELLED):
+            # The event as it is now: signals carry its newest version, which the workflow keeps.
+            change = EventChange(params.version, params.starts_at, params.ends_at, notification_id)
+            await signal_with_start(self.client, self.temporal, params, item.kind.value, change)
+
+    # Webhook deliveries and waitlist offers -------------------------------------------------
+
+    async def _start(self, item: Claimed) -> Outcome:
+        try:
+            if item.kind == OutboxKind.WEBHOOK_MESSAGE:
+                params = WebhookDeliveryInput.from_config(item.subject_id, self.app.config)
+                try:
+                    await self.client.start_workflow(
+                        WebhookDeliveryWorkflow.run, params, task_queue=self.temporal.task_queue,
+                        id=delivery_workflow_id(self.temporal.id_prefix, item.subject_id, f"o{item.id}"))
+                except WorkflowAlreadyStartedError:
+                    pass  # a row retried after a crash: its delivery is under way
+            elif item.kind == OutboxKind.WAITLIST_OFFER:
+                offer = WaitlistOffer(item.subject_id, datetime.fromisoformat(item.payload["expires_at"]))
+                await start_offer(self.client, self.temporal.id_prefix, self.temporal.task_queue, offer)
+            else:
+                return Outcome(item, f"no drain for outbox kind {item.kind.value}", permanent=True)
+        except (RPCError, RuntimeError, OSError) as exc:
+            return Outcome(item, f"Temporal: {exc or type(exc).__name__}")
+        return Outcome(item)

@@ -50,9 +50,10 @@ ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it bac
 @authorized("events:write")
 @bp.arguments(EventIn)
 @bp.response(201, EventOut, headers=ETAG_HEADER)
-@bp.errors(400, 401, 403, 503)
+@bp.errors(400, 401, 403, 404, 503)
 def create_event(data):
-    event = event_service.create_event(current_user, event_service.EventFields(**data))
+    community_id = data.pop("community_id", None)
+    event = event_service.create_event(current_user, event_service.EventFields(**data), community_id)
     return event, 201, {"ETag": concurrency.etag(event)}
 
 
@@ -145,10 +146,33 @@ def announce(data, event_id):
 @bp.response(200, NotificationReportPage, headers=LINK_HEADER)
 @bp.errors(401, 403, 404, 422)
 def notifications(args, event_id):
-    """Per notification, newest first: deliveries by status (sent, failed, pending, skipped) and
-    why some failed. `kind` keeps one kind of message (announcement, reminder, ...)."""
+    """Per notification, newest first: deliveries by status (sent, failed, pending, skipped, and
+    suppressed: not sent to an address that bounced or complained) and why some failed. `kind`
+    keeps one kind of message (announcement, reminder, ...). `paused_at`: the message bounced too
+    often and waits for its organizer (POST .../resume or .../cancel-rest)."""
     page = lists.notification_reports(current_user, event_id, args.get("kind"), args["limit"], args.get("cursor"))
     return paged(page)
+
+
+@bp.post("/<int:event_id>/notifications/<int:notification_id>/resume")
+@authorized("events:write")
+@bp.response(200, NotificationOut)
+@bp.errors(401, 403, 404, 409)
+def resume_notification(event_id, notification_id):
+    """Send the rest of a message paused because its first mails bounced too often (over 10% of
+    the first 1,000). The addresses that bounced stay suppressed; nobody gets it twice. 409 when
+    it is not paused (resumed or cancelled already)."""
+    return notification_service.resume(current_user, event_id, notification_id)
+
+
+@bp.post("/<int:event_id>/notifications/<int:notification_id>/cancel-rest")
+@authorized("events:write")
+@bp.response(200, NotificationOut)
+@bp.errors(401, 403, 404, 409)
+def cancel_rest_of_notification(event_id, notification_id):
+    """Send no more of a paused message: its deliveries not sent yet are skipped. 409 when it is
+    not paused (resumed or cancelled already)."""
+    return notification_service.cancel_rest(current_user, event_id, notification_id)
 
 
 @bp.get("/<int:event_id>/notifications/<int:notification_id>/deliveries")

@@ -5,7 +5,9 @@ from marshmallow import Schema, fields, validate
 from soonish.field_limits import CAPACITY_MAX
 from soonish.services import events as event_service
 from soonish.services import rsvp as rsvp_service
-from soonish.web.api.access import authorized
+from soonish.services import subscriptions as subscription_service
+from soonish.web.extensions import login_manager
+from soonish.web.api.access import authorized, optionally_authorized
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 
@@ -14,7 +16,13 @@ bp = ApiBlueprint("api_rsvp", __name__, url_prefix="/api/v1/events", description
 
 class RsvpIn(Schema):
     answer = fields.String(required=True, validate=validate.OneOf(sorted(rsvp_service.CHOICES)),
-                           metadata={"description": "going, maybe or no (can't go)"})
+                           metadata={"description": "going, maybe or no (can't go). Going also follows the event "
+                                                    "(default channels and reminders) if you don't follow it yet."})
+    listed = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "Whether your name may show on the event page among those going (omitted: unchanged)."})
+    manage_token = fields.String(load_default=None, validate=validate.Length(max=500), metadata={
+        "description": "Without signing in: the token of the manage link in your mails about this event "
+                       "(/s/manage/<token>), for people who follow by email without an account."})
 
 
 class RsvpOut(Schema):
@@ -24,6 +32,7 @@ class RsvpOut(Schema):
     offer_expires_at = fields.DateTime(allow_none=True, metadata={
         "description": "Set while a freed place is held for this waitlisted person: answer going to take it."})
     answered_at = fields.DateTime()
+    listed = fields.Boolean(metadata={"description": "Whether your name shows on the event page among those going."})
 
 
 class RsvpCountsOut(Schema):
@@ -67,15 +76,21 @@ class RsvpSettingsOut(Schema):
 
 
 @bp.put("/<int:event_id>/rsvp")
-@authorized("subscriptions:write")
+@optionally_authorized("subscriptions:write")
 @bp.arguments(RsvpIn)
 @bp.response(200, RsvpOut)
 @bp.errors(400, 401, 403, 404, 409)
 def answer(data, event_id):
-    """Say whether you're coming. Changing your answer is possible until the start; "going" on a
-    full event puts you on the waitlist (answer: waitlisted)."""
+    """Say whether you're coming, signed in or with an email follower's `manage_token`. Changing
+    your answer is possible until the start; "going" on a full event puts you on the waitlist
+    (answer: waitlisted), and going follows the event if you don't yet."""
+    if not current_user.is_authenticated:
+        if not data["manage_token"]:
+            return login_manager.unauthorized()
+        return subscription_service.answer_by_manage_token(data["manage_token"], event_id, data["answer"],
+                                                           data["listed"])
     event = event_service.get_visible_event(current_user, event_id=event_id)
-    return rsvp_service.answer(current_user, event, data["answer"])
+    return rsvp_service.answer(current_user, event, data["answer"], listed=data["listed"])
 
 
 @bp.get("/<int:event_id>/rsvps")

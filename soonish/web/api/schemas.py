@@ -3,6 +3,7 @@ from flask import url_for
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from soonish.domain.communities import Action, may
 from soonish.domain.chat_markup import PLATFORMS
 from soonish.field_limits import (
     CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
@@ -79,13 +80,20 @@ class EventPatch(Schema):
                                         metadata={"description": "Hours before the start the still-coming check goes out (default 24)."})
 
 
+def community_field():
+    return fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "The community it belongs to, which the caller must host (owner, admin or host); "
+                       "by default the caller's personal community."})
+
+
 class EventIn(EventPatch):
     title = fields.String(required=True, validate=TITLE_RULES)
     starts_at = fields.DateTime(required=True, metadata={"description": START_RULE})
+    community_id = community_field()
 
 
 def _organizer_rsvp_counts(event):
-    if not (current_user.is_authenticated and current_user.id == event.organizer_id and event.rsvp_enabled):
+    if not (event.rsvp_enabled and may(current_user, Action.SEE_DELIVERIES, event)):
         return None
     return rsvp_counts(event).as_dict()
 
@@ -106,7 +114,9 @@ class EventOut(Schema):
     status = fields.Function(lambda e: e.status.value)
     cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
-    organizer_id = fields.Integer()
+    organizer_id = fields.Integer(metadata={"description": "Who created it."})
+    community_id = fields.Integer(allow_none=True, metadata={"description": "The community it belongs to: its "
+                                                                            "members' roles decide who may change it."})
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
     rsvp_enabled = fields.Boolean()
     capacity = fields.Integer(allow_none=True)
@@ -123,7 +133,7 @@ class EventOut(Schema):
         allow_none=True, metadata={"description": "An occurrence's original start (its RECURRENCE-ID); it never moves."})
 
     def online_url_for_viewer(self, event):
-        return event.online_url if current_user.is_authenticated and current_user.id == event.organizer_id else None
+        return event.online_url if may(current_user, Action.VIEW_PRIVATE, event) else None
 
 
 class SelectorSchema(Schema):
@@ -271,6 +281,10 @@ class NotificationOut(Schema):
     title = fields.String()
     body = fields.String()
     created_at = fields.DateTime()
+    paused_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Set while the message is paused: its first mails bounced too often. Resume or cancel the rest."})
+    resumed_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When its organizer resumed it (or, with paused_at still set, cancelled the rest)."})
 
 
 class NotificationReportOut(Schema):
@@ -329,6 +343,7 @@ class SeriesPatch(Schema):
 
 class SeriesIn(SeriesPatch):
     title = fields.String(required=True, validate=TITLE_RULES)
+    community_id = community_field()
     starts_at = fields.DateTime(required=True, metadata={
         "description": "The first occurrence's start (moved to the rule's first instance on or after it). " + START_RULE})
     rrule = fields.String(required=True, validate=validate.Length(min=1, max=SERIES_RULE_MAX + len("RRULE:")),
@@ -367,7 +382,8 @@ class SeriesOut(Schema):
     rrule = fields.String()
     summary = fields.Function(describe_series, metadata={"description": "In words, e.g. \"every Tuesday at 19:00\"."})
     status = fields.Function(lambda s: s.status.value)
-    organizer_id = fields.Integer()
+    organizer_id = fields.Integer(metadata={"description": "Who created it."})
+    community_id = fields.Integer(allow_none=True)
     url = fields.Function(lambda s: url_for("series.show", slug=s.slug, _external=True))
     ics_url = fields.Function(lambda s: url_for("series.ics", slug=s.slug, _external=True))
     upcoming = fields.Function(lambda s: OccurrenceOut(many=True).dump(occurrences(s)), metadata={"description": "The occurrences made so far that are still ahead."})

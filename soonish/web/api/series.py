@@ -33,11 +33,12 @@ def list_series(args):
 @authorized("events:write")
 @bp.arguments(SeriesIn)
 @bp.response(201, SeriesOut)
-@bp.errors(400, 401, 403)
+@bp.errors(400, 401, 403, 404)
 def create_series(data):
     """Make a recurring series; its occurrences of the coming weeks are made at once as events
     (each with its own page, reminders and RSVPs), later ones as time goes on."""
-    return series_service.create_series(current_user, series_service.SeriesFields(**data))
+    community_id = data.pop("community_id", None)
+    return series_service.create_series(current_user, series_service.SeriesFields(**data), community_id)
 
 
 @bp.get("/<int:series_id>")

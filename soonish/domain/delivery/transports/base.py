@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from soonish.domain.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from soonish.domain.delivery.types import ChatSettings, DeliveryFailed, MailSettings, PushSettings
+from soonish.domain.delivery.types import ChatSettings, MailSettings, PushSettings
 from soonish.domain.messages import Message
 
 if TYPE_CHECKING:
@@ -33,18 +33,11 @@ class TransportKind(StrEnum):
 
     EMAIL = "email"  # our SMTP
     WEBHOOK = "webhook"  # json:// and form:// POSTs on the pooled HTTP client
+    SIGNED_WEBHOOK = "signed_webhook"  # our outgoing webhooks to integrators, signed per Standard Webhooks
     APPRISE = "apprise"  # every other Apprise URL (Apprise's own plugins)
     SLACK = "slack"  # our Slack bot's web API
     DISCORD = "discord"  # our Discord bot's REST API
     PUSH = "push"  # a browser's Web Push subscription, on the pooled HTTP client
-
-
-def raise_unless_sent(outcome: Outcome) -> None:
-    """For callers that want an exception (the channel "send a test" button)."""
-    if isinstance(outcome, Failed):
-        raise DeliveryFailed(outcome.reason, outcome.permanent)
-    if isinstance(outcome, RetryAfter):
-        raise DeliveryFailed(outcome.reason)
 
 
 @dataclass
@@ -72,7 +65,8 @@ class Transport(ABC):
 
     @abstractmethod
     async def send(self, target: Any, message: Message) -> Outcome:
-        """Send ``message`` to ``target`` (an address, a ChatAddress or a parsed Apprise URL)."""
+        """Send ``message`` to ``target`` (an address, a ChatAddress, a parsed Apprise URL or a
+        SignedEndpoint)."""
 
     async def close(self) -> None:
         """Release what the transport holds open."""
@@ -113,14 +107,14 @@ def retry_after_seconds(value: str | None) -> float | None:
 def http_status_outcome(where: str, status: int, retry_after: str | None = None) -> Outcome:
     """What an HTTP answer means for a delivery (``where`` is safe to show: no credentials)."""
     if status < 300:
-        return SENT
+        return Sent(status)
     reason = f"{where} answered HTTP {status}"
     if status < 400:
         # Deliveries never follow a redirect: it could point anywhere, a private address or
         # the cloud's metadata service included (SSRF). It won't heal by retrying either.
-        return Failed(f"{reason}, a redirect (deliveries don't follow redirects)", permanent=True)
+        return Failed(f"{reason}, a redirect (deliveries don't follow redirects)", permanent=True, http_status=status)
     wait = retry_after_seconds(retry_after) if status in (429, 503) else None
     if wait is not None:
-        return RetryAfter(wait, reason)
+        return RetryAfter(wait, reason, status)
     # A client error will not heal by retrying, except "too many" and "timeout".
-    return Failed(reason, permanent=400 <= status < 500 and status not in (408, 429))
+    return Failed(reason, permanent=400 <= status < 500 and status not in (408, 429), http_status=status)

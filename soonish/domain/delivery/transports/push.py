@@ -13,8 +13,8 @@ from pywebpush import WebPusher, WebPushException
 from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription
 from soonish.domain.delivery.pacing import Answer
 from soonish.domain.messages import Message
-from soonish.domain.delivery.transports.base import Failed, Outcome, Transport, TransportKind, http_status_outcome, register
-from soonish.domain.delivery.transports.webhook import post
+from soonish.domain.delivery.transports.base import Failed, Outcome, Transport, TransportKind, register
+from soonish.domain.delivery.transports.webhook import post_once
 
 # What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
 # tag and padding delimiter): the text is cut to fit well within.
@@ -112,17 +112,21 @@ class PushTransport(Transport):
                    "Content-Type": "application/octet-stream"}
 
         async def request() -> Answer:
-            return await post(self.context.http, subscription.endpoint, subscription.origin, push_service_outcome,
-                              data=body, headers=headers)
+            outcome = await post_once(self.context.http, subscription.origin, subscription.endpoint,
+                                      data=body, headers=headers)
+            return Answer(push_service_outcome(subscription.origin, outcome))
 
         pacer = self.context.pacer
         return await pacer.send([pacer.host_budget(subscription.host)], request)
 
 
-def push_service_outcome(where: str, status: int, retry_after: str | None) -> Outcome:
-    """A push service's answer: HTTP's rules, and RFC 8030's gone (404/410) and too large (413)."""
+def push_service_outcome(where: str, outcome: Outcome) -> Outcome:
+    """A push service's answer: HTTP's rules (``post_once``), and RFC 8030's gone (404/410) and
+    too large (413)."""
+    status = outcome.http_status if isinstance(outcome, Failed) else None
     if status in GONE:
-        return Failed(f"{where} answered HTTP {status}: the device's subscription is gone", permanent=True, gone=True)
+        return Failed(f"{where} answered HTTP {status}: the device's subscription is gone", permanent=True,
+                      http_status=status, gone=True)
     if status == 413:
-        return Failed(f"{where} answered HTTP 413: the message is too large for push", permanent=True)
-    return http_status_outcome(where, status, retry_after)
+        return Failed(f"{where} answered HTTP 413: the message is too large for push", permanent=True, http_status=status)
+    return outcome

@@ -1,17 +1,23 @@
 """Mail to plain addresses through our SMTP server: one connection per batch, reused, on a
 thread of its own; or, with no server configured, .eml files in the outbox folder."""
 import asyncio
+import io
 import smtplib
 import ssl
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.message import Message as MimeMessage
+from email.utils import parseaddr
 from pathlib import Path
 
+from soonish.domain.mail_reputation import mailbox_provider, return_path
+from soonish.domain.delivery.mail_signing import dkim_sign
 from soonish.domain.delivery.mail import compose_mail
-from soonish.domain.delivery.pacing import Answer
+from soonish.domain.delivery.pacing import MAX_WAITS_PER_REQUEST, Answer
 from soonish.domain.delivery.types import MailSettings
 from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, RetryAfter, Transport, TransportContext, TransportKind, register
@@ -19,6 +25,40 @@ from soonish.domain.delivery.transports.base import SENT, Failed, Outcome, Retry
 # The server's "not now": service closing (421), mailbox busy (450), local error (451), out
 # of storage (452). The mail is sent again after a pause, and is not a failure.
 SMTP_TEMPORARY_CODES = {421, 450, 451, 452}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A mail as it goes to the server: who it is from (the return path bounces go to) and to."""
+
+    sender: str
+    recipient: str
+    mail: EmailMessage | MimeMessage
+
+
+def envelope(settings: MailSettings, mail: EmailMessage | MimeMessage, delivery_key: str, to: str) -> Envelope:
+    """``mail`` to ``to`` with its return path: VERP when a bounce domain is set."""
+    if settings.bounce_domain:
+        sender = return_path(settings.return_path_secret, settings.bounce_domain, delivery_key, to)
+    else:
+        sender = parseaddr(settings.sender)[1]
+    return Envelope(sender, to, mail)
+
+
+def signed_bytes(mail: EmailMessage | MimeMessage, key) -> bytes:
+    """The mail as sent (CRLF line ends) with its DKIM signature: a signature covers the exact
+    bytes, so they are sent as they were signed."""
+    buffer = io.BytesIO()
+    BytesGenerator(buffer).flatten(mail, linesep="\r\n")
+    return dkim_sign(buffer.getvalue(), key)
+
+
+@dataclass(frozen=True)
+class _ProviderLater:
+    """A mailbox provider said "try later" for a recipient: its budget is held, and the send
+    waits for it off the connection."""
+
+    later: RetryAfter
 
 
 class SmtpConnection:
@@ -34,7 +74,7 @@ class SmtpConnection:
         # batches' ledger writes, queued on those same threads).
         self._thread: ThreadPoolExecutor | None = None
 
-    async def send_async(self, mail: EmailMessage | MimeMessage) -> None:
+    async def send_async(self, mail: Envelope) -> None:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="smtp")
         await asyncio.get_running_loop().run_in_executor(self._thread, self.send, mail)
@@ -59,7 +99,7 @@ class SmtpConnection:
             smtp.login(s.username, s.password)
         return smtp
 
-    def send(self, mail: EmailMessage | MimeMessage) -> None:
+    def send(self, mail: Envelope) -> None:
         with self._lock:
             limit = self.settings.messages_per_connection
             if limit and self._sent_on_connection >= limit:
@@ -70,7 +110,10 @@ class SmtpConnection:
                     self._smtp = self._open()
                     self._sent_on_connection = 0
                 try:
-                    self._smtp.send_message(mail)
+                    if self.settings.dkim is None:
+                        self._smtp.send_message(mail.mail, from_addr=mail.sender, to_addrs=[mail.recipient])
+                    else:  # signed here, on the connection's thread: RSA takes milliseconds
+                        self._smtp.sendmail(mail.sender, [mail.recipient], signed_bytes(mail.mail, self.settings.dkim))
                     self._sent_on_connection += 1
                     return
                 except smtplib.SMTPServerDisconnected:
@@ -100,18 +143,6 @@ def write_to_outbox(outbox_dir: str, mail: EmailMessage | MimeMessage) -> Path:
     return path
 
 
-def send_mail_now(settings: MailSettings, mail: EmailMessage | MimeMessage) -> None:
-    """Send one mail on its own connection (or to the outbox), outside any batch."""
-    if not settings.host:
-        write_to_outbox(settings.outbox_dir, mail)
-        return
-    connection = SmtpConnection(settings)
-    try:
-        connection.send(mail)
-    finally:
-        connection.close()
-
-
 @register
 class SmtpTransport(Transport):
     kind = TransportKind.EMAIL
@@ -132,27 +163,56 @@ class SmtpTransport(Transport):
             return SENT
         pacer = self.context.pacer
         wait = pacer.settings.smtp_temporary_wait
+        outgoing = envelope(settings, mail, message.delivery_key, address)
 
         async def request() -> Answer:
             try:
-                await self._smtp.send_async(mail)
+                await self._smtp.send_async(outgoing)
             except smtplib.SMTPRecipientsRefused as exc:
-                codes = {code for code, _ in exc.recipients.values()}
+                replies = list(exc.recipients.values())
+                codes = {code for code, _ in replies}
                 if codes <= SMTP_TEMPORARY_CODES:
-                    return Answer(RetryAfter(wait, f"mail server answered {min(codes)}"))
-                return Answer(Failed(f"the mail server refused {address}", permanent=True))
+                    # "Try later" for this recipient (Gmail's 421 4.7.28, 450 4.7.1): its
+                    # provider's budget waits, not the whole server's, and not on the connection.
+                    later = RetryAfter(wait, f"mail server answered {min(codes)}")
+                    return Answer(_ProviderLater(later) if len(budgets) > 1 else later, holds=[(budgets[0].key, wait)])
+                code, text = replies[0]
+                return Answer(Failed(f"the mail server refused {address}", permanent=True,
+                                     mail_reply=_reply(code, text)))
             except smtplib.SMTPResponseException as exc:
-                if exc.smtp_code in SMTP_TEMPORARY_CODES:
-                    return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"))
-                return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=500 <= exc.smtp_code < 600))
+                if exc.smtp_code in SMTP_TEMPORARY_CODES:  # the server itself is busy: all of it waits
+                    return Answer(RetryAfter(wait, f"mail server answered {exc.smtp_code}"),
+                                  holds=[(server.key, wait)])
+                permanent = 500 <= exc.smtp_code < 600
+                return Answer(Failed(f"mail server answered {exc.smtp_code}", permanent=permanent,
+                                     mail_reply=_reply(exc.smtp_code, exc.smtp_error) if permanent else ""))
             except (smtplib.SMTPException, OSError) as exc:
                 return Answer(Failed(f"mail server unreachable ({type(exc).__name__})"))
             return Answer(SENT)
 
-        budget = pacer.budget(f"smtp:{settings.host.lower()}", pacer.settings.smtp_host, "the mail server")
-        async with self._connection_free:
-            return await pacer.send([budget], request)
+        server = pacer.budget(f"smtp:{settings.host.lower()}", pacer.settings.smtp_host, "the mail server")
+        budgets = [server]
+        provider = mailbox_provider(address)
+        if provider is not None:  # narrowest first: a held provider does not use up the server's turn
+            limit = dict(pacer.settings.mailbox_providers).get(provider)
+            if limit:
+                budgets.insert(0, pacer.budget(f"mailbox:{provider}", limit, provider.capitalize()))
+        for _ in range(MAX_WAITS_PER_REQUEST):
+            if len(budgets) > 1:  # a provider's hold waits here, not on the connection the others share
+                await pacer.wait_unheld(budgets[0])
+            async with self._connection_free:
+                result = await pacer.send(budgets, request)
+            if not isinstance(result, _ProviderLater):
+                return result
+        return result.later
 
     async def close(self) -> None:
         if self._smtp is not None:
             await self._smtp.close_async()
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """A refusal as the suppression list reads it: "550 5.1.1 <ann@example.com>: user unknown"."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"[:300]

@@ -1,5 +1,7 @@
 """Webhooks (Apprise's json:// and form:// with POST) on one pooled aiohttp client: the same
-request Apprise's plugins make, without a thread and a fresh connection per send."""
+request Apprise's plugins make, without a thread and a fresh connection per send. The pool
+(``http_pool``) and the one POST every HTTP webhook makes (``post_once``) live here; the signed
+outgoing webhooks (``signed_webhook``) use both."""
 import asyncio
 import json
 
@@ -42,17 +44,18 @@ def http_pool(allow_private: bool, connections: int) -> aiohttp.ClientSession:
     )
 
 
-async def post(http: aiohttp.ClientSession, url: str, where: str, outcome_of, **request) -> Answer:
-    """POST on the pooled client, never following a redirect; the answer as ``outcome_of(where,
-    status, Retry-After)`` says, a refused private address or an unreachable receiver as a failure."""
+async def post_once(http: aiohttp.ClientSession, where: str, url: str, **request) -> Outcome:
+    """POST once, never following a redirect, and say what came of it: the answer classified
+    by ``http_status_outcome``, a private address refused at connect time (for good), or an
+    unreachable host or a timeout (for now). ``where`` names the receiver without credentials."""
     try:
         async with http.post(url, allow_redirects=False, **request) as response:
             await response.read()
-            return Answer(outcome_of(where, response.status, response.headers.get("Retry-After")))
+            return http_status_outcome(where, response.status, response.headers.get("Retry-After"))
     except PrivateTargetRefused as exc:
-        return Answer(Failed(str(exc), permanent=True))
+        return Failed(str(exc), permanent=True)
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        return Answer(Failed(f"{where} unreachable ({type(exc).__name__})"))
+        return Failed(f"{where} unreachable ({type(exc).__name__})")
 
 
 def is_pooled_webhook(plugin) -> bool:
@@ -93,8 +96,8 @@ class WebhookTransport(Transport):
         where = f"{scheme}://{plugin.host}"
 
         async def request() -> Answer:
-            return await post(self.context.http, url, where, http_status_outcome, params=plugin.params or None,
-                              auth=auth, ssl=plugin.verify_certificate, **body)
+            return Answer(await post_once(self.context.http, where, url, params=plugin.params or None, auth=auth,
+                                          ssl=plugin.verify_certificate, **body))
 
         pacer = self.context.pacer
         return await pacer.send([pacer.host_budget(plugin.host)], request)

@@ -1,0 +1,132 @@
+"""The event page as an anonymous visitor sees it, rendered once every EVENT_PAGE_CACHE_SECONDS
+(2) per process and answered from memory in between without a query, because the moment a link
+spreads is made of anonymous views of one page. A change of the event made in this process (a
+new version, RSVP settings) renders it again at the next view.
+
+What differs per visitor is put in per view: the CSRF token (the rendered one is swapped for
+this visitor's) and each form's one-time nonce (rendered as a placeholder). A visitor with
+something of their own on the page (a flash message, a follow by email this browser made, a
+session) gets it rendered as before. An unchanged page answers a revalidation with 304.
+
+With read replicas, a browser that wrote within REPLICA_STICKY_SECONDS reads the primary
+(read-your-writes, web/replicas.py): it is never answered from here, nor does its render go here,
+since a kept page may have been read from a replica that has not seen that write yet. Everyone
+else may see a page as old as the replica's lag plus EVENT_PAGE_CACHE_SECONDS.
+
+The pages are kept per app (in ``app.extensions``, made at first use), so an app a test process
+reuses starts each test without them (tests/reused_apps.py drops what an app made at first use).
+"""
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Response, current_app, has_app_context, request, session
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import event as sa_event
+
+from soonish.models import Event, EventCover
+
+from soonish.web.htmx import is_htmx_request
+from soonish.web.replicas import reads_own_writes
+from soonish.web.subscriptions import EMAIL_FOLLOWS
+
+# Rendered where a form's nonce goes; each view puts a fresh nonce in each place.
+NONCE_SLOT = "form-nonce-slot-0f3a9c"
+CSRF_SLOT = "csrf-token-slot-7b21e4"
+_NONCES = re.compile(re.escape(NONCE_SLOT))
+ENTRIES_KEPT = 256
+# A 304 keeps the page (and its CSRF token) the browser has: only within half the token's life.
+ETAG_WINDOW_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class Rendered:
+    event_id: int
+    html: str  # with CSRF_SLOT and NONCE_SLOT where the visitor's own values go
+    digest: str
+    fresh_until: float
+
+
+class KeptPages:
+    """By slug: a kept page answers without a query. Changes made in this process drop it at once
+    (the listeners below); other processes' copies are at most EVENT_PAGE_CACHE_SECONDS old."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Rendered] = {}
+        self.lock = threading.Lock()
+
+
+def _kept_pages() -> KeptPages:
+    return current_app.extensions.setdefault("soonish.anonymous_pages", KeptPages())
+
+
+def serves_viewer() -> bool:
+    """Whether this viewer sees the shared page: signed out, a full page load, no message waiting."""
+    return (current_app.config["EVENT_PAGE_CACHE_SECONDS"] > 0 and not current_user.is_authenticated
+            and not is_htmx_request() and "_flashes" not in session and not reads_own_writes())
+
+
+def serves_event(event_id: int) -> bool:
+    """And for this event: this browser followed it by email (its box says so) or not."""
+    return str(event_id) not in session.get(EMAIL_FOLLOWS, {})
+
+
+def kept(slug: str) -> Rendered | None:
+    """The page kept for ``slug`` while it is fresh."""
+    entry = _kept_pages().entries.get(slug)
+    return entry if entry is not None and entry.fresh_until > time.monotonic() else None
+
+
+def keep(event, render: Callable[..., str]) -> Rendered:
+    """Render ``event``'s page with ``render(form_nonce=...)`` and keep it."""
+    token = generate_csrf()  # the one the render puts in every form: swapped for a slot
+    html = render(form_nonce=lambda: NONCE_SLOT).replace(token, CSRF_SLOT)
+    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20],
+                     time.monotonic() + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
+    pages = _kept_pages()
+    with pages.lock:
+        pages.entries.pop(event.slug, None)
+        if len(pages.entries) >= ENTRIES_KEPT:
+            pages.entries.pop(next(iter(pages.entries)))
+        pages.entries[event.slug] = entry
+    return entry
+
+
+def response(entry: Rendered) -> Response:
+    """The kept page with this visitor's token and nonces, or 304 if they have it."""
+    etag = f"{entry.digest}-{int(time.time() // ETAG_WINDOW_SECONDS)}"
+    if request.if_none_match.contains(etag):
+        answer = Response(status=304)
+    else:
+        html = entry.html.replace(CSRF_SLOT, generate_csrf())
+        answer = Response(_NONCES.sub(lambda _: secrets.token_urlsafe(16), html), mimetype="text/html")
+    answer.set_etag(etag)
+    # Only the visitor's browser may keep it (it holds their CSRF token), asking each time.
+    answer.cache_control.private = True
+    answer.cache_control.no_cache = True
+    answer.vary.update(("HX-Request", "Cookie"))
+    return answer
+
+
+@sa_event.listens_for(Event, "after_update")
+def _event_changed(mapper, connection, event: Event) -> None:
+    """An event changed here (an edit, a cancel, RSVP settings): its next view renders again."""
+    if has_app_context():
+        _kept_pages().entries.pop(event.slug, None)
+
+
+@sa_event.listens_for(EventCover, "after_insert")
+@sa_event.listens_for(EventCover, "after_update")
+@sa_event.listens_for(EventCover, "after_delete")
+def _cover_changed(mapper, connection, cover: EventCover) -> None:
+    if not has_app_context():
+        return
+    entries = _kept_pages().entries
+    for slug, entry in list(entries.items()):
+        if entry.event_id == cover.event_id:
+            entries.pop(slug, None)

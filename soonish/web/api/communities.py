@@ -1,0 +1,172 @@
+"""Communities over JSON: create one, read it, its team (invite, change a role, remove, leave,
+hand it on), its audit list, and accept an invitation."""
+from flask_login import current_user
+from marshmallow import Schema, fields, validate
+
+from soonish.domain.communities import Role
+from soonish.field_limits import COMMUNITY_DESCRIPTION_MAX, COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
+from soonish.services import communities as community_service
+from soonish.web.api.access import authorized
+from soonish.web.api.base import ApiBlueprint
+
+bp = ApiBlueprint("api_communities", __name__, url_prefix="/api/v1/communities",
+                  description="Communities: a page that owns events and series, run by a team with roles")
+
+ROLES = [role.value for role in Role]
+ROLE_RULES = ("owner: everything, including handing the community on; admin: manage members and settings; "
+              "host: create, edit and cancel the community's events and series, announce; announcer: announce only. "
+              "A member gives or takes away only roles below their own (an owner any).")
+
+
+class CommunityIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=COMMUNITY_NAME_MAX))
+    slug = fields.String(required=True, validate=validate.Length(min=3, max=COMMUNITY_SLUG_MAX), metadata={
+        "description": "Its address, /c/{slug}: lowercase letters, digits and dashes; not a reserved word, not "
+                       "ending in a dash and digits (kept for personal communities)."})
+    description = fields.String(load_default="", validate=validate.Length(max=COMMUNITY_DESCRIPTION_MAX))
+
+
+class CommunityOut(Schema):
+    id = fields.Integer()
+    slug = fields.String()
+    name = fields.String()
+    description = fields.String()
+    personal = fields.Function(lambda c: c.personal_of_id is not None,
+                               metadata={"description": "An organizer's own community, made for their first event."})
+    url = fields.Function(lambda c: f"/c/{c.slug}")
+
+
+class MemberOut(Schema):
+    user_id = fields.Integer()
+    name = fields.Function(lambda m: community_service.member_name(m.user))
+    role = fields.Function(lambda m: m.role.value, metadata={"enum": ROLES})
+    since = fields.DateTime(attribute="created_at")
+
+
+class InviteIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES), metadata={"description": ROLE_RULES})
+
+
+class InviteOut(Schema):
+    id = fields.Integer()
+    role = fields.Function(lambda i: i.role.value)
+    expires_at = fields.DateTime()
+
+
+class RoleIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES), metadata={"description": ROLE_RULES})
+
+
+class TransferIn(Schema):
+    user_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+                             metadata={"description": "The member who becomes owner; you become an admin."})
+
+
+class AcceptIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                          metadata={"description": "The token at the end of the invitation link."})
+
+
+class AuditOut(Schema):
+    action = fields.String()
+    detail = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    at = fields.DateTime(attribute="created_at")
+
+
+@bp.post("")
+@authorized("communities:write")
+@bp.arguments(CommunityIn)
+@bp.response(201, CommunityOut)
+@bp.errors(401, 403, 409)
+def create_community(data):
+    """Make a community; you are its owner. At most `COMMUNITIES_OWNED_MAX` (50) owned per account."""
+    return community_service.create_community(current_user, data["name"], data["slug"], data["description"])
+
+
+@bp.get("/<int:community_id>")
+@authorized("communities:read")
+@bp.response(200, CommunityOut)
+@bp.errors(401, 403, 404)
+def get_community(community_id):
+    """A community you are a member of."""
+    return community_service.community_of_member(current_user, community_id)
+
+
+@bp.delete("/<int:community_id>")
+@authorized("communities:write")
+@bp.response(204)
+@bp.errors(401, 403, 404, 409)
+def delete_community(community_id):
+    """Delete (archive) a community: its page goes, its upcoming events are cancelled and their
+    followers told once, its series end. Owners only; a personal community can't be deleted."""
+    community_service.delete_community(current_user, community_id)
+
+
+@bp.get("/<int:community_id>/members")
+@authorized("communities:read")
+@bp.response(200, MemberOut(many=True))
+@bp.errors(401, 403, 404)
+def list_members(community_id):
+    """Who runs the community, most powerful first."""
+    return community_service.members(current_user, community_id)
+
+
+@bp.post("/<int:community_id>/invites")
+@authorized("communities:write")
+@bp.arguments(InviteIn)
+@bp.response(201, InviteOut)
+@bp.errors(401, 403, 404, 409)
+def invite(data, community_id):
+    """Mail an invitation link (signed, one use, valid 7 days) to help run the community in a role."""
+    return community_service.invite(current_user, community_id, data["email"], data["role"])
+
+
+@bp.post("/invites/accept")
+@authorized("communities:write")
+@bp.arguments(AcceptIn)
+@bp.response(200, CommunityOut)
+@bp.errors(401, 403, 404, 410)
+def accept_invite(data):
+    """Join a community with an invitation's token. It works once: a used or expired one answers 410."""
+    return community_service.accept_invite(current_user, data["token"])
+
+
+@bp.patch("/<int:community_id>/members/<int:user_id>")
+@authorized("communities:write")
+@bp.arguments(RoleIn)
+@bp.response(200, MemberOut)
+@bp.errors(401, 403, 404, 409)
+def change_role(data, community_id, user_id):
+    """Change a member's role (not your own). The last owner can't step down."""
+    return community_service.change_role(current_user, community_id, user_id, data["role"])
+
+
+@bp.delete("/<int:community_id>/members/<int:user_id>")
+@authorized("communities:write")
+@bp.response(204)
+@bp.errors(401, 403, 404, 409)
+def remove_member(community_id, user_id):
+    """Remove a member, or leave (your own id). They lose their rights at their next request.
+    The last owner can't leave: hand the community on first."""
+    community_service.remove_member(current_user, community_id, user_id)
+
+
+@bp.post("/<int:community_id>/transfer")
+@authorized("communities:write")
+@bp.arguments(TransferIn)
+@bp.response(200, MemberOut)
+@bp.errors(401, 403, 404, 422)
+def transfer(data, community_id):
+    """Hand the community on to another member (owners only)."""
+    return community_service.transfer(current_user, community_id, data["user_id"])
+
+
+@bp.get("/<int:community_id>/audit")
+@authorized("communities:read")
+@bp.response(200, AuditOut(many=True))
+@bp.errors(401, 403, 404)
+def audit(community_id):
+    """Who changed what in the community, and when, newest first (the latest 100)."""
+    return community_service.audit_list(current_user, community_id)

@@ -1,0 +1,53 @@
+"""The event page's anonymous render (issue 24): one render per event version and process,
+each visitor's own CSRF token and form nonces put in per view, 304 for an unchanged page."""
+import re
+
+from soonish.models import Subscription, User, db
+from soonish.services import subscriptions as subscription_service
+
+from .api_helpers import create_event as create_event_by_api
+
+
+def test_the_anonymous_page_is_one_render_per_version_with_each_visitors_own_token(app, client, host, organizer):
+    """The anonymous page comes from memory (one query a view), yet each visitor gets their own
+    CSRF token and nonces, a revalidation of an unchanged page is a 304, and an edit shows at once."""
+    event = create_event_by_api(client, organizer, title="Cached night")
+    page = f"/e/{event['slug']}"
+    first, second = app.test_client(), app.test_client()
+    one, two = first.get(page), second.get(page)
+    assert one.status_code == two.status_code == 200
+    tokens = [re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', r.get_data(as_text=True)) for r in (one, two)]
+    nonces = [re.findall(r'name="form_nonce" value="([^"]+)"', r.get_data(as_text=True)) for r in (one, two)]
+    assert tokens[0] and tokens[1] and set(tokens[0]).isdisjoint(tokens[1])
+    assert nonces[0] and nonces[1] and set(nonces[0]).isdisjoint(nonces[1])
+    assert "slot" not in one.get_data(as_text=True)
+    # The visitor's own token works: their "I'm going" is taken.
+    answered = first.post(f"{page}/subscribe", data={
+        "csrf_token": tokens[0][0], "form_nonce": nonces[0][0], "name": "Kim", "email": "kim@example.com",
+        "intent": "going"})
+    assert answered.status_code == 302, answered.get_data(as_text=True)
+
+    assert second.get(page, headers={"If-None-Match": two.headers["ETag"]}).status_code == 304
+    edited = client.patch(f"/api/v1/events/{event['id']}", json={"title": "Cached night, moved"}, headers=organizer)
+    assert edited.status_code == 200, edited.get_json()
+    fresh = second.get(page, headers={"If-None-Match": two.headers["ETag"]})
+    assert fresh.status_code == 200 and "Cached night, moved" in fresh.get_data(as_text=True)
+
+
+def test_an_email_follower_answers_through_the_api_with_their_manage_token(app, client, host, organizer):
+    event = create_event_by_api(client, organizer, title="Token night")
+    other = create_event_by_api(client, organizer, title="Other night")
+    with app.test_request_context():
+        follower = User(email="eve@example.com")
+        subscription = Subscription(event_id=event["id"], user=follower, selectors=[])
+        db.session.add(subscription)
+        db.session.commit()
+        token = subscription_service.manage_token(subscription)
+    url = f"/api/v1/events/{event['id']}/rsvp"
+    assert client.put(url, json={"answer": "going"}).status_code == 401
+    refused = client.put(f"/api/v1/events/{other['id']}/rsvp", json={"answer": "going", "manage_token": token})
+    assert refused.status_code == 404
+    answered = client.put(url, json={"answer": "going", "manage_token": token, "listed": True})
+    assert answered.status_code == 200, answered.get_json()
+    assert (answered.get_json()["answer"], answered.get_json()["listed"]) == ("going", True)
+    assert client.put(url, json={"answer": "going", "manage_token": "forged"}).status_code == 404

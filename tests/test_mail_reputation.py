@@ -1,0 +1,193 @@
+"""Mail reputation end to end: a broadcast through the real worker to a fake MTA that refuses some
+recipients at RCPT (550 5.1.1) and mails DSNs back for others to `soonish mail-in`; the next
+broadcast sends nothing to any of them, and the organizer sees why."""
+import time
+from collections import Counter
+
+import pytest
+
+from soonish.mail_in import listener
+from soonish.models import (
+    Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
+)
+
+from .api_helpers import announce, create_event, reports
+from .conftest import csrf_token
+from .seeding import seed_subscribers
+from .sinks import FakeMta, free_port, wait_until
+
+BOUNCE_DOMAIN = "bounces.soonish.test"
+FOLLOWERS = 50
+REFUSED = {f"follower{i}@example.com" for i in (3, 17)}
+BOUNCED = {f"follower{i}@example.com" for i in (8, 41)}
+
+
+@pytest.fixture
+def mail_in_port():
+    return free_port()
+
+
+@pytest.fixture
+def dead_mailboxes() -> tuple[set[str], set[str]]:
+    """The addresses the fake MTA refuses at RCPT, and those it bounces by DSN."""
+    return REFUSED, BOUNCED
+
+
+@pytest.fixture
+def fake_mta(mail_in_port, dead_mailboxes):
+    refused, bounced = dead_mailboxes
+    mta = FakeMta(refused=refused, bounced=bounced, mail_in=("127.0.0.1", mail_in_port)).start()
+    yield mta
+    mta.stop()
+
+
+@pytest.fixture
+def app_config(app_config, fake_mta):
+    return {**app_config, "SMTP_PORT": fake_mta.port, "BOUNCE_DOMAIN": BOUNCE_DOMAIN}
+
+
+@pytest.fixture
+def mail_in(app, mail_in_port):
+    controller = listener(app, "127.0.0.1", mail_in_port)
+    controller.start()
+    yield
+    controller.stop()
+
+
+@pytest.fixture
+def organizer(make_user, bearer):
+    return bearer(make_user("host@example.com"))
+
+
+def titled(mta, title: str) -> Counter:
+    return Counter(m["X-Envelope-To"] for m in mta.messages if m["Subject"] == title)
+
+
+def settled(client, organizer, event_id, total: int) -> dict:
+    def counts():
+        report = reports(client, organizer, event_id)[0]
+        return report["counts"] if report["counts"]["pending"] == 0 and sum(report["counts"].values()) == total else None
+
+    wait_until(counts, timeout=60, message="the broadcast settled")
+    return counts()
+
+
+def test_bounces_recorded_by_one_broadcast_keep_the_next_from_mailing_those_addresses(
+    app, client, organizer, worker, fake_mta, mail_in
+):
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], FOLLOWERS)
+
+    announce(client, organizer, event["id"], "First news", "Hello.")
+    settled(client, organizer, event["id"], FOLLOWERS)
+    wait_until(lambda: fake_mta.dsns_sent == len(BOUNCED), message="the DSNs mailed back")
+    with app.app_context():
+        wait_until(lambda: db.session.query(MailBounce).count() == len(REFUSED | BOUNCED), message="bounces recorded")
+        bounced_rows = {d.target.removeprefix("email:"): d.last_error for d in db.session.query(Delivery)
+                        .filter(Delivery.status == DeliveryStatus.FAILED)}
+        db.session.remove()
+    # Refused at RCPT, or taken and bounced later: both failed, saying why.
+    assert set(bounced_rows) == REFUSED | BOUNCED
+    assert reports(client, organizer, event["id"])[0]["counts"]["failed"] == 4
+    assert all("mailbox does not exist" in reason for reason in bounced_rows.values())
+    mails = titled(fake_mta, "First news")
+    assert len(mails) == FOLLOWERS - len(REFUSED | BOUNCED) and not set(mails) & (REFUSED | BOUNCED)
+    # Every mail went out with its own return path.
+    assert all(m["X-Envelope-From"].startswith("bounces+d") and m["X-Envelope-From"].endswith("@" + BOUNCE_DOMAIN)
+               for m in fake_mta.messages)
+
+    announce(client, organizer, event["id"], "Second news", "Hello again.")
+    counts = settled(client, organizer, event["id"], FOLLOWERS)
+    assert counts == {"sent": FOLLOWERS - 4, "failed": 0, "pending": 0, "skipped": 0, "suppressed": 4}
+    assert set(titled(fake_mta, "Second news")) == {f"follower{i}@example.com" for i in range(FOLLOWERS)} - REFUSED - BOUNCED
+    assert fake_mta.refusals == len(REFUSED)  # the refused addresses were not even tried again
+
+    listing = client.get(f"/api/v1/events/{event['id']}/notifications", headers=organizer).get_json()
+    second = listing["items"][0]["notification"]["id"]
+    rows = client.get(f"/api/v1/events/{event['id']}/notifications/{second}/deliveries?status=suppressed",
+                      headers=organizer).get_json()
+    reasons = {row["last_error"] for row in rows["items"]}
+    assert len(rows["items"]) == 4
+    assert all(r.startswith("this address bounced on ") and "mailbox does not exist" in r for r in reasons)
+    assert not any(address in str(rows) for address in REFUSED | BOUNCED)  # organizers see them masked
+
+
+PAUSE_FOLLOWERS = 1500
+PAUSE_REFUSED = {f"follower{i}@example.com" for i in range(0, PAUSE_FOLLOWERS, 5)}  # 20%
+
+
+@pytest.mark.parametrize("dead_mailboxes", [(PAUSE_REFUSED, set())])
+def test_a_broadcast_bouncing_above_ten_percent_pauses_tells_its_organizer_and_resumes_once(
+    app, client, organizer, worker, fake_mta, mail_in, dead_mailboxes
+):
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], PAUSE_FOLLOWERS)
+    announce(client, organizer, event["id"], "Big news", "Hello.")
+
+    wait_until(lambda: any(m["Subject"] == "Paused: Big news" for m in fake_mta.messages), timeout=120,
+               message="the organizer told")
+    [notice] = [m for m in fake_mta.messages if m["Subject"] == "Paused: Big news"]
+    assert notice["X-Envelope-To"] == "host@example.com"
+    assert f"/events/{event['id']}/messages/" in notice.get_body(("plain",)).get_content()
+    time.sleep(3)  # batches in flight finish their group and stop
+    report = reports(client, organizer, event["id"])[0]
+    assert report["notification"]["paused_at"] is not None
+    attempted = report["counts"]["sent"] + report["counts"]["failed"]
+    assert 1000 <= attempted < PAUSE_FOLLOWERS  # stopped after its first 1,000, not at the end
+    assert len(titled(fake_mta, "Big news")) < PAUSE_FOLLOWERS - len(PAUSE_REFUSED)
+
+    notification_id = report["notification"]["id"]
+    resume = f"/api/v1/events/{event['id']}/notifications/{notification_id}/resume"
+    answer = client.post(resume, headers=organizer)
+    assert answer.status_code == 200 and answer.get_json()["paused_at"] is None
+    assert client.post(resume, headers=organizer).status_code == 409  # once
+    living = {f"follower{i}@example.com" for i in range(PAUSE_FOLLOWERS)} - PAUSE_REFUSED
+    wait_until(lambda: set(titled(fake_mta, "Big news")) == living, timeout=120, message="the rest sent")
+    time.sleep(1)
+    assert titled(fake_mta, "Big news") == Counter({address: 1 for address in living})  # each once
+    counts = settled(client, organizer, event["id"], PAUSE_FOLLOWERS)
+    assert counts["sent"] == len(living) and counts["failed"] == len(PAUSE_REFUSED)
+
+
+def test_the_who_got_it_page_resumes_a_paused_message_once_and_cancels_the_rest_of_another(
+    app, client, make_user, bearer, login
+):
+    host = make_user("host@example.com")
+    event = create_event(client, bearer(host))
+    seed_subscribers(app, event["id"], 2)
+    with app.app_context():
+        paused = [Notification(event_id=event["id"], kind=NotificationKind.ANNOUNCEMENT, title=title, paused_at=utcnow())
+                  for title in ("Big news", "Other news")]
+        db.session.add_all(paused)
+        db.session.flush()
+        for notification in paused:
+            db.session.add_all(Delivery(notification_id=notification.id, subscription_id=subscription.id,
+                                        target=f"email:{subscription.user.email}", channel="email")
+                               for subscription in db.session.query(Subscription).filter_by(event_id=event["id"]))
+        db.session.commit()
+        big, other = (n.id for n in paused)
+        db.session.remove()
+    login(host)
+    page = f"/events/{event['id']}/messages/{big}"
+    shown = client.get(page).get_data(as_text=True)
+    assert "data-paused" in shown and "Resume sending" in shown and "Cancel the rest" in shown
+    token = csrf_token(client, page)
+
+    resumed = client.post(f"{page}/resume", data={"csrf_token": token})
+    assert resumed.status_code == 302 and resumed.headers["Location"].endswith(page)
+    after = client.get(page).get_data(as_text=True)
+    assert "Resumed: the rest is being sent" in after and "data-paused" not in after
+    # Once: the second press is refused on the error page with the service's sentence.
+    again = client.post(f"{page}/resume", data={"csrf_token": token})
+    assert again.status_code == 409 and "This message is not paused" in again.get_data(as_text=True)
+
+    other_page = f"/events/{event['id']}/messages/{other}"
+    assert client.post(f"{other_page}/cancel-rest", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"{other_page}/resume", data={"csrf_token": token}).status_code == 409
+    with app.app_context():
+        # The resumed one goes back to its event's workflow (an outbox row); the other sends no more.
+        assert [(o.kind, o.subject_id) for o in db.session.query(OutboxItem).filter_by(kind=OutboxKind.RESUME)] == [
+            (OutboxKind.RESUME, big)]
+        statuses = {d.notification_id: d.status for d in db.session.query(Delivery)}
+        assert statuses == {big: DeliveryStatus.PENDING, other: DeliveryStatus.SKIPPED}
+        db.session.remove()
