@@ -5,7 +5,7 @@ Fernet token; push_endpoint_hash finds the same browser's channel again (unique)
 deliveries.answered_at marks a push notification's answer token as used.
 
 Revision ID: h28push01
-Revises: h19chat01
+Revises: h25comm01
 Create Date: 2026-12-06 08:20:00
 
 """
