@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Broadcast benchmark: one announcement to N subscribers, end to end, on the embedded stack.
 
-    .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both]
+    .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both|push]
                                         [--bounce-rate 0.04]  (email with dead mailboxes: bench/bounces.py)
                                         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
                                         [--old-ledger 1000000]
@@ -19,6 +19,12 @@ measures the raw limit: a pooled aiohttp client posting N bodies of the same siz
 or one smtplib connection sending N mails of the same size (email). It prints the table, then
 where the time went: the ledger's timeline, per-batch timings from the workers' logs, and the
 CPU each process used during the broadcast (2 cores: CPU, not waiting, is the usual limit).
+
+``--mode push`` runs webhook, then push: N browsers' subscriptions (each a P-256 key pair and
+auth secret) at the tests' fake push service (tests/push_service.py, in its own process), which
+verifies every request's VAPID JWT and decrypts every payload; its end-to-end rate is compared
+with the webhook mode's of the same run (``ratio_to_webhook``: encryption costs an ECDH per
+message on each side). It has no raw client of its own.
 
 With ``--old-ledger N`` it then seeds N delivery rows of an event that ended 120 days ago and
 broadcasts twice more: once alone, once while the workers run the ledger retention prune
@@ -50,6 +56,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from soonish.domain.delivery import Message, compose_mail  # noqa: E402
 from soonish.domain.messages import NotificationText, RecipientLinks  # noqa: E402
+from soonish.domain.push import new_vapid_key, vapid_public_key  # noqa: E402
 from soonish.models import (  # noqa: E402
     Delivery, DeliveryStatus, Event, EventStatus, Notification, NotificationKind, Subscription, User, db, utcnow,
 )
@@ -62,10 +69,13 @@ from soonish.web import create_app  # noqa: E402
 from tests.seeding import seed_subscribers  # noqa: E402
 
 from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
+from tests.push_service import Device  # noqa: E402
 
 from bench.stack import ROOT, SINK_BUDGETS, Sink, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 
 RAW_HTTP_CONCURRENCY = 50  # the Courier's default pool size
+PUSH_DEVICE_SEED = "soonish-bench"  # the push sink makes the same devices from it
+PUSH_VAPID_KEY = new_vapid_key()
 BATCH_LINE = re.compile(
     r"batch (\d+)-(\d+) of notification (\d+): (\d+) sent, (\d+) failed, (\d+) retrying, (\d+) already sent; "
     r"prepare ([\d.]+)s, sends ([\d.]+)s, records ([\d.]+)s, total ([\d.]+)s"
@@ -88,6 +98,8 @@ class ModeResult:
     history_events: int | None = None  # the EventWorkflow run's history length after the broadcast
     analysis: list[str] = field(default_factory=list)
     prune: list[str] = field(default_factory=list)  # --old-ledger: the rates with and without a prune
+    refused: int = 0  # push: requests the fake push service refused (a bad JWT, a payload that won't decrypt)
+    ratio_to_webhook: float | None = None  # push: its e2e rate over the webhook mode's, same run
 
     @property
     def e2e_rate(self) -> float | None:
@@ -126,7 +138,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         headers = bench_organizer(app)
 
         mail = {"SMTP_HOST": config["SMTP_HOST"], "SMTP_PORT": config["SMTP_PORT"], "SMTP_STARTTLS": "false",
-                "MAIL_FROM": config["MAIL_FROM"]}
+                "MAIL_FROM": config["MAIL_FROM"], "VAPID_PRIVATE_KEY": PUSH_VAPID_KEY}
         extra = {name.removeprefix("SOONISH_"): value for name, value in (kv.split("=", 1) for kv in args.worker_env)}
         for i in range(args.workers):
             workers.append(start_worker(config, f"{mode}-worker{i + 1}", tmp, **{**SINK_BUDGETS, **mail, **extra}))
@@ -139,7 +151,9 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
 
         t = time.monotonic()
         webhook = (lambda i: f"json://127.0.0.1:{sink.port}/r{i}") if mode == "webhook" else None
-        seed_subscribers(app, event_id, args.subscribers, webhook_url=webhook)
+        device = (lambda i: Device.derived(PUSH_DEVICE_SEED, i, f"http://127.0.0.1:{sink.port}").subscription()) \
+            if mode == "push" else None
+        seed_subscribers(app, event_id, args.subscribers, webhook_url=webhook, push_subscription=device)
         print(f"  [{mode}] seeded {args.subscribers} subscribers in {time.monotonic() - t:.1f}s", flush=True)
         for worker in workers:
             worker.wait_for_output("worker polling task queue")
@@ -199,6 +213,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
             sample = sample_message(app, notification, event, mode)
 
         result.received, result.unique, result.repeats = stats["count"], stats["unique"], stats["repeats"]
+        result.refused = stats.get("refused", 0)
         if stats.get("last") and stats["unique"] >= args.subscribers:
             result.e2e_seconds = stats["last"] - t0
         cpu = {name: cpu_after[name] - cpu_before[name] for name in procs}
@@ -214,6 +229,8 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         workers.clear()
         result.analysis = analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall_window, stats)
 
+        if mode == "push":
+            return result  # compared with the webhook mode's end to end instead
         # The raw limit, same sink, same run, workers stopped.
         sink.reset()
         print(f"  [{mode}] end to end done; measuring the raw limit", flush=True)
@@ -493,6 +510,10 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
         if r.mode == "webhook":
             ok = (r.e2e_rate or 0) >= 150000 and (r.ratio or 0) >= 0.8
             target = "≥150,000/min and ≥0.8 raw: " + ("MET" if ok else "MISSED")
+        elif r.mode == "push":
+            ok = (r.ratio_to_webhook or 0) >= 0.5 and r.unique == r.n and r.refused == 0 and r.repeats == 0
+            target = (f"≥0.5 webhook ({fmt(r.ratio_to_webhook, '{:.2f}')}), all decrypted, {r.refused} refused: "
+                      + ("MET" if ok else "MISSED"))
         else:
             ok = (r.ratio or 0) >= 0.5
             target = "≥0.5 raw: " + ("MET" if ok else "MISSED")
@@ -512,16 +533,19 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
                 print(line)
     print()
     for r in results:
+        push = f" decrypted={r.unique} refused={r.refused} ratio_to_webhook={fmt(r.ratio_to_webhook, '{:.2f}')}" \
+            if r.mode == "push" else ""
         print(f"RESULT broadcast mode={r.mode} subscribers={r.n} e2e_per_min={fmt(r.e2e_rate, '{:.0f}')} "
               f"raw_per_min={fmt(r.raw_rate, '{:.0f}')} ratio={fmt(r.ratio, '{:.2f}')} "
               f"worker_peak_rss_mb={fmt(r.worker_peak_rss_mb, '{:.0f}')} history_events={fmt(r.history_events, '{}')} "
-              f"repeats={r.repeats}")
+              f"repeats={r.repeats}{push}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=10_000)
-    parser.add_argument("--mode", choices=["webhook", "email", "both"], default="both")
+    parser.add_argument("--mode", choices=["webhook", "email", "both", "push"], default="both",
+                        help="push: webhook, then push to a fake push service (compared with webhook)")
     parser.add_argument("--database-url", default="",
                         help="a PostgreSQL server URL; the bench makes (and drops) its own database there")
     parser.add_argument("--workers", type=int, default=2)
@@ -549,9 +573,11 @@ def main() -> None:
             from bench.bounces import run_bounces
             print(run_bounces(args, tmp, temporal_port), flush=True)
             return
-        modes = ["webhook", "email"] if args.mode == "both" else [args.mode]
+        modes = {"both": ["webhook", "email"], "push": ["webhook", "push"]}.get(args.mode, [args.mode])
+        sink_kinds = {"webhook": ("http",), "email": ("smtp",),
+                      "push": ("push", "--seed", PUSH_DEVICE_SEED, "--vapid-key", vapid_public_key(PUSH_VAPID_KEY))}
         for mode in modes:
-            sink = start_sink("http" if mode == "webhook" else "smtp", tmp)
+            sink = start_sink(sink_kinds[mode][0], tmp, *sink_kinds[mode][1:])
             started.append(sink.proc)
             print(f"[{mode}] temporal on {temporal_port}, sink on {sink.port}; logs in {tmp}", flush=True)
             results.append(run_mode(mode, args, tmp, temporal_port, sink, {"temporal": temporal, "sink": sink.proc}))
@@ -562,6 +588,10 @@ def main() -> None:
         if not args.keep:
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
+    webhook = next((r for r in results if r.mode == "webhook"), None)
+    for r in results:
+        if r.mode == "push" and webhook is not None and r.e2e_rate and webhook.e2e_rate:
+            r.ratio_to_webhook = r.e2e_rate / webhook.e2e_rate
     report(results, args, " ".join(load_before), " ".join(Path("/proc/loadavg").read_text().split()[:3]))
 
 

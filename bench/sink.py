@@ -4,11 +4,15 @@ bench nor a worker shares a GIL with them.
     python bench/sink.py http --port P             json:// sink; GET /_stats, POST /_reset
     python bench/sink.py smtp --port P --stats-port S   aiosmtpd; stats over HTTP on S
         [--bounce-rate R --mail-in-port M]   a mail server with dead mailboxes (bench/bounces.py)
+    python bench/sink.py push --port P --seed S --vapid-key K   the tests' fake push service
 
 A sink counts what it receives, remembers every delivery key (``Idempotency-Key`` header,
 ``X-Soonish-Delivery`` mail header) to count repeats, and the wall-clock time of the first and
 last arrival, so the bench can time "announcement → last recipient's receipt". It does no
-parsing beyond finding the key: the sinks must never be the bottleneck.
+parsing beyond finding the key: the sinks must never be the bottleneck. The push sink is the
+exception by design: it is tests/push_service.py, which verifies every request's VAPID JWT and
+decrypts every payload (the key is the payload's tag) as a push service and a browser would;
+that costs it an ECDH and a signature check per message, on the same cores.
 """
 import argparse
 import asyncio
@@ -52,9 +56,10 @@ class Tally:
                 "first": self.first, "last": self.last, "bytes": self.bytes}
 
 
-def control_routes(app: web.Application, tally: Tally) -> None:
+def control_routes(app: web.Application, tally: Tally, extra=dict) -> None:
+    """GET /_stats (with what ``extra()`` adds), GET /_arrivals, POST /_reset."""
     async def stats(_request):
-        return web.json_response(tally.stats())
+        return web.json_response({**tally.stats(), **extra()})
 
     async def reset(_request):
         tally.reset()
@@ -152,16 +157,40 @@ async def serve_smtp(port: int, stats_port: int, bounce_rate: float = 0.0, mail_
     await asyncio.Event().wait()
 
 
+async def serve_push(port: int, seed: str, vapid_public_key: str) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.push_service import FakePushService
+
+    tally = Tally()
+    service = FakePushService(vapid_public_key=vapid_public_key, port=port, seed=seed,
+                              on_push=lambda push: tally.add(push.payload.get("tag"), 0))
+
+    app = service.application()
+    control_routes(app, tally, lambda: {"refused": len(service.refused)})
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    print(f"push sink on {port}", flush=True)
+    await asyncio.Event().wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["http", "smtp"])
+    parser.add_argument("kind", choices=["http", "smtp", "push"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stats-port", type=int)
+    parser.add_argument("--seed", help="push: the devices' seed (tests/push_service.py Device.derived)")
+    parser.add_argument("--vapid-key", help="push: the VAPID public key subscriptions were made with")
     parser.add_argument("--bounce-rate", type=float, default=0.0)
     parser.add_argument("--mail-in-port", type=int, default=0)
     args = parser.parse_args()
     if args.kind == "http":
         asyncio.run(serve_http(args.port))
+    elif args.kind == "push":
+        asyncio.run(serve_push(args.port, args.seed, args.vapid_key))
     else:
         asyncio.run(serve_smtp(args.port, args.stats_port, args.bounce_rate, args.mail_in_port))
 

@@ -55,10 +55,11 @@ class Sink:
         return self._call("/_arrivals")
 
 
-def start_sink(kind: str, logdir: Path, *extra: str) -> Sink:
+def start_sink(kind: str, logdir: Path, *options: str) -> Sink:
+    """``options``: more of bench/sink.py's arguments (the push sink's --seed and --vapid-key, the mail sink's --bounce-rate)."""
     port = free_port()
-    stats_port = port if kind == "http" else free_port()
-    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port), *extra]
+    stats_port = free_port() if kind == "smtp" else port
+    args = [sys.executable, str(ROOT / "bench" / "sink.py"), kind, "--port", str(port), *options]
     if kind == "smtp":
         args += ["--stats-port", str(stats_port)]
     proc = Child(f"{kind}-sink", args, log_dir=logdir)

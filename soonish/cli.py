@@ -173,11 +173,32 @@ def assets() -> None:
 
 
 @cli.command()
-def keygen() -> None:
-    """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS."""
+@click.option("--vapid", is_flag=True, help="A Web Push (VAPID) key for SOONISH_VAPID_PRIVATE_KEY instead.")
+def keygen(vapid: bool) -> None:
+    """Print a new Fernet key for SOONISH_ENCRYPTION_KEYS (or, with --vapid, a VAPID private
+    key for SOONISH_VAPID_PRIVATE_KEY, and its public key on stderr)."""
+    if vapid:
+        from soonish.domain.push import new_vapid_key, vapid_public_key
+
+        key = new_vapid_key()
+        click.echo(key)
+        click.echo(f"public key (browsers subscribe with it): {vapid_public_key(key)}", err=True)
+        return
     from soonish.crypto import new_key
 
     click.echo(new_key())
+
+
+def dev_vapid_key(instance: Path) -> str:
+    """The dev instance's VAPID key, made once and kept in instance/: browsers subscribed on
+    one run keep working on the next."""
+    from soonish.domain.push import new_vapid_key
+
+    path = instance / "vapid_private_key"
+    if not path.exists():
+        path.write_text(new_vapid_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 BOT_TOKENS = {"slack": "SLACK_APP_TOKEN", "discord": "DISCORD_BOT_TOKEN"}
@@ -312,6 +333,8 @@ def dev() -> None:
     # DEV: plain http cookies and the default secret are fine on this machine.
     env = {**os.environ, "SOONISH_TEMPORAL_ADDRESS": f"{host}:{port}", "SOONISH_DEV": "true",
            "SOONISH_BOUNCE_DOMAIN": config["BOUNCE_DOMAIN"] or DEV_BOUNCE_DOMAIN}
+    if not config["VAPID_PRIVATE_KEY"]:  # "Notify me on this device" works out of the box
+        env["SOONISH_VAPID_PRIVATE_KEY"] = dev_vapid_key(instance)
     config["TEMPORAL_ADDRESS"] = env["SOONISH_TEMPORAL_ADDRESS"]  # for the demo event's workflow
     children: list[subprocess.Popen] = []
 

@@ -115,6 +115,15 @@ class Config:
     # unless this is on (tests and `make run` turn it on; production must not).
     ALLOW_PRIVATE_TARGETS = False
 
+    # Web Push (RFC 8292 VAPID): the private key that signs every push (`soonish keygen --vapid`
+    # makes one; `make run` keeps one in instance/), and the contact push services may write to.
+    # Browsers subscribe to its public key: changing the key orphans every device subscribed.
+    # Empty: "Notify me on this device" is not offered.
+    VAPID_PRIVATE_KEY = ""
+    VAPID_SUBJECT = "mailto:admin@soonish.localhost"
+    # How long a push notification's RSVP / still-coming buttons work (seconds).
+    PUSH_ANSWER_MAX_AGE = 30 * 86400
+
     # Outgoing mail. With no SMTP_HOST, mail is written to instance/outbox/ (see /dev/outbox).
     MAIL_FROM = "Soonish <no-reply@soonish.localhost>"
     SMTP_HOST = ""

@@ -13,6 +13,7 @@ from soonish.web.tokens import issue_token
 from .chat_fakes import SIGNING_SECRET, FakeDiscord, FakeSlack
 from .harness import Harness
 from .processes import ScratchDatabase
+from .push_service import FakePushService
 from .reused_apps import ReusedApps
 from .sinks import HttpSink, SmtpSink
 
@@ -104,6 +105,20 @@ def http_sink(_http_sink):
     _http_sink.retry_after = None
     _http_sink.delay = 0.0
     return _http_sink
+
+
+@pytest.fixture(scope="session")
+def _fake_push():
+    service = FakePushService().start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def fake_push(_fake_push) -> FakePushService:
+    """The fake Web Push service (tests/push_service.py), emptied for the test."""
+    _fake_push.clear()
+    return _fake_push
 
 
 @pytest.fixture

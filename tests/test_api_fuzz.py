@@ -14,6 +14,8 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
+from .push_service import TEST_VAPID_KEY
+
 EXAMPLES_PER_OPERATION = 15
 FUZZ = settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 # Schema-valid input may still break a rule JSON Schema cannot state (an event's end after its
@@ -63,6 +65,8 @@ def fuzz_app(app, worker):
                       API_RATE_LIMIT="10000 per minute", PASSWORD_RESET_RATE_LIMIT_PER_IP="10000 per minute",
                       PASSWORD_RESET_RATE_LIMIT_PER_EMAIL="10000 per minute",
                       SUBSCRIBE_RATE_LIMIT_PER_IP="10000 per minute", SUBSCRIBE_RATE_LIMIT_PER_EMAIL="10000 per minute")
+    # Push set up, as in production: without a key its operations answer 503 (documented).
+    app.config["VAPID_PRIVATE_KEY"] = TEST_VAPID_KEY
     return app
 
 

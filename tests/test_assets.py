@@ -17,6 +17,9 @@ from .api_helpers import create_event
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 ASSET = re.compile(r'(?:src|href)="([^"]*/static/[^"]+)"')
+# WhiteNoise sends the smallest body the request accepts: an image compressed already (the home
+# screen icon, a PNG) comes out no smaller as .gz, so it goes as it is.
+ALREADY_COMPRESSED = (".png",)
 
 
 def asset_urls(page: str) -> list[str]:
@@ -40,13 +43,15 @@ def test_every_asset_of_every_page_is_hashed_immutable_and_precompressed(client,
         original = (STATIC / re.sub(r"-[0-9a-f]{32}", "", url.removeprefix("/static/"))).read_bytes()
         assert plain.status_code == 200 and plain.data == original and "Content-Encoding" not in plain.headers
         assert plain.headers["Cache-Control"] == IMMUTABLE
+        # Security headers on static files too (served before Flask's hooks).
+        assert plain.headers["X-Content-Type-Options"] == "nosniff"
+        if url.endswith(ALREADY_COMPRESSED):
+            continue
         squeezed = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
         assert squeezed.headers["Content-Encoding"] == "br" and brotli.decompress(squeezed.data) == original
         assert squeezed.headers["Cache-Control"] == IMMUTABLE and squeezed.headers["Vary"] == "Accept-Encoding"
         zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
         assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.data) == original
-        # Security headers on static files too (served before Flask's hooks).
-        assert squeezed.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_pages_are_revalidated_and_plain_asset_names_still_answer(client):
@@ -55,6 +60,16 @@ def test_pages_are_revalidated_and_plain_asset_names_still_answer(client):
     # A fixed URL (a service worker script needs one) answers too, revalidated on every use.
     plain = client.get("/static/js/soonish.js")
     assert plain.status_code == 200 and plain.headers["Cache-Control"] == "no-cache"
+
+
+def test_the_service_worker_stays_at_the_site_root_and_the_manifest_names_hashed_icons(client):
+    # A worker's scope is its script's folder, and a browser keeps the worker it registered by
+    # that URL: /sw.js, on our own origin, revalidated on every use, under the site's policy.
+    worker = client.get("/sw.js")
+    assert worker.status_code == 200 and worker.data == (STATIC / "js" / "sw.js").read_bytes()
+    assert worker.headers["Cache-Control"] == "no-cache" and "Content-Security-Policy" in worker.headers
+    icons = client.get("/manifest.webmanifest").get_json()["icons"]
+    assert len(icons) == 2 and all(HASHED_NAME.search(icon["src"]) for icon in icons)
 
 
 @pytest.fixture

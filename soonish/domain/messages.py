@@ -25,6 +25,10 @@ class Message:
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
     rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
     still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
+    # Push: the organizer's words alone (the worker shows the time in the reader's zone), and
+    # the signed single-use token the notification's answer buttons send.
+    summary: str = ""
+    answer_token: str | None = None
 
 
 NOTIFY_TYPE = {
@@ -208,6 +212,7 @@ class NotificationText:
             extra=self.extra,
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
             still_coming=self.still_coming,
+            summary=self.chat_body,
         )
 
 

@@ -13,6 +13,8 @@ CHANNEL_BY_SCHEME = {
     "json": "webhook", "jsons": "webhook", "form": "webhook", "forms": "webhook",
     "xml": "webhook", "xmls": "webhook", "mailto": "email", "mailtos": "email",
 }
+# The url_mask scheme of a browser's push subscription ("push://fcm.googleapis.com").
+PUSH_SCHEME = "push"
 
 
 class Integration(db.Model):
@@ -32,6 +34,11 @@ class Integration(db.Model):
     email_address: Mapped[str | None] = mapped_column(String(254))
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verification_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A browser's Web Push subscription (a device): Fernet token of its JSON (endpoint and
+    # keys, which read and write the device's notifications), and the endpoint's SHA-256, by
+    # which the same browser subscribing again finds its channel. None for other channels.
+    push_subscription_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    push_endpoint_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # What may be shown back: scheme and host only (credentials live in the URL).
     url_mask: Mapped[str] = mapped_column(String(200), default="")
     tag: Mapped[str] = mapped_column(String(40), default="", index=True)
@@ -49,6 +56,10 @@ class Integration(db.Model):
         if self.email_address is not None:
             return "email"
         return CHANNEL_BY_SCHEME.get(self.scheme, self.scheme)
+
+    @property
+    def is_push(self) -> bool:
+        return self.push_endpoint_hash is not None
 
     @property
     def owner_name(self) -> str:

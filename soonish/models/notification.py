@@ -99,6 +99,9 @@ class Delivery(db.Model):
     waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     waiting_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waiting_for: Mapped[str | None] = mapped_column(String(WAITING_FOR_MAX))
+    # When a push notification's action (Going, Can't make it) answered with this delivery's
+    # signed token: set once, by a conditional update, so the token works once.
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     notification: Mapped[Notification] = relationship()
     subscription: Mapped[Subscription] = relationship()

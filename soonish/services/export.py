@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from soonish.domain import waitlist
+from soonish.domain.push import PushSubscription
 from soonish.models import (
     ApiKey, ChatIdentity, Delivery, Event, Integration, Notification, Rsvp, Subscription, User, WebhookEndpoint, db,
     utcnow,
@@ -86,6 +87,8 @@ def export_data(user: User) -> dict:
             {
                 "id": i.id, "name": i.name, "tag": i.tag, "email": i.email_address,
                 "url": field_cipher.decrypt(i.apprise_url_encrypted) if i.apprise_url_encrypted is not None else None,
+                "push_endpoint": PushSubscription.from_json(field_cipher.decrypt(i.push_subscription_encrypted)).endpoint
+                if i.is_push else None,
                 "is_active": i.is_active, "created_at": _when(i.created_at),
             }
             for i in integrations

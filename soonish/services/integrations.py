@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
 from soonish.domain.delivery import (
-    Courier, MailSettings, Message, Outcome, Sent, connect_host, mask_url, parse_apprise_url,
+    Courier, MailSettings, Message, Outcome, PushSettings, Sent, connect_host, mask_url, parse_apprise_url,
 )
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
@@ -225,8 +225,8 @@ def update_integration(user: User, integration_id: int, changes: dict) -> Integr
         integration.tag = _clean_tag(changes["tag"])
     if "is_active" in changes:
         integration.is_active = bool(changes["is_active"])
-    if "url" in changes and integration.email_address is not None:
-        raise ValidationFailed.field("url", "An email channel has no Apprise URL: remove it and add the channel you want.")
+    if "url" in changes and (integration.email_address is not None or integration.is_push):
+        raise ValidationFailed.field("url", "This channel has no Apprise URL: remove it and add the channel you want.")
     if "url" in changes:
         integration.url_mask = check_apprise_url(changes["url"])
         integration.apprise_url_encrypted = cipher().encrypt(changes["url"].strip())
@@ -254,7 +254,8 @@ def send_test(user: User, integration_id: int) -> str | None:
     )
 
     async def deliver() -> Outcome:
-        async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"])) as courier:
+        async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]),
+                           push=PushSettings.from_config(current_app.config)) as courier:
             return await courier.deliver(destination, message)
 
     outcome = asyncio.run(deliver())
@@ -262,12 +263,17 @@ def send_test(user: User, integration_id: int) -> str | None:
 
 
 def rotate_encryption() -> int:
-    """Re-encrypt every integration URL with the newest key; returns how many rows changed."""
+    """Re-encrypt every integration URL and device subscription with the newest key; returns
+    how many rows changed."""
     field_cipher = cipher()
     count = 0
-    query = select(Integration).where(Integration.apprise_url_encrypted.is_not(None))
+    query = select(Integration).where(Integration.apprise_url_encrypted.is_not(None)
+                                      | Integration.push_subscription_encrypted.is_not(None))
     for integration in db.session.scalars(query).yield_per(500):
-        integration.apprise_url_encrypted = field_cipher.rotate(integration.apprise_url_encrypted)
+        if integration.apprise_url_encrypted is not None:
+            integration.apprise_url_encrypted = field_cipher.rotate(integration.apprise_url_encrypted)
+        else:
+            integration.push_subscription_encrypted = field_cipher.rotate(integration.push_subscription_encrypted)
         count += 1
     db.session.commit()
     return count

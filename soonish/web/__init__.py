@@ -13,7 +13,8 @@ from soonish.web import api as api_package
 from soonish.web.api import access as api_access
 from soonish.web import (
     account, account_settings, assets, auth, calendar, channels, chat, chat_signin, communities, converters, dev, errors,
-    events, filters, integrator, limits, once, ops, replicas, request_bounds, rsvp, security, series, share, subscriptions,
+    events, filters, integrator, limits, once, ops, push, replicas, request_bounds, rsvp, security, series, share,
+    subscriptions,
 )
 from soonish.web.extensions import api, csrf, login_manager, migrate
 
@@ -76,7 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.globals["form_nonce"] = once.form_nonce
 
     for blueprint in (auth.bp, events.bp, subscriptions.bp, channels.bp, calendar.bp, account.bp, account_settings.bp,
-                      chat.bp, chat_signin.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp, communities.bp):
+                      chat.bp, chat_signin.bp, dev.bp, integrator.bp, rsvp.bp, share.bp, series.bp, communities.bp,
+                      push.bp):
         app.register_blueprint(blueprint)
     for blueprint in api_package.BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -16,7 +16,7 @@ from soonish.domain.delivery.transports import Failed, Outcome, RetryAfter, Sent
 from soonish.domain.delivery.transports.apprise import connect_host, mask_url, parse_apprise_url
 from soonish.domain.delivery.transports.smtp import write_to_outbox
 from soonish.domain.delivery.transports.webhook import http_pool
-from soonish.domain.delivery.types import ChatAddress, ChatSettings, Destination, MailSettings, SignedEndpoint
+from soonish.domain.delivery.types import ChatAddress, ChatSettings, Destination, MailSettings, PushSettings, SignedEndpoint
 from soonish.domain.messages import Message
 
 # Apprise's debug lines echo parsed URLs, credentials included: never let them through.
@@ -24,6 +24,6 @@ logging.getLogger("apprise").setLevel(logging.WARNING)
 
 __all__ = [
     "ChatAddress", "ChatSettings", "Courier", "Destination", "Failed", "MailSettings", "Message", "Outcome",
-    "RetryAfter", "Sent", "SignedEndpoint", "TransportKind", "compose_mail", "connect_host", "http_pool", "mask_url",
-    "parse_apprise_url", "write_to_outbox",
+    "PushSettings", "RetryAfter", "Sent", "SignedEndpoint", "TransportKind", "compose_mail", "connect_host", "http_pool",
+    "mask_url", "parse_apprise_url", "write_to_outbox",
 ]

@@ -15,7 +15,7 @@ from soonish.domain.delivery.pacing import Pacer, SendPacing, current_send
 from soonish.domain.delivery.transports import Failed, Outcome, Transport, TransportContext, TransportKind, transport_class
 from soonish.domain.delivery.transports.apprise import connect_host, parse_apprise_url
 from soonish.domain.delivery.transports.webhook import http_pool, is_pooled_webhook
-from soonish.domain.delivery.types import ChatSettings, Destination, MailSettings
+from soonish.domain.delivery.types import ChatSettings, Destination, MailSettings, PushSettings
 from soonish.domain.messages import Message
 
 
@@ -26,10 +26,12 @@ class Courier:
 
     def __init__(self, mail: MailSettings, allow_private: bool, http: aiohttp.ClientSession | None = None,
                  chat: ChatSettings = ChatSettings(), pacer: Pacer | None = None,
-                 installation_gone: Callable[[str, str, str], Awaitable[None]] | None = None) -> None:
+                 installation_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
+                 push: PushSettings = PushSettings()) -> None:
         self.mail = mail
         self.allow_private = allow_private
         self.chat = chat
+        self.push = push
         self._given_http = http
         self._http = http
         self._given_pacer = pacer
@@ -50,7 +52,7 @@ class Courier:
         if self._pacer is None:
             self._pacer = Pacer()
         self._context = TransportContext(self._http, self.mail, self.chat, self.allow_private, self._pacer,
-                                         self._installation_gone)
+                                         self._installation_gone, self.push)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -86,6 +88,9 @@ class Courier:
             # Its URL is checked when the endpoint is saved and before each attempt (with the
             # endpoint's own words), and the pool's resolver guards every connection.
             return TransportKind.SIGNED_WEBHOOK, destination.signed_webhook
+        if destination.push:
+            refused = self._host_check(destination.push.host)
+            return Failed(str(refused), permanent=True) if refused else (TransportKind.PUSH, destination.push)
         plugin = self._plugin(destination.apprise_url or "")
         if plugin is None:
             return Failed("the channel's URL is no longer understood", permanent=True)

@@ -28,6 +28,9 @@ class Failed:
     # The mail server's 5xx refusal of the recipient ("550 5.1.1 user unknown"): a bounce, heard
     # by the suppression list like a mailed-back one.
     mail_reply: str = ""
+    # The destination no longer exists and never comes back (a push subscription its push
+    # service answers 404/410 for): its channel is removed.
+    gone: bool = False
 
 
 Outcome = Sent | RetryAfter | Failed

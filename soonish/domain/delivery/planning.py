@@ -11,7 +11,7 @@ claimed in the transaction that records the DM's failure, so the mail goes out o
 often the batch runs, and never the other way round.
 """
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app
@@ -22,6 +22,7 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.config import slack_runs
 from soonish.crypto import FieldCipher
 from soonish.domain import chat_installations, mail_reputation
+from soonish.domain.push import PushAnswer, PushSubscription, answer_token
 from soonish.links import event_path
 from soonish.domain.messages import NotificationText
 from soonish.models import (
@@ -182,13 +183,22 @@ def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id
 
 
 def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
-    chat = send.destination.chat
-    return (chat is not None and not chat.is_channel and isinstance(outcome.outcome, Failed)
-            and outcome.outcome.permanent)
+    """A chat DM that failed for good, or a person's device whose subscription is gone."""
+    chat, failed = send.destination.chat, outcome.outcome
+    if not isinstance(failed, Failed):
+        return False
+    return (chat is not None and not chat.is_channel and failed.permanent) or (
+        send.destination.push is not None and failed.gone)
+
+
+def gone_devices(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[str]:
+    """The push endpoints among ``sends`` whose push service said the subscription is gone."""
+    return [send.destination.push.endpoint for send, outcome in sends
+            if send.destination.push is not None and isinstance(outcome.outcome, Failed) and outcome.outcome.gone]
 
 
 def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[PlannedSend]:
-    """For each chat DM among ``sends`` that failed for good: claim a ledger row that mails the
+    """For each chat DM among ``sends`` that failed for good (or device that is gone): claim a ledger row that mails the
     message to the person's verified email instead, and plan that mail; the DM's recorded
     reason says it fell back (or why it could not). Only the rows this call creates are planned:
     one mail per notification and person, however many of their DMs failed. Leaves the
@@ -208,7 +218,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
         delivery = deliveries[outcome.delivery_id]
         subscription = delivery.subscription
         refused = _no_fallback(subscription.user)
-        outcome.outcome = Failed(f"{outcome.reason}; {refused or FELL_BACK}", permanent=True)
+        outcome.outcome = replace(outcome.outcome, reason=f"{outcome.reason}; {refused or FELL_BACK}", permanent=True)
         if refused:
             continue
         claimed = db.session.execute(insert_ignoring_duplicates(Delivery.__table__), {
@@ -292,10 +302,12 @@ def workspace_bots(identities: list[ChatIdentity], cipher: FieldCipher) -> dict[
 
 
 def integration_destination(integration: Integration, cipher: FieldCipher) -> Destination:
-    """An email channel goes through our SMTP like the follower's own address; any other
-    channel through Apprise."""
+    """An email channel goes through our SMTP like the follower's own address, a device through
+    its push service; any other channel through Apprise."""
     if integration.email_address is not None:
         return Destination(email=integration.email_address)
+    if integration.is_push:
+        return Destination(push=PushSubscription.from_json(cipher.decrypt(integration.push_subscription_encrypted)))
     return Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
 
 
@@ -314,4 +326,7 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, text: No
     as_mail = target.channel == EMAIL_CHANNEL
     links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
     message = text.message(key, links, as_mail, chat_platform)
+    if destination.push is not None and (text.rsvp_event_id or text.still_coming):
+        answer = PushAnswer(delivery_id, subscription.event_id, subscription.user_id, text.still_coming)
+        message = replace(message, answer_token=answer_token(current_app.config["SECRET_KEY"], answer))
     return PlannedSend(delivery_id, target.channel, destination, message)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.domain.delivery.mail_signing import DkimKey
+from soonish.domain.push import PushSubscription
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,26 @@ class SignedEndpoint:
 @dataclass(frozen=True)
 class Destination:
     """Exactly one of: a plain email address (our SMTP), an Apprise URL (a secret), a chat
-    address our bot posts to, or an integrator's endpoint (signed webhooks)."""
+    address our bot posts to, an integrator's endpoint (signed webhooks), or a browser's Web Push
+    subscription (domain.push)."""
 
     email: str | None = None
     apprise_url: str | None = None
     chat: ChatAddress | None = None
     signed_webhook: SignedEndpoint | None = None
+    push: "PushSubscription | None" = None
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Our VAPID key (RFC 8292) and the contact push services see in its JWT."""
+
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@soonish.localhost"
+
+    @classmethod
+    def from_config(cls, config) -> "PushSettings":
+        return cls(config["VAPID_PRIVATE_KEY"], config["VAPID_SUBJECT"])
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
-from soonish.domain.delivery import ChatSettings, Courier, Destination, Failed, MailSettings, RetryAfter, Sent, http_pool
+from soonish.domain.delivery import (
+    ChatSettings, Courier, Destination, Failed, MailSettings, PushSettings, RetryAfter, Sent, http_pool,
+)
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
 from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
 from soonish.domain.delivery.transports import Failed
-from soonish.domain import chat_installations, mail_reputation, outbox
+from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import database_activity
@@ -55,6 +57,7 @@ class DeliveryActivities:
         self.concurrency = int(config["DELIVERY_CONCURRENCY"])
         self.allow_private = bool(config["ALLOW_PRIVATE_TARGETS"])
         self.chat = ChatSettings.from_config(config)
+        self.push = PushSettings.from_config(config)
         self.budgets = BudgetSettings.from_config(config)
         self._http: aiohttp.ClientSession | None = None
         self._pacer: Pacer | None = None
@@ -82,7 +85,7 @@ class DeliveryActivities:
         """A courier for one batch, on the worker's HTTP pool and budgets: broadcasts, reminders
         and the follow outbox's confirm mails share the mail server's and each host's budget."""
         return Courier(self.mail, self.allow_private, self._http_pool(), self.chat, self._budgets(),
-                       installation_gone=self._installation_gone)
+                       installation_gone=self._installation_gone, push=self.push)
 
     async def _installation_gone(self, platform: str, workspace_id: str, reason: str) -> None:
         """A workspace's token is refused for good: its installation is removed (its channel
@@ -158,9 +161,12 @@ class DeliveryActivities:
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
                 final_attempt: bool, broadcasts: list[int]) -> tuple[list[planning.PlannedSend], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
-        claimed in the same transaction; and the group's broadcasts now paused for bouncing."""
+        claimed in the same transaction, which also removes the devices whose push service said
+        they are gone; and the group's broadcasts now paused for bouncing."""
         with self.app.app_context():
-            fallbacks = planning.fall_back_to_email(list(zip(group, outcomes)))
+            sends = list(zip(group, outcomes))
+            fallbacks = planning.fall_back_to_email(sends)
+            push.remove_gone(planning.gone_devices(sends))
             ledger.record(outcomes, final_attempt)
             return fallbacks, self._judge(broadcasts, outcomes)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from soonish.domain.delivery.outcomes import SENT, Failed, Outcome, RetryAfter, Sent
-from soonish.domain.delivery.types import ChatSettings, MailSettings
+from soonish.domain.delivery.types import ChatSettings, MailSettings, PushSettings
 from soonish.domain.messages import Message
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class TransportKind(StrEnum):
     APPRISE = "apprise"  # every other Apprise URL (Apprise's own plugins)
     SLACK = "slack"  # our Slack bot's web API
     DISCORD = "discord"  # our Discord bot's REST API
+    PUSH = "push"  # a browser's Web Push subscription, on the pooled HTTP client
 
 
 @dataclass
@@ -51,6 +52,7 @@ class TransportContext:
     # Told (platform, workspace id, why) when a workspace's installation turns out gone (its
     # token refused twice): the worker marks it removed, so later batches send nothing there.
     installation_gone: Callable[[str, str, str], Awaitable[None]] | None = None
+    push: PushSettings = PushSettings()
 
 
 class Transport(ABC):

@@ -1,0 +1,132 @@
+"""Web Push (RFC 8030) to a browser's subscription, on the pooled HTTP client: the payload
+encrypted for the browser alone (RFC 8291, aes128gcm, by pywebpush/http_ece: an ECDH per
+message), signed with our VAPID key (RFC 8292, py-vapid), and the push service's answer read by
+the same rules as every HTTP send, plus its own: 404/410 mean the subscription is gone for good
+(its channel is removed), 413 that the payload is too large."""
+import json
+import time
+from datetime import datetime, timezone
+
+from py_vapid import Vapid02
+from pywebpush import WebPusher, WebPushException
+
+from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription
+from soonish.domain.delivery.pacing import Answer
+from soonish.domain.messages import Message
+from soonish.domain.delivery.transports.base import Failed, Outcome, Transport, TransportKind, register
+from soonish.domain.delivery.transports.webhook import post_once
+
+# What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
+# tag and padding delimiter): the text is cut to fit well within.
+SUMMARY_MAX = 1500
+TEXT_MAX = 1500
+# A push service keeps an undelivered message this long (a phone off for the weekend); a
+# reminder only until its event starts, when it has nothing left to say.
+DEFAULT_TTL_SECONDS = 4 * 86400
+MIN_TTL_SECONDS = 60
+URGENT_KINDS = {"reminder", "cancel", "still_coming"}
+# Kinds whose newer message replaces an unread older one on the device (the Topic header).
+REPLACED_KINDS = {"update": "news", "cancel": "news", "reminder": "reminder", "still_coming": "check"}
+# A VAPID JWT may live up to 24 h (RFC 8292 §2); ours live 12 h and are renewed an hour early.
+JWT_LIFETIME_SECONDS = 12 * 3600
+JWT_RENEW_BEFORE_SECONDS = 3600
+GONE = (404, 410)
+
+
+def payload(message: Message) -> bytes:
+    """What the service worker reads (static/sw.js): the notification's text, the event's start
+    (shown in the reader's zone), where a tap goes, and the answer buttons with their token."""
+    extra = message.extra
+    actions: tuple = ()
+    if message.answer_token and message.still_coming:
+        actions = STILL_COMING_ACTIONS
+    elif message.answer_token and message.rsvp_event_id:
+        actions = RSVP_ACTIONS
+    return json.dumps({
+        "title": message.title,
+        "summary": message.summary[:SUMMARY_MAX],
+        "text": message.short[:TEXT_MAX],
+        "kind": extra.get("kind"),
+        "event_id": extra.get("event_id"),
+        "starts_at": extra.get("starts_at"),
+        "url": extra.get("url"),
+        # A newer message of the same topic replaces the older one on the device too.
+        "tag": topic(message) or message.delivery_key,
+        "actions": [{"action": action, "title": title} for action, title in actions],
+        "answer_token": message.answer_token if actions else None,
+    }, separators=(",", ":")).encode()
+
+
+def topic(message: Message) -> str | None:
+    """The Topic (up to 32 characters of the URL-safe base64 alphabet) that makes a newer
+    update, reminder or check replace an unread older one; None for announcements."""
+    kind, event_id = message.extra.get("kind"), message.extra.get("event_id")
+    if kind not in REPLACED_KINDS or event_id is None:
+        return None
+    return f"soonish-{event_id}-{REPLACED_KINDS[kind]}"[:32]
+
+
+def push_headers(message: Message, now: datetime) -> dict[str, str]:
+    """TTL, Urgency and Topic (RFC 8030 §5) for a message."""
+    kind = message.extra.get("kind")
+    ttl = DEFAULT_TTL_SECONDS
+    starts_at = message.extra.get("starts_at")
+    if kind == "reminder" and starts_at:
+        ttl = max(MIN_TTL_SECONDS, min(ttl, int((datetime.fromisoformat(starts_at) - now).total_seconds())))
+    headers = {"TTL": str(ttl), "Content-Encoding": "aes128gcm",
+               "Urgency": "high" if kind in URGENT_KINDS else "normal"}
+    if topic(message):
+        headers["Topic"] = topic(message)
+    return headers
+
+
+@register
+class PushTransport(Transport):
+    kind = TransportKind.PUSH
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        settings = context.push
+        self._vapid = Vapid02.from_string(settings.vapid_private_key) if settings.vapid_private_key else None
+        self._jwts: dict[str, tuple[float, dict[str, str]]] = {}  # audience -> (expires, headers)
+
+    def _authorization(self, audience: str) -> dict[str, str]:
+        """The VAPID header for a push service, signed once per service and reused until near
+        its expiry (signing per message would add an ECDSA signature to every send)."""
+        now = time.time()
+        cached = self._jwts.get(audience)
+        if cached is None or cached[0] - JWT_RENEW_BEFORE_SECONDS < now:
+            expires = int(now) + JWT_LIFETIME_SECONDS
+            headers = self._vapid.sign({"aud": audience, "exp": expires, "sub": self.context.push.vapid_subject})
+            cached = self._jwts[audience] = (expires, headers)
+        return cached[1]
+
+    async def send(self, subscription: PushSubscription, message: Message) -> Outcome:
+        if self._vapid is None:
+            return Failed("push is not set up here (no VAPID key)")
+        try:
+            body = WebPusher(subscription.as_info()).encode(payload(message), "aes128gcm")["body"]
+        except (WebPushException, ValueError) as exc:
+            return Failed(f"the device's push keys are unusable ({type(exc).__name__})", permanent=True)
+        headers = {**push_headers(message, datetime.now(timezone.utc)), **self._authorization(subscription.origin),
+                   "Content-Type": "application/octet-stream"}
+
+        async def request() -> Answer:
+            outcome = await post_once(self.context.http, subscription.origin, subscription.endpoint,
+                                      data=body, headers=headers)
+            return Answer(push_service_outcome(subscription.origin, outcome))
+
+        pacer = self.context.pacer
+        return await pacer.send([pacer.host_budget(subscription.host)], request)
+
+
+def push_service_outcome(where: str, outcome: Outcome) -> Outcome:
+    """A push service's answer: HTTP's rules (``post_once``), and RFC 8030's gone (404/410) and
+    too large (413)."""
+    status = outcome.http_status if isinstance(outcome, Failed) else None
+    if status in GONE:
+        return Failed(f"{where} answered HTTP {status}: the device's subscription is gone", permanent=True,
+                      http_status=status, gone=True)
+    if status == 413:
+        return Failed(f"{where} answered HTTP 413: the message is too large for push", permanent=True, http_status=status)
+    return outcome
