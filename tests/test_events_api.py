@@ -2,9 +2,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from soonish.models import Event, EventStatus, db
 
+from .sinks import wait_until
 from .temporal_helpers import event_handle, query_state, wait_for_status, workflow_status
 
 RUNNING = WorkflowExecutionStatus.RUNNING
@@ -34,10 +36,21 @@ def organizer(make_user):
 
 
 @pytest.fixture
-def created(client, organizer, bearer, worker):
+def created(app, client, organizer, bearer, worker, harness, temporal_env):
     response = client.post("/api/v1/events", json=event_body(), headers=bearer(organizer))
     assert response.status_code == 201, response.get_json()
+    # The workflow is started by the outbox drain a moment after the commit (issue 23.2).
+    handle = event_handle(app, temporal_env, response.get_json()["id"])
+    wait_until(lambda: _described(harness, handle), message="the event's workflow started")
     return response.get_json()
+
+
+def _described(harness, handle) -> bool:
+    try:
+        harness.run(handle.describe())
+    except RPCError:
+        return False
+    return True
 
 
 def test_create_by_api_starts_the_event_workflow(app, harness, temporal_env, created):
