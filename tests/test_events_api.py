@@ -71,9 +71,10 @@ def test_edit_signals_the_workflow_with_the_new_version(app, client, harness, te
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["version"] == 2
-    state = query_state(harness, event_handle(app, temporal_env, created["id"]))
-    assert state.version == 2
-    assert state.starts_at == datetime.fromisoformat(new_start)
+    # The drain signals the new version a moment after the commit.
+    handle = event_handle(app, temporal_env, created["id"])
+    wait_until(lambda: query_state(harness, handle).version == 2, message="the workflow told of version 2")
+    assert query_state(harness, handle).starts_at == datetime.fromisoformat(new_start)
 
 
 def test_cancel_completes_the_workflow(app, client, harness, temporal_env, organizer, bearer, created):
@@ -94,6 +95,7 @@ def test_workflow_ends_by_itself_after_the_event_ends(app, client, harness, temp
     )
     event_id = response.get_json()["id"]
     handle = event_handle(app, temporal_env, event_id)
+    wait_until(lambda: _described(harness, handle), message="the event's workflow started")
     wait_for_status(harness, handle, COMPLETED)
     assert harness.run(handle.result()) == "completed"
     with app.app_context():
