@@ -2,6 +2,7 @@
 (a test that checks nothing more arrived waits for the work that could send it to finish)."""
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from soonish.models import Notification, OutboxItem, db
 
@@ -20,6 +21,17 @@ def event_handle(app, temporal_env, event_id: int):
 
 def workflow_status(harness, handle) -> WorkflowExecutionStatus:
     return harness.run(handle.describe()).status
+
+
+def wait_for_start(harness, handle, timeout: float = 20) -> None:
+    """Wait for a workflow the outbox drain starts a moment after a commit (issue 23.2)."""
+    def started() -> bool:
+        try:
+            harness.run(handle.describe())
+        except RPCError:
+            return False
+        return True
+    wait_until(started, timeout, 0.1, "the workflow to start")
 
 
 def wait_for_status(harness, handle, status: WorkflowExecutionStatus, timeout: float = 20):

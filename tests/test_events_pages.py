@@ -7,7 +7,8 @@ from temporalio.client import WorkflowExecutionStatus
 from soonish.models import Event, EventStatus, Notification, NotificationKind, db, utcnow
 
 from .conftest import csrf_token
-from .temporal_helpers import event_handle, query_state, wait_for_status, workflow_status
+from .sinks import wait_until
+from .temporal_helpers import event_handle, query_state, wait_for_start, wait_for_status, workflow_status
 
 
 def form_data(client, path: str, **overrides) -> dict:
@@ -47,13 +48,14 @@ def test_create_edit_cancel_through_the_forms(app, client, organizer, worker, ha
     assert "Book club" in page and "Mon 10 Mar 2031, 19:30" in page
 
     handle = event_handle(app, temporal_env, event.id)
+    wait_for_start(harness, handle)
     assert workflow_status(harness, handle) == WorkflowExecutionStatus.RUNNING
 
     edit_path = f"/events/{event.id}/edit"
     assert 'value="2031-03-10T19:30"' in client.get(edit_path).get_data(as_text=True)
     response = client.post(edit_path, data=form_data(client, edit_path, title="Book club: chapter 6", starts_at="2031-03-11T19:30", ends_at="2031-03-11T21:00"))
     assert response.status_code == 302
-    assert query_state(harness, handle).version == 2
+    wait_until(lambda: query_state(harness, handle).version == 2, message="the workflow told of version 2")
     assert only_event(app).title == "Book club: chapter 6"
 
     response = client.post(f"/events/{event.id}/cancel", data={"csrf_token": csrf_token(client, "/dashboard")})
