@@ -32,6 +32,8 @@ def test_connect_chat_is_offered_when_a_bot_runs(app, client, make_user, login):
 def test_event_pages_say_how_to_follow_in_slack_and_discord_when_the_bots_run(app, client, make_user, bearer):
     from .api_helpers import create_event
 
+    # The settings change mid-test, as only a restart changes them in production: no kept page.
+    app.config.update(EVENT_PAGE_CACHE_SECONDS=0)
     event = create_event(client, bearer(make_user("host@example.com")), title="Book club")
     assert "Follow in Slack" not in client.get(f"/e/{event['slug']}").get_data(as_text=True)
     app.config.update(SLACK_BOT_TOKEN="xoxb-test", DISCORD_BOT_TOKEN="discord-test",
