@@ -35,6 +35,7 @@ def wait_for_start(harness, handle, timeout: float = 20) -> None:
 
 
 def wait_for_status(harness, handle, status: WorkflowExecutionStatus, timeout: float = 20):
+    wait_for_start(harness, handle, timeout)  # the outbox drain starts it a moment after the commit
     wait_until(lambda: workflow_status(harness, handle) == status, timeout, 0.2, f"the workflow to be {status.name}")
 
 
