@@ -88,7 +88,9 @@ class ReplicatedPair:
 
     def caught_up(self) -> bool:
         """Has the replica replayed everything the primary has written so far?"""
-        (written,), = self.primary.execute("SELECT pg_current_wal_lsn()")
+        # The insert position, not pg_current_wal_lsn(): with synchronous_commit off a commit
+        # returns before its record is written out, so the write position can still be short of it.
+        (written,), = self.primary.execute("SELECT pg_current_wal_insert_lsn()")
         (replayed,), = self.replica.execute(f"SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn")
         return bool(replayed)
 
