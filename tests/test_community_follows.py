@@ -2,19 +2,22 @@
 follow box, the feeds, the embed and oEmbed; and ONE end-to-end path through the real Temporal
 and the SMTP sink: a new public event reaches a "tell me about new events" follower as exactly
 one mail whose one-tap link follows the event, and subscribes an "every new event" follower."""
+import dataclasses
 import re
 from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
 
+from soonish.bots.core import Commands
 from soonish.models import (
-    CommunityFollow, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, SubscriptionStatus, db,
+    ChatIdentity, CommunityFollow, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, SubscriptionStatus, db,
 )
 
 from .api_helpers import create_event
 from .conftest import csrf_token
 from .sinks import wait_until
+from .test_bots_core import ALICE
 from .test_communities import make_community
 
 FOLLOW_LINK = re.compile(r"Follow this event \(one tap\): http://soonish\.test(/s/follow/\S+)")
@@ -162,3 +165,20 @@ def test_the_embed_may_be_framed_anywhere_and_oembed_describes_it(client, commun
     assert client.get("/oembed?url=http://elsewhere.test/c/night-owls").status_code == 404
     assert client.get("/oembed").status_code == 422
     assert client.get("/oembed?url=http://soonish.test/c/night-owls&maxwidth=wide").status_code == 422
+
+
+def test_chat_follows_a_community_in_a_dm_or_for_a_channel_its_managers_only(app, community):
+    commands = Commands(app)
+    reply = commands.run(ALICE, "subscribe night-owls")
+    assert reply.ok and "You follow Night Owls" in reply.text
+    in_channel = dataclasses.replace(ALICE, channel_id="C0OWLS", channel_name="owls")
+    refused = commands.run(in_channel, "subscribe night-owls here")
+    assert not refused.ok and "manage this channel" in refused.text
+    managing = dataclasses.replace(in_channel, manages_channel=lambda: True)
+    assert commands.run(managing, "subscribe http://soonish.test/c/night-owls here").ok
+    with app.app_context():
+        routes = [follow.selectors for follow in db.session.scalars(select(CommunityFollow).order_by(CommunityFollow.id))]
+        identities = [db.session.get(ChatIdentity, route[0]["chat_identity_id"]) for route in routes]
+        assert [identity.is_channel for identity in identities] == [False, True]  # Alice's DM, then the channel
+    assert commands.run(ALICE, "unsubscribe night-owls").ok
+    assert not commands.run(ALICE, "unsubscribe night-owls").ok  # once is enough
