@@ -172,18 +172,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         assert response.status_code == 201, response.get_json()
         notification_id = response.get_json()["id"]
 
-        # Wait for the sink to see everyone (the bench polls gently: it shares the cores).
-        last_progress, last_count, stats = time.monotonic(), -1, {}
-        while True:
-            stats = sink.stats()
-            if stats["unique"] >= args.subscribers:
-                break
-            if stats["count"] != last_count:
-                last_count, last_progress = stats["count"], time.monotonic()
-            elif time.monotonic() - last_progress > args.stall_timeout:
-                print(f"  [{mode}] stalled at {stats['count']} received", flush=True)
-                break
-            time.sleep(0.25)
+        stats = sink.wait_for(args.subscribers, args.stall_timeout, f"[{mode}] ")
         cpu_after = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)

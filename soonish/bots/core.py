@@ -16,11 +16,12 @@ from soonish.domain import chat_markup
 from soonish.links import event_path, public_url
 from soonish.domain.messages import when_text, zoned_text
 from soonish.models import (
-    ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
+    ChatIdentity, ChatIdentityKind, Community, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
 )
 from soonish.services import ServiceError, ValidationFailed
 from soonish.services import chat, chat_organizer, events, subscriptions
 from soonish.services import rsvp as rsvp_service
+from soonish.services import community_follows
 from soonish.services import series as series_service
 from soonish.services.errors import Forbidden, NotFound
 from soonish.services.offsets import format_offset, validate_offsets
@@ -36,6 +37,7 @@ HELP = """Here's what I can do:
 • `subscribe <event>`: follow an event; updates and reminders come to you here as direct messages
 • `subscribe <event> here`: make this channel follow it (for people who manage the channel)
 • `subscribe <series>`: follow every occurrence of a recurring series (`unsubscribe <series>` stops them)
+• `subscribe <community>` (or `subscribe <community> here`): hear of each new public event of a community (`unsubscribe <community>` stops it)
 • `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
 • `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
 • `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
@@ -271,7 +273,12 @@ class Commands:
 
     def _subscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event_or_series(follower.user, reference)
+        event = self._followable(follower.user, reference)
+        if isinstance(event, Community):
+            community_follows.follow(follower.user, event, selectors=[chat.route_to(follower)])
+            return Reply(f"{'This channel now follows' if here else 'You follow'} {event.name}: each new public event "
+                         f"of it will be posted {'here' if here else 'to you here as a direct message'}, with a button "
+                         f"to follow it. `unsubscribe {event.slug}{' here' if here else ''}` stops them.")
         if isinstance(event, Series):
             series_service.follow_series(follower.user, slug=event.slug, selectors=[chat.route_to(follower)])
             who = "This channel now follows" if here else "You're following"
@@ -293,7 +300,14 @@ class Commands:
 
     def _unsubscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event_or_series(follower.user, reference)
+        event = self._followable(follower.user, reference)
+        if isinstance(event, Community):
+            follow = community_follows.find_following(follower.user, event)
+            if follow is None:
+                raise CommandError(f"{'This channel doesn' if here else 'You don'}'t follow {event.name}.")
+            community_follows.unfollow(follow)
+            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} {event.name}. "
+                         f"Nothing more will be sent about its new events.")
         if isinstance(event, Series):
             series_service.unfollow_series(follower.user, slug=event.slug)
             return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
@@ -504,6 +518,19 @@ class Commands:
                 raise
             try:
                 return series_service.get_visible_series(user, slug=slug)
+            except NotFound:
+                raise not_an_event from None
+
+    def _followable(self, user: User, reference: str) -> Event | Series | Community:
+        """The event or series ``reference`` names, else the community (its slug or page link)."""
+        try:
+            return self._event_or_series(user, reference)
+        except NotFound as not_an_event:
+            slug = event_slug(reference) or event_slug(reference, page="c")
+            if not slug:
+                raise
+            try:
+                return community_follows.followable(slug)
             except NotFound:
                 raise not_an_event from None
 

@@ -38,6 +38,7 @@ NOTIFY_TYPE = {
     NotificationKind.REMINDER: "info",
     NotificationKind.WELCOME: "success",
     NotificationKind.STILL_COMING: "info",
+    NotificationKind.COMMUNITY_EVENT: "info",
 }
 
 
@@ -69,11 +70,14 @@ class RecipientLinks:
     forget_url: str | None = None
     # The one-tap going / maybe / can't go page for this address (the answer goes after "?answer=").
     rsvp_url: str | None = None
+    # A community's new-event message to someone told, not following: the one-tap "follow this event".
+    follow_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
         for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
-                          (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or "")):
+                          (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or ""),
+                          (LINK_SLOTS.follow_url, self.follow_url or "")):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
@@ -81,15 +85,17 @@ class RecipientLinks:
 # Stand-ins for a recipient's links: a notification's mail is rendered once per batch with
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
 LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
-                            "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot")
+                            "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot",
+                            "https://soonish.invalid/follow-link-slot")
 
 
 def slots_like(links: RecipientLinks) -> RecipientLinks:
-    """The stand-ins for the links ``links`` has (the forget and RSVP links are optional, and a
-    mail shows their lines only when it has them)."""
+    """The stand-ins for the links ``links`` has (the forget, RSVP and follow links are optional,
+    and a mail shows their lines only when it has them)."""
     return RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url,
                           LINK_SLOTS.forget_url if links.forget_url else None,
-                          LINK_SLOTS.rsvp_url if links.rsvp_url else None)
+                          LINK_SLOTS.rsvp_url if links.rsvp_url else None,
+                          LINK_SLOTS.follow_url if links.follow_url else None)
 
 
 def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
@@ -120,6 +126,9 @@ class NotificationText:
     still_coming: bool = False
     join_url: str = ""  # the event's online link, if any
     map_url: str = ""
+    # A community's new-event message: the community's name (its mails carry the community
+    # follow's manage and unsubscribe links, and "follow this event" for those not following).
+    community: str = ""
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str,
@@ -129,6 +138,7 @@ class NotificationText:
         body = notification.body
         if notification.kind == NotificationKind.WELCOME and chats:
             body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
+        community = notification.kind == NotificationKind.COMMUNITY_EVENT
         return cls(
             title=notification.title,
             body=body,
@@ -148,10 +158,12 @@ class NotificationText:
                 "online_url": event.online_url or None,
             },
             # Answers close at the start: the "starting now" message (offset 0) asks nothing.
-            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
+            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0
+            and not community else None,
             still_coming=notification.kind == NotificationKind.STILL_COMING,
             join_url=event.online_url,
             map_url=map_url(event.location),
+            community=event.community.name if community else "",
         )
 
     def short(self) -> str:
@@ -182,12 +194,12 @@ class NotificationText:
         return render_template("mail/notification.txt", **context), render_template("mail/notification.html", **context)
 
     @cached_property
-    def _mails_with_link_slots(self) -> dict[tuple[bool, bool], tuple[str, str]]:
-        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP)."""
+    def _mails_with_link_slots(self) -> dict[tuple[bool, bool, bool], tuple[str, str]]:
+        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP, follow)."""
         return {}
 
     def _mail_with_slots(self, links: RecipientLinks) -> tuple[str, str]:
-        variant = (links.forget_url is not None, links.rsvp_url is not None)
+        variant = (links.forget_url is not None, links.rsvp_url is not None, links.follow_url is not None)
         if variant not in self._mails_with_link_slots:
             self._mails_with_link_slots[variant] = self._render_mail(slots_like(links))
         return self._mails_with_link_slots[variant]

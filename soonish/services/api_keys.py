@@ -21,8 +21,8 @@ SCOPES = {
     "subscriptions:write": "Follow and stop following events, change reminders, answer RSVPs.",
     "channels:write": "Read, add, change and remove your delivery channels.",
     "webhooks:write": "Read, add, change and remove your outgoing webhook endpoints.",
-    "communities:read": "Read the communities you help run: their members and audit list.",
-    "communities:write": "Create communities, invite and remove members, change roles, leave, hand one on.",
+    "communities:read": "Read the communities you help run (their members and audit list) and the ones you follow.",
+    "communities:write": "Create communities, invite and remove members, change roles, leave, hand one on; follow and unfollow.",
 }
 # last_used_at is a hint for people, not an audit log: one write a minute per key is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

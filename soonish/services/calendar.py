@@ -12,7 +12,7 @@ from icalendar import Alarm, Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
-from soonish.models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
+from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
@@ -119,6 +119,11 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
             entries.append((_span(event), entry))
     last_start = list(series_service.instance_starts(series))[-1]
     return _calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
+
+
+def community_calendar(community: Community, events: list[Event], event_url: EventUrl) -> bytes:
+    """A community's feed: each of its upcoming public events (``events``)."""
+    return _calendar([(_span(event), _vevent(event, event_url(event))) for event in events], community.name)
 
 
 def followed_subscriptions(user: User) -> list[Subscription]:

@@ -103,6 +103,23 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
     return community
 
 
+def change_community(actor: User, community_id: int, changes: dict) -> Community:
+    """Change the description or the digest day (0 Monday … 6 Sunday)."""
+    community = _community(actor, community_id, Action.EDIT_COMMUNITY)
+    if "description" in changes:
+        description = (changes["description"] or "").strip()
+        if len(description) > COMMUNITY_DESCRIPTION_MAX:
+            raise ValidationFailed.field("description", f"Keep the description under {COMMUNITY_DESCRIPTION_MAX:,} characters.")
+        community.description = description
+    if "digest_weekday" in changes:
+        if changes["digest_weekday"] not in range(7):
+            raise ValidationFailed.field("digest_weekday", "A day of the week: 0 Monday … 6 Sunday.")
+        community.digest_weekday = changes["digest_weekday"]
+    rules.audit(community.id, actor, "changed", ", ".join(sorted(changes)) or "nothing")
+    db.session.commit()
+    return community
+
+
 def community_of_member(actor: User, community_id: int) -> Community:
     return _community(actor, community_id, Action.SEE_DELIVERIES)
 

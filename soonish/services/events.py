@@ -13,7 +13,7 @@ from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.links import new_slug
-from soonish.domain import communities
+from soonish.domain import communities, community_follows
 from soonish.domain.communities import Action
 from soonish.domain.messages import describe_change
 from soonish.models import (
@@ -203,6 +203,7 @@ def create_event(organizer: User, fields: EventFields, community_id: int | None 
     db.session.add(event)
     db.session.flush()
     outbox.event_created(event)
+    community_follows.event_created(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
     return event

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.domain import outbox, push
 from soonish.models import (
-    DEFAULT_REMINDER_OFFSETS, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
+    DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
     User, db, utcnow,
 )
 from soonish.services import rsvp, webhook_endpoints
@@ -79,7 +79,7 @@ def _follow(user: User | None, event: Event, info: push.PushSubscription, user_a
         subscription = Subscription(event=event, user=owner, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS),
                                     status=SubscriptionStatus.PENDING, selectors=[])
         db.session.add(subscription)
-    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+    elif subscription.status in NOT_FOLLOWING:
         subscription.selectors = []
         subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     if all(selector.integration_id != device.id for selector in subscription.selectors):
@@ -104,7 +104,7 @@ def stop_on_device(endpoint, event_id: int | None = None, slug: str | None = Non
         raise NotFound("This device gets no notifications here.")
     event = get_visible_event(device.user, event_id=event_id, slug=slug)
     subscription = _find(event.id, device.user_id)
-    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED \
+    if subscription is None or subscription.status in NOT_FOLLOWING \
             or all(s.integration_id != device.id for s in subscription.selectors):
         raise NotFound("This device gets no notifications about this event.")
     subscription.selectors = [s for s in subscription.selectors if s.integration_id != device.id]

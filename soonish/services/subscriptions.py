@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from soonish.field_limits import DISPLAY_NAME_MAX
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
-    DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
+    DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
 from soonish.domain.delivery.reminders import START_OFFSET
@@ -71,8 +71,8 @@ def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | N
     if subscription is None:
         subscription = Subscription(event_id=event.id, user_id=user.id, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS))
         db.session.add(subscription)
-    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
-        # Following again after leaving is a fresh act: the old choices do not come back.
+    elif subscription.status in NOT_FOLLOWING:
+        # Following again after leaving (or after being told of it) is a fresh act: the old choices do not come back.
         subscription.selectors = []
         subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     newly_active = subscription.status != SubscriptionStatus.ACTIVE
@@ -285,7 +285,7 @@ def get_following(user: User, subscription_id: int) -> Subscription:
     """``user``'s subscription while it lasts: once left (unsubscribed) it reads as gone (404),
     so the API cannot change or leave it again; following again is a new POST."""
     subscription = get_own(user, subscription_id)
-    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+    if subscription.status in NOT_FOLLOWING:
         raise NotFound("No such subscription.")
     return subscription
 
@@ -303,7 +303,7 @@ def update(user: User, subscription_id: int, changes: dict) -> Subscription:
 def find_mine(user: User, event: Event) -> Subscription | None:
     """``user``'s subscription to ``event``, pending or active; None if none or left."""
     subscription = _find(event.id, user.id)
-    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+    if subscription is None or subscription.status in NOT_FOLLOWING:
         return None
     return subscription
 
@@ -312,7 +312,7 @@ def list_mine(user: User) -> list[Subscription]:
     return list(
         db.session.scalars(
             select(Subscription)
-            .where(Subscription.user_id == user.id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .where(Subscription.user_id == user.id, Subscription.status.not_in(NOT_FOLLOWING))
             .options(
                 selectinload(Subscription.selectors).selectinload(SubscriptionSelector.integration),
                 selectinload(Subscription.event),

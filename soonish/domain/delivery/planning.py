@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from soonish.domain.chat_markup import ChatPlatform
@@ -26,12 +26,13 @@ from soonish.domain.push import PushAnswer, PushSubscription, answer_token
 from soonish.links import event_path
 from soonish.domain.messages import NotificationText
 from soonish.models import (
-    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, NotificationKind, Subscription,
+    SubscriptionSelector,
     SubscriptionStatus, User, db, insert_ignoring_duplicates,
 )
 from soonish.domain.delivery.routing import Target, targets_for
 from soonish.domain.delivery import ledger, reminders
-from soonish.domain.delivery.mail import absolute_url, recipient_links
+from soonish.domain.delivery.mail import absolute_url, new_event_links, recipient_links
 from soonish.domain.delivery.pacing import MAIL_SERVER
 from soonish.domain.delivery.transports import Failed
 from soonish.domain.delivery.types import ChatAddress, Destination
@@ -60,12 +61,19 @@ class BatchPlan:
     due: datetime | None = None  # when a reminder was due (None for anything else)
 
 
+def _recipients_of(notification: Notification):
+    """Whose subscriptions a notification goes to: the active ones; a community's new-event
+    message, to those its fan-out made (told or following), and no one else."""
+    if notification.kind == NotificationKind.COMMUNITY_EVENT:
+        return and_(Subscription.event_id == notification.event_id, Subscription.community_follow_id.is_not(None),
+                    Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.SUGGESTED]))
+    return and_(Subscription.event_id == notification.event_id, Subscription.status == SubscriptionStatus.ACTIVE)
+
+
 def recipient_ids(notification: Notification) -> list[int]:
-    """The active subscriptions this notification goes to, by id, in order."""
+    """The subscriptions this notification goes to, by id, in order."""
     query = select(Subscription.id, Subscription.user_id, Subscription.reminder_offsets).where(
-        Subscription.event_id == notification.event_id,
-        Subscription.status == SubscriptionStatus.ACTIVE,
-    )
+        _recipients_of(notification))
     if notification.subscription_id is not None:
         query = query.where(Subscription.id == notification.subscription_id)
     going = reminders.going_users(notification)
@@ -177,9 +185,17 @@ def _no_fallback(user: User) -> str | None:
 def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int,
                    text: NotificationText) -> PlannedSend:
     address = subscription.user.email
-    links = recipient_links(subscription, address if text.rsvp_event_id else None)
+    links = _links(text, subscription, address)
     message = text.message(fallback_delivery_key(notification_id, subscription.user_id), links, True)
     return PlannedSend(delivery_id, EMAIL_CHANNEL, Destination(email=address), message)
+
+
+def _links(text: NotificationText, subscription: Subscription, address: str):
+    """The links of one recipient's mail: a community's new-event message carries the
+    community follow's; every other message the subscription's (and its RSVP page's)."""
+    if text.community:
+        return new_event_links(subscription)
+    return recipient_links(subscription, address if text.rsvp_event_id else None)
 
 
 def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
@@ -262,11 +278,7 @@ def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:
 def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:
     query = (
         select(Subscription)
-        .where(
-            Subscription.event_id == notification.event_id,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.id.between(first_id, last_id),
-        )
+        .where(_recipients_of(notification), Subscription.id.between(first_id, last_id))
         .options(
             joinedload(Subscription.user),
             selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
@@ -324,7 +336,7 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, text: No
     else:
         destination = integration_destination(integrations[target.integration_id], cipher)
     as_mail = target.channel == EMAIL_CHANNEL
-    links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
+    links = _links(text, subscription, target.email) if as_mail else None
     message = text.message(key, links, as_mail, chat_platform)
     if destination.push is not None and (text.rsvp_event_id or text.still_coming):
         answer = PushAnswer(delivery_id, subscription.event_id, subscription.user_id, text.still_coming)
