@@ -20,7 +20,7 @@ from soonish.temporal.events.types import (
     CoalescedUpdate,
     EventChange,
     EventRef,
-    EventWorkflowInput,
+    EventWorkflowState,
     HeldUpdates,
     NotifyRequest,
 )
@@ -116,7 +116,7 @@ async def start_event(env, queues, mocked: MockedEventActivities, **carried):
     """The event's workflow as the outbox drain starts it: the event starts in a day, no end."""
     mocked.delivery_task_queue = queues.delivery
     now = await server_now(env)
-    params = replace(EventWorkflowInput(EVENT_ID, version=1, starts_at=now + timedelta(days=1), ends_at=None), **carried)
+    params = replace(EventWorkflowState(EVENT_ID, version=1, starts_at=now + timedelta(days=1), ends_at=None), **carried)
     return await env.client.start_workflow(
         EventWorkflow.run, params, id=f"event-{EVENT_ID}-{queues.workflows}", task_queue=queues.workflows)
 
@@ -156,7 +156,7 @@ async def test_a_repeated_notify_signal_sends_its_notification_once(workflow_env
         await handle.signal(EventWorkflow.notify, NotifyRequest(5))  # while the first is queued or out
 
         async def delivered() -> bool:
-            return (await handle.query(EventWorkflow.state)).delivered_notifications == [5]
+            return (await handle.query(EventWorkflow.current_state)).recent_notification_ids == [5]
 
         await eventually(delivered, "notification 5 delivered")
         await handle.signal(EventWorkflow.notify, NotifyRequest(5))  # after it went out
@@ -177,10 +177,10 @@ async def test_updates_within_the_window_go_out_as_the_one_the_coalesce_activity
             await handle.signal(EventWorkflow.event_updated, EventChange(version, starts_at, None, notification_id))
 
         async def all_taken() -> bool:
-            return (await handle.query(EventWorkflow.state)).version == 4
+            return (await handle.query(EventWorkflow.current_state)).version == 4
 
         await eventually(all_taken, "the three updates taken")
-        assert (await handle.query(EventWorkflow.state)).pending_notifications == 0  # held, not queued
+        assert (await handle.query(EventWorkflow.current_state)).pending_notification_ids == []  # held, not queued
         assert await handle.result() == "completed"
 
     [coalesce] = mocked.of(ActivityName.COALESCE_UPDATES)
@@ -218,12 +218,12 @@ async def test_a_cancellation_during_a_batch_lets_the_batch_finish_then_sends_th
     async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
         handle = await start_event(workflow_env, queues, mocked, pending_notification_ids=[1])
         await asyncio.wait_for(mocked.batch_running.wait(), 10)
-        state = await handle.query(EventWorkflow.state)
+        state = await handle.query(EventWorkflow.current_state)
         starts_at = state.starts_at
         await handle.signal(EventWorkflow.event_cancelled, EventChange(2, starts_at, None, 2))
 
         async def cancelled() -> bool:
-            return (await handle.query(EventWorkflow.state)).cancelled
+            return (await handle.query(EventWorkflow.current_state)).cancelled
 
         await eventually(cancelled, "the cancellation taken")
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # the batch still runs
@@ -287,14 +287,14 @@ async def test_reminders_changed_brings_the_schedules_in_line_from_what_the_last
 
         def offsets_become(offsets: list[int]):
             async def check() -> bool:
-                state = await handle.query(EventWorkflow.state)
+                state = await handle.query(EventWorkflow.current_state)
                 return state.reminders_in_sync and state.scheduled_offsets == offsets
             return check
 
         await eventually(offsets_become([3600]), "the first sync")
         await handle.signal(EventWorkflow.reminders_changed)
         await eventually(offsets_become([3600, 86400]), "the sync the signal asked for")
-        starts_at = (await handle.query(EventWorkflow.state)).starts_at
+        starts_at = (await handle.query(EventWorkflow.current_state)).starts_at
         await handle.signal(EventWorkflow.event_cancelled, EventChange(2, starts_at, None))
         assert await handle.result() == "cancelled"
 
