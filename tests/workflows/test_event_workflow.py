@@ -256,10 +256,10 @@ async def test_the_event_ends_at_its_newest_end_time_weeks_later(workflow_env, r
 
 
 async def test_a_run_continued_as_new_takes_up_the_state_it_was_handed(workflow_env, run_workers):
-    """What _carry_over hands the next run (see the report: the handing itself needs 4,000 history
-    events, too slow for this layer): the queue goes out first, the recent notification is not
-    sent again, the held update is released when its carried window closes (not a new window),
-    and the reminder sync starts from the schedules the last run made."""
+    """A run handed a state (by the run before it, or by older code: these fields are what it
+    carried) takes it up: the queue goes out first, the recent notification is not sent again,
+    the held update is released when its carried window closes (not a new window), and the
+    reminder sync starts from the schedules the last run made."""
     mocked = MockedEventActivities(coalesced=43, synced=[ReminderSyncResult([3600, 86400], 3)])
     async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
         now = await server_now(workflow_env)
@@ -276,6 +276,41 @@ async def test_a_run_continued_as_new_takes_up_the_state_it_was_handed(workflow_
     [coalesce] = mocked.of(ActivityName.COALESCE_UPDATES)
     assert coalesce.arg == HeldUpdates(EVENT_ID, [42])
     assert window_ends_at <= coalesce.at < window_ends_at + timedelta(seconds=30)
+
+
+async def test_a_run_past_its_history_limit_continues_as_new_with_all_it_knew(workflow_env, run_workers):
+    """The handing itself, with the history limit lowered from 4,000 events: the next run knows
+    what the last one did (delivered, held, synced, the newest version) and does none of it again."""
+    mocked = MockedEventActivities(ranges=[(1, 10)], coalesced=None, synced=[ReminderSyncResult([3600], 2)])
+    async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
+        # Delivering notification 1 takes the first run past 20 events; the next run starts below.
+        first = await start_event(workflow_env, queues, mocked, pending_notification_ids=[1],
+                                  update_coalesce_seconds=300, continue_after_history_events=20)
+        # Whichever run is current (the first may be gone already: a query of a closed run waits).
+        latest = workflow_env.client.get_workflow_handle(first.id)
+        starts_at = (await latest.query(EventWorkflow.current_state)).starts_at
+        await latest.signal(EventWorkflow.event_updated, EventChange(2, starts_at, None, 10))
+
+        async def handed_on() -> bool:
+            if (await latest.describe()).run_id == first.run_id:
+                return False
+            state = await latest.query(EventWorkflow.current_state)
+            return state.reminders_in_sync and state.held_update_ids == [10]
+
+        await eventually(handed_on, "the next run, its reminders synced, holding the update")
+        state = await latest.query(EventWorkflow.current_state)
+        assert (state.version, state.starts_at, state.cancelled) == (2, starts_at, False)
+        assert state.pending_notification_ids == [] and state.recent_notification_ids == [1]
+        assert (state.scheduled_offsets, state.schedules_version) == ([3600], 2)
+        assert state.update_coalesce_seconds == 300 and state.update_window_ends_at is not None
+        assert state.continue_after_history_events == 20
+        await latest.signal(EventWorkflow.event_cancelled, EventChange(3, starts_at, None))
+        assert await latest.result() == "cancelled"
+
+    assert mocked.planned() == [1]  # not delivered again by the next run
+    # The next run's first sync starts from the schedules the last run made.
+    assert ReminderSync(EVENT_ID, [3600], 2) in [call.arg for call in mocked.of(ActivityName.SYNC_REMINDERS)[1:]]
+    assert [call.arg for call in mocked.of(ActivityName.COALESCE_UPDATES)] == [HeldUpdates(EVENT_ID, [10])]
 
 
 async def test_reminders_changed_brings_the_schedules_in_line_from_what_the_last_sync_made(
