@@ -1,8 +1,25 @@
 """Cron schedules of the daily runs (ledger retention, series materialization)."""
+from dataclasses import dataclass
+from typing import ClassVar
+
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy,
     ScheduleSpec, ScheduleUpdate,
 )
+
+
+@dataclass(frozen=True)
+class CronScope:
+    """Where a daily run's schedule starts it, and when: ``cron_setting`` names the setting."""
+
+    id_prefix: str
+    task_queue: str
+    cron: str
+    cron_setting: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, config) -> "CronScope":
+        return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"], config[cls.cron_setting])
 
 
 async def put_cron_schedule(client: Client, schedule_id: str, workflow_run, arg, task_queue: str, cron: str) -> str:
