@@ -5,14 +5,13 @@ import time
 
 from flask import Flask
 from temporalio import activity
-from temporalio.client import Client
 
 from soonish.models import utcnow
 from soonish.domain.retention import expire_idempotency_records, prune_batch
-from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
 from soonish.temporal.retention.workflow import RetentionWorkflow
 from soonish.temporal.rounds.activities import RoundClock
-from soonish.temporal.schedules import CronScope, put_cron_schedule
+from soonish.temporal.schedules import CronScope
 
 
 class RetentionActivities:
@@ -47,10 +46,8 @@ class RetentionActivities:
 
 
 class RetentionScope(CronScope):
+    schedule_name = "soonish-retention"
     cron_setting = "LEDGER_RETENTION_CRON"
 
-
-async def put_retention_schedule(client: Client, scope: RetentionScope) -> str:
-    """Create the schedule, or bring it in line with the settings. Returns "created" or "updated"."""
-    return await put_cron_schedule(client, retention_schedule_id(scope.id_prefix), RetentionWorkflow.run,
-                                   LedgerPruneRound(), scope.task_queue, scope.cron)
+    def starts(self):
+        return RetentionWorkflow.run, LedgerPruneRound()

@@ -4,10 +4,6 @@ from dataclasses import dataclass
 PRUNE_LEDGER = "prune_ledger"
 
 
-def retention_schedule_id(prefix: str) -> str:
-    return f"{prefix}soonish-retention"
-
-
 @dataclass
 class LedgerPruneResult:
     deleted: int

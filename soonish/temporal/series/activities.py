@@ -3,12 +3,11 @@ domain/series/occurrences.py) and the `soonish-series` schedule that starts Seri
 daily (kept in sync at worker start and by `soonish sync-schedules`)."""
 from flask import Flask
 from temporalio import activity
-from temporalio.client import Client
 
 from soonish.domain.series.occurrences import active_series_ids, materialize_series
 from soonish.temporal.rounds.activities import RoundClock
-from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult, series_schedule_id
-from soonish.temporal.schedules import CronScope, put_cron_schedule
+from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
+from soonish.temporal.schedules import CronScope
 from soonish.temporal.series.workflow import SeriesMaterializeWorkflow
 
 
@@ -33,10 +32,8 @@ class SeriesActivities:
 
 
 class SeriesScope(CronScope):
+    schedule_name = "soonish-series"
     cron_setting = "SERIES_MATERIALIZE_CRON"
 
-
-async def put_series_schedule(client: Client, scope: SeriesScope) -> str:
-    """Create the schedule, or bring it in line with the settings. Returns "created" or "updated"."""
-    return await put_cron_schedule(client, series_schedule_id(scope.id_prefix), SeriesMaterializeWorkflow.run,
-                                   SeriesRound(), scope.task_queue, scope.cron)
+    def starts(self):
+        return SeriesMaterializeWorkflow.run, SeriesRound()

@@ -4,10 +4,6 @@ from dataclasses import dataclass
 MATERIALIZE_SERIES = "materialize_series"
 
 
-def series_schedule_id(prefix: str) -> str:
-    return f"{prefix}soonish-series"
-
-
 @dataclass
 class SeriesRoundResult:
     made: int
