@@ -55,8 +55,8 @@ def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
     from soonish.observability import serve_metrics
     from soonish.temporal.client import TemporalSettings
-    from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
-    from soonish.temporal.series.activities import SeriesScope, put_series_schedule
+    from soonish.temporal.retention.activities import RetentionScope
+    from soonish.temporal.series.activities import SeriesScope
     from soonish.temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
@@ -66,8 +66,8 @@ def worker(role: str) -> None:
     async def run() -> None:
         runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
         client = await TemporalSettings.from_config(app.config).connect(runtime)
-        await put_retention_schedule(client, RetentionScope.from_config(app.config))
-        await put_series_schedule(client, SeriesScope.from_config(app.config))
+        await RetentionScope.from_config(app.config).put(client)
+        await SeriesScope.from_config(app.config).put(client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

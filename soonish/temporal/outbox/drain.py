@@ -42,7 +42,7 @@ from soonish.temporal.client import TemporalSettings, signal_with_start
 from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
 from soonish.temporal.events.input import event_workflow_input
-from soonish.temporal.events.types import EventChange, EventWorkflowInput, NotifyRequest, event_workflow_id
+from soonish.temporal.events.types import EventChange, EventWorkflowState, NotifyRequest, event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 from soonish.temporal.waitlist.activities import start_offer
 from soonish.temporal.waitlist.types import WaitlistOffer
@@ -167,7 +167,7 @@ class OutboxDrain:
                 outcomes += [Outcome(item) for item in event_items]
         return outcomes
 
-    async def _tell_workflow(self, params: EventWorkflowInput, item: Claimed) -> None:
+    async def _tell_workflow(self, params: EventWorkflowState, item: Claimed) -> None:
         # Each signal is signal-with-start: it starts a workflow that never started or has
         # finished (an ended event moved to the future, an announcement after the end).
         notification_id = item.subject_id or None
