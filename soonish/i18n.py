@@ -180,8 +180,8 @@ def format_datetime(value: datetime, locale: str, zone: str | None, format: str 
         # CLDR names few zones for most languages ("+0100"): the zone's own abbreviation ("CET",
         # "EST") as the pages said it before, else its offset the language's way ("GMT+4").
         abbreviation = local.strftime("%Z")
-        zone_name = abbreviation if abbreviation.isalpha() else dates.format_datetime(
-            value, "O", tzinfo=tzinfo, locale=parsed)
+        zone_name = abbreviation if abbreviation.isalpha() else dates.get_timezone_gmt(
+            local, "long", locale=parsed)
     return parsed.datetime_formats["medium"].format(f"{time} {zone_name}", day)
 
 
