@@ -5,6 +5,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 
+from soonish import i18n
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
@@ -107,6 +108,17 @@ def set_email_fallback(user: User, on: bool) -> User:
     """Whether a chat DM that can't reach ``user`` (DMs closed, account gone) is mailed to their
     verified email instead."""
     user.email_fallback = bool(on)
+    db.session.commit()
+    return user
+
+
+def set_locale(user: User, locale: str | None) -> User:
+    """The language ``user`` reads Soonish in (one of i18n.SUPPORTED_LOCALES); None or "": their
+    browser's Accept-Language decides."""
+    chosen = i18n.supported(locale) if locale else None
+    if locale and chosen is None:
+        raise ValidationFailed.field("locale", f"Choose one of: {', '.join(i18n.SUPPORTED_LOCALES)}.")
+    user.locale = chosen
     db.session.commit()
     return user
 

@@ -1,5 +1,6 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
@@ -10,7 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish.field_limits import (
-    EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+    EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.links import new_slug
 from soonish.domain import communities, community_follows
@@ -34,7 +35,7 @@ START_GRACE = timedelta(minutes=5)
 FURTHEST_AHEAD_YEARS = 10
 CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility",
-                   "online_url", "show_follower_count", "still_coming_check", "still_coming_hours")
+                   "online_url", "show_follower_count", "still_coming_check", "still_coming_hours", "language")
 
 
 @dataclass
@@ -65,6 +66,12 @@ class EventFields(SharedEventFields):
     # Ask those going, this many hours before the start, whether they're still coming.
     still_coming_check: bool = False
     still_coming_hours: int = STILL_COMING_HOURS_DEFAULT
+    # The BCP 47 tag of the organizer's own text ("de", "pt-BR"); None: not said.
+    language: str | None = None
+
+
+# A BCP 47 language tag as people write one: a language, then optional script/region/variant.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -162,9 +169,13 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
     if isinstance(hours, bool) or not isinstance(hours, int) or not STILL_COMING_HOURS_MIN <= hours <= STILL_COMING_HOURS_MAX:
         errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
                                         f"before the start, in whole hours."]
+    language = (fields.language or "").strip() or None
+    if language and not (LANGUAGE_TAG.fullmatch(language) and len(language) <= LANGUAGE_TAG_MAX):
+        errors["language"] = ["Give a language tag such as en, de or pt-BR, or leave it empty."]
     if errors:
         raise ValidationFailed("Some fields need attention.", errors)
     return dict(
+        language=language,
         still_coming_check=bool(fields.still_coming_check),
         still_coming_hours=hours,
         online_url=online_url,
