@@ -121,5 +121,5 @@ def test_reminders_and_updates_carry_the_join_and_map_links(app):
     assert "https://www.openstreetmap.org/search?query=Hall+2%2C+Lyon" in message.text
     assert "Join online: https://meet.example.com/x" in message.text
     assert message.extra["online_url"] == "https://meet.example.com/x" and message.extra["location"] == "Hall 2, Lyon"
-    slack = text.chat_text("slack")
+    slack = text.short("slack")
     assert "<https://meet.example.com/x|Join online>" in slack and "openstreetmap.org" in slack

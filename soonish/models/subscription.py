@@ -46,6 +46,10 @@ class Subscription(db.Model):
     # may show among those going.
     going_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
     listed_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The language its messages are written in (a catalog's name: "de", "pt_BR"): the page's it
+    # was made on, for a follower without an account, or the one chosen on its manage page.
+    # None: the follower's account setting (``reader_locale``).
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

@@ -30,9 +30,10 @@ CODE_PART = 4
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
-                 display_name: str = "", workspace_name: str = "") -> ChatIdentity:
+                 display_name: str = "", workspace_name: str = "", locale: str | None = None) -> ChatIdentity:
     """The identity of a chat account (or channel), made with its own user the first time; how
-    the platform names it and its workspace is kept up to date."""
+    the platform names it and its workspace, and the language its messages are written in
+    (``locale``, a catalog's name, when known), are kept up to date."""
     if platform not in PLATFORMS:
         raise ValidationFailed.field("platform", f"Unknown chat platform {platform!r}.")
     query = select(ChatIdentity).where(
@@ -42,14 +43,17 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     handle, workspace_name = display_name.strip()[:CHAT_NAME_MAX], workspace_name.strip()[:CHAT_NAME_MAX]
     identity = db.session.scalar(query)
     if identity is not None:
-        if (handle and identity.handle != handle) or (workspace_name and identity.workspace_name != workspace_name):
+        if ((handle and identity.handle != handle) or (workspace_name and identity.workspace_name != workspace_name)
+                or (locale and identity.locale != locale)):
             identity.handle = handle or identity.handle
             identity.workspace_name = workspace_name or identity.workspace_name
+            identity.locale = locale or identity.locale
             db.session.commit()
         return identity
     name = display_name.strip()[:DISPLAY_NAME_MAX] or f"{PLATFORM_NAMES[platform]} {kind}"
     identity = ChatIdentity(platform=platform, workspace_id=workspace_id, external_user_id=external_id,
-                            kind=kind, user=User(display_name=name), handle=handle, workspace_name=workspace_name)
+                            kind=kind, user=User(display_name=name), handle=handle, workspace_name=workspace_name,
+                            locale=locale)
     db.session.add(identity)
     try:
         db.session.commit()

@@ -33,6 +33,7 @@ from sqlalchemy import delete, or_, select, update
 from soonish.domain import outgoing_webhooks
 from soonish.domain.delivery.ledger import ERASED_TARGET_PREFIX
 from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.domain.messages import N_
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import (
     ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind,
@@ -48,7 +49,7 @@ from soonish.services.notifications import ERASED_FOLLOWER
 from soonish.services.rsvp import offer_free_places
 from soonish.domain import outbox
 
-CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
+CANCEL_NOTICE = N_("The organizer has closed their Soonish account, so this event is cancelled.")
 
 
 def delete_account(user: User, password: str) -> None:

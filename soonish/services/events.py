@@ -15,7 +15,7 @@ from soonish.field_limits import (
 from soonish.links import new_slug
 from soonish.domain import communities
 from soonish.domain.communities import Action
-from soonish.domain.messages import describe_change
+from soonish.domain.messages import CANCELLED_BODY, cancel_body, cancelled_title, describe_change, updated_title
 from soonish.models import (
     Community, CommunityMember, Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User,
     Visibility, db, utcnow,
@@ -245,7 +245,7 @@ def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
     event.version += 1
     summary = describe_change(before, event)
     return (
-        record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
+        record(event, NotificationKind.UPDATE, updated_title(event.title), summary, author=actor, change_from=before)
         if summary else None
     )
 
@@ -277,17 +277,13 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     return event
 
 
-CANCELLED_BODY = "The organizer has cancelled this event."
-
-
 def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
     """Cancel a scheduled event and record the notice to its followers, in the caller's
     transaction; ``tell_cancelled`` then hands it to the event's workflow."""
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
-    return record(event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-                  body + (f"\nTheir reason: {reason}" if reason else ""), author=actor)
+    return record(event, NotificationKind.CANCEL, cancelled_title(event.title), cancel_body(body, reason), author=actor)
 
 
 def tell_cancelled(event: Event, notification) -> None:

@@ -13,11 +13,11 @@ from soonish.models import (
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import outbox
+from soonish.domain.messages import welcome_body, welcome_title
 from soonish.services.broadcast import TITLE_MAX, record
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
-from soonish.services.offsets import format_offset
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.
@@ -46,11 +46,10 @@ def welcome(subscription: Subscription) -> Notification:
     """Greet a subscription that just became active: the welcome is recorded in the caller's
     transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
-    offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
-    # Where else they could follow (chat) is said per channel when it is sent (messages.py).
-    body = f"You'll get the organizer's updates here, and reminders before it starts ({offsets})."
-    notification = record(event, NotificationKind.WELCOME, f"You're following {event.title}", body,
-                          subscription=subscription)
+    # Said anew in each reader's language when it is sent, with where else they could follow
+    # (chat) per channel (messages.framed).
+    notification = record(event, NotificationKind.WELCOME, welcome_title(event.title),
+                          welcome_body(subscription.reminder_offsets), subscription=subscription)
     outbox.notify(event, notification)
     return notification
 

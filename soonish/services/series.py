@@ -15,6 +15,7 @@ from soonish.domain.series import recurrence
 from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
+from soonish.domain.messages import N_
 from soonish.links import new_slug
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
@@ -33,7 +34,7 @@ from soonish.services.subscriptions import _selectors as validated_selectors
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
-NO_LONGER_BODY = "This date is no longer part of the series; the organizer changed its schedule."
+NO_LONGER_BODY = N_("This date is no longer part of the series; the organizer changed its schedule.")
 
 
 @dataclass(kw_only=True)
