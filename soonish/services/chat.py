@@ -22,6 +22,7 @@ from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
+from soonish.i18n import _l
 
 # Connect codes read aloud and typed easily: no 0/O, 1/I/L look-alikes.
 CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -93,10 +94,10 @@ def link_request(token: str) -> LinkRequest:
     except LinkInvalid as exc:
         raise NotFound("This link has expired; ask the bot for a new one." if exc.expired else "This link is not valid.") from exc
     except (TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     identity = db.session.get(ChatIdentity, identity_id)
     if identity is None:
-        raise NotFound("This chat account is no longer known.")
+        raise NotFound(_l("This chat account is no longer known."))
     return LinkRequest(identity, email)
 
 
@@ -227,7 +228,7 @@ def unlink(user: User, identity_id: int) -> None:
     goes back to the account's email). Typing in that chat again starts afresh."""
     identity = owned_or_missing(db.session.get(ChatIdentity, identity_id), user, "chat account")
     if identity.is_channel:
-        raise NotFound("No such chat account.")
+        raise NotFound(_l("No such chat account."))
     db.session.execute(delete(SubscriptionSelector).where(SubscriptionSelector.chat_identity_id == identity.id))
     db.session.execute(delete(PendingChatAction).where(PendingChatAction.chat_identity_id == identity.id))
     db.session.delete(identity)

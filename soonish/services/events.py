@@ -25,6 +25,7 @@ from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from soonish.i18n import _l
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -163,7 +164,7 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
         errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
                                         f"before the start, in whole hours."]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return dict(
         still_coming_check=bool(fields.still_coming_check),
         still_coming_hours=hours,
@@ -192,7 +193,7 @@ def community_to_host(organizer: User, community_id: int | None) -> Community:
         return communities.personal_community(organizer)
     community = db.session.get(Community, community_id)
     if community is None or communities.role_in(organizer, community.id) is None:
-        raise NotFound("No such community.")
+        raise NotFound(_l("No such community."))
     return permitted(organizer, Action.CREATE_EVENT, community, "community")
 
 
@@ -216,12 +217,12 @@ def update_event(actor: User, event_id: int, changes: dict, expected_version: in
     event = get_event_for_organizer(actor, event_id)
     check_version(event, expected_version)
     if event.status != EventStatus.SCHEDULED:
-        raise Conflict("Only scheduled events can be edited.", {"status": [event.status.value]})
+        raise Conflict(_l("Only scheduled events can be edited."), {"status": [event.status.value]})
     current = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     current["visibility"] = event.visibility.value
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
+        raise ValidationFailed(_l("Unknown fields."), {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
     cleaned = clean_event_fields(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
@@ -270,7 +271,7 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
-        raise Conflict("This event is already over.", {"status": ["completed"]})
+        raise Conflict(_l("This event is already over."), {"status": ["completed"]})
     notification = mark_cancelled(event, actor, reason=reason)
     tell_cancelled(event, notification)
     db.session.commit()
