@@ -325,8 +325,10 @@ def dev() -> None:
     the database has no users yet)."""
     from flask_migrate import upgrade
 
+    from soonish import catalogs
     from soonish.temporal.delivery.types import temporal_dev_server_args
 
+    catalogs.build()  # a checkout's catalogs, compiled for the web server and worker it starts
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])

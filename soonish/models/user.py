@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     # When a chat DM to this person fails for good (DMs closed, account gone), the message goes
     # to their verified email instead, once; they may turn that off.
     email_fallback: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The language they chose (soonish.i18n.SUPPORTED_LOCALES); None: their browser's says.
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")
