@@ -2,7 +2,7 @@
 identity the language of its platform's account (or, for a channel, of whoever made it follow)
 
 Revision ID: h29i18n02
-Revises: h28push01
+Revises: h29i18n01
 Create Date: 2026-12-06 12:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h29i18n02'
-down_revision = 'h28push01'
+down_revision = 'h29i18n01'
 branch_labels = None
 depends_on = None
 

@@ -316,6 +316,13 @@ def _has_followed(viewer: User | None, row) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+# What a refusal says of an event, a series or a community (``noun``), whole sentences for each.
+NO_SUCH = {"event": _l("No such event."), "series": _l("No such series."), "community": _l("No such community.")}
+NOT_THEIRS = {"event": _l("Only the event's organizer can change it."),
+              "series": _l("Only the series's organizer can change it."),
+              "community": _l("Only the community's organizer can change it.")}
+
+
 def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None,
                        has_link: bool = False):
     """The event (or series: ``model``) by id or slug if ``viewer`` may see it; private ones of
@@ -328,7 +335,7 @@ def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None
         row = db.session.scalar(select(model).where(model.slug == slug))
         has_link = True
     if row is None or not can_view(viewer, row, has_link):
-        raise NotFound(f"No such {noun}.")
+        raise NotFound(NO_SUCH[noun])
     return row
 
 
@@ -339,8 +346,9 @@ def permitted(actor: User, action: Action, row, noun: str):
         return row
     role = communities.role_for(actor, row)
     if role is None:
-        raise Forbidden(f"Only the {noun}'s organizer can change it.")
-    raise Forbidden(f"As {role.value} of this community you can't {action.value}.", {"role": [role.value]})
+        raise Forbidden(NOT_THEIRS[noun])
+    raise Forbidden(_l("As %(role)s of this community you can't %(action)s.", role=role.value, action=action.value),
+                    {"role": [role.value]})
 
 
 def organized_by(actor: User, row, noun: str, action: Action = Action.EDIT_EVENT):
