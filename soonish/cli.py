@@ -298,7 +298,7 @@ def _make_demo() -> None:
     try:
         sign_in = demo_service.ensure_demo()
     except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(str(exc.message)) from exc
     base_url = f"http://{current_app.config['WEB_BIND']}"
     with current_app.test_request_context(base_url=base_url):
         login_url = url_for("auth.login", _external=True)

@@ -5,7 +5,7 @@ browser's Accept-Language decides). events.language is the BCP 47 tag of the org
 text (NULL: not said), so the event page marks it for screen readers.
 
 Revision ID: h29i18n01
-Revises: h28push01
+Revises: h25follow01
 Create Date: 2026-12-06 12:00:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'h29i18n01'
-down_revision = 'h28push01'
+down_revision = 'h25follow01'
 branch_labels = None
 depends_on = None
 

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from soonish.domain import outbox, outgoing_webhooks
+from soonish.domain import messages, outbox, outgoing_webhooks
 from soonish.domain.delivery.mail import OneOffKind, digest_events
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Community, CommunityFollow, CommunityMember, CommunityRole, Event, EventStatus,
@@ -84,8 +84,8 @@ def tell_followers(event_id: int) -> int | None:
         db.session.execute(insert_ignoring_duplicates(Subscription.__table__), rows[start:start + 500])
     _route_as_chosen(event.id, {follow_id: selectors for follow_id, _, _, selectors in follows if selectors})
     notification = Notification(
-        event_id=event.id, kind=NotificationKind.COMMUNITY_EVENT, title=f"New from {community.name}: {event.title}",
-        body=f"{community.name} has a new event.", dedupe_key=dedupe_key(event.id), author_id=event.organizer_id)
+        event_id=event.id, kind=NotificationKind.COMMUNITY_EVENT,
+        title=messages.community_event_title(community.name, event.title), body=messages.community_event_body(community.name), dedupe_key=dedupe_key(event.id), author_id=event.organizer_id)
     db.session.add(notification)
     db.session.flush()
     outbox.notify(event, notification)

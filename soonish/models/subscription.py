@@ -57,6 +57,10 @@ class Subscription(db.Model):
     # Made by following a community (suggested, or followed automatically): its new-event
     # message goes to these, with the community's manage and unsubscribe links.
     community_follow_id: Mapped[int | None] = mapped_column(ForeignKey("community_follows.id", ondelete="SET NULL"))
+    # The language its messages are written in (a catalog's name: "de", "pt_BR"): the page's it
+    # was made on, for a follower without an account, or the one chosen on its manage page.
+    # None: the follower's account setting (``reader_locale``).
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

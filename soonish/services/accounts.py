@@ -12,6 +12,7 @@ from soonish.models import User, db
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
+from soonish.i18n import _l
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -44,7 +45,7 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
     _check_password(password)
     existing = find_user_by_email(email)
     if existing is not None and existing.password_hash is not None:
-        raise Conflict("An account with this email already exists.", {"email": ["Already registered."]})
+        raise Conflict(_l("An account with this email already exists."), {"email": ["Already registered."]})
     if existing is not None:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
@@ -77,7 +78,7 @@ def user_from_verify_link(token: str) -> User:
         raise NotFound("This link has expired." if exc.expired else "This link is not valid.") from exc
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("This account no longer exists.")
+        raise NotFound(_l("This account no longer exists."))
     return user
 
 

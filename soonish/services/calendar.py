@@ -16,6 +16,7 @@ from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, 
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
+from soonish.i18n import _l
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
@@ -166,5 +167,5 @@ def feed_owner(token: str) -> User:
     """The user whose feed ``token`` opens; revoked and unknown tokens look the same."""
     user = db.session.scalar(select(User).where(User.calendar_token == token)) if token else None
     if user is None:
-        raise NotFound("No such calendar feed.")
+        raise NotFound(_l("No such calendar feed."))
     return user

@@ -1,4 +1,8 @@
-"""Errors the services raise; web, API and bots each render them in their own shape."""
+"""Errors the services raise; web, API and bots each render them in their own shape.
+
+Their sentences are marked where they are raised with ``_l`` (lazy): each door turns them into
+text (``str``) in its reader's language when it renders them; the codes stay as they are."""
+from soonish.i18n import _l
 
 
 class ServiceError(Exception):
@@ -59,5 +63,5 @@ class Unavailable(ServiceError):
 def owned_or_missing(row, user, what: str):
     """``row`` when ``user`` owns it. Someone else's looks exactly like a missing one."""
     if row is None or row.user_id != user.id:
-        raise NotFound(f"No such {what}.")
+        raise NotFound(_l("No such %(what)s.", what=what))
     return row

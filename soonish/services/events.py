@@ -16,7 +16,7 @@ from soonish.field_limits import (
 from soonish.links import new_slug
 from soonish.domain import communities, community_follows
 from soonish.domain.communities import Action
-from soonish.domain.messages import describe_change
+from soonish.domain.messages import CANCELLED_BODY, cancel_body, cancelled_title, describe_change, updated_title
 from soonish.models import (
     Community, CommunityMember, Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User,
     Visibility, db, utcnow,
@@ -26,6 +26,7 @@ from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from soonish.i18n import _l
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -173,7 +174,7 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
     if language and not (LANGUAGE_TAG.fullmatch(language) and len(language) <= LANGUAGE_TAG_MAX):
         errors["language"] = ["Give a language tag such as en, de or pt-BR, or leave it empty."]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return dict(
         language=language,
         still_coming_check=bool(fields.still_coming_check),
@@ -203,7 +204,7 @@ def community_to_host(organizer: User, community_id: int | None) -> Community:
         return communities.personal_community(organizer)
     community = db.session.get(Community, community_id)
     if community is None or communities.role_in(organizer, community.id) is None:
-        raise NotFound("No such community.")
+        raise NotFound(_l("No such community."))
     return permitted(organizer, Action.CREATE_EVENT, community, "community")
 
 
@@ -228,12 +229,12 @@ def update_event(actor: User, event_id: int, changes: dict, expected_version: in
     event = get_event_for_organizer(actor, event_id)
     check_version(event, expected_version)
     if event.status != EventStatus.SCHEDULED:
-        raise Conflict("Only scheduled events can be edited.", {"status": [event.status.value]})
+        raise Conflict(_l("Only scheduled events can be edited."), {"status": [event.status.value]})
     current = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     current["visibility"] = event.visibility.value
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
+        raise ValidationFailed(_l("Unknown fields."), {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
     cleaned = clean_event_fields(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
@@ -257,7 +258,7 @@ def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
     event.version += 1
     summary = describe_change(before, event)
     return (
-        record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
+        record(event, NotificationKind.UPDATE, updated_title(event.title), summary, author=actor, change_from=before)
         if summary else None
     )
 
@@ -282,14 +283,11 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
-        raise Conflict("This event is already over.", {"status": ["completed"]})
+        raise Conflict(_l("This event is already over."), {"status": ["completed"]})
     notification = mark_cancelled(event, actor, reason=reason)
     tell_cancelled(event, notification)
     db.session.commit()
     return event
-
-
-CANCELLED_BODY = "The organizer has cancelled this event."
 
 
 def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
@@ -298,8 +296,7 @@ def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY,
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
-    return record(event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-                  body + (f"\nTheir reason: {reason}" if reason else ""), author=actor)
+    return record(event, NotificationKind.CANCEL, cancelled_title(event.title), cancel_body(body, reason), author=actor)
 
 
 def tell_cancelled(event: Event, notification) -> None:
@@ -331,6 +328,13 @@ def _has_followed(viewer: User | None, row) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+# What a refusal says of an event, a series or a community (``noun``), whole sentences for each.
+NO_SUCH = {"event": _l("No such event."), "series": _l("No such series."), "community": _l("No such community.")}
+NOT_THEIRS = {"event": _l("Only the event's organizer can change it."),
+              "series": _l("Only the series's organizer can change it."),
+              "community": _l("Only the community's organizer can change it.")}
+
+
 def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None,
                        has_link: bool = False):
     """The event (or series: ``model``) by id or slug if ``viewer`` may see it; private ones of
@@ -343,7 +347,7 @@ def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None
         row = db.session.scalar(select(model).where(model.slug == slug))
         has_link = True
     if row is None or not can_view(viewer, row, has_link):
-        raise NotFound(f"No such {noun}.")
+        raise NotFound(NO_SUCH[noun])
     return row
 
 
@@ -354,8 +358,9 @@ def permitted(actor: User, action: Action, row, noun: str):
         return row
     role = communities.role_for(actor, row)
     if role is None:
-        raise Forbidden(f"Only the {noun}'s organizer can change it.")
-    raise Forbidden(f"As {role.value} of this community you can't {action.value}.", {"role": [role.value]})
+        raise Forbidden(NOT_THEIRS[noun])
+    raise Forbidden(_l("As %(role)s of this community you can't %(action)s.", role=role.value, action=action.value),
+                    {"role": [role.value]})
 
 
 def organized_by(actor: User, row, noun: str, action: Action = Action.EDIT_EVENT):
