@@ -33,7 +33,7 @@ messages: $(VENV)/.installed
 		--sort-by-file --project=Soonish --copyright-holder=Soonish -o $(POT) .
 	@for locale in $(LOCALES); do \
 	  po=soonish/translations/$$locale/LC_MESSAGES/messages.po; \
-	  if [ -f $$po ]; then $(BIN)/pybabel -q update -i $(POT) -d soonish/translations -l $$locale; \
+	  if [ -f $$po ]; then $(BIN)/pybabel -q update --no-fuzzy-matching -i $(POT) -d soonish/translations -l $$locale; \
 	  else $(BIN)/pybabel -q init -i $(POT) -d soonish/translations -l $$locale; fi; \
 	done
 	$(MAKE) --no-print-directory translations
