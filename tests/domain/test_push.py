@@ -12,11 +12,13 @@ from soonish.crypto import FieldCipher
 from soonish.domain.delivery import Courier, Destination, Failed, MailSettings, Message, PushSettings, RetryAfter, Sent
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.transports import webhook
-from soonish.domain import push
+from soonish.domain import outbox, push
 from soonish.models import (
     Delivery, Event, Integration, Notification, NotificationKind, Rsvp, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, db, utcnow,
 )
+
+from soonish.temporal.delivery.activities import DeliveryActivities
 
 from ..push_service import TEST_VAPID_KEY
 
@@ -385,27 +387,43 @@ def test_an_answer_refused_leaves_the_token_unused(push_app, rsvp_event, fake_pu
 
 # A device whose push service says it is gone ---------------------------------------------------
 
-def test_a_gone_device_is_removed_and_a_signed_in_owner_gets_the_message_by_email(push_app, event, fake_push):
-    owner = User(email="ann@example.com", is_verified=True)
-    cipher = FieldCipher.from_setting("", push_app.config["SECRET_KEY"])
-    info = subscription_of(fake_push.new_device())
-    device = Integration(user=owner, name="Chrome on Android", url_mask=push.mask(info),
-                         push_subscription_encrypted=cipher.encrypt(info.to_json()),
-                         push_endpoint_hash=push.endpoint_hash(info.endpoint))
+def _device_following(event, owner: User, device, name: str, cipher: FieldCipher) -> Subscription:
+    info = subscription_of(device)
+    channel = Integration(user=owner, name=name, url_mask=push.mask(info),
+                          push_subscription_encrypted=cipher.encrypt(info.to_json()),
+                          push_endpoint_hash=push.endpoint_hash(info.endpoint))
     subscription = Subscription(event=event, user=owner)
-    db.session.add_all([device, subscription])
+    db.session.add_all([channel, subscription])
     db.session.flush()
-    subscription.selectors = [SubscriptionSelector(integration_id=device.id)]
+    subscription.selectors = [SubscriptionSelector(integration_id=channel.id)]
+    return subscription
+
+
+def test_a_gone_device_is_removed_its_message_mailed_and_a_signed_in_owner_told(push_app, event, fake_push):
+    owner = User(email="ann@example.com", is_verified=True, locale="fr")
+    cipher = FieldCipher.from_setting("", push_app.config["SECRET_KEY"])
+    first = _device_following(event, owner, fake_push.new_device(), "Chrome on Android", cipher)
+    anonymous = _device_following(event, User(email=None), fake_push.new_device(), "Firefox on Linux", cipher)
     notification = Notification(event_id=event.id, kind=NotificationKind.ANNOUNCEMENT, title="Hi", body="there")
     db.session.add(notification)
     db.session.commit()
-    (send,) = planning.prepare_batch(notification.id, subscription.id, subscription.id, cipher).sends
-    gone = ledger.SendOutcome(send.delivery_id, send.channel, Failed("x answered HTTP 410", permanent=True, gone=True))
-    sends = [(send, gone)]
-    (fallback,) = planning.fall_back_to_email(sends)
-    assert push.remove_gone(planning.gone_devices(sends)) == 1
-    ledger.record([gone], final_attempt=False)
-    assert fallback.destination.email == "ann@example.com"
+    group = planning.prepare_batch(notification.id, first.id, anonymous.id, cipher).sends
+    gone = [ledger.SendOutcome(send.delivery_id, send.channel, Failed("x answered HTTP 410", permanent=True, gone=True))
+            for send in group]
+
+    # As a delivery batch records a group: in one transaction with the ledger.
+    fallbacks, _paused = DeliveryActivities(push_app)._record(group, gone, False, [notification.id] * len(group))
+
+    db.session.expire_all()
+    assert [f.destination.email for f in fallbacks] == ["ann@example.com"]  # the anonymous device has no address
     assert db.session.scalar(select(Integration)) is None
     assert db.session.scalar(select(SubscriptionSelector)) is None
-    assert "fell back to email" in db.session.get(Delivery, send.delivery_id).last_error
+    assert "fell back to email" in db.session.get(Delivery, group[0].delivery_id).last_error
+    # The owner's notice is an outbox row of that transaction; the anonymous owner has none.
+    claimed = outbox.claim()
+    (notice,) = [mail for _item, mail in outbox.mails(claimed)]
+    assert notice.address == "ann@example.com"
+    assert notice.message.title == "Chrome on Android ne reçoit plus de notifications"  # in the owner's language
+    assert "vous a été envoyé par e-mail" in notice.message.text
+    # Told "gone" again (by another batch that sent to it meanwhile): nothing more to remove or tell.
+    assert push.remove_gone(planning.gone_devices(list(zip(group, gone)))) == []

@@ -31,6 +31,7 @@ from soonish.models import (ChatIdentity, ChatInstallation, Community, Community
                             db, utcnow)
 from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
+from soonish.i18n import _, render_in
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.header_encoding = _UTF8_QP.body_encoding = QP
@@ -190,6 +191,7 @@ class OneOffKind:
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
     COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
     COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
+    DEVICE_REMOVED = "device_removed"  # user id (with the device's name): its push service said it is gone
 
 
 # How far ahead a community's weekly digest looks.
@@ -344,6 +346,18 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
                                            f"Soonish was removed from {workspace}", context))
 
 
+def _device_removed_mail(user_id: int, address: str | None, key: str, device: str = "") -> OneOffMail | None:
+    """To a device's owner: its push service said the subscription is gone, so the channel was
+    removed (what it missed went to their email when they have the fallback on)."""
+    if (user := _account(user_id)) is None or not user.is_verified:
+        return None
+    with render_in(user.locale):
+        title = _("%(device)s no longer gets notifications", device=device)
+        context = dict(title=title, device=device, channels_url=absolute_url("/channels"), fallback=user.email_fallback)
+        return OneOffMail(user.email, _one_off(f"soonish-device-removed-{user.id}-{key}", "device_removed", title,
+                                               context))
+
+
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
     invitation = db.session.get(CommunityInvite, invite_id)
     if invitation is None or invitation.accepted_at is not None:
@@ -413,11 +427,13 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
     OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
     OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
+    OneOffKind.DEVICE_REMOVED: _device_removed_mail,
 }
 
 
-def one_off_mail(kind: str, subject_id: int, address: str | None, key: str) -> OneOffMail | None:
+def one_off_mail(kind: str, subject_id: int, address: str | None, key: str, **details: str) -> OneOffMail | None:
     """The one-off mail of ``kind`` about ``subject_id``; None when there is nothing to send
     any more (the subscription was confirmed meanwhile, the user is gone). ``key`` makes the
-    delivery key (the sending workflow's id: a retry keeps it, so a repeat is recognisable)."""
-    return _ONE_OFF_MAILS[kind](subject_id, address, key)
+    delivery key (the sending workflow's id: a retry keeps it, so a repeat is recognisable).
+    ``details``: what no table holds any more (a removed device's name)."""
+    return _ONE_OFF_MAILS[kind](subject_id, address, key, **details)
