@@ -20,7 +20,11 @@ from soonish.models import (
 
 from soonish.temporal.delivery.activities import DeliveryActivities
 
+from bench.sink import Tally
+
+from .. import push_service
 from ..push_service import TEST_VAPID_KEY
+from ..sinks import wait_until
 
 MAIL = MailSettings(sender="s@example.com")
 PUSH = PushSettings(TEST_VAPID_KEY, "mailto:ops@soonish.test")
@@ -150,6 +154,34 @@ async def test_a_push_service_that_hangs_is_cut_off_at_the_delivery_timeout_with
         await courier._http.close()
     assert sent == Sent(201) and sent_after < 1
     assert hung == Failed(f"{fake_push.origin} unreachable (TimeoutError)") and 1 <= hung_after < 3
+
+
+async def test_a_push_taken_after_its_sender_gave_up_is_not_counted_as_answered_nor_its_resend_as_a_repeat(
+        fake_push, monkeypatch):
+    """The push benchmark's rule for "0 repeats": only a copy sent again after a 201 reached its
+    sender is a repeat. A starved push service can take a request after the sender's timeout
+    (the sender never got the 201 and sends it again, under the same delivery key)."""
+    monkeypatch.setattr(webhook, "HTTP_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(push_service, "HANG_SECONDS", 1)
+    device = fake_push.new_device()
+    fake_push.answers[device.token] = "hang"
+    async with Courier(MAIL, allow_private=True, http=webhook.http_pool(True, 10), push=PUSH) as courier:
+        cut_off = await courier.deliver(Destination(push=subscription_of(device)), message())
+        await asyncio.to_thread(wait_until, lambda: fake_push.received(device.token), message="the late push taken")
+        del fake_push.answers[device.token]
+        resent = await courier.deliver(Destination(push=subscription_of(device)), message())
+        await courier._http.close()
+    assert isinstance(cut_off, Failed) and not cut_off.permanent and resent == Sent(201)
+    late, answered = fake_push.received(device.token)
+    assert (late.answered, answered.answered) == (False, True)
+    assert late.payload["delivery_key"] == answered.payload["delivery_key"] == "soonish-7"
+
+    tally = Tally()
+    for push_taken in (late, answered):
+        tally.add(push_taken.payload["delivery_key"], 0, push_taken.answered)
+    assert (tally.stats()["unique"], tally.stats()["repeats"], tally.stats()["late"]) == (1, 0, 1)
+    tally.add(answered.payload["delivery_key"], 0)  # sent again after its 201: a repeat
+    assert tally.stats()["repeats"] == 1
 
 
 async def test_without_a_vapid_key_nothing_is_pushed(fake_push):

@@ -50,8 +50,10 @@ def payload(message: Message) -> bytes:
         "event_id": extra.get("event_id"),
         "starts_at": extra.get("starts_at"),
         "url": extra.get("url"),
-        # A newer message of the same topic replaces the older one on the device too.
+        # A newer message of the same topic replaces the older one on the device too; a repeat
+        # (the same delivery key) replaces its first copy.
         "tag": topic(message) or message.delivery_key,
+        "delivery_key": message.delivery_key,
         "actions": [{"action": action, "title": title} for action, title in actions],
         "answer_token": message.answer_token if actions else None,
     }, separators=(",", ":")).encode()
