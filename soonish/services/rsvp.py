@@ -226,7 +226,8 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= CAPACITY_MAX):
         raise ValidationFailed.field(
-            "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
+            "capacity", _l("Capacity must be a whole number from 1 to %(count)s (or empty for no limit).",
+                           count=CAPACITY_MAX))
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
     if show_guest_list is not None:
@@ -321,8 +322,8 @@ def from_link(token: str) -> LinkAnswer:
         event_id, *addressee = unsign(secret, LinkPurpose.RSVP, token, current_app.config["RSVP_LINK_MAX_AGE"])
         user, email = _addressee(secret, addressee)
     except LinkInvalid as exc:
-        raise NotFound("This link has expired; answer on the event's page instead." if exc.expired
-                       else "This link is not valid.") from exc
+        raise NotFound(_l("This link has expired; answer on the event's page instead.") if exc.expired
+                       else _l("This link is not valid.")) from exc
     except (TypeError, ValueError) as exc:
         raise NotFound(_l("This link is not valid.")) from exc
     event = db.session.get(Event, event_id)
