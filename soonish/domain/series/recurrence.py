@@ -203,7 +203,7 @@ def first_instance(rule: Rule, wanted_local: datetime) -> datetime:
     last_allowed = first + timedelta(days=SERIES_SPAN_MAX_DAYS)
     if rule.until is not None and rule.until > last_allowed.date():
         raise RuleError(_l("A series may run for up to %(days)s days; set UNTIL to %(until)s or sooner.",
-                           days=SERIES_SPAN_MAX_DAYS, until=f"{last_allowed:%Y%m%d}"))
+                           days=SERIES_SPAN_MAX_DAYS, until=last_allowed.strftime("%Y%m%d")))
     if rule.count is not None:
         last = list(rule.local_starts(first))[-1]
         if last > last_allowed:
