@@ -30,8 +30,8 @@ P256DH_BYTES = 65  # an uncompressed P-256 point: 0x04, x, y
 AUTH_BYTES = 16
 ANSWER_PURPOSE = "push-answer"
 # RSVP answers a notification offers, and the still-coming check's (services/rsvp.py's choices).
-RSVP_ACTIONS = (("going", "Going"), ("no", "Can't go"))
-STILL_COMING_ACTIONS = (("confirm", "Yes, still coming"), ("no", "Can't make it"))
+RSVP_ACTIONS = (("going", _l("Going")), ("no", _l("Can't go")))
+STILL_COMING_ACTIONS = (("confirm", _l("Yes, still coming")), ("no", _l("Can't make it")))
 
 
 class SubscriptionRefused(ValueError):
@@ -189,7 +189,7 @@ def read_answer_token(secret: str, token, max_age: int) -> PushAnswer:
         return PushAnswer(int(delivery_id), int(event_id), int(user_id), bool(still_coming))
     except LinkInvalid as exc:
         raise AnswerRefused(_l("These buttons have expired; answer on the event's page.") if exc.expired
-                            else "This answer's token is not valid.") from exc
+                            else _l("This answer's token is not valid.")) from exc
     except (TypeError, ValueError) as exc:
         raise AnswerRefused(_l("This answer's token is not valid.")) from exc
 
