@@ -24,7 +24,7 @@ from soonish.domain.delivery.mail import OneOffKind, digest_events
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Community, CommunityFollow, CommunityMember, CommunityRole, Event, EventStatus,
     FollowMode, Notification, NotificationKind, Subscription, SubscriptionSelector,
-    SubscriptionStatus, Visibility, db, insert_ignoring_duplicates, utcnow,
+    SubscriptionStatus, Visibility, WebhookEndpoint, db, insert_ignoring_duplicates, utcnow,
 )
 
 MODE_LABELS = {
@@ -51,8 +51,9 @@ def is_news(event: Event) -> bool:
 
 def event_created(event: Event) -> None:
     """In the creating transaction: tell the community's followers of ``event`` (flushed) once
-    the update-coalescing window has passed. Nothing for an event that isn't public."""
-    if event.community_id is None or event.visibility != Visibility.PUBLIC:
+    the update-coalescing window has passed. Nothing for an event that isn't public, nor in a
+    community no one follows and no webhook listens to (most personal ones): no row to drain."""
+    if event.community_id is None or event.visibility != Visibility.PUBLIC or not _anyone_listening(event):
         return
     window = timedelta(seconds=max(0.0, float(current_app.config["UPDATE_COALESCE_SECONDS"])))
     outbox.community_event_created(event, not_before=utcnow() + window)
@@ -74,6 +75,12 @@ def tell_followers(event_id: int) -> int | None:
             CommunityFollow.community_id == community.id, CommunityFollow.status == SubscriptionStatus.ACTIVE,
             CommunityFollow.mode.in_(list(_SUBSCRIBED_AS)))
     ).all()
+    listeners = _told_of_new_events(community, event)
+    if not follows:
+        for owner_id in listeners:
+            _record_webhook(owner_id, community, event)
+        db.session.commit()
+        return None  # no one follows the community now: no message to send, only the webhooks
     rows = [{"event_id": event.id, "user_id": user_id, "status": _SUBSCRIBED_AS[mode].value,
              "reminder_offsets": list(DEFAULT_REMINDER_OFFSETS), "community_follow_id": follow_id, "created_at": now,
              "confirmed_at": now if mode == FollowMode.EVERY_EVENT else None, "going_on_confirm": False,
@@ -91,12 +98,29 @@ def tell_followers(event_id: int) -> int | None:
     outbox.notify(event, notification)
     if any(mode == FollowMode.EVERY_EVENT for _, _, mode, _ in follows):
         outbox.reminders_changed(event)
-    for owner_id in _told_of_new_events(community, event):
-        outgoing_webhooks.record_messages(owner_id, "community.event_created", {
-            "community": {"id": community.id, "slug": community.slug, "name": community.name},
-            "event": outgoing_webhooks.event_data(event)})
+    for owner_id in listeners:
+        _record_webhook(owner_id, community, event)
     db.session.commit()
     return notification.id
+
+
+def _record_webhook(owner_id: int, community: Community, event: Event) -> None:
+    outgoing_webhooks.record_messages(owner_id, "community.event_created", {
+        "community": {"id": community.id, "slug": community.slug, "name": community.name},
+        "event": outgoing_webhooks.event_data(event)}, dedupe_key=dedupe_key(event.id))
+
+
+def _anyone_listening(event: Event) -> bool:
+    """Someone follows the event's community, or an owner's or the host's webhook endpoint takes
+    community.event_created."""
+    if db.session.scalar(select(CommunityFollow.id).where(
+            CommunityFollow.community_id == event.community_id,
+            CommunityFollow.status == SubscriptionStatus.ACTIVE).limit(1)) is not None:
+        return True
+    community = db.session.get(Community, event.community_id)
+    listeners = _told_of_new_events(community, event)
+    return any("community.event_created" in endpoint.event_types for endpoint in db.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.user_id.in_(listeners), WebhookEndpoint.is_active.is_(True))))
 
 
 def _route_as_chosen(event_id: int, selectors_by_follow: dict[int, list[dict]]) -> None:
