@@ -46,6 +46,10 @@ class Config:
     TEMPORAL_DEV_PORT = 7233
     TEMPORAL_DEV_UI_PORT = 8233
 
+    # Offer the accented pseudo-English (soonish/i18n.py PSEUDO_LOCALE) to Accept-Language and
+    # the language setting: the tests render every page in it to find English left unmarked.
+    PSEUDO_LOCALE = False
+
     # JSON API bearer tokens.
     JWT_EXPIRES_SECONDS = 3600
     # How passwords are hashed (werkzeug's method string). scrypt costs ~0.1 s of CPU and 32 MB

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from soonish import catalogs
 from soonish.models import User, db
 from soonish.web import create_app
 from soonish.web.tokens import issue_token
@@ -16,6 +17,9 @@ from .processes import ScratchDatabase
 from .push_service import FakePushService
 from .reused_apps import ReusedApps
 from .sinks import HttpSink, SmtpSink
+
+# A fresh clone's catalogs, compiled (and the pseudo-locale written) for a test run without make.
+catalogs.build()
 
 # SQLite by default; `make test` runs the suite a second time against PostgreSQL.
 TEST_DATABASE_URL = os.environ.get("SOONISH_TEST_DATABASE_URL", "")

@@ -199,12 +199,16 @@ class HttpSink:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._count = 0
+        self._generation = 0  # bumped by clear(): a slow request of an earlier test isn't counted in the next
 
     async def _handle(self, request: web.Request) -> web.Response:
+        generation = self._generation
         raw = await request.read()
         if self.delay:
             await asyncio.sleep(self.delay)
         with self._lock:
+            if generation != self._generation:
+                return web.Response(status=503, text="the test that sent this has ended")
             self._count += 1
             status = self.failing_status if self._count in self.failing else 200
             try:
@@ -237,3 +241,4 @@ class HttpSink:
         with self._lock:
             self.received.clear()
             self._count = 0
+            self._generation += 1

@@ -11,7 +11,8 @@ from soonish.models import (
     User, db, utcnow,
 )
 from soonish.domain.retention import NEVER_SENT
-from soonish.temporal.retention.types import LedgerPruneRound, retention_schedule_id
+from soonish.temporal.retention.activities import RetentionScope
+from soonish.temporal.retention.types import LedgerPruneRound
 from soonish.temporal.retention.workflow import RetentionWorkflow
 
 from .api_helpers import reports
@@ -116,7 +117,7 @@ def test_sync_schedules_creates_and_keeps_the_retention_schedule(app, harness, t
     first = runner.invoke(cli, ["sync-schedules"])
     assert first.exit_code == 0, first.output
     assert "retention schedule created" in first.output
-    handle = temporal_env.client.get_schedule_handle(retention_schedule_id(app.config["TEMPORAL_ID_PREFIX"]))
+    handle = temporal_env.client.get_schedule_handle(RetentionScope.from_config(app.config).schedule_id)
     try:
         described = harness.run(handle.describe())
         spec = described.schedule.spec  # the server turns "17 3 * * *" into a calendar

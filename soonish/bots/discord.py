@@ -84,6 +84,8 @@ def speaker(interaction: discord.Interaction) -> Speaker:
         channel_name=getattr(interaction.channel, "name", "") or "",
         manages_channel=lambda: interaction.permissions.manage_channels,
         cannot_post_here=lambda: cannot_post_in(interaction),
+        # The language of the person's Discord client ("fr", "es-ES", "pt-BR"), on every interaction.
+        locale=lambda: interaction.locale.value if interaction.locale else None,
     )
 
 

@@ -6,6 +6,8 @@ import logging
 import re
 import signal
 import threading
+from collections.abc import Callable
+from functools import cache
 
 from flask import Flask
 from slack_bolt import App, BoltResponse
@@ -86,10 +88,11 @@ def answer(respond, reply: Reply, **options) -> None:
         log.error("Slack refused a reply: HTTP %s %s", response.status_code, response.body)
 
 
-def manages_channel(client: WebClient, user_id: str, channel_id: str) -> bool:
-    """Workspace admins and owners, and the channel's creator, manage a channel."""
+def manages_channel(client: WebClient, profile: Callable[[], dict], user_id: str, channel_id: str) -> bool:
+    """Workspace admins and owners (``profile``: ``user_profile``), and the channel's creator,
+    manage a channel."""
     try:
-        user = client.users_info(user=user_id)["user"]
+        user = profile()
         if user.get("is_admin") or user.get("is_owner"):
             return True
         return client.conversations_info(channel=channel_id)["channel"].get("creator") == user_id
@@ -130,23 +133,29 @@ def in_direct_message(channel: dict) -> bool:
     return str(channel.get("id", "")).startswith("D") or str(channel.get("name", "")).startswith(DIRECT_MESSAGE_NAMES)
 
 
-def user_zone(client: WebClient, user_id: str) -> str | None:
-    """The IANA zone of the person's Slack profile (users.info `tz`)."""
-    try:
-        return client.users_info(user=user_id)["user"].get("tz")
-    except SlackApiError:
-        return None
+def user_profile(client: WebClient, user_id: str) -> Callable[[], dict]:
+    """The person's Slack profile (users.info, with their language: `include_locale`), asked
+    once, at its first use: its `tz` is the IANA zone, its `locale` Slack's ("fr-FR")."""
+    @cache
+    def profile() -> dict:
+        try:
+            return client.users_info(user=user_id, include_locale=True)["user"]
+        except SlackApiError:
+            return {}
+    return profile
 
 
 def speaker(client: WebClient, team_id: str, user: dict, channel: dict, team_domain: str = "") -> Speaker:
+    profile = user_profile(client, user["id"])
     return Speaker(
         platform=SLACK, workspace_id=team_id, user_id=user["id"], display_name=user.get("name", ""),
         workspace_name=team_domain,
         channel_id=channel.get("id"), channel_name=channel.get("name", ""),
         in_direct_message=in_direct_message(channel),
-        manages_channel=lambda: manages_channel(client, user["id"], channel.get("id", "")),
+        manages_channel=lambda: manages_channel(client, profile, user["id"], channel.get("id", "")),
         cannot_post_here=lambda: cannot_post_in(client, channel.get("id", "")),
-        timezone=lambda: user_zone(client, user["id"]),
+        timezone=lambda: profile().get("tz"),
+        locale=lambda: profile().get("locale"),
     )
 
 

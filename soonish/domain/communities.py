@@ -55,7 +55,7 @@ RANK = {Role.ANNOUNCER: 1, Role.HOST: 2, Role.ADMIN: 3, Role.OWNER: 4}
 
 # Slugs that name (or may one day name) a page of Soonish's own under /c/.
 RESERVED_SLUGS = frozenset({
-    "new", "api", "admin", "settings", "edit", "members", "invites", "invite", "feed", "embed", "follow",
+    "new", "api", "admin", "settings", "edit", "members", "invites", "invite", "feed", "embed", "follow", "follows",
     "soonish", "help", "about", "login", "logout", "signup", "static", "oembed", "hosts", "events", "series",
 })
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58}[a-z0-9])$")

@@ -35,6 +35,8 @@ EVENT_TYPES = {
     "event.updated": "One of your events changed.",
     "event.cancelled": "One of your events was cancelled.",
     "rsvp.changed": "Someone's answer to one of your events changed (going, maybe, can't go, waitlisted).",
+    "community.event_created": "A public event was created in a community you own (or by you), and its followers "
+                               "are being told (after the update-coalescing window; never if it was cancelled within it).",
 }
 ERROR_MAX = 500
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from soonish.field_limits import LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
+from soonish.field_limits import LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, SLUG_MAX, STILL_COMING_HOURS_DEFAULT, TITLE_MAX
 from soonish.models.base import UTCDateTime, db, utcnow
 from soonish.models.user import User
 
@@ -62,6 +62,9 @@ class Event(Published, db.Model):
     show_guest_list: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The BCP 47 tag of the organizer's own text ("de", "pt-BR"), set on the page around it for
+    # screen readers; None when not said. The page's own words follow the reader's language.
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_TAG_MAX))
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus), default=EventStatus.SCHEDULED)
     # The organizer's words when cancelling, if any (also in the cancel notification's text).
     cancel_reason: Mapped[str | None] = mapped_column(String(500))

@@ -5,12 +5,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 
+from soonish import i18n
 from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
 from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
+from soonish.i18n import _l
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -43,7 +45,7 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
     _check_password(password)
     existing = find_user_by_email(email)
     if existing is not None and existing.password_hash is not None:
-        raise Conflict("An account with this email already exists.", {"email": ["Already registered."]})
+        raise Conflict(_l("An account with this email already exists."), {"email": ["Already registered."]})
     if existing is not None:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
@@ -74,7 +76,7 @@ def user_from_verify_link(token: str) -> User:
                              current_app.config["CONFIRM_LINK_MAX_AGE"]))
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("This account no longer exists.")
+        raise NotFound(_l("This account no longer exists."))
     return user
 
 
@@ -105,6 +107,17 @@ def set_email_fallback(user: User, on: bool) -> User:
     """Whether a chat DM that can't reach ``user`` (DMs closed, account gone) is mailed to their
     verified email instead."""
     user.email_fallback = bool(on)
+    db.session.commit()
+    return user
+
+
+def set_locale(user: User, locale: str | None) -> User:
+    """The language ``user`` reads Soonish in (one of i18n.SUPPORTED_LOCALES); None or "": their
+    browser's Accept-Language decides."""
+    chosen = i18n.supported(locale) if locale else None
+    if locale and chosen is None:
+        raise ValidationFailed.field("locale", f"Choose one of: {', '.join(i18n.SUPPORTED_LOCALES)}.")
+    user.locale = chosen
     db.session.commit()
     return user
 

@@ -12,10 +12,11 @@ from icalendar import Alarm, Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
-from soonish.models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
+from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
+from soonish.i18n import _l
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
@@ -121,6 +122,11 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
     return _calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
 
 
+def community_calendar(community: Community, events: list[Event], event_url: EventUrl) -> bytes:
+    """A community's feed: each of its upcoming public events (``events``)."""
+    return _calendar([(_span(event), _vevent(event, event_url(event))) for event in events], community.name)
+
+
 def followed_subscriptions(user: User) -> list[Subscription]:
     """The user's active subscriptions to events they may still see, soonest first."""
     subscriptions = db.session.scalars(
@@ -161,5 +167,5 @@ def feed_owner(token: str) -> User:
     """The user whose feed ``token`` opens; revoked and unknown tokens look the same."""
     user = db.session.scalar(select(User).where(User.calendar_token == token)) if token else None
     if user is None:
-        raise NotFound("No such calendar feed.")
+        raise NotFound(_l("No such calendar feed."))
     return user

@@ -29,6 +29,7 @@ from apprise.plugins.workflows import NotifyWorkflows
 
 from soonish.services.accounts import normalize_email
 from soonish.services.errors import ValidationFailed
+from soonish.i18n import _l
 
 FIELD_MAX = 500
 
@@ -351,7 +352,7 @@ def build_url(key: str, raw: dict | None) -> str:
     try:
         return channel_type.build(values)
     except FieldError as exc:
-        raise ValidationFailed("Some fields need attention.", {f"fields.{exc.name}": [str(exc)]}) from exc
+        raise ValidationFailed(_l("Some fields need attention."), {f"fields.{exc.name}": [str(exc)]}) from exc
 
 
 def clean_fields(key: str, raw: dict | None) -> dict[str, str]:
@@ -387,7 +388,7 @@ def clean_fields(key: str, raw: dict | None) -> dict[str, str]:
                 errors[f"fields.{spec.name}"] = [f"{spec.label} doesn't look right: {exc.message}"]
         values[spec.name] = value
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return values
 
 

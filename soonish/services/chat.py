@@ -22,6 +22,7 @@ from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
+from soonish.i18n import _l
 
 # Connect codes read aloud and typed easily: no 0/O, 1/I/L look-alikes.
 CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -30,9 +31,10 @@ CODE_PART = 4
 
 
 def identity_for(platform: str, workspace_id: str, external_id: str, kind: str = ChatIdentityKind.USER,
-                 display_name: str = "", workspace_name: str = "") -> ChatIdentity:
+                 display_name: str = "", workspace_name: str = "", locale: str | None = None) -> ChatIdentity:
     """The identity of a chat account (or channel), made with its own user the first time; how
-    the platform names it and its workspace is kept up to date."""
+    the platform names it and its workspace, and the language its messages are written in
+    (``locale``, a catalog's name, when known), are kept up to date."""
     if platform not in PLATFORMS:
         raise ValidationFailed.field("platform", f"Unknown chat platform {platform!r}.")
     query = select(ChatIdentity).where(
@@ -42,14 +44,17 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     handle, workspace_name = display_name.strip()[:CHAT_NAME_MAX], workspace_name.strip()[:CHAT_NAME_MAX]
     identity = db.session.scalar(query)
     if identity is not None:
-        if (handle and identity.handle != handle) or (workspace_name and identity.workspace_name != workspace_name):
+        if ((handle and identity.handle != handle) or (workspace_name and identity.workspace_name != workspace_name)
+                or (locale and identity.locale != locale)):
             identity.handle = handle or identity.handle
             identity.workspace_name = workspace_name or identity.workspace_name
+            identity.locale = locale or identity.locale
             db.session.commit()
         return identity
     name = display_name.strip()[:DISPLAY_NAME_MAX] or f"{PLATFORM_NAMES[platform]} {kind}"
     identity = ChatIdentity(platform=platform, workspace_id=workspace_id, external_user_id=external_id,
-                            kind=kind, user=User(display_name=name), handle=handle, workspace_name=workspace_name)
+                            kind=kind, user=User(display_name=name), handle=handle, workspace_name=workspace_name,
+                            locale=locale)
     db.session.add(identity)
     try:
         db.session.commit()
@@ -88,7 +93,7 @@ def link_request(token: str) -> LinkRequest:
                                     current_app.config["CONFIRM_LINK_MAX_AGE"])
     identity = db.session.get(ChatIdentity, identity_id)
     if identity is None:
-        raise NotFound("This chat account is no longer known.")
+        raise NotFound(_l("This chat account is no longer known."))
     return LinkRequest(identity, email)
 
 
@@ -219,7 +224,7 @@ def unlink(user: User, identity_id: int) -> None:
     goes back to the account's email). Typing in that chat again starts afresh."""
     identity = owned_or_missing(db.session.get(ChatIdentity, identity_id), user, "chat account")
     if identity.is_channel:
-        raise NotFound("No such chat account.")
+        raise NotFound(_l("No such chat account."))
     db.session.execute(delete(SubscriptionSelector).where(SubscriptionSelector.chat_identity_id == identity.id))
     db.session.execute(delete(PendingChatAction).where(PendingChatAction.chat_identity_id == identity.id))
     db.session.delete(identity)

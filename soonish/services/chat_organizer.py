@@ -16,6 +16,7 @@ from soonish.models import ChatIdentity, Event, PendingChatAction, User, db, utc
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from soonish.services.events import EventFields, cancel_event, create_event, get_event_for_organizer, update_event, zone
 from soonish.services.notifications import announce as send_announcement
+from soonish.i18n import _l
 
 # A Confirm button older than this asks again: the preview it confirmed may be stale.
 CONFIRM_WITHIN = timedelta(minutes=15)
@@ -168,14 +169,14 @@ def _hold(identity: ChatIdentity, action: str, payload: dict) -> PendingChatActi
 def _take(identity: ChatIdentity, pending_id: int) -> PendingChatAction:
     pending = db.session.get(PendingChatAction, pending_id)
     if pending is None:
-        raise NotFound("That's already done or dismissed.")
+        raise NotFound(_l("That's already done or dismissed."))
     if pending.chat_identity_id != identity.id:
-        raise Forbidden("Only the person who asked can confirm this.")
+        raise Forbidden(_l("Only the person who asked can confirm this."))
     db.session.delete(pending)  # taken once, even when a button is pressed twice
     db.session.flush()
     if pending.created_at < utcnow() - CONFIRM_WITHIN:
         db.session.commit()
-        raise Conflict("This confirmation has expired; ask again.")
+        raise Conflict(_l("This confirmation has expired; ask again."))
     return pending
 
 
@@ -188,14 +189,14 @@ def confirm(identity: ChatIdentity, pending_id: int, choice: int = 0) -> tuple[s
         # A preview held before creates had choices (they live 15 minutes) is its one choice.
         choices = pending.payload.get("choices") or [pending.payload]
         if not 0 <= choice < len(choices):
-            raise NotFound("That choice isn't one of this preview's.")
+            raise NotFound(_l("That choice isn't one of this preview's."))
         chosen = choices[choice]
         fields = EventFields(title=chosen["title"], starts_at=datetime.fromisoformat(chosen["starts_at"]),
                              timezone=pending.payload["timezone"])
         return "create", create_event(user, fields)
     event = db.session.get(Event, pending.payload["event_id"])
     if event is None:
-        raise NotFound("That event no longer exists.")
+        raise NotFound(_l("That event no longer exists."))
     return "cancel", cancel_event(user, organized_event(identity, event).id)
 
 
@@ -210,7 +211,7 @@ def move_start(identity: ChatIdentity, event: Event, when: str, chat_zone: str |
     event = organized_event(identity, event)
     starts_at = parse_when(when, organizer_zone(identity.user, chat_zone), now)
     if starts_at <= (now or utcnow()):
-        raise ValidationFailed.field("when", "The new time is in the past.")
+        raise ValidationFailed.field("when", _l("The new time is in the past."))
     changes = {"starts_at": starts_at}
     if event.ends_at is not None:
         changes["ends_at"] = starts_at + (event.ends_at - event.starts_at)
@@ -222,5 +223,5 @@ def announce(identity: ChatIdentity, event: Event, text: str):
     event = organized_event(identity, event, Action.ANNOUNCE)
     headline, _, body = text.strip().partition("\n")
     if not headline.strip():
-        raise ValidationFailed.field("text", "Write the announcement after the event, e.g. `announce <event> Doors open at 7`.")
+        raise ValidationFailed.field("text", _l("Write the announcement after the event, e.g. `announce <event> Doors open at 7`."))
     return send_announcement(identity.user, event.id, headline.strip()[:TITLE_MAX], body.strip())

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from soonish.models import Event, db
 from soonish.services.errors import Conflict, ServiceError
+from soonish.i18n import _l
 
 # Each run after the first follows a change that another request committed meanwhile: three runs
 # lose only to a row changed three times during one request.
@@ -54,6 +55,6 @@ def rerun_if_changed_meanwhile(operation):
                 return operation(*args, **kwargs)
             except StaleDataError:
                 db.session.rollback()
-        raise Conflict("This changed several times while we were saving it; please try again.")
+        raise Conflict(_l("This changed several times while we were saving it; please try again."))
 
     return run

@@ -14,6 +14,7 @@ from soonish.services import api_keys
 from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain import outbox
+from soonish.i18n import _l
 
 
 def revoke_sessions(user: User) -> None:
@@ -60,7 +61,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     """The current password must be right. Every other session is signed out; the caller signs
     this one in again under the new epoch."""
     if not user.check_password(current_password or ""):
-        raise ValidationFailed.field("current_password", "That isn't your current password.")
+        raise ValidationFailed.field("current_password", _l("That isn't your current password."))
     _check_password(new_password)
     user.set_password(new_password)
     user.token_epoch += 1
@@ -71,12 +72,12 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
 def request_email_change(user: User, new_email: str, current_password: str) -> str:
     """Mail a confirm link to the new address; nothing changes until it is opened."""
     if not user.check_password(current_password or ""):
-        raise ValidationFailed.field("current_password", "That isn't your current password.")
+        raise ValidationFailed.field("current_password", _l("That isn't your current password."))
     address = normalize_email(new_email)
     if address == user.email:
-        raise ValidationFailed.field("email", "That is already your address.")
+        raise ValidationFailed.field("email", _l("That is already your address."))
     if find_user_by_email(address) is not None:
-        raise Conflict("That address belongs to another account.", {"email": ["Already in use."]})
+        raise Conflict(_l("That address belongs to another account."), {"email": ["Already in use."]})
     outbox.one_off_mail(OneOffKind.CHANGE_EMAIL, user.id, address)
     db.session.commit()
     return address
@@ -90,9 +91,9 @@ def confirm_email_change(token: str) -> User:
     if user.email == new:
         return user  # opened twice
     if user.email != old:
-        raise NotFound("This link is out of date: your address changed since it was sent.")
+        raise NotFound(_l("This link is out of date: your address changed since it was sent."))
     if find_user_by_email(new) is not None:
-        raise Conflict("That address belongs to another account now.", {"email": ["Already in use."]})
+        raise Conflict(_l("That address belongs to another account now."), {"email": ["Already in use."]})
     user.email = new
     user.is_verified = True
     outbox.one_off_mail(OneOffKind.EMAIL_CHANGED, user.id, old)
@@ -109,9 +110,9 @@ def undo_email_change(token: str) -> User:
     if user.email == old:
         return user  # undone already
     if user.email != new:
-        raise NotFound("This link is out of date: the address changed again since.")
+        raise NotFound(_l("This link is out of date: the address changed again since."))
     if find_user_by_email(old) is not None:
-        raise Conflict("Your old address belongs to another account now.", {"email": ["Already in use."]})
+        raise Conflict(_l("Your old address belongs to another account now."), {"email": ["Already in use."]})
     user.email = old
     user.token_epoch += 1
     api_keys.revoke_all(user)
@@ -143,12 +144,12 @@ def _unsign_fields(purpose: str, token: str, max_age: int, again: str) -> list:
         reason = "This link has expired." if exc.expired else "This link is not valid."
         raise NotFound(f"{reason} {again}".strip()) from exc
     if not isinstance(fields, list):
-        raise NotFound("This link is not valid.")
+        raise NotFound(_l("This link is not valid."))
     return fields
 
 
 def _live_user(user_id) -> User:
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or user.erased_at is not None:
-        raise NotFound("This account no longer exists.")
+        raise NotFound(_l("This account no longer exists."))
     return user

@@ -1,7 +1,11 @@
-"""Errors the services raise; web, API and bots each render them in their own shape."""
+"""Errors the services raise; web, API and bots each render them in their own shape.
+
+Their sentences are marked where they are raised with ``_l`` (lazy): each door turns them into
+text (``str``) in its reader's language when it renders them; the codes stay as they are."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from soonish.i18n import _l
 from soonish.links import LinkInvalid
 
 
@@ -60,18 +64,18 @@ class Unavailable(ServiceError, status=503, code="unavailable"):
 def owned_or_missing(row, user, what: str):
     """``row`` when ``user`` owns it. Someone else's looks exactly like a missing one."""
     if row is None or row.user_id != user.id:
-        raise NotFound(f"No such {what}.")
+        raise NotFound(_l("No such %(what)s.", what=what))
     return row
 
 
 @contextmanager
-def reading_link(expired: str) -> Iterator[None]:
+def reading_link(expired) -> Iterator[None]:
     """Reading what a link of ours carries: one that was good once answers NotFound(``expired``,
     which says what to do instead), one that never was (or carries what we never signed, caught
     as it is unpacked) "This link is not valid."."""
     try:
         yield
     except LinkInvalid as exc:
-        raise NotFound(expired if exc.expired else "This link is not valid.") from exc
+        raise NotFound(expired if exc.expired else _l("This link is not valid.")) from exc
     except (TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from soonish.models import IdempotencyRecord, db, utcnow
 from soonish.domain.retention import expire_idempotency_records
 from soonish.services.errors import Conflict, ValidationFailed
+from soonish.i18n import _l
 
 # A first request still "running" after this long died with its process: a retry takes over.
 ABANDONED_AFTER = timedelta(minutes=5)
@@ -81,7 +82,7 @@ def begin(caller: str, key: str, request_fingerprint: str) -> StoredAnswer | Ide
         db.session.commit()
         return begin(caller, key, request_fingerprint)
     if first.status is None:
-        raise Conflict("A request with this Idempotency-Key is still being processed; retry shortly.")
+        raise Conflict(_l("A request with this Idempotency-Key is still being processed; retry shortly."))
     return StoredAnswer(first.status, first.response_body or "", first.response_headers or {})
 
 

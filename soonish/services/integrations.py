@@ -22,6 +22,7 @@ from soonish.netguard import PrivateTargetRefused, check_host
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
 from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
+from soonish.i18n import _l
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PORTS = range(1, 65536)
@@ -39,14 +40,14 @@ def mail_settings() -> MailSettings:
 def _clean_tag(tag: str | None) -> str:
     tag = (tag or "").strip().lower()
     if tag and not TAG_PATTERN.match(tag):
-        raise ValidationFailed.field("tag", "Use letters, digits, - or _ (up to 40), e.g. urgent.")
+        raise ValidationFailed.field("tag", _l("Use letters, digits, - or _ (up to 40), e.g. urgent."))
     return tag
 
 
 def _clean_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > 80:
-        raise ValidationFailed.field("name", "Give the channel a name (up to 80 characters).")
+        raise ValidationFailed.field("name", _l("Give the channel a name (up to 80 characters)."))
     return name
 
 
@@ -80,7 +81,7 @@ def _all_checked(*checks) -> list:
         except ValidationFailed as exc:
             errors.update(exc.fields)
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return results
 
 
@@ -115,7 +116,7 @@ def add_typed_integration(user: User, channel_type: str, fields: dict, name: str
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     if channel_type == EMAIL.key:
         return _add_email_channel(user, name or EMAIL.label, address, tag)
     try:
@@ -185,7 +186,7 @@ def channel_verification(token: str) -> ChannelVerification:
     integration = db.session.get(Integration, integration_id)
     # The address (its tag) in the link: an id freed by a removed channel may name a new one.
     if integration is None or not carries_address(secret, str(address), integration.email_address):
-        raise NotFound("This channel was removed; nothing will be sent to this address.")
+        raise NotFound(_l("This channel was removed; nothing will be sent to this address."))
     return ChannelVerification(integration, done=not integration.awaiting_verification)
 
 
@@ -194,7 +195,7 @@ def verify_email_channel(token: str) -> Integration:
     done, the link changes nothing more."""
     verification = channel_verification(token)
     if verification.done:
-        raise Conflict("This address is verified already; the link can't be used again.")
+        raise Conflict(_l("This address is verified already; the link can't be used again."))
     verification.integration.email_verified_at = utcnow()
     db.session.commit()
     return verification.integration
@@ -221,7 +222,7 @@ def update_integration(user: User, integration_id: int, changes: dict) -> Integr
     if "is_active" in changes:
         integration.is_active = bool(changes["is_active"])
     if "url" in changes and (integration.email_address is not None or integration.is_push):
-        raise ValidationFailed.field("url", "This channel has no Apprise URL: remove it and add the channel you want.")
+        raise ValidationFailed.field("url", _l("This channel has no Apprise URL: remove it and add the channel you want."))
     if "url" in changes:
         integration.url_mask = check_apprise_url(changes["url"])
         integration.apprise_url_encrypted = cipher().encrypt(changes["url"].strip())

@@ -24,6 +24,7 @@ from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page
+from soonish.i18n import _l
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
@@ -74,18 +75,18 @@ class RsvpRow:
 def parse_choice(choice: str | None) -> RsvpAnswer:
     value = CHOICES.get((choice or "").strip().lower())
     if value is None:
-        raise ValidationFailed.field("answer", "Answer going, maybe or no.")
+        raise ValidationFailed.field("answer", _l("Answer going, maybe or no."))
     return value
 
 
 def check_open(event: Event) -> None:
     """Answers may change until the start, on scheduled events that take RSVPs."""
     if not event.rsvp_enabled:
-        raise Conflict("This event doesn't take RSVPs.", {"answer": ["RSVPs are off for this event."]})
+        raise Conflict(_l("This event doesn't take RSVPs."), {"answer": ["RSVPs are off for this event."]})
     if event.status == EventStatus.CANCELLED:
-        raise Conflict("This event is cancelled; there is nothing to answer.", {"answer": ["cancelled"]})
+        raise Conflict(_l("This event is cancelled; there is nothing to answer."), {"answer": ["cancelled"]})
     if event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
-        raise Conflict("This event has started or is over; answers are closed.", {"answer": ["closed"]})
+        raise Conflict(_l("This event has started or is over; answers are closed."), {"answer": ["closed"]})
 
 
 def is_open(event: Event) -> bool:
@@ -184,7 +185,7 @@ def _announce_follow(subscription: Subscription | None) -> None:
 
 
 def _nothing_to_confirm() -> Conflict:
-    return Conflict("You're not down as going, so there is nothing to confirm; answer on the event's page.",
+    return Conflict(_l("You're not down as going, so there is nothing to confirm; answer on the event's page."),
                     {"answer": ["not going"]})
 
 
@@ -194,7 +195,7 @@ def still_coming(user: User, event: Event, choice: str) -> Rsvp:
     waitlist, as any "can't go" does."""
     choice = (choice or "").strip().lower()
     if choice not in STILL_COMING_LABELS:
-        raise ValidationFailed.field("answer", "Answer confirm (still coming) or no (can't make it).")
+        raise ValidationFailed.field("answer", _l("Answer confirm (still coming) or no (can't make it)."))
     if choice != CONFIRM:
         return answer(user, event, choice)
     check_open(event)
@@ -321,7 +322,7 @@ def from_link(token: str) -> LinkAnswer:
         user, email = _addressee(secret, addressee)
     event = db.session.get(Event, event_id)
     if event is None:
-        raise NotFound("This event no longer exists.")
+        raise NotFound(_l("This event no longer exists."))
     return LinkAnswer(event, email, user, find(event, user) if user else None)
 
 
@@ -371,14 +372,14 @@ def from_offer_token(token: str) -> Rsvp:
     try:
         rsvp_id, expires = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP_OFFER, token)
     except (LinkInvalid, TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     rsvp = db.session.get(Rsvp, rsvp_id)
     if rsvp is None:
-        raise NotFound("This answer no longer exists.")
+        raise NotFound(_l("This answer no longer exists."))
     if rsvp.answer == RsvpAnswer.GOING:
         return rsvp
     if rsvp.offer_expires_at is None or rsvp.offer_expires_at.isoformat() != expires or rsvp.offer_expires_at <= utcnow():
-        raise Conflict("This offer has expired and the place went to the next person in line.")
+        raise Conflict(_l("This offer has expired and the place went to the next person in line."))
     return rsvp
 
 

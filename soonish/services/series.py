@@ -15,6 +15,7 @@ from soonish.domain.series import recurrence
 from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
+from soonish.domain.messages import N_
 from soonish.links import new_slug
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
@@ -30,10 +31,11 @@ from soonish.services.events import (
 )
 from soonish.services.offsets import validate_offsets
 from soonish.services.subscriptions import _selectors as validated_selectors
+from soonish.i18n import _l
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
-NO_LONGER_BODY = "This date is no longer part of the series; the organizer changed its schedule."
+NO_LONGER_BODY = N_("This date is no longer part of the series; the organizer changed its schedule.")
 
 
 @dataclass(kw_only=True)
@@ -64,7 +66,7 @@ def _cleaned(fields: SeriesFields, stored_start: datetime | None = None) -> dict
         except recurrence.RuleError as exc:
             errors["rrule"] = [str(exc)]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     starts_at = first.replace(tzinfo=zone).astimezone(timezone.utc)
     duration = cleaned["ends_at"] - cleaned["starts_at"] if cleaned["ends_at"] else None
     return dict(
@@ -139,7 +141,7 @@ def follow_series(user: User, series_id: int | None = None, selectors: list[dict
     series = get_visible_series(user, series_id=series_id, slug=slug)
     lock(series)
     if series.status != SeriesStatus.ACTIVE:
-        raise ValidationFailed.field("series", "This series is cancelled; it can't be followed.")
+        raise ValidationFailed.field("series", _l("This series is cancelled; it can't be followed."))
     validated_selectors(user, selectors)  # raises naming the bad one
     offsets = validate_offsets(reminder_offsets) if reminder_offsets is not None else list(DEFAULT_REMINDER_OFFSETS)
     follow = db.session.scalar(
@@ -174,7 +176,7 @@ def unfollow_series(user: User, series_id: int | None = None, slug: str | None =
     lock(series)
     follow = find_follow(user, series)
     if follow is None:
-        raise NotFound("You don't follow this series.")
+        raise NotFound(_l("You don't follow this series."))
     db.session.delete(follow)
     upcoming = [event for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
     subscriptions = db.session.scalars(select(Subscription).where(
@@ -208,13 +210,13 @@ def update_series(actor: User, series_id: int, changes: dict) -> Series:
 
 def _require_active(series: Series) -> None:
     if series.status != SeriesStatus.ACTIVE:
-        raise Conflict("Only active series can be edited.", {"status": [series.status.value]})
+        raise Conflict(_l("Only active series can be edited."), {"status": [series.status.value]})
 
 
 def _merged(series: Series, start: datetime, changes: dict) -> SeriesFields:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in sorted(unknown)})
+        raise ValidationFailed(_l("Unknown fields."), {name: ["Not an editable field."] for name in sorted(unknown)})
     duration = duration_of(series)
     current = dict(
         title=series.title, description=series.description, location=series.location, online_url=series.online_url,
@@ -243,17 +245,17 @@ def edit_following(actor: User, event_id: int, changes: dict, series_id: int | N
     occurrence = get_event_for_organizer(actor, event_id)
     series = series_of(occurrence)
     if series is None:
-        raise ValidationFailed.field("scope", "This event is not part of a series.")
+        raise ValidationFailed.field("scope", _l("This event is not part of a series."))
     # Of two splits at once the second waits here for the first's commit, then reads what it
     # made: this occurrence may have moved to the new series (which it then changes in place).
     lock(series)
     db.session.refresh(occurrence)
     if series_id is not None and occurrence.series_id != series_id:
-        raise NotFound("No such occurrence in this series.")
+        raise NotFound(_l("No such occurrence in this series."))
     series = series_of(occurrence)
     _require_active(series)
     if occurrence.status != EventStatus.SCHEDULED:
-        raise Conflict("Only scheduled occurrences can be edited.", {"status": [occurrence.status.value]})
+        raise Conflict(_l("Only scheduled occurrences can be edited."), {"status": [occurrence.status.value]})
     split_at = occurrence.occurrence_start
     fields = _merged(series, split_at, changes)
     zone = ZoneInfo(series.timezone)

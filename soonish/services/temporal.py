@@ -17,8 +17,8 @@ from soonish.models import Event, EventStatus, db, utcnow
 from soonish.temporal.client import TemporalGateway, TemporalSettings
 from soonish.temporal.events.input import event_workflow_input
 from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
-from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
-from soonish.temporal.series.activities import SeriesScope, put_series_schedule
+from soonish.temporal.retention.activities import RetentionScope
+from soonish.temporal.series.activities import SeriesScope
 
 
 def gateway() -> TemporalGateway:
@@ -76,11 +76,9 @@ def sync_all_schedules() -> ScheduleRepair:
 
 def keep_retention_schedule() -> str:
     """Create the ledger retention schedule, or bring it in line with the settings."""
-    retention_scope = RetentionScope.from_config(current_app.config)
-    return gateway().run(lambda client: put_retention_schedule(client, retention_scope))
+    return gateway().run(RetentionScope.from_config(current_app.config).put)
 
 
 def keep_series_schedule() -> str:
     """Create the series materialization schedule, or bring it in line with the settings."""
-    series_scope = SeriesScope.from_config(current_app.config)
-    return gateway().run(lambda client: put_series_schedule(client, series_scope))
+    return gateway().run(SeriesScope.from_config(current_app.config).put)

@@ -2,6 +2,7 @@
 links a mail carries, and the one-off mails (confirm a subscription, verify an address, link a
 chat account). Runs inside the app context (templates, config, database)."""
 import uuid
+from datetime import date, datetime, time, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.charset import QP, Charset
@@ -17,15 +18,17 @@ from flask import current_app, render_template
 
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
-    LinkPurpose, change_email_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
+    LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
+    community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
-from soonish.models import (ChatIdentity, ChatInstallation, CommunityInvite, Integration, Notification, Subscription,
-                            SubscriptionStatus, User, db)
+from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
+                            EventStatus, Integration, Notification, Subscription, SubscriptionStatus, User, Visibility,
+                            db, utcnow)
 from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
 
@@ -143,6 +146,23 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
                                    rsvp_url)
 
 
+def community_follow_links(follow_id: int) -> tuple[str, str]:
+    """The manage and one-click unsubscribe links of a community follow's mails."""
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.MANAGE_COMMUNITY_FOLLOW, follow_id)
+    return absolute_url(community_follow_manage_path(token)), absolute_url(community_follow_unsubscribe_path(token))
+
+
+def new_event_links(subscription: Subscription) -> RecipientLinks:
+    """The links of a community's new-event message: the community follow's manage and
+    unsubscribe, and for someone told (not following) the one-tap "follow this event"."""
+    manage_url, unsubscribe_url = community_follow_links(subscription.community_follow_id)
+    follow_url = None
+    if subscription.status == SubscriptionStatus.SUGGESTED:
+        token = sign(current_app.config["SECRET_KEY"], LinkPurpose.FOLLOW_SUGGESTED, subscription.id)
+        follow_url = absolute_url(follow_suggested_path(token))
+    return RecipientLinks(manage_url, unsubscribe_url, follow_url=follow_url)
+
+
 # One-off mails ----------------------------------------------------------------------------
 
 
@@ -168,6 +188,12 @@ class OneOffKind:
     BROADCAST_PAUSED = "broadcast_paused"  # notification id, to its event's organizer
     CHAT_REMOVED = "chat_removed"  # chat installation id: to the account that added our app
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
+    COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
+    COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
+
+
+# How far ahead a community's weekly digest looks.
+DIGEST_DAYS_AHEAD = 7
 
 
 def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None) -> Message:
@@ -331,6 +357,48 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
                                                  f"Help run {invitation.community.name} on Soonish", context))
 
 
+def _community_follow_mail(follow_id: int, address: str | None, key: str) -> OneOffMail | None:
+    follow = db.session.get(CommunityFollow, follow_id)
+    if follow is None or follow.status != SubscriptionStatus.PENDING or not follow.user.email:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_COMMUNITY_FOLLOW, follow.id)
+    manage_url, unsubscribe_url = community_follow_links(follow.id)
+    context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
+                   mode=follow.mode, unsubscribe_url=unsubscribe_url)
+    return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
+                                                  f"Confirm: follow {follow.community.name}", context,
+                                                  unsubscribe_url=unsubscribe_url))
+
+
+def digest_events(community: Community, today: date) -> list[Event]:
+    """What a digest on ``today`` lists: the community's public events of the coming week."""
+    start = datetime.combine(today, time(), tzinfo=timezone.utc)
+    return list(db.session.scalars(
+        select(Event).where(Event.community_id == community.id, Event.visibility == Visibility.PUBLIC,
+                            Event.status == EventStatus.SCHEDULED, Event.starts_at > utcnow(),
+                            Event.starts_at < start + timedelta(days=DIGEST_DAYS_AHEAD + 1))
+        .order_by(Event.starts_at)))
+
+
+def _community_digest_mail(follow_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """What is coming in the follow's community this week (nothing to send when nothing is, or
+    when the follow ended since the round left this mail)."""
+    follow = db.session.get(CommunityFollow, follow_id)
+    if follow is None or follow.status != SubscriptionStatus.ACTIVE or not follow.user.email:
+        return None
+    community = db.session.get(Community, follow.community_id)
+    events = digest_events(community, (follow.digest_sent_on or utcnow().date()))
+    if not events:
+        return None
+    manage_url, unsubscribe_url = community_follow_links(follow.id)
+    context = dict(community=community, events=[(e, when_text(e), absolute_url(event_path(e.slug))) for e in events],
+                   manage_url=manage_url, unsubscribe_url=unsubscribe_url,
+                   community_url=absolute_url(f"/c/{community.slug}"))
+    return OneOffMail(follow.user.email, _one_off(f"soonish-digest-{follow.id}-{key}", "community_digest",
+                                                  f"Coming up at {community.name}", context,
+                                                  unsubscribe_url=unsubscribe_url))
+
+
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {
     OneOffKind.CONFIRM: _confirm_mail,
     OneOffKind.VERIFY: _verify_mail,
@@ -343,6 +411,8 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.BROADCAST_PAUSED: _broadcast_paused_mail,
     OneOffKind.CHAT_REMOVED: _chat_removed_mail,
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
+    OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
+    OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
 }
 
 

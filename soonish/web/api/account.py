@@ -7,8 +7,9 @@ its owner signed in): a key is handed to an integration, and the export holds ev
 decrypted URL.
 """
 from flask_login import current_user
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from soonish import i18n
 from soonish.field_limits import PASSWORD_MAX
 from soonish.services import accounts, credentials, erasure
 from soonish.services.accounts import MIN_PASSWORD_LENGTH
@@ -49,10 +50,20 @@ class DeleteAccountIn(Schema):
 
 
 class SettingsSchema(Schema):
-    email_fallback = fields.Boolean(
-        required=True, metadata={"description": "When a Slack or Discord DM can't reach you for good (DMs closed, "
+    locale = fields.String(
+        allow_none=True, validate=validate.OneOf(i18n.SUPPORTED_LOCALES),
+        metadata={"description": "The language of the pages, mails, chat messages and reminders sent to you; "
+                                 "null: your browser's Accept-Language decides."})
+    email_fallback = fields.Boolean( metadata={"description": "When a Slack or Discord DM can't reach you for good (DMs closed, "
                                  "the account gone), the message is mailed once to your verified email instead, "
                                  "and the organizer sees it fell back to email. On unless turned off."})
+
+
+class SettingsChange(SettingsSchema):
+    @validates_schema
+    def something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one setting to change: email_fallback or locale.")
 
 
 class ExportOut(Schema):
@@ -121,15 +132,19 @@ def change_email(data):
 @bp.get("/me/settings", access=authorized("subscriptions:read"), response=SettingsSchema)
 def settings():
     """How your messages reach you."""
-    return {"email_fallback": current_user.email_fallback}
+    return {"email_fallback": current_user.email_fallback, "locale": current_user.locale}
 
 
-@bp.patch("/me/settings", access=authorized("subscriptions:write"), body=SettingsSchema, response=SettingsSchema,
+@bp.patch("/me/settings", access=authorized("subscriptions:write"), body=SettingsChange, response=SettingsSchema,
           errors=[422])
 def change_settings(data):
-    """Change how your messages reach you."""
-    user = accounts.set_email_fallback(current_user, data["email_fallback"])
-    return {"email_fallback": user.email_fallback}
+    """Change how your messages reach you: only the settings given change."""
+    user = current_user
+    if "email_fallback" in data:
+        user = accounts.set_email_fallback(user, data["email_fallback"])
+    if "locale" in data:
+        user = accounts.set_locale(user, data["locale"])
+    return {"email_fallback": user.email_fallback, "locale": user.locale}
 
 
 @bp.get("/me/export", access=account_only, response=ExportOut)

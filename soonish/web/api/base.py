@@ -160,4 +160,6 @@ class SoonishApi(Api):
 def service_error_response(error: ServiceError):
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    return error_body(error.code, error.message, error.fields), error.status, headers
+    # The sentences in the request's language (services mark them lazily, _l); the codes as they are.
+    fields = {name: [str(m) for m in messages] for name, messages in error.fields.items()}
+    return error_body(error.code, str(error.message), fields), error.status, headers

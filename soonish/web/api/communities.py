@@ -1,13 +1,18 @@
-"""Communities over JSON: create one, read it, its team (invite, change a role, remove, leave,
-hand it on), its audit list, and accept an invitation."""
+"""Communities over JSON: create one, read and change it, its team (invite, change a role,
+remove, leave, hand it on), its audit list, accept an invitation, and follow one."""
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from soonish.domain.communities import Role
 from soonish.field_limits import COMMUNITY_DESCRIPTION_MAX, COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
+from soonish.domain.community_follows import MODE_LABELS, WEEKDAYS
+from soonish.models import FollowMode
 from soonish.services import communities as community_service
+from soonish.services import community_follows as follow_service
 from soonish.web.api.access import authorized
 from soonish.web.api.base import ApiBlueprint
+from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
+from soonish.web.api.schemas import SelectorSchema
 
 bp = ApiBlueprint("api_communities", __name__, url_prefix="/api/v1/communities",
                   description="Communities: a page that owns events and series, run by a team with roles")
@@ -34,6 +39,41 @@ class CommunityOut(Schema):
     personal = fields.Function(lambda c: c.personal_of_id is not None,
                                metadata={"description": "An organizer's own community, made for their first event."})
     url = fields.Function(lambda c: f"/c/{c.slug}")
+    digest_weekday = fields.Integer(metadata={"description": "The day its digest followers hear what is coming: "
+                                                             "0 Monday … 6 Sunday."})
+
+
+class CommunityChangeIn(Schema):
+    description = fields.String(validate=validate.Length(max=COMMUNITY_DESCRIPTION_MAX))
+    digest_weekday = fields.Integer(strict=True, validate=validate.Range(min=0, max=6), metadata={
+        "description": "The day its digest followers hear what is coming: " + ", ".join(
+            f"{number} {name}" for number, name in enumerate(WEEKDAYS)) + "."})
+
+
+MODES = [mode.value for mode in FollowMode]
+MODE_HELP = "; ".join(f"{mode.value}: {label.lower()}" for mode, label in MODE_LABELS.items())
+
+
+class FollowIn(Schema):
+    mode = fields.String(load_default=FollowMode.NEW_EVENTS.value, validate=validate.OneOf(MODES),
+                         metadata={"description": MODE_HELP})
+    selectors = fields.List(fields.Nested(SelectorSchema), validate=validate.Length(max=20), metadata={
+        "description": "Where its messages go (your channels or chat accounts); none: your email address."})
+
+
+class FollowChangeIn(Schema):
+    mode = fields.String(required=True, validate=validate.OneOf(MODES), metadata={"description": MODE_HELP})
+
+
+class FollowOut(Schema):
+    community_id = fields.Integer()
+    community = fields.Function(lambda f: f.community.slug, metadata={"description": "Its slug: /c/{slug}."})
+    mode = fields.Function(lambda f: f.mode.value, metadata={"enum": MODES})
+    status = fields.Function(lambda f: f.status.value, metadata={"enum": ["pending", "active"]})
+    since = fields.DateTime(attribute="created_at")
+
+
+FollowPage = page_schema(FollowOut, "CommunityFollowPage")
 
 
 class MemberOut(Schema):
@@ -86,6 +126,13 @@ def create_community(data):
 def get_community(community_id):
     """A community you are a member of."""
     return community_service.community_of_member(current_user, community_id)
+
+
+@bp.patch("/<int:community_id>", access=authorized("communities:write"), body=CommunityChangeIn,
+          response=CommunityOut, errors=[404])
+def change_community(data, community_id):
+    """Change a community's description or digest day (owners and admins)."""
+    return community_service.change_community(current_user, community_id, data)
 
 
 @bp.delete("/<int:community_id>", access=authorized("communities:write"), status=204, errors=[404, 409])
@@ -143,3 +190,43 @@ def transfer(data, community_id):
 def audit(community_id):
     """Who changed what in the community, and when, newest first (the latest 100)."""
     return community_service.audit_list(current_user, community_id)
+
+
+# Following ------------------------------------------------------------------------------------------
+
+
+@bp.get("/follows", access=authorized("communities:read"), query=PageArgs, response=FollowPage, headers=LINK_HEADER,
+        errors=[422])
+def my_follows(args):
+    """The communities you follow (pending or active), oldest follow first, a page at a time."""
+    return paged(follow_service.mine_page(current_user, args["limit"], args.get("cursor")))
+
+
+@bp.post("/<int:community_id>/follow", access=authorized("communities:write"), body=FollowIn, status=201,
+         response=FollowOut, errors=[404, 422])
+@bp.alt_response(200, schema=FollowOut, description="You followed it already: the mode (and routes) given now apply.")
+def follow(data, community_id):
+    """Follow a community (one whose page is public) with one of three modes; following again
+    changes the mode. Its new public events reach you once each, after the update-coalescing window."""
+    community = follow_service.followable(community_id=community_id)
+    follow, began = follow_service.follow(current_user, community, data["mode"], data.get("selectors"))
+    return follow, 201 if began else 200
+
+
+@bp.get("/<int:community_id>/follow", access=authorized("communities:read"), response=FollowOut, errors=[404])
+def get_follow(community_id):
+    """Your follow of this community (404 when you don't follow it)."""
+    return follow_service.own_follow(current_user, community_id)
+
+
+@bp.patch("/<int:community_id>/follow", access=authorized("communities:write"), body=FollowChangeIn,
+          response=FollowOut, errors=[404, 422])
+def change_follow(data, community_id):
+    """Change what following brings."""
+    return follow_service.change_mode(follow_service.own_follow(current_user, community_id), data["mode"])
+
+
+@bp.delete("/<int:community_id>/follow", access=authorized("communities:write"), status=204, errors=[404])
+def unfollow(community_id):
+    """Stop following: nothing more about its new events (events followed through it stay followed)."""
+    follow_service.unfollow(follow_service.own_follow(current_user, community_id))

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from soonish.domain.communities import Action, may
 from soonish.domain.chat_markup import PLATFORMS
 from soonish.field_limits import (
-    CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
+    CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
     SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.models import DeliveryStatus, IntegrationState, Visibility
@@ -73,6 +73,9 @@ class EventPatch(Schema):
     online_url = fields.String(validate=validate.Length(max=ONLINE_URL_MAX),
                                metadata={"description": "http(s) link to join online; empty for none"})
     show_follower_count = fields.Boolean(metadata={"description": "Show the follower count on the public page"})
+    language = fields.String(allow_none=True, validate=validate.Length(max=LANGUAGE_TAG_MAX), metadata={
+        "description": "BCP 47 tag of the language the title and description are written in (en, de, pt-BR), "
+                       "set on them for screen readers; null: not said. The page's own words follow the reader."})
     still_coming_check = fields.Boolean(metadata={
         "description": "Ask those going, `still_coming_hours` before the start, whether they're still coming "
                        "(\"can't make it\" frees their place for the waitlist). Off by default."})
@@ -117,6 +120,7 @@ class EventOut(PublishedOut):
     online_url = fields.Method("online_url_for_viewer", allow_none=True,
                                metadata={"description": "Shown to the organizer only (followers see it on the page near the start)"})
     show_follower_count = fields.Boolean()
+    language = fields.String(allow_none=True)
     status = fields.Function(lambda e: e.status.value)
     cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()

@@ -1,6 +1,7 @@
 """Following events over JSON: with a token (selectors, offsets) or by email alone."""
 from flask_login import current_user
 
+from soonish.i18n import current_locale
 from soonish.services import ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import lists
@@ -51,7 +52,8 @@ def _follow(data, event_id: int | None = None, slug: str | None = None):
         if not data.get("email"):
             raise ValidationFailed.field("email", "Sign in, or give an email address to follow by email.")
         event = event_service.get_visible_event(None, event_id=event_id, slug=slug)
-        return subscription_service.subscribe_by_email(event, data["email"]), 202
+        # Their mails are written in the language the request asks for (Accept-Language).
+        return subscription_service.subscribe_by_email(event, data["email"], locale=current_locale()), 202
     subscription, newly_active = subscription_service.subscribe(
         user, event_id, data.get("selectors"), data.get("reminder_offsets"), slug=slug
     )
