@@ -87,7 +87,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def mail_in(bind: str | None) -> None:
     """Take bounces and complaints by SMTP: the MX of SOONISH_BOUNCE_DOMAIN (README "Mail reputation")."""
-    from soonish.mail_in import listener, split_bind
+    from soonish.mail_in.listener import listener, split_bind
 
     app = current_app._get_current_object()
     host, port = split_bind(bind or app.config["MAIL_IN_BIND"])

@@ -108,8 +108,21 @@ def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str
         description = excerpt(f"{len(events)} upcoming event{'s' if len(events) != 1 else ''}: {listed}.")
     else:
         description = "No upcoming public events right now."
+    return _page_card_tags("profile", title, description, page_url, image_url)
+
+
+def series_card_tags(title: str, summary: str, description: str, page_url: str,
+                     image_url: str | None) -> list[tuple[str, str, str]]:
+    """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
+    words, and its next occurrence's image when there is one."""
+    return _page_card_tags("website", title, excerpt(f"A series: {summary}. {description}"), page_url, image_url)
+
+
+def _page_card_tags(og_type: str, title: str, description: str, page_url: str,
+                    image_url: str | None) -> list[tuple[str, str, str]]:
+    """A host's or a series' card: a large image when the page has one, a plain summary else."""
     tags = [
-        ("property", "og:type", "profile"),
+        ("property", "og:type", og_type),
         ("property", "og:site_name", "Soonish"),
         ("property", "og:title", title),
         ("property", "og:description", description),
@@ -117,26 +130,6 @@ def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str
         ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
         ("name", "twitter:title", title),
         ("name", "twitter:description", description),
-    ]
-    if image_url:
-        tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
-    return tags
-
-
-def series_card_tags(title: str, summary: str, description: str, page_url: str,
-                     image_url: str | None) -> list[tuple[str, str, str]]:
-    """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
-    words, and its next occurrence's image when there is one."""
-    text = excerpt(f"A series: {summary}. {description}")
-    tags = [
-        ("property", "og:type", "website"),
-        ("property", "og:site_name", "Soonish"),
-        ("property", "og:title", title),
-        ("property", "og:description", text),
-        ("property", "og:url", page_url),
-        ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
-        ("name", "twitter:title", title),
-        ("name", "twitter:description", text),
     ]
     if image_url:
         tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]

@@ -6,10 +6,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish import i18n
-from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.i18n import _l
@@ -71,11 +71,9 @@ def _send_verification(user: User) -> None:
 
 
 def user_from_verify_link(token: str) -> User:
-    try:
+    with reading_link(_l("This link has expired.")):
         user_id = int(unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, token,
                              current_app.config["CONFIRM_LINK_MAX_AGE"]))
-    except LinkInvalid as exc:
-        raise NotFound(_l("This link has expired.") if exc.expired else _l("This link is not valid.")) from exc
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(_l("This account no longer exists."))

@@ -12,14 +12,14 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.config import slack_runs
 from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
-from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
     Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from soonish.services.accounts import find_user_by_email, normalize_email
-from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
+from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.i18n import _l
@@ -88,13 +88,9 @@ class LinkRequest:
 
 def link_request(token: str) -> LinkRequest:
     """What a link mail asks for; the link alone changes nothing (mail scanners open links)."""
-    try:
+    with reading_link(_l("This link has expired; ask the bot for a new one.")):
         identity_id, email = unsign(current_app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, token,
                                     current_app.config["CONFIRM_LINK_MAX_AGE"])
-    except LinkInvalid as exc:
-        raise NotFound(_l("This link has expired; ask the bot for a new one.") if exc.expired else _l("This link is not valid.")) from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound(_l("This link is not valid.")) from exc
     identity = db.session.get(ChatIdentity, identity_id)
     if identity is None:
         raise NotFound(_l("This chat account is no longer known."))

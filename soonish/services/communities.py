@@ -18,10 +18,10 @@ from soonish.models import (
     Community, CommunityAudit, CommunityInvite, CommunityMember, Event, EventStatus, Series, SeriesStatus, User,
     Visibility, db, lock_for_change, utcnow,
 )
+from soonish.privacy import mask_address
 from soonish.services.accounts import normalize_email
 from soonish.services.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from soonish.services.events import list_upcoming_public_events, mark_cancelled, permitted, tell_cancelled
-from soonish.domain.bounces import mask_address
 from soonish.i18n import _l, format_number
 
 PAST_SHOWN = 20

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -22,6 +23,7 @@ from soonish.models import (
     Visibility, db, utcnow,
 )
 from soonish.domain import outbox
+from soonish.models.event import Published
 from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
@@ -210,12 +212,21 @@ def community_to_host(organizer: User, community_id: int | None) -> Community:
     return permitted(organizer, Action.CREATE_EVENT, community, "community")
 
 
-def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
-    cleaned = clean_event_fields(fields)
+PublishedKind = TypeVar("PublishedKind", bound=Published)
+
+
+def publish(kind: type[PublishedKind], organizer: User, community_id: int | None, cleaned: dict) -> PublishedKind:
+    """A new event or series of ``organizer``'s with its ``cleaned`` fields, in the community that
+    hosts it, under a new slug; flushed, so it has its id."""
     community = community_to_host(organizer, community_id)
-    event = Event(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(event)
+    published = kind(organizer_id=organizer.id, community_id=community.id, slug=new_slug(cleaned["title"]), **cleaned)
+    db.session.add(published)
     db.session.flush()
+    return published
+
+
+def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
+    event = publish(Event, organizer, community_id, clean_event_fields(fields))
     outbox.event_created(event)
     community_follows.event_created(event)
     db.session.commit()
@@ -272,6 +283,14 @@ def tell_updated(event: Event, notification) -> None:
     webhook_endpoints.event_changed("event.updated", event)
 
 
+def clean_cancel_reason(reason: str | None) -> str:
+    """The organizer's words when cancelling an event or a series, trimmed; too long is refused."""
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
+    return reason
+
+
 @rerun_if_changed_meanwhile
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
@@ -279,9 +298,7 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     Cancelling a cancelled event answers it as it is (also when another request cancelled it
     a moment before: the reason is that request's) and sends nothing."""
     event = get_event_for_organizer(actor, event_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
+    reason = clean_cancel_reason(reason)
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:

@@ -16,11 +16,11 @@ from soonish.domain.delivery import (
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
 from soonish.field_limits import CHANNEL_URL_MAX
-from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
+from soonish.links import LinkPurpose, carries_address, unsign
 from soonish.models import Integration, User, db, utcnow
 from soonish.netguard import PrivateTargetRefused, check_host
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
-from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
+from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
 from soonish.i18n import _l, format_number
 
@@ -181,14 +181,9 @@ class ChannelVerification:
 def channel_verification(token: str) -> ChannelVerification:
     """What a verification link is about; opening it changes nothing (mail scanners open links)."""
     secret = current_app.config["SECRET_KEY"]
-    try:
+    with reading_link(_l("This link has expired; ask for a new one on your Channels page.")):
         integration_id, address = unsign(secret, LinkPurpose.VERIFY_CHANNEL, token,
                                          current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"])
-    except LinkInvalid as exc:
-        raise NotFound(_l("This link has expired; ask for a new one on your Channels page.") if exc.expired
-                       else _l("This link is not valid.")) from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound(_l("This link is not valid.")) from exc
     integration = db.session.get(Integration, integration_id)
     # The address (its tag) in the link: an id freed by a removed channel may name a new one.
     if integration is None or not carries_address(secret, str(address), integration.email_address):

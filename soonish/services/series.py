@@ -25,8 +25,8 @@ from soonish.domain import outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
-    community_to_host, get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
+    START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_cancel_reason, clean_event_fields,
+    get_event_for_organizer, mark_cancelled, organized_by, publish, shared_values, tell_cancelled, tell_updated,
     visible_or_missing,
 )
 from soonish.services.offsets import validate_offsets
@@ -91,11 +91,7 @@ def check_series_fields(fields: SeriesFields) -> None:
 
 
 def create_series(organizer: User, fields: SeriesFields, community_id: int | None = None) -> Series:
-    cleaned = _cleaned(fields)
-    community = community_to_host(organizer, community_id)
-    series = Series(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(series)
-    db.session.flush()
+    series = publish(Series, organizer, community_id, _cleaned(fields))
     materialize(series, utcnow(), START_GRACE)
     db.session.commit()
     return series
@@ -328,9 +324,7 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     """Stop the series: no more occurrences, and every upcoming one is cancelled (each one's
     followers are told, with the reason)."""
     series = get_series_for_organizer(actor, series_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
+    reason = clean_cancel_reason(reason)
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED
