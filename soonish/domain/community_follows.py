@@ -123,26 +123,29 @@ def _told_of_new_events(community: Community, event: Event) -> set[int]:
 # The weekly digest -----------------------------------------------------------------------------
 
 
-def send_digests(today: date) -> int:
-    """Leave today's digest mails: one per DIGEST follower of each community whose digest day is
-    ``today`` and that has something coming (none when nothing is). A follow is marked sent for
-    the day by one conditional update, so a rerun of the day's round mails nobody twice.
-    Commits per community; returns the mails left."""
-    left = 0
-    communities = list(db.session.scalars(select(Community).where(
-        Community.digest_weekday == today.weekday(), Community.archived_at.is_(None))))
-    for community in communities:
-        if not digest_events(community, today):
-            continue
-        marked = db.session.execute(
-            update(CommunityFollow).where(
-                CommunityFollow.community_id == community.id, CommunityFollow.mode == FollowMode.DIGEST,
-                CommunityFollow.status == SubscriptionStatus.ACTIVE,
-                or_(CommunityFollow.digest_sent_on.is_(None), CommunityFollow.digest_sent_on < today))
-            .values(digest_sent_on=today).returning(CommunityFollow.id)
-            .execution_options(synchronize_session=False)).scalars().all()
-        for follow_id in marked:
-            outbox.one_off_mail(OneOffKind.COMMUNITY_DIGEST, follow_id)
-        left += len(marked)
-        db.session.commit()
-    return left
+def digest_community_ids(today: date, after: int = 0) -> list[int]:
+    """The open communities whose digest day is ``today``, by id, past ``after`` (the day's
+    round works through them in order and resumes after the last it did)."""
+    return list(db.session.scalars(select(Community.id).where(
+        Community.digest_weekday == today.weekday(), Community.archived_at.is_(None), Community.id > after)
+        .order_by(Community.id)))
+
+
+def send_digest(community_id: int, today: date) -> int:
+    """Leave ``today``'s digest mails of one community: one per DIGEST follower, none when
+    nothing is coming. A follow is marked sent for the day by one conditional update, so a rerun
+    of the day's round mails nobody twice. Commits; returns the mails left."""
+    community = db.session.get(Community, community_id)
+    if community is None or not digest_events(community, today):
+        return 0
+    marked = db.session.execute(
+        update(CommunityFollow).where(
+            CommunityFollow.community_id == community.id, CommunityFollow.mode == FollowMode.DIGEST,
+            CommunityFollow.status == SubscriptionStatus.ACTIVE,
+            or_(CommunityFollow.digest_sent_on.is_(None), CommunityFollow.digest_sent_on < today))
+        .values(digest_sent_on=today).returning(CommunityFollow.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    for follow_id in marked:
+        outbox.one_off_mail(OneOffKind.COMMUNITY_DIGEST, follow_id)
+    db.session.commit()
+    return len(marked)

@@ -1,0 +1,42 @@
+"""Community digests on Temporal: the send activity (a thin adapter over
+domain/community_follows.py) and the `soonish-digest` schedule that starts CommunityDigestWorkflow
+daily (kept in sync at worker start and by `soonish sync-schedules`)."""
+from datetime import date
+
+from flask import Flask
+from temporalio import activity
+
+from soonish.domain.community_follows import digest_community_ids, send_digest
+from soonish.temporal.digest.types import SEND_DIGESTS, DigestRound, DigestRoundResult
+from soonish.temporal.digest.workflow import CommunityDigestWorkflow
+from soonish.temporal.rounds.activities import RoundClock
+from soonish.temporal.schedules import CronScope
+
+
+class DigestActivities:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def all(self) -> list:
+        return [self.send_digests]
+
+    # Like the database activities: each community is one short transaction; let it finish.
+    @activity.defn(name=SEND_DIGESTS, no_thread_cancel_exception=True)
+    def send_digests(self, round_: DigestRound) -> DigestRoundResult:
+        day = date.fromisoformat(round_.day)
+        sent, last, clock = 0, round_.after_community_id, RoundClock()
+        with self.app.app_context():
+            for community_id in digest_community_ids(day, after=round_.after_community_id):
+                sent += send_digest(community_id, day)
+                last = community_id
+                if clock.spent(last):
+                    return DigestRoundResult(sent, last, done=False)
+        return DigestRoundResult(sent, last, done=True)
+
+
+class DigestScope(CronScope):
+    schedule_name = "soonish-digest"
+    cron_setting = "COMMUNITY_DIGEST_CRON"
+
+    def starts(self):
+        return CommunityDigestWorkflow.run, DigestRound()
