@@ -23,7 +23,7 @@ from soonish.domain import messages, outbox, outgoing_webhooks
 from soonish.domain.delivery.mail import OneOffKind, digest_events
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Community, CommunityFollow, CommunityMember, CommunityRole, Event, EventStatus,
-    FollowMode, Notification, NotificationKind, Subscription, SubscriptionSelector,
+    FollowMode, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector,
     SubscriptionStatus, Visibility, db, insert_ignoring_duplicates, utcnow,
 )
 
@@ -56,6 +56,22 @@ def event_created(event: Event) -> None:
         return
     window = timedelta(seconds=max(0.0, float(current_app.config["UPDATE_COALESCE_SECONDS"])))
     outbox.community_event_created(event, not_before=utcnow() + window)
+
+
+def series_created(series: Series) -> None:
+    """In the creating transaction (``series`` flushed), before its first occurrences are made:
+    every EVERY_EVENT follower of the community follows a new public series whole, as if by hand
+    (a series follow with the community follow's channels and the default reminders), so each
+    occurrence subscribes them, now and as the daily run makes more. The others hear of the
+    series through its first occurrence (``event_created``)."""
+    if series.community_id is None or series.visibility != Visibility.PUBLIC:
+        return
+    follows = db.session.execute(select(CommunityFollow.user_id, CommunityFollow.selectors).where(
+        CommunityFollow.community_id == series.community_id, CommunityFollow.status == SubscriptionStatus.ACTIVE,
+        CommunityFollow.mode == FollowMode.EVERY_EVENT)).all()
+    db.session.add_all(SeriesFollow(series_id=series.id, user_id=user_id, selectors=list(selectors or []),
+                                    reminder_offsets=list(DEFAULT_REMINDER_OFFSETS)) for user_id, selectors in follows)
+    db.session.flush()
 
 
 def tell_followers(event_id: int) -> int | None:
