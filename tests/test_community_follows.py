@@ -11,12 +11,13 @@ from sqlalchemy import select
 
 from soonish.bots.core import Commands
 from soonish.domain.series.occurrences import materialize_series
+from soonish.temporal.digest.activities import DigestScope
 from soonish.models import (
     ChatIdentity, CommunityFollow, Event, Notification, NotificationKind, OutboxItem, OutboxKind, SeriesFollow,
-    Subscription, SubscriptionStatus, db,
+    Subscription, SubscriptionStatus, db, utcnow,
 )
 
-from .api_helpers import create_event
+from .api_helpers import create_event, future_iso
 from .conftest import csrf_token
 from .sinks import wait_until
 from .test_bots_core import ALICE
@@ -102,6 +103,26 @@ def test_a_new_public_series_is_followed_whole_by_every_event_followers_and_told
             Event.series_id == series["id"], Event.id.not_in(first_made))).all()
     assert made_later and all(subscription_of(app, "auto@example.com", event_id).status == SubscriptionStatus.ACTIVE
                               for event_id in made_later)
+
+
+def test_the_daily_digest_run_mails_each_digest_follower_once_on_the_communitys_day(
+        app, client, worker, harness, temporal_env, smtp_sink, make_user, bearer, owner, community):
+    """The digest's one path through the real Temporal: the run as its schedule starts it."""
+    assert client.patch(f"/api/v1/communities/{community['id']}", headers=owner,
+                        json={"digest_weekday": utcnow().weekday()}).status_code == 200
+    assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": "digest"},
+                       headers=bearer(make_user("weekly@example.com"))).status_code == 201
+    create_event(client, owner, title="Owl walk", community_id=community["id"], starts_at=future_iso(2))
+    scope = DigestScope.from_config(app.config)
+    workflow_run, progress = scope.starts()
+
+    for run in ("first", "again"):  # a second run the same day mails nobody twice
+        sent = harness.run(temporal_env.client.execute_workflow(
+            workflow_run, progress, id=f"{scope.schedule_id}-{run}", task_queue=scope.task_queue))
+        assert sent == (1 if run == "first" else 0)
+    wait_until(lambda: smtp_sink.to("weekly@example.com"), message="the digest mail")
+    [mail] = smtp_sink.to("weekly@example.com")
+    assert "Owl walk" in text_of(mail)
 
 
 def test_following_over_the_api_with_its_refusals(app, client, make_user, bearer, owner, community):

@@ -9,7 +9,7 @@ from temporalio import activity
 from soonish.domain.community_follows import digest_community_ids, send_digest
 from soonish.temporal.digest.types import SEND_DIGESTS, DigestRound, DigestRoundResult
 from soonish.temporal.digest.workflow import CommunityDigestWorkflow
-from soonish.temporal.rounds.activities import RoundClock
+from soonish.temporal.rounds.activities import through_ids
 from soonish.temporal.schedules import CronScope
 
 
@@ -24,14 +24,10 @@ class DigestActivities:
     @activity.defn(name=SEND_DIGESTS, no_thread_cancel_exception=True)
     def send_digests(self, round_: DigestRound) -> DigestRoundResult:
         day = date.fromisoformat(round_.day)
-        sent, last, clock = 0, round_.after_community_id, RoundClock()
         with self.app.app_context():
-            for community_id in digest_community_ids(day, after=round_.after_community_id):
-                sent += send_digest(community_id, day)
-                last = community_id
-                if clock.spent(last):
-                    return DigestRoundResult(sent, last, done=False)
-        return DigestRoundResult(sent, last, done=True)
+            return DigestRoundResult(*through_ids(
+                digest_community_ids(day, after=round_.after_community_id), round_.after_community_id,
+                lambda community_id: send_digest(community_id, day)))
 
 
 class DigestScope(CronScope):
