@@ -13,6 +13,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedI
 
 from soonish.domain import avatars
 from soonish.domain.messages import when_text
+from soonish.i18n import _l
 from soonish.models import Event, Visibility
 
 # An event without an end is put in calendars as one hour long.
@@ -249,24 +250,25 @@ def process_cover(data: bytes) -> bytes:
     shape around its centre, turned upright by its EXIF orientation). Nothing of the original
     file survives: no EXIF (location, camera), no other metadata."""
     if not data:
-        raise CoverRefused("Choose an image file.")
+        raise CoverRefused(_l("Choose an image file."))
     if len(data) > COVER_MAX_BYTES:
-        raise CoverRefused("That image is over 5 MB; use a smaller one.")
+        raise CoverRefused(_l("That image is over 5 MB; use a smaller one."))
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
             pixels = probe.width * probe.height
     except (UnidentifiedImageError, OSError) as exc:
-        raise CoverRefused("That file isn't an image we can read; use a JPEG, PNG or WebP.") from exc
+        raise CoverRefused(_l("That file isn't an image we can read; use a JPEG, PNG or WebP.")) from exc
     if kind not in COVER_FORMATS:
-        raise CoverRefused(f"{kind or 'That'} images aren't taken; use a JPEG, PNG or WebP.")
+        raise CoverRefused(_l("%(kind)s images aren't taken; use a JPEG, PNG or WebP.", kind=kind) if kind
+                           else _l("That kind of image isn't taken; use a JPEG, PNG or WebP."))
     if pixels > COVER_MAX_PIXELS:
-        raise CoverRefused("That image has too many pixels; use one under 50 megapixels.")
+        raise CoverRefused(_l("That image has too many pixels; use one under 50 megapixels."))
     try:
         with Image.open(io.BytesIO(data)) as image:
             upright = ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise CoverRefused("That image is damaged or unreadable; try exporting it again.") from exc
+        raise CoverRefused(_l("That image is damaged or unreadable; try exporting it again.")) from exc
     card = ImageOps.fit(upright, IMAGE_SIZE, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     card.save(out, "JPEG", quality=85, optimize=True, progressive=True)

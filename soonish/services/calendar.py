@@ -16,7 +16,7 @@ from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, 
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
-from soonish.i18n import _l
+from soonish.i18n import _, _l
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
@@ -56,7 +56,7 @@ def _reminder(event: Event, offset_seconds: int) -> Alarm:
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -timedelta(seconds=offset_seconds))
-    alarm.add("description", f"Soon: {event.title}")
+    alarm.add("description", _("Soon: %(title)s", title=event.title))
     return alarm
 
 
@@ -148,7 +148,7 @@ def feed_calendar(user: User, event_url: EventUrl) -> bytes:
         for offset in subscription.reminder_offsets or []:
             entry.add_component(_reminder(event, offset))
         entries.append((_span(event), entry))
-    return _calendar(entries, "Soonish: events I follow")
+    return _calendar(entries, _("Soonish: events I follow"))
 
 
 def rotate_feed_token(user: User) -> str:

@@ -334,7 +334,7 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     series = get_series_for_organizer(actor, series_id)
     reason = (reason or "").strip()
     if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
+        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED
