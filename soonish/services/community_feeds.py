@@ -68,4 +68,4 @@ def oembed(community: Community, embed_url: str, max_width: int | None, max_heig
 
 def iframe_html(community: Community, embed_url: str, width: int = EMBED_WIDTH, height: int = EMBED_HEIGHT) -> str:
     return (f'<iframe src="{escape(embed_url)}" title="Follow {escape(community.name)} on Soonish" '
-            f'width="{width}" height="{height}" style="border:0" loading="lazy"></iframe>')
+            f'width="{width}" height="{height}" loading="lazy"></iframe>')

@@ -21,7 +21,7 @@ from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from soonish.domain import outbox
+from soonish.domain import community_follows, outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import (
@@ -92,7 +92,11 @@ def check_series_fields(fields: SeriesFields) -> None:
 
 def create_series(organizer: User, fields: SeriesFields, community_id: int | None = None) -> Series:
     series = publish(Series, organizer, community_id, _cleaned(fields))
-    materialize(series, utcnow(), START_GRACE)
+    community_follows.series_created(series)
+    now = utcnow()
+    ahead = [event for event in materialize(series, now, START_GRACE) if event.starts_at > now]
+    if ahead:  # the community's followers hear of a new series once, by its next occurrence
+        community_follows.event_created(ahead[0])
     db.session.commit()
     return series
 
