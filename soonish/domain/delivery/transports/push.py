@@ -54,7 +54,7 @@ def payload(message: Message) -> bytes:
         # (the same delivery key) replaces its first copy.
         "tag": topic(message) or message.delivery_key,
         "delivery_key": message.delivery_key,
-        "actions": [{"action": action, "title": title} for action, title in actions],
+        "actions": [{"action": action, "title": str(title)} for action, title in actions],
         "answer_token": message.answer_token if actions else None,
     }, separators=(",", ":")).encode()
 
