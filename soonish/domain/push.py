@@ -59,10 +59,6 @@ class PushSubscription:
     def host(self) -> str:
         return urlsplit(self.endpoint).hostname or ""
 
-    def as_info(self) -> dict:
-        """The shape pywebpush and the browser's ``toJSON()`` use."""
-        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
-
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 

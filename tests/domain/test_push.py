@@ -184,6 +184,14 @@ async def test_a_push_taken_after_its_sender_gave_up_is_not_counted_as_answered_
     assert tally.stats()["repeats"] == 1
 
 
+async def test_a_device_whose_key_is_not_a_curve_point_fails_for_good(fake_push):
+    device = subscription_of(fake_push.new_device())
+    off_curve = push.PushSubscription(device.endpoint, push.b64url_encode(b"\x04" + b"1" * 64), device.auth)
+    (outcome,) = await deliver(off_curve, message())
+    assert outcome == Failed("the device's push keys are unusable (ValueError)", permanent=True)
+    assert fake_push.received() == []
+
+
 async def test_without_a_vapid_key_nothing_is_pushed(fake_push):
     device = fake_push.new_device()
     async with Courier(MAIL, allow_private=True) as courier:
