@@ -28,13 +28,14 @@ from soonish.i18n import _l
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
-CHOICE_LABELS = {"going": "Going", "maybe": "Maybe", "no": "Can't go"}
+# Lazy: each said in the reader's language where it is shown.
+CHOICE_LABELS = {"going": _l("Going"), "maybe": _l("Maybe"), "no": _l("Can't go")}
 # The still-coming check's answers (mail links, chat buttons): "confirm" keeps the person going.
 CONFIRM = "confirm"
-STILL_COMING_LABELS = {CONFIRM: "Yes, still coming", "no": "Can't make it"}
+STILL_COMING_LABELS = {CONFIRM: _l("Yes, still coming"), "no": _l("Can't make it")}
 ANSWER_LABELS = {
-    RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.NOT_GOING: "Can't go",
-    RsvpAnswer.WAITLISTED: "On the waitlist",
+    RsvpAnswer.GOING: _l("Going"), RsvpAnswer.MAYBE: _l("Maybe"), RsvpAnswer.NOT_GOING: _l("Can't go"),
+    RsvpAnswer.WAITLISTED: _l("On the waitlist"),
 }
 
 

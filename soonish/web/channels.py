@@ -25,7 +25,7 @@ class ChannelForm(FlaskForm):
     ])
     # Its length and port are the service's checks, shown beside the field like any other.
     url = StringField(_l("Apprise URL"), validators=[DataRequired(_l("Paste the channel's Apprise URL."))],
-                      description="e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id")
+                      description=_l("e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id"))
     tag = StringField(_l("Tag"), validators=[Length(max=40, message=_l("Keep the tag under 40 characters."))],
                       description=_l("Optional, one word like urgent: follow an event by tag to reach every channel carrying it."))
 
