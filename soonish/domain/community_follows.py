@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 
 from soonish.domain import messages, outbox, outgoing_webhooks
 from soonish.domain.delivery.mail import OneOffKind, digest_events
+from soonish.i18n import _l
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Community, CommunityFollow, CommunityMember, CommunityRole, Event, EventStatus,
     FollowMode, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector,
@@ -28,9 +29,9 @@ from soonish.models import (
 )
 
 MODE_LABELS = {
-    FollowMode.NEW_EVENTS: "Tell me about new events",
-    FollowMode.DIGEST: "A weekly digest of what's coming",
-    FollowMode.EVERY_EVENT: "Follow every new event",
+    FollowMode.NEW_EVENTS: _l("Tell me about new events"),
+    FollowMode.DIGEST: _l("A weekly digest of what's coming"),
+    FollowMode.EVERY_EVENT: _l("Follow every new event"),
 }
 # What a new event's fan-out subscribes each mode to (a digest follower is told on its day).
 _SUBSCRIBED_AS = {FollowMode.NEW_EVENTS: SubscriptionStatus.SUGGESTED, FollowMode.EVERY_EVENT: SubscriptionStatus.ACTIVE}

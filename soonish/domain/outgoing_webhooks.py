@@ -29,15 +29,15 @@ from soonish.netguard import PrivateTargetRefused, check_host
 # What an endpoint can subscribe to. A new kind of event is one line here and one emit() call
 # where it happens.
 EVENT_TYPES = {
-    "subscription.created": "Someone started following one of your events.",
-    "subscription.cancelled": "Someone stopped following one of your events.",
-    "notification.sent": "A message to your event's followers was handed to its channels, with counts.",
-    "delivery.failed": "A message could not be delivered to a follower, after every retry.",
-    "event.updated": "One of your events changed.",
-    "event.cancelled": "One of your events was cancelled.",
-    "rsvp.changed": "Someone's answer to one of your events changed (going, maybe, can't go, waitlisted).",
-    "community.event_created": "A public event was created in a community you own (or by you), and its followers "
-                               "are being told (after the update-coalescing window; never if it was cancelled within it).",
+    "subscription.created": _l("Someone started following one of your events."),
+    "subscription.cancelled": _l("Someone stopped following one of your events."),
+    "notification.sent": _l("A message to your event's followers was handed to its channels, with counts."),
+    "delivery.failed": _l("A message could not be delivered to a follower, after every retry."),
+    "event.updated": _l("One of your events changed."),
+    "event.cancelled": _l("One of your events was cancelled."),
+    "rsvp.changed": _l("Someone's answer to one of your events changed (going, maybe, can't go, waitlisted)."),
+    "community.event_created": _l("A public event was created in a community you own (or by you), and its followers "
+                                  "are being told (after the update-coalescing window; never if it was cancelled within it)."),
 }
 ERROR_MAX = 500
 

@@ -15,15 +15,15 @@ PREFIX = "sk_"
 # What a key may do. A session or a JWT may do everything its account may; a key only what
 # its scopes name. New scopes go here (and on the views that need them).
 SCOPES = {
-    "events:read": "Read your events, their notifications, who got them and who answered.",
-    "events:write": "Create, change and cancel your events, and set their RSVPs and places.",
-    "announce": "Send announcements to an event's followers.",
-    "subscriptions:read": "Read the events you follow.",
-    "subscriptions:write": "Follow and stop following events, change reminders, answer RSVPs.",
-    "channels:write": "Read, add, change and remove your delivery channels.",
-    "webhooks:write": "Read, add, change and remove your outgoing webhook endpoints.",
-    "communities:read": "Read the communities you help run (their members and audit list) and the ones you follow.",
-    "communities:write": "Create communities, invite and remove members, change roles, leave, hand one on; follow and unfollow.",
+    "events:read": _l("Read your events, their notifications, who got them and who answered."),
+    "events:write": _l("Create, change and cancel your events, and set their RSVPs and places."),
+    "announce": _l("Send announcements to an event's followers."),
+    "subscriptions:read": _l("Read the events you follow."),
+    "subscriptions:write": _l("Follow and stop following events, change reminders, answer RSVPs."),
+    "channels:write": _l("Read, add, change and remove your delivery channels."),
+    "webhooks:write": _l("Read, add, change and remove your outgoing webhook endpoints."),
+    "communities:read": _l("Read the communities you help run (their members and audit list) and the ones you follow."),
+    "communities:write": _l("Create communities, invite and remove members, change roles, leave, hand one on; follow and unfollow."),
 }
 # last_used_at is a hint for people, not an audit log: one write a minute per key is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

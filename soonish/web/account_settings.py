@@ -27,25 +27,25 @@ NEW_PASSWORD_RULES = [DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH, m
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254), Email()])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254), Email()])
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=NEW_PASSWORD_RULES)
-    confirm = PasswordField("Repeat it", validators=[EqualTo("password", "Passwords differ.")])
+    password = PasswordField(_l("New password"), validators=NEW_PASSWORD_RULES)
+    confirm = PasswordField(_l("Repeat it"), validators=[EqualTo("password", _l("Passwords differ."))])
 
 
 class ChangePasswordForm(NewPasswordForm):
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
 
 
 class ChangeEmailForm(FlaskForm):
-    email = EmailField("New email", validators=[DataRequired(), Length(max=254), Email()])
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+    email = EmailField(_l("New email"), validators=[DataRequired(), Length(max=254), Email()])
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
 
 
 class EmailFallbackForm(FlaskForm):
-    email_fallback = BooleanField("When a Slack or Discord message can't reach me, email it to me instead")
+    email_fallback = BooleanField(_l("When a Slack or Discord message can't reach me, email it to me instead"))
 
 
 class LanguageForm(FlaskForm):
@@ -54,13 +54,13 @@ class LanguageForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    display_name = StringField("Your name", validators=[Length(max=DISPLAY_NAME_MAX)])
-    bio = TextAreaField("About you", description="A line or two shown on your events and your host page.",
+    display_name = StringField(_l("Your name"), validators=[Length(max=DISPLAY_NAME_MAX)])
+    bio = TextAreaField(_l("About you"), description=_l("A line or two shown on your events and your host page."),
                         validators=[Length(max=BIO_MAX)], render_kw={"maxlength": BIO_MAX, "rows": 3})
 
 
 class DeleteAccountForm(FlaskForm):
-    password = PasswordField("Your password", validators=[DataRequired()])
+    password = PasswordField(_l("Your password"), validators=[DataRequired()])
 
 
 def account_forms(**given) -> dict:
@@ -98,8 +98,8 @@ def forgot_password():
     if form.validate_on_submit():
         credentials.request_password_reset(form.email.data)
         # The same words whether or not the address has an account.
-        flash("If that address has a Soonish account, a link to choose a new password is on its way. "
-              "It works for an hour.", "info")
+        flash(_("If that address has a Soonish account, a link to choose a new password is on its way. "
+              "It works for an hour."), "info")
         return redirect(url_for("auth.login"))
     return render_template("account/forgot_password.html", form=form), 422 if form.errors else 200
 
@@ -113,7 +113,7 @@ def reset_password(token):
         with refusal_kept(form):
             user = credentials.reset_password(token, form.password.data)
             login_user(user)
-            flash("Your new password is set. Every other session is signed out.", "success")
+            flash(_("Your new password is set. Every other session is signed out."), "success")
             return redirect(url_for("events.dashboard"))
     return render_template("account/reset_password.html", form=form, user=user), 422 if form.errors else 200
 
@@ -130,7 +130,7 @@ def change_password():
             user = credentials.change_password(current_user._get_current_object(), form.current_password.data,
                                                form.password.data)
             login_user(user)  # this session carries on under the new epoch
-            flash("Password changed. Every other session is signed out.", "success")
+            flash(_("Password changed. Every other session is signed out."), "success")
             return redirect(url_for("account.show"))
     return _account_page_with(password_form=form)
 
@@ -142,7 +142,7 @@ def set_profile():
     if form.validate_on_submit():
         with refusal_kept(form):
             accounts.set_profile(current_user, form.display_name.data or "", form.bio.data or "")
-            flash("Saved: your name and a few words show beside the events you host.", "success")
+            flash(_("Saved: your name and a few words show beside the events you host."), "success")
             return redirect(url_for("account.show"))
     return _account_page_with(profile_form=form)
 
@@ -178,7 +178,7 @@ def change_email():
     if form.validate_on_submit():
         with refusal_kept(form):
             address = credentials.request_email_change(current_user, form.email.data, form.current_password.data)
-            flash(f"Almost done: open the link we sent to {address} to start using it.", "info")
+            flash(_("Almost done: open the link we sent to %(email)s to start using it.", email=address), "info")
             return redirect(url_for("account.show"))
     return _account_page_with(email_form=form)
 
@@ -188,7 +188,7 @@ def change_email():
 @link_page
 def confirm_email_change(token):
     user = credentials.confirm_email_change(token)
-    flash(f"Your address is now {user.email}.", "success")
+    flash(_("Your address is now %(email)s.", email=user.email), "success")
     return redirect(url_for("account.show" if current_user.is_authenticated else "auth.login"))
 
 
@@ -199,8 +199,8 @@ def undo_email_change(token):
     if form.validate_on_submit():
         user = credentials.undo_email_change(token)
         logout_user()
-        flash(f"Your address is {user.email} again and every session is signed out. "
-              "If you didn't make that change, choose a new password now.", "success")
+        flash(_("Your address is %(email)s again and every session is signed out. "
+                "If you didn't make that change, choose a new password now.", email=user.email), "success")
         return redirect(url_for("account_settings.forgot_password"))
     return render_template("account/undo_email_change.html", form=form)
 
@@ -210,7 +210,7 @@ def undo_email_change(token):
 def sign_out_everywhere():
     credentials.revoke_sessions(current_user)
     logout_user()
-    flash("You are signed out everywhere, and every API token you had stopped working.", "info")
+    flash(_("You are signed out everywhere, and every API token you had stopped working."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -232,7 +232,7 @@ def delete_account():
 def mail_deletion_link():
     with refusal_flashed():
         credentials.request_deletion_link(current_user)
-        flash(f"We sent a link to {current_user.email}: open it to delete your account.", "info")
+        flash(_("We sent a link to %(email)s: open it to delete your account.", email=current_user.email), "info")
     return redirect(url_for("account.show"))
 
 
@@ -249,7 +249,7 @@ def delete_account_from_link(token):
 
 def _deleted():
     logout_user()
-    flash("Your account is deleted. Thank you for having used Soonish.", "info")
+    flash(_("Your account is deleted. Thank you for having used Soonish."), "info")
     return redirect(url_for("events.home"))
 
 

@@ -14,6 +14,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.i18n import _, _l
 from soonish.models import User, db
 from soonish.services import accounts, api_keys
 from soonish.web.api.base import API_PREFIX
@@ -64,11 +65,11 @@ def load_user_from_bearer(req) -> User | None:
 @login_manager.unauthorized_handler
 def unauthorized():
     if request.path.startswith("/api/"):
-        response = jsonify(error={"code": "unauthorized", "message": "Sign in or send a valid bearer token.", "fields": {}})
+        response = jsonify(error={"code": "unauthorized", "message": _("Sign in or send a valid bearer token."), "fields": {}})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    flash("Please sign in to continue.", "info")
+    flash(_("Please sign in to continue."), "info")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -116,17 +117,17 @@ def csrf_exempt(view):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 class RegisterForm(FlaskForm):
-    display_name = StringField("Name", validators=[Length(max=DISPLAY_NAME_MAX)])
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    display_name = StringField(_l("Name"), validators=[Length(max=DISPLAY_NAME_MAX)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)]
+        _l("Password"), validators=[DataRequired(), Length(min=accounts.MIN_PASSWORD_LENGTH)]
     )
-    confirm = PasswordField("Repeat password", validators=[EqualTo("password", "Passwords differ.")])
+    confirm = PasswordField(_l("Repeat password"), validators=[EqualTo("password", _l("Passwords differ."))])
 
 
 def _safe_next(default: str) -> str:
@@ -145,11 +146,11 @@ def register():
         with refusal_kept(form):
             registration = accounts.register(form.email.data, form.password.data, form.display_name.data or "")
             if registration.user is None:
-                flash("You already follow events with this address. We sent it a link: open it to "
-                      "finish your account, and your subscriptions come with it.", "info")
+                flash(_("You already follow events with this address. We sent it a link: open it to "
+                      "finish your account, and your subscriptions come with it."), "info")
                 return redirect(url_for("auth.login"))
             login_user(registration.user)
-            flash("Welcome to Soonish! Your account is ready. We sent a link to confirm your email.", "success")
+            flash(_("Welcome to Soonish! Your account is ready. We sent a link to confirm your email."), "success")
             return redirect(_safe_next(url_for("events.dashboard")))
     return render_template("auth/register.html", form=form)
 
@@ -167,12 +168,12 @@ def verify(token):
     user = accounts.user_from_verify_link(token)
     if user.password_hash is not None:
         accounts.verify_email(user)
-        flash("Your email is confirmed.", "success")
+        flash(_("Your email is confirmed."), "success")
         return redirect(url_for("events.dashboard" if current_user.is_authenticated else "auth.login"))
     form = SetPasswordForm()
     if form.validate_on_submit():
         login_user(accounts.verify_email(user, form.password.data))
-        flash("Your account is ready, with the events you already follow.", "success")
+        flash(_("Your account is ready, with the events you already follow."), "success")
         return redirect(url_for("subscriptions.mine"))
     return render_template("auth/set_password.html", form=form, user=user)
 
@@ -183,7 +184,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate_within_limits(form.email.data, form.password.data)
         if user is None:
-            form.password.errors.append("That email and password don't match an account.")
+            form.password.errors.append(_("That email and password don't match an account."))
         else:
             login_user(user)
             return redirect(_safe_next(url_for("events.dashboard")))
@@ -194,7 +195,7 @@ def login():
 @login_required
 def logout():
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("events.home"))
 
 

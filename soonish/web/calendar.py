@@ -2,6 +2,7 @@
 from flask import Blueprint, Response, flash, redirect, url_for
 from flask_login import current_user, login_required
 
+from soonish.i18n import _
 from soonish.models import Event
 from soonish.services import calendar as calendar_service
 from soonish.web.events import visible_event_or_404
@@ -37,7 +38,7 @@ def feed(token):
 @login_required
 def rotate_feed():
     calendar_service.rotate_feed_token(current_user)
-    flash("Your calendar feed is ready. Add its URL to your calendar app; any older feed URL has stopped working.", "success")
+    flash(_("Your calendar feed is ready. Add its URL to your calendar app; any older feed URL has stopped working."), "success")
     return redirect(url_for("account.show"))
 
 
@@ -45,7 +46,7 @@ def rotate_feed():
 @login_required
 def revoke_feed():
     calendar_service.revoke_feed_token(current_user)
-    flash("Your calendar feed is switched off. Calendar apps using it will stop updating.", "info")
+    flash(_("Your calendar feed is switched off. Calendar apps using it will stop updating."), "info")
     return redirect(url_for("account.show"))
 
 

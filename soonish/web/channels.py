@@ -8,6 +8,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.i18n import _, _l
 from soonish.services import channel_types, chat, chat_installations
 from soonish.services import integrations as integration_service
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
@@ -19,14 +20,14 @@ SUBSCRIBE_LINK = "channels.subscribe_link"
 
 
 class ChannelForm(FlaskForm):
-    name = StringField("Name", validators=[
-        DataRequired("Name this channel, e.g. Phone."), Length(max=80, message="Keep the name under 80 characters."),
+    name = StringField(_l("Name"), validators=[
+        DataRequired(_l("Name this channel, e.g. Phone.")), Length(max=80, message=_l("Keep the name under 80 characters.")),
     ])
     # Its length and port are the service's checks, shown beside the field like any other.
-    url = StringField("Apprise URL", validators=[DataRequired("Paste the channel's Apprise URL.")],
-                      description="e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id")
-    tag = StringField("Tag", validators=[Length(max=40, message="Keep the tag under 40 characters.")],
-                      description="Optional, one word like urgent: follow an event by tag to reach every channel carrying it.")
+    url = StringField(_l("Apprise URL"), validators=[DataRequired(_l("Paste the channel's Apprise URL."))],
+                      description=_l("e.g. ntfy://my-topic, discord://webhook_id/token, tgram://bot_token/chat_id"))
+    tag = StringField(_l("Tag"), validators=[Length(max=40, message=_l("Keep the tag under 40 characters."))],
+                      description=_l("Optional, one word like urgent: follow an event by tag to reach every channel carrying it."))
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -36,7 +37,7 @@ def index():
     if form.validate_on_submit():
         with refusal_kept(form):
             integration = integration_service.add_integration(current_user, form.name.data, form.url.data, form.tag.data)
-            flash(f"Channel “{integration.name}” added. Send it a test to be sure.", "success")
+            flash(_("Channel “%(name)s” added. Send it a test to be sure.", name=integration.name), "success")
             return redirect(url_for("channels.index"))
     link = session.pop(SUBSCRIBE_LINK, None)
     return render_template(
@@ -51,8 +52,8 @@ def index():
 class TypedChannelForm(FlaskForm):
     """A catalogue type's form: its own fields come from the catalogue (see typed() below)."""
 
-    name = StringField("Name", validators=[Length(max=80, message="Keep the name under 80 characters.")],
-                       description="Optional; shown in your list of channels.")
+    name = StringField(_l("Name"), validators=[Length(max=80, message=_l("Keep the name under 80 characters."))],
+                       description=_l("Optional; shown in your list of channels."))
     tag = ChannelForm.tag
 
 
@@ -70,8 +71,8 @@ def typed(channel_type):
             integration = integration_service.add_typed_integration(
                 current_user, spec.key, values, form.name.data, form.tag.data)
             if integration.awaiting_verification:
-                flash(f"Channel “{integration.name}” added. We've mailed a link to {integration.email_address}: "
-                      f"it gets nothing until the link is opened there.", "success")
+                flash(_("Channel “%(name)s” added. We've mailed a link to %(email)s: it gets nothing until the link is "
+                        "opened there.", name=integration.name, email=integration.email_address), "success")
                 return redirect(url_for("channels.index", _anchor=f"channel-{integration.id}"))
             _report_test(integration, integration_service.send_test(current_user, integration.id))
             link = channel_types.subscribe_link(spec.key, values)
@@ -92,11 +93,12 @@ def test(integration_id):
 
 
 def _report_test(added, error: str | None) -> None:
-    prefix = f"Channel “{added.name}” added. " if added else ""
     if error is None:
-        flash(f"{prefix}Test message sent. Check that it arrived.", "success")
+        flash(_("Channel “%(name)s” added. Test message sent. Check that it arrived.", name=added.name) if added
+              else _("Test message sent. Check that it arrived."), "success")
     else:
-        flash(f"{prefix}The test didn't go through: {error}", "error")
+        flash(_("Channel “%(name)s” added. The test didn't go through: %(error)s", name=added.name, error=error) if added
+              else _("The test didn't go through: %(error)s", error=error), "error")
 
 
 @bp.post("/<int:integration_id>/toggle")
@@ -111,7 +113,7 @@ def toggle(integration_id):
 @login_required
 def delete(integration_id):
     integration_service.delete_integration(current_user, integration_id)
-    flash("Channel removed.", "info")
+    flash(_("Channel removed."), "info")
     return redirect(url_for("channels.index"))
 
 
@@ -121,7 +123,7 @@ def resend(integration_id):
     """Mail an email channel's verification link again (spaced: see resend_verification)."""
     with refusal_flashed():  # too soon, or needs no link; someone else's channel is missing (404)
         integration = integration_service.resend_verification(current_user, integration_id)
-        flash(f"We've mailed a new link to {integration.email_address}.", "success")
+        flash(_("We've mailed a new link to %(email)s.", email=integration.email_address), "success")
     return redirect(url_for("channels.index", _anchor=f"channel-{integration_id}"))
 
 
@@ -174,7 +176,7 @@ def connect_status(platform):
 @login_required
 def remove_chat_account(identity_id):
     chat.unlink(current_user, identity_id)
-    flash("Chat account removed: its DMs get nothing more from this account.", "info")
+    flash(_("Chat account removed: its DMs get nothing more from this account."), "info")
     return redirect(url_for("channels.index"))
 
 
@@ -191,6 +193,6 @@ def slack_workspace(installation_id):
 @login_required
 def uninstall_slack(installation_id):
     installation = chat_installations.uninstall(current_user, installation_id)
-    flash(f"Soonish was removed from {installation.workspace_name or installation.workspace_id}.", "info")
+    flash(_("Soonish was removed from %(workspace)s.", workspace=installation.workspace_name or installation.workspace_id), "info")
     return redirect(url_for("channels.slack_workspace", installation_id=installation_id))
 

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 
 from soonish.domain.chat_markup import PLATFORM_NAMES
 from soonish.config import slack_installs_per_workspace, slack_runs
+from soonish.i18n import _, _l
 from soonish.services import chat
 from soonish.web.auth import csrf_exempt
 from soonish.web.errors import link_page
@@ -43,12 +44,12 @@ def _signed_in_account() -> int | None:
 # What went wrong, in the words of the page that offers a fresh start (bolt's failure reasons;
 # any other is Slack's own error, e.g. access_denied when the person pressed Cancel).
 INSTALL_PROBLEMS = {
-    "invalid_browser": "This install was started in another browser (or its cookie expired).",
-    "invalid_state": "This install link was already used, has expired, or was never ours.",
-    "missing_code": "Slack sent no authorization code back.",
-    "invalid_code": "Slack refused the authorization code: nothing was installed.",
-    "storage_error": "We couldn't save the installation.",
-    "access_denied": "The install was cancelled in Slack.",
+    "invalid_browser": _l("This install was started in another browser (or its cookie expired)."),
+    "invalid_state": _l("This install link was already used, has expired, or was never ours."),
+    "missing_code": _l("Slack sent no authorization code back."),
+    "invalid_code": _l("Slack refused the authorization code: nothing was installed."),
+    "storage_error": _l("We couldn't save the installation."),
+    "access_denied": _l("The install was cancelled in Slack."),
 }
 
 
@@ -57,7 +58,7 @@ def _installed(args):
 
     installation = args.installation
     name = (installation.enterprise_name if installation.is_enterprise_install else installation.team_name) or "Slack"
-    flash(f"Soonish is now in {name}. Type /soonish help there to start.", "success")
+    flash(_("Soonish is now in %(workspace)s. Type /soonish help there to start.", workspace=name), "success")
     return BoltResponse(status=303, body="", headers={
         "Location": url_for("channels.index"), "Set-Cookie": [args.settings.state_utils.build_set_cookie_for_deletion()]})
 
@@ -65,7 +66,7 @@ def _installed(args):
 def _install_failed(args):
     from slack_bolt import BoltResponse
 
-    problem = INSTALL_PROBLEMS.get(args.reason, f"Slack answered: {str(args.reason)[:100]}.")
+    problem = INSTALL_PROBLEMS.get(args.reason) or _("Slack answered: %(reason)s.", reason=str(args.reason)[:100])
     current_app.logger.info("Slack install failed: %s", args.reason)
     status = args.suggested_status_code if args.suggested_status_code >= 400 else 400
     page = render_template("chat/install_problem.html", problem=problem, platform="Slack",

@@ -3,6 +3,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import login_user
 
 from soonish.domain.chat_markup import ChatPlatform
+from soonish.i18n import _
 from soonish.links import public_url
 from soonish.services import chat_signin
 
@@ -37,7 +38,7 @@ def callback(platform):
     state = request.args.get("state")
     name = ChatPlatform(platform).display_name
     if not state or state != session.pop(SESSION_STATE, None):
-        outcome = chat_signin.SignIn(problem="This sign-in was started in another browser, or has expired.")
+        outcome = chat_signin.SignIn(problem=_("This sign-in was started in another browser, or has expired."))
     else:
         outcome = chat_signin.finish(platform, state, request.args.get("code"), _redirect_uri(platform))
     if outcome.user is not None:

@@ -11,7 +11,7 @@ from soonish.domain import share
 from soonish.domain.communities import Action, may
 from soonish.domain.community_follows import MODE_LABELS
 from soonish.domain.messages import when_text
-from soonish.i18n import _
+from soonish.i18n import _, _l
 from soonish.links import public_url
 from soonish.services import communities as community_service
 from soonish.services import calendar as calendar_service
@@ -42,15 +42,15 @@ MODE_CHOICES = [(mode.value, label) for mode, label in MODE_LABELS.items()]
 class FollowForm(FlaskForm):
     """Follow a community: what to get, and for a visitor without an account, where."""
 
-    mode = RadioField("What would you like?", choices=MODE_CHOICES, default=MODE_CHOICES[0][0],
-                      validators=[DataRequired("Choose what you'd like to get.")])
+    mode = RadioField(_l("What would you like?"), choices=MODE_CHOICES, default=MODE_CHOICES[0][0],
+                      validators=[DataRequired(_l("Choose what you'd like to get."))])
 
 
 class EmailFollowForm(FollowForm):
-    email = EmailField("Your email", validators=[
-        DataRequired("Enter your email address."),
-        Length(max=254, message="That address is too long to be an email address."),
-        Email("That doesn't look like an email address."),
+    email = EmailField(_l("Your email"), validators=[
+        DataRequired(_l("Enter your email address.")),
+        Length(max=254, message=_l("That address is too long to be an email address.")),
+        Email(_l("That doesn't look like an email address.")),
     ])
 
 
@@ -95,11 +95,13 @@ def follow(slug):
         with refusal_kept(form):
             if user:
                 follow_service.follow(user, community, form.mode.data)
-                flash(f"You follow {community.name}: {MODE_LABELS[follow_service.mode_of(form.mode.data)].lower()}.", "success")
+                flash(_("You follow %(community)s: “%(choice)s”.", community=community.name,
+                        choice=MODE_LABELS[follow_service.mode_of(form.mode.data)]), "success")
             else:
                 follow_service.follow_by_email(community, form.email.data, form.mode.data)
-                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start following "
-                      f"{community.name}. (Not there? Check your spam folder.)", "success")
+                flash(_("Almost there: open the link we just sent to %(email)s to start following %(community)s. "
+                        "(Not there? Check your spam folder.)", email=form.email.data.strip(), community=community.name),
+                      "success")
             return redirect_to(url_for("communities.show", slug=slug))
     return _show(slug, form, 422)
 
@@ -109,7 +111,7 @@ def follow(slug):
 def unfollow(slug):
     community = follow_service.followable(slug)
     follow_service.unfollow(follow_service.own_follow(current_user, community.id))
-    flash(f"You no longer follow {community.name}.", "info")
+    flash(_("You no longer follow %(community)s.", community=community.name), "info")
     return redirect_to(url_for("communities.show", slug=slug))
 
 
@@ -131,7 +133,7 @@ def manage_follow(token):
     if form.validate_on_submit():
         with refusal_kept(form):
             follow_service.change_mode(follow, form.mode.data)
-            flash(f"Saved: {MODE_LABELS[follow.mode].lower()}.", "success")
+            flash(_("Saved: “%(choice)s”.", choice=MODE_LABELS[follow.mode]), "success")
             return redirect_to(url_for("communities.manage_follow", token=token))
     return render_template("communities/follow_manage.html", follow=follow, token=token, form=form,
                            confirmed=False), 422 if form.errors else 200
@@ -178,7 +180,7 @@ def accept_invite(token):
     form = FlaskForm()
     if form.validate_on_submit():
         community = community_service.accept_invite(current_user, token)
-        flash(f"You help run {community.name} now.", "success")
+        flash(_("You help run %(community)s now.", community=community.name), "success")
         return redirect(url_for("events.dashboard"))
     return render_template("communities/accept_invite.html", form=form, invitation=invitation)
 
@@ -243,5 +245,5 @@ def _dimension(name: str) -> int | None:
     if value is None:
         return None
     if not value.isdigit() or not 0 < int(value) <= 10_000:
-        raise ValidationFailed.field(name, "A width or height in pixels, from 1 to 10000.")
+        raise ValidationFailed.field(name, _("A width or height in pixels, from 1 to 10000."))
     return int(value)

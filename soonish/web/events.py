@@ -18,6 +18,7 @@ from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
     STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
+from soonish.i18n import _, _l
 from soonish.models import DeliveryStatus, Event, Series
 from soonish.services import ValidationFailed, concurrency
 from soonish.services import events as event_service
@@ -39,58 +40,58 @@ bp.add_app_template_global(event_service.CANCEL_REASON_MAX, "cancel_reason_max")
 # What a datetime-local input sends (first: what it is given back).
 LOCAL_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 VISIBILITY_CHOICES = [
-    ("public", "Public: listed on Soonish"),
-    ("unlisted", "Unlisted: only people with the link"),
-    ("private", "Private: only you"),
+    ("public", _l("Public: listed on Soonish")),
+    ("unlisted", _l("Unlisted: only people with the link")),
+    ("private", _l("Private: only you")),
 ]
 # Sent by the event form's htmx change trigger, naming the field just changed: check, don't save.
 CHECK_FIELD = "check_field"
 REPEAT_CHOICES = [
-    ("none", "Does not repeat"),
-    ("weekly", "Weekly, on the days ticked"),
-    ("monthly_weekday", "Monthly, on the same weekday (like the 2nd Tuesday)"),
-    ("monthly_day", "Monthly, on the same day of the month"),
+    ("none", _l("Does not repeat")),
+    ("weekly", _l("Weekly, on the days ticked")),
+    ("monthly_weekday", _l("Monthly, on the same weekday (like the 2nd Tuesday)")),
+    ("monthly_day", _l("Monthly, on the same day of the month")),
 ]
-WEEKDAY_CHOICES = list(zip(recurrence.WEEKDAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")))
-SCOPE_CHOICES = [("this", "This occurrence only"), ("following", "This and all following occurrences")]
+WEEKDAY_CHOICES = list(zip(recurrence.WEEKDAYS, (_l("Mon"), _l("Tue"), _l("Wed"), _l("Thu"), _l("Fri"), _l("Sat"), _l("Sun"))))
+SCOPE_CHOICES = [("this", _l("This occurrence only")), ("following", _l("This and all following occurrences"))]
 
 
 class EventForm(FlaskForm):
     # The service checks the rule the Repeats choices make: its errors are shown beside them.
     SERVICE_FIELDS = {"rrule": "repeats"}
 
-    title = StringField("Title", validators=[DataRequired("Give the event a title."), Length(max=TITLE_MAX)])
+    title = StringField(_l("Title"), validators=[DataRequired(_l("Give the event a title.")), Length(max=TITLE_MAX)])
     starts_at = DateTimeLocalField(
-        "Starts", format=LOCAL_INPUT_FORMATS, validators=[InputRequired("When does it start?")]
+        _l("Starts"), format=LOCAL_INPUT_FORMATS, validators=[InputRequired(_l("When does it start?"))]
     )
-    ends_at = DateTimeLocalField("Ends", format=LOCAL_INPUT_FORMATS, validators=[Optional()])
-    timezone = StringField("Time zone", default="UTC", validators=[DataRequired("Pick a time zone.")])
-    location = StringField("Where", validators=[Length(max=LOCATION_MAX)])
+    ends_at = DateTimeLocalField(_l("Ends"), format=LOCAL_INPUT_FORMATS, validators=[Optional()])
+    timezone = StringField(_l("Time zone"), default="UTC", validators=[DataRequired(_l("Pick a time zone."))])
+    location = StringField(_l("Where"), validators=[Length(max=LOCATION_MAX)])
     # The service checks the length (beside the field, like its other checks); the browser stops there too.
-    description = TextAreaField("Details", render_kw={"maxlength": EVENT_DESCRIPTION_MAX})
-    visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
-    online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
-    language = StringField("Language of your title and description", validators=[Length(max=LANGUAGE_TAG_MAX)],
-                           description="A tag such as en, de or pt-BR, so screen readers read it right. Optional.")
-    show_follower_count = BooleanField("Show how many people follow it", default=True)
-    still_coming_check = BooleanField("Ask those going whether they're still coming", default=False)
+    description = TextAreaField(_l("Details"), render_kw={"maxlength": EVENT_DESCRIPTION_MAX})
+    visibility = SelectField(_l("Who can see it"), choices=VISIBILITY_CHOICES, default="public")
+    online_url = StringField(_l("Online link"), validators=[Length(max=ONLINE_URL_MAX)])
+    language = StringField(_l("Language of your title and description"), validators=[Length(max=LANGUAGE_TAG_MAX)],
+                           description=_l("A tag such as en, de or pt-BR, so screen readers read it right. Optional."))
+    show_follower_count = BooleanField(_l("Show how many people follow it"), default=True)
+    still_coming_check = BooleanField(_l("Ask those going whether they're still coming"), default=False)
     # The service checks the range (beside the field); the browser's number input stops there too.
     # Left empty it is the default.
     still_coming_hours = IntegerField(
-        "Hours before the start", default=STILL_COMING_HOURS_DEFAULT, validators=[Optional()],
+        _l("Hours before the start"), default=STILL_COMING_HOURS_DEFAULT, validators=[Optional()],
         render_kw={"min": STILL_COMING_HOURS_MIN, "max": STILL_COMING_HOURS_MAX, "step": 1, "inputmode": "numeric"},
     )
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
     # New events only: a series instead of one event (its rule is built from these choices).
-    repeats = SelectField("How often", choices=REPEAT_CHOICES, default="none")
-    repeat_interval = IntegerField("Every how many weeks or months", default=1,
+    repeats = SelectField(_l("How often"), choices=REPEAT_CHOICES, default="none")
+    repeat_interval = IntegerField(_l("Every how many weeks or months"), default=1,
                                    validators=[Optional(), NumberRange(1, SERIES_INTERVAL_MAX)])
-    repeat_weekdays = CheckboxesField("On", choices=WEEKDAY_CHOICES)
-    repeat_until = DateField("Last day", validators=[Optional()])
-    repeat_count = IntegerField("Number of times", validators=[Optional(), NumberRange(1, SERIES_COUNT_MAX)])
+    repeat_weekdays = CheckboxesField(_l("On"), choices=WEEKDAY_CHOICES)
+    repeat_until = DateField(_l("Last day"), validators=[Optional()])
+    repeat_count = IntegerField(_l("Number of times"), validators=[Optional(), NumberRange(1, SERIES_COUNT_MAX)])
     # Editing an occurrence of a series: just it, or it and the following ones.
-    scope = RadioField("Apply the change to", choices=SCOPE_CHOICES, default="this")
+    scope = RadioField(_l("Apply the change to"), choices=SCOPE_CHOICES, default="this")
 
     def repeating(self) -> bool:
         return (self.repeats.data or "none") != "none"
@@ -190,12 +191,12 @@ def home():
     )
 
 
-ANNOUNCED = "Your announcement is on its way to every follower. Watch the delivery counts below."
+ANNOUNCED = _l("Your announcement is on its way to every follower. Watch the delivery counts below.")
 
 
 class AnnouncementForm(FlaskForm):
-    title = StringField("Headline", validators=[DataRequired("Write a headline."), Length(max=TITLE_MAX)])
-    body = TextAreaField("Message", validators=[Length(max=5000)])
+    title = StringField(_l("Headline"), validators=[DataRequired(_l("Write a headline.")), Length(max=TITLE_MAX)])
+    body = TextAreaField(_l("Message"), validators=[Length(max=5000)])
 
 
 @bp.get("/e/<slug>")
@@ -284,7 +285,7 @@ def resume_message(event_id, notification_id):
     """Resume a message paused for its bounce rate. Refused (a 409 once it was resumed or
     cancelled) on the error page, like any refusal."""
     notification_service.resume(current_user, event_id, notification_id)
-    flash("Resumed: the rest is being sent. Addresses that bounced stay skipped.", "success")
+    flash(_("Resumed: the rest is being sent. Addresses that bounced stay skipped."), "success")
     return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
 
 
@@ -294,7 +295,7 @@ def resume_message(event_id, notification_id):
 def cancel_rest_of_message(event_id, notification_id):
     """Send no more of a message paused for its bounce rate."""
     notification_service.cancel_rest(current_user, event_id, notification_id)
-    flash("Cancelled: nobody else gets this message.", "info")
+    flash(_("Cancelled: nobody else gets this message."), "info")
     return redirect(url_for("events.recipients", event_id=event_id, notification_id=notification_id))
 
 
@@ -355,7 +356,7 @@ def create():
             return series_service.create_series(current_user, form.series_fields())
         return event_service.create_event(current_user, fields)
 
-    return _event_form_page(None, save, "Your event is live. Share its link to gather followers.", form)
+    return _event_form_page(None, save, _("Your event is live. Share its link to gather followers."), form)
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
@@ -368,8 +369,8 @@ def edit(event_id):
             if event.series_id is not None and form.scope.data == "following":
                 concurrency.check_version(event, form.edited_version())
                 if fields.timezone != event.timezone:
-                    raise ValidationFailed.field("timezone", "A series keeps its time zone: change this occurrence "
-                                                             "on its own, or make a new series.")
+                    raise ValidationFailed.field("timezone", _("A series keeps its time zone: change this occurrence "
+                                                             "on its own, or make a new series."))
                 changes = {name: value for name, value in vars(fields).items() if name in series_service.EDITABLE}
                 series_service.edit_following(current_user, event_id, changes)
                 return event_service.get_event_for_organizer(current_user, event_id)
@@ -380,7 +381,7 @@ def edit(event_id):
             raise
 
     event = event_service.get_event_for_organizer(current_user, event_id)
-    return _event_form_page(event, save, "Saved. Followers see the change now.", form)
+    return _event_form_page(event, save, _("Saved. Followers see the change now."), form)
 
 
 def _event_form_page(event: Event | None, save: Callable[[event_service.EventFields], Event | Series],
@@ -397,7 +398,7 @@ def _event_form_page(event: Event | None, save: Callable[[event_service.EventFie
             with refusal_kept(form):
                 saved = save(form.fields())
                 if isinstance(saved, Series):
-                    flash("Your series is live; its occurrences of the coming weeks are listed below.", "success")
+                    flash(_("Your series is live; its occurrences of the coming weeks are listed below."), "success")
                     return redirect_to(url_for("series.show", slug=saved.slug))
                 flash(saved_message, "success")
                 return redirect_to(url_for("events.show", slug=saved.slug))
@@ -416,7 +417,7 @@ def cancel(event_id):
     event = event_service.get_event_for_organizer(current_user, event_id)
     with refusal_flashed():
         event_service.cancel_event(current_user, event_id, request.form.get("reason", ""))
-        flash("The event is cancelled and its followers are being told.", "info")
+        flash(_("The event is cancelled and its followers are being told."), "info")
     return redirect(url_for("events.show", slug=event.slug))
 
 

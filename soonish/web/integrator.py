@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from soonish.domain.outgoing_webhooks import EVENT_TYPES
+from soonish.i18n import _
 from soonish.services import api_keys, lists
 from soonish.services import webhook_endpoints as endpoint_service
 from soonish.web.errors import refusal_flashed, refusal_kept
@@ -28,11 +29,11 @@ def create_key():
     try:
         expires_at = datetime.combine(datetime.strptime(expires, "%Y-%m-%d").date(), time.max, timezone.utc) if expires else None
     except ValueError:
-        return keys(errors=["Give the expiry as a date (YYYY-MM-DD), or leave it empty."]), 422
+        return keys(errors=[_("Give the expiry as a date (YYYY-MM-DD), or leave it empty.")]), 422
     with refusal_kept() as refusal:
         key, plain = api_keys.create_key(current_user, request.form.get("name", ""), request.form.getlist("scopes"),
                                          expires_at)
-        flash(f"Key “{key.name}” created. Copy it now: it is shown only this once.", "success")
+        flash(_("Key “%(name)s” created. Copy it now: it is shown only this once.", name=key.name), "success")
         return keys(new_key=plain)
     return keys(errors=refusal.messages), refusal.status
 
@@ -41,7 +42,7 @@ def create_key():
 @login_required
 def revoke_key(key_id):
     api_keys.revoke_key(current_user, key_id)
-    flash("The key is revoked; requests made with it are refused from now on.", "info")
+    flash(_("The key is revoked; requests made with it are refused from now on."), "info")
     return redirect(url_for("integrator.keys"))
 
 
@@ -59,7 +60,7 @@ def create_webhook():
     with refusal_kept() as refusal:
         endpoint, secret = endpoint_service.create_endpoint(
             current_user, request.form.get("url", ""), request.form.getlist("event_types"), request.form.get("description", ""))
-        flash("Endpoint added. Verify deliveries with its signing secret (shown below; also on the endpoint's page).", "success")
+        flash(_("Endpoint added. Verify deliveries with its signing secret (shown below; also on the endpoint's page)."), "success")
         return webhooks(new_secret=secret)
     return webhooks(errors=refusal.messages), refusal.status
 
@@ -85,7 +86,7 @@ def toggle_webhook(endpoint_id):
 @login_required
 def delete_webhook(endpoint_id):
     endpoint_service.delete_endpoint(current_user, endpoint_id)
-    flash("Endpoint removed.", "info")
+    flash(_("Endpoint removed."), "info")
     return redirect(url_for("integrator.webhooks"))
 
 
@@ -94,5 +95,5 @@ def delete_webhook(endpoint_id):
 def resend(endpoint_id, message_id):
     with refusal_flashed():  # a disabled endpoint; someone else's (or no such message) is missing (404)
         endpoint_service.resend(current_user, endpoint_id, message_id)
-        flash("Sending it again now.", "success")
+        flash(_("Sending it again now."), "success")
     return redirect(url_for("integrator.webhook", endpoint_id=endpoint_id))

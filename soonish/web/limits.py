@@ -30,6 +30,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
+from soonish.i18n import _, _l, ngettext
 from soonish.models import User
 from soonish.services import accounts
 from soonish.web.api.base import API_PREFIX, error_body
@@ -64,7 +65,7 @@ def _setting(name: str) -> Callable[[], str]:
 limiter = Limiter(key_func=client_ip)
 
 api_limit = limiter.shared_limit(
-    _setting("API_RATE_LIMIT"), scope="api", key_func=api_caller, error_message="Too many API calls.",
+    _setting("API_RATE_LIMIT"), scope="api", key_func=api_caller, error_message=_l("Too many API calls."),
 )
 
 
@@ -81,7 +82,7 @@ def subscribe_by_email_limit(email_from: Callable[[], str] = requested_email):
     """
     return mail_to_address_limit(
         "subscribe-by-email", "SUBSCRIBE_RATE_LIMIT_PER_IP", "SUBSCRIBE_RATE_LIMIT_PER_EMAIL",
-        "Too many subscriptions from your network.", "Too many subscription emails to that address.",
+        _l("Too many subscriptions from your network."), _l("Too many subscription emails to that address."),
         email_from,
     )
 
@@ -90,7 +91,7 @@ def password_reset_limit():
     """"Forgot password": per IP and per address, so nobody floods a mailbox with reset mails."""
     return mail_to_address_limit(
         "password-reset", "PASSWORD_RESET_RATE_LIMIT_PER_IP", "PASSWORD_RESET_RATE_LIMIT_PER_EMAIL",
-        "Too many reset requests from your network.", "Too many reset mails to that address.",
+        _l("Too many reset requests from your network."), _l("Too many reset mails to that address."),
     )
 
 
@@ -120,7 +121,7 @@ def mail_to_address_limit(scope: str, per_ip_setting: str, per_email_setting: st
 
 class TooManyFailedSignIns(Exception):
     def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed sign-ins.")
+        super().__init__(_("Too many failed sign-ins."))
         self.retry_after = retry_after
 
 
@@ -193,10 +194,10 @@ def wait_in_words(seconds: int) -> str:
     """How long to wait as a person says it: "about 15 minutes", not "884 seconds"."""
     minutes = math.ceil(seconds / 60)
     if minutes <= 1:
-        return "a minute"
+        return _("a minute")
     if minutes < 90:
-        return f"about {minutes} minutes"
-    return f"about {round(minutes / 60)} hours"
+        return ngettext("about %(num)s minute", "about %(num)s minutes", minutes)
+    return ngettext("about %(num)s hour", "about %(num)s hours", round(minutes / 60))
 
 
 def rate_limited(error: RateLimitExceeded):
@@ -209,7 +210,7 @@ def sign_in_refused(error: TooManyFailedSignIns):
 
 def _refusal(reason: str, retry_after: int):
     headers = {"Retry-After": str(retry_after)}
-    message = f"{reason} Try again in {wait_in_words(retry_after)}."
+    message = _("%(reason)s Try again in %(wait)s.", reason=reason, wait=wait_in_words(retry_after))
     if request.path.startswith(API_PREFIX):
         return error_body("rate_limited", message), 429, headers
     return render_template("rate_limited.html", message=message, retry_after=retry_after), 429, headers

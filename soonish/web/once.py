@@ -13,6 +13,7 @@ from functools import wraps
 from flask import Response, flash, get_flashed_messages, redirect, request, session
 from flask_login import current_user
 
+from soonish.i18n import _
 from soonish.services import Conflict, ValidationFailed, idempotency
 
 FIELD = "form_nonce"
@@ -37,7 +38,7 @@ def once_per_form(view):
             outcome = idempotency.begin(_caller(), f"form:{nonce}",
                                         idempotency.fingerprint("FORM", request.path, b""))
         except Conflict:
-            flash("That was sent already and is still being processed.", "info")
+            flash(_("That was sent already and is still being processed."), "info")
             return redirect(request.referrer or "/")
         except ValidationFailed:  # the nonce was used on another form: not a repeat of this one
             return view(*args, **kwargs)

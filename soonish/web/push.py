@@ -2,6 +2,7 @@
 service worker, served from the site's root so the worker's scope is the whole site."""
 from flask import Blueprint, current_app, jsonify, send_from_directory
 
+from soonish.i18n import _, current_locale, is_rtl
 from soonish.web.assets import asset_url
 
 bp = Blueprint("push", __name__)
@@ -14,7 +15,8 @@ def manifest():
     response = jsonify({
         "name": "Soonish",
         "short_name": "Soonish",
-        "description": "Events you follow: the organizer's news and reminders, where you already are.",
+        "description": _("Events you follow: the organizer's news and reminders, where you already are."),
+        "lang": current_locale().replace("_", "-"), "dir": "rtl" if is_rtl(current_locale()) else "ltr",
         "id": "/",
         "start_url": "/",
         "scope": "/",
@@ -28,6 +30,7 @@ def manifest():
         ],
     })
     response.mimetype = "application/manifest+json"
+    response.vary.add("Accept-Language")  # its words are the reader's language
     return response
 
 

@@ -8,6 +8,8 @@ from flask import Flask, current_app, request
 from flask_smorest import abort
 from werkzeug.exceptions import RequestURITooLarge
 
+from soonish.i18n import _
+
 # The longest path and query string the app reads. Every URL the app makes is far shorter (a
 # list's Link header carries at most a 500-character cursor and a 200-character search), and it
 # stays below the request line gunicorn reads (GUNICORN_REQUEST_LINE_MAX, and its default of
@@ -39,7 +41,7 @@ def init_app(app: Flask) -> None:
 def check_request_bounds() -> None:
     path = request.environ.get("SCRIPT_NAME", "") + request.environ.get("PATH_INFO", "")
     if len(path) + len(request.query_string) > URL_MAX_BYTES:
-        raise RequestURITooLarge(f"The address is longer than {URL_MAX_BYTES} bytes: send less in the query string.")
+        raise RequestURITooLarge(_("The address is longer than %(max)s bytes: send less in the query string.", max=URL_MAX_BYTES))
     cap = getattr(current_app.view_functions.get(request.endpoint), "max_body_bytes", None)
     if cap is not None:
         request.max_content_length = cap
@@ -63,15 +65,15 @@ def refuse_unsafe_json(body: bytes, depth_max: int = JSON_DEPTH_MAX) -> None:
     except ValueError:
         abort(400, messages={"json": ["Invalid JSON body."]})
     if too_deep:
-        abort(400, message=f"The request body nests deeper than {depth_max} levels.",
-              messages={"json": [f"Nested deeper than {depth_max} levels."]})
+        abort(400, message=_("The request body nests deeper than %(max)s levels.", max=depth_max),
+              messages={"json": [_("Nested deeper than %(max)s levels.", max=depth_max)]})
 
 
 def _deeper_than(document, depth_max: int) -> bool:
     """Whether arrays or objects nest deeper than ``depth_max`` in ``document``: a level at a
     time, without recursion."""
     level = [document]
-    for _ in range(depth_max):
+    for _level in range(depth_max):
         level = [child for node in level if isinstance(node, (dict, list))
                  for child in (node.values() if isinstance(node, dict) else node)]
         if not level:

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from soonish.domain.communities import Action, may
+from soonish.i18n import _
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.domain.messages import when_text
 from soonish.models import Rsvp, db
@@ -45,10 +46,10 @@ def going_button(event, counts: rsvp_service.RsvpCounts | None = None) -> dict:
     """Whether answers are open, and the main button's words: "Register" where places are
     limited, "Join waitlist" when none is left, else "I'm going"."""
     if not event.capacity:
-        label = "I'm going"
+        label = _("I'm going")
     else:
         counts = counts or rsvp_service.counts(event, with_no_answer=False)
-        label = "Join waitlist" if not counts.places_left else "Register"
+        label = _("Join waitlist") if not counts.places_left else _("Register")
     return {"rsvp_open": rsvp_service.is_open(event), "going_label": label}
 
 
@@ -122,7 +123,7 @@ def _capacity(raw: str) -> int | None:
         return int(raw)
     except ValueError:
         raise ValidationFailed.field(
-            "capacity", "Capacity must be a whole number of at least 1 (or empty for no limit).") from None
+            "capacity", _("Capacity must be a whole number of at least 1 (or empty for no limit).")) from None
 
 
 @bp.get("/events/<int:event_id>/rsvps")
@@ -169,8 +170,10 @@ def _link_page(token: str, choices: dict[str, str], default: str, save, still_co
     with refusal_kept() as refusal:
         if form.validate_on_submit():
             rsvp = save(token, chosen)
-            saved = (f"Thanks! You're down as “{rsvp_service.ANSWER_LABELS[rsvp.answer]}”"
-                     f"{' and still coming' if rsvp.still_coming_for == rsvp.event.starts_at else ''}.")
+            answer = rsvp_service.ANSWER_LABELS[rsvp.answer]
+            saved = (_("Thanks! You're down as “%(answer)s” and still coming.", answer=answer)
+                     if rsvp.still_coming_for == rsvp.event.starts_at
+                     else _("Thanks! You're down as “%(answer)s”.", answer=answer))
             link = rsvp_service.from_link(token)
     event = link.event
     following = bool(link.user and (mine := subscription_service.find_mine(link.user, event))

@@ -3,6 +3,7 @@ from flask import Blueprint, Response, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required
 
 from soonish.domain import share
+from soonish.i18n import _
 from soonish.links import public_url
 from soonish.models import Series, Visibility
 from soonish.services import ServiceError
@@ -64,14 +65,14 @@ def ics(slug):
 @once_per_form
 def follow(slug):
     return _change_follow(slug, series_service.follow_series, (
-        "You follow every occurrence of this series, with the usual reminders. Leave one to skip it.", "success"))
+        _("You follow every occurrence of this series, with the usual reminders. Leave one to skip it."), "success"))
 
 
 @bp.post("/series/<slug>/unfollow")
 @login_required
 @once_per_form
 def unfollow(slug):
-    return _change_follow(slug, series_service.unfollow_series, ("You no longer follow this series.", "info"))
+    return _change_follow(slug, series_service.unfollow_series, (_("You no longer follow this series."), "info"))
 
 
 def _change_follow(slug: str, change, done: tuple[str, str]) -> Response:

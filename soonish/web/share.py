@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from soonish.domain import avatars, share
 from soonish.domain.communities import Action, may
+from soonish.i18n import _
 from soonish.links import event_path, public_url
 from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
@@ -81,7 +82,7 @@ def upload_cover(event_id):
     # Not theirs (403), or no such event (404): the error page.
     with refusal_flashed(ValidationFailed):
         cover_service.set_cover(current_user, event_id, upload.read(share.COVER_MAX_BYTES + 1) if upload else b"")
-        flash("Cover image saved. It shows on the event page and when the link is shared.", "success")
+        flash(_("Cover image saved. It shows on the event page and when the link is shared."), "success")
     return redirect(_event_page(event_id))
 
 
@@ -89,7 +90,7 @@ def upload_cover(event_id):
 @login_required
 def delete_cover(event_id):
     cover_service.remove_cover(current_user, event_id)
-    flash("Cover image removed.", "info")
+    flash(_("Cover image removed."), "info")
     return redirect(_event_page(event_id))
 
 

@@ -9,7 +9,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from soonish.web.once import once_per_form
 from soonish.field_limits import DISPLAY_NAME_MAX
-from soonish.i18n import LOCALE_NAMES, current_locale
+from soonish.i18n import LOCALE_NAMES, _, _l, current_locale, format_list
 from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
 from soonish.services import chat
 from soonish.services import events as event_service
@@ -41,13 +41,13 @@ GOING, KEEP_POSTED = "going", "follow"
 class EmailSubscribeForm(FlaskForm):
     """A visitor's "I'm going" (name and email) or "Just keep me posted" (email alone)."""
 
-    name = StringField("Your name", validators=[Length(max=DISPLAY_NAME_MAX, message="That name is too long.")])
-    email = EmailField("Your email", validators=[
-        DataRequired("Enter your email address."),
-        Length(max=254, message="That address is too long to be an email address."),
-        Email("That doesn't look like an email address."),
+    name = StringField(_l("Your name"), validators=[Length(max=DISPLAY_NAME_MAX, message=_l("That name is too long."))])
+    email = EmailField(_l("Your email"), validators=[
+        DataRequired(_l("Enter your email address.")),
+        Length(max=254, message=_l("That address is too long to be an email address.")),
+        Email(_l("That doesn't look like an email address.")),
     ])
-    listed = BooleanField("Show my name to others going")
+    listed = BooleanField(_l("Show my name to others going"))
 
     def going(self) -> bool:
         # A form from before "I'm going" (no intent) follows, as it said.
@@ -55,21 +55,21 @@ class EmailSubscribeForm(FlaskForm):
 
     def validate_name(self, field) -> None:
         if self.going() and not (field.data or "").strip():
-            raise ValidationError("Enter your name: it's how the organizer knows who's coming.")
+            raise ValidationError(_("Enter your name: it's how the organizer knows who's coming."))
 
 
 class OffsetsForm(FlaskForm):
     reminder_offsets = StringField(
-        "Remind me before it starts",
-        validators=[Length(max=OFFSETS_TEXT_MAX, message="That's more than five reminders can need.")],
-        description="Like 1d 2h 15m (days, hours, minutes); leave empty for no reminders.",
+        _l("Remind me before it starts"),
+        validators=[Length(max=OFFSETS_TEXT_MAX, message=_l("That's more than five reminders can need."))],
+        description=_l("Like 1d 2h 15m (days, hours, minutes); leave empty for no reminders."),
     )
 
 
 class ManageForm(OffsetsForm):
     """A mail's manage page: the reminders, and the language the mails are written in."""
 
-    locale = SelectField("Language of the mails", choices=[(code, name) for code, name in LOCALE_NAMES.items()])
+    locale = SelectField(_l("Language of the mails"), choices=[(code, name) for code, name in LOCALE_NAMES.items()])
 
 
 class CheckboxesField(SelectMultipleField):
@@ -80,13 +80,13 @@ class CheckboxesField(SelectMultipleField):
         # WTForms' own message repeats the posted value back, however long or odd.
         offered = {value for value, _ in self.choices or []}
         if any(value not in offered for value in self.data or []):
-            raise ValidationError("One of the chosen channels isn't available any more; pick again from the list.")
+            raise ValidationError(_("One of the chosen channels isn't available any more; pick again from the list."))
 
 
 class ChannelsAndOffsetsForm(OffsetsForm):
     """A signed-in follower's choices: where to deliver (channels or tags) and when to remind."""
 
-    channels = CheckboxesField("Deliver to", coerce=str)
+    channels = CheckboxesField(_l("Deliver to"), coerce=str)
 
     def offer(self, choices: list[tuple[str, str]]) -> "ChannelsAndOffsetsForm":
         self.channels.choices = choices
@@ -112,15 +112,16 @@ def channel_choices(user) -> list[tuple[str, str]]:
     active = [i for i in integration_service.list_integrations(user) if i.is_active]
     tags = sorted({i.tag for i in active if i.tag})
     return [(f"integration:{i.id}", _choice_label(i)) for i in active] + [
-        (f"chat:{identity.id}", f"{identity.label} (DM)") for identity in chat.linked_identities(user)
-    ] + [(f"tag:{tag}", f"Every channel tagged “{tag}”") for tag in tags]
+        (f"chat:{identity.id}", _("%(account)s (DM)", account=identity.label)) for identity in chat.linked_identities(user)
+    ] + [(f"tag:{tag}", _("Every channel tagged “%(tag)s”", tag=tag)) for tag in tags]
 
 
 def _choice_label(integration) -> str:
     if integration.email_address is None:
         return f"{integration.name} · {integration.url_mask}"
-    waiting = " (waiting for verification)" if integration.awaiting_verification else ""
-    return f"{integration.name} · {integration.email_address}{waiting}"
+    if integration.awaiting_verification:
+        return _("%(name)s · %(email)s (waiting for verification)", name=integration.name, email=integration.email_address)
+    return f"{integration.name} · {integration.email_address}"
 
 
 def _selected(selector) -> str:
@@ -169,19 +170,21 @@ def subscribe(slug):
     if form.validate_on_submit():
         with refusal_kept(form):
             if user:
-                subscription, _ = subscription_service.subscribe(
+                subscription = subscription_service.subscribe(
                     user, selectors=form.selectors(), reminder_offsets=form.reminder_offsets.data or "", slug=slug
-                )
-                flash(f"You're following {event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
+                )[0]
+                flash(_("You're following %(title)s. %(reminders)s", title=event.title,
+                        reminders=reminders_sentence(subscription.reminder_offsets)), "success")
             else:
                 going = form.going()
                 subscription = subscription_service.subscribe_by_email(
                     event, form.email.data, name=form.name.data or "", going=going, listed=form.listed.data,
                     locale=current_locale())
                 remember_email_follow(subscription, confirmed=False, going=going)
-                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to "
-                      f"{'confirm that you’re going' if going else 'start getting updates'}. "
-                      "(Not there? Check your spam folder.)", "success")
+                flash(_("Almost there: open the link we just sent to %(email)s to confirm that you’re going. "
+                        "(Not there? Check your spam folder.)", email=form.email.data.strip()) if going else
+                      _("Almost there: open the link we just sent to %(email)s to start getting updates. "
+                        "(Not there? Check your spam folder.)", email=form.email.data.strip()), "success")
             return redirect_to(url_for("events.show", slug=slug))
     return render_page(
         "events/show.html", "events/_subscribe_box.html", status=422,
@@ -203,10 +206,9 @@ def forget_email_follow(subscription: Subscription) -> None:
 
 def reminders_sentence(offsets: list[int]) -> str:
     if not offsets:
-        return "No reminders: just the organizer's news."
-    *most, last = [format_offset(o) for o in offsets]
-    spoken = f"{', '.join(most)} and {last}" if most else last
-    return f"We'll remind you {spoken} before it starts."
+        return _("No reminders: just the organizer's news.")
+    spoken = format_list((format_offset(offset) for offset in offsets), current_locale())
+    return _("We'll remind you %(offsets)s before it starts.", offsets=spoken)
 
 
 @bp.get("/s/confirm/<token>")
@@ -274,7 +276,8 @@ def update(subscription_id):
             subscription = subscription_service.update(current_user, subscription_id, {
                 "selectors": form.selectors(), "reminder_offsets": form.reminder_offsets.data or "",
             })
-            flash(f"Saved for {subscription.event.title}. {reminders_sentence(subscription.reminder_offsets)}", "success")
+            flash(_("Saved for %(title)s. %(reminders)s", title=subscription.event.title,
+                    reminders=reminders_sentence(subscription.reminder_offsets)), "success")
             return redirect_to(url_for("subscriptions.mine"))
     return _mine_page(form, subscription_id)
 
@@ -301,5 +304,5 @@ def _mine_page(changed_form: ChannelsAndOffsetsForm | None = None, changed_id: i
 def leave(subscription_id):
     # Someone else's is missing (404), like one that never was.
     subscription = subscription_service.unsubscribe(subscription_service.get_own(current_user, subscription_id))
-    flash(f"You no longer follow {subscription.event.title}. Nothing more will be sent about it.", "info")
+    flash(_("You no longer follow %(title)s. Nothing more will be sent about it.", title=subscription.event.title), "info")
     return redirect_to(request.referrer or url_for("subscriptions.mine"))
