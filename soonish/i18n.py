@@ -27,6 +27,7 @@ from babel import Locale, dates, lists, negotiate_locale, numbers
 from babel.support import NullTranslations, Translations
 from flask_babel.speaklater import LazyString
 from flask import current_app, has_app_context, has_request_context, request
+from markupsafe import escape
 from flask_login import current_user
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
@@ -158,15 +159,30 @@ def pgettext(context: str, string: str, **variables) -> str:
 _ = gettext
 
 
+class LazyText(LazyString):
+    """Flask-Babel's lazy string, escaped when a template shows it: its placeholders may hold what
+    someone typed (a refusal naming their input), and Flask-Babel's own tells Jinja it is
+    already HTML. Flask's session keeps it as that escaped HTML (and gives it back as Markup);
+    JSON gets its plain text (``json_text``)."""
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def json_text(value):
+    """For a JSON provider's ``default``: a lazy string as its plain text, not its HTML."""
+    return str(value) if isinstance(value, LazyString) else None
+
+
 # Lazy strings resolve when shown, in that moment's locale: for what exists before any request
 # (form labels, an error raised now and rendered by its door), and, through our own gettext,
 # in ``render_in``'s locale with or without an app context.
-def lazy_gettext(string: str, **variables) -> LazyString:
-    return LazyString(gettext, string, **variables)
+def lazy_gettext(string: str, **variables) -> LazyText:
+    return LazyText(gettext, string, **variables)
 
 
-def lazy_ngettext(singular: str, plural: str, num: int, **variables) -> LazyString:
-    return LazyString(ngettext, singular, plural, num, **variables)
+def lazy_ngettext(singular: str, plural: str, num: int, **variables) -> LazyText:
+    return LazyText(ngettext, singular, plural, num, **variables)
 
 
 _l = lazy_gettext

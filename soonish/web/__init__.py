@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from soonish import i18n
@@ -22,6 +23,15 @@ from soonish.web.extensions import api, csrf, login_manager, migrate
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Flask's, with a lazy translated string as its text (Flask's would take its HTML)."""
+
+    @staticmethod
+    def default(o):
+        text = i18n.json_text(o)
+        return text if text is not None else DefaultJSONProvider.default(o)
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         "soonish",
@@ -29,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.json = JSONProvider(app)
     # Before any route exists: every <int:...> in the app is bounded to a database id.
     app.url_map.converters["int"] = converters.DatabaseIdConverter
     app.url_map.converters["slug"] = converters.SlugConverter
