@@ -3,7 +3,6 @@ organizer's zone, previews with Confirm buttons, announce / edit when / cancel, 
 refusals for anyone but the event's linked organizer."""
 import dataclasses
 import json
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from soonish.models import ChatIdentity, Event, EventStatus, Notification, Notif
 
 from .api_helpers import create_event
 from .chat_fakes import CHANNEL, TEAM, block_action, slash_command
-from .sinks import wait_until
+from .sinks import first_seen, wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -212,20 +211,6 @@ def short_lead(app_config):
 def starting_now_posts(posts: list[dict], channel: str, title: str) -> list[dict]:
     return [p for p in posts if p.get("channel", p.get("channel_id")) == channel
             and f"Starting now: {title}" in p.get("text", p.get("content", ""))]
-
-
-def first_seen(watched: dict[str, Callable[[], list]], timeout: float) -> dict[str, datetime]:
-    """When each watched list first had something in it, looking at all of them together."""
-    seen: dict[str, datetime] = {}
-
-    def all_seen() -> bool:
-        for name, found in watched.items():
-            if name not in seen and found():
-                seen[name] = utcnow()
-        return len(seen) == len(watched)
-
-    wait_until(all_seen, timeout, message=f"a start message for each of {sorted(watched)}")
-    return seen
 
 
 def test_starting_now_is_posted_once_in_a_channel_that_follows_an_event_or_where_it_was_created(
