@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-repeat test-sqlite test-postgres test-browser chromium axe install clean
+.PHONY: messages translations run test test-repeat test-sqlite test-postgres test-browser chromium axe install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,17 +18,35 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
+
+## Every language's catalog compiled (.mo files are built, not committed) and the pseudo-locale written
+translations: $(VENV)/.installed
+	$(BIN)/python -m soonish.catalogs
+
+## Extract every marked string into messages.pot and bring each language's .po up to it
+# A new language: add it to soonish/i18n.py SUPPORTED_LOCALES and run this (it starts its .po).
+LOCALES = $(shell $(BIN)/python -c 'from soonish.i18n import SUPPORTED_LOCALES as l; print(*l)')
+POT := soonish/translations/messages.pot
+messages: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k lazy_ngettext:1,2 --add-comments=Translators: \
+		--sort-by-file --project=Soonish --copyright-holder=Soonish -o $(POT) .
+	@for locale in $(LOCALES); do \
+	  po=soonish/translations/$$locale/LC_MESSAGES/messages.po; \
+	  if [ -f $$po ]; then $(BIN)/pybabel -q update --no-fuzzy-matching -i $(POT) -d soonish/translations -l $$locale; \
+	  else $(BIN)/pybabel -q init -i $(POT) -d soonish/translations -l $$locale; fi; \
+	done
+	$(MAKE) --no-print-directory translations
 
 ## Set everything up and run Soonish at http://127.0.0.1:5000
-run: $(VENV)/.installed
+run: $(VENV)/.installed translations
 	SOONISH_ALLOW_PRIVATE_TARGETS=1 SOONISH_DEV=1 $(BIN)/soonish dev
 
 ## Set everything up and run the whole suite: SQLite, PostgreSQL and the browser tests side by side
 # The runs mostly wait on Temporal, timers, mail and HTTP, so running all three together takes
 # less than one after the other. Each has its own temporary folder; --output-sync prints each
 # run's output whole when it ends.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test translations
 	@# The hashed static files (web/assets.py), built once before three suites start apps at once.
 	$(BIN)/soonish assets
 	$(MAKE) -j3 --output-sync=target test-sqlite test-postgres test-browser

@@ -4,7 +4,7 @@
     .venv/bin/python bench/broadcast.py [--subscribers 10000] [--mode webhook|email|both|push]
                                         [--bounce-rate 0.04]  (email with dead mailboxes: bench/bounces.py)
                                         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
-                                        [--old-ledger 1000000]
+                                        [--old-ledger 1000000] [--languages 6]
 
 What runs: its own Temporal dev server (the ``temporal`` binary beside this Python), SQLite in a
 temp dir (or a scratch database created on the given PostgreSQL server and dropped afterwards,
@@ -30,6 +30,11 @@ With ``--old-ledger N`` it then seeds N delivery rows of an event that ended 120
 broadcasts twice more: once alone, once while the workers run the ledger retention prune
 (RetentionWorkflow, as the soonish-retention schedule starts it) over those rows, and prints
 both rates and how many old rows the prune removed meanwhile (issue 16: within 10%).
+
+``--languages N`` runs the webhook broadcast twice in one run: every subscriber reading English,
+then the subscribers spread round-robin over N shipped languages (``subscriptions.locale``), and
+prints both rates and their ratio (issue 29: N languages within 10% of one; fan-out renders the
+message once per language in each batch, not once per reader).
 """
 import argparse
 import asyncio
@@ -52,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
 from soonish.domain.delivery import Message, compose_mail  # noqa: E402
 from soonish.domain.messages import NotificationText, RecipientLinks  # noqa: E402
@@ -100,6 +105,7 @@ class ModeResult:
     prune: list[str] = field(default_factory=list)  # --old-ledger: the rates with and without a prune
     refused: int = 0  # push: requests the fake push service refused (a bad JWT, a payload that won't decrypt)
     ratio_to_webhook: float | None = None  # push: its e2e rate over the webhook mode's, same run
+    languages: int = 1  # how many languages the subscribers read (--languages)
 
     @property
     def e2e_rate(self) -> float | None:
@@ -114,9 +120,20 @@ class ModeResult:
         return self.e2e_rate / self.raw_rate if self.e2e_rate and self.raw_rate else None
 
 
-def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others: dict) -> ModeResult:
-    result = ModeResult(mode, args.subscribers)
-    database = ScratchDatabase(f"soonish_bench_{mode}", tmp, args.database_url)
+def spread_languages(app, event_id: int, languages: int) -> None:
+    """The event's subscribers read ``languages`` of the shipped languages, round-robin by id."""
+    from soonish.i18n import SUPPORTED_LOCALES
+    with app.app_context():
+        for index, locale in enumerate(SUPPORTED_LOCALES[:languages]):
+            db.session.execute(update(Subscription).where(
+                Subscription.event_id == event_id, Subscription.id % languages == index).values(locale=locale))
+        db.session.commit()
+
+
+def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others: dict,
+             languages: int = 1) -> ModeResult:
+    result = ModeResult(mode, args.subscribers, languages=languages)
+    database = ScratchDatabase(f"soonish_bench_{mode}{languages if languages > 1 else ''}", tmp, args.database_url)
     run_id = uuid.uuid4().hex[:8]
     config = {
         "SECRET_KEY": "bench-secret-" + "x" * 32,
@@ -141,7 +158,8 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
                 "MAIL_FROM": config["MAIL_FROM"], "VAPID_PRIVATE_KEY": PUSH_VAPID_KEY}
         extra = {name.removeprefix("SOONISH_"): value for name, value in (kv.split("=", 1) for kv in args.worker_env)}
         for i in range(args.workers):
-            workers.append(start_worker(config, f"{mode}-worker{i + 1}", tmp, **{**SINK_BUDGETS, **mail, **extra}))
+            name = f"{mode}{languages if languages > 1 else ''}-worker{i + 1}"
+            workers.append(start_worker(config, name, tmp, **{**SINK_BUDGETS, **mail, **extra}))
         client = app.test_client()
         starts = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 7 * 86400))
         response = client.post("/api/v1/events", headers=headers, json={
@@ -154,6 +172,8 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         device = (lambda i: Device.derived(PUSH_DEVICE_SEED, i, f"http://127.0.0.1:{sink.port}").subscription()) \
             if mode == "push" else None
         seed_subscribers(app, event_id, args.subscribers, webhook_url=webhook, push_subscription=device)
+        if languages > 1:
+            spread_languages(app, event_id, languages)
         print(f"  [{mode}] seeded {args.subscribers} subscribers in {time.monotonic() - t:.1f}s", flush=True)
         for worker in workers:
             worker.wait_for_output("worker polling task queue")
@@ -172,18 +192,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         assert response.status_code == 201, response.get_json()
         notification_id = response.get_json()["id"]
 
-        # Wait for the sink to see everyone (the bench polls gently: it shares the cores).
-        last_progress, last_count, stats = time.monotonic(), -1, {}
-        while True:
-            stats = sink.stats()
-            if stats["unique"] >= args.subscribers:
-                break
-            if stats["count"] != last_count:
-                last_count, last_progress = stats["count"], time.monotonic()
-            elif time.monotonic() - last_progress > args.stall_timeout:
-                print(f"  [{mode}] stalled at {stats['count']} received", flush=True)
-                break
-            time.sleep(0.25)
+        stats = sink.wait_for(args.subscribers, args.stall_timeout, f"[{mode}] ")
         cpu_after = {name: cpu_seconds(p.process.pid) for name, p in procs.items()}
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)
@@ -517,7 +526,8 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
         else:
             ok = (r.ratio or 0) >= 0.5
             target = "≥0.5 raw: " + ("MET" if ok else "MISSED")
-        print(f"{r.mode:<8} {fmt(r.e2e_seconds, '{:.2f}'):>7} {fmt(r.e2e_rate, '{:,.0f}'):>10} "
+        label = f"{r.mode}×{r.languages}" if r.languages > 1 else r.mode
+        print(f"{label:<8} {fmt(r.e2e_seconds, '{:.2f}'):>7} {fmt(r.e2e_rate, '{:,.0f}'):>10} "
               f"{fmt(r.raw_seconds, '{:.2f}'):>7} {fmt(r.raw_rate, '{:,.0f}'):>10} {fmt(r.ratio, '{:.2f}'):>6} "
               f"{r.unique:>9} {r.repeats:>7} {r.ledger_sent:>11}  {target}")
     for r in results:
@@ -538,7 +548,14 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
         print(f"RESULT broadcast mode={r.mode} subscribers={r.n} e2e_per_min={fmt(r.e2e_rate, '{:.0f}')} "
               f"raw_per_min={fmt(r.raw_rate, '{:.0f}')} ratio={fmt(r.ratio, '{:.2f}')} "
               f"worker_peak_rss_mb={fmt(r.worker_peak_rss_mb, '{:.0f}')} history_events={fmt(r.history_events, '{}')} "
-              f"repeats={r.repeats}{push}")
+              f"repeats={r.repeats} languages={r.languages}{push}")
+    one, many = (next((r for r in results if r.mode == "webhook" and (r.languages > 1) == multi), None)
+                 for multi in (False, True))
+    if one is not None and many is not None and one.e2e_rate and many.e2e_rate:
+        ratio = many.e2e_rate / one.e2e_rate
+        print(f"RESULT broadcast_languages subscribers={many.n} languages={many.languages} "
+              f"e2e_per_min_one_language={one.e2e_rate:.0f} e2e_per_min_{many.languages}_languages={many.e2e_rate:.0f} "
+              f"ratio={ratio:.2f} within_10_percent={'yes' if ratio >= 0.9 else 'no'}")
 
 
 def main() -> None:
@@ -557,6 +574,8 @@ def main() -> None:
     parser.add_argument("--bounce-rate", type=float, default=0.0, metavar="RATE",
                         help="email only: that share of dead mailboxes; broadcast twice and against a clean "
                              "audience (bench/bounces.py)")
+    parser.add_argument("--languages", type=int, default=1, metavar="N",
+                        help="webhook twice: all subscribers in English, then spread over N languages (up to 6)")
     parser.add_argument("--old-ledger", type=int, default=0, metavar="ROWS",
                         help="then seed ROWS old deliveries and compare a broadcast alone and during their prune")
     args = parser.parse_args()
@@ -574,13 +593,18 @@ def main() -> None:
             print(run_bounces(args, tmp, temporal_port), flush=True)
             return
         modes = {"both": ["webhook", "email"], "push": ["webhook", "push"]}.get(args.mode, [args.mode])
+        runs = [(mode, 1) for mode in modes]
+        if args.languages > 1:
+            runs = [("webhook", 1), ("webhook", args.languages)]
         sink_kinds = {"webhook": ("http",), "email": ("smtp",),
                       "push": ("push", "--seed", PUSH_DEVICE_SEED, "--vapid-key", vapid_public_key(PUSH_VAPID_KEY))}
-        for mode in modes:
+        for mode, languages in runs:
             sink = start_sink(sink_kinds[mode][0], tmp, *sink_kinds[mode][1:])
             started.append(sink.proc)
-            print(f"[{mode}] temporal on {temporal_port}, sink on {sink.port}; logs in {tmp}", flush=True)
-            results.append(run_mode(mode, args, tmp, temporal_port, sink, {"temporal": temporal, "sink": sink.proc}))
+            print(f"[{mode}] {languages} language(s); temporal on {temporal_port}, sink on {sink.port}; logs in {tmp}",
+                  flush=True)
+            results.append(run_mode(mode, args, tmp, temporal_port, sink, {"temporal": temporal, "sink": sink.proc},
+                                    languages))
             sink.proc.stop()
     finally:
         for proc in reversed(started):

@@ -3,6 +3,7 @@ processes of their own (bench/sink.py), so a sink's work never shares the bench'
 import json
 import os
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -53,6 +54,21 @@ class Sink:
     def arrivals(self) -> dict[str, float]:
         """Each delivery key's first arrival, as a Unix time."""
         return self._call("/_arrivals")
+
+    def wait_for(self, expected: int, stall_timeout: float, label: str = "") -> dict:
+        """Its stats once it has seen ``expected`` delivery keys, or once nothing more arrived
+        for ``stall_timeout`` seconds (polled gently: the bench shares the cores)."""
+        last_progress, last_count = time.monotonic(), -1
+        while True:
+            stats = self.stats()
+            if stats["unique"] >= expected:
+                return stats
+            if stats["count"] != last_count:
+                last_count, last_progress = stats["count"], time.monotonic()
+            elif time.monotonic() - last_progress > stall_timeout:
+                print(f"  {label}stalled at {stats['count']} received", flush=True)
+                return stats
+            time.sleep(0.25)
 
 
 def start_sink(kind: str, logdir: Path, *options: str) -> Sink:

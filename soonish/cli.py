@@ -55,8 +55,9 @@ def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
     from soonish.observability import serve_metrics
     from soonish.temporal.client import TemporalSettings
-    from soonish.temporal.retention.activities import RetentionScope, put_retention_schedule
-    from soonish.temporal.series.activities import SeriesScope, put_series_schedule
+    from soonish.temporal.digest.activities import DigestScope
+    from soonish.temporal.retention.activities import RetentionScope
+    from soonish.temporal.series.activities import SeriesScope
     from soonish.temporal.worker import running_worker, worker_runtime
 
     app = current_app._get_current_object()
@@ -66,8 +67,9 @@ def worker(role: str) -> None:
     async def run() -> None:
         runtime = worker_runtime(app.config["WORKER_METRICS_BIND"])
         client = await TemporalSettings.from_config(app.config).connect(runtime)
-        await put_retention_schedule(client, RetentionScope.from_config(app.config))
-        await put_series_schedule(client, SeriesScope.from_config(app.config))
+        await RetentionScope.from_config(app.config).put(client)
+        await SeriesScope.from_config(app.config).put(client)
+        await DigestScope.from_config(app.config).put(client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,7 +89,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def mail_in(bind: str | None) -> None:
     """Take bounces and complaints by SMTP: the MX of SOONISH_BOUNCE_DOMAIN (README "Mail reputation")."""
-    from soonish.mail_in import listener, split_bind
+    from soonish.mail_in.listener import listener, split_bind
 
     app = current_app._get_current_object()
     host, port = split_bind(bind or app.config["MAIL_IN_BIND"])
@@ -121,7 +123,7 @@ def sync_schedules() -> None:
     click.echo(
         f"{len(repair.created)} created, {len(repair.updated)} updated, {len(repair.removed)} removed; "
         f"{repair.workflows_ensured} event workflows ensured; retention schedule {repair.retention}; "
-        f"series schedule {repair.series}"
+        f"series schedule {repair.series}; digest schedule {repair.digest}"
     )
 
 
@@ -298,7 +300,7 @@ def _make_demo() -> None:
     try:
         sign_in = demo_service.ensure_demo()
     except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(str(exc.message)) from exc
     base_url = f"http://{current_app.config['WEB_BIND']}"
     with current_app.test_request_context(base_url=base_url):
         login_url = url_for("auth.login", _external=True)
@@ -325,8 +327,10 @@ def dev() -> None:
     the database has no users yet)."""
     from flask_migrate import upgrade
 
+    from soonish import catalogs
     from soonish.temporal.delivery.types import temporal_dev_server_args
 
+    catalogs.build()  # a checkout's catalogs, compiled for the web server and worker it starts
     config = current_app.config
     instance = Path(current_app.instance_path)
     host, port = "127.0.0.1", int(config["TEMPORAL_DEV_PORT"])

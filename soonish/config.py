@@ -46,6 +46,10 @@ class Config:
     TEMPORAL_DEV_PORT = 7233
     TEMPORAL_DEV_UI_PORT = 8233
 
+    # Offer the accented pseudo-English (soonish/i18n.py PSEUDO_LOCALE) to Accept-Language and
+    # the language setting: the tests render every page in it to find English left unmarked.
+    PSEUDO_LOCALE = False
+
     # JSON API bearer tokens.
     JWT_EXPIRES_SECONDS = 3600
     # How passwords are hashed (werkzeug's method string). scrypt costs ~0.1 s of CPU and 32 MB
@@ -189,6 +193,9 @@ class Config:
     # Recurring series: the `soonish-series` schedule (cron, UTC) makes each active series'
     # occurrences of the coming weeks into events (creating or editing a series does it at once).
     SERIES_MATERIALIZE_CRON = "41 2 * * *"
+    # Community digests: the `soonish-digest` schedule (cron, UTC) mails, once a day, the digest
+    # followers of each community whose digest day (its `digest_weekday`, a UTC weekday) it is.
+    COMMUNITY_DIGEST_CRON = "7 8 * * *"
     # How far ahead a series' occurrences exist as events, and at most how many upcoming ones.
     SERIES_HORIZON_DAYS = 56
     SERIES_AHEAD_MAX = 10

@@ -42,3 +42,5 @@ ENDPOINT_URL_MAX = 2000
 ENDPOINT_DESCRIPTION_MAX = 200
 # A password: longer is a paste gone wrong, or an attempt to make hashing expensive.
 PASSWORD_MAX = 200
+# An event's language tag (BCP 47, "pt-BR"; RFC 5646 advises room for 35 characters).
+LANGUAGE_TAG_MAX = 35

@@ -19,6 +19,10 @@ class LinkPurpose:
     RSVP = "rsvp-answer"
     RSVP_OFFER = "rsvp-waitlist-offer"
     COMMUNITY_INVITE = "community-invite"
+    CONFIRM_COMMUNITY_FOLLOW = "confirm-community-follow"
+    MANAGE_COMMUNITY_FOLLOW = "manage-community-follow"
+    # The one-tap "follow this event" in a community's new-event message (a suggested subscription).
+    FOLLOW_SUGGESTED = "follow-suggested-event"
 
 
 class LinkInvalid(Exception):
@@ -81,6 +85,22 @@ def verify_email_path(token: str) -> str:
 
 def community_invite_path(token: str) -> str:
     return f"/c/invites/{token}"
+
+
+def community_follow_confirm_path(token: str) -> str:
+    return f"/c/follows/confirm/{token}"
+
+
+def community_follow_manage_path(token: str) -> str:
+    return f"/c/follows/{token}"
+
+
+def community_follow_unsubscribe_path(token: str) -> str:
+    return f"/c/follows/{token}/unsubscribe"
+
+
+def follow_suggested_path(token: str) -> str:
+    return f"/s/follow/{token}"
 
 
 def link_chat_path(token: str) -> str:

@@ -82,6 +82,8 @@ class FakeSlack(FakePlatform):
         self.refused_dms: dict[str, str] = {}
         self.responses: list[dict] = []  # what the bot answered at a command's response_url
         self.admins: set[str] = set()
+        # Slack users' languages by user id, as users.info names them with include_locale ("fr-FR").
+        self.locales: dict[str, str] = {}
         # Channels the bot is a member of; the rest are public unless listed in private_channels.
         self.member_of: set[str] = {"C0GENERAL"}
         self.private_channels: set[str] = set()
@@ -257,7 +259,10 @@ class FakeSlack(FakePlatform):
                                 "user": "soonish", "url": "https://acme.slack.com/"})
         if method == "users.info":
             user = fields["user"]
-            return json_answer({"ok": True, "user": {"id": user, "is_admin": user in self.admins, "is_owner": False}})
+            answer = {"id": user, "is_admin": user in self.admins, "is_owner": False}
+            if fields.get("include_locale") in ("true", "1", True):  # Slack says it only when asked
+                answer["locale"] = self.locales.get(user, "en-US")
+            return json_answer({"ok": True, "user": answer})
         if method == "conversations.info":
             channel = fields["channel"]
             answer = json_answer({"ok": True, "channel": {

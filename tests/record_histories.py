@@ -9,6 +9,7 @@ Record from the workflow code that is deployed (main), and commit the files: the
 the runs in flight when the next change ships. Re-record only to add a shape of run, never to
 make a failing replay pass (that failure is a running workflow that would break).
 """
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from soonish.temporal.reminders.workflow import ReminderWorkflow
 from .api_helpers import announce, create_event, follow_by_webhook
 from .conftest import csrf_token
 from .sinks import wait_until
-from .temporal_helpers import event_handle
+from .temporal_helpers import event_handle, wait_for_start
 
 HISTORIES = Path(__file__).with_name("histories")
 
@@ -82,6 +83,28 @@ def test_record_event_workflow_completed(app, client, make_user, bearer, worker,
     event = create_event(client, organizer, starts_at=soon(8))
     follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"))
     save(harness, event_handle(app, temporal_env, event["id"]), "event_workflow_completed")
+
+
+def test_record_event_workflow_continued_as_new(app, client, make_user, bearer, worker, harness, temporal_env,
+                                               http_sink, monkeypatch):
+    """A run past its history limit (lowered to 20 events) hands its whole state to the next,
+    which completes the event: the run that continued as new, and the run it handed on to."""
+    from soonish.temporal.outbox import drain
+
+    started_with = drain.event_workflow_input
+    monkeypatch.setattr(drain, "event_workflow_input", lambda event, config: dataclasses.replace(
+        started_with(event, config), continue_after_history_events=20))
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer, starts_at=soon(8))
+    follow_by_webhook(client, bearer(make_user("ada@example.com")), event["id"], http_sink.url("/ada"))
+    handle = event_handle(app, temporal_env, event["id"])
+    wait_for_start(harness, handle)
+    save(harness, handle, "event_workflow_continued")
+    last = harness.run(handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    assert last.continued_execution_run_id, "the event's workflow did not continue as new"
+    handed_on = temporal_env.client.get_workflow_handle(handle.id, run_id=last.continued_execution_run_id)
+    save(harness, handed_on, "event_workflow_continued_as_new")
+    assert len(http_sink.delivered("/ada")) == 1
 
 
 def test_record_event_workflow_with_retries_beside(app, client, make_user, bearer, worker, harness, temporal_env,
@@ -232,3 +255,15 @@ def test_record_series_materialize_workflow(app, client, make_user, bearer, work
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
     save(harness, handle, "series_materialize_workflow")
+
+
+def test_record_community_digest_workflow(app, worker, harness, temporal_env):
+    """The daily digest run on a day no community has anything to mail: one round, done."""
+    from soonish.temporal.digest.types import DigestRound
+    from soonish.temporal.digest.workflow import CommunityDigestWorkflow
+
+    handle = harness.run(temporal_env.client.start_workflow(
+        CommunityDigestWorkflow.run, DigestRound(), id=f"{app.config['TEMPORAL_ID_PREFIX']}digest-recorded",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "community_digest_workflow")

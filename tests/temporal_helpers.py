@@ -88,13 +88,13 @@ def wait_for_event_quiet(harness, temporal_env, app, event_id: int, timeout: flo
 
     def quiet() -> bool:
         state = query_state(harness, handle)
-        return state.reminders_in_sync and not state.pending_notifications
+        return state.reminders_in_sync and not state.pending_notification_ids
 
     wait_until(quiet, timeout, 0.2, f"event {event_id}'s workflow to settle")
 
 
 def query_state(harness, handle):
-    return harness.run(handle.query(EventWorkflow.state))
+    return harness.run(handle.query(EventWorkflow.current_state))
 
 
 def schedules_of(harness, client: Client, app, event_id: int) -> set[int]:

@@ -218,3 +218,14 @@ def test_a_fresh_process_with_slack_unreachable_says_so_and_works_once_slack_is_
     response = send(client, slack_down, "help")
     assert response.status_code == 200
     assert "Here's what I can do" in slack_down.wait_for_response(1)["text"]
+
+
+def test_a_slack_user_whose_locale_is_french_gets_french(chat_config, app, client, organizer, fake_slack):
+    fake_slack.locales["U0ALICE"] = "fr-FR"  # users.info with include_locale
+    event = create_event(client, organizer, title="Launch party")
+    send(client, fake_slack, f"subscribe {event['slug']}")
+
+    reply = fake_slack.wait_for_response(1)
+    assert reply["text"].startswith("Vous suivez Launch party. Ses nouvelles et vos rappels vous arriveront ici")
+    with app.app_context():  # their DMs are written in it from now on
+        assert db.session.query(ChatIdentity).filter_by(external_user_id="U0ALICE").one().locale == "fr"

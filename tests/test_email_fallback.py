@@ -121,9 +121,9 @@ def test_with_fallback_off_or_no_verified_email_the_dm_fails_with_the_reason(
     cy, dee = make_user("cy@example.com"), make_user("dee@example.com")
     # Cy turns fallback off through the API; Dee never proved her address.
     cy_headers = bearer(cy)
-    assert client.get("/api/v1/me/settings", headers=cy_headers).get_json() == {"email_fallback": True}
+    assert client.get("/api/v1/me/settings", headers=cy_headers).get_json() == {"email_fallback": True, "locale": None}
     changed = client.patch("/api/v1/me/settings", json={"email_fallback": False}, headers=cy_headers)
-    assert changed.status_code == 200 and changed.get_json() == {"email_fallback": False}
+    assert changed.status_code == 200 and changed.get_json() == {"email_fallback": False, "locale": None}
     fake_slack.refused_dms.update({"U0CY": "user_not_found", "U0DEE": "cannot_dm_bot"})
     follow_by_dm(app, cy, "slack", TEAM, "U0CY", event["id"])
     follow_by_dm(app, dee, "slack", TEAM, "U0DEE", event["id"], verified=False)
@@ -156,5 +156,5 @@ def test_the_setting_is_validated_and_on_the_account_page(client, make_user, bea
     assert "checked" in fallback_checkbox(client)
     saved = client.post("/account/email-fallback", data={"csrf_token": csrf_token(client, "/account")})
     assert saved.status_code == 302
-    assert client.get("/api/v1/me/settings", headers=headers).get_json() == {"email_fallback": False}
+    assert client.get("/api/v1/me/settings", headers=headers).get_json() == {"email_fallback": False, "locale": None}
     assert "checked" not in fallback_checkbox(client)

@@ -43,6 +43,16 @@ def test_forbidden_in_each_door(app, client, event, make_user, bearer, login):
     assert not reply.ok and reply.text.startswith("Organizing from chat needs your Soonish account")
 
 
+def test_the_api_problem_speaks_the_readers_language_and_keeps_its_code(client, event, make_user, bearer):
+    stranger = bearer(make_user("stranger@example.com"))
+    for language, message in (("de-DE,de;q=0.9", "Nur der Veranstalter kann die Veranstaltung ändern."),
+                              ("es", "Solo quien organiza el evento puede cambiarlo."),
+                              ("ja", "Only the event's organizer can change it.")):  # not shipped: English
+        api = client.post(f"/api/v1/events/{event['id']}/cancel", headers={**stranger, "Accept-Language": language})
+        assert api.status_code == 403
+        assert problem(api) == {"code": "forbidden", "message": message, "fields": {}}
+
+
 def test_not_found_in_each_door(app, client):
     api = client.get("/api/v1/events/by-slug/no-such-event")
     assert api.status_code == 404

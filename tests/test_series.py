@@ -16,7 +16,7 @@ from soonish.models import (
 from soonish.domain.series.occurrences import materialize_series
 from soonish.services import series as series_service
 from soonish.services.temporal import keep_series_schedule
-from soonish.temporal.series.types import series_schedule_id
+from soonish.temporal.series.activities import SeriesScope
 
 from .api_helpers import add_integration
 from .conftest import csrf_token
@@ -132,7 +132,7 @@ def test_a_series_follower_is_subscribed_to_every_occurrence_and_gets_its_remind
     app.config["SERIES_HORIZON_DAYS"] = 56
     with app.app_context():
         assert keep_series_schedule() == "created"
-    schedule = temporal_env.client.get_schedule_handle(series_schedule_id(app.config["TEMPORAL_ID_PREFIX"]))
+    schedule = temporal_env.client.get_schedule_handle(SeriesScope.from_config(app.config).schedule_id)
     harness.run(schedule.trigger())
     wait_until(lambda: len(local_starts(app, series["id"])) == 6, timeout=60, message="the daily run's occurrences")
     with app.app_context():

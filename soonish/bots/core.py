@@ -6,21 +6,23 @@ stack trace.
 """
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
 from soonish.domain import chat_markup
+from soonish.i18n import _, _l, best_locale, render_in
 from soonish.links import event_path, public_url
 from soonish.domain.messages import when_text, zoned_text
 from soonish.models import (
-    ChatIdentity, ChatIdentityKind, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
+    ChatIdentity, ChatIdentityKind, Community, Event, Rsvp, RsvpAnswer, Series, Subscription, SubscriptionStatus, User,
 )
 from soonish.services import ServiceError, ValidationFailed
 from soonish.services import chat, chat_organizer, events, subscriptions
 from soonish.services import rsvp as rsvp_service
+from soonish.services import community_follows
 from soonish.services import series as series_service
 from soonish.services.errors import Forbidden, NotFound
 from soonish.services.offsets import format_offset, validate_offsets
@@ -32,10 +34,11 @@ EVENTS_LISTED = 10
 SUGGESTIONS_MAX = 25  # Discord shows at most 25 autocomplete choices
 NO_REMINDERS = "off"
 
-HELP = """Here's what I can do:
+HELP = _l("""Here's what I can do:
 • `subscribe <event>`: follow an event; updates and reminders come to you here as direct messages
 • `subscribe <event> here`: make this channel follow it (for people who manage the channel)
 • `subscribe <series>`: follow every occurrence of a recurring series (`unsubscribe <series>` stops them)
+• `subscribe <community>` (or `subscribe <community> here`): hear of each new public event of a community (`unsubscribe <community>` stops it)
 • `unsubscribe <event>` (or `unsubscribe <event> here`): stop following it
 • `remind <event> <offsets…>`: when to remind you, e.g. `remind <event> 1d 2h 15m` (or `off`)
 • `rsvp <event> going|maybe|no`: tell the organizer whether you're coming (until it starts)
@@ -49,22 +52,22 @@ For organizers (with a linked account):
 • `edit <event> when <new time>`: move your event, e.g. `edit <event> when fri 18:30`
 • `cancel <event>`: cancel your event (you confirm first)
 • `help`: this list
-`<event>` is the event's link or the last part of it (its slug); `<series>` likewise for a series."""
+`<event>` is the event's link or the last part of it (its slug); `<series>` likewise for a series.""")
 
 USAGE = {
-    "subscribe": "`subscribe <event>` or `subscribe <event> here`",
-    "unsubscribe": "`unsubscribe <event>` or `unsubscribe <event> here`",
-    "remind": "`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`",
-    "rsvp": "`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`",
+    "subscribe": _l("`subscribe <event>` or `subscribe <event> here`"),
+    "unsubscribe": _l("`unsubscribe <event>` or `unsubscribe <event> here`"),
+    "remind": _l("`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`"),
+    "rsvp": _l("`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`"),
     "list": "`list`",
     "events": "`events`",
-    "link": "`link <email>`, e.g. `link me@example.com`",
-    "connect": "`connect <code>`, e.g. `connect ABCD-2345` (get the code on the Channels page of Soonish)",
+    "link": _l("`link <email>`, e.g. `link me@example.com`"),
+    "connect": _l("`connect <code>`, e.g. `connect ABCD-2345` (get the code on the Channels page of Soonish)"),
     "help": "`help`",
-    "create": "`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`",
-    "announce": "`announce <event> <text>`",
-    "edit": "`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`",
-    "cancel": "`cancel <event>`",
+    "create": _l("`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`"),
+    "announce": _l("`announce <event> <text>`"),
+    "edit": _l("`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`"),
+    "cancel": _l("`cancel <event>`"),
 }
 CONFIRM, DISMISS = "confirm", "dismiss"
 
@@ -91,6 +94,9 @@ class Speaker:
     # The person's time zone from their chat profile (an API call on Slack, so asked only when
     # a time is read); None where the platform doesn't say.
     timezone: Callable[[], str | None] = field(default=lambda: None, compare=False)
+    # The person's language on the platform ("fr-FR" on Slack, "pt-BR" on Discord): replies are
+    # written in it, and their DMs (and a channel they make follow) after; None where unsaid.
+    locale: Callable[[], str | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,10 @@ class EventItem:
         text = (f"{chat_markup.bold(platform, chat_markup.link(platform, self.url, self.title))}\n"
                 f"{chat_markup.local_time(platform, self.starts_at, self.when)}")
         if self.reminders is not None:
-            text += f"\nReminders: {', '.join(self.reminders) or 'none'} before"
+            text += "\n" + (_("Reminders: %(leads)s before", leads=", ".join(self.reminders)) if self.reminders
+                             else _("Reminders: none"))
         if self.rsvp is not None:
-            text += f"\nYour answer: {self.rsvp}"
+            text += "\n" + _("Your answer: %(answer)s", answer=self.rsvp)
         return text
 
 
@@ -133,16 +140,25 @@ class Reply:
     # Where the whole list can be read, for a renderer that must cut ``events`` to fit the
     # platform's message limits.
     more_url: str | None = None
+    # The language it is written in: the adapter renders its buttons and event lines in it too.
+    locale: str | None = field(default=None, compare=False)
 
 
 def more_line(platform: str, hidden: int, url: str | None) -> str:
     """The last line of a list cut to fit a platform's message limits."""
-    where = f" — see {chat_markup.link(platform, url, 'the full list')}" if url else ""
-    return f"…and {hidden} more{where}"
+    if url:
+        return _("…and %(hidden)s more — see %(link)s", hidden=hidden, link=chat_markup.link(platform, url, _("the full list")))
+    return _("…and %(hidden)s more", hidden=hidden)
 
 
 class CommandError(Exception):
     """A command that can't be carried out; its text is the reply."""
+
+
+def chat_locale(speaker: Speaker) -> str | None:
+    """The catalog for the speaker's platform language ("fr-FR" → "fr", "pt-BR" → "pt_BR"), None
+    when the platform doesn't say or we don't ship it."""
+    return best_locale(speaker.locale(), fallback="") or None
 
 
 def event_slug(reference: str, page: str = "e") -> str:
@@ -172,6 +188,9 @@ class Commands:
 
     def run(self, speaker: Speaker, text: str) -> Reply:
         """One command line as typed after /soonish."""
+        return self._answer(self._run, speaker, text)
+
+    def _run(self, speaker: Speaker, text: str) -> Reply:
         words = text.split()
         if not words:
             return self.help()
@@ -203,8 +222,8 @@ class Commands:
         if name == "help" and not args:
             return self.help()
         if name in USAGE:
-            return Reply(f"Usage: {USAGE[name]}.", ok=False)
-        return Reply(f"I don't know the command “{words[0]}”.\n{HELP}", ok=False)
+            return Reply(_("Usage: %(usage)s.", usage=USAGE[name]), ok=False)
+        return Reply(_("I don't know the command “%(command)s”.", command=words[0]) + "\n" + str(HELP), ok=False)
 
     def subscribe(self, speaker: Speaker, reference: str, here: bool = False) -> Reply:
         return self._answer(self._subscribe, speaker, reference, here)
@@ -251,7 +270,7 @@ class Commands:
         return self._answer(self._connect, speaker, code)
 
     def help(self) -> Reply:
-        return Reply(HELP)
+        return Reply(str(HELP))
 
     def suggest_events(self, speaker: Speaker, typed: str) -> list[tuple[str, str]]:
         """(title, slug) of events the speaker follows or could follow whose title or slug
@@ -271,40 +290,59 @@ class Commands:
 
     def _subscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event_or_series(follower.user, reference)
+        event = self._followable(follower.user, reference)
+        if isinstance(event, Community):
+            community_follows.follow(follower.user, event, selectors=[chat.route_to(follower)])
+            return Reply(f"{'This channel now follows' if here else 'You follow'} {event.name}: each new public event "
+                         f"of it will be posted {'here' if here else 'to you here as a direct message'}, with a button "
+                         f"to follow it. `unsubscribe {event.slug}{' here' if here else ''}` stops them.")
         if isinstance(event, Series):
             series_service.follow_series(follower.user, slug=event.slug, selectors=[chat.route_to(follower)])
-            who = "This channel now follows" if here else "You're following"
-            return Reply(f"{who} every occurrence of {event.title} ({series_service.describe(event)}): updates and "
-                         f"reminders of each will come {'here' if here else 'to you here as direct messages'}. "
-                         f"`unsubscribe {event.slug}` stops them.")
+            told = (_("This channel now follows every occurrence of %(title)s (%(schedule)s): updates and reminders "
+                      "of each will come here. `unsubscribe %(slug)s` stops them.", title=event.title,
+                      schedule=series_service.describe(event), slug=event.slug) if here else
+                    _("You're following every occurrence of %(title)s (%(schedule)s): updates and reminders of each "
+                      "will come to you here as direct messages. `unsubscribe %(slug)s` stops them.",
+                      title=event.title, schedule=series_service.describe(event), slug=event.slug))
+            return Reply(told)
         current = self._subscription(follower.user, event)
         # Add this place to where an active subscription already delivers.
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
         routes = [r for r in routes if r != chat.route_to(follower)] + [chat.route_to(follower)]
-        subscription, _ = subscriptions.subscribe(follower.user, slug=event.slug, selectors=routes)
+        subscription, _made = subscriptions.subscribe(follower.user, slug=event.slug, selectors=routes)
         if here:
             subscription = subscriptions.post_at_start(subscription)
         item = self._item(event, subscription)
         if here:
-            return Reply(f"This channel now follows {event.title}: its updates will be posted here.", (item,))
-        return Reply(f"You're following {event.title}. Its updates and your reminders will come to you "
-                     f"here as direct messages.", (item,))
+            return Reply(_("This channel now follows %(title)s: its updates will be posted here.", title=event.title),
+                         (item,))
+        return Reply(_("You're following %(title)s. Its updates and your reminders will come to you here as direct "
+                       "messages.", title=event.title), (item,))
 
     def _unsubscribe(self, speaker: Speaker, reference: str, here: bool) -> Reply:
         follower = self._follower(speaker, here)
-        event = self._event_or_series(follower.user, reference)
+        event = self._followable(follower.user, reference)
+        if isinstance(event, Community):
+            follow = community_follows.find_following(follower.user, event)
+            if follow is None:
+                raise CommandError(f"{'This channel doesn' if here else 'You don'}'t follow {event.name}.")
+            community_follows.unfollow(follow)
+            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} {event.name}. "
+                         f"Nothing more will be sent about its new events.")
         if isinstance(event, Series):
             series_service.unfollow_series(follower.user, slug=event.slug)
-            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
-                         f"{event.title}. Nothing more will be sent about its occurrences.")
+            return Reply(_("This channel no longer follows %(title)s. Nothing more will be sent about its "
+                           "occurrences.", title=event.title) if here else
+                         _("You no longer follow %(title)s. Nothing more will be sent about its occurrences.",
+                           title=event.title))
         subscription = self._subscription(follower.user, event)
-        who = "This channel doesn't" if here else "You don't"
         if subscription is None:
-            raise CommandError(f"{who} follow {event.title}.")
+            raise CommandError(_("This channel doesn't follow %(title)s.", title=event.title) if here
+                               else _("You don't follow %(title)s.", title=event.title))
         subscriptions.unsubscribe(subscription)
-        return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} "
-                     f"{event.title}. Nothing more will be sent about it.")
+        return Reply(_("This channel no longer follows %(title)s. Nothing more will be sent about it.",
+                       title=event.title) if here else
+                     _("You no longer follow %(title)s. Nothing more will be sent about it.", title=event.title))
 
     def _remind(self, speaker: Speaker, reference: str, offsets: str) -> Reply:
         # Offsets first: a typo there is the likelier mistake, and needs no event to explain.
@@ -313,61 +351,67 @@ class Commands:
         event = self._event(user, reference)
         subscription = self._subscription(user, event)
         if subscription is None:
-            raise CommandError(f"You don't follow {event.title} yet: `subscribe {event.slug}` first.")
+            raise CommandError(_("You don't follow %(title)s yet: `subscribe %(slug)s` first.",
+                                 title=event.title, slug=event.slug))
         subscription = subscriptions.update(user, subscription.id, {"reminder_offsets": seconds})
         if not subscription.reminder_offsets:
-            return Reply(f"No reminders for {event.title}.", (self._item(event, subscription),))
-        return Reply(f"I'll remind you of {event.title} "
-                     f"{', '.join(format_offset(o) for o in subscription.reminder_offsets)} before it starts.",
+            return Reply(_("No reminders for %(title)s.", title=event.title), (self._item(event, subscription),))
+        return Reply(_("I'll remind you of %(title)s %(leads)s before it starts.", title=event.title,
+                       leads=", ".join(format_offset(o) for o in subscription.reminder_offsets)),
                      (self._item(event, subscription),))
 
     def _create(self, speaker: Speaker, title_and_when: str, when: str | None) -> Reply:
         preview = chat_organizer.preview_create(self._person(speaker), title_and_when, speaker.timezone(), when=when)
         if len(preview.choices) == 1:
             [only] = preview.choices
-            return Reply(f"Create “{only.title}” on {zoned_text(only.starts_at, preview.timezone)}?",
-                         actions=self._confirm_buttons(preview.pending_id, "Create it"))
-        readings = "\n".join(f"{n}. “{c.title}” on {zoned_text(c.starts_at, preview.timezone)}"
+            return Reply(_("Create “%(title)s” on %(when)s?", title=only.title,
+                           when=zoned_text(only.starts_at, preview.timezone)),
+                         actions=self._confirm_buttons(preview.pending_id, _("Create it")))
+        readings = "\n".join(_("%(number)s. “%(title)s” on %(when)s", number=n, title=c.title,
+                               when=zoned_text(c.starts_at, preview.timezone))
                               for n, c in enumerate(preview.choices, 1))
-        creates = tuple(Action(f"Create {n}", f"{CONFIRM}:{preview.pending_id}:{n - 1}")
+        creates = tuple(Action(_("Create %(number)s", number=n), f"{CONFIRM}:{preview.pending_id}:{n - 1}")
                         for n in range(1, len(preview.choices) + 1))
-        return Reply(f"I can read that more than one way. Which did you mean?\n{readings}",
-                     actions=(*creates, Action("Never mind", f"{DISMISS}:{preview.pending_id}")))
+        return Reply(_("I can read that more than one way. Which did you mean?") + "\n" + readings,
+                     actions=(*creates, Action(_("Never mind"), f"{DISMISS}:{preview.pending_id}")))
 
     def _announce(self, speaker: Speaker, reference: str, text: str) -> Reply:
         identity = self._person(speaker)
         event = self._event(identity.user, reference)
         chat_organizer.announce(identity, event, text)
-        return Reply(f"Your announcement is on its way to everyone following {event.title}.")
+        return Reply(_("Your announcement is on its way to everyone following %(title)s.", title=event.title))
 
     def _edit_when(self, speaker: Speaker, reference: str, when: str) -> Reply:
         identity = self._person(speaker)
         event = chat_organizer.move_start(identity, self._event(identity.user, reference), when, speaker.timezone())
-        return Reply(f"{event.title} now starts {when_text(event)}. Its followers are being told.", (self._item(event),))
+        return Reply(_("%(title)s now starts %(when)s. Its followers are being told.", title=event.title,
+                       when=when_text(event)), (self._item(event),))
 
     def _cancel(self, speaker: Speaker, reference: str) -> Reply:
         identity = self._person(speaker)
         event = self._event(identity.user, reference)
         pending_id = chat_organizer.preview_cancel(identity, event)
-        return Reply(f"Cancel {event.title}? Everyone following it is told right away; this can't be undone.",
-                     (self._item(event),), actions=self._confirm_buttons(pending_id, "Cancel the event"))
+        return Reply(_("Cancel %(title)s? Everyone following it is told right away; this can't be undone.",
+                       title=event.title),
+                     (self._item(event),), actions=self._confirm_buttons(pending_id, _("Cancel the event")))
 
     def _press(self, speaker: Speaker, value: str) -> Reply:
-        choice, _, pending = value.partition(":")
-        pending, _, picked = pending.partition(":")
+        choice, _colon, pending = value.partition(":")
+        pending, _colon, picked = pending.partition(":")
         if choice not in (CONFIRM, DISMISS) or not pending.isdigit() or not (picked or "0").isdigit():
-            raise CommandError("I don't know that button.")
+            raise CommandError(_("I don't know that button."))
         identity = self._person(speaker)
         if choice == DISMISS:
             chat_organizer.dismiss(identity, int(pending))
-            return Reply("Alright, nothing done.")
+            return Reply(_("Alright, nothing done."))
         done, event = chat_organizer.confirm(identity, int(pending), int(picked or "0"))
         if done == "create":
-            text = f"Created {event.title}. Share its link; people follow it with `subscribe {event.slug}`."
+            text = _("Created %(title)s. Share its link; people follow it with `subscribe %(slug)s`.",
+                     title=event.title, slug=event.slug)
             if speaker.channel_id and not speaker.in_direct_message:
                 text += "\n" + self._channel_follows_created(speaker, event)
             return Reply(text, (self._item(event),))
-        return Reply(f"{event.title} is cancelled and its followers are being told.")
+        return Reply(_("%(title)s is cancelled and its followers are being told.", title=event.title))
 
     def _channel_follows_created(self, speaker: Speaker, event: Event) -> str:
         """An event created in a channel: the channel follows it, its updates and the
@@ -376,14 +420,14 @@ class Commands:
         try:
             self._subscribe(speaker, event.slug, here=True)
         except CommandError as exc:
-            return f"This channel doesn't follow it: {exc}"
+            return _("This channel doesn't follow it: %(why)s", why=str(exc))
         except ServiceError as exc:
-            return f"This channel doesn't follow it: {exc.message}"
-        return "This channel follows it: its updates, and a “starting now” message at the start, are posted here."
+            return _("This channel doesn't follow it: %(why)s", why=str(exc.message))
+        return _("This channel follows it: its updates, and a “starting now” message at the start, are posted here.")
 
     @staticmethod
     def _confirm_buttons(pending_id: int, confirm_label: str) -> tuple[Action, ...]:
-        return (Action(confirm_label, f"{CONFIRM}:{pending_id}", primary=True), Action("Never mind", f"{DISMISS}:{pending_id}"))
+        return (Action(confirm_label, f"{CONFIRM}:{pending_id}", primary=True), Action(_("Never mind"), f"{DISMISS}:{pending_id}"))
 
     def _rsvp(self, speaker: Speaker, reference: str, choice: str) -> Reply:
         rsvp_service.parse_choice(choice)  # a typo in the answer needs no event to explain
@@ -397,46 +441,49 @@ class Commands:
             # signs what a press sends: whoever pressed it has the link, even to an unlisted event.
             event = events.get_visible_event(user, event_id=event_id, has_link=True)
         except NotFound as exc:
-            raise CommandError("This event is no longer available.") from exc
+            raise CommandError(_("This event is no longer available.")) from exc
         if choice == rsvp_service.CONFIRM:  # "Yes, still coming" under the still-coming check
             rsvp = rsvp_service.still_coming(user, event, choice)
-            return Reply(f"Thanks: you're still going to {event.title}, and the organizer knows.",
+            return Reply(_("Thanks: you're still going to %(title)s, and the organizer knows.", title=event.title),
                          (self._item(event, rsvp=rsvp),))
         return self._rsvp_reply(user, event, choice)
 
     def _rsvp_reply(self, user: User, event: Event, choice: str) -> Reply:
         rsvp = rsvp_service.answer(user, event, choice)
         text = {
-            RsvpAnswer.GOING: f"You're going to {event.title}. See you there!",
-            RsvpAnswer.MAYBE: f"You're a maybe for {event.title}.",
-            RsvpAnswer.NOT_GOING: f"You can't go to {event.title}; the organizer will know.",
-            RsvpAnswer.WAITLISTED: f"{event.title} is full: you're on the waitlist, and if a place frees up "
-                                   f"it's offered to you.",
+            RsvpAnswer.GOING: _("You're going to %(title)s. See you there! You can change your answer until it "
+                                "starts.", title=event.title),
+            RsvpAnswer.MAYBE: _("You're a maybe for %(title)s. You can change your answer until it starts.",
+                                title=event.title),
+            RsvpAnswer.NOT_GOING: _("You can't go to %(title)s; the organizer will know. You can change your answer "
+                                    "until it starts.", title=event.title),
+            RsvpAnswer.WAITLISTED: _("%(title)s is full: you're on the waitlist, and if a place frees up it's offered "
+                                     "to you. You can change your answer until it starts.", title=event.title),
         }[rsvp.answer]
-        return Reply(text + " You can change your answer until it starts.", (self._item(event, rsvp=rsvp),))
+        return Reply(text, (self._item(event, rsvp=rsvp),))
 
     def _list_subscriptions(self, speaker: Speaker) -> Reply:
         user = self._person(speaker).user
         followed = [s for s in subscriptions.list_mine(user) if s.status == SubscriptionStatus.ACTIVE]
         if not followed:
-            return Reply("You don't follow any event yet. `events` lists upcoming ones.")
-        return Reply("The events you follow:", tuple(
+            return Reply(_("You don't follow any event yet. `events` lists upcoming ones."))
+        return Reply(_("The events you follow:"), tuple(
             self._item(s.event, s, rsvp=rsvp_service.find(s.event, user) if s.event.rsvp_enabled else None)
             for s in followed), more_url=public_url(current_app.config["PUBLIC_URL"], "/subscriptions"))
 
     def _events(self, speaker: Speaker) -> Reply:
         upcoming = events.list_upcoming_public_events(limit=EVENTS_LISTED)
         if not upcoming:
-            return Reply("No upcoming public events right now.")
+            return Reply(_("No upcoming public events right now."))
         items = tuple(self._item(event, can_subscribe=True) for event in upcoming)
-        return Reply("Upcoming events (subscribe with `subscribe <event>`):", items,
+        return Reply(_("Upcoming events (subscribe with `subscribe <event>`):"), items,
                      more_url=public_url(current_app.config["PUBLIC_URL"], "/"))
 
     def _link(self, speaker: Speaker, email: str) -> Reply:
         address = chat.request_link(self._person(speaker), email)
-        return Reply(f"I've sent a link to {address}. Open it to join this "
-                     f"{chat_markup.PLATFORM_NAMES[speaker.platform]} account with that address: the "
-                     f"events you follow with either come together.")
+        return Reply(_("I've sent a link to %(address)s. Open it to join this %(platform)s account with that address: "
+                       "the events you follow with either come together.", address=address,
+                       platform=chat_markup.PLATFORM_NAMES[speaker.platform]))
 
     def _connect(self, speaker: Speaker, code: str) -> Reply:
         try:
@@ -445,54 +492,64 @@ class Commands:
             # Said as it is: the general advice on events and commands doesn't fit a code.
             raise CommandError(exc.message) from exc
         platform = chat_markup.PLATFORM_NAMES[speaker.platform]
-        return Reply(f"Connected: this {platform} account is now part of your Soonish account "
-                     f"({account.email}). Updates you route here come as direct messages; "
-                     f"`subscribe <event>` follows an event from here.")
+        return Reply(_("Connected: this %(platform)s account is now part of your Soonish account (%(email)s). Updates "
+                       "you route here come as direct messages; `subscribe <event>` follows an event from here.",
+                       platform=platform, email=account.email))
 
     # Helpers ------------------------------------------------------------------------------
 
-    def _answer(self, command, *args) -> Reply:
-        with self.app.app_context():
-            try:
-                return command(*args)
-            except CommandError as exc:
-                return Reply(str(exc), ok=False)
-            except NotFound as exc:
-                return Reply(f"{exc.message} Use the event's link or its slug; `events` lists upcoming ones.", ok=False)
-            except ValidationFailed as exc:
-                return Reply(f"{exc.message} (`help` shows every command.)", ok=False)
-            except ServiceError as exc:
-                return Reply(exc.message, ok=False)
-            except Exception:
-                log.exception("chat command failed")
-                return Reply("Something went wrong on our side. Please try again in a minute.", ok=False)
+    def _answer(self, command, speaker: Speaker, *args) -> Reply:
+        """Run ``command`` and say how it went, in the speaker's language (``chat_locale``)."""
+        with self.app.app_context(), render_in(chat_locale(speaker)) as locale:
+            return replace(self._outcome(command, speaker, *args), locale=locale)
+
+    def _outcome(self, command, speaker: Speaker, *args) -> Reply:
+        """``command``'s reply, or what went wrong said as one."""
+        try:
+            return command(speaker, *args)
+        except CommandError as exc:
+            return Reply(str(exc), ok=False)
+        except NotFound as exc:
+            return Reply(_("%(why)s Use the event's link or its slug; `events` lists upcoming ones.",
+                           why=str(exc.message)), ok=False)
+        except ValidationFailed as exc:
+            return Reply(_("%(why)s (`help` shows every command.)", why=str(exc.message)), ok=False)
+        except ServiceError as exc:
+            return Reply(str(exc.message), ok=False)
+        except Exception:
+            log.exception("chat command failed")
+            return Reply(_("Something went wrong on our side. Please try again in a minute."), ok=False)
 
     def _person(self, speaker: Speaker) -> ChatIdentity:
+        """The speaker's identity, with their language as the platform says it now (their DMs are
+        written in it)."""
         return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.user_id,
-                                 display_name=speaker.display_name, workspace_name=speaker.workspace_name)
+                                 display_name=speaker.display_name, workspace_name=speaker.workspace_name,
+                                 locale=chat_locale(speaker))
 
     def _follower(self, speaker: Speaker, here: bool) -> ChatIdentity:
         """Who follows: the speaker, or with ``here`` the channel they're in."""
         if not here:
             return self._person(speaker)
         if not speaker.channel_id or speaker.in_direct_message:
-            raise CommandError("`here` works in a channel: run it in the channel that should follow the event.")
+            raise CommandError(_("`here` works in a channel: run it in the channel that should follow the event."))
         if not speaker.manages_channel():
-            raise Forbidden("Only people who manage this channel can change what it follows.")
+            raise Forbidden(_("Only people who manage this channel can change what it follows."))
         if problem := speaker.cannot_post_here():
             raise CommandError(problem)
         name = f"#{speaker.channel_name}" if speaker.channel_name else ""
+        # The channel's posts are written in the language of whoever made it follow, last.
         return chat.identity_for(speaker.platform, speaker.workspace_id, speaker.channel_id,
-                                 kind=ChatIdentityKind.CHANNEL, display_name=name)
+                                 kind=ChatIdentityKind.CHANNEL, display_name=name, locale=chat_locale(speaker))
 
     def _event(self, user: User, reference: str) -> Event:
         slug = event_slug(reference)
         if not slug:
-            raise NotFound(f"“{reference}” isn't an event link.")
+            raise NotFound(_("“%(reference)s” isn't an event link.", reference=reference))
         try:
             return events.get_visible_event(user, slug=slug)
         except NotFound as exc:
-            raise NotFound(f"I can't find the event “{slug}”.") from exc
+            raise NotFound(_("I can't find the event “%(slug)s”.", slug=slug)) from exc
 
     def _event_or_series(self, user: User, reference: str) -> Event | Series:
         """The event ``reference`` names or else the recurring series it names."""
@@ -504,6 +561,19 @@ class Commands:
                 raise
             try:
                 return series_service.get_visible_series(user, slug=slug)
+            except NotFound:
+                raise not_an_event from None
+
+    def _followable(self, user: User, reference: str) -> Event | Series | Community:
+        """The event or series ``reference`` names, else the community (its slug or page link)."""
+        try:
+            return self._event_or_series(user, reference)
+        except NotFound as not_an_event:
+            slug = event_slug(reference) or event_slug(reference, page="c")
+            if not slug:
+                raise
+            try:
+                return community_follows.followable(slug)
             except NotFound:
                 raise not_an_event from None
 

@@ -12,6 +12,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from soonish.i18n import _l
 from soonish.field_limits import COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
 from soonish.models import Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, db
 
@@ -55,7 +56,7 @@ RANK = {Role.ANNOUNCER: 1, Role.HOST: 2, Role.ADMIN: 3, Role.OWNER: 4}
 
 # Slugs that name (or may one day name) a page of Soonish's own under /c/.
 RESERVED_SLUGS = frozenset({
-    "new", "api", "admin", "settings", "edit", "members", "invites", "invite", "feed", "embed", "follow",
+    "new", "api", "admin", "settings", "edit", "members", "invites", "invite", "feed", "embed", "follow", "follows",
     "soonish", "help", "about", "login", "logout", "signup", "static", "oembed", "hosts", "events", "series",
 })
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58}[a-z0-9])$")
@@ -106,10 +107,10 @@ def slug_problem(slug: str) -> str | None:
     """Why ``slug`` can't be a community's address, or None. Ending in a dash and digits is kept
     for personal communities (``ada-12``), so a chosen address never takes one of theirs."""
     if not SLUG_PATTERN.match(slug):
-        return (f"Use 3 to {COMMUNITY_SLUG_MAX} lowercase letters, digits and dashes, "
-                f"starting and ending with a letter or digit.")
+        return _l("Use 3 to %(count)s lowercase letters, digits and dashes, starting and ending with a "
+                  "letter or digit.", count=COMMUNITY_SLUG_MAX)
     if slug in RESERVED_SLUGS or PERSONAL_TAIL.search(slug):
-        return f"“{slug}” is reserved; pick another."
+        return _l("“%(slug)s” is reserved; pick another.", slug=slug)
     return None
 
 

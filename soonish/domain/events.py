@@ -3,8 +3,7 @@ import logging
 
 from sqlalchemy import delete, select
 
-from soonish.field_limits import TITLE_MAX
-from soonish.domain.messages import describe_change, from_snapshot
+from soonish.domain.messages import describe_change, from_snapshot, updated_title
 from soonish.models import Event, EventStatus, Notification, NotificationKind, db
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,6 @@ def coalesce_updates(event_id: int, notification_ids: list[int]) -> int | None:
     if superseded:
         db.session.execute(delete(Notification).where(Notification.id.in_(superseded)))
     if summary:
-        first.title, first.body = f"Updated: {event.title}"[:TITLE_MAX], summary
+        first.title, first.body = updated_title(event.title), summary
     db.session.commit()
     return first.id if summary else None

@@ -1,17 +1,21 @@
 """What a notification says, in mail (text and HTML) and in short form for chat and push, and the
-``Message`` that carries it to a transport."""
+``Message`` that carries it to a transport: in the reader's language (``NotificationText`` is
+rendered once per language, ``reader_locale`` says whose), around the organizer's own words,
+which go out as written."""
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from flask import render_template
 from markupsafe import escape
 
 from soonish.domain import chat_markup
-from soonish.models import Event, EventStatus, Notification, NotificationKind
-
+from soonish.field_limits import TITLE_MAX
+from soonish.i18n import (
+    DEFAULT_LOCALE, _, current_locale, format_datetime, format_list, format_timedelta, render_in, supported,
+)
+from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription
 
 @dataclass(frozen=True)
 class Message:
@@ -38,27 +42,120 @@ NOTIFY_TYPE = {
     NotificationKind.REMINDER: "info",
     NotificationKind.WELCOME: "success",
     NotificationKind.STILL_COMING: "info",
+    NotificationKind.COMMUNITY_EVENT: "info",
 }
 
 
-def when_text(event: Event, moment: datetime | None = None) -> str:
-    """"Tue 3 Mar 2026, 18:30 CET (Europe/Paris)": the event's time in its own zone."""
-    return zoned_text(moment or event.starts_at, event.timezone)
+def when_text(event: Event, moment: datetime | None = None, locale: str | None = None) -> str:
+    """"Tue, Mar 3, 2026, 6:30 PM CET (Europe/Paris)": the event's time in its own zone, the way
+    ``locale`` (default: the one being written in) writes it."""
+    return zoned_text(moment or event.starts_at, event.timezone, locale)
 
 
-def zoned_text(moment: datetime, zone_name: str) -> str:
-    local = moment.astimezone(ZoneInfo(zone_name))
-    return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()} ({zone_name})"
+def zoned_text(moment: datetime, zone_name: str, locale: str | None = None) -> str:
+    return f"{format_datetime(moment, locale or current_locale(), zone_name)} ({zone_name})"
 
 
-def duration_text(seconds: int) -> str:
-    """3600 → "1 hour", 90000 → "1 day 1 hour", 300 → "5 minutes"."""
-    parts = []
-    for name, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {name}{'s' if count > 1 else ''}")
-    return " ".join(parts) or "now"
+def in_time_text(seconds: int) -> str:
+    """3600 → "in 1 hour" ("in 1 Stunde", "dentro de 1 hora"), in the language being written in."""
+    return format_timedelta(timedelta(seconds=seconds), current_locale(), add_direction=True)
+
+
+def reader_locale(subscription: Subscription, identity: ChatIdentity | None = None) -> str:
+    """The language a follower reads: in chat, their platform account's (a channel's: whoever
+    made it follow); else the one remembered with the follow (the page it was made on, or
+    chosen on its manage page); else their account's setting; else English."""
+    return (supported(identity.locale if identity is not None else None) or supported(subscription.locale)
+            or supported(subscription.user.locale) or DEFAULT_LOCALE)
+
+
+def N_(msgid: str) -> str:
+    """Marks a text kept in English where it is stored (a notification's body), for extraction:
+    ``_`` translates it when it is read (``framed``)."""
+    return msgid
+
+
+# What a cancellation says when the organizer cancels; the other causes name their own.
+CANCELLED_BODY = N_("The organizer has cancelled this event.")
+STILL_COMING_BODY = N_("Tap “Yes” to keep your place, or “Can't make it” to free it for someone else.")
+# The organizer's reason, stored after the cause in English and framed in the reader's language.
+_REASON_LINE = "\nTheir reason: "
+
+
+def cancel_body(cause: str, reason: str = "") -> str:
+    """A cancellation's stored body: its cause (a N_-marked text) and the organizer's reason."""
+    return cause + (f"{_REASON_LINE}{reason}" if reason else "")
+
+
+def _cancel_body_read(stored: str) -> str:
+    cause, has_reason, reason = stored.partition(_REASON_LINE)
+    told = _(cause)  # a cause built with the organizer's words (a community's name) stays as stored
+    return told + ("\n" + _("Their reason: %(reason)s", reason=reason) if has_reason else "")
+
+
+def _short_title(text: str) -> str:
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+
+
+def reminder_title(event_title: str, offset_seconds: int) -> str:
+    """A reminder's title (a negative offset: the still-coming check ``-offset`` ahead; 0: the
+    start), in the language being written in."""
+    if offset_seconds == 0:
+        text = _("Starting now: %(title)s", title=event_title)
+    elif offset_seconds < 0:
+        text = _("Still coming? %(title)s starts %(in_time)s", title=event_title, in_time=in_time_text(-offset_seconds))
+    else:
+        text = _("Reminder: %(title)s starts %(in_time)s", title=event_title, in_time=in_time_text(offset_seconds))
+    return _short_title(text)
+
+
+def updated_title(event_title: str) -> str:
+    return _short_title(_("Updated: %(title)s", title=event_title))
+
+
+def cancelled_title(event_title: str) -> str:
+    return _short_title(_("Cancelled: %(title)s", title=event_title))
+
+
+def community_event_title(community_name: str, event_title: str) -> str:
+    return _short_title(_("New from %(community)s: %(title)s", community=community_name, title=event_title))
+
+
+def community_event_body(community_name: str) -> str:
+    return _("%(community)s has a new event.", community=community_name)
+
+
+def welcome_title(event_title: str) -> str:
+    return _short_title(_("You're following %(title)s", title=event_title))
+
+
+def welcome_body(reminder_offsets: list[int]) -> str:
+    if not reminder_offsets:
+        return _("You'll get the organizer's updates here. You asked for no reminders.")
+    locale = current_locale()
+    leads = format_list((format_timedelta(timedelta(seconds=o), locale) for o in reminder_offsets), locale)
+    return _("You'll get the organizer's updates here, and reminders before it starts (%(leads)s).", leads=leads)
+
+
+def framed(notification: Notification, event: Event, welcomed: Subscription | None = None) -> tuple[str, str]:
+    """The notification's title and body in the language being written in. What Soonish says
+    (reminders, updates, cancellations, welcomes) is said anew from what it is about; the
+    organizer's announcement goes as written. ``welcomed``: the subscription a welcome greets."""
+    kind = notification.kind
+    if kind in (NotificationKind.REMINDER, NotificationKind.STILL_COMING) and notification.reminder_offset is not None:
+        body = _(STILL_COMING_BODY) if kind == NotificationKind.STILL_COMING else ""
+        return reminder_title(event.title, notification.reminder_offset), body
+    if kind == NotificationKind.UPDATE:
+        body = describe_change(from_snapshot(notification.change_from), event) if notification.change_from else None
+        return updated_title(event.title), body or notification.body
+    if kind == NotificationKind.CANCEL:
+        return cancelled_title(event.title), _cancel_body_read(notification.body)
+    if kind == NotificationKind.WELCOME and welcomed is not None:
+        return welcome_title(event.title), welcome_body(welcomed.reminder_offsets)
+    if kind == NotificationKind.COMMUNITY_EVENT and event.community is not None:
+        name = event.community.name
+        return community_event_title(name, event.title), community_event_body(name)
+    return notification.title, notification.body
 
 
 @dataclass(frozen=True)
@@ -69,11 +166,14 @@ class RecipientLinks:
     forget_url: str | None = None
     # The one-tap going / maybe / can't go page for this address (the answer goes after "?answer=").
     rsvp_url: str | None = None
+    # A community's new-event message to someone told, not following: the one-tap "follow this event".
+    follow_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
         for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
-                          (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or "")):
+                          (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or ""),
+                          (LINK_SLOTS.follow_url, self.follow_url or "")):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
@@ -81,15 +181,17 @@ class RecipientLinks:
 # Stand-ins for a recipient's links: a notification's mail is rendered once per batch with
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
 LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
-                            "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot")
+                            "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot",
+                            "https://soonish.invalid/follow-link-slot")
 
 
 def slots_like(links: RecipientLinks) -> RecipientLinks:
-    """The stand-ins for the links ``links`` has (the forget and RSVP links are optional, and a
-    mail shows their lines only when it has them)."""
+    """The stand-ins for the links ``links`` has (the forget, RSVP and follow links are optional,
+    and a mail shows their lines only when it has them)."""
     return RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url,
                           LINK_SLOTS.forget_url if links.forget_url else None,
-                          LINK_SLOTS.rsvp_url if links.rsvp_url else None)
+                          LINK_SLOTS.rsvp_url if links.rsvp_url else None,
+                          LINK_SLOTS.follow_url if links.follow_url else None)
 
 
 def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
@@ -120,21 +222,36 @@ class NotificationText:
     still_coming: bool = False
     join_url: str = ""  # the event's online link, if any
     map_url: str = ""
+    # A community's new-event message: the community's name (its mails carry the community
+    # follow's manage and unsubscribe links, and "follow this event" for those not following).
+    community: str = ""
+    locale: str = DEFAULT_LOCALE  # the language it is written in
 
     @classmethod
     def of(cls, notification: Notification, event: Event, event_url: str,
-           chats: tuple[str, ...] = ()) -> "NotificationText":
-        """``chats``: the chat platforms whose bot runs here (display names). A welcome read
-        outside chat offers them; one read in chat doesn't send its reader to chat."""
-        body = notification.body
+           chats: tuple[str, ...] = (), locale: str = DEFAULT_LOCALE,
+           welcomed: Subscription | None = None) -> "NotificationText":
+        """The notification as read in ``locale``. ``chats``: the chat platforms whose bot runs
+        here (display names). A welcome read outside chat offers them; one read in chat doesn't
+        send its reader to chat."""
+        with render_in(locale):
+            return cls._of(notification, event, event_url, chats, locale, welcomed)
+
+    @classmethod
+    def _of(cls, notification: Notification, event: Event, event_url: str, chats: tuple[str, ...], locale: str,
+            welcomed: Subscription | None) -> "NotificationText":
+        title, chat_body = framed(notification, event, welcomed)
+        body = chat_body
         if notification.kind == NotificationKind.WELCOME and chats:
-            body += f"\n\nRather get them in {' or '.join(chats)}? Type /soonish subscribe {event.slug} there."
+            body += "\n\n" + _("Rather get them in %(chats)s? Type /soonish subscribe %(slug)s there.",
+                                chats=format_list(chats, locale, style="or"), slug=event.slug)
+        community = notification.kind == NotificationKind.COMMUNITY_EVENT
         return cls(
-            title=notification.title,
+            title=title,
             body=body,
-            chat_body=notification.body,
+            chat_body=chat_body,
             starts_at=event.starts_at,
-            when=when_text(event),
+            when=when_text(event, locale=locale),
             where=event.location,
             event_url=event_url,
             notify_type=NOTIFY_TYPE[notification.kind],
@@ -148,46 +265,65 @@ class NotificationText:
                 "online_url": event.online_url or None,
             },
             # Answers close at the start: the "starting now" message (offset 0) asks nothing.
-            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0 else None,
+            rsvp_event_id=event.id if takes_rsvps(event, notification.kind) and notification.reminder_offset != 0
+            and not community else None,
             still_coming=notification.kind == NotificationKind.STILL_COMING,
             join_url=event.online_url,
             map_url=map_url(event.location),
+            community=event.community.name if community else "",
+            locale=locale,
         )
 
-    def short(self) -> str:
+    @cached_property
+    def _shorts(self) -> dict[str | None, str]:
+        """The short form, once per chat platform (None: outside chat)."""
+        return {}
+
+    def short(self, platform: str | None = None) -> str:
+        """A few lines for push and Apprise, or with ``platform`` for a chat post: rendered once
+        per platform, however many readers get it."""
+        if platform not in self._shorts:
+            with render_in(self.locale):
+                self._shorts[platform] = self._chat_text(platform) if platform else self._plain_short()
+        return self._shorts[platform]
+
+    def _plain_short(self) -> str:
         lines = [self.body] if self.body else []
-        lines.append(f"When: {self.when}")
+        lines.append(_("When: %(when)s", when=self.when))
         if self.where:
-            lines.append(f"Where: {self.where}")
+            lines.append(_("Where: %(where)s", where=self.where))
         if self.join_url:
-            lines.append(f"Join online: {self.join_url}")
+            lines.append(_("Join online: %(url)s", url=self.join_url))
         lines.append(self.event_url)
         return "\n".join(lines)
 
-    def chat_text(self, platform: str) -> str:
+    def _chat_text(self, platform: str) -> str:
         """The short form in the platform's markup, the time in each reader's own zone."""
         lines = [chat_markup.bold(platform, self.title)]
         if self.chat_body:
             lines.append(chat_markup.escape(platform, self.chat_body))
-        lines.append(f"When: {chat_markup.local_time(platform, self.starts_at, self.when)}")
+        lines.append(_("When: %(when)s", when=chat_markup.local_time(platform, self.starts_at, self.when)))
         if self.where:
-            lines.append(f"Where: {chat_markup.escape(platform, self.where)} ({chat_markup.link(platform, self.map_url, 'map')})")
+            lines.append(_("Where: %(where)s (%(map_link)s)", where=chat_markup.escape(platform, self.where),
+                           map_link=chat_markup.link(platform, self.map_url, _("map"))))
         if self.join_url:
-            lines.append(chat_markup.link(platform, self.join_url, "Join online"))
-        lines.append(chat_markup.link(platform, self.event_url, "Open the event"))
+            lines.append(chat_markup.link(platform, self.join_url, _("Join online")))
+        lines.append(chat_markup.link(platform, self.event_url, _("Open the event")))
         return "\n".join(lines)
 
     def _render_mail(self, links: RecipientLinks | None) -> tuple[str, str]:
         context = {"n": self, "links": links}
-        return render_template("mail/notification.txt", **context), render_template("mail/notification.html", **context)
+        with render_in(self.locale):
+            return (render_template("mail/notification.txt", **context),
+                    render_template("mail/notification.html", **context))
 
     @cached_property
-    def _mails_with_link_slots(self) -> dict[tuple[bool, bool], tuple[str, str]]:
-        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP)."""
+    def _mails_with_link_slots(self) -> dict[tuple[bool, bool, bool], tuple[str, str]]:
+        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP, follow)."""
         return {}
 
     def _mail_with_slots(self, links: RecipientLinks) -> tuple[str, str]:
-        variant = (links.forget_url is not None, links.rsvp_url is not None)
+        variant = (links.forget_url is not None, links.rsvp_url is not None, links.follow_url is not None)
         if variant not in self._mails_with_link_slots:
             self._mails_with_link_slots[variant] = self._render_mail(slots_like(links))
         return self._mails_with_link_slots[variant]
@@ -200,7 +336,7 @@ class NotificationText:
             text, html = links.fill(text_template, False), links.fill(html_template, True)
         elif as_mail:
             text, html = self._render_mail(None)
-        short = self.chat_text(chat_platform) if chat_platform else self.short()
+        short = self.short(chat_platform)
         return Message(
             delivery_key=delivery_key,
             title=self.title,
@@ -242,11 +378,14 @@ def describe_change(before: dict, event: Event) -> str | None:
     about did (a description edit, say)."""
     lines = []
     if before["starts_at"] != event.starts_at or before["ends_at"] != event.ends_at:
-        lines.append(f"New time: {when_text(event)} (was {when_text(event, before['starts_at'])}).")
+        lines.append(_("New time: %(when)s (was %(before)s).", when=when_text(event),
+                       before=when_text(event, before["starts_at"])))
     if before["location"] != event.location:
-        lines.append(f"New place: {event.location or 'to be announced'} (was {before['location'] or 'not set'}).")
+        lines.append(_("New place: %(where)s (was %(before)s).", where=event.location or _("to be announced"),
+                       before=before["location"] or _("not set")))
     if before.get("online_url", event.online_url) != event.online_url:
-        lines.append(f"New online link: {event.online_url}." if event.online_url else "It is no longer online.")
+        lines.append(_("New online link: %(url)s.", url=event.online_url) if event.online_url
+                     else _("It is no longer online."))
     if before["title"] != event.title:
-        lines.append(f"New name: {event.title} (was {before['title']}).")
+        lines.append(_("New name: %(title)s (was %(before)s).", title=event.title, before=before["title"]))
     return "\n".join(lines) or None

@@ -2,7 +2,7 @@
 
 Writing: an operation leaves typed rows in its own transaction (``confirm_mail``, ``one_off_mail``,
 ``notify``, ``reminders_changed``, ``event_created``/``updated``/``cancelled``, ``webhook_message``,
-``waitlist_offer``) and commits once. The web tier never waits on Temporal or the mail server: the
+``waitlist_offer``, ``community_event_created``) and commits once. The web tier never waits on Temporal or the mail server: the
 worker's drain acts on the rows within a poll interval (OUTBOX_POLL_SECONDS) and marks them done.
 Nothing is lost when Temporal or the mail server is away: the rows wait and are retried.
 
@@ -85,6 +85,13 @@ def event_changed(event: Event, notification: Notification | None, cancelled: bo
     """Tell the event's workflow its new version (and the notice to its followers, if any)."""
     db.session.add(OutboxItem(kind=OutboxKind.EVENT_CANCELLED if cancelled else OutboxKind.EVENT_UPDATED,
                               event_id=event.id, subject_id=notification.id if notification else 0))
+
+
+def community_event_created(event: Event, not_before: datetime) -> None:
+    """Tell the followers of ``event``'s community of it (domain/community_follows.py), not
+    before ``not_before``: the row counts as claimed until then, so no drain takes it sooner."""
+    db.session.add(OutboxItem(kind=OutboxKind.COMMUNITY_EVENT_CREATED, event_id=event.id, subject_id=event.id,
+                              claimed_until=not_before))
 
 
 def webhook_message(message_id: int) -> None:

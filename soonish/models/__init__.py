@@ -1,7 +1,9 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from soonish.models.base import commit_keeping_loaded, db, insert_ignoring_duplicates, lock_for_change, utcnow
 from soonish.models.chat_installation import ChatInstallation, OAuthState
-from soonish.models.community import Community, CommunityAudit, CommunityInvite, CommunityMember, CommunityRole
+from soonish.models.community import (
+    Community, CommunityAudit, CommunityFollow, CommunityInvite, CommunityMember, CommunityRole, FollowMode,
+)
 from soonish.models.cover import EventCover
 from soonish.models.event import Event, EventStatus, Visibility
 from soonish.models.integration import Integration, IntegrationState
@@ -16,6 +18,7 @@ from soonish.models.series import Series, SeriesFollow, SeriesStatus
 from soonish.models.outbox import OutboxItem, OutboxKind
 from soonish.models.subscription import (
     DEFAULT_REMINDER_OFFSETS,
+    NOT_FOLLOWING,
     Subscription,
     SubscriptionSelector,
     SubscriptionStatus,
@@ -26,11 +29,11 @@ from soonish.models.user import ChatConnectCode, ChatIdentity, ChatIdentityKind,
 __all__ = [
     "commit_keeping_loaded", "insert_ignoring_duplicates", "lock_for_change",
     "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
-    "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS",
+    "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS", "NOT_FOLLOWING",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",
     "IdempotencyRecord", "ApiKey", "WebhookEndpoint", "WebhookMessage", "WebhookMessageStatus", "WebhookAttempt",
     "Rsvp", "RsvpAnswer", "PendingChatAction",
-    "Community", "CommunityAudit", "CommunityInvite", "CommunityMember", "CommunityRole",
+    "Community", "CommunityAudit", "CommunityFollow", "FollowMode", "CommunityInvite", "CommunityMember", "CommunityRole",
     "OutboxItem", "OutboxKind", "BounceKind", "MailBounce", "SuppressedAddress", "EventCover", "ChatInstallation",
     "OAuthState", "Series", "SeriesFollow", "SeriesStatus",
 ]

@@ -1,13 +1,14 @@
 """Communities: a named page that owns events and series, and the people who run it (roles)."""
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from soonish.field_limits import COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
 from soonish.models.base import UTCDateTime, db, utcnow
 from soonish.models.event import _enum
+from soonish.models.subscription import SubscriptionStatus
 from soonish.models.user import User
 
 
@@ -33,6 +34,8 @@ class Community(db.Model):
     personal_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), unique=True)
     # Deleted by its owner: its page is gone, its events cancelled, its series ended.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The day of the week its digest followers hear what is coming (0 Monday … 6 Sunday, UTC).
+    digest_weekday: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     # A personal community's page shows its organizer's avatar and bio, as host pages did.
@@ -88,3 +91,38 @@ class CommunityInvite(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     community: Mapped[Community] = relationship()
+
+
+class FollowMode(str, enum.Enum):
+    """What following a community brings (soonish/domain/community_follows.py)."""
+
+    NEW_EVENTS = "new_events"  # a message per new public event, with a one-tap "follow this event"
+    DIGEST = "digest"  # one message on the community's digest day listing what is coming
+    EVERY_EVENT = "every_event"  # followed automatically: each new public event, as if followed by hand
+
+
+class CommunityFollow(db.Model):
+    """Someone (a person, or a chat channel's account) following a community. Pending until an
+    address alone confirms it by link, as an event's follow by email is."""
+
+    __tablename__ = "community_follows"
+    __table_args__ = (
+        UniqueConstraint("community_id", "user_id"),
+        # A new event's fan-out reads a community's active followers by mode.
+        Index("ix_community_follows_community_status", "community_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[FollowMode] = mapped_column(_enum(FollowMode))
+    status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus), default=SubscriptionStatus.ACTIVE)
+    # Where its messages go, as a subscription's selectors (a chat DM or channel); [] is the email address.
+    selectors: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The digest day it was last sent for: set by one conditional update, so a day's digest goes once.
+    digest_sent_on: Mapped[date | None] = mapped_column(Date)
+
+    community: Mapped[Community] = relationship()
+    user: Mapped[User] = relationship()

@@ -20,6 +20,8 @@ class NotificationKind(str, enum.Enum):
     WELCOME = "welcome"
     # The organizer's "still coming?" check to those going (a reminder of its own kind).
     STILL_COMING = "still_coming"
+    # A new public event, told to its community's followers (domain/community_follows.py).
+    COMMUNITY_EVENT = "community_event"
 
 
 class DeliveryStatus(str, enum.Enum):

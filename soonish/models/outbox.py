@@ -29,6 +29,9 @@ class OutboxKind(str, enum.Enum):
     EVENT_CANCELLED = "event_cancelled"
     WEBHOOK_MESSAGE = "webhook_message"  # subject: a webhook message; start its delivery workflow
     WAITLIST_OFFER = "waitlist_offer"  # subject: an offered RSVP (payload: expires_at); start its offer
+    # subject: a new public event of a community; after the update-coalescing window, tell its
+    # followers (none if it was cancelled or hidden meanwhile)
+    COMMUNITY_EVENT_CREATED = "community_event"
     RESUME = "resume"  # subject: a paused broadcast its organizer resumed; deliver the rest
 
 

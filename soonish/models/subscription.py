@@ -18,6 +18,14 @@ class SubscriptionStatus(str, enum.Enum):
     PENDING = "pending"  # anonymous email not yet confirmed
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
+    # Told of a new event through a community they follow ("tell me about new events"), not
+    # following it: the message's one-tap link makes it active. Gets nothing else.
+    SUGGESTED = "suggested"
+
+
+# A subscription in either of these is no follow: pages and lists show none, and following again
+# is a fresh act (the old choices don't come back).
+NOT_FOLLOWING = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.SUGGESTED)
 
 
 class Subscription(db.Model):
@@ -46,6 +54,13 @@ class Subscription(db.Model):
     # may show among those going.
     going_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
     listed_on_confirm: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Made by following a community (suggested, or followed automatically): its new-event
+    # message goes to these, with the community's manage and unsubscribe links.
+    community_follow_id: Mapped[int | None] = mapped_column(ForeignKey("community_follows.id", ondelete="SET NULL"))
+    # The language its messages are written in (a catalog's name: "de", "pt_BR"): the page's it
+    # was made on, for a follower without an account, or the one chosen on its manage page.
+    # None: the follower's account setting (``reader_locale``).
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()

@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     # When a chat DM to this person fails for good (DMs closed, account gone), the message goes
     # to their verified email instead, once; they may turn that off.
     email_fallback: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The language they chose (soonish.i18n.SUPPORTED_LOCALES); None: their browser's says.
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     chat_identities: Mapped[list["ChatIdentity"]] = relationship(back_populates="user")
@@ -73,6 +75,10 @@ class ChatIdentity(db.Model):
     # the Channels page ("@alice in acme"); empty when it never said.
     handle: Mapped[str] = mapped_column(String(CHAT_NAME_MAX), default="", server_default="")
     workspace_name: Mapped[str] = mapped_column(String(CHAT_NAME_MAX), default="", server_default="")
+    # The language its messages are written in: the person's own on the platform (Slack's
+    # users.info locale, Discord's interaction locale) as last seen; for a channel, the language
+    # of whoever last made it follow an event. None when the platform never said.
+    locale: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="chat_identities")

@@ -5,12 +5,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 
-from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish import i18n
+from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
+from soonish.i18n import _l
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -43,7 +45,7 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
     _check_password(password)
     existing = find_user_by_email(email)
     if existing is not None and existing.password_hash is not None:
-        raise Conflict("An account with this email already exists.", {"email": ["Already registered."]})
+        raise Conflict(_l("An account with this email already exists."), {"email": ["Already registered."]})
     if existing is not None:
         # Someone follows events with this address but has no password. Only the owner of the
         # mailbox may turn it into an account (and see those subscriptions): mail them a link.
@@ -61,7 +63,7 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
 
 def _check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed.field("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValidationFailed.field("password", _l("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
 
 
 def _send_verification(user: User) -> None:
@@ -69,14 +71,12 @@ def _send_verification(user: User) -> None:
 
 
 def user_from_verify_link(token: str) -> User:
-    try:
+    with reading_link(_l("This link has expired.")):
         user_id = int(unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, token,
                              current_app.config["CONFIRM_LINK_MAX_AGE"]))
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired." if exc.expired else "This link is not valid.") from exc
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("This account no longer exists.")
+        raise NotFound(_l("This account no longer exists."))
     return user
 
 
@@ -95,9 +95,9 @@ def set_profile(user: User, display_name: str, bio: str) -> User:
     """The name and the few words shown beside the events ``user`` hosts (and among those going)."""
     display_name, bio = display_name.strip(), bio.strip()
     if len(display_name) > DISPLAY_NAME_MAX:
-        raise ValidationFailed.field("display_name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+        raise ValidationFailed.field("display_name", _l("Keep the name under %(count)s characters.", count=DISPLAY_NAME_MAX))
     if len(bio) > BIO_MAX:
-        raise ValidationFailed.field("bio", f"Keep it under {BIO_MAX} characters.")
+        raise ValidationFailed.field("bio", _l("Keep it under %(count)s characters.", count=BIO_MAX))
     user.display_name, user.bio = display_name, bio
     db.session.commit()
     return user
@@ -107,6 +107,17 @@ def set_email_fallback(user: User, on: bool) -> User:
     """Whether a chat DM that can't reach ``user`` (DMs closed, account gone) is mailed to their
     verified email instead."""
     user.email_fallback = bool(on)
+    db.session.commit()
+    return user
+
+
+def set_locale(user: User, locale: str | None) -> User:
+    """The language ``user`` reads Soonish in (one of i18n.SUPPORTED_LOCALES); None or "": their
+    browser's Accept-Language decides."""
+    chosen = i18n.supported(locale) if locale else None
+    if locale and chosen is None:
+        raise ValidationFailed.field("locale", _l("Choose one of: %(choices)s.", choices=", ".join(i18n.SUPPORTED_LOCALES)))
+    user.locale = chosen
     db.session.commit()
     return user
 

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from soonish.models import ApiKey, User, db, utcnow
 from soonish.services.errors import Forbidden, NotFound, ValidationFailed, owned_or_missing
 from soonish.services.events import to_utc
+from soonish.i18n import _l
 
 PREFIX = "sk_"
 # What a key may do. A session or a JWT may do everything its account may; a key only what
@@ -21,8 +22,8 @@ SCOPES = {
     "subscriptions:write": "Follow and stop following events, change reminders, answer RSVPs.",
     "channels:write": "Read, add, change and remove your delivery channels.",
     "webhooks:write": "Read, add, change and remove your outgoing webhook endpoints.",
-    "communities:read": "Read the communities you help run: their members and audit list.",
-    "communities:write": "Create communities, invite and remove members, change roles, leave, hand one on.",
+    "communities:read": "Read the communities you help run (their members and audit list) and the ones you follow.",
+    "communities:write": "Create communities, invite and remove members, change roles, leave, hand one on; follow and unfollow.",
 }
 # last_used_at is a hint for people, not an audit log: one write a minute per key is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -36,14 +37,14 @@ def create_key(user: User, name: str, scopes: list[str], expires_at: datetime | 
     """A new key and its plain text, which is never stored and cannot be shown again."""
     name = (name or "").strip()
     if not name or len(name) > 80:
-        raise ValidationFailed.field("name", "Give the key a name (up to 80 characters), e.g. the integration using it.")
+        raise ValidationFailed.field("name", _l("Give the key a name (up to 80 characters), e.g. the integration using it."))
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise ValidationFailed.field("scopes", f"Choose one or more of: {', '.join(SCOPES)}.")
+        raise ValidationFailed.field("scopes", _l("Choose one or more of: %(choices)s.", choices=", ".join(SCOPES)))
     if expires_at is not None:
         expires_at = to_utc(expires_at, timezone.utc, "expires_at")
         if expires_at <= utcnow():
-            raise ValidationFailed.field("expires_at", "The expiry must be in the future.")
+            raise ValidationFailed.field("expires_at", _l("The expiry must be in the future."))
     plain = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(user_id=user.id, name=name, prefix=plain[:10], key_hash=_digest(plain),
                  scopes=sorted(set(scopes)), expires_at=expires_at)
@@ -55,7 +56,7 @@ def create_key(user: User, name: str, scopes: list[str], expires_at: datetime | 
 def revoke_key(user: User, key_id: int) -> None:
     key = owned_or_missing(db.session.get(ApiKey, key_id), user, "API key")
     if key.revoked_at is not None:  # revoked keys are gone, like deleted ones
-        raise NotFound("No such API key.")
+        raise NotFound(_l("No such API key."))
     key.revoked_at = utcnow()
     db.session.commit()
 
@@ -91,4 +92,4 @@ def key_for(plain: str) -> ApiKey | None:
 def check_scope(key: ApiKey | None, scope: str) -> None:
     """Forbidden, naming the scope, when a request made with ``key`` needs one it lacks."""
     if key is not None and scope not in key.scopes:
-        raise Forbidden(f"This API key lacks the scope {scope!r}.", {"scope": [scope]})
+        raise Forbidden(_l("This API key lacks the scope “%(scope)s”.", scope=scope), {"scope": [scope]})

@@ -12,10 +12,11 @@ from icalendar import Alarm, Calendar
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
-from soonish.models import Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
+from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
+from soonish.i18n import _, _l
 
 PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
@@ -40,22 +41,27 @@ def _vevent(event: Event, url: str, uid: str | None = None) -> CalendarEvent:
     entry.add("dtstart", event.starts_at.astimezone(zone))
     if event.ends_at is not None:
         entry.add("dtend", event.ends_at.astimezone(zone))
-    entry.add("summary", event.title)
-    if event.description:
-        entry.add("description", event.description)
-    if event.location:
-        entry.add("location", event.location)
-    entry.add("url", url)
+    _describe(entry, event, url)
     entry.add("sequence", event.version)
     entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
     return entry
+
+
+def _describe(entry: CalendarEvent, published: Event | Series, url: str) -> None:
+    """What an entry says of its event or series: its title, description and place, and its page."""
+    entry.add("summary", published.title)
+    if published.description:
+        entry.add("description", published.description)
+    if published.location:
+        entry.add("location", published.location)
+    entry.add("url", url)
 
 
 def _reminder(event: Event, offset_seconds: int) -> Alarm:
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -timedelta(seconds=offset_seconds))
-    alarm.add("description", f"Soon: {event.title}")
+    alarm.add("description", _("Soon: %(title)s", title=event.title))
     return alarm
 
 
@@ -99,12 +105,7 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
     master.add("dtstart", series.starts_at.astimezone(zone))
     if duration is not None:
         master.add("duration", duration)
-    master.add("summary", series.title)
-    if series.description:
-        master.add("description", series.description)
-    if series.location:
-        master.add("location", series.location)
-    master.add("url", series_url)
+    _describe(master, series, series_url)
     master.add("rrule", series_service.rule_of(series).ical(zone))
     master.add("status", "CANCELLED" if series.status == SeriesStatus.CANCELLED else "CONFIRMED")
     made = series_service.occurrences(series, upcoming=False)
@@ -119,6 +120,11 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
             entries.append((_span(event), entry))
     last_start = list(series_service.instance_starts(series))[-1]
     return _calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
+
+
+def community_calendar(community: Community, events: list[Event], event_url: EventUrl) -> bytes:
+    """A community's feed: each of its upcoming public events (``events``)."""
+    return _calendar([(_span(event), _vevent(event, event_url(event))) for event in events], community.name)
 
 
 def followed_subscriptions(user: User) -> list[Subscription]:
@@ -142,7 +148,7 @@ def feed_calendar(user: User, event_url: EventUrl) -> bytes:
         for offset in subscription.reminder_offsets or []:
             entry.add_component(_reminder(event, offset))
         entries.append((_span(event), entry))
-    return _calendar(entries, "Soonish: events I follow")
+    return _calendar(entries, _("Soonish: events I follow"))
 
 
 def rotate_feed_token(user: User) -> str:
@@ -161,5 +167,5 @@ def feed_owner(token: str) -> User:
     """The user whose feed ``token`` opens; revoked and unknown tokens look the same."""
     user = db.session.scalar(select(User).where(User.calendar_token == token)) if token else None
     if user is None:
-        raise NotFound("No such calendar feed.")
+        raise NotFound(_l("No such calendar feed."))
     return user

@@ -15,6 +15,7 @@ from soonish.models import ChatIdentity, ChatInstallation, Subscription, User, d
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.services.errors import NotFound, Unavailable
 from soonish.services.integrations import cipher
+from soonish.i18n import _l
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,10 @@ def manageable(user: User, installation_id: int) -> ChatInstallation:
     (or owner) of its workspace by a Slack account linked to theirs (asked of Slack)."""
     installation = db.session.get(ChatInstallation, installation_id)
     if installation is None or installation.platform != ChatPlatform.SLACK.value:
-        raise NotFound("No such workspace.")
+        raise NotFound(_l("No such workspace."))
     if installation.installed_by_id == user.id or _slack_admin(user, installation):
         return installation
-    raise NotFound("No such workspace.")  # not theirs: as if it weren't there
+    raise NotFound(_l("No such workspace."))  # not theirs: as if it weren't there
 
 
 def _slack_admin(user: User, installation: ChatInstallation) -> bool:
@@ -130,7 +131,7 @@ def uninstall(user: User, installation_id: int) -> ChatInstallation:
     except SlackApiError as exc:  # a token already dead is as good as uninstalled
         log.warning("apps.uninstall refused: %s", exc.response.get("error"))
     except OSError as exc:
-        raise Unavailable("Slack can't be reached right now; try again in a minute.") from exc
+        raise Unavailable(_l("Slack can't be reached right now; try again in a minute.")) from exc
     remove(ChatPlatform.SLACK.value, [installation.workspace_id], installations.UNINSTALLED,
            installation.enterprise_id if installation.is_enterprise_install else None)
     return installation

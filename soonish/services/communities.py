@@ -18,10 +18,11 @@ from soonish.models import (
     Community, CommunityAudit, CommunityInvite, CommunityMember, Event, EventStatus, Series, SeriesStatus, User,
     Visibility, db, lock_for_change, utcnow,
 )
+from soonish.privacy import mask_address
 from soonish.services.accounts import normalize_email
 from soonish.services.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from soonish.services.events import list_upcoming_public_events, mark_cancelled, permitted, tell_cancelled
-from soonish.domain.bounces import mask_address
+from soonish.i18n import _l, format_number
 
 PAST_SHOWN = 20
 
@@ -45,7 +46,7 @@ def community_page(slug: str) -> CommunityPage:
     community = db.session.scalar(select(Community).where(Community.slug == slug))
     if community is None or community.archived_at is not None or (
             community.personal_of_id is not None and not _has_public_event(community)):
-        raise NotFound("No such community.")
+        raise NotFound(_l("No such community."))
     past = list(db.session.scalars(
         select(Event).where(Event.community_id == community.id, Event.visibility == Visibility.PUBLIC,
                             Event.status != EventStatus.CANCELLED, Event.starts_at < utcnow())
@@ -58,7 +59,7 @@ def personal_community_slug(host_id: int) -> str:
     """Where /hosts/<id> now leads: the host's personal community, if it has a page."""
     community = db.session.scalar(select(Community).where(Community.personal_of_id == host_id))
     if community is None or not _has_public_event(community):
-        raise NotFound("No such host.")
+        raise NotFound(_l("No such host."))
     return community.slug
 
 
@@ -69,7 +70,7 @@ def _community(actor: User, community_id: int, action: Action) -> Community:
     """The community if ``actor``'s role allows ``action``; a stranger finds none."""
     community = db.session.get(Community, community_id)
     if community is None or community.archived_at is not None or rules.role_in(actor, community.id) is None:
-        raise NotFound("No such community.")
+        raise NotFound(_l("No such community."))
     return permitted(actor, action, community, "community")
 
 
@@ -77,17 +78,17 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
     name, slug, description = (name or "").strip(), (slug or "").strip().lower(), (description or "").strip()
     errors = {}
     if not name or len(name) > COMMUNITY_NAME_MAX:
-        errors["name"] = [f"Give it a name (up to {COMMUNITY_NAME_MAX} characters)."]
+        errors["name"] = [_l("Give it a name (up to %(count)s characters).", count=COMMUNITY_NAME_MAX)]
     if (problem := rules.slug_problem(slug)) is not None:
         errors["slug"] = [problem]
     if len(description) > COMMUNITY_DESCRIPTION_MAX:
-        errors["description"] = [f"Keep the description under {COMMUNITY_DESCRIPTION_MAX:,} characters."]
+        errors["description"] = [_description_too_long()]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     limit = int(current_app.config["COMMUNITIES_OWNED_MAX"])
     if rules.owned_count(actor) >= limit:
-        raise Conflict(f"You own {limit} communities, the most one account may.", {"communities": [f"at most {limit}"]})
-    taken = Conflict("That address is taken; pick another.", {"slug": ["taken"]})
+        raise Conflict(_l("You own %(count)s communities, the most one account may.", count=limit), {"communities": [f"at most {limit}"]})
+    taken = Conflict(_l("That address is taken; pick another."), {"slug": ["taken"]})
     if db.session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise taken
     community = Community(slug=slug, name=name, description=description)
@@ -99,6 +100,23 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
         raise taken from exc
     db.session.add(CommunityMember(community_id=community.id, user_id=actor.id, role=Role.OWNER))
     rules.audit(community.id, actor, "created", f"created {name}")
+    db.session.commit()
+    return community
+
+
+def change_community(actor: User, community_id: int, changes: dict) -> Community:
+    """Change the description or the digest day (0 Monday … 6 Sunday)."""
+    community = _community(actor, community_id, Action.EDIT_COMMUNITY)
+    if "description" in changes:
+        description = (changes["description"] or "").strip()
+        if len(description) > COMMUNITY_DESCRIPTION_MAX:
+            raise ValidationFailed.field("description", _description_too_long())
+        community.description = description
+    if "digest_weekday" in changes:
+        if changes["digest_weekday"] not in range(7):
+            raise ValidationFailed.field("digest_weekday", _l("A day of the week: 0 Monday … 6 Sunday."))
+        community.digest_weekday = changes["digest_weekday"]
+    rules.audit(community.id, actor, "changed", ", ".join(sorted(changes)) or "nothing")
     db.session.commit()
     return community
 
@@ -125,16 +143,21 @@ def audit_list(actor: User, community_id: int, limit: int = 100) -> list[Communi
     ))
 
 
+def _description_too_long():
+    return _l("Keep the description under %(count)s characters.", count=format_number(COMMUNITY_DESCRIPTION_MAX))
+
+
 def _role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise ValidationFailed.field("role", f"Choose one of: {', '.join(r.value for r in Role)}.") from None
+        raise ValidationFailed.field("role", _l("Choose one of: %(choices)s.", choices=", ".join(r.value for r in Role))) from None
 
 
 def _may_grant_or_refuse(actor_role: Role, role: Role) -> None:
     if not rules.may_grant(actor_role, role):
-        raise Forbidden(f"As {actor_role.value} you can't give or take away the role {role.value}.",
+        raise Forbidden(_l("As %(actor_role)s you can't give or take away the role %(role)s.",
+                           actor_role=actor_role.value, role=role.value),
                         {"role": [role.value]})
 
 
@@ -143,7 +166,7 @@ def _room_for_one_more(community: Community) -> None:
     count = db.session.scalar(select(func.count()).select_from(CommunityMember)
                               .where(CommunityMember.community_id == community.id))
     if count >= limit:
-        raise Conflict(f"A community has at most {limit:,} members.", {"members": [f"at most {limit}"]})
+        raise Conflict(_l("A community has at most %(count)s members.", count=format_number(limit)), {"members": [f"at most {limit}"]})
 
 
 def invite(actor: User, community_id: int, email: str, role: str) -> CommunityInvite:
@@ -170,11 +193,11 @@ def invite_from_token(token: str) -> CommunityInvite:
         invite_id = unsign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, token,
                            max_age=int(current_app.config["COMMUNITY_INVITE_MAX_AGE"]))
     except LinkInvalid as exc:
-        raise Gone("This invitation has expired; ask for a new one." if exc.expired
-                   else "This invitation link is not valid.") from exc
+        raise Gone(_l("This invitation has expired; ask for a new one.") if exc.expired
+                   else _l("This invitation link is not valid.")) from exc
     invitation = db.session.get(CommunityInvite, invite_id) if isinstance(invite_id, int) else None
     if invitation is None:
-        raise NotFound("No such invitation.")
+        raise NotFound(_l("No such invitation."))
     return invitation
 
 
@@ -191,7 +214,7 @@ def accept_invite(user: User, token: str) -> Community:
     ).rowcount
     if taken != 1:
         db.session.rollback()
-        raise Gone("This invitation was already used or has expired; ask for a new one.")
+        raise Gone(_l("This invitation was already used or has expired; ask for a new one."))
     community = invitation.community
     member = db.session.scalar(select(CommunityMember).where(CommunityMember.community_id == community.id,
                                                              CommunityMember.user_id == user.id))
@@ -209,7 +232,7 @@ def _member(community_id: int, user_id: int) -> CommunityMember:
     member = db.session.scalar(select(CommunityMember).where(CommunityMember.community_id == community_id,
                                                              CommunityMember.user_id == user_id))
     if member is None:
-        raise NotFound("No such member of this community.")
+        raise NotFound(_l("No such member of this community."))
     return member
 
 
@@ -218,7 +241,7 @@ def _keep_an_owner(community: Community, leaving: CommunityMember) -> None:
     so two owners leaving at once take turns and the second is refused."""
     lock_for_change(community)
     if leaving.role == Role.OWNER and rules.owner_count(community.id) <= 1:
-        raise Conflict("The last owner can't leave or step down: hand the community on first.",
+        raise Conflict(_l("The last owner can't leave or step down: hand the community on first."),
                        {"role": ["last owner"]})
 
 
@@ -226,7 +249,7 @@ def change_role(actor: User, community_id: int, user_id: int, role: str) -> Comm
     community = _community(actor, community_id, Action.MANAGE_MEMBERS)
     wanted = _role(role)
     if user_id == actor.id:
-        raise Forbidden("You can't change your own role.", {"role": ["your own"]})
+        raise Forbidden(_l("You can't change your own role."), {"role": ["your own"]})
     member = _member(community.id, user_id)
     actor_role = rules.role_in(actor, community.id)
     _may_grant_or_refuse(actor_role, member.role)
@@ -267,7 +290,7 @@ def transfer(actor: User, community_id: int, user_id: int) -> CommunityMember:
     """Hand the community on: ``user_id`` (a member) becomes owner and ``actor`` an admin."""
     community = _community(actor, community_id, Action.TRANSFER)
     if user_id == actor.id:
-        raise ValidationFailed.field("user_id", "Hand it on to another member.")
+        raise ValidationFailed.field("user_id", _l("Hand it on to another member."))
     member = _member(community.id, user_id)
     lock_for_change(community)
     member.role = Role.OWNER
@@ -283,7 +306,7 @@ def delete_community(actor: User, community_id: int) -> None:
     where its owner's events go."""
     community = _community(actor, community_id, Action.DELETE_COMMUNITY)
     if community.personal_of_id is not None:
-        raise Conflict("Your personal community can't be deleted: it is where your events go.",
+        raise Conflict(_l("Your personal community can't be deleted: it is where your events go."),
                        {"community": ["personal"]})
     lock_for_change(community)
     community.archived_at = utcnow()

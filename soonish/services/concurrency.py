@@ -16,16 +16,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from soonish.models import Event, db
 from soonish.services.errors import Conflict, ServiceError
+from soonish.i18n import _l
 
 # Each run after the first follows a change that another request committed meanwhile: three runs
 # lose only to a row changed three times during one request.
 RUNS = 3
 
 
-class VersionMismatch(ServiceError):
-    status = 412
-    code = "precondition_failed"
-
+class VersionMismatch(ServiceError, status=412, code="precondition_failed"):
     def __init__(self, event: Event) -> None:
         super().__init__(
             "This event changed while you were editing (saved elsewhere, in another tab or through the API). "
@@ -57,6 +55,6 @@ def rerun_if_changed_meanwhile(operation):
                 return operation(*args, **kwargs)
             except StaleDataError:
                 db.session.rollback()
-        raise Conflict("This changed several times while we were saving it; please try again.")
+        raise Conflict(_l("This changed several times while we were saving it; please try again."))
 
     return run

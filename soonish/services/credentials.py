@@ -14,6 +14,7 @@ from soonish.services import api_keys
 from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain import outbox
+from soonish.i18n import _l
 
 
 def revoke_sessions(user: User) -> None:
@@ -39,7 +40,7 @@ def request_password_reset(email: str) -> None:
 
 def user_for_reset(token: str) -> User:
     """The account a reset link is for; NotFound (with a reason people understand) otherwise."""
-    return _user_from_epoch_link(LinkPurpose.RESET_PASSWORD, token, "Ask for a new reset link.")
+    return _user_from_epoch_link(LinkPurpose.RESET_PASSWORD, token, _l("Ask for a new reset link."))
 
 
 def reset_password(token: str, password: str) -> User:
@@ -60,7 +61,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
     """The current password must be right. Every other session is signed out; the caller signs
     this one in again under the new epoch."""
     if not user.check_password(current_password or ""):
-        raise ValidationFailed.field("current_password", "That isn't your current password.")
+        raise ValidationFailed.field("current_password", _l("That isn't your current password."))
     _check_password(new_password)
     user.set_password(new_password)
     user.token_epoch += 1
@@ -71,12 +72,12 @@ def change_password(user: User, current_password: str, new_password: str) -> Use
 def request_email_change(user: User, new_email: str, current_password: str) -> str:
     """Mail a confirm link to the new address; nothing changes until it is opened."""
     if not user.check_password(current_password or ""):
-        raise ValidationFailed.field("current_password", "That isn't your current password.")
+        raise ValidationFailed.field("current_password", _l("That isn't your current password."))
     address = normalize_email(new_email)
     if address == user.email:
-        raise ValidationFailed.field("email", "That is already your address.")
+        raise ValidationFailed.field("email", _l("That is already your address."))
     if find_user_by_email(address) is not None:
-        raise Conflict("That address belongs to another account.", {"email": ["Already in use."]})
+        raise Conflict(_l("That address belongs to another account."), {"email": ["Already in use."]})
     outbox.one_off_mail(OneOffKind.CHANGE_EMAIL, user.id, address)
     db.session.commit()
     return address
@@ -85,14 +86,14 @@ def request_email_change(user: User, new_email: str, current_password: str) -> s
 def confirm_email_change(token: str) -> User:
     """Switch to the new address the link was mailed to, and tell the old one (with an undo)."""
     user_id, old, new = _unsign_fields(LinkPurpose.CHANGE_EMAIL, token, current_app.config["CONFIRM_LINK_MAX_AGE"],
-                                       "Change your address again from your account page.")
+                                       _l("Change your address again from your account page."))
     user = _live_user(user_id)
     if user.email == new:
         return user  # opened twice
     if user.email != old:
-        raise NotFound("This link is out of date: your address changed since it was sent.")
+        raise NotFound(_l("This link is out of date: your address changed since it was sent."))
     if find_user_by_email(new) is not None:
-        raise Conflict("That address belongs to another account now.", {"email": ["Already in use."]})
+        raise Conflict(_l("That address belongs to another account now."), {"email": ["Already in use."]})
     user.email = new
     user.is_verified = True
     outbox.one_off_mail(OneOffKind.EMAIL_CHANGED, user.id, old)
@@ -109,9 +110,9 @@ def undo_email_change(token: str) -> User:
     if user.email == old:
         return user  # undone already
     if user.email != new:
-        raise NotFound("This link is out of date: the address changed again since.")
+        raise NotFound(_l("This link is out of date: the address changed again since."))
     if find_user_by_email(old) is not None:
-        raise Conflict("Your old address belongs to another account now.", {"email": ["Already in use."]})
+        raise Conflict(_l("Your old address belongs to another account now."), {"email": ["Already in use."]})
     user.email = old
     user.token_epoch += 1
     api_keys.revoke_all(user)
@@ -120,7 +121,8 @@ def undo_email_change(token: str) -> User:
 
 
 def user_for_deletion_link(token: str) -> User:
-    return _user_from_epoch_link(LinkPurpose.DELETE_ACCOUNT, token, "Ask for a new link from your account page.")
+    return _user_from_epoch_link(LinkPurpose.DELETE_ACCOUNT, token,
+                                 _l("Ask for a new link from your account page."))
 
 
 def request_deletion_link(user: User) -> None:
@@ -128,27 +130,32 @@ def request_deletion_link(user: User) -> None:
     db.session.commit()
 
 
-def _user_from_epoch_link(purpose: str, token: str, again: str) -> User:
+def _user_from_epoch_link(purpose: str, token: str, again) -> User:
     user_id, epoch = _unsign_fields(purpose, token, current_app.config["ACCOUNT_LINK_MAX_AGE"], again)
     user = _live_user(user_id)
     if epoch != user.token_epoch:
-        raise NotFound(f"This link has already been used. {again}".strip())
+        raise _link_refused(_l("This link has already been used."), again)
     return user
 
 
-def _unsign_fields(purpose: str, token: str, max_age: int, again: str) -> list:
+def _link_refused(reason, again) -> NotFound:
+    """Why a link failed, and what to do instead when there is something to do."""
+    return NotFound(_l("%(reason)s %(again)s", reason=reason, again=again) if again else reason)
+
+
+def _unsign_fields(purpose: str, token: str, max_age: int, again) -> list:
     try:
         fields = unsign(current_app.config["SECRET_KEY"], purpose, token, max_age)
     except LinkInvalid as exc:
-        reason = "This link has expired." if exc.expired else "This link is not valid."
-        raise NotFound(f"{reason} {again}".strip()) from exc
+        raise _link_refused(_l("This link has expired.") if exc.expired else _l("This link is not valid."),
+                            again) from exc
     if not isinstance(fields, list):
-        raise NotFound("This link is not valid.")
+        raise NotFound(_l("This link is not valid."))
     return fields
 
 
 def _live_user(user_id) -> User:
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or user.erased_at is not None:
-        raise NotFound("This account no longer exists.")
+        raise NotFound(_l("This account no longer exists."))
     return user

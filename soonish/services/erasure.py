@@ -33,6 +33,7 @@ from sqlalchemy import delete, or_, select, update
 from soonish.domain import outgoing_webhooks
 from soonish.domain.delivery.ledger import ERASED_TARGET_PREFIX
 from soonish.domain.delivery.outcomes import redacted_reason
+from soonish.domain.messages import N_
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import (
     ApiKey, ChatConnectCode, ChatIdentity, Delivery, Event, EventStatus, Integration, OutboxItem, OutboxKind,
@@ -47,13 +48,14 @@ from soonish.services.idempotency import forget_account
 from soonish.services.notifications import ERASED_FOLLOWER
 from soonish.services.rsvp import offer_free_places
 from soonish.domain import outbox
+from soonish.i18n import _l
 
-CANCEL_NOTICE = "The organizer has closed their Soonish account, so this event is cancelled."
+CANCEL_NOTICE = N_("The organizer has closed their Soonish account, so this event is cancelled.")
 
 
 def delete_account(user: User, password: str) -> None:
     if not user.check_password(password or ""):
-        raise ValidationFailed.field("password", "That isn't your password.")
+        raise ValidationFailed.field("password", _l("That isn't your password."))
     erase(user)
 
 
@@ -66,14 +68,14 @@ def follower_from_forget_link(token: str) -> User | None:
     try:
         user_id, address = unsign(current_app.config["SECRET_KEY"], LinkPurpose.FORGET_ADDRESS, token)
     except (LinkInvalid, TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None:
-        raise NotFound("This link is not valid.")
+        raise NotFound(_l("This link is not valid."))
     if user.erased_at is not None or user.email != address:
         return None
     if user.password_hash is not None:
-        raise Conflict("This address now has a Soonish account: sign in and delete it from your account page.")
+        raise Conflict(_l("This address now has a Soonish account: sign in and delete it from your account page."))
     return user
 
 

@@ -1,8 +1,10 @@
 """Events: create, edit, cancel, find; each change reaches the event's workflow."""
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -10,21 +12,23 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish.field_limits import (
-    EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
+    EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.links import new_slug
-from soonish.domain import communities
+from soonish.domain import communities, community_follows
 from soonish.domain.communities import Action
-from soonish.domain.messages import describe_change
+from soonish.domain.messages import CANCELLED_BODY, cancel_body, cancelled_title, describe_change, updated_title
 from soonish.models import (
     Community, CommunityMember, Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User,
     Visibility, db, utcnow,
 )
 from soonish.domain import outbox
+from soonish.models.event import Published
 from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from soonish.i18n import _l, format_number
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -34,7 +38,7 @@ START_GRACE = timedelta(minutes=5)
 FURTHEST_AHEAD_YEARS = 10
 CANCEL_REASON_MAX = 500  # a few sentences: it goes out in full by mail, chat and push
 EDITABLE_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "timezone", "visibility",
-                   "online_url", "show_follower_count", "still_coming_check", "still_coming_hours")
+                   "online_url", "show_follower_count", "still_coming_check", "still_coming_hours", "language")
 
 
 @dataclass
@@ -65,6 +69,12 @@ class EventFields(SharedEventFields):
     # Ask those going, this many hours before the start, whether they're still coming.
     still_coming_check: bool = False
     still_coming_hours: int = STILL_COMING_HOURS_DEFAULT
+    # The BCP 47 tag of the organizer's own text ("de", "pt-BR"); None: not said.
+    language: str | None = None
+
+
+# A BCP 47 language tag as people write one: a language, then optional script/region/variant.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -96,7 +106,7 @@ def to_utc(value: datetime, tz: tzinfo, field: str) -> datetime:
             value = value.replace(tzinfo=tz)
         return value.astimezone(timezone.utc)
     except (OverflowError, ValueError) as exc:
-        raise ValidationFailed.field(field, "That date is out of range; pick one in the coming years.") from exc
+        raise ValidationFailed.field(field, _l("That date is out of range; pick one in the coming years.")) from exc
 
 
 def _as_stored(given: datetime, stored: datetime | None) -> datetime:
@@ -115,9 +125,9 @@ def _instant(value: datetime, tz: ZoneInfo, field: str, stored: datetime | None,
         if instant != stored:
             now = utcnow()
             if field == "starts_at" and instant < now - START_GRACE:
-                raise ValidationFailed.field(field, "That start is in the past; pick a time from now on.")
+                raise ValidationFailed.field(field, _l("That start is in the past; pick a time from now on."))
             if instant > now + timedelta(days=366 * FURTHEST_AHEAD_YEARS):
-                raise ValidationFailed.field(field, f"Events can be planned up to {FURTHEST_AHEAD_YEARS} years ahead.")
+                raise ValidationFailed.field(field, _l("Events can be planned up to %(count)s years ahead.", count=FURTHEST_AHEAD_YEARS))
     except ValidationFailed as exc:
         errors.update(exc.fields)
         return None
@@ -130,9 +140,9 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
     errors: dict[str, list[str]] = {}
     title = (fields.title or "").strip()
     if not title:
-        errors["title"] = ["A title is required."]
+        errors["title"] = [_l("A title is required.")]
     elif len(title) > TITLE_MAX:
-        errors["title"] = [f"Keep the title under {TITLE_MAX} characters."]
+        errors["title"] = [_l("Keep the title under %(count)s characters.", count=TITLE_MAX)]
     try:
         tz = zone(fields.timezone)
     except ValidationFailed as exc:
@@ -143,28 +153,34 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
         _instant(fields.ends_at, tz, "ends_at", stored.ends_at if stored else None, errors) if fields.ends_at else None
     )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        errors["ends_at"] = ["The end must be after the start."]
+        errors["ends_at"] = [_l("The end must be after the start.")]
     # Measured as stored: a form sends each line break as \r\n, a browser counts it as one.
     description = (fields.description or "").replace("\r\n", "\n").strip()
     if len(description) > EVENT_DESCRIPTION_MAX:
-        errors["description"] = [f"Keep the details under {EVENT_DESCRIPTION_MAX:,} characters (this is {len(description):,})."]
+        errors["description"] = [_l("Keep the details under %(count)s characters (this is %(length)s).",
+                                       count=format_number(EVENT_DESCRIPTION_MAX), length=format_number(len(description)))]
     try:
         visibility = Visibility(fields.visibility)
     except ValueError:
-        errors["visibility"] = ["Choose public, unlisted or private."]
+        errors["visibility"] = [_l("Choose public, unlisted or private.")]
         visibility = Visibility.PUBLIC
     online_url = (fields.online_url or "").strip()
     if online_url:
         parts = urlsplit(online_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(online_url) > ONLINE_URL_MAX:
-            errors["online_url"] = [f"Give a link starting with https:// or http:// (up to {ONLINE_URL_MAX} characters)."]
+            errors["online_url"] = [_l("Give a link starting with https:// or http:// (up to %(count)s characters).",
+                                          count=ONLINE_URL_MAX)]
     hours = fields.still_coming_hours
     if isinstance(hours, bool) or not isinstance(hours, int) or not STILL_COMING_HOURS_MIN <= hours <= STILL_COMING_HOURS_MAX:
-        errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
-                                        f"before the start, in whole hours."]
+        errors["still_coming_hours"] = [_l("Ask from %(low)s to %(high)s hours before the start, in whole hours.",
+                                           low=STILL_COMING_HOURS_MIN, high=STILL_COMING_HOURS_MAX)]
+    language = (fields.language or "").strip() or None
+    if language and not (LANGUAGE_TAG.fullmatch(language) and len(language) <= LANGUAGE_TAG_MAX):
+        errors["language"] = [_l("Give a language tag such as en, de or pt-BR, or leave it empty.")]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return dict(
+        language=language,
         still_coming_check=bool(fields.still_coming_check),
         still_coming_hours=hours,
         online_url=online_url,
@@ -192,17 +208,27 @@ def community_to_host(organizer: User, community_id: int | None) -> Community:
         return communities.personal_community(organizer)
     community = db.session.get(Community, community_id)
     if community is None or communities.role_in(organizer, community.id) is None:
-        raise NotFound("No such community.")
+        raise NotFound(_l("No such community."))
     return permitted(organizer, Action.CREATE_EVENT, community, "community")
 
 
-def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
-    cleaned = clean_event_fields(fields)
+PublishedKind = TypeVar("PublishedKind", bound=Published)
+
+
+def publish(kind: type[PublishedKind], organizer: User, community_id: int | None, cleaned: dict) -> PublishedKind:
+    """A new event or series of ``organizer``'s with its ``cleaned`` fields, in the community that
+    hosts it, under a new slug; flushed, so it has its id."""
     community = community_to_host(organizer, community_id)
-    event = Event(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(event)
+    published = kind(organizer_id=organizer.id, community_id=community.id, slug=new_slug(cleaned["title"]), **cleaned)
+    db.session.add(published)
     db.session.flush()
+    return published
+
+
+def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
+    event = publish(Event, organizer, community_id, clean_event_fields(fields))
     outbox.event_created(event)
+    community_follows.event_created(event)
     db.session.commit()
     current_app.logger.info("event created", extra={"event_id": event.id})
     return event
@@ -216,12 +242,12 @@ def update_event(actor: User, event_id: int, changes: dict, expected_version: in
     event = get_event_for_organizer(actor, event_id)
     check_version(event, expected_version)
     if event.status != EventStatus.SCHEDULED:
-        raise Conflict("Only scheduled events can be edited.", {"status": [event.status.value]})
+        raise Conflict(_l("Only scheduled events can be edited."), {"status": [event.status.value]})
     current = {name: getattr(event, name) for name in EDITABLE_FIELDS}
     current["visibility"] = event.visibility.value
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in unknown})
+        raise ValidationFailed(_l("Unknown fields."), {name: ["Not an editable field."] for name in unknown})
     merged = EventFields(**{**current, **changes})
     cleaned = clean_event_fields(merged, event)
     if all(getattr(event, k) == v for k, v in cleaned.items()):
@@ -245,7 +271,7 @@ def apply_event_changes(actor: User | None, event: Event, cleaned: dict):
     event.version += 1
     summary = describe_change(before, event)
     return (
-        record(event, NotificationKind.UPDATE, f"Updated: {event.title}", summary, author=actor, change_from=before)
+        record(event, NotificationKind.UPDATE, updated_title(event.title), summary, author=actor, change_from=before)
         if summary else None
     )
 
@@ -257,6 +283,14 @@ def tell_updated(event: Event, notification) -> None:
     webhook_endpoints.event_changed("event.updated", event)
 
 
+def clean_cancel_reason(reason: str | None) -> str:
+    """The organizer's words when cancelling an event or a series, trimmed; too long is refused."""
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
+    return reason
+
+
 @rerun_if_changed_meanwhile
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
@@ -264,20 +298,15 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     Cancelling a cancelled event answers it as it is (also when another request cancelled it
     a moment before: the reason is that request's) and sends nothing."""
     event = get_event_for_organizer(actor, event_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
+    reason = clean_cancel_reason(reason)
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:
-        raise Conflict("This event is already over.", {"status": ["completed"]})
+        raise Conflict(_l("This event is already over."), {"status": ["completed"]})
     notification = mark_cancelled(event, actor, reason=reason)
     tell_cancelled(event, notification)
     db.session.commit()
     return event
-
-
-CANCELLED_BODY = "The organizer has cancelled this event."
 
 
 def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY, reason: str = ""):
@@ -286,8 +315,7 @@ def mark_cancelled(event: Event, actor: User | None, body: str = CANCELLED_BODY,
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason or None
     event.version += 1
-    return record(event, NotificationKind.CANCEL, f"Cancelled: {event.title}",
-                  body + (f"\nTheir reason: {reason}" if reason else ""), author=actor)
+    return record(event, NotificationKind.CANCEL, cancelled_title(event.title), cancel_body(body, reason), author=actor)
 
 
 def tell_cancelled(event: Event, notification) -> None:
@@ -319,6 +347,13 @@ def _has_followed(viewer: User | None, row) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+# What a refusal says of an event, a series or a community (``noun``), whole sentences for each.
+NO_SUCH = {"event": _l("No such event."), "series": _l("No such series."), "community": _l("No such community.")}
+NOT_THEIRS = {"event": _l("Only the event's organizer can change it."),
+              "series": _l("Only the series's organizer can change it."),
+              "community": _l("Only the community's organizer can change it.")}
+
+
 def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None = None, slug: str | None = None,
                        has_link: bool = False):
     """The event (or series: ``model``) by id or slug if ``viewer`` may see it; private ones of
@@ -331,7 +366,7 @@ def visible_or_missing(model, noun: str, viewer: User | None, row_id: int | None
         row = db.session.scalar(select(model).where(model.slug == slug))
         has_link = True
     if row is None or not can_view(viewer, row, has_link):
-        raise NotFound(f"No such {noun}.")
+        raise NotFound(NO_SUCH[noun])
     return row
 
 
@@ -342,8 +377,9 @@ def permitted(actor: User, action: Action, row, noun: str):
         return row
     role = communities.role_for(actor, row)
     if role is None:
-        raise Forbidden(f"Only the {noun}'s organizer can change it.")
-    raise Forbidden(f"As {role.value} of this community you can't {action.value}.", {"role": [role.value]})
+        raise Forbidden(NOT_THEIRS[noun])
+    raise Forbidden(_l("As %(role)s of this community you can't %(action)s.", role=role.value, action=action.value),
+                    {"role": [role.value]})
 
 
 def organized_by(actor: User, row, noun: str, action: Action = Action.EDIT_EVENT):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from soonish.models import (
     ApiKey, ChatIdentity, Event, EventStatus, Integration, Notification, Series, SeriesStatus, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, Visibility, utcnow,
+    NOT_FOLLOWING, User, Visibility, utcnow,
 )
 from soonish.services.chat import linked_identities_query
 from soonish.domain.communities import Action
@@ -59,7 +59,7 @@ def organized_events(organizer: User, filters: EventFilters, limit: int, cursor:
 
 def my_subscriptions(user: User, limit: int, cursor: str | None) -> Page:
     query = select(Subscription).where(
-        Subscription.user_id == user.id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED
+        Subscription.user_id == user.id, Subscription.status.not_in(NOT_FOLLOWING)
     ).options(selectinload(Subscription.selectors).selectinload(SubscriptionSelector.integration))
     return keyset_page(query, Subscription.id, Subscription.id, limit, cursor)
 

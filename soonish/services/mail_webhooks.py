@@ -11,15 +11,16 @@ from soonish.domain import provider_webhooks as providers
 from soonish.domain.bounces import BounceReport
 from soonish.models import db
 from soonish.services.errors import Forbidden, ValidationFailed
+from soonish.i18n import _l
 
 
 def _json(body: bytes) -> dict:
     try:
         payload = json.loads(body)
     except ValueError as exc:
-        raise ValidationFailed.field("body", "The body is not JSON.") from exc
+        raise ValidationFailed.field("body", _l("The body is not JSON.")) from exc
     if not isinstance(payload, dict):
-        raise ValidationFailed.field("body", "The body is not a JSON object.")
+        raise ValidationFailed.field("body", _l("The body is not a JSON object."))
     return payload
 
 

@@ -7,17 +7,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select, update
 
 from soonish.domain.delivery import reminders as reminder_rule
-from soonish.domain.mail_reputation import mask_address
 from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import outbox
+from soonish.domain.messages import welcome_body, welcome_title
 from soonish.services.broadcast import TITLE_MAX, record
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
-from soonish.services.offsets import format_offset
+from soonish.i18n import _l
+from soonish.privacy import mask_address
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.
@@ -27,15 +28,15 @@ SENT_EARLY_NOTICE = timedelta(seconds=1)
 def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     event = get_event_for_organizer(actor, event_id, Action.ANNOUNCE)
     if event.status == EventStatus.CANCELLED:
-        raise ValidationFailed("This event is cancelled.", {"event": ["cancelled"]})
+        raise ValidationFailed(_l("This event is cancelled."), {"event": ["cancelled"]})
     title, body = (title or "").strip(), (body or "").strip()
     errors = {}
     if not title or len(title) > TITLE_MAX:
-        errors["title"] = [f"Give the announcement a title (up to {TITLE_MAX} characters)."]
+        errors["title"] = [_l("Give the announcement a title (up to %(count)s characters).", count=TITLE_MAX)]
     if len(body) > BODY_MAX:
-        errors["body"] = [f"Keep it under {BODY_MAX} characters."]
+        errors["body"] = [_l("Keep it under %(count)s characters.", count=BODY_MAX)]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     notification = record(event, NotificationKind.ANNOUNCEMENT, title, body, author=actor)
     outbox.notify(event, notification)
     db.session.commit()
@@ -46,11 +47,10 @@ def welcome(subscription: Subscription) -> Notification:
     """Greet a subscription that just became active: the welcome is recorded in the caller's
     transaction, with an outbox row that hands it to the event's workflow after the commit."""
     event = subscription.event
-    offsets = ", ".join(format_offset(o) for o in subscription.reminder_offsets) or "none"
-    # Where else they could follow (chat) is said per channel when it is sent (messages.py).
-    body = f"You'll get the organizer's updates here, and reminders before it starts ({offsets})."
-    notification = record(event, NotificationKind.WELCOME, f"You're following {event.title}", body,
-                          subscription=subscription)
+    # Said anew in each reader's language when it is sent, with where else they could follow
+    # (chat) per channel (messages.framed).
+    notification = record(event, NotificationKind.WELCOME, welcome_title(event.title),
+                          welcome_body(subscription.reminder_offsets), subscription=subscription)
     outbox.notify(event, notification)
     return notification
 
@@ -248,7 +248,7 @@ def _paused(actor: User, event_id: int, notification_id: int) -> tuple[Event, No
     event = get_event_for_organizer(actor, event_id)
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
-        raise NotFound("No such message for this event.")
+        raise NotFound(_l("No such message for this event."))
     return event, notification
 
 
@@ -259,7 +259,7 @@ def _leave_pause(notification: Notification, **values) -> None:
                                    Notification.resumed_at.is_(None)).values(resumed_at=utcnow(), **values)
     ).rowcount
     if not left:
-        raise Conflict("This message is not paused (it was resumed or cancelled already).")
+        raise Conflict(_l("This message is not paused (it was resumed or cancelled already)."))
 
 
 def resume(actor: User, event_id: int, notification_id: int) -> Notification:
@@ -291,7 +291,7 @@ def recipients(actor: User, event_id: int, notification_id: int, status: str | N
     get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.event_id != event_id:
-        raise NotFound("No such message for this event.")
+        raise NotFound(_l("No such message for this event."))
     listing = _recipient_page(_reports_for([notification])[0], Delivery.notification_id == notification_id,
                               status, page, per_page)
     listing.due_at = reminder_rule.due_of(notification)
@@ -308,7 +308,7 @@ def welcome_recipients(actor: User, event_id: int, status: str | None = None,
     get_event_for_organizer(actor, event_id, Action.SEE_DELIVERIES)
     report = _welcomes_report(event_id)
     if report is None:
-        raise NotFound("No one has been welcomed to this event yet.")
+        raise NotFound(_l("No one has been welcomed to this event yet."))
     welcomes = select(Notification.id).where(Notification.event_id == event_id, Notification.kind == NotificationKind.WELCOME)
     return _recipient_page(report, Delivery.notification_id.in_(welcomes), status, page, per_page)
 
@@ -316,11 +316,11 @@ def welcome_recipients(actor: User, event_id: int, status: str | None = None,
 def _recipient_page(report: NotificationReport, of_message, status: str | None, page: int, per_page: int) -> RecipientPage:
     statuses = {s.value: s for s in DeliveryStatus}
     if status is not None and status not in statuses:
-        raise ValidationFailed.field("status", f"Use one of: {', '.join(statuses)}.")
+        raise ValidationFailed.field("status", _l("Use one of: %(choices)s.", choices=", ".join(statuses)))
     if page < 1:
-        raise ValidationFailed.field("page", "Pages start at 1.")
+        raise ValidationFailed.field("page", _l("Pages start at 1."))
     if not 1 <= per_page <= RECIPIENTS_PER_PAGE_MAX:
-        raise ValidationFailed.field("per_page", f"Between 1 and {RECIPIENTS_PER_PAGE_MAX}.")
+        raise ValidationFailed.field("per_page", _l("Between 1 and %(count)s.", count=RECIPIENTS_PER_PAGE_MAX))
     matching = [of_message]
     if status is not None:
         matching.append(Delivery.status == statuses[status])

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_
 from soonish.models import db
 from soonish.models.base import UTCDateTime
 from soonish.services.errors import ValidationFailed
+from soonish.i18n import _l
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -47,7 +48,7 @@ def _decode(cursor: str) -> tuple[Any, int]:
             raise ValueError(row_id)
         return value, row_id
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed.field("cursor", "Not a cursor from this list; use the next_cursor of a previous page.") from None
+        raise ValidationFailed.field("cursor", _l("Not a cursor from this list; use the next_cursor of a previous page.")) from None
 
 
 def keyset_page(query, sort_column, id_column, limit: int, cursor: str | None, descending: bool = False) -> Page:
@@ -60,7 +61,7 @@ def keyset_page(query, sort_column, id_column, limit: int, cursor: str | None, d
         by_time = isinstance(sort_column.type, UTCDateTime)
         if (by_time and (not isinstance(value, datetime) or value.tzinfo is None)) or (
                 not by_time and not isinstance(value, int)):
-            raise ValidationFailed.field("cursor", "Not a cursor from this list; use the next_cursor of a previous page.")
+            raise ValidationFailed.field("cursor", _l("Not a cursor from this list; use the next_cursor of a previous page."))
         if same_key:
             query = query.where(id_column < row_id if descending else id_column > row_id)
         elif descending:

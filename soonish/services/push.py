@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.domain import outbox, push
 from soonish.models import (
-    DEFAULT_REMINDER_OFFSETS, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
+    DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
     User, db, utcnow,
 )
 from soonish.services import rsvp, webhook_endpoints
@@ -19,13 +19,14 @@ from soonish.services.events import get_visible_event
 from soonish.services.integrations import cipher
 from soonish.services.notifications import welcome
 from soonish.services.subscriptions import _find, _require_open
+from soonish.i18n import _l
 
 
 def public_key() -> str:
     """The VAPID public key browsers subscribe with (their ``applicationServerKey``)."""
     private_key = current_app.config["VAPID_PRIVATE_KEY"]
     if not private_key:
-        raise Unavailable("Notifications on this device are not set up on this server.")
+        raise Unavailable(_l("Notifications on this device are not set up on this server."))
     return push.vapid_public_key(private_key)
 
 
@@ -79,7 +80,7 @@ def _follow(user: User | None, event: Event, info: push.PushSubscription, user_a
         subscription = Subscription(event=event, user=owner, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS),
                                     status=SubscriptionStatus.PENDING, selectors=[])
         db.session.add(subscription)
-    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+    elif subscription.status in NOT_FOLLOWING:
         subscription.selectors = []
         subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     if all(selector.integration_id != device.id for selector in subscription.selectors):
@@ -101,12 +102,12 @@ def stop_on_device(endpoint, event_id: int | None = None, slug: str | None = Non
     The follow ends when the device was its only route."""
     device = push.find_device(endpoint) if isinstance(endpoint, str) else None
     if device is None:
-        raise NotFound("This device gets no notifications here.")
+        raise NotFound(_l("This device gets no notifications here."))
     event = get_visible_event(device.user, event_id=event_id, slug=slug)
     subscription = _find(event.id, device.user_id)
-    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED \
+    if subscription is None or subscription.status in NOT_FOLLOWING \
             or all(s.integration_id != device.id for s in subscription.selectors):
-        raise NotFound("This device gets no notifications about this event.")
+        raise NotFound(_l("This device gets no notifications about this event."))
     subscription.selectors = [s for s in subscription.selectors if s.integration_id != device.id]
     stopped = not subscription.selectors
     if stopped:
@@ -154,11 +155,11 @@ def stop_series_on_device(endpoint, slug: str) -> None:
     its only route (the occurrences' follows with it)."""
     device = push.find_device(endpoint) if isinstance(endpoint, str) else None
     if device is None:
-        raise NotFound("This device gets no notifications here.")
+        raise NotFound(_l("This device gets no notifications here."))
     series = series_service.get_visible_series(device.user, slug=slug)
     follow = series_service.find_follow(device.user, series)
     if follow is None or all(item.get("integration_id") != device.id for item in follow.selectors or []):
-        raise NotFound("This device gets no notifications about this series.")
+        raise NotFound(_l("This device gets no notifications about this series."))
     rest = [dict(item) for item in follow.selectors if item.get("integration_id") != device.id]
     if rest:
         # The occurrences followed already stop routing here too (committed with the follow).
@@ -180,10 +181,10 @@ def answer(token, choice) -> str:
         raise ValidationFailed.field("token", exc.message) from exc
     user, event = db.session.get(User, claim.user_id), db.session.get(Event, claim.event_id)
     if user is None or event is None:
-        raise NotFound("This event no longer exists.")
+        raise NotFound(_l("This event no longer exists."))
     allowed = dict(push.STILL_COMING_ACTIONS if claim.still_coming else push.RSVP_ACTIONS)
     if choice not in allowed:
-        raise ValidationFailed.field("answer", f"Answer one of: {', '.join(allowed)}.")
+        raise ValidationFailed.field("answer", _l("Answer one of: %(choices)s.", choices=", ".join(allowed)))
     try:
         push.claim_answer(claim)
     except push.AnswerRefused as exc:

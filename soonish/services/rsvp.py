@@ -18,22 +18,24 @@ from soonish.models import (
 )
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.services import webhook_endpoints
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer
 from soonish.services.notifications import follower_label, welcome
 from soonish.services.pagination import Page, keyset_page
+from soonish.i18n import _l
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
-CHOICE_LABELS = {"going": "Going", "maybe": "Maybe", "no": "Can't go"}
+# Lazy: each said in the reader's language where it is shown.
+CHOICE_LABELS = {"going": _l("Going"), "maybe": _l("Maybe"), "no": _l("Can't go")}
 # The still-coming check's answers (mail links, chat buttons): "confirm" keeps the person going.
 CONFIRM = "confirm"
-STILL_COMING_LABELS = {CONFIRM: "Yes, still coming", "no": "Can't make it"}
+STILL_COMING_LABELS = {CONFIRM: _l("Yes, still coming"), "no": _l("Can't make it")}
 ANSWER_LABELS = {
-    RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.NOT_GOING: "Can't go",
-    RsvpAnswer.WAITLISTED: "On the waitlist",
+    RsvpAnswer.GOING: _l("Going"), RsvpAnswer.MAYBE: _l("Maybe"), RsvpAnswer.NOT_GOING: _l("Can't go"),
+    RsvpAnswer.WAITLISTED: _l("On the waitlist"),
 }
 
 
@@ -68,24 +70,24 @@ class RsvpRow:
 
     @classmethod
     def of(cls, rsvp: Rsvp) -> "RsvpRow":
-        return cls(rsvp.id, follower_label(rsvp.user), rsvp.answer.value, ANSWER_LABELS[rsvp.answer], rsvp.answered_at)
+        return cls(rsvp.id, follower_label(rsvp.user), rsvp.answer.value, str(ANSWER_LABELS[rsvp.answer]), rsvp.answered_at)
 
 
 def parse_choice(choice: str | None) -> RsvpAnswer:
     value = CHOICES.get((choice or "").strip().lower())
     if value is None:
-        raise ValidationFailed.field("answer", "Answer going, maybe or no.")
+        raise ValidationFailed.field("answer", _l("Answer going, maybe or no."))
     return value
 
 
 def check_open(event: Event) -> None:
     """Answers may change until the start, on scheduled events that take RSVPs."""
     if not event.rsvp_enabled:
-        raise Conflict("This event doesn't take RSVPs.", {"answer": ["RSVPs are off for this event."]})
+        raise Conflict(_l("This event doesn't take RSVPs."), {"answer": ["RSVPs are off for this event."]})
     if event.status == EventStatus.CANCELLED:
-        raise Conflict("This event is cancelled; there is nothing to answer.", {"answer": ["cancelled"]})
+        raise Conflict(_l("This event is cancelled; there is nothing to answer."), {"answer": ["cancelled"]})
     if event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
-        raise Conflict("This event has started or is over; answers are closed.", {"answer": ["closed"]})
+        raise Conflict(_l("This event has started or is over; answers are closed."), {"answer": ["closed"]})
 
 
 def is_open(event: Event) -> bool:
@@ -184,7 +186,7 @@ def _announce_follow(subscription: Subscription | None) -> None:
 
 
 def _nothing_to_confirm() -> Conflict:
-    return Conflict("You're not down as going, so there is nothing to confirm; answer on the event's page.",
+    return Conflict(_l("You're not down as going, so there is nothing to confirm; answer on the event's page."),
                     {"answer": ["not going"]})
 
 
@@ -194,7 +196,7 @@ def still_coming(user: User, event: Event, choice: str) -> Rsvp:
     waitlist, as any "can't go" does."""
     choice = (choice or "").strip().lower()
     if choice not in STILL_COMING_LABELS:
-        raise ValidationFailed.field("answer", "Answer confirm (still coming) or no (can't make it).")
+        raise ValidationFailed.field("answer", _l("Answer confirm (still coming) or no (can't make it)."))
     if choice != CONFIRM:
         return answer(user, event, choice)
     check_open(event)
@@ -225,7 +227,8 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= CAPACITY_MAX):
         raise ValidationFailed.field(
-            "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
+            "capacity", _l("Capacity must be a whole number from 1 to %(count)s (or empty for no limit).",
+                           count=CAPACITY_MAX))
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
     if show_guest_list is not None:
@@ -316,17 +319,12 @@ class LinkAnswer:
 def from_link(token: str) -> LinkAnswer:
     """What an answer link names; opening it changes nothing (mail scanners open links)."""
     secret = current_app.config["SECRET_KEY"]
-    try:
+    with reading_link(_l("This link has expired; answer on the event's page instead.")):
         event_id, *addressee = unsign(secret, LinkPurpose.RSVP, token, current_app.config["RSVP_LINK_MAX_AGE"])
         user, email = _addressee(secret, addressee)
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired; answer on the event's page instead." if exc.expired
-                       else "This link is not valid.") from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
     event = db.session.get(Event, event_id)
     if event is None:
-        raise NotFound("This event no longer exists.")
+        raise NotFound(_l("This event no longer exists."))
     return LinkAnswer(event, email, user, find(event, user) if user else None)
 
 
@@ -376,14 +374,14 @@ def from_offer_token(token: str) -> Rsvp:
     try:
         rsvp_id, expires = unsign(current_app.config["SECRET_KEY"], LinkPurpose.RSVP_OFFER, token)
     except (LinkInvalid, TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     rsvp = db.session.get(Rsvp, rsvp_id)
     if rsvp is None:
-        raise NotFound("This answer no longer exists.")
+        raise NotFound(_l("This answer no longer exists."))
     if rsvp.answer == RsvpAnswer.GOING:
         return rsvp
     if rsvp.offer_expires_at is None or rsvp.offer_expires_at.isoformat() != expires or rsvp.offer_expires_at <= utcnow():
-        raise Conflict("This offer has expired and the place went to the next person in line.")
+        raise Conflict(_l("This offer has expired and the place went to the next person in line."))
     return rsvp
 
 

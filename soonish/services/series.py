@@ -15,25 +15,27 @@ from soonish.domain.series import recurrence
 from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
+from soonish.domain.messages import N_
 from soonish.links import new_slug
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from soonish.domain import outbox
+from soonish.domain import community_follows, outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.services.events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
-    community_to_host, get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
+    START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_cancel_reason, clean_event_fields,
+    get_event_for_organizer, mark_cancelled, organized_by, publish, shared_values, tell_cancelled, tell_updated,
     visible_or_missing,
 )
 from soonish.services.offsets import validate_offsets
 from soonish.services.subscriptions import _selectors as validated_selectors
+from soonish.i18n import _l
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
-NO_LONGER_BODY = "This date is no longer part of the series; the organizer changed its schedule."
+NO_LONGER_BODY = N_("This date is no longer part of the series; the organizer changed its schedule.")
 
 
 @dataclass(kw_only=True)
@@ -64,7 +66,7 @@ def _cleaned(fields: SeriesFields, stored_start: datetime | None = None) -> dict
         except recurrence.RuleError as exc:
             errors["rrule"] = [str(exc)]
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     starts_at = first.replace(tzinfo=zone).astimezone(timezone.utc)
     duration = cleaned["ends_at"] - cleaned["starts_at"] if cleaned["ends_at"] else None
     return dict(
@@ -89,12 +91,12 @@ def check_series_fields(fields: SeriesFields) -> None:
 
 
 def create_series(organizer: User, fields: SeriesFields, community_id: int | None = None) -> Series:
-    cleaned = _cleaned(fields)
-    community = community_to_host(organizer, community_id)
-    series = Series(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(series)
-    db.session.flush()
-    materialize(series, utcnow(), START_GRACE)
+    series = publish(Series, organizer, community_id, _cleaned(fields))
+    community_follows.series_created(series)
+    now = utcnow()
+    ahead = [event for event in materialize(series, now, START_GRACE) if event.starts_at > now]
+    if ahead:  # the community's followers hear of a new series once, by its next occurrence
+        community_follows.event_created(ahead[0])
     db.session.commit()
     return series
 
@@ -143,7 +145,7 @@ def follow_series(user: User, series_id: int | None = None, selectors: list[dict
     series = get_visible_series(user, series_id=series_id, slug=slug)
     lock(series)
     if series.status != SeriesStatus.ACTIVE:
-        raise ValidationFailed.field("series", "This series is cancelled; it can't be followed.")
+        raise ValidationFailed.field("series", _l("This series is cancelled; it can't be followed."))
     validated_selectors(user, selectors)  # raises naming the bad one
     offsets = validate_offsets(reminder_offsets) if reminder_offsets is not None else list(DEFAULT_REMINDER_OFFSETS)
     follow = db.session.scalar(
@@ -178,7 +180,7 @@ def unfollow_series(user: User, series_id: int | None = None, slug: str | None =
     lock(series)
     follow = find_follow(user, series)
     if follow is None:
-        raise NotFound("You don't follow this series.")
+        raise NotFound(_l("You don't follow this series."))
     db.session.delete(follow)
     upcoming = [event for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
     subscriptions = db.session.scalars(select(Subscription).where(
@@ -212,13 +214,13 @@ def update_series(actor: User, series_id: int, changes: dict) -> Series:
 
 def _require_active(series: Series) -> None:
     if series.status != SeriesStatus.ACTIVE:
-        raise Conflict("Only active series can be edited.", {"status": [series.status.value]})
+        raise Conflict(_l("Only active series can be edited."), {"status": [series.status.value]})
 
 
 def _merged(series: Series, start: datetime, changes: dict) -> SeriesFields:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise ValidationFailed("Unknown fields.", {name: ["Not an editable field."] for name in sorted(unknown)})
+        raise ValidationFailed(_l("Unknown fields."), {name: ["Not an editable field."] for name in sorted(unknown)})
     duration = duration_of(series)
     current = dict(
         title=series.title, description=series.description, location=series.location, online_url=series.online_url,
@@ -247,17 +249,17 @@ def edit_following(actor: User, event_id: int, changes: dict, series_id: int | N
     occurrence = get_event_for_organizer(actor, event_id)
     series = series_of(occurrence)
     if series is None:
-        raise ValidationFailed.field("scope", "This event is not part of a series.")
+        raise ValidationFailed.field("scope", _l("This event is not part of a series."))
     # Of two splits at once the second waits here for the first's commit, then reads what it
     # made: this occurrence may have moved to the new series (which it then changes in place).
     lock(series)
     db.session.refresh(occurrence)
     if series_id is not None and occurrence.series_id != series_id:
-        raise NotFound("No such occurrence in this series.")
+        raise NotFound(_l("No such occurrence in this series."))
     series = series_of(occurrence)
     _require_active(series)
     if occurrence.status != EventStatus.SCHEDULED:
-        raise Conflict("Only scheduled occurrences can be edited.", {"status": [occurrence.status.value]})
+        raise Conflict(_l("Only scheduled occurrences can be edited."), {"status": [occurrence.status.value]})
     split_at = occurrence.occurrence_start
     fields = _merged(series, split_at, changes)
     zone = ZoneInfo(series.timezone)
@@ -326,9 +328,7 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     """Stop the series: no more occurrences, and every upcoming one is cancelled (each one's
     followers are told, with the reason)."""
     series = get_series_for_organizer(actor, series_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
+    reason = clean_cancel_reason(reason)
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED

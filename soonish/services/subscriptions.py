@@ -7,9 +7,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.i18n import supported
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
-    DEFAULT_REMINDER_OFFSETS, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
+    DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
     SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
 )
 from soonish.domain.delivery.reminders import START_OFFSET
@@ -21,6 +22,7 @@ from soonish.services.errors import Gone, NotFound, Unavailable, ValidationFaile
 from soonish.services.events import can_view, get_visible_event
 from soonish.services.notifications import welcome
 from soonish.services.offsets import validate_offsets
+from soonish.i18n import _l
 
 
 def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]:
@@ -36,13 +38,13 @@ def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]
     for item in raw:
         integration_id, tag, identity_id = item.get("integration_id"), item.get("tag"), item.get("chat_identity_id")
         if sum(value is not None for value in (integration_id, tag, identity_id)) != 1:
-            raise ValidationFailed.field("selectors", "Each selector names one integration_id, one tag or one chat_identity_id.")
+            raise ValidationFailed.field("selectors", _l("Each selector names one integration_id, one tag or one chat_identity_id."))
         if integration_id is not None and integration_id not in own_ids:
-            raise ValidationFailed.field("selectors", f"Channel {integration_id} is not one of yours.")
+            raise ValidationFailed.field("selectors", _l("Channel %(id)s is not one of yours.", id=integration_id))
         if tag is not None and tag not in own_tags:
-            raise ValidationFailed.field("selectors", f"None of your channels has the tag {tag!r}.")
+            raise ValidationFailed.field("selectors", _l("None of your channels has the tag “%(tag)s”.", tag=tag))
         if identity_id is not None and identity_id not in own_identities:
-            raise ValidationFailed.field("selectors", f"Chat account {identity_id} is not one of yours.")
+            raise ValidationFailed.field("selectors", _l("Chat account %(id)s is not one of yours.", id=identity_id))
         selectors.append(SubscriptionSelector(integration_id=integration_id, tag=tag, chat_identity_id=identity_id))
     return selectors
 
@@ -55,7 +57,7 @@ def _find(event_id: int, user_id: int) -> Subscription | None:
 
 def _require_open(event: Event) -> None:
     if event.status != EventStatus.SCHEDULED:
-        raise ValidationFailed(f"This event is {event.status.value}; it can't be followed.", {"event": [event.status.value]})
+        raise ValidationFailed(_l("This event is %(status)s; it can't be followed.", status=event.status.value), {"event": [event.status.value]})
 
 
 def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | None = None,
@@ -71,8 +73,8 @@ def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | N
     if subscription is None:
         subscription = Subscription(event_id=event.id, user_id=user.id, reminder_offsets=list(DEFAULT_REMINDER_OFFSETS))
         db.session.add(subscription)
-    elif subscription.status == SubscriptionStatus.UNSUBSCRIBED:
-        # Following again after leaving is a fresh act: the old choices do not come back.
+    elif subscription.status in NOT_FOLLOWING:
+        # Following again after leaving (or after being told of it) is a fresh act: the old choices do not come back.
         subscription.selectors = []
         subscription.reminder_offsets = list(DEFAULT_REMINDER_OFFSETS)
     newly_active = subscription.status != SubscriptionStatus.ACTIVE
@@ -108,27 +110,29 @@ def _retried_when_locked(write):
             if "locked" not in str(exc.orig):
                 raise
             if attempt == LOCKED_RETRIES - 1:
-                raise Unavailable("Lots of people are following right now; please try again in a moment.") from exc
+                raise Unavailable(_l("Lots of people are following right now; please try again in a moment.")) from exc
 
 
 def subscribe_by_email(event: Event, email: str, name: str = "", going: bool = False,
-                       listed: bool = False) -> Subscription:
+                       listed: bool = False, locale: str | None = None) -> Subscription:
     """Follow an event with just an email address: a pending subscription and a confirm mail.
     ``going``: the visitor's "I'm going", answered when they confirm (``listed``: their name may
-    show among those going; ``name``: what to call a new address).
+    show among those going; ``name``: what to call a new address); ``locale``: the language of
+    the page they followed on, which their mails are then written in.
 
     Nothing is ever sent to the address before its owner clicks the link, so this cannot be
     used to sign strangers up for mail (beyond the one confirm mail, which rate limits cap).
     """
-    return _retried_when_locked(lambda: _subscribe_by_email(event, email, name, going, listed))
+    return _retried_when_locked(lambda: _subscribe_by_email(event, email, name, going, listed, locale))
 
 
-def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed: bool) -> Subscription:
+def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed: bool,
+                        locale: str | None) -> Subscription:
     _require_open(event)
     address = normalize_email(email)
     name = name.strip()
     if len(name) > DISPLAY_NAME_MAX:
-        raise ValidationFailed.field("name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+        raise ValidationFailed.field("name", _l("Keep the name under %(count)s characters.", count=DISPLAY_NAME_MAX))
     if going:
         rsvp_service.check_open(event)  # "I'm going" to an event that takes no answers is refused, not half-done
     # Everything is read before anything is written: on SQLite the first write takes the
@@ -149,6 +153,7 @@ def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed
     # An active follower's "I'm going" also waits for the link: this form proves no address.
     subscription.going_on_confirm = going
     subscription.listed_on_confirm = going and listed
+    subscription.locale = supported(locale) or subscription.locale
     # The confirm mail is an outbox row committed with the subscription: the worker mails it
     # within a second or so, exactly once, and a crash on either side loses nothing.
     outbox.confirm_mail(subscription)
@@ -161,7 +166,7 @@ def confirm(token: str) -> Subscription:
     subscription_id = _unsign(token, LinkPurpose.CONFIRM, current_app.config["CONFIRM_LINK_MAX_AGE"])
     subscription = db.session.get(Subscription, subscription_id)
     if subscription is None:
-        raise NotFound("This subscription no longer exists.")
+        raise NotFound(_l("This subscription no longer exists."))
     going = subscription.going_on_confirm
     if subscription.status == SubscriptionStatus.ACTIVE and not going:
         return subscription
@@ -218,7 +223,7 @@ def from_manage_token(token: str) -> Subscription:
     """The subscription a manage/unsubscribe link in a mail names (these links don't expire)."""
     subscription = db.session.get(Subscription, _unsign(token, LinkPurpose.MANAGE))
     if subscription is None:
-        raise NotFound("This subscription no longer exists.")
+        raise NotFound(_l("This subscription no longer exists."))
     return subscription
 
 
@@ -227,7 +232,7 @@ def answer_by_manage_token(token: str, event_id: int, choice: str, listed: bool 
     only their address received) standing in for an account's sign-in."""
     subscription = from_manage_token(token)
     if subscription.event_id != event_id:
-        raise NotFound("This token is for another event.")
+        raise NotFound(_l("This token is for another event."))
     return rsvp_service.answer(subscription.user, subscription.event, choice, listed=listed)
 
 
@@ -240,10 +245,10 @@ def _unsign(token: str, purpose: str, max_age: int | None = None) -> int:
         return int(unsign(current_app.config["SECRET_KEY"], purpose, token, max_age))
     except LinkInvalid as exc:
         if exc.expired:  # it was good once: the page leads back to following again
-            raise Gone("Confirm links only work for a while. Follow the event again and we'll send you a fresh one.") from exc
-        raise NotFound("This link is not valid.") from exc
+            raise Gone(_l("Confirm links only work for a while. Follow the event again and we'll send you a fresh one.")) from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     except (TypeError, ValueError) as exc:
-        raise NotFound("This link is not valid.") from exc
+        raise NotFound(_l("This link is not valid.")) from exc
 
 
 def post_at_start(subscription: Subscription) -> Subscription:
@@ -269,8 +274,14 @@ def unsubscribe(subscription: Subscription) -> Subscription:
     return subscription
 
 
-def set_offsets(subscription: Subscription, reminder_offsets) -> Subscription:
+def set_offsets(subscription: Subscription, reminder_offsets, locale: str | None = None) -> Subscription:
+    """The reminders of a subscription, from its manage page, and with ``locale`` the language
+    its messages are written in (one we ship)."""
+    if locale is not None and supported(locale) is None:
+        raise ValidationFailed.field("locale", _l("Pick one of the languages offered."))
     subscription.reminder_offsets = validate_offsets(reminder_offsets)
+    if locale is not None:
+        subscription.locale = supported(locale)
     if subscription.status == SubscriptionStatus.ACTIVE:
         outbox.reminders_changed(subscription.event)
     db.session.commit()
@@ -285,8 +296,8 @@ def get_following(user: User, subscription_id: int) -> Subscription:
     """``user``'s subscription while it lasts: once left (unsubscribed) it reads as gone (404),
     so the API cannot change or leave it again; following again is a new POST."""
     subscription = get_own(user, subscription_id)
-    if subscription.status == SubscriptionStatus.UNSUBSCRIBED:
-        raise NotFound("No such subscription.")
+    if subscription.status in NOT_FOLLOWING:
+        raise NotFound(_l("No such subscription."))
     return subscription
 
 
@@ -303,7 +314,7 @@ def update(user: User, subscription_id: int, changes: dict) -> Subscription:
 def find_mine(user: User, event: Event) -> Subscription | None:
     """``user``'s subscription to ``event``, pending or active; None if none or left."""
     subscription = _find(event.id, user.id)
-    if subscription is None or subscription.status == SubscriptionStatus.UNSUBSCRIBED:
+    if subscription is None or subscription.status in NOT_FOLLOWING:
         return None
     return subscription
 
@@ -312,7 +323,7 @@ def list_mine(user: User) -> list[Subscription]:
     return list(
         db.session.scalars(
             select(Subscription)
-            .where(Subscription.user_id == user.id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .where(Subscription.user_id == user.id, Subscription.status.not_in(NOT_FOLLOWING))
             .options(
                 selectinload(Subscription.selectors).selectinload(SubscriptionSelector.integration),
                 selectinload(Subscription.event),

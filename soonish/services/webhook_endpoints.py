@@ -10,6 +10,7 @@ from soonish.models import Event, Rsvp, RsvpAnswer, User, WebhookEndpoint, Webho
 from soonish.domain.outgoing_webhooks import EVENT_TYPES, TargetRefused
 from soonish.services.errors import NotFound, ValidationFailed, owned_or_missing
 from soonish.services.pagination import Page, keyset_page
+from soonish.i18n import _l
 
 
 def _clean(url: str | None = None, event_types: list[str] | None = None, description: str | None = None) -> dict:
@@ -23,14 +24,14 @@ def _clean(url: str | None = None, event_types: list[str] | None = None, descrip
     if event_types is not None:
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
         if unknown or not event_types:
-            errors["event_types"] = [f"Choose one or more of: {', '.join(EVENT_TYPES)}."]
+            errors["event_types"] = [_l("Choose one or more of: %(choices)s.", choices=", ".join(EVENT_TYPES))]
         cleaned["event_types"] = sorted(set(event_types))
     if description is not None:
         if len(description) > ENDPOINT_DESCRIPTION_MAX:
-            errors["description"] = [f"Up to {ENDPOINT_DESCRIPTION_MAX} characters."]
+            errors["description"] = [_l("Up to %(count)s characters.", count=ENDPOINT_DESCRIPTION_MAX)]
         cleaned["description"] = description.strip()
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors)
+        raise ValidationFailed(_l("Some fields need attention."), errors)
     return cleaned
 
 
@@ -87,7 +88,7 @@ def get_message(user: User, endpoint_id: int, message_id: int) -> WebhookMessage
     endpoint = get_endpoint(user, endpoint_id)
     message = db.session.get(WebhookMessage, message_id)
     if message is None or message.endpoint_id != endpoint.id:
-        raise NotFound("No such message.")
+        raise NotFound(_l("No such message."))
     return message
 
 
@@ -95,7 +96,7 @@ def resend(user: User, endpoint_id: int, message_id: int) -> WebhookMessage:
     """Send the message again (same webhook-id, so a receiver that got it already can tell)."""
     message = get_message(user, endpoint_id, message_id)
     if not message.endpoint.is_active:
-        raise ValidationFailed.field("endpoint", "Enable the endpoint before resending to it.")
+        raise ValidationFailed.field("endpoint", _l("Enable the endpoint before resending to it."))
     message.status, message.next_attempt_at = WebhookMessageStatus.PENDING, utcnow()
     outbox.webhook_message(message.id)
     db.session.commit()

@@ -15,7 +15,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from soonish.temporal.events.types import EventWorkflowInput, event_workflow_id
+from soonish.temporal.events.types import EventWorkflowState, event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 
 T = TypeVar("T")
@@ -78,7 +78,7 @@ class TemporalSettings:
         )
 
 
-async def signal_with_start(client: Client, settings: TemporalSettings, params: EventWorkflowInput,
+async def signal_with_start(client: Client, settings: TemporalSettings, params: EventWorkflowState,
                             signal: str, *payload: Any) -> None:
     """Signal an event's workflow, starting it first if it is not running (see
     TemporalGateway._signal_with_start); also used by the worker's outbox drain."""
@@ -148,10 +148,10 @@ class TemporalGateway:
 
         self.run(system_info, timeout)
 
-    def reminders_changed(self, params: EventWorkflowInput) -> None:
+    def reminders_changed(self, params: EventWorkflowState) -> None:
         self._signal_with_start(params, "reminders_changed")
 
-    def _signal_with_start(self, params: EventWorkflowInput, signal: str, *payload: Any) -> None:
+    def _signal_with_start(self, params: EventWorkflowState, signal: str, *payload: Any) -> None:
         """Signal the event's workflow, starting it first if it is not running.
 
         Starting on demand repairs an event whose workflow never started (the server was down

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from soonish import i18n
 from soonish.config import ENV_PREFIX, Config, discord_install_url, keep_text_settings_text
 from soonish.models import db
 from soonish.models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
@@ -67,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limits.init_app(app)
     security.init_app(app)
+    i18n.init_app(app)  # before anything renders: the reader's language
     errors.init_app(app)  # a ServiceError no view handles: the API's JSON problem, or a page
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": api_access.SECURITY_SCHEMES},
                                    "info": {"description": api_access.API_RULES}})

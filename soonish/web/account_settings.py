@@ -4,11 +4,14 @@ email. Each view calls one service operation (services.credentials, .erasure, .e
 import json
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from soonish import i18n
+from soonish.i18n import _, _l
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
 from soonish.services import accounts, credentials, erasure
 from soonish.services.export import export_data
@@ -45,6 +48,11 @@ class EmailFallbackForm(FlaskForm):
     email_fallback = BooleanField("When a Slack or Discord message can't reach me, email it to me instead")
 
 
+class LanguageForm(FlaskForm):
+    # Each language in its own name; empty: the browser's choice (Accept-Language).
+    locale = SelectField(_l("Language"), choices=[("", _l("As my browser asks"))] + list(i18n.LOCALE_NAMES.items()))
+
+
 class ProfileForm(FlaskForm):
     display_name = StringField("Your name", validators=[Length(max=DISPLAY_NAME_MAX)])
     bio = TextAreaField("About you", description="A line or two shown on your events and your host page.",
@@ -64,6 +72,7 @@ def account_forms(**given) -> dict:
         "profile_form": ProfileForm(formdata=None, prefix="pr", data={"display_name": current_user.display_name,
                                                                         "bio": current_user.bio}),
         "fallback_form": EmailFallbackForm(formdata=None, prefix="fb", data={"email_fallback": current_user.email_fallback}),
+        "language_form": LanguageForm(formdata=None, prefix="lang", data={"locale": current_user.locale or ""}),
     }
     forms.update(given)
     return forms
@@ -138,14 +147,26 @@ def set_profile():
     return _account_page_with(profile_form=form)
 
 
+@bp.post("/account/language")
+@login_required
+def set_language():
+    form = LanguageForm(prefix="lang")
+    if form.validate_on_submit():
+        accounts.set_locale(current_user, form.locale.data)
+        refresh()  # the saved language already speaks in the message below
+        flash(_("Saved: Soonish speaks your language now."), "success")
+        return redirect(url_for("account.show"))
+    return _account_page_with(language_form=form)
+
+
 @bp.post("/account/email-fallback")
 @login_required
 def set_email_fallback():
     form = EmailFallbackForm(prefix="fb")
     if form.validate_on_submit():
         accounts.set_email_fallback(current_user, form.email_fallback.data)
-        flash("Saved: chat messages that can't reach you " + ("come by email instead." if form.email_fallback.data
-                                                            else "are not mailed."), "success")
+        flash(_("Saved: chat messages that can't reach you come by email instead.") if form.email_fallback.data
+              else _("Saved: chat messages that can't reach you are not mailed."), "success")
         return redirect(url_for("account.show"))
     return _account_page_with(fallback_form=form)
 

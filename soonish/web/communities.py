@@ -1,14 +1,28 @@
-"""A community's public page (/c/<slug>), where a host's old page leads, and accepting an
-invitation to help run one."""
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+"""A community's public page (/c/<slug>) with its follow box, where a host's old page leads,
+accepting an invitation to help run one, and the links in a community's mails (confirm a
+follow, change or end it, follow an event it told of in one tap)."""
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from wtforms import EmailField, RadioField
+from wtforms.validators import DataRequired, Email, Length
 
 from soonish.domain import share
 from soonish.domain.communities import Action, may
+from soonish.domain.community_follows import MODE_LABELS
 from soonish.links import public_url
 from soonish.services import communities as community_service
+from soonish.services import calendar as calendar_service
+from soonish.services import community_feeds
+from soonish.services import community_follows as follow_service
+from soonish.services.errors import ValidationFailed
+from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.errors import link_page, refusal_kept
+from soonish.web.htmx import redirect_to
+from soonish.web.limits import subscribe_by_email_limit
+from soonish.web.once import once_per_form
 from soonish.web.replicas import uses_primary
+from soonish.web.security import framable_anywhere
 from soonish.web.share import image_url
 
 bp = Blueprint("communities", __name__)
@@ -20,15 +34,131 @@ def host(host_id):
     return redirect(url_for("communities.show", slug=community_service.personal_community_slug(host_id)), 301)
 
 
-@bp.get("/c/<slug>")
-def show(slug):
-    """A community's upcoming and past public events, with a card for link previews like an event's."""
+MODE_CHOICES = [(mode.value, label) for mode, label in MODE_LABELS.items()]
+
+
+class FollowForm(FlaskForm):
+    """Follow a community: what to get, and for a visitor without an account, where."""
+
+    mode = RadioField("What would you like?", choices=MODE_CHOICES, default=MODE_CHOICES[0][0],
+                      validators=[DataRequired("Choose what you'd like to get.")])
+
+
+class EmailFollowForm(FollowForm):
+    email = EmailField("Your email", validators=[
+        DataRequired("Enter your email address."),
+        Length(max=254, message="That address is too long to be an email address."),
+        Email("That doesn't look like an email address."),
+    ])
+
+
+def _page_url(endpoint: str, **values) -> str:
+    return public_url(current_app.config["PUBLIC_URL"], url_for(endpoint, **values))
+
+
+def _show(slug: str, form: FollowForm | None = None, status: int = 200):
     page = community_service.community_page(slug)
-    page_url = public_url(current_app.config["PUBLIC_URL"], url_for("communities.show", slug=slug))
+    page_url = _page_url("communities.show", slug=slug)
     tags = share.host_card_tags(page.community.name, page_url, page.upcoming,
                                 image_url(page.upcoming[0]) if page.upcoming else None)
-    return render_template("communities/show.html", community=page.community, name=page.community.name,
-                           events=page.upcoming, past=page.past, card=tags, canonical=page_url)
+    user = current_user_or_none()
+    following = follow_service.find_following(user, page.community)
+    form = form or (FollowForm(mode=following.mode.value) if following else FollowForm()) if user else form or EmailFollowForm()
+    return render_template(
+        "communities/show.html", community=page.community, name=page.community.name, events=page.upcoming,
+        past=page.past, card=tags, canonical=page_url, follow_form=form, following=following,
+        followers=follow_service.follower_count(page.community),
+        embed_url=_page_url("communities.embed", slug=slug),
+        oembed_url=_page_url("communities.oembed", url=page_url, format="json"),
+        ics_url=_page_url("communities.calendar", slug=slug), atom_url=_page_url("communities.atom", slug=slug),
+    ), status
+
+
+@bp.get("/c/<slug>")
+def show(slug):
+    """A community's upcoming and past public events, its follow box, feeds and embed code, with
+    a card for link previews like an event's."""
+    return _show(slug)
+
+
+@bp.post("/c/<slug>/follow")
+@subscribe_by_email_limit()
+@once_per_form
+def follow(slug):
+    """Signed in: follow in one click. A visitor: an address and a confirm mail (double opt-in)."""
+    community = follow_service.followable(slug)
+    user = current_user_or_none()
+    form = FollowForm() if user else EmailFollowForm()
+    if form.validate_on_submit():
+        with refusal_kept(form):
+            if user:
+                follow_service.follow(user, community, form.mode.data)
+                flash(f"You follow {community.name}: {MODE_LABELS[follow_service.mode_of(form.mode.data)].lower()}.", "success")
+            else:
+                follow_service.follow_by_email(community, form.email.data, form.mode.data)
+                flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to start following "
+                      f"{community.name}. (Not there? Check your spam folder.)", "success")
+            return redirect_to(url_for("communities.show", slug=slug))
+    return _show(slug, form, 422)
+
+
+@bp.post("/c/<slug>/unfollow")
+@login_required
+def unfollow(slug):
+    community = follow_service.followable(slug)
+    follow_service.unfollow(follow_service.own_follow(current_user, community.id))
+    flash(f"You no longer follow {community.name}.", "info")
+    return redirect_to(url_for("communities.show", slug=slug))
+
+
+@bp.get("/c/follows/confirm/<token>")
+@uses_primary  # opening the link confirms
+@link_page
+def confirm_follow(token):
+    follow = follow_service.confirm(token)
+    return render_template("communities/follow_manage.html", follow=follow, token=follow_service.manage_token(follow),
+                           form=FollowForm(mode=follow.mode.value), confirmed=True)
+
+
+@bp.route("/c/follows/<token>", methods=["GET", "POST"])
+@link_page
+def manage_follow(token):
+    """From any of the community's mails: change what you get, or unfollow."""
+    follow = follow_service.from_manage_token(token)
+    form = FollowForm(mode=follow.mode.value)
+    if form.validate_on_submit():
+        with refusal_kept(form):
+            follow_service.change_mode(follow, form.mode.data)
+            flash(f"Saved: {MODE_LABELS[follow.mode].lower()}.", "success")
+            return redirect_to(url_for("communities.manage_follow", token=token))
+    return render_template("communities/follow_manage.html", follow=follow, token=token, form=form,
+                           confirmed=False), 422 if form.errors else 200
+
+
+@bp.get("/c/follows/<token>/unsubscribe")
+@link_page
+def unfollow_page(token):
+    # Link scanners follow GET links: this only asks; the button POSTs.
+    return render_template("communities/unfollow.html", follow=follow_service.from_manage_token(token), token=token,
+                           done=False)
+
+
+@bp.post("/c/follows/<token>/unsubscribe")
+@csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
+@link_page
+def unfollow_by_link(token):
+    follow = follow_service.unfollow(follow_service.from_manage_token(token))
+    return render_template("communities/unfollow.html", follow=follow, token=token, done=True)
+
+
+@bp.get("/s/follow/<token>")
+@uses_primary  # opening the link follows
+@link_page
+def follow_suggested(token):
+    """The one-tap "follow this event" in a community's new-event message."""
+    subscription = follow_service.follow_suggested(token)
+    flash(f"You're following {subscription.event.title}.", "success")
+    return redirect(url_for("events.show", slug=subscription.event.slug))
 
 
 @bp.route("/c/invites/<token>", methods=["GET", "POST"])
@@ -53,3 +183,57 @@ def community_rights() -> dict:
         "may_edit": lambda event: may(current_user, Action.EDIT_EVENT, event),
         "may_cancel": lambda event: may(current_user, Action.CANCEL_EVENT, event),
     }
+
+
+# Feeds and embeds ---------------------------------------------------------------------------------
+
+
+def _event_url(event) -> str:
+    return _page_url("events.show", slug=event.slug)
+
+
+@bp.get("/c/<slug>.ics")
+def calendar(slug):
+    """Every upcoming public event of the community, for calendar apps to subscribe to."""
+    page = community_service.community_page(slug)
+    return Response(calendar_service.community_calendar(page.community, page.upcoming, _event_url),
+                    mimetype="text/calendar", headers={"Content-Disposition": f'inline; filename="{slug}.ics"'})
+
+
+@bp.get("/c/<slug>/feed.atom")
+def atom(slug):
+    page = community_service.community_page(slug)
+    body = community_feeds.atom_feed(page, _page_url("communities.show", slug=slug),
+                                     _page_url("communities.atom", slug=slug), _event_url)
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.get("/c/<slug>/embed")
+def embed(slug):
+    """The follow button and next events, to be framed by the community's own site (any origin):
+    no cookie read or set; following opens Soonish in a new tab."""
+    page = community_service.community_page(slug)
+    response = current_app.make_response(render_template(
+        "communities/embed.html", community=page.community, events=page.upcoming[:community_feeds.EMBED_EVENTS],
+        page_url=_page_url("communities.show", slug=slug)))
+    return framable_anywhere(response)
+
+
+@bp.get("/oembed")
+def oembed():
+    """oEmbed 1.0 (oembed.com) for a community page's link: a "rich" iframe of its embed."""
+    if request.args.get("format", "json") != "json":
+        return Response("Only format=json is offered.", status=501, mimetype="text/plain")
+    max_width, max_height = _dimension("maxwidth"), _dimension("maxheight")
+    community = community_feeds.community_of_page_url(request.args.get("url", ""))
+    embed_url = _page_url("communities.embed", slug=community.slug)
+    return jsonify(community_feeds.oembed(community, embed_url, max_width, max_height))
+
+
+def _dimension(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) <= 10_000:
+        raise ValidationFailed.field(name, "A width or height in pixels, from 1 to 10000.")
+    return int(value)

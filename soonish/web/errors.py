@@ -45,7 +45,8 @@ class Refusal:
 
     @property
     def message(self) -> str | None:
-        return self.error.message if self.error else None
+        """The service's sentence in the request's language (services mark it lazily)."""
+        return str(self.error.message) if self.error else None
 
     @property
     def status(self) -> int:
@@ -60,7 +61,7 @@ class Refusal:
         """Each field's message, or the one message when no field is named."""
         if self.error is None:
             return []
-        return [m for ms in self.error.fields.values() for m in ms] or [self.error.message]
+        return [str(m) for ms in self.error.fields.values() for m in ms] or [str(self.error.message)]
 
 
 def place_on_form(form: FlaskForm, error: ServiceError) -> None:
@@ -71,10 +72,10 @@ def place_on_form(form: FlaskForm, error: ServiceError) -> None:
     for name, messages in error.fields.items():
         field = getattr(form, renamed.get(name, name), None)
         if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors) + list(messages)
+            field.errors = list(field.errors) + [str(m) for m in messages]
             placed = True
     if not placed:
-        form.form_errors.append(error.message)
+        form.form_errors.append(str(error.message))
 
 
 @contextmanager
@@ -101,7 +102,7 @@ def refusal_flashed(*kinds: type[ServiceError]) -> Iterator[Refusal]:
         if not isinstance(error, kinds or ServiceError) or (not kinds and isinstance(error, (NotFound, Forbidden))):
             raise
         refusal.error = error
-        flash(error.message, "error")
+        flash(str(error.message), "error")
 
 
 def link_page(view=None, *, event_of: Callable[..., object] | None = None):
@@ -118,12 +119,12 @@ def _page(error: ServiceError):
     view = current_app.view_functions.get(request.endpoint)
     event_of = getattr(view, "link_problem_event", None)
     if event_of is not None:
-        body = render_template(LINK_PROBLEM, message=error.message, status=error.status,
+        body = render_template(LINK_PROBLEM, message=str(error.message), status=error.status,
                                event=event_of(**(request.view_args or {})))
         return body, error.status
     # The page an abort(status) shows, with the service's sentence where the page says one.
     return render_page("error.html", "_error.html", status=error.status,
-                       error=default_exceptions[error.status](), message=error.message)
+                       error=default_exceptions[error.status](), message=str(error.message))
 
 
 def render_service_error(error: ServiceError):

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from soonish.domain.communities import Action, may
 from soonish.domain.series import recurrence
 from soonish.field_limits import (
-    EVENT_DESCRIPTION_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
+    EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, STILL_COMING_HOURS_DEFAULT,
     STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.models import DeliveryStatus, Event, Series
@@ -70,6 +70,8 @@ class EventForm(FlaskForm):
     description = TextAreaField("Details", render_kw={"maxlength": EVENT_DESCRIPTION_MAX})
     visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES, default="public")
     online_url = StringField("Online link", validators=[Length(max=ONLINE_URL_MAX)])
+    language = StringField("Language of your title and description", validators=[Length(max=LANGUAGE_TAG_MAX)],
+                           description="A tag such as en, de or pt-BR, so screen readers read it right. Optional.")
     show_follower_count = BooleanField("Show how many people follow it", default=True)
     still_coming_check = BooleanField("Ask those going whether they're still coming", default=False)
     # The service checks the range (beside the field); the browser's number input stops there too.
@@ -119,6 +121,7 @@ class EventForm(FlaskForm):
             description=self.description.data or "",
             visibility=self.visibility.data,
             online_url=self.online_url.data or "",
+            language=self.language.data or None,
             show_follower_count=bool(self.show_follower_count.data),
             still_coming_check=bool(self.still_coming_check.data),
             still_coming_hours=(STILL_COMING_HOURS_DEFAULT if self.still_coming_hours.data is None
@@ -135,6 +138,7 @@ class EventForm(FlaskForm):
         self.description.data = event.description
         self.visibility.data = event.visibility.value
         self.online_url.data = event.online_url
+        self.language.data = event.language or ""
         self.show_follower_count.data = event.show_follower_count
         self.still_coming_check.data = event.still_coming_check
         self.still_coming_hours.data = event.still_coming_hours

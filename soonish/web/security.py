@@ -8,9 +8,10 @@ from soonish.config import Config
 
 
 
-def content_security_policy(asset_origin: str | None = None) -> str:
+def content_security_policy(asset_origin: str | None = None, frame_ancestors: str = "'none'") -> str:
     """The policy every response carries; ``asset_origin`` (a CDN serving /static) is allowed
-    wherever the pages load assets from."""
+    wherever the pages load assets from. ``frame_ancestors``: who may frame the page (nobody,
+    but for the embeddable ones: see ``framable_anywhere``)."""
     own = f"'self' {asset_origin}" if asset_origin else "'self'"
     return "; ".join([
         f"default-src {own}",
@@ -23,7 +24,7 @@ def content_security_policy(asset_origin: str | None = None) -> str:
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",
-        "frame-ancestors 'none'",
+        f"frame-ancestors {frame_ancestors}",
     ])
 
 
@@ -58,9 +59,19 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
+def framable_anywhere(response):
+    """A page made to be embedded on other sites (a community's follow button): any origin may
+    frame it; the rest of the policy stays as strict as every page's."""
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        static_origin(current_app.config["STATIC_URL"]), frame_ancestors="*")
+    return response
+
+
 def add_security_headers(response):
+    framable = "frame-ancestors *" in response.headers.get("Content-Security-Policy", "")
     for name, value in current_app.extensions["soonish.security_headers"].items():
-        response.headers.setdefault(name, value)
+        if not (framable and name == "X-Frame-Options"):
+            response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

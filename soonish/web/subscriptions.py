@@ -3,12 +3,13 @@
 from flask import Blueprint, abort, flash, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SelectMultipleField, StringField
+from wtforms import BooleanField, EmailField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from soonish.web.once import once_per_form
 from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.i18n import LOCALE_NAMES, current_locale
 from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
 from soonish.services import chat
 from soonish.services import events as event_service
@@ -63,6 +64,12 @@ class OffsetsForm(FlaskForm):
         validators=[Length(max=OFFSETS_TEXT_MAX, message="That's more than five reminders can need.")],
         description="Like 1d 2h 15m (days, hours, minutes); leave empty for no reminders.",
     )
+
+
+class ManageForm(OffsetsForm):
+    """A mail's manage page: the reminders, and the language the mails are written in."""
+
+    locale = SelectField("Language of the mails", choices=[(code, name) for code, name in LOCALE_NAMES.items()])
 
 
 class CheckboxesField(SelectMultipleField):
@@ -169,7 +176,8 @@ def subscribe(slug):
             else:
                 going = form.going()
                 subscription = subscription_service.subscribe_by_email(
-                    event, form.email.data, name=form.name.data or "", going=going, listed=form.listed.data)
+                    event, form.email.data, name=form.name.data or "", going=going, listed=form.listed.data,
+                    locale=current_locale())
                 remember_email_follow(subscription, confirmed=False, going=going)
                 flash(f"Almost there: open the link we just sent to {form.email.data.strip()} to "
                       f"{'confirm that you’re going' if going else 'start getting updates'}. "
@@ -219,10 +227,11 @@ def confirm(token):
 @link_page
 def manage(token):
     subscription = subscription_service.from_manage_token(token)
-    form = OffsetsForm(reminder_offsets=offsets_text(subscription.reminder_offsets))
+    form = ManageForm(reminder_offsets=offsets_text(subscription.reminder_offsets),
+                      locale=subscription.locale or current_locale())
     if form.validate_on_submit():
         with refusal_kept(form):
-            subscription_service.set_offsets(subscription, form.reminder_offsets.data or "")
+            subscription_service.set_offsets(subscription, form.reminder_offsets.data or "", form.locale.data)
             flash(f"Saved. {reminders_sentence(subscription.reminder_offsets)}", "success")
             return redirect_to(url_for("subscriptions.manage", token=token))
     return render_page(

@@ -40,13 +40,13 @@
     body: JSON.stringify(body),
   });
   const problem = async (response) => {
-    try { return (await response.json()).error.message; } catch { return "Something went wrong; please try again."; }
+    try { return (await response.json()).error.message; } catch { return uiText.failed; }
   };
 
   box.querySelector("[data-push-follow]").addEventListener("click", async () => {
     say("");
     if (await Notification.requestPermission() !== "granted") {
-      say("Notifications are blocked for this site: allow them in the browser's site settings, or follow by email.");
+      say(uiText.pushBlocked);
       return;
     }
     const registration = await registered;
@@ -59,7 +59,8 @@
     if (!response.ok) { say(await problem(response)); return; }
     remember(true);
     show("following");
-    say(`Done: ${(await response.json()).device_name} gets ${box.dataset.what} news and reminders.`);
+    // The page's sentences, in the reader's language (templates/events/_push_box.html).
+    say(box.dataset.done.replace("{device}", (await response.json()).device_name));
   });
 
   box.querySelector("[data-push-stop]").addEventListener("click", async () => {
@@ -69,6 +70,6 @@
     if (response && !response.ok && response.status !== 404) { say(await problem(response)); return; }
     remember(false);
     show("offer");
-    say(`Stopped: this device gets nothing more about ${box.dataset.noun}.`);
+    say(box.dataset.stopped);
   });
 })();

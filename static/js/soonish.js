@@ -1,3 +1,6 @@
+// The words scripts show, in the reader's language (templates/base.html writes them).
+window.uiText = JSON.parse(document.getElementById("ui-text")?.textContent || "{}");
+
 // Small Alpine.js components. Loaded before Alpine so they are registered when it starts.
 document.addEventListener("alpine:init", () => {
   // On a phone the navigation folds behind a Menu button. The class is added only once Alpine
@@ -13,14 +16,14 @@ document.addEventListener("alpine:init", () => {
     init() {
       const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
       if (viewerZone === eventZone) {
-        this.label = "That's your time zone too.";
+        this.label = uiText.sameZone;
         return;
       }
-      const format = new Intl.DateTimeFormat(undefined, {
+      const format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
         weekday: "short", day: "numeric", month: "short", year: "numeric",
         hour: "2-digit", minute: "2-digit", timeZoneName: "short",
       });
-      this.label = `Your time (${viewerZone}): ${format.format(new Date(iso))}`;
+      this.label = uiText.yourTime.replace("{zone}", viewerZone).replace("{time}", format.format(new Date(iso)));
     },
   }));
 
@@ -54,7 +57,7 @@ document.addEventListener("alpine:init", () => {
 
   // Share this page: the phone's share sheet where there is one, else copy the link.
   Alpine.data("shareLink", (title) => ({
-    label: "Share",
+    label: uiText.share,
     async share() {
       const url = window.location.href.split("#")[0];
       if (navigator.share) {
@@ -62,8 +65,8 @@ document.addEventListener("alpine:init", () => {
         return;
       }
       await navigator.clipboard.writeText(url);
-      this.label = "Link copied";
-      setTimeout(() => { this.label = "Share"; }, 2000);
+      this.label = uiText.linkCopied;
+      setTimeout(() => { this.label = uiText.share; }, 2000);
     },
   }));
 

@@ -20,7 +20,7 @@ from soonish.temporal.events.types import (
     CoalescedUpdate,
     EventChange,
     EventRef,
-    EventWorkflowInput,
+    EventWorkflowState,
     HeldUpdates,
     NotifyRequest,
 )
@@ -116,7 +116,7 @@ async def start_event(env, queues, mocked: MockedEventActivities, **carried):
     """The event's workflow as the outbox drain starts it: the event starts in a day, no end."""
     mocked.delivery_task_queue = queues.delivery
     now = await server_now(env)
-    params = replace(EventWorkflowInput(EVENT_ID, version=1, starts_at=now + timedelta(days=1), ends_at=None), **carried)
+    params = replace(EventWorkflowState(EVENT_ID, version=1, starts_at=now + timedelta(days=1), ends_at=None), **carried)
     return await env.client.start_workflow(
         EventWorkflow.run, params, id=f"event-{EVENT_ID}-{queues.workflows}", task_queue=queues.workflows)
 
@@ -156,7 +156,7 @@ async def test_a_repeated_notify_signal_sends_its_notification_once(workflow_env
         await handle.signal(EventWorkflow.notify, NotifyRequest(5))  # while the first is queued or out
 
         async def delivered() -> bool:
-            return (await handle.query(EventWorkflow.state)).delivered_notifications == [5]
+            return (await handle.query(EventWorkflow.current_state)).recent_notification_ids == [5]
 
         await eventually(delivered, "notification 5 delivered")
         await handle.signal(EventWorkflow.notify, NotifyRequest(5))  # after it went out
@@ -177,10 +177,10 @@ async def test_updates_within_the_window_go_out_as_the_one_the_coalesce_activity
             await handle.signal(EventWorkflow.event_updated, EventChange(version, starts_at, None, notification_id))
 
         async def all_taken() -> bool:
-            return (await handle.query(EventWorkflow.state)).version == 4
+            return (await handle.query(EventWorkflow.current_state)).version == 4
 
         await eventually(all_taken, "the three updates taken")
-        assert (await handle.query(EventWorkflow.state)).pending_notifications == 0  # held, not queued
+        assert (await handle.query(EventWorkflow.current_state)).pending_notification_ids == []  # held, not queued
         assert await handle.result() == "completed"
 
     [coalesce] = mocked.of(ActivityName.COALESCE_UPDATES)
@@ -218,12 +218,12 @@ async def test_a_cancellation_during_a_batch_lets_the_batch_finish_then_sends_th
     async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
         handle = await start_event(workflow_env, queues, mocked, pending_notification_ids=[1])
         await asyncio.wait_for(mocked.batch_running.wait(), 10)
-        state = await handle.query(EventWorkflow.state)
+        state = await handle.query(EventWorkflow.current_state)
         starts_at = state.starts_at
         await handle.signal(EventWorkflow.event_cancelled, EventChange(2, starts_at, None, 2))
 
         async def cancelled() -> bool:
-            return (await handle.query(EventWorkflow.state)).cancelled
+            return (await handle.query(EventWorkflow.current_state)).cancelled
 
         await eventually(cancelled, "the cancellation taken")
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # the batch still runs
@@ -256,10 +256,10 @@ async def test_the_event_ends_at_its_newest_end_time_weeks_later(workflow_env, r
 
 
 async def test_a_run_continued_as_new_takes_up_the_state_it_was_handed(workflow_env, run_workers):
-    """What _carry_over hands the next run (see the report: the handing itself needs 4,000 history
-    events, too slow for this layer): the queue goes out first, the recent notification is not
-    sent again, the held update is released when its carried window closes (not a new window),
-    and the reminder sync starts from the schedules the last run made."""
+    """A run handed a state (by the run before it, or by older code: these fields are what it
+    carried) takes it up: the queue goes out first, the recent notification is not sent again,
+    the held update is released when its carried window closes (not a new window), and the
+    reminder sync starts from the schedules the last run made."""
     mocked = MockedEventActivities(coalesced=43, synced=[ReminderSyncResult([3600, 86400], 3)])
     async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
         now = await server_now(workflow_env)
@@ -278,6 +278,41 @@ async def test_a_run_continued_as_new_takes_up_the_state_it_was_handed(workflow_
     assert window_ends_at <= coalesce.at < window_ends_at + timedelta(seconds=30)
 
 
+async def test_a_run_past_its_history_limit_continues_as_new_with_all_it_knew(workflow_env, run_workers):
+    """The handing itself, with the history limit lowered from 4,000 events: the next run knows
+    what the last one did (delivered, held, synced, the newest version) and does none of it again."""
+    mocked = MockedEventActivities(ranges=[(1, 10)], coalesced=None, synced=[ReminderSyncResult([3600], 2)])
+    async with run_workers(mocked.workflow_activities(), [mocked.deliver_batch]) as queues:
+        # Delivering notification 1 takes the first run past 20 events; the next run starts below.
+        first = await start_event(workflow_env, queues, mocked, pending_notification_ids=[1],
+                                  update_coalesce_seconds=300, continue_after_history_events=20)
+        # Whichever run is current (the first may be gone already: a query of a closed run waits).
+        latest = workflow_env.client.get_workflow_handle(first.id)
+        starts_at = (await latest.query(EventWorkflow.current_state)).starts_at
+        await latest.signal(EventWorkflow.event_updated, EventChange(2, starts_at, None, 10))
+
+        async def handed_on() -> bool:
+            if (await latest.describe()).run_id == first.run_id:
+                return False
+            state = await latest.query(EventWorkflow.current_state)
+            return state.reminders_in_sync and state.held_update_ids == [10]
+
+        await eventually(handed_on, "the next run, its reminders synced, holding the update")
+        state = await latest.query(EventWorkflow.current_state)
+        assert (state.version, state.starts_at, state.cancelled) == (2, starts_at, False)
+        assert state.pending_notification_ids == [] and state.recent_notification_ids == [1]
+        assert (state.scheduled_offsets, state.schedules_version) == ([3600], 2)
+        assert state.update_coalesce_seconds == 300 and state.update_window_ends_at is not None
+        assert state.continue_after_history_events == 20
+        await latest.signal(EventWorkflow.event_cancelled, EventChange(3, starts_at, None))
+        assert await latest.result() == "cancelled"
+
+    assert mocked.planned() == [1]  # not delivered again by the next run
+    # The next run's first sync starts from the schedules the last run made.
+    assert ReminderSync(EVENT_ID, [3600], 2) in [call.arg for call in mocked.of(ActivityName.SYNC_REMINDERS)[1:]]
+    assert [call.arg for call in mocked.of(ActivityName.COALESCE_UPDATES)] == [HeldUpdates(EVENT_ID, [10])]
+
+
 async def test_reminders_changed_brings_the_schedules_in_line_from_what_the_last_sync_made(
         workflow_env, run_workers):
     mocked = MockedEventActivities(synced=[
@@ -287,14 +322,14 @@ async def test_reminders_changed_brings_the_schedules_in_line_from_what_the_last
 
         def offsets_become(offsets: list[int]):
             async def check() -> bool:
-                state = await handle.query(EventWorkflow.state)
+                state = await handle.query(EventWorkflow.current_state)
                 return state.reminders_in_sync and state.scheduled_offsets == offsets
             return check
 
         await eventually(offsets_become([3600]), "the first sync")
         await handle.signal(EventWorkflow.reminders_changed)
         await eventually(offsets_become([3600, 86400]), "the sync the signal asked for")
-        starts_at = (await handle.query(EventWorkflow.state)).starts_at
+        starts_at = (await handle.query(EventWorkflow.current_state)).starts_at
         await handle.signal(EventWorkflow.event_cancelled, EventChange(2, starts_at, None))
         assert await handle.result() == "cancelled"
 

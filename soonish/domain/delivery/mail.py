@@ -2,8 +2,10 @@
 links a mail carries, and the one-off mails (confirm a subscription, verify an address, link a
 chat account). Runs inside the app context (templates, config, database)."""
 import uuid
+from datetime import date, datetime, time, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FunctionType
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import EmailMessage
@@ -17,16 +19,19 @@ from flask import current_app, render_template
 
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
-    LinkPurpose, change_email_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
+    LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
+    community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
-from soonish.models import (ChatIdentity, ChatInstallation, CommunityInvite, Integration, Notification, Subscription,
-                            SubscriptionStatus, User, db)
-from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
+from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
+                            EventStatus, Integration, Notification, Subscription, SubscriptionStatus, User, Visibility,
+                            db, utcnow)
+from soonish.domain.messages import Message, RecipientLinks, reader_locale, takes_rsvps, when_text
+from soonish.i18n import _l, is_rtl, render_in
 from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
@@ -143,6 +148,23 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
                                    rsvp_url)
 
 
+def community_follow_links(follow_id: int) -> tuple[str, str]:
+    """The manage and one-click unsubscribe links of a community follow's mails."""
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.MANAGE_COMMUNITY_FOLLOW, follow_id)
+    return absolute_url(community_follow_manage_path(token)), absolute_url(community_follow_unsubscribe_path(token))
+
+
+def new_event_links(subscription: Subscription) -> RecipientLinks:
+    """The links of a community's new-event message: the community follow's manage and
+    unsubscribe, and for someone told (not following) the one-tap "follow this event"."""
+    manage_url, unsubscribe_url = community_follow_links(subscription.community_follow_id)
+    follow_url = None
+    if subscription.status == SubscriptionStatus.SUGGESTED:
+        token = sign(current_app.config["SECRET_KEY"], LinkPurpose.FOLLOW_SUGGESTED, subscription.id)
+        follow_url = absolute_url(follow_suggested_path(token))
+    return RecipientLinks(manage_url, unsubscribe_url, follow_url=follow_url)
+
+
 # One-off mails ----------------------------------------------------------------------------
 
 
@@ -168,18 +190,35 @@ class OneOffKind:
     BROADCAST_PAUSED = "broadcast_paused"  # notification id, to its event's organizer
     CHAT_REMOVED = "chat_removed"  # chat installation id: to the account that added our app
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
+    COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
+    COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
 
 
-def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None) -> Message:
-    """A mail from its text and HTML templates."""
-    return Message(
-        delivery_key=key,
-        title=title,
-        text=render_template(f"mail/{template}.txt", **context),
-        short="",
-        html=render_template(f"mail/{template}.html", **context),
-        unsubscribe_url=unsubscribe_url,
-    )
+# How far ahead a community's weekly digest looks.
+DIGEST_DAYS_AHEAD = 7
+
+
+def _one_off(key: str, template: str, title, context: dict, locale: str | None,
+             unsubscribe_url: str | None = None) -> Message:
+    """A mail from its text and HTML templates, subject (``title``, lazy) and all written in
+    ``locale``: the recipient's (their follow's, else their account's), else English. A context
+    value that is a callable of the locale (a date) is said the same way."""
+    with render_in(locale) as chosen:
+        context = {name: value(chosen) if isinstance(value, FunctionType) else value for name, value in context.items()}
+        context.update(lang=chosen.replace("_", "-"), rtl=is_rtl(chosen))
+        return Message(
+            delivery_key=key,
+            title=str(title),
+            text=render_template(f"mail/{template}.txt", **context),
+            short="",
+            html=render_template(f"mail/{template}.html", **context),
+            unsubscribe_url=unsubscribe_url,
+        )
+
+
+def _locale_of(user: User | None) -> str | None:
+    """The language ``user`` chose to read Soonish in (None: English)."""
+    return user.locale if user is not None else None
 
 
 def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -191,10 +230,11 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
-    context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
+    context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
-    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
-                       context, unsubscribe_url=links.unsubscribe_url)
+    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm",
+                       _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
+                       unsubscribe_url=links.unsubscribe_url)
     return OneOffMail(subscription.user.email, message)
 
 
@@ -205,7 +245,7 @@ def _verify_mail(user_id: int, address: str | None, key: str) -> OneOffMail | No
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
     context = dict(verify_url=absolute_url(verify_email_path(token)), user=user)
     return OneOffMail(user.email, _one_off(f"soonish-verify-{user.id}-{key}", "verify",
-                                           "Confirm your email for Soonish", context))
+                                           _l("Confirm your email for Soonish"), context, _locale_of(user)))
 
 
 def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -216,7 +256,8 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
     platform = ChatPlatform(identity.platform).display_name
     context = dict(link_url=absolute_url(link_chat_path(token)), address=address, platform=platform)
     return OneOffMail(address, _one_off(f"soonish-link-{identity.id}-{key}", "link_chat",
-                                        f"Link your {platform} account to Soonish", context))
+                                        _l("Link your %(platform)s account to Soonish", platform=platform), context,
+                                        identity.locale))
 
 
 def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -234,7 +275,8 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
     return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
-                                        "Confirm: get Soonish updates at this address", context))
+                                        _l("Confirm: get Soonish updates at this address"), context,
+                                        _locale_of(integration.user)))
 
 
 def _link_hours() -> int:
@@ -258,7 +300,7 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])
     context = dict(reset_url=absolute_url(reset_password_path(token)), hours=_link_hours())
     return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                           "Reset your Soonish password", context))
+                                           _l("Reset your Soonish password"), context, _locale_of(user)))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -267,7 +309,7 @@ def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMai
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address])
     context = dict(confirm_url=absolute_url(change_email_path(token)), old=user.email, new=address)
     return OneOffMail(address, _one_off(f"soonish-email-change-{user.id}-{key}", "change_email",
-                                        "Confirm your new email for Soonish", context))
+                                        _l("Confirm your new email for Soonish"), context, _locale_of(user)))
 
 
 def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -276,7 +318,7 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email])
     context = dict(undo_url=absolute_url(undo_email_change_path(token)), old=address, new=user.email)
     return OneOffMail(address, _one_off(f"soonish-email-changed-{user.id}-{key}", "email_changed",
-                                        "Your Soonish email address was changed", context))
+                                        _l("Your Soonish email address was changed"), context, _locale_of(user)))
 
 
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -285,7 +327,7 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch])
     context = dict(delete_url=absolute_url(delete_account_path(token)), hours=_link_hours())
     return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                           "Confirm: delete your Soonish account", context))
+                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
 
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -301,7 +343,8 @@ def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) 
     context = dict(notification=notification, bounced=bounced, mailed=mailed,
                    percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
     return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
-                                                f"Paused: {notification.title}", context))
+                                                _l("Paused: %(title)s", title=notification.title), context,
+                                                _locale_of(organizer)))
 
 
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -315,7 +358,8 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
                    why=REMOVED_WHY.get(installation.removed_reason or "", installation.removed_reason),
                    channels_url=absolute_url("/channels"))
     return OneOffMail(user.email, _one_off(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
-                                           f"Soonish was removed from {workspace}", context))
+                                           _l("Soonish was removed from %(workspace)s", workspace=workspace), context,
+                                           _locale_of(user)))
 
 
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -325,10 +369,61 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
     context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
-                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or "Someone",
+                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or _l("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
     return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
-                                                 f"Help run {invitation.community.name} on Soonish", context))
+                                                 _l("Help run %(community)s on Soonish", community=invitation.community.name),
+                                                 context, _invitee_locale(invitation, inviter)))
+
+
+def _invitee_locale(invitation: CommunityInvite, inviter: User | None) -> str | None:
+    """The invitee's language when their address has an account, else the inviter's (they likely
+    share one)."""
+    invitee = db.session.scalar(select(User).where(User.email == invitation.email))
+    return (invitee.locale if invitee is not None else None) or _locale_of(inviter)
+
+
+def _community_follow_mail(follow_id: int, address: str | None, key: str) -> OneOffMail | None:
+    follow = db.session.get(CommunityFollow, follow_id)
+    if follow is None or follow.status != SubscriptionStatus.PENDING or not follow.user.email:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_COMMUNITY_FOLLOW, follow.id)
+    manage_url, unsubscribe_url = community_follow_links(follow.id)
+    context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
+                   mode=follow.mode, unsubscribe_url=unsubscribe_url)
+    return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
+                                                  _l("Confirm: follow %(title)s", title=follow.community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
+
+
+def digest_events(community: Community, today: date) -> list[Event]:
+    """What a digest on ``today`` lists: the community's public events of the coming week."""
+    start = datetime.combine(today, time(), tzinfo=timezone.utc)
+    return list(db.session.scalars(
+        select(Event).where(Event.community_id == community.id, Event.visibility == Visibility.PUBLIC,
+                            Event.status == EventStatus.SCHEDULED, Event.starts_at > utcnow(),
+                            Event.starts_at < start + timedelta(days=DIGEST_DAYS_AHEAD + 1))
+        .order_by(Event.starts_at)))
+
+
+def _community_digest_mail(follow_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """What is coming in the follow's community this week (nothing to send when nothing is, or
+    when the follow ended since the round left this mail)."""
+    follow = db.session.get(CommunityFollow, follow_id)
+    if follow is None or follow.status != SubscriptionStatus.ACTIVE or not follow.user.email:
+        return None
+    community = db.session.get(Community, follow.community_id)
+    events = digest_events(community, (follow.digest_sent_on or utcnow().date()))
+    if not events:
+        return None
+    manage_url, unsubscribe_url = community_follow_links(follow.id)
+    context = dict(community=community,
+                   events=lambda locale: [(e, when_text(e, locale=locale), absolute_url(event_path(e.slug))) for e in events],
+                   manage_url=manage_url, unsubscribe_url=unsubscribe_url,
+                   community_url=absolute_url(f"/c/{community.slug}"))
+    return OneOffMail(follow.user.email, _one_off(f"soonish-digest-{follow.id}-{key}", "community_digest",
+                                                  _l("Coming up at %(community)s", community=community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {
@@ -343,6 +438,8 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.BROADCAST_PAUSED: _broadcast_paused_mail,
     OneOffKind.CHAT_REMOVED: _chat_removed_mail,
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
+    OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
+    OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
 }
 
 

@@ -3,7 +3,8 @@ target gets. Runs inside the app context.
 
 A notification's recipients are cut into batches of subscription-id ranges (``batch_ranges``);
 ``prepare_batch`` then claims a ledger row per (subscription, target) of one range and plans
-a send for each row still pending.
+a send for each row still pending, in its reader's language (``messages.reader_locale``): the
+notification is rendered once per language among them (``Texts``), not once per reader.
 
 A chat DM that fails for good (DMs closed, the account gone) falls back once to the person's
 verified email (``fall_back_to_email``): a ledger row of its own (target ``FALLBACK_TARGET``),
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from soonish.domain.chat_markup import ChatPlatform
@@ -24,14 +25,15 @@ from soonish.crypto import FieldCipher
 from soonish.domain import chat_installations, mail_reputation
 from soonish.domain.push import PushAnswer, PushSubscription, answer_token
 from soonish.links import event_path
-from soonish.domain.messages import NotificationText
+from soonish.domain.messages import NotificationText, reader_locale
 from soonish.models import (
-    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, Subscription, SubscriptionSelector,
+    ChatIdentity, Delivery, DeliveryStatus, Event, Integration, Notification, NotificationKind, Subscription,
+    SubscriptionSelector,
     SubscriptionStatus, User, db, insert_ignoring_duplicates,
 )
 from soonish.domain.delivery.routing import Target, targets_for
 from soonish.domain.delivery import ledger, reminders
-from soonish.domain.delivery.mail import absolute_url, recipient_links
+from soonish.domain.delivery.mail import absolute_url, new_event_links, recipient_links
 from soonish.domain.delivery.pacing import MAIL_SERVER
 from soonish.domain.delivery.transports import Failed
 from soonish.domain.delivery.types import ChatAddress, Destination
@@ -60,12 +62,19 @@ class BatchPlan:
     due: datetime | None = None  # when a reminder was due (None for anything else)
 
 
+def _recipients_of(notification: Notification):
+    """Whose subscriptions a notification goes to: the active ones; a community's new-event
+    message, to those its fan-out made (told or following), and no one else."""
+    if notification.kind == NotificationKind.COMMUNITY_EVENT:
+        return and_(Subscription.event_id == notification.event_id, Subscription.community_follow_id.is_not(None),
+                    Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.SUGGESTED]))
+    return and_(Subscription.event_id == notification.event_id, Subscription.status == SubscriptionStatus.ACTIVE)
+
+
 def recipient_ids(notification: Notification) -> list[int]:
-    """The active subscriptions this notification goes to, by id, in order."""
+    """The subscriptions this notification goes to, by id, in order."""
     query = select(Subscription.id, Subscription.user_id, Subscription.reminder_offsets).where(
-        Subscription.event_id == notification.event_id,
-        Subscription.status == SubscriptionStatus.ACTIVE,
-    )
+        _recipients_of(notification))
     if notification.subscription_id is not None:
         query = query.where(Subscription.id == notification.subscription_id)
     going = reminders.going_users(notification)
@@ -110,7 +119,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
         [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
         first_id, last_id,
     )
-    text = _text_of(notification, event)
+    texts = Texts(notification, event)
     by_id = {s.id: s for s in subscriptions}
     planned, skipped = [], []
     for row in rows:
@@ -121,13 +130,13 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
             if subscription is None or _no_fallback(subscription.user):
                 skipped.append(row.id)
             else:
-                planned.append(_plan_fallback(row.id, subscription, notification.id, text))
+                planned.append(_plan_fallback(row.id, subscription, notification.id, texts.for_reader(subscription)))
             continue
         target = next((t for t in targets.get(row.subscription_id, []) if t.key == row.target), None)
         if target is None:
             skipped.append(row.id)
             continue
-        planned.append(_plan(row.id, target, by_id[row.subscription_id], text, integration_by_id, bots, cipher))
+        planned.append(_plan(row.id, target, by_id[row.subscription_id], texts, integration_by_id, bots, cipher))
     ledger.mark_skipped(skipped)
     planned = _without_suppressed(planned)
     plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
@@ -149,8 +158,26 @@ def _without_suppressed(planned: list[PlannedSend]) -> list[PlannedSend]:
     return [send for send in planned if send.destination.email not in reasons]
 
 
-def _text_of(notification: Notification, event: Event) -> NotificationText:
-    return NotificationText.of(notification, event, absolute_url(event_path(event.slug)), _chats_running())
+class Texts:
+    """A notification's text in each language its readers read, each rendered once, at its
+    first reader (and its mail, chat and short forms once each within it: ``NotificationText``)."""
+
+    def __init__(self, notification: Notification, event: Event) -> None:
+        self.notification, self.event = notification, event
+        self.event_url = absolute_url(event_path(event.slug))
+        self.chats = _chats_running()
+        self.welcomed = (db.session.get(Subscription, notification.subscription_id)
+                         if notification.subscription_id is not None else None)
+        self.by_locale: dict[str, NotificationText] = {}
+
+    def in_locale(self, locale: str) -> NotificationText:
+        if locale not in self.by_locale:
+            self.by_locale[locale] = NotificationText.of(self.notification, self.event, self.event_url, self.chats,
+                                                         locale, self.welcomed)
+        return self.by_locale[locale]
+
+    def for_reader(self, subscription: Subscription, identity: ChatIdentity | None = None) -> NotificationText:
+        return self.in_locale(reader_locale(subscription, identity))
 
 
 def _chats_running() -> tuple[str, ...]:
@@ -177,9 +204,17 @@ def _no_fallback(user: User) -> str | None:
 def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int,
                    text: NotificationText) -> PlannedSend:
     address = subscription.user.email
-    links = recipient_links(subscription, address if text.rsvp_event_id else None)
+    links = _links(text, subscription, address)
     message = text.message(fallback_delivery_key(notification_id, subscription.user_id), links, True)
     return PlannedSend(delivery_id, EMAIL_CHANNEL, Destination(email=address), message)
+
+
+def _links(text: NotificationText, subscription: Subscription, address: str):
+    """The links of one recipient's mail: a community's new-event message carries the
+    community follow's; every other message the subscription's (and its RSVP page's)."""
+    if text.community:
+        return new_event_links(subscription)
+    return recipient_links(subscription, address if text.rsvp_event_id else None)
 
 
 def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
@@ -212,7 +247,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
             .options(joinedload(Delivery.subscription).joinedload(Subscription.user))
         )
     }
-    texts: dict[int, NotificationText] = {}
+    texts: dict[int, Texts] = {}
     planned = []
     for outcome in failed:
         delivery = deliveries[outcome.delivery_id]
@@ -233,8 +268,9 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
         ))
         if delivery.notification_id not in texts:
             notification = db.session.get(Notification, delivery.notification_id)
-            texts[notification.id] = _text_of(notification, db.session.get(Event, notification.event_id))
-        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
+            texts[notification.id] = Texts(notification, db.session.get(Event, notification.event_id))
+        text = texts[delivery.notification_id].for_reader(subscription)
+        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, text))
     return _without_suppressed(planned)
 
 
@@ -262,11 +298,7 @@ def sends_per_budget(subscription_ids: list[int]) -> Counter[str]:
 def _subscriptions(notification: Notification, first_id: int, last_id: int) -> list[Subscription]:
     query = (
         select(Subscription)
-        .where(
-            Subscription.event_id == notification.event_id,
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.id.between(first_id, last_id),
-        )
+        .where(_recipients_of(notification), Subscription.id.between(first_id, last_id))
         .options(
             joinedload(Subscription.user),
             selectinload(Subscription.selectors).joinedload(SubscriptionSelector.chat_identity),
@@ -311,10 +343,10 @@ def integration_destination(integration: Integration, cipher: FieldCipher) -> De
     return Destination(apprise_url=cipher.decrypt(integration.apprise_url_encrypted))
 
 
-def _plan(delivery_id: int, target: Target, subscription: Subscription, text: NotificationText,
+def _plan(delivery_id: int, target: Target, subscription: Subscription, texts: Texts,
           integrations: dict[int, Integration], bots: dict, cipher: FieldCipher) -> PlannedSend:
     key = ledger.delivery_key(delivery_id)
-    chat_platform = None
+    chat_platform = identity = None
     if target.email:
         destination = Destination(email=target.email)
     elif target.chat_identity_id is not None:
@@ -323,8 +355,9 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, text: No
         chat_platform = destination.chat.platform
     else:
         destination = integration_destination(integrations[target.integration_id], cipher)
+    text = texts.for_reader(subscription, identity)
     as_mail = target.channel == EMAIL_CHANNEL
-    links = recipient_links(subscription, target.email if text.rsvp_event_id else None) if as_mail else None
+    links = _links(text, subscription, target.email) if as_mail else None
     message = text.message(key, links, as_mail, chat_platform)
     if destination.push is not None and (text.rsvp_event_id or text.still_coming):
         answer = PushAnswer(delivery_id, subscription.event_id, subscription.user_id, text.still_coming)

@@ -25,8 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from soonish.field_limits import TITLE_MAX
-from soonish.domain.messages import duration_text
+from soonish.domain.messages import STILL_COMING_BODY, reminder_title
 from soonish.models import (
     Event, EventStatus, Notification, NotificationKind, Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, db,
     insert_ignoring_duplicates, reminder_offsets_in_use, utcnow,
@@ -62,9 +61,6 @@ def sends_from(due: datetime, offsets: list[int], budget_seconds: float, lead: t
     needed = timedelta(seconds=budget_seconds / BUDGET_USE) - SENDING_GRACE
     allowed = min([lead] + [timedelta(seconds=lead_seconds(offset) * EARLY_SHARE) for offset in offsets])
     return due - max(timedelta(0), min(needed, allowed))
-
-
-STILL_COMING_BODY = "Tap “Yes” to keep your place, or “Can't make it” to free it for someone else."
 
 
 def still_coming_offset(event: Event) -> int | None:
@@ -159,13 +155,10 @@ def kind(offset_seconds: int) -> NotificationKind:
 
 
 def title(event: Event, offset_seconds: int) -> str:
-    if offset_seconds == START_OFFSET:
-        text = f"Starting now: {event.title}"
-    elif is_still_coming(offset_seconds):
-        text = f"Still coming? {event.title} starts in {duration_text(lead_seconds(offset_seconds))}"
-    else:
-        text = f"Reminder: {event.title} starts in {duration_text(offset_seconds)}"
-    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+    """The title kept on a reminder's notification (each reader's is said anew in their
+    language: ``messages.framed``). A still-coming check's offset is its lead negated, the start
+    message's START_OFFSET, as ``reminder_title`` reads them."""
+    return reminder_title(event.title, offset_seconds)
 
 
 @dataclass(frozen=True)

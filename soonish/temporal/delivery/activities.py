@@ -19,7 +19,6 @@ from soonish.domain.delivery import (
 from soonish.domain.delivery import ledger, planning
 from soonish.domain.delivery.pacing import BudgetSettings, Pacer, SendPacing
 from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
-from soonish.domain.delivery.transports import Failed
 from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness

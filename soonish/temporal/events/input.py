@@ -1,13 +1,13 @@
 """What an event's workflow is started with (or told) about its event: read from the event's row,
 so it lives outside types.py, which the workflow sandbox imports and which knows no models."""
 from soonish.models import Event, EventStatus
-from soonish.temporal.events.types import EventWorkflowInput
+from soonish.temporal.events.types import EventWorkflowState
 
 
-def event_workflow_input(event: Event, config) -> EventWorkflowInput:
+def event_workflow_input(event: Event, config) -> EventWorkflowState:
     """What the event's workflow is started with (or told) about its event, under the app's
     ``config``."""
-    return EventWorkflowInput(
+    return EventWorkflowState(
         event_id=event.id,
         version=event.version,
         starts_at=event.starts_at,

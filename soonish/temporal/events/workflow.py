@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from soonish.temporal.events.types import (
         HISTORY_EVENTS_BEFORE_CONTINUE, RECENT_NOTIFICATIONS_KEPT, CoalescedUpdate, EventChange, EventRef,
-        EventState, EventWorkflowInput, HeldUpdates, NotifyRequest,
+        EventWorkflowState, HeldUpdates, NotifyRequest, ReminderSyncStatus,
     )
     from soonish.temporal.events.types import ReminderSync, ReminderSyncResult
 
@@ -26,92 +26,82 @@ from soonish.temporal.delivery.workflow import DeliveryRetriesWorkflow, first_at
 
 @workflow.defn
 class EventWorkflow:
-    """One per event: delivers its notifications and ends when the event is over or cancelled."""
+    """One per event: delivers its notifications and ends when the event is over or cancelled.
+    All it knows is ``self.state``, handed whole to the next run when it continues as new."""
 
     @workflow.init
-    def __init__(self, params: EventWorkflowInput) -> None:
-        self._event_id = params.event_id
-        self._version = params.version
-        self._starts_at = params.starts_at
-        self._ends_at = params.ends_at
-        self._cancelled = params.cancelled
-        self._queue: list[int] = list(params.pending_notification_ids)
-        # Notifications already taken from the queue, so a repeated signal is not sent twice.
-        self._recent: list[int] = list(params.recent_notification_ids)
-        self._scheduled_offsets: list[int] = list(params.scheduled_offsets)
-        self._schedules_version = params.schedules_version
-        # Reminder schedules may not match the subscriptions: checked at start, and whenever a
-        # signal says subscriptions or the event's time changed.
-        self._reminders_dirty = True
-        self._syncing = False
-        self._changed = False  # set by signals to wake the main loop
-        # Updates held back so that a burst of edits reaches followers as one message.
-        self._coalesce_window = timedelta(seconds=params.update_coalesce_seconds)
-        self._held_updates: list[int] = list(params.held_update_ids)
-        self._window_ends_at = params.update_window_ends_at
+    def __init__(self, params: EventWorkflowState) -> None:
+        self.state = params
+        # Reminder schedules may not match the subscriptions: every run checks them at its start
+        # (then whenever a signal says subscriptions or the event's time changed).
+        self.state.reminder_sync = ReminderSyncStatus.WANTED
+        self._changed = False  # set by signals to wake the main loop; nothing to carry
 
     @workflow.run
-    async def run(self, params: EventWorkflowInput) -> str:
+    async def run(self, params: EventWorkflowState) -> str:
         # Reminder schedules are kept in line beside the main loop, so a slow or failing
         # schedule call never holds up a broadcast.
         asyncio.create_task(self._keep_reminders_in_sync())
+        state = self.state
         while True:
             await self._drain_queue()
-            if self._held_updates and (self._cancelled or workflow.now() >= self._window_ends_at):
+            if state.held_update_ids and (state.cancelled or workflow.now() >= state.update_window_ends_at):
                 await self._release_held_updates()
                 continue
-            if self._cancelled:
+            if state.cancelled:
                 break
             remaining = self._finishes_at() - workflow.now()
             if remaining <= timedelta(0):
                 break
-            if workflow.info().get_current_history_length() > HISTORY_EVENTS_BEFORE_CONTINUE:
-                await workflow.wait_condition(lambda: self._reminders_settled() and workflow.all_handlers_finished())
-                workflow.continue_as_new(self._carry_over())
-            wait = min(remaining, self._window_ends_at - workflow.now()) if self._held_updates else remaining
+            history_limit = state.continue_after_history_events or HISTORY_EVENTS_BEFORE_CONTINUE
+            if workflow.info().get_current_history_length() > history_limit:
+                await workflow.wait_condition(lambda: state.reminders_in_sync and workflow.all_handlers_finished())
+                workflow.continue_as_new(state)
+            wait = min(remaining, state.update_window_ends_at - workflow.now()) if state.held_update_ids else remaining
             try:
                 # Woken early by a signal: there may be work, or an edit moved the end.
-                await workflow.wait_condition(lambda: self._changed or bool(self._queue), timeout=wait)
+                await workflow.wait_condition(lambda: self._changed or bool(state.pending_notification_ids),
+                                              timeout=wait)
             except asyncio.TimeoutError:
                 pass
             self._changed = False
 
-        if not self._cancelled:
+        if not state.cancelled:
             await workflow.execute_activity(
-                ActivityName.COMPLETE_EVENT, EventRef(self._event_id), start_to_close_timeout=ACTIVITY_TIMEOUT
+                ActivityName.COMPLETE_EVENT, EventRef(state.event_id), start_to_close_timeout=ACTIVITY_TIMEOUT
             )
         # Cancelled or over: one last sync removes every schedule, then a last drain sends
         # anything signalled meanwhile.
-        self._reminders_dirty = True
-        await workflow.wait_condition(self._reminders_settled)
+        state.reminder_sync = ReminderSyncStatus.WANTED
+        await workflow.wait_condition(lambda: state.reminders_in_sync)
         await self._release_held_updates()
         await self._drain_queue()
-        return "cancelled" if self._cancelled else "completed"
-
-    def _reminders_settled(self) -> bool:
-        return not self._reminders_dirty and not self._syncing
+        return "cancelled" if state.cancelled else "completed"
 
     async def _keep_reminders_in_sync(self) -> None:
+        state = self.state
         while True:
-            await workflow.wait_condition(lambda: self._reminders_dirty)
-            self._reminders_dirty = False
-            self._syncing = True
+            await workflow.wait_condition(lambda: state.reminder_sync == ReminderSyncStatus.WANTED)
+            state.reminder_sync = ReminderSyncStatus.SYNCING
             try:
                 result = await workflow.execute_activity(
                     ActivityName.SYNC_REMINDERS,
-                    ReminderSync(self._event_id, self._scheduled_offsets, self._schedules_version),
+                    ReminderSync(state.event_id, state.scheduled_offsets, state.schedules_version),
                     result_type=ReminderSyncResult,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 )
             finally:
-                self._syncing = False
-            self._scheduled_offsets = result.offsets
-            self._schedules_version = result.version
+                # Wanted again while it ran: the loop syncs once more.
+                if state.reminder_sync == ReminderSyncStatus.SYNCING:
+                    state.reminder_sync = ReminderSyncStatus.IN_SYNC
+            state.scheduled_offsets = result.offsets
+            state.schedules_version = result.version
 
     async def _drain_queue(self) -> None:
-        while self._queue:
-            await self._deliver(self._queue[0])
-            self._remember(self._queue.pop(0))
+        queue = self.state.pending_notification_ids
+        while queue:
+            await self._deliver(queue[0])
+            self._remember(queue.pop(0))
 
     async def _deliver(self, notification_id: int) -> None:
         plan = await workflow.execute_activity(
@@ -150,48 +140,41 @@ class EventWorkflow:
 
     async def _release_held_updates(self) -> None:
         """The held updates become one (or none, after a cancellation), queued to go out."""
-        if not self._held_updates:
+        state = self.state
+        if not state.held_update_ids:
             return
-        held, self._held_updates, self._window_ends_at = self._held_updates, [], None
+        held, state.held_update_ids, state.update_window_ends_at = state.held_update_ids, [], None
         coalesced = await workflow.execute_activity(
-            ActivityName.COALESCE_UPDATES, HeldUpdates(self._event_id, held), result_type=CoalescedUpdate,
+            ActivityName.COALESCE_UPDATES, HeldUpdates(state.event_id, held), result_type=CoalescedUpdate,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._enqueue(coalesced.notification_id)
 
     def _coalesces_updates(self) -> bool:
-        return self._coalesce_window > timedelta(0) and workflow.patched("coalesce-updates")
+        return self.state.update_coalesce_seconds > 0 and workflow.patched("coalesce-updates")
 
     def _hold_update(self, notification_id: int) -> None:
-        """Hold an update until its window closes; the window runs from the first held one."""
-        if notification_id in self._held_updates or notification_id in self._queue or notification_id in self._recent:
+        """Hold an update, so that a burst of edits reaches followers as one message, until its
+        window closes; the window runs from the first held one."""
+        state = self.state
+        if notification_id in state.held_update_ids or self._taken(notification_id):
             return
-        if not self._held_updates:
-            self._window_ends_at = workflow.now() + self._coalesce_window
-        self._held_updates.append(notification_id)
+        if not state.held_update_ids:
+            state.update_window_ends_at = workflow.now() + timedelta(seconds=state.update_coalesce_seconds)
+        state.held_update_ids.append(notification_id)
+
+    def _taken(self, notification_id: int) -> bool:
+        """Queued, or taken from the queue lately: a repeated signal does not send it again."""
+        state = self.state
+        return notification_id in state.pending_notification_ids or notification_id in state.recent_notification_ids
 
     def _enqueue(self, notification_id: int | None) -> None:
-        if notification_id is not None and notification_id not in self._queue and notification_id not in self._recent:
-            self._queue.append(notification_id)
+        if notification_id is not None and not self._taken(notification_id):
+            self.state.pending_notification_ids.append(notification_id)
 
     def _remember(self, notification_id: int) -> None:
-        self._recent = (self._recent + [notification_id])[-RECENT_NOTIFICATIONS_KEPT:]
-
-    def _carry_over(self) -> EventWorkflowInput:
-        return EventWorkflowInput(
-            event_id=self._event_id,
-            version=self._version,
-            starts_at=self._starts_at,
-            ends_at=self._ends_at,
-            cancelled=self._cancelled,
-            pending_notification_ids=list(self._queue),
-            recent_notification_ids=list(self._recent),
-            scheduled_offsets=list(self._scheduled_offsets),
-            schedules_version=self._schedules_version,
-            update_coalesce_seconds=self._coalesce_window.total_seconds(),
-            held_update_ids=list(self._held_updates),
-            update_window_ends_at=self._window_ends_at,
-        )
+        recent = self.state.recent_notification_ids + [notification_id]
+        self.state.recent_notification_ids = recent[-RECENT_NOTIFICATIONS_KEPT:]
 
     @workflow.signal
     def event_updated(self, change: EventChange) -> None:
@@ -203,11 +186,10 @@ class EventWorkflow:
 
     def _take_change(self, change: EventChange) -> None:
         # Signals can arrive out of order; the newest version wins.
-        if change.version >= self._version:
-            self._version = change.version
-            self._starts_at = change.starts_at
-            self._ends_at = change.ends_at
-            self._reminders_dirty = True
+        state = self.state
+        if change.version >= state.version:
+            state.version, state.starts_at, state.ends_at = change.version, change.starts_at, change.ends_at
+            state.reminder_sync = ReminderSyncStatus.WANTED
         self._changed = True
 
     @workflow.signal
@@ -215,7 +197,7 @@ class EventWorkflow:
         # Never held: the cancellation goes out at once, and the held updates with it go stale.
         self._enqueue(change.notification_id)
         self._take_change(change)
-        self._cancelled = True
+        self.state.cancelled = True
 
     @workflow.signal
     def notify(self, request: NotifyRequest) -> None:
@@ -227,27 +209,18 @@ class EventWorkflow:
         delivered already (the ledger sends only what is still pending)."""
         # The queue's head is the notification being delivered now: it may be this one, whose
         # fan-out is still finishing (telling integrators); the resumed one goes again after it.
-        if request.notification_id not in self._queue[1:]:
-            self._queue.append(request.notification_id)
+        queue = self.state.pending_notification_ids
+        if request.notification_id not in queue[1:]:
+            queue.append(request.notification_id)
 
     @workflow.signal
     def reminders_changed(self) -> None:
         """Subscriptions or their offsets changed: bring the reminder schedules in line."""
-        self._reminders_dirty = True
+        self.state.reminder_sync = ReminderSyncStatus.WANTED
 
-    @workflow.query
-    def state(self) -> EventState:
-        return EventState(
-            event_id=self._event_id,
-            version=self._version,
-            starts_at=self._starts_at,
-            ends_at=self._ends_at,
-            cancelled=self._cancelled,
-            pending_notifications=len(self._queue),
-            delivered_notifications=list(self._recent),
-            scheduled_offsets=list(self._scheduled_offsets),
-            reminders_in_sync=self._reminders_settled(),
-        )
+    @workflow.query(name="state")
+    def current_state(self) -> EventWorkflowState:
+        return self.state
 
     def _finishes_at(self):
-        return self._ends_at or self._starts_at
+        return self.state.ends_at or self.state.starts_at

@@ -10,6 +10,8 @@ drain beside its Temporal worker, which claims pending rows in batches and:
 - tells event workflows what changed, in the order the rows were written (starts, changes,
   notifications), with one reminders_changed signal-with-start per event per batch, however
   many follows the batch holds;
+- tells a community's followers of its new event (database work, leaving the notification's
+  own row for the next round; see domain/community_follows.py);
 - starts outgoing webhook deliveries and waitlist offers, with workflow ids derived from the
   row, so a row retried after a crash starts nothing twice.
 
@@ -26,6 +28,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -33,13 +36,13 @@ from temporalio.service import RPCError
 from soonish.domain.delivery import Courier, Destination, Failed, RetryAfter
 from soonish.domain.delivery.mail import OneOffMail
 from soonish.models import OutboxKind
-from soonish.domain import outbox
+from soonish.domain import community_follows, outbox
 from soonish.domain.outbox import CLAIM_BATCH, EVENT_WORKFLOW, MAILS, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
 from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
 from soonish.temporal.events.input import event_workflow_input
-from soonish.temporal.events.types import EventChange, EventWorkflowInput, NotifyRequest, event_workflow_id
+from soonish.temporal.events.types import EventChange, EventWorkflowState, NotifyRequest, event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 from soonish.temporal.waitlist.activities import start_offer
 from soonish.temporal.waitlist.types import WaitlistOffer
@@ -164,7 +167,7 @@ class OutboxDrain:
                 outcomes += [Outcome(item) for item in event_items]
         return outcomes
 
-    async def _tell_workflow(self, params: EventWorkflowInput, item: Claimed) -> None:
+    async def _tell_workflow(self, params: EventWorkflowState, item: Claimed) -> None:
         # Each signal is signal-with-start: it starts a workflow that never started or has
         # finished (an ended event moved to the future, an announcement after the end).
         notification_id = item.subject_id or None
@@ -195,6 +198,10 @@ class OutboxDrain:
                         id=delivery_workflow_id(self.temporal.id_prefix, item.subject_id, f"o{item.id}"))
                 except WorkflowAlreadyStartedError:
                     pass  # a row retried after a crash: its delivery is under way
+            elif item.kind == OutboxKind.COMMUNITY_EVENT_CREATED:
+                # Database work alone: it leaves the notification's own outbox row, which the
+                # next round hands to the event's workflow.
+                await self._db(community_follows.tell_followers, item.subject_id)
             elif item.kind == OutboxKind.WAITLIST_OFFER:
                 offer = WaitlistOffer(item.subject_id, datetime.fromisoformat(item.payload["expires_at"]))
                 await start_offer(self.client, self.temporal.id_prefix, self.temporal.task_queue, offer)
@@ -202,4 +209,6 @@ class OutboxDrain:
                 return Outcome(item, f"no drain for outbox kind {item.kind.value}", permanent=True)
         except (RPCError, RuntimeError, OSError) as exc:
             return Outcome(item, f"Temporal: {exc or type(exc).__name__}")
+        except SQLAlchemyError as exc:
+            return Outcome(item, f"database: {type(exc).__name__}")
         return Outcome(item)

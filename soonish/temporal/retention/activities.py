@@ -2,21 +2,16 @@
 and the `soonish-retention` schedule that starts RetentionWorkflow (kept in sync at worker
 start and by `soonish sync-schedules`)."""
 import time
-from dataclasses import dataclass
 
 from flask import Flask
 from temporalio import activity
-from temporalio.client import Client
 
 from soonish.models import utcnow
 from soonish.domain.retention import expire_idempotency_records, prune_batch
-from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound, retention_schedule_id
-from soonish.temporal.retention.workflow import ROUND_TIMEOUT, RetentionWorkflow
-from soonish.temporal.schedules import put_cron_schedule
-
-# One activity call stops taking batches after this long and reports back, well inside its
-# start-to-close timeout; the workflow calls it again if there is more.
-ROUND_BUDGET_SECONDS = min(60.0, ROUND_TIMEOUT.total_seconds() / 2)
+from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
+from soonish.temporal.retention.workflow import RetentionWorkflow
+from soonish.temporal.rounds.activities import RoundClock
+from soonish.temporal.schedules import CronScope
 
 
 class RetentionActivities:
@@ -36,32 +31,23 @@ class RetentionActivities:
         days = int(config["LEDGER_RETENTION_DAYS"])
         size = int(config["LEDGER_PRUNE_BATCH_SIZE"])
         pause = float(config["LEDGER_PRUNE_PAUSE_SECONDS"])
-        deleted, began = 0, time.monotonic()
+        deleted, clock = 0, RoundClock()
         with self.app.app_context():
             expire_idempotency_records(utcnow())
-            while time.monotonic() - began < ROUND_BUDGET_SECONDS:
+            while True:
                 removed = prune_batch(utcnow(), days, size)
                 deleted += removed
-                activity.heartbeat(deleted)
                 if removed < size:
                     return LedgerPruneResult(deleted, done=True)
+                if clock.spent(deleted):
+                    return LedgerPruneResult(deleted, done=False)
                 # Between batches the ledger's other writers (the sends) have the database.
                 time.sleep(pause)
-        return LedgerPruneResult(deleted, done=False)
 
 
-@dataclass(frozen=True)
-class RetentionScope:
-    id_prefix: str
-    task_queue: str
-    cron: str
+class RetentionScope(CronScope):
+    schedule_name = "soonish-retention"
+    cron_setting = "LEDGER_RETENTION_CRON"
 
-    @classmethod
-    def from_config(cls, config) -> "RetentionScope":
-        return cls(config["TEMPORAL_ID_PREFIX"], config["TEMPORAL_TASK_QUEUE"], config["LEDGER_RETENTION_CRON"])
-
-
-async def put_retention_schedule(client: Client, scope: RetentionScope) -> str:
-    """Create the schedule, or bring it in line with the settings. Returns "created" or "updated"."""
-    return await put_cron_schedule(client, retention_schedule_id(scope.id_prefix), RetentionWorkflow.run,
-                                   LedgerPruneRound(), scope.task_queue, scope.cron)
+    def starts(self):
+        return RetentionWorkflow.run, LedgerPruneRound()

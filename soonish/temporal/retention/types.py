@@ -4,16 +4,17 @@ from dataclasses import dataclass
 PRUNE_LEDGER = "prune_ledger"
 
 
-def retention_schedule_id(prefix: str) -> str:
-    return f"{prefix}soonish-retention"
-
-
-@dataclass
-class LedgerPruneRound:
-    deleted_before: int = 0  # carried across continue-as-new, for the result
-
-
 @dataclass
 class LedgerPruneResult:
     deleted: int
     done: bool
+
+
+@dataclass
+class LedgerPruneRound:
+    """A prune's progress (rounds/workflow.py): each round prunes what is old enough, wherever."""
+
+    deleted_before: int = 0  # by earlier rounds, for the result
+
+    def after(self, result: LedgerPruneResult) -> "LedgerPruneRound":
+        return LedgerPruneRound(self.deleted_before + result.deleted)

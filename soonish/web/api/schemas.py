@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from soonish.domain.communities import Action, may
 from soonish.domain.chat_markup import PLATFORMS
 from soonish.field_limits import (
-    CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
+    CHANNEL_URL_MAX, DISPLAY_NAME_MAX, EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, PASSWORD_MAX, LOCATION_MAX, ONLINE_URL_MAX, SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX,
     SERIES_SPAN_MAX_DAYS, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
 )
 from soonish.models import DeliveryStatus, IntegrationState, Visibility
@@ -73,6 +73,9 @@ class EventPatch(Schema):
     online_url = fields.String(validate=validate.Length(max=ONLINE_URL_MAX),
                                metadata={"description": "http(s) link to join online; empty for none"})
     show_follower_count = fields.Boolean(metadata={"description": "Show the follower count on the public page"})
+    language = fields.String(allow_none=True, validate=validate.Length(max=LANGUAGE_TAG_MAX), metadata={
+        "description": "BCP 47 tag of the language the title and description are written in (en, de, pt-BR), "
+                       "set on them for screen readers; null: not said. The page's own words follow the reader."})
     still_coming_check = fields.Boolean(metadata={
         "description": "Ask those going, `still_coming_hours` before the start, whether they're still coming "
                        "(\"can't make it\" frees their place for the waitlist). Off by default."})
@@ -98,23 +101,29 @@ def _organizer_rsvp_counts(event):
     return rsvp_counts(event).as_dict()
 
 
-class EventOut(Schema):
+class PublishedOut(Schema):
+    """What an event and a series both show (models.event.Published)."""
+
     id = fields.Integer()
     slug = fields.String()
     title = fields.String()
     description = fields.String()
     location = fields.String()
+    timezone = fields.String()
+    visibility = fields.Function(lambda published: published.visibility.value)
+    organizer_id = fields.Integer(metadata={"description": "Who created it."})
+
+
+class EventOut(PublishedOut):
     starts_at = fields.DateTime()
     ends_at = fields.DateTime(allow_none=True)
-    timezone = fields.String()
-    visibility = fields.Function(lambda e: e.visibility.value)
     online_url = fields.Method("online_url_for_viewer", allow_none=True,
                                metadata={"description": "Shown to the organizer only (followers see it on the page near the start)"})
     show_follower_count = fields.Boolean()
+    language = fields.String(allow_none=True)
     status = fields.Function(lambda e: e.status.value)
     cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
-    organizer_id = fields.Integer(metadata={"description": "Who created it."})
     community_id = fields.Integer(allow_none=True, metadata={"description": "The community it belongs to: its "
                                                                             "members' roles decide who may change it."})
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
@@ -369,20 +378,12 @@ class OccurrenceOut(Schema):
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
 
 
-class SeriesOut(Schema):
-    id = fields.Integer()
-    slug = fields.String()
-    title = fields.String()
-    description = fields.String()
-    location = fields.String()
-    visibility = fields.Function(lambda s: s.visibility.value)
-    timezone = fields.String()
+class SeriesOut(PublishedOut):
     starts_at = fields.DateTime(metadata={"description": "The first occurrence's start."})
     duration_seconds = fields.Integer(allow_none=True)
     rrule = fields.String()
     summary = fields.Function(describe_series, metadata={"description": "In words, e.g. \"every Tuesday at 19:00\"."})
     status = fields.Function(lambda s: s.status.value)
-    organizer_id = fields.Integer(metadata={"description": "Who created it."})
     community_id = fields.Integer(allow_none=True)
     url = fields.Function(lambda s: url_for("series.show", slug=s.slug, _external=True))
     ics_url = fields.Function(lambda s: url_for("series.ics", slug=s.slug, _external=True))

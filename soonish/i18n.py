@@ -1,0 +1,239 @@
+"""Every reader's language: which locale a page, mail or chat message is written in, its
+translations, and dates, lists and durations formatted the reader's way (issue 29).
+
+Strings are marked at the source with ``_`` (``gettext``), ``_l`` (``lazy_gettext``, for what is
+built at import: form labels, validator messages), ``ngettext`` and ``pgettext``, and translated
+whole with named placeholders (``_("Starts %(when)s", when=...)``): never concatenate translated
+fragments, a sentence's order is the language's. Catalogs live in soonish/translations (``make
+messages`` extracts, ``make translations`` compiles; soonish/catalogs.py).
+
+In a request Flask-Babel picks the locale (``request_locale``: the signed-in person's setting,
+else ``Accept-Language``, else English). Elsewhere (Temporal activities, bots) a message is
+rendered for a reader inside ``with render_in(locale):``; with an app context (every activity
+runs in one) Flask-Babel's own functions and the Jinja templates follow it, without one the
+functions here translate from the compiled catalog directly.
+
+Infrastructure: imports nothing of the domain, services, web, bots or temporal."""
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import flask_babel
+from babel import Locale, dates, lists, negotiate_locale, numbers
+from babel.support import NullTranslations, Translations
+from flask_babel.speaklater import LazyString
+from flask import current_app, has_app_context, has_request_context, request
+from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+DOMAIN = "messages"
+DEFAULT_LOCALE = "en"
+# The languages Soonish ships, each complete (tests/test_translations.py): what a person may
+# choose and what Accept-Language is matched against.
+SUPPORTED_LOCALES = ("en", "es", "fr", "de", "pt_BR", "ar")
+RTL_LOCALES = frozenset({"ar"})
+# Each language's own name, for the language selector (a reader who can't read the page's
+# language still finds theirs).
+LOCALE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch",
+                "pt_BR": "Português (Brasil)", "ar": "العربية"}
+# Accented pseudo-English (soonish/catalogs.py writes it from the template): pages rendered in
+# it show any English left unmarked. Babel's CLDR data has no en_XA, so it is filed under
+# "World English", which no shipped catalog uses; offered only where PSEUDO_LOCALE is on (tests).
+PSEUDO_LOCALE = "en_001"
+
+# The locale ``render_in`` chose for this thread or task, over the request's.
+_rendering_locale: ContextVar[str | None] = ContextVar("rendering_locale", default=None)
+
+
+def available_locales() -> tuple[str, ...]:
+    """The locales a reader may get here: the shipped ones, and the pseudo-locale where the app
+    turns it on."""
+    pseudo = has_app_context() and current_app.config.get("PSEUDO_LOCALE")
+    return SUPPORTED_LOCALES + (PSEUDO_LOCALE,) if pseudo else SUPPORTED_LOCALES
+
+
+def supported(locale: str | None) -> str | None:
+    """``locale`` as one of ours ("pt-br" → "pt_BR"), or None when it isn't one."""
+    if not locale:
+        return None
+    wanted = locale.replace("-", "_").lower()
+    return next((known for known in available_locales() if known.lower() == wanted), None)
+
+
+def best_locale(accept_language: str | None, fallback: str = DEFAULT_LOCALE) -> str:
+    """The shipped locale that best answers an ``Accept-Language`` header (``fr-FR,fr;q=0.9``),
+    or ``fallback``. A language without its region finds a regional catalog of it ("pt" →
+    "pt_BR"), which Babel's negotiation alone would not."""
+    preferred = [value.replace("-", "_") for value, _quality in
+                 parse_accept_header(accept_language or "", LanguageAccept) if value != "*"]
+    locales = available_locales()
+    chosen = negotiate_locale(preferred, locales, sep="_")
+    if chosen:
+        return supported(chosen) or chosen
+    for wanted in preferred:
+        language = wanted.split("_")[0].lower()
+        regional = next((known for known in locales if known.split("_")[0].lower() == language), None)
+        if regional:
+            return regional
+    return fallback
+
+
+def request_locale() -> str:
+    """Flask-Babel's locale selector: the locale ``render_in`` set, else the signed-in person's
+    setting, else the browser's ``Accept-Language``, else English."""
+    forced = _rendering_locale.get()
+    if forced:
+        return forced
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    chosen = supported(getattr(current_user, "locale", None)) if current_user else None
+    return chosen or best_locale(request.headers.get("Accept-Language"))
+
+
+def is_rtl(locale: str | Locale | None) -> bool:
+    return str(locale).split("_")[0] in RTL_LOCALES if locale else False
+
+
+def current_locale() -> str:
+    """The locale being written in now: ``render_in``'s, the request's, or English."""
+    forced = _rendering_locale.get()
+    if forced:
+        return forced
+    if has_app_context():
+        return str(flask_babel.get_locale() or DEFAULT_LOCALE)
+    return DEFAULT_LOCALE
+
+
+@lru_cache(maxsize=None)
+def translations_for(locale: str) -> Translations | NullTranslations:
+    """The compiled catalog of ``locale`` (English's msgids as they are when it has none)."""
+    return Translations.load(str(TRANSLATIONS_DIR), [locale], DOMAIN)
+
+
+@contextmanager
+def render_in(locale: str | None) -> Iterator[str]:
+    """Write in ``locale`` (one of ours, else English) for the length of the block, without a
+    request: in a worker's app context through Flask-Babel (its gettext, the templates' and its
+    format functions follow), outside one through ``translations_for``. Per thread and task:
+    concurrent activities each keep their own."""
+    chosen = supported(locale) or DEFAULT_LOCALE
+    token = _rendering_locale.set(chosen)
+    try:
+        if has_app_context():
+            with flask_babel.force_locale(chosen):
+                yield chosen
+        else:
+            yield chosen
+    finally:
+        _rendering_locale.reset(token)
+
+
+def _translations() -> Translations | NullTranslations:
+    if has_app_context():
+        return flask_babel.get_translations()
+    return translations_for(current_locale())
+
+
+def gettext(string: str, **variables) -> str:
+    translated = _translations().ugettext(string)
+    return translated % variables if variables else translated
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    return _translations().ungettext(singular, plural, num) % variables
+
+
+def pgettext(context: str, string: str, **variables) -> str:
+    translated = _translations().upgettext(context, string)
+    return translated % variables if variables else translated
+
+
+_ = gettext
+
+
+# Lazy strings resolve when shown, in that moment's locale: for what exists before any request
+# (form labels, an error raised now and rendered by its door), and, through our own gettext,
+# in ``render_in``'s locale with or without an app context.
+def lazy_gettext(string: str, **variables) -> LazyString:
+    return LazyString(gettext, string, **variables)
+
+
+def lazy_ngettext(singular: str, plural: str, num: int, **variables) -> LazyString:
+    return LazyString(ngettext, singular, plural, num, **variables)
+
+
+_l = lazy_gettext
+
+
+def _zone(zone: str | None) -> ZoneInfo:
+    return ZoneInfo(zone or "UTC")
+
+
+def format_datetime(value: datetime, locale: str, zone: str | None, format: str = "event") -> str:
+    """``value`` as a wall-clock time in ``zone`` the way ``locale`` writes it. "event" (what
+    pages, mails and chat show): the weekday, date, time and zone, "Mon, Dec 14, 2026, 7:00 PM
+    CET", "Mo., 14. Dez. 2026, 19:00 MEZ"; else a Babel format ("short", "medium", a pattern)."""
+    tzinfo = _zone(zone)
+    if format != "event":
+        return dates.format_datetime(value, format, tzinfo=tzinfo, locale=locale)
+    parsed = Locale.parse(locale)
+    local = value.astimezone(tzinfo)
+    day = dates.format_skeleton("yMMMEd", local, locale=parsed)
+    time = dates.format_time(local, "short", locale=parsed)
+    zone_name = dates.format_datetime(value, "z", tzinfo=tzinfo, locale=parsed)
+    if not any(character.isalpha() for character in zone_name):
+        # CLDR names few zones for most languages ("+0100"): the zone's own abbreviation ("CET",
+        # "EST") as the pages said it before, else its offset the language's way ("GMT+4").
+        abbreviation = local.strftime("%Z")
+        zone_name = abbreviation if abbreviation.isalpha() else dates.get_timezone_gmt(
+            local, "long", locale=parsed)
+    return parsed.datetime_formats["medium"].format(f"{time} {zone_name}", day)
+
+
+def format_time(value: datetime, locale: str, zone: str | None) -> str:
+    """The time of day alone ("7:00 PM", "19:00")."""
+    return dates.format_time(value, "short", tzinfo=_zone(zone), locale=locale)
+
+
+def format_date(value: date | datetime, locale: str, zone: str | None = None, format: str = "medium") -> str:
+    """A date the way ``locale`` writes it; a datetime's date in ``zone``. Skeletons work too
+    ("yMMMEd": "Mon, Dec 14, 2026"; "MMMMy": "December 2026")."""
+    if isinstance(value, datetime):
+        value = value.astimezone(_zone(zone))
+    if format not in ("short", "medium", "long", "full") and format.isalpha():
+        return dates.format_skeleton(format, value, locale=locale)
+    return dates.format_date(value, format, locale=locale)
+
+
+def format_timedelta(delta: timedelta, locale: str, add_direction: bool = False, granularity: str = "minute") -> str:
+    """A length of time in words ("1 hour", "in 1 hour" with ``add_direction``: "dans 1 heure")."""
+    return dates.format_timedelta(delta, granularity=granularity, threshold=1, add_direction=add_direction,
+                                  locale=locale)
+
+
+def format_number(value: int | float, locale: str | None = None) -> str:
+    """A number grouped the way ``locale`` (else the one being written in now) writes it: "10,000",
+    "10.000", "10 000"."""
+    return numbers.format_decimal(value, locale=locale or current_locale())
+
+
+def format_list(items: Iterable[str], locale: str, style: str = "standard") -> str:
+    """Words joined as ``locale`` joins them ("A, B, and C", "A, B et C"; style "or": "A or B")."""
+    return lists.format_list(list(items), style=style, locale=locale)
+
+
+def init_app(app) -> None:
+    """Flask-Babel on ``app``: catalogs from soonish/translations, the locale ``request_locale``
+    chooses. No timezone selector: pages show each time in its event's zone, said beside it
+    (web/filters.py), as before; Babel's own default zone stays UTC."""
+    flask_babel.Babel(app, default_locale=DEFAULT_LOCALE, default_domain=DOMAIN,
+                      default_translation_directories=str(TRANSLATIONS_DIR), locale_selector=request_locale)
+    # {% trans %} blocks fold their whitespace, as babel.cfg extracts them.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True

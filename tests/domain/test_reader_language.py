@@ -1,0 +1,56 @@
+"""Every reader's language: one notification rendered for each follower in theirs, with Babel's
+dates, once per language however many read it. A database, no Temporal."""
+from datetime import datetime, timezone
+
+from soonish.domain.delivery import planning, reminders
+from soonish.domain.messages import NotificationText, reader_locale
+from soonish.models import Subscription, User, db
+
+# A Monday in winter: 19:00 in Paris is 18:00 UTC.
+STARTS_AT = datetime(2030, 12, 16, 18, 0, tzinfo=timezone.utc)
+
+
+def follower(event, email: str, locale: str) -> Subscription:
+    subscription = Subscription(event=event, user=User(email=email), reminder_offsets=[3600], locale=locale)
+    db.session.add(subscription)
+    db.session.commit()
+    return subscription
+
+
+def test_a_german_and_a_spanish_follower_each_get_the_reminder_in_their_language(event, cipher, monkeypatch):
+    event.starts_at = STARTS_AT
+    db.session.commit()
+    followers = [follower(event, f"de{n}@example.com", "de") for n in range(3)]
+    followers += [follower(event, f"es{n}@example.com", "es") for n in range(2)]
+    [reminder] = reminders.make_notifications([reminders.Reminder(event.id, 3600, STARTS_AT)])
+    rendered = []
+    original = NotificationText.of.__func__
+    monkeypatch.setattr(NotificationText, "of", classmethod(
+        lambda cls, *args, **kwargs: rendered.append(args[4] if len(args) > 4 else kwargs["locale"])
+        or original(cls, *args, **kwargs)))
+
+    plan = planning.prepare_batch(reminder.id, followers[0].id, followers[-1].id, cipher)
+
+    mails = {send.destination.email: send.message for send in plan.sends}
+    german, spanish = mails["de0@example.com"], mails["es0@example.com"]
+    assert german.title == "Erinnerung: Launch beginnt in 1 Stunde"
+    assert "Wann: Mo., 16. Dez. 2030, 19:00 MEZ (Europe/Paris)" in german.text
+    assert "Sie erhalten diese Nachricht, weil Sie dieser Veranstaltung auf Soonish folgen." in german.text
+    assert "Erinnerungen verwalten</a>" in german.html and "<strong>Wann</strong>" in german.html
+    assert spanish.title == "Recordatorio: Launch empieza dentro de 1 hora"
+    assert "Cuándo: lun, 16 dic 2030, 19:00 CET (Europe/Paris)" in spanish.text
+    assert "Recibes este mensaje porque sigues este evento en Soonish." in spanish.text
+    # Rendered once per language, not once per follower; each mail has its own links.
+    assert sorted(rendered) == ["de", "es"]
+    assert len({m.unsubscribe_url for m in mails.values()}) == 5
+    # The notification itself keeps the English it was made with (the organizer's view).
+    assert reminder.title == "Reminder: Launch starts in 1 hour"
+
+
+def test_a_follower_without_a_language_of_their_own_reads_their_accounts_then_english(event):
+    anonymous = follower(event, "anon@example.com", None)
+    assert reader_locale(anonymous) == "en"
+    anonymous.user.locale = "pt_BR"
+    assert reader_locale(anonymous) == "pt_BR"
+    anonymous.locale = "fr"  # chosen on the manage page
+    assert reader_locale(anonymous) == "fr"
