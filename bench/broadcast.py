@@ -104,6 +104,7 @@ class ModeResult:
     analysis: list[str] = field(default_factory=list)
     prune: list[str] = field(default_factory=list)  # --old-ledger: the rates with and without a prune
     refused: int = 0  # push: requests the fake push service refused (a bad JWT, a payload that won't decrypt)
+    late: int = 0  # copies the sink took after their sender's timeout (sent again rightly; not repeats)
     ratio_to_webhook: float | None = None  # push: its e2e rate over the webhook mode's, same run
     languages: int = 1  # how many languages the subscribers read (--languages)
 
@@ -223,12 +224,15 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
 
         result.received, result.unique, result.repeats = stats["count"], stats["unique"], stats["repeats"]
         result.refused = stats.get("refused", 0)
+        result.late = stats.get("late", 0)
         if stats.get("last") and stats["unique"] >= args.subscribers:
             result.e2e_seconds = stats["last"] - t0
         cpu = {name: cpu_after[name] - cpu_before[name] for name in procs}
         cpu["bench"] = bench_after - bench_before
         cpu["other (not ours)"] = max(0.0, (busy_after - busy_before) - sum(cpu.values()))
         batch_lines = {w.name.split("-", 1)[1]: parse_batches(w.log_path, notification_id) for w in workers}
+        # aiohttp's TimeoutError, ServerTimeoutError, SocketTimeoutError: post_once names the class.
+        timeouts = sum(w.log_path.read_text(errors="replace").count("TimeoutError)") for w in workers)
         result.worker_peak_rss_mb = max(peak_rss_mb(w.process.pid) for w in workers)
         result.history_events = history_length(config, app.config["TEMPORAL_ID_PREFIX"], event_id)
         if args.old_ledger:
@@ -236,7 +240,7 @@ def run_mode(mode: str, args, tmp: Path, temporal_port: int, sink: Sink, others:
         for worker in workers:
             worker.stop()
         workers.clear()
-        result.analysis = analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall_window, stats)
+        result.analysis = analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall_window, stats, timeouts)
 
         if mode == "push":
             return result  # compared with the webhook mode's end to end instead
@@ -451,13 +455,14 @@ def parse_batches(log: Path, notification_id: int) -> list[dict]:
     for match in BATCH_LINE.finditer(log.read_text(errors="replace")):
         if int(match.group(3)) != notification_id:
             continue
-        batches.append({"sent": int(match.group(4)), "prepare": float(match.group(8)),
+        batches.append({"sent": int(match.group(4)), "retrying": int(match.group(6)),
+                        "already_sent": int(match.group(7)), "prepare": float(match.group(8)),
                         "sends": float(match.group(9)), "records": float(match.group(10)),
                         "total": float(match.group(11))})
     return batches
 
 
-def analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall, stats) -> list[str]:
+def analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall, stats, timeouts: int) -> list[str]:
     out = []
     created = sorted(r.created_at.timestamp() - t0 for r in rows)
     sent = sorted(r.sent_at.timestamp() - t0 for r in rows if r.sent_at)
@@ -486,6 +491,13 @@ def analyse(mode, args, t0, api_seconds, rows, batch_lines, cpu, wall, stats) ->
         out.append(f"    total    {totals['total']:8.2f}           median per batch "
                    f"{statistics.median(b['total'] for b in all_batches):.3f}s, "
                    f"mean overlap {totals['total'] / wall:.1f} batches at once")
+        # Where a repeat can come from: an attempt that resumed a batch (another attempt of it
+        # ran before: taken over after missed heartbeats, or retried), and sends cut off at the
+        # HTTP timeout (sent again; the sink counts a copy it took after the cut-off as late).
+        resumed = [b for b in all_batches if b["already_sent"]]
+        out.append(f"  batch attempts resuming a batch: {len(resumed)} (finding {sum(b['already_sent'] for b in resumed)} "
+                   f"sent before); sends handed back to retry: {sum(b['retrying'] for b in all_batches)}; "
+                   f"sends cut off at the timeout: {timeouts}; sink took {stats.get('late', 0)} after their sender's timeout")
     cores = os.cpu_count() or 1
     out.append(f"  CPU during the broadcast ({wall:.2f}s wall × {cores} cores = {wall * cores:.1f} CPU-s available):")
     for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
@@ -543,7 +555,7 @@ def report(results: list[ModeResult], args, load_before: str, load_after: str) -
                 print(line)
     print()
     for r in results:
-        push = f" decrypted={r.unique} refused={r.refused} ratio_to_webhook={fmt(r.ratio_to_webhook, '{:.2f}')}" \
+        push = f" decrypted={r.unique} refused={r.refused} late={r.late} ratio_to_webhook={fmt(r.ratio_to_webhook, '{:.2f}')}" \
             if r.mode == "push" else ""
         print(f"RESULT broadcast mode={r.mode} subscribers={r.n} e2e_per_min={fmt(r.e2e_rate, '{:.0f}')} "
               f"raw_per_min={fmt(r.raw_rate, '{:.0f}')} ratio={fmt(r.ratio, '{:.2f}')} "

@@ -11,8 +11,13 @@ A sink counts what it receives, remembers every delivery key (``Idempotency-Key`
 last arrival, so the bench can time "announcement → last recipient's receipt". It does no
 parsing beyond finding the key: the sinks must never be the bottleneck. The push sink is the
 exception by design: it is tests/push_service.py, which verifies every request's VAPID JWT and
-decrypts every payload (the key is the payload's tag) as a push service and a browser would;
-that costs it an ECDH and a signature check per message, on the same cores.
+decrypts every payload (the key is the payload's delivery key) as a push service and a browser
+would; that costs it an ECDH and a signature check per message, on the same cores.
+
+A repeat is a copy of a key sent again after a copy of it was answered to a waiting sender. A
+copy the sink took after its sender had given up (its connection closed at the sender's
+timeout: a starved sink can take a request seconds after it came) is counted as ``late``: the
+sender never got its answer and rightly sends it again.
 """
 import argparse
 import asyncio
@@ -32,27 +37,36 @@ class Tally:
         self.count = 0
         self.keys: set[str] = set()
         self.repeats = 0
+        # Keys of copies answered to a waiting sender (201, 250): only a copy sent again after
+        # one of these is a repeat; a copy taken after its sender gave up is counted as late.
+        self.answered: set[str] = set()
+        self.late = 0
         self.first = None
         self.last = None
         self.bytes = 0
         self.arrivals: dict[str, float] = {}  # key → first arrival (for lateness)
 
-    def add(self, key: str | None, size: int) -> None:
+    def add(self, key: str | None, size: int, answered: bool = True) -> None:
+        """One copy received; ``answered``: its sender was still waiting for the answer."""
         now = time.time()
         if self.first is None:
             self.first = now
         self.last = now
         self.count += 1
         self.bytes += size
+        if not answered:
+            self.late += 1
         if key is not None:
-            if key in self.keys:
+            if key in self.answered:
                 self.repeats += 1
-            else:
+            if key not in self.keys:
                 self.keys.add(key)
                 self.arrivals[key] = now
+            if answered:
+                self.answered.add(key)
 
     def stats(self) -> dict:
-        return {"count": self.count, "unique": len(self.keys), "repeats": self.repeats,
+        return {"count": self.count, "unique": len(self.keys), "repeats": self.repeats, "late": self.late,
                 "first": self.first, "last": self.last, "bytes": self.bytes}
 
 
@@ -166,7 +180,7 @@ async def serve_push(port: int, seed: str, vapid_public_key: str) -> None:
 
     tally = Tally()
     service = FakePushService(vapid_public_key=vapid_public_key, port=port, seed=seed,
-                              on_push=lambda push: tally.add(push.payload.get("tag"), 0))
+                              on_push=lambda push: tally.add(push.payload.get("delivery_key"), 0, push.answered))
 
     app = service.application()
     control_routes(app, tally, lambda: {"refused": len(service.refused)})

@@ -10,7 +10,8 @@ A request that breaks a rule is refused as they refuse it (400, 401 or 403) and 
 every payload is decrypted with the device's private key (http_ece) and kept as JSON.
 
 A device can be told to answer 404/410 (gone), 413 (too large) or 429 with Retry-After, or
-to hang (never answer)."""
+to hang (never answer). A push is noted as not ``answered`` when its sender had given up
+(closed the connection at its timeout) before the service took it."""
 import asyncio
 import base64
 import hashlib
@@ -82,6 +83,10 @@ class Push:
     headers: dict
     payload: dict
     received_at: float = field(default_factory=time.monotonic)
+    # Whether its sender still waited for the answer when the service took it: a push taken
+    # after the sender's timeout was never answered 201 to it, and the sender rightly sends it
+    # again (the device shows the two as one, by the notification's tag).
+    answered: bool = True
 
 
 @dataclass
@@ -177,7 +182,8 @@ class FakePushService:
             payload = json.loads(plain)
         except Exception as exc:  # noqa: BLE001 - any failure to decrypt is the sender's fault
             return self._refuse(400, f"payload does not decrypt: {type(exc).__name__}")
-        pushed = Push(token, dict(request.headers), payload)
+        gave_up = request.transport is None or request.transport.is_closing()
+        pushed = Push(token, dict(request.headers), payload, answered=not gave_up)
         if self.on_push is not None:
             self.on_push(pushed)
         else:

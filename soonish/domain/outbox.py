@@ -69,11 +69,12 @@ def notify(event: Event, notification: Notification) -> None:
     db.session.add(OutboxItem(kind=OutboxKind.NOTIFY, event_id=event.id, subject_id=notification.id))
 
 
-def one_off_mail(kind: str, subject_id: int, address: str | None = None) -> None:
+def one_off_mail(kind: str, subject_id: int, address: str | None = None, **details: str) -> None:
     """Mail a one-off mail (delivery.mail.OneOffKind) about ``subject_id`` after commit;
-    ``address`` only for one no table holds (it is cleared once the mail is sent)."""
+    ``address`` only for one no table holds, ``details`` what else none holds any more (both
+    cleared once the mail is sent)."""
     db.session.add(OutboxItem(kind=OutboxKind.ONE_OFF_MAIL, subject_id=subject_id,
-                              payload={"mail": kind, "address": address}))
+                              payload={"mail": kind, "address": address, **details}))
 
 
 def event_created(event: Event) -> None:
@@ -193,7 +194,7 @@ def mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None]]:
     ).all()
     # Keyed by the outbox row (soonish-confirm-<subscription>-outbox-<row>): a resend after a
     # crash carries the same key.
-    mails = [(item, compose_one_off_mail(*_mail_of(item), f"outbox-{item.id}")) for item in items]
+    mails = [(item, _mail_of(item)) for item in items]
     # Confirm links never go to a suppressed address; account mails a person asked for (a reset,
     # a verification) still do.
     stopped = mail_reputation.suppressed(
@@ -202,10 +203,12 @@ def mails(items: list[Claimed]) -> list[tuple[Claimed, OneOffMail | None]]:
             for item, mail in mails]
 
 
-def _mail_of(item: Claimed) -> tuple[str, int, str | None]:
+def _mail_of(item: Claimed) -> OneOffMail | None:
+    key = f"outbox-{item.id}"
     if item.kind == OutboxKind.CONFIRM_MAIL:
-        return OneOffKind.CONFIRM, item.subject_id, None
-    return item.payload["mail"], item.subject_id, item.payload.get("address")
+        return compose_one_off_mail(OneOffKind.CONFIRM, item.subject_id, None, key)
+    details = {name: value for name, value in item.payload.items() if name not in ("mail", "address")}
+    return compose_one_off_mail(item.payload["mail"], item.subject_id, item.payload.get("address"), key, **details)
 
 
 def events(event_ids: list[int]) -> list[Event]:

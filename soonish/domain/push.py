@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 
 from soonish.i18n import _l
 from soonish.links import LinkInvalid, unsign, sign
-from soonish.models import Delivery, Integration, SubscriptionSelector, db, utcnow
+from soonish.models import Delivery, Integration, SubscriptionSelector, User, db, utcnow
 from soonish.models.integration import PUSH_SCHEME
 from soonish.netguard import PrivateTargetRefused, check_host
 
@@ -58,10 +58,6 @@ class PushSubscription:
     @property
     def host(self) -> str:
         return urlsplit(self.endpoint).hostname or ""
-
-    def as_info(self) -> dict:
-        """The shape pywebpush and the browser's ``toJSON()`` use."""
-        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -213,16 +209,32 @@ def find_device(endpoint: str) -> Integration | None:
     return db.session.scalar(select(Integration).where(Integration.push_endpoint_hash == endpoint_hash(endpoint)))
 
 
-def remove_gone(endpoints: list[str]) -> int:
+@dataclass(frozen=True)
+class RemovedDevice:
+    """A device removed for good whose owner has an account to be told at."""
+
+    user_id: int
+    name: str
+
+
+def remove_gone(endpoints: list[str]) -> list[RemovedDevice]:
     """Remove the channels whose push service answered 404/410: the browser unsubscribed, or
     its subscription expired, and it never comes back (RFC 8030 §6.2). In the caller's
-    transaction; returns how many went."""
+    transaction; returns those of them an account owned (an anonymous device's owner has no
+    address to be told at). Only the rows this call deletes are returned: of two batches
+    told "gone" for one device at once, one tells its owner."""
     if not endpoints:
-        return 0
+        return []
     hashes = sorted({endpoint_hash(endpoint) for endpoint in endpoints})
     ids = list(db.session.scalars(select(Integration.id).where(Integration.push_endpoint_hash.in_(hashes))))
-    if ids:
-        # SQLite enforces no foreign keys here: the routes to the device go by hand.
-        db.session.execute(delete(SubscriptionSelector).where(SubscriptionSelector.integration_id.in_(ids)))
-        db.session.execute(delete(Integration).where(Integration.id.in_(ids)))
-    return len(ids)
+    if not ids:
+        return []
+    # SQLite enforces no foreign keys here: the routes to the device go by hand.
+    db.session.execute(delete(SubscriptionSelector).where(SubscriptionSelector.integration_id.in_(ids)))
+    removed = db.session.execute(
+        delete(Integration).where(Integration.id.in_(ids)).returning(Integration.user_id, Integration.name),
+        execution_options={"synchronize_session": False},
+    ).all()
+    accounts = set(db.session.scalars(select(User.id).where(
+        User.id.in_({row.user_id for row in removed}), User.email.is_not(None))))
+    return [RemovedDevice(row.user_id, row.name) for row in removed if row.user_id in accounts]

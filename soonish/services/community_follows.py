@@ -215,13 +215,20 @@ def mode_label(follow: CommunityFollow) -> str:
 # The one-tap "follow this event" -----------------------------------------------------------------
 
 
+def suggested(token: str) -> Subscription:
+    """The subscription a community's new-event message offers to make active; reading it
+    changes nothing (mail scanners open links)."""
+    subscription = db.session.get(Subscription, _unsigned(token, LinkPurpose.FOLLOW_SUGGESTED))
+    if subscription is None:
+        raise NotFound(_l("This event can no longer be followed from here."))
+    return subscription
+
+
 def follow_suggested(token: str) -> Subscription:
     """Follow the event a community's new-event message told of: its suggested subscription
     becomes active (one conditional update, so two taps follow once). Tapping again, or after
     following otherwise, is harmless."""
-    subscription = db.session.get(Subscription, _unsigned(token, LinkPurpose.FOLLOW_SUGGESTED))
-    if subscription is None:
-        raise NotFound(_l("This event can no longer be followed from here."))
+    subscription = suggested(token)
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
     _require_open(subscription.event)

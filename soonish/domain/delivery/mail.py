@@ -192,6 +192,7 @@ class OneOffKind:
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
     COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
     COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
+    DEVICE_REMOVED = "device_removed"  # user id (with the device's name): its push service said it is gone
 
 
 # How far ahead a community's weekly digest looks.
@@ -362,6 +363,17 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
                                            _locale_of(user)))
 
 
+def _device_removed_mail(user_id: int, address: str | None, key: str, device: str = "") -> OneOffMail | None:
+    """To a device's owner: its push service said the subscription is gone, so the channel was
+    removed (what it missed went to their email when they have the fallback on)."""
+    if (user := _account(user_id)) is None or not user.is_verified:
+        return None
+    title = _l("%(device)s no longer gets notifications", device=device)
+    context = dict(title=title, device=device, channels_url=absolute_url("/channels"), fallback=user.email_fallback)
+    return OneOffMail(user.email, _one_off(f"soonish-device-removed-{user.id}-{key}", "device_removed", title, context,
+                                           _locale_of(user)))
+
+
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
     invitation = db.session.get(CommunityInvite, invite_id)
     if invitation is None or invitation.accepted_at is not None:
@@ -440,11 +452,13 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
     OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
     OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
+    OneOffKind.DEVICE_REMOVED: _device_removed_mail,
 }
 
 
-def one_off_mail(kind: str, subject_id: int, address: str | None, key: str) -> OneOffMail | None:
+def one_off_mail(kind: str, subject_id: int, address: str | None, key: str, **details: str) -> OneOffMail | None:
     """The one-off mail of ``kind`` about ``subject_id``; None when there is nothing to send
     any more (the subscription was confirmed meanwhile, the user is gone). ``key`` makes the
-    delivery key (the sending workflow's id: a retry keeps it, so a repeat is recognisable)."""
-    return _ONE_OFF_MAILS[kind](subject_id, address, key)
+    delivery key (the sending workflow's id: a retry keeps it, so a repeat is recognisable).
+    ``details``: what no table holds any more (a removed device's name)."""
+    return _ONE_OFF_MAILS[kind](subject_id, address, key, **details)

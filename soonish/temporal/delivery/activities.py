@@ -161,11 +161,13 @@ class DeliveryActivities:
                 final_attempt: bool, broadcasts: list[int]) -> tuple[list[planning.PlannedSend], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
         claimed in the same transaction, which also removes the devices whose push service said
-        they are gone; and the group's broadcasts now paused for bouncing."""
+        they are gone (no later send goes to them) and leaves their owners' notices in the
+        outbox; and the group's broadcasts now paused for bouncing."""
         with self.app.app_context():
             sends = list(zip(group, outcomes))
             fallbacks = planning.fall_back_to_email(sends)
-            push.remove_gone(planning.gone_devices(sends))
+            for device in push.remove_gone(planning.gone_devices(sends)):
+                outbox.one_off_mail(OneOffKind.DEVICE_REMOVED, device.user_id, device=device.name)
             ledger.record(outcomes, final_attempt)
             return fallbacks, self._judge(broadcasts, outcomes)
 
