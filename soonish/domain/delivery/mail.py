@@ -20,16 +20,17 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
     community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
+    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
 from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
-                            EventStatus, Integration, Notification, Subscription, SubscriptionStatus, User, Visibility,
+                            EventStatus, Integration, Notification, Series, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
-from soonish.domain.messages import Message, RecipientLinks, takes_rsvps, when_text
+from soonish.domain import ics
+from soonish.domain.messages import Attachment, Message, RecipientLinks, takes_rsvps, when_text
 from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
@@ -100,8 +101,9 @@ def _fast_mail(message: Message, sender: str, to: str) -> MimeMessage | None:
 
 
 def compose_mail(message: Message, sender: str, to: str) -> EmailMessage | MimeMessage:
-    """The mail for ``message``: text, and HTML when there is some, with a stable Message-ID."""
-    return _fast_mail(message, sender, to) or _full_mail(message, sender, to)
+    """The mail for ``message``: text, and HTML when there is some, with a stable Message-ID,
+    and its attachments (a mail with some is built the full way: they are few)."""
+    return (None if message.attachments else _fast_mail(message, sender, to)) or _full_mail(message, sender, to)
 
 
 def _full_mail(message: Message, sender: str, to: str) -> EmailMessage:
@@ -120,6 +122,11 @@ def _full_mail(message: Message, sender: str, to: str) -> EmailMessage:
     mail.set_content(message.text)
     if message.html:
         mail.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        kind, *params = (part.strip() for part in attachment.content_type.split(";"))
+        maintype, subtype = kind.split("/")
+        mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename,
+                            params=dict(param.split("=", 1) for param in params))
     return mail
 
 
@@ -190,13 +197,15 @@ class OneOffKind:
     COMMUNITY_INVITE = "community_invite"  # community invite id, to the address it was made for
     COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
     COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
+    SERIES_FOLLOW = "series_follow"  # series id, to ``address``: the confirm link of a follow by email
 
 
 # How far ahead a community's weekly digest looks.
 DIGEST_DAYS_AHEAD = 7
 
 
-def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None) -> Message:
+def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None,
+             attachments: tuple[Attachment, ...] = ()) -> Message:
     """A mail from its text and HTML templates."""
     return Message(
         delivery_key=key,
@@ -205,7 +214,16 @@ def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url
         short="",
         html=render_template(f"mail/{template}.html", **context),
         unsubscribe_url=unsubscribe_url,
+        attachments=attachments,
     )
+
+
+def event_ics(event: Event, event_url: str) -> Attachment:
+    """The event as a calendar entry to open in one tap (iTIP PUBLISH: an entry to add, not an
+    invitation to answer; its UID and SEQUENCE are the downloads' and feeds', so a later edit
+    replaces it)."""
+    return Attachment(f"{event.slug}.ics", "text/calendar; method=PUBLISH; charset=utf-8",
+                      ics.event_calendar(event, event_url, method="PUBLISH"))
 
 
 def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -219,8 +237,9 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     event_url = absolute_url(event_path(event.slug))
     context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
+    # The mail is also their ticket: when and where, the RSVP links and the calendar entry.
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
-                       context, unsubscribe_url=links.unsubscribe_url)
+                       context, unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url),))
     return OneOffMail(subscription.user.email, message)
 
 
@@ -370,6 +389,24 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
                                                   unsubscribe_url=unsubscribe_url))
 
 
+def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """The confirm link of a series followed by email: it carries the series and the address
+    (nothing is stored before its owner clicks it), and the series' next occurrence is attached."""
+    series = db.session.get(Series, series_id)
+    if series is None or not address:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_SERIES_FOLLOW, [series.id, address])
+    upcoming = db.session.scalar(select(Event).where(Event.series_id == series.id, Event.starts_at > utcnow(),
+                                                     Event.status == EventStatus.SCHEDULED).order_by(Event.starts_at).limit(1))
+    event_url = absolute_url(event_path(upcoming.slug)) if upcoming is not None else None
+    context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
+                   series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
+                   when=when_text(upcoming) if upcoming is not None else None)
+    return OneOffMail(address, _one_off(
+        f"soonish-series-follow-{series.id}-{key}", "series_follow", f"Confirm: follow {series.title}", context,
+        attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
+
+
 def digest_events(community: Community, today: date) -> list[Event]:
     """What a digest on ``today`` lists: the community's public events of the coming week."""
     start = datetime.combine(today, time(), tzinfo=timezone.utc)
@@ -413,6 +450,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.COMMUNITY_INVITE: _community_invite_mail,
     OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
     OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
+    OneOffKind.SERIES_FOLLOW: _series_follow_mail,
 }
 
 
