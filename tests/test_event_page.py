@@ -2,11 +2,15 @@
 no session per view (the forms carry the page's signed token), each view's own form nonces, 304
 for an unchanged page."""
 import re
+import time
 
-from soonish.models import Subscription, User, db
+from sqlalchemy import insert
+
+from soonish.models import Subscription, SubscriptionStatus, User, db, utcnow
 from soonish.services import subscriptions as subscription_service
 
 from .api_helpers import create_event as create_event_by_api
+from .sinks import wait_until
 
 
 def test_the_anonymous_page_is_one_render_per_version_with_no_session_and_its_own_form_token(app, client, host, organizer):
@@ -58,3 +62,27 @@ def test_an_email_follower_answers_through_the_api_with_their_manage_token(app, 
     assert answered.status_code == 200, answered.get_json()
     assert (answered.get_json()["answer"], answered.get_json()["listed"]) == ("going", True)
     assert client.put(url, json={"answer": "going", "manage_token": "forged"}).status_code == 404
+
+
+def test_a_kept_page_is_rendered_again_only_when_what_it_shows_changed(app, client, host, organizer, monkeypatch):
+    """Past EVENT_PAGE_CACHE_SECONDS one query asks whether the page would show anything else
+    (here a follow another process made, which no listener of this one saw); unchanged, it stays."""
+    from soonish.web import anonymous_page
+
+    event = create_event_by_api(client, organizer, title="Quiet night")
+    page = f"/e/{event['slug']}"
+    renders = []
+    keep = anonymous_page.keep
+    monkeypatch.setattr(anonymous_page, "keep", lambda *args: renders.append(1) or keep(*args))
+    monkeypatch.setitem(app.config, "EVENT_PAGE_CACHE_SECONDS", 0.05)
+    viewer = app.test_client(use_cookies=False)
+    assert "1 following" not in viewer.get(page).get_data(as_text=True)
+    entry = app.extensions["soonish.anonymous_pages"].entries[event["slug"]]
+    wait_until(lambda: entry.fresh_until < time.monotonic(), message="the kept page to go stale")
+    assert "1 following" not in viewer.get(page).get_data(as_text=True) and len(renders) == 1  # same state: kept
+    with app.app_context():  # as another process would: a plain insert, no listener of this one sees it
+        db.session.execute(insert(Subscription.__table__).values(
+            event_id=event["id"], user_id=host.id, status=SubscriptionStatus.ACTIVE, reminder_offsets=[], created_at=utcnow()))
+        db.session.commit()
+    wait_until(lambda: "1 following" in viewer.get(page).get_data(as_text=True), message="the follow on the page")
+    assert len(renders) == 2

@@ -1,7 +1,9 @@
-"""The event page as an anonymous visitor sees it, rendered once every EVENT_PAGE_CACHE_SECONDS
-(2) per process and answered from memory in between without a query, because the moment a link
-spreads is made of anonymous views of one page. A change of the event made in this process (a
-new version, RSVP settings) renders it again at the next view.
+"""The event page as an anonymous visitor sees it, answered from memory without a query, because
+the moment a link spreads is made of anonymous views of one page. Every EVENT_PAGE_CACHE_SECONDS
+(2) per process one query asks whether what it shows changed (services.events.public_page_state:
+the event, its cover, the answers, the followers' count) and only then is it rendered again, and
+at least every RENDER_MAX_AGE_SECONDS (for the rest: the host's name, the series line). A change
+of the event made in this process (a new version, RSVP settings) renders it again at the next view.
 
 A view costs no session: the page's forms carry a signed token made with the render (the
 rendered session token is swapped for it; web/auth.py's ``shared_page_token``, which its
@@ -33,6 +35,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event as sa_event
 
 from soonish.models import Event, EventCover
+from soonish.services.events import public_page_state
 
 from soonish.web.auth import shared_page_token
 from soonish.web.htmx import is_htmx_request
@@ -47,11 +50,18 @@ ENTRIES_KEPT = 256
 ETAG_WINDOW_SECONDS = 1800
 
 
-@dataclass(frozen=True)
+# A render costs about a hundred times a view: under load a process that rendered every 2 s
+# spent most of its time on them (bench/follow.py), where asking whether anything changed is one query.
+RENDER_MAX_AGE_SECONDS = 60
+
+
+@dataclass
 class Rendered:
     event_id: int
     html: str  # with NONCE_SLOT where each view's own nonces go
     digest: str
+    state: tuple | None  # public_page_state when rendered
+    rendered_at: float
     fresh_until: float
 
 
@@ -80,13 +90,20 @@ def serves_event(event_id: int) -> bool:
 
 
 def kept(slug: str) -> Rendered | None:
-    """The page kept for ``slug`` while it is fresh."""
+    """The page kept for ``slug`` while it is fresh, or while it shows what it would if rendered now."""
     entry = _kept_pages().entries.get(slug)
-    return entry if entry is not None and entry.fresh_until > time.monotonic() else None
+    now = time.monotonic()
+    if entry is None or entry.fresh_until > now:
+        return entry
+    if now - entry.rendered_at < RENDER_MAX_AGE_SECONDS and public_page_state(entry.event_id) == entry.state:
+        entry.fresh_until = now + current_app.config["EVENT_PAGE_CACHE_SECONDS"]
+        return entry
+    return None
 
 
 def keep(event, render: Callable[..., str]) -> Rendered:
     """Render ``event``'s page with ``render(form_nonce=...)`` and keep it."""
+    state = public_page_state(event.id)  # read first: a change meanwhile renders it again at the next check
     had_token = "csrf_token" in session
     token = generate_csrf()  # the one the render puts in every form: swapped for the page's own
     html = render(form_nonce=lambda: NONCE_SLOT).replace(token, shared_page_token())
@@ -94,8 +111,9 @@ def keep(event, render: Callable[..., str]) -> Rendered:
         session.pop("csrf_token")
         g.pop("csrf_token", None)
         session.modified = bool(session)
-    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20],
-                     time.monotonic() + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
+    now = time.monotonic()
+    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20], state, now,
+                     now + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
     pages = _kept_pages()
     with pages.lock:
         pages.entries.pop(event.slug, None)
