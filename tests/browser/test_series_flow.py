@@ -13,7 +13,7 @@ def test_organizer_creates_a_weekly_series_and_a_visitor_follows_it_by_email(
     register(page, live_server)
     page.get_by_role("link", name="New event").first.click()
     start = date.today() + timedelta(days=3)
-    page.get_by_label("Title").fill("Choir practice")
+    page.get_by_label("Title", exact=True).fill("Choir practice")
     page.get_by_label("Starts").fill(f"{start}T19:00")
     page.get_by_label("Ends").fill(f"{start}T20:30")
     page.get_by_label("Where").fill("Parish hall")
