@@ -55,6 +55,7 @@ def worker(role: str) -> None:
     """Run a Temporal worker: Soonish's workflows and activities (README: "Running in production")."""
     from soonish.observability import serve_metrics
     from soonish.temporal.client import TemporalSettings
+    from soonish.temporal.digest.activities import DigestScope
     from soonish.temporal.retention.activities import RetentionScope
     from soonish.temporal.series.activities import SeriesScope
     from soonish.temporal.worker import running_worker, worker_runtime
@@ -68,6 +69,7 @@ def worker(role: str) -> None:
         client = await TemporalSettings.from_config(app.config).connect(runtime)
         await RetentionScope.from_config(app.config).put(client)
         await SeriesScope.from_config(app.config).put(client)
+        await DigestScope.from_config(app.config).put(client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,7 +89,7 @@ def worker(role: str) -> None:
 @with_appcontext
 def mail_in(bind: str | None) -> None:
     """Take bounces and complaints by SMTP: the MX of SOONISH_BOUNCE_DOMAIN (README "Mail reputation")."""
-    from soonish.mail_in import listener, split_bind
+    from soonish.mail_in.listener import listener, split_bind
 
     app = current_app._get_current_object()
     host, port = split_bind(bind or app.config["MAIL_IN_BIND"])
@@ -121,7 +123,7 @@ def sync_schedules() -> None:
     click.echo(
         f"{len(repair.created)} created, {len(repair.updated)} updated, {len(repair.removed)} removed; "
         f"{repair.workflows_ensured} event workflows ensured; retention schedule {repair.retention}; "
-        f"series schedule {repair.series}"
+        f"series schedule {repair.series}; digest schedule {repair.digest}"
     )
 
 

@@ -191,6 +191,9 @@ class Config:
     # Recurring series: the `soonish-series` schedule (cron, UTC) makes each active series'
     # occurrences of the coming weeks into events (creating or editing a series does it at once).
     SERIES_MATERIALIZE_CRON = "41 2 * * *"
+    # Community digests: the `soonish-digest` schedule (cron, UTC) mails, once a day, the digest
+    # followers of each community whose digest day (its `digest_weekday`, a UTC weekday) it is.
+    COMMUNITY_DIGEST_CRON = "7 8 * * *"
     # How far ahead a series' occurrences exist as events, and at most how many upcoming ones.
     SERIES_HORIZON_DAYS = 56
     SERIES_AHEAD_MAX = 10

@@ -23,8 +23,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import flask_babel
-from babel import Locale, dates, lists, negotiate_locale
+from babel import Locale, dates, lists, negotiate_locale, numbers
 from babel.support import NullTranslations, Translations
+from flask_babel.speaklater import LazyString
 from flask import current_app, has_app_context, has_request_context, request
 from flask_login import current_user
 from werkzeug.datastructures import LanguageAccept
@@ -155,9 +156,20 @@ def pgettext(context: str, string: str, **variables) -> str:
 
 
 _ = gettext
-# Lazy strings resolve when shown, in that moment's locale: for what exists before any request.
-lazy_gettext = _l = flask_babel.lazy_gettext
-lazy_ngettext = flask_babel.lazy_ngettext
+
+
+# Lazy strings resolve when shown, in that moment's locale: for what exists before any request
+# (form labels, an error raised now and rendered by its door), and, through our own gettext,
+# in ``render_in``'s locale with or without an app context.
+def lazy_gettext(string: str, **variables) -> LazyString:
+    return LazyString(gettext, string, **variables)
+
+
+def lazy_ngettext(singular: str, plural: str, num: int, **variables) -> LazyString:
+    return LazyString(ngettext, singular, plural, num, **variables)
+
+
+_l = lazy_gettext
 
 
 def _zone(zone: str | None) -> ZoneInfo:
@@ -204,6 +216,12 @@ def format_timedelta(delta: timedelta, locale: str, add_direction: bool = False,
     """A length of time in words ("1 hour", "in 1 hour" with ``add_direction``: "dans 1 heure")."""
     return dates.format_timedelta(delta, granularity=granularity, threshold=1, add_direction=add_direction,
                                   locale=locale)
+
+
+def format_number(value: int | float, locale: str | None = None) -> str:
+    """A number grouped the way ``locale`` (else the one being written in now) writes it: "10,000",
+    "10.000", "10 000"."""
+    return numbers.format_decimal(value, locale=locale or current_locale())
 
 
 def format_list(items: Iterable[str], locale: str, style: str = "standard") -> str:

@@ -255,3 +255,15 @@ def test_record_series_materialize_workflow(app, client, make_user, bearer, work
         task_queue=app.config["TEMPORAL_TASK_QUEUE"],
     ))
     save(harness, handle, "series_materialize_workflow")
+
+
+def test_record_community_digest_workflow(app, worker, harness, temporal_env):
+    """The daily digest run on a day no community has anything to mail: one round, done."""
+    from soonish.temporal.digest.types import DigestRound
+    from soonish.temporal.digest.workflow import CommunityDigestWorkflow
+
+    handle = harness.run(temporal_env.client.start_workflow(
+        CommunityDigestWorkflow.run, DigestRound(), id=f"{app.config['TEMPORAL_ID_PREFIX']}digest-recorded",
+        task_queue=app.config["TEMPORAL_TASK_QUEUE"],
+    ))
+    save(harness, handle, "community_digest_workflow")

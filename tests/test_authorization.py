@@ -227,6 +227,7 @@ def test_the_pages_refuse_another_users_things(app, owners_things, caller_client
 # Views that take no CSRF token, each because something else proves the request.
 CSRF_EXEMPT_ENDPOINTS = {
     "subscriptions.unsubscribe",  # RFC 8058 one-click: mail providers POST it; the signed URL is the proof
+    "communities.unfollow_by_link",  # the same one-click, in a community's mails
     "account_settings.forget_address",  # "forget my address" from a mail: the signed URL is the proof
     "chat.slack_events",  # Slack signs every request; bolt verifies it
     # Mail providers' bounce and complaint reports: each verified as its provider documents it.

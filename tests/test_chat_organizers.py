@@ -123,8 +123,9 @@ def test_create_takes_a_phrasing_whole_and_asks_when_a_number_may_be_the_title(a
     # 42 may end the title or be the year (2042): the organizer chooses.
     asked = commands.run(ALICE, "create Meeting 42 fri 18:30")
     assert asked.ok and asked.text.startswith("I can read that more than one way. Which did you mean?\n")
-    assert "\n1. “Meeting” on " in asked.text and " 2042, 18:30 " in asked.text
-    assert "\n2. “Meeting 42” on Fri " in asked.text
+    # Babel's English: "Sat, Dec 6, 2042, 6:30 PM EST", a narrow no-break space before PM.
+    assert "\n1. “Meeting” on " in asked.text and " 2042, 6:30\u202fPM " in asked.text
+    assert "\n2. “Meeting 42” on Fri, " in asked.text
     assert [a.label for a in asked.actions] == ["Create 1", "Create 2", "Never mind"]
     assert events_titled(app, "Meeting 42") == []  # nothing before a choice
     created = commands.press(ALICE, asked.actions[1].value)

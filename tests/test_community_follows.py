@@ -10,15 +10,19 @@ import pytest
 from sqlalchemy import select
 
 from soonish.bots.core import Commands
+from soonish.domain.series.occurrences import materialize_series
+from soonish.temporal.digest.activities import DigestScope
 from soonish.models import (
-    ChatIdentity, CommunityFollow, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, SubscriptionStatus, db,
+    ChatIdentity, CommunityFollow, Event, Notification, NotificationKind, OutboxItem, OutboxKind, SeriesFollow,
+    Subscription, SubscriptionStatus, db, utcnow,
 )
 
-from .api_helpers import create_event
+from .api_helpers import create_event, future_iso
 from .conftest import csrf_token
 from .sinks import wait_until
 from .test_bots_core import ALICE
 from .test_communities import make_community
+from .test_series import create_series
 
 FOLLOW_LINK = re.compile(r"Follow this event \(one tap\): http://soonish\.test(/s/follow/\S+)")
 
@@ -68,8 +72,60 @@ def test_a_new_event_reaches_each_follower_once_and_the_one_tap_link_follows_it(
     assert len(smtp_sink.to("told@example.com")) == len(smtp_sink.to("auto@example.com")) == 1
 
     path = FOLLOW_LINK.search(text_of(mail)).group(1)
-    assert client.get(path).status_code == 302
+    page = client.get(path)  # a mail scanner opening the link follows no one
+    assert page.status_code == 200 and "Follow this event" in page.get_data(as_text=True)
+    assert subscription_of(app, "told@example.com", event["id"]).status == SubscriptionStatus.SUGGESTED
+    assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 302  # the one tap
     assert subscription_of(app, "told@example.com", event["id"]).status == SubscriptionStatus.ACTIVE
+
+
+def test_a_new_public_series_is_followed_whole_by_every_event_followers_and_told_once(
+        app, client, make_user, bearer, owner, community):
+    for email, mode in (("told@example.com", "new_events"), ("auto@example.com", "every_event")):
+        assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": mode},
+                           headers=bearer(make_user(email))).status_code == 201
+    app.config["SERIES_HORIZON_DAYS"] = 15  # two or three occurrences now, the rest as the daily run makes them
+    series = create_series(client, owner, community_id=community["id"], rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=6")
+    create_series(client, owner, title="Board meeting", community_id=community["id"], visibility="private")
+
+    first_made = [occurrence["id"] for occurrence in series["upcoming"]]
+    assert len(first_made) >= 2
+    with app.app_context():
+        [follow] = db.session.scalars(select(SeriesFollow)).all()  # none of the private series
+        assert follow.user.email == "auto@example.com" and follow.series_id == series["id"]
+        told = db.session.scalars(select(OutboxItem).where(OutboxItem.kind == OutboxKind.COMMUNITY_EVENT_CREATED)).all()
+        assert [row.event_id for row in told] == [first_made[0]]  # one message about the series, by its next occurrence
+    assert all(subscription_of(app, "auto@example.com", event_id).status == SubscriptionStatus.ACTIVE
+               for event_id in first_made)
+    assert subscription_of(app, "told@example.com", first_made[1]) is None
+
+    app.config["SERIES_HORIZON_DAYS"] = 56
+    with app.app_context():
+        assert materialize_series(series["id"]) > 0  # the daily run's work
+        made_later = db.session.scalars(select(Event.id).where(
+            Event.series_id == series["id"], Event.id.not_in(first_made))).all()
+    assert made_later and all(subscription_of(app, "auto@example.com", event_id).status == SubscriptionStatus.ACTIVE
+                              for event_id in made_later)
+
+
+def test_the_daily_digest_run_mails_each_digest_follower_once_on_the_communitys_day(
+        app, client, worker, harness, temporal_env, smtp_sink, make_user, bearer, owner, community):
+    """The digest's one path through the real Temporal: the run as its schedule starts it."""
+    assert client.patch(f"/api/v1/communities/{community['id']}", headers=owner,
+                        json={"digest_weekday": utcnow().weekday()}).status_code == 200
+    assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": "digest"},
+                       headers=bearer(make_user("weekly@example.com"))).status_code == 201
+    create_event(client, owner, title="Owl walk", community_id=community["id"], starts_at=future_iso(2))
+    scope = DigestScope.from_config(app.config)
+    workflow_run, progress = scope.starts()
+
+    for run in ("first", "again"):  # a second run the same day mails nobody twice
+        sent = harness.run(temporal_env.client.execute_workflow(
+            workflow_run, progress, id=f"{scope.schedule_id}-{run}", task_queue=scope.task_queue))
+        assert sent == (1 if run == "first" else 0)
+    wait_until(lambda: smtp_sink.to("weekly@example.com"), message="the digest mail")
+    [mail] = smtp_sink.to("weekly@example.com")
+    assert "Owl walk" in text_of(mail)
 
 
 def test_following_over_the_api_with_its_refusals(app, client, make_user, bearer, owner, community):

@@ -45,7 +45,7 @@ def test_forbidden_in_each_door(app, client, event, make_user, bearer, login):
 
 def test_the_api_problem_speaks_the_readers_language_and_keeps_its_code(client, event, make_user, bearer):
     stranger = bearer(make_user("stranger@example.com"))
-    for language, message in (("de-DE,de;q=0.9", "Nur die Person, die die Veranstaltung organisiert, kann sie ändern."),
+    for language, message in (("de-DE,de;q=0.9", "Nur der Veranstalter kann die Veranstaltung ändern."),
                               ("es", "Solo quien organiza el evento puede cambiarlo."),
                               ("ja", "Only the event's organizer can change it.")):  # not shipped: English
         api = client.post(f"/api/v1/events/{event['id']}/cancel", headers={**stranger, "Accept-Language": language})

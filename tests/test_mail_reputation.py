@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from soonish.mail_in import listener
+from soonish.mail_in.listener import listener
 from soonish.models import (
     Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
 )

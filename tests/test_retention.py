@@ -11,6 +11,7 @@ from soonish.models import (
     User, db, utcnow,
 )
 from soonish.domain.retention import NEVER_SENT
+from soonish.temporal.digest.activities import DigestScope
 from soonish.temporal.retention.activities import RetentionScope
 from soonish.temporal.retention.types import LedgerPruneRound
 from soonish.temporal.retention.workflow import RetentionWorkflow
@@ -112,12 +113,13 @@ def test_the_retention_workflow_prunes_in_batches_on_the_worker(app, ledger, sma
         assert db.session.get(Notification, old[1]) is not None  # notifications (and dedupe keys) stay
 
 
-def test_sync_schedules_creates_and_keeps_the_retention_schedule(app, harness, temporal_env):
+def test_sync_schedules_creates_and_keeps_the_retention_and_digest_schedules(app, harness, temporal_env):
     runner = app.test_cli_runner()
     first = runner.invoke(cli, ["sync-schedules"])
     assert first.exit_code == 0, first.output
     assert "retention schedule created" in first.output
     handle = temporal_env.client.get_schedule_handle(RetentionScope.from_config(app.config).schedule_id)
+    digest_handle = temporal_env.client.get_schedule_handle(DigestScope.from_config(app.config).schedule_id)
     try:
         described = harness.run(handle.describe())
         spec = described.schedule.spec  # the server turns "17 3 * * *" into a calendar
@@ -127,8 +129,12 @@ def test_sync_schedules_creates_and_keeps_the_retention_schedule(app, harness, t
         assert isinstance(action, ScheduleActionStartWorkflow) and action.workflow == "RetentionWorkflow"
         assert action.task_queue == app.config["TEMPORAL_TASK_QUEUE"]
         assert "retention schedule updated" in runner.invoke(cli, ["sync-schedules"]).output
+        assert "digest schedule created" in first.output
+        digest = harness.run(digest_handle.describe()).schedule.action
+        assert isinstance(digest, ScheduleActionStartWorkflow) and digest.workflow == "CommunityDigestWorkflow"
     finally:
-        harness.run(handle.delete())
+        for each in (handle, digest_handle):
+            harness.run(each.delete())
 
 
 def test_folded_reasons_keep_no_host_or_address(app, client, bearer, make_user):

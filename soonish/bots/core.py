@@ -6,7 +6,7 @@ stack trace.
 """
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -55,19 +55,19 @@ For organizers (with a linked account):
 `<event>` is the event's link or the last part of it (its slug); `<series>` likewise for a series.""")
 
 USAGE = {
-    "subscribe": "`subscribe <event>` or `subscribe <event> here`",
-    "unsubscribe": "`unsubscribe <event>` or `unsubscribe <event> here`",
-    "remind": "`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`",
-    "rsvp": "`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`",
+    "subscribe": _l("`subscribe <event>` or `subscribe <event> here`"),
+    "unsubscribe": _l("`unsubscribe <event>` or `unsubscribe <event> here`"),
+    "remind": _l("`remind <event> <offsets…>`, e.g. `remind launch-party-1a2b3c 1d 2h`"),
+    "rsvp": _l("`rsvp <event> going|maybe|no`, e.g. `rsvp launch-party-1a2b3c going`"),
     "list": "`list`",
     "events": "`events`",
-    "link": "`link <email>`, e.g. `link me@example.com`",
-    "connect": "`connect <code>`, e.g. `connect ABCD-2345` (get the code on the Channels page of Soonish)",
+    "link": _l("`link <email>`, e.g. `link me@example.com`"),
+    "connect": _l("`connect <code>`, e.g. `connect ABCD-2345` (get the code on the Channels page of Soonish)"),
     "help": "`help`",
-    "create": "`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`",
-    "announce": "`announce <event> <text>`",
-    "edit": "`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`",
-    "cancel": "`cancel <event>`",
+    "create": _l("`create <title> <when>`, e.g. `create Team lunch tomorrow 7pm`"),
+    "announce": _l("`announce <event> <text>`"),
+    "edit": _l("`edit <event> when <new time>`, e.g. `edit launch-party-1a2b3c when fri 18:30`"),
+    "cancel": _l("`cancel <event>`"),
 }
 CONFIRM, DISMISS = "confirm", "dismiss"
 
@@ -140,6 +140,8 @@ class Reply:
     # Where the whole list can be read, for a renderer that must cut ``events`` to fit the
     # platform's message limits.
     more_url: str | None = None
+    # The language it is written in: the adapter renders its buttons and event lines in it too.
+    locale: str | None = field(default=None, compare=False)
 
 
 def more_line(platform: str, hidden: int, url: str | None) -> str:
@@ -498,21 +500,25 @@ class Commands:
 
     def _answer(self, command, speaker: Speaker, *args) -> Reply:
         """Run ``command`` and say how it went, in the speaker's language (``chat_locale``)."""
-        with self.app.app_context(), render_in(chat_locale(speaker)):
-            try:
-                return command(speaker, *args)
-            except CommandError as exc:
-                return Reply(str(exc), ok=False)
-            except NotFound as exc:
-                return Reply(_("%(why)s Use the event's link or its slug; `events` lists upcoming ones.",
-                               why=str(exc.message)), ok=False)
-            except ValidationFailed as exc:
-                return Reply(_("%(why)s (`help` shows every command.)", why=str(exc.message)), ok=False)
-            except ServiceError as exc:
-                return Reply(str(exc.message), ok=False)
-            except Exception:
-                log.exception("chat command failed")
-                return Reply(_("Something went wrong on our side. Please try again in a minute."), ok=False)
+        with self.app.app_context(), render_in(chat_locale(speaker)) as locale:
+            return replace(self._outcome(command, speaker, *args), locale=locale)
+
+    def _outcome(self, command, speaker: Speaker, *args) -> Reply:
+        """``command``'s reply, or what went wrong said as one."""
+        try:
+            return command(speaker, *args)
+        except CommandError as exc:
+            return Reply(str(exc), ok=False)
+        except NotFound as exc:
+            return Reply(_("%(why)s Use the event's link or its slug; `events` lists upcoming ones.",
+                           why=str(exc.message)), ok=False)
+        except ValidationFailed as exc:
+            return Reply(_("%(why)s (`help` shows every command.)", why=str(exc.message)), ok=False)
+        except ServiceError as exc:
+            return Reply(str(exc.message), ok=False)
+        except Exception:
+            log.exception("chat command failed")
+            return Reply(_("Something went wrong on our side. Please try again in a minute."), ok=False)
 
     def _person(self, speaker: Speaker) -> ChatIdentity:
         """The speaker's identity, with their language as the platform says it now (their DMs are

@@ -16,6 +16,7 @@ from soonish.domain.chat_buttons import parse_discord_id
 from soonish.domain.chat_markup import DISCORD
 from soonish.services import chat_installations
 from soonish.bots.core import Commands, Reply, Speaker, more_line
+from soonish.i18n import _l, current_locale, format_list, ngettext, render_in
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ MESSAGE_MAX = 2000
 CHOICE_NAME_MAX = 100
 SEPARATOR = "\n\n"
 # What the bot needs in a channel to post a followed event's updates there.
-POSTING_PERMISSIONS = {"view_channel": "View Channel", "send_messages": "Send Messages"}
+# Named as Discord's permission settings name them.
+POSTING_PERMISSIONS = {"view_channel": _l("View Channel"), "send_messages": _l("Send Messages")}
 
 
 def use_api(config) -> None:
@@ -37,7 +39,13 @@ PRESS_ID_PREFIX = "soonish:press:"  # + confirm:<id> / dismiss:<id>
 
 def render(reply: Reply) -> str:
     """The reply's text and as many whole events as fit in one message; the rest is named by a
-    last line with where to read it (cutting the text would break a link or a date token)."""
+    last line with where to read it (cutting the text would break a link or a date token). All
+    in the reply's language."""
+    with render_in(reply.locale):
+        return _message(reply)
+
+
+def _message(reply: Reply) -> str:
     body = reply.text[:MESSAGE_MAX]
     items = [item.markup(DISCORD) for item in reply.events]
     for shown, markup in enumerate(items):
@@ -52,12 +60,15 @@ def render(reply: Reply) -> str:
 def cannot_post_in(interaction: discord.Interaction) -> str | None:
     """The bot's own permissions in the channel (Discord sends them with every interaction):
     without them every post there would fail."""
-    missing = [label for name, label in POSTING_PERMISSIONS.items()
+    missing = [str(label) for name, label in POSTING_PERMISSIONS.items()
                if not getattr(interaction.app_permissions, name)]
     if not missing:
         return None
-    return (f"I can't post in this channel: I'm missing the {' and '.join(missing)} permission. "
-            f"A server manager can grant it in the channel's settings → Permissions, then run the command again.")
+    return ngettext("I can't post in this channel: I'm missing the %(permissions)s permission. A server manager "
+                    "can grant it in the channel's settings → Permissions, then run the command again.",
+                    "I can't post in this channel: I'm missing the %(permissions)s permissions. A server manager "
+                    "can grant them in the channel's settings → Permissions, then run the command again.",
+                    len(missing), permissions=format_list(missing, current_locale()))
 
 
 def buttons(reply: Reply) -> dict:

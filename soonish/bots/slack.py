@@ -21,6 +21,7 @@ from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
 from soonish.config import slack_installs_per_workspace
 from soonish.domain.chat_markup import SLACK, ChatPlatform, slack_escape
 from soonish.domain import chat_installations as installations
+from soonish.i18n import _, _l, render_in
 from soonish.links import public_url
 from soonish.services import chat_installations
 from soonish.bots.core import Commands, Reply, Speaker, more_line
@@ -48,14 +49,20 @@ def section_text(text: str) -> str:
 
 # Said when bolt can't make its first call to Slack (auth.test, on a process's first request):
 # the person gets an answer instead of an error page, and the next request asks Slack again.
-SLACK_UNREACHABLE = "Soonish can't reach Slack right now; try again in a minute."
+SLACK_UNREACHABLE = _l("Soonish can't reach Slack right now; try again in a minute.")
 
 PRESS_ACTION_PREFIX = "soonish_press_"  # + the value with "_" for ":"; the value names the pending action
 
 
 def render(reply: Reply) -> dict:
     """Block Kit: the reply's text, then one section per event (with a Subscribe button in
-    `events`); a list longer than a message holds ends with where to read the rest."""
+    `events`); a list longer than a message holds ends with where to read the rest. All in the
+    reply's language."""
+    with render_in(reply.locale):
+        return _blocks(reply)
+
+
+def _blocks(reply: Reply) -> dict:
     text = section_text(slack_escape(reply.text))
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     room = BLOCKS_MAX - len(blocks) - (1 if reply.actions else 0)  # the buttons' block stays
@@ -65,7 +72,7 @@ def render(reply: Reply) -> dict:
         if item.can_subscribe:
             block["accessory"] = {
                 "type": "button", "action_id": SUBSCRIBE_ACTION, "value": item.slug,
-                "text": {"type": "plain_text", "text": "Subscribe"},
+                "text": {"type": "plain_text", "text": _("Subscribe")},
             }
         blocks.append(block)
     if hidden := len(reply.events) - len(shown):
@@ -104,18 +111,18 @@ def cannot_post_in(client: WebClient, channel_id: str) -> str | None:
     """Whether the bot can post in the channel, checked before a follow is promised: a bot that
     is not a member gets `not_in_channel` on every post. A public channel is joined when the app
     has `channels:join`; otherwise the person is told how to invite the bot."""
-    invite = ("Invite me first: type `/invite @Soonish` in this channel (or open the channel's "
-              "details → Integrations → Add apps), then run the command again.")
+    invite = _("Invite me first: type `/invite @Soonish` in this channel (or open the channel's "
+               "details → Integrations → Add apps), then run the command again.")
     try:
         answer = client.conversations_info(channel=channel_id)
     except SlackApiError as exc:
         log.warning("conversations.info refused for %s: %s", channel_id, exc.response.get("error"))
-        return f"I can't see this channel. {invite}"
+        return _("I can't see this channel. %(invite)s", invite=invite)
     channel = answer["channel"]
     if channel.get("is_member"):
         return None
     if channel.get("is_private"):
-        return f"This is a private channel I'm not in. {invite}"
+        return _("This is a private channel I'm not in. %(invite)s", invite=invite)
     # Slack names the token's scopes on every answer: with chat:write.public the bot posts in
     # any public channel without joining it.
     headers = {name.lower(): value for name, value in answer.headers.items()}
@@ -126,7 +133,7 @@ def cannot_post_in(client: WebClient, channel_id: str) -> str | None:
         return None
     except SlackApiError as exc:
         log.info("could not join %s: %s", channel_id, exc.response.get("error"))
-        return f"I'm not a member of this channel. {invite}"
+        return _("I'm not a member of this channel. %(invite)s", invite=invite)
 
 
 def in_direct_message(channel: dict) -> bool:
@@ -218,7 +225,7 @@ def build_app(flask_app: Flask, socket_mode: bool = False, installer: Installer 
         author and ignores it for a button. Anything else stays the 500 it was, logged."""
         if isinstance(error, OSError):
             log.warning("Slack unreachable while handling a request: %s", error)
-            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SLACK_UNREACHABLE})
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": str(SLACK_UNREACHABLE)})
         log.error("Slack request failed", exc_info=error)
         return None
 

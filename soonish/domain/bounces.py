@@ -18,6 +18,7 @@ from email.utils import getaddresses, parseaddr
 from flufl.bounce import all_failures
 
 from soonish.models.mail_reputation import BounceKind
+from soonish.privacy import mask_address
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,6 @@ def status_words(status: str) -> str:
     if status == "552":
         return "the mailbox is full"
     return "it could not be delivered"
-
-
-def mask_address(address: str | None) -> str | None:
-    """``a•••@example.com``: who it was, recognisably, without handing the address over."""
-    if not address or "@" not in address:
-        return None
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}•••@{domain}"
 
 
 def reason_for(status: str, diagnostic: str) -> str:

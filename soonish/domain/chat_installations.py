@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from soonish.crypto import FieldCipher
+from soonish.i18n import _l
 from soonish.field_limits import CHAT_NAME_MAX
 from soonish.models import (
     ChatIdentity, ChatIdentityKind, ChatInstallation, OAuthState, SeriesFollow, Subscription, SubscriptionStatus, User,
@@ -30,9 +31,9 @@ TOKENS_REVOKED = "tokens_revoked"
 TOKEN_REFUSED = "token_refused"  # a send's token refused, and auth.test confirmed it
 LEFT_SERVER = "guild_delete"
 ACCESS_REVOKED = "team_access_revoked"  # an org-wide install taken away from one workspace
-REMOVED_WHY = {UNINSTALLED: "the app was uninstalled", TOKENS_REVOKED: "its access was revoked",
-               ACCESS_REVOKED: "the organization took the workspace out of the app's reach",
-               TOKEN_REFUSED: "it no longer accepts our app's token", LEFT_SERVER: "the bot left the server"}
+REMOVED_WHY = {UNINSTALLED: _l("the app was uninstalled"), TOKENS_REVOKED: _l("its access was revoked"),
+               ACCESS_REVOKED: _l("the organization took the workspace out of the app's reach"),
+               TOKEN_REFUSED: _l("it no longer accepts our app's token"), LEFT_SERVER: _l("the bot left the server")}
 
 
 @dataclass(frozen=True)

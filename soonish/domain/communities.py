@@ -12,6 +12,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from soonish.i18n import _l
 from soonish.field_limits import COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
 from soonish.models import Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, db
 
@@ -106,10 +107,10 @@ def slug_problem(slug: str) -> str | None:
     """Why ``slug`` can't be a community's address, or None. Ending in a dash and digits is kept
     for personal communities (``ada-12``), so a chosen address never takes one of theirs."""
     if not SLUG_PATTERN.match(slug):
-        return (f"Use 3 to {COMMUNITY_SLUG_MAX} lowercase letters, digits and dashes, "
-                f"starting and ending with a letter or digit.")
+        return _l("Use 3 to %(count)s lowercase letters, digits and dashes, starting and ending with a "
+                  "letter or digit.", count=COMMUNITY_SLUG_MAX)
     if slug in RESERVED_SLUGS or PERSONAL_TAIL.search(slug):
-        return f"“{slug}” is reserved; pick another."
+        return _l("“%(slug)s” is reserved; pick another.", slug=slug)
     return None
 
 

@@ -23,8 +23,8 @@ from soonish.domain import messages, outbox, outgoing_webhooks
 from soonish.domain.delivery.mail import OneOffKind, digest_events
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Community, CommunityFollow, CommunityMember, CommunityRole, Event, EventStatus,
-    FollowMode, Notification, NotificationKind, Subscription, SubscriptionSelector,
-    SubscriptionStatus, Visibility, db, insert_ignoring_duplicates, utcnow,
+    FollowMode, Notification, NotificationKind, Series, SeriesFollow, Subscription, SubscriptionSelector,
+    SubscriptionStatus, Visibility, WebhookEndpoint, db, insert_ignoring_duplicates, utcnow,
 )
 
 MODE_LABELS = {
@@ -51,11 +51,28 @@ def is_news(event: Event) -> bool:
 
 def event_created(event: Event) -> None:
     """In the creating transaction: tell the community's followers of ``event`` (flushed) once
-    the update-coalescing window has passed. Nothing for an event that isn't public."""
-    if event.community_id is None or event.visibility != Visibility.PUBLIC:
+    the update-coalescing window has passed. Nothing for an event that isn't public, nor in a
+    community no one follows and no webhook listens to (most personal ones): no row to drain."""
+    if event.community_id is None or event.visibility != Visibility.PUBLIC or not _anyone_listening(event):
         return
     window = timedelta(seconds=max(0.0, float(current_app.config["UPDATE_COALESCE_SECONDS"])))
     outbox.community_event_created(event, not_before=utcnow() + window)
+
+
+def series_created(series: Series) -> None:
+    """In the creating transaction (``series`` flushed), before its first occurrences are made:
+    every EVERY_EVENT follower of the community follows a new public series whole, as if by hand
+    (a series follow with the community follow's channels and the default reminders), so each
+    occurrence subscribes them, now and as the daily run makes more. The others hear of the
+    series through its first occurrence (``event_created``)."""
+    if series.community_id is None or series.visibility != Visibility.PUBLIC:
+        return
+    follows = db.session.execute(select(CommunityFollow.user_id, CommunityFollow.selectors).where(
+        CommunityFollow.community_id == series.community_id, CommunityFollow.status == SubscriptionStatus.ACTIVE,
+        CommunityFollow.mode == FollowMode.EVERY_EVENT)).all()
+    db.session.add_all(SeriesFollow(series_id=series.id, user_id=user_id, selectors=list(selectors or []),
+                                    reminder_offsets=list(DEFAULT_REMINDER_OFFSETS)) for user_id, selectors in follows)
+    db.session.flush()
 
 
 def tell_followers(event_id: int) -> int | None:
@@ -74,6 +91,12 @@ def tell_followers(event_id: int) -> int | None:
             CommunityFollow.community_id == community.id, CommunityFollow.status == SubscriptionStatus.ACTIVE,
             CommunityFollow.mode.in_(list(_SUBSCRIBED_AS)))
     ).all()
+    listeners = _told_of_new_events(community, event)
+    if not follows:
+        for owner_id in listeners:
+            _record_webhook(owner_id, community, event)
+        db.session.commit()
+        return None  # no one follows the community now: no message to send, only the webhooks
     rows = [{"event_id": event.id, "user_id": user_id, "status": _SUBSCRIBED_AS[mode].value,
              "reminder_offsets": list(DEFAULT_REMINDER_OFFSETS), "community_follow_id": follow_id, "created_at": now,
              "confirmed_at": now if mode == FollowMode.EVERY_EVENT else None, "going_on_confirm": False,
@@ -91,12 +114,29 @@ def tell_followers(event_id: int) -> int | None:
     outbox.notify(event, notification)
     if any(mode == FollowMode.EVERY_EVENT for _, _, mode, _ in follows):
         outbox.reminders_changed(event)
-    for owner_id in _told_of_new_events(community, event):
-        outgoing_webhooks.record_messages(owner_id, "community.event_created", {
-            "community": {"id": community.id, "slug": community.slug, "name": community.name},
-            "event": outgoing_webhooks.event_data(event)})
+    for owner_id in listeners:
+        _record_webhook(owner_id, community, event)
     db.session.commit()
     return notification.id
+
+
+def _record_webhook(owner_id: int, community: Community, event: Event) -> None:
+    outgoing_webhooks.record_messages(owner_id, "community.event_created", {
+        "community": {"id": community.id, "slug": community.slug, "name": community.name},
+        "event": outgoing_webhooks.event_data(event)}, dedupe_key=dedupe_key(event.id))
+
+
+def _anyone_listening(event: Event) -> bool:
+    """Someone follows the event's community, or an owner's or the host's webhook endpoint takes
+    community.event_created."""
+    if db.session.scalar(select(CommunityFollow.id).where(
+            CommunityFollow.community_id == event.community_id,
+            CommunityFollow.status == SubscriptionStatus.ACTIVE).limit(1)) is not None:
+        return True
+    community = db.session.get(Community, event.community_id)
+    listeners = _told_of_new_events(community, event)
+    return any("community.event_created" in endpoint.event_types for endpoint in db.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.user_id.in_(listeners), WebhookEndpoint.is_active.is_(True))))
 
 
 def _route_as_chosen(event_id: int, selectors_by_follow: dict[int, list[dict]]) -> None:
@@ -123,26 +163,29 @@ def _told_of_new_events(community: Community, event: Event) -> set[int]:
 # The weekly digest -----------------------------------------------------------------------------
 
 
-def send_digests(today: date) -> int:
-    """Leave today's digest mails: one per DIGEST follower of each community whose digest day is
-    ``today`` and that has something coming (none when nothing is). A follow is marked sent for
-    the day by one conditional update, so a rerun of the day's round mails nobody twice.
-    Commits per community; returns the mails left."""
-    left = 0
-    communities = list(db.session.scalars(select(Community).where(
-        Community.digest_weekday == today.weekday(), Community.archived_at.is_(None))))
-    for community in communities:
-        if not digest_events(community, today):
-            continue
-        marked = db.session.execute(
-            update(CommunityFollow).where(
-                CommunityFollow.community_id == community.id, CommunityFollow.mode == FollowMode.DIGEST,
-                CommunityFollow.status == SubscriptionStatus.ACTIVE,
-                or_(CommunityFollow.digest_sent_on.is_(None), CommunityFollow.digest_sent_on < today))
-            .values(digest_sent_on=today).returning(CommunityFollow.id)
-            .execution_options(synchronize_session=False)).scalars().all()
-        for follow_id in marked:
-            outbox.one_off_mail(OneOffKind.COMMUNITY_DIGEST, follow_id)
-        left += len(marked)
-        db.session.commit()
-    return left
+def digest_community_ids(today: date, after: int = 0) -> list[int]:
+    """The open communities whose digest day is ``today``, by id, past ``after`` (the day's
+    round works through them in order and resumes after the last it did)."""
+    return list(db.session.scalars(select(Community.id).where(
+        Community.digest_weekday == today.weekday(), Community.archived_at.is_(None), Community.id > after)
+        .order_by(Community.id)))
+
+
+def send_digest(community_id: int, today: date) -> int:
+    """Leave ``today``'s digest mails of one community: one per DIGEST follower, none when
+    nothing is coming. A follow is marked sent for the day by one conditional update, so a rerun
+    of the day's round mails nobody twice. Commits; returns the mails left."""
+    community = db.session.get(Community, community_id)
+    if community is None or not digest_events(community, today):
+        return 0
+    marked = db.session.execute(
+        update(CommunityFollow).where(
+            CommunityFollow.community_id == community.id, CommunityFollow.mode == FollowMode.DIGEST,
+            CommunityFollow.status == SubscriptionStatus.ACTIVE,
+            or_(CommunityFollow.digest_sent_on.is_(None), CommunityFollow.digest_sent_on < today))
+        .values(digest_sent_on=today).returning(CommunityFollow.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    for follow_id in marked:
+        outbox.one_off_mail(OneOffKind.COMMUNITY_DIGEST, follow_id)
+    db.session.commit()
+    return len(marked)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
-from soonish.models import Event, EventStatus
+from soonish.models import Event, EventStatus, Series
 
 PRODID = "-//Soonish//Soonish events//EN"
 
@@ -30,15 +30,20 @@ def vevent(event: Event, url: str, uid: str | None = None) -> CalendarEvent:
     entry.add("dtstart", event.starts_at.astimezone(zone))
     if event.ends_at is not None:
         entry.add("dtend", event.ends_at.astimezone(zone))
-    entry.add("summary", event.title)
-    if event.description:
-        entry.add("description", event.description)
-    if event.location:
-        entry.add("location", event.location)
-    entry.add("url", url)
+    describe(entry, event, url)
     entry.add("sequence", event.version)
     entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
     return entry
+
+
+def describe(entry: CalendarEvent, published: Event | Series, url: str) -> None:
+    """What an entry says of its event or series: its title, description and place, and its page."""
+    entry.add("summary", published.title)
+    if published.description:
+        entry.add("description", published.description)
+    if published.location:
+        entry.add("location", published.location)
+    entry.add("url", url)
 
 
 def span(event: Event) -> tuple[datetime, datetime]:

@@ -22,6 +22,7 @@ from soonish.domain.delivery.outcomes import Failed, Outcome, Sent, redacted_rea
 from soonish.domain.delivery.types import Destination, SignedEndpoint
 from soonish.domain.messages import Message
 from soonish.field_limits import ENDPOINT_URL_MAX
+from soonish.i18n import _l
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, NotificationKind, WebhookAttempt, WebhookEndpoint, WebhookMessage, WebhookMessageStatus, db, utcnow
 from soonish.netguard import PrivateTargetRefused, check_host
 
@@ -57,20 +58,20 @@ def check_target(url: str, allow_private: bool) -> str:
     """``url`` cleaned, if it is an http(s) URL to a public host (the channels' SSRF guard)."""
     url = (url or "").strip()
     if not url or len(url) > ENDPOINT_URL_MAX:
-        raise TargetRefused(f"Give the endpoint's URL (up to {ENDPOINT_URL_MAX} characters).")
+        raise TargetRefused(_l("Give the endpoint's URL (up to %(count)s characters).", count=ENDPOINT_URL_MAX))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise TargetRefused("Not a valid URL (check the port).") from None
+        raise TargetRefused(_l("Not a valid URL (check the port).")) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused("Use an http:// or https:// URL, e.g. https://example.com/soonish-hook.")
+        raise TargetRefused(_l("Use an http:// or https:// URL, e.g. https://example.com/soonish-hook."))
     if port == 0:
-        raise TargetRefused("Not a valid URL (check the port).")
+        raise TargetRefused(_l("Not a valid URL (check the port)."))
     try:
         check_host(parts.hostname, allow_private)
     except PrivateTargetRefused as exc:
-        raise TargetRefused(f"Refused: {exc}. Soonish only delivers to public hosts.") from exc
+        raise TargetRefused(_l("Refused: %(reason)s. Soonish only delivers to public hosts.", reason=exc)) from exc
     return url
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select, update
 
+from soonish.i18n import _l
 from soonish.links import LinkInvalid, unsign, sign
 from soonish.models import Delivery, Integration, SubscriptionSelector, db, utcnow
 from soonish.models.integration import PUSH_SCHEME
@@ -29,8 +30,8 @@ P256DH_BYTES = 65  # an uncompressed P-256 point: 0x04, x, y
 AUTH_BYTES = 16
 ANSWER_PURPOSE = "push-answer"
 # RSVP answers a notification offers, and the still-coming check's (services/rsvp.py's choices).
-RSVP_ACTIONS = (("going", "Going"), ("no", "Can't go"))
-STILL_COMING_ACTIONS = (("confirm", "Yes, still coming"), ("no", "Can't make it"))
+RSVP_ACTIONS = (("going", _l("Going")), ("no", _l("Can't go")))
+STILL_COMING_ACTIONS = (("confirm", _l("Yes, still coming")), ("no", _l("Can't make it")))
 
 
 class SubscriptionRefused(ValueError):
@@ -85,7 +86,7 @@ def _key(raw, field: str, size: int, what: str) -> str:
     except (binascii.Error, ValueError):
         decoded = b""
     if len(decoded) != size or (size == P256DH_BYTES and decoded[0] != 4):
-        raise SubscriptionRefused(field, f"{what} must be {size} bytes in base64url, as the browser gives it.")
+        raise SubscriptionRefused(field, _l("%(what)s must be %(size)s bytes in base64url, as the browser gives it.", what=what, size=size))
     return value.rstrip("=")
 
 
@@ -94,7 +95,7 @@ def check_subscription(raw, allow_private: bool) -> PushSubscription:
     at fault. With ``allow_private`` (tests, `make run`) an http endpoint on a private address is
     fine; otherwise only https to a public host, as browsers' push services are."""
     if not isinstance(raw, dict):
-        raise SubscriptionRefused("subscription", "Give the browser's push subscription: endpoint and keys.")
+        raise SubscriptionRefused("subscription", _l("Give the browser's push subscription: endpoint and keys."))
     endpoint = raw.get("endpoint")
     endpoint = endpoint.strip() if isinstance(endpoint, str) else ""
     parts = urlsplit(endpoint)
@@ -104,13 +105,13 @@ def check_subscription(raw, allow_private: bool) -> PushSubscription:
         port_ok = False
     if not endpoint or len(endpoint) > ENDPOINT_MAX or parts.scheme not in ("https", "http") or not parts.hostname \
             or not port_ok or parts.username or parts.password or any(c.isspace() for c in endpoint):
-        raise SubscriptionRefused("subscription.endpoint", "This is not a push service's URL.")
+        raise SubscriptionRefused("subscription.endpoint", _l("This is not a push service's URL."))
     if parts.scheme != "https" and not allow_private:
-        raise SubscriptionRefused("subscription.endpoint", "A push endpoint must use https.")
+        raise SubscriptionRefused("subscription.endpoint", _l("A push endpoint must use https."))
     try:
         check_host(parts.hostname, allow_private)
     except PrivateTargetRefused as exc:
-        raise SubscriptionRefused("subscription.endpoint", f"Refused: {exc}. Soonish only pushes to public hosts.") from exc
+        raise SubscriptionRefused("subscription.endpoint", _l("Refused: %(reason)s. Soonish only pushes to public hosts.", reason=exc)) from exc
     keys = raw.get("keys") if isinstance(raw.get("keys"), dict) else {}
     return PushSubscription(
         endpoint,
@@ -187,10 +188,10 @@ def read_answer_token(secret: str, token, max_age: int) -> PushAnswer:
         delivery_id, event_id, user_id, still_coming = unsign(secret, ANSWER_PURPOSE, str(token or ""), max_age)
         return PushAnswer(int(delivery_id), int(event_id), int(user_id), bool(still_coming))
     except LinkInvalid as exc:
-        raise AnswerRefused("These buttons have expired; answer on the event's page." if exc.expired
-                            else "This answer's token is not valid.") from exc
+        raise AnswerRefused(_l("These buttons have expired; answer on the event's page.") if exc.expired
+                            else _l("This answer's token is not valid.")) from exc
     except (TypeError, ValueError) as exc:
-        raise AnswerRefused("This answer's token is not valid.") from exc
+        raise AnswerRefused(_l("This answer's token is not valid.")) from exc
 
 
 def claim_answer(answer: PushAnswer) -> None:
@@ -201,7 +202,8 @@ def claim_answer(answer: PushAnswer) -> None:
         .values(answered_at=utcnow())
     )
     if not claimed.rowcount:
-        raise AnswerRefused("This notification was answered already; change your answer on the event's page.", used=True)
+        raise AnswerRefused(_l("This notification was answered already; change your answer on the event's page."),
+                            used=True)
 
 
 # Devices that are gone ---------------------------------------------------------------------

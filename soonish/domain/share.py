@@ -13,6 +13,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedI
 
 from soonish.domain import avatars
 from soonish.domain.messages import when_text
+from soonish.i18n import _l
 from soonish.models import Event, Visibility
 
 # An event without an end is put in calendars as one hour long.
@@ -107,8 +108,21 @@ def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str
         description = excerpt(f"{len(events)} upcoming event{'s' if len(events) != 1 else ''}: {listed}.")
     else:
         description = "No upcoming public events right now."
+    return _page_card_tags("profile", title, description, page_url, image_url)
+
+
+def series_card_tags(title: str, summary: str, description: str, page_url: str,
+                     image_url: str | None) -> list[tuple[str, str, str]]:
+    """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
+    words, and its next occurrence's image when there is one."""
+    return _page_card_tags("website", title, excerpt(f"A series: {summary}. {description}"), page_url, image_url)
+
+
+def _page_card_tags(og_type: str, title: str, description: str, page_url: str,
+                    image_url: str | None) -> list[tuple[str, str, str]]:
+    """A host's or a series' card: a large image when the page has one, a plain summary else."""
     tags = [
-        ("property", "og:type", "profile"),
+        ("property", "og:type", og_type),
         ("property", "og:site_name", "Soonish"),
         ("property", "og:title", title),
         ("property", "og:description", description),
@@ -116,26 +130,6 @@ def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str
         ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
         ("name", "twitter:title", title),
         ("name", "twitter:description", description),
-    ]
-    if image_url:
-        tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
-    return tags
-
-
-def series_card_tags(title: str, summary: str, description: str, page_url: str,
-                     image_url: str | None) -> list[tuple[str, str, str]]:
-    """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
-    words, and its next occurrence's image when there is one."""
-    text = excerpt(f"A series: {summary}. {description}")
-    tags = [
-        ("property", "og:type", "website"),
-        ("property", "og:site_name", "Soonish"),
-        ("property", "og:title", title),
-        ("property", "og:description", text),
-        ("property", "og:url", page_url),
-        ("name", "twitter:card", "summary_large_image" if image_url else "summary"),
-        ("name", "twitter:title", title),
-        ("name", "twitter:description", text),
     ]
     if image_url:
         tags += [("property", "og:image", image_url), ("name", "twitter:image", image_url)]
@@ -249,24 +243,25 @@ def process_cover(data: bytes) -> bytes:
     shape around its centre, turned upright by its EXIF orientation). Nothing of the original
     file survives: no EXIF (location, camera), no other metadata."""
     if not data:
-        raise CoverRefused("Choose an image file.")
+        raise CoverRefused(_l("Choose an image file."))
     if len(data) > COVER_MAX_BYTES:
-        raise CoverRefused("That image is over 5 MB; use a smaller one.")
+        raise CoverRefused(_l("That image is over 5 MB; use a smaller one."))
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
             pixels = probe.width * probe.height
     except (UnidentifiedImageError, OSError) as exc:
-        raise CoverRefused("That file isn't an image we can read; use a JPEG, PNG or WebP.") from exc
+        raise CoverRefused(_l("That file isn't an image we can read; use a JPEG, PNG or WebP.")) from exc
     if kind not in COVER_FORMATS:
-        raise CoverRefused(f"{kind or 'That'} images aren't taken; use a JPEG, PNG or WebP.")
+        raise CoverRefused(_l("%(kind)s images aren't taken; use a JPEG, PNG or WebP.", kind=kind) if kind
+                           else _l("That kind of image isn't taken; use a JPEG, PNG or WebP."))
     if pixels > COVER_MAX_PIXELS:
-        raise CoverRefused("That image has too many pixels; use one under 50 megapixels.")
+        raise CoverRefused(_l("That image has too many pixels; use one under 50 megapixels."))
     try:
         with Image.open(io.BytesIO(data)) as image:
             upright = ImageOps.exif_transpose(image).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise CoverRefused("That image is damaged or unreadable; try exporting it again.") from exc
+        raise CoverRefused(_l("That image is damaged or unreadable; try exporting it again.")) from exc
     card = ImageOps.fit(upright, IMAGE_SIZE, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     card.save(out, "JPEG", quality=85, optimize=True, progressive=True)

@@ -31,10 +31,9 @@ def _enum(cls):
     return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
-class Event(db.Model):
-    __tablename__ = "events"
-    # A series makes each instance once, however often (or concurrently) it is materialized.
-    __table_args__ = (UniqueConstraint("series_id", "occurrence_start"),)
+class Published:
+    """What an organizer publishes in a community under a slug of its own: an event (/e/{slug})
+    or a series (/s/{slug}). The columns both tables have, each declared once."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
@@ -44,6 +43,17 @@ class Event(db.Model):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     description: Mapped[str] = mapped_column(Text, default="")
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
+    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.PUBLIC)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Event(Published, db.Model):
+    __tablename__ = "events"
+    # A series makes each instance once, however often (or concurrently) it is materialized.
+    __table_args__ = (UniqueConstraint("series_id", "occurrence_start"),)
+
     # An http(s) link to join online; shown to followers from shortly before the start.
     online_url: Mapped[str] = mapped_column(String(ONLINE_URL_MAX), default="", server_default="")
     # The public page shows how many follow; the organizer may hide it.
@@ -52,11 +62,9 @@ class Event(db.Model):
     show_guest_list: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
     # The BCP 47 tag of the organizer's own text ("de", "pt-BR"), set on the page around it for
     # screen readers; None when not said. The page's own words follow the reader's language.
     language: Mapped[str | None] = mapped_column(String(LANGUAGE_TAG_MAX))
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.PUBLIC)
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus), default=EventStatus.SCHEDULED)
     # The organizer's words when cancelling, if any (also in the cancel notification's text).
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
@@ -76,8 +84,6 @@ class Event(db.Model):
     still_coming_check: Mapped[bool] = mapped_column(default=False, server_default=false())
     still_coming_hours: Mapped[int] = mapped_column(default=STILL_COMING_HOURS_DEFAULT,
                                                     server_default=str(STILL_COMING_HOURS_DEFAULT))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     organizer: Mapped[User] = relationship()
     community: Mapped["Community | None"] = relationship()

@@ -3,12 +3,12 @@ people who follow every occurrence."""
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from soonish.field_limits import LOCATION_MAX, ONLINE_URL_MAX, SERIES_RULE_MAX, SLUG_MAX, TITLE_MAX
+from soonish.field_limits import ONLINE_URL_MAX, SERIES_RULE_MAX
 from soonish.models.base import UTCDateTime, db, utcnow
-from soonish.models.event import Visibility, _enum
+from soonish.models.event import Published, _enum
 from soonish.models.user import User
 
 
@@ -17,31 +17,20 @@ class SeriesStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # the organizer stopped it; its future occurrences are cancelled
 
 
-class Series(db.Model):
+class Series(Published, db.Model):
     """What every occurrence is made from. The rule is the single truth about when: the first
     instance is ``starts_at`` (read in ``timezone``, so its wall-clock time is the series'
     time of day), the rest follow the stored RRULE (soonish/domain/series/recurrence.py)."""
 
     __tablename__ = "series"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(SLUG_MAX), unique=True)
-    organizer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"), index=True)
-    title: Mapped[str] = mapped_column(String(TITLE_MAX))
-    description: Mapped[str] = mapped_column(Text, default="")
-    location: Mapped[str] = mapped_column(String(LOCATION_MAX), default="")
     online_url: Mapped[str] = mapped_column(String(ONLINE_URL_MAX), default="")
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility), default=Visibility.PUBLIC)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the first instance
     duration_seconds: Mapped[int | None] = mapped_column()  # None: occurrences have no end
     rrule: Mapped[str] = mapped_column(String(SERIES_RULE_MAX))
     # Instances up to here have been made into events (or were skipped as past).
     materialized_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[SeriesStatus] = mapped_column(_enum(SeriesStatus), default=SeriesStatus.ACTIVE, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     organizer: Mapped[User] = relationship()
 

@@ -6,10 +6,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from soonish import i18n
-from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX
 from soonish.models import User, db
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.i18n import _l
@@ -63,7 +63,7 @@ def register(email: str, password: str, display_name: str = "") -> Registration:
 
 def _check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed.field("password", f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValidationFailed.field("password", _l("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
 
 
 def _send_verification(user: User) -> None:
@@ -71,11 +71,9 @@ def _send_verification(user: User) -> None:
 
 
 def user_from_verify_link(token: str) -> User:
-    try:
+    with reading_link(_l("This link has expired.")):
         user_id = int(unsign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, token,
                              current_app.config["CONFIRM_LINK_MAX_AGE"]))
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired." if exc.expired else "This link is not valid.") from exc
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(_l("This account no longer exists."))
@@ -97,9 +95,9 @@ def set_profile(user: User, display_name: str, bio: str) -> User:
     """The name and the few words shown beside the events ``user`` hosts (and among those going)."""
     display_name, bio = display_name.strip(), bio.strip()
     if len(display_name) > DISPLAY_NAME_MAX:
-        raise ValidationFailed.field("display_name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+        raise ValidationFailed.field("display_name", _l("Keep the name under %(count)s characters.", count=DISPLAY_NAME_MAX))
     if len(bio) > BIO_MAX:
-        raise ValidationFailed.field("bio", f"Keep it under {BIO_MAX} characters.")
+        raise ValidationFailed.field("bio", _l("Keep it under %(count)s characters.", count=BIO_MAX))
     user.display_name, user.bio = display_name, bio
     db.session.commit()
     return user
@@ -118,7 +116,7 @@ def set_locale(user: User, locale: str | None) -> User:
     browser's Accept-Language decides."""
     chosen = i18n.supported(locale) if locale else None
     if locale and chosen is None:
-        raise ValidationFailed.field("locale", f"Choose one of: {', '.join(i18n.SUPPORTED_LOCALES)}.")
+        raise ValidationFailed.field("locale", _l("Choose one of: %(choices)s.", choices=", ".join(i18n.SUPPORTED_LOCALES)))
     user.locale = chosen
     db.session.commit()
     return user

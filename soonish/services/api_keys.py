@@ -40,7 +40,7 @@ def create_key(user: User, name: str, scopes: list[str], expires_at: datetime | 
         raise ValidationFailed.field("name", _l("Give the key a name (up to 80 characters), e.g. the integration using it."))
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
-        raise ValidationFailed.field("scopes", f"Choose one or more of: {', '.join(SCOPES)}.")
+        raise ValidationFailed.field("scopes", _l("Choose one or more of: %(choices)s.", choices=", ".join(SCOPES)))
     if expires_at is not None:
         expires_at = to_utc(expires_at, timezone.utc, "expires_at")
         if expires_at <= utcnow():
@@ -92,4 +92,4 @@ def key_for(plain: str) -> ApiKey | None:
 def check_scope(key: ApiKey | None, scope: str) -> None:
     """Forbidden, naming the scope, when a request made with ``key`` needs one it lacks."""
     if key is not None and scope not in key.scopes:
-        raise Forbidden(f"This API key lacks the scope {scope!r}.", {"scope": [scope]})
+        raise Forbidden(_l("This API key lacks the scope “%(scope)s”.", scope=scope), {"scope": [scope]})

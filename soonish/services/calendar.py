@@ -15,7 +15,7 @@ from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, 
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
-from soonish.i18n import _l
+from soonish.i18n import _, _l
 
 FEED_TOKEN_BYTES = 32
 
@@ -30,7 +30,7 @@ def _reminder(event: Event, offset_seconds: int) -> Alarm:
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", -timedelta(seconds=offset_seconds))
-    alarm.add("description", f"Soon: {event.title}")
+    alarm.add("description", _("Soon: %(title)s", title=event.title))
     return alarm
 
 
@@ -50,12 +50,7 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
     master.add("dtstart", series.starts_at.astimezone(zone))
     if duration is not None:
         master.add("duration", duration)
-    master.add("summary", series.title)
-    if series.description:
-        master.add("description", series.description)
-    if series.location:
-        master.add("location", series.location)
-    master.add("url", series_url)
+    ics.describe(master, series, series_url)
     master.add("rrule", series_service.rule_of(series).ical(zone))
     master.add("status", "CANCELLED" if series.status == SeriesStatus.CANCELLED else "CONFIRMED")
     made = series_service.occurrences(series, upcoming=False)
@@ -98,7 +93,7 @@ def feed_calendar(user: User, event_url: EventUrl) -> bytes:
         for offset in subscription.reminder_offsets or []:
             entry.add_component(_reminder(event, offset))
         entries.append((ics.span(event), entry))
-    return ics.calendar(entries, "Soonish: events I follow")
+    return ics.calendar(entries, _("Soonish: events I follow"))
 
 
 def rotate_feed_token(user: User) -> str:

@@ -340,7 +340,7 @@ BY_KEY = {channel_type.key: channel_type for channel_type in TYPES}
 
 def get_type(key: str) -> ChannelType:
     if key not in BY_KEY:
-        raise ValidationFailed.field("type", f"Unknown channel type; choose one of: {', '.join(BY_KEY)}.")
+        raise ValidationFailed.field("type", _l("Unknown channel type; choose one of: %(choices)s.", choices=", ".join(BY_KEY)))
     return BY_KEY[key]
 
 
@@ -364,18 +364,21 @@ def clean_fields(key: str, raw: dict | None) -> dict[str, str]:
     known = {f.name for f in channel_type.fields}
     for name in raw:
         if name not in known:
-            errors[f"fields.{name}"] = [f"{channel_type.label} has no field {name!r}."]
+            errors[f"fields.{name}"] = [_l("%(channel)s has no field “%(field)s”.", channel=channel_type.label, field=name)]
     for spec in channel_type.fields:
         value = raw.get(spec.name)
         value = "" if value is None else str(value).strip()
         if not value:
             if spec.required:
-                errors[f"fields.{spec.name}"] = [f"{spec.label} is required" + (f": {spec.expected}." if spec.expected else ".")]
+                errors[f"fields.{spec.name}"] = [_l("%(field)s is required: %(expected)s.", field=spec.label, expected=spec.expected)
+                                                 if spec.expected else _l("%(field)s is required.", field=spec.label)]
             continue
         if len(value) > FIELD_MAX:
-            errors[f"fields.{spec.name}"] = [f"{spec.label} is too long (up to {FIELD_MAX} characters)."]
+            errors[f"fields.{spec.name}"] = [_l("%(field)s is too long (up to %(count)s characters).", field=spec.label,
+                                                count=FIELD_MAX)]
         elif spec.pattern and not re.fullmatch(spec.pattern, value, re.IGNORECASE):
-            errors[f"fields.{spec.name}"] = [f"{spec.label} doesn't look right: expected {spec.expected or 'another format'}."]
+            errors[f"fields.{spec.name}"] = [_l("%(field)s doesn't look right: expected %(expected)s.", field=spec.label,
+                                                expected=spec.expected or _l("another format"))]
         elif spec.kind == "server":
             try:
                 _server({spec.name: value}, spec.name, "", "")
@@ -385,7 +388,8 @@ def clean_fields(key: str, raw: dict | None) -> dict[str, str]:
             try:
                 value = normalize_email(value)
             except ValidationFailed as exc:
-                errors[f"fields.{spec.name}"] = [f"{spec.label} doesn't look right: {exc.message}"]
+                errors[f"fields.{spec.name}"] = [_l("%(field)s doesn't look right: %(reason)s", field=spec.label,
+                                                    reason=exc.message)]
         values[spec.name] = value
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)

@@ -12,14 +12,14 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.config import slack_runs
 from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
-from soonish.links import LinkInvalid, LinkPurpose, unsign
+from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
     Subscription, SubscriptionSelector, SubscriptionStatus, User, db, utcnow,
 )
 from soonish.services.accounts import find_user_by_email, normalize_email
-from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing
+from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.i18n import _l
@@ -36,7 +36,7 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     the platform names it and its workspace, and the language its messages are written in
     (``locale``, a catalog's name, when known), are kept up to date."""
     if platform not in PLATFORMS:
-        raise ValidationFailed.field("platform", f"Unknown chat platform {platform!r}.")
+        raise ValidationFailed.field("platform", _l("Unknown chat platform “%(platform)s”.", platform=platform))
     query = select(ChatIdentity).where(
         ChatIdentity.platform == platform, ChatIdentity.workspace_id == workspace_id,
         ChatIdentity.external_user_id == external_id,
@@ -74,7 +74,7 @@ def request_link(identity: ChatIdentity, email: str) -> str:
     """Mail ``email`` a link that joins this chat account with that address's account."""
     address = normalize_email(email)
     if identity.user.email is not None:
-        raise Conflict(f"This {PLATFORM_NAMES[identity.platform]} account is already linked to {identity.user.email}.")
+        raise Conflict(_l("This %(platform)s account is already linked to %(email)s.", platform=PLATFORM_NAMES[identity.platform], email=identity.user.email))
     outbox.one_off_mail(OneOffKind.LINK, identity.id, address)
     db.session.commit()
     return address
@@ -88,13 +88,9 @@ class LinkRequest:
 
 def link_request(token: str) -> LinkRequest:
     """What a link mail asks for; the link alone changes nothing (mail scanners open links)."""
-    try:
+    with reading_link(_l("This link has expired; ask the bot for a new one.")):
         identity_id, email = unsign(current_app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, token,
                                     current_app.config["CONFIRM_LINK_MAX_AGE"])
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired; ask the bot for a new one." if exc.expired else "This link is not valid.") from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound(_l("This link is not valid.")) from exc
     identity = db.session.get(ChatIdentity, identity_id)
     if identity is None:
         raise NotFound(_l("This chat account is no longer known."))
@@ -109,7 +105,7 @@ def complete_link(token: str) -> User:
     account = find_user_by_email(request.email)
     if account is None:
         if chat_user.email is not None and chat_user.email != request.email:
-            raise Conflict(f"This chat account is already linked to {chat_user.email}.")
+            raise Conflict(_l("This chat account is already linked to %(email)s.", email=chat_user.email))
         chat_user.email = request.email
         account = chat_user
     account.is_verified = True
@@ -161,10 +157,10 @@ def new_connect_code(user: User, platform: str) -> ConnectCode:
     """A one-time code for ``user`` to type in ``platform``'s chat; it replaces their earlier
     unused codes for that platform."""
     if platform not in PLATFORMS:
-        raise ValidationFailed.field("platform", f"Choose one of: {', '.join(PLATFORMS)}.")
+        raise ValidationFailed.field("platform", _l("Choose one of: %(choices)s.", choices=", ".join(PLATFORMS)))
     platform = ChatPlatform(platform)
     if platform not in configured_platforms():
-        raise ValidationFailed.field("platform", f"There is no {platform.display_name} bot on this Soonish.")
+        raise ValidationFailed.field("platform", _l("There is no %(platform)s bot on this Soonish.", platform=platform.display_name))
     code = (''.join(secrets.choice(CODE_LETTERS) for _ in range(CODE_PART)) + "-"
             + ''.join(secrets.choice(CODE_DIGITS) for _ in range(CODE_PART)))
     expires_at = utcnow() + timedelta(seconds=current_app.config["CHAT_CONNECT_CODE_SECONDS"])
@@ -179,28 +175,28 @@ def connect(identity: ChatIdentity, typed: str) -> User:
     """Join the chat account that typed a connect code with the account that asked for it: the
     code proves the account (its owner was signed in), typing it proves the chat account."""
     platform = PLATFORM_NAMES[identity.platform]
-    again = "Get a new code on the Channels page of Soonish (Connect " + platform + ")."
+    again = _l("Get a new code on the Channels page of Soonish (Connect %(platform)s).", platform=platform)
     row = db.session.scalar(select(ChatConnectCode).where(ChatConnectCode.code_hash == _code_hash(normalize_code(typed))))
     if row is None:
-        raise NotFound(f"I don't know the code “{typed}”. {again}")
+        raise NotFound(_l("I don't know the code “%(code)s”. %(again)s", code=typed, again=again))
     if row.platform != identity.platform:
-        raise ValidationFailed(f"This code is for {PLATFORM_NAMES[row.platform]}: type it there, or get a "
-                               f"{platform} code on the Channels page.")
+        raise ValidationFailed(_l("This code is for %(platform)s: type it there, or get a %(here)s code on the "
+                                  "Channels page.", platform=PLATFORM_NAMES[row.platform], here=platform))
     if row.used_at is not None:
-        raise Conflict(f"This code was used already; each works once. {again}")
+        raise Conflict(_l("This code was used already; each works once. %(again)s", again=again))
     if row.expires_at <= utcnow():
-        raise Gone(f"This code has expired (codes work for {current_app.config['CHAT_CONNECT_CODE_SECONDS'] // 60} "
-                   f"minutes). {again}")
+        raise Gone(_l("This code has expired (codes work for %(minutes)s minutes). %(again)s",
+                      minutes=current_app.config["CHAT_CONNECT_CODE_SECONDS"] // 60, again=again))
     account, chat_user = db.session.get(User, row.user_id), identity.user
     if chat_user.id != account.id and chat_user.email is not None:
-        raise Conflict(f"This {platform} account is linked to another Soonish account ({chat_user.email}). "
-                       f"Remove it from that account's Channels page first.")
+        raise Conflict(_l("This %(platform)s account is linked to another Soonish account (%(email)s). Remove it "
+                          "from that account's Channels page first.", platform=platform, email=chat_user.email))
     # Claimed in one statement: of two people typing the same code at once, one gets it.
     claimed = db.session.execute(update(ChatConnectCode).where(
         ChatConnectCode.id == row.id, ChatConnectCode.used_at.is_(None)).values(used_at=utcnow()))
     if claimed.rowcount != 1:
         db.session.rollback()
-        raise Conflict(f"This code was used already; each works once. {again}")
+        raise Conflict(_l("This code was used already; each works once. %(again)s", again=again))
     _join(account, chat_user)
     return db.session.get(User, account.id)
 

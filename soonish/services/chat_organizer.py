@@ -16,7 +16,7 @@ from soonish.models import ChatIdentity, Event, PendingChatAction, User, db, utc
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from soonish.services.events import EventFields, cancel_event, create_event, get_event_for_organizer, update_event, zone
 from soonish.services.notifications import announce as send_announcement
-from soonish.i18n import _l
+from soonish.i18n import _l, current_locale, format_datetime
 
 # A Confirm button older than this asks again: the preview it confirmed may be stale.
 CONFIRM_WITHIN = timedelta(minutes=15)
@@ -37,7 +37,7 @@ def parse_when(text: str, zone_name: str, now: datetime | None = None) -> dateti
     """``text`` as an instant, read in ``zone_name`` (future dates preferred); UTC-aware."""
     parsed = _read(text, zone_name, now)
     if parsed is None:
-        raise ValidationFailed.field("when", f"I can't read “{text}” as a time. Try {TIME_EXAMPLES}.")
+        raise ValidationFailed.field("when", _l("I can't read “%(text)s” as a time. Try %(examples)s.", text=text, examples=TIME_EXAMPLES))
     return parsed.astimezone(ZoneInfo("UTC"))
 
 
@@ -99,8 +99,8 @@ def organizer_zone(user: User, chat_zone: str | None) -> str:
 def require_account(identity: ChatIdentity) -> User:
     """Organizing needs a Soonish account: a chat account linked to one."""
     if identity.is_channel or identity.user.email is None:
-        raise Forbidden("Organizing from chat needs your Soonish account: link this chat account first with "
-                        "`link <your email>`.")
+        raise Forbidden(_l("Organizing from chat needs your Soonish account: link this chat account first with "
+                           "`link <your email>`."))
     return identity.user
 
 
@@ -108,8 +108,8 @@ def organized_event(identity: ChatIdentity, event: Event, action: Action = Actio
     """The event if the chat account's person may do ``action`` to it (their role in its community)."""
     user = require_account(identity)
     if not communities.may(user, action, event):
-        raise Forbidden(f"Only the organizer of {event.title} can change it, and this chat account isn't linked "
-                        f"to theirs.")
+        raise Forbidden(_l("Only the organizer of %(title)s can change it, and this chat account isn't linked "
+                           "to theirs.", title=event.title))
     return get_event_for_organizer(user, event.id, action)
 
 
@@ -132,16 +132,17 @@ def preview_create(identity: ChatIdentity, text: str, chat_zone: str | None, now
         readings = read_title_and_when(text, zone_name, now)
         if not readings:
             raise ValidationFailed.field(
-                "when", f"I can't find a time in “{text}”. Put it after the title, e.g. `create Team lunch tomorrow 7pm`; "
-                        f"times like {TIME_EXAMPLES} work.")
+                "when", _l("I can't find a time in “%(text)s”. Put it after the title, e.g. `create Team lunch "
+                           "tomorrow 7pm`; times like %(examples)s work.", text=text, examples=TIME_EXAMPLES))
     else:
         readings = [Reading(text.strip(), parse_when(when, zone_name, now))]
     if any(not r.title or len(r.title) > TITLE_MAX for r in readings):
-        raise ValidationFailed.field("title", f"Give the event a title of up to {TITLE_MAX} characters.")
+        raise ValidationFailed.field("title", _l("Give the event a title of up to %(count)s characters.", count=TITLE_MAX))
     choices = tuple(r for r in readings if r.starts_at > (now or utcnow()))
     if not choices:
         raise ValidationFailed.field(
-            "when", f"{readings[0].starts_at.astimezone(ZoneInfo(zone_name)):%a %-d %b %H:%M} is in the past.")
+            "when", _l("%(when)s is in the past.", when=format_datetime(readings[0].starts_at, current_locale(), zone_name,
+                                                                  "EEE d MMM HH:mm")))
     pending = _hold(identity, "create", {"timezone": zone_name, "choices": [
         {"title": c.title, "starts_at": c.starts_at.isoformat()} for c in choices]})
     return CreatePreview(pending.id, choices, zone_name)
@@ -150,7 +151,7 @@ def preview_create(identity: ChatIdentity, text: str, chat_zone: str | None, now
 def preview_cancel(identity: ChatIdentity, event: Event) -> int:
     event = organized_event(identity, event)
     if event.status.value != "scheduled":
-        raise Conflict(f"{event.title} is already {event.status.value}.")
+        raise Conflict(_l("%(title)s is already %(status)s.", title=event.title, status=event.status.value))
     return _hold(identity, "cancel", {"event_id": event.id}).id
 
 

@@ -18,11 +18,11 @@ from soonish.models import (
     Community, CommunityAudit, CommunityInvite, CommunityMember, Event, EventStatus, Series, SeriesStatus, User,
     Visibility, db, lock_for_change, utcnow,
 )
+from soonish.privacy import mask_address
 from soonish.services.accounts import normalize_email
 from soonish.services.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from soonish.services.events import list_upcoming_public_events, mark_cancelled, permitted, tell_cancelled
-from soonish.domain.bounces import mask_address
-from soonish.i18n import _l
+from soonish.i18n import _l, format_number
 
 PAST_SHOWN = 20
 
@@ -78,16 +78,16 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
     name, slug, description = (name or "").strip(), (slug or "").strip().lower(), (description or "").strip()
     errors = {}
     if not name or len(name) > COMMUNITY_NAME_MAX:
-        errors["name"] = [f"Give it a name (up to {COMMUNITY_NAME_MAX} characters)."]
+        errors["name"] = [_l("Give it a name (up to %(count)s characters).", count=COMMUNITY_NAME_MAX)]
     if (problem := rules.slug_problem(slug)) is not None:
         errors["slug"] = [problem]
     if len(description) > COMMUNITY_DESCRIPTION_MAX:
-        errors["description"] = [f"Keep the description under {COMMUNITY_DESCRIPTION_MAX:,} characters."]
+        errors["description"] = [_description_too_long()]
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)
     limit = int(current_app.config["COMMUNITIES_OWNED_MAX"])
     if rules.owned_count(actor) >= limit:
-        raise Conflict(f"You own {limit} communities, the most one account may.", {"communities": [f"at most {limit}"]})
+        raise Conflict(_l("You own %(count)s communities, the most one account may.", count=limit), {"communities": [f"at most {limit}"]})
     taken = Conflict(_l("That address is taken; pick another."), {"slug": ["taken"]})
     if db.session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise taken
@@ -110,11 +110,11 @@ def change_community(actor: User, community_id: int, changes: dict) -> Community
     if "description" in changes:
         description = (changes["description"] or "").strip()
         if len(description) > COMMUNITY_DESCRIPTION_MAX:
-            raise ValidationFailed.field("description", f"Keep the description under {COMMUNITY_DESCRIPTION_MAX:,} characters.")
+            raise ValidationFailed.field("description", _description_too_long())
         community.description = description
     if "digest_weekday" in changes:
         if changes["digest_weekday"] not in range(7):
-            raise ValidationFailed.field("digest_weekday", "A day of the week: 0 Monday … 6 Sunday.")
+            raise ValidationFailed.field("digest_weekday", _l("A day of the week: 0 Monday … 6 Sunday."))
         community.digest_weekday = changes["digest_weekday"]
     rules.audit(community.id, actor, "changed", ", ".join(sorted(changes)) or "nothing")
     db.session.commit()
@@ -143,16 +143,21 @@ def audit_list(actor: User, community_id: int, limit: int = 100) -> list[Communi
     ))
 
 
+def _description_too_long():
+    return _l("Keep the description under %(count)s characters.", count=format_number(COMMUNITY_DESCRIPTION_MAX))
+
+
 def _role(value: str) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise ValidationFailed.field("role", f"Choose one of: {', '.join(r.value for r in Role)}.") from None
+        raise ValidationFailed.field("role", _l("Choose one of: %(choices)s.", choices=", ".join(r.value for r in Role))) from None
 
 
 def _may_grant_or_refuse(actor_role: Role, role: Role) -> None:
     if not rules.may_grant(actor_role, role):
-        raise Forbidden(f"As {actor_role.value} you can't give or take away the role {role.value}.",
+        raise Forbidden(_l("As %(actor_role)s you can't give or take away the role %(role)s.",
+                           actor_role=actor_role.value, role=role.value),
                         {"role": [role.value]})
 
 
@@ -161,7 +166,7 @@ def _room_for_one_more(community: Community) -> None:
     count = db.session.scalar(select(func.count()).select_from(CommunityMember)
                               .where(CommunityMember.community_id == community.id))
     if count >= limit:
-        raise Conflict(f"A community has at most {limit:,} members.", {"members": [f"at most {limit}"]})
+        raise Conflict(_l("A community has at most %(count)s members.", count=format_number(limit)), {"members": [f"at most {limit}"]})
 
 
 def invite(actor: User, community_id: int, email: str, role: str) -> CommunityInvite:
@@ -188,8 +193,8 @@ def invite_from_token(token: str) -> CommunityInvite:
         invite_id = unsign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, token,
                            max_age=int(current_app.config["COMMUNITY_INVITE_MAX_AGE"]))
     except LinkInvalid as exc:
-        raise Gone("This invitation has expired; ask for a new one." if exc.expired
-                   else "This invitation link is not valid.") from exc
+        raise Gone(_l("This invitation has expired; ask for a new one.") if exc.expired
+                   else _l("This invitation link is not valid.")) from exc
     invitation = db.session.get(CommunityInvite, invite_id) if isinstance(invite_id, int) else None
     if invitation is None:
         raise NotFound(_l("No such invitation."))

@@ -11,6 +11,7 @@ from soonish.domain.messages import when_text
 from soonish.models import Community, Event
 from soonish.services.communities import CommunityPage, community_page
 from soonish.services.errors import NotFound, ValidationFailed
+from soonish.i18n import _l
 
 EMBED_WIDTH = 400
 EMBED_HEIGHT = 320
@@ -45,12 +46,12 @@ def atom_feed(page: CommunityPage, page_url: str, feed_url: str, event_url: Call
 def community_of_page_url(url: str) -> Community:
     """The community whose page ``url`` is (an oEmbed request names it by its link)."""
     if not url:
-        raise ValidationFailed.field("url", "Give the link of a community's page, like https://…/c/night-owls.")
+        raise ValidationFailed.field("url", _l("Give the link of a community's page, like https://…/c/night-owls."))
     parts = urlsplit(url)
     ours = urlsplit(current_app.config["PUBLIC_URL"])
     path = [part for part in parts.path.split("/") if part]
     if parts.netloc.lower() != ours.netloc.lower() or len(path) != 2 or path[0] != "c":
-        raise NotFound("That link is not a community page of this Soonish.")
+        raise NotFound(_l("That link is not a community page of this Soonish."))
     return community_page(path[1]).community
 
 
@@ -67,4 +68,4 @@ def oembed(community: Community, embed_url: str, max_width: int | None, max_heig
 
 def iframe_html(community: Community, embed_url: str, width: int = EMBED_WIDTH, height: int = EMBED_HEIGHT) -> str:
     return (f'<iframe src="{escape(embed_url)}" title="Follow {escape(community.name)} on Soonish" '
-            f'width="{width}" height="{height}" style="border:0" loading="lazy"></iframe>')
+            f'width="{width}" height="{height}" loading="lazy"></iframe>')

@@ -18,6 +18,7 @@ from soonish.services import webhook_endpoints
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.communities import community_page
 from soonish.services.errors import Gone, NotFound, ValidationFailed
+from soonish.i18n import _l
 from soonish.services.pagination import Page, keyset_page
 from soonish.services.subscriptions import _require_open, _selectors, _transition
 
@@ -28,7 +29,7 @@ def mode_of(value: str | FollowMode) -> FollowMode:
     try:
         return FollowMode(value)
     except ValueError:
-        raise ValidationFailed.field("mode", f"Choose one of: {', '.join(MODES)}.") from None
+        raise ValidationFailed.field("mode", _l("Choose one of: %(choices)s.", choices=", ".join(MODES))) from None
 
 
 def followable(slug: str | None = None, community_id: int | None = None) -> Community:
@@ -36,7 +37,7 @@ def followable(slug: str | None = None, community_id: int | None = None) -> Comm
     if slug is None:
         community = db.session.get(Community, community_id) if community_id is not None else None
         if community is None:
-            raise NotFound("No such community.")
+            raise NotFound(_l("No such community."))
         slug = community.slug
     return community_page(slug).community
 
@@ -118,17 +119,17 @@ def _unsigned(token: str, purpose: str, max_age: int | None = None) -> int:
         value = unsign(current_app.config["SECRET_KEY"], purpose, token, max_age)
     except LinkInvalid as exc:
         if exc.expired:
-            raise Gone("Confirm links only work for a while. Follow the community again and we'll send you a fresh one.") from exc
-        raise NotFound("This link is not valid.") from exc
+            raise Gone(_l("Confirm links only work for a while. Follow the community again and we'll send you a fresh one.")) from exc
+        raise NotFound(_l("This link is not valid.")) from exc
     if not isinstance(value, int) or isinstance(value, bool):
-        raise NotFound("This link is not valid.")
+        raise NotFound(_l("This link is not valid."))
     return value
 
 
 def _follow(follow_id: int) -> CommunityFollow:
     follow = db.session.get(CommunityFollow, follow_id)
     if follow is None:
-        raise NotFound("This follow no longer exists.")
+        raise NotFound(_l("This follow no longer exists."))
     return follow
 
 
@@ -163,7 +164,7 @@ def manage_token(follow: CommunityFollow) -> str:
 
 def change_mode(follow: CommunityFollow, mode: str | FollowMode) -> CommunityFollow:
     if follow.status == SubscriptionStatus.UNSUBSCRIBED:
-        raise NotFound("You no longer follow this community; follow it again from its page.")
+        raise NotFound(_l("You no longer follow this community; follow it again from its page."))
     follow.mode = mode_of(mode)
     db.session.commit()
     return follow
@@ -198,7 +199,7 @@ def own_follow(user: User, community_id: int) -> CommunityFollow:
         CommunityFollow.community_id == community_id, CommunityFollow.user_id == user.id,
         CommunityFollow.status != SubscriptionStatus.UNSUBSCRIBED))
     if follow is None:
-        raise NotFound("You don't follow this community.")
+        raise NotFound(_l("You don't follow this community."))
     return follow
 
 
@@ -214,13 +215,20 @@ def mode_label(follow: CommunityFollow) -> str:
 # The one-tap "follow this event" -----------------------------------------------------------------
 
 
+def suggested(token: str) -> Subscription:
+    """The subscription a community's new-event message offers to make active; reading it
+    changes nothing (mail scanners open links)."""
+    subscription = db.session.get(Subscription, _unsigned(token, LinkPurpose.FOLLOW_SUGGESTED))
+    if subscription is None:
+        raise NotFound(_l("This event can no longer be followed from here."))
+    return subscription
+
+
 def follow_suggested(token: str) -> Subscription:
     """Follow the event a community's new-event message told of: its suggested subscription
     becomes active (one conditional update, so two taps follow once). Tapping again, or after
     following otherwise, is harmless."""
-    subscription = db.session.get(Subscription, _unsigned(token, LinkPurpose.FOLLOW_SUGGESTED))
-    if subscription is None:
-        raise NotFound("This event can no longer be followed from here.")
+    subscription = suggested(token)
     if subscription.status == SubscriptionStatus.ACTIVE:
         return subscription
     _require_open(subscription.event)

@@ -23,10 +23,7 @@ from soonish.i18n import _l
 RUNS = 3
 
 
-class VersionMismatch(ServiceError):
-    status = 412
-    code = "precondition_failed"
-
+class VersionMismatch(ServiceError, status=412, code="precondition_failed"):
     def __init__(self, event: Event) -> None:
         super().__init__(
             "This event changed while you were editing (saved elsewhere, in another tab or through the API). "

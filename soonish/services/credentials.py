@@ -40,7 +40,7 @@ def request_password_reset(email: str) -> None:
 
 def user_for_reset(token: str) -> User:
     """The account a reset link is for; NotFound (with a reason people understand) otherwise."""
-    return _user_from_epoch_link(LinkPurpose.RESET_PASSWORD, token, "Ask for a new reset link.")
+    return _user_from_epoch_link(LinkPurpose.RESET_PASSWORD, token, _l("Ask for a new reset link."))
 
 
 def reset_password(token: str, password: str) -> User:
@@ -86,7 +86,7 @@ def request_email_change(user: User, new_email: str, current_password: str) -> s
 def confirm_email_change(token: str) -> User:
     """Switch to the new address the link was mailed to, and tell the old one (with an undo)."""
     user_id, old, new = _unsign_fields(LinkPurpose.CHANGE_EMAIL, token, current_app.config["CONFIRM_LINK_MAX_AGE"],
-                                       "Change your address again from your account page.")
+                                       _l("Change your address again from your account page."))
     user = _live_user(user_id)
     if user.email == new:
         return user  # opened twice
@@ -121,7 +121,8 @@ def undo_email_change(token: str) -> User:
 
 
 def user_for_deletion_link(token: str) -> User:
-    return _user_from_epoch_link(LinkPurpose.DELETE_ACCOUNT, token, "Ask for a new link from your account page.")
+    return _user_from_epoch_link(LinkPurpose.DELETE_ACCOUNT, token,
+                                 _l("Ask for a new link from your account page."))
 
 
 def request_deletion_link(user: User) -> None:
@@ -129,20 +130,25 @@ def request_deletion_link(user: User) -> None:
     db.session.commit()
 
 
-def _user_from_epoch_link(purpose: str, token: str, again: str) -> User:
+def _user_from_epoch_link(purpose: str, token: str, again) -> User:
     user_id, epoch = _unsign_fields(purpose, token, current_app.config["ACCOUNT_LINK_MAX_AGE"], again)
     user = _live_user(user_id)
     if epoch != user.token_epoch:
-        raise NotFound(f"This link has already been used. {again}".strip())
+        raise _link_refused(_l("This link has already been used."), again)
     return user
 
 
-def _unsign_fields(purpose: str, token: str, max_age: int, again: str) -> list:
+def _link_refused(reason, again) -> NotFound:
+    """Why a link failed, and what to do instead when there is something to do."""
+    return NotFound(_l("%(reason)s %(again)s", reason=reason, again=again) if again else reason)
+
+
+def _unsign_fields(purpose: str, token: str, max_age: int, again) -> list:
     try:
         fields = unsign(current_app.config["SECRET_KEY"], purpose, token, max_age)
     except LinkInvalid as exc:
-        reason = "This link has expired." if exc.expired else "This link is not valid."
-        raise NotFound(f"{reason} {again}".strip()) from exc
+        raise _link_refused(_l("This link has expired.") if exc.expired else _l("This link is not valid."),
+                            again) from exc
     if not isinstance(fields, list):
         raise NotFound(_l("This link is not valid."))
     return fields

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -22,11 +23,12 @@ from soonish.models import (
     SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from soonish.domain import outbox
+from soonish.models.event import Published
 from soonish.services.broadcast import record
 from soonish.services import webhook_endpoints
 from soonish.services.concurrency import check_version, rerun_if_changed_meanwhile
 from soonish.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from soonish.i18n import _l
+from soonish.i18n import _l, format_number
 
 # A start a few minutes ago is "now" (an organizer filling in the form as the event begins);
 # anything earlier is in the past and refused.
@@ -104,7 +106,7 @@ def to_utc(value: datetime, tz: tzinfo, field: str) -> datetime:
             value = value.replace(tzinfo=tz)
         return value.astimezone(timezone.utc)
     except (OverflowError, ValueError) as exc:
-        raise ValidationFailed.field(field, "That date is out of range; pick one in the coming years.") from exc
+        raise ValidationFailed.field(field, _l("That date is out of range; pick one in the coming years.")) from exc
 
 
 def _as_stored(given: datetime, stored: datetime | None) -> datetime:
@@ -123,9 +125,9 @@ def _instant(value: datetime, tz: ZoneInfo, field: str, stored: datetime | None,
         if instant != stored:
             now = utcnow()
             if field == "starts_at" and instant < now - START_GRACE:
-                raise ValidationFailed.field(field, "That start is in the past; pick a time from now on.")
+                raise ValidationFailed.field(field, _l("That start is in the past; pick a time from now on."))
             if instant > now + timedelta(days=366 * FURTHEST_AHEAD_YEARS):
-                raise ValidationFailed.field(field, f"Events can be planned up to {FURTHEST_AHEAD_YEARS} years ahead.")
+                raise ValidationFailed.field(field, _l("Events can be planned up to %(count)s years ahead.", count=FURTHEST_AHEAD_YEARS))
     except ValidationFailed as exc:
         errors.update(exc.fields)
         return None
@@ -138,9 +140,9 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
     errors: dict[str, list[str]] = {}
     title = (fields.title or "").strip()
     if not title:
-        errors["title"] = ["A title is required."]
+        errors["title"] = [_l("A title is required.")]
     elif len(title) > TITLE_MAX:
-        errors["title"] = [f"Keep the title under {TITLE_MAX} characters."]
+        errors["title"] = [_l("Keep the title under %(count)s characters.", count=TITLE_MAX)]
     try:
         tz = zone(fields.timezone)
     except ValidationFailed as exc:
@@ -151,28 +153,30 @@ def clean_event_fields(fields: EventFields, stored: Event | None = None) -> dict
         _instant(fields.ends_at, tz, "ends_at", stored.ends_at if stored else None, errors) if fields.ends_at else None
     )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        errors["ends_at"] = ["The end must be after the start."]
+        errors["ends_at"] = [_l("The end must be after the start.")]
     # Measured as stored: a form sends each line break as \r\n, a browser counts it as one.
     description = (fields.description or "").replace("\r\n", "\n").strip()
     if len(description) > EVENT_DESCRIPTION_MAX:
-        errors["description"] = [f"Keep the details under {EVENT_DESCRIPTION_MAX:,} characters (this is {len(description):,})."]
+        errors["description"] = [_l("Keep the details under %(count)s characters (this is %(length)s).",
+                                       count=format_number(EVENT_DESCRIPTION_MAX), length=format_number(len(description)))]
     try:
         visibility = Visibility(fields.visibility)
     except ValueError:
-        errors["visibility"] = ["Choose public, unlisted or private."]
+        errors["visibility"] = [_l("Choose public, unlisted or private.")]
         visibility = Visibility.PUBLIC
     online_url = (fields.online_url or "").strip()
     if online_url:
         parts = urlsplit(online_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(online_url) > ONLINE_URL_MAX:
-            errors["online_url"] = [f"Give a link starting with https:// or http:// (up to {ONLINE_URL_MAX} characters)."]
+            errors["online_url"] = [_l("Give a link starting with https:// or http:// (up to %(count)s characters).",
+                                          count=ONLINE_URL_MAX)]
     hours = fields.still_coming_hours
     if isinstance(hours, bool) or not isinstance(hours, int) or not STILL_COMING_HOURS_MIN <= hours <= STILL_COMING_HOURS_MAX:
-        errors["still_coming_hours"] = [f"Ask from {STILL_COMING_HOURS_MIN} to {STILL_COMING_HOURS_MAX} hours "
-                                        f"before the start, in whole hours."]
+        errors["still_coming_hours"] = [_l("Ask from %(low)s to %(high)s hours before the start, in whole hours.",
+                                           low=STILL_COMING_HOURS_MIN, high=STILL_COMING_HOURS_MAX)]
     language = (fields.language or "").strip() or None
     if language and not (LANGUAGE_TAG.fullmatch(language) and len(language) <= LANGUAGE_TAG_MAX):
-        errors["language"] = ["Give a language tag such as en, de or pt-BR, or leave it empty."]
+        errors["language"] = [_l("Give a language tag such as en, de or pt-BR, or leave it empty.")]
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)
     return dict(
@@ -208,12 +212,21 @@ def community_to_host(organizer: User, community_id: int | None) -> Community:
     return permitted(organizer, Action.CREATE_EVENT, community, "community")
 
 
-def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
-    cleaned = clean_event_fields(fields)
+PublishedKind = TypeVar("PublishedKind", bound=Published)
+
+
+def publish(kind: type[PublishedKind], organizer: User, community_id: int | None, cleaned: dict) -> PublishedKind:
+    """A new event or series of ``organizer``'s with its ``cleaned`` fields, in the community that
+    hosts it, under a new slug; flushed, so it has its id."""
     community = community_to_host(organizer, community_id)
-    event = Event(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(event)
+    published = kind(organizer_id=organizer.id, community_id=community.id, slug=new_slug(cleaned["title"]), **cleaned)
+    db.session.add(published)
     db.session.flush()
+    return published
+
+
+def create_event(organizer: User, fields: EventFields, community_id: int | None = None) -> Event:
+    event = publish(Event, organizer, community_id, clean_event_fields(fields))
     outbox.event_created(event)
     community_follows.event_created(event)
     db.session.commit()
@@ -270,6 +283,14 @@ def tell_updated(event: Event, notification) -> None:
     webhook_endpoints.event_changed("event.updated", event)
 
 
+def clean_cancel_reason(reason: str | None) -> str:
+    """The organizer's words when cancelling an event or a series, trimmed; too long is refused."""
+    reason = (reason or "").strip()
+    if len(reason) > CANCEL_REASON_MAX:
+        raise ValidationFailed.field("reason", _l("Keep the reason under %(count)s characters.", count=CANCEL_REASON_MAX))
+    return reason
+
+
 @rerun_if_changed_meanwhile
 def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     """Cancel the event and tell its followers, with the organizer's ``reason`` if given. The
@@ -277,9 +298,7 @@ def cancel_event(actor: User, event_id: int, reason: str = "") -> Event:
     Cancelling a cancelled event answers it as it is (also when another request cancelled it
     a moment before: the reason is that request's) and sends nothing."""
     event = get_event_for_organizer(actor, event_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
+    reason = clean_cancel_reason(reason)
     if event.status == EventStatus.CANCELLED:
         return event
     if event.status == EventStatus.COMPLETED:

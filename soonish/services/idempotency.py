@@ -59,7 +59,7 @@ def begin(caller: str, key: str, request_fingerprint: str) -> StoredAnswer | Ide
     of the first request to replay. Raises Conflict (409) while the first one still runs and
     ValidationFailed (422) when the key was used for a different request."""
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValidationFailed.field("Idempotency-Key", f"Use 1 to {MAX_KEY_LENGTH} characters, e.g. a UUID.")
+        raise ValidationFailed.field("Idempotency-Key", _l("Use 1 to %(count)s characters, e.g. a UUID.", count=MAX_KEY_LENGTH))
     expire_idempotency_records(utcnow())
     record = IdempotencyRecord(caller=caller, key=key, fingerprint=request_fingerprint)
     db.session.add(record)
@@ -75,7 +75,7 @@ def begin(caller: str, key: str, request_fingerprint: str) -> StoredAnswer | Ide
         return begin(caller, key, request_fingerprint)
     if first.fingerprint != request_fingerprint:
         raise ValidationFailed.field(
-            "Idempotency-Key", "This key was already used for a different request; use a new key for a new request."
+            "Idempotency-Key", _l("This key was already used for a different request; use a new key for a new request.")
         )
     if first.status is None and first.created_at < utcnow() - ABANDONED_AFTER:
         db.session.delete(first)

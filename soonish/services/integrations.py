@@ -18,13 +18,13 @@ from soonish.domain.delivery import (
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
 from soonish.field_limits import CHANNEL_URL_MAX
-from soonish.links import LinkInvalid, LinkPurpose, carries_address, unsign
+from soonish.links import LinkPurpose, carries_address, unsign
 from soonish.models import Integration, User, db, utcnow
 from soonish.netguard import PrivateTargetRefused, check_host
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
-from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing
+from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
-from soonish.i18n import _l
+from soonish.i18n import _l, format_number
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PORTS = range(1, 65536)
@@ -57,20 +57,21 @@ def check_apprise_url(url: str) -> str:
     """The URL's mask if Apprise understands it and it points nowhere private; else a field error."""
     url = (url or "").strip()
     if len(url) > CHANNEL_URL_MAX:
-        raise ValidationFailed.field("url", f"That's longer than any channel URL needs ({CHANNEL_URL_MAX:,} characters at most).")
+        raise ValidationFailed.field("url", _l("That's longer than any channel URL needs (%(count)s characters at most).",
+                                                   count=format_number(CHANNEL_URL_MAX)))
     plugin = parse_apprise_url(url) if url else None
     if plugin is None:
         raise ValidationFailed.field(
-            "url", "Apprise doesn't recognise this URL. Examples: mailto://user:pass@example.com, "
-            "ntfy://topic, discord://webhook_id/token, json://example.com/hook."
+            "url", _l("Apprise doesn't recognise this URL. Examples: mailto://user:pass@example.com, "
+                      "ntfy://topic, discord://webhook_id/token, json://example.com/hook.")
         )
     port = getattr(plugin, "port", None)
     if port is not None and port not in PORTS:
-        raise ValidationFailed.field("url", f"Port {port} doesn't exist; use 1 to 65535, or leave it out.")
+        raise ValidationFailed.field("url", _l("Port %(port)s doesn't exist; use 1 to 65535, or leave it out.", port=port))
     try:
         check_host(connect_host(plugin), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]))
     except PrivateTargetRefused as exc:
-        raise ValidationFailed.field("url", f"Refused: {exc}. Soonish only delivers to public hosts.") from exc
+        raise ValidationFailed.field("url", _l("Refused: %(reason)s. Soonish only delivers to public hosts.", reason=exc)) from exc
     return mask_url(url)
 
 
@@ -144,11 +145,11 @@ def _add_email_channel(user: User, name: str, address: str, tag: str) -> Integra
     problem = None
     mine = list_integrations(user)
     if address == user.email:
-        problem = "That's your account's address: what you follow reaches it already."
+        problem = _l("That's your account's address: what you follow reaches it already.")
     elif any(i.email_address == address for i in mine):
-        problem = "This address is already one of your channels."
+        problem = _l("This address is already one of your channels.")
     elif sum(i.awaiting_verification for i in mine) >= current_app.config["EMAIL_CHANNELS_WAITING_MAX"]:
-        problem = "Some of your addresses still wait for their link: verify or remove those first."
+        problem = _l("Some of your addresses still wait for their link: verify or remove those first.")
     if problem:
         raise ValidationFailed.field(f"fields.{EMAIL.fields[0].name}", problem)
     integration = Integration(user_id=user.id, name=name, tag=tag, url_mask=f"mailto://{address.rsplit('@', 1)[1]}",
@@ -170,14 +171,14 @@ def resend_verification(user: User, integration_id: int) -> Integration:
     EMAIL_CHANNEL_RESEND_SECONDS."""
     integration = get_integration(user, integration_id)
     if not integration.awaiting_verification:
-        raise Conflict("This channel needs no verification link." if integration.email_address is None
-                       else "This address is verified already.")
+        raise Conflict(_l("This channel needs no verification link.") if integration.email_address is None
+                       else _l("This address is verified already."))
     interval = current_app.config["EMAIL_CHANNEL_RESEND_SECONDS"]
     waited = (utcnow() - integration.verification_sent_at).total_seconds()
     if waited < interval:
         wait = math.ceil(interval - waited)
-        raise TooSoon(f"We mailed a link {int(waited // 60)} min ago; ask again in {math.ceil(wait / 60)} min "
-                      f"(check the spam folder meanwhile).", wait)
+        raise TooSoon(_l("We mailed a link %(ago)s min ago; ask again in %(left)s min (check the spam folder "
+                         "meanwhile).", ago=int(waited // 60), left=math.ceil(wait / 60)), wait)
     integration.verification_sent_at = utcnow()
     _mail_verification(integration)
     db.session.commit()
@@ -193,14 +194,9 @@ class ChannelVerification:
 def channel_verification(token: str) -> ChannelVerification:
     """What a verification link is about; opening it changes nothing (mail scanners open links)."""
     secret = current_app.config["SECRET_KEY"]
-    try:
+    with reading_link(_l("This link has expired; ask for a new one on your Channels page.")):
         integration_id, address = unsign(secret, LinkPurpose.VERIFY_CHANNEL, token,
                                          current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"])
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired; ask for a new one on your Channels page." if exc.expired
-                       else "This link is not valid.") from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound(_l("This link is not valid.")) from exc
     integration = db.session.get(Integration, integration_id)
     # The address (its tag) in the link: an id freed by a removed channel may name a new one.
     if integration is None or not carries_address(secret, str(address), integration.email_address):

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select, update
 
 from soonish.domain.delivery import reminders as reminder_rule
-from soonish.domain.mail_reputation import mask_address
 from soonish.models import (
     Delivery, DeliveryStatus, DeliveryTally, Event, EventStatus, Notification, NotificationKind, Subscription,
     SubscriptionStatus, User, db, utcnow,
@@ -19,6 +18,7 @@ from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
 from soonish.i18n import _l
+from soonish.privacy import mask_address
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.
@@ -32,9 +32,9 @@ def announce(actor: User, event_id: int, title: str, body: str) -> Notification:
     title, body = (title or "").strip(), (body or "").strip()
     errors = {}
     if not title or len(title) > TITLE_MAX:
-        errors["title"] = [f"Give the announcement a title (up to {TITLE_MAX} characters)."]
+        errors["title"] = [_l("Give the announcement a title (up to %(count)s characters).", count=TITLE_MAX)]
     if len(body) > BODY_MAX:
-        errors["body"] = [f"Keep it under {BODY_MAX} characters."]
+        errors["body"] = [_l("Keep it under %(count)s characters.", count=BODY_MAX)]
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)
     notification = record(event, NotificationKind.ANNOUNCEMENT, title, body, author=actor)
@@ -316,11 +316,11 @@ def welcome_recipients(actor: User, event_id: int, status: str | None = None,
 def _recipient_page(report: NotificationReport, of_message, status: str | None, page: int, per_page: int) -> RecipientPage:
     statuses = {s.value: s for s in DeliveryStatus}
     if status is not None and status not in statuses:
-        raise ValidationFailed.field("status", f"Use one of: {', '.join(statuses)}.")
+        raise ValidationFailed.field("status", _l("Use one of: %(choices)s.", choices=", ".join(statuses)))
     if page < 1:
         raise ValidationFailed.field("page", _l("Pages start at 1."))
     if not 1 <= per_page <= RECIPIENTS_PER_PAGE_MAX:
-        raise ValidationFailed.field("per_page", f"Between 1 and {RECIPIENTS_PER_PAGE_MAX}.")
+        raise ValidationFailed.field("per_page", _l("Between 1 and %(count)s.", count=RECIPIENTS_PER_PAGE_MAX))
     matching = [of_message]
     if status is not None:
         matching.append(Delivery.status == statuses[status])

@@ -1,6 +1,7 @@
 """Reminder offsets: how long before an event's start a subscriber is reminded."""
 import re
 
+from soonish.i18n import _l
 from soonish.services.errors import ValidationFailed
 
 MIN_OFFSET = 5 * 60
@@ -33,7 +34,7 @@ def validate_offsets(values, field: str = "reminder_offsets") -> list[int]:
     if isinstance(values, str):
         values = values.replace(",", " ").split()
     if not isinstance(values, (list, tuple)):
-        raise ValidationFailed.field(field, "Give a list of offsets such as 1d 2h 15m.")
+        raise ValidationFailed.field(field, _l("Give a list of offsets such as 1d 2h 15m."))
     seconds: set[int] = set()
     for value in values:
         try:
@@ -43,11 +44,12 @@ def validate_offsets(values, field: str = "reminder_offsets") -> list[int]:
         if not MIN_OFFSET <= offset <= MAX_OFFSET:
             # Named as given: "0m" said back as "0w" would puzzle anyone.
             raise ValidationFailed.field(
-                field, f"“{_shown(str(value))}” is out of range: use 5 minutes (5m) to 30 days (30d) before the start."
+                field, _l("“%(offset)s” is out of range: use 5 minutes (5m) to 30 days (30d) before the start.",
+                         offset=_shown(str(value)))
             )
         seconds.add(offset)
     if len(seconds) > MAX_OFFSETS:
-        raise ValidationFailed.field(field, f"At most {MAX_OFFSETS} reminders per event.")
+        raise ValidationFailed.field(field, _l("At most %(count)s reminders per event.", count=MAX_OFFSETS))
     return sorted(seconds, reverse=True)
 
 

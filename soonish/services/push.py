@@ -184,7 +184,7 @@ def answer(token, choice) -> str:
         raise NotFound(_l("This event no longer exists."))
     allowed = dict(push.STILL_COMING_ACTIONS if claim.still_coming else push.RSVP_ACTIONS)
     if choice not in allowed:
-        raise ValidationFailed.field("answer", f"Answer one of: {', '.join(allowed)}.")
+        raise ValidationFailed.field("answer", _l("Answer one of: %(choices)s.", choices=", ".join(allowed)))
     try:
         push.claim_answer(claim)
     except push.AnswerRefused as exc:

@@ -18,7 +18,7 @@ from soonish.models import (
 )
 from soonish.services.accounts import find_user_by_email
 from soonish.services.concurrency import rerun_if_changed_meanwhile
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.errors import Conflict, NotFound, ValidationFailed, reading_link
 from soonish.services import webhook_endpoints
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer
@@ -28,13 +28,14 @@ from soonish.i18n import _l
 
 # What people may answer, as typed in chat, sent by the API, or posted by a button.
 CHOICES = {"going": RsvpAnswer.GOING, "maybe": RsvpAnswer.MAYBE, "no": RsvpAnswer.NOT_GOING}
-CHOICE_LABELS = {"going": "Going", "maybe": "Maybe", "no": "Can't go"}
+# Lazy: each said in the reader's language where it is shown.
+CHOICE_LABELS = {"going": _l("Going"), "maybe": _l("Maybe"), "no": _l("Can't go")}
 # The still-coming check's answers (mail links, chat buttons): "confirm" keeps the person going.
 CONFIRM = "confirm"
-STILL_COMING_LABELS = {CONFIRM: "Yes, still coming", "no": "Can't make it"}
+STILL_COMING_LABELS = {CONFIRM: _l("Yes, still coming"), "no": _l("Can't make it")}
 ANSWER_LABELS = {
-    RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.NOT_GOING: "Can't go",
-    RsvpAnswer.WAITLISTED: "On the waitlist",
+    RsvpAnswer.GOING: _l("Going"), RsvpAnswer.MAYBE: _l("Maybe"), RsvpAnswer.NOT_GOING: _l("Can't go"),
+    RsvpAnswer.WAITLISTED: _l("On the waitlist"),
 }
 
 
@@ -69,7 +70,7 @@ class RsvpRow:
 
     @classmethod
     def of(cls, rsvp: Rsvp) -> "RsvpRow":
-        return cls(rsvp.id, follower_label(rsvp.user), rsvp.answer.value, ANSWER_LABELS[rsvp.answer], rsvp.answered_at)
+        return cls(rsvp.id, follower_label(rsvp.user), rsvp.answer.value, str(ANSWER_LABELS[rsvp.answer]), rsvp.answered_at)
 
 
 def parse_choice(choice: str | None) -> RsvpAnswer:
@@ -226,7 +227,8 @@ def set_capacity(actor: User, event_id: int, capacity: int | None, enabled: bool
     if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int)
                                  or not 1 <= capacity <= CAPACITY_MAX):
         raise ValidationFailed.field(
-            "capacity", f"Capacity must be a whole number from 1 to {CAPACITY_MAX} (or empty for no limit).")
+            "capacity", _l("Capacity must be a whole number from 1 to %(count)s (or empty for no limit).",
+                           count=CAPACITY_MAX))
     event.rsvp_enabled = bool(enabled)
     event.capacity = capacity
     if show_guest_list is not None:
@@ -317,14 +319,9 @@ class LinkAnswer:
 def from_link(token: str) -> LinkAnswer:
     """What an answer link names; opening it changes nothing (mail scanners open links)."""
     secret = current_app.config["SECRET_KEY"]
-    try:
+    with reading_link(_l("This link has expired; answer on the event's page instead.")):
         event_id, *addressee = unsign(secret, LinkPurpose.RSVP, token, current_app.config["RSVP_LINK_MAX_AGE"])
         user, email = _addressee(secret, addressee)
-    except LinkInvalid as exc:
-        raise NotFound("This link has expired; answer on the event's page instead." if exc.expired
-                       else "This link is not valid.") from exc
-    except (TypeError, ValueError) as exc:
-        raise NotFound(_l("This link is not valid.")) from exc
     event = db.session.get(Event, event_id)
     if event is None:
         raise NotFound(_l("This event no longer exists."))

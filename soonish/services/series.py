@@ -23,13 +23,13 @@ from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
-from soonish.domain import outbox
+from soonish.domain import community_follows, outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed
 from soonish.services.events import (
-    CANCEL_REASON_MAX, START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_event_fields,
-    community_to_host, get_event_for_organizer, mark_cancelled, organized_by, shared_values, tell_cancelled, tell_updated,
+    START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_cancel_reason, clean_event_fields,
+    get_event_for_organizer, mark_cancelled, organized_by, publish, shared_values, tell_cancelled, tell_updated,
     visible_or_missing,
 )
 from soonish.services.offsets import validate_offsets
@@ -94,12 +94,12 @@ def check_series_fields(fields: SeriesFields) -> None:
 
 
 def create_series(organizer: User, fields: SeriesFields, community_id: int | None = None) -> Series:
-    cleaned = _cleaned(fields)
-    community = community_to_host(organizer, community_id)
-    series = Series(organizer_id=organizer.id, community_id=community.id, slug=new_slug(fields.title), **cleaned)
-    db.session.add(series)
-    db.session.flush()
-    materialize(series, utcnow(), START_GRACE)
+    series = publish(Series, organizer, community_id, _cleaned(fields))
+    community_follows.series_created(series)
+    now = utcnow()
+    ahead = [event for event in materialize(series, now, START_GRACE) if event.starts_at > now]
+    if ahead:  # the community's followers hear of a new series once, by its next occurrence
+        community_follows.event_created(ahead[0])
     db.session.commit()
     return series
 
@@ -363,9 +363,7 @@ def cancel_series(actor: User, series_id: int, reason: str = "") -> Series:
     """Stop the series: no more occurrences, and every upcoming one is cancelled (each one's
     followers are told, with the reason)."""
     series = get_series_for_organizer(actor, series_id)
-    reason = (reason or "").strip()
-    if len(reason) > CANCEL_REASON_MAX:
-        raise ValidationFailed.field("reason", f"Keep the reason under {CANCEL_REASON_MAX} characters.")
+    reason = clean_cancel_reason(reason)
     if series.status == SeriesStatus.CANCELLED:
         return series
     series.status = SeriesStatus.CANCELLED

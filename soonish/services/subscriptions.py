@@ -40,11 +40,11 @@ def _selectors(user: User, raw: list[dict] | None) -> list[SubscriptionSelector]
         if sum(value is not None for value in (integration_id, tag, identity_id)) != 1:
             raise ValidationFailed.field("selectors", _l("Each selector names one integration_id, one tag or one chat_identity_id."))
         if integration_id is not None and integration_id not in own_ids:
-            raise ValidationFailed.field("selectors", f"Channel {integration_id} is not one of yours.")
+            raise ValidationFailed.field("selectors", _l("Channel %(id)s is not one of yours.", id=integration_id))
         if tag is not None and tag not in own_tags:
-            raise ValidationFailed.field("selectors", f"None of your channels has the tag {tag!r}.")
+            raise ValidationFailed.field("selectors", _l("None of your channels has the tag “%(tag)s”.", tag=tag))
         if identity_id is not None and identity_id not in own_identities:
-            raise ValidationFailed.field("selectors", f"Chat account {identity_id} is not one of yours.")
+            raise ValidationFailed.field("selectors", _l("Chat account %(id)s is not one of yours.", id=identity_id))
         selectors.append(SubscriptionSelector(integration_id=integration_id, tag=tag, chat_identity_id=identity_id))
     return selectors
 
@@ -57,7 +57,7 @@ def _find(event_id: int, user_id: int) -> Subscription | None:
 
 def _require_open(event: Event) -> None:
     if event.status != EventStatus.SCHEDULED:
-        raise ValidationFailed(f"This event is {event.status.value}; it can't be followed.", {"event": [event.status.value]})
+        raise ValidationFailed(_l("This event is %(status)s; it can't be followed.", status=event.status.value), {"event": [event.status.value]})
 
 
 def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | None = None,
@@ -132,7 +132,7 @@ def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed
     address = normalize_email(email)
     name = name.strip()
     if len(name) > DISPLAY_NAME_MAX:
-        raise ValidationFailed.field("name", f"Keep the name under {DISPLAY_NAME_MAX} characters.")
+        raise ValidationFailed.field("name", _l("Keep the name under %(count)s characters.", count=DISPLAY_NAME_MAX))
     if going:
         rsvp_service.check_open(event)  # "I'm going" to an event that takes no answers is refused, not half-done
     # Everything is read before anything is written: on SQLite the first write takes the

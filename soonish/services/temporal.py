@@ -15,6 +15,7 @@ from sqlalchemy import select
 from soonish.domain.delivery.reminders import offsets_in_use
 from soonish.models import Event, EventStatus, db, utcnow
 from soonish.temporal.client import TemporalGateway, TemporalSettings
+from soonish.temporal.digest.activities import DigestScope
 from soonish.temporal.events.input import event_workflow_input
 from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, list_reminder_schedules, put_reminder
 from soonish.temporal.retention.activities import RetentionScope
@@ -39,6 +40,7 @@ class ScheduleRepair:
     workflows_ensured: int = 0
     retention: str = ""  # the soonish-retention schedule: "created" or "updated"
     series: str = ""  # the soonish-series schedule: "created" or "updated"
+    digest: str = ""  # the soonish-digest schedule: "created" or "updated"
 
 
 def sync_all_schedules() -> ScheduleRepair:
@@ -71,6 +73,7 @@ def sync_all_schedules() -> ScheduleRepair:
             repair.removed.append((event_id, offset))
     repair.retention = keep_retention_schedule()
     repair.series = keep_series_schedule()
+    repair.digest = keep_digest_schedule()
     return repair
 
 
@@ -82,3 +85,8 @@ def keep_retention_schedule() -> str:
 def keep_series_schedule() -> str:
     """Create the series materialization schedule, or bring it in line with the settings."""
     return gateway().run(SeriesScope.from_config(current_app.config).put)
+
+
+def keep_digest_schedule() -> str:
+    """Create the community digest schedule, or bring it in line with the settings."""
+    return gateway().run(DigestScope.from_config(current_app.config).put)

@@ -24,11 +24,11 @@ def _clean(url: str | None = None, event_types: list[str] | None = None, descrip
     if event_types is not None:
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
         if unknown or not event_types:
-            errors["event_types"] = [f"Choose one or more of: {', '.join(EVENT_TYPES)}."]
+            errors["event_types"] = [_l("Choose one or more of: %(choices)s.", choices=", ".join(EVENT_TYPES))]
         cleaned["event_types"] = sorted(set(event_types))
     if description is not None:
         if len(description) > ENDPOINT_DESCRIPTION_MAX:
-            errors["description"] = [f"Up to {ENDPOINT_DESCRIPTION_MAX} characters."]
+            errors["description"] = [_l("Up to %(count)s characters.", count=ENDPOINT_DESCRIPTION_MAX)]
         cleaned["description"] = description.strip()
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)

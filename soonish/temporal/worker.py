@@ -1,7 +1,7 @@
 """Builds the workers that run Soonish's workflows and activities.
 
 Two task queues, so each side scales on its own: workflows (and the short activities that plan,
-sync schedules, send one-off mails, prune the ledger and post outgoing webhooks) on TEMPORAL_TASK_QUEUE; delivery batches, the bulk of
+sync schedules, send one-off mails, prune the ledger, leave the digests and post outgoing webhooks) on TEMPORAL_TASK_QUEUE; delivery batches, the bulk of
 the work, on TEMPORAL_DELIVERY_TASK_QUEUE. A process takes a role: "workflows", "delivery", or
 "all" (both, one process: `make run` and the embedded stack).
 """
@@ -17,6 +17,8 @@ from temporalio.worker import Worker
 
 from soonish.temporal.events.activities import EventActivities
 from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.digest.activities import DigestActivities
+from soonish.temporal.digest.workflow import CommunityDigestWorkflow
 from soonish.temporal.outbox.drain import OutboxDrain
 from soonish.temporal.reminders.activities import ReminderActivities
 from soonish.temporal.retention.activities import RetentionActivities
@@ -35,7 +37,8 @@ from soonish.temporal.reminders.workflow import ReminderSlotWorkflow, ReminderWo
 ACTIVITY_THREADS = 16
 # Every workflow the workflows role runs (tests/test_replay.py replays a recorded history of each).
 WORKFLOWS = [EventWorkflow, ReminderWorkflow, ReminderSlotWorkflow, TransactionalMailWorkflow, RetentionWorkflow,
-             WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow, DeliveryRetriesWorkflow]
+             WebhookDeliveryWorkflow, WaitlistOfferWorkflow, SeriesMaterializeWorkflow, DeliveryRetriesWorkflow,
+             CommunityDigestWorkflow]
 ROLES = ("all", "workflows", "delivery")
 # Heartbeats reach the server at least this often (the SDK's default is 0.8 x the heartbeat
 # timeout, which would leave a 2 s timeout 0.4 s of slack); see delivery/types.BATCH_HEARTBEAT_TIMEOUT.
@@ -46,7 +49,7 @@ def all_activities(app: Flask, client: Client, deliveries: DeliveryActivities) -
     return (EventActivities(app).all() + deliveries.all() + ReminderActivities(app, client).all()
             + RetentionActivities(app).all() + WebhookActivities(app, client, deliveries).all()
             + RsvpActivities(app, client, deliveries).all()
-            + SeriesActivities(app).all())
+            + SeriesActivities(app).all() + DigestActivities(app).all())
 
 
 def delivery_activities(deliveries: DeliveryActivities) -> list:

@@ -10,6 +10,8 @@ from wtforms.validators import DataRequired, Email, Length
 from soonish.domain import share
 from soonish.domain.communities import Action, may
 from soonish.domain.community_follows import MODE_LABELS
+from soonish.domain.messages import when_text
+from soonish.i18n import _
 from soonish.links import public_url
 from soonish.services import communities as community_service
 from soonish.services import calendar as calendar_service
@@ -151,14 +153,20 @@ def unfollow_by_link(token):
     return render_template("communities/unfollow.html", follow=follow, token=token, done=True)
 
 
-@bp.get("/s/follow/<token>")
-@uses_primary  # opening the link follows
+@bp.route("/s/follow/<token>", methods=["GET", "POST"])
+@uses_primary
 @link_page
 def follow_suggested(token):
-    """The one-tap "follow this event" in a community's new-event message."""
-    subscription = follow_service.follow_suggested(token)
-    flash(f"You're following {subscription.event.title}.", "success")
-    return redirect(url_for("events.show", slug=subscription.event.slug))
+    """The "follow this event" of a community's new-event message: opening the link only asks
+    (mail scanners open links, and must not follow anyone); the page's one button follows."""
+    form = FlaskForm()
+    if form.validate_on_submit():
+        subscription = follow_service.follow_suggested(token)
+        flash(_("You're following %(title)s.", title=subscription.event.title), "success")
+        return redirect(url_for("events.show", slug=subscription.event.slug))
+    subscription = follow_service.suggested(token)
+    return render_template("communities/follow_suggested.html", form=form, subscription=subscription,
+                           event=subscription.event, when=when_text(subscription.event))
 
 
 @bp.route("/c/invites/<token>", methods=["GET", "POST"])

@@ -127,15 +127,20 @@ def test_the_digest_goes_once_on_its_day_and_not_when_nothing_is_coming(communit
     today = utcnow().date()
     community.digest_weekday = today.weekday()
     db.session.commit()
-    assert community_follows.send_digests(today) == 0  # nothing coming: nothing sent
+    assert community_follows.digest_community_ids(today) == [community.id]
+    assert community_follows.digest_community_ids(today, after=community.id) == []  # a later round's resumption
+    assert community_follows.send_digest(community.id, today) == 0  # nothing coming: nothing sent
 
     new_event(community, days=2)
-    assert community_follows.send_digests(today) == 1  # the one digest follower
-    assert community_follows.send_digests(today) == 0  # a rerun of the day's round mails nobody twice
+    assert community_follows.send_digest(community.id, today) == 1  # the one digest follower
+    assert community_follows.send_digest(community.id, today) == 0  # a rerun of the day's round mails nobody twice
     [row] = db.session.query(OutboxItem).filter_by(kind=OutboxKind.ONE_OFF_MAIL).all()
     assert row.payload["mail"] == "community_digest"
     [(_, mail)] = outbox.mails(outbox.claim())
     assert mail.address == "digest@example.com" and "Owl walk" in mail.message.text
 
     other_day = today + timedelta(days=1)
-    assert community_follows.send_digests(other_day) == 0  # not the community's day
+    assert community_follows.digest_community_ids(other_day) == []  # not the community's day
+    community.archived_at = utcnow()
+    db.session.commit()
+    assert community_follows.digest_community_ids(today) == []  # an archived community sends none

@@ -19,7 +19,7 @@ from soonish.domain.delivery.pacing import BudgetSettings, Pacer
 from soonish.domain import mail_reputation
 from soonish.domain.mail_reputation import Bounce, Source
 from soonish.domain.delivery.mail_signing import DkimKey
-from soonish.mail_in import listener
+from soonish.mail_in.listener import listener
 from soonish.models import (
     BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, Subscription,
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,

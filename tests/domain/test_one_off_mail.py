@@ -53,3 +53,18 @@ def test_channel_verification_and_reset_mails_find_the_address_by_id(domain_app)
     assert one_off_mail(OneOffKind.VERIFY_CHANNEL, channel.id, "someone@else.example", "wf") is None
     assert one_off_mail(OneOffKind.RESET_PASSWORD, 0, "ada@example.com", "wf").address == "ada@example.com"
     assert one_off_mail(OneOffKind.RESET_PASSWORD, 0, "nobody@example.com", "wf") is None
+
+
+def test_a_confirm_mail_is_written_in_the_followers_language_then_their_accounts(event, follow):
+    """The follow's language (remembered from the page it was made on), else the account's: the
+    labels and the date are theirs; the organizer's title stays as written."""
+    subscription = follow("leser@example.com")
+    subscription.status, subscription.locale = SubscriptionStatus.PENDING, "de"
+    db.session.commit()
+    german = one_off_mail(OneOffKind.CONFIRM, subscription.id, None, "wf").message
+    assert "<strong>Wann</strong>" in german.html and "Dez." in german.html and "Launch" in german.html
+    subscription.locale, subscription.user.locale = None, "es"
+    db.session.commit()
+    spanish = one_off_mail(OneOffKind.CONFIRM, subscription.id, None, "wf").message
+    assert "<strong>Cuándo</strong>" in spanish.html and "<strong>When</strong>" not in spanish.html
+    assert '<html lang="es" dir="ltr">' in spanish.html

@@ -1,11 +1,13 @@
 """The smaller workflows with their activities mocked: a one-off mail retried until the mail
 server takes it, a waitlist offer that expires and moves on, an outgoing webhook retried with
-backoff until its window closes, and the retention and series rounds."""
+backoff until its window closes, and the retention, series and digest rounds."""
 from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from soonish.temporal.digest.types import SEND_DIGESTS, DigestRound, DigestRoundResult
+from soonish.temporal.digest.workflow import CommunityDigestWorkflow
 from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
 from soonish.temporal.retention.workflow import RetentionWorkflow
 from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
@@ -141,3 +143,22 @@ async def test_series_rounds_resume_after_the_last_series_done(workflow_env, run
 
     assert made == 7
     assert rounds == [SeriesRound(0, 0), SeriesRound(10, 3), SeriesRound(25, 7)]
+
+
+async def test_digest_rounds_mail_for_the_day_the_run_started_and_resume_after_the_last_community(
+        workflow_env, run_workers):
+    answers = [DigestRoundResult(40, 7, False), DigestRoundResult(2, 9, True)]
+    rounds = []
+
+    @activity.defn(name=SEND_DIGESTS)
+    async def send_digests(params: DigestRound) -> DigestRoundResult:
+        rounds.append(params)
+        return answers[len(rounds) - 1]
+
+    today = (await server_now(workflow_env)).date().isoformat()
+    async with run_workers([send_digests]) as queues:
+        sent = await workflow_env.client.execute_workflow(
+            CommunityDigestWorkflow.run, DigestRound(), id=f"digest-{queues.workflows}", task_queue=queues.workflows)
+
+    assert sent == 42
+    assert rounds == [DigestRound(today, 0, 0), DigestRound(today, 7, 40)]

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from datetime import date, datetime, time, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FunctionType
 from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.header import Header
@@ -33,7 +34,8 @@ from soonish.models import (ChatIdentity, ChatInstallation, Community, Community
                             EventStatus, Integration, Notification, Series, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
 from soonish.domain import ics
-from soonish.domain.messages import Attachment, Message, RecipientLinks, takes_rsvps, when_text
+from soonish.domain.messages import Attachment, Message, RecipientLinks, reader_locale, takes_rsvps, when_text
+from soonish.i18n import _l, is_rtl, render_in
 from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
@@ -225,18 +227,28 @@ class OneOffKind:
 DIGEST_DAYS_AHEAD = 7
 
 
-def _one_off(key: str, template: str, title: str, context: dict, unsubscribe_url: str | None = None,
-             attachments: tuple[Attachment, ...] = ()) -> Message:
-    """A mail from its text and HTML templates."""
-    return Message(
-        delivery_key=key,
-        title=title,
-        text=render_template(f"mail/{template}.txt", **context),
-        short="",
-        html=render_template(f"mail/{template}.html", **context),
-        unsubscribe_url=unsubscribe_url,
-        attachments=attachments,
-    )
+def _one_off(key: str, template: str, title, context: dict, locale: str | None,
+             unsubscribe_url: str | None = None, attachments: tuple[Attachment, ...] = ()) -> Message:
+    """A mail from its text and HTML templates, subject (``title``, lazy) and all written in
+    ``locale``: the recipient's (their follow's, else their account's), else English. A context
+    value that is a callable of the locale (a date) is said the same way."""
+    with render_in(locale) as chosen:
+        context = {name: value(chosen) if isinstance(value, FunctionType) else value for name, value in context.items()}
+        context.update(lang=chosen.replace("_", "-"), rtl=is_rtl(chosen))
+        return Message(
+            delivery_key=key,
+            title=str(title),
+            text=render_template(f"mail/{template}.txt", **context),
+            short="",
+            html=render_template(f"mail/{template}.html", **context),
+            unsubscribe_url=unsubscribe_url,
+            attachments=attachments,
+        )
+
+
+def _locale_of(user: User | None) -> str | None:
+    """The language ``user`` chose to read Soonish in (None: English)."""
+    return user.locale if user is not None else None
 
 
 # A burst of follows mails one event's entry thousands of times (about 1.2 ms to make each):
@@ -267,11 +279,12 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
-    context = dict(event=event, when=when_text(event), confirm_url=confirm_url, links=links,
+    context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     # The mail is also their ticket: when and where, the RSVP links and the calendar entry.
-    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm", f"Confirm: follow {event.title}",
-                       context, unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url),))
+    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm",
+                       _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
+                       unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url),))
     return OneOffMail(subscription.user.email, message)
 
 
@@ -282,7 +295,7 @@ def _verify_mail(user_id: int, address: str | None, key: str) -> OneOffMail | No
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
     context = dict(verify_url=absolute_url(verify_email_path(token)), user=user)
     return OneOffMail(user.email, _one_off(f"soonish-verify-{user.id}-{key}", "verify",
-                                           "Confirm your email for Soonish", context))
+                                           _l("Confirm your email for Soonish"), context, _locale_of(user)))
 
 
 def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -293,7 +306,8 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
     platform = ChatPlatform(identity.platform).display_name
     context = dict(link_url=absolute_url(link_chat_path(token)), address=address, platform=platform)
     return OneOffMail(address, _one_off(f"soonish-link-{identity.id}-{key}", "link_chat",
-                                        f"Link your {platform} account to Soonish", context))
+                                        _l("Link your %(platform)s account to Soonish", platform=platform), context,
+                                        identity.locale))
 
 
 def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -311,7 +325,8 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
     return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
-                                        "Confirm: get Soonish updates at this address", context))
+                                        _l("Confirm: get Soonish updates at this address"), context,
+                                        _locale_of(integration.user)))
 
 
 def _link_hours() -> int:
@@ -335,7 +350,7 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])
     context = dict(reset_url=absolute_url(reset_password_path(token)), hours=_link_hours())
     return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                           "Reset your Soonish password", context))
+                                           _l("Reset your Soonish password"), context, _locale_of(user)))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -344,7 +359,7 @@ def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMai
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address])
     context = dict(confirm_url=absolute_url(change_email_path(token)), old=user.email, new=address)
     return OneOffMail(address, _one_off(f"soonish-email-change-{user.id}-{key}", "change_email",
-                                        "Confirm your new email for Soonish", context))
+                                        _l("Confirm your new email for Soonish"), context, _locale_of(user)))
 
 
 def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -353,7 +368,7 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email])
     context = dict(undo_url=absolute_url(undo_email_change_path(token)), old=address, new=user.email)
     return OneOffMail(address, _one_off(f"soonish-email-changed-{user.id}-{key}", "email_changed",
-                                        "Your Soonish email address was changed", context))
+                                        _l("Your Soonish email address was changed"), context, _locale_of(user)))
 
 
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -362,7 +377,7 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch])
     context = dict(delete_url=absolute_url(delete_account_path(token)), hours=_link_hours())
     return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                           "Confirm: delete your Soonish account", context))
+                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
 
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -378,7 +393,8 @@ def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) 
     context = dict(notification=notification, bounced=bounced, mailed=mailed,
                    percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
     return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
-                                                f"Paused: {notification.title}", context))
+                                                _l("Paused: %(title)s", title=notification.title), context,
+                                                _locale_of(organizer)))
 
 
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -392,7 +408,8 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
                    why=REMOVED_WHY.get(installation.removed_reason or "", installation.removed_reason),
                    channels_url=absolute_url("/channels"))
     return OneOffMail(user.email, _one_off(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
-                                           f"Soonish was removed from {workspace}", context))
+                                           _l("Soonish was removed from %(workspace)s", workspace=workspace), context,
+                                           _locale_of(user)))
 
 
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -402,10 +419,18 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
     context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
-                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or "Someone",
+                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or _l("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
     return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
-                                                 f"Help run {invitation.community.name} on Soonish", context))
+                                                 _l("Help run %(community)s on Soonish", community=invitation.community.name),
+                                                 context, _invitee_locale(invitation, inviter)))
+
+
+def _invitee_locale(invitation: CommunityInvite, inviter: User | None) -> str | None:
+    """The invitee's language when their address has an account, else the inviter's (they likely
+    share one)."""
+    invitee = db.session.scalar(select(User).where(User.email == invitation.email))
+    return (invitee.locale if invitee is not None else None) or _locale_of(inviter)
 
 
 def _community_follow_mail(follow_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -417,8 +442,8 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
     context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
                    mode=follow.mode, unsubscribe_url=unsubscribe_url)
     return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
-                                                  f"Confirm: follow {follow.community.name}", context,
-                                                  unsubscribe_url=unsubscribe_url))
+                                                  _l("Confirm: follow %(title)s", title=follow.community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
 def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -433,10 +458,12 @@ def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOff
     event_url = absolute_url(event_path(upcoming.slug)) if upcoming is not None else None
     context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
                    series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
-                   when=when_text(upcoming) if upcoming is not None else None)
+                   when=(lambda locale: when_text(upcoming, locale=locale)) if upcoming is not None else None)
+    # In the language of the account the address has, if any (nothing else is known of it yet).
+    reader = db.session.scalar(select(User).where(User.email == address))
     return OneOffMail(address, _one_off(
-        f"soonish-series-follow-{series.id}-{key}", "series_follow", f"Confirm: follow {series.title}", context,
-        attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
+        f"soonish-series-follow-{series.id}-{key}", "series_follow", _l("Confirm: follow %(title)s", title=series.title),
+        context, _locale_of(reader), attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
 
 
 def digest_events(community: Community, today: date) -> list[Event]:
@@ -460,12 +487,13 @@ def _community_digest_mail(follow_id: int, address: str | None, key: str) -> One
     if not events:
         return None
     manage_url, unsubscribe_url = community_follow_links(follow.id)
-    context = dict(community=community, events=[(e, when_text(e), absolute_url(event_path(e.slug))) for e in events],
+    context = dict(community=community,
+                   events=lambda locale: [(e, when_text(e, locale=locale), absolute_url(event_path(e.slug))) for e in events],
                    manage_url=manage_url, unsubscribe_url=unsubscribe_url,
                    community_url=absolute_url(f"/c/{community.slug}"))
     return OneOffMail(follow.user.email, _one_off(f"soonish-digest-{follow.id}-{key}", "community_digest",
-                                                  f"Coming up at {community.name}", context,
-                                                  unsubscribe_url=unsubscribe_url))
+                                                  _l("Coming up at %(community)s", community=community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule as dateutil_rrule
 from icalendar import vRecur
 
+from soonish.i18n import _l
 from soonish.field_limits import SERIES_COUNT_MAX, SERIES_INTERVAL_MAX, SERIES_RULE_MAX, SERIES_SPAN_MAX_DAYS
 
 FREQUENCIES = {"WEEKLY": dateutil_rrule.WEEKLY, "MONTHLY": dateutil_rrule.MONTHLY}
@@ -110,19 +111,20 @@ def parse(text: str, zone: ZoneInfo) -> Rule:
     if text.upper().startswith("RRULE:"):
         text = text[len("RRULE:"):]
     if not text:
-        raise RuleError("Give a rule like FREQ=WEEKLY;BYDAY=TU;COUNT=10.")
+        raise RuleError(_l("Give a rule like FREQ=WEEKLY;BYDAY=TU;COUNT=10."))
     if len(text) > SERIES_RULE_MAX:
-        raise RuleError(f"Keep the rule under {SERIES_RULE_MAX} characters.")
+        raise RuleError(_l("Keep the rule under %(count)s characters.", count=SERIES_RULE_MAX))
     try:
         parts = vRecur.from_ical(text)
     except (ValueError, TypeError) as exc:
-        raise RuleError(f"Not a rule Soonish can read: {exc}") from exc
+        raise RuleError(_l("Not a rule Soonish can read: %(reason)s", reason=exc)) from exc
     unsupported = sorted(set(parts) - set(ALLOWED_PARTS))
     if unsupported:
-        raise RuleError(f"Unsupported rule part {', '.join(unsupported)}; use {', '.join(ALLOWED_PARTS)}.")
+        raise RuleError(_l("Unsupported rule part %(parts)s; use %(allowed)s.", parts=", ".join(unsupported),
+                           allowed=", ".join(ALLOWED_PARTS)))
     freq = _single(parts, "FREQ")
     if freq not in FREQUENCIES:
-        raise RuleError("FREQ must be WEEKLY or MONTHLY.")
+        raise RuleError(_l("FREQ must be WEEKLY or MONTHLY."))
     interval = _number(parts, "INTERVAL", 1, SERIES_INTERVAL_MAX, default=1)
     count = _number(parts, "COUNT", 1, SERIES_COUNT_MAX)
     until = _single(parts, "UNTIL")
@@ -130,32 +132,32 @@ def parse(text: str, zone: ZoneInfo) -> Rule:
         if isinstance(until, datetime):
             until = (until.astimezone(zone) if until.tzinfo else until).date()
     if (until is None) == (count is None):
-        raise RuleError("A series must end: give either UNTIL (a date) or COUNT (a number of occurrences).")
+        raise RuleError(_l("A series must end: give either UNTIL (a date) or COUNT (a number of occurrences)."))
     monthday = _number(parts, "BYMONTHDAY", -1, 31)
     if monthday == 0:
-        raise RuleError("BYMONTHDAY must be 1 to 31, or -1 for the last day.")
+        raise RuleError(_l("BYMONTHDAY must be 1 to 31, or -1 for the last day."))
     setpos = _number(parts, "BYSETPOS", -1, 5)
     weekdays, ordinal = _weekdays(parts.get("BYDAY", []))
     if freq == "WEEKLY":
         if ordinal is not None or setpos is not None or monthday is not None:
-            raise RuleError("A weekly rule takes plain weekdays (BYDAY=MO,TH), no positions or days of the month.")
+            raise RuleError(_l("A weekly rule takes plain weekdays (BYDAY=MO,TH), no positions or days of the month."))
     else:
         if ordinal is not None and setpos is not None:
-            raise RuleError("Give the position once: BYDAY=2TU or BYDAY=TU;BYSETPOS=2.")
+            raise RuleError(_l("Give the position once: BYDAY=2TU or BYDAY=TU;BYSETPOS=2."))
         setpos = ordinal if ordinal is not None else setpos
         if weekdays and (len(weekdays) != 1 or setpos in (None, 0)):
-            raise RuleError("A monthly rule by weekday names one weekday and its position, like BYDAY=2TU (the 2nd Tuesday).")
+            raise RuleError(_l("A monthly rule by weekday names one weekday and its position, like BYDAY=2TU (the 2nd Tuesday)."))
         if weekdays and monthday is not None:
-            raise RuleError("A monthly rule is by weekday (BYDAY) or by day of the month (BYMONTHDAY), not both.")
+            raise RuleError(_l("A monthly rule is by weekday (BYDAY) or by day of the month (BYMONTHDAY), not both."))
         if setpos is not None and not weekdays:
-            raise RuleError("BYSETPOS needs a weekday: BYDAY=TU;BYSETPOS=2.")
+            raise RuleError(_l("BYSETPOS needs a weekday: BYDAY=TU;BYSETPOS=2."))
     return Rule(freq, interval, weekdays, setpos, monthday, until, count)
 
 
 def _single(parts: vRecur, name: str):
     values = parts.get(name, [])
     if len(values) > 1:
-        raise RuleError(f"{name} takes one value.")
+        raise RuleError(_l("%(part)s takes one value.", part=name))
     return values[0] if values else None
 
 
@@ -164,7 +166,7 @@ def _number(parts: vRecur, name: str, low: int, high: int, default: int | None =
     if value is None:
         return default
     if not isinstance(value, int) or not low <= value <= high:
-        raise RuleError(f"{name} must be a whole number from {low} to {high}.")
+        raise RuleError(_l("%(part)s must be a whole number from %(low)s to %(high)s.", part=name, low=low, high=high))
     return value
 
 
@@ -174,19 +176,19 @@ def _weekdays(codes: list[str]) -> tuple[tuple[str, ...], int | None]:
     for code in codes:
         day, position = code[-2:].upper(), code[:-2]
         if day not in WEEKDAYS:
-            raise RuleError(f"BYDAY: {code!r} is not a weekday like MO or 2TU.")
+            raise RuleError(_l("BYDAY: “%(code)s” is not a weekday like MO or 2TU.", code=code))
         if position:
             try:
                 ordinals.add(int(position))
             except ValueError as exc:
-                raise RuleError(f"BYDAY: {code!r} is not a weekday like MO or 2TU.") from exc
+                raise RuleError(_l("BYDAY: “%(code)s” is not a weekday like MO or 2TU.", code=code)) from exc
         if day not in weekdays:
             weekdays.append(day)
     if len(ordinals) > 1 or (ordinals and len(codes) > 1):
-        raise RuleError("BYDAY: one weekday with a position, like 2TU.")
+        raise RuleError(_l("BYDAY: one weekday with a position, like 2TU."))
     ordinal = ordinals.pop() if ordinals else None
     if ordinal is not None and ordinal not in ORDINALS:
-        raise RuleError("BYDAY: the position must be 1 to 5, or -1 for the last.")
+        raise RuleError(_l("BYDAY: the position must be 1 to 5, or -1 for the last."))
     # Weekdays in week order, so the stored text is the same however they were given.
     return tuple(sorted(weekdays, key=WEEKDAYS.index)), ordinal
 
@@ -197,14 +199,15 @@ def first_instance(rule: Rule, wanted_local: datetime) -> datetime:
     Raises RuleError when the rule has none, or ends too far ahead."""
     first = next(rule.local_starts(wanted_local), None)
     if first is None:
-        raise RuleError("This rule has no occurrence after the start; check UNTIL.")
+        raise RuleError(_l("This rule has no occurrence after the start; check UNTIL."))
     last_allowed = first + timedelta(days=SERIES_SPAN_MAX_DAYS)
     if rule.until is not None and rule.until > last_allowed.date():
-        raise RuleError(f"A series may run for up to {SERIES_SPAN_MAX_DAYS} days; set UNTIL to {last_allowed:%Y%m%d} or sooner.")
+        raise RuleError(_l("A series may run for up to %(days)s days; set UNTIL to %(until)s or sooner.",
+                           days=SERIES_SPAN_MAX_DAYS, until=last_allowed.strftime("%Y%m%d")))
     if rule.count is not None:
         last = list(rule.local_starts(first))[-1]
         if last > last_allowed:
-            raise RuleError(f"A series may run for up to {SERIES_SPAN_MAX_DAYS} days; lower COUNT.")
+            raise RuleError(_l("A series may run for up to %(days)s days; lower COUNT.", days=SERIES_SPAN_MAX_DAYS))
     return first
 
 

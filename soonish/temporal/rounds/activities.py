@@ -1,5 +1,6 @@
 """What a round's activity shares (see rounds/workflow.py)."""
 import time
+from collections.abc import Callable, Iterable
 
 from temporalio import activity
 
@@ -20,3 +21,16 @@ class RoundClock:
         """Heartbeat ``progress`` (a step of the round is done); True once the round's time is up."""
         activity.heartbeat(progress)
         return time.monotonic() - self._began > ROUND_BUDGET_SECONDS
+
+
+def through_ids(ids: Iterable[int], after: int, step: Callable[[int], int]) -> tuple[int, int, bool]:
+    """One round over a job's rows by id (each ``step(id)`` its own short transaction, counting
+    what it did) until they are all done or the round's time is up: (the count, the last id
+    done, or ``after`` when none was, and whether every id was done)."""
+    count, last, clock = 0, after, RoundClock()
+    for row_id in ids:
+        count += step(row_id)
+        last = row_id
+        if clock.spent(last):
+            return count, last, False
+    return count, last, True

@@ -5,7 +5,7 @@ from flask import Flask
 from temporalio import activity
 
 from soonish.domain.series.occurrences import active_series_ids, materialize_series
-from soonish.temporal.rounds.activities import RoundClock
+from soonish.temporal.rounds.activities import through_ids
 from soonish.temporal.series.types import MATERIALIZE_SERIES, SeriesRound, SeriesRoundResult
 from soonish.temporal.schedules import CronScope
 from soonish.temporal.series.workflow import SeriesMaterializeWorkflow
@@ -21,14 +21,9 @@ class SeriesActivities:
     # Like the database activities: each series is one short transaction; let it finish.
     @activity.defn(name=MATERIALIZE_SERIES, no_thread_cancel_exception=True)
     def materialize_series(self, round_: SeriesRound) -> SeriesRoundResult:
-        made, last, clock = 0, round_.after_series_id, RoundClock()
         with self.app.app_context():
-            for series_id in active_series_ids(after=round_.after_series_id):
-                made += materialize_series(series_id)
-                last = series_id
-                if clock.spent(last):
-                    return SeriesRoundResult(made, last, done=False)
-        return SeriesRoundResult(made, last, done=True)
+            return SeriesRoundResult(*through_ids(
+                active_series_ids(after=round_.after_series_id), round_.after_series_id, materialize_series))
 
 
 class SeriesScope(CronScope):

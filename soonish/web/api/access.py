@@ -1,9 +1,11 @@
 """Who may call an operation: the two bearer credentials, API key scopes, and their OpenAPI doc.
 
-Views say ``@authorized("events:write")`` instead of ``@login_required``: a session or a JWT may
-do whatever its account may; an API key (``sk_...``) only what its scopes name, else 403 naming
-the scope. The same decorator writes the operation's ``security`` and scopes into the OpenAPI
-document, so the document says what the server enforces.
+Operations say ``access=authorized("events:write")`` (ApiBlueprint.route) instead of
+``@login_required``: a session or a JWT may do whatever its account may; an API key (``sk_...``)
+only what its scopes name, else 403 naming the scope. The same decorator writes the operation's
+``security`` and scopes into the OpenAPI document, and its ``refusals`` (the 401 and 403 it
+answers) are documented with the operation's other errors, so the document says what the server
+enforces.
 """
 from functools import wraps
 
@@ -81,7 +83,13 @@ def authorized(scope: str | None, *, api_keys_allowed: bool = True):
         security = [{JWT_SCHEME: []}] + ([{API_KEY_SCHEME: []}] if api_keys_allowed else [])
         return _document(checked, security, scope, note)
 
+    decorate.refusals = (401, 403)
     return decorate
+
+
+# The account's own operations (password, email, export, deletion, minting keys): a session or a
+# JWT, never an API key (403).
+account_only = authorized(None, api_keys_allowed=False)
 
 
 def optionally_authorized(scope: str):
@@ -102,4 +110,5 @@ def optionally_authorized(scope: str):
         return _document(checked, [{}, {JWT_SCHEME: []}, {API_KEY_SCHEME: []}], scope,
                          f"Anonymous, or signed in; API keys need the scope `{scope}`.")
 
+    decorate.refusals = (403,)
     return decorate

@@ -16,15 +16,13 @@ from soonish.services.accounts import MIN_PASSWORD_LENGTH
 from soonish.services.export import export_data
 from soonish.web.limits import password_reset_limit
 from soonish.web.tokens import issue_token
-from soonish.web.api.access import authorized
+from soonish.web.api.access import account_only, authorized
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.schemas import MessageOut, TokenOut
 
 bp = ApiBlueprint("api_account", __name__, url_prefix="/api/v1", description="Your account: tokens, password, data")
 
 NEW_PASSWORD = validate.Length(min=MIN_PASSWORD_LENGTH, max=PASSWORD_MAX)
-# The account's own operations: a session or a JWT, never an API key (403).
-account_only = authorized(None, api_keys_allowed=False)
 
 
 class PasswordResetIn(Schema):
@@ -91,10 +89,7 @@ def _token_for(user) -> dict:
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
 
 
-@bp.post("/auth/revoke")
-@account_only
-@bp.response(204)
-@bp.errors(401, 403)
+@bp.post("/auth/revoke", access=account_only, status=204)
 def revoke():
     """Sign out everywhere: every session and every token issued until now (this one too)
     stops working. Personal API keys keep working, as GitHub's personal access tokens do when
@@ -103,43 +98,30 @@ def revoke():
     credentials.revoke_sessions(current_user)
 
 
-@bp.post("/auth/password-reset")
+@bp.post("/auth/password-reset", body=PasswordResetIn, status=202, response=MessageOut, errors=[422])
 @password_reset_limit()
-@bp.arguments(PasswordResetIn)
-@bp.response(202, MessageOut)
-@bp.errors(422)
 def password_reset(data):
     """Mail a reset link to the address if it has an account. The answer is the same either way."""
     credentials.request_password_reset(data["email"])
     return {"message": "If that address has a Soonish account, a reset link is on its way. It works once, for an hour."}
 
 
-@bp.post("/auth/password-reset/confirm")
-@bp.arguments(PasswordResetConfirmIn)
-@bp.response(200, TokenOut)
-@bp.errors(404, 422)
+@bp.post("/auth/password-reset/confirm", body=PasswordResetConfirmIn, response=TokenOut, errors=[404, 422])
 def password_reset_confirm(data):
     """Set a new password with the mailed token (once, within an hour). Every older session and
     token stops working and every personal API key is revoked; the answer carries a fresh token."""
     return _token_for(credentials.reset_password(data["token"], data["password"]))
 
 
-@bp.post("/me/password")
-@account_only
-@bp.arguments(PasswordChangeIn)
-@bp.response(200, TokenOut)
-@bp.errors(401, 403, 422)
+@bp.post("/me/password", access=account_only, body=PasswordChangeIn, response=TokenOut, errors=[422])
 def change_password(data):
     """Change the password (the current one is required). Every older token stops working;
     the answer carries a fresh one."""
     return _token_for(credentials.change_password(current_user, data["current_password"], data["new_password"]))
 
 
-@bp.post("/me/email")
-@account_only
-@bp.arguments(EmailChangeIn)
-@bp.response(202, MessageOut)
-@bp.errors(401, 403, 409, 422, 503)
+@bp.post("/me/email", access=account_only, body=EmailChangeIn, status=202, response=MessageOut,
+         errors=[409, 422, 503])
 def change_email(data):
     """Mail a confirm link to the new address; the change happens when it is opened, and the old
     address then gets a notice with an undo link."""
@@ -147,20 +129,14 @@ def change_email(data):
     return {"message": f"Open the link we sent to {address} to start using it."}
 
 
-@bp.get("/me/settings")
-@authorized("subscriptions:read")
-@bp.response(200, SettingsSchema)
-@bp.errors(401, 403)
+@bp.get("/me/settings", access=authorized("subscriptions:read"), response=SettingsSchema)
 def settings():
     """How your messages reach you."""
     return {"email_fallback": current_user.email_fallback, "locale": current_user.locale}
 
 
-@bp.patch("/me/settings")
-@authorized("subscriptions:write")
-@bp.arguments(SettingsChange)
-@bp.response(200, SettingsSchema)
-@bp.errors(401, 403, 422)
+@bp.patch("/me/settings", access=authorized("subscriptions:write"), body=SettingsChange, response=SettingsSchema,
+          errors=[422])
 def change_settings(data):
     """Change how your messages reach you: only the settings given change."""
     user = current_user
@@ -171,20 +147,13 @@ def change_settings(data):
     return {"email_fallback": user.email_fallback, "locale": user.locale}
 
 
-@bp.get("/me/export")
-@account_only
-@bp.response(200, ExportOut)
-@bp.errors(401, 403)
+@bp.get("/me/export", access=account_only, response=ExportOut)
 def export():
     """Everything Soonish holds about you, as one JSON document."""
     return export_data(current_user)
 
 
-@bp.delete("/me")
-@account_only
-@bp.arguments(DeleteAccountIn)
-@bp.response(204)
-@bp.errors(401, 403, 409, 422)
+@bp.delete("/me", access=account_only, body=DeleteAccountIn, status=204, errors=[409, 422])
 def delete_me(data):
     """Delete the account (the password is required): upcoming events you organize are
     cancelled with a notice to their followers, your follows end, your channels and chat links

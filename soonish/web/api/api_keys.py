@@ -3,7 +3,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from soonish.services import api_keys, lists
-from soonish.web.api.access import authorized
+from soonish.web.api.access import account_only
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.idempotency import ShownOnce
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
@@ -41,11 +41,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
 ApiKeyPage = page_schema(ApiKeyOut, "ApiKeyPage")
 
 
-@bp.post("")
-@authorized(None, api_keys_allowed=False)
-@bp.arguments(ApiKeyIn)
-@bp.response(201, ApiKeyCreatedOut)
-@bp.errors(400, 401, 403)
+@bp.post("", access=account_only, body=ApiKeyIn, status=201, response=ApiKeyCreatedOut, errors=[400])
 def create_key(data):
     """A new key with the scopes given. Its text is in this answer only: store it now."""
     key, plain = api_keys.create_key(current_user, data["name"], data["scopes"], data.get("expires_at"))
@@ -53,20 +49,13 @@ def create_key(data):
     return key
 
 
-@bp.get("")
-@authorized(None, api_keys_allowed=False)
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, ApiKeyPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 422)
+@bp.get("", access=account_only, query=PageArgs, response=ApiKeyPage, headers=LINK_HEADER, errors=[422])
 def list_keys(args):
     """Your keys that are not revoked, oldest first."""
     return paged(lists.my_api_keys(current_user, args["limit"], args.get("cursor")))
 
 
-@bp.delete("/<int:key_id>")
-@authorized(None, api_keys_allowed=False)
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/<int:key_id>", access=account_only, status=204, errors=[404])
 def revoke_key(key_id):
     """Revoke a key: it is refused from the next request on."""
     api_keys.revoke_key(current_user, key_id)

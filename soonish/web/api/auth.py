@@ -11,11 +11,8 @@ bp = ApiBlueprint("api_auth", __name__, url_prefix="/api/v1/auth", description="
                   idempotent=False)
 
 
-@bp.post("/register")
-@bp.arguments(RegisterIn)
-@bp.response(201, UserOut)
+@bp.post("/register", body=RegisterIn, status=201, response=UserOut, errors=[400, 409])
 @bp.alt_response(202, schema=MessageOut, description="The address follows events already: a link to claim it was mailed")
-@bp.errors(400, 409)
 def register(data):
     registration = accounts.register(data["email"], data["password"], data["display_name"])
     if registration.user is None:
@@ -23,10 +20,7 @@ def register(data):
     return registration.user
 
 
-@bp.post("/token")
-@bp.arguments(TokenIn)
-@bp.response(200, TokenOut)
-@bp.errors(400, 401)
+@bp.post("/token", body=TokenIn, response=TokenOut, errors=[400, 401])
 def token(data):
     """Exchange email and password for a signed bearer token. Failed attempts are limited per
     account and IP, and per IP (429 with Retry-After); successful ones are not."""

@@ -53,14 +53,29 @@ class ApiBlueprint(SmorestBlueprint):
         # must not be kept.
         self.idempotent = idempotent
 
-    def route(self, rule, *, parameters=None, tags=None, **options):
-        """Every POST and PATCH takes an Idempotency-Key (see idempotency.py): documented here,
-        with the 409 and 422 it may answer, so no view can forget it."""
+    def route(self, rule, *, parameters=None, tags=None, access=None, body=None, query=None, status=200,
+              response=None, headers=None, errors=(), **options):
+        """One operation in one decorator: who may call it (``access``, from access.py, which
+        documents the 401 and 403 it answers), the JSON ``body`` and ``query`` schemas it reads,
+        its answer (``status``, ``response`` schema, ``headers``) and the error answers it gives
+        besides (``errors``; the 429 every call may get is added). Every POST and PATCH takes an
+        Idempotency-Key (see idempotency.py): documented here, with the 409 and 422 it may
+        answer, so no view can forget it."""
         register = super().route(rule, parameters=parameters, tags=tags, **options)
-        if not self.idempotent or not IDEMPOTENT_METHODS & set(options.get("methods", ())):
-            return register
+        idempotent = self.idempotent and IDEMPOTENT_METHODS & set(options.get("methods", ()))
 
         def decorate(view):
+            # Innermost first: the access check wraps them all, so it runs before the body is read.
+            view = self.errors(*getattr(access, "refusals", ()), *errors)(view)
+            view = self.response(status, response, headers=headers)(view)
+            if body is not None:
+                view = self.arguments(body)(view)
+            if query is not None:
+                view = self.arguments(query, location="query")(view)
+            if access is not None:
+                view = access(view)
+            if not idempotent:
+                return register(view)
             view = self.alt_response(409, response="CONFLICT")(view)
             view = self.alt_response(422, response="UNPROCESSABLE_ENTITY")(view)
             # Added to the view's own header parameters (doc() would replace the list).

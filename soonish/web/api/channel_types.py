@@ -29,9 +29,7 @@ class ChannelTypeOut(Schema):
     fields = fields.List(fields.Nested(ChannelFieldOut))
 
 
-@bp.get("")
-@bp.response(200, ChannelTypeOut(many=True))
-@bp.errors()
+@bp.get("", response=ChannelTypeOut(many=True))
 def list_channel_types():
     """The services a channel can be made for, each with its fields, labels and help. POST
     `{"type": …, "fields": {…}}` to /api/v1/integrations to add one. Type `email` (another address of

@@ -115,108 +115,78 @@ class AuditOut(Schema):
     at = fields.DateTime(attribute="created_at")
 
 
-@bp.post("")
-@authorized("communities:write")
-@bp.arguments(CommunityIn)
-@bp.response(201, CommunityOut)
-@bp.errors(401, 403, 409)
+@bp.post("", access=authorized("communities:write"), body=CommunityIn, status=201, response=CommunityOut,
+         errors=[409])
 def create_community(data):
     """Make a community; you are its owner. At most `COMMUNITIES_OWNED_MAX` (50) owned per account."""
     return community_service.create_community(current_user, data["name"], data["slug"], data["description"])
 
 
-@bp.get("/<int:community_id>")
-@authorized("communities:read")
-@bp.response(200, CommunityOut)
-@bp.errors(401, 403, 404)
+@bp.get("/<int:community_id>", access=authorized("communities:read"), response=CommunityOut, errors=[404])
 def get_community(community_id):
     """A community you are a member of."""
     return community_service.community_of_member(current_user, community_id)
 
 
-@bp.patch("/<int:community_id>")
-@authorized("communities:write")
-@bp.arguments(CommunityChangeIn)
-@bp.response(200, CommunityOut)
-@bp.errors(401, 403, 404)
+@bp.patch("/<int:community_id>", access=authorized("communities:write"), body=CommunityChangeIn,
+          response=CommunityOut, errors=[404])
 def change_community(data, community_id):
     """Change a community's description or digest day (owners and admins)."""
     return community_service.change_community(current_user, community_id, data)
 
 
-@bp.delete("/<int:community_id>")
-@authorized("communities:write")
-@bp.response(204)
-@bp.errors(401, 403, 404, 409)
+@bp.delete("/<int:community_id>", access=authorized("communities:write"), status=204, errors=[404, 409])
 def delete_community(community_id):
     """Delete (archive) a community: its page goes, its upcoming events are cancelled and their
     followers told once, its series end. Owners only; a personal community can't be deleted."""
     community_service.delete_community(current_user, community_id)
 
 
-@bp.get("/<int:community_id>/members")
-@authorized("communities:read")
-@bp.response(200, MemberOut(many=True))
-@bp.errors(401, 403, 404)
+@bp.get("/<int:community_id>/members", access=authorized("communities:read"), response=MemberOut(many=True),
+        errors=[404])
 def list_members(community_id):
     """Who runs the community, most powerful first."""
     return community_service.members(current_user, community_id)
 
 
-@bp.post("/<int:community_id>/invites")
-@authorized("communities:write")
-@bp.arguments(InviteIn)
-@bp.response(201, InviteOut)
-@bp.errors(401, 403, 404, 409)
+@bp.post("/<int:community_id>/invites", access=authorized("communities:write"), body=InviteIn, status=201,
+         response=InviteOut, errors=[404, 409])
 def invite(data, community_id):
     """Mail an invitation link (signed, one use, valid 7 days) to help run the community in a role."""
     return community_service.invite(current_user, community_id, data["email"], data["role"])
 
 
-@bp.post("/invites/accept")
-@authorized("communities:write")
-@bp.arguments(AcceptIn)
-@bp.response(200, CommunityOut)
-@bp.errors(401, 403, 404, 410)
+@bp.post("/invites/accept", access=authorized("communities:write"), body=AcceptIn, response=CommunityOut,
+         errors=[404, 410])
 def accept_invite(data):
     """Join a community with an invitation's token. It works once: a used or expired one answers 410."""
     return community_service.accept_invite(current_user, data["token"])
 
 
-@bp.patch("/<int:community_id>/members/<int:user_id>")
-@authorized("communities:write")
-@bp.arguments(RoleIn)
-@bp.response(200, MemberOut)
-@bp.errors(401, 403, 404, 409)
+@bp.patch("/<int:community_id>/members/<int:user_id>", access=authorized("communities:write"), body=RoleIn,
+          response=MemberOut, errors=[404, 409])
 def change_role(data, community_id, user_id):
     """Change a member's role (not your own). The last owner can't step down."""
     return community_service.change_role(current_user, community_id, user_id, data["role"])
 
 
-@bp.delete("/<int:community_id>/members/<int:user_id>")
-@authorized("communities:write")
-@bp.response(204)
-@bp.errors(401, 403, 404, 409)
+@bp.delete("/<int:community_id>/members/<int:user_id>", access=authorized("communities:write"), status=204,
+           errors=[404, 409])
 def remove_member(community_id, user_id):
     """Remove a member, or leave (your own id). They lose their rights at their next request.
     The last owner can't leave: hand the community on first."""
     community_service.remove_member(current_user, community_id, user_id)
 
 
-@bp.post("/<int:community_id>/transfer")
-@authorized("communities:write")
-@bp.arguments(TransferIn)
-@bp.response(200, MemberOut)
-@bp.errors(401, 403, 404, 422)
+@bp.post("/<int:community_id>/transfer", access=authorized("communities:write"), body=TransferIn,
+         response=MemberOut, errors=[404, 422])
 def transfer(data, community_id):
     """Hand the community on to another member (owners only)."""
     return community_service.transfer(current_user, community_id, data["user_id"])
 
 
-@bp.get("/<int:community_id>/audit")
-@authorized("communities:read")
-@bp.response(200, AuditOut(many=True))
-@bp.errors(401, 403, 404)
+@bp.get("/<int:community_id>/audit", access=authorized("communities:read"), response=AuditOut(many=True),
+        errors=[404])
 def audit(community_id):
     """Who changed what in the community, and when, newest first (the latest 100)."""
     return community_service.audit_list(current_user, community_id)
@@ -225,22 +195,16 @@ def audit(community_id):
 # Following ------------------------------------------------------------------------------------------
 
 
-@bp.get("/follows")
-@authorized("communities:read")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, FollowPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 422)
+@bp.get("/follows", access=authorized("communities:read"), query=PageArgs, response=FollowPage, headers=LINK_HEADER,
+        errors=[422])
 def my_follows(args):
     """The communities you follow (pending or active), oldest follow first, a page at a time."""
     return paged(follow_service.mine_page(current_user, args["limit"], args.get("cursor")))
 
 
-@bp.post("/<int:community_id>/follow")
-@authorized("communities:write")
-@bp.arguments(FollowIn)
-@bp.response(201, FollowOut)
+@bp.post("/<int:community_id>/follow", access=authorized("communities:write"), body=FollowIn, status=201,
+         response=FollowOut, errors=[404, 422])
 @bp.alt_response(200, schema=FollowOut, description="You followed it already: the mode (and routes) given now apply.")
-@bp.errors(401, 403, 404, 422)
 def follow(data, community_id):
     """Follow a community (one whose page is public) with one of three modes; following again
     changes the mode. Its new public events reach you once each, after the update-coalescing window."""
@@ -249,29 +213,20 @@ def follow(data, community_id):
     return follow, 201 if began else 200
 
 
-@bp.get("/<int:community_id>/follow")
-@authorized("communities:read")
-@bp.response(200, FollowOut)
-@bp.errors(401, 403, 404)
+@bp.get("/<int:community_id>/follow", access=authorized("communities:read"), response=FollowOut, errors=[404])
 def get_follow(community_id):
     """Your follow of this community (404 when you don't follow it)."""
     return follow_service.own_follow(current_user, community_id)
 
 
-@bp.patch("/<int:community_id>/follow")
-@authorized("communities:write")
-@bp.arguments(FollowChangeIn)
-@bp.response(200, FollowOut)
-@bp.errors(401, 403, 404, 422)
+@bp.patch("/<int:community_id>/follow", access=authorized("communities:write"), body=FollowChangeIn,
+          response=FollowOut, errors=[404, 422])
 def change_follow(data, community_id):
     """Change what following brings."""
     return follow_service.change_mode(follow_service.own_follow(current_user, community_id), data["mode"])
 
 
-@bp.delete("/<int:community_id>/follow")
-@authorized("communities:write")
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/<int:community_id>/follow", access=authorized("communities:write"), status=204, errors=[404])
 def unfollow(community_id):
     """Stop following: nothing more about its new events (events followed through it stay followed)."""
     follow_service.unfollow(follow_service.own_follow(current_user, community_id))

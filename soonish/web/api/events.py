@@ -21,21 +21,15 @@ EventPage = page_schema(EventOut, "EventPage")
 NotificationReportPage = page_schema(NotificationReportOut, "NotificationReportPage")
 
 
-@bp.get("")
-@bp.arguments(EventListArgs, location="query")
-@bp.response(200, EventPage, headers=LINK_HEADER)
-@bp.errors(422)
+@bp.get("", query=EventListArgs, response=EventPage, headers=LINK_HEADER, errors=[422])
 def list_events(args):
     """Upcoming public events, soonest first, a page at a time."""
     limit, cursor = args.pop("limit"), args.pop("cursor", None)
     return paged(lists.public_events(lists.EventFilters(**args), limit, cursor))
 
 
-@me_bp.get("")
-@authorized("events:read")
-@me_bp.arguments(MyEventListArgs, location="query")
-@me_bp.response(200, EventPage, headers=LINK_HEADER)
-@me_bp.errors(401, 403, 422)
+@me_bp.get("", access=authorized("events:read"), query=MyEventListArgs, response=EventPage, headers=LINK_HEADER,
+           errors=[422])
 def my_events(args):
     """The events you organize, any status, by start time, a page at a time."""
     limit, cursor = args.pop("limit"), args.pop("cursor", None)
@@ -46,11 +40,8 @@ ETAG_HEADER = {"ETag": {"description": "The event's version, quoted; send it bac
                          "schema": {"type": "string"}}}
 
 
-@bp.post("")
-@authorized("events:write")
-@bp.arguments(EventIn)
-@bp.response(201, EventOut, headers=ETAG_HEADER)
-@bp.errors(400, 401, 403, 404, 503)
+@bp.post("", access=authorized("events:write"), body=EventIn, status=201, response=EventOut, headers=ETAG_HEADER,
+         errors=[400, 404, 503])
 def create_event(data):
     community_id = data.pop("community_id", None)
     event = event_service.create_event(current_user, event_service.EventFields(**data), community_id)
@@ -79,10 +70,8 @@ def _expected_version() -> int | None:
     return versions[0] if len(versions) == 1 else -1
 
 
-@bp.get("/<int:event_id>")
-@optionally_authorized("events:read")
-@bp.response(200, EventOut, headers=ETAG_HEADER)
-@bp.errors(403, 404)
+@bp.get("/<int:event_id>", access=optionally_authorized("events:read"), response=EventOut, headers=ETAG_HEADER,
+        errors=[404])
 def get_event(event_id):
     """An event by id. An unlisted one answers 404 here to all but its organizer and those who
     follow (or followed) it: ids can be counted, its link can't. Read it by its link with
@@ -91,23 +80,18 @@ def get_event(event_id):
     return event, 200, {"ETag": concurrency.etag(event)}
 
 
-@bp.get("/by-slug/<slug:slug>")
-@optionally_authorized("events:read")
-@bp.response(200, EventOut, headers=ETAG_HEADER)
-@bp.errors(403, 404)
+@bp.get("/by-slug/<slug:slug>", access=optionally_authorized("events:read"), response=EventOut, headers=ETAG_HEADER,
+        errors=[404])
 def get_event_by_link(slug):
     """An event by its link (`/e/{slug}`): how anyone who was given an unlisted event's link reads it."""
     event = event_service.get_visible_event(current_user_or_none(), slug=slug)
     return event, 200, {"ETag": concurrency.etag(event)}
 
 
-@bp.patch("/<int:event_id>")
-@authorized("events:write")
+@bp.patch("/<int:event_id>", access=authorized("events:write"), body=EventPatch, response=EventOut,
+          headers=ETAG_HEADER, errors=[400, 404, 409, 503])
 @bp.doc(parameters=[IF_MATCH])
-@bp.arguments(EventPatch)
-@bp.response(200, EventOut, headers=ETAG_HEADER)
 @bp.alt_response(412, schema=StaleEventOut, description="The event changed since the If-Match version.")
-@bp.errors(400, 401, 403, 404, 409, 503)
 def update_event(data, event_id):
     try:
         event = event_service.update_event(current_user, event_id, data, _expected_version())
@@ -118,11 +102,8 @@ def update_event(data, event_id):
     return event, 200, {"ETag": concurrency.etag(event)}
 
 
-@bp.post("/<int:event_id>/cancel")
-@authorized("events:write")
+@bp.post("/<int:event_id>/cancel", access=authorized("events:write"), response=EventOut, errors=[404, 409, 503])
 @bp.arguments(CancelIn, required=False)
-@bp.response(200, EventOut)
-@bp.errors(401, 403, 404, 409, 503)
 def cancel_event(data, event_id):
     """Cancel the event; every follower is told, with the reason if one is given (the body is optional).
     Cancelling a cancelled event, also twice at the same instant, answers 200 with the event as it is
@@ -130,21 +111,15 @@ def cancel_event(data, event_id):
     return event_service.cancel_event(current_user, event_id, data["reason"])
 
 
-@bp.post("/<int:event_id>/announcements")
-@authorized("announce")
-@bp.arguments(AnnouncementIn)
-@bp.response(201, NotificationOut)
-@bp.errors(400, 401, 403, 404, 409)
+@bp.post("/<int:event_id>/announcements", access=authorized("announce"), body=AnnouncementIn, status=201,
+         response=NotificationOut, errors=[400, 404, 409])
 def announce(data, event_id):
     """Send an announcement to every subscriber of the event, on their channels."""
     return notification_service.announce(current_user, event_id, data["title"], data["body"])
 
 
-@bp.get("/<int:event_id>/notifications")
-@authorized("events:read")
-@bp.arguments(NotificationListArgs, location="query")
-@bp.response(200, NotificationReportPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 404, 422)
+@bp.get("/<int:event_id>/notifications", access=authorized("events:read"), query=NotificationListArgs,
+        response=NotificationReportPage, headers=LINK_HEADER, errors=[404, 422])
 def notifications(args, event_id):
     """Per notification, newest first: deliveries by status (sent, failed, pending, skipped, and
     suppressed: not sent to an address that bounced or complained) and why some failed. `kind`
@@ -154,10 +129,8 @@ def notifications(args, event_id):
     return paged(page)
 
 
-@bp.post("/<int:event_id>/notifications/<int:notification_id>/resume")
-@authorized("events:write")
-@bp.response(200, NotificationOut)
-@bp.errors(401, 403, 404, 409)
+@bp.post("/<int:event_id>/notifications/<int:notification_id>/resume", access=authorized("events:write"),
+         response=NotificationOut, errors=[404, 409])
 def resume_notification(event_id, notification_id):
     """Send the rest of a message paused because its first mails bounced too often (over 10% of
     the first 1,000). The addresses that bounced stay suppressed; nobody gets it twice. 409 when
@@ -165,21 +138,16 @@ def resume_notification(event_id, notification_id):
     return notification_service.resume(current_user, event_id, notification_id)
 
 
-@bp.post("/<int:event_id>/notifications/<int:notification_id>/cancel-rest")
-@authorized("events:write")
-@bp.response(200, NotificationOut)
-@bp.errors(401, 403, 404, 409)
+@bp.post("/<int:event_id>/notifications/<int:notification_id>/cancel-rest", access=authorized("events:write"),
+         response=NotificationOut, errors=[404, 409])
 def cancel_rest_of_notification(event_id, notification_id):
     """Send no more of a paused message: its deliveries not sent yet are skipped. 409 when it is
     not paused (resumed or cancelled already)."""
     return notification_service.cancel_rest(current_user, event_id, notification_id)
 
 
-@bp.get("/<int:event_id>/notifications/<int:notification_id>/deliveries")
-@authorized("events:read")
-@bp.arguments(RecipientsArgs, location="query")
-@bp.response(200, RecipientsOut)
-@bp.errors(401, 403, 404)
+@bp.get("/<int:event_id>/notifications/<int:notification_id>/deliveries", access=authorized("events:read"),
+        query=RecipientsArgs, response=RecipientsOut, errors=[404])
 def notification_deliveries(args, event_id, notification_id):
     """Who one notification went to: a delivery per follower and channel, failures first, with
     the outcome and why it failed. Followers' email addresses are masked."""

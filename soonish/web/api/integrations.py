@@ -12,20 +12,14 @@ bp = ApiBlueprint("api_integrations", __name__, url_prefix="/api/v1/integrations
 IntegrationPage = page_schema(IntegrationOut, "IntegrationPage")
 
 
-@bp.get("")
-@authorized("channels:write")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, IntegrationPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 422)
+@bp.get("", access=authorized("channels:write"), query=PageArgs, response=IntegrationPage, headers=LINK_HEADER,
+        errors=[422])
 def list_integrations(args):
     return paged(lists.my_integrations(current_user, args["limit"], args.get("cursor")))
 
 
-@bp.post("")
-@authorized("channels:write")
-@bp.arguments(IntegrationIn)
-@bp.response(201, IntegrationOut)
-@bp.errors(400, 401, 403)
+@bp.post("", access=authorized("channels:write"), body=IntegrationIn, status=201, response=IntegrationOut,
+         errors=[400])
 def add_integration(data):
     """Add a channel: a catalogue type with its fields (the server builds the Apprise URL), or
     a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``). Type `email`
@@ -37,35 +31,24 @@ def add_integration(data):
     return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
 
 
-@bp.get("/<int:integration_id>")
-@authorized("channels:write")
-@bp.response(200, IntegrationOut)
-@bp.errors(401, 403, 404)
+@bp.get("/<int:integration_id>", access=authorized("channels:write"), response=IntegrationOut, errors=[404])
 def get_integration(integration_id):
     return integration_service.get_integration(current_user, integration_id)
 
 
-@bp.patch("/<int:integration_id>")
-@authorized("channels:write")
-@bp.arguments(IntegrationPatch)
-@bp.response(200, IntegrationOut)
-@bp.errors(400, 401, 403, 404)
+@bp.patch("/<int:integration_id>", access=authorized("channels:write"), body=IntegrationPatch,
+          response=IntegrationOut, errors=[400, 404])
 def update_integration(data, integration_id):
     return integration_service.update_integration(current_user, integration_id, data)
 
 
-@bp.delete("/<int:integration_id>")
-@authorized("channels:write")
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/<int:integration_id>", access=authorized("channels:write"), status=204, errors=[404])
 def delete_integration(integration_id):
     integration_service.delete_integration(current_user, integration_id)
 
 
-@bp.post("/<int:integration_id>/resend-verification")
-@authorized("channels:write")
-@bp.response(200, IntegrationOut)
-@bp.errors(401, 403, 404)
+@bp.post("/<int:integration_id>/resend-verification", access=authorized("channels:write"), response=IntegrationOut,
+         errors=[404])
 def resend_verification(integration_id):
     """Mail an email channel's verification link again. 409 when it needs none (verified, or
     not an email channel); 429 with Retry-After within EMAIL_CHANNEL_RESEND_SECONDS (5 min) of
@@ -73,10 +56,7 @@ def resend_verification(integration_id):
     return integration_service.resend_verification(current_user, integration_id)
 
 
-@bp.post("/<int:integration_id>/test")
-@authorized("channels:write")
-@bp.response(200, TestResultOut)
-@bp.errors(401, 403, 404)
+@bp.post("/<int:integration_id>/test", access=authorized("channels:write"), response=TestResultOut, errors=[404])
 def send_test(integration_id):
     """Send a test message now and report whether it was delivered."""
     error = integration_service.send_test(current_user, integration_id)

@@ -18,10 +18,8 @@ class TakenOut(Schema):
     suppressed = fields.Integer(metadata={"description": "Addresses this request put on the suppression list"})
 
 
-@bp.post("/ses")
+@bp.post("/ses", response=TakenOut, errors=[403, 422])
 @csrf_exempt
-@bp.response(200, TakenOut)
-@bp.errors(403, 422)
 def ses():
     """An Amazon SNS message (subscribe this URL to the topics of SES's bounce and complaint
     notifications). Its signature is checked with the certificate at `SigningCertURL`, which must
@@ -30,20 +28,16 @@ def ses():
     return {"suppressed": mail_webhooks.take_ses(request.get_data())}
 
 
-@bp.post("/postmark")
+@bp.post("/postmark", response=TakenOut, errors=[403, 422])
 @csrf_exempt
-@bp.response(200, TakenOut)
-@bp.errors(403, 422)
 def postmark():
     """Postmark's Bounce and SpamComplaint webhooks, with the Basic credentials
     SOONISH_POSTMARK_WEBHOOK_USER/PASSWORD set in the webhook's URL (https://user:pass@host/...)."""
     return {"suppressed": mail_webhooks.take_postmark(request.headers.get("Authorization"), request.get_data())}
 
 
-@bp.post("/mailgun")
+@bp.post("/mailgun", response=TakenOut, errors=[403, 422])
 @csrf_exempt
-@bp.response(200, TakenOut)
-@bp.errors(403, 422)
 def mailgun():
     """Mailgun's `failed` and `complained` webhooks, signed with SOONISH_MAILGUN_WEBHOOK_SIGNING_KEY
     (HMAC-SHA256 of timestamp and token; at most 5 minutes old, each token once)."""

@@ -62,9 +62,7 @@ class PushAnswerOut(Schema):
     answer = fields.String(metadata={"description": "As recorded: going, no, waitlisted (going while full)."})
 
 
-@bp.get("/push/key")
-@bp.response(200, PushKeyOut)
-@bp.errors(503)
+@bp.get("/push/key", response=PushKeyOut, errors=[503])
 def key():
     """The key browsers subscribe with; 503 when this server has no VAPID key."""
     return {"public_key": push_service.public_key()}
@@ -76,12 +74,9 @@ def _follow(data, event_id=None, slug=None):
     return {"subscription": subscription, "device": device}, 201 if newly else 200
 
 
-@bp.post("/events/<int:event_id>/devices")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(DeviceFollowIn)
-@bp.response(201, DeviceFollowOut)
+@bp.post("/events/<int:event_id>/devices", access=optionally_authorized("subscriptions:write"), body=DeviceFollowIn,
+         status=201, response=DeviceFollowOut, errors=[404, 503])
 @bp.alt_response(200, schema=DeviceFollowOut, description="Followed already: this device is now one of its routes")
-@bp.errors(403, 404, 503)
 def follow_on_device(data, event_id):
     """Notify me on this device: the browser's push subscription becomes a channel ("Chrome on
     Android") this follow goes to. Anyone may, signed in or not; the same browser again finds its
@@ -90,21 +85,15 @@ def follow_on_device(data, event_id):
     return _follow(data, event_id=event_id)
 
 
-@bp.post("/events/by-slug/<slug:slug>/devices")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(DeviceFollowIn)
-@bp.response(201, DeviceFollowOut)
+@bp.post("/events/by-slug/<slug:slug>/devices", access=optionally_authorized("subscriptions:write"),
+         body=DeviceFollowIn, status=201, response=DeviceFollowOut, errors=[404, 503])
 @bp.alt_response(200, schema=DeviceFollowOut, description="Followed already: this device is now one of its routes")
-@bp.errors(403, 404, 503)
 def follow_on_device_by_link(data, slug):
     """As `POST /events/{event_id}/devices`, for the event its link names (an unlisted one too)."""
     return _follow(data, slug=slug)
 
 
-@bp.post("/events/<int:event_id>/devices/stop")
-@bp.arguments(DeviceStopIn)
-@bp.response(204)
-@bp.errors(404)
+@bp.post("/events/<int:event_id>/devices/stop", body=DeviceStopIn, status=204, errors=[404])
 def stop_on_device(data, event_id):
     """Stop this device's notifications about the event; the follow ends when the device was its
     only route. The endpoint, which only the browser knows, proves the device."""
@@ -118,12 +107,9 @@ class DeviceSeriesFollowOut(Schema):
     device_name = fields.String(attribute="device.name", metadata={"description": 'e.g. "Chrome on Android".'})
 
 
-@bp.post("/series/by-slug/<slug:slug>/devices")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(DeviceFollowIn)
-@bp.response(201, DeviceSeriesFollowOut)
+@bp.post("/series/by-slug/<slug:slug>/devices", access=optionally_authorized("subscriptions:write"),
+         body=DeviceFollowIn, status=201, response=DeviceSeriesFollowOut, errors=[404, 503])
 @bp.alt_response(200, schema=DeviceSeriesFollowOut, description="Followed already: this device is now one of its routes")
-@bp.errors(403, 404, 503)
 def follow_series_on_device(data, slug):
     """Notify me on this device about every occurrence of the series its link names, made now
     and later; as `POST /events/{event_id}/devices` otherwise (same 422s)."""
@@ -132,20 +118,14 @@ def follow_series_on_device(data, slug):
     return {"follow": follow, "device": device}, 201 if is_new else 200
 
 
-@bp.post("/series/by-slug/<slug:slug>/devices/stop")
-@bp.arguments(DeviceStopIn)
-@bp.response(204)
-@bp.errors(404)
+@bp.post("/series/by-slug/<slug:slug>/devices/stop", body=DeviceStopIn, status=204, errors=[404])
 def stop_series_on_device(data, slug):
     """Stop this device's notifications about the series; the follow ends when the device was
     its only route."""
     push_service.stop_series_on_device(data["endpoint"], slug=slug)
 
 
-@bp.post("/push/answers")
-@bp.arguments(PushAnswerIn)
-@bp.response(200, PushAnswerOut)
-@bp.errors(404, 409)
+@bp.post("/push/answers", body=PushAnswerIn, response=PushAnswerOut, errors=[404, 409])
 def answer(data):
     """A push notification's button: RSVP (going, no) or the still-coming check (confirm, no).
     The token names the delivery and works once (409 after); no cookie needed."""

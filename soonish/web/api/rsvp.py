@@ -75,11 +75,8 @@ class RsvpSettingsOut(Schema):
     capacity = fields.Integer(allow_none=True)
 
 
-@bp.put("/<int:event_id>/rsvp")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(RsvpIn)
-@bp.response(200, RsvpOut)
-@bp.errors(400, 401, 403, 404, 409)
+@bp.put("/<int:event_id>/rsvp", access=optionally_authorized("subscriptions:write"), body=RsvpIn, response=RsvpOut,
+        errors=[400, 401, 404, 409])
 def answer(data, event_id):
     """Say whether you're coming, signed in or with an email follower's `manage_token`. Changing
     your answer is possible until the start; "going" on a full event puts you on the waitlist
@@ -93,11 +90,8 @@ def answer(data, event_id):
     return rsvp_service.answer(current_user, event, data["answer"], listed=data["listed"])
 
 
-@bp.get("/<int:event_id>/rsvps")
-@authorized("events:read")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, RsvpListOut, headers=LINK_HEADER)
-@bp.errors(401, 403, 404, 422)
+@bp.get("/<int:event_id>/rsvps", access=authorized("events:read"), query=PageArgs, response=RsvpListOut,
+        headers=LINK_HEADER, errors=[404, 422])
 def answers(args, event_id):
     """The organizer's view: who answered what, a page at a time in the order they first answered,
     and on the first page the counts (going / maybe / no / waitlisted / no answer / places)."""
@@ -106,11 +100,8 @@ def answers(args, event_id):
     return paged(page, counts=None if cursor else rsvp_service.organizer_counts(current_user, event_id))
 
 
-@bp.put("/<int:event_id>/rsvp-settings")
-@authorized("events:write")
-@bp.arguments(RsvpSettingsIn)
-@bp.response(200, RsvpSettingsOut)
-@bp.errors(400, 401, 403, 404, 409)
+@bp.put("/<int:event_id>/rsvp-settings", access=authorized("events:write"), body=RsvpSettingsIn,
+        response=RsvpSettingsOut, errors=[400, 404, 409])
 def settings(data, event_id):
     """Turn RSVPs on or off and set the number of places (null: no limit)."""
     return rsvp_service.set_capacity(current_user, event_id, data["capacity"], enabled=data["enabled"])

@@ -101,16 +101,22 @@ def _organizer_rsvp_counts(event):
     return rsvp_counts(event).as_dict()
 
 
-class EventOut(Schema):
+class PublishedOut(Schema):
+    """What an event and a series both show (models.event.Published)."""
+
     id = fields.Integer()
     slug = fields.String()
     title = fields.String()
     description = fields.String()
     location = fields.String()
+    timezone = fields.String()
+    visibility = fields.Function(lambda published: published.visibility.value)
+    organizer_id = fields.Integer(metadata={"description": "Who created it."})
+
+
+class EventOut(PublishedOut):
     starts_at = fields.DateTime()
     ends_at = fields.DateTime(allow_none=True)
-    timezone = fields.String()
-    visibility = fields.Function(lambda e: e.visibility.value)
     online_url = fields.Method("online_url_for_viewer", allow_none=True,
                                metadata={"description": "Shown to the organizer only (followers see it on the page near the start)"})
     show_follower_count = fields.Boolean()
@@ -118,7 +124,6 @@ class EventOut(Schema):
     status = fields.Function(lambda e: e.status.value)
     cancel_reason = fields.String(allow_none=True, metadata={"description": "Why it was cancelled, when the organizer said."})
     version = fields.Integer()
-    organizer_id = fields.Integer(metadata={"description": "Who created it."})
     community_id = fields.Integer(allow_none=True, metadata={"description": "The community it belongs to: its "
                                                                             "members' roles decide who may change it."})
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
@@ -373,20 +378,12 @@ class OccurrenceOut(Schema):
     url = fields.Function(lambda e: url_for("events.show", slug=e.slug, _external=True))
 
 
-class SeriesOut(Schema):
-    id = fields.Integer()
-    slug = fields.String()
-    title = fields.String()
-    description = fields.String()
-    location = fields.String()
-    visibility = fields.Function(lambda s: s.visibility.value)
-    timezone = fields.String()
+class SeriesOut(PublishedOut):
     starts_at = fields.DateTime(metadata={"description": "The first occurrence's start."})
     duration_seconds = fields.Integer(allow_none=True)
     rrule = fields.String()
     summary = fields.Function(describe_series, metadata={"description": "In words, e.g. \"every Tuesday at 19:00\"."})
     status = fields.Function(lambda s: s.status.value)
-    organizer_id = fields.Integer(metadata={"description": "Who created it."})
     community_id = fields.Integer(allow_none=True)
     url = fields.Function(lambda s: url_for("series.show", slug=s.slug, _external=True))
     ics_url = fields.Function(lambda s: url_for("series.ics", slug=s.slug, _external=True))

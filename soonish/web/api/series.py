@@ -20,20 +20,13 @@ SeriesPage = page_schema(SeriesOut, "SeriesPage")
 OccurrencePage = page_schema(EventOut, "OccurrencePage")
 
 
-@bp.get("")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, SeriesPage, headers=LINK_HEADER)
-@bp.errors(422)
+@bp.get("", query=PageArgs, response=SeriesPage, headers=LINK_HEADER, errors=[422])
 def list_series(args):
     """Active public series, newest first, a page at a time."""
     return paged(lists.public_series(args["limit"], args.get("cursor")))
 
 
-@bp.post("")
-@authorized("events:write")
-@bp.arguments(SeriesIn)
-@bp.response(201, SeriesOut)
-@bp.errors(400, 401, 403, 404)
+@bp.post("", access=authorized("events:write"), body=SeriesIn, status=201, response=SeriesOut, errors=[400, 404])
 def create_series(data):
     """Make a recurring series; its occurrences of the coming weeks are made at once as events
     (each with its own page, reminders and RSVPs), later ones as time goes on."""
@@ -41,62 +34,44 @@ def create_series(data):
     return series_service.create_series(current_user, series_service.SeriesFields(**data), community_id)
 
 
-@bp.get("/<int:series_id>")
-@optionally_authorized("events:read")
-@bp.response(200, SeriesOut)
-@bp.errors(403, 404)
+@bp.get("/<int:series_id>", access=optionally_authorized("events:read"), response=SeriesOut, errors=[404])
 def get_series(series_id):
     """A series by id. An unlisted one answers 404 here to all but its organizer and those who
     follow it: read it by its link with `GET /series/by-slug/{slug}`."""
     return series_service.get_visible_series(current_user_or_none(), series_id=series_id)
 
 
-@bp.get("/by-slug/<slug:slug>")
-@optionally_authorized("events:read")
-@bp.response(200, SeriesOut)
-@bp.errors(403, 404)
+@bp.get("/by-slug/<slug:slug>", access=optionally_authorized("events:read"), response=SeriesOut, errors=[404])
 def get_series_by_link(slug):
     """A series by its link (`/series/{slug}`): how anyone who was given an unlisted series' link reads it."""
     return series_service.get_visible_series(current_user_or_none(), slug=slug)
 
 
-@bp.patch("/<int:series_id>")
-@authorized("events:write")
-@bp.arguments(SeriesPatch)
-@bp.response(200, SeriesOut)
-@bp.errors(400, 401, 403, 404, 409)
+@bp.patch("/<int:series_id>", access=authorized("events:write"), body=SeriesPatch, response=SeriesOut,
+          errors=[400, 404, 409])
 def update_series(data, series_id):
     """Change the series from its next occurrence on. Once some occurrences are past, the
     answer is a new series (new id) carrying on from the next one; the old one ends before it."""
     return series_service.update_series(current_user, series_id, data)
 
 
-@bp.delete("/<int:series_id>")
-@authorized("events:write")
+@bp.delete("/<int:series_id>", access=authorized("events:write"), response=SeriesOut, errors=[404, 409])
 @bp.arguments(CancelIn, required=False)
-@bp.response(200, SeriesOut)
-@bp.errors(401, 403, 404, 409)
 def cancel_series(data, series_id):
     """Cancel the series: no more occurrences, and each upcoming one is cancelled (its followers are told)."""
     return series_service.cancel_series(current_user, series_id, data["reason"])
 
 
-@bp.get("/<int:series_id>/occurrences")
-@optionally_authorized("events:read")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, OccurrencePage, headers=LINK_HEADER)
-@bp.errors(403, 404, 422)
+@bp.get("/<int:series_id>/occurrences", access=optionally_authorized("events:read"), query=PageArgs,
+        response=OccurrencePage, headers=LINK_HEADER, errors=[404, 422])
 def occurrences(args, series_id):
     """The occurrences made so far that are still ahead, soonest first, a page at a time."""
     series = series_service.get_visible_series(current_user_or_none(), series_id=series_id)
     return paged(lists.series_occurrences(series, args["limit"], args.get("cursor")))
 
 
-@bp.patch("/<int:series_id>/occurrences/<int:event_id>")
-@authorized("events:write")
-@bp.arguments(OccurrenceEditIn)
-@bp.response(200, EventOut)
-@bp.errors(400, 401, 403, 404, 409)
+@bp.patch("/<int:series_id>/occurrences/<int:event_id>", access=authorized("events:write"), body=OccurrenceEditIn,
+          response=EventOut, errors=[400, 404, 409])
 def edit_occurrence(data, series_id, event_id):
     """Edit one occurrence (`scope: this`), or it and all following ones (`scope: following`).
     The answer is the occurrence as it is now."""
@@ -112,12 +87,9 @@ def edit_occurrence(data, series_id, event_id):
     return event_service.get_visible_event(current_user, event_id=event_id)
 
 
-@bp.post("/<int:series_id>/follow")
-@authorized("subscriptions:write")
-@bp.arguments(SeriesFollowIn)
-@bp.response(201, SeriesFollowOut)
+@bp.post("/<int:series_id>/follow", access=authorized("subscriptions:write"), body=SeriesFollowIn, status=201,
+         response=SeriesFollowOut, errors=[400, 404])
 @bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
-@bp.errors(400, 401, 403, 404)
 def follow(data, series_id):
     """Follow every occurrence, with these channels and reminder offsets: each occurrence made
     so far or later gets a subscription of its own (leave one to skip it)."""
@@ -126,12 +98,9 @@ def follow(data, series_id):
     return follow, 201 if is_new else 200
 
 
-@bp.post("/by-slug/<slug:slug>/follow")
-@authorized("subscriptions:write")
-@bp.arguments(SeriesFollowIn)
-@bp.response(201, SeriesFollowOut)
+@bp.post("/by-slug/<slug:slug>/follow", access=authorized("subscriptions:write"), body=SeriesFollowIn, status=201,
+         response=SeriesFollowOut, errors=[400, 404])
 @bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
-@bp.errors(400, 401, 403, 404)
 def follow_by_link(data, slug):
     """Follow the series its link (`/series/{slug}`) names, an unlisted one too; as `POST /series/{series_id}/follow`."""
     follow, is_new = series_service.follow_series(current_user, selectors=data.get("selectors"),
@@ -139,10 +108,7 @@ def follow_by_link(data, slug):
     return follow, 201 if is_new else 200
 
 
-@bp.delete("/<int:series_id>/follow")
-@authorized("subscriptions:write")
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/<int:series_id>/follow", access=authorized("subscriptions:write"), status=204, errors=[404])
 def unfollow(series_id):
     """Stop following: the subscriptions to upcoming occurrences end, and later ones get none."""
     series_service.unfollow_series(current_user, series_id)

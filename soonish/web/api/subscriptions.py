@@ -18,13 +18,16 @@ SubscriptionPage = page_schema(SubscriptionOut, "SubscriptionPage")
 bp = ApiBlueprint("api_subscriptions", __name__, url_prefix="/api/v1", description="Subscriptions")
 
 
-@bp.post("/events/<int:event_id>/subscriptions")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(SubscribeIn)
-@bp.response(201, SubscriptionOut)
-@bp.alt_response(202, schema=SubscriptionOut, description="Pending: a confirm link was mailed")
-@bp.alt_response(200, schema=SubscriptionOut, description="Already subscribed: unchanged apart from the choices given")
-@bp.errors(400, 403, 404, 409, 503)
+def answers_pending_or_unchanged(view):
+    """Following by id and by link answer alike: 201 when followed now, and these two."""
+    view = bp.alt_response(202, schema=SubscriptionOut, description="Pending: a confirm link was mailed")(view)
+    return bp.alt_response(200, schema=SubscriptionOut,
+                           description="Already subscribed: unchanged apart from the choices given")(view)
+
+
+@bp.post("/events/<int:event_id>/subscriptions", access=optionally_authorized("subscriptions:write"),
+         body=SubscribeIn, status=201, response=SubscriptionOut, errors=[400, 404, 409, 503])
+@answers_pending_or_unchanged
 @subscribe_by_email_limit()
 def subscribe(data, event_id):
     """Follow an event. Signed in: active at once. Anonymous: give `email`; a confirm mail is sent.
@@ -33,13 +36,9 @@ def subscribe(data, event_id):
     return _follow(data, event_id=event_id)
 
 
-@bp.post("/events/by-slug/<slug:slug>/subscriptions")
-@optionally_authorized("subscriptions:write")
-@bp.arguments(SubscribeIn)
-@bp.response(201, SubscriptionOut)
-@bp.alt_response(202, schema=SubscriptionOut, description="Pending: a confirm link was mailed")
-@bp.alt_response(200, schema=SubscriptionOut, description="Already subscribed: unchanged apart from the choices given")
-@bp.errors(400, 403, 404, 409, 503)
+@bp.post("/events/by-slug/<slug:slug>/subscriptions", access=optionally_authorized("subscriptions:write"),
+         body=SubscribeIn, status=201, response=SubscriptionOut, errors=[400, 404, 409, 503])
+@answers_pending_or_unchanged
 @subscribe_by_email_limit()
 def subscribe_by_link(data, slug):
     """Follow the event its link (`/e/{slug}`) names, an unlisted one too; as `POST /events/{event_id}/subscriptions`.
@@ -61,39 +60,29 @@ def _follow(data, event_id: int | None = None, slug: str | None = None):
     return subscription, 201 if newly_active else 200
 
 
-@bp.get("/me/subscriptions")
-@authorized("subscriptions:read")
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, SubscriptionPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 422)
+@bp.get("/me/subscriptions", access=authorized("subscriptions:read"), query=PageArgs, response=SubscriptionPage,
+        headers=LINK_HEADER, errors=[422])
 def my_subscriptions(args):
     """The events you follow (pending or active), oldest subscription first, a page at a time."""
     return paged(lists.my_subscriptions(current_user, args["limit"], args.get("cursor")))
 
 
-@bp.get("/subscriptions/<int:subscription_id>")
-@authorized("subscriptions:read")
-@bp.response(200, SubscriptionOut)
-@bp.errors(401, 403, 404)
+@bp.get("/subscriptions/<int:subscription_id>", access=authorized("subscriptions:read"), response=SubscriptionOut,
+        errors=[404])
 def get_subscription(subscription_id):
     """One of your subscriptions. After DELETE it is gone: GET, PATCH and DELETE answer 404, and
     following the event again is a new `POST /events/{id}/subscriptions` (with default choices)."""
     return subscription_service.get_following(current_user, subscription_id)
 
 
-@bp.patch("/subscriptions/<int:subscription_id>")
-@authorized("subscriptions:write")
-@bp.arguments(SubscriptionPatch)
-@bp.response(200, SubscriptionOut)
-@bp.errors(400, 401, 403, 404)
+@bp.patch("/subscriptions/<int:subscription_id>", access=authorized("subscriptions:write"), body=SubscriptionPatch,
+          response=SubscriptionOut, errors=[400, 404])
 def update_subscription(data, subscription_id):
     return subscription_service.update(current_user, subscription_id, data)
 
 
-@bp.delete("/subscriptions/<int:subscription_id>")
-@authorized("subscriptions:write")
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/subscriptions/<int:subscription_id>", access=authorized("subscriptions:write"), status=204,
+           errors=[404])
 def unsubscribe(subscription_id):
     """Stop following. The subscription then reads as gone (404) to GET, PATCH and DELETE."""
     subscription_service.unsubscribe(subscription_service.get_following(current_user, subscription_id))

@@ -80,74 +80,50 @@ EndpointPage = page_schema(EndpointOut, "WebhookEndpointPage")
 MessagePage = page_schema(WebhookMessageOut, "WebhookMessagePage")
 
 
-@bp.post("")
-@authorized(SCOPE)
-@bp.arguments(EndpointIn)
-@bp.response(201, EndpointCreatedOut)
-@bp.errors(400, 401, 403)
+@bp.post("", access=authorized(SCOPE), body=EndpointIn, status=201, response=EndpointCreatedOut, errors=[400])
 def create_endpoint(data):
     endpoint, secret = endpoint_service.create_endpoint(current_user, data["url"], data["event_types"], data["description"])
     endpoint.secret = secret  # for this answer; also readable later from GET .../{id}/secret
     return endpoint
 
 
-@bp.get("")
-@authorized(SCOPE)
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, EndpointPage, headers=LINK_HEADER)
-@bp.errors(401, 403, 422)
+@bp.get("", access=authorized(SCOPE), query=PageArgs, response=EndpointPage, headers=LINK_HEADER, errors=[422])
 def list_endpoints(args):
     return paged(endpoint_service.endpoints_page(current_user, args["limit"], args.get("cursor")))
 
 
-@bp.get("/<int:endpoint_id>")
-@authorized(SCOPE)
-@bp.response(200, EndpointOut)
-@bp.errors(401, 403, 404)
+@bp.get("/<int:endpoint_id>", access=authorized(SCOPE), response=EndpointOut, errors=[404])
 def get_endpoint(endpoint_id):
     return endpoint_service.get_endpoint(current_user, endpoint_id)
 
 
-@bp.get("/<int:endpoint_id>/secret")
-@authorized(SCOPE)
-@bp.response(200, Schema.from_dict({"secret": fields.String()}, name="WebhookSecretOut"))
-@bp.errors(401, 403, 404)
+@bp.get("/<int:endpoint_id>/secret", access=authorized(SCOPE),
+        response=Schema.from_dict({"secret": fields.String()}, name="WebhookSecretOut"), errors=[404])
 def get_secret(endpoint_id):
     """The endpoint's signing secret."""
     return {"secret": endpoint_service.secret_of(endpoint_service.get_endpoint(current_user, endpoint_id))}
 
 
-@bp.patch("/<int:endpoint_id>")
-@authorized(SCOPE)
-@bp.arguments(EndpointPatch)
-@bp.response(200, EndpointOut)
-@bp.errors(400, 401, 403, 404)
+@bp.patch("/<int:endpoint_id>", access=authorized(SCOPE), body=EndpointPatch, response=EndpointOut,
+          errors=[400, 404])
 def update_endpoint(data, endpoint_id):
     return endpoint_service.update_endpoint(current_user, endpoint_id, data)
 
 
-@bp.delete("/<int:endpoint_id>")
-@authorized(SCOPE)
-@bp.response(204)
-@bp.errors(401, 403, 404)
+@bp.delete("/<int:endpoint_id>", access=authorized(SCOPE), status=204, errors=[404])
 def delete_endpoint(endpoint_id):
     endpoint_service.delete_endpoint(current_user, endpoint_id)
 
 
-@bp.get("/<int:endpoint_id>/messages")
-@authorized(SCOPE)
-@bp.arguments(PageArgs, location="query")
-@bp.response(200, MessagePage, headers=LINK_HEADER)
-@bp.errors(401, 403, 404, 422)
+@bp.get("/<int:endpoint_id>/messages", access=authorized(SCOPE), query=PageArgs, response=MessagePage,
+        headers=LINK_HEADER, errors=[404, 422])
 def list_messages(args, endpoint_id):
     """What was sent to the endpoint, newest first: each message's status, next retry and attempts."""
     return paged(endpoint_service.messages_page(current_user, endpoint_id, args["limit"], args.get("cursor")))
 
 
-@bp.post("/<int:endpoint_id>/messages/<int:message_id>/resend")
-@authorized(SCOPE)
-@bp.response(202, WebhookMessageOut)
-@bp.errors(401, 403, 404)
+@bp.post("/<int:endpoint_id>/messages/<int:message_id>/resend", access=authorized(SCOPE), status=202,
+         response=WebhookMessageOut, errors=[404])
 def resend(endpoint_id, message_id):
     """Deliver the message again now (same webhook-id), with a fresh retry window."""
     return endpoint_service.resend(current_user, endpoint_id, message_id)

@@ -52,7 +52,7 @@ def payload(message: Message) -> bytes:
         "url": extra.get("url"),
         # A newer message of the same topic replaces the older one on the device too.
         "tag": topic(message) or message.delivery_key,
-        "actions": [{"action": action, "title": title} for action, title in actions],
+        "actions": [{"action": action, "title": str(title)} for action, title in actions],
         "answer_token": message.answer_token if actions else None,
     }, separators=(",", ":")).encode()
 

@@ -1,11 +1,10 @@
-"""`soonish mail-in`: the SMTP listener for the bounce domain (the MX of SOONISH_BOUNCE_DOMAIN).
+"""The SMTP listener for the bounce domain (the MX of SOONISH_BOUNCE_DOMAIN), run by `soonish mail-in`.
 
 Takes mail for our return paths only (``bounces+<ref>-<signature>@<BOUNCE_DOMAIN>``; anything
 else is refused at RCPT), reads each as a bounce, a complaint or neither
 (``domain.bounces``), and records what it says about the delivery its return path names
-(``services.mail_webhooks.take_mailed_report``). A front door like the web app and the bots, run
-by `soonish mail-in`. A report whose path is forged is taken (250) and ignored: an
-answer must not tell a prober which paths are real.
+(``services.mail_webhooks.take_mailed_report``). A report whose path is forged is taken (250)
+and ignored: an answer must not tell a prober which paths are real.
 """
 import asyncio
 import logging

@@ -1,0 +1,38 @@
+"""Community digests on Temporal: the send activity (a thin adapter over
+domain/community_follows.py) and the `soonish-digest` schedule that starts CommunityDigestWorkflow
+daily (kept in sync at worker start and by `soonish sync-schedules`)."""
+from datetime import date
+
+from flask import Flask
+from temporalio import activity
+
+from soonish.domain.community_follows import digest_community_ids, send_digest
+from soonish.temporal.digest.types import SEND_DIGESTS, DigestRound, DigestRoundResult
+from soonish.temporal.digest.workflow import CommunityDigestWorkflow
+from soonish.temporal.rounds.activities import through_ids
+from soonish.temporal.schedules import CronScope
+
+
+class DigestActivities:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def all(self) -> list:
+        return [self.send_digests]
+
+    # Like the database activities: each community is one short transaction; let it finish.
+    @activity.defn(name=SEND_DIGESTS, no_thread_cancel_exception=True)
+    def send_digests(self, round_: DigestRound) -> DigestRoundResult:
+        day = date.fromisoformat(round_.day)
+        with self.app.app_context():
+            return DigestRoundResult(*through_ids(
+                digest_community_ids(day, after=round_.after_community_id), round_.after_community_id,
+                lambda community_id: send_digest(community_id, day)))
+
+
+class DigestScope(CronScope):
+    schedule_name = "soonish-digest"
+    cron_setting = "COMMUNITY_DIGEST_CRON"
+
+    def starts(self):
+        return CommunityDigestWorkflow.run, DigestRound()
