@@ -68,6 +68,9 @@ def test_a_visitor_on_a_phone_says_im_going_with_a_name_and_an_email(
     expect(box.get_by_role("heading")).to_have_text("Are you going?")
     # The phone's sticky bar leads to the form.
     expect(visitor.locator(".follow-bar")).to_have_text("I'm going")
+    # ... and steps aside once the boxes are on screen: it covers none of their links or buttons.
+    box.scroll_into_view_if_needed()
+    expect(visitor.locator(".follow-bar")).to_be_hidden()
 
     # Two fields and three taps before the mail: name, email, "I'm going".
     box.get_by_label("Your name").tap()
