@@ -76,7 +76,7 @@ def test_bad_fields_get_an_error_naming_each_field_and_nothing_is_saved(app, cli
     errors = response.get_json()["error"]["fields"]
     assert "expected digits, a colon" in errors["fields.bot_token"][0]
     assert errors["fields.chat_id"] == ["Chat ID is required: a number (groups start with -) or a @username."]
-    assert "no field 'surprise'" in errors["fields.surprise"][0]
+    assert "no field “surprise”" in errors["fields.surprise"][0]
 
     response = client.post("/api/v1/integrations", headers=headers, json={
         "type": "discord_webhook", "fields": {"webhook_url": "https://example.com/api/webhooks/1/2"}})
