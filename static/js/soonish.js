@@ -105,11 +105,13 @@ document.addEventListener("htmx:after:settle", () => {
   }
 });
 
-// On a phone the sticky "I'm going" bar leads to the going and following boxes. While any of
-// them is on screen it would only cover part of them (a link, a button), so it steps aside.
+// On a phone the sticky "I'm going" bar leads to the going and following boxes. Once they are
+// up in view it would only cover part of them (a link, a button), so it steps aside; while only
+// their top edge peeks in at the bottom of the screen, the bar is still the way to them.
 const followBar = document.querySelector(".follow-bar");
 const followBoxes = followBar && document.querySelector(".event-layout > aside");
 if (followBoxes && "IntersectionObserver" in window) {
-  new IntersectionObserver(([entry]) => followBar.classList.toggle("is-out-of-the-way", entry.isIntersecting))
+  new IntersectionObserver(([entry]) => followBar.classList.toggle("is-out-of-the-way", entry.isIntersecting),
+                           {rootMargin: "0px 0px -30% 0px"})
     .observe(followBoxes);
 }
