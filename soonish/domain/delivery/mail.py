@@ -31,7 +31,7 @@ from soonish.models import (ChatIdentity, ChatInstallation, Community, Community
                             EventStatus, Integration, Notification, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
 from soonish.domain.messages import Message, RecipientLinks, reader_locale, takes_rsvps, when_text
-from soonish.i18n import _l, is_rtl, render_in
+from soonish.i18n import _, _l, is_rtl, render_in
 from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
@@ -199,11 +199,11 @@ class OneOffKind:
 DIGEST_DAYS_AHEAD = 7
 
 
-def _one_off(key: str, template: str, title, context: dict, locale: str | None,
-             unsubscribe_url: str | None = None) -> Message:
+def one_off_message(key: str, template: str, title, context: dict, locale: str | None,
+                    unsubscribe_url: str | None = None) -> Message:
     """A mail from its text and HTML templates, subject (``title``, lazy) and all written in
     ``locale``: the recipient's (their follow's, else their account's), else English. A context
-    value that is a callable of the locale (a date) is said the same way."""
+    value that is a callable of the locale (a date, a word) is said the same way."""
     with render_in(locale) as chosen:
         context = {name: value(chosen) if isinstance(value, FunctionType) else value for name, value in context.items()}
         context.update(lang=chosen.replace("_", "-"), rtl=is_rtl(chosen))
@@ -233,9 +233,9 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     event_url = absolute_url(event_path(event.slug))
     context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
-    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm",
-                       _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
-                       unsubscribe_url=links.unsubscribe_url)
+    message = one_off_message(f"soonish-confirm-{subscription.id}-{key}", "confirm",
+                              _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
+                              unsubscribe_url=links.unsubscribe_url)
     return OneOffMail(subscription.user.email, message)
 
 
@@ -245,8 +245,8 @@ def _verify_mail(user_id: int, address: str | None, key: str) -> OneOffMail | No
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
     context = dict(verify_url=absolute_url(verify_email_path(token)), user=user)
-    return OneOffMail(user.email, _one_off(f"soonish-verify-{user.id}-{key}", "verify",
-                                           _l("Confirm your email for Soonish"), context, _locale_of(user)))
+    return OneOffMail(user.email, one_off_message(f"soonish-verify-{user.id}-{key}", "verify",
+                                                  _l("Confirm your email for Soonish"), context, _locale_of(user)))
 
 
 def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -256,9 +256,9 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
     platform = ChatPlatform(identity.platform).display_name
     context = dict(link_url=absolute_url(link_chat_path(token)), address=address, platform=platform)
-    return OneOffMail(address, _one_off(f"soonish-link-{identity.id}-{key}", "link_chat",
-                                        _l("Link your %(platform)s account to Soonish", platform=platform), context,
-                                        identity.locale))
+    return OneOffMail(address, one_off_message(f"soonish-link-{identity.id}-{key}", "link_chat",
+                                               _l("Link your %(platform)s account to Soonish", platform=platform),
+                                               context, identity.locale))
 
 
 def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -275,9 +275,9 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
     token = sign(secret, LinkPurpose.VERIFY_CHANNEL, [integration.id, address_tag(secret, address)])
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
-    return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
-                                        _l("Confirm: get Soonish updates at this address"), context,
-                                        _locale_of(integration.user)))
+    return OneOffMail(address, one_off_message(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
+                                               _l("Confirm: get Soonish updates at this address"), context,
+                                               _locale_of(integration.user)))
 
 
 def _link_hours() -> int:
@@ -300,8 +300,8 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])
     context = dict(reset_url=absolute_url(reset_password_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                           _l("Reset your Soonish password"), context, _locale_of(user)))
+    return OneOffMail(user.email, one_off_message(f"soonish-reset-{user.id}-{key}", "reset_password",
+                                                  _l("Reset your Soonish password"), context, _locale_of(user)))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -309,8 +309,8 @@ def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMai
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address])
     context = dict(confirm_url=absolute_url(change_email_path(token)), old=user.email, new=address)
-    return OneOffMail(address, _one_off(f"soonish-email-change-{user.id}-{key}", "change_email",
-                                        _l("Confirm your new email for Soonish"), context, _locale_of(user)))
+    return OneOffMail(address, one_off_message(f"soonish-email-change-{user.id}-{key}", "change_email",
+                                               _l("Confirm your new email for Soonish"), context, _locale_of(user)))
 
 
 def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -318,8 +318,8 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email])
     context = dict(undo_url=absolute_url(undo_email_change_path(token)), old=address, new=user.email)
-    return OneOffMail(address, _one_off(f"soonish-email-changed-{user.id}-{key}", "email_changed",
-                                        _l("Your Soonish email address was changed"), context, _locale_of(user)))
+    return OneOffMail(address, one_off_message(f"soonish-email-changed-{user.id}-{key}", "email_changed",
+                                               _l("Your Soonish email address was changed"), context, _locale_of(user)))
 
 
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -327,8 +327,9 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch])
     context = dict(delete_url=absolute_url(delete_account_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
+    return OneOffMail(user.email, one_off_message(f"soonish-delete-{user.id}-{key}", "delete_account",
+                                                  _l("Confirm: delete your Soonish account"), context,
+                                                  _locale_of(user)))
 
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -343,9 +344,9 @@ def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) 
     report_url = absolute_url(f"/events/{notification.event_id}/messages/{notification_id}")
     context = dict(notification=notification, bounced=bounced, mailed=mailed,
                    percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
-    return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
-                                                _l("Paused: %(title)s", title=notification.title), context,
-                                                _locale_of(organizer)))
+    return OneOffMail(organizer.email, one_off_message(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
+                                                       _l("Paused: %(title)s", title=notification.title), context,
+                                                       _locale_of(organizer)))
 
 
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -358,9 +359,9 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
     context = dict(workspace=workspace, platform=ChatPlatform(installation.platform).display_name,
                    why=REMOVED_WHY.get(installation.removed_reason or "", installation.removed_reason),
                    channels_url=absolute_url("/channels"))
-    return OneOffMail(user.email, _one_off(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
-                                           _l("Soonish was removed from %(workspace)s", workspace=workspace), context,
-                                           _locale_of(user)))
+    return OneOffMail(user.email, one_off_message(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
+                                                  _l("Soonish was removed from %(workspace)s", workspace=workspace),
+                                                  context, _locale_of(user)))
 
 
 def _device_removed_mail(user_id: int, address: str | None, key: str, device: str = "") -> OneOffMail | None:
@@ -370,8 +371,8 @@ def _device_removed_mail(user_id: int, address: str | None, key: str, device: st
         return None
     title = _l("%(device)s no longer gets notifications", device=device)
     context = dict(title=title, device=device, channels_url=absolute_url("/channels"), fallback=user.email_fallback)
-    return OneOffMail(user.email, _one_off(f"soonish-device-removed-{user.id}-{key}", "device_removed", title, context,
-                                           _locale_of(user)))
+    return OneOffMail(user.email, one_off_message(f"soonish-device-removed-{user.id}-{key}", "device_removed", title,
+                                                  context, _locale_of(user)))
 
 
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -380,12 +381,14 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+    inviter_name = inviter.display_name if inviter else ""
     context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
-                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or _l("Someone"),
+                   role=invitation.role.value, inviter=lambda locale: inviter_name or _("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
-    return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
-                                                 _l("Help run %(community)s on Soonish", community=invitation.community.name),
-                                                 context, _invitee_locale(invitation, inviter)))
+    message = one_off_message(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
+                              _l("Help run %(community)s on Soonish", community=invitation.community.name),
+                              context, _invitee_locale(invitation, inviter))
+    return OneOffMail(invitation.email, message)
 
 
 def _invitee_locale(invitation: CommunityInvite, inviter: User | None) -> str | None:
@@ -403,9 +406,10 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
     manage_url, unsubscribe_url = community_follow_links(follow.id)
     context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
                    mode=follow.mode, unsubscribe_url=unsubscribe_url)
-    return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
-                                                  _l("Confirm: follow %(title)s", title=follow.community.name), context,
-                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
+    message = one_off_message(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
+                              _l("Confirm: follow %(title)s", title=follow.community.name), context,
+                              _locale_of(follow.user), unsubscribe_url=unsubscribe_url)
+    return OneOffMail(follow.user.email, message)
 
 
 def digest_events(community: Community, today: date) -> list[Event]:
@@ -433,9 +437,10 @@ def _community_digest_mail(follow_id: int, address: str | None, key: str) -> One
                    events=lambda locale: [(e, when_text(e, locale=locale), absolute_url(event_path(e.slug))) for e in events],
                    manage_url=manage_url, unsubscribe_url=unsubscribe_url,
                    community_url=absolute_url(f"/c/{community.slug}"))
-    return OneOffMail(follow.user.email, _one_off(f"soonish-digest-{follow.id}-{key}", "community_digest",
-                                                  _l("Coming up at %(community)s", community=community.name), context,
-                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
+    message = one_off_message(f"soonish-digest-{follow.id}-{key}", "community_digest",
+                              _l("Coming up at %(community)s", community=community.name), context,
+                              _locale_of(follow.user), unsubscribe_url=unsubscribe_url)
+    return OneOffMail(follow.user.email, message)
 
 
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {
