@@ -147,6 +147,8 @@ class Config:
     # and bounces go nowhere). MAIL_IN_BIND is where `soonish mail-in` (and `soonish dev`) listen.
     BOUNCE_DOMAIN = ""
     MAIL_IN_BIND = "127.0.0.1:2525"
+    # A broadcast whose first this many mails bounce above 10% waits for its organizer to resume it.
+    BROADCAST_PAUSE_AFTER_MAILS = 1000
     # DKIM: the selector and the private key (PEM text, or a path to the PEM file); the signing
     # domain is DKIM_DOMAIN or MAIL_FROM's domain. Unset: mail goes unsigned (a relay may sign).
     # Bounces and complaints from a sending provider's webhooks (/webhooks/mail/<provider>):

@@ -23,6 +23,7 @@ class LinkPurpose:
     MANAGE_COMMUNITY_FOLLOW = "manage-community-follow"
     # The one-tap "follow this event" in a community's new-event message (a suggested subscription).
     FOLLOW_SUGGESTED = "follow-suggested-event"
+    CONFIRM_SERIES_FOLLOW = "confirm-series-follow"
 
 
 class LinkInvalid(Exception):
@@ -85,6 +86,10 @@ def verify_email_path(token: str) -> str:
 
 def community_invite_path(token: str) -> str:
     return f"/c/invites/{token}"
+
+
+def series_follow_confirm_path(token: str) -> str:
+    return f"/series/follows/confirm/{token}"
 
 
 def community_follow_confirm_path(token: str) -> str:

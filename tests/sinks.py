@@ -42,6 +42,21 @@ def wait_until(condition, timeout: float = 30, interval: float = 0.1, message: s
         time.sleep(interval)
 
 
+def first_seen(watched: dict, timeout: float) -> dict[str, datetime]:
+    """When each of ``watched``'s conditions (by name) first held, watching them all together:
+    things due at about the same time each get the moment they arrived."""
+    seen: dict[str, datetime] = {}
+
+    def all_seen() -> bool:
+        for name, condition in watched.items():
+            if name not in seen and condition():
+                seen[name] = datetime.now(timezone.utc)
+        return len(seen) == len(watched)
+
+    wait_until(all_seen, timeout, message=f"each of {sorted(watched)}")
+    return seen
+
+
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []

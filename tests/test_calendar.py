@@ -7,7 +7,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from soonish.models import Event, Subscription, SubscriptionStatus, User, Visibility, db
-from soonish.services.calendar import event_uid
+from soonish.domain.ics import event_uid
 
 from .conftest import csrf_token, stored
 

@@ -42,3 +42,34 @@ def test_event_pages_say_how_to_follow_in_slack_and_discord_when_the_bots_run(ap
     assert "Follow in Slack" in html and "Follow in Discord" in html
     assert html.count(f"/soonish subscribe {event['slug']}") >= 2
     assert "https://discord.com/oauth2/authorize?client_id=2" in html
+
+
+def test_a_channel_whose_test_fails_is_not_saved_and_the_form_says_why_as_typed(app, client, make_user, login, monkeypatch):
+    """Telegram answers a made-up token 401 Unauthorized (core.telegram.org/bots/api#making-requests);
+    the fake stands where api.telegram.org would, then nothing listens there at all."""
+    from html import unescape
+
+    from apprise.plugins.telegram import NotifyTelegram
+
+    from .sinks import HttpSink, free_port
+
+    login(make_user("bea@example.com"))
+    page = "/channels/new/telegram"
+    typed = {"bot_token": "123456789:AAEmadeUpToken", "chat_id": "-100123"}
+    telegram = HttpSink(failing=range(1, 100), failing_status=401).start()
+    try:
+        monkeypatch.setattr(NotifyTelegram, "notify_url", f"http://127.0.0.1:{telegram.port}/bot")
+        refused = client.post(page, data={**typed, "csrf_token": csrf_token(client, page)})
+        assert telegram.received and telegram.received[0].path == "/bot123456789:AAEmadeUpToken/sendMessage"
+    finally:
+        telegram.stop()
+    html = unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 422 and "Telegram didn't accept that bot token" in html
+    assert 'value="-100123"' in html and 'value="123456789:AAEmadeUpToken"' in html  # as typed
+
+    monkeypatch.setattr(NotifyTelegram, "notify_url", f"http://127.0.0.1:{free_port()}/bot")
+    unreachable = client.post(page, data={**typed, "csrf_token": csrf_token(client, page)})
+    assert unreachable.status_code == 422
+    assert "couldn't reach Telegram from the server, try again" in unescape(unreachable.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.query(Integration).count() == 0

@@ -3,7 +3,6 @@ organizer's zone, previews with Confirm buttons, announce / edit when / cancel, 
 refusals for anyone but the event's linked organizer."""
 import dataclasses
 import json
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from soonish.models import ChatIdentity, Event, EventStatus, Notification, Notif
 
 from .api_helpers import create_event
 from .chat_fakes import CHANNEL, TEAM, block_action, slash_command
-from .sinks import wait_until
+from .sinks import first_seen, wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -210,69 +209,55 @@ def short_lead(app_config):
     app_config["REMINDER_LEAD_SECONDS"] = 3
 
 
-def test_a_channel_that_follows_an_event_gets_starting_now_once(
-    short_lead, chat_config, app, client, host, bearer, worker, fake_slack, harness, temporal_env,
-):
-    starts_at = utcnow() + timedelta(seconds=25)
-    event = create_event(client, bearer(host), title="Town hall", starts_at=starts_at.isoformat())
-    fake_slack.admins.add("U0BOB")
-    body, headers = slash_command(fake_slack, f"subscribe {event['slug']} here", user="U0BOB")
-    client.post("/slack/events", data=body, headers=headers)
-    assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
-    assert "Reminders: 1d, 1h before" in json.dumps(fake_slack.wait_for_response(1)["blocks"])
-
-    def starting_now() -> list[str]:
-        return [text for text in fake_slack.dms_to("C0GENERAL") if "Starting now: Town hall" in text]
-
-    wait_until(lambda: starting_now(), 60, message="the start message in the channel")
-    arrived = utcnow()
-    assert starts_at - timedelta(seconds=1) <= arrived <= starts_at + timedelta(seconds=20), (starts_at, arrived)
-    # Once: nothing more comes (the reminder machinery's key is the event, offset and start).
-    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
-    assert len(starting_now()) == 1
-    start_post = next(p for p in fake_slack.posted if "Starting now" in p["text"])
-    assert "blocks" not in start_post  # answers are closed: no RSVP buttons under it
-
-
 def starting_now_posts(posts: list[dict], channel: str, title: str) -> list[dict]:
     return [p for p in posts if p.get("channel", p.get("channel_id")) == channel
             and f"Starting now: {title}" in p.get("text", p.get("content", ""))]
 
 
-def assert_posted_once_at_the_start(app, posts: Callable[[], list[dict]], title: str) -> None:
-    [event] = events_titled(app, title)
-    wait_until(lambda: posts(), 90, message="the start message in the channel")
-    arrived = utcnow()
-    assert event.starts_at - timedelta(seconds=1) <= arrived <= event.starts_at + timedelta(seconds=20), (
-        event.starts_at, arrived)
-    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
-    assert len(posts()) == 1
-
-
-def test_an_event_created_in_a_slack_channel_posts_starting_now_there_once(
-    short_lead, chat_config, app, client, host, alice_is_host, worker, fake_slack,
+def test_starting_now_is_posted_once_in_a_channel_that_follows_an_event_or_where_it_was_created(
+    short_lead, discord_bot, app, client, host, bearer, alice_is_host, worker, fake_slack, fake_discord,  # noqa: F811
 ):
-    fake_slack.admins.add("U0ALICE")  # she may make the channel follow events
+    """Three channels on one timeline, each event starting about 20 s on: a Slack channel made
+    to follow an event, an event created in a Slack channel and one created in a Discord channel."""
+    town_hall = create_event(client, bearer(host), title="Town hall",
+                             starts_at=(utcnow() + timedelta(seconds=25)).isoformat())
+    fake_slack.admins.update({"U0ALICE", "U0BOB"})  # they may make the channel follow events
+    body, headers = slash_command(fake_slack, f"subscribe {town_hall['slug']} here", user="U0BOB")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "This channel now follows Town hall" in fake_slack.wait_for_response(1)["text"]
+    assert "Reminders: 1d, 1h before" in json.dumps(fake_slack.wait_for_response(1)["blocks"])
+
     body, headers = slash_command(fake_slack, "create Standup in 20 seconds")
     client.post("/slack/events", data=body, headers=headers)
-    buttons = next(b["elements"] for b in fake_slack.wait_for_response(1)["blocks"] if b["type"] == "actions")
+    buttons = next(b["elements"] for b in fake_slack.wait_for_response(2)["blocks"] if b["type"] == "actions")
     body, headers = block_action(fake_slack, buttons[0])
     client.post("/slack/events", data=body, headers=headers)
-    created = fake_slack.wait_for_response(2)["text"]
+    created = fake_slack.wait_for_response(3)["text"]
     assert "Created Standup." in created and "This channel follows it" in created
-    assert_posted_once_at_the_start(app, lambda: starting_now_posts(fake_slack.posted, "C0GENERAL", "Standup"), "Standup")
 
-
-def test_an_event_created_in_a_discord_channel_posts_starting_now_there_once(
-    short_lead, discord_bot, app, client, host, worker, fake_discord,  # noqa: F811
-):
     link(app, host, Speaker(platform="discord", workspace_id="", user_id=MEMBER))
-    preview = fake_discord.run_command("create", MEMBER, title="Standup", when="in 20 seconds")
+    preview = fake_discord.run_command("create", MEMBER, title="Retro", when="in 20 seconds")
     confirm = preview["components"][0]["components"][0]
     assert confirm["label"] == "Create it"
     created = fake_discord.press_button(confirm["custom_id"], MEMBER, manage_channels=True)["content"]
-    assert "Created Standup." in created and "This channel follows it" in created
-    assert_posted_once_at_the_start(app, lambda: starting_now_posts(fake_discord.messages, CHANNEL, "Standup"), "Standup")
+    assert "Created Retro." in created and "This channel follows it" in created
+
+    watched = {
+        "Town hall": lambda: starting_now_posts(fake_slack.posted, "C0GENERAL", "Town hall"),
+        "Standup": lambda: starting_now_posts(fake_slack.posted, "C0GENERAL", "Standup"),
+        "Retro": lambda: starting_now_posts(fake_discord.messages, CHANNEL, "Retro"),
+    }
+    arrived = first_seen(watched, 90)
+    for title, when in arrived.items():
+        [event] = events_titled(app, title)
+        assert event.starts_at - timedelta(seconds=1) <= when <= event.starts_at + timedelta(seconds=20), (
+            title, event.starts_at, when)
+    # Once: nothing more comes (the reminder machinery's key is the event, offset and start).
+    last = max(arrived.values())
+    wait_until(lambda: utcnow() > last + timedelta(seconds=8), 15, message="a while")
+    assert {title: len(found()) for title, found in watched.items()} == {title: 1 for title in watched}
+    [start_post] = watched["Town hall"]()
+    assert "blocks" not in start_post  # answers are closed: no RSVP buttons under it
 
 
 def test_a_channel_follows_what_is_created_there_only_with_the_checks_of_here(app, commands, host, alice_is_host, worker):

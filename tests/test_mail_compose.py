@@ -6,6 +6,7 @@ import pytest
 
 from soonish.domain.delivery import Message, compose_mail
 from soonish.domain.delivery.mail import _fast_mail, _full_mail
+from soonish.domain.messages import Attachment
 
 CASES = [
     Message("soonish-1", "Doors open at 7", "Hello\nWhen: x\nhttp://x/" + "a" * 100 + "\n", "s",
@@ -14,6 +15,8 @@ CASES = [
             unsubscribe_url="http://x/u/t"),
     Message("soonish-3", "Plain only", "just text", "s"),
     Message("soonish-4", "x" * 190, "t\n", "s"),
+    Message("soonish-5", "With a ticket", "Hello\n", "s", html="<p>hi</p>", attachments=(
+        Attachment("night.ics", "text/calendar; method=PUBLISH; charset=utf-8", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),)),
 ]
 HEADERS = ["From", "To", "Subject", "Message-ID", "X-Soonish-Delivery", "List-Unsubscribe", "List-Unsubscribe-Post"]
 
@@ -39,6 +42,10 @@ def test_quick_mail_reads_like_the_full_one(sender, message):
             assert a.get_content_type() == b.get_content_type()
             # Quoted-printable decodes with the wire's CRLF; the text is the same.
             assert a.get_content().replace("\r\n", "\n") == b.get_content().replace("\r\n", "\n")
+    assert len(list(quick.iter_attachments())) == len(message.attachments)
+    for a, b in zip(quick.iter_attachments(), full.iter_attachments(), strict=True):
+        assert (a.get_content_type(), a.get_filename(), a.get_param("method"), a.get_payload(decode=True)) == (
+            b.get_content_type(), b.get_filename(), b.get_param("method"), b.get_payload(decode=True))
 
 
 def test_odd_input_takes_the_full_builder_and_line_breaks_in_headers_are_refused():

@@ -75,39 +75,27 @@ def near_event(client, organizer, due_in: float) -> dict:
     return create_event(client, organizer, starts_at=starts_at.isoformat())
 
 
-def test_a_near_reminder_fires_from_its_schedule_at_its_offset(
+def reminders(sink, path: str | None = None):
+    return [r for r in sink.delivered(path) if r.body["title"].startswith("Reminder:")]
+
+
+def test_a_near_reminder_fires_at_its_offset_and_moving_or_cancelling_before_the_due_time_sends_nothing(
     short_lead, app, client, make_user, bearer, organizer, worker, http_sink, harness, temporal_env
 ):
-    event = near_event(client, organizer, due_in=10)
-    due = datetime.fromisoformat(event["starts_at"]) - timedelta(minutes=5)
-    reader = bearer(make_user("reader@example.com"))
-    follow_by_webhook(client, reader, event["id"], http_sink.url("/reader"), reminder_offsets=["5m"])
-    wait_for_schedules(harness, temporal_env, app, event["id"], {300})
-
-    wait_until(lambda: reminders(http_sink), timeout=30, message="the reminder")
-    received = reminders(http_sink)[0]
-    arrived = datetime.now(timezone.utc)
-    assert received.body["title"] == "Reminder: Launch party starts in 5 minutes"
-    assert due - timedelta(seconds=1) <= arrived <= due + timedelta(seconds=5), (due, arrived)
-    assert "Europe/Paris" in received.body["message"]
-
-
-def reminders(sink):
-    return [r for r in sink.delivered() if r.body["title"].startswith("Reminder:")]
-
-
-def test_moving_or_cancelling_before_the_due_time_sends_nothing(
-    short_lead, app, client, make_user, bearer, organizer, worker, http_sink, harness, temporal_env
-):
+    """Three events on one timeline, their 5-minute reminders due together: one kept, one moved
+    and one cancelled after their schedules fired and before the due time."""
     # Schedules fire 3 s before the due time; the margins leave a loaded machine room to set up.
     moved = near_event(client, organizer, due_in=25)
     cancelled = near_event(client, organizer, due_in=25)
+    kept = near_event(client, organizer, due_in=25)
     due = datetime.fromisoformat(moved["starts_at"]) - timedelta(minutes=5)
     reader = bearer(make_user("reader@example.com"))
     hook = add_integration(client, reader, http_sink.url("/reader"))
     for event in (moved, cancelled):
         subscribe(client, reader, event["id"], reminder_offsets=["5m"], selectors=[{"integration_id": hook["id"]}])
         wait_for_schedules(harness, temporal_env, app, event["id"], {300})
+    follow_by_webhook(client, reader, kept["id"], http_sink.url("/kept"), reminder_offsets=["5m"])
+    wait_for_schedules(harness, temporal_env, app, kept["id"], {300})
     # Both schedules have fired: their ReminderWorkflows sleep to the due time.
     wait_until(lambda: all(schedule_fired(harness, temporal_env, app, e["id"], 300) for e in (moved, cancelled)),
                timeout=40, message="both reminder schedules firing")
@@ -116,9 +104,17 @@ def test_moving_or_cancelling_before_the_due_time_sends_nothing(
     client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer)
     # Time passes on purpose: past the old due time, when a reminder that still stood would go.
     time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 3)
-    assert reminders(http_sink) == []
+    assert reminders(http_sink, "/reader") == []
     wait_for_schedules(harness, temporal_env, app, moved["id"], {300})  # for the new time
     wait_for_schedules(harness, temporal_env, app, cancelled["id"], set())
+
+    wait_until(lambda: reminders(http_sink, "/kept"), timeout=30, message="the reminder")
+    [received] = reminders(http_sink, "/kept")
+    kept_due = datetime.fromisoformat(kept["starts_at"]) - timedelta(minutes=5)
+    assert received.body["title"] == "Reminder: Launch party starts in 5 minutes"
+    assert kept_due - timedelta(seconds=1) <= received.received_at <= kept_due + timedelta(seconds=5), (
+        kept_due, received.received_at)
+    assert "Europe/Paris" in received.body["message"]
 
 
 def schedule_fired(harness, temporal_env, app, event_id: int, offset: int) -> bool:

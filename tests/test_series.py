@@ -284,9 +284,36 @@ def test_the_series_page_lists_its_occurrences_and_an_occurrence_links_to_it(cli
     page = client.get(f"/series/{series['slug']}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "every Tuesday at 19:00" in html and "Follow all" not in html  # signed out: sign in first
+    assert "every Tuesday at 19:00" in html and "Follow all" not in html  # signed out: follow by email
     for occurrence in series["upcoming"]:
         assert f"/e/{occurrence['slug']}" in html
+    # A link preview, as an event's.
+    assert '<meta property="og:title" content="Book club">' in html and 'name="twitter:card"' in html
+
+
+def test_a_visitor_follows_a_series_by_email_and_the_link_follows_every_occurrence(app, client, organizer, smtp_sink, worker):
+    series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    page = f"/series/{series['slug']}"
+    bad = client.post(f"{page}/follow-by-email", data={"email": "nope", "csrf_token": csrf_token(client, page)})
+    assert bad.status_code == 422 and "doesn" in bad.get_data(as_text=True) and 'value="nope"' in bad.get_data(as_text=True)
+    sent = client.post(f"{page}/follow-by-email", data={"email": "Reader@Example.com", "csrf_token": csrf_token(client, page)})
+    assert sent.status_code == 302 and "Check your inbox" in client.get(page).get_data(as_text=True)
+    with app.app_context():  # double opt-in: nothing stored before the link is opened
+        assert db.session.scalar(select(SeriesFollow)) is None
+    mail = smtp_sink.wait_for(1)[0]
+    assert mail["X-Envelope-To"] == "reader@example.com" and mail["Subject"] == "Confirm: follow Book club"
+    entry = Calendar.from_ical(next(mail.iter_attachments()).get_payload(decode=True)).walk("VEVENT")[0]
+    assert entry.decoded("dtstart") == datetime.fromisoformat(series["upcoming"][0]["starts_at"])
+    link = next(word for word in mail.get_body(preferencelist=("plain",)).get_content().split()
+                if "/series/follows/confirm/" in word)
+    assert client.get(link.removeprefix("http://soonish.test")).status_code == 302
+    assert client.get(link.removeprefix("http://soonish.test")).status_code == 302  # twice is harmless
+    with app.app_context():
+        follow = db.session.scalars(select(SeriesFollow)).one()
+        assert follow.user.email == "reader@example.com" and follow.user.is_verified
+        followed = db.session.scalars(select(Subscription.event_id).where(
+            Subscription.user_id == follow.user_id, Subscription.status == SubscriptionStatus.ACTIVE)).all()
+    assert sorted(followed) == sorted(occurrence["id"] for occurrence in series["upcoming"])
 
 
 def series_form(client, path: str, **overrides) -> dict:

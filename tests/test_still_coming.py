@@ -17,7 +17,7 @@ from soonish.models import Delivery, Event, Notification, NotificationKind, User
 from .api_helpers import create_event, future_iso, subscribe
 from .chat_fakes import TEAM, block_action, slash_command
 from .conftest import csrf_token
-from .sinks import wait_until
+from .sinks import first_seen, wait_until
 from .temporal_helpers import wait_for_schedules
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 from .test_rsvp import answers, counts, links_in, mail_with, person, put_answer, signed_in  # noqa: F401 (person: a fixture)
@@ -42,8 +42,8 @@ def check_due(event: dict) -> datetime:
     return datetime.fromisoformat(event["starts_at"]) - timedelta(hours=1)
 
 
-def check_mails(smtp_sink) -> list:
-    return [m for m in smtp_sink.messages if m["Subject"].startswith(CHECK_SUBJECT)]
+def check_mails(smtp_sink, title: str) -> list:
+    return [m for m in smtp_sink.messages if m["Subject"].startswith(f"{CHECK_SUBJECT} {title}")]
 
 
 def going(client, bearer, person, event_id: int, *names: str) -> dict[str, dict]:  # noqa: F811
@@ -57,9 +57,22 @@ def going(client, bearer, person, event_id: int, *names: str) -> dict[str, dict]
     return people
 
 
-def test_the_check_goes_once_to_those_going_at_its_time_and_answers_by_mail(
+def test_the_check_goes_once_to_those_going_at_its_time_follows_a_move_skips_a_cancel_and_answers_by_mail(
     short_lead, app, client, person, bearer, host, organizer, worker, smtp_sink,  # noqa: F811
 ):
+    """Three events on one timeline, their checks due about 30 s on: one moved 12 s later
+    before its check, one cancelled before it, and one checked at the time it was made with."""
+    moved = checked_event(client, organizer, due_in=20, title="Moved tasting")
+    cancelled = checked_event(client, organizer, due_in=20, title="Called-off tasting")
+    going(client, bearer, person, moved["id"], "gil")
+    going(client, bearer, person, cancelled["id"], "hal")
+    new_start = datetime.fromisoformat(moved["starts_at"]) + timedelta(seconds=12)
+    patched = client.patch(f"/api/v1/events/{moved['id']}", json={"starts_at": new_start.isoformat()}, headers=organizer)
+    assert patched.status_code == 200
+    assert client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer).status_code == 200
+    old_due, new_due = check_due(moved), new_start - timedelta(hours=1)
+    assert utcnow() < old_due, "the setup took longer than the check's lead: the test proves nothing"
+
     event = checked_event(client, organizer, due_in=25)
     assert (event["still_coming_check"], event["still_coming_hours"]) == (True, 1)
     client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 2}, headers=organizer)
@@ -71,20 +84,24 @@ def test_the_check_goes_once_to_those_going_at_its_time_and_answers_by_mail(
             put_answer(client, headers, event["id"], answer)
     assert answers(app, event["id"])["cy@example.com"] == "waitlisted"
 
-    wait_until(lambda: len(check_mails(smtp_sink)) >= 2, 60, message="the still-coming check")
-    arrived = utcnow()
-    due = check_due(event)
-    assert due - timedelta(seconds=1) <= arrived <= due + timedelta(seconds=20), (due, arrived)
-    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
+    arrived = first_seen({"Tasting": lambda: len(check_mails(smtp_sink, "Tasting")) >= 2,
+                          "Moved tasting": lambda: check_mails(smtp_sink, "Moved tasting")}, 90)
+    for title, due in (("Tasting", check_due(event)), ("Moved tasting", new_due)):
+        assert due - timedelta(seconds=1) <= arrived[title] <= due + timedelta(seconds=20), (title, due, arrived[title])
+    last = max(arrived.values())
+    wait_until(lambda: utcnow() > last + timedelta(seconds=8), 15, message="a while")
     # Once, to those going only: not maybe / no / waitlisted, nor a follower who never answered.
-    assert sorted(m["X-Envelope-To"] for m in check_mails(smtp_sink)) == ["ann@example.com", "bob@example.com"]
+    assert sorted(m["X-Envelope-To"] for m in check_mails(smtp_sink, "Tasting")) == ["ann@example.com", "bob@example.com"]
+    [moved_check] = check_mails(smtp_sink, "Moved tasting")
+    assert moved_check["X-Envelope-To"] == "gil@example.com"
+    assert check_mails(smtp_sink, "Called-off tasting") == []
     with app.app_context():
-        [check] = db.session.query(Notification).filter_by(kind=NotificationKind.STILL_COMING).all()
+        [check] = db.session.query(Notification).filter_by(event_id=event["id"], kind=NotificationKind.STILL_COMING).all()
         assert check.dedupe_key.startswith(f"still-coming:{event['id']}:3600:")
         assert db.session.query(Delivery).filter_by(notification_id=check.id).count() == 2
 
     def link(to: str, answer: str) -> str:
-        mail = next(m for m in check_mails(smtp_sink) if m["X-Envelope-To"] == to)
+        mail = next(m for m in check_mails(smtp_sink, "Tasting") if m["X-Envelope-To"] == to)
         return next(p for p in links_in(mail) if p.endswith(f"/still-coming?answer={answer}"))
 
     # Bob is still coming: the link's page asks, its button confirms.
@@ -108,28 +125,6 @@ def test_the_check_goes_once_to_those_going_at_its_time_and_answers_by_mail(
     }
     panel = signed_in(app, host).get(f"/e/{event['slug']}").get_data(as_text=True)
     assert 'data-count="confirmed">1' in panel
-
-
-def test_the_check_moves_with_the_event_and_is_not_sent_after_cancel(
-    short_lead, app, client, person, bearer, organizer, worker, smtp_sink,  # noqa: F811
-):
-    moved = checked_event(client, organizer, due_in=20, title="Moved tasting")
-    cancelled = checked_event(client, organizer, due_in=20, title="Called-off tasting")
-    going(client, bearer, person, moved["id"], "ann")
-    going(client, bearer, person, cancelled["id"], "bob")
-    new_start = datetime.fromisoformat(moved["starts_at"]) + timedelta(seconds=12)
-    patched = client.patch(f"/api/v1/events/{moved['id']}", json={"starts_at": new_start.isoformat()}, headers=organizer)
-    assert patched.status_code == 200
-    assert client.post(f"/api/v1/events/{cancelled['id']}/cancel", headers=organizer).status_code == 200
-    old_due, new_due = check_due(moved), new_start - timedelta(hours=1)
-    assert utcnow() < old_due, "the setup took longer than the check's lead: the test proves nothing"
-
-    wait_until(lambda: check_mails(smtp_sink), 90, message="the check for the new time")
-    arrived = utcnow()
-    assert new_due - timedelta(seconds=1) <= arrived <= new_due + timedelta(seconds=20), (new_due, arrived)
-    wait_until(lambda: utcnow() > arrived + timedelta(seconds=8), 15, message="a while")
-    [check] = check_mails(smtp_sink)
-    assert check["Subject"].startswith("Still coming? Moved tasting") and check["X-Envelope-To"] == "ann@example.com"
 
 
 def test_the_settings_make_and_remove_the_checks_schedule(app, client, organizer, worker, harness, temporal_env):  # noqa: F811
@@ -168,24 +163,34 @@ def chat_check(posts, predicate):
     return next((p for p in posts if predicate(p)), None)
 
 
-def test_cant_make_it_from_a_slack_button_frees_the_place(
-    short_lead, chat_config, app, client, person, bearer, organizer, worker, smtp_sink, fake_slack,  # noqa: F811
+def test_cant_make_it_from_a_slack_button_or_discord_components_frees_the_place(
+    short_lead, discord_bot, app, client, person, bearer, organizer, worker, smtp_sink, fake_slack, fake_discord,  # noqa: F811
 ):
-    event = checked_event(client, organizer, due_in=15)
-    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
-    body, headers = slash_command(fake_slack, f"subscribe {event['slug']}")
+    """Two events on one timeline, their checks due 15 s on, each with one place and someone on
+    the waitlist: Alice answers from Slack, the Discord member from Discord."""
+    tasting = checked_event(client, organizer, due_in=15)
+    supper = checked_event(client, organizer, due_in=15, title="Supper")
+    for event in (tasting, supper):
+        client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
+    body, headers = slash_command(fake_slack, f"subscribe {tasting['slug']}")
     client.post("/slack/events", data=body, headers=headers)
     assert "You're following Tasting" in fake_slack.wait_for_response(1)["text"]
-    body, headers = slash_command(fake_slack, f"rsvp {event['slug']} going")
+    body, headers = slash_command(fake_slack, f"rsvp {tasting['slug']} going")
     client.post("/slack/events", data=body, headers=headers)
     assert "You're going to Tasting" in fake_slack.wait_for_response(2)["text"]
-    going(client, bearer, person, event["id"], "cy")  # on the waitlist
+    going(client, bearer, person, tasting["id"], "cy")  # on the waitlist
+    fake_discord.run_command("subscribe", MEMBER, event=supper["slug"])
+    fake_discord.press_button(f"soonish:rsvp:{supper['id']}:going", MEMBER)
+    going(client, bearer, person, supper["id"], "di")  # on the waitlist
 
-    def check():
+    def slack_check():
         return chat_check(fake_slack.posted, lambda p: p["channel"] == "U0ALICE" and CHECK_SUBJECT in p["text"])
 
-    wait_until(lambda: check() is not None, 60, message="the check in Alice's DM")
-    blocks = check()["blocks"]
+    def discord_check():
+        return chat_check(fake_discord.messages, lambda m: CHECK_SUBJECT in m["content"])
+
+    first_seen({"the check in Alice's Slack DM": slack_check, "the check in the member's Discord DM": discord_check}, 60)
+    blocks = slack_check()["blocks"]
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
     buttons = next(b["elements"] for b in blocks if b["type"] == "actions")
     assert [b["text"]["text"] for b in buttons] == ["Yes, still coming", "Can't make it"]
@@ -194,32 +199,17 @@ def test_cant_make_it_from_a_slack_button_frees_the_place(
     assert client.post("/slack/events", data=body, headers=headers).status_code == 200
     assert "You can't go to Tasting" in fake_slack.wait_for_response(3)["text"]
     mail_with(smtp_sink, "A place opened up: Tasting", to="cy@example.com")
-    assert sorted(answers(app, event["id"]).values()) == ["no", "waitlisted"]  # Cy's place is offered, held
+    assert sorted(answers(app, tasting["id"]).values()) == ["no", "waitlisted"]  # Cy's place is offered, held
 
-
-def test_yes_then_cant_make_it_from_discord_components(
-    short_lead, discord_bot, app, client, person, bearer, organizer, worker, smtp_sink, fake_discord,  # noqa: F811
-):
-    event = checked_event(client, organizer, due_in=15)
-    client.put(f"/api/v1/events/{event['id']}/rsvp-settings", json={"capacity": 1}, headers=organizer)
-    fake_discord.run_command("subscribe", MEMBER, event=event["slug"])
-    fake_discord.press_button(f"soonish:rsvp:{event['id']}:going", MEMBER)
-    going(client, bearer, person, event["id"], "cy")  # on the waitlist
-
-    def check():
-        return chat_check(fake_discord.messages, lambda m: CHECK_SUBJECT in m["content"])
-
-    wait_until(lambda: check() is not None, 60, message="the check in the member's DM")
-    buttons = check()["components"][0]["components"]
+    buttons = discord_check()["components"][0]["components"]
     assert [b["label"] for b in buttons] == ["Yes, still coming", "Can't make it"]
-
     yes = fake_discord.press_button(buttons[0]["custom_id"], MEMBER)
-    assert yes["flags"] & 64 and "you're still going to Tasting" in yes["content"]
-    assert counts(client, organizer, event["id"])["confirmed"] == 1
+    assert yes["flags"] & 64 and "you're still going to Supper" in yes["content"]
+    assert counts(client, organizer, supper["id"])["confirmed"] == 1
     no = fake_discord.press_button(buttons[1]["custom_id"], MEMBER)
-    assert "You can't go to Tasting" in no["content"]
-    mail_with(smtp_sink, "A place opened up: Tasting", to="cy@example.com")
-    assert counts(client, organizer, event["id"])["confirmed"] == 0
+    assert "You can't go to Supper" in no["content"]
+    mail_with(smtp_sink, "A place opened up: Supper", to="di@example.com")
+    assert counts(client, organizer, supper["id"])["confirmed"] == 0
 
 
 def answer_link(app, event_id: int, email: str) -> str:

@@ -2,7 +2,10 @@
 anonymous → account merge; mail goes through a real SMTP server."""
 import re
 
+from datetime import datetime
+
 import pytest
+from icalendar import Calendar
 
 from soonish.models import Subscription, SubscriptionStatus, User, db
 
@@ -45,6 +48,14 @@ def test_confirm_link_from_the_mail_activates_the_subscription(app, client, even
     assert "Book club" in confirm_mail["Subject"]
     assert confirm_mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert confirm_mail.get_body(preferencelist=("html",)) is not None
+    # The mail is the ticket: the event as a calendar entry to add (PUBLISH), as the downloads have it.
+    ics_part = next(part for part in confirm_mail.iter_attachments() if part.get_content_type() == "text/calendar")
+    assert ics_part.get_param("method") == "PUBLISH" and ics_part.get_filename() == f"{event['slug']}.ics"
+    calendar = Calendar.from_ical(ics_part.get_payload(decode=True))
+    assert calendar["method"] == "PUBLISH"
+    entry = calendar.walk("VEVENT")[0]
+    assert str(entry["summary"]) == "Book club"
+    assert entry.decoded("dtstart") == datetime.fromisoformat(event["starts_at"])
 
     page = client.get(path_with(confirm_mail, "/s/confirm/"))
     assert page.status_code == 200 and "You're following" in page.get_data(as_text=True)

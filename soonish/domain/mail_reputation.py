@@ -40,9 +40,9 @@ from soonish.domain.bounces import BounceReport, first_status, kind_of_status, r
 VERP_PREFIX = "bounces+"
 ANY_MAIL_REF = "m"
 SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters: the local part stays under 64
-# A broadcast whose first PAUSE_AFTER_SENDS mails bounce (hard) above this rate stops until its
-# organizer resumes it, as mailbox providers stop a sender whose mail keeps bouncing.
-PAUSE_AFTER_SENDS = 1000
+# A broadcast whose first BROADCAST_PAUSE_AFTER_MAILS (config) mails bounce (hard) above this
+# rate stops until its organizer resumes it, as mailbox providers stop a sender whose mail keeps
+# bouncing.
 PAUSE_ABOVE_BOUNCE_RATE = 0.10
 SOFT_BOUNCES_TO_SUPPRESS = 3
 SOFT_BOUNCE_WINDOW = timedelta(days=7)
@@ -359,20 +359,20 @@ def lift(address: str) -> bool:
 class Standing:
     """What a broadcast's first sends said (``judge_broadcast``)."""
 
-    UNDECIDED = "undecided"  # fewer than PAUSE_AFTER_SENDS mails so far
+    UNDECIDED = "undecided"  # fewer than BROADCAST_PAUSE_AFTER_MAILS mails so far
     CLEAR = "clear"  # its first mails bounced at an acceptable rate: it goes on, unjudged from now
     PAUSED_NOW = "paused now"  # this call paused it: tell the organizer
     PAUSED = "paused"  # paused already, or resumed (a resumed broadcast is not judged again)
 
 
 def judge_broadcast(notification_id: int) -> str:
-    """Pause the broadcast if its first ``PAUSE_AFTER_SENDS`` mails bounced above the rate.
+    """Pause the broadcast if its first ``BROADCAST_PAUSE_AFTER_MAILS`` mails bounced above the rate.
     Conditional update: of two workers judging at once, one pauses it (and tells). Commits."""
     notification = db.session.get(Notification, notification_id)
     if notification is None or notification.paused_at is not None or notification.resumed_at is not None:
         return Standing.PAUSED
     bounced, mailed = bounce_rate(notification_id)
-    if mailed < PAUSE_AFTER_SENDS:
+    if mailed < current_app.config["BROADCAST_PAUSE_AFTER_MAILS"]:
         return Standing.UNDECIDED
     if bounced <= PAUSE_ABOVE_BOUNCE_RATE * mailed:
         return Standing.CLEAR

@@ -18,6 +18,16 @@ from soonish.i18n import (
 from soonish.models import ChatIdentity, Event, EventStatus, Notification, NotificationKind, Subscription
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a mail carries (the confirm mail's .ics): its MIME type with its parameters, e.g.
+    ``text/calendar; method=PUBLISH``."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Message:
     delivery_key: str
     title: str
@@ -33,6 +43,7 @@ class Message:
     # the signed single-use token the notification's answer buttons send.
     summary: str = ""
     answer_token: str | None = None
+    attachments: tuple[Attachment, ...] = ()  # mail only
 
 
 NOTIFY_TYPE = {

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from soonish.crypto import FieldCipher
 from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
 from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, Subscription, db
-from soonish.domain.delivery.mail import absolute_url, one_off_message
+from soonish.domain.delivery.mail import _one_off, absolute_url
 from soonish.domain.delivery.planning import chat_address, workspace_bots
 from soonish.domain.delivery.types import Destination
 from soonish.domain.messages import Message, reader_locale, when_text
@@ -35,8 +35,8 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
         expires=lambda locale: when_text(event, expires_at, locale=locale),
         accept_url=absolute_url(rsvp_offer_path(token)), event_url=absolute_url(event_path(event.slug)),
     )
-    message = one_off_message(f"soonish-rsvp-offer-{key}", "rsvp_offer",
-                              _l("A place opened up: %(title)s", title=event.title), context, _offer_locale(rsvp))
+    message = _one_off(f"soonish-rsvp-offer-{key}", "rsvp_offer",
+                       _l("A place opened up: %(title)s", title=event.title), context, _offer_locale(rsvp))
     message = replace(message, short=f"{message.title}\n{message.text}")
     if user.email:
         destinations = [Destination(email=user.email)]

@@ -1,60 +1,29 @@
-"""Calendars: one event as an .ics file, and each user's secret feed of the events they follow.
-
-Calendar apps recognise an event by its UID and take the highest SEQUENCE as the newest, so the UID
-never changes and SEQUENCE is the event's version: an edit or a cancellation replaces the entry.
+"""Calendars: one event as an .ics file, a series as one recurring entry, a community's feed, and
+each user's secret feed of the events they follow (each event's entry: soonish/domain/ics.py).
 """
 import secrets
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Alarm, Calendar
+from icalendar import Alarm
 from icalendar import Event as CalendarEvent
 from sqlalchemy import select
 
+from soonish.domain import ics
 from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, Subscription, SubscriptionStatus, User, db
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
 from soonish.i18n import _, _l
 
-PRODID = "-//Soonish//Soonish events//EN"
 FEED_TOKEN_BYTES = 32
 
 EventUrl = Callable[[Event], str]
 
 
-def event_uid(event: Event) -> str:
-    # The slug is unique and never changes, so the UID is stable across edits.
-    return f"{event.slug}@soonish"
-
-
 def series_uid(series: Series) -> str:
     return f"{series.slug}@soonish"
-
-
-def _vevent(event: Event, url: str, uid: str | None = None) -> CalendarEvent:
-    zone = ZoneInfo(event.timezone)
-    entry = CalendarEvent()
-    entry.add("uid", uid or event_uid(event))
-    entry.add("dtstamp", event.updated_at)
-    entry.add("dtstart", event.starts_at.astimezone(zone))
-    if event.ends_at is not None:
-        entry.add("dtend", event.ends_at.astimezone(zone))
-    _describe(entry, event, url)
-    entry.add("sequence", event.version)
-    entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
-    return entry
-
-
-def _describe(entry: CalendarEvent, published: Event | Series, url: str) -> None:
-    """What an entry says of its event or series: its title, description and place, and its page."""
-    entry.add("summary", published.title)
-    if published.description:
-        entry.add("description", published.description)
-    if published.location:
-        entry.add("location", published.location)
-    entry.add("url", url)
 
 
 def _reminder(event: Event, offset_seconds: int) -> Alarm:
@@ -65,33 +34,9 @@ def _reminder(event: Event, offset_seconds: int) -> Alarm:
     return alarm
 
 
-def _calendar(entries: Iterable[tuple[tuple[datetime, datetime], CalendarEvent]], name: str) -> bytes:
-    """A calendar of ``entries``, each with the (start, finish) span its times cover."""
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", name)
-    spans = []
-    for span, entry in entries:
-        calendar.add_component(entry)
-        spans.append(span)
-    if spans:
-        # VTIMEZONE rules only for the years the events span keep the file small.
-        calendar.add_missing_timezones(
-            first_date=min(start for start, _ in spans).date() - timedelta(days=1),
-            last_date=max(finish for _, finish in spans).date() + timedelta(days=2),
-        )
-    return calendar.to_ical()
-
-
-def _span(event: Event) -> tuple[datetime, datetime]:
-    return event.starts_at, event.finishes_at
-
-
 def event_calendar(event: Event, event_url: EventUrl) -> bytes:
     """One event as an .ics file, for "add to calendar"."""
-    return _calendar([(_span(event), _vevent(event, event_url(event)))], event.title)
+    return ics.event_calendar(event, event_url(event))
 
 
 def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> bytes:
@@ -105,7 +50,7 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
     master.add("dtstart", series.starts_at.astimezone(zone))
     if duration is not None:
         master.add("duration", duration)
-    _describe(master, series, series_url)
+    ics.describe(master, series, series_url)
     master.add("rrule", series_service.rule_of(series).ical(zone))
     master.add("status", "CANCELLED" if series.status == SeriesStatus.CANCELLED else "CONFIRMED")
     made = series_service.occurrences(series, upcoming=False)
@@ -115,16 +60,16 @@ def series_calendar(series: Series, series_url: str, event_url: EventUrl) -> byt
     entries = []
     for event in made:
         if event.occurrence_overridden and event.status != EventStatus.CANCELLED:
-            entry = _vevent(event, event_url(event), uid=series_uid(series))
+            entry = ics.vevent(event, event_url(event), uid=series_uid(series))
             entry.add("recurrence-id", event.occurrence_start.astimezone(zone))
-            entries.append((_span(event), entry))
+            entries.append((ics.span(event), entry))
     last_start = list(series_service.instance_starts(series))[-1]
-    return _calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
+    return ics.calendar([((series.starts_at, last_start + (duration or timedelta())), master), *entries], series.title)
 
 
 def community_calendar(community: Community, events: list[Event], event_url: EventUrl) -> bytes:
     """A community's feed: each of its upcoming public events (``events``)."""
-    return _calendar([(_span(event), _vevent(event, event_url(event))) for event in events], community.name)
+    return ics.calendar([(ics.span(event), ics.vevent(event, event_url(event))) for event in events], community.name)
 
 
 def followed_subscriptions(user: User) -> list[Subscription]:
@@ -144,11 +89,11 @@ def feed_calendar(user: User, event_url: EventUrl) -> bytes:
     entries = []
     for subscription in followed_subscriptions(user):
         event = subscription.event
-        entry = _vevent(event, event_url(event))
+        entry = ics.vevent(event, event_url(event))
         for offset in subscription.reminder_offsets or []:
             entry.add_component(_reminder(event, offset))
-        entries.append((_span(event), entry))
-    return _calendar(entries, _("Soonish: events I follow"))
+        entries.append((ics.span(event), entry))
+    return ics.calendar(entries, _("Soonish: events I follow"))
 
 
 def rotate_feed_token(user: User) -> str:

@@ -151,7 +151,8 @@ def preview_create(identity: ChatIdentity, text: str, chat_zone: str | None, now
 def preview_cancel(identity: ChatIdentity, event: Event) -> int:
     event = organized_event(identity, event)
     if event.status.value != "scheduled":
-        raise Conflict(_l("%(title)s is already %(status)s.", title=event.title, status=event.status.value))
+        raise Conflict(_l("%(title)s is already cancelled.", title=event.title) if event.status.value == "cancelled"
+                       else _l("%(title)s is already over.", title=event.title))
     return _hold(identity, "cancel", {"event_id": event.id}).id
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from soonish.field_limits import (
     EVENT_DESCRIPTION_MAX, LANGUAGE_TAG_MAX, LOCATION_MAX, ONLINE_URL_MAX, STILL_COMING_HOURS_DEFAULT, STILL_COMING_HOURS_MAX, STILL_COMING_HOURS_MIN, TITLE_MAX,
@@ -19,8 +19,8 @@ from soonish.domain import communities, community_follows
 from soonish.domain.communities import Action
 from soonish.domain.messages import CANCELLED_BODY, cancel_body, cancelled_title, describe_change, updated_title
 from soonish.models import (
-    Community, CommunityMember, Event, EventStatus, NotificationKind, Series, SeriesFollow, Subscription, User,
-    Visibility, db, utcnow,
+    Community, CommunityMember, Event, EventCover, EventStatus, NotificationKind, Rsvp, RsvpAnswer, Series, SeriesFollow, Subscription,
+    SubscriptionStatus, User, Visibility, db, utcnow,
 )
 from soonish.domain import outbox
 from soonish.models.event import Published
@@ -419,3 +419,22 @@ def run_by(member: User, model=Event):
 def list_organized_events(organizer: User) -> list[Event]:
     """The events of every community ``organizer`` is a member of, latest start first."""
     return list(db.session.scalars(select(Event).where(run_by(organizer)).order_by(Event.starts_at.desc())))
+
+
+def public_page_state(event_id: int) -> tuple | None:
+    """What an anonymous view of the event's page shows that may change in another process, in
+    one query: the event's version and last change, its cover, the answers (how many, the
+    newest, how many going) and the followers' count. The kept page (web/anonymous_page.py) is rendered again
+    only when this differs, rather than every few seconds. None when the event is gone."""
+    def scalar(query):
+        return query.scalar_subquery()
+
+    return db.session.execute(select(
+        Event.version, Event.updated_at,
+        scalar(select(EventCover.updated_at).where(EventCover.event_id == event_id)),
+        scalar(select(func.count()).select_from(Rsvp).where(Rsvp.event_id == event_id)),
+        scalar(select(func.max(Rsvp.answered_at)).where(Rsvp.event_id == event_id)),
+        scalar(select(func.count()).select_from(Rsvp).where(Rsvp.event_id == event_id, Rsvp.answer == RsvpAnswer.GOING)),
+        scalar(select(func.count()).select_from(Subscription).where(
+            Subscription.event_id == event_id, Subscription.status == SubscriptionStatus.ACTIVE)),
+    ).where(Event.id == event_id)).one_or_none()

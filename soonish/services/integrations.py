@@ -3,6 +3,7 @@ another email address of theirs that receives nothing until it has opened a veri
 import asyncio
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
 from soonish.domain.delivery import (
-    Courier, MailSettings, Message, Outcome, PushSettings, Sent, connect_host, mask_url, parse_apprise_url,
+    Courier, Destination, Failed, MailSettings, Message, Outcome, PushSettings, RetryAfter, Sent, connect_host, mask_url,
+    parse_apprise_url,
 )
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.domain.delivery.planning import integration_destination
@@ -98,10 +100,12 @@ def add_integration(user: User, name: str, url: str, tag: str = "") -> Integrati
     return integration
 
 
-def add_typed_integration(user: User, channel_type: str, fields: dict, name: str = "", tag: str = "") -> Integration:
+def add_typed_integration(user: User, channel_type: str, fields: dict, name: str = "", tag: str = "",
+                          test_first: bool = False) -> Integration:
     """A channel from the catalogue's form (services/channel_types.py): the server builds the
     Apprise URL from the fields, then it is checked and stored like any other. An email channel
-    is stored with its address and mailed a verification link."""
+    is stored with its address and mailed a verification link. ``test_first`` (the page's
+    form): a test message goes out first, and the channel is saved only if it went through."""
     try:
         if channel_type == EMAIL.key:
             address = clean_fields(channel_type, fields)["address"]
@@ -125,6 +129,15 @@ def add_typed_integration(user: User, channel_type: str, fields: dict, name: str
     except ValidationFailed as exc:
         # The built URL points somewhere refused (a private host): say which field holds it.
         raise ValidationFailed(exc.message, {f"fields.{_first_field(channel_type)}": exc.fields["url"]}) from exc
+    # Saved only once a test went through: a channel that can't deliver is no channel, and the
+    # person keeps what they typed to correct it.
+    failed = test_first and _deliver_test(Destination(apprise_url=url), name or BY_KEY[channel_type].label,
+                           "soonish-test-" + secrets.token_hex(8))
+    if failed:
+        label = BY_KEY[channel_type].label
+        why = (_l("couldn't reach %(service)s from the server, try again", service=label) if getattr(failed, "http_status", None) is None
+               else _l("%(service)s didn't accept that %(field)s", service=label, field=_first_label(channel_type)))
+        raise ValidationFailed(why, {f"fields.{_first_field(channel_type)}": [str(why)]})
     return add_integration(user, name or BY_KEY[channel_type].label, url, tag)
 
 
@@ -206,6 +219,12 @@ def _first_field(channel_type: str) -> str:
     return BY_KEY[channel_type].fields[0].name
 
 
+def _first_label(channel_type: str) -> str:
+    """The first field's label as said mid-sentence: "bot token", "webhook URL"."""
+    label = BY_KEY[channel_type].fields[0].label
+    return label[:1].lower() + label[1:]
+
+
 def list_integrations(user: User) -> list[Integration]:
     return list(db.session.scalars(select(Integration).where(Integration.user_id == user.id).order_by(Integration.id)))
 
@@ -241,12 +260,18 @@ def send_test(user: User, integration_id: int) -> str | None:
     integration = get_integration(user, integration_id)
     if integration.awaiting_verification:
         return "This address isn't verified yet: open the link we mailed to it."
-    destination = integration_destination(integration, cipher())
+    failed = _deliver_test(integration_destination(integration, cipher()), integration.name,
+                           f"soonish-test-{integration.id}")
+    return None if failed is None else failed.reason
+
+
+def _deliver_test(destination: Destination, name: str, key: str) -> Failed | RetryAfter | None:
+    """Deliver a test message to ``destination`` now; None when it went out."""
     message = Message(
-        delivery_key=f"soonish-test-{integration.id}",
+        delivery_key=key,
         title="Soonish test message",
-        text=f"This is a test from Soonish for your channel “{integration.name}”. It works!",
-        short=f"This is a test from Soonish for your channel “{integration.name}”. It works!",
+        text=f"This is a test from Soonish for your channel “{name}”. It works!",
+        short=f"This is a test from Soonish for your channel “{name}”. It works!",
         notify_type="success",
     )
 
@@ -256,7 +281,7 @@ def send_test(user: User, integration_id: int) -> str | None:
             return await courier.deliver(destination, message)
 
     outcome = asyncio.run(deliver())
-    return None if isinstance(outcome, Sent) else outcome.reason
+    return None if isinstance(outcome, Sent) else outcome
 
 
 def rotate_encryption() -> int:

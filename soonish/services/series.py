@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from soonish.domain.series import recurrence
@@ -16,14 +17,16 @@ from soonish.domain.series.occurrences import (
     TEMPLATE_FIELDS, copy_follow, duration_of, first_local, instance_starts, lock, materialize, rule_of,
 )
 from soonish.domain.messages import N_
-from soonish.links import new_slug
+from soonish.domain.delivery.mail import OneOffKind
+from soonish.links import LinkInvalid, LinkPurpose, new_slug, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, Event, EventStatus, Series, SeriesFollow, SeriesStatus, Subscription,
     SubscriptionStatus, User, db, utcnow,
 )
 from soonish.domain import community_follows, outbox
 from soonish.services.concurrency import rerun_if_changed_meanwhile
-from soonish.services.errors import Conflict, NotFound, ValidationFailed
+from soonish.services.accounts import find_user_by_email, normalize_email
+from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed
 from soonish.services.events import (
     START_GRACE, EventFields, SharedEventFields, apply_event_changes, clean_cancel_reason, clean_event_fields,
     get_event_for_organizer, mark_cancelled, organized_by, publish, shared_values, tell_cancelled, tell_updated,
@@ -165,6 +168,38 @@ def follow_series(user: User, series_id: int | None = None, selectors: list[dict
             outbox.reminders_changed(event)
     db.session.commit()
     return follow, is_new
+
+
+def follow_series_by_email(series: Series, email: str) -> None:
+    """Follow with an address alone, double opt-in as an event's follow by email: one confirm
+    mail, whose signed link carries the series and the address. Nothing is stored (no account,
+    no follow) before its owner clicks it; the link then follows as an account would."""
+    if series.status != SeriesStatus.ACTIVE:
+        raise ValidationFailed.field("series", _l("This series is cancelled; it can't be followed."))
+    outbox.one_off_mail(OneOffKind.SERIES_FOLLOW, series.id, normalize_email(email))
+    db.session.commit()
+
+
+def confirm_series_follow(token: str) -> Series:
+    """Follow the series a confirm link names, as its address (made an account of that address
+    if none is, verified: the link proved it). Confirming twice is harmless."""
+    try:
+        series_id, address = unsign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_SERIES_FOLLOW, token,
+                                    current_app.config["CONFIRM_LINK_MAX_AGE"])
+    except LinkInvalid as exc:
+        if exc.expired:
+            raise Gone(_l("Confirm links only work for a while. Follow the series again and we'll send you a fresh one.")) from exc
+        raise NotFound(_l("This link is not valid.")) from exc
+    series = db.session.get(Series, series_id)
+    if series is None:
+        raise NotFound(_l("This series no longer exists."))
+    user = find_user_by_email(address) or User(email=address)
+    user.is_verified = True
+    db.session.add(user)
+    db.session.flush()
+    # By its slug, as its page: the link was mailed from the page, an unlisted one's too.
+    follow_series(user, slug=series.slug)
+    return series
 
 
 def find_follow(user: User, series: Series) -> SeriesFollow | None:

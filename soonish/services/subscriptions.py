@@ -57,7 +57,10 @@ def _find(event_id: int, user_id: int) -> Subscription | None:
 
 def _require_open(event: Event) -> None:
     if event.status != EventStatus.SCHEDULED:
-        raise ValidationFailed(_l("This event is %(status)s; it can't be followed.", status=event.status.value), {"event": [event.status.value]})
+        # Whole sentences: a status word dropped into one reads as English in other languages.
+        refusal = (_l("This event is cancelled; it can't be followed.") if event.status == EventStatus.CANCELLED
+                   else _l("This event is over; it can't be followed."))
+        raise ValidationFailed(refusal, {"event": [event.status.value]})
 
 
 def subscribe(user: User, event_id: int | None = None, selectors: list[dict] | None = None,

@@ -1,12 +1,17 @@
-"""The event page as an anonymous visitor sees it, rendered once every EVENT_PAGE_CACHE_SECONDS
-(2) per process and answered from memory in between without a query, because the moment a link
-spreads is made of anonymous views of one page. A change of the event made in this process (a
-new version, RSVP settings) renders it again at the next view.
+"""The event page as an anonymous visitor sees it, answered from memory without a query, because
+the moment a link spreads is made of anonymous views of one page. Every EVENT_PAGE_CACHE_SECONDS
+(2) per process one query asks whether what it shows changed (services.events.public_page_state:
+the event, its cover, the answers, the followers' count) and only then is it rendered again, and
+at least every RENDER_MAX_AGE_SECONDS (for the rest: the host's name, the series line). A change
+of the event made in this process (a new version, RSVP settings) renders it again at the next view.
 
-What differs per visitor is put in per view: the CSRF token (the rendered one is swapped for
-this visitor's) and each form's one-time nonce (rendered as a placeholder). A visitor with
-something of their own on the page (a flash message, a follow by email this browser made, a
-session) gets it rendered as before. An unchanged page answers a revalidation with 304.
+A view costs no session: the page's forms carry a signed token made with the render (the
+rendered session token is swapped for it; web/auth.py's ``shared_page_token``, which its
+follow-by-email form accepts without a session), so a first view writes no session and sets no
+cookie. Only each form's one-time nonce is put in per view (rendered as a placeholder). A
+visitor with something of their own on the page (a flash message, a follow by email this browser
+made, a signed-in session) gets it rendered as before. An unchanged page answers a revalidation
+with 304.
 
 With read replicas, a browser that wrote within REPLICA_STICKY_SECONDS reads the primary
 (read-your-writes, web/replicas.py): it is never answered from here, nor does its render go here,
@@ -24,31 +29,39 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Response, current_app, has_app_context, request, session
+from flask import Response, current_app, g, has_app_context, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event as sa_event
 
 from soonish.models import Event, EventCover
+from soonish.services.events import public_page_state
 
+from soonish.web.auth import shared_page_token
 from soonish.web.htmx import is_htmx_request
 from soonish.web.replicas import reads_own_writes
 from soonish.web.subscriptions import EMAIL_FOLLOWS
 
 # Rendered where a form's nonce goes; each view puts a fresh nonce in each place.
 NONCE_SLOT = "form-nonce-slot-0f3a9c"
-CSRF_SLOT = "csrf-token-slot-7b21e4"
 _NONCES = re.compile(re.escape(NONCE_SLOT))
 ENTRIES_KEPT = 256
-# A 304 keeps the page (and its CSRF token) the browser has: only within half the token's life.
+# A 304 keeps the page (and its form token) the browser has: only within half the token's life.
 ETAG_WINDOW_SECONDS = 1800
 
 
-@dataclass(frozen=True)
+# A render costs about a hundred times a view: under load a process that rendered every 2 s
+# spent most of its time on them (bench/follow.py), where asking whether anything changed is one query.
+RENDER_MAX_AGE_SECONDS = 60
+
+
+@dataclass
 class Rendered:
     event_id: int
-    html: str  # with CSRF_SLOT and NONCE_SLOT where the visitor's own values go
+    html: str  # with NONCE_SLOT where each view's own nonces go
     digest: str
+    state: tuple | None  # public_page_state when rendered
+    rendered_at: float
     fresh_until: float
 
 
@@ -77,17 +90,30 @@ def serves_event(event_id: int) -> bool:
 
 
 def kept(slug: str) -> Rendered | None:
-    """The page kept for ``slug`` while it is fresh."""
+    """The page kept for ``slug`` while it is fresh, or while it shows what it would if rendered now."""
     entry = _kept_pages().entries.get(slug)
-    return entry if entry is not None and entry.fresh_until > time.monotonic() else None
+    now = time.monotonic()
+    if entry is None or entry.fresh_until > now:
+        return entry
+    if now - entry.rendered_at < RENDER_MAX_AGE_SECONDS and public_page_state(entry.event_id) == entry.state:
+        entry.fresh_until = now + current_app.config["EVENT_PAGE_CACHE_SECONDS"]
+        return entry
+    return None
 
 
 def keep(event, render: Callable[..., str]) -> Rendered:
     """Render ``event``'s page with ``render(form_nonce=...)`` and keep it."""
-    token = generate_csrf()  # the one the render puts in every form: swapped for a slot
-    html = render(form_nonce=lambda: NONCE_SLOT).replace(token, CSRF_SLOT)
-    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20],
-                     time.monotonic() + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
+    state = public_page_state(event.id)  # read first: a change meanwhile renders it again at the next check
+    had_token = "csrf_token" in session
+    token = generate_csrf()  # the one the render puts in every form: swapped for the page's own
+    html = render(form_nonce=lambda: NONCE_SLOT).replace(token, shared_page_token())
+    if not had_token:  # nor does the visitor whose view renders it get a session for it
+        session.pop("csrf_token")
+        g.pop("csrf_token", None)
+        session.modified = bool(session)
+    now = time.monotonic()
+    entry = Rendered(event.id, html, hashlib.sha1(html.encode()).hexdigest()[:20], state, now,
+                     now + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
     pages = _kept_pages()
     with pages.lock:
         pages.entries.pop(event.slug, None)
@@ -98,15 +124,14 @@ def keep(event, render: Callable[..., str]) -> Rendered:
 
 
 def response(entry: Rendered) -> Response:
-    """The kept page with this visitor's token and nonces, or 304 if they have it."""
+    """The kept page with this view's nonces, or 304 if the browser has it."""
     etag = f"{entry.digest}-{int(time.time() // ETAG_WINDOW_SECONDS)}"
     if request.if_none_match.contains(etag):
         answer = Response(status=304)
     else:
-        html = entry.html.replace(CSRF_SLOT, generate_csrf())
-        answer = Response(_NONCES.sub(lambda _: secrets.token_urlsafe(16), html), mimetype="text/html")
+        answer = Response(_NONCES.sub(lambda _: secrets.token_urlsafe(16), entry.html), mimetype="text/html")
     answer.set_etag(etag)
-    # Only the visitor's browser may keep it (it holds their CSRF token), asking each time.
+    # Only the visitor's browser may keep it (its nonces are for one view), asking each time.
     answer.cache_control.private = True
     answer.cache_control.no_cache = True
     answer.vary.update(("HX-Request", "Cookie"))

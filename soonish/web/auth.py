@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_te
 from flask_login import current_user, login_required, login_user, logout_user, user_logged_in
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
@@ -83,9 +84,40 @@ def protect_cookie_requests() -> None:
         return
     if request.path.startswith("/api/") and "_user_id" not in session:
         return
-    if getattr(current_app.view_functions.get(request.endpoint), "csrf_exempt", False):
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "csrf_exempt", False):
+        return
+    if getattr(view, "shared_page_form", False) and "_user_id" not in session and _shared_page_token_holds():
         return
     csrf.protect()
+
+
+# The shared anonymous event page (web/anonymous_page.py) is answered from memory, the same bytes
+# for every visitor, with no session: its forms carry this signed token instead of a
+# session-bound one. A form only visitors without an account send (a follow by email) carries no
+# ambient credential to forge, as an anonymous API call; the token only proves the page was ours
+# and recent. With a signed-in session, the session's own token is needed as everywhere.
+SHARED_PAGE_TOKEN_SALT = "shared-page-form"
+
+
+def shared_page_token() -> str:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SHARED_PAGE_TOKEN_SALT).dumps(0)
+
+
+def _shared_page_token_holds() -> bool:
+    token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken") or ""
+    try:
+        URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SHARED_PAGE_TOKEN_SALT).loads(
+            token, max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+    except BadData:
+        return False
+    return True
+
+
+def shared_page_form(view):
+    """For a form the shared anonymous page carries (see ``shared_page_token``)."""
+    view.shared_page_form = True
+    return view
 
 
 @bp.app_errorhandler(CSRFError)

@@ -60,7 +60,8 @@ class TypedChannelForm(FlaskForm):
 @bp.route("/new/<channel_type>", methods=["GET", "POST"])
 @login_required
 def typed(channel_type):
-    """One catalogue type's small form: the server builds the Apprise URL, then sends a test."""
+    """One catalogue type's small form: the server builds the Apprise URL and sends a test; the
+    channel is saved only if the test went through (else the form says why, as typed)."""
     spec = channel_types.BY_KEY.get(channel_type)
     if spec is None:
         abort(404)
@@ -69,12 +70,12 @@ def typed(channel_type):
     with refusal_kept(form) as refusal:
         if form.validate_on_submit():
             integration = integration_service.add_typed_integration(
-                current_user, spec.key, values, form.name.data, form.tag.data)
+                current_user, spec.key, values, form.name.data, form.tag.data, test_first=True)
             if integration.awaiting_verification:
                 flash(_("Channel “%(name)s” added. We've mailed a link to %(email)s: it gets nothing until the link is "
                         "opened there.", name=integration.name, email=integration.email_address), "success")
                 return redirect(url_for("channels.index", _anchor=f"channel-{integration.id}"))
-            _report_test(integration, integration_service.send_test(current_user, integration.id))
+            _report_test(integration, None)  # saved: its test went through
             link = channel_types.subscribe_link(spec.key, values)
             if link:
                 session[SUBSCRIBE_LINK] = link

@@ -17,7 +17,7 @@ from soonish.services import integrations as integration_service
 from soonish.services import rsvp as rsvp_service
 from soonish.services import subscriptions as subscription_service
 from soonish.services.offsets import format_offset
-from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.auth import csrf_exempt, current_user_or_none, shared_page_form
 from soonish.web.errors import link_page, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -40,6 +40,11 @@ GOING, KEEP_POSTED = "going", "follow"
 
 class EmailSubscribeForm(FlaskForm):
     """A visitor's "I'm going" (name and email) or "Just keep me posted" (email alone)."""
+
+    class Meta:
+        # Checked before the view as every form post is (web/auth.py), where the shared
+        # anonymous page's signed token also counts: the form adds no session-bound check.
+        csrf = False
 
     name = StringField(_l("Your name"), validators=[Length(max=DISPLAY_NAME_MAX, message=_l("That name is too long."))])
     email = EmailField(_l("Your email"), validators=[
@@ -161,6 +166,7 @@ def subscribe_box_context(event, form: FlaskForm | None = None) -> dict:
 
 
 @bp.post("/e/<slug>/subscribe")
+@shared_page_form  # the shared anonymous page's form
 @subscribe_by_email_limit()
 @once_per_form
 def subscribe(slug):

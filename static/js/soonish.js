@@ -27,6 +27,16 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
+  // A moment (a connect code's expiry) on the viewer's own clock, with its zone; the server
+  // writes it in UTC for a page without scripts.
+  Alpine.data("viewerClock", (iso) => ({
+    init() {
+      this.$el.textContent = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+      }).format(new Date(iso));
+    },
+  }));
+
   // A new event starts in the organizer's own zone rather than UTC.
   Alpine.data("zoneGuess", () => ({
     init() {
@@ -94,3 +104,12 @@ document.addEventListener("htmx:after:settle", () => {
     }
   }
 });
+
+// On a phone the sticky "I'm going" bar leads to the going and following boxes. While any of
+// them is on screen it would only cover part of them (a link, a button), so it steps aside.
+const followBar = document.querySelector(".follow-bar");
+const followBoxes = followBar && document.querySelector(".event-layout > aside");
+if (followBoxes && "IntersectionObserver" in window) {
+  new IntersectionObserver(([entry]) => followBar.classList.toggle("is-out-of-the-way", entry.isIntersecting))
+    .observe(followBoxes);
+}

@@ -94,7 +94,7 @@ def register(page: Page, live_server: str, name: str = "Ada Host", email: str = 
 def create_event(page: Page, title: str, starts_at: str = "2031-06-20T20:00", location: str = "") -> str:
     """Create an event through the form as the signed-in organizer; the event page's URL."""
     page.get_by_role("link", name="New event").first.click()
-    page.get_by_label("Title").fill(title)
+    page.get_by_label("Title", exact=True).fill(title)
     page.get_by_label("Starts").fill(starts_at)
     if location:
         page.get_by_label("Where").fill(location)

@@ -2,6 +2,8 @@
 button, the page notices by itself when it was typed in Slack (faked on loopback), and the Slack
 account then shows as a channel that can be removed."""
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
@@ -17,6 +19,11 @@ def test_connect_slack_from_the_channels_page(chat_config, page: Page, app, live
     command = page.locator("#connect-command").inner_text()
     assert re.fullmatch(r"/soonish connect [A-Z]{4}-[0-9]{4}", command)
     expect(page.get_by_role("button", name="Copy")).to_be_visible()
+    # The code's expiry on the browser's clock (Paris), not the server's UTC.
+    expiry = page.locator(".connect-chat time")
+    expect(expiry).to_have_text(re.compile(r"^\d\d:\d\d( [AP]M)? (CET|CEST|GMT\+[12])$"))
+    paris = datetime.fromisoformat(expiry.get_attribute("datetime")).astimezone(ZoneInfo("Europe/Paris"))
+    assert expiry.inner_text().startswith((paris.strftime("%H:%M "), paris.strftime("%I:%M %p")))
     status = page.locator("#connect-status")
     expect(status).to_contain_text("Waiting for you to type it")
     screenshot(page, "connect-slack-code")

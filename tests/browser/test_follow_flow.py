@@ -126,7 +126,7 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     # An edit reaches the visitor's open tab without a reload.
     page.goto(event_url)
     page.get_by_role("link", name="Edit").click()
-    page.get_by_label("Title").fill("Rooftop jazz night (moved indoors)")
+    page.get_by_label("Title", exact=True).fill("Rooftop jazz night (moved indoors)")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("status").first).to_contain_text("Saved")
     expect(visitor.locator("#event-title")).to_have_text("Rooftop jazz night (moved indoors)", timeout=LIVE_UPDATE_TIMEOUT_MS)

@@ -20,7 +20,7 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
     expect(page.get_by_role("heading", name="New event")).to_be_visible()
     # A new event starts in the organizer's own zone (the browser's), not UTC.
     expect(page.get_by_label("Time zone")).to_have_value("Europe/Paris")
-    page.get_by_label("Title").fill("Rooftop jazz night")
+    page.get_by_label("Title", exact=True).fill("Rooftop jazz night")
     page.get_by_label("Starts").fill("2031-06-20T20:00")
     page.get_by_label("Ends").fill("2031-06-20T19:00")
     page.get_by_label("Ends").press("Tab")  # leaving the field fires change: the server checks it
@@ -76,7 +76,7 @@ def test_organizer_creates_edits_and_cancels_while_a_visitor_watches(
 
     # The organizer edits the event in their tab...
     page.get_by_role("link", name="Edit").click()
-    page.get_by_label("Title").fill("Rooftop jazz night (moved indoors)")
+    page.get_by_label("Title", exact=True).fill("Rooftop jazz night (moved indoors)")
     page.get_by_label("Where").fill("Salle Rameau, Lyon")
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_role("status").first).to_contain_text("Saved")

@@ -5,14 +5,15 @@ from datetime import date, timedelta
 
 from playwright.sync_api import Page, expect
 
-from .conftest import register
+from .conftest import PHONE, register
 
 
-def test_organizer_creates_a_weekly_series_and_sees_its_occurrences(page: Page, live_server, screenshot, page_problems):
+def test_organizer_creates_a_weekly_series_and_a_visitor_follows_it_by_email(
+        page: Page, browser, live_server, screenshot, page_problems, axe_violations):
     register(page, live_server)
     page.get_by_role("link", name="New event").first.click()
     start = date.today() + timedelta(days=3)
-    page.get_by_label("Title").fill("Choir practice")
+    page.get_by_label("Title", exact=True).fill("Choir practice")
     page.get_by_label("Starts").fill(f"{start}T19:00")
     page.get_by_label("Ends").fill(f"{start}T20:30")
     page.get_by_label("Where").fill("Parish hall")
@@ -40,4 +41,27 @@ def test_organizer_creates_a_weekly_series_and_sees_its_occurrences(page: Page, 
     expect(page.locator(".series-line")).to_contain_text("Part of a series: every Tuesday and Thursday at 19:00")
     page.get_by_role("link", name="See all occurrences").click()
     expect(page).to_have_url(re.compile(r"/series/choir-practice-[0-9a-f]{6}$"))
+    series_url = page.url
+    page.goto(f"{live_server}/dashboard")
+    expect(page.get_by_role("heading", level=2).first).to_be_visible()
+    assert axe_violations(page) == []
     assert page_problems == []
+
+    # A visitor on a phone follows every occurrence with an address alone (double opt-in).
+    visitor_context = browser.new_context(viewport=PHONE, timezone_id="Europe/Paris", locale="en-GB")
+    visitor = visitor_context.new_page()
+    visitor.goto(series_url)
+    assert visitor.locator('meta[property="og:title"]').get_attribute("content") == "Choir practice"
+    box = visitor.locator("#follow-series")
+    expect(box.get_by_role("heading")).to_have_text("Follow every occurrence")
+    assert axe_violations(visitor) == []
+    box.get_by_label("Your email").fill("singer at example")
+    box.get_by_label("Your email").press("Enter")
+    expect(visitor.locator("#email-error")).to_have_text(re.compile("doesn't look like an email address"))
+    expect(box.get_by_role("heading")).to_be_focused()  # the swapped box's heading, not <body>
+    box.get_by_label("Your email").fill("singer@example.com")
+    box.get_by_role("button", name="Follow by email").click()
+    expect(box.get_by_role("heading")).to_have_text("Check your inbox")
+    expect(box).to_contain_text("singer@example.com")
+    screenshot(visitor, "series-follow-by-email")
+    visitor_context.close()

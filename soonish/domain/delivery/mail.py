@@ -2,14 +2,17 @@
 links a mail carries, and the one-off mails (confirm a subscription, verify an address, link a
 chat account). Runs inside the app context (templates, config, database)."""
 import uuid
+from collections import OrderedDict
 from datetime import date, datetime, time, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FunctionType
 from email.charset import QP, Charset
+from email.encoders import encode_base64
 from email.header import Header
 from email.message import EmailMessage
 from email.message import Message as MimeMessage
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
@@ -21,16 +24,17 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
     community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, sign, undo_email_change_path,
+    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
 from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
-                            EventStatus, Integration, Notification, Subscription, SubscriptionStatus, User, Visibility,
+                            EventStatus, Integration, Notification, Series, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
-from soonish.domain.messages import Message, RecipientLinks, reader_locale, takes_rsvps, when_text
+from soonish.domain import ics
+from soonish.domain.messages import Attachment, Message, RecipientLinks, reader_locale, takes_rsvps, when_text
 from soonish.i18n import _, _l, is_rtl, render_in
 from soonish.domain.share import calendar_links
 
@@ -88,6 +92,18 @@ def _fast_mail(message: Message, sender: str, to: str) -> MimeMessage | None:
         mail = _text_part(message.text, "plain")
         mail.policy = _FAST_POLICY
         mail["MIME-Version"] = "1.0"
+    if message.attachments:
+        body, mail = mail, MIMEMultipart("mixed", boundary=f"=_soonish_{uuid.uuid4().hex}", policy=_FAST_POLICY)
+        del body["MIME-Version"]
+        mail.attach(body)
+        for attachment in message.attachments:
+            maintype, subtype, params = _content_type(attachment)
+            part = MIMEBase(maintype, subtype, **params)
+            del part["MIME-Version"]
+            part.set_payload(attachment.data)
+            encode_base64(part)
+            part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
+            mail.attach(part)
     mail["From"] = formataddr((sender_name, sender_address), charset="utf-8")
     mail["To"] = to
     mail["Subject"] = message.title if message.title.isascii() else Header(message.title, _UTF8_QP)
@@ -102,8 +118,16 @@ def _fast_mail(message: Message, sender: str, to: str) -> MimeMessage | None:
 
 
 def compose_mail(message: Message, sender: str, to: str) -> EmailMessage | MimeMessage:
-    """The mail for ``message``: text, and HTML when there is some, with a stable Message-ID."""
+    """The mail for ``message``: text, and HTML when there is some, with a stable Message-ID,
+    and its attachments."""
     return _fast_mail(message, sender, to) or _full_mail(message, sender, to)
+
+
+def _content_type(attachment: Attachment) -> tuple[str, str, dict[str, str]]:
+    """"text/calendar; method=PUBLISH" → ("text", "calendar", {"method": "PUBLISH"})."""
+    kind, *params = (part.strip() for part in attachment.content_type.split(";"))
+    maintype, subtype = kind.split("/")
+    return maintype, subtype, dict(param.split("=", 1) for param in params)
 
 
 def _full_mail(message: Message, sender: str, to: str) -> EmailMessage:
@@ -122,6 +146,10 @@ def _full_mail(message: Message, sender: str, to: str) -> EmailMessage:
     mail.set_content(message.text)
     if message.html:
         mail.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        maintype, subtype, params = _content_type(attachment)
+        mail.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename,
+                            params=params)
     return mail
 
 
@@ -193,14 +221,15 @@ class OneOffKind:
     COMMUNITY_FOLLOW = "community_follow"  # a pending community follow: its confirm link
     COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
     DEVICE_REMOVED = "device_removed"  # user id (with the device's name): its push service said it is gone
+    SERIES_FOLLOW = "series_follow"  # series id, to ``address``: the confirm link of a follow by email
 
 
 # How far ahead a community's weekly digest looks.
 DIGEST_DAYS_AHEAD = 7
 
 
-def one_off_message(key: str, template: str, title, context: dict, locale: str | None,
-                    unsubscribe_url: str | None = None) -> Message:
+def _one_off(key: str, template: str, title, context: dict, locale: str | None,
+             unsubscribe_url: str | None = None, attachments: tuple[Attachment, ...] = ()) -> Message:
     """A mail from its text and HTML templates, subject (``title``, lazy) and all written in
     ``locale``: the recipient's (their follow's, else their account's), else English. A context
     value that is a callable of the locale (a date, a word) is said the same way."""
@@ -214,12 +243,32 @@ def one_off_message(key: str, template: str, title, context: dict, locale: str |
             short="",
             html=render_template(f"mail/{template}.html", **context),
             unsubscribe_url=unsubscribe_url,
+            attachments=attachments,
         )
 
 
 def _locale_of(user: User | None) -> str | None:
     """The language ``user`` chose to read Soonish in (None: English)."""
     return user.locale if user is not None else None
+
+
+# A burst of follows mails one event's entry thousands of times (about 1.2 ms to make each):
+# made once per version of the event, for the last few events.
+_ICS_MADE: OrderedDict[tuple, bytes] = OrderedDict()
+ICS_KEPT = 64
+
+
+def event_ics(event: Event, event_url: str) -> Attachment:
+    """The event as a calendar entry to open in one tap (iTIP PUBLISH: an entry to add, not an
+    invitation to answer; its UID and SEQUENCE are the downloads' and feeds', so a later edit
+    replaces it)."""
+    key = (event.id, event.version, event.updated_at, event_url)
+    data = _ICS_MADE.get(key)
+    if data is None:
+        data = _ICS_MADE[key] = ics.event_calendar(event, event_url, method="PUBLISH")
+        while len(_ICS_MADE) > ICS_KEPT:
+            _ICS_MADE.popitem(last=False)
+    return Attachment(f"{event.slug}.ics", "text/calendar; method=PUBLISH; charset=utf-8", data)
 
 
 def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -233,9 +282,10 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     event_url = absolute_url(event_path(event.slug))
     context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
-    message = one_off_message(f"soonish-confirm-{subscription.id}-{key}", "confirm",
-                              _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
-                              unsubscribe_url=links.unsubscribe_url)
+    # The mail is also their ticket: when and where, the RSVP links and the calendar entry.
+    message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm",
+                       _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
+                       unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url),))
     return OneOffMail(subscription.user.email, message)
 
 
@@ -245,8 +295,8 @@ def _verify_mail(user_id: int, address: str | None, key: str) -> OneOffMail | No
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
     context = dict(verify_url=absolute_url(verify_email_path(token)), user=user)
-    return OneOffMail(user.email, one_off_message(f"soonish-verify-{user.id}-{key}", "verify",
-                                                  _l("Confirm your email for Soonish"), context, _locale_of(user)))
+    return OneOffMail(user.email, _one_off(f"soonish-verify-{user.id}-{key}", "verify",
+                                           _l("Confirm your email for Soonish"), context, _locale_of(user)))
 
 
 def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -256,9 +306,9 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
     platform = ChatPlatform(identity.platform).display_name
     context = dict(link_url=absolute_url(link_chat_path(token)), address=address, platform=platform)
-    return OneOffMail(address, one_off_message(f"soonish-link-{identity.id}-{key}", "link_chat",
-                                               _l("Link your %(platform)s account to Soonish", platform=platform),
-                                               context, identity.locale))
+    return OneOffMail(address, _one_off(f"soonish-link-{identity.id}-{key}", "link_chat",
+                                        _l("Link your %(platform)s account to Soonish", platform=platform), context,
+                                        identity.locale))
 
 
 def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -275,9 +325,9 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
     token = sign(secret, LinkPurpose.VERIFY_CHANNEL, [integration.id, address_tag(secret, address)])
     context = dict(verify_url=absolute_url(verify_channel_path(token)), address=address, owner=integration.owner_name,
                    days=current_app.config["EMAIL_CHANNEL_LINK_MAX_AGE"] // 86400 or 1)
-    return OneOffMail(address, one_off_message(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
-                                               _l("Confirm: get Soonish updates at this address"), context,
-                                               _locale_of(integration.user)))
+    return OneOffMail(address, _one_off(f"soonish-verify-channel-{integration.id}-{key}", "verify_channel",
+                                        _l("Confirm: get Soonish updates at this address"), context,
+                                        _locale_of(integration.user)))
 
 
 def _link_hours() -> int:
@@ -300,8 +350,8 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])
     context = dict(reset_url=absolute_url(reset_password_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, one_off_message(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                                  _l("Reset your Soonish password"), context, _locale_of(user)))
+    return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
+                                           _l("Reset your Soonish password"), context, _locale_of(user)))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -309,8 +359,8 @@ def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMai
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address])
     context = dict(confirm_url=absolute_url(change_email_path(token)), old=user.email, new=address)
-    return OneOffMail(address, one_off_message(f"soonish-email-change-{user.id}-{key}", "change_email",
-                                               _l("Confirm your new email for Soonish"), context, _locale_of(user)))
+    return OneOffMail(address, _one_off(f"soonish-email-change-{user.id}-{key}", "change_email",
+                                        _l("Confirm your new email for Soonish"), context, _locale_of(user)))
 
 
 def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -318,8 +368,8 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email])
     context = dict(undo_url=absolute_url(undo_email_change_path(token)), old=address, new=user.email)
-    return OneOffMail(address, one_off_message(f"soonish-email-changed-{user.id}-{key}", "email_changed",
-                                               _l("Your Soonish email address was changed"), context, _locale_of(user)))
+    return OneOffMail(address, _one_off(f"soonish-email-changed-{user.id}-{key}", "email_changed",
+                                        _l("Your Soonish email address was changed"), context, _locale_of(user)))
 
 
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -327,9 +377,8 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch])
     context = dict(delete_url=absolute_url(delete_account_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, one_off_message(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                                  _l("Confirm: delete your Soonish account"), context,
-                                                  _locale_of(user)))
+    return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
+                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
 
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -344,9 +393,9 @@ def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) 
     report_url = absolute_url(f"/events/{notification.event_id}/messages/{notification_id}")
     context = dict(notification=notification, bounced=bounced, mailed=mailed,
                    percent=round(100 * bounced / max(mailed, 1)), report_url=report_url)
-    return OneOffMail(organizer.email, one_off_message(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
-                                                       _l("Paused: %(title)s", title=notification.title), context,
-                                                       _locale_of(organizer)))
+    return OneOffMail(organizer.email, _one_off(f"soonish-paused-{notification_id}-{key}", "broadcast_paused",
+                                                _l("Paused: %(title)s", title=notification.title), context,
+                                                _locale_of(organizer)))
 
 
 def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -359,9 +408,9 @@ def _chat_removed_mail(installation_id: int, address: str | None, key: str) -> O
     context = dict(workspace=workspace, platform=ChatPlatform(installation.platform).display_name,
                    why=REMOVED_WHY.get(installation.removed_reason or "", installation.removed_reason),
                    channels_url=absolute_url("/channels"))
-    return OneOffMail(user.email, one_off_message(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
-                                                  _l("Soonish was removed from %(workspace)s", workspace=workspace),
-                                                  context, _locale_of(user)))
+    return OneOffMail(user.email, _one_off(f"soonish-chat-removed-{installation.id}-{key}", "chat_removed",
+                                           _l("Soonish was removed from %(workspace)s", workspace=workspace), context,
+                                           _locale_of(user)))
 
 
 def _device_removed_mail(user_id: int, address: str | None, key: str, device: str = "") -> OneOffMail | None:
@@ -371,8 +420,8 @@ def _device_removed_mail(user_id: int, address: str | None, key: str, device: st
         return None
     title = _l("%(device)s no longer gets notifications", device=device)
     context = dict(title=title, device=device, channels_url=absolute_url("/channels"), fallback=user.email_fallback)
-    return OneOffMail(user.email, one_off_message(f"soonish-device-removed-{user.id}-{key}", "device_removed", title,
-                                                  context, _locale_of(user)))
+    return OneOffMail(user.email, _one_off(f"soonish-device-removed-{user.id}-{key}", "device_removed", title, context,
+                                           _locale_of(user)))
 
 
 def _community_invite_mail(invite_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -385,10 +434,9 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
     context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
                    role=invitation.role.value, inviter=lambda locale: inviter_name or _("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
-    message = one_off_message(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
-                              _l("Help run %(community)s on Soonish", community=invitation.community.name),
-                              context, _invitee_locale(invitation, inviter))
-    return OneOffMail(invitation.email, message)
+    return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
+                                                 _l("Help run %(community)s on Soonish", community=invitation.community.name),
+                                                 context, _invitee_locale(invitation, inviter)))
 
 
 def _invitee_locale(invitation: CommunityInvite, inviter: User | None) -> str | None:
@@ -406,10 +454,29 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
     manage_url, unsubscribe_url = community_follow_links(follow.id)
     context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
                    mode=follow.mode, unsubscribe_url=unsubscribe_url)
-    message = one_off_message(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
-                              _l("Confirm: follow %(title)s", title=follow.community.name), context,
-                              _locale_of(follow.user), unsubscribe_url=unsubscribe_url)
-    return OneOffMail(follow.user.email, message)
+    return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
+                                                  _l("Confirm: follow %(title)s", title=follow.community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
+
+
+def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOffMail | None:
+    """The confirm link of a series followed by email: it carries the series and the address
+    (nothing is stored before its owner clicks it), and the series' next occurrence is attached."""
+    series = db.session.get(Series, series_id)
+    if series is None or not address:
+        return None
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_SERIES_FOLLOW, [series.id, address])
+    upcoming = db.session.scalar(select(Event).where(Event.series_id == series.id, Event.starts_at > utcnow(),
+                                                     Event.status == EventStatus.SCHEDULED).order_by(Event.starts_at).limit(1))
+    event_url = absolute_url(event_path(upcoming.slug)) if upcoming is not None else None
+    context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
+                   series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
+                   when=(lambda locale: when_text(upcoming, locale=locale)) if upcoming is not None else None)
+    # In the language of the account the address has, if any (nothing else is known of it yet).
+    reader = db.session.scalar(select(User).where(User.email == address))
+    return OneOffMail(address, _one_off(
+        f"soonish-series-follow-{series.id}-{key}", "series_follow", _l("Confirm: follow %(title)s", title=series.title),
+        context, _locale_of(reader), attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
 
 
 def digest_events(community: Community, today: date) -> list[Event]:
@@ -437,10 +504,9 @@ def _community_digest_mail(follow_id: int, address: str | None, key: str) -> One
                    events=lambda locale: [(e, when_text(e, locale=locale), absolute_url(event_path(e.slug))) for e in events],
                    manage_url=manage_url, unsubscribe_url=unsubscribe_url,
                    community_url=absolute_url(f"/c/{community.slug}"))
-    message = one_off_message(f"soonish-digest-{follow.id}-{key}", "community_digest",
-                              _l("Coming up at %(community)s", community=community.name), context,
-                              _locale_of(follow.user), unsubscribe_url=unsubscribe_url)
-    return OneOffMail(follow.user.email, message)
+    return OneOffMail(follow.user.email, _one_off(f"soonish-digest-{follow.id}-{key}", "community_digest",
+                                                  _l("Coming up at %(community)s", community=community.name), context,
+                                                  _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
 _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] = {
@@ -458,6 +524,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.COMMUNITY_FOLLOW: _community_follow_mail,
     OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
     OneOffKind.DEVICE_REMOVED: _device_removed_mail,
+    OneOffKind.SERIES_FOLLOW: _series_follow_mail,
 }
 
 

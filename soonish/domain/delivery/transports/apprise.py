@@ -97,6 +97,7 @@ class RequestGuard:
     allow_private: bool
     redirect_status: int | None = None
     refused: str | None = None
+    answered: int | None = None  # the last HTTP status heard; None: the service was never reached
 
 
 _current = threading.local()
@@ -124,6 +125,7 @@ def _install() -> None:
                 return original_send(session, request, **kwargs)
             kwargs["allow_redirects"] = False
             response = original_send(session, request, **kwargs)
+            guard.answered = response.status_code
             if 300 <= response.status_code < 400:
                 guard.redirect_status = response.status_code
             return response
@@ -186,4 +188,6 @@ class AppriseTransport(Transport):
         if guard.redirect_status:
             return Failed(f"{where} answered HTTP {guard.redirect_status}, a redirect "
                           "(deliveries don't follow redirects)", permanent=True)
-        return Failed(f"{where} did not accept the message")
+        if guard.answered is None:
+            return Failed(f"{where} could not be reached")
+        return Failed(f"{where} did not accept the message", http_status=guard.answered)
