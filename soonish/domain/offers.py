@@ -1,17 +1,19 @@
 """The waitlist offer's message: what a person offered a freed place is told, and where (their
 address; without one, the DMs of their chat accounts). Runs inside the app context."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import current_app
+from sqlalchemy import select
 
 from soonish.crypto import FieldCipher
 from soonish.links import event_path, rsvp_offer_path, rsvp_offer_token
-from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, db
-from soonish.domain.delivery.mail import absolute_url
+from soonish.models import ChatIdentityKind, Rsvp, RsvpAnswer, Subscription, db
+from soonish.domain.delivery.mail import _one_off, absolute_url
 from soonish.domain.delivery.planning import chat_address, workspace_bots
 from soonish.domain.delivery.types import Destination
-from soonish.domain.messages import Message, when_text
+from soonish.domain.messages import Message, reader_locale, when_text
+from soonish.i18n import _l
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,13 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
     event, user = rsvp.event, rsvp.user
     token = rsvp_offer_token(current_app.config["SECRET_KEY"], rsvp.id, expires_at)
     context = dict(
-        event=event, when=when_text(event), expires=when_text(event, expires_at),
+        event=event, when=lambda locale: when_text(event, locale=locale),
+        expires=lambda locale: when_text(event, expires_at, locale=locale),
         accept_url=absolute_url(rsvp_offer_path(token)), event_url=absolute_url(event_path(event.slug)),
     )
-    title = f"A place opened up: {event.title}"
-    text = render_template("mail/rsvp_offer.txt", **context)
-    message = Message(
-        delivery_key=f"soonish-rsvp-offer-{key}", title=title, text=text,
-        short=f"{title}\n{text}", html=render_template("mail/rsvp_offer.html", **context),
-    )
+    message = _one_off(f"soonish-rsvp-offer-{key}", "rsvp_offer",
+                       _l("A place opened up: %(title)s", title=event.title), context, _offer_locale(rsvp))
+    message = replace(message, short=f"{message.title}\n{message.text}")
     if user.email:
         destinations = [Destination(email=user.email)]
     else:
@@ -46,3 +46,11 @@ def waitlist_offer(rsvp_id: int, expires_at: datetime, key: str) -> OfferMessage
         bots = workspace_bots(people, FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"]))
         destinations = [Destination(chat=chat_address(i, bots)) for i in people]
     return OfferMessage(message, destinations)
+
+
+def _offer_locale(rsvp: Rsvp) -> str | None:
+    """The offered person's language: their follow of the event's (saying "going" follows it),
+    else their account's."""
+    subscription = db.session.scalar(select(Subscription).where(
+        Subscription.event_id == rsvp.event_id, Subscription.user_id == rsvp.user_id))
+    return reader_locale(subscription) if subscription is not None else rsvp.user.locale

@@ -1,6 +1,10 @@
 """The one-off mails (soonish.domain.delivery.mail), composed with a database and no Temporal."""
+from datetime import timedelta
+
 from soonish.domain.delivery.mail import OneOffKind, one_off_mail
-from soonish.models import ChatIdentity, Integration, SubscriptionStatus, User, db
+from soonish.domain.offers import waitlist_offer
+from soonish.models import (ChatIdentity, Community, CommunityInvite, CommunityRole, Integration, Rsvp, RsvpAnswer,
+                            SubscriptionStatus, User, db, utcnow)
 
 
 def test_a_confirm_mail_links_to_confirming_and_stops_once_confirmed(event, follow):
@@ -68,3 +72,32 @@ def test_a_confirm_mail_is_written_in_the_followers_language_then_their_accounts
     spanish = one_off_mail(OneOffKind.CONFIRM, subscription.id, None, "wf").message
     assert "<strong>Cuándo</strong>" in spanish.html and "<strong>When</strong>" not in spanish.html
     assert '<html lang="es" dir="ltr">' in spanish.html
+
+
+def test_a_waitlist_offer_is_written_in_the_followers_language(event, follow):
+    """The offered person's follow of the event says their language, as for the confirm mail;
+    the chat version is the same text under its subject."""
+    subscription = follow("wartend@example.com")
+    expires = (utcnow() + timedelta(hours=2)).replace(microsecond=0)
+    rsvp = Rsvp(event=event, user=subscription.user, answer=RsvpAnswer.WAITLISTED, offer_expires_at=expires)
+    db.session.add(rsvp)
+    db.session.commit()
+    english = waitlist_offer(rsvp.id, expires, "wf").message
+    assert english.title == "A place opened up: Launch" and "When: " in english.text
+    assert english.short == f"{english.title}\n{english.text}"
+    subscription.locale = "de"
+    db.session.commit()
+    german = waitlist_offer(rsvp.id, expires, "wf").message
+    assert "Wann: " in german.text and "<strong>Wann</strong>" in german.html and '<html lang="de"' in german.html
+
+
+def test_an_invitation_without_its_inviter_says_someone_in_the_invitees_language(domain_app):
+    community = Community(slug="choir", name="Choir")
+    db.session.add_all([community, User(email="gast@example.com", locale="de")])
+    db.session.flush()
+    invitation = CommunityInvite(community=community, email="gast@example.com", role=CommunityRole.HOST,
+                                 invited_by_id=None, expires_at=utcnow() + timedelta(days=7))
+    db.session.add(invitation)
+    db.session.commit()
+    mail = one_off_mail(OneOffKind.COMMUNITY_INVITE, invitation.id, None, "wf").message
+    assert mail.text.startswith("Jemand ") and "Someone" not in mail.text + mail.html

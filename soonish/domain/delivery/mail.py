@@ -35,7 +35,7 @@ from soonish.models import (ChatIdentity, ChatInstallation, Community, Community
                             db, utcnow)
 from soonish.domain import ics
 from soonish.domain.messages import Attachment, Message, RecipientLinks, reader_locale, takes_rsvps, when_text
-from soonish.i18n import _l, is_rtl, render_in
+from soonish.i18n import _, _l, is_rtl, render_in
 from soonish.domain.share import calendar_links
 
 _UTF8_QP = Charset("utf-8")
@@ -232,7 +232,7 @@ def _one_off(key: str, template: str, title, context: dict, locale: str | None,
              unsubscribe_url: str | None = None, attachments: tuple[Attachment, ...] = ()) -> Message:
     """A mail from its text and HTML templates, subject (``title``, lazy) and all written in
     ``locale``: the recipient's (their follow's, else their account's), else English. A context
-    value that is a callable of the locale (a date) is said the same way."""
+    value that is a callable of the locale (a date, a word) is said the same way."""
     with render_in(locale) as chosen:
         context = {name: value(chosen) if isinstance(value, FunctionType) else value for name, value in context.items()}
         context.update(lang=chosen.replace("_", "-"), rtl=is_rtl(chosen))
@@ -430,8 +430,9 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
         return None
     token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+    inviter_name = inviter.display_name if inviter else ""
     context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
-                   role=invitation.role.value, inviter=(inviter.display_name if inviter else "") or _l("Someone"),
+                   role=invitation.role.value, inviter=lambda locale: inviter_name or _("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
     return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
                                                  _l("Help run %(community)s on Soonish", community=invitation.community.name),
