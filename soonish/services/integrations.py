@@ -115,15 +115,17 @@ def add_typed_integration(user: User, channel_type: str, fields: dict, name: str
         errors = dict(exc.fields)
     else:
         errors = {}
+    # Without a name, the type's label in the adder's language names it (stored as text).
+    name = name or (str(BY_KEY[channel_type].label) if channel_type in BY_KEY else "")
     try:
-        _all_checked((_clean_name, name or (BY_KEY[channel_type].label if channel_type in BY_KEY else "")),
+        _all_checked((_clean_name, name),
                      (_clean_tag, tag))
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed(_l("Some fields need attention."), errors)
     if channel_type == EMAIL.key:
-        return _add_email_channel(user, name or EMAIL.label, address, tag)
+        return _add_email_channel(user, name, address, tag)
     try:
         check_apprise_url(url)
     except ValidationFailed as exc:
@@ -131,14 +133,14 @@ def add_typed_integration(user: User, channel_type: str, fields: dict, name: str
         raise ValidationFailed(exc.message, {f"fields.{_first_field(channel_type)}": exc.fields["url"]}) from exc
     # Saved only once a test went through: a channel that can't deliver is no channel, and the
     # person keeps what they typed to correct it.
-    failed = test_first and _deliver_test(Destination(apprise_url=url), name or BY_KEY[channel_type].label,
+    failed = test_first and _deliver_test(Destination(apprise_url=url), name,
                            "soonish-test-" + secrets.token_hex(8))
     if failed:
         label = BY_KEY[channel_type].label
         why = (_l("couldn't reach %(service)s from the server, try again", service=label) if getattr(failed, "http_status", None) is None
                else _l("%(service)s didn't accept that %(field)s", service=label, field=_first_label(channel_type)))
         raise ValidationFailed(why, {f"fields.{_first_field(channel_type)}": [str(why)]})
-    return add_integration(user, name or BY_KEY[channel_type].label, url, tag)
+    return add_integration(user, name, url, tag)
 
 
 def _add_email_channel(user: User, name: str, address: str, tag: str) -> Integration:
