@@ -55,7 +55,7 @@ def once_per_form(view):
         flashes = session.get("_flashes", [])
         answer = {"location": response.headers.get("Location"), "body": response.get_data(as_text=True),
                   "hx": {k: v for k, v in response.headers.items() if k.lower().startswith("hx-")},
-                  "flashes": [list(f) for f in flashes]}
+                  "flashes": [[category, str(message)] for category, message in flashes]}  # lazy ones as text
         status = response.status_code if response.status_code < 400 else 500  # errors free the nonce
         idempotency.finish(outcome, status, json.dumps(answer))
         return response
