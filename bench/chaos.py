@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 from soonish.config import Config  # noqa: E402
 from soonish.models import Delivery, DeliveryStatus, Event, Notification, Subscription, User, db  # noqa: E402
 from soonish.services import events as event_service  # noqa: E402
-from soonish.services.reminders import sync_all_schedules  # noqa: E402
+from soonish.services.temporal import sync_all_schedules  # noqa: E402
 from soonish.temporal.delivery.types import ActivityName
 from soonish.temporal.events.types import event_workflow_id
 from soonish.temporal.reminders.types import reminder_slot_id  # noqa: E402

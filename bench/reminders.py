@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 from bench.stack import SINK_BUDGETS, start_sink  # noqa: E402
 from soonish.models import User, db  # noqa: E402
 from soonish.services.events import EventFields, create_event  # noqa: E402
-from soonish.services.temporal import gateway, reminders_changed  # noqa: E402
+from soonish.domain import outbox  # noqa: E402
+from soonish.services.temporal import gateway  # noqa: E402
 from soonish.temporal.reminders.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
 from soonish.web import create_app  # noqa: E402
 from tests.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
@@ -96,8 +97,9 @@ def run_scenario(name: str, events: int, per_event: int, args, tmp: Path) -> tup
             for i, event in enumerate(created):
                 hook = None if by_mail else lambda n, i=i: f"json://127.0.0.1:{sink.port}/e{i}/r{n}"
                 seed_subscribers(app, event.id, per_event, prefix=f"e{i}-", webhook_url=hook, reminder_offsets=[OFFSET])
-            for event in created:
-                reminders_changed(event)
+            for event in created:  # the workers' outbox drain tells each event's workflow
+                outbox.reminders_changed(event)
+            db.session.commit()
         setup_seconds = time.monotonic() - setup_began
         scope = ScheduleScope.from_config(app.config)
         with app.app_context():
