@@ -22,10 +22,10 @@ install: $(VENV)/.installed translations
 
 ## Every language's catalog compiled (.mo files are built, not committed) and the pseudo-locale written
 translations: $(VENV)/.installed
-	$(BIN)/python -m soonish.catalogs
+	$(BIN)/python -m soonish.i18n.catalogs
 
 ## Extract every marked string into messages.pot and bring each language's .po up to it
-# A new language: add it to soonish/i18n.py SUPPORTED_LOCALES and run this (it starts its .po).
+# A new language: add it to soonish/i18n/__init__.py SUPPORTED_LOCALES and run this (it starts its .po).
 LOCALES = $(shell $(BIN)/python -c 'from soonish.i18n import SUPPORTED_LOCALES as l; print(*l)')
 POT := soonish/translations/messages.pot
 messages: $(VENV)/.installed

@@ -327,7 +327,7 @@ def dev() -> None:
     the database has no users yet)."""
     from flask_migrate import upgrade
 
-    from soonish import catalogs
+    from soonish.i18n import catalogs
     from soonish.temporal.delivery.types import temporal_dev_server_args
 
     catalogs.build()  # a checkout's catalogs, compiled for the web server and worker it starts

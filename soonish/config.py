@@ -46,7 +46,7 @@ class Config:
     TEMPORAL_DEV_PORT = 7233
     TEMPORAL_DEV_UI_PORT = 8233
 
-    # Offer the accented pseudo-English (soonish/i18n.py PSEUDO_LOCALE) to Accept-Language and
+    # Offer the accented pseudo-English (soonish/i18n/__init__.py PSEUDO_LOCALE) to Accept-Language and
     # the language setting: the tests render every page in it to find English left unmarked.
     PSEUDO_LOCALE = False
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from soonish import catalogs
+from soonish.i18n import catalogs
 from soonish.models import User, db
 from soonish.web import create_app
 from soonish.web.tokens import issue_token

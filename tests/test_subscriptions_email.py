@@ -124,7 +124,7 @@ def test_manage_link_changes_reminders_and_rejects_bad_offsets(app, client, even
 def test_bad_email_gets_a_form_error(app, client, event):
     response = subscribe_by_form(client, event, "not-an-email")
     assert response.status_code == 422
-    # The validator's message is a lazy string, escaped like any text (soonish/i18n.py LazyText).
+    # The validator's message is a lazy string, escaped like any text (soonish/i18n/__init__.py LazyText).
     assert "doesn&#39;t look like an email address" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.query(Subscription).count() == 0

@@ -10,7 +10,8 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from soonish import catalogs, i18n
+from soonish import i18n
+from soonish.i18n import catalogs
 from soonish.models import User, db
 
 from .api_helpers import create_event

@@ -18,7 +18,7 @@ from email.utils import getaddresses, parseaddr
 from flufl.bounce import all_failures
 
 from soonish.models.mail_reputation import BounceKind
-from soonish.privacy import mask_address
+from soonish.domain.privacy import mask_address
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from soonish.models import (
 )
 from soonish.models.mail_reputation import REASON_MAX
 from soonish.observability import record_bounce
-from soonish.privacy import mask_address
+from soonish.domain.privacy import mask_address
 from soonish.domain.bounces import BounceReport, first_status, kind_of_status, reason_for
 
 VERP_PREFIX = "bounces+"

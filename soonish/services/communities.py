@@ -18,7 +18,7 @@ from soonish.models import (
     Community, CommunityAudit, CommunityInvite, CommunityMember, Event, EventStatus, Series, SeriesStatus, User,
     Visibility, db, lock_for_change, utcnow,
 )
-from soonish.privacy import mask_address
+from soonish.domain.privacy import mask_address
 from soonish.services.accounts import normalize_email
 from soonish.services.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from soonish.services.events import list_upcoming_public_events, mark_cancelled, permitted, tell_cancelled

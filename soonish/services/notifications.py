@@ -18,7 +18,7 @@ from soonish.services.errors import Conflict, NotFound, ValidationFailed
 from soonish.domain.communities import Action
 from soonish.services.events import get_event_for_organizer, list_organized_events, run_by
 from soonish.i18n import _l
-from soonish.privacy import mask_address
+from soonish.domain.privacy import mask_address
 
 BODY_MAX = 5000
 # Below this, "sent early" is only the schedule's own jitter.

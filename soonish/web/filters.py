@@ -1,5 +1,5 @@
 """Jinja filters and globals for showing times and languages to people: each time in its
-event's zone with the zone said, written the reader's way (Babel, soonish/i18n.py)."""
+event's zone with the zone said, written the reader's way (Babel, soonish/i18n/__init__.py)."""
 from datetime import datetime
 from zoneinfo import ZoneInfo
 

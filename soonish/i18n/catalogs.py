@@ -1,5 +1,5 @@
 """Building the message catalogs: each language's .po compiled to the .mo gettext reads, and the
-accented pseudo-English written from the template (``python -m soonish.catalogs``; ``make
+accented pseudo-English written from the template (``python -m soonish.i18n.catalogs``; ``make
 translations``, which ``make run``, ``make test`` and ``make install`` do first). The .mo files are
 built, never committed; `make messages` extracts and updates the .po files translators edit.
 

@@ -5,7 +5,7 @@ Strings are marked at the source with ``_`` (``gettext``), ``_l`` (``lazy_gettex
 built at import: form labels, validator messages), ``ngettext`` and ``pgettext``, and translated
 whole with named placeholders (``_("Starts %(when)s", when=...)``): never concatenate translated
 fragments, a sentence's order is the language's. Catalogs live in soonish/translations (``make
-messages`` extracts, ``make translations`` compiles; soonish/catalogs.py).
+messages`` extracts, ``make translations`` compiles; soonish/i18n/catalogs.py).
 
 In a request Flask-Babel picks the locale (``request_locale``: the signed-in person's setting,
 else ``Accept-Language``, else English). Elsewhere (Temporal activities, bots) a message is
@@ -32,7 +32,7 @@ from flask_login import current_user
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "en"
 # The languages Soonish ships, each complete (tests/test_translations.py): what a person may
@@ -43,7 +43,7 @@ RTL_LOCALES = frozenset({"ar"})
 # language still finds theirs).
 LOCALE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch",
                 "pt_BR": "Português (Brasil)", "ar": "العربية"}
-# Accented pseudo-English (soonish/catalogs.py writes it from the template): pages rendered in
+# Accented pseudo-English (soonish/i18n/catalogs.py writes it from the template): pages rendered in
 # it show any English left unmarked. Babel's CLDR data has no en_XA, so it is filed under
 # "World English", which no shipped catalog uses; offered only where PSEUDO_LOCALE is on (tests).
 PSEUDO_LOCALE = "en_001"
