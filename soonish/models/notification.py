@@ -2,7 +2,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from soonish.field_limits import TITLE_MAX
@@ -104,6 +104,10 @@ class Delivery(db.Model):
     # When a push notification's action (Going, Can't make it) answered with this delivery's
     # signed token: set once, by a conditional update, so the token works once.
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The batch attempt that may send it (ledger.fence_of): when Temporal hands a batch whose
+    # heartbeats stopped reaching it to a new attempt while the old one still runs, the old
+    # one sends nothing the new one took.
+    fence: Mapped[int | None] = mapped_column(BigInteger)
 
     notification: Mapped[Notification] = relationship()
     subscription: Mapped[Subscription] = relationship()

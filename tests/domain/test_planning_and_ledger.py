@@ -7,10 +7,6 @@ from soonish.models import (
 from soonish.services import notifications
 
 
-
-
-
-
 def statuses() -> dict[str, DeliveryStatus]:
     return {d.target: d.status for d in db.session.query(Delivery)}
 
@@ -39,6 +35,27 @@ def test_a_batch_plans_one_send_per_target_and_a_rerun_plans_only_what_is_pendin
     assert [s.destination.apprise_url for s in rerun.sends] == ["json://hooks.example/in"]
     assert rerun.already_sent == 1
     assert db.session.query(Delivery).count() == 2  # the ledger's key held: no second row
+
+
+def test_an_attempt_taken_over_sends_nothing_the_newer_attempt_of_its_batch_took(event, follow, announcement, cipher):
+    """Temporal hands a batch whose heartbeats stopped reaching it to a new attempt while the old
+    one may still run: each attempt's rows are fenced to it, and the old one's next group finds
+    them gone."""
+    ann, bob = follow("ann@example.com"), follow("bob@example.com")
+    old, new, later = 1_000, 2_000, 3_000  # attempts' fences: when Temporal scheduled each
+    sends = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=old).sends
+    ids = [send.delivery_id for send in sends]
+    assert len(ids) == 2 and ledger.still_fenced(ids, old) == set(ids)
+
+    assert len(planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=new).sends) == 2
+    assert ledger.still_fenced(ids, old) == set()  # the old attempt's next group: nothing is its to send
+    assert ledger.still_fenced(ids, new) == set(ids)
+    assert planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=old).sends == []
+
+    ledger.record([ledger.SendOutcome(ids[0], "email", Sent())], final_attempt=False)
+    rerun = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=later)
+    assert [send.delivery_id for send in rerun.sends] == [ids[1]] and rerun.already_sent == 1
+    assert ledger.still_fenced(ids, later) == {ids[1]}  # a sent row is no one's to send
 
 
 def test_a_target_gone_since_its_row_was_written_is_skipped(event, follow, announcement, cipher):

@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, or_, select, update
 
 from soonish.domain import mail_reputation
 from soonish.models import Delivery, DeliveryStatus, Notification, db, insert_ignoring_duplicates, utcnow
@@ -37,24 +37,48 @@ class LedgerRow:
     status: DeliveryStatus
 
 
-def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: int, last_id: int) -> list[LedgerRow]:
+def fence_of(attempt_scheduled: datetime) -> int:
+    """A batch attempt's fence: when Temporal scheduled it, in microseconds. A newer attempt of
+    the same batch (a retry, or a takeover after missed heartbeats) has a larger one."""
+    return int(attempt_scheduled.timestamp() * 1_000_000)
+
+
+def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: int, last_id: int,
+          fence: int | None = None) -> list[LedgerRow]:
     """Write a row per (subscription id, target key, channel) not written yet, and return
-    every row of this notification for subscriptions ``first_id``..``last_id``."""
+    every row of this notification for subscriptions ``first_id``..``last_id``. With a
+    ``fence`` (the claiming attempt's), its pending rows are fenced to it, except those a newer
+    attempt holds: they are left out, for this attempt must not send them."""
     rows = [
-        {"notification_id": notification_id, "subscription_id": sub_id, "target": key, "channel": channel}
+        {"notification_id": notification_id, "subscription_id": sub_id, "target": key, "channel": channel, "fence": fence}
         for sub_id, key, channel in targets
     ]
     if rows:
         db.session.execute(insert_ignoring_duplicates(Delivery.__table__), rows)
-    return [
-        LedgerRow(*row)
-        for row in db.session.execute(
-            select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status).where(
-                Delivery.notification_id == notification_id,
-                Delivery.subscription_id.between(first_id, last_id),
-            )
+    in_range = (Delivery.notification_id == notification_id, Delivery.subscription_id.between(first_id, last_id))
+    if fence is not None:
+        db.session.execute(
+            update(Delivery).where(*in_range, Delivery.status == DeliveryStatus.PENDING,
+                                   or_(Delivery.fence.is_(None), Delivery.fence < fence))
+            .values(fence=fence)
         )
+    return [
+        LedgerRow(row_id, subscription_id, target, status)
+        for row_id, subscription_id, target, status, row_fence in db.session.execute(
+            select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status, Delivery.fence)
+            .where(*in_range)
+        )
+        if fence is None or status != DeliveryStatus.PENDING or row_fence == fence
     ]
+
+
+def still_fenced(delivery_ids: list[int], fence: int) -> set[int]:
+    """Which of ``delivery_ids`` this attempt (``fence``) may still send: pending, and not
+    taken by a newer attempt since it claimed them."""
+    return set(db.session.scalars(
+        select(Delivery.id).where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.PENDING,
+                                  Delivery.fence == fence)
+    ))
 
 
 def mark_skipped(delivery_ids: list[int]) -> None:

@@ -100,9 +100,11 @@ def plan_notification(notification_id: int, batch_size: int) -> list[tuple[int, 
     return batch_ranges(recipient_ids(notification), batch_size) if notification is not None else []
 
 
-def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: FieldCipher) -> BatchPlan:
+def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: FieldCipher,
+                  fence: int | None = None) -> BatchPlan:
     """Claim a ledger row per (subscription, target) of subscriptions ``first_id``..``last_id``
-    and plan a send for each one not yet sent. Commits."""
+    and plan a send for each one not yet sent (for a batch attempt, its ``fence``: none a newer
+    attempt of the batch holds). Commits."""
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return BatchPlan([])
@@ -117,7 +119,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     rows = ledger.claim(
         notification.id,
         [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
-        first_id, last_id,
+        first_id, last_id, fence,
     )
     texts = Texts(notification, event)
     by_id = {s.id: s for s in subscriptions}
@@ -232,12 +234,14 @@ def gone_devices(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[st
             if send.destination.push is not None and isinstance(outcome.outcome, Failed) and outcome.outcome.gone]
 
 
-def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> list[PlannedSend]:
+def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]],
+                       fence: int | None = None) -> list[PlannedSend]:
     """For each chat DM among ``sends`` that failed for good (or device that is gone): claim a ledger row that mails the
     message to the person's verified email instead, and plan that mail; the DM's recorded
     reason says it fell back (or why it could not). Only the rows this call creates are planned:
     one mail per notification and person, however many of their DMs failed. Leaves the
-    session's transaction open for ``ledger.record`` to commit with the DMs' outcomes."""
+    session's transaction open for ``ledger.record`` to commit with the DMs' outcomes. The
+    rows are fenced to the attempt (``fence``) that claims them."""
     failed = [outcome for send, outcome in sends if _dm_failed_for_good(send, outcome)]
     if not failed:
         return []
@@ -258,7 +262,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]]) -> l
             continue
         claimed = db.session.execute(insert_ignoring_duplicates(Delivery.__table__), {
             "notification_id": delivery.notification_id, "subscription_id": subscription.id,
-            "target": FALLBACK_TARGET, "channel": EMAIL_CHANNEL,
+            "target": FALLBACK_TARGET, "channel": EMAIL_CHANNEL, "fence": fence,
         })
         if not claimed.rowcount:
             continue  # another DM of theirs fell back already

@@ -132,10 +132,11 @@ class DeliveryActivities:
     async def _deliver_backing_off(self, batches: list[DeliveryBatch], earlier_attempts: int = 0) -> BatchResult:
         """Deliver, and on failure name the wait before the next attempt: the retry policy's
         own first interval is for timeouts only (delivery/types.BATCH_RETRY)."""
-        attempt = earlier_attempts + activity.info().attempt
+        info = activity.info()
+        attempt = earlier_attempts + info.attempt
         try:
             async with heartbeating():
-                return await self._deliver(batches, attempt)
+                return await self._deliver(batches, attempt, ledger.fence_of(info.current_attempt_scheduled_time))
         except ApplicationError as exc:
             if exc.non_retryable or exc.next_retry_delay is not None:
                 raise
@@ -145,27 +146,28 @@ class DeliveryActivities:
             raise ApplicationError(f"batch failed ({type(exc).__name__}); retrying",
                                    next_retry_delay=batch_retry_delay(attempt)) from exc
 
-    def _prepare(self, batches: list[DeliveryBatch]) -> list[planning.BatchPlan]:
+    def _prepare(self, batches: list[DeliveryBatch], fence: int) -> list[planning.BatchPlan]:
         """Every batch's plan, in one thread and one app context: a reminder slot's activity
         holds up to a batch's worth of small batches (50 events of 10 followers), and a thread
         hop and a context per batch added up to seconds on a busy box."""
         with self.app.app_context():
             return [
                 planning.prepare_batch(
-                    batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher
+                    batch.notification_id, batch.subscriptions.first_id, batch.subscriptions.last_id, self.cipher,
+                    fence,
                 )
                 for batch in batches
             ]
 
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
-                final_attempt: bool, broadcasts: list[int]) -> tuple[list[planning.PlannedSend], set[int]]:
+                final_attempt: bool, broadcasts: list[int], fence: int) -> tuple[list[planning.PlannedSend], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
         claimed in the same transaction, which also removes the devices whose push service said
         they are gone (no later send goes to them) and leaves their owners' notices in the
         outbox; and the group's broadcasts now paused for bouncing."""
         with self.app.app_context():
             sends = list(zip(group, outcomes))
-            fallbacks = planning.fall_back_to_email(sends)
+            fallbacks = planning.fall_back_to_email(sends, fence)
             for device in push.remove_gone(planning.gone_devices(sends)):
                 outbox.one_off_mail(OneOffKind.DEVICE_REMOVED, device.user_id, device=device.name)
             ledger.record(outcomes, final_attempt)
@@ -189,14 +191,18 @@ class DeliveryActivities:
                 db.session.commit()
         return mail_reputation.paused_among(refused - self._cleared) if refused else set()
 
-    async def _deliver(self, batches: list[DeliveryBatch], attempt: int) -> BatchResult:
+    def _still_fenced(self, group: list[planning.PlannedSend], fence: int) -> set[int]:
+        with self.app.app_context():
+            return ledger.still_fenced([send.delivery_id for send in group], fence)
+
+    async def _deliver(self, batches: list[DeliveryBatch], attempt: int, fence: int) -> BatchResult:
         final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
         began = time.monotonic()
         planned: list[planning.PlannedSend] = []
         dues: list[datetime | None] = []  # when each send was due, for reminders
         broadcasts: list[int] = []  # each send's notification: a refused bot token stops its sends
         result = BatchResult()
-        for batch, plan in zip(batches, await asyncio.to_thread(self._prepare, batches)):
+        for batch, plan in zip(batches, await asyncio.to_thread(self._prepare, batches, fence)):
             planned += plan.sends
             dues += [plan.due] * len(plan.sends)
             broadcasts += [batch.notification_id] * len(plan.sends)
@@ -211,6 +217,18 @@ class DeliveryActivities:
                 if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
                     result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
                     break
+                if start:
+                    # Temporal may have handed the batch to a newer attempt (this one's heartbeats
+                    # stopped reaching it) while this one ran: what the newer one took is its to
+                    # send (and what was erased meanwhile, no one's). Only the group in flight at
+                    # the handover can go out twice.
+                    ours = await asyncio.to_thread(self._still_fenced, group, fence)
+                    if len(ours) < len(group):
+                        log.warning("%d sends left to a newer attempt of this batch", len(group) - len(ours))
+                        kept = [i for i in range(start, len(planned)) if i >= start + len(group) or planned[i].delivery_id in ours]
+                        planned[start:], dues[start:], broadcasts[start:] = (
+                            [planned[i] for i in kept], [dues[i] for i in kept], [broadcasts[i] for i in kept])
+                        continue
                 mark = time.monotonic()
                 outcomes = await asyncio.gather(*(
                     self._send(courier, item, broadcast)
@@ -218,7 +236,7 @@ class DeliveryActivities:
                 ))
                 sent_at = time.monotonic()
                 fallbacks, paused = await asyncio.to_thread(
-                    self._record, group, outcomes, final_attempt, broadcasts[start : start + len(group)])
+                    self._record, group, outcomes, final_attempt, broadcasts[start : start + len(group)], fence)
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
                 broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
