@@ -58,7 +58,10 @@ test: $(VENV)/.installed-test translations
 PARALLEL ?= 2
 # Without pytest-playwright's plugin (only tests/browser uses it): importing it cost each of the
 # six processes of the two suites (two workers and a controller each) 1.1 s of CPU.
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadfile
+# Tests go to the processes one at a time as each is free (a file's tests may run in both), so
+# no process is left with a long file while the other idles at the end; the few modules that
+# share a costly fixture are kept together by their xdist_group.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadgroup
 
 test-sqlite:
 	mkdir -p .pytest-tmp

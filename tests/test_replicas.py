@@ -17,6 +17,10 @@ from .api_helpers import create_event
 from .postgres_cluster import ReplicatedPair, missing_reason
 from .sinks import wait_until
 
+# The suite spreads tests over its processes one by one; one replicated PostgreSQL pair (a
+# second cluster, started and stopped) serves every test here, so they run in one process.
+pytestmark = pytest.mark.xdist_group("replicas")
+
 
 def test_a_session_reading_a_replica_never_writes_there(tmp_path):
     """The routing rule itself: SELECTs go to the replica engine, every write is refused there."""

@@ -16,6 +16,10 @@ from soonish.models import User, db
 
 from .api_helpers import create_event
 
+# The suite spreads tests over its processes one by one; the marked strings are extracted once
+# for every test here, so they run in one process.
+pytestmark = pytest.mark.xdist_group("translations")
+
 ROOT = Path(__file__).resolve().parent.parent
 # As `make messages` extracts (Makefile): the lazy forms' keywords besides gettext's own.
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_ngettext": (1, 2)}
