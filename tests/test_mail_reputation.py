@@ -6,13 +6,18 @@ from collections import Counter
 
 import pytest
 
+from soonish.domain import mail_reputation
+from soonish.domain.mail_reputation import Bounce, Source
+from soonish.links import LinkPurpose, sign
 from soonish.mail_in.listener import listener
 from soonish.models import (
-    Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
+    BounceKind, Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
 )
 
 from .api_helpers import announce, create_event, reports
 from .conftest import csrf_token
+from .test_account_credentials import expired_link
+from .test_account_erasure import LINK
 from .seeding import seed_subscribers
 from .sinks import FakeMta, free_port, wait_until
 
@@ -196,4 +201,68 @@ def test_the_who_got_it_page_resumes_a_paused_message_once_and_cancels_the_rest_
             (OutboxKind.RESUME, big)]
         statuses = {d.notification_id: d.status for d in db.session.query(Delivery)}
         assert statuses == {big: DeliveryStatus.PENDING, other: DeliveryStatus.SKIPPED}
+        db.session.remove()
+
+
+def test_the_owner_of_a_suppressed_address_lifts_it_with_a_link_mailed_to_it_once(
+    app, client, make_user, login, worker, fake_mta
+):
+    user = make_user("returning@example.com")
+    with app.app_context():
+        mail_reputation.record([Bounce("returning@example.com", BounceKind.HARD, "5.1.1",
+                                       "mailbox does not exist", Source.MAIL_IN)])
+        db.session.commit()
+        db.session.remove()
+    login(user)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Mail to your address is stopped" in page and "mailbox does not exist" in page
+
+    asked = client.post("/account/mail/lift", data={"csrf_token": csrf_token(client, "/account")})
+    assert asked.status_code == 302
+    # The one mail a suppressed address gets: its owner asked for it.
+    wait_until(lambda: titled(fake_mta, "Start mail to this address again"), message="the lift link mailed")
+    [mail] = [m for m in fake_mta.messages if m["Subject"] == "Start mail to this address again"]
+    assert mail["X-Envelope-To"] == "returning@example.com"
+    path = next(p for p in LINK.findall(mail.get_body(("plain",)).get_content()) if p.startswith("/account/mail/lift/"))
+
+    stranger = app.test_client()  # the link alone proves the mailbox: no sign-in needed
+    confirm_page = stranger.get(path)
+    assert confirm_page.status_code == 200 and "Start mail again" in confirm_page.get_data(as_text=True)
+    with app.app_context():
+        assert mail_reputation.suppression_of("returning@example.com") is not None  # GET only asks
+        db.session.remove()
+    assert stranger.post(path, data={"csrf_token": csrf_token(stranger, path)}).status_code == 302
+    with app.app_context():
+        assert mail_reputation.suppression_of("returning@example.com") is None
+        db.session.remove()
+    assert stranger.get(path).status_code == 404  # once
+    assert "Mail to your address is stopped" not in client.get("/account").get_data(as_text=True)
+    # Nothing to lift any more: asking again is refused with why, and mails nothing.
+    again = client.post("/account/mail/lift", data={"csrf_token": csrf_token(client, "/account")},
+                        follow_redirects=True)
+    assert "there is nothing to lift" in again.get_data(as_text=True)
+
+
+def test_a_lift_link_is_refused_forged_expired_or_after_a_new_suppression(app, client, make_user):
+    user = make_user("twice@example.com")
+    secret = app.config["SECRET_KEY"]
+    with app.app_context():
+        mail_reputation.record([Bounce("twice@example.com", BounceKind.HARD, "5.1.1", "gone", Source.SMTP)])
+        db.session.commit()
+        first = mail_reputation.suppression_mark(mail_reputation.suppression_of("twice@example.com"))
+        db.session.remove()
+    old_link = f"/account/mail/lift/{sign(secret, LinkPurpose.LIFT_SUPPRESSION, [user.id, first])}"
+    forged = f"/account/mail/lift/{sign('not-our-secret', LinkPurpose.LIFT_SUPPRESSION, [user.id, first])}"
+    assert client.get(forged).status_code == 404
+    expired = client.get(f"/account/mail/lift/{expired_link(secret, LinkPurpose.LIFT_SUPPRESSION, [user.id, first])}")
+    assert expired.status_code == 404 and "This link has expired" in expired.get_data(as_text=True)
+    with app.app_context():
+        # Lifted some other way, then suppressed again: the old link is not for this entry.
+        assert mail_reputation.lift("twice@example.com", first)
+        mail_reputation.record([Bounce("twice@example.com", BounceKind.HARD, "5.1.1", "gone", Source.SMTP)])
+        db.session.commit()
+        db.session.remove()
+    assert client.post(old_link, data={"csrf_token": csrf_token(client, old_link)}).status_code == 404
+    with app.app_context():
+        assert mail_reputation.suppression_of("twice@example.com") is not None
         db.session.remove()

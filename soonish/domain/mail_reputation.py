@@ -344,12 +344,22 @@ def suppression_of(address: str) -> SuppressedAddress | None:
     return db.session.scalar(select(SuppressedAddress).where(SuppressedAddress.address_tag == address_key(address)))
 
 
-def lift(address: str) -> bool:
+def suppression_mark(entry: SuppressedAddress) -> str:
+    """What names one suppression of an address, for a link to carry: its id and when it began
+    (SQLite hands a deleted row's id to the next row, so an id alone may name a later one)."""
+    return f"{entry.id}@{entry.suppressed_at.isoformat()}"
+
+
+def lift(address: str, mark: str) -> bool:
     """The owner showed the address works (they confirmed a link mailed to it): mail it again.
-    Its bounce history stays, so three more soft bounces suppress it again. Commits."""
-    result = db.session.execute(
-        SuppressedAddress.__table__.delete().where(SuppressedAddress.address_tag == address_key(address)))
-    db.session.commit()
+    Only the suppression the link was made for goes (``mark``, ``suppression_mark``): a link
+    works once, and not for a suppression that came after it. Its bounce history stays, so three
+    more soft bounces suppress it again. The caller commits."""
+    entry = suppression_of(address)
+    if entry is None or suppression_mark(entry) != mark:
+        return False
+    result = db.session.execute(SuppressedAddress.__table__.delete().where(
+        SuppressedAddress.id == entry.id, SuppressedAddress.address_tag == entry.address_tag))
     return bool(result.rowcount)
 
 

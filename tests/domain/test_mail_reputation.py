@@ -146,11 +146,17 @@ def test_a_complaint_suppresses_and_ends_the_persons_follows_of_that_organizers_
     assert db.session.query(MailBounce).one().organizer_id == event.organizer_id
 
 
-def test_lifting_mails_the_address_again(app):
+def test_lifting_mails_the_address_again_once_and_only_for_the_entry_it_names(app):
     mail_reputation.record([hard("ann@example.com")])
-    assert mail_reputation.lift("ann@example.com")
+    mark = mail_reputation.suppression_mark(mail_reputation.suppression_of("ann@example.com"))
+    assert not mail_reputation.lift("bob@example.com", mark)  # another address
+    assert mail_reputation.lift("ann@example.com", mark)
     assert mail_reputation.suppressed(["ann@example.com"]) == {}
-    assert not mail_reputation.lift("ann@example.com")
+    assert not mail_reputation.lift("ann@example.com", mark)
+    # Suppressed again later (SQLite may even give it the same id): the old mark is not for it.
+    mail_reputation.record([hard("ann@example.com")])
+    assert not mail_reputation.lift("ann@example.com", mark)
+    assert "ann@example.com" in mail_reputation.suppressed(["ann@example.com"])
 
 
 # Bounces in: mail-in, and the server's own 5xx ---------------------------------------------
