@@ -35,9 +35,12 @@ from soonish.models import (
 from soonish.models.mail_reputation import REASON_MAX
 from soonish.observability import record_bounce
 from soonish.domain.privacy import mask_address
-from soonish.domain.bounces import BounceReport, first_status, kind_of_status, reason_for
+from soonish.domain.bounces import BounceReport, Returned, first_status, kind_of_status, reason_for
 
 VERP_PREFIX = "bounces+"
+# The bounce domain's one other mailbox: the address registered with mailbox providers' feedback
+# loops (Microsoft JMRP, Yahoo CFL), which send complaints there rather than to a return path.
+FEEDBACK_LOCAL_PART = "feedback"
 ANY_MAIL_REF = "m"
 SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters: the local part stays under 64
 # A broadcast whose first BROADCAST_PAUSE_AFTER_MAILS (config) mails bounce (hard) above this
@@ -121,6 +124,13 @@ def read_return_path(address: str, bounce_domain: str) -> ReturnPath | None:
     return ReturnPath(match.group(1).lower(), match.group(2).lower())
 
 
+def takes_mail_for(address: str, bounce_domain: str) -> bool:
+    """Whether the bounce domain's listener takes mail for ``address``: a return path, or the
+    feedback loops' address."""
+    return (read_return_path(address, bounce_domain) is not None
+            or normalized(address) == f"{FEEDBACK_LOCAL_PART}@{bounce_domain.lower()}")
+
+
 def signed_for(secret: str, path: ReturnPath, address: str) -> bool:
     """Whether ``path`` was made for mail to ``address`` (a forged or altered one is not)."""
     return hmac.compare_digest(_signature(secret, path.ref, address), path.signature)
@@ -186,24 +196,43 @@ def hear_refusals(replies: dict[int, str]) -> None:
 
 def take_report(report: BounceReport, recipients: list[str]) -> Recorded:
     """A report mailed to the bounce domain (``recipients``: the envelope's): record what it
-    says about mail whose return path it names, signed for the address it bounced. The return
-    path is looked for in the envelope, then in the returned mail's quoted headers (feedback
-    loops write to the address the provider registered). Forged or altered paths match no
-    address: what they claim is ignored. The caller commits."""
+    says about our mail. Its delivery is named by a return path (looked for in the envelope, then
+    in the returned mail's quoted headers: feedback loops write to the address the provider
+    registered), signed for the address it bounced: forged or altered paths match no address,
+    and what they claim is ignored. Else by the delivery key the returned mail carried
+    (Message-ID, X-Soonish-Delivery), counted only when the report names the very address that
+    delivery went to: a key alone is a guessable number, and would let anyone suppress anyone.
+    The caller commits."""
     secret, domain = current_app.config["SECRET_KEY"], current_app.config["BOUNCE_DOMAIN"]
     paths = [path for path in (read_return_path(a, domain) for a in [*recipients, *report.quoted_senders]) if path]
+    keyed = [int(m.group(1)) for m in (_LEDGER_KEY.fullmatch(key) for key in report.quoted_keys) if m]
     bounces = []
     for returned in report.returned:
-        for path in paths:
-            # The address the delivery was sent to first (a forward's Final-Recipient differs),
-            # then the one the report names (mail outside the ledger).
-            sent_to = delivery_address(path.delivery_id) if path.delivery_id is not None else None
-            address = next((a for a in (sent_to, returned.address) if a and signed_for(secret, path, a)), None)
-            if address is not None:
-                bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
-                                      path.delivery_id))
-                break
+        found = _by_return_path(secret, paths, returned) or _by_delivery_key(keyed, returned)
+        if found is not None:
+            address, delivery_id = found
+            bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
+                                  delivery_id))
     return record(bounces)
+
+
+def _by_return_path(secret: str, paths: list[ReturnPath], returned: Returned) -> tuple[str, int | None] | None:
+    for path in paths:
+        # The address the delivery was sent to first (a forward's Final-Recipient differs),
+        # then the one the report names (mail outside the ledger).
+        sent_to = delivery_address(path.delivery_id) if path.delivery_id is not None else None
+        address = next((a for a in (sent_to, returned.address) if a and signed_for(secret, path, a)), None)
+        if address is not None:
+            return address, path.delivery_id
+    return None
+
+
+def _by_delivery_key(delivery_ids: list[int], returned: Returned) -> tuple[str, int] | None:
+    for delivery_id in delivery_ids:
+        sent_to = delivery_address(delivery_id)
+        if sent_to and returned.address and normalized(sent_to) == normalized(returned.address):
+            return sent_to, delivery_id
+    return None
 
 
 def record_reported(bounces: list[Bounce]) -> Recorded:

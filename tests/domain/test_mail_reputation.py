@@ -198,6 +198,40 @@ def test_mail_in_ignores_a_forged_return_path_and_refuses_other_recipients(app, 
         send_report(mail_in, f"postmaster@{BOUNCE_DOMAIN}", b"Subject: hi\r\n\r\nhello")
 
 
+def test_a_feedback_loop_complaint_without_a_return_path_is_found_by_its_message_id(
+    app, event, follow, announcement, cipher, mail_in
+):
+    """Microsoft JMRP's format (tests/bounces/microsoft_jmrp_complaint.eml), mailed to the address
+    registered with the feedback loop: its copy of the mail kept our Message-ID and
+    X-Soonish-Delivery but no return path."""
+    complainer = follow("tired.of.updates@outlook.com")
+    other = Event(slug="other", organizer=User(email="someone-else@example.com"), title="Other",
+                  starts_at=event.starts_at, timezone="UTC")
+    db.session.add(Subscription(event=other, user=complainer.user))
+    db.session.commit()
+    [send] = planned(announcement, cipher)
+    ledger.record([ledger.SendOutcome(send.delivery_id, "email", ledger.Sent())], final_attempt=False)
+    report = (CORPUS / "microsoft_jmrp_complaint.eml").read_bytes().replace(b"\n", b"\r\n")
+
+    # The same report naming that delivery for someone it was not sent to: a key is a guessable
+    # number, so it counts only with the very address the delivery went to.
+    forged = report.replace(b"soonish-58", f"soonish-{send.delivery_id}".encode()) \
+        .replace(b"<tired.of.updates@outlook.com>", b"<victim@outlook.com>")
+    send_report(mail_in, f"feedback@{BOUNCE_DOMAIN}", forged)
+    assert db.session.query(MailBounce).count() == 0
+
+    send_report(mail_in, f"feedback@{BOUNCE_DOMAIN}", report.replace(b"soonish-58", f"soonish-{send.delivery_id}".encode()))
+    db.session.expire_all()
+    bounce = db.session.query(MailBounce).one()
+    assert (bounce.kind, bounce.delivery_id, bounce.organizer_id) == (BounceKind.COMPLAINT, send.delivery_id,
+                                                                      event.organizer_id)
+    assert "reported our mail as spam" in mail_reputation.suppressed([complainer.user.email])[complainer.user.email]
+    # Their follows of that organizer's events end; another organizer's stays.
+    statuses = {s.event.slug: s.status for s in db.session.query(Subscription)}
+    assert statuses == {event.slug: SubscriptionStatus.UNSUBSCRIBED, "other": SubscriptionStatus.ACTIVE}
+    assert db.session.get(Delivery, send.delivery_id).last_error == "reported as spam"
+
+
 def test_a_refusal_at_rcpt_is_a_hard_bounce_and_the_mail_carries_its_return_path(
     app, event, follow, announcement, cipher, secret
 ):
