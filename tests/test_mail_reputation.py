@@ -1,6 +1,7 @@
 """Mail reputation end to end: a broadcast through the real worker to a fake MTA that refuses some
 recipients at RCPT (550 5.1.1) and mails DSNs back for others to `soonish mail-in`; the next
 broadcast sends nothing to any of them, and the organizer sees why."""
+import re
 import time
 from collections import Counter
 
@@ -10,6 +11,7 @@ from soonish.domain import mail_reputation
 from soonish.domain.mail_reputation import Bounce, Source
 from soonish.links import LinkPurpose, sign
 from soonish.mail_in.listener import listener
+from soonish.services import mail_standing
 from soonish.models import (
     BounceKind, Delivery, DeliveryStatus, MailBounce, Notification, NotificationKind, OutboxItem, OutboxKind, Subscription, db, utcnow,
 )
@@ -266,3 +268,55 @@ def test_a_lift_link_is_refused_forged_expired_or_after_a_new_suppression(app, c
     with app.app_context():
         assert mail_reputation.suppression_of("twice@example.com") is not None
         db.session.remove()
+
+
+def mail_history(app, event_id: int, prefix: str, mails: int, hard_bounces: int = 0, complaints: int = 0) -> None:
+    """A broadcast of the event's that mailed ``mails`` of its followers (``prefix``: theirs),
+    the first ones answered by hard bounces, then complaints."""
+    seed_subscribers(app, event_id, mails, prefix=prefix)
+    with app.app_context():
+        notification = Notification(event_id=event_id, kind=NotificationKind.ANNOUNCEMENT, title="News")
+        db.session.add(notification)
+        db.session.flush()
+        rows = [Delivery(notification_id=notification.id, subscription_id=s.id, target=f"email:{s.user.email}",
+                         channel="email", status=DeliveryStatus.SENT)
+                for s in db.session.query(Subscription).filter_by(event_id=event_id)]
+        db.session.add_all(rows)
+        db.session.flush()
+        kinds = [BounceKind.HARD] * hard_bounces + [BounceKind.COMPLAINT] * complaints
+        mail_reputation.record([Bounce(row.target.removeprefix("email:"), kind, "5.1.1", "gone", Source.MAIL_IN, row.id)
+                                for row, kind in zip(rows, kinds)])
+        db.session.commit()
+        db.session.remove()
+
+
+def test_each_organizers_standing_on_their_dashboard_and_the_few_nearest_a_limit_in_metrics(
+    app, client, make_user, bearer, login, monkeypatch
+):
+    monkeypatch.setattr(mail_standing, "MAILS_FOR_A_RATE", 10)
+    monkeypatch.setattr(mail_standing, "ORGANIZERS_IN_METRICS", 2)
+    mail_standing.forget_cached_metrics()
+    hosts = {name: make_user(f"{name}@example.com") for name in ("bouncy", "complained", "clean", "tiny")}
+    events = {name: create_event(client, bearer(user))["id"] for name, user in hosts.items()}
+    mail_history(app, events["bouncy"], "b", 20, hard_bounces=4)  # 20% bounced
+    mail_history(app, events["complained"], "c", 20, complaints=1)  # 5% complaints: the furthest over
+    mail_history(app, events["clean"], "k", 20)
+    mail_history(app, events["tiny"], "t", 5, hard_bounces=5)  # too few mails for a rate to mean much
+
+    login(hosts["bouncy"])
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Last 30 days: 20 mails, 20% bounced (the address does not exist), 0% reported as spam." in page
+    assert "data-at-risk" in page and "(5% bounced, 0.3% reported as spam)" in page
+    login(hosts["clean"])
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Last 30 days: 20 mails, 0% bounced" in page and "data-at-risk" not in page
+
+    text = client.get("/metrics").get_data(as_text=True)
+    ids = {name: str(user.id) for name, user in hosts.items()}
+    assert "soonish_sender_mails 65.0" in text
+    assert "soonish_sender_bounce_rate 0.13846" in text  # 9 of 65
+    organizers = set(re.findall(r'soonish_organizer_mails\{organizer_id="(\d+)"\}', text))
+    assert organizers == {ids["complained"], ids["bouncy"]}  # bounded: the two nearest a limit
+    assert f'soonish_organizer_complaint_rate{{organizer_id="{ids["complained"]}"}} 0.05' in text
+    assert f'soonish_organizer_bounce_rate{{organizer_id="{ids["bouncy"]}"}} 0.2' in text
+    assert "@example.com" not in text  # organizers by id only

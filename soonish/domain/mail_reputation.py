@@ -439,3 +439,82 @@ def bounce_rate(notification_id: int) -> tuple[int, int]:
     bounced = db.session.scalar(select(func.count()).select_from(MailBounce).where(
         MailBounce.notification_id == notification_id, MailBounce.kind == BounceKind.HARD))
     return bounced, mailed
+
+
+# The sender's standing ---------------------------------------------------------------------
+
+# How far back an organizer's rates look: long enough that one broadcast's bad day shows and
+# stays a while, as mailbox providers remember a sender (Gmail's Postmaster Tools shows 30 days).
+STANDING_WINDOW = timedelta(days=30)
+# Where each rate starts to hurt everyone's mail: Gmail and Yahoo's bulk-sender rule keeps spam
+# complaints under 0.3%; Amazon SES puts an account under review at a 5% bounce rate.
+COMPLAINT_RATE_LIMIT = 0.003
+BOUNCE_RATE_LIMIT = 0.05
+
+
+@dataclass(frozen=True)
+class SenderStanding:
+    """Mail sent over ``STANDING_WINDOW`` and how it was answered: hard bounces and complaints."""
+
+    mailed: int = 0
+    bounced: int = 0
+    complaints: int = 0
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.mailed if self.mailed else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.mailed if self.mailed else 0.0
+
+    bounce_rate_limit = BOUNCE_RATE_LIMIT
+    complaint_rate_limit = COMPLAINT_RATE_LIMIT
+
+    @property
+    def strain(self) -> float:
+        """How near its nearer limit it is (1.0: at a limit)."""
+        return max(self.bounce_rate / BOUNCE_RATE_LIMIT, self.complaint_rate / COMPLAINT_RATE_LIMIT)
+
+    @property
+    def at_risk(self) -> bool:
+        return self.strain > 1.0
+
+
+def standings(now: datetime, organizer_id: int | None = None) -> dict[int, SenderStanding]:
+    """Each organizer's standing (one organizer's, given ``organizer_id``): the mail of their
+    events' notifications made in the window (sent or failed: what reached a mail server), the
+    hard bounces and complaints that came back in it. Two grouped queries."""
+    since = now - STANDING_WINDOW
+    mailed_query = (
+        select(Event.organizer_id, func.count())
+        .select_from(Delivery).join(Notification, Notification.id == Delivery.notification_id)
+        .join(Event, Event.id == Notification.event_id)
+        .where(Notification.created_at >= since, Delivery.channel == "email",
+               Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED]), Event.organizer_id.is_not(None))
+        .group_by(Event.organizer_id)
+    )
+    answered_query = (
+        select(MailBounce.organizer_id, MailBounce.kind, func.count())
+        .where(MailBounce.received_at >= since, MailBounce.organizer_id.is_not(None),
+               MailBounce.kind.in_([BounceKind.HARD, BounceKind.COMPLAINT]))
+        .group_by(MailBounce.organizer_id, MailBounce.kind)
+    )
+    if organizer_id is not None:
+        mailed_query = mailed_query.where(Event.organizer_id == organizer_id)
+        answered_query = answered_query.where(MailBounce.organizer_id == organizer_id)
+    counts: dict[int, dict[str, int]] = {}
+    for organizer, mailed in db.session.execute(mailed_query):
+        counts.setdefault(organizer, {})["mailed"] = mailed
+    for organizer, kind, answered in db.session.execute(answered_query):
+        counts.setdefault(organizer, {})["bounced" if kind == BounceKind.HARD else "complaints"] = answered
+    return {organizer: SenderStanding(**fields) for organizer, fields in counts.items()}
+
+
+def overall(by_organizer: Iterable[SenderStanding]) -> SenderStanding:
+    """Everyone's mail together (the ledger's; one-off mails such as confirm links are not in it)."""
+    mailed = bounced = complaints = 0
+    for standing in by_organizer:
+        mailed, bounced, complaints = (mailed + standing.mailed, bounced + standing.bounced,
+                                       complaints + standing.complaints)
+    return SenderStanding(mailed, bounced, complaints)

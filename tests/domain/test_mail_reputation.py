@@ -21,7 +21,7 @@ from soonish.domain.mail_reputation import Bounce, Source
 from soonish.domain.delivery.mail_signing import DkimKey
 from soonish.mail_in.listener import listener
 from soonish.models import (
-    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, Subscription,
+    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, NotificationKind, Subscription,
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,
 )
 
@@ -157,6 +157,53 @@ def test_lifting_mails_the_address_again_once_and_only_for_the_entry_it_names(ap
     mail_reputation.record([hard("ann@example.com")])
     assert not mail_reputation.lift("ann@example.com", mark)
     assert "ann@example.com" in mail_reputation.suppressed(["ann@example.com"])
+
+
+# The sender's standing ------------------------------------------------------------------------
+
+
+def mailed(notification: Notification, count: int, status: DeliveryStatus = DeliveryStatus.SENT) -> list[int]:
+    """``count`` mails of ``notification`` in the ledger, each to a follower of its own."""
+    db.session.flush()  # its id names the addresses
+    addresses = [f"{status.value}-{notification.id}-{i}@example.com" for i in range(count)]
+    rows = [Delivery(notification=notification, subscription=Subscription(event=notification.event, user=User(email=a)),
+                     target=f"email:{a}", channel="email", status=status) for a in addresses]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def test_an_organizers_standing_counts_their_recent_mail_its_hard_bounces_and_complaints(app, event, announcement):
+    ids = mailed(announcement, 38) + mailed(announcement, 2, DeliveryStatus.FAILED)
+    db.session.add(Delivery(notification=announcement, subscription=Subscription(event=event, user=User(email="q@x.org")),
+                            target="email:q@x.org", channel="email", status=DeliveryStatus.PENDING))  # not mailed yet
+    old = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Old", created_at=utcnow() - timedelta(days=40))
+    db.session.add(old)
+    mailed(old, 10)  # out of the window
+    addresses = [mail_reputation.delivery_address(i) for i in ids]
+    mail_reputation.record([hard(addresses[0], ids[0]), hard(addresses[1], ids[1]),
+                            Bounce(addresses[2], BounceKind.SOFT, "4.2.2", "full", Source.MAIL_IN, ids[2]),
+                            Bounce(addresses[3], BounceKind.COMPLAINT, "", "spam", Source.MAIL_IN, ids[3])])
+    # Another organizer's mail and bounces are theirs.
+    other = Event(slug="other", organizer=User(email="other@example.com"), title="Other", starts_at=event.starts_at,
+                  timezone="UTC")
+    theirs = Notification(event=other, kind=NotificationKind.ANNOUNCEMENT, title="Theirs")
+    db.session.add(theirs)
+    [their_id] = mailed(theirs, 1)
+    mail_reputation.record([hard(mail_reputation.delivery_address(their_id), their_id)])
+    db.session.commit()
+
+    now = utcnow()
+    mine = mail_reputation.standings(now, event.organizer_id)
+    assert mine == {event.organizer_id: mail_reputation.SenderStanding(mailed=40, bounced=2, complaints=1)}
+    standing = mine[event.organizer_id]
+    assert (standing.bounce_rate, standing.complaint_rate) == (0.05, 0.025)
+    assert standing.at_risk  # 2.5% complaints: eight times the 0.3% limit
+    everyone = mail_reputation.standings(now)
+    assert everyone[other.organizer_id] == mail_reputation.SenderStanding(mailed=1, bounced=1)
+    assert mail_reputation.overall(everyone.values()) == mail_reputation.SenderStanding(41, 3, 1)
+    assert not mail_reputation.SenderStanding(1000, 50, 3).at_risk  # at both limits, not above
+    assert mail_reputation.SenderStanding().bounce_rate == 0.0
 
 
 # Bounces in: mail-in, and the server's own 5xx ---------------------------------------------
