@@ -245,6 +245,25 @@ def test_the_owner_of_a_suppressed_address_lifts_it_with_a_link_mailed_to_it_onc
     assert "there is nothing to lift" in again.get_data(as_text=True)
 
 
+@pytest.fixture
+def two_lift_links_per_address(app_config):
+    app_config["LIFT_LINK_RATE_LIMIT_PER_EMAIL"] = "2 per day"
+
+
+def test_lift_links_are_few_per_address(two_lift_links_per_address, app, client, make_user, login):
+    user = make_user("unlucky@example.com")
+    with app.app_context():
+        mail_reputation.record([Bounce("unlucky@example.com", BounceKind.HARD, "5.1.1", "gone", Source.SMTP)])
+        db.session.commit()
+        db.session.remove()
+    login(user)
+    token = csrf_token(client, "/account")
+    for _ in range(2):
+        assert client.post("/account/mail/lift", data={"csrf_token": token}).status_code == 302
+    limited = client.post("/account/mail/lift", data={"csrf_token": token})
+    assert limited.status_code == 429 and "Too many links mailed to that address" in limited.get_data(as_text=True)
+
+
 def test_a_lift_link_is_refused_forged_expired_or_after_a_new_suppression(app, client, make_user):
     user = make_user("twice@example.com")
     secret = app.config["SECRET_KEY"]

@@ -18,7 +18,7 @@ from soonish.services.export import export_data
 from soonish.web.auth import csrf_exempt
 from soonish.web.calendar import feed_url
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
-from soonish.web.limits import password_reset_limit
+from soonish.web.limits import lift_link_limit, password_reset_limit
 from soonish.web.replicas import uses_primary
 
 bp = Blueprint("account_settings", __name__)
@@ -250,6 +250,7 @@ def delete_account_from_link(token):
 
 @bp.post("/account/mail/lift")
 @login_required
+@lift_link_limit()
 def mail_lift_link():
     with refusal_flashed():
         credentials.request_lift_link(current_user)
