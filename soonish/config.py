@@ -105,6 +105,9 @@ class Config:
     # "Forgot password" mails a reset link: limited per IP and per address, like subscribing.
     PASSWORD_RESET_RATE_LIMIT_PER_IP = "10 per hour"
     PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = "3 per hour"
+    # "Mail me a link to start again" mails an address that bounced or complained: each such
+    # mail costs the sender's standing, so few per address.
+    LIFT_LINK_RATE_LIMIT_PER_EMAIL = "3 per day"
     # Reverse proxies in front of the web processes whose X-Forwarded-* headers are trusted
     # (0: none). Per-IP limits and secure-request detection depend on getting this right.
     TRUSTED_PROXIES = 0

@@ -24,6 +24,7 @@ class LinkPurpose:
     # The one-tap "follow this event" in a community's new-event message (a suggested subscription).
     FOLLOW_SUGGESTED = "follow-suggested-event"
     CONFIRM_SERIES_FOLLOW = "confirm-series-follow"
+    LIFT_SUPPRESSION = "lift-suppression"
 
 
 class LinkInvalid(Exception):
@@ -134,6 +135,10 @@ def delete_account_path(token: str) -> str:
 
 def forget_address_path(token: str) -> str:
     return f"/s/forget/{token}"
+
+
+def lift_suppression_path(token: str) -> str:
+    return f"/account/mail/lift/{token}"
 def rsvp_path(token: str) -> str:
     return f"/r/{token}"
 

@@ -20,12 +20,14 @@ from typing import TextIO
 
 from flask import g, has_request_context, request
 from gunicorn.glogging import Logger as GunicornLogger
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
     start_http_server,
@@ -216,6 +218,33 @@ def metrics_registry() -> CollectorRegistry:
 def metrics_exposition() -> tuple[bytes, str]:
     """The text a Prometheus scrape gets, and its content type."""
     return generate_latest(metrics_registry()), CONTENT_TYPE_LATEST
+
+
+def standing_exposition(overall: tuple[int, float, float],
+                        organizers: list[tuple[str, int, float, float]]) -> bytes:
+    """The sender's standing (mails, hard-bounce rate, complaint rate over the recent window) as
+    gauges: everyone's, and per organizer for the few given (``organizers``: id, mails, rates).
+    Read from the database at scrape time, so any process answers the same."""
+    def families() -> list[Metric]:
+        made = []
+        for name, what, index in (("mails", "Mails sent or failed", 0), ("bounce_rate", "Hard bounces per mail", 1),
+                                  ("complaint_rate", "Spam complaints per mail", 2)):
+            made.append(GaugeMetricFamily(f"soonish_sender_{name}", f"{what}, all organizers, last 30 days.",
+                                          value=overall[index]))
+            per = GaugeMetricFamily(f"soonish_organizer_{name}", f"{what}, last 30 days, for the few organizers "
+                                    "nearest a limit (services.mail_standing).", labels=["organizer_id"])
+            for organizer in organizers:
+                per.add_metric([organizer[0]], organizer[index + 1])
+            made.append(per)
+        return made
+
+    class Standing:
+        def collect(self):
+            return families()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Standing())
+    return generate_latest(registry)
 
 
 def serve_metrics(bind: str) -> None:

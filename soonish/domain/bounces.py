@@ -59,11 +59,14 @@ class Returned:
 @dataclass(frozen=True)
 class BounceReport:
     """What a message to the bounce address says: the recipients it reports on (none: not a
-    bounce), and the addresses the returned mail was sent from (our VERP return path, when the
-    report quotes it: feedback reports and some DSNs are addressed elsewhere)."""
+    bounce), the addresses the returned mail was sent from (our VERP return path, when the
+    report quotes it: feedback reports and some DSNs are addressed elsewhere), and the delivery
+    keys the returned mail carried (its Message-ID's and X-Soonish-Delivery's ``soonish-<id>``),
+    for a report that quotes no return path."""
 
     returned: list[Returned] = field(default_factory=list)
     quoted_senders: list[str] = field(default_factory=list)
+    quoted_keys: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> BounceKind | None:
@@ -107,16 +110,16 @@ def reason_for(status: str, diagnostic: str) -> str:
 
 def parse_bounce(raw: bytes) -> BounceReport:
     message = email.message_from_bytes(raw)
-    quoted = _quoted_senders(message)
+    quoted, keys = _quoted_senders(message), _quoted_keys(message)
     if _report_type(message) == "feedback-report":
-        return BounceReport(_complaints(message), quoted)
+        return BounceReport(_complaints(message), quoted, keys)
     statuses = [part for part in message.walk() if part.get_content_type() == "message/delivery-status"]
     if statuses:
         # A DSN: its fields decide, a "delayed" or "delivered" one is no bounce.
-        return BounceReport(_dsn_failures(statuses), quoted)
+        return BounceReport(_dsn_failures(statuses), quoted, keys)
     if _is_auto_reply(message):
-        return BounceReport([], quoted)
-    return BounceReport(_detected_failures(message), quoted)
+        return BounceReport([], quoted, keys)
+    return BounceReport(_detected_failures(message), quoted, keys)
 
 
 def _report_type(message: Message) -> str:
@@ -159,21 +162,28 @@ def _dsn_failures(parts: list[Message]) -> list[Returned]:
     return returned
 
 
-def _complaints(message: Message) -> list[Returned]:
-    """An ARF report: the complained-of recipient is Original-Rcpt-To, or else the To of the
-    returned mail (providers often redact it: then the VERP return path alone names them)."""
-    addresses = []
-    feedback_type = "abuse"
+def _feedback_fields(message: Message) -> list[Message]:
+    """The field blocks of an ARF report's machine-readable part (message/feedback-report)."""
+    blocks = []
     for part in message.walk():
         if part.get_content_type() == "message/feedback-report":
-            fields = _header_blocks(part) or [email.message_from_string(part.get_payload() or "")]
-            for block in fields:
-                feedback_type = block.get("Feedback-Type", feedback_type).strip().lower()
-                addresses += [parseaddr(v)[1] for v in block.get_all("Original-Rcpt-To", [])]
-    if not addresses:
-        original = _returned_headers(message)
-        if original is not None:
-            addresses = [a for _, a in getaddresses(original.get_all("To", [])) if "@" in a]
+            blocks += _header_blocks(part) or [email.message_from_string(part.get_payload() or "")]
+    return blocks
+
+
+def _complaints(message: Message) -> list[Returned]:
+    """An ARF report: the complained-of recipient is Original-Rcpt-To, or else in the returned
+    mail Microsoft JMRP's X-HmXmrOriginalRecipient or its To (providers often redact it: then
+    the VERP return path alone names them)."""
+    addresses = []
+    feedback_type = "abuse"
+    for block in _feedback_fields(message):
+        feedback_type = block.get("Feedback-Type", feedback_type).strip().lower()
+        addresses += [parseaddr(v)[1] for v in block.get_all("Original-Rcpt-To", [])]
+    original = _returned_headers(message)
+    for name in ("X-HmXmrOriginalRecipient", "To"):
+        if not addresses and original is not None:
+            addresses = [a for _, a in getaddresses(original.get_all(name, [])) if "@" in a]
     if feedback_type == "not-spam":
         return []
     reason = f"reported as spam ({feedback_type} feedback report)"
@@ -195,16 +205,28 @@ def _returned_headers(message: Message) -> Message | None:
 
 def _quoted_senders(message: Message) -> list[str]:
     """Return-Path, Sender and From of the mail a report returns (where our VERP address shows
-    when the report went to another address), and, in a plain-text notice, any address after
-    "Return-Path:" in the quoted copy."""
-    senders = []
+    when the report went to another address), an ARF report's Original-Mail-From (the envelope
+    sender), and, in a plain-text notice, any address after "Return-Path:" in the quoted copy."""
+    senders = [parseaddr(v)[1] for block in _feedback_fields(message) for v in block.get_all("Original-Mail-From", [])]
     original = _returned_headers(message)
     if original is not None:
         for name in ("Return-Path", "Sender", "From"):
             senders += [address for _, address in getaddresses(original.get_all(name, [])) if address]
     for text in _top_texts(message, whole=True):
         senders += re.findall(r"^Return-Path:\s*<?([^>\s]+)>?", text, flags=re.IGNORECASE | re.MULTILINE)
-    return senders
+    return list(dict.fromkeys(senders))
+
+
+def _quoted_keys(message: Message) -> list[str]:
+    """The delivery keys the returned mail carried: X-Soonish-Delivery, and our Message-ID's
+    local part (``<soonish-58@soonish.test>``), also as a DSN's X-Original-Message-ID."""
+    original = _returned_headers(message)
+    if original is None:
+        return []
+    keys = [str(v).strip() for v in original.get_all("X-Soonish-Delivery", [])]
+    for name in ("Message-ID", "X-Original-Message-ID"):
+        keys += [parseaddr(str(v))[1].partition("@")[0] for v in original.get_all(name, [])]
+    return list(dict.fromkeys(k for k in keys if k.startswith("soonish-")))
 
 
 def _top_texts(message: Message, whole: bool = False) -> list[str]:

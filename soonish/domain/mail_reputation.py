@@ -35,9 +35,12 @@ from soonish.models import (
 from soonish.models.mail_reputation import REASON_MAX
 from soonish.observability import record_bounce
 from soonish.domain.privacy import mask_address
-from soonish.domain.bounces import BounceReport, first_status, kind_of_status, reason_for
+from soonish.domain.bounces import BounceReport, Returned, first_status, kind_of_status, reason_for
 
 VERP_PREFIX = "bounces+"
+# The bounce domain's one other mailbox: the address registered with mailbox providers' feedback
+# loops (Microsoft JMRP, Yahoo CFL), which send complaints there rather than to a return path.
+FEEDBACK_LOCAL_PART = "feedback"
 ANY_MAIL_REF = "m"
 SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters: the local part stays under 64
 # A broadcast whose first BROADCAST_PAUSE_AFTER_MAILS (config) mails bounce (hard) above this
@@ -121,6 +124,13 @@ def read_return_path(address: str, bounce_domain: str) -> ReturnPath | None:
     return ReturnPath(match.group(1).lower(), match.group(2).lower())
 
 
+def takes_mail_for(address: str, bounce_domain: str) -> bool:
+    """Whether the bounce domain's listener takes mail for ``address``: a return path, or the
+    feedback loops' address."""
+    return (read_return_path(address, bounce_domain) is not None
+            or normalized(address) == f"{FEEDBACK_LOCAL_PART}@{bounce_domain.lower()}")
+
+
 def signed_for(secret: str, path: ReturnPath, address: str) -> bool:
     """Whether ``path`` was made for mail to ``address`` (a forged or altered one is not)."""
     return hmac.compare_digest(_signature(secret, path.ref, address), path.signature)
@@ -186,24 +196,43 @@ def hear_refusals(replies: dict[int, str]) -> None:
 
 def take_report(report: BounceReport, recipients: list[str]) -> Recorded:
     """A report mailed to the bounce domain (``recipients``: the envelope's): record what it
-    says about mail whose return path it names, signed for the address it bounced. The return
-    path is looked for in the envelope, then in the returned mail's quoted headers (feedback
-    loops write to the address the provider registered). Forged or altered paths match no
-    address: what they claim is ignored. The caller commits."""
+    says about our mail. Its delivery is named by a return path (looked for in the envelope, then
+    in the returned mail's quoted headers: feedback loops write to the address the provider
+    registered), signed for the address it bounced: forged or altered paths match no address,
+    and what they claim is ignored. Else by the delivery key the returned mail carried
+    (Message-ID, X-Soonish-Delivery), counted only when the report names the very address that
+    delivery went to: a key alone is a guessable number, and would let anyone suppress anyone.
+    The caller commits."""
     secret, domain = current_app.config["SECRET_KEY"], current_app.config["BOUNCE_DOMAIN"]
     paths = [path for path in (read_return_path(a, domain) for a in [*recipients, *report.quoted_senders]) if path]
+    keyed = [int(m.group(1)) for m in (_LEDGER_KEY.fullmatch(key) for key in report.quoted_keys) if m]
     bounces = []
     for returned in report.returned:
-        for path in paths:
-            # The address the delivery was sent to first (a forward's Final-Recipient differs),
-            # then the one the report names (mail outside the ledger).
-            sent_to = delivery_address(path.delivery_id) if path.delivery_id is not None else None
-            address = next((a for a in (sent_to, returned.address) if a and signed_for(secret, path, a)), None)
-            if address is not None:
-                bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
-                                      path.delivery_id))
-                break
+        found = _by_return_path(secret, paths, returned) or _by_delivery_key(keyed, returned)
+        if found is not None:
+            address, delivery_id = found
+            bounces.append(Bounce(address, returned.kind, returned.status, returned.reason, Source.MAIL_IN,
+                                  delivery_id))
     return record(bounces)
+
+
+def _by_return_path(secret: str, paths: list[ReturnPath], returned: Returned) -> tuple[str, int | None] | None:
+    for path in paths:
+        # The address the delivery was sent to first (a forward's Final-Recipient differs),
+        # then the one the report names (mail outside the ledger).
+        sent_to = delivery_address(path.delivery_id) if path.delivery_id is not None else None
+        address = next((a for a in (sent_to, returned.address) if a and signed_for(secret, path, a)), None)
+        if address is not None:
+            return address, path.delivery_id
+    return None
+
+
+def _by_delivery_key(delivery_ids: list[int], returned: Returned) -> tuple[str, int] | None:
+    for delivery_id in delivery_ids:
+        sent_to = delivery_address(delivery_id)
+        if sent_to and returned.address and normalized(sent_to) == normalized(returned.address):
+            return sent_to, delivery_id
+    return None
 
 
 def record_reported(bounces: list[Bounce]) -> Recorded:
@@ -344,12 +373,22 @@ def suppression_of(address: str) -> SuppressedAddress | None:
     return db.session.scalar(select(SuppressedAddress).where(SuppressedAddress.address_tag == address_key(address)))
 
 
-def lift(address: str) -> bool:
+def suppression_mark(entry: SuppressedAddress) -> str:
+    """What names one suppression of an address, for a link to carry: its id and when it began
+    (SQLite hands a deleted row's id to the next row, so an id alone may name a later one)."""
+    return f"{entry.id}@{entry.suppressed_at.isoformat()}"
+
+
+def lift(address: str, mark: str) -> bool:
     """The owner showed the address works (they confirmed a link mailed to it): mail it again.
-    Its bounce history stays, so three more soft bounces suppress it again. Commits."""
-    result = db.session.execute(
-        SuppressedAddress.__table__.delete().where(SuppressedAddress.address_tag == address_key(address)))
-    db.session.commit()
+    Only the suppression the link was made for goes (``mark``, ``suppression_mark``): a link
+    works once, and not for a suppression that came after it. Its bounce history stays, so three
+    more soft bounces suppress it again. The caller commits."""
+    entry = suppression_of(address)
+    if entry is None or suppression_mark(entry) != mark:
+        return False
+    result = db.session.execute(SuppressedAddress.__table__.delete().where(
+        SuppressedAddress.id == entry.id, SuppressedAddress.address_tag == entry.address_tag))
     return bool(result.rowcount)
 
 
@@ -400,3 +439,82 @@ def bounce_rate(notification_id: int) -> tuple[int, int]:
     bounced = db.session.scalar(select(func.count()).select_from(MailBounce).where(
         MailBounce.notification_id == notification_id, MailBounce.kind == BounceKind.HARD))
     return bounced, mailed
+
+
+# The sender's standing ---------------------------------------------------------------------
+
+# How far back an organizer's rates look: long enough that one broadcast's bad day shows and
+# stays a while, as mailbox providers remember a sender (Gmail's Postmaster Tools shows 30 days).
+STANDING_WINDOW = timedelta(days=30)
+# Where each rate starts to hurt everyone's mail: Gmail and Yahoo's bulk-sender rule keeps spam
+# complaints under 0.3%; Amazon SES puts an account under review at a 5% bounce rate.
+COMPLAINT_RATE_LIMIT = 0.003
+BOUNCE_RATE_LIMIT = 0.05
+
+
+@dataclass(frozen=True)
+class SenderStanding:
+    """Mail sent over ``STANDING_WINDOW`` and how it was answered: hard bounces and complaints."""
+
+    mailed: int = 0
+    bounced: int = 0
+    complaints: int = 0
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.mailed if self.mailed else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.mailed if self.mailed else 0.0
+
+    bounce_rate_limit = BOUNCE_RATE_LIMIT
+    complaint_rate_limit = COMPLAINT_RATE_LIMIT
+
+    @property
+    def strain(self) -> float:
+        """How near its nearer limit it is (1.0: at a limit)."""
+        return max(self.bounce_rate / BOUNCE_RATE_LIMIT, self.complaint_rate / COMPLAINT_RATE_LIMIT)
+
+    @property
+    def at_risk(self) -> bool:
+        return self.strain > 1.0
+
+
+def standings(now: datetime, organizer_id: int | None = None) -> dict[int, SenderStanding]:
+    """Each organizer's standing (one organizer's, given ``organizer_id``): the mail of their
+    events' notifications made in the window (sent or failed: what reached a mail server), the
+    hard bounces and complaints that came back in it. Two grouped queries."""
+    since = now - STANDING_WINDOW
+    mailed_query = (
+        select(Event.organizer_id, func.count())
+        .select_from(Delivery).join(Notification, Notification.id == Delivery.notification_id)
+        .join(Event, Event.id == Notification.event_id)
+        .where(Notification.created_at >= since, Delivery.channel == "email",
+               Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED]), Event.organizer_id.is_not(None))
+        .group_by(Event.organizer_id)
+    )
+    answered_query = (
+        select(MailBounce.organizer_id, MailBounce.kind, func.count())
+        .where(MailBounce.received_at >= since, MailBounce.organizer_id.is_not(None),
+               MailBounce.kind.in_([BounceKind.HARD, BounceKind.COMPLAINT]))
+        .group_by(MailBounce.organizer_id, MailBounce.kind)
+    )
+    if organizer_id is not None:
+        mailed_query = mailed_query.where(Event.organizer_id == organizer_id)
+        answered_query = answered_query.where(MailBounce.organizer_id == organizer_id)
+    counts: dict[int, dict[str, int]] = {}
+    for organizer, mailed in db.session.execute(mailed_query):
+        counts.setdefault(organizer, {})["mailed"] = mailed
+    for organizer, kind, answered in db.session.execute(answered_query):
+        counts.setdefault(organizer, {})["bounced" if kind == BounceKind.HARD else "complaints"] = answered
+    return {organizer: SenderStanding(**fields) for organizer, fields in counts.items()}
+
+
+def overall(by_organizer: Iterable[SenderStanding]) -> SenderStanding:
+    """Everyone's mail together (the ledger's; one-off mails such as confirm links are not in it)."""
+    mailed = bounced = complaints = 0
+    for standing in by_organizer:
+        mailed, bounced, complaints = (mailed + standing.mailed, bounced + standing.bounced,
+                                       complaints + standing.complaints)
+    return SenderStanding(mailed, bounced, complaints)

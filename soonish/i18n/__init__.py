@@ -240,6 +240,12 @@ def format_number(value: int | float, locale: str | None = None) -> str:
     return numbers.format_decimal(value, locale=locale or current_locale())
 
 
+def format_percent(value: float, locale: str | None = None) -> str:
+    """A rate as a percentage with up to two decimals, the way ``locale`` writes it: "0.25%",
+    "0,25 %"."""
+    return numbers.format_percent(value, "#,##0.##%", locale=locale or current_locale())
+
+
 def format_list(items: Iterable[str], locale: str, style: str = "standard") -> str:
     """Words joined as ``locale`` joins them ("A, B, and C", "A, B et C"; style "or": "A or B")."""
     return lists.format_list(list(items), style=style, locale=locale)

@@ -1,10 +1,11 @@
 """The SMTP listener for the bounce domain (the MX of SOONISH_BOUNCE_DOMAIN), run by `soonish mail-in`.
 
-Takes mail for our return paths only (``bounces+<ref>-<signature>@<BOUNCE_DOMAIN>``; anything
-else is refused at RCPT), reads each as a bounce, a complaint or neither
-(``domain.bounces``), and records what it says about the delivery its return path names
-(``services.mail_webhooks.take_mailed_report``). A report whose path is forged is taken (250)
-and ignored: an answer must not tell a prober which paths are real.
+Takes mail for our return paths (``bounces+<ref>-<signature>@<BOUNCE_DOMAIN>``) and for the
+address registered with feedback loops (``feedback@<BOUNCE_DOMAIN>``); anything else is refused
+at RCPT. Reads each as a bounce, a complaint or neither (``domain.bounces``), and records what it
+says about the delivery its return path names, or (a feedback report whose copy of the mail lost
+its return path) its Message-ID (``services.mail_webhooks.take_mailed_report``). A report whose
+path is forged is taken (250) and ignored: an answer must not tell a prober which paths are real.
 """
 import asyncio
 import logging
@@ -30,8 +31,8 @@ class BounceHandler:
         self.domain = app.config["BOUNCE_DOMAIN"]
 
     async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options: list[str]) -> str:
-        if mail_reputation.read_return_path(address, self.domain) is None:
-            return "550 5.1.1 No such mailbox here: this host takes bounces only"
+        if not mail_reputation.takes_mail_for(address, self.domain):
+            return "550 5.1.1 No such mailbox here: this host takes bounces and feedback reports only"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -9,11 +9,11 @@ from flask import current_app
 
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, unsign
-from soonish.models import User, db
+from soonish.models import SuppressedAddress, User, db
 from soonish.services import api_keys
 from soonish.services.accounts import _check_password, find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, NotFound, ValidationFailed
-from soonish.domain import outbox
+from soonish.domain import mail_reputation, outbox
 from soonish.i18n import _l
 
 
@@ -128,6 +128,44 @@ def user_for_deletion_link(token: str) -> User:
 def request_deletion_link(user: User) -> None:
     outbox.one_off_mail(OneOffKind.DELETE_ACCOUNT, user.id)
     db.session.commit()
+
+
+def mail_suppression(user: User) -> SuppressedAddress | None:
+    """Why mail to the account's address stopped, when it did (the account page offers to lift it)."""
+    return mail_reputation.suppression_of(user.email) if user.email else None
+
+
+def request_lift_link(user: User) -> None:
+    """Mail the suppressed address a link that lifts its suppression: the one mail a suppressed
+    address gets, because its owner asked for it here."""
+    if mail_suppression(user) is None:
+        raise Conflict(_l("Mail to your address is not stopped: there is nothing to lift."))
+    outbox.one_off_mail(OneOffKind.LIFT_SUPPRESSION, user.id)
+    db.session.commit()
+
+
+_LIFT_AGAIN = _l("Ask for a new link from your account page.")
+
+
+def suppression_for_lift_link(token: str) -> tuple[User, SuppressedAddress]:
+    """The account and the suppression a lift link was made for; refused once lifted (the link
+    works once), when the address changed, or when it was suppressed again since."""
+    user_id, mark = _unsign_fields(LinkPurpose.LIFT_SUPPRESSION, token,
+                                   current_app.config["ACCOUNT_LINK_MAX_AGE"], _LIFT_AGAIN)
+    user = _live_user(user_id)
+    entry = mail_suppression(user)
+    if entry is None or mail_reputation.suppression_mark(entry) != mark:
+        raise _link_refused(_l("This link has already been used."), _LIFT_AGAIN)
+    return user, entry
+
+
+def lift_from_link(token: str) -> User:
+    """Opened and confirmed from the mailbox: the address works, mail goes to it again."""
+    user, entry = suppression_for_lift_link(token)
+    if not mail_reputation.lift(user.email, mail_reputation.suppression_mark(entry)):  # another tab confirmed it first
+        raise _link_refused(_l("This link has already been used."), _LIFT_AGAIN)
+    db.session.commit()
+    return user
 
 
 def _user_from_epoch_link(purpose: str, token: str, again) -> User:

@@ -18,7 +18,7 @@ from soonish.services.export import export_data
 from soonish.web.auth import csrf_exempt
 from soonish.web.calendar import feed_url
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
-from soonish.web.limits import password_reset_limit
+from soonish.web.limits import lift_link_limit, password_reset_limit
 from soonish.web.replicas import uses_primary
 
 bp = Blueprint("account_settings", __name__)
@@ -81,7 +81,8 @@ def account_forms(**given) -> dict:
 def render_account(status: int = 200, **forms):
     """The account page (calendar feed, then these settings) with ``forms``."""
     token = current_user.calendar_token
-    return render_template("account/show.html", feed_url=feed_url(token) if token else None, **forms), status
+    return render_template("account/show.html", feed_url=feed_url(token) if token else None,
+                           suppression=credentials.mail_suppression(current_user), **forms), status
 
 
 def _account_page_with(**given):
@@ -245,6 +246,29 @@ def delete_account_from_link(token):
         erasure.delete_account_from_link(token)
         return _deleted()
     return render_template("account/delete_confirm.html", form=form, user=user)
+
+
+@bp.post("/account/mail/lift")
+@login_required
+@lift_link_limit()
+def mail_lift_link():
+    with refusal_flashed():
+        credentials.request_lift_link(current_user)
+        flash(_("We sent a link to %(email)s: open it to start mail to it again.", email=current_user.email), "info")
+    return redirect(url_for("account.show"))
+
+
+@bp.route("/account/mail/lift/<token>", methods=["GET", "POST"])
+@link_page
+def lift_from_link(token):
+    """GET only asks (mail scanners open links); the button lifts it."""
+    user, entry = credentials.suppression_for_lift_link(token)
+    form = FlaskForm()
+    if form.validate_on_submit():
+        credentials.lift_from_link(token)
+        flash(_("Mail to %(email)s is on again.", email=user.email), "info")
+        return redirect(url_for("account.show") if current_user.is_authenticated else url_for("events.home"))
+    return render_template("account/lift_suppression.html", form=form, user=user, entry=entry)
 
 
 def _deleted():

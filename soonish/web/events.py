@@ -20,7 +20,7 @@ from soonish.field_limits import (
 )
 from soonish.i18n import _, _l
 from soonish.models import DeliveryStatus, Event, Series
-from soonish.services import ValidationFailed, concurrency
+from soonish.services import ValidationFailed, concurrency, mail_standing
 from soonish.services import events as event_service
 from soonish.services import notifications as notification_service
 from soonish.services import series as series_service
@@ -343,6 +343,7 @@ def dashboard():
     return render_page(
         "events/dashboard.html", "events/_organized.html",
         overview=notification_service.organizer_overview(current_user),
+        standing=None if is_htmx_request() else mail_standing.organizer_standing(current_user),
     )
 
 

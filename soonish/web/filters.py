@@ -47,6 +47,8 @@ def register(app) -> None:
     app.add_template_filter(zoned_time)
     app.add_template_filter(day_label)
     app.add_template_filter(format_offset, "offset")
+    app.add_template_filter(i18n.format_number, "number")
+    app.add_template_filter(i18n.format_percent, "percent")
     app.add_template_global(organizer_lang)
     app.add_template_global(i18n.current_locale)
     app.add_template_global(i18n.is_rtl)

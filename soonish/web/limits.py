@@ -95,6 +95,16 @@ def password_reset_limit():
     )
 
 
+def lift_link_limit():
+    """The link that lifts a suppression, mailed to the signed-in account's own address: per
+    address (an address that bounced or complained, whose every mail costs the sender)."""
+    return mail_to_address_limit(
+        "lift-link", "PASSWORD_RESET_RATE_LIMIT_PER_IP", "LIFT_LINK_RATE_LIMIT_PER_EMAIL",
+        _l("Too many requests from your network."), _l("Too many links mailed to that address: try again tomorrow."),
+        lambda: current_user.email or "",
+    )
+
+
 def mail_to_address_limit(scope: str, per_ip_setting: str, per_email_setting: str, ip_message: str,
                           email_message: str, email_from: Callable[[], str] = requested_email):
     def address_key() -> str:

@@ -1,5 +1,5 @@
-"""What operators see: request ids, a JSON line and a latency sample per request, /metrics,
-/healthz (liveness) and /readyz (readiness)."""
+"""What operators see: request ids, a JSON line and a latency sample per request, /metrics (with
+the sender's standing, read from the database), /healthz (liveness) and /readyz (readiness)."""
 import hmac
 import logging
 import re
@@ -8,8 +8,8 @@ import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from soonish.observability import metrics_exposition, record_request
-from soonish.services import health
+from soonish.observability import metrics_exposition, record_request, standing_exposition
+from soonish.services import health, mail_standing
 from soonish.services.replicas import replica_states
 from soonish.web.auth import bearer_token
 
@@ -54,7 +54,18 @@ def metrics():
         return Response("Scraping /metrics needs the SOONISH_METRICS_TOKEN bearer token.\n", 401,
                         {"WWW-Authenticate": 'Bearer realm="metrics"'}, content_type="text/plain")
     body, content_type = metrics_exposition()
-    return Response(body, content_type=content_type)
+    return Response(body + _standing(), content_type=content_type)
+
+
+def _standing() -> bytes:
+    standing = mail_standing.standing_metrics()
+    if standing is None:
+        return b""
+    overall = standing.overall
+    return standing_exposition(
+        (overall.mailed, overall.bounce_rate, overall.complaint_rate),
+        [(str(organizer), s.mailed, s.bounce_rate, s.complaint_rate) for organizer, s in standing.organizers],
+    )
 
 
 @bp.get("/healthz")

@@ -30,6 +30,7 @@ EXPECTED = {
     "amazonses_dsn_user_unknown": (HARD, "invalid.person@example.org", "5.1.1", "user unknown"),
     "yahoo_arf_complaint": (COMPLAINT, "annoyed.reader@yahoo.com", "", "reported as spam"),
     "isp_arf_complaint_redacted": (COMPLAINT, "redacted@example-isp.net", "", "reported as spam"),
+    "microsoft_jmrp_complaint": (COMPLAINT, "tired.of.updates@outlook.com", "", "reported as spam"),
     "postfix_delayed_warning": (None, None, None, None),
     "postfix_relay_delivered": (None, None, None, None),
     "outlook_out_of_office": (None, None, None, None),
@@ -63,6 +64,17 @@ def test_the_returned_mails_return_path_is_read_from_the_quoted_headers():
     assert "bounces+d57-p9m4x3c8k2wqzb7t@bounces.soonish.test" in report.quoted_senders
     report = parse_bounce((CORPUS / "yahoo_no_account.eml").read_bytes())
     assert "bounces+d46-p8x3k7m2c9qzw4bv@bounces.soonish.test" in report.quoted_senders
+
+
+def test_a_feedback_report_names_the_returned_mails_delivery_keys_and_its_envelope_sender():
+    jmrp = parse_bounce((CORPUS / "microsoft_jmrp_complaint.eml").read_bytes())
+    assert jmrp.quoted_keys == ["soonish-58"]  # X-Soonish-Delivery and the Message-ID agree
+    assert not any(s.startswith("bounces+") for s in jmrp.quoted_senders)  # no return path in its copy
+    # ARF's Original-Mail-From is the envelope sender: our return path, even when the copy
+    # is cut to a few headers.
+    yahoo = (CORPUS / "yahoo_arf_complaint.eml").read_bytes()
+    cut = yahoo.replace(b"Return-Path: <bounces+d56-c4x9m3k8p2wqzb7v@bounces.soonish.test>\n", b"")
+    assert "bounces+d56-c4x9m3k8p2wqzb7v@bounces.soonish.test" in parse_bounce(cut).quoted_senders
 
 
 @pytest.mark.parametrize("status, kind", [

@@ -21,7 +21,7 @@ from soonish.domain.mail_reputation import Bounce, Source
 from soonish.domain.delivery.mail_signing import DkimKey
 from soonish.mail_in.listener import listener
 from soonish.models import (
-    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, Subscription,
+    BounceKind, Delivery, DeliveryStatus, Event, MailBounce, Notification, NotificationKind, Subscription,
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,
 )
 
@@ -146,11 +146,64 @@ def test_a_complaint_suppresses_and_ends_the_persons_follows_of_that_organizers_
     assert db.session.query(MailBounce).one().organizer_id == event.organizer_id
 
 
-def test_lifting_mails_the_address_again(app):
+def test_lifting_mails_the_address_again_once_and_only_for_the_entry_it_names(app):
     mail_reputation.record([hard("ann@example.com")])
-    assert mail_reputation.lift("ann@example.com")
+    mark = mail_reputation.suppression_mark(mail_reputation.suppression_of("ann@example.com"))
+    assert not mail_reputation.lift("bob@example.com", mark)  # another address
+    assert mail_reputation.lift("ann@example.com", mark)
     assert mail_reputation.suppressed(["ann@example.com"]) == {}
-    assert not mail_reputation.lift("ann@example.com")
+    assert not mail_reputation.lift("ann@example.com", mark)
+    # Suppressed again later (SQLite may even give it the same id): the old mark is not for it.
+    mail_reputation.record([hard("ann@example.com")])
+    assert not mail_reputation.lift("ann@example.com", mark)
+    assert "ann@example.com" in mail_reputation.suppressed(["ann@example.com"])
+
+
+# The sender's standing ------------------------------------------------------------------------
+
+
+def mailed(notification: Notification, count: int, status: DeliveryStatus = DeliveryStatus.SENT) -> list[int]:
+    """``count`` mails of ``notification`` in the ledger, each to a follower of its own."""
+    db.session.flush()  # its id names the addresses
+    addresses = [f"{status.value}-{notification.id}-{i}@example.com" for i in range(count)]
+    rows = [Delivery(notification=notification, subscription=Subscription(event=notification.event, user=User(email=a)),
+                     target=f"email:{a}", channel="email", status=status) for a in addresses]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+def test_an_organizers_standing_counts_their_recent_mail_its_hard_bounces_and_complaints(app, event, announcement):
+    ids = mailed(announcement, 38) + mailed(announcement, 2, DeliveryStatus.FAILED)
+    db.session.add(Delivery(notification=announcement, subscription=Subscription(event=event, user=User(email="q@x.org")),
+                            target="email:q@x.org", channel="email", status=DeliveryStatus.PENDING))  # not mailed yet
+    old = Notification(event=event, kind=NotificationKind.ANNOUNCEMENT, title="Old", created_at=utcnow() - timedelta(days=40))
+    db.session.add(old)
+    mailed(old, 10)  # out of the window
+    addresses = [mail_reputation.delivery_address(i) for i in ids]
+    mail_reputation.record([hard(addresses[0], ids[0]), hard(addresses[1], ids[1]),
+                            Bounce(addresses[2], BounceKind.SOFT, "4.2.2", "full", Source.MAIL_IN, ids[2]),
+                            Bounce(addresses[3], BounceKind.COMPLAINT, "", "spam", Source.MAIL_IN, ids[3])])
+    # Another organizer's mail and bounces are theirs.
+    other = Event(slug="other", organizer=User(email="other@example.com"), title="Other", starts_at=event.starts_at,
+                  timezone="UTC")
+    theirs = Notification(event=other, kind=NotificationKind.ANNOUNCEMENT, title="Theirs")
+    db.session.add(theirs)
+    [their_id] = mailed(theirs, 1)
+    mail_reputation.record([hard(mail_reputation.delivery_address(their_id), their_id)])
+    db.session.commit()
+
+    now = utcnow()
+    mine = mail_reputation.standings(now, event.organizer_id)
+    assert mine == {event.organizer_id: mail_reputation.SenderStanding(mailed=40, bounced=2, complaints=1)}
+    standing = mine[event.organizer_id]
+    assert (standing.bounce_rate, standing.complaint_rate) == (0.05, 0.025)
+    assert standing.at_risk  # 2.5% complaints: eight times the 0.3% limit
+    everyone = mail_reputation.standings(now)
+    assert everyone[other.organizer_id] == mail_reputation.SenderStanding(mailed=1, bounced=1)
+    assert mail_reputation.overall(everyone.values()) == mail_reputation.SenderStanding(41, 3, 1)
+    assert not mail_reputation.SenderStanding(1000, 50, 3).at_risk  # at both limits, not above
+    assert mail_reputation.SenderStanding().bounce_rate == 0.0
 
 
 # Bounces in: mail-in, and the server's own 5xx ---------------------------------------------
@@ -190,6 +243,40 @@ def test_mail_in_ignores_a_forged_return_path_and_refuses_other_recipients(app, 
     assert db.session.query(SuppressedAddress).count() == 0
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send_report(mail_in, f"postmaster@{BOUNCE_DOMAIN}", b"Subject: hi\r\n\r\nhello")
+
+
+def test_a_feedback_loop_complaint_without_a_return_path_is_found_by_its_message_id(
+    app, event, follow, announcement, cipher, mail_in
+):
+    """Microsoft JMRP's format (tests/bounces/microsoft_jmrp_complaint.eml), mailed to the address
+    registered with the feedback loop: its copy of the mail kept our Message-ID and
+    X-Soonish-Delivery but no return path."""
+    complainer = follow("tired.of.updates@outlook.com")
+    other = Event(slug="other", organizer=User(email="someone-else@example.com"), title="Other",
+                  starts_at=event.starts_at, timezone="UTC")
+    db.session.add(Subscription(event=other, user=complainer.user))
+    db.session.commit()
+    [send] = planned(announcement, cipher)
+    ledger.record([ledger.SendOutcome(send.delivery_id, "email", ledger.Sent())], final_attempt=False)
+    report = (CORPUS / "microsoft_jmrp_complaint.eml").read_bytes().replace(b"\n", b"\r\n")
+
+    # The same report naming that delivery for someone it was not sent to: a key is a guessable
+    # number, so it counts only with the very address the delivery went to.
+    forged = report.replace(b"soonish-58", f"soonish-{send.delivery_id}".encode()) \
+        .replace(b"<tired.of.updates@outlook.com>", b"<victim@outlook.com>")
+    send_report(mail_in, f"feedback@{BOUNCE_DOMAIN}", forged)
+    assert db.session.query(MailBounce).count() == 0
+
+    send_report(mail_in, f"feedback@{BOUNCE_DOMAIN}", report.replace(b"soonish-58", f"soonish-{send.delivery_id}".encode()))
+    db.session.expire_all()
+    bounce = db.session.query(MailBounce).one()
+    assert (bounce.kind, bounce.delivery_id, bounce.organizer_id) == (BounceKind.COMPLAINT, send.delivery_id,
+                                                                      event.organizer_id)
+    assert "reported our mail as spam" in mail_reputation.suppressed([complainer.user.email])[complainer.user.email]
+    # Their follows of that organizer's events end; another organizer's stays.
+    statuses = {s.event.slug: s.status for s in db.session.query(Subscription)}
+    assert statuses == {event.slug: SubscriptionStatus.UNSUBSCRIBED, "other": SubscriptionStatus.ACTIVE}
+    assert db.session.get(Delivery, send.delivery_id).last_error == "reported as spam"
 
 
 def test_a_refusal_at_rcpt_is_a_hard_bounce_and_the_mail_carries_its_return_path(

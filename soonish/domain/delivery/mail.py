@@ -24,6 +24,7 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
     community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
+    lift_suppression_path,
     address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
@@ -222,6 +223,9 @@ class OneOffKind:
     COMMUNITY_DIGEST = "community_digest"  # a digest community follow: what is coming this week
     DEVICE_REMOVED = "device_removed"  # user id (with the device's name): its push service said it is gone
     SERIES_FOLLOW = "series_follow"  # series id, to ``address``: the confirm link of a follow by email
+    # User id: the link that lifts their address's suppression, mailed to that suppressed address
+    # (the one mail it gets: its owner asked for it, and opening it shows the address works).
+    LIFT_SUPPRESSION = "lift_suppression"
 
 
 # How far ahead a community's weekly digest looks.
@@ -381,6 +385,17 @@ def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffM
                                            _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
 
 
+def _lift_suppression_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
+    from soonish.domain.mail_reputation import suppression_mark, suppression_of
+
+    if (user := _account(user_id)) is None or (entry := suppression_of(user.email)) is None:
+        return None  # lifted meanwhile, or the address changed
+    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.LIFT_SUPPRESSION, [user.id, suppression_mark(entry)])
+    context = dict(lift_url=absolute_url(lift_suppression_path(token)), hours=_link_hours())
+    return OneOffMail(user.email, _one_off(f"soonish-lift-{user.id}-{key}", "lift_suppression",
+                                           _l("Start mail to this address again"), context, _locale_of(user)))
+
+
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
     """To the organizer: their broadcast bounced too often and waits (domain.mail_reputation)."""
     from soonish.domain.mail_reputation import bounce_rate
@@ -525,6 +540,7 @@ _ONE_OFF_MAILS: dict[str, Callable[[int, str | None, str], OneOffMail | None]] =
     OneOffKind.COMMUNITY_DIGEST: _community_digest_mail,
     OneOffKind.DEVICE_REMOVED: _device_removed_mail,
     OneOffKind.SERIES_FOLLOW: _series_follow_mail,
+    OneOffKind.LIFT_SUPPRESSION: _lift_suppression_mail,
 }
 
 
