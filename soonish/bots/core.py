@@ -244,6 +244,11 @@ class Commands:
         """A Going / Maybe / Can't go button under a post about the event."""
         return self._answer(self._rsvp_button, speaker, event_id, choice)
 
+    def follow_button(self, speaker: Speaker, event_id: int) -> Reply:
+        """The "Follow this event" button under a community's new-event post: whoever presses it
+        follows the event, its messages coming to their DMs (pressed in a channel too)."""
+        return self._answer(self._follow_button, speaker, event_id)
+
     def events(self, speaker: Speaker) -> Reply:
         return self._answer(self._events, speaker)
 
@@ -305,6 +310,23 @@ class Commands:
                       "will come to you here as direct messages. `unsubscribe %(slug)s` stops them.",
                       title=event.title, schedule=series_service.describe(event), slug=event.slug))
             return Reply(told)
+        return self._follow_event(follower, event, here)
+
+    def _follow_button(self, speaker: Speaker, event_id: int) -> Reply:
+        person = self._person(speaker)
+        try:
+            # As under the RSVP buttons: the post names the event by id, with its link.
+            event = events.get_visible_event(person.user, event_id=event_id, has_link=True)
+        except NotFound as exc:
+            raise CommandError(_("This event is no longer available.")) from exc
+        reply = self._follow_event(person, event, here=False)
+        if speaker.channel_id and not speaker.in_direct_message:  # its messages go to their DMs, not here
+            return replace(reply, text=_("You're following %(title)s. Its updates and your reminders will come to "
+                                         "you as direct messages from me.", title=event.title))
+        return reply
+
+    def _follow_event(self, follower: ChatIdentity, event: Event, here: bool) -> Reply:
+        """``follower`` (a person, or with ``here`` a channel) follows ``event`` in chat."""
         current = self._subscription(follower.user, event)
         # Add this place to where an active subscription already delivers.
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
