@@ -21,11 +21,11 @@ from soonish.models import (
 
 from .api_helpers import create_event, future_iso
 from .chat_fakes import block_action, slash_command
-from .conftest import csrf_token
+from .conftest import PASSWORD, csrf_token
 from .sinks import first_seen, wait_until
 from .test_bots_core import ALICE
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
-from .test_communities import make_community
+from .test_communities import make_community, team  # noqa: F401 (a fixture)
 from .test_series import create_series
 
 FOLLOW_LINK = re.compile(r"Follow this event \(one tap\): http://soonish\.test(/s/follow/\S+)")
@@ -300,3 +300,53 @@ def test_chat_follows_a_community_in_a_dm_or_for_a_channel_its_managers_only(app
         assert [identity.is_channel for identity in identities] == [False, True]  # Alice's DM, then the channel
     assert commands.run(ALICE, "unsubscribe night-owls").ok
     assert not commands.run(ALICE, "unsubscribe night-owls").ok  # once is enough
+
+
+def test_owners_and_admins_see_the_followers_masked_a_page_at_a_time_and_no_one_else(
+        app, client, team, make_user, bearer):
+    people, headers, community = team
+    url = f"/api/v1/communities/{community['id']}/followers"
+    for email, mode in (("zoe.reader@example.com", "digest"), ("max@example.org", "every_event")):
+        assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": mode},
+                           headers=bearer(make_user(email))).status_code == 201
+
+    first = client.get(f"{url}?limit=1", headers=headers["admin"])
+    assert first.status_code == 200 and 'rel="next"' in first.headers["Link"]
+    rest = client.get(f"{url}?limit=1&cursor={first.get_json()['next_cursor']}", headers=headers["admin"])
+    rows = first.get_json()["items"] + rest.get_json()["items"]
+    assert rest.get_json()["next_cursor"] is None
+    assert [(row["address"], row["mode"]) for row in rows] == [("z•••@example.com", "digest"), ("m•••@example.org", "every_event")]
+    assert "zoe.reader" not in first.get_data(as_text=True) + rest.get_data(as_text=True)
+    assert client.get(url, headers=headers["owner"]).status_code == 200
+    for who, status in (("host", 403), ("announcer", 403), ("follower", 404), ("stranger", 404)):
+        assert client.get(url, headers=headers[who]).status_code == status, who
+    assert client.get(f"{url}?limit=0", headers=headers["owner"]).status_code == 422
+    bad = client.get(f"{url}?cursor=nope", headers=headers["owner"])
+    assert bad.status_code == 422 and "cursor" in str(bad.get_json())
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/communities/{community_id}/followers"]["get"]
+    assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}
+
+
+def test_the_followers_page_is_for_owners_and_admins(app, client, team, make_user, bearer, login):
+    people, headers, community = team
+    client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": "new_events"},
+                headers=bearer(make_user("zoe.reader@example.com")))
+    create_event(client, headers["owner"], community_id=community["id"])
+    for who, status in (("admin", 200), ("host", 403), ("stranger", 404)):
+        browser = app.test_client()
+        browser.post("/login", data={"email": people[who].email, "password": PASSWORD,
+                                     "csrf_token": csrf_token(browser, "/login")})
+        page = browser.get(f"/c/{community['slug']}/followers")
+        assert page.status_code == status, who
+        offered = "/followers" in browser.get(f"/c/{community['slug']}").get_data(as_text=True)
+        assert offered == (status == 200), who
+    html = page_of(app, people["admin"], f"/c/{community['slug']}/followers")
+    assert "z•••@example.com" in html and "Tell me about new events" in html and "zoe.reader" not in html
+
+
+def page_of(app, user, path: str) -> str:
+    browser = app.test_client()
+    browser.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(browser, "/login")})
+    return browser.get(path).get_data(as_text=True)

@@ -121,8 +121,17 @@ def change_community(actor: User, community_id: int, changes: dict) -> Community
     return community
 
 
-def community_of_member(actor: User, community_id: int) -> Community:
-    return _community(actor, community_id, Action.SEE_DELIVERIES)
+def community_at(actor: User, slug: str, action: Action) -> Community:
+    """The community at /c/<slug> for its manage pages, if ``actor``'s role allows ``action``."""
+    community_id = db.session.scalar(select(Community.id).where(Community.slug == slug))
+    if community_id is None:
+        raise NotFound(_l("No such community."))
+    return _community(actor, community_id, action)
+
+
+def community_of_member(actor: User, community_id: int, action: Action = Action.SEE_DELIVERIES) -> Community:
+    """The community if ``actor`` is a member whose role allows ``action`` (any member may read it)."""
+    return _community(actor, community_id, action)
 
 
 def members(actor: User, community_id: int) -> list[CommunityMember]:

@@ -70,6 +70,7 @@ def _show(slug: str, form: FollowForm | None = None, status: int = 200):
         "communities/show.html", community=page.community, name=page.community.name, events=page.upcoming,
         past=page.past, card=tags, canonical=page_url, follow_form=form, following=following,
         followers=follow_service.follower_count(page.community),
+        sees_followers=user is not None and may(user, Action.SEE_FOLLOWERS, page.community),
         embed_url=_page_url("communities.embed", slug=slug),
         oembed_url=_page_url("communities.oembed", url=page_url, format="json"),
         ics_url=_page_url("communities.calendar", slug=slug), atom_url=_page_url("communities.atom", slug=slug),
@@ -104,6 +105,22 @@ def follow(slug):
                       "success")
             return redirect_to(url_for("communities.show", slug=slug))
     return _show(slug, form, 422)
+
+
+FOLLOWERS_PER_PAGE = 50
+
+
+@bp.get("/c/<slug>/followers")
+@login_required
+def followers(slug):
+    """Its owners' and admins' list of who follows the community and how, addresses masked, a
+    page at a time (the same cursor as the API's)."""
+    community = community_service.community_at(current_user, slug, Action.SEE_FOLLOWERS)
+    _community, page = follow_service.followers_page(current_user, community.id, FOLLOWERS_PER_PAGE,
+                                                     request.args.get("cursor") or None)
+    return render_template("communities/followers.html", community=community, page=page,
+                           total=follow_service.follower_count(community), name=follow_service.follower_name,
+                           address=follow_service.follower_address, mode_label=follow_service.mode_label)
 
 
 @bp.post("/c/<slug>/unfollow")
