@@ -298,9 +298,12 @@ class Commands:
         event = self._followable(follower.user, reference)
         if isinstance(event, Community):
             community_follows.follow(follower.user, event, selectors=[chat.route_to(follower)])
-            return Reply(f"{'This channel now follows' if here else 'You follow'} {event.name}: each new public event "
-                         f"of it will be posted {'here' if here else 'to you here as a direct message'}, with a button "
-                         f"to follow it. `unsubscribe {event.slug}{' here' if here else ''}` stops them.")
+            return Reply(_("This channel now follows %(community)s: each new public event of it will be posted here, "
+                           "with a button to follow it. `unsubscribe %(slug)s here` stops them.",
+                           community=event.name, slug=event.slug) if here else
+                         _("You follow %(community)s: each new public event of it will be posted to you here as a "
+                           "direct message, with a button to follow it. `unsubscribe %(slug)s` stops them.",
+                           community=event.name, slug=event.slug))
         if isinstance(event, Series):
             series_service.follow_series(follower.user, slug=event.slug, selectors=[chat.route_to(follower)])
             told = (_("This channel now follows every occurrence of %(title)s (%(schedule)s): updates and reminders "
@@ -347,10 +350,13 @@ class Commands:
         if isinstance(event, Community):
             follow = community_follows.find_following(follower.user, event)
             if follow is None:
-                raise CommandError(f"{'This channel doesn' if here else 'You don'}'t follow {event.name}.")
+                raise CommandError(_("This channel doesn't follow %(community)s.", community=event.name) if here
+                                   else _("You don't follow %(community)s.", community=event.name))
             community_follows.unfollow(follow)
-            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} {event.name}. "
-                         f"Nothing more will be sent about its new events.")
+            return Reply(_("This channel no longer follows %(community)s. Nothing more will be sent about its new "
+                           "events.", community=event.name) if here else
+                         _("You no longer follow %(community)s. Nothing more will be sent about its new events.",
+                           community=event.name))
         if isinstance(event, Series):
             series_service.unfollow_series(follower.user, slug=event.slug)
             return Reply(_("This channel no longer follows %(title)s. Nothing more will be sent about its "
