@@ -344,6 +344,7 @@ def test_the_followers_page_is_for_owners_and_admins(app, client, team, make_use
         assert offered == (status == 200), who
     html = page_of(app, people["admin"], f"/c/{community['slug']}/followers")
     assert "z•••@example.com" in html and "Tell me about new events" in html and "zoe.reader" not in html
+    assert "Not a cursor from this list" in page_of(app, people["admin"], f"/c/{community['slug']}/followers?cursor=nope")
 
 
 def page_of(app, user, path: str) -> str:
