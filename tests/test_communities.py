@@ -159,7 +159,7 @@ def test_slugs_are_checked_and_limits_named(app, client, make_user, bearer):
         assert response.status_code == 422 and "slug" in response.get_json()["error"]["fields"], slug
     make_community(client, headers, slug="chess")
     taken = client.post("/api/v1/communities", json={"name": "X", "slug": "chess"}, headers=headers)
-    assert taken.status_code == 409 and taken.get_json()["error"]["fields"] == {"slug": ["taken"]}
+    assert taken.status_code == 409 and taken.get_json()["error"]["fields"] == {"slug": ["That address is taken; pick another."]}
     app.config["COMMUNITIES_OWNED_MAX"] = 1
     over = client.post("/api/v1/communities", json={"name": "X", "slug": "go-club"}, headers=headers)
     assert over.status_code == 409 and "communities" in over.get_json()["error"]["fields"]
@@ -253,3 +253,48 @@ def test_a_hosts_series_and_its_occurrences_belong_to_the_community(app, client,
     assert client.patch(f"/api/v1/series/{series['id']}", json={"title": "Mine"}, headers=headers["announcer"]).status_code == 403
     refused = create_series(client, headers["announcer"], expect=403, community_id=community["id"])
     assert "announcer" in refused["error"]["message"]
+
+
+def signed_in(app, user):
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": user.email, "password": PASSWORD,
+                                            "csrf_token": csrf_token(browser, "/login")})
+    assert response.status_code == 302
+    return browser
+
+
+def test_the_pages_make_a_community_invite_to_it_and_put_a_new_event_in_it(app, team, make_user, smtp_sink):
+    people, headers, community = team
+    founder = signed_in(app, make_user("founder@example.com"))
+    form = {"name": "Night Owls", "slug": "book-club", "csrf_token": csrf_token(founder, "/c/new")}
+    taken = founder.post("/c/new", data=form)
+    assert taken.status_code == 422 and "That address is taken" in taken.get_data(as_text=True)
+    made = founder.post("/c/new", data={**form, "slug": "night-owls"})
+    assert made.status_code == 302 and made.headers["Location"].endswith("/c/night-owls/members")
+
+    members_page = founder.get("/c/night-owls/members").get_data(as_text=True)
+    assert "Invite someone" in members_page
+    invite = {"email": "nope", "role": "host", "csrf_token": csrf_token(founder, "/c/night-owls/members")}
+    assert founder.post("/c/night-owls/members", data=invite).status_code == 422
+    assert founder.post("/c/night-owls/members", data={**invite, "role": "overlord"}).status_code == 422
+    sent = founder.post("/c/night-owls/members", data={**invite, "email": "host@example.com"})
+    assert sent.status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(CommunityInvite.role).where(CommunityInvite.email == "host@example.com")) == CommunityRole.HOST
+
+    # The book club's host offers it on the new-event form; the event is made in it.
+    host = signed_in(app, people["host"])
+    page = host.get("/events/new").get_data(as_text=True)
+    assert "Hosted by" in page and f'<option value="{community["id"]}">Book Club</option>' in page
+    event_form = {"title": "Chapter 6", "starts_at": future_iso(3)[:16], "timezone": "UTC", "visibility": "public",
+                  "repeats": "none", "csrf_token": csrf_token(host, "/events/new")}
+    refused = host.post("/events/new", data={**event_form, "community": "nope"})  # not a choice offered
+    assert refused.status_code == 200 and 'id="community-error"' in refused.get_data(as_text=True)
+    assert host.post("/events/new", data={**event_form, "community": str(community["id"])}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Event.community_id).where(Event.title == "Chapter 6")) == community["id"]
+    # An announcer may not create events: no choice offered; someone in no community sees no field.
+    for who in ("announcer", "stranger"):
+        assert "Hosted by" not in signed_in(app, people[who]).get("/events/new").get_data(as_text=True), who
+    assert "Invite someone" not in host.get("/c/book-club/members").get_data(as_text=True)
+    assert signed_in(app, people["stranger"]).get("/c/book-club/members").status_code == 404

@@ -1,8 +1,10 @@
 """Following a community (issue 25.3-25.5) through its doors: the API (with its 4xx), the page's
 follow box, the feeds, the embed and oEmbed; and ONE end-to-end path through the real Temporal
 and the SMTP sink: a new public event reaches a "tell me about new events" follower as exactly
-one mail whose one-tap link follows the event, and subscribes an "every new event" follower."""
+one mail whose one-tap link follows the event, and subscribes an "every new event" follower;
+the same in chat, its post's "Follow this event" button (Slack, Discord) following it."""
 import dataclasses
+import json
 import re
 from xml.etree import ElementTree
 
@@ -18,10 +20,12 @@ from soonish.models import (
 )
 
 from .api_helpers import create_event, future_iso
-from .conftest import csrf_token
-from .sinks import wait_until
+from .chat_fakes import block_action, slash_command
+from .conftest import PASSWORD, csrf_token
+from .sinks import first_seen, wait_until
 from .test_bots_core import ALICE
-from .test_communities import make_community
+from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
+from .test_communities import make_community, team  # noqa: F401 (a fixture)
 from .test_series import create_series
 
 FOLLOW_LINK = re.compile(r"Follow this event \(one tap\): http://soonish\.test(/s/follow/\S+)")
@@ -77,6 +81,64 @@ def test_a_new_event_reaches_each_follower_once_and_the_one_tap_link_follows_it(
     assert subscription_of(app, "told@example.com", event["id"]).status == SubscriptionStatus.SUGGESTED
     assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 302  # the one tap
     assert subscription_of(app, "told@example.com", event["id"]).status == SubscriptionStatus.ACTIVE
+
+
+def chat_subscription(app, platform: str, user_id: str, event_id: int) -> tuple[SubscriptionStatus, list] | None:
+    """The status of the chat person's subscription to the event, and where it delivers."""
+    with app.app_context():
+        identity = db.session.scalar(select(ChatIdentity).where(ChatIdentity.platform == platform,
+                                                                ChatIdentity.external_user_id == user_id))
+        subscription = db.session.scalar(select(Subscription).where(
+            Subscription.event_id == event_id, Subscription.user_id == identity.user_id)) if identity else None
+        if subscription is None:
+            return None
+        return subscription.status, [s.chat_identity_id == identity.id for s in subscription.selectors]
+
+
+def test_a_new_event_posted_in_chat_carries_a_follow_button_that_follows_it_for_whoever_presses_it(
+        discord_bot, app, client, worker, fake_slack, fake_discord, owner, community):  # noqa: F811
+    """A Slack channel follows the community (a manager asked), a Discord member in their DM:
+    Alice presses the button in the channel and follows the event in her DM, the member in theirs."""
+    fake_slack.admins.add("U0BOB")
+    body, headers = slash_command(fake_slack, "subscribe night-owls here", user="U0BOB")
+    client.post("/slack/events", data=body, headers=headers)
+    assert "This channel now follows Night Owls" in fake_slack.wait_for_response(1)["text"]
+    assert "You follow Night Owls" in fake_discord.run_command("subscribe", MEMBER, event="night-owls")["content"]
+
+    event = create_event(client, owner, title="Owl walk", community_id=community["id"])
+
+    def slack_post():
+        return next((p for p in fake_slack.posts_to("C0GENERAL") if "Owl walk" in p["text"]), None)
+
+    def discord_post():
+        return next((m for m in fake_discord.messages if "Owl walk" in m["content"]), None)
+
+    first_seen({"the post in the Slack channel": slack_post, "the post in the member's Discord DM": discord_post}, 60)
+    blocks = slack_post()["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    [button] = next(b["elements"] for b in blocks if b["type"] == "actions")
+    assert button["text"]["text"] == "Follow this event" and button["value"] == str(event["id"])
+    assert chat_subscription(app, "slack", "U0ALICE", event["id"]) is None
+
+    body, headers = block_action(fake_slack, button, user="U0ALICE", channel="C0GENERAL")
+    assert client.post("/slack/events", data=body, headers=headers).status_code == 200
+    reply = fake_slack.wait_for_response(2)
+    assert reply["response_type"] == "ephemeral" and "You're following Owl walk" in reply["text"]
+    assert "as direct messages from me" in reply["text"]  # pressed in a channel: to her DMs, not here
+    assert chat_subscription(app, "slack", "U0ALICE", event["id"]) == (SubscriptionStatus.ACTIVE, [True])
+
+    [discord_button] = discord_post()["components"][0]["components"]
+    assert discord_button["label"] == "Follow this event"
+    assert chat_subscription(app, "discord", MEMBER, event["id"])[0] == SubscriptionStatus.SUGGESTED
+    pressed = fake_discord.press_button(discord_button["custom_id"], MEMBER)
+    assert pressed["flags"] & 64 and "You're following Owl walk" in pressed["content"]
+    assert chat_subscription(app, "discord", MEMBER, event["id"]) == (SubscriptionStatus.ACTIVE, [True])
+    again = fake_discord.press_button(discord_button["custom_id"], MEMBER)  # a second press is harmless
+    assert "You're following Owl walk" in again["content"]
+
+    client.post(f"/api/v1/events/{event['id']}/cancel", json={}, headers=owner)
+    late = fake_discord.press_button(discord_button["custom_id"], MEMBER)
+    assert "cancelled" in late["content"]
 
 
 def test_a_new_public_series_is_followed_whole_by_every_event_followers_and_told_once(
@@ -238,3 +300,54 @@ def test_chat_follows_a_community_in_a_dm_or_for_a_channel_its_managers_only(app
         assert [identity.is_channel for identity in identities] == [False, True]  # Alice's DM, then the channel
     assert commands.run(ALICE, "unsubscribe night-owls").ok
     assert not commands.run(ALICE, "unsubscribe night-owls").ok  # once is enough
+
+
+def test_owners_and_admins_see_the_followers_masked_a_page_at_a_time_and_no_one_else(
+        app, client, team, make_user, bearer):
+    people, headers, community = team
+    url = f"/api/v1/communities/{community['id']}/followers"
+    for email, mode in (("zoe.reader@example.com", "digest"), ("max@example.org", "every_event")):
+        assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": mode},
+                           headers=bearer(make_user(email))).status_code == 201
+
+    first = client.get(f"{url}?limit=1", headers=headers["admin"])
+    assert first.status_code == 200 and 'rel="next"' in first.headers["Link"]
+    rest = client.get(f"{url}?limit=1&cursor={first.get_json()['next_cursor']}", headers=headers["admin"])
+    rows = first.get_json()["items"] + rest.get_json()["items"]
+    assert rest.get_json()["next_cursor"] is None
+    assert [(row["address"], row["mode"]) for row in rows] == [("z•••@example.com", "digest"), ("m•••@example.org", "every_event")]
+    assert "zoe.reader" not in first.get_data(as_text=True) + rest.get_data(as_text=True)
+    assert client.get(url, headers=headers["owner"]).status_code == 200
+    for who, status in (("host", 403), ("announcer", 403), ("follower", 404), ("stranger", 404)):
+        assert client.get(url, headers=headers[who]).status_code == status, who
+    assert client.get(f"{url}?limit=0", headers=headers["owner"]).status_code == 422
+    bad = client.get(f"{url}?cursor=nope", headers=headers["owner"])
+    assert bad.status_code == 422 and "cursor" in str(bad.get_json())
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/communities/{community_id}/followers"]["get"]
+    assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}
+
+
+def test_the_followers_page_is_for_owners_and_admins(app, client, team, make_user, bearer, login):
+    people, headers, community = team
+    client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": "new_events"},
+                headers=bearer(make_user("zoe.reader@example.com")))
+    create_event(client, headers["owner"], community_id=community["id"])
+    for who, status in (("admin", 200), ("host", 403), ("stranger", 404)):
+        browser = app.test_client()
+        browser.post("/login", data={"email": people[who].email, "password": PASSWORD,
+                                     "csrf_token": csrf_token(browser, "/login")})
+        page = browser.get(f"/c/{community['slug']}/followers")
+        assert page.status_code == status, who
+        offered = "/followers" in browser.get(f"/c/{community['slug']}").get_data(as_text=True)
+        assert offered == (status == 200), who
+    html = page_of(app, people["admin"], f"/c/{community['slug']}/followers")
+    assert "z•••@example.com" in html and "Tell me about new events" in html and "zoe.reader" not in html
+    assert "Not a cursor from this list" in page_of(app, people["admin"], f"/c/{community['slug']}/followers?cursor=nope")
+
+
+def page_of(app, user, path: str) -> str:
+    browser = app.test_client()
+    browser.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(browser, "/login")})
+    return browser.get(path).get_data(as_text=True)

@@ -244,6 +244,11 @@ class Commands:
         """A Going / Maybe / Can't go button under a post about the event."""
         return self._answer(self._rsvp_button, speaker, event_id, choice)
 
+    def follow_button(self, speaker: Speaker, event_id: int) -> Reply:
+        """The "Follow this event" button under a community's new-event post: whoever presses it
+        follows the event, its messages coming to their DMs (pressed in a channel too)."""
+        return self._answer(self._follow_button, speaker, event_id)
+
     def events(self, speaker: Speaker) -> Reply:
         return self._answer(self._events, speaker)
 
@@ -293,9 +298,12 @@ class Commands:
         event = self._followable(follower.user, reference)
         if isinstance(event, Community):
             community_follows.follow(follower.user, event, selectors=[chat.route_to(follower)])
-            return Reply(f"{'This channel now follows' if here else 'You follow'} {event.name}: each new public event "
-                         f"of it will be posted {'here' if here else 'to you here as a direct message'}, with a button "
-                         f"to follow it. `unsubscribe {event.slug}{' here' if here else ''}` stops them.")
+            return Reply(_("This channel now follows %(community)s: each new public event of it will be posted here, "
+                           "with a button to follow it. `unsubscribe %(slug)s here` stops them.",
+                           community=event.name, slug=event.slug) if here else
+                         _("You follow %(community)s: each new public event of it will be posted to you here as a "
+                           "direct message, with a button to follow it. `unsubscribe %(slug)s` stops them.",
+                           community=event.name, slug=event.slug))
         if isinstance(event, Series):
             series_service.follow_series(follower.user, slug=event.slug, selectors=[chat.route_to(follower)])
             told = (_("This channel now follows every occurrence of %(title)s (%(schedule)s): updates and reminders "
@@ -305,6 +313,23 @@ class Commands:
                       "will come to you here as direct messages. `unsubscribe %(slug)s` stops them.",
                       title=event.title, schedule=series_service.describe(event), slug=event.slug))
             return Reply(told)
+        return self._follow_event(follower, event, here)
+
+    def _follow_button(self, speaker: Speaker, event_id: int) -> Reply:
+        person = self._person(speaker)
+        try:
+            # As under the RSVP buttons: the post names the event by id, with its link.
+            event = events.get_visible_event(person.user, event_id=event_id, has_link=True)
+        except NotFound as exc:
+            raise CommandError(_("This event is no longer available.")) from exc
+        reply = self._follow_event(person, event, here=False)
+        if speaker.channel_id and not speaker.in_direct_message:  # its messages go to their DMs, not here
+            return replace(reply, text=_("You're following %(title)s. Its updates and your reminders will come to "
+                                         "you as direct messages from me.", title=event.title))
+        return reply
+
+    def _follow_event(self, follower: ChatIdentity, event: Event, here: bool) -> Reply:
+        """``follower`` (a person, or with ``here`` a channel) follows ``event`` in chat."""
         current = self._subscription(follower.user, event)
         # Add this place to where an active subscription already delivers.
         routes = [_route(s) for s in current.selectors] if current and current.status == SubscriptionStatus.ACTIVE else []
@@ -325,10 +350,13 @@ class Commands:
         if isinstance(event, Community):
             follow = community_follows.find_following(follower.user, event)
             if follow is None:
-                raise CommandError(f"{'This channel doesn' if here else 'You don'}'t follow {event.name}.")
+                raise CommandError(_("This channel doesn't follow %(community)s.", community=event.name) if here
+                                   else _("You don't follow %(community)s.", community=event.name))
             community_follows.unfollow(follow)
-            return Reply(f"{'This channel' if here else 'You'} no longer follow{'s' if here else ''} {event.name}. "
-                         f"Nothing more will be sent about its new events.")
+            return Reply(_("This channel no longer follows %(community)s. Nothing more will be sent about its new "
+                           "events.", community=event.name) if here else
+                         _("You no longer follow %(community)s. Nothing more will be sent about its new events.",
+                           community=event.name))
         if isinstance(event, Series):
             series_service.unfollow_series(follower.user, slug=event.slug)
             return Reply(_("This channel no longer follows %(title)s. Nothing more will be sent about its "

@@ -12,7 +12,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
 
-from soonish.domain.chat_buttons import parse_discord_id
+from soonish.domain.chat_buttons import parse_discord_follow, parse_discord_id
 from soonish.domain.chat_markup import DISCORD
 from soonish.services import chat_installations
 from soonish.bots.core import Commands, Reply, Speaker, more_line
@@ -201,14 +201,16 @@ class SoonishBot(discord.Client):
         self.tree.add_command(command_group(self.commands))
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Going / Maybe / Can't go buttons under our posts (sent by the worker, not by a view
-        of this process, so they are read here by their custom id)."""
+        """Going / Maybe / Can't go and "Follow this event" buttons under our posts (sent by the
+        worker, not by a view of this process, so they are read here by their custom id)."""
         if interaction.type != discord.InteractionType.component:
             return
         custom_id = str((interaction.data or {}).get("custom_id", ""))
         pressed = parse_discord_id(custom_id)
         if pressed is not None:
             call = (self.commands.rsvp_button, *pressed)
+        elif (event_id := parse_discord_follow(custom_id)) is not None:
+            call = (self.commands.follow_button, event_id)
         elif custom_id.startswith(PRESS_ID_PREFIX):
             call = (self.commands.press, custom_id.removeprefix(PRESS_ID_PREFIX))
         else:

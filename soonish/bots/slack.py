@@ -1,5 +1,5 @@
-"""Slack adapter: the /soonish slash command, the Subscribe buttons of `events` and the RSVP
-buttons under posts, over
+"""Slack adapter: the /soonish slash command, the Subscribe buttons of `events`, and the RSVP and
+"Follow this event" buttons under posts, over
 bots.core. Served over HTTP at /slack/events (the Flask app mounts it) or through Socket Mode
 (`soonish bot slack`) for installs without a public URL."""
 import logging
@@ -17,7 +17,7 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, parse_slack_action
+from soonish.domain.chat_buttons import SLACK_ACTION_PREFIX, SLACK_FOLLOW_ACTION, parse_slack_action, parse_slack_follow
 from soonish.config import slack_installs_per_workspace
 from soonish.domain.chat_markup import SLACK, ChatPlatform, slack_escape
 from soonish.domain import chat_installations as installations
@@ -261,6 +261,16 @@ def build_app(flask_app: Flask, socket_mode: bool = False, installer: Installer 
             return
         who = action_speaker(client, body)
         answer(respond, commands.rsvp_button(who, *pressed), replace_original=False)
+
+    @app.action(SLACK_FOLLOW_ACTION)
+    def on_follow_button(ack, body, respond, client):
+        """"Follow this event" under a community's new-event post (a DM or a channel): whoever
+        presses it follows the event, in their DMs; the answer comes back only to them."""
+        ack()
+        event_id = parse_slack_follow(str(body["actions"][0].get("value", "")))
+        if event_id is None:
+            return
+        answer(respond, commands.follow_button(action_speaker(client, body), event_id), replace_original=False)
 
     def removed(context, reason: str) -> None:
         """The app is gone from the request's workspace (or its whole organization)."""

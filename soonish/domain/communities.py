@@ -3,7 +3,7 @@ series or community?". Every event and series check (pages, API, chat) asks ``ma
 compares ``organizer_id`` to decide a right any more.
 
 Roles, from most to least: owner (everything, including deleting the community and handing it
-on), admin (manage members and settings), host (create, edit and cancel the community's events
+on), admin (manage members and settings, see the followers), host (create, edit and cancel the community's events
 and series, announce), announcer (announce only). Any member sees the community's private and
 unlisted events and how their messages went."""
 import enum
@@ -28,6 +28,7 @@ class Action(str, enum.Enum):
     CANCEL_EVENT = "cancel events"
     EDIT_COMMUNITY = "edit the community"
     MANAGE_MEMBERS = "manage members"
+    SEE_FOLLOWERS = "see the followers"
     TRANSFER = "hand the community on"
     DELETE_COMMUNITY = "delete the community"
 
@@ -46,6 +47,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CANCEL_EVENT: _HOSTS,
     Action.EDIT_COMMUNITY: _ADMINS,
     Action.MANAGE_MEMBERS: _ADMINS,
+    Action.SEE_FOLLOWERS: _ADMINS,
     Action.TRANSFER: _OWNER,
     Action.DELETE_COMMUNITY: _OWNER,
 }

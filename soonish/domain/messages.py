@@ -39,6 +39,9 @@ class Message:
     extra: dict = field(default_factory=dict)  # machine-readable fields for webhooks
     rsvp_event_id: int | None = None  # chat posts get Going / Maybe / Can't go buttons for this event
     still_coming: bool = False  # ... or the still-coming check's Yes / Can't make it
+    # A community's new-event post in chat: a "Follow this event" button (``follow_label``) for this event.
+    follow_event_id: int | None = None
+    follow_label: str = ""
     # Push: the organizer's words alone (the worker shows the time in the reader's zone), and
     # the signed single-use token the notification's answer buttons send.
     summary: str = ""
@@ -236,6 +239,7 @@ class NotificationText:
     # A community's new-event message: the community's name (its mails carry the community
     # follow's manage and unsubscribe links, and "follow this event" for those not following).
     community: str = ""
+    follow_label: str = ""  # the chat button that follows the event a community's new-event post tells of
     locale: str = DEFAULT_LOCALE  # the language it is written in
 
     @classmethod
@@ -282,6 +286,7 @@ class NotificationText:
             join_url=event.online_url,
             map_url=map_url(event.location),
             community=event.community.name if community else "",
+            follow_label=_("Follow this event") if community else "",
             locale=locale,
         )
 
@@ -340,7 +345,10 @@ class NotificationText:
         return self._mails_with_link_slots[variant]
 
     def message(self, delivery_key: str, links: RecipientLinks | None, as_mail: bool,
-                chat_platform: str | None = None) -> Message:
+                chat_platform: str | None = None, offer_follow: bool = False) -> Message:
+        """One recipient's message; ``offer_follow``: a chat post of a community's new event to
+        readers who don't follow the event (a follower told of it, or a channel) carries the
+        "Follow this event" button."""
         text = html = None
         if as_mail and links is not None:
             text_template, html_template = self._mail_with_slots(links)
@@ -359,6 +367,8 @@ class NotificationText:
             extra=self.extra,
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
             still_coming=self.still_coming,
+            follow_event_id=self.extra["event_id"] if offer_follow and self.community and not as_mail else None,
+            follow_label=self.follow_label,
             summary=self.chat_body,
         )
 

@@ -88,7 +88,8 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
     limit = int(current_app.config["COMMUNITIES_OWNED_MAX"])
     if rules.owned_count(actor) >= limit:
         raise Conflict(_l("You own %(count)s communities, the most one account may.", count=limit), {"communities": [f"at most {limit}"]})
-    taken = Conflict(_l("That address is taken; pick another."), {"slug": ["taken"]})
+    taken_message = _l("That address is taken; pick another.")
+    taken = Conflict(taken_message, {"slug": [taken_message]})
     if db.session.scalar(select(Community.id).where(Community.slug == slug)) is not None:
         raise taken
     community = Community(slug=slug, name=name, description=description)
@@ -121,8 +122,29 @@ def change_community(actor: User, community_id: int, changes: dict) -> Community
     return community
 
 
-def community_of_member(actor: User, community_id: int) -> Community:
-    return _community(actor, community_id, Action.SEE_DELIVERIES)
+def hosted_by(actor: User) -> list[Community]:
+    """The open communities, beside their personal one, where ``actor`` may create events: the
+    choices of the new-event form."""
+    return list(db.session.scalars(select(Community).join(CommunityMember).where(
+        CommunityMember.user_id == actor.id, CommunityMember.role.in_(rules.ALLOWED[Action.CREATE_EVENT]),
+        Community.personal_of_id.is_(None), Community.archived_at.is_(None)).order_by(Community.name, Community.id)))
+
+
+def role_of(actor: User, community: Community) -> Role | None:
+    return rules.role_in(actor, community.id)
+
+
+def community_at(actor: User, slug: str, action: Action) -> Community:
+    """The community at /c/<slug> for its manage pages, if ``actor``'s role allows ``action``."""
+    community_id = db.session.scalar(select(Community.id).where(Community.slug == slug))
+    if community_id is None:
+        raise NotFound(_l("No such community."))
+    return _community(actor, community_id, action)
+
+
+def community_of_member(actor: User, community_id: int, action: Action = Action.SEE_DELIVERIES) -> Community:
+    """The community if ``actor`` is a member whose role allows ``action`` (any member may read it)."""
+    return _community(actor, community_id, action)
 
 
 def members(actor: User, community_id: int) -> list[CommunityMember]:

@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from soonish.domain import outbox
 from soonish.domain.community_follows import MODE_LABELS
@@ -16,7 +17,10 @@ from soonish.models import (
 )
 from soonish.services import webhook_endpoints
 from soonish.services.accounts import find_user_by_email, normalize_email
-from soonish.services.communities import community_page
+from soonish.domain.communities import Action
+from soonish.domain.privacy import mask_address
+from soonish.services.communities import community_of_member, community_page
+from soonish.services.notifications import follower_label
 from soonish.services.errors import Gone, NotFound, ValidationFailed
 from soonish.i18n import _l
 from soonish.services.pagination import Page, keyset_page
@@ -188,10 +192,24 @@ def mine_page(user: User, limit: int, cursor: str | None) -> Page:
     return keyset_page(query, CommunityFollow.id, CommunityFollow.id, limit, cursor)
 
 
-def followers_page(community: Community, limit: int, cursor: str | None) -> Page:
-    query = select(CommunityFollow).where(CommunityFollow.community_id == community.id,
-                                          CommunityFollow.status == SubscriptionStatus.ACTIVE)
-    return keyset_page(query, CommunityFollow.id, CommunityFollow.id, limit, cursor)
+def followers_page(actor: User, community_id: int, limit: int, cursor: str | None) -> tuple[Community, Page]:
+    """Who follows the community (active follows, oldest first) and how, a page at a time; for
+    its owners and admins (a host or announcer is refused, a stranger finds no community)."""
+    community = community_of_member(actor, community_id, Action.SEE_FOLLOWERS)
+    query = (select(CommunityFollow).where(CommunityFollow.community_id == community.id,
+                                           CommunityFollow.status == SubscriptionStatus.ACTIVE)
+             .options(joinedload(CommunityFollow.user)))
+    return community, keyset_page(query, CommunityFollow.id, CommunityFollow.id, limit, cursor)
+
+
+def follower_name(follow: CommunityFollow) -> str:
+    """How the community's team sees a follower: as an event's organizer sees theirs (a name, or
+    the address masked), since followers trusted Soonish with their address, not the team."""
+    return follower_label(follow.user)
+
+
+def follower_address(follow: CommunityFollow) -> str | None:
+    return None if follow.user.erased_at is not None else mask_address(follow.user.email)
 
 
 def own_follow(user: User, community_id: int) -> CommunityFollow:

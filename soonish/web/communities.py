@@ -4,11 +4,12 @@ follow, change or end it, follow an event it told of in one tap)."""
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField
+from wtforms import EmailField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
 from soonish.domain import share
-from soonish.domain.communities import Action, may
+from soonish.domain.communities import Action, Role, may, may_grant
+from soonish.field_limits import COMMUNITY_DESCRIPTION_MAX, COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
 from soonish.domain.community_follows import MODE_LABELS
 from soonish.domain.messages import when_text
 from soonish.i18n import _, _l
@@ -70,6 +71,8 @@ def _show(slug: str, form: FollowForm | None = None, status: int = 200):
         "communities/show.html", community=page.community, name=page.community.name, events=page.upcoming,
         past=page.past, card=tags, canonical=page_url, follow_form=form, following=following,
         followers=follow_service.follower_count(page.community),
+        sees_followers=user is not None and may(user, Action.SEE_FOLLOWERS, page.community),
+        runs_it=user is not None and may(user, Action.SEE_DELIVERIES, page.community),
         embed_url=_page_url("communities.embed", slug=slug),
         oembed_url=_page_url("communities.oembed", url=page_url, format="json"),
         ics_url=_page_url("communities.calendar", slug=slug), atom_url=_page_url("communities.atom", slug=slug),
@@ -104,6 +107,81 @@ def follow(slug):
                       "success")
             return redirect_to(url_for("communities.show", slug=slug))
     return _show(slug, form, 422)
+
+
+class NewCommunityForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give it a name.")), Length(max=COMMUNITY_NAME_MAX)])
+    slug = StringField(_l("Address"), validators=[DataRequired(_l("Choose its address.")), Length(max=COMMUNITY_SLUG_MAX)],
+                       description=_l("Its page is /c/ and this: lowercase letters, digits and dashes."))
+    description = TextAreaField(_l("About it"), validators=[Length(max=COMMUNITY_DESCRIPTION_MAX)])
+
+
+ROLE_LABELS = {Role.OWNER: _l("Owner"), Role.ADMIN: _l("Admin: manages members and settings"),
+               Role.HOST: _l("Host: creates and edits its events, announces"), Role.ANNOUNCER: _l("Announcer: announces only")}
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_l("Their email"), validators=[
+        DataRequired(_l("Enter their email address.")),
+        Length(max=254, message=_l("That address is too long to be an email address.")),
+        Email(_l("That doesn't look like an email address.")),
+    ])
+    role = SelectField(_l("Role"), choices=[], default=Role.HOST.value)
+
+
+@bp.route("/c/new", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def create():
+    """A new community, run by whoever makes it (its owner); then its members page, to invite."""
+    form = NewCommunityForm()
+    if form.validate_on_submit():
+        with refusal_kept(form):
+            community = community_service.create_community(current_user, form.name.data, form.slug.data,
+                                                           form.description.data)
+            flash(_("%(community)s is ready. Invite who helps you run it.", community=community.name), "success")
+            return redirect_to(url_for("communities.members", slug=community.slug))
+    return render_template("communities/new.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/c/<slug>/members", methods=["GET", "POST"])
+@login_required
+@once_per_form
+def members(slug):
+    """Who runs the community; its owners and admins invite more here (a mail with a link)."""
+    community = community_service.community_at(current_user, slug, Action.SEE_DELIVERIES)
+    manages = may(current_user, Action.MANAGE_MEMBERS, community)
+    form = None
+    if manages:
+        role = community_service.role_of(current_user, community)
+        form = InviteForm()
+        form.role.choices = [(r.value, label) for r, label in ROLE_LABELS.items() if may_grant(role, r)]
+        if form.validate_on_submit():
+            with refusal_kept(form):
+                community_service.invite(current_user, community.id, form.email.data, form.role.data)
+                flash(_("Invitation sent to %(email)s.", email=form.email.data.strip()), "success")
+                return redirect_to(url_for("communities.members", slug=slug))
+    return render_template(
+        "communities/members.html", community=community, form=form, role_labels=ROLE_LABELS,
+        members=community_service.members(current_user, community.id), member_name=community_service.member_name,
+        sees_followers=may(current_user, Action.SEE_FOLLOWERS, community),
+    ), 422 if form is not None and form.errors else 200
+
+
+FOLLOWERS_PER_PAGE = 50
+
+
+@bp.get("/c/<slug>/followers")
+@login_required
+def followers(slug):
+    """Its owners' and admins' list of who follows the community and how, addresses masked, a
+    page at a time (the same cursor as the API's)."""
+    community = community_service.community_at(current_user, slug, Action.SEE_FOLLOWERS)
+    _community, page = follow_service.followers_page(current_user, community.id, FOLLOWERS_PER_PAGE,
+                                                     request.args.get("cursor") or None)
+    return render_template("communities/followers.html", community=community, page=page,
+                           total=follow_service.follower_count(community), name=follow_service.follower_name,
+                           address=follow_service.follower_address, mode_label=follow_service.mode_label)
 
 
 @bp.post("/c/<slug>/unfollow")

@@ -21,6 +21,7 @@ from soonish.field_limits import (
 from soonish.i18n import _, _l
 from soonish.models import DeliveryStatus, Event, Series
 from soonish.services import ValidationFailed, concurrency, mail_standing
+from soonish.services import communities as community_service
 from soonish.services import events as event_service
 from soonish.services import notifications as notification_service
 from soonish.services import series as series_service
@@ -81,6 +82,8 @@ class EventForm(FlaskForm):
         _l("Hours before the start"), default=STILL_COMING_HOURS_DEFAULT, validators=[Optional()],
         render_kw={"min": STILL_COMING_HOURS_MIN, "max": STILL_COMING_HOURS_MAX, "step": 1, "inputmode": "numeric"},
     )
+    # New events only, for members of a community: which one hosts it ("" their own page).
+    community = SelectField(_l("Hosted by"), choices=[], default="")
     # The version the organizer started editing from: a save from an older one is refused.
     version = HiddenField()
     # New events only: a series instead of one event (its rule is built from these choices).
@@ -351,11 +354,18 @@ def dashboard():
 @login_required
 def create():
     form = EventForm()
+    hosts = community_service.hosted_by(current_user)
+    if hosts:
+        form.community.choices = [("", _("You (your own page)"))] + [(str(c.id), c.name) for c in hosts]
+    else:
+        del form.community
 
     def save(fields: event_service.EventFields) -> Event | Series:
+        # Read once the form is valid: the value is then one of the choices offered.
+        community_id = int(form.community.data) if form.community and form.community.data else None
         if form.repeating():
-            return series_service.create_series(current_user, form.series_fields())
-        return event_service.create_event(current_user, fields)
+            return series_service.create_series(current_user, form.series_fields(), community_id)
+        return event_service.create_event(current_user, fields, community_id)
 
     return _event_form_page(None, save, _("Your event is live. Share its link to gather followers."), form)
 
@@ -364,6 +374,7 @@ def create():
 @login_required
 def edit(event_id):
     form = EventForm()
+    del form.community  # an event stays where it was made
 
     def save(fields: event_service.EventFields) -> Event:
         try:

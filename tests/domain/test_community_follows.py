@@ -89,6 +89,7 @@ def test_the_told_follower_gets_a_one_tap_link_and_the_auto_follower_none(commun
     assert "Follow this event (one tap): http://soonish.test/s/follow/" in told.text
     assert "/s/follow/" not in auto.text and "You follow this event" in auto.text
     for message in (told, auto):
+        assert message.follow_event_id is None  # a mail's is the link; the button is chat's
         assert "You get this because you follow Night Owls" in message.text
         assert message.unsubscribe_url.startswith("http://soonish.test/c/follows/")
     # One ledger row per follower and target, however often the batch is planned.

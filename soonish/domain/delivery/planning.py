@@ -362,7 +362,10 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, texts: T
     text = texts.for_reader(subscription, identity)
     as_mail = target.channel == EMAIL_CHANNEL
     links = _links(text, subscription, target.email) if as_mail else None
-    message = text.message(key, links, as_mail, chat_platform)
+    # In chat, the button follows the event for whoever presses it: a told follower in their DM,
+    # or anyone in a channel (the channel's own follow is not theirs).
+    offer_follow = identity is not None and (identity.is_channel or subscription.status == SubscriptionStatus.SUGGESTED)
+    message = text.message(key, links, as_mail, chat_platform, offer_follow)
     if destination.push is not None and (text.rsvp_event_id or text.still_coming):
         answer = PushAnswer(delivery_id, subscription.event_id, subscription.user_id, text.still_coming)
         message = replace(message, answer_token=answer_token(current_app.config["SECRET_KEY"], answer))

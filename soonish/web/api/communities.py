@@ -1,5 +1,6 @@
 """Communities over JSON: create one, read and change it, its team (invite, change a role,
-remove, leave, hand it on), its audit list, accept an invitation, and follow one."""
+remove, leave, hand it on), its audit list, accept an invitation, follow one, and (its owners and
+admins) see who follows it."""
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
@@ -74,6 +75,20 @@ class FollowOut(Schema):
 
 
 FollowPage = page_schema(FollowOut, "CommunityFollowPage")
+
+
+class FollowerOut(Schema):
+    id = fields.Integer(metadata={"description": "The follow's id."})
+    name = fields.Function(follow_service.follower_name, metadata={
+        "description": "Their name if they gave one, else their address masked (a•••@example.com)."})
+    address = fields.Function(follow_service.follower_address, metadata={
+        "description": "Their address masked (a•••@example.com); null for a chat follower or a deleted account."})
+    mode = fields.Function(lambda f: f.mode.value, metadata={"enum": MODES, "description": MODE_HELP})
+    since = fields.Function(lambda f: (f.confirmed_at or f.created_at).isoformat(), metadata={
+        "format": "date-time", "description": "When they began following (confirmed their address)."})
+
+
+FollowerPage = page_schema(FollowerOut, "CommunityFollowerPage")
 
 
 class MemberOut(Schema):
@@ -200,6 +215,15 @@ def audit(community_id):
 def my_follows(args):
     """The communities you follow (pending or active), oldest follow first, a page at a time."""
     return paged(follow_service.mine_page(current_user, args["limit"], args.get("cursor")))
+
+
+@bp.get("/<int:community_id>/followers", access=authorized("communities:read"), query=PageArgs,
+        response=FollowerPage, headers=LINK_HEADER, errors=[403, 404, 422])
+def followers(args, community_id):
+    """Who follows the community and how, oldest follow first, a page at a time; addresses
+    masked. Owners and admins only (a host or announcer gets 403, anyone else 404)."""
+    _community, page = follow_service.followers_page(current_user, community_id, args["limit"], args.get("cursor"))
+    return paged(page)
 
 
 @bp.post("/<int:community_id>/follow", access=authorized("communities:write"), body=FollowIn, status=201,

@@ -43,7 +43,9 @@ class DiscordTransport(Transport):
             "enforce_nonce": True,
             "allowed_mentions": {"parse": []},  # an announcement never pings @everyone
         }
-        if message.rsvp_event_id is not None:
+        if message.follow_event_id is not None:
+            payload["components"] = chat_buttons.discord_follow_components(message.follow_event_id, message.follow_label)
+        elif message.rsvp_event_id is not None:
             payload["components"] = chat_buttons.discord_components(message.rsvp_event_id, message.still_coming)
         # Discord's route buckets are per route and major parameter: here, the channel.
         route = Route("POST /channels/{id}/messages", f"discord:route:channel:{channel_id}", "Discord")

@@ -40,7 +40,10 @@ class SlackTransport(Transport):
             "channel": address.recipient, "text": message.short, "unfurl_links": False,
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
         }
-        if message.rsvp_event_id is not None:
+        if message.follow_event_id is not None:
+            payload["blocks"] = chat_buttons.slack_follow_blocks(message.short, message.follow_event_id,
+                                                                 message.follow_label)
+        elif message.rsvp_event_id is not None:
             payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming)
         pacer = self.context.pacer
         limits = pacer.settings
