@@ -54,3 +54,15 @@ def test_a_follower_without_a_language_of_their_own_reads_their_accounts_then_en
     assert reader_locale(anonymous) == "pt_BR"
     anonymous.locale = "fr"  # chosen on the manage page
     assert reader_locale(anonymous) == "fr"
+
+
+def test_a_british_follower_reads_english_with_british_dates(event, cipher):
+    event.starts_at = STARTS_AT
+    db.session.commit()
+    british = follower(event, "gb@example.com", "en_GB")  # followed from a page asked for in en-GB
+    [reminder] = reminders.make_notifications([reminders.Reminder(event.id, 3600, STARTS_AT)])
+
+    [send] = planning.prepare_batch(reminder.id, british.id, british.id, cipher).sends
+
+    assert send.message.title == "Reminder: Launch starts in 1 hour"
+    assert "When: Mon, 16 Dec 2030, 19:00 CET (Europe/Paris)" in send.message.text
