@@ -17,8 +17,9 @@ from soonish.models import User, db
 from .api_helpers import create_event
 
 ROOT = Path(__file__).resolve().parent.parent
-# As `make messages` extracts (Makefile): the lazy forms' keywords besides gettext's own.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_ngettext": (1, 2)}
+# As `make messages` extracts (Makefile): the lazy forms' keywords besides gettext's own, and
+# discord.py's locale_str (the Discord commands' texts, translated when they are synced).
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_ngettext": (1, 2), "locale_str": None}
 SHIPPED = [locale for locale in i18n.SUPPORTED_LOCALES if locale != "en"]
 
 
