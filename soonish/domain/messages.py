@@ -44,6 +44,8 @@ class Message:
     summary: str = ""
     answer_token: str | None = None
     attachments: tuple[Attachment, ...] = ()  # mail only
+    # The language it is written in: what a transport adds to it (push's buttons) is written in it too.
+    locale: str = DEFAULT_LOCALE
 
 
 NOTIFY_TYPE = {
@@ -360,6 +362,7 @@ class NotificationText:
             rsvp_event_id=None if as_mail else self.rsvp_event_id,
             still_coming=self.still_coming,
             summary=self.chat_body,
+            locale=self.locale,
         )
 
 

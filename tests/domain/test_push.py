@@ -114,6 +114,21 @@ async def test_a_push_is_signed_encrypted_and_decrypts_to_the_message_at_the_pus
     assert 7000 < int(headers["TTL"]) <= 7200
 
 
+async def test_a_push_speaks_its_readers_language_buttons_and_date_line_too(fake_push):
+    device = fake_push.new_device()
+    await deliver(subscription_of(device), message("reminder", rsvp_event_id=3, answer_token="t", locale="de",
+                                                   title="Erinnerung: Launch beginnt in 1 Stunde"),
+                  message("announcement", locale="ar"))
+    german, arabic = sorted(fake_push.received(device.token), key=lambda p: p.payload["lang"] != "de")
+    assert german.payload["title"] == "Erinnerung: Launch beginnt in 1 Stunde"
+    assert german.payload["actions"] == [{"action": "going", "title": "Ich komme"},
+                                         {"action": "no", "title": "Ich kann nicht"}]
+    # The worker formats the start on the device, in this language, into this line.
+    assert german.payload["when_line"] == "Wann: %(when)s" and german.payload["dir"] == "ltr"
+    assert set(german.payload["answered"]) == {"going", "no", "confirm", "waitlisted", "saved", "failed"}
+    assert arabic.payload["lang"] == "ar" and arabic.payload["dir"] == "rtl" and arabic.payload["answered"] is None
+
+
 async def test_the_still_coming_check_offers_its_own_answers_and_an_announcement_none(fake_push):
     device = fake_push.new_device()
     await deliver(subscription_of(device), message("still_coming", still_coming=True, answer_token="t"),

@@ -33,6 +33,8 @@ def test_a_german_and_a_spanish_follower_each_get_the_reminder_in_their_language
 
     mails = {send.destination.email: send.message for send in plan.sends}
     german, spanish = mails["de0@example.com"], mails["es0@example.com"]
+    # What a transport adds (push's buttons) is written in the message's language too.
+    assert (german.locale, spanish.locale) == ("de", "es")
     assert german.title == "Erinnerung: Launch beginnt in 1 Stunde"
     assert "Wann: Mo., 16. Dez. 2030, 19:00 MEZ (Europe/Paris)" in german.text
     assert "Sie erhalten diese Nachricht, weil Sie dieser Veranstaltung auf Soonish folgen." in german.text

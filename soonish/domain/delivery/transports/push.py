@@ -10,11 +10,12 @@ import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription, b64url_decode
+from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription, answered_texts, b64url_decode
 from soonish.domain.delivery.pacing import Answer
 from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import Failed, Outcome, Transport, TransportKind, register
 from soonish.domain.delivery.transports.webhook import post_once
+from soonish.i18n import _, is_rtl, render_in
 
 # What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
 # tag and padding delimiter): the text is cut to fit well within.
@@ -35,13 +36,19 @@ GONE = (404, 410)
 
 def payload(message: Message) -> bytes:
     """What the service worker reads (static/sw.js): the notification's text, the event's start
-    (shown in the reader's zone), where a tap goes, and the answer buttons with their token."""
+    (shown in the reader's zone, in their language), where a tap goes, and the answer buttons
+    with their token. Every word in the message's language: the buttons, the "When:" line and
+    what the worker shows once an answer is sent."""
     extra = message.extra
     actions: tuple = ()
     if message.answer_token and message.still_coming:
         actions = STILL_COMING_ACTIONS
     elif message.answer_token and message.rsvp_event_id:
         actions = RSVP_ACTIONS
+    with render_in(message.locale) as locale:
+        buttons = [{"action": action, "title": str(title)} for action, title in actions]
+        when_line = _("When: %(when)s")  # the worker puts the start, formatted on the device, in
+        answered = answered_texts() if actions else None
     return json.dumps({
         "title": message.title,
         "summary": message.summary[:SUMMARY_MAX],
@@ -54,8 +61,12 @@ def payload(message: Message) -> bytes:
         # (the same delivery key) replaces its first copy.
         "tag": topic(message) or message.delivery_key,
         "delivery_key": message.delivery_key,
-        "actions": [{"action": action, "title": str(title)} for action, title in actions],
+        "actions": buttons,
         "answer_token": message.answer_token if actions else None,
+        "lang": locale.replace("_", "-"),
+        "dir": "rtl" if is_rtl(locale) else "ltr",
+        "when_line": when_line,
+        "answered": answered,
     }, separators=(",", ":")).encode()
 
 
