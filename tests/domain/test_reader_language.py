@@ -2,6 +2,7 @@
 dates, once per language however many read it. A database, no Temporal."""
 from datetime import datetime, timezone
 
+from soonish.domain import chat_buttons
 from soonish.domain.delivery import planning, reminders
 from soonish.domain.messages import NotificationText, reader_locale
 from soonish.models import Subscription, User, db
@@ -68,3 +69,10 @@ def test_a_british_follower_reads_english_with_british_dates(event, cipher):
 
     assert send.message.title == "Reminder: Launch starts in 1 hour"
     assert "When: Mon, 16 Dec 2030, 19:00 CET (Europe/Paris)" in send.message.text
+
+
+def test_the_answer_buttons_under_a_chat_post_are_in_its_readers_language():
+    [row] = chat_buttons.discord_components(3, locale="fr")
+    assert [button["label"] for button in row["components"]] == ["J'y vais", "Peut-être", "Je ne peux pas"]
+    blocks = chat_buttons.slack_blocks("…", 3, still_coming=True, locale="pt_BR")
+    assert [button["text"]["text"] for button in blocks[1]["elements"]] == ["Sim, ainda vou", "Não vou conseguir ir"]

@@ -41,7 +41,8 @@ class SlackTransport(Transport):
             "metadata": {"event_type": "soonish_delivery", "event_payload": {"delivery_key": message.delivery_key}},
         }
         if message.rsvp_event_id is not None:
-            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming)
+            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming,
+                                                         message.locale)
         pacer = self.context.pacer
         limits = pacer.settings
         # Narrowest first: the channel (or DM) at 1 a second, then the app's ceiling in that
