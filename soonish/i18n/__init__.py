@@ -62,8 +62,9 @@ def available_locales() -> tuple[str, ...]:
 
 
 # A region after a shipped language that has no regional catalog ("GB" in en-GB, "419" in
-# es-419): kept, so the reader gets that region's formats (CLDR's en_GB: "16/12/2030", 24-hour
-# times) with the language's own words (gettext finds "en" for "en_GB").
+# es-419): kept, so the reader gets that region's formats (CLDR's en_GB: "Mon, 16 Dec 2030,
+# 19:00", where en writes "Mon, Dec 16, 2030, 7:00 PM") with the language's own words (gettext
+# finds "en" for "en_GB").
 _REGION = re.compile(r"[A-Za-z]{2}|[0-9]{3}")
 
 

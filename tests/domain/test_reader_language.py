@@ -6,6 +6,7 @@ from soonish.domain import chat_buttons
 from soonish.domain.delivery import planning, reminders
 from soonish.domain.messages import NotificationText, reader_locale
 from soonish.models import Subscription, User, db
+from soonish.services import subscriptions as subscription_service
 
 # A Monday in winter: 19:00 in Paris is 18:00 UTC.
 STARTS_AT = datetime(2030, 12, 16, 18, 0, tzinfo=timezone.utc)
@@ -76,3 +77,11 @@ def test_the_answer_buttons_under_a_chat_post_are_in_its_readers_language():
     assert [button["label"] for button in row["components"]] == ["J'y vais", "Peut-être", "Je ne peux pas"]
     blocks = chat_buttons.slack_blocks("…", 3, still_coming=True, locale="pt_BR")
     assert [button["text"]["text"] for button in blocks[1]["elements"]] == ["Sim, ainda vou", "Não vou conseguir ir"]
+
+
+def test_choosing_the_language_already_read_on_the_manage_page_keeps_its_region(event):
+    british = follower(event, "gb2@example.com", "en_GB")
+    subscription_service.set_offsets(british, "1h", "en")
+    assert british.locale == "en_GB"
+    subscription_service.set_offsets(british, "1h", "de")
+    assert british.locale == "de"
