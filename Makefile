@@ -29,7 +29,7 @@ translations: $(VENV)/.installed
 LOCALES = $(shell $(BIN)/python -c 'from soonish.i18n import SUPPORTED_LOCALES as l; print(*l)')
 POT := soonish/translations/messages.pot
 messages: $(VENV)/.installed
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k lazy_ngettext:1,2 --add-comments=Translators: \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k lazy_ngettext:1,2 -k locale_str --add-comments=Translators: \
 		--sort-by-file --project=Soonish --copyright-holder=Soonish -o $(POT) .
 	@for locale in $(LOCALES); do \
 	  po=soonish/translations/$$locale/LC_MESSAGES/messages.po; \

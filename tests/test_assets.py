@@ -6,6 +6,7 @@ import gzip
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import brotli
 import pytest
@@ -118,6 +119,6 @@ def test_a_share_image_named_by_its_version_is_kept_for_a_year(client, organizer
     image = re.search(r'property="og:image" content="http://soonish.test([^"]+)"', page).group(1).replace("&amp;", "&")
     response = client.get(image)
     assert response.status_code == 200 and response.headers["Cache-Control"] == IMMUTABLE
-    assert image.endswith("v=" + response.headers["ETag"].strip('"'))
+    assert parse_qs(urlsplit(image).query)["v"] == [response.headers["ETag"].strip('"')]
     # Asked for without its version (or an old one), it may change: kept briefly.
     assert "max-age=600" in client.get(f"/e/{event['slug']}/share.png?v=old").headers["Cache-Control"]

@@ -1,8 +1,14 @@
 """Discord: the real discord.py bot on a fake Discord (REST and gateway on loopback) takes
 /soonish commands, and the real worker delivers broadcasts to the member's DM."""
-import pytest
+import asyncio
 
-from soonish.bots.discord import SoonishBot
+import discord
+import pytest
+from discord import app_commands
+
+from soonish.bots.core import Commands
+from soonish.bots.discord import DISCORD_LOCALES, CatalogTranslator, SoonishBot, command_group, command_text
+from soonish.i18n import translations_for
 from soonish.models import ChatIdentity, Subscription, db
 
 from .api_helpers import announce, create_event, subscribe
@@ -52,6 +58,52 @@ def test_the_bot_registers_the_soonish_group(discord_bot, fake_discord):
     }
     subscribe_options = next(o for o in group["options"] if o["name"] == "subscribe")["options"]
     assert next(o for o in subscribe_options if o["name"] == "event")["autocomplete"] is True
+    # Synced with each client language's texts (CatalogTranslator).
+    rsvp_answer = next(o for o in group["options"] if o["name"] == "rsvp")["options"][1]
+    assert rsvp_answer["choices"][0]["name_localizations"]["de"] == "Ich komme"
+
+
+SHIPPED_ON_DISCORD = {"es-ES", "fr", "de", "pt-BR"}  # Arabic: Discord has no such client locale
+
+
+def localized(payload: dict):
+    """Each text of a synced command payload with its localizations: (english, localizations, is_name)."""
+    yield payload["name"], payload.get("name_localizations") or {}, True
+    if "description" in payload:
+        yield payload["description"], payload.get("description_localizations") or {}, False
+    for choice in payload.get("choices", ()):
+        yield choice["name"], choice.get("name_localizations") or {}, False
+    for option in payload.get("options", ()):
+        yield from localized(option)
+
+
+def test_the_commands_are_synced_in_each_client_language_we_ship(app):
+    async def synced_payload() -> dict:
+        tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+        group = command_group(Commands(app))
+        tree.add_command(group)
+        return await group.get_translated_payload(tree, CatalogTranslator())
+
+    payload = asyncio.run(synced_payload())
+
+    rsvp = next(o for o in payload["options"] if o["name"] == "rsvp")
+    assert rsvp["options"][1]["choices"][0]["name_localizations"] == {
+        "es-ES": "Voy", "fr": "J'y vais", "de": "Ich komme", "pt-BR": "Vou"}
+    texts = list(localized(payload))
+    assert len(texts) > 50 and "Post its updates in this channel instead (channel managers)" in {t[0] for t in texts}
+    for english, localizations, is_name in texts:
+        assert set(localizations) <= SHIPPED_ON_DISCORD, english
+        # Every text the catalog translates reaches Discord, as Discord takes it.
+        for locale, ours in DISCORD_LOCALES.items():
+            expected = command_text(translations_for(ours).ugettext(english), english, is_name)
+            assert localizations.get(locale.value) == expected, (english, locale)
+
+
+def test_a_translated_name_discord_would_refuse_is_left_english():
+    assert command_text("Abonnieren", "subscribe", is_name=True) == "abonnieren"
+    assert command_text("se désabonner", "unsubscribe", is_name=True) is None  # a space
+    assert command_text("x" * 101, "The message", is_name=False) is None
+    assert command_text("subscribe", "subscribe", is_name=True) is None  # untranslated: Discord's English
 
 
 def test_discord_end_to_end_subscribe_announce_remind_unsubscribe(

@@ -74,6 +74,31 @@ def test_cancelled_event_keeps_its_uid_and_says_cancelled(app, client, add_event
     assert entry.decoded("dtstart") == datetime(2031, 6, 1, 10, 0, tzinfo=UTC)
 
 
+def test_an_entry_says_when_and_whether_cancelled_in_the_readers_language(client, add_event):
+    event = add_event("Book club", datetime(2031, 3, 10, 23, 30, tzinfo=UTC), timezone="America/New_York",
+                      description="Chapter 3 to 5.", status="cancelled")
+    german = vevents(parse(client.get(f"/events/{event.slug}.ics", headers={"Accept-Language": "de"})))["Book club"]
+    assert str(german["description"]) == (
+        "Diese Veranstaltung ist abgesagt.\nWann: Mo., 10. März 2031, 19:30 EDT (America/New_York)\n\n"
+        f"Chapter 3 to 5.\n\nhttp://localhost/e/{event.slug}")
+    english = vevents(parse(client.get(f"/events/{event.slug}.ics")))["Book club"]
+    assert str(english["description"]).startswith("This event is cancelled.\nWhen: Mon, Mar 10, 2031, 7:30")
+
+
+def test_a_feed_is_in_its_owners_language_whatever_the_calendar_app_asks(app, client, make_user, add_event):
+    follower = make_user("sigo@example.com")
+    launch = add_event("Launch", datetime(2031, 5, 1, 16, 0, tzinfo=UTC), timezone="Europe/Paris")
+    subscribe(app, follower, launch, [3600])
+    with app.app_context():
+        owner = db.session.get(User, follower.id)
+        owner.locale, owner.calendar_token = "es", "feed-token-es"
+        db.session.commit()
+    calendar = parse(client.get("/calendar/feed-token-es.ics", headers={"Accept-Language": "de"}))
+    assert str(calendar["x-wr-calname"]) == "Soonish: eventos que sigo"
+    entry = vevents(calendar)["Launch"]
+    assert str(entry["description"]).startswith("Cuándo: jue, 1 may 2031, 18:00 CEST (Europe/Paris)")
+
+
 def test_private_event_ics_is_hidden_from_others(client, add_event):
     event = add_event("Secret", datetime(2031, 6, 1, 10, 0, tzinfo=UTC), visibility=Visibility.PRIVATE)
     assert client.get(f"/events/{event.slug}.ics").status_code == 404

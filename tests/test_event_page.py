@@ -77,7 +77,7 @@ def test_a_kept_page_is_rendered_again_only_when_what_it_shows_changed(app, clie
     monkeypatch.setitem(app.config, "EVENT_PAGE_CACHE_SECONDS", 0.05)
     viewer = app.test_client(use_cookies=False)
     assert "1 following" not in viewer.get(page).get_data(as_text=True)
-    entry = app.extensions["soonish.anonymous_pages"].entries[event["slug"]]
+    entry = app.extensions["soonish.anonymous_pages"].entries[(event["slug"], "en")]
     wait_until(lambda: entry.fresh_until < time.monotonic(), message="the kept page to go stale")
     assert "1 following" not in viewer.get(page).get_data(as_text=True) and len(renders) == 1  # same state: kept
     with app.app_context():  # as another process would: a plain insert, no listener of this one sees it

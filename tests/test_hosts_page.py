@@ -38,7 +38,7 @@ def test_the_community_page_lists_only_upcoming_public_events_with_card_tags(app
         assert hidden not in html
     assert '<meta property="og:title" content="Events hosted by Ada&#39;s Book Club">' in html
     assert '<meta property="og:description" content="2 upcoming events: First meeting, Second meeting.">' in html
-    assert re.search(rf'<meta property="og:image" content="http://soonish.test/e/{sooner["slug"]}/share.png\?v=[0-9a-f]{{32}}">', html)
+    assert re.search(rf'<meta property="og:image" content="http://soonish.test/e/{sooner["slug"]}/share.png\?v=[0-9a-f]{{32}}&amp;lang=en">', html)
     assert f'<link rel="canonical" href="http://soonish.test/c/{slug}">' in html
 
     event_page = client.get(f"/e/{later['slug']}").get_data(as_text=True)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .api_helpers import create_event
 
@@ -52,6 +52,36 @@ def test_share_image_is_a_1200x630_png_with_cache_headers(client, organizer):
     # An edit changes the picture, so the tag.
     client.patch(f"/api/v1/events/{event['id']}", json={"title": "Renamed"}, headers=organizer)
     assert client.get(f"/e/{event['slug']}/share.png").headers["ETag"] != etag
+
+
+def test_the_share_card_is_written_in_the_language_of_the_page_that_links_it(client, organizer, make_user, monkeypatch):
+    event = create_event(client, organizer, title="Lesekreis", starts_at="2031-06-20T20:00:00+02:00",
+                         timezone="Europe/Paris")
+    drawn = []  # (x, text, anchor) of each line Pillow writes on the card
+    write = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *args, **kwargs: drawn.append(
+        (xy[0], text, kwargs.get("anchor"))) or write(self, xy, text, *args, **kwargs))
+
+    def card(language: str) -> tuple[str, list]:
+        page = client.get(f"/e/{event['slug']}", headers={"Accept-Language": language}).get_data(as_text=True)
+        parts = urlsplit(tags(page)["og:image"])
+        assert parse_qs(parts.query)["lang"] == [language]
+        drawn.clear()
+        # A crawler fetches the image with no language of its own: the URL's decides.
+        response = client.get(f"{parts.path}?{parts.query}")
+        assert response.status_code == 200 and "immutable" in response.headers["Cache-Control"]
+        return response.headers["ETag"], list(drawn)
+
+    english_tag, english = card("en")
+    german_tag, german = card("de")
+    arabic_tag, arabic = card("ar")
+    assert len({english_tag, german_tag, arabic_tag}) == 3
+    assert (80, "Fri, Jun 20, 2031, 8:00\u202fPM CEST (Europe/Paris)", "la") in english
+    assert (80, "Fr., 20. Juni 2031, 20:00 MESZ (Europe/Paris)", "la") in german
+    assert (80, "Veranstaltet von Test", "la") in german and (80, "Hosted by Test", "la") in english
+    # Right to left: the card mirrored, its lines from the right edge, the brand on the left.
+    assert (1120, "Lesekreis", "ra") in arabic and (80, "Soonish", "la") in arabic
+    assert any(text.startswith("يستضيفها ") and x == 1120 for x, text, _anchor in arabic)
 
 
 def test_calendar_links_carry_the_times_in_utc(client, organizer):

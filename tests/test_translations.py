@@ -21,8 +21,9 @@ from .api_helpers import create_event
 pytestmark = pytest.mark.xdist_group("translations")
 
 ROOT = Path(__file__).resolve().parent.parent
-# As `make messages` extracts (Makefile): the lazy forms' keywords besides gettext's own.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_ngettext": (1, 2)}
+# As `make messages` extracts (Makefile): the lazy forms' keywords besides gettext's own, and
+# discord.py's locale_str (the Discord commands' texts, translated when they are synced).
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_ngettext": (1, 2), "locale_str": None}
 SHIPPED = [locale for locale in i18n.SUPPORTED_LOCALES if locale != "en"]
 
 
@@ -86,6 +87,19 @@ def test_the_browser_language_chooses_and_the_persons_setting_overrides_it(app, 
     login(person)
     page = client.get("/", headers={"Accept-Language": "de-DE"}).get_data(as_text=True)
     assert '<html lang="pt-BR" dir="ltr">' in page
+
+
+def test_british_english_reads_english_words_with_british_dates(client, make_user, bearer):
+    assert i18n.best_locale("en-GB,en;q=0.9") == "en_GB"
+    # A language's own region is the language: one rendering for its readers, not one per header.
+    assert i18n.best_locale("en-US") == "en" and i18n.best_locale("fr-FR") == "fr"
+    event = create_event(client, bearer(make_user("gb@example.com")), title="Quiz night",
+                         starts_at="2030-12-16T19:30:00+00:00", timezone="Europe/London")
+    british = client.get(f"/e/{event['slug']}", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    american = client.get(f"/e/{event['slug']}", headers={"Accept-Language": "en-US"}).get_data(as_text=True)
+    assert '<html lang="en-GB" dir="ltr">' in british
+    assert "Mon, 16 Dec 2030, 19:30 GMT" in british and "Add to calendar" in british
+    assert "Mon, Dec 16, 2030, 7:30 PM GMT" in american
 
 
 def test_the_language_setting_is_kept_and_refused_when_unknown(client, make_user, bearer):

@@ -3,11 +3,13 @@ replies only the asker sees. The commands touch the database, so they run on wor
 the event loop keeps answering Discord meanwhile."""
 import asyncio
 import logging
+import re
 import signal
 
 import discord
 import yarl
 from discord import app_commands
+from discord.app_commands import TranslationContextLocation, TranslationContextTypes, locale_str
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from flask import Flask
@@ -16,7 +18,7 @@ from soonish.domain.chat_buttons import parse_discord_follow, parse_discord_id
 from soonish.domain.chat_markup import DISCORD
 from soonish.services import chat_installations
 from soonish.bots.core import Commands, Reply, Speaker, more_line
-from soonish.i18n import _l, current_locale, format_list, ngettext, render_in
+from soonish.i18n import _l, current_locale, format_list, ngettext, render_in, translations_for
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,43 @@ def use_api(config) -> None:
     """Point discord.py at the configured API and gateway (tests: fakes on loopback)."""
     Route.BASE = config["DISCORD_API_URL"].rstrip("/")
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config["DISCORD_GATEWAY_URL"])
+
+
+# The languages Discord's clients show commands in that we ship. Arabic has no Discord client
+# locale (discord.Locale lists none), so Arabic readers see the commands in English; English
+# clients (en-US, en-GB) read them as written.
+DISCORD_LOCALES = {discord.Locale.spain_spanish: "es", discord.Locale.french: "fr",
+                   discord.Locale.german: "de", discord.Locale.brazil_portuguese: "pt_BR"}
+NAME_LOCATIONS = {TranslationContextLocation.command_name, TranslationContextLocation.group_name,
+                  TranslationContextLocation.parameter_name}
+# Discord refuses the whole sync for one bad name: 1-32 lowercase letters, digits, - and _.
+COMMAND_NAME = re.compile(r"[-_\w]{1,32}")
+DESCRIPTION_MAX = 100  # descriptions and choice names alike
+
+
+class CatalogTranslator(app_commands.Translator):
+    """The commands' names, descriptions, options and choices in each Discord client language we
+    ship, from our gettext catalogs (the same translations as every other text): Discord shows
+    them in the user's client language. What a catalog leaves untranslated, or translates into
+    something Discord would refuse, is left to Discord's English."""
+
+    async def translate(self, string: locale_str, locale: discord.Locale,
+                        context: TranslationContextTypes) -> str | None:
+        ours = DISCORD_LOCALES.get(locale)
+        if ours is None:
+            return None
+        return command_text(translations_for(ours).ugettext(string.message), string.message,
+                            context.location in NAME_LOCATIONS)
+
+
+def command_text(translated: str, english: str, is_name: bool) -> str | None:
+    """A translation as Discord takes it (a name in lower case), or None to keep the English."""
+    if translated == english:
+        return None
+    if is_name:
+        translated = translated.lower()
+        return translated if COMMAND_NAME.fullmatch(translated) else None
+    return translated if len(translated) <= DESCRIPTION_MAX else None
 
 
 PRESS_ID_PREFIX = "soonish:press:"  # + confirm:<id> / dismiss:<id>
@@ -100,8 +139,20 @@ def speaker(interaction: discord.Interaction) -> Speaker:
     )
 
 
+# The options' names and what they ask for, shared by the commands that take them (Discord
+# shows each in the user's client language: CatalogTranslator).
+# Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+EVENT = locale_str("event")
+EVENT_HELP = locale_str("The event's link or slug")
+YOUR_EVENT_HELP = locale_str("Your event's link or slug")
+# Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+HERE = locale_str("here")
+# Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+WHEN = locale_str("when")
+
+
 def command_group(commands: Commands) -> app_commands.Group:
-    group = app_commands.Group(name="soonish", description="Follow events: updates and reminders right here")
+    group = app_commands.Group(name="soonish", description=locale_str("Follow events: updates and reminders right here"))
 
     async def answer(interaction: discord.Interaction, command, *args) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -115,75 +166,112 @@ def command_group(commands: Commands) -> app_commands.Group:
         found = await asyncio.to_thread(commands.suggest_events, speaker(interaction), current)
         return [app_commands.Choice(name=title[:CHOICE_NAME_MAX], value=slug) for title, slug in found]
 
-    @group.command(description="Follow an event: updates and reminders come to your DMs")
-    @app_commands.describe(event="The event's link or slug", here="Post its updates in this channel instead (channel managers)")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("subscribe"),
+                   description=locale_str("Follow an event: updates and reminders come to your DMs"))
+    @app_commands.rename(event=EVENT, here=HERE)
+    @app_commands.describe(event=EVENT_HELP,
+                           here=locale_str("Post its updates in this channel instead (channel managers)"))
     @app_commands.autocomplete(event=event_choices)
     async def subscribe(interaction: discord.Interaction, event: str, here: bool = False) -> None:
         await answer(interaction, commands.subscribe, event, here)
 
-    @group.command(description="Stop following an event")
-    @app_commands.describe(event="The event's link or slug", here="Stop this channel following it (channel managers)")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("unsubscribe"), description=locale_str("Stop following an event"))
+    @app_commands.rename(event=EVENT, here=HERE)
+    @app_commands.describe(event=EVENT_HELP,
+                           here=locale_str("Stop this channel following it (channel managers)"))
     @app_commands.autocomplete(event=event_choices)
     async def unsubscribe(interaction: discord.Interaction, event: str, here: bool = False) -> None:
         await answer(interaction, commands.unsubscribe, event, here)
 
-    @group.command(description="When to remind you before an event, e.g. 1d 2h 15m (or off)")
-    @app_commands.describe(event="The event's link or slug", offsets="e.g. 1d 2h 15m, or off")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("remind"),
+                   description=locale_str("When to remind you before an event, e.g. 1d 2h 15m (or off)"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(event=EVENT, offsets=locale_str("offsets"))
+    @app_commands.describe(event=EVENT_HELP, offsets=locale_str("e.g. 1d 2h 15m, or off"))
     @app_commands.autocomplete(event=event_choices)
     async def remind(interaction: discord.Interaction, event: str, offsets: str) -> None:
         await answer(interaction, commands.remind, event, offsets)
 
-    @group.command(name="list", description="The events you follow, with your reminders")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("list"), description=locale_str("The events you follow, with your reminders"))
     async def list_subscriptions(interaction: discord.Interaction) -> None:
         await answer(interaction, commands.list_subscriptions)
 
-    @group.command(description="Upcoming public events")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("events"), description=locale_str("Upcoming public events"))
     async def events(interaction: discord.Interaction) -> None:
         await answer(interaction, commands.events)
 
-    @group.command(description="Join this Discord account with your Soonish account at an email address")
-    @app_commands.describe(email="Your Soonish account's email address")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("link"),
+                   description=locale_str("Join this Discord account with your Soonish account at an email address"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(email=locale_str("email"))
+    @app_commands.describe(email=locale_str("Your Soonish account's email address"))
     async def link(interaction: discord.Interaction, email: str) -> None:
         await answer(interaction, commands.link, email)
 
-    @group.command(description="Join this Discord account with your Soonish account, with a code from its Channels page")
-    @app_commands.describe(code="The code the Channels page shows, e.g. ABCD-2345")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("connect"), description=locale_str(
+        "Join this Discord account with your Soonish account, with a code from its Channels page"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(code=locale_str("code"))
+    @app_commands.describe(code=locale_str("The code the Channels page shows, e.g. ABCD-2345"))
     async def connect(interaction: discord.Interaction, code: str) -> None:
         await answer(interaction, commands.connect, code)
 
-    @group.command(description="Organizers: create an event, e.g. title Team lunch, when tomorrow 7pm")
-    @app_commands.describe(title="The event's title", when="e.g. tomorrow 7pm, fri 18:30, in 3 hours")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("create"),
+                   description=locale_str("Organizers: create an event, e.g. title Team lunch, when tomorrow 7pm"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(title=locale_str("title"), when=WHEN)
+    @app_commands.describe(title=locale_str("The event's title"), when=locale_str("e.g. tomorrow 7pm, fri 18:30, in 3 hours"))
     async def create(interaction: discord.Interaction, title: str, when: str) -> None:
         await answer(interaction, commands.create, title, when)
 
-    @group.command(description="Organizers: send a message to everyone following your event")
-    @app_commands.describe(event="Your event's link or slug", text="The message")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("announce"),
+                   description=locale_str("Organizers: send a message to everyone following your event"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(event=EVENT, text=locale_str("text"))
+    @app_commands.describe(event=YOUR_EVENT_HELP, text=locale_str("The message"))
     @app_commands.autocomplete(event=event_choices)
     async def announce(interaction: discord.Interaction, event: str, text: str) -> None:
         await answer(interaction, commands.announce, event, text)
 
-    @group.command(description="Organizers: move your event to a new time")
-    @app_commands.describe(event="Your event's link or slug", when="e.g. fri 18:30")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("edit"), description=locale_str("Organizers: move your event to a new time"))
+    @app_commands.rename(event=EVENT, when=WHEN)
+    @app_commands.describe(event=YOUR_EVENT_HELP, when=locale_str("e.g. fri 18:30"))
     @app_commands.autocomplete(event=event_choices)
     async def edit(interaction: discord.Interaction, event: str, when: str) -> None:
         await answer(interaction, commands.edit_when, event, when)
 
-    @group.command(description="Organizers: cancel your event (you confirm first)")
-    @app_commands.describe(event="Your event's link or slug")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("cancel"), description=locale_str("Organizers: cancel your event (you confirm first)"))
+    @app_commands.rename(event=EVENT)
+    @app_commands.describe(event=YOUR_EVENT_HELP)
     @app_commands.autocomplete(event=event_choices)
     async def cancel(interaction: discord.Interaction, event: str) -> None:
         await answer(interaction, commands.cancel, event)
 
-    @group.command(description="Say whether you're coming: going, maybe or no")
-    @app_commands.rename(choice="answer")
-    @app_commands.describe(event="The event's link or slug", choice="going, maybe or no")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("rsvp"), description=locale_str("Say whether you're coming: going, maybe or no"))
+    # Translators: a Discord command option's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @app_commands.rename(event=EVENT, choice=locale_str("answer"))
+    @app_commands.describe(event=EVENT_HELP, choice=locale_str("going, maybe or no"))
     @app_commands.autocomplete(event=event_choices)
-    @app_commands.choices(choice=[app_commands.Choice(name=label, value=value) for value, label in
-                                  (("going", "Going"), ("maybe", "Maybe"), ("no", "Can't go"))])
+    @app_commands.choices(choice=[app_commands.Choice(name=locale_str("Going"), value="going"),
+                                  app_commands.Choice(name=locale_str("Maybe"), value="maybe"),
+                                  app_commands.Choice(name=locale_str("Can't go"), value="no")])
     async def rsvp(interaction: discord.Interaction, event: str, choice: str) -> None:
         await answer(interaction, commands.rsvp, event, choice)
 
-    @group.command(name="help", description="What the bot can do")
+    # Translators: a Discord command's name: one lowercase word (letters, digits, - or _), up to 32 characters
+    @group.command(name=locale_str("help"), description=locale_str("What the bot can do"))
     async def show_help(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(render(commands.help()), ephemeral=True)
 
@@ -220,7 +308,9 @@ class SoonishBot(discord.Client):
         await interaction.followup.send(render(reply), ephemeral=True)
 
     async def setup_hook(self) -> None:
-        # Registers /soonish with Discord (global commands; one bulk call per start).
+        # Registers /soonish with Discord (global commands; one bulk call per start), with its
+        # texts in each client language we ship.
+        await self.tree.set_translator(CatalogTranslator())
         await self.tree.sync()
 
     # The servers the bot is in (GUILD_CREATE: at connect, and when added), and the ones it

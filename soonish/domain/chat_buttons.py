@@ -1,26 +1,30 @@
 """The buttons under chat posts about an event (Slack Block Kit actions, Discord message
 components): the RSVP answers, and "Follow this event" under a community's new-event post; and
-reading a pressed button back. Pure data: the worker and the bots share it."""
+reading a pressed button back. Pure data: the worker and the bots share it. The labels are in
+the language of the message they are under."""
+from soonish.i18n import DEFAULT_LOCALE, _l, render_in
 
 SLACK_ACTION_PREFIX = "rsvp_"  # action_id rsvp_going / rsvp_maybe / rsvp_no, value: the event id
 DISCORD_ID_PREFIX = "soonish:rsvp:"  # custom_id soonish:rsvp:<event id>:<answer>
-BUTTONS = (("going", "Going", "primary"), ("maybe", "Maybe", None), ("no", "Can't go", None))
+BUTTONS = (("going", _l("Going"), "primary"), ("maybe", _l("Maybe"), None), ("no", _l("Can't go"), None))
 # Under the still-coming check: "confirm" keeps the person going (and says so); "no" frees the place.
-STILL_COMING_BUTTONS = (("confirm", "Yes, still coming", "primary"), ("no", "Can't make it", None))
+STILL_COMING_BUTTONS = (("confirm", _l("Yes, still coming"), "primary"), ("no", _l("Can't make it"), None))
 SLACK_FOLLOW_ACTION = "follow_event"  # value: the event id
 DISCORD_FOLLOW_PREFIX = "soonish:follow:"  # custom_id soonish:follow:<event id>
 DISCORD_STYLES = {"primary": 1, None: 2}  # blurple, grey
 DISCORD_BUTTON, DISCORD_ACTION_ROW = 2, 1
 
 
-def _buttons(still_coming: bool) -> tuple:
-    return STILL_COMING_BUTTONS if still_coming else BUTTONS
+def _buttons(still_coming: bool, locale: str) -> list[tuple[str, str, str | None]]:
+    with render_in(locale):
+        return [(choice, str(label), style) for choice, label, style in
+                (STILL_COMING_BUTTONS if still_coming else BUTTONS)]
 
 
-def slack_blocks(text: str, event_id: int, still_coming: bool = False) -> list[dict]:
+def slack_blocks(text: str, event_id: int, still_coming: bool = False, locale: str = DEFAULT_LOCALE) -> list[dict]:
     """The post's text as a section, then the answer buttons."""
     buttons = []
-    for choice, label, style in _buttons(still_coming):
+    for choice, label, style in _buttons(still_coming, locale):
         button = {"type": "button", "action_id": SLACK_ACTION_PREFIX + choice, "value": str(event_id),
                   "text": {"type": "plain_text", "text": label}}
         if style:
@@ -55,11 +59,11 @@ def parse_discord_follow(custom_id: str) -> int | None:
     return int(event_id) if custom_id.startswith(DISCORD_FOLLOW_PREFIX) and event_id.isdigit() else None
 
 
-def discord_components(event_id: int, still_coming: bool = False) -> list[dict]:
+def discord_components(event_id: int, still_coming: bool = False, locale: str = DEFAULT_LOCALE) -> list[dict]:
     return [{"type": DISCORD_ACTION_ROW, "components": [
         {"type": DISCORD_BUTTON, "style": DISCORD_STYLES[style], "label": label,
          "custom_id": f"{DISCORD_ID_PREFIX}{event_id}:{choice}"}
-        for choice, label, style in _buttons(still_coming)
+        for choice, label, style in _buttons(still_coming, locale)
     ]}]
 
 

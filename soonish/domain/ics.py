@@ -4,6 +4,9 @@ confirm mail's attachment alike.
 
 Calendar apps recognise an event by its UID and take the highest SEQUENCE as the newest, so the UID
 never changes and SEQUENCE is the event's version: an edit or a cancellation replaces the entry.
+
+An entry's description is written in the language being written in (the page's reader's, the
+feed's owner's, the mail's reader's: the caller's ``render_in``), around the organizer's own words.
 """
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -12,6 +15,8 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
+from soonish.domain.messages import when_text
+from soonish.i18n import _
 from soonish.models import Event, EventStatus, Series
 
 PRODID = "-//Soonish//Soonish events//EN"
@@ -30,17 +35,20 @@ def vevent(event: Event, url: str, uid: str | None = None) -> CalendarEvent:
     entry.add("dtstart", event.starts_at.astimezone(zone))
     if event.ends_at is not None:
         entry.add("dtend", event.ends_at.astimezone(zone))
-    describe(entry, event, url)
+    # Many calendar apps show neither STATUS nor the zone's name: the entry says both in words.
+    said = [_("This event is cancelled.")] if event.status == EventStatus.CANCELLED else []
+    said.append(_("When: %(when)s", when=when_text(event)))
+    describe(entry, event, url, said)
     entry.add("sequence", event.version)
     entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
     return entry
 
 
-def describe(entry: CalendarEvent, published: Event | Series, url: str) -> None:
-    """What an entry says of its event or series: its title, description and place, and its page."""
+def describe(entry: CalendarEvent, published: Event | Series, url: str, said: list[str] = ()) -> None:
+    """What an entry says of its event or series: its title, place and page, and a description of
+    ``said`` (lines in the reader's language), the organizer's description and the page's link."""
     entry.add("summary", published.title)
-    if published.description:
-        entry.add("description", published.description)
+    entry.add("description", "\n\n".join(part for part in ("\n".join(said), published.description, url) if part))
     if published.location:
         entry.add("location", published.location)
     entry.add("url", url)

@@ -47,6 +47,8 @@ class Message:
     summary: str = ""
     answer_token: str | None = None
     attachments: tuple[Attachment, ...] = ()  # mail only
+    # The language it is written in: what a transport adds to it (push's buttons) is written in it too.
+    locale: str = DEFAULT_LOCALE
 
 
 NOTIFY_TYPE = {
@@ -370,6 +372,7 @@ class NotificationText:
             follow_event_id=self.extra["event_id"] if offer_follow and self.community and not as_mail else None,
             follow_label=self.follow_label,
             summary=self.chat_body,
+            locale=self.locale,
         )
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select, update
 
-from soonish.i18n import _l
+from soonish.i18n import _, _l
 from soonish.links import LinkInvalid, unsign, sign
 from soonish.models import Delivery, Integration, SubscriptionSelector, User, db, utcnow
 from soonish.models.integration import PUSH_SCHEME
@@ -32,6 +32,20 @@ ANSWER_PURPOSE = "push-answer"
 # RSVP answers a notification offers, and the still-coming check's (services/rsvp.py's choices).
 RSVP_ACTIONS = (("going", _l("Going")), ("no", _l("Can't go")))
 STILL_COMING_ACTIONS = (("confirm", _l("Yes, still coming")), ("no", _l("Can't make it")))
+
+
+def answered_texts() -> dict[str, str]:
+    """What the service worker shows once a notification's button has sent its answer (by the
+    answer the API gives back, "saved" for any other, "failed" when it was refused), in the
+    language being written in."""
+    return {
+        "going": _("You're going"),
+        "no": _("Answer saved: can't go"),
+        "confirm": _("Thanks, see you there"),
+        "waitlisted": _("It's full: you're on the waitlist"),
+        "saved": _("Answer saved"),
+        "failed": _("That didn't work: answer on the event's page"),
+    }
 
 
 class SubscriptionRefused(ValueError):

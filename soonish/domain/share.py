@@ -13,7 +13,7 @@ from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedI
 
 from soonish.domain import avatars
 from soonish.domain.messages import when_text
-from soonish.i18n import _l
+from soonish.i18n import _, _l, current_locale, is_rtl, ngettext
 from soonish.models import Event, Visibility
 
 # An event without an end is put in calendars as one hour long.
@@ -102,12 +102,13 @@ def card_tags(event: Event, event_url: str, image_url: str) -> list[tuple[str, s
 def host_card_tags(name: str, page_url: str, events: list[Event], image_url: str | None) -> list[tuple[str, str, str]]:
     """The Open Graph / Twitter card tags of a host's page: their upcoming public events, with
     the soonest one's image when there is one."""
-    title = f"Events hosted by {name}"
+    title = _("Events hosted by %(host)s", host=name)
     if events:
         listed = ", ".join(event.title for event in events[:3]) + (", …" if len(events) > 3 else "")
-        description = excerpt(f"{len(events)} upcoming event{'s' if len(events) != 1 else ''}: {listed}.")
+        description = excerpt(ngettext("%(count)s upcoming event: %(events)s.", "%(count)s upcoming events: %(events)s.",
+                                       len(events), count=len(events), events=listed))
     else:
-        description = "No upcoming public events right now."
+        description = _("No upcoming public events right now.")
     return _page_card_tags("profile", title, description, page_url, image_url)
 
 
@@ -115,7 +116,8 @@ def series_card_tags(title: str, summary: str, description: str, page_url: str,
                      image_url: str | None) -> list[tuple[str, str, str]]:
     """The Open Graph / Twitter card tags of a series' page (public or unlisted): its rule in
     words, and its next occurrence's image when there is one."""
-    return _page_card_tags("website", title, excerpt(f"A series: {summary}. {description}"), page_url, image_url)
+    return _page_card_tags("website", title, excerpt(_("A series: %(summary)s. %(description)s", summary=summary,
+                                                       description=description)), page_url, image_url)
 
 
 def _page_card_tags(og_type: str, title: str, description: str, page_url: str,
@@ -136,11 +138,11 @@ def _page_card_tags(og_type: str, title: str, description: str, page_url: str,
     return tags
 
 
-def image_etag(event: Event, cover_etag: str | None = None) -> str:
+def image_etag(event: Event, cover_etag: str | None = None, locale: str = "en") -> str:
     """Changes whenever what the image shows may change (the event's version counts edits, the
-    cover's ETag a new cover)."""
+    cover's ETag a new cover, the language its words and date are written in)."""
     organizer = event.organizer.display_name or ""
-    return hashlib.sha256(f"{event.id}:{event.version}:{event.status.value}:{organizer}:{cover_etag}".encode()
+    return hashlib.sha256(f"{event.id}:{event.version}:{event.status.value}:{organizer}:{cover_etag}:{locale}".encode()
                           ).hexdigest()[:32]
 
 
@@ -201,28 +203,34 @@ def _background(event: Event, cover: bytes | None) -> Image.Image:
 
 def share_image(event: Event, cover: bytes | None = None) -> bytes:
     """A 1200×630 PNG card: title, date (in the event's zone), place and organizer, over the
-    cover (``cover``: its JPEG) or the event's generated visual."""
+    cover (``cover``: its JPEG) or the event's generated visual. Its words and date in the
+    language being written in; a right-to-left one mirrors the card (text from the right edge,
+    the brand on the left), each line laid out by its own direction (Pillow's Raqm layout)."""
     width, height = IMAGE_SIZE
     image = _background(event, cover)
     draw = ImageDraw.Draw(image, "RGBA")
     draw.rectangle((0, height - 90, width, height), fill=(0, 0, 0, 110))
     margin = 80
+    rtl = is_rtl(current_locale())
+    start, end = (width - margin, margin) if rtl else (margin, width - margin)
+
+    def write(x: int, y: int, text: str, font, fill: str, at_start: bool = True) -> None:
+        # The anchor's first letter is the side of ``x`` the text sits on: left, or right.
+        draw.text((x, y), text, font=font, fill=fill, anchor="ra" if rtl == at_start else "la")
+
     title_font = _font(True, 72)
     lines = _wrap(draw, event.title, title_font, width - 2 * margin, 3)
     y = 90
     for line in lines:
-        draw.text((margin, y), line, font=title_font, fill="white")
+        write(start, y, line, title_font, "white")
         y += 88
     y += 20
-    draw.text((margin, y), when_text(event), font=_font(False, 40), fill="#e0e7ff")
+    write(start, y, when_text(event), _font(False, 40), "#e0e7ff")
     if event.location:
-        draw.text((margin, y + 56), excerpt(event.location, 60), font=_font(False, 34), fill="#c7d2fe")
-    organizer = event.organizer.display_name or "its organizer"
-    draw.text((margin, height - 68), f"Hosted by {excerpt(organizer, 50)}", font=_font(False, 34), fill="white")
-    brand = "Soonish"
-    brand_font = _font(True, 38)
-    draw.text((width - margin - draw.textlength(brand, font=brand_font), height - 70), brand, font=brand_font,
-              fill="#a5b4fc")
+        write(start, y + 56, excerpt(event.location, 60), _font(False, 34), "#c7d2fe")
+    organizer = event.organizer.display_name or _("its organizer")
+    write(start, height - 68, _("Hosted by %(host)s", host=excerpt(organizer, 50)), _font(False, 34), "white")
+    write(end, height - 70, "Soonish", _font(True, 38), "#a5b4fc", at_start=False)
     out = io.BytesIO()
     image.save(out, "PNG", optimize=True)
     return out.getvalue()

@@ -14,6 +14,7 @@ runs in one) Flask-Babel's own functions and the Jinja templates follow it, with
 functions here translate from the compiled catalog directly.
 
 Infrastructure: imports nothing of the domain, services, web, bots or temporal."""
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +24,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import flask_babel
-from babel import Locale, dates, lists, negotiate_locale, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers
+from babel.core import get_global
 from babel.support import NullTranslations, Translations
 from flask_babel.speaklater import LazyString
 from flask import current_app, has_app_context, has_request_context, request
@@ -59,26 +61,58 @@ def available_locales() -> tuple[str, ...]:
     return SUPPORTED_LOCALES + (PSEUDO_LOCALE,) if pseudo else SUPPORTED_LOCALES
 
 
+# A region after a shipped language that has no regional catalog ("GB" in en-GB, "419" in
+# es-419): kept, so the reader gets that region's formats (CLDR's en_GB: "Mon, 16 Dec 2030,
+# 19:00", where en writes "Mon, Dec 16, 2030, 7:00 PM") with the language's own words (gettext
+# finds "en" for "en_GB").
+_REGION = re.compile(r"[A-Za-z]{2}|[0-9]{3}")
+
+
 def supported(locale: str | None) -> str | None:
-    """``locale`` as one of ours ("pt-br" → "pt_BR"), or None when it isn't one."""
+    """``locale`` as one of ours ("pt-br" → "pt_BR"; "en-GB" → "en_GB", English read the British
+    way), or None when it isn't one."""
     if not locale:
         return None
-    wanted = locale.replace("-", "_").lower()
-    return next((known for known in available_locales() if known.lower() == wanted), None)
+    wanted = locale.replace("-", "_")
+    locales = available_locales()
+    exact = next((known for known in locales if known.lower() == wanted.lower()), None)
+    if exact:
+        return exact
+    language, _, region = wanted.partition("_")
+    language, region = language.lower(), region.upper()
+    if language not in locales or not _REGION.fullmatch(region):
+        return None
+    # The language's own region (US for en, FR for fr) is the language: one rendering for all
+    # of its readers, not one per way of asking for it.
+    if get_global("likely_subtags").get(language, "").endswith(f"_{region}"):
+        return language
+    try:
+        regional = str(Locale.parse(f"{language}_{region}"))
+    except (UnknownLocaleError, ValueError):
+        return None
+    # The pseudo-locale is "World English" (en_001): never a region of English where it is off.
+    return regional if regional != PSEUDO_LOCALE else None
+
+
+def shipped(locale: str | None) -> str:
+    """The catalog ``locale`` reads ("en" for "en_GB"): what a language selector shows chosen."""
+    chosen = supported(locale) or DEFAULT_LOCALE
+    return chosen if chosen in available_locales() else chosen.split("_")[0]
 
 
 def best_locale(accept_language: str | None, fallback: str = DEFAULT_LOCALE) -> str:
-    """The shipped locale that best answers an ``Accept-Language`` header (``fr-FR,fr;q=0.9``),
-    or ``fallback``. A language without its region finds a regional catalog of it ("pt" →
-    "pt_BR"), which Babel's negotiation alone would not."""
-    preferred = [value.replace("-", "_") for value, _quality in
-                 parse_accept_header(accept_language or "", LanguageAccept) if value != "*"]
-    locales = available_locales()
-    chosen = negotiate_locale(preferred, locales, sep="_")
-    if chosen:
-        return supported(chosen) or chosen
+    """The locale that best answers an ``Accept-Language`` header (``fr-FR,fr;q=0.9``), or
+    ``fallback``: a shipped one, or a shipped language with the region asked for ("en-GB"). A
+    language without its region finds a regional catalog of it ("pt" → "pt_BR"), which Babel's
+    negotiation alone would not."""
+    preferred = [value for value, _quality in parse_accept_header(accept_language or "", LanguageAccept)
+                 if value != "*"]
     for wanted in preferred:
-        language = wanted.split("_")[0].lower()
+        if chosen := supported(wanted):
+            return chosen
+    locales = available_locales()
+    for wanted in preferred:
+        language = wanted.replace("-", "_").split("_")[0].lower()
         regional = next((known for known in locales if known.split("_")[0].lower() == language), None)
         if regional:
             return regional

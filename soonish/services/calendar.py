@@ -15,7 +15,7 @@ from soonish.models import Community, Event, EventStatus, Series, SeriesStatus, 
 from soonish.services import series as series_service
 from soonish.services.errors import NotFound
 from soonish.services.events import can_view
-from soonish.i18n import _, _l
+from soonish.i18n import _, _l, current_locale, render_in, supported
 
 FEED_TOKEN_BYTES = 32
 
@@ -85,7 +85,13 @@ def followed_subscriptions(user: User) -> list[Subscription]:
 
 
 def feed_calendar(user: User, event_url: EventUrl) -> bytes:
-    """The user's feed: each followed event with one alarm per reminder offset."""
+    """The user's feed: each followed event with one alarm per reminder offset, in the language
+    they chose (else the one their calendar app asks for)."""
+    with render_in(supported(user.locale) or current_locale()):
+        return _feed_calendar(user, event_url)
+
+
+def _feed_calendar(user: User, event_url: EventUrl) -> bytes:
     entries = []
     for subscription in followed_subscriptions(user):
         event = subscription.event

@@ -24,7 +24,7 @@ from soonish.netguard import PrivateTargetRefused, check_host
 from soonish.services.channel_types import BY_KEY, EMAIL, build_url, clean_fields
 from soonish.services.errors import Conflict, NotFound, TooSoon, ValidationFailed, owned_or_missing, reading_link
 from soonish.domain import outbox
-from soonish.i18n import _l, format_number
+from soonish.i18n import _, _l, current_locale, format_number
 
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PORTS = range(1, 65536)
@@ -261,21 +261,18 @@ def send_test(user: User, integration_id: int) -> str | None:
     """Deliver a test message now; None when it went out, else the reason it didn't."""
     integration = get_integration(user, integration_id)
     if integration.awaiting_verification:
-        return "This address isn't verified yet: open the link we mailed to it."
+        return _("This address isn't verified yet: open the link we mailed to it.")
     failed = _deliver_test(integration_destination(integration, cipher()), integration.name,
                            f"soonish-test-{integration.id}")
     return None if failed is None else failed.reason
 
 
 def _deliver_test(destination: Destination, name: str, key: str) -> Failed | RetryAfter | None:
-    """Deliver a test message to ``destination`` now; None when it went out."""
-    message = Message(
-        delivery_key=key,
-        title="Soonish test message",
-        text=f"This is a test from Soonish for your channel “{name}”. It works!",
-        short=f"This is a test from Soonish for your channel “{name}”. It works!",
-        notify_type="success",
-    )
+    """Deliver a test message to ``destination`` now, in the language of whoever asked for it
+    (a device's test push reads like its notifications will); None when it went out."""
+    text = _("This is a test from Soonish for your channel “%(name)s”. It works!", name=name)
+    message = Message(delivery_key=key, title=_("Soonish test message"), text=text, short=text,
+                      notify_type="success", locale=current_locale())
 
     async def deliver() -> Outcome:
         async with Courier(mail_settings(), bool(current_app.config["ALLOW_PRIVATE_TARGETS"]),

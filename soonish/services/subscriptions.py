@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from soonish.field_limits import DISPLAY_NAME_MAX
-from soonish.i18n import supported
+from soonish.i18n import shipped, supported
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
@@ -283,7 +283,8 @@ def set_offsets(subscription: Subscription, reminder_offsets, locale: str | None
     if locale is not None and supported(locale) is None:
         raise ValidationFailed.field("locale", _l("Pick one of the languages offered."))
     subscription.reminder_offsets = validate_offsets(reminder_offsets)
-    if locale is not None:
+    # Choosing the language already read keeps its region (en_GB's dates stay British).
+    if locale is not None and (subscription.locale is None or shipped(subscription.locale) != supported(locale)):
         subscription.locale = supported(locale)
     if subscription.status == SubscriptionStatus.ACTIVE:
         outbox.reminders_changed(subscription.event)

@@ -34,6 +34,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event as sa_event
 
+from soonish.i18n import current_locale
 from soonish.models import Event, EventCover
 from soonish.services.events import public_page_state
 
@@ -66,11 +67,11 @@ class Rendered:
 
 
 class KeptPages:
-    """By slug: a kept page answers without a query. Changes made in this process drop it at once
+    """By slug and language (each reader's page is in theirs): a kept page answers without a query. Changes made in this process drop it at once
     (the listeners below); other processes' copies are at most EVENT_PAGE_CACHE_SECONDS old."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, Rendered] = {}
+        self.entries: dict[tuple[str, str], Rendered] = {}
         self.lock = threading.Lock()
 
 
@@ -91,7 +92,7 @@ def serves_event(event_id: int) -> bool:
 
 def kept(slug: str) -> Rendered | None:
     """The page kept for ``slug`` while it is fresh, or while it shows what it would if rendered now."""
-    entry = _kept_pages().entries.get(slug)
+    entry = _kept_pages().entries.get((slug, current_locale()))
     now = time.monotonic()
     if entry is None or entry.fresh_until > now:
         return entry
@@ -116,10 +117,11 @@ def keep(event, render: Callable[..., str]) -> Rendered:
                      now + current_app.config["EVENT_PAGE_CACHE_SECONDS"])
     pages = _kept_pages()
     with pages.lock:
-        pages.entries.pop(event.slug, None)
+        key = (event.slug, current_locale())
+        pages.entries.pop(key, None)
         if len(pages.entries) >= ENTRIES_KEPT:
             pages.entries.pop(next(iter(pages.entries)))
-        pages.entries[event.slug] = entry
+        pages.entries[key] = entry
     return entry
 
 
@@ -134,7 +136,7 @@ def response(entry: Rendered) -> Response:
     # Only the visitor's browser may keep it (its nonces are for one view), asking each time.
     answer.cache_control.private = True
     answer.cache_control.no_cache = True
-    answer.vary.update(("HX-Request", "Cookie"))
+    answer.vary.update(("HX-Request", "Cookie", "Accept-Language"))
     return answer
 
 
@@ -142,16 +144,20 @@ def response(entry: Rendered) -> Response:
 def _event_changed(mapper, connection, event: Event) -> None:
     """An event changed here (an edit, a cancel, RSVP settings): its next view renders again."""
     if has_app_context():
-        _kept_pages().entries.pop(event.slug, None)
+        _drop(event.id)
 
 
 @sa_event.listens_for(EventCover, "after_insert")
 @sa_event.listens_for(EventCover, "after_update")
 @sa_event.listens_for(EventCover, "after_delete")
 def _cover_changed(mapper, connection, cover: EventCover) -> None:
-    if not has_app_context():
-        return
+    if has_app_context():
+        _drop(cover.event_id)
+
+
+def _drop(event_id: int) -> None:
+    """The event's kept pages, in every language."""
     entries = _kept_pages().entries
-    for slug, entry in list(entries.items()):
-        if entry.event_id == cover.event_id:
-            entries.pop(slug, None)
+    for key, entry in list(entries.items()):
+        if entry.event_id == event_id:
+            entries.pop(key, None)

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from soonish.domain import avatars, share
 from soonish.domain.communities import Action, may
-from soonish.i18n import _
+from soonish.i18n import _, current_locale, render_in, supported
 from soonish.links import event_path, public_url
 from soonish.domain.messages import map_url
 from soonish.models import SubscriptionStatus, utcnow
@@ -40,10 +40,13 @@ def shown_cover_etag(event) -> str | None:
 
 
 def image_url(event) -> str:
-    """The share card (over the cover when there is one). What it shows is in the URL (its ETag,
-    so the image route answers it as immutable): a card crawler that caches by URL sees a
-    change as a new image."""
-    path = url_for("share.image", slug=event.slug, v=share.image_etag(event, shown_cover_etag(event)))
+    """The share card (over the cover when there is one), in the page's language. What it shows
+    is in the URL (its ETag, so the image route answers it as immutable, and its language: a
+    crawler fetches the image without the page's Accept-Language): a card crawler that caches by
+    URL sees a change as a new image."""
+    locale = current_locale()
+    path = url_for("share.image", slug=event.slug, v=share.image_etag(event, shown_cover_etag(event), locale),
+                   lang=locale)
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
@@ -103,13 +106,17 @@ def image(slug):
     event = visible_event_or_404(slug)
     if not share.shareable(event):
         abort(404)
-    etag = share.image_etag(event, shown_cover_etag(event))
-    response = _cached(Response(mimetype="image/png"), etag, public=True)
-    if request.if_none_match.contains(etag):
-        response.status_code = 304
-        return response
-    cover = cover_service.get_cover(event) if shown_cover_etag(event) else None
-    response.set_data(share.share_image(event, cover.image if cover else None))
+    # The language the linking page was in, else the asker's.
+    with render_in(supported(request.args.get("lang")) or current_locale()) as locale:
+        etag = share.image_etag(event, shown_cover_etag(event), locale)
+        response = _cached(Response(mimetype="image/png"), etag, public=True)
+        # Without a language in its URL the image is in the one the request asks for.
+        response.vary.add("Accept-Language")
+        if request.if_none_match.contains(etag):
+            response.status_code = 304
+            return response
+        cover = cover_service.get_cover(event) if shown_cover_etag(event) else None
+        response.set_data(share.share_image(event, cover.image if cover else None))
     return response
 
 

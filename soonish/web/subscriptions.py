@@ -9,7 +9,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from soonish.web.once import once_per_form
 from soonish.field_limits import DISPLAY_NAME_MAX
-from soonish.i18n import LOCALE_NAMES, _, _l, current_locale, format_list
+from soonish.i18n import LOCALE_NAMES, _, _l, current_locale, format_list, shipped
 from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
 from soonish.services import chat
 from soonish.services import events as event_service
@@ -236,7 +236,7 @@ def confirm(token):
 def manage(token):
     subscription = subscription_service.from_manage_token(token)
     form = ManageForm(reminder_offsets=offsets_text(subscription.reminder_offsets),
-                      locale=subscription.locale or current_locale())
+                      locale=shipped(subscription.locale or current_locale()))
     if form.validate_on_submit():
         with refusal_kept(form):
             subscription_service.set_offsets(subscription, form.reminder_offsets.data or "", form.locale.data)

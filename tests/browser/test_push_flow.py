@@ -12,8 +12,11 @@ Nobody can click a notification's button in headless Chromium: the test calls th
 click handler (``self.handleNotificationClick``, which its ``notificationclick`` listener calls)
 with the notification shown and the "going" action."""
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -103,6 +106,18 @@ def test_notify_me_on_this_device_then_answer_going_from_the_notification(
     notification = next(n for n in page.evaluate(shown) if n["title"] == "Doors open at 7")
     assert notification["actions"] == ["going", "no"]
     assert notification["body"].startswith("Bring a friend\nWhen: ")
+    # A follower reading German: the worker writes the start in German, into the line the server sent.
+    german = {**pushed.payload, "title": "Türen um 7", "tag": "german", "lang": "de", "when_line": "Wann: %(when)s"}
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": live_server, "registrationId": registration_id, "data": json.dumps(german)})
+    in_german = "navigator.serviceWorker.ready.then((r) => r.getNotifications({tag: 'german'}))" \
+                ".then((all) => all.map((n) => ({body: n.body, lang: n.lang})))"
+    wait_until(lambda: page.evaluate(in_german), timeout=10, message="the German notification shown")
+    [shown_in_german] = page.evaluate(in_german)
+    device_zone = ZoneInfo(page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone"))
+    starts = datetime.fromisoformat(pushed.payload["starts_at"]).astimezone(device_zone)
+    assert shown_in_german["lang"] == "de" and shown_in_german["body"].startswith("Bring a friend\nWann: ")
+    assert format_date(starts, "EEE", locale="de") in shown_in_german["body"]  # "Mo.", "Di.": German weekdays
 
     worker = context.service_workers[0]
     worker.evaluate("""self.registration.getNotifications().then((all) =>

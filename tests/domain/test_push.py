@@ -11,7 +11,7 @@ from sqlalchemy import select
 from soonish.crypto import FieldCipher
 from soonish.domain.delivery import Courier, Destination, Failed, MailSettings, Message, PushSettings, RetryAfter, Sent
 from soonish.domain.delivery import ledger, planning
-from soonish.domain.delivery.transports import webhook
+from soonish.domain.delivery.transports import push as push_transport, webhook
 from soonish.domain import outbox, push
 from soonish.models import (
     Delivery, Event, Integration, Notification, NotificationKind, Rsvp, Subscription, SubscriptionSelector,
@@ -112,6 +112,36 @@ async def test_a_push_is_signed_encrypted_and_decrypts_to_the_message_at_the_pus
     assert headers["Urgency"] == "high" and headers["Topic"] == "soonish-3-reminder"
     # A reminder lives until its event starts, then has nothing left to say.
     assert 7000 < int(headers["TTL"]) <= 7200
+
+
+async def test_a_push_speaks_its_readers_language_buttons_and_date_line_too(fake_push):
+    device = fake_push.new_device()
+    await deliver(subscription_of(device), message("reminder", rsvp_event_id=3, answer_token="t", locale="de",
+                                                   title="Erinnerung: Launch beginnt in 1 Stunde"),
+                  message("announcement", locale="ar"))
+    german, arabic = sorted(fake_push.received(device.token), key=lambda p: p.payload["lang"] != "de")
+    assert german.payload["title"] == "Erinnerung: Launch beginnt in 1 Stunde"
+    assert german.payload["actions"] == [{"action": "going", "title": "Ich komme"},
+                                         {"action": "no", "title": "Ich kann nicht"}]
+    # The worker formats the start on the device, in this language, into this line.
+    assert german.payload["when_line"] == "Wann: %(when)s" and german.payload["dir"] == "ltr"
+    assert set(german.payload["answered"]) == {"going", "no", "confirm", "waitlisted", "saved", "failed"}
+    assert arabic.payload["lang"] == "ar" and arabic.payload["dir"] == "rtl" and arabic.payload["answered"] is None
+
+
+async def test_a_long_message_in_a_non_latin_script_is_cut_to_what_a_push_service_takes(fake_push):
+    device = fake_push.new_device()
+    words = "مرحبا بكم في الأمسية الشعرية \"الأولى\"\n" * 200  # two bytes a letter, and JSON escapes
+    long = message("reminder", rsvp_event_id=3, answer_token="t" * 200, locale="ar", title="ت" * 200,
+                   summary=words, short=words)
+    body = push_transport.payload(long)
+    assert len(body) <= push_transport.PAYLOAD_MAX
+    (outcome,) = await deliver(subscription_of(device), long)
+    assert outcome == Sent(201)
+    (received,) = fake_push.received(device.token)
+    # Whole letters in UTF-8, the organizer's words first, the short form in what is left.
+    assert words.startswith(received.payload["summary"]) and len(received.payload["summary"].encode()) > 1400
+    assert words.startswith(received.payload["text"]) and received.payload["text"]
 
 
 async def test_the_still_coming_check_offers_its_own_answers_and_an_announcement_none(fake_push):

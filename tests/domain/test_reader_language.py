@@ -2,9 +2,11 @@
 dates, once per language however many read it. A database, no Temporal."""
 from datetime import datetime, timezone
 
+from soonish.domain import chat_buttons
 from soonish.domain.delivery import planning, reminders
 from soonish.domain.messages import NotificationText, reader_locale
 from soonish.models import Subscription, User, db
+from soonish.services import subscriptions as subscription_service
 
 # A Monday in winter: 19:00 in Paris is 18:00 UTC.
 STARTS_AT = datetime(2030, 12, 16, 18, 0, tzinfo=timezone.utc)
@@ -33,6 +35,8 @@ def test_a_german_and_a_spanish_follower_each_get_the_reminder_in_their_language
 
     mails = {send.destination.email: send.message for send in plan.sends}
     german, spanish = mails["de0@example.com"], mails["es0@example.com"]
+    # What a transport adds (push's buttons) is written in the message's language too.
+    assert (german.locale, spanish.locale) == ("de", "es")
     assert german.title == "Erinnerung: Launch beginnt in 1 Stunde"
     assert "Wann: Mo., 16. Dez. 2030, 19:00 MEZ (Europe/Paris)" in german.text
     assert "Sie erhalten diese Nachricht, weil Sie dieser Veranstaltung auf Soonish folgen." in german.text
@@ -54,3 +58,30 @@ def test_a_follower_without_a_language_of_their_own_reads_their_accounts_then_en
     assert reader_locale(anonymous) == "pt_BR"
     anonymous.locale = "fr"  # chosen on the manage page
     assert reader_locale(anonymous) == "fr"
+
+
+def test_a_british_follower_reads_english_with_british_dates(event, cipher):
+    event.starts_at = STARTS_AT
+    db.session.commit()
+    british = follower(event, "gb@example.com", "en_GB")  # followed from a page asked for in en-GB
+    [reminder] = reminders.make_notifications([reminders.Reminder(event.id, 3600, STARTS_AT)])
+
+    [send] = planning.prepare_batch(reminder.id, british.id, british.id, cipher).sends
+
+    assert send.message.title == "Reminder: Launch starts in 1 hour"
+    assert "When: Mon, 16 Dec 2030, 19:00 CET (Europe/Paris)" in send.message.text
+
+
+def test_the_answer_buttons_under_a_chat_post_are_in_its_readers_language():
+    [row] = chat_buttons.discord_components(3, locale="fr")
+    assert [button["label"] for button in row["components"]] == ["J'y vais", "Peut-être", "Je ne peux pas"]
+    blocks = chat_buttons.slack_blocks("…", 3, still_coming=True, locale="pt_BR")
+    assert [button["text"]["text"] for button in blocks[1]["elements"]] == ["Sim, ainda vou", "Não vou conseguir ir"]
+
+
+def test_choosing_the_language_already_read_on_the_manage_page_keeps_its_region(event):
+    british = follower(event, "gb2@example.com", "en_GB")
+    subscription_service.set_offsets(british, "1h", "en")
+    assert british.locale == "en_GB"
+    subscription_service.set_offsets(british, "1h", "de")
+    assert british.locale == "de"

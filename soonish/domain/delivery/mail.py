@@ -262,14 +262,15 @@ _ICS_MADE: OrderedDict[tuple, bytes] = OrderedDict()
 ICS_KEPT = 64
 
 
-def event_ics(event: Event, event_url: str) -> Attachment:
+def event_ics(event: Event, event_url: str, locale: str | None) -> Attachment:
     """The event as a calendar entry to open in one tap (iTIP PUBLISH: an entry to add, not an
     invitation to answer; its UID and SEQUENCE are the downloads' and feeds', so a later edit
-    replaces it)."""
-    key = (event.id, event.version, event.updated_at, event_url)
+    replaces it), described in the mail's language."""
+    key = (event.id, event.version, event.updated_at, event_url, locale)
     data = _ICS_MADE.get(key)
     if data is None:
-        data = _ICS_MADE[key] = ics.event_calendar(event, event_url, method="PUBLISH")
+        with render_in(locale):
+            data = _ICS_MADE[key] = ics.event_calendar(event, event_url, method="PUBLISH")
         while len(_ICS_MADE) > ICS_KEPT:
             _ICS_MADE.popitem(last=False)
     return Attachment(f"{event.slug}.ics", "text/calendar; method=PUBLISH; charset=utf-8", data)
@@ -287,9 +288,10 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
                    rsvp=takes_rsvps(event), event_url=event_url, calendar=calendar_links(event, event_url))
     # The mail is also their ticket: when and where, the RSVP links and the calendar entry.
+    locale = reader_locale(subscription)
     message = _one_off(f"soonish-confirm-{subscription.id}-{key}", "confirm",
-                       _l("Confirm: follow %(title)s", title=event.title), context, reader_locale(subscription),
-                       unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url),))
+                       _l("Confirm: follow %(title)s", title=event.title), context, locale,
+                       unsubscribe_url=links.unsubscribe_url, attachments=(event_ics(event, event_url, locale),))
     return OneOffMail(subscription.user.email, message)
 
 
@@ -491,7 +493,8 @@ def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOff
     reader = db.session.scalar(select(User).where(User.email == address))
     return OneOffMail(address, _one_off(
         f"soonish-series-follow-{series.id}-{key}", "series_follow", _l("Confirm: follow %(title)s", title=series.title),
-        context, _locale_of(reader), attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
+        context, _locale_of(reader),
+        attachments=(event_ics(upcoming, event_url, _locale_of(reader)),) if upcoming is not None else ()))
 
 
 def digest_events(community: Community, today: date) -> list[Event]:

@@ -46,7 +46,8 @@ class DiscordTransport(Transport):
         if message.follow_event_id is not None:
             payload["components"] = chat_buttons.discord_follow_components(message.follow_event_id, message.follow_label)
         elif message.rsvp_event_id is not None:
-            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id, message.still_coming)
+            payload["components"] = chat_buttons.discord_components(message.rsvp_event_id, message.still_coming,
+                                                                    message.locale)
         # Discord's route buckets are per route and major parameter: here, the channel.
         route = Route("POST /channels/{id}/messages", f"discord:route:channel:{channel_id}", "Discord")
         answer = await self._call(f"{root}/channels/{channel_id}/messages", token, payload, route)

@@ -10,14 +10,18 @@ import http_ece
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
-from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription, b64url_decode
+from soonish.domain.push import RSVP_ACTIONS, STILL_COMING_ACTIONS, PushSubscription, answered_texts, b64url_decode
 from soonish.domain.delivery.pacing import Answer
 from soonish.domain.messages import Message
 from soonish.domain.delivery.transports.base import Failed, Outcome, Transport, TransportKind, register
 from soonish.domain.delivery.transports.webhook import post_once
+from soonish.i18n import _, is_rtl, render_in
 
-# What a push service must take (RFC 8291 §4: 4096-byte records, less the 86 bytes of header,
-# tag and padding delimiter): the text is cut to fit well within.
+# What a push service must take: 3993 bytes of plaintext (RFC 8291 §4: a 4096-byte record less
+# the header, tag and padding delimiter). Counted in UTF-8 bytes, not characters: an Arabic or
+# German message takes two bytes for many of its letters. The organizer's words get up to
+# SUMMARY_MAX; the short form what is left, up to TEXT_MAX.
+PAYLOAD_MAX = 3993
 SUMMARY_MAX = 1500
 TEXT_MAX = 1500
 # A push service keeps an undelivered message this long (a phone off for the weekend); a
@@ -35,17 +39,22 @@ GONE = (404, 410)
 
 def payload(message: Message) -> bytes:
     """What the service worker reads (static/sw.js): the notification's text, the event's start
-    (shown in the reader's zone), where a tap goes, and the answer buttons with their token."""
+    (shown in the reader's zone, in their language), where a tap goes, and the answer buttons
+    with their token. Every word in the message's language: the buttons, the "When:" line and
+    what the worker shows once an answer is sent."""
     extra = message.extra
     actions: tuple = ()
     if message.answer_token and message.still_coming:
         actions = STILL_COMING_ACTIONS
     elif message.answer_token and message.rsvp_event_id:
         actions = RSVP_ACTIONS
-    return json.dumps({
+    with render_in(message.locale) as locale:
+        buttons = [{"action": action, "title": str(title)} for action, title in actions]
+        when_line = _("When: %(when)s")  # the worker puts the start, formatted on the device, in
+        answered = answered_texts() if actions else None
+    fields = {
         "title": message.title,
-        "summary": message.summary[:SUMMARY_MAX],
-        "text": message.short[:TEXT_MAX],
+        "summary": _cut(message.summary, SUMMARY_MAX),
         "kind": extra.get("kind"),
         "event_id": extra.get("event_id"),
         "starts_at": extra.get("starts_at"),
@@ -54,9 +63,26 @@ def payload(message: Message) -> bytes:
         # (the same delivery key) replaces its first copy.
         "tag": topic(message) or message.delivery_key,
         "delivery_key": message.delivery_key,
-        "actions": [{"action": action, "title": str(title)} for action, title in actions],
+        "actions": buttons,
         "answer_token": message.answer_token if actions else None,
-    }, separators=(",", ":")).encode()
+        "lang": locale.replace("_", "-"),
+        "dir": "rtl" if is_rtl(locale) else "ltr",
+        "when_line": when_line,
+        "answered": answered,
+    }
+    text = _cut(message.short, TEXT_MAX)
+    while True:
+        body = json.dumps({**fields, "text": text}, ensure_ascii=False, separators=(",", ":")).encode()
+        over = len(body) - PAYLOAD_MAX
+        if over <= 0 or not text:
+            return body
+        # Cutting n bytes of the text takes at least n off the body (JSON escapes only lengthen).
+        text = _cut(text, len(text.encode()) - over)
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text``'s longest start of at most ``max_bytes`` UTF-8 bytes, never half a letter."""
+    return text.encode()[:max(max_bytes, 0)].decode("utf-8", "ignore")
 
 
 def encrypted(subscription: PushSubscription, body: bytes) -> bytes:

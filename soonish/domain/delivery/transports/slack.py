@@ -44,7 +44,8 @@ class SlackTransport(Transport):
             payload["blocks"] = chat_buttons.slack_follow_blocks(message.short, message.follow_event_id,
                                                                  message.follow_label)
         elif message.rsvp_event_id is not None:
-            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming)
+            payload["blocks"] = chat_buttons.slack_blocks(message.short, message.rsvp_event_id, message.still_coming,
+                                                         message.locale)
         pacer = self.context.pacer
         limits = pacer.settings
         # Narrowest first: the channel (or DM) at 1 a second, then the app's ceiling in that
