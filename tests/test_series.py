@@ -434,3 +434,39 @@ def test_changing_the_whole_series_changes_its_upcoming_occurrences(app, client,
     assert [(o["id"], o["title"]) for o in changed["upcoming"]] == [(o["id"], "Reading circle") for o in series["upcoming"]]
     bad = client.patch(f"/api/v1/series/{series['id']}", headers=organizer, json={"rrule": "FREQ=YEARLY;COUNT=2"})
     assert bad.status_code == 422 and "rrule" in bad.get_json()["error"]["fields"]
+
+
+def test_anyone_follows_a_series_by_email_over_the_api_by_id_or_by_link_double_opt_in(
+        app, client, organizer, smtp_sink, worker):
+    public = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    unlisted = create_series(client, organizer, title="Quiet club", visibility="unlisted",
+                             rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=2")
+    missing = client.post(f"/api/v1/series/{public['id']}/follow", json={})
+    assert missing.status_code == 422 and "email" in missing.get_json()["error"]["fields"]
+    bad = client.post(f"/api/v1/series/{public['id']}/follow", json={"email": "reader@example.invalid"})
+    assert bad.status_code == 422 and "email" in bad.get_json()["error"]["fields"]
+    # An unlisted series is followed only by its link, as it is read.
+    assert client.post(f"/api/v1/series/{unlisted['id']}/follow", json={"email": "reader@example.com"}).status_code == 404
+
+    sent = client.post(f"/api/v1/series/{public['id']}/follow", json={"email": "Reader@Example.com"},
+                       headers={"Accept-Language": "fr"})
+    assert sent.status_code == 202 and sent.get_json() == {"series_id": public["id"], "status": "pending"}
+    by_link = client.post(f"/api/v1/series/by-slug/{unlisted['slug']}/follow", json={"email": "reader@example.com"})
+    assert by_link.status_code == 202 and by_link.get_json()["series_id"] == unlisted["id"]
+    with app.app_context():  # double opt-in: nothing stored before a link is opened
+        assert db.session.scalar(select(SeriesFollow)) is None
+    mails = {mail["Subject"]: mail for mail in smtp_sink.wait_for(2)}
+    assert set(mails) == {"Confirmez\u00a0: suivre Book club", "Confirm: follow Quiet club"}  # as each request asked
+    for mail in mails.values():
+        assert mail["X-Envelope-To"] == "reader@example.com"
+        link = next(word for word in mail.get_body(preferencelist=("plain",)).get_content().split()
+                    if "/series/follows/confirm/" in word)
+        assert client.get(link.removeprefix("http://soonish.test")).status_code == 302
+    with app.app_context():
+        assert sorted(f.series_id for f in db.session.scalars(select(SeriesFollow))) == sorted(
+            [public["id"], unlisted["id"]])
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["schemas"]["SeriesFollowIn"]["properties"]["email"]["maxLength"] == 254
+    for path in ("/api/v1/series/{series_id}/follow", "/api/v1/series/by-slug/{slug}/follow"):
+        assert {"201", "202", "200", "422"} <= set(spec["paths"][path]["post"]["responses"])

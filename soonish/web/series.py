@@ -3,14 +3,13 @@ from flask import Blueprint, Response, current_app, flash, redirect, session, ur
 from flask_login import current_user, login_required
 
 from soonish.domain import share
-from soonish.i18n import _
+from soonish.i18n import _, current_locale
 from soonish.links import public_url
 from soonish.models import Series, Visibility
 from soonish.services import ServiceError
 from soonish.services import calendar as calendar_service
 from soonish.services import series as series_service
 from soonish.web.auth import current_user_or_none
-from soonish.i18n import _
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -92,7 +91,7 @@ def follow_by_email(slug):
     form = EmailSubscribeForm()
     if form.validate_on_submit():
         with refusal_kept(form):
-            series_service.follow_series_by_email(series, form.email.data)
+            series_service.follow_series_by_email(series, form.email.data, locale=current_locale())
             follows = {**session.get(SERIES_EMAIL_FOLLOWS, {}), str(series.id): form.email.data.strip()}
             session[SERIES_EMAIL_FOLLOWS] = dict(list(follows.items())[-EMAIL_FOLLOWS_KEPT:])
             return redirect_to(url_for("series.show", slug=series.slug))

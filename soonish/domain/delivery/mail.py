@@ -459,7 +459,7 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
                                                   _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
-def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOffMail | None:
+def _series_follow_mail(series_id: int, address: str | None, key: str, locale: str | None = None) -> OneOffMail | None:
     """The confirm link of a series followed by email: it carries the series and the address
     (nothing is stored before its owner clicks it), and the series' next occurrence is attached."""
     series = db.session.get(Series, series_id)
@@ -472,11 +472,11 @@ def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOff
     context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
                    series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
                    when=(lambda locale: when_text(upcoming, locale=locale)) if upcoming is not None else None)
-    # In the language of the account the address has, if any (nothing else is known of it yet).
+    # In the language of the account the address has, else the one the follow was asked in.
     reader = db.session.scalar(select(User).where(User.email == address))
     return OneOffMail(address, _one_off(
         f"soonish-series-follow-{series.id}-{key}", "series_follow", _l("Confirm: follow %(title)s", title=series.title),
-        context, _locale_of(reader), attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
+        context, _locale_of(reader) or locale, attachments=(event_ics(upcoming, event_url),) if upcoming is not None else ()))
 
 
 def digest_events(community: Community, today: date) -> list[Event]:
