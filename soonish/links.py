@@ -24,6 +24,8 @@ class LinkPurpose:
     # The one-tap "follow this event" in a community's new-event message (a suggested subscription).
     FOLLOW_SUGGESTED = "follow-suggested-event"
     CONFIRM_SERIES_FOLLOW = "confirm-series-follow"
+    # "Leave the whole series" in an occurrence's mails: [series id, user id].
+    LEAVE_SERIES = "leave-series"
 
 
 class LinkInvalid(Exception):
@@ -90,6 +92,10 @@ def community_invite_path(token: str) -> str:
 
 def series_follow_confirm_path(token: str) -> str:
     return f"/series/follows/confirm/{token}"
+
+
+def leave_series_path(token: str) -> str:
+    return f"/series/leave/{token}"
 
 
 def community_follow_confirm_path(token: str) -> str:

@@ -220,6 +220,34 @@ def unfollow_series(user: User, series_id: int | None = None, slug: str | None =
     follow = find_follow(user, series)
     if follow is None:
         raise NotFound(_l("You don't follow this series."))
+    _end_follow(follow, series, user)
+
+
+def series_to_leave(token: str) -> tuple[Series, User]:
+    """The series and the person a "leave the whole series" link in an occurrence's mail names
+    (these links don't expire, as the mails' unsubscribe links)."""
+    try:
+        series_id, user_id = unsign(current_app.config["SECRET_KEY"], LinkPurpose.LEAVE_SERIES, token)
+    except (LinkInvalid, TypeError, ValueError) as exc:
+        raise NotFound(_l("This link is not valid.")) from exc
+    series, user = db.session.get(Series, series_id), db.session.get(User, user_id)
+    if series is None or user is None:
+        raise NotFound(_l("This series no longer exists."))
+    return series, user
+
+
+def leave_series_by_token(token: str) -> Series:
+    """Stop following the series a mail's link names, as ``unfollow_series``, with the link
+    standing in for a sign-in. Leaving twice is harmless."""
+    series, user = series_to_leave(token)
+    lock(series)
+    follow = find_follow(user, series)
+    if follow is not None:
+        _end_follow(follow, series, user)
+    return series
+
+
+def _end_follow(follow: SeriesFollow, series: Series, user: User) -> None:
     db.session.delete(follow)
     upcoming = [event for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
     subscriptions = db.session.scalars(select(Subscription).where(

@@ -1,5 +1,5 @@
 """Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
-from flask import Blueprint, Response, current_app, flash, redirect, session, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from soonish.domain import share
@@ -9,7 +9,7 @@ from soonish.models import Series, Visibility
 from soonish.services import ServiceError
 from soonish.services import calendar as calendar_service
 from soonish.services import series as series_service
-from soonish.web.auth import current_user_or_none
+from soonish.web.auth import csrf_exempt, current_user_or_none
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -108,6 +108,23 @@ def confirm_follow(token):
     flash(_("You follow every occurrence of %(title)s, with reminders by email. Leave one from its mails to skip it.",
             title=series.title), "success")
     return redirect(url_for("series.show", slug=series.slug))
+
+
+@bp.get("/series/leave/<token>")
+@link_page
+def leave_page(token):
+    # Link scanners follow GET links: this only asks; the button POSTs.
+    series, user = series_service.series_to_leave(token)
+    return render_template("series/leave.html", series=series, user=user, token=token,
+                           following=series_service.find_follow(user, series) is not None)
+
+
+@bp.post("/series/leave/<token>")
+@csrf_exempt  # as a mail's unsubscribe link: the signed token is the proof, from the mail or the manage page
+@link_page
+def leave(token):
+    series = series_service.leave_series_by_token(token)
+    return render_template("series/leave.html", series=series, token=token, following=False, left=True)
 
 
 @bp.post("/series/<slug>/unfollow")

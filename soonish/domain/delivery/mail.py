@@ -24,14 +24,14 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.links import (
     LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
     community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
-    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
+    address_tag, leave_series_path, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
 from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
-                            EventStatus, Integration, Notification, Series, Subscription, SubscriptionStatus, User, Visibility,
+                            EventStatus, Integration, Notification, Series, SeriesFollow, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
 from soonish.domain import ics
 from soonish.domain.messages import Attachment, Message, RecipientLinks, reader_locale, takes_rsvps, when_text
@@ -172,8 +172,19 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
         forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
     rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
         if rsvp_address else None
+    leave_token = leave_series_token(subscription)
     return RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
-                                   rsvp_url)
+                          rsvp_url, leave_series_url=absolute_url(leave_series_path(leave_token)) if leave_token else None)
+
+
+def leave_series_token(subscription: Subscription) -> str | None:
+    """The signed "leave the whole series" token for a subscription to an occurrence of a series
+    its person follows as a series; None otherwise (leaving the event alone is unsubscribing)."""
+    series_id = subscription.event.series_id
+    if series_id is None or db.session.scalar(select(SeriesFollow.id).where(
+            SeriesFollow.series_id == series_id, SeriesFollow.user_id == subscription.user_id)) is None:
+        return None
+    return sign(current_app.config["SECRET_KEY"], LinkPurpose.LEAVE_SERIES, [series_id, subscription.user_id])
 
 
 def community_follow_links(follow_id: int) -> tuple[str, str]:
