@@ -125,7 +125,7 @@ def test_a_series_follower_is_subscribed_to_every_occurrence_and_gets_its_remind
     hook = add_integration(client, ada, http_sink.url("/ada"))
     response = client.post(f"/api/v1/series/{series['id']}/follow", headers=ada,
                            json={"selectors": [{"integration_id": hook["id"]}], "reminder_offsets": ["1d"]})
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 201 and response.get_json()["status"] == "active", response.get_json()
     for event_id in first_made:
         wait_for_schedules(harness, temporal_env, app, event_id, {86400})
 
