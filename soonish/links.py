@@ -25,6 +25,8 @@ class LinkPurpose:
     FOLLOW_SUGGESTED = "follow-suggested-event"
     CONFIRM_SERIES_FOLLOW = "confirm-series-follow"
     LIFT_SUPPRESSION = "lift-suppression"
+    # "Leave the whole series" in an occurrence's mails: [series id, user id].
+    LEAVE_SERIES = "leave-series"
 
 
 class LinkInvalid(Exception):
@@ -91,6 +93,10 @@ def community_invite_path(token: str) -> str:
 
 def series_follow_confirm_path(token: str) -> str:
     return f"/series/follows/confirm/{token}"
+
+
+def leave_series_path(token: str) -> str:
+    return f"/series/leave/{token}"
 
 
 def community_follow_confirm_path(token: str) -> str:

@@ -7,6 +7,8 @@ from soonish.models import Integration, db
 from soonish.services.channel_types import CATALOGUE, build_url
 from soonish.services.integrations import cipher
 
+from .sinks import HttpSink, free_port
+
 GOOD_FIELDS = {
     "ntfy": {"server": "https://ntfy.sh", "topic": "soonish-abc"},
     "telegram": {"bot_token": "123456789:AAEabc_def-ghi", "chat_id": "-100123"},
@@ -57,10 +59,25 @@ def test_each_type_builds_a_url_apprise_parses_into_its_plugin(channel_type):
     assert isinstance(parse_apprise_url(build_url(channel_type, GOOD_FIELDS[channel_type])), spec.plugin)
 
 
-def test_a_typed_channel_is_stored_encrypted_with_the_built_url(app, client, headers):
+@pytest.fixture
+def telegram(monkeypatch):
+    """A stand-in where api.telegram.org would be (only the third party is faked): it takes
+    the test message, or with ``failing`` set answers as Telegram does a made-up bot token,
+    401 Unauthorized (core.telegram.org/bots/api#making-requests)."""
+    from apprise.plugins.telegram import NotifyTelegram
+
+    sink = HttpSink().start()
+    monkeypatch.setattr(NotifyTelegram, "notify_url", f"http://127.0.0.1:{sink.port}/bot")
+    yield sink
+    sink.stop()
+
+
+def test_a_typed_channel_is_stored_encrypted_with_the_built_url(app, client, headers, telegram):
     response = client.post("/api/v1/integrations", headers=headers, json={
         "type": "telegram", "fields": {"bot_token": "123456789:AAEabc_def-ghi", "chat_id": "-100123"}})
     assert response.status_code == 201, response.get_json()
+    # Tested before it was saved: the test message went to the bot's chat.
+    assert [r.path for r in telegram.delivered()] == ["/bot123456789:AAEabc_def-ghi/sendMessage"]
     body = response.get_json()
     assert body["name"] == "Telegram" and body["channel"]
     assert "AAEabc" not in str(body)  # the token is never shown back
@@ -115,5 +132,27 @@ def test_a_typed_channel_test_sends_to_the_server_given(client, headers, http_si
     assert response.status_code == 201, response.get_json()
     result = client.post(f"/api/v1/integrations/{response.get_json()['id']}/test", headers=headers).get_json()
     assert result == {"delivered": True, "error": None}
-    [request] = http_sink.delivered()
-    assert request.body["topic"] == "soonish-test" and "It works" in request.body["message"]
+    # One test before it was saved, one asked for since.
+    tested_first, asked = http_sink.delivered()
+    for request in (tested_first, asked):
+        assert request.body["topic"] == "soonish-test" and "It works" in request.body["message"]
+
+
+def test_a_typed_channel_the_service_refuses_is_a_422_naming_the_field_and_is_not_saved(
+        app, client, headers, telegram, monkeypatch):
+    typed = {"type": "telegram", "name": "TG", "fields": {"bot_token": "123456789:AAEmadeUpToken", "chat_id": "-100123"}}
+    telegram.failing, telegram.failing_status = range(1, 100), 401
+    refused = client.post("/api/v1/integrations", headers=headers, json=typed)
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["fields"] == {"fields.bot_token": ["Telegram didn't accept that bot token"]}
+    assert telegram.received[0].path == "/bot123456789:AAEmadeUpToken/sendMessage"
+
+    from apprise.plugins.telegram import NotifyTelegram
+
+    monkeypatch.setattr(NotifyTelegram, "notify_url", f"http://127.0.0.1:{free_port()}/bot")  # nothing listens
+    unreachable = client.post("/api/v1/integrations", headers=headers, json=typed)
+    assert unreachable.status_code == 422
+    assert unreachable.get_json()["error"]["fields"] == {
+        "fields.bot_token": ["couldn't reach Telegram from the server, try again"]}
+    with app.app_context():
+        assert db.session.query(Integration).count() == 0

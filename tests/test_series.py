@@ -1,6 +1,7 @@
 """Recurring series: rules, occurrences made as real events on a rolling horizon (by the
 `soonish-series` schedule on the Temporal dev server), following a series, edits of one
 occurrence or of it and the following ones, and the series' .ics read back as calendar apps do."""
+import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -124,7 +125,7 @@ def test_a_series_follower_is_subscribed_to_every_occurrence_and_gets_its_remind
     hook = add_integration(client, ada, http_sink.url("/ada"))
     response = client.post(f"/api/v1/series/{series['id']}/follow", headers=ada,
                            json={"selectors": [{"integration_id": hook["id"]}], "reminder_offsets": ["1d"]})
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 201 and response.get_json()["status"] == "active", response.get_json()
     for event_id in first_made:
         wait_for_schedules(harness, temporal_env, app, event_id, {86400})
 
@@ -434,3 +435,111 @@ def test_changing_the_whole_series_changes_its_upcoming_occurrences(app, client,
     assert [(o["id"], o["title"]) for o in changed["upcoming"]] == [(o["id"], "Reading circle") for o in series["upcoming"]]
     bad = client.patch(f"/api/v1/series/{series['id']}", headers=organizer, json={"rrule": "FREQ=YEARLY;COUNT=2"})
     assert bad.status_code == 422 and "rrule" in bad.get_json()["error"]["fields"]
+
+
+def test_anyone_follows_a_series_by_email_over_the_api_by_id_or_by_link_double_opt_in(
+        app, client, organizer, smtp_sink, worker):
+    public = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    unlisted = create_series(client, organizer, title="Quiet club", visibility="unlisted",
+                             rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=2")
+    missing = client.post(f"/api/v1/series/{public['id']}/follow", json={})
+    assert missing.status_code == 422 and "email" in missing.get_json()["error"]["fields"]
+    bad = client.post(f"/api/v1/series/{public['id']}/follow", json={"email": "reader@example.invalid"})
+    assert bad.status_code == 422 and "email" in bad.get_json()["error"]["fields"]
+    # An unlisted series is followed only by its link, as it is read.
+    assert client.post(f"/api/v1/series/{unlisted['id']}/follow", json={"email": "reader@example.com"}).status_code == 404
+
+    sent = client.post(f"/api/v1/series/{public['id']}/follow", json={"email": "Reader@Example.com"},
+                       headers={"Accept-Language": "fr"})
+    assert sent.status_code == 202 and sent.get_json() == {"series_id": public["id"], "status": "pending"}
+    by_link = client.post(f"/api/v1/series/by-slug/{unlisted['slug']}/follow", json={"email": "reader@example.com"})
+    assert by_link.status_code == 202 and by_link.get_json()["series_id"] == unlisted["id"]
+    with app.app_context():  # double opt-in: nothing stored before a link is opened
+        assert db.session.scalar(select(SeriesFollow)) is None
+    mails = {mail["Subject"]: mail for mail in smtp_sink.wait_for(2)}
+    assert set(mails) == {"Confirmez\u00a0: suivre Book club", "Confirm: follow Quiet club"}  # as each request asked
+    for mail in mails.values():
+        assert mail["X-Envelope-To"] == "reader@example.com"
+        link = next(word for word in mail.get_body(preferencelist=("plain",)).get_content().split()
+                    if "/series/follows/confirm/" in word)
+        assert client.get(link.removeprefix("http://soonish.test")).status_code == 302
+    with app.app_context():
+        assert sorted(f.series_id for f in db.session.scalars(select(SeriesFollow))) == sorted(
+            [public["id"], unlisted["id"]])
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["schemas"]["SeriesFollowIn"]["properties"]["email"]["maxLength"] == 254
+    for path in ("/api/v1/series/{series_id}/follow", "/api/v1/series/by-slug/{slug}/follow"):
+        assert {"201", "202", "200", "422"} <= set(spec["paths"][path]["post"]["responses"])
+
+
+def _link(mail, says: str) -> str:
+    """The path of the link on the plain-text line that starts with ``says``, or of the first
+    link to a path that starts with it."""
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    if says.startswith("/"):
+        return next(word for word in text.split() if word.startswith("http://soonish.test" + says)).removeprefix(
+            "http://soonish.test")
+    line = next(line for line in text.splitlines() if line.startswith(says))
+    return line.split()[-1].removeprefix("http://soonish.test")
+
+
+def test_leave_the_whole_series_from_an_occurrence_mail_or_its_manage_page_stops_every_occurrence(
+        app, client, organizer, smtp_sink, worker):
+    series = create_series(client, organizer, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=3")
+    first, second = (occurrence["id"] for occurrence in series["upcoming"][:2])
+    for address in ("reader@example.com", "stays@example.com"):
+        assert client.post(f"/api/v1/series/{series['id']}/follow", json={"email": address}).status_code == 202
+        wait_until(lambda: smtp_sink.to(address), message=f"the confirm mail to {address}")
+        assert client.get(_link(smtp_sink.to(address)[-1], "/series/follows/confirm/")).status_code == 302
+    # Someone who follows one occurrence alone is offered no series to leave.
+    assert client.post(f"/api/v1/events/{first}/subscriptions", json={"email": "loner@example.com"}).status_code == 202
+    wait_until(lambda: smtp_sink.to("loner@example.com"), message="the loner's confirm mail")
+    assert client.get(_link(smtp_sink.to("loner@example.com")[-1], "/s/confirm/")).status_code == 200
+
+    def moved(event_id: int, where: str) -> None:
+        changed = client.patch(f"/api/v1/series/{series['id']}/occurrences/{event_id}", headers=organizer,
+                               json={"scope": "this", "location": where})
+        assert changed.status_code == 200, changed.get_json()
+
+    moved(first, "Town hall")
+    wait_until(lambda: len(smtp_sink.to("reader@example.com")) == 2, message="the update mail")
+    update = smtp_sink.to("reader@example.com")[-1]
+    leave = _link(update, "Leave the whole series:")
+    assert leave.startswith("/series/leave/") and f'href="http://soonish.test{leave}"' in update.get_body(
+        preferencelist=("html",)).get_content()
+    def loners_update():
+        texts = [m.get_body(preferencelist=("plain",)).get_content() for m in smtp_sink.to("loner@example.com")]
+        return next((text for text in texts if "Town hall" in text), None)
+
+    wait_until(loners_update, message="the loner's update mail")
+    assert "Manage reminders:" in loners_update() and "Leave the whole series" not in loners_update()
+    manage = client.get(_link(update, "Manage reminders:")).get_data(as_text=True)
+    # The manage page's one-step button, to the same series (signed at its own time).
+    from_manage = re.search(r'action="(/series/leave/[^"]+)"', manage).group(1)
+    assert "Leave every date of “Book club”?" in client.get(from_manage).get_data(as_text=True)
+
+    # Opening the link only asks (link scanners open links); the button leaves, once or twice.
+    asked = client.get(leave)
+    assert asked.status_code == 200 and f'action="{leave}"' in asked.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(SeriesFollow).join(SeriesFollow.user).where(
+            SeriesFollow.user.has(email="reader@example.com"))) is not None
+    for _ in range(2):
+        left = client.post(leave)
+        assert left.status_code == 200 and "You left the whole series" in left.get_data(as_text=True)
+    with app.app_context():
+        follows = db.session.scalars(select(SeriesFollow)).all()
+        assert [f.user.email for f in follows] == ["stays@example.com"]
+        reader_subscriptions = db.session.scalars(select(Subscription).where(
+            Subscription.user.has(email="reader@example.com"))).all()
+        assert {s.status for s in reader_subscriptions} == {SubscriptionStatus.UNSUBSCRIBED}
+    assert client.get(leave).status_code == 200 and "You no longer follow this series" in client.get(
+        leave).get_data(as_text=True)
+    assert client.get("/series/leave/not-a-token").status_code == 404
+
+    # The next occurrence's news reaches the one who stayed, and not the one who left.
+    before = len(smtp_sink.to("reader@example.com"))
+    moved(second, "Park")
+    wait_until(lambda: len(smtp_sink.to("stays@example.com")) == 3, message="the second update mail")
+    assert len(smtp_sink.to("reader@example.com")) == before

@@ -184,12 +184,15 @@ class RecipientLinks:
     rsvp_url: str | None = None
     # A community's new-event message to someone told, not following: the one-tap "follow this event".
     follow_url: str | None = None
+    # An occurrence's message to someone following its whole series: "leave the whole series".
+    leave_series_url: str | None = None
 
     def fill(self, body: str, escape_for_html: bool) -> str:
         """``body`` rendered with LINK_SLOTS, with this recipient's links in their place."""
         for slot, url in ((LINK_SLOTS.manage_url, self.manage_url), (LINK_SLOTS.unsubscribe_url, self.unsubscribe_url),
                           (LINK_SLOTS.forget_url, self.forget_url or ""), (LINK_SLOTS.rsvp_url, self.rsvp_url or ""),
-                          (LINK_SLOTS.follow_url, self.follow_url or "")):
+                          (LINK_SLOTS.follow_url, self.follow_url or ""),
+                          (LINK_SLOTS.leave_series_url, self.leave_series_url or "")):
             body = body.replace(slot, str(escape(url)) if escape_for_html else url)
         return body
 
@@ -198,16 +201,17 @@ class RecipientLinks:
 # these, then filled in per recipient (rendering two templates per mail cost ~1 ms each).
 LINK_SLOTS = RecipientLinks("https://soonish.invalid/manage-link-slot", "https://soonish.invalid/unsubscribe-link-slot",
                             "https://soonish.invalid/forget-link-slot", "https://soonish.invalid/rsvp-link-slot",
-                            "https://soonish.invalid/follow-link-slot")
+                            "https://soonish.invalid/follow-link-slot", "https://soonish.invalid/leave-series-link-slot")
 
 
 def slots_like(links: RecipientLinks) -> RecipientLinks:
-    """The stand-ins for the links ``links`` has (the forget, RSVP and follow links are optional,
-    and a mail shows their lines only when it has them)."""
+    """The stand-ins for the links ``links`` has (the forget, RSVP, follow and leave-series
+    links are optional, and a mail shows their lines only when it has them)."""
     return RecipientLinks(LINK_SLOTS.manage_url, LINK_SLOTS.unsubscribe_url,
                           LINK_SLOTS.forget_url if links.forget_url else None,
                           LINK_SLOTS.rsvp_url if links.rsvp_url else None,
-                          LINK_SLOTS.follow_url if links.follow_url else None)
+                          LINK_SLOTS.follow_url if links.follow_url else None,
+                          LINK_SLOTS.leave_series_url if links.leave_series_url else None)
 
 
 def takes_rsvps(event: Event, kind: NotificationKind | None = None) -> bool:
@@ -336,12 +340,14 @@ class NotificationText:
                     render_template("mail/notification.html", **context))
 
     @cached_property
-    def _mails_with_link_slots(self) -> dict[tuple[bool, bool, bool], tuple[str, str]]:
-        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP, follow)."""
+    def _mails_with_link_slots(self) -> dict[tuple[bool, bool, bool, bool], tuple[str, str]]:
+        """The mail rendered with link stand-ins, once per mix of optional links (forget, RSVP,
+        follow, leave-series)."""
         return {}
 
     def _mail_with_slots(self, links: RecipientLinks) -> tuple[str, str]:
-        variant = (links.forget_url is not None, links.rsvp_url is not None, links.follow_url is not None)
+        variant = (links.forget_url is not None, links.rsvp_url is not None, links.follow_url is not None,
+                   links.leave_series_url is not None)
         if variant not in self._mails_with_link_slots:
             self._mails_with_link_slots[variant] = self._render_mail(slots_like(links))
         return self._mails_with_link_slots[variant]

@@ -34,7 +34,7 @@ from soonish.services.events import (
 )
 from soonish.services.offsets import validate_offsets
 from soonish.services.subscriptions import _selectors as validated_selectors
-from soonish.i18n import _l
+from soonish.i18n import _l, supported
 
 # The fields an edit of a series (or of "this and following") may change.
 EDITABLE = ("title", "description", "location", "online_url", "visibility", "starts_at", "ends_at", "rrule")
@@ -170,13 +170,17 @@ def follow_series(user: User, series_id: int | None = None, selectors: list[dict
     return follow, is_new
 
 
-def follow_series_by_email(series: Series, email: str) -> None:
+def follow_series_by_email(series: Series, email: str, locale: str | None = None) -> None:
     """Follow with an address alone, double opt-in as an event's follow by email: one confirm
     mail, whose signed link carries the series and the address. Nothing is stored (no account,
-    no follow) before its owner clicks it; the link then follows as an account would."""
+    no follow) before its owner clicks it; the link then follows as an account would.
+    ``locale``: the language the request asked for, which the mail is written in when the
+    address has no account (whose language would win)."""
     if series.status != SeriesStatus.ACTIVE:
         raise ValidationFailed.field("series", _l("This series is cancelled; it can't be followed."))
-    outbox.one_off_mail(OneOffKind.SERIES_FOLLOW, series.id, normalize_email(email))
+    asked = supported(locale)
+    outbox.one_off_mail(OneOffKind.SERIES_FOLLOW, series.id, normalize_email(email),
+                        **({"locale": asked} if asked else {}))
     db.session.commit()
 
 
@@ -216,6 +220,34 @@ def unfollow_series(user: User, series_id: int | None = None, slug: str | None =
     follow = find_follow(user, series)
     if follow is None:
         raise NotFound(_l("You don't follow this series."))
+    _end_follow(follow, series, user)
+
+
+def series_to_leave(token: str) -> tuple[Series, User]:
+    """The series and the person a "leave the whole series" link in an occurrence's mail names
+    (these links don't expire, as the mails' unsubscribe links)."""
+    try:
+        series_id, user_id = unsign(current_app.config["SECRET_KEY"], LinkPurpose.LEAVE_SERIES, token)
+    except (LinkInvalid, TypeError, ValueError) as exc:
+        raise NotFound(_l("This link is not valid.")) from exc
+    series, user = db.session.get(Series, series_id), db.session.get(User, user_id)
+    if series is None or user is None:
+        raise NotFound(_l("This series no longer exists."))
+    return series, user
+
+
+def leave_series_by_token(token: str) -> Series:
+    """Stop following the series a mail's link names, as ``unfollow_series``, with the link
+    standing in for a sign-in. Leaving twice is harmless."""
+    series, user = series_to_leave(token)
+    lock(series)
+    follow = find_follow(user, series)
+    if follow is not None:
+        _end_follow(follow, series, user)
+    return series
+
+
+def _end_follow(follow: SeriesFollow, series: Series, user: User) -> None:
     db.session.delete(follow)
     upcoming = [event for event in occurrences(series) if event.status == EventStatus.SCHEDULED]
     subscriptions = db.session.scalars(select(Subscription).where(

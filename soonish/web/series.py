@@ -1,16 +1,15 @@
 """Series pages: a series with its upcoming occurrences and a "Follow all" button, and its .ics."""
-from flask import Blueprint, Response, current_app, flash, redirect, session, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required
 
 from soonish.domain import share
-from soonish.i18n import _
+from soonish.i18n import _, current_locale
 from soonish.links import public_url
 from soonish.models import Series, Visibility
 from soonish.services import ServiceError
 from soonish.services import calendar as calendar_service
 from soonish.services import series as series_service
-from soonish.web.auth import current_user_or_none
-from soonish.i18n import _
+from soonish.web.auth import csrf_exempt, current_user_or_none
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -92,7 +91,7 @@ def follow_by_email(slug):
     form = EmailSubscribeForm()
     if form.validate_on_submit():
         with refusal_kept(form):
-            series_service.follow_series_by_email(series, form.email.data)
+            series_service.follow_series_by_email(series, form.email.data, locale=current_locale())
             follows = {**session.get(SERIES_EMAIL_FOLLOWS, {}), str(series.id): form.email.data.strip()}
             session[SERIES_EMAIL_FOLLOWS] = dict(list(follows.items())[-EMAIL_FOLLOWS_KEPT:])
             return redirect_to(url_for("series.show", slug=series.slug))
@@ -109,6 +108,23 @@ def confirm_follow(token):
     flash(_("You follow every occurrence of %(title)s, with reminders by email. Leave one from its mails to skip it.",
             title=series.title), "success")
     return redirect(url_for("series.show", slug=series.slug))
+
+
+@bp.get("/series/leave/<token>")
+@link_page
+def leave_page(token):
+    # Link scanners follow GET links: this only asks; the button POSTs.
+    series, user = series_service.series_to_leave(token)
+    return render_template("series/leave.html", series=series, user=user, token=token,
+                           following=series_service.find_follow(user, series) is not None)
+
+
+@bp.post("/series/leave/<token>")
+@csrf_exempt  # as a mail's unsubscribe link: the signed token is the proof, from the mail or the manage page
+@link_page
+def leave(token):
+    series = series_service.leave_series_by_token(token)
+    return render_template("series/leave.html", series=series, token=token, following=False, left=True)
 
 
 @bp.post("/series/<slug>/unfollow")

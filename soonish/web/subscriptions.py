@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, Email, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from soonish.web.once import once_per_form
+from soonish.domain.delivery.mail import leave_series_token
 from soonish.field_limits import DISPLAY_NAME_MAX
 from soonish.i18n import LOCALE_NAMES, _, _l, current_locale, format_list, shipped
 from soonish.models import DEFAULT_REMINDER_OFFSETS, RsvpAnswer, Subscription
@@ -244,7 +245,7 @@ def manage(token):
             return redirect_to(url_for("subscriptions.manage", token=token))
     return render_page(
         "subscriptions/manage.html", "subscriptions/_manage_form.html", status=422 if form.errors else 200,
-        subscription=subscription, form=form, token=token,
+        subscription=subscription, form=form, token=token, leave_series_token=leave_series_token(subscription),
     )
 
 

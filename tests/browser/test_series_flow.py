@@ -65,3 +65,45 @@ def test_organizer_creates_a_weekly_series_and_a_visitor_follows_it_by_email(
     expect(box).to_contain_text("singer@example.com")
     screenshot(visitor, "series-follow-by-email")
     visitor_context.close()
+
+
+def test_a_series_follower_leaves_every_occurrence_from_one_occurrences_manage_page(
+        page: Page, app, live_server, make_user, bearer, screenshot, page_problems, axe_violations):
+    from sqlalchemy import select
+
+    from soonish.models import SeriesFollow, Subscription, SubscriptionStatus, db
+    from soonish.services.subscriptions import manage_token
+
+    api = app.test_client()
+    start = date.today() + timedelta(days=3)
+    series = api.post("/api/v1/series", headers=bearer(make_user("host@example.com")), json={
+        "title": "Choir practice", "timezone": "Europe/Paris", "location": "Parish hall",
+        "starts_at": f"{start}T19:00:00", "rrule": "FREQ=WEEKLY;COUNT=3"}).get_json()
+    singer = make_user("singer@example.com")
+    assert api.post(f"/api/v1/series/{series['id']}/follow", headers=bearer(singer)).status_code == 201
+    with app.app_context():
+        first = db.session.scalar(select(Subscription).where(
+            Subscription.user_id == singer.id, Subscription.event_id == series["upcoming"][0]["id"]))
+        token = manage_token(first)
+
+    page.goto(f"{live_server}/s/manage/{token}")
+    expect(page.get_by_text("You follow every date of this series")).to_be_visible()
+    assert axe_violations(page) == []
+    screenshot(page, "manage-series-occurrence")
+    leave = page.locator("form[action^='/series/leave/']").get_attribute("action")
+    # The link as a mail carries it opens a page that asks first (link scanners open links).
+    page.goto(f"{live_server}{leave}")
+    expect(page.get_by_role("heading", name="Leave every date of “Choir practice”?")).to_be_visible()
+    assert axe_violations(page) == []
+    page.go_back()
+    page.get_by_role("button", name="Leave the whole series").click()  # the manage page's: one step
+    expect(page.get_by_role("heading", name="You left the whole series")).to_be_visible()
+    assert axe_violations(page) == []
+    page.goto(f"{live_server}{leave}")
+    expect(page.get_by_role("heading", name="You no longer follow this series")).to_be_visible()
+    assert axe_violations(page) == []
+    assert page_problems == []
+    with app.app_context():
+        assert db.session.scalar(select(SeriesFollow)) is None
+        assert set(db.session.scalars(select(Subscription.status).where(Subscription.user_id == singer.id))) == {
+            SubscriptionStatus.UNSUBSCRIBED}

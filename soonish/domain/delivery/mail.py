@@ -25,14 +25,14 @@ from soonish.links import (
     LinkPurpose, change_email_path, community_follow_confirm_path, community_follow_manage_path,
     community_follow_unsubscribe_path, follow_suggested_path, community_invite_path, confirm_path, delete_account_path, event_path, forget_address_path,
     lift_suppression_path,
-    address_tag, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
+    address_tag, leave_series_path, link_chat_path, manage_path, verify_channel_path, public_url, reset_password_path, rsvp_path, rsvp_token, series_follow_confirm_path, sign, undo_email_change_path,
     unsubscribe_path, verify_email_path,
 )
 from sqlalchemy import select
 
 from soonish.domain.chat_installations import REMOVED_WHY
 from soonish.models import (ChatIdentity, ChatInstallation, Community, CommunityFollow, CommunityInvite, Event,
-                            EventStatus, Integration, Notification, Series, Subscription, SubscriptionStatus, User, Visibility,
+                            EventStatus, Integration, Notification, Series, SeriesFollow, Subscription, SubscriptionStatus, User, Visibility,
                             db, utcnow)
 from soonish.domain import ics
 from soonish.domain.messages import Attachment, Message, RecipientLinks, reader_locale, takes_rsvps, when_text
@@ -173,8 +173,19 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
         forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
     rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
         if rsvp_address else None
+    leave_token = leave_series_token(subscription)
     return RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
-                                   rsvp_url)
+                          rsvp_url, leave_series_url=absolute_url(leave_series_path(leave_token)) if leave_token else None)
+
+
+def leave_series_token(subscription: Subscription) -> str | None:
+    """The signed "leave the whole series" token for a subscription to an occurrence of a series
+    its person follows as a series; None otherwise (leaving the event alone is unsubscribing)."""
+    series_id = subscription.event.series_id
+    if series_id is None or db.session.scalar(select(SeriesFollow.id).where(
+            SeriesFollow.series_id == series_id, SeriesFollow.user_id == subscription.user_id)) is None:
+        return None
+    return sign(current_app.config["SECRET_KEY"], LinkPurpose.LEAVE_SERIES, [series_id, subscription.user_id])
 
 
 def community_follow_links(follow_id: int) -> tuple[str, str]:
@@ -476,7 +487,7 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
                                                   _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
 
 
-def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOffMail | None:
+def _series_follow_mail(series_id: int, address: str | None, key: str, locale: str | None = None) -> OneOffMail | None:
     """The confirm link of a series followed by email: it carries the series and the address
     (nothing is stored before its owner clicks it), and the series' next occurrence is attached."""
     series = db.session.get(Series, series_id)
@@ -489,12 +500,12 @@ def _series_follow_mail(series_id: int, address: str | None, key: str) -> OneOff
     context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
                    series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
                    when=(lambda locale: when_text(upcoming, locale=locale)) if upcoming is not None else None)
-    # In the language of the account the address has, if any (nothing else is known of it yet).
+    # In the language of the account the address has, else the one the follow was asked in.
     reader = db.session.scalar(select(User).where(User.email == address))
     return OneOffMail(address, _one_off(
         f"soonish-series-follow-{series.id}-{key}", "series_follow", _l("Confirm: follow %(title)s", title=series.title),
-        context, _locale_of(reader),
-        attachments=(event_ics(upcoming, event_url, _locale_of(reader)),) if upcoming is not None else ()))
+        context, _locale_of(reader) or locale,
+        attachments=(event_ics(upcoming, event_url, _locale_of(reader) or locale),) if upcoming is not None else ()))
 
 
 def digest_events(community: Community, today: date) -> list[Event]:

@@ -22,12 +22,15 @@ def list_integrations(args):
          errors=[400])
 def add_integration(data):
     """Add a channel: a catalogue type with its fields (the server builds the Apprise URL), or
-    a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``). Type `email`
-    (fields: `address`) mails that address a verification link: the channel's state is
-    `waiting_for_verification`, and it gets nothing, until the link is opened and confirmed."""
+    a raw Apprise URL. Bad values get a 422 naming each field (``fields.<name>``). A catalogue
+    type is sent a test message first and saved only if it went through: a service that refuses
+    it (or can't be reached) gets a 422 naming its first field with the reason, and nothing is
+    saved. Type `email` (fields: `address`) mails that address a verification link instead: the
+    channel's state is `waiting_for_verification`, and it gets nothing, until the link is opened
+    and confirmed."""
     if "type" in data:
         return integration_service.add_typed_integration(
-            current_user, data["type"], data.get("field_values") or {}, data["name"], data["tag"])
+            current_user, data["type"], data.get("field_values") or {}, data["name"], data["tag"], test_first=True)
     return integration_service.add_integration(current_user, data["name"], data["url"], data["tag"])
 
 

@@ -391,12 +391,19 @@ class SeriesOut(PublishedOut):
 
 
 class SeriesFollowIn(Schema):
+    email = fields.String(validate=validate.Length(max=254), metadata={
+        "description": "Without a token: follow by email (a confirm mail is sent; its link follows). "
+                       "An address that can receive mail: special-use domains (.test, .invalid, .localhost, "
+                       ".example, ...) are refused with 422."})
     selectors = fields.List(fields.Nested(SelectorSchema))
     reminder_offsets = fields.List(OffsetField(), metadata={"description": 'e.g. [86400, "1h"]'})
 
 
 class SeriesFollowOut(Schema):
     series_id = fields.Integer()
+    # A follow by email is `pending` (only the series is given) until its confirm link is
+    # opened: nothing is stored before.
+    status = fields.String(dump_default="active", validate=validate.OneOf(["active", "pending"]))
     selectors = fields.List(fields.Dict())
     reminder_offsets = fields.List(fields.Integer())
     created_at = fields.DateTime()

@@ -2,11 +2,13 @@
 occurrence or it and the following ones."""
 from flask_login import current_user
 
+from soonish.i18n import _l, current_locale
 from soonish.services import NotFound, ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import lists
 from soonish.services import series as series_service
 from soonish.web.auth import current_user_or_none
+from soonish.web.limits import subscribe_by_email_limit
 from soonish.web.api.access import authorized, optionally_authorized
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
@@ -87,24 +89,46 @@ def edit_occurrence(data, series_id, event_id):
     return event_service.get_visible_event(current_user, event_id=event_id)
 
 
-@bp.post("/<int:series_id>/follow", access=authorized("subscriptions:write"), body=SeriesFollowIn, status=201,
-         response=SeriesFollowOut, errors=[400, 404])
-@bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
+def answers_pending_or_unchanged(view):
+    """Following by id and by link answer alike: 201 when followed now, and these two."""
+    view = bp.alt_response(202, schema=SeriesFollowOut, description="Pending: a confirm link was mailed")(view)
+    return bp.alt_response(200, schema=SeriesFollowOut,
+                           description="Already following: the choices given apply from now on")(view)
+
+
+@bp.post("/<int:series_id>/follow", access=optionally_authorized("subscriptions:write"), body=SeriesFollowIn,
+         status=201, response=SeriesFollowOut, errors=[400, 404])
+@answers_pending_or_unchanged
+@subscribe_by_email_limit()
 def follow(data, series_id):
     """Follow every occurrence, with these channels and reminder offsets: each occurrence made
-    so far or later gets a subscription of its own (leave one to skip it)."""
-    follow, is_new = series_service.follow_series(current_user, series_id, data.get("selectors"),
-                                                  data.get("reminder_offsets"))
-    return follow, 201 if is_new else 200
+    so far or later gets a subscription of its own (leave one to skip it). Anonymous: give
+    `email`; a confirm mail is sent (202), and its link follows (nothing is stored before).
+    An unlisted series answers 404 by id (but to its organizer and followers): follow it by its
+    link with `POST /series/by-slug/{slug}/follow`."""
+    return _follow(data, series_id=series_id)
 
 
-@bp.post("/by-slug/<slug:slug>/follow", access=authorized("subscriptions:write"), body=SeriesFollowIn, status=201,
-         response=SeriesFollowOut, errors=[400, 404])
-@bp.alt_response(200, schema=SeriesFollowOut, description="Already following: the choices given apply from now on")
+@bp.post("/by-slug/<slug:slug>/follow", access=optionally_authorized("subscriptions:write"), body=SeriesFollowIn,
+         status=201, response=SeriesFollowOut, errors=[400, 404])
+@answers_pending_or_unchanged
+@subscribe_by_email_limit()
 def follow_by_link(data, slug):
     """Follow the series its link (`/series/{slug}`) names, an unlisted one too; as `POST /series/{series_id}/follow`."""
-    follow, is_new = series_service.follow_series(current_user, selectors=data.get("selectors"),
-                                                  reminder_offsets=data.get("reminder_offsets"), slug=slug)
+    return _follow(data, slug=slug)
+
+
+def _follow(data, series_id: int | None = None, slug: str | None = None):
+    user = current_user_or_none()
+    if user is None:
+        if not data.get("email"):
+            raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
+        series = series_service.get_visible_series(None, series_id=series_id, slug=slug)
+        # The confirm mail is written in the language the request asks for (Accept-Language).
+        series_service.follow_series_by_email(series, data["email"], locale=current_locale())
+        return {"series_id": series.id, "status": "pending"}, 202
+    follow, is_new = series_service.follow_series(user, series_id, data.get("selectors"),
+                                                  data.get("reminder_offsets"), slug=slug)
     return follow, 201 if is_new else 200
 
 
