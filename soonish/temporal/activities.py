@@ -1,5 +1,18 @@
 """What every feature's activities share."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask
 from temporalio import activity
+from temporalio.client import Client
+
+if TYPE_CHECKING:  # delivery/activities.py builds on this module
+    from soonish.temporal.delivery.activities import DeliveryActivities
+
+T = TypeVar("T")
 
 
 def database_activity(name: str):
@@ -11,3 +24,28 @@ def database_activity(name: str):
     forever behind a plan_fanout cancelled that way). These activities are short: let them finish.
     """
     return activity.defn(name=name, no_thread_cancel_exception=True)
+
+
+class AppBound:
+    """Worker code bound to one app, so each of its database calls runs with the app's
+    database and config."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    async def in_app(self, call: Callable[..., T], *args: Any) -> T:
+        """A database call of the domain, in the app's context, off the event loop."""
+        def run() -> T:
+            with self.app.app_context():
+                return call(*args)
+        return await asyncio.to_thread(run)
+
+
+class ClientBound(AppBound):
+    """Worker code that also starts workflows and sends through the worker's Courier (its
+    HTTP pool and budgets, which ``deliveries`` holds)."""
+
+    def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
+        super().__init__(app)
+        self.client = client
+        self.deliveries = deliveries

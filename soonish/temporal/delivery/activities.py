@@ -22,7 +22,7 @@ from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
 from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
-from soonish.temporal.activities import database_activity
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.delivery.liveness import heartbeating
 from soonish.temporal.delivery.types import (
     BATCH_SENDING_WINDOW,
@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 NO_CHAT_TOKEN = 0
 
 
-class DeliveryActivities:
+class DeliveryActivities(AppBound):
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        super().__init__(app)
         config = app.config
         self.cipher = FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
         self.mail = MailSettings.from_config(config, str(Path(app.instance_path) / "outbox"))
