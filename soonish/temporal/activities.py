@@ -1,16 +1,10 @@
 """What every feature's activities share."""
-from __future__ import annotations
-
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask
 from temporalio import activity
-from temporalio.client import Client
-
-if TYPE_CHECKING:  # delivery/activities.py builds on this module
-    from soonish.temporal.delivery.activities import DeliveryActivities
 
 T = TypeVar("T")
 
@@ -40,12 +34,3 @@ class AppBound:
                 return call(*args)
         return await asyncio.to_thread(run)
 
-
-class ClientBound(AppBound):
-    """Worker code that also starts workflows and sends through the worker's Courier (its
-    HTTP pool and budgets, which ``deliveries`` holds)."""
-
-    def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
-        super().__init__(app)
-        self.client = client
-        self.deliveries = deliveries

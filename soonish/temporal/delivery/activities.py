@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from flask import Flask
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
@@ -306,3 +307,13 @@ class DeliveryActivities(AppBound):
     def _one_off_mail(self, request: TransactionalMail, workflow_id: str) -> OneOffMail | None:
         with self.app.app_context():
             return one_off_mail(request.kind, request.subject_id, request.address, workflow_id)
+
+
+class ClientBound(AppBound):
+    """Worker code that also starts workflows and sends through the worker's Courier (its
+    HTTP pool and budgets, which ``deliveries`` holds)."""
+
+    def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
+        super().__init__(app)
+        self.client = client
+        self.deliveries = deliveries

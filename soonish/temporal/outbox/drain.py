@@ -37,9 +37,8 @@ from soonish.domain.delivery.mail import OneOffMail
 from soonish.models import OutboxKind
 from soonish.domain import community_follows, outbox
 from soonish.domain.outbox import CLAIM_BATCH, EVENT_WORKFLOW, MAILS, Claimed, Outcome
-from soonish.temporal.activities import ClientBound
 from soonish.temporal.client import TemporalSettings, signal_with_start
-from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.delivery.activities import ClientBound, DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
 from soonish.temporal.events.input import event_workflow_input
 from soonish.temporal.events.types import EventChange, EventWorkflowState, NotifyRequest, event_workflow_id

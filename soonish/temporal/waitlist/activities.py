@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from soonish.domain import offers, waitlist
 from soonish.models import db
 from soonish.domain.delivery import Failed, RetryAfter
-from soonish.temporal.activities import ClientBound
+from soonish.temporal.delivery.activities import ClientBound
 from soonish.temporal.waitlist.types import RsvpActivityName, WaitlistOffer, offer_workflow_id
 from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
 

@@ -8,7 +8,7 @@ from temporalio import activity
 from soonish.domain import outgoing_webhooks
 from soonish.models import db
 from soonish.domain.delivery import Failed, ledger
-from soonish.temporal.activities import ClientBound
+from soonish.temporal.delivery.activities import ClientBound
 from soonish.temporal.delivery.types import NotificationRef
 from soonish.temporal.delivery.types import NOTIFICATION_SETTLED
 from soonish.temporal.webhooks.types import SEND_WEBHOOK, WebhookAttemptInput
