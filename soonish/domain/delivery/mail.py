@@ -332,10 +332,6 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
                                         _locale_of(integration.user)))
 
 
-def _link_hours() -> int:
-    return current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1
-
-
 def _account(user_id: int) -> User | None:
     user = db.session.get(User, user_id)
     return None if user is None or user.erased_at is not None or not user.email else user
@@ -350,10 +346,8 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
         user = db.session.scalar(select(User).where(User.email == address))
     if user is None or user.password_hash is None or user.erased_at is not None:
         return None
-    context = dict(reset_url=signed_url(LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch], reset_password_path),
-                   hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                           _l("Reset your Soonish password"), context, _locale_of(user)))
+    return _account_link_mail(user, LinkPurpose.RESET_PASSWORD, reset_password_path, "reset_url",
+                              f"soonish-reset-{user.id}-{key}", "reset_password", _l("Reset your Soonish password"))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -377,10 +371,17 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
     if (user := _account(user_id)) is None:
         return None
-    context = dict(delete_url=signed_url(LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch], delete_account_path),
-                   hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
+    return _account_link_mail(user, LinkPurpose.DELETE_ACCOUNT, delete_account_path, "delete_url",
+                              f"soonish-delete-{user.id}-{key}", "delete_account", _l("Confirm: delete your Soonish account"))
+
+
+def _account_link_mail(user: User, purpose: str, path: Callable[[str], str], url_name: str, key: str, template: str,
+                       title) -> OneOffMail:
+    """To the account's address: a link (``url_name`` in the template) that works for a few hours
+    and while the account's token epoch is the one it names (services.credentials reads it so)."""
+    context = {url_name: signed_url(purpose, [user.id, user.token_epoch], path),
+               "hours": current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1}
+    return OneOffMail(user.email, _one_off(key, template, title, context, _locale_of(user)))
 
 
 def _broadcast_paused_mail(notification_id: int, address: str | None, key: str) -> OneOffMail | None:
