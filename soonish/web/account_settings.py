@@ -17,7 +17,7 @@ from soonish.i18n import _, _l
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
 from soonish.services import accounts, credentials, erasure
 from soonish.services.export import export_data
-from soonish.web.auth import csrf_exempt
+from soonish.web.auth import one_click_link
 from soonish.web.calendar import feed_url
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.limits import password_reset_limit
@@ -261,17 +261,14 @@ def export():
 
 # Forget my address (email-only followers, from any mail) ---------------------------------------
 
-@bp.get("/s/forget/<token>")
-@link_page
 def forget_address_page(token):
-    # Link scanners follow GET links: this only asks; the button POSTs.
     follower = erasure.follower_from_forget_link(token)
     return render_template("account/forget_address.html", follower=follower, token=token)
 
 
-@bp.post("/s/forget/<token>")
-@csrf_exempt  # like one-click unsubscribe: the signed token in the URL is the proof
-@link_page
 def forget_address(token):
     erasure.forget_follower(token)
     return render_template("account/forget_address.html", follower=None, token=token, forgotten=True)
+
+
+one_click_link(bp, "/s/forget/<token>", forget_address_page, forget_address)
