@@ -3,8 +3,10 @@
 Each one can be set in the environment as ``SOONISH_<NAME>`` (``app.config.from_prefixed_env``);
 ``.env.example`` documents them all.
 """
+import dataclasses
 import os
 from collections.abc import MutableMapping
+from typing import ClassVar, Self
 from urllib.parse import quote, urlencode
 
 ENV_PREFIX = "SOONISH_"
@@ -299,6 +301,21 @@ class Config:
     # Cookies only over https. None: on, except with DEV or TESTING (plain http on localhost).
     SESSION_COOKIE_SECURE = None
     REMEMBER_COOKIE_SECURE = None
+
+
+class FromConfig:
+    """A settings dataclass read from the app's config: each field from the setting of its name in
+    upper case after ``config_prefix`` (``TEMPORAL_`` and task_queue: TEMPORAL_TASK_QUEUE); a flag
+    (a field whose default is a bool) as a bool."""
+
+    config_prefix: ClassVar[str] = ""
+
+    @classmethod
+    def from_config(cls, config) -> Self:
+        def value(field: dataclasses.Field):
+            setting = config[cls.config_prefix + field.name.upper()]
+            return bool(setting) if isinstance(field.default, bool) else setting
+        return cls(**{field.name: value(field) for field in dataclasses.fields(cls)})
 
 
 def slack_installs_per_workspace(config) -> bool:

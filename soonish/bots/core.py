@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
@@ -161,6 +162,9 @@ def chat_locale(speaker: Speaker) -> str | None:
     return best_locale(speaker.locale(), fallback="") or None
 
 
+T = TypeVar("T")
+
+
 def event_slug(reference: str, page: str = "e") -> str:
     """The slug in "launch-1a2b3c", "https://host/e/launch-1a2b3c" or Slack's "<https://…|label>"
     (``page`` "series": in a series page's link, https://host/series/book-club-1a2b3c)."""
@@ -169,6 +173,21 @@ def event_slug(reference: str, page: str = "e") -> str:
         return reference.strip("/")
     parts = [part for part in urlsplit(reference).path.split("/") if part]
     return parts[1] if len(parts) == 2 and parts[0] == page else ""
+
+
+def _or_else(first: Callable[[], T], reference: str, page: str, by_slug: Callable[[str], T]) -> T:
+    """What ``first()`` finds, else what ``by_slug`` finds by ``reference``'s slug (as is, or in a
+    link to a ``page`` page); when neither finds it, the first's NotFound, which names the event."""
+    try:
+        return first()
+    except NotFound as not_first:
+        slug = event_slug(reference) or event_slug(reference, page=page)
+        if not slug:
+            raise
+        try:
+            return by_slug(slug)
+        except NotFound:
+            raise not_first from None
 
 
 def _route(selector) -> dict:
@@ -581,29 +600,12 @@ class Commands:
 
     def _event_or_series(self, user: User, reference: str) -> Event | Series:
         """The event ``reference`` names or else the recurring series it names."""
-        try:
-            return self._event(user, reference)
-        except NotFound as not_an_event:
-            slug = event_slug(reference) or event_slug(reference, page="series")
-            if not slug:
-                raise
-            try:
-                return series_service.get_visible_series(user, slug=slug)
-            except NotFound:
-                raise not_an_event from None
+        return _or_else(lambda: self._event(user, reference), reference, "series",
+                        lambda slug: series_service.get_visible_series(user, slug=slug))
 
     def _followable(self, user: User, reference: str) -> Event | Series | Community:
         """The event or series ``reference`` names, else the community (its slug or page link)."""
-        try:
-            return self._event_or_series(user, reference)
-        except NotFound as not_an_event:
-            slug = event_slug(reference) or event_slug(reference, page="c")
-            if not slug:
-                raise
-            try:
-                return community_follows.followable(slug)
-            except NotFound:
-                raise not_an_event from None
+        return _or_else(lambda: self._event_or_series(user, reference), reference, "c", community_follows.followable)
 
     def _subscription(self, user: User, event: Event) -> Subscription | None:
         return next((s for s in subscriptions.list_mine(user) if s.event_id == event.id), None)

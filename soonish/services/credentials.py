@@ -85,39 +85,46 @@ def request_email_change(user: User, new_email: str, current_password: str) -> s
 
 def confirm_email_change(token: str) -> User:
     """Switch to the new address the link was mailed to, and tell the old one (with an undo)."""
-    user_id, old, new = _unsign_fields(LinkPurpose.CHANGE_EMAIL, token, current_app.config["CONFIRM_LINK_MAX_AGE"],
-                                       _l("Change your address again from your account page."))
-    user = _live_user(user_id)
-    if user.email == new:
-        return user  # opened twice
-    if user.email != old:
-        raise NotFound(_l("This link is out of date: your address changed since it was sent."))
-    if find_user_by_email(new) is not None:
-        raise Conflict(_l("That address belongs to another account now."), {"email": ["Already in use."]})
-    user.email = new
-    user.is_verified = True
-    outbox.one_off_mail(OneOffKind.EMAIL_CHANGED, user.id, old)
-    db.session.commit()
+    user, old, moved = _switch_address(
+        LinkPurpose.CHANGE_EMAIL, token, _l("Change your address again from your account page."), back=False,
+        stale=_l("This link is out of date: your address changed since it was sent."),
+        taken=_l("That address belongs to another account now."))
+    if moved:
+        user.is_verified = True
+        outbox.one_off_mail(OneOffKind.EMAIL_CHANGED, user.id, old)
+        db.session.commit()
     return user
 
 
 def undo_email_change(token: str) -> User:
     """From the notice to the old address: put it back, sign out everywhere and revoke every
     API key, in case the change was not the owner's doing."""
-    user_id, old, new = _unsign_fields(LinkPurpose.UNDO_EMAIL_CHANGE, token,
-                                       current_app.config["CONFIRM_LINK_MAX_AGE"], "")
-    user = _live_user(user_id)
-    if user.email == old:
-        return user  # undone already
-    if user.email != new:
-        raise NotFound(_l("This link is out of date: the address changed again since."))
-    if find_user_by_email(old) is not None:
-        raise Conflict(_l("Your old address belongs to another account now."), {"email": ["Already in use."]})
-    user.email = old
-    user.token_epoch += 1
-    api_keys.revoke_all(user)
-    db.session.commit()
+    user, _new, moved = _switch_address(LinkPurpose.UNDO_EMAIL_CHANGE, token, "", back=True,
+                                        stale=_l("This link is out of date: the address changed again since."),
+                                        taken=_l("Your old address belongs to another account now."))
+    if moved:
+        user.token_epoch += 1
+        api_keys.revoke_all(user)
+        db.session.commit()
     return user
+
+
+def _switch_address(purpose: str, token: str, again, back: bool, stale, taken) -> tuple[User, str, bool]:
+    """The account an address-change link names, switched from the link's old address to its new
+    one (``back``: from the new to the old): (the account, the address it left, and whether it
+    switched now; not when the link was opened before). Refused once the address is another
+    (``stale``) or another account has the one to switch to (``taken``)."""
+    user_id, old, new = _unsign_fields(purpose, token, current_app.config["CONFIRM_LINK_MAX_AGE"], again)
+    source, target = (new, old) if back else (old, new)
+    user = _live_user(user_id)
+    if user.email == target:
+        return user, source, False  # opened twice
+    if user.email != source:
+        raise NotFound(stale)
+    if find_user_by_email(target) is not None:
+        raise Conflict(taken, {"email": ["Already in use."]})
+    user.email = target
+    return user, source, True
 
 
 def user_for_deletion_link(token: str) -> User:

@@ -1,5 +1,12 @@
 """What every feature's activities share."""
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
 from temporalio import activity
+
+T = TypeVar("T")
 
 
 def database_activity(name: str):
@@ -11,3 +18,19 @@ def database_activity(name: str):
     forever behind a plan_fanout cancelled that way). These activities are short: let them finish.
     """
     return activity.defn(name=name, no_thread_cancel_exception=True)
+
+
+class AppBound:
+    """Worker code bound to one app, so each of its database calls runs with the app's
+    database and config."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    async def in_app(self, call: Callable[..., T], *args: Any) -> T:
+        """A database call of the domain, in the app's context, off the event loop."""
+        def run() -> T:
+            with self.app.app_context():
+                return call(*args)
+        return await asyncio.to_thread(run)
+

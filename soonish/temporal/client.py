@@ -15,6 +15,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from soonish.config import FromConfig
 from soonish.temporal.events.types import EventWorkflowState, event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 
@@ -27,7 +28,9 @@ class TemporalUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class TemporalSettings:
+class TemporalSettings(FromConfig):
+    config_prefix = "TEMPORAL_"
+
     address: str
     namespace: str
     task_queue: str
@@ -37,20 +40,6 @@ class TemporalSettings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_ca: str = ""
-
-    @classmethod
-    def from_config(cls, config) -> "TemporalSettings":
-        return cls(
-            address=config["TEMPORAL_ADDRESS"],
-            namespace=config["TEMPORAL_NAMESPACE"],
-            task_queue=config["TEMPORAL_TASK_QUEUE"],
-            id_prefix=config["TEMPORAL_ID_PREFIX"],
-            api_key=config["TEMPORAL_API_KEY"],
-            tls=bool(config["TEMPORAL_TLS"]),
-            tls_cert=config["TEMPORAL_TLS_CERT"],
-            tls_key=config["TEMPORAL_TLS_KEY"],
-            tls_ca=config["TEMPORAL_TLS_CA"],
-        )
 
     def tls_config(self) -> TLSConfig | bool:
         if not (self.tls or self.api_key or self.tls_cert):

@@ -2,6 +2,8 @@
 everywhere, delete the account, download one's data, and "forget my address" for followers by
 email. Each view calls one service operation (services.credentials, .erasure, .export)."""
 import json
+from collections.abc import Callable
+from functools import wraps
 
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import refresh
@@ -15,7 +17,7 @@ from soonish.i18n import _, _l
 from soonish.field_limits import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX
 from soonish.services import accounts, credentials, erasure
 from soonish.services.export import export_data
-from soonish.web.auth import csrf_exempt
+from soonish.web.auth import one_click_link
 from soonish.web.calendar import feed_url
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.limits import lift_link_limit, password_reset_limit
@@ -121,67 +123,62 @@ def reset_password(token):
 
 # Password, email, sessions -----------------------------------------------------------------
 
+def account_form(form_class: type[FlaskForm], prefix: str, kept_as: str, category: str = "success"):
+    """The POST of one of the account page's forms (``kept_as`` in account_forms): the view
+    saves the valid form and returns what to flash on the page it goes back to; an invalid or
+    refused one shows the page again with its errors."""
+    def decorate(save: Callable[[FlaskForm], str]):
+        @wraps(save)
+        @login_required
+        def view():
+            form = form_class(prefix=prefix)
+            if form.validate_on_submit():
+                with refusal_kept(form):
+                    flash(save(form), category)
+                    return redirect(url_for("account.show"))
+            return _account_page_with(**{kept_as: form})
+        return view
+    return decorate
+
+
 @bp.post("/account/password")
-@login_required
-def change_password():
-    form = ChangePasswordForm(prefix="pw")
-    if form.validate_on_submit():
-        with refusal_kept(form):
-            # The user itself, not the current_user proxy: login_user stores what it is given.
-            user = credentials.change_password(current_user._get_current_object(), form.current_password.data,
-                                               form.password.data)
-            login_user(user)  # this session carries on under the new epoch
-            flash(_("Password changed. Every other session is signed out."), "success")
-            return redirect(url_for("account.show"))
-    return _account_page_with(password_form=form)
+@account_form(ChangePasswordForm, "pw", "password_form")
+def change_password(form):
+    # The user itself, not the current_user proxy: login_user stores what it is given.
+    user = credentials.change_password(current_user._get_current_object(), form.current_password.data,
+                                       form.password.data)
+    login_user(user)  # this session carries on under the new epoch
+    return _("Password changed. Every other session is signed out.")
 
 
 @bp.post("/account/profile")
-@login_required
-def set_profile():
-    form = ProfileForm(prefix="pr")
-    if form.validate_on_submit():
-        with refusal_kept(form):
-            accounts.set_profile(current_user, form.display_name.data or "", form.bio.data or "")
-            flash(_("Saved: your name and a few words show beside the events you host."), "success")
-            return redirect(url_for("account.show"))
-    return _account_page_with(profile_form=form)
+@account_form(ProfileForm, "pr", "profile_form")
+def set_profile(form):
+    accounts.set_profile(current_user, form.display_name.data or "", form.bio.data or "")
+    return _("Saved: your name and a few words show beside the events you host.")
 
 
 @bp.post("/account/language")
-@login_required
-def set_language():
-    form = LanguageForm(prefix="lang")
-    if form.validate_on_submit():
-        accounts.set_locale(current_user, form.locale.data)
-        refresh()  # the saved language already speaks in the message below
-        flash(_("Saved: Soonish speaks your language now."), "success")
-        return redirect(url_for("account.show"))
-    return _account_page_with(language_form=form)
+@account_form(LanguageForm, "lang", "language_form")
+def set_language(form):
+    accounts.set_locale(current_user, form.locale.data)
+    refresh()  # the saved language already speaks in the message below
+    return _("Saved: Soonish speaks your language now.")
 
 
 @bp.post("/account/email-fallback")
-@login_required
-def set_email_fallback():
-    form = EmailFallbackForm(prefix="fb")
-    if form.validate_on_submit():
-        accounts.set_email_fallback(current_user, form.email_fallback.data)
-        flash(_("Saved: chat messages that can't reach you come by email instead.") if form.email_fallback.data
-              else _("Saved: chat messages that can't reach you are not mailed."), "success")
-        return redirect(url_for("account.show"))
-    return _account_page_with(fallback_form=form)
+@account_form(EmailFallbackForm, "fb", "fallback_form")
+def set_email_fallback(form):
+    accounts.set_email_fallback(current_user, form.email_fallback.data)
+    return (_("Saved: chat messages that can't reach you come by email instead.") if form.email_fallback.data
+            else _("Saved: chat messages that can't reach you are not mailed."))
 
 
 @bp.post("/account/email")
-@login_required
-def change_email():
-    form = ChangeEmailForm(prefix="em")
-    if form.validate_on_submit():
-        with refusal_kept(form):
-            address = credentials.request_email_change(current_user, form.email.data, form.current_password.data)
-            flash(_("Almost done: open the link we sent to %(email)s to start using it.", email=address), "info")
-            return redirect(url_for("account.show"))
-    return _account_page_with(email_form=form)
+@account_form(ChangeEmailForm, "em", "email_form", category="info")
+def change_email(form):
+    address = credentials.request_email_change(current_user, form.email.data, form.current_password.data)
+    return _("Almost done: open the link we sent to %(email)s to start using it.", email=address)
 
 
 @bp.get("/account/email/confirm/<token>")
@@ -288,17 +285,14 @@ def export():
 
 # Forget my address (email-only followers, from any mail) ---------------------------------------
 
-@bp.get("/s/forget/<token>")
-@link_page
 def forget_address_page(token):
-    # Link scanners follow GET links: this only asks; the button POSTs.
     follower = erasure.follower_from_forget_link(token)
     return render_template("account/forget_address.html", follower=follower, token=token)
 
 
-@bp.post("/s/forget/<token>")
-@csrf_exempt  # like one-click unsubscribe: the signed token in the URL is the proof
-@link_page
 def forget_address(token):
     erasure.forget_follower(token)
     return render_template("account/forget_address.html", follower=None, token=token, forgotten=True)
+
+
+one_click_link(bp, "/s/forget/<token>", forget_address_page, forget_address)

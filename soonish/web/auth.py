@@ -3,6 +3,7 @@
 Flask-Login gives one ``current_user``: the session when there is no Authorization header,
 otherwise the bearer token alone (a request carrying a token never falls back to the cookie).
 """
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
@@ -146,6 +147,15 @@ def csrf_exempt(view):
     """For views whose URL carries its own signed proof (one-click unsubscribe links)."""
     view.csrf_exempt = True
     return view
+
+
+def one_click_link(bp: Blueprint, rule: str, asks: Callable[[str], object], does: Callable[[str], object]) -> None:
+    """A mail's signed one-click link (RFC 8058), ``rule`` taking its ``token``: opening it only
+    asks (``asks``: link scanners follow GET links); the page's button, or the mail provider's own
+    one-click POST, does it (``does``), with no CSRF token: the signed token is the proof. Both are
+    link pages, each named in the blueprint as its function is."""
+    bp.add_url_rule(rule, asks.__name__, link_page(asks), methods=["GET"])
+    bp.add_url_rule(rule, does.__name__, csrf_exempt(link_page(does)), methods=["POST"])
 
 
 class LoginForm(FlaskForm):

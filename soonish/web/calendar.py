@@ -1,10 +1,10 @@
 """Calendar files: "add to calendar" for one event, and each user's secret feed URL."""
-from flask import Blueprint, Response, flash, redirect, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, url_for
 
 from soonish.i18n import _
 from soonish.models import Event
 from soonish.services import calendar as calendar_service
+from soonish.web.actions import Action, add_actions
 from soonish.web.events import visible_event_or_404
 
 bp = Blueprint("calendar", __name__)
@@ -34,20 +34,15 @@ def feed(token):
     return _ics(calendar_service.feed_calendar(owner, _event_url), **{"Cache-Control": "private, max-age=300"})
 
 
-@bp.post("/calendar/feed")
-@login_required
-def rotate_feed():
-    calendar_service.rotate_feed_token(current_user)
-    flash(_("Your calendar feed is ready. Add its URL to your calendar app; any older feed URL has stopped working."), "success")
-    return redirect(url_for("account.show"))
-
-
-@bp.post("/calendar/feed/revoke")
-@login_required
-def revoke_feed():
-    calendar_service.revoke_feed_token(current_user)
-    flash(_("Your calendar feed is switched off. Calendar apps using it will stop updating."), "info")
-    return redirect(url_for("account.show"))
+add_actions(
+    bp,
+    Action("/calendar/feed", "rotate_feed", calendar_service.rotate_feed_token,
+           lambda token: _("Your calendar feed is ready. Add its URL to your calendar app; any older feed URL has "
+                           "stopped working."), "account.show", "success"),
+    Action("/calendar/feed/revoke", "revoke_feed", calendar_service.revoke_feed_token,
+           lambda revoked: _("Your calendar feed is switched off. Calendar apps using it will stop updating."),
+           "account.show"),
+)
 
 
 def feed_url(token: str) -> str:

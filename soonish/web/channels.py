@@ -11,6 +11,7 @@ from soonish.domain.chat_markup import ChatPlatform
 from soonish.i18n import _, _l
 from soonish.services import channel_types, chat, chat_installations
 from soonish.services import integrations as integration_service
+from soonish.web.actions import Action, add_actions
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import is_htmx_request, render_page
 
@@ -110,14 +111,6 @@ def toggle(integration_id):
     return redirect(url_for("channels.index"))
 
 
-@bp.post("/<int:integration_id>/delete")
-@login_required
-def delete(integration_id):
-    integration_service.delete_integration(current_user, integration_id)
-    flash(_("Channel removed."), "info")
-    return redirect(url_for("channels.index"))
-
-
 @bp.post("/<int:integration_id>/resend")
 @login_required
 def resend(integration_id):
@@ -173,14 +166,6 @@ def connect_status(platform):
                        code=None, platform=platform, connected=connected, accounts=accounts)
 
 
-@bp.post("/chat/<int:identity_id>/remove")
-@login_required
-def remove_chat_account(identity_id):
-    chat.unlink(current_user, identity_id)
-    flash(_("Chat account removed: its DMs get nothing more from this account."), "info")
-    return redirect(url_for("channels.index"))
-
-
 @bp.get("/slack/<int:installation_id>")
 @login_required
 def slack_workspace(installation_id):
@@ -190,10 +175,15 @@ def slack_workspace(installation_id):
     return render_template("channels/workspace.html", overview=overview, form=FlaskForm())
 
 
-@bp.post("/slack/<int:installation_id>/uninstall")
-@login_required
-def uninstall_slack(installation_id):
-    installation = chat_installations.uninstall(current_user, installation_id)
-    flash(_("Soonish was removed from %(workspace)s.", workspace=installation.workspace_name or installation.workspace_id), "info")
-    return redirect(url_for("channels.slack_workspace", installation_id=installation_id))
+add_actions(
+    bp,
+    Action("/<int:integration_id>/delete", "delete", integration_service.delete_integration,
+           lambda removed: _("Channel removed."), "channels.index"),
+    Action("/chat/<int:identity_id>/remove", "remove_chat_account", chat.unlink,
+           lambda removed: _("Chat account removed: its DMs get nothing more from this account."), "channels.index"),
+    Action("/slack/<int:installation_id>/uninstall", "uninstall_slack", chat_installations.uninstall,
+           lambda installation: _("Soonish was removed from %(workspace)s.",
+                                  workspace=installation.workspace_name or installation.workspace_id),
+           "channels.slack_workspace"),
+)
 

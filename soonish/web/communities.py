@@ -19,7 +19,7 @@ from soonish.services import calendar as calendar_service
 from soonish.services import community_feeds
 from soonish.services import community_follows as follow_service
 from soonish.services.errors import ValidationFailed
-from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.auth import current_user_or_none, one_click_link
 from soonish.web.errors import link_page, refusal_kept
 from soonish.web.htmx import redirect_to
 from soonish.web.limits import subscribe_by_email_limit
@@ -217,20 +217,17 @@ def manage_follow(token):
                            confirmed=False), 422 if form.errors else 200
 
 
-@bp.get("/c/follows/<token>/unsubscribe")
-@link_page
 def unfollow_page(token):
-    # Link scanners follow GET links: this only asks; the button POSTs.
     return render_template("communities/unfollow.html", follow=follow_service.from_manage_token(token), token=token,
                            done=False)
 
 
-@bp.post("/c/follows/<token>/unsubscribe")
-@csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
-@link_page
 def unfollow_by_link(token):
     follow = follow_service.unfollow(follow_service.from_manage_token(token))
     return render_template("communities/unfollow.html", follow=follow, token=token, done=True)
+
+
+one_click_link(bp, "/c/follows/<token>/unsubscribe", unfollow_page, unfollow_by_link)
 
 
 @bp.route("/s/follow/<token>", methods=["GET", "POST"])

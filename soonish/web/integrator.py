@@ -9,6 +9,7 @@ from soonish.domain.outgoing_webhooks import EVENT_TYPES
 from soonish.i18n import _
 from soonish.services import api_keys, lists
 from soonish.services import webhook_endpoints as endpoint_service
+from soonish.web.actions import Action, add_actions
 from soonish.web.errors import refusal_flashed, refusal_kept
 
 bp = Blueprint("integrator", __name__, url_prefix="/account")
@@ -36,14 +37,6 @@ def create_key():
         flash(_("Key “%(name)s” created. Copy it now: it is shown only this once.", name=key.name), "success")
         return keys(new_key=plain)
     return keys(errors=refusal.messages), refusal.status
-
-
-@bp.post("/api-keys/<int:key_id>/revoke")
-@login_required
-def revoke_key(key_id):
-    api_keys.revoke_key(current_user, key_id)
-    flash(_("The key is revoked; requests made with it are refused from now on."), "info")
-    return redirect(url_for("integrator.keys"))
 
 
 @bp.get("/webhooks")
@@ -82,14 +75,6 @@ def toggle_webhook(endpoint_id):
     return redirect(url_for("integrator.webhook", endpoint_id=endpoint_id))
 
 
-@bp.post("/webhooks/<int:endpoint_id>/delete")
-@login_required
-def delete_webhook(endpoint_id):
-    endpoint_service.delete_endpoint(current_user, endpoint_id)
-    flash(_("Endpoint removed."), "info")
-    return redirect(url_for("integrator.webhooks"))
-
-
 @bp.post("/webhooks/<int:endpoint_id>/messages/<int:message_id>/resend")
 @login_required
 def resend(endpoint_id, message_id):
@@ -97,3 +82,12 @@ def resend(endpoint_id, message_id):
         endpoint_service.resend(current_user, endpoint_id, message_id)
         flash(_("Sending it again now."), "success")
     return redirect(url_for("integrator.webhook", endpoint_id=endpoint_id))
+
+
+add_actions(
+    bp,
+    Action("/api-keys/<int:key_id>/revoke", "revoke_key", api_keys.revoke_key,
+           lambda revoked: _("The key is revoked; requests made with it are refused from now on."), "integrator.keys"),
+    Action("/webhooks/<int:endpoint_id>/delete", "delete_webhook", endpoint_service.delete_endpoint,
+           lambda removed: _("Endpoint removed."), "integrator.webhooks"),
+)

@@ -18,7 +18,7 @@ from soonish.services import integrations as integration_service
 from soonish.services import rsvp as rsvp_service
 from soonish.services import subscriptions as subscription_service
 from soonish.services.offsets import format_offset
-from soonish.web.auth import csrf_exempt, current_user_or_none, shared_page_form
+from soonish.web.auth import current_user_or_none, one_click_link, shared_page_form
 from soonish.web.errors import link_page, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -249,21 +249,18 @@ def manage(token):
     )
 
 
-@bp.get("/s/unsubscribe/<token>")
-@link_page
 def unsubscribe_page(token):
-    # Link scanners follow GET links: this only asks; the button POSTs.
     return render_template("subscriptions/unsubscribe.html", subscription=subscription_service.from_manage_token(token),
                            token=token)
 
 
-@bp.post("/s/unsubscribe/<token>")
-@csrf_exempt  # RFC 8058 one-click POSTs come from mail providers; the signed token is the proof
-@link_page
 def unsubscribe(token):
     subscription = subscription_service.unsubscribe(subscription_service.from_manage_token(token))
     forget_email_follow(subscription)
     return render_template("subscriptions/unsubscribed.html", subscription=subscription, token=token)
+
+
+one_click_link(bp, "/s/unsubscribe/<token>", unsubscribe_page, unsubscribe)
 
 
 @bp.get("/subscriptions")

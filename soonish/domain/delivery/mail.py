@@ -161,6 +161,11 @@ def absolute_url(path: str) -> str:
     return public_url(current_app.config["PUBLIC_URL"], path)
 
 
+def signed_url(purpose: str, fields, path: Callable[[str], str]) -> str:
+    """The link to ``path`` carrying ``fields`` signed for ``purpose`` (what the page opened by it checks)."""
+    return absolute_url(path(sign(current_app.config["SECRET_KEY"], purpose, fields)))
+
+
 def recipient_links(subscription: Subscription, rsvp_address: str | None = None) -> RecipientLinks:
     """The manage and one-click unsubscribe links of one subscription's mails, "forget my
     address" for a follower by email alone (no account), and, given ``rsvp_address``, the
@@ -170,7 +175,7 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
     user = subscription.user
     forget = None
     if user.password_hash is None and user.email:
-        forget = absolute_url(forget_address_path(sign(secret, LinkPurpose.FORGET_ADDRESS, [user.id, user.email])))
+        forget = signed_url(LinkPurpose.FORGET_ADDRESS, [user.id, user.email], forget_address_path)
     rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
         if rsvp_address else None
     leave_token = leave_series_token(subscription)
@@ -200,8 +205,7 @@ def new_event_links(subscription: Subscription) -> RecipientLinks:
     manage_url, unsubscribe_url = community_follow_links(subscription.community_follow_id)
     follow_url = None
     if subscription.status == SubscriptionStatus.SUGGESTED:
-        token = sign(current_app.config["SECRET_KEY"], LinkPurpose.FOLLOW_SUGGESTED, subscription.id)
-        follow_url = absolute_url(follow_suggested_path(token))
+        follow_url = signed_url(LinkPurpose.FOLLOW_SUGGESTED, subscription.id, follow_suggested_path)
     return RecipientLinks(manage_url, unsubscribe_url, follow_url=follow_url)
 
 
@@ -292,8 +296,7 @@ def _confirm_mail(subscription_id: int, address: str | None, key: str) -> OneOff
     if subscription is None or subscription.status != SubscriptionStatus.PENDING:
         return None
     event = subscription.event
-    secret = current_app.config["SECRET_KEY"]
-    confirm_url = absolute_url(confirm_path(sign(secret, LinkPurpose.CONFIRM, subscription.id)))
+    confirm_url = signed_url(LinkPurpose.CONFIRM, subscription.id, confirm_path)
     links = recipient_links(subscription, subscription.user.email)
     event_url = absolute_url(event_path(event.slug))
     context = dict(event=event, when=lambda locale: when_text(event, locale=locale), confirm_url=confirm_url, links=links,
@@ -310,8 +313,7 @@ def _verify_mail(user_id: int, address: str | None, key: str) -> OneOffMail | No
     user = db.session.get(User, user_id)
     if user is None or not user.email:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.VERIFY_EMAIL, user.id)
-    context = dict(verify_url=absolute_url(verify_email_path(token)), user=user)
+    context = dict(verify_url=signed_url(LinkPurpose.VERIFY_EMAIL, user.id, verify_email_path), user=user)
     return OneOffMail(user.email, _one_off(f"soonish-verify-{user.id}-{key}", "verify",
                                            _l("Confirm your email for Soonish"), context, _locale_of(user)))
 
@@ -320,9 +322,9 @@ def _link_mail(identity_id: int, address: str | None, key: str) -> OneOffMail | 
     identity = db.session.get(ChatIdentity, identity_id)
     if identity is None or not address:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.LINK_CHAT, [identity.id, address])
     platform = ChatPlatform(identity.platform).display_name
-    context = dict(link_url=absolute_url(link_chat_path(token)), address=address, platform=platform)
+    context = dict(link_url=signed_url(LinkPurpose.LINK_CHAT, [identity.id, address], link_chat_path), address=address,
+                   platform=platform)
     return OneOffMail(address, _one_off(f"soonish-link-{identity.id}-{key}", "link_chat",
                                         _l("Link your %(platform)s account to Soonish", platform=platform), context,
                                         identity.locale))
@@ -347,10 +349,6 @@ def _verify_channel_mail(integration_id: int, address: str | None, key: str) -> 
                                         _locale_of(integration.user)))
 
 
-def _link_hours() -> int:
-    return current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1
-
-
 def _account(user_id: int) -> User | None:
     user = db.session.get(User, user_id)
     return None if user is None or user.erased_at is not None or not user.email else user
@@ -365,17 +363,15 @@ def _reset_password_mail(user_id: int, address: str | None, key: str) -> OneOffM
         user = db.session.scalar(select(User).where(User.email == address))
     if user is None or user.password_hash is None or user.erased_at is not None:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.RESET_PASSWORD, [user.id, user.token_epoch])
-    context = dict(reset_url=absolute_url(reset_password_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-reset-{user.id}-{key}", "reset_password",
-                                           _l("Reset your Soonish password"), context, _locale_of(user)))
+    return _account_link_mail(user, LinkPurpose.RESET_PASSWORD, reset_password_path, "reset_url",
+                              f"soonish-reset-{user.id}-{key}", "reset_password", _l("Reset your Soonish password"))
 
 
 def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
     if (user := _account(user_id)) is None or not address:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address])
-    context = dict(confirm_url=absolute_url(change_email_path(token)), old=user.email, new=address)
+    context = dict(confirm_url=signed_url(LinkPurpose.CHANGE_EMAIL, [user.id, user.email, address], change_email_path),
+                   old=user.email, new=address)
     return OneOffMail(address, _one_off(f"soonish-email-change-{user.id}-{key}", "change_email",
                                         _l("Confirm your new email for Soonish"), context, _locale_of(user)))
 
@@ -383,8 +379,8 @@ def _change_email_mail(user_id: int, address: str | None, key: str) -> OneOffMai
 def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
     if (user := _account(user_id)) is None or not address:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email])
-    context = dict(undo_url=absolute_url(undo_email_change_path(token)), old=address, new=user.email)
+    context = dict(undo_url=signed_url(LinkPurpose.UNDO_EMAIL_CHANGE, [user.id, address, user.email], undo_email_change_path),
+                   old=address, new=user.email)
     return OneOffMail(address, _one_off(f"soonish-email-changed-{user.id}-{key}", "email_changed",
                                         _l("Your Soonish email address was changed"), context, _locale_of(user)))
 
@@ -392,10 +388,17 @@ def _email_changed_mail(user_id: int, address: str | None, key: str) -> OneOffMa
 def _delete_account_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
     if (user := _account(user_id)) is None:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.DELETE_ACCOUNT, [user.id, user.token_epoch])
-    context = dict(delete_url=absolute_url(delete_account_path(token)), hours=_link_hours())
-    return OneOffMail(user.email, _one_off(f"soonish-delete-{user.id}-{key}", "delete_account",
-                                           _l("Confirm: delete your Soonish account"), context, _locale_of(user)))
+    return _account_link_mail(user, LinkPurpose.DELETE_ACCOUNT, delete_account_path, "delete_url",
+                              f"soonish-delete-{user.id}-{key}", "delete_account", _l("Confirm: delete your Soonish account"))
+
+
+def _account_link_mail(user: User, purpose: str, path: Callable[[str], str], url_name: str, key: str, template: str,
+                       title) -> OneOffMail:
+    """To the account's address: a link (``url_name`` in the template) that works for a few hours
+    and while the account's token epoch is the one it names (services.credentials reads it so)."""
+    context = {url_name: signed_url(purpose, [user.id, user.token_epoch], path),
+               "hours": current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1}
+    return OneOffMail(user.email, _one_off(key, template, title, context, _locale_of(user)))
 
 
 def _lift_suppression_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -456,10 +459,9 @@ def _community_invite_mail(invite_id: int, address: str | None, key: str) -> One
     invitation = db.session.get(CommunityInvite, invite_id)
     if invitation is None or invitation.accepted_at is not None:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.COMMUNITY_INVITE, invitation.id)
     inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
     inviter_name = inviter.display_name if inviter else ""
-    context = dict(accept_url=absolute_url(community_invite_path(token)), community=invitation.community,
+    context = dict(accept_url=signed_url(LinkPurpose.COMMUNITY_INVITE, invitation.id, community_invite_path), community=invitation.community,
                    role=invitation.role.value, inviter=lambda locale: inviter_name or _("Someone"),
                    days=current_app.config["COMMUNITY_INVITE_MAX_AGE"] // 86400 or 1)
     return OneOffMail(invitation.email, _one_off(f"soonish-community-invite-{invitation.id}-{key}", "community_invite",
@@ -478,10 +480,9 @@ def _community_follow_mail(follow_id: int, address: str | None, key: str) -> One
     follow = db.session.get(CommunityFollow, follow_id)
     if follow is None or follow.status != SubscriptionStatus.PENDING or not follow.user.email:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_COMMUNITY_FOLLOW, follow.id)
     manage_url, unsubscribe_url = community_follow_links(follow.id)
-    context = dict(community=follow.community, confirm_url=absolute_url(community_follow_confirm_path(token)),
-                   mode=follow.mode, unsubscribe_url=unsubscribe_url)
+    confirm_url = signed_url(LinkPurpose.CONFIRM_COMMUNITY_FOLLOW, follow.id, community_follow_confirm_path)
+    context = dict(community=follow.community, confirm_url=confirm_url, mode=follow.mode, unsubscribe_url=unsubscribe_url)
     return OneOffMail(follow.user.email, _one_off(f"soonish-community-follow-{follow.id}-{key}", "community_follow",
                                                   _l("Confirm: follow %(title)s", title=follow.community.name), context,
                                                   _locale_of(follow.user), unsubscribe_url=unsubscribe_url))
@@ -493,11 +494,11 @@ def _series_follow_mail(series_id: int, address: str | None, key: str, locale: s
     series = db.session.get(Series, series_id)
     if series is None or not address:
         return None
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.CONFIRM_SERIES_FOLLOW, [series.id, address])
     upcoming = db.session.scalar(select(Event).where(Event.series_id == series.id, Event.starts_at > utcnow(),
                                                      Event.status == EventStatus.SCHEDULED).order_by(Event.starts_at).limit(1))
     event_url = absolute_url(event_path(upcoming.slug)) if upcoming is not None else None
-    context = dict(series=series, confirm_url=absolute_url(series_follow_confirm_path(token)),
+    confirm_url = signed_url(LinkPurpose.CONFIRM_SERIES_FOLLOW, [series.id, address], series_follow_confirm_path)
+    context = dict(series=series, confirm_url=confirm_url,
                    series_url=absolute_url(f"/series/{series.slug}"), event=upcoming,
                    when=(lambda locale: when_text(upcoming, locale=locale)) if upcoming is not None else None)
     # In the language of the account the address has, else the one the follow was asked in.

@@ -2,6 +2,7 @@
 goes, and the settings the transports need. Plain data, no I/O."""
 from dataclasses import dataclass, field
 
+from soonish.config import FromConfig
 from soonish.domain.chat_markup import ChatPlatform
 from soonish.domain.delivery.mail_signing import DkimKey
 from soonish.domain.push import PushSubscription
@@ -47,32 +48,21 @@ class Destination:
 
 
 @dataclass(frozen=True)
-class PushSettings:
+class PushSettings(FromConfig):
     """Our VAPID key (RFC 8292) and the contact push services see in its JWT."""
 
     vapid_private_key: str = ""
     vapid_subject: str = "mailto:admin@soonish.localhost"
 
-    @classmethod
-    def from_config(cls, config) -> "PushSettings":
-        return cls(config["VAPID_PRIVATE_KEY"], config["VAPID_SUBJECT"])
-
 
 @dataclass(frozen=True)
-class ChatSettings:
+class ChatSettings(FromConfig):
     """The bots' tokens and the platforms' API roots (tests point these at fakes on loopback)."""
 
     slack_bot_token: str = ""
     slack_api_url: str = "https://slack.com/api/"
     discord_bot_token: str = ""
     discord_api_url: str = "https://discord.com/api/v10"
-
-    @classmethod
-    def from_config(cls, config) -> "ChatSettings":
-        return cls(
-            slack_bot_token=config["SLACK_BOT_TOKEN"], slack_api_url=config["SLACK_API_URL"],
-            discord_bot_token=config["DISCORD_BOT_TOKEN"], discord_api_url=config["DISCORD_API_URL"],
-        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from flask import Flask
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from soonish.crypto import FieldCipher
@@ -22,7 +23,7 @@ from soonish.domain.delivery.mail import OneOffKind, OneOffMail, one_off_mail
 from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
-from soonish.temporal.activities import database_activity
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.delivery.liveness import heartbeating
 from soonish.temporal.delivery.types import (
     BATCH_SENDING_WINDOW,
@@ -46,9 +47,9 @@ log = logging.getLogger(__name__)
 NO_CHAT_TOKEN = 0
 
 
-class DeliveryActivities:
+class DeliveryActivities(AppBound):
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        super().__init__(app)
         config = app.config
         self.cipher = FieldCipher.from_setting(config["ENCRYPTION_KEYS"], config["SECRET_KEY"])
         self.mail = MailSettings.from_config(config, str(Path(app.instance_path) / "outbox"))
@@ -306,3 +307,13 @@ class DeliveryActivities:
     def _one_off_mail(self, request: TransactionalMail, workflow_id: str) -> OneOffMail | None:
         with self.app.app_context():
             return one_off_mail(request.kind, request.subject_id, request.address, workflow_id)
+
+
+class ClientBound(AppBound):
+    """Worker code that also starts workflows and sends through the worker's Courier (its
+    HTTP pool and budgets, which ``deliveries`` holds)."""
+
+    def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
+        super().__init__(app)
+        self.client = client
+        self.deliveries = deliveries

@@ -3,31 +3,23 @@ domain/community_follows.py) and the `soonish-digest` schedule that starts Commu
 daily (kept in sync at worker start and by `soonish sync-schedules`)."""
 from datetime import date
 
-from flask import Flask
-from temporalio import activity
-
 from soonish.domain.community_follows import digest_community_ids, send_digest
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.digest.types import SEND_DIGESTS, DigestRound, DigestRoundResult
 from soonish.temporal.digest.workflow import CommunityDigestWorkflow
 from soonish.temporal.rounds.activities import through_ids
 from soonish.temporal.schedules import CronScope
 
 
-class DigestActivities:
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
+class DigestActivities(AppBound):
     def all(self) -> list:
         return [self.send_digests]
 
-    # Like the database activities: each community is one short transaction; let it finish.
-    @activity.defn(name=SEND_DIGESTS, no_thread_cancel_exception=True)
+    @database_activity(SEND_DIGESTS)  # each community is one short transaction
     def send_digests(self, round_: DigestRound) -> DigestRoundResult:
         day = date.fromisoformat(round_.day)
-        with self.app.app_context():
-            return DigestRoundResult(*through_ids(
-                digest_community_ids(day, after=round_.after_community_id), round_.after_community_id,
-                lambda community_id: send_digest(community_id, day)))
+        return DigestRoundResult(*through_ids(self.app, lambda after: digest_community_ids(day, after),
+                                              round_.after_community_id, lambda community_id: send_digest(community_id, day)))
 
 
 class DigestScope(CronScope):

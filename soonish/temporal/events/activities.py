@@ -1,19 +1,12 @@
 """The event workflow's activities: thin adapters that run the event domain inside the Flask app's
 context."""
-from flask import Flask
-
 from soonish.domain.events import coalesce_updates, complete_event
-from soonish.temporal.activities import database_activity
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.events.types import CoalescedUpdate, EventRef, HeldUpdates
 from soonish.temporal.delivery.types import ActivityName
 
 
-class EventActivities:
-    """Activities bound to one app, so each runs with its database and config."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
+class EventActivities(AppBound):
     def all(self) -> list:
         return [self.complete_event, self.coalesce_updates]
 

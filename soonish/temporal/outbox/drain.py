@@ -22,10 +22,9 @@ not yet recorded goes again with the same delivery key, as a broadcast's would).
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,7 +38,7 @@ from soonish.models import OutboxKind
 from soonish.domain import community_follows, outbox
 from soonish.domain.outbox import CLAIM_BATCH, EVENT_WORKFLOW, MAILS, Claimed, Outcome
 from soonish.temporal.client import TemporalSettings, signal_with_start
-from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.delivery.activities import ClientBound, DeliveryActivities
 from soonish.temporal.delivery.types import MAX_DELIVERY_ATTEMPTS
 from soonish.temporal.events.input import event_workflow_input
 from soonish.temporal.events.types import EventChange, EventWorkflowState, NotifyRequest, event_workflow_id
@@ -58,14 +57,10 @@ SEND_GROUP = 50
 # behind the follows themselves; the mail server's budget still paces them all together.
 MAIL_CONNECTIONS = 4
 
-T = TypeVar("T")
 
-
-class OutboxDrain:
+class OutboxDrain(ClientBound):
     def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
-        self.app = app
-        self.client = client
-        self.deliveries = deliveries
+        super().__init__(app, client, deliveries)
         self.temporal = TemporalSettings.from_config(app.config)
         self.poll_seconds = float(app.config["OUTBOX_POLL_SECONDS"])
 
@@ -93,27 +88,20 @@ class OutboxDrain:
                 except TimeoutError:
                     pass
 
-    async def _db(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a database call of domain/outbox.py in the app's context, off the event loop."""
-        def in_app() -> T:
-            with self.app.app_context():
-                return call(*args)
-        return await asyncio.to_thread(in_app)
-
     async def drain_once(self) -> int:
         """One round: claim up to CLAIM_BATCH rows, do their work, record it. Returns rows taken."""
-        claimed = await self._db(outbox.claim)
+        claimed = await self.in_app(outbox.claim)
         if not claimed:
             return 0
         mails = [item for item in claimed if item.kind in MAILS]
         signals = [item for item in claimed if item.kind in EVENT_WORKFLOW]
         starts = [item for item in claimed if item.kind not in MAILS + EVENT_WORKFLOW]
         if signals:
-            await self._db(outbox.record, await self._tell_workflows(signals), MAX_DELIVERY_ATTEMPTS)
+            await self.in_app(outbox.record, await self._tell_workflows(signals), MAX_DELIVERY_ATTEMPTS)
         if starts:
             # Side by side: a settled broadcast leaves a message per endpoint, each one start.
             started = await asyncio.gather(*(self._start(item) for item in starts))
-            await self._db(outbox.record, list(started), MAX_DELIVERY_ATTEMPTS)
+            await self.in_app(outbox.record, list(started), MAX_DELIVERY_ATTEMPTS)
         if mails:
             await self._send_mails(mails)
         return len(claimed)
@@ -125,11 +113,11 @@ class OutboxDrain:
             couriers = [await stack.enter_async_context(self.deliveries.courier()) for _ in range(MAIL_CONNECTIONS)]
             for start in range(0, len(items), SEND_GROUP):
                 group = items[start : start + SEND_GROUP]
-                composed = await self._db(outbox.mails, group)
+                composed = await self.in_app(outbox.mails, group)
                 outcomes = await asyncio.gather(*(
                     self._send(couriers[i % len(couriers)], item, mail) for i, (item, mail) in enumerate(composed)
                 ))
-                await self._db(outbox.record, list(outcomes), MAX_DELIVERY_ATTEMPTS)
+                await self.in_app(outbox.record, list(outcomes), MAX_DELIVERY_ATTEMPTS)
 
     @staticmethod
     async def _send(courier: Courier, item: Claimed, mail: OneOffMail | None) -> Outcome:
@@ -148,7 +136,7 @@ class OutboxDrain:
         by_event: dict[int, list[Claimed]] = defaultdict(list)
         for item in items:
             by_event[item.event_id].append(item)
-        events = await self._db(
+        events = await self.in_app(
             lambda ids: {event.id: event_workflow_input(event, self.app.config) for event in outbox.events(ids)}, list(by_event))
         outcomes = []
         for event_id, event_items in by_event.items():
@@ -201,7 +189,7 @@ class OutboxDrain:
             elif item.kind == OutboxKind.COMMUNITY_EVENT_CREATED:
                 # Database work alone: it leaves the notification's own outbox row, which the
                 # next round hands to the event's workflow.
-                await self._db(community_follows.tell_followers, item.subject_id)
+                await self.in_app(community_follows.tell_followers, item.subject_id)
             elif item.kind == OutboxKind.WAITLIST_OFFER:
                 offer = WaitlistOffer(item.subject_id, datetime.fromisoformat(item.payload["expires_at"]))
                 await start_offer(self.client, self.temporal.id_prefix, self.temporal.task_queue, offer)

@@ -12,16 +12,16 @@ from soonish.domain.delivery import reminders as reminder_rule
 from soonish.domain.delivery.pacing import BudgetSettings, least_seconds
 from soonish.models import utcnow
 from soonish.temporal.reminders.schedules import ScheduleScope, delete_reminder, put_reminder
-from soonish.temporal.activities import database_activity
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.delivery.types import ActivityName, DeliveryBatch, SubscriptionRange, delivery_task_queue
 from soonish.temporal.events.types import ReminderSync, ReminderSyncResult
 from soonish.temporal.reminders.types import ReminderInput, ReminderSlot, SlotStart, reminder_slot_id
 from soonish.temporal.reminders.workflow import ReminderSlotWorkflow
 
 
-class ReminderActivities:
+class ReminderActivities(AppBound):
     def __init__(self, app: Flask, client: Client) -> None:
-        self.app = app
+        super().__init__(app)
         self.client = client
         self.scope = ScheduleScope.from_config(app.config)
         self.budgets = BudgetSettings.from_config(app.config)

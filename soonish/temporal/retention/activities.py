@@ -3,26 +3,20 @@ and the `soonish-retention` schedule that starts RetentionWorkflow (kept in sync
 start and by `soonish sync-schedules`)."""
 import time
 
-from flask import Flask
-from temporalio import activity
-
 from soonish.models import utcnow
 from soonish.domain.retention import expire_idempotency_records, prune_batch
+from soonish.temporal.activities import AppBound, database_activity
 from soonish.temporal.retention.types import PRUNE_LEDGER, LedgerPruneResult, LedgerPruneRound
 from soonish.temporal.retention.workflow import RetentionWorkflow
 from soonish.temporal.rounds.activities import RoundClock
 from soonish.temporal.schedules import CronScope
 
 
-class RetentionActivities:
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
+class RetentionActivities(AppBound):
     def all(self) -> list:
         return [self.prune_ledger]
 
-    # Like the database activities: a batch is one short transaction; let it finish.
-    @activity.defn(name=PRUNE_LEDGER, no_thread_cancel_exception=True)
+    @database_activity(PRUNE_LEDGER)  # a batch is one short transaction
     def prune_ledger(self, _round: LedgerPruneRound) -> LedgerPruneResult:
         """Prune the ledger, and first drop the idempotency records past their 24 hours: the
         retention schedule is what removes those whatever the traffic (issue 22), and in this

@@ -2,6 +2,7 @@
 import time
 from collections.abc import Callable, Iterable
 
+from flask import Flask
 from temporalio import activity
 
 from soonish.temporal.rounds.workflow import ROUND_TIMEOUT
@@ -23,14 +24,16 @@ class RoundClock:
         return time.monotonic() - self._began > ROUND_BUDGET_SECONDS
 
 
-def through_ids(ids: Iterable[int], after: int, step: Callable[[int], int]) -> tuple[int, int, bool]:
-    """One round over a job's rows by id (each ``step(id)`` its own short transaction, counting
-    what it did) until they are all done or the round's time is up: (the count, the last id
-    done, or ``after`` when none was, and whether every id was done)."""
+def through_ids(app: Flask, ids_after: Callable[[int], Iterable[int]], after: int,
+                step: Callable[[int], int]) -> tuple[int, int, bool]:
+    """One round, in ``app``'s context, over a job's rows by id past ``after`` (each ``step(id)``
+    its own short transaction, counting what it did) until they are all done or the round's time
+    is up: (the count, the last id done, or ``after`` when none was, and whether every id was done)."""
     count, last, clock = 0, after, RoundClock()
-    for row_id in ids:
-        count += step(row_id)
-        last = row_id
-        if clock.spent(last):
-            return count, last, False
+    with app.app_context():
+        for row_id in ids_after(after):
+            count += step(row_id)
+            last = row_id
+            if clock.spent(last):
+                return count, last, False
     return count, last, True

@@ -1,9 +1,7 @@
 """Waitlist offers: starting an offer's workflow (the outbox drain does), and its activities (tell the person; pass an
 untaken place on when the offer runs out)."""
-import asyncio
 from datetime import datetime, timedelta
 
-from flask import Flask
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -11,7 +9,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from soonish.domain import offers, waitlist
 from soonish.models import db
 from soonish.domain.delivery import Failed, RetryAfter
-from soonish.temporal.delivery.activities import DeliveryActivities
+from soonish.temporal.delivery.activities import ClientBound
 from soonish.temporal.waitlist.types import RsvpActivityName, WaitlistOffer, offer_workflow_id
 from soonish.temporal.waitlist.workflow import WaitlistOfferWorkflow
 
@@ -24,12 +22,7 @@ async def start_offer(client: Client, id_prefix: str, task_queue: str, offer: Wa
         pass  # a retried outbox row: the offer is already being timed
 
 
-class RsvpActivities:
-    def __init__(self, app: Flask, client: Client, deliveries: DeliveryActivities) -> None:
-        self.app = app
-        self.client = client
-        self.deliveries = deliveries
-
+class RsvpActivities(ClientBound):
     def all(self) -> list:
         return [self.send_waitlist_offer, self.expire_waitlist_offer]
 
@@ -38,7 +31,7 @@ class RsvpActivities:
         """Mail the offer (or DM it to the person's chat accounts when they have no address),
         through the worker's Courier and budgets. A destination that refuses it for good is
         logged and the others still told; one to try again later retries the activity."""
-        told = await asyncio.to_thread(self._offer, offer, activity.info().workflow_id)
+        told = await self.in_app(offers.waitlist_offer, offer.rsvp_id, offer.expires_at, activity.info().workflow_id)
         if told is None:
             return  # taken, withdrawn or replaced meanwhile
         async with self.deliveries.courier() as courier:
@@ -51,21 +44,16 @@ class RsvpActivities:
                 elif isinstance(outcome, Failed):
                     raise ApplicationError(outcome.reason)
 
-    def _offer(self, offer: WaitlistOffer, workflow_id: str) -> offers.OfferMessage | None:
-        with self.app.app_context():
-            return offers.waitlist_offer(offer.rsvp_id, offer.expires_at, workflow_id)
-
     @activity.defn(name=RsvpActivityName.EXPIRE_OFFER)
     async def expire_waitlist_offer(self, offer: WaitlistOffer) -> int:
         """Pass an untaken place on: the next in line gets their own offer workflow (started by
         the outbox drain). Returns how many new offers were made."""
-        return len(await asyncio.to_thread(self._expire, offer))
+        return len(await self.in_app(self._expire, offer))
 
     def _expire(self, offer: WaitlistOffer) -> list[tuple[int, datetime]]:
-        with self.app.app_context():
-            event = waitlist.expire(offer.rsvp_id, offer.expires_at)
-            if event is None:
-                return []
-            made = waitlist.claim_offers(event, int(self.app.config["RSVP_OFFER_SECONDS"]))
-            db.session.commit()
-            return made
+        event = waitlist.expire(offer.rsvp_id, offer.expires_at)
+        if event is None:
+            return []
+        made = waitlist.claim_offers(event, int(self.app.config["RSVP_OFFER_SECONDS"]))
+        db.session.commit()
+        return made
