@@ -396,9 +396,13 @@ def _account_link_mail(user: User, purpose: str, path: Callable[[str], str], url
                        title) -> OneOffMail:
     """To the account's address: a link (``url_name`` in the template) that works for a few hours
     and while the account's token epoch is the one it names (services.credentials reads it so)."""
-    context = {url_name: signed_url(purpose, [user.id, user.token_epoch], path),
-               "hours": current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1}
+    context = {url_name: signed_url(purpose, [user.id, user.token_epoch], path), "hours": _link_hours()}
     return OneOffMail(user.email, _one_off(key, template, title, context, _locale_of(user)))
+
+
+def _link_hours() -> int:
+    """How many hours an account's mailed link works (what its mail tells the reader)."""
+    return current_app.config["ACCOUNT_LINK_MAX_AGE"] // 3600 or 1
 
 
 def _lift_suppression_mail(user_id: int, address: str | None, key: str) -> OneOffMail | None:
@@ -406,8 +410,8 @@ def _lift_suppression_mail(user_id: int, address: str | None, key: str) -> OneOf
 
     if (user := _account(user_id)) is None or (entry := suppression_of(user.email)) is None:
         return None  # lifted meanwhile, or the address changed
-    token = sign(current_app.config["SECRET_KEY"], LinkPurpose.LIFT_SUPPRESSION, [user.id, suppression_mark(entry)])
-    context = dict(lift_url=absolute_url(lift_suppression_path(token)), hours=_link_hours())
+    context = dict(lift_url=signed_url(LinkPurpose.LIFT_SUPPRESSION, [user.id, suppression_mark(entry)], lift_suppression_path),
+                   hours=_link_hours())
     return OneOffMail(user.email, _one_off(f"soonish-lift-{user.id}-{key}", "lift_suppression",
                                            _l("Start mail to this address again"), context, _locale_of(user)))
 
