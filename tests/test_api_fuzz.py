@@ -27,8 +27,9 @@ EXAMPLES_REFUSED_UNSIGNED = 3
 # Invalid input may also be refused for its size (API_RULES): a body over 1 MiB (413) or a query
 # string over 4,000 bytes (414), as schemathesis' arrays of query values can make; the rest of
 # the list is schemathesis' own.
+# A link's token may be schema-valid and used or expired: 410, as documented.
 CONFIG = SchemathesisConfig.from_dict({"checks": {
-    "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]},
+    "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "410", "422"]},
     "negative_data_rejection": {"expected-statuses": ["400", "401", "403", "404", "405", "406", "409", "413", "414",
                                                       "415", "422", "428", "429", "5xx"]},
 }})

@@ -4,7 +4,7 @@ from http import HTTPStatus
 from flask import request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from soonish.services import ServiceError
@@ -71,7 +71,9 @@ class ApiBlueprint(SmorestBlueprint):
             if body is not None:
                 view = self.arguments(body)(view)
             if query is not None:
-                view = self.arguments(query, location="query")(view)
+                # A parameter it doesn't take is refused by name, as a body's unknown field is: a
+                # typo (`limt=5`) silently ignored would answer something the caller didn't ask.
+                view = self.arguments(query, location="query", unknown=RAISE)(view)
             if access is not None:
                 view = access(view)
             if not idempotent:
