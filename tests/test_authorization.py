@@ -228,6 +228,7 @@ def test_the_pages_refuse_another_users_things(app, owners_things, caller_client
 CSRF_EXEMPT_ENDPOINTS = {
     "subscriptions.unsubscribe",  # RFC 8058 one-click: mail providers POST it; the signed URL is the proof
     "communities.unfollow_by_link",  # the same one-click, in a community's mails
+    "series.leave",  # "leave the whole series" from an occurrence's mail or manage page: the signed URL is the proof
     "account_settings.forget_address",  # "forget my address" from a mail: the signed URL is the proof
     "chat.slack_events",  # Slack signs every request; bolt verifies it
     # Mail providers' bounce and complaint reports: each verified as its provider documents it.

@@ -9,7 +9,7 @@ from soonish.models import Series, Visibility
 from soonish.services import ServiceError
 from soonish.services import calendar as calendar_service
 from soonish.services import series as series_service
-from soonish.web.auth import csrf_exempt, current_user_or_none
+from soonish.web.auth import current_user_or_none, one_click_link
 from soonish.web.errors import link_page, refusal_flashed, refusal_kept
 from soonish.web.htmx import redirect_to, render_page
 from soonish.web.limits import subscribe_by_email_limit
@@ -110,21 +110,19 @@ def confirm_follow(token):
     return redirect(url_for("series.show", slug=series.slug))
 
 
-@bp.get("/series/leave/<token>")
-@link_page
 def leave_page(token):
-    # Link scanners follow GET links: this only asks; the button POSTs.
     series, user = series_service.series_to_leave(token)
     return render_template("series/leave.html", series=series, user=user, token=token,
                            following=series_service.find_follow(user, series) is not None)
 
 
-@bp.post("/series/leave/<token>")
-@csrf_exempt  # as a mail's unsubscribe link: the signed token is the proof, from the mail or the manage page
-@link_page
 def leave(token):
     series = series_service.leave_series_by_token(token)
     return render_template("series/leave.html", series=series, token=token, following=False, left=True)
+
+
+# As a mail's unsubscribe link: opening it asks, its button leaves; the signed token is the proof.
+one_click_link(bp, "/series/leave/<token>", leave_page, leave)
 
 
 @bp.post("/series/<slug>/unfollow")

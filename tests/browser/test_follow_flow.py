@@ -76,7 +76,7 @@ def test_visitor_follows_by_email_and_the_organizer_sees_the_announcement_delive
     expect(visitor.get_by_label("Remind me before it starts")).to_have_value("1d 1h 15m")
     screenshot(visitor, "manage-reminders")
     visitor.get_by_role("button", name="Save reminders").click()
-    expect(visitor.get_by_role("status").first).to_contain_text("We'll remind you 1d, 1h, and 15m before it starts.")
+    expect(visitor.get_by_role("status").first).to_contain_text("We'll remind you 1d, 1h and 15m before it starts.")  # en-GB: no serial comma
     mail_to(smtp_sink, VISITOR, "You're following")  # the welcome, through the event's workflow
 
     # The visitor keeps the event page open while the organizer works.
