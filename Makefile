@@ -51,11 +51,12 @@ test: $(VENV)/.installed-test translations
 	$(BIN)/soonish assets
 	$(MAKE) -j3 --output-sync=target test-sqlite test-postgres test-browser
 
-# Each suite spreads its test files over PARALLEL processes (pytest-xdist), each with its own
+# Each suite spreads its tests over PARALLEL processes (pytest-xdist), each with its own
 # Temporal dev server, sinks and database: a test mostly waits (timers, reminders due at their
-# second, mail). Three per suite beside the other suite and the browser kept 2 cores busy (20.6
-# CPU-minutes in 12.9) and starved a workflow activation past Temporal's 2 s deadlock check once.
-PARALLEL ?= 2
+# second, mail). With two, the box's 2 cores were 146% busy and the run took 10:00; with three,
+# 160% and 9:26, every test passing (once, with a heavier suite, three starved a workflow
+# activation past Temporal's 2 s deadlock check).
+PARALLEL ?= 3
 # Without pytest-playwright's plugin (only tests/browser uses it): importing it cost each of the
 # six processes of the two suites (two workers and a controller each) 1.1 s of CPU.
 # Tests go to the processes one at a time as each is free (a file's tests may run in both), so

@@ -34,8 +34,18 @@ def harness():
     h.close()
 
 
+# Under xdist the run's controller starts one dev server for all its processes (pytest_configure
+# below) and names it here: each test has its own task queue and id prefix, so they share it as
+# the tests of one process always did, and one server idling beside each process cost the run
+# about 4% of a core each (six of them and the browser's).
+SHARED_TEMPORAL = "SOONISH_TEST_SHARED_TEMPORAL"
+
+
 @pytest.fixture(scope="session")
 def temporal_env(harness):
+    if os.environ.get(SHARED_TEMPORAL):
+        yield harness.connect(os.environ[SHARED_TEMPORAL])
+        return
     env = harness.start_dev_server()
     yield env
     harness.run(env.shutdown())
@@ -297,6 +307,22 @@ def login(client):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "own_app: the test changes the app itself (adds a route), so it gets an app of its own")
+    # xdist's controller, before it starts its processes (they inherit the environment).
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        harness = Harness()
+        env = harness.start_dev_server()
+        os.environ[SHARED_TEMPORAL] = env.client.service_client.config.target_host
+        config.stash[_SHARED_SERVER] = (harness, env)
+
+
+_SHARED_SERVER = pytest.StashKey[tuple]()
+
+
+def pytest_unconfigure(config):
+    if (shared := config.stash.get(_SHARED_SERVER, None)) is not None:
+        harness, env = shared
+        harness.run(env.shutdown())
+        harness.close()
 
 
 def is_postgres() -> bool:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Awaitable, TypeVar
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from soonish.temporal.delivery.types import temporal_dev_server_args
@@ -61,6 +62,13 @@ class Harness:
             ),
             timeout=120,
         )
+
+    def connect(self, target: str) -> WorkflowEnvironment:
+        """A dev server started by someone else (the run's controller): used, never shut down here."""
+        async def connected() -> WorkflowEnvironment:
+            return WorkflowEnvironment.from_client(await Client.connect(target, namespace="default"))
+
+        return self.run(connected())
 
     def start_time_skipping_server(self) -> WorkflowEnvironment:
         return self.run(
