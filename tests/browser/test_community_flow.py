@@ -78,6 +78,8 @@ def test_a_co_hosts_new_event_reaches_a_follower_once_who_follows_it_with_one_ta
     cohost.get_by_label("Title", exact=True).fill("Owl walk")
     cohost.get_by_label("Starts").fill("2031-06-20T21:00")
     cohost.get_by_label("Hosted by").select_option(label="Night Owls")
+    # A change asks the server to check the field: while it does, the submit button is dimmed (busy).
+    expect(cohost.locator("#event-form.htmx-request")).to_have_count(0)
     assert axe_violations(cohost) == []
     cohost.get_by_role("button", name="Create event").click()
     expect(cohost.get_by_role("status").first).to_contain_text("Your event is live")

@@ -25,7 +25,7 @@ from soonish.models import (
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,
 )
 
-from ..sinks import FakeMta, free_port, postfix_dsn
+from ..sinks import PATIENCE, FakeMta, free_port, postfix_dsn
 
 BOUNCE_DOMAIN = "bounces.soonish.test"
 CORPUS = Path(__file__).resolve().parent.parent / "bounces"
@@ -321,7 +321,10 @@ def test_a_providers_try_later_holds_that_providers_budget_and_not_the_servers(a
             async with Courier(settings, allow_private=True, pacer=pacer) as courier:
                 message = Message(delivery_key="soonish-1", title="Hi", text="Hello", short="")
                 gmail = asyncio.create_task(courier.deliver(Destination(email="ann@gmail.com"), message))
-                await asyncio.sleep(0.3)  # deferred by now: Gmail's budget is held for two seconds
+                # Until the MTA has deferred it: Gmail's budget is then held for two seconds.
+                deadline = time.monotonic() + 10 * PATIENCE
+                while await pacer._local.holds.until(["mailbox:gmail"]) <= time.time() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
                 held = {key: await pacer._local.holds.until([key]) - time.time()
                         for key in ("mailbox:gmail", "smtp:127.0.0.1")}
                 began = time.monotonic()
