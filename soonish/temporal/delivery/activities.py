@@ -47,6 +47,19 @@ log = logging.getLogger(__name__)
 NO_CHAT_TOKEN = 0
 
 
+async def _not_interrupted(group):
+    """Run a group's sends and record to the end even if the activity is cancelled meanwhile (its
+    heartbeat timed out, its workflow asked): a send already handed over can't be called back (an
+    SMTP send goes on in its thread), so a group cut short would leave sent mail unrecorded, and
+    the next attempt would send it again. Cancelled, it stops once the group is recorded."""
+    task = asyncio.ensure_future(group)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 class DeliveryActivities(AppBound):
     def __init__(self, app: Flask) -> None:
         super().__init__(app)
@@ -192,6 +205,15 @@ class DeliveryActivities(AppBound):
                 db.session.commit()
         return mail_reputation.paused_among(refused - self._cleared) if refused else set()
 
+    async def _send_and_record(self, courier: Courier, group: list[planning.PlannedSend], broadcasts: list[int],
+                               final_attempt: bool, fence: int):
+        """A group's sends, then their record (with the fallbacks it claims and the broadcasts it
+        finds paused): the outcomes, when the sends ended, the fallbacks and the paused."""
+        outcomes = await asyncio.gather(*(self._send(courier, item, broadcast) for item, broadcast in zip(group, broadcasts)))
+        sent_at = time.monotonic()
+        fallbacks, paused = await asyncio.to_thread(self._record, group, outcomes, final_attempt, broadcasts, fence)
+        return outcomes, sent_at, fallbacks, paused
+
     def _still_fenced(self, group: list[planning.PlannedSend], fence: int) -> set[int]:
         with self.app.app_context():
             return ledger.still_fenced([send.delivery_id for send in group], fence)
@@ -231,13 +253,8 @@ class DeliveryActivities(AppBound):
                             [planned[i] for i in kept], [dues[i] for i in kept], [broadcasts[i] for i in kept])
                         continue
                 mark = time.monotonic()
-                outcomes = await asyncio.gather(*(
-                    self._send(courier, item, broadcast)
-                    for item, broadcast in zip(group, broadcasts[start : start + len(group)])
-                ))
-                sent_at = time.monotonic()
-                fallbacks, paused = await asyncio.to_thread(
-                    self._record, group, outcomes, final_attempt, broadcasts[start : start + len(group)], fence)
+                outcomes, sent_at, fallbacks, paused = await _not_interrupted(self._send_and_record(
+                    courier, group, broadcasts[start : start + len(group)], final_attempt, fence))
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
                 broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
