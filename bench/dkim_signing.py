@@ -3,7 +3,7 @@ one-click unsubscribe headers) flattened as the SMTP transport sends it, unsigne
 a 2048-bit RSA key (dkimpy, relaxed/relaxed, the headers Soonish signs). CPU time per mail, so a
 busy machine changes the figure less than wall time would.
 
-    .venv/bin/python -m bench.dkim [--mails 500]
+    .venv/bin/python bench/dkim_signing.py [--mails 500]   (not bench/dkim.py: run as a script, that name hid the dkim package from every bench)
 
 Prints one RESULT line: unsigned and signed CPU µs per mail, the signature's share, and what it
 adds to a 10,000-mail broadcast on one core.
