@@ -166,10 +166,12 @@ def signed_url(purpose: str, fields, path: Callable[[str], str]) -> str:
     return absolute_url(path(sign(current_app.config["SECRET_KEY"], purpose, fields)))
 
 
-def recipient_links(subscription: Subscription, rsvp_address: str | None = None) -> RecipientLinks:
+def recipient_links(subscription: Subscription, rsvp_address: str | None = None,
+                    series_followers: set[int] | None = None) -> RecipientLinks:
     """The manage and one-click unsubscribe links of one subscription's mails, "forget my
     address" for a follower by email alone (no account), and, given ``rsvp_address``, the
-    one-tap going / maybe / can't go page for that address."""
+    one-tap going / maybe / can't go page for that address (``series_followers``: who follows
+    the event's series, when the caller has them for many mails)."""
     secret = current_app.config["SECRET_KEY"]
     token = sign(secret, LinkPurpose.MANAGE, subscription.id)
     user = subscription.user
@@ -178,17 +180,26 @@ def recipient_links(subscription: Subscription, rsvp_address: str | None = None)
         forget = signed_url(LinkPurpose.FORGET_ADDRESS, [user.id, user.email], forget_address_path)
     rsvp_url = absolute_url(rsvp_path(rsvp_token(secret, subscription.event_id, subscription.user_id, rsvp_address))) \
         if rsvp_address else None
-    leave_token = leave_series_token(subscription)
+    leave_token = leave_series_token(subscription, series_followers)
     return RecipientLinks(absolute_url(manage_path(token)), absolute_url(unsubscribe_path(token)), forget,
                           rsvp_url, leave_series_url=absolute_url(leave_series_path(leave_token)) if leave_token else None)
 
 
-def leave_series_token(subscription: Subscription) -> str | None:
+def series_followers(series_id: int | None) -> set[int]:
+    """The ids of the people following the series as a series (none for a lone event)."""
+    if series_id is None:
+        return set()
+    return set(db.session.scalars(select(SeriesFollow.user_id).where(SeriesFollow.series_id == series_id)))
+
+
+def leave_series_token(subscription: Subscription, followers: set[int] | None = None) -> str | None:
     """The signed "leave the whole series" token for a subscription to an occurrence of a series
-    its person follows as a series; None otherwise (leaving the event alone is unsubscribing)."""
+    its person follows as a series (``followers``, or asked); None otherwise (leaving the event
+    alone is unsubscribing)."""
     series_id = subscription.event.series_id
-    if series_id is None or db.session.scalar(select(SeriesFollow.id).where(
-            SeriesFollow.series_id == series_id, SeriesFollow.user_id == subscription.user_id)) is None:
+    if series_id is None:
+        return None
+    if subscription.user_id not in (followers if followers is not None else series_followers(series_id)):
         return None
     return sign(current_app.config["SECRET_KEY"], LinkPurpose.LEAVE_SERIES, [series_id, subscription.user_id])
 

@@ -33,7 +33,7 @@ from soonish.models import (
 )
 from soonish.domain.delivery.routing import Target, targets_for
 from soonish.domain.delivery import ledger, reminders
-from soonish.domain.delivery.mail import absolute_url, new_event_links, recipient_links
+from soonish.domain.delivery.mail import absolute_url, new_event_links, recipient_links, series_followers
 from soonish.domain.delivery.pacing import MAIL_SERVER
 from soonish.domain.delivery.transports import Failed
 from soonish.domain.delivery.types import ChatAddress, Destination
@@ -132,7 +132,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
             if subscription is None or _no_fallback(subscription.user):
                 skipped.append(row.id)
             else:
-                planned.append(_plan_fallback(row.id, subscription, notification.id, texts.for_reader(subscription)))
+                planned.append(_plan_fallback(row.id, subscription, notification.id, texts))
             continue
         target = next((t for t in targets.get(row.subscription_id, []) if t.key == row.target), None)
         if target is None:
@@ -171,6 +171,14 @@ class Texts:
         self.welcomed = (db.session.get(Subscription, notification.subscription_id)
                          if notification.subscription_id is not None else None)
         self.by_locale: dict[str, NotificationText] = {}
+        self._series_followers: set[int] | None = None
+
+    def series_followers(self) -> set[int]:
+        """Who follows the event's series as a series (their mails offer to leave it whole): one
+        query for the batch, not one per mail."""
+        if self._series_followers is None:
+            self._series_followers = series_followers(self.event.series_id)
+        return self._series_followers
 
     def in_locale(self, locale: str) -> NotificationText:
         if locale not in self.by_locale:
@@ -203,20 +211,20 @@ def _no_fallback(user: User) -> str | None:
     return None
 
 
-def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int,
-                   text: NotificationText) -> PlannedSend:
+def _plan_fallback(delivery_id: int, subscription: Subscription, notification_id: int, texts: Texts) -> PlannedSend:
     address = subscription.user.email
-    links = _links(text, subscription, address)
+    text = texts.for_reader(subscription)
+    links = _links(texts, text, subscription, address)
     message = text.message(fallback_delivery_key(notification_id, subscription.user_id), links, True)
     return PlannedSend(delivery_id, EMAIL_CHANNEL, Destination(email=address), message)
 
 
-def _links(text: NotificationText, subscription: Subscription, address: str):
+def _links(texts: Texts, text: NotificationText, subscription: Subscription, address: str):
     """The links of one recipient's mail: a community's new-event message carries the
     community follow's; every other message the subscription's (and its RSVP page's)."""
     if text.community:
         return new_event_links(subscription)
-    return recipient_links(subscription, address if text.rsvp_event_id else None)
+    return recipient_links(subscription, address if text.rsvp_event_id else None, texts.series_followers())
 
 
 def _dm_failed_for_good(send: PlannedSend, outcome: ledger.SendOutcome) -> bool:
@@ -273,8 +281,7 @@ def fall_back_to_email(sends: list[tuple[PlannedSend, ledger.SendOutcome]],
         if delivery.notification_id not in texts:
             notification = db.session.get(Notification, delivery.notification_id)
             texts[notification.id] = Texts(notification, db.session.get(Event, notification.event_id))
-        text = texts[delivery.notification_id].for_reader(subscription)
-        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, text))
+        planned.append(_plan_fallback(fallback_id, subscription, delivery.notification_id, texts[delivery.notification_id]))
     return _without_suppressed(planned)
 
 
@@ -361,7 +368,7 @@ def _plan(delivery_id: int, target: Target, subscription: Subscription, texts: T
         destination = integration_destination(integrations[target.integration_id], cipher)
     text = texts.for_reader(subscription, identity)
     as_mail = target.channel == EMAIL_CHANNEL
-    links = _links(text, subscription, target.email) if as_mail else None
+    links = _links(texts, text, subscription, target.email) if as_mail else None
     # In chat, the button follows the event for whoever presses it: a told follower in their DM,
     # or anyone in a channel (the channel's own follow is not theirs).
     offer_follow = identity is not None and (identity.is_channel or subscription.status == SubscriptionStatus.SUGGESTED)
