@@ -19,7 +19,8 @@ class Config:
     LOG_LEVEL = "INFO"
     # Database: SQLite under instance/ unless set (e.g. postgresql+psycopg://user@host/db).
     DATABASE_URL = ""
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Connections idle for a second are checked before use (models/base.py, ping_when_idle).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # PostgreSQL read replicas (streaming standbys of DATABASE_URL), separated by commas or
     # spaces; none: every query goes to DATABASE_URL. Requests that only read use a replica that
     # answers and lags at most REPLICA_MAX_LAG_SECONDS (checked at most once per

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+from soonish.models.base import ping_when_idle
 from soonish.services.health import CachedCheck
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Replica:
         self.name = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **engine_options.get("connect_args", {})}
         self.engine: Engine = create_engine(url, **{**engine_options, "connect_args": connect_args})
+        ping_when_idle(self.engine)
         self.max_lag = max_lag
         self.lag_seconds: float | None = None
         self._last_state: str | None = None

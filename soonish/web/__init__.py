@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from soonish import i18n
 from soonish.config import ENV_PREFIX, Config, discord_install_url, keep_text_settings_text
 from soonish.models import db
-from soonish.models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, render_migration_item
+from soonish.models.base import SQLITE_BUSY_TIMEOUT, OneWriterAtATime, ping_when_idle, render_migration_item
 from soonish.observability import configure_logging
 from soonish.web import api as api_package
 from soonish.web.api import access as api_access
@@ -54,9 +54,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'soonish.sqlite'}"
     )
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A database file can't drop a connection as a server can: no ping before each use.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False,
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
             "connect_args": {"factory": OneWriterAtATime, "timeout": SQLITE_BUSY_TIMEOUT},
         }
     configure_logging(app.config["LOG_LEVEL"])
@@ -66,6 +65,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine)
     migrate.init_app(
         app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
         render_item=render_migration_item,
