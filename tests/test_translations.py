@@ -194,3 +194,27 @@ def test_no_page_shows_english_left_unmarked_in_pseudo_english(app, client, make
         if left := unmarked_english(client.get(path, headers=pseudo).get_data(as_text=True)):
             found[path] = sorted(left)
     assert found == {}
+
+
+@pytest.mark.parametrize("locale", ["fr", "ar"])
+def test_a_mail_written_in_a_forced_locale_reads_as_flask_babels_translation_of_it(app, locale):
+    """Workers write mails through render_in, whose templates ask the catalog directly rather
+    than through Flask-Babel's per-string lookup: the words, plurals and escaping are the same."""
+    from flask import render_template
+    from flask_babel import force_locale
+
+    context = dict(owner='Ana <ana@example.com> & co', address="ana+news@example.com", days=3,
+                   verify_url="https://soonish.example/v?x=1&y=2", user=User(email="a<b>@example.com"))
+    with app.test_request_context():
+        for template in ("mail/verify_channel.html", "mail/verify_channel.txt", "mail/verify.html"):
+            with force_locale(locale):
+                through_flask_babel = render_template(template, **context)
+            with i18n.render_in(locale):
+                written = render_template(template, **context)
+            with i18n.render_in("en"):
+                english = render_template(template, **context)
+            assert written == through_flask_babel
+            assert written != english, f"{template} reads as English in {locale}"
+        # What someone typed is escaped in HTML, as ever, and left alone in plain text.
+        assert "Ana &lt;ana@example.com&gt; &amp; co" in render_template("mail/verify_channel.html", **context)
+        assert "Ana <ana@example.com> & co" in render_template("mail/verify_channel.txt", **context)

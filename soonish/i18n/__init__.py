@@ -170,6 +170,11 @@ def render_in(locale: str | None) -> Iterator[str]:
 
 
 def _translations() -> Translations | NullTranslations:
+    forced = _rendering_locale.get()
+    if forced:
+        # The catalog Flask-Babel would load under render_in's force_locale, without its lookup
+        # of the context's locale on every string (a mail template asks about 30 times).
+        return translations_for(forced)
     if has_app_context():
         return flask_babel.get_translations()
     return translations_for(current_locale())
@@ -293,3 +298,13 @@ def init_app(app) -> None:
                       default_translation_directories=str(TRANSLATIONS_DIR), locale_selector=request_locale)
     # {% trans %} blocks fold their whitespace, as babel.cfg extracts them.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
+    # The templates translate as Flask-Babel's own callables do, but a worker writing mails in
+    # render_in's locale skips Flask-Babel's lookup of the locale per string: that lookup was 40%
+    # of making a confirm mail (bench/follow.py, issue 24) and of each broadcast mail.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda string: _translations().ugettext(string),
+        ngettext=lambda singular, plural, num: _translations().ungettext(singular, plural, num),
+        pgettext=lambda context, string: _translations().upgettext(context, string),
+        npgettext=lambda context, singular, plural, num: _translations().unpgettext(context, singular, plural, num),
+        newstyle=True,
+    )
