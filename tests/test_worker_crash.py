@@ -1,11 +1,15 @@
 """A worker process killed with SIGKILL in the middle of a fan-out, then restarted: no
-recipient is lost, and a repeat (only sends in flight at the kill) carries its first key."""
-from collections import defaultdict
+recipient is lost, and a repeat (only sends in flight at the kill) carries its first key. A
+worker taken over while alive (its heartbeats stopped reaching Temporal) repeats nothing."""
+import logging
+from collections import Counter, defaultdict
+from datetime import timedelta
 
 from .api_helpers import announce, create_event
 from .processes import start_worker
 from .seeding import seed_subscribers, wait_for_sent
 from .sinks import wait_until
+from soonish.temporal.delivery import liveness
 
 SUBSCRIBERS = 300
 BATCH_SIZE = 50
@@ -42,3 +46,22 @@ def test_killed_worker_loses_no_recipient_and_repeats_keep_their_key(app, app_co
     in_flight_bound = (SUBSCRIBERS // BATCH_SIZE) * CONCURRENCY
     assert repeats <= in_flight_bound, (repeats, in_flight_bound)
     assert at_kill < SUBSCRIBERS + repeats
+
+
+def test_a_live_worker_taken_over_mid_group_sends_nothing_twice(
+        app, client, make_user, bearer, http_sink, worker, monkeypatch, caplog):
+    """Heartbeats that stop reaching Temporal (a busy box, a lagging server) while a group is in
+    flight: Temporal starts a newer attempt of the batch 2 s later, which leaves the group to the
+    attempt sending it (held in the ledger) and tries it again once that one has recorded it."""
+    monkeypatch.setattr(liveness, "BATCH_HEARTBEAT_EVERY", timedelta(seconds=30))  # one beat, then silence
+    http_sink.delay = 6  # the group is still in flight when the newer attempt starts
+    organizer = bearer(make_user("host@example.com"))
+    event = create_event(client, organizer)
+    seed_subscribers(app, event["id"], 8, webhook_url=lambda i: http_sink.url(f"/r{i}"))
+    caplog.set_level(logging.INFO, logger="soonish.temporal.delivery.activities")
+
+    announce(client, organizer, event["id"], "Doors open at 7")
+    wait_for_sent(app, 8, timeout=60)
+    wait_until(lambda: any("8 retrying" in r.getMessage() for r in caplog.records), timeout=30,
+               message="the newer attempt found the group held")
+    assert Counter(r.path for r in http_sink.delivered()) == {f"/r{i}": 1 for i in range(8)}

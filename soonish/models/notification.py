@@ -108,6 +108,9 @@ class Delivery(db.Model):
     # heartbeats stopped reaching it to a new attempt while the old one still runs, the old
     # one sends nothing the new one took.
     fence: Mapped[int | None] = mapped_column(BigInteger)
+    # While its group of sends is in flight, until when that attempt holds it: a newer attempt
+    # leaves it alone until then (ledger.SEND_HOLD).
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     notification: Mapped[Notification] = relationship()
     subscription: Mapped[Subscription] = relationship()

@@ -1,4 +1,8 @@
 """Recipient planning and the deliveries ledger, with a database and no Temporal."""
+from datetime import timedelta
+
+from sqlalchemy import update
+
 from soonish.domain.delivery import Failed, RetryAfter, Sent, ledger, planning
 from soonish.models import (
     ChatIdentity, Delivery, DeliveryStatus, Integration, Subscription, SubscriptionSelector, SubscriptionStatus,
@@ -45,17 +49,46 @@ def test_an_attempt_taken_over_sends_nothing_the_newer_attempt_of_its_batch_took
     old, new, later = 1_000, 2_000, 3_000  # attempts' fences: when Temporal scheduled each
     sends = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=old).sends
     ids = [send.delivery_id for send in sends]
-    assert len(ids) == 2 and ledger.still_fenced(ids, old) == set(ids)
+    assert len(ids) == 2
 
     assert len(planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=new).sends) == 2
-    assert ledger.still_fenced(ids, old) == set()  # the old attempt's next group: nothing is its to send
-    assert ledger.still_fenced(ids, new) == set(ids)
+    assert ledger.hold_for_sending(ids, old) == set()  # the old attempt's next group: nothing is its to send
     assert planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=old).sends == []
 
     ledger.record([ledger.SendOutcome(ids[0], "email", Sent())], final_attempt=False)
     rerun = planning.prepare_batch(announcement.id, ann.id, bob.id, cipher, fence=later)
     assert [send.delivery_id for send in rerun.sends] == [ids[1]] and rerun.already_sent == 1
-    assert ledger.still_fenced(ids, later) == {ids[1]}  # a sent row is no one's to send
+    assert ledger.hold_for_sending(ids, later) == {ids[1]}  # a sent row is no one's to send
+
+
+def test_a_group_in_flight_is_left_to_its_attempt_until_recorded_or_its_hold_lapses(event, follow, announcement, cipher):
+    """The takeover of a live attempt: the group it is sending is held, so the newer attempt
+    sends none of it and counts it to try again; once recorded it is sent for good, and a dead
+    attempt's hold lapses."""
+    ann, _, cat = follow("ann@example.com"), follow("bob@example.com"), follow("cat@example.com")
+    old, new, later = 1_000, 2_000, 3_000
+    ids = [send.delivery_id for send in planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=old).sends]
+    in_flight = ids[:2]
+    assert ledger.hold_for_sending(in_flight, old) == set(in_flight)
+
+    takeover = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=new)
+    assert [send.delivery_id for send in takeover.sends] == [ids[2]] and takeover.held_elsewhere == 2
+    assert ledger.hold_for_sending(in_flight, old, renewing=True) == set(in_flight)  # still the old one's
+
+    # The old attempt records its group: one sent, one failed for now (anyone's to retry, held no more).
+    ledger.record([ledger.SendOutcome(ids[0], "email", Sent()),
+                   ledger.SendOutcome(ids[1], "email", Failed("mail server answered 451"))], final_attempt=False)
+    assert ledger.hold_for_sending(in_flight, old, renewing=True) == set()  # a recorded group renews nothing
+    retry = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=later)
+    assert sorted(send.delivery_id for send in retry.sends) == ids[1:] and retry.held_elsewhere == 0
+
+    # An attempt that died mid-group: its hold lapses and the next attempt takes the group.
+    assert ledger.hold_for_sending([ids[1]], later) == {ids[1]}
+    db.session.execute(update(Delivery).where(Delivery.id == ids[1]).values(
+        sending_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    last = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=later + 1)
+    assert sorted(send.delivery_id for send in last.sends) == ids[1:] and last.held_elsewhere == 0
 
 
 def test_a_target_gone_since_its_row_was_written_is_skipped(event, follow, announcement, cipher):

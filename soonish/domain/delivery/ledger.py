@@ -3,7 +3,7 @@ send and recorded after it, so a retried or rerun batch skips what is already se
 send happens once. Runs inside the app context."""
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, or_, select, update
 
@@ -37,6 +37,25 @@ class LedgerRow:
     status: DeliveryStatus
 
 
+# A group of sends holds its rows while it is in flight (``hold_for_sending``, renewed every
+# SEND_HOLD / 3 while the group runs): a newer attempt of the batch takes none of them before
+# the hold lapses. Temporal hands a batch to a new attempt when heartbeats stop reaching it for
+# 2 s (delivery/types.BATCH_HEARTBEAT_TIMEOUT), which a live worker on a busy box or behind a
+# lagging server also meets: without the hold, the group it was sending went out twice (CI saw a
+# group of 49 mails repeated). The database hears the renewals whatever Temporal hears. Short,
+# so a dead worker's group in flight is retried a few seconds after the rest of its batch.
+SEND_HOLD = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a batch attempt claimed: its rows, and how many pending ones an older attempt still
+    holds (its group in flight): this attempt retries those once the hold is over."""
+
+    rows: list[LedgerRow]
+    held_elsewhere: int = 0
+
+
 def fence_of(attempt_scheduled: datetime) -> int:
     """A batch attempt's fence: when Temporal scheduled it, in microseconds. A newer attempt of
     the same batch (a retry, or a takeover after missed heartbeats) has a larger one."""
@@ -44,11 +63,12 @@ def fence_of(attempt_scheduled: datetime) -> int:
 
 
 def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: int, last_id: int,
-          fence: int | None = None) -> list[LedgerRow]:
+          fence: int | None = None) -> Claim:
     """Write a row per (subscription id, target key, channel) not written yet, and return
     every row of this notification for subscriptions ``first_id``..``last_id``. With a
     ``fence`` (the claiming attempt's), its pending rows are fenced to it, except those a newer
-    attempt holds: they are left out, for this attempt must not send them."""
+    attempt took or an older one is sending: they are left out, for this attempt must not send
+    them (the older attempt's are counted, to be tried again)."""
     rows = [
         {"notification_id": notification_id, "subscription_id": sub_id, "target": key, "channel": channel, "fence": fence}
         for sub_id, key, channel in targets
@@ -59,26 +79,36 @@ def claim(notification_id: int, targets: list[tuple[int, str, str]], first_id: i
     if fence is not None:
         db.session.execute(
             update(Delivery).where(*in_range, Delivery.status == DeliveryStatus.PENDING,
-                                   or_(Delivery.fence.is_(None), Delivery.fence < fence))
+                                   or_(Delivery.fence.is_(None), Delivery.fence < fence),
+                                   or_(Delivery.sending_until.is_(None), Delivery.sending_until < utcnow()))
             .values(fence=fence)
         )
-    return [
-        LedgerRow(row_id, subscription_id, target, status)
-        for row_id, subscription_id, target, status, row_fence in db.session.execute(
-            select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status, Delivery.fence)
-            .where(*in_range)
-        )
-        if fence is None or status != DeliveryStatus.PENDING or row_fence == fence
-    ]
+    claimed, held_elsewhere = [], 0
+    for row_id, subscription_id, target, status, row_fence in db.session.execute(
+        select(Delivery.id, Delivery.subscription_id, Delivery.target, Delivery.status, Delivery.fence).where(*in_range)
+    ):
+        if fence is None or status != DeliveryStatus.PENDING or row_fence == fence:
+            claimed.append(LedgerRow(row_id, subscription_id, target, status))
+        elif row_fence < fence:
+            held_elsewhere += 1
+    return Claim(claimed, held_elsewhere)
 
 
-def still_fenced(delivery_ids: list[int], fence: int) -> set[int]:
-    """Which of ``delivery_ids`` this attempt (``fence``) may still send: pending, and not
-    taken by a newer attempt since it claimed them."""
-    return set(db.session.scalars(
-        select(Delivery.id).where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.PENDING,
-                                  Delivery.fence == fence)
+def hold_for_sending(delivery_ids: list[int], fence: int, renewing: bool = False) -> set[int]:
+    """Which of ``delivery_ids`` this attempt (``fence``) may send now: those pending and still
+    fenced to it (a newer attempt may have taken the others since it claimed them). They are
+    held for SEND_HOLD; ``renewing``, only those still held (recorded sends, and failures left
+    for a retry, are held no more). Commits."""
+    held = Delivery.sending_until.is_not(None) if renewing else True
+    ids = set(db.session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.PENDING, Delivery.fence == fence, held)
+        .values(sending_until=utcnow() + SEND_HOLD)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
     ))
+    db.session.commit()
+    return ids
 
 
 def mark_skipped(delivery_ids: list[int]) -> None:
@@ -151,7 +181,9 @@ def _kept_reason(reason: str):
 def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
     """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
     now = utcnow()
-    done_waiting = {"waiting_for": None, "waiting_until": None}
+    # Recorded, a send waits no more and its group holds it no more (a failure to retry is
+    # anyone's to try again).
+    released = {"waiting_for": None, "waiting_until": None, "sending_until": None}
     sent = [o.delivery_id for o in outcomes if o.sent and not o.waits]
     if sent:
         db.session.execute(
@@ -160,7 +192,7 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             # second): the failure it recorded stands.
             .where(Delivery.id.in_(sent), Delivery.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.SENT, sent_at=now, attempts=Delivery.attempts + 1, last_error=None,
-                    **done_waiting)
+                    **released)
         )
     for outcome in outcomes:
         if outcome.sent and not outcome.waits:
@@ -177,7 +209,7 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             .where(Delivery.id == outcome.delivery_id)
             .values(
                 attempts=Delivery.attempts + 1, waits=Delivery.waits + outcome.waits,
-                waited_seconds=Delivery.waited_seconds + outcome.waited_seconds, **done_waiting, **values,
+                waited_seconds=Delivery.waited_seconds + outcome.waited_seconds, **released, **values,
             )
         )
     db.session.commit()

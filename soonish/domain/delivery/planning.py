@@ -60,6 +60,7 @@ class BatchPlan:
     sends: list[PlannedSend]
     already_sent: int = 0
     due: datetime | None = None  # when a reminder was due (None for anything else)
+    held_elsewhere: int = 0  # pending sends an older attempt of the batch is still sending (ledger.Claim)
 
 
 def _recipients_of(notification: Notification):
@@ -104,7 +105,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
                   fence: int | None = None) -> BatchPlan:
     """Claim a ledger row per (subscription, target) of subscriptions ``first_id``..``last_id``
     and plan a send for each one not yet sent (for a batch attempt, its ``fence``: none a newer
-    attempt of the batch holds). Commits."""
+    attempt of the batch took, nor one an older attempt is still sending). Commits."""
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         return BatchPlan([])
@@ -116,7 +117,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     targets = {s.id: targets_for(s, integrations.get(s.user_id, [])) for s in subscriptions}
     integration_by_id = {i.id: i for owned in integrations.values() for i in owned}
     bots = workspace_bots([sel.chat_identity for s in subscriptions for sel in s.selectors if sel.chat_identity], cipher)
-    rows = ledger.claim(
+    claim = ledger.claim(
         notification.id,
         [(sub_id, t.key, t.channel) for sub_id, sub_targets in targets.items() for t in sub_targets],
         first_id, last_id, fence,
@@ -124,7 +125,7 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
     texts = Texts(notification, event)
     by_id = {s.id: s for s in subscriptions}
     planned, skipped = [], []
-    for row in rows:
+    for row in claim.rows:
         if row.status != DeliveryStatus.PENDING:
             continue
         if row.target == FALLBACK_TARGET:  # claimed when the DM failed; not sent yet (a crash, a retry)
@@ -141,8 +142,8 @@ def prepare_batch(notification_id: int, first_id: int, last_id: int, cipher: Fie
         planned.append(_plan(row.id, target, by_id[row.subscription_id], texts, integration_by_id, bots, cipher))
     ledger.mark_skipped(skipped)
     planned = _without_suppressed(planned)
-    plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in rows),
-                     reminders.notification_due(notification, event))
+    plan = BatchPlan(planned, sum(row.status == DeliveryStatus.SENT for row in claim.rows),
+                     reminders.notification_due(notification, event), claim.held_elsewhere)
     # Nothing loaded is needed after this: let the commit skip expiring every object.
     db.session.expunge_all()
     db.session.commit()

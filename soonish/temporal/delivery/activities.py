@@ -24,7 +24,7 @@ from soonish.domain import chat_installations, mail_reputation, outbox, push
 from soonish.models import db, utcnow
 from soonish.observability import record_reminder_lateness
 from soonish.temporal.activities import AppBound, database_activity
-from soonish.temporal.delivery.liveness import heartbeating
+from soonish.temporal.delivery.liveness import heartbeating, repeating
 from soonish.temporal.delivery.types import (
     BATCH_SENDING_WINDOW,
     MAX_DELIVERY_ATTEMPTS,
@@ -208,15 +208,21 @@ class DeliveryActivities(AppBound):
     async def _send_and_record(self, courier: Courier, group: list[planning.PlannedSend], broadcasts: list[int],
                                final_attempt: bool, fence: int):
         """A group's sends, then their record (with the fallbacks it claims and the broadcasts it
-        finds paused): the outcomes, when the sends ended, the fallbacks and the paused."""
-        outcomes = await asyncio.gather(*(self._send(courier, item, broadcast) for item, broadcast in zip(group, broadcasts)))
-        sent_at = time.monotonic()
-        fallbacks, paused = await asyncio.to_thread(self._record, group, outcomes, final_attempt, broadcasts, fence)
+        finds paused): the outcomes, when the sends ended, the fallbacks and the paused. The
+        group's hold on its rows is renewed until they are recorded."""
+
+        async def renew_hold() -> None:
+            await asyncio.to_thread(self._hold, group, fence, True)
+
+        async with repeating(renew_hold, ledger.SEND_HOLD.total_seconds() / 3, at_once=False):
+            outcomes = await asyncio.gather(*(self._send(courier, item, broadcast) for item, broadcast in zip(group, broadcasts)))
+            sent_at = time.monotonic()
+            fallbacks, paused = await asyncio.to_thread(self._record, group, outcomes, final_attempt, broadcasts, fence)
         return outcomes, sent_at, fallbacks, paused
 
-    def _still_fenced(self, group: list[planning.PlannedSend], fence: int) -> set[int]:
+    def _hold(self, group: list[planning.PlannedSend], fence: int, renewing: bool = False) -> set[int]:
         with self.app.app_context():
-            return ledger.still_fenced([send.delivery_id for send in group], fence)
+            return ledger.hold_for_sending([send.delivery_id for send in group], fence, renewing)
 
     async def _deliver(self, batches: list[DeliveryBatch], attempt: int, fence: int) -> BatchResult:
         final_attempt = attempt >= MAX_DELIVERY_ATTEMPTS
@@ -230,6 +236,7 @@ class DeliveryActivities(AppBound):
             dues += [plan.due] * len(plan.sends)
             broadcasts += [batch.notification_id] * len(plan.sends)
             result.already_sent += plan.already_sent
+            result.retrying += plan.held_elsewhere  # an older attempt's group in flight: tried again after it
         prepared = time.monotonic()
         sending = recording = 0.0
         async with self.courier() as courier:
@@ -240,18 +247,17 @@ class DeliveryActivities(AppBound):
                 if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
                     result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
                     break
-                if start:
-                    # Temporal may have handed the batch to a newer attempt (this one's heartbeats
-                    # stopped reaching it) while this one ran: what the newer one took is its to
-                    # send (and what was erased meanwhile, no one's). Only the group in flight at
-                    # the handover can go out twice.
-                    ours = await asyncio.to_thread(self._still_fenced, group, fence)
-                    if len(ours) < len(group):
-                        log.warning("%d sends left to a newer attempt of this batch", len(group) - len(ours))
-                        kept = [i for i in range(start, len(planned)) if i >= start + len(group) or planned[i].delivery_id in ours]
-                        planned[start:], dues[start:], broadcasts[start:] = (
-                            [planned[i] for i in kept], [dues[i] for i in kept], [broadcasts[i] for i in kept])
-                        continue
+                # Temporal may have handed the batch to a newer attempt (this one's heartbeats
+                # stopped reaching it) while this one ran: what the newer one took is its to send
+                # (and what was erased meanwhile, no one's). The group sent next is held until it
+                # is recorded, so a newer attempt coming meanwhile leaves it to this one.
+                ours = await asyncio.to_thread(self._hold, group, fence)
+                if len(ours) < len(group):
+                    log.warning("%d sends left to a newer attempt of this batch", len(group) - len(ours))
+                    kept = [i for i in range(start, len(planned)) if i >= start + len(group) or planned[i].delivery_id in ours]
+                    planned[start:], dues[start:], broadcasts[start:] = (
+                        [planned[i] for i in kept], [dues[i] for i in kept], [broadcasts[i] for i in kept])
+                    continue
                 mark = time.monotonic()
                 outcomes, sent_at, fallbacks, paused = await _not_interrupted(self._send_and_record(
                     courier, group, broadcasts[start : start + len(group)], final_attempt, fence))
@@ -291,7 +297,7 @@ class DeliveryActivities(AppBound):
         )
         if result.retrying:
             # Temporal retries the batch with backoff; the ledger skips what was sent.
-            raise ApplicationError(f"{result.retrying} sends failed and will be retried", type=SENDS_TO_RETRY)
+            raise ApplicationError(f"{result.retrying} sends will be retried", type=SENDS_TO_RETRY)
         return result
 
     async def _send(self, courier: Courier, item: planning.PlannedSend, broadcast: int) -> ledger.SendOutcome:

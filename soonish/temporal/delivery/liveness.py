@@ -1,6 +1,7 @@
-"""Heartbeats that say "this worker is alive", whatever the activity is doing meanwhile."""
+"""Signs that say "this worker is alive", whatever the activity is doing meanwhile: heartbeats
+to Temporal, and the hold on a group of sends in flight in the ledger."""
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 from temporalio import activity
@@ -21,11 +22,25 @@ async def heartbeating() -> AsyncIterator[None]:
     12 without them)."""
 
     async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(BATCH_HEARTBEAT_EVERY.total_seconds())
+        activity.heartbeat()
 
-    task = asyncio.create_task(beat())
+    async with repeating(beat, BATCH_HEARTBEAT_EVERY.total_seconds(), at_once=True):
+        yield
+
+
+@asynccontextmanager
+async def repeating(action: Callable[[], Awaitable[None]], every: float, at_once: bool) -> AsyncIterator[None]:
+    """Await ``action`` every ``every`` seconds (first ``at_once``, or after the first interval)
+    for the length of the block, from a task of its own."""
+
+    async def loop() -> None:
+        if not at_once:
+            await asyncio.sleep(every)
+        while True:
+            await action()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop())
     try:
         yield
     finally:

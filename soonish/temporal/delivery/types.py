@@ -112,11 +112,11 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # due time; 2 s brings both about a second earlier.
 # The trade-off: a worker whose heartbeats do not reach the server for longer than ~1.5 s (a
 # box so busy the heartbeat task or the server lags, a long GC pause) has its batch taken over
-# while it still runs. Nothing is lost and the ledger still skips recorded sends, but the group
-# in flight can go out twice (with the same delivery key, which receivers can drop). On 2 cores
-# at load average ~15, 2 s gave 50 such repeats in a run with no fault; a box that busy is
-# past its capacity anyway, and the start-up objects no longer stall the loop in full
-# collections (cli.freeze_loaded_objects). Four heartbeats fit in the timeout.
+# while it still runs. Nothing is lost, the ledger skips recorded sends, and the group in flight
+# is held for its attempt (ledger.SEND_HOLD) so it does not go out twice; before the hold, 2
+# cores at load average ~15 gave 50 such repeats in a run with no fault. The start-up objects no
+# longer stall the loop in full collections (cli.freeze_loaded_objects). Four heartbeats fit in
+# the timeout.
 BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 BATCH_HEARTBEAT_EVERY = timedelta(seconds=0.5)
 # Both lags after the timeout came from the server, not from us: its history service fires no
