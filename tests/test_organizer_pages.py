@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import event as sqlalchemy_event
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from soonish.domain.delivery import ledger
 from soonish.models import Delivery, DeliveryStatus, Notification, NotificationKind, User, db
@@ -140,6 +140,46 @@ def test_folded_welcomes_wait_for_every_welcome_planned(app, client, make_user, 
     seen = panel()
     assert "Welcomes — 2 delivered" in seen and 'data-count="pending">0' in seen
     assert POLLS not in seen
+
+
+def test_a_welcome_claimed_while_the_panel_is_read_keeps_it_polling(app, client, make_user, bearer, login):
+    """The fan-out claims the second welcome's row in the middle of the panel's reads (right
+    after the statement counting deliveries): the panel still shows it going out and keeps
+    polling, instead of one delivered and none pending for good (seen in the browser on a busy box)."""
+    host = make_user("host@example.com")
+    login(host)
+    event = create_event(client, bearer(host), title="Poetry night")
+    for name in ("ann", "ben"):
+        subscribe(client, bearer(make_user(f"{name}@example.com")), event["id"])
+    with app.app_context():
+        first, second = db.session.execute(
+            select(Notification.id, Notification.subscription_id)
+            .where(Notification.kind == NotificationKind.WELCOME).order_by(Notification.id)
+        ).all()
+        db.session.add(Delivery(notification_id=first.id, subscription_id=first.subscription_id,
+                                target="email:ann@example.com", channel="email", status=DeliveryStatus.SENT))
+        db.session.commit()
+        engine = db.engine
+    counted = []
+
+    def claim_after_the_count(conn, cursor, statement, *args) -> None:
+        if counted == ["counted"]:
+            counted.append("claimed")
+            with engine.begin() as fan_out:
+                fan_out.execute(insert(Delivery.__table__).values(
+                    notification_id=second.id, subscription_id=second.subscription_id,
+                    target="email:ben@example.com", channel="email", status=DeliveryStatus.PENDING))
+        elif not counted and "GROUP BY deliveries.status" in statement:
+            counted.append("counted")
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", claim_after_the_count)
+    try:
+        seen = client.get(f"/events/{event['id']}/deliveries").get_data(as_text=True)
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", claim_after_the_count)
+    assert counted == ["counted", "claimed"]
+    assert "Welcomes — 1 delivered" in seen and 'data-count="pending">1' in seen
+    assert POLLS in seen and "sending…" in seen
 
 
 def test_only_the_organizer_sees_deliveries(client, make_user, bearer, login):
