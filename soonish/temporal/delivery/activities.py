@@ -212,7 +212,10 @@ class DeliveryActivities(AppBound):
         group's hold on its rows is renewed until they are recorded."""
 
         async def renew_hold() -> None:
-            await asyncio.to_thread(self._hold, group, fence, True)
+            try:
+                await asyncio.to_thread(self._hold, group, fence, True)
+            except Exception:  # the database out for a moment: the sends go on, their record tells
+                log.warning("could not renew the hold on a group of sends", exc_info=True)
 
         async with repeating(renew_hold, ledger.SEND_HOLD.total_seconds() / 3, at_once=False):
             outcomes = await asyncio.gather(*(self._send(courier, item, broadcast) for item, broadcast in zip(group, broadcasts)))
