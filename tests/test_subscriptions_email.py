@@ -184,3 +184,33 @@ def test_dev_outbox_is_there_only_without_a_mail_server(app_config):
     assert create_app({**app_config, "DEV": True}).test_client().get("/dev/outbox").status_code == 404
     outbox = create_app({**app_config, "DEV": True, "SMTP_HOST": ""}).test_client().get("/dev/outbox")
     assert outbox.status_code == 200 and "mail Soonish sends lands here" in outbox.get_data(as_text=True)
+
+
+def test_the_same_address_following_twice_at_the_same_instant_makes_one_follow_and_one_mail(app, make_user, bearer):
+    """Two requests at once (a double tap, two tabs) both find no account for the address: one
+    makes it, the other finds it on its retry; never a 500, never a second account or mail."""
+    import threading
+
+    from soonish.models import OutboxItem, OutboxKind
+
+    event = create_event(app.test_client(), bearer(make_user("host@example.com")))
+    url = f"/api/v1/events/{event['id']}/subscriptions"
+    start = threading.Barrier(3)
+    answers = []
+
+    def follow() -> None:
+        client = app.test_client()
+        start.wait()
+        answers.append(client.post(url, json={"email": "twice@example.com"}).status_code)
+
+    threads = [threading.Thread(target=follow) for _ in range(3)]  # the address's limit is 3 an hour
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [202] * 3
+    with app.app_context():
+        assert db.session.query(User).filter_by(email="twice@example.com").count() == 1
+        assert db.session.query(Subscription).filter_by(event_id=event["id"]).count() == 1
+        assert db.session.query(OutboxItem).filter_by(kind=OutboxKind.CONFIRM_MAIL).count() == 1
+        db.session.remove()

@@ -35,12 +35,12 @@ def reminders_changed(event: Event) -> None:
     db.session.add(OutboxItem(kind=OutboxKind.REMINDERS_CHANGED, event_id=event.id, subject_id=event.id))
 
 
-def confirm_mail(subscription: Subscription) -> bool:
+def confirm_mail(subscription: Subscription, just_made: bool = False) -> bool:
     """Leave a confirm mail for ``subscription`` unless one was left for it within the repeat
-    window (someone pressing Follow twice, or a form resubmitted, gets one mail). Returns whether
-    a mail was left."""
+    window (someone pressing Follow twice, or a form resubmitted, gets one mail); a subscription
+    ``just_made`` has had none. Returns whether a mail was left."""
     window = timedelta(seconds=int(current_app.config["CONFIRM_MAIL_REPEAT_WINDOW"]))
-    if subscription.id is not None:
+    if not just_made:
         recent = db.session.scalar(
             select(OutboxItem.id).where(
                 OutboxItem.kind == OutboxKind.CONFIRM_MAIL,
@@ -50,8 +50,6 @@ def confirm_mail(subscription: Subscription) -> bool:
         )
         if recent is not None:
             return False
-    else:
-        db.session.flush()
     # A plain INSERT rather than one more object for the commit to flush: a follow is the web
     # tier's hottest write, and a second unit-of-work flush cost it about a tenth of its time.
     db.session.execute(insert(OutboxItem.__table__).values(
