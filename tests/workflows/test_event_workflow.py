@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from soonish.temporal.delivery.types import (
     ActivityName,
@@ -288,16 +289,29 @@ async def test_a_run_past_its_history_limit_continues_as_new_with_all_it_knew(wo
                                   update_coalesce_seconds=300, continue_after_history_events=20)
         # Whichever run is current (the first may be gone already: a query of a closed run waits).
         latest = workflow_env.client.get_workflow_handle(first.id)
-        starts_at = (await latest.query(EventWorkflow.current_state)).starts_at
+        starts = []
+
+        async def answered() -> bool:
+            try:
+                starts.append((await latest.query(EventWorkflow.current_state, rpc_timeout=timedelta(seconds=2))).starts_at)
+            except RPCError:  # the run current now has not taken its first task yet (a busy box)
+                return False
+            return True
+
+        await eventually(answered, "the current run's answer", timeout=30)
+        starts_at = starts[0]
         await latest.signal(EventWorkflow.event_updated, EventChange(2, starts_at, None, 10))
 
         async def handed_on() -> bool:
             if (await latest.describe()).run_id == first.run_id:
                 return False
-            state = await latest.query(EventWorkflow.current_state)
+            try:
+                state = await latest.query(EventWorkflow.current_state, rpc_timeout=timedelta(seconds=2))
+            except RPCError:  # the next run has not taken its first task yet (a busy box): ask again
+                return False
             return state.reminders_in_sync and state.held_update_ids == [10]
 
-        await eventually(handed_on, "the next run, its reminders synced, holding the update")
+        await eventually(handed_on, "the next run, its reminders synced, holding the update", timeout=30)
         state = await latest.query(EventWorkflow.current_state)
         assert (state.version, state.starts_at, state.cancelled) == (2, starts_at, False)
         assert state.pending_notification_ids == [] and state.recent_notification_ids == [1]
