@@ -104,21 +104,27 @@ def test_counts_poll_while_an_announcement_is_on_its_way(app, client, make_user,
     assert POLLS not in client.get("/dashboard").get_data(as_text=True)
 
 
-def test_folded_welcomes_wait_for_every_welcome_planned(app, client, make_user, bearer, login):
-    """Two followers greeted; the second's welcome was delivered while the first's still waits
-    for its planning (batches of different welcomes run in any order). The folded entry counts
-    the first as pending and keeps polling, and settles once both are delivered. No worker runs
-    here: the test plays the workflow's part with the ledger's own calls."""
+def two_followers_greeted(app, client, make_user, bearer, login):
+    """An organizer signed in, their event, and Ann's and Ben's welcomes (id, subscription id)."""
     host = make_user("host@example.com")
     login(host)
     event = create_event(client, bearer(host), title="Poetry night")
     for name in ("ann", "ben"):
         subscribe(client, bearer(make_user(f"{name}@example.com")), event["id"])
     with app.app_context():
-        first, second = db.session.execute(
+        welcomes = db.session.execute(
             select(Notification.id, Notification.subscription_id)
             .where(Notification.kind == NotificationKind.WELCOME).order_by(Notification.id)
         ).all()
+    return event, *welcomes
+
+
+def test_folded_welcomes_wait_for_every_welcome_planned(app, client, make_user, bearer, login):
+    """Two followers greeted; the second's welcome was delivered while the first's still waits
+    for its planning (batches of different welcomes run in any order). The folded entry counts
+    the first as pending and keeps polling, and settles once both are delivered. No worker runs
+    here: the test plays the workflow's part with the ledger's own calls."""
+    event, first, second = two_followers_greeted(app, client, make_user, bearer, login)
 
     def deliver(welcome) -> None:
         with app.app_context():
@@ -146,16 +152,8 @@ def test_a_welcome_claimed_while_the_panel_is_read_keeps_it_polling(app, client,
     """The fan-out claims the second welcome's row in the middle of the panel's reads (right
     after the statement counting deliveries): the panel still shows it going out and keeps
     polling, instead of one delivered and none pending for good (seen in the browser on a busy box)."""
-    host = make_user("host@example.com")
-    login(host)
-    event = create_event(client, bearer(host), title="Poetry night")
-    for name in ("ann", "ben"):
-        subscribe(client, bearer(make_user(f"{name}@example.com")), event["id"])
+    event, first, second = two_followers_greeted(app, client, make_user, bearer, login)
     with app.app_context():
-        first, second = db.session.execute(
-            select(Notification.id, Notification.subscription_id)
-            .where(Notification.kind == NotificationKind.WELCOME).order_by(Notification.id)
-        ).all()
         db.session.add(Delivery(notification_id=first.id, subscription_id=first.subscription_id,
                                 target="email:ann@example.com", channel="email", status=DeliveryStatus.SENT))
         db.session.commit()

@@ -279,6 +279,15 @@ async def test_a_run_continued_as_new_takes_up_the_state_it_was_handed(workflow_
     assert window_ends_at <= coalesce.at < window_ends_at + timedelta(seconds=30)
 
 
+async def answer_when_ready(handle):
+    """The current run's state, or None while it has not taken its first task yet (a run that
+    just continued as new, on a busy box): its query would wait past the RPC's deadline."""
+    try:
+        return await handle.query(EventWorkflow.current_state, rpc_timeout=timedelta(seconds=2))
+    except RPCError:
+        return None
+
+
 async def test_a_run_past_its_history_limit_continues_as_new_with_all_it_knew(workflow_env, run_workers):
     """The handing itself, with the history limit lowered from 4,000 events: the next run knows
     what the last one did (delivered, held, synced, the newest version) and does none of it again."""
@@ -289,27 +298,21 @@ async def test_a_run_past_its_history_limit_continues_as_new_with_all_it_knew(wo
                                   update_coalesce_seconds=300, continue_after_history_events=20)
         # Whichever run is current (the first may be gone already: a query of a closed run waits).
         latest = workflow_env.client.get_workflow_handle(first.id)
-        starts = []
+        answers = []
 
         async def answered() -> bool:
-            try:
-                starts.append((await latest.query(EventWorkflow.current_state, rpc_timeout=timedelta(seconds=2))).starts_at)
-            except RPCError:  # the run current now has not taken its first task yet (a busy box)
-                return False
-            return True
+            answers.append(await answer_when_ready(latest))
+            return answers[-1] is not None
 
         await eventually(answered, "the current run's answer", timeout=30)
-        starts_at = starts[0]
+        starts_at = answers[-1].starts_at
         await latest.signal(EventWorkflow.event_updated, EventChange(2, starts_at, None, 10))
 
         async def handed_on() -> bool:
             if (await latest.describe()).run_id == first.run_id:
                 return False
-            try:
-                state = await latest.query(EventWorkflow.current_state, rpc_timeout=timedelta(seconds=2))
-            except RPCError:  # the next run has not taken its first task yet (a busy box): ask again
-                return False
-            return state.reminders_in_sync and state.held_update_ids == [10]
+            state = await answer_when_ready(latest)
+            return state is not None and state.reminders_in_sync and state.held_update_ids == [10]
 
         await eventually(handed_on, "the next run, its reminders synced, holding the update", timeout=30)
         state = await latest.query(EventWorkflow.current_state)
