@@ -91,6 +91,27 @@ def test_a_group_in_flight_is_left_to_its_attempt_until_recorded_or_its_hold_lap
     assert sorted(send.delivery_id for send in last.sends) == ids[1:] and last.held_elsewhere == 0
 
 
+def test_recording_a_group_holds_the_next_one_in_the_same_transaction(event, follow, announcement, cipher):
+    """A group's record also holds the group after it (one write, not two): what it holds is
+    what a hold of its own would have, and a newer attempt leaves it to this one."""
+    ann, _, cat = follow("ann@example.com"), follow("bob@example.com"), follow("cat@example.com")
+    old, new = 1_000, 2_000
+    ids = [send.delivery_id for send in planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=old).sends]
+    assert ledger.hold_for_sending(ids[:1], old) == {ids[0]}
+
+    held = ledger.record([ledger.SendOutcome(ids[0], "email", Sent())], final_attempt=False, hold_next=ids[1:], fence=old)
+    assert held == set(ids[1:])
+    takeover = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=new)
+    assert takeover.sends == [] and takeover.held_elsewhere == 2 and takeover.already_sent == 1
+
+    # Now the newer attempt's (the old one's hold lapsed): the old attempt's record holds none of them.
+    db.session.execute(update(Delivery).where(Delivery.id.in_(ids[1:])).values(
+        sending_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert len(planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=new).sends) == 2
+    assert ledger.record([], final_attempt=False, hold_next=ids[1:], fence=old) == set()
+
+
 def test_a_target_gone_since_its_row_was_written_is_skipped(event, follow, announcement, cipher):
     ann = follow("ann@example.com")
     planning.prepare_batch(announcement.id, ann.id, ann.id, cipher)

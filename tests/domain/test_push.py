@@ -482,7 +482,7 @@ def test_a_gone_device_is_removed_its_message_mailed_and_a_signed_in_owner_told(
             for send in group]
 
     # As a delivery batch records a group: in one transaction with the ledger.
-    fallbacks, _paused = DeliveryActivities(push_app)._record(group, gone, False, [notification.id] * len(group), None)
+    fallbacks, _paused, _held_next = DeliveryActivities(push_app)._record(group, gone, False, [notification.id] * len(group), None)
 
     db.session.expire_all()
     assert [f.destination.email for f in fallbacks] == ["ann@example.com"]  # the anonymous device has no address

@@ -2,6 +2,7 @@
 send and recorded after it, so a retried or rerun batch skips what is already sent and every
 send happens once. Runs inside the app context."""
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -104,16 +105,20 @@ def hold_for_sending(delivery_ids: list[int], fence: int, renewing: bool = False
     fenced to it (a newer attempt may have taken the others since it claimed them). They are
     held for SEND_HOLD; ``renewing``, only those still held (recorded sends, and failures left
     for a retry, are held no more). Commits."""
+    ids = _hold(delivery_ids, fence, renewing)
+    db.session.commit()
+    return ids
+
+
+def _hold(delivery_ids: list[int], fence: int, renewing: bool = False) -> set[int]:
     rows = _DELIVERIES.c
     held = rows.sending_until.is_not(None) if renewing else True
-    ids = set(db.session.execute(
+    return set(db.session.execute(
         _DELIVERIES.update()
         .where(rows.id.in_(delivery_ids), rows.status == DeliveryStatus.PENDING, rows.fence == fence, held)
         .values(sending_until=utcnow() + SEND_HOLD)
         .returning(rows.id)
     ).scalars())
-    db.session.commit()
-    return ids
 
 
 def mark_skipped(delivery_ids: list[int]) -> None:
@@ -183,8 +188,11 @@ def _kept_reason(reason: str):
                 else_=reason[:LAST_ERROR_MAX])
 
 
-def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
-    """Record a group of sends: sent, failed for good, or pending again (to be retried)."""
+def record(outcomes: list[SendOutcome], final_attempt: bool, hold_next: Sequence[int] = (), fence: int = 0) -> set[int]:
+    """Record a group of sends: sent, failed for good, or pending again (to be retried). With
+    ``hold_next``, the next group of the same attempt (``fence``) is held in the same
+    transaction, as ``hold_for_sending`` would (which of them it may send is returned): on
+    SQLite each write waits for its turn, and a group then takes one turn instead of two."""
     now = utcnow()
     # Recorded, a send waits no more and its group holds it no more (a failure to retry is
     # anyone's to try again).
@@ -217,6 +225,7 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
                 waited_seconds=Delivery.waited_seconds + outcome.waited_seconds, **released, **values,
             )
         )
+    held = _hold(list(hold_next), fence) if hold_next else set()
     db.session.commit()
     mail_reputation.hear_refusals(
         {o.delivery_id: o.outcome.mail_reply for o in outcomes if isinstance(o.outcome, Failed) and o.outcome.mail_reply})
@@ -233,3 +242,4 @@ def record(outcomes: list[SendOutcome], final_attempt: bool) -> None:
             "delivery %s: %s", "failed" if gave_up else "will retry", outcome.reason,
             extra={"delivery_id": outcome.delivery_id, "channel": outcome.channel},
         )
+    return held

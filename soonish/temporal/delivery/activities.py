@@ -173,19 +173,20 @@ class DeliveryActivities(AppBound):
                 for batch in batches
             ]
 
-    def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome],
-                final_attempt: bool, broadcasts: list[int], fence: int) -> tuple[list[planning.PlannedSend], set[int]]:
+    def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome], final_attempt: bool,
+                broadcasts: list[int], fence: int, hold_next: list[int] = ()) -> tuple[list[planning.PlannedSend], set[int], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
         claimed in the same transaction, which also removes the devices whose push service said
-        they are gone (no later send goes to them) and leaves their owners' notices in the
-        outbox; and the group's broadcasts now paused for bouncing."""
+        they are gone (no later send goes to them), leaves their owners' notices in the outbox
+        and holds the next group (``hold_next``); the group's broadcasts now paused for bouncing;
+        and which of the next group's rows are held for this attempt."""
         with self.app.app_context():
             sends = list(zip(group, outcomes))
             fallbacks = planning.fall_back_to_email(sends, fence)
             for device in push.remove_gone(planning.gone_devices(sends)):
                 outbox.one_off_mail(OneOffKind.DEVICE_REMOVED, device.user_id, device=device.name)
-            ledger.record(outcomes, final_attempt)
-            return fallbacks, self._judge(broadcasts, outcomes)
+            held_next = ledger.record(outcomes, final_attempt, hold_next, fence)
+            return fallbacks, self._judge(broadcasts, outcomes), held_next
 
     def _judge(self, broadcasts: list[int], outcomes: list[ledger.SendOutcome]) -> set[int]:
         """Judge each broadcast whose mail was refused in this group by its first sends (until it
@@ -206,10 +207,11 @@ class DeliveryActivities(AppBound):
         return mail_reputation.paused_among(refused - self._cleared) if refused else set()
 
     async def _send_and_record(self, courier: Courier, group: list[planning.PlannedSend], broadcasts: list[int],
-                               final_attempt: bool, fence: int):
-        """A group's sends, then their record (with the fallbacks it claims and the broadcasts it
-        finds paused): the outcomes, when the sends ended, the fallbacks and the paused. The
-        group's hold on its rows is renewed until they are recorded."""
+                               final_attempt: bool, fence: int, hold_next: list[int]):
+        """A group's sends, then their record (with the fallbacks it claims, the broadcasts it
+        finds paused and the hold on the next group): the outcomes, when the sends ended, the
+        fallbacks, the paused and the next group's rows held. The group's hold on its rows is
+        renewed until they are recorded."""
 
         async def renew_hold() -> None:
             try:
@@ -220,8 +222,9 @@ class DeliveryActivities(AppBound):
         async with repeating(renew_hold, ledger.SEND_HOLD.total_seconds() / 3, at_once=False):
             outcomes = await asyncio.gather(*(self._send(courier, item, broadcast) for item, broadcast in zip(group, broadcasts)))
             sent_at = time.monotonic()
-            fallbacks, paused = await asyncio.to_thread(self._record, group, outcomes, final_attempt, broadcasts, fence)
-        return outcomes, sent_at, fallbacks, paused
+            fallbacks, paused, held_next = await asyncio.to_thread(
+                self._record, group, outcomes, final_attempt, broadcasts, fence, hold_next)
+        return outcomes, sent_at, fallbacks, paused, held_next
 
     def _hold(self, group: list[planning.PlannedSend], fence: int, renewing: bool = False) -> set[int]:
         with self.app.app_context():
@@ -246,6 +249,7 @@ class DeliveryActivities(AppBound):
             # One group in flight at a time, recorded before the next starts: a crash can
             # repeat at most one group's sends. Fallback mails join the end of the line.
             start = 0
+            held_ahead: tuple[list[int], set[int]] = ([], set())  # the next group, held by the last record
             while group := planned[start : start + self.concurrency]:
                 if time.monotonic() - began > BATCH_SENDING_WINDOW.total_seconds():
                     result.retrying += len(planned) - start  # not tried: handed back, no attempt counted
@@ -254,7 +258,11 @@ class DeliveryActivities(AppBound):
                 # stopped reaching it) while this one ran: what the newer one took is its to send
                 # (and what was erased meanwhile, no one's). The group sent next is held until it
                 # is recorded, so a newer attempt coming meanwhile leaves it to this one.
-                ours = await asyncio.to_thread(self._hold, group, fence)
+                # Usually the last group's record held this one; not if the line changed since
+                # (a paused broadcast's sends left it, fallbacks joined a short last group).
+                ids = [send.delivery_id for send in group]
+                ours = held_ahead[1] if held_ahead[0] == ids else await asyncio.to_thread(self._hold, group, fence)
+                held_ahead = ([], set())
                 if len(ours) < len(group):
                     log.warning("%d sends left to a newer attempt of this batch", len(group) - len(ours))
                     kept = [i for i in range(start, len(planned)) if i >= start + len(group) or planned[i].delivery_id in ours]
@@ -262,8 +270,10 @@ class DeliveryActivities(AppBound):
                         [planned[i] for i in kept], [dues[i] for i in kept], [broadcasts[i] for i in kept])
                     continue
                 mark = time.monotonic()
-                outcomes, sent_at, fallbacks, paused = await _not_interrupted(self._send_and_record(
-                    courier, group, broadcasts[start : start + len(group)], final_attempt, fence))
+                following = [send.delivery_id for send in planned[start + len(group) : start + len(group) + self.concurrency]]
+                outcomes, sent_at, fallbacks, paused, held_next = await _not_interrupted(self._send_and_record(
+                    courier, group, broadcasts[start : start + len(group)], final_attempt, fence, following))
+                held_ahead = (following, held_next)
                 planned += fallbacks
                 dues += [None] * len(fallbacks)
                 broadcasts += [NO_CHAT_TOKEN] * len(fallbacks)
