@@ -62,7 +62,9 @@ PARALLEL ?= 3
 # Tests go to the processes one at a time as each is free (a file's tests may run in both), so
 # no process is left with a long file while the other idles at the end; the few modules that
 # share a costly fixture are kept together by their xdist_group.
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadgroup
+# A test that hung past its timeout (pyproject: timeout) is run once more; any other failure is not.
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:playwright --durations=15 -n $(PARALLEL) --dist loadgroup \
+	--reruns 1 --only-rerun "Failed: Timeout"
 
 test-sqlite:
 	mkdir -p .pytest-tmp
