@@ -15,10 +15,12 @@ from sqlalchemy import create_engine, text
 
 from .sinks import free_port, wait_until
 
-# Small and quick: a test cluster holds a few rows and is thrown away (no fsync).
+# Small and quick: a test cluster holds a few rows and is thrown away (no fsync). Commits are
+# synchronous (without fsync, a write to the OS): a commit's record is then flushed when it
+# returns, so the flush position is a point the replica is sure to reach (see caught_up).
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1", "shared_buffers": "32MB", "max_connections": "60", "fsync": "off",
-    "synchronous_commit": "off", "full_page_writes": "off", "wal_level": "replica", "max_wal_senders": "4",
+    "full_page_writes": "off", "wal_level": "replica", "max_wal_senders": "4",
     "hot_standby": "on", "log_min_messages": "warning",
 }
 
@@ -87,10 +89,11 @@ class ReplicatedPair:
         return self
 
     def caught_up(self) -> bool:
-        """Has the replica replayed everything the primary has written so far?"""
-        # The insert position, not pg_current_wal_lsn(): with synchronous_commit off a commit
-        # returns before its record is written out, so the write position can still be short of it.
-        (written,), = self.primary.execute("SELECT pg_current_wal_insert_lsn()")
+        """Has the replica replayed every transaction the primary has committed so far?"""
+        # The flush position: every commit is flushed before it returns. Not the insert position:
+        # a record no commit follows (the background writer's snapshot of running transactions)
+        # stays unflushed, so unsent, until the next commit or page, and a wait for it took 20 s.
+        (written,), = self.primary.execute("SELECT pg_current_wal_flush_lsn()")
         (replayed,), = self.replica.execute(f"SELECT pg_last_wal_replay_lsn() >= '{written}'::pg_lsn")
         return bool(replayed)
 

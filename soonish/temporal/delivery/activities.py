@@ -4,6 +4,7 @@ through the deliveries ledger, so a retried or rerun batch skips what is already
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -174,7 +175,7 @@ class DeliveryActivities(AppBound):
             ]
 
     def _record(self, group: list[planning.PlannedSend], outcomes: list[ledger.SendOutcome], final_attempt: bool,
-                broadcasts: list[int], fence: int, hold_next: list[int] = ()) -> tuple[list[planning.PlannedSend], set[int], set[int]]:
+                broadcasts: list[int], fence: int, hold_next: Sequence[int] = ()) -> tuple[list[planning.PlannedSend], set[int], set[int]]:
         """Record a group's sends; the mails that stand in for its DMs that failed for good,
         claimed in the same transaction, which also removes the devices whose push service said
         they are gone (no later send goes to them), leaves their owners' notices in the outbox
