@@ -15,6 +15,10 @@ CASES = [
             unsubscribe_url="http://x/u/t"),
     Message("soonish-3", "Plain only", "just text", "s"),
     Message("soonish-4", "x" * 190, "t\n", "s"),
+    # What quoted-printable must escape or break: "=", trailing spaces and tabs, a lone dot, a
+    # line starting "From ", a long line of accents.
+    Message("soonish-6", "Odd text", "a=b  \nsoft\t\n.\nFrom here\n" + "é" * 120 + "\n", "s",
+            html="<p style=\"x\">" + "ü" * 200 + " </p>"),
     Message("soonish-5", "With a ticket", "Hello\n", "s", html="<p>hi</p>", attachments=(
         Attachment("night.ics", "text/calendar; method=PUBLISH; charset=utf-8", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"),)),
 ]
