@@ -19,6 +19,8 @@ from schemathesis.core.failures import FailureGroup
 
 from .push_service import TEST_VAPID_KEY
 
+pytestmark = pytest.mark.slow
+
 # Examples per operation and mode on every run: the fuzz was a quarter of the suite's CPU at 15
 # (Hypothesis drawing inputs from the schemas), and the suite must end within 10 minutes. For a
 # deeper look: SOONISH_FUZZ_EXAMPLES=100 pytest tests/test_api_fuzz.py

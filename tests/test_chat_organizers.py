@@ -214,6 +214,7 @@ def starting_now_posts(posts: list[dict], channel: str, title: str) -> list[dict
             and f"Starting now: {title}" in p.get("text", p.get("content", ""))]
 
 
+@pytest.mark.slow
 def test_starting_now_is_posted_once_in_a_channel_that_follows_an_event_or_where_it_was_created(
     short_lead, discord_bot, app, client, host, bearer, alice_is_host, worker, fake_slack, fake_discord,  # noqa: F811
 ):

@@ -35,6 +35,7 @@ def app_config(app_config, temporal_server):
     return app_config
 
 
+@pytest.mark.slow
 def test_a_temporal_restart_mid_fanout_loses_nothing_and_repeats_nothing(
     app, app_config, client, make_user, bearer, http_sink, temporal_server
 ):

@@ -129,6 +129,7 @@ def early_pause(app_config):
     app_config["BROADCAST_PAUSE_AFTER_MAILS"] = PAUSE_AFTER_MAILS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dead_mailboxes", [(PAUSE_REFUSED, set())])
 def test_a_broadcast_bouncing_above_ten_percent_pauses_tells_its_organizer_and_resumes_once(
     early_pause, app, client, organizer, worker, fake_mta, mail_in, dead_mailboxes

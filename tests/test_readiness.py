@@ -30,6 +30,7 @@ def test_liveness_asks_neither_the_database_nor_temporal(app, tmp_path):
     assert "soonish.readiness" not in cut_off.extensions and "soonish.temporal" not in cut_off.extensions
 
 
+@pytest.mark.slow
 def test_readiness_asks_temporal_once_per_interval_and_turns_503_when_it_stops(app, own_temporal):
     watched = create_app({**app.config, "TEMPORAL_ADDRESS": own_temporal.address,
                           "READINESS_CACHE_SECONDS": CACHE_SECONDS})

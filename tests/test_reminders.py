@@ -79,6 +79,7 @@ def reminders(sink, path: str | None = None):
     return [r for r in sink.delivered(path) if r.body["title"].startswith("Reminder:")]
 
 
+@pytest.mark.slow
 def test_a_near_reminder_fires_at_its_offset_and_moving_or_cancelling_before_the_due_time_sends_nothing(
     short_lead, app, client, make_user, bearer, organizer, worker, http_sink, harness, temporal_env
 ):

@@ -57,6 +57,7 @@ def going(client, bearer, person, event_id: int, *names: str) -> dict[str, dict]
     return people
 
 
+@pytest.mark.slow
 def test_the_check_goes_once_to_those_going_at_its_time_follows_a_move_skips_a_cancel_and_answers_by_mail(
     short_lead, app, client, person, bearer, host, organizer, worker, smtp_sink,  # noqa: F811
 ):
@@ -163,6 +164,7 @@ def chat_check(posts, predicate):
     return next((p for p in posts if predicate(p)), None)
 
 
+@pytest.mark.slow
 def test_cant_make_it_from_a_slack_button_or_discord_components_frees_the_place(
     short_lead, discord_bot, app, client, person, bearer, organizer, worker, smtp_sink, fake_slack, fake_discord,  # noqa: F811
 ):

@@ -50,6 +50,7 @@ def edit(client, organizer, event_id: int, **changes) -> None:
     assert response.status_code == 200, response.get_json()
 
 
+@pytest.mark.slow
 def test_three_edits_in_the_window_reach_each_follower_as_one_update_of_the_final_state(
     coalescing, app, client, make_user, bearer, organizer, worker, smtp_sink, http_sink
 ):
@@ -81,6 +82,7 @@ def test_three_edits_in_the_window_reach_each_follower_as_one_update_of_the_fina
         assert "Hall A" not in told
 
 
+@pytest.mark.slow
 def test_an_announcement_during_the_window_goes_out_at_once(
     coalescing, app, client, make_user, bearer, organizer, worker, smtp_sink
 ):

@@ -5,6 +5,8 @@ import logging
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import pytest
+
 from .api_helpers import announce, create_event
 from .processes import start_worker
 from .seeding import seed_subscribers, wait_for_sent
@@ -16,6 +18,7 @@ BATCH_SIZE = 50
 CONCURRENCY = 10
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_no_recipient_and_repeats_keep_their_key(app, app_config, client, make_user, bearer, http_sink):
     organizer = bearer(make_user("host@example.com"))
     event = create_event(client, organizer)
