@@ -80,7 +80,7 @@ def test_a_group_in_flight_is_left_to_its_attempt_until_recorded_or_its_hold_lap
                    ledger.SendOutcome(ids[1], "email", Failed("mail server answered 451"))], final_attempt=False)
     assert ledger.hold_for_sending(in_flight, old, renewing=True) == set()  # a recorded group renews nothing
     retry = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=later)
-    assert sorted(send.delivery_id for send in retry.sends) == ids[1:] and retry.held_elsewhere == 0
+    assert sorted(send.delivery_id for send in retry.sends) == sorted(ids[1:]) and retry.held_elsewhere == 0
 
     # An attempt that died mid-group: its hold lapses and the next attempt takes the group.
     assert ledger.hold_for_sending([ids[1]], later) == {ids[1]}
@@ -88,7 +88,7 @@ def test_a_group_in_flight_is_left_to_its_attempt_until_recorded_or_its_hold_lap
         sending_until=utcnow() - timedelta(seconds=1)))
     db.session.commit()
     last = planning.prepare_batch(announcement.id, ann.id, cat.id, cipher, fence=later + 1)
-    assert sorted(send.delivery_id for send in last.sends) == ids[1:] and last.held_elsewhere == 0
+    assert sorted(send.delivery_id for send in last.sends) == sorted(ids[1:]) and last.held_elsewhere == 0
 
 
 def test_recording_a_group_holds_the_next_one_in_the_same_transaction(event, follow, announcement, cipher):
