@@ -26,7 +26,7 @@ from .sinks import first_seen, wait_until
 from .test_bots_core import ALICE
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 from .test_communities import make_community, team  # noqa: F401 (a fixture)
-from .test_series import create_series
+from .test_series import create_series, next_weekday
 
 FOLLOW_LINK = re.compile(r"Follow this event \(one tap\): http://soonish\.test(/s/follow/\S+)")
 
@@ -146,7 +146,9 @@ def test_a_new_public_series_is_followed_whole_by_every_event_followers_and_told
     for email, mode in (("told@example.com", "new_events"), ("auto@example.com", "every_event")):
         assert client.post(f"/api/v1/communities/{community['id']}/follow", json={"mode": mode},
                            headers=bearer(make_user(email))).status_code == 201
-    app.config["SERIES_HORIZON_DAYS"] = 15  # two or three occurrences now, the rest as the daily run makes them
+    # Two occurrences now (the first Tuesday at least two days away, a week apart), the rest as
+    # the daily run makes them: a fixed 15 days held only one on a Monday.
+    app.config["SERIES_HORIZON_DAYS"] = (next_weekday(1) - utcnow().date()).days + 8
     series = create_series(client, owner, community_id=community["id"], rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=6")
     create_series(client, owner, title="Board meeting", community_id=community["id"], visibility="private")
 
