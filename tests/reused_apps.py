@@ -9,8 +9,10 @@ anonymous event pages kept by web/anonymous_page.py), the
 rate limiter's counters, the log handler (bound to the test's captured stderr), and the
 process-wide extension objects that the newest ``create_app`` points at its own app.
 
-A test's own Temporal task queue and id prefix are not part of the configuration: they change
-on the shared app. A test that changes the app itself (adds a route) asks for an app of its own
+A test's own Temporal task queue and id prefix, and the addresses of the fakes it started (each
+test's Slack and Discord on ports of their own), are not part of the configuration: they change
+on the shared app, which reads them when it uses them. With the fakes' addresses in the key, each
+chat test built an app of its own: 89 apps in a suite's process instead of about 40. A test that changes the app itself (adds a route) asks for an app of its own
 with ``@pytest.mark.own_app``; Flask refuses such a change on an app that has served a request,
 so one that forgets fails loudly instead of leaking.
 """
@@ -24,8 +26,13 @@ from soonish.web import create_app
 from soonish.web.extensions import api
 from soonish.web.limits import limiter
 
-# Settings each test gets anew (its own queue and workflow ids on the shared Temporal server).
-PER_TEST_SETTINGS = frozenset({"TEMPORAL_TASK_QUEUE", "TEMPORAL_ID_PREFIX"})
+# Settings each test gets anew: its own queue and workflow ids on the shared Temporal server, and
+# where its fakes listen (nothing the app builds at its creation holds them).
+PER_TEST_SETTINGS = frozenset({
+    "TEMPORAL_TASK_QUEUE", "TEMPORAL_ID_PREFIX", "SMTP_PORT",
+    "SLACK_API_URL", "SLACK_AUTHORIZE_URL", "SLACK_OIDC_AUTHORIZE_URL",
+    "DISCORD_API_URL", "DISCORD_GATEWAY_URL", "DISCORD_OAUTH_AUTHORIZE_URL",
+})
 # Apps kept at once: tests asking for settings of their own (fakes on their own ports) make
 # apps that are rarely asked for again.
 KEPT = 6
