@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event, inspect
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase
 
 from soonish.models.replicas import ReplicaRoutingSession
@@ -37,6 +37,14 @@ def insert_ignoring_duplicates(table):
     """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite: the unique key decides."""
     insert = postgres_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     return insert(table).on_conflict_do_nothing()
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Another transaction wrote the same unique key first: worth reading again and retrying.
+    Any other broken rule (a missing parent, a NULL) is a fault that a retry only repeats."""
+    original = exc.orig
+    return getattr(original, "sqlstate", None) == "23505" or (
+        isinstance(original, sqlite3.IntegrityError) and str(original).startswith("UNIQUE constraint failed"))
 
 
 @event.listens_for(Engine, "connect")

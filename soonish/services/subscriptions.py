@@ -12,7 +12,7 @@ from soonish.i18n import shipped, supported
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, utcnow,
+    SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, is_unique_violation, utcnow,
 )
 from soonish.domain.delivery.reminders import START_OFFSET
 from soonish.domain import outbox
@@ -109,12 +109,15 @@ WRITE_RETRIES = 3
 
 
 def _retried_on_conflict(write):
+    """``write()``, again after a race it lost: SQLite's write lock taken, or the same follow
+    or address written by a request at the same instant (read again, it is then found)."""
     for attempt in range(WRITE_RETRIES):
         try:
             return write()
         except (OperationalError, IntegrityError) as exc:
             db.session.rollback()
-            if isinstance(exc, OperationalError) and "locked" not in str(exc.orig):
+            lost_race = "locked" in str(exc.orig) if isinstance(exc, OperationalError) else is_unique_violation(exc)
+            if not lost_race:
                 raise
             if attempt == WRITE_RETRIES - 1:
                 raise Unavailable(_l("Lots of people are following right now; please try again in a moment.")) from exc
