@@ -14,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from soonish.i18n import _l
 from soonish.field_limits import COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
-from soonish.models import Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, db
+from soonish.models import (
+    Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, db, is_unique_violation,
+)
 
 Role = CommunityRole
 
@@ -143,7 +145,9 @@ def personal_community(user: User) -> Community:
             db.session.flush()
             db.session.add(CommunityMember(community_id=community.id, user_id=user.id, role=Role.OWNER))
             db.session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
         found = db.session.scalar(select(Community).where(Community.personal_of_id == user.id))
         if found is None:
             raise

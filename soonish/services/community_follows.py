@@ -13,7 +13,7 @@ from soonish.domain.community_follows import MODE_LABELS
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, sign, unsign
 from soonish.models import (
-    Community, CommunityFollow, FollowMode, Subscription, SubscriptionStatus, User, db, utcnow,
+    Community, CommunityFollow, FollowMode, Subscription, SubscriptionStatus, User, db, is_unique_violation, utcnow,
 )
 from soonish.services import webhook_endpoints
 from soonish.services.accounts import find_user_by_email, normalize_email
@@ -67,7 +67,9 @@ def _new_follow(community: Community, user: User, mode: FollowMode, status: Subs
             db.session.add(follow)
             db.session.flush()
         return follow
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
         return find(user, community)
 
 

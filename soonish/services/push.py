@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from soonish.domain import outbox, push
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, db, utcnow,
+    User, db, is_unique_violation, utcnow,
 )
 from soonish.services import rsvp, webhook_endpoints
 from soonish.services import series as series_service
@@ -48,9 +48,11 @@ def follow_on_device(user: User | None, raw_subscription, user_agent: str, event
     _require_open(event)
     try:
         return _follow(user, event, subscription_info, user_agent)
-    except IntegrityError:
+    except IntegrityError as exc:
         # The same browser's other request made the device (or the follow) first: use it.
         db.session.rollback()
+        if not is_unique_violation(exc):
+            raise
         return _follow(user, event, subscription_info, user_agent)
 
 
@@ -127,8 +129,10 @@ def follow_series_on_device(user: User | None, raw_subscription, user_agent: str
     series_service.get_visible_series(user, slug=slug)  # 404 before a device is made
     try:
         return _follow_series(user, info, user_agent, slug)
-    except IntegrityError:
+    except IntegrityError as exc:
         db.session.rollback()  # the same browser's other request made the device first
+        if not is_unique_violation(exc):
+            raise
         return _follow_series(user, info, user_agent, slug)
 
 

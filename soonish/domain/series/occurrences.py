@@ -17,7 +17,7 @@ from soonish.domain.series import recurrence
 from soonish.links import new_slug
 from soonish.models import (
     ChatIdentity, Event, Integration, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db, lock_for_change, utcnow,
+    SubscriptionStatus, db, is_unique_violation, lock_for_change, utcnow,
 )
 from soonish.domain.outbox import reminders_changed
 
@@ -101,9 +101,9 @@ def materialize_series(series_id: int, now: datetime | None = None) -> int:
             made = materialize(series, now or utcnow())
             db.session.commit()
             return len(made)
-        except IntegrityError:
+        except IntegrityError as exc:
             db.session.rollback()
-            if attempt:
+            if attempt or not is_unique_violation(exc):
                 raise
     return 0
 
