@@ -11,10 +11,12 @@ process-wide extension objects that the newest ``create_app`` points at its own 
 
 A test's own Temporal task queue and id prefix, and the addresses of the fakes it started (each
 test's Slack and Discord on ports of their own), are not part of the configuration: they change
-on the shared app, which reads them when it uses them. With the fakes' addresses in the key, each
-chat test built an app of its own: 89 apps in a suite's process instead of about 40. A test that changes the app itself (adds a route) asks for an app of its own
-with ``@pytest.mark.own_app``; Flask refuses such a change on an app that has served a request,
-so one that forgets fails loudly instead of leaking.
+on the shared app, which reads them when it uses them. With the fakes' addresses in the key,
+each chat test built an app of its own: about 50 of the 89 apps a suite's processes built.
+
+A test that changes the app itself (adds a route) asks for an app of its own with
+``@pytest.mark.own_app``; Flask refuses such a change on an app that has served a request, so
+one that forgets fails loudly instead of leaking.
 """
 from collections import OrderedDict
 
