@@ -10,28 +10,35 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 SHORT_TIMER = timedelta(seconds=0.1)
-# Fired within this of being set: the default shift fires it 1 s late at the least; the bound
-# leaves a busy box half a second of its own.
+# Fired within this of being set: the default shift fires every such timer 1 s late at the
+# least; the bound leaves a busy box half a second of its own.
 FIRED_WITHIN = timedelta(seconds=0.6)
+# Timers set one after the other. A box at full load once held one of them 1.1 s (the server
+# itself starved, not its setting); with the default shift none of them comes in time.
+TIMERS = 3
 
 
 @workflow.defn(sandboxed=False)
 class ShortTimerWorkflow:
     @workflow.run
     async def run(self) -> None:
-        await workflow.sleep(SHORT_TIMER)
+        for _ in range(TIMERS):
+            await workflow.sleep(SHORT_TIMER)
 
 
 def test_a_short_timer_fires_when_due_on_the_servers_we_start(harness, temporal_env):
-    async def timer_gap() -> timedelta:
+    async def timer_gaps() -> list[timedelta]:
         client = temporal_env.client
         queue = f"short-timer-{uuid.uuid4().hex[:8]}"
         async with Worker(client, task_queue=queue, workflows=[ShortTimerWorkflow]):
             handle = await client.start_workflow(ShortTimerWorkflow.run, id=queue, task_queue=queue)
             await handle.result()
             history = await handle.fetch_history()
-        times = {event.event_type: event.event_time.ToDatetime() for event in history.events}
-        return times[EventType.EVENT_TYPE_TIMER_FIRED] - times[EventType.EVENT_TYPE_TIMER_STARTED]
+        def times(kind):
+            return [event.event_time.ToDatetime() for event in history.events if event.event_type == kind]
+        return [fired - started for started, fired in
+                zip(times(EventType.EVENT_TYPE_TIMER_STARTED), times(EventType.EVENT_TYPE_TIMER_FIRED), strict=True)]
 
-    gap = harness.run(timer_gap())
-    assert SHORT_TIMER <= gap < FIRED_WITHIN, gap
+    gaps = harness.run(timer_gaps())
+    assert len(gaps) == TIMERS and all(gap >= SHORT_TIMER for gap in gaps), gaps
+    assert min(gaps) < FIRED_WITHIN, gaps
