@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 
 from soonish.models import Delivery, DeliveryStatus, MailBounce, db
 from soonish.web import create_app
-from tests.processes import ScratchDatabase, start_soonish, start_worker
-from tests.seeding import seed_subscribers
-from tests.sinks import free_port
+from loopback.processes import ScratchDatabase, start_soonish, start_worker
+from loopback.seeding import seed_subscribers
+from loopback.sinks import free_port
 
 from bench.stack import SINK_BUDGETS, bench_organizer, start_sink
 

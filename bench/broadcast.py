@@ -21,7 +21,7 @@ where the time went: the ledger's timeline, per-batch timings from the workers' 
 CPU each process used during the broadcast (2 cores: CPU, not waiting, is the usual limit).
 
 ``--mode push`` runs webhook, then push: N browsers' subscriptions (each a P-256 key pair and
-auth secret) at the tests' fake push service (tests/push_service.py, in its own process), which
+auth secret) at the tests' fake push service (loopback/push_service.py, in its own process), which
 verifies every request's VAPID JWT and decrypts every payload; its end-to-end rate is compared
 with the webhook mode's of the same run (``ratio_to_webhook``: encryption costs an ECDH per
 message on each side). It has no raw client of its own.
@@ -71,10 +71,10 @@ from soonish.temporal.retention.workflow import RetentionWorkflow  # noqa: E402
 from soonish.temporal.events.types import event_workflow_id  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from tests.seeding import seed_subscribers  # noqa: E402
+from loopback.seeding import seed_subscribers  # noqa: E402
 
-from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
-from tests.push_service import Device  # noqa: E402
+from loopback.processes import Child, ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
+from loopback.push_service import Device  # noqa: E402
 
 from bench.stack import ROOT, SINK_BUDGETS, Sink, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 

@@ -6,7 +6,7 @@ It starts a stack of its own on loopback, and stops it when done:
   - a PostgreSQL database of its own (made on --postgres, dropped afterwards);
   - split task queues as in production: one `soonish worker --role workflows` and two
     `soonish worker --role delivery` processes; one web process (`gunicorn -w 2 wsgi:app`);
-  - an HTTP sink and an SMTP sink (tests/sinks.py) for everything Soonish sends.
+  - an HTTP sink and an SMTP sink (loopback/sinks.py) for everything Soonish sends.
 
 Scenarios, each on fresh events:
   - broadcast: an announcement to --recipients webhook subscribers;
@@ -64,10 +64,10 @@ from soonish.temporal.delivery.types import ActivityName
 from soonish.temporal.events.types import event_workflow_id
 from soonish.temporal.reminders.types import reminder_slot_id  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from tests.harness import Harness  # noqa: E402
-from tests.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402
-from tests.seeding import seed_subscribers  # noqa: E402
-from tests.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
+from loopback.harness import Harness  # noqa: E402
+from loopback.processes import STARTUP_TIMEOUT, Child, ScratchDatabase, TemporalDevServer, wait_for_port  # noqa: E402
+from loopback.seeding import seed_subscribers  # noqa: E402
+from loopback.sinks import HttpSink, SmtpSink, free_port, wait_until  # noqa: E402
 
 from bench.stack import SINK_BUDGETS  # noqa: E402
 

@@ -34,7 +34,7 @@ from soonish.models import (  # noqa: E402
     CommunityFollow, FollowMode, Subscription, SubscriptionStatus, User, db, utcnow,
 )
 from soonish.web import create_app  # noqa: E402
-from tests.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
+from loopback.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
 
 from bench.stack import SINK_BUDGETS, bench_organizer, start_sink  # noqa: E402
 

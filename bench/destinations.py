@@ -59,9 +59,9 @@ from soonish.models import (  # noqa: E402
     ChatIdentity, Delivery, DeliveryStatus, Subscription, SubscriptionSelector, User, db,
 )
 from soonish.web import create_app  # noqa: E402
-from tests.processes import Child, ScratchDatabase, TemporalDevServer, start_worker, wait_for_port  # noqa: E402
-from tests.seeding import seed_subscribers  # noqa: E402
-from tests.sinks import free_port  # noqa: E402
+from loopback.processes import Child, ScratchDatabase, TemporalDevServer, start_worker, wait_for_port  # noqa: E402
+from loopback.seeding import seed_subscribers  # noqa: E402
+from loopback.sinks import free_port  # noqa: E402
 
 KINDS = ["slack_dm", "slack_channel", "slack_two_workspaces", "discord_dm", "webhook", "smtp"]
 FAKE_OF = {"slack_dm": "slack", "slack_channel": "slack", "slack_two_workspaces": "slack", "discord_dm": "discord",

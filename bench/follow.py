@@ -19,7 +19,7 @@ It seeds an event with N active followers, then in one run measures
       concurrent (req/s, p50/p99), and for each, request → its confirm mail at the sink.
 Both use the same client (aiohttp, in this process), so the ratio compares like with like.
 With --replica it starts a PostgreSQL primary and a streaming replica of it on this box
-(tests/postgres_cluster.py) and gives the web app the replica (SOONISH_DATABASE_REPLICA_URLS):
+(loopback/postgres_cluster.py) and gives the web app the replica (SOONISH_DATABASE_REPLICA_URLS):
 the page phase then also reports which database served the reads (the web app's /metrics,
 soonish_database_reads_total) and the CPU the primary and the replica used meanwhile.
 --replica-unused starts the same pair but tells the web app nothing of the replica: the run to
@@ -51,12 +51,12 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from soonish.config import Config  # noqa: E402
 from soonish.models import OutboxItem, OutboxKind, db  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from tests.postgres_cluster import ReplicatedPair  # noqa: E402
-from tests.processes import (  # noqa: E402
+from loopback.postgres_cluster import ReplicatedPair  # noqa: E402
+from loopback.processes import (  # noqa: E402
     Child, ScratchDatabase, TemporalDevServer, soonish_env, start_worker, wait_for_port,
 )
-from tests.seeding import seed_subscribers  # noqa: E402
-from tests.sinks import free_port  # noqa: E402
+from loopback.seeding import seed_subscribers  # noqa: E402
+from loopback.sinks import free_port  # noqa: E402
 
 from bench.stack import SINK_BUDGETS, bench_organizer, cpu_seconds, machine_busy_seconds, start_sink  # noqa: E402
 

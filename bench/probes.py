@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from soonish.config import Config  # noqa: E402
-from tests.processes import Child, TemporalDevServer, wait_for_port  # noqa: E402
-from tests.sinks import free_port, wait_until  # noqa: E402
+from loopback.processes import Child, TemporalDevServer, wait_for_port  # noqa: E402
+from loopback.sinks import free_port, wait_until  # noqa: E402
 
 
 def log(message: str) -> None:

@@ -43,8 +43,8 @@ from soonish.domain import outbox  # noqa: E402
 from soonish.services.temporal import gateway  # noqa: E402
 from soonish.temporal.reminders.schedules import ScheduleScope, list_reminder_schedules  # noqa: E402
 from soonish.web import create_app  # noqa: E402
-from tests.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
-from tests.seeding import seed_subscribers  # noqa: E402
+from loopback.processes import ScratchDatabase, TemporalDevServer, start_worker  # noqa: E402
+from loopback.seeding import seed_subscribers  # noqa: E402
 
 OFFSET = 300  # a 5-minute reminder
 

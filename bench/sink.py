@@ -10,7 +10,7 @@ A sink counts what it receives, remembers every delivery key (``Idempotency-Key`
 ``X-Soonish-Delivery`` mail header) to count repeats, and the wall-clock time of the first and
 last arrival, so the bench can time "announcement → last recipient's receipt". It does no
 parsing beyond finding the key: the sinks must never be the bottleneck. The push sink is the
-exception by design: it is tests/push_service.py, which verifies every request's VAPID JWT and
+exception by design: it is loopback/push_service.py, which verifies every request's VAPID JWT and
 decrypts every payload (the key is the payload's delivery key) as a push service and a browser
 would; that costs it an ECDH and a signature check per message, on the same cores.
 
@@ -125,7 +125,7 @@ async def serve_smtp(port: int, stats_port: int, bounce_rate: float = 0.0, mail_
     from aiosmtpd.smtp import SMTP
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.sinks import postfix_dsn  # the DSN the tests' fake MTA mails back
+    from loopback.sinks import postfix_dsn  # the DSN the tests' fake MTA mails back
 
     tally = Tally()
     dead = {"refused": 0, "bounced": 0}  # attempts to mail a dead mailbox, since the start
@@ -176,7 +176,7 @@ async def serve_push(port: int, seed: str, vapid_public_key: str) -> None:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.push_service import FakePushService
+    from loopback.push_service import FakePushService
 
     tally = Tally()
     service = FakePushService(vapid_public_key=vapid_public_key, port=port, seed=seed,
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("kind", choices=["http", "smtp", "push"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stats-port", type=int)
-    parser.add_argument("--seed", help="push: the devices' seed (tests/push_service.py Device.derived)")
+    parser.add_argument("--seed", help="push: the devices' seed (loopback/push_service.py Device.derived)")
     parser.add_argument("--vapid-key", help="push: the VAPID public key subscriptions were made with")
     parser.add_argument("--bounce-rate", type=float, default=0.0)
     parser.add_argument("--mail-in-port", type=int, default=0)

@@ -1,4 +1,4 @@
-"""What only the benchmarks need on top of tests/processes.py: CPU accounting, and sinks in
+"""What only the benchmarks need on top of loopback/processes.py: CPU accounting, and sinks in
 processes of their own (bench/sink.py), so a sink's work never shares the bench's interpreter."""
 import json
 import os
@@ -7,8 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.processes import ROOT, Child, wait_for_port
-from tests.sinks import free_port
+from loopback.processes import ROOT, Child, wait_for_port
+from loopback.sinks import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

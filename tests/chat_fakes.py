@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from soonish.models import Delivery, db
 
-from .sinks import LoopbackServer, wait_until
+from loopback.sinks import LoopbackServer, wait_until
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0TEAM"

@@ -13,11 +13,11 @@ from soonish.web import create_app
 from soonish.web.tokens import issue_token
 
 from .chat_fakes import SIGNING_SECRET, FakeDiscord, FakeSlack
-from .harness import Harness
-from .processes import ScratchDatabase
-from .push_service import FakePushService
+from loopback.harness import Harness
+from loopback.processes import ScratchDatabase
+from loopback.push_service import FakePushService
 from .reused_apps import ReusedApps
-from .sinks import HttpSink, SmtpSink
+from loopback.sinks import HttpSink, SmtpSink
 
 # A fresh clone's catalogs, compiled (and the pseudo-locale written) for a test run without make.
 catalogs.build()
@@ -131,7 +131,7 @@ def _fake_push():
 
 @pytest.fixture
 def fake_push(_fake_push) -> FakePushService:
-    """The fake Web Push service (tests/push_service.py), emptied for the test."""
+    """The fake Web Push service (loopback/push_service.py), emptied for the test."""
     _fake_push.clear()
     return _fake_push
 

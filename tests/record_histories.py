@@ -25,7 +25,7 @@ from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 from .api_helpers import announce, create_event, follow_by_webhook
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import event_handle, wait_for_start
 
 HISTORIES = Path(__file__).with_name("histories")

@@ -10,7 +10,7 @@ from soonish.temporal.reminders.schedules import ScheduleScope, list_reminder_sc
 from soonish.temporal.events.types import event_workflow_id
 from soonish.temporal.events.workflow import EventWorkflow
 
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 
 def event_handle(app, temporal_env, event_id: int):

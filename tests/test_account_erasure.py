@@ -13,7 +13,7 @@ from soonish.services.erasure import erase
 
 from .api_helpers import add_integration, announce, create_event, follow_by_webhook, future_iso, subscribe
 from .conftest import PASSWORD, csrf_token
-from .sinks import HttpSink, wait_until
+from loopback.sinks import HttpSink, wait_until
 from .temporal_helpers import wait_for_outbox_drained, wait_for_schedules
 
 LINK = re.compile(r"http://soonish\.test(/\S+)")

@@ -11,7 +11,7 @@ from soonish.models import Rsvp, RsvpAnswer, User, db
 
 from .api_helpers import create_event, subscribe
 from .conftest import PASSWORD
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"http://soonish\.test(/\S+)")

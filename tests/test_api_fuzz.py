@@ -17,7 +17,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 
-from .push_service import TEST_VAPID_KEY
+from loopback.push_service import TEST_VAPID_KEY
 
 pytestmark = pytest.mark.slow
 

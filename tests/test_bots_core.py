@@ -9,7 +9,7 @@ from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, User,
 
 from .api_helpers import create_event, subscribe
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 ALICE = Speaker(platform="slack", workspace_id="T0TEAM", user_id="U0ALICE", display_name="alice")
 

@@ -13,9 +13,9 @@ from soonish.models import ChatIdentity, Subscription, db
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import VIEW_CHANNEL, ledger_for
-from .processes import start_soonish
-from .seeding import follow_in_chat
-from .sinks import wait_until
+from loopback.processes import start_soonish
+from loopback.seeding import follow_in_chat
+from loopback.sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
 MEMBER = "700000000000000042"

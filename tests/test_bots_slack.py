@@ -9,9 +9,9 @@ from soonish.models import ChatIdentity, Subscription, SubscriptionStatus, db
 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import SIGNING_SECRET, TEAM, FakeSlack, ledger_for, signed_headers, slash_command
-from .processes import start_soonish
-from .seeding import follow_in_chat
-from .sinks import wait_until
+from loopback.processes import start_soonish
+from loopback.seeding import follow_in_chat
+from loopback.sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
 

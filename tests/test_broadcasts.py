@@ -10,7 +10,7 @@ from soonish.models import Delivery, db
 
 from .api_helpers import add_integration, announce, create_event, follow_by_webhook, reports, subscribe
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 
 def announcements_at(sink, title: str, path: str | None = None):

@@ -7,7 +7,7 @@ from soonish.models import Integration, db
 from soonish.services.channel_types import CATALOGUE, build_url
 from soonish.services.integrations import cipher
 
-from .sinks import HttpSink, free_port
+from loopback.sinks import HttpSink, free_port
 
 GOOD_FIELDS = {
     "ntfy": {"server": "https://ntfy.sh", "topic": "soonish-abc"},

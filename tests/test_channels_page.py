@@ -51,7 +51,7 @@ def test_a_channel_whose_test_fails_is_not_saved_and_the_form_says_why_as_typed(
 
     from apprise.plugins.telegram import NotifyTelegram
 
-    from .sinks import HttpSink, free_port
+    from loopback.sinks import HttpSink, free_port
 
     login(make_user("bea@example.com"))
     page = "/channels/new/telegram"

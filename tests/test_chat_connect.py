@@ -12,7 +12,7 @@ from soonish.models import ChatConnectCode, ChatIdentity, SubscriptionSelector, 
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, ledger_for, slash_command
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 CODE = re.compile(r"/soonish connect ([A-Z]{4}-[0-9]{4})")

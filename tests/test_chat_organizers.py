@@ -15,7 +15,7 @@ from soonish.models import ChatIdentity, Event, EventStatus, Notification, Notif
 
 from .api_helpers import create_event
 from .chat_fakes import CHANNEL, TEAM, block_action, slash_command
-from .sinks import first_seen, wait_until
+from loopback.sinks import first_seen, wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -11,7 +11,7 @@ from soonish.models import ChatIdentity, User, db
 
 from .conftest import csrf_token
 from .chat_fakes import APPLICATION_ID, CLIENT_ID, CLIENT_SECRET, DISCORD_CLIENT_SECRET
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 ANN = {"team": "T0ONE", "team_name": "One Club", "user": "U0ANN", "name": "Ann", "email": "ann@example.com"}
 

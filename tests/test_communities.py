@@ -15,7 +15,7 @@ from soonish.models import (
 
 from .api_helpers import create_event, future_iso, subscribe
 from .conftest import PASSWORD, csrf_token, stored
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .test_concurrent_changes import at_once
 
 ROLES = ["owner", "admin", "host", "announcer"]

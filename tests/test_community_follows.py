@@ -22,7 +22,7 @@ from soonish.models import (
 from .api_helpers import create_event, future_iso
 from .chat_fakes import block_action, slash_command
 from .conftest import PASSWORD, csrf_token
-from .sinks import first_seen, wait_until
+from loopback.sinks import first_seen, wait_until
 from .test_bots_core import ALICE
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 from .test_communities import make_community, team  # noqa: F401 (a fixture)

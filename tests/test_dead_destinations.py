@@ -5,7 +5,7 @@ import time
 from soonish.models import Delivery, DeliveryStatus, db
 
 from .api_helpers import announce, create_event, follow_by_webhook
-from .sinks import free_port, wait_until
+from loopback.sinks import free_port, wait_until
 
 
 def dead_webhook() -> str:

@@ -8,7 +8,7 @@ from soonish.models import Integration, db
 
 from .api_helpers import announce, create_event, subscribe
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 WORK = "work@example.com"
 VERIFY_PATH = re.compile(r"http://soonish\.test(/channels/verify/[^\s]+)")

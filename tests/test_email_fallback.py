@@ -15,7 +15,7 @@ from soonish.services import chat, subscriptions
 from .api_helpers import announce, create_event, reports
 from .chat_fakes import GUILD, TEAM
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 SLACK_PERSON, DISCORD_PERSON = "U0CLOSED", "700000000000000007"
 

@@ -10,7 +10,7 @@ from soonish.models import Subscription, SubscriptionStatus, User, db, utcnow
 from soonish.services import subscriptions as subscription_service
 
 from .api_helpers import create_event as create_event_by_api
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 
 def test_the_anonymous_page_is_one_render_per_version_with_no_session_and_its_own_form_token(app, client, host, organizer):

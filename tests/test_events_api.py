@@ -6,7 +6,7 @@ from temporalio.service import RPCError
 
 from soonish.models import Event, EventStatus, db
 
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import event_handle, query_state, wait_for_status, workflow_status
 
 RUNNING = WorkflowExecutionStatus.RUNNING

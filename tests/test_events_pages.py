@@ -7,7 +7,7 @@ from temporalio.client import WorkflowExecutionStatus
 from soonish.models import Event, EventStatus, Notification, NotificationKind, db, utcnow
 
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import event_handle, query_state, wait_for_start, wait_for_status, workflow_status
 
 

@@ -10,9 +10,9 @@ from soonish.temporal.delivery.activities import DeliveryActivities
 from soonish.temporal.worker import all_activities
 
 from .api_helpers import announce, create_event
-from .processes import TemporalDevServer, start_worker
-from .seeding import seed_subscribers, wait_for_sent
-from .sinks import wait_until
+from loopback.processes import TemporalDevServer, start_worker
+from loopback.seeding import seed_subscribers, wait_for_sent
+from loopback.sinks import wait_until
 
 SUBSCRIBERS = 240
 # 12 batches, more than run at once: some start only after the restart.

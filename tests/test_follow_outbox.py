@@ -9,7 +9,7 @@ from soonish.models import OutboxItem, OutboxKind, Subscription, SubscriptionSta
 from soonish.web import create_app
 
 from .api_helpers import create_event
-from .sinks import free_port, wait_until
+from loopback.sinks import free_port, wait_until
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from soonish.models import ApiKey, Event, IdempotencyRecord, db
 from soonish.services import idempotency
 
 from .api_helpers import announce, create_event, follow_by_webhook, future_iso, subscribe
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import wait_for_settled
 
 

@@ -4,7 +4,7 @@ import re
 
 from .api_helpers import create_event
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 
 def test_an_api_key_made_on_the_page_works_once_shown_and_stops_when_revoked(client, make_user, login):

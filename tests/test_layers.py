@@ -175,6 +175,20 @@ def test_imports_inside_soonish_are_absolute():
     assert relative == []
 
 
+def test_benchmarks_and_the_shared_parts_import_nothing_from_the_test_suite():
+    # bench/ and loopback/ start the same real parts the tests do; they import them from
+    # loopback/, and a change to a test module can't break a benchmark.
+    root = PACKAGE.parent
+    found = sorted(
+        f"{path.relative_to(root)}: {module}"
+        for folder in ("bench", "loopback")
+        for path in (root / folder).rglob("*.py")
+        for module in imported_modules(path)
+        if module == "tests" or module.startswith("tests.")
+    )
+    assert found == []
+
+
 def test_the_rules_see_what_they_check():
     # The checks themselves: a cycle is found, and imports are read as modules and packages.
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -184,3 +198,5 @@ def test_the_rules_see_what_they_check():
     assert package_of("soonish.domain.delivery.transports.smtp") == "soonish.domain.delivery"
     assert package_of("soonish.services.rsvp") == "soonish.services"
     assert package_of("soonish.config") == "soonish.config"
+    assert "loopback.processes" in imported_modules(PACKAGE.parent / "bench" / "follow.py")
+    assert "loopback.sinks" in imported_modules(PACKAGE.parent / "loopback" / "processes.py")

@@ -13,7 +13,7 @@ from soonish.models import Integration, Rsvp, db
 
 from .api_helpers import create_event
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .test_email_channels import add_email_channel, verify_path
 
 ADDRESS = "wanda.wonder@mailbox.example"

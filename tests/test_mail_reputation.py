@@ -20,8 +20,8 @@ from .api_helpers import announce, create_event, reports
 from .conftest import csrf_token
 from .test_account_credentials import expired_link
 from .test_account_erasure import LINK
-from .seeding import seed_subscribers
-from .sinks import FakeMta, free_port, wait_until
+from loopback.seeding import seed_subscribers
+from loopback.sinks import FakeMta, free_port, wait_until
 
 BOUNCE_DOMAIN = "bounces.soonish.test"
 FOLLOWERS = 50

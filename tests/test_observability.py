@@ -17,7 +17,7 @@ from soonish.observability import configure_logging, record_delivery, record_rem
 from soonish.web import create_app
 
 from .conftest import PASSWORD
-from .sinks import free_port, wait_until
+from loopback.sinks import free_port, wait_until
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 

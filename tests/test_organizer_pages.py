@@ -13,7 +13,7 @@ from soonish.services.notifications import organizer_overview
 
 from .api_helpers import announce, create_event, subscribe
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 HTMX = {"HX-Request": "true"}
 POLLS = 'hx-trigger="every 2s"'

@@ -9,7 +9,7 @@ from standardwebhooks.webhooks import Webhook
 
 from .api_helpers import announce, create_event, follow_by_webhook, subscribe
 from .conftest import csrf_token
-from .sinks import HttpSink, wait_until
+from loopback.sinks import HttpSink, wait_until
 
 
 @pytest.fixture

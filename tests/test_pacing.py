@@ -21,8 +21,8 @@ from soonish.models import Delivery, DeliveryStatus, db
 from soonish.temporal.delivery import activities as fanout
 
 from .api_helpers import announce, create_event, follow_by_webhook
-from .seeding import follow_in_chat, seed_subscribers
-from .sinks import wait_until
+from loopback.seeding import follow_in_chat, seed_subscribers
+from loopback.sinks import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from soonish.web.filters import zoned_time
 from .api_helpers import add_integration, announce, create_event, follow_by_webhook, reports, subscribe
 from .chat_fakes import slash_command
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 HTMX = {"HX-Request": "true"}
 

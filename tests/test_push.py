@@ -8,8 +8,8 @@ from sqlalchemy import select
 from soonish.models import Delivery, DeliveryStatus, Integration, Rsvp, db
 
 from .api_helpers import announce, create_event
-from .push_service import TEST_VAPID_KEY
-from .sinks import wait_until
+from loopback.push_service import TEST_VAPID_KEY
+from loopback.sinks import wait_until
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from soonish.web import create_app
-from tests.processes import TemporalDevServer
-from tests.sinks import wait_until
+from loopback.processes import TemporalDevServer
+from loopback.sinks import wait_until
 
 CACHE_SECONDS = 5  # long enough that a burst of probes falls inside one interval on a busy box
 PROBES = 60

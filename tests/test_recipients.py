@@ -1,8 +1,8 @@
 """Who got a message: the organizer's per-follower view of one notification's deliveries, in
 the API and on a page, with the followers' addresses masked."""
 from .api_helpers import announce, create_event, reports
-from .seeding import seed_subscribers
-from .sinks import wait_until
+from loopback.seeding import seed_subscribers
+from loopback.sinks import wait_until
 
 HTMX = {"HX-Request": "true"}
 

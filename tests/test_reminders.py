@@ -12,8 +12,8 @@ from soonish.temporal.reminders.types import ReminderInput, reminder_schedule_id
 from soonish.temporal.reminders.workflow import ReminderWorkflow
 
 from .api_helpers import add_integration, create_event, follow_by_webhook, subscribe
-from .seeding import seed_subscribers
-from .sinks import wait_until
+from loopback.seeding import seed_subscribers
+from loopback.sinks import wait_until
 from .temporal_helpers import schedules_of, wait_for_event_quiet, wait_for_schedules, wait_for_workflows_closed
 
 

@@ -13,8 +13,8 @@ from soonish.temporal.reminders.workflow import ReminderWorkflow
 from soonish.web import create_app
 
 from .api_helpers import create_event
-from .seeding import seed_subscribers
-from .sinks import wait_until
+from loopback.seeding import seed_subscribers
+from loopback.sinks import wait_until
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from soonish.models.replicas import READ_FROM, WriteOnReplica
 from soonish.web import create_app
 
 from .api_helpers import create_event
-from .postgres_cluster import ReplicatedPair, missing_reason
-from .sinks import wait_until
+from loopback.postgres_cluster import ReplicatedPair, missing_reason
+from loopback.sinks import wait_until
 
 # The suite spreads tests over its processes one by one; one replicated PostgreSQL pair (a
 # second cluster, started and stopped) serves every test here, so they run in one process.

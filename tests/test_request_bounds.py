@@ -16,8 +16,8 @@ from soonish.web.request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
 from .api_helpers import create_event
 from .conftest import csrf_token
-from .processes import STARTUP_TIMEOUT
-from .sinks import free_port, wait_until
+from loopback.processes import STARTUP_TIMEOUT
+from loopback.sinks import free_port, wait_until
 from .test_covers import upload
 
 DEEP = "[" * 1000 + "]" * 1000  # 2 kB: Python's json parser gives up with a RecursionError

@@ -18,7 +18,7 @@ from soonish.models import Event, Rsvp, RsvpAnswer, Subscription, SubscriptionSt
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import TEAM, signed_headers, slash_command
 from .conftest import PASSWORD, csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 
 LINK = re.compile(r"http://soonish\.test(/\S+)")

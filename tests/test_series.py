@@ -21,7 +21,7 @@ from soonish.temporal.series.activities import SeriesScope
 
 from .api_helpers import add_integration
 from .conftest import csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import wait_for_schedules
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -16,7 +16,7 @@ from soonish.models import ChatInstallation, Subscription, SubscriptionStatus, d
 from .api_helpers import announce, create_event, subscribe
 from .chat_fakes import CLIENT_ID, CLIENT_SECRET, SIGNING_SECRET, Workspace, ledger_for, signed_headers, slash_command
 from .conftest import PASSWORD, csrf_token
-from .sinks import wait_until
+from loopback.sinks import wait_until
 
 ONE = Workspace("T0ONE", "One Club")
 TWO = Workspace("T0TWO", "Two Club")

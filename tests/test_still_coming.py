@@ -17,7 +17,7 @@ from soonish.models import Delivery, Event, Notification, NotificationKind, User
 from .api_helpers import create_event, future_iso, subscribe
 from .chat_fakes import TEAM, block_action, slash_command
 from .conftest import csrf_token
-from .sinks import first_seen, wait_until
+from loopback.sinks import first_seen, wait_until
 from .temporal_helpers import wait_for_schedules
 from .test_bots_discord import MEMBER, discord_bot  # noqa: F401 (a fixture)
 from .test_rsvp import answers, counts, links_in, mail_with, person, put_answer, signed_in  # noqa: F401 (person: a fixture)

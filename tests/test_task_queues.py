@@ -3,8 +3,8 @@ process the delivery batches, each polling its own queue; a broadcast goes out t
 import json
 
 from .api_helpers import announce, create_event
-from .processes import start_soonish
-from .seeding import seed_subscribers, wait_for_sent
+from loopback.processes import start_soonish
+from loopback.seeding import seed_subscribers, wait_for_sent
 
 SUBSCRIBERS = 30
 

@@ -11,7 +11,7 @@ from soonish.temporal.events.types import event_workflow_id
 
 from .api_helpers import create_event
 from .conftest import csrf_token
-from .sinks import free_port
+from loopback.sinks import free_port
 
 
 @pytest.fixture

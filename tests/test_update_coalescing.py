@@ -6,7 +6,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from .api_helpers import announce, create_event, follow_by_webhook, future_iso, reports, subscribe
-from .sinks import wait_until
+from loopback.sinks import wait_until
 from .temporal_helpers import event_handle, wait_for_status
 
 # Long enough that three API calls in a row land inside it on a loaded machine; the tests wait

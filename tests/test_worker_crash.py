@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from .api_helpers import announce, create_event
-from .processes import start_worker
-from .seeding import seed_subscribers, wait_for_sent
-from .sinks import wait_until
+from loopback.processes import start_worker
+from loopback.seeding import seed_subscribers, wait_for_sent
+from loopback.sinks import wait_until
 from soonish.temporal.delivery import liveness
 
 SUBSCRIBERS = 300

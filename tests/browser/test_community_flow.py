@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from soonish.models import Event, Notification, NotificationKind, Subscription, SubscriptionStatus, db
 
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from .conftest import register
 from .test_follow_flow import mail_to
 

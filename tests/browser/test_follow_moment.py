@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from .conftest import SCREENSHOTS, create_event, register
 
 ALPINE = "**/vendor/alpinejs/alpine.min*.js"  # its hashed name (web/assets.py)

@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from .conftest import create_event, register
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from soonish.models import Rsvp, Subscription, User, db, utcnow
 
 from ..api_helpers import create_event as create_event_by_api
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from ..conftest import PASSWORD
 from ..test_covers import picture, upload
 from .conftest import PHONE, SCREENSHOTS

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from soonish.models import Integration, Rsvp, db
 
 from ..api_helpers import announce, create_event
-from ..push_service import TEST_VAPID_KEY, b64url_decode
-from ..sinks import wait_until
+from loopback.push_service import TEST_VAPID_KEY, b64url_decode
+from loopback.sinks import wait_until
 
 # PushManager.subscribe / getSubscription answered as a browser with a push service would.
 STUB_PUSH_MANAGER = """

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from soonish.links import LinkPurpose, sign
 from soonish.models import Subscription, db
 
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from .conftest import LIVE_UPDATE_TIMEOUT_MS, PHONE, create_event, register
 
 

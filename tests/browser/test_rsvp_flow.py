@@ -3,7 +3,7 @@ for them at once and, without a reload, on the organizer's open tab."""
 from playwright.sync_api import Page, expect
 
 from ..api_helpers import create_event as create_event_by_api
-from ..sinks import wait_until
+from loopback.sinks import wait_until
 from ..test_rsvp import answer_link
 from .conftest import LIVE_UPDATE_TIMEOUT_MS, create_event, register
 

@@ -25,7 +25,7 @@ from soonish.models import (
     SubscriptionStatus, SuppressedAddress, User, db, utcnow,
 )
 
-from ..sinks import PATIENCE, FakeMta, free_port, postfix_dsn
+from loopback.sinks import PATIENCE, FakeMta, free_port, postfix_dsn
 
 BOUNCE_DOMAIN = "bounces.soonish.test"
 CORPUS = Path(__file__).resolve().parent.parent / "bounces"

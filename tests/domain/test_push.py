@@ -22,9 +22,9 @@ from soonish.temporal.delivery.activities import DeliveryActivities
 
 from bench.sink import Tally
 
-from .. import push_service
-from ..push_service import TEST_VAPID_KEY
-from ..sinks import wait_until
+from loopback import push_service
+from loopback.push_service import TEST_VAPID_KEY
+from loopback.sinks import wait_until
 
 MAIL = MailSettings(sender="s@example.com")
 PUSH = PushSettings(TEST_VAPID_KEY, "mailto:ops@soonish.test")

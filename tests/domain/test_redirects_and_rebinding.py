@@ -17,7 +17,7 @@ from soonish.domain.delivery.transports import TransportContext
 from soonish.domain.delivery.transports.apprise import AppriseTransport
 from soonish.domain.delivery.transports.webhook import WebhookTransport, http_pool
 
-from ..sinks import LoopbackServer
+from loopback.sinks import LoopbackServer
 
 MESSAGE = Message(delivery_key="soonish-1", title="Doors open", text="Doors open at 7", short="Doors open at 7")
 SIGNED = Message(delivery_key="msg_1", title="event.updated", text="", short="", extra={"type": "event.updated"})

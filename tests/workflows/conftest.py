@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from soonish.temporal.worker import HEARTBEAT_THROTTLE, WORKFLOWS
 
-from ..harness import installed_binary
+from loopback.harness import installed_binary
 
 
 @pytest.fixture(scope="session")
