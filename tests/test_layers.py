@@ -4,8 +4,8 @@
 - a Temporal ``types.py`` imports only the standard library, temporalio and other ``types.py``
   (the workflow sandbox passes it through), and a ``workflow.py`` only those and other workflows;
 - Temporal code never reaches services or the front doors, and services never the front doors;
-- only the gateway, services/temporal.py, talks to Temporal from the services (a short list of
-  exceptions below, each removed by issue 23.2)."""
+- only the gateway, services/temporal.py, talks to Temporal from the services;
+- bench/ and loopback/ import nothing from the test suite."""
 import ast
 import sys
 from collections import defaultdict
