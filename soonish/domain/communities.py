@@ -10,12 +10,11 @@ import enum
 import re
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from soonish.i18n import _l
 from soonish.field_limits import COMMUNITY_NAME_MAX, COMMUNITY_SLUG_MAX
 from soonish.models import (
-    Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, db, is_unique_violation,
+    Community, CommunityAudit, CommunityMember, CommunityRole, Event, Series, User, UniqueKeyTaken, db,
 )
 
 Role = CommunityRole
@@ -145,9 +144,7 @@ def personal_community(user: User) -> Community:
             db.session.flush()
             db.session.add(CommunityMember(community_id=community.id, user_id=user.id, role=Role.OWNER))
             db.session.flush()
-    except IntegrityError as exc:
-        if not is_unique_violation(exc):
-            raise
+    except UniqueKeyTaken:
         found = db.session.scalar(select(Community).where(Community.personal_of_id == user.id))
         if found is None:
             raise

@@ -1,6 +1,6 @@
 """Domain models. Imports nothing of web, bots or temporal."""
 from soonish.models.base import (
-    commit_keeping_loaded, db, insert_ignoring_duplicates, is_unique_violation, lock_for_change, utcnow,
+    UniqueKeyTaken, commit_keeping_loaded, db, insert_ignoring_duplicates, is_unique_violation, lock_for_change, utcnow,
 )
 from soonish.models.chat_installation import ChatInstallation, OAuthState
 from soonish.models.community import (
@@ -29,7 +29,7 @@ from soonish.models.subscription import (
 from soonish.models.user import ChatConnectCode, ChatIdentity, ChatIdentityKind, User
 
 __all__ = [
-    "commit_keeping_loaded", "insert_ignoring_duplicates", "is_unique_violation", "lock_for_change",
+    "commit_keeping_loaded", "insert_ignoring_duplicates", "is_unique_violation", "lock_for_change", "UniqueKeyTaken",
     "db", "utcnow", "User", "ChatIdentity", "ChatConnectCode", "IntegrationState", "ChatIdentityKind", "Event", "EventStatus", "Visibility", "Integration",
     "Subscription", "SubscriptionSelector", "SubscriptionStatus", "reminder_offsets_in_use", "DEFAULT_REMINDER_OFFSETS", "NOT_FOLLOWING",
     "Notification", "NotificationKind", "Delivery", "DeliveryStatus", "DeliveryTally",

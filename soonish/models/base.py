@@ -39,12 +39,30 @@ def insert_ignoring_duplicates(table):
     return insert(table).on_conflict_do_nothing()
 
 
-def is_unique_violation(exc: IntegrityError) -> bool:
+class UniqueKeyTaken(IntegrityError):
     """Another transaction wrote the same unique key first: worth reading again and retrying.
-    Any other broken rule (a missing parent, a NULL) is a fault that a retry only repeats."""
+    Every statement's unique violation is raised as this (``_unique_key_taken``), so a caller
+    that handles a lost race catches only it; any other broken rule (a missing parent, a NULL)
+    stays a plain IntegrityError, a fault that a retry only repeats."""
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether the database refused the statement for a unique key: PostgreSQL's SQLSTATE 23505,
+    SQLite's own message (sqlite3 gives no code)."""
     original = exc.orig
     return getattr(original, "sqlstate", None) == "23505" or (
         isinstance(original, sqlite3.IntegrityError) and str(original).startswith("UNIQUE constraint failed"))
+
+
+@event.listens_for(Engine, "handle_error", retval=True)
+def _unique_key_taken(context):
+    """SQLAlchemy's chained handle_error hook: a unique violation, on either database, is raised
+    as UniqueKeyTaken (a subclass, so ``except IntegrityError`` still sees it)."""
+    error = context.sqlalchemy_exception
+    if isinstance(error, IntegrityError) and is_unique_violation(error):
+        return UniqueKeyTaken(error.statement, error.params, error.orig, hide_parameters=error.hide_parameters,
+                              ismulti=error.ismulti)
+    return None
 
 
 @event.listens_for(Engine, "connect")

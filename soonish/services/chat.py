@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from soonish.config import slack_runs
 from soonish.domain.chat_markup import PLATFORM_NAMES, PLATFORMS, ChatPlatform
@@ -16,7 +15,7 @@ from soonish.links import LinkPurpose, unsign
 from soonish.field_limits import CHAT_NAME_MAX, DISPLAY_NAME_MAX
 from soonish.models import (
     ChatConnectCode, ChatIdentity, ChatIdentityKind, Delivery, Event, Integration, Notification, PendingChatAction,
-    Subscription, SubscriptionSelector, SubscriptionStatus, User, db, is_unique_violation, utcnow,
+    Subscription, SubscriptionSelector, SubscriptionStatus, User, UniqueKeyTaken, db, utcnow,
 )
 from soonish.services.accounts import find_user_by_email, normalize_email
 from soonish.services.errors import Conflict, Gone, NotFound, ValidationFailed, owned_or_missing, reading_link
@@ -58,11 +57,9 @@ def identity_for(platform: str, workspace_id: str, external_id: str, kind: str =
     db.session.add(identity)
     try:
         db.session.commit()
-    except IntegrityError as exc:
+    except UniqueKeyTaken:
         # The same person's first two commands raced: the other one made it.
         db.session.rollback()
-        if not is_unique_violation(exc):
-            raise
         identity = db.session.scalar(query)
     return identity
 

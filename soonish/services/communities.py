@@ -5,7 +5,6 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from soonish.domain import communities as rules
@@ -16,7 +15,7 @@ from soonish.field_limits import COMMUNITY_DESCRIPTION_MAX, COMMUNITY_NAME_MAX
 from soonish.links import LinkInvalid, LinkPurpose, unsign
 from soonish.models import (
     Community, CommunityAudit, CommunityInvite, CommunityMember, Event, EventStatus, Series, SeriesStatus, User,
-    Visibility, db, is_unique_violation, lock_for_change, utcnow,
+    Visibility, UniqueKeyTaken, db, lock_for_change, utcnow,
 )
 from soonish.domain.privacy import mask_address
 from soonish.services.accounts import normalize_email
@@ -97,9 +96,7 @@ def create_community(actor: User, name: str, slug: str, description: str = "") -
         with db.session.begin_nested():
             db.session.add(community)
             db.session.flush()
-    except IntegrityError as exc:  # another request took the slug meanwhile
-        if not is_unique_violation(exc):
-            raise
+    except UniqueKeyTaken as exc:  # another request took the slug meanwhile
         raise taken from exc
     db.session.add(CommunityMember(community_id=community.id, user_id=actor.id, role=Role.OWNER))
     rules.audit(community.id, actor, "created", f"created {name}")

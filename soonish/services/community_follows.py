@@ -5,7 +5,6 @@ soonish/domain/community_follows.py; this validates, authorizes and commits once
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from soonish.domain import outbox
@@ -13,7 +12,7 @@ from soonish.domain.community_follows import MODE_LABELS
 from soonish.domain.delivery.mail import OneOffKind
 from soonish.links import LinkInvalid, LinkPurpose, sign, unsign
 from soonish.models import (
-    Community, CommunityFollow, FollowMode, Subscription, SubscriptionStatus, User, db, is_unique_violation, utcnow,
+    Community, CommunityFollow, FollowMode, Subscription, SubscriptionStatus, User, UniqueKeyTaken, db, utcnow,
 )
 from soonish.services import webhook_endpoints
 from soonish.services.accounts import find_user_by_email, normalize_email
@@ -67,9 +66,7 @@ def _new_follow(community: Community, user: User, mode: FollowMode, status: Subs
             db.session.add(follow)
             db.session.flush()
         return follow
-    except IntegrityError as exc:
-        if not is_unique_violation(exc):
-            raise
+    except UniqueKeyTaken:
         return find(user, community)
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 
-from soonish.models import IdempotencyRecord, db, is_unique_violation, utcnow
+from soonish.models import IdempotencyRecord, UniqueKeyTaken, db, utcnow
 from soonish.domain.retention import expire_idempotency_records
 from soonish.services.errors import Conflict, ValidationFailed
 from soonish.i18n import _l
@@ -66,10 +65,8 @@ def begin(caller: str, key: str, request_fingerprint: str) -> StoredAnswer | Ide
     try:
         db.session.commit()
         return record
-    except IntegrityError as exc:
+    except UniqueKeyTaken:
         db.session.rollback()
-        if not is_unique_violation(exc):
-            raise
     first = db.session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
     )

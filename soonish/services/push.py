@@ -5,12 +5,11 @@ answer a push notification's button sends (RSVP or still-coming, by a signed sin
 A device nobody signed in on belongs to a user with no email and no password: its endpoint,
 which only the browser and its push service know, is what finds it again."""
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from soonish.domain import outbox, push
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, Event, Integration, SeriesFollow, Subscription, SubscriptionSelector, SubscriptionStatus,
-    User, db, is_unique_violation, utcnow,
+    User, UniqueKeyTaken, db, utcnow,
 )
 from soonish.services import rsvp, webhook_endpoints
 from soonish.services import series as series_service
@@ -48,11 +47,9 @@ def follow_on_device(user: User | None, raw_subscription, user_agent: str, event
     _require_open(event)
     try:
         return _follow(user, event, subscription_info, user_agent)
-    except IntegrityError as exc:
+    except UniqueKeyTaken:
         # The same browser's other request made the device (or the follow) first: use it.
         db.session.rollback()
-        if not is_unique_violation(exc):
-            raise
         return _follow(user, event, subscription_info, user_agent)
 
 
@@ -129,10 +126,8 @@ def follow_series_on_device(user: User | None, raw_subscription, user_agent: str
     series_service.get_visible_series(user, slug=slug)  # 404 before a device is made
     try:
         return _follow_series(user, info, user_agent, slug)
-    except IntegrityError as exc:
+    except UniqueKeyTaken:
         db.session.rollback()  # the same browser's other request made the device first
-        if not is_unique_violation(exc):
-            raise
         return _follow_series(user, info, user_agent, slug)
 
 

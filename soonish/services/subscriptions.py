@@ -12,7 +12,7 @@ from soonish.i18n import shipped, supported
 from soonish.links import LinkInvalid, LinkPurpose, read_unverified, sign, unsign
 from soonish.models import (
     DEFAULT_REMINDER_OFFSETS, NOT_FOLLOWING, ChatIdentity, Event, EventStatus, Integration, Subscription, SubscriptionSelector,
-    SubscriptionStatus, User, Visibility, commit_keeping_loaded, db, is_unique_violation, utcnow,
+    SubscriptionStatus, User, Visibility, commit_keeping_loaded, UniqueKeyTaken, db, utcnow,
 )
 from soonish.domain.delivery.reminders import START_OFFSET
 from soonish.domain import outbox
@@ -116,7 +116,8 @@ def _retried_on_conflict(write):
             return write()
         except (OperationalError, IntegrityError) as exc:
             db.session.rollback()
-            lost_race = "locked" in str(exc.orig) if isinstance(exc, OperationalError) else is_unique_violation(exc)
+            lost_race = isinstance(exc, UniqueKeyTaken) or (
+                isinstance(exc, OperationalError) and "locked" in str(exc.orig))
             if not lost_race:
                 raise
             if attempt == WRITE_RETRIES - 1:

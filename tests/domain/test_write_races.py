@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from soonish.models import Subscription, User, db, is_unique_violation
+from soonish.models import Subscription, UniqueKeyTaken, User, db, is_unique_violation
 from soonish.services import Unavailable
 from soonish.services.subscriptions import _retried_on_conflict
 
@@ -18,9 +18,13 @@ def integrity_error(statement) -> IntegrityError:
 def test_a_duplicate_key_is_a_lost_race_and_a_missing_value_is_not(event):
     db.session.add(User(email="taken@example.com"))
     db.session.commit()
-    assert is_unique_violation(integrity_error(insert(User).values(email="taken@example.com")))
+    taken = integrity_error(insert(User).values(email="taken@example.com"))
+    assert is_unique_violation(taken)
+    assert isinstance(taken, UniqueKeyTaken)  # as every statement raises it, for callers to catch
     # A follow of no event: NOT NULL, which no retry can mend.
-    assert not is_unique_violation(integrity_error(insert(Subscription).values(event_id=None, user_id=event.organizer_id)))
+    broken = integrity_error(insert(Subscription).values(event_id=None, user_id=event.organizer_id))
+    assert not is_unique_violation(broken)
+    assert not isinstance(broken, UniqueKeyTaken)
 
 
 def test_a_follow_that_lost_a_race_is_retried_and_a_broken_rule_is_raised_at_once(event):

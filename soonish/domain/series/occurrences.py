@@ -11,13 +11,12 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from soonish.domain.series import recurrence
 from soonish.links import new_slug
 from soonish.models import (
     ChatIdentity, Event, Integration, Series, SeriesFollow, SeriesStatus, Subscription, SubscriptionSelector,
-    SubscriptionStatus, db, is_unique_violation, lock_for_change, utcnow,
+    SubscriptionStatus, UniqueKeyTaken, db, lock_for_change, utcnow,
 )
 from soonish.domain.outbox import reminders_changed
 
@@ -101,9 +100,9 @@ def materialize_series(series_id: int, now: datetime | None = None) -> int:
             made = materialize(series, now or utcnow())
             db.session.commit()
             return len(made)
-        except IntegrityError as exc:
+        except UniqueKeyTaken:
             db.session.rollback()
-            if attempt or not is_unique_violation(exc):
+            if attempt:
                 raise
     return 0
 
