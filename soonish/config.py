@@ -79,8 +79,9 @@ class Config:
     # ms with 2-4 single-threaded processes, for the same throughput. Raise WEB_THREADS
     # (gunicorn's gthread workers) only for requests that mostly wait; see README "Production".
     # One process per core keeps the cores busy, and one more covers a process waiting on the
-    # database. More only take turns on the cores: on 2 cores with PostgreSQL, 4 processes spent
-    # 4.4-5.1 ms of CPU per follow and 3 spent 3.8-4.7 ms (follow p99 223-283 against 179-227 ms).
+    # database. More only take turns on the cores: on 2 cores with PostgreSQL, in alternated
+    # bench/follow.py runs, 4 processes spent 4.4-5.1 ms of CPU per follow and 3 spent 3.8-4.7;
+    # over all runs follow p99 was 223-283 ms with 4 (6 of 11 within 250) and 179-271 with 3 (9 of 11).
     WEB_WORKERS = usable_cores() + 1
     WEB_THREADS = 1
     # Request bodies: 1 MiB is many times the largest JSON or form the app takes (an event with
