@@ -285,6 +285,10 @@ def web(bind: str | None, workers: int | None) -> None:
             self.cfg.set("limit_request_line", GUNICORN_REQUEST_LINE_MAX)
             # No access log from gunicorn: the app logs each request as a JSON line.
             self.cfg.set("logger_class", GunicornJsonLogger)
+            # No runtime control socket (gunicorn 25.1+): its default path is one per user
+            # ($HOME/.gunicorn/gunicorn.ctl), so every `soonish web` on a host (make run, the
+            # tests', the benches') would take it over from the last and remove it on stopping.
+            self.cfg.set("control_socket_disable", True)
             self.cfg.set("child_exit", lambda _server, child: forget_process_metrics(child.pid))
 
         def load(self):
