@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from icalendar import Calendar
 
-from soonish.models import Subscription, SubscriptionStatus, User, db
+from soonish.field_limits import DISPLAY_NAME_MAX
+from soonish.models import Rsvp, RsvpAnswer, Subscription, SubscriptionStatus, User, db
 
 from .api_helpers import create_event
 from .conftest import PASSWORD, csrf_token
@@ -136,6 +137,41 @@ def test_api_subscribe_by_email_without_a_token(app, client, event, smtp_sink):
     assert smtp_sink.wait_for(1)[0]["X-Envelope-To"] == "api-reader@example.com"
     missing = client.post(f"/api/v1/events/{event['id']}/subscriptions", json={})
     assert missing.status_code == 422 and "email" in missing.get_json()["error"]["fields"]
+
+
+def test_going_through_the_api_with_a_name_is_answered_when_the_confirm_link_is_opened(
+        app, client, make_user, bearer, event, smtp_sink):
+    """The API's follow by email says "I'm going" as the event page's form does: a name for a new
+    address, going and listed answered by the confirm link; refused, naming the field, where the
+    name is too long, where the caller is signed in (the RSVP endpoint answers them) and where
+    the event takes no answers."""
+    url = f"/api/v1/events/{event['id']}/subscriptions"
+    too_long = client.post(url, json={"email": "ada@example.com", "name": "n" * (DISPLAY_NAME_MAX + 1), "going": True})
+    assert too_long.status_code == 422 and "name" in too_long.get_json()["error"]["fields"]
+    response = client.post(url, json={"email": "ada@example.com", "name": "Ada", "going": True, "listed": True})
+    assert response.status_code == 202 and response.get_json()["status"] == "pending"
+    confirm_mail = smtp_sink.wait_for(1)[0]
+    with app.app_context():
+        assert db.session.query(Rsvp).count() == 0  # nothing is answered before the address is proven
+    assert client.get(path_with(confirm_mail, "/s/confirm/")).status_code == 200
+    with app.app_context():
+        ada = db.session.query(User).filter_by(email="ada@example.com").one()
+        rsvp = db.session.query(Rsvp).filter_by(user_id=ada.id, event_id=event["id"]).one()
+        assert (ada.display_name, rsvp.answer, rsvp.listed) == ("Ada", RsvpAnswer.GOING, True)
+        assert only_subscription(app).status == SubscriptionStatus.ACTIVE
+
+    signed_in = client.post(url, json={"going": True}, headers=bearer(make_user("kim@example.com")))
+    assert signed_in.status_code == 422, signed_in.get_json()
+    assert "/rsvp" in signed_in.get_json()["error"]["fields"]["going"][0]
+
+    organizer = bearer(make_user("quiet-host@example.com"))
+    quiet = create_event(client, organizer, title="No answers here")
+    off = client.put(f"/api/v1/events/{quiet['id']}/rsvp-settings", json={"enabled": False}, headers=organizer)
+    assert off.status_code == 200, off.get_json()
+    refused = client.post(f"/api/v1/events/{quiet['id']}/subscriptions", json={"email": "bo@example.com", "going": True})
+    assert refused.status_code == 409 and "going" in refused.get_json()["error"]["fields"]
+    kept_posted = client.post(f"/api/v1/events/{quiet['id']}/subscriptions", json={"email": "bo@example.com"})
+    assert kept_posted.status_code == 202
 
 
 def test_registering_later_claims_the_anonymous_subscriptions(app, client, event, smtp_sink):

@@ -80,14 +80,15 @@ def parse_choice(choice: str | None) -> RsvpAnswer:
     return value
 
 
-def check_open(event: Event) -> None:
-    """Answers may change until the start, on scheduled events that take RSVPs."""
+def check_open(event: Event, field: str = "answer") -> None:
+    """Answers may change until the start, on scheduled events that take RSVPs. ``field``: the
+    request's field that asked for an answer, which the refusal names."""
     if not event.rsvp_enabled:
-        raise Conflict(_l("This event doesn't take RSVPs."), {"answer": ["RSVPs are off for this event."]})
+        raise Conflict(_l("This event doesn't take RSVPs."), {field: ["RSVPs are off for this event."]})
     if event.status == EventStatus.CANCELLED:
-        raise Conflict(_l("This event is cancelled; there is nothing to answer."), {"answer": ["cancelled"]})
+        raise Conflict(_l("This event is cancelled; there is nothing to answer."), {field: ["cancelled"]})
     if event.status != EventStatus.SCHEDULED or event.starts_at <= utcnow():
-        raise Conflict(_l("This event has started or is over; answers are closed."), {"answer": ["closed"]})
+        raise Conflict(_l("This event has started or is over; answers are closed."), {field: ["closed"]})
 
 
 def is_open(event: Event) -> bool:

@@ -145,7 +145,7 @@ def _subscribe_by_email(event: Event, email: str, name: str, going: bool, listed
     if len(name) > DISPLAY_NAME_MAX:
         raise ValidationFailed.field("name", _l("Keep the name under %(count)s characters.", count=DISPLAY_NAME_MAX))
     if going:
-        rsvp_service.check_open(event)  # "I'm going" to an event that takes no answers is refused, not half-done
+        rsvp_service.check_open(event, "going")  # "I'm going" to an event that takes no answers is refused, not half-done
     # Everything is read before anything is written: on SQLite the first write takes the
     # database's one write lock, which every other follow then waits for until this commit.
     user = find_user_by_email(address)

@@ -175,6 +175,14 @@ class OffsetField(fields.Field):
 class SubscribeIn(Schema):
     email = fields.String(validate=validate.Length(max=254), metadata={
         "description": "Without a token: follow by email (a confirm mail is sent). " + "An address that can receive mail: special-use domains (.test, .invalid, .localhost, .example, ...) are refused with 422."})
+    name = fields.String(validate=validate.Length(max=DISPLAY_NAME_MAX), metadata={
+        "description": "Without a token: what to call a new address (an address already known keeps its name)."})
+    going = fields.Boolean(load_default=False, metadata={
+        "description": "Without a token: \"I'm going\" as well, answered when the confirm link is opened (the "
+                       "confirm mail is then the ticket); 409 where the event takes no answers. With a token, "
+                       "answer with `PUT /events/{event_id}/rsvp`, which follows the event too."})
+    listed = fields.Boolean(load_default=False, metadata={
+        "description": "With `going`: the name may show among those going on the event page."})
     selectors = fields.List(fields.Nested(SelectorSchema))
     reminder_offsets = fields.List(OffsetField(), metadata={"description": 'e.g. [86400, "1h"]'})
 

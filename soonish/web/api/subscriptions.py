@@ -1,7 +1,7 @@
 """Following events over JSON: with a token (selectors, offsets) or by email alone."""
 from flask_login import current_user
 
-from soonish.i18n import current_locale
+from soonish.i18n import _l, current_locale
 from soonish.services import ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import lists
@@ -50,10 +50,16 @@ def _follow(data, event_id: int | None = None, slug: str | None = None):
     user = current_user_or_none()
     if user is None:
         if not data.get("email"):
-            raise ValidationFailed.field("email", "Sign in, or give an email address to follow by email.")
+            raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
         event = event_service.get_visible_event(None, event_id=event_id, slug=slug)
         # Their mails are written in the language the request asks for (Accept-Language).
-        return subscription_service.subscribe_by_email(event, data["email"], locale=current_locale()), 202
+        return subscription_service.subscribe_by_email(
+            event, data["email"], name=data.get("name", ""), going=data["going"], listed=data["listed"],
+            locale=current_locale()), 202
+    if data["going"]:
+        # One act with one answer: the RSVP's own endpoint says going, waitlisted or refused.
+        raise ValidationFailed.field("going", _l("Signed in, say you're going with %(request)s: it follows the event too.",
+                                                request="PUT /api/v1/events/{event_id}/rsvp"))
     subscription, newly_active = subscription_service.subscribe(
         user, event_id, data.get("selectors"), data.get("reminder_offsets"), slug=slug
     )
