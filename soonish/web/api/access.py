@@ -13,7 +13,8 @@ from flask import g
 from flask_login import current_user
 from flask_smorest import Blueprint
 
-from soonish.services import Forbidden, api_keys
+from soonish.i18n import _l
+from soonish.services import Forbidden, ValidationFailed, api_keys
 from soonish.web.extensions import login_manager
 from soonish.web.request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
@@ -112,3 +113,13 @@ def optionally_authorized(scope: str):
 
     decorate.refusals = (403,)
     return decorate
+
+
+def signed_in_or_email(data: dict):
+    """A follow's caller: the signed-in user, or None for an anonymous caller, whose body must
+    then give the email to follow with (422 naming it otherwise)."""
+    if current_user.is_authenticated:
+        return current_user
+    if not data.get("email"):
+        raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
+    return None

@@ -2,14 +2,14 @@
 occurrence or it and the following ones."""
 from flask_login import current_user
 
-from soonish.i18n import _l, current_locale
+from soonish.i18n import current_locale
 from soonish.services import NotFound, ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import lists
 from soonish.services import series as series_service
 from soonish.web.auth import current_user_or_none
 from soonish.web.limits import subscribe_by_email_limit
-from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.access import authorized, optionally_authorized, signed_in_or_email
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 from soonish.web.api.schemas import (
@@ -119,10 +119,8 @@ def follow_by_link(data, slug):
 
 
 def _follow(data, series_id: int | None = None, slug: str | None = None):
-    user = current_user_or_none()
+    user = signed_in_or_email(data)
     if user is None:
-        if not data.get("email"):
-            raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
         series = series_service.get_visible_series(None, series_id=series_id, slug=slug)
         # The confirm mail is written in the language the request asks for (Accept-Language).
         series_service.follow_series_by_email(series, data["email"], locale=current_locale())

@@ -6,9 +6,8 @@ from soonish.services import ValidationFailed
 from soonish.services import events as event_service
 from soonish.services import lists
 from soonish.services import subscriptions as subscription_service
-from soonish.web.auth import current_user_or_none
 from soonish.web.limits import subscribe_by_email_limit
-from soonish.web.api.access import authorized, optionally_authorized
+from soonish.web.api.access import authorized, optionally_authorized, signed_in_or_email
 from soonish.web.api.base import ApiBlueprint
 from soonish.web.api.paging import LINK_HEADER, PageArgs, page_schema, paged
 from soonish.web.api.schemas import SubscribeIn, SubscriptionOut, SubscriptionPatch
@@ -47,10 +46,8 @@ def subscribe_by_link(data, slug):
 
 
 def _follow(data, event_id: int | None = None, slug: str | None = None):
-    user = current_user_or_none()
+    user = signed_in_or_email(data)
     if user is None:
-        if not data.get("email"):
-            raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
         event = event_service.get_visible_event(None, event_id=event_id, slug=slug)
         # Their mails are written in the language the request asks for (Accept-Language).
         return subscription_service.subscribe_by_email(
