@@ -15,6 +15,7 @@ from flask_smorest import Blueprint
 
 from soonish.i18n import _l
 from soonish.services import Forbidden, ValidationFailed, api_keys
+from soonish.web.auth import current_user_or_none
 from soonish.web.extensions import login_manager
 from soonish.web.request_bounds import JSON_DEPTH_MAX, URL_MAX_BYTES
 
@@ -118,8 +119,7 @@ def optionally_authorized(scope: str):
 def signed_in_or_email(data: dict):
     """A follow's caller: the signed-in user, or None for an anonymous caller, whose body must
     then give the email to follow with (422 naming it otherwise)."""
-    if current_user.is_authenticated:
-        return current_user
-    if not data.get("email"):
+    user = current_user_or_none()
+    if user is None and not data.get("email"):
         raise ValidationFailed.field("email", _l("Sign in, or give an email address to follow by email."))
-    return None
+    return user
